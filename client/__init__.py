@@ -1,0 +1,1 @@
+"""Speaks only HTTP: the wire contract (protocol.py), a Python client, and the command-line tools."""

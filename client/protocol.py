@@ -1,0 +1,341 @@
+"""The wire contract that the server and every client share.
+
+Three things live here, and nothing else:
+
+1. **Errors.** Every HTTP error body is JSON::
+
+       {"error_code": 40401, "error": "UNKNOWN_TOPIC_OR_PARTITION", "message": "...", ...}
+
+   `error_code` is Confluent-style: its first three digits are the HTTP status. `error` is
+   Kafka's error name. Extra fields (``leader_id``, ``log_start_offset``, ...) ride along.
+   :class:`ApiError` is the one error root: the server raises it, the client rebuilds it from
+   JSON with :meth:`ApiError.from_json`.
+2. **Kafka's partitioner.** :func:`murmur2` is Kafka's ``Utils.murmur2`` (seed 0x9747b28c) and
+   :func:`partition_for_key` is ``toPositive(murmur2(key)) % partitions``, so a key lands in the
+   same partition as it would in Kafka.
+3. **Records in JSON** (API.md, "Records in JSON"): :func:`parse_produce_record` turns one JSON
+   record of a produce request into bytes, and :func:`format_record` turns a stored record into
+   the JSON a fetch returns, in the ``text``, ``json`` or ``binary`` format.
+
+This module imports nothing of ours, so `server/` and `client/` can both depend on it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    code: int
+    name: str
+    retriable: bool = False
+
+    @property
+    def status(self) -> int:
+        return self.code // 100
+
+
+# The codes of API.md, "Errors". The first three digits of a code are its HTTP status.
+NOT_LEADER_OR_FOLLOWER = ErrorKind(30701, "NOT_LEADER_OR_FOLLOWER", retriable=True)
+NOT_FOUND = ErrorKind(40400, "NOT_FOUND")
+INVALID_REQUEST = ErrorKind(40002, "INVALID_REQUEST")
+INVALID_REPLICATION_FACTOR = ErrorKind(40003, "INVALID_REPLICATION_FACTOR")
+INVALID_PARTITIONS = ErrorKind(40004, "INVALID_PARTITIONS")
+INVALID_CONFIG = ErrorKind(40005, "INVALID_CONFIG")
+INVALID_PRODUCER_EPOCH = ErrorKind(40301, "INVALID_PRODUCER_EPOCH")
+UNKNOWN_TOPIC = ErrorKind(40401, "UNKNOWN_TOPIC_OR_PARTITION")
+UNKNOWN_PARTITION = ErrorKind(40402, "UNKNOWN_TOPIC_OR_PARTITION")
+UNKNOWN_MEMBER_ID = ErrorKind(40403, "UNKNOWN_MEMBER_ID")
+METHOD_NOT_ALLOWED = ErrorKind(40500, "METHOD_NOT_ALLOWED")
+TOPIC_ALREADY_EXISTS = ErrorKind(40901, "TOPIC_ALREADY_EXISTS")
+REBALANCE_IN_PROGRESS = ErrorKind(40902, "REBALANCE_IN_PROGRESS", retriable=True)
+OUT_OF_ORDER_SEQUENCE_NUMBER = ErrorKind(40903, "OUT_OF_ORDER_SEQUENCE_NUMBER")
+RECORD_TOO_LARGE = ErrorKind(41301, "RECORD_TOO_LARGE")
+UNSUPPORTED_MEDIA_TYPE = ErrorKind(41501, "UNSUPPORTED_MEDIA_TYPE")
+OFFSET_OUT_OF_RANGE = ErrorKind(41601, "OFFSET_OUT_OF_RANGE")
+INVALID_RECORD = ErrorKind(42206, "INVALID_RECORD")
+TOO_MANY_REQUESTS = ErrorKind(42901, "TOO_MANY_REQUESTS", retriable=True)
+UNKNOWN_SERVER_ERROR = ErrorKind(50000, "UNKNOWN_SERVER_ERROR")
+KAFKA_STORAGE_ERROR = ErrorKind(50001, "KAFKA_STORAGE_ERROR", retriable=True)
+REQUEST_TIMED_OUT = ErrorKind(50003, "REQUEST_TIMED_OUT", retriable=True)
+NOT_ENOUGH_REPLICAS = ErrorKind(50301, "NOT_ENOUGH_REPLICAS", retriable=True)
+LEADER_NOT_AVAILABLE = ErrorKind(50302, "LEADER_NOT_AVAILABLE", retriable=True)
+
+ERROR_KINDS: dict[int, ErrorKind] = {
+    kind.code: kind for kind in list(globals().values()) if isinstance(kind, ErrorKind)
+}
+
+
+@dataclass
+class ApiError(Exception):
+    """An operating error: something about the request or the cluster's state, not a bug.
+
+    `extra` holds the fields an error carries beside code, name and message (for example
+    ``leader_id`` for NOT_LEADER_OR_FOLLOWER, ``log_start_offset`` for OFFSET_OUT_OF_RANGE).
+    """
+
+    kind: ErrorKind
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(f"{self.kind.name} ({self.kind.code}): {self.message}")
+
+    @property
+    def code(self) -> int:
+        return self.kind.code
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    @property
+    def retriable(self) -> bool:
+        return self.kind.retriable
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error_code": self.code, "error": self.name, "message": self.message, **self.extra}
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any], status: int | None = None) -> ApiError:
+        """Rebuilds the error a server sent; an unknown code keeps its number and name."""
+        code = body.get("error_code")
+        name = body.get("error")
+        if not isinstance(code, int):
+            code = (status or 500) * 100
+        kind = ERROR_KINDS.get(code)
+        if kind is None or (isinstance(name, str) and name != kind.name):
+            kind = ErrorKind(code, name if isinstance(name, str) else "UNKNOWN_SERVER_ERROR")
+        extra = {k: v for k, v in body.items() if k not in ("error_code", "error", "message")}
+        return cls(kind, str(body.get("message", "")), extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kafka's partitioner
+# ---------------------------------------------------------------------------------------------
+
+_MASK32 = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's ``Utils.murmur2``: MurmurHash2 with seed 0x9747b28c, as a signed 32-bit int."""
+    m = 0x5BD1E995
+    length = len(data)
+    h = (0x9747B28C ^ length) & _MASK32
+    tail = length & ~3
+    for i in range(0, tail, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * m) & _MASK32
+        k ^= k >> 24
+        k = (k * m) & _MASK32
+        h = ((h * m) & _MASK32) ^ k
+    rest = length & 3
+    if rest == 3:
+        h ^= data[tail + 2] << 16
+    if rest >= 2:
+        h ^= data[tail + 1] << 8
+    if rest >= 1:
+        h ^= data[tail]
+        h = (h * m) & _MASK32
+    h ^= h >> 13
+    h = (h * m) & _MASK32
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_for_key(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for a keyed record."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+# ---------------------------------------------------------------------------------------------
+# Records in JSON
+# ---------------------------------------------------------------------------------------------
+
+Header = tuple[str, bytes | None]
+
+
+@dataclass(frozen=True)
+class ProduceRecord:
+    """One record of a produce request, decoded from JSON into the bytes that will be stored."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[Header, ...] = ()
+    partition: int | None = None
+    timestamp: int | None = None
+
+
+_RECORD_FIELDS = frozenset(
+    {"key", "value", "key_b64", "value_b64", "headers", "partition", "timestamp"}
+)
+FORMATS = ("text", "json", "binary")
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(INVALID_RECORD, message)
+
+
+def _json_to_bytes(obj: Any) -> bytes | None:
+    if obj is None:
+        return None
+    if isinstance(obj, str):
+        return obj.encode("utf-8")
+    return orjson.dumps(obj)
+
+
+def _b64_to_bytes(obj: Any, name: str, index: int) -> bytes | None:
+    if obj is None:
+        return None
+    if not isinstance(obj, str):
+        raise _invalid(f"record {index}: {name} must be a base64 string or null")
+    try:
+        return base64.b64decode(obj, validate=True)
+    except (binascii.Error, ValueError):
+        raise _invalid(f"record {index}: {name} is not valid base64") from None
+
+
+def _field_bytes(obj: dict[str, Any], name: str, index: int) -> bytes | None:
+    if name in obj and f"{name}_b64" in obj:
+        raise _invalid(f"record {index}: give {name} or {name}_b64, not both")
+    if f"{name}_b64" in obj:
+        return _b64_to_bytes(obj[f"{name}_b64"], f"{name}_b64", index)
+    return _json_to_bytes(obj.get(name))
+
+
+def _parse_headers(raw: Any, index: int) -> tuple[Header, ...]:
+    if raw is None:
+        return ()
+    pairs: list[Any]
+    if isinstance(raw, dict):
+        pairs = list(raw.items())
+    elif isinstance(raw, list):
+        pairs = raw
+    else:
+        raise _invalid(f"record {index}: headers must be an object or a list of [name, value]")
+    headers: list[Header] = []
+    for pair in pairs:
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise _invalid(f"record {index}: each header must be [name, value] with a string name")
+        name, value = pair
+        if value is not None and not isinstance(value, str):
+            raise _invalid(f"record {index}: header {name!r} must have a string or null value")
+        headers.append((name, None if value is None else value.encode("utf-8")))
+    return tuple(headers)
+
+
+def _optional_int(obj: dict[str, Any], name: str, index: int) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _invalid(f"record {index}: {name} must be a non-negative integer")
+    return value
+
+
+def parse_produce_record(obj: Any, index: int = 0) -> ProduceRecord:
+    """Decodes one record of a produce request, or raises INVALID_RECORD naming what is wrong.
+
+    ``key``/``value``: a JSON string is stored as its UTF-8 bytes, any other JSON value as its
+    compact JSON text, null as null (a null value is a tombstone). ``key_b64``/``value_b64``
+    carry raw bytes. Unknown fields are refused, so a typo such as ``vaule`` is not silently
+    stored as an empty record.
+    """
+    if not isinstance(obj, dict):
+        raise _invalid(f"record {index} must be a JSON object")
+    unknown = sorted(set(obj) - _RECORD_FIELDS)
+    if unknown:
+        raise _invalid(f"record {index}: unknown field(s) {', '.join(unknown)}")
+    return ProduceRecord(
+        key=_field_bytes(obj, "key", index),
+        value=_field_bytes(obj, "value", index),
+        headers=_parse_headers(obj.get("headers"), index),
+        partition=_optional_int(obj, "partition", index),
+        timestamp=_optional_int(obj, "timestamp", index),
+    )
+
+
+def produce_records_from_body(body: Any) -> list[Any]:
+    """The list of JSON records in a produce body: ``{"records": [...]}`` or one record object."""
+    if isinstance(body, dict) and "records" in body:
+        records = body["records"]
+        if not isinstance(records, list):
+            raise _invalid('"records" must be a list')
+    elif isinstance(body, dict):
+        records = [body]
+    elif isinstance(body, list):
+        records = body
+    else:
+        raise ApiError(INVALID_REQUEST, "the body must be a JSON object with a records list")
+    if not records:
+        raise _invalid("the records list is empty")
+    return records
+
+
+def _encode_bytes(data: bytes, fmt: str) -> tuple[bool, Any]:
+    """(is_base64, encoded) for one key, value or header value in a fetch format."""
+    if fmt == "binary":
+        return True, base64.b64encode(data).decode("ascii")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True, base64.b64encode(data).decode("ascii")
+    if fmt == "json":
+        try:
+            return False, orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return False, text
+    return False, text
+
+
+def _put(out: dict[str, Any], name: str, data: bytes | None, fmt: str) -> None:
+    if data is None:
+        out[name] = None
+        return
+    is_b64, encoded = _encode_bytes(data, fmt)
+    out[f"{name}_b64" if is_b64 else name] = encoded
+
+
+def format_record(
+    *,
+    offset: int,
+    timestamp: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: tuple[Header, ...] | list[Header],
+    partition: int,
+    fmt: str = "text",
+) -> dict[str, Any]:
+    """The JSON of one fetched record (API.md): key/value switch to ``*_b64`` for non-UTF-8."""
+    out: dict[str, Any] = {"offset": offset, "timestamp": timestamp, "partition": partition}
+    _put(out, "key", key, fmt)
+    _put(out, "value", value, fmt)
+    out["headers"] = [
+        [name, None if hv is None else _encode_bytes(hv, fmt)[1]] for name, hv in headers
+    ]
+    return out
+
+
+def record_bytes(record: dict[str, Any], name: str) -> bytes | None:
+    """The bytes of ``key`` or ``value`` in a fetched JSON record, whatever format it came in."""
+    if f"{name}_b64" in record:
+        encoded = record[f"{name}_b64"]
+        return None if encoded is None else base64.b64decode(encoded)
+    raw = record.get(name)
+    if raw is None:
+        return None
+    return raw.encode("utf-8") if isinstance(raw, str) else orjson.dumps(raw)

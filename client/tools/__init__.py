@@ -1,0 +1,1 @@
+"""The kraft-* command-line tools, with Kafka's flags and output lines."""

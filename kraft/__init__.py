@@ -1,0 +1,1 @@
+"""The cluster metadata: records, the pure state machine, and the Raft quorum shell (pysyncobj)."""

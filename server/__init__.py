@@ -1,0 +1,1 @@
+"""The node process: HTTP data plane, partition logs, metadata reconciliation."""

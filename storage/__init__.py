@@ -1,0 +1,1 @@
+"""Kafka's on-disk formats: record batches, segments, indexes, checkpoints, recovery; and the tools that work on files."""

@@ -1,0 +1,441 @@
+"""Kafka's record batch, format v2 (magic 2), byte for byte.
+
+A log file is a plain sequence of record batches. One batch, all integers big-endian::
+
+    offset  size  field
+    0       8     base_offset             offset of the first record
+    8       4     batch_length            bytes after this field (the batch's size - 12)
+    12      4     partition_leader_epoch  leader epoch of the leader that appended it
+    16      1     magic                   2
+    17      4     crc                     CRC-32C (Castagnoli) of bytes 21..end, unsigned
+    21      2     attributes              bits 0-2 compression (0 = none), bit 3 timestamp
+                                          type (1 = LogAppendTime), bit 4 transactional,
+                                          bit 5 control
+    23      4     last_offset_delta       last record's offset - base_offset
+    27      8     base_timestamp          first record's timestamp (ms)
+    35      8     max_timestamp           largest timestamp in the batch (ms)
+    43      8     producer_id             -1 without an idempotent producer
+    51      2     producer_epoch          -1 without
+    53      4     base_sequence           -1 without
+    57      4     record_count
+    61      ...   records
+
+The base offset and the partition leader epoch lie outside the CRC, so a leader stamps them
+on a batch built elsewhere without recomputing it. Each record, with varints written as
+zigzag LEB128 as in protobuf::
+
+    length           varint  bytes of the record after this field
+    attributes       int8    unused, 0
+    timestamp_delta  varlong timestamp - base_timestamp
+    offset_delta     varint  offset - base_offset
+    key_length       varint  -1 for a null key
+    key              bytes
+    value_length     varint  -1 for a null value (a tombstone)
+    value            bytes
+    header_count     varint
+    headers          header_count x (key_length varint, key utf-8, value_length varint,
+                     value bytes; -1 = null value)
+
+The builder (:func:`build_batch`) and the reader (:func:`read_header`, :func:`check_batch`,
+:func:`decode_batch`) are separate. The reader raises one error, :class:`CorruptRecordError`,
+for every byte string it cannot parse, saying what it expected and what it found.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import crc32c as _crc32c
+
+from storage.errors import CorruptRecordError
+
+# One struct for the whole header: base_offset, batch_length, partition_leader_epoch, magic,
+# crc, attributes, last_offset_delta, base_timestamp, max_timestamp, producer_id,
+# producer_epoch, base_sequence, record_count.
+BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")
+HEADER_SIZE = BATCH_HEADER.size  # 61
+# base_offset and batch_length: the part of a batch that batch_length does not count.
+LOG_OVERHEAD = struct.calcsize(">qi")  # 12
+# The header fields before the magic byte and the CRC.
+MAGIC_OFFSET = struct.calcsize(">qii")  # 16
+CRC_OFFSET = MAGIC_OFFSET + 1  # 17
+# The CRC covers attributes..end.
+ATTRIBUTES_OFFSET = CRC_OFFSET + struct.calcsize(">I")  # 21
+# The smallest batch_length: a header with no records.
+MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD  # 49
+
+_BASE_OFFSET = struct.Struct(">q")
+_LEADER_EPOCH = struct.Struct(">i")
+_COUNT = struct.Struct(">i")
+
+MAGIC = 2
+COMPRESSION_MASK = 0x07
+TIMESTAMP_TYPE_MASK = 0x08
+TRANSACTIONAL_MASK = 0x10
+CONTROL_MASK = 0x20
+
+NO_PRODUCER_ID = -1
+NO_PRODUCER_EPOCH = -1
+NO_SEQUENCE = -1
+
+
+def crc32c(data: bytes | bytearray | memoryview) -> int:
+    """CRC-32C (Castagnoli) as Kafka computes it for the batch checksum."""
+    return int(_crc32c.crc32c(data))
+
+
+Header = tuple[str, bytes | None]
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record to put into a batch: what a producer sends, before it has an offset."""
+
+    key: bytes | None
+    value: bytes | None
+    timestamp: int
+    headers: tuple[Header, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record read back from a batch, with its offset."""
+
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[Header, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchHeader:
+    """The 61-byte header of one batch, as read (see the layout at the top of the module)."""
+
+    base_offset: int
+    batch_length: int
+    partition_leader_epoch: int
+    magic: int
+    crc: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    record_count: int
+
+    @property
+    def size(self) -> int:
+        """Bytes the whole batch takes in the log."""
+        return self.batch_length + LOG_OVERHEAD
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta
+
+    @property
+    def next_offset(self) -> int:
+        return self.last_offset + 1
+
+    @property
+    def compression(self) -> int:
+        return self.attributes & COMPRESSION_MASK
+
+    @property
+    def is_log_append_time(self) -> bool:
+        return bool(self.attributes & TIMESTAMP_TYPE_MASK)
+
+    @property
+    def is_transactional(self) -> bool:
+        return bool(self.attributes & TRANSACTIONAL_MASK)
+
+    @property
+    def is_control(self) -> bool:
+        return bool(self.attributes & CONTROL_MASK)
+
+    @property
+    def last_sequence(self) -> int:
+        if self.base_sequence == NO_SEQUENCE:
+            return NO_SEQUENCE
+        return (self.base_sequence + self.last_offset_delta) & 0x7FFFFFFF
+
+
+# ---------------------------------------------------------------------------------------------
+# Varints
+# ---------------------------------------------------------------------------------------------
+
+# Precomputed encodings of the small values that make up most of a record (lengths up to a
+# few KiB, offset deltas, small timestamp deltas): a list lookup instead of a loop.
+_SMALL_MIN = -(1 << 13)
+_SMALL_MAX = 1 << 13  # zigzag of [-8192, 8192) fits in two bytes
+
+
+def _encode_varint_slow(value: int) -> bytes:
+    zz = (value << 1) ^ (value >> 63)
+    zz &= 0xFFFFFFFFFFFFFFFF
+    out = bytearray()
+    while zz > 0x7F:
+        out.append((zz & 0x7F) | 0x80)
+        zz >>= 7
+    out.append(zz)
+    return bytes(out)
+
+
+_SMALL_VARINTS = [_encode_varint_slow(v) for v in range(_SMALL_MIN, _SMALL_MAX)]
+
+
+def encode_varint(value: int) -> bytes:
+    """Zigzag LEB128, as Kafka's ``ByteUtils.writeVarint``/``writeVarlong``."""
+    if _SMALL_MIN <= value < _SMALL_MAX:
+        return _SMALL_VARINTS[value - _SMALL_MIN]
+    return _encode_varint_slow(value)
+
+
+def decode_varint(buf: bytes | bytearray | memoryview, pos: int, end: int) -> tuple[int, int]:
+    """Reads a zigzag varint at ``pos`` (at most 10 bytes, not past ``end``): (value, new pos)."""
+    result = 0
+    shift = 0
+    while True:
+        if pos >= end:
+            raise CorruptRecordError("a varint runs past the end of the batch", pos)
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise CorruptRecordError("a varint is longer than 10 bytes", pos)
+    return (result >> 1) ^ -(result & 1), pos
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------------
+
+
+def _encode_record(record: NewRecord, offset_delta: int, base_timestamp: int) -> bytes:
+    key = record.key
+    value = record.value
+    parts = [
+        b"\x00",  # attributes
+        encode_varint(record.timestamp - base_timestamp),
+        encode_varint(offset_delta),
+    ]
+    if key is None:
+        parts.append(b"\x01")  # varint -1
+    else:
+        parts.append(encode_varint(len(key)))
+        parts.append(key)
+    if value is None:
+        parts.append(b"\x01")
+    else:
+        parts.append(encode_varint(len(value)))
+        parts.append(value)
+    headers = record.headers
+    parts.append(encode_varint(len(headers)))
+    for name, hvalue in headers:
+        name_bytes = name.encode("utf-8")
+        parts.append(encode_varint(len(name_bytes)))
+        parts.append(name_bytes)
+        if hvalue is None:
+            parts.append(b"\x01")
+        else:
+            parts.append(encode_varint(len(hvalue)))
+            parts.append(hvalue)
+    body = b"".join(parts)
+    return encode_varint(len(body)) + body
+
+
+def build_batch(
+    records: Sequence[NewRecord],
+    *,
+    base_offset: int = 0,
+    partition_leader_epoch: int = 0,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = NO_PRODUCER_EPOCH,
+    base_sequence: int = NO_SEQUENCE,
+    is_transactional: bool = False,
+) -> bytes:
+    """One uncompressed v2 batch holding ``records`` at offsets ``base_offset``, ``+1``, ...
+
+    The base timestamp is the first record's, as Kafka's producer writes it.
+    """
+    assert records, "a batch holds at least one record"
+    base_timestamp = records[0].timestamp
+    max_timestamp = max(r.timestamp for r in records)
+    body = b"".join(
+        [_encode_record(r, delta, base_timestamp) for delta, r in enumerate(records)]
+    )
+    attributes = TRANSACTIONAL_MASK if is_transactional else 0
+    tail = (
+        struct.pack(
+            ">hiqqqhii",
+            attributes,
+            len(records) - 1,
+            base_timestamp,
+            max_timestamp,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            len(records),
+        )
+        + body
+    )
+    batch_length = HEADER_SIZE - LOG_OVERHEAD + len(body)
+    head = struct.pack(
+        ">qiibI", base_offset, batch_length, partition_leader_epoch, MAGIC, crc32c(tail)
+    )
+    return head + tail
+
+
+def stamp(batch: bytearray, base_offset: int, partition_leader_epoch: int) -> None:
+    """Sets a batch's base offset and leader epoch in place; both lie outside the CRC."""
+    _BASE_OFFSET.pack_into(batch, 0, base_offset)
+    _LEADER_EPOCH.pack_into(batch, LOG_OVERHEAD, partition_leader_epoch)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def read_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:
+    """The header of the batch at ``pos``; checks the length and magic, not the CRC.
+
+    Raises :class:`CorruptRecordError` if the header is cut short, the length is impossible,
+    the magic is not 2, or the batch runs past the end of ``buf``.
+    """
+    available = len(buf) - pos
+    if available < HEADER_SIZE:
+        raise CorruptRecordError(
+            f"expected a {HEADER_SIZE}-byte batch header, found {max(available, 0)} bytes", pos
+        )
+    fields = BATCH_HEADER.unpack_from(buf, pos)
+    header = BatchHeader(*fields)
+    if header.magic != MAGIC:
+        raise CorruptRecordError(f"expected magic {MAGIC}, found {header.magic}", pos)
+    if header.batch_length < MIN_BATCH_LENGTH:
+        raise CorruptRecordError(
+            f"expected a batch length of at least {MIN_BATCH_LENGTH}, "
+            f"found {header.batch_length}",
+            pos,
+        )
+    if header.size > available:
+        raise CorruptRecordError(
+            f"batch of {header.size} bytes runs past the end ({available} bytes left)", pos
+        )
+    if header.record_count < 0 or header.last_offset_delta < 0:
+        raise CorruptRecordError(
+            f"expected non-negative record count and offset delta, found "
+            f"{header.record_count} and {header.last_offset_delta}",
+            pos,
+        )
+    return header
+
+
+def check_batch(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:
+    """:func:`read_header` plus the CRC check: the batch's bytes are what was written."""
+    header = read_header(buf, pos)
+    view = memoryview(buf)[pos + ATTRIBUTES_OFFSET : pos + header.size]
+    actual = crc32c(view)
+    if actual != header.crc:
+        raise CorruptRecordError(
+            f"expected CRC-32C {header.crc:#010x}, computed {actual:#010x}", pos
+        )
+    return header
+
+
+def _read_bytes(
+    buf: bytes | bytearray | memoryview, pos: int, end: int, what: str
+) -> tuple[bytes | None, int]:
+    length, pos = decode_varint(buf, pos, end)
+    if length == -1:
+        return None, pos
+    if length < 0 or pos + length > end:
+        raise CorruptRecordError(f"{what} of {length} bytes does not fit in its record", pos)
+    return bytes(buf[pos : pos + length]), pos + length
+
+
+def decode_batch(
+    buf: bytes | bytearray | memoryview, pos: int = 0
+) -> tuple[BatchHeader, list[Record]]:
+    """Checks and decodes the batch at ``pos`` into its header and records."""
+    header = check_batch(buf, pos)
+    if header.compression != 0:
+        raise CorruptRecordError(
+            f"expected compression codec 0 (none), found {header.compression}: "
+            "compressed batches are not supported",
+            pos,
+        )
+    end = pos + header.size
+    cursor = pos + HEADER_SIZE
+    records: list[Record] = []
+    log_append_time = header.is_log_append_time
+    for _ in range(header.record_count):
+        length, cursor = decode_varint(buf, cursor, end)
+        record_end = cursor + length
+        if length < 1 or record_end > end:
+            raise CorruptRecordError(f"a record of {length} bytes does not fit the batch", cursor)
+        cursor += 1  # attributes
+        ts_delta, cursor = decode_varint(buf, cursor, record_end)
+        offset_delta, cursor = decode_varint(buf, cursor, record_end)
+        key, cursor = _read_bytes(buf, cursor, record_end, "a key")
+        value, cursor = _read_bytes(buf, cursor, record_end, "a value")
+        header_count, cursor = decode_varint(buf, cursor, record_end)
+        if header_count < 0 or header_count > record_end - cursor:
+            raise CorruptRecordError(f"impossible header count {header_count}", cursor)
+        headers: list[Header] = []
+        for _h in range(header_count):
+            name, cursor = _read_bytes(buf, cursor, record_end, "a header name")
+            if name is None:
+                raise CorruptRecordError("expected a header name, found null", cursor)
+            try:
+                name_text = name.decode("utf-8")
+            except UnicodeDecodeError:
+                raise CorruptRecordError("a header name is not UTF-8", cursor) from None
+            hvalue, cursor = _read_bytes(buf, cursor, record_end, "a header value")
+            headers.append((name_text, hvalue))
+        if cursor != record_end:
+            raise CorruptRecordError(
+                f"expected a record to end at byte {record_end}, it ends at {cursor}", cursor
+            )
+        if offset_delta < 0 or offset_delta > header.last_offset_delta:
+            raise CorruptRecordError(
+                f"offset delta {offset_delta} is outside [0, {header.last_offset_delta}]", cursor
+            )
+        timestamp = header.max_timestamp if log_append_time else header.base_timestamp + ts_delta
+        records.append(
+            Record(header.base_offset + offset_delta, timestamp, key, value, tuple(headers))
+        )
+    if cursor != end:
+        raise CorruptRecordError(
+            f"expected {header.record_count} records to fill the batch to byte {end}, "
+            f"they end at {cursor}",
+            cursor,
+        )
+    return header, records
+
+
+def iter_batches(
+    buf: bytes | bytearray | memoryview, pos: int = 0, *, verify: bool = True
+) -> Iterator[tuple[int, BatchHeader]]:
+    """(position, header) of each batch from ``pos`` to the end of ``buf``, checked if asked.
+
+    Stops with :class:`CorruptRecordError` at the first batch that does not parse.
+    """
+    read = check_batch if verify else read_header
+    end = len(buf)
+    while pos < end:
+        header = read(buf, pos)
+        yield pos, header
+        pos += header.size
+
+
+def batch_count_at(buf: bytes | bytearray | memoryview, pos: int) -> int:
+    """The record count field of the batch at ``pos`` (no checks; the caller has checked)."""
+    return int(_COUNT.unpack_from(buf, pos + HEADER_SIZE - _COUNT.size)[0])

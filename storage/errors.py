@@ -1,0 +1,46 @@
+"""The errors of the storage layer.
+
+Two kinds, kept apart:
+
+- :class:`CorruptRecordError`: bytes that are not a valid record batch. The batch reader raises
+  this one error for anything it cannot parse, saying what it expected and what it found.
+  Recovery catches it to find where a torn tail starts.
+- :class:`KafkaStorageError`: a log that cannot be served (corruption below the recovery
+  point, an I/O error). It names the file and the byte position, and takes the partition
+  offline; the node goes on serving its other partitions.
+"""
+
+from __future__ import annotations
+
+
+class CorruptRecordError(ValueError):
+    """Bytes that do not parse as a Kafka v2 record batch."""
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        self.position = position
+        where = f" at byte {position}" if position is not None else ""
+        super().__init__(f"corrupt record batch{where}: {message}")
+
+
+class KafkaStorageError(OSError):
+    """A partition's log cannot be read or written; the partition is offline."""
+
+    def __init__(self, message: str, path: str | None = None, position: int | None = None) -> None:
+        self.path = path
+        self.position = position
+        where = ""
+        if path is not None:
+            where = f" (file {path}" + (f", position {position}" if position is not None else "") + ")"
+        super().__init__(f"{message}{where}")
+
+
+class OffsetOutOfRangeError(ValueError):
+    """A read asked for an offset outside [log start offset, log end offset]."""
+
+    def __init__(self, offset: int, log_start_offset: int, log_end_offset: int) -> None:
+        self.offset = offset
+        self.log_start_offset = log_start_offset
+        self.log_end_offset = log_end_offset
+        super().__init__(
+            f"offset {offset} is out of range [{log_start_offset}, {log_end_offset}]"
+        )
