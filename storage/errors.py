@@ -44,3 +44,17 @@ class OffsetOutOfRangeError(ValueError):
         super().__init__(
             f"offset {offset} is out of range [{log_start_offset}, {log_end_offset}]"
         )
+
+
+class CorruptCheckpointError(KafkaStorageError):
+    """A checkpoint or metadata file (offset and leader-epoch checkpoints, partition.metadata)
+    that does not parse. It names the file and, when one is to blame, the line.
+
+    A subclass of :class:`KafkaStorageError`, as in Kafka, where a malformed checkpoint is an
+    I/O failure of the log directory: the partition cannot be trusted until someone looks.
+    """
+
+    def __init__(self, message: str, path: str, line: int | None = None) -> None:
+        self.line = line
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(f"malformed checkpoint file, {where}{message}", path)

@@ -1,0 +1,320 @@
+"""Kafka's small checkpoint files, and the atomic write every rewritten file goes through.
+
+All are UTF-8 text with ``\\n`` line ends, written exactly as Kafka writes them, so Kafka's own
+tools read ours and ours read Kafka's. Fields on a line are separated by one space when written
+and by any run of whitespace when read (Kafka splits on ``\\s+``).
+
+Offset checkpoints, one per log directory (``recovery-point-offset-checkpoint``,
+``replication-offset-checkpoint``, ``log-start-offset-checkpoint``)::
+
+    0                               version
+    <count>                         number of entry lines that follow
+    <topic> <partition> <offset>    one line per partition, sorted by (topic, partition)
+
+``leader-epoch-checkpoint``, one per partition directory::
+
+    0                               version
+    <count>
+    <epoch> <start offset>          one line per epoch, ascending
+
+``partition.metadata``, one per partition directory::
+
+    version: 0
+    topic_id: <22-character Kafka uuid>
+
+A file that is missing reads as empty (Kafka creates them lazily). A file that is present but
+does not parse raises :class:`~storage.errors.CorruptCheckpointError` naming the file and line:
+the caller decides whether to rebuild it (a recovery point can be recomputed by scanning) or to
+take the partition offline.
+
+Every write goes through :func:`atomic_write`: temporary file in the same directory, fsync,
+rename over the target, fsync the directory. A reader therefore sees the old file or the new
+one, never a mixture, even after a power cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from storage.errors import CorruptCheckpointError
+from storage.ids import ZERO_UUID, is_valid_uuid
+
+CHECKPOINT_VERSION = 0
+PARTITION_METADATA_VERSION = 0
+
+# A checkpoint lists every partition of a log directory: about 40 bytes a line, so 64 MiB is
+# over a million partitions. A bigger file is not ours; refuse it rather than load it whole.
+CHECKPOINT_FILE_BYTES_MAX = 64 * 1024 * 1024
+
+# Kafka's legal topic names; anything else (a space above all) would break the line format.
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+
+T = TypeVar("T")
+PathLike = str | os.PathLike[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# Durable writes
+# ---------------------------------------------------------------------------------------------
+
+
+def fsync_dir(path: PathLike) -> None:
+    """Flushes a directory's entries (new, renamed or deleted names) to disk.
+
+    A new file survives a power cut only once the directory that names it has been fsynced.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: PathLike, data: bytes, *, mode: int = 0o644) -> None:
+    """Replaces ``path`` with ``data`` so that the file is either the old or the new one.
+
+    Writes a temporary file (a hidden name in the same directory, so the rename stays on one
+    file system), fsyncs it, renames it over ``path`` and fsyncs the directory. When this
+    returns, the new content is on disk. ``mode`` is the new file's permission bits (use
+    ``0o600`` for secrets: the file never exists with wider permissions, not even briefly).
+    On failure the temporary file is removed and the old file is untouched.
+    """
+    target = Path(path)
+    directory = target.parent
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            os.fchmod(tmp.fileno(), mode)
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    fsync_dir(directory)
+
+
+# ---------------------------------------------------------------------------------------------
+# The shared "version, count, entries" reader
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text, or None if it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(CHECKPOINT_FILE_BYTES_MAX + 1)
+    except FileNotFoundError:
+        return None
+    if len(raw) > CHECKPOINT_FILE_BYTES_MAX:
+        raise CorruptCheckpointError(f"larger than {CHECKPOINT_FILE_BYTES_MAX} bytes", str(path))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise CorruptCheckpointError("not UTF-8 text", str(path), line) from None
+
+
+def _split_lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    # The final line end leaves one empty string behind; any other empty line is damage.
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _parse_int(text: str, what: str, path: Path, line_no: int, maximum: int) -> int:
+    if not _INTEGER.fullmatch(text):
+        raise CorruptCheckpointError(
+            f"expected {what} (an integer), found {text!r}", str(path), line_no
+        )
+    value = int(text)
+    if value < 0 or value > maximum:
+        raise CorruptCheckpointError(
+            f"expected {what} in [0, {maximum}], found {value}", str(path), line_no
+        )
+    return value
+
+
+def _read_checkpoint(
+    path: Path, shape: str, field_count: int, parse_entry: Callable[[list[str], int], T]
+) -> list[T]:
+    """Entries of a "version, count, entries" file; [] if it is missing."""
+    text = _read_text(path)
+    if text is None:
+        return []
+    lines = _split_lines(text)
+    if len(lines) < 2:
+        raise CorruptCheckpointError(
+            f"expected a version line and a count line, found {len(lines)} line(s)",
+            str(path),
+            len(lines) + 1,
+        )
+    version = _parse_int(lines[0].strip(), "the version", path, 1, _INT32_MAX)
+    if version != CHECKPOINT_VERSION:
+        raise CorruptCheckpointError(
+            f"expected version {CHECKPOINT_VERSION}, found {version}", str(path), 1
+        )
+    count = _parse_int(lines[1].strip(), "the entry count", path, 2, _INT32_MAX)
+    body = lines[2:]
+    if len(body) != count:
+        raise CorruptCheckpointError(
+            f"the count line says {count} entries, found {len(body)}", str(path), 2
+        )
+    entries: list[T] = []
+    for i, line in enumerate(body):
+        line_no = i + 3
+        fields = line.split()
+        if len(fields) != field_count:
+            raise CorruptCheckpointError(f"expected '{shape}', found {line!r}", str(path), line_no)
+        entries.append(parse_entry(fields, line_no))
+    return entries
+
+
+def _format_checkpoint(lines: list[str]) -> bytes:
+    return "".join(
+        f"{line}\n" for line in [str(CHECKPOINT_VERSION), str(len(lines)), *lines]
+    ).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# The files
+# ---------------------------------------------------------------------------------------------
+
+
+class OffsetCheckpointFile:
+    """A per-log-directory map (topic, partition) -> offset, in Kafka's checkpoint format.
+
+    Used for ``recovery-point-offset-checkpoint``, ``replication-offset-checkpoint`` and
+    ``log-start-offset-checkpoint``.
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+
+    def write(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Replaces the file atomically with ``offsets``, sorted by (topic, partition).
+
+        Raises ``ValueError`` for an illegal topic name or a negative partition or offset
+        (a bug in the caller: the file could not be read back).
+        """
+        lines = []
+        for (topic, partition), offset in sorted(offsets.items()):
+            if not _TOPIC_NAME.fullmatch(topic):
+                raise ValueError(f"illegal topic name {topic!r} for {self.path}")
+            if not 0 <= partition <= _INT32_MAX or not 0 <= offset <= _INT64_MAX:
+                raise ValueError(
+                    f"partition and offset must be non-negative: {topic} {partition} {offset}"
+                )
+            lines.append(f"{topic} {partition} {offset}")
+        atomic_write(self.path, _format_checkpoint(lines))
+
+    def read(self) -> dict[tuple[str, int], int]:
+        """The map as written; {} if the file does not exist.
+
+        Raises :class:`CorruptCheckpointError` (naming the file and line) if it does not parse.
+        """
+
+        def parse(fields: list[str], line_no: int) -> tuple[tuple[str, int], int]:
+            topic, partition, offset = fields
+            if not _TOPIC_NAME.fullmatch(topic):
+                raise CorruptCheckpointError(
+                    f"expected a topic name, found {topic!r}", str(self.path), line_no
+                )
+            p = _parse_int(partition, "a partition", self.path, line_no, _INT32_MAX)
+            o = _parse_int(offset, "an offset", self.path, line_no, _INT64_MAX)
+            return (topic, p), o
+
+        return dict(_read_checkpoint(self.path, "<topic> <partition> <offset>", 3, parse))
+
+
+class LeaderEpochCheckpointFile:
+    """A partition's ``leader-epoch-checkpoint``: (epoch, start offset) pairs, ascending."""
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+
+    def write(self, entries: Iterable[tuple[int, int]]) -> None:
+        """Replaces the file atomically with ``entries`` in the order given.
+
+        Raises ``ValueError`` for a negative epoch or offset (a bug in the caller).
+        """
+        lines = []
+        for epoch, start_offset in entries:
+            if not 0 <= epoch <= _INT32_MAX or not 0 <= start_offset <= _INT64_MAX:
+                raise ValueError(f"invalid leader epoch entry ({epoch}, {start_offset})")
+            lines.append(f"{epoch} {start_offset}")
+        atomic_write(self.path, _format_checkpoint(lines))
+
+    def read(self) -> list[tuple[int, int]]:
+        """The entries in file order; [] if the file does not exist.
+
+        Raises :class:`CorruptCheckpointError` (naming the file and line) if it does not parse.
+        """
+
+        def parse(fields: list[str], line_no: int) -> tuple[int, int]:
+            epoch = _parse_int(fields[0], "a leader epoch", self.path, line_no, _INT32_MAX)
+            start = _parse_int(fields[1], "a start offset", self.path, line_no, _INT64_MAX)
+            return epoch, start
+
+        return _read_checkpoint(self.path, "<epoch> <start offset>", 2, parse)
+
+
+class PartitionMetadataFile:
+    """A partition's ``partition.metadata``: the id of the topic it belongs to.
+
+    A directory whose name matches a topic but whose topic id does not is a leftover of a
+    deleted topic of the same name; this file is how Kafka tells them apart.
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+
+    def write(self, topic_id: str) -> None:
+        """Replaces the file atomically. Raises ``ValueError`` if ``topic_id`` is not an id."""
+        if not is_valid_uuid(topic_id) or topic_id == ZERO_UUID:
+            raise ValueError(f"{topic_id!r} is not a Kafka topic id")
+        text = f"version: {PARTITION_METADATA_VERSION}\ntopic_id: {topic_id}\n"
+        atomic_write(self.path, text.encode("utf-8"))
+
+    def read(self) -> str | None:
+        """The topic id; None if the file does not exist.
+
+        Raises :class:`CorruptCheckpointError` (naming the file and line) if it does not parse.
+        """
+        text = _read_text(self.path)
+        if text is None:
+            return None
+        lines = _split_lines(text)
+        where = str(self.path)
+        version_fields = lines[0].split(": ", 1) if lines else []
+        if len(version_fields) != 2 or version_fields[0] != "version":
+            found = repr(lines[0]) if lines else "an empty file"
+            raise CorruptCheckpointError(f"expected 'version: 0', found {found}", where, 1)
+        version = _parse_int(version_fields[1].strip(), "the version", self.path, 1, _INT32_MAX)
+        if version != PARTITION_METADATA_VERSION:
+            raise CorruptCheckpointError(
+                f"expected version {PARTITION_METADATA_VERSION}, found {version}", where, 1
+            )
+        id_fields = lines[1].split(": ", 1) if len(lines) > 1 else []
+        if len(id_fields) != 2 or id_fields[0] != "topic_id":
+            found = repr(lines[1]) if len(lines) > 1 else "the end of the file"
+            raise CorruptCheckpointError(f"expected 'topic_id: <id>', found {found}", where, 2)
+        topic_id = id_fields[1].strip()
+        if not is_valid_uuid(topic_id) or topic_id == ZERO_UUID:
+            raise CorruptCheckpointError(f"expected a topic id, found {topic_id!r}", where, 2)
+        if len(lines) > 2:
+            raise CorruptCheckpointError(f"unexpected line {lines[2]!r}", where, 3)
+        return topic_id

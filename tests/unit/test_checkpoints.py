@@ -1,0 +1,227 @@
+"""Kafka's checkpoint files: byte layout, round trips, and clear errors for damaged files."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from storage.checkpoints import (
+    LeaderEpochCheckpointFile,
+    OffsetCheckpointFile,
+    PartitionMetadataFile,
+    atomic_write,
+    fsync_dir,
+)
+from storage.errors import CorruptCheckpointError, KafkaStorageError
+
+TOPIC_ID = "MkU3OEVBNTcwNTJENDM2Qg"
+
+
+# -- atomic_write ------------------------------------------------------------------------------
+
+
+def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_bytes(b"old")
+    atomic_write(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_atomic_write_applies_the_mode(tmp_path: Path) -> None:
+    target = tmp_path / "secret"
+    atomic_write(target, b"x", mode=0o600)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    atomic_write(tmp_path / "plain", b"x")
+    assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o644
+
+
+def test_atomic_write_failure_keeps_the_old_file_and_cleans_up(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_bytes(b"old")
+    with pytest.raises(TypeError):
+        atomic_write(target, "not bytes")  # type: ignore[arg-type]
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_atomic_write_into_a_missing_directory_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        atomic_write(tmp_path / "nope" / "f", b"x")
+
+
+def test_fsync_dir_accepts_a_directory(tmp_path: Path) -> None:
+    fsync_dir(tmp_path)
+    fsync_dir(str(tmp_path))
+
+
+# -- offset checkpoints ------------------------------------------------------------------------
+
+
+def test_offset_checkpoint_is_written_sorted_in_kafkas_layout(tmp_path: Path) -> None:
+    path = tmp_path / "recovery-point-offset-checkpoint"
+    OffsetCheckpointFile(path).write({("news", 1): 7, ("log_topic", 0): 12, ("news", 0): 3})
+    assert path.read_text() == "0\n3\nlog_topic 0 12\nnews 0 3\nnews 1 7\n"
+
+
+def test_offset_checkpoint_round_trips(tmp_path: Path) -> None:
+    f = OffsetCheckpointFile(tmp_path / "replication-offset-checkpoint")
+    offsets = {("a", 0): 0, ("a.b-c_d", 12): 2**63 - 1, ("__consumer_offsets", 49): 5}
+    f.write(offsets)
+    assert f.read() == offsets
+    f.write({})
+    assert f.read() == {}
+    assert f.path.read_text() == "0\n0\n"
+
+
+def test_missing_offset_checkpoint_reads_as_empty(tmp_path: Path) -> None:
+    assert OffsetCheckpointFile(tmp_path / "log-start-offset-checkpoint").read() == {}
+
+
+def test_offset_checkpoint_reads_kafkas_whitespace_runs(tmp_path: Path) -> None:
+    path = tmp_path / "cp"
+    path.write_text("0\n1\nnews\t0   5\n")
+    assert OffsetCheckpointFile(path).read() == {("news", 0): 5}
+
+
+def test_offset_checkpoint_write_refuses_a_name_with_a_space(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        OffsetCheckpointFile(tmp_path / "cp").write({("bad name", 0): 1})
+    with pytest.raises(ValueError):
+        OffsetCheckpointFile(tmp_path / "cp").write({("t", 0): -1})
+    assert not (tmp_path / "cp").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("", 1, "version line"),
+        ("0\n", 2, "version line"),
+        ("1\n0\n", 1, "version 0"),
+        ("x\n0\n", 1, "version"),
+        ("0\n2\nnews 0 1\n", 2, "says 2 entries, found 1"),
+        ("0\n1\nnews 0 1\nnews 1 2\n", 2, "says 1 entries, found 2"),
+        ("0\n1\nnews 0\n", 3, "<topic> <partition> <offset>"),
+        ("0\n1\nnews 0 1 2\n", 3, "<topic> <partition> <offset>"),
+        ("0\n1\nnews zero 1\n", 3, "partition"),
+        ("0\n1\nnews 0 -4\n", 3, "offset"),
+        ("0\n1\nnews 0 1e3\n", 3, "offset"),
+        ("0\n1\nn/ws 0 1\n", 3, "topic name"),
+        ("0\n2\nnews 0 1\n\n", 4, "found ''"),
+    ],
+)
+def test_malformed_offset_checkpoint_names_file_and_line(
+    tmp_path: Path, text: str, line: int, words: str
+) -> None:
+    path = tmp_path / "recovery-point-offset-checkpoint"
+    path.write_text(text)
+    with pytest.raises(CorruptCheckpointError) as info:
+        OffsetCheckpointFile(path).read()
+    err = info.value
+    assert isinstance(err, KafkaStorageError)
+    assert err.path == str(path)
+    assert err.line == line
+    assert str(path) in str(err) and f"line {line}" in str(err)
+    assert words in str(err)
+
+
+def test_offset_checkpoint_that_is_not_utf8_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "cp"
+    path.write_bytes(b"0\n1\nnews\xff 0 1\n")
+    with pytest.raises(CorruptCheckpointError) as info:
+        OffsetCheckpointFile(path).read()
+    assert info.value.line == 3
+
+
+# -- leader epoch checkpoint -------------------------------------------------------------------
+
+
+def test_leader_epoch_checkpoint_layout_and_round_trip(tmp_path: Path) -> None:
+    f = LeaderEpochCheckpointFile(tmp_path / "leader-epoch-checkpoint")
+    f.write([(0, 0), (3, 120), (4, 200)])
+    assert f.path.read_text() == "0\n3\n0 0\n3 120\n4 200\n"
+    assert f.read() == [(0, 0), (3, 120), (4, 200)]
+
+
+def test_missing_leader_epoch_checkpoint_reads_as_empty(tmp_path: Path) -> None:
+    assert LeaderEpochCheckpointFile(tmp_path / "leader-epoch-checkpoint").read() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("0\n1\n3\n", 3), ("0\n1\n3 x\n", 3), ("0\n1\n-3 0\n", 3), ("0\n1\n3 4 5\n", 3)],
+)
+def test_malformed_leader_epoch_checkpoint_names_the_line(
+    tmp_path: Path, text: str, line: int
+) -> None:
+    path = tmp_path / "leader-epoch-checkpoint"
+    path.write_text(text)
+    with pytest.raises(CorruptCheckpointError) as info:
+        LeaderEpochCheckpointFile(path).read()
+    assert info.value.line == line
+    assert str(path) in str(info.value)
+
+
+def test_leader_epoch_checkpoint_write_refuses_negative_values(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        LeaderEpochCheckpointFile(tmp_path / "e").write([(0, -1)])
+
+
+# -- partition.metadata ------------------------------------------------------------------------
+
+
+def test_partition_metadata_layout_and_round_trip(tmp_path: Path) -> None:
+    f = PartitionMetadataFile(tmp_path / "partition.metadata")
+    f.write(TOPIC_ID)
+    assert f.path.read_text() == f"version: 0\ntopic_id: {TOPIC_ID}\n"
+    assert f.read() == TOPIC_ID
+
+
+def test_missing_partition_metadata_reads_as_none(tmp_path: Path) -> None:
+    assert PartitionMetadataFile(tmp_path / "partition.metadata").read() is None
+
+
+def test_partition_metadata_write_refuses_a_bad_id(tmp_path: Path) -> None:
+    f = PartitionMetadataFile(tmp_path / "partition.metadata")
+    for bad in ["short", "AAAAAAAAAAAAAAAAAAAAAA", TOPIC_ID + "A"]:
+        with pytest.raises(ValueError):
+            f.write(bad)
+    assert not f.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("", 1),
+        ("version 0\ntopic_id: " + TOPIC_ID + "\n", 1),
+        ("version: 1\ntopic_id: " + TOPIC_ID + "\n", 1),
+        ("version: 0\n", 2),
+        ("version: 0\ntopicid: " + TOPIC_ID + "\n", 2),
+        ("version: 0\ntopic_id: not-an-id\n", 2),
+        ("version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAA\n", 2),
+        ("version: 0\ntopic_id: " + TOPIC_ID + "\nextra\n", 3),
+    ],
+)
+def test_malformed_partition_metadata_names_the_line(tmp_path: Path, text: str, line: int) -> None:
+    path = tmp_path / "partition.metadata"
+    path.write_text(text)
+    with pytest.raises(CorruptCheckpointError) as info:
+        PartitionMetadataFile(path).read()
+    assert info.value.line == line
+    assert str(path) in str(info.value)
+
+
+def test_partition_metadata_without_final_newline_reads(tmp_path: Path) -> None:
+    path = tmp_path / "partition.metadata"
+    path.write_text(f"version: 0\ntopic_id: {TOPIC_ID}")
+    assert PartitionMetadataFile(path).read() == TOPIC_ID
+
+
+def test_unreadable_checkpoint_raises_os_error(tmp_path: Path) -> None:
+    path = tmp_path / "cp"
+    os.mkdir(path)  # a directory where the file should be
+    with pytest.raises(OSError):
+        OffsetCheckpointFile(path).read()
