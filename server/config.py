@@ -1,0 +1,250 @@
+"""A node's configuration: a Kafka-style properties file, validated at start.
+
+Every mistake is reported as :class:`ConfigError` with a plain message that names the setting,
+before the node touches its log directory or opens a port.
+
+Recognised settings (Kafka's names where Kafka has one)::
+
+    node.id                      this node's id (required)
+    process.roles                broker,controller (the combined mode is the only one we run)
+    controller.quorum.voters     1@127.0.0.1:9093,2@127.0.0.1:9095,... (must name node.id)
+    listeners                    HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
+    advertised.listeners         HTTP://host:port (default: the HTTP listener)
+    log.dirs / log.dir           the log directory (default /tmp/kraft-combined-logs; one only)
+    num.partitions               topic default (1)
+    default.replication.factor   topic default (1)
+    min.insync.replicas          topic default (1)
+    log.segment.bytes, log.roll.ms, log.roll.hours, log.retention.ms, log.retention.minutes,
+    log.retention.hours, log.retention.bytes, log.index.interval.bytes, message.max.bytes
+                                 topic defaults, as in Kafka
+    log.retention.check.interval.ms   how often old segments are deleted (Kafka: 300000)
+    http.max.request.bytes       request body limit (8 MiB; never below one record's limit)
+    peer.<id>.controller.dial    host:port to dial for peer <id>'s Raft link (fault injection)
+    peer.<id>.http.dial          host:port to dial for peer <id>'s HTTP (fault injection)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server import limits
+from storage.properties import PropertiesError, parse_properties
+
+DEFAULT_LOG_DIR = "/tmp/kraft-combined-logs"
+
+# Broker-level defaults that become topic configs: broker name -> (topic name, factor to ms).
+_TOPIC_DEFAULTS: dict[str, tuple[str, int]] = {
+    "log.segment.bytes": ("segment.bytes", 1),
+    "log.roll.ms": ("segment.ms", 1),
+    "log.roll.hours": ("segment.ms", 3_600_000),
+    "log.retention.ms": ("retention.ms", 1),
+    "log.retention.minutes": ("retention.ms", 60_000),
+    "log.retention.hours": ("retention.ms", 3_600_000),
+    "log.retention.bytes": ("retention.bytes", 1),
+    "log.index.interval.bytes": ("index.interval.bytes", 1),
+    "message.max.bytes": ("max.message.bytes", 1),
+    "min.insync.replicas": ("min.insync.replicas", 1),
+}
+
+_KNOWN = {
+    "node.id",
+    "broker.id",
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.listener.names",
+    "listeners",
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "log.dirs",
+    "log.dir",
+    "num.partitions",
+    "default.replication.factor",
+    "log.retention.check.interval.ms",
+    "http.max.request.bytes",
+    *_TOPIC_DEFAULTS,
+}
+_PEER_DIAL = re.compile(r"^peer\.(\d+)\.(controller|http)\.dial$")
+_HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
+
+
+class ConfigError(ValueError):
+    """A configuration mistake; the message names the setting."""
+
+
+def _host_port(setting: str, text: str) -> tuple[str, int]:
+    match = _HOST_PORT.match(text.strip())
+    if not match or not 0 < int(match["port"]) < 65536:
+        raise ConfigError(f"{setting}: expected host:port, got {text!r}")
+    return match["host"], int(match["port"])
+
+
+def _int(props: dict[str, str], name: str, default: int, minimum: int) -> int:
+    raw = props.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _listeners(setting: str, text: str) -> dict[str, tuple[str, int]]:
+    out: dict[str, tuple[str, int]] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, address = item.partition("://")
+        if not sep:
+            raise ConfigError(f"{setting}: expected NAME://host:port, got {item!r}")
+        name = name.upper()
+        if name in out:
+            raise ConfigError(f"{setting}: listener {name} is given twice")
+        out[name] = _host_port(setting, address)
+    return out
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node_id: int
+    voters: dict[int, tuple[str, int]]
+    http_host: str
+    http_port: int
+    raft_host: str
+    raft_port: int
+    advertised_http_url: str
+    log_dir: Path
+    num_partitions: int = 1
+    default_replication_factor: int = 1
+    # Broker-wide defaults of topic configs, by the topic config's name ("retention.ms", ...).
+    topic_defaults: dict[str, str] = field(default_factory=dict)
+    retention_check_interval_ms: int = limits.RETENTION_CHECK_INTERVAL_MS
+    max_request_bytes: int = limits.HTTP_REQUEST_BYTES_MAX
+    raft_dial: dict[int, tuple[str, int]] = field(default_factory=dict)
+    http_dial: dict[int, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def raft_address(self) -> str:
+        return f"{self.raft_host}:{self.raft_port}"
+
+    @classmethod
+    def load(cls, path: Path, overrides: dict[str, str] | None = None) -> NodeConfig:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"cannot read the properties file {path}: {e.strerror}") from None
+        try:
+            props = parse_properties(text, source=str(path))
+        except PropertiesError as e:
+            raise ConfigError(str(e)) from None
+        props.update(overrides or {})
+        return cls.from_properties(props)
+
+    @classmethod
+    def from_properties(cls, props: dict[str, str]) -> NodeConfig:
+        unknown = sorted(k for k in props if k not in _KNOWN and not _PEER_DIAL.match(k))
+        if unknown:
+            raise ConfigError(f"{unknown[0]}: unknown setting (check its spelling)")
+
+        if "node.id" not in props and "broker.id" not in props:
+            raise ConfigError("node.id: required, and missing")
+        node_id = _int(props, "node.id" if "node.id" in props else "broker.id", 0, 0)
+
+        roles = {r.strip() for r in props.get("process.roles", "broker,controller").split(",")}
+        if roles != {"broker", "controller"}:
+            raise ConfigError(
+                "process.roles: only the combined mode 'broker,controller' is supported, "
+                f"got {props['process.roles']!r}"
+            )
+
+        listeners = _listeners("listeners", props.get("listeners", ""))
+        for required in ("HTTP", "CONTROLLER"):
+            if required not in listeners:
+                raise ConfigError(
+                    f"listeners: needs a {required}:// listener, e.g. "
+                    "HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+                )
+        http_host, http_port = listeners["HTTP"]
+        raft_host, raft_port = listeners["CONTROLLER"]
+        if raft_host in ("0.0.0.0", "::", "[::]"):
+            raise ConfigError(
+                "listeners: the CONTROLLER listener must name an address, not 0.0.0.0: its "
+                "Raft protocol exchanges pickles and is only protected by the cluster secret"
+            )
+        advertised = _listeners("advertised.listeners", props.get("advertised.listeners", ""))
+        adv_host, adv_port = advertised.get("HTTP", (http_host, http_port))
+        if adv_host in ("0.0.0.0", "::", "[::]"):
+            raise ConfigError(
+                "advertised.listeners: clients cannot dial 0.0.0.0; name the host they use"
+            )
+
+        voters_text = props.get("controller.quorum.voters")
+        if not voters_text:
+            raise ConfigError(
+                "controller.quorum.voters: required, e.g. controller.quorum.voters=1@127.0.0.1:9093"
+            )
+        voters: dict[int, tuple[str, int]] = {}
+        for item in filter(None, (part.strip() for part in voters_text.split(","))):
+            vid, sep, address = item.partition("@")
+            if not sep or not vid.isdigit():
+                raise ConfigError(f"controller.quorum.voters: expected id@host:port, got {item!r}")
+            if int(vid) in voters:
+                raise ConfigError(f"controller.quorum.voters: node id {vid} is listed twice")
+            voters[int(vid)] = _host_port("controller.quorum.voters", address)
+        if node_id not in voters:
+            raise ConfigError(
+                f"controller.quorum.voters: does not name this node (node.id={node_id}); "
+                "every node is a controller"
+            )
+        if voters[node_id] != (raft_host, raft_port):
+            raise ConfigError(
+                f"controller.quorum.voters: names {voters[node_id][0]}:{voters[node_id][1]} for "
+                f"node {node_id}, but listeners has CONTROLLER://{raft_host}:{raft_port}"
+            )
+        addresses = [f"{h}:{p}" for h, p in voters.values()]
+        if len(set(addresses)) != len(addresses):
+            raise ConfigError("controller.quorum.voters: two voters share one address")
+
+        dirs = [d.strip() for d in props.get("log.dirs", props.get("log.dir", DEFAULT_LOG_DIR)).split(",")]
+        dirs = [d for d in dirs if d]
+        if len(dirs) != 1:
+            raise ConfigError(f"log.dirs: exactly one directory is supported, got {len(dirs)}")
+
+        topic_defaults: dict[str, str] = {}
+        for broker_name, (topic_name, factor) in _TOPIC_DEFAULTS.items():
+            if broker_name in props:
+                value = _int(props, broker_name, 0, -1)
+                topic_defaults[topic_name] = str(value * factor if value >= 0 else value)
+
+        raft_dial: dict[int, tuple[str, int]] = {}
+        http_dial: dict[int, tuple[str, int]] = {}
+        for key, value in props.items():
+            match = _PEER_DIAL.match(key)
+            if match:
+                target = raft_dial if match[2] == "controller" else http_dial
+                target[int(match[1])] = _host_port(key, value)
+
+        return cls(
+            node_id=node_id,
+            voters=voters,
+            http_host=http_host,
+            http_port=http_port,
+            raft_host=raft_host,
+            raft_port=raft_port,
+            advertised_http_url=f"http://{adv_host}:{adv_port}",
+            log_dir=Path(dirs[0]),
+            num_partitions=_int(props, "num.partitions", 1, 1),
+            default_replication_factor=_int(props, "default.replication.factor", 1, 1),
+            topic_defaults=topic_defaults,
+            retention_check_interval_ms=_int(
+                props, "log.retention.check.interval.ms", limits.RETENTION_CHECK_INTERVAL_MS, 100
+            ),
+            max_request_bytes=_int(
+                props, "http.max.request.bytes", limits.HTTP_REQUEST_BYTES_MAX, 1024
+            ),
+            raft_dial=raft_dial,
+            http_dial=http_dial,
+        )

@@ -1,0 +1,201 @@
+"""The controller's decisions, as pure functions from the metadata state to records.
+
+Only the Raft leader runs them, and the quorum applies the records they return; nothing here
+does I/O. Each plan validates its request against the state it was given and raises an
+:class:`ApiError` naming what is wrong before any record exists, so a refused request writes
+nothing. (The state machine checks the records again when it applies them: a plan made on a
+state that changed meanwhile cannot break an invariant.)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+
+from client.protocol import (
+    INVALID_PARTITIONS,
+    INVALID_REPLICATION_FACTOR,
+    INVALID_REQUEST,
+    TOPIC_ALREADY_EXISTS,
+    UNKNOWN_TOPIC,
+    ApiError,
+    ErrorKind,
+)
+from kraft.records import (
+    ConfigRecord,
+    MetadataRecord,
+    PartitionRecord,
+    RemoveTopicRecord,
+    TopicRecord,
+    validate_topic_name,
+)
+from kraft.state import MetadataState, TopicState
+from server import limits
+from server.topic_configs import normalize_configs
+from storage.ids import random_uuid
+
+
+def assign_replicas(
+    brokers: Sequence[int],
+    partitions: int,
+    replication_factor: int,
+    *,
+    first_partition: int = 0,
+    rng: random.Random,
+) -> dict[int, tuple[int, ...]]:
+    """Kafka's rack-unaware placement (``AdminUtils.assignReplicasToBrokersRackUnaware``).
+
+    Leaders go round-robin over the sorted brokers from a random start; the other replicas
+    follow at a shift that changes every full round, so replica sets spread evenly.
+    """
+    ids = sorted(brokers)
+    count = len(ids)
+    assert 0 < replication_factor <= count, "checked by the caller"
+    start = rng.randrange(count)
+    shift = rng.randrange(count)
+    out: dict[int, tuple[int, ...]] = {}
+    for partition in range(first_partition, first_partition + partitions):
+        if partition > 0 and partition % count == 0:
+            shift += 1
+        first = (partition + start) % count
+        replicas = [ids[first]]
+        for j in range(replication_factor - 1):
+            replicas.append(ids[(first + 1 + (shift + j) % (count - 1)) % count])
+        out[partition] = tuple(replicas)
+    return out
+
+
+def live_brokers(state: MetadataState) -> list[int]:
+    return sorted(b.broker_id for b in state.brokers.values() if not b.fenced)
+
+
+def _partition_records(
+    topic_id: str, assignment: Mapping[int, tuple[int, ...]]
+) -> list[MetadataRecord]:
+    return [
+        PartitionRecord(
+            topic_id=topic_id,
+            partition=p,
+            replicas=replicas,
+            isr=replicas,
+            leader=replicas[0],
+            leader_epoch=0,
+            partition_epoch=0,
+        )
+        for p, replicas in sorted(assignment.items())
+    ]
+
+
+def _count(raw: object, what: str, default: int, kind_if_bad: ErrorKind) -> int:
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ApiError(INVALID_REQUEST, f"{what} must be an integer")
+    if raw == -1:  # Kafka's "use the broker default"
+        return default
+    if raw < 1:
+        raise ApiError(kind_if_bad, f"{what} must be at least 1, got {raw}")
+    return raw
+
+
+def plan_create_topic(
+    state: MetadataState,
+    name: object,
+    partitions: object,
+    replication_factor: object,
+    configs: object,
+    *,
+    default_partitions: int,
+    default_replication_factor: int,
+    rng: random.Random,
+) -> list[MetadataRecord]:
+    """The records that create a topic, or an ApiError saying why it cannot be created."""
+    if not isinstance(name, str):
+        raise ApiError(INVALID_REQUEST, "the topic name must be a string")
+    problem = validate_topic_name(name)
+    if problem:
+        raise ApiError(INVALID_REQUEST, problem)
+    if name in state.topics:
+        raise ApiError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+    count = _count(partitions, "partitions", default_partitions, INVALID_PARTITIONS)
+    if count > limits.PARTITIONS_PER_TOPIC_MAX:
+        raise ApiError(
+            INVALID_PARTITIONS,
+            f"partitions must be at most {limits.PARTITIONS_PER_TOPIC_MAX}, got {count}",
+        )
+    factor = _count(
+        replication_factor,
+        "replication_factor",
+        default_replication_factor,
+        INVALID_REPLICATION_FACTOR,
+    )
+    topic_configs = normalize_configs(configs)
+    brokers = live_brokers(state)
+    if factor > len(brokers):
+        raise ApiError(
+            INVALID_REPLICATION_FACTOR,
+            f"Replication factor: {factor} larger than available brokers: {len(brokers)}.",
+        )
+    topic_id = random_uuid()
+    records: list[MetadataRecord] = [TopicRecord(name=name, topic_id=topic_id)]
+    records += _partition_records(topic_id, assign_replicas(brokers, count, factor, rng=rng))
+    records += [ConfigRecord("topic", name, k, v) for k, v in sorted(topic_configs.items())]
+    return records
+
+
+def _topic(state: MetadataState, name: str) -> TopicState:
+    topic = state.topics.get(name)
+    if topic is None:
+        raise ApiError(UNKNOWN_TOPIC, f"Topic '{name}' does not exist.")
+    return topic
+
+
+def plan_delete_topic(state: MetadataState, name: str) -> list[MetadataRecord]:
+    return [RemoveTopicRecord(topic_id=_topic(state, name).topic_id)]
+
+
+def plan_add_partitions(
+    state: MetadataState, name: str, count: object, *, rng: random.Random
+) -> list[MetadataRecord]:
+    """Grows a topic to ``count`` partitions (Kafka's ``--alter --partitions``)."""
+    topic = _topic(state, name)
+    current = len(topic.partitions)
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise ApiError(INVALID_REQUEST, "count must be an integer")
+    if count <= current:
+        raise ApiError(
+            INVALID_PARTITIONS,
+            f"Topic currently has {current} partitions, which is higher than or equal to "
+            f"the requested {count}.",
+        )
+    if count > limits.PARTITIONS_PER_TOPIC_MAX:
+        raise ApiError(
+            INVALID_PARTITIONS,
+            f"partitions must be at most {limits.PARTITIONS_PER_TOPIC_MAX}, got {count}",
+        )
+    factor = len(topic.partitions[0].replicas)
+    brokers = live_brokers(state)
+    if factor > len(brokers):
+        raise ApiError(
+            INVALID_REPLICATION_FACTOR,
+            f"Replication factor: {factor} larger than available brokers: {len(brokers)}.",
+        )
+    assignment = assign_replicas(
+        brokers, count - current, factor, first_partition=current, rng=rng
+    )
+    return _partition_records(topic.topic_id, assignment)
+
+
+def plan_alter_configs(state: MetadataState, name: str, configs: object) -> list[MetadataRecord]:
+    """Sets topic configs; a null value removes an override (Kafka's ``--delete-config``)."""
+    topic = _topic(state, name)
+    if not isinstance(configs, dict) or not configs:
+        raise ApiError(INVALID_REQUEST, 'give "configs": {name: value, ...} with at least one')
+    removals = sorted(k for k, v in configs.items() if v is None)
+    sets = normalize_configs({k: v for k, v in configs.items() if v is not None})
+    for key in removals:
+        if key not in topic.configs:
+            raise ApiError(INVALID_REQUEST, f"config {key} is not set on topic {name}")
+    records: list[MetadataRecord] = [ConfigRecord("topic", name, k, v) for k, v in sets.items()]
+    records += [ConfigRecord("topic", name, k, None) for k in removals]
+    return records

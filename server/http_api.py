@@ -1,0 +1,501 @@
+"""The HTTP/JSON API of API.md: admin, produce, fetch (long poll and follow streams), offsets.
+
+Handlers are thin: parse and check the request, call the node or a pure plan, shape the JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from client.protocol import (
+    FORMATS,
+    INVALID_REQUEST,
+    OFFSET_OUT_OF_RANGE,
+    REQUEST_TIMED_OUT,
+    UNKNOWN_PARTITION,
+    ApiError,
+    format_record,
+    parse_produce_record,
+    produce_records_from_body,
+)
+from server import controller, limits
+from server.http_util import (
+    errors_as_json,
+    json_response,
+    path_partition,
+    query_choice,
+    query_int,
+    read_json,
+)
+from server.node import Node
+from server.partition import Partition
+from server.produce import plan_produce
+from storage.batch import Record
+from storage.errors import KafkaStorageError, OffsetOutOfRangeError
+
+NODE = web.AppKey("node", Node)
+ACKS = ("all", "-1", "1", "0")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _node(request: web.Request) -> Node:
+    return request.app[NODE]
+
+
+# -- cluster -------------------------------------------------------------------------------------
+
+
+async def get_cluster(request: web.Request) -> web.Response:
+    return json_response(_node(request).cluster_view())
+
+
+async def get_quorum(request: web.Request) -> web.Response:
+    node = _node(request)
+    status = node.quorum.status()
+    status["cluster_id"] = node.meta.cluster_id
+    return json_response(status)
+
+
+async def get_ready(request: web.Request) -> web.Response:
+    node = _node(request)
+    if node.ready:
+        return json_response({"ready": True, "node_id": node.node_id})
+    reason = "not registered with the controller yet" if not node.registered.is_set() else (
+        "catching up on metadata"
+    )
+    return json_response(
+        {"ready": False, "node_id": node.node_id, "reason": reason}, 503, {"Retry-After": "1"}
+    )
+
+
+# -- topics --------------------------------------------------------------------------------------
+
+
+def _describe(node: Node, name: str) -> dict[str, Any]:
+    topic = node.topic(name)
+    partitions = []
+    for index, p in sorted(topic.partitions.items()):
+        local = node.logs.partitions.get((name, index))
+        partitions.append(
+            {
+                "partition": index,
+                "leader": p.leader if p.leader >= 0 else None,
+                "leader_epoch": p.leader_epoch,
+                "replicas": list(p.replicas),
+                "isr": list(p.isr),
+                "log_start_offset": None if local is None else local.log.log_start_offset,
+                "high_watermark": None if local is None else local.high_watermark,
+                "offline": None if local is None else local.log.offline is not None,
+            }
+        )
+    return {
+        "name": topic.name,
+        "topic_id": topic.topic_id,
+        "partition_count": len(topic.partitions),
+        "replication_factor": len(topic.partitions[0].replicas) if topic.partitions else 0,
+        "configs": dict(sorted(topic.configs.items())),
+        "partitions": partitions,
+    }
+
+
+async def list_topics(request: web.Request) -> web.Response:
+    node = _node(request)
+    with node.quorum.state_lock:
+        topics = sorted(node.quorum.state.topics.values(), key=lambda t: t.name)
+        body = [
+            {
+                "name": t.name,
+                "partition_count": len(t.partitions),
+                "replication_factor": len(t.partitions[0].replicas) if t.partitions else 0,
+            }
+            for t in topics
+        ]
+    return json_response({"topics": body})
+
+
+async def create_topic(request: web.Request) -> web.Response:
+    node = _node(request)
+    body = await read_json(request, node.config.max_request_bytes)
+    if not isinstance(body, dict):
+        raise ApiError(INVALID_REQUEST, "the body must be a JSON object")
+    unknown = sorted(set(body) - {"name", "partitions", "replication_factor", "configs"})
+    if unknown:
+        raise ApiError(INVALID_REQUEST, f"unknown field(s) {', '.join(unknown)}")
+    if "name" not in body:
+        raise ApiError(INVALID_REQUEST, 'the body needs "name"')
+
+    def plan(state: Any) -> list[Any]:
+        return controller.plan_create_topic(
+            state,
+            body["name"],
+            body.get("partitions"),
+            body.get("replication_factor"),
+            body.get("configs"),
+            default_partitions=node.config.num_partitions,
+            default_replication_factor=node.config.default_replication_factor,
+            rng=node.rng,
+        )
+
+    await node.write_metadata(plan)
+    return json_response(_describe(node, body["name"]), 201)
+
+
+async def describe_topic(request: web.Request) -> web.Response:
+    return json_response(_describe(_node(request), request.match_info["topic"]))
+
+
+async def delete_topic(request: web.Request) -> web.Response:
+    node = _node(request)
+    name = request.match_info["topic"]
+    await node.write_metadata(lambda state: controller.plan_delete_topic(state, name))
+    return web.Response(status=204)
+
+
+async def add_partitions(request: web.Request) -> web.Response:
+    node = _node(request)
+    name = request.match_info["topic"]
+    body = await read_json(request, node.config.max_request_bytes)
+    if not isinstance(body, dict) or "count" not in body:
+        raise ApiError(INVALID_REQUEST, 'the body must be {"count": <new partition count>}')
+    await node.write_metadata(
+        lambda state: controller.plan_add_partitions(state, name, body["count"], rng=node.rng)
+    )
+    return json_response(_describe(node, name))
+
+
+async def get_configs(request: web.Request) -> web.Response:
+    node = _node(request)
+    topic = node.topic(request.match_info["topic"])
+    return json_response(
+        {
+            "configs": node.topic_configs(topic),
+            "overrides": dict(sorted(topic.configs.items())),
+        }
+    )
+
+
+async def put_configs(request: web.Request) -> web.Response:
+    node = _node(request)
+    name = request.match_info["topic"]
+    body = await read_json(request, node.config.max_request_bytes)
+    if not isinstance(body, dict) or "configs" not in body:
+        raise ApiError(INVALID_REQUEST, 'the body must be {"configs": {name: value}}')
+    await node.write_metadata(
+        lambda state: controller.plan_alter_configs(state, name, body["configs"])
+    )
+    topic = node.topic(name)
+    return json_response({"configs": dict(sorted(topic.configs.items()))})
+
+
+# -- produce -------------------------------------------------------------------------------------
+
+
+def _produce_query(request: web.Request) -> tuple[str, float]:
+    acks = query_choice(request, "acks", ACKS, "all")
+    acks = "all" if acks == "-1" else acks
+    timeout_ms = query_int(
+        request, "timeout_ms", limits.PRODUCE_TIMEOUT_MS_DEFAULT, 0, limits.PRODUCE_TIMEOUT_MS_MAX
+    )
+    assert timeout_ms is not None
+    if any(h in request.headers for h in ("Producer-Id", "Producer-Epoch", "Producer-Seq")):
+        raise ApiError(
+            INVALID_REQUEST,
+            "idempotent produce (Producer-Id/Producer-Epoch/Producer-Seq) is not supported yet",
+        )
+    return acks, timeout_ms / 1000
+
+
+async def _produce(request: web.Request, fixed_partition: int | None) -> web.Response:
+    node = _node(request)
+    name = request.match_info["topic"]
+    acks, timeout_s = _produce_query(request)
+    topic = node.topic(name)
+    configs = node.topic_configs(topic)
+    max_message_bytes = int(configs["max.message.bytes"])
+    # Never below what one record of max.message.bytes needs as base64 inside JSON.
+    limit = max(node.config.max_request_bytes, max_message_bytes * 4 // 3 + 64 * 1024)
+    raw = produce_records_from_body(await read_json(request, limit))
+    if len(raw) > limits.PRODUCE_RECORDS_MAX:
+        raise ApiError(
+            INVALID_REQUEST, f"at most {limits.PRODUCE_RECORDS_MAX} records per request"
+        )
+    records = [parse_produce_record(obj, i) for i, obj in enumerate(raw)]
+    count = len(topic.partitions)
+    if fixed_partition is not None and fixed_partition >= count:
+        raise ApiError(
+            UNKNOWN_PARTITION,
+            f"partition {fixed_partition} of topic '{name}' does not exist (it has {count})",
+        )
+    plans = plan_produce(
+        records,
+        partitions=count,
+        fixed_partition=fixed_partition,
+        round_robin=node.next_round_robin(name),
+        now_ms=now_ms(),
+        max_message_bytes=max_message_bytes,
+    )
+
+    # Run-time checks and appends, partition by partition; the request as a whole was valid.
+    offsets: list[dict[str, Any]] = [{} for _ in records]
+    waits: list[tuple[Partition, int, list[int]]] = []
+    failures: list[ApiError] = []
+    for index, plan in sorted(plans.items()):
+        try:
+            partition = node.partition(name, index)
+            partition.check_leader(node.broker_url(partition.state.leader))
+            first_offsets = []
+            for batch in plan.batches:
+                info = partition.append(batch, acks)
+                first_offsets.extend(range(info.first_offset, info.last_offset + 1))
+            node.logs.mark_dirty(partition)
+            for position, offset in zip(plan.positions, first_offsets, strict=True):
+                offsets[position] = {"partition": index, "offset": offset}
+            waits.append((partition, first_offsets[-1], plan.positions))
+        except ApiError as e:
+            if fixed_partition is not None:
+                raise
+            failures.append(e)
+            for position in plan.positions:
+                offsets[position] = {"partition": index, **_error_fields(e)}
+
+    if acks == "0":
+        return json_response({"topic": name}, 202)
+    if acks == "all":
+        results = await asyncio.gather(
+            *(p.wait_for_high_watermark_above(last, timeout_s) for p, last, _ in waits)
+        )
+        for (partition, _last, positions), committed in zip(waits, results, strict=True):
+            if committed:
+                continue
+            error = partition.storage_error() or ApiError(
+                REQUEST_TIMED_OUT,
+                f"the records for {partition.name} were appended but not committed "
+                + ("in time" if partition.is_leader else "before this node lost leadership")
+                + "; the outcome is unknown (an idempotent producer's retry is safe)",
+            )
+            if fixed_partition is not None:
+                raise error
+            failures.append(error)
+            for position in positions:
+                offsets[position] = {"partition": partition.index, **_error_fields(error)}
+    if failures and len(failures) == len(plans):
+        raise failures[0]
+    return json_response({"topic": name, "offsets": offsets}, 207 if failures else 200)
+
+
+def _error_fields(error: ApiError) -> dict[str, Any]:
+    return {"error_code": error.code, "error": error.name, "message": error.message}
+
+
+async def produce_topic(request: web.Request) -> web.Response:
+    return await _produce(request, None)
+
+
+async def produce_partition(request: web.Request) -> web.Response:
+    return await _produce(request, path_partition(request))
+
+
+# -- fetch ---------------------------------------------------------------------------------------
+
+
+def _fetch_partition(request: web.Request) -> Partition:
+    node = _node(request)
+    partition = node.partition(request.match_info["topic"], path_partition(request))
+    partition.check_leader(node.broker_url(partition.state.leader))
+    return partition
+
+
+def _start_offset(request: web.Request, partition: Partition) -> int:
+    raw = request.query.get("offset", "earliest")
+    if raw == "earliest":
+        return partition.log.log_start_offset
+    if raw == "latest":
+        return partition.high_watermark
+    try:
+        offset = int(raw)
+    except ValueError:
+        raise ApiError(
+            INVALID_REQUEST, f"offset must be a number, earliest or latest; got {raw!r}"
+        ) from None
+    log = partition.log
+    if not log.log_start_offset <= offset <= log.log_end_offset:
+        raise _out_of_range(partition, offset)
+    return offset
+
+
+def _out_of_range(partition: Partition, offset: int) -> ApiError:
+    return ApiError(
+        OFFSET_OUT_OF_RANGE,
+        f"offset {offset} is out of range for {partition.name}: records are at "
+        f"[{partition.log.log_start_offset}, {partition.high_watermark})",
+        {
+            "log_start_offset": partition.log.log_start_offset,
+            "high_watermark": partition.high_watermark,
+        },
+    )
+
+
+def _read(partition: Partition, offset: int, max_bytes: int, max_records: int) -> list[Record]:
+    """Committed records from ``offset``; storage trouble becomes the API's errors."""
+    if offset >= partition.high_watermark:
+        return []
+    try:
+        records = partition.log.read_records(offset, max_bytes, partition.high_watermark)
+    except OffsetOutOfRangeError:
+        raise _out_of_range(partition, offset) from None
+    except KafkaStorageError:
+        error = partition.storage_error()
+        assert error is not None, "a storage error marks the log offline"
+        raise error from None
+    return records[:max_records]
+
+
+async def fetch(request: web.Request) -> web.StreamResponse:
+    partition = _fetch_partition(request)
+    fmt = query_choice(request, "format", FORMATS, "text")
+    max_bytes = query_int(
+        request, "max_bytes", limits.FETCH_MAX_BYTES_DEFAULT, 1, limits.FETCH_MAX_BYTES_MAX
+    )
+    max_records = query_int(
+        request, "max_records", limits.FETCH_MAX_RECORDS_DEFAULT, 1, limits.FETCH_MAX_RECORDS_MAX
+    )
+    timeout_ms = query_int(request, "timeout_ms", 0, 0, limits.FETCH_TIMEOUT_MS_MAX)
+    assert max_bytes is not None and max_records is not None and timeout_ms is not None
+    offset = _start_offset(request, partition)
+    if request.query.get("follow", "false").lower() in ("true", "1", "yes"):
+        return await _follow(request, partition, offset, fmt)
+
+    if offset >= partition.high_watermark and timeout_ms > 0:
+        await partition.wait_for_high_watermark_above(offset, timeout_ms / 1000)
+        partition = _fetch_partition(request)  # leadership or the topic may have changed
+    records = _read(partition, offset, max_bytes, max_records)
+    body = {
+        "records": [_record_json(r, partition.index, fmt) for r in records],
+        "next_offset": records[-1].offset + 1 if records else offset,
+        "high_watermark": partition.high_watermark,
+        "log_start_offset": partition.log.log_start_offset,
+    }
+    return json_response(body)
+
+
+def _record_json(record: Record, partition: int, fmt: str) -> dict[str, Any]:
+    return format_record(
+        offset=record.offset,
+        timestamp=record.timestamp,
+        key=record.key,
+        value=record.value,
+        headers=record.headers,
+        partition=partition,
+        fmt=fmt,
+    )
+
+
+async def _follow(
+    request: web.Request, partition: Partition, offset: int, fmt: str
+) -> web.StreamResponse:
+    """A never-ending stream: NDJSON lines, or Server-Sent Events with ``id:`` = offset."""
+    sse = "text/event-stream" in request.headers.get("Accept", "")
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream" if sse else "application/x-ndjson",
+            "Cache-Control": "no-cache",
+        }
+    )
+    await response.prepare(request)
+
+    def frame(body: dict[str, Any], event_id: int | None = None, event: str | None = None) -> bytes:
+        data = orjson.dumps(body)
+        if not sse:
+            return data + b"\n"
+        head = b"" if event_id is None else b"id: %d\n" % event_id
+        head += b"" if event is None else b"event: %s\n" % event.encode()
+        return head + b"data: " + data + b"\n\n"
+
+    heartbeat_s = limits.STREAM_HEARTBEAT_MS / 1000
+    try:
+        while True:
+            try:
+                partition = _fetch_partition(request)
+                records = _read(
+                    partition, offset, limits.STREAM_READ_BYTES, limits.FETCH_MAX_RECORDS_MAX
+                )
+            except ApiError as e:
+                await response.write(frame(e.to_json(), event="error"))
+                break
+            if records:
+                await response.write(
+                    b"".join(
+                        frame(_record_json(r, partition.index, fmt), r.offset) for r in records
+                    )
+                )
+                offset = records[-1].offset + 1
+                continue
+            if not await partition.wait_for_high_watermark_above(offset, heartbeat_s):
+                if offset >= partition.high_watermark:
+                    beat = {"heartbeat": now_ms(), "next_offset": offset}
+                    await response.write(frame(beat, event="heartbeat"))
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return response
+
+
+# -- offsets -------------------------------------------------------------------------------------
+
+
+async def get_offsets(request: web.Request) -> web.Response:
+    partition = _fetch_partition(request)
+    timestamp = query_int(request, "timestamp", None, -2, 1 << 62)
+    body: dict[str, Any] = {
+        "topic": partition.topic,
+        "partition": partition.index,
+        "earliest": partition.log.log_start_offset,
+        "latest": partition.high_watermark,
+    }
+    if timestamp is not None:
+        if timestamp == -2:  # Kafka's EARLIEST_TIMESTAMP
+            found: int | None = partition.log.log_start_offset
+        elif timestamp == -1:  # Kafka's LATEST_TIMESTAMP
+            found = partition.high_watermark
+        else:
+            try:
+                found = partition.log.offset_for_timestamp(timestamp)
+            except KafkaStorageError:
+                error = partition.storage_error()
+                assert error is not None
+                raise error from None
+            if found is not None and found >= partition.high_watermark:
+                found = None
+        body["timestamp"] = timestamp
+        body["offset"] = found
+    return json_response(body)
+
+
+# -- the app -------------------------------------------------------------------------------------
+
+def make_app(node: Node) -> web.Application:
+    app = web.Application(middlewares=[errors_as_json], client_max_size=1 << 40)
+    app[NODE] = node
+    r = app.router
+    r.add_get("/v1/cluster", get_cluster)
+    r.add_get("/v1/cluster/quorum", get_quorum)
+    r.add_get("/v1/health/ready", get_ready)
+    r.add_get("/v1/topics", list_topics)
+    r.add_post("/v1/topics", create_topic)
+    r.add_get("/v1/topics/{topic}", describe_topic)
+    r.add_delete("/v1/topics/{topic}", delete_topic)
+    r.add_post("/v1/topics/{topic}/partitions", add_partitions)
+    r.add_get("/v1/topics/{topic}/configs", get_configs)
+    r.add_put("/v1/topics/{topic}/configs", put_configs)
+    r.add_post("/v1/topics/{topic}/records", produce_topic)
+    r.add_post("/v1/topics/{topic}/partitions/{partition}/records", produce_partition)
+    r.add_get("/v1/topics/{topic}/partitions/{partition}/records", fetch)
+    r.add_get("/v1/topics/{topic}/partitions/{partition}/offsets", get_offsets)
+    return app

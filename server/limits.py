@@ -1,0 +1,42 @@
+"""Every limit of the node in one place, with its unit in the name and the reason beside it."""
+
+# Request bodies: a produce of many records fits, and one record of max.message.bytes (1 MiB by
+# default) with JSON and base64 overhead fits too; bigger bodies get a JSON 413 before parsing.
+HTTP_REQUEST_BYTES_MAX = 8 * 1024 * 1024
+
+# Records in one produce request: bounds the work one request can queue on the event loop.
+PRODUCE_RECORDS_MAX = 100_000
+
+# An acks=all produce waits this long for the high watermark by default (Kafka's
+# request.timeout.ms is 30 s), then answers REQUEST_TIMED_OUT (the outcome is unknown).
+PRODUCE_TIMEOUT_MS_DEFAULT = 30_000
+PRODUCE_TIMEOUT_MS_MAX = 300_000
+
+# Fetch defaults and bounds: a long poll may wait at most this long, so a forgotten request
+# does not hold a connection for ever; max_bytes is bounded so one fetch cannot make the node
+# read and encode hundreds of MiB into one JSON body.
+FETCH_TIMEOUT_MS_MAX = 60_000
+FETCH_MAX_BYTES_DEFAULT = 1024 * 1024
+FETCH_MAX_BYTES_MAX = 64 * 1024 * 1024
+FETCH_MAX_RECORDS_DEFAULT = 500
+FETCH_MAX_RECORDS_MAX = 10_000
+
+# follow=true streams send a heartbeat line this often when no record arrives, so a client
+# (and any proxy between) sees the stream is alive.
+STREAM_HEARTBEAT_MS = 5_000
+# A stream reads at most this many bytes of records per step, then yields to other requests.
+STREAM_READ_BYTES = 256 * 1024
+
+# Kafka's log.retention.check.interval.ms is 5 minutes; one minute keeps a lab's short
+# retention.ms visible without a long wait.
+RETENTION_CHECK_INTERVAL_MS = 60_000
+
+# Checkpoint files (recovery point, log start offset, high watermark) are rewritten this often,
+# as Kafka's log.flush.offset.checkpoint.interval.ms (60 s) and replica HW checkpoint (5 s).
+CHECKPOINT_INTERVAL_MS = 5_000
+
+# Partitions per topic and in total on one node: each open log holds file handles.
+PARTITIONS_PER_TOPIC_MAX = 10_000
+
+# A metadata write (topic creation, say) waits this long for the quorum to commit it.
+METADATA_WRITE_TIMEOUT_S = 10.0

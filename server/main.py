@@ -1,0 +1,130 @@
+"""``kraft-server-start node.properties``: runs one node until Ctrl+C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from server.config import ConfigError, NodeConfig
+from server.http_api import make_app
+from server.node import Node
+from storage.properties import MetaProperties
+
+log = logging.getLogger("kraft.server")
+
+SECRET_FILE = "cluster.secret"
+
+
+class StartupError(Exception):
+    """The node cannot start; the message says why and what to do."""
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="kraft-server-start",
+        description="Start one node (a Raft controller and a broker) from a properties file.",
+    )
+    parser.add_argument("properties", type=Path, help="the node's properties file")
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a property (as Kafka's --override)",
+    )
+    return parser.parse_args(argv)
+
+
+def load(args: argparse.Namespace) -> tuple[NodeConfig, MetaProperties, str]:
+    overrides: dict[str, str] = {}
+    for item in args.override:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise StartupError(f"--override expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    config = NodeConfig.load(args.properties, overrides)
+    log_dir = config.log_dir
+    format_hint = (
+        f"format it first: kraft-storage format -t $(kraft-storage random-uuid) "
+        f"-c {args.properties} --secret-file <file>"
+    )
+    if not (log_dir / "meta.properties").exists():
+        raise StartupError(f"log directory {log_dir} is not formatted; {format_hint}")
+    try:
+        meta = MetaProperties.read(log_dir)
+    except (OSError, ValueError) as e:
+        raise StartupError(f"cannot read {log_dir / 'meta.properties'}: {e}") from None
+    if meta.node_id != config.node_id:
+        raise StartupError(
+            f"node.id: {args.properties} says {config.node_id}, but {log_dir} was formatted "
+            f"for node {meta.node_id}; a node never starts on another node's directory"
+        )
+    try:
+        secret = (log_dir / SECRET_FILE).read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise StartupError(f"cannot read {log_dir / SECRET_FILE}: {e.strerror}; {format_hint}") from None
+    if not secret:
+        raise StartupError(f"{log_dir / SECRET_FILE} is empty; {format_hint}")
+    return config, meta, secret
+
+
+async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    node = Node(config, meta, secret)
+    runner = web.AppRunner(make_app(node), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.http_host, config.http_port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise StartupError(
+            f"listeners: cannot listen on HTTP://{config.http_host}:{config.http_port}: "
+            f"{e.strerror}"
+        ) from None
+    await node.start()
+    log.info(
+        "node %d (cluster %s) serving HTTP on %s, Raft on %s, log dir %s",
+        config.node_id,
+        meta.cluster_id,
+        config.advertised_http_url,
+        config.raft_address,
+        config.log_dir,
+    )
+    await stop.wait()
+    log.info("shutting down")
+    await runner.shutdown()
+    await node.stop()
+    await runner.cleanup()
+    log.info("node %d stopped", config.node_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="[%(asctime)s] %(levelname)s %(message)s (%(name)s)",
+        stream=sys.stderr,
+    )
+    args = _parse_args(argv)
+    try:
+        config, meta, secret = load(args)
+        asyncio.run(serve(config, meta, secret))
+    except (ConfigError, StartupError) as e:
+        print(f"kraft-server-start: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

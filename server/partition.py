@@ -1,0 +1,151 @@
+"""One partition replica on this node: its log, what the metadata says of it, and its waiters.
+
+The high watermark (HW) is the smallest *flushed* offset over the ISR: the leader counts its
+own recovery point (what its last group-commit fsync covered), each follower the fetch offset
+it reported (a follower fsyncs before it fetches again). Consumers only see records below the
+HW, and an ``acks=all`` produce answers once the HW has passed its batch, so nothing a client
+was told is stored can vanish in a power cut of every node.
+
+Everything here runs on the event loop; the fsync itself runs in the log manager's flush
+thread and reports back through :meth:`Partition.on_flushed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from client.protocol import (
+    KAFKA_STORAGE_ERROR,
+    LEADER_NOT_AVAILABLE,
+    NOT_ENOUGH_REPLICAS,
+    NOT_LEADER_OR_FOLLOWER,
+    ApiError,
+)
+from storage.batch import NewRecord
+from storage.errors import KafkaStorageError
+from storage.log import AppendInfo, Log
+
+
+@dataclass
+class LeaderState:
+    """What the metadata log says about a partition (kept in step by the node)."""
+
+    leader: int
+    leader_epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+@dataclass(eq=False)  # identity: partitions live in sets (the dirty set of group commit)
+class Partition:
+    topic: str
+    topic_id: str
+    index: int
+    node_id: int
+    log: Log
+    state: LeaderState
+    min_insync_replicas: int = 1
+    # Offsets up to which followers have flushed (their last fetch offsets), by node id.
+    follower_flushed: dict[int, int] = field(default_factory=dict)
+    _hw_changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}-{self.index}"
+
+    @property
+    def is_leader(self) -> bool:
+        return self.state.leader == self.node_id
+
+    @property
+    def high_watermark(self) -> int:
+        return self.log.high_watermark
+
+    def storage_error(self) -> ApiError | None:
+        error = self.log.offline
+        if error is None:
+            return None
+        return ApiError(
+            KAFKA_STORAGE_ERROR,
+            f"partition {self.name} is offline: {error}",
+            {"file": error.path, "position": error.position},
+        )
+
+    def check_leader(self, leader_url: str | None) -> None:
+        """Raises unless this node leads the partition (307 to the leader, or 503)."""
+        offline = self.storage_error()
+        if offline:
+            raise offline
+        if self.is_leader:
+            return
+        if self.state.leader < 0 or leader_url is None:
+            raise ApiError(
+                LEADER_NOT_AVAILABLE,
+                f"partition {self.name} has no leader right now; retry shortly",
+                {"retry_after_s": 1},
+            )
+        raise ApiError(
+            NOT_LEADER_OR_FOLLOWER,
+            f"node {self.node_id} does not lead {self.name}; node {self.state.leader} does",
+            {
+                "leader_id": self.state.leader,
+                "leader_epoch": self.state.leader_epoch,
+                "leader_url": leader_url,
+            },
+        )
+
+    def append(self, records: Sequence[NewRecord], acks: str) -> AppendInfo:
+        """Appends one batch as leader; refuses ``acks=all`` below ``min.insync.replicas``."""
+        if acks == "all" and len(self.state.isr) < self.min_insync_replicas:
+            raise ApiError(
+                NOT_ENOUGH_REPLICAS,
+                f"partition {self.name} has {len(self.state.isr)} in-sync replicas, "
+                f"min.insync.replicas is {self.min_insync_replicas}",
+                {"retry_after_s": 1},
+            )
+        try:
+            return self.log.append_as_leader(records, self.state.leader_epoch)
+        except KafkaStorageError:
+            error = self.storage_error()
+            assert error is not None, "a storage error marks the log offline"
+            raise error from None
+
+    def on_flushed(self) -> None:
+        """Recomputes the HW after a flush or a follower's report, and wakes waiters if it moved."""
+        if not self.is_leader:
+            return
+        flushed = [self.log.recovery_point]
+        for replica in self.state.isr:
+            if replica != self.node_id:
+                flushed.append(self.follower_flushed.get(replica, self.log.log_start_offset))
+        new_hw = min(flushed)
+        if new_hw > self.log.high_watermark:
+            self.log.update_high_watermark(new_hw)
+            self.notify()
+
+    def notify(self) -> None:
+        """Wakes every waiter (HW moved, leadership changed, partition removed)."""
+        self._hw_changed.set()
+        self._hw_changed = asyncio.Event()
+
+    async def wait_for_high_watermark_above(self, offset: int, timeout_s: float) -> bool:
+        """Waits until the HW is above ``offset`` (so ``offset`` is committed) or the timeout.
+
+        Returns whether it is. Also returns early, False, if this node stops leading.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.log.high_watermark <= offset:
+            if not self.is_leader or self.log.offline:
+                return False
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            event = self._hw_changed
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                return self.log.high_watermark > offset
+        return True

@@ -1,0 +1,37 @@
+"""Fixtures that start real nodes. Every process started here is stopped here, by pid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.nodes import NodeProcess
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    """One formatted, running, ready node, shared by the tests of a module."""
+    handle = NodeProcess(tmp_path_factory.mktemp("node"))
+    handle.format()
+    try:
+        handle.start()
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture
+def make_node(tmp_path: Path) -> Iterator[type[NodeProcess] | object]:
+    """A factory for nodes of one test (restarts, odd settings); all are stopped after it."""
+    started: list[NodeProcess] = []
+
+    def factory(**kwargs: object) -> NodeProcess:
+        handle = NodeProcess(tmp_path / f"node{len(started)}", **kwargs)  # type: ignore[arg-type]
+        started.append(handle)
+        return handle
+
+    yield factory
+    for handle in started:
+        handle.stop()

@@ -1,0 +1,177 @@
+"""Real node processes for the integration tests: free ports, temporary directories, pids.
+
+Each :class:`NodeProcess` is a real ``kraft-server-start`` process on 127.0.0.1, formatted with
+the real ``kraft-storage format``. Tests stop what they start, by pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+READY_DEADLINE_S = 60.0
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nobody listens on right now (the OS picks them)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def run_tool(module: str, *args: str, input: str | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Runs one of our command-line tools (``python -m module args``) to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def http(method: str, url: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
+    """One HTTP request with the standard library; returns (status, parsed JSON or text)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+@dataclass
+class NodeProcess:
+    directory: Path
+    node_id: int = 1
+    http_port: int = 0
+    raft_port: int = 0
+    extra_properties: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.http_port:
+            self.http_port, self.raft_port = free_ports(2)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.directory / "kraft-combined-logs"
+
+    @property
+    def properties(self) -> Path:
+        return self.directory / "node.properties"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "node.log"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def format(self, cluster_id: str | None = None) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        props = {
+            "node.id": str(self.node_id),
+            "process.roles": "broker,controller",
+            "controller.quorum.voters": f"{self.node_id}@127.0.0.1:{self.raft_port}",
+            "listeners": f"HTTP://127.0.0.1:{self.http_port},CONTROLLER://127.0.0.1:{self.raft_port}",
+            "log.dirs": str(self.log_dir),
+            **self.extra_properties,
+        }
+        self.properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        secret = self.directory / "secret"
+        secret.write_text(secrets.token_urlsafe(32))
+        if cluster_id is None:
+            out = run_tool("storage.storage_tool", "random-uuid")
+            assert out.returncode == 0, out.stderr
+            cluster_id = out.stdout.strip()
+        out = run_tool(
+            "storage.storage_tool", "format", "-t", cluster_id, "-c", str(self.properties),
+            "--secret-file", str(secret),
+        )
+        assert out.returncode == 0, out.stderr
+
+    def start(self, wait: bool = True) -> None:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        log = open(self.log_file, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server.main", str(self.properties)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        log.close()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, deadline_s: float = READY_DEADLINE_S) -> None:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"node exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                status, _ = http("GET", f"{self.url}/v1/health/ready", timeout=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"node not ready after {deadline_s} s:\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int | None:
+        """Stops the process by its pid; SIGKILL if it does not exit in time. Returns its code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
