@@ -1,0 +1,91 @@
+"""Node configuration: every mistake names its setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, NodeConfig
+
+GOOD = {
+    "node.id": "1",
+    "process.roles": "broker,controller",
+    "controller.quorum.voters": "1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097",
+    "listeners": "HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+    "log.dirs": "/tmp/x/kraft-combined-logs",
+}
+
+
+def with_(**changes: str | None) -> dict[str, str]:
+    props = dict(GOOD)
+    for key, value in changes.items():
+        key = key.replace("_", ".")
+        if value is None:
+            props.pop(key, None)
+        else:
+            props[key] = value
+    return props
+
+
+def test_good_config_is_read_with_kafka_defaults() -> None:
+    config = NodeConfig.from_properties(dict(GOOD))
+    assert config.node_id == 1
+    assert config.http_port == 9092 and config.raft_port == 9093
+    assert config.advertised_http_url == "http://127.0.0.1:9092"
+    assert config.log_dir == Path("/tmp/x/kraft-combined-logs")
+    assert set(config.voters) == {1, 2, 3}
+    assert config.num_partitions == 1 and config.default_replication_factor == 1
+
+
+def test_log_dir_defaults_to_the_labs_directory() -> None:
+    assert NodeConfig.from_properties(with_(log_dirs=None)).log_dir == Path(
+        "/tmp/kraft-combined-logs"
+    )
+
+
+def test_broker_topic_defaults_become_topic_configs() -> None:
+    config = NodeConfig.from_properties(
+        {**GOOD, "log.retention.hours": "1", "min.insync.replicas": "2", "log.segment.bytes": "1024"}
+    )
+    assert config.topic_defaults == {
+        "retention.ms": "3600000",
+        "min.insync.replicas": "2",
+        "segment.bytes": "1024",
+    }
+
+
+@pytest.mark.parametrize(
+    ("props", "setting"),
+    [
+        (with_(node_id=None), "node.id"),
+        (with_(node_id="one"), "node.id"),
+        (with_(process_roles="broker"), "process.roles"),
+        ({**GOOD, "controller.quorum.voters": "2@127.0.0.1:9095"}, "controller.quorum.voters"),
+        ({**GOOD, "controller.quorum.voters": "1@127.0.0.1:9999"}, "controller.quorum.voters"),
+        ({**GOOD, "controller.quorum.voters": "1@127.0.0.1:9093,1@127.0.0.1:9095"},
+         "controller.quorum.voters"),
+        ({**GOOD, "controller.quorum.voters": "x@127.0.0.1:9093"}, "controller.quorum.voters"),
+        (with_(listeners="HTTP://127.0.0.1:9092"), "listeners"),
+        (with_(listeners="HTTP://127.0.0.1:notaport,CONTROLLER://127.0.0.1:9093"), "listeners"),
+        ({**GOOD, "listeners": "HTTP://127.0.0.1:9092,CONTROLLER://0.0.0.0:9093",
+          "controller.quorum.voters": "1@0.0.0.0:9093"}, "listeners"),
+        (with_(log_dirs="/a,/b"), "log.dirs"),
+        ({**GOOD, "num.partitions": "0"}, "num.partitions"),
+        ({**GOOD, "log.retention.ms": "soon"}, "log.retention.ms"),
+        ({**GOOD, "log.retension.ms": "1"}, "log.retension.ms"),
+        ({**GOOD, "peer.2.http.dial": "nowhere"}, "peer.2.http.dial"),
+    ],
+)
+def test_a_bad_setting_is_refused_with_its_name(props: dict[str, str], setting: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        NodeConfig.from_properties(props)
+    assert str(caught.value).startswith(setting + ":"), str(caught.value)
+
+
+def test_peer_dial_overrides_are_read() -> None:
+    config = NodeConfig.from_properties(
+        {**GOOD, "peer.2.controller.dial": "127.0.0.1:20000", "peer.2.http.dial": "127.0.0.1:20001"}
+    )
+    assert config.raft_dial == {2: ("127.0.0.1", 20000)}
+    assert config.http_dial == {2: ("127.0.0.1", 20001)}
