@@ -1,0 +1,87 @@
+"""Every limit of the metadata layer, in one place, each with the reason for its value.
+
+Units come last in the names (``_bytes``, ``_s``, ``_ms``, ``_count``). The Raft timings are
+pysyncobj settings; see the comment above them for how they were chosen.
+"""
+
+from __future__ import annotations
+
+# --- Number ranges (Kafka's wire types) --------------------------------------------------------
+
+# Kafka carries broker ids, partition numbers, leader and partition epochs as int32.
+INT32_MAX = 2**31 - 1
+# Broker epochs and producer ids are int64 in Kafka.
+INT64_MAX = 2**63 - 1
+
+# --- Names and strings -------------------------------------------------------------------------
+
+# Kafka's own limit (Topic.MAX_NAME_LENGTH): a topic name becomes a directory name
+# "<topic>-<partition>", which must fit in 255 bytes.
+TOPIC_NAME_LENGTH_MAX = 249
+# An incarnation id is a UUID string in Kafka (36 characters, or 22 in base64url); room to spare.
+INCARNATION_ID_LENGTH_MAX = 64
+# A URL or a host:port we store and hand to peers; longer is a typo or an attack.
+URL_LENGTH_MAX = 1024
+# Kafka config names are short dotted words ("retention.ms"); 255 is generous.
+CONFIG_NAME_LENGTH_MAX = 255
+# A config value is a number, a word or a short list; 32 KiB keeps one entry small.
+CONFIG_VALUE_LENGTH_MAX = 32 * 1024
+# Replicas per partition: no sane cluster needs more, and it bounds one record's size.
+REPLICAS_COUNT_MAX = 256
+
+# --- Entries of the metadata log ---------------------------------------------------------------
+
+# One Raft entry carries one encoded list of records. Creating a topic with 10,000 partitions
+# of 3 replicas is about 1.2 MB of JSON; 8 MiB leaves room and still bounds what a follower
+# must hold in memory for one entry.
+ENTRY_BYTES_MAX = 8 * 1024 * 1024
+# Records in one entry: bounds the work of applying one entry on the tick thread.
+ENTRY_RECORDS_COUNT_MAX = 100_000
+# A metadata snapshot (the state in the dump file); 512 MiB is far beyond any cluster we run
+# and keeps a corrupt length field from making us allocate gigabytes.
+SNAPSHOT_BYTES_MAX = 512 * 1024 * 1024
+
+# --- The Raft journal and the transport --------------------------------------------------------
+
+# A journal entry is one encoded command: the entry's bytes plus pysyncobj's pickle framing.
+JOURNAL_ENTRY_BYTES_MAX = ENTRY_BYTES_MAX + 64 * 1024
+# One message between Raft peers (zlib + Fernet framed). Entries are batched up to 64 KiB, but
+# a batch may end with one large entry, and Fernet's base64 adds a third: 4 x the largest entry
+# is a safe ceiling. A peer announcing more is dropped before we buffer it (pysyncobj would
+# otherwise buffer up to 2 GiB before it even checks the password).
+RAFT_MESSAGE_BYTES_MAX = 4 * JOURNAL_ENTRY_BYTES_MAX
+# Read-ahead per connection before we stop reading and parse what we have.
+RAFT_READ_BUFFER_BYTES_MAX = RAFT_MESSAGE_BYTES_MAX + 64 * 1024
+# Commands waiting for the tick thread; a writer beyond this gets an error, not a queue.
+RAFT_COMMANDS_QUEUE_COUNT_MAX = 1000
+
+# --- Raft timings (pysyncobj) ------------------------------------------------------------------
+#
+# pysyncobj sends appended entries on its append tick when batching is on (the default; see
+# DESIGN.md, "Known traps": with batching off, followers truncate already-applied entries).
+# The tick thread wakes every `RAFT_TICK_S` or on a socket event, and sends entries every
+# `RAFT_APPEND_ENTRIES_PERIOD_S`, so a write costs about two periods on three nodes.
+# Measured on this machine (2 shared cores, loopback, tmpfs-less ext4, 200 sequential writes,
+# see tests/integration/test_quorum_cluster.py for the setup):
+#   one node:    median ~12 ms per write (one tick to pick the command up, one to commit)
+#   three nodes: median ~35 ms per write (pick up, append tick, follower ack, commit tick)
+# The default 100 ms period gave ~110 ms (one node) and ~210 ms (three nodes).
+RAFT_TICK_S = 0.01
+RAFT_APPEND_ENTRIES_PERIOD_S = 0.02
+# Election timeout range: must stay above 3 x the append period (pysyncobj asserts it), and
+# well above GIL stalls of the event loop sharing the process (tens of ms under load).
+RAFT_MIN_TIMEOUT_S = 0.4
+RAFT_MAX_TIMEOUT_S = 1.0
+# A leader that heard from no majority for this long steps down (pysyncobj's default is 30 s).
+RAFT_LEADER_FALLBACK_TIMEOUT_S = 1.5
+# How often a node redials a lost peer (default 5 s: a healed node would wait 5 s to rejoin).
+RAFT_CONNECTION_RETRY_S = 1.0
+# A connection with no data for this long is dead; must be >= RAFT_MAX_TIMEOUT_S (asserted).
+RAFT_CONNECTION_TIMEOUT_S = 2.0
+# Bind attempts at start, RAFT_BIND_RETRY_S apart, before start() gives up with an error.
+RAFT_BIND_RETRIES_COUNT = 5
+RAFT_BIND_RETRY_S = 0.2
+# Log compaction (a dump of the whole state, then the journal is cut): after this many entries
+# or this long, whichever comes first.
+RAFT_COMPACTION_ENTRIES_COUNT = 5000
+RAFT_COMPACTION_INTERVAL_S = 300.0

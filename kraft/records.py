@@ -1,0 +1,519 @@
+"""Metadata records: the entries of the cluster's metadata log, modelled on Kafka's.
+
+Every change to the cluster's truth (a broker registers or is fenced, a topic is created, a
+partition's leader or ISR changes, a config is set, a block of producer ids is handed out) is
+one of these records. Records are frozen dataclasses that check their own fields when built, so
+a record that exists is well formed; whether it is *legal* in the current state is the state
+machine's call (`kraft.state`).
+
+One Raft entry carries a list of records, applied whole or not at all. Its bytes are JSON
+(orjson), one object::
+
+    {"v": 1, "records": [<record>, ...]}
+
+    v        the entry format version, 1
+    records  1..ENTRY_RECORDS_COUNT_MAX records, in order
+
+and each record is an object with its type name, its version and its fields by name::
+
+    {"type": "topic", "v": 1, "name": "news", "topic_id": "x5Ujx2PtQ1C2rkC8-XNMZA"}
+
+Tuples are JSON arrays; None is null. Type names and their fields (all versions are 1):
+
+    register_broker   broker_id, incarnation_id, broker_epoch, http_url, raft_address, fenced
+    fence_broker      broker_id, broker_epoch
+    unfence_broker    broker_id, broker_epoch
+    topic             name, topic_id
+    partition         topic_id, partition, replicas, isr, leader, leader_epoch,
+                      partition_epoch
+    partition_change  topic_id, partition, leader (null = unchanged, -1 = no leader),
+                      isr (null = unchanged), replicas (null = unchanged)
+    remove_topic      topic_id
+    config            resource_type ("topic" | "broker"), resource_name, name,
+                      value (null = delete)
+    producer_ids      broker_id, broker_epoch, next_producer_id
+    no_op             (no fields)
+
+:func:`decode` raises one error, :class:`MetadataRecordError`, for every byte string it
+cannot turn into records: bad JSON, an unknown type, a version newer than ours, a missing,
+extra or mistyped field, or a field out of range. A field with a default may be left out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import re
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
+
+import orjson
+
+from kraft.errors import MetadataRecordError
+from kraft.limits import (
+    CONFIG_NAME_LENGTH_MAX,
+    CONFIG_VALUE_LENGTH_MAX,
+    ENTRY_BYTES_MAX,
+    ENTRY_RECORDS_COUNT_MAX,
+    INCARNATION_ID_LENGTH_MAX,
+    INT32_MAX,
+    INT64_MAX,
+    REPLICAS_COUNT_MAX,
+    TOPIC_NAME_LENGTH_MAX,
+    URL_LENGTH_MAX,
+)
+
+__all__ = [
+    "ENTRY_VERSION",
+    "ConfigRecord",
+    "FenceBrokerRecord",
+    "MetadataRecord",
+    "MetadataRecordError",
+    "NoOpRecord",
+    "PartitionChangeRecord",
+    "PartitionRecord",
+    "ProducerIdsRecord",
+    "RECORD_TYPES",
+    "RegisterBrokerRecord",
+    "RemoveTopicRecord",
+    "TopicRecord",
+    "UnfenceBrokerRecord",
+    "NO_LEADER",
+    "decode",
+    "encode",
+    "validate_topic_id",
+    "validate_topic_name",
+]
+
+ENTRY_VERSION = 1
+# A partition with no leader (Kafka's LeaderConstants.NO_LEADER).
+NO_LEADER = -1
+
+_TOPIC_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
+_CONFIG_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
+_TOPIC_ID_LENGTH = 22  # 16 bytes in unpadded base64url
+_ZERO_TOPIC_ID = "A" * _TOPIC_ID_LENGTH  # Kafka's Uuid.ZERO_UUID, reserved
+
+
+def validate_topic_name(name: str) -> str | None:
+    """Kafka's topic-name rule; returns None for a legal name, else Kafka's message."""
+    if not isinstance(name, str) or name == "":
+        return "Topic name is illegal, it can't be empty"
+    if name in (".", ".."):
+        return 'Topic name cannot be "." or ".."'
+    if len(name) > TOPIC_NAME_LENGTH_MAX:
+        return (
+            f"Topic name is illegal, it can't be longer than {TOPIC_NAME_LENGTH_MAX} "
+            f"characters, topic name: {name}"
+        )
+    if not _TOPIC_NAME_RE.fullmatch(name):
+        return (
+            f'Topic name "{name}" is illegal, it contains a character other than '
+            "ASCII alphanumerics, '.', '_' and '-'"
+        )
+    return None
+
+
+def validate_topic_id(topic_id: str) -> str | None:
+    """A Kafka Uuid as 22 characters of canonical unpadded base64url, not all zero.
+
+    Returns None when valid, else what is wrong.
+    """
+    if not isinstance(topic_id, str) or len(topic_id) != _TOPIC_ID_LENGTH:
+        return f"topic id must be {_TOPIC_ID_LENGTH} characters of base64url, got {topic_id!r}"
+    try:
+        raw = base64.urlsafe_b64decode(topic_id + "==")
+    except (binascii.Error, ValueError):
+        return f"topic id is not base64url: {topic_id!r}"
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != topic_id:
+        return f"topic id is not canonical base64url: {topic_id!r}"
+    if topic_id == _ZERO_TOPIC_ID:
+        return "topic id is the reserved zero uuid"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Field type checks, driven by the dataclasses' annotations
+# ---------------------------------------------------------------------------------------------
+
+_HINTS: dict[type, list[tuple[str, Any]]] = {}
+
+
+def _fields_of(cls: type) -> list[tuple[str, Any]]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        resolved = get_type_hints(cls)
+        hints = [(f.name, resolved[f.name]) for f in dataclasses.fields(cls)]
+        _HINTS[cls] = hints
+    return hints
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = get_origin(hint)
+    if hint is int or hint is str or hint is bool:
+        # `type(...) is` and not isinstance: a JSON true is not the integer 1 here.
+        return type(value) is hint
+    if origin is tuple:
+        (element, _ellipsis) = get_args(hint)
+        return type(value) is tuple and all(type(v) is element for v in value)
+    if origin is Union or origin is types.UnionType:
+        args = get_args(hint)
+        if value is None:
+            return type(None) in args
+        return any(_type_ok(value, a) for a in args if a is not type(None))
+    if origin is Literal:
+        return any(type(value) is type(a) and value == a for a in get_args(hint))
+    raise AssertionError(f"unsupported field type {hint!r}")  # a programmer's mistake
+
+
+def _type_name(hint: Any) -> str:
+    return str(hint).replace("typing.", "")
+
+
+class MetadataRecord:
+    """Base of every record: a type name, a version, and fields checked on construction."""
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+    def __post_init__(self) -> None:
+        for name, hint in _fields_of(type(self)):
+            value = getattr(self, name)
+            if not _type_ok(value, hint):
+                self._fail(f"field {name} must be {_type_name(hint)}, got {value!r}")
+        self._validate()
+
+    def _validate(self) -> None:
+        """Range and consistency checks of one record's own fields."""
+
+    def _fail(self, message: str) -> None:
+        raise MetadataRecordError(f"{type(self).__name__}: {message}")
+
+    def _check_range(self, name: str, low: int, high: int) -> None:
+        value = getattr(self, name)
+        if not low <= value <= high:
+            self._fail(f"{name} must be in [{low}, {high}], got {value}")
+
+    def _check_ids(self, name: str, ids: tuple[int, ...], allow_empty: bool) -> None:
+        if not ids and not allow_empty:
+            self._fail(f"{name} must not be empty")
+        if len(ids) > REPLICAS_COUNT_MAX:
+            self._fail(f"{name} has {len(ids)} brokers, more than {REPLICAS_COUNT_MAX}")
+        if len(set(ids)) != len(ids):
+            self._fail(f"{name} must be distinct broker ids, got {list(ids)}")
+        for broker_id in ids:
+            if not 0 <= broker_id <= INT32_MAX:
+                self._fail(f"{name} holds an invalid broker id {broker_id}")
+
+    def _check_string(self, name: str, length_max: int, allow_empty: bool = False) -> None:
+        value = getattr(self, name)
+        if not value and not allow_empty:
+            self._fail(f"{name} must not be empty")
+        if len(value) > length_max:
+            self._fail(f"{name} is longer than {length_max} characters")
+        if not value.isprintable():
+            self._fail(f"{name} must be printable, got {value!r}")
+
+    def _check_topic_id(self) -> None:
+        problem = validate_topic_id(self.topic_id)  # type: ignore[attr-defined]
+        if problem is not None:
+            self._fail(problem)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The record as a JSON object: type, version, then its fields."""
+        out: dict[str, Any] = {"type": self.TYPE, "v": self.VERSION}
+        for name, _hint in _fields_of(type(self)):
+            out[name] = getattr(self, name)
+        return out
+
+
+def _check_host_port(record: MetadataRecord, name: str) -> None:
+    value = getattr(record, name)
+    record._check_string(name, URL_LENGTH_MAX)
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        record._fail(f"{name} must be host:port, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RegisterBrokerRecord(MetadataRecord):
+    """A broker (re)registers; a new registration starts fenced until the controller unfences."""
+
+    TYPE: ClassVar[str] = "register_broker"
+    broker_id: int
+    incarnation_id: str
+    broker_epoch: int
+    http_url: str
+    raft_address: str
+    fenced: bool = True
+
+    def _validate(self) -> None:
+        self._check_range("broker_id", 0, INT32_MAX)
+        self._check_string("incarnation_id", INCARNATION_ID_LENGTH_MAX)
+        self._check_range("broker_epoch", 0, INT64_MAX)
+        self._check_string("http_url", URL_LENGTH_MAX)
+        if not self.http_url.startswith(("http://", "https://")):
+            self._fail(f"http_url must start with http:// or https://, got {self.http_url!r}")
+        _check_host_port(self, "raft_address")
+
+
+@dataclass(frozen=True)
+class FenceBrokerRecord(MetadataRecord):
+    """The broker's session ended: it may no longer lead partitions or join ISRs."""
+
+    TYPE: ClassVar[str] = "fence_broker"
+    broker_id: int
+    broker_epoch: int
+
+    def _validate(self) -> None:
+        self._check_range("broker_id", 0, INT32_MAX)
+        self._check_range("broker_epoch", 0, INT64_MAX)
+
+
+@dataclass(frozen=True)
+class UnfenceBrokerRecord(MetadataRecord):
+    """The broker caught up and heartbeats: it may lead partitions again."""
+
+    TYPE: ClassVar[str] = "unfence_broker"
+    broker_id: int
+    broker_epoch: int
+
+    def _validate(self) -> None:
+        self._check_range("broker_id", 0, INT32_MAX)
+        self._check_range("broker_epoch", 0, INT64_MAX)
+
+
+@dataclass(frozen=True)
+class TopicRecord(MetadataRecord):
+    """A topic is created; its partitions follow as PartitionRecords, numbered from 0."""
+
+    TYPE: ClassVar[str] = "topic"
+    name: str
+    topic_id: str
+
+    def _validate(self) -> None:
+        problem = validate_topic_name(self.name)
+        if problem is not None:
+            self._fail(problem)
+        self._check_topic_id()
+
+
+@dataclass(frozen=True)
+class PartitionRecord(MetadataRecord):
+    """A partition is created with its replicas, ISR, leader and epochs."""
+
+    TYPE: ClassVar[str] = "partition"
+    topic_id: str
+    partition: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    leader: int
+    leader_epoch: int
+    partition_epoch: int
+
+    def _validate(self) -> None:
+        self._check_topic_id()
+        self._check_range("partition", 0, INT32_MAX)
+        self._check_ids("replicas", self.replicas, allow_empty=False)
+        self._check_ids("isr", self.isr, allow_empty=True)
+        if not set(self.isr) <= set(self.replicas):
+            self._fail(f"isr {list(self.isr)} is not within replicas {list(self.replicas)}")
+        if self.leader != NO_LEADER and self.leader not in self.isr:
+            self._fail(f"leader {self.leader} is neither -1 nor in the isr {list(self.isr)}")
+        self._check_range("leader_epoch", 0, INT32_MAX)
+        self._check_range("partition_epoch", 0, INT32_MAX)
+
+
+@dataclass(frozen=True)
+class PartitionChangeRecord(MetadataRecord):
+    """A change of a partition's leader (None = unchanged, -1 = none), ISR or replicas."""
+
+    TYPE: ClassVar[str] = "partition_change"
+    topic_id: str
+    partition: int
+    leader: int | None = None
+    isr: tuple[int, ...] | None = None
+    replicas: tuple[int, ...] | None = None
+
+    def _validate(self) -> None:
+        self._check_topic_id()
+        self._check_range("partition", 0, INT32_MAX)
+        if self.leader is None and self.isr is None and self.replicas is None:
+            self._fail("changes nothing (leader, isr and replicas are all null)")
+        if self.leader is not None:
+            self._check_range("leader", NO_LEADER, INT32_MAX)
+        if self.isr is not None:
+            self._check_ids("isr", self.isr, allow_empty=True)
+        if self.replicas is not None:
+            self._check_ids("replicas", self.replicas, allow_empty=False)
+
+
+@dataclass(frozen=True)
+class RemoveTopicRecord(MetadataRecord):
+    """A topic and all its partitions and configs are deleted."""
+
+    TYPE: ClassVar[str] = "remove_topic"
+    topic_id: str
+
+    def _validate(self) -> None:
+        self._check_topic_id()
+
+
+@dataclass(frozen=True)
+class ConfigRecord(MetadataRecord):
+    """A config of a topic (by name) or a broker ("" = cluster default) is set or deleted."""
+
+    TYPE: ClassVar[str] = "config"
+    resource_type: Literal["topic", "broker"]
+    resource_name: str
+    name: str
+    value: str | None
+
+    def _validate(self) -> None:
+        if self.resource_type == "topic":
+            problem = validate_topic_name(self.resource_name)
+            if problem is not None:
+                self._fail(problem)
+        elif self.resource_name != "" and not (
+            self.resource_name.isascii()
+            and self.resource_name.isdigit()
+            and int(self.resource_name) <= INT32_MAX
+        ):
+            self._fail(f"a broker resource_name is '' or a broker id, got {self.resource_name!r}")
+        self._check_string("name", CONFIG_NAME_LENGTH_MAX)
+        if not _CONFIG_NAME_RE.fullmatch(self.name):
+            self._fail(f"config name {self.name!r} may hold only [a-zA-Z0-9._-]")
+        if self.value is not None:
+            self._check_string("value", CONFIG_VALUE_LENGTH_MAX, allow_empty=True)
+
+
+@dataclass(frozen=True)
+class ProducerIdsRecord(MetadataRecord):
+    """A block of producer ids is handed to a broker; the next block starts at next_producer_id."""
+
+    TYPE: ClassVar[str] = "producer_ids"
+    broker_id: int
+    broker_epoch: int
+    next_producer_id: int
+
+    def _validate(self) -> None:
+        self._check_range("broker_id", 0, INT32_MAX)
+        self._check_range("broker_epoch", 0, INT64_MAX)
+        self._check_range("next_producer_id", 0, INT64_MAX)
+
+
+@dataclass(frozen=True)
+class NoOpRecord(MetadataRecord):
+    """Changes nothing; a controller writes it to learn that its term still commits."""
+
+    TYPE: ClassVar[str] = "no_op"
+
+
+RECORD_TYPES: dict[str, type[MetadataRecord]] = {
+    cls.TYPE: cls
+    for cls in (
+        RegisterBrokerRecord,
+        FenceBrokerRecord,
+        UnfenceBrokerRecord,
+        TopicRecord,
+        PartitionRecord,
+        PartitionChangeRecord,
+        RemoveTopicRecord,
+        ConfigRecord,
+        ProducerIdsRecord,
+        NoOpRecord,
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding and decoding of one entry
+# ---------------------------------------------------------------------------------------------
+
+
+def encode(records: Sequence[MetadataRecord]) -> bytes:
+    """The bytes of one entry holding `records`, in order.
+
+    Raises MetadataRecordError for an empty or oversized entry or a non-record.
+    """
+    if not 1 <= len(records) <= ENTRY_RECORDS_COUNT_MAX:
+        raise MetadataRecordError(
+            f"an entry holds 1 to {ENTRY_RECORDS_COUNT_MAX} records, got {len(records)}"
+        )
+    objects = []
+    for record in records:
+        if not isinstance(record, MetadataRecord) or type(record).TYPE not in RECORD_TYPES:
+            raise MetadataRecordError(f"not a metadata record: {record!r}")
+        objects.append(record.to_json_dict())
+    data = orjson.dumps({"v": ENTRY_VERSION, "records": objects})
+    if len(data) > ENTRY_BYTES_MAX:
+        raise MetadataRecordError(
+            f"the entry is {len(data)} bytes, more than the {ENTRY_BYTES_MAX} allowed"
+        )
+    return data
+
+
+def decode(data: bytes) -> list[MetadataRecord]:
+    """The records of one entry, in order; MetadataRecordError for anything malformed."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MetadataRecordError(f"an entry is bytes, got {type(data).__name__}")
+    if len(data) > ENTRY_BYTES_MAX:
+        raise MetadataRecordError(f"the entry is {len(data)} bytes, more than {ENTRY_BYTES_MAX}")
+    try:
+        top = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise MetadataRecordError(f"an entry is a JSON object, got invalid JSON: {e}") from None
+    if type(top) is not dict or set(top) != {"v", "records"}:
+        raise MetadataRecordError('an entry is an object {"v": 1, "records": [...]}')
+    version = top["v"]
+    if type(version) is not int or version < 1:
+        raise MetadataRecordError(f"entry version must be a positive integer, got {version!r}")
+    if version > ENTRY_VERSION:
+        raise MetadataRecordError(
+            f"entry version {version} is newer than this node's ({ENTRY_VERSION})"
+        )
+    items = top["records"]
+    if type(items) is not list or not 1 <= len(items) <= ENTRY_RECORDS_COUNT_MAX:
+        raise MetadataRecordError(
+            f"records must be a list of 1 to {ENTRY_RECORDS_COUNT_MAX} records"
+        )
+    return [_decode_record(position, item) for position, item in enumerate(items)]
+
+
+def _decode_record(position: int, item: Any) -> MetadataRecord:
+    where = f"record {position}"
+    if type(item) is not dict:
+        raise MetadataRecordError(f"{where} must be an object, got {item!r}")
+    type_name = item.get("type")
+    cls = RECORD_TYPES.get(type_name) if type(type_name) is str else None
+    if cls is None:
+        raise MetadataRecordError(f"{where} has an unknown type {type_name!r}")
+    where = f"{where} ({type_name})"
+    version = item.get("v")
+    if type(version) is not int or version < 1:
+        raise MetadataRecordError(f"{where} version must be a positive integer, got {version!r}")
+    if version > cls.VERSION:
+        raise MetadataRecordError(
+            f"{where} version {version} is newer than this node's ({cls.VERSION})"
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in item.items():
+        if key in ("type", "v"):
+            continue
+        if key not in fields:
+            raise MetadataRecordError(f"{where} has an unknown field {key!r}")
+        kwargs[key] = tuple(value) if type(value) is list else value
+    for name, field in fields.items():
+        missing_default = (
+            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        )
+        if name not in kwargs and missing_default:
+            raise MetadataRecordError(f"{where} lacks the field {name!r}")
+    try:
+        return cls(**kwargs)
+    except MetadataRecordError as e:
+        raise MetadataRecordError(f"{where}: {e}") from None

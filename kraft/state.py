@@ -1,0 +1,561 @@
+"""The metadata state machine: the cluster's truth, built by applying records in log order.
+
+Theory of operation
+-------------------
+The state is a pure value: no sockets, threads, clocks or logging. Every node applies the same
+entries in the same order, so every node holds the same state (its `digest()` says so). An
+entry (a list of records) applies whole or not at all: :meth:`MetadataState.apply_entry`
+applies the records to a draft and adopts the draft only when every record was legal. An
+illegal record raises :class:`IllegalRecordError`, naming the record, the state it met and the
+rule it broke, and the state is unchanged.
+
+The collections a reader gets (`topics`, `brokers`, a topic's `partitions` and `configs`) are
+read-only views of dictionaries that are never changed once adopted: a change builds new
+dictionaries. So :meth:`MetadataState.copy` is cheap, and a copy is a consistent snapshot that
+later entries do not touch.
+
+Rules (the `rule` of an IllegalRecordError says which one broke)
+--------------------------------------------------------------
+Brokers
+  register_broker   a new broker id, or a re-registration with a larger broker epoch
+  fence_broker      the broker is registered at that epoch and not fenced
+  unfence_broker    the broker is registered at that epoch and fenced
+Topics and partitions
+  topic             the name and the topic id are both unused
+  partition         the topic exists; its number is the topic's partition count (partition
+                    numbers are dense from 0); the replicas are registered brokers; a leader
+                    is an unfenced broker
+  partition_change  the partition exists; afterwards the ISR is within the replicas and the
+                    leader is in the ISR or -1; new replicas are registered brokers; a new
+                    leader is an unfenced broker. A leader change bumps the leader epoch by
+                    one; every change bumps the partition epoch by one
+  remove_topic      the topic exists; its partitions and configs go with it
+Configs
+  config            a topic config needs the topic; deleting an absent config is a no-op
+Producer ids
+  producer_ids      the broker is registered at that epoch; the next producer id only grows
+no_op               always legal
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+import orjson
+
+from kraft.errors import IllegalRecordError, MetadataRecordError, MetadataSnapshotError
+from kraft.limits import SNAPSHOT_BYTES_MAX
+from kraft.records import (
+    NO_LEADER,
+    ConfigRecord,
+    FenceBrokerRecord,
+    MetadataRecord,
+    NoOpRecord,
+    PartitionChangeRecord,
+    PartitionRecord,
+    ProducerIdsRecord,
+    RegisterBrokerRecord,
+    RemoveTopicRecord,
+    TopicRecord,
+    UnfenceBrokerRecord,
+)
+
+__all__ = [
+    "BrokerState",
+    "IllegalRecordError",
+    "MetadataState",
+    "PartitionState",
+    "SNAPSHOT_VERSION",
+    "TopicState",
+]
+
+SNAPSHOT_VERSION = 1
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """One partition's replicas, ISR, leader (-1: none) and epochs."""
+
+    topic_id: str
+    partition: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    leader: int
+    leader_epoch: int
+    partition_epoch: int
+
+    def describe(self, topic_name: str) -> str:
+        return (
+            f"partition {topic_name}-{self.partition} (replicas {list(self.replicas)}, "
+            f"isr {list(self.isr)}, leader {self.leader}, leader epoch {self.leader_epoch}, "
+            f"partition epoch {self.partition_epoch})"
+        )
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """A topic: name, id, partitions by number, configs that differ from the defaults."""
+
+    name: str
+    topic_id: str
+    partitions: Mapping[int, PartitionState]
+    configs: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    """A registered broker; `epoch` is the broker epoch of its latest registration."""
+
+    id: int
+    incarnation_id: str
+    epoch: int
+    http_url: str
+    raft_address: str
+    fenced: bool
+
+    def describe(self) -> str:
+        fenced = "fenced" if self.fenced else "unfenced"
+        return f"broker {self.id} (epoch {self.epoch}, {fenced})"
+
+
+class MetadataState:
+    """The applied metadata; see the module's docstring for the rules."""
+
+    def __init__(self) -> None:
+        self._topics: dict[str, TopicState] = {}
+        self._topic_names: dict[str, str] = {}  # topic id -> name
+        self._brokers: dict[int, BrokerState] = {}
+        self._broker_configs: dict[str, Mapping[str, str]] = {}
+        self._next_producer_id = 0
+        self._applied_index = 0
+        self._digest: str | None = None
+
+    # --- Read side -----------------------------------------------------------------------------
+
+    @property
+    def topics(self) -> Mapping[str, TopicState]:
+        """Topics by name."""
+        return MappingProxyType(self._topics)
+
+    def topic_by_id(self, topic_id: str) -> TopicState | None:
+        name = self._topic_names.get(topic_id)
+        return None if name is None else self._topics[name]
+
+    @property
+    def brokers(self) -> Mapping[int, BrokerState]:
+        """Registered brokers by id."""
+        return MappingProxyType(self._brokers)
+
+    @property
+    def broker_configs(self) -> Mapping[str, Mapping[str, str]]:
+        """Broker configs by resource name: a broker id, or "" for the cluster default."""
+        return MappingProxyType(self._broker_configs)
+
+    @property
+    def next_producer_id(self) -> int:
+        """The first producer id not yet handed out."""
+        return self._next_producer_id
+
+    @property
+    def applied_index(self) -> int:
+        """The Raft index of the last entry applied (0: none)."""
+        return self._applied_index
+
+    def copy(self) -> MetadataState:
+        """A snapshot of this state that later changes to it do not touch (cheap)."""
+        other = MetadataState()
+        other._adopt(self)
+        return other
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MetadataState) and self.to_snapshot() == other.to_snapshot()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (
+            f"MetadataState(applied_index={self._applied_index}, topics={len(self._topics)}, "
+            f"brokers={len(self._brokers)})"
+        )
+
+    # --- Write side ----------------------------------------------------------------------------
+
+    def apply(self, record: MetadataRecord) -> None:
+        """Apply one record, or raise IllegalRecordError and change nothing."""
+        draft = self._draft()
+        draft._apply_one(record)
+        self._adopt(draft)
+
+    def apply_entry(self, index: int, records: Sequence[MetadataRecord]) -> None:
+        """Apply the records of the Raft entry at `index`, all or none.
+
+        Raises IllegalRecordError (state unchanged) for an illegal record. `index` must be
+        larger than `applied_index` (a driver bug otherwise: ValueError).
+        """
+        if index <= self._applied_index:
+            raise ValueError(f"entry {index} is not after the applied index {self._applied_index}")
+        draft = self._draft()
+        for record in records:
+            draft._apply_one(record)
+        draft._applied_index = index
+        self._adopt(draft)
+
+    def _draft(self) -> MetadataState:
+        draft = MetadataState()
+        draft._topics = dict(self._topics)
+        draft._topic_names = dict(self._topic_names)
+        draft._brokers = dict(self._brokers)
+        draft._broker_configs = dict(self._broker_configs)
+        draft._next_producer_id = self._next_producer_id
+        draft._applied_index = self._applied_index
+        return draft
+
+    def _adopt(self, other: MetadataState) -> None:
+        self._topics = other._topics
+        self._topic_names = other._topic_names
+        self._brokers = other._brokers
+        self._broker_configs = other._broker_configs
+        self._next_producer_id = other._next_producer_id
+        self._applied_index = other._applied_index
+        # A draft has no digest yet; a copy shares its source's.
+        self._digest = other._digest
+
+    def _apply_one(self, record: MetadataRecord) -> None:
+        handler = _HANDLERS.get(type(record))
+        if handler is None:
+            raise IllegalRecordError(record, "the metadata state", "not a known record type")
+        handler(self, record)
+
+    # --- Brokers -------------------------------------------------------------------------------
+
+    def _register_broker(self, r: RegisterBrokerRecord) -> None:
+        old = self._brokers.get(r.broker_id)
+        if old is not None and r.broker_epoch <= old.epoch:
+            raise IllegalRecordError(
+                r, old.describe(), "a re-registration needs a larger broker epoch"
+            )
+        self._brokers[r.broker_id] = BrokerState(
+            r.broker_id, r.incarnation_id, r.broker_epoch, r.http_url, r.raft_address, r.fenced
+        )
+
+    def _broker_at_epoch(self, r: Any, broker_id: int, epoch: int) -> BrokerState:
+        broker = self._brokers.get(broker_id)
+        if broker is None:
+            raise IllegalRecordError(r, "the metadata state", f"broker {broker_id} is unknown")
+        if broker.epoch != epoch:
+            raise IllegalRecordError(
+                r, broker.describe(), f"broker epoch {epoch} is not the current one"
+            )
+        return broker
+
+    def _set_fenced(self, r: FenceBrokerRecord | UnfenceBrokerRecord, fenced: bool) -> None:
+        broker = self._broker_at_epoch(r, r.broker_id, r.broker_epoch)
+        if broker.fenced == fenced:
+            state = "fenced" if fenced else "unfenced"
+            raise IllegalRecordError(r, broker.describe(), f"the broker is already {state}")
+        self._brokers[r.broker_id] = BrokerState(
+            broker.id, broker.incarnation_id, broker.epoch, broker.http_url,
+            broker.raft_address, fenced,
+        )
+
+    def _fence_broker(self, r: FenceBrokerRecord) -> None:
+        self._set_fenced(r, True)
+
+    def _unfence_broker(self, r: UnfenceBrokerRecord) -> None:
+        self._set_fenced(r, False)
+
+    # --- Topics and partitions -----------------------------------------------------------------
+
+    def _topic(self, r: Any, topic_id: str) -> TopicState:
+        topic = self.topic_by_id(topic_id)
+        if topic is None:
+            raise IllegalRecordError(r, "the metadata state", f"no topic has the id {topic_id}")
+        return topic
+
+    def _check_registered(self, r: Any, state: str, name: str, ids: Sequence[int]) -> None:
+        unknown = [b for b in ids if b not in self._brokers]
+        if unknown:
+            raise IllegalRecordError(r, state, f"{name} {unknown} are not registered brokers")
+
+    def _check_leader_eligible(self, r: Any, state: str, leader: int) -> None:
+        broker = self._brokers.get(leader)
+        if broker is None or broker.fenced:
+            why = "not registered" if broker is None else "fenced"
+            raise IllegalRecordError(r, state, f"the new leader {leader} is {why}")
+
+    def _topic_record(self, r: TopicRecord) -> None:
+        if r.name in self._topics:
+            raise IllegalRecordError(r, f"topic {r.name}", "a topic with this name exists")
+        if r.topic_id in self._topic_names:
+            other = self._topic_names[r.topic_id]
+            raise IllegalRecordError(r, f"topic {other}", "a topic with this id exists")
+        self._topics[r.name] = TopicState(r.name, r.topic_id, _EMPTY, _EMPTY)
+        self._topic_names[r.topic_id] = r.name
+
+    def _partition_record(self, r: PartitionRecord) -> None:
+        topic = self._topic(r, r.topic_id)
+        state = f"topic {topic.name} with {len(topic.partitions)} partitions"
+        if r.partition != len(topic.partitions):
+            raise IllegalRecordError(
+                r, state, f"the next partition number is {len(topic.partitions)} (dense from 0)"
+            )
+        self._check_registered(r, state, "replicas", r.replicas)
+        if r.leader != NO_LEADER:
+            self._check_leader_eligible(r, state, r.leader)
+        partition = PartitionState(
+            r.topic_id, r.partition, r.replicas, r.isr, r.leader, r.leader_epoch,
+            r.partition_epoch,
+        )
+        self._replace_partition(topic, partition)
+
+    def _partition_change(self, r: PartitionChangeRecord) -> None:
+        topic = self._topic(r, r.topic_id)
+        old = topic.partitions.get(r.partition)
+        if old is None:
+            raise IllegalRecordError(
+                r, f"topic {topic.name} with {len(topic.partitions)} partitions",
+                f"partition {r.partition} does not exist",
+            )
+        state = old.describe(topic.name)
+        replicas = old.replicas if r.replicas is None else r.replicas
+        isr = old.isr if r.isr is None else r.isr
+        leader = old.leader if r.leader is None else r.leader
+        if r.replicas is not None:
+            self._check_registered(r, state, "replicas", r.replicas)
+        if not set(isr) <= set(replicas):
+            raise IllegalRecordError(
+                r, state, f"the isr {list(isr)} would not be within the replicas {list(replicas)}"
+            )
+        if leader != NO_LEADER and leader not in isr:
+            raise IllegalRecordError(
+                r, state, f"the leader {leader} would be neither -1 nor in the isr {list(isr)}"
+            )
+        leader_epoch = old.leader_epoch
+        if leader != old.leader:
+            if leader != NO_LEADER:
+                self._check_leader_eligible(r, state, leader)
+            leader_epoch += 1
+        partition = PartitionState(
+            old.topic_id, old.partition, replicas, isr, leader, leader_epoch,
+            old.partition_epoch + 1,
+        )
+        self._replace_partition(topic, partition)
+
+    def _replace_partition(self, topic: TopicState, partition: PartitionState) -> None:
+        partitions = dict(topic.partitions)
+        partitions[partition.partition] = partition
+        self._topics[topic.name] = TopicState(
+            topic.name, topic.topic_id, MappingProxyType(partitions), topic.configs
+        )
+
+    def _remove_topic(self, r: RemoveTopicRecord) -> None:
+        topic = self._topic(r, r.topic_id)
+        del self._topics[topic.name]
+        del self._topic_names[topic.topic_id]
+
+    # --- Configs and producer ids --------------------------------------------------------------
+
+    def _config(self, r: ConfigRecord) -> None:
+        if r.resource_type == "topic":
+            topic = self._topics.get(r.resource_name)
+            if topic is None:
+                raise IllegalRecordError(
+                    r, "the metadata state", f"no topic is named {r.resource_name}"
+                )
+            configs = _with_config(topic.configs, r.name, r.value)
+            self._topics[topic.name] = TopicState(
+                topic.name, topic.topic_id, topic.partitions, configs
+            )
+        else:
+            configs = _with_config(
+                self._broker_configs.get(r.resource_name, _EMPTY), r.name, r.value
+            )
+            if configs:
+                self._broker_configs[r.resource_name] = configs
+            else:
+                self._broker_configs.pop(r.resource_name, None)
+
+    def _producer_ids(self, r: ProducerIdsRecord) -> None:
+        self._broker_at_epoch(r, r.broker_id, r.broker_epoch)
+        if r.next_producer_id <= self._next_producer_id:
+            raise IllegalRecordError(
+                r, f"next producer id {self._next_producer_id}", "the next producer id only grows"
+            )
+        self._next_producer_id = r.next_producer_id
+
+    def _no_op(self, r: NoOpRecord) -> None:
+        pass
+
+    # --- Snapshots -----------------------------------------------------------------------------
+
+    def to_snapshot(self) -> bytes:
+        """A canonical encoding of the whole state (orjson, sorted keys and lists)."""
+        brokers = [
+            {
+                "id": b.id, "incarnation_id": b.incarnation_id, "epoch": b.epoch,
+                "http_url": b.http_url, "raft_address": b.raft_address, "fenced": b.fenced,
+            }
+            for b in sorted(self._brokers.values(), key=lambda b: b.id)
+        ]
+        topics = [
+            {
+                "name": t.name,
+                "topic_id": t.topic_id,
+                "configs": dict(t.configs),
+                "partitions": [
+                    {
+                        "partition": p.partition, "replicas": p.replicas, "isr": p.isr,
+                        "leader": p.leader, "leader_epoch": p.leader_epoch,
+                        "partition_epoch": p.partition_epoch,
+                    }
+                    for _, p in sorted(t.partitions.items())
+                ],
+            }
+            for _, t in sorted(self._topics.items())
+        ]
+        broker_configs = [
+            {"resource_name": name, "configs": dict(configs)}
+            for name, configs in sorted(self._broker_configs.items())
+        ]
+        return orjson.dumps(
+            {
+                "v": SNAPSHOT_VERSION,
+                "applied_index": self._applied_index,
+                "next_producer_id": self._next_producer_id,
+                "brokers": brokers,
+                "topics": topics,
+                "broker_configs": broker_configs,
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+
+    def digest(self) -> str:
+        """sha256 (hex) of `to_snapshot()`: equal on nodes that applied the same entries."""
+        if self._digest is None:
+            self._digest = hashlib.sha256(self.to_snapshot()).hexdigest()
+        return self._digest
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> MetadataState:
+        """The state `to_snapshot()` encoded; MetadataSnapshotError for anything malformed."""
+        if len(data) > SNAPSHOT_BYTES_MAX:
+            raise MetadataSnapshotError(f"a snapshot of {len(data)} bytes is too large")
+        try:
+            obj = orjson.loads(data)
+            return _state_from_json(obj)
+        except orjson.JSONDecodeError as e:
+            raise MetadataSnapshotError(f"the snapshot is not JSON: {e}") from None
+        except (MetadataRecordError, IllegalRecordError) as e:
+            raise MetadataSnapshotError(f"the snapshot breaks a rule: {e}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise MetadataSnapshotError(f"the snapshot is malformed: {e!r}") from None
+
+
+def _with_config(configs: Mapping[str, str], name: str, value: str | None) -> Mapping[str, str]:
+    updated = dict(configs)
+    if value is None:
+        updated.pop(name, None)
+    else:
+        updated[name] = value
+    return MappingProxyType(updated) if updated else _EMPTY
+
+
+_HANDLERS: dict[type, Callable[[MetadataState, Any], None]] = {
+    RegisterBrokerRecord: MetadataState._register_broker,
+    FenceBrokerRecord: MetadataState._fence_broker,
+    UnfenceBrokerRecord: MetadataState._unfence_broker,
+    TopicRecord: MetadataState._topic_record,
+    PartitionRecord: MetadataState._partition_record,
+    PartitionChangeRecord: MetadataState._partition_change,
+    RemoveTopicRecord: MetadataState._remove_topic,
+    ConfigRecord: MetadataState._config,
+    ProducerIdsRecord: MetadataState._producer_ids,
+    NoOpRecord: MetadataState._no_op,
+}
+
+
+def _keys(obj: Any, *names: str) -> dict[str, Any]:
+    if type(obj) is not dict or set(obj) != set(names):
+        raise ValueError(f"expected an object with the keys {sorted(names)}, got {obj!r:.200}")
+    return obj
+
+
+def _int(value: Any, name: str) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _configs(
+    obj: Any, resource_type: Literal["topic", "broker"], resource_name: str
+) -> Mapping[str, str]:
+    if type(obj) is not dict:
+        raise ValueError(f"configs must be an object, got {obj!r:.200}")
+    for name, value in obj.items():
+        if type(value) is not str:
+            raise ValueError(f"config {name} must be a string, got {value!r:.200}")
+        ConfigRecord(resource_type, resource_name, name, value)  # checks name and value
+    return MappingProxyType(dict(obj)) if obj else _EMPTY
+
+
+def _state_from_json(obj: Any) -> MetadataState:
+    top = _keys(
+        obj, "v", "applied_index", "next_producer_id", "brokers", "topics", "broker_configs"
+    )
+    if top["v"] != SNAPSHOT_VERSION:
+        raise ValueError(f"snapshot version {top['v']!r} is not {SNAPSHOT_VERSION}")
+    state = MetadataState()
+    state._applied_index = _int(top["applied_index"], "applied_index")
+    state._next_producer_id = _int(top["next_producer_id"], "next_producer_id")
+    for b in top["brokers"]:
+        b = _keys(b, "id", "incarnation_id", "epoch", "http_url", "raft_address", "fenced")
+        r = RegisterBrokerRecord(
+            b["id"], b["incarnation_id"], b["epoch"], b["http_url"], b["raft_address"],
+            b["fenced"],
+        )
+        if r.broker_id in state._brokers:
+            raise ValueError(f"broker {r.broker_id} appears twice")
+        state._brokers[r.broker_id] = BrokerState(
+            r.broker_id, r.incarnation_id, r.broker_epoch, r.http_url, r.raft_address, r.fenced
+        )
+    for t in top["topics"]:
+        t = _keys(t, "name", "topic_id", "configs", "partitions")
+        topic = TopicRecord(t["name"], t["topic_id"])
+        if topic.name in state._topics or topic.topic_id in state._topic_names:
+            raise ValueError(f"topic {topic.name} ({topic.topic_id}) appears twice")
+        partitions: dict[int, PartitionState] = {}
+        for number, p in enumerate(t["partitions"]):
+            p = _keys(
+                p, "partition", "replicas", "isr", "leader", "leader_epoch", "partition_epoch"
+            )
+            pr = PartitionRecord(
+                topic.topic_id, p["partition"], tuple(p["replicas"]), tuple(p["isr"]),
+                p["leader"], p["leader_epoch"], p["partition_epoch"],
+            )
+            if pr.partition != number:
+                raise ValueError(f"topic {topic.name}: partition {pr.partition} is not {number}")
+            state._check_registered(pr, f"topic {topic.name}", "replicas", pr.replicas)
+            partitions[number] = PartitionState(
+                pr.topic_id, pr.partition, pr.replicas, pr.isr, pr.leader, pr.leader_epoch,
+                pr.partition_epoch,
+            )
+        state._topics[topic.name] = TopicState(
+            topic.name,
+            topic.topic_id,
+            MappingProxyType(partitions) if partitions else _EMPTY,
+            _configs(t["configs"], "topic", topic.name),
+        )
+        state._topic_names[topic.topic_id] = topic.name
+    for c in top["broker_configs"]:
+        c = _keys(c, "resource_name", "configs")
+        if type(c["resource_name"]) is not str or c["resource_name"] in state._broker_configs:
+            raise ValueError(f"broker config resource {c['resource_name']!r} is bad or twice")
+        configs = _configs(c["configs"], "broker", c["resource_name"])
+        if configs:
+            state._broker_configs[c["resource_name"]] = configs
+    return state
