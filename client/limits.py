@@ -1,0 +1,54 @@
+"""Every limit and default of the client and its tools, in one place, with the reason for each.
+
+Units are the last part of each name (``_s`` seconds, ``_ms`` milliseconds, ``_bytes``).
+"""
+
+from __future__ import annotations
+
+# How long one request may take beyond any long-poll wait it asked the server for. Kafka's
+# producer and admin client use 30 s (`request.timeout.ms`); an `acks=all` produce waits for
+# every ISR member's fsync, which can take a few seconds on a loaded machine.
+REQUEST_TIMEOUT_S = 30.0
+
+# A 307 NOT_LEADER_OR_FOLLOWER is followed at most this many times: one hop reaches the leader
+# when metadata is settled; a few more cover a leadership change in flight; more would be a
+# redirect loop, which API.md promises never to produce, so we stop rather than spin.
+REDIRECT_HOPS_MAX = 3
+
+# The console consumer's long poll: the server answers as soon as one record is there, so this
+# only bounds how long an idle partition's request stays open. Short enough that Ctrl+C and
+# --timeout-ms react promptly, long enough not to spin on an idle topic.
+FETCH_WAIT_MS = 1000
+
+# Records asked for per fetch: large enough to drain a backlog quickly, small enough that one
+# partition cannot starve the others' output for long.
+FETCH_RECORDS_MAX = 500
+
+# The consumer reads partitions concurrently, one open long poll each; aiohttp keeps one
+# connection per request in flight, so this caps the sockets a consumer of a wide topic holds.
+CONNECTIONS_MAX = 64
+
+# Fetched batches (each up to FETCH_RECORDS_MAX records) not yet printed, across all
+# partitions: back-pressure so a fast cluster cannot fill the consumer's memory while stdout
+# (a slow terminal, a pipe) lags behind.
+CONSUMER_QUEUE_BATCHES_MAX = 8
+
+# Backoff after a retriable error (no leader yet, not enough replicas, too many requests) when
+# the server sent no Retry-After, and the cap on any Retry-After we honour: the tools should
+# stay responsive rather than sleep for as long as a misconfigured server says.
+RETRY_BACKOFF_S = 0.2
+RETRY_AFTER_MAX_S = 2.0
+
+# How long the console tools keep retrying a retriable error before giving up with its message:
+# long enough to ride out a leader election (seconds, see DESIGN.md), short enough that a
+# user is told about a cluster that is really down.
+RETRY_DEADLINE_S = 30.0
+
+# The console producer sends the lines already waiting on a non-interactive stdin as one
+# request. Bounded in count and bytes so a request stays well below the server's 8 MiB body
+# limit (API.md) and a huge file is streamed in pieces, not held in memory.
+PRODUCE_BATCH_RECORDS_MAX = 1000
+PRODUCE_BATCH_BYTES_MAX = 1 << 20
+
+# One read from a non-interactive stdin; lines longer than this are assembled across reads.
+STDIN_READ_BYTES = 64 * 1024

@@ -1,0 +1,462 @@
+"""kraft-console-consumer: Kafka's kafka-console-consumer.sh against our cluster's HTTP API.
+
+Prints records as Kafka's DefaultMessageFormatter does (``--property print.key=true`` and the
+rest), e.g. ``CreateTime:1700000000000\\tPartition:0\\tOffset:3\\tuser1\\tlogin website``.
+
+Without ``--partition`` every partition of the topic is read, each with its own long poll,
+concurrently; records of one partition keep their order. The start is the end of each partition
+(new records only) unless ``--from-beginning``; with ``--partition``, ``--offset
+earliest|latest|N`` chooses it. A position that falls out of range (retention, or an offset
+past the end) is reset the Kafka way: to the earliest offset with ``--from-beginning``, else to
+the latest. Only records below the high watermark are served, so what is printed was committed.
+
+At every exit once reading has begun (``--max-messages`` reached, ``--timeout-ms`` passed with
+no message, Ctrl+C, an error) ``Processed a total of N messages`` goes to stderr, as in Kafka.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from client import limits
+from client.client import KraftClient, TransportError
+from client.protocol import OFFSET_OUT_OF_RANGE, UNKNOWN_TOPIC, ApiError
+from client.tools import common
+
+TOOL = "kraft-console-consumer"
+FORMATTER_PROPERTIES = frozenset(
+    {
+        "print.timestamp",
+        "print.key",
+        "print.offset",
+        "print.partition",
+        "print.headers",
+        "print.value",
+        "key.separator",
+        "line.separator",
+        "headers.separator",
+        "null.literal",
+    }
+)
+# Kafka's formatter properties we cannot honour, refused by name rather than ignored.
+REFUSED_FORMATTER_PROPERTIES = {
+    "print.epoch": "the fetch API does not return each record's leader epoch",
+    "print.delivery": "there are no share groups",
+    "key.deserializer": "keys are printed as stored",
+    "value.deserializer": "values are printed as stored",
+    "headers.deserializer": "header values are printed as stored",
+}
+_ERROR_PREFIX = "Error processing message, terminating consumer process: "
+
+
+@dataclass(frozen=True)
+class FormatterConfig:
+    """Kafka's DefaultMessageFormatter settings (separators as bytes, as it writes them)."""
+
+    print_timestamp: bool = False
+    print_key: bool = False
+    print_offset: bool = False
+    print_partition: bool = False
+    print_headers: bool = False
+    print_value: bool = True
+    key_separator: bytes = b"\t"
+    line_separator: bytes = b"\n"
+    headers_separator: bytes = b","
+    null_literal: bytes = b"null"
+
+    @classmethod
+    def from_properties(cls, props: dict[str, str]) -> FormatterConfig:
+        for name in props:
+            if name in REFUSED_FORMATTER_PROPERTIES:
+                raise common.UsageError(
+                    f"--property {name} is not supported: {REFUSED_FORMATTER_PROPERTIES[name]}"
+                )
+            if name not in FORMATTER_PROPERTIES:
+                raise common.UsageError(
+                    f"--property {name} is not supported; the formatter takes "
+                    + ", ".join(sorted(FORMATTER_PROPERTIES))
+                )
+
+        def flag(name: str, default: bool) -> bool:
+            return common.parse_bool(props[name]) if name in props else default
+
+        def sep(name: str, default: bytes) -> bytes:
+            return props[name].encode("utf-8") if name in props else default
+
+        return cls(
+            print_timestamp=flag("print.timestamp", False),
+            print_key=flag("print.key", False),
+            print_offset=flag("print.offset", False),
+            print_partition=flag("print.partition", False),
+            print_headers=flag("print.headers", False),
+            print_value=flag("print.value", True),
+            key_separator=sep("key.separator", b"\t"),
+            line_separator=sep("line.separator", b"\n"),
+            headers_separator=sep("headers.separator", b","),
+            null_literal=sep("null.literal", b"null"),
+        )
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class ConsumerCommand:
+    bootstrap: str
+    topic: str
+    partition: int | None = None
+    # Where to start: "earliest", "latest" or an offset (only with a partition).
+    start: int | str = "latest"
+    # Where to go when the position is out of range (Kafka's auto.offset.reset).
+    reset: str = "latest"
+    max_messages: int | None = None
+    timeout_ms: int | None = None
+    formatter: FormatterConfig = field(default_factory=FormatterConfig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure: parsing and formatting
+# ---------------------------------------------------------------------------------------------
+
+
+def format_record(record: ConsumedRecord, cfg: FormatterConfig) -> bytes:
+    """The bytes Kafka's DefaultMessageFormatter writes for one record."""
+    out: list[bytes] = []
+
+    def separator(more: bool) -> None:
+        out.append(cfg.key_separator if more else cfg.line_separator)
+
+    def or_null(data: bytes | None) -> bytes:
+        return cfg.null_literal if data is None else data
+
+    if cfg.print_timestamp:
+        out.append(
+            f"CreateTime:{record.timestamp}".encode() if record.timestamp >= 0 else b"NO_TIMESTAMP"
+        )
+        separator(
+            cfg.print_partition
+            or cfg.print_offset
+            or cfg.print_headers
+            or cfg.print_key
+            or cfg.print_value
+        )
+    if cfg.print_partition:
+        out.append(f"Partition:{record.partition}".encode())
+        separator(cfg.print_offset or cfg.print_headers or cfg.print_key or cfg.print_value)
+    if cfg.print_offset:
+        out.append(f"Offset:{record.offset}".encode())
+        separator(cfg.print_headers or cfg.print_key or cfg.print_value)
+    if cfg.print_headers:
+        if record.headers:
+            out.append(
+                cfg.headers_separator.join(
+                    name.encode("utf-8") + b":" + or_null(value) for name, value in record.headers
+                )
+            )
+        else:
+            out.append(b"NO_HEADERS")
+        separator(cfg.print_key or cfg.print_value)
+    if cfg.print_key:
+        out.append(or_null(record.key))
+        separator(cfg.print_value)
+    if cfg.print_value:
+        out.append(or_null(record.value))
+        out.append(cfg.line_separator)
+    return b"".join(out)
+
+
+def _b64(obj: dict[str, Any], name: str) -> bytes | None:
+    if f"{name}_b64" in obj:
+        encoded = obj[f"{name}_b64"]
+        return None if encoded is None else base64.b64decode(encoded)
+    raw = obj.get(name)  # a server that ignored format=binary: text is still exact
+    return None if raw is None else str(raw).encode("utf-8")
+
+
+def record_from_json(obj: dict[str, Any], partition: int) -> ConsumedRecord:
+    """A record of a ``format=binary`` fetch answer (base64 key, value and header values)."""
+    headers: list[tuple[str, bytes | None]] = []
+    for pair in obj.get("headers") or []:
+        name, value = pair[0], pair[1]
+        headers.append((str(name), None if value is None else base64.b64decode(value)))
+    return ConsumedRecord(
+        partition=int(obj.get("partition", partition)),
+        offset=int(obj["offset"]),
+        timestamp=int(obj.get("timestamp", -1)),
+        key=_b64(obj, "key"),
+        value=_b64(obj, "value"),
+        headers=tuple(headers),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = common.new_parser(
+        TOOL, "This tool helps to read data from topics and outputs it to standard output."
+    )
+    parser.add_argument(
+        "--bootstrap-server", metavar="HOST:PORT", help="REQUIRED: the node(s) to connect to."
+    )
+    parser.add_argument("--topic", help="The topic to consume from.")
+    parser.add_argument(
+        "--partition",
+        type=int,
+        metavar="P",
+        help="The partition to consume from. Consumption starts from the end "
+        "of the partition unless --offset is specified.",
+    )
+    parser.add_argument(
+        "--offset",
+        metavar="OFFSET",
+        help="The offset to start from (a non-negative number), or 'earliest' "
+        "or 'latest' (default). Needs --partition.",
+    )
+    parser.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="Start with the earliest message rather than the latest.",
+    )
+    parser.add_argument(
+        "--max-messages",
+        type=int,
+        metavar="N",
+        help="The number of messages to consume before exiting.",
+    )
+    parser.add_argument(
+        "--timeout-ms",
+        type=int,
+        metavar="MS",
+        help="Exit if no message is available for this long.",
+    )
+    parser.add_argument(
+        "--property",
+        action="append",
+        metavar="KEY=VALUE",
+        help="Formatter properties: print.timestamp, print.key, print.offset, "
+        "print.partition, print.headers, print.value, key.separator, "
+        "line.separator, headers.separator, null.literal.",
+    )
+    parser.add_argument(
+        "--formatter-property",
+        action="append",
+        metavar="KEY=VALUE",
+        help="The same as --property (Kafka 4.2's name for it).",
+    )
+    return parser
+
+
+def _offset(text: str) -> int | str:
+    lowered = text.lower()
+    if lowered in ("earliest", "latest"):
+        return lowered
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise common.UsageError(
+            f"The provided offset value '{text}' is incorrect. Valid values are 'earliest', "
+            "'latest', or a non-negative long."
+        )
+    return value
+
+
+def parse_command(argv: list[str]) -> ConsumerCommand:
+    """The consumer's settings from a command line, checked as Kafka's ConsoleConsumerOptions
+    does; raises UsageError (exit 1), or SystemExit(2) from argparse for an unknown flag."""
+    args = build_parser().parse_args(argv)
+    common.check_refused(TOOL, args)
+    if args.topic is None:
+        raise common.UsageError("Exactly one of the following arguments is required: [topic]")
+    if args.partition is not None:
+        if args.from_beginning and args.offset is not None:
+            raise common.UsageError(
+                "Options from-beginning and offset cannot be specified together."
+            )
+    elif args.offset is not None:
+        raise common.UsageError("The partition is required when offset is specified.")
+    if not args.bootstrap_server:
+        raise common.UsageError('Missing required argument "[bootstrap-server]"')
+    common.check_bootstrap(args.bootstrap_server)
+    if args.property and args.formatter_property:
+        raise common.UsageError(
+            "Options --property and --formatter-property cannot be specified together."
+        )
+    formatter = FormatterConfig.from_properties(
+        common.parse_key_values(args.property or args.formatter_property)
+    )
+    reset = "earliest" if args.from_beginning else "latest"
+    start: int | str = reset if args.offset is None else _offset(args.offset)
+    max_messages = (
+        args.max_messages if args.max_messages is not None and args.max_messages >= 0 else None
+    )
+    timeout_ms = args.timeout_ms if args.timeout_ms is not None and args.timeout_ms >= 0 else None
+    return ConsumerCommand(
+        bootstrap=args.bootstrap_server,
+        topic=args.topic,
+        partition=args.partition,
+        start=start,
+        reset=reset,
+        max_messages=max_messages,
+        timeout_ms=timeout_ms,
+        formatter=formatter,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The async part
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """What the closing line reports; kept outside the event loop so Ctrl+C cannot lose it."""
+
+    started: bool = False
+    count: int = 0
+
+
+class ConsumerFailed(Exception):
+    """Reading cannot go on; the message is printed after Kafka's prefix."""
+
+
+async def _poll_partition(
+    client: KraftClient,
+    cmd: ConsumerCommand,
+    partition: int,
+    queue: asyncio.Queue[list[ConsumedRecord] | BaseException],
+) -> None:
+    """Long-polls one partition forever, handing batches to the printer in order."""
+    position: int | str = cmd.start
+    failing_since: float | None = None
+    while True:
+        try:
+            answer = await client.fetch(
+                cmd.topic,
+                partition,
+                position,
+                max_records=limits.FETCH_RECORDS_MAX,
+                timeout_ms=limits.FETCH_WAIT_MS,
+                fmt="binary",
+            )
+        except (ApiError, TransportError) as exc:
+            if isinstance(exc, ApiError) and exc.code == OFFSET_OUT_OF_RANGE.code:
+                position = cmd.reset
+                continue
+            retriable = isinstance(exc, TransportError) or exc.retriable
+            now = time.monotonic()
+            failing_since = failing_since or now
+            if not retriable or now - failing_since > limits.RETRY_DEADLINE_S:
+                await queue.put(exc)
+                return
+            wait_s = (
+                exc.extra.get("retry_after_s", limits.RETRY_BACKOFF_S)
+                if isinstance(exc, ApiError)
+                else limits.RETRY_BACKOFF_S
+            )
+            await asyncio.sleep(min(float(wait_s), limits.RETRY_AFTER_MAX_S))
+            continue
+        failing_since = None
+        batch = [record_from_json(r, partition) for r in answer.get("records") or []]
+        if batch:
+            await queue.put(batch)
+        next_offset = answer.get("next_offset")
+        if isinstance(next_offset, int):
+            position = next_offset
+        elif batch:
+            position = batch[-1].offset + 1
+
+
+async def _partitions(client: KraftClient, cmd: ConsumerCommand) -> list[int]:
+    try:
+        desc = await client.describe_topic(cmd.topic)
+    except ApiError as exc:
+        if exc.code == UNKNOWN_TOPIC.code:
+            raise ConsumerFailed(f"Topic '{cmd.topic}' does not exist") from None
+        raise
+    known = sorted(int(p["partition"]) for p in desc.get("partitions") or [])
+    if cmd.partition is None:
+        return known
+    if cmd.partition not in known:
+        raise ConsumerFailed(
+            f"Partition {cmd.partition} of topic '{cmd.topic}' does not exist "
+            f"(the topic has {len(known)} partition(s))"
+        )
+    return [cmd.partition]
+
+
+async def consume(cmd: ConsumerCommand, client: KraftClient, progress: Progress) -> int:
+    """Prints records until a stop condition; returns the exit code."""
+    progress.started = True
+    try:
+        partitions = await _partitions(client, cmd)
+    except (ApiError, ConsumerFailed, TransportError) as exc:
+        common.print_error(_ERROR_PREFIX + common.error_text(exc))
+        return common.EXIT_ERROR
+    queue: asyncio.Queue[list[ConsumedRecord] | BaseException] = asyncio.Queue(
+        maxsize=limits.CONSUMER_QUEUE_BATCHES_MAX
+    )
+    tasks = [asyncio.create_task(_poll_partition(client, cmd, p, queue)) for p in partitions]
+    out = sys.stdout.buffer
+    timeout_s = None if cmd.timeout_ms is None else cmd.timeout_ms / 1000
+    try:
+        while cmd.max_messages is None or progress.count < cmd.max_messages:
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout_s)
+            except TimeoutError:
+                return common.EXIT_OK
+            if isinstance(item, BaseException):
+                common.print_error(_ERROR_PREFIX + common.error_text(item))
+                return common.EXIT_ERROR
+            for record in item:
+                if cmd.max_messages is not None and progress.count >= cmd.max_messages:
+                    break
+                out.write(format_record(record, cmd.formatter))
+                progress.count += 1
+            out.flush()
+        return common.EXIT_OK
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--version" in argv:
+        common.print_version()
+        return common.EXIT_OK
+    try:
+        cmd = parse_command(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else common.EXIT_ERROR
+    except common.UsageError as exc:
+        common.print_error(str(exc))
+        return common.EXIT_ERROR
+    progress = Progress()
+
+    async def run() -> int:
+        async with KraftClient(cmd.bootstrap) as client:
+            return await consume(cmd, client, progress)
+
+    try:
+        return common.run(run)
+    finally:
+        if progress.started:
+            common.print_error(f"Processed a total of {progress.count} messages")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
