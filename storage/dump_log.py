@@ -1,0 +1,522 @@
+"""``kraft-dump-log``: Kafka's ``kafka-dump-log.sh`` (DumpLogSegments) for our segment files.
+
+    kraft-dump-log --files F[,F2...] [--print-data-log] [--deep-iteration] [--max-bytes N]
+                   [--skip-record-metadata] [--verify-index-only] [--index-sanity-check]
+
+Output matches Kafka 3.x line for line: for a ``.log``, ``Dumping <file>``, ``Log starting
+offset: <base>``, one ``baseOffset: ... isvalid: true`` line per batch and, with
+``--deep-iteration`` or ``--print-data-log``, one ``| offset: ...`` line per record (its key and
+payload as UTF-8 text with ``--print-data-log``); for a ``.index``, ``offset: N position: P``;
+for a ``.timeindex``, ``timestamp: T offset: N``. Like Kafka, an index dump stops at the first
+zero entry after the first (a preallocated tail) and offset-index entries are checked against
+the ``.log`` beside them (``Mismatches in :<file>`` on stderr).
+
+Where Kafka would print a stack trace or carry on silently, this tool says what is wrong and
+where: a batch that does not parse or fails its CRC gets a line on stderr naming the file, the
+byte position and what was expected and found, after the lines of everything read before it.
+Exit status: 0 all files read cleanly; 1 something was corrupt, damaged or unreadable; 2 a
+usage error; 130 interrupted (Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import struct
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, NoReturn, TextIO
+
+from storage.batch import (
+    BATCH_HEADER,
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    MAGIC,
+    MAGIC_OFFSET,
+    MIN_BATCH_LENGTH,
+    BatchHeader,
+    Record,
+    check_batch,
+    decode_batch,
+    read_header,
+)
+from storage.errors import CorruptRecordError
+from storage.index import (
+    OFFSET_ENTRY,
+    TIME_ENTRY,
+    IndexDamagedError,
+    OffsetIndex,
+    TimeIndex,
+)
+
+RECORD_INDENT = "|"
+# Kafka's --max-bytes default: Integer.MAX_VALUE, i.e. "the whole file".
+MAX_BYTES_DEFAULT = 2**31 - 1
+# Kafka's default for --max-message-size (accepted for compatibility; batches are read whole).
+MAX_MESSAGE_SIZE_DEFAULT = 5 * 1024 * 1024
+
+_COMPRESSION_NAMES = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+# Batch attribute bit 6: the base timestamp holds the delete horizon (compacted tombstones).
+_DELETE_HORIZON_MASK = 0x40
+_CONTROL_TYPES = {0: "ABORT", 1: "COMMIT"}
+_CONTROL_KEY = struct.Struct(">hh")  # version, type
+_END_TXN_VALUE = struct.Struct(">hi")  # version, coordinator epoch
+
+_UNSUPPORTED_FLAGS = (
+    "--value-decoder-class",
+    "--key-decoder-class",
+    "--offsets-decoder",
+    "--transaction-log-decoder",
+    "--cluster-metadata-decoder",
+    "--remote-log-metadata-decoder",
+)
+
+
+@dataclass(frozen=True)
+class DumpOptions:
+    print_data: bool = False
+    deep: bool = False
+    skip_record_metadata: bool = False
+    max_bytes: int = MAX_BYTES_DEFAULT
+    verify_index_only: bool = False
+    index_sanity_only: bool = False
+
+
+@dataclass
+class Report:
+    """Where the output goes and what went wrong, for the exit status and the final summary."""
+
+    out: TextIO
+    err: TextIO
+    problems: int = 0
+    index_mismatches: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    non_consecutive: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def line(self, text: str) -> None:
+        self.out.write(text + "\n")
+
+    def problem(self, text: str) -> None:
+        # Flushed first so that, with both streams on one terminal or file, the problem comes
+        # after the lines read before it.
+        self.problems += 1
+        self.out.flush()
+        self.err.write(text + "\n")
+        self.err.flush()
+
+
+def _java_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _base_offset_of(path: Path) -> int | None:
+    stem = path.name.split(".")[0]
+    return int(stem) if stem.isdigit() else None
+
+
+def _corruption_detail(error: CorruptRecordError, batch_position: int) -> str:
+    """The reader's message with its batch-relative byte turned into a file position."""
+    message = str(error)
+    prefix, sep, rest = message.partition(": ")
+    detail = rest if sep and prefix.startswith("corrupt record batch") else message
+    if error.position is not None:
+        return f"at byte {batch_position + error.position}: {detail}"
+    return detail
+
+
+# ---------------------------------------------------------------------------------------------
+# .log
+# ---------------------------------------------------------------------------------------------
+
+
+def batch_line(header: BatchHeader, position: int, valid: bool) -> str:
+    """Kafka's ``printBatchLevel`` line for a v2 batch."""
+    delete_horizon = (
+        f"OptionalLong[{header.base_timestamp}]"
+        if header.attributes & _DELETE_HORIZON_MASK
+        else "OptionalLong.empty"
+    )
+    timestamp_type = "LogAppendTime" if header.is_log_append_time else "CreateTime"
+    codec = _COMPRESSION_NAMES.get(header.compression, f"unknown({header.compression})")
+    return (
+        f"baseOffset: {header.base_offset} lastOffset: {header.last_offset} "
+        f"count: {header.record_count} baseSequence: {header.base_sequence} "
+        f"lastSequence: {header.last_sequence} producerId: {header.producer_id} "
+        f"producerEpoch: {header.producer_epoch} "
+        f"partitionLeaderEpoch: {header.partition_leader_epoch} "
+        f"isTransactional: {_java_bool(header.is_transactional)} "
+        f"isControl: {_java_bool(header.is_control)} deleteHorizonMs: {delete_horizon} "
+        f"position: {position} {timestamp_type}: {header.max_timestamp} size: {header.size} "
+        f"magic: {header.magic} compresscodec: {codec} crc: {header.crc} "
+        f"isvalid: {_java_bool(valid)}"
+    )
+
+
+def _control_text(record: Record) -> str:
+    key = record.key or b""
+    if len(key) < _CONTROL_KEY.size:
+        return " controlType: UNKNOWN(-1)"
+    _version, type_id = _CONTROL_KEY.unpack_from(key)
+    name = _CONTROL_TYPES.get(type_id)
+    value = record.value or b""
+    if name is not None and len(value) >= _END_TXN_VALUE.size:
+        _v, coordinator_epoch = _END_TXN_VALUE.unpack_from(value)
+        return f" endTxnMarker: {name} coordinatorEpoch: {coordinator_epoch}"
+    return f" controlType: UNKNOWN({type_id})"
+
+
+def record_line(header: BatchHeader, record: Record, options: DumpOptions) -> str:
+    """Kafka's deep-iteration line for one record."""
+    prefix = f"{RECORD_INDENT} "
+    parts: list[str] = []
+    if not options.skip_record_metadata:
+        timestamp_type = "LogAppendTime" if header.is_log_append_time else "CreateTime"
+        key_size = -1 if record.key is None else len(record.key)
+        value_size = -1 if record.value is None else len(record.value)
+        if header.base_sequence == -1:
+            sequence = -1
+        else:
+            sequence = (header.base_sequence + record.offset - header.base_offset) & 0x7FFFFFFF
+        header_keys = ",".join(name for name, _ in record.headers)
+        parts.append(
+            f"{prefix}offset: {record.offset} {timestamp_type}: {record.timestamp} "
+            f"keySize: {key_size} valueSize: {value_size} sequence: {sequence} "
+            f"headerKeys: [{header_keys}]"
+        )
+        prefix = " "
+        if header.is_control:
+            parts.append(_control_text(record))
+    if options.print_data and not header.is_control:
+        if record.key is not None:
+            parts.append(f"{prefix}key: {record.key.decode('utf-8', 'replace')}")
+            prefix = " "
+        if record.value is not None:
+            parts.append(f" payload: {record.value.decode('utf-8', 'replace')}")
+    return "".join(parts)
+
+
+def _read_at(f: BinaryIO, position: int, size: int) -> bytes:
+    f.seek(position)
+    return f.read(size)
+
+
+def _crc_error(data: bytes) -> CorruptRecordError | None:
+    try:
+        check_batch(data)
+    except CorruptRecordError as e:
+        return e
+    return None
+
+
+def _dump_records(
+    path: Path, data: bytes, position: int, last_offset: int, options: DumpOptions, report: Report
+) -> int:
+    """Prints the records of a checked batch; returns the last offset seen."""
+    try:
+        header, records = decode_batch(data)
+    except CorruptRecordError as e:
+        report.problem(
+            f"Cannot read the records of the batch in {path} at position {position}: "
+            f"{_corruption_detail(e, position)}"
+        )
+        return last_offset
+    for record in records:
+        if last_offset != -1 and record.offset != last_offset + 1:
+            report.non_consecutive.setdefault(str(path.absolute()), []).append(
+                (last_offset, record.offset)
+            )
+        last_offset = record.offset
+        report.line(record_line(header, record, options))
+    return last_offset
+
+
+def dump_log(path: Path, options: DumpOptions, report: Report) -> None:
+    """Prints the batches (and records, if asked) of one ``.log`` file."""
+    base = _base_offset_of(path)
+    if base is not None:
+        report.line(f"Log starting offset: {base}")
+    with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        limit = min(file_size, options.max_bytes)
+        position = 0
+        last_offset = -1
+        while position < limit:
+            head = _read_at(f, position, HEADER_SIZE)
+            if len(head) == HEADER_SIZE:
+                batch_length = BATCH_HEADER.unpack(head)[1]
+                size = batch_length + LOG_OVERHEAD
+                framed = head[MAGIC_OFFSET] == MAGIC and batch_length >= MIN_BATCH_LENGTH
+            else:
+                size, framed = HEADER_SIZE, True
+            if framed and position + size > limit:
+                if limit < file_size:
+                    return  # --max-bytes cut the file here: Kafka stops without a word
+                # A torn tail: Kafka's line, then ours saying what is missing.
+                left = file_size - position
+                report.line(f"Found {left} invalid bytes at the end of {path.name}")
+                wanted = f"a batch of {size} bytes" if len(head) == HEADER_SIZE else "a header"
+                report.problem(
+                    f"Corrupt tail in {path} at position {position}: expected {wanted}, "
+                    f"found {left} bytes"
+                )
+                return
+            if framed:
+                data = head + _read_at(f, position + HEADER_SIZE, size - HEADER_SIZE)
+            else:
+                data = head
+            try:
+                header = read_header(data)
+            except CorruptRecordError as e:
+                report.problem(
+                    f"Corrupt batch in {path} at position {position}: "
+                    f"{_corruption_detail(e, position)}; the batches after it cannot be found"
+                )
+                return
+            crc_error = _crc_error(data)
+            report.line(batch_line(header, position, crc_error is None))
+            if crc_error is not None:
+                report.problem(
+                    f"Corrupt batch in {path} at position {position}: "
+                    f"{_corruption_detail(crc_error, position)}"
+                )
+            elif options.deep:
+                last_offset = _dump_records(path, data, position, last_offset, options, report)
+            position += header.size
+
+
+# ---------------------------------------------------------------------------------------------
+# .index and .timeindex
+# ---------------------------------------------------------------------------------------------
+
+
+def _index_entries(data: bytes, entry: struct.Struct, relative_at: int) -> list[tuple[int, int]]:
+    """The raw entries up to Kafka's stop rule: the first entry after the first whose relative
+    offset is 0 is the zero-filled, preallocated tail."""
+    whole = len(data) - len(data) % entry.size
+    out: list[tuple[int, int]] = []
+    for i, fields in enumerate(entry.iter_unpack(data[:whole])):
+        if i > 0 and fields[relative_at] == 0:
+            break
+        out.append((fields[0], fields[1]))
+    return out
+
+
+def dump_index(path: Path, options: DumpOptions, report: Report) -> None:
+    """Prints an offset index, checking each entry against the ``.log`` beside it."""
+    base = _base_offset_of(path)
+    if base is None:
+        report.problem(f"Cannot dump {path}: its name does not start with a base offset")
+        return
+    data = path.read_bytes()
+    entries = _index_entries(data, OFFSET_ENTRY, 0)
+    if not entries:
+        report.line(f"{path} is empty.")
+        return
+    log_path = path.with_name(path.name.split(".")[0] + ".log")
+    log_size = log_path.stat().st_size if log_path.exists() else None
+    try:
+        # Without the .log beside it, positions cannot be checked against its size.
+        unknown_log_size = 2**31
+        whole = data[: len(entries) * OFFSET_ENTRY.size]
+        OffsetIndex.parse(base, whole, log_size=unknown_log_size if log_size is None else log_size)
+    except IndexDamagedError as e:
+        report.problem(f"{path} failed the sanity check (it would be rebuilt): {e}")
+        if options.index_sanity_only:
+            return
+    else:
+        if options.index_sanity_only:
+            report.line(f"{path} passed sanity check.")
+            return
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(log_path, "rb")) if log_size is not None else None
+        for relative, position in entries:
+            offset = base + relative
+            if log is not None:
+                found = _last_offset_at(log, position)
+                if found != offset:
+                    report.index_mismatches.setdefault(str(path.absolute()), []).append(
+                        (offset, found)
+                    )
+            if not options.verify_index_only:
+                report.line(f"offset: {offset} position: {position}")
+    if len(data) % OFFSET_ENTRY.size:
+        report.problem(
+            f"{path} ends with {len(data) % OFFSET_ENTRY.size} bytes that are not a whole entry"
+        )
+
+
+def _last_offset_at(log: BinaryIO, position: int) -> int:
+    """The last offset of the batch at ``position`` in the log, or -1 if none is there."""
+    head = _read_at(log, position, HEADER_SIZE)
+    if len(head) < HEADER_SIZE:
+        return -1
+    fields = BATCH_HEADER.unpack(head)
+    return int(fields[0]) + int(fields[6]) if fields[3] == MAGIC else -1
+
+
+def dump_time_index(path: Path, options: DumpOptions, report: Report) -> None:
+    """Prints a time index."""
+    base = _base_offset_of(path)
+    if base is None:
+        report.problem(f"Cannot dump {path}: its name does not start with a base offset")
+        return
+    data = path.read_bytes()
+    entries = _index_entries(data, TIME_ENTRY, 1)
+    try:
+        TimeIndex.parse(base, data[: len(entries) * TIME_ENTRY.size])
+    except IndexDamagedError as e:
+        report.problem(f"{path} failed the sanity check (it would be rebuilt): {e}")
+        if options.index_sanity_only:
+            return
+    else:
+        if options.index_sanity_only:
+            report.line(f"{path} passed sanity check.")
+            return
+    if not options.verify_index_only:
+        for timestamp, relative in entries:
+            report.line(f"timestamp: {timestamp} offset: {base + relative}")
+    if len(data) % TIME_ENTRY.size:
+        report.problem(
+            f"{path} ends with {len(data) % TIME_ENTRY.size} bytes that are not a whole entry"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {value}")
+    return value
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog="kraft-dump-log",
+        description="Parse segment files (.log, .index, .timeindex) and print their contents.",
+    )
+    parser.add_argument(
+        "--files",
+        action="append",
+        required=True,
+        help="REQUIRED: the comma separated list of data and index log files to be dumped.",
+    )
+    parser.add_argument(
+        "--print-data-log", action="store_true", help="Print the records' keys and payloads."
+    )
+    parser.add_argument(
+        "--deep-iteration", action="store_true", help="Print every record, not only batches."
+    )
+    parser.add_argument(
+        "--skip-record-metadata", action="store_true", help="Print only records' key/payload."
+    )
+    parser.add_argument(
+        "--max-bytes",
+        type=_positive_int,
+        default=MAX_BYTES_DEFAULT,
+        help="Read only the batches within the first N bytes of each .log file.",
+    )
+    parser.add_argument(
+        "--max-message-size",
+        type=_positive_int,
+        default=MAX_MESSAGE_SIZE_DEFAULT,
+        help=argparse.SUPPRESS,  # accepted as Kafka does; batches are read whole here
+    )
+    parser.add_argument(
+        "--verify-index-only", action="store_true", help="Check indexes without printing them."
+    )
+    parser.add_argument(
+        "--index-sanity-check", action="store_true", help="Only run the index sanity check."
+    )
+    for flag in _UNSUPPORTED_FLAGS:
+        parser.add_argument(flag, nargs="?", const="", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def _print_summary(report: Report) -> None:
+    report.out.flush()
+    for name, pairs in report.index_mismatches.items():
+        report.problems += 1
+        report.err.write(f"Mismatches in :{name}\n")
+        for index_offset, log_offset in pairs:
+            report.err.write(f"  Index offset: {index_offset}, log offset: {log_offset}\n")
+    for name, pairs in report.non_consecutive.items():
+        report.err.write(f"Non-consecutive offsets in {name}\n")
+        for first, second in pairs:
+            report.err.write(f"  {first} is followed by {second}\n")
+    report.err.flush()
+
+
+def run(files: Sequence[str], options: DumpOptions, out: TextIO, err: TextIO) -> int:
+    """Dumps each file in order; the exit status (0 clean, 1 if anything was wrong)."""
+    report = Report(out, err)
+    for name in files:
+        path = Path(name)
+        report.line(f"Dumping {name}")
+        suffix = path.suffix
+        try:
+            if suffix == ".log":
+                dump_log(path, options, report)
+            elif suffix == ".index":
+                dump_index(path, options, report)
+            elif suffix == ".timeindex":
+                dump_time_index(path, options, report)
+            else:
+                out.flush()
+                err.write(f"Ignoring unknown file {name}\n")
+        except BrokenPipeError:
+            raise  # our output is gone, not the file: main() stops quietly
+        except OSError as e:
+            report.problem(f"Cannot read {name}: {e.strerror or e}")
+    _print_summary(report)
+    return 1 if report.problems else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the tool with ``argv`` (default: the command line); returns the exit status."""
+    try:
+        parser = _build_parser()
+        args = parser.parse_args(argv)
+        for flag in _UNSUPPORTED_FLAGS:
+            if getattr(args, flag.lstrip("-").replace("-", "_")) is not None:
+                parser.error(f"{flag} is not supported")
+        files = [f for group in args.files for f in group.split(",") if f]
+        if not files:
+            parser.error("--files names no file")
+        options = DumpOptions(
+            print_data=args.print_data_log,
+            deep=args.deep_iteration or args.print_data_log,
+            skip_record_metadata=args.skip_record_metadata,
+            max_bytes=args.max_bytes,
+            verify_index_only=args.verify_index_only,
+            index_sanity_only=args.index_sanity_check,
+        )
+        return run(files, options, sys.stdout, sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly; point stdout at /dev/null so the
+        # interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2)
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

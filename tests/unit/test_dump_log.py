@@ -1,0 +1,396 @@
+"""kraft-dump-log prints what Kafka's DumpLogSegments prints, and says where corruption is."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage.batch import NewRecord, build_batch
+from storage.dump_log import main
+
+REPO = Path(__file__).resolve().parents[2]
+VECTORS = json.loads((REPO / "tests" / "data" / "kafka_v2_batches.json").read_text())
+NEWS = bytes.fromhex(VECTORS["batches"][0]["hex"])  # built by kafka-python, not by us
+
+NEWS_BATCH_LINE = (
+    "baseOffset: 0 lastOffset: 2 count: 3 baseSequence: -1 lastSequence: -1 producerId: -1 "
+    "producerEpoch: -1 partitionLeaderEpoch: 0 isTransactional: false isControl: false "
+    "deleteHorizonMs: OptionalLong.empty position: 0 CreateTime: 1700000000002 size: 121 "
+    "magic: 2 compresscodec: none crc: 2043083019 isvalid: true"
+)
+NEWS_RECORDS = [
+    "| offset: 0 CreateTime: 1700000000000 keySize: -1 valueSize: 12 sequence: -1 "
+    "headerKeys: [] payload: Good morning",
+    "| offset: 1 CreateTime: 1700000000001 keySize: -1 valueSize: 8 sequence: -1 "
+    "headerKeys: [] payload: Good day",
+    "| offset: 2 CreateTime: 1700000000002 keySize: -1 valueSize: 19 sequence: -1 "
+    "headerKeys: [] payload: Enjoy the Kafka lab",
+]
+
+
+def keyed_batch() -> bytes:
+    record = NewRecord(b"user1", b"login website", 1700000000003, (("source", b"web"),))
+    return build_batch(
+        [record],
+        base_offset=3,
+        partition_leader_epoch=1,
+        producer_id=4000,
+        producer_epoch=0,
+        base_sequence=7,
+    )
+
+
+@pytest.fixture
+def segment(tmp_path: Path) -> Path:
+    """news-0/00000000000000000000.log with the news batch then a keyed batch."""
+    d = tmp_path / "news-0"
+    d.mkdir()
+    log = d / "00000000000000000000.log"
+    log.write_bytes(NEWS + keyed_batch())
+    return log
+
+
+def dump(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], list[str]]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err.splitlines()
+
+
+# -- .log --------------------------------------------------------------------------------------
+
+
+def test_batch_lines_match_kafkas_format(segment: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = dump(capsys, "--files", str(segment))
+    assert code == 0 and err == []
+    assert out[:3] == [f"Dumping {segment}", "Log starting offset: 0", NEWS_BATCH_LINE]
+    assert out[3].startswith("baseOffset: 3 lastOffset: 3 count: 1 baseSequence: 7 ")
+    assert "producerId: 4000 producerEpoch: 0 partitionLeaderEpoch: 1 " in out[3]
+    assert " position: 121 CreateTime: 1700000000003 size: " in out[3]
+    assert len(out) == 4  # no record lines without --deep-iteration / --print-data-log
+
+
+def test_print_data_log_adds_records_with_key_and_payload(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = dump(capsys, "--files", str(segment), "--print-data-log")
+    assert code == 0
+    assert out[2:6] == [NEWS_BATCH_LINE, *NEWS_RECORDS]
+    assert out[7] == (
+        "| offset: 3 CreateTime: 1700000000003 keySize: 5 valueSize: 13 sequence: 7 "
+        "headerKeys: [source] key: user1 payload: login website"
+    )
+
+
+def test_deep_iteration_lists_records_without_their_contents(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = dump(capsys, "--files", str(segment), "--deep-iteration")
+    assert code == 0
+    assert out[3] == NEWS_RECORDS[0].removesuffix(" payload: Good morning")
+    assert not any("payload" in line for line in out)
+
+
+def test_skip_record_metadata_prints_only_key_and_payload(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = dump(capsys, "--files", str(segment), "--print-data-log", "--skip-record-metadata")
+    assert out[3] == " payload: Good morning"  # Kafka's spacing, verbatim
+    assert out[7] == "| key: user1 payload: login website"
+
+
+def test_tombstones_and_log_append_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = bytearray(build_batch([NewRecord(b"k", None, 5)]))
+    log = tmp_path / "00000000000000000042.log"
+    log.write_bytes(batch)
+    _, out, _ = dump(capsys, "--files", str(log), "--print-data-log")
+    assert out[1] == "Log starting offset: 42"
+    assert out[3].endswith("keySize: 1 valueSize: -1 sequence: -1 headerKeys: [] key: k")
+
+
+def test_max_bytes_reads_only_the_batches_that_fit(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = dump(capsys, "--files", str(segment), "--max-bytes", str(len(NEWS) + 10))
+    assert code == 0 and err == []
+    assert out == [f"Dumping {segment}", "Log starting offset: 0", NEWS_BATCH_LINE]
+
+
+def test_a_crc_mismatch_is_shown_invalid_and_located(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = bytearray(segment.read_bytes())
+    data[100] ^= 0x01  # inside the first batch's records
+    segment.write_bytes(bytes(data))
+    code, out, err = dump(capsys, "--files", str(segment), "--print-data-log")
+    assert code == 1
+    assert out[2] == NEWS_BATCH_LINE.replace("isvalid: true", "isvalid: false")
+    assert out[3].startswith("baseOffset: 3 ")  # the framing held: the next batch is shown
+    assert len(err) == 1
+    assert err[0].startswith(f"Corrupt batch in {segment} at position 0: ")
+    assert "CRC-32C" in err[0] and "Traceback" not in err[0]
+
+
+def test_a_torn_tail_is_reported_like_kafka_and_located(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = segment.read_bytes()
+    segment.write_bytes(data[:-5])
+    code, out, err = dump(capsys, "--files", str(segment))
+    assert code == 1
+    assert (
+        out[-1] == f"Found {len(data) - 5 - len(NEWS)} invalid bytes at the end of {segment.name}"
+    )
+    assert err == [
+        f"Corrupt tail in {segment} at position {len(NEWS)}: expected a batch of "
+        f"{len(data) - len(NEWS)} bytes, found {len(data) - 5 - len(NEWS)} bytes"
+    ]
+
+
+def test_a_tail_shorter_than_a_header_is_reported(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment.write_bytes(NEWS + b"\x00" * 20)
+    code, out, err = dump(capsys, "--files", str(segment))
+    assert code == 1
+    assert out[-1] == f"Found 20 invalid bytes at the end of {segment.name}"
+    assert "expected a header, found 20 bytes" in err[0]
+
+
+def test_a_bad_magic_stops_the_dump_after_what_was_read(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = bytearray(segment.read_bytes())
+    data[len(NEWS) + 16] = 7  # the second batch's magic byte
+    segment.write_bytes(bytes(data))
+    code, out, err = dump(capsys, "--files", str(segment))
+    assert code == 1
+    assert out == [f"Dumping {segment}", "Log starting offset: 0", NEWS_BATCH_LINE]
+    assert err[0].startswith(f"Corrupt batch in {segment} at position {len(NEWS)}: ")
+    assert "expected magic 2, found 7" in err[0]
+
+
+def test_garbage_records_inside_a_valid_crc_are_located(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A batch whose header claims 4 records but holds 3, with a correct CRC over that lie.
+    from storage.batch import ATTRIBUTES_OFFSET, CRC_OFFSET, crc32c
+
+    data = bytearray(NEWS)
+    struct.pack_into(">i", data, 57, 4)
+    struct.pack_into(">I", data, CRC_OFFSET, crc32c(bytes(data[ATTRIBUTES_OFFSET:])))
+    log = tmp_path / "00000000000000000000.log"
+    log.write_bytes(bytes(data))
+    code, out, err = dump(capsys, "--files", str(log), "--print-data-log")
+    assert code == 1
+    assert out[2].endswith("isvalid: true")
+    assert err[0].startswith(f"Cannot read the records of the batch in {log} at position 0: ")
+
+
+def test_non_consecutive_offsets_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "00000000000000000000.log"
+    log.write_bytes(NEWS + build_batch([NewRecord(None, b"x", 1)], base_offset=10))
+    code, _, err = dump(capsys, "--files", str(log), "--deep-iteration")
+    assert code == 0  # Kafka reports it as information, not as damage (compaction makes gaps)
+    assert err == [f"Non-consecutive offsets in {log.absolute()}", "  2 is followed by 10"]
+
+
+def test_an_empty_log_prints_only_its_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "00000000000000000000.log"
+    log.write_bytes(b"")
+    assert dump(capsys, "--files", str(log)) == (
+        0,
+        [f"Dumping {log}", "Log starting offset: 0"],
+        [],
+    )
+
+
+# -- .index and .timeindex ---------------------------------------------------------------------
+
+
+def write_indexes(segment: Path, offset_entries: bytes, time_entries: bytes) -> tuple[Path, Path]:
+    index = segment.with_suffix(".index")
+    timeindex = segment.with_suffix(".timeindex")
+    index.write_bytes(offset_entries)
+    timeindex.write_bytes(time_entries)
+    return index, timeindex
+
+
+def test_index_and_time_index_entries_are_printed(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index, timeindex = write_indexes(
+        segment,
+        struct.pack(">ii", 2, 0) + struct.pack(">ii", 3, len(NEWS)),
+        struct.pack(">qi", 1700000000002, 2) + struct.pack(">qi", 1700000000003, 3),
+    )
+    code, out, err = dump(capsys, "--files", f"{index},{timeindex}")
+    assert (code, err) == (0, [])
+    assert out == [
+        f"Dumping {index}",
+        "offset: 2 position: 0",
+        f"offset: 3 position: {len(NEWS)}",
+        f"Dumping {timeindex}",
+        "timestamp: 1700000000002 offset: 2",
+        "timestamp: 1700000000003 offset: 3",
+    ]
+
+
+def test_index_dump_stops_at_the_preallocated_zero_tail(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index, _ = write_indexes(segment, struct.pack(">ii", 2, 0) + bytes(8 * 3), b"")
+    code, out, _ = dump(capsys, "--files", str(index))
+    assert code == 0
+    assert out == [f"Dumping {index}", "offset: 2 position: 0"]
+
+
+def test_an_empty_index_says_so(segment: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    index, _ = write_indexes(segment, b"", b"")
+    assert dump(capsys, "--files", str(index))[1] == [f"Dumping {index}", f"{index} is empty."]
+
+
+def test_index_entries_that_disagree_with_the_log_are_reported_like_kafka(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index, _ = write_indexes(segment, struct.pack(">ii", 1, 0), b"")
+    code, out, err = dump(capsys, "--files", str(index))
+    assert code == 1
+    assert out[1] == "offset: 1 position: 0"
+    assert err == [f"Mismatches in :{index.absolute()}", "  Index offset: 1, log offset: 2"]
+
+
+def test_a_damaged_index_fails_the_sanity_check(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index, _ = write_indexes(
+        segment, struct.pack(">ii", 3, len(NEWS)) + struct.pack(">ii", 2, 0), b""
+    )
+    code, _, err = dump(capsys, "--files", str(index), "--index-sanity-check")
+    assert code == 1
+    assert err[0].startswith(f"{index} failed the sanity check")
+
+
+def test_a_sound_index_passes_the_sanity_check(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index, timeindex = write_indexes(
+        segment, struct.pack(">ii", 2, 0), struct.pack(">qi", 1700000000002, 2)
+    )
+    code, out, _ = dump(capsys, "--files", f"{index},{timeindex}", "--index-sanity-check")
+    assert code == 0
+    assert out == [
+        f"Dumping {index}",
+        f"{index} passed sanity check.",
+        f"Dumping {timeindex}",
+        f"{timeindex} passed sanity check.",
+    ]
+
+
+def test_a_partial_index_entry_is_reported(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, timeindex = write_indexes(segment, b"", struct.pack(">qi", 1700000000002, 2) + b"\x01")
+    code, out, err = dump(capsys, "--files", str(timeindex))
+    assert code == 1
+    assert out[1] == "timestamp: 1700000000002 offset: 2"
+    assert "1 bytes that are not a whole entry" in err[-1]
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def test_unknown_files_are_ignored_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "leader-epoch-checkpoint"
+    other.write_text("0\n0\n")
+    code, out, err = dump(capsys, "--files", str(other))
+    assert code == 0
+    assert out == [f"Dumping {other}"] and err == [f"Ignoring unknown file {other}"]
+
+
+def test_a_missing_file_fails_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "00000000000000000000.log"
+    code, _, err = dump(capsys, "--files", str(missing))
+    assert code == 1
+    assert err == [f"Cannot read {missing}: No such file or directory"]
+
+
+def test_files_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = dump(capsys)
+    assert code == 2 and "--files" in err[-1]
+
+
+@pytest.mark.parametrize("flag", ["--offsets-decoder", "--value-decoder-class"])
+def test_kafka_decoder_flags_are_refused_by_name(
+    segment: Path, capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    code, _, err = dump(capsys, "--files", str(segment), flag)
+    assert code == 2 and f"{flag} is not supported" in err[-1]
+
+
+def test_max_bytes_must_be_positive(segment: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = dump(capsys, "--files", str(segment), "--max-bytes", "0")
+    assert code == 2 and "--max-bytes" in err[-1]
+
+
+def test_ctrl_c_exits_130_without_a_traceback(
+    segment: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("storage.dump_log.dump_log", interrupted)
+    assert main(["--files", str(segment)]) == 130
+
+
+def test_the_tool_runs_as_a_module_and_exits_130_on_sigint(tmp_path: Path) -> None:
+    fifo = tmp_path / "00000000000000000000.log"
+    os.mkfifo(fifo)  # opening it blocks until a writer comes: the tool waits there
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "storage.dump_log", "--files", str(fifo)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # printed just before the tool opens the FIFO
+    assert first.decode() == f"Dumping {fifo}\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err
+
+
+def test_a_reader_that_goes_away_ends_the_dump_quietly(tmp_path: Path) -> None:
+    log = tmp_path / "00000000000000000000.log"
+    # About 600 KB of output: far more than a pipe buffers, so the tool meets the closed pipe.
+    log.write_bytes(
+        b"".join(build_batch([NewRecord(None, b"v", 1)], base_offset=i) for i in range(2000))
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "storage.dump_log", "--files", str(log), "--print-data-log"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"Dumping")
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert err == b""
