@@ -58,3 +58,27 @@ class CorruptCheckpointError(KafkaStorageError):
         self.line = line
         where = f"line {line}: " if line is not None else ""
         super().__init__(f"malformed checkpoint file, {where}{message}", path)
+
+
+class RecordTooLargeError(ValueError):
+    """A leader append whose batch is larger than the topic's ``max.message.bytes`` (Kafka's
+    RECORD_TOO_LARGE). Nothing was written."""
+
+    def __init__(self, size_bytes: int, max_message_bytes: int) -> None:
+        self.size_bytes = size_bytes
+        self.max_message_bytes = max_message_bytes
+        super().__init__(
+            f"the record batch is {size_bytes} bytes, larger than max.message.bytes "
+            f"({max_message_bytes})"
+        )
+
+
+class UnexpectedAppendOffsetError(ValueError):
+    """A replica append whose batches do not continue the log: the first base offset is not
+    the log end offset, or the offsets are not contiguous (Kafka's
+    UnexpectedAppendOffsetException). Nothing was written."""
+
+    def __init__(self, message: str, expected_offset: int, found_offset: int) -> None:
+        self.expected_offset = expected_offset
+        self.found_offset = found_offset
+        super().__init__(f"{message}: expected offset {expected_offset}, found {found_offset}")
