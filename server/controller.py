@@ -66,7 +66,7 @@ def assign_replicas(
 
 
 def live_brokers(state: MetadataState) -> list[int]:
-    return sorted(b.broker_id for b in state.brokers.values() if not b.fenced)
+    return sorted(b.id for b in state.brokers.values() if not b.fenced)
 
 
 def _partition_records(

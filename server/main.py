@@ -54,12 +54,12 @@ def load(args: argparse.Namespace) -> tuple[NodeConfig, MetaProperties, str]:
         f"format it first: kraft-storage format -t $(kraft-storage random-uuid) "
         f"-c {args.properties} --secret-file <file>"
     )
-    if not (log_dir / "meta.properties").exists():
-        raise StartupError(f"log directory {log_dir} is not formatted; {format_hint}")
     try:
         meta = MetaProperties.read(log_dir)
     except (OSError, ValueError) as e:
         raise StartupError(f"cannot read {log_dir / 'meta.properties'}: {e}") from None
+    if meta is None:
+        raise StartupError(f"log directory {log_dir} is not formatted; {format_hint}")
     if meta.node_id != config.node_id:
         raise StartupError(
             f"node.id: {args.properties} says {config.node_id}, but {log_dir} was formatted "

@@ -114,7 +114,7 @@ class Node:
 
     def _registration_plan(self, state: MetadataState) -> list[MetadataRecord]:
         previous = state.brokers.get(self.node_id)
-        epoch = 0 if previous is None else previous.broker_epoch + 1
+        epoch = 0 if previous is None else previous.epoch + 1
         return [
             RegisterBrokerRecord(
                 broker_id=self.node_id,
@@ -261,12 +261,12 @@ class Node:
         with self.quorum.state_lock:
             brokers = [
                 {
-                    "id": b.broker_id,
+                    "id": b.id,
                     "url": b.http_url,
                     "fenced": b.fenced,
                     "alive": not b.fenced,
                 }
-                for b in sorted(self.quorum.state.brokers.values(), key=lambda b: b.broker_id)
+                for b in sorted(self.quorum.state.brokers.values(), key=lambda b: b.id)
             ]
         return {
             "cluster_id": self.meta.cluster_id,
