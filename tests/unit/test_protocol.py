@@ -159,8 +159,9 @@ def test_null_and_missing_value_are_a_tombstone_and_missing_key_is_null() -> Non
 
 def test_b64_fields_carry_raw_bytes() -> None:
     raw = bytes(range(256))
-    record = parse_produce_record({"key_b64": base64.b64encode(b"\xff").decode(),
-                                   "value_b64": base64.b64encode(raw).decode()})
+    record = parse_produce_record(
+        {"key_b64": base64.b64encode(b"\xff").decode(), "value_b64": base64.b64encode(raw).decode()}
+    )
     assert record.key == b"\xff"
     assert record.value == raw
 
@@ -227,8 +228,13 @@ def test_empty_or_malformed_produce_body_is_refused(body: Any) -> None:
 
 def _fetched(value: bytes | None, fmt: str, key: bytes | None = b"k") -> dict[str, Any]:
     return format_record(
-        offset=7, timestamp=1700000000000, key=key, value=value,
-        headers=[("h", b"v"), ("n", None)], partition=1, fmt=fmt,
+        offset=7,
+        timestamp=1700000000000,
+        key=key,
+        value=value,
+        headers=[("h", b"v"), ("n", None)],
+        partition=1,
+        fmt=fmt,
     )
 
 
