@@ -1,0 +1,34 @@
+"""Every limit of the storage layer in one place, with its unit in the name and a reason beside it.
+
+Kafka's own defaults (segment size, retention, index interval, max message size) are topic
+configs and live in :mod:`storage.log_config`; these are the engine's internal bounds.
+"""
+
+from __future__ import annotations
+
+# Header scans (finding the batch that holds an offset, rebuilding an index) read the log in
+# windows of this size: one pread covers the headers of many small batches (several index
+# intervals of 4 KiB), while a scan over big batches still reads little more than headers.
+SCAN_WINDOW_BYTES = 64 * 1024
+
+# Recovery re-reads the unflushed tail in windows of this size to check every CRC: big enough
+# that a 1 GiB segment takes a few hundred reads, small enough to bound the memory it uses.
+# A batch larger than the window is checked in window-sized pieces (the CRC is incremental).
+RECOVERY_WINDOW_BYTES = 4 * 1024 * 1024
+
+# One read returns at most this many bytes (max_bytes is clamped to it), unless the first
+# batch alone is larger (Kafka's rule: a read returns at least one whole batch). It bounds
+# the memory one fetch can make the node allocate.
+READ_BYTES_MAX = 64 * 1024 * 1024
+
+# Index entries wait in memory and are written with the next flush; past this many pending
+# entries (256 KiB of index) they are written at once, bounding memory between flushes.
+INDEX_PENDING_ENTRIES_MAX = 32 * 1024
+
+# Relative offsets in the index files are int32 (Kafka's format): a segment rolls before a
+# batch whose last offset is further than this from the segment's base offset.
+RELATIVE_OFFSET_MAX = 2**31 - 1
+
+# Positions in the .index file are int32 too, so no segment may grow past 2 GiB - 1 bytes,
+# whatever segment.bytes says (Kafka caps segment.bytes at Int.MaxValue for the same reason).
+SEGMENT_BYTES_MAX = 2**31 - 1

@@ -1,0 +1,634 @@
+"""One partition's log: a directory of segments (Kafka's ``UnifiedLog``/``LocalLog``).
+
+Directory layout (Kafka's)::
+
+    <topic>-<partition>/
+        00000000000000000000.log         segments, named by base offset (see storage.segment)
+        00000000000000000000.index
+        00000000000000000000.timeindex
+        00000000000000004242.log         ... the last segment is the active one
+        leader-epoch-checkpoint          (storage.epoch_cache / storage.checkpoints)
+
+Theory of operation:
+
+- Appends go to the active segment; a batch that would overflow ``segment.bytes``, or whose
+  timestamp is ``segment.ms`` past the segment's first batch, rolls a new segment first (the
+  rule is per batch, so a follower appending the leader's bytes rolls at the same batches).
+- ``flush()`` is the group commit: one fsync per file written since the last flush (segment
+  logs, the indexes of sealed segments, directories that got or lost names), after which the
+  recovery point moves to the log end offset taken BEFORE the fsyncs. Flush may run in a worker
+  thread while another thread appends: the lock guards the bookkeeping, never an fsync.
+- ``open()`` recovers: segments wholly below the recovery point are trusted (their indexes are
+  only sanity-checked); from the segment holding the recovery point on, batches are re-read
+  and checked, and the log is cut at the first bad byte (WARNING with what was dropped).
+  Corruption below the recovery point is never cut: reaching it takes the log offline.
+- Any read or write failure (corruption, I/O error) sets ``offline`` to a
+  :class:`KafkaStorageError` naming file and position; every later call raises it.
+
+Thread model: any thread may call any method (one lock serialises them); the lock is held
+during appends and reads (page-cache work), never during an fsync.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.batch import BatchHeader, NewRecord, Record, build_batch, decode_batch
+from storage.batch import read_header as read_batch_header
+from storage.batch import stamp as stamp_batch
+from storage.epoch_cache import LeaderEpochCache
+from storage.errors import (
+    CorruptRecordError,
+    KafkaStorageError,
+    OffsetOutOfRangeError,
+    RecordTooLargeError,
+    UnexpectedAppendOffsetError,
+)
+from storage.limits import READ_BYTES_MAX
+from storage.log_config import LogConfig
+from storage.log_policy import (
+    SegmentSummary,
+    check_replica_batches,
+    retained_segment_count,
+    should_roll,
+)
+from storage.recovery import load_segments
+from storage.segment import Segment
+
+log = logging.getLogger(__name__)
+
+EPOCH_CHECKPOINT_FILE = "leader-epoch-checkpoint"
+
+Fsync = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendInfo:
+    """Where an append landed: its offsets, largest timestamp and size in the log."""
+
+    first_offset: int
+    last_offset: int
+    max_timestamp: int
+    size_bytes: int
+
+
+def _fsync_path(path: Path, fsync: Fsync) -> None:
+    """fsync of a file or directory by name (directories: their entries)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Log:
+    """A partition's log on disk. Make one with :meth:`open`."""
+
+    def __init__(
+        self,
+        directory: Path,
+        config: LogConfig,
+        segments: list[Segment],
+        epoch_cache: LeaderEpochCache,
+        *,
+        recovery_point: int,
+        log_start_offset: int,
+        fsync: Fsync,
+    ) -> None:
+        self.directory = directory
+        self._config = config
+        self._segments = segments
+        self._bases = [s.base_offset for s in segments]
+        self.epoch_cache = epoch_cache
+        self._leo = segments[-1].next_offset
+        self._log_start = log_start_offset
+        self._recovery_point = recovery_point
+        self._high_watermark = log_start_offset
+        self._offline: KafkaStorageError | None = None
+        self._closed = False
+        self._fsync = fsync
+        self._lock = threading.Lock()
+        # Directories whose entries changed since the last flush (new or deleted files).
+        self._dirty_dirs: set[Path] = set()
+        # Flushes in progress: segments retired meanwhile keep their fd open until they end
+        # (a flush may be fsyncing it), and truncations meanwhile limit what they may claim.
+        self._flushing = 0
+        self._deferred_close: list[Segment] = []
+        self._truncation_count = 0
+        self._truncations: list[tuple[int, int]] = []
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        config: LogConfig,
+        *,
+        recovery_point: int = 0,
+        log_start_offset: int = 0,
+        fsync: Fsync = os.fsync,
+    ) -> Log:
+        """Opens (creating it if missing) the log in ``directory`` and recovers it.
+
+        Everything at or after ``recovery_point`` is re-read and checked; a torn or corrupt
+        tail is cut off (logged at WARNING). Corruption below the recovery point found while
+        opening returns a log that is already offline. ``fsync`` is called with each fd a
+        flush makes durable (a hook for tests).
+        """
+        directory = Path(directory)
+        dirty_dirs: set[Path] = set()
+        if not directory.is_dir():
+            directory.mkdir(parents=True, exist_ok=True)
+            dirty_dirs.update((directory, directory.parent))
+        offline: KafkaStorageError | None = None
+        try:
+            epoch_cache = LeaderEpochCache(directory / EPOCH_CHECKPOINT_FILE)
+        except KafkaStorageError as e:
+            log.error("%s: leader epoch checkpoint unreadable, log offline: %s", directory, e)
+            offline = e
+            epoch_cache = LeaderEpochCache(None)
+        loaded = load_segments(directory, config, recovery_point, log_start_offset)
+        segments = loaded.segments
+        offline = offline or loaded.offline
+        if loaded.directory_changed:
+            dirty_dirs.add(directory)
+        log_end = segments[-1].next_offset
+        start = min(max(log_start_offset, segments[0].base_offset), log_end)
+        if offline is None:
+            epoch_cache.truncate_from_end(log_end)
+            epoch_cache.truncate_from_start(start)
+        result = cls(
+            directory,
+            config,
+            segments,
+            epoch_cache,
+            recovery_point=min(max(loaded.recovery_point, start), log_end),
+            log_start_offset=start,
+            fsync=fsync,
+        )
+        result._dirty_dirs = dirty_dirs
+        result._offline = offline
+        return result
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def config(self) -> LogConfig:
+        return self._config
+
+    def update_config(self, config: LogConfig) -> None:
+        """Uses ``config`` from now on (rolls and retention; nothing already written moves)."""
+        with self._lock:
+            self._config = config
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._log_start
+
+    @property
+    def log_end_offset(self) -> int:
+        """The offset the next appended record gets."""
+        return self._leo
+
+    @property
+    def recovery_point(self) -> int:
+        """Everything below this offset is on disk (fsynced)."""
+        return self._recovery_point
+
+    @property
+    def high_watermark(self) -> int:
+        return self._high_watermark
+
+    def update_high_watermark(self, offset: int) -> int:
+        """Sets the high watermark, clamped to [log start offset, log end offset]; returns it."""
+        with self._lock:
+            self._high_watermark = min(max(offset, self._log_start), self._leo)
+            return self._high_watermark
+
+    @property
+    def offline(self) -> KafkaStorageError | None:
+        return self._offline
+
+    @property
+    def size_bytes(self) -> int:
+        with self._lock:
+            return sum(s.size_bytes for s in self._segments)
+
+    @property
+    def segments(self) -> list[Segment]:
+        """The segments, oldest first (a copy; for tools and tests)."""
+        with self._lock:
+            return list(self._segments)
+
+    def _check_usable(self) -> None:
+        if self._offline is not None:
+            raise self._offline
+        if self._closed:
+            self._offline = KafkaStorageError("the log is closed", str(self.directory))
+            raise self._offline
+
+    def _fail(self, error: BaseException, path: Path | None = None) -> KafkaStorageError:
+        """Takes the log offline because of ``error``; returns the error to raise."""
+        if isinstance(error, KafkaStorageError):
+            failure = error
+        else:
+            where = str(path) if path is not None else str(self.directory)
+            failure = KafkaStorageError(f"I/O error: {error}", where)
+        if self._offline is None:
+            self._offline = failure
+            log.error("%s is offline: %s", self.directory, failure)
+        return failure
+
+    # -- appending -------------------------------------------------------------------------
+
+    def append_as_leader(
+        self,
+        records: Sequence[NewRecord],
+        leader_epoch: int,
+        *,
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+        base_sequence: int = -1,
+    ) -> AppendInfo:
+        """Appends ``records`` as one batch at the log end, stamped with ``leader_epoch``.
+
+        Raises ``ValueError`` for no records, :class:`RecordTooLargeError` when the batch is
+        larger than ``max.message.bytes`` (nothing written), :class:`KafkaStorageError` when
+        the log is or goes offline.
+        """
+        if not records:
+            raise ValueError("an append needs at least one record")
+        # Built outside the lock (it is the slow part) at the offset we expect; restamped
+        # under the lock if another append got there first.
+        predicted = self._leo
+        batch: bytes | bytearray = build_batch(
+            records,
+            base_offset=predicted,
+            partition_leader_epoch=leader_epoch,
+            producer_id=producer_id,
+            producer_epoch=producer_epoch,
+            base_sequence=base_sequence,
+        )
+        limit = self._config.max_message_bytes
+        if len(batch) > limit:
+            raise RecordTooLargeError(len(batch), limit)
+        with self._lock:
+            self._check_usable()
+            if self._leo != predicted:
+                batch = bytearray(batch)
+                stamp_batch(batch, self._leo, leader_epoch)
+            header = read_batch_header(batch)
+            self._append_locked(batch, [header])
+        return AppendInfo(header.base_offset, header.last_offset, header.max_timestamp, len(batch))
+
+    def append_batches(self, data: bytes) -> AppendInfo:
+        """Appends whole pre-built batches with the offsets they carry (the replica path).
+
+        All of ``data`` is checked before any byte is written: every batch's header and CRC,
+        and that the offsets continue the log without a gap. ``max.message.bytes`` is not
+        applied (Kafka: the leader accepted the batch). Raises :class:`CorruptRecordError` or
+        :class:`UnexpectedAppendOffsetError` (nothing written) or :class:`KafkaStorageError`.
+        """
+        headers = check_replica_batches(data, self._leo)
+        with self._lock:
+            self._check_usable()
+            if headers[0].base_offset != self._leo:
+                raise UnexpectedAppendOffsetError(
+                    "the batches do not start at the log end offset",
+                    self._leo,
+                    headers[0].base_offset,
+                )
+            self._append_locked(data, headers)
+        return AppendInfo(
+            headers[0].base_offset,
+            headers[-1].last_offset,
+            max(h.max_timestamp for h in headers),
+            len(data),
+        )
+
+    def _append_locked(self, data: bytes | bytearray, headers: list[BatchHeader]) -> None:
+        config = self._config
+        view = memoryview(data)
+        segment = self._segments[-1]
+        size = segment.size_bytes
+        first_ts = segment.first_batch_timestamp
+        group: list[BatchHeader] = []
+        group_start = cursor = 0
+        try:
+            for header in headers:
+                if should_roll(
+                    config,
+                    segment_base_offset=segment.base_offset,
+                    segment_size_bytes=size,
+                    segment_first_timestamp=first_ts,
+                    batch_size_bytes=header.size,
+                    batch_max_timestamp=header.max_timestamp,
+                    batch_last_offset=header.last_offset,
+                ):
+                    if group:
+                        segment.append(view[group_start:cursor], group, config.index_interval_bytes)
+                        self._leo = group[-1].next_offset
+                    segment = self._roll_locked(header.base_offset)
+                    size, first_ts, group, group_start = 0, None, [], cursor
+                group.append(header)
+                size += header.size
+                cursor += header.size
+                if first_ts is None:
+                    first_ts = header.max_timestamp
+            segment.append(view[group_start:cursor], group, config.index_interval_bytes)
+        except OSError as e:
+            raise self._fail(e, segment.log_path) from e
+        finally:
+            view.release()
+        self._leo = headers[-1].next_offset
+        cache = self.epoch_cache
+        for header in headers:
+            epoch = header.partition_leader_epoch
+            if epoch >= 0 and epoch != cache.latest_epoch:
+                cache.assign(epoch, header.base_offset)
+
+    def _roll_locked(self, base_offset: int) -> Segment:
+        old = self._segments[-1]
+        old.seal()
+        segment = Segment.create(self.directory, base_offset)
+        self._segments.append(segment)
+        self._bases.append(base_offset)
+        self._dirty_dirs.add(self.directory)
+        log.info("%s: rolled a new segment at offset %d", self.directory, base_offset)
+        return segment
+
+    # -- flushing --------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Makes everything appended so far durable; returns the new recovery point.
+
+        One fsync per file written since the last flush covers every batch in it; the
+        recovery point then moves to the log end offset taken before the fsyncs (so it never
+        claims a batch appended while they ran). Safe to call from a worker thread while
+        another thread appends.
+        """
+        with self._lock:
+            self._check_usable()
+            target = self._leo
+            try:
+                for segment in self._segments:
+                    segment.write_indexes()
+            except OSError as e:
+                raise self._fail(e, segment.index_path) from e
+            files = [(s.fd, s.log_path) for s in self._segments if s.dirty]
+            index_files: list[Path] = []
+            for s in self._segments:
+                s.dirty = False
+                if s.indexes_need_fsync:
+                    index_files += [s.index_path, s.time_index_path]
+                    s.indexes_need_fsync = False
+            dirs = sorted(self._dirty_dirs)
+            self._dirty_dirs.clear()
+            self._flushing += 1
+            truncation_mark = self._truncation_count
+        failure: KafkaStorageError | None = None
+        try:
+            for fd, path in files:
+                try:
+                    self._fsync(fd)
+                except OSError as e:
+                    raise self._failed_fsync(e, path) from e
+            for path in index_files + dirs:
+                try:
+                    _fsync_path(path, self._fsync)
+                except FileNotFoundError:
+                    pass  # deleted meanwhile (retention, truncation): nothing to make durable
+                except OSError as e:
+                    raise self._failed_fsync(e, path) from e
+        except KafkaStorageError as e:
+            failure = e
+        with self._lock:
+            self._flushing -= 1
+            if failure is None:
+                lows = [offset for n, offset in self._truncations if n > truncation_mark]
+                if lows:
+                    target = min(target, *lows)
+                self._recovery_point = min(max(self._recovery_point, target), self._leo)
+            if self._flushing == 0:
+                for segment in self._deferred_close:
+                    segment.close()
+                self._deferred_close.clear()
+                self._truncations.clear()
+            if failure is not None:
+                raise failure
+            return self._recovery_point
+
+    def _failed_fsync(self, error: OSError, path: Path) -> KafkaStorageError:
+        # A failed fsync cannot be retried safely (the kernel may have dropped the dirty
+        # pages): the log goes offline, as Kafka takes the log directory offline.
+        with self._lock:
+            return self._fail(KafkaStorageError(f"fsync failed: {error}", str(path)))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read_locked(
+        self, offset: int, max_bytes: int, max_offset: int | None
+    ) -> tuple[Segment | None, int, bytes]:
+        self._check_usable()
+        if offset < self._log_start or offset > self._leo:
+            raise OffsetOutOfRangeError(offset, self._log_start, self._leo)
+        if offset == self._leo or (max_offset is not None and offset >= max_offset):
+            return None, -1, b""
+        max_bytes = min(max_bytes, READ_BYTES_MAX)
+        i = bisect.bisect_right(self._bases, offset) - 1
+        try:
+            for segment in self._segments[i:]:
+                position, data = segment.read(offset, max_bytes, max_offset)
+                if data or offset < segment.next_offset:
+                    return segment, position, data
+        except KafkaStorageError as e:
+            raise self._fail(e) from e
+        except OSError as e:
+            raise self._fail(e) from e
+        return None, -1, b""
+
+    def read(self, offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
+        """Raw whole batches from the one holding ``offset``, CRC-checked.
+
+        At most ``max_bytes`` (clamped to the storage read limit) but at least one batch;
+        batches whose base offset is >= ``max_offset`` (the high watermark) are left out;
+        batches come from one segment. ``b""`` at the log end. Raises
+        :class:`OffsetOutOfRangeError` outside [log start offset, log end offset] and
+        :class:`KafkaStorageError` (the log goes offline) on corruption.
+        """
+        with self._lock:
+            return self._read_locked(offset, max_bytes, max_offset)[2]
+
+    def read_records(
+        self, offset: int, max_bytes: int, max_offset: int | None = None
+    ) -> list[Record]:
+        """:meth:`read`, decoded: only the records with offsets in [``offset``, ``max_offset``)
+        (and not below the log start offset)."""
+        with self._lock:
+            segment, position, data = self._read_locked(offset, max_bytes, max_offset)
+            low = max(offset, self._log_start)
+            high = self._leo if max_offset is None else min(max_offset, self._leo)
+            records: list[Record] = []
+            pos = 0
+            try:
+                while pos < len(data):
+                    header, batch_records = decode_batch(data, pos)
+                    records.extend(r for r in batch_records if low <= r.offset < high)
+                    pos += header.size
+            except CorruptRecordError as e:
+                where = str(segment.log_path) if segment is not None else str(self.directory)
+                raise self._fail(
+                    KafkaStorageError(f"cannot decode the log: {e}", where, position + pos)
+                ) from e
+            return records
+
+    def offset_for_timestamp(self, timestamp: int) -> int | None:
+        """The first offset (at or after the log start) whose record's timestamp is >=
+        ``timestamp``, through the time indexes; None if every record is older."""
+        with self._lock:
+            self._check_usable()
+            try:
+                for segment in self._segments:
+                    if segment.max_timestamp < timestamp or segment.next_offset <= self._log_start:
+                        continue
+                    found = segment.find_offset_by_timestamp(timestamp, self._log_start)
+                    if found is not None:
+                        return found
+            except (KafkaStorageError, OSError) as e:
+                raise self._fail(e) from e
+            return None
+
+    # -- truncation and retention ----------------------------------------------------------
+
+    def _retire(self, segment: Segment) -> None:
+        segment.delete_files()
+        if self._flushing:
+            self._deferred_close.append(segment)
+        else:
+            segment.close()
+        self._dirty_dirs.add(self.directory)
+
+    def truncate_to(self, offset: int) -> None:
+        """Removes every record at or after ``offset`` (a follower after a leader change).
+
+        The batch holding ``offset`` is removed whole, so the log end offset becomes that
+        batch's base offset (equal to ``offset`` when it is a batch boundary, as leader epoch
+        end offsets are). Later segments, index entries and epoch cache entries go too; the
+        recovery point and high watermark come down to the new log end. Truncating below the
+        first segment empties the log and restarts it at ``offset``.
+        """
+        if offset < 0:
+            raise ValueError(f"cannot truncate to a negative offset ({offset})")
+        with self._lock:
+            self._check_usable()
+            if offset >= self._leo:
+                return
+            try:
+                if offset < self._segments[0].base_offset:
+                    for segment in self._segments:
+                        self._retire(segment)
+                    self._segments = [Segment.create(self.directory, offset)]
+                    self._bases = [offset]
+                else:
+                    i = bisect.bisect_right(self._bases, offset) - 1
+                    for segment in self._segments[i + 1 :]:
+                        self._retire(segment)
+                    del self._segments[i + 1 :]
+                    del self._bases[i + 1 :]
+                    self._segments[i].truncate_to(offset)
+            except OSError as e:
+                raise self._fail(e) from e
+            except KafkaStorageError as e:
+                raise self._fail(e) from e
+            new_end = self._segments[-1].next_offset
+            log.info("%s: truncated to offset %d (asked %d)", self.directory, new_end, offset)
+            self._leo = new_end
+            self._log_start = min(self._log_start, new_end)
+            self._recovery_point = min(self._recovery_point, new_end)
+            self._high_watermark = min(self._high_watermark, new_end)
+            self._truncation_count += 1
+            if self._flushing:
+                self._truncations.append((self._truncation_count, new_end))
+            self.epoch_cache.truncate_from_end(new_end)
+
+    def delete_retained_segments(self, now_ms: int) -> int:
+        """Deletes whole old segments as ``retention.ms`` and ``retention.bytes`` ask (only
+        segments wholly below the high watermark); moves the log start offset; returns how
+        many segments went. Deleting every segment first rolls a fresh empty one."""
+        with self._lock:
+            self._check_usable()
+            summaries = [
+                SegmentSummary(s.base_offset, s.next_offset, s.size_bytes, s.max_timestamp)
+                for s in self._segments
+            ]
+            count = retained_segment_count(
+                self._config,
+                summaries,
+                high_watermark=self._high_watermark,
+                log_start_offset=self._log_start,
+                now_ms=now_ms,
+            )
+            if count == 0:
+                return 0
+            try:
+                if count == len(self._segments):
+                    self._roll_locked(self._leo)
+                for segment in self._segments[:count]:
+                    self._retire(segment)
+            except OSError as e:
+                raise self._fail(e) from e
+            del self._segments[:count]
+            del self._bases[:count]
+            self._log_start = max(self._log_start, self._segments[0].base_offset)
+            self._recovery_point = max(self._recovery_point, self._log_start)
+            self._high_watermark = max(self._high_watermark, self._log_start)
+            self.epoch_cache.truncate_from_start(self._log_start)
+            log.info(
+                "%s: retention deleted %d segment(s); log start offset is now %d",
+                self.directory,
+                count,
+                self._log_start,
+            )
+            return count
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flushes (unless offline) and closes the files. Later calls raise."""
+        if self._closed:
+            return
+        if self._offline is None:
+            try:
+                self.flush()
+            except KafkaStorageError as e:
+                log.error("%s: flush at close failed: %s", self.directory, e)
+        with self._lock:
+            self._closed = True
+            for segment in self._segments:
+                if self._flushing:
+                    self._deferred_close.append(segment)
+                else:
+                    segment.close()
+
+    def delete(self) -> None:
+        """Closes the log without flushing and removes its directory (topic deletion)."""
+        with self._lock:
+            self._closed = True
+            for segment in self._segments:
+                if self._flushing:
+                    self._deferred_close.append(segment)
+                else:
+                    segment.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        try:
+            _fsync_path(self.directory.parent, self._fsync)
+        except OSError as e:
+            log.warning("%s: fsync of the parent directory failed: %s", self.directory, e)

@@ -1,0 +1,312 @@
+"""Recovery at open: find a log's segments, re-read what may be torn, cut it, rebuild indexes.
+
+The rules (Kafka's ``LogLoader``, with one difference noted):
+
+- Segments wholly below the recovery point were fsynced: they are trusted. Their indexes are
+  sanity-checked (:mod:`storage.index`) and rebuilt from the batch headers if damaged.
+- From the segment holding the recovery point on, every batch at or after the recovery point
+  is re-read and checked: header, length, CRC, and that its base offset continues the one
+  before. The first bad byte (torn write, zero fill, bad CRC) ends the log: the file is cut
+  there, later segments are deleted, and a WARNING says how many bytes went and where.
+- Below the recovery point nothing is ever cut. Kafka re-reads the whole segment holding the
+  recovery point; we re-read it only from the last time-index entry below the recovery point
+  (every batch before it has a smaller timestamp, so the segment's largest timestamp still
+  comes out exact), checking headers only there. A header that does not parse below the
+  recovery point takes the log offline (KafkaStorageError naming file and position).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.errors import CorruptRecordError, KafkaStorageError
+from storage.limits import RECOVERY_WINDOW_BYTES, RELATIVE_OFFSET_MAX
+from storage.log_config import LogConfig
+from storage.scan import FileWindow, check_crc_at, header_at
+from storage.segment import LOG_SUFFIX, NO_TIMESTAMP, Segment
+
+log = logging.getLogger(__name__)
+
+_SEGMENT_FILE = re.compile(r"^(\d{20})(\.log|\.index|\.timeindex)$")
+_INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """How a scan of a segment's batches ended.
+
+    ``valid_bytes``: the length of the whole, valid batches from the start of the file;
+    ``error``: what stopped the scan there, with its file position (None: the scan reached the
+    end of the file); ``below_recovery_point``: the bad batch lies below the recovery point
+    (it is never cut: the log goes offline instead).
+    """
+
+    valid_bytes: int
+    error: CorruptRecordError | None = None
+    below_recovery_point: bool = False
+
+
+class _IndexMismatchError(Exception):
+    """An index entry names a batch that is not at its position: rebuild the index."""
+
+
+def recover_segment(segment: Segment, recovery_point: int, index_interval_bytes: int) -> ScanResult:
+    """Re-reads ``segment`` from the recovery point (see the module's rules), rebuilding the
+    index entries of the part it reads and the segment's next offset, largest timestamp and
+    first timestamp; stops at the first bad batch and says where. The caller cuts there."""
+    if recovery_point > segment.base_offset and segment.index_damage is None:
+        segment.time_index.truncate_from_offset(recovery_point)
+        last_time = segment.time_index.last_entry()
+        entry = segment.offset_index.lookup(last_time[1]) if last_time is not None else None
+        if last_time is not None and entry is not None:
+            segment.offset_index.keep_through_position(entry[1])
+            try:
+                return _scan(
+                    segment, entry[1], entry[0], recovery_point, last_time, index_interval_bytes
+                )
+            except _IndexMismatchError as e:
+                segment.drop_indexes(str(e))
+    segment.offset_index.clear()
+    segment.time_index.clear()
+    return _scan(segment, 0, None, recovery_point, None, index_interval_bytes)
+
+
+def rebuild_indexes(segment: Segment, index_interval_bytes: int) -> ScanResult:
+    """Rebuilds both indexes from the batch headers of the whole segment (no CRC: this is for
+    segments below the recovery point, whose next offset is already known)."""
+    end_offset = segment.next_offset
+    segment.offset_index.clear()
+    segment.time_index.clear()
+    result = _scan(segment, 0, None, _INT64_MAX, None, index_interval_bytes)
+    segment.next_offset = max(segment.next_offset, end_offset)
+    return result
+
+
+def _scan(
+    segment: Segment,
+    start: int,
+    last_offset_at_start: int | None,
+    crc_from_offset: int,
+    time_entry: tuple[int, int] | None,
+    index_interval_bytes: int,
+) -> ScanResult:
+    """Walks the batches from ``start``, checking headers (and CRCs from ``crc_from_offset``
+    on), adding index entries as appends would."""
+    max_ts, offset_of_max = time_entry if time_entry is not None else (NO_TIMESTAMP, -1)
+    end = segment.size_bytes
+    header_window = FileWindow(segment.fd, end)
+    crc_window = FileWindow(segment.fd, end, RECOVERY_WINDOW_BYTES)
+    # The batch at `start` is known only through the index entry that points there.
+    expected: int | None = segment.base_offset if start == 0 else None
+    since = 0
+    pos = start
+    first_ts: int | None = None
+    result = ScanResult(end)
+    while pos < end:
+        try:
+            header = header_at(header_window, pos, end)
+            if expected is None:
+                if header.last_offset != last_offset_at_start:
+                    raise _IndexMismatchError(
+                        f".index says the batch at {pos} ends at offset "
+                        f"{last_offset_at_start}, it ends at {header.last_offset}"
+                    )
+            elif header.base_offset != expected:
+                raise CorruptRecordError(
+                    f"expected a batch at offset {expected}, found base offset "
+                    f"{header.base_offset}",
+                    pos,
+                )
+            if header.last_offset - segment.base_offset > RELATIVE_OFFSET_MAX:
+                raise CorruptRecordError(
+                    f"offset {header.last_offset} is too far from the segment's base offset "
+                    f"{segment.base_offset}",
+                    pos,
+                )
+            if header.last_offset >= crc_from_offset:
+                check_crc_at(segment.fd, crc_window, pos, header)
+        except CorruptRecordError as e:
+            if expected is None:
+                raise _IndexMismatchError(f".index points at a bad batch: {e}") from e
+            result = ScanResult(pos, e, expected < crc_from_offset)
+            break
+        except OSError as e:
+            raise KafkaStorageError(f"cannot read the log: {e}", str(segment.log_path), pos) from e
+        if header.max_timestamp > max_ts:
+            max_ts = header.max_timestamp
+            offset_of_max = header.last_offset
+        if since > index_interval_bytes:
+            segment.offset_index.append(header.last_offset, pos)
+            segment.time_index.maybe_append(max_ts, offset_of_max)
+            since = 0
+        since += header.size
+        if pos == 0:
+            first_ts = header.max_timestamp
+        expected = header.next_offset
+        pos += header.size
+    segment.next_offset = expected if expected is not None else segment.base_offset
+    segment.max_timestamp = max_ts
+    segment.offset_of_max_timestamp = offset_of_max
+    segment.bytes_since_index_entry = since
+    if first_ts is None and pos > 0:
+        first_ts = _first_timestamp(segment, max_ts)
+    segment.first_batch_timestamp = first_ts
+    segment.index_damage = None
+    return result
+
+
+def _first_timestamp(segment: Segment, fallback: int) -> int:
+    try:
+        return header_at(
+            FileWindow(segment.fd, segment.size_bytes), 0, segment.size_bytes
+        ).max_timestamp
+    except (CorruptRecordError, OSError):
+        return fallback
+
+
+# -- a whole log directory ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedLog:
+    """What :func:`load_segments` found: the recovered segments (never empty), the recovery
+    point to use, the error that takes the log offline (or None), and whether directory
+    entries changed (files created or deleted: the directory needs an fsync)."""
+
+    segments: list[Segment]
+    recovery_point: int
+    offline: KafkaStorageError | None
+    directory_changed: bool
+
+
+def load_segments(
+    directory: Path, config: LogConfig, recovery_point: int, log_start_offset: int
+) -> LoadedLog:
+    """Opens the segments of ``directory`` and recovers them (the module's rules). An empty
+    directory gets one empty segment at ``log_start_offset``."""
+    bases: set[int] = set()
+    index_only: list[Path] = []
+    for child in directory.iterdir():
+        match = _SEGMENT_FILE.match(child.name)
+        if match is None:
+            continue
+        if match[2] == LOG_SUFFIX:
+            bases.add(int(match[1]))
+        else:
+            index_only.append(child)
+    changed = False
+    for path in index_only:
+        if int(path.name[:20]) not in bases:
+            # An index whose log is gone (a deletion cut short): nothing to index.
+            log.warning("%s: removing %s, which has no .log", directory, path.name)
+            path.unlink()
+            changed = True
+    ordered = sorted(bases)
+    if not ordered:
+        return LoadedLog(
+            [Segment.create(directory, log_start_offset)], log_start_offset, None, True
+        )
+    segments: list[Segment] = []
+    try:
+        for i, base in enumerate(ordered):
+            end = ordered[i + 1] if i + 1 < len(ordered) else None
+            segments.append(Segment.open_existing(directory, base, end))
+    except BaseException:
+        for segment in segments:
+            segment.close()
+        raise
+    recovery_point = max(recovery_point, segments[0].base_offset)
+    first_recovered = bisect.bisect_right(ordered, recovery_point) - 1
+    interval = config.index_interval_bytes
+    for segment in segments[:first_recovered]:
+        _check_flushed_segment(segment, interval)
+    error: KafkaStorageError | None = None
+    dropped = 0
+    for i in range(first_recovered, len(segments)):
+        segment = segments[i]
+        if i > first_recovered and segment.base_offset != segments[i - 1].next_offset:
+            log.warning(
+                "%s: expected a segment at offset %d, found %s: dropping it and later ones",
+                directory,
+                segments[i - 1].next_offset,
+                segment.log_path.name,
+            )
+            dropped += drop_segments(segments, i)
+            changed = True
+            break
+        if segment.index_damage is not None:
+            log.warning("%s: rebuilding the indexes: %s", segment.log_path, segment.index_damage)
+        result = recover_segment(segment, recovery_point, interval)
+        segment.dirty = True  # read back from the page cache; the next flush makes it durable
+        if result.error is None:
+            continue
+        if result.below_recovery_point:
+            error = KafkaStorageError(
+                f"corrupt batch below the recovery point {recovery_point}: {result.error}",
+                str(segment.log_path),
+                result.error.position,
+            )
+            log.error("%s: log offline: %s", directory, error)
+            break
+        cut = segment.cut(result.valid_bytes)
+        log.warning(
+            "%s: recovery cut the log at position %d (offset %d), dropping %d bytes: %s",
+            segment.log_path,
+            result.valid_bytes,
+            segment.next_offset,
+            cut,
+            result.error,
+        )
+        changed = changed or len(segments) > i + 1
+        dropped += cut + drop_segments(segments, i + 1)
+        break
+    if dropped:
+        log.warning("%s: recovery dropped %d bytes in all", directory, dropped)
+    for segment in segments[:-1]:
+        segment.seal()
+    log_end = segments[-1].next_offset
+    if recovery_point > log_end and error is None:
+        log.warning(
+            "%s: recovery point %d is past the log end offset %d; using the log end",
+            directory,
+            recovery_point,
+            log_end,
+        )
+        recovery_point = log_end
+    return LoadedLog(segments, recovery_point, error, changed)
+
+
+def _check_flushed_segment(segment: Segment, index_interval_bytes: int) -> None:
+    """A segment wholly below the recovery point: trusted, but its indexes are rebuilt when
+    damaged (or when its time index is empty, to learn its largest timestamp)."""
+    if segment.index_damage is None and segment.time_index.last_entry() is not None:
+        return
+    if segment.index_damage is not None:
+        log.warning("%s: rebuilding the indexes: %s", segment.log_path, segment.index_damage)
+    result = rebuild_indexes(segment, index_interval_bytes)
+    if result.error is not None:
+        log.warning(
+            "%s: corrupt batch below the recovery point at position %s: %s "
+            "(kept; a read that reaches it takes the log offline)",
+            segment.log_path,
+            result.error.position,
+            result.error,
+        )
+
+
+def drop_segments(segments: list[Segment], first: int) -> int:
+    """Deletes ``segments[first:]`` (files too) and returns their total size."""
+    dropped = 0
+    for segment in segments[first:]:
+        log.warning(
+            "%s: dropping the whole segment (%d bytes)", segment.log_path, segment.size_bytes
+        )
+        dropped += segment.size_bytes
+        segment.close()
+        segment.delete_files()
+    del segments[first:]
+    return dropped

@@ -1,0 +1,389 @@
+"""One segment of a partition log: a ``.log`` file of record batches and its two indexes.
+
+Files, named by the segment's base offset as 20 zero-padded digits::
+
+    00000000000000000000.log        record batches back to back in Kafka's v2 layout
+                                    (see :mod:`storage.batch`); no file header, no padding,
+                                    the first batch's base offset is the segment's base
+                                    offset and each next batch starts at the offset after
+                                    the previous batch's last one
+    00000000000000000000.index      the sparse offset index, 8-byte entries
+    00000000000000000000.timeindex  the time index, 12-byte entries
+                                    (layouts and the rule for adding entries in
+                                    :mod:`storage.index`)
+
+The ``.log`` is written with ``pwrite`` at the end and fsynced by the owner's flush; index
+entries are kept in memory and written with each flush (and when a segment is sealed), and the
+index files are fsynced only when a segment is sealed: an active segment's indexes are checked
+at open and rebuilt from the log when they look damaged.
+
+A segment is not thread-safe; :class:`storage.log.Log` serialises every call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import crc32c as _crc32c
+
+from storage.batch import (
+    ATTRIBUTES_OFFSET,
+    LOG_OVERHEAD,
+    MAGIC,
+    MIN_BATCH_LENGTH,
+    BatchHeader,
+    decode_batch,
+)
+from storage.errors import CorruptRecordError, KafkaStorageError
+from storage.index import IndexDamagedError, OffsetIndex, TimeIndex
+from storage.limits import INDEX_PENDING_ENTRIES_MAX
+from storage.scan import iter_headers, pread_exactly
+
+NO_TIMESTAMP = -1
+LOG_SUFFIX = ".log"
+INDEX_SUFFIX = ".index"
+TIME_INDEX_SUFFIX = ".timeindex"
+
+# The fields of a batch header up to last_offset_delta: enough for a read to walk and check
+# batches without building a BatchHeader for each (base_offset, batch_length, epoch, magic,
+# crc, attributes, last_offset_delta).
+_PREFIX = struct.Struct(">qiibIhi")
+
+
+def segment_name(base_offset: int) -> str:
+    """The file name stem of the segment at ``base_offset`` (20 digits, Kafka's)."""
+    return f"{base_offset:020d}"
+
+
+class Segment:
+    """A ``.log`` file with its offset and time indexes, and what is known of its batches."""
+
+    def __init__(self, directory: Path, base_offset: int, fd: int, size_bytes: int) -> None:
+        stem = directory / segment_name(base_offset)
+        self.base_offset = base_offset
+        self.log_path = stem.with_suffix(LOG_SUFFIX)
+        self.index_path = stem.with_suffix(INDEX_SUFFIX)
+        self.time_index_path = stem.with_suffix(TIME_INDEX_SUFFIX)
+        self.fd = fd
+        self.size_bytes = size_bytes
+        self.offset_index = OffsetIndex(base_offset)
+        self.time_index = TimeIndex(base_offset)
+        # Why the indexes on disk were not trusted at open (None: they were).
+        self.index_damage: str | None = None
+        self.next_offset = base_offset
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = -1
+        # The first batch's max timestamp, which segment.ms is measured from (Kafka's
+        # rollingBasedTimestamp); None while the segment is empty.
+        self.first_batch_timestamp: int | None = None
+        # Log bytes written (or cut) since the last fsync of the .log.
+        self.dirty = False
+        # The index files got their final content and need an fsync (sealed segments only).
+        self.indexes_need_fsync = False
+        self.bytes_since_index_entry = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"Segment({self.log_path.name}, offsets [{self.base_offset}, {self.next_offset}), "
+            f"{self.size_bytes} bytes)"
+        )
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, directory: Path, base_offset: int) -> Segment:
+        """A new empty segment (files created, replacing any stale ones of that name)."""
+        stem = directory / segment_name(base_offset)
+        fd = os.open(stem.with_suffix(LOG_SUFFIX), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        segment = cls(directory, base_offset, fd, 0)
+        for path in (segment.index_path, segment.time_index_path):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        segment.dirty = True
+        return segment
+
+    @classmethod
+    def open_existing(
+        cls, directory: Path, base_offset: int, end_offset: int | None = None
+    ) -> Segment:
+        """Opens a segment's files and loads its indexes.
+
+        ``end_offset`` is the next segment's base offset when there is one (the index sanity
+        check uses it). Damaged or missing index files are not fatal: ``index_damage`` says
+        why, and :meth:`recover` or :meth:`rebuild_indexes` rebuilds them.
+        """
+        stem = directory / segment_name(base_offset)
+        fd = os.open(stem.with_suffix(LOG_SUFFIX), os.O_RDWR)
+        try:
+            size = os.fstat(fd).st_size
+            segment = cls(directory, base_offset, fd, size)
+            segment._load_indexes(end_offset)
+        except BaseException:
+            os.close(fd)
+            raise
+        if end_offset is not None:
+            segment.next_offset = end_offset
+        return segment
+
+    def _load_indexes(self, end_offset: int | None) -> None:
+        try:
+            with open(self.index_path, "rb") as f:
+                offset_data = f.read()
+            with open(self.time_index_path, "rb") as f:
+                time_data = f.read()
+            self.offset_index = OffsetIndex.parse(
+                self.base_offset, offset_data, log_size=self.size_bytes, end_offset=end_offset
+            )
+            self.time_index = TimeIndex.parse(self.base_offset, time_data, end_offset=end_offset)
+        except FileNotFoundError as e:
+            self.drop_indexes(f"{Path(str(e.filename)).name} is missing")
+        except IndexDamagedError as e:
+            self.drop_indexes(str(e))
+        else:
+            last = self.time_index.last_entry()
+            if last is not None:
+                self.max_timestamp, self.offset_of_max_timestamp = last
+
+    def drop_indexes(self, why: str) -> None:
+        """Forgets both indexes (to be rebuilt) and says why."""
+        self.index_damage = why
+        self.offset_index = OffsetIndex(self.base_offset)
+        self.time_index = TimeIndex(self.base_offset)
+        self.offset_index.rewrite_file()
+        self.time_index.rewrite_file()
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = -1
+
+    # -- low-level I/O ---------------------------------------------------------------------
+
+    def _pread(self, pos: int, length: int) -> bytes:
+        return pread_exactly(self.fd, pos, length)
+
+    def headers(self, start: int = 0) -> Iterator[tuple[int, BatchHeader]]:
+        """(position, header) of each batch from ``start`` (a batch boundary), headers only;
+        raises :class:`CorruptRecordError` with the file position where one does not parse."""
+        return iter_headers(self.fd, start, self.size_bytes)
+
+    def _storage_error(self, error: CorruptRecordError | OSError) -> KafkaStorageError:
+        position = error.position if isinstance(error, CorruptRecordError) else None
+        return KafkaStorageError(f"cannot read the log: {error}", str(self.log_path), position)
+
+    # -- appending -------------------------------------------------------------------------
+
+    def append(
+        self, data: bytes | memoryview, headers: list[BatchHeader], index_interval_bytes: int
+    ) -> None:
+        """Writes ``data`` (the whole batches ``headers`` describe, back to back) at the end
+        and indexes them. The caller has checked the batches and that they belong here."""
+        position = self.size_bytes
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += os.pwrite(self.fd, view[written:], position + written)
+        max_ts = self.max_timestamp
+        offset_of_max = self.offset_of_max_timestamp
+        since = self.bytes_since_index_entry
+        for header in headers:
+            if header.max_timestamp > max_ts:
+                max_ts = header.max_timestamp
+                offset_of_max = header.last_offset
+            if since > index_interval_bytes:
+                self.offset_index.append(header.last_offset, position)
+                self.time_index.maybe_append(max_ts, offset_of_max)
+                since = 0
+            since += header.size
+            position += header.size
+        if self.first_batch_timestamp is None and headers:
+            self.first_batch_timestamp = headers[0].max_timestamp
+        self.max_timestamp = max_ts
+        self.offset_of_max_timestamp = offset_of_max
+        self.bytes_since_index_entry = since
+        self.size_bytes = position
+        self.next_offset = headers[-1].next_offset
+        self.dirty = True
+        if self.offset_index.pending_entries > INDEX_PENDING_ENTRIES_MAX:
+            self.write_indexes()
+
+    def write_indexes(self) -> None:
+        """Brings the index files up to date with the entries in memory (no fsync)."""
+        for index, path in (
+            (self.offset_index, self.index_path),
+            (self.time_index, self.time_index_path),
+        ):
+            if not index.has_pending:
+                continue
+            start, data, cut = index.take_pending()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                if cut:
+                    os.ftruncate(fd, start)
+                if data:
+                    os.pwrite(fd, data, start)
+            finally:
+                os.close(fd)
+
+    def seal(self) -> None:
+        """The segment stops being the active one: its time index gets a final entry for its
+        largest timestamp (Kafka's onBecomeInactiveSegment), and the index files are written
+        and marked for an fsync with the next flush."""
+        self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+        if self.offset_index.has_pending or self.time_index.has_pending:
+            self.write_indexes()
+            self.indexes_need_fsync = True
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def locate(self, offset: int) -> tuple[int, BatchHeader] | None:
+        """(position, header) of the batch holding ``offset`` (the first batch whose last
+        offset is >= ``offset``): offset index lookup, then a short header scan. None if the
+        segment ends before ``offset``. Raises :class:`KafkaStorageError` on corruption."""
+        if offset >= self.next_offset:
+            return None
+        entry = self.offset_index.lookup(offset)
+        start = entry[1] if entry is not None else 0
+        try:
+            for pos, header in self.headers(start):
+                if header.last_offset >= offset:
+                    return pos, header
+        except (CorruptRecordError, OSError) as e:
+            raise self._storage_error(e) from e
+        return None
+
+    def read(self, offset: int, max_bytes: int, max_offset: int | None) -> tuple[int, bytes]:
+        """(file position, whole batches) from the batch holding ``offset``: as many as fit in
+        ``max_bytes`` but at least one, none whose base offset is >= ``max_offset``. Each batch
+        returned has had its CRC checked; corruption raises :class:`KafkaStorageError` naming
+        the file and position. Nothing to return: (-1, b"").
+        """
+        found = self.locate(offset)
+        if found is None:
+            return -1, b""
+        pos, first = found
+        if max_offset is not None and first.base_offset >= max_offset:
+            return -1, b""
+        length = min(max(max_bytes, first.size), self.size_bytes - pos)
+        try:
+            buf = self._pread(pos, length)
+        except OSError as e:
+            raise self._storage_error(e) from e
+        view = memoryview(buf)
+        end = 0
+        expected = first.base_offset
+        available = len(buf)
+        while end + _PREFIX.size <= available:
+            base, length_field, _epoch, magic, crc, _attr, last_delta = _PREFIX.unpack_from(
+                buf, end
+            )
+            if magic != MAGIC or length_field < MIN_BATCH_LENGTH or base != expected:
+                raise self._storage_error(
+                    CorruptRecordError(
+                        f"expected a batch at offset {expected} (magic {MAGIC}), found base "
+                        f"offset {base}, magic {magic}, length {length_field}",
+                        pos + end,
+                    )
+                )
+            size = length_field + LOG_OVERHEAD
+            if end + size > available or (max_offset is not None and base >= max_offset):
+                break
+            actual = int(_crc32c.crc32c(view[end + ATTRIBUTES_OFFSET : end + size]))
+            if actual != crc:
+                raise self._storage_error(
+                    CorruptRecordError(
+                        f"expected CRC-32C {crc:#010x}, computed {actual:#010x}", pos + end
+                    )
+                )
+            expected = base + last_delta + 1
+            end += size
+        view.release()
+        return pos, (buf if end == available else buf[:end])
+
+    def find_offset_by_timestamp(self, timestamp: int, starting_offset: int) -> int | None:
+        """The first offset >= ``starting_offset`` in this segment whose record's timestamp is
+        >= ``timestamp``, found through the time index; None if there is none here."""
+        entry = self.time_index.lookup(timestamp)
+        from_offset = max(entry[1] if entry is not None else self.base_offset, starting_offset)
+        found = self.locate(from_offset)
+        if found is None:
+            return None
+        try:
+            for pos, header in self.headers(found[0]):
+                if header.last_offset < starting_offset or header.max_timestamp < timestamp:
+                    continue
+                batch = self._pread(pos, header.size)
+                try:
+                    _, records = decode_batch(batch)
+                except CorruptRecordError as e:
+                    raise CorruptRecordError(str(e), pos) from e
+                for record in records:
+                    if record.offset >= starting_offset and record.timestamp >= timestamp:
+                        return record.offset
+        except (CorruptRecordError, OSError) as e:
+            raise self._storage_error(e) from e
+        return None
+
+    # -- recovery and truncation -----------------------------------------------------------
+
+    def cut(self, position: int) -> int:
+        """Cuts the file at ``position`` (a batch boundary found by a scan); returns the number
+        of bytes dropped."""
+        dropped = self.size_bytes - position
+        os.ftruncate(self.fd, position)
+        self.size_bytes = position
+        self.dirty = True
+        return dropped
+
+    def truncate_to(self, offset: int) -> int:
+        """Removes every batch whose last offset is >= ``offset``: the batch holding ``offset``
+        goes whole, so the segment then ends at that batch's base offset (<= ``offset``).
+        Returns the number of bytes removed."""
+        if offset >= self.next_offset:
+            return 0
+        if offset <= self.base_offset:
+            position, new_next = 0, self.base_offset
+        else:
+            found = self.locate(offset)
+            assert found is not None, "an offset below next_offset lies in the segment"
+            position, new_next = found[0], found[1].base_offset
+        dropped = self.cut(position)
+        self.next_offset = new_next
+        self.offset_index.truncate_from_position(position)
+        self.time_index.truncate_from_offset(new_next)
+        self.bytes_since_index_entry = 0
+        self._recompute_max_timestamp()
+        if position == 0:
+            self.first_batch_timestamp = None
+        self.indexes_need_fsync = False
+        return dropped
+
+    def _recompute_max_timestamp(self) -> None:
+        """The largest timestamp after a truncation: from the time index's last entry plus the
+        headers of the batches after it."""
+        last = self.time_index.last_entry()
+        max_ts, offset_of_max = last if last is not None else (NO_TIMESTAMP, -1)
+        entry = self.offset_index.lookup(last[1]) if last is not None else None
+        start = entry[1] if entry is not None else 0
+        try:
+            for _pos, header in self.headers(start):
+                if header.max_timestamp > max_ts:
+                    max_ts, offset_of_max = header.max_timestamp, header.last_offset
+        except (CorruptRecordError, OSError) as e:
+            raise self._storage_error(e) from e
+        self.max_timestamp = max_ts
+        self.offset_of_max_timestamp = offset_of_max
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the log file (index files are opened only while written)."""
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+    def delete_files(self) -> None:
+        """Removes the segment's three files (the caller closes the fd when it is safe)."""
+        for path in (self.log_path, self.index_path, self.time_index_path):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
