@@ -1,0 +1,290 @@
+"""The quorum shell on a real single-node pysyncobj quorum (127.0.0.1, free port, tmp dir)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kraft.errors import IllegalRecordError, NotControllerError, QuorumError
+from kraft.journal import DurableJournal
+from kraft.quorum import DUMP_FILE, JOURNAL_FILE, META_FILE, MetadataQuorum
+from kraft.records import (
+    MetadataRecord,
+    NoOpRecord,
+    PartitionChangeRecord,
+    PartitionRecord,
+    RegisterBrokerRecord,
+    TopicRecord,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+SECRET = "test-secret"
+TOPIC_IDS = ["x5Ujx2PtQ1C2rkC8-XNMZA", "Q2rkC8-XNMZAx5Ujx2PtQA", "MZAx5Ujx2PtQ1C2rkC8-XA"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def broker(node_id: int = 1) -> RegisterBrokerRecord:
+    return RegisterBrokerRecord(
+        node_id, f"inc-{node_id}", 1, "http://127.0.0.1:9092", "127.0.0.1:9093", fenced=False
+    )
+
+
+def topic(name: str, topic_id: str, partitions: int = 1) -> list[MetadataRecord]:
+    records: list[MetadataRecord] = [TopicRecord(name, topic_id)]
+    records += [PartitionRecord(topic_id, p, (1,), (1,), 1, 0, 0) for p in range(partitions)]
+    return records
+
+
+def run(body: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(body(), 50))
+
+
+async def started(data_dir: Path, port: int, **kwargs: Any) -> MetadataQuorum:
+    quorum = MetadataQuorum(1, f"127.0.0.1:{port}", {}, data_dir, SECRET, **kwargs)
+    quorum.start(asyncio.get_running_loop())
+    await quorum.wait_ready(15)
+    return quorum
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 15) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        assert loop.time() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def test_single_node_commits_writes_and_restarts_with_its_topics(tmp_path: Path) -> None:
+    data_dir = tmp_path / "__cluster_metadata-0"
+    port = free_port()
+
+    async def body() -> None:
+        quorum = await started(data_dir, port)
+        first = await quorum.write([broker()])
+        second = await quorum.write(topic("news", TOPIC_IDS[0], partitions=2))
+        assert second > first
+        assert quorum.read(lambda s: sorted(s.topics["news"].partitions)) == [0, 1]
+        digest = quorum.status()["metadata_digest"]
+        quorum.stop()
+        assert {JOURNAL_FILE, META_FILE} <= {p.name for p in data_dir.iterdir()}
+
+        again = await started(data_dir, port)
+        try:
+            await until(lambda: again.snapshot_state().applied_index == second, "replay")
+            state = again.snapshot_state()
+            assert state.topics["news"].topic_id == TOPIC_IDS[0]
+            assert again.status()["metadata_digest"] == digest
+            # And it goes on committing after the restart.
+            third = await again.write([PartitionChangeRecord(TOPIC_IDS[0], 1, leader=-1)])
+            assert third > second
+        finally:
+            again.stop()
+
+    run(body)
+
+
+def test_restart_after_forced_log_compaction_loads_the_dump_then_the_journal(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "__cluster_metadata-0"
+    port = free_port()
+
+    async def body() -> None:
+        quorum = await started(data_dir, port)
+        await quorum.write([broker()])
+        await quorum.write(topic("news", TOPIC_IDS[0]))
+        compacted_at = await quorum.write(topic("logs", TOPIC_IDS[1]))
+        quorum.compact()
+        await until(lambda: (data_dir / DUMP_FILE).exists(), "the dump")
+        # The journal is cut once the dump is durable: it restarts two entries before the end.
+        await until(lambda: quorum._journal[0][1] >= compacted_at - 1, "the journal cut")
+        last = await quorum.write(topic("metrics", TOPIC_IDS[2]))  # lives only in the journal
+        digest = quorum.status()["metadata_digest"]
+        quorum.stop()
+
+        journal = DurableJournal(data_dir / JOURNAL_FILE, data_dir / META_FILE)
+        assert journal[0][1] > 1  # the early entries now live only in the dump
+        journal.close()
+
+        resets: list[int] = []
+        again = MetadataQuorum(1, f"127.0.0.1:{port}", {}, data_dir, SECRET)
+        again.add_listener(lambda index, records: resets.append(index) if records is None else None)
+        again.start(asyncio.get_running_loop())
+        try:
+            await again.wait_ready(15)
+            await until(lambda: again.snapshot_state().applied_index == last, "replay")
+            assert sorted(again.snapshot_state().topics) == ["logs", "metrics", "news"]
+            assert again.status()["metadata_digest"] == digest
+            assert resets and resets[0] >= compacted_at  # the dump was loaded: a reset
+        finally:
+            again.stop()
+
+    run(body)
+
+
+def test_illegal_write_raises_illegal_record_error_and_leaves_the_state_alone(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        quorum = await started(tmp_path, free_port())
+        try:
+            await quorum.write([broker()])
+            await quorum.write(topic("news", TOPIC_IDS[0]))
+            before = quorum.snapshot_state()
+            with pytest.raises(IllegalRecordError, match="a topic with this name exists"):
+                # The first record is legal, the second is not: neither applies.
+                await quorum.write(topic("logs", TOPIC_IDS[1]) + topic("news", TOPIC_IDS[2]))
+            after = quorum.snapshot_state()
+            assert after.digest() == before.digest() and "logs" not in after.topics
+            # The quorum goes on: the next legal write commits.
+            await quorum.write(topic("logs", TOPIC_IDS[1]))
+        finally:
+            quorum.stop()
+
+    run(body)
+
+
+def test_listener_sees_every_entry_in_order(tmp_path: Path) -> None:
+    async def body() -> None:
+        seen: list[tuple[int, Any]] = []
+        quorum = MetadataQuorum(1, f"127.0.0.1:{free_port()}", {}, tmp_path, SECRET)
+        quorum.add_listener(lambda index, records: seen.append((index, records)))
+        quorum.start(asyncio.get_running_loop())
+        try:
+            await quorum.wait_ready(15)
+            written = []
+            batches: list[list[MetadataRecord]] = [[broker()], topic("news", TOPIC_IDS[0])]
+            batches += [[NoOpRecord()] for _ in range(20)]
+            for records in batches:
+                written.append((await quorum.write(records), tuple(records)))
+            with pytest.raises(IllegalRecordError):
+                await quorum.write(topic("news", TOPIC_IDS[1]))  # rejected: not an entry seen
+            await asyncio.sleep(0)  # let the last call_soon_threadsafe run
+            assert seen == written
+        finally:
+            quorum.stop()
+
+    run(body)
+
+
+def test_write_fenced_by_a_stale_term_raises_not_controller(tmp_path: Path) -> None:
+    async def body() -> None:
+        quorum = await started(tmp_path, free_port())
+        try:
+            term = quorum.current_term()
+            assert await quorum.write([NoOpRecord()], expected_term=term) > 0
+            with pytest.raises(NotControllerError) as info:
+                await quorum.write([NoOpRecord()], expected_term=term - 1)
+            assert info.value.leader_id == 1
+        finally:
+            quorum.stop()
+
+    run(body)
+
+
+def test_write_without_a_leader_raises_not_controller_and_submits_nothing(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        # Two voters, the peer never started: no majority, no leader.
+        quorum = MetadataQuorum(
+            1, f"127.0.0.1:{free_port()}", {2: f"127.0.0.1:{free_port()}"}, tmp_path, SECRET
+        )
+        quorum.start(asyncio.get_running_loop())
+        try:
+            with pytest.raises(NotControllerError) as info:
+                await quorum.write([NoOpRecord()])
+            assert info.value.leader_id is None
+            assert not quorum.is_ready()
+            status = quorum.status()
+            assert status["leader_id"] is None
+            assert [v["connected"] for v in status["voters"]] == [True, False]
+        finally:
+            quorum.stop()
+
+    run(body)
+
+
+def test_status_reports_leader_term_indexes_and_digest(tmp_path: Path) -> None:
+    async def body() -> None:
+        quorum = await started(tmp_path, free_port())
+        try:
+            index = await quorum.write([broker()])
+            status = quorum.status()
+            assert status["leader_id"] == 1 and status["term"] >= 1
+            assert status["commit_index"] >= index and status["applied_index"] >= index
+            assert status["metadata_applied_index"] == index
+            assert status["metadata_digest"] == quorum.snapshot_state().digest()
+            assert status["voters"][0]["status"] == "Leader"
+        finally:
+            quorum.stop()
+
+    run(body)
+
+
+def test_raft_port_drops_a_peer_announcing_an_oversized_message(tmp_path: Path) -> None:
+    port = free_port()
+
+    async def body() -> None:
+        quorum = await started(tmp_path, port)
+        try:
+            def probe() -> bytes:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(struct.pack("i", 2**30) + b"x" * 100)
+                    return s.recv(10)  # b"" once the node closes the connection
+
+            assert await asyncio.to_thread(probe) == b""
+            assert await quorum.write([NoOpRecord()]) > 0  # the node serves on
+        finally:
+            quorum.stop()
+
+    run(body)
+
+
+def test_an_address_in_use_fails_start_with_a_quorum_error(tmp_path: Path) -> None:
+    async def body() -> None:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            quorum = MetadataQuorum(1, f"127.0.0.1:{port}", {}, tmp_path, SECRET)
+            with pytest.raises(QuorumError, match="cannot bind"):
+                quorum.start(asyncio.get_running_loop())
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"self_address": "nope"}, "host:port"),
+        ({"peers": {1: "127.0.0.1:2"}}, "its own peers"),
+        ({"peers": {2: "127.0.0.1:1"}}, "distinct"),
+        ({"secret": ""}, "secret"),
+        ({"dial_overrides": {3: "127.0.0.1:5"}}, "non-voters"),
+    ],
+)
+def test_bad_quorum_settings_are_refused_with_a_message(
+    tmp_path: Path, kwargs: dict[str, Any], words: str
+) -> None:
+    settings: dict[str, Any] = {
+        "node_id": 1, "self_address": "127.0.0.1:1", "peers": {}, "data_dir": tmp_path,
+        "secret": SECRET,
+    }
+    dial = kwargs.pop("dial_overrides", None)
+    settings.update(kwargs)
+    with pytest.raises(ValueError, match=words):
+        MetadataQuorum(**settings, dial_overrides=dial)
