@@ -18,7 +18,8 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from client.client import TransportError, parse_bootstrap
 from client.protocol import ApiError
@@ -177,15 +178,11 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def run(main_coro: Callable[[], Awaitable[int]]) -> int:
+def run(main_coro: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Runs a tool's coroutine: Ctrl+C gives exit 130 with no traceback; a closed stdout
     pipe gives exit 1 quietly; a transport failure prints its one line and gives exit 1."""
-
-    async def wrapper() -> int:
-        return await main_coro()
-
     try:
-        return asyncio.run(wrapper())
+        return asyncio.run(main_coro())
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
