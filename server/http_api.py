@@ -108,16 +108,15 @@ def _describe(node: Node, name: str) -> dict[str, Any]:
 
 async def list_topics(request: web.Request) -> web.Response:
     node = _node(request)
-    with node.quorum.state_lock:
-        topics = sorted(node.quorum.state.topics.values(), key=lambda t: t.name)
-        body = [
-            {
-                "name": t.name,
-                "partition_count": len(t.partitions),
-                "replication_factor": len(t.partitions[0].replicas) if t.partitions else 0,
-            }
-            for t in topics
-        ]
+    topics = sorted(node.quorum.snapshot_state().topics.values(), key=lambda t: t.name)
+    body = [
+        {
+            "name": t.name,
+            "partition_count": len(t.partitions),
+            "replication_factor": len(t.partitions[0].replicas) if t.partitions else 0,
+        }
+        for t in topics
+    ]
     return json_response({"topics": body})
 
 

@@ -104,10 +104,8 @@ class Node:
                 log.warning("broker registration failed, retrying: %s", e.message)
                 await asyncio.sleep(1.0)
                 continue
-            with self.quorum.state_lock:
-                broker = self.quorum.state.brokers.get(self.node_id)
-                ok = broker is not None and broker.incarnation_id == self.incarnation_id
-            if ok:
+            broker = self.quorum.snapshot_state().brokers.get(self.node_id)
+            if broker is not None and broker.incarnation_id == self.incarnation_id:
                 self.reconcile_all()
                 self.registered.set()
                 log.info("node %d registered and serving", self.node_id)
@@ -129,7 +127,7 @@ class Node:
 
     @property
     def ready(self) -> bool:
-        return self.registered.is_set() and self.quorum.caught_up()
+        return self.registered.is_set() and self.quorum.is_ready()
 
     # -- metadata writes -----------------------------------------------------------------------
 
@@ -141,9 +139,8 @@ class Node:
         state, where it either raises its proper error (say TOPIC_ALREADY_EXISTS) or succeeds.
         """
         for attempt in range(2):
-            with self.quorum.state_lock:
-                term = self.quorum.term
-                records = plan(self.quorum.state)
+            term = self.quorum.current_term()
+            records = plan(self.quorum.snapshot_state())
             if not records:
                 return []
             try:
@@ -171,8 +168,7 @@ class Node:
     # -- metadata reads ------------------------------------------------------------------------
 
     def topic(self, name: str) -> TopicState:
-        with self.quorum.state_lock:
-            topic = self.quorum.state.topics.get(name)
+        topic = self.quorum.snapshot_state().topics.get(name)
         if topic is None:
             raise ApiError(UNKNOWN_TOPIC, f"Topic '{name}' does not exist.")
         return topic
@@ -181,8 +177,7 @@ class Node:
         return effective_configs(self.config.topic_defaults, topic.configs)
 
     def broker_url(self, broker_id: int) -> str | None:
-        with self.quorum.state_lock:
-            broker = self.quorum.state.brokers.get(broker_id)
+        broker = self.quorum.snapshot_state().brokers.get(broker_id)
         return None if broker is None else broker.http_url
 
     def partition(self, topic_name: str, index: int) -> Partition:
@@ -221,8 +216,7 @@ class Node:
 
     def reconcile_all(self) -> None:
         """Makes the local replicas match the metadata: open, update, or delete them."""
-        with self.quorum.state_lock:
-            topics = dict(self.quorum.state.topics)
+        topics = self.quorum.snapshot_state().topics
         wanted: set[tuple[str, int]] = set()
         for topic in topics.values():
             configs = self.topic_configs(topic)
@@ -257,21 +251,14 @@ class Node:
     # -- status --------------------------------------------------------------------------------
 
     def cluster_view(self) -> dict[str, Any]:
-        status = self.quorum.status()
-        with self.quorum.state_lock:
-            brokers = [
-                {
-                    "id": b.id,
-                    "url": b.http_url,
-                    "fenced": b.fenced,
-                    "alive": not b.fenced,
-                }
-                for b in sorted(self.quorum.state.brokers.values(), key=lambda b: b.id)
-            ]
+        brokers = sorted(self.quorum.snapshot_state().brokers.values(), key=lambda b: b.id)
         return {
             "cluster_id": self.meta.cluster_id,
-            "controller_id": status.get("leader_id"),
-            "brokers": brokers,
+            "controller_id": self.quorum.leader_id(),
+            "brokers": [
+                {"id": b.id, "url": b.http_url, "fenced": b.fenced, "alive": not b.fenced}
+                for b in brokers
+            ],
         }
 
 
