@@ -301,11 +301,12 @@ class MetadataQuorum:
         ]
         try:
             self._sync = _MetadataSyncObj(self, TCPNode(self.self_address), others, self._conf())
+        except BaseException:
+            self._journal.close()
+            raise
         finally:
             with _JOURNALS_LOCK:
-                unused = _JOURNALS.pop(str(journal_path), None)
-            if unused is not None:
-                unused.close()
+                _JOURNALS.pop(str(journal_path), None)
         try:
             self._sync.waitBinded()
         except SyncObjException:

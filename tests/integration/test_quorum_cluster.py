@@ -214,3 +214,58 @@ def test_a_full_cluster_restart_after_compaction_keeps_every_topic(tmp_path: Pat
         assert len(await cluster.converged()) == 1
 
     run(tmp_path, body)
+
+
+def test_a_peer_is_dialled_at_its_override_and_known_by_its_advertised_address(
+    tmp_path: Path,
+) -> None:
+    async def body(cluster: Cluster) -> None:
+        connections: list[int] = []
+
+        async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        async def on_connect(
+            client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+        ) -> None:
+            connections.append(1)
+            host, port = target.rsplit(":", 1)
+            server_reader, server_writer = await asyncio.open_connection(host, int(port))
+            await asyncio.gather(
+                forward(client_reader, server_writer),
+                forward(server_reader, client_writer),
+                return_exceptions=True,
+            )
+
+        # Two voters: only the node with the larger address dials, so it gets the override.
+        small, large = sorted(cluster.addresses.items(), key=lambda item: item[1])[:2]
+        target = small[1]
+        proxy = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        proxy_address = f"127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
+        try:
+            nodes = []
+            for (node_id, address), (peer_id, peer_address), dial in (
+                (small, large, None),
+                (large, small, {small[0]: proxy_address}),
+            ):
+                quorum = MetadataQuorum(
+                    node_id, address, {peer_id: peer_address},
+                    tmp_path / f"node-{node_id}", SECRET, dial_overrides=dial,
+                )
+                quorum.start(asyncio.get_running_loop())
+                cluster.nodes[node_id] = quorum
+                nodes.append(quorum)
+            await asyncio.gather(*(q.wait_ready(30) for q in nodes))
+            leader = await cluster.leader()
+            await leader.write(brokers())
+            assert len(await cluster.converged()) == 1
+            assert connections  # the dialling node went through the proxy
+            assert {v["connected"] for n in nodes for v in n.status()["voters"]} == {True}
+        finally:
+            cluster.stop_all()
+            proxy.close()
+
+    run(tmp_path, body)

@@ -112,7 +112,7 @@ def test_valid_topic_id_is_accepted() -> None:
         lambda: PartitionRecord(TID, 0, (1, 2), (2,), 1, 0, 0),  # leader outside isr
         lambda: PartitionRecord(TID, -1, (1,), (1,), 1, 0, 0),  # negative partition
         lambda: PartitionRecord(TID, 0, (1,), (1,), 1, -1, 0),  # negative leader epoch
-        lambda: PartitionRecord(TID, 0, [1], (1,), 1, 0, 0),  # a list is not a tuple
+        lambda: PartitionRecord(TID, 0, [1], (1,), 1, 0, 0),  # type: ignore[arg-type] # a list is not a tuple
         lambda: PartitionRecord(TID, 0, (True,), (), -1, 0, 0),  # a bool is not a broker id
         lambda: PartitionChangeRecord(TID, 0),  # changes nothing
         lambda: PartitionChangeRecord(TID, 0, leader=-2),
@@ -124,13 +124,13 @@ def test_valid_topic_id_is_accepted() -> None:
         lambda: RegisterBrokerRecord(1, "i", 0, "ftp://h:1", "h:2"),
         lambda: RegisterBrokerRecord(1, "i", 0, "http://h:1", "h"),
         lambda: RegisterBrokerRecord(1, "i", 0, "http://h:1", "h:0"),
-        lambda: RegisterBrokerRecord(1, "i", 0, "http://h:1", "h:2", fenced=1),
+        lambda: RegisterBrokerRecord(1, "i", 0, "http://h:1", "h:2", fenced=1),  # type: ignore[arg-type]
         lambda: ConfigRecord("topic", "bad name", "x", "1"),
         lambda: ConfigRecord("broker", "-1", "x", "1"),
-        lambda: ConfigRecord("group", "g", "x", "1"),
+        lambda: ConfigRecord("group", "g", "x", "1"),  # type: ignore[arg-type]
         lambda: ConfigRecord("topic", "t", "", "1"),
         lambda: ConfigRecord("topic", "t", "x y", "1"),
-        lambda: ConfigRecord("topic", "t", "x", 1),
+        lambda: ConfigRecord("topic", "t", "x", 1),  # type: ignore[arg-type]
         lambda: ProducerIdsRecord(1, 0, -5),
         lambda: FenceBrokerRecord(1, -1),
     ],
@@ -161,7 +161,7 @@ def _entry(*records: dict[str, object], v: object = 1) -> bytes:
         (_entry({"type": "partition", "v": 1, "topic_id": TID, "partition": 0,
                  "replicas": [1, "2"], "isr": [], "leader": -1, "leader_epoch": 0,
                  "partition_epoch": 0}), "replicas"),
-        (_entry("string"), "must be an object"),
+        (_entry("string"), "must be an object"),  # type: ignore[arg-type]
     ],
 )
 def test_decode_raises_one_error_naming_the_problem(data: bytes, words: str) -> None:
