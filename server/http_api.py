@@ -58,10 +58,45 @@ async def get_cluster(request: web.Request) -> web.Response:
 
 
 async def get_quorum(request: web.Request) -> web.Response:
+    """API.md's quorum shape, from this node's view of pysyncobj's status."""
     node = _node(request)
     status = node.quorum.status()
-    status["cluster_id"] = node.meta.cluster_id
-    return json_response(status)
+    now = now_ms()
+    leader_end = max(
+        (v.get("log_end_index") or v.get("match_index") or 0 for v in status["voters"]),
+        default=0,
+    )
+    voters = []
+    for v in status["voters"]:
+        end = v["log_end_index"] if v["id"] == node.node_id else v.get("match_index")
+        contact = v.get("last_contact_ms")
+        last_fetch = None if contact is None else now - contact
+        lag = None if end is None else max(leader_end - end, 0)
+        voters.append(
+            {
+                "id": v["id"],
+                "status": v["status"],
+                "connected": v.get("connected"),
+                "log_end_offset": end,
+                "lag": lag,
+                "last_fetch_ms": last_fetch,
+                "last_caught_up_ms": last_fetch if lag == 0 else None,
+            }
+        )
+    return json_response(
+        {
+            "cluster_id": node.meta.cluster_id,
+            "leader_id": status.get("leader_id"),
+            "term": status.get("term"),
+            "commit_index": status.get("commit_index"),
+            "node": {
+                "id": node.node_id,
+                "applied_index": status["metadata_applied_index"],
+                "metadata_digest": status["metadata_digest"],
+            },
+            "voters": voters,
+        }
+    )
 
 
 async def get_ready(request: web.Request) -> web.Response:
