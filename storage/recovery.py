@@ -283,8 +283,13 @@ def load_segments(
 def _check_flushed_segment(segment: Segment, index_interval_bytes: int) -> None:
     """A segment wholly below the recovery point: trusted, but its indexes are rebuilt when
     damaged (or when its time index is empty, to learn its largest timestamp)."""
-    if segment.index_damage is None and segment.time_index.last_entry() is not None:
-        return
+    if segment.index_damage is None:
+        if segment.time_index.last_entry() is None:
+            segment.index_damage = "the .timeindex is empty (the largest timestamp is unknown)"
+        elif not _index_covers_tail(segment, index_interval_bytes):
+            segment.index_damage = "the .index lacks entries for the end of the log"
+        else:
+            return
     if segment.index_damage is not None:
         log.warning("%s: rebuilding the indexes: %s", segment.log_path, segment.index_damage)
     result = rebuild_indexes(segment, index_interval_bytes)
@@ -296,6 +301,26 @@ def _check_flushed_segment(segment: Segment, index_interval_bytes: int) -> None:
             result.error.position,
             result.error,
         )
+
+
+def _index_covers_tail(segment: Segment, index_interval_bytes: int) -> bool:
+    """Whether the offset index has every entry the append rule would have made after its
+    last one: walking from that entry's batch, no batch comes more than the interval after
+    it. Reads at most one interval of headers (an index cut short is otherwise valid)."""
+    last = segment.offset_index.last_entry()
+    position = last[1] if last is not None else 0
+    window = FileWindow(segment.fd, segment.size_bytes)
+    since = 0
+    try:
+        while position < segment.size_bytes:
+            if since > index_interval_bytes:
+                return False
+            header = header_at(window, position, segment.size_bytes)
+            since += header.size
+            position += header.size
+    except (CorruptRecordError, OSError):
+        return True  # not the index's fault; a read that reaches it will report it
+    return True
 
 
 def drop_segments(segments: list[Segment], first: int) -> int:

@@ -1,0 +1,162 @@
+"""One segment: appending writes the batches and Kafka's index entries, lookups go through
+the index, truncation removes whole batches, and sealing finishes the time index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage.batch import NewRecord, build_batch, read_header
+from storage.errors import KafkaStorageError
+from storage.recovery import recover_segment
+from storage.segment import Segment, segment_name
+
+T0 = 1_700_000_000_000
+
+
+def batch(base: int, count: int, ts: int = T0, value_bytes: int = 50) -> bytes:
+    return build_batch(
+        [NewRecord(None, b"x" * value_bytes, ts + i) for i in range(count)], base_offset=base
+    )
+
+
+def append(segment: Segment, data: bytes, interval: int = 200) -> None:
+    segment.append(data, [read_header(data)], interval)
+
+
+@pytest.fixture
+def segment(tmp_path: Path) -> Segment:
+    made = Segment.create(tmp_path, 100)
+    yield made  # type: ignore[misc]
+    made.close()
+
+
+def filled(segment: Segment, batches: int = 20) -> list[tuple[int, bytes]]:
+    """Appends ``batches`` batches of 1..3 records; returns (position, bytes) of each."""
+    written = []
+    offset = segment.base_offset
+    for i in range(batches):
+        data = batch(offset, 1 + i % 3, ts=T0 + 100 * i)
+        written.append((segment.size_bytes, data))
+        append(segment, data)
+        offset += 1 + i % 3
+    return written
+
+
+def test_segment_name_is_the_base_offset_in_20_digits() -> None:
+    assert segment_name(0) == "00000000000000000000"
+    assert segment_name(1234) == "00000000000000001234"
+
+
+def test_create_makes_the_three_empty_files(tmp_path: Path, segment: Segment) -> None:
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [f"{100:020d}.index", f"{100:020d}.log", f"{100:020d}.timeindex"]
+    assert (segment.size_bytes, segment.next_offset) == (0, 100)
+
+
+def test_append_writes_the_batches_back_to_back(segment: Segment) -> None:
+    written = filled(segment)
+    assert segment.log_path.read_bytes() == b"".join(data for _, data in written)
+    assert segment.next_offset == 100 + sum(1 + i % 3 for i in range(20))
+    assert segment.max_timestamp == T0 + 1900 + 1
+    assert segment.first_batch_timestamp == T0
+
+
+def test_index_entries_reach_the_file_only_when_written(segment: Segment) -> None:
+    filled(segment)
+    assert len(segment.offset_index) > 2
+    assert segment.index_path.read_bytes() == b""
+    segment.write_indexes()
+    assert segment.index_path.read_bytes() == segment.offset_index.to_bytes()
+    assert segment.time_index_path.read_bytes() == segment.time_index.to_bytes()
+
+
+def test_locate_finds_the_batch_holding_each_offset(segment: Segment) -> None:
+    written = filled(segment)
+    for position, data in written:
+        header = read_header(data)
+        for offset in range(header.base_offset, header.next_offset):
+            assert segment.locate(offset) == (position, header)
+    assert segment.locate(segment.next_offset) is None
+
+
+def test_read_returns_whole_checked_batches_within_max_bytes(segment: Segment) -> None:
+    written = filled(segment)
+    position, first = written[3]
+    data = written[3][1] + written[4][1]
+    assert segment.read(read_header(first).base_offset, len(data), None) == (position, data)
+    assert segment.read(read_header(first).base_offset, 1, None) == (position, first)
+    assert segment.read(read_header(first).base_offset, 10**6, read_header(first).base_offset) == (
+        -1,
+        b"",
+    )
+
+
+def test_truncate_to_removes_the_batch_holding_the_offset_and_all_after(segment: Segment) -> None:
+    written = filled(segment)
+    segment.write_indexes()
+    position, data = written[10]
+    header = read_header(data)
+    dropped = segment.truncate_to(header.base_offset + 1)
+    assert dropped == sum(len(d) for _, d in written[10:])
+    assert (segment.size_bytes, segment.next_offset) == (position, header.base_offset)
+    assert segment.log_path.stat().st_size == position
+    assert all(p < position for _, p in segment.offset_index.entries())
+    assert all(o < header.base_offset for _, o in segment.time_index.entries())
+    assert segment.max_timestamp == T0 + 900  # batch 9 holds one record
+    segment.write_indexes()
+    assert segment.index_path.read_bytes() == segment.offset_index.to_bytes()
+
+
+def test_seal_adds_the_largest_timestamp_to_the_time_index(segment: Segment) -> None:
+    append(segment, batch(100, 2, ts=T0))
+    assert segment.time_index.entries() == []  # too few bytes for an index entry
+    segment.seal()
+    assert segment.time_index.entries() == [(T0 + 1, 101)]
+    assert segment.indexes_need_fsync
+    assert segment.time_index_path.read_bytes() == segment.time_index.to_bytes()
+
+
+def test_find_offset_by_timestamp_decodes_the_batch_it_lands_in(segment: Segment) -> None:
+    filled(segment)
+    assert segment.find_offset_by_timestamp(T0 + 101, 100) == 102
+    assert segment.find_offset_by_timestamp(T0 + 102, 100) == 103
+    assert segment.find_offset_by_timestamp(T0 + 102, 110) == 110
+    assert segment.find_offset_by_timestamp(T0 + 10**6, 100) is None
+
+
+def test_recover_of_a_whole_segment_rebuilds_the_same_indexes(
+    tmp_path: Path, segment: Segment
+) -> None:
+    filled(segment)
+    segment.seal()
+    index, time_index = segment.index_path.read_bytes(), segment.time_index_path.read_bytes()
+    reopened = Segment.open_existing(tmp_path, 100)
+    reopened.offset_index.clear()
+    reopened.time_index.clear()
+    result = recover_segment(reopened, 0, 200)
+    assert result.error is None
+    reopened.seal()
+    reopened.write_indexes()
+    assert (reopened.index_path.read_bytes(), reopened.time_index_path.read_bytes()) == (
+        index,
+        time_index,
+    )
+    assert (reopened.next_offset, reopened.max_timestamp) == (
+        segment.next_offset,
+        segment.max_timestamp,
+    )
+    reopened.close()
+
+
+def test_a_read_of_a_corrupt_batch_names_the_file_and_position(segment: Segment) -> None:
+    written = filled(segment)
+    position = written[5][0]
+    with open(segment.log_path, "r+b") as f:
+        f.seek(position + 70)
+        f.write(b"\xff\xfe")
+    offset = read_header(written[5][1]).base_offset
+    with pytest.raises(KafkaStorageError) as raised:
+        segment.read(offset, 10**6, None)
+    assert (raised.value.path, raised.value.position) == (str(segment.log_path), position)
