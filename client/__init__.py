@@ -1,1 +1,2 @@
-"""Speaks only HTTP: the wire contract (protocol.py), a Python client, and the command-line tools."""
+"""Speaks only HTTP: the wire contract (protocol.py), a Python client, and the
+command-line tools."""

@@ -208,7 +208,10 @@ class NodeConfig:
         if len(set(addresses)) != len(addresses):
             raise ConfigError("controller.quorum.voters: two voters share one address")
 
-        dirs = [d.strip() for d in props.get("log.dirs", props.get("log.dir", DEFAULT_LOG_DIR)).split(",")]
+        dirs = [
+            d.strip()
+            for d in props.get("log.dirs", props.get("log.dir", DEFAULT_LOG_DIR)).split(",")
+        ]
         dirs = [d for d in dirs if d]
         if len(dirs) != 1:
             raise ConfigError(f"log.dirs: exactly one directory is supported, got {len(dirs)}")

@@ -180,9 +180,7 @@ def plan_add_partitions(
             INVALID_REPLICATION_FACTOR,
             f"Replication factor: {factor} larger than available brokers: {len(brokers)}.",
         )
-    assignment = assign_replicas(
-        brokers, count - current, factor, first_partition=current, rng=rng
-    )
+    assignment = assign_replicas(brokers, count - current, factor, first_partition=current, rng=rng)
     return _partition_records(topic.topic_id, assignment)
 
 

@@ -103,8 +103,10 @@ async def get_ready(request: web.Request) -> web.Response:
     node = _node(request)
     if node.ready:
         return json_response({"ready": True, "node_id": node.node_id})
-    reason = "not registered with the controller yet" if not node.registered.is_set() else (
-        "catching up on metadata"
+    reason = (
+        "not registered with the controller yet"
+        if not node.registered.is_set()
+        else ("catching up on metadata")
     )
     return json_response(
         {"ready": False, "node_id": node.node_id, "reason": reason}, 503, {"Retry-After": "1"}
@@ -258,9 +260,7 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
     limit = max(node.config.max_request_bytes, max_message_bytes * 4 // 3 + 64 * 1024)
     raw = produce_records_from_body(await read_json(request, limit))
     if len(raw) > limits.PRODUCE_RECORDS_MAX:
-        raise ApiError(
-            INVALID_REQUEST, f"at most {limits.PRODUCE_RECORDS_MAX} records per request"
-        )
+        raise ApiError(INVALID_REQUEST, f"at most {limits.PRODUCE_RECORDS_MAX} records per request")
     records = [parse_produce_record(obj, i) for i, obj in enumerate(raw)]
     count = len(topic.partitions)
     if fixed_partition is not None and fixed_partition >= count:
@@ -513,6 +513,7 @@ async def get_offsets(request: web.Request) -> web.Response:
 
 
 # -- the app -------------------------------------------------------------------------------------
+
 
 def make_app(node: Node) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=1 << 40)

@@ -32,7 +32,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/json")
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         body=orjson.dumps(body) + b"\n",
         status=status,
@@ -66,7 +68,9 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPMethodNotAllowed as e:
         allowed = ", ".join(sorted(e.allowed_methods))
         return error_response(
-            ApiError(METHOD_NOT_ALLOWED, f"{request.method} is not allowed here (allowed: {allowed})")
+            ApiError(
+                METHOD_NOT_ALLOWED, f"{request.method} is not allowed here (allowed: {allowed})"
+            )
         )
     except web.HTTPException:
         raise
@@ -80,8 +84,10 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 async def read_json(request: web.Request, limit_bytes: int) -> Any:
     """The request's JSON body, read without ever holding more than ``limit_bytes``."""
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if ctype and ctype not in _JSON_TYPES and not (
-        ctype.startswith("application/vnd.kafka") and ctype.endswith("json")
+    if (
+        ctype
+        and ctype not in _JSON_TYPES
+        and not (ctype.startswith("application/vnd.kafka") and ctype.endswith("json"))
     ):
         raise ApiError(
             UNSUPPORTED_MEDIA_TYPE,
@@ -120,10 +126,13 @@ def query_int(
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(INVALID_REQUEST, f"query parameter {name} must be an integer, got {raw!r}") from None
+        raise ApiError(
+            INVALID_REQUEST, f"query parameter {name} must be an integer, got {raw!r}"
+        ) from None
     if not minimum <= value <= maximum:
         raise ApiError(
-            INVALID_REQUEST, f"query parameter {name} must be in [{minimum}, {maximum}], got {value}"
+            INVALID_REQUEST,
+            f"query parameter {name} must be in [{minimum}, {maximum}], got {value}",
         )
     return value
 
@@ -132,7 +141,8 @@ def query_choice(request: web.Request, name: str, choices: tuple[str, ...], defa
     value = request.query.get(name, default)
     if value not in choices:
         raise ApiError(
-            INVALID_REQUEST, f"query parameter {name} must be one of {', '.join(choices)}, got {value!r}"
+            INVALID_REQUEST,
+            f"query parameter {name} must be one of {', '.join(choices)}, got {value!r}",
         )
     return value
 

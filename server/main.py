@@ -68,7 +68,9 @@ def load(args: argparse.Namespace) -> tuple[NodeConfig, MetaProperties, str]:
     try:
         secret = (log_dir / SECRET_FILE).read_text(encoding="utf-8").strip()
     except OSError as e:
-        raise StartupError(f"cannot read {log_dir / SECRET_FILE}: {e.strerror}; {format_hint}") from None
+        raise StartupError(
+            f"cannot read {log_dir / SECRET_FILE}: {e.strerror}; {format_hint}"
+        ) from None
     if not secret:
         raise StartupError(f"{log_dir / SECRET_FILE} is empty; {format_hint}")
     return config, meta, secret

@@ -54,7 +54,9 @@ class Node:
         self.node_id = config.node_id
         self.incarnation_id = uuid.uuid4().hex
         peers = {
-            vid: f"{host}:{port}" for vid, (host, port) in config.voters.items() if vid != config.node_id
+            vid: f"{host}:{port}"
+            for vid, (host, port) in config.voters.items()
+            if vid != config.node_id
         }
         self.quorum = MetadataQuorum(
             config.node_id,

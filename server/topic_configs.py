@@ -82,7 +82,9 @@ def normalize_configs(raw: object) -> dict[str, str]:
     return out
 
 
-def effective_configs(broker_defaults: Mapping[str, str], topic: Mapping[str, str]) -> dict[str, str]:
+def effective_configs(
+    broker_defaults: Mapping[str, str], topic: Mapping[str, str]
+) -> dict[str, str]:
     """Kafka's defaults, then the node's, then the topic's own."""
     merged = {name: d.default for name, d in TOPIC_CONFIGS.items()}
     merged.update({k: v for k, v in broker_defaults.items() if k in TOPIC_CONFIGS})

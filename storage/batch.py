@@ -268,9 +268,7 @@ def build_batch(
     assert records, "a batch holds at least one record"
     base_timestamp = records[0].timestamp
     max_timestamp = max(r.timestamp for r in records)
-    body = b"".join(
-        [_encode_record(r, delta, base_timestamp) for delta, r in enumerate(records)]
-    )
+    body = b"".join([_encode_record(r, delta, base_timestamp) for delta, r in enumerate(records)])
     attributes = TRANSACTIONAL_MASK if is_transactional else 0
     tail = (
         struct.pack(
@@ -321,8 +319,7 @@ def read_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeade
         raise CorruptRecordError(f"expected magic {MAGIC}, found {header.magic}", pos)
     if header.batch_length < MIN_BATCH_LENGTH:
         raise CorruptRecordError(
-            f"expected a batch length of at least {MIN_BATCH_LENGTH}, "
-            f"found {header.batch_length}",
+            f"expected a batch length of at least {MIN_BATCH_LENGTH}, found {header.batch_length}",
             pos,
         )
     if header.size > available:

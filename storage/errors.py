@@ -30,7 +30,8 @@ class KafkaStorageError(OSError):
         self.position = position
         where = ""
         if path is not None:
-            where = f" (file {path}" + (f", position {position}" if position is not None else "") + ")"
+            at = f", position {position}" if position is not None else ""
+            where = f" (file {path}{at})"
         super().__init__(f"{message}{where}")
 
 

@@ -37,7 +37,9 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def run_tool(module: str, *args: str, input: str | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    module: str, *args: str, input: str | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     """Runs one of our command-line tools (``python -m module args``) to completion."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
@@ -121,8 +123,14 @@ class NodeProcess:
             assert out.returncode == 0, out.stderr
             cluster_id = out.stdout.strip()
         out = run_tool(
-            "storage.storage_tool", "format", "-t", cluster_id, "-c", str(self.properties),
-            "--secret-file", str(secret),
+            "storage.storage_tool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.properties),
+            "--secret-file",
+            str(secret),
         )
         assert out.returncode == 0, out.stderr
 
@@ -144,7 +152,9 @@ class NodeProcess:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise AssertionError(f"node exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise AssertionError(
+                    f"node exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
                 status, _ = http("GET", f"{self.url}/v1/health/ready", timeout=2)
                 if status == 200:

@@ -17,7 +17,10 @@ def curl(*args: str, timeout: float = 30.0) -> tuple[int, Any]:
     """Runs curl; returns (HTTP status, parsed JSON body or text)."""
     out = subprocess.run(
         ["curl", "-s", "-w", "\n%{http_code}", *args],
-        capture_output=True, text=True, timeout=timeout, check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
     )
     body, _, status = out.stdout.rpartition("\n")
     try:
@@ -44,7 +47,11 @@ def test_lab_with_curl_produce_then_read_from_the_beginning(url: str) -> None:
         assert status == 200, body
     status, body = curl(f"{url}/v1/topics/curl-news/partitions/0/records?offset=earliest")
     assert status == 200
-    assert [r["value"] for r in body["records"]] == ["Good morning", "Good day", "Enjoy the Kafka lab"]
+    assert [r["value"] for r in body["records"]] == [
+        "Good morning",
+        "Good day",
+        "Enjoy the Kafka lab",
+    ]
     assert [r["offset"] for r in body["records"]] == [0, 1, 2]
     assert body["next_offset"] == 3 and body["high_watermark"] == 3
 
@@ -56,9 +63,13 @@ def test_record_encodings_round_trip_in_every_format(url: str) -> None:
         {"key_b64": "gA==", "value_b64": "/w==", "headers": [["h", None], ["h", "x"]]},
         {"key": "k3", "value": None},
     ]
-    status, body = curl(f"{url}/v1/topics/formats/partitions/0/records",
-                        "-H", "Content-Type: application/vnd.kafka.json.v2+json",
-                        "-d", json.dumps({"records": records}))
+    status, body = curl(
+        f"{url}/v1/topics/formats/partitions/0/records",
+        "-H",
+        "Content-Type: application/vnd.kafka.json.v2+json",
+        "-d",
+        json.dumps({"records": records}),
+    )
     assert status == 200, body
     assert [o["offset"] for o in body["offsets"]] == [0, 1, 2]
     _, text = curl(f"{url}/v1/topics/formats/partitions/0/records?offset=0&format=text")
@@ -101,19 +112,34 @@ def test_long_poll_with_nothing_new_returns_an_empty_list_at_the_timeout(url: st
 
 def test_follow_streams_ndjson_and_sse(url: str) -> None:
     create(url, "stream")
-    curl(f"{url}/v1/topics/stream/records", "-d",
-         '{"records":[{"value":"one"},{"value":"two"}]}')
+    curl(f"{url}/v1/topics/stream/records", "-d", '{"records":[{"value":"one"},{"value":"two"}]}')
     out = subprocess.run(
-        ["curl", "-sN", "--max-time", "2",
-         f"{url}/v1/topics/stream/partitions/0/records?offset=earliest&follow=true"],
-        capture_output=True, text=True, timeout=30,
+        [
+            "curl",
+            "-sN",
+            "--max-time",
+            "2",
+            f"{url}/v1/topics/stream/partitions/0/records?offset=earliest&follow=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [line["value"] for line in lines[:2]] == ["one", "two"]
     sse = subprocess.run(
-        ["curl", "-sN", "--max-time", "2", "-H", "Accept: text/event-stream",
-         f"{url}/v1/topics/stream/partitions/0/records?offset=1&follow=true"],
-        capture_output=True, text=True, timeout=30,
+        [
+            "curl",
+            "-sN",
+            "--max-time",
+            "2",
+            "-H",
+            "Accept: text/event-stream",
+            f"{url}/v1/topics/stream/partitions/0/records?offset=1&follow=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert sse.stdout.startswith("id: 1\ndata: ")
     assert json.loads(sse.stdout.split("data: ", 1)[1].split("\n")[0])["value"] == "two"
@@ -131,8 +157,13 @@ def test_offsets_by_time_find_the_first_record_at_or_after(url: str) -> None:
 
 def test_keyed_records_follow_kafkas_partitioner_and_keyless_ones_rotate(url: str) -> None:
     create(url, "users", partitions=3)
-    status, body = curl(f"{url}/v1/topics/users/records", "-d", json.dumps(
-        {"records": [{"key": "a-little-bit-long-string", "value": str(i)} for i in range(3)]}))
+    status, body = curl(
+        f"{url}/v1/topics/users/records",
+        "-d",
+        json.dumps(
+            {"records": [{"key": "a-little-bit-long-string", "value": str(i)} for i in range(3)]}
+        ),
+    )
     assert status == 200
     assert {o["partition"] for o in body["offsets"]} == {2}  # Kafka's murmur2 vector
     seen = set()
@@ -147,8 +178,13 @@ def test_topic_admin_describe_configs_partitions_and_delete(node: NodeProcess, u
     status, body = curl(f"{url}/v1/topics/admin")
     assert status == 200 and body["configs"] == {"retention.ms": "60000"}
     assert [p["leader"] for p in body["partitions"]] == [1, 1]
-    status, body = curl("-X", "PUT", f"{url}/v1/topics/admin/configs", "-d",
-                        '{"configs":{"segment.bytes":"1048576"}}')
+    status, body = curl(
+        "-X",
+        "PUT",
+        f"{url}/v1/topics/admin/configs",
+        "-d",
+        '{"configs":{"segment.bytes":"1048576"}}',
+    )
     assert status == 200 and body["configs"]["segment.bytes"] == "1048576"
     status, body = curl(f"{url}/v1/topics/admin/partitions", "-d", '{"count":4}')
     assert status == 200 and body["partition_count"] == 4
@@ -205,8 +241,11 @@ def test_a_bad_produce_request_is_refused_whole_and_stores_nothing(
 
 def test_record_over_max_message_bytes_is_refused_with_413(url: str) -> None:
     create(url, "small", configs={"max.message.bytes": 1000})
-    status, body = curl(f"{url}/v1/topics/small/records", "-d",
-                        json.dumps({"records": [{"value": "ok"}, {"value": "x" * 2000}]}))
+    status, body = curl(
+        f"{url}/v1/topics/small/records",
+        "-d",
+        json.dumps({"records": [{"value": "ok"}, {"value": "x" * 2000}]}),
+    )
     assert status == 413 and body["error"] == "RECORD_TOO_LARGE"
     assert high_watermark(url, "small") == 0
 
@@ -215,8 +254,19 @@ def test_body_over_the_request_limit_gets_a_json_413(url: str) -> None:
     create(url, "huge")
     payload = json.dumps({"value": "x" * (9 * 1024 * 1024)})
     out = subprocess.run(
-        ["curl", "-s", "-w", "\n%{http_code}", "--data-binary", "@-", f"{url}/v1/topics/huge/records"],
-        input=payload, capture_output=True, text=True, timeout=60,
+        [
+            "curl",
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "--data-binary",
+            "@-",
+            f"{url}/v1/topics/huge/records",
+        ],
+        input=payload,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     body, _, status = out.stdout.rpartition("\n")
     assert status == "413" and json.loads(body)["error_code"] == 41301

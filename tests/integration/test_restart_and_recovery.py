@@ -20,7 +20,9 @@ def produce(node: NodeProcess, topic: str, values: list[str], partition: int = 0
 
 
 def values(node: NodeProcess, topic: str, partition: int = 0) -> list[str]:
-    status, body = http("GET", f"{node.url}/v1/topics/{topic}/partitions/{partition}/records?offset=0")
+    status, body = http(
+        "GET", f"{node.url}/v1/topics/{topic}/partitions/{partition}/records?offset=0"
+    )
     assert status == 200, body
     return [r["value"] for r in body["records"]]
 
@@ -82,7 +84,9 @@ def test_corruption_below_the_recovery_point_takes_only_that_partition_offline(
     assert str(segment) in body["message"] and body["position"] == 0
     assert segment.stat().st_size == size, "nothing is dropped silently"
     assert values(node, "damaged", 1) == ["fine"]
-    status, body = http("POST", f"{node.url}/v1/topics/damaged/partitions/0/records", {"value": "x"})
+    status, body = http(
+        "POST", f"{node.url}/v1/topics/damaged/partitions/0/records", {"value": "x"}
+    )
     assert (status, body["error"]) == (500, "KAFKA_STORAGE_ERROR")
     _, described = http("GET", f"{node.url}/v1/topics/damaged")
     assert [p["offline"] for p in described["partitions"]] == [True, False]

@@ -18,18 +18,31 @@ def state_with_brokers(*ids: int) -> MetadataState:
     records = []
     for i in ids:
         records.append(
-            RegisterBrokerRecord(i, f"inc{i}", 0, f"http://127.0.0.1:{9000 + i}", f"127.0.0.1:{9100 + i}")
+            RegisterBrokerRecord(
+                i, f"inc{i}", 0, f"http://127.0.0.1:{9000 + i}", f"127.0.0.1:{9100 + i}"
+            )
         )
         records.append(UnfenceBrokerRecord(i, 0))
     state.apply_entry(1, records)
     return state
 
 
-def create(state: MetadataState, name: object = "news", partitions: object = None,
-           factor: object = None, configs: object = None) -> list:
+def create(
+    state: MetadataState,
+    name: object = "news",
+    partitions: object = None,
+    factor: object = None,
+    configs: object = None,
+) -> list:
     return controller.plan_create_topic(
-        state, name, partitions, factor, configs,
-        default_partitions=1, default_replication_factor=1, rng=random.Random(7),
+        state,
+        name,
+        partitions,
+        factor,
+        configs,
+        default_partitions=1,
+        default_replication_factor=1,
+        rng=random.Random(7),
     )
 
 
@@ -49,8 +62,16 @@ def test_kafka_placement_with_fixed_start_matches_kafkas_table() -> None:
 
     assignment = controller.assign_replicas([0, 1, 2, 3, 4], 10, 3, rng=Zero())
     assert assignment == {
-        0: (0, 1, 2), 1: (1, 2, 3), 2: (2, 3, 4), 3: (3, 4, 0), 4: (4, 0, 1),
-        5: (0, 2, 3), 6: (1, 3, 4), 7: (2, 4, 0), 8: (3, 0, 1), 9: (4, 1, 2),
+        0: (0, 1, 2),
+        1: (1, 2, 3),
+        2: (2, 3, 4),
+        3: (3, 4, 0),
+        4: (4, 0, 1),
+        5: (0, 2, 3),
+        6: (1, 3, 4),
+        7: (2, 4, 0),
+        8: (3, 0, 1),
+        9: (4, 1, 2),
     }
 
 

@@ -46,7 +46,12 @@ def test_log_dir_defaults_to_the_labs_directory() -> None:
 
 def test_broker_topic_defaults_become_topic_configs() -> None:
     config = NodeConfig.from_properties(
-        {**GOOD, "log.retention.hours": "1", "min.insync.replicas": "2", "log.segment.bytes": "1024"}
+        {
+            **GOOD,
+            "log.retention.hours": "1",
+            "min.insync.replicas": "2",
+            "log.segment.bytes": "1024",
+        }
     )
     assert config.topic_defaults == {
         "retention.ms": "3600000",
@@ -63,13 +68,21 @@ def test_broker_topic_defaults_become_topic_configs() -> None:
         (with_(process_roles="broker"), "process.roles"),
         ({**GOOD, "controller.quorum.voters": "2@127.0.0.1:9095"}, "controller.quorum.voters"),
         ({**GOOD, "controller.quorum.voters": "1@127.0.0.1:9999"}, "controller.quorum.voters"),
-        ({**GOOD, "controller.quorum.voters": "1@127.0.0.1:9093,1@127.0.0.1:9095"},
-         "controller.quorum.voters"),
+        (
+            {**GOOD, "controller.quorum.voters": "1@127.0.0.1:9093,1@127.0.0.1:9095"},
+            "controller.quorum.voters",
+        ),
         ({**GOOD, "controller.quorum.voters": "x@127.0.0.1:9093"}, "controller.quorum.voters"),
         (with_(listeners="HTTP://127.0.0.1:9092"), "listeners"),
         (with_(listeners="HTTP://127.0.0.1:notaport,CONTROLLER://127.0.0.1:9093"), "listeners"),
-        ({**GOOD, "listeners": "HTTP://127.0.0.1:9092,CONTROLLER://0.0.0.0:9093",
-          "controller.quorum.voters": "1@0.0.0.0:9093"}, "listeners"),
+        (
+            {
+                **GOOD,
+                "listeners": "HTTP://127.0.0.1:9092,CONTROLLER://0.0.0.0:9093",
+                "controller.quorum.voters": "1@0.0.0.0:9093",
+            },
+            "listeners",
+        ),
         (with_(log_dirs="/a,/b"), "log.dirs"),
         ({**GOOD, "num.partitions": "0"}, "num.partitions"),
         ({**GOOD, "log.retention.ms": "soon"}, "log.retention.ms"),
