@@ -193,6 +193,13 @@ class OffsetIndex(_Index):
             return None
         return self.base_offset + self._keys[i], self._values[i]
 
+    def floor_by_position(self, position: int) -> tuple[int, int] | None:
+        """(offset, position) of the entry with the largest position <= ``position``."""
+        i = bisect.bisect_right(self._values, position) - 1
+        if i < 0:
+            return None
+        return self.base_offset + self._keys[i], self._values[i]
+
     def last_entry(self) -> tuple[int, int] | None:
         if not self._keys:
             return None

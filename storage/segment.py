@@ -248,15 +248,23 @@ class Segment:
             for pos, header in self.headers(start):
                 if header.last_offset >= offset:
                     return pos, header
+            # The segment should hold the offset (offsets are dense up to next_offset), so the
+            # file is missing its end: damage below the recovery point.
+            raise CorruptRecordError(
+                f"expected offset {offset} before the end of the file ({self.size_bytes} bytes)",
+                self.size_bytes,
+            )
         except (CorruptRecordError, OSError) as e:
             raise self._storage_error(e) from e
-        return None
 
     def read(self, offset: int, max_bytes: int, max_offset: int | None) -> tuple[int, bytes]:
         """(file position, whole batches) from the batch holding ``offset``: as many as fit in
         ``max_bytes`` but at least one, none whose base offset is >= ``max_offset``. Each batch
         returned has had its CRC checked; corruption raises :class:`KafkaStorageError` naming
         the file and position. Nothing to return: (-1, b"").
+
+        The end is found first (index entries, then a few headers), so the batches are read
+        with one pread of exactly their size: no over-read, no copy.
         """
         found = self.locate(offset)
         if found is None:
@@ -264,41 +272,70 @@ class Segment:
         pos, first = found
         if max_offset is not None and first.base_offset >= max_offset:
             return -1, b""
-        length = min(max(max_bytes, first.size), self.size_bytes - pos)
+        end = self._end_within(pos, pos + max(max_bytes, first.size))
+        if max_offset is not None and max_offset < self.next_offset:
+            stop = self.locate(max_offset)
+            if stop is not None:
+                end = min(
+                    end, stop[0] if stop[1].base_offset >= max_offset else stop[0] + stop[1].size
+                )
         try:
-            buf = self._pread(pos, length)
+            buf = self._pread(pos, end - pos)
         except OSError as e:
             raise self._storage_error(e) from e
-        view = memoryview(buf)
+        self._verify(buf, pos, first.base_offset)
+        return pos, buf
+
+    def _end_within(self, start: int, limit: int) -> int:
+        """The last batch boundary at or before ``limit`` (and after ``start``, a boundary
+        whose batch fits): from the index entry nearest below ``limit``, then headers."""
+        if limit >= self.size_bytes:
+            return self.size_bytes
+        entry = self.offset_index.floor_by_position(limit)
+        position = entry[1] if entry is not None and entry[1] > start else start
+        try:
+            for header_pos, header in self.headers(position):
+                if header_pos + header.size > limit:
+                    return header_pos
+        except (CorruptRecordError, OSError) as e:
+            raise self._storage_error(e) from e
+        return self.size_bytes
+
+    def _verify(self, buf: bytes, pos: int, base_offset: int) -> None:
+        """Checks that ``buf`` (read at ``pos``) is whole batches with dense offsets from
+        ``base_offset`` and good CRCs."""
+        expected = base_offset
         end = 0
-        expected = first.base_offset
-        available = len(buf)
-        while end + _PREFIX.size <= available:
-            base, length_field, _epoch, magic, crc, _attr, last_delta = _PREFIX.unpack_from(
-                buf, end
-            )
-            if magic != MAGIC or length_field < MIN_BATCH_LENGTH or base != expected:
-                raise self._storage_error(
-                    CorruptRecordError(
-                        f"expected a batch at offset {expected} (magic {MAGIC}), found base "
-                        f"offset {base}, magic {magic}, length {length_field}",
-                        pos + end,
+        with memoryview(buf) as view:
+            while end < len(buf):
+                if len(buf) - end < _PREFIX.size:
+                    raise self._storage_error(
+                        CorruptRecordError("a batch header is cut short", pos + end)
                     )
-                )
-            size = length_field + LOG_OVERHEAD
-            if end + size > available or (max_offset is not None and base >= max_offset):
-                break
-            actual = int(_crc32c.crc32c(view[end + ATTRIBUTES_OFFSET : end + size]))
-            if actual != crc:
-                raise self._storage_error(
-                    CorruptRecordError(
-                        f"expected CRC-32C {crc:#010x}, computed {actual:#010x}", pos + end
+                base, length, _epoch, magic, crc, _attr, last_delta = _PREFIX.unpack_from(buf, end)
+                size = length + LOG_OVERHEAD
+                if (
+                    magic != MAGIC
+                    or length < MIN_BATCH_LENGTH
+                    or base != expected
+                    or end + size > len(buf)
+                ):
+                    raise self._storage_error(
+                        CorruptRecordError(
+                            f"expected a batch at offset {expected} (magic {MAGIC}), found base "
+                            f"offset {base}, magic {magic}, length {length}",
+                            pos + end,
+                        )
                     )
-                )
-            expected = base + last_delta + 1
-            end += size
-        view.release()
-        return pos, (buf if end == available else buf[:end])
+                actual = int(_crc32c.crc32c(view[end + ATTRIBUTES_OFFSET : end + size]))
+                if actual != crc:
+                    raise self._storage_error(
+                        CorruptRecordError(
+                            f"expected CRC-32C {crc:#010x}, computed {actual:#010x}", pos + end
+                        )
+                    )
+                expected = base + last_delta + 1
+                end += size
 
     def find_offset_by_timestamp(self, timestamp: int, starting_offset: int) -> int | None:
         """The first offset >= ``starting_offset`` in this segment whose record's timestamp is

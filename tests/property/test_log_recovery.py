@@ -37,11 +37,13 @@ class Batch:
     data: bytes
 
 
-@dataclass(frozen=True)
 class Template:
-    directory: Path
-    files: list[str]
-    batches: list[Batch]
+    """The template log: its directory, .log file names and batches (in log order)."""
+
+    def __init__(self, directory: Path, files: list[str], batches: list[Batch]) -> None:
+        self.directory = directory
+        self.files = files
+        self.batches = batches
 
     def __repr__(self) -> str:
         return f"Template({len(self.files)} segments, {len(self.batches)} batches)"
@@ -190,8 +192,16 @@ def test_a_zero_filled_tail_is_cut(template: Template, data: st.DataObject) -> N
             f.truncate(start)
             f.seek(start)
             f.write(b"\x00" * length)
+        content = scratch.path(name).read_bytes()
         log = Log.open(scratch.directory, CONFIG, recovery_point=0)
-        assert_recovered_to(log, scratch, template.kept_before(name, start))
+        # Zeros never make a batch (magic 0), but a zero written over a zero changes nothing:
+        # the batches kept are those whose bytes are still all there.
+        kept = [b for b in template.batches if b.file < name]
+        for batch in (b for b in template.batches if b.file == name):
+            if content[batch.position : batch.end] != batch.data:
+                break
+            kept.append(batch)
+        assert_recovered_to(log, scratch, kept)
 
 
 @settings(max_examples=60, deadline=None)
