@@ -50,5 +50,9 @@ RETRY_DEADLINE_S = 30.0
 PRODUCE_BATCH_RECORDS_MAX = 1000
 PRODUCE_BATCH_BYTES_MAX = 1 << 20
 
-# One read from a non-interactive stdin; lines longer than this are assembled across reads.
+# One read from stdin; lines longer than this are assembled across reads.
 STDIN_READ_BYTES = 64 * 1024
+
+# Reads of stdin handed over but not yet sent: enough to batch what is waiting, few enough
+# that a file piped in is not read into memory faster than it is sent.
+STDIN_CHUNKS_AHEAD = 4

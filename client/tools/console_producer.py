@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,20 +178,27 @@ class StdinLines:
 
     The thread uses ``os.read`` on the file descriptor, not ``sys.stdin``: a daemon thread
     parked inside a buffered reader would hold its lock and make interpreter shutdown abort
-    on Ctrl+C. Chunks are handed over through a bounded queue, so a huge file piped in is
-    read only as fast as it is sent.
+    on Ctrl+C. It hands chunks of lines to the loop with ``call_soon_threadsafe`` (no
+    coroutine is created on its side, so none is left un-awaited when the tool exits while it
+    reads), at most ``STDIN_CHUNKS_AHEAD`` ahead of the sender: a huge file piped in is read
+    only as fast as it is sent.
     """
 
     def __init__(self, fd: int = 0) -> None:
         self._fd = fd
-        self._queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue(maxsize=4)
-        self._pending: list[bytes] = []
-        self._eof = False
         self._loop = asyncio.get_running_loop()
+        self._chunks: deque[list[bytes] | None] = deque()
+        self._arrived = asyncio.Event()
+        self._slots = threading.Semaphore(limits.STDIN_CHUNKS_AHEAD)
+        self._pending: deque[bytes] = deque()
+        self._eof = False
         threading.Thread(target=self._read, name="stdin-reader", daemon=True).start()
 
+    # -- the reader thread ---------------------------------------------------------------------
+
     def _put(self, item: list[bytes] | None) -> None:
-        asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop).result()
+        self._slots.acquire()
+        self._loop.call_soon_threadsafe(self._deliver, item)
 
     def _read(self) -> None:
         splitter = LineSplitter()
@@ -206,36 +214,46 @@ class StdinLines:
             if rest:
                 self._put(rest)
             self._put(None)
-        except BaseException:  # the loop is gone (tool exiting) or stdin failed: stop quietly
-            try:
+        except RuntimeError:
+            pass  # the event loop is closed: the tool is exiting, nobody wants more lines
+        except OSError:
+            try:  # stdin failed: end of input, as far as the sender is concerned
                 self._put(None)
-            except BaseException:
+            except RuntimeError:
                 pass
+
+    # -- the event loop ------------------------------------------------------------------------
+
+    def _deliver(self, item: list[bytes] | None) -> None:
+        self._chunks.append(item)
+        self._arrived.set()
+
+    def _take(self) -> list[bytes] | None:
+        item = self._chunks.popleft()
+        self._slots.release()
+        if item is None:
+            self._eof = True
+        return item
 
     async def next_lines(self, max_lines: int, max_bytes: int) -> list[bytes] | None:
         """At least one line (waiting for it), plus those already read, within the bounds;
         None at end of input."""
+        while not self._pending and not self._eof:
+            while not self._chunks:
+                self._arrived.clear()
+                await self._arrived.wait()
+            self._pending.extend(self._take() or [])
         if not self._pending:
-            if self._eof:
-                return None
-            item = await self._queue.get()
-            if item is None:
-                self._eof = True
-                return None
-            self._pending = item
-        while not self._eof and not self._queue.empty() and len(self._pending) < max_lines:
-            item = self._queue.get_nowait()
-            if item is None:
-                self._eof = True
-            else:
-                self._pending.extend(item)
+            return None
+        while self._chunks and not self._eof and len(self._pending) < max_lines:
+            self._pending.extend(self._take() or [])
         taken: list[bytes] = []
         size = 0
         while self._pending and len(taken) < max_lines:
             line = self._pending[0]
             if taken and size + len(line) > max_bytes:
                 break
-            taken.append(self._pending.pop(0))
+            taken.append(self._pending.popleft())
             size += len(line)
         return taken
 
