@@ -4,7 +4,8 @@ nothing.
 
 Cases, each writing --mib MiB with one fsync per MiB, on the same file system:
 
-  (a) raw:      os.write of 1 MiB buffers + fsync            (what the disk gives)
+  (a) raw:      os.write of 1 MiB buffers + fsync            (what the disk gives; run
+                before and after the log cases, after a warm-up; the better run counts)
   (b) replica:  Log.append_batches of pre-built batches + flush every MiB (indexes included)
   (c) leader:   Log.append_as_leader building batches of 100 records of 1 KiB + flush every MiB
   (d) reads:    random-offset Log.read(offset, 1 MiB) in a --read-log-bytes log built with the
@@ -40,8 +41,9 @@ T0 = 1_700_000_000_000
 
 
 def records(count: int = RECORDS_PER_BATCH) -> list[NewRecord]:
-    value = os.urandom(VALUE_BYTES)
-    return [NewRecord(b"key-%06d" % i, value, T0 + i) for i in range(count)]
+    # Random values, each its own: the raw case writes random bytes too, and a disk (or the
+    # virtual disk under it) that compresses or dedups must not favour one side.
+    return [NewRecord(b"key-%06d" % i, os.urandom(VALUE_BYTES), T0 + i) for i in range(count)]
 
 
 class Chunk:
@@ -50,7 +52,7 @@ class Chunk:
     def __init__(self) -> None:
         one = build_batch(records())
         count = max(1, MIB // len(one))
-        self.data = bytearray(one * count)
+        self.data = bytearray(b"".join(build_batch(records()) for _ in range(count)))
         self.positions = [p for p, _ in iter_batches(self.data)]
         self.batch_records = RECORDS_PER_BATCH
         self.records = RECORDS_PER_BATCH * count
@@ -72,7 +74,7 @@ def rate(label: str, nbytes: int, seconds: float, nrecords: int | None) -> float
     return mb_s
 
 
-def bench_raw(directory: Path, mib: int) -> float:
+def bench_raw(directory: Path, mib: int, quiet: bool = False) -> float:
     path = directory / "raw.bin"
     buf = os.urandom(MIB)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -87,6 +89,8 @@ def bench_raw(directory: Path, mib: int) -> float:
         os.close(fd)
     seconds = time.perf_counter() - start
     path.unlink()
+    if quiet:
+        return mib * MIB / seconds
     return rate("(a) raw os.write + fsync per MiB", mib * MIB, seconds, None)
 
 
@@ -168,9 +172,14 @@ def main() -> None:
     args.dir.mkdir(parents=True, exist_ok=True)
     try:
         print(f"storage benchmark in {args.dir.resolve()}, {args.mib} MiB per case")
-        raw = bench_raw(args.dir, args.mib)
+        # The first writes to a file system pay for warming it up (allocation, journal):
+        # an untimed pass first, and raw is measured before and after the log cases, the
+        # better of the two being what the log is compared with.
+        bench_raw(args.dir, min(args.mib, 64), quiet=True)
+        raw_before = bench_raw(args.dir, args.mib)
         replica = bench_replica(args.dir, args.mib)
         leader = bench_leader(args.dir, args.mib)
+        raw = max(raw_before, bench_raw(args.dir, args.mib))
         median, p99 = bench_reads(args.dir, args.read_log_bytes, args.reads)
         print("results against targets:")
         print(f"  (b)/(a) = {replica / raw:6.1%}   target >= 70%   {_ok(replica / raw >= 0.70)}")
