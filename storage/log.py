@@ -449,9 +449,7 @@ class Log:
                 position, data = segment.read(offset, max_bytes, max_offset)
                 if data or offset < segment.next_offset:
                     return segment, position, data
-        except KafkaStorageError as e:
-            raise self._fail(e) from e
-        except OSError as e:
+        except (KafkaStorageError, OSError) as e:
             raise self._fail(e) from e
         return None, -1, b""
 
@@ -544,9 +542,7 @@ class Log:
                     del self._segments[i + 1 :]
                     del self._bases[i + 1 :]
                     self._segments[i].truncate_to(offset)
-            except OSError as e:
-                raise self._fail(e) from e
-            except KafkaStorageError as e:
+            except (KafkaStorageError, OSError) as e:
                 raise self._fail(e) from e
             new_end = self._segments[-1].next_offset
             log.info("%s: truncated to offset %d (asked %d)", self.directory, new_end, offset)
@@ -610,25 +606,22 @@ class Log:
                 self.flush()
             except KafkaStorageError as e:
                 log.error("%s: flush at close failed: %s", self.directory, e)
-        with self._lock:
-            self._closed = True
-            for segment in self._segments:
-                if self._flushing:
-                    self._deferred_close.append(segment)
-                else:
-                    segment.close()
+        self._close_files()
 
     def delete(self) -> None:
         """Closes the log without flushing and removes its directory (topic deletion)."""
-        with self._lock:
-            self._closed = True
-            for segment in self._segments:
-                if self._flushing:
-                    self._deferred_close.append(segment)
-                else:
-                    segment.close()
+        self._close_files()
         shutil.rmtree(self.directory, ignore_errors=True)
         try:
             _fsync_path(self.directory.parent, self._fsync)
         except OSError as e:
             log.warning("%s: fsync of the parent directory failed: %s", self.directory, e)
+
+    def _close_files(self) -> None:
+        with self._lock:
+            self._closed = True
+            for segment in self._segments:
+                if self._flushing:
+                    self._deferred_close.append(segment)  # closed when that flush ends
+                else:
+                    segment.close()
