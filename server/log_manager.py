@@ -199,7 +199,8 @@ class LogManager:
 
     # -- checkpoints and retention -------------------------------------------------------------
 
-    def write_checkpoints(self) -> None:
+    def _checkpoint_offsets(self) -> tuple[dict[tuple[str, int], int], ...]:
+        """Recovery points, log start offsets and HWs, read on the event loop."""
         recovery: dict[tuple[str, int], int] = {}
         starts: dict[tuple[str, int], int] = {}
         hws: dict[tuple[str, int], int] = {}
@@ -209,16 +210,24 @@ class LogManager:
             recovery[key] = partition.log.recovery_point
             starts[key] = partition.log.log_start_offset
             hws[key] = partition.log.high_watermark
+        return recovery, starts, hws
+
+    def _write_checkpoints(self, offsets: tuple[dict[tuple[str, int], int], ...]) -> None:
+        recovery, starts, hws = offsets
         self._recovery_points.write(recovery)
         self._log_starts.write(starts)
         self._hws.write(hws)
+
+    def write_checkpoints(self) -> None:
+        self._write_checkpoints(self._checkpoint_offsets())
 
     async def _checkpoint_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(limits.CHECKPOINT_INTERVAL_MS / 1000)
+            offsets = self._checkpoint_offsets()  # on the loop: partitions come and go here
             try:
-                await loop.run_in_executor(self._flush_executor, self.write_checkpoints)
+                await loop.run_in_executor(self._flush_executor, self._write_checkpoints, offsets)
             except OSError as e:
                 log.error("writing checkpoint files failed: %s", e)
 

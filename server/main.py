@@ -82,7 +82,11 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     node = Node(config, meta, secret)
-    runner = web.AppRunner(make_app(node), access_log=None, handle_signals=False)
+    # Long polls and follow streams end when the node stops; a short shutdown timeout keeps
+    # a stop from waiting for the longest of them.
+    runner = web.AppRunner(
+        make_app(node), access_log=None, handle_signals=False, shutdown_timeout=2.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.http_host, config.http_port, reuse_address=True)
     try:

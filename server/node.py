@@ -32,7 +32,16 @@ from client.protocol import (
     ApiError,
 )
 from kraft.quorum import MetadataQuorum, NotControllerError, QuorumError
-from kraft.records import MetadataRecord, RegisterBrokerRecord, UnfenceBrokerRecord
+from kraft.records import (
+    ConfigRecord,
+    MetadataRecord,
+    PartitionChangeRecord,
+    PartitionRecord,
+    RegisterBrokerRecord,
+    RemoveTopicRecord,
+    TopicRecord,
+    UnfenceBrokerRecord,
+)
 from kraft.state import IllegalRecordError, MetadataState, TopicState
 from server import limits
 from server.config import NodeConfig
@@ -214,41 +223,72 @@ class Node:
         """Called on the event loop after the quorum applied an entry (None: state replaced)."""
         if not self.registered.is_set():
             return  # reconcile_all runs once registration is done
-        self.reconcile_all()
+        if records is None:
+            self.reconcile_all()
+            return
+        state = self.quorum.snapshot_state()
+        names: set[str] = set()
+        for record in records:
+            if isinstance(record, TopicRecord):
+                names.add(record.name)
+            elif isinstance(record, ConfigRecord) and record.resource_type == "topic":
+                names.add(record.resource_name)
+            elif isinstance(record, PartitionRecord | PartitionChangeRecord | RemoveTopicRecord):
+                # A removed topic is gone from the state: its name is the one it is hosted by.
+                topic = state.topic_by_id(record.topic_id)
+                name = self._topic_names.get(record.topic_id) or (topic and topic.name)
+                if name:
+                    names.add(name)
+        if names:
+            self.reconcile(names, state)
 
     def reconcile_all(self) -> None:
-        """Makes the local replicas match the metadata: open, update, or delete them."""
-        topics = self.quorum.snapshot_state().topics
-        wanted: set[tuple[str, int]] = set()
-        for topic in topics.values():
-            configs = self.topic_configs(topic)
-            log_config = LogConfig.from_topic_configs(configs)
-            min_isr = int(configs["min.insync.replicas"])
-            for index, p in topic.partitions.items():
-                if self.node_id not in p.replicas:
-                    continue
-                wanted.add((topic.name, index))
-                state = LeaderState(p.leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr))
-                partition = self.logs.partitions.get((topic.name, index))
-                if partition is None or partition.topic_id != topic.topic_id:
-                    if partition is not None:
-                        self.logs.delete_partition(topic.name, index)
-                    self.logs.open_partition(
-                        topic.name, topic.topic_id, index, state, log_config, min_isr
-                    )
-                    self._topic_names[topic.topic_id] = topic.name
-                    continue
-                if partition.state != state:
-                    partition.state = state
-                    partition.on_flushed()  # the ISR may have changed: the HW with it
-                    partition.notify()
-                partition.min_insync_replicas = min_isr
-                if partition.log.config != log_config:
-                    partition.log.update_config(log_config)
-        for key in set(self.logs.partitions) - wanted:
-            self.logs.delete_partition(*key)
-        for key in set(self.logs.on_disk()) - wanted:
-            self.logs.delete_partition(*key)
+        """Makes every local replica match the metadata (at start, and after a snapshot)."""
+        state = self.quorum.snapshot_state()
+        names = set(state.topics) | {name for name, _ in self.logs.partitions}
+        names |= {name for name, _ in self.logs.on_disk()}
+        self.reconcile(names, state)
+
+    def reconcile(self, names: set[str], state: MetadataState | None = None) -> None:
+        """Makes the local replicas of the named topics match the metadata: open them, update
+        what the metadata says of them, or delete them (the topic, or this replica, is gone)."""
+        state = state or self.quorum.snapshot_state()
+        on_disk = self.logs.on_disk()
+        for name in names:
+            topic = state.topics.get(name)
+            wanted = set() if topic is None else self._reconcile_topic(topic)
+            local = {key for key in (*self.logs.partitions, *on_disk) if key[0] == name}
+            for key in local - wanted:
+                self.logs.delete_partition(*key)
+
+    def _reconcile_topic(self, topic: TopicState) -> set[tuple[str, int]]:
+        configs = self.topic_configs(topic)
+        log_config = LogConfig.from_topic_configs(configs)
+        min_isr = int(configs["min.insync.replicas"])
+        hosted: set[tuple[str, int]] = set()
+        for index, p in topic.partitions.items():
+            if self.node_id not in p.replicas:
+                continue
+            hosted.add((topic.name, index))
+            state = LeaderState(p.leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr))
+            partition = self.logs.partitions.get((topic.name, index))
+            if partition is not None and partition.topic_id != topic.topic_id:
+                self.logs.delete_partition(topic.name, index)  # a deleted namesake's replica
+                partition = None
+            if partition is None:
+                self.logs.open_partition(
+                    topic.name, topic.topic_id, index, state, log_config, min_isr
+                )
+                self._topic_names[topic.topic_id] = topic.name
+                continue
+            partition.min_insync_replicas = min_isr
+            if partition.log.config != log_config:
+                partition.log.update_config(log_config)
+            if partition.state != state:
+                partition.state = state
+                partition.on_flushed()  # the ISR may have changed, and the HW with it
+                partition.notify()
+        return hosted
 
     # -- status --------------------------------------------------------------------------------
 

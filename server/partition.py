@@ -21,10 +21,11 @@ from client.protocol import (
     LEADER_NOT_AVAILABLE,
     NOT_ENOUGH_REPLICAS,
     NOT_LEADER_OR_FOLLOWER,
+    RECORD_TOO_LARGE,
     ApiError,
 )
 from storage.batch import NewRecord
-from storage.errors import KafkaStorageError
+from storage.errors import KafkaStorageError, RecordTooLargeError
 from storage.log import AppendInfo, Log
 
 
@@ -107,6 +108,8 @@ class Partition:
             )
         try:
             return self.log.append_as_leader(records, self.state.leader_epoch)
+        except RecordTooLargeError as e:  # the produce plan cuts batches to fit: a backstop
+            raise ApiError(RECORD_TOO_LARGE, str(e)) from None
         except KafkaStorageError:
             error = self.storage_error()
             assert error is not None, "a storage error marks the log offline"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import time
 from collections.abc import Callable
 
 from tests.integration.nodes import NodeProcess, http
@@ -109,3 +111,22 @@ def test_node_refuses_a_directory_of_another_node_and_an_unformatted_one(
     fresh.start(wait=False)
     assert fresh.process is not None and fresh.process.wait(30) == 1
     assert "not formatted" in fresh.log_tail()
+
+
+def test_ctrl_c_stops_the_node_cleanly_even_with_a_stream_open(make_node: MakeNode) -> None:
+    node = make_node()
+    node.format()
+    node.start()
+    http("POST", f"{node.url}/v1/topics", {"name": "live"})
+    stream = subprocess.Popen(
+        ["curl", "-sN", f"{node.url}/v1/topics/live/partitions/0/records?follow=true"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        assert node.stop(signal.SIGINT) == 0
+    finally:
+        stream.kill()
+        stream.wait()
+    log = node.log_file.read_text()
+    assert "Traceback" not in log and "node 1 stopped" in log
