@@ -52,14 +52,17 @@ INVALID_REQUEST = ErrorKind(40002, "INVALID_REQUEST")
 INVALID_REPLICATION_FACTOR = ErrorKind(40003, "INVALID_REPLICATION_FACTOR")
 INVALID_PARTITIONS = ErrorKind(40004, "INVALID_PARTITIONS")
 INVALID_CONFIG = ErrorKind(40005, "INVALID_CONFIG")
+INCONSISTENT_CLUSTER_ID = ErrorKind(40006, "INCONSISTENT_CLUSTER_ID")
 INVALID_PRODUCER_EPOCH = ErrorKind(40301, "INVALID_PRODUCER_EPOCH")
 UNKNOWN_TOPIC = ErrorKind(40401, "UNKNOWN_TOPIC_OR_PARTITION")
 UNKNOWN_PARTITION = ErrorKind(40402, "UNKNOWN_TOPIC_OR_PARTITION")
 UNKNOWN_MEMBER_ID = ErrorKind(40403, "UNKNOWN_MEMBER_ID")
+STALE_BROKER_EPOCH = ErrorKind(40404, "STALE_BROKER_EPOCH")
 METHOD_NOT_ALLOWED = ErrorKind(40500, "METHOD_NOT_ALLOWED")
 TOPIC_ALREADY_EXISTS = ErrorKind(40901, "TOPIC_ALREADY_EXISTS")
 REBALANCE_IN_PROGRESS = ErrorKind(40902, "REBALANCE_IN_PROGRESS", retriable=True)
 OUT_OF_ORDER_SEQUENCE_NUMBER = ErrorKind(40903, "OUT_OF_ORDER_SEQUENCE_NUMBER")
+DUPLICATE_BROKER_REGISTRATION = ErrorKind(40904, "DUPLICATE_BROKER_REGISTRATION")
 RECORD_TOO_LARGE = ErrorKind(41301, "RECORD_TOO_LARGE")
 UNSUPPORTED_MEDIA_TYPE = ErrorKind(41501, "UNSUPPORTED_MEDIA_TYPE")
 OFFSET_OUT_OF_RANGE = ErrorKind(41601, "OFFSET_OUT_OF_RANGE")
@@ -190,6 +193,10 @@ def _invalid(message: str) -> ApiError:
     return ApiError(INVALID_RECORD, message)
 
 
+_TIMESTAMP_MAX = (1 << 63) - 1  # a Java long, as the batch stores it
+_PARTITION_MAX = (1 << 31) - 1  # a Java int
+
+
 def _json_to_bytes(obj: Any) -> bytes | None:
     if obj is None:
         return None
@@ -238,12 +245,12 @@ def _parse_headers(raw: Any, index: int) -> tuple[Header, ...]:
     return tuple(headers)
 
 
-def _optional_int(obj: dict[str, Any], name: str, index: int) -> int | None:
+def _optional_int(obj: dict[str, Any], name: str, index: int, maximum: int) -> int | None:
     value = obj.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _invalid(f"record {index}: {name} must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise _invalid(f"record {index}: {name} must be an integer in [0, {maximum}]")
     return value
 
 
@@ -264,8 +271,8 @@ def parse_produce_record(obj: Any, index: int = 0) -> ProduceRecord:
         key=_field_bytes(obj, "key", index),
         value=_field_bytes(obj, "value", index),
         headers=_parse_headers(obj.get("headers"), index),
-        partition=_optional_int(obj, "partition", index),
-        timestamp=_optional_int(obj, "timestamp", index),
+        partition=_optional_int(obj, "partition", index, _PARTITION_MAX),
+        timestamp=_optional_int(obj, "timestamp", index, _TIMESTAMP_MAX),
     )
 
 

@@ -13,6 +13,7 @@ import random
 from collections.abc import Mapping, Sequence
 
 from client.protocol import (
+    DUPLICATE_BROKER_REGISTRATION,
     INVALID_PARTITIONS,
     INVALID_REPLICATION_FACTOR,
     INVALID_REQUEST,
@@ -22,14 +23,19 @@ from client.protocol import (
     ErrorKind,
 )
 from kraft.records import (
+    NO_LEADER,
     ConfigRecord,
+    FenceBrokerRecord,
     MetadataRecord,
+    PartitionChangeRecord,
     PartitionRecord,
+    RegisterBrokerRecord,
     RemoveTopicRecord,
     TopicRecord,
+    UnfenceBrokerRecord,
     validate_topic_name,
 )
-from kraft.state import MetadataState, TopicState
+from kraft.state import MetadataState, PartitionState, TopicState
 from server import limits
 from server.topic_configs import normalize_configs
 from storage.ids import random_uuid
@@ -196,4 +202,112 @@ def plan_alter_configs(state: MetadataState, name: str, configs: object) -> list
             raise ApiError(INVALID_REQUEST, f"config {key} is not set on topic {name}")
     records: list[MetadataRecord] = [ConfigRecord("topic", name, k, v) for k, v in sets.items()]
     records += [ConfigRecord("topic", name, k, None) for k in removals]
+    return records
+
+
+# -- the broker lifecycle ------------------------------------------------------------------------
+
+
+def plan_register_broker(
+    state: MetadataState,
+    broker_id: int,
+    incarnation_id: str,
+    http_url: str,
+    raft_address: str,
+    *,
+    session_alive: bool,
+) -> list[MetadataRecord]:
+    """A (re)registration, fenced until the broker has caught up on metadata.
+
+    A live broker of the same id but another incarnation (another process started with the
+    same ``node.id``) is refused, as Kafka refuses a duplicate registration.
+    """
+    previous = state.brokers.get(broker_id)
+    if (
+        previous is not None
+        and previous.incarnation_id != incarnation_id
+        and not previous.fenced
+        and session_alive
+    ):
+        raise ApiError(
+            DUPLICATE_BROKER_REGISTRATION,
+            f"node.id: another node with id {broker_id} is registered and alive "
+            f"(at {previous.http_url}); every node needs its own node.id",
+        )
+    epoch = 0 if previous is None else previous.epoch + 1
+    return [
+        RegisterBrokerRecord(
+            broker_id=broker_id,
+            incarnation_id=incarnation_id,
+            broker_epoch=epoch,
+            http_url=http_url,
+            raft_address=raft_address,
+            fenced=True,
+        )
+    ]
+
+
+def _elect(p: PartitionState, isr: tuple[int, ...], live: set[int]) -> int:
+    """Kafka's clean election: the first replica, in replica order, that is live and in the ISR."""
+    return next((r for r in p.replicas if r in isr and r in live), NO_LEADER)
+
+
+def _live(state: MetadataState) -> set[int]:
+    return {b.id for b in state.brokers.values() if not b.fenced}
+
+
+def plan_fence_broker(state: MetadataState, broker_id: int) -> list[MetadataRecord]:
+    """Fences a broker whose session ended, and in the same entry takes it out of every ISR
+    and moves the leadership of its partitions to another in-sync replica.
+
+    As in Kafka (KIP-841), the last member of an ISR stays in it: the partition then has no
+    leader until that replica comes back, since electing a replica outside the ISR could
+    lose acknowledged records (unclean election is off).
+    """
+    broker = state.brokers.get(broker_id)
+    if broker is None or broker.fenced:
+        return []
+    live = _live(state) - {broker_id}
+    records: list[MetadataRecord] = [FenceBrokerRecord(broker_id, broker.epoch)]
+    for topic in state.topics.values():
+        for p in topic.partitions.values():
+            if broker_id not in p.isr and p.leader != broker_id:
+                continue
+            isr = tuple(r for r in p.isr if r != broker_id) or p.isr
+            leader = p.leader if p.leader != broker_id else _elect(p, isr, live)
+            records.append(
+                PartitionChangeRecord(
+                    topic_id=p.topic_id,
+                    partition=p.partition,
+                    leader=None if leader == p.leader else leader,
+                    isr=None if isr == p.isr else isr,
+                )
+            )
+    return records
+
+
+def plan_unfence_broker(state: MetadataState, broker_id: int) -> list[MetadataRecord]:
+    """Unfences a broker that caught up on metadata, and makes it the leader of the
+    partitions that have none and whose ISR it is in."""
+    broker = state.brokers.get(broker_id)
+    if broker is None or not broker.fenced:
+        return []
+    records: list[MetadataRecord] = [UnfenceBrokerRecord(broker_id, broker.epoch)]
+    for topic in state.topics.values():
+        for p in topic.partitions.values():
+            if p.leader == NO_LEADER and broker_id in p.isr:
+                records.append(PartitionChangeRecord(p.topic_id, p.partition, leader=broker_id))
+    return records
+
+
+def plan_elect_leaderless(state: MetadataState) -> list[MetadataRecord]:
+    """Leaders for partitions that have none but have a live replica in their ISR."""
+    live = _live(state)
+    records: list[MetadataRecord] = []
+    for topic in state.topics.values():
+        for p in topic.partitions.values():
+            if p.leader == NO_LEADER:
+                leader = _elect(p, p.isr, live)
+                if leader != NO_LEADER:
+                    records.append(PartitionChangeRecord(p.topic_id, p.partition, leader=leader))
     return records

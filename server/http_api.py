@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,17 +18,18 @@ from client.protocol import (
     INVALID_REQUEST,
     OFFSET_OUT_OF_RANGE,
     REQUEST_TIMED_OUT,
-    UNKNOWN_PARTITION,
     ApiError,
     format_record,
     parse_produce_record,
     produce_records_from_body,
 )
+from kraft.records import MetadataRecord
+from kraft.state import MetadataState, TopicState
 from server import controller, limits
 from server.http_util import (
     errors_as_json,
     json_response,
-    path_partition,
+    path_int,
     query_choice,
     query_int,
     read_json,
@@ -137,7 +139,7 @@ def _describe(node: Node, name: str) -> dict[str, Any]:
         "name": topic.name,
         "topic_id": topic.topic_id,
         "partition_count": len(topic.partitions),
-        "replication_factor": len(topic.partitions[0].replicas) if topic.partitions else 0,
+        "replication_factor": _replication_factor(topic),
         "configs": dict(sorted(topic.configs.items())),
         "partitions": partitions,
     }
@@ -145,30 +147,58 @@ def _describe(node: Node, name: str) -> dict[str, Any]:
 
 async def list_topics(request: web.Request) -> web.Response:
     node = _node(request)
+    node.require_ready()
     topics = sorted(node.quorum.snapshot_state().topics.values(), key=lambda t: t.name)
     body = [
         {
             "name": t.name,
             "partition_count": len(t.partitions),
-            "replication_factor": len(t.partitions[0].replicas) if t.partitions else 0,
+            "replication_factor": _replication_factor(t),
         }
         for t in topics
     ]
     return json_response({"topics": body})
 
 
-async def create_topic(request: web.Request) -> web.Response:
+def _replication_factor(topic: TopicState) -> int:
+    return len(topic.partitions[0].replicas) if topic.partitions else 0
+
+
+async def _admin(
+    request: web.Request, body: Any, plan: Callable[[MetadataState], list[MetadataRecord]]
+) -> web.Response | None:
+    """Writes an admin plan on the controller; on another node, forwards the request there.
+
+    Returns the controller's answer when it was forwarded, None when written here."""
+    node = _node(request)
+    node.require_ready()
+    if not node.quorum.is_leader():
+        return await node.forward(request, body)
+    await node.write_metadata(plan)
+    return None
+
+
+async def _json_object(request: web.Request, fields: set[str], required: set[str]) -> Any:
     node = _node(request)
     body = await read_json(request, node.config.max_request_bytes)
     if not isinstance(body, dict):
         raise ApiError(INVALID_REQUEST, "the body must be a JSON object")
-    unknown = sorted(set(body) - {"name", "partitions", "replication_factor", "configs"})
+    unknown = sorted(set(body) - fields)
     if unknown:
         raise ApiError(INVALID_REQUEST, f"unknown field(s) {', '.join(unknown)}")
-    if "name" not in body:
-        raise ApiError(INVALID_REQUEST, 'the body needs "name"')
+    missing = sorted(required - set(body))
+    if missing:
+        raise ApiError(INVALID_REQUEST, f"the body needs {', '.join(missing)}")
+    return body
 
-    def plan(state: Any) -> list[Any]:
+
+async def create_topic(request: web.Request) -> web.Response:
+    node = _node(request)
+    body = await _json_object(
+        request, {"name", "partitions", "replication_factor", "configs"}, {"name"}
+    )
+
+    def plan(state: MetadataState) -> list[MetadataRecord]:
         return controller.plan_create_topic(
             state,
             body["name"],
@@ -180,55 +210,71 @@ async def create_topic(request: web.Request) -> web.Response:
             rng=node.rng,
         )
 
-    await node.write_metadata(plan)
-    return json_response(_describe(node, body["name"]), 201)
+    forwarded = await _admin(request, body, plan)
+    return forwarded or json_response(_describe(node, body["name"]), 201)
 
 
 async def describe_topic(request: web.Request) -> web.Response:
-    return json_response(_describe(_node(request), request.match_info["topic"]))
+    node = _node(request)
+    node.require_ready()
+    return json_response(_describe(node, request.match_info["topic"]))
 
 
 async def delete_topic(request: web.Request) -> web.Response:
-    node = _node(request)
     name = request.match_info["topic"]
-    await node.write_metadata(lambda state: controller.plan_delete_topic(state, name))
-    return web.Response(status=204)
+    forwarded = await _admin(request, None, lambda s: controller.plan_delete_topic(s, name))
+    return forwarded or web.Response(status=204)
 
 
 async def add_partitions(request: web.Request) -> web.Response:
     node = _node(request)
     name = request.match_info["topic"]
-    body = await read_json(request, node.config.max_request_bytes)
-    if not isinstance(body, dict) or "count" not in body:
-        raise ApiError(INVALID_REQUEST, 'the body must be {"count": <new partition count>}')
-    await node.write_metadata(
-        lambda state: controller.plan_add_partitions(state, name, body["count"], rng=node.rng)
+    body = await _json_object(request, {"count"}, {"count"})
+    forwarded = await _admin(
+        request,
+        body,
+        lambda s: controller.plan_add_partitions(s, name, body["count"], rng=node.rng),
     )
-    return json_response(_describe(node, name))
+    return forwarded or json_response(_describe(node, name))
 
 
 async def get_configs(request: web.Request) -> web.Response:
     node = _node(request)
+    node.require_ready()
     topic = node.topic(request.match_info["topic"])
     return json_response(
-        {
-            "configs": node.topic_configs(topic),
-            "overrides": dict(sorted(topic.configs.items())),
-        }
+        {"configs": node.topic_configs(topic), "overrides": dict(sorted(topic.configs.items()))}
     )
 
 
 async def put_configs(request: web.Request) -> web.Response:
     node = _node(request)
     name = request.match_info["topic"]
-    body = await read_json(request, node.config.max_request_bytes)
-    if not isinstance(body, dict) or "configs" not in body:
-        raise ApiError(INVALID_REQUEST, 'the body must be {"configs": {name: value}}')
-    await node.write_metadata(
-        lambda state: controller.plan_alter_configs(state, name, body["configs"])
+    body = await _json_object(request, {"configs"}, {"configs"})
+    forwarded = await _admin(
+        request, body, lambda s: controller.plan_alter_configs(s, name, body["configs"])
     )
-    topic = node.topic(name)
-    return json_response({"configs": dict(sorted(topic.configs.items()))})
+    return forwarded or json_response({"configs": dict(sorted(node.topic(name).configs.items()))})
+
+
+# -- internal: the controller's broker sessions --------------------------------------------------
+
+
+async def register_broker(request: web.Request) -> web.Response:
+    body = await _json_object(
+        request,
+        {"cluster_id", "broker_id", "incarnation_id", "http_url", "raft_address"},
+        {"cluster_id", "broker_id", "incarnation_id", "http_url", "raft_address"},
+    )
+    return json_response(await _node(request).controller.register(body))
+
+
+async def broker_heartbeat(request: web.Request) -> web.Response:
+    body = await _json_object(
+        request, {"broker_epoch", "incarnation_id", "applied_index"}, {"broker_epoch"}
+    )
+    broker_id = path_int(request, "broker")
+    return json_response(await _node(request).controller.heartbeat(broker_id, body))
 
 
 # -- produce -------------------------------------------------------------------------------------
@@ -251,77 +297,79 @@ def _produce_query(request: web.Request) -> tuple[str, float]:
 
 async def _produce(request: web.Request, fixed_partition: int | None) -> web.Response:
     node = _node(request)
+    node.require_ready()
     name = request.match_info["topic"]
     acks, timeout_s = _produce_query(request)
-    topic = node.topic(name)
-    configs = node.topic_configs(topic)
-    max_message_bytes = int(configs["max.message.bytes"])
+    max_message_bytes = int(node.topic_configs(node.topic(name))["max.message.bytes"])
     # Never below what one record of max.message.bytes needs as base64 inside JSON.
     limit = max(node.config.max_request_bytes, max_message_bytes * 4 // 3 + 64 * 1024)
     raw = produce_records_from_body(await read_json(request, limit))
     if len(raw) > limits.PRODUCE_RECORDS_MAX:
         raise ApiError(INVALID_REQUEST, f"at most {limits.PRODUCE_RECORDS_MAX} records per request")
     records = [parse_produce_record(obj, i) for i, obj in enumerate(raw)]
+    # Read the topic again: it may have changed while the body arrived.
+    topic = node.topic(name)
     count = len(topic.partitions)
-    if fixed_partition is not None and fixed_partition >= count:
-        raise ApiError(
-            UNKNOWN_PARTITION,
-            f"partition {fixed_partition} of topic '{name}' does not exist (it has {count})",
-        )
+    if fixed_partition is not None:
+        node.partition(name, fixed_partition)  # an unknown partition refuses the request
     plans = plan_produce(
         records,
         partitions=count,
         fixed_partition=fixed_partition,
         round_robin=node.next_round_robin(name),
         now_ms=now_ms(),
-        max_message_bytes=max_message_bytes,
+        max_message_bytes=int(node.topic_configs(topic)["max.message.bytes"]),
     )
 
     # Run-time checks and appends, partition by partition; the request as a whole was valid.
     offsets: list[dict[str, Any]] = [{} for _ in records]
     waits: list[tuple[Partition, int, list[int]]] = []
     failures: list[ApiError] = []
+
+    def fail(index: int, positions: list[int], error: ApiError) -> None:
+        failures.append(error)
+        for position in positions:
+            offsets[position] = {"partition": index, **_error_fields(error)}
+
     for index, plan in sorted(plans.items()):
+        appended: list[int] = []
         try:
-            partition = node.partition(name, index)
-            partition.check_leader(node.broker_url(partition.state.leader))
-            first_offsets = []
+            partition = node.leader_partition(name, index)
             for batch in plan.batches:
                 info = partition.append(batch, acks)
-                first_offsets.extend(range(info.first_offset, info.last_offset + 1))
-            node.logs.mark_dirty(partition)
-            for position, offset in zip(plan.positions, first_offsets, strict=True):
-                offsets[position] = {"partition": index, "offset": offset}
-            waits.append((partition, first_offsets[-1], plan.positions))
+                appended.extend(range(info.first_offset, info.last_offset + 1))
         except ApiError as e:
-            if fixed_partition is not None:
-                raise
-            failures.append(e)
-            for position in plan.positions:
-                offsets[position] = {"partition": index, **_error_fields(e)}
+            # Batches appended before the failure stay, and are reported with their offsets.
+            fail(index, plan.positions[len(appended) :], e)
+        if not appended:
+            continue
+        node.logs.mark_dirty(partition)
+        done = plan.positions[: len(appended)]
+        for position, offset in zip(done, appended, strict=True):
+            offsets[position] = {"partition": index, "offset": offset}
+        waits.append((partition, appended[-1], done))
 
-    if acks == "0":
-        return json_response({"topic": name}, 202)
     if acks == "all":
         results = await asyncio.gather(
             *(p.wait_for_high_watermark_above(last, timeout_s) for p, last, _ in waits)
         )
         for (partition, _last, positions), committed in zip(waits, results, strict=True):
-            if committed:
-                continue
-            error = partition.storage_error() or ApiError(
-                REQUEST_TIMED_OUT,
-                f"the records for {partition.name} were appended but not committed "
-                + ("in time" if partition.is_leader else "before this node lost leadership")
-                + "; the outcome is unknown (an idempotent producer's retry is safe)",
-            )
-            if fixed_partition is not None:
-                raise error
-            failures.append(error)
-            for position in positions:
-                offsets[position] = {"partition": partition.index, **_error_fields(error)}
-    if failures and len(failures) == len(plans):
+            if not committed:
+                fail(
+                    partition.index,
+                    positions,
+                    partition.storage_error()
+                    or ApiError(
+                        REQUEST_TIMED_OUT,
+                        f"the records for {partition.name} were appended but not committed "
+                        + ("in time" if partition.is_leader else "before this node lost leadership")
+                        + "; the outcome is unknown",
+                    ),
+                )
+    if failures and (fixed_partition is not None or len(failures) == len(plans)):
         raise failures[0]
+    if acks == "0":
+        return json_response({"topic": name}, 202)
     return json_response({"topic": name, "offsets": offsets}, 207 if failures else 200)
 
 
@@ -334,7 +382,7 @@ async def produce_topic(request: web.Request) -> web.Response:
 
 
 async def produce_partition(request: web.Request) -> web.Response:
-    return await _produce(request, path_partition(request))
+    return await _produce(request, path_int(request, "partition"))
 
 
 # -- fetch ---------------------------------------------------------------------------------------
@@ -342,9 +390,8 @@ async def produce_partition(request: web.Request) -> web.Response:
 
 def _fetch_partition(request: web.Request) -> Partition:
     node = _node(request)
-    partition = node.partition(request.match_info["topic"], path_partition(request))
-    partition.check_leader(node.broker_url(partition.state.leader))
-    return partition
+    node.require_ready()
+    return node.leader_partition(request.match_info["topic"], path_int(request, "partition"))
 
 
 def _start_offset(request: web.Request, partition: Partition) -> int:
@@ -386,9 +433,7 @@ def _read(partition: Partition, offset: int, max_bytes: int, max_records: int) -
     except OffsetOutOfRangeError:
         raise _out_of_range(partition, offset) from None
     except KafkaStorageError:
-        error = partition.storage_error()
-        assert error is not None, "a storage error marks the log offline"
-        raise error from None
+        partition.raise_storage_error()
     return records[:max_records]
 
 
@@ -476,8 +521,8 @@ async def _follow(
                 if offset >= partition.high_watermark:
                     beat = {"heartbeat": now_ms(), "next_offset": offset}
                     await response.write(frame(beat, event="heartbeat"))
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the client went away
     return response
 
 
@@ -502,9 +547,7 @@ async def get_offsets(request: web.Request) -> web.Response:
             try:
                 found = partition.log.offset_for_timestamp(timestamp)
             except KafkaStorageError:
-                error = partition.storage_error()
-                assert error is not None
-                raise error from None
+                partition.raise_storage_error()
             if found is not None and found >= partition.high_watermark:
                 found = None
         body["timestamp"] = timestamp
@@ -533,4 +576,6 @@ def make_app(node: Node) -> web.Application:
     r.add_post("/v1/topics/{topic}/partitions/{partition}/records", produce_partition)
     r.add_get("/v1/topics/{topic}/partitions/{partition}/records", fetch)
     r.add_get("/v1/topics/{topic}/partitions/{partition}/offsets", get_offsets)
+    r.add_post("/v1/internal/brokers", register_broker)
+    r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)
     return app

@@ -147,8 +147,8 @@ def query_choice(request: web.Request, name: str, choices: tuple[str, ...], defa
     return value
 
 
-def path_partition(request: web.Request) -> int:
-    raw = request.match_info["partition"]
-    if not raw.isdigit():
-        raise ApiError(INVALID_REQUEST, f"partition must be a non-negative integer, got {raw!r}")
+def path_int(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 10:
+        raise ApiError(INVALID_REQUEST, f"{name} must be a non-negative integer, got {raw!r}")
     return int(raw)

@@ -7,10 +7,12 @@
   worker thread (one fsync per file covers everything appended meanwhile) and then lets each
   partition move its high watermark.
 - Checkpoints: ``recovery-point-offset-checkpoint``, ``log-start-offset-checkpoint`` and
-  ``replication-offset-checkpoint`` (the HW) are rewritten every few seconds and at shutdown.
+  ``replication-offset-checkpoint`` (the HW) are rewritten every few seconds when they changed,
+  and at shutdown. A partition that is not open (not yet, or offline) keeps the values it had:
+  losing a recovery point would make the next start re-read, and cut, data below it.
 - Retention: old segments are deleted every ``log.retention.check.interval.ms``.
 - Deletion: a deleted partition's directory is renamed ``<name>.<id>-delete`` (as Kafka does),
-  the rename made durable, and then removed.
+  the rename made durable, and then removed; leftovers of a crash mid-delete go at start.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from server import limits
 from server.partition import LeaderState, Partition
 from storage.checkpoints import OffsetCheckpointFile, PartitionMetadataFile, fsync_dir
-from storage.errors import KafkaStorageError
 from storage.log import Log
 from storage.log_config import LogConfig
 
@@ -39,6 +41,10 @@ LOG_START_FILE = "log-start-offset-checkpoint"
 HW_FILE = "replication-offset-checkpoint"
 PARTITION_METADATA_FILE = "partition.metadata"
 _PARTITION_DIR = re.compile(r"^(?P<topic>[A-Za-z0-9._-]+)-(?P<partition>\d+)$")
+_DELETED_DIR = re.compile(r"^[A-Za-z0-9._-]+-\d+\.[0-9a-f]{32}-delete$")
+
+Key = tuple[str, int]
+Offsets = tuple[dict[Key, int], dict[Key, int], dict[Key, int]]
 
 
 def now_ms() -> int:
@@ -47,31 +53,50 @@ def now_ms() -> int:
 
 class LogManager:
     def __init__(self, log_dir: Path, node_id: int) -> None:
+        """Reads the checkpoint files (raising CorruptCheckpointError for a damaged one)."""
         self.log_dir = log_dir
         self.node_id = node_id
-        self.partitions: dict[tuple[str, int], Partition] = {}
-        self._recovery_points = OffsetCheckpointFile(log_dir / RECOVERY_POINT_FILE)
-        self._log_starts = OffsetCheckpointFile(log_dir / LOG_START_FILE)
-        self._hws = OffsetCheckpointFile(log_dir / HW_FILE)
-        self._saved_recovery = self._recovery_points.read()
-        self._saved_starts = self._log_starts.read()
-        self._saved_hws = self._hws.read()
+        self.partitions: dict[Key, Partition] = {}
+        # Partitions this node should host but could not open, with the reason.
+        self.failed: dict[Key, str] = {}
+        self._files = (
+            OffsetCheckpointFile(log_dir / RECOVERY_POINT_FILE),
+            OffsetCheckpointFile(log_dir / LOG_START_FILE),
+            OffsetCheckpointFile(log_dir / HW_FILE),
+        )
+        self._saved: Offsets = (
+            self._files[0].read(),
+            self._files[1].read(),
+            self._files[2].read(),
+        )
+        self._written: Offsets | None = None
         self._dirty: set[Partition] = set()
         self._dirty_event = asyncio.Event()
-        # One thread: fsyncs of one disk do not go faster in parallel, and one thread keeps
-        # the flush order simple (a flush never overtakes an earlier one).
+        # One thread for fsyncs: they do not go faster in parallel on one disk, and one thread
+        # keeps the order simple (a flush never overtakes an earlier one). Checkpoints have
+        # their own, so six fsyncs every few seconds never delay a group commit.
         self._flush_executor = ThreadPoolExecutor(1, thread_name_prefix="flush")
+        self._checkpoint_executor = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._tasks: list[asyncio.Task[None]] = []
+        self._remove_leftover_deletions()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self, retention_check_interval_ms: int) -> None:
+    def start(self, retention_check_interval_ms: int, on_fatal: Callable[[str], None]) -> None:
+        def supervised(name: str, body: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+            task = asyncio.create_task(body, name=name)
+
+            def done(t: asyncio.Task[None]) -> None:
+                if not t.cancelled() and t.exception() is not None:
+                    on_fatal(f"the {name} task failed: {t.exception()!r}")
+
+            task.add_done_callback(done)
+            return task
+
         self._tasks = [
-            asyncio.create_task(self._flush_loop(), name="group-commit"),
-            asyncio.create_task(self._checkpoint_loop(), name="checkpoints"),
-            asyncio.create_task(
-                self._retention_loop(retention_check_interval_ms), name="retention"
-            ),
+            supervised("group-commit", self._flush_loop()),
+            supervised("checkpoints", self._checkpoint_loop()),
+            supervised("retention", self._retention_loop(retention_check_interval_ms)),
         ]
 
     async def close(self) -> None:
@@ -83,16 +108,18 @@ class LogManager:
         await loop.run_in_executor(self._flush_executor, self._flush_all, partitions)
         for partition in partitions:
             partition.on_flushed()
+            partition.close()
         self.write_checkpoints()
         for partition in partitions:
             partition.log.close()
         self._flush_executor.shutdown(wait=True)
+        self._checkpoint_executor.shutdown(wait=True)
 
     # -- partitions ----------------------------------------------------------------------------
 
-    def on_disk(self) -> dict[tuple[str, int], Path]:
+    def on_disk(self) -> dict[Key, Path]:
         """The partition directories found in the log directory."""
-        found: dict[tuple[str, int], Path] = {}
+        found: dict[Key, Path] = {}
         if not self.log_dir.is_dir():
             return found
         for child in self.log_dir.iterdir():
@@ -112,29 +139,31 @@ class LogManager:
     ) -> Partition:
         """Opens (creating if needed) the replica of ``topic``-``index`` on this node."""
         key = (topic, index)
-        existing = self.partitions.get(key)
-        if existing is not None:
-            return existing
         directory = self.log_dir / f"{topic}-{index}"
         metadata = PartitionMetadataFile(directory / PARTITION_METADATA_FILE)
         if directory.exists():
-            found = metadata.read() if (directory / PARTITION_METADATA_FILE).exists() else None
+            found = metadata.read()
             if found != topic_id:
                 # Left by a topic of the same name that was deleted while this node was away.
                 log.warning(
                     "%s belongs to topic id %s, not %s: removing it", directory, found, topic_id
                 )
+                self._forget(key)
                 self._remove_directory(directory)
-        created = not directory.exists()
+        recovery, starts, hws = self._saved
         partition_log = Log.open(
             directory,
             config,
-            recovery_point=self._saved_recovery.get(key, 0),
-            log_start_offset=self._saved_starts.get(key, 0),
+            recovery_point=recovery.get(key, 0),
+            log_start_offset=starts.get(key, 0),
         )
-        if created or not (directory / PARTITION_METADATA_FILE).exists():
-            metadata.write(topic_id)
-            fsync_dir(self.log_dir)
+        try:
+            if metadata.read() is None:
+                # The group commit's directory fsync makes it durable with the first batch.
+                metadata.write(topic_id)
+        except BaseException:
+            partition_log.close()
+            raise
         partition = Partition(
             topic=topic,
             topic_id=topic_id,
@@ -144,31 +173,45 @@ class LogManager:
             state=state,
             min_insync_replicas=min_insync_replicas,
         )
-        saved_hw = self._saved_hws.get(key)
-        if saved_hw is not None:
-            partition_log.update_high_watermark(saved_hw)
+        if key in hws:
+            partition_log.update_high_watermark(hws[key])
         self.partitions[key] = partition
+        self.failed.pop(key, None)
         # What recovery kept but no fsync covered yet is flushed before anyone can see it.
         self.mark_dirty(partition)
         return partition
 
     def delete_partition(self, topic: str, index: int) -> None:
-        """Closes the replica and removes its directory (the topic was deleted)."""
-        partition = self.partitions.pop((topic, index), None)
+        """Closes the replica and removes its directory (the topic, or this replica, is gone)."""
+        key = (topic, index)
+        partition = self.partitions.pop(key, None)
+        self.failed.pop(key, None)
+        self._forget(key)
+        directory = self.log_dir / f"{topic}-{index}"
         if partition is not None:
             self._dirty.discard(partition)
-            partition.log.close()
-            partition.state = LeaderState(-1, partition.state.leader_epoch, (), ())
-            partition.notify()
-        directory = self.log_dir / f"{topic}-{index}"
-        if directory.exists():
+            partition.close()
+            partition.log.delete()
+        elif directory.exists():
             self._remove_directory(directory)
+
+    def _forget(self, key: Key) -> None:
+        for offsets in self._saved:
+            offsets.pop(key, None)
 
     def _remove_directory(self, directory: Path) -> None:
         doomed = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}-delete")
         directory.rename(doomed)
         fsync_dir(self.log_dir)
-        shutil.rmtree(doomed, ignore_errors=True)
+        shutil.rmtree(doomed, onerror=_log_rmtree_error)
+
+    def _remove_leftover_deletions(self) -> None:
+        if not self.log_dir.is_dir():
+            return
+        for child in self.log_dir.iterdir():
+            if child.is_dir() and _DELETED_DIR.match(child.name):
+                log.info("removing %s, left by a deletion that did not finish", child)
+                shutil.rmtree(child, onerror=_log_rmtree_error)
 
     # -- group commit --------------------------------------------------------------------------
 
@@ -179,11 +222,11 @@ class LogManager:
     @staticmethod
     def _flush_all(partitions: list[Partition]) -> None:
         for partition in partitions:
-            if partition.log.offline:
+            if partition.log.offline or partition.closed:
                 continue
             try:
                 partition.log.flush()
-            except (KafkaStorageError, OSError) as e:
+            except OSError as e:  # the log marked itself offline; the loop tells the waiters
                 log.error("flush of %s failed: %s", partition.name, e)
 
     async def _flush_loop(self) -> None:
@@ -195,28 +238,28 @@ class LogManager:
             self._dirty.clear()
             await loop.run_in_executor(self._flush_executor, self._flush_all, batch)
             for partition in batch:
-                partition.on_flushed()
+                if partition.log.offline:
+                    partition.notify()  # waiters answer KAFKA_STORAGE_ERROR now, not at timeout
+                else:
+                    partition.on_flushed()
 
     # -- checkpoints and retention -------------------------------------------------------------
 
-    def _checkpoint_offsets(self) -> tuple[dict[tuple[str, int], int], ...]:
-        """Recovery points, log start offsets and HWs, read on the event loop."""
-        recovery: dict[tuple[str, int], int] = {}
-        starts: dict[tuple[str, int], int] = {}
-        hws: dict[tuple[str, int], int] = {}
+    def _checkpoint_offsets(self) -> Offsets:
+        """The saved offsets overlaid with the open partitions' (read on the event loop)."""
+        recovery, starts, hws = (dict(offsets) for offsets in self._saved)
         for key, partition in self.partitions.items():
             if partition.log.offline:
                 continue
             recovery[key] = partition.log.recovery_point
             starts[key] = partition.log.log_start_offset
             hws[key] = partition.log.high_watermark
+        self._saved = (recovery, starts, hws)
         return recovery, starts, hws
 
-    def _write_checkpoints(self, offsets: tuple[dict[tuple[str, int], int], ...]) -> None:
-        recovery, starts, hws = offsets
-        self._recovery_points.write(recovery)
-        self._log_starts.write(starts)
-        self._hws.write(hws)
+    def _write_checkpoints(self, offsets: Offsets) -> None:
+        for file, values in zip(self._files, offsets, strict=True):
+            file.write(values)
 
     def write_checkpoints(self) -> None:
         self._write_checkpoints(self._checkpoint_offsets())
@@ -226,8 +269,13 @@ class LogManager:
         while True:
             await asyncio.sleep(limits.CHECKPOINT_INTERVAL_MS / 1000)
             offsets = self._checkpoint_offsets()  # on the loop: partitions come and go here
+            if offsets == self._written:
+                continue
             try:
-                await loop.run_in_executor(self._flush_executor, self._write_checkpoints, offsets)
+                await loop.run_in_executor(
+                    self._checkpoint_executor, self._write_checkpoints, offsets
+                )
+                self._written = offsets
             except OSError as e:
                 log.error("writing checkpoint files failed: %s", e)
 
@@ -236,7 +284,10 @@ class LogManager:
         for partition in list(self.partitions.values()):
             if partition.log.offline:
                 continue
-            deleted += partition.log.delete_retained_segments(at_ms)
+            try:
+                deleted += partition.log.delete_retained_segments(at_ms)
+            except OSError as e:  # that partition is offline now; the others go on
+                log.error("retention of %s failed: %s", partition.name, e)
         return deleted
 
     async def _retention_loop(self, interval_ms: int) -> None:
@@ -246,8 +297,6 @@ class LogManager:
             if deleted:
                 log.info("retention deleted %d segment(s)", deleted)
 
-    def update_configs(self, configs: Mapping[tuple[str, int], LogConfig]) -> None:
-        for key, config in configs.items():
-            partition = self.partitions.get(key)
-            if partition is not None:
-                partition.log.update_config(config)
+
+def _log_rmtree_error(function: Any, path: str, excinfo: Any) -> None:
+    log.error("could not remove %s: %s", path, excinfo[1])

@@ -76,12 +76,16 @@ def load(args: argparse.Namespace) -> tuple[NodeConfig, MetaProperties, str]:
     return config, meta, secret
 
 
-async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> None:
+async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | None:
+    """Runs the node until a signal (returns None) or a fatal error (returns the reason)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    node = Node(config, meta, secret)
+    try:
+        node = Node(config, meta, secret)
+    except (OSError, ValueError) as e:
+        raise StartupError(f"cannot open {config.log_dir}: {e}") from None
     # Long polls and follow streams end when the node stops; a short shutdown timeout keeps
     # a stop from waiting for the longest of them.
     runner = web.AppRunner(
@@ -91,13 +95,15 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> None:
     site = web.TCPSite(runner, config.http_host, config.http_port, reuse_address=True)
     try:
         await site.start()
-    except OSError as e:
+        await node.start()
+    except (OSError, ValueError) as e:
         await runner.cleanup()
         raise StartupError(
             f"listeners: cannot listen on HTTP://{config.http_host}:{config.http_port}: "
             f"{e.strerror}"
+            if isinstance(e, OSError)
+            else str(e)
         ) from None
-    await node.start()
     log.info(
         "node %d (cluster %s) serving HTTP on %s, Raft on %s, log dir %s",
         config.node_id,
@@ -106,12 +112,15 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> None:
         config.raft_address,
         config.log_dir,
     )
-    await stop.wait()
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopping, node.fatal], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
     log.info("shutting down")
-    await runner.shutdown()
-    await node.stop()
+    # HTTP first, so no request reaches logs or a quorum that are closing.
     await runner.cleanup()
+    await node.stop()
     log.info("node %d stopped", config.node_id)
+    return node.fatal.result() if node.fatal.done() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,12 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
         config, meta, secret = load(args)
-        asyncio.run(serve(config, meta, secret))
+        fatal = asyncio.run(serve(config, meta, secret))
     except (ConfigError, StartupError) as e:
         print(f"kraft-server-start: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    if fatal is not None:
+        print(f"kraft-server-start: {fatal}", file=sys.stderr)
+        return 1
     return 0
 
 

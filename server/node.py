@@ -4,14 +4,15 @@ Wiring, in start order:
 
 1. the metadata quorum (``kraft/quorum.py``) over ``__cluster_metadata-0/``;
 2. the log manager over the partition directories (group commit, checkpoints, retention);
-3. the HTTP API (``server/http_api.py``);
-4. registration: once the quorum has a leader, the controller records this broker, and the
-   node reconciles its directories with the metadata (creates what it hosts, deletes what was
-   deleted while it was away). Only then does ``/v1/health/ready`` answer 200.
+3. the controller driver (active while this node leads the quorum) and the broker lifecycle
+   (registration and heartbeats to whichever node is the controller);
+4. once the controller has unfenced this broker, the node reconciles its directories with the
+   metadata (creates what it hosts, deletes what was deleted while it was away), and only
+   then does ``/v1/health/ready`` answer 200.
 
 Metadata flows one way: the quorum applies records on its own thread and notifies the event
 loop, which reconciles the partitions this node hosts. Admin requests become records through
-the pure plans of ``server/controller.py`` and are written through the quorum.
+the pure plans of ``server/controller.py``, on the controller; other nodes forward them there.
 """
 
 from __future__ import annotations
@@ -19,32 +20,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import aiohttp
+import orjson
+from aiohttp import web
+
 from client.protocol import (
+    KAFKA_STORAGE_ERROR,
     LEADER_NOT_AVAILABLE,
+    NOT_LEADER_OR_FOLLOWER,
     REQUEST_TIMED_OUT,
+    TOO_MANY_REQUESTS,
     UNKNOWN_PARTITION,
     UNKNOWN_TOPIC,
     ApiError,
 )
-from kraft.quorum import MetadataQuorum, NotControllerError, QuorumError
+from kraft.quorum import (
+    MetadataQuorum,
+    NotControllerError,
+    OutcomeUnknownError,
+    QuorumError,
+    QuorumStoppedError,
+)
 from kraft.records import (
     ConfigRecord,
     MetadataRecord,
     PartitionChangeRecord,
     PartitionRecord,
-    RegisterBrokerRecord,
     RemoveTopicRecord,
     TopicRecord,
-    UnfenceBrokerRecord,
 )
 from kraft.state import IllegalRecordError, MetadataState, TopicState
 from server import limits
+from server.broker_lifecycle import BrokerLifecycle
 from server.config import NodeConfig
+from server.controller_driver import ControllerDriver
 from server.log_manager import LogManager
 from server.partition import LeaderState, Partition
 from server.topic_configs import effective_configs
@@ -76,105 +89,204 @@ class Node:
             dial_overrides={vid: f"{h}:{p}" for vid, (h, p) in config.raft_dial.items()},
         )
         self.logs = LogManager(config.log_dir, config.node_id)
+        self.controller = ControllerDriver(self.quorum, meta.cluster_id, self.write_metadata)
+        self.lifecycle = BrokerLifecycle(
+            self.call_controller,
+            {
+                "cluster_id": meta.cluster_id,
+                "broker_id": self.node_id,
+                "incarnation_id": self.incarnation_id,
+                "http_url": config.advertised_http_url,
+                "raft_address": config.raft_address,
+            },
+            lambda: self.quorum.snapshot_state().applied_index,
+            self._on_unfenced,
+            self.fail,
+        )
         self.registered = asyncio.Event()
+        # Set when the node cannot go on (its metadata cannot be loaded, its node.id is taken):
+        # the process exits with the reason.
+        self.fatal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.rng = random.Random()
         self._round_robin: dict[str, int] = {}
-        self._topic_names: dict[str, str] = {}  # topic id -> name, of the topics hosted here
+        self._http: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=limits.FORWARD_TIMEOUT_S)
+        )
         self.quorum.add_listener(self._on_metadata)
-        self.quorum.start(loop)
-        self.logs.start(self.config.retention_check_interval_ms)
-        self._tasks.append(asyncio.create_task(self._register(), name="register"))
+        try:
+            self.quorum.start(asyncio.get_running_loop())
+        except QuorumError as e:
+            raise ValueError(f"listeners: the CONTROLLER listener cannot start: {e}") from None
+        self.logs.start(self.config.retention_check_interval_ms, self.fail)
+        for name, body in (
+            ("quorum-watch", self._watch_quorum()),
+            ("controller", self.controller.run()),
+            ("broker-lifecycle", self.lifecycle.run()),
+        ):
+            task = asyncio.create_task(body, name=name)
+            task.add_done_callback(self._task_done)
+            self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.fail(f"the {task.get_name()} task failed: {task.exception()!r}")
+
+    def fail(self, reason: str) -> None:
+        log.critical("node %d cannot go on: %s", self.node_id, reason)
+        if not self.fatal.done():
+            self.fatal.set_result(reason)
 
     async def stop(self) -> None:
+        self.quorum.remove_listener(self._on_metadata)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for partition in self.logs.partitions.values():
-            partition.notify()
         await self.logs.close()
         self.quorum.stop()
+        if self._http is not None:
+            await self._http.close()
 
-    async def _register(self) -> None:
-        """Registers this broker with the controller, then reconciles local directories."""
+    async def _watch_quorum(self) -> None:
+        """Waits for the quorum, logging why not; stops the node if the quorum failed."""
         while True:
             try:
-                await self.quorum.wait_ready(timeout_s=5.0)
-                break
+                await self.quorum.wait_ready(timeout_s=10.0)
+                return
+            except QuorumStoppedError as e:
+                self.fail(f"the metadata quorum stopped: {e}")
+                return
             except QuorumError as e:
                 log.warning("metadata quorum not ready yet: %s", e)
-        while not self.registered.is_set():
-            try:
-                await self.write_metadata(self._registration_plan)
-            except ApiError as e:
-                log.warning("broker registration failed, retrying: %s", e.message)
                 await asyncio.sleep(1.0)
-                continue
-            broker = self.quorum.snapshot_state().brokers.get(self.node_id)
-            if broker is not None and broker.incarnation_id == self.incarnation_id:
-                self.reconcile_all()
-                self.registered.set()
-                log.info("node %d registered and serving", self.node_id)
 
-    def _registration_plan(self, state: MetadataState) -> list[MetadataRecord]:
-        previous = state.brokers.get(self.node_id)
-        epoch = 0 if previous is None else previous.epoch + 1
-        return [
-            RegisterBrokerRecord(
-                broker_id=self.node_id,
-                incarnation_id=self.incarnation_id,
-                broker_epoch=epoch,
-                http_url=self.config.advertised_http_url,
-                raft_address=self.config.raft_address,
-                fenced=True,
-            ),
-            UnfenceBrokerRecord(broker_id=self.node_id, broker_epoch=epoch),
-        ]
+    def _on_unfenced(self) -> None:
+        if not self.registered.is_set():
+            self.reconcile_all()
+            self.registered.set()
+            log.info("node %d registered and serving", self.node_id)
 
     @property
     def ready(self) -> bool:
-        return self.registered.is_set() and self.quorum.is_ready()
+        """Registered, unfenced, and caught up on metadata."""
+        if not (self.registered.is_set() and self.quorum.is_ready()):
+            return False
+        broker = self.quorum.snapshot_state().brokers.get(self.node_id)
+        return broker is not None and not broker.fenced
 
-    # -- metadata writes -----------------------------------------------------------------------
+    def require_ready(self) -> None:
+        if not self.ready:
+            raise ApiError(
+                LEADER_NOT_AVAILABLE,
+                f"node {self.node_id} is starting or has lost the metadata quorum; retry shortly",
+                {"retry_after_s": 1},
+            )
 
-    async def write_metadata(self, plan: Plan) -> list[MetadataRecord]:
-        """Plans on the current state and writes the records; returns them once applied here.
+    # -- the controller ------------------------------------------------------------------------
+
+    async def write_metadata(self, plan: Plan, expected_term: int | None = None) -> int | None:
+        """Plans on the current state and writes the records; returns the applied index, or
+        None when the plan had nothing to write.
 
         A plan made on a state that changed before its records were applied (a concurrent
         request) is rejected by the state machine; it is then planned once more, on the new
         state, where it either raises its proper error (say TOPIC_ALREADY_EXISTS) or succeeds.
         """
         for attempt in range(2):
-            term = self.quorum.current_term()
+            term = self.quorum.current_term() if expected_term is None else expected_term
             records = plan(self.quorum.snapshot_state())
             if not records:
-                return []
+                return None
             try:
-                await self.quorum.write(
+                return await self.quorum.write(
                     records, timeout_s=limits.METADATA_WRITE_TIMEOUT_S, expected_term=term
                 )
-                return records
             except IllegalRecordError:
                 if attempt:
                     raise
             except NotControllerError as e:
                 raise ApiError(
                     LEADER_NOT_AVAILABLE,
-                    f"this node is not the metadata leader (leader: {e.leader_id}); "
-                    "send admin requests to the leader",
+                    f"the metadata leader changed (now: {e.leader_id}); retry",
                     {"retry_after_s": 1},
                 ) from None
-            except QuorumError as e:
+            except OutcomeUnknownError as e:
                 raise ApiError(
                     REQUEST_TIMED_OUT,
-                    f"the metadata write did not commit: {e}; it may or may not have happened",
+                    f"the metadata write did not commit in time: {e}; it may still happen",
                 ) from None
+            except QuorumError as e:  # nothing was written (queue full, quorum stopping)
+                raise ApiError(TOO_MANY_REQUESTS, str(e), {"retry_after_s": 1}) from None
         raise AssertionError("unreachable")
+
+    def controller_url(self) -> str:
+        """The HTTP address of the controller (the quorum leader), dial override applied."""
+        leader = self.quorum.leader_id()
+        url = None if leader is None else self.broker_url(leader, dial=True)
+        if url is None:
+            raise ApiError(
+                LEADER_NOT_AVAILABLE,
+                "no metadata leader is known yet; retry shortly",
+                {"retry_after_s": 1},
+            )
+        return url
+
+    async def call_controller(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A broker-to-controller call: in the process when this node leads, else over HTTP."""
+        if self.quorum.is_leader():
+            if path == "/v1/internal/brokers":
+                return await self.controller.register(body)
+            broker_id = int(path.split("/")[4])
+            return await self.controller.heartbeat(broker_id, body)
+        status, answer = await self._http_call(
+            "POST", self.controller_url() + path, body, limits.INTERNAL_HTTP_TIMEOUT_S
+        )
+        if status >= 300:
+            raise ApiError.from_json(answer, status)
+        return answer
+
+    async def forward(self, request: web.Request, body: Any) -> web.Response:
+        """Relays an admin request to the controller and its answer back (Kafka forwards too)."""
+        status, answer = await self._http_call(
+            request.method, self.controller_url() + request.path_qs, body, limits.FORWARD_TIMEOUT_S
+        )
+        if status == 204:
+            return web.Response(status=204)
+        return web.Response(
+            body=orjson.dumps(answer) + b"\n", status=status, content_type="application/json"
+        )
+
+    async def _http_call(
+        self, method: str, url: str, body: Any, timeout_s: float
+    ) -> tuple[int, Any]:
+        assert self._http is not None, "started"
+        try:
+            async with self._http.request(
+                method,
+                url,
+                data=None if body is None else orjson.dumps(body),
+                headers={"Content-Type": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as response:
+                raw = await response.read()
+                try:
+                    return response.status, orjson.loads(raw) if raw else None
+                except orjson.JSONDecodeError:
+                    return 502, {
+                        "error": "UNKNOWN_SERVER_ERROR",
+                        "message": raw[:200].decode(errors="replace"),
+                    }
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise ApiError(
+                LEADER_NOT_AVAILABLE,
+                f"the controller at {url} did not answer: {e!r}",
+                {"retry_after_s": 1},
+            ) from None
 
     # -- metadata reads ------------------------------------------------------------------------
 
@@ -187,12 +299,17 @@ class Node:
     def topic_configs(self, topic: TopicState) -> dict[str, str]:
         return effective_configs(self.config.topic_defaults, topic.configs)
 
-    def broker_url(self, broker_id: int) -> str | None:
+    def broker_url(self, broker_id: int, dial: bool = False) -> str | None:
+        """A broker's advertised URL; with ``dial``, the address this node dials it at."""
+        if dial and broker_id in self.config.http_dial:
+            host, port = self.config.http_dial[broker_id]
+            return f"http://{host}:{port}"
         broker = self.quorum.snapshot_state().brokers.get(broker_id)
         return None if broker is None else broker.http_url
 
     def partition(self, topic_name: str, index: int) -> Partition:
-        """The local replica of a partition, or the error a client should see."""
+        """The local replica of a partition, or the error a client should see: a redirect to
+        the leader when this node holds no replica, a storage error when it failed to open."""
         topic = self.topic(topic_name)
         if index not in topic.partitions:
             raise ApiError(
@@ -201,15 +318,30 @@ class Node:
                 f"(it has {len(topic.partitions)})",
             )
         partition = self.logs.partitions.get((topic_name, index))
-        if partition is None:
-            leader = topic.partitions[index].leader
-            url = self.broker_url(leader) if leader >= 0 else None
+        if partition is not None:
+            return partition
+        failure = self.logs.failed.get((topic_name, index))
+        if failure is not None:
+            raise ApiError(KAFKA_STORAGE_ERROR, failure)
+        meta = topic.partitions[index]
+        url = self.broker_url(meta.leader) if meta.leader >= 0 else None
+        if self.node_id in meta.replicas or url is None:
             raise ApiError(
-                LEADER_NOT_AVAILABLE if url is None else UNKNOWN_PARTITION,
-                f"partition {topic_name}-{index} is not hosted on node {self.node_id}"
-                + (f"; its leader is node {leader} at {url}" if url else ""),
-                {"retry_after_s": 1} if url is None else {},
+                LEADER_NOT_AVAILABLE,
+                f"partition {topic_name}-{index} is not available on node {self.node_id} yet",
+                {"retry_after_s": 1},
             )
+        raise ApiError(
+            NOT_LEADER_OR_FOLLOWER,
+            f"node {self.node_id} holds no replica of {topic_name}-{index}; "
+            f"node {meta.leader} leads it",
+            {"leader_id": meta.leader, "leader_epoch": meta.leader_epoch, "leader_url": url},
+        )
+
+    def leader_partition(self, topic_name: str, index: int) -> Partition:
+        """The partition, if this node leads it; else the redirect or error for the client."""
+        partition = self.partition(topic_name, index)
+        partition.check_leader(self.broker_url(partition.state.leader))
         return partition
 
     def next_round_robin(self, topic: str) -> int:
@@ -222,7 +354,7 @@ class Node:
     def _on_metadata(self, index: int, records: Sequence[MetadataRecord] | None) -> None:
         """Called on the event loop after the quorum applied an entry (None: state replaced)."""
         if not self.registered.is_set():
-            return  # reconcile_all runs once registration is done
+            return  # reconcile_all runs once this broker is unfenced
         if records is None:
             self.reconcile_all()
             return
@@ -236,9 +368,11 @@ class Node:
             elif isinstance(record, PartitionRecord | PartitionChangeRecord | RemoveTopicRecord):
                 # A removed topic is gone from the state: its name is the one it is hosted by.
                 topic = state.topic_by_id(record.topic_id)
-                name = self._topic_names.get(record.topic_id) or (topic and topic.name)
-                if name:
-                    names.add(name)
+                if topic is not None:
+                    names.add(topic.name)
+                names.update(
+                    p.topic for p in self.logs.partitions.values() if p.topic_id == record.topic_id
+                )
         if names:
             self.reconcile(names, state)
 
@@ -247,19 +381,22 @@ class Node:
         state = self.quorum.snapshot_state()
         names = set(state.topics) | {name for name, _ in self.logs.partitions}
         names |= {name for name, _ in self.logs.on_disk()}
-        self.reconcile(names, state)
+        self.reconcile(names, state, scan_disk=True)
 
-    def reconcile(self, names: set[str], state: MetadataState | None = None) -> None:
+    def reconcile(self, names: set[str], state: MetadataState, scan_disk: bool = False) -> None:
         """Makes the local replicas of the named topics match the metadata: open them, update
         what the metadata says of them, or delete them (the topic, or this replica, is gone)."""
-        state = state or self.quorum.snapshot_state()
-        on_disk = self.logs.on_disk()
+        local = set(self.logs.partitions) | set(self.logs.failed)
+        if scan_disk:
+            local |= set(self.logs.on_disk())
         for name in names:
             topic = state.topics.get(name)
             wanted = set() if topic is None else self._reconcile_topic(topic)
-            local = {key for key in (*self.logs.partitions, *on_disk) if key[0] == name}
-            for key in local - wanted:
-                self.logs.delete_partition(*key)
+            for key in {k for k in local if k[0] == name} - wanted:
+                try:
+                    self.logs.delete_partition(*key)
+                except OSError as e:
+                    log.error("could not delete %s-%d: %s", key[0], key[1], e)
 
     def _reconcile_topic(self, topic: TopicState) -> set[tuple[str, int]]:
         configs = self.topic_configs(topic)
@@ -269,17 +406,21 @@ class Node:
         for index, p in topic.partitions.items():
             if self.node_id not in p.replicas:
                 continue
-            hosted.add((topic.name, index))
+            key = (topic.name, index)
+            hosted.add(key)
             state = LeaderState(p.leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr))
-            partition = self.logs.partitions.get((topic.name, index))
+            partition = self.logs.partitions.get(key)
             if partition is not None and partition.topic_id != topic.topic_id:
-                self.logs.delete_partition(topic.name, index)  # a deleted namesake's replica
+                self.logs.delete_partition(*key)  # a deleted namesake's replica
                 partition = None
             if partition is None:
-                self.logs.open_partition(
-                    topic.name, topic.topic_id, index, state, log_config, min_isr
-                )
-                self._topic_names[topic.topic_id] = topic.name
+                try:
+                    self.logs.open_partition(
+                        topic.name, topic.topic_id, index, state, log_config, min_isr
+                    )
+                except (OSError, ValueError) as e:
+                    log.exception("cannot open %s-%d", topic.name, index)
+                    self.logs.failed[key] = f"partition {topic.name}-{index} cannot open: {e}"
                 continue
             partition.min_insync_replicas = min_isr
             if partition.log.config != log_config:
@@ -302,7 +443,3 @@ class Node:
                 for b in brokers
             ],
         }
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from client.protocol import (
     KAFKA_STORAGE_ERROR,
@@ -50,6 +51,8 @@ class Partition:
     min_insync_replicas: int = 1
     # Offsets up to which followers have flushed (their last fetch offsets), by node id.
     follower_flushed: dict[int, int] = field(default_factory=dict)
+    # Set when the replica is closed (node stopping, topic deleted): waiters give up at once.
+    closed: bool = False
     _hw_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -65,6 +68,7 @@ class Partition:
         return self.log.high_watermark
 
     def storage_error(self) -> ApiError | None:
+        """The error a client gets while the log is offline, else None."""
         error = self.log.offline
         if error is None:
             return None
@@ -73,6 +77,16 @@ class Partition:
             f"partition {self.name} is offline: {error}",
             {"file": error.path, "position": error.position},
         )
+
+    def raise_storage_error(self) -> NoReturn:
+        """Called where the log just raised KafkaStorageError (which took it offline)."""
+        error = self.storage_error()
+        assert error is not None, "a storage error marks the log offline"
+        raise error
+
+    def close(self) -> None:
+        self.closed = True
+        self.notify()
 
     def check_leader(self, leader_url: str | None) -> None:
         """Raises unless this node leads the partition (307 to the leader, or 503)."""
@@ -111,9 +125,7 @@ class Partition:
         except RecordTooLargeError as e:  # the produce plan cuts batches to fit: a backstop
             raise ApiError(RECORD_TOO_LARGE, str(e)) from None
         except KafkaStorageError:
-            error = self.storage_error()
-            assert error is not None, "a storage error marks the log offline"
-            raise error from None
+            self.raise_storage_error()
 
     def on_flushed(self) -> None:
         """Recomputes the HW after a flush or a follower's report, and wakes waiters if it moved."""
@@ -141,7 +153,7 @@ class Partition:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while self.log.high_watermark <= offset:
-            if not self.is_leader or self.log.offline:
+            if self.closed or not self.is_leader or self.log.offline:
                 return False
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -75,6 +75,8 @@ class NodeProcess:
     http_port: int = 0
     raft_port: int = 0
     extra_properties: dict[str, str] = field(default_factory=dict)
+    # controller.quorum.voters; None: a quorum of this node alone.
+    voters: str | None = None
     process: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -105,19 +107,20 @@ class NodeProcess:
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
 
-    def format(self, cluster_id: str | None = None) -> None:
+    def format(self, cluster_id: str | None = None, secret: Path | None = None) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         props = {
             "node.id": str(self.node_id),
             "process.roles": "broker,controller",
-            "controller.quorum.voters": f"{self.node_id}@127.0.0.1:{self.raft_port}",
+            "controller.quorum.voters": self.voters or f"{self.node_id}@127.0.0.1:{self.raft_port}",
             "listeners": f"HTTP://127.0.0.1:{self.http_port},CONTROLLER://127.0.0.1:{self.raft_port}",
             "log.dirs": str(self.log_dir),
             **self.extra_properties,
         }
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        secret = self.directory / "secret"
-        secret.write_text(secrets.token_urlsafe(32))
+        if secret is None:
+            secret = self.directory / "secret"
+            secret.write_text(secrets.token_urlsafe(32))
         if cluster_id is None:
             out = run_tool("storage.storage_tool", "random-uuid")
             assert out.returncode == 0, out.stderr
@@ -185,3 +188,77 @@ class NodeProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+@dataclass
+class Cluster:
+    """Real node processes forming one cluster: one cluster id, one secret, shared voters."""
+
+    nodes: list[NodeProcess]
+
+    @classmethod
+    def create(cls, directory: Path, count: int = 3, **properties: str) -> Cluster:
+        ports = free_ports(2 * count)
+        nodes = [
+            NodeProcess(
+                directory / f"node-{i + 1}",
+                node_id=i + 1,
+                http_port=ports[2 * i],
+                raft_port=ports[2 * i + 1],
+                extra_properties=dict(properties),
+            )
+            for i in range(count)
+        ]
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.raft_port}" for n in nodes)
+        directory.mkdir(parents=True, exist_ok=True)
+        secret = directory / "cluster.secret"
+        secret.write_text(secrets.token_urlsafe(32))
+        out = run_tool("storage.storage_tool", "random-uuid")
+        assert out.returncode == 0, out.stderr
+        for node in nodes:
+            node.voters = voters
+            node.format(out.stdout.strip(), secret)
+        return cls(nodes)
+
+    def node(self, node_id: int) -> NodeProcess:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start(wait=False)
+        for node in self.nodes:
+            node.wait_ready()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def running(self) -> list[NodeProcess]:
+        return [n for n in self.nodes if n.process is not None and n.process.poll() is None]
+
+    def controller_id(self, via: NodeProcess | None = None) -> int | None:
+        """The metadata leader as the given (or any running) node sees it."""
+        for node in [via] if via else self.running():
+            try:
+                status, body = http("GET", f"{node.url}/v1/cluster", timeout=5)
+            except OSError:
+                continue
+            if status == 200 and body.get("controller_id") is not None:
+                return int(body["controller_id"])
+        return None
+
+
+def wait_until(what: str, check: Any, deadline_s: float = READY_DEADLINE_S) -> Any:
+    """Polls ``check()`` until it returns something truthy; fails naming ``what`` after it."""
+    deadline = time.monotonic() + deadline_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except OSError as e:
+            last = e
+        else:
+            if last:
+                return last
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not true after {deadline_s} s (last: {last!r})")

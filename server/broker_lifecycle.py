@@ -1,0 +1,88 @@
+"""The broker side of the controller's sessions: register, then heartbeat for ever.
+
+Runs on every node, the controller's own included (its calls stay in the process). When the
+controller says the registration is unknown (a new controller, or this broker was fenced and
+re-registered elsewhere), the broker registers again. A directory formatted for another
+cluster stops the node at once; a registration refused because a live broker has this
+``node.id`` is retried for a few sessions (the refused one may be this node's own previous
+process, killed a moment ago), then stops the node too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from client.protocol import (
+    DUPLICATE_BROKER_REGISTRATION,
+    INCONSISTENT_CLUSTER_ID,
+    STALE_BROKER_EPOCH,
+    ApiError,
+)
+from server import limits
+
+log = logging.getLogger(__name__)
+
+Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class BrokerLifecycle:
+    def __init__(
+        self,
+        call_controller: Call,
+        registration: dict[str, Any],
+        applied_index: Callable[[], int],
+        on_unfenced: Callable[[], None],
+        on_fatal: Callable[[str], None],
+    ) -> None:
+        self._call = call_controller
+        self._registration = registration
+        self._applied_index = applied_index
+        self._on_unfenced = on_unfenced
+        self._on_fatal = on_fatal
+        self.broker_epoch: int | None = None
+        self.fenced = True
+
+    async def run(self) -> None:
+        broker_id = self._registration["broker_id"]
+        last_problem = ""
+        duplicate_since: float | None = None
+        while True:
+            try:
+                if self.broker_epoch is None:
+                    answer = await self._call("/v1/internal/brokers", self._registration)
+                    self.broker_epoch = int(answer["broker_epoch"])
+                    log.info("registered as broker %d, epoch %d", broker_id, self.broker_epoch)
+                answer = await self._call(
+                    f"/v1/internal/brokers/{broker_id}/heartbeat",
+                    {
+                        "broker_epoch": self.broker_epoch,
+                        "incarnation_id": self._registration["incarnation_id"],
+                        "applied_index": self._applied_index(),
+                    },
+                )
+                was_fenced, self.fenced = self.fenced, bool(answer["fenced"])
+                if was_fenced and not self.fenced:
+                    self._on_unfenced()
+                last_problem = ""
+                duplicate_since = None
+            except ApiError as e:
+                now = time.monotonic()
+                if e.kind is DUPLICATE_BROKER_REGISTRATION:
+                    duplicate_since = duplicate_since or now
+                    if now - duplicate_since > limits.DUPLICATE_REGISTRATION_GIVE_UP_S:
+                        self._on_fatal(e.message)
+                        return
+                if e.kind is INCONSISTENT_CLUSTER_ID:
+                    self._on_fatal(e.message)
+                    return
+                if e.kind is STALE_BROKER_EPOCH:
+                    self.broker_epoch = None
+                    self.fenced = True
+                elif e.message != last_problem:
+                    log.warning("controller not reachable yet: %s", e.message)
+                    last_problem = e.message
+            await asyncio.sleep(limits.BROKER_HEARTBEAT_INTERVAL_S)

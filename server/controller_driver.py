@@ -1,0 +1,161 @@
+"""The controller role, on the node that leads the Raft quorum: broker sessions and fencing.
+
+Kafka's KRaft controller in miniature:
+
+- A broker registers (``POST /v1/internal/brokers``) and gets a broker epoch; it starts
+  fenced. It then heartbeats every ~300 ms; once its heartbeat reports that it applied the
+  metadata up to its own registration, the controller unfences it.
+- A broker whose heartbeats stop for ``BROKER_SESSION_TIMEOUT_S`` is fenced: in one entry it
+  leaves every ISR and its partitions get new leaders (``controller.plan_fence_broker``).
+- A node that becomes the Raft leader gives every broker a full session before it fences
+  anyone: the sessions the previous leader saw are not known here.
+- Every decision is written with the Raft term in which this node became leader: if it lost
+  the leadership meanwhile, even for a moment, the quorum refuses the entry.
+
+Sessions live in memory on the leader only, as in Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from client.protocol import (
+    INCONSISTENT_CLUSTER_ID,
+    INVALID_REQUEST,
+    LEADER_NOT_AVAILABLE,
+    STALE_BROKER_EPOCH,
+    ApiError,
+)
+from kraft.quorum import MetadataQuorum
+from kraft.records import MetadataRecord
+from kraft.state import MetadataState
+from server import controller, limits
+
+log = logging.getLogger(__name__)
+
+Plan = Callable[[MetadataState], list[MetadataRecord]]
+Write = Callable[[Plan, int | None], Awaitable[int | None]]
+
+
+class ControllerDriver:
+    def __init__(self, quorum: MetadataQuorum, cluster_id: str, write: Write) -> None:
+        self.quorum = quorum
+        self.cluster_id = cluster_id
+        self._write = write
+        self._deadlines: dict[int, float] = {}  # broker id -> monotonic end of its session
+        self._registered_at: dict[int, int] = {}  # broker id -> index of its registration
+        # Brokers heard from in this term: a session granted at a leader change is a grace
+        # period, not proof that a process with that id is alive.
+        self._heard: set[int] = set()
+        self._term: int | None = None  # the term this node leads in, or None
+
+    def _leading_term(self) -> int:
+        """The term of this node's leadership; starts every session afresh in a new term."""
+        if not self.quorum.is_leader():
+            self._term = None
+            raise ApiError(
+                LEADER_NOT_AVAILABLE,
+                "this node is not the controller; ask the metadata leader",
+                {"retry_after_s": 1},
+            )
+        term = self.quorum.current_term()
+        if term != self._term:
+            self._term = term
+            now = time.monotonic()
+            brokers = self.quorum.snapshot_state().brokers
+            self._deadlines = {b: now + limits.BROKER_SESSION_TIMEOUT_S for b in brokers}
+            self._registered_at.clear()
+            self._heard.clear()
+            log.info("node %d is the controller (term %d)", self.quorum.node_id, term)
+        return term
+
+    async def register(self, body: dict[str, Any]) -> dict[str, Any]:
+        term = self._leading_term()
+        try:
+            broker_id = int(body["broker_id"])
+            incarnation_id = str(body["incarnation_id"])
+            http_url = str(body["http_url"])
+            raft_address = str(body["raft_address"])
+            cluster_id = str(body["cluster_id"])
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(
+                INVALID_REQUEST,
+                "a registration needs broker_id, incarnation_id, "
+                "http_url, raft_address and cluster_id",
+            ) from None
+        if cluster_id != self.cluster_id:
+            raise ApiError(
+                INCONSISTENT_CLUSTER_ID,
+                f"cluster.id: node {broker_id} was formatted for cluster {cluster_id}, but this "
+                f"cluster is {self.cluster_id}",
+            )
+        alive = broker_id in self._heard and self._deadlines.get(broker_id, 0.0) > time.monotonic()
+
+        def plan(state: MetadataState) -> list[MetadataRecord]:
+            return controller.plan_register_broker(
+                state, broker_id, incarnation_id, http_url, raft_address, session_alive=alive
+            )
+
+        index = await self._write(plan, term)
+        assert index is not None, "a registration always writes a record"
+        self._registered_at[broker_id] = index
+        self._deadlines[broker_id] = time.monotonic() + limits.BROKER_SESSION_TIMEOUT_S
+        self._heard.add(broker_id)
+        epoch = self.quorum.snapshot_state().brokers[broker_id].epoch
+        return {"broker_id": broker_id, "broker_epoch": epoch, "registered_index": index}
+
+    async def heartbeat(self, broker_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        term = self._leading_term()
+        broker = self.quorum.snapshot_state().brokers.get(broker_id)
+        if (
+            broker is None
+            or broker.epoch != body.get("broker_epoch")
+            or broker.incarnation_id != body.get("incarnation_id")
+        ):
+            raise ApiError(
+                STALE_BROKER_EPOCH,
+                f"broker {broker_id} at epoch {body.get('broker_epoch')} is not registered; "
+                "register again",
+            )
+        self._deadlines[broker_id] = time.monotonic() + limits.BROKER_SESSION_TIMEOUT_S
+        self._heard.add(broker_id)
+        applied = body.get("applied_index")
+        caught_up = isinstance(applied, int) and applied >= self._registered_at.get(broker_id, 0)
+        if broker.fenced and caught_up:
+            await self._write(lambda s: controller.plan_unfence_broker(s, broker_id), term)
+            log.info("unfenced broker %d (epoch %d)", broker_id, broker.epoch)
+        fenced = self.quorum.snapshot_state().brokers[broker_id].fenced
+        return {"broker_id": broker_id, "broker_epoch": broker.epoch, "fenced": fenced}
+
+    async def run(self) -> None:
+        """While leading: fence brokers whose session ended, and elect leaders where none is."""
+        while True:
+            await asyncio.sleep(limits.CONTROLLER_TICK_S)
+            try:
+                term = self._leading_term()
+            except ApiError:
+                continue
+            try:
+                await self._tick(term)
+            except ApiError as e:
+                log.warning("controller decision not written: %s", e.message)
+            except Exception:
+                log.exception("controller tick failed")
+
+    async def _tick(self, term: int) -> None:
+        now = time.monotonic()
+        state = self.quorum.snapshot_state()
+        for broker in state.brokers.values():
+            deadline = self._deadlines.setdefault(broker.id, now + limits.BROKER_SESSION_TIMEOUT_S)
+            if not broker.fenced and deadline < now:
+                log.warning(
+                    "broker %d missed its heartbeats for %.1f s: fencing it",
+                    broker.id,
+                    limits.BROKER_SESSION_TIMEOUT_S,
+                )
+                await self._write(lambda s, b=broker.id: controller.plan_fence_broker(s, b), term)
+        await self._write(controller.plan_elect_leaderless, term)
