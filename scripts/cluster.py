@@ -1,0 +1,472 @@
+"""The local cluster launcher behind ``scripts/cluster`` (DESIGN.md, "Conventions").
+
+Usage::
+
+    scripts/cluster start [--nodes N] [--dir DIR] [--base-port P] [--timeout S]
+    scripts/cluster stop [--dir DIR]
+    scripts/cluster status [--dir DIR]
+
+``start`` (defaults: 3 nodes, the checkout's ``.cluster``, base port 9092, 60 s) makes what is
+missing, starts every node of DIR that is not running and returns once all answer 200 on
+``/v1/health/ready``, printing ``node <id> http://127.0.0.1:<port> pid <pid>`` per node. Run it
+again after a node died and it restarts just that node. ``stop`` sends SIGTERM (then SIGKILL)
+to each running node by its pid; ``status`` prints the running nodes' lines.
+
+What DIR holds::
+
+    DIR/cluster.id                      the id every node is formatted with (one line)
+    DIR/cluster.secret                  the Raft links' secret, mode 0600, reused by later starts
+    DIR/node-<id>/node.properties       the node's config, Kafka's names (written once)
+    DIR/node-<id>/node.log              the node's stdout and stderr, appended across runs
+    DIR/node-<id>/node.pid              its pid, while it runs
+    DIR/node-<id>/kraft-combined-logs/  its log directory (formatted by kraft-storage format)
+
+Ports: node i (from 1) serves HTTP on P + 2(i-1) and Raft on P + 2(i-1) + 1.
+
+Whether a node runs is judged by more than its pid file (see ``cluster_nodes``).
+
+Exit codes: 0 done; 1 an error (a message on stderr); 2 bad usage; 3 ``status`` found a node
+not running (or no cluster); 130 interrupted by Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from cluster_nodes import (
+    START_MARK,
+    LauncherError,
+    NodeLayout,
+    existing_nodes,
+    log_tail,
+    node_line,
+    node_properties,
+    plan_nodes,
+    port_problem,
+    probe_ready,
+    properties_text,
+    remove_file,
+    running_pid,
+    write_atomically,
+)
+
+from storage.ids import is_valid_uuid, random_uuid
+from storage.properties import MetaProperties, parse_properties
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DIR = ROOT / ".cluster"
+DEFAULT_NODES = 3
+DEFAULT_BASE_PORT = 9092
+DEFAULT_TIMEOUT_S = 60.0
+
+# Every node is a Raft voter and a Python process: more voters make each metadata write wait
+# for more acknowledgements and crowd a laptop's cores. Nine is plenty for a local cluster.
+NODES_MAX = 9
+# A node stops within its 2 s HTTP shutdown grace plus its final fsyncs; 30 s leaves room for
+# a slow disk before SIGKILL, whose acknowledged data survives anyway (fsynced on commit).
+STOP_GRACE_S = 30.0
+# After SIGKILL the kernel frees the process at once unless it is stuck in the disk (state D).
+KILL_WAIT_S = 10.0
+# How often `start` asks each node whether it is ready: often enough that it returns soon
+# after the last node is, rarely enough not to load nodes that are still starting.
+READY_POLL_S = 0.2
+
+SECRET_NAME = "cluster.secret"
+CLUSTER_ID_NAME = "cluster.id"
+
+# 2 (bad usage) is argparse's own exit.
+EXIT_OK, EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_INTERRUPTED = 0, 1, 3, 130
+
+
+# ---------------------------------------------------------------------------------------------
+# Making a node: secret, cluster id, properties, format, launch
+# ---------------------------------------------------------------------------------------------
+
+
+def _ensure_secret(directory: Path) -> Path:
+    path = directory / SECRET_NAME
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if not path.read_text().strip():
+            raise LauncherError(f"{path} is empty; delete it to have a new secret made") from None
+        os.chmod(path, 0o600)
+        return path
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(32) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def _formatted_cluster_ids(nodes: Iterable[NodeLayout]) -> dict[int, str]:
+    found = {}
+    for node in nodes:
+        try:
+            meta = MetaProperties.read(node.log_dir)
+        except (OSError, ValueError) as e:
+            raise LauncherError(f"cannot read {node.log_dir}/meta.properties: {e}") from None
+        if meta is not None:
+            found[node.node_id] = meta.cluster_id
+    return found
+
+
+def _ensure_cluster_id(directory: Path, nodes: list[NodeLayout]) -> str:
+    path = directory / CLUSTER_ID_NAME
+    formatted = _formatted_cluster_ids(nodes)
+    if path.is_file():
+        cluster_id = path.read_text().strip()
+        if not is_valid_uuid(cluster_id):
+            raise LauncherError(f"{path} does not hold a cluster id (kraft-storage random-uuid)")
+    else:
+        # A directory formatted before cluster.id existed (or whose file was deleted) keeps
+        # the id its nodes already have.
+        cluster_id = next(iter(formatted.values()), None) or random_uuid()
+        write_atomically(path, cluster_id + "\n")
+    for node_id, other in sorted(formatted.items()):
+        if other != cluster_id:
+            raise LauncherError(
+                f"node {node_id}'s log directory is formatted for cluster {other}, but {path} "
+                f"says {cluster_id}; a node never joins another cluster"
+            )
+    return cluster_id
+
+
+def _bin(name: str, module: str) -> list[str]:
+    """How to run one of our console scripts: the one beside this Python, else ``-m``."""
+    script = Path(sys.executable).parent / name
+    return [str(script)] if script.is_file() else [sys.executable, "-m", module]
+
+
+def _format(node: NodeLayout, cluster_id: str, secret: Path) -> None:
+    argv = _bin("kraft-storage", "storage.storage_tool")
+    out = subprocess.run(
+        [
+            *argv,
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(node.properties),
+            "--secret-file",
+            str(secret),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise LauncherError(f"formatting node {node.node_id} failed: {out.stderr.strip()}")
+
+
+def _launch(node: NodeLayout) -> subprocess.Popen[bytes]:
+    with open(node.log_file, "ab") as log:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        log.write(f"{START_MARK} {node.node_id} at {stamp} ---\n".encode())
+        log.flush()
+        # A session of its own: Ctrl+C in the terminal that ran `start` must not reach it.
+        process = subprocess.Popen(
+            [*_bin("kraft-server-start", "server.main"), str(node.properties)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=node.directory,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+    write_atomically(node.pid_file, f"{process.pid}\n")
+    return process
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+
+def _shape(
+    args: argparse.Namespace, directory: Path, existing: list[NodeLayout]
+) -> tuple[int, int]:
+    """(node count, base port): the existing cluster's, which the flags may only repeat."""
+    if not existing:
+        return args.nodes or DEFAULT_NODES, args.base_port or DEFAULT_BASE_PORT
+    count, base = len(existing), existing[0].http_port
+    advice = "leave the flag out to start it as it is, or use another --dir"
+    if args.nodes is not None and args.nodes != count:
+        raise LauncherError(
+            f"{directory} holds a {count}-node cluster, not {args.nodes}; {advice} "
+            f"(or stop it and delete {directory} to begin again)"
+        )
+    if args.base_port is not None and args.base_port != base:
+        raise LauncherError(
+            f"{directory} holds a cluster whose base port is {base}, not {args.base_port}; {advice}"
+        )
+    return count, base
+
+
+def _write_properties(node: NodeLayout, nodes: list[NodeLayout]) -> None:
+    props = node_properties(node, nodes)
+    text = properties_text(props, node.node_id, len(nodes))
+    if parse_properties(text) != props:
+        raise LauncherError(
+            f"{node.directory} holds characters a properties file would read differently "
+            "(a backslash, say); choose a plainer --dir"
+        )
+    write_atomically(node.properties, text)
+
+
+def _report_failure(node: NodeLayout, what: str) -> None:
+    print(f"cluster: node {node.node_id} {what}; the end of {node.log_file}:", file=sys.stderr)
+    print(log_tail(node), file=sys.stderr)
+
+
+def _wait_ready(
+    nodes: list[NodeLayout], started: dict[int, subprocess.Popen[bytes]], timeout_s: float
+) -> bool:
+    """True once every node answers ready; False (after saying why) if one exits first or
+    the timeout passes."""
+    deadline = time.monotonic() + timeout_s
+    waiting = {node.node_id: node for node in nodes}
+    why: dict[int, str] = {}
+    while waiting:
+        for node in list(waiting.values()):
+            process = started.get(node.node_id)
+            exited = process.poll() if process is not None else None
+            if exited is not None or (process is None and running_pid(node) is None):
+                remove_file(node.pid_file)
+                code = "" if exited is None else f" with code {exited}"
+                _report_failure(node, f"exited{code} before it was ready")
+                return False
+            ready, why[node.node_id] = probe_ready(node)
+            if ready:
+                del waiting[node.node_id]
+        if waiting and time.monotonic() >= deadline:
+            for node in waiting.values():
+                _report_failure(node, f"is not ready after {timeout_s:g} s ({why[node.node_id]})")
+            return False
+        if waiting:
+            time.sleep(READY_POLL_S)
+    return True
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    directory = args.dir.resolve()
+    existing = existing_nodes(directory)
+    count, base = _shape(args, directory, existing)
+    if base < 1 or base + 2 * count - 1 > 65535:
+        raise LauncherError(f"ports {base}..{base + 2 * count - 1} are not all valid TCP ports")
+    nodes = existing or plan_nodes(directory, count, base)
+    pids = {node.node_id: running_pid(node) for node in nodes}
+    to_start = [node for node in nodes if pids[node.node_id] is None]
+    busy = [
+        f"port {port} ({kind} of node {node.node_id}) is {problem}"
+        for node in to_start
+        for port, kind in ((node.http_port, "HTTP"), (node.raft_port, "Raft"))
+        if (problem := port_problem(port)) is not None
+    ]
+    if busy:
+        raise LauncherError(
+            "; ".join(busy) + ". Stop what holds it, or choose another --base-port "
+            "(with another --dir if this one already holds a cluster)"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    secret = _ensure_secret(directory)
+    for node in nodes:
+        node.directory.mkdir(exist_ok=True)
+        if not node.properties.exists():
+            _write_properties(node, nodes)
+    cluster_id = _ensure_cluster_id(directory, nodes)
+    for node in to_start:
+        if not MetaProperties.path_in(node.log_dir).exists():
+            _format(node, cluster_id, secret)
+    started: dict[int, subprocess.Popen[bytes]] = {}
+    for node in to_start:
+        started[node.node_id] = _launch(node)
+        pids[node.node_id] = started[node.node_id].pid
+    if not _wait_ready(nodes, started, args.timeout):
+        print(
+            f"cluster: the other nodes keep running; 'scripts/cluster stop --dir {directory}' "
+            "stops them",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    for node in nodes:
+        print(node_line(node, pids[node.node_id] or 0), flush=True)
+    return EXIT_OK
+
+
+def _wait_gone(
+    targets: list[tuple[NodeLayout, int]], timeout_s: float
+) -> list[tuple[NodeLayout, int]]:
+    """The targets still running after up to ``timeout_s`` (a zombie counts as gone)."""
+    deadline = time.monotonic() + timeout_s
+    left = list(targets)
+    while left:
+        left = [(node, pid) for node, pid in left if running_pid(node) == pid]
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    return left
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass  # it exited between the check and the signal
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    directory = args.dir.resolve()
+    nodes = existing_nodes(directory)
+    targets = [(node, pid) for node in nodes if (pid := running_pid(node)) is not None]
+    for _node, pid in targets:
+        _signal(pid, signal.SIGTERM)
+    left = _wait_gone(targets, STOP_GRACE_S)
+    for node, pid in left:
+        if running_pid(node) == pid:  # checked again right before: never a recycled pid
+            print(
+                f"cluster: node {node.node_id} (pid {pid}) did not stop within "
+                f"{STOP_GRACE_S:g} s of SIGTERM; sending SIGKILL",
+                file=sys.stderr,
+            )
+            _signal(pid, signal.SIGKILL)
+    left = _wait_gone(left, KILL_WAIT_S)
+    stuck = {node.node_id for node, _pid in left}
+    for node in nodes:
+        if node.node_id not in stuck:
+            remove_file(node.pid_file)
+    for node, pid in targets:
+        if node.node_id not in stuck:
+            print(f"stopped node {node.node_id} (pid {pid})", flush=True)
+    if stuck:
+        raise LauncherError(f"still running after SIGKILL: node(s) {sorted(stuck)}")
+    if not targets:
+        print(f"no node of {directory} is running", flush=True)
+    return EXIT_OK
+
+
+def _why_not_running(node: NodeLayout) -> str:
+    try:
+        pid = node.pid_file.read_text().strip()
+    except OSError:
+        return "no pid file"
+    return f"pid {pid} is gone or is not this node"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    directory = args.dir.resolve()
+    nodes = existing_nodes(directory)
+    if not nodes:
+        print(
+            f"cluster: no cluster in {directory} ('scripts/cluster start' makes one)",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_RUNNING
+    down = []
+    for node in nodes:
+        pid = running_pid(node)
+        if pid is None:
+            down.append(node)
+        else:
+            print(node_line(node, pid), flush=True)
+    for node in down:
+        print(f"node {node.node_id} is not running ({_why_not_running(node)})", file=sys.stderr)
+    return EXIT_NOT_RUNNING if down else EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def _node_count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= NODES_MAX:
+        raise argparse.ArgumentTypeError(f"must be 1 to {NODES_MAX}, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port (1-65535), not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scripts/cluster",
+        description="Start, stop and check a local cluster of nodes on 127.0.0.1.",
+        allow_abbrev=False,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{start,stop,status}")
+    commands.required = True
+    dir_help = f"the cluster's directory (default {DEFAULT_DIR})"
+    start = commands.add_parser(
+        "start",
+        help="start every node that is not running and wait until all are ready",
+        allow_abbrev=False,
+    )
+    start.add_argument(
+        "--nodes",
+        type=_node_count,
+        metavar="N",
+        help=f"how many nodes (default {DEFAULT_NODES}; an existing cluster keeps its count)",
+    )
+    start.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=dir_help)
+    start.add_argument(
+        "--base-port",
+        type=_port,
+        metavar="P",
+        help=f"node i serves HTTP on P+2(i-1), Raft on P+2(i-1)+1 (default {DEFAULT_BASE_PORT})",
+    )
+    start.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds to wait for the nodes to be ready (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    for name, text in (
+        ("stop", "stop the running nodes (SIGTERM, then SIGKILL after 30 s)"),
+        ("status", "show the running nodes; exit 3 if one is not running"),
+    ):
+        sub = commands.add_parser(name, help=text, allow_abbrev=False)
+        sub.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=dir_help)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status}[args.command]
+    try:
+        return command(args)
+    except LauncherError as e:
+        print(f"cluster: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(
+            "cluster: interrupted; nodes already started keep running "
+            "('scripts/cluster status' shows them)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""One node of the local cluster (``scripts/cluster``): where its files and ports are, what its
+properties say, and whether it runs.
+
+A pid file alone does not prove a node runs: a pid is recycled, and a node killed a moment ago
+lingers as a zombie that still passes ``kill(pid, 0)``. A node runs when its pid is alive, not
+a zombie (state ``Z`` in ``/proc/<pid>/stat``), and its command line is ``kraft-server-start``
+(or ``python -m server.main``) with this node's properties file. Only such a pid is signalled.
+
+The layout functions are pure; the rest reads ``/proc``, the node's files and its HTTP port.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.properties import PropertiesError, load_properties
+
+LOG_DIR_NAME = "kraft-combined-logs"
+# Written to a node's log before each start, so a failure shows the lines of this run only.
+START_MARK = "--- scripts/cluster: starting node"
+# One readiness probe: a node that serves at all answers at once, so a slow answer is "not yet".
+PROBE_TIMEOUT_S = 2.0
+# Lines of a node's log shown when it fails to start: enough for a traceback and its cause.
+LOG_TAIL_LINES = 40
+
+_NODE_DIR = re.compile(r"node-([1-9][0-9]*)")
+_LISTENER = re.compile(r"(HTTP|CONTROLLER)://([^,:]*):([0-9]+)", re.IGNORECASE)
+
+# No proxy for 127.0.0.1, whatever http_proxy says.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class LauncherError(Exception):
+    """Something the user must fix; printed as is on stderr, exit 1."""
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    """Where one node lives: its id, ports and files."""
+
+    node_id: int
+    http_port: int
+    raft_port: int
+    directory: Path
+
+    @property
+    def properties(self) -> Path:
+        return self.directory / "node.properties"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "node.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "node.pid"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.directory / LOG_DIR_NAME
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+def plan_nodes(directory: Path, count: int, base_port: int) -> list[NodeLayout]:
+    """The nodes of a cluster of ``count`` in ``directory`` with HTTP on ``base_port`` for
+    node 1 (DESIGN.md's port rule)."""
+    return [
+        NodeLayout(i, base_port + 2 * (i - 1), base_port + 2 * (i - 1) + 1, directory / f"node-{i}")
+        for i in range(1, count + 1)
+    ]
+
+
+def node_properties(node: NodeLayout, nodes: list[NodeLayout]) -> dict[str, str]:
+    """The node's settings, Kafka's names, with the topic defaults DESIGN.md gives for N nodes."""
+    count = len(nodes)
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.raft_port}" for n in nodes)
+    return {
+        "node.id": str(node.node_id),
+        "process.roles": "broker,controller",
+        "controller.quorum.voters": voters,
+        "listeners": f"HTTP://127.0.0.1:{node.http_port},CONTROLLER://127.0.0.1:{node.raft_port}",
+        "advertised.listeners": f"HTTP://127.0.0.1:{node.http_port}",
+        "log.dirs": str(node.log_dir),
+        "num.partitions": "1",
+        "default.replication.factor": str(min(3, count)),
+        "min.insync.replicas": "2" if count >= 3 else "1",
+    }
+
+
+def properties_text(props: dict[str, str], node_id: int, count: int) -> str:
+    # Plain key=value lines, as Kafka's sample configs are: our values hold no character the
+    # properties format would need escaped, and the caller checks the round trip.
+    header = (
+        f"# Node {node_id} of a {count}-node local cluster, written by scripts/cluster.\n"
+        "# A combined-mode node: a Raft voter of the metadata quorum and a broker.\n"
+    )
+    return header + "".join(f"{key}={value}\n" for key, value in props.items())
+
+
+def ports_of(props: dict[str, str]) -> tuple[int, int] | None:
+    """(HTTP port, Raft port) named by a properties file's ``listeners``, or None."""
+    found = {
+        m.group(1).upper(): int(m.group(3)) for m in _LISTENER.finditer(props.get("listeners", ""))
+    }
+    if "HTTP" not in found or "CONTROLLER" not in found:
+        return None
+    return found["HTTP"], found["CONTROLLER"]
+
+
+def process_state(stat_text: str) -> str:
+    """The state letter of a ``/proc/<pid>/stat`` line (after the command name, which may hold
+    spaces and parentheses, so it is found from the last ')')."""
+    return stat_text[stat_text.rindex(")") + 1 :].split()[0]
+
+
+def is_node_command(argv: list[str], properties: Path) -> bool:
+    """True when ``argv`` is a node process (kraft-server-start or python -m server.main)
+    started with this properties file."""
+    runs_node = any(
+        Path(arg).name == "kraft-server-start" or arg == "server.main" for arg in argv[:3]
+    )
+    return runs_node and str(properties) in argv[1:]
+
+
+def node_line(node: NodeLayout, pid: int) -> str:
+    return f"node {node.node_id} {node.url} pid {pid}"
+
+
+def _proc_view(pid: int) -> tuple[str, list[str]] | None:
+    """(state letter, argv) of a live process, or None if there is none."""
+    proc = Path(f"/proc/{pid}")
+    if Path("/proc/self").exists():
+        try:
+            state = process_state((proc / "stat").read_text())
+            raw = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            return None
+        return state, [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+    # No /proc (macOS): ps shows the same two things; its command line is space-joined.
+    out = subprocess.run(
+        ["ps", "-p", str(pid), "-o", "stat=", "-o", "command="],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    fields = out.stdout.split()
+    return (fields[0][0], fields[1:]) if out.returncode == 0 and fields else None
+
+
+def running_pid(node: NodeLayout) -> int | None:
+    """The pid of the node's process if it runs (see the module docstring), else None."""
+    try:
+        pid = int(node.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    view = _proc_view(pid) if pid > 0 else None
+    if view is None or view[0] in ("Z", "X"):
+        return None
+    return pid if is_node_command(view[1], node.properties) else None
+
+
+def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    """Replaces ``path`` with ``text`` so a reader sees the old file or the whole new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def existing_nodes(directory: Path) -> list[NodeLayout]:
+    """The nodes DIR already holds (a ``node-<id>`` directory with its properties), their
+    ports read from their own properties files."""
+    if not directory.is_dir():
+        return []
+    nodes = []
+    for entry in directory.iterdir():
+        match = _NODE_DIR.fullmatch(entry.name)
+        if match is None or not (entry / "node.properties").is_file():
+            continue
+        try:
+            ports = ports_of(load_properties(entry / "node.properties"))
+        except (OSError, PropertiesError) as e:
+            raise LauncherError(f"cannot read {entry / 'node.properties'}: {e}") from None
+        if ports is None:
+            raise LauncherError(
+                f"{entry / 'node.properties'}: listeners must name an HTTP and a CONTROLLER "
+                "listener"
+            )
+        nodes.append(NodeLayout(int(match.group(1)), ports[0], ports[1], entry))
+    nodes.sort(key=lambda n: n.node_id)
+    ids = [n.node_id for n in nodes]
+    if ids != list(range(1, len(ids) + 1)):
+        raise LauncherError(f"{directory} holds nodes {ids}; a cluster's nodes are 1..N")
+    return nodes
+
+
+def log_tail(node: NodeLayout, lines: int = LOG_TAIL_LINES) -> str:
+    """The end of the node's log since its last start."""
+    try:
+        text = node.log_file.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    mark = text.rfind(START_MARK)
+    tail = (text[mark:] if mark >= 0 else text).splitlines()[1 if mark >= 0 else 0 :]
+    return "\n".join(tail[-lines:]) or "(the log is empty)"
+
+
+def probe_ready(node: NodeLayout) -> tuple[bool, str]:
+    """(ready, why not) from the node's /v1/health/ready."""
+    try:
+        with _OPENER.open(node.url + "/v1/health/ready", timeout=PROBE_TIMEOUT_S) as answer:
+            return answer.status == 200, f"HTTP {answer.status}"
+    except urllib.error.HTTPError as e:
+        body = e.read().decode(errors="replace").strip()
+        return False, f"HTTP {e.code} {body}"
+    except (OSError, ValueError) as e:
+        return False, f"no answer ({getattr(e, 'reason', e)})"
+
+
+def port_problem(port: int) -> str | None:
+    """Why a node could not listen on 127.0.0.1:``port`` ("already in use", ...), or None."""
+    with socket.socket() as s:
+        # SO_REUSEADDR as the node sets it: a port left in TIME_WAIT by a stopped node is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            return "already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+    return None
+
+
+def remove_file(path: Path) -> None:
+    """Deletes ``path`` if it is there."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
