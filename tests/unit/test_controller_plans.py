@@ -138,3 +138,62 @@ def test_unknown_topic_is_reported_for_delete_and_configs() -> None:
         with pytest.raises(ApiError) as caught:
             plan()
         assert caught.value.code == 40401
+
+
+def three_brokers_with_topic(partitions: int = 3) -> MetadataState:
+    state = state_with_brokers(1, 2, 3)
+    state.apply_entry(2, create(state, partitions=partitions, factor=3))
+    return state
+
+
+def test_fencing_a_broker_moves_its_leaderships_and_takes_it_out_of_every_isr() -> None:
+    state = three_brokers_with_topic()
+    records = controller.plan_fence_broker(state, 2)
+    state.apply_entry(3, records)
+    assert state.brokers[2].fenced
+    for p in state.topics["news"].partitions.values():
+        assert 2 not in p.isr and p.leader != 2 and p.leader in p.isr
+    moved = [p for p in state.topics["news"].partitions.values() if p.leader_epoch == 1]
+    assert len(moved) == 1, "only the partition broker 2 led changes leader"
+
+
+def test_the_last_isr_member_stays_and_the_partition_has_no_leader() -> None:
+    state = three_brokers_with_topic(partitions=1)
+    state.apply_entry(3, controller.plan_fence_broker(state, 1))
+    state.apply_entry(4, controller.plan_fence_broker(state, 2))
+    state.apply_entry(5, controller.plan_fence_broker(state, 3))
+    (p,) = state.topics["news"].partitions.values()
+    assert p.isr == (3,) and p.leader == -1, "no unclean election: the last ISR member waits"
+    state.apply_entry(6, controller.plan_unfence_broker(state, 3))
+    assert state.topics["news"].partitions[0].leader == 3
+
+
+def test_an_unfenced_broker_outside_the_isr_does_not_become_leader() -> None:
+    state = three_brokers_with_topic(partitions=1)
+    for index, broker in enumerate((1, 2, 3), start=3):
+        state.apply_entry(index, controller.plan_fence_broker(state, broker))
+    state.apply_entry(6, controller.plan_unfence_broker(state, 1))
+    assert state.topics["news"].partitions[0].leader == -1
+    assert controller.plan_elect_leaderless(state) == []
+
+
+def test_fencing_is_idempotent_and_unknown_brokers_plan_nothing() -> None:
+    state = three_brokers_with_topic()
+    state.apply_entry(3, controller.plan_fence_broker(state, 2))
+    assert controller.plan_fence_broker(state, 2) == []
+    assert controller.plan_fence_broker(state, 9) == []
+    assert controller.plan_unfence_broker(state, 1) == []
+
+
+def test_a_live_duplicate_registration_is_refused_but_a_dead_ones_is_taken_over() -> None:
+    state = state_with_brokers(1)
+    with pytest.raises(ApiError) as caught:
+        controller.plan_register_broker(
+            state, 1, "other", "http://127.0.0.1:1", "127.0.0.1:2", session_alive=True
+        )
+    assert caught.value.name == "DUPLICATE_BROKER_REGISTRATION"
+    (record,) = controller.plan_register_broker(
+        state, 1, "other", "http://127.0.0.1:1", "127.0.0.1:2", session_alive=False
+    )
+    state.apply_entry(2, [record])
+    assert state.brokers[1].epoch == 1 and state.brokers[1].fenced
