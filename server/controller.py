@@ -17,6 +17,7 @@ from client.protocol import (
     INVALID_PARTITIONS,
     INVALID_REPLICATION_FACTOR,
     INVALID_REQUEST,
+    STALE_BROKER_EPOCH,
     TOPIC_ALREADY_EXISTS,
     UNKNOWN_TOPIC,
     ApiError,
@@ -29,6 +30,7 @@ from kraft.records import (
     MetadataRecord,
     PartitionChangeRecord,
     PartitionRecord,
+    ProducerIdsRecord,
     RegisterBrokerRecord,
     RemoveTopicRecord,
     TopicRecord,
@@ -311,3 +313,15 @@ def plan_elect_leaderless(state: MetadataState) -> list[MetadataRecord]:
                 if leader != NO_LEADER:
                     records.append(PartitionChangeRecord(p.topic_id, p.partition, leader=leader))
     return records
+
+
+def plan_producer_id_block(
+    state: MetadataState, broker_id: int, broker_epoch: int, block_size: int
+) -> list[MetadataRecord]:
+    """Hands the next block of producer ids to a broker (Kafka's AllocateProducerIds)."""
+    broker = state.brokers.get(broker_id)
+    if broker is None or broker.epoch != broker_epoch:
+        raise ApiError(
+            STALE_BROKER_EPOCH, f"broker {broker_id} at epoch {broker_epoch} is not registered"
+        )
+    return [ProducerIdsRecord(broker_id, broker_epoch, state.next_producer_id + block_size)]

@@ -31,7 +31,7 @@ from client.protocol import (
     ApiError,
 )
 from kraft.quorum import MetadataQuorum
-from kraft.records import MetadataRecord
+from kraft.records import MetadataRecord, ProducerIdsRecord
 from kraft.state import MetadataState
 from server import controller, limits
 
@@ -130,6 +130,28 @@ class ControllerDriver:
             log.info("unfenced broker %d (epoch %d)", broker_id, broker.epoch)
         fenced = self.quorum.snapshot_state().brokers[broker_id].fenced
         return {"broker_id": broker_id, "broker_epoch": broker.epoch, "fenced": fenced}
+
+    async def allocate_producer_ids(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The next block of producer ids for a broker, committed before it is handed out."""
+        term = self._leading_term()
+        try:
+            broker_id = int(body["broker_id"])
+            broker_epoch = int(body["broker_epoch"])
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(INVALID_REQUEST, "give broker_id and broker_epoch") from None
+        block = limits.PRODUCER_ID_BLOCK_SIZE
+        written: list[MetadataRecord] = []
+
+        def plan(state: MetadataState) -> list[MetadataRecord]:
+            written[:] = controller.plan_producer_id_block(state, broker_id, broker_epoch, block)
+            return written
+
+        await self._write(plan, term)
+        # Every block is a multiple of the block size from 0 and the next id only grows, so
+        # the block below the record that applied is this broker's alone.
+        (record,) = written
+        assert isinstance(record, ProducerIdsRecord)
+        return {"first_producer_id": record.next_producer_id - block, "count": block}
 
     async def run(self) -> None:
         """While leading: fence brokers whose session ended, and elect leaders where none is."""

@@ -277,6 +277,11 @@ async def broker_heartbeat(request: web.Request) -> web.Response:
     return json_response(await _node(request).controller.heartbeat(broker_id, body))
 
 
+async def allocate_producer_ids(request: web.Request) -> web.Response:
+    body = await _json_object(request, {"broker_id", "broker_epoch"}, {"broker_id", "broker_epoch"})
+    return json_response(await _node(request).controller.allocate_producer_ids(body))
+
+
 # -- produce -------------------------------------------------------------------------------------
 
 
@@ -578,4 +583,5 @@ def make_app(node: Node) -> web.Application:
     r.add_get("/v1/topics/{topic}/partitions/{partition}/offsets", get_offsets)
     r.add_post("/v1/internal/brokers", register_broker)
     r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)
+    r.add_post("/v1/internal/producer-ids", allocate_producer_ids)
     return app

@@ -57,3 +57,6 @@ FORWARD_TIMEOUT_S = METADATA_WRITE_TIMEOUT_S + 5.0
 # sessions: the live one may be this node's previous process, killed a moment ago) before the
 # node gives up and exits.
 DUPLICATE_REGISTRATION_GIVE_UP_S = 3 * BROKER_SESSION_TIMEOUT_S
+# Producer ids are handed to brokers in blocks, as Kafka does (1,000 a block), so allocating
+# one for a producer needs no metadata write most of the time.
+PRODUCER_ID_BLOCK_SIZE = 1000

@@ -94,8 +94,10 @@ def test_kill_9_of_the_controller_elects_another_and_metadata_writes_go_on(
     )
     wait_until(
         "the other survivor sees both topics",
-        lambda: {t["name"] for t in http("GET", f"{survivors[1].url}/v1/topics")[1]["topics"]}
-        >= {"before", "after"},
+        lambda: (
+            {t["name"] for t in http("GET", f"{survivors[1].url}/v1/topics")[1]["topics"]}
+            >= {"before", "after"}
+        ),
     )
     old.start()
     assert_same_metadata(cluster.nodes)
@@ -169,3 +171,18 @@ def test_topic_deletion_removes_the_directories_on_every_node(cluster: Cluster) 
             f"no doomed-* left on node {node.node_id}",
             lambda node=node: not any(p.name.startswith("doomed-") for p in node.log_dir.iterdir()),
         )
+
+
+def test_the_controller_hands_out_disjoint_producer_id_blocks(cluster: Cluster) -> None:
+    controller = cluster.node(wait_until("a controller", cluster.controller_id))
+    blocks = []
+    for broker in (1, 2, 3):  # every broker is at its first registration, epoch 0
+        status, body = http(
+            "POST",
+            f"{controller.url}/v1/internal/producer-ids",
+            {"broker_id": broker, "broker_epoch": 0},
+        )
+        assert status == 200, body
+        blocks.append((body["first_producer_id"], body["count"]))
+    starts = sorted(start for start, _ in blocks)
+    assert all(b - a >= 1000 for a, b in zip(starts, starts[1:], strict=False))

@@ -197,3 +197,16 @@ def test_a_live_duplicate_registration_is_refused_but_a_dead_ones_is_taken_over(
     )
     state.apply_entry(2, [record])
     assert state.brokers[1].epoch == 1 and state.brokers[1].fenced
+
+
+def test_producer_id_blocks_never_overlap_and_need_the_current_broker_epoch() -> None:
+    state = state_with_brokers(1, 2)
+    blocks = []
+    for index, broker in enumerate((1, 2, 1), start=2):
+        (record,) = controller.plan_producer_id_block(state, broker, 0, 1000)
+        state.apply_entry(index, [record])
+        blocks.append((record.next_producer_id - 1000, record.next_producer_id))
+    assert blocks == [(0, 1000), (1000, 2000), (2000, 3000)]
+    with pytest.raises(ApiError) as caught:
+        controller.plan_producer_id_block(state, 1, 7, 1000)
+    assert caught.value.name == "STALE_BROKER_EPOCH"
