@@ -292,8 +292,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         pids[node.node_id] = started[node.node_id].pid
     if not _wait_ready(nodes, started, args.timeout):
         print(
-            f"cluster: the other nodes keep running; 'scripts/cluster stop --dir {directory}' "
-            "stops them",
+            "cluster: the nodes that started keep running; "
+            f"'scripts/cluster stop --dir {directory}' stops them",
             file=sys.stderr,
         )
         return EXIT_ERROR
@@ -459,10 +459,13 @@ def main(argv: list[str] | None = None) -> int:
     except LauncherError as e:
         print(f"cluster: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as e:  # a file of DIR that cannot be read or written: say which
+        print(f"cluster: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(
             "cluster: interrupted; nodes already started keep running "
-            "('scripts/cluster status' shows them)",
+            f"('scripts/cluster status --dir {args.dir}' shows them)",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
