@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Benchmark of the metadata quorum on a real three-node cluster. Prints figures, asserts
+nothing.
+
+It starts its own three node processes (tests/integration/nodes.py's Cluster, in a temporary
+directory; every process it started is stopped by pid at the end), then measures:
+
+  (a) metadata writes: --topics single-partition topics created with --concurrency requests
+      in flight (aiohttp), sent to the controller; then as many again sent to a follower,
+      which forwards each one to the controller. Figure: topic creations per second, from
+      the first request sent to the last 201 received, and each request's latency.
+  (b) failover, --kills times: kill -9 the controller (the quorum leader), then create a topic
+      through the survivors in a tight loop (a new name per attempt, alternating between
+      them); the time from the kill to the first 201. Also printed: when a survivor first
+      named a new leader. The killed node is restarted and every node is ready again before
+      the next round.
+
+Targets (issue 3): (a) >= 500 topic creations/s, (b) median <= 1.5 s.
+
+Usage: .venv/bin/python scripts/bench_quorum.py [--topics 1000] [--kills 10]
+       [--replication-factor 3] [--concurrency 32] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.integration.nodes import Cluster, NodeProcess, http, wait_until  # noqa: E402
+
+TARGET_CREATIONS_PER_S = 500.0
+TARGET_FAILOVER_MEDIAN_S = 1.5
+# A bulk creation answers within the controller's metadata write timeout (10 s) plus the
+# forwarding margin; a request still open after this is counted as an error.
+REQUEST_TIMEOUT_S = 30.0
+# A failover attempt that hangs (a request forwarded to a controller that just died may wait)
+# is abandoned after this, and the next attempt goes to the other survivor.
+FAILOVER_ATTEMPT_TIMEOUT_S = 1.0
+# Back-pressure answers (429, 503) are retried after this pause, and counted.
+RETRY_PAUSE_S = 0.02
+RETRIES_PER_TOPIC_MAX = 200
+# How long one failover round may take before it is reported as failed.
+FAILOVER_DEADLINE_S = 60.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (0 if it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+@dataclass
+class BulkResult:
+    via: str
+    created: int = 0
+    seconds: float = 0.0
+    latencies_s: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    retries: int = 0
+    retry_reasons: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    cpu_s: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.created / self.seconds if self.seconds else 0.0
+
+
+def reason(text: str) -> str:
+    """An error answer's name and message, short, for counting why requests were retried."""
+    try:
+        body = json.loads(text)
+        return f"{body.get('error')}: {str(body.get('message'))[:90]}"
+    except (ValueError, AttributeError):
+        return text[:90]
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def create_topics(
+    session: aiohttp.ClientSession,
+    node: NodeProcess,
+    names: list[str],
+    replication_factor: int,
+    concurrency: int,
+    via: str,
+    cluster: Cluster,
+) -> BulkResult:
+    """Creates every topic through `node` with `concurrency` requests in flight."""
+    result = BulkResult(via)
+    queue = iter(names)
+    url = f"{node.url}/v1/topics"
+
+    async def worker() -> None:
+        for name in queue:
+            body = {"name": name, "partitions": 1, "replication_factor": replication_factor}
+            for attempt in range(RETRIES_PER_TOPIC_MAX):
+                sent = time.monotonic()
+                try:
+                    async with session.post(url, json=body) as response:
+                        status = response.status
+                        text = await response.text()
+                except (aiohttp.ClientError, TimeoutError) as e:
+                    result.errors.append(f"{name}: {e!r}")
+                    break
+                result.statuses[status] += 1
+                if status == 201:
+                    result.created += 1
+                    result.latencies_s.append(time.monotonic() - sent)
+                    break
+                if status in (429, 503) and attempt + 1 < RETRIES_PER_TOPIC_MAX:
+                    result.retries += 1
+                    result.retry_reasons[f"{status} {reason(text)}"] += 1
+                    await asyncio.sleep(RETRY_PAUSE_S)
+                    continue
+                result.errors.append(f"{name}: {status} {text[:200]}")
+                break
+
+    cpu_before = {n.node_id: cpu_seconds(n.pid) for n in cluster.nodes}
+    start = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.seconds = time.monotonic() - start
+    result.cpu_s = {n.node_id: cpu_seconds(n.pid) - cpu_before[n.node_id] for n in cluster.nodes}
+    return result
+
+
+@dataclass
+class FailoverRound:
+    killed: int
+    leader_seen_s: float | None  # first time a survivor named another leader
+    new_leader: int | None
+    write_s: float | None  # first 201 through a survivor
+    attempts: Counter[str]
+
+
+async def leader_watch(
+    session: aiohttp.ClientSession, survivors: list[NodeProcess], old: int, t0: float
+) -> tuple[float, int]:
+    """Polls the survivors' /v1/cluster until one names a leader other than `old`."""
+    while True:
+        for node in survivors:
+            try:
+                async with session.get(
+                    f"{node.url}/v1/cluster", timeout=aiohttp.ClientTimeout(total=0.5)
+                ) as response:
+                    body = await response.json()
+                leader = body.get("controller_id")
+                if leader is not None and leader != old:
+                    return time.monotonic() - t0, int(leader)
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                pass
+        await asyncio.sleep(0.005)
+
+
+async def failover_round(
+    session: aiohttp.ClientSession, cluster: Cluster, round_no: int, replication_factor: int
+) -> FailoverRound:
+    for node in cluster.nodes:
+        node.wait_ready()
+    old_id = wait_until("one controller seen by every node", lambda: agreed_controller(cluster))
+    victim = cluster.node(old_id)
+    survivors = [n for n in cluster.nodes if n is not victim]
+    attempts: Counter[str] = Counter()
+    assert victim.pid is not None
+    t0 = time.monotonic()
+    os.kill(victim.pid, signal.SIGKILL)
+    watch = asyncio.create_task(leader_watch(session, survivors, old_id, t0))
+    write_s: float | None = None
+    attempt = 0
+    while time.monotonic() - t0 < FAILOVER_DEADLINE_S:
+        node = survivors[attempt % 2]
+        name = f"failover-{round_no}-{attempt}"
+        attempt += 1
+        try:
+            async with session.post(
+                f"{node.url}/v1/topics",
+                json={"name": name, "partitions": 1, "replication_factor": replication_factor},
+                timeout=aiohttp.ClientTimeout(total=FAILOVER_ATTEMPT_TIMEOUT_S),
+            ) as response:
+                await response.read()
+                attempts[str(response.status)] += 1
+                if response.status == 201:
+                    write_s = time.monotonic() - t0
+                    break
+        except (aiohttp.ClientError, TimeoutError) as e:
+            attempts[type(e).__name__] += 1
+        await asyncio.sleep(0.002)  # a tight loop, but let the leader watch run
+    try:
+        leader_seen_s, new_leader = await asyncio.wait_for(watch, 10.0)
+    except TimeoutError:
+        leader_seen_s, new_leader = None, None
+    victim.process.wait()  # type: ignore[union-attr]  # reap it before the restart
+    victim.start(wait=True)
+    return FailoverRound(old_id, leader_seen_s, new_leader, write_s, attempts)
+
+
+def agreed_controller(cluster: Cluster) -> int | None:
+    views = {cluster.controller_id(n) for n in cluster.nodes}
+    return views.pop() if len(views) == 1 else None
+
+
+def print_bulk(result: BulkResult, total: int) -> None:
+    lat = result.latencies_s
+    cpu = ", ".join(f"node {k} {v:.1f} s" for k, v in sorted(result.cpu_s.items()))
+    print(
+        f"  via {result.via}: {result.created}/{total} created in {result.seconds:.2f} s = "
+        f"{result.rate:.0f}/s; latency median {statistics.median(lat) * 1000 if lat else 0:.0f}"
+        f" ms, p99 {quantile(lat, 0.99) * 1000:.0f} ms; retries {result.retries}; "
+        f"statuses {dict(result.statuses)}"
+    )
+    print(f"    CPU used meanwhile: {cpu} (wall {result.seconds:.1f} s)")
+    for why, count in result.retry_reasons.most_common(3):
+        print(f"    retried {count} x: {why}")
+    for error in result.errors[:5]:
+        print(f"    error: {error}")
+    if len(result.errors) > 5:
+        print(f"    ... {len(result.errors) - 5} more errors")
+
+
+async def run(args: argparse.Namespace, cluster: Cluster) -> None:
+    connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        controller = cluster.node(
+            wait_until("one controller seen by every node", lambda: agreed_controller(cluster))
+        )
+        follower = next(n for n in cluster.nodes if n is not controller)
+        rf = args.replication_factor
+        print(
+            f"metadata writes: {args.topics} topics x 2, 1 partition, replication factor {rf}, "
+            f"{args.concurrency} requests in flight"
+        )
+        bulk = []
+        for via, node, prefix in (
+            (f"controller (node {controller.node_id})", controller, "direct"),
+            (f"follower (node {follower.node_id}, forwarding)", follower, "forwarded"),
+        ):
+            names = [f"{prefix}-{i:05d}" for i in range(args.topics)]
+            result = await create_topics(session, node, names, rf, args.concurrency, via, cluster)
+            print_bulk(result, args.topics)
+            bulk.append(result)
+
+        # Let every node apply and open what was created before the failover rounds.
+        wait_until(
+            "every node lists the created topics",
+            lambda: all(
+                len(http("GET", f"{n.url}/v1/topics")[1]["topics"]) >= 2 * args.topics
+                for n in cluster.nodes
+            ),
+            deadline_s=300,
+        )
+
+        print(f"failover: {args.kills} x kill -9 of the controller")
+        rounds: list[FailoverRound] = []
+        for round_no in range(args.kills):
+            r = await failover_round(session, cluster, round_no, rf)
+            rounds.append(r)
+            seen = "-" if r.leader_seen_s is None else f"{r.leader_seen_s:.3f} s"
+            wrote = "FAILED" if r.write_s is None else f"{r.write_s:.3f} s"
+            print(
+                f"  round {round_no + 1}: killed node {r.killed}; new leader node "
+                f"{r.new_leader} named after {seen}; first 201 after {wrote}; attempts "
+                f"{dict(r.attempts)}"
+            )
+
+    print_summary(bulk, rounds)
+
+
+def row(label: str, value: str, target: str = "", verdict: str = "") -> None:
+    print(f"{label:<46} {value:>10} {target:>8}  {verdict}")
+
+
+def print_summary(bulk: list[BulkResult], rounds: list[FailoverRound]) -> None:
+    writes = [r.write_s for r in rounds if r.write_s is not None]
+    seen = [r.leader_seen_s for r in rounds if r.leader_seen_s is not None]
+    print()
+    row("figure", "measured", "target")
+    for result in bulk:
+        verdict = "ok" if result.rate >= TARGET_CREATIONS_PER_S else "MISSED"
+        label = f"topic creations/s via {result.via.split(' (')[0]}"
+        row(label, f"{result.rate:.0f}", f">= {TARGET_CREATIONS_PER_S:.0f}", verdict)
+    if writes:
+        median = statistics.median(writes)
+        all_wrote = len(writes) == len(rounds)
+        verdict = "ok" if median <= TARGET_FAILOVER_MEDIAN_S and all_wrote else "MISSED"
+        target = f"<= {TARGET_FAILOVER_MEDIAN_S}"
+        row("failover, kill -9 -> next 201: median (s)", f"{median:.3f}", target, verdict)
+        row("failover, kill -9 -> next 201: max (s)", f"{max(writes):.3f}")
+    if seen:
+        row("failover, kill -9 -> new leader named: median", f"{statistics.median(seen):.3f}")
+    if len(writes) != len(rounds):
+        print(f"rounds without a write within {FAILOVER_DEADLINE_S} s: {len(rounds) - len(writes)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--topics", type=int, default=1000, help="topics per bulk phase")
+    parser.add_argument("--kills", type=int, default=10, help="failover rounds")
+    parser.add_argument("--replication-factor", type=int, default=3, choices=(1, 2, 3))
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        help="keep the cluster's files (node logs) in a new directory under DIR "
+        "(default: a temporary directory, removed afterwards)",
+    )
+    args = parser.parse_args()
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        base = Path(tempfile.mkdtemp(prefix="bench-quorum-", dir=args.dir))
+    else:
+        base = Path(tempfile.mkdtemp(prefix="bench-quorum-"))
+    print(f"cluster files in {base}")
+    cluster = Cluster.create(base, count=3)
+    try:
+        started = time.monotonic()
+        cluster.start()
+        print(f"three nodes ready in {time.monotonic() - started:.1f} s")
+        asyncio.run(run(args, cluster))
+    finally:
+        cluster.stop()
+        if args.dir is None:
+            shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
