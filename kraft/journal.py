@@ -14,8 +14,14 @@ and commit index) and:
   from the front (log compaction) or the journal is cleared (a snapshot was installed);
 - keeps term, vote and commit index in a small JSON file replaced the same way; term and vote
   are written before the call returns (Raft needs them durable before any vote is sent);
+- syncs, too, before it records a higher commit index: a leader counts its own log toward a
+  commit before its entries are synced, and nothing may be applied or answered past what
+  this node holds on disk;
 - checks every entry with a CRC when loading and cuts a torn or corrupt tail (logging how many
-  bytes it dropped), so a crash in the middle of an append never leaves garbage entries.
+  bytes it dropped), so a crash in the middle of an append never leaves garbage entries;
+- fails for good after one failed write or fsync (``failed``): Linux may drop the dirty pages
+  of a failed fsync and report the next one as a success ("fsyncgate"), so nothing written
+  after a failure can be trusted. The quorum then stops taking part (see quorum.py).
 
 Only the quorum's tick thread calls a journal; it is not thread-safe.
 
@@ -42,6 +48,8 @@ import logging
 import os
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, overload
 
@@ -106,6 +114,7 @@ class DurableJournal:
         self._offsets: list[int] = []
         self._dirty = False
         self._closed = False
+        self.failed: OSError | None = None  # the first write or fsync that failed
         self._meta = self._load_meta()
         self._meta_saved = True
         if not path.exists():
@@ -152,7 +161,9 @@ class DurableJournal:
         if end < len(data):
             logger.warning(
                 "%s: cut a torn or corrupt tail of %d bytes after %d entries (last index %s)",
-                self._path, len(data) - end, len(self._entries),
+                self._path,
+                len(data) - end,
+                len(self._entries),
                 self._entries[-1][1] if self._entries else None,
             )
             os.ftruncate(self._fd, end)
@@ -166,7 +177,8 @@ class DurableJournal:
         # pysyncobj appends in index order; a gap would be cut at the next load.
         assert not self._entries or idx == self._entries[-1][1] + 1, (idx, self._entries[-1])
         record = encode_entry(command, idx, term)
-        os.pwrite(self._fd, record, self._end)
+        with self._failing():
+            os.pwrite(self._fd, record, self._end)
         self._entries.append((command, idx, term))
         self._offsets.append(self._end)
         self._end += len(record)
@@ -182,7 +194,8 @@ class DurableJournal:
         self._end = self._offsets[entryFrom]
         del self._entries[entryFrom:]
         del self._offsets[entryFrom:]
-        os.ftruncate(self._fd, self._end)
+        with self._failing():
+            os.ftruncate(self._fd, self._end)
         self._dirty = True
 
     def deleteEntriesTo(self, entryTo: int) -> None:  # noqa: N802 (pysyncobj's name)
@@ -206,6 +219,12 @@ class DurableJournal:
         self.sync()
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:  # noqa: N802, N803
+        if raftCommitIndex > self._meta["commit_index"]:
+            # pysyncobj applies entries up to the commit index right after this call.
+            try:
+                self.sync()
+            except OSError:
+                pass  # `failed` is set: the quorum applies nothing more and stops
         if self._meta["commit_index"] != raftCommitIndex:
             self._meta["commit_index"] = raftCommitIndex
             self._meta_saved = False
@@ -227,16 +246,37 @@ class DurableJournal:
         return voted
 
     def onOneSecondTimer(self) -> None:  # noqa: N802
-        if not self._meta_saved:
-            self._store_meta()
+        if not self._meta_saved and self.failed is None:
+            try:
+                self._store_meta()
+            except OSError:
+                pass  # `failed` is set; raising would only make pysyncobj log it every second
 
     # --- Ours ----------------------------------------------------------------------------------
 
     def sync(self) -> None:
-        """Make every added or deleted entry durable (one fdatasync for the whole batch)."""
+        """Make every added or deleted entry durable (one fdatasync for the whole batch).
+
+        Raises OSError if that fails, and again on every later call (see ``failed``).
+        """
         if self._dirty and not self._closed:
-            os.fdatasync(self._fd)
+            with self._failing():
+                os.fdatasync(self._fd)
             self._dirty = False
+        elif self.failed is not None:
+            raise self.failed
+
+    @contextmanager
+    def _failing(self) -> Iterator[None]:
+        """Refuse I/O once an earlier write failed; remember the first failure."""
+        if self.failed is not None:
+            raise self.failed
+        try:
+            yield
+        except OSError as e:
+            self.failed = e
+            logger.critical("%s: a write or fsync failed: %s", self._path, e)
+            raise
 
     def term_of(self, index: int) -> int | None:
         """The term of the entry at Raft `index`, or None if the journal does not hold it."""
@@ -255,15 +295,23 @@ class DurableJournal:
         """Sync, save the meta file and close; later calls do nothing."""
         if self._closed:
             return
-        self.sync()
-        if not self._meta_saved:
-            self._store_meta()
+        if self.failed is None:
+            try:
+                self.sync()
+                if not self._meta_saved:
+                    self._store_meta()
+            except OSError:
+                pass  # logged; `failed` is set
         self._closed = True
-        os.close(self._fd)
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass  # only after a failed rewrite, which left no file open
 
     def _store_meta(self) -> None:
         data = orjson.dumps({"version": META_VERSION, **self._meta})
-        write_file_durably(self._meta_path, data)
+        with self._failing():
+            write_file_durably(self._meta_path, data)
         self._meta_saved = True
 
     def _rewrite(self, entries: list[Entry]) -> None:
@@ -275,9 +323,10 @@ class DurableJournal:
             parts.append(record)
             offsets.append(end)
             end += len(record)
-        write_file_durably(self._path, b"".join(parts))
-        os.close(self._fd)
-        self._fd = os.open(self._path, os.O_RDWR)
+        with self._failing():
+            write_file_durably(self._path, b"".join(parts))
+            os.close(self._fd)
+            self._fd = os.open(self._path, os.O_RDWR)
         self._entries = list(entries)
         self._offsets = offsets
         self._end = end

@@ -45,13 +45,33 @@ SNAPSHOT_BYTES_MAX = 512 * 1024 * 1024
 
 # A journal entry is one encoded command: the entry's bytes plus pysyncobj's pickle framing.
 JOURNAL_ENTRY_BYTES_MAX = ENTRY_BYTES_MAX + 64 * 1024
-# One message between Raft peers (zlib + Fernet framed). Entries are batched up to 64 KiB, but
-# a batch may end with one large entry, and Fernet's base64 adds a third: 4 x the largest entry
-# is a safe ceiling. A peer announcing more is dropped before we buffer it (pysyncobj would
-# otherwise buffer up to 2 GiB before it even checks the password).
+# One message between Raft peers (zlib + Fernet framed), on the wire and decompressed. Entries
+# are batched up to 64 KiB, but a batch may end with one large entry, and Fernet's base64 adds
+# a third: 4 x the largest entry is a safe ceiling. A peer announcing more is dropped before we
+# buffer it (pysyncobj would otherwise buffer up to 2 GiB before it even checks the password).
 RAFT_MESSAGE_BYTES_MAX = 4 * JOURNAL_ENTRY_BYTES_MAX
-# Read-ahead per connection before we stop reading and parse what we have.
-RAFT_READ_BUFFER_BYTES_MAX = RAFT_MESSAGE_BYTES_MAX + 64 * 1024
+# A peer's first message on a connection is a 32-byte random key, pickled, zlib'd and Fernet
+# framed: about 150 bytes. Until a message has passed authentication, that is all a connection
+# may announce, so a stranger on the Raft port makes us buffer 4 KiB, not 32 MiB.
+RAFT_HANDSHAKE_MESSAGE_BYTES_MAX = 4 * 1024
+# pysyncobj's handshake (key exchange, then the dialer names itself) takes one round trip and a
+# tick or two; a connection, ours or a stranger's, still in it after this is dropped. pysyncobj
+# would keep a silent connection forever, and an outgoing one stuck there is never redialled.
+RAFT_HANDSHAKE_TIMEOUT_S = 5.0
+# Incoming connections in the handshake at once; a new one beyond this evicts the oldest, so a
+# flood of idle connections cannot exhaust our file descriptors (pysyncobj's server stops
+# accepting for good after an accept fails with EMFILE). Voters need one each.
+RAFT_HANDSHAKING_CONNECTIONS_COUNT_MAX = 32
+# Closes by the peer during the handshake, in a row, before a dialer reports that the cluster
+# secrets differ: a peer whose secret differs closes every time; one close may be a restart.
+RAFT_HANDSHAKE_CLOSES_REPORTED_COUNT = 2
+# A recurring problem with one Raft link (one kind, one peer) is logged at most this often,
+# with the count of repeats; links are retried every second, so once a second would flood.
+RAFT_LINK_LOG_INTERVAL_S = 10.0
+# A node that cannot reach some voters says so first after this (a few connection retries:
+# sooner would name peers that are merely starting), then every RAFT_UNREACHABLE_LOG_INTERVAL_S.
+RAFT_UNREACHABLE_FIRST_LOG_S = 3.0
+RAFT_UNREACHABLE_LOG_INTERVAL_S = 10.0
 # Commands waiting for the tick thread; a writer beyond this gets an error, not a queue.
 RAFT_COMMANDS_QUEUE_COUNT_MAX = 1000
 
@@ -78,6 +98,8 @@ RAFT_LEADER_FALLBACK_TIMEOUT_S = 1.5
 # How often a node redials a lost peer (default 5 s: a healed node would wait 5 s to rejoin).
 RAFT_CONNECTION_RETRY_S = 1.0
 # A connection with no data for this long is dead; must be >= RAFT_MAX_TIMEOUT_S (asserted).
+# A follower that has heard nothing from its leader for this long is not ready (pysyncobj keeps
+# a follower that reaches nobody on its old leader forever: it starts no election alone).
 RAFT_CONNECTION_TIMEOUT_S = 2.0
 # Bind attempts at start, RAFT_BIND_RETRY_S apart, before start() gives up with an error.
 RAFT_BIND_RETRIES_COUNT = 5

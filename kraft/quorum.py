@@ -14,14 +14,17 @@ Threads
 
 Durability (pysyncobj fsyncs nothing by itself; see DESIGN.md, "Known traps")
     - The journal is our :class:`~kraft.journal.DurableJournal`, installed through pysyncobj's
-      ``createJournal`` hook. It is synced before any Raft message leaves the node (our
-      transport's ``send``) and at the end of every tick, so an append is acknowledged, and
-      counted by a leader for itself, only once it is on disk. Term and vote are written
-      durably before the vote is sent.
+      ``createJournal`` hook. It is synced before any Raft message leaves the node (the
+      transport's ``before_send`` hook), before a higher commit index is recorded, and at the
+      end of every tick, so an append is acknowledged, and counted by a leader for itself,
+      only once it is on disk. Term and vote are written durably before the vote is sent.
     - The dump is written by our serializer (`kraft.dump`), fsynced; pysyncobj renames it, and
       our serialize checker fsyncs the directory before pysyncobj may cut the journal. A dump
-      received from the leader is fsynced (file and directory) by our deserializer before it
-      is loaded and acknowledged.
+      received from the leader goes through the same rename, which `kraft.pysyncobj_hooks`
+      makes durable and checked (a bad dump never replaces a good one), all before the
+      follower loads and acknowledges it.
+    - A node whose journal fails a write or an fsync stops taking part: it closes its Raft
+      links, applies nothing more, is never ready again, and must be restarted.
 
 Fencing
     Every entry carries the term its writer saw when it checked it was the leader. The entry
@@ -30,10 +33,8 @@ Fencing
     deposed controller's decisions never land in a later term.
 
 Transport
-    Ours binds only the configured address, dials a peer at its dial override if one is set
-    (its identity stays its advertised address), notes when each peer was last heard from, and
-    drops a connection whose next message claims more than RAFT_MESSAGE_BYTES_MAX bytes before
-    buffering it (pysyncobj would buffer up to 2 GiB before checking the password).
+    `kraft.transport`: bound to the configured address only, encrypted and authenticated with
+    the cluster secret, with capped buffers, handshake deadlines and rate-limited reports.
 """
 
 from __future__ import annotations
@@ -41,21 +42,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pysyncobj.syncobj as _pysyncobj_syncobj
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.config import FAIL_REASON, SERIALIZER_STATE
-from pysyncobj.dns_resolver import globalDnsResolver
 from pysyncobj.node import TCPNode
 from pysyncobj.syncobj import SyncObjException
-from pysyncobj.tcp_connection import TcpConnection
-from pysyncobj.transport import TCPTransport
 
 from kraft import limits
 from kraft.dump import Dump, decode_dump, voters_of, write_dump_file
@@ -71,8 +67,10 @@ from kraft.errors import (
 )
 from kraft.files import fsync_dir, fsync_file
 from kraft.journal import DurableJournal
+from kraft.pysyncobj_hooks import DUMP_PATHS, JOURNALS, JOURNALS_LOCK
 from kraft.records import MetadataRecord, decode, encode
 from kraft.state import MetadataState
+from kraft.transport import DialNode, KraftTransport, LinkReporter, TransportHooks
 
 __all__ = [
     "DUMP_FILE",
@@ -100,7 +98,6 @@ Listener = Callable[[int, tuple[MetadataRecord, ...] | None], None]
 T = TypeVar("T")
 
 _READY_POLL_S = 0.02  # how often wait_ready looks; the tick is 10 ms
-_UNREACHABLE_LOG_EVERY_S = 10.0  # how often a node logs the voters it cannot reach
 _STATE_NAMES = {0: "Follower", 1: "Candidate", 2: "Leader"}
 # Failures after which the entry is certainly not in the log: not written, safe to retry.
 _NOT_WRITTEN = {
@@ -110,103 +107,30 @@ _NOT_WRITTEN = {
     FAIL_REASON.REQUEST_DENIED,
 }
 
-# --- pysyncobj's journal hook: hand it our journal for the paths we registered -------------------
-
-_JOURNALS: dict[str, DurableJournal] = {}
-_JOURNALS_LOCK = threading.Lock()
-_original_create_journal = _pysyncobj_syncobj.createJournal
-
-
-def _create_journal(journal_file: str | None = None) -> Any:
-    if journal_file is not None:
-        with _JOURNALS_LOCK:
-            journal = _JOURNALS.pop(journal_file, None)
-        if journal is not None:
-            return journal
-    return _original_create_journal(journal_file)
-
-
-_pysyncobj_syncobj.createJournal = _create_journal
-
-
-# --- Transport ---------------------------------------------------------------------------------
-
-
-class _CappedTcpConnection(TcpConnection):  # type: ignore[misc]
-    """A pysyncobj connection that refuses to buffer a message larger than the limit."""
-
-    # pysyncobj's private read step, overridden by its mangled name.
-    def _TcpConnection__processRead(self) -> bool:  # noqa: N802
-        if len(self._TcpConnection__readBuffer) > limits.RAFT_READ_BUFFER_BYTES_MAX:
-            return False  # parse the messages we hold before reading more
-        more: bool = TcpConnection._TcpConnection__processRead(self)
-        buffer = self._TcpConnection__readBuffer
-        if len(buffer) >= 4:
-            (length,) = struct.unpack_from("i", buffer, 0)
-            if not 0 <= length <= limits.RAFT_MESSAGE_BYTES_MAX:
-                logger.warning(
-                    "dropping a Raft connection announcing a %d-byte message (limit %d)",
-                    length, limits.RAFT_MESSAGE_BYTES_MAX,
-                )
-                self.disconnect()
-                return False
-        return more
-
-
-class _KraftTransport(TCPTransport):  # type: ignore[misc]
-    """pysyncobj's TCP transport, plus: sync the journal before sending, cap messages."""
-
-    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803
-        self._kraft: MetadataQuorum = syncObj._kraft_owner
-        super().__init__(syncObj, selfNode, otherNodes)
-        syncObj.addOnTickCallback(self._kraft._on_tick)
-
-    def send(self, node: Any, message: Any) -> bool:
-        # Persist before send: an append acknowledged or a vote granted is on disk.
-        self._kraft._journal.sync()
-        sent: bool = super().send(node, message)
-        return sent
-
-    def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
-        self._kraft._last_heard[node.id] = time.monotonic()
-        super()._onMessageReceived(node, message)
-
-    def _onNewIncomingConnection(self, conn: Any) -> None:  # noqa: N802
-        conn.__class__ = _CappedTcpConnection
-        super()._onNewIncomingConnection(conn)
-
-    def addNode(self, node: Any) -> None:  # noqa: N802
-        super().addNode(node)
-        conn = self._connections.get(node)
-        if conn is not None and type(conn) is TcpConnection:
-            conn.__class__ = _CappedTcpConnection
-
-
-class _DialNode(TCPNode):  # type: ignore[misc]
-    """A peer known by its advertised address but dialled at another (fault injection)."""
-
-    def __init__(self, address: str, dial: str) -> None:
-        super().__init__(address)
-        host, port = dial.rsplit(":", 1)
-        self._dial_host = host
-        self._dial_port = int(port)
-
-    @property
-    def ip(self) -> Any:
-        return globalDnsResolver().resolve(self._dial_host)
-
-    @property
-    def port(self) -> int:
-        return self._dial_port
-
 
 class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
     """The SyncObj with our one replicated method. No properties here: pysyncobj's
     constructor evaluates every attribute of the object while looking for replicated ones."""
 
-    def __init__(self, owner: MetadataQuorum, self_node: Any, others: list[Any], conf: Any):
+    def __init__(
+        self,
+        owner: MetadataQuorum,
+        hooks: TransportHooks,
+        self_node: Any,
+        others: list[Any],
+        conf: Any,
+    ) -> None:
         self._kraft_owner = owner
-        super().__init__(self_node, others, conf, transportClass=_KraftTransport)
+        self._kraft_hooks = hooks  # read by KraftTransport's constructor
+        super().__init__(self_node, others, conf, transportClass=KraftTransport)
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802, N803
+        if self._kraft_owner._journal.failed is not None:
+            # The disk failed: no more Raft work (sends, votes, applies) on this node.
+            self._kraft_owner._halt(self._SyncObj__transport)
+            time.sleep(timeToWait)
+            return
+        super()._onTick(timeToWait)
 
     @replicated  # type: ignore[untyped-decorator]
     def apply_records(self, data: bytes, term: int) -> Any:
@@ -270,7 +194,10 @@ class MetadataQuorum:
         self._dump_written_inode: int | None = None
         self._dump_failed = False
         self._fatal: Exception | None = None
-        self._last_unreachable_log = 0.0
+        self._halted = False
+        self._links = LinkReporter(node_id)
+        self._next_unreachable_log = 0.0
+        self._unreachable_logged = False
         self._digest_cache: tuple[int, str] = (-1, "")
 
     # --- Life cycle ----------------------------------------------------------------------------
@@ -285,28 +212,39 @@ class MetadataQuorum:
             raise RuntimeError("a MetadataQuorum starts once")
         self._loop = loop
         # Give the peers a grace period to connect before we complain about them.
-        self._last_unreachable_log = time.monotonic()
+        self._next_unreachable_log = time.monotonic() + limits.RAFT_UNREACHABLE_FIRST_LOG_S
         if not self.data_dir.is_dir():
             self.data_dir.mkdir(parents=True)
             fsync_dir(self.data_dir.parent)
         journal_path = self.data_dir / JOURNAL_FILE
         self._journal = DurableJournal(journal_path, self.data_dir / META_FILE)
-        with _JOURNALS_LOCK:
-            _JOURNALS[str(journal_path)] = self._journal
+        with JOURNALS_LOCK:
+            JOURNALS[str(journal_path)] = self._journal
         others = [
-            _DialNode(address, self._dial_overrides[peer_id])
+            DialNode(address, self._dial_overrides[peer_id])
             if peer_id in self._dial_overrides
             else TCPNode(address)
             for peer_id, address in sorted(self.peers.items())
         ]
+        hooks = TransportHooks(
+            links=self._links,
+            before_send=self._before_send,
+            on_tick=self._on_tick,
+            last_heard=self._last_heard,
+        )
+        dump_path = str(self.data_dir / DUMP_FILE)
+        DUMP_PATHS.add(dump_path)
         try:
-            self._sync = _MetadataSyncObj(self, TCPNode(self.self_address), others, self._conf())
+            self._sync = _MetadataSyncObj(
+                self, hooks, TCPNode(self.self_address), others, self._conf()
+            )
         except BaseException:
+            DUMP_PATHS.discard(dump_path)
             self._journal.close()
             raise
         finally:
-            with _JOURNALS_LOCK:
-                _JOURNALS.pop(str(journal_path), None)
+            with JOURNALS_LOCK:
+                JOURNALS.pop(str(journal_path), None)
         try:
             self._sync.waitBinded()
         except SyncObjException:
@@ -358,15 +296,23 @@ class MetadataQuorum:
             await asyncio.sleep(_READY_POLL_S)
 
     def is_ready(self) -> bool:
-        """A leader is known and this node has applied all it knows to be committed."""
+        """A leader is known and alive, and this node has applied all it knows committed.
+
+        A follower's leader is alive if it was heard from within RAFT_CONNECTION_TIMEOUT_S
+        (a leader steps down on its own after RAFT_LEADER_FALLBACK_TIMEOUT_S without a
+        majority); so a node without a quorum is not ready.
+        """
         sync = self._sync
-        return (
-            sync is not None
-            and self._fatal is None
-            and sync._getLeader() is not None
-            and sync.isReady()
-            and sync.raftLastApplied >= sync.raftCommitIndex
-        )
+        if sync is None or self._fatal is not None:
+            return False
+        leader = sync._getLeader()
+        if leader is None or not sync.isReady():
+            return False
+        if leader.id != self.self_address:
+            heard = self._last_heard.get(leader.id)
+            if heard is None or time.monotonic() - heard > limits.RAFT_CONNECTION_TIMEOUT_S:
+                return False
+        return bool(sync.raftLastApplied >= sync.raftCommitIndex)
 
     def stop(self) -> None:
         """Stop the tick thread (waits for it, about one tick), close the files, and fail the
@@ -374,6 +320,7 @@ class MetadataQuorum:
         sync, self._sync = self._sync, None
         if sync is not None:
             sync.destroy_synchronous()  # the tick thread closes the transport and journal
+            DUMP_PATHS.discard(str(self.data_dir / DUMP_FILE))
         if self._journal is not None:
             self._journal.close()
         for future in list(self._pending):
@@ -407,9 +354,11 @@ class MetadataQuorum:
         if sync is None or loop is None:
             raise QuorumStoppedError("the metadata quorum is not running")
         data = encode(records)
-        if not sync._isLeader():
-            raise NotControllerError(self.leader_id())
+        # The tick thread may change term and role meanwhile: read the term on both sides of
+        # the role check, so `term` is one in which this node was the leader (terms only grow).
         term: int = sync.raftCurrentTerm
+        if not sync._isLeader() or sync.raftCurrentTerm != term:
+            raise NotControllerError(self.leader_id())
         if expected_term is not None and expected_term != term:
             raise NotControllerError(
                 self.leader_id(), f"the Raft term is {term}, not the expected {expected_term}"
@@ -456,6 +405,8 @@ class MetadataQuorum:
     def _apply(self, index: int, data: bytes, expected_term: int) -> Any:
         """The replicated method's body: the index on success, else the error to raise.
         Never raises (an exception would wedge pysyncobj's apply loop)."""
+        if self._journal.failed is not None:
+            return QuorumStoppedError("this node's metadata journal failed; it applies nothing")
         entry_term = self._journal.term_of(index)
         if entry_term != expected_term:
             return NotControllerError(
@@ -483,20 +434,55 @@ class MetadataQuorum:
             except RuntimeError:
                 return  # the loop is closed
 
+    def _before_send(self) -> bool:
+        """Persist before send: an acknowledgement or a vote leaves only once it is on disk."""
+        try:
+            self._journal.sync()
+        except OSError:
+            return False  # the journal failed (logged there): this node sends nothing more
+        return True
+
     def _on_tick(self) -> None:
         # The leader counts its own entries toward a commit at the next tick: sync them now.
-        self._journal.sync()
+        try:
+            self._journal.sync()
+        except OSError:
+            return  # the next tick halts the node
         now = time.monotonic()
         sync = self._sync
-        if now - self._last_unreachable_log >= _UNREACHABLE_LOG_EVERY_S and sync is not None:
-            self._last_unreachable_log = now
-            lost = [
-                f"{i} ({a})"
-                for i, a in sorted(self.peers.items())
-                if not sync.isNodeConnected(TCPNode(a))
-            ]
-            if lost:
-                logger.warning("node %d cannot reach voters %s", self.node_id, ", ".join(lost))
+        if sync is None or now < self._next_unreachable_log:
+            return
+        self._next_unreachable_log = now + limits.RAFT_UNREACHABLE_LOG_INTERVAL_S
+        peers = sorted(self.peers.items())
+        lost = [(i, a) for i, a in peers if not sync.isNodeConnected(TCPNode(a))]
+        if lost:
+            self._unreachable_logged = True
+            majority = (len(self.peers) + 1) // 2 + 1
+            logger.warning(
+                "node %d cannot reach voters %s; it keeps retrying every %s s%s",
+                self.node_id,
+                ", ".join(f"{i} ({a})" for i, a in lost),
+                limits.RAFT_CONNECTION_RETRY_S,
+                ""
+                if len(self.peers) + 1 - len(lost) >= majority
+                else f", and is not ready until {majority} of {len(self.peers) + 1} voters are "
+                "connected",
+            )
+        elif self._unreachable_logged:
+            self._unreachable_logged = False
+            logger.info("node %d reaches every voter again", self.node_id)
+
+    def _halt(self, transport: Any) -> None:
+        """Called by every tick after the journal failed: stop taking part, once."""
+        if self._halted:
+            return
+        self._halted = True
+        self._fatal = QuorumStoppedError(
+            f"node {self.node_id}: the metadata journal in {self.data_dir} failed a write or an "
+            f"fsync ({self._journal.failed}); this node left the quorum: restart it"
+        )
+        logger.critical("%s", self._fatal)
+        transport.destroy()  # peers see a closed port, not a silent one
 
     def _serialize(self, file_name: str, data: Any) -> None:
         last, prev, cluster = data

@@ -259,8 +259,12 @@ class MetadataState:
             state = "fenced" if fenced else "unfenced"
             raise IllegalRecordError(r, broker.describe(), f"the broker is already {state}")
         self._brokers[r.broker_id] = BrokerState(
-            broker.id, broker.incarnation_id, broker.epoch, broker.http_url,
-            broker.raft_address, fenced,
+            broker.id,
+            broker.incarnation_id,
+            broker.epoch,
+            broker.http_url,
+            broker.raft_address,
+            fenced,
         )
 
     def _fence_broker(self, r: FenceBrokerRecord) -> None:
@@ -308,7 +312,12 @@ class MetadataState:
         if r.leader != NO_LEADER:
             self._check_leader_eligible(r, state, r.leader)
         partition = PartitionState(
-            r.topic_id, r.partition, r.replicas, r.isr, r.leader, r.leader_epoch,
+            r.topic_id,
+            r.partition,
+            r.replicas,
+            r.isr,
+            r.leader,
+            r.leader_epoch,
             r.partition_epoch,
         )
         self._replace_partition(topic, partition)
@@ -318,7 +327,8 @@ class MetadataState:
         old = topic.partitions.get(r.partition)
         if old is None:
             raise IllegalRecordError(
-                r, f"topic {topic.name} with {len(topic.partitions)} partitions",
+                r,
+                f"topic {topic.name} with {len(topic.partitions)} partitions",
                 f"partition {r.partition} does not exist",
             )
         state = old.describe(topic.name)
@@ -341,7 +351,12 @@ class MetadataState:
                 self._check_leader_eligible(r, state, leader)
             leader_epoch += 1
         partition = PartitionState(
-            old.topic_id, old.partition, replicas, isr, leader, leader_epoch,
+            old.topic_id,
+            old.partition,
+            replicas,
+            isr,
+            leader,
+            leader_epoch,
             old.partition_epoch + 1,
         )
         self._replace_partition(topic, partition)
@@ -397,8 +412,12 @@ class MetadataState:
         """A canonical encoding of the whole state (orjson, sorted keys and lists)."""
         brokers = [
             {
-                "id": b.id, "incarnation_id": b.incarnation_id, "epoch": b.epoch,
-                "http_url": b.http_url, "raft_address": b.raft_address, "fenced": b.fenced,
+                "id": b.id,
+                "incarnation_id": b.incarnation_id,
+                "epoch": b.epoch,
+                "http_url": b.http_url,
+                "raft_address": b.raft_address,
+                "fenced": b.fenced,
             }
             for b in sorted(self._brokers.values(), key=lambda b: b.id)
         ]
@@ -409,8 +428,11 @@ class MetadataState:
                 "configs": dict(t.configs),
                 "partitions": [
                     {
-                        "partition": p.partition, "replicas": p.replicas, "isr": p.isr,
-                        "leader": p.leader, "leader_epoch": p.leader_epoch,
+                        "partition": p.partition,
+                        "replicas": p.replicas,
+                        "isr": p.isr,
+                        "leader": p.leader,
+                        "leader_epoch": p.leader_epoch,
                         "partition_epoch": p.partition_epoch,
                     }
                     for _, p in sorted(t.partitions.items())
@@ -515,7 +537,11 @@ def _state_from_json(obj: Any) -> MetadataState:
     for b in top["brokers"]:
         b = _keys(b, "id", "incarnation_id", "epoch", "http_url", "raft_address", "fenced")
         r = RegisterBrokerRecord(
-            b["id"], b["incarnation_id"], b["epoch"], b["http_url"], b["raft_address"],
+            b["id"],
+            b["incarnation_id"],
+            b["epoch"],
+            b["http_url"],
+            b["raft_address"],
             b["fenced"],
         )
         if r.broker_id in state._brokers:
@@ -534,14 +560,24 @@ def _state_from_json(obj: Any) -> MetadataState:
                 p, "partition", "replicas", "isr", "leader", "leader_epoch", "partition_epoch"
             )
             pr = PartitionRecord(
-                topic.topic_id, p["partition"], tuple(p["replicas"]), tuple(p["isr"]),
-                p["leader"], p["leader_epoch"], p["partition_epoch"],
+                topic.topic_id,
+                p["partition"],
+                tuple(p["replicas"]),
+                tuple(p["isr"]),
+                p["leader"],
+                p["leader_epoch"],
+                p["partition_epoch"],
             )
             if pr.partition != number:
                 raise ValueError(f"topic {topic.name}: partition {pr.partition} is not {number}")
             state._check_registered(pr, f"topic {topic.name}", "replicas", pr.replicas)
             partitions[number] = PartitionState(
-                pr.topic_id, pr.partition, pr.replicas, pr.isr, pr.leader, pr.leader_epoch,
+                pr.topic_id,
+                pr.partition,
+                pr.replicas,
+                pr.isr,
+                pr.leader,
+                pr.leader_epoch,
                 pr.partition_epoch,
             )
         state._topics[topic.name] = TopicState(

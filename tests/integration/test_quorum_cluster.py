@@ -1,123 +1,32 @@
-"""Three metadata quorum members in one process (three SyncObj, three free ports, tmp dirs)."""
+"""Three metadata quorum members in one process (three SyncObj, three free ports, tmp dirs).
+
+Every test here runs through `run_cluster`, which fails it if pysyncobj logs a CRITICAL
+"truncating already-applied log entries" line.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import socket
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kraft.errors import NotControllerError
 from kraft.quorum import MetadataQuorum
-from kraft.records import (
-    MetadataRecord,
-    NoOpRecord,
-    PartitionRecord,
-    RegisterBrokerRecord,
-    TopicRecord,
-    UnfenceBrokerRecord,
+from kraft.records import NoOpRecord
+from tests.integration.quorum_helpers import (
+    SECRET,
+    Cluster,
+    brokers,
+    run_cluster,
+    topic,
+    until,
 )
 
 pytestmark = pytest.mark.timeout(120)
 
-SECRET = "cluster-secret"
-TRUNCATION_LINE = "truncating already-applied log entries"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def topic_id(n: int) -> str:
-    return f"Topic{n:04d}AAAAAAAAAAAAA"[:21] + "A"
-
-
-def brokers() -> list[MetadataRecord]:
-    records: list[MetadataRecord] = []
-    for i in (1, 2, 3):
-        records.append(
-            RegisterBrokerRecord(i, f"inc-{i}", 1, f"http://127.0.0.1:{9000 + i}", f"h:{9100 + i}")
-        )
-        records.append(UnfenceBrokerRecord(i, 1))
-    return records
-
-
-def topic(n: int) -> list[MetadataRecord]:
-    tid = topic_id(n)
-    return [TopicRecord(f"t{n}", tid), PartitionRecord(tid, 0, (1, 2, 3), (1, 2, 3), 1, 0, 0)]
-
-
-class Cluster:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.addresses = {i: f"127.0.0.1:{free_port()}" for i in (1, 2, 3)}
-        self.nodes: dict[int, MetadataQuorum] = {}
-        self.events: dict[int, list[tuple[int, Any]]] = {}
-
-    def start(self, node_id: int) -> MetadataQuorum:
-        peers = {i: a for i, a in self.addresses.items() if i != node_id}
-        quorum = MetadataQuorum(
-            node_id, self.addresses[node_id], peers, self.root / f"node-{node_id}", SECRET
-        )
-        events = self.events.setdefault(node_id, [])
-        quorum.add_listener(lambda index, records: events.append((index, records)))
-        quorum.start(asyncio.get_running_loop())
-        self.nodes[node_id] = quorum
-        return quorum
-
-    def stop(self, node_id: int) -> None:
-        self.nodes.pop(node_id).stop()
-
-    def stop_all(self) -> None:
-        for node_id in list(self.nodes):
-            self.stop(node_id)
-
-    async def leader(self) -> MetadataQuorum:
-        await until(lambda: any(q.is_leader() and q.is_ready() for q in self.nodes.values()))
-        return next(q for q in self.nodes.values() if q.is_leader())
-
-    async def converged(self) -> set[str]:
-        """Wait until every running node applied the same index; return their digests."""
-
-        def same() -> bool:
-            applied = {q.snapshot_state().applied_index for q in self.nodes.values()}
-            return len(applied) == 1
-
-        await until(same)
-        return {q.status()["metadata_digest"] for q in self.nodes.values()}
-
-
-async def until(predicate: Callable[[], bool], timeout_s: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        assert loop.time() < deadline, "gave up waiting"
-        await asyncio.sleep(0.02)
-
-
-def run(tmp_path: Path, body: Callable[[Cluster], Awaitable[None]]) -> None:
-    async def main() -> None:
-        cluster = Cluster(tmp_path)
-        try:
-            await asyncio.wait_for(body(cluster), 100)
-        finally:
-            cluster.stop_all()
-
-    asyncio.run(main())
-
-
-def test_three_nodes_agree_on_the_digest_and_followers_refuse_writes(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.WARNING)
-
+def test_three_nodes_agree_on_the_digest_and_followers_refuse_writes(tmp_path: Path) -> None:
     async def body(cluster: Cluster) -> None:
         for node_id in (1, 2, 3):
             cluster.start(node_id)
@@ -137,8 +46,25 @@ def test_three_nodes_agree_on_the_digest_and_followers_refuse_writes(
         histories = [[i for i, r in cluster.events[n] if r is not None] for n in (1, 2, 3)]
         assert histories[0] == histories[1] == histories[2] and len(histories[0]) == 31
 
-    run(tmp_path, body)
-    assert TRUNCATION_LINE not in caplog.text
+    run_cluster(tmp_path, body)
+
+
+def test_concurrent_writes_commit_in_batches_and_every_node_applies_them_in_one_order(
+    tmp_path: Path,
+) -> None:
+    async def body(cluster: Cluster) -> None:
+        for node_id in (1, 2, 3):
+            cluster.start(node_id)
+        leader = await cluster.leader()
+        await leader.write(brokers())
+        for wave in range(4):  # 4 x 50 writes in flight at once: many entries per append
+            indexes = await asyncio.gather(*(leader.write(topic(wave * 50 + n)) for n in range(50)))
+            assert len(set(indexes)) == 50
+        assert len(await cluster.converged()) == 1
+        histories = [[i for i, r in cluster.events[n] if r is not None] for n in (1, 2, 3)]
+        assert histories[0] == histories[1] == histories[2] and len(histories[0]) == 201
+
+    run_cluster(tmp_path, body)
 
 
 def test_a_lagging_follower_gets_the_dump_and_catches_up(tmp_path: Path) -> None:
@@ -163,7 +89,7 @@ def test_a_lagging_follower_gets_the_dump_and_catches_up(tmp_path: Path) -> None
         assert len(follower.snapshot_state().topics) == 11
         assert any(records is None for _, records in cluster.events[lagging])  # a reset
 
-    run(tmp_path, body)
+    run_cluster(tmp_path, body)
 
 
 def test_a_new_leader_takes_over_and_the_old_term_is_fenced(tmp_path: Path) -> None:
@@ -186,7 +112,7 @@ def test_a_new_leader_takes_over_and_the_old_term_is_fenced(tmp_path: Path) -> N
         assert len(await cluster.converged()) == 1
         assert "t1" in rejoined.snapshot_state().topics
 
-    run(tmp_path, body)
+    run_cluster(tmp_path, body)
 
 
 def test_a_full_cluster_restart_after_compaction_keeps_every_topic(tmp_path: Path) -> None:
@@ -213,7 +139,7 @@ def test_a_full_cluster_restart_after_compaction_keeps_every_topic(tmp_path: Pat
         await leader.write(topic(6))  # and the cluster commits again
         assert len(await cluster.converged()) == 1
 
-    run(tmp_path, body)
+    run_cluster(tmp_path, body)
 
 
 def test_a_peer_is_dialled_at_its_override_and_known_by_its_advertised_address(
@@ -252,8 +178,12 @@ def test_a_peer_is_dialled_at_its_override_and_known_by_its_advertised_address(
                 (large, small, {small[0]: proxy_address}),
             ):
                 quorum = MetadataQuorum(
-                    node_id, address, {peer_id: peer_address},
-                    tmp_path / f"node-{node_id}", SECRET, dial_overrides=dial,
+                    node_id,
+                    address,
+                    {peer_id: peer_address},
+                    tmp_path / f"node-{node_id}",
+                    SECRET,
+                    dial_overrides=dial,
                 )
                 quorum.start(asyncio.get_running_loop())
                 cluster.nodes[node_id] = quorum
@@ -268,4 +198,4 @@ def test_a_peer_is_dialled_at_its_override_and_known_by_its_advertised_address(
             cluster.stop_all()
             proxy.close()
 
-    run(tmp_path, body)
+    run_cluster(tmp_path, body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,54 @@ def test_a_truncated_dump_is_refused() -> None:
     for size in (0, 10, 24, len(data) - 1):
         with pytest.raises(MetadataSnapshotError):
             decode_dump(data[:size])
+
+
+def test_a_failed_fsync_fails_the_journal_for_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = filled(tmp_path, 2)
+    real_fdatasync = os.fdatasync
+    failures = [OSError(errno.EIO, "injected")]
+
+    def fdatasync(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    journal.add(b"three", 3, 2)
+    with pytest.raises(OSError, match="injected"):
+        journal.sync()
+    # The disk would answer now, but a page dropped by the failed fsync is not coming back.
+    with pytest.raises(OSError, match="injected"):
+        journal.sync()
+    with pytest.raises(OSError, match="injected"):
+        journal.add(b"four", 4, 2)
+    with pytest.raises(OSError, match="injected"):
+        journal.setCurrentTerm(5, None)
+    assert journal.failed is not None and journal.failed.errno == errno.EIO
+    journal.setRaftCommitIndex(3)  # recorded in memory; raising would wedge pysyncobj's tick
+    journal.onOneSecondTimer()
+    journal.close()  # and closing does not raise either
+
+
+def test_a_higher_commit_index_syncs_the_entries_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = filled(tmp_path, 2)
+    synced: list[int] = []
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        synced.append(journal.last_index)
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    journal.add(b"three", 3, 2)
+    journal.setRaftCommitIndex(1)  # not higher (1 is the initial commit index): no sync
+    assert synced == []
+    journal.setRaftCommitIndex(2)  # higher: entry 3, added meanwhile, is synced first
+    assert synced == [3]
+    journal.setRaftCommitIndex(3)
+    assert synced == [3]  # nothing new to sync
+    journal.close()

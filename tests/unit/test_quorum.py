@@ -241,6 +241,7 @@ def test_raft_port_drops_a_peer_announcing_an_oversized_message(tmp_path: Path) 
     async def body() -> None:
         quorum = await started(tmp_path, port)
         try:
+
             def probe() -> bytes:
                 with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                     s.sendall(struct.pack("i", 2**30) + b"x" * 100)
@@ -281,10 +282,32 @@ def test_bad_quorum_settings_are_refused_with_a_message(
     tmp_path: Path, kwargs: dict[str, Any], words: str
 ) -> None:
     settings: dict[str, Any] = {
-        "node_id": 1, "self_address": "127.0.0.1:1", "peers": {}, "data_dir": tmp_path,
+        "node_id": 1,
+        "self_address": "127.0.0.1:1",
+        "peers": {},
+        "data_dir": tmp_path,
         "secret": SECRET,
     }
     dial = kwargs.pop("dial_overrides", None)
     settings.update(kwargs)
     with pytest.raises(ValueError, match=words):
         MetadataQuorum(**settings, dial_overrides=dial)
+
+
+def test_pysyncobj_settings_avoid_the_known_traps(tmp_path: Path) -> None:
+    async def body() -> None:
+        quorum = await started(tmp_path, free_port())
+        try:
+            assert quorum._sync is not None
+            conf = quorum._sync.conf
+            # DESIGN.md, "Known traps": a cut-off leader steps down in about 1.5 s (not 30 s),
+            # a lost peer is redialled every second (not 5 s), journal and dump go together,
+            # the links are encrypted with the secret and bound to the configured address.
+            assert conf.leaderFallbackTimeout == 1.5 and conf.connectionRetryTime == 1.0
+            assert conf.journalFile and conf.fullDumpFile
+            assert conf.password == SECRET and conf.bindAddress == quorum.self_address
+            assert conf.appendEntriesUseBatch and conf.raftMinTimeout > 3 * conf.appendEntriesPeriod
+        finally:
+            quorum.stop()
+
+    run(body)

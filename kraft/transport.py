@@ -1,0 +1,413 @@
+"""The metadata quorum's Raft links: pysyncobj's TCP transport, hardened.
+
+pysyncobj frames every message as a 4-byte native-order length and then the message, which
+with a ``password`` is a Fernet token (AES + HMAC, keyed by the cluster secret) of a zlib'd
+pickle. Its own connection buffers whatever a length prefix announces (up to 2 GiB) before it
+checks anything, re-copies the whole buffer on every read (quadratic in the message size),
+never times out a connection that sends nothing, and drops a link that fails authentication
+without a word. :class:`KraftTransport` and its connections keep pysyncobj's protocol and add:
+
+- **Nothing is unpickled unless it passed Fernet's HMAC.** A connection with no encryptor
+  is dropped, never read (the quorum always sets the cluster secret).
+- **Bounded buffers.** Until a connection has sent one message that passed authentication,
+  a message may announce at most RAFT_HANDSHAKE_MESSAGE_BYTES_MAX bytes (the peer's first
+  message is a 32-byte key); after that, RAFT_MESSAGE_BYTES_MAX. A larger announcement drops
+  the connection before anything is buffered; reading stops once a whole message is buffered,
+  so a connection holds at most one message and one read. Decompression is capped too.
+- **Handshake deadline.** A connection, incoming or outgoing, that has not finished
+  pysyncobj's handshake (key exchange, then the dialer names itself) within
+  RAFT_HANDSHAKE_TIMEOUT_S is dropped, and at most RAFT_HANDSHAKING_CONNECTIONS_COUNT_MAX
+  incoming connections may be in the handshake at once (a new one evicts the oldest).
+- **Peers are voters.** An incoming connection must name one of the voters; pysyncobj's
+  read-only nodes and admin ("utility") commands are refused.
+- **Clear, rate-limited reports** (:class:`LinkReporter`): a link that fails authentication
+  is logged as an error naming ``cluster.secret``; garbage, oversized or silent connections
+  as warnings; each kind at most once per RAFT_LINK_LOG_INTERVAL_S per peer, with a count.
+- **Persist before send.** Every message waits for the hook ``before_send`` (the quorum syncs
+  its journal there), so an acknowledgement or a vote leaves only once it is on disk; a node
+  whose disk failed sends nothing.
+
+A peer is dialled at its dial address when one is set (:class:`DialNode`); its identity stays
+its advertised address. Everything here runs on pysyncobj's tick thread.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import socket
+import struct
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pysyncobj.pickle as _pysyncobj_pickle
+from cryptography.fernet import InvalidToken
+from pysyncobj.dns_resolver import globalDnsResolver
+from pysyncobj.node import TCPNode
+from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
+from pysyncobj.transport import TCPTransport
+
+from kraft import limits
+
+logger = logging.getLogger(__name__)
+
+# pysyncobj's frame: a native-order signed 32-bit length, then the message.
+_LENGTH = struct.Struct("i")
+
+# Kinds of link problems; each is rate-limited on its own, per peer.
+AUTH = "auth"
+OVERSIZED = "oversized"
+UNDECODABLE = "undecodable"
+REPLAYED = "replayed"
+HANDSHAKE_TIMEOUT = "handshake-timeout"
+NOT_A_VOTER = "not-a-voter"
+EVICTED = "evicted"
+_LEVELS = {AUTH: logging.ERROR, NOT_A_VOTER: logging.ERROR}
+_REPORT_KEYS_MAX = 1024  # forget old rate-limit entries beyond this many peers
+
+
+class LinkReporter:
+    """Logs one node's Raft link problems: each (kind, peer) at most once per `interval_s`.
+
+    ``counts`` holds every problem seen and ``logged`` the lines written, by (kind, peer).
+    A dialer cannot see why a peer closes the connection during the handshake; a peer whose
+    cluster secret differs does exactly that, so after `handshake_closes_reported` closes in a
+    row it is reported as an authentication failure (one close can be a peer restarting).
+    """
+
+    def __init__(
+        self,
+        node_id: int,
+        *,
+        interval_s: float = limits.RAFT_LINK_LOG_INTERVAL_S,
+        handshake_closes_reported: int = limits.RAFT_HANDSHAKE_CLOSES_REPORTED_COUNT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.node_id = node_id
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.logged: Counter[tuple[str, str]] = Counter()
+        self.closed = False  # set when the transport is destroyed: its own closes are not news
+        self._interval_s = interval_s
+        self._handshake_closes_reported = handshake_closes_reported
+        self._clock = clock
+        self._next_log: dict[tuple[str, str], float] = {}
+        self._suppressed: Counter[tuple[str, str]] = Counter()
+        self._handshake_closes: Counter[str] = Counter()
+
+    def report(self, kind: str, peer: str, text: str) -> bool:
+        """Count a problem and log `text` unless this (kind, peer) was logged recently."""
+        key = (kind, peer)
+        self.counts[key] += 1
+        now = self._clock()
+        if now < self._next_log.get(key, -math.inf):
+            self._suppressed[key] += 1
+            return False
+        if len(self._next_log) >= _REPORT_KEYS_MAX:
+            self._next_log = {k: t for k, t in self._next_log.items() if t > now}
+        self._next_log[key] = now + self._interval_s
+        suppressed = self._suppressed.pop(key, 0)
+        more = f" ({suppressed} more since the last report)" if suppressed else ""
+        logger.log(_LEVELS.get(kind, logging.WARNING), "node %d: %s%s", self.node_id, text, more)
+        self.logged[key] += 1
+        return True
+
+    def handshake_closed(self, peer: str) -> None:
+        """The voter at `peer`, which we dialled, closed the connection during the handshake."""
+        self._handshake_closes[peer] += 1
+        closes = self._handshake_closes[peer]
+        if closes >= self._handshake_closes_reported:
+            self.report(
+                AUTH,
+                peer,
+                f"the Raft link with {peer} failed authentication: cluster.secret differs "
+                f"(the peer closed the connection during the handshake, {closes} times in a row)",
+            )
+
+    def handshake_done(self, peer: str) -> None:
+        """A message from `peer` passed authentication: its link is healthy."""
+        self._handshake_closes.pop(peer, None)
+
+
+@dataclass(frozen=True)
+class TransportHooks:
+    """What the transport needs from its quorum (handed over as ``syncObj._kraft_hooks``).
+
+    `before_send` runs before every message and returns False to hold it back (the quorum
+    syncs its journal there); `on_tick` runs at the end of every tick; `last_heard` maps a
+    voter's address to the monotonic time of its last message.
+    """
+
+    links: LinkReporter
+    before_send: Callable[[], bool]
+    on_tick: Callable[[], None]
+    last_heard: dict[str, float] = field(default_factory=dict)
+
+
+class KraftConnection(TcpConnection):  # type: ignore[misc]
+    """A pysyncobj connection with our own read buffer and parser (see the module docstring).
+
+    pysyncobj creates plain ``TcpConnection`` objects; the transport turns them into this
+    class (``__class__`` assignment) and calls :meth:`kraft_setup` before any byte is read.
+    """
+
+    recvLastTimestamp: int  # noqa: N815 (pysyncobj's): the last Fernet timestamp received
+
+    def kraft_setup(self, links: LinkReporter, peer: str | None, incoming: bool) -> None:
+        self._kraft_links = links
+        self._kraft_peer = peer  # the voter's Raft address, once known
+        self._kraft_incoming = incoming
+        self._kraft_remote = "?"
+        if incoming:
+            try:
+                host, port = self._TcpConnection__socket.getpeername()[:2]
+                self._kraft_remote = f"{host}:{port}"
+            except OSError:
+                pass
+        self._kraft_reset()
+
+    def _kraft_reset(self) -> None:
+        self._kraft_buffer = bytearray()
+        self._kraft_authenticated = False  # a message passed Fernet's HMAC
+        self.kraft_handshake_done = False  # the transport finished pysyncobj's handshake
+        self._kraft_closing = False  # we are the ones closing it (already reported)
+        self.kraft_since = time.monotonic()
+
+    def kraft_name(self) -> str:
+        """The peer for messages: "with <voter address>" or "from <remote host:port>"."""
+        return f"with {self._kraft_peer}" if self._kraft_peer else f"from {self._kraft_remote}"
+
+    def kraft_report_key(self) -> str:
+        # Incoming connections come from ever-new ports: rate-limit by host.
+        return self._kraft_peer or self._kraft_remote.rsplit(":", 1)[0]
+
+    def kraft_identified(self, peer: str) -> None:
+        self._kraft_peer = peer
+        self.kraft_handshake_done = True
+
+    def kraft_drop(self, kind: str, text: str) -> None:
+        """Report a problem with this link and close it."""
+        self._kraft_links.report(kind, self.kraft_report_key(), text)
+        self._kraft_closing = True
+        self.disconnect()
+
+    # --- pysyncobj's TcpConnection, overridden (private names, hence the mangling) ------------
+
+    def connect(self, host: str, port: int) -> bool:
+        self._kraft_reset()
+        connected: bool = super().connect(host, port)
+        return connected
+
+    def disconnect(self) -> None:
+        if (
+            not self._kraft_incoming
+            and self._kraft_peer
+            and self.state == CONNECTION_STATE.CONNECTED
+            and not self._kraft_authenticated
+            and not self._kraft_closing
+            and not self._kraft_links.closed
+        ):
+            self._kraft_links.handshake_closed(self._kraft_peer)
+        self._kraft_buffer = bytearray()
+        super().disconnect()
+
+    def _message_cap(self) -> int:
+        if self._kraft_authenticated:
+            return limits.RAFT_MESSAGE_BYTES_MAX
+        return limits.RAFT_HANDSHAKE_MESSAGE_BYTES_MAX
+
+    def _head_ok(self) -> bool:
+        """False (and the link dropped) if the next message announces a size out of range."""
+        if len(self._kraft_buffer) < _LENGTH.size:
+            return True
+        (length,) = _LENGTH.unpack_from(self._kraft_buffer, 0)
+        cap = self._message_cap()
+        if 0 < length <= cap:
+            return True
+        stage = "" if self._kraft_authenticated else " before authenticating"
+        self.kraft_drop(
+            OVERSIZED,
+            f"dropped the Raft link {self.kraft_name()}: it announced a {length}-byte message"
+            f"{stage} (limit {cap} bytes)",
+        )
+        return False
+
+    def _whole_message_buffered(self) -> bool:
+        buffer = self._kraft_buffer
+        if len(buffer) < _LENGTH.size:
+            return False
+        length: int = _LENGTH.unpack_from(buffer, 0)[0]
+        return len(buffer) - _LENGTH.size >= length
+
+    def _TcpConnection__processRead(self) -> bool:  # noqa: N802
+        if self._whole_message_buffered():
+            return False  # parse it before reading more: one message and one read at most
+        sock = self._TcpConnection__socket
+        try:
+            incoming = sock.recv(self._TcpConnection__recvBufferSize)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                self.disconnect()
+            return False
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or not incoming:
+            self.disconnect()
+            return False
+        self._kraft_buffer += incoming
+        return self._head_ok()
+
+    def _TcpConnection__processParseMessage(self) -> Any:  # noqa: N802
+        if not self._head_ok() or not self._whole_message_buffered():
+            return None
+        buffer = self._kraft_buffer
+        (length,) = _LENGTH.unpack_from(buffer, 0)
+        data = bytes(buffer[_LENGTH.size : _LENGTH.size + length])
+        del buffer[: _LENGTH.size + length]
+        encryptor = self.encryptor
+        if encryptor is None:  # never unpickle bytes that did not pass authentication
+            self.kraft_drop(AUTH, f"dropped the Raft link {self.kraft_name()}: no cluster secret")
+            return None
+        try:
+            timestamp = encryptor.extract_timestamp(data)  # checks the HMAC
+            plain = encryptor.decrypt(data)
+        except (InvalidToken, TypeError, ValueError):
+            self.kraft_drop(
+                AUTH,
+                f"the Raft link {self.kraft_name()} failed authentication: cluster.secret "
+                "differs" + ("" if self._kraft_peer else " (or it is not a node of this cluster)"),
+            )
+            return None
+        first = not self._kraft_authenticated
+        self._kraft_authenticated = True
+        if timestamp < self.recvLastTimestamp:
+            self.kraft_drop(REPLAYED, f"dropped the Raft link {self.kraft_name()}: a stale message")
+            return None
+        self.recvLastTimestamp = timestamp
+        try:
+            inflater = zlib.decompressobj()
+            raw = inflater.decompress(plain, limits.RAFT_MESSAGE_BYTES_MAX)
+            if inflater.unconsumed_tail or not inflater.eof:
+                raise ValueError(f"more than {limits.RAFT_MESSAGE_BYTES_MAX} bytes, or truncated")
+            message = _pysyncobj_pickle.loads(raw)
+        except Exception as e:  # the peer has the secret: this is a bug, not an attack
+            self.kraft_drop(
+                UNDECODABLE,
+                f"dropped the Raft link {self.kraft_name()}: an authenticated message does not "
+                f"decode ({type(e).__name__}: {e})",
+            )
+            return None
+        if self.recvRandKey:
+            if not (
+                type(message) is tuple and len(message) == 2 and message[0] == self.recvRandKey
+            ):
+                self.kraft_drop(
+                    REPLAYED,
+                    f"dropped the Raft link {self.kraft_name()}: a message not from this session",
+                )
+                return None
+            message = message[1]
+        if first and self._kraft_peer:
+            self._kraft_links.handshake_done(self._kraft_peer)
+        return message
+
+
+class KraftTransport(TCPTransport):  # type: ignore[misc]
+    """pysyncobj's TCP transport with our connections, hooks and handshake rules."""
+
+    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803
+        self._hooks: TransportHooks = syncObj._kraft_hooks
+        if syncObj.encryptor is None:
+            raise ValueError("the Raft transport needs the cluster secret (pysyncobj password)")
+        super().__init__(syncObj, selfNode, otherNodes)
+        syncObj.addOnTickCallback(self._kraft_tick)
+
+    def send(self, node: Any, message: Any) -> bool:
+        if not self._hooks.before_send():
+            return False
+        sent: bool = super().send(node, message)
+        return sent
+
+    def destroy(self) -> None:
+        self._hooks.links.closed = True
+        super().destroy()
+
+    def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
+        self._hooks.last_heard[node.id] = time.monotonic()
+        super()._onMessageReceived(node, message)
+
+    def addNode(self, node: Any) -> None:  # noqa: N802
+        super().addNode(node)
+        conn = self._connections.get(node)
+        if conn is not None and type(conn) is TcpConnection:
+            conn.__class__ = KraftConnection
+            conn.kraft_setup(self._hooks.links, node.address, incoming=False)
+
+    def _onNewIncomingConnection(self, conn: Any) -> None:  # noqa: N802
+        conn.__class__ = KraftConnection
+        conn.kraft_setup(self._hooks.links, None, incoming=True)
+        if len(self._unknownConnections) >= limits.RAFT_HANDSHAKING_CONNECTIONS_COUNT_MAX:
+            oldest = min(self._unknownConnections, key=lambda c: c.kraft_since)
+            oldest.kraft_drop(
+                EVICTED,
+                f"dropped the Raft link {oldest.kraft_name()}: more than "
+                f"{limits.RAFT_HANDSHAKING_CONNECTIONS_COUNT_MAX} connections in the handshake",
+            )
+        super()._onNewIncomingConnection(conn)
+
+    def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802
+        if conn.sendRandKey and not (type(message) is str and message in self._nodeAddrToNode):
+            # Past the key exchange the dialer names itself; pysyncobj would also take
+            # "readonly" and admin commands (lists), which we never use.
+            conn.kraft_drop(
+                NOT_A_VOTER,
+                f"refused the Raft link {conn.kraft_name()}: it names itself {message!r:.80}, "
+                "which is not a voter here (do the nodes' controller.quorum.voters agree?)",
+            )
+            return
+        super()._onIncomingMessageReceived(conn, message)
+        if conn.sendRandKey and conn not in self._unknownConnections:
+            conn.kraft_identified(message)
+            self._hooks.links.handshake_done(message)
+
+    def _onOutgoingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802
+        super()._onOutgoingMessageReceived(conn, message)
+        conn.kraft_handshake_done = True
+
+    def _kraft_tick(self) -> None:
+        deadline = time.monotonic() - limits.RAFT_HANDSHAKE_TIMEOUT_S
+        handshaking = list(self._unknownConnections) + [
+            c
+            for c in self._connections.values()
+            if isinstance(c, KraftConnection)
+            and c.state != CONNECTION_STATE.DISCONNECTED
+            and not c.kraft_handshake_done
+        ]
+        for conn in handshaking:
+            if conn.kraft_since < deadline:
+                conn.kraft_drop(
+                    HANDSHAKE_TIMEOUT,
+                    f"dropped the Raft link {conn.kraft_name()}: no handshake within "
+                    f"{limits.RAFT_HANDSHAKE_TIMEOUT_S} s",
+                )
+        self._hooks.on_tick()
+
+
+class DialNode(TCPNode):  # type: ignore[misc]
+    """A peer known by its advertised address but dialled at another (fault injection)."""
+
+    def __init__(self, address: str, dial: str) -> None:
+        super().__init__(address)
+        host, port = dial.rsplit(":", 1)
+        self._dial_host = host
+        self._dial_port = int(port)
+
+    @property
+    def ip(self) -> Any:
+        return globalDnsResolver().resolve(self._dial_host)
+
+    @property
+    def port(self) -> int:
+        return self._dial_port

@@ -1,0 +1,156 @@
+"""In-process metadata quorums for the kraft tests: real SyncObjs on 127.0.0.1, free ports.
+
+Every test that uses :func:`run_cluster` also counts pysyncobj's CRITICAL "truncating
+already-applied log entries" lines (a follower dropping entries it had applied; see DESIGN.md,
+"Known traps") and fails if there is any: :data:`TRUNCATIONS` keeps the running total.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kraft.quorum import MetadataQuorum
+from kraft.records import (
+    MetadataRecord,
+    PartitionRecord,
+    RegisterBrokerRecord,
+    TopicRecord,
+    UnfenceBrokerRecord,
+)
+
+SECRET = "cluster-secret"
+TRUNCATION_LINE = "truncating already-applied log entries"
+TRUNCATIONS = {"lines": 0, "tests": 0}  # over every quorum test of the session
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def topic_id(n: int) -> str:
+    return f"Topic{n:04d}AAAAAAAAAAAAA"[:21] + "A"
+
+
+def brokers() -> list[MetadataRecord]:
+    records: list[MetadataRecord] = []
+    for i in (1, 2, 3):
+        records.append(
+            RegisterBrokerRecord(i, f"inc-{i}", 1, f"http://127.0.0.1:{9000 + i}", f"h:{9100 + i}")
+        )
+        records.append(UnfenceBrokerRecord(i, 1))
+    return records
+
+
+def topic(n: int) -> list[MetadataRecord]:
+    tid = topic_id(n)
+    return [TopicRecord(f"t{n}", tid), PartitionRecord(tid, 0, (1, 2, 3), (1, 2, 3), 1, 0, 0)]
+
+
+class Cluster:
+    """Up to three quorum members in this process; `secrets` overrides a node's secret."""
+
+    def __init__(self, root: Path, secrets: dict[int, str] | None = None) -> None:
+        self.root = root
+        self.addresses = {i: f"127.0.0.1:{free_port()}" for i in (1, 2, 3)}
+        self.secrets = secrets or {}
+        self.nodes: dict[int, MetadataQuorum] = {}
+        self.events: dict[int, list[tuple[int, Any]]] = {}
+
+    def start(self, node_id: int) -> MetadataQuorum:
+        peers = {i: a for i, a in self.addresses.items() if i != node_id}
+        quorum = MetadataQuorum(
+            node_id,
+            self.addresses[node_id],
+            peers,
+            self.root / f"node-{node_id}",
+            self.secrets.get(node_id, SECRET),
+        )
+        events = self.events.setdefault(node_id, [])
+        quorum.add_listener(lambda index, records: events.append((index, records)))
+        quorum.start(asyncio.get_running_loop())
+        self.nodes[node_id] = quorum
+        return quorum
+
+    def stop(self, node_id: int) -> None:
+        self.nodes.pop(node_id).stop()
+
+    def stop_all(self) -> None:
+        for node_id in list(self.nodes):
+            self.stop(node_id)
+
+    async def leader(self) -> MetadataQuorum:
+        await until(lambda: any(q.is_leader() and q.is_ready() for q in self.nodes.values()))
+        return next(q for q in self.nodes.values() if q.is_leader())
+
+    async def converged(self) -> set[str]:
+        """Wait until every running node applied the same index; return their digests."""
+
+        def same() -> bool:
+            applied = {q.snapshot_state().applied_index for q in self.nodes.values()}
+            return len(applied) == 1
+
+        await until(same)
+        return {q.status()["metadata_digest"] for q in self.nodes.values()}
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float = 30, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        assert loop.time() < deadline, f"gave up waiting {what}"
+        await asyncio.sleep(0.02)
+
+
+class _LineCounter(logging.Handler):
+    def __init__(self, needle: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.needle = needle
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.needle in record.getMessage():
+            self.count += 1
+
+
+@contextmanager
+def no_truncations() -> Iterator[None]:
+    """Fail if pysyncobj logs that a follower truncated already-applied entries."""
+    counter = _LineCounter(TRUNCATION_LINE)
+    pysyncobj_logger = logging.getLogger("pysyncobj")
+    pysyncobj_logger.addHandler(counter)
+    try:
+        yield
+    finally:
+        pysyncobj_logger.removeHandler(counter)
+        TRUNCATIONS["lines"] += counter.count
+        TRUNCATIONS["tests"] += 1
+    assert counter.count == 0, f"pysyncobj logged {TRUNCATION_LINE!r} {counter.count} times"
+
+
+def run_cluster(
+    tmp_path: Path,
+    body: Callable[[Cluster], Awaitable[None]],
+    *,
+    secrets: dict[int, str] | None = None,
+    timeout_s: float = 100,
+) -> None:
+    """Run `body` with a fresh cluster, stop every node after it, count truncations."""
+
+    async def main() -> None:
+        cluster = Cluster(tmp_path, secrets)
+        try:
+            await asyncio.wait_for(body(cluster), timeout_s)
+        finally:
+            cluster.stop_all()
+
+    with no_truncations():
+        asyncio.run(main())
