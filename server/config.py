@@ -18,6 +18,7 @@ Recognised settings (Kafka's names where Kafka has one)::
     log.retention.hours, log.retention.bytes, log.index.interval.bytes, message.max.bytes
                                  topic defaults, as in Kafka
     log.retention.check.interval.ms   how often old segments are deleted (Kafka: 300000)
+    replica.lag.time.max.ms      a follower not caught up for this long leaves the ISR (10000)
     http.max.request.bytes       request body limit (8 MiB; never below one record's limit)
     peer.<id>.controller.dial    host:port to dial for peer <id>'s Raft link (fault injection)
     peer.<id>.http.dial          host:port to dial for peer <id>'s HTTP (fault injection)
@@ -63,6 +64,7 @@ _KNOWN = {
     "num.partitions",
     "default.replication.factor",
     "log.retention.check.interval.ms",
+    "replica.lag.time.max.ms",
     "http.max.request.bytes",
     *_TOPIC_DEFAULTS,
 }
@@ -123,6 +125,7 @@ class NodeConfig:
     topic_defaults: dict[str, str] = field(default_factory=dict)
     retention_check_interval_ms: int = limits.RETENTION_CHECK_INTERVAL_MS
     max_request_bytes: int = limits.HTTP_REQUEST_BYTES_MAX
+    replica_lag_time_max_ms: int = limits.REPLICA_LAG_TIME_MAX_MS
     raft_dial: dict[int, tuple[str, int]] = field(default_factory=dict)
     http_dial: dict[int, tuple[str, int]] = field(default_factory=dict)
 
@@ -247,6 +250,9 @@ class NodeConfig:
             ),
             max_request_bytes=_int(
                 props, "http.max.request.bytes", limits.HTTP_REQUEST_BYTES_MAX, 1024
+            ),
+            replica_lag_time_max_ms=_int(
+                props, "replica.lag.time.max.ms", limits.REPLICA_LAG_TIME_MAX_MS, 100
             ),
             raft_dial=raft_dial,
             http_dial=http_dial,

@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 
 from client.protocol import (
     DUPLICATE_BROKER_REGISTRATION,
+    FENCED_LEADER_EPOCH,
     INVALID_PARTITIONS,
     INVALID_REPLICATION_FACTOR,
     INVALID_REQUEST,
     STALE_BROKER_EPOCH,
     TOPIC_ALREADY_EXISTS,
+    UNKNOWN_PARTITION,
     UNKNOWN_TOPIC,
     ApiError,
     ErrorKind,
@@ -325,3 +327,37 @@ def plan_producer_id_block(
             STALE_BROKER_EPOCH, f"broker {broker_id} at epoch {broker_epoch} is not registered"
         )
     return [ProducerIdsRecord(broker_id, broker_epoch, state.next_producer_id + block_size)]
+
+
+def plan_alter_isr(
+    state: MetadataState,
+    topic_id: str,
+    partition: int,
+    leader: int,
+    leader_epoch: int,
+    isr: tuple[int, ...],
+) -> list[MetadataRecord]:
+    """A leader's request to change its ISR (Kafka's AlterPartition), checked against the
+    metadata: only the current leader at its current epoch may ask, the ISR keeps the leader
+    and stays within the replicas, and only live brokers join it."""
+    topic = state.topic_by_id(topic_id)
+    p = None if topic is None else topic.partitions.get(partition)
+    if p is None:
+        raise ApiError(UNKNOWN_PARTITION, f"partition {partition} of topic id {topic_id} is gone")
+    if p.leader != leader or p.leader_epoch != leader_epoch:
+        raise ApiError(
+            FENCED_LEADER_EPOCH,
+            f"node {leader} at leader epoch {leader_epoch} does not lead partition {partition} "
+            f"(leader {p.leader}, epoch {p.leader_epoch})",
+        )
+    if leader not in isr or not set(isr) <= set(p.replicas) or len(set(isr)) != len(isr):
+        raise ApiError(
+            INVALID_REQUEST, f"ISR {list(isr)} must hold the leader, within the replicas"
+        )
+    live = _live(state)
+    joining = set(isr) - set(p.isr)
+    if not joining <= live:
+        raise ApiError(INVALID_REQUEST, f"brokers {sorted(joining - live)} are fenced")
+    if tuple(isr) == p.isr:
+        return []
+    return [PartitionChangeRecord(topic_id, partition, isr=tuple(isr))]

@@ -153,6 +153,26 @@ class ControllerDriver:
         assert isinstance(record, ProducerIdsRecord)
         return {"first_producer_id": record.next_producer_id - block, "count": block}
 
+    async def alter_isr(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A partition leader asks to shrink or grow its ISR."""
+        term = self._leading_term()
+        try:
+            topic_id = str(body["topic_id"])
+            partition = int(body["partition"])
+            leader = int(body["leader"])
+            leader_epoch = int(body["leader_epoch"])
+            isr = tuple(int(r) for r in body["isr"])
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(
+                INVALID_REQUEST, "give topic_id, partition, leader, leader_epoch and isr"
+            ) from None
+        await self._write(
+            lambda s: controller.plan_alter_isr(s, topic_id, partition, leader, leader_epoch, isr),
+            term,
+        )
+        log.info("partition %s-%d: ISR now %s", topic_id, partition, list(isr))
+        return {"isr": list(isr)}
+
     async def run(self) -> None:
         """While leading: fence brokers whose session ended, and elect leaders where none is."""
         while True:

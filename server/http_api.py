@@ -16,6 +16,7 @@ from aiohttp import web
 from client.protocol import (
     FORMATS,
     INVALID_REQUEST,
+    NOT_ENOUGH_REPLICAS,
     OFFSET_OUT_OF_RANGE,
     REQUEST_TIMED_OUT,
     ApiError,
@@ -34,13 +35,15 @@ from server.http_util import (
     query_int,
     read_json,
 )
-from server.node import Node
+from server.node import METADATA_INDEX_HEADER, Node
 from server.partition import Partition
 from server.produce import plan_produce
+from server.replication import FetchRequest
 from storage.batch import Record
 from storage.errors import KafkaStorageError, OffsetOutOfRangeError
 
 NODE = web.AppKey("node", Node)
+METADATA_INDEX = "metadata_index"
 ACKS = ("all", "-1", "1", "0")
 
 
@@ -174,8 +177,15 @@ async def _admin(
     node.require_ready()
     if not node.quorum.is_leader():
         return await node.forward(request, body)
-    await node.write_metadata(plan)
+    request[METADATA_INDEX] = await node.write_metadata(plan)
     return None
+
+
+async def _add_metadata_index(request: web.Request, response: web.StreamResponse) -> None:
+    """Tells a forwarding node which metadata index to apply before it answers its client."""
+    index = request.get(METADATA_INDEX)
+    if index is not None:
+        response.headers[METADATA_INDEX_HEADER] = str(index)
 
 
 async def _json_object(request: web.Request, fields: set[str], required: set[str]) -> Any:
@@ -282,6 +292,22 @@ async def allocate_producer_ids(request: web.Request) -> web.Response:
     return json_response(await _node(request).controller.allocate_producer_ids(body))
 
 
+async def alter_isr(request: web.Request) -> web.Response:
+    body = await _json_object(
+        request,
+        {"topic_id", "partition", "leader", "leader_epoch", "isr"},
+        {"topic_id", "partition", "leader", "leader_epoch", "isr"},
+    )
+    return json_response(await _node(request).controller.alter_isr(body))
+
+
+async def replica_fetch(request: web.Request) -> web.Response:
+    node = _node(request)
+    fetch_request = FetchRequest.from_json(await read_json(request, node.config.max_request_bytes))
+    body = await node.replicas.fetch(fetch_request)
+    return web.Response(body=body, content_type="application/octet-stream")
+
+
 # -- produce -------------------------------------------------------------------------------------
 
 
@@ -360,22 +386,32 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
         )
         for (partition, _last, positions), committed in zip(waits, results, strict=True):
             if not committed:
-                fail(
-                    partition.index,
-                    positions,
-                    partition.storage_error()
-                    or ApiError(
-                        REQUEST_TIMED_OUT,
-                        f"the records for {partition.name} were appended but not committed "
-                        + ("in time" if partition.is_leader else "before this node lost leadership")
-                        + "; the outcome is unknown",
-                    ),
-                )
+                fail(partition.index, positions, _not_committed(partition))
     if failures and (fixed_partition is not None or len(failures) == len(plans)):
         raise failures[0]
     if acks == "0":
         return json_response({"topic": name}, 202)
     return json_response({"topic": name, "offsets": offsets}, 207 if failures else 200)
+
+
+def _not_committed(partition: Partition) -> ApiError:
+    """Why an acks=all produce that was appended did not commit; its outcome is unknown."""
+    error = partition.storage_error()
+    if error is not None:
+        return error
+    if partition.is_leader and partition.under_min_isr:
+        return ApiError(
+            NOT_ENOUGH_REPLICAS,
+            f"the ISR of {partition.name} shrank below min.insync.replicas "
+            f"({partition.min_insync_replicas}) before the records were committed",
+            {"retry_after_s": 1},
+        )
+    return ApiError(
+        REQUEST_TIMED_OUT,
+        f"the records for {partition.name} were appended but not committed "
+        + ("in time" if partition.is_leader else "before this node lost leadership")
+        + "; the outcome is unknown",
+    )
 
 
 def _error_fields(error: ApiError) -> dict[str, Any]:
@@ -566,6 +602,7 @@ async def get_offsets(request: web.Request) -> web.Response:
 def make_app(node: Node) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=1 << 40)
     app[NODE] = node
+    app.on_response_prepare.append(_add_metadata_index)
     r = app.router
     r.add_get("/v1/cluster", get_cluster)
     r.add_get("/v1/cluster/quorum", get_quorum)
@@ -584,4 +621,6 @@ def make_app(node: Node) -> web.Application:
     r.add_post("/v1/internal/brokers", register_broker)
     r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)
     r.add_post("/v1/internal/producer-ids", allocate_producer_ids)
+    r.add_post("/v1/internal/alter-isr", alter_isr)
+    r.add_post("/v1/internal/replica-fetch", replica_fetch)
     return app

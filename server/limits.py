@@ -60,3 +60,21 @@ DUPLICATE_REGISTRATION_GIVE_UP_S = 3 * BROKER_SESSION_TIMEOUT_S
 # Producer ids are handed to brokers in blocks, as Kafka does (1,000 a block), so allocating
 # one for a producer needs no metadata write most of the time.
 PRODUCER_ID_BLOCK_SIZE = 1000
+
+# Replica fetches (followers pull from leaders): a leader holds a fetch with nothing new for
+# up to REPLICA_FETCH_WAIT_MS, so an idle follower costs two requests a second per leader;
+# one answer carries at most REPLICA_FETCH_BYTES, bounding a follower's memory per round.
+REPLICA_FETCH_WAIT_MS = 500
+REPLICA_FETCH_WAIT_MS_MAX = 5_000
+REPLICA_FETCH_BYTES = 4 * 1024 * 1024
+REPLICA_FETCH_BYTES_MAX = 64 * 1024 * 1024
+# A fetch that failed (leader away) is retried after this pause.
+REPLICA_FETCH_BACKOFF_S = 0.2
+# A live follower that has not caught up for this long leaves the ISR (Kafka: 30 s; DESIGN.md
+# asks for 10 s); node.properties' replica.lag.time.max.ms overrides it.
+REPLICA_LAG_TIME_MAX_MS = 10_000
+# How often a leader looks for followers to drop from, or add to, the ISR.
+ISR_CHECK_INTERVAL_S = 1.0
+# A node that forwarded an admin request waits at most this long to apply its result before
+# answering (normally one Raft round, ~20 ms).
+FORWARD_APPLY_WAIT_S = 2.0

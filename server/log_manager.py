@@ -229,6 +229,11 @@ class LogManager:
             except OSError as e:  # the log marked itself offline; the loop tells the waiters
                 log.error("flush of %s failed: %s", partition.name, e)
 
+    async def flush(self, partitions: list[Partition]) -> None:
+        """Flushes these partitions now (a follower, before it reports its offsets)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._flush_executor, self._flush_all, partitions)
+
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:

@@ -58,8 +58,10 @@ from server import limits
 from server.broker_lifecycle import BrokerLifecycle
 from server.config import NodeConfig
 from server.controller_driver import ControllerDriver
-from server.log_manager import LogManager
+from server.fetcher import ReplicaFetcher
+from server.log_manager import LogManager, now_ms
 from server.partition import LeaderState, Partition
+from server.replication import ReplicaFetchHandler, isr_to_shrink
 from server.topic_configs import effective_configs
 from storage.log_config import LogConfig
 from storage.properties import MetaProperties
@@ -67,6 +69,11 @@ from storage.properties import MetaProperties
 log = logging.getLogger(__name__)
 
 Plan = Callable[[MetadataState], list[MetadataRecord]]
+
+# The controller's answer to an admin request names the metadata index that carries it, so a
+# node that forwarded the request applies it before answering: its client then reads its
+# own write on that node (describe right after create).
+METADATA_INDEX_HEADER = "X-Metadata-Index"
 
 
 class Node:
@@ -103,6 +110,13 @@ class Node:
             self._on_unfenced,
             self.fail,
         )
+        self.replicas = ReplicaFetchHandler(
+            self.node_id, lambda t, i: self.logs.partitions.get((t, i)), self.request_isr_change
+        )
+        self.fetcher = ReplicaFetcher(
+            self.node_id, self.logs, lambda leader: self.broker_url(leader, dial=True), self.http
+        )
+        self._isr_requests: set[tuple[str, int, tuple[int, ...]]] = set()
         self.registered = asyncio.Event()
         # Set when the node cannot go on (its metadata cannot be loaded, its node.id is taken):
         # the process exits with the reason.
@@ -128,6 +142,7 @@ class Node:
             ("quorum-watch", self._watch_quorum()),
             ("controller", self.controller.run()),
             ("broker-lifecycle", self.lifecycle.run()),
+            ("isr-maintenance", self._isr_loop()),
         ):
             task = asyncio.create_task(body, name=name)
             task.add_done_callback(self._task_done)
@@ -147,6 +162,7 @@ class Node:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.fetcher.close()
         await self.logs.close()
         self.quorum.stop()
         if self._http is not None:
@@ -236,14 +252,20 @@ class Node:
             )
         return url
 
+    def http(self) -> aiohttp.ClientSession:
+        assert self._http is not None, "started"
+        return self._http
+
     async def call_controller(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A broker-to-controller call: in the process when this node leads, else over HTTP."""
         if self.quorum.is_leader():
             if path == "/v1/internal/brokers":
                 return await self.controller.register(body)
-            broker_id = int(path.split("/")[4])
+            if path == "/v1/internal/alter-isr":
+                return await self.controller.alter_isr(body)
+            broker_id = int(path.split("/")[4])  # /v1/internal/brokers/<id>/heartbeat
             return await self.controller.heartbeat(broker_id, body)
-        status, answer = await self._http_call(
+        status, answer, _ = await self._http_call(
             "POST", self.controller_url() + path, body, limits.INTERNAL_HTTP_TIMEOUT_S
         )
         if status >= 300:
@@ -252,9 +274,12 @@ class Node:
 
     async def forward(self, request: web.Request, body: Any) -> web.Response:
         """Relays an admin request to the controller and its answer back (Kafka forwards too)."""
-        status, answer = await self._http_call(
+        status, answer, headers = await self._http_call(
             request.method, self.controller_url() + request.path_qs, body, limits.FORWARD_TIMEOUT_S
         )
+        index = headers.get(METADATA_INDEX_HEADER, "")
+        if index.isdigit():
+            await self.quorum_caught_up_to(int(index), limits.FORWARD_APPLY_WAIT_S)
         if status == 204:
             return web.Response(status=204)
         return web.Response(
@@ -263,7 +288,7 @@ class Node:
 
     async def _http_call(
         self, method: str, url: str, body: Any, timeout_s: float
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, Any, dict[str, str]]:
         assert self._http is not None, "started"
         try:
             async with self._http.request(
@@ -274,8 +299,9 @@ class Node:
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as response:
                 raw = await response.read()
+                headers = dict(response.headers)
                 try:
-                    return response.status, orjson.loads(raw) if raw else None
+                    return response.status, orjson.loads(raw) if raw else None, headers
                 except orjson.JSONDecodeError:
                     return 502, {
                         "error": "UNKNOWN_SERVER_ERROR",
@@ -287,6 +313,56 @@ class Node:
                 f"the controller at {url} did not answer: {e!r}",
                 {"retry_after_s": 1},
             ) from None
+
+    async def quorum_caught_up_to(self, index: int, timeout_s: float) -> bool:
+        """Waits (briefly) until this node has applied the metadata entry ``index``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.quorum.snapshot_state().applied_index < index:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    # -- the ISR ---------------------------------------------------------------------------------
+
+    def request_isr_change(self, p: Partition, isr: tuple[int, ...]) -> None:
+        """Asks the controller to set a led partition's ISR (never edited here on our own)."""
+        key = (p.topic, p.index, isr)
+        if key in self._isr_requests:
+            return
+        self._isr_requests.add(key)
+        body = {
+            "topic_id": p.topic_id,
+            "partition": p.index,
+            "leader": self.node_id,
+            "leader_epoch": p.state.leader_epoch,
+            "isr": list(isr),
+        }
+
+        async def send() -> None:
+            try:
+                await self.call_controller("/v1/internal/alter-isr", body)
+            except ApiError as e:
+                log.info("%s: ISR change to %s not made: %s", p.name, list(isr), e.message)
+            finally:
+                self._isr_requests.discard(key)
+
+        asyncio.create_task(send(), name=f"alter-isr-{p.name}")
+
+    async def _isr_loop(self) -> None:
+        """Drops from the ISR the followers that have not caught up for too long."""
+        while True:
+            await asyncio.sleep(limits.ISR_CHECK_INTERVAL_S)
+            now = now_ms()
+            for p in list(self.logs.partitions.values()):
+                if p.is_leader and not p.closed:
+                    smaller = isr_to_shrink(p, now, self.config.replica_lag_time_max_ms)
+                    if smaller is not None:
+                        log.warning(
+                            "%s: followers lag, shrinking the ISR to %s", p.name, list(smaller)
+                        )
+                        self.request_isr_change(p, smaller)
 
     # -- metadata reads ------------------------------------------------------------------------
 
@@ -375,6 +451,7 @@ class Node:
                 )
         if names:
             self.reconcile(names, state)
+            self.fetcher.update()
 
     def reconcile_all(self) -> None:
         """Makes every local replica match the metadata (at start, and after a snapshot)."""
@@ -382,6 +459,7 @@ class Node:
         names = set(state.topics) | {name for name, _ in self.logs.partitions}
         names |= {name for name, _ in self.logs.on_disk()}
         self.reconcile(names, state, scan_disk=True)
+        self.fetcher.update()
 
     def reconcile(self, names: set[str], state: MetadataState, scan_disk: bool = False) -> None:
         """Makes the local replicas of the named topics match the metadata: open them, update
@@ -425,10 +503,7 @@ class Node:
             partition.min_insync_replicas = min_isr
             if partition.log.config != log_config:
                 partition.log.update_config(log_config)
-            if partition.state != state:
-                partition.state = state
-                partition.on_flushed()  # the ISR may have changed, and the HW with it
-                partition.notify()
+            partition.update_state(state, now_ms())
         return hosted
 
     # -- status --------------------------------------------------------------------------------

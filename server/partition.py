@@ -13,9 +13,10 @@ thread and reports back through :meth:`Partition.on_flushed`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from client.protocol import (
     KAFKA_STORAGE_ERROR,
@@ -28,6 +29,17 @@ from client.protocol import (
 from storage.batch import NewRecord
 from storage.errors import KafkaStorageError, RecordTooLargeError
 from storage.log import AppendInfo, Log
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FollowerProgress:
+    """What a leader knows of one follower (Kafka's Replica); reset when leadership changes."""
+
+    last_fetch_ms: int
+    last_caught_up_ms: int
+    last_fetch_leo: int = 0
 
 
 @dataclass
@@ -51,9 +63,24 @@ class Partition:
     min_insync_replicas: int = 1
     # Offsets up to which followers have flushed (their last fetch offsets), by node id.
     follower_flushed: dict[int, int] = field(default_factory=dict)
+    followers: dict[int, FollowerProgress] = field(default_factory=dict)
+    # When this node last became the partition's leader (ms), for the ISR lag rule.
+    leader_since_ms: int = 0
+    # A newer leader epoch a follower told us of: this node was deposed and leads no more,
+    # whatever its (stale) metadata says, until the metadata catches up.
+    deposed_epoch: int = -1
     # Set when the replica is closed (node stopping, topic deleted): waiters give up at once.
     closed: bool = False
     _hw_changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if self.is_leader:
+            self._start_epoch()
+
+    def _start_epoch(self) -> None:
+        # As Kafka does at become-leader: the new epoch starts at the log end, so followers'
+        # divergence checks see it before this leader appends anything.
+        self.log.epoch_cache.assign(self.state.leader_epoch, self.log.log_end_offset)
 
     @property
     def name(self) -> str:
@@ -61,7 +88,49 @@ class Partition:
 
     @property
     def is_leader(self) -> bool:
-        return self.state.leader == self.node_id
+        return self.state.leader == self.node_id and self.deposed_epoch <= self.state.leader_epoch
+
+    @property
+    def under_min_isr(self) -> bool:
+        return len(self.state.isr) < self.min_insync_replicas
+
+    def update_state(self, state: LeaderState, now_ms: int) -> None:
+        """Takes what the metadata now says; a new leader epoch starts leadership afresh."""
+        if state == self.state:
+            return
+        new_epoch = state.leader_epoch != self.state.leader_epoch
+        if new_epoch:
+            self.follower_flushed.clear()
+            self.followers.clear()
+            self.leader_since_ms = now_ms
+        self.state = state
+        if new_epoch and self.is_leader and not self.log.offline:
+            self._start_epoch()
+        self.on_flushed()  # the ISR may have changed, and the HW with it
+        self.notify()
+
+    def learn_deposed(self, epoch: int) -> None:
+        """A follower fetched with a newer leader epoch: stop leading now (KIP-320)."""
+        if epoch > self.deposed_epoch:
+            logger.warning(
+                "%s: a follower knows leader epoch %d, newer than ours (%d): not leading",
+                self.name,
+                epoch,
+                self.state.leader_epoch,
+            )
+            self.deposed_epoch = epoch
+            self.notify()
+
+    def leader_epoch_start_offset(self) -> int:
+        """Where this leader's epoch starts in the log (its log end if it appended nothing)."""
+        entries = self.log.epoch_cache.entries
+        if entries and entries[-1][0] == self.state.leader_epoch:
+            return entries[-1][1]
+        return self.log.log_end_offset
+
+    def changed(self) -> Coroutine[Any, Any, bool]:
+        """Waits for the next notify (an append, a HW move, a state change)."""
+        return self._hw_changed.wait()
 
     @property
     def high_watermark(self) -> int:
@@ -113,7 +182,7 @@ class Partition:
 
     def append(self, records: Sequence[NewRecord], acks: str) -> AppendInfo:
         """Appends one batch as leader; refuses ``acks=all`` below ``min.insync.replicas``."""
-        if acks == "all" and len(self.state.isr) < self.min_insync_replicas:
+        if acks == "all" and self.under_min_isr:
             raise ApiError(
                 NOT_ENOUGH_REPLICAS,
                 f"partition {self.name} has {len(self.state.isr)} in-sync replicas, "
@@ -121,7 +190,9 @@ class Partition:
                 {"retry_after_s": 1},
             )
         try:
-            return self.log.append_as_leader(records, self.state.leader_epoch)
+            info = self.log.append_as_leader(records, self.state.leader_epoch)
+            self.notify()  # followers' long polls
+            return info
         except RecordTooLargeError as e:  # the produce plan cuts batches to fit: a backstop
             raise ApiError(RECORD_TOO_LARGE, str(e)) from None
         except KafkaStorageError:
@@ -153,7 +224,7 @@ class Partition:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while self.log.high_watermark <= offset:
-            if self.closed or not self.is_leader or self.log.offline:
+            if self.closed or not self.is_leader or self.log.offline or self.under_min_isr:
                 return False
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -45,8 +45,16 @@ def assert_same_metadata(nodes: list[NodeProcess]) -> None:
 
 
 def create_topic(node: NodeProcess, name: str, **fields: object) -> dict:
-    """Creates a topic through any node (a follower forwards it to the controller)."""
-    status, body = http("POST", f"{node.url}/v1/topics", {"name": name, **fields})
+    """Creates a topic through any node (a follower forwards it to the controller), retrying
+    while there is no controller (after a kill) as a Kafka admin client does."""
+
+    def attempt() -> tuple[int, dict] | None:
+        status, body = http("POST", f"{node.url}/v1/topics", {"name": name, **fields})
+        if status == 503:
+            return None
+        return status, body
+
+    status, body = wait_until(f"topic {name} created", attempt)
     assert status == 201, body
     return body
 

@@ -1,0 +1,197 @@
+"""Replication, the follower's side: one long-polling fetch session per leader broker.
+
+Each session covers every partition this node follows on that leader (as Kafka's fetcher
+threads do; never one poll per partition). A round:
+
+1. send each partition's log end offset (flushed: step 3 of the previous round), the leader
+   epoch this node believes in, and the epoch of its last batch (``server/replication.py``
+   has the wire format);
+2. for each partition in the answer: truncate where the leader says the logs diverge, or
+   append the leader's batch bytes unchanged (so replicas hold the same byte stream), and
+   take the leader's high watermark;
+3. fsync what was appended, in one group commit, before the next fetch reports it.
+
+Errors of one partition (an epoch this node has not heard of yet, a leader that moved) skip
+that partition for the round; the metadata brings the fix. A leader that does not answer is
+retried after a short pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import orjson
+
+from server import limits
+from server.log_manager import LogManager
+from server.partition import Partition
+from server.replication import FetchPartition, FetchRequest, decode_response
+from storage.errors import CorruptRecordError, KafkaStorageError, UnexpectedAppendOffsetError
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, int]
+
+
+class ReplicaFetcher:
+    def __init__(
+        self,
+        node_id: int,
+        logs: LogManager,
+        leader_url: Callable[[int], str | None],
+        http: Callable[[], aiohttp.ClientSession],
+    ) -> None:
+        self.node_id = node_id
+        self._logs = logs
+        self._leader_url = leader_url
+        self._http = http
+        self._sessions: dict[int, asyncio.Task[None]] = {}
+        self._assigned: dict[int, set[Key]] = {}
+
+    def update(self) -> None:
+        """Matches the sessions to who leads what now (called after every reconcile)."""
+        wanted: dict[int, set[Key]] = {}
+        for key, p in self._logs.partitions.items():
+            leader = p.state.leader
+            if leader not in (self.node_id, -1) and self.node_id in p.state.replicas:
+                wanted.setdefault(leader, set()).add(key)
+        self._assigned = wanted
+        for leader, task in list(self._sessions.items()):
+            if leader not in wanted or task.done():
+                task.cancel()
+                del self._sessions[leader]
+        for leader in wanted:
+            if leader not in self._sessions:
+                self._sessions[leader] = asyncio.create_task(
+                    self._session(leader), name=f"fetch-from-{leader}"
+                )
+
+    async def close(self) -> None:
+        for task in self._sessions.values():
+            task.cancel()
+        await asyncio.gather(*self._sessions.values(), return_exceptions=True)
+        self._sessions.clear()
+
+    def _following(self, leader: int) -> list[Partition]:
+        out = []
+        for key in sorted(self._assigned.get(leader, ())):
+            p = self._logs.partitions.get(key)
+            if p is not None and p.state.leader == leader and not p.log.offline and not p.closed:
+                out.append(p)
+        return out
+
+    async def _session(self, leader: int) -> None:
+        last_problem = ""
+        while True:
+            partitions = self._following(leader)
+            if not partitions:
+                return
+            try:
+                await self._round(leader, partitions)
+                last_problem = ""
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the leader is away or answered nonsense: pause, retry
+                problem = f"{type(e).__name__}: {e}"
+                if problem != last_problem:
+                    log.warning("fetching from node %d failed: %s", leader, problem)
+                    last_problem = problem
+                await asyncio.sleep(limits.REPLICA_FETCH_BACKOFF_S)
+
+    async def _round(self, leader: int, partitions: list[Partition]) -> None:
+        url = self._leader_url(leader)
+        if url is None:
+            raise ConnectionError(f"node {leader} has no known address yet")
+        request = FetchRequest(
+            replica_id=self.node_id,
+            max_wait_ms=limits.REPLICA_FETCH_WAIT_MS,
+            max_bytes=limits.REPLICA_FETCH_BYTES,
+            partitions=tuple(
+                FetchPartition(
+                    p.topic,
+                    p.index,
+                    p.topic_id,
+                    p.state.leader_epoch,
+                    p.log.log_end_offset,
+                    _last_epoch(p),
+                )
+                for p in partitions
+            ),
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=limits.REPLICA_FETCH_WAIT_MS / 1000 + limits.INTERNAL_HTTP_TIMEOUT_S
+        )
+        async with self._http().post(
+            url + "/v1/internal/replica-fetch",
+            data=orjson.dumps(request.to_json()),
+            headers={"Content-Type": "application/json"},
+            timeout=timeout,
+        ) as response:
+            body = await response.read()
+            if response.status != 200:
+                raise ConnectionError(f"HTTP {response.status}: {body[:200]!r}")
+        answers = decode_response(body)
+        if len(answers) != len(partitions):
+            raise ValueError("the leader answered for another set of partitions")
+        appended: list[Partition] = []
+        for p, want, (entry, data) in zip(partitions, request.partitions, answers, strict=True):
+            if p.closed or p.state.leader != leader or p.state.leader_epoch != want.leader_epoch:
+                continue  # the metadata changed during the fetch: this answer is stale
+            if self._apply(p, want, entry, data):
+                appended.append(p)
+        if appended:
+            # The next fetch reports these offsets as flushed: make them so first.
+            await self._logs.flush(appended)
+
+    def _apply(
+        self, p: Partition, want: FetchPartition, entry: dict[str, Any], data: bytes
+    ) -> bool:
+        """Applies one partition's answer; returns whether bytes were appended."""
+        error = entry.get("error")
+        if error is not None:
+            log.debug("%s: fetch error %s: %s", p.name, error.get("error"), error.get("message"))
+            return False
+        diverging = entry.get("diverging")
+        if diverging is not None:
+            target = _truncation_offset(p, diverging, int(entry["log_end_offset"]))
+            log.info(
+                "%s: diverges from the leader at epoch %s: truncating from %d to %d",
+                p.name,
+                diverging["epoch"],
+                p.log.log_end_offset,
+                target,
+            )
+            p.log.truncate_to(target)
+            return False
+        appended = False
+        if data:
+            try:
+                p.log.append_batches(data)
+                appended = True
+            except (CorruptRecordError, UnexpectedAppendOffsetError) as e:
+                log.warning("%s: the leader's bytes were refused: %s", p.name, e)
+            except KafkaStorageError as e:
+                log.error("%s: append failed, the replica is offline: %s", p.name, e)
+                return False
+        p.log.update_high_watermark(min(int(entry["high_watermark"]), p.log.log_end_offset))
+        return appended
+
+
+def _last_epoch(p: Partition) -> int:
+    latest = p.log.epoch_cache.latest_epoch
+    return -1 if latest is None else latest
+
+
+def _truncation_offset(p: Partition, diverging: dict[str, Any], leader_end: int) -> int:
+    """KIP-279: the smaller of the leader's and our end offsets of the epoch both have."""
+    epoch, end = int(diverging["epoch"]), int(diverging["end_offset"])
+    if epoch < 0:  # the leader knows no epoch as old as ours: keep what it has, no more
+        return min(p.log.log_end_offset, leader_end)
+    own_epoch, own_end = p.log.epoch_cache.end_offset_for(epoch, p.log.log_end_offset)
+    if own_epoch < 0:
+        return min(p.log.log_end_offset, end)
+    return min(end, own_end)

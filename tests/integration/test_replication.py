@@ -1,0 +1,142 @@
+"""Partition replication across three real nodes: acks=all, the high watermark, failover."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.nodes import Cluster, NodeProcess, http, wait_until
+from tests.integration.test_cluster import assert_same_metadata, create_topic, describe
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    handle = Cluster.create(tmp_path, **{"min.insync.replicas": "2"})
+    try:
+        handle.start()
+        yield handle
+        assert_same_metadata(handle.running())
+    finally:
+        handle.stop()
+
+
+def leader_of(cluster: Cluster, topic: str, partition: int = 0) -> NodeProcess:
+    def known() -> int | None:
+        status, body = http("GET", f"{cluster.running()[0].url}/v1/topics/{topic}")
+        return body["partitions"][partition]["leader"] if status == 200 else None
+
+    return cluster.node(wait_until(f"{topic}-{partition} has a leader", known))
+
+
+def produce(node: NodeProcess, topic: str, values: list[str], partition: int = 0) -> list[int]:
+    """acks=all through the partition's leader, retrying while leadership moves."""
+
+    def attempt() -> list[int] | None:
+        status, body = http(
+            "POST",
+            f"{node.url}/v1/topics/{topic}/partitions/{partition}/records?timeout_ms=10000",
+            {"records": [{"value": v} for v in values]},
+        )
+        if status == 200:
+            return [o["offset"] for o in body["offsets"]]
+        assert status in (307, 503), body
+        return None
+
+    return wait_until(f"records produced to {topic}-{partition}", attempt)
+
+
+def read_all(node: NodeProcess, topic: str, partition: int = 0) -> list[str]:
+    status, body = http(
+        "GET",
+        f"{node.url}/v1/topics/{topic}/partitions/{partition}/records?offset=0&max_records=10000",
+    )
+    assert status == 200, body
+    return [r["value"] for r in body["records"]]
+
+
+def isr(node: NodeProcess, topic: str) -> list[int] | None:
+    """The ISR as the node sees it, or None while it cannot answer (an election)."""
+    status, body = http("GET", f"{node.url}/v1/topics/{topic}")
+    return sorted(body["partitions"][0]["isr"]) if status == 200 else None
+
+
+def segment_bytes(node: NodeProcess, topic: str, partition: int = 0) -> bytes:
+    return (node.log_dir / f"{topic}-{partition}" / "00000000000000000000.log").read_bytes()
+
+
+def test_acks_all_commits_on_every_replica_and_the_logs_are_byte_identical(
+    cluster: Cluster,
+) -> None:
+    create_topic(cluster.nodes[0], "replicated", replication_factor=3)
+    leader = leader_of(cluster, "replicated")
+    offsets = produce(leader, "replicated", [f"event {i}" for i in range(20)])
+    assert offsets == list(range(20))
+    assert read_all(leader, "replicated") == [f"event {i}" for i in range(20)]
+    wait_until(
+        "every replica holds the same bytes",
+        lambda: len({segment_bytes(n, "replicated") for n in cluster.nodes}) == 1,
+    )
+    partition = describe(leader, "replicated")["partitions"][0]
+    assert partition["high_watermark"] == 20 and sorted(partition["isr"]) == [1, 2, 3]
+
+
+def test_kill_9_of_the_partition_leader_loses_no_acknowledged_record(cluster: Cluster) -> None:
+    create_topic(cluster.nodes[0], "failover", replication_factor=3)
+    old = leader_of(cluster, "failover")
+    acknowledged = []
+    for i in range(10):
+        produce(old, "failover", [f"before {i}"])
+        acknowledged.append(f"before {i}")
+    old.stop(signal.SIGKILL)
+
+    def new_leader() -> NodeProcess | None:
+        status, body = http("GET", f"{cluster.running()[0].url}/v1/topics/failover")
+        leader = body["partitions"][0]["leader"] if status == 200 else None
+        return None if leader in (None, old.node_id) else cluster.node(leader)
+
+    new = wait_until("a new leader from the ISR", new_leader)
+    for i in range(5):
+        produce(new, "failover", [f"after {i}"])
+        acknowledged.append(f"after {i}")
+    assert read_all(new, "failover") == acknowledged
+    old.start()
+    wait_until(
+        "the restarted node holds the same log",
+        lambda: segment_bytes(old, "failover") == segment_bytes(new, "failover"),
+    )
+
+
+def test_acks_all_is_refused_when_the_isr_is_below_min_insync_replicas(cluster: Cluster) -> None:
+    create_topic(cluster.nodes[0], "strict", replication_factor=2)
+    leader = leader_of(cluster, "strict")
+    follower = next(
+        cluster.node(r)
+        for r in describe(leader, "strict")["partitions"][0]["replicas"]
+        if r != leader.node_id
+    )
+    produce(leader, "strict", ["ok"])
+    follower.stop(signal.SIGKILL)
+    wait_until(
+        "the dead follower leaves the ISR",
+        lambda: isr(leader, "strict") == [leader.node_id],
+    )
+    status, body = http(
+        "POST", f"{leader.url}/v1/topics/strict/partitions/0/records", {"value": "no"}
+    )
+    assert (status, body["error"]) == (503, "NOT_ENOUGH_REPLICAS")
+    status, body = http(
+        "POST", f"{leader.url}/v1/topics/strict/partitions/0/records?acks=1", {"value": "one"}
+    )
+    assert status == 200
+    follower.start()
+    wait_until(
+        "the follower rejoins the ISR once caught up",
+        lambda: (
+            sorted(describe(leader, "strict")["partitions"][0]["isr"])
+            == sorted([leader.node_id, follower.node_id])
+        ),
+    )
+    assert produce(leader, "strict", ["again"]) == [2]
