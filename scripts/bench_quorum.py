@@ -241,7 +241,8 @@ def print_bulk(result: BulkResult, total: int) -> None:
         print(f"    ... {len(result.errors) - 5} more errors")
 
 
-async def run(args: argparse.Namespace, cluster: Cluster) -> None:
+async def run(args: argparse.Namespace, cluster: Cluster) -> bool:
+    """Runs both measurements and prints them; False if a failover round could not finish."""
     connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -277,7 +278,12 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> None:
         print(f"failover: {args.kills} x kill -9 of the controller")
         rounds: list[FailoverRound] = []
         for round_no in range(args.kills):
-            r = await failover_round(session, cluster, round_no, rf)
+            try:
+                r = await failover_round(session, cluster, round_no, rf)
+            except AssertionError as e:  # a node did not get ready (again): say so, stop
+                print(f"  round {round_no + 1}: STOPPED: {str(e).splitlines()[0]}")
+                print(f"    (node logs: {cluster.nodes[0].directory.parent}/node-*/node.log)")
+                break
             rounds.append(r)
             seen = "-" if r.leader_seen_s is None else f"{r.leader_seen_s:.3f} s"
             wrote = "FAILED" if r.write_s is None else f"{r.write_s:.3f} s"
@@ -287,14 +293,15 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> None:
                 f"{dict(r.attempts)}"
             )
 
-    print_summary(bulk, rounds)
+    print_summary(bulk, rounds, args.kills)
+    return bool(len(rounds) == args.kills)
 
 
 def row(label: str, value: str, target: str = "", verdict: str = "") -> None:
     print(f"{label:<46} {value:>10} {target:>8}  {verdict}")
 
 
-def print_summary(bulk: list[BulkResult], rounds: list[FailoverRound]) -> None:
+def print_summary(bulk: list[BulkResult], rounds: list[FailoverRound], kills: int) -> None:
     writes = [r.write_s for r in rounds if r.write_s is not None]
     seen = [r.leader_seen_s for r in rounds if r.leader_seen_s is not None]
     print()
@@ -314,6 +321,8 @@ def print_summary(bulk: list[BulkResult], rounds: list[FailoverRound]) -> None:
         row("failover, kill -9 -> new leader named: median", f"{statistics.median(seen):.3f}")
     if len(writes) != len(rounds):
         print(f"rounds without a write within {FAILOVER_DEADLINE_S} s: {len(rounds) - len(writes)}")
+    if len(rounds) != kills:
+        print(f"failover rounds completed: {len(rounds)} of {kills}")
 
 
 def main() -> int:
@@ -336,16 +345,19 @@ def main() -> int:
         base = Path(tempfile.mkdtemp(prefix="bench-quorum-"))
     print(f"cluster files in {base}")
     cluster = Cluster.create(base, count=3)
+    completed = False
     try:
         started = time.monotonic()
         cluster.start()
         print(f"three nodes ready in {time.monotonic() - started:.1f} s")
-        asyncio.run(run(args, cluster))
+        completed = asyncio.run(run(args, cluster))
     finally:
         cluster.stop()
-        if args.dir is None:
+        if args.dir is None and completed:
             shutil.rmtree(base, ignore_errors=True)
-    return 0
+        elif not completed:
+            print(f"kept the cluster's files for a look: {base}")
+    return 0 if completed else 1
 
 
 if __name__ == "__main__":

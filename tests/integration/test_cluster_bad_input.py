@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,7 @@ def ready_status(node: NodeProcess) -> int:
     return status
 
 
-def brokers(node: NodeProcess) -> dict[int, dict]:
+def brokers(node: NodeProcess) -> dict[int, dict[str, Any]]:
     status, body = http("GET", f"{node.url}/v1/cluster", timeout=5)
     assert status == 200, body
     return {b["id"]: b for b in body["brokers"]}
@@ -163,12 +164,6 @@ def test_a_second_process_with_a_live_node_id_and_its_raft_address_cannot_start(
         assert node.process is not None and node.process.poll() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: when node.start() fails (here the Raft bind), server/main.py serve() "
-    "cleans up the HTTP runner but never calls node.stop(), so the node's aiohttp "
-    "ClientSession (opened first in Node.start) is left open: 'Unclosed client session'",
-)
 def test_a_node_that_cannot_bind_its_raft_address_exits_without_leaking_its_http_client(
     cluster: Cluster, extra: list[NodeProcess], tmp_path: Path
 ) -> None:
