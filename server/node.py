@@ -129,14 +129,14 @@ class Node:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=limits.FORWARD_TIMEOUT_S)
-        )
         self.quorum.add_listener(self._on_metadata)
         try:
             self.quorum.start(asyncio.get_running_loop())
         except QuorumError as e:
             raise ValueError(f"listeners: the CONTROLLER listener cannot start: {e}") from None
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=limits.FORWARD_TIMEOUT_S)
+        )
         self.logs.start(self.config.retention_check_interval_ms, self.fail)
         for name, body in (
             ("quorum-watch", self._watch_quorum()),
