@@ -195,6 +195,7 @@ class MetadataQuorum:
         self._dump_failed = False
         self._fatal: Exception | None = None
         self._halted = False
+        self._caught_up_with: str | None = None  # the leader under which it caught up
         self._links = LinkReporter(node_id)
         self._next_unreachable_log = 0.0
         self._unreachable_logged = False
@@ -296,23 +297,35 @@ class MetadataQuorum:
             await asyncio.sleep(_READY_POLL_S)
 
     def is_ready(self) -> bool:
-        """A leader is known and alive, and this node has applied all it knows committed.
+        """A leader is known and alive, and this node has caught up: it applied all it knew
+        committed, once, since it last saw this leader alive (entries committed after that
+        are applied within a tick: a busy node is not "not ready" in between).
 
         A follower's leader is alive if it was heard from within RAFT_CONNECTION_TIMEOUT_S
         (a leader steps down on its own after RAFT_LEADER_FALLBACK_TIMEOUT_S without a
         majority); so a node without a quorum is not ready.
         """
         sync = self._sync
-        if sync is None or self._fatal is not None:
+        leader = self._live_leader(sync)
+        if sync is None or leader is None:
+            self._caught_up_with = None
             return False
+        if self._caught_up_with != leader and sync.raftLastApplied >= sync.raftCommitIndex:
+            self._caught_up_with = leader
+        return self._caught_up_with == leader
+
+    def _live_leader(self, sync: _MetadataSyncObj | None) -> str | None:
+        if sync is None or self._fatal is not None or not sync.isReady():
+            return None
         leader = sync._getLeader()
-        if leader is None or not sync.isReady():
-            return False
-        if leader.id != self.self_address:
-            heard = self._last_heard.get(leader.id)
+        if leader is None:
+            return None
+        address: str = leader.id
+        if address != self.self_address:
+            heard = self._last_heard.get(address)
             if heard is None or time.monotonic() - heard > limits.RAFT_CONNECTION_TIMEOUT_S:
-                return False
-        return bool(sync.raftLastApplied >= sync.raftCommitIndex)
+                return None
+        return address
 
     def stop(self) -> None:
         """Stop the tick thread (waits for it, about one tick), close the files, and fail the

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pysyncobj.node import TCPNode
 
+from kraft import limits
 from kraft.errors import IllegalRecordError, NotControllerError, QuorumError
 from kraft.journal import DurableJournal
 from kraft.quorum import DUMP_FILE, JOURNAL_FILE, META_FILE, MetadataQuorum
@@ -311,3 +314,49 @@ def test_pysyncobj_settings_avoid_the_known_traps(tmp_path: Path) -> None:
             quorum.stop()
 
     run(body)
+
+
+class _StubSync:
+    """What is_ready reads of pysyncobj's SyncObj."""
+
+    def __init__(self) -> None:
+        self.leader: str | None = "127.0.0.1:2"
+        self.raftLastApplied = 5
+        self.raftCommitIndex = 7
+
+    def isReady(self) -> bool:  # noqa: N802
+        return True
+
+    def _getLeader(self) -> Any:
+        return None if self.leader is None else TCPNode(self.leader)
+
+
+def test_readiness_needs_a_live_leader_and_one_catch_up_under_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quorum = MetadataQuorum(
+        1, "127.0.0.1:1", {2: "127.0.0.1:2", 3: "127.0.0.1:3"}, tmp_path, SECRET
+    )
+    sync = _StubSync()
+    quorum._sync = sync  # type: ignore[assignment]
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    assert not quorum.is_ready()  # never heard from the leader
+    quorum._last_heard["127.0.0.1:2"] = now[0]
+    assert not quorum.is_ready()  # heard, but 5 applied of 7 committed
+    sync.raftLastApplied = 7
+    assert quorum.is_ready()
+    sync.raftCommitIndex = 9  # committed, applied at the next tick: still ready meanwhile
+    assert quorum.is_ready()
+    now[0] += limits.RAFT_CONNECTION_TIMEOUT_S + 0.1  # the leader went silent
+    assert not quorum.is_ready()
+    quorum._last_heard["127.0.0.1:2"] = now[0]
+    assert not quorum.is_ready()  # back, but it must catch up again: 7 of 9
+    sync.raftLastApplied = 9
+    assert quorum.is_ready()
+    sync.leader, sync.raftCommitIndex = "127.0.0.1:3", 10  # a new leader: catch up under it
+    quorum._last_heard["127.0.0.1:3"] = now[0]
+    assert not quorum.is_ready()
+    sync.raftLastApplied = 10
+    assert quorum.is_ready()
+    quorum._sync = None
