@@ -252,7 +252,7 @@ def _optional_int(obj: dict[str, Any], name: str, index: int, maximum: int) -> i
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        raise _invalid(f"record {index}: {name} must be an integer in [0, {maximum}]")
+        raise _invalid(f"record {index}: {name} must be a non-negative integer (at most {maximum})")
     return value
 
 
