@@ -10,10 +10,13 @@ directory; every process it started is stopped by pid at the end), then measures
       which forwards each one to the controller. Figure: topic creations per second, from
       the first request sent to the last 201 received, and each request's latency.
   (b) failover, --kills times: kill -9 the controller (the quorum leader), then create a topic
-      through the survivors in a tight loop (a new name per attempt, alternating between
-      them); the time from the kill to the first 201. Also printed: when a survivor first
-      named a new leader. The killed node is restarted and every node is ready again before
-      the next round.
+      (1 partition, replication factor 1) through the survivors in a tight loop (a new name
+      per attempt, alternating between them); the time from the kill to the first 201. Also
+      printed: when a survivor first named a new leader. The killed node is restarted and
+      every node is ready again before the next round.
+
+Also printed: whether the nodes' metadata states agree at the end, and how many CRITICAL
+"truncating already-applied log entries" lines pysyncobj wrote (DESIGN.md, "Known traps").
 
 Targets (issue 3): (a) >= 500 topic creations/s, (b) median <= 1.5 s.
 
@@ -57,6 +60,7 @@ RETRIES_PER_TOPIC_MAX = 200
 # How long one failover round may take before it is reported as failed.
 FAILOVER_DEADLINE_S = 60.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+TRUNCATION_LINE = "truncating already-applied log entries"
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -94,6 +98,10 @@ def reason(text: str) -> str:
         return f"{body.get('error')}: {str(body.get('message'))[:90]}"
     except (ValueError, AttributeError):
         return text[:90]
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -177,7 +185,7 @@ async def leader_watch(
 
 
 async def failover_round(
-    session: aiohttp.ClientSession, cluster: Cluster, round_no: int, replication_factor: int
+    session: aiohttp.ClientSession, cluster: Cluster, round_no: int
 ) -> FailoverRound:
     for node in cluster.nodes:
         node.wait_ready()
@@ -198,7 +206,7 @@ async def failover_round(
         try:
             async with session.post(
                 f"{node.url}/v1/topics",
-                json={"name": name, "partitions": 1, "replication_factor": replication_factor},
+                json={"name": name, "partitions": 1, "replication_factor": 1},
                 timeout=aiohttp.ClientTimeout(total=FAILOVER_ATTEMPT_TIMEOUT_S),
             ) as response:
                 await response.read()
@@ -265,6 +273,7 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> bool:
             print_bulk(result, args.topics)
             bulk.append(result)
 
+        print_truncations(cluster)
         # Let every node apply and open what was created before the failover rounds.
         wait_until(
             "every node lists the created topics",
@@ -275,11 +284,16 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> bool:
             deadline_s=300,
         )
 
-        print(f"failover: {args.kills} x kill -9 of the controller")
+        # Probes use replication factor 1: once the dead broker is fenced (after its 1.5 s
+        # session), a factor of 3 is refused (INVALID_REPLICATION_FACTOR) until it is back.
+        print(
+            f"failover: {args.kills} x kill -9 of the controller; probes are topics of 1 "
+            "partition, replication factor 1"
+        )
         rounds: list[FailoverRound] = []
         for round_no in range(args.kills):
             try:
-                r = await failover_round(session, cluster, round_no, rf)
+                r = await failover_round(session, cluster, round_no)
             except AssertionError as e:  # a node did not get ready (again): say so, stop
                 print(f"  round {round_no + 1}: STOPPED: {str(e).splitlines()[0]}")
                 print(f"    (node logs: {cluster.nodes[0].directory.parent}/node-*/node.log)")
@@ -294,11 +308,42 @@ async def run(args: argparse.Namespace, cluster: Cluster) -> bool:
             )
 
     print_summary(bulk, rounds, args.kills)
+    print_agreement(cluster)
+    print_truncations(cluster)
     return bool(len(rounds) == args.kills)
 
 
 def row(label: str, value: str, target: str = "", verdict: str = "") -> None:
     print(f"{label:<46} {value:>10} {target:>8}  {verdict}")
+
+
+def print_agreement(cluster: Cluster) -> None:
+    """Whether the running nodes reach one applied index and metadata digest."""
+
+    def views() -> set[tuple[int, str]]:
+        out = set()
+        for node in cluster.running():
+            status, body = http("GET", f"{node.url}/v1/cluster/quorum", timeout=5)
+            if status != 200:
+                return set()
+            out.add((body["node"]["applied_index"], body["node"]["metadata_digest"]))
+        return out
+
+    try:
+        agreed = wait_until("the nodes' metadata states agree", lambda: len(views()) == 1, 60.0)
+    except AssertionError:
+        agreed = False
+    print(f"metadata states of the {len(cluster.running())} running nodes agree: {bool(agreed)}")
+
+
+def print_truncations(cluster: Cluster) -> None:
+    """DESIGN.md asks to count pysyncobj's CRITICAL 'truncating already-applied' lines."""
+    counts = {
+        n.node_id: n.log_file.read_text(errors="replace").count(TRUNCATION_LINE)
+        for n in cluster.nodes
+    }
+    listed = ", ".join(f"node {k}: {v}" for k, v in sorted(counts.items()))
+    print(f"CRITICAL '{TRUNCATION_LINE}' lines in the node logs: {listed}")
 
 
 def print_summary(bulk: list[BulkResult], rounds: list[FailoverRound], kills: int) -> None:
@@ -343,7 +388,7 @@ def main() -> int:
         base = Path(tempfile.mkdtemp(prefix="bench-quorum-", dir=args.dir))
     else:
         base = Path(tempfile.mkdtemp(prefix="bench-quorum-"))
-    print(f"cluster files in {base}")
+    print(f"cluster files in {base}; load average before: {load_average()}")
     cluster = Cluster.create(base, count=3)
     completed = False
     try:
@@ -351,6 +396,7 @@ def main() -> int:
         cluster.start()
         print(f"three nodes ready in {time.monotonic() - started:.1f} s")
         completed = asyncio.run(run(args, cluster))
+        print(f"load average after: {load_average()} (2 cores shared with other work)")
     finally:
         cluster.stop()
         if args.dir is None and completed:
