@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -16,7 +16,9 @@ from aiohttp import web
 from client.protocol import (
     FORMATS,
     INVALID_REQUEST,
+    LEADER_NOT_AVAILABLE,
     NOT_ENOUGH_REPLICAS,
+    NOT_LEADER_OR_FOLLOWER,
     OFFSET_OUT_OF_RANGE,
     REQUEST_TIMED_OUT,
     ApiError,
@@ -362,6 +364,7 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
         for position in positions:
             offsets[position] = {"partition": index, **_error_fields(error)}
 
+    forwards: list[Awaitable[None]] = []
     for index, plan in sorted(plans.items()):
         appended: list[int] = []
         try:
@@ -370,6 +373,12 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
                 info = partition.append(batch, acks)
                 appended.extend(range(info.first_offset, info.last_offset + 1))
         except ApiError as e:
+            if e.kind is NOT_LEADER_OR_FOLLOWER and fixed_partition is None and not appended:
+                # The topic endpoint routes each record to its partition's leader.
+                forwards.append(
+                    _forward_partition(request, index, plan.positions, raw, offsets, fail)
+                )
+                continue
             # Batches appended before the failure stay, and are reported with their offsets.
             fail(index, plan.positions[len(appended) :], e)
         if not appended:
@@ -380,18 +389,62 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
             offsets[position] = {"partition": index, "offset": offset}
         waits.append((partition, appended[-1], done))
 
-    if acks == "all":
+    async def wait_local() -> None:
+        if acks != "all":
+            return
         results = await asyncio.gather(
             *(p.wait_for_high_watermark_above(last, timeout_s) for p, last, _ in waits)
         )
         for (partition, _last, positions), committed in zip(waits, results, strict=True):
             if not committed:
                 fail(partition.index, positions, _not_committed(partition))
+
+    await asyncio.gather(wait_local(), *forwards)
     if failures and (fixed_partition is not None or len(failures) == len(plans)):
         raise failures[0]
     if acks == "0":
         return json_response({"topic": name}, 202)
     return json_response({"topic": name, "offsets": offsets}, 207 if failures else 200)
+
+
+async def _forward_partition(
+    request: web.Request,
+    index: int,
+    positions: list[int],
+    raw: list[Any],
+    offsets: list[dict[str, Any]],
+    fail: Callable[[int, list[int], ApiError], None],
+) -> None:
+    """Sends one partition's records to its leader's partition endpoint, and fills in the
+    offsets (or the error) it answers for them."""
+    node = _node(request)
+    name = request.match_info["topic"]
+    leader = node.topic(name).partitions[index].leader
+    url = node.broker_url(leader, dial=True) if leader >= 0 else None
+    if url is None:
+        fail(index, positions, ApiError(LEADER_NOT_AVAILABLE, f"{name}-{index} has no leader"))
+        return
+    query = request.query_string
+    target = f"{url}/v1/topics/{name}/partitions/{index}/records" + (f"?{query}" if query else "")
+    records = [
+        raw[i] if not isinstance(raw[i], dict) else {**raw[i], "partition": index}
+        for i in positions
+    ]
+    try:
+        status, body, _ = await node.http_call(
+            "POST", target, {"records": records}, limits.PRODUCE_TIMEOUT_MS_MAX / 1000
+        )
+    except ApiError as e:
+        fail(index, positions, e)
+        return
+    if status == 202:
+        return
+    if status != 200 or not isinstance(body, dict):
+        error = ApiError.from_json(body if isinstance(body, dict) else {}, status)
+        fail(index, positions, error)
+        return
+    for position, answer in zip(positions, body["offsets"], strict=True):
+        offsets[position] = answer
 
 
 def _not_committed(partition: Partition) -> ApiError:

@@ -265,7 +265,7 @@ class Node:
                 return await self.controller.alter_isr(body)
             broker_id = int(path.split("/")[4])  # /v1/internal/brokers/<id>/heartbeat
             return await self.controller.heartbeat(broker_id, body)
-        status, answer, _ = await self._http_call(
+        status, answer, _ = await self.http_call(
             "POST", self.controller_url() + path, body, limits.INTERNAL_HTTP_TIMEOUT_S
         )
         if status >= 300:
@@ -274,7 +274,7 @@ class Node:
 
     async def forward(self, request: web.Request, body: Any) -> web.Response:
         """Relays an admin request to the controller and its answer back (Kafka forwards too)."""
-        status, answer, headers = await self._http_call(
+        status, answer, headers = await self.http_call(
             request.method, self.controller_url() + request.path_qs, body, limits.FORWARD_TIMEOUT_S
         )
         index = headers.get(METADATA_INDEX_HEADER, "")
@@ -286,7 +286,7 @@ class Node:
             body=orjson.dumps(answer) + b"\n", status=status, content_type="application/json"
         )
 
-    async def _http_call(
+    async def http_call(
         self, method: str, url: str, body: Any, timeout_s: float
     ) -> tuple[int, Any, dict[str, str]]:
         assert self._http is not None, "started"
