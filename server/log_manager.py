@@ -172,6 +172,7 @@ class LogManager:
             log=partition_log,
             state=state,
             min_insync_replicas=min_insync_replicas,
+            leader_since_ms=now_ms(),  # followers get a full lag allowance from now
         )
         if key in hws:
             partition_log.update_high_watermark(hws[key])

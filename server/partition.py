@@ -74,7 +74,7 @@ class Partition:
     _hw_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        if self.is_leader:
+        if self.is_leader and not self.log.offline:
             self._start_epoch()
 
     def _start_epoch(self) -> None:
