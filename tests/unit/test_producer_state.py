@@ -1,0 +1,321 @@
+"""The idempotent producer's rules, as Kafka's ProducerStateManager applies them per partition."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.producer_state import (
+    APPEND,
+    BATCHES_PER_PRODUCER,
+    SEQUENCE_MAX,
+    Duplicate,
+    InvalidProducerEpoch,
+    OutOfOrderSequence,
+    ProducerStateTable,
+    last_sequence_of,
+)
+from storage.batch import NewRecord, build_batch, iter_batches
+
+PID = 4000
+
+
+class Writer:
+    """A leader's produce path in miniature: check, append at the log end, record."""
+
+    def __init__(self, table: ProducerStateTable | None = None) -> None:
+        self.table = table if table is not None else ProducerStateTable()
+        self.log_end = 0
+        self.log = bytearray()
+
+    def produce(self, pid: int, epoch: int, seq: int, count: int = 1) -> object:
+        decision = self.table.check(pid, epoch, seq, count)
+        if decision == APPEND:
+            first = self.log_end
+            self.log_end += count
+            self.log += build_batch(
+                [NewRecord(None, b"v", 0)] * count,
+                base_offset=first,
+                producer_id=pid,
+                producer_epoch=epoch,
+                base_sequence=seq,
+            )
+            self.table.record(
+                pid, epoch, seq, last_sequence_of(seq, count), first, self.log_end - 1
+            )
+        return decision
+
+    def headers(self) -> list:  # type: ignore[type-arg]
+        return [h for _, h in iter_batches(bytes(self.log))]
+
+
+def test_new_producer_must_start_at_sequence_zero() -> None:
+    table = ProducerStateTable()
+    assert table.check(PID, 0, 5, 1) == OutOfOrderSequence(0, 5, 0)
+    assert table.check(PID, 0, 0, 1) == APPEND
+
+
+def test_new_producer_at_any_epoch_must_start_at_sequence_zero() -> None:
+    assert ProducerStateTable().check(PID, 3, 1, 1) == OutOfOrderSequence(0, 1, 3)
+
+
+def test_unknown_producer_may_start_anywhere_once_log_start_moved() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0, 3)
+    w.produce(PID + 1, 0, 0, 1)
+    w.table.advance_log_start(3)
+    assert w.table.producer(PID) is None  # its last batch lies below the log start
+    assert not w.table.history_complete
+    assert w.table.check(PID, 0, 3, 1) == APPEND
+
+
+def test_unknown_producer_may_start_anywhere_in_table_rebuilt_from_log_starting_above_zero() -> (
+    None
+):
+    table = ProducerStateTable()
+    table.rebuild([], log_start_offset=100)
+    assert table.check(PID, 0, 77, 1) == APPEND
+
+
+def test_unknown_producer_may_start_anywhere_after_an_eviction() -> None:
+    w = Writer(ProducerStateTable(max_producers=2))
+    for pid in (1, 2, 3):
+        w.produce(pid, 0, 0)
+    assert w.table.producer(1) is None
+    assert w.table.check(1, 0, 1, 1) == APPEND
+
+
+def test_next_batch_must_continue_the_sequence() -> None:
+    w = Writer()
+    assert w.produce(PID, 0, 0, 3) == APPEND
+    assert w.produce(PID, 0, 3, 2) == APPEND
+    assert w.table.producer(PID).last_sequence == 4  # type: ignore[union-attr]
+
+
+def test_sequence_gap_is_out_of_order_and_names_expected_sequence() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0, 3)
+    decision = w.table.check(PID, 0, 4, 1)
+    assert decision == OutOfOrderSequence(
+        expected_sequence=3, received_sequence=4, producer_epoch=0
+    )
+    assert "expected 3" in decision.message
+
+
+def test_sequence_wraps_from_int32_max_to_zero() -> None:
+    table = ProducerStateTable(log_start_offset=10)  # history incomplete: may start anywhere
+    assert table.check(PID, 0, SEQUENCE_MAX - 1, 2) == APPEND
+    table.record(PID, 0, SEQUENCE_MAX - 1, SEQUENCE_MAX, 10, 11)
+    assert table.check(PID, 0, 0, 1) == APPEND
+    assert table.check(PID, 0, SEQUENCE_MAX, 1) == OutOfOrderSequence(0, SEQUENCE_MAX, 0)
+
+
+def test_batch_spanning_the_wrap_ends_at_a_small_sequence() -> None:
+    table = ProducerStateTable(log_start_offset=10)
+    table.record(PID, 0, SEQUENCE_MAX, last_sequence_of(SEQUENCE_MAX, 3), 10, 12)
+    assert table.check(PID, 0, SEQUENCE_MAX, 3) == Duplicate(10, 12)
+    assert table.check(PID, 0, 2, 1) == APPEND
+
+
+def test_retry_of_any_of_the_last_five_batches_is_a_duplicate_with_its_original_offsets() -> None:
+    w = Writer()
+    for i in range(7):
+        w.produce(PID, 0, 2 * i, 2)
+    for i in range(2, 7):
+        assert w.table.check(PID, 0, 2 * i, 2) == Duplicate(2 * i, 2 * i + 1)
+    assert w.log_end == 14  # nothing written by the checks
+
+
+def test_retry_of_a_batch_older_than_the_last_five_is_out_of_order() -> None:
+    w = Writer()
+    for i in range(BATCHES_PER_PRODUCER + 1):
+        w.produce(PID, 0, i)
+    assert w.table.check(PID, 0, 0, 1) == OutOfOrderSequence(6, 0, 0)
+
+
+def test_duplicate_needs_the_same_first_and_last_sequence() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0, 3)
+    assert w.table.check(PID, 0, 0, 2) == OutOfOrderSequence(3, 0, 0)
+    assert w.table.check(PID, 0, 0, 3) == Duplicate(0, 2)
+
+
+def test_older_epoch_is_fenced() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0)
+    w.produce(PID, 1, 0)
+    decision = w.table.check(PID, 0, 1, 1)
+    assert decision == InvalidProducerEpoch(current_epoch=1, received_epoch=0)
+    assert "fenced" in decision.message
+    # Even a retry of the fenced epoch's own batch: the old instance must not learn offsets.
+    assert w.table.check(PID, 0, 0, 1) == InvalidProducerEpoch(1, 0)
+
+
+def test_bumped_epoch_must_start_at_sequence_zero() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0, 5)
+    assert w.table.check(PID, 1, 5, 1) == OutOfOrderSequence(0, 5, 1)
+    assert w.produce(PID, 1, 0) == APPEND
+
+
+def test_bumped_epoch_starts_a_new_duplicate_window() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0)
+    w.produce(PID, 0, 1)
+    w.produce(PID, 1, 0)
+    view = w.table.producer(PID)
+    assert view is not None and view.producer_epoch == 1 and len(view.batches) == 1
+    assert w.table.check(PID, 1, 0, 1) == Duplicate(2, 2)
+    assert w.table.check(PID, 1, 1, 1) == APPEND
+
+
+def test_check_changes_nothing() -> None:
+    table = ProducerStateTable()
+    for _ in range(3):
+        assert table.check(PID, 0, 0, 1) == APPEND
+    assert len(table) == 0
+
+
+@pytest.mark.parametrize(
+    "pid, epoch, seq, count",
+    [
+        (-1, 0, 0, 1),
+        (PID, -1, 0, 1),
+        (PID, 2**15, 0, 1),
+        (PID, 0, -1, 1),
+        (PID, 0, 2**31, 1),
+        (PID, 0, 0, 0),
+    ],
+)
+def test_fields_outside_kafkas_ranges_raise(pid: int, epoch: int, seq: int, count: int) -> None:
+    with pytest.raises(ValueError):
+        ProducerStateTable().check(pid, epoch, seq, count)
+
+
+def test_batches_recorded_out_of_log_order_raise() -> None:
+    table = ProducerStateTable()
+    table.record(PID, 0, 0, 0, 5, 5)
+    with pytest.raises(ValueError, match="log order"):
+        table.record(PID, 0, 1, 1, 5, 5)
+
+
+def test_full_table_evicts_the_producer_idle_longest() -> None:
+    w = Writer(ProducerStateTable(max_producers=3))
+    w.produce(1, 0, 0)
+    w.produce(2, 0, 0)
+    w.produce(3, 0, 0)
+    w.produce(1, 0, 1)  # 2 is now idle longest
+    w.produce(4, 0, 0)
+    assert sorted(w.table.producer_ids()) == [1, 3, 4]
+    assert len(w.table) == 3
+
+
+def test_rebuild_from_log_headers_gives_the_same_decisions() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0, 2)
+    w.produce(PID + 1, 0, 0, 1)
+    w.produce(PID, 0, 2, 3)
+    w.produce(PID + 1, 1, 0, 1)
+    rebuilt = ProducerStateTable()
+    rebuilt.rebuild(w.headers())
+    for args in [
+        (PID, 0, 0, 2),
+        (PID, 0, 2, 3),
+        (PID, 0, 5, 1),
+        (PID, 0, 6, 1),
+        (PID + 1, 0, 1, 1),
+        (PID + 1, 1, 0, 1),
+        (PID + 1, 1, 1, 1),
+        (PID + 2, 0, 3, 1),
+    ]:
+        assert rebuilt.check(*args) == w.table.check(*args), args
+
+
+def test_rebuild_skips_batches_without_a_producer_id() -> None:
+    data = build_batch([NewRecord(None, b"x", 0)], base_offset=0)
+    data += build_batch(
+        [NewRecord(None, b"y", 0)],
+        base_offset=1,
+        producer_id=PID,
+        producer_epoch=0,
+        base_sequence=0,
+    )
+    table = ProducerStateTable()
+    table.rebuild(h for _, h in iter_batches(data))
+    assert table.producer_ids() == [PID]
+    assert table.check(PID, 0, 0, 1) == Duplicate(1, 1)
+
+
+def test_rebuild_forgets_producers_whose_batches_lie_below_the_log_start() -> None:
+    w = Writer()
+    w.produce(1, 0, 0, 4)
+    w.produce(2, 0, 0, 1)
+    table = ProducerStateTable()
+    table.rebuild(w.headers(), log_start_offset=4)
+    assert table.producer_ids() == [2]
+
+
+def test_truncation_forgets_batches_at_or_after_the_offset() -> None:
+    w = Writer()
+    for seq in range(3):
+        w.produce(PID, 0, seq)
+    assert w.table.truncate_to(1)
+    assert w.table.check(PID, 0, 1, 1) == APPEND
+    assert w.table.check(PID, 0, 0, 1) == Duplicate(0, 0)
+
+
+def test_truncation_removes_the_batch_holding_the_offset_whole() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0, 2)
+    w.produce(PID, 0, 2, 3)  # offsets 2..4
+    assert w.table.truncate_to(3)
+    assert w.table.check(PID, 0, 2, 3) == APPEND
+
+
+def test_truncating_every_batch_of_a_new_producer_makes_it_new_again() -> None:
+    w = Writer()
+    w.produce(1, 0, 0)
+    w.produce(PID, 0, 0)
+    w.produce(PID, 0, 1)
+    assert w.table.truncate_to(1)
+    assert w.table.producer(PID) is None
+    assert w.table.check(PID, 0, 2, 1) == OutOfOrderSequence(0, 2, 0)
+
+
+def test_truncating_past_what_the_table_kept_asks_for_a_rebuild() -> None:
+    w = Writer()
+    for seq in range(BATCHES_PER_PRODUCER + 2):
+        w.produce(PID, 0, seq)
+    assert not w.table.truncate_to(2)
+    # The caller rebuilds from the truncated log: the producer continues at sequence 2.
+    w.log = bytearray(
+        b"".join(
+            build_batch(
+                [NewRecord(None, b"v", 0)],
+                base_offset=i,
+                producer_id=PID,
+                producer_epoch=0,
+                base_sequence=i,
+            )
+            for i in range(2)
+        )
+    )
+    w.table.rebuild(w.headers())
+    assert w.table.check(PID, 0, 2, 1) == APPEND
+
+
+def test_truncating_every_batch_of_a_bumped_epoch_asks_for_a_rebuild() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0)
+    w.produce(PID, 1, 0)
+    assert not w.table.truncate_to(1)
+
+
+def test_truncation_keeps_eviction_by_last_offset() -> None:
+    w = Writer(ProducerStateTable(max_producers=2))
+    w.produce(1, 0, 0)  # offset 0
+    w.produce(2, 0, 0)  # offset 1
+    w.produce(1, 0, 1)  # offset 2
+    assert w.table.truncate_to(2)
+    assert w.table.producer_ids() == [1, 2]  # 1 now ends at 0, below 2's 1
+    w.produce(3, 0, 0)
+    assert sorted(w.table.producer_ids()) == [2, 3]
