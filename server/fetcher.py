@@ -30,6 +30,7 @@ from server import limits
 from server.log_manager import LogManager
 from server.partition import Partition
 from server.replication import FetchPartition, FetchRequest, decode_response
+from storage.batch import iter_batches
 from storage.errors import CorruptRecordError, KafkaStorageError, UnexpectedAppendOffsetError
 
 log = logging.getLogger(__name__)
@@ -165,13 +166,15 @@ class ReplicaFetcher:
                 p.log.log_end_offset,
                 target,
             )
-            p.log.truncate_to(target)
+            p.truncate_to(target)
             return False
         appended = False
         if data:
             try:
                 p.log.append_batches(data)
                 appended = True
+                for _position, header in iter_batches(data, verify=False):
+                    p.producers.observe(header)
             except (CorruptRecordError, UnexpectedAppendOffsetError) as e:
                 log.warning("%s: the leader's bytes were refused: %s", p.name, e)
             except KafkaStorageError as e:

@@ -6,6 +6,7 @@ Handlers are thin: parse and check the request, call the node or a pure plan, sh
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,7 +39,7 @@ from server.http_util import (
     read_json,
 )
 from server.node import METADATA_INDEX_HEADER, Node
-from server.partition import Partition
+from server.partition import Partition, ProducerBatch
 from server.produce import plan_produce
 from server.replication import FetchRequest
 from storage.batch import Record
@@ -310,6 +311,13 @@ async def replica_fetch(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/octet-stream")
 
 
+async def new_producer(request: web.Request) -> web.Response:
+    """Allocates an idempotent producer id (API.md): {"producer_id", "producer_epoch"}."""
+    node = _node(request)
+    node.require_ready()
+    return json_response({"producer_id": await node.new_producer_id(), "producer_epoch": 0})
+
+
 # -- produce -------------------------------------------------------------------------------------
 
 
@@ -320,12 +328,33 @@ def _produce_query(request: web.Request) -> tuple[str, float]:
         request, "timeout_ms", limits.PRODUCE_TIMEOUT_MS_DEFAULT, 0, limits.PRODUCE_TIMEOUT_MS_MAX
     )
     assert timeout_ms is not None
-    if any(h in request.headers for h in ("Producer-Id", "Producer-Epoch", "Producer-Seq")):
+    return acks, timeout_ms / 1000
+
+
+_PRODUCER_HEADERS = ("Producer-Id", "Producer-Epoch", "Producer-Seq")
+
+
+def _producer_batch(request: web.Request, fixed_partition: int | None) -> ProducerBatch | None:
+    """The idempotent producer headers (API.md), all three or none, on a partition endpoint."""
+    given = [h for h in _PRODUCER_HEADERS if h in request.headers]
+    if not given:
+        return None
+    if fixed_partition is None:
         raise ApiError(
             INVALID_REQUEST,
-            "idempotent produce (Producer-Id/Producer-Epoch/Producer-Seq) is not supported yet",
+            "idempotent produce goes to a partition: POST /v1/topics/T/partitions/P/records",
         )
-    return acks, timeout_ms / 1000
+    if len(given) != len(_PRODUCER_HEADERS):
+        raise ApiError(INVALID_REQUEST, f"give all of {', '.join(_PRODUCER_HEADERS)}")
+    values = []
+    for header, high in zip(
+        _PRODUCER_HEADERS, ((1 << 63) - 1, (1 << 15) - 1, (1 << 31) - 1), strict=True
+    ):
+        raw = request.headers[header]
+        if not raw.isdigit() or int(raw) > high:
+            raise ApiError(INVALID_REQUEST, f"{header} must be an integer in [0, {high}]")
+        values.append(int(raw))
+    return ProducerBatch(*values)
 
 
 async def _produce(request: web.Request, fixed_partition: int | None) -> web.Response:
@@ -333,6 +362,7 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
     node.require_ready()
     name = request.match_info["topic"]
     acks, timeout_s = _produce_query(request)
+    producer = _producer_batch(request, fixed_partition)
     max_message_bytes = int(node.topic_configs(node.topic(name))["max.message.bytes"])
     # Never below what one record of max.message.bytes needs as base64 inside JSON.
     limit = max(node.config.max_request_bytes, max_message_bytes * 4 // 3 + 64 * 1024)
@@ -365,12 +395,21 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
             offsets[position] = {"partition": index, **_error_fields(error)}
 
     forwards: list[Awaitable[None]] = []
+    duplicate = False
     for index, plan in sorted(plans.items()):
         appended: list[int] = []
         try:
             partition = node.leader_partition(name, index)
             for batch in plan.batches:
-                info = partition.append(batch, acks)
+                if producer is None:
+                    info = partition.append(batch, acks)
+                else:
+                    # Each batch of the request continues the sequence of the one before.
+                    seq = (producer.base_sequence + len(appended)) & 0x7FFFFFFF
+                    info, again = partition.append_idempotent(
+                        batch, acks, dataclasses.replace(producer, base_sequence=seq)
+                    )
+                    duplicate = duplicate or again
                 appended.extend(range(info.first_offset, info.last_offset + 1))
         except ApiError as e:
             if e.kind is NOT_LEADER_OR_FOLLOWER and fixed_partition is None and not appended:
@@ -404,7 +443,10 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
         raise failures[0]
     if acks == "0":
         return json_response({"topic": name}, 202)
-    return json_response({"topic": name, "offsets": offsets}, 207 if failures else 200)
+    body: dict[str, Any] = {"topic": name, "offsets": offsets}
+    if duplicate:
+        body["duplicate"] = True  # a retry: these are the offsets of the first copy
+    return json_response(body, 207 if failures else 200)
 
 
 async def _forward_partition(
@@ -671,6 +713,7 @@ def make_app(node: Node) -> web.Application:
     r.add_post("/v1/topics/{topic}/partitions/{partition}/records", produce_partition)
     r.add_get("/v1/topics/{topic}/partitions/{partition}/records", fetch)
     r.add_get("/v1/topics/{topic}/partitions/{partition}/offsets", get_offsets)
+    r.add_post("/v1/producers", new_producer)
     r.add_post("/v1/internal/brokers", register_broker)
     r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)
     r.add_post("/v1/internal/producer-ids", allocate_producer_ids)

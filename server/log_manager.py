@@ -292,6 +292,7 @@ class LogManager:
                 continue
             try:
                 deleted += partition.log.delete_retained_segments(at_ms)
+                partition.producers.advance_log_start(partition.log.log_start_offset)
             except OSError as e:  # that partition is offline now; the others go on
                 log.error("retention of %s failed: %s", partition.name, e)
         return deleted

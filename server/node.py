@@ -117,6 +117,8 @@ class Node:
             self.node_id, self.logs, lambda leader: self.broker_url(leader, dial=True), self.http
         )
         self._isr_requests: set[tuple[str, int, tuple[int, ...]]] = set()
+        self._producer_ids: tuple[int, int] = (0, 0)  # [next, end) of this broker's block
+        self._producer_ids_lock = asyncio.Lock()
         self.registered = asyncio.Event()
         # Set when the node cannot go on (its metadata cannot be loaded, its node.id is taken):
         # the process exits with the reason.
@@ -263,6 +265,8 @@ class Node:
                 return await self.controller.register(body)
             if path == "/v1/internal/alter-isr":
                 return await self.controller.alter_isr(body)
+            if path == "/v1/internal/producer-ids":
+                return await self.controller.allocate_producer_ids(body)
             broker_id = int(path.split("/")[4])  # /v1/internal/brokers/<id>/heartbeat
             return await self.controller.heartbeat(broker_id, body)
         status, answer, _ = await self.http_call(
@@ -313,6 +317,20 @@ class Node:
                 f"the controller at {url} did not answer: {e!r}",
                 {"retry_after_s": 1},
             ) from None
+
+    async def new_producer_id(self) -> int:
+        """The next id of this broker's block, asking the controller for a block when empty."""
+        async with self._producer_ids_lock:
+            next_id, end = self._producer_ids
+            if next_id >= end:
+                block = await self.call_controller(
+                    "/v1/internal/producer-ids",
+                    {"broker_id": self.node_id, "broker_epoch": self.lifecycle.broker_epoch},
+                )
+                next_id = int(block["first_producer_id"])
+                end = next_id + int(block["count"])
+            self._producer_ids = (next_id + 1, end)
+            return next_id
 
     async def quorum_caught_up_to(self, index: int, timeout_s: float) -> bool:
         """Waits (briefly) until this node has applied the metadata entry ``index``."""

@@ -14,23 +14,58 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from client.protocol import (
+    INVALID_PRODUCER_EPOCH,
+    INVALID_REQUEST,
     KAFKA_STORAGE_ERROR,
     LEADER_NOT_AVAILABLE,
     NOT_ENOUGH_REPLICAS,
     NOT_LEADER_OR_FOLLOWER,
+    OUT_OF_ORDER_SEQUENCE_NUMBER,
     RECORD_TOO_LARGE,
     ApiError,
 )
-from storage.batch import NewRecord
+from server.producer_state import (
+    Duplicate,
+    InvalidProducerEpoch,
+    OutOfOrderSequence,
+    ProducerStateTable,
+    last_sequence_of,
+)
+from storage.batch import BatchHeader, NewRecord, iter_batches
 from storage.errors import KafkaStorageError, RecordTooLargeError
 from storage.log import AppendInfo, Log
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProducerBatch:
+    """The idempotent producer fields of one batch."""
+
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+
+
+def batch_headers(log: Log) -> Iterator[BatchHeader]:
+    """Every batch header of the log, read in bounded chunks."""
+    offset = log.log_start_offset
+    while offset < log.log_end_offset:
+        data = log.read(offset, HEADER_SCAN_BYTES)
+        if not data:
+            return
+        for _position, header in iter_batches(data, verify=False):
+            yield header
+            offset = header.next_offset
+
+
+# Bytes read per step when the producer state is rebuilt from the log's batch headers.
+HEADER_SCAN_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -69,13 +104,30 @@ class Partition:
     # A newer leader epoch a follower told us of: this node was deposed and leads no more,
     # whatever its (stale) metadata says, until the metadata catches up.
     deposed_epoch: int = -1
+    # Idempotent producers' last batches, kept on followers too (they observe what they
+    # copy), so a new leader recognises a retried batch at once.
+    producers: ProducerStateTable = field(default_factory=ProducerStateTable)
     # Set when the replica is closed (node stopping, topic deleted): waiters give up at once.
     closed: bool = False
     _hw_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
+        try:
+            self.rebuild_producers()
+        except KafkaStorageError:
+            pass  # the log is offline now; its reads and appends say so, with file and position
         if self.is_leader and not self.log.offline:
             self._start_epoch()
+
+    def rebuild_producers(self) -> None:
+        """Reads the producer state back from the batch headers of the whole log."""
+        self.producers.rebuild(batch_headers(self.log), self.log.log_start_offset)
+
+    def truncate_to(self, offset: int) -> None:
+        """Follower truncation: the log and the producer state that described it."""
+        self.log.truncate_to(offset)
+        if not self.producers.truncate_to(offset):
+            self.rebuild_producers()
 
     def _start_epoch(self) -> None:
         # As Kafka does at become-leader: the new epoch starts at the log end, so followers'
@@ -180,7 +232,46 @@ class Partition:
             },
         )
 
-    def append(self, records: Sequence[NewRecord], acks: str) -> AppendInfo:
+    def append_idempotent(
+        self, records: Sequence[NewRecord], acks: str, producer: ProducerBatch
+    ) -> tuple[AppendInfo, bool]:
+        """Appends one batch of an idempotent producer; returns its offsets and whether it was
+        a duplicate (a retry: then nothing is appended and the offsets are the first copy's).
+
+        Raises OUT_OF_ORDER_SEQUENCE_NUMBER (with the expected sequence) for a gap, and
+        INVALID_PRODUCER_EPOCH for a fenced producer; nothing is appended then.
+        """
+        try:
+            decision = self.producers.check(
+                producer.producer_id, producer.producer_epoch, producer.base_sequence, len(records)
+            )
+        except ValueError as e:
+            raise ApiError(INVALID_REQUEST, str(e)) from None
+        if isinstance(decision, Duplicate):
+            return AppendInfo(decision.first_offset, decision.last_offset, -1, 0), True
+        if isinstance(decision, OutOfOrderSequence):
+            raise ApiError(
+                OUT_OF_ORDER_SEQUENCE_NUMBER,
+                decision.message,
+                {"expected_sequence": decision.expected_sequence},
+            )
+        if isinstance(decision, InvalidProducerEpoch):
+            raise ApiError(INVALID_PRODUCER_EPOCH, decision.message)
+        # No await between the check and the record: nothing else appends meanwhile.
+        info = self.append(records, acks, producer)
+        self.producers.record(
+            producer.producer_id,
+            producer.producer_epoch,
+            producer.base_sequence,
+            last_sequence_of(producer.base_sequence, len(records)),
+            info.first_offset,
+            info.last_offset,
+        )
+        return info, False
+
+    def append(
+        self, records: Sequence[NewRecord], acks: str, producer: ProducerBatch | None = None
+    ) -> AppendInfo:
         """Appends one batch as leader; refuses ``acks=all`` below ``min.insync.replicas``."""
         if acks == "all" and self.under_min_isr:
             raise ApiError(
@@ -190,7 +281,16 @@ class Partition:
                 {"retry_after_s": 1},
             )
         try:
-            info = self.log.append_as_leader(records, self.state.leader_epoch)
+            if producer is None:
+                info = self.log.append_as_leader(records, self.state.leader_epoch)
+            else:
+                info = self.log.append_as_leader(
+                    records,
+                    self.state.leader_epoch,
+                    producer_id=producer.producer_id,
+                    producer_epoch=producer.producer_epoch,
+                    base_sequence=producer.base_sequence,
+                )
             self.notify()  # followers' long polls
             return info
         except RecordTooLargeError as e:  # the produce plan cuts batches to fit: a backstop
