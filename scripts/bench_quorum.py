@@ -63,15 +63,15 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 TRUNCATION_LINE = "truncating already-applied log entries"
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process so far (0 if it is gone)."""
+def cpu_seconds(pid: int | None) -> tuple[float, float]:
+    """User and system CPU time of a process so far ((0, 0) if it is gone)."""
     if pid is None:
-        return 0.0
+        return 0.0, 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return 0.0, 0.0
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 @dataclass
@@ -84,7 +84,7 @@ class BulkResult:
     retries: int = 0
     retry_reasons: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
-    cpu_s: dict[int, float] = field(default_factory=dict)
+    cpu_s: dict[int, tuple[float, float]] = field(default_factory=dict)  # (user, system)
 
     @property
     def rate(self) -> float:
@@ -152,7 +152,9 @@ async def create_topics(
     start = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.seconds = time.monotonic() - start
-    result.cpu_s = {n.node_id: cpu_seconds(n.pid) - cpu_before[n.node_id] for n in cluster.nodes}
+    for n in cluster.nodes:
+        (user, system), (user0, system0) = cpu_seconds(n.pid), cpu_before[n.node_id]
+        result.cpu_s[n.node_id] = (user - user0, system - system0)
     return result
 
 
@@ -233,7 +235,9 @@ def agreed_controller(cluster: Cluster) -> int | None:
 
 def print_bulk(result: BulkResult, total: int) -> None:
     lat = result.latencies_s
-    cpu = ", ".join(f"node {k} {v:.1f} s" for k, v in sorted(result.cpu_s.items()))
+    cpu = ", ".join(
+        f"node {k} {u + s:.1f} s ({s:.1f} s system)" for k, (u, s) in sorted(result.cpu_s.items())
+    )
     print(
         f"  via {result.via}: {result.created}/{total} created in {result.seconds:.2f} s = "
         f"{result.rate:.0f}/s; latency median {statistics.median(lat) * 1000 if lat else 0:.0f}"
