@@ -443,6 +443,11 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
         raise failures[0]
     if acks == "0":
         return json_response({"topic": name}, 202)
+    if node.failpoints.take("drop_produce_response") and not failures:
+        # Test-only: the records are stored and committed, but the client never hears it.
+        assert request.transport is not None
+        request.transport.close()
+        raise asyncio.CancelledError
     body: dict[str, Any] = {"topic": name, "offsets": offsets}
     if duplicate:
         body["duplicate"] = True  # a retry: these are the offsets of the first copy

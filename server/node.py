@@ -58,6 +58,7 @@ from server import limits
 from server.broker_lifecycle import BrokerLifecycle
 from server.config import NodeConfig
 from server.controller_driver import ControllerDriver
+from server.failpoints import Failpoints
 from server.fetcher import ReplicaFetcher
 from server.log_manager import LogManager, now_ms
 from server.partition import LeaderState, Partition
@@ -119,6 +120,7 @@ class Node:
         self._isr_requests: set[tuple[str, int, tuple[int, ...]]] = set()
         self._producer_ids: tuple[int, int] = (0, 0)  # [next, end) of this broker's block
         self._producer_ids_lock = asyncio.Lock()
+        self.failpoints = Failpoints()
         self.registered = asyncio.Event()
         # Set when the node cannot go on (its metadata cannot be loaded, its node.id is taken):
         # the process exits with the reason.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client as http_client
 import json
 import signal
 import urllib.error
@@ -128,3 +129,20 @@ def test_a_retry_after_the_leader_died_is_recognised_by_the_new_leader(cluster: 
     again = wait_until("the retry answered", retry)
     assert again["duplicate"] is True and again["offsets"] == first["offsets"]
     assert read_all(new, "failover-once") == ["x", "y"]
+
+
+def test_a_committed_batch_whose_answer_was_lost_is_stored_once_on_retry(
+    make_node: MakeNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KRAFT_TEST_FAILPOINTS", "drop_produce_response=1")
+    node = make_node()
+    node.format()
+    node.start()  # the node inherits the failpoint from this process's environment
+    http("POST", f"{node.url}/v1/topics", {"name": "lost-answer"})
+    pid = producer_id(node)
+    with pytest.raises((ConnectionError, urllib.error.URLError, http_client.HTTPException)):
+        idempotent(node, "lost-answer", ["only", "once"], pid, 0)
+    status, retry = idempotent(node, "lost-answer", ["only", "once"], pid, 0)
+    assert status == 200 and retry["duplicate"] is True
+    assert [o["offset"] for o in retry["offsets"]] == [0, 1]
+    assert read_all(node, "lost-answer") == ["only", "once"]
