@@ -47,7 +47,7 @@ METADATA_WRITE_TIMEOUT_S = 10.0
 BROKER_HEARTBEAT_INTERVAL_S = 0.3
 BROKER_SESSION_TIMEOUT_S = 1.5
 # How often the controller looks for ended sessions and leaderless partitions.
-CONTROLLER_TICK_S = 0.25
+CONTROLLER_TICK_S = 0.1
 # Node-to-node HTTP (registration, heartbeats, forwarded admin requests): a peer that does not
 # answer in this time is treated as unreachable, well within one broker session.
 INTERNAL_HTTP_TIMEOUT_S = 1.0
