@@ -18,8 +18,8 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 from client.client import TransportError, parse_bootstrap
 from client.protocol import ApiError
@@ -28,6 +28,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE_UNKNOWN_FLAG = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a job ended by Ctrl+C
+
+Command = TypeVar("Command")
 
 _ZOOKEEPER = "--zookeeper is not supported: this cluster has no ZooKeeper; use --bootstrap-server"
 _COMMAND_CONFIG = (
@@ -107,21 +109,50 @@ def _dest(flag: str) -> str:
     return "refused_" + flag.lstrip("-").replace("-", "_").replace(".", "_")
 
 
-def new_parser(tool: str, description: str) -> argparse.ArgumentParser:
-    """A parser with ``--version`` and the tool's refused flags; abbreviations are off so a
-    typo is never taken for another flag."""
-    parser = argparse.ArgumentParser(prog=tool, description=description, allow_abbrev=False)
+def new_parser(
+    tool: str,
+    description: str,
+    refused: Mapping[str, str] | None = None,
+    epilog: str | None = None,
+) -> argparse.ArgumentParser:
+    """A parser with ``--version`` and the refused flags (``refused``: flag -> reason, with
+    "{flag}" for the flag's name; default ``REFUSED_FLAGS[tool]``); abbreviations are off so
+    a typo is never taken for another flag."""
+    parser = argparse.ArgumentParser(
+        prog=tool, description=description, epilog=epilog, allow_abbrev=False
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    for flag in REFUSED_FLAGS[tool]:
+    for flag in REFUSED_FLAGS[tool] if refused is None else refused:
         parser.add_argument(flag, dest=_dest(flag), nargs="?", const="", help=argparse.SUPPRESS)
     return parser
 
 
-def check_refused(tool: str, args: argparse.Namespace) -> None:
-    """Raises UsageError naming the first refused flag that was given."""
-    for flag in REFUSED_FLAGS[tool]:
+def check_refused(
+    tool: str, args: argparse.Namespace, refused: Mapping[str, str] | None = None
+) -> None:
+    """Raises UsageError naming the first refused flag that was given (``refused`` as for
+    :func:`new_parser`)."""
+    for flag, why in (REFUSED_FLAGS[tool] if refused is None else refused).items():
         if getattr(args, _dest(flag)) is not None:
-            raise UsageError(refused_message(tool, flag))
+            raise UsageError(why.format(flag=flag))
+
+
+def parse_argv(argv: list[str] | None, parse: Callable[[list[str]], Command]) -> Command | int:
+    """The front part of every tool's ``main``: the command ``parse`` makes of ``argv``
+    (``sys.argv[1:]`` when None), or the exit code when the tool has already answered:
+    ``--version`` anywhere prints the version (0); argparse's ``--help`` (0) or unknown flag
+    (2) keep their code; a UsageError prints its one line on stderr (1)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--version" in argv:
+        print_version()
+        return EXIT_OK
+    try:
+        return parse(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    except UsageError as exc:
+        print_error(str(exc))
+        return EXIT_ERROR
 
 
 def parse_key_values(items: list[str] | None) -> dict[str, str]:

@@ -434,17 +434,9 @@ async def consume(cmd: ConsumerCommand, client: KraftClient, progress: Progress)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if "--version" in argv:
-        common.print_version()
-        return common.EXIT_OK
-    try:
-        cmd = parse_command(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else common.EXIT_ERROR
-    except common.UsageError as exc:
-        common.print_error(str(exc))
-        return common.EXIT_ERROR
+    cmd = common.parse_argv(argv, parse_command)
+    if isinstance(cmd, int):  # --version, --help or a usage error: already answered
+        return cmd
     progress = Progress()
 
     async def run() -> int:

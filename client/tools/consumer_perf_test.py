@@ -90,19 +90,10 @@ class ConsumerPerfCommand:
 # ---------------------------------------------------------------------------------------------
 
 
-def _dest(flag: str) -> str:
-    return "refused_" + flag.lstrip("-").replace("-", "_").replace(".", "_")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=TOOL,
-        description="This tool is used to verify the consumer performance.",
-        allow_abbrev=False,
+    parser = common.new_parser(
+        TOOL, "This tool is used to verify the consumer performance.", _REFUSED
     )
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    for flag in _REFUSED:
-        parser.add_argument(flag, dest=_dest(flag), nargs="?", const="", help=argparse.SUPPRESS)
     parser.add_argument(
         "--bootstrap-server", metavar="HOST:PORT", help="REQUIRED: The server(s) to connect to."
     )
@@ -161,9 +152,7 @@ def parse_command(argv: list[str]) -> ConsumerPerfCommand:
     """The test's settings from a command line; raises UsageError (exit 1), or SystemExit(2)
     from argparse for an unknown flag."""
     args = build_parser().parse_args(argv)
-    for flag, why in _REFUSED.items():
-        if getattr(args, _dest(flag)) is not None:
-            raise common.UsageError(why.format(flag=flag))
+    common.check_refused(TOOL, args, _REFUSED)
     bootstrap = args.bootstrap_server or args.broker_list
     missing = [
         name
@@ -385,17 +374,9 @@ async def run_test(cmd: ConsumerPerfCommand) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if "--version" in argv:
-        common.print_version()
-        return common.EXIT_OK
-    try:
-        cmd = parse_command(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else common.EXIT_ERROR
-    except common.UsageError as exc:
-        common.print_error(str(exc))
-        return common.EXIT_ERROR
+    cmd = common.parse_argv(argv, parse_command)
+    if isinstance(cmd, int):  # --version, --help or a usage error: already answered
+        return cmd
     return common.run(lambda: run_test(cmd))
 
 

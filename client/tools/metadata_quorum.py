@@ -93,25 +93,18 @@ class QuorumCommand:
 # ---------------------------------------------------------------------------------------------
 
 
-def _dest(flag: str) -> str:
-    return "refused_" + flag.lstrip("-").replace("-", "_")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=TOOL,
-        description=DESCRIPTION,
+    parser = common.new_parser(
+        TOOL,
+        DESCRIPTION,
+        REFUSED_FLAGS,
         epilog="add-controller and remove-controller are not supported: the voters are fixed.",
-        allow_abbrev=False,
     )
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument(
         "--bootstrap-server",
         metavar="HOST:PORT",
         help="REQUIRED: the node to connect to (host:port[,host:port])",
     )
-    for flag in REFUSED_FLAGS:
-        parser.add_argument(flag, dest=_dest(flag), nargs="?", const="", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="{describe}")
     describe = commands.add_parser(
         "describe", help="Describe the metadata quorum info", allow_abbrev=False
@@ -148,9 +141,7 @@ def parse_command(argv: list[str]) -> QuorumCommand:
         if name in argv:
             raise common.UsageError(message)
     args = parser.parse_args(argv)
-    for flag, message in REFUSED_FLAGS.items():
-        if getattr(args, _dest(flag)) is not None:
-            raise common.UsageError(message.format(flag=flag))
+    common.check_refused(TOOL, args, REFUSED_FLAGS)
     bootstrap = args.bootstrap_server or getattr(args, "late_bootstrap", None)
     if not bootstrap:
         raise common.UsageError(
@@ -380,17 +371,9 @@ async def execute(
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if "--version" in argv:
-        common.print_version()
-        return common.EXIT_OK
-    try:
-        cmd = parse_command(argv)
-    except SystemExit as exc:  # argparse: --help (0) or an unknown flag (2)
-        return exc.code if isinstance(exc.code, int) else common.EXIT_ERROR
-    except common.UsageError as exc:
-        common.print_error(str(exc))
-        return common.EXIT_ERROR
+    cmd = common.parse_argv(argv, parse_command)
+    if isinstance(cmd, int):  # --version, --help or a usage error: already answered
+        return cmd
 
     async def run() -> int:
         client = QuorumClient(cmd.bootstrap)

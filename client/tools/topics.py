@@ -458,17 +458,9 @@ async def execute(cmd: TopicsCommand, client: KraftClient) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if "--version" in argv:
-        common.print_version()
-        return common.EXIT_OK
-    try:
-        cmd = parse_command(argv)
-    except SystemExit as exc:  # argparse: --help (0) or an unknown flag (2)
-        return exc.code if isinstance(exc.code, int) else common.EXIT_ERROR
-    except common.UsageError as exc:
-        common.print_error(str(exc))
-        return common.EXIT_ERROR
+    cmd = common.parse_argv(argv, parse_command)
+    if isinstance(cmd, int):  # --version, --help or a usage error: already answered
+        return cmd
 
     async def run() -> int:
         async with KraftClient(cmd.bootstrap) as client:
