@@ -7,7 +7,7 @@ alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Protocol
 
 from storage.batch import BatchHeader, check_batch
 from storage.errors import UnexpectedAppendOffsetError
@@ -46,14 +46,18 @@ def should_roll(
     return batch_last_offset - segment_base_offset > RELATIVE_OFFSET_MAX
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentSummary:
-    """What retention needs to know of a segment."""
+class SegmentSummary(Protocol):
+    """What retention needs to know of a segment; both logs' segments have it, so they pass
+    their segments as they are."""
 
-    base_offset: int
-    next_offset: int
-    size_bytes: int
-    max_timestamp: int
+    @property
+    def base_offset(self) -> int: ...
+    @property
+    def next_offset(self) -> int: ...
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def max_timestamp(self) -> int: ...
 
 
 def retained_segment_count(

@@ -27,7 +27,6 @@ from storage.limits import READ_BYTES_MAX
 from storage.log import AppendInfo
 from storage.log_config import LogConfig
 from storage.log_policy import (
-    SegmentSummary,
     check_replica_batches,
     retained_segment_count,
     should_roll,
@@ -318,13 +317,9 @@ class MemoryLog:
     def delete_retained_segments(self, now_ms: int) -> int:
         """As :meth:`storage.log.Log.delete_retained_segments`."""
         self._check_usable()
-        summaries = [
-            SegmentSummary(s.base_offset, s.next_offset, s.size_bytes, s.max_timestamp)
-            for s in self._segments
-        ]
         count = retained_segment_count(
             self._config,
-            summaries,
+            self._segments,
             high_watermark=self._high_watermark,
             log_start_offset=self._log_start,
             now_ms=now_ms,
