@@ -78,6 +78,8 @@ class NodeProcess:
     # controller.quorum.voters; None: a quorum of this node alone.
     voters: str | None = None
     process: subprocess.Popen[bytes] | None = None
+    # The node process's environment; None: this process's own (a test may load a shim).
+    env: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not self.http_port:
@@ -145,6 +147,7 @@ class NodeProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[2],
+            env=self.env,
         )
         log.close()
         if wait:
