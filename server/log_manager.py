@@ -59,6 +59,10 @@ class LogManager:
         self.partitions: dict[Key, Partition] = {}
         # Partitions this node should host but could not open, with the reason.
         self.failed: dict[Key, str] = {}
+        # Indexes of self.partitions and self.failed by topic, so that reconciling one topic
+        # costs what that topic has, not what the node has.
+        self._by_topic: dict[str, set[int]] = {}
+        self._names: dict[str, str] = {}  # topic id -> name, of the partitions open here
         self._files = (
             OffsetCheckpointFile(log_dir / RECOVERY_POINT_FILE),
             OffsetCheckpointFile(log_dir / LOG_START_FILE),
@@ -116,6 +120,27 @@ class LogManager:
         self._checkpoint_executor.shutdown(wait=True)
 
     # -- partitions ----------------------------------------------------------------------------
+
+    def local_keys(self, topic: str) -> set[Key]:
+        """The replicas of ``topic`` this node has open or failed to open."""
+        return {(topic, index) for index in self._by_topic.get(topic, ())}
+
+    def topic_names(self) -> set[str]:
+        return set(self._by_topic)
+
+    def topic_name(self, topic_id: str) -> str | None:
+        return self._names.get(topic_id)
+
+    def mark_failed(self, key: Key, reason: str) -> None:
+        self.failed[key] = reason
+        self._by_topic.setdefault(key[0], set()).add(key[1])
+
+    def _unindex(self, key: Key) -> None:
+        indexes = self._by_topic.get(key[0])
+        if indexes is not None:
+            indexes.discard(key[1])
+            if not indexes:
+                del self._by_topic[key[0]]
 
     def on_disk(self) -> dict[Key, Path]:
         """The partition directories found in the log directory."""
@@ -178,6 +203,8 @@ class LogManager:
             partition_log.update_high_watermark(hws[key])
         self.partitions[key] = partition
         self.failed.pop(key, None)
+        self._by_topic.setdefault(topic, set()).add(index)
+        self._names[topic_id] = topic
         # What recovery kept but no fsync covered yet is flushed before anyone can see it.
         self.mark_dirty(partition)
         return partition
@@ -187,9 +214,12 @@ class LogManager:
         key = (topic, index)
         partition = self.partitions.pop(key, None)
         self.failed.pop(key, None)
+        self._unindex(key)
         self._forget(key)
         directory = self.log_dir / f"{topic}-{index}"
         if partition is not None:
+            if not self.local_keys(topic):
+                self._names.pop(partition.topic_id, None)
             self._dirty.discard(partition)
             partition.close()
             partition.log.delete()

@@ -448,7 +448,11 @@ class Node:
     # -- reconciliation ------------------------------------------------------------------------
 
     def _on_metadata(self, index: int, records: Sequence[MetadataRecord] | None) -> None:
-        """Called on the event loop after the quorum applied an entry (None: state replaced)."""
+        """Called on the event loop after the quorum applied an entry (None: state replaced).
+
+        Only the topics the entry names are looked at, so the work per entry does not grow
+        with the number of partitions this node hosts.
+        """
         if not self.registered.is_set():
             return  # reconcile_all runs once this broker is unfenced
         if records is None:
@@ -464,43 +468,49 @@ class Node:
             elif isinstance(record, PartitionRecord | PartitionChangeRecord | RemoveTopicRecord):
                 # A removed topic is gone from the state: its name is the one it is hosted by.
                 topic = state.topic_by_id(record.topic_id)
-                if topic is not None:
-                    names.add(topic.name)
-                names.update(
-                    p.topic for p in self.logs.partitions.values() if p.topic_id == record.topic_id
-                )
-        if names:
-            self.reconcile(names, state)
+                name = topic.name if topic is not None else self.logs.topic_name(record.topic_id)
+                if name is not None:
+                    names.add(name)
+        if names and self.reconcile(names, state):
             self.fetcher.update()
 
     def reconcile_all(self) -> None:
         """Makes every local replica match the metadata (at start, and after a snapshot)."""
         state = self.quorum.snapshot_state()
-        names = set(state.topics) | {name for name, _ in self.logs.partitions}
-        names |= {name for name, _ in self.logs.on_disk()}
-        self.reconcile(names, state, scan_disk=True)
+        on_disk = set(self.logs.on_disk())
+        names = set(state.topics) | self.logs.topic_names() | {name for name, _ in on_disk}
+        self.reconcile(names, state, on_disk)
         self.fetcher.update()
 
-    def reconcile(self, names: set[str], state: MetadataState, scan_disk: bool = False) -> None:
+    def reconcile(
+        self, names: set[str], state: MetadataState, on_disk: set[tuple[str, int]] | None = None
+    ) -> bool:
         """Makes the local replicas of the named topics match the metadata: open them, update
-        what the metadata says of them, or delete them (the topic, or this replica, is gone)."""
-        local = set(self.logs.partitions) | set(self.logs.failed)
-        if scan_disk:
-            local |= set(self.logs.on_disk())
+        what the metadata says of them, or delete them (the topic, or this replica, is gone).
+        Returns whether a replica came, went, or changed leader."""
+        changed = False
         for name in names:
             topic = state.topics.get(name)
-            wanted = set() if topic is None else self._reconcile_topic(topic)
-            for key in {k for k in local if k[0] == name} - wanted:
+            wanted, topic_changed = (
+                (set(), False) if topic is None else self._reconcile_topic(topic)
+            )
+            changed |= topic_changed
+            local = self.logs.local_keys(name)
+            local |= {k for k in on_disk or () if k[0] == name}
+            for key in local - wanted:
+                changed = True
                 try:
                     self.logs.delete_partition(*key)
                 except OSError as e:
                     log.error("could not delete %s-%d: %s", key[0], key[1], e)
+        return changed
 
-    def _reconcile_topic(self, topic: TopicState) -> set[tuple[str, int]]:
+    def _reconcile_topic(self, topic: TopicState) -> tuple[set[tuple[str, int]], bool]:
         configs = self.topic_configs(topic)
         log_config = LogConfig.from_topic_configs(configs)
         min_isr = int(configs["min.insync.replicas"])
         hosted: set[tuple[str, int]] = set()
+        changed = False
         for index, p in topic.partitions.items():
             if self.node_id not in p.replicas:
                 continue
@@ -512,19 +522,20 @@ class Node:
                 self.logs.delete_partition(*key)  # a deleted namesake's replica
                 partition = None
             if partition is None:
+                changed = True
                 try:
                     self.logs.open_partition(
                         topic.name, topic.topic_id, index, state, log_config, min_isr
                     )
                 except (OSError, ValueError) as e:
                     log.exception("cannot open %s-%d", topic.name, index)
-                    self.logs.failed[key] = f"partition {topic.name}-{index} cannot open: {e}"
+                    self.logs.mark_failed(key, f"partition {topic.name}-{index} cannot open: {e}")
                 continue
             partition.min_insync_replicas = min_isr
             if partition.log.config != log_config:
                 partition.log.update_config(log_config)
-            partition.update_state(state, now_ms())
-        return hosted
+            changed |= partition.update_state(state, now_ms())
+        return hosted, changed
 
     # -- status --------------------------------------------------------------------------------
 

@@ -146,10 +146,11 @@ class Partition:
     def under_min_isr(self) -> bool:
         return len(self.state.isr) < self.min_insync_replicas
 
-    def update_state(self, state: LeaderState, now_ms: int) -> None:
-        """Takes what the metadata now says; a new leader epoch starts leadership afresh."""
+    def update_state(self, state: LeaderState, now_ms: int) -> bool:
+        """Takes what the metadata now says; a new leader epoch starts leadership afresh.
+        Returns whether the leader or its epoch changed."""
         if state == self.state:
-            return
+            return False
         new_epoch = state.leader_epoch != self.state.leader_epoch
         if new_epoch:
             self.follower_flushed.clear()
@@ -160,6 +161,7 @@ class Partition:
             self._start_epoch()
         self.on_flushed()  # the ISR may have changed, and the HW with it
         self.notify()
+        return new_epoch
 
     def learn_deposed(self, epoch: int) -> None:
         """A follower fetched with a newer leader epoch: stop leading now (KIP-320)."""
