@@ -95,7 +95,12 @@ class IdempotentWriter:
             ]
 
     def status(self) -> str:
-        return f"{self.acknowledged_records()} of {self.total} acknowledged, retries {self.retries}"
+        with self._lock:
+            duplicates = sum(a.duplicate for a in self.acks)
+        return (
+            f"{self.acknowledged_records()} of {self.total} acknowledged "
+            f"({duplicates} batches answered as duplicates), retries {self.retries}"
+        )
 
     # -- the writer thread --------------------------------------------------------------------
 
