@@ -361,3 +361,20 @@ def plan_alter_isr(
     if tuple(isr) == p.isr:
         return []
     return [PartitionChangeRecord(topic_id, partition, isr=tuple(isr))]
+
+
+def plan_alter_isrs(
+    state: MetadataState,
+    leader: int,
+    items: Sequence[tuple[str, int, int, tuple[int, ...]]],
+) -> tuple[list[MetadataRecord], dict[int, ApiError]]:
+    """:func:`plan_alter_isr` for many partitions at once: the records of the valid changes,
+    and the error of each refused one by its position."""
+    records: list[MetadataRecord] = []
+    refused: dict[int, ApiError] = {}
+    for n, (topic_id, partition, leader_epoch, isr) in enumerate(items):
+        try:
+            records += plan_alter_isr(state, topic_id, partition, leader, leader_epoch, isr)
+        except ApiError as e:
+            refused[n] = e
+    return records, refused

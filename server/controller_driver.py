@@ -154,24 +154,44 @@ class ControllerDriver:
         return {"first_producer_id": record.next_producer_id - block, "count": block}
 
     async def alter_isr(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A partition leader asks to shrink or grow its ISR."""
+        """A partition leader asks to shrink or grow the ISRs of some of its partitions, in
+        one request and one metadata entry (as Kafka batches AlterPartition)."""
         term = self._leading_term()
         try:
-            topic_id = str(body["topic_id"])
-            partition = int(body["partition"])
             leader = int(body["leader"])
-            leader_epoch = int(body["leader_epoch"])
-            isr = tuple(int(r) for r in body["isr"])
+            items = [
+                (
+                    str(i["topic_id"]),
+                    int(i["partition"]),
+                    int(i["leader_epoch"]),
+                    tuple(int(r) for r in i["isr"]),
+                )
+                for i in body["partitions"]
+            ]
         except (KeyError, TypeError, ValueError):
             raise ApiError(
-                INVALID_REQUEST, "give topic_id, partition, leader, leader_epoch and isr"
+                INVALID_REQUEST,
+                "give leader and partitions: [{topic_id, partition, leader_epoch, isr}]",
             ) from None
-        await self._write(
-            lambda s: controller.plan_alter_isr(s, topic_id, partition, leader, leader_epoch, isr),
-            term,
-        )
-        log.info("partition %s-%d: ISR now %s", topic_id, partition, list(isr))
-        return {"isr": list(isr)}
+        errors: dict[int, ApiError] = {}
+
+        def plan(state: MetadataState) -> list[MetadataRecord]:
+            records, refused = controller.plan_alter_isrs(state, leader, items)
+            errors.clear()
+            errors.update(refused)
+            return records
+
+        await self._write(plan, term)
+        results = []
+        for n, (topic_id, partition, _epoch, isr) in enumerate(items):
+            error = errors.get(n)
+            if error is None:
+                log.info("partition %s-%d: ISR now %s", topic_id, partition, list(isr))
+            results.append(
+                {"topic_id": topic_id, "partition": partition, "isr": list(isr)}
+                | ({} if error is None else {"error": error.name, "message": error.message})
+            )
+        return {"partitions": results}
 
     async def run(self) -> None:
         """While leading: fence brokers whose session ended, and elect leaders where none is."""

@@ -296,11 +296,7 @@ async def allocate_producer_ids(request: web.Request) -> web.Response:
 
 
 async def alter_isr(request: web.Request) -> web.Response:
-    body = await _json_object(
-        request,
-        {"topic_id", "partition", "leader", "leader_epoch", "isr"},
-        {"topic_id", "partition", "leader", "leader_epoch", "isr"},
-    )
+    body = await _json_object(request, {"leader", "partitions"}, {"leader", "partitions"})
     return json_response(await _node(request).controller.alter_isr(body))
 
 

@@ -78,3 +78,6 @@ ISR_CHECK_INTERVAL_S = 1.0
 # A node that forwarded an admin request waits at most this long to apply its result before
 # answering (normally one Raft round, ~20 ms).
 FORWARD_APPLY_WAIT_S = 2.0
+# ISR change requests wait this long to be sent to the controller together (Kafka batches
+# AlterPartition the same way): one metadata entry for many partitions.
+ISR_CHANGE_BATCH_S = 0.02

@@ -117,7 +117,10 @@ class Node:
         self.fetcher = ReplicaFetcher(
             self.node_id, self.logs, lambda leader: self.broker_url(leader, dial=True), self.http
         )
-        self._isr_requests: set[tuple[str, int, tuple[int, ...]]] = set()
+        # ISR changes waiting to be sent, and those sent and not answered yet.
+        self._isr_pending: dict[tuple[str, int], dict[str, Any]] = {}
+        self._isr_in_flight: dict[tuple[str, int], dict[str, Any]] = {}
+        self._isr_wakeup = asyncio.Event()
         self._producer_ids: tuple[int, int] = (0, 0)  # [next, end) of this broker's block
         self._producer_ids_lock = asyncio.Lock()
         self.failpoints = Failpoints()
@@ -147,6 +150,7 @@ class Node:
             ("controller", self.controller.run()),
             ("broker-lifecycle", self.lifecycle.run()),
             ("isr-maintenance", self._isr_loop()),
+            ("isr-sender", self._isr_sender()),
         ):
             task = asyncio.create_task(body, name=name)
             task.add_done_callback(self._task_done)
@@ -347,28 +351,48 @@ class Node:
     # -- the ISR ---------------------------------------------------------------------------------
 
     def request_isr_change(self, p: Partition, isr: tuple[int, ...]) -> None:
-        """Asks the controller to set a led partition's ISR (never edited here on our own)."""
-        key = (p.topic, p.index, isr)
-        if key in self._isr_requests:
-            return
-        self._isr_requests.add(key)
-        body = {
+        """Asks the controller to set a led partition's ISR (never edited here on our own).
+
+        Requests wait a moment to be sent together: after a restart, a follower catching up
+        on a thousand partitions makes one request, and one metadata entry, not a thousand.
+        """
+        key = (p.topic_id, p.index)
+        item = {
             "topic_id": p.topic_id,
             "partition": p.index,
-            "leader": self.node_id,
             "leader_epoch": p.state.leader_epoch,
             "isr": list(isr),
         }
+        if self._isr_in_flight.get(key) == item:
+            return
+        self._isr_pending[key] = item
+        self._isr_wakeup.set()
 
-        async def send() -> None:
+    async def _isr_sender(self) -> None:
+        while True:
+            await self._isr_wakeup.wait()
+            await asyncio.sleep(limits.ISR_CHANGE_BATCH_S)
+            self._isr_wakeup.clear()
+            batch, self._isr_pending = self._isr_pending, {}
+            self._isr_in_flight = dict(batch)
             try:
-                await self.call_controller("/v1/internal/alter-isr", body)
-            except ApiError as e:
-                log.info("%s: ISR change to %s not made: %s", p.name, list(isr), e.message)
+                answer = await self.call_controller(
+                    "/v1/internal/alter-isr",
+                    {"leader": self.node_id, "partitions": list(batch.values())},
+                )
+                for result in answer["partitions"]:
+                    if "error" in result:
+                        log.info(
+                            "ISR change of %s-%d to %s not made: %s",
+                            result["topic_id"],
+                            result["partition"],
+                            result["isr"],
+                            result["message"],
+                        )
+            except ApiError as e:  # the leader asks again at its next check or fetch
+                log.info("%d ISR change(s) not made: %s", len(batch), e.message)
             finally:
-                self._isr_requests.discard(key)
-
-        asyncio.create_task(send(), name=f"alter-isr-{p.name}")
+                self._isr_in_flight = {}
 
     async def _isr_loop(self) -> None:
         """Drops from the ISR the followers that have not caught up for too long."""

@@ -42,7 +42,9 @@ def produce(node: NodeProcess, topic: str, values: list[str], partition: int = 0
         )
         if status == 200:
             return [o["offset"] for o in body["offsets"]]
-        assert status in (307, 503), body
+        # 404: the leader has not applied the topic's creation yet (metadata reaches every
+        # node a moment apart, as in Kafka, where the error is retriable too).
+        assert status in (307, 404, 503), body
         return None
 
     return wait_until(f"records produced to {topic}-{partition}", attempt)

@@ -210,3 +210,24 @@ def test_producer_id_blocks_never_overlap_and_need_the_current_broker_epoch() ->
     with pytest.raises(ApiError) as caught:
         controller.plan_producer_id_block(state, 1, 7, 1000)
     assert caught.value.name == "STALE_BROKER_EPOCH"
+
+
+def test_isr_changes_are_planned_together_and_a_stale_leader_is_refused_alone() -> None:
+    state = three_brokers_with_topic(partitions=2)
+    topic_id = state.topics["news"].topic_id
+    parts = state.topics["news"].partitions
+    leader0, leader1 = parts[0].leader, parts[1].leader
+    records, refused = controller.plan_alter_isrs(
+        state,
+        leader0,
+        [
+            (topic_id, 0, 0, (leader0,)),  # this leader shrinks its ISR to itself
+            (topic_id, 1, 0, (leader1,)),  # a partition it does not lead: refused
+        ],
+    )
+    assert list(refused) == ([] if leader1 == leader0 else [1])
+    state.apply_entry(3, records)
+    assert state.topics["news"].partitions[0].isr == (leader0,)
+    with pytest.raises(ApiError) as caught:
+        controller.plan_alter_isr(state, topic_id, 0, leader0, 0, (1, 2, 9))
+    assert caught.value.name == "INVALID_REQUEST"
