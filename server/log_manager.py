@@ -30,7 +30,13 @@ from typing import Any
 
 from server import limits
 from server.partition import LeaderState, Partition
-from storage.checkpoints import OffsetCheckpointFile, PartitionMetadataFile, fsync_dir
+from storage.checkpoints import (
+    OffsetCheckpointFile,
+    PartitionMetadataFile,
+    fsync_dir,
+    fsync_file,
+)
+from storage.errors import CorruptCheckpointError
 from storage.log import Log
 from storage.log_config import LogConfig
 
@@ -167,7 +173,12 @@ class LogManager:
         directory = self.log_dir / f"{topic}-{index}"
         metadata = PartitionMetadataFile(directory / PARTITION_METADATA_FILE)
         if directory.exists():
-            found = metadata.read()
+            try:
+                found = metadata.read()
+            except CorruptCheckpointError:
+                # Written but never fsynced before a power cut: and since it is fsynced
+                # before the first batch is, the directory holds nothing acknowledged.
+                found = None
             if found != topic_id:
                 # Left by a topic of the same name that was deleted while this node was away.
                 log.warning(
@@ -183,9 +194,10 @@ class LogManager:
             log_start_offset=starts.get(key, 0),
         )
         try:
-            if metadata.read() is None:
-                # The group commit's directory fsync makes it durable with the first batch.
-                metadata.write(topic_id)
+            unsynced = metadata.read() is None
+            if unsynced:
+                # As Kafka does, made durable by the partition's first flush, before its data.
+                metadata.write(topic_id, durable=False)
         except BaseException:
             partition_log.close()
             raise
@@ -198,6 +210,7 @@ class LogManager:
             state=state,
             min_insync_replicas=min_insync_replicas,
             leader_since_ms=now_ms(),  # followers get a full lag allowance from now
+            metadata_unsynced=unsynced,
         )
         if key in hws:
             partition_log.update_high_watermark(hws[key])
@@ -256,6 +269,11 @@ class LogManager:
             if partition.log.offline or partition.closed:
                 continue
             try:
+                if partition.metadata_unsynced:
+                    directory = partition.log.directory
+                    fsync_file(directory / PARTITION_METADATA_FILE)
+                    fsync_dir(directory)
+                    partition.metadata_unsynced = False
                 partition.log.flush()
             except OSError as e:  # the log marked itself offline; the loop tells the waiters
                 log.error("flush of %s failed: %s", partition.name, e)

@@ -109,6 +109,8 @@ class Partition:
     producers: ProducerStateTable = field(default_factory=ProducerStateTable)
     # Set when the replica is closed (node stopping, topic deleted): waiters give up at once.
     closed: bool = False
+    # partition.metadata was written without fsync: the next flush makes it durable first.
+    metadata_unsynced: bool = False
     _hw_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -131,8 +133,11 @@ class Partition:
 
     def _start_epoch(self) -> None:
         # As Kafka does at become-leader: the new epoch starts at the log end, so followers'
-        # divergence checks see it before this leader appends anything.
-        self.log.epoch_cache.assign(self.state.leader_epoch, self.log.log_end_offset)
+        # divergence checks see it before this leader appends anything. An empty log needs no
+        # entry (a follower with data then truncates to the leader's end, 0), and skipping it
+        # saves a checkpoint write for every partition of a new topic.
+        if self.log.log_end_offset > 0:
+            self.log.epoch_cache.assign(self.state.leader_epoch, self.log.log_end_offset)
 
     @property
     def name(self) -> str:

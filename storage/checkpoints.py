@@ -72,7 +72,10 @@ def fsync_dir(path: PathLike) -> None:
 
     A new file survives a power cut only once the directory that names it has been fsynced.
     """
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    _fsync_path(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def _fsync_path(path: PathLike, flags: int) -> None:
     fd = os.open(path, flags)
     try:
         os.fsync(fd)
@@ -80,14 +83,16 @@ def fsync_dir(path: PathLike) -> None:
         os.close(fd)
 
 
-def atomic_write(path: PathLike, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write(path: PathLike, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
     """Replaces ``path`` with ``data`` so that the file is either the old or the new one.
 
     Writes a temporary file (a hidden name in the same directory, so the rename stays on one
     file system), fsyncs it, renames it over ``path`` and fsyncs the directory. When this
     returns, the new content is on disk. ``mode`` is the new file's permission bits (use
     ``0o600`` for secrets: the file never exists with wider permissions, not even briefly).
-    On failure the temporary file is removed and the old file is untouched.
+    On failure the temporary file is removed and the old file is untouched. With
+    ``durable=False`` the two fsyncs are left to the caller (:func:`fsync_file` and
+    :func:`fsync_dir`), who must make the file durable before anything that depends on it.
     """
     target = Path(path)
     directory = target.parent
@@ -97,13 +102,20 @@ def atomic_write(path: PathLike, data: bytes, *, mode: int = 0o644) -> None:
             os.fchmod(tmp.fileno(), mode)
             tmp.write(data)
             tmp.flush()
-            os.fsync(tmp.fileno())
+            if durable:
+                os.fsync(tmp.fileno())
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
+
+
+def fsync_file(path: PathLike) -> None:
+    """fsync of a file by name."""
+    _fsync_path(path, os.O_RDONLY)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,12 +294,13 @@ class PartitionMetadataFile:
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
 
-    def write(self, topic_id: str) -> None:
-        """Replaces the file atomically. Raises ``ValueError`` if ``topic_id`` is not an id."""
+    def write(self, topic_id: str, *, durable: bool = True) -> None:
+        """Replaces the file atomically. Raises ``ValueError`` if ``topic_id`` is not an id.
+        With ``durable=False`` the caller fsyncs it (and its directory) later."""
         if not is_valid_uuid(topic_id) or topic_id == ZERO_UUID:
             raise ValueError(f"{topic_id!r} is not a Kafka topic id")
         text = f"version: {PARTITION_METADATA_VERSION}\ntopic_id: {topic_id}\n"
-        atomic_write(self.path, text.encode("utf-8"))
+        atomic_write(self.path, text.encode("utf-8"), durable=durable)
 
     def read(self) -> str | None:
         """The topic id; None if the file does not exist.
