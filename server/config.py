@@ -227,11 +227,11 @@ class NodeConfig:
 
         raft_dial: dict[int, tuple[str, int]] = {}
         http_dial: dict[int, tuple[str, int]] = {}
-        for key, value in props.items():
+        for key, text in props.items():
             match = _PEER_DIAL.match(key)
             if match:
                 target = raft_dial if match[2] == "controller" else http_dial
-                target[int(match[1])] = _host_port(key, value)
+                target[int(match[1])] = _host_port(key, text)
 
         return cls(
             node_id=node_id,

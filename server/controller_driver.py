@@ -18,6 +18,7 @@ Sessions live in memory on the leader only, as in Kafka.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -219,5 +220,7 @@ class ControllerDriver:
                     broker.id,
                     limits.BROKER_SESSION_TIMEOUT_S,
                 )
-                await self._write(lambda s, b=broker.id: controller.plan_fence_broker(s, b), term)
+                await self._write(
+                    functools.partial(controller.plan_fence_broker, broker_id=broker.id), term
+                )
         await self._write(controller.plan_elect_leaderless, term)

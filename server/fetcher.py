@@ -53,20 +53,27 @@ class ReplicaFetcher:
         self._sessions: dict[int, asyncio.Task[None]] = {}
         self._assigned: dict[int, set[Key]] = {}
 
-    def update(self) -> None:
-        """Matches the sessions to who leads what now (called after every reconcile)."""
-        wanted: dict[int, set[Key]] = {}
-        for key, p in self._logs.partitions.items():
+    def update(self, keys: set[Key] | None = None) -> None:
+        """Matches the sessions to who leads what now, for the given partitions (after a
+        reconcile touched them) or, with None, for every partition of this node."""
+        if keys is None:
+            self._assigned = {}
+            keys = set(self._logs.partitions)
+        for leader_keys in self._assigned.values():
+            leader_keys -= keys
+        for key in keys:
+            p = self._logs.partitions.get(key)
+            if p is None:
+                continue
             leader = p.state.leader
             if leader not in (self.node_id, -1) and self.node_id in p.state.replicas:
-                wanted.setdefault(leader, set()).add(key)
-        self._assigned = wanted
+                self._assigned.setdefault(leader, set()).add(key)
         for leader, task in list(self._sessions.items()):
-            if leader not in wanted or task.done():
+            if not self._assigned.get(leader) or task.done():
                 task.cancel()
                 del self._sessions[leader]
-        for leader in wanted:
-            if leader not in self._sessions:
+        for leader, leader_keys in self._assigned.items():
+            if leader_keys and leader not in self._sessions:
                 self._sessions[leader] = asyncio.create_task(
                     self._session(leader), name=f"fetch-from-{leader}"
                 )

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -112,8 +113,9 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
         config.raft_address,
         config.log_dir,
     )
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopping, node.fatal], return_when=asyncio.FIRST_COMPLETED)
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    fatal: asyncio.Future[Any] = node.fatal
+    await asyncio.wait([stopping, fatal], return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
     log.info("shutting down")
     # HTTP first, so no request reaches logs or a quorum that are closing.

@@ -278,8 +278,8 @@ class Node:
         status, answer, _ = await self.http_call(
             "POST", self.controller_url() + path, body, limits.INTERNAL_HTTP_TIMEOUT_S
         )
-        if status >= 300:
-            raise ApiError.from_json(answer, status)
+        if status >= 300 or not isinstance(answer, dict):
+            raise ApiError.from_json(answer if isinstance(answer, dict) else {}, status)
         return answer
 
     async def forward(self, request: web.Request, body: Any) -> web.Response:
@@ -313,10 +313,8 @@ class Node:
                 try:
                     return response.status, orjson.loads(raw) if raw else None, headers
                 except orjson.JSONDecodeError:
-                    return 502, {
-                        "error": "UNKNOWN_SERVER_ERROR",
-                        "message": raw[:200].decode(errors="replace"),
-                    }
+                    text = raw[:200].decode(errors="replace")
+                    return 502, {"error": "UNKNOWN_SERVER_ERROR", "message": text}, headers
         except (aiohttp.ClientError, TimeoutError) as e:
             raise ApiError(
                 LEADER_NOT_AVAILABLE,
@@ -495,8 +493,10 @@ class Node:
                 name = topic.name if topic is not None else self.logs.topic_name(record.topic_id)
                 if name is not None:
                     names.add(name)
-        if names and self.reconcile(names, state):
-            self.fetcher.update()
+        if names:
+            changed = self.reconcile(names, state)
+            if changed:
+                self.fetcher.update(changed)
 
     def reconcile_all(self) -> None:
         """Makes every local replica match the metadata (at start, and after a snapshot)."""
@@ -508,33 +508,35 @@ class Node:
 
     def reconcile(
         self, names: set[str], state: MetadataState, on_disk: set[tuple[str, int]] | None = None
-    ) -> bool:
+    ) -> set[tuple[str, int]]:
         """Makes the local replicas of the named topics match the metadata: open them, update
         what the metadata says of them, or delete them (the topic, or this replica, is gone).
-        Returns whether a replica came, went, or changed leader."""
-        changed = False
+        Returns the replicas that came, went, or changed leader."""
+        changed: set[tuple[str, int]] = set()
         for name in names:
             topic = state.topics.get(name)
-            wanted, topic_changed = (
-                (set(), False) if topic is None else self._reconcile_topic(topic)
-            )
-            changed |= topic_changed
+            wanted: set[tuple[str, int]] = set()
+            if topic is not None:
+                wanted, topic_changed = self._reconcile_topic(topic)
+                changed |= topic_changed
             local = self.logs.local_keys(name)
             local |= {k for k in on_disk or () if k[0] == name}
             for key in local - wanted:
-                changed = True
+                changed.add(key)
                 try:
                     self.logs.delete_partition(*key)
                 except OSError as e:
                     log.error("could not delete %s-%d: %s", key[0], key[1], e)
         return changed
 
-    def _reconcile_topic(self, topic: TopicState) -> tuple[set[tuple[str, int]], bool]:
+    def _reconcile_topic(
+        self, topic: TopicState
+    ) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
         configs = self.topic_configs(topic)
         log_config = LogConfig.from_topic_configs(configs)
         min_isr = int(configs["min.insync.replicas"])
         hosted: set[tuple[str, int]] = set()
-        changed = False
+        changed: set[tuple[str, int]] = set()
         for index, p in topic.partitions.items():
             if self.node_id not in p.replicas:
                 continue
@@ -546,7 +548,7 @@ class Node:
                 self.logs.delete_partition(*key)  # a deleted namesake's replica
                 partition = None
             if partition is None:
-                changed = True
+                changed.add(key)
                 try:
                     self.logs.open_partition(
                         topic.name, topic.topic_id, index, state, log_config, min_isr
@@ -558,7 +560,8 @@ class Node:
             partition.min_insync_replicas = min_isr
             if partition.log.config != log_config:
                 partition.log.update_config(log_config)
-            changed |= partition.update_state(state, now_ms())
+            if partition.update_state(state, now_ms()):
+                changed.add(key)
         return hosted, changed
 
     # -- status --------------------------------------------------------------------------------
