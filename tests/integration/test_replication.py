@@ -147,17 +147,15 @@ def test_acks_all_is_refused_when_the_isr_is_below_min_insync_replicas(cluster: 
 def test_the_topic_endpoint_of_any_node_routes_records_to_their_leaders(cluster: Cluster) -> None:
     create_topic(cluster.nodes[0], "routed", partitions=3, replication_factor=3)
     keys = ["21", "abc", "a-little-bit-long-string"]  # Kafka's murmur2: partitions 0, 0, 2 of 3
+    for node in cluster.nodes:  # every node has applied the creation: routes are known
+        wait_until(f"node {node.node_id} knows the topic", lambda n=node: isr(n, "routed"))
     for node in cluster.nodes:
-
-        def send(node: NodeProcess = node) -> dict | None:
-            status, body = http(
-                "POST",
-                f"{node.url}/v1/topics/routed/records",
-                {"records": [{"key": k, "value": f"from {node.node_id}"} for k in keys]},
-            )
-            return body if status == 200 else None
-
-        body = wait_until(f"a produce through node {node.node_id}", send)
+        status, body = http(
+            "POST",
+            f"{node.url}/v1/topics/routed/records",
+            {"records": [{"key": k, "value": f"from {node.node_id}"} for k in keys]},
+        )
+        assert status == 200, body
         assert [o["partition"] for o in body["offsets"]] == [0, 0, 2]
     for partition, expected in ((0, 6), (2, 3)):
         leader = leader_of(cluster, "routed", partition)
