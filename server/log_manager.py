@@ -218,8 +218,10 @@ class LogManager:
         self.failed.pop(key, None)
         self._by_topic.setdefault(topic, set()).add(index)
         self._names[topic_id] = topic
-        # What recovery kept but no fsync covered yet is flushed before anyone can see it.
-        self.mark_dirty(partition)
+        # What recovery kept but no fsync covered yet is flushed before anyone can see it. A
+        # new, empty log waits for its first batch: that flush makes its files durable.
+        if partition_log.recovery_point < partition_log.log_end_offset:
+            self.mark_dirty(partition)
         return partition
 
     def delete_partition(self, topic: str, index: int) -> None:
