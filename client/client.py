@@ -65,7 +65,8 @@ def _topic_path(topic: str, *rest: str) -> str:
     return "/".join(["/v1/topics", quote(topic, safe=""), *rest])
 
 
-def _error_from_answer(status: int, headers: Any, body: bytes) -> ApiError:
+def error_from_answer(status: int, headers: Any, body: bytes) -> ApiError:
+    """The ApiError of a non-2xx answer, with ``Retry-After`` in ``extra["retry_after_s"]``."""
     parsed: Any = None
     try:
         parsed = orjson.loads(body) if body else None
@@ -76,7 +77,7 @@ def _error_from_answer(status: int, headers: Any, body: bytes) -> ApiError:
     else:
         text = body.decode("utf-8", "replace").strip()
         error = ApiError(UNKNOWN_SERVER_ERROR, f"HTTP {status}: {text}", {"status": status})
-    retry_after = headers.get("Retry-After")
+    retry_after = headers.get("Retry-After") if headers is not None else None
     if retry_after is not None:
         try:
             error.extra["retry_after_s"] = float(retry_after)
@@ -197,10 +198,10 @@ class KraftClient:
             if status == 307:
                 target = _redirect_target(headers, raw, path_qs)
                 if target is None:
-                    raise _error_from_answer(status, headers, raw)
+                    raise error_from_answer(status, headers, raw)
                 continue
             if not 200 <= status < 300:
-                raise _error_from_answer(status, headers, raw)
+                raise error_from_answer(status, headers, raw)
             if not raw:
                 return status, None
             try:
@@ -209,7 +210,7 @@ class KraftClient:
                 raise ApiError(
                     UNKNOWN_SERVER_ERROR, f"HTTP {status} with a body that is not JSON"
                 ) from None
-        raise _error_from_answer(status, headers, raw)
+        raise error_from_answer(status, headers, raw)
 
     async def _dict(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         _status, body = await self._request(method, path, **kwargs)

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-import orjson
 
 from client import limits
-from client.client import KraftClient, TransportError
-from client.protocol import LEADER_NOT_AVAILABLE, UNKNOWN_SERVER_ERROR, ApiError
+from client.client import KraftClient, TransportError, error_from_answer
+from client.protocol import LEADER_NOT_AVAILABLE, ApiError
 
 # One request may take this long beyond its own long-poll wait: an acks=all produce waits for
 # every ISR member's fsync, which can take seconds on a loaded two-core machine.
@@ -47,27 +45,6 @@ RETRY_AFTER_MAX_S = limits.RETRY_AFTER_MAX_S
 # Sockets the tools may hold: a few requests in flight per partition, each on its own
 # keep-alive connection; bounded so a topic of 1,000 partitions cannot open thousands.
 CONNECTIONS_MAX = 256
-
-
-def error_from_answer(status: int, headers: Any, body: bytes) -> ApiError:
-    """The ApiError of a non-2xx answer, with ``Retry-After`` in ``extra["retry_after_s"]``."""
-    parsed: Any = None
-    try:
-        parsed = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
-    if isinstance(parsed, dict) and ("error_code" in parsed or "error" in parsed):
-        error = ApiError.from_json(parsed, status)
-    else:
-        text = body.decode("utf-8", "replace").strip()
-        error = ApiError(UNKNOWN_SERVER_ERROR, f"HTTP {status}: {text}", {"status": status})
-    retry_after = headers.get("Retry-After") if headers is not None else None
-    if retry_after is not None:
-        try:
-            error.extra["retry_after_s"] = float(retry_after)
-        except ValueError:
-            pass
-    return error
 
 
 def base_url(url: str) -> str | None:
