@@ -24,7 +24,6 @@ from server.http_records import (
     get_offsets,
     new_producer,
     node_of,
-    now_ms,
     produce_partition,
     produce_topic,
 )
@@ -34,6 +33,7 @@ from server.http_util import (
     path_int,
     read_json,
 )
+from server.log_manager import now_ms
 from server.node import METADATA_INDEX_HEADER, Node
 from server.replication import FetchRequest
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +36,7 @@ from server.http_util import (
     query_int,
     read_json,
 )
+from server.log_manager import now_ms
 from server.node import Node
 from server.partition import Partition, ProducerBatch
 from server.produce import plan_produce
@@ -45,10 +45,6 @@ from storage.errors import KafkaStorageError, OffsetOutOfRangeError
 
 NODE = web.AppKey("node", Node)
 ACKS = ("all", "-1", "1", "0")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def node_of(request: web.Request) -> Node:
