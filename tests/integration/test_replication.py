@@ -28,7 +28,10 @@ def leader_of(cluster: Cluster, topic: str, partition: int = 0) -> NodeProcess:
         status, body = http("GET", f"{cluster.running()[0].url}/v1/topics/{topic}")
         return body["partitions"][partition]["leader"] if status == 200 else None
 
-    return cluster.node(wait_until(f"{topic}-{partition} has a leader", known))
+    leader = cluster.node(wait_until(f"{topic}-{partition} has a leader", known))
+    # Metadata reaches the nodes a moment apart: wait until the leader itself knows it leads.
+    wait_until(f"node {leader.node_id} knows {topic}", lambda: isr(leader, topic) is not None)
+    return leader
 
 
 def produce(node: NodeProcess, topic: str, values: list[str], partition: int = 0) -> list[int]:
