@@ -172,6 +172,7 @@ class LogManager:
         key = (topic, index)
         directory = self.log_dir / f"{topic}-{index}"
         metadata = PartitionMetadataFile(directory / PARTITION_METADATA_FILE)
+        found: str | None = None
         if directory.exists():
             try:
                 found = metadata.read()
@@ -186,6 +187,7 @@ class LogManager:
                 )
                 self._forget(key)
                 self._remove_directory(directory)
+                found = None
         recovery, starts, hws = self._saved
         partition_log = Log.open(
             directory,
@@ -194,9 +196,7 @@ class LogManager:
             log_start_offset=starts.get(key, 0),
         )
         try:
-            unsynced = metadata.read() is None
-            if unsynced:
-                # As Kafka does, made durable by the partition's first flush, before its data.
+            if found is None:
                 metadata.write(topic_id, durable=False)
         except BaseException:
             partition_log.close()
@@ -210,7 +210,10 @@ class LogManager:
             state=state,
             min_insync_replicas=min_insync_replicas,
             leader_since_ms=now_ms(),  # followers get a full lag allowance from now
-            metadata_unsynced=unsynced,
+            # As Kafka does, partition.metadata is made durable by the first flush, before
+            # any data. Also when the file was already there: a node killed before its first
+            # flush may have left it in the page cache only.
+            metadata_unsynced=True,
         )
         if key in hws:
             partition_log.update_high_watermark(hws[key])
