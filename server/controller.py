@@ -153,7 +153,8 @@ def plan_create_topic(
     return records
 
 
-def _topic(state: MetadataState, name: str) -> TopicState:
+def existing_topic(state: MetadataState, name: str) -> TopicState:
+    """The topic, or UNKNOWN_TOPIC_OR_PARTITION in Kafka's words."""
     topic = state.topics.get(name)
     if topic is None:
         raise ApiError(UNKNOWN_TOPIC, f"Topic '{name}' does not exist.")
@@ -161,14 +162,14 @@ def _topic(state: MetadataState, name: str) -> TopicState:
 
 
 def plan_delete_topic(state: MetadataState, name: str) -> list[MetadataRecord]:
-    return [RemoveTopicRecord(topic_id=_topic(state, name).topic_id)]
+    return [RemoveTopicRecord(topic_id=existing_topic(state, name).topic_id)]
 
 
 def plan_add_partitions(
     state: MetadataState, name: str, count: object, *, rng: random.Random
 ) -> list[MetadataRecord]:
     """Grows a topic to ``count`` partitions (Kafka's ``--alter --partitions``)."""
-    topic = _topic(state, name)
+    topic = existing_topic(state, name)
     current = len(topic.partitions)
     if isinstance(count, bool) or not isinstance(count, int):
         raise ApiError(INVALID_REQUEST, "count must be an integer")
@@ -196,7 +197,7 @@ def plan_add_partitions(
 
 def plan_alter_configs(state: MetadataState, name: str, configs: object) -> list[MetadataRecord]:
     """Sets topic configs; a null value removes an override (Kafka's ``--delete-config``)."""
-    topic = _topic(state, name)
+    topic = existing_topic(state, name)
     if not isinstance(configs, dict) or not configs:
         raise ApiError(INVALID_REQUEST, 'give "configs": {name: value, ...} with at least one')
     removals = sorted(k for k, v in configs.items() if v is None)

@@ -35,7 +35,6 @@ from client.protocol import (
     REQUEST_TIMED_OUT,
     TOO_MANY_REQUESTS,
     UNKNOWN_PARTITION,
-    UNKNOWN_TOPIC,
     ApiError,
 )
 from kraft.quorum import (
@@ -57,6 +56,7 @@ from kraft.state import IllegalRecordError, MetadataState, TopicState
 from server import limits
 from server.broker_lifecycle import BrokerLifecycle
 from server.config import NodeConfig
+from server.controller import existing_topic
 from server.controller_driver import ControllerDriver
 from server.failpoints import Failpoints
 from server.fetcher import ReplicaFetcher
@@ -409,10 +409,7 @@ class Node:
     # -- metadata reads ------------------------------------------------------------------------
 
     def topic(self, name: str) -> TopicState:
-        topic = self.quorum.snapshot_state().topics.get(name)
-        if topic is None:
-            raise ApiError(UNKNOWN_TOPIC, f"Topic '{name}' does not exist.")
-        return topic
+        return existing_topic(self.quorum.snapshot_state(), name)
 
     def topic_configs(self, topic: TopicState) -> dict[str, str]:
         return effective_configs(self.config.topic_defaults, topic.configs)
