@@ -110,6 +110,24 @@ async def until(predicate: Callable[[], bool], timeout_s: float = 30, what: str 
         await asyncio.sleep(0.02)
 
 
+async def leave_a_follower_behind_a_dump(cluster: Cluster) -> int:
+    """Starts three nodes, stops one follower, writes ten topics and compacts every running
+    node, so the stopped one can only catch up from a dump. Returns its node id."""
+    for node_id in (1, 2, 3):
+        cluster.start(node_id)
+    leader = await cluster.leader()
+    await leader.write(brokers())
+    lagging = next(i for i in (1, 2, 3) if i != leader.node_id)
+    cluster.stop(lagging)
+    for n in range(10):
+        await leader.write(topic(n))
+    # Compact every running node, so nobody holds the entries the lagging node lacks.
+    for node in cluster.nodes.values():
+        node.compact()
+    await until(lambda: all(q._journal[0][1] > 3 for q in cluster.nodes.values()))
+    return lagging
+
+
 class _LineCounter(logging.Handler):
     def __init__(self, needle: str) -> None:
         super().__init__(logging.DEBUG)

@@ -18,6 +18,7 @@ from tests.integration.quorum_helpers import (
     SECRET,
     Cluster,
     brokers,
+    leave_a_follower_behind_a_dump,
     run_cluster,
     topic,
     until,
@@ -69,19 +70,8 @@ def test_concurrent_writes_commit_in_batches_and_every_node_applies_them_in_one_
 
 def test_a_lagging_follower_gets_the_dump_and_catches_up(tmp_path: Path) -> None:
     async def body(cluster: Cluster) -> None:
-        for node_id in (1, 2, 3):
-            cluster.start(node_id)
-        leader = await cluster.leader()
-        await leader.write(brokers())
-        lagging = next(i for i in (1, 2, 3) if i != leader.node_id)
-        cluster.stop(lagging)
-        for n in range(10):
-            await leader.write(topic(n))
-        # Compact every running node, so nobody holds the entries the lagging node lacks.
-        for node in cluster.nodes.values():
-            node.compact()
-        await until(lambda: all(q._journal[0][1] > 3 for q in cluster.nodes.values()))
-        await leader.write(topic(10))
+        lagging = await leave_a_follower_behind_a_dump(cluster)
+        await (await cluster.leader()).write(topic(10))
 
         follower = cluster.start(lagging)
         await follower.wait_ready(30)

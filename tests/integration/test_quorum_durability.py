@@ -24,7 +24,14 @@ from kraft.errors import QuorumStoppedError
 from kraft.journal import DurableJournal
 from kraft.quorum import DUMP_FILE, MetadataQuorum
 from kraft.transport import KraftConnection
-from tests.integration.quorum_helpers import Cluster, brokers, run_cluster, topic, until
+from tests.integration.quorum_helpers import (
+    Cluster,
+    brokers,
+    leave_a_follower_behind_a_dump,
+    run_cluster,
+    topic,
+    until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -182,17 +189,7 @@ def test_a_follower_installs_a_dump_durably_before_it_acknowledges(
         monkeypatch.setattr(os, "replace", replace)
         monkeypatch.setattr(KraftConnection, "send", send)
 
-        for node_id in (1, 2, 3):
-            cluster.start(node_id)
-        leader = await cluster.leader()
-        await leader.write(brokers())
-        lagging = next(i for i in (1, 2, 3) if i != leader.node_id)
-        cluster.stop(lagging)
-        for n in range(10):
-            await leader.write(topic(n))
-        for node in cluster.nodes.values():
-            node.compact()
-        await until(lambda: all(q._journal[0][1] > 3 for q in cluster.nodes.values()))
+        lagging = await leave_a_follower_behind_a_dump(cluster)
         follower = cluster.start(lagging)
         await follower.wait_ready(30)
         await cluster.converged()
