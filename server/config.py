@@ -15,7 +15,8 @@ Recognised settings (Kafka's names where Kafka has one)::
     default.replication.factor   topic default (1)
     min.insync.replicas          topic default (1)
     log.segment.bytes, log.roll.ms, log.roll.hours, log.retention.ms, log.retention.minutes,
-    log.retention.hours, log.retention.bytes, log.index.interval.bytes, message.max.bytes
+    log.retention.hours, log.retention.bytes, log.index.interval.bytes, message.max.bytes,
+    log.flush.interval.messages, log.flush.interval.ms
                                  topic defaults, as in Kafka
     log.retention.check.interval.ms   how often old segments are deleted (Kafka: 300000)
     replica.lag.time.max.ms      a follower not caught up for this long leaves the ISR (10000)
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server import limits
+from server.topic_configs import TOPIC_CONFIGS
 from storage.properties import PropertiesError, parse_properties
 
 DEFAULT_LOG_DIR = "/tmp/kraft-combined-logs"
@@ -47,6 +49,8 @@ _TOPIC_DEFAULTS: dict[str, tuple[str, int]] = {
     "log.index.interval.bytes": ("index.interval.bytes", 1),
     "message.max.bytes": ("max.message.bytes", 1),
     "min.insync.replicas": ("min.insync.replicas", 1),
+    "log.flush.interval.messages": ("flush.messages", 1),
+    "log.flush.interval.ms": ("flush.ms", 1),
 }
 
 _KNOWN = {
@@ -223,7 +227,11 @@ class NodeConfig:
         for broker_name, (topic_name, factor) in _TOPIC_DEFAULTS.items():
             if broker_name in props:
                 value = _int(props, broker_name, 0, -1)
-                topic_defaults[topic_name] = str(value * factor if value >= 0 else value)
+                text = str(value * factor if value >= 0 else value)
+                problem = TOPIC_CONFIGS[topic_name].check(text)
+                if problem:
+                    raise ConfigError(f"{broker_name}: {problem}")
+                topic_defaults[topic_name] = text
 
         raft_dial: dict[int, tuple[str, int]] = {}
         http_dial: dict[int, tuple[str, int]] = {}

@@ -9,7 +9,8 @@ threads do; never one poll per partition). A round:
 2. for each partition in the answer: truncate where the leader says the logs diverge, or
    append the leader's batch bytes unchanged (so replicas hold the same byte stream), and
    take the leader's high watermark;
-3. fsync what was appended, in one group commit, before the next fetch reports it.
+3. fsync what was appended, in one group commit, before the next fetch reports it (topics
+   with ``flush.messages`` above 1 report what they appended, and fsync by their settings).
 
 Errors of one partition (an epoch this node has not heard of yet, a leader that moved) skip
 that partition for the round; the metadata brings the fix. A leader that does not answer is
@@ -151,9 +152,13 @@ class ReplicaFetcher:
                 continue  # the metadata changed during the fetch: this answer is stale
             if self._apply(p, want, entry, data):
                 appended.append(p)
-        if appended:
+        durable = [p for p in appended if p.flushes_every_record]
+        for p in appended:
+            if not p.flushes_every_record:
+                self._logs.flush_when_due(p)
+        if durable:
             # The next fetch reports these offsets as flushed: make them so first.
-            await self._logs.flush(appended)
+            await self._logs.flush(durable)
 
     def _apply(
         self, p: Partition, want: FetchPartition, entry: dict[str, Any], data: bytes

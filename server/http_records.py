@@ -162,7 +162,7 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
             fail(index, plan.positions[len(appended) :], e)
         if not appended:
             continue
-        node.logs.mark_dirty(partition)
+        node.logs.appended(partition)
         done = plan.positions[: len(appended)]
         for position, offset in zip(done, appended, strict=True):
             offsets[position] = {"partition": index, "offset": offset}

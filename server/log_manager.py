@@ -6,6 +6,9 @@
 - Group commit: appends mark their partition dirty; one flush task fsyncs every dirty log in a
   worker thread (one fsync per file covers everything appended meanwhile) and then lets each
   partition move its high watermark.
+- Topics with ``flush.messages`` above 1 (Kafka's relaxed durability) are not fsynced after
+  every append: their partitions become dirty once ``flush.messages`` records are unflushed,
+  or once the oldest unflushed record is ``flush.ms`` old (a timer task watches that).
 - Checkpoints: ``recovery-point-offset-checkpoint``, ``log-start-offset-checkpoint`` and
   ``replication-offset-checkpoint`` (the HW) are rewritten every few seconds when they changed,
   and at shutdown. A partition that is not open (not yet, or offline) keeps the values it had:
@@ -18,6 +21,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import shutil
@@ -48,6 +52,9 @@ HW_FILE = "replication-offset-checkpoint"
 PARTITION_METADATA_FILE = "partition.metadata"
 _PARTITION_DIR = re.compile(r"^(?P<topic>[A-Za-z0-9._-]+)-(?P<partition>\d+)$")
 _DELETED_DIR = re.compile(r"^[A-Za-z0-9._-]+-\d+\.[0-9a-f]{32}-delete$")
+
+# The flush timer's longest sleep (flush.ms defaults to Kafka's "never", 2^63 - 1 ms).
+_IDLE_WAIT_S = 3600.0
 
 Key = tuple[str, int]
 Offsets = tuple[dict[Key, int], dict[Key, int], dict[Key, int]]
@@ -82,6 +89,9 @@ class LogManager:
         self._written: Offsets | None = None
         self._dirty: set[Partition] = set()
         self._dirty_event = asyncio.Event()
+        # Partitions of relaxed topics with unflushed records: when flush.ms makes them dirty.
+        self._flush_due: dict[Partition, float] = {}  # monotonic seconds
+        self._flush_due_event = asyncio.Event()
         # One thread for fsyncs: they do not go faster in parallel on one disk, and one thread
         # keeps the order simple (a flush never overtakes an earlier one). Checkpoints have
         # their own, so six fsyncs every few seconds never delay a group commit.
@@ -105,6 +115,7 @@ class LogManager:
 
         self._tasks = [
             supervised("group-commit", self._flush_loop()),
+            supervised("flush-timer", self._flush_timer_loop()),
             supervised("checkpoints", self._checkpoint_loop()),
             supervised("retention", self._retention_loop(retention_check_interval_ms)),
         ]
@@ -117,7 +128,7 @@ class LogManager:
         partitions = list(self.partitions.values())
         await loop.run_in_executor(self._flush_executor, self._flush_all, partitions)
         for partition in partitions:
-            partition.on_flushed()
+            partition.advance_high_watermark()
             partition.close()
         self.write_checkpoints()
         for partition in partitions:
@@ -239,6 +250,7 @@ class LogManager:
             if not self.local_keys(topic):
                 self._names.pop(partition.topic_id, None)
             self._dirty.discard(partition)
+            self._flush_due.pop(partition, None)
             partition.close()
             partition.log.delete()
         elif directory.exists():
@@ -265,8 +277,27 @@ class LogManager:
     # -- group commit --------------------------------------------------------------------------
 
     def mark_dirty(self, partition: Partition) -> None:
+        """Has the group commit fsync this partition's log as soon as it can."""
         self._dirty.add(partition)
         self._dirty_event.set()
+
+    def appended(self, partition: Partition) -> None:
+        """After a leader's append: the fsync now, or when the topic's flush settings say."""
+        if partition.flushes_every_record:
+            self.mark_dirty(partition)
+        else:
+            partition.advance_high_watermark()  # unflushed records count: the ISR may have them
+            self.flush_when_due(partition)
+
+    def flush_when_due(self, partition: Partition) -> None:
+        """For a topic with ``flush.messages`` above 1: marks the partition dirty once that
+        many records are unflushed, else makes sure the flush timer knows of it."""
+        config = partition.log.config
+        if partition.log.log_end_offset - partition.log.recovery_point >= config.flush_messages:
+            self.mark_dirty(partition)
+        elif partition not in self._flush_due:
+            self._flush_due[partition] = time.monotonic() + config.flush_ms / 1000
+            self._flush_due_event.set()
 
     @staticmethod
     def _flush_all(partitions: list[Partition]) -> None:
@@ -295,12 +326,27 @@ class LogManager:
             self._dirty_event.clear()
             batch = list(self._dirty)
             self._dirty.clear()
+            for partition in batch:
+                self._flush_due.pop(partition, None)  # this flush covers what was due
             await loop.run_in_executor(self._flush_executor, self._flush_all, batch)
             for partition in batch:
                 if partition.log.offline:
                     partition.notify()  # waiters answer KAFKA_STORAGE_ERROR now, not at timeout
                 else:
-                    partition.on_flushed()
+                    partition.advance_high_watermark()
+
+    async def _flush_timer_loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            for partition, due in list(self._flush_due.items()):
+                if due <= now:
+                    del self._flush_due[partition]
+                    if partition.log.recovery_point < partition.log.log_end_offset:
+                        self.mark_dirty(partition)
+            wait = min(self._flush_due.values(), default=now + _IDLE_WAIT_S) - now
+            self._flush_due_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_due_event.wait(), min(wait, _IDLE_WAIT_S))
 
     # -- checkpoints and retention -------------------------------------------------------------
 

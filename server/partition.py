@@ -6,8 +6,13 @@ it reported (a follower fsyncs before it fetches again). Consumers only see reco
 HW, and an ``acks=all`` produce answers once the HW has passed its batch, so nothing a client
 was told is stored can vanish in a power cut of every node.
 
+A topic with ``flush.messages`` above 1 relaxes this the Kafka way: the HW is the smallest log
+end offset over the ISR, flushed or not (followers then report without an fsync), and the
+log manager fsyncs by ``flush.messages`` and ``flush.ms``. Acknowledged records then survive
+the loss of any one node, but not a power cut of all of them.
+
 Everything here runs on the event loop; the fsync itself runs in the log manager's flush
-thread and reports back through :meth:`Partition.on_flushed`.
+thread and reports back through :meth:`Partition.advance_high_watermark`.
 """
 
 from __future__ import annotations
@@ -96,8 +101,9 @@ class Partition:
     log: Log
     state: LeaderState
     min_insync_replicas: int = 1
-    # Offsets up to which followers have flushed (their last fetch offsets), by node id.
-    follower_flushed: dict[int, int] = field(default_factory=dict)
+    # Followers' last fetch offsets, by node id: flushed on the follower when the topic
+    # flushes every record, only appended otherwise.
+    follower_offsets: dict[int, int] = field(default_factory=dict)
     followers: dict[int, FollowerProgress] = field(default_factory=dict)
     # When this node last became the partition's leader (ms), for the ISR lag rule.
     leader_since_ms: int = 0
@@ -158,13 +164,13 @@ class Partition:
             return False
         new_epoch = state.leader_epoch != self.state.leader_epoch
         if new_epoch:
-            self.follower_flushed.clear()
+            self.follower_offsets.clear()
             self.followers.clear()
             self.leader_since_ms = now_ms
         self.state = state
         if new_epoch and self.is_leader and not self.log.offline:
             self._start_epoch()
-        self.on_flushed()  # the ISR may have changed, and the HW with it
+        self.advance_high_watermark()  # the ISR may have changed, and the HW with it
         self.notify()
         return new_epoch
 
@@ -305,15 +311,22 @@ class Partition:
         except KafkaStorageError:
             self.raise_storage_error()
 
-    def on_flushed(self) -> None:
-        """Recomputes the HW after a flush or a follower's report, and wakes waiters if it moved."""
+    @property
+    def flushes_every_record(self) -> bool:
+        """Whether records count as replicated only once fsynced (``flush.messages=1``)."""
+        return self.log.config.flushes_every_record
+
+    def advance_high_watermark(self) -> None:
+        """Recomputes the HW after a flush, an append or a follower's report, and wakes
+        waiters if it moved."""
         if not self.is_leader:
             return
-        flushed = [self.log.recovery_point]
+        own = self.log.recovery_point if self.flushes_every_record else self.log.log_end_offset
+        offsets = [own]
         for replica in self.state.isr:
             if replica != self.node_id:
-                flushed.append(self.follower_flushed.get(replica, self.log.log_start_offset))
-        new_hw = min(flushed)
+                offsets.append(self.follower_offsets.get(replica, self.log.log_start_offset))
+        new_hw = min(offsets)
         if new_hw > self.log.high_watermark:
             self.log.update_high_watermark(new_hw)
             self.notify()

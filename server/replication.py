@@ -4,7 +4,8 @@ Kafka's ISR model carries partition data; Raft carries only who leads and who is
 Followers pull: one long-polling fetch per leader broker covers every partition a follower
 follows there (``server/fetcher.py`` sends it). The fetch is the follower's report too: a
 follower fsyncs what it appended before it fetches again, so its fetch offset is on its disk,
-and the high watermark is the smallest such offset over the ISR (``Partition.on_flushed``).
+and the high watermark is the smallest such offset over the ISR
+(``Partition.advance_high_watermark``; topics with ``flush.messages`` above 1 skip the fsync).
 
 Wire format of ``POST /v1/internal/replica-fetch``
 --------------------------------------------------
@@ -208,8 +209,9 @@ class ReplicaFetchHandler:
         return entry, data
 
     def _record_progress(self, p: Partition, replica: int, fetch_offset: int, now_ms: int) -> None:
-        """Kafka's rules: the fetch offset is flushed on the follower (it fsyncs before it
-        fetches); it is caught up if it reached the log end, or the log end of its last fetch."""
+        """Kafka's rules: the fetch offset is what the follower has (flushed, unless the topic
+        relaxes that); it is caught up if it reached the log end, or the log end of its last
+        fetch."""
         leo = p.log.log_end_offset
         progress = p.followers.get(replica)
         if progress is None:
@@ -220,8 +222,8 @@ class ReplicaFetchHandler:
             progress.last_caught_up_ms = progress.last_fetch_ms
         progress.last_fetch_ms = now_ms
         progress.last_fetch_leo = leo
-        p.follower_flushed[replica] = fetch_offset
-        p.on_flushed()
+        p.follower_offsets[replica] = fetch_offset
+        p.advance_high_watermark()
         if (
             replica in p.state.replicas
             and replica not in p.state.isr

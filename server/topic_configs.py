@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from client.protocol import INVALID_CONFIG, ApiError
+from storage.log_config import FLUSH_NEVER
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ def _long(minimum: int) -> Callable[[str], str | None]:
             return f"expected an integer, got {value!r}"
         if number < minimum:
             return f"must be at least {minimum}, got {number}"
+        if number > FLUSH_NEVER:
+            return f"must be at most {FLUSH_NEVER} (a Java long), got {number}"
         return None
 
     return check
@@ -51,6 +54,12 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
     "max.message.bytes": TopicConfigDef("1048588", _long(0), "largest record batch accepted"),
     "min.insync.replicas": TopicConfigDef("1", _long(1), "ISR size acks=all needs"),
     "index.interval.bytes": TopicConfigDef("4096", _long(0), "bytes between index entries"),
+    "flush.messages": TopicConfigDef(
+        "1", _long(1), "unflushed records that force an fsync; 1: fsynced before acknowledged"
+    ),
+    "flush.ms": TopicConfigDef(
+        str(FLUSH_NEVER), _long(0), "age of the oldest unflushed record that forces an fsync"
+    ),
     "message.timestamp.type": TopicConfigDef(
         "CreateTime", _one_of("CreateTime"), "the producer's timestamp is kept"
     ),

@@ -24,7 +24,12 @@ _TOPIC_KEYS: dict[str, tuple[str, int]] = {
     "retention.bytes": ("retention_bytes", -1),
     "index.interval.bytes": ("index_interval_bytes", 0),
     "max.message.bytes": ("max_message_bytes", 0),
+    "flush.messages": ("flush_messages", 1),
+    "flush.ms": ("flush_ms", 0),
 }
+
+# Kafka's default for flush.messages and flush.ms (Long.MAX_VALUE): never force an fsync.
+FLUSH_NEVER = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,17 @@ class LogConfig:
     index_interval_bytes: int = 4096
     # The largest batch a leader accepts (Kafka: 1 MiB + 12 bytes of log overhead).
     max_message_bytes: int = 1048588
+    # An fsync is forced once this many records are unflushed. 1 (our default; Kafka's is
+    # FLUSH_NEVER) means every record is fsynced, by group commit, before it counts as
+    # replicated: acknowledged records then survive a power cut of every node.
+    flush_messages: int = 1
+    # ... or once the oldest unflushed record is this old (Kafka: FLUSH_NEVER).
+    flush_ms: int = FLUSH_NEVER
+
+    @property
+    def flushes_every_record(self) -> bool:
+        """Whether a record counts as replicated only once it is fsynced (flush.messages=1)."""
+        return self.flush_messages == 1
 
     def __post_init__(self) -> None:
         for name, (field, minimum) in _TOPIC_KEYS.items():
@@ -51,6 +67,8 @@ class LogConfig:
                 raise ValueError(f"{name} ({field}) must be an integer, got {value!r}")
             if value < minimum:
                 raise ValueError(f"{name} ({field}) must be at least {minimum}, got {value}")
+            if value > FLUSH_NEVER:  # Kafka's settings are Java longs
+                raise ValueError(f"{name} ({field}) must be at most {FLUSH_NEVER}, got {value}")
         if self.segment_bytes > SEGMENT_BYTES_MAX:
             # Index positions are int32 (Kafka's format).
             raise ValueError(

@@ -318,3 +318,61 @@ def test_acknowledged_topics_and_records_survive_a_power_cut_of_every_node(
             ),
         )
     assert len(acked) >= ACKED_RECORDS_BEFORE_CUT
+
+
+def produce_acked(node: NodeProcess, topic: str, count: int) -> list[str]:
+    """Produces ``count`` records to partition 0 with acks=all through the topic endpoint
+    (routed to the leader), 50 per request; returns the values, all of them acknowledged.
+    A 503 (no leader yet, or an ISR too small) stored nothing, so it is retried."""
+    values = [f"{topic}-{i}" for i in range(count)]
+    for start in range(0, count, 50):
+        chunk = {"records": [{"value": v, "partition": 0} for v in values[start : start + 50]]}
+
+        def attempt(chunk: dict = chunk) -> tuple[int, dict] | None:
+            status, body = http("POST", f"{node.url}/v1/topics/{topic}/records?acks=all", chunk)
+            return None if status == 503 else (status, body)
+
+        status, body = wait_until(f"records produced to {topic}", attempt)
+        assert status == 200, body
+    return values
+
+
+def test_a_topic_that_relaxes_flushing_may_lose_acknowledged_records_to_a_power_cut(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The risk the README states for flush.messages above 1: acknowledged records that no
+    fsync covered yet are in page caches only, and a power cut of every node takes them. The
+    topic with our default keeps every one; the partitions come back consistent and writable."""
+    cluster.start()
+    relaxed = {"flush.messages": str(2**63 - 1)}  # Kafka's default: never force an fsync
+    for name, configs in (("durable", {}), ("relaxed", relaxed)):
+        create_topic(cluster.nodes[0], name, partitions=1, replication_factor=3, configs=configs)
+    acked = {name: produce_acked(cluster.nodes[0], name, 200) for name in ("durable", "relaxed")}
+    kill_all_at_once(cluster)
+    syncs = read_journals(sorted((tmp_path / "journals").glob("*.jsonl")))
+    actions = [line for node in cluster.nodes for line in cut_power(node.log_dir, syncs)]
+    context = "\npower cut:\n" + "\n".join(actions[:60])
+    cluster.start()
+
+    def durable_leader() -> NodeProcess | None:
+        node, info = leader(cluster, "durable", 0)
+        return node if info["high_watermark"] >= 200 else None
+
+    node = wait_until("the durable topic's HW is back", durable_leader)
+    values = [r["value"] for r in read_partition(node, "durable", 0, 200)]
+    assert values == acked["durable"], f"the durable topic lost records{context}"
+
+    after = produce_acked(cluster.nodes[0], "relaxed", 50)  # the HW then covers all before
+    node, info = leader(cluster, "relaxed", 0)
+    records = read_partition(node, "relaxed", 0, 10**9)
+    assert [r["offset"] for r in records] == list(range(len(records))), "offsets not dense"
+    values = [r["value"] for r in records]
+    kept = values[:-50]
+    assert values[-50:] == after
+    assert kept == acked["relaxed"][: len(kept)], f"not a prefix of what was acknowledged{context}"
+    assert len(kept) < 200, f"nothing was lost, so the topic did not relax flushing{context}"
+    replicas = [cluster.node(r) for r in info["replicas"]]
+    wait_until(
+        "the relaxed topic's replicas hold the same bytes",
+        lambda: len({log_bytes(n, "relaxed", 0) for n in replicas}) == 1,
+    )

@@ -51,12 +51,16 @@ def test_broker_topic_defaults_become_topic_configs() -> None:
             "log.retention.hours": "1",
             "min.insync.replicas": "2",
             "log.segment.bytes": "1024",
+            "log.flush.interval.messages": "10000",
+            "log.flush.interval.ms": "1000",
         }
     )
     assert config.topic_defaults == {
         "retention.ms": "3600000",
         "min.insync.replicas": "2",
         "segment.bytes": "1024",
+        "flush.messages": "10000",
+        "flush.ms": "1000",
     }
 
 
@@ -87,6 +91,10 @@ def test_broker_topic_defaults_become_topic_configs() -> None:
         ({**GOOD, "num.partitions": "0"}, "num.partitions"),
         ({**GOOD, "log.retention.ms": "soon"}, "log.retention.ms"),
         ({**GOOD, "log.retension.ms": "1"}, "log.retension.ms"),
+        ({**GOOD, "log.flush.interval.messages": "0"}, "log.flush.interval.messages"),
+        ({**GOOD, "log.flush.interval.messages": "-1"}, "log.flush.interval.messages"),
+        ({**GOOD, "log.flush.interval.ms": str(2**63)}, "log.flush.interval.ms"),
+        ({**GOOD, "log.segment.bytes": "13"}, "log.segment.bytes"),
         ({**GOOD, "peer.2.http.dial": "nowhere"}, "peer.2.http.dial"),
     ],
 )

@@ -1,4 +1,5 @@
-"""The high watermark rule: the smallest flushed offset over the ISR, and waiters woken by it."""
+"""The high watermark rule: the smallest flushed offset over the ISR (the smallest log end
+offset for topics with flush.messages above 1), and waiters woken by it."""
 
 from __future__ import annotations
 
@@ -12,16 +13,19 @@ import pytest
 from client.protocol import ApiError
 from server.partition import LeaderState, Partition
 from storage.batch import NewRecord
+from storage.log_config import FLUSH_NEVER, LogConfig
 from storage.memory_log import MemoryLog
 
 
-def partition(isr: tuple[int, ...] = (1,), min_isr: int = 1) -> Partition:
+def partition(
+    isr: tuple[int, ...] = (1,), min_isr: int = 1, config: LogConfig | None = None
+) -> Partition:
     return Partition(
         topic="t",
         topic_id="AAAAAAAAAAAAAAAAAAAAAQ",
         index=0,
         node_id=1,
-        log=MemoryLog(),
+        log=MemoryLog(config or LogConfig()),
         state=LeaderState(1, 0, (1, 2, 3), isr),
         min_insync_replicas=min_isr,
     )
@@ -43,10 +47,10 @@ def on_a_loop(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], Non
 async def test_the_leader_alone_moves_the_hw_to_what_its_flush_covered() -> None:
     p = partition()
     p.append(records(3), "all")
-    p.on_flushed()
+    p.advance_high_watermark()
     assert p.high_watermark == 0, "nothing is committed before the fsync"
     p.log.flush()
-    p.on_flushed()
+    p.advance_high_watermark()
     assert p.high_watermark == 3
 
 
@@ -55,11 +59,22 @@ async def test_the_hw_is_the_smallest_flushed_offset_over_the_isr() -> None:
     p = partition(isr=(1, 2))
     p.append(records(5), "all")
     p.log.flush()
-    p.on_flushed()
+    p.advance_high_watermark()
     assert p.high_watermark == 0, "follower 2 has flushed nothing"
-    p.follower_flushed[2] = 4
-    p.on_flushed()
+    p.follower_offsets[2] = 4
+    p.advance_high_watermark()
     assert p.high_watermark == 4
+
+
+@on_a_loop
+async def test_a_relaxed_topic_commits_what_the_isr_appended_without_an_fsync() -> None:
+    p = partition(isr=(1, 2), config=LogConfig(flush_messages=FLUSH_NEVER))
+    p.append(records(5), "all")
+    p.advance_high_watermark()
+    assert p.log.recovery_point == 0 and p.high_watermark == 0, "follower 2 has nothing yet"
+    p.follower_offsets[2] = 5  # appended on the follower, not flushed
+    p.advance_high_watermark()
+    assert p.high_watermark == 5 and p.log.recovery_point == 0
 
 
 @on_a_loop
@@ -80,7 +95,7 @@ async def test_a_waiter_wakes_when_the_hw_passes_its_offset() -> None:
     await asyncio.sleep(0)
     assert not waiter.done()
     p.log.flush()
-    p.on_flushed()
+    p.advance_high_watermark()
     assert await waiter is True
 
 

@@ -68,7 +68,7 @@ def test_a_fetch_returns_the_leaders_bytes_and_counts_as_the_followers_flushed_o
     assert entry["log_end_offset"] == 3 and data == p.log.read(0, 1 << 20)
     assert p.high_watermark == 0, "the follower has flushed nothing yet"
     fetch(p, fetch_offset=3, last_fetched_epoch=0)
-    assert p.follower_flushed[2] == 3 and p.high_watermark == 3
+    assert p.follower_offsets[2] == 3 and p.high_watermark == 3
 
 
 def test_an_older_epoch_is_fenced_and_a_newer_one_deposes_the_leader() -> None:

@@ -1,0 +1,106 @@
+"""When the log manager fsyncs a partition: after every append by default, by flush.messages
+and flush.ms for a topic that relaxes that (real files in a temporary directory)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from server.log_manager import LogManager
+from server.partition import LeaderState, Partition
+from storage.batch import NewRecord
+from storage.log_config import FLUSH_NEVER, LogConfig
+
+DEADLINE_S = 60.0
+
+
+@asynccontextmanager
+async def manager(tmp_path: Path) -> AsyncIterator[LogManager]:
+    logs = LogManager(tmp_path, node_id=1)
+    logs.start(retention_check_interval_ms=300_000, on_fatal=lambda why: None)
+    try:
+        yield logs
+    finally:
+        await logs.close()
+
+
+def open_leader(logs: LogManager, config: LogConfig, isr: tuple[int, ...] = (1,)) -> Partition:
+    state = LeaderState(leader=1, leader_epoch=0, replicas=(1, 2, 3), isr=isr)
+    return logs.open_partition("t", "AAAAAAAAAAAAAAAAAAAAAQ", 0, state, config, 1)
+
+
+def produce(logs: LogManager, p: Partition, n: int) -> None:
+    p.append([NewRecord(None, b"v", 1000 + i) for i in range(n)], "all")
+    logs.appended(p)
+
+
+async def settle() -> None:
+    """Lets the group commit run whatever is due now (its fsync runs in a thread)."""
+    for _ in range(5):
+        await asyncio.sleep(0.05)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while not condition():
+        assert loop.time() < deadline, what
+        await asyncio.sleep(0.01)
+
+
+def test_by_default_every_append_is_fsynced_before_it_counts(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with manager(tmp_path) as logs:
+            p = open_leader(logs, LogConfig())
+            produce(logs, p, 3)
+            assert p.high_watermark == 0, "not committed before the fsync"
+            await until(lambda: p.log.recovery_point == 3, "the group commit fsyncs the batch")
+            assert p.high_watermark == 3
+
+    asyncio.run(run())
+
+
+def test_flush_messages_forces_an_fsync_once_that_many_records_are_unflushed(
+    tmp_path: Path,
+) -> None:
+    async def run() -> None:
+        async with manager(tmp_path) as logs:
+            p = open_leader(logs, LogConfig(flush_messages=5))
+            produce(logs, p, 4)
+            assert p.high_watermark == 4, "the ISR (the leader alone) has them: committed"
+            await settle()
+            assert p.log.recovery_point == 0, "4 unflushed records are below flush.messages"
+            produce(logs, p, 1)
+            await until(lambda: p.log.recovery_point == 5, "the fifth record forces the fsync")
+
+    asyncio.run(run())
+
+
+def test_flush_ms_fsyncs_records_left_unflushed_that_long(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with manager(tmp_path) as logs:
+            p = open_leader(logs, LogConfig(flush_messages=FLUSH_NEVER, flush_ms=200))
+            loop = asyncio.get_running_loop()
+            produce(logs, p, 2)
+            appended_at = loop.time()
+            await until(lambda: p.log.recovery_point == 2, "flush.ms forces the fsync")
+            assert loop.time() - appended_at >= 0.2, "not before flush.ms"
+
+    asyncio.run(run())
+
+
+def test_with_kafkas_defaults_nothing_is_fsynced_until_the_log_closes(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with manager(tmp_path) as logs:
+            p = open_leader(logs, LogConfig(flush_messages=FLUSH_NEVER), isr=(1, 2))
+            produce(logs, p, 10)
+            p.follower_offsets[2] = 10
+            p.advance_high_watermark()
+            assert p.high_watermark == 10, "acks=all commits what both replicas appended"
+            await settle()
+            assert p.log.recovery_point == 0
+        assert p.log.recovery_point == 10, "the shutdown flushes everything"
+
+    asyncio.run(run())
