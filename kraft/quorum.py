@@ -576,6 +576,12 @@ class MetadataQuorum:
     def is_leader(self) -> bool:
         return self._sync is not None and bool(self._sync._isLeader())
 
+    def last_heard(self, node_id: int) -> float | None:
+        """When (``time.monotonic()``) a Raft message last came from voter ``node_id``; None
+        for this node, a non-voter, or a voter not heard from since this node started."""
+        address = self.peers.get(node_id)
+        return None if address is None else self._last_heard.get(address)
+
     def current_term(self) -> int:
         """This node's Raft term (0 before start)."""
         return int(self._sync.raftCurrentTerm) if self._sync is not None else 0

@@ -7,8 +7,11 @@ Kafka's KRaft controller in miniature:
   metadata up to its own registration, the controller unfences it.
 - A broker whose heartbeats stop for ``BROKER_SESSION_TIMEOUT_S`` is fenced: in one entry it
   leaves every ISR and its partitions get new leaders (``controller.plan_fence_broker``).
-- A node that becomes the Raft leader gives every broker a full session before it fences
-  anyone: the sessions the previous leader saw are not known here.
+- A node that becomes the Raft leader does not know the sessions the previous leader saw. It
+  counts each broker's session from the last Raft message it had from that node (a voter's
+  process was alive then), else from now, and grants at least ``NEW_CONTROLLER_GRACE_S`` so
+  live brokers can find it. A dead previous leader is then fenced about one session after it
+  went silent, not one session after the election that followed.
 - Every decision is written with the Raft term in which this node became leader: if it lost
   the leadership meanwhile, even for a moment, the quorum refuses the entry.
 
@@ -66,13 +69,22 @@ class ControllerDriver:
         term = self.quorum.current_term()
         if term != self._term:
             self._term = term
-            now = time.monotonic()
-            brokers = self.quorum.snapshot_state().brokers
-            self._deadlines = {b: now + limits.BROKER_SESSION_TIMEOUT_S for b in brokers}
+            self._deadlines = self._inherited_sessions(time.monotonic())
             self._registered_at.clear()
             self._heard.clear()
             log.info("node %d is the controller (term %d)", self.quorum.node_id, term)
         return term
+
+    def _inherited_sessions(self, now: float) -> dict[int, float]:
+        """The session deadlines this node starts its leadership with."""
+        deadlines: dict[int, float] = {}
+        for broker in self.quorum.snapshot_state().brokers:
+            heard = self.quorum.last_heard(broker)
+            start = now if heard is None else min(heard, now)
+            deadlines[broker] = max(
+                start + limits.BROKER_SESSION_TIMEOUT_S, now + limits.NEW_CONTROLLER_GRACE_S
+            )
+        return deadlines
 
     async def register(self, body: dict[str, Any]) -> dict[str, Any]:
         term = self._leading_term()

@@ -1,5 +1,7 @@
 """Every limit of the node in one place, with its unit in the name and the reason beside it."""
 
+from kraft import limits as kraft_limits
+
 # Request bodies: a produce of many records fits, and one record of max.message.bytes (1 MiB by
 # default) with JSON and base64 overhead fits too; bigger bodies get a JSON 413 before parsing.
 HTTP_REQUEST_BYTES_MAX = 8 * 1024 * 1024
@@ -57,6 +59,16 @@ FORWARD_TIMEOUT_S = METADATA_WRITE_TIMEOUT_S + 5.0
 # sessions: the live one may be this node's previous process, killed a moment ago) before the
 # node gives up and exits.
 DUPLICATE_REGISTRATION_GIVE_UP_S = 3 * BROKER_SESSION_TIMEOUT_S
+# A new controller counts each voter's session from its last Raft message, but gives every
+# broker at least this long to find it: enough for a heartbeat stuck on the silent previous
+# controller (INTERNAL_HTTP_TIMEOUT_S) and the pause before the next one, less the shortest
+# election (RAFT_MIN_TIMEOUT_S: no new controller exists sooner after the old one went silent).
+NEW_CONTROLLER_GRACE_S = 1.0
+assert (
+    NEW_CONTROLLER_GRACE_S
+    >= INTERNAL_HTTP_TIMEOUT_S + BROKER_HEARTBEAT_INTERVAL_S - kraft_limits.RAFT_MIN_TIMEOUT_S
+)
+assert NEW_CONTROLLER_GRACE_S < BROKER_SESSION_TIMEOUT_S
 # Producer ids are handed to brokers in blocks, as Kafka does (1,000 a block), so allocating
 # one for a producer needs no metadata write most of the time.
 PRODUCER_ID_BLOCK_SIZE = 1000
