@@ -3,9 +3,9 @@
 Each session covers every partition this node follows on that leader (as Kafka's fetcher
 threads do; never one poll per partition). A round:
 
-1. send each partition's log end offset (flushed: step 3 of the previous round), the leader
-   epoch this node believes in, and the epoch of its last batch (``server/replication.py``
-   has the wire format);
+1. send each partition's log end offset, how far it is fsynced (all of it, by step 3 of the
+   previous round), the leader epoch this node believes in, and the epoch of its last batch
+   (``server/replication.py`` has the wire format);
 2. for each partition in the answer: truncate where the leader says the logs diverge, or
    append the leader's batch bytes unchanged (so replicas hold the same byte stream), and
    take the leader's high watermark;
@@ -126,6 +126,7 @@ class ReplicaFetcher:
                     p.topic_id,
                     p.state.leader_epoch,
                     p.log.log_end_offset,
+                    p.log.recovery_point,
                     _last_epoch(p),
                 )
                 for p in partitions

@@ -61,12 +61,15 @@ FORWARD_TIMEOUT_S = METADATA_WRITE_TIMEOUT_S + 5.0
 DUPLICATE_REGISTRATION_GIVE_UP_S = 3 * BROKER_SESSION_TIMEOUT_S
 # A new controller counts each voter's session from its last Raft message, but gives every
 # broker at least this long to find it: enough for a heartbeat stuck on the silent previous
-# controller (INTERNAL_HTTP_TIMEOUT_S) and the pause before the next one, less the shortest
-# election (RAFT_MIN_TIMEOUT_S: no new controller exists sooner after the old one went silent).
-NEW_CONTROLLER_GRACE_S = 1.0
-assert (
-    NEW_CONTROLLER_GRACE_S
-    >= INTERNAL_HTTP_TIMEOUT_S + BROKER_HEARTBEAT_INTERVAL_S - kraft_limits.RAFT_MIN_TIMEOUT_S
+# controller (INTERNAL_HTTP_TIMEOUT_S), the pause before the next one and its round trip
+# (allowed 0.2 s), less the shortest election after the old controller's last message
+# (RAFT_MIN_TIMEOUT_S after it, which may come one append period before it went silent).
+NEW_CONTROLLER_GRACE_S = 1.2
+assert NEW_CONTROLLER_GRACE_S >= (
+    INTERNAL_HTTP_TIMEOUT_S
+    + BROKER_HEARTBEAT_INTERVAL_S
+    + 0.2
+    - (kraft_limits.RAFT_MIN_TIMEOUT_S - kraft_limits.RAFT_APPEND_ENTRIES_PERIOD_S)
 )
 assert NEW_CONTROLLER_GRACE_S < BROKER_SESSION_TIMEOUT_S
 # Producer ids are handed to brokers in blocks, as Kafka does (1,000 a block), so allocating

@@ -314,8 +314,20 @@ class LogManager:
             except OSError as e:  # the log marked itself offline; the loop tells the waiters
                 log.error("flush of %s failed: %s", partition.name, e)
 
+    def config_changed(self, partition: Partition) -> None:
+        """The topic's config changed: what is unflushed is scheduled by the new settings."""
+        self._flush_due.pop(partition, None)
+        if partition.log.recovery_point < partition.log.log_end_offset:
+            if partition.flushes_every_record:
+                self.mark_dirty(partition)  # acks=all waits for it now
+            else:
+                self.flush_when_due(partition)
+        partition.advance_high_watermark()
+
     async def flush(self, partitions: list[Partition]) -> None:
         """Flushes these partitions now (a follower, before it reports its offsets)."""
+        for partition in partitions:
+            self._flush_due.pop(partition, None)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._flush_executor, self._flush_all, partitions)
 

@@ -557,6 +557,7 @@ class Node:
             partition.min_insync_replicas = min_isr
             if partition.log.config != log_config:
                 partition.log.update_config(log_config)
+                self.logs.config_changed(partition)
             if partition.update_state(state, now_ms()):
                 changed.add(key)
         return hosted, changed

@@ -1,15 +1,16 @@
 """One partition replica on this node: its log, what the metadata says of it, and its waiters.
 
 The high watermark (HW) is the smallest *flushed* offset over the ISR: the leader counts its
-own recovery point (what its last group-commit fsync covered), each follower the fetch offset
-it reported (a follower fsyncs before it fetches again). Consumers only see records below the
-HW, and an ``acks=all`` produce answers once the HW has passed its batch, so nothing a client
-was told is stored can vanish in a power cut of every node.
+own recovery point (what its last group-commit fsync covered), each follower the flushed
+offset it reported (a follower fsyncs what it appended before it fetches again). Consumers
+only see records below the HW, and an ``acks=all`` produce answers once the HW has passed its
+batch, so nothing a client was told is stored can vanish in a power cut of every node.
 
 A topic with ``flush.messages`` above 1 relaxes this the Kafka way: the HW is the smallest log
-end offset over the ISR, flushed or not (followers then report without an fsync), and the
-log manager fsyncs by ``flush.messages`` and ``flush.ms``. Acknowledged records then survive
-the loss of any one node, but not a power cut of all of them.
+end offset over the ISR, flushed or not (followers then fetch again without an fsync), and
+the log manager fsyncs by ``flush.messages`` and ``flush.ms``. Acknowledged records then survive
+kill -9 of every node and, with ``min.insync.replicas`` of 2 or more, the loss of one machine,
+but not a power cut of all of them.
 
 Everything here runs on the event loop; the fsync itself runs in the log manager's flush
 thread and reports back through :meth:`Partition.advance_high_watermark`.
@@ -101,9 +102,10 @@ class Partition:
     log: Log
     state: LeaderState
     min_insync_replicas: int = 1
-    # Followers' last fetch offsets, by node id: flushed on the follower when the topic
-    # flushes every record, only appended otherwise.
+    # What each follower (by node id) reported in its last fetch: the offset up to which it
+    # has appended (its fetch offset), and up to which it has fsynced (its recovery point).
     follower_offsets: dict[int, int] = field(default_factory=dict)
+    follower_flushed: dict[int, int] = field(default_factory=dict)
     followers: dict[int, FollowerProgress] = field(default_factory=dict)
     # When this node last became the partition's leader (ms), for the ISR lag rule.
     leader_since_ms: int = 0
@@ -165,6 +167,7 @@ class Partition:
         new_epoch = state.leader_epoch != self.state.leader_epoch
         if new_epoch:
             self.follower_offsets.clear()
+            self.follower_flushed.clear()
             self.followers.clear()
             self.leader_since_ms = now_ms
         self.state = state
@@ -316,16 +319,26 @@ class Partition:
         """Whether records count as replicated only once fsynced (``flush.messages=1``)."""
         return self.log.config.flushes_every_record
 
+    def follower_reported(self, replica: int, fetch_offset: int, flushed_offset: int) -> None:
+        """A follower's fetch told what it has appended and fsynced; the HW may move."""
+        self.follower_offsets[replica] = fetch_offset
+        self.follower_flushed[replica] = min(flushed_offset, fetch_offset)
+        self.advance_high_watermark()
+
     def advance_high_watermark(self) -> None:
         """Recomputes the HW after a flush, an append or a follower's report, and wakes
-        waiters if it moved."""
+        waiters if it moved. Judged by this leader's config alone: a follower that has not
+        applied a config change yet still reports what it fsynced."""
         if not self.is_leader:
             return
-        own = self.log.recovery_point if self.flushes_every_record else self.log.log_end_offset
+        if self.flushes_every_record:
+            own, followers = self.log.recovery_point, self.follower_flushed
+        else:
+            own, followers = self.log.log_end_offset, self.follower_offsets
         offsets = [own]
         for replica in self.state.isr:
             if replica != self.node_id:
-                offsets.append(self.follower_offsets.get(replica, self.log.log_start_offset))
+                offsets.append(followers.get(replica, self.log.log_start_offset))
         new_hw = min(offsets)
         if new_hw > self.log.high_watermark:
             self.log.update_high_watermark(new_hw)

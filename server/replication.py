@@ -2,10 +2,11 @@
 
 Kafka's ISR model carries partition data; Raft carries only who leads and who is in sync.
 Followers pull: one long-polling fetch per leader broker covers every partition a follower
-follows there (``server/fetcher.py`` sends it). The fetch is the follower's report too: a
-follower fsyncs what it appended before it fetches again, so its fetch offset is on its disk,
-and the high watermark is the smallest such offset over the ISR
-(``Partition.advance_high_watermark``; topics with ``flush.messages`` above 1 skip the fsync).
+follows there (``server/fetcher.py`` sends it). The fetch is the follower's report too: how
+far it has appended and how far it has fsynced (a follower fsyncs what it appended before it
+fetches again, unless the topic's ``flush.messages`` is above 1). The high watermark is the
+smallest fsynced offset over the ISR, or the smallest appended one for such topics
+(``Partition.advance_high_watermark``).
 
 Wire format of ``POST /v1/internal/replica-fetch``
 --------------------------------------------------
@@ -14,7 +15,8 @@ Request, JSON::
     {"replica_id": 2, "max_wait_ms": 500, "max_bytes": 8388608,
      "partitions": [{"topic": "news", "partition": 0, "topic_id": "...",
                      "leader_epoch": 3,          # the epoch the follower believes in
-                     "fetch_offset": 120,        # its log end offset, flushed
+                     "fetch_offset": 120,        # its log end offset
+                     "flushed_offset": 120,      # how far it has fsynced (its recovery point)
                      "last_fetched_epoch": 2}]}  # the epoch of its last batch, -1 if none
 
 Response, ``application/octet-stream``, raw batch bytes rather than JSON::
@@ -72,6 +74,7 @@ class FetchPartition:
     topic_id: str
     leader_epoch: int
     fetch_offset: int
+    flushed_offset: int
     last_fetched_epoch: int
 
 
@@ -92,6 +95,7 @@ class FetchRequest:
                     str(p["topic_id"]),
                     int(p["leader_epoch"]),
                     int(p["fetch_offset"]),
+                    int(p["flushed_offset"]),
                     int(p["last_fetched_epoch"]),
                 )
                 for p in body["partitions"]
@@ -195,7 +199,7 @@ class ReplicaFetchHandler:
                 f"[{log_.log_start_offset}, {log_.log_end_offset}]",
             )
             return entry, b""
-        self._record_progress(p, request.replica_id, want.fetch_offset, now_ms)
+        self._record_progress(p, request.replica_id, want, now_ms)
         entry["high_watermark"] = log_.high_watermark
         if budget <= 0 or want.fetch_offset == log_.log_end_offset:
             return entry, b""
@@ -208,10 +212,12 @@ class ReplicaFetchHandler:
         entry["size"] = len(data)
         return entry, data
 
-    def _record_progress(self, p: Partition, replica: int, fetch_offset: int, now_ms: int) -> None:
-        """Kafka's rules: the fetch offset is what the follower has (flushed, unless the topic
-        relaxes that); it is caught up if it reached the log end, or the log end of its last
-        fetch."""
+    def _record_progress(
+        self, p: Partition, replica: int, want: FetchPartition, now_ms: int
+    ) -> None:
+        """Kafka's rules: the fetch offset is what the follower has; it is caught up if it
+        reached the log end, or the log end of its last fetch."""
+        fetch_offset = want.fetch_offset
         leo = p.log.log_end_offset
         progress = p.followers.get(replica)
         if progress is None:
@@ -222,8 +228,7 @@ class ReplicaFetchHandler:
             progress.last_caught_up_ms = progress.last_fetch_ms
         progress.last_fetch_ms = now_ms
         progress.last_fetch_leo = leo
-        p.follower_offsets[replica] = fetch_offset
-        p.advance_high_watermark()
+        p.follower_reported(replica, fetch_offset, want.flushed_offset)
         if (
             replica in p.state.replicas
             and replica not in p.state.isr

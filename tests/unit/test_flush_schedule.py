@@ -96,11 +96,41 @@ def test_with_kafkas_defaults_nothing_is_fsynced_until_the_log_closes(tmp_path: 
         async with manager(tmp_path) as logs:
             p = open_leader(logs, LogConfig(flush_messages=FLUSH_NEVER), isr=(1, 2))
             produce(logs, p, 10)
-            p.follower_offsets[2] = 10
-            p.advance_high_watermark()
+            p.follower_reported(2, 10, 0)
             assert p.high_watermark == 10, "acks=all commits what both replicas appended"
             await settle()
             assert p.log.recovery_point == 0
         assert p.log.recovery_point == 10, "the shutdown flushes everything"
+
+    asyncio.run(run())
+
+
+def test_a_new_flush_ms_applies_to_records_already_unflushed(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with manager(tmp_path) as logs:
+            p = open_leader(logs, LogConfig(flush_messages=FLUSH_NEVER))
+            produce(logs, p, 6)
+            await settle()
+            p.log.update_config(LogConfig(flush_messages=FLUSH_NEVER, flush_ms=200))
+            logs.config_changed(p)
+            await until(lambda: p.log.recovery_point == 6, "the new flush.ms fsyncs them")
+
+    asyncio.run(run())
+
+
+def test_going_back_to_flush_messages_1_fsyncs_what_waits_to_be_committed(
+    tmp_path: Path,
+) -> None:
+    async def run() -> None:
+        async with manager(tmp_path) as logs:
+            p = open_leader(logs, LogConfig(flush_messages=FLUSH_NEVER), isr=(1, 2))
+            produce(logs, p, 3)
+            waiter = asyncio.create_task(p.wait_for_high_watermark_above(2, DEADLINE_S))
+            await settle()
+            p.log.update_config(LogConfig())
+            logs.config_changed(p)
+            p.follower_reported(2, 3, 3)  # the follower applied the change too, and fsynced
+            assert await waiter, "the leader's own fsync is scheduled at the change"
+            assert p.log.recovery_point == 3
 
     asyncio.run(run())

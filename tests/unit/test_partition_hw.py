@@ -61,9 +61,19 @@ async def test_the_hw_is_the_smallest_flushed_offset_over_the_isr() -> None:
     p.log.flush()
     p.advance_high_watermark()
     assert p.high_watermark == 0, "follower 2 has flushed nothing"
-    p.follower_offsets[2] = 4
-    p.advance_high_watermark()
+    p.follower_reported(2, 4, 4)
     assert p.high_watermark == 4
+
+
+@on_a_loop
+async def test_what_a_follower_appended_but_did_not_fsync_does_not_count() -> None:
+    p = partition(isr=(1, 2))  # flush.messages=1, even if the follower still thinks otherwise
+    p.append(records(5), "all")
+    p.log.flush()
+    p.follower_reported(2, 5, 2)
+    assert p.high_watermark == 2
+    p.follower_reported(2, 5, 5)
+    assert p.high_watermark == 5
 
 
 @on_a_loop
@@ -72,8 +82,7 @@ async def test_a_relaxed_topic_commits_what_the_isr_appended_without_an_fsync() 
     p.append(records(5), "all")
     p.advance_high_watermark()
     assert p.log.recovery_point == 0 and p.high_watermark == 0, "follower 2 has nothing yet"
-    p.follower_offsets[2] = 5  # appended on the follower, not flushed
-    p.advance_high_watermark()
+    p.follower_reported(2, 5, 0)  # appended on the follower, not flushed
     assert p.high_watermark == 5 and p.log.recovery_point == 0
 
 

@@ -57,8 +57,12 @@ def test_entry_encoding_is_the_documented_json() -> None:
 
 def test_fields_with_defaults_may_be_left_out() -> None:
     data = orjson.dumps(
-        {"v": 1, "records": [{"type": "partition_change", "v": 1, "topic_id": TID,
-                              "partition": 0, "isr": [1]}]}
+        {
+            "v": 1,
+            "records": [
+                {"type": "partition_change", "v": 1, "topic_id": TID, "partition": 0, "isr": [1]}
+            ],
+        }
     )
     assert decode(data) == [PartitionChangeRecord(TID, 0, isr=(1,))]
 
@@ -86,7 +90,7 @@ def test_topic_name_follows_kafkas_rule(name: str, ok: bool) -> None:
 def test_topic_name_messages_are_kafkas() -> None:
     assert validate_topic_name("") == "Topic name is illegal, it can't be empty"
     assert validate_topic_name("a b") == (
-        "Topic name \"a b\" is illegal, it contains a character other than ASCII "
+        'Topic name "a b" is illegal, it contains a character other than ASCII '
         "alphanumerics, '.', '_' and '-'"
     )
 
@@ -158,9 +162,22 @@ def _entry(*records: dict[str, object], v: object = 1) -> bytes:
         (_entry({"type": "topic", "v": 1, "name": "t"}), "lacks the field 'topic_id'"),
         (_entry({"type": "topic", "v": 1, "name": 5, "topic_id": TID}), "field name must be"),
         (_entry({"type": "fence_broker", "v": 1, "broker_id": 1.0, "broker_epoch": 1}), "int"),
-        (_entry({"type": "partition", "v": 1, "topic_id": TID, "partition": 0,
-                 "replicas": [1, "2"], "isr": [], "leader": -1, "leader_epoch": 0,
-                 "partition_epoch": 0}), "replicas"),
+        (
+            _entry(
+                {
+                    "type": "partition",
+                    "v": 1,
+                    "topic_id": TID,
+                    "partition": 0,
+                    "replicas": [1, "2"],
+                    "isr": [],
+                    "leader": -1,
+                    "leader_epoch": 0,
+                    "partition_epoch": 0,
+                }
+            ),
+            "replicas",
+        ),
         (_entry("string"), "must be an object"),  # type: ignore[arg-type]
     ],
 )

@@ -36,6 +36,7 @@ def leader_partition(epoch: int = 0, isr: tuple[int, ...] = (1, 2, 3)) -> Partit
 def fetch(p: Partition, **fields: int) -> tuple[dict, bytes]:
     want = {"leader_epoch": p.state.leader_epoch, "fetch_offset": 0, "last_fetched_epoch": -1}
     want.update(fields)
+    want.setdefault("flushed_offset", want["fetch_offset"])  # a follower fsyncs, then fetches
     request = FetchRequest(
         replica_id=2,
         max_wait_ms=0,

@@ -26,15 +26,21 @@ T2 = "Q2rkC8-XNMZAx5Ujx2PtQA"
 
 def register(broker_id: int, epoch: int = 10, fenced: bool = False) -> RegisterBrokerRecord:
     return RegisterBrokerRecord(
-        broker_id, f"inc-{broker_id}-{epoch}", epoch, f"http://127.0.0.1:{9000 + broker_id}",
-        f"127.0.0.1:{9100 + broker_id}", fenced=fenced,
+        broker_id,
+        f"inc-{broker_id}-{epoch}",
+        epoch,
+        f"http://127.0.0.1:{9000 + broker_id}",
+        f"127.0.0.1:{9100 + broker_id}",
+        fenced=fenced,
     )
 
 
 def cluster() -> list[MetadataRecord]:
     """Three unfenced brokers and topic news (T1) with 2 partitions of 3 replicas."""
     return [
-        register(1), register(2), register(3),
+        register(1),
+        register(2),
+        register(3),
         TopicRecord("news", T1),
         PartitionRecord(T1, 0, (1, 2, 3), (1, 2, 3), 1, 0, 0),
         PartitionRecord(T1, 1, (2, 3, 1), (2, 3, 1), 2, 0, 0),
