@@ -1,6 +1,6 @@
 """The wire contract that the server and every client share.
 
-Three things live here, and nothing else:
+Four things live here, and nothing else:
 
 1. **Errors.** Every HTTP error body is JSON::
 
@@ -16,6 +16,8 @@ Three things live here, and nothing else:
 3. **Records in JSON** (API.md, "Records in JSON"): :func:`parse_produce_record` turns one JSON
    record of a produce request into bytes, and :func:`format_record` turns a stored record into
    the JSON a fetch returns, in the ``text``, ``json`` or ``binary`` format.
+4. **Topic names.** :func:`topic_name_problem` is Kafka's ``Topic.validate``, so a tool refuses
+   an illegal name with the message the metadata log would refuse it with.
 
 This module imports nothing of ours, so `server/` and `client/` can both depend on it.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +168,35 @@ def murmur2(data: bytes) -> int:
 def partition_for_key(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner picks for a keyed record."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+# ---------------------------------------------------------------------------------------------
+# Topic names
+# ---------------------------------------------------------------------------------------------
+
+# Kafka's own limit (Topic.MAX_NAME_LENGTH): a topic name becomes a directory name
+# "<topic>-<partition>", which must fit in 255 bytes.
+TOPIC_NAME_LENGTH_MAX = 249
+_TOPIC_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
+
+
+def topic_name_problem(name: object) -> str | None:
+    """Kafka's message for an illegal topic name (``Topic.validate``), or None if legal."""
+    if not isinstance(name, str) or name == "":
+        return "Topic name is illegal, it can't be empty"
+    if name in (".", ".."):
+        return 'Topic name cannot be "." or ".."'
+    if len(name) > TOPIC_NAME_LENGTH_MAX:
+        return (
+            f"Topic name is illegal, it can't be longer than {TOPIC_NAME_LENGTH_MAX} "
+            f"characters, topic name: {name}"
+        )
+    if not _TOPIC_NAME_RE.fullmatch(name):
+        return (
+            f'Topic name "{name}" is illegal, it contains a character other than ASCII '
+            "alphanumerics, '.', '_' and '-'"
+        )
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

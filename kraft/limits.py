@@ -15,9 +15,6 @@ INT64_MAX = 2**63 - 1
 
 # --- Names and strings -------------------------------------------------------------------------
 
-# Kafka's own limit (Topic.MAX_NAME_LENGTH): a topic name becomes a directory name
-# "<topic>-<partition>", which must fit in 255 bytes.
-TOPIC_NAME_LENGTH_MAX = 249
 # An incarnation id is a UUID string in Kafka (36 characters, or 22 in base64url); room to spare.
 INCARNATION_ID_LENGTH_MAX = 64
 # A URL or a host:port we store and hand to peers; longer is a typo or an attack.

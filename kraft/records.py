@@ -52,6 +52,7 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin, get_type
 
 import orjson
 
+from client.protocol import topic_name_problem
 from kraft.errors import MetadataRecordError
 from kraft.limits import (
     CONFIG_NAME_LENGTH_MAX,
@@ -62,7 +63,6 @@ from kraft.limits import (
     INT32_MAX,
     INT64_MAX,
     REPLICAS_COUNT_MAX,
-    TOPIC_NAME_LENGTH_MAX,
     URL_LENGTH_MAX,
 )
 
@@ -85,36 +85,15 @@ __all__ = [
     "decode",
     "encode",
     "validate_topic_id",
-    "validate_topic_name",
 ]
 
 ENTRY_VERSION = 1
 # A partition with no leader (Kafka's LeaderConstants.NO_LEADER).
 NO_LEADER = -1
 
-_TOPIC_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
 _CONFIG_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
 _TOPIC_ID_LENGTH = 22  # 16 bytes in unpadded base64url
 _ZERO_TOPIC_ID = "A" * _TOPIC_ID_LENGTH  # Kafka's Uuid.ZERO_UUID, reserved
-
-
-def validate_topic_name(name: str) -> str | None:
-    """Kafka's topic-name rule; returns None for a legal name, else Kafka's message."""
-    if not isinstance(name, str) or name == "":
-        return "Topic name is illegal, it can't be empty"
-    if name in (".", ".."):
-        return 'Topic name cannot be "." or ".."'
-    if len(name) > TOPIC_NAME_LENGTH_MAX:
-        return (
-            f"Topic name is illegal, it can't be longer than {TOPIC_NAME_LENGTH_MAX} "
-            f"characters, topic name: {name}"
-        )
-    if not _TOPIC_NAME_RE.fullmatch(name):
-        return (
-            f'Topic name "{name}" is illegal, it contains a character other than '
-            "ASCII alphanumerics, '.', '_' and '-'"
-        )
-    return None
 
 
 def validate_topic_id(topic_id: str) -> str | None:
@@ -295,7 +274,7 @@ class TopicRecord(MetadataRecord):
     topic_id: str
 
     def _validate(self) -> None:
-        problem = validate_topic_name(self.name)
+        problem = topic_name_problem(self.name)
         if problem is not None:
             self._fail(problem)
         self._check_topic_id()
@@ -374,7 +353,7 @@ class ConfigRecord(MetadataRecord):
 
     def _validate(self) -> None:
         if self.resource_type == "topic":
-            problem = validate_topic_name(self.resource_name)
+            problem = topic_name_problem(self.resource_name)
             if problem is not None:
                 self._fail(problem)
         elif self.resource_name != "" and not (

@@ -24,6 +24,7 @@ from client.protocol import (
     UNKNOWN_TOPIC,
     ApiError,
     ErrorKind,
+    topic_name_problem,
 )
 from kraft.records import (
     NO_LEADER,
@@ -37,7 +38,6 @@ from kraft.records import (
     RemoveTopicRecord,
     TopicRecord,
     UnfenceBrokerRecord,
-    validate_topic_name,
 )
 from kraft.state import MetadataState, PartitionState, TopicState
 from server import limits
@@ -122,7 +122,7 @@ def plan_create_topic(
     """The records that create a topic, or an ApiError saying why it cannot be created."""
     if not isinstance(name, str):
         raise ApiError(INVALID_REQUEST, "the topic name must be a string")
-    problem = validate_topic_name(name)
+    problem = topic_name_problem(name)
     if problem:
         raise ApiError(INVALID_REQUEST, problem)
     if name in state.topics:

@@ -26,15 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from client.client import KraftClient, TransportError
-from client.protocol import TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC, ApiError
+from client.protocol import TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC, ApiError, topic_name_problem
 from client.tools import common
 
 TOOL = "kraft-topics"
 ACTIONS = ("create", "list", "alter", "describe", "delete")
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
-# Kafka's limit: a partition directory is "<topic>-<partition>" and must fit a file name.
-TOPIC_NAME_LENGTH_MAX = 249
-_LEGAL_TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]+")
 _ERROR_PREFIX = "Error while executing topic command : "
 
 
@@ -240,25 +237,6 @@ def parse_command(argv: list[str]) -> TopicsCommand:
 # ---------------------------------------------------------------------------------------------
 # Pure rules and formatting
 # ---------------------------------------------------------------------------------------------
-
-
-def topic_name_problem(name: str) -> str | None:
-    """Kafka's message for an illegal topic name (``Topic.validate``), or None if legal."""
-    if not name:
-        return "Topic name is illegal, it can't be empty"
-    if name in (".", ".."):
-        return 'Topic name cannot be "." or ".."'
-    if len(name) > TOPIC_NAME_LENGTH_MAX:
-        return (
-            f"Topic name is illegal, it can't be longer than {TOPIC_NAME_LENGTH_MAX} "
-            f"characters, topic name: {name}"
-        )
-    if not _LEGAL_TOPIC_CHARS.fullmatch(name):
-        return (
-            f'Topic name "{name}" is illegal, it contains a character other than ASCII '
-            "alphanumerics, '.', '_' and '-'"
-        )
-    return None
 
 
 def has_collision_chars(name: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from client.protocol import topic_name_problem
 from kraft.errors import MetadataRecordError
 from kraft.records import (
     ConfigRecord,
@@ -20,7 +21,6 @@ from kraft.records import (
     decode,
     encode,
     validate_topic_id,
-    validate_topic_name,
 )
 
 TID = "x5Ujx2PtQ1C2rkC8-XNMZA"
@@ -84,12 +84,12 @@ def test_fields_with_defaults_may_be_left_out() -> None:
     ],
 )
 def test_topic_name_follows_kafkas_rule(name: str, ok: bool) -> None:
-    assert (validate_topic_name(name) is None) == ok
+    assert (topic_name_problem(name) is None) == ok
 
 
 def test_topic_name_messages_are_kafkas() -> None:
-    assert validate_topic_name("") == "Topic name is illegal, it can't be empty"
-    assert validate_topic_name("a b") == (
+    assert topic_name_problem("") == "Topic name is illegal, it can't be empty"
+    assert topic_name_problem("a b") == (
         'Topic name "a b" is illegal, it contains a character other than ASCII '
         "alphanumerics, '.', '_' and '-'"
     )
