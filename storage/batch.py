@@ -308,29 +308,38 @@ def read_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeade
     Raises :class:`CorruptRecordError` if the header is cut short, the length is impossible,
     the magic is not 2, or the batch runs past the end of ``buf``.
     """
-    available = len(buf) - pos
+    return check_header(buf, pos, position=pos, room=len(buf) - pos, end="the end")
+
+
+def check_header(
+    buf: bytes | bytearray | memoryview, off: int, *, position: int, room: int, end: str
+) -> BatchHeader:
+    """The header at ``buf[off:]``, with the checks of :func:`read_header`: the batch must fit
+    in the ``room`` bytes that follow it before ``end``. Errors name file position
+    ``position`` (a file scan reads the file through a window: ``off`` is not ``position``)."""
+    available = len(buf) - off
     if available < HEADER_SIZE:
         raise CorruptRecordError(
-            f"expected a {HEADER_SIZE}-byte batch header, found {max(available, 0)} bytes", pos
+            f"expected a {HEADER_SIZE}-byte batch header, found {max(available, 0)} bytes",
+            position,
         )
-    fields = BATCH_HEADER.unpack_from(buf, pos)
-    header = BatchHeader(*fields)
+    header = BatchHeader(*BATCH_HEADER.unpack_from(buf, off))
     if header.magic != MAGIC:
-        raise CorruptRecordError(f"expected magic {MAGIC}, found {header.magic}", pos)
+        raise CorruptRecordError(f"expected magic {MAGIC}, found {header.magic}", position)
     if header.batch_length < MIN_BATCH_LENGTH:
         raise CorruptRecordError(
             f"expected a batch length of at least {MIN_BATCH_LENGTH}, found {header.batch_length}",
-            pos,
+            position,
         )
-    if header.size > available:
+    if header.size > room:
         raise CorruptRecordError(
-            f"batch of {header.size} bytes runs past the end ({available} bytes left)", pos
+            f"batch of {header.size} bytes runs past {end} ({room} bytes left)", position
         )
     if header.record_count < 0 or header.last_offset_delta < 0:
         raise CorruptRecordError(
             f"expected non-negative record count and offset delta, found "
             f"{header.record_count} and {header.last_offset_delta}",
-            pos,
+            position,
         )
     return header
 

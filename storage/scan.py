@@ -15,11 +15,9 @@ import crc32c as _crc32c
 
 from storage.batch import (
     ATTRIBUTES_OFFSET,
-    BATCH_HEADER,
     HEADER_SIZE,
-    MAGIC,
-    MIN_BATCH_LENGTH,
     BatchHeader,
+    check_header,
 )
 from storage.errors import CorruptRecordError
 from storage.limits import RECOVERY_WINDOW_BYTES, SCAN_WINDOW_BYTES
@@ -70,31 +68,7 @@ def parse_header(buf: bytes, off: int, pos: int, file_end: int) -> BatchHeader:
     """The batch header at ``buf[off:]``, which is file position ``pos``: checks everything
     :func:`storage.batch.read_header` does (magic, length, counts) and that the batch ends
     within ``file_end``, but not the CRC."""
-    if len(buf) - off < HEADER_SIZE:
-        raise CorruptRecordError(
-            f"expected a {HEADER_SIZE}-byte batch header, found {len(buf) - off} bytes", pos
-        )
-    header = BatchHeader(*BATCH_HEADER.unpack_from(buf, off))
-    if header.magic != MAGIC:
-        raise CorruptRecordError(f"expected magic {MAGIC}, found {header.magic}", pos)
-    if header.batch_length < MIN_BATCH_LENGTH:
-        raise CorruptRecordError(
-            f"expected a batch length of at least {MIN_BATCH_LENGTH}, found {header.batch_length}",
-            pos,
-        )
-    if pos + header.size > file_end:
-        raise CorruptRecordError(
-            f"batch of {header.size} bytes runs past the end of the file "
-            f"({file_end - pos} bytes left)",
-            pos,
-        )
-    if header.record_count < 0 or header.last_offset_delta < 0:
-        raise CorruptRecordError(
-            f"expected non-negative record count and offset delta, found "
-            f"{header.record_count} and {header.last_offset_delta}",
-            pos,
-        )
-    return header
+    return check_header(buf, off, position=pos, room=file_end - pos, end="the end of the file")
 
 
 def header_at(window: FileWindow, pos: int, file_end: int) -> BatchHeader:
