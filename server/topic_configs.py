@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from client.protocol import INVALID_CONFIG, ApiError
-from storage.log_config import FLUSH_NEVER
+from storage.log_config import LONG_MAX, TOPIC_CONFIG_NAMES, default_setting, parse_setting
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,19 @@ class TopicConfigDef:
     default: str
     check: Callable[[str], str | None]  # returns a problem, or None when the value is fine
     doc: str
+
+
+def _log_setting(name: str, doc: str) -> TopicConfigDef:
+    """A config the log engine obeys: its default and range are the log's own."""
+
+    def check(value: str) -> str | None:
+        try:
+            parse_setting(name, value)
+        except ValueError as e:
+            return str(e)
+        return None
+
+    return TopicConfigDef(str(default_setting(name)), check, doc)
 
 
 def _long(minimum: int) -> Callable[[str], str | None]:
@@ -29,8 +42,8 @@ def _long(minimum: int) -> Callable[[str], str | None]:
             return f"expected an integer, got {value!r}"
         if number < minimum:
             return f"must be at least {minimum}, got {number}"
-        if number > FLUSH_NEVER:
-            return f"must be at most {FLUSH_NEVER} (a Java long), got {number}"
+        if number > LONG_MAX:
+            return f"must be at most {LONG_MAX} (a Java long), got {number}"
         return None
 
     return check
@@ -47,19 +60,17 @@ def _one_of(*allowed: str) -> Callable[[str], str | None]:
 
 TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
     "cleanup.policy": TopicConfigDef("delete", _one_of("delete"), "log compaction is not built"),
-    "retention.ms": TopicConfigDef("604800000", _long(-1), "age after which segments go; -1 never"),
-    "retention.bytes": TopicConfigDef("-1", _long(-1), "size above which old segments go"),
-    "segment.bytes": TopicConfigDef("1073741824", _long(14), "size at which a segment rolls"),
-    "segment.ms": TopicConfigDef("604800000", _long(1), "age at which a segment rolls"),
-    "max.message.bytes": TopicConfigDef("1048588", _long(0), "largest record batch accepted"),
+    "retention.ms": _log_setting("retention.ms", "age after which segments go; -1 never"),
+    "retention.bytes": _log_setting("retention.bytes", "size above which old segments go"),
+    "segment.bytes": _log_setting("segment.bytes", "size at which a segment rolls"),
+    "segment.ms": _log_setting("segment.ms", "age at which a segment rolls"),
+    "max.message.bytes": _log_setting("max.message.bytes", "largest record batch accepted"),
     "min.insync.replicas": TopicConfigDef("1", _long(1), "ISR size acks=all needs"),
-    "index.interval.bytes": TopicConfigDef("4096", _long(0), "bytes between index entries"),
-    "flush.messages": TopicConfigDef(
-        "1", _long(1), "unflushed records that force an fsync; 1: fsynced before acknowledged"
+    "index.interval.bytes": _log_setting("index.interval.bytes", "bytes between index entries"),
+    "flush.messages": _log_setting(
+        "flush.messages", "unflushed records that force an fsync; 1: fsynced before acknowledged"
     ),
-    "flush.ms": TopicConfigDef(
-        str(FLUSH_NEVER), _long(0), "age of the oldest unflushed record that forces an fsync"
-    ),
+    "flush.ms": _log_setting("flush.ms", "age of the oldest unflushed record that forces an fsync"),
     "message.timestamp.type": TopicConfigDef(
         "CreateTime", _one_of("CreateTime"), "the producer's timestamp is kept"
     ),
@@ -67,6 +78,7 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
         "false", _one_of("false"), "only ISR members become leaders"
     ),
 }
+assert TOPIC_CONFIG_NAMES <= TOPIC_CONFIGS.keys(), "every log setting is a topic config"
 
 
 def normalize_configs(raw: object) -> dict[str, str]:

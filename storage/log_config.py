@@ -14,22 +14,47 @@ from storage.limits import SEGMENT_BYTES_MAX
 
 _DAY_MS = 24 * 60 * 60 * 1000
 
-# Kafka's topic config name for each field, and the smallest value it accepts (Kafka's own
-# minimums: a segment must hold at least a 14-byte record of the oldest format; -1 means
-# "no limit" for retention).
-_TOPIC_KEYS: dict[str, tuple[str, int]] = {
-    "segment.bytes": ("segment_bytes", 14),
-    "segment.ms": ("segment_ms", 1),
-    "retention.ms": ("retention_ms", -1),
-    "retention.bytes": ("retention_bytes", -1),
-    "index.interval.bytes": ("index_interval_bytes", 0),
-    "max.message.bytes": ("max_message_bytes", 0),
-    "flush.messages": ("flush_messages", 1),
-    "flush.ms": ("flush_ms", 0),
-}
-
+LONG_MAX = 2**63 - 1  # Kafka's settings are Java longs
 # Kafka's default for flush.messages and flush.ms (Long.MAX_VALUE): never force an fsync.
-FLUSH_NEVER = 2**63 - 1
+FLUSH_NEVER = LONG_MAX
+
+# Kafka's topic config name for each field, and the range of values it accepts (Kafka's own
+# minimums: a segment must hold at least a 14-byte record of the oldest format; -1 means
+# "no limit" for retention; index positions are int32, so a segment is at most 2 GiB).
+_TOPIC_KEYS: dict[str, tuple[str, int, int]] = {
+    "segment.bytes": ("segment_bytes", 14, SEGMENT_BYTES_MAX),
+    "segment.ms": ("segment_ms", 1, LONG_MAX),
+    "retention.ms": ("retention_ms", -1, LONG_MAX),
+    "retention.bytes": ("retention_bytes", -1, LONG_MAX),
+    "index.interval.bytes": ("index_interval_bytes", 0, LONG_MAX),
+    "max.message.bytes": ("max_message_bytes", 0, LONG_MAX),
+    "flush.messages": ("flush_messages", 1, LONG_MAX),
+    "flush.ms": ("flush_ms", 0, LONG_MAX),
+}
+TOPIC_CONFIG_NAMES = frozenset(_TOPIC_KEYS)
+
+
+def parse_setting(name: str, raw: str | int) -> int:
+    """The value of topic config ``name`` (one of TOPIC_CONFIG_NAMES) given as ``raw``;
+    raises ``ValueError`` saying what is wrong with it (not an integer, out of range)."""
+    _field, minimum, maximum = _TOPIC_KEYS[name]
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        value = raw if isinstance(raw, int) else int(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"expected an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"must be at least {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"must be at most {maximum}, got {value}")
+    return value
+
+
+def default_setting(name: str) -> int:
+    """The default of topic config ``name`` (one of TOPIC_CONFIG_NAMES)."""
+    value: int = getattr(LogConfig(), _TOPIC_KEYS[name][0])
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,20 +86,14 @@ class LogConfig:
         return self.flush_messages == 1
 
     def __post_init__(self) -> None:
-        for name, (field, minimum) in _TOPIC_KEYS.items():
+        for name, (field, _minimum, _maximum) in _TOPIC_KEYS.items():
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} ({field}) must be an integer, got {value!r}")
-            if value < minimum:
-                raise ValueError(f"{name} ({field}) must be at least {minimum}, got {value}")
-            if value > FLUSH_NEVER:  # Kafka's settings are Java longs
-                raise ValueError(f"{name} ({field}) must be at most {FLUSH_NEVER}, got {value}")
-        if self.segment_bytes > SEGMENT_BYTES_MAX:
-            # Index positions are int32 (Kafka's format).
-            raise ValueError(
-                f"segment.bytes (segment_bytes) must be at most {SEGMENT_BYTES_MAX}, "
-                f"got {self.segment_bytes}"
-            )
+            try:
+                parse_setting(name, value)
+            except ValueError as e:
+                raise ValueError(f"{name} ({field}) {e}") from None
 
     @classmethod
     def from_topic_configs(
@@ -93,17 +112,8 @@ class LogConfig:
             known = _TOPIC_KEYS.get(key)
             if known is None:
                 continue
-            field, minimum = known
-            if isinstance(raw, bool):
-                raise ValueError(f"topic config {key}={raw!r}: expected an integer")
             try:
-                value = raw if isinstance(raw, int) else int(str(raw).strip())
-            except ValueError:
-                raise ValueError(f"topic config {key}={raw!r}: expected an integer") from None
-            if value < minimum:
-                raise ValueError(f"topic config {key}={raw!r}: must be at least {minimum}")
-            values[field] = value
-        try:
-            return cls(**values)
-        except ValueError as e:
-            raise ValueError(f"topic config: {e}") from None
+                values[known[0]] = parse_setting(key, raw)
+            except ValueError as e:
+                raise ValueError(f"topic config {key}: {e}") from None
+        return cls(**values)

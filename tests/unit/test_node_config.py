@@ -95,6 +95,7 @@ def test_broker_topic_defaults_become_topic_configs() -> None:
         ({**GOOD, "log.flush.interval.messages": "-1"}, "log.flush.interval.messages"),
         ({**GOOD, "log.flush.interval.ms": str(2**63)}, "log.flush.interval.ms"),
         ({**GOOD, "log.segment.bytes": "13"}, "log.segment.bytes"),
+        ({**GOOD, "log.segment.bytes": "3000000000"}, "log.segment.bytes"),
         ({**GOOD, "peer.2.http.dial": "nowhere"}, "peer.2.http.dial"),
     ],
 )
