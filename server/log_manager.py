@@ -283,10 +283,14 @@ class LogManager:
 
     def appended(self, partition: Partition) -> None:
         """After a leader's append: the fsync now, or when the topic's flush settings say."""
+        if not partition.flushes_every_record:
+            partition.advance_high_watermark()  # unflushed records count: the ISR may have them
+        self._schedule_flush(partition)
+
+    def _schedule_flush(self, partition: Partition) -> None:
         if partition.flushes_every_record:
             self.mark_dirty(partition)
         else:
-            partition.advance_high_watermark()  # unflushed records count: the ISR may have them
             self.flush_when_due(partition)
 
     def flush_when_due(self, partition: Partition) -> None:
@@ -318,10 +322,7 @@ class LogManager:
         """The topic's config changed: what is unflushed is scheduled by the new settings."""
         self._flush_due.pop(partition, None)
         if partition.log.recovery_point < partition.log.log_end_offset:
-            if partition.flushes_every_record:
-                self.mark_dirty(partition)  # acks=all waits for it now
-            else:
-                self.flush_when_due(partition)
+            self._schedule_flush(partition)  # with flush.messages=1 now, acks=all waits for it
         partition.advance_high_watermark()
 
     async def flush(self, partitions: list[Partition]) -> None:
