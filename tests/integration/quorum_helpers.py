@@ -23,6 +23,7 @@ from kraft.records import (
     TopicRecord,
     UnfenceBrokerRecord,
 )
+from tests.waiting import until
 
 SECRET = "cluster-secret"
 TRUNCATION_LINE = "truncating already-applied log entries"
@@ -100,14 +101,6 @@ class Cluster:
 
         await until(same)
         return {q.status()["metadata_digest"] for q in self.nodes.values()}
-
-
-async def until(predicate: Callable[[], bool], timeout_s: float = 30, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        assert loop.time() < deadline, f"gave up waiting {what}"
-        await asyncio.sleep(0.02)
 
 
 async def leave_a_follower_behind_a_dump(cluster: Cluster) -> int:

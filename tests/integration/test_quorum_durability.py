@@ -30,8 +30,8 @@ from tests.integration.quorum_helpers import (
     leave_a_follower_behind_a_dump,
     run_cluster,
     topic,
-    until,
 )
+from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -30,8 +30,8 @@ from tests.integration.quorum_helpers import (
     free_port,
     run_cluster,
     topic,
-    until,
 )
+from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 

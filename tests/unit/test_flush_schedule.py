@@ -4,7 +4,7 @@ and flush.ms for a topic that relaxes that (real files in a temporary directory)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from server.log_manager import LogManager
 from server.partition import LeaderState, Partition
 from storage.batch import NewRecord
 from storage.log_config import FLUSH_NEVER, LogConfig
+from tests.waiting import until
 
 DEADLINE_S = 60.0
 
@@ -42,21 +43,17 @@ async def settle() -> None:
         await asyncio.sleep(0.05)
 
 
-async def until(condition: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_S
-    while not condition():
-        assert loop.time() < deadline, what
-        await asyncio.sleep(0.01)
-
-
 def test_by_default_every_append_is_fsynced_before_it_counts(tmp_path: Path) -> None:
     async def run() -> None:
         async with manager(tmp_path) as logs:
             p = open_leader(logs, LogConfig())
             produce(logs, p, 3)
             assert p.high_watermark == 0, "not committed before the fsync"
-            await until(lambda: p.log.recovery_point == 3, "the group commit fsyncs the batch")
+            await until(
+                lambda: p.log.recovery_point == 3,
+                "until the group commit fsyncs the batch",
+                DEADLINE_S,
+            )
             assert p.high_watermark == 3
 
     asyncio.run(run())
@@ -73,7 +70,11 @@ def test_flush_messages_forces_an_fsync_once_that_many_records_are_unflushed(
             await settle()
             assert p.log.recovery_point == 0, "4 unflushed records are below flush.messages"
             produce(logs, p, 1)
-            await until(lambda: p.log.recovery_point == 5, "the fifth record forces the fsync")
+            await until(
+                lambda: p.log.recovery_point == 5,
+                "until the fifth record forces the fsync",
+                DEADLINE_S,
+            )
 
     asyncio.run(run())
 
@@ -85,7 +86,9 @@ def test_flush_ms_fsyncs_records_left_unflushed_that_long(tmp_path: Path) -> Non
             loop = asyncio.get_running_loop()
             produce(logs, p, 2)
             appended_at = loop.time()
-            await until(lambda: p.log.recovery_point == 2, "flush.ms forces the fsync")
+            await until(
+                lambda: p.log.recovery_point == 2, "until flush.ms forces the fsync", DEADLINE_S
+            )
             assert loop.time() - appended_at >= 0.2, "not before flush.ms"
 
     asyncio.run(run())
@@ -113,7 +116,9 @@ def test_a_new_flush_ms_applies_to_records_already_unflushed(tmp_path: Path) -> 
             await settle()
             p.log.update_config(LogConfig(flush_messages=FLUSH_NEVER, flush_ms=200))
             logs.config_changed(p)
-            await until(lambda: p.log.recovery_point == 6, "the new flush.ms fsyncs them")
+            await until(
+                lambda: p.log.recovery_point == 6, "until the new flush.ms fsyncs them", DEADLINE_S
+            )
 
     asyncio.run(run())
 

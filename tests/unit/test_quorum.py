@@ -25,11 +25,16 @@ from kraft.records import (
     RegisterBrokerRecord,
     TopicRecord,
 )
+from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 
 SECRET = "test-secret"
 TOPIC_IDS = ["x5Ujx2PtQ1C2rkC8-XNMZA", "Q2rkC8-XNMZAx5Ujx2PtQA", "MZAx5Ujx2PtQ1C2rkC8-XA"]
+
+
+# How long a test here waits for an in-process quorum to get somewhere.
+UNTIL_S = 15
 
 
 def free_port() -> int:
@@ -62,14 +67,6 @@ async def started(data_dir: Path, port: int, **kwargs: Any) -> MetadataQuorum:
     return quorum
 
 
-async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 15) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        assert loop.time() < deadline, f"gave up waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
 def test_single_node_commits_writes_and_restarts_with_its_topics(tmp_path: Path) -> None:
     data_dir = tmp_path / "__cluster_metadata-0"
     port = free_port()
@@ -86,7 +83,9 @@ def test_single_node_commits_writes_and_restarts_with_its_topics(tmp_path: Path)
 
         again = await started(data_dir, port)
         try:
-            await until(lambda: again.snapshot_state().applied_index == second, "replay")
+            await until(
+                lambda: again.snapshot_state().applied_index == second, "for replay", UNTIL_S
+            )
             state = again.snapshot_state()
             assert state.topics["news"].topic_id == TOPIC_IDS[0]
             assert again.status()["metadata_digest"] == digest
@@ -111,9 +110,11 @@ def test_restart_after_forced_log_compaction_loads_the_dump_then_the_journal(
         await quorum.write(topic("news", TOPIC_IDS[0]))
         compacted_at = await quorum.write(topic("logs", TOPIC_IDS[1]))
         quorum.compact()
-        await until(lambda: (data_dir / DUMP_FILE).exists(), "the dump")
+        await until(lambda: (data_dir / DUMP_FILE).exists(), "for the dump", UNTIL_S)
         # The journal is cut once the dump is durable: it restarts two entries before the end.
-        await until(lambda: quorum._journal[0][1] >= compacted_at - 1, "the journal cut")
+        await until(
+            lambda: quorum._journal[0][1] >= compacted_at - 1, "for the journal cut", UNTIL_S
+        )
         last = await quorum.write(topic("metrics", TOPIC_IDS[2]))  # lives only in the journal
         digest = quorum.status()["metadata_digest"]
         quorum.stop()
@@ -128,7 +129,7 @@ def test_restart_after_forced_log_compaction_loads_the_dump_then_the_journal(
         again.start(asyncio.get_running_loop())
         try:
             await again.wait_ready(15)
-            await until(lambda: again.snapshot_state().applied_index == last, "replay")
+            await until(lambda: again.snapshot_state().applied_index == last, "for replay", UNTIL_S)
             assert sorted(again.snapshot_state().topics) == ["logs", "metrics", "news"]
             assert again.status()["metadata_digest"] == digest
             assert resets and resets[0] >= compacted_at  # the dump was loaded: a reset
