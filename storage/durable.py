@@ -21,11 +21,14 @@ PathLike = str | os.PathLike[str]
 Fsync = Callable[[int], None]
 
 
-def fsync_path(path: PathLike, fsync: Fsync = os.fsync) -> None:
-    """fsync of a file, or of a directory's entries (new, renamed or deleted names), by name."""
+def fsync_path(path: PathLike, fsync: Fsync | None = None) -> None:
+    """fsync of a file, or of a directory's entries (new, renamed or deleted names), by name.
+
+    ``os.fsync`` is looked up at each call, so a shim that wraps it (the power-cut tests) sees
+    every call."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        fsync(fd)
+        (fsync or os.fsync)(fd)
     finally:
         os.close(fd)
 
