@@ -10,8 +10,9 @@ and commit index) and:
   in :meth:`DurableJournal.sync`. The quorum calls it before any Raft message leaves the node
   and at the end of every tick, so a follower's acknowledgement, a vote, and the leader's own
   share of a commit all mean "on disk";
-- rewrites the whole file atomically (tmp, fsync, rename, fsync dir) when entries are dropped
-  from the front (log compaction) or the journal is cleared (a snapshot was installed);
+- rewrites the whole file atomically (:func:`storage.durable.atomic_write`: tmp, fsync,
+  rename, fsync dir) when entries are dropped from the front (log compaction) or the journal
+  is cleared (a snapshot was installed);
 - keeps term, vote and commit index in a small JSON file replaced the same way; term and vote
   are written before the call returns (Raft needs them durable before any vote is sent);
 - syncs, too, before it records a higher commit index: a leader counts its own log toward a
@@ -56,8 +57,8 @@ from typing import Any, overload
 import orjson
 
 from kraft.errors import JournalCorruptError
-from kraft.files import write_file_durably
 from kraft.limits import JOURNAL_ENTRY_BYTES_MAX
+from storage.durable import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class DurableJournal:
         self._meta = self._load_meta()
         self._meta_saved = True
         if not path.exists():
-            write_file_durably(path, FILE_HEADER.pack(MAGIC, FORMAT_VERSION, 0))
+            atomic_write(path, FILE_HEADER.pack(MAGIC, FORMAT_VERSION, 0), mode=0o600)
         self._fd = os.open(path, os.O_RDWR)
         self._end = self._load()
 
@@ -311,7 +312,7 @@ class DurableJournal:
     def _store_meta(self) -> None:
         data = orjson.dumps({"version": META_VERSION, **self._meta})
         with self._failing():
-            write_file_durably(self._meta_path, data)
+            atomic_write(self._meta_path, data, mode=0o600)
         self._meta_saved = True
 
     def _rewrite(self, entries: list[Entry]) -> None:
@@ -324,7 +325,7 @@ class DurableJournal:
             offsets.append(end)
             end += len(record)
         with self._failing():
-            write_file_durably(self._path, b"".join(parts))
+            atomic_write(self._path, b"".join(parts), mode=0o600)
             os.close(self._fd)
             self._fd = os.open(self._path, os.O_RDWR)
         self._entries = list(entries)

@@ -22,8 +22,8 @@ import pysyncobj.serializer as _pysyncobj_serializer
 import pysyncobj.syncobj as _pysyncobj_syncobj
 
 from kraft.dump import decode_dump
-from kraft.files import fsync_dir, fsync_file
 from kraft.journal import DurableJournal
+from storage.durable import fsync_dir, fsync_file
 
 JOURNALS: dict[str, DurableJournal] = {}  # journal path -> the journal to hand over
 JOURNALS_LOCK = threading.Lock()

@@ -65,12 +65,12 @@ from kraft.errors import (
     QuorumStoppedError,
     QuorumTimeoutError,
 )
-from kraft.files import fsync_dir, fsync_file
 from kraft.journal import DurableJournal
 from kraft.pysyncobj_hooks import DUMP_PATHS, JOURNALS, JOURNALS_LOCK
 from kraft.records import MetadataRecord, decode, encode
 from kraft.state import MetadataState
 from kraft.transport import DialNode, KraftTransport, LinkReporter, TransportHooks
+from storage.durable import fsync_dir, fsync_file
 
 __all__ = [
     "DUMP_FILE",

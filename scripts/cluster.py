@@ -55,9 +55,9 @@ from cluster_nodes import (
     properties_text,
     remove_file,
     running_pid,
-    write_atomically,
 )
 
+from storage.durable import atomic_write
 from storage.ids import is_valid_uuid, random_uuid
 from storage.properties import MetaProperties, parse_properties
 
@@ -130,7 +130,7 @@ def _ensure_cluster_id(directory: Path, nodes: list[NodeLayout]) -> str:
         # A directory formatted before cluster.id existed (or whose file was deleted) keeps
         # the id its nodes already have.
         cluster_id = next(iter(formatted.values()), None) or random_uuid()
-        write_atomically(path, cluster_id + "\n")
+        atomic_write(path, f"{cluster_id}\n".encode())
     for node_id, other in sorted(formatted.items()):
         if other != cluster_id:
             raise LauncherError(
@@ -182,7 +182,7 @@ def _launch(node: NodeLayout) -> subprocess.Popen[bytes]:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,
         )
-    write_atomically(node.pid_file, f"{process.pid}\n")
+    atomic_write(node.pid_file, f"{process.pid}\n".encode())
     return process
 
 
@@ -219,7 +219,7 @@ def _write_properties(node: NodeLayout, nodes: list[NodeLayout]) -> None:
             f"{node.directory} holds characters a properties file would read differently "
             "(a backslash, say); choose a plainer --dir"
         )
-    write_atomically(node.properties, text)
+    atomic_write(node.properties, text.encode())
 
 
 def _report_failure(node: NodeLayout, what: str) -> None:

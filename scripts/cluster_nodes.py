@@ -12,7 +12,6 @@ The layout functions are pure; the rest reads ``/proc``, the node's files and it
 from __future__ import annotations
 
 import errno
-import os
 import re
 import socket
 import subprocess
@@ -168,17 +167,6 @@ def running_pid(node: NodeLayout) -> int | None:
     if view is None or view[0] in ("Z", "X"):
         return None
     return pid if is_node_command(view[1], node.properties) else None
-
-
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replaces ``path`` with ``text`` so a reader sees the old file or the whole new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def existing_nodes(directory: Path) -> list[NodeLayout]:

@@ -1,4 +1,4 @@
-"""Kafka's small checkpoint files, and the atomic write every rewritten file goes through.
+"""Kafka's small checkpoint files.
 
 All are UTF-8 text with ``\\n`` line ends, written exactly as Kafka writes them, so Kafka's own
 tools read ours and ours read Kafka's. Fields on a line are separated by one space when written
@@ -27,23 +27,26 @@ does not parse raises :class:`~storage.errors.CorruptCheckpointError` naming the
 the caller decides whether to rebuild it (a recovery point can be recomputed by scanning) or to
 take the partition offline.
 
-Every write goes through :func:`atomic_write`: temporary file in the same directory, fsync,
-rename over the target, fsync the directory. A reader therefore sees the old file or the new
-one, never a mixture, even after a power cut.
+Every write goes through :func:`storage.durable.atomic_write` (temporary file in the same
+directory, fsync, rename over the target, fsync the directory), so a reader sees the old file
+or the new one, never a mixture, even after a power cut.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+from storage.durable import PathLike, atomic_write
 from storage.errors import CorruptCheckpointError
 from storage.ids import ZERO_UUID, is_valid_uuid
+
+# isort: split
+# Re-exported until server/log_manager.py imports them from storage.durable; then delete.
+from storage.durable import fsync_dir as fsync_dir
+from storage.durable import fsync_file as fsync_file
 
 CHECKPOINT_VERSION = 0
 PARTITION_METADATA_VERSION = 0
@@ -59,63 +62,6 @@ _INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
 
 T = TypeVar("T")
-PathLike = str | os.PathLike[str]
-
-
-# ---------------------------------------------------------------------------------------------
-# Durable writes
-# ---------------------------------------------------------------------------------------------
-
-
-def fsync_dir(path: PathLike) -> None:
-    """Flushes a directory's entries (new, renamed or deleted names) to disk.
-
-    A new file survives a power cut only once the directory that names it has been fsynced.
-    """
-    _fsync_path(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-
-
-def _fsync_path(path: PathLike, flags: int) -> None:
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: PathLike, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
-    """Replaces ``path`` with ``data`` so that the file is either the old or the new one.
-
-    Writes a temporary file (a hidden name in the same directory, so the rename stays on one
-    file system), fsyncs it, renames it over ``path`` and fsyncs the directory. When this
-    returns, the new content is on disk. ``mode`` is the new file's permission bits (use
-    ``0o600`` for secrets: the file never exists with wider permissions, not even briefly).
-    On failure the temporary file is removed and the old file is untouched. With
-    ``durable=False`` the two fsyncs are left to the caller (:func:`fsync_file` and
-    :func:`fsync_dir`), who must make the file durable before anything that depends on it.
-    """
-    target = Path(path)
-    directory = target.parent
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            os.fchmod(tmp.fileno(), mode)
-            tmp.write(data)
-            tmp.flush()
-            if durable:
-                os.fsync(tmp.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    if durable:
-        fsync_dir(directory)
-
-
-def fsync_file(path: PathLike) -> None:
-    """fsync of a file by name."""
-    _fsync_path(path, os.O_RDONLY)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from pathlib import Path
 from storage.batch import BatchHeader, NewRecord, Record, build_batch, decode_batch
 from storage.batch import read_header as read_batch_header
 from storage.batch import stamp as stamp_batch
+from storage.durable import fsync_path
 from storage.epoch_cache import LeaderEpochCache
 from storage.errors import (
     CorruptRecordError,
@@ -76,15 +77,6 @@ class AppendInfo:
     last_offset: int
     max_timestamp: int
     size_bytes: int
-
-
-def _fsync_path(path: Path, fsync: Fsync) -> None:
-    """fsync of a file or directory by name (directories: their entries)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Log:
@@ -402,7 +394,7 @@ class Log:
                     raise self._failed_fsync(e, path) from e
             for path in index_files + dirs:
                 try:
-                    _fsync_path(path, self._fsync)
+                    fsync_path(path, self._fsync)
                 except FileNotFoundError:
                     pass  # deleted meanwhile (retention, truncation): nothing to make durable
                 except OSError as e:
@@ -608,7 +600,7 @@ class Log:
         self._close_files()
         shutil.rmtree(self.directory, ignore_errors=True)
         try:
-            _fsync_path(self.directory.parent, self._fsync)
+            fsync_path(self.directory.parent, self._fsync)
         except OSError as e:
             log.warning("%s: fsync of the parent directory failed: %s", self.directory, e)
 

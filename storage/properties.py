@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from storage.checkpoints import atomic_write
+from storage.durable import atomic_write
 from storage.ids import is_valid_uuid
 
 # Node configurations are a few KiB; anything this large is not a properties file.

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from storage.checkpoints import atomic_write, fsync_dir
+from storage.durable import atomic_write, fsync_dir
 from storage.ids import RESERVED_UUIDS, is_valid_uuid, random_uuid
 from storage.properties import MetaProperties, PropertiesError, load_properties
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 import pytest
@@ -12,50 +11,10 @@ from storage.checkpoints import (
     LeaderEpochCheckpointFile,
     OffsetCheckpointFile,
     PartitionMetadataFile,
-    atomic_write,
-    fsync_dir,
 )
 from storage.errors import CorruptCheckpointError, KafkaStorageError
 
 TOPIC_ID = "MkU3OEVBNTcwNTJENDM2Qg"
-
-
-# -- atomic_write ------------------------------------------------------------------------------
-
-
-def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
-    target = tmp_path / "f"
-    target.write_bytes(b"old")
-    atomic_write(target, b"new")
-    assert target.read_bytes() == b"new"
-    assert [p.name for p in tmp_path.iterdir()] == ["f"]
-
-
-def test_atomic_write_applies_the_mode(tmp_path: Path) -> None:
-    target = tmp_path / "secret"
-    atomic_write(target, b"x", mode=0o600)
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    atomic_write(tmp_path / "plain", b"x")
-    assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o644
-
-
-def test_atomic_write_failure_keeps_the_old_file_and_cleans_up(tmp_path: Path) -> None:
-    target = tmp_path / "f"
-    target.write_bytes(b"old")
-    with pytest.raises(TypeError):
-        atomic_write(target, "not bytes")  # type: ignore[arg-type]
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["f"]
-
-
-def test_atomic_write_into_a_missing_directory_raises(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        atomic_write(tmp_path / "nope" / "f", b"x")
-
-
-def test_fsync_dir_accepts_a_directory(tmp_path: Path) -> None:
-    fsync_dir(tmp_path)
-    fsync_dir(str(tmp_path))
 
 
 # -- offset checkpoints ------------------------------------------------------------------------

@@ -191,3 +191,43 @@ def test_a_higher_commit_index_syncs_the_entries_first(
     journal.setRaftCommitIndex(3)
     assert synced == [3]  # nothing new to sync
     journal.close()
+
+
+def test_a_failed_meta_write_keeps_the_old_meta_and_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = filled(tmp_path, 2)
+    journal.setCurrentTerm(3, "127.0.0.1:9093")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    meta = (tmp_path / "quorum-state").read_bytes()
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "injected")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="injected"):
+        journal.setCurrentTerm(4, None)
+    assert (tmp_path / "quorum-state").read_bytes() == meta
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert journal.failed is not None
+
+
+def test_a_failed_rewrite_keeps_the_old_journal_and_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = filled(tmp_path, 4)
+    entries = journal[:]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    data = (tmp_path / "raft-journal.log").read_bytes()
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "injected")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="injected"):
+        journal.deleteEntriesTo(2)  # compaction rewrites the whole file
+    assert (tmp_path / "raft-journal.log").read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    journal.close()
+    monkeypatch.undo()
+    assert open_journal(tmp_path)[:] == entries
