@@ -31,8 +31,6 @@ from server import limits
 from server.log_manager import LogManager
 from server.partition import Partition
 from server.replication import FetchPartition, FetchRequest, decode_response
-from storage.batch import iter_batches
-from storage.errors import CorruptRecordError, KafkaStorageError, UnexpectedAppendOffsetError
 
 log = logging.getLogger(__name__)
 
@@ -115,23 +113,7 @@ class ReplicaFetcher:
         url = self._leader_url(leader)
         if url is None:
             raise ConnectionError(f"node {leader} has no known address yet")
-        request = FetchRequest(
-            replica_id=self.node_id,
-            max_wait_ms=limits.REPLICA_FETCH_WAIT_MS,
-            max_bytes=limits.REPLICA_FETCH_BYTES,
-            partitions=tuple(
-                FetchPartition(
-                    p.topic,
-                    p.index,
-                    p.topic_id,
-                    p.state.leader_epoch,
-                    p.log.log_end_offset,
-                    p.log.recovery_point,
-                    _last_epoch(p),
-                )
-                for p in partitions
-            ),
-        )
+        request = fetch_request(self.node_id, partitions)
         timeout = aiohttp.ClientTimeout(
             total=limits.REPLICA_FETCH_WAIT_MS / 1000 + limits.INTERNAL_HTTP_TIMEOUT_S
         )
@@ -144,57 +126,72 @@ class ReplicaFetcher:
             body = await response.read()
             if response.status != 200:
                 raise ConnectionError(f"HTTP {response.status}: {body[:200]!r}")
-        answers = decode_response(body)
-        if len(answers) != len(partitions):
-            raise ValueError("the leader answered for another set of partitions")
-        appended: list[Partition] = []
-        for p, want, (entry, data) in zip(partitions, request.partitions, answers, strict=True):
-            if p.closed or p.state.leader != leader or p.state.leader_epoch != want.leader_epoch:
-                continue  # the metadata changed during the fetch: this answer is stale
-            if self._apply(p, want, entry, data):
-                appended.append(p)
+        appended = apply_response(leader, partitions, request, decode_response(body))
         durable = [p for p in appended if p.flushes_every_record]
-        for p in appended:
-            if not p.flushes_every_record:
-                self._logs.flush_when_due(p)
         if durable:
             # The next fetch reports these offsets as flushed: make them so first.
             await self._logs.flush(durable)
 
-    def _apply(
-        self, p: Partition, want: FetchPartition, entry: dict[str, Any], data: bytes
-    ) -> bool:
-        """Applies one partition's answer; returns whether bytes were appended."""
-        error = entry.get("error")
-        if error is not None:
-            log.debug("%s: fetch error %s: %s", p.name, error.get("error"), error.get("message"))
-            return False
-        diverging = entry.get("diverging")
-        if diverging is not None:
-            target = _truncation_offset(p, diverging, int(entry["log_end_offset"]))
-            log.info(
-                "%s: diverges from the leader at epoch %s: truncating from %d to %d",
-                p.name,
-                diverging["epoch"],
+
+def fetch_request(node_id: int, partitions: list[Partition]) -> FetchRequest:
+    """Step 1 of a round: what this follower has of each partition it follows there."""
+    return FetchRequest(
+        replica_id=node_id,
+        max_wait_ms=limits.REPLICA_FETCH_WAIT_MS,
+        max_bytes=limits.REPLICA_FETCH_BYTES,
+        partitions=tuple(
+            FetchPartition(
+                p.topic,
+                p.index,
+                p.topic_id,
+                p.state.leader_epoch,
                 p.log.log_end_offset,
-                target,
+                p.log.recovery_point,
+                _last_epoch(p),
             )
-            p.truncate_to(target)
-            return False
-        appended = False
-        if data:
-            try:
-                p.log.append_batches(data)
-                appended = True
-                for _position, header in iter_batches(data, verify=False):
-                    p.producers.observe(header)
-            except (CorruptRecordError, UnexpectedAppendOffsetError) as e:
-                log.warning("%s: the leader's bytes were refused: %s", p.name, e)
-            except KafkaStorageError as e:
-                log.error("%s: append failed, the replica is offline: %s", p.name, e)
-                return False
-        p.log.update_high_watermark(min(int(entry["high_watermark"]), p.log.log_end_offset))
-        return appended
+            for p in partitions
+        ),
+    )
+
+
+def apply_response(
+    leader: int,
+    partitions: list[Partition],
+    request: FetchRequest,
+    answers: list[tuple[dict[str, Any], bytes]],
+) -> list[Partition]:
+    """Step 2: truncates or appends each partition's answer; returns the partitions that
+    appended bytes (step 3 fsyncs those of durable topics before the next fetch)."""
+    if len(answers) != len(partitions):
+        raise ValueError("the leader answered for another set of partitions")
+    appended: list[Partition] = []
+    for p, want, (entry, data) in zip(partitions, request.partitions, answers, strict=True):
+        if p.closed or p.state.leader != leader or p.state.leader_epoch != want.leader_epoch:
+            continue  # the metadata changed during the fetch: this answer is stale
+        if _apply(p, entry, data):
+            appended.append(p)
+    return appended
+
+
+def _apply(p: Partition, entry: dict[str, Any], data: bytes) -> bool:
+    """Applies one partition's answer; returns whether bytes were appended."""
+    error = entry.get("error")
+    if error is not None:
+        log.debug("%s: fetch error %s: %s", p.name, error.get("error"), error.get("message"))
+        return False
+    diverging = entry.get("diverging")
+    if diverging is not None:
+        target = _truncation_offset(p, diverging, int(entry["log_end_offset"]))
+        log.info(
+            "%s: diverges from the leader at epoch %s: truncating from %d to %d",
+            p.name,
+            diverging["epoch"],
+            p.log.log_end_offset,
+            target,
+        )
+        p.truncate_to(target)
+        return False
+    return p.append_as_follower(data, int(entry["high_watermark"]))
 
 
 def _last_epoch(p: Partition) -> int:

@@ -18,6 +18,7 @@ from client.protocol import (
 from kraft.records import MetadataRecord
 from kraft.state import MetadataState, TopicState
 from server import controller
+from server.clock import SYSTEM_CLOCK
 from server.http_records import (
     NODE,
     fetch,
@@ -33,7 +34,6 @@ from server.http_util import (
     path_int,
     read_json,
 )
-from server.log_manager import now_ms
 from server.node import METADATA_INDEX_HEADER, Node
 from server.replication import FetchRequest
 
@@ -51,7 +51,7 @@ async def get_quorum(request: web.Request) -> web.Response:
     """API.md's quorum shape, from this node's view of pysyncobj's status."""
     node = node_of(request)
     status = node.quorum.status()
-    now = now_ms()
+    now = SYSTEM_CLOCK.wall_ms()
     leader_end = max(
         (v.get("log_end_index") or v.get("match_index") or 0 for v in status["voters"]),
         default=0,
@@ -110,7 +110,7 @@ def _describe(node: Node, name: str) -> dict[str, Any]:
     topic = node.topic(name)
     partitions = []
     for index, p in sorted(topic.partitions.items()):
-        local = node.logs.partitions.get((name, index))
+        local = node.replica_manager.local(name, index)
         partitions.append(
             {
                 "partition": index,
@@ -162,7 +162,10 @@ async def _admin(
     node.require_ready()
     if not node.quorum.is_leader():
         return await node.forward(request, body)
-    request[METADATA_INDEX] = await node.write_metadata(plan)
+    index = await node.write_metadata(plan)
+    if index is not None:
+        await node.wait_applied(index)  # this node's replicas match it: read your own write
+    request[METADATA_INDEX] = index
     return None
 
 
@@ -285,7 +288,7 @@ async def alter_isr(request: web.Request) -> web.Response:
 async def replica_fetch(request: web.Request) -> web.Response:
     node = node_of(request)
     fetch_request = FetchRequest.from_json(await read_json(request, node.config.max_request_bytes))
-    body = await node.replicas.fetch(fetch_request)
+    body = await node.replica_manager.fetch_handler.fetch(fetch_request)
     return web.Response(body=body, content_type="application/octet-stream")
 
 

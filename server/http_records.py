@@ -8,8 +8,7 @@ plan out on the partitions, shape the JSON.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -19,16 +18,15 @@ from client.protocol import (
     FORMATS,
     INVALID_REQUEST,
     LEADER_NOT_AVAILABLE,
-    NOT_ENOUGH_REPLICAS,
     NOT_LEADER_OR_FOLLOWER,
     OFFSET_OUT_OF_RANGE,
-    REQUEST_TIMED_OUT,
     ApiError,
     format_record,
     parse_produce_record,
     produce_records_from_body,
 )
 from server import limits
+from server.clock import SYSTEM_CLOCK
 from server.http_util import (
     json_response,
     path_int,
@@ -36,10 +34,9 @@ from server.http_util import (
     query_int,
     read_json,
 )
-from server.log_manager import now_ms
 from server.node import Node
 from server.partition import Partition, ProducerBatch
-from server.produce import plan_produce
+from server.produce import PartitionPlan, plan_produce
 from storage.batch import Record
 from storage.errors import KafkaStorageError, OffsetOutOfRangeError
 
@@ -114,71 +111,52 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
     topic = node.topic(name)
     count = len(topic.partitions)
     if fixed_partition is not None:
-        node.partition(name, fixed_partition)  # an unknown partition refuses the request
+        node.replica_manager.partition(name, fixed_partition)  # an unknown one refuses it
     plans = plan_produce(
         records,
         partitions=count,
         fixed_partition=fixed_partition,
         round_robin=node.next_round_robin(name),
-        now_ms=now_ms(),
+        now_ms=SYSTEM_CLOCK.wall_ms(),
         max_message_bytes=int(node.topic_configs(topic)["max.message.bytes"]),
     )
 
-    # Run-time checks and appends, partition by partition; the request as a whole was valid.
+    # Run-time checks, appends and acks, partition by partition (concurrently); the request
+    # as a whole was valid.
     offsets: list[dict[str, Any]] = [{} for _ in records]
-    waits: list[tuple[Partition, int, list[int]]] = []
     failures: list[ApiError] = []
+    duplicate = False
 
     def fail(index: int, positions: list[int], error: ApiError) -> None:
         failures.append(error)
         for position in positions:
             offsets[position] = {"partition": index, **_error_fields(error)}
 
-    forwards: list[Awaitable[None]] = []
-    duplicate = False
-    for index, plan in sorted(plans.items()):
-        appended: list[int] = []
+    async def append(index: int, plan: PartitionPlan) -> None:
+        nonlocal duplicate
         try:
-            partition = node.leader_partition(name, index)
-            for batch in plan.batches:
-                if producer is None:
-                    info = partition.append(batch, acks)
-                else:
-                    # Each batch of the request continues the sequence of the one before.
-                    seq = (producer.base_sequence + len(appended)) & 0x7FFFFFFF
-                    info, again = partition.append_idempotent(
-                        batch, acks, dataclasses.replace(producer, base_sequence=seq)
-                    )
-                    duplicate = duplicate or again
-                appended.extend(range(info.first_offset, info.last_offset + 1))
+            result = await node.replica_manager.append_records(
+                name, index, plan.batches, acks, producer, timeout_s
+            )
         except ApiError as e:
-            if e.kind is NOT_LEADER_OR_FOLLOWER and fixed_partition is None and not appended:
+            if e.kind is NOT_LEADER_OR_FOLLOWER and fixed_partition is None:
                 # The topic endpoint routes each record to its partition's leader.
-                forwards.append(
-                    _forward_partition(request, index, plan.positions, raw, offsets, fail)
-                )
-                continue
-            # Batches appended before the failure stay, and are reported with their offsets.
-            fail(index, plan.positions[len(appended) :], e)
-        if not appended:
-            continue
-        node.logs.appended(partition)
+                await _forward_partition(request, index, plan.positions, raw, offsets, fail)
+            else:
+                fail(index, plan.positions, e)
+            return
+        duplicate = duplicate or result.duplicate
+        appended = result.offsets
         done = plan.positions[: len(appended)]
         for position, offset in zip(done, appended, strict=True):
             offsets[position] = {"partition": index, "offset": offset}
-        waits.append((partition, appended[-1], done))
+        if result.error is not None:
+            # Batches appended before the failure stay, and are reported with their offsets.
+            fail(index, plan.positions[len(appended) :], result.error)
+        if result.commit_error is not None:
+            fail(index, done, result.commit_error)
 
-    async def wait_local() -> None:
-        if acks != "all":
-            return
-        results = await asyncio.gather(
-            *(p.wait_for_high_watermark_above(last, timeout_s) for p, last, _ in waits)
-        )
-        for (partition, _last, positions), committed in zip(waits, results, strict=True):
-            if not committed:
-                fail(partition.index, positions, _not_committed(partition))
-
-    await asyncio.gather(wait_local(), *forwards)
+    await asyncio.gather(*(append(index, plan) for index, plan in sorted(plans.items())))
     if failures and (fixed_partition is not None or len(failures) == len(plans)):
         raise failures[0]
     if acks == "0":
@@ -234,26 +212,6 @@ async def _forward_partition(
         offsets[position] = answer
 
 
-def _not_committed(partition: Partition) -> ApiError:
-    """Why an acks=all produce that was appended did not commit; its outcome is unknown."""
-    error = partition.storage_error()
-    if error is not None:
-        return error
-    if partition.is_leader and partition.under_min_isr:
-        return ApiError(
-            NOT_ENOUGH_REPLICAS,
-            f"the ISR of {partition.name} shrank below min.insync.replicas "
-            f"({partition.min_insync_replicas}) before the records were committed",
-            {"retry_after_s": 1},
-        )
-    return ApiError(
-        REQUEST_TIMED_OUT,
-        f"the records for {partition.name} were appended but not committed "
-        + ("in time" if partition.is_leader else "before this node lost leadership")
-        + "; the outcome is unknown",
-    )
-
-
 def _error_fields(error: ApiError) -> dict[str, Any]:
     return {"error_code": error.code, "error": error.name, "message": error.message}
 
@@ -272,7 +230,9 @@ async def produce_partition(request: web.Request) -> web.Response:
 def _fetch_partition(request: web.Request) -> Partition:
     node = node_of(request)
     node.require_ready()
-    return node.leader_partition(request.match_info["topic"], path_int(request, "partition"))
+    return node.replica_manager.leader_partition(
+        request.match_info["topic"], path_int(request, "partition")
+    )
 
 
 def _start_offset(request: web.Request, partition: Partition) -> int:
@@ -400,7 +360,7 @@ async def _follow(
                 continue
             if not await partition.wait_for_high_watermark_above(offset, heartbeat_s):
                 if offset >= partition.high_watermark:
-                    beat = {"heartbeat": now_ms(), "next_offset": offset}
+                    beat = {"heartbeat": SYSTEM_CLOCK.wall_ms(), "next_offset": offset}
                     await response.write(frame(beat, event="heartbeat"))
     except ConnectionResetError:
         pass  # the client went away

@@ -25,22 +25,24 @@ import contextlib
 import logging
 import re
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from server import limits
-from server.partition import LeaderState, Partition
+from server.clock import SYSTEM_CLOCK, Clock
+from server.partition import LeaderState, Partition, batch_headers
+from server.producer_state import ProducerStateTable
 from storage.checkpoints import (
     OffsetCheckpointFile,
     PartitionMetadataFile,
     fsync_dir,
     fsync_file,
 )
-from storage.errors import CorruptCheckpointError
+from storage.errors import CorruptCheckpointError, KafkaStorageError
 from storage.log import Log
 from storage.log_config import LogConfig
 
@@ -60,15 +62,25 @@ Key = tuple[str, int]
 Offsets = tuple[dict[Key, int], dict[Key, int], dict[Key, int]]
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+@dataclass(frozen=True)
+class LoadedReplica:
+    """A replica's log opened off the event loop, waiting to join the node's partitions."""
+
+    topic: str
+    topic_id: str
+    index: int
+    log: Log
+    producers: ProducerStateTable
+    high_watermark: int | None  # from the checkpoint file, if it has one
+    replaced_namesake: bool  # a deleted namesake's directory was removed to make room
 
 
 class LogManager:
-    def __init__(self, log_dir: Path, node_id: int) -> None:
+    def __init__(self, log_dir: Path, node_id: int, clock: Clock = SYSTEM_CLOCK) -> None:
         """Reads the checkpoint files (raising CorruptCheckpointError for a damaged one)."""
         self.log_dir = log_dir
         self.node_id = node_id
+        self._clock = clock
         self.partitions: dict[Key, Partition] = {}
         # Partitions this node should host but could not open, with the reason.
         self.failed: dict[Key, str] = {}
@@ -170,6 +182,97 @@ class LogManager:
                 found[(match["topic"], int(match["partition"]))] = child
         return found
 
+    def load_replica(
+        self, topic: str, topic_id: str, index: int, config: LogConfig
+    ) -> LoadedReplica:
+        """The I/O half of opening a replica, safe to run off the event loop: checks the
+        directory's topic id, opens (recovers) the log, and reads its producer state.
+
+        A directory left by a deleted topic of the same name (another topic id) is removed
+        first. Raises OSError or ValueError when the replica cannot open.
+        """
+        key = (topic, index)
+        directory = self.log_dir / f"{topic}-{index}"
+        metadata = PartitionMetadataFile(directory / PARTITION_METADATA_FILE)
+        found: str | None = None
+        namesake = False
+        if directory.exists():
+            try:
+                found = metadata.read()
+            except CorruptCheckpointError:
+                # Written but never fsynced before a power cut: and since it is fsynced
+                # before the first batch is, the directory holds nothing acknowledged.
+                found = None
+            if found != topic_id:
+                log.warning(
+                    "%s belongs to topic id %s, not %s: removing it", directory, found, topic_id
+                )
+                self._remove_directory(directory)
+                found = None
+                namesake = True
+        recovery, starts, hws = self._saved
+        partition_log = Log.open(
+            directory,
+            config,
+            recovery_point=0 if namesake else recovery.get(key, 0),
+            log_start_offset=0 if namesake else starts.get(key, 0),
+        )
+        try:
+            if found is None:
+                metadata.write(topic_id, durable=False)
+        except BaseException:
+            partition_log.close()
+            raise
+        producers = ProducerStateTable()
+        try:
+            producers.rebuild(batch_headers(partition_log), partition_log.log_start_offset)
+        except KafkaStorageError:
+            pass  # the log is offline now; its reads and appends say so, with file and position
+        return LoadedReplica(
+            topic,
+            topic_id,
+            index,
+            partition_log,
+            producers,
+            None if namesake else hws.get(key),
+            namesake,
+        )
+
+    def add_replica(
+        self, loaded: LoadedReplica, state: LeaderState, min_insync_replicas: int
+    ) -> Partition:
+        """The event-loop half of opening: the partition joins this node's replicas."""
+        key = (loaded.topic, loaded.index)
+        if loaded.replaced_namesake:
+            self._forget(key)  # the checkpoints' offsets were the namesake's
+        partition = Partition(
+            topic=loaded.topic,
+            topic_id=loaded.topic_id,
+            index=loaded.index,
+            node_id=self.node_id,
+            log=loaded.log,
+            state=state,
+            min_insync_replicas=min_insync_replicas,
+            flusher=self,
+            leader_since_ms=self._clock.wall_ms(),  # followers get a full lag allowance
+            producers=loaded.producers,
+            # As Kafka does, partition.metadata is made durable by the first flush, before
+            # any data. Also when the file was already there: a node killed before its first
+            # flush may have left it in the page cache only.
+            metadata_unsynced=True,
+        )
+        if loaded.high_watermark is not None:
+            partition.restore_high_watermark(loaded.high_watermark)
+        self.partitions[key] = partition
+        self.failed.pop(key, None)
+        self._by_topic.setdefault(loaded.topic, set()).add(loaded.index)
+        self._names[loaded.topic_id] = loaded.topic
+        # What recovery kept but no fsync covered yet is flushed before anyone can see it. A
+        # new, empty log waits for its first batch: that flush makes its files durable.
+        if loaded.log.recovery_point < loaded.log.log_end_offset:
+            self.mark_dirty(partition)
+        return partition
+
     def open_partition(
         self,
         topic: str,
@@ -179,64 +282,10 @@ class LogManager:
         config: LogConfig,
         min_insync_replicas: int,
     ) -> Partition:
-        """Opens (creating if needed) the replica of ``topic``-``index`` on this node."""
-        key = (topic, index)
-        directory = self.log_dir / f"{topic}-{index}"
-        metadata = PartitionMetadataFile(directory / PARTITION_METADATA_FILE)
-        found: str | None = None
-        if directory.exists():
-            try:
-                found = metadata.read()
-            except CorruptCheckpointError:
-                # Written but never fsynced before a power cut: and since it is fsynced
-                # before the first batch is, the directory holds nothing acknowledged.
-                found = None
-            if found != topic_id:
-                # Left by a topic of the same name that was deleted while this node was away.
-                log.warning(
-                    "%s belongs to topic id %s, not %s: removing it", directory, found, topic_id
-                )
-                self._forget(key)
-                self._remove_directory(directory)
-                found = None
-        recovery, starts, hws = self._saved
-        partition_log = Log.open(
-            directory,
-            config,
-            recovery_point=recovery.get(key, 0),
-            log_start_offset=starts.get(key, 0),
-        )
-        try:
-            if found is None:
-                metadata.write(topic_id, durable=False)
-        except BaseException:
-            partition_log.close()
-            raise
-        partition = Partition(
-            topic=topic,
-            topic_id=topic_id,
-            index=index,
-            node_id=self.node_id,
-            log=partition_log,
-            state=state,
-            min_insync_replicas=min_insync_replicas,
-            leader_since_ms=now_ms(),  # followers get a full lag allowance from now
-            # As Kafka does, partition.metadata is made durable by the first flush, before
-            # any data. Also when the file was already there: a node killed before its first
-            # flush may have left it in the page cache only.
-            metadata_unsynced=True,
-        )
-        if key in hws:
-            partition_log.update_high_watermark(hws[key])
-        self.partitions[key] = partition
-        self.failed.pop(key, None)
-        self._by_topic.setdefault(topic, set()).add(index)
-        self._names[topic_id] = topic
-        # What recovery kept but no fsync covered yet is flushed before anyone can see it. A
-        # new, empty log waits for its first batch: that flush makes its files durable.
-        if partition_log.recovery_point < partition_log.log_end_offset:
-            self.mark_dirty(partition)
-        return partition
+        """Opens (creating if needed) the replica of ``topic``-``index``, on the event loop
+        (the replica manager runs :meth:`load_replica` in a thread instead)."""
+        loaded = self.load_replica(topic, topic_id, index, config)
+        return self.add_replica(loaded, state, min_insync_replicas)
 
     def delete_partition(self, topic: str, index: int) -> None:
         """Closes the replica and removes its directory (the topic, or this replica, is gone)."""
@@ -281,13 +330,8 @@ class LogManager:
         self._dirty.add(partition)
         self._dirty_event.set()
 
-    def appended(self, partition: Partition) -> None:
-        """After a leader's append: the fsync now, or when the topic's flush settings say."""
-        if not partition.flushes_every_record:
-            partition.advance_high_watermark()  # unflushed records count: the ISR may have them
-        self._schedule_flush(partition)
-
-    def _schedule_flush(self, partition: Partition) -> None:
+    def schedule_flush(self, partition: Partition) -> None:
+        """After an append: the fsync now, or when the topic's flush settings say."""
         if partition.flushes_every_record:
             self.mark_dirty(partition)
         else:
@@ -300,7 +344,7 @@ class LogManager:
         if partition.log.log_end_offset - partition.log.recovery_point >= config.flush_messages:
             self.mark_dirty(partition)
         elif partition not in self._flush_due:
-            self._flush_due[partition] = time.monotonic() + config.flush_ms / 1000
+            self._flush_due[partition] = self._clock.monotonic_s() + config.flush_ms / 1000
             self._flush_due_event.set()
 
     @staticmethod
@@ -322,7 +366,7 @@ class LogManager:
         """The topic's config changed: what is unflushed is scheduled by the new settings."""
         self._flush_due.pop(partition, None)
         if partition.log.recovery_point < partition.log.log_end_offset:
-            self._schedule_flush(partition)  # with flush.messages=1 now, acks=all waits for it
+            self.schedule_flush(partition)  # with flush.messages=1 now, acks=all waits for it
         partition.advance_high_watermark()
 
     async def flush(self, partitions: list[Partition]) -> None:
@@ -350,7 +394,7 @@ class LogManager:
 
     async def _flush_timer_loop(self) -> None:
         while True:
-            now = time.monotonic()
+            now = self._clock.monotonic_s()
             for partition, due in list(self._flush_due.items()):
                 if due <= now:
                     del self._flush_due[partition]
@@ -412,7 +456,7 @@ class LogManager:
     async def _retention_loop(self, interval_ms: int) -> None:
         while True:
             await asyncio.sleep(interval_ms / 1000)
-            deleted = self.delete_old_segments(now_ms())
+            deleted = self.delete_old_segments(self._clock.wall_ms())
             if deleted:
                 log.info("retention deleted %d segment(s)", deleted)
 

@@ -3,16 +3,18 @@
 Wiring, in start order:
 
 1. the metadata quorum (``kraft/quorum.py``) over ``__cluster_metadata-0/``;
-2. the log manager over the partition directories (group commit, checkpoints, retention);
+2. the replica manager (``server/replica_manager.py``): the partition logs with their group
+   commit, checkpoints and retention, the replica fetcher, the ISR, reconciliation;
 3. the controller driver (active while this node leads the quorum) and the broker lifecycle
    (registration and heartbeats to whichever node is the controller);
-4. once the controller has unfenced this broker, the node reconciles its directories with the
-   metadata (creates what it hosts, deletes what was deleted while it was away), and only
-   then does ``/v1/health/ready`` answer 200.
+4. once the controller has unfenced this broker, the replica manager reconciles the
+   directories with the metadata (opens what this node hosts, deletes what was deleted while
+   it was away), and only then does ``/v1/health/ready`` answer 200.
 
 Metadata flows one way: the quorum applies records on its own thread and notifies the event
-loop, which reconciles the partitions this node hosts. Admin requests become records through
-the pure plans of ``server/controller.py``, on the controller; other nodes forward them there.
+loop, which hands them to the replica manager. Admin requests become records through the pure
+plans of ``server/controller.py``, on the controller; other nodes forward them there. The node
+itself keeps the lifecycle, the calls to and from the controller, and the producer-id blocks.
 """
 
 from __future__ import annotations
@@ -29,12 +31,9 @@ import orjson
 from aiohttp import web
 
 from client.protocol import (
-    KAFKA_STORAGE_ERROR,
     LEADER_NOT_AVAILABLE,
-    NOT_LEADER_OR_FOLLOWER,
     REQUEST_TIMED_OUT,
     TOO_MANY_REQUESTS,
-    UNKNOWN_PARTITION,
     ApiError,
 )
 from kraft.quorum import (
@@ -45,12 +44,7 @@ from kraft.quorum import (
     QuorumStoppedError,
 )
 from kraft.records import (
-    ConfigRecord,
     MetadataRecord,
-    PartitionChangeRecord,
-    PartitionRecord,
-    RemoveTopicRecord,
-    TopicRecord,
 )
 from kraft.state import IllegalRecordError, MetadataState, TopicState
 from server import limits
@@ -59,12 +53,8 @@ from server.config import NodeConfig
 from server.controller import existing_topic
 from server.controller_driver import ControllerDriver
 from server.failpoints import Failpoints
-from server.fetcher import ReplicaFetcher
-from server.log_manager import LogManager, now_ms
-from server.partition import LeaderState, Partition
-from server.replication import ReplicaFetchHandler, isr_to_shrink
+from server.replica_manager import ReplicaManager
 from server.topic_configs import effective_configs
-from storage.log_config import LogConfig
 from storage.properties import MetaProperties
 
 log = logging.getLogger(__name__)
@@ -96,7 +86,6 @@ class Node:
             secret,
             dial_overrides={vid: f"{h}:{p}" for vid, (h, p) in config.raft_dial.items()},
         )
-        self.logs = LogManager(config.log_dir, config.node_id)
         self.controller = ControllerDriver(self.quorum, meta.cluster_id, self.write_metadata)
         self.lifecycle = BrokerLifecycle(
             self.call_controller,
@@ -111,20 +100,22 @@ class Node:
             self._on_unfenced,
             self.fail,
         )
-        self.replicas = ReplicaFetchHandler(
-            self.node_id, lambda t, i: self.logs.partitions.get((t, i)), self.request_isr_change
+        self.replica_manager = ReplicaManager(
+            config.node_id,
+            config.log_dir,
+            metadata=self.quorum.snapshot_state,
+            topic_defaults=config.topic_defaults,
+            replica_lag_time_max_ms=config.replica_lag_time_max_ms,
+            broker_url=lambda broker, dial: self.broker_url(broker, dial=dial),
+            http=self.http,
+            call_controller=self.call_controller,
         )
-        self.fetcher = ReplicaFetcher(
-            self.node_id, self.logs, lambda leader: self.broker_url(leader, dial=True), self.http
-        )
-        # ISR changes waiting to be sent, and those sent and not answered yet.
-        self._isr_pending: dict[tuple[str, int], dict[str, Any]] = {}
-        self._isr_in_flight: dict[tuple[str, int], dict[str, Any]] = {}
-        self._isr_wakeup = asyncio.Event()
+        # Set once this broker is unfenced and its replicas match the metadata.
+        self.registered = self.replica_manager.serving
+        self._serving_started = False
         self._producer_ids: tuple[int, int] = (0, 0)  # [next, end) of this broker's block
         self._producer_ids_lock = asyncio.Lock()
         self.failpoints = Failpoints()
-        self.registered = asyncio.Event()
         # Set when the node cannot go on (its metadata cannot be loaded, its node.id is taken):
         # the process exits with the reason.
         self.fatal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -144,13 +135,11 @@ class Node:
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=limits.FORWARD_TIMEOUT_S)
         )
-        self.logs.start(self.config.retention_check_interval_ms, self.fail)
+        self.replica_manager.start(self.config.retention_check_interval_ms, self.fail)
         for name, body in (
             ("quorum-watch", self._watch_quorum()),
             ("controller", self.controller.run()),
             ("broker-lifecycle", self.lifecycle.run()),
-            ("isr-maintenance", self._isr_loop()),
-            ("isr-sender", self._isr_sender()),
         ):
             task = asyncio.create_task(body, name=name)
             task.add_done_callback(self._task_done)
@@ -170,8 +159,7 @@ class Node:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.fetcher.close()
-        await self.logs.close()
+        await self.replica_manager.stop()
         self.quorum.stop()
         if self._http is not None:
             await self._http.close()
@@ -190,10 +178,10 @@ class Node:
                 await asyncio.sleep(1.0)
 
     def _on_unfenced(self) -> None:
-        if not self.registered.is_set():
-            self.reconcile_all()
-            self.registered.set()
-            log.info("node %d registered and serving", self.node_id)
+        if not self._serving_started:
+            self._serving_started = True
+            self.replica_manager.start_serving(self.fail)
+            log.info("node %d registered; opening its replicas", self.node_id)
 
     @property
     def ready(self) -> bool:
@@ -289,7 +277,7 @@ class Node:
         )
         index = headers.get(METADATA_INDEX_HEADER, "")
         if index.isdigit():
-            await self.quorum_caught_up_to(int(index), limits.FORWARD_APPLY_WAIT_S)
+            await self.wait_applied(int(index))
         if status == 204:
             return web.Response(status=204)
         return web.Response(
@@ -336,75 +324,11 @@ class Node:
             self._producer_ids = (next_id + 1, end)
             return next_id
 
-    async def quorum_caught_up_to(self, index: int, timeout_s: float) -> bool:
-        """Waits (briefly) until this node has applied the metadata entry ``index``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self.quorum.snapshot_state().applied_index < index:
-            if loop.time() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
-
-    # -- the ISR ---------------------------------------------------------------------------------
-
-    def request_isr_change(self, p: Partition, isr: tuple[int, ...]) -> None:
-        """Asks the controller to set a led partition's ISR (never edited here on our own).
-
-        Requests wait a moment to be sent together: after a restart, a follower catching up
-        on a thousand partitions makes one request, and one metadata entry, not a thousand.
-        """
-        key = (p.topic_id, p.index)
-        item = {
-            "topic_id": p.topic_id,
-            "partition": p.index,
-            "leader_epoch": p.state.leader_epoch,
-            "isr": list(isr),
-        }
-        if self._isr_in_flight.get(key) == item:
-            return
-        self._isr_pending[key] = item
-        self._isr_wakeup.set()
-
-    async def _isr_sender(self) -> None:
-        while True:
-            await self._isr_wakeup.wait()
-            await asyncio.sleep(limits.ISR_CHANGE_BATCH_S)
-            self._isr_wakeup.clear()
-            batch, self._isr_pending = self._isr_pending, {}
-            self._isr_in_flight = dict(batch)
-            try:
-                answer = await self.call_controller(
-                    "/v1/internal/alter-isr",
-                    {"leader": self.node_id, "partitions": list(batch.values())},
-                )
-                for result in answer["partitions"]:
-                    if "error" in result:
-                        log.info(
-                            "ISR change of %s-%d to %s not made: %s",
-                            result["topic_id"],
-                            result["partition"],
-                            result["isr"],
-                            result["message"],
-                        )
-            except ApiError as e:  # the leader asks again at its next check or fetch
-                log.info("%d ISR change(s) not made: %s", len(batch), e.message)
-            finally:
-                self._isr_in_flight = {}
-
-    async def _isr_loop(self) -> None:
-        """Drops from the ISR the followers that have not caught up for too long."""
-        while True:
-            await asyncio.sleep(limits.ISR_CHECK_INTERVAL_S)
-            now = now_ms()
-            for p in list(self.logs.partitions.values()):
-                if p.is_leader and not p.closed:
-                    smaller = isr_to_shrink(p, now, self.config.replica_lag_time_max_ms)
-                    if smaller is not None:
-                        log.warning(
-                            "%s: followers lag, shrinking the ISR to %s", p.name, list(smaller)
-                        )
-                        self.request_isr_change(p, smaller)
+    async def wait_applied(self, index: int) -> bool:
+        """Waits (briefly) until this node has applied metadata entry ``index`` and its
+        replicas match it, so a client reads its own admin write here (describe, or produce
+        right after create)."""
+        return await self.replica_manager.wait_reconciled(index, limits.FORWARD_APPLY_WAIT_S)
 
     # -- metadata reads ------------------------------------------------------------------------
 
@@ -422,145 +346,14 @@ class Node:
         broker = self.quorum.snapshot_state().brokers.get(broker_id)
         return None if broker is None else broker.http_url
 
-    def partition(self, topic_name: str, index: int) -> Partition:
-        """The local replica of a partition, or the error a client should see: a redirect to
-        the leader when this node holds no replica, a storage error when it failed to open."""
-        topic = self.topic(topic_name)
-        if index not in topic.partitions:
-            raise ApiError(
-                UNKNOWN_PARTITION,
-                f"partition {index} of topic '{topic_name}' does not exist "
-                f"(it has {len(topic.partitions)})",
-            )
-        partition = self.logs.partitions.get((topic_name, index))
-        if partition is not None:
-            return partition
-        failure = self.logs.failed.get((topic_name, index))
-        if failure is not None:
-            raise ApiError(KAFKA_STORAGE_ERROR, failure)
-        meta = topic.partitions[index]
-        url = self.broker_url(meta.leader) if meta.leader >= 0 else None
-        if self.node_id in meta.replicas or url is None:
-            raise ApiError(
-                LEADER_NOT_AVAILABLE,
-                f"partition {topic_name}-{index} is not available on node {self.node_id} yet",
-                {"retry_after_s": 1},
-            )
-        raise ApiError(
-            NOT_LEADER_OR_FOLLOWER,
-            f"node {self.node_id} holds no replica of {topic_name}-{index}; "
-            f"node {meta.leader} leads it",
-            {"leader_id": meta.leader, "leader_epoch": meta.leader_epoch, "leader_url": url},
-        )
-
-    def leader_partition(self, topic_name: str, index: int) -> Partition:
-        """The partition, if this node leads it; else the redirect or error for the client."""
-        partition = self.partition(topic_name, index)
-        partition.check_leader(self.broker_url(partition.state.leader))
-        return partition
-
     def next_round_robin(self, topic: str) -> int:
         value = self._round_robin.get(topic, self.rng.randrange(1 << 16))
         self._round_robin[topic] = value + 1
         return value
 
-    # -- reconciliation ------------------------------------------------------------------------
-
     def _on_metadata(self, index: int, records: Sequence[MetadataRecord] | None) -> None:
-        """Called on the event loop after the quorum applied an entry (None: state replaced).
-
-        Only the topics the entry names are looked at, so the work per entry does not grow
-        with the number of partitions this node hosts.
-        """
-        if not self.registered.is_set():
-            return  # reconcile_all runs once this broker is unfenced
-        if records is None:
-            self.reconcile_all()
-            return
-        state = self.quorum.snapshot_state()
-        names: set[str] = set()
-        for record in records:
-            if isinstance(record, TopicRecord):
-                names.add(record.name)
-            elif isinstance(record, ConfigRecord) and record.resource_type == "topic":
-                names.add(record.resource_name)
-            elif isinstance(record, PartitionRecord | PartitionChangeRecord | RemoveTopicRecord):
-                # A removed topic is gone from the state: its name is the one it is hosted by.
-                topic = state.topic_by_id(record.topic_id)
-                name = topic.name if topic is not None else self.logs.topic_name(record.topic_id)
-                if name is not None:
-                    names.add(name)
-        if names:
-            changed = self.reconcile(names, state)
-            if changed:
-                self.fetcher.update(changed)
-
-    def reconcile_all(self) -> None:
-        """Makes every local replica match the metadata (at start, and after a snapshot)."""
-        state = self.quorum.snapshot_state()
-        on_disk = set(self.logs.on_disk())
-        names = set(state.topics) | self.logs.topic_names() | {name for name, _ in on_disk}
-        self.reconcile(names, state, on_disk)
-        self.fetcher.update()
-
-    def reconcile(
-        self, names: set[str], state: MetadataState, on_disk: set[tuple[str, int]] | None = None
-    ) -> set[tuple[str, int]]:
-        """Makes the local replicas of the named topics match the metadata: open them, update
-        what the metadata says of them, or delete them (the topic, or this replica, is gone).
-        Returns the replicas that came, went, or changed leader."""
-        changed: set[tuple[str, int]] = set()
-        for name in names:
-            topic = state.topics.get(name)
-            wanted: set[tuple[str, int]] = set()
-            if topic is not None:
-                wanted, topic_changed = self._reconcile_topic(topic)
-                changed |= topic_changed
-            local = self.logs.local_keys(name)
-            local |= {k for k in on_disk or () if k[0] == name}
-            for key in local - wanted:
-                changed.add(key)
-                try:
-                    self.logs.delete_partition(*key)
-                except OSError as e:
-                    log.error("could not delete %s-%d: %s", key[0], key[1], e)
-        return changed
-
-    def _reconcile_topic(
-        self, topic: TopicState
-    ) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
-        configs = self.topic_configs(topic)
-        log_config = LogConfig.from_topic_configs(configs)
-        min_isr = int(configs["min.insync.replicas"])
-        hosted: set[tuple[str, int]] = set()
-        changed: set[tuple[str, int]] = set()
-        for index, p in topic.partitions.items():
-            if self.node_id not in p.replicas:
-                continue
-            key = (topic.name, index)
-            hosted.add(key)
-            state = LeaderState(p.leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr))
-            partition = self.logs.partitions.get(key)
-            if partition is not None and partition.topic_id != topic.topic_id:
-                self.logs.delete_partition(*key)  # a deleted namesake's replica
-                partition = None
-            if partition is None:
-                changed.add(key)
-                try:
-                    self.logs.open_partition(
-                        topic.name, topic.topic_id, index, state, log_config, min_isr
-                    )
-                except (OSError, ValueError) as e:
-                    log.exception("cannot open %s-%d", topic.name, index)
-                    self.logs.mark_failed(key, f"partition {topic.name}-{index} cannot open: {e}")
-                continue
-            partition.min_insync_replicas = min_isr
-            if partition.log.config != log_config:
-                partition.log.update_config(log_config)
-                self.logs.config_changed(partition)
-            if partition.update_state(state, now_ms()):
-                changed.add(key)
-        return hosted, changed
+        """Called on the event loop after the quorum applied an entry (None: state replaced)."""
+        self.replica_manager.on_metadata(records)
 
     # -- status --------------------------------------------------------------------------------
 

@@ -1,5 +1,10 @@
 """One partition replica on this node: its log, what the metadata says of it, and its waiters.
 
+A replica's state has one owner, this class: the leader appends through
+:meth:`Partition.append_as_leader` (which schedules its own flush and completes when the acks
+condition holds), a follower through :meth:`Partition.append_as_follower` and
+:meth:`Partition.truncate_to`, and nothing but this class assigns the high watermark.
+
 The high watermark (HW) is the smallest *flushed* offset over the ISR: the leader counts its
 own recovery point (what its last group-commit fsync covered), each follower the flushed
 offset it reported (a follower fsyncs what it appended before it fetches again). Consumers
@@ -13,16 +18,20 @@ kill -9 of every node and, with ``min.insync.replicas`` of 2 or more, the loss o
 but not a power cut of all of them.
 
 Everything here runs on the event loop; the fsync itself runs in the log manager's flush
-thread and reports back through :meth:`Partition.advance_high_watermark`.
+thread (the :class:`Flusher` a partition is given) and reports back through
+:meth:`Partition.advance_high_watermark`. Apart from the waits of ``append_as_leader`` and
+``wait_for_high_watermark_above`` the methods are synchronous, so the simulation tier drives
+them without an event loop of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from client.protocol import (
     INVALID_PRODUCER_EPOCH,
@@ -33,6 +42,7 @@ from client.protocol import (
     NOT_LEADER_OR_FOLLOWER,
     OUT_OF_ORDER_SEQUENCE_NUMBER,
     RECORD_TOO_LARGE,
+    REQUEST_TIMED_OUT,
     ApiError,
 )
 from server.producer_state import (
@@ -43,7 +53,12 @@ from server.producer_state import (
     last_sequence_of,
 )
 from storage.batch import BatchHeader, NewRecord, iter_batches
-from storage.errors import KafkaStorageError, RecordTooLargeError
+from storage.errors import (
+    CorruptRecordError,
+    KafkaStorageError,
+    RecordTooLargeError,
+    UnexpectedAppendOffsetError,
+)
 from storage.log import AppendInfo, Log
 
 logger = logging.getLogger(__name__)
@@ -93,6 +108,31 @@ class LeaderState:
     isr: tuple[int, ...]
 
 
+class Flusher(Protocol):
+    """Who fsyncs a partition's log (the log manager's group commit)."""
+
+    def schedule_flush(self, partition: Partition) -> None:
+        """Fsyncs the partition's log now or when its flush settings say, then calls
+        :meth:`Partition.advance_high_watermark`."""
+
+
+@dataclass(frozen=True)
+class LeaderAppend:
+    """What :meth:`Partition.append_as_leader` did with a request's batches."""
+
+    infos: tuple[AppendInfo, ...]  # one per batch appended (or recognised as a retry), in order
+    duplicate: bool  # a retried idempotent batch: the offsets are those of its first copy
+    # Why the batches after ``infos`` were not appended (those before it stay appended).
+    error: ApiError | None = None
+    # acks=all: why the appended batches are not known to be committed (the outcome is
+    # unknown: they may still be), or None once the high watermark passed them.
+    commit_error: ApiError | None = None
+
+    @property
+    def offsets(self) -> list[int]:
+        return [o for info in self.infos for o in range(info.first_offset, info.last_offset + 1)]
+
+
 @dataclass(eq=False)  # identity: partitions live in sets (the dirty set of group commit)
 class Partition:
     topic: str
@@ -102,6 +142,8 @@ class Partition:
     log: Log
     state: LeaderState
     min_insync_replicas: int = 1
+    # Who fsyncs this log; None in unit tests that flush by hand.
+    flusher: Flusher | None = None
     # What each follower (by node id) reported in its last fetch: the offset up to which it
     # has appended (its fetch offset), and up to which it has fsynced (its recovery point).
     follower_offsets: dict[int, int] = field(default_factory=dict)
@@ -113,7 +155,8 @@ class Partition:
     # whatever its (stale) metadata says, until the metadata catches up.
     deposed_epoch: int = -1
     # Idempotent producers' last batches, kept on followers too (they observe what they
-    # copy), so a new leader recognises a retried batch at once.
+    # copy), so a new leader recognises a retried batch at once. Loaded by whoever opens the
+    # log (off the event loop), as it needs the log's batch headers.
     producers: ProducerStateTable = field(default_factory=ProducerStateTable)
     # Set when the replica is closed (node stopping, topic deleted): waiters give up at once.
     closed: bool = False
@@ -122,22 +165,12 @@ class Partition:
     _hw_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        try:
-            self.rebuild_producers()
-        except KafkaStorageError:
-            pass  # the log is offline now; its reads and appends say so, with file and position
         if self.is_leader and not self.log.offline:
             self._start_epoch()
 
     def rebuild_producers(self) -> None:
         """Reads the producer state back from the batch headers of the whole log."""
         self.producers.rebuild(batch_headers(self.log), self.log.log_start_offset)
-
-    def truncate_to(self, offset: int) -> None:
-        """Follower truncation: the log and the producer state that described it."""
-        self.log.truncate_to(offset)
-        if not self.producers.truncate_to(offset):
-            self.rebuild_producers()
 
     def _start_epoch(self) -> None:
         # As Kafka does at become-leader: the new epoch starts at the log end, so followers'
@@ -158,6 +191,13 @@ class Partition:
     @property
     def under_min_isr(self) -> bool:
         return len(self.state.isr) < self.min_insync_replicas
+
+    @property
+    def flushes_every_record(self) -> bool:
+        """Whether records count as replicated only once fsynced (``flush.messages=1``)."""
+        return self.log.config.flushes_every_record
+
+    # -- what the metadata says ------------------------------------------------------------------
 
     def update_state(self, state: LeaderState, now_ms: int) -> bool:
         """Takes what the metadata now says; a new leader epoch starts leadership afresh.
@@ -196,13 +236,71 @@ class Partition:
             return entries[-1][1]
         return self.log.log_end_offset
 
-    def changed(self) -> Coroutine[Any, Any, bool]:
-        """Waits for the next notify (an append, a HW move, a state change)."""
-        return self._hw_changed.wait()
+    # -- the high watermark ----------------------------------------------------------------------
 
     @property
     def high_watermark(self) -> int:
         return self.log.high_watermark
+
+    def restore_high_watermark(self, offset: int) -> None:
+        """At open: the high watermark of the checkpoint file (capped at the log end)."""
+        self.log.update_high_watermark(offset)
+
+    def follower_reported(self, replica: int, fetch_offset: int, flushed_offset: int) -> None:
+        """A follower's fetch told what it has appended and fsynced; the HW may move."""
+        self.follower_offsets[replica] = fetch_offset
+        self.follower_flushed[replica] = min(flushed_offset, fetch_offset)
+        self.advance_high_watermark()
+
+    def advance_high_watermark(self) -> None:
+        """Recomputes the leader's HW after a flush, an append or a follower's report, and
+        wakes waiters if it moved. Judged by this leader's config alone: a follower that has
+        not applied a config change yet still reports what it fsynced."""
+        if not self.is_leader:
+            return
+        if self.flushes_every_record:
+            own, followers = self.log.recovery_point, self.follower_flushed
+        else:
+            own, followers = self.log.log_end_offset, self.follower_offsets
+        offsets = [own]
+        for replica in self.state.isr:
+            if replica != self.node_id:
+                offsets.append(followers.get(replica, self.log.log_start_offset))
+        new_hw = min(offsets)
+        if new_hw > self.log.high_watermark:
+            self.log.update_high_watermark(new_hw)
+            self.notify()
+
+    def changed(self) -> Coroutine[Any, Any, bool]:
+        """Waits for the next notify (an append, a HW move, a state change)."""
+        return self._hw_changed.wait()
+
+    def notify(self) -> None:
+        """Wakes every waiter (HW moved, leadership changed, partition removed)."""
+        self._hw_changed.set()
+        self._hw_changed = asyncio.Event()
+
+    async def wait_for_high_watermark_above(self, offset: int, timeout_s: float) -> bool:
+        """Waits until the HW is above ``offset`` (so ``offset`` is committed) or the timeout.
+
+        Returns whether it is. Also returns early, False, if this node stops leading.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.log.high_watermark <= offset:
+            if self.closed or not self.is_leader or self.log.offline or self.under_min_isr:
+                return False
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            event = self._hw_changed
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                return self.log.high_watermark > offset
+        return True
+
+    # -- errors ----------------------------------------------------------------------------------
 
     def storage_error(self) -> ApiError | None:
         """The error a client gets while the log is offline, else None."""
@@ -248,7 +346,73 @@ class Partition:
             },
         )
 
-    def append_idempotent(
+    # -- the leader's append ---------------------------------------------------------------------
+
+    async def append_as_leader(
+        self,
+        batches: Sequence[Sequence[NewRecord]],
+        acks: str,
+        producer: ProducerBatch | None = None,
+        timeout_s: float = 0.0,
+    ) -> LeaderAppend:
+        """Appends a request's batches as leader, schedules their flush, and completes when
+        the acks condition holds: at once for ``acks=0`` and ``1``, once the high watermark
+        passed the last of them for ``all`` (else ``commit_error`` says why not, within
+        ``timeout_s``).
+
+        With ``producer``, each batch continues the sequence of the one before, and a retried
+        batch is recognised (``duplicate``). Raises ApiError when the first batch cannot be
+        appended (not the leader, ``min.insync.replicas``, a sequence gap, a storage error);
+        a later batch's failure is reported in ``error`` with the earlier ones kept.
+        """
+        result = self.append_now(batches, acks, producer)
+        if acks != "all":
+            return result
+        last = result.infos[-1].last_offset
+        if await self.wait_for_high_watermark_above(last, timeout_s):
+            return result
+        return dataclasses.replace(result, commit_error=self.not_committed_error())
+
+    def append_now(
+        self,
+        batches: Sequence[Sequence[NewRecord]],
+        acks: str,
+        producer: ProducerBatch | None = None,
+    ) -> LeaderAppend:
+        """The synchronous half of :meth:`append_as_leader`: appends and schedules the
+        flush, without waiting for the commit (no await: nothing else appends meanwhile)."""
+        infos: list[AppendInfo] = []
+        duplicate = fresh = False
+        sequence_delta = 0
+        error: ApiError | None = None
+        for records in batches:
+            try:
+                if producer is None:
+                    info, again = self._append(records, acks, None), False
+                else:
+                    # Each batch of the request continues the sequence of the one before.
+                    this = dataclasses.replace(
+                        producer,
+                        base_sequence=(producer.base_sequence + sequence_delta) & 0x7FFFFFFF,
+                    )
+                    info, again = self._append_idempotent(records, acks, this)
+                    duplicate = duplicate or again
+                    sequence_delta += len(records)
+            except ApiError as e:
+                if not infos:
+                    raise
+                error = e
+                break
+            infos.append(info)
+            fresh = fresh or not again
+        if fresh:
+            if not self.flushes_every_record:
+                self.advance_high_watermark()  # unflushed records count: the ISR may have them
+            if self.flusher is not None:
+                self.flusher.schedule_flush(self)
+        return LeaderAppend(tuple(infos), duplicate, error)
+
+    def _append_idempotent(
         self, records: Sequence[NewRecord], acks: str, producer: ProducerBatch
     ) -> tuple[AppendInfo, bool]:
         """Appends one batch of an idempotent producer; returns its offsets and whether it was
@@ -273,8 +437,7 @@ class Partition:
             )
         if isinstance(decision, InvalidProducerEpoch):
             raise ApiError(INVALID_PRODUCER_EPOCH, decision.message)
-        # No await between the check and the record: nothing else appends meanwhile.
-        info = self.append(records, acks, producer)
+        info = self._append(records, acks, producer)
         self.producers.record(
             producer.producer_id,
             producer.producer_epoch,
@@ -285,8 +448,8 @@ class Partition:
         )
         return info, False
 
-    def append(
-        self, records: Sequence[NewRecord], acks: str, producer: ProducerBatch | None = None
+    def _append(
+        self, records: Sequence[NewRecord], acks: str, producer: ProducerBatch | None
     ) -> AppendInfo:
         """Appends one batch as leader; refuses ``acks=all`` below ``min.insync.replicas``."""
         if acks == "all" and self.under_min_isr:
@@ -314,57 +477,55 @@ class Partition:
         except KafkaStorageError:
             self.raise_storage_error()
 
-    @property
-    def flushes_every_record(self) -> bool:
-        """Whether records count as replicated only once fsynced (``flush.messages=1``)."""
-        return self.log.config.flushes_every_record
+    def not_committed_error(self) -> ApiError:
+        """Why an acks=all append did not commit; its outcome is unknown."""
+        error = self.storage_error()
+        if error is not None:
+            return error
+        if self.is_leader and self.under_min_isr:
+            return ApiError(
+                NOT_ENOUGH_REPLICAS,
+                f"the ISR of {self.name} shrank below min.insync.replicas "
+                f"({self.min_insync_replicas}) before the records were committed",
+                {"retry_after_s": 1},
+            )
+        return ApiError(
+            REQUEST_TIMED_OUT,
+            f"the records for {self.name} were appended but not committed "
+            + ("in time" if self.is_leader else "before this node lost leadership")
+            + "; the outcome is unknown",
+        )
 
-    def follower_reported(self, replica: int, fetch_offset: int, flushed_offset: int) -> None:
-        """A follower's fetch told what it has appended and fsynced; the HW may move."""
-        self.follower_offsets[replica] = fetch_offset
-        self.follower_flushed[replica] = min(flushed_offset, fetch_offset)
-        self.advance_high_watermark()
+    # -- the follower's side ---------------------------------------------------------------------
 
-    def advance_high_watermark(self) -> None:
-        """Recomputes the HW after a flush, an append or a follower's report, and wakes
-        waiters if it moved. Judged by this leader's config alone: a follower that has not
-        applied a config change yet still reports what it fsynced."""
-        if not self.is_leader:
-            return
-        if self.flushes_every_record:
-            own, followers = self.log.recovery_point, self.follower_flushed
-        else:
-            own, followers = self.log.log_end_offset, self.follower_offsets
-        offsets = [own]
-        for replica in self.state.isr:
-            if replica != self.node_id:
-                offsets.append(followers.get(replica, self.log.log_start_offset))
-        new_hw = min(offsets)
-        if new_hw > self.log.high_watermark:
-            self.log.update_high_watermark(new_hw)
-            self.notify()
-
-    def notify(self) -> None:
-        """Wakes every waiter (HW moved, leadership changed, partition removed)."""
-        self._hw_changed.set()
-        self._hw_changed = asyncio.Event()
-
-    async def wait_for_high_watermark_above(self, offset: int, timeout_s: float) -> bool:
-        """Waits until the HW is above ``offset`` (so ``offset`` is committed) or the timeout.
-
-        Returns whether it is. Also returns early, False, if this node stops leading.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self.log.high_watermark <= offset:
-            if self.closed or not self.is_leader or self.log.offline or self.under_min_isr:
-                return False
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            event = self._hw_changed
+    def append_as_follower(self, data: bytes, leader_high_watermark: int) -> bool:
+        """Appends the leader's batch bytes unchanged (so replicas hold the same byte stream),
+        tracks their producers, and takes the leader's high watermark, capped at this log's
+        end. Returns whether bytes were appended. Bytes the log refuses are logged and
+        dropped: the next fetch asks for them again."""
+        appended = False
+        if data:
             try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except TimeoutError:
-                return self.log.high_watermark > offset
-        return True
+                self.log.append_batches(data)
+                appended = True
+                for _position, header in iter_batches(data, verify=False):
+                    self.producers.observe(header)
+            except (CorruptRecordError, UnexpectedAppendOffsetError) as e:
+                logger.warning("%s: the leader's bytes were refused: %s", self.name, e)
+            except KafkaStorageError as e:
+                logger.error("%s: append failed, the replica is offline: %s", self.name, e)
+                return False
+        self.log.update_high_watermark(min(leader_high_watermark, self.log.log_end_offset))
+        if appended:
+            self.notify()
+            if not self.flushes_every_record and self.flusher is not None:
+                # flush.messages above 1: fsync by the topic's settings, not before the next
+                # fetch (the fetcher fsyncs durable topics itself before it reports).
+                self.flusher.schedule_flush(self)
+        return appended
+
+    def truncate_to(self, offset: int) -> None:
+        """Follower truncation: the log, its epochs, and the producer state that described it."""
+        self.log.truncate_to(offset)
+        if not self.producers.truncate_to(offset):
+            self.rebuild_producers()

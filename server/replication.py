@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,7 @@ from client.protocol import (
     ErrorKind,
 )
 from server import limits
+from server.clock import SYSTEM_CLOCK, Clock
 from server.partition import FollowerProgress, Partition
 from storage.errors import KafkaStorageError
 
@@ -151,10 +152,17 @@ def _error(kind: ErrorKind, message: str) -> dict[str, Any]:
 class ReplicaFetchHandler:
     """Serves followers' fetches for the partitions this node leads."""
 
-    def __init__(self, node_id: int, lookup: Any, request_isr_change: Any) -> None:
+    def __init__(
+        self,
+        node_id: int,
+        lookup: Callable[[str, int], Partition | None],
+        request_isr_change: Callable[[Partition, tuple[int, ...]], None],
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.node_id = node_id
-        self._lookup = lookup  # (topic, partition) -> Partition | None
-        self._request_isr_change = request_isr_change  # (Partition, new isr) -> None
+        self._lookup = lookup
+        self._request_isr_change = request_isr_change
+        self._clock = clock
 
     def _one(
         self, request: FetchRequest, want: FetchPartition, now_ms: int, budget: int
@@ -237,19 +245,26 @@ class ReplicaFetchHandler:
         ):
             self._request_isr_change(p, (*p.state.isr, replica))
 
+    def answer(
+        self, request: FetchRequest, now_ms: int
+    ) -> tuple[list[dict[str, Any]], list[bytes]]:
+        """One pass over the request's partitions: each one's header entry and batch bytes
+        (within the request's byte budget), the followers' progress recorded."""
+        budget = request.max_bytes
+        entries, chunks = [], []
+        for want in request.partitions:
+            entry, data = self._one(request, want, now_ms, budget)
+            budget -= len(data)
+            entries.append(entry)
+            chunks.append(data)
+        return entries, chunks
+
     async def fetch(self, request: FetchRequest) -> bytes:
         """Answers at once when there is data or an error, else after up to max_wait_ms."""
-        deadline = time.monotonic() + request.max_wait_ms / 1000
+        deadline = self._clock.monotonic_s() + request.max_wait_ms / 1000
         while True:
-            now_ms = int(time.time() * 1000)
-            budget = request.max_bytes
-            entries, chunks = [], []
-            for want in request.partitions:
-                entry, data = self._one(request, want, now_ms, budget)
-                budget -= len(data)
-                entries.append(entry)
-                chunks.append(data)
-            remaining = deadline - time.monotonic()
+            entries, chunks = self.answer(request, self._clock.wall_ms())
+            remaining = deadline - self._clock.monotonic_s()
             if (
                 any(chunks)
                 or any("error" in e or "diverging" in e for e in entries)

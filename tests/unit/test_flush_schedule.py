@@ -33,8 +33,7 @@ def open_leader(logs: LogManager, config: LogConfig, isr: tuple[int, ...] = (1,)
 
 
 def produce(logs: LogManager, p: Partition, n: int) -> None:
-    p.append([NewRecord(None, b"v", 1000 + i) for i in range(n)], "all")
-    logs.appended(p)
+    p.append_now([[NewRecord(None, b"v", 1000 + i) for i in range(n)]], "all")
 
 
 async def settle() -> None:

@@ -50,7 +50,7 @@ def fetch(p: Partition, **fields: int) -> tuple[dict, bytes]:
 
 
 def append(p: Partition, count: int) -> None:
-    p.append([NewRecord(None, b"v", 1000 + i) for i in range(count)], "1")
+    p.append_now([[NewRecord(None, b"v", 1000 + i) for i in range(count)]], "1")
 
 
 def test_the_response_format_round_trips_and_malformed_bytes_raise_value_error() -> None:

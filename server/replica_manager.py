@@ -1,0 +1,419 @@
+"""The replica manager, as Kafka's ReplicaManager: it owns this node's partition replicas.
+
+It holds the log manager (opening, group commit, checkpoints, retention), the replica fetcher
+(this node's follower side), the fetch handler (its leader side), ISR changes (batched requests
+to the controller, and the shrink of lagging followers), and reconciliation with the metadata.
+``Node`` wires it to the quorum and the HTTP layer; handlers reach partitions only through it.
+
+A produced record's way down is one chain: the HTTP handler parses and plans, then calls
+:meth:`ReplicaManager.append_records`, which finds the partition this node leads and calls
+:meth:`Partition.append_as_leader`, which appends to the log, schedules the group commit
+(``LogManager.schedule_flush``) and waits for the high watermark that the flush, or the
+followers' fetches, move (``Partition.advance_high_watermark``).
+
+Reconciliation runs as one task: metadata entries name the topics they touch, the task plans
+with :func:`server.reconcile.plan_reconcile` on the newest metadata state and carries the
+actions out, opening logs in a worker thread so that a node opening thousands of partitions
+(or one with a big log) keeps heartbeating. ``wait_reconciled(index)`` lets a request that
+wrote metadata answer once this node's replicas match it (read your own writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from client.protocol import (
+    KAFKA_STORAGE_ERROR,
+    LEADER_NOT_AVAILABLE,
+    NOT_LEADER_OR_FOLLOWER,
+    UNKNOWN_PARTITION,
+    ApiError,
+)
+from kraft.records import (
+    ConfigRecord,
+    MetadataRecord,
+    PartitionChangeRecord,
+    PartitionRecord,
+    RemoveTopicRecord,
+    TopicRecord,
+)
+from kraft.state import MetadataState
+from server import limits
+from server.clock import SYSTEM_CLOCK, Clock
+from server.controller import existing_topic
+from server.fetcher import ReplicaFetcher
+from server.log_manager import LoadedReplica, LogManager
+from server.partition import LeaderAppend, Partition, ProducerBatch
+from server.reconcile import (
+    Action,
+    DeleteReplica,
+    Key,
+    LocalReplica,
+    OpenReplica,
+    UpdateReplica,
+    plan_reconcile,
+)
+from server.replication import ReplicaFetchHandler, isr_to_shrink
+from storage.batch import NewRecord
+
+log = logging.getLogger(__name__)
+
+CallController = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+BrokerUrl = Callable[[int, bool], str | None]
+
+
+class ReplicaManager:
+    def __init__(
+        self,
+        node_id: int,
+        log_dir: Path,
+        *,
+        metadata: Callable[[], MetadataState],
+        topic_defaults: dict[str, str],
+        replica_lag_time_max_ms: int,
+        broker_url: BrokerUrl,
+        http: Callable[[], aiohttp.ClientSession],
+        call_controller: CallController,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.node_id = node_id
+        self._metadata = metadata
+        self._topic_defaults = topic_defaults
+        self._lag_max_ms = replica_lag_time_max_ms
+        self._broker_url = broker_url
+        self._call_controller = call_controller
+        self._clock = clock
+        self.logs = LogManager(log_dir, node_id, clock)
+        self.fetcher = ReplicaFetcher(
+            node_id, self.logs, lambda leader: broker_url(leader, True), http
+        )
+        self.fetch_handler = ReplicaFetchHandler(
+            node_id, lambda t, i: self.logs.partitions.get((t, i)), self.request_isr_change, clock
+        )
+        # ISR changes waiting to be sent, and those sent and not answered yet.
+        self._isr_pending: dict[tuple[str, int], dict[str, Any]] = {}
+        self._isr_in_flight: dict[tuple[str, int], dict[str, Any]] = {}
+        self._isr_wakeup = asyncio.Event()
+        # Reconciliation: the topics entries named since the last pass (or all of them).
+        self._pending_names: set[str] = set()
+        self._pending_all = False
+        self._topic_names: dict[str, str] = {}  # topic id -> name, of topics created lately
+        self._reconcile_wakeup = asyncio.Event()
+        self._reconciled_index = -1
+        self._reconciled = asyncio.Event()  # set (and replaced) after every pass
+        self.serving = asyncio.Event()  # the first full pass is done
+        # Opening logs (recovery, producer state) runs here, off the event loop.
+        self._open_executor = ThreadPoolExecutor(1, thread_name_prefix="open")
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, retention_check_interval_ms: int, on_fatal: Callable[[str], None]) -> None:
+        self.logs.start(retention_check_interval_ms, on_fatal)
+        for name, body in (
+            ("isr-maintenance", self._isr_loop()),
+            ("isr-sender", self._isr_sender()),
+        ):
+            self._supervise(name, body, on_fatal)
+
+    def start_serving(self, on_fatal: Callable[[str], None]) -> None:
+        """This broker is registered and unfenced: make every local replica match the
+        metadata, and keep them so (``serving`` is set after the first pass)."""
+        self._pending_all = True
+        self._reconcile_wakeup.set()
+        self._supervise("reconcile", self._reconcile_loop(), on_fatal)
+
+    def _supervise(self, name: str, body: Any, on_fatal: Callable[[str], None]) -> None:
+        task = asyncio.create_task(body, name=name)
+
+        def done(t: asyncio.Task[None]) -> None:
+            if not t.cancelled() and t.exception() is not None:
+                on_fatal(f"the {name} task failed: {t.exception()!r}")
+
+        task.add_done_callback(done)
+        self._tasks.append(task)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.fetcher.close()
+        await self.logs.close()
+        self._open_executor.shutdown(wait=True)
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def local(self, topic: str, index: int) -> Partition | None:
+        """This node's replica of the partition, if it has one open."""
+        return self.logs.partitions.get((topic, index))
+
+    def partition(self, topic_name: str, index: int) -> Partition:
+        """The local replica of a partition, or the error a client should see: a redirect to
+        the leader when this node holds no replica, a storage error when it failed to open."""
+        topic = existing_topic(self._metadata(), topic_name)
+        if index not in topic.partitions:
+            raise ApiError(
+                UNKNOWN_PARTITION,
+                f"partition {index} of topic '{topic_name}' does not exist "
+                f"(it has {len(topic.partitions)})",
+            )
+        partition = self.logs.partitions.get((topic_name, index))
+        if partition is not None:
+            return partition
+        failure = self.logs.failed.get((topic_name, index))
+        if failure is not None:
+            raise ApiError(KAFKA_STORAGE_ERROR, failure)
+        meta = topic.partitions[index]
+        url = self._broker_url(meta.leader, False) if meta.leader >= 0 else None
+        if self.node_id in meta.replicas or url is None:
+            raise ApiError(
+                LEADER_NOT_AVAILABLE,
+                f"partition {topic_name}-{index} is not available on node {self.node_id} yet",
+                {"retry_after_s": 1},
+            )
+        raise ApiError(
+            NOT_LEADER_OR_FOLLOWER,
+            f"node {self.node_id} holds no replica of {topic_name}-{index}; "
+            f"node {meta.leader} leads it",
+            {"leader_id": meta.leader, "leader_epoch": meta.leader_epoch, "leader_url": url},
+        )
+
+    def leader_partition(self, topic_name: str, index: int) -> Partition:
+        """The partition, if this node leads it; else the redirect or error for the client."""
+        partition = self.partition(topic_name, index)
+        partition.check_leader(self._broker_url(partition.state.leader, False))
+        return partition
+
+    # -- produce -------------------------------------------------------------------------------
+
+    async def append_records(
+        self,
+        topic: str,
+        index: int,
+        batches: Sequence[Sequence[NewRecord]],
+        acks: str,
+        producer: ProducerBatch | None,
+        timeout_s: float,
+    ) -> LeaderAppend:
+        """Appends a request's batches to a partition this node leads and waits for the acks
+        (see :meth:`Partition.append_as_leader`); raises the redirect or error otherwise."""
+        partition = self.leader_partition(topic, index)
+        return await partition.append_as_leader(batches, acks, producer, timeout_s)
+
+    # -- the ISR ---------------------------------------------------------------------------------
+
+    def request_isr_change(self, p: Partition, isr: tuple[int, ...]) -> None:
+        """Asks the controller to set a led partition's ISR (never edited here on our own).
+
+        Requests wait a moment to be sent together: after a restart, a follower catching up
+        on a thousand partitions makes one request, and one metadata entry, not a thousand.
+        """
+        key = (p.topic_id, p.index)
+        item = {
+            "topic_id": p.topic_id,
+            "partition": p.index,
+            "leader_epoch": p.state.leader_epoch,
+            "isr": list(isr),
+        }
+        if self._isr_in_flight.get(key) == item:
+            return
+        self._isr_pending[key] = item
+        self._isr_wakeup.set()
+
+    async def _isr_sender(self) -> None:
+        while True:
+            await self._isr_wakeup.wait()
+            await asyncio.sleep(limits.ISR_CHANGE_BATCH_S)
+            self._isr_wakeup.clear()
+            batch, self._isr_pending = self._isr_pending, {}
+            self._isr_in_flight = dict(batch)
+            try:
+                answer = await self._call_controller(
+                    "/v1/internal/alter-isr",
+                    {"leader": self.node_id, "partitions": list(batch.values())},
+                )
+                for result in answer["partitions"]:
+                    if "error" in result:
+                        log.info(
+                            "ISR change of %s-%d to %s not made: %s",
+                            result["topic_id"],
+                            result["partition"],
+                            result["isr"],
+                            result["message"],
+                        )
+            except ApiError as e:  # the leader asks again at its next check or fetch
+                log.info("%d ISR change(s) not made: %s", len(batch), e.message)
+            finally:
+                self._isr_in_flight = {}
+
+    async def _isr_loop(self) -> None:
+        """Drops from the ISR the followers that have not caught up for too long."""
+        while True:
+            await asyncio.sleep(limits.ISR_CHECK_INTERVAL_S)
+            now = self._clock.wall_ms()
+            for p in list(self.logs.partitions.values()):
+                if p.is_leader and not p.closed:
+                    smaller = isr_to_shrink(p, now, self._lag_max_ms)
+                    if smaller is not None:
+                        log.warning(
+                            "%s: followers lag, shrinking the ISR to %s", p.name, list(smaller)
+                        )
+                        self.request_isr_change(p, smaller)
+
+    # -- reconciliation ------------------------------------------------------------------------
+
+    def on_metadata(self, records: Sequence[MetadataRecord] | None) -> None:
+        """The quorum applied an entry (None: the whole state was replaced): note the topics
+        it names for the reconcile task. Costs what the entry has, not what the node hosts."""
+        if records is None:
+            self._pending_all = True
+        else:
+            for record in records:
+                if isinstance(record, TopicRecord):
+                    self._topic_names[record.topic_id] = record.name
+                    self._pending_names.add(record.name)
+                elif isinstance(record, ConfigRecord) and record.resource_type == "topic":
+                    self._pending_names.add(record.resource_name)
+                elif isinstance(
+                    record, PartitionRecord | PartitionChangeRecord | RemoveTopicRecord
+                ):
+                    name = self._topic_name(record.topic_id)
+                    if name is not None:
+                        self._pending_names.add(name)
+                    if isinstance(record, RemoveTopicRecord):
+                        self._topic_names.pop(record.topic_id, None)
+        self._reconcile_wakeup.set()
+
+    def _topic_name(self, topic_id: str) -> str | None:
+        # A removed topic is gone from the state: its name is the one it was created with,
+        # or the one its local replicas are hosted by (a topic created before this node
+        # started, whose replicas may still be opening).
+        topic = self._metadata().topic_by_id(topic_id)
+        if topic is not None:
+            return topic.name
+        return self._topic_names.get(topic_id) or self.logs.topic_name(topic_id)
+
+    async def wait_reconciled(self, index: int, timeout_s: float) -> bool:
+        """Waits (briefly) until this node's replicas match metadata entry ``index``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self._reconciled_index < index:
+                    await self._reconciled.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await self._reconcile_wakeup.wait()
+            self._reconcile_wakeup.clear()
+            state = self._metadata()
+            full = self._pending_all
+            if full:
+                on_disk = set(self.logs.on_disk())
+                names = set(state.topics) | self.logs.topic_names() | {n for n, _ in on_disk}
+            else:
+                on_disk = set()
+                names = self._pending_names
+            self._pending_all = False
+            self._pending_names = set()
+            changed = await self.reconcile(state, names, on_disk)
+            self.fetcher.update(None if full else changed)
+            self._reconciled_index = state.applied_index
+            self._reconciled.set()
+            self._reconciled = asyncio.Event()
+            if full:
+                self.serving.set()
+
+    async def reconcile(
+        self,
+        state: MetadataState,
+        names: set[str],
+        on_disk: set[Key] = frozenset(),  # type: ignore[assignment]
+    ) -> set[Key]:
+        """Plans and carries out what makes the named topics' local replicas match ``state``;
+        returns the replicas that came, went, or changed leader."""
+        local: dict[Key, LocalReplica | None] = {}
+        for name in names:
+            for key in self.logs.local_keys(name):
+                p = self.logs.partitions.get(key)
+                local[key] = (
+                    None
+                    if p is None
+                    else LocalReplica(p.topic_id, p.state, p.log.config, p.min_insync_replicas)
+                )
+        for key in on_disk or ():
+            local.setdefault(key, None)
+        actions = plan_reconcile(state, self.node_id, self._topic_defaults, names, local)
+        return await self._carry_out(actions)
+
+    async def _carry_out(self, actions: list[Action]) -> set[Key]:
+        changed: set[Key] = set()
+        opens: list[OpenReplica] = []
+        for action in actions:
+            if isinstance(action, DeleteReplica):
+                changed.add(action.key)
+                log.info("removing %s-%d: %s", *action.key, action.reason)
+                try:
+                    self.logs.delete_partition(*action.key)
+                except OSError as e:
+                    log.error("could not delete %s-%d: %s", *action.key, e)
+            elif isinstance(action, OpenReplica):
+                opens.append(action)
+            elif isinstance(action, UpdateReplica):
+                p = self.logs.partitions[action.key]
+                settings = action.settings
+                p.min_insync_replicas = settings.min_insync_replicas
+                if p.log.config != settings.config:
+                    p.log.update_config(settings.config)
+                    self.logs.config_changed(p)
+                p.update_state(settings.state, self._clock.wall_ms())
+                if action.leader_changed:
+                    changed.add(action.key)
+        if opens:
+            loop = asyncio.get_running_loop()
+            results = await asyncio.gather(
+                *(
+                    loop.run_in_executor(
+                        self._open_executor,
+                        self.logs.load_replica,
+                        a.key[0],
+                        a.settings.topic_id,
+                        a.key[1],
+                        a.settings.config,
+                    )
+                    for a in opens
+                ),
+                return_exceptions=True,
+            )
+            opened: set[str] = set()
+            for action, result in zip(opens, results, strict=True):
+                changed.add(action.key)
+                if self._add_opened(action, result):
+                    opened.add(action.key[0])
+            # The metadata may have moved on while the logs opened (a leader change, the
+            # topic deleted): one more pass over these topics brings them up to date. (A
+            # replica that failed to open is retried at the next entry naming its topic.)
+            if opened:
+                self._pending_names.update(opened)
+                self._reconcile_wakeup.set()
+        return changed
+
+    def _add_opened(self, action: OpenReplica, result: LoadedReplica | BaseException) -> bool:
+        """Adds an opened replica; returns False (and marks it failed) if it did not open."""
+        name, index = action.key
+        if isinstance(result, BaseException):
+            if not isinstance(result, OSError | ValueError):
+                raise result
+            log.error("cannot open %s-%d: %s", name, index, result)
+            self.logs.mark_failed(action.key, f"partition {name}-{index} cannot open: {result}")
+            return False
+        self.logs.add_replica(result, action.settings.state, action.settings.min_insync_replicas)
+        return True
