@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +37,7 @@ from kraft.quorum import MetadataQuorum
 from kraft.records import MetadataRecord, ProducerIdsRecord
 from kraft.state import MetadataState
 from server import controller, limits
+from server.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,12 @@ Write = Callable[[Plan, int | None], Awaitable[int | None]]
 
 
 class ControllerDriver:
-    def __init__(self, quorum: MetadataQuorum, cluster_id: str, write: Write) -> None:
+    def __init__(
+        self, quorum: MetadataQuorum, cluster_id: str, write: Write, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.quorum = quorum
+        # Monotonic, as the quorum's last_heard readings it compares with.
+        self._clock = clock
         self.cluster_id = cluster_id
         self._write = write
         self._deadlines: dict[int, float] = {}  # broker id -> monotonic end of its session
@@ -69,7 +73,7 @@ class ControllerDriver:
         term = self.quorum.current_term()
         if term != self._term:
             self._term = term
-            self._deadlines = self._inherited_sessions(time.monotonic())
+            self._deadlines = self._inherited_sessions(self._clock.monotonic_s())
             self._registered_at.clear()
             self._heard.clear()
             log.info("node %d is the controller (term %d)", self.quorum.node_id, term)
@@ -106,7 +110,10 @@ class ControllerDriver:
                 f"cluster.id: node {broker_id} was formatted for cluster {cluster_id}, but this "
                 f"cluster is {self.cluster_id}",
             )
-        alive = broker_id in self._heard and self._deadlines.get(broker_id, 0.0) > time.monotonic()
+        alive = (
+            broker_id in self._heard
+            and self._deadlines.get(broker_id, 0.0) > self._clock.monotonic_s()
+        )
 
         def plan(state: MetadataState) -> list[MetadataRecord]:
             return controller.plan_register_broker(
@@ -116,7 +123,7 @@ class ControllerDriver:
         index = await self._write(plan, term)
         assert index is not None, "a registration always writes a record"
         self._registered_at[broker_id] = index
-        self._deadlines[broker_id] = time.monotonic() + limits.BROKER_SESSION_TIMEOUT_S
+        self._deadlines[broker_id] = self._clock.monotonic_s() + limits.BROKER_SESSION_TIMEOUT_S
         self._heard.add(broker_id)
         epoch = self.quorum.snapshot_state().brokers[broker_id].epoch
         return {"broker_id": broker_id, "broker_epoch": epoch, "registered_index": index}
@@ -134,7 +141,7 @@ class ControllerDriver:
                 f"broker {broker_id} at epoch {body.get('broker_epoch')} is not registered; "
                 "register again",
             )
-        self._deadlines[broker_id] = time.monotonic() + limits.BROKER_SESSION_TIMEOUT_S
+        self._deadlines[broker_id] = self._clock.monotonic_s() + limits.BROKER_SESSION_TIMEOUT_S
         self._heard.add(broker_id)
         applied = body.get("applied_index")
         caught_up = isinstance(applied, int) and applied >= self._registered_at.get(broker_id, 0)
@@ -222,7 +229,7 @@ class ControllerDriver:
                 log.exception("controller tick failed")
 
     async def _tick(self, term: int) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic_s()
         state = self.quorum.snapshot_state()
         for broker in state.brokers.values():
             deadline = self._deadlines.setdefault(broker.id, now + limits.BROKER_SESSION_TIMEOUT_S)
