@@ -90,8 +90,9 @@ REPLICA_FETCH_BACKOFF_S = 0.2
 REPLICA_LAG_TIME_MAX_MS = 10_000
 # How often a leader looks for followers to drop from, or add to, the ISR.
 ISR_CHECK_INTERVAL_S = 1.0
-# A node that forwarded an admin request waits at most this long to apply its result before
-# answering (normally one Raft round, ~20 ms).
+# A node that wrote or forwarded an admin request waits at most this long to apply its result,
+# and to open or remove the replicas it names, before answering (normally one Raft round,
+# ~20 ms, and a millisecond or two per new replica).
 FORWARD_APPLY_WAIT_S = 2.0
 # ISR change requests wait this long to be sent to the controller together (Kafka batches
 # AlterPartition the same way): one metadata entry for many partitions.
