@@ -2,9 +2,12 @@
 
 - Opening: ``<log dir>/<topic>-<partition>/`` with its ``partition.metadata`` (the topic id, so
   a directory left by a deleted topic of the same name is never mistaken for the new one), at
-  the recovery point and log start offset of the checkpoint files.
-- Group commit: appends mark their partition dirty; one flush task fsyncs every dirty log in a
-  worker thread (one fsync per file covers everything appended meanwhile) and then lets each
+  the recovery point and log start offset of the checkpoint files. Opening has two halves:
+  :meth:`LogManager.load_replica` does the I/O (recovery, the producer state) and may run in
+  a worker thread; :meth:`LogManager.add_replica` joins the result on the event loop.
+- Group commit: a partition's append calls :meth:`LogManager.schedule_flush` (the partition's
+  ``Flusher``), which marks it dirty; one flush task fsyncs every dirty log in a worker
+  thread (one fsync per file covers everything appended meanwhile) and then lets each
   partition move its high watermark.
 - Topics with ``flush.messages`` above 1 (Kafka's relaxed durability) are not fsynced after
   every append: their partitions become dirty once ``flush.messages`` records are unflushed,
