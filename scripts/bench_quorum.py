@@ -2,7 +2,7 @@
 """Benchmark of the metadata quorum on a real three-node cluster. Prints figures, asserts
 nothing.
 
-It starts its own three node processes (tests/integration/nodes.py's Cluster, in a temporary
+It starts its own three node processes (scripts/node_process.py's Cluster, in a temporary
 directory; every process it started is stopped by pid at the end), then measures:
 
   (a) metadata writes: --topics single-partition topics created with --concurrency requests
@@ -42,9 +42,10 @@ from pathlib import Path
 
 import aiohttp
 
+# The checkout, so that the scripts package imports (run as a file, only scripts/ is on the path).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.nodes import Cluster, NodeProcess, http, wait_until  # noqa: E402
+from scripts.node_process import Cluster, NodeProcess, http, wait_until  # noqa: E402
 
 TARGET_CREATIONS_PER_S = 500.0
 TARGET_FAILOVER_MEDIAN_S = 1.5

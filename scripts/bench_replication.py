@@ -2,7 +2,7 @@
 """Benchmark of partition replication on a real three-node cluster. Prints figures, asserts
 nothing.
 
-It starts its own three node processes (tests/integration/nodes.py's Cluster, in a temporary
+It starts its own three node processes (scripts/node_process.py's Cluster, in a temporary
 directory, min.insync.replicas=2; every process it started is stopped by pid at the end), then:
 
   (a) 1,000 partitions: creates a topic of --partitions partitions with replication factor 3,
@@ -43,9 +43,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# The checkout, so that the scripts package imports (run as a file, only scripts/ is on the path).
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.nodes import Cluster, NodeProcess, http, wait_until  # noqa: E402
+from scripts.node_process import Cluster, NodeProcess, http, wait_until  # noqa: E402
 
 TARGET_NOT_QUORUM_LEADER_S = 2.0
 TARGET_QUORUM_LEADER_S = 3.5

@@ -41,14 +41,13 @@ class LauncherError(Exception):
     """Something the user must fix; printed as is on stderr, exit 1."""
 
 
-@dataclass(frozen=True)
-class NodeLayout:
-    """Where one node lives: its id, ports and files."""
+class NodeFiles:
+    """A node's files and URL, named from its directory and HTTP port: one naming rule for the
+    launcher's nodes (:class:`NodeLayout`) and the test and benchmark nodes
+    (``scripts/node_process.py``)."""
 
-    node_id: int
-    http_port: int
-    raft_port: int
     directory: Path
+    http_port: int
 
     @property
     def properties(self) -> Path:
@@ -69,6 +68,16 @@ class NodeLayout:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+
+@dataclass(frozen=True)
+class NodeLayout(NodeFiles):
+    """Where one node of the local cluster lives: its id, ports and files."""
+
+    node_id: int
+    http_port: int
+    raft_port: int
+    directory: Path
 
 
 def plan_nodes(directory: Path, count: int, base_port: int) -> list[NodeLayout]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.nodes import NodeProcess
+from scripts.node_process import NodeProcess
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from client.protocol import partition_for_key
-from tests.integration.nodes import NodeProcess, http, run_tool
+from scripts.node_process import NodeProcess, http, run_tool
 
 TOPICS = "client.tools.topics"
 PRODUCER = "client.tools.console_producer"

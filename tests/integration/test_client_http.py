@@ -24,7 +24,7 @@ from client.protocol import (
     ApiError,
 )
 from client.tools import console_consumer, topics
-from tests.integration.nodes import free_ports
+from scripts.node_process import free_ports
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

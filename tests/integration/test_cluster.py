@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.nodes import Cluster, NodeProcess, http, wait_until
+from scripts.node_process import Cluster, NodeProcess, http, wait_until
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from storage.properties import MetaProperties
-from tests.integration.nodes import (
+from scripts.node_process import (
     Cluster,
     NodeProcess,
     free_ports,
@@ -25,6 +24,7 @@ from tests.integration.nodes import (
     run_tool,
     wait_until,
 )
+from storage.properties import MetaProperties
 
 # A refused node gives up within a few broker sessions; a minute is generous on a busy machine.
 EXIT_DEADLINE_S = 60.0

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from scripts.node_process import Cluster, NodeProcess, http, run_tool, wait_until
 from server import limits as server_limits
 from storage.checkpoints import OffsetCheckpointFile
-from tests.integration.nodes import Cluster, NodeProcess, http, run_tool, wait_until
 from tests.integration.test_cluster import create_topic, describe
 from tests.integration.test_replication import leader_of, produce
 from tests.integration.writer import IdempotentWriter

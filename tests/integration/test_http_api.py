@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.nodes import NodeProcess, http
+from scripts.node_process import NodeProcess, http
 
 
 def curl(*args: str, timeout: float = 30.0) -> tuple[int, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.nodes import Cluster, NodeProcess, http, wait_until
+from scripts.node_process import Cluster, NodeProcess, http, wait_until
 from tests.integration.test_cluster import create_topic
 from tests.integration.test_replication import leader_of, read_all
 

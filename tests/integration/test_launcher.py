@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.node_process import free_ports
 from storage.properties import MetaProperties, load_properties
-from tests.integration.nodes import free_ports
 
 pytestmark = pytest.mark.timeout(300)
 

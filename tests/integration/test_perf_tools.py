@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.nodes import Cluster, NodeProcess, http, run_tool, wait_until
+from scripts.node_process import Cluster, NodeProcess, http, run_tool, wait_until
 
 RECORDS = 300
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.nodes import Cluster, NodeProcess, http, wait_until
+from scripts.node_process import Cluster, NodeProcess, http, wait_until
 from tests.integration.power_cut import (
     JOURNAL_ENV,
     REPO_ROOT,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.nodes import Cluster, NodeProcess, http, wait_until
+from scripts.node_process import Cluster, NodeProcess, http, wait_until
 from tests.integration.test_cluster import assert_same_metadata, create_topic, describe
 
 

@@ -7,7 +7,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from tests.integration.nodes import NodeProcess, http
+from scripts.node_process import NodeProcess, http
 
 MakeNode = Callable[..., NodeProcess]
 

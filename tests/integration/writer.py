@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from http.client import HTTPException
 from typing import Any
 
-from tests.integration.nodes import Cluster, NodeProcess, http
+from scripts.node_process import Cluster, NodeProcess, http
 
 # Per attempt: the broker's own acks=all wait, and the client's socket timeout above it, so a
 # stuck leader (paused, partitioned) costs one attempt rather than the test.

@@ -3,27 +3,10 @@ how a process is recognised as a node of the cluster."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
+from scripts import cluster_nodes as cn
 from storage.properties import parse_properties
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str) -> ModuleType:
-    # scripts/ is not a package: load the module from its file.
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cn = _load("cluster_nodes")
 
 
 def test_node_i_serves_http_on_p_plus_2i_minus_2_and_raft_on_the_next_port() -> None:

@@ -1,7 +1,10 @@
-"""Real node processes for the integration tests: free ports, temporary directories, pids.
+"""Real node processes on 127.0.0.1 for the integration tests and the benchmarks: free ports,
+temporary directories, pids.
 
-Each :class:`NodeProcess` is a real ``kraft-server-start`` process on 127.0.0.1, formatted with
-the real ``kraft-storage format``. Tests stop what they start, by pid.
+Each :class:`NodeProcess` is a real ``python -m server.main`` process, formatted with the real
+``kraft-storage format``; a :class:`Cluster` is several of them sharing a cluster id, a secret
+and the quorum's voters. Whoever starts a node stops it, by its pid. Its files are named as the
+launcher's (:class:`scripts.cluster_nodes.NodeFiles`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.cluster_nodes import NodeFiles
+
+ROOT = Path(__file__).resolve().parents[1]
+# A node formats its log directory and joins the quorum in seconds; a loaded machine is slower.
 READY_DEADLINE_S = 60.0
 
 
@@ -47,7 +54,7 @@ def run_tool(
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
     )
 
 
@@ -69,7 +76,9 @@ def http(method: str, url: str, body: Any = None, timeout: float = 30.0) -> tupl
 
 
 @dataclass
-class NodeProcess:
+class NodeProcess(NodeFiles):
+    """One node process (not started until :meth:`start`); free ports unless given."""
+
     directory: Path
     node_id: int = 1
     http_port: int = 0
@@ -88,22 +97,6 @@ class NodeProcess:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.http_port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def log_dir(self) -> Path:
-        return self.directory / "kraft-combined-logs"
-
-    @property
-    def properties(self) -> Path:
-        return self.directory / "node.properties"
-
-    @property
-    def log_file(self) -> Path:
-        return self.directory / "node.log"
 
     @property
     def pid(self) -> int | None:
@@ -146,7 +139,7 @@ class NodeProcess:
             [sys.executable, "-m", "server.main", str(self.properties)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=ROOT,
             env=self.env,
         )
         log.close()
