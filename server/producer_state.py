@@ -5,7 +5,8 @@ before it appends a batch that carries a producer id, appends only on :class:`Ap
 calls :meth:`ProducerStateTable.record` with the offsets the batch got. Followers, and a node
 opening a log, feed batch headers to :meth:`ProducerStateTable.observe` /
 :meth:`ProducerStateTable.rebuild`, so the state survives restart and failover: it is a function
-of the batch headers in the log, and nothing else.
+of the batch headers in the log, and nothing else (a snapshot of it stands for the headers
+below the snapshot's offset, see Snapshots below).
 
 Theory of operation. Per producer id the table keeps the producer's current epoch and the last
 five batches it wrote at that epoch (first and last sequence, first and last offset), as Kafka
@@ -20,11 +21,12 @@ The rules of :meth:`ProducerStateTable.check`, in order (Kafka's ``ProducerAppen
    sequence after 2**31 - 1 is 0 (Kafka's int32 wrap).
 5. An unknown producer id: its first batch must start at sequence 0 -- *while the table's
    history is complete*, that is while it has seen every batch from offset 0 on and never
-   evicted a producer. Once the log start offset is above 0 (retention, a log restarted at a
-   later offset) or a producer has been evicted, an unknown id may be one whose state was
-   dropped, so any sequence is accepted, as Kafka does since KIP-360 (refusing it would wedge
-   a live producer for ever). Kafka itself accepts any sequence from an unknown producer; we
-   are stricter where we can tell a new producer from a forgotten one.
+   evicted a producer (for a table loaded from a snapshot, see Snapshots below). Once the log
+   start offset is above 0 (retention, a log restarted at a later offset) or a producer has
+   been evicted, an unknown id may be one whose state was dropped, so any sequence is
+   accepted, as Kafka does since KIP-360 (refusing it would wedge a live producer for ever).
+   Kafka itself accepts any sequence from an unknown producer; we are stricter where we can
+   tell a new producer from a forgotten one.
 
 Rules 3-5 broken: :class:`OutOfOrderSequence`, carrying the sequence expected.
 
@@ -32,6 +34,21 @@ The log, not the check, is the truth: :meth:`record` and :meth:`observe` never r
 (a follower copies what its leader wrote). A batch at another epoch than the current one,
 larger or (only in a log that was written wrongly) smaller, starts a new window at its epoch,
 as Kafka's ``ProducerStateEntry.addBatch`` does.
+
+Snapshots (bounded startup). :meth:`ProducerStateTable.snapshot_entries` gives the table as
+Kafka's producer snapshot holds it (:mod:`storage.producer_snapshot`): per producer its epoch
+and its LAST batch only. :meth:`ProducerStateTable.load` restores a table from such a snapshot,
+after which :meth:`observe` continues with the batch headers from the snapshot's offset on: the
+result decides as a table rebuilt from every header for each producer's epoch, next sequence
+and last batch. Its window holds fewer batches, so a retry of an older in-flight batch right
+after a reload is answered OUT_OF_ORDER_SEQUENCE instead of as a duplicate (safe: nothing is
+written twice), as in Kafka. And since Kafka's format cannot say whether a producer was ever
+evicted, rule 5 after a load relies on this invariant: a table that evicted a producer while
+its log starts at 0 stays full (each new producer evicts another; a truncation that would
+remove a whole producer from it is not exact, see :meth:`ProducerStateTable.truncate_to`, so
+the caller rebuilds, evicting again if the log still holds too many producers). A snapshot
+with fewer than ``max_producers`` producers of a log starting at 0 thus comes from a table
+that never evicted, and the loaded table stays strict; a full one is taken as evicted.
 """
 
 from __future__ import annotations
@@ -41,6 +58,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from storage.batch import NO_SEQUENCE, BatchHeader
+from storage.producer_snapshot import ProducerSnapshotEntry
 
 # Kafka's NUM_BATCHES_TO_RETAIN: a client has at most five requests in flight per partition,
 # so a retry is always of one of its last five batches.
@@ -49,14 +67,17 @@ BATCHES_PER_PRODUCER = 5
 # Producers remembered per partition. Every run of a client tool allocates a new producer id,
 # so without a bound a long-lived partition's table grows without end (Kafka expires ids after
 # producer.id.expiration.ms instead, which needs a clock). One entry with five batches takes
-# about 1.9 KB (measured with tracemalloc), so 1,000 producers cost about 2 MB a partition. The
-# evicted producer is the one idle longest (smallest last offset): a retry of its batch could no
-# longer be recognised (it would be written again), but it is the producer least likely to
-# retry; eviction also ends the strict rule for unknown ids (rule 5).
+# about 2.0 KB (measured with tracemalloc, timestamps included), so 1,000 producers cost about
+# 2 MB a partition, and a snapshot of them 46 KB (storage.producer_snapshot). The evicted
+# producer is the one idle longest (smallest last offset): a retry of its batch could no longer
+# be recognised (it would be written again), but it is the producer least likely to retry;
+# eviction also ends the strict rule for unknown ids (rule 5).
 PRODUCERS_PER_PARTITION_MAX = 1_000
 
 SEQUENCE_MAX = 2**31 - 1
 EPOCH_MAX = 2**15 - 1
+# Kafka's RecordBatch.NO_TIMESTAMP: a batch recorded without its largest timestamp.
+NO_TIMESTAMP = -1
 
 
 def next_sequence(sequence: int) -> int:
@@ -129,12 +150,14 @@ APPEND = Append()
 
 @dataclass(frozen=True, slots=True)
 class BatchMetadata:
-    """One retained batch of a producer."""
+    """One retained batch of a producer (``max_timestamp``: its largest record timestamp, or
+    -1 when it was recorded without one; only snapshots and tools read it)."""
 
     first_sequence: int
     last_sequence: int
     first_offset: int
     last_offset: int
+    max_timestamp: int = NO_TIMESTAMP
 
 
 class _Entry:
@@ -204,6 +227,9 @@ class ProducerStateTable:
         self._entries: dict[int, _Entry] = {}
         self._log_start_offset = log_start_offset
         self._history_complete = log_start_offset == 0
+        # A producer was evicted (or the table was loaded from a full snapshot, which may
+        # have been): the table must stay full while its log starts at 0 (see truncate_to).
+        self._evicted = False
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -212,8 +238,9 @@ class ProducerStateTable:
 
     @property
     def history_complete(self) -> bool:
-        """True while the table has seen every batch from offset 0 and evicted no producer: an
-        unknown producer id is then a new one and must start at sequence 0."""
+        """True while the table has seen every batch from offset 0 and evicted no producer (or
+        was loaded from a snapshot that shows no eviction, see :meth:`load`): an unknown
+        producer id is then a new one and must start at sequence 0."""
         return self._history_complete
 
     def producer(self, producer_id: int) -> ProducerView | None:
@@ -269,12 +296,15 @@ class ProducerStateTable:
         last_sequence: int,
         first_offset: int,
         last_offset: int,
+        *,
+        max_timestamp: int = NO_TIMESTAMP,
     ) -> None:
         """Remembers a batch that is now in the log (keeps the last five per producer).
 
         Never refuses a batch: the log is the truth. Batches must come in log order (each
         ``first_offset`` above every offset recorded before). May evict the producer idle
-        longest when the table is full.
+        longest when the table is full. ``max_timestamp`` (the batch's largest timestamp,
+        as the append returned it) only goes into snapshots.
         """
         _check_fields(producer_id, producer_epoch, base_sequence)
         if not 0 <= last_sequence <= SEQUENCE_MAX:
@@ -290,12 +320,15 @@ class ProducerStateTable:
         entry = self._entries.pop(producer_id, None)
         if entry is None:
             entry = _Entry(producer_epoch)
-        batch = BatchMetadata(base_sequence, last_sequence, first_offset, last_offset)
+        batch = BatchMetadata(
+            base_sequence, last_sequence, first_offset, last_offset, max_timestamp
+        )
         entry.add(producer_epoch, batch)
         self._entries[producer_id] = entry
         if len(self._entries) > self._max_producers:
             del self._entries[next(iter(self._entries))]
             self._history_complete = False
+            self._evicted = True
 
     def observe(self, header: BatchHeader) -> None:
         """:meth:`record` for a batch read from (or copied into) the log. Batches without a
@@ -310,6 +343,7 @@ class ProducerStateTable:
             header.last_sequence,
             header.base_offset,
             header.last_offset,
+            max_timestamp=header.max_timestamp,
         )
 
     def rebuild(self, headers: Iterable[BatchHeader], log_start_offset: int = 0) -> None:
@@ -319,9 +353,83 @@ class ProducerStateTable:
         self._entries.clear()
         self._log_start_offset = log_start_offset
         self._history_complete = log_start_offset == 0
+        self._evicted = False
         for header in headers:
             self.observe(header)
         self.advance_log_start(log_start_offset)
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshot_entries(self) -> list[ProducerSnapshotEntry]:
+        """The table as Kafka's producer snapshot holds it: per producer (the one idle longest
+        first) its epoch and its last batch, with the batch's largest timestamp (-1 if it was
+        recorded without one); no transactions (coordinator epoch and transaction first offset
+        -1). Take it when the table has recorded every batch below the log end offset, and
+        write it at that offset."""
+        out: list[ProducerSnapshotEntry] = []
+        for pid, entry in self._entries.items():
+            last = entry.batches[-1]
+            out.append(
+                ProducerSnapshotEntry(
+                    producer_id=pid,
+                    producer_epoch=entry.epoch,
+                    last_sequence=last.last_sequence,
+                    last_offset=last.last_offset,
+                    offset_delta=last.last_offset - last.first_offset,
+                    timestamp=last.max_timestamp,
+                )
+            )
+        return out
+
+    def load(
+        self,
+        entries: Iterable[ProducerSnapshotEntry],
+        snapshot_offset: int,
+        log_start_offset: int = 0,
+    ) -> None:
+        """Replaces the state with the one a snapshot taken at ``snapshot_offset`` describes;
+        then :meth:`observe` the batch headers from ``max(snapshot_offset, log_start_offset)``
+        on, in log order, to bring the table to the log end.
+
+        Each producer gets its epoch and a one-batch window (its last batch, whose first
+        sequence is ``last_sequence - offset_delta``, Kafka's reading). Producers whose last
+        batch lies below ``log_start_offset`` are dropped, as :meth:`rebuild` drops them;
+        entries without a batch (Kafka writes some for transactional producers) are skipped.
+        If there are more than ``max_producers``, the ones idle longest are evicted. The
+        history counts as complete (rule 5) when the log starts at 0 and the snapshot had
+        room for another producer (see the module docstring). Raises ValueError for a batch
+        at or past ``snapshot_offset``: the snapshot would describe records it does not cover.
+        """
+        if snapshot_offset < 0:
+            raise ValueError(f"a snapshot offset is >= 0, got {snapshot_offset}")
+        batches = [e for e in entries if e.has_batch]
+        for e in batches:
+            if e.last_offset >= snapshot_offset:
+                raise ValueError(
+                    f"a snapshot at offset {snapshot_offset} cannot hold producer "
+                    f"{e.producer_id}'s batch ending at offset {e.last_offset}"
+                )
+        batches.sort(key=lambda e: e.last_offset)
+        self._entries.clear()
+        self._log_start_offset = log_start_offset
+        self._evicted = len(batches) >= self._max_producers
+        self._history_complete = log_start_offset == 0 and not self._evicted
+        for e in batches[-self._max_producers :]:
+            if e.last_offset < log_start_offset:
+                continue
+            entry = _Entry(e.producer_epoch)
+            entry.add(
+                e.producer_epoch,
+                BatchMetadata(
+                    e.first_sequence, e.last_sequence, e.first_offset, e.last_offset, e.timestamp
+                ),
+            )
+            # Whatever came before this batch is unknown: a truncation that removes it cannot
+            # tell what the producer's state was, and says so (truncate_to returns False).
+            entry.has_older = True
+            self._entries[e.producer_id] = entry
+        if log_start_offset > 0:
+            self._history_complete = False
 
     def advance_log_start(self, log_start_offset: int) -> None:
         """The log start moved (retention, deleted records): producers whose last batch is
@@ -343,19 +451,24 @@ class ProducerStateTable:
         one of those is told OUT_OF_ORDER here instead of DUPLICATE: safe, nothing is written
         twice).
         Returns False when some producer lost every batch the table kept of it but had
-        earlier ones, which the table no longer knows: the caller must then :meth:`rebuild`
-        from the log; until it does, that producer is unknown to the table.
+        earlier ones, which the table no longer knows (always so for a producer loaded from
+        a snapshot), or when a table that evicted a producer, of a log starting at 0, loses a
+        whole producer (it must stay full, see the module docstring): the caller must then
+        :meth:`rebuild` from the log, or :meth:`load` the latest snapshot at or below
+        ``offset`` and observe the headers after it; until it does, such a producer is unknown
+        to the table.
         """
         if offset < 0:
             raise ValueError(f"cannot truncate to a negative offset ({offset})")
         exact = True
+        stay_full = self._evicted and self._log_start_offset == 0
         for pid in list(self._entries):
             entry = self._entries[pid]
             # A batch holding ``offset`` goes whole, as the log truncates it.
             while entry.batches and entry.batches[-1].last_offset >= offset:
                 entry.batches.pop()
             if not entry.batches:
-                exact = exact and not entry.has_older
+                exact = exact and not entry.has_older and not stay_full
                 del self._entries[pid]
         # Keep the idle-longest-first order: truncation may have moved last offsets back.
         ordered = sorted(self._entries.items(), key=lambda item: item[1].last_offset)

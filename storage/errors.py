@@ -42,9 +42,7 @@ class OffsetOutOfRangeError(ValueError):
         self.offset = offset
         self.log_start_offset = log_start_offset
         self.log_end_offset = log_end_offset
-        super().__init__(
-            f"offset {offset} is out of range [{log_start_offset}, {log_end_offset}]"
-        )
+        super().__init__(f"offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")
 
 
 class CorruptCheckpointError(KafkaStorageError):
@@ -59,6 +57,22 @@ class CorruptCheckpointError(KafkaStorageError):
         self.line = line
         where = f"line {line}: " if line is not None else ""
         super().__init__(f"malformed checkpoint file, {where}{message}", path)
+
+
+class CorruptSnapshotError(CorruptCheckpointError):
+    """A producer state snapshot (``<offset>.snapshot``, :mod:`storage.producer_snapshot`)
+    that does not parse: Kafka's CorruptSnapshotException. It names the file and, when one is
+    to blame, the byte position.
+
+    Unlike the other checkpoints it never takes a partition offline: a snapshot is a cache of
+    what the log's batch headers say, so its reader drops it and falls back to an older one or
+    to the log itself.
+    """
+
+    def __init__(self, message: str, path: str, position: int | None = None) -> None:
+        self.line = None
+        # Not CorruptCheckpointError.__init__: its message speaks of lines of text.
+        KafkaStorageError.__init__(self, f"malformed producer snapshot, {message}", path, position)
 
 
 class RecordTooLargeError(ValueError):

@@ -32,3 +32,10 @@ RELATIVE_OFFSET_MAX = 2**31 - 1
 # Positions in the .index file are int32 too, so no segment may grow past 2 GiB - 1 bytes,
 # whatever segment.bytes says (Kafka caps segment.bytes at Int.MaxValue for the same reason).
 SEGMENT_BYTES_MAX = 2**31 - 1
+
+# A producer snapshot (storage.producer_snapshot) is read whole into memory when a partition
+# opens. Ours hold at most one 46-byte entry per producer the table keeps (1,000: about 46 KB);
+# Kafka's own have no bound, and one with a million producers on a partition (46 MB) still
+# reads. Past this the file is taken as corrupt, so a damaged or foreign file cannot make a
+# node allocate without bound.
+PRODUCER_SNAPSHOT_BYTES_MAX = 64 * 1024 * 1024

@@ -15,6 +15,7 @@ from server.producer_state import (
     last_sequence_of,
 )
 from storage.batch import NewRecord, build_batch, iter_batches
+from storage.producer_snapshot import ProducerSnapshotEntry, decode, encode
 
 PID = 4000
 
@@ -319,3 +320,168 @@ def test_truncation_keeps_eviction_by_last_offset() -> None:
     assert w.table.producer_ids() == [1, 2]  # 1 now ends at 0, below 2's 1
     w.produce(3, 0, 0)
     assert sorted(w.table.producer_ids()) == [2, 3]
+
+
+# -- snapshots (Kafka keeps each producer's last batch) ----------------------------------------
+
+
+def reload(
+    table: ProducerStateTable, snapshot_offset: int, log_start: int = 0, **kw: int
+) -> ProducerStateTable:
+    """A table loaded from ``table``'s snapshot, through the bytes of the file."""
+    entries = decode(encode(table.snapshot_entries()), "snapshot")
+    loaded = ProducerStateTable(**kw)
+    loaded.load(entries, snapshot_offset, log_start)
+    return loaded
+
+
+def test_snapshot_holds_each_producers_epoch_and_last_batch_idle_longest_first() -> None:
+    table = ProducerStateTable()
+    table.record(PID, 0, 0, 2, 0, 2, max_timestamp=1700000000000)
+    table.record(PID + 1, 3, 0, 0, 3, 3)
+    table.record(PID, 0, 3, 6, 4, 7, max_timestamp=1700000000009)
+    assert table.snapshot_entries() == [
+        ProducerSnapshotEntry(PID + 1, 3, 0, 3, 0, -1),
+        ProducerSnapshotEntry(PID, 0, 6, 7, 3, 1700000000009),
+    ]
+
+
+def test_observed_batches_keep_their_largest_timestamp() -> None:
+    data = build_batch(
+        [NewRecord(None, b"a", 1700000000005), NewRecord(None, b"b", 1700000000002)],
+        base_offset=0,
+        producer_id=PID,
+        producer_epoch=0,
+        base_sequence=0,
+    )
+    table = ProducerStateTable()
+    table.rebuild(h for _, h in iter_batches(data))
+    assert table.snapshot_entries()[0].timestamp == 1700000000005
+
+
+def test_a_loaded_table_decides_as_the_one_it_was_taken_from_for_last_batches() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0, 2)
+    w.produce(PID + 1, 0, 0, 1)
+    w.produce(PID, 0, 2, 3)
+    w.produce(PID + 1, 1, 0, 1)
+    loaded = reload(w.table, w.log_end)
+    for args in [
+        (PID, 0, 2, 3),  # a retry of the last batch
+        (PID, 0, 5, 1),  # the next one
+        (PID, 0, 6, 1),  # a gap
+        (PID + 1, 0, 1, 1),  # a fenced epoch
+        (PID + 1, 1, 0, 1),
+        (PID + 1, 1, 1, 1),
+        (PID + 1, 2, 0, 1),  # a bump
+        (PID + 2, 0, 3, 1),  # an unknown producer (the history is complete)
+    ]:
+        assert loaded.check(*args) == w.table.check(*args), args
+    assert loaded.history_complete
+
+
+def test_observe_continues_a_loaded_table_with_the_headers_after_the_snapshot() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0, 2)
+    loaded = reload(w.table, w.log_end)
+    w.produce(PID, 0, 2, 1)
+    w.produce(PID + 1, 0, 0, 1)
+    for header in w.headers()[1:]:
+        loaded.observe(header)
+    assert loaded.check(PID, 0, 2, 1) == Duplicate(2, 2)
+    assert loaded.check(PID, 0, 0, 2) == Duplicate(0, 1)  # still in the window
+    assert loaded.check(PID, 0, 3, 1) == APPEND
+    assert loaded.check(PID + 1, 0, 0, 1) == Duplicate(3, 3)
+
+
+def test_a_retry_of_an_older_batch_right_after_a_load_is_out_of_order() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0, 2)
+    w.produce(PID, 0, 2, 2)
+    assert w.table.check(PID, 0, 0, 2) == Duplicate(0, 1)
+    # The snapshot kept only the last batch: safe, nothing is written twice.
+    assert reload(w.table, w.log_end).check(PID, 0, 0, 2) == OutOfOrderSequence(4, 0, 0)
+
+
+def test_loading_a_wrapped_last_batch_recovers_its_first_sequence() -> None:
+    table = ProducerStateTable(log_start_offset=10)
+    table.record(PID, 0, SEQUENCE_MAX, last_sequence_of(SEQUENCE_MAX, 3), 10, 12)
+    assert reload(table, 13, 10).check(PID, 0, SEQUENCE_MAX, 3) == Duplicate(10, 12)
+
+
+def test_load_drops_producers_below_the_log_start_and_is_no_longer_strict() -> None:
+    w = Writer()
+    w.produce(1, 0, 0, 4)
+    w.produce(2, 0, 0, 1)
+    loaded = reload(w.table, w.log_end, log_start=4)
+    assert loaded.producer_ids() == [2]
+    assert not loaded.history_complete
+    assert loaded.check(1, 0, 4, 1) == APPEND
+
+
+def test_a_snapshot_with_room_for_another_producer_keeps_the_table_strict() -> None:
+    w = Writer(ProducerStateTable(max_producers=3))
+    w.produce(1, 0, 0)
+    w.produce(2, 0, 0)
+    loaded = reload(w.table, w.log_end, max_producers=3)
+    assert loaded.history_complete
+    assert loaded.check(9, 0, 5, 1) == OutOfOrderSequence(0, 5, 0)
+
+
+def test_a_full_snapshot_may_come_from_a_table_that_evicted_so_any_sequence_goes() -> None:
+    w = Writer(ProducerStateTable(max_producers=2))
+    for pid in (1, 2, 3):
+        w.produce(pid, 0, 0)
+    loaded = reload(w.table, w.log_end, max_producers=2)
+    assert not loaded.history_complete
+    assert loaded.check(1, 0, 1, 1) == APPEND  # 1 was evicted: it may be live
+
+
+def test_load_evicts_down_to_the_bound_keeping_the_latest_producers() -> None:
+    w = Writer()
+    for pid in (1, 2, 3, 1):
+        w.produce(pid, 0, 0 if w.table.producer(pid) is None else 1)
+    loaded = reload(w.table, w.log_end, max_producers=2)
+    assert sorted(loaded.producer_ids()) == [1, 3]
+    assert not loaded.history_complete
+
+
+def test_load_refuses_a_batch_at_or_past_the_snapshot_offset() -> None:
+    table = ProducerStateTable()
+    with pytest.raises(ValueError, match="cannot hold"):
+        table.load([ProducerSnapshotEntry(PID, 0, 0, 5, 0)], snapshot_offset=5)
+
+
+def test_load_skips_entries_without_a_batch() -> None:
+    table = ProducerStateTable()
+    table.load([ProducerSnapshotEntry(PID, 3, -1, -1, 0)], snapshot_offset=5)
+    assert len(table) == 0
+
+
+def test_truncating_a_loaded_producers_batch_asks_for_a_reload() -> None:
+    w = Writer()
+    w.produce(PID, 0, 0)
+    w.produce(PID, 0, 1)
+    loaded = reload(w.table, w.log_end)
+    assert not loaded.truncate_to(1)  # its batch before 1 is unknown to the loaded table
+    assert reload(w.table, w.log_end).truncate_to(2)  # nothing of it goes
+
+
+def test_a_table_that_evicted_asks_for_a_rebuild_rather_than_lose_a_whole_producer() -> None:
+    # It must stay full, or a snapshot of it would claim a complete history (rule 5).
+    w = Writer(ProducerStateTable(max_producers=2))
+    for pid in (1, 2, 3):
+        w.produce(pid, 0, 0)
+    assert not w.table.truncate_to(2)
+    # The rebuild from the truncated log finds two producers: no eviction, strict again.
+    w.log = bytearray(w.log[: 2 * len(w.log) // 3])
+    w.table.rebuild(w.headers())
+    assert w.table.history_complete and len(w.table) == 2
+
+
+def test_a_table_that_evicted_may_still_truncate_batches_exactly() -> None:
+    w = Writer(ProducerStateTable(max_producers=2))
+    for pid in (1, 2, 3):
+        w.produce(pid, 0, 0)
+    w.produce(3, 0, 1)
+    assert w.table.truncate_to(3)  # 3 keeps its first batch
