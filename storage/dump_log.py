@@ -7,9 +7,11 @@ Output matches Kafka 3.x line for line: for a ``.log``, ``Dumping <file>``, ``Lo
 offset: <base>``, one ``baseOffset: ... isvalid: true`` line per batch and, with
 ``--deep-iteration`` or ``--print-data-log``, one ``| offset: ...`` line per record (its key and
 payload as UTF-8 text with ``--print-data-log``); for a ``.index``, ``offset: N position: P``;
-for a ``.timeindex``, ``timestamp: T offset: N``. Like Kafka, an index dump stops at the first
-zero entry after the first (a preallocated tail) and offset-index entries are checked against
-the ``.log`` beside them (``Mismatches in :<file>`` on stderr).
+for a ``.timeindex``, ``timestamp: T offset: N``; for a producer snapshot (``.snapshot``), one
+``producerId: ... lastTimestamp: ...`` line per producer, with its last batch. Like Kafka, an
+index dump stops at the first zero entry after the first (a preallocated tail) and
+offset-index entries are checked against the ``.log`` beside them (``Mismatches in :<file>``
+on stderr).
 
 Where Kafka would print a stack trace or carry on silently, this tool says what is wrong and
 where: a batch that does not parse or fails its CRC gets a line on stderr naming the file, the
@@ -43,7 +45,7 @@ from storage.batch import (
     decode_batch,
     read_header,
 )
-from storage.errors import CorruptRecordError
+from storage.errors import CorruptRecordError, CorruptSnapshotError
 from storage.index import (
     OFFSET_ENTRY,
     TIME_ENTRY,
@@ -51,6 +53,8 @@ from storage.index import (
     OffsetIndex,
     TimeIndex,
 )
+from storage.limits import PRODUCER_SNAPSHOT_BYTES_MAX
+from storage.producer_snapshot import SNAPSHOT_SUFFIX, decode
 
 RECORD_INDENT = "|"
 # Kafka's --max-bytes default: Integer.MAX_VALUE, i.e. "the whole file".
@@ -384,6 +388,39 @@ def dump_time_index(path: Path, options: DumpOptions, report: Report) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# .snapshot
+# ---------------------------------------------------------------------------------------------
+
+
+def dump_producer_snapshot(path: Path, report: Report) -> None:
+    """Prints a producer snapshot as Kafka's ``dumpProducerIdSnapshot`` does: per producer its
+    epoch, transaction fields and last timestamp, then its last batch (absent for an entry
+    that carries only an epoch, whose line keeps Kafka's trailing space)."""
+    with open(path, "rb") as f:
+        data = f.read(PRODUCER_SNAPSHOT_BYTES_MAX + 1)
+    try:
+        entries = decode(data, str(path))
+    except CorruptSnapshotError as error:
+        report.problem(str(error))
+        return
+    for e in entries:
+        txn = e.current_txn_first_offset
+        first_offset = f"OptionalLong[{txn}]" if txn >= 0 else "OptionalLong.empty"
+        line = (
+            f"producerId: {e.producer_id} producerEpoch: {e.producer_epoch} "
+            f"coordinatorEpoch: {e.coordinator_epoch} currentTxnFirstOffset: {first_offset} "
+            f"lastTimestamp: {e.timestamp} "
+        )
+        if e.has_batch:
+            line += (
+                f"firstSequence: {e.first_sequence} lastSequence: {e.last_sequence} "
+                f"lastOffset: {e.last_offset} offsetDelta: {e.offset_delta} "
+                f"timestamp: {e.timestamp}"
+            )
+        report.line(line)
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
 
@@ -407,7 +444,10 @@ def _positive_int(text: str) -> int:
 def _build_parser() -> _Parser:
     parser = _Parser(
         prog="kraft-dump-log",
-        description="Parse segment files (.log, .index, .timeindex) and print their contents.",
+        description=(
+            "Parse segment files (.log, .index, .timeindex) and producer snapshots (.snapshot) "
+            "and print their contents."
+        ),
     )
     parser.add_argument(
         "--files",
@@ -475,6 +515,8 @@ def run(files: Sequence[str], options: DumpOptions, out: TextIO, err: TextIO) ->
                 dump_index(path, options, report)
             elif suffix == ".timeindex":
                 dump_time_index(path, options, report)
+            elif suffix == SNAPSHOT_SUFFIX:
+                dump_producer_snapshot(path, report)
             else:
                 out.flush()
                 err.write(f"Ignoring unknown file {name}\n")

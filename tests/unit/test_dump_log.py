@@ -14,6 +14,7 @@ import pytest
 
 from storage.batch import NewRecord, build_batch
 from storage.dump_log import main
+from storage.producer_snapshot import ProducerSnapshotEntry, ProducerSnapshots
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((REPO / "tests" / "data" / "kafka_v2_batches.json").read_text())
@@ -394,3 +395,43 @@ def test_a_reader_that_goes_away_ends_the_dump_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 1
     assert err == b""
+
+
+# -- .snapshot ---------------------------------------------------------------------------------
+
+
+def test_a_producer_snapshot_prints_like_kafkas_dump_producer_id_snapshot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshots = ProducerSnapshots(tmp_path)
+    path = snapshots.write(
+        42,
+        [
+            ProducerSnapshotEntry(4000, 2, 9, 41, 4, 1700000000000),
+            ProducerSnapshotEntry(4001, 0, 1, 12, 3, -1, 5, 10),  # sequences wrapped
+            ProducerSnapshotEntry(4002, 7, -1, -1, 0, 1700000000001, 3),  # an epoch only
+        ],
+    )
+    code, out, err = dump(capsys, "--files", str(path))
+    assert code == 0 and err == []
+    assert out == [
+        f"Dumping {path}",
+        "producerId: 4000 producerEpoch: 2 coordinatorEpoch: -1 currentTxnFirstOffset: "
+        "OptionalLong.empty lastTimestamp: 1700000000000 firstSequence: 5 lastSequence: 9 "
+        "lastOffset: 41 offsetDelta: 4 timestamp: 1700000000000",
+        "producerId: 4001 producerEpoch: 0 coordinatorEpoch: 5 currentTxnFirstOffset: "
+        "OptionalLong[10] lastTimestamp: -1 firstSequence: 2147483646 lastSequence: 1 "
+        "lastOffset: 12 offsetDelta: 3 timestamp: -1",
+        "producerId: 4002 producerEpoch: 7 coordinatorEpoch: 3 currentTxnFirstOffset: "
+        "OptionalLong.empty lastTimestamp: 1700000000001 ",
+    ]
+
+
+def test_a_corrupt_producer_snapshot_is_reported_with_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = ProducerSnapshots(tmp_path).write(42, [ProducerSnapshotEntry(4000, 2, 9, 41, 4)])
+    path.write_bytes(path.read_bytes()[:-1])
+    code, out, err = dump(capsys, "--files", str(path))
+    assert code == 1 and out == [f"Dumping {path}"]
+    assert len(err) == 1 and "malformed producer snapshot" in err[0] and str(path) in err[0]
