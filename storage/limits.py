@@ -21,6 +21,12 @@ RECOVERY_WINDOW_BYTES = 4 * 1024 * 1024
 # the memory one fetch can make the node allocate.
 READ_BYTES_MAX = 64 * 1024 * 1024
 
+# Log.batch_headers (the producer state rebuilt from the log when a partition opens) reads
+# this many bytes at a time: one read holds the headers of thousands of small batches, and the
+# memory a rebuild takes stays bounded whatever the log's size (a single batch larger than
+# this is read whole, as every read returns at least one batch; max.message.bytes bounds it).
+BATCH_HEADERS_READ_BYTES = 1024 * 1024
+
 # Index entries wait in memory and are written with the next flush; past this many pending
 # entries (256 KiB of index) they are written at once, bounding memory between flushes.
 INDEX_PENDING_ENTRIES_MAX = 32 * 1024

@@ -36,11 +36,11 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.batch import BatchHeader, NewRecord, Record, build_batch, decode_batch
+from storage.batch import BatchHeader, NewRecord, Record, build_batch, decode_batch, iter_batches
 from storage.batch import read_header as read_batch_header
 from storage.batch import stamp as stamp_batch
 from storage.durable import fsync_path
@@ -52,7 +52,7 @@ from storage.errors import (
     RecordTooLargeError,
     UnexpectedAppendOffsetError,
 )
-from storage.limits import READ_BYTES_MAX
+from storage.limits import BATCH_HEADERS_READ_BYTES, READ_BYTES_MAX
 from storage.log_config import LogConfig
 from storage.log_policy import (
     check_replica_batches,
@@ -478,6 +478,30 @@ class Log:
                     KafkaStorageError(f"cannot decode the log: {e}", where, position + pos)
                 ) from e
             return records
+
+    def batch_headers(self, from_offset: int) -> Iterator[BatchHeader]:
+        """The header of every batch from the one holding ``from_offset`` to the log end.
+
+        Reads :data:`~storage.limits.BATCH_HEADERS_READ_BYTES` at a time (CRC-checked, as
+        :meth:`read` is), so the memory it takes is bounded whatever the log's size. Raises
+        :class:`OffsetOutOfRangeError` at the call outside [log start offset, log end offset].
+        Not a snapshot: batches appended meanwhile are included, and a truncation or
+        retention meanwhile may end it early or raise from the iteration.
+        """
+        with self._lock:
+            self._check_usable()
+            if from_offset < self._log_start or from_offset > self._leo:
+                raise OffsetOutOfRangeError(from_offset, self._log_start, self._leo)
+        return self._batch_headers_from(from_offset)
+
+    def _batch_headers_from(self, offset: int) -> Iterator[BatchHeader]:
+        while offset < self._leo:
+            data = self.read(offset, BATCH_HEADERS_READ_BYTES)
+            if not data:
+                return
+            for _position, header in iter_batches(data, verify=False):
+                yield header
+                offset = header.next_offset
 
     def offset_for_timestamp(self, timestamp: int) -> int | None:
         """The first offset (at or after the log start) whose record's timestamp is >=

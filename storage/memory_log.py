@@ -1,4 +1,5 @@
-"""The in-memory twin of :class:`storage.log.Log`: the same interface and rules, no files.
+"""The in-memory twin of :class:`storage.log.Log`: the same interface
+(:class:`storage.partition_log.PartitionLog`) and rules, no files.
 
 Batches are kept as the exact bytes the file log would hold, in segments that roll and are
 deleted by the same policy (:mod:`storage.log_policy`), so a test written against one behaves
@@ -9,7 +10,7 @@ the same against the other (tests/unit/test_log_contract.py runs one suite on bo
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -277,6 +278,15 @@ class MemoryLog:
             records.extend(r for r in batch_records if low <= r.offset < high)
             pos += header.size
         return records
+
+    def batch_headers(self, from_offset: int) -> Iterator[BatchHeader]:
+        """As :meth:`storage.log.Log.batch_headers` (the headers are in memory already)."""
+        self._check_usable()
+        end = self.log_end_offset
+        if from_offset < self._log_start or from_offset > end:
+            raise OffsetOutOfRangeError(from_offset, self._log_start, end)
+        found = [h for s in self._segments for h in s.headers if h.last_offset >= from_offset]
+        return iter(found)
 
     def offset_for_timestamp(self, timestamp: int) -> int | None:
         """As :meth:`storage.log.Log.offset_for_timestamp`."""

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 
 from storage.batch import NewRecord, build_batch, decode_batch, iter_batches
-from storage.epoch_cache import LeaderEpochCache
 from storage.errors import (
     CorruptRecordError,
     KafkaStorageError,
@@ -18,51 +16,13 @@ from storage.errors import (
     RecordTooLargeError,
     UnexpectedAppendOffsetError,
 )
-from storage.log import AppendInfo, Log
+from storage.log import Log
 from storage.log_config import LogConfig
 from storage.memory_log import MemoryLog
+from storage.partition_log import PartitionLog
 
 DAY_MS = 24 * 3600 * 1000
 T0 = 1_700_000_000_000
-
-
-class SegmentLike(Protocol):
-    base_offset: int
-    size_bytes: int
-
-
-class PartitionLog(Protocol):
-    """The interface both logs share (what the server calls)."""
-
-    config: LogConfig
-    epoch_cache: LeaderEpochCache
-
-    @property
-    def log_start_offset(self) -> int: ...
-    @property
-    def log_end_offset(self) -> int: ...
-    @property
-    def recovery_point(self) -> int: ...
-    @property
-    def high_watermark(self) -> int: ...
-    @property
-    def size_bytes(self) -> int: ...
-    @property
-    def segments(self) -> list[SegmentLike]: ...
-    @property
-    def offline(self) -> KafkaStorageError | None: ...
-
-    def update_high_watermark(self, offset: int) -> int: ...
-    def update_config(self, config: LogConfig) -> None: ...
-    def append_as_leader(self, records: list[NewRecord], leader_epoch: int) -> AppendInfo: ...
-    def append_batches(self, data: bytes) -> AppendInfo: ...
-    def read(self, offset: int, max_bytes: int, max_offset: int | None = None) -> bytes: ...
-    def read_records(self, offset: int, max_bytes: int, max_offset: int | None = None) -> list: ...  # type: ignore[type-arg]
-    def offset_for_timestamp(self, timestamp: int) -> int | None: ...
-    def flush(self) -> int: ...
-    def truncate_to(self, offset: int) -> None: ...
-    def delete_retained_segments(self, now_ms: int) -> int: ...
-    def close(self) -> None: ...
 
 
 MakeLog = Callable[..., PartitionLog]
@@ -74,11 +34,12 @@ def make_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeLog
 
     def make(config: LogConfig | None = None, name: str = "t-0") -> PartitionLog:
         config = config or LogConfig()
+        # No cast and no ignore: mypy checks here that both classes satisfy PartitionLog.
         log: PartitionLog
         if request.param == "file":
-            log = Log.open(tmp_path / name, config)  # type: ignore[assignment]
+            log = Log.open(tmp_path / name, config)
         else:
-            log = MemoryLog(config)  # type: ignore[assignment]
+            log = MemoryLog(config)
         made.append(log)
         return log
 
@@ -272,6 +233,66 @@ def test_offset_for_timestamp_with_timestamps_out_of_order(make_log: MakeLog) ->
     for target in range(0, 1000, 25):
         expected = next((i for i, ts in enumerate(stamps) if ts >= target), None)
         assert log.offset_for_timestamp(target) == expected, target
+
+
+# -- batch headers -----------------------------------------------------------------------------
+
+
+def test_batch_headers_run_from_the_batch_holding_the_offset_to_the_log_end(
+    make_log: MakeLog,
+) -> None:
+    log = make_log()
+    log.append_as_leader(recs(3), 0)  # offsets 0-2
+    log.append_as_leader(recs(2), 1)  # 3-4
+    log.append_as_leader(recs(1), 1)  # 5
+
+    def spans(start: int) -> list[tuple[int, int]]:
+        return [(h.base_offset, h.last_offset) for h in log.batch_headers(start)]
+
+    assert spans(0) == [(0, 2), (3, 4), (5, 5)]
+    assert spans(4) == [(3, 4), (5, 5)]  # 4 is inside the second batch
+    assert spans(5) == [(5, 5)]
+    assert spans(6) == []  # the log end
+    assert [h.partition_leader_epoch for h in log.batch_headers(0)] == [0, 1, 1]
+
+
+def test_batch_headers_carry_the_producer_fields(make_log: MakeLog) -> None:
+    log = make_log()
+    log.append_as_leader(recs(2), 0, producer_id=7, producer_epoch=3, base_sequence=10)
+    log.append_as_leader(recs(1), 0)
+    found = [(h.producer_id, h.producer_epoch, h.base_sequence) for h in log.batch_headers(0)]
+    assert found == [(7, 3, 10), (-1, -1, -1)]
+
+
+def test_batch_headers_outside_the_log_raise_at_the_call(make_log: MakeLog) -> None:
+    log = make_log()
+    log.append_as_leader(recs(2), 0)
+    with pytest.raises(OffsetOutOfRangeError):
+        log.batch_headers(3)
+    with pytest.raises(OffsetOutOfRangeError):
+        log.batch_headers(-1)
+
+
+def test_batch_headers_cross_segments_in_small_reads(
+    make_log: MakeLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reads far smaller than the log: every read ends somewhere inside it.
+    monkeypatch.setattr("storage.log.BATCH_HEADERS_READ_BYTES", 200)
+    log = make_log(LogConfig(segment_bytes=1000))
+    appended = [log.append_as_leader(recs(1 + i % 3), 0) for i in range(60)]
+    assert len(log.segments) > 3
+    spans = [(h.base_offset, h.last_offset, h.size) for h in log.batch_headers(0)]
+    assert spans == [(a.first_offset, a.last_offset, a.size_bytes) for a in appended]
+
+
+def test_batch_headers_start_at_the_log_start_after_retention(make_log: MakeLog) -> None:
+    log = make_log(LogConfig(segment_ms=3_600_000, retention_ms=2 * DAY_MS))
+    fill_segments(log, 3)
+    log.update_high_watermark(12)
+    assert log.delete_retained_segments(T0 + 3 * DAY_MS + 11) == 1
+    assert [h.base_offset for h in log.batch_headers(log.log_start_offset)] == [4, 6, 8, 10]
+    with pytest.raises(OffsetOutOfRangeError):
+        log.batch_headers(3)
 
 
 # -- rolling -----------------------------------------------------------------------------------

@@ -1,0 +1,156 @@
+"""The partition log's interface: what the server calls on one partition's log.
+
+Two classes implement it: :class:`storage.log.Log` (segment files in a directory) and its
+in-memory twin :class:`storage.memory_log.MemoryLog`. tests/unit/test_log_contract.py runs one
+suite against both through this Protocol, and mypy checks there that both still satisfy it.
+Code that only reads, appends, truncates and flushes a log should depend on
+:class:`PartitionLog`, not on either class; opening a log (``Log.open``) is not part of it.
+
+Offsets: the log holds [``log_start_offset``, ``log_end_offset``); the high watermark and the
+recovery point lie in that range. Every method raises
+:class:`~storage.errors.KafkaStorageError` once the log is offline (``offline`` says why).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from storage.batch import BatchHeader, NewRecord, Record
+from storage.epoch_cache import LeaderEpochCache
+from storage.errors import KafkaStorageError
+from storage.log import AppendInfo
+from storage.log_config import LogConfig
+
+
+class SegmentSummary(Protocol):
+    """What tools and tests read of one segment, on disk or in memory."""
+
+    @property
+    def base_offset(self) -> int: ...
+    @property
+    def next_offset(self) -> int:
+        """The offset after the segment's last batch (its base offset when empty)."""
+        ...
+
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def max_timestamp(self) -> int: ...
+
+
+class PartitionLog(Protocol):
+    """One partition's log, as the server uses it."""
+
+    @property
+    def directory(self) -> Path:
+        """The partition directory (a name only, for the in-memory log)."""
+        ...
+
+    @property
+    def epoch_cache(self) -> LeaderEpochCache:
+        """The leader epochs of the log's batches (assign, entries, latest_epoch,
+        end_offset_for); appends and truncations keep it in step."""
+        ...
+
+    @property
+    def config(self) -> LogConfig: ...
+    def update_config(self, config: LogConfig) -> None:
+        """Uses ``config`` from now on (rolls and retention; nothing written moves)."""
+        ...
+
+    @property
+    def log_start_offset(self) -> int: ...
+    @property
+    def log_end_offset(self) -> int:
+        """The offset the next appended record gets."""
+        ...
+
+    @property
+    def recovery_point(self) -> int:
+        """Everything below this offset is durable."""
+        ...
+
+    @property
+    def high_watermark(self) -> int: ...
+    def update_high_watermark(self, offset: int) -> int:
+        """Sets the high watermark, clamped to [log start offset, log end offset]; returns it."""
+        ...
+
+    @property
+    def offline(self) -> KafkaStorageError | None:
+        """Why the log is offline (every later call raises it), or None."""
+        ...
+
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def segments(self) -> Sequence[SegmentSummary]:
+        """The segments, oldest first (a copy)."""
+        ...
+
+    def append_as_leader(
+        self,
+        records: Sequence[NewRecord],
+        leader_epoch: int,
+        *,
+        producer_id: int = ...,
+        producer_epoch: int = ...,
+        base_sequence: int = ...,
+    ) -> AppendInfo:
+        """Appends ``records`` as one batch at the log end, stamped with ``leader_epoch``;
+        :class:`~storage.errors.RecordTooLargeError` (nothing written) past
+        ``max.message.bytes``."""
+        ...
+
+    def append_batches(self, data: bytes) -> AppendInfo:
+        """Appends a leader's whole batches with the offsets they carry (the replica path);
+        all of ``data`` is checked before any byte is written."""
+        ...
+
+    def flush(self) -> int:
+        """Makes everything appended durable; returns the new recovery point."""
+        ...
+
+    def read(self, offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
+        """Whole batches from the one holding ``offset``: at most ``max_bytes`` but at least
+        one batch, none whose base offset is >= ``max_offset``; ``b""`` at the log end.
+        :class:`~storage.errors.OffsetOutOfRangeError` outside [log start, log end]."""
+        ...
+
+    def read_records(
+        self, offset: int, max_bytes: int, max_offset: int | None = None
+    ) -> list[Record]:
+        """:meth:`read`, decoded, keeping the records in [``offset``, ``max_offset``)."""
+        ...
+
+    def batch_headers(self, from_offset: int) -> Iterator[BatchHeader]:
+        """The header of every batch from the one holding ``from_offset`` to the log end,
+        read a bounded chunk at a time (the producer state is rebuilt from them).
+        :class:`~storage.errors.OffsetOutOfRangeError` at the call, outside [log start,
+        log end]. Not a snapshot: batches appended meanwhile are included."""
+        ...
+
+    def offset_for_timestamp(self, timestamp: int) -> int | None:
+        """The first offset whose record's timestamp is >= ``timestamp``; None if none is."""
+        ...
+
+    def truncate_to(self, offset: int) -> None:
+        """Removes every record at or after ``offset`` (a follower's divergent tail): the
+        batch holding it goes whole, and the epoch cache, recovery point and high watermark
+        come down to the new log end."""
+        ...
+
+    def delete_retained_segments(self, now_ms: int) -> int:
+        """Deletes the old segments retention lets go (only those wholly below the high
+        watermark) and moves the log start offset; returns how many went."""
+        ...
+
+    def close(self) -> None:
+        """Flushes and closes; later calls raise."""
+        ...
+
+    def delete(self) -> None:
+        """Closes without flushing and removes the log (topic deletion)."""
+        ...
