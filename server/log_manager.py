@@ -37,7 +37,7 @@ from typing import Any
 
 from server import limits
 from server.clock import SYSTEM_CLOCK, Clock
-from server.partition import LeaderState, Partition, batch_headers
+from server.partition import LeaderState, Partition, restore_producers
 from server.producer_state import ProducerStateTable
 from storage.checkpoints import (
     OffsetCheckpointFile,
@@ -48,6 +48,7 @@ from storage.checkpoints import (
 from storage.errors import CorruptCheckpointError, KafkaStorageError
 from storage.log import Log
 from storage.log_config import LogConfig
+from storage.producer_snapshot import ProducerSnapshots
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class LoadedReplica:
     index: int
     log: Log
     producers: ProducerStateTable
+    snapshots: ProducerSnapshots
     high_watermark: int | None  # from the checkpoint file, if it has one
     replaced_namesake: bool  # a deleted namesake's directory was removed to make room
 
@@ -147,6 +149,11 @@ class LogManager:
             partition.close()
         self.write_checkpoints()
         for partition in partitions:
+            # Kafka's clean-shutdown snapshot: the next open replays nothing.
+            try:
+                partition.snapshot_producers()
+            except (KafkaStorageError, OSError) as e:
+                log.warning("no producer snapshot for %s: %s", partition.name, e)
             partition.log.close()
         self._flush_executor.shutdown(wait=True)
         self._checkpoint_executor.shutdown(wait=True)
@@ -226,17 +233,19 @@ class LogManager:
         except BaseException:
             partition_log.close()
             raise
-        producers = ProducerStateTable()
+        snapshots = ProducerSnapshots(directory)
         try:
-            producers.rebuild(batch_headers(partition_log), partition_log.log_start_offset)
+            producers = restore_producers(partition_log, snapshots)
         except KafkaStorageError:
-            pass  # the log is offline now; its reads and appends say so, with file and position
+            # The log is offline now; its reads and appends say so, with file and position.
+            producers = ProducerStateTable()
         return LoadedReplica(
             topic,
             topic_id,
             index,
             partition_log,
             producers,
+            snapshots,
             None if namesake else hws.get(key),
             namesake,
         )
@@ -259,6 +268,7 @@ class LogManager:
             flusher=self,
             leader_since_ms=self._clock.wall_ms(),  # followers get a full lag allowance
             producers=loaded.producers,
+            snapshots=loaded.snapshots,
             # As Kafka does, partition.metadata is made durable by the first flush, before
             # any data. Also when the file was already there: a node killed before its first
             # flush may have left it in the page cache only.
@@ -450,8 +460,7 @@ class LogManager:
             if partition.log.offline:
                 continue
             try:
-                deleted += partition.log.delete_retained_segments(at_ms)
-                partition.producers.advance_log_start(partition.log.log_start_offset)
+                deleted += partition.delete_retained_segments(at_ms)
             except OSError as e:  # that partition is offline now; the others go on
                 log.error("retention of %s failed: %s", partition.name, e)
         return deleted

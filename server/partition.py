@@ -60,6 +60,7 @@ from storage.errors import (
     UnexpectedAppendOffsetError,
 )
 from storage.log import AppendInfo, Log
+from storage.producer_snapshot import ProducerSnapshots
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +74,36 @@ class ProducerBatch:
     base_sequence: int
 
 
-def batch_headers(log: Log) -> Iterator[BatchHeader]:
-    """Every batch header of the log, read in bounded chunks."""
-    offset = log.log_start_offset
+def batch_headers(log: Log, from_offset: int = 0) -> Iterator[BatchHeader]:
+    """The headers of the log's batches that end at or after ``from_offset`` (or the log
+    start), read in bounded chunks."""
+    offset = max(from_offset, log.log_start_offset)
     while offset < log.log_end_offset:
         data = log.read(offset, HEADER_SCAN_BYTES)
         if not data:
             return
         for _position, header in iter_batches(data, verify=False):
-            yield header
-            offset = header.next_offset
+            if header.last_offset >= offset:
+                yield header
+            offset = max(offset, header.next_offset)
+
+
+def restore_producers(log: Log, snapshots: ProducerSnapshots) -> ProducerStateTable:
+    """The producer state of a log: its latest snapshot at or below the log end, and the batch
+    headers after it (all of them when there is no snapshot). Snapshots above the log end
+    (recovery cut the tail, or a crash came before their deletion) describe records that are
+    gone: they are deleted first. Raises KafkaStorageError if the log cannot be read."""
+    snapshots.delete_above(log.log_end_offset)
+    table = ProducerStateTable()
+    found = snapshots.latest_at_or_below(log.log_end_offset)
+    if found is None:
+        table.rebuild(batch_headers(log), log.log_start_offset)
+        return table
+    offset, entries = found
+    table.load(entries, offset, log.log_start_offset)
+    for header in batch_headers(log, offset):
+        table.observe(header)
+    return table
 
 
 # Bytes read per step when the producer state is rebuilt from the log's batch headers.
@@ -156,8 +177,11 @@ class Partition:
     deposed_epoch: int = -1
     # Idempotent producers' last batches, kept on followers too (they observe what they
     # copy), so a new leader recognises a retried batch at once. Loaded by whoever opens the
-    # log (off the event loop), as it needs the log's batch headers.
+    # log (off the event loop: :func:`restore_producers`), as it needs the log's batch headers.
     producers: ProducerStateTable = field(default_factory=ProducerStateTable)
+    # The log directory's producer snapshots (Kafka's <offset>.snapshot files); None for a
+    # log with no directory (unit tests over MemoryLog).
+    snapshots: ProducerSnapshots | None = None
     # Set when the replica is closed (node stopping, topic deleted): waiters give up at once.
     closed: bool = False
     # partition.metadata was written without fsync: the next flush makes it durable first.
@@ -165,12 +189,50 @@ class Partition:
     _hw_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
+        # The segment appends went to last: when it changes, the log rolled, and a producer
+        # snapshot bounds the next open's replay to the segments after it (Kafka's rule).
+        self._segment_base = self.log.active_segment_base_offset
         if self.is_leader and not self.log.offline:
             self._start_epoch()
 
     def rebuild_producers(self) -> None:
-        """Reads the producer state back from the batch headers of the whole log."""
-        self.producers.rebuild(batch_headers(self.log), self.log.log_start_offset)
+        """Reads the producer state back from the latest snapshot and the headers after it
+        (from the whole log when there is no snapshot)."""
+        if self.snapshots is None:
+            self.producers.rebuild(batch_headers(self.log), self.log.log_start_offset)
+        else:
+            self.producers = restore_producers(self.log, self.snapshots)
+
+    def snapshot_producers(self, *, durable: bool = False) -> None:
+        """Writes the producer state as a snapshot at the log end (clean shutdown, segment
+        roll), so the next open replays only what comes after it. Not fsynced by default: a
+        snapshot lost or torn by a power cut only means a longer replay (its CRC tells)."""
+        if self.snapshots is not None and not self.log.offline:
+            self.snapshots.write(
+                self.log.log_end_offset, self.producers.snapshot_entries(), durable=durable
+            )
+
+    def _snapshot_if_rolled(self) -> None:
+        base = self.log.active_segment_base_offset
+        if base == self._segment_base:
+            return
+        self._segment_base = base
+        try:
+            self.snapshot_producers()
+        except KafkaStorageError as e:  # only a longer replay at the next open
+            logger.warning("%s: no producer snapshot at the roll: %s", self.name, e)
+
+    def delete_retained_segments(self, now_ms: int) -> int:
+        """Retention: deletes old segments by the topic's settings, and forgets what the
+        producer state and its snapshots knew below the new log start. Returns how many
+        segments went."""
+        deleted = self.log.delete_retained_segments(now_ms)
+        if deleted:
+            start = self.log.log_start_offset
+            self.producers.advance_log_start(start)
+            if self.snapshots is not None:
+                self.snapshots.delete_below(start)
+        return deleted
 
     def _start_epoch(self) -> None:
         # As Kafka does at become-leader: the new epoch starts at the log end, so followers'
@@ -406,6 +468,7 @@ class Partition:
             infos.append(info)
             fresh = fresh or not again
         if fresh:
+            self._snapshot_if_rolled()
             if not self.flushes_every_record:
                 self.advance_high_watermark()  # unflushed records count: the ISR may have them
             if self.flusher is not None:
@@ -445,6 +508,7 @@ class Partition:
             last_sequence_of(producer.base_sequence, len(records)),
             info.first_offset,
             info.last_offset,
+            max_timestamp=info.max_timestamp,
         )
         return info, False
 
@@ -517,6 +581,7 @@ class Partition:
                 return False
         self.log.update_high_watermark(min(leader_high_watermark, self.log.log_end_offset))
         if appended:
+            self._snapshot_if_rolled()
             self.notify()
             if not self.flushes_every_record and self.flusher is not None:
                 # flush.messages above 1: fsync by the topic's settings, not before the next
@@ -525,7 +590,10 @@ class Partition:
         return appended
 
     def truncate_to(self, offset: int) -> None:
-        """Follower truncation: the log, its epochs, and the producer state that described it."""
+        """Follower truncation: the log, its epochs, and the producer state that described it
+        (snapshots above the new log end go too)."""
         self.log.truncate_to(offset)
-        if not self.producers.truncate_to(offset):
+        if self.snapshots is not None:
+            self.snapshots.delete_above(self.log.log_end_offset)
+        if not self.producers.truncate_to(self.log.log_end_offset):
             self.rebuild_producers()

@@ -214,6 +214,11 @@ class Log:
             return sum(s.size_bytes for s in self._segments)
 
     @property
+    def active_segment_base_offset(self) -> int:
+        """The base offset of the segment appends go to (it changes when the log rolls)."""
+        return self._bases[-1]
+
+    @property
     def segments(self) -> list[Segment]:
         """The segments, oldest first (a copy; for tools and tests)."""
         with self._lock:

@@ -152,6 +152,11 @@ class MemoryLog:
         return sum(s.size_bytes for s in self._segments)
 
     @property
+    def active_segment_base_offset(self) -> int:
+        """The base offset of the segment appends go to (it changes when the log rolls)."""
+        return self._segments[-1].base_offset
+
+    @property
     def segments(self) -> list[MemorySegment]:
         return list(self._segments)
 
