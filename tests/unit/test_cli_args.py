@@ -18,6 +18,7 @@ from client.protocol import (
     TOPIC_ALREADY_EXISTS,
     UNKNOWN_TOPIC,
     ApiError,
+    topic_name_problem,
 )
 from client.tools import common, console_consumer, console_producer, topics
 from client.tools.console_consumer import ConsumedRecord, FormatterConfig, format_record
@@ -250,13 +251,13 @@ def test_topics_alter_accepts_config_without_partitions() -> None:
     ],
 )
 def test_illegal_topic_names_get_kafkas_message(name: str, message: str) -> None:
-    problem = topics.topic_name_problem(name)
+    problem = topic_name_problem(name)
     assert problem is not None and problem.startswith(message)
 
 
 @pytest.mark.parametrize("name", ["news", "a" * 249, "log_topic", "user-topic.v2", "A9"])
 def test_legal_topic_names_pass(name: str) -> None:
-    assert topics.topic_name_problem(name) is None
+    assert topic_name_problem(name) is None
 
 
 def test_period_or_underscore_in_a_name_draws_kafkas_collision_warning() -> None:
@@ -359,7 +360,9 @@ class FakeAdmin:
     async def list_topics(self) -> list[dict[str, Any]]:
         return [{"name": n} for n in self.names]
 
-    async def create_topic(self, name: str, partitions: Any, factor: Any, configs: Any) -> dict:
+    async def create_topic(
+        self, name: str, partitions: Any, factor: Any, configs: Any
+    ) -> dict[str, Any]:
         self.calls.append(("create", name, partitions, factor, configs))
         if name in self.names:
             raise ApiError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
@@ -370,11 +373,11 @@ class FakeAdmin:
         self.calls.append(("delete", name))
         self.names.remove(name)
 
-    async def add_partitions(self, name: str, count: int) -> dict:
+    async def add_partitions(self, name: str, count: int) -> dict[str, Any]:
         self.calls.append(("add_partitions", name, count))
         return {}
 
-    async def alter_configs(self, name: str, configs: dict[str, str]) -> dict:
+    async def alter_configs(self, name: str, configs: dict[str, str]) -> dict[str, Any]:
         self.calls.append(("alter_configs", name, configs))
         return {}
 
@@ -643,7 +646,7 @@ class FakeProducerClient:
         self.requests: list[list[dict[str, Any]]] = []
         self.errors = list(errors or [])
 
-    async def produce(self, topic: str, records: list[dict[str, Any]], **kw: Any) -> dict:
+    async def produce(self, topic: str, records: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
         if self.errors:
             raise self.errors.pop(0)
         self.requests.append(records)
@@ -716,7 +719,9 @@ def test_leader_not_available_is_retried_since_nothing_was_stored() -> None:
 
 def test_partial_failure_reports_the_refused_record(capsys: pytest.CaptureFixture[str]) -> None:
     class Partial(FakeProducerClient):
-        async def produce(self, topic: str, records: list[dict[str, Any]], **kw: Any) -> dict:
+        async def produce(
+            self, topic: str, records: list[dict[str, Any]], **kw: Any
+        ) -> dict[str, Any]:
             return {
                 "topic": topic,
                 "offsets": [
@@ -899,7 +904,7 @@ def test_binary_fetch_record_decodes_to_exact_bytes() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _fetched(partition: int, offset: int, value: bytes, key: bytes | None = None) -> dict:
+def _fetched(partition: int, offset: int, value: bytes, key: bytes | None = None) -> dict[str, Any]:
     return {
         "offset": offset,
         "timestamp": 1700000000000 + offset,
@@ -918,12 +923,14 @@ class FakeLog:
         self.exists = exists
         self.fetches: list[tuple[int, int | str]] = []
 
-    async def describe_topic(self, name: str) -> dict:
+    async def describe_topic(self, name: str) -> dict[str, Any]:
         if not self.exists:
             raise ApiError(UNKNOWN_TOPIC, f"Topic '{name}' does not exist")
         return {"name": name, "partitions": [{"partition": p} for p in self.partitions]}
 
-    async def fetch(self, topic: str, partition: int, offset: int | str, **kw: Any) -> dict:
+    async def fetch(
+        self, topic: str, partition: int, offset: int | str, **kw: Any
+    ) -> dict[str, Any]:
         self.fetches.append((partition, offset))
         log = self.partitions[partition]
         start = {"earliest": 0, "latest": len(log)}.get(offset, offset)  # type: ignore[arg-type]
@@ -1024,7 +1031,9 @@ def test_a_fetch_error_that_is_not_retriable_ends_the_consumer(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     class Broken(FakeLog):
-        async def fetch(self, topic: str, partition: int, offset: int | str, **kw: Any) -> dict:
+        async def fetch(
+            self, topic: str, partition: int, offset: int | str, **kw: Any
+        ) -> dict[str, Any]:
             raise ApiError(UNKNOWN_TOPIC, "Topic 'news' was deleted")
 
     code, _ = run_consumer([], Broken({0: []}))

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
 from client.protocol import ApiError
-from kraft.records import RegisterBrokerRecord, UnfenceBrokerRecord
+from kraft.records import (
+    MetadataRecord,
+    ProducerIdsRecord,
+    RegisterBrokerRecord,
+    UnfenceBrokerRecord,
+)
 from kraft.state import MetadataState
 from server import controller
 
 
 def state_with_brokers(*ids: int) -> MetadataState:
     state = MetadataState()
-    records = []
+    records: list[MetadataRecord] = []
     for i in ids:
         records.append(
             RegisterBrokerRecord(
@@ -33,7 +39,7 @@ def create(
     partitions: object = None,
     factor: object = None,
     configs: object = None,
-) -> list:
+) -> list[MetadataRecord]:
     return controller.plan_create_topic(
         state,
         name,
@@ -57,7 +63,7 @@ def test_kafka_placement_spreads_leaders_and_replicas_evenly() -> None:
 def test_kafka_placement_with_fixed_start_matches_kafkas_table() -> None:
     # Kafka's AdminUtils with start index 0 and shift 0 over brokers 0..4, 10 partitions, RF 3.
     class Zero(random.Random):
-        def randrange(self, *args: object, **kwargs: object) -> int:  # type: ignore[override]
+        def randrange(self, *args: object, **kwargs: object) -> int:
             return 0
 
     assignment = controller.assign_replicas([0, 1, 2, 3, 4], 10, 3, rng=Zero())
@@ -97,7 +103,9 @@ def test_created_topic_applies_cleanly_with_leader_first_replica() -> None:
         ({"configs": {"no.such.config": "1"}}, 40005),
     ],
 )
-def test_bad_create_requests_are_refused_before_any_record(kwargs: dict, code: int) -> None:
+def test_bad_create_requests_are_refused_before_any_record(
+    kwargs: dict[str, object], code: int
+) -> None:
     with pytest.raises(ApiError) as caught:
         create(state_with_brokers(1), **kwargs)
     assert caught.value.code == code
@@ -131,10 +139,11 @@ def test_adding_partitions_keeps_the_replication_factor_and_only_grows() -> None
 
 def test_unknown_topic_is_reported_for_delete_and_configs() -> None:
     state = state_with_brokers(1)
-    for plan in (
+    plans: tuple[Callable[[], object], ...] = (
         lambda: controller.plan_delete_topic(state, "nope"),
         lambda: controller.plan_alter_configs(state, "nope", {"retention.ms": "1"}),
-    ):
+    )
+    for plan in plans:
         with pytest.raises(ApiError) as caught:
             plan()
         assert caught.value.code == 40401
@@ -204,6 +213,7 @@ def test_producer_id_blocks_never_overlap_and_need_the_current_broker_epoch() ->
     blocks = []
     for index, broker in enumerate((1, 2, 1), start=2):
         (record,) = controller.plan_producer_id_block(state, broker, 0, 1000)
+        assert isinstance(record, ProducerIdsRecord)
         state.apply_entry(index, [record])
         blocks.append((record.next_producer_id - 1000, record.next_producer_id))
     assert blocks == [(0, 1000), (1000, 2000), (2000, 3000)]

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from storage import ids
 from storage.ids import (
     METADATA_TOPIC_ID,
     ZERO_UUID,
@@ -36,7 +35,7 @@ def test_random_uuid_skips_ids_starting_with_a_dash_and_reserved_ids(
     dash = uuid.UUID(bytes=b"\xfb" + bytes(15))  # base64url of 0xfb... starts with "-"
     assert uuid_to_string(dash.bytes).startswith("-")
     sequence = iter([dash, uuid.UUID(int=0), uuid.UUID(int=1), uuid.UUID(int=7)])
-    monkeypatch.setattr(ids.uuid, "uuid4", lambda: next(sequence))
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(sequence))  # the module storage.ids calls
     assert random_uuid() == uuid_to_string(uuid.UUID(int=7).bytes)
 
 

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
-from client.tools import common
+from client.client import error_from_answer
+from client.tools import common, perf_stats
 from client.tools import consumer_perf_test as cperf
 from client.tools import producer_perf_test as pperf
-from client.tools.perf_http import base_url, error_from_answer
+from client.tools.perf_http import base_url
 
 BASE = [
     "--topic",
@@ -125,7 +126,7 @@ def test_random_payload_is_record_size_printable_bytes() -> None:
 
 
 def test_window_line_is_kafkas_format_with_its_figures() -> None:
-    line = pperf.window_line(50_000, 5.0, 50_000 * 100, 50_000 * 12.5, 80.0)
+    line = perf_stats.window_line(50_000, 5.0, 50_000 * 100, 50_000 * 12.5, 80.0)
     assert line == (
         "50000 records sent, 10000.0 records/sec (0.95 MB/sec), 12.5 ms avg latency, "
         "80.0 ms max latency."
@@ -135,7 +136,7 @@ def test_window_line_is_kafkas_format_with_its_figures() -> None:
 
 def test_total_line_is_kafkas_format_with_percentiles_from_given_latencies() -> None:
     latencies = [float(ms) for ms in range(1, 1001)]  # 1..1000 ms
-    line = pperf.total_line(1000, 2.0, 1000 * 100, sum(latencies), 1000.0, latencies)
+    line = perf_stats.total_line(1000, 2.0, 1000 * 100, sum(latencies), 1000.0, latencies)
     assert line == (
         "1000 records sent, 500.000000 records/sec (0.05 MB/sec), 500.50 ms avg latency, "
         "1000.00 ms max latency, 501 ms 50th, 951 ms 95th, 991 ms 99th, 1000 ms 99.9th."
@@ -144,12 +145,12 @@ def test_total_line_is_kafkas_format_with_percentiles_from_given_latencies() -> 
 
 
 def test_percentiles_take_kafkas_index_and_whole_milliseconds() -> None:
-    assert pperf.percentiles([3.9, 1.2, 2.5, 4.0], 0.5, 0.99) == [3, 4]
-    assert pperf.percentiles([], 0.5) == [0]
+    assert perf_stats.percentiles([3.9, 1.2, 2.5, 4.0], 0.5, 0.99) == [3, 4]
+    assert perf_stats.percentiles([], 0.5) == [0]
 
 
 def test_stats_print_a_window_line_once_the_interval_is_over() -> None:
-    stats = pperf.PerfStats(num_records=10, start_s=100.0, reporting_interval_s=5.0)
+    stats = perf_stats.PerfStats(num_records=10, start_s=100.0, reporting_interval_s=5.0)
     assert stats.record(10.0, 100, 101.0) is None
     line = stats.record(30.0, 100, 105.0)
     assert line == (
@@ -161,7 +162,7 @@ def test_stats_print_a_window_line_once_the_interval_is_over() -> None:
 
 
 def test_stats_sample_latencies_like_kafka_when_records_are_many() -> None:
-    stats = pperf.PerfStats(num_records=1_000_000, start_s=0.0)
+    stats = perf_stats.PerfStats(num_records=1_000_000, start_s=0.0)
     assert stats.sampling == 2
     for i in range(10):
         stats.record(float(i), 1, 0.0)
@@ -169,10 +170,10 @@ def test_stats_sample_latencies_like_kafka_when_records_are_many() -> None:
 
 
 def test_throttle_pauses_only_when_ahead_of_the_target_rate() -> None:
-    assert pperf.throttle_sleep_s(100, 0.0, 10_000) == pytest.approx(0.01)
-    assert pperf.throttle_sleep_s(100, 0.02, 10_000) == 0.0  # behind schedule
-    assert pperf.throttle_sleep_s(10, 0.0, 10_000) == 0.0  # 1 ms: under the 2 ms minimum
-    assert pperf.throttle_sleep_s(10**6, 0.0, -1) == 0.0  # no limit
+    assert perf_stats.throttle_sleep_s(100, 0.0, 10_000) == pytest.approx(0.01)
+    assert perf_stats.throttle_sleep_s(100, 0.02, 10_000) == 0.0  # behind schedule
+    assert perf_stats.throttle_sleep_s(10, 0.0, 10_000) == 0.0  # 1 ms: under the 2 ms minimum
+    assert perf_stats.throttle_sleep_s(10**6, 0.0, -1) == 0.0  # no limit
 
 
 # -- consumer flags and lines ------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ NEWER = Dump((b"\x00last", 50, 4), (b"\x01prev", 49, 4), ("127.0.0.1:1",), b"{}"
 
 
 @pytest.fixture
-def dump_path(tmp_path: Path) -> Path:
+def dump_path(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "metadata.dump"
     path.write_bytes(encode_dump(GOOD))
     DUMP_PATHS.add(str(path))

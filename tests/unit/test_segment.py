@@ -3,6 +3,7 @@ the index, truncation removes whole batches, and sealing finishes the time index
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,9 @@ def append(segment: Segment, data: bytes, interval: int = 200) -> None:
 
 
 @pytest.fixture
-def segment(tmp_path: Path) -> Segment:
+def segment(tmp_path: Path) -> Iterator[Segment]:
     made = Segment.create(tmp_path, 100)
-    yield made  # type: ignore[misc]
+    yield made
     made.close()
 
 
