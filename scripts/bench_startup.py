@@ -17,6 +17,12 @@ Cases:
   (a) one partition with a --log-mib log (1 GiB) written by --producers idempotent producers
       (batches of 100 records of 1 KiB; segment.bytes --segment-mib, Kafka's default 1 GiB)
   (b) --partitions small partitions (1,000), each --small-batches batches of 10 records
+  (c) a real node (one-node cluster) with a topic of --node-partitions partitions (1,000),
+      replication factor 1, each with a few batches of an idempotent producer: stopped with
+      SIGTERM (a clean shutdown) and started again; prints the time from start to ready and
+      the longest time its HTTP server went without answering while it started (polled every
+      10 ms from another thread): what its broker heartbeats would have waited. --code DIR
+      runs the node from another checkout (a git worktree of an older commit: the "before")
 
 Each case runs cold (the partition's files dropped from the page cache with posix_fadvise
 DONTNEED first, as after a reboot; a virtual disk may still be cached by its host) and warm
@@ -24,24 +30,31 @@ DONTNEED first, as after a reboot; a virtual disk may still be cached by its hos
 call (Log.open, the rebuild, the snapshot load, the replay): what would block an event loop.
 
 Usage: .venv/bin/python scripts/bench_startup.py [--log-mib 1024] [--partitions 1000]
-       [--dir ./.bench-storage]
+       [--node-partitions 1000] [--code DIR] [--only a,b,c] [--dir ./.bench-storage]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scripts import node_process  # noqa: E402
+from scripts.node_process import NodeProcess, http  # noqa: E402
+from server.partition import batch_headers, restore_producers  # noqa: E402
 from server.producer_state import ProducerStateTable  # noqa: E402
-from storage.batch import BatchHeader, NewRecord, build_batch, iter_batches  # noqa: E402
+from storage.batch import NewRecord, build_batch, iter_batches  # noqa: E402
 from storage.log import Log  # noqa: E402
 from storage.log_config import LogConfig  # noqa: E402
 from storage.producer_snapshot import ProducerSnapshots  # noqa: E402
@@ -50,20 +63,6 @@ MIB = 1024 * 1024
 VALUE_BYTES = 1024
 T0 = 1_700_000_000_000
 FIRST_PRODUCER_ID = 4000
-# server.partition.HEADER_SCAN_BYTES: the rebuild reads the log 1 MiB at a time.
-HEADER_SCAN_BYTES = 1024 * 1024
-
-
-def headers_from(log: Log, offset: int) -> Iterator[BatchHeader]:
-    """server.partition.batch_headers, from ``offset`` instead of the log start: the same
-    calls (a 1 MiB Log.read, each batch CRC-checked by it; headers parsed unverified)."""
-    while offset < log.log_end_offset:
-        data = log.read(offset, HEADER_SCAN_BYTES)
-        if not data:
-            return
-        for _position, header in iter_batches(data, verify=False):
-            yield header
-            offset = header.next_offset
 
 
 # -- writing the logs ------------------------------------------------------------------------
@@ -179,7 +178,7 @@ def open_before(directory: Path, config: LogConfig, log_end: int, timing: Timing
     log = Log.open(directory, config, recovery_point=log_end, log_start_offset=0)
     t1 = time.perf_counter_ns()
     table = ProducerStateTable()
-    table.rebuild(headers_from(log, log.log_start_offset), log.log_start_offset)
+    table.rebuild(batch_headers(log), log.log_start_offset)
     t2 = time.perf_counter_ns()
     timing.add("Log.open", t1 - t0)
     timing.add("rebuild from every header", t2 - t1)
@@ -188,24 +187,15 @@ def open_before(directory: Path, config: LogConfig, log_end: int, timing: Timing
 
 
 def open_after(directory: Path, config: LogConfig, log_end: int, timing: Timing) -> list[object]:
-    """The snapshot path: Log.open, load the latest snapshot, replay the headers after it."""
+    """The node's open now: Log.open, then server.partition.restore_producers (the latest
+    snapshot at or below the log end, and the headers after it)."""
     t0 = time.perf_counter_ns()
     log = Log.open(directory, config, recovery_point=log_end, log_start_offset=0)
     t1 = time.perf_counter_ns()
-    table = ProducerStateTable()
-    found = ProducerSnapshots(directory).latest_at_or_below(log.log_end_offset)
-    start = log.log_start_offset
-    if found is not None:
-        snapshot_offset, entries = found
-        table.load(entries, snapshot_offset, log.log_start_offset)
-        start = max(snapshot_offset, start)
+    table = restore_producers(log, ProducerSnapshots(directory))
     t2 = time.perf_counter_ns()
-    for header in headers_from(log, start):
-        table.observe(header)
-    t3 = time.perf_counter_ns()
     timing.add("Log.open", t1 - t0)
-    timing.add("snapshot load", t2 - t1)
-    timing.add("replay after the snapshot", t3 - t2)
+    timing.add("restore from the snapshot", t2 - t1)
     log.close()
     return list(table.snapshot_entries())
 
@@ -240,6 +230,106 @@ def run_case(name: str, directories: list[Path], config: LogConfig, log_ends: li
     print(f"  same producer state on both paths: {'yes' if same else 'NO'}")
 
 
+def big_case(work: Path, config: LogConfig, log_mib: int, producers: int) -> None:
+    started = time.perf_counter()
+    big = work / "big-0"
+    big_end, snapshot_ns = write_partition(big, config, log_mib * MIB, Producers(producers, 100))
+    segments = len(list(big.glob("*.log")))
+    print(
+        f"(a) one partition: {log_mib} MiB, {segments} segment(s), {big_end:,} records, "
+        f"{producers} producers (written in {time.perf_counter() - started:.1f} s; "
+        f"snapshot at the log end written in {snapshot_ns / 1e6:.1f} ms, fsyncs included)"
+    )
+    run_case("(a) 1 GiB partition" if log_mib == 1024 else "(a)", [big], config, [big_end])
+    shutil.rmtree(big)
+
+
+def small_case(work: Path, config: LogConfig, partitions: int, batches: int) -> None:
+    started = time.perf_counter()
+    small_dirs: list[Path] = []
+    small_ends: list[int] = []
+    small_bytes = batches * 10 * (VALUE_BYTES + 40)
+    for i in range(partitions):
+        directory = work / f"small-{i}"
+        end, _ = write_partition(directory, config, small_bytes, Producers(2, 10))
+        small_dirs.append(directory)
+        small_ends.append(end)
+    print(
+        f"(b) {partitions} partitions of {batches} batches of 10 records "
+        f"(written in {time.perf_counter() - started:.1f} s)"
+    )
+    run_case(f"(b) {partitions} small partitions", small_dirs, config, small_ends)
+
+
+def node_case(work: Path, partitions: int, code: Path) -> None:
+    node_process.ROOT = code  # the node and the storage tool run from that checkout
+    node = NodeProcess(work / "node")
+    node.format()
+    try:
+        node.start()
+        status, body = http(
+            "POST", f"{node.url}/v1/topics", {"name": "many", "partitions": partitions}
+        )
+        assert status == 201, body
+        status, body = http("POST", f"{node.url}/v1/producers")
+        assert status == 200, body
+        headers = {"Producer-Id": str(body["producer_id"]), "Producer-Epoch": "0"}
+        started = time.perf_counter()
+        for index in range(partitions):
+            for sequence in range(0, 30, 10):
+                request = urllib.request.Request(
+                    f"{node.url}/v1/topics/many/partitions/{index}/records",
+                    data=json.dumps({"records": [{"value": "x" * 100}] * 10}).encode(),
+                    headers={**headers, "Producer-Seq": str(sequence)},
+                    method="POST",
+                )
+                for _attempt in range(600):  # the replica may still be opening: 503, retry
+                    try:
+                        with urllib.request.urlopen(request, timeout=60) as answer:
+                            assert answer.status == 200
+                            break
+                    except urllib.error.HTTPError as e:
+                        if e.code != 503:
+                            raise
+                        time.sleep(0.1)
+        print(
+            f"(c) a node with {partitions} partitions of 30 records each "
+            f"(filled in {time.perf_counter() - started:.1f} s), code at {code}"
+        )
+        node.stop(signal.SIGTERM)
+        gaps: list[float] = []
+        stop = threading.Event()
+
+        def poll() -> None:
+            last: float | None = None
+            while not stop.is_set():
+                try:
+                    http("GET", f"{node.url}/v1/health/ready", timeout=10)
+                    now = time.perf_counter()
+                    if last is not None:
+                        gaps.append(now - last)
+                    last = now
+                except OSError:
+                    pass  # not listening yet
+                time.sleep(0.01)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        started = time.perf_counter()
+        node.start(wait=False)
+        node.wait_ready(deadline_s=600)
+        ready_s = time.perf_counter() - started
+        time.sleep(0.5)
+        stop.set()
+        poller.join()
+        print(
+            f"  restart to ready {ready_s:.2f} s; longest HTTP silence while starting "
+            f"{max(gaps, default=0) * 1000:.0f} ms (broker session: 1.5 s)"
+        )
+    finally:
+        node.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--log-mib", type=int, default=1024, help="size of the log in (a)")
@@ -247,40 +337,23 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=5, help="producer ids in (a)")
     parser.add_argument("--partitions", type=int, default=1000, help="partitions in (b)")
     parser.add_argument("--small-batches", type=int, default=8, help="batches per partition (b)")
+    parser.add_argument("--node-partitions", type=int, default=1000, help="partitions in (c)")
+    parser.add_argument("--code", type=Path, default=node_process.ROOT, help="checkout for (c)")
+    parser.add_argument("--only", default="a,b,c", help="cases to run, e.g. c")
     parser.add_argument("--dir", type=Path, default=Path(".bench-storage"), help="work directory")
     args = parser.parse_args()
+    cases = set(args.only.split(","))
 
-    work = args.dir / f"startup-{os.getpid()}"
+    work = (args.dir / f"startup-{os.getpid()}").resolve()
     work.mkdir(parents=True)
     config = LogConfig(segment_bytes=args.segment_mib * MIB)
     try:
-        started = time.perf_counter()
-        big = work / "big-0"
-        big_end, snapshot_ns = write_partition(
-            big, config, args.log_mib * MIB, Producers(args.producers, 100)
-        )
-        segments = len(list(big.glob("*.log")))
-        print(
-            f"(a) one partition: {args.log_mib} MiB, {segments} segment(s), {big_end:,} records, "
-            f"{args.producers} producers (written in {time.perf_counter() - started:.1f} s; "
-            f"snapshot at the log end written in {snapshot_ns / 1e6:.1f} ms, fsyncs included)"
-        )
-        run_case("(a) 1 GiB partition" if args.log_mib == 1024 else "(a)", [big], config, [big_end])
-
-        started = time.perf_counter()
-        small_dirs: list[Path] = []
-        small_ends: list[int] = []
-        small_bytes = args.small_batches * 10 * (VALUE_BYTES + 40)
-        for i in range(args.partitions):
-            directory = work / f"small-{i}"
-            end, _ = write_partition(directory, config, small_bytes, Producers(2, 10))
-            small_dirs.append(directory)
-            small_ends.append(end)
-        print(
-            f"(b) {args.partitions} partitions of {args.small_batches} batches of 10 records "
-            f"(written in {time.perf_counter() - started:.1f} s)"
-        )
-        run_case(f"(b) {args.partitions} small partitions", small_dirs, config, small_ends)
+        if "a" in cases:
+            big_case(work, config, args.log_mib, args.producers)
+        if "b" in cases:
+            small_case(work, config, args.partitions, args.small_batches)
+        if "c" in cases:
+            node_case(work, args.node_partitions, args.code.resolve())
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if args.dir.is_dir() and not any(args.dir.iterdir()):
