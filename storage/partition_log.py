@@ -90,6 +90,11 @@ class PartitionLog(Protocol):
         """The segments, oldest first (a copy)."""
         ...
 
+    @property
+    def active_segment_base_offset(self) -> int:
+        """The base offset of the segment appends go to (it changes when the log rolls)."""
+        ...
+
     def append_as_leader(
         self,
         records: Sequence[NewRecord],
