@@ -5,12 +5,11 @@ figures, asserts nothing.
 What a node does for each partition after a clean shutdown (recovery point = log end):
 
   before: Log.open, then ProducerStateTable.rebuild from every batch header of the log (what
-          server.log_manager's open_partition does today: server.partition.batch_headers, a
-          1 MiB Log.read at a time, each batch CRC-checked)
-  after:  Log.open, then the latest producer snapshot at or below the log end
-          (storage.producer_snapshot.ProducerSnapshots.latest_at_or_below), ProducerStateTable.load,
-          and observe the headers after the snapshot, read the same way; the snapshot was written
-          at the log end, as a clean shutdown writes it
+          a node did before producer snapshots: Log.batch_headers, 1 MiB read at a time, each
+          batch CRC-checked)
+  after:  Log.open, then server.partition.restore_producers, as a node opens a replica now:
+          the latest producer snapshot at or below the log end and the headers after it (the
+          snapshot written at the log end, as a clean shutdown writes it)
 
 Cases:
 
@@ -52,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import node_process  # noqa: E402
 from scripts.node_process import NodeProcess, http  # noqa: E402
-from server.partition import batch_headers, restore_producers  # noqa: E402
+from server.partition import restore_producers  # noqa: E402
 from server.producer_state import ProducerStateTable  # noqa: E402
 from storage.batch import NewRecord, build_batch, iter_batches  # noqa: E402
 from storage.log import Log  # noqa: E402
@@ -178,7 +177,7 @@ def open_before(directory: Path, config: LogConfig, log_end: int, timing: Timing
     log = Log.open(directory, config, recovery_point=log_end, log_start_offset=0)
     t1 = time.perf_counter_ns()
     table = ProducerStateTable()
-    table.rebuild(batch_headers(log), log.log_start_offset)
+    table.rebuild(log.batch_headers(log.log_start_offset), log.log_start_offset)
     t2 = time.perf_counter_ns()
     timing.add("Log.open", t1 - t0)
     timing.add("rebuild from every header", t2 - t1)

@@ -39,12 +39,8 @@ from server import limits
 from server.clock import SYSTEM_CLOCK, Clock
 from server.partition import LeaderState, Partition, restore_producers
 from server.producer_state import ProducerStateTable
-from storage.checkpoints import (
-    OffsetCheckpointFile,
-    PartitionMetadataFile,
-    fsync_dir,
-    fsync_file,
-)
+from storage.checkpoints import OffsetCheckpointFile, PartitionMetadataFile
+from storage.durable import fsync_dir, fsync_file
 from storage.errors import CorruptCheckpointError, KafkaStorageError
 from storage.log import Log
 from storage.log_config import LogConfig

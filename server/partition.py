@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
@@ -52,14 +52,15 @@ from server.producer_state import (
     ProducerStateTable,
     last_sequence_of,
 )
-from storage.batch import BatchHeader, NewRecord, iter_batches
+from storage.batch import NewRecord, iter_batches
 from storage.errors import (
     CorruptRecordError,
     KafkaStorageError,
     RecordTooLargeError,
     UnexpectedAppendOffsetError,
 )
-from storage.log import AppendInfo, Log
+from storage.log import AppendInfo
+from storage.partition_log import PartitionLog
 from storage.producer_snapshot import ProducerSnapshots
 
 logger = logging.getLogger(__name__)
@@ -74,21 +75,7 @@ class ProducerBatch:
     base_sequence: int
 
 
-def batch_headers(log: Log, from_offset: int = 0) -> Iterator[BatchHeader]:
-    """The headers of the log's batches that end at or after ``from_offset`` (or the log
-    start), read in bounded chunks."""
-    offset = max(from_offset, log.log_start_offset)
-    while offset < log.log_end_offset:
-        data = log.read(offset, HEADER_SCAN_BYTES)
-        if not data:
-            return
-        for _position, header in iter_batches(data, verify=False):
-            if header.last_offset >= offset:
-                yield header
-            offset = max(offset, header.next_offset)
-
-
-def restore_producers(log: Log, snapshots: ProducerSnapshots) -> ProducerStateTable:
+def restore_producers(log: PartitionLog, snapshots: ProducerSnapshots) -> ProducerStateTable:
     """The producer state of a log: its latest snapshot at or below the log end, and the batch
     headers after it (all of them when there is no snapshot). Snapshots above the log end
     (recovery cut the tail, or a crash came before their deletion) describe records that are
@@ -97,17 +84,13 @@ def restore_producers(log: Log, snapshots: ProducerSnapshots) -> ProducerStateTa
     table = ProducerStateTable()
     found = snapshots.latest_at_or_below(log.log_end_offset)
     if found is None:
-        table.rebuild(batch_headers(log), log.log_start_offset)
+        table.rebuild(log.batch_headers(log.log_start_offset), log.log_start_offset)
         return table
     offset, entries = found
     table.load(entries, offset, log.log_start_offset)
-    for header in batch_headers(log, offset):
+    for header in log.batch_headers(max(offset, log.log_start_offset)):
         table.observe(header)
     return table
-
-
-# Bytes read per step when the producer state is rebuilt from the log's batch headers.
-HEADER_SCAN_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -160,7 +143,7 @@ class Partition:
     topic_id: str
     index: int
     node_id: int
-    log: Log
+    log: PartitionLog
     state: LeaderState
     min_insync_replicas: int = 1
     # Who fsyncs this log; None in unit tests that flush by hand.
@@ -199,7 +182,8 @@ class Partition:
         """Reads the producer state back from the latest snapshot and the headers after it
         (from the whole log when there is no snapshot)."""
         if self.snapshots is None:
-            self.producers.rebuild(batch_headers(self.log), self.log.log_start_offset)
+            start = self.log.log_start_offset
+            self.producers.rebuild(self.log.batch_headers(start), start)
         else:
             self.producers = restore_producers(self.log, self.snapshots)
 

@@ -43,11 +43,6 @@ from storage.durable import PathLike, atomic_write
 from storage.errors import CorruptCheckpointError
 from storage.ids import ZERO_UUID, is_valid_uuid
 
-# isort: split
-# Re-exported until server/log_manager.py imports them from storage.durable; then delete.
-from storage.durable import fsync_dir as fsync_dir
-from storage.durable import fsync_file as fsync_file
-
 CHECKPOINT_VERSION = 0
 PARTITION_METADATA_VERSION = 0
 

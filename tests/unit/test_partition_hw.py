@@ -196,7 +196,7 @@ async def test_a_retried_idempotent_request_answers_its_first_offsets_and_append
     assert caught.value.name == "OUT_OF_ORDER_SEQUENCE_NUMBER"
 
 
-def follower(leader_log: MemoryLog) -> Partition:
+def follower() -> Partition:
     return Partition(
         topic="t",
         topic_id="AAAAAAAAAAAAAAAAAAAAAQ",
@@ -212,7 +212,7 @@ async def test_a_follower_appends_the_leaders_bytes_and_takes_its_hw_capped_at_i
     leader = partition()
     append(leader, 3)
     append(leader, 2)
-    f = follower(leader.log)
+    f = follower()
     first = leader.log.read(0, 1 << 20, max_offset=3)
     assert f.append_as_follower(first, leader_high_watermark=5) is True
     assert f.log.log_end_offset == 3 and f.high_watermark == 3, "never above its own end"
@@ -224,13 +224,14 @@ async def test_a_follower_appends_the_leaders_bytes_and_takes_its_hw_capped_at_i
 
 @on_a_loop
 async def test_a_follower_truncation_drops_records_epochs_and_their_producers() -> None:
-    f = follower(MemoryLog())
+    f = follower()
     leader = partition()
     producer = ProducerBatch(producer_id=7, producer_epoch=0, base_sequence=0)
     leader.append_now([records(2)], "1", producer)
     leader.append_now([records(2)], "1", dataclasses.replace(producer, base_sequence=2))
     f.append_as_follower(leader.log.read(0, 1 << 20), leader_high_watermark=0)
-    assert f.producers.producer(7) is not None and f.producers.producer(7).last_sequence == 3
+    view = f.producers.producer(7)
+    assert view is not None and view.last_sequence == 3
     f.truncate_to(2)
     assert f.log.log_end_offset == 2
     view = f.producers.producer(7)

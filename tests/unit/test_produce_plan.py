@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from client.protocol import ApiError, ProduceRecord
-from server.produce import plan_produce
+from server.produce import PartitionPlan, plan_produce
 from storage.batch import build_batch
 
 VECTORS = json.loads((Path(__file__).parents[1] / "data" / "murmur2.json").read_text())["vectors"]
 
 
-def plan(records: list[ProduceRecord], **kwargs: object) -> dict:
-    options = dict(
+def plan(records: list[ProduceRecord], **kwargs: Any) -> dict[int, PartitionPlan]:
+    options: dict[str, Any] = dict(
         partitions=3, fixed_partition=None, round_robin=0, now_ms=1_000, max_message_bytes=1 << 20
     )
     options.update(kwargs)
-    return plan_produce(records, **options)  # type: ignore[arg-type]
+    return plan_produce(records, **options)
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: v["key"] or "empty")
-def test_keyed_record_goes_to_kafkas_murmur2_partition(vector: dict) -> None:
+def test_keyed_record_goes_to_kafkas_murmur2_partition(vector: dict[str, Any]) -> None:
     for partitions in (3, 12):
         plans = plan([ProduceRecord(vector["key"].encode(), b"v")], partitions=partitions)
         assert list(plans) == [vector[f"partition_of_{partitions}"]]

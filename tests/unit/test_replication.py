@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ def leader_partition(epoch: int = 0, isr: tuple[int, ...] = (1, 2, 3)) -> Partit
     )
 
 
-def fetch(p: Partition, **fields: int) -> tuple[dict, bytes]:
+def fetch(p: Partition, **fields: int) -> tuple[dict[str, Any], bytes]:
     want = {"leader_epoch": p.state.leader_epoch, "fetch_offset": 0, "last_fetched_epoch": -1}
     want.update(fields)
     want.setdefault("flushed_offset", want["fetch_offset"])  # a follower fsyncs, then fetches
