@@ -15,6 +15,7 @@ import pytest
 
 from client.protocol import partition_for_key
 from scripts.node_process import NodeProcess, http, run_tool
+from tests.processes import default_sigint
 
 TOPICS = "client.tools.topics"
 PRODUCER = "client.tools.console_producer"
@@ -54,9 +55,7 @@ def start_consumer(node: NodeProcess, *args: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
-        # A shell without job control starts background jobs with SIGINT ignored, and Python
-        # then leaves it ignored: give the tool the default, as a terminal would.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,
     )
 
 

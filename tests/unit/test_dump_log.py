@@ -15,6 +15,7 @@ import pytest
 from storage.batch import NewRecord, build_batch
 from storage.dump_log import main
 from storage.producer_snapshot import ProducerSnapshotEntry, ProducerSnapshots
+from tests.processes import default_sigint
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((REPO / "tests" / "data" / "kafka_v2_batches.json").read_text())
@@ -367,6 +368,7 @@ def test_the_tool_runs_as_a_module_and_exits_130_on_sigint(tmp_path: Path) -> No
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()  # printed just before the tool opens the FIFO

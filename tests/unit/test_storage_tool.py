@@ -15,6 +15,7 @@ import pytest
 from storage.ids import is_valid_uuid
 from storage.properties import MetaProperties
 from storage.storage_tool import main
+from tests.processes import default_sigint
 
 CLUSTER_ID = "MkU3OEVBNTcwNTJENDM2Qg"
 OTHER_CLUSTER_ID = "7yq5ZmHaRoiaQjrvUO7E0w"
@@ -277,6 +278,7 @@ def test_the_tool_runs_as_a_module_and_exits_130_on_ctrl_c(tmp_path: Path) -> No
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
     # Opening the FIFO for writing succeeds once the tool has opened it for reading; holding
     # it open without writing keeps the tool blocked in read() until the interrupt.
