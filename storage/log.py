@@ -541,13 +541,19 @@ class Log:
         batch's base offset (equal to ``offset`` when it is a batch boundary, as leader epoch
         end offsets are). Later segments, index entries and epoch cache entries go too; the
         recovery point and high watermark come down to the new log end. Truncating below the
-        first segment empties the log and restarts it at ``offset``.
+        first segment empties the log and restarts it at ``offset``. At or past the log end no
+        record goes, but epoch cache entries starting at the log end do.
         """
         if offset < 0:
             raise ValueError(f"cannot truncate to a negative offset ({offset})")
         with self._lock:
             self._check_usable()
             if offset >= self._leo:
+                # No record goes, but an epoch may start at the log end with none written in
+                # it (this node led at that epoch and appended nothing): it must go too, or a
+                # follower keeps reporting an epoch its leader never had and the fetch that
+                # tells it to truncate repeats forever (Kafka's truncateTo does the same).
+                self.epoch_cache.truncate_from_end(self._leo)
                 return
             try:
                 if offset < self._segments[0].base_offset:

@@ -315,6 +315,7 @@ class MemoryLog:
             raise ValueError(f"cannot truncate to a negative offset ({offset})")
         self._check_usable()
         if offset >= self.log_end_offset:
+            self.epoch_cache.truncate_from_end(self.log_end_offset)  # as Log: an empty epoch
             return
         if offset < self._segments[0].base_offset:
             self._segments = [MemorySegment(offset)]

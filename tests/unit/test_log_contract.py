@@ -433,6 +433,21 @@ def test_truncating_at_or_past_the_end_changes_nothing(make_log: MakeLog) -> Non
     assert log.log_end_offset == 3
 
 
+def test_truncating_at_the_log_end_drops_the_epochs_that_start_there(make_log: MakeLog) -> None:
+    # Issue 10: a node that led at epoch 1 and appended nothing has (1, 3) at its log end. As a
+    # follower of a leader that never had epoch 1 it is told to truncate to 3: no record goes,
+    # but that entry must, or it keeps reporting epoch 1 and is told to truncate again.
+    log = make_log()
+    log.append_as_leader(recs(3), 0)
+    log.epoch_cache.assign(1, 3)
+    log.truncate_to(3)
+    assert log.log_end_offset == 3
+    assert log.epoch_cache.entries == [(0, 0)]
+    log.epoch_cache.assign(2, 3)
+    log.truncate_to(10)
+    assert (log.log_end_offset, log.epoch_cache.entries) == (3, [(0, 0)])
+
+
 def test_truncating_below_the_first_segment_restarts_the_log_there(make_log: MakeLog) -> None:
     log = make_log(LogConfig(segment_ms=3_600_000, retention_ms=DAY_MS))
     fill_segments(log, 3)
