@@ -23,7 +23,7 @@ from scripts.node_process import Cluster, NodeProcess, http, run_tool, wait_unti
 from server import limits as server_limits
 from storage.checkpoints import OffsetCheckpointFile
 from tests.integration.test_cluster import create_topic, describe
-from tests.integration.test_replication import leader_of, produce
+from tests.integration.test_replication import leader_of, produce, wait_identical_replicas
 from tests.integration.writer import IdempotentWriter
 
 # The writer of the kill -9 test: Kafka's default batch is larger, but ~50 records a request
@@ -123,22 +123,6 @@ def read_records(node: NodeProcess, topic: str, partition: int = 0) -> list[tupl
         offset = body["next_offset"]
 
 
-def log_files(node: NodeProcess, topic: str, partition: int = 0) -> list[tuple[str, bytes]]:
-    """The replica's segment files (name, bytes), in order."""
-    directory = node.log_dir / f"{topic}-{partition}"
-    return [(p.name, p.read_bytes()) for p in sorted(directory.glob("*.log"))]
-
-
-def wait_identical_logs(nodes: list[NodeProcess], topic: str) -> list[tuple[str, bytes]]:
-    """Waits until every node's replica holds the same segment files, byte for byte."""
-
-    def identical() -> list[tuple[str, bytes]] | None:
-        views = [log_files(n, topic) for n in nodes]
-        return views[0] if views[0] and all(v == views[0] for v in views) else None
-
-    return wait_until(f"{topic}: the replicas' .log files are byte-identical", identical)
-
-
 def wait_full_isr(via: NodeProcess, topic: str, size: int = 3) -> dict[str, Any]:
     def full() -> dict[str, Any] | None:
         view = partition_view(via, topic)
@@ -220,7 +204,7 @@ def test_kill_9_of_the_leader_under_load_loses_and_duplicates_no_acknowledged_re
         f"every acknowledged record is at its acknowledged offset, and nothing else is there "
         f"(seed {seed}, retries {writer.retries})"
     )
-    wait_identical_logs(cluster.nodes, "load")
+    wait_identical_replicas(cluster.nodes, "load")
     print(f"seed {seed}: killed node {victim.node_id} after {kill_after}; {writer.status()}")
 
 
@@ -249,8 +233,8 @@ def test_acks_all_is_refused_and_stores_nothing_below_min_insync_replicas_while_
         lambda: [v for _, v in read_records(leader, "strict3")] == ["all three", "one copy"],
     )
     live = [n for n in cluster.nodes if n is not down]
-    wait_identical_logs(live, "strict3")
-    assert b"refused" not in b"".join(data for _, data in log_files(leader, "strict3"))
+    views = wait_identical_replicas(live, "strict3")
+    assert b"refused" not in b"".join(views[0].batches)
 
 
 # -- 3. KIP-101 ------------------------------------------------------------------------------
@@ -284,7 +268,7 @@ def test_an_acks_1_tail_of_a_dead_leader_is_truncated_when_it_rejoins(cluster: C
     followers = others(cluster, old)
     committed = [f"committed {i}" for i in range(5)]
     assert produce(old, "tail", committed) == list(range(5))
-    wait_identical_logs(cluster.nodes, "tail")
+    wait_identical_replicas(cluster.nodes, "tail")
 
     tail = [f"tail {i}" for i in range(3)]
     for _attempt in range(TAIL_ATTEMPTS):
@@ -307,7 +291,7 @@ def test_an_acks_1_tail_of_a_dead_leader_is_truncated_when_it_rejoins(cluster: C
     after = [f"after {i}" for i in range(4)]
     assert produce(new, "tail", after) == [5, 6, 7, 8], "the new leader never had the tail"
     old.start()
-    wait_identical_logs(cluster.nodes, "tail")
+    wait_identical_replicas(cluster.nodes, "tail")
     rejoined = dump_payloads(segment)
     assert rejoined == dict(enumerate(committed + after)), rejoined
     assert [v for _, v in read_records(new, "tail")] == committed + after
@@ -322,7 +306,7 @@ def test_a_follower_restarted_with_a_stale_hw_checkpoint_loses_nothing_when_it_l
     stale = cluster.node(next(r for r in view["replicas"] if r != old.node_id))
     acknowledged = [f"before {i}" for i in range(20)]
     assert produce(old, "stale", acknowledged) == list(range(20))
-    wait_identical_logs(cluster.nodes, "stale")
+    wait_identical_replicas(cluster.nodes, "stale")
     wait_until(
         f"node {stale.node_id} learned the HW (its clean stop checkpoints it)",
         lambda: (v := partition_view(stale, "stale")) is not None and v["high_watermark"] == 20,
@@ -391,7 +375,7 @@ def test_a_leader_paused_past_its_session_acknowledges_nothing_after_it_was_depo
             t.join(60)
     assert len(answers) == 3, answers
 
-    logs = wait_identical_logs(cluster.nodes, "paused")
+    views = wait_identical_replicas(cluster.nodes, "paused")
     wait_full_isr(new, "paused")
     view = partition_view(old, "paused")
     assert view is not None and view["leader"] == new.node_id, view
@@ -403,7 +387,7 @@ def test_a_leader_paused_past_its_session_acknowledges_nothing_after_it_was_depo
                 f"the deposed leader acknowledged {value!r} at offset {offset}, "
                 f"which the new leader's log does not hold: {answers}"
             )
-    written = b"".join(data for _, data in logs)
+    written = b"".join(views[0].batches)
     assert all(v.encode() in written for v in before + after)
     learned = DEPOSED_LINE.search(old.log_file.read_text(errors="replace"))
     print(

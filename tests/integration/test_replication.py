@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from scripts.node_process import Cluster, NodeProcess, http, wait_until
 from tests.integration.test_cluster import assert_same_metadata, create_topic, describe
+from tests.invariants import (
+    ReplicaView,
+    check_identical,
+    check_replicas,
+    identical,
+    view_of_directory,
+)
 
 
 @pytest.fixture
@@ -68,8 +76,55 @@ def isr(node: NodeProcess, topic: str) -> list[int] | None:
     return sorted(body["partitions"][0]["isr"]) if status == 200 else None
 
 
-def segment_bytes(node: NodeProcess, topic: str, partition: int = 0) -> bytes:
-    return (node.log_dir / f"{topic}-{partition}" / "00000000000000000000.log").read_bytes()
+def replica_views(
+    nodes: Sequence[NodeProcess], topic: str, partition: int = 0
+) -> list[ReplicaView]:
+    """Each node's replica as the invariant checker sees it: the HW the node reports (asked
+    before its files are read), the ISR as the partition's leader reports it (the one its HW
+    is computed over; none if the leader does not answer), and the node's files."""
+    infos: dict[int, dict[str, Any] | None] = {}
+    for node in nodes:
+        try:
+            status, body = http("GET", f"{node.url}/v1/topics/{topic}", timeout=5)
+        except OSError:
+            status, body = 0, None
+        infos[node.node_id] = body["partitions"][partition] if status == 200 else None
+    leaders = {info["leader"] for info in infos.values() if info is not None}
+    leader_info = infos.get(leaders.pop()) if len(leaders) == 1 else None
+    isr = set(leader_info["isr"]) if leader_info is not None else set()
+    hws = {n: None if info is None else info["high_watermark"] for n, info in infos.items()}
+    return [
+        view_of_directory(
+            node.node_id,
+            node.log_dir,
+            topic,
+            partition,
+            in_isr=node.node_id in isr,
+            high_watermark=hws[node.node_id],
+        )
+        for node in nodes
+    ]
+
+
+def wait_identical_replicas(
+    nodes: Sequence[NodeProcess], topic: str, partition: int = 0, *, invariants: bool = True
+) -> list[ReplicaView]:
+    """Waits until the nodes' replicas hold the same batches, byte for byte, and returns their
+    views. The replication invariants are checked at every look, unless ``invariants`` is
+    False: a topic that relaxes flushing may lose committed records to a power cut, and a
+    node's HW may cover records the cut took until it follows again."""
+
+    def same() -> list[ReplicaView] | None:
+        views = replica_views(nodes, topic, partition)
+        if invariants:
+            check_replicas(f"{topic}-{partition}", views)
+        return views if views[0].batches and identical(views) else None
+
+    views: list[ReplicaView] = wait_until(
+        f"{topic}-{partition}: the replicas are byte-identical", same
+    )
+    check_identical(f"{topic}-{partition}", views)
+    return views
 
 
 def test_acks_all_commits_on_every_replica_and_the_logs_are_byte_identical(
@@ -80,10 +135,8 @@ def test_acks_all_commits_on_every_replica_and_the_logs_are_byte_identical(
     offsets = produce(leader, "replicated", [f"event {i}" for i in range(20)])
     assert offsets == list(range(20))
     assert read_all(leader, "replicated") == [f"event {i}" for i in range(20)]
-    wait_until(
-        "every replica holds the same bytes",
-        lambda: len({segment_bytes(n, "replicated") for n in cluster.nodes}) == 1,
-    )
+    views = wait_identical_replicas(cluster.nodes, "replicated")
+    assert views[0].log_end_offset == 20
     partition = describe(leader, "replicated")["partitions"][0]
     assert partition["high_watermark"] == 20 and sorted(partition["isr"]) == [1, 2, 3]
 
@@ -108,10 +161,7 @@ def test_kill_9_of_the_partition_leader_loses_no_acknowledged_record(cluster: Cl
         acknowledged.append(f"after {i}")
     assert read_all(new, "failover") == acknowledged
     old.start()
-    wait_until(
-        "the restarted node holds the same log",
-        lambda: segment_bytes(old, "failover") == segment_bytes(new, "failover"),
-    )
+    wait_identical_replicas(cluster.nodes, "failover")
 
 
 def test_acks_all_is_refused_when_the_isr_is_below_min_insync_replicas(cluster: Cluster) -> None:
