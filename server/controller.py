@@ -18,6 +18,7 @@ from client.protocol import (
     INVALID_PARTITIONS,
     INVALID_REPLICATION_FACTOR,
     INVALID_REQUEST,
+    INVALID_UPDATE_VERSION,
     STALE_BROKER_EPOCH,
     TOPIC_ALREADY_EXISTS,
     UNKNOWN_PARTITION,
@@ -337,10 +338,13 @@ def plan_alter_isr(
     leader: int,
     leader_epoch: int,
     isr: tuple[int, ...],
+    partition_epoch: int | None = None,
 ) -> list[MetadataRecord]:
     """A leader's request to change its ISR (Kafka's AlterPartition), checked against the
-    metadata: only the current leader at its current epoch may ask, the ISR keeps the leader
-    and stays within the replicas, and only live brokers join it."""
+    metadata: only the current leader at its current epoch may ask, based on the partition's
+    current state (its partition epoch: a request made before another change, say one that
+    was applied but whose answer was lost, is refused), the ISR keeps the leader and stays
+    within the replicas, and only live brokers join it."""
     topic = state.topic_by_id(topic_id)
     p = None if topic is None else topic.partitions.get(partition)
     if p is None:
@@ -350,6 +354,12 @@ def plan_alter_isr(
             FENCED_LEADER_EPOCH,
             f"node {leader} at leader epoch {leader_epoch} does not lead partition {partition} "
             f"(leader {p.leader}, epoch {p.leader_epoch})",
+        )
+    if partition_epoch is not None and partition_epoch != p.partition_epoch:
+        raise ApiError(
+            INVALID_UPDATE_VERSION,
+            f"partition {partition} is at partition epoch {p.partition_epoch}, "
+            f"not {partition_epoch}: the change was made on an older state",
         )
     if leader not in isr or not set(isr) <= set(p.replicas) or len(set(isr)) != len(isr):
         raise ApiError(
@@ -367,15 +377,17 @@ def plan_alter_isr(
 def plan_alter_isrs(
     state: MetadataState,
     leader: int,
-    items: Sequence[tuple[str, int, int, tuple[int, ...]]],
+    items: Sequence[tuple[str, int, int, tuple[int, ...], int | None]],
 ) -> tuple[list[MetadataRecord], dict[int, ApiError]]:
     """:func:`plan_alter_isr` for many partitions at once: the records of the valid changes,
     and the error of each refused one by its position."""
     records: list[MetadataRecord] = []
     refused: dict[int, ApiError] = {}
-    for n, (topic_id, partition, leader_epoch, isr) in enumerate(items):
+    for n, (topic_id, partition, leader_epoch, isr, partition_epoch) in enumerate(items):
         try:
-            records += plan_alter_isr(state, topic_id, partition, leader, leader_epoch, isr)
+            records += plan_alter_isr(
+                state, topic_id, partition, leader, leader_epoch, isr, partition_epoch
+            )
         except ApiError as e:
             refused[n] = e
     return records, refused

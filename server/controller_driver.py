@@ -185,13 +185,15 @@ class ControllerDriver:
                     int(i["partition"]),
                     int(i["leader_epoch"]),
                     tuple(int(r) for r in i["isr"]),
+                    None if i.get("partition_epoch") is None else int(i["partition_epoch"]),
                 )
                 for i in body["partitions"]
             ]
         except (KeyError, TypeError, ValueError):
             raise ApiError(
                 INVALID_REQUEST,
-                "give leader and partitions: [{topic_id, partition, leader_epoch, isr}]",
+                "give leader and partitions: "
+                "[{topic_id, partition, leader_epoch, partition_epoch, isr}]",
             ) from None
         errors: dict[int, ApiError] = {}
 
@@ -203,7 +205,7 @@ class ControllerDriver:
 
         await self._write(plan, term)
         results = []
-        for n, (topic_id, partition, _epoch, isr) in enumerate(items):
+        for n, (topic_id, partition, _epoch, isr, _partition_epoch) in enumerate(items):
             error = errors.get(n)
             if error is None:
                 log.info("partition %s-%d: ISR now %s", topic_id, partition, list(isr))

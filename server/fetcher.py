@@ -129,8 +129,11 @@ class ReplicaFetcher:
         appended = apply_response(leader, partitions, request, decode_response(body))
         durable = [p for p in appended if p.flushes_every_record]
         if durable:
-            # The next fetch reports these offsets as flushed: make them so first.
-            await self._logs.flush(durable)
+            # The next fetch reports these offsets as flushed: make them so first. Shielded: a
+            # session cancelled meanwhile (its leader moved) must not drop the queued fsync,
+            # or what it appended would stay unflushed until the next append, and the new
+            # leader's HW, which counts this replica's flushed offset, would wait for it.
+            await asyncio.shield(self._logs.flush(durable))
 
 
 def fetch_request(node_id: int, partitions: list[Partition]) -> FetchRequest:

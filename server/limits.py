@@ -94,6 +94,10 @@ ISR_CHECK_INTERVAL_S = 1.0
 # and to open or remove the replicas it names, before answering (normally one Raft round,
 # ~20 ms, and a millisecond or two per new replica).
 FORWARD_APPLY_WAIT_S = 2.0
+# A leader whose ISR change went unanswered (the controller moved, a timeout) sends it again
+# after this long: the change may have been made, and the HW counts its members until the
+# metadata says.
+ISR_CHANGE_RETRY_S = 0.5
 # ISR change requests wait this long to be sent to the controller together (Kafka batches
 # AlterPartition the same way): one metadata entry for many partitions.
 ISR_CHANGE_BATCH_S = 0.02

@@ -110,6 +110,9 @@ class LeaderState:
     leader_epoch: int
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
+    # Bumped by every change of the partition (leader, ISR, replicas): an ISR change asked
+    # on one partition epoch is refused once the metadata has moved past it.
+    partition_epoch: int = 0
 
 
 class Flusher(Protocol):
@@ -155,6 +158,11 @@ class Partition:
     followers: dict[int, FollowerProgress] = field(default_factory=dict)
     # When this node last became the partition's leader (ms), for the ISR lag rule.
     leader_since_ms: int = 0
+    # Followers this leader asked the controller to add to the ISR, or to keep in it, whose
+    # answer has not come back in the metadata yet. The HW counts them (Kafka's maximal ISR):
+    # the controller may have added one already, and a record committed without it could be
+    # missing from the ISR member the next election picks.
+    isr_requested: frozenset[int] = frozenset()
     # A newer leader epoch a follower told us of: this node was deposed and leads no more,
     # whatever its (stale) metadata says, until the metadata catches up.
     deposed_epoch: int = -1
@@ -251,6 +259,10 @@ class Partition:
         if state == self.state:
             return False
         new_epoch = state.leader_epoch != self.state.leader_epoch
+        if new_epoch or state.partition_epoch != self.state.partition_epoch:
+            # The metadata answered (or moved past) every ISR change asked on the old state:
+            # the controller refuses those still in flight (INVALID_UPDATE_VERSION).
+            self.isr_requested = frozenset()
         if new_epoch:
             self.follower_offsets.clear()
             self.follower_flushed.clear()
@@ -274,6 +286,23 @@ class Partition:
             )
             self.deposed_epoch = epoch
             self.notify()
+
+    def isr_change_requested(self, isr: tuple[int, ...]) -> None:
+        """This leader asked the controller for ``isr``: its members count in the HW from
+        now on, until the metadata shows a new partition epoch (see ``isr_requested``)."""
+        self.isr_requested |= frozenset(isr)
+
+    def isr_change_refused(self) -> None:
+        """The controller refused the change for a reason of its own (a fenced broker, an
+        invalid ISR): it never happened, and the metadata will not answer it."""
+        self.isr_requested = frozenset()
+        self.advance_high_watermark()
+
+    @property
+    def maximal_isr(self) -> tuple[int, ...]:
+        """The ISR the HW counts: the metadata's, and the members of changes in flight."""
+        extra = sorted(self.isr_requested - set(self.state.isr))
+        return self.state.isr + tuple(extra)
 
     def leader_epoch_start_offset(self) -> int:
         """Where this leader's epoch starts in the log (its log end if it appended nothing)."""
@@ -309,7 +338,7 @@ class Partition:
         else:
             own, followers = self.log.log_end_offset, self.follower_offsets
         offsets = [own]
-        for replica in self.state.isr:
+        for replica in self.maximal_isr:
             if replica != self.node_id:
                 offsets.append(followers.get(replica, self.log.log_start_offset))
         new_hw = min(offsets)
@@ -334,7 +363,7 @@ class Partition:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while self.log.high_watermark <= offset:
-            if self.closed or not self.is_leader or self.log.offline or self.under_min_isr:
+            if self.acks_all_done(offset):
                 return False
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -415,9 +444,30 @@ class Partition:
         if acks != "all":
             return result
         last = result.infos[-1].last_offset
-        if await self.wait_for_high_watermark_above(last, timeout_s):
-            return result
-        return dataclasses.replace(result, commit_error=self.not_committed_error())
+        await self.wait_for_high_watermark_above(last, timeout_s)
+        return dataclasses.replace(result, commit_error=self.acks_all_error(last))
+
+    def acks_all_done(self, last_offset: int) -> bool:
+        """Whether an ``acks=all`` wait for ``last_offset`` is over: the HW passed it, or this
+        replica can no longer commit it (closed, not leading, offline, below
+        ``min.insync.replicas``)."""
+        return (
+            self.high_watermark > last_offset
+            or self.closed
+            or not self.is_leader
+            or self.log.offline is not None
+            or self.under_min_isr
+        )
+
+    def acks_all_error(self, last_offset: int) -> ApiError | None:
+        """When an ``acks=all`` wait is over (or timed out): None if the records count as
+        acknowledged, else why not. Committed is not enough: the ISR shrinking below
+        ``min.insync.replicas`` is what lets the HW pass a record a lagging follower never
+        fetched, and then the promise of that many copies is broken (Kafka's
+        NOT_ENOUGH_REPLICAS_AFTER_APPEND)."""
+        if self.high_watermark > last_offset and not self.under_min_isr:
+            return None
+        return self.not_committed_error()
 
     def append_now(
         self,

@@ -82,7 +82,9 @@ def replica_settings(
     p = topic.partitions[index]
     return ReplicaSettings(
         topic_id=topic.topic_id,
-        state=LeaderState(p.leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr)),
+        state=LeaderState(
+            p.leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr), p.partition_epoch
+        ),
         config=LogConfig.from_topic_configs(configs),
         min_insync_replicas=int(configs["min.insync.replicas"]),
     )

@@ -30,6 +30,8 @@ from typing import Any
 import aiohttp
 
 from client.protocol import (
+    FENCED_LEADER_EPOCH,
+    INVALID_UPDATE_VERSION,
     KAFKA_STORAGE_ERROR,
     LEADER_NOT_AVAILABLE,
     NOT_LEADER_OR_FOLLOWER,
@@ -64,6 +66,14 @@ from server.replication import ReplicaFetchHandler, isr_to_shrink
 from storage.batch import NewRecord
 
 log = logging.getLogger(__name__)
+
+# Refusals of an ISR change asked on a state the metadata has moved past: the change was not
+# made now, but an earlier copy of it may have been, and the new state will say.
+STALE_ISR_CHANGE = {
+    INVALID_UPDATE_VERSION.name,
+    FENCED_LEADER_EPOCH.name,
+    UNKNOWN_PARTITION.name,
+}
 
 CallController = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 BrokerUrl = Callable[[int, bool], str | None]
@@ -220,10 +230,12 @@ class ReplicaManager:
             "topic_id": p.topic_id,
             "partition": p.index,
             "leader_epoch": p.state.leader_epoch,
+            "partition_epoch": p.state.partition_epoch,
             "isr": list(isr),
         }
         if self._isr_in_flight.get(key) == item:
             return
+        p.isr_change_requested(isr)
         self._isr_pending[key] = item
         self._isr_wakeup.set()
 
@@ -239,19 +251,35 @@ class ReplicaManager:
                     "/v1/internal/alter-isr",
                     {"leader": self.node_id, "partitions": list(batch.values())},
                 )
-                for result in answer["partitions"]:
-                    if "error" in result:
-                        log.info(
-                            "ISR change of %s-%d to %s not made: %s",
-                            result["topic_id"],
-                            result["partition"],
-                            result["isr"],
-                            result["message"],
-                        )
-            except ApiError as e:  # the leader asks again at its next check or fetch
-                log.info("%d ISR change(s) not made: %s", len(batch), e.message)
-            finally:
+            except ApiError as e:
+                # The outcome is unknown (the change may have been made): send it again, as
+                # Kafka's AlterPartitionManager does, unless a newer request replaced it. One
+                # made meanwhile is refused by its partition epoch.
+                log.info("%d ISR change(s) not answered, retrying: %s", len(batch), e.message)
+                self._isr_pending = batch | self._isr_pending
                 self._isr_in_flight = {}
+                await asyncio.sleep(limits.ISR_CHANGE_RETRY_S)
+                self._isr_wakeup.set()
+                continue
+            self._isr_in_flight = {}
+            for result in answer["partitions"]:
+                if "error" in result:
+                    self._isr_change_refused(result)
+
+    def _isr_change_refused(self, result: dict[str, Any]) -> None:
+        log.info(
+            "ISR change of %s-%d to %s not made: %s",
+            result["topic_id"],
+            result["partition"],
+            result["isr"],
+            result["message"],
+        )
+        if result["error"] in STALE_ISR_CHANGE:
+            return  # the metadata has moved on, and clears what the leader counts when it comes
+        name = self.logs.topic_name(result["topic_id"])
+        p = None if name is None else self.logs.partitions.get((name, result["partition"]))
+        if p is not None:
+            p.isr_change_refused()
 
     async def _isr_loop(self) -> None:
         """Drops from the ISR the followers that have not caught up for too long."""

@@ -42,7 +42,7 @@ Modelling choices, where the real system could do otherwise:
   incarnation while the old session lives, and a node opens its replicas only once unfenced);
   it re-registers and replays the metadata first;
 - an ``acks=all`` produce is resolved as the real waiter resolves it
-  (``Partition.wait_for_high_watermark_above``), after every step.
+  (``Partition.acks_all_done`` and ``acks_all_error``), after every step.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ from server import limits
 from server.clock import ManualClock
 from server.fetcher import apply_response, fetch_request
 from server.partition import Partition
+from server.replica_manager import STALE_ISR_CHANGE
 from server.replication import FetchRequest, decode_response, encode_response, isr_to_shrink
 from storage.batch import NewRecord, decode_batch
 from storage.log_config import LogConfig
@@ -95,11 +96,6 @@ class Settings:
     # An acks=all produce that is neither committed nor failed after this long times out.
     ack_timeout_ms: int = 5_000
     log_config: LogConfig = field(default_factory=LogConfig)
-    # A model of the fix proposed for server/ (test_replication_rules.py, the ISR expansion
-    # race), for the runs that check everything else meanwhile: a leader counts the members
-    # of the ISR changes it asked for in its HW until the metadata it applied shows them, and
-    # retries a request until it is answered (node.SimPartition).
-    maximal_isr: bool = False
 
 
 @dataclass
@@ -200,10 +196,9 @@ class Simulation:
         fresh = []
         for ack in list(self.pending):
             p = ack.partition
-            if p.high_watermark > ack.last_offset:
-                ack.outcome = "acknowledged"
-            elif p.closed or not p.is_leader or p.log.offline or p.under_min_isr:
-                ack.outcome = "not committed: " + p.not_committed_error().message
+            if p.acks_all_done(ack.last_offset):
+                error = p.acks_all_error(ack.last_offset)
+                ack.outcome = "acknowledged" if error is None else "not committed: " + error.message
             elif now >= ack.deadline_ms:
                 ack.outcome = "not committed: timed out"
             else:
@@ -263,11 +258,11 @@ class Simulation:
         scheduler lets fire now): the sender tries again on a later step."""
         if message.kind == "alter-isr":
             node = self.nodes[message.src]
-            if node.up and self.settings.maximal_isr:
-                # The proposed fix retries a request until it is answered (as Kafka's
-                # AlterPartitionManager does), unless a newer one replaced it meanwhile.
+            if node.up:
+                # As ReplicaManager._isr_sender: an unanswered request is sent again (it may
+                # have been made), unless a newer one replaced it meanwhile.
                 node.isr_pending = {**node.isr_in_flight, **node.isr_pending}
-            node.isr_in_flight = {}  # else: the leader asks again at its next check or fetch
+            node.isr_in_flight = {}
         elif message.kind == "fetch":
             self._end_round(message.src, message.dst, message.round)
         else:
@@ -461,20 +456,27 @@ class Simulation:
             return False
         batch, node.isr_pending = node.isr_pending, {}
         node.isr_in_flight = dict(batch)
-        body = orjson.dumps([[i, r.leader_epoch, list(r.isr)] for i, r in sorted(batch.items())])
+        body = orjson.dumps(
+            [[i, r.leader_epoch, r.partition_epoch, list(r.isr)] for i, r in sorted(batch.items())]
+        )
         self.send("alter-isr", node_id, CONTROLLER, body)
         return True
 
     def _alter_isr(self, message: Message) -> None:
         node = self.nodes[message.src]
-        for index, epoch, isr in orjson.loads(message.body):
-            outcome = self.controller.alter_isr(message.src, index, epoch, tuple(isr))
+        for index, epoch, partition_epoch, isr in orjson.loads(message.body):
+            outcome, refusal = self.controller.alter_isr(
+                message.src, index, epoch, partition_epoch, tuple(isr)
+            )
             self.note(
                 f"controller: node {message.src} asks ISR {isr} for p{index} at epoch "
                 f"{epoch}: {outcome}"
             )
-            if outcome.startswith("ISR now"):
-                node.isr_granted[index] = (self.controller.latest, tuple(isr))
+            # As ReplicaManager._isr_change_refused (the answer is delivered with the call: a
+            # lost one is a lost message, above).
+            p = node.partitions.get(index)
+            if refusal is not None and refusal.name not in STALE_ISR_CHANGE and p is not None:
+                p.isr_change_refused()
         node.isr_in_flight = {}
 
     def check_isr(self, node_id: int) -> None:

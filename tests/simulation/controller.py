@@ -67,7 +67,9 @@ class Controller:
 
     def _states(self) -> dict[int, LeaderState]:
         return {
-            i: LeaderState(p.leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr))
+            i: LeaderState(
+                p.leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr), p.partition_epoch
+            )
             for i, p in self.state.topics[TOPIC].partitions.items()
         }
 
@@ -108,11 +110,20 @@ class Controller:
             return False
         return self.unfence(node)
 
-    def alter_isr(self, node: int, index: int, leader_epoch: int, isr: tuple[int, ...]) -> str:
-        """A leader's ISR change (AlterPartition); returns what became of it."""
+    def alter_isr(
+        self,
+        node: int,
+        index: int,
+        leader_epoch: int,
+        partition_epoch: int,
+        isr: tuple[int, ...],
+    ) -> tuple[str, ApiError | None]:
+        """A leader's ISR change (AlterPartition): what became of it, and the refusal."""
         try:
-            records = plans.plan_alter_isr(self.state, TOPIC_ID, index, node, leader_epoch, isr)
+            records = plans.plan_alter_isr(
+                self.state, TOPIC_ID, index, node, leader_epoch, isr, partition_epoch
+            )
         except ApiError as e:
-            return f"refused: {e.message}"
+            return f"refused: {e.message}", e
         self._publish(records)
-        return f"ISR now {list(isr)}" if records else "no change"
+        return (f"ISR now {list(isr)}" if records else "no change"), None

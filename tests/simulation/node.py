@@ -3,7 +3,6 @@ the leader's fetch handler, the follower's fetch sessions and the ISR requests i
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,36 +18,15 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)
 class SimPartition(Partition):
-    """The real Partition, telling the trace of its truncations, and optionally counting more
-    members in its HW than the ISR of the metadata it applied (``Settings.maximal_isr``)."""
+    """The real Partition, telling the trace of its truncations."""
 
     notes: Callable[[str], None] | None = None
-    # The members of the ISR changes this leader asked for that its metadata does not show
-    # yet (None: the real rule, the metadata's ISR alone).
-    pending_isr: Callable[[int], set[int]] | None = None
 
     def truncate_to(self, offset: int) -> None:
         before = self.log.log_end_offset
         super().truncate_to(offset)
         if self.notes is not None:
             self.notes(f"node {self.node_id} truncates p{self.index} from {before} to {offset}")
-
-    def advance_high_watermark(self) -> None:
-        """With ``pending_isr``, Kafka's rule (``Partition.scala``, the maximal ISR of a
-        pending AlterPartition): the members of an ISR change in flight, or granted but not
-        yet in the metadata this node applied, count for the HW too, so nothing commits that
-        a member of the grown ISR lacks, whenever the controller writes it."""
-        extra = () if self.pending_isr is None else tuple(sorted(self.pending_isr(self.index)))
-        extra = tuple(r for r in extra if r not in self.state.isr)
-        if not extra:
-            super().advance_high_watermark()
-            return
-        metadata = self.state
-        self.state = dataclasses.replace(metadata, isr=metadata.isr + extra)
-        try:
-            super().advance_high_watermark()
-        finally:
-            self.state = metadata
 
 
 @dataclass
@@ -71,6 +49,7 @@ class IsrRequest:
     """One partition's ISR change as a leader asks it."""
 
     leader_epoch: int
+    partition_epoch: int
     isr: tuple[int, ...]
 
 
@@ -90,9 +69,6 @@ class SimNode:
         self.sessions: dict[int, FetchSession] = {}  # by leader
         self.isr_pending: dict[int, IsrRequest] = {}
         self.isr_in_flight: dict[int, IsrRequest] = {}
-        # ISRs the controller granted this leader, by partition, with the metadata version
-        # that holds them: until this node applied that version (for Settings.maximal_isr).
-        self.isr_granted: dict[int, tuple[int, tuple[int, ...]]] = {}
         self.handler = ReplicaFetchHandler(
             node_id, self._lookup, self.request_isr_change, sim.clock
         )
@@ -112,21 +88,10 @@ class SimNode:
     def request_isr_change(self, p: Partition, isr: tuple[int, ...]) -> None:
         """As ``ReplicaManager.request_isr_change``: the latest wish per partition waits to
         be sent with the others, never the one already in flight again."""
-        item = IsrRequest(p.state.leader_epoch, isr)
+        item = IsrRequest(p.state.leader_epoch, p.state.partition_epoch, isr)
         if self.isr_in_flight.get(p.index) != item:
+            p.isr_change_requested(isr)
             self.isr_pending[p.index] = item
-
-    def pending_isr(self, index: int) -> set[int]:
-        """The members of this node's ISR changes for partition ``index`` that its metadata
-        does not show yet: asked (waiting or in flight), or granted in a later version."""
-        members: set[int] = set()
-        for requests in (self.isr_pending, self.isr_in_flight):
-            if index in requests:
-                members.update(requests[index].isr)
-        granted = self.isr_granted.get(index)
-        if granted is not None and granted[0] > self.version:
-            members.update(granted[1])
-        return members
 
     def open_partitions(self) -> None:
         """Opens every replica over the logs that survived (at start and at a restart)."""
@@ -145,7 +110,6 @@ class SimNode:
                 flusher=self,
                 leader_since_ms=self.sim.clock.wall_ms(),
                 notes=self.sim.note,
-                pending_isr=self.pending_isr if self.sim.settings.maximal_isr else None,
             )
             if i in self.hw_checkpoint:
                 p.restore_high_watermark(self.hw_checkpoint[i])
@@ -185,4 +149,4 @@ class SimNode:
         for p in self.partitions.values():
             p.close()
         self.sessions, self.dirty = {}, {}
-        self.isr_pending, self.isr_in_flight, self.isr_granted = {}, {}, {}
+        self.isr_pending, self.isr_in_flight = {}, {}

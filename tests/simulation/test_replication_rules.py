@@ -5,8 +5,6 @@ step of every scenario (``tests/invariants.py``)."""
 
 from __future__ import annotations
 
-import pytest
-
 from client.protocol import NOT_ENOUGH_REPLICAS, NOT_LEADER_OR_FOLLOWER, ApiError
 from storage.batch import read_header
 from tests.simulation.cluster import (
@@ -173,15 +171,6 @@ def test_a_lagging_follower_leaves_the_isr_after_the_lag_time_and_rejoins_when_c
     sim.check_converged()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "server/partition.py wait_for_high_watermark_above: once the HW has passed the batch "
-        "it answers committed without looking at min.insync.replicas, and the ISR shrink that "
-        "lets the HW pass is what takes the ISR below it; Kafka answers "
-        "NOT_ENOUGH_REPLICAS_AFTER_APPEND then"
-    ),
-)
 def test_no_acks_all_success_when_the_isr_shrinks_below_min_insync_to_commit_the_write() -> None:
     """min.insync.replicas=2 promises that an acknowledged acks=all record is on two replicas.
     A write accepted with the ISR [1, 2] waits for node 2, which has stopped fetching; when
@@ -256,35 +245,13 @@ def test_a_leader_told_of_a_newer_epoch_by_a_follower_acknowledges_nothing_more(
     assert not sim.missing_acknowledged()
 
 
-@pytest.mark.parametrize(
-    "maximal_isr",
-    [
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "server/partition.py advance_high_watermark counts only the ISR of the "
-                    "metadata the leader applied, so a record commits without a follower the "
-                    "controller has already added to the ISR; Kafka counts the maximal ISR "
-                    "(the requested one) while an ISR change is in flight"
-                ),
-            ),
-            id="real-partition",
-        ),
-        pytest.param(True, id="with-maximal-isr"),
-    ],
-)
-def test_a_follower_the_controller_adds_to_the_isr_holds_every_record_committed_after(
-    maximal_isr: bool,
-) -> None:
+def test_a_follower_the_controller_adds_to_the_isr_holds_every_record_committed_after() -> None:
     """Node 2 caught up and the leader asked to add it to the ISR; the controller did, but the
-    leader has not applied that metadata yet when it commits a record with node 3 alone. Node
-    1 then dies: the controller elects node 2 (first in replica order of the ISR), and the
-    acknowledged record must be on it. The real Partition loses it; with the leader counting
-    the ISR it asked for (``Settings.maximal_isr``, the proposed fix) the record waits for
-    node 2 and is not acknowledged before node 1 dies."""
-    sim = Simulation(settings=Settings(maximal_isr=maximal_isr))
+    leader has not applied that metadata yet when a record reaches node 3. Node 1 then dies:
+    the controller elects node 2 (first in replica order of the ISR), and an acknowledged
+    record must be on it. The leader counts the ISR it asked for (Kafka's maximal ISR), so the
+    record waits for node 2 and is not acknowledged before node 1 dies."""
+    sim = Simulation()
     sim.checking = False  # the rule is checked below by what happens to the record
     acked(sim.produce(1, count=1))
     sim.cut_link(1, 2)
@@ -332,7 +299,7 @@ def test_a_follower_the_controller_adds_to_the_isr_holds_every_record_committed_
 
 def test_the_same_seed_gives_the_same_trace() -> None:
     def run(seed: int) -> list[str]:
-        sim = Simulation(seed, Settings(partitions=2, maximal_isr=True))
+        sim = Simulation(seed, Settings(partitions=2))
         run_random(sim, 300)
         return sim.trace
 

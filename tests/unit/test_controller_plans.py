@@ -231,8 +231,8 @@ def test_isr_changes_are_planned_together_and_a_stale_leader_is_refused_alone() 
         state,
         leader0,
         [
-            (topic_id, 0, 0, (leader0,)),  # this leader shrinks its ISR to itself
-            (topic_id, 1, 0, (leader1,)),  # a partition it does not lead: refused
+            (topic_id, 0, 0, (leader0,), 0),  # this leader shrinks its ISR to itself
+            (topic_id, 1, 0, (leader1,), 0),  # a partition it does not lead: refused
         ],
     )
     assert list(refused) == ([] if leader1 == leader0 else [1])
@@ -241,3 +241,22 @@ def test_isr_changes_are_planned_together_and_a_stale_leader_is_refused_alone() 
     with pytest.raises(ApiError) as caught:
         controller.plan_alter_isr(state, topic_id, 0, leader0, 0, (1, 2, 9))
     assert caught.value.name == "INVALID_REQUEST"
+
+
+def test_an_isr_change_asked_on_an_older_partition_epoch_is_refused() -> None:
+    """A retried request whose first copy was applied (its answer lost), or one made before
+    another change: applying it would change the ISR behind the leader's back."""
+    state = three_brokers_with_topic(partitions=1)
+    topic_id = state.topics["news"].topic_id
+    p = state.topics["news"].partitions[0]
+    (record,) = controller.plan_alter_isr(
+        state, topic_id, 0, p.leader, 0, (p.leader,), p.partition_epoch
+    )
+    state.apply_entry(3, [record])
+    with pytest.raises(ApiError) as caught:
+        controller.plan_alter_isr(state, topic_id, 0, p.leader, 0, p.isr, p.partition_epoch)
+    assert caught.value.name == "INVALID_UPDATE_VERSION"
+    now = state.topics["news"].partitions[0]
+    assert controller.plan_alter_isr(state, topic_id, 0, p.leader, 0, p.isr, now.partition_epoch), (
+        "asked again on the state that is there, it is made"
+    )

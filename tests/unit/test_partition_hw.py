@@ -236,3 +236,46 @@ async def test_a_follower_truncation_drops_records_epochs_and_their_producers() 
     assert f.log.log_end_offset == 2
     view = f.producers.producer(7)
     assert view is not None and view.last_sequence == 1
+
+
+@on_a_loop
+async def test_a_follower_asked_into_the_isr_counts_in_the_hw_until_the_metadata_answers() -> None:
+    """Kafka's maximal ISR: the controller may already have added the follower; a record
+    committed without it could be missing from the ISR member the next election picks."""
+    p = partition(isr=(1, 3))
+    append(p, 4)
+    p.log.flush()
+    p.follower_reported(2, 2, 2)
+    p.isr_change_requested((1, 3, 2))
+    p.follower_reported(3, 4, 4)
+    assert p.high_watermark == 2, "follower 2 has only 2 records and may be in the ISR now"
+    p.update_state(LeaderState(1, 0, (1, 2, 3), (1, 3, 2), partition_epoch=1), now_ms=0)
+    assert p.isr_requested == frozenset() and p.high_watermark == 2
+    p.follower_reported(2, 4, 4)
+    assert p.high_watermark == 4
+
+
+@on_a_loop
+async def test_a_refused_isr_change_stops_counting_its_members() -> None:
+    p = partition(isr=(1, 3))
+    append(p, 4)
+    p.log.flush()
+    p.isr_change_requested((1, 3, 2))
+    p.follower_reported(3, 4, 4)
+    assert p.high_watermark == 0
+    p.isr_change_refused()
+    assert p.high_watermark == 4
+
+
+@on_a_loop
+async def test_acks_all_fails_when_the_isr_shrinks_below_min_insync_to_commit_it() -> None:
+    """min.insync.replicas=2 promises two copies: a write that commits only because the
+    lagging follower left the ISR answers NOT_ENOUGH_REPLICAS (Kafka's ..._AFTER_APPEND)."""
+    p = partition(isr=(1, 2), min_isr=2)
+    task = asyncio.create_task(p.append_as_leader([records(1)], "all", None, 30))
+    await asyncio.sleep(0)
+    p.log.flush()
+    p.update_state(LeaderState(1, 0, (1, 2, 3), (1,), partition_epoch=1), now_ms=0)
+    result = await task
+    assert p.high_watermark == 1
+    assert result.commit_error is not None and result.commit_error.name == "NOT_ENOUGH_REPLICAS"

@@ -132,7 +132,7 @@ def test_a_new_leader_epoch_is_an_update_that_moves_the_fetcher() -> None:
     )
     assert isinstance(action, UpdateReplica) and action.key == ("news", 1)
     assert action.leader_changed
-    assert action.settings.state == LeaderState(2, 1, (1, 2, 3), (1, 2, 3))
+    assert action.settings.state == LeaderState(2, 1, (1, 2, 3), (1, 2, 3), partition_epoch=1)
 
 
 def test_an_isr_or_config_change_is_an_update_that_leaves_the_fetcher_alone() -> None:
