@@ -29,7 +29,7 @@ import logging
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,7 @@ from server import limits
 from server.clock import SYSTEM_CLOCK, Clock
 from server.partition import LeaderState, Partition, restore_producers
 from server.producer_state import ProducerStateTable
+from server.tasks import supervised
 from storage.checkpoints import OffsetCheckpointFile, PartitionMetadataFile
 from storage.durable import fsync_dir, fsync_file
 from storage.errors import CorruptCheckpointError, KafkaStorageError
@@ -116,21 +117,11 @@ class LogManager:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self, retention_check_interval_ms: int, on_fatal: Callable[[str], None]) -> None:
-        def supervised(name: str, body: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-            task = asyncio.create_task(body, name=name)
-
-            def done(t: asyncio.Task[None]) -> None:
-                if not t.cancelled() and t.exception() is not None:
-                    on_fatal(f"the {name} task failed: {t.exception()!r}")
-
-            task.add_done_callback(done)
-            return task
-
         self._tasks = [
-            supervised("group-commit", self._flush_loop()),
-            supervised("flush-timer", self._flush_timer_loop()),
-            supervised("checkpoints", self._checkpoint_loop()),
-            supervised("retention", self._retention_loop(retention_check_interval_ms)),
+            supervised("group-commit", self._flush_loop(), on_fatal),
+            supervised("flush-timer", self._flush_timer_loop(), on_fatal),
+            supervised("checkpoints", self._checkpoint_loop(), on_fatal),
+            supervised("retention", self._retention_loop(retention_check_interval_ms), on_fatal),
         ]
 
     async def close(self) -> None:

@@ -54,6 +54,7 @@ from server.controller import existing_topic
 from server.controller_driver import ControllerDriver
 from server.failpoints import Failpoints
 from server.replica_manager import ReplicaManager
+from server.tasks import supervised
 from server.topic_configs import effective_configs
 from storage.properties import MetaProperties
 
@@ -136,18 +137,11 @@ class Node:
             timeout=aiohttp.ClientTimeout(total=limits.FORWARD_TIMEOUT_S)
         )
         self.replica_manager.start(self.config.retention_check_interval_ms, self.fail)
-        for name, body in (
-            ("quorum-watch", self._watch_quorum()),
-            ("controller", self.controller.run()),
-            ("broker-lifecycle", self.lifecycle.run()),
-        ):
-            task = asyncio.create_task(body, name=name)
-            task.add_done_callback(self._task_done)
-            self._tasks.append(task)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.fail(f"the {task.get_name()} task failed: {task.exception()!r}")
+        self._tasks = [
+            supervised("quorum-watch", self._watch_quorum(), self.fail),
+            supervised("controller", self.controller.run(), self.fail),
+            supervised("broker-lifecycle", self.lifecycle.run(), self.fail),
+        ]
 
     def fail(self, reason: str) -> None:
         log.critical("node %d cannot go on: %s", self.node_id, reason)

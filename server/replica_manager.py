@@ -63,6 +63,7 @@ from server.reconcile import (
     plan_reconcile,
 )
 from server.replication import ReplicaFetchHandler, isr_to_shrink
+from server.tasks import supervised
 from storage.batch import NewRecord
 
 log = logging.getLogger(__name__)
@@ -127,28 +128,17 @@ class ReplicaManager:
 
     def start(self, retention_check_interval_ms: int, on_fatal: Callable[[str], None]) -> None:
         self.logs.start(retention_check_interval_ms, on_fatal)
-        for name, body in (
-            ("isr-maintenance", self._isr_loop()),
-            ("isr-sender", self._isr_sender()),
-        ):
-            self._supervise(name, body, on_fatal)
+        self._tasks += [
+            supervised("isr-maintenance", self._isr_loop(), on_fatal),
+            supervised("isr-sender", self._isr_sender(), on_fatal),
+        ]
 
     def start_serving(self, on_fatal: Callable[[str], None]) -> None:
         """This broker is registered and unfenced: make every local replica match the
         metadata, and keep them so (``serving`` is set after the first pass)."""
         self._pending_all = True
         self._reconcile_wakeup.set()
-        self._supervise("reconcile", self._reconcile_loop(), on_fatal)
-
-    def _supervise(self, name: str, body: Any, on_fatal: Callable[[str], None]) -> None:
-        task = asyncio.create_task(body, name=name)
-
-        def done(t: asyncio.Task[None]) -> None:
-            if not t.cancelled() and t.exception() is not None:
-                on_fatal(f"the {name} task failed: {t.exception()!r}")
-
-        task.add_done_callback(done)
-        self._tasks.append(task)
+        self._tasks.append(supervised("reconcile", self._reconcile_loop(), on_fatal))
 
     async def stop(self) -> None:
         for task in self._tasks:
