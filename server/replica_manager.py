@@ -144,9 +144,11 @@ class ReplicaManager:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # An open still running in the thread ends before the logs close (its log is never
+        # added, and holds nothing unflushed).
+        self._open_executor.shutdown(wait=True)
         await self.fetcher.close()
         await self.logs.close()
-        self._open_executor.shutdown(wait=True)
 
     # -- lookups -------------------------------------------------------------------------------
 
