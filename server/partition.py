@@ -195,13 +195,13 @@ class Partition:
         else:
             self.producers = restore_producers(self.log, self.snapshots)
 
-    def snapshot_producers(self, *, durable: bool = False) -> None:
+    def snapshot_producers(self) -> None:
         """Writes the producer state as a snapshot at the log end (clean shutdown, segment
-        roll), so the next open replays only what comes after it. Not fsynced by default: a
-        snapshot lost or torn by a power cut only means a longer replay (its CRC tells)."""
+        roll), so the next open replays only what comes after it. Not fsynced: a snapshot
+        lost or torn by a power cut only means a longer replay (its CRC tells)."""
         if self.snapshots is not None and not self.log.offline:
             self.snapshots.write(
-                self.log.log_end_offset, self.producers.snapshot_entries(), durable=durable
+                self.log.log_end_offset, self.producers.snapshot_entries(), durable=False
             )
 
     def _snapshot_if_rolled(self) -> None:
