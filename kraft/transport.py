@@ -65,6 +65,7 @@ OVERSIZED = "oversized"
 UNDECODABLE = "undecodable"
 REPLAYED = "replayed"
 HANDSHAKE_TIMEOUT = "handshake-timeout"
+HANDSHAKE_CLOSED = "handshake-closed"
 NOT_A_VOTER = "not-a-voter"
 EVICTED = "evicted"
 _LEVELS = {AUTH: logging.ERROR, NOT_A_VOTER: logging.ERROR}
@@ -75,9 +76,11 @@ class LinkReporter:
     """Logs one node's Raft link problems: each (kind, peer) at most once per `interval_s`.
 
     ``counts`` holds every problem seen and ``logged`` the lines written, by (kind, peer).
-    A dialer cannot see why a peer closes the connection during the handshake; a peer whose
-    cluster secret differs does exactly that, so after `handshake_closes_reported` closes in a
-    row it is reported as an authentication failure (one close can be a peer restarting).
+    A dialer cannot see why a peer closes the connection during the handshake: a peer whose
+    cluster secret differs does that, but so does a proxy whose upstream is down or cut (a
+    network fault, Toxiproxy) and a peer restarting. After `handshake_closes_reported` closes
+    in a row it is reported as a warning naming those causes; the peer itself logs an
+    authentication failure (an ERROR) only when a message it received does not authenticate.
     """
 
     def __init__(
@@ -122,10 +125,11 @@ class LinkReporter:
         closes = self._handshake_closes[peer]
         if closes >= self._handshake_closes_reported:
             self.report(
-                AUTH,
+                HANDSHAKE_CLOSED,
                 peer,
-                f"the Raft link with {peer} failed authentication: cluster.secret differs "
-                f"(the peer closed the connection during the handshake, {closes} times in a row)",
+                f"the Raft link with {peer} was closed during the handshake, {closes} times in "
+                "a row: the peer is unreachable or restarting, or its cluster.secret differs "
+                "(then the peer's own log says it failed authentication)",
             )
 
     def handshake_done(self, peer: str) -> None:
