@@ -17,7 +17,10 @@ What DIR holds::
     DIR/cluster.id                      the id every node is formatted with (one line)
     DIR/cluster.secret                  the Raft links' secret, mode 0600, reused by later starts
     DIR/node-<id>/node.properties       the node's config, Kafka's names (written once)
-    DIR/node-<id>/node.log              the node's stdout and stderr, appended across runs
+    DIR/node-<id>/node.log              the node's log, appended across runs, rolled at 64 MiB
+                                        (node.log.1 ... node.log.4 are the older ones)
+    DIR/node-<id>/node.out              what the process printed outside its log this run
+                                        (a crash's traceback), as Kafka's kafkaServer.out
     DIR/node-<id>/node.pid              its pid, while it runs
     DIR/node-<id>/kraft-combined-logs/  its log directory (formatted by kraft-storage format)
 
@@ -168,15 +171,21 @@ def _format(node: NodeLayout, cluster_id: str, secret: Path) -> None:
 
 
 def _launch(node: NodeLayout) -> subprocess.Popen[bytes]:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     with open(node.log_file, "ab") as log:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         log.write(f"{START_MARK} {node.node_id} at {stamp} ---\n".encode())
-        log.flush()
+    # The node writes (and rolls) node.log itself; what it prints outside its log goes here.
+    with open(node.out_file, "wb") as out:
         # A session of its own: Ctrl+C in the terminal that ran `start` must not reach it.
         process = subprocess.Popen(
-            [*_bin("kraft-server-start", "server.main"), str(node.properties)],
+            [
+                *_bin("kraft-server-start", "server.main"),
+                str(node.properties),
+                "--log-file",
+                str(node.log_file),
+            ],
             stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
             cwd=node.directory,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -58,6 +58,11 @@ class NodeFiles:
         return self.directory / "node.log"
 
     @property
+    def out_file(self) -> Path:
+        """What the process printed outside its log (the launcher's nodes)."""
+        return self.directory / "node.out"
+
+    @property
     def pid_file(self) -> Path:
         return self.directory / "node.pid"
 
@@ -213,6 +218,12 @@ def log_tail(node: NodeLayout, lines: int = LOG_TAIL_LINES) -> str:
         return "(no log)"
     mark = text.rfind(START_MARK)
     tail = (text[mark:] if mark >= 0 else text).splitlines()[1 if mark >= 0 else 0 :]
+    try:
+        printed = node.out_file.read_text(errors="replace").splitlines()
+    except OSError:
+        printed = []
+    if printed:  # a crash's traceback, say: it never reached the log
+        tail += [f"--- {node.out_file.name}:", *printed[-lines:]]
     return "\n".join(tail[-lines:]) or "(the log is empty)"
 
 

@@ -94,6 +94,16 @@ ISR_CHECK_INTERVAL_S = 1.0
 # and to open or remove the replicas it names, before answering (normally one Raft round,
 # ~20 ms, and a millisecond or two per new replica).
 FORWARD_APPLY_WAIT_S = 2.0
+# The node's log: a message template logged more than this many times within the interval is
+# dropped until the interval ends (a loop must not fill the disk; a real burst, say one line
+# per partition at startup, stays under it for all but the most repeated lines).
+LOG_REPEAT_BURST = 50
+LOG_REPEAT_INTERVAL_S = 60.0
+LOG_REPEAT_TEMPLATES_MAX = 4096  # templates tracked at once: more are pruned by age
+# kraft-server-start --log-file: the file rolls at this size and this many old ones are kept,
+# so a node's log takes at most 5 x 64 MiB of disk.
+LOG_FILE_BYTES = 64 * 1024 * 1024
+LOG_FILE_BACKUPS = 4
 # A leader whose ISR change went unanswered (the controller moved, a timeout) sends it again
 # after this long: the change may have been made, and the HW counts its members until the
 # metadata says.

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server import logs
 from server.config import ConfigError, NodeConfig
 from server.http_api import make_app
 from server.node import Node
@@ -32,6 +33,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Start one node (a Raft controller and a broker) from a properties file.",
     )
     parser.add_argument("properties", type=Path, help="the node's properties file")
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        default=None,
+        help="write the log to this file, rolled at 64 MiB with 4 old files kept "
+        "(default: standard error)",
+    )
     parser.add_argument(
         "--override",
         action="append",
@@ -126,22 +134,20 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="[%(asctime)s] %(levelname)s %(message)s (%(name)s)",
-        stream=sys.stderr,
-    )
     args = _parse_args(argv)
+    logs.configure(args.log_file)
     try:
         config, meta, secret = load(args)
         fatal = asyncio.run(serve(config, meta, secret))
     except (ConfigError, StartupError) as e:
+        if args.log_file is not None:
+            log.critical("%s", e)
         print(f"kraft-server-start: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     if fatal is not None:
-        print(f"kraft-server-start: {fatal}", file=sys.stderr)
+        print(f"kraft-server-start: {fatal}", file=sys.stderr)  # the log has it already
         return 1
     return 0
 
