@@ -198,6 +198,8 @@ class MetadataQuorum:
         self._caught_up_with: str | None = None  # the leader under which it caught up
         self._links = LinkReporter(node_id)
         self._next_unreachable_log = 0.0
+        # Set by transfer_leadership (any thread), acted on by the tick thread.
+        self._transfer_requested = False
         self._unreachable_logged = False
         self._digest_cache: tuple[int, str] = (-1, "")
 
@@ -455,6 +457,12 @@ class MetadataQuorum:
             return False  # the journal failed (logged there): this node sends nothing more
         return True
 
+    def transfer_leadership(self) -> None:
+        """Asks this node, if it leads, to hand the leadership to its most caught-up connected
+        voter (Raft's TimeoutNow, pysyncobj's transferLeadership), at its next tick. Best
+        effort: without a caught-up voter nothing happens; ``leader_id()`` tells the result."""
+        self._transfer_requested = True
+
     def _on_tick(self) -> None:
         # The leader counts its own entries toward a commit at the next tick: sync them now.
         try:
@@ -463,6 +471,10 @@ class MetadataQuorum:
             return  # the next tick halts the node
         now = time.monotonic()
         sync = self._sync
+        if self._transfer_requested and sync is not None:
+            self._transfer_requested = False
+            if sync._isLeader():
+                sync.transferLeadership(callback=self._transfer_result)
         if sync is None or now < self._next_unreachable_log:
             return
         self._next_unreachable_log = now + limits.RAFT_UNREACHABLE_LOG_INTERVAL_S
@@ -484,6 +496,17 @@ class MetadataQuorum:
         elif self._unreachable_logged:
             self._unreachable_logged = False
             logger.info("node %d reaches every voter again", self.node_id)
+
+    def _transfer_result(self, result: Any, error: int) -> None:  # on the tick thread
+        if error == FAIL_REASON.SUCCESS:
+            logger.warning("node %d hands the metadata leadership over", self.node_id)
+        else:
+            logger.warning(
+                "node %d could not hand the metadata leadership over (no caught-up voter "
+                "connected, reason %s)",
+                self.node_id,
+                error,
+            )
 
     def _halt(self, transport: Any) -> None:
         """Called by every tick after the journal failed: stop taking part, once."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -60,6 +61,7 @@ class ControllerDriver:
         # period, not proof that a process with that id is alive.
         self._heard: set[int] = set()
         self._term: int | None = None  # the term this node leads in, or None
+        self._stepping_down: int | None = None  # the term in which it decided to step down
 
     def _leading_term(self) -> int:
         """The term of this node's leadership; starts every session afresh in a new term."""
@@ -230,9 +232,47 @@ class ControllerDriver:
             except Exception:
                 log.exception("controller tick failed")
 
+    def _cut_off_from_brokers(self, state: MetadataState, now: float) -> list[int]:
+        """The brokers that are silent on HTTP but alive on Raft, if they are most of the
+        other unfenced brokers (else an empty list).
+
+        Heartbeats travel over HTTP and the quorum over Raft: a controller whose HTTP links
+        are cut (its Raft links intact) keeps the leadership and hears no broker. Fencing
+        them all would stop every write in the cluster for as long as the cut lasts. When
+        most of the others still answer on Raft, the likelier fault is this node's: it steps
+        down, and a controller that can hear them takes over (and fences this node if its
+        HTTP stays cut). One broker silent on HTTP alone (its server hung) is still fenced.
+        """
+        others = [
+            b.id for b in state.brokers.values() if b.id != self.quorum.node_id and not b.fenced
+        ]
+        silent_alive = []
+        for broker_id in others:
+            heard = self.quorum.last_heard(broker_id)
+            if (
+                broker_id in self._heard  # a broker not heard yet this term may be starting
+                and self._deadlines.get(broker_id, math.inf) < now
+                and heard is not None
+                and now - heard < limits.BROKER_SESSION_TIMEOUT_S
+            ):
+                silent_alive.append(broker_id)
+        return silent_alive if 2 * len(silent_alive) > len(others) else []
+
     async def _tick(self, term: int) -> None:
         now = self._clock.monotonic_s()
         state = self.quorum.snapshot_state()
+        silent = self._cut_off_from_brokers(state, now)
+        if silent:
+            if self._stepping_down != term:
+                self._stepping_down = term
+                log.warning(
+                    "brokers %s send no heartbeats but answer on Raft: this controller is "
+                    "likely cut off from them; handing the metadata leadership over instead "
+                    "of fencing them",
+                    silent,
+                )
+            self.quorum.transfer_leadership()
+            return
         for broker in state.brokers.values():
             deadline = self._deadlines.setdefault(broker.id, now + limits.BROKER_SESSION_TIMEOUT_S)
             if not broker.fenced and deadline < now:

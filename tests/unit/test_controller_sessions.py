@@ -57,3 +57,52 @@ def test_a_new_controller_counts_a_voters_session_from_its_last_raft_message(
     deadlines = driver._inherited_sessions(NOW)
     assert deadlines[2] == pytest.approx(deadline)
     assert deadlines[1] == deadlines[3] == deadlines[4] == NOW + SESSION
+
+
+@dataclass
+class Broker:
+    id: int
+    fenced: bool = False
+
+
+@dataclass
+class BrokersQuorum(FakeQuorum):
+    fenced: set[int] = field(default_factory=set)
+
+    def snapshot_state(self) -> Snapshot:
+        return Snapshot({i: Broker(i, i in self.fenced) for i in (1, 2, 3)})
+
+
+RAFT_NOW = NOW - 0.1  # a Raft message a moment ago
+HTTP_EXPIRED = NOW - 0.5  # the broker's session (HTTP heartbeats) ended half a second ago
+HTTP_LIVE = NOW + 1.0
+
+
+@pytest.mark.parametrize(
+    ("heard_on_raft", "sessions", "heard_this_term", "fenced", "steps_down_for"),
+    [
+        # Issue 10: the controller's HTTP links are cut, its Raft links are not.
+        ({2: RAFT_NOW, 3: RAFT_NOW}, {2: HTTP_EXPIRED, 3: HTTP_EXPIRED}, {2, 3}, set(), [2, 3]),
+        # One broker's HTTP server hung: a minority, fenced as usual.
+        ({2: RAFT_NOW, 3: RAFT_NOW}, {2: HTTP_EXPIRED, 3: HTTP_LIVE}, {2, 3}, set(), []),
+        # Silent on Raft too: they are down, not cut off from this node alone.
+        ({2: NOW - 5, 3: NOW - 5}, {2: HTTP_EXPIRED, 3: HTTP_EXPIRED}, {2, 3}, set(), []),
+        # Never heard over HTTP in this term: they may be starting.
+        ({2: RAFT_NOW, 3: RAFT_NOW}, {2: HTTP_EXPIRED, 3: HTTP_EXPIRED}, set(), set(), []),
+        # The one other unfenced broker is silent on HTTP, alive on Raft: a majority of one.
+        ({2: RAFT_NOW, 3: RAFT_NOW}, {2: HTTP_EXPIRED, 3: HTTP_EXPIRED}, {2, 3}, {3}, [2]),
+    ],
+)
+def test_a_controller_that_hears_most_brokers_only_on_raft_steps_down_instead_of_fencing(
+    heard_on_raft: dict[int, float],
+    sessions: dict[int, float],
+    heard_this_term: set[int],
+    fenced: set[int],
+    steps_down_for: list[int],
+) -> None:
+    quorum = BrokersQuorum(heard_on_raft, fenced=fenced)
+    driver = ControllerDriver(quorum, "cluster", never)  # type: ignore[arg-type]
+    driver._deadlines = dict(sessions)
+    driver._heard = set(heard_this_term)
+    state = quorum.snapshot_state()
+    assert driver._cut_off_from_brokers(state, NOW) == steps_down_for  # type: ignore[arg-type]
