@@ -10,7 +10,8 @@ state that changed meanwhile cannot break an invariant.)
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from client.protocol import (
     DUPLICATE_BROKER_REGISTRATION,
@@ -317,6 +318,117 @@ def plan_elect_leaderless(state: MetadataState) -> list[MetadataRecord]:
                 if leader != NO_LEADER:
                     records.append(PartitionChangeRecord(p.topic_id, p.partition, leader=leader))
     return records
+
+
+# -- preferred-leader election ------------------------------------------------------------------
+
+# What a preferred election did to one partition. Kafka reports the last two as the errors
+# ELECTION_NOT_NEEDED and PREFERRED_LEADER_NOT_AVAILABLE.
+ELECTED = "elected"
+ALREADY_PREFERRED = "already_preferred"
+PREFERRED_NOT_AVAILABLE = "preferred_not_available"
+
+
+@dataclass(frozen=True)
+class ElectionOutcome:
+    """One partition's outcome: ``leader`` is its leader once the plan's records apply."""
+
+    topic: str
+    partition: int
+    outcome: str
+    leader: int
+    preferred: int
+
+    def __post_init__(self) -> None:
+        assert self.outcome in (ELECTED, ALREADY_PREFERRED, PREFERRED_NOT_AVAILABLE), self
+        assert (self.outcome == PREFERRED_NOT_AVAILABLE) == (self.leader != self.preferred), self
+
+
+def _elect_preferred(
+    topic: str, p: PartitionState, live: set[int]
+) -> tuple[PartitionChangeRecord | None, ElectionOutcome]:
+    preferred = p.replicas[0]
+    if p.leader == preferred:
+        return None, ElectionOutcome(topic, p.partition, ALREADY_PREFERRED, p.leader, preferred)
+    # Only a live replica in the ISR holds every committed record: anything else would be
+    # an unclean election, which is off.
+    if preferred not in live or preferred not in p.isr:
+        return None, ElectionOutcome(
+            topic, p.partition, PREFERRED_NOT_AVAILABLE, p.leader, preferred
+        )
+    record = PartitionChangeRecord(p.topic_id, p.partition, leader=preferred)
+    return record, ElectionOutcome(topic, p.partition, ELECTED, preferred, preferred)
+
+
+def plan_preferred_elections(
+    state: MetadataState, partitions: Iterable[tuple[str, int]] | None
+) -> tuple[list[MetadataRecord], list[ElectionOutcome]]:
+    """Kafka's PREFERRED election: moves each partition's leadership to its preferred
+    replica (the first of its replicas) where that replica is live and in the ISR.
+
+    ``partitions`` names (topic, partition) pairs, or None for every partition of every
+    topic. An unknown topic or partition, or one named twice, refuses the whole request
+    before any record exists. Returns the records (one PartitionChangeRecord per elected
+    partition: the leader epoch goes up as at any leader change) and every partition's
+    outcome, in the order asked (by topic name and partition for all of them).
+    """
+    if partitions is None:
+        wanted = [
+            (name, index)
+            for name in sorted(state.topics)
+            for index in sorted(state.topics[name].partitions)
+        ]
+    else:
+        wanted = list(partitions)
+        seen: set[tuple[str, int]] = set()
+        for name, index in wanted:
+            if (name, index) in seen:
+                raise ApiError(INVALID_REQUEST, f"partition {name}-{index} is named twice")
+            seen.add((name, index))
+            if index not in existing_topic(state, name).partitions:
+                raise ApiError(
+                    UNKNOWN_PARTITION, f"Partition {index} of topic '{name}' does not exist."
+                )
+    live = _live(state)
+    records: list[MetadataRecord] = []
+    outcomes: list[ElectionOutcome] = []
+    for name, index in wanted:
+        record, outcome = _elect_preferred(name, state.topics[name].partitions[index], live)
+        if record is not None:
+            records.append(record)
+        outcomes.append(outcome)
+    return records, outcomes
+
+
+def imbalanced_partitions(state: MetadataState) -> dict[int, tuple[int, list[tuple[str, int]]]]:
+    """Per broker: how many partitions prefer it (it is their first replica), and those of
+    them that another broker leads. A partition with no leader is left out: it is not led
+    by another broker, and ``plan_elect_leaderless`` gives it one."""
+    out: dict[int, tuple[int, list[tuple[str, int]]]] = {}
+    for name in sorted(state.topics):
+        for index, p in sorted(state.topics[name].partitions.items()):
+            preferred = p.replicas[0]
+            count, elsewhere = out.get(preferred, (0, []))
+            if p.leader not in (NO_LEADER, preferred):
+                elsewhere.append((name, index))
+            out[preferred] = (count + 1, elsewhere)
+    return out
+
+
+def plan_leader_rebalance(
+    state: MetadataState, imbalance_per_broker_percentage: int
+) -> tuple[list[MetadataRecord], list[ElectionOutcome]]:
+    """Kafka's ``auto.leader.rebalance.enable`` check: for each broker whose share of
+    preferred partitions led elsewhere is above ``imbalance_per_broker_percentage``, a
+    preferred election of those partitions (each only where the broker is live and in the
+    ISR). Returns the records and the outcomes of the partitions it tried."""
+    wanted: list[tuple[str, int]] = []
+    for _broker, (count, elsewhere) in sorted(imbalanced_partitions(state).items()):
+        if elsewhere and 100 * len(elsewhere) > imbalance_per_broker_percentage * count:
+            wanted += elsewhere
+    if not wanted:
+        return [], []
+    return plan_preferred_elections(state, wanted)
 
 
 def plan_producer_id_block(

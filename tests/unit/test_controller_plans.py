@@ -10,9 +10,13 @@ import pytest
 
 from client.protocol import ApiError
 from kraft.records import (
+    FenceBrokerRecord,
     MetadataRecord,
+    PartitionChangeRecord,
+    PartitionRecord,
     ProducerIdsRecord,
     RegisterBrokerRecord,
+    TopicRecord,
     UnfenceBrokerRecord,
 )
 from kraft.state import MetadataState
@@ -260,3 +264,116 @@ def test_an_isr_change_asked_on_an_older_partition_epoch_is_refused() -> None:
     assert controller.plan_alter_isr(state, topic_id, 0, p.leader, 0, p.isr, now.partition_epoch), (
         "asked again on the state that is there, it is made"
     )
+
+
+# -- preferred-leader election -------------------------------------------------------------------
+
+
+def shaped(
+    *partitions: tuple[tuple[int, ...], int, tuple[int, ...]], fenced: int = 0
+) -> MetadataState:
+    """Brokers 1-3 (``fenced`` fenced, if given) and topic "news" whose partition n has the
+    n-th (replicas, leader, isr)."""
+    state = state_with_brokers(1, 2, 3)
+    records: list[MetadataRecord] = [TopicRecord(name="news", topic_id=TOPIC_ID)]
+    for n, (replicas, leader, isr) in enumerate(partitions):
+        records.append(PartitionRecord(TOPIC_ID, n, replicas, isr, leader, 0, 0))
+    if fenced:
+        records.append(FenceBrokerRecord(fenced, 0))
+    state.apply_entry(2, records)
+    return state
+
+
+TOPIC_ID = "8s7fm2nYQ7Kl1wT0b7dK3A"
+E, A, N = controller.ELECTED, controller.ALREADY_PREFERRED, controller.PREFERRED_NOT_AVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("replicas", "leader", "isr", "fenced", "outcome", "leader_after"),
+    [
+        ((1, 2, 3), 2, (1, 2, 3), 0, E, 1),  # led elsewhere, preferred live and in sync
+        ((1, 2, 3), 1, (1, 2, 3), 0, A, 1),  # already led by its preferred replica
+        ((1, 2, 3), 2, (2, 3), 0, N, 2),  # preferred out of the ISR: not caught up
+        ((1, 2, 3), 2, (1, 2, 3), 1, N, 2),  # preferred fenced (its session ended)
+        ((1, 2, 3), -1, (2,), 0, N, -1),  # no leader, preferred out of the ISR
+        ((3, 1), 1, (1, 3), 0, E, 3),  # the first replica is preferred, not the lowest id
+    ],
+)
+def test_a_preferred_election_moves_the_leader_only_to_a_live_in_sync_first_replica(
+    replicas: tuple[int, ...],
+    leader: int,
+    isr: tuple[int, ...],
+    fenced: int,
+    outcome: str,
+    leader_after: int,
+) -> None:
+    state = shaped((replicas, leader, isr), fenced=fenced)
+    records, outcomes = controller.plan_preferred_elections(state, [("news", 0)])
+    assert [(o.topic, o.partition, o.outcome, o.leader) for o in outcomes] == [
+        ("news", 0, outcome, leader_after)
+    ]
+    assert len(records) == (outcome == E)
+    state.apply_entry(3, records)
+    p = state.topics["news"].partitions[0]
+    assert p.leader == leader_after
+    assert p.leader_epoch == (1 if outcome == E else 0), "a leader change bumps the epoch"
+    assert p.isr == isr, "an election leaves the ISR alone"
+
+
+def test_a_preferred_election_of_all_partitions_reports_each_in_order() -> None:
+    state = shaped(((1, 2), 2, (1, 2)), ((2, 1), 2, (1, 2)), ((3, 1), 1, (1,)))
+    records, outcomes = controller.plan_preferred_elections(state, None)
+    assert [(o.partition, o.outcome) for o in outcomes] == [(0, E), (1, A), (2, N)]
+    assert records == [PartitionChangeRecord(TOPIC_ID, 0, leader=1)]
+
+
+@pytest.mark.parametrize(
+    ("asked", "name"),
+    [
+        ([("nope", 0)], "UNKNOWN_TOPIC_OR_PARTITION"),
+        ([("news", 0), ("news", 7)], "UNKNOWN_TOPIC_OR_PARTITION"),
+        ([("news", 0), ("news", 0)], "INVALID_REQUEST"),
+    ],
+)
+def test_a_preferred_election_naming_a_missing_or_repeated_partition_writes_nothing(
+    asked: list[tuple[str, int]], name: str
+) -> None:
+    state = shaped(((1, 2), 2, (1, 2)))
+    with pytest.raises(ApiError) as caught:
+        controller.plan_preferred_elections(state, asked)
+    assert caught.value.name == name
+
+
+@pytest.mark.parametrize(
+    ("led_elsewhere", "of", "percentage", "moved"),
+    [
+        (1, 10, 10, 0),  # 10 %: not above the limit (Kafka's ratio must exceed it)
+        (2, 10, 10, 2),  # 20 % > 10 %: every partition led elsewhere moves back
+        (1, 1, 10, 1),
+        (1, 2, 50, 0),
+        (1, 2, 49, 1),
+        (0, 5, 0, 0),  # nothing to move, whatever the limit
+    ],
+)
+def test_the_rebalance_moves_a_brokers_partitions_back_only_above_its_imbalance_percentage(
+    led_elsewhere: int, of: int, percentage: int, moved: int
+) -> None:
+    partitions = [((1, 2), 2 if n < led_elsewhere else 1, (1, 2)) for n in range(of)]
+    state = shaped(*partitions)
+    records, outcomes = controller.plan_leader_rebalance(state, percentage)
+    assert len(records) == moved
+    assert all(o.outcome == E and o.leader == 1 for o in outcomes)
+
+
+def test_the_rebalance_counts_each_preferred_broker_apart_and_skips_unavailable_ones() -> None:
+    state = shaped(
+        ((1, 2, 3), 2, (1, 2, 3)),  # broker 1: led by 2, 1 in sync -> moves
+        ((2, 1, 3), 1, (1, 3)),  # broker 2: out of the ISR -> tried, not available
+        ((3, 1, 2), 3, (1, 2, 3)),  # broker 3: balanced
+        ((1, 3, 2), -1, (3,)),  # no leader: left to plan_elect_leaderless
+    )
+    records, outcomes = controller.plan_leader_rebalance(state, 10)
+    assert [(o.partition, o.outcome) for o in outcomes] == [(0, E), (1, N)]
+    state.apply_entry(3, records)
+    assert [p.leader for _, p in sorted(state.topics["news"].partitions.items())] == [1, 1, 3, -1]
+    assert controller.plan_leader_rebalance(state, 10)[0] == [], "balanced now: nothing more"
