@@ -61,7 +61,7 @@ class ControllerDriver:
         # period, not proof that a process with that id is alive.
         self._heard: set[int] = set()
         self._term: int | None = None  # the term this node leads in, or None
-        self._stepping_down: int | None = None  # the term in which it decided to step down
+        self._next_transfer_s = 0.0  # when it may ask the quorum to hand the leadership over
 
     def _leading_term(self) -> int:
         """The term of this node's leadership; starts every session afresh in a new term."""
@@ -263,15 +263,15 @@ class ControllerDriver:
         state = self.quorum.snapshot_state()
         silent = self._cut_off_from_brokers(state, now)
         if silent:
-            if self._stepping_down != term:
-                self._stepping_down = term
+            if now >= self._next_transfer_s:  # a denied transfer is asked again, not spammed
+                self._next_transfer_s = now + limits.CONTROLLER_TRANSFER_RETRY_S
                 log.warning(
                     "brokers %s send no heartbeats but answer on Raft: this controller is "
                     "likely cut off from them; handing the metadata leadership over instead "
                     "of fencing them",
                     silent,
                 )
-            self.quorum.transfer_leadership()
+                self.quorum.transfer_leadership()
             return
         for broker in state.brokers.values():
             deadline = self._deadlines.setdefault(broker.id, now + limits.BROKER_SESSION_TIMEOUT_S)

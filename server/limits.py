@@ -104,6 +104,9 @@ LOG_REPEAT_TEMPLATES_MAX = 4096  # templates tracked at once: more are pruned by
 # so a node's log takes at most 5 x 64 MiB of disk.
 LOG_FILE_BYTES = 64 * 1024 * 1024
 LOG_FILE_BACKUPS = 4
+# A controller cut off from the brokers' heartbeats asks the quorum to hand its leadership over
+# at most this often (a transfer is denied while no voter is caught up).
+CONTROLLER_TRANSFER_RETRY_S = 1.0
 # A leader whose ISR change went unanswered (the controller moved, a timeout) sends it again
 # after this long: the change may have been made, and the HW counts its members until the
 # metadata says.
