@@ -20,6 +20,10 @@ Recognised settings (Kafka's names where Kafka has one)::
                                  topic defaults, as in Kafka
     log.retention.check.interval.ms   how often old segments are deleted (Kafka: 300000)
     replica.lag.time.max.ms      a follower not caught up for this long leaves the ISR (10000)
+    auto.leader.rebalance.enable            move leadership back to preferred replicas (true)
+    leader.imbalance.check.interval.seconds how often the controller checks (300)
+    leader.imbalance.per.broker.percentage  a broker's share of its preferred partitions led
+                                            elsewhere above which they move back (10)
     http.max.request.bytes       request body limit (8 MiB; never below one record's limit)
     peer.<id>.controller.dial    host:port to dial for peer <id>'s Raft link (fault injection)
     peer.<id>.http.dial          host:port to dial for peer <id>'s HTTP (fault injection)
@@ -70,6 +74,9 @@ _KNOWN = {
     "log.retention.check.interval.ms",
     "replica.lag.time.max.ms",
     "http.max.request.bytes",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
+    "leader.imbalance.per.broker.percentage",
     *_TOPIC_DEFAULTS,
 }
 _PEER_DIAL = re.compile(r"^peer\.(\d+)\.(controller|http)\.dial$")
@@ -98,6 +105,18 @@ def _int(props: dict[str, str], name: str, default: int, minimum: int) -> int:
     if value < minimum:
         raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
     return value
+
+
+def _bool(props: dict[str, str], name: str, default: bool) -> bool:
+    raw = props.get(name)
+    if raw is None:
+        return default
+    # Stricter than Kafka, which reads anything but "true" as false: a typo must not turn a
+    # feature off silently.
+    value = raw.strip().lower()
+    if value not in ("true", "false"):
+        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+    return value == "true"
 
 
 def _listeners(setting: str, text: str) -> dict[str, tuple[str, int]]:
@@ -132,6 +151,9 @@ class NodeConfig:
     replica_lag_time_max_ms: int = limits.REPLICA_LAG_TIME_MAX_MS
     raft_dial: dict[int, tuple[str, int]] = field(default_factory=dict)
     http_dial: dict[int, tuple[str, int]] = field(default_factory=dict)
+    auto_leader_rebalance_enable: bool = True
+    leader_imbalance_check_interval_s: int = limits.LEADER_IMBALANCE_CHECK_INTERVAL_S
+    leader_imbalance_per_broker_percentage: int = limits.LEADER_IMBALANCE_PER_BROKER_PERCENTAGE
 
     @property
     def raft_address(self) -> str:
@@ -241,6 +263,17 @@ class NodeConfig:
                 target = raft_dial if match[2] == "controller" else http_dial
                 target[int(match[1])] = _host_port(key, text)
 
+        percentage = _int(
+            props,
+            "leader.imbalance.per.broker.percentage",
+            limits.LEADER_IMBALANCE_PER_BROKER_PERCENTAGE,
+            0,
+        )
+        if percentage > 100:
+            raise ConfigError(
+                f"leader.imbalance.per.broker.percentage: must be at most 100, got {percentage}"
+            )
+
         return cls(
             node_id=node_id,
             voters=voters,
@@ -264,4 +297,12 @@ class NodeConfig:
             ),
             raft_dial=raft_dial,
             http_dial=http_dial,
+            auto_leader_rebalance_enable=_bool(props, "auto.leader.rebalance.enable", True),
+            leader_imbalance_check_interval_s=_int(
+                props,
+                "leader.imbalance.check.interval.seconds",
+                limits.LEADER_IMBALANCE_CHECK_INTERVAL_S,
+                1,
+            ),
+            leader_imbalance_per_broker_percentage=percentage,
         )

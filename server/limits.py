@@ -114,3 +114,9 @@ ISR_CHANGE_RETRY_S = 0.5
 # ISR change requests wait this long to be sent to the controller together (Kafka batches
 # AlterPartition the same way): one metadata entry for many partitions.
 ISR_CHANGE_BATCH_S = 0.02
+# Preferred-leader balancing, Kafka's defaults (auto.leader.rebalance.enable=true): every
+# leader.imbalance.check.interval.seconds the controller moves leadership back to preferred
+# replicas for each broker above leader.imbalance.per.broker.percentage of its partitions led
+# elsewhere. node.properties overrides them.
+LEADER_IMBALANCE_CHECK_INTERVAL_S = 300
+LEADER_IMBALANCE_PER_BROKER_PERCENTAGE = 10

@@ -97,6 +97,19 @@ def test_broker_topic_defaults_become_topic_configs() -> None:
         ({**GOOD, "log.segment.bytes": "13"}, "log.segment.bytes"),
         ({**GOOD, "log.segment.bytes": "3000000000"}, "log.segment.bytes"),
         ({**GOOD, "peer.2.http.dial": "nowhere"}, "peer.2.http.dial"),
+        ({**GOOD, "auto.leader.rebalance.enable": "yes"}, "auto.leader.rebalance.enable"),
+        (
+            {**GOOD, "leader.imbalance.check.interval.seconds": "0"},
+            "leader.imbalance.check.interval.seconds",
+        ),
+        (
+            {**GOOD, "leader.imbalance.per.broker.percentage": "101"},
+            "leader.imbalance.per.broker.percentage",
+        ),
+        (
+            {**GOOD, "leader.imbalance.per.broker.percentage": "-1"},
+            "leader.imbalance.per.broker.percentage",
+        ),
     ],
 )
 def test_a_bad_setting_is_refused_with_its_name(props: dict[str, str], setting: str) -> None:
@@ -111,3 +124,21 @@ def test_peer_dial_overrides_are_read() -> None:
     )
     assert config.raft_dial == {2: ("127.0.0.1", 20000)}
     assert config.http_dial == {2: ("127.0.0.1", 20001)}
+
+
+def test_preferred_leader_balancing_has_kafkas_defaults_and_settings() -> None:
+    default = NodeConfig.from_properties(dict(GOOD))
+    assert default.auto_leader_rebalance_enable is True
+    assert default.leader_imbalance_check_interval_s == 300
+    assert default.leader_imbalance_per_broker_percentage == 10
+    config = NodeConfig.from_properties(
+        {
+            **GOOD,
+            "auto.leader.rebalance.enable": "FALSE",
+            "leader.imbalance.check.interval.seconds": "2",
+            "leader.imbalance.per.broker.percentage": "0",
+        }
+    )
+    assert config.auto_leader_rebalance_enable is False
+    assert config.leader_imbalance_check_interval_s == 2
+    assert config.leader_imbalance_per_broker_percentage == 0
