@@ -25,6 +25,7 @@ import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from client.protocol import (
@@ -46,11 +47,33 @@ Plan = Callable[[MetadataState], list[MetadataRecord]]
 Write = Callable[[Plan, int | None], Awaitable[int | None]]
 
 
+@dataclass(frozen=True)
+class LeaderBalance:
+    """Kafka's preferred-leader balancing: ``auto.leader.rebalance.enable``,
+    ``leader.imbalance.check.interval.seconds``, ``leader.imbalance.per.broker.percentage``."""
+
+    enabled: bool = True
+    check_interval_s: float = limits.LEADER_IMBALANCE_CHECK_INTERVAL_S
+    per_broker_percentage: int = limits.LEADER_IMBALANCE_PER_BROKER_PERCENTAGE
+
+    def __post_init__(self) -> None:
+        assert self.check_interval_s > 0 and 0 <= self.per_broker_percentage <= 100, self
+
+
 class ControllerDriver:
     def __init__(
-        self, quorum: MetadataQuorum, cluster_id: str, write: Write, clock: Clock = SYSTEM_CLOCK
+        self,
+        quorum: MetadataQuorum,
+        cluster_id: str,
+        write: Write,
+        clock: Clock = SYSTEM_CLOCK,
+        balance: LeaderBalance | None = None,
     ) -> None:
         self.quorum = quorum
+        self.balance = balance or LeaderBalance()
+        # The term the balancing schedule belongs to, and when it next checks (monotonic).
+        self._balance_term: int | None = None
+        self._next_balance_s = 0.0
         # Monotonic, as the quorum's last_heard readings it compares with.
         self._clock = clock
         self.cluster_id = cluster_id
@@ -285,3 +308,30 @@ class ControllerDriver:
                     functools.partial(controller.plan_fence_broker, broker_id=broker.id), term
                 )
         await self._write(controller.plan_elect_leaderless, term)
+        await self._balance_leaders(term, now)
+
+    async def _balance_leaders(self, term: int, now: float) -> None:
+        """Every ``check_interval_s`` of a leadership (the first one interval after it
+        began, as in Kafka), moves leadership back to preferred replicas for the brokers
+        above the imbalance percentage (``controller.plan_leader_rebalance``)."""
+        if not self.balance.enabled:
+            return
+        if self._balance_term != term:
+            self._balance_term = term
+            self._next_balance_s = now + self.balance.check_interval_s
+        if now < self._next_balance_s:
+            return
+        self._next_balance_s = now + self.balance.check_interval_s
+        outcomes: list[controller.ElectionOutcome] = []
+
+        def plan(state: MetadataState) -> list[MetadataRecord]:
+            records, tried = controller.plan_leader_rebalance(
+                state, self.balance.per_broker_percentage
+            )
+            outcomes[:] = tried
+            return records
+
+        await self._write(plan, term)
+        moved = [f"{o.topic}-{o.partition}" for o in outcomes if o.outcome == controller.ELECTED]
+        if moved:
+            log.info("preferred leader election (auto rebalance): %s", ", ".join(moved))

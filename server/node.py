@@ -51,7 +51,7 @@ from server import limits
 from server.broker_lifecycle import BrokerLifecycle
 from server.config import NodeConfig
 from server.controller import existing_topic
-from server.controller_driver import ControllerDriver
+from server.controller_driver import ControllerDriver, LeaderBalance
 from server.failpoints import Failpoints
 from server.replica_manager import ReplicaManager
 from server.tasks import supervised
@@ -87,7 +87,16 @@ class Node:
             secret,
             dial_overrides={vid: f"{h}:{p}" for vid, (h, p) in config.raft_dial.items()},
         )
-        self.controller = ControllerDriver(self.quorum, meta.cluster_id, self.write_metadata)
+        self.controller = ControllerDriver(
+            self.quorum,
+            meta.cluster_id,
+            self.write_metadata,
+            balance=LeaderBalance(
+                config.auto_leader_rebalance_enable,
+                config.leader_imbalance_check_interval_s,
+                config.leader_imbalance_per_broker_percentage,
+            ),
+        )
         self.lifecycle = BrokerLifecycle(
             self.call_controller,
             {

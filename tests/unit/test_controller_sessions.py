@@ -3,13 +3,18 @@ grace period for live brokers to find it."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from kraft.records import PartitionRecord, TopicRecord
+from kraft.state import MetadataState
 from server import limits
-from server.controller_driver import ControllerDriver
+from server.clock import ManualClock
+from server.controller_driver import ControllerDriver, LeaderBalance
+from tests.unit.test_controller_plans import TOPIC_ID, state_with_brokers
 
 NOW = 1000.0
 SESSION = limits.BROKER_SESSION_TIMEOUT_S
@@ -106,3 +111,53 @@ def test_a_controller_that_hears_most_brokers_only_on_raft_steps_down_instead_of
     driver._heard = set(heard_this_term)
     state = quorum.snapshot_state()
     assert driver._cut_off_from_brokers(state, NOW) == steps_down_for  # type: ignore[arg-type]
+
+
+# -- preferred-leader balancing ------------------------------------------------------------------
+
+
+def test_the_balancer_checks_once_an_interval_after_each_new_term_and_only_when_enabled() -> None:
+    state: MetadataState = state_with_brokers(1, 2)
+    state.apply_entry(
+        2,
+        [
+            TopicRecord(name="news", topic_id=TOPIC_ID),
+            PartitionRecord(TOPIC_ID, 0, (1, 2), (1, 2), 2, 0, 0),  # broker 1 prefers, 2 leads
+        ],
+    )
+    written: list[int] = []
+
+    async def write(plan: Any, term: int | None) -> int | None:
+        records = plan(state)
+        if records:
+            state.apply_entry(state.applied_index + 1, records)
+            written.append(len(records))
+        return None
+
+    clock = ManualClock()
+    off = ControllerDriver(
+        FakeQuorum(),
+        "c",
+        write,
+        clock,
+        LeaderBalance(False, 5, 10),  # type: ignore[arg-type]
+    )
+    driver = ControllerDriver(
+        FakeQuorum(),
+        "c",
+        write,
+        clock,
+        LeaderBalance(True, 5, 10),  # type: ignore[arg-type]
+    )
+
+    async def steps() -> None:
+        await off._balance_leaders(7, 100.0)
+        await off._balance_leaders(7, 200.0)
+        assert written == [], "auto.leader.rebalance.enable=false: never"
+        await driver._balance_leaders(7, 100.0)  # a new term starts the interval
+        await driver._balance_leaders(7, 104.9)
+        assert written == [] and state.topics["news"].partitions[0].leader == 2
+        await driver._balance_leaders(7, 105.0)
+        assert written == [1] and state.topics["news"].partitions[0].leader == 1
+
+    asyncio.run(steps())
