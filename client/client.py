@@ -257,6 +257,19 @@ class KraftClient:
             "PUT", _topic_path(name, "configs"), json={"configs": dict(configs)}
         )
 
+    async def elect_leaders(
+        self, election_type: str, partitions: list[tuple[str, int]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Kafka's ElectLeaders: each partition's outcome (``topic``, ``partition``,
+        ``outcome``, ``leader``, and ``error``/``message`` where nothing was elected); None
+        asks for every partition."""
+        body: dict[str, Any] = {"election_type": election_type}
+        if partitions is not None:
+            body["partitions"] = [{"topic": t, "partition": p} for t, p in partitions]
+        answer = await self._dict("POST", "/v1/elections", json=body)
+        results = answer.get("partitions", [])
+        return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+
     async def cluster(self) -> dict[str, Any]:
         return await self._dict("GET", "/v1/cluster")
 

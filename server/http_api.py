@@ -6,6 +6,7 @@ Handlers are thin: parse and check the request, call the node or a pure plan, sh
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,8 @@ from server.node import METADATA_INDEX_HEADER, Node
 from server.replication import FetchRequest
 
 METADATA_INDEX = "metadata_index"
+
+log = logging.getLogger(__name__)
 
 
 # -- cluster -------------------------------------------------------------------------------------
@@ -255,6 +258,87 @@ async def put_configs(request: web.Request) -> web.Response:
     return forwarded or json_response({"configs": dict(sorted(node.topic(name).configs.items()))})
 
 
+# -- preferred-leader election (Kafka's ElectLeaders) ---------------------------------------------
+
+# Kafka's per-partition errors for the two outcomes that elect nothing.
+_ELECTION_ERRORS = {
+    controller.ALREADY_PREFERRED: (
+        "ELECTION_NOT_NEEDED",
+        "Leader election not needed for topic partition.",
+    ),
+    controller.PREFERRED_NOT_AVAILABLE: (
+        "PREFERRED_LEADER_NOT_AVAILABLE",
+        "the preferred replica {preferred} is fenced or not in the ISR",
+    ),
+}
+
+
+def _election_partitions(raw: object) -> list[tuple[str, int]] | None:
+    if raw is None:
+        return None
+    problem = 'give "partitions": [{"topic": name, "partition": number}, ...], or leave it out'
+    if not isinstance(raw, list):
+        raise ApiError(INVALID_REQUEST, problem)
+    out: list[tuple[str, int]] = []
+    for item in raw:
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"topic", "partition"}
+            or not isinstance(item["topic"], str)
+            or isinstance(item["partition"], bool)
+            or not isinstance(item["partition"], int)
+        ):
+            raise ApiError(INVALID_REQUEST, problem)
+        out.append((item["topic"], item["partition"]))
+    return out
+
+
+async def elect_leaders(request: web.Request) -> web.Response:
+    """``POST /v1/elections``: a PREFERRED election of the named partitions (all without
+    ``partitions``), answering each partition's outcome. UNCLEAN is refused by name."""
+    body = await _json_object(request, {"election_type", "partitions"}, {"election_type"})
+    election_type = body["election_type"]
+    if not isinstance(election_type, str) or election_type.upper() not in (
+        "PREFERRED",
+        "UNCLEAN",
+    ):
+        raise ApiError(INVALID_REQUEST, 'election_type must be "PREFERRED"')
+    if election_type.upper() == "UNCLEAN":
+        raise ApiError(
+            INVALID_REQUEST,
+            "election type UNCLEAN is not supported: unclean leader election is off in this "
+            "cluster (a replica outside the ISR may lack acknowledged records)",
+        )
+    partitions = _election_partitions(body.get("partitions"))
+    outcomes: list[controller.ElectionOutcome] = []
+
+    def plan(state: MetadataState) -> list[MetadataRecord]:
+        records, planned = controller.plan_preferred_elections(state, partitions)
+        outcomes[:] = planned
+        return records
+
+    forwarded = await _admin(request, body, plan)
+    if forwarded is not None:
+        return forwarded
+    elected = [f"{o.topic}-{o.partition}" for o in outcomes if o.outcome == controller.ELECTED]
+    if elected:
+        log.info("preferred leader election (requested): %s", ", ".join(elected))
+    results = []
+    for o in outcomes:
+        result: dict[str, Any] = {
+            "topic": o.topic,
+            "partition": o.partition,
+            "outcome": o.outcome,
+            "leader": None if o.leader < 0 else o.leader,
+            "preferred_leader": o.preferred,
+        }
+        if o.outcome in _ELECTION_ERRORS:
+            name, message = _ELECTION_ERRORS[o.outcome]
+            result |= {"error": name, "message": message.format(preferred=o.preferred)}
+        results.append(result)
+    return json_response({"election_type": "PREFERRED", "partitions": results})
+
+
 # -- internal: the controller's broker sessions --------------------------------------------------
 
 
@@ -315,6 +399,7 @@ def make_app(node: Node) -> web.Application:
     r.add_get("/v1/topics/{topic}/partitions/{partition}/records", fetch)
     r.add_get("/v1/topics/{topic}/partitions/{partition}/offsets", get_offsets)
     r.add_post("/v1/producers", new_producer)
+    r.add_post("/v1/elections", elect_leaders)
     r.add_post("/v1/internal/brokers", register_broker)
     r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)
     r.add_post("/v1/internal/producer-ids", allocate_producer_ids)
