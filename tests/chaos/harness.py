@@ -105,6 +105,7 @@ class Result:
     anomalies: list[str] = field(default_factory=list)
     unavailable_s: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
+    ack_times: list[float] = field(default_factory=list)
 
     def row(self) -> str:
         return (
@@ -170,6 +171,7 @@ def run_schedule(
         result.failed = sum(w.outcome == "failed" for w in writes)
         result.unknown = sum(w.outcome == "unknown" for w in writes)
         result.errors = dict(run.history.errors)
+        result.ack_times = run.history.ack_times()
 
 
 def _write_canary(run: Run) -> None:
