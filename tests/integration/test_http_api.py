@@ -317,3 +317,46 @@ def test_fetch_out_of_range_offset_is_416_with_the_range(url: str) -> None:
     assert (status, body["error_code"]) == (404, 40402)
     status, body = http("GET", f"{url}/v1/topics/range/partitions/0/records?max_records=x")
     assert (status, body["error_code"]) == (400, 40002)
+
+
+def test_a_preferred_election_answers_each_partitions_outcome_and_refuses_unclean(
+    url: str,
+) -> None:
+    create(url, "elect", partitions=2)
+    status, body = curl(
+        f"{url}/v1/elections",
+        "-d",
+        json.dumps(
+            {"election_type": "PREFERRED", "partitions": [{"topic": "elect", "partition": 1}]}
+        ),
+    )
+    assert status == 200, body
+    (one,) = body["partitions"]
+    assert (one["topic"], one["partition"], one["outcome"], one["error"]) == (
+        "elect",
+        1,
+        "already_preferred",
+        "ELECTION_NOT_NEEDED",
+    )
+    status, body = curl(f"{url}/v1/elections", "-d", '{"election_type": "preferred"}')
+    assert status == 200 and {"elect"} <= {p["topic"] for p in body["partitions"]}, body
+    for request, expected in [
+        ({"election_type": "UNCLEAN"}, (400, "INVALID_REQUEST", "UNCLEAN is not supported")),
+        ({"election_type": "FAIR"}, (400, "INVALID_REQUEST", "PREFERRED")),
+        ({}, (400, "INVALID_REQUEST", "election_type")),
+        (
+            {"election_type": "PREFERRED", "partitions": [{"topic": "elect", "partition": 9}]},
+            (404, "UNKNOWN_TOPIC_OR_PARTITION", "Partition 9 of topic 'elect'"),
+        ),
+        (
+            {"election_type": "PREFERRED", "partitions": [{"topic": "nope", "partition": 0}]},
+            (404, "UNKNOWN_TOPIC_OR_PARTITION", "Topic 'nope' does not exist."),
+        ),
+        (
+            {"election_type": "PREFERRED", "partitions": [{"topic": "elect"}]},
+            (400, "INVALID_REQUEST", "partitions"),
+        ),
+    ]:
+        status, body = curl(f"{url}/v1/elections", "-d", json.dumps(request))
+        assert (status, body["error"]) == expected[:2], body
+        assert expected[2] in body["message"], body
