@@ -135,20 +135,9 @@ def test_the_balancer_checks_once_an_interval_after_each_new_term_and_only_when_
         return None
 
     clock = ManualClock()
-    off = ControllerDriver(
-        FakeQuorum(),
-        "c",
-        write,
-        clock,
-        LeaderBalance(False, 5, 10),  # type: ignore[arg-type]
-    )
-    driver = ControllerDriver(
-        FakeQuorum(),
-        "c",
-        write,
-        clock,
-        LeaderBalance(True, 5, 10),  # type: ignore[arg-type]
-    )
+    quorum: Any = FakeQuorum()
+    off = ControllerDriver(quorum, "c", write, clock, LeaderBalance(False, 5, 10))
+    driver = ControllerDriver(quorum, "c", write, clock, LeaderBalance(True, 5, 10))
 
     async def steps() -> None:
         await off._balance_leaders(7, 100.0)
