@@ -41,6 +41,10 @@ METADATA_DEADLINE_S = 30.0
 # A message template logged more often than this after the heal is a loop (the node's own
 # limiter lets 50 a minute through, and the checked window is well under a minute).
 AFTER_HEAL_REPEAT_MAX = 30
+# With no client and the cluster whole, a node long-polls its leaders and heartbeats; the
+# issue's looping follower burned about 40% of a core. Measured over IDLE_WINDOW_S.
+IDLE_CPU_MAX = 0.25
+IDLE_WINDOW_S = 3.0
 # ERROR lines a fault is expected to cause (a peer unreachable is the fault itself).
 ALLOWED_ERRORS: tuple[re.Pattern[str], ...] = ()
 
@@ -106,16 +110,19 @@ class Result:
     unavailable_s: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
     ack_times: list[float] = field(default_factory=list)
+    idle_cpu: dict[int, float] = field(default_factory=dict)
 
     def row(self) -> str:
         return (
             f"{self.schedule:<26} {self.ok:>6} {self.failed:>6} {self.unknown:>7} "
-            f"{len(self.anomalies):>9} {self.unavailable_s:>9.1f} s"
+            f"{len(self.anomalies):>9} {self.unavailable_s:>9.1f} s "
+            f"{max(self.idle_cpu.values(), default=0):>8.0%}"
         )
 
 
 HEADER = (
-    f"{'schedule':<26} {'ok':>6} {'failed':>6} {'unknown':>7} {'anomalies':>9} {'unavail.':>11}"
+    f"{'schedule':<26} {'ok':>6} {'failed':>6} {'unknown':>7} {'anomalies':>9} "
+    f"{'unavail.':>11} {'idle cpu':>8}"
 )
 
 
@@ -157,6 +164,12 @@ def run_schedule(
         result.unavailable_s = longest_gap_s(run.history.ack_times(), fault_start, end)
         log_marks = _log_offsets(cluster)
         found = _after_heal(run)
+        result.idle_cpu = _idle_cpu(cluster)
+        found += [
+            Anomaly("idle-cpu", f"node {n}: {share:.0%} of a core with no client")
+            for n, share in result.idle_cpu.items()
+            if share > IDLE_CPU_MAX
+        ]
         found += _check_logs(cluster, log_marks)
         return found
     finally:
@@ -288,3 +301,17 @@ def _read(node: NodeProcess) -> str:
         return node.log_file.read_text(errors="replace")
     except OSError:
         return ""
+
+
+def _cpu_s(node: NodeProcess) -> float:
+    assert node.pid is not None
+    fields = Path(f"/proc/{node.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime, fields 14 and 15 of proc(5), in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _idle_cpu(cluster: Cluster) -> dict[int, float]:
+    """Each node's share of a core over IDLE_WINDOW_S, with no client at work."""
+    before = {n.node_id: _cpu_s(n) for n in cluster.nodes}
+    time.sleep(IDLE_WINDOW_S)
+    return {n.node_id: (_cpu_s(n) - before[n.node_id]) / IDLE_WINDOW_S for n in cluster.nodes}
