@@ -23,9 +23,10 @@ The anomalies (Jepsen's names, from its Kafka workload):
 - ``skipped-offset``: a reader's view with a hole: the answer starts above the offset asked
   for, or two consecutive records of one answer are more than one apart (no compaction here,
   so offsets are dense).
-- ``hw-went-back``: one node's answers to one reader, with no other node answering between
-  them, show the HW lower than before. (A new leader's HW may start below the old one's, as in
-  Kafka, so only a run of answers by one node is compared.)
+- ``hw-went-back``: one node's answers to one reader, in one session (no error and no other
+  node answering between them), show the HW lower than before. (A new leader's HW may start
+  below the old one's, as in Kafka, and so may a restarted leader's, from its checkpoint: only
+  a run of answers by one node process is compared.)
 
 Log checks (:func:`check_log`): a Traceback, an ERROR line not allowed by the caller, and one
 message template logged more than ``repeat_max`` times (a loop; numbers are masked so
@@ -69,6 +70,9 @@ class Poll:
     records: tuple[tuple[int, str], ...]
     high_watermark: int
     at_s: float = 0.0
+    # The reader's n-th look-up of the leader: after any error it asks again, so a node that
+    # restarted (and leads with the HW of its checkpoint) starts a new session.
+    session: int = 0
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,7 @@ def _hw_went_back(polls: Sequence[Poll]) -> list[Anomaly]:
         before = last.get(key)
         if (
             before is not None
-            and before.node == poll.node
+            and (before.node, before.session) == (poll.node, poll.session)
             and poll.high_watermark < before.high_watermark
         ):
             out.append(

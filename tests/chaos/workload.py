@@ -210,9 +210,12 @@ class Writer(Client):
 class Reader(Client):
     def run(self) -> None:
         offset = 0
+        session = 0
         leader: NodeProcess | None = None
         while not self.stop_event.is_set():
-            leader = leader or leader_node(self.cluster, self.topic, self.partition)
+            if leader is None:
+                leader = leader_node(self.cluster, self.topic, self.partition)
+                session += 1
             if leader is None:
                 time.sleep(RETRY_PAUSE_S)
                 continue
@@ -242,6 +245,7 @@ class Reader(Client):
                     records,
                     int(body["high_watermark"]),
                     time.monotonic(),
+                    session,
                 )
             )
             offset = int(body["next_offset"])

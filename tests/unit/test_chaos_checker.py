@@ -114,3 +114,9 @@ def test_the_log_check_reports_tracebacks_errors_and_loops() -> None:
     assert set(found) == {"traceback", "error-line", "log-loop"}
     assert "boom" in found["error-line"]
     assert "truncating from N to N" in found["log-loop"]
+
+
+def test_a_restarted_leader_answering_a_lower_hw_in_a_new_session_is_not_an_anomaly() -> None:
+    writes, polls, final = clean()
+    polls.append(Poll("r", P, 2, 3, (), 0, session=1))
+    assert check_history(writes, polls, final) == []
