@@ -15,11 +15,8 @@ only inter-node links go through Toxiproxy.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from typing import Any
@@ -86,19 +83,7 @@ def leader_node(cluster: Cluster, topic: str, partition: int) -> NodeProcess | N
 def _request(
     method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=SOCKET_TIMEOUT_S) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as e:
-        status, raw = e.code, e.read()
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
+    return http(method, url, body, SOCKET_TIMEOUT_S, headers)
 
 
 @dataclass
