@@ -15,7 +15,7 @@ import pytest
 from storage.batch import NewRecord, build_batch
 from storage.dump_log import main
 from storage.producer_snapshot import ProducerSnapshotEntry, ProducerSnapshots
-from tests.processes import default_sigint
+from tests.processes import default_sigint, stop
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((REPO / "tests" / "data" / "kafka_v2_batches.json").read_text())
@@ -370,11 +370,14 @@ def test_the_tool_runs_as_a_module_and_exits_130_on_sigint(tmp_path: Path) -> No
         stderr=subprocess.PIPE,
         preexec_fn=default_sigint,
     )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()  # printed just before the tool opens the FIFO
-    assert first.decode() == f"Dumping {fifo}\n"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # printed just before the tool opens the FIFO
+        assert first.decode() == f"Dumping {fifo}\n"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        stop(proc)
     assert proc.returncode == 130, err
     assert b"Traceback" not in err
 

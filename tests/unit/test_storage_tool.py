@@ -15,7 +15,7 @@ import pytest
 from storage.ids import is_valid_uuid
 from storage.properties import MetaProperties
 from storage.storage_tool import main
-from tests.processes import default_sigint
+from tests.processes import default_sigint, stop
 
 CLUSTER_ID = "MkU3OEVBNTcwNTJENDM2Qg"
 OTHER_CLUSTER_ID = "7yq5ZmHaRoiaQjrvUO7E0w"
@@ -295,5 +295,6 @@ def test_the_tool_runs_as_a_module_and_exits_130_on_ctrl_c(tmp_path: Path) -> No
         out, err = proc.communicate(timeout=30)
     finally:
         os.close(fd)
+        stop(proc)
     assert proc.returncode == 130, err
     assert b"Traceback" not in err
