@@ -29,6 +29,7 @@ import orjson
 
 from client import limits
 from client.protocol import UNKNOWN_SERVER_ERROR, ApiError
+from client.security import ClientSecurity
 
 ACKS = ("all", "1", "0")
 
@@ -37,9 +38,10 @@ class TransportError(Exception):
     """A request got no HTTP answer: no node reachable, the connection was lost, or it timed out."""
 
 
-def parse_bootstrap(bootstrap: str | list[str]) -> list[str]:
-    """Base URLs (``http://host:port``, no trailing slash) of a bootstrap list; raises ValueError
-    when it names no address or an address without a port."""
+def parse_bootstrap(bootstrap: str | list[str], scheme: str = "http") -> list[str]:
+    """Base URLs (``http://host:port``, no trailing slash; ``scheme`` where the address has
+    none) of a bootstrap list; raises ValueError when it names no address or an address
+    without a port."""
     items = bootstrap.split(",") if isinstance(bootstrap, str) else list(bootstrap)
     urls: list[str] = []
     for item in items:
@@ -47,7 +49,7 @@ def parse_bootstrap(bootstrap: str | list[str]) -> list[str]:
         if not address:
             continue
         if "://" not in address:
-            address = "http://" + address
+            address = f"{scheme}://{address}"
         scheme, rest = address.split("://", 1)
         if scheme not in ("http", "https"):
             raise ValueError(f"unsupported scheme in bootstrap address {item.strip()!r}")
@@ -104,12 +106,21 @@ class KraftClient:
     """An async context manager wrapping one aiohttp session to the cluster.
 
     ``timeout_s`` bounds each request, on top of any long-poll wait the request asks for.
+    ``security`` (from ``--command-config``) gives TLS and credentials.
     """
 
     def __init__(
-        self, bootstrap: str | list[str], *, timeout_s: float = limits.REQUEST_TIMEOUT_S
+        self,
+        bootstrap: str | list[str],
+        *,
+        timeout_s: float = limits.REQUEST_TIMEOUT_S,
+        security: ClientSecurity | None = None,
     ) -> None:
-        self._urls = parse_bootstrap(bootstrap)
+        self._security = security or ClientSecurity()
+        self._urls = parse_bootstrap(bootstrap, self._security.scheme)
+        self._ssl = self._security.ssl_context()
+        authorization = self._security.authorization()
+        self._auth_headers = {} if authorization is None else {"Authorization": authorization}
         self._current = 0
         self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
@@ -120,7 +131,9 @@ class KraftClient:
 
     async def __aenter__(self) -> KraftClient:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=limits.CONNECTIONS_MAX),
+            connector=aiohttp.TCPConnector(
+                limit=limits.CONNECTIONS_MAX, ssl=self._ssl if self._ssl is not None else True
+            ),
         )
         return self
 
@@ -145,7 +158,9 @@ class KraftClient:
         if self._session is None:
             raise RuntimeError("KraftClient is not open: use it with 'async with'")
         timeout = aiohttp.ClientTimeout(total=self._timeout_s + wait_ms / 1000)
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = dict(self._auth_headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         async with self._session.request(
             method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         ) as response:

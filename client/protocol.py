@@ -56,12 +56,21 @@ INVALID_REPLICATION_FACTOR = ErrorKind(40003, "INVALID_REPLICATION_FACTOR")
 INVALID_PARTITIONS = ErrorKind(40004, "INVALID_PARTITIONS")
 INVALID_CONFIG = ErrorKind(40005, "INVALID_CONFIG")
 INCONSISTENT_CLUSTER_ID = ErrorKind(40006, "INCONSISTENT_CLUSTER_ID")
+# No credentials, wrong credentials, or a node-to-node call without valid proof of the
+# cluster secret (Kafka's SASL_AUTHENTICATION_FAILED).
+SASL_AUTHENTICATION_FAILED = ErrorKind(40101, "SASL_AUTHENTICATION_FAILED")
 INVALID_PRODUCER_EPOCH = ErrorKind(40301, "INVALID_PRODUCER_EPOCH")
+# Authenticated, but an ACL does not allow the operation (Kafka's names, by resource type).
+TOPIC_AUTHORIZATION_FAILED = ErrorKind(40302, "TOPIC_AUTHORIZATION_FAILED")
+GROUP_AUTHORIZATION_FAILED = ErrorKind(40303, "GROUP_AUTHORIZATION_FAILED")
+CLUSTER_AUTHORIZATION_FAILED = ErrorKind(40304, "CLUSTER_AUTHORIZATION_FAILED")
 UNKNOWN_TOPIC = ErrorKind(40401, "UNKNOWN_TOPIC_OR_PARTITION")
 UNKNOWN_PARTITION = ErrorKind(40402, "UNKNOWN_TOPIC_OR_PARTITION")
 UNKNOWN_MEMBER_ID = ErrorKind(40403, "UNKNOWN_MEMBER_ID")
 STALE_BROKER_EPOCH = ErrorKind(40404, "STALE_BROKER_EPOCH")
 METHOD_NOT_ALLOWED = ErrorKind(40500, "METHOD_NOT_ALLOWED")
+# The request's headers or body did not arrive within http.request.read.timeout.ms.
+REQUEST_READ_TIMEOUT = ErrorKind(40801, "REQUEST_TIMED_OUT")
 TOPIC_ALREADY_EXISTS = ErrorKind(40901, "TOPIC_ALREADY_EXISTS")
 REBALANCE_IN_PROGRESS = ErrorKind(40902, "REBALANCE_IN_PROGRESS", retriable=True)
 OUT_OF_ORDER_SEQUENCE_NUMBER = ErrorKind(40903, "OUT_OF_ORDER_SEQUENCE_NUMBER")
@@ -71,6 +80,8 @@ UNKNOWN_LEADER_EPOCH = ErrorKind(40907, "UNKNOWN_LEADER_EPOCH", retriable=True)
 # An ISR change based on a partition epoch the metadata has moved past (Kafka's AlterPartition).
 INVALID_UPDATE_VERSION = ErrorKind(40908, "INVALID_UPDATE_VERSION")
 RECORD_TOO_LARGE = ErrorKind(41301, "RECORD_TOO_LARGE")
+# Above socket.request.max.bytes, or a URL or header line too long to read.
+REQUEST_TOO_LARGE = ErrorKind(41302, "REQUEST_TOO_LARGE")
 UNSUPPORTED_MEDIA_TYPE = ErrorKind(41501, "UNSUPPORTED_MEDIA_TYPE")
 OFFSET_OUT_OF_RANGE = ErrorKind(41601, "OFFSET_OUT_OF_RANGE")
 INVALID_RECORD = ErrorKind(42206, "INVALID_RECORD")
@@ -80,6 +91,8 @@ KAFKA_STORAGE_ERROR = ErrorKind(50001, "KAFKA_STORAGE_ERROR", retriable=True)
 REQUEST_TIMED_OUT = ErrorKind(50003, "REQUEST_TIMED_OUT", retriable=True)
 NOT_ENOUGH_REPLICAS = ErrorKind(50301, "NOT_ENOUGH_REPLICAS", retriable=True)
 LEADER_NOT_AVAILABLE = ErrorKind(50302, "LEADER_NOT_AVAILABLE", retriable=True)
+# max.connections reached, or queued.max.request.bytes held by other requests for too long.
+SERVER_BUSY = ErrorKind(50303, "SERVER_BUSY", retriable=True)
 
 ERROR_KINDS: dict[int, ErrorKind] = {
     kind.code: kind for kind in list(globals().values()) if isinstance(kind, ErrorKind)

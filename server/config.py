@@ -24,7 +24,26 @@ Recognised settings (Kafka's names where Kafka has one)::
     leader.imbalance.check.interval.seconds how often the controller checks (300)
     leader.imbalance.per.broker.percentage  a broker's share of its preferred partitions led
                                             elsewhere above which they move back (10)
-    http.max.request.bytes       request body limit (8 MiB; never below one record's limit)
+    http.max.request.bytes       JSON request body limit (8 MiB; never below one record's limit)
+    socket.request.max.bytes     the largest request body of any kind (100 MiB, Kafka's default);
+                                 http.max.request.bytes and max.message.bytes stay below it
+    queued.max.request.bytes     request body bytes held at once over all requests (200 MiB)
+    max.connections              open client connections; more are answered 503 and closed (1000)
+    connections.max.idle.ms      a connection with no request for this long is closed (600000)
+    http.request.read.timeout.ms a request's headers, and each part of its body, must arrive
+                                 within this (30000); else 408 and the connection closes
+    listener.security.protocol.map  HTTP:PLAINTEXT (default), HTTP:SSL, HTTP:SASL_PLAINTEXT or
+                                 HTTP:SASL_SSL, as Kafka's (SASL here is HTTP basic against
+                                 http.users.file); CONTROLLER: must stay PLAINTEXT
+    ssl.keystore.type / ssl.keystore.location / ssl.key.password
+                                 PEM only: one file with the certificate chain and private key
+    ssl.truststore.type / ssl.truststore.location
+                                 PEM CA file the node checks its peers' certificates against
+    http.users.file              users and salted password hashes (kraft-users), for SASL
+    authorizer.class.name        org.apache.kafka.metadata.authorizer.StandardAuthorizer turns
+                                 ACLs on (default: empty, everything allowed)
+    super.users                  User:admin;User:ops - principals every ACL check allows
+    allow.everyone.if.no.acl.found  allow a resource that has no ACL at all (false)
     peer.<id>.controller.dial    host:port to dial for peer <id>'s Raft link (fault injection)
     peer.<id>.http.dial          host:port to dial for peer <id>'s HTTP (fault injection)
 """
@@ -34,6 +53,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from server import limits
 from server.topic_configs import TOPIC_CONFIGS
@@ -74,6 +94,20 @@ _KNOWN = {
     "log.retention.check.interval.ms",
     "replica.lag.time.max.ms",
     "http.max.request.bytes",
+    "socket.request.max.bytes",
+    "queued.max.request.bytes",
+    "max.connections",
+    "connections.max.idle.ms",
+    "http.request.read.timeout.ms",
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.key.password",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "http.users.file",
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
@@ -81,6 +115,10 @@ _KNOWN = {
 }
 _PEER_DIAL = re.compile(r"^peer\.(\d+)\.(controller|http)\.dial$")
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
+
+
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 
 class ConfigError(ValueError):
@@ -154,6 +192,28 @@ class NodeConfig:
     auto_leader_rebalance_enable: bool = True
     leader_imbalance_check_interval_s: int = limits.LEADER_IMBALANCE_CHECK_INTERVAL_S
     leader_imbalance_per_broker_percentage: int = limits.LEADER_IMBALANCE_PER_BROKER_PERCENTAGE
+    socket_request_max_bytes: int = limits.SOCKET_REQUEST_MAX_BYTES
+    queued_max_request_bytes: int = limits.QUEUED_MAX_REQUEST_BYTES
+    max_connections: int = limits.MAX_CONNECTIONS
+    connections_max_idle_ms: int = limits.CONNECTIONS_MAX_IDLE_MS
+    request_read_timeout_ms: int = limits.REQUEST_READ_TIMEOUT_MS
+    # The HTTP listener's security protocol, as Kafka's listener.security.protocol.map names it.
+    security_protocol: str = "PLAINTEXT"
+    ssl_keystore_location: Path | None = None  # PEM: certificate chain and private key
+    ssl_key_password: str | None = None
+    ssl_truststore_location: Path | None = None  # PEM CA certificates
+    users_file: Path | None = None
+    authorizer_enabled: bool = False
+    super_users: frozenset[str] = frozenset()
+    allow_everyone_if_no_acl_found: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
 
     @property
     def raft_address(self) -> str:
@@ -205,6 +265,7 @@ class NodeConfig:
             )
         advertised = _listeners("advertised.listeners", props.get("advertised.listeners", ""))
         adv_host, adv_port = advertised.get("HTTP", (http_host, http_port))
+        security = _security(props)
         if adv_host in ("0.0.0.0", "::", "[::]"):
             raise ConfigError(
                 "advertised.listeners: clients cannot dial 0.0.0.0; name the host they use"
@@ -274,6 +335,20 @@ class NodeConfig:
                 f"leader.imbalance.per.broker.percentage: must be at most 100, got {percentage}"
             )
 
+        socket_max = _int(props, "socket.request.max.bytes", limits.SOCKET_REQUEST_MAX_BYTES, 1024)
+        max_request = _int(props, "http.max.request.bytes", limits.HTTP_REQUEST_BYTES_MAX, 1024)
+        if max_request > socket_max:
+            raise ConfigError(
+                f"http.max.request.bytes: {max_request} is above socket.request.max.bytes "
+                f"({socket_max}), the node-wide request limit"
+            )
+        max_message = int(topic_defaults.get("max.message.bytes", "0"))
+        if max_message > socket_max:
+            raise ConfigError(
+                f"message.max.bytes: {max_message} is above socket.request.max.bytes "
+                f"({socket_max}): no request could carry such a batch"
+            )
+
         return cls(
             node_id=node_id,
             voters=voters,
@@ -281,7 +356,7 @@ class NodeConfig:
             http_port=http_port,
             raft_host=raft_host,
             raft_port=raft_port,
-            advertised_http_url=f"http://{adv_host}:{adv_port}",
+            advertised_http_url=f"{'https' if security['tls'] else 'http'}://{adv_host}:{adv_port}",
             log_dir=Path(dirs[0]),
             num_partitions=_int(props, "num.partitions", 1, 1),
             default_replication_factor=_int(props, "default.replication.factor", 1, 1),
@@ -289,9 +364,7 @@ class NodeConfig:
             retention_check_interval_ms=_int(
                 props, "log.retention.check.interval.ms", limits.RETENTION_CHECK_INTERVAL_MS, 100
             ),
-            max_request_bytes=_int(
-                props, "http.max.request.bytes", limits.HTTP_REQUEST_BYTES_MAX, 1024
-            ),
+            max_request_bytes=max_request,
             replica_lag_time_max_ms=_int(
                 props, "replica.lag.time.max.ms", limits.REPLICA_LAG_TIME_MAX_MS, 100
             ),
@@ -305,4 +378,89 @@ class NodeConfig:
                 1,
             ),
             leader_imbalance_per_broker_percentage=percentage,
+            socket_request_max_bytes=socket_max,
+            queued_max_request_bytes=_int(
+                props,
+                "queued.max.request.bytes",
+                max(limits.QUEUED_MAX_REQUEST_BYTES, socket_max),
+                socket_max,
+            ),
+            max_connections=_int(props, "max.connections", limits.MAX_CONNECTIONS, 1),
+            connections_max_idle_ms=_int(
+                props, "connections.max.idle.ms", limits.CONNECTIONS_MAX_IDLE_MS, 1000
+            ),
+            request_read_timeout_ms=_int(
+                props, "http.request.read.timeout.ms", limits.REQUEST_READ_TIMEOUT_MS, 100
+            ),
+            security_protocol=security["protocol"],
+            ssl_keystore_location=security["keystore"],
+            ssl_key_password=props.get("ssl.key.password") or None,
+            ssl_truststore_location=security["truststore"],
+            users_file=security["users"],
+            authorizer_enabled=security["authorizer"],
+            super_users=security["super_users"],
+            allow_everyone_if_no_acl_found=_bool(props, "allow.everyone.if.no.acl.found", False),
         )
+
+
+def _security(props: dict[str, str]) -> dict[str, Any]:
+    """The HTTP listener's security settings, checked together (Kafka's names)."""
+    protocol = "PLAINTEXT"
+    for item in filter(
+        None, (p.strip() for p in props.get("listener.security.protocol.map", "").split(","))
+    ):
+        name, sep, value = item.partition(":")
+        name, value = name.strip().upper(), value.strip().upper()
+        if not sep or value not in SECURITY_PROTOCOLS:
+            raise ConfigError(
+                f"listener.security.protocol.map: expected NAME:PROTOCOL with PROTOCOL one of "
+                f"{', '.join(SECURITY_PROTOCOLS)}, got {item!r}"
+            )
+        if name == "HTTP":
+            protocol = value
+        elif name == "CONTROLLER" and value != "PLAINTEXT":
+            raise ConfigError(
+                "listener.security.protocol.map: the CONTROLLER listener speaks pysyncobj's "
+                "protocol, protected by the cluster secret; it must stay PLAINTEXT"
+            )
+    for name in ("ssl.keystore.type", "ssl.truststore.type"):
+        if props.get(name, "PEM").strip().upper() != "PEM":
+            raise ConfigError(f"{name}: only PEM is supported, got {props[name]!r}")
+    keystore = _path(props, "ssl.keystore.location")
+    truststore = _path(props, "ssl.truststore.location")
+    tls = protocol in ("SSL", "SASL_SSL")
+    if tls and keystore is None:
+        raise ConfigError(
+            f"ssl.keystore.location: required with HTTP:{protocol} (a PEM file holding the "
+            "node's certificate chain and private key)"
+        )
+    users = _path(props, "http.users.file")
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL") and users is None:
+        raise ConfigError(
+            f"http.users.file: required with HTTP:{protocol} (make one with kraft-users)"
+        )
+    authorizer = props.get("authorizer.class.name", "").strip()
+    if authorizer not in ("", STANDARD_AUTHORIZER):
+        raise ConfigError(
+            f"authorizer.class.name: only {STANDARD_AUTHORIZER} is supported, got {authorizer!r}"
+        )
+    super_users: set[str] = set()
+    for item in filter(None, (p.strip() for p in props.get("super.users", "").split(";"))):
+        kind, sep, name = item.partition(":")
+        if kind != "User" or not sep or not name:
+            raise ConfigError(f"super.users: expected User:name;User:name..., got {item!r}")
+        super_users.add(item)
+    return {
+        "protocol": protocol,
+        "tls": tls,
+        "keystore": keystore,
+        "truststore": truststore,
+        "users": users,
+        "authorizer": bool(authorizer),
+        "super_users": frozenset(super_users),
+    }
+
+
+def _path(props: dict[str, str], name: str) -> Path | None:
+    raw = props.get(name, "").strip()
+    return Path(raw) if raw else None

@@ -6,6 +6,20 @@ from kraft import limits as kraft_limits
 # default) with JSON and base64 overhead fits too; bigger bodies get a JSON 413 before parsing.
 HTTP_REQUEST_BYTES_MAX = 8 * 1024 * 1024
 
+# The largest request body of any kind (Kafka's socket.request.max.bytes, 100 MiB); nothing, not
+# even max.message.bytes, may need a bigger one.
+SOCKET_REQUEST_MAX_BYTES = 100 * 1024 * 1024
+# Request body bytes held by the node at once, over every request (Kafka's
+# queued.max.request.bytes): a request that would go above waits for room, then gets a 503.
+QUEUED_MAX_REQUEST_BYTES = 200 * 1024 * 1024
+# Open client connections (Kafka's max.connections is unbounded; a node's file handles are not).
+MAX_CONNECTIONS = 1000
+# A connection without a request for this long is closed (Kafka's connections.max.idle.ms).
+CONNECTIONS_MAX_IDLE_MS = 600_000
+# A request's headers, and each part of its body, must arrive within this, so a client that
+# stops mid-request does not hold a connection and its buffers for ever.
+REQUEST_READ_TIMEOUT_MS = 30_000
+
 # Records in one produce request: bounds the event-loop time one request takes (100,000
 # records of 48 bytes took 0.8 s to parse and plan, longer than a Raft election timeout).
 PRODUCE_RECORDS_MAX = 10_000
