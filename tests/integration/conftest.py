@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from scripts.node_process import NodeProcess
+from scripts.node_process import Cluster, NodeProcess
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +38,25 @@ def make_node(tmp_path: Path) -> Iterator[type[NodeProcess] | object]:
     yield factory
     for handle in started:
         handle.stop()
+
+
+@contextmanager
+def running_cluster(directory: Path, **properties: str) -> Iterator[Cluster]:
+    """A started three-node cluster with ``min.insync.replicas=2`` (and ``properties``), stopped
+    after; nodes a test paused are resumed first, as a stopped process would not act on SIGTERM."""
+    handle = Cluster.create(directory, **{"min.insync.replicas": "2", **properties})
+    try:
+        handle.start()
+        yield handle
+    finally:
+        for node in handle.running():
+            assert node.pid is not None
+            os.kill(node.pid, signal.SIGCONT)
+        handle.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """A three-node cluster of one test, ``min.insync.replicas=2`` (see :func:`running_cluster`)."""
+    with running_cluster(tmp_path) as handle:
+        yield handle

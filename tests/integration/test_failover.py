@@ -13,7 +13,6 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,19 +43,6 @@ HW_CHECKPOINT_FILE = "replication-offset-checkpoint"
 POLL_DRAIN_S = server_limits.REPLICA_FETCH_WAIT_MS / 1000 + 0.25
 TAIL_ATTEMPTS = 3
 DEPOSED_LINE = re.compile(r"a follower knows leader epoch \d+, newer than ours")
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    handle = Cluster.create(tmp_path, **{"min.insync.replicas": "2"})
-    try:
-        handle.start()
-        yield handle
-    finally:
-        for node in handle.running():
-            assert node.pid is not None
-            os.kill(node.pid, signal.SIGCONT)  # a paused process would not act on SIGTERM
-        handle.stop()
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -7,8 +7,7 @@ import json
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -95,16 +94,6 @@ def test_bad_producer_headers_are_refused(make_node: MakeNode) -> None:
         raise AssertionError("the topic endpoint must refuse producer headers")
     except urllib.error.HTTPError as e:
         assert e.code == 400
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    handle = Cluster.create(tmp_path, **{"min.insync.replicas": "2"})
-    try:
-        handle.start()
-        yield handle
-    finally:
-        handle.stop()
 
 
 def test_a_retry_after_the_leader_died_is_recognised_by_the_new_leader(cluster: Cluster) -> None:

@@ -5,8 +5,6 @@ goes back to each partition's first replica once it is live and in the ISR again
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from scripts.node_process import Cluster, NodeProcess, run_tool, wait_until
+from tests.integration.conftest import running_cluster
 from tests.integration.test_failover import (
     create_everywhere,
     partition_view,
@@ -30,37 +29,18 @@ WRITER_DEADLINE_S = 120.0
 TOOL = "client.tools.leader_election"
 
 
-def start_cluster(tmp_path: Path, **properties: str) -> Cluster:
-    handle = Cluster.create(tmp_path, **{"min.insync.replicas": "2", **properties})
-    handle.start()
-    return handle
-
-
-def stop_cluster(handle: Cluster) -> None:
-    for node in handle.running():
-        assert node.pid is not None
-        os.kill(node.pid, signal.SIGCONT)
-    handle.stop()
-
-
 @pytest.fixture
 def manual(tmp_path: Path) -> Iterator[Cluster]:
     """A cluster whose controller never balances by itself: only the tool moves leaders."""
-    handle = start_cluster(tmp_path, **{"auto.leader.rebalance.enable": "false"})
-    try:
+    with running_cluster(tmp_path, **{"auto.leader.rebalance.enable": "false"}) as handle:
         yield handle
-    finally:
-        stop_cluster(handle)
 
 
 @pytest.fixture
 def automatic(tmp_path: Path) -> Iterator[Cluster]:
     """A cluster whose controller checks the balance every second (Kafka's default: 300 s)."""
-    handle = start_cluster(tmp_path, **{"leader.imbalance.check.interval.seconds": "1"})
-    try:
+    with running_cluster(tmp_path, **{"leader.imbalance.check.interval.seconds": "1"}) as handle:
         yield handle
-    finally:
-        stop_cluster(handle)
 
 
 def fail_over_and_rejoin(cluster: Cluster, writer: IdempotentWriter) -> tuple[NodeProcess, int]:

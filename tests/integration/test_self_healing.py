@@ -11,10 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from scripts.node_process import Cluster, http, wait_until
 from server import limits as server_limits
@@ -26,19 +22,6 @@ PARTITIONS = 3
 # partitions, with no write in between.
 PAUSE_S = server_limits.BROKER_SESSION_TIMEOUT_S + 1.5
 LOOP_LINE = "diverges from the leader"
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    handle = Cluster.create(tmp_path, **{"min.insync.replicas": "2"})
-    try:
-        handle.start()
-        yield handle
-    finally:
-        for node in handle.running():
-            assert node.pid is not None
-            os.kill(node.pid, signal.SIGCONT)  # a paused process would not act on SIGTERM
-        handle.stop()
 
 
 def isr_sizes(cluster: Cluster, topic: str) -> list[int] | None:
