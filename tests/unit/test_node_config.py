@@ -142,3 +142,64 @@ def test_preferred_leader_balancing_has_kafkas_defaults_and_settings() -> None:
     assert config.auto_leader_rebalance_enable is False
     assert config.leader_imbalance_check_interval_s == 2
     assert config.leader_imbalance_per_broker_percentage == 0
+
+
+# -- security and limits ------------------------------------------------------------------------
+
+
+def test_security_and_limits_default_to_an_open_plaintext_node_with_kafkas_limits() -> None:
+    config = NodeConfig.from_properties(dict(GOOD))
+    assert config.security_protocol == "PLAINTEXT" and not config.tls and not config.sasl
+    assert not config.authorizer_enabled and config.super_users == frozenset()
+    assert config.socket_request_max_bytes == 100 * 1024 * 1024
+    assert config.queued_max_request_bytes >= config.socket_request_max_bytes
+    assert config.connections_max_idle_ms == 600_000
+
+
+def test_sasl_ssl_with_its_files_and_the_standard_authorizer() -> None:
+    config = NodeConfig.from_properties(
+        {
+            **GOOD,
+            "listener.security.protocol.map": "HTTP:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": "/etc/kraft/node1.pem",
+            "ssl.truststore.location": "/etc/kraft/ca.pem",
+            "http.users.file": "/etc/kraft/users",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:admin;User:ops",
+        }
+    )
+    assert config.tls and config.sasl
+    assert config.advertised_http_url == "https://127.0.0.1:9092"
+    assert config.ssl_keystore_location == Path("/etc/kraft/node1.pem")
+    assert config.users_file == Path("/etc/kraft/users")
+    assert config.authorizer_enabled
+    assert config.super_users == {"User:admin", "User:ops"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"listener.security.protocol.map": "HTTP:TLS"}, "listener.security.protocol.map"),
+        ({"listener.security.protocol.map": "CONTROLLER:SSL"}, "listener.security.protocol.map"),
+        ({"listener.security.protocol.map": "HTTP:SSL"}, "ssl.keystore.location"),
+        ({"listener.security.protocol.map": "HTTP:SASL_PLAINTEXT"}, "http.users.file"),
+        ({"ssl.keystore.type": "JKS"}, "ssl.keystore.type"),
+        ({"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer"}, "authorizer"),
+        ({"super.users": "admin"}, "super.users"),
+        (
+            {
+                "socket.request.max.bytes": "1048576",
+                "http.max.request.bytes": "1048576",
+                "message.max.bytes": "2097152",
+            },
+            "message.max.bytes",
+        ),
+        ({"socket.request.max.bytes": "1048576"}, "http.max.request.bytes"),
+        ({"max.connections": "0"}, "max.connections"),
+        ({"queued.max.request.bytes": "1024"}, "queued.max.request.bytes"),
+    ],
+)
+def test_a_wrong_security_or_limit_setting_is_named(changes: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        NodeConfig.from_properties({**GOOD, **changes})
