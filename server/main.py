@@ -16,6 +16,7 @@ from server import logs
 from server.config import ConfigError, NodeConfig
 from server.http_api import make_app
 from server.node import Node
+from server.tls import server_ssl_context
 from storage.properties import MetaProperties
 
 log = logging.getLogger("kraft.server")
@@ -87,6 +88,7 @@ def load(args: argparse.Namespace) -> tuple[NodeConfig, MetaProperties, str]:
 
 async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | None:
     """Runs the node until a signal (returns None) or a fatal error (returns the reason)."""
+    ssl_context = server_ssl_context(config)  # before anything opens: a bad keystore stops us
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,7 +103,9 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
         make_app(node), access_log=None, handle_signals=False, shutdown_timeout=2.0
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.http_host, config.http_port, reuse_address=True)
+    site = web.TCPSite(
+        runner, config.http_host, config.http_port, reuse_address=True, ssl_context=ssl_context
+    )
     try:
         await site.start()
         await node.start()

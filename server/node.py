@@ -55,6 +55,7 @@ from server.controller_driver import ControllerDriver, LeaderBalance
 from server.failpoints import Failpoints
 from server.replica_manager import ReplicaManager
 from server.tasks import supervised
+from server.tls import client_ssl_context
 from server.topic_configs import effective_configs
 from storage.properties import MetaProperties
 
@@ -143,7 +144,9 @@ class Node:
         except QuorumError as e:
             raise ValueError(f"listeners: the CONTROLLER listener cannot start: {e}") from None
         self._http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=limits.FORWARD_TIMEOUT_S)
+            # Peers serve https when this node does: checked against ssl.truststore.location.
+            connector=aiohttp.TCPConnector(ssl=client_ssl_context(self.config) or True),
+            timeout=aiohttp.ClientTimeout(total=limits.FORWARD_TIMEOUT_S),
         )
         self.replica_manager.start(self.config.retention_check_interval_ms, self.fail)
         self._tasks = [
