@@ -32,6 +32,11 @@ Tuples are JSON arrays; None is null. Type names and their fields (all versions 
     config            resource_type ("topic" | "broker"), resource_name, name,
                       value (null = delete)
     producer_ids      broker_id, broker_epoch, next_producer_id
+    acl               acl_id, resource_type ("TOPIC" | "GROUP" | "CLUSTER"), resource_name,
+                      pattern_type ("LITERAL" | "PREFIXED"), principal ("User:name" |
+                      "User:*"), host ("*"), operation (Kafka's AclOperation name),
+                      permission ("ALLOW" | "DENY")   (Kafka's AccessControlEntryRecord)
+    remove_acl        acl_id                          (Kafka's RemoveAccessControlEntryRecord)
     no_op             (no fields)
 
 :func:`decode` raises one error, :class:`MetadataRecordError`, for every byte string it
@@ -67,7 +72,12 @@ from kraft.limits import (
 )
 
 __all__ = [
+    "ACL_OPERATIONS",
+    "ACL_RESOURCE_OPERATIONS",
+    "CLUSTER_RESOURCE_NAME",
     "ENTRY_VERSION",
+    "AclRecord",
+    "RemoveAclRecord",
     "ConfigRecord",
     "FenceBrokerRecord",
     "MetadataRecord",
@@ -384,6 +394,122 @@ class ProducerIdsRecord(MetadataRecord):
         self._check_range("next_producer_id", 0, INT64_MAX)
 
 
+# -- ACLs (Kafka's StandardAuthorizer keeps them in the metadata log) ----------------------------
+
+AclResourceType = Literal["TOPIC", "GROUP", "CLUSTER"]
+AclPatternType = Literal["LITERAL", "PREFIXED"]
+AclOperation = Literal[
+    "ALL",
+    "READ",
+    "WRITE",
+    "CREATE",
+    "DELETE",
+    "ALTER",
+    "DESCRIBE",
+    "DESCRIBE_CONFIGS",
+    "ALTER_CONFIGS",
+    "IDEMPOTENT_WRITE",
+]
+AclPermission = Literal["ALLOW", "DENY"]
+ACL_OPERATIONS: tuple[str, ...] = get_args(AclOperation)
+# The operations each resource type supports, as Kafka's AclEntry.supportedOperations (ALL is
+# allowed on every type).
+ACL_RESOURCE_OPERATIONS: dict[str, frozenset[str]] = {
+    "TOPIC": frozenset(
+        {"READ", "WRITE", "CREATE", "DESCRIBE", "DELETE", "ALTER", "DESCRIBE_CONFIGS"}
+        | {"ALTER_CONFIGS"}
+    ),
+    "GROUP": frozenset({"READ", "DESCRIBE", "DELETE"}),
+    "CLUSTER": frozenset(
+        {"CREATE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE", "ALTER", "DESCRIBE"}
+    ),
+}
+# Kafka's one cluster resource is named so (Resource.CLUSTER_NAME).
+CLUSTER_RESOURCE_NAME = "kafka-cluster"
+WILDCARD = "*"
+_PRINCIPAL_LENGTH_MAX = 260  # "User:" and a user name of up to 255 characters
+_GROUP_NAME_LENGTH_MAX = 255
+_TOPIC_PREFIX_RE = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+@dataclass(frozen=True)
+class AclRecord(MetadataRecord):
+    """An ACL is created (Kafka's AccessControlEntryRecord): ``principal`` may do (ALLOW) or
+    may not do (DENY) ``operation`` on the resources ``resource_type`` / ``resource_name`` /
+    ``pattern_type`` match. LITERAL "*" matches every resource of the type; PREFIXED matches
+    the names that start with ``resource_name``."""
+
+    TYPE: ClassVar[str] = "acl"
+    acl_id: str
+    resource_type: AclResourceType
+    resource_name: str
+    pattern_type: AclPatternType
+    principal: str
+    host: Literal["*"]
+    operation: AclOperation
+    permission: AclPermission
+
+    def _validate(self) -> None:
+        problem = validate_topic_id(self.acl_id)
+        if problem is not None:
+            self._fail(problem.replace("topic id", "acl id"))
+        kind, sep, name = self.principal.partition(":")
+        if kind != "User" or not sep or not name:
+            self._fail(f"principal must be User:name or User:*, got {self.principal!r}")
+        self._check_string("principal", _PRINCIPAL_LENGTH_MAX)
+        self._check_string("resource_name", _GROUP_NAME_LENGTH_MAX)
+        problem = acl_resource_problem(self.resource_type, self.resource_name, self.pattern_type)
+        if problem is not None:
+            self._fail(problem)
+        if self.operation != "ALL" and (
+            self.operation not in ACL_RESOURCE_OPERATIONS[self.resource_type]
+        ):
+            self._fail(f"operation {self.operation} does not apply to a {self.resource_type}")
+
+    def binding(self) -> tuple[str, str, str, str, str, str, str]:
+        """What the ACL says, without its id: two ACLs that say the same are duplicates."""
+        return (
+            self.resource_type,
+            self.resource_name,
+            self.pattern_type,
+            self.principal,
+            self.host,
+            self.operation,
+            self.permission,
+        )
+
+
+def acl_resource_problem(resource_type: str, name: str, pattern_type: str) -> str | None:
+    """None when an ACL may name this resource, else what is wrong (Kafka's rules)."""
+    if resource_type == "CLUSTER":
+        if name != CLUSTER_RESOURCE_NAME or pattern_type != "LITERAL":
+            return f"the cluster resource is the LITERAL {CLUSTER_RESOURCE_NAME!r}"
+        return None
+    if not name:
+        return "the resource name must not be empty"
+    if resource_type == "TOPIC":
+        if pattern_type == "LITERAL" and name != WILDCARD:
+            problem = topic_name_problem(name)
+            if problem is not None:
+                return problem
+        elif pattern_type == "PREFIXED" and not _TOPIC_PREFIX_RE.fullmatch(name):
+            return f"a topic prefix holds 1 to 249 of [a-zA-Z0-9._-], got {name!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class RemoveAclRecord(MetadataRecord):
+    """An ACL is deleted (Kafka's RemoveAccessControlEntryRecord)."""
+
+    TYPE: ClassVar[str] = "remove_acl"
+    acl_id: str
+
+    def _validate(self) -> None:
+        problem = validate_topic_id(self.acl_id)
+        if problem is not None:
+            self._fail(problem.replace("topic id", "acl id"))
+
+
 @dataclass(frozen=True)
 class NoOpRecord(MetadataRecord):
     """Changes nothing; a controller writes it to learn that its term still commits."""
@@ -403,6 +529,8 @@ RECORD_TYPES: dict[str, type[MetadataRecord]] = {
         RemoveTopicRecord,
         ConfigRecord,
         ProducerIdsRecord,
+        AclRecord,
+        RemoveAclRecord,
         NoOpRecord,
     )
 }

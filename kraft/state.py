@@ -34,6 +34,10 @@ Configs
   config            a topic config needs the topic; deleting an absent config is a no-op
 Producer ids
   producer_ids      the broker is registered at that epoch; the next producer id only grows
+ACLs
+  acl               the acl id is unused and no ACL says the same (Kafka skips duplicates);
+                    ACLs outlive their topic, as Kafka's do
+  remove_acl        the ACL exists
 no_op               always legal
 """
 
@@ -51,6 +55,7 @@ from kraft.errors import IllegalRecordError, MetadataRecordError, MetadataSnapsh
 from kraft.limits import SNAPSHOT_BYTES_MAX
 from kraft.records import (
     NO_LEADER,
+    AclRecord,
     ConfigRecord,
     FenceBrokerRecord,
     MetadataRecord,
@@ -59,6 +64,7 @@ from kraft.records import (
     PartitionRecord,
     ProducerIdsRecord,
     RegisterBrokerRecord,
+    RemoveAclRecord,
     RemoveTopicRecord,
     TopicRecord,
     UnfenceBrokerRecord,
@@ -132,6 +138,7 @@ class MetadataState:
         self._brokers: dict[int, BrokerState] = {}
         self._broker_configs: dict[str, Mapping[str, str]] = {}
         self._next_producer_id = 0
+        self._acls: dict[str, AclRecord] = {}  # acl id -> the ACL
         self._applied_index = 0
         self._digest: str | None = None
 
@@ -160,6 +167,11 @@ class MetadataState:
     def next_producer_id(self) -> int:
         """The first producer id not yet handed out."""
         return self._next_producer_id
+
+    @property
+    def acls(self) -> Mapping[str, AclRecord]:
+        """ACLs by acl id (the record that created each)."""
+        return MappingProxyType(self._acls)
 
     @property
     def applied_index(self) -> int:
@@ -212,6 +224,7 @@ class MetadataState:
         draft._brokers = dict(self._brokers)
         draft._broker_configs = dict(self._broker_configs)
         draft._next_producer_id = self._next_producer_id
+        draft._acls = dict(self._acls)
         draft._applied_index = self._applied_index
         return draft
 
@@ -221,6 +234,7 @@ class MetadataState:
         self._brokers = other._brokers
         self._broker_configs = other._broker_configs
         self._next_producer_id = other._next_producer_id
+        self._acls = other._acls
         self._applied_index = other._applied_index
         # A draft has no digest yet; a copy shares its source's.
         self._digest = other._digest
@@ -403,6 +417,21 @@ class MetadataState:
             )
         self._next_producer_id = r.next_producer_id
 
+    # --- ACLs ----------------------------------------------------------------------------------
+
+    def _acl(self, r: AclRecord) -> None:
+        if r.acl_id in self._acls:
+            raise IllegalRecordError(r, f"acl {r.acl_id}", "an ACL with this id exists")
+        binding = r.binding()
+        for other in self._acls.values():
+            if other.binding() == binding:
+                raise IllegalRecordError(r, f"acl {other.acl_id}", "an ACL says the same")
+        self._acls[r.acl_id] = r
+
+    def _remove_acl(self, r: RemoveAclRecord) -> None:
+        if self._acls.pop(r.acl_id, None) is None:
+            raise IllegalRecordError(r, "the metadata state", f"no ACL has the id {r.acl_id}")
+
     def _no_op(self, r: NoOpRecord) -> None:
         pass
 
@@ -444,17 +473,22 @@ class MetadataState:
             {"resource_name": name, "configs": dict(configs)}
             for name, configs in sorted(self._broker_configs.items())
         ]
-        return orjson.dumps(
-            {
-                "v": SNAPSHOT_VERSION,
-                "applied_index": self._applied_index,
-                "next_producer_id": self._next_producer_id,
-                "brokers": brokers,
-                "topics": topics,
-                "broker_configs": broker_configs,
-            },
-            option=orjson.OPT_SORT_KEYS,
-        )
+        top: dict[str, Any] = {
+            "v": SNAPSHOT_VERSION,
+            "applied_index": self._applied_index,
+            "next_producer_id": self._next_producer_id,
+            "brokers": brokers,
+            "topics": topics,
+            "broker_configs": broker_configs,
+        }
+        if self._acls:
+            # Only when there are ACLs, so a cluster without any keeps the snapshot (and the
+            # digest) it had before ACLs existed.
+            top["acls"] = [
+                {k: v for k, v in a.to_json_dict().items() if k not in ("type", "v")}
+                for _, a in sorted(self._acls.items())
+            ]
+        return orjson.dumps(top, option=orjson.OPT_SORT_KEYS)
 
     def digest(self) -> str:
         """sha256 (hex) of `to_snapshot()`: equal on nodes that applied the same entries."""
@@ -497,6 +531,8 @@ _HANDLERS: dict[type, Callable[[MetadataState, Any], None]] = {
     RemoveTopicRecord: MetadataState._remove_topic,
     ConfigRecord: MetadataState._config,
     ProducerIdsRecord: MetadataState._producer_ids,
+    AclRecord: MetadataState._acl,
+    RemoveAclRecord: MetadataState._remove_acl,
     NoOpRecord: MetadataState._no_op,
 }
 
@@ -526,6 +562,7 @@ def _configs(
 
 
 def _state_from_json(obj: Any) -> MetadataState:
+    acls = obj.pop("acls", None) if type(obj) is dict else None
     top = _keys(
         obj, "v", "applied_index", "next_producer_id", "brokers", "topics", "broker_configs"
     )
@@ -594,4 +631,11 @@ def _state_from_json(obj: Any) -> MetadataState:
         configs = _configs(c["configs"], "broker", c["resource_name"])
         if configs:
             state._broker_configs[c["resource_name"]] = configs
+    if acls is not None:
+        if type(acls) is not list or not acls:
+            raise ValueError(f"acls must be a non-empty list, got {acls!r:.200}")
+        for a in acls:
+            if type(a) is not dict:
+                raise ValueError(f"an acl must be an object, got {a!r:.200}")
+            state._acl(AclRecord(**a))
     return state
