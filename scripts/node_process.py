@@ -5,15 +5,25 @@ Each :class:`NodeProcess` is a real ``python -m server.main`` process, formatted
 ``kraft-storage format``; a :class:`Cluster` is several of them sharing a cluster id, a secret
 and the quorum's voters. Whoever starts a node stops it, by its pid. Its files are named as the
 launcher's (:class:`scripts.cluster_nodes.NodeFiles`).
+
+Secure nodes: ``Cluster.create(directory, security="SSL")`` (or ``SASL_SSL`` with ``users``)
+makes a CA and a keystore per node in ``directory/certs`` (``scripts/certs.py``) and a users
+file, and sets Kafka's properties on every node. Each :class:`NodeProcess` then knows how a
+client reaches it (``cafile``, ``auth``): its :attr:`NodeProcess.url` is https, and
+:meth:`NodeProcess.http`, the readiness wait and :meth:`NodeProcess.client_properties` (a
+``--command-config`` file for the tools) use them. The module's :func:`http` takes them as
+keyword arguments.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,11 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts import certs
 from scripts.cluster_nodes import NodeFiles
 
 ROOT = Path(__file__).resolve().parents[1]
 # A node formats its log directory and joins the quorum in seconds; a loaded machine is slower.
 READY_DEADLINE_S = 60.0
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 
 
 def free_ports(count: int) -> list[int]:
@@ -64,14 +77,28 @@ def http(
     body: Any = None,
     timeout: float = 30.0,
     headers: dict[str, str] | None = None,
+    *,
+    cafile: Path | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> tuple[int, Any]:
-    """One HTTP request with the standard library; returns (status, parsed JSON or text)."""
+    """One HTTP request with the standard library; returns (status, parsed JSON or text).
+
+    An https ``url`` is checked against ``cafile`` (else the system's CAs); ``auth`` (user,
+    password) is sent as HTTP basic. A failed TLS handshake raises ``ssl.SSLError`` (an
+    ``OSError``, as a refused connection) or ``urllib.error.URLError`` wrapping it."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
+    if auth is not None:
+        request.add_header("Authorization", basic_authorization(*auth))
+    context = (
+        ssl.create_default_context(cafile=None if cafile is None else str(cafile))
+        if url.startswith("https:")
+        else None
+    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as e:
         status, raw = e.code, e.read()
@@ -79,6 +106,36 @@ def http(
         return status, json.loads(raw) if raw else None
     except ValueError:
         return status, raw.decode(errors="replace")
+
+
+def basic_authorization(username: str, password: str) -> str:
+    """The ``Authorization`` header value of HTTP basic authentication."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+def client_properties_text(
+    protocol: str, cafile: Path | None = None, auth: tuple[str, str] | None = None
+) -> str:
+    """Kafka client properties (a tool's ``--command-config``) for ``protocol``."""
+    lines = [f"security.protocol={protocol}"]
+    if protocol in TLS_PROTOCOLS and cafile is not None:
+        lines += ["ssl.truststore.type=PEM", f"ssl.truststore.location={cafile}"]
+    if protocol in SASL_PROTOCOLS and auth is not None:
+        username, password = auth
+        lines += [
+            "sasl.mechanism=PLAIN",
+            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{username}" password="{password}";',
+        ]
+    return "".join(line + "\n" for line in lines)
+
+
+def add_user(users_file: Path, username: str, password: str) -> None:
+    """Adds a user to a users file (``http.users.file``) with the real ``kraft-users``."""
+    out = run_tool(
+        "server.users", "--users-file", str(users_file), "--add", username, "--password", password
+    )
+    assert out.returncode == 0, out.stderr
 
 
 @dataclass
@@ -95,10 +152,44 @@ class NodeProcess(NodeFiles):
     process: subprocess.Popen[bytes] | None = None
     # The node process's environment; None: this process's own (a test may load a shim).
     env: dict[str, str] | None = None
+    # How clients reach it when it is secure (its properties say so): the CA its certificate
+    # chains to, and a user's (name, password) sent as HTTP basic.
+    cafile: Path | None = None
+    auth: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not self.http_port:
             self.http_port, self.raft_port = free_ports(2)
+
+    @property
+    def security_protocol(self) -> str:
+        """The HTTP listener's protocol, from its listener.security.protocol.map."""
+        for item in self.extra_properties.get("listener.security.protocol.map", "").split(","):
+            name, _, value = item.partition(":")
+            if name.strip().upper() == "HTTP":
+                return value.strip().upper()
+        return "PLAINTEXT"
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.security_protocol in TLS_PROTOCOLS else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
+
+    def http(
+        self, method: str, path: str, body: Any = None, timeout: float = 30.0, **kwargs: Any
+    ) -> tuple[int, Any]:
+        """:func:`http` to this node's ``path``, with its CA and credentials."""
+        kwargs.setdefault("cafile", self.cafile)
+        kwargs.setdefault("auth", self.auth)
+        return http(method, self.url + path, body, timeout, **kwargs)
+
+    def client_properties(self, path: Path, auth: tuple[str, str] | None = None) -> Path:
+        """Writes a ``--command-config`` file to reach this node (as ``auth``, else as its own
+        user) and returns its path."""
+        path.write_text(
+            client_properties_text(self.security_protocol, self.cafile, auth or self.auth)
+        )
+        return path
 
     @property
     def bootstrap(self) -> str:
@@ -161,7 +252,7 @@ class NodeProcess(NodeFiles):
                     f"node exited with {self.process.returncode}:\n{self.log_tail()}"
                 )
             try:
-                status, _ = http("GET", f"{self.url}/v1/health/ready", timeout=2)
+                status, _ = self.http("GET", "/v1/health/ready", timeout=2)
                 if status == 200:
                     return
             except OSError:
@@ -199,20 +290,36 @@ class Cluster:
     nodes: list[NodeProcess]
 
     @classmethod
-    def create(cls, directory: Path, count: int = 3, **properties: str) -> Cluster:
+    def create(
+        cls,
+        directory: Path,
+        count: int = 3,
+        *,
+        security: str = "PLAINTEXT",
+        users: dict[str, str] | None = None,
+        **properties: str,
+    ) -> Cluster:
+        """``count`` formatted nodes (not started). ``security`` is the HTTP listener's
+        protocol: with SSL or SASL_SSL a CA and node keystores are made in
+        ``directory/certs``; with SASL ``users`` ({name: password}, at least one) go into a
+        users file, and the first is the nodes' own ``auth``. ``properties`` go to every node
+        (after the security ones, so a test may override them)."""
         ports = free_ports(2 * count)
+        directory.mkdir(parents=True, exist_ok=True)
+        secure, cafile, auth = _security_setup(directory, count, security, users or {})
         nodes = [
             NodeProcess(
                 directory / f"node-{i + 1}",
                 node_id=i + 1,
                 http_port=ports[2 * i],
                 raft_port=ports[2 * i + 1],
-                extra_properties=dict(properties),
+                extra_properties={**secure[i], **properties},
+                cafile=cafile,
+                auth=auth,
             )
             for i in range(count)
         ]
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.raft_port}" for n in nodes)
-        directory.mkdir(parents=True, exist_ok=True)
         secret = directory / "cluster.secret"
         secret.write_text(secrets.token_urlsafe(32))
         out = run_tool("storage.storage_tool", "random-uuid")
@@ -242,12 +349,44 @@ class Cluster:
         """The metadata leader as the given (or any running) node sees it."""
         for node in [via] if via else self.running():
             try:
-                status, body = http("GET", f"{node.url}/v1/cluster", timeout=5)
+                status, body = node.http("GET", "/v1/cluster", timeout=5)
             except OSError:
                 continue
             if status == 200 and body.get("controller_id") is not None:
                 return int(body["controller_id"])
         return None
+
+
+def _security_setup(
+    directory: Path, count: int, protocol: str, users: dict[str, str]
+) -> tuple[list[dict[str, str]], Path | None, tuple[str, str] | None]:
+    """(each node's security properties, the CA file, the nodes' own credentials)."""
+    protocol = protocol.upper()
+    props: list[dict[str, str]] = [{} for _ in range(count)]
+    if protocol == "PLAINTEXT":
+        assert not users, "users need a SASL security protocol"
+        return props, None, None
+    cafile: Path | None = None
+    for node in props:
+        node["listener.security.protocol.map"] = f"HTTP:{protocol}"
+    if protocol in TLS_PROTOCOLS:
+        store = directory / "certs"
+        ca = certs.ensure_ca(store)
+        cafile = store / certs.CA_CERT_NAME
+        for i, node in enumerate(props):
+            keystore = certs.write_keystore(store, ca, f"node-{i + 1}")
+            node["ssl.keystore.location"] = str(keystore)
+            node["ssl.truststore.location"] = str(cafile)
+    auth: tuple[str, str] | None = None
+    if protocol in SASL_PROTOCOLS:
+        assert users, f"{protocol} needs at least one user"
+        users_file = directory / "users"
+        for name, password in users.items():
+            add_user(users_file, name, password)
+        auth = next(iter(users.items()))
+        for node in props:
+            node["http.users.file"] = str(users_file)
+    return props, cafile, auth
 
 
 def wait_until(what: str, check: Any, deadline_s: float = READY_DEADLINE_S) -> Any:
