@@ -1,0 +1,198 @@
+"""Proof of the cluster secret on node-to-node HTTP calls: the pure core, no I/O, no clock.
+
+The internal endpoints (registration, heartbeats, producer ids, ISR changes, replica fetch) and
+the admin calls a node forwards to the controller travel on the client port, so each one
+proves that its sender holds the cluster secret (``<log dir>/cluster.secret``, the one the Raft
+links use). A call without valid proof is refused before its handler runs, so it changes
+nothing. ``server/internal_auth_http.py`` is the aiohttp side (the middleware, the body).
+
+Wire format: four headers on the request::
+
+    X-Kraft-Node       the signing node's id, decimal (it says who, the signature proves it)
+    X-Kraft-Timestamp  the sender's wall clock, ms since the Unix epoch, decimal
+    X-Kraft-Nonce      16 random bytes, 32 lowercase hex digits, new for every call
+    X-Kraft-Signature  HMAC-SHA256(key, canonical), 64 lowercase hex digits
+
+    key        = HMAC-SHA256(cluster secret (UTF-8), "kraft internal http v1")
+    canonical  = "kraft internal http v1" LF node LF METHOD LF path-and-query LF
+                 timestamp LF nonce LF SHA-256 of the body (hex; of b"" when there is none)
+
+The key is derived, not the raw secret, so a signature made here is useless as a Raft
+password and the other way round. The path and query are signed as they travel on the wire
+(the request target, still percent-encoded), and the body by its digest, so a proof cannot be
+moved to another call. The receiver checks, in this order: the headers' shapes; the timestamp
+within ``INTERNAL_AUTH_WINDOW_MS`` of its own clock (so a recorded call cannot be replayed
+later); the signature, in constant time (``hmac.compare_digest``); and that the nonce was not
+seen within the window (so a recorded call cannot be replayed at once either). Only calls
+whose signature is valid reach the nonce cache, so a stranger cannot fill it.
+
+The nonce cache holds at most ``INTERNAL_AUTH_NONCES_MAX`` entries. When it is full of nonces
+still inside the window, the oldest one is dropped and the cache's *floor* rises to its
+timestamp: from then on a call stamped at or below the floor is refused as too old, because
+its nonce might have been the one dropped. The window shrinks under a flood; it never lets a
+replay through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from client.protocol import SASL_AUTHENTICATION_FAILED, ApiError
+from server import limits
+
+NODE_HEADER = "X-Kraft-Node"
+TIMESTAMP_HEADER = "X-Kraft-Timestamp"
+NONCE_HEADER = "X-Kraft-Nonce"
+SIGNATURE_HEADER = "X-Kraft-Signature"
+HEADERS = (NODE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+
+CONTEXT = "kraft internal http v1"
+NONCE_BYTES = 16
+INT32_MAX = (1 << 31) - 1
+
+_NONCE = re.compile(r"[0-9a-f]{32}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+# ASCII digits only (str.isdigit() takes "²" and Arabic-Indic digits); a node id fits in an
+# int32 and a ms timestamp in 15 digits for the next 30,000 years.
+_NODE = re.compile(r"[0-9]{1,10}")
+_TIMESTAMP = re.compile(r"[0-9]{1,15}")
+
+
+def derive_key(secret: str) -> bytes:
+    """The signing key of a cluster secret (never the secret itself, see the module doc)."""
+    return hmac.new(secret.encode("utf-8"), CONTEXT.encode("ascii"), hashlib.sha256).digest()
+
+
+def has_proof(headers: Mapping[str, str]) -> bool:
+    """Whether a request carries any of the proof headers (then it must carry a valid proof)."""
+    return any(name in headers for name in HEADERS)
+
+
+def canonical(
+    node_id: int, method: str, path_qs: str, timestamp_ms: int, nonce: str, body: bytes
+) -> bytes:
+    """What the signature covers (see the module doc)."""
+    digest = hashlib.sha256(body).hexdigest()
+    parts = (CONTEXT, str(node_id), method.upper(), path_qs, str(timestamp_ms), nonce, digest)
+    return "\n".join(parts).encode("utf-8")
+
+
+def refused(reason: str) -> ApiError:
+    """The error of a call without valid proof (Kafka's SASL_AUTHENTICATION_FAILED, 401)."""
+    return ApiError(SASL_AUTHENTICATION_FAILED, f"internal call refused: {reason}")
+
+
+@dataclass
+class NonceCache:
+    """The nonces of calls accepted within the replay window, at most ``size_max`` of them."""
+
+    window_ms: int = limits.INTERNAL_AUTH_WINDOW_MS
+    size_max: int = limits.INTERNAL_AUTH_NONCES_MAX
+    # Calls stamped at or below this are refused: a nonce this old may have been dropped.
+    floor_ms: int = -1
+    _seen: dict[str, int] = field(default_factory=dict)
+    _by_age: list[tuple[int, str]] = field(default_factory=list)  # a heap of (timestamp, nonce)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def __contains__(self, nonce: str) -> bool:
+        return nonce in self._seen
+
+    def add(self, nonce: str, timestamp_ms: int, now_ms: int) -> None:
+        """Remembers an accepted call's nonce; forgets those that left the window."""
+        assert nonce not in self._seen, "checked before"
+        horizon = now_ms - self.window_ms
+        while self._by_age and self._by_age[0][0] < horizon:
+            _, old = heapq.heappop(self._by_age)
+            del self._seen[old]
+        while len(self._seen) >= self.size_max:
+            stamp, old = heapq.heappop(self._by_age)
+            del self._seen[old]
+            self.floor_ms = max(self.floor_ms, stamp)
+        self._seen[nonce] = timestamp_ms
+        heapq.heappush(self._by_age, (timestamp_ms, nonce))
+
+
+class InternalAuth:
+    """Signs this node's calls and checks its peers' calls with one cluster secret."""
+
+    def __init__(
+        self,
+        secret: str,
+        window_ms: int = limits.INTERNAL_AUTH_WINDOW_MS,
+        nonces_max: int = limits.INTERNAL_AUTH_NONCES_MAX,
+    ) -> None:
+        if not secret:
+            raise ValueError("the cluster secret is empty")
+        self._key = derive_key(secret)
+        self.window_ms = window_ms
+        self.nonces = NonceCache(window_ms, nonces_max)
+
+    def signature(
+        self, node_id: int, method: str, path_qs: str, timestamp_ms: int, nonce: str, body: bytes
+    ) -> str:
+        message = canonical(node_id, method, path_qs, timestamp_ms, nonce, body)
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def sign(
+        self, node_id: int, method: str, path_qs: str, body: bytes, now_ms: int, nonce: str
+    ) -> dict[str, str]:
+        """The proof headers of one call. ``path_qs`` is the request target as it goes on the
+        wire (percent-encoded path, ``?`` and query); ``nonce`` is :data:`NONCE_BYTES` random
+        bytes in lowercase hex (``secrets.token_hex(NONCE_BYTES)``), new for every call."""
+        assert 0 <= node_id <= INT32_MAX and _NONCE.fullmatch(nonce), (node_id, nonce)
+        return {
+            NODE_HEADER: str(node_id),
+            TIMESTAMP_HEADER: str(now_ms),
+            NONCE_HEADER: nonce,
+            SIGNATURE_HEADER: self.signature(node_id, method, path_qs, now_ms, nonce, body),
+        }
+
+    def verify(
+        self,
+        method: str,
+        path_qs: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        now_ms: int,
+    ) -> int:
+        """The id of the node that signed the call; raises SASL_AUTHENTICATION_FAILED (and
+        remembers nothing) unless the proof is valid, fresh, and not seen before."""
+        values = [headers.get(name) for name in HEADERS]
+        missing = [name for name, value in zip(HEADERS, values, strict=True) if value is None]
+        if missing:
+            raise refused(f"no proof of the cluster secret (missing {', '.join(missing)})")
+        node, stamp, nonce, signature = (v or "" for v in values)
+        if not _NODE.fullmatch(node) or int(node) > INT32_MAX:
+            raise refused(f"{NODE_HEADER} must be a node id (ASCII digits, an int32)")
+        if not _TIMESTAMP.fullmatch(stamp):
+            raise refused(f"{TIMESTAMP_HEADER} must be ms since the Unix epoch (ASCII digits)")
+        if not _NONCE.fullmatch(nonce):
+            raise refused(f"{NONCE_HEADER} must be 32 lowercase hex digits")
+        if not _SIGNATURE.fullmatch(signature):
+            raise refused(f"{SIGNATURE_HEADER} must be 64 lowercase hex digits")
+        node_id, timestamp_ms = int(node), int(stamp)
+        skew_ms = timestamp_ms - now_ms
+        if abs(skew_ms) > self.window_ms:
+            raise refused(
+                f"the call's timestamp is {skew_ms} ms from this node's clock (allowed: "
+                f"+-{self.window_ms} ms): a replay, or the nodes' clocks disagree"
+            )
+        expected = self.signature(node_id, method, path_qs, timestamp_ms, nonce, body)
+        if not hmac.compare_digest(expected, signature):
+            raise refused(
+                "the signature does not match (another cluster's secret, or the call was "
+                "changed on the way)"
+            )
+        if timestamp_ms <= self.nonces.floor_ms:
+            raise refused("the call is older than this node's replay cache remembers")
+        if nonce in self.nonces:
+            raise refused("a replay of a call already served (its nonce was seen)")
+        self.nonces.add(nonce, timestamp_ms, now_ms)
+        return node_id
