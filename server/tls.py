@@ -69,13 +69,13 @@ def client_ssl_context(config: NodeConfig) -> ssl.SSLContext | None:
         context = ssl.create_default_context(cafile=None if path is None else str(path))
     except FileNotFoundError:
         raise ConfigError(f"ssl.truststore.location: {path} does not exist") from None
-    except OSError as e:
-        raise ConfigError(f"ssl.truststore.location: cannot read {path}: {e.strerror}") from None
-    except ssl.SSLError:
+    except ssl.SSLError:  # an OSError too: first
         raise ConfigError(
             f"ssl.truststore.location: {path} holds no PEM CA certificate "
             "(-----BEGIN CERTIFICATE----- blocks)"
         ) from None
+    except OSError as e:
+        raise ConfigError(f"ssl.truststore.location: cannot read {path}: {e.strerror}") from None
     context.minimum_version = MINIMUM_VERSION
     return context
 
