@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,7 +297,7 @@ class Cluster:
         count: int = 3,
         *,
         security: str = "PLAINTEXT",
-        users: dict[str, str] | None = None,
+        users: Mapping[str, str] | None = None,
         **properties: str,
     ) -> Cluster:
         """``count`` formatted nodes (not started). ``security`` is the HTTP listener's
@@ -358,7 +359,7 @@ class Cluster:
 
 
 def _security_setup(
-    directory: Path, count: int, protocol: str, users: dict[str, str]
+    directory: Path, count: int, protocol: str, users: Mapping[str, str]
 ) -> tuple[list[dict[str, str]], Path | None, tuple[str, str] | None]:
     """(each node's security properties, the CA file, the nodes' own credentials)."""
     protocol = protocol.upper()
