@@ -2,7 +2,7 @@
 
 Usage::
 
-    scripts/cluster start [--nodes N] [--dir DIR] [--base-port P] [--timeout S]
+    scripts/cluster start [--nodes N] [--dir DIR] [--base-port P] [--timeout S] [--secure]
     scripts/cluster stop [--dir DIR]
     scripts/cluster status [--dir DIR]
 
@@ -24,6 +24,13 @@ What DIR holds::
     DIR/node-<id>/node.pid              its pid, while it runs
     DIR/node-<id>/kraft-combined-logs/  its log directory (formatted by kraft-storage format)
 
+``start --secure`` makes a secure cluster instead (HTTP:SASL_SSL, ACLs on; see
+``cluster_nodes``): a CA and node keystores in DIR/certs, a users file with an ``admin`` user
+(a super user) whose random password goes into DIR/admin.properties, the tools'
+``--command-config``. Its node lines name https URLs, and a few lines after them say how to
+reach it. A cluster keeps the security it was made with: ``start`` without the flag starts a
+secure cluster as secure, and ``--secure`` on a plain one is refused.
+
 Ports: node i (from 1) serves HTTP on P + 2(i-1) and Raft on P + 2(i-1) + 1.
 
 Whether a node runs is judged by more than its pid file (see ``cluster_nodes``).
@@ -44,10 +51,16 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import certs
 from cluster_nodes import (
+    ADMIN_CONFIG_NAME,
+    ADMIN_USER,
+    CERTS_DIR_NAME,
     START_MARK,
+    USERS_FILE_NAME,
     LauncherError,
     NodeLayout,
+    admin_properties_text,
     existing_nodes,
     log_tail,
     node_line,
@@ -60,6 +73,7 @@ from cluster_nodes import (
     running_pid,
 )
 
+from client.security import ClientSecurity, SecurityConfigError
 from storage.durable import atomic_write
 from storage.ids import is_valid_uuid, random_uuid
 from storage.properties import MetaProperties, parse_properties
@@ -195,6 +209,74 @@ def _launch(node: NodeLayout) -> subprocess.Popen[bytes]:
     return process
 
 
+def _ensure_certs(directory: Path, nodes: list[NodeLayout]) -> None:
+    """The cluster's CA (made once) and a keystore for each node that has none."""
+    store = directory / CERTS_DIR_NAME
+    try:
+        ca = certs.ensure_ca(store)
+        for node in nodes:
+            if not node.keystore.exists():
+                certs.write_keystore(store, ca, f"node-{node.node_id}")
+    except certs.CertificateError as e:
+        raise LauncherError(str(e)) from None
+
+
+def _ensure_admin(directory: Path, cafile: Path) -> tuple[str, str]:
+    """(admin, password): read from DIR/admin.properties, or a new random password given to
+    kraft-users and written there (0600) when the file or the users file is missing."""
+    config, users = directory / ADMIN_CONFIG_NAME, directory / USERS_FILE_NAME
+    if config.exists() and users.exists():
+        try:
+            security = ClientSecurity.load(config)
+        except SecurityConfigError as e:
+            raise LauncherError(f"{e}; delete {config} to have a new admin password made") from None
+        if security.username is None or security.password is None:
+            raise LauncherError(f"{config} names no user; delete it to have it made again")
+        return security.username, security.password
+    password = secrets.token_urlsafe(18)
+    # The password goes to kraft-users in a file, not on its command line (ps shows that).
+    secret = directory / "admin.password.tmp"
+    certs.write_private(secret, f"{password}\n".encode())
+    try:
+        out = subprocess.run(
+            [
+                *_bin("kraft-users", "server.users"),
+                "--users-file",
+                str(users),
+                "--add",
+                ADMIN_USER,
+                "--password-file",
+                str(secret),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        remove_file(secret)
+    if out.returncode != 0:
+        raise LauncherError(f"kraft-users could not add {ADMIN_USER}: {out.stderr.strip()}")
+    certs.write_private(config, admin_properties_text(cafile, password).encode())
+    return ADMIN_USER, password
+
+
+def _secure_usage(directory: Path, node: NodeLayout, auth: tuple[str, str]) -> list[str]:
+    """How to reach a secure cluster, printed after the node lines."""
+    config = directory / ADMIN_CONFIG_NAME
+    users = directory / USERS_FILE_NAME
+    bootstrap = f"127.0.0.1:{node.http_port}"
+    return [
+        "",
+        f"secure cluster: TLS (CA {node.cafile}), SASL users in {users}, ACLs on; "
+        f"user {auth[0]} is a super user, its client properties are in {config}",
+        f"  kraft-topics --bootstrap-server {bootstrap} --command-config {config} --list",
+        f"  curl --cacert {node.cafile} -u {auth[0]}:{auth[1]} {node.url}/v1/topics",
+        f"  kraft-users --users-file {users} --add alice --password <password>",
+        f"  kraft-acls --bootstrap-server {bootstrap} --command-config {config} --add "
+        "--allow-principal User:alice --operation Write --topic news",
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +319,10 @@ def _report_failure(node: NodeLayout, what: str) -> None:
 
 
 def _wait_ready(
-    nodes: list[NodeLayout], started: dict[int, subprocess.Popen[bytes]], timeout_s: float
+    nodes: list[NodeLayout],
+    started: dict[int, subprocess.Popen[bytes]],
+    timeout_s: float,
+    auth: tuple[str, str] | None = None,
 ) -> bool:
     """True once every node answers ready; False (after saying why) if one exits first or
     the timeout passes."""
@@ -253,7 +338,7 @@ def _wait_ready(
                 code = "" if exited is None else f" with code {exited}"
                 _report_failure(node, f"exited{code} before it was ready")
                 return False
-            ready, why[node.node_id] = probe_ready(node)
+            ready, why[node.node_id] = probe_ready(node, auth)
             if ready:
                 del waiting[node.node_id]
         if waiting and time.monotonic() >= deadline:
@@ -271,7 +356,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     count, base = _shape(args, directory, existing)
     if base < 1 or base + 2 * count - 1 > 65535:
         raise LauncherError(f"ports {base}..{base + 2 * count - 1} are not all valid TCP ports")
-    nodes = existing or plan_nodes(directory, count, base)
+    if existing and args.secure and not existing[0].secure:
+        raise LauncherError(
+            f"{directory} holds a plain cluster; it stays plain (leave --secure out), or stop "
+            f"it and delete {directory}, or use another --dir for a secure one"
+        )
+    nodes = existing or plan_nodes(directory, count, base, secure=args.secure)
+    secure = nodes[0].secure
     pids = {node.node_id: running_pid(node) for node in nodes}
     to_start = [node for node in nodes if pids[node.node_id] is None]
     busy = [
@@ -287,6 +378,10 @@ def cmd_start(args: argparse.Namespace) -> int:
         )
     directory.mkdir(parents=True, exist_ok=True)
     secret = _ensure_secret(directory)
+    auth: tuple[str, str] | None = None
+    if secure:
+        _ensure_certs(directory, nodes)
+        auth = _ensure_admin(directory, nodes[0].cafile)
     for node in nodes:
         node.directory.mkdir(exist_ok=True)
         if not node.properties.exists():
@@ -299,7 +394,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     for node in to_start:
         started[node.node_id] = _launch(node)
         pids[node.node_id] = started[node.node_id].pid
-    if not _wait_ready(nodes, started, args.timeout):
+    if not _wait_ready(nodes, started, args.timeout, auth):
         print(
             "cluster: the nodes that started keep running; "
             f"'scripts/cluster stop --dir {directory}' stops them",
@@ -308,6 +403,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     for node in nodes:
         print(node_line(node, pids[node.node_id] or 0), flush=True)
+    if auth is not None:
+        print("\n".join(_secure_usage(directory, nodes[0], auth)), flush=True)
     return EXIT_OK
 
 
@@ -450,6 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT_S,
         metavar="S",
         help=f"seconds to wait for the nodes to be ready (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    start.add_argument(
+        "--secure",
+        action="store_true",
+        help="a new cluster serves HTTP:SASL_SSL with ACLs on: a CA and node certificates, "
+        f"a users file with {ADMIN_USER}, and DIR/{ADMIN_CONFIG_NAME} for the tools",
     )
     for name, text in (
         ("stop", "stop the running nodes (SIGTERM, then SIGKILL after 30 s)"),

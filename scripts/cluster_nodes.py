@@ -6,14 +6,26 @@ lingers as a zombie that still passes ``kill(pid, 0)``. A node runs when its pid
 a zombie (state ``Z`` in ``/proc/<pid>/stat``), and its command line is ``kraft-server-start``
 (or ``python -m server.main``) with this node's properties file. Only such a pid is signalled.
 
+A secure cluster (``scripts/cluster start --secure``) serves HTTP:SASL_SSL: each node has a
+keystore signed by the cluster's own CA, users are checked against one users file, and ACLs
+are on with ``admin`` as super user. Its files::
+
+    DIR/certs/ca.pem, ca-key.pem        the cluster's CA (scripts/certs.py); the key is 0600
+    DIR/certs/node-<id>.keystore.pem    node <id>'s certificate chain and key (0600)
+    DIR/users                           the users file (kraft-users): admin, and any you add
+    DIR/admin.properties                Kafka client properties of the admin user (0600), for
+                                        the tools' --command-config
+
 The layout functions are pure; the rest reads ``/proc``, the node's files and its HTTP port.
 """
 
 from __future__ import annotations
 
+import base64
 import errno
 import re
 import socket
+import ssl
 import subprocess
 import urllib.error
 import urllib.request
@@ -29,6 +41,13 @@ START_MARK = "--- scripts/cluster: starting node"
 PROBE_TIMEOUT_S = 2.0
 # Lines of a node's log shown when it fails to start: enough for a traceback and its cause.
 LOG_TAIL_LINES = 40
+
+CERTS_DIR_NAME = "certs"
+USERS_FILE_NAME = "users"
+ADMIN_CONFIG_NAME = "admin.properties"
+ADMIN_USER = "admin"
+SECURE_PROTOCOL = "SASL_SSL"
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 _NODE_DIR = re.compile(r"node-([1-9][0-9]*)")
 _LISTENER = re.compile(r"(HTTP|CONTROLLER)://([^,:]*):([0-9]+)", re.IGNORECASE)
@@ -77,19 +96,46 @@ class NodeFiles:
 
 @dataclass(frozen=True)
 class NodeLayout(NodeFiles):
-    """Where one node of the local cluster lives: its id, ports and files."""
+    """Where one node of the local cluster lives: its id, ports and files, and whether it is
+    secure (https, SASL, ACLs: see the module docstring)."""
 
     node_id: int
     http_port: int
     raft_port: int
     directory: Path
+    secure: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.http_port}"
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.directory.parent
+
+    @property
+    def cafile(self) -> Path:
+        """The cluster's CA certificate (a secure cluster's)."""
+        return self.cluster_dir / CERTS_DIR_NAME / "ca.pem"
+
+    @property
+    def keystore(self) -> Path:
+        return self.cluster_dir / CERTS_DIR_NAME / f"node-{self.node_id}.keystore.pem"
 
 
-def plan_nodes(directory: Path, count: int, base_port: int) -> list[NodeLayout]:
+def plan_nodes(
+    directory: Path, count: int, base_port: int, secure: bool = False
+) -> list[NodeLayout]:
     """The nodes of a cluster of ``count`` in ``directory`` with HTTP on ``base_port`` for
     node 1 (DESIGN.md's port rule)."""
     return [
-        NodeLayout(i, base_port + 2 * (i - 1), base_port + 2 * (i - 1) + 1, directory / f"node-{i}")
+        NodeLayout(
+            i,
+            base_port + 2 * (i - 1),
+            base_port + 2 * (i - 1) + 1,
+            directory / f"node-{i}",
+            secure,
+        )
         for i in range(1, count + 1)
     ]
 
@@ -108,7 +154,45 @@ def node_properties(node: NodeLayout, nodes: list[NodeLayout]) -> dict[str, str]
         "num.partitions": "1",
         "default.replication.factor": str(min(3, count)),
         "min.insync.replicas": "2" if count >= 3 else "1",
+        **(security_properties(node) if node.secure else {}),
     }
+
+
+def security_properties(node: NodeLayout) -> dict[str, str]:
+    """A secure node's settings (Kafka's names): TLS with its keystore and the cluster's CA,
+    SASL against the users file, the StandardAuthorizer with admin as super user."""
+    return {
+        "listener.security.protocol.map": f"HTTP:{SECURE_PROTOCOL},CONTROLLER:PLAINTEXT",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(node.keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(node.cafile),
+        "http.users.file": str(node.cluster_dir / USERS_FILE_NAME),
+        "authorizer.class.name": STANDARD_AUTHORIZER,
+        "super.users": f"User:{ADMIN_USER}",
+    }
+
+
+def admin_properties_text(cafile: Path, password: str) -> str:
+    """Kafka client properties of the admin user (the tools' --command-config)."""
+    return (
+        "# The secure lab's admin user (a super user), written by scripts/cluster start --secure.\n"
+        f"security.protocol={SECURE_PROTOCOL}\n"
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={cafile}\n"
+        "sasl.mechanism=PLAIN\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{ADMIN_USER}" password="{password}";\n'
+    )
+
+
+def is_secure(props: dict[str, str]) -> bool:
+    """True when a node's properties make its HTTP listener TLS (SSL or SASL_SSL)."""
+    for item in props.get("listener.security.protocol.map", "").split(","):
+        name, _, value = item.partition(":")
+        if name.strip().upper() == "HTTP":
+            return value.strip().upper() in ("SSL", "SASL_SSL")
+    return False
 
 
 def properties_text(props: dict[str, str], node_id: int, count: int) -> str:
@@ -194,19 +278,24 @@ def existing_nodes(directory: Path) -> list[NodeLayout]:
         if match is None or not (entry / "node.properties").is_file():
             continue
         try:
-            ports = ports_of(load_properties(entry / "node.properties"))
+            props = load_properties(entry / "node.properties")
         except (OSError, PropertiesError) as e:
             raise LauncherError(f"cannot read {entry / 'node.properties'}: {e}") from None
+        ports = ports_of(props)
         if ports is None:
             raise LauncherError(
                 f"{entry / 'node.properties'}: listeners must name an HTTP and a CONTROLLER "
                 "listener"
             )
-        nodes.append(NodeLayout(int(match.group(1)), ports[0], ports[1], entry))
+        nodes.append(NodeLayout(int(match.group(1)), ports[0], ports[1], entry, is_secure(props)))
     nodes.sort(key=lambda n: n.node_id)
     ids = [n.node_id for n in nodes]
     if ids != list(range(1, len(ids) + 1)):
         raise LauncherError(f"{directory} holds nodes {ids}; a cluster's nodes are 1..N")
+    if len({n.secure for n in nodes}) > 1:
+        raise LauncherError(
+            f"{directory} holds secure and plain nodes; a cluster's nodes speak one protocol"
+        )
     return nodes
 
 
@@ -227,10 +316,24 @@ def log_tail(node: NodeLayout, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(tail[-lines:]) or "(the log is empty)"
 
 
-def probe_ready(node: NodeLayout) -> tuple[bool, str]:
-    """(ready, why not) from the node's /v1/health/ready."""
+def probe_ready(node: NodeLayout, auth: tuple[str, str] | None = None) -> tuple[bool, str]:
+    """(ready, why not) from the node's /v1/health/ready (a secure node's over https,
+    checked against the cluster's CA, as ``auth`` (user, password) when given)."""
+    request = urllib.request.Request(node.url + "/v1/health/ready")
+    if auth is not None:
+        pair = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        request.add_header("Authorization", f"Basic {pair}")
+    opener = _OPENER
+    if node.secure:
+        try:
+            context = ssl.create_default_context(cafile=str(node.cafile))
+        except OSError as e:
+            return False, f"cannot load {node.cafile}: {e}"
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
     try:
-        with _OPENER.open(node.url + "/v1/health/ready", timeout=PROBE_TIMEOUT_S) as answer:
+        with opener.open(request, timeout=PROBE_TIMEOUT_S) as answer:
             return answer.status == 200, f"HTTP {answer.status}"
     except urllib.error.HTTPError as e:
         body = e.read().decode(errors="replace").strip()
