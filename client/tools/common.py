@@ -19,10 +19,13 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from client.client import TransportError, parse_bootstrap
 from client.protocol import ApiError
+from client.security import ClientSecurity, SecurityConfigError
+from storage.properties import PropertiesError, parse_properties
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -32,10 +35,6 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a job ended by 
 Command = TypeVar("Command")
 
 _ZOOKEEPER = "--zookeeper is not supported: this cluster has no ZooKeeper; use --bootstrap-server"
-_COMMAND_CONFIG = (
-    "{flag} is not supported: the tools take no client config file "
-    "(no TLS or SASL settings to give yet)"
-)
 _GROUPS = "{flag} is not supported yet (consumer groups come later)"
 
 # Kafka's flags that a tool parses but refuses, with the reason. "{flag}" is replaced by the
@@ -44,7 +43,6 @@ _GROUPS = "{flag} is not supported yet (consumer groups come later)"
 REFUSED_FLAGS: dict[str, dict[str, str]] = {
     "kraft-topics": {
         "--zookeeper": _ZOOKEEPER,
-        "--command-config": _COMMAND_CONFIG,
         "--replica-assignment": ("{flag} is not supported: the controller places replicas itself"),
         "--delete-config": (
             "{flag} is not supported (Kafka 4 removed it too); set the config again instead"
@@ -57,8 +55,6 @@ REFUSED_FLAGS: dict[str, dict[str, str]] = {
     },
     "kraft-console-producer": {
         "--zookeeper": _ZOOKEEPER,
-        "--producer.config": _COMMAND_CONFIG,
-        "--command-config": _COMMAND_CONFIG,
         "--reader-config": "{flag} is not supported; give the reader's settings with --property",
         "--line-reader": "{flag} is not supported: lines are read by the built-in line reader",
         "--compression-codec": ("{flag} is not supported: batches are stored uncompressed"),
@@ -78,8 +74,6 @@ REFUSED_FLAGS: dict[str, dict[str, str]] = {
         "--group": _GROUPS,
         "--include": "{flag} is not supported yet; name one topic with --topic",
         "--whitelist": "{flag} is not supported yet; name one topic with --topic",
-        "--consumer.config": _COMMAND_CONFIG,
-        "--command-config": _COMMAND_CONFIG,
         "--consumer-property": (
             "{flag} is not supported yet (consumer groups and their settings come later)"
         ),
@@ -153,6 +147,44 @@ def parse_argv(argv: list[str] | None, parse: Callable[[list[str]], Command]) ->
     except UsageError as exc:
         print_error(str(exc))
         return EXIT_ERROR
+
+
+def add_config_flags(parser: argparse.ArgumentParser, *flags: str, what: str) -> None:
+    """Kafka's client config file flag(s) (``--command-config``, ``--producer.config``...):
+    a properties file whose security settings (security.protocol, ssl.truststore.location,
+    sasl.jaas.config or sasl.username/sasl.password) the tool's client uses."""
+    parser.add_argument(
+        *flags,
+        dest="command_config",
+        metavar="FILE",
+        help=f"A property file containing configs to be passed to the {what} "
+        "(security.protocol, ssl.truststore.location, sasl.jaas.config...).",
+    )
+
+
+def load_client_config(path: str | None) -> tuple[ClientSecurity | None, dict[str, str]]:
+    """The client security and all the properties of a ``--command-config`` file ((None, {})
+    without one); UsageError (one line, exit 1) for a file that cannot be read or holds a wrong
+    setting."""
+    if path is None:
+        return None, {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"cannot read {path}: {why}") from None
+    try:
+        props = parse_properties(text, source=path)
+        security = ClientSecurity.from_properties(props, path)
+        security.ssl_context()  # a truststore that cannot be loaded fails here, not mid-run
+    except (PropertiesError, SecurityConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    return security, props
+
+
+def load_security(path: str | None) -> ClientSecurity | None:
+    """The client security of a ``--command-config`` file (see :func:`load_client_config`)."""
+    return load_client_config(path)[0]
 
 
 def parse_key_values(items: list[str] | None) -> dict[str, str]:

@@ -27,6 +27,7 @@ from typing import Any
 from client import limits
 from client.client import KraftClient, TransportError
 from client.protocol import OFFSET_OUT_OF_RANGE, UNKNOWN_TOPIC, ApiError
+from client.security import ClientSecurity
 from client.tools import common
 
 TOOL = "kraft-console-consumer"
@@ -125,6 +126,7 @@ class ConsumerCommand:
     max_messages: int | None = None
     timeout_ms: int | None = None
     formatter: FormatterConfig = field(default_factory=FormatterConfig)
+    security: ClientSecurity | None = None  # --consumer.config / --command-config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bootstrap-server", metavar="HOST:PORT", help="REQUIRED: the node(s) to connect to."
     )
+    common.add_config_flags(parser, "--consumer.config", "--command-config", what="consumer")
     parser.add_argument("--topic", help="The topic to consume from.")
     parser.add_argument(
         "--partition",
@@ -312,6 +315,7 @@ def parse_command(argv: list[str]) -> ConsumerCommand:
         max_messages=max_messages,
         timeout_ms=timeout_ms,
         formatter=formatter,
+        security=common.load_security(args.command_config),
     )
 
 
@@ -440,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress()
 
     async def run() -> int:
-        async with KraftClient(cmd.bootstrap) as client:
+        async with KraftClient(cmd.bootstrap, security=cmd.security) as client:
             return await consume(cmd, client, progress)
 
     try:

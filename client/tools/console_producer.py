@@ -34,6 +34,7 @@ from client.protocol import (
     TOO_MANY_REQUESTS,
     ApiError,
 )
+from client.security import ClientSecurity
 from client.tools import common
 from client.tools.line_reader import LineError, LineSplitter, ReaderConfig, decode_line, parse_line
 
@@ -54,6 +55,7 @@ class ProducerCommand:
     acks: str = "all"
     timeout_ms: int | None = None
     sync: bool = False
+    security: ClientSecurity | None = None  # --producer.config / --command-config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="REQUIRED unless --broker-list is given: the node(s) to connect to.",
     )
+    common.add_config_flags(parser, "--producer.config", "--command-config", what="producer")
     parser.add_argument(
         "--broker-list",
         metavar="HOST:PORT",
@@ -135,7 +138,10 @@ def parse_command(argv: list[str]) -> ProducerCommand:
         raise common.UsageError("Missing required option(s) [bootstrap-server]")
     common.check_bootstrap(bootstrap)
     reader = ReaderConfig.from_properties(common.parse_key_values(args.property))
-    producer_props = common.parse_key_values(args.producer_property)
+    security, file_props = common.load_client_config(args.command_config)
+    # As Kafka's: the file's acks and request.timeout.ms, overridden by --producer-property.
+    producer_props = {k: v for k, v in file_props.items() if k in PRODUCER_PROPERTIES}
+    producer_props |= common.parse_key_values(args.producer_property)
     unknown = sorted(set(producer_props) - PRODUCER_PROPERTIES)
     if unknown:
         raise common.UsageError(
@@ -165,6 +171,7 @@ def parse_command(argv: list[str]) -> ProducerCommand:
         acks="all" if acks == "-1" else acks,
         timeout_ms=timeout_ms,
         sync=args.sync,
+        security=security,
     )
 
 
@@ -335,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd
 
     async def run() -> int:
-        async with KraftClient(cmd.bootstrap) as client:
+        async with KraftClient(cmd.bootstrap, security=cmd.security) as client:
             return await produce_lines(cmd, client, StdinLines())
 
     return common.run(run)

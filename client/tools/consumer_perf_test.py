@@ -29,6 +29,7 @@ import orjson
 
 from client.client import KraftClient, TransportError
 from client.protocol import ApiError
+from client.security import ClientSecurity
 from client.tools import common
 from client.tools.perf_http import LeaderRouter
 
@@ -55,12 +56,9 @@ DETAILED_HEADER = (
     ", rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec"
 )
 _GROUPS = "{flag} is not supported yet (consumer groups come later); every partition is read"
-_CONFIG = "{flag} is not supported: the tools take no client config file"
 _REFUSED: dict[str, str] = {
     "--group": _GROUPS,
     "--include": "{flag} is not supported yet; name one topic with --topic",
-    "--consumer.config": _CONFIG,
-    "--command-config": _CONFIG,
     "--command-property": "{flag} is not supported yet (consumer settings come with groups)",
     "--print-metrics": "{flag} is not supported: the tool keeps no client metrics to print",
     "--date-format": "{flag} is not supported: times print as yyyy-MM-dd HH:mm:ss:SSS",
@@ -83,6 +81,7 @@ class ConsumerPerfCommand:
     show_detailed_stats: bool = False
     reporting_interval_ms: int = REPORTING_INTERVAL_MS_DEFAULT
     hide_header: bool = False
+    security: ClientSecurity | None = None  # --consumer.config / --command-config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bootstrap-server", metavar="HOST:PORT", help="REQUIRED: The server(s) to connect to."
     )
+    common.add_config_flags(parser, "--consumer.config", "--command-config", what="consumer")
     parser.add_argument(
         "--broker-list", metavar="HOST:PORT", help="DEPRECATED, use --bootstrap-server."
     )
@@ -184,6 +184,7 @@ def parse_command(argv: list[str]) -> ConsumerPerfCommand:
             "reporting-interval", args.reporting_interval, REPORTING_INTERVAL_MS_DEFAULT, 1
         ),
         hide_header=args.hide_header,
+        security=common.load_security(args.command_config),
     )
 
 
@@ -353,7 +354,10 @@ async def run_test(cmd: ConsumerPerfCommand) -> int:
     """Runs the test and prints Kafka's lines; returns the exit code."""
     if not cmd.hide_header:
         print(DETAILED_HEADER if cmd.show_detailed_stats else HEADER, flush=True)
-    async with KraftClient(cmd.bootstrap) as client, LeaderRouter(client, cmd.topic) as router:
+    async with (
+        KraftClient(cmd.bootstrap, security=cmd.security) as client,
+        LeaderRouter(client, cmd.topic, cmd.security) as router,
+    ):
         start_ms = int(time.time() * 1000)
         try:
             await router.refresh()

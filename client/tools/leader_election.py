@@ -31,6 +31,7 @@ from typing import Any
 
 from client.client import KraftClient, TransportError
 from client.protocol import ApiError
+from client.security import ClientSecurity
 from client.tools import common
 
 TOOL = "kraft-leader-election"
@@ -41,13 +42,7 @@ DESCRIPTION = (
 ELECTION_TYPES = ("preferred", "unclean")
 
 # Kafka's flags this tool parses but refuses, with the reason ("{flag}" is the flag's name).
-REFUSED_FLAGS: dict[str, str] = {
-    flag: (
-        "{flag} is not supported: the tools take no client config file "
-        "(no TLS or SASL settings to give yet)"
-    )
-    for flag in ("--admin.config", "--command-config")
-}
+REFUSED_FLAGS: dict[str, str] = {}
 UNCLEAN_REFUSED = (
     "Election type UNCLEAN is not supported: unclean leader election is off in this cluster "
     "(a replica outside the ISR may lack acknowledged records)"
@@ -63,6 +58,7 @@ class ElectionCommand:
     # The partitions named with --topic/--partition, or None (all, or the JSON file's).
     partitions: tuple[tuple[str, int], ...] | None = None
     json_file: str | None = None
+    security: ClientSecurity | None = None  # --admin.config / --command-config
 
     @property
     def all_partitions(self) -> bool:
@@ -77,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="A hostname and port for the broker to connect to, in the form host:port. "
         "Multiple comma separated URLs can be given. REQUIRED.",
     )
+    common.add_config_flags(parser, "--admin.config", "--command-config", what="Admin Client")
     parser.add_argument(
         "--election-type",
         metavar="TYPE",
@@ -155,6 +152,7 @@ def parse_command(argv: list[str]) -> ElectionCommand:
         election_type="PREFERRED",
         partitions=None if args.topic is None else ((args.topic, args.partition),),
         json_file=args.path_to_json_file,
+        security=common.load_security(args.command_config),
     )
 
 
@@ -238,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             return common.EXIT_ERROR
 
     async def run() -> int:
-        async with KraftClient(cmd.bootstrap) as client:
+        async with KraftClient(cmd.bootstrap, security=cmd.security) as client:
             try:
                 results = await client.elect_leaders(
                     cmd.election_type, None if partitions is None else list(partitions)

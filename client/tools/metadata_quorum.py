@@ -41,6 +41,7 @@ from typing import Any
 
 from client.client import KraftClient, TransportError
 from client.protocol import ApiError
+from client.security import ClientSecurity
 from client.tools import common
 
 TOOL = "kraft-metadata-quorum"
@@ -63,10 +64,6 @@ REFUSED_FLAGS: dict[str, str] = {
         "{flag} is not supported: the controller listener speaks Raft only; give any node's "
         "HTTP address with --bootstrap-server"
     ),
-    "--command-config": (
-        "{flag} is not supported: the tools take no client config file "
-        "(no TLS or SASL settings to give yet)"
-    ),
 }
 REFUSED_COMMANDS: dict[str, str] = {
     name: (
@@ -86,6 +83,7 @@ class QuorumCommand:
     bootstrap: str
     report: str  # "status" or "replication"
     human_readable: bool = False
+    security: ClientSecurity | None = None  # --command-config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="REQUIRED: the node to connect to (host:port[,host:port])",
     )
+    common.add_config_flags(parser, "--command-config", what="Admin Client")
     commands = parser.add_subparsers(dest="command", metavar="{describe}")
     describe = commands.add_parser(
         "describe", help="Describe the metadata quorum info", allow_abbrev=False
@@ -125,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # Also accepted after the command; a separate dest, or argparse would reset the first one.
     describe.add_argument("--bootstrap-server", dest="late_bootstrap", help=argparse.SUPPRESS)
+    describe.add_argument("--command-config", dest="late_command_config", help=argparse.SUPPRESS)
     return parser
 
 
@@ -166,6 +166,9 @@ def parse_command(argv: list[str]) -> QuorumCommand:
         bootstrap=bootstrap,
         report="status" if args.status else "replication",
         human_readable=args.human_readable,
+        security=common.load_security(
+            args.command_config or getattr(args, "late_command_config", None)
+        ),
     )
 
 
@@ -376,10 +379,13 @@ def main(argv: list[str] | None = None) -> int:
         return cmd
 
     async def run() -> int:
-        client = QuorumClient(cmd.bootstrap)
+        def connect(url: str) -> QuorumClient:
+            return QuorumClient(url, security=cmd.security)
+
+        client = connect(cmd.bootstrap)
         async with client:
             try:
-                await execute(cmd, client)
+                await execute(cmd, client, connect)
             except (ApiError, QuorumError, TransportError) as exc:
                 common.print_error(error_line(exc))
                 return common.EXIT_ERROR

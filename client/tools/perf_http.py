@@ -28,6 +28,7 @@ import aiohttp
 from client import limits
 from client.client import KraftClient, TransportError, error_from_answer
 from client.protocol import LEADER_NOT_AVAILABLE, ApiError
+from client.security import ClientSecurity
 
 # One request may take this long beyond its own long-poll wait: an acks=all produce waits for
 # every ISR member's fsync, which can take seconds on a loaded two-core machine.
@@ -65,8 +66,13 @@ class LeaderRouter:
     Use it with ``async with``; :meth:`refresh` must have run once before :meth:`request`.
     """
 
-    def __init__(self, client: KraftClient, topic: str) -> None:
+    def __init__(
+        self, client: KraftClient, topic: str, security: ClientSecurity | None = None
+    ) -> None:
         self._client = client
+        self._security = security or ClientSecurity()
+        authorization = self._security.authorization()
+        self._auth_headers = {} if authorization is None else {"Authorization": authorization}
         self.topic = topic
         self.partitions: list[int] = []
         self._leader_url: dict[int, str | None] = {}
@@ -74,7 +80,12 @@ class LeaderRouter:
         self._refreshing: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> LeaderRouter:
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONNECTIONS_MAX))
+        context = self._security.ssl_context()
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=CONNECTIONS_MAX, ssl=context if context is not None else True
+            )
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -119,7 +130,9 @@ class LeaderRouter:
             raise RuntimeError("LeaderRouter is not open: use it with 'async with'")
         deadline = time.monotonic() + RETRY_DEADLINE_S
         path = partition_path(self.topic, partition)
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = dict(self._auth_headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S + wait_ms / 1000)
         hops = 0
         while True:

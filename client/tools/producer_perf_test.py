@@ -39,6 +39,7 @@ import orjson
 
 from client.client import KraftClient, TransportError
 from client.protocol import ApiError
+from client.security import ClientSecurity
 from client.tools import common
 from client.tools.perf_http import LeaderRouter
 from client.tools.perf_stats import (  # noqa: F401  (re-exported for tests and callers)
@@ -80,14 +81,6 @@ _REFUSED: dict[str, str] = {
     "--print-metrics": "{flag} is not supported: the tool keeps no client metrics to print",
     "--transactional-id": "{flag} is not supported: there are no transactions",
     "--transaction-duration-ms": "{flag} is not supported: there are no transactions",
-    "--producer.config": (
-        "{flag} is not supported: the tools take no client config file; "
-        "give the settings with --producer-props"
-    ),
-    "--command-config": (
-        "{flag} is not supported: the tools take no client config file; "
-        "give the settings with --producer-props"
-    ),
 }
 
 
@@ -105,6 +98,7 @@ class PerfCommand:
     linger_ms: float = LINGER_MS_DEFAULT
     in_flight: int = IN_FLIGHT_PER_PARTITION_DEFAULT
     timeout_ms: int | None = None
+    security: ClientSecurity | None = None  # --producer.config / --command-config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="the node(s) to connect to; overrides bootstrap.servers in --producer-props",
     )
+    common.add_config_flags(parser, "--producer.config", "--command-config", what="producer")
     return parser
 
 
@@ -213,7 +208,10 @@ def parse_command(argv: list[str]) -> PerfCommand:
     if throughput == 0:
         # Kafka's throttler would wait for ever; say so instead.
         raise common.UsageError("argument --throughput: 0 sends nothing; use -1 for no limit")
-    props = parse_producer_props(args.producer_props or [])
+    security, file_props = common.load_client_config(args.command_config)
+    # As Kafka's: the file's producer settings, overridden by --producer-props.
+    props = {k: v for k, v in file_props.items() if k in PRODUCER_PROPERTIES}
+    props |= parse_producer_props(args.producer_props or [])
     bootstrap = args.bootstrap_server or props.get("bootstrap.servers")
     if not bootstrap:
         raise common.UsageError(
@@ -256,6 +254,7 @@ def parse_command(argv: list[str]) -> PerfCommand:
         linger_ms=linger_ms,
         in_flight=in_flight,
         timeout_ms=timeout_ms,
+        security=security,
     )
 
 
@@ -425,7 +424,10 @@ async def run_test(cmd: PerfCommand) -> int:
     except common.UsageError as exc:
         common.print_error(str(exc))
         return common.EXIT_ERROR
-    async with KraftClient(cmd.bootstrap) as client, LeaderRouter(client, cmd.topic) as router:
+    async with (
+        KraftClient(cmd.bootstrap, security=cmd.security) as client,
+        LeaderRouter(client, cmd.topic, cmd.security) as router,
+    ):
         try:
             await router.refresh()
         except ApiError as exc:

@@ -27,6 +27,7 @@ from typing import Any
 
 from client.client import KraftClient, TransportError
 from client.protocol import TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC, ApiError, topic_name_problem
+from client.security import ClientSecurity
 from client.tools import common
 
 TOOL = "kraft-topics"
@@ -53,6 +54,7 @@ class TopicsCommand:
     unavailable: bool = False
     with_overrides: bool = False
     exclude_internal: bool = False
+    security: ClientSecurity | None = None  # --command-config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="REQUIRED: the node to connect to (host:port[,host:port])",
     )
+    common.add_config_flags(parser, "--command-config", what="Admin Client")
     for action in ACTIONS:
         parser.add_argument(
             f"--{action}",
@@ -231,6 +234,7 @@ def parse_command(argv: list[str]) -> TopicsCommand:
         unavailable=args.unavailable_partitions,
         with_overrides=args.topics_with_overrides,
         exclude_internal=args.exclude_internal,
+        security=common.load_security(args.command_config),
     )
 
 
@@ -441,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd
 
     async def run() -> int:
-        async with KraftClient(cmd.bootstrap) as client:
+        async with KraftClient(cmd.bootstrap, security=cmd.security) as client:
             try:
                 await execute(cmd, client)
             except (ApiError, CommandError, common.UsageError, TransportError) as exc:

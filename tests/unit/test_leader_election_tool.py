@@ -8,7 +8,6 @@ import pytest
 
 from client.tools import common
 from client.tools.leader_election import (
-    REFUSED_FLAGS,
     UNCLEAN_REFUSED,
     ElectionCommand,
     main,
@@ -81,16 +80,6 @@ def test_kafkas_three_ways_of_naming_partitions_are_read(
 )
 def test_a_wrong_command_line_gets_kafkas_message(argv: list[str], message: str) -> None:
     assert usage_error(argv) == message
-
-
-@pytest.mark.parametrize("flag", sorted(REFUSED_FLAGS))
-def test_a_kafka_flag_we_lack_is_refused_by_name_with_exit_1(
-    flag: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main([*PREFERRED, "--all-topic-partitions", flag, "admin.properties"])
-    err = capsys.readouterr().err
-    assert code == common.EXIT_ERROR
-    assert err.startswith(flag + " is not supported") and err.count("\n") == 1
 
 
 def test_an_unknown_flag_exits_2_and_no_arguments_print_the_usage(

@@ -59,9 +59,7 @@ def test_producer_bootstrap_server_flag_wins_over_the_property() -> None:
     assert cmd.bootstrap == "localhost:9094"
 
 
-@pytest.mark.parametrize(
-    "flag", ["--print-metrics", "--transactional-id", "--producer.config", "--command-config"]
-)
+@pytest.mark.parametrize("flag", ["--print-metrics", "--transactional-id"])
 def test_producer_refuses_kafka_flags_it_does_not_honour_by_name(flag: str) -> None:
     with pytest.raises(common.UsageError, match=re.escape(flag)):
         pperf.parse_command(BASE + [flag])
