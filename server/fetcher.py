@@ -13,8 +13,10 @@ threads do; never one poll per partition). A round:
    with ``flush.messages`` above 1 report what they appended, and fsync by their settings).
 
 Errors of one partition (an epoch this node has not heard of yet, a leader that moved) skip
-that partition for the round; the metadata brings the fix. A leader that does not answer is
-retried after a short pause.
+that partition for the round; the metadata brings the fix. A round whose every partition was
+refused waits for a metadata change here, or a short pause, before the next. A leader that
+does not answer is retried after a short pause. Every fetch carries proof of the cluster
+secret (``server/internal_auth.py``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from server import limits
+from server.internal_auth_http import Signer
 from server.log_manager import LogManager
 from server.partition import Partition
 from server.replication import FetchPartition, FetchRequest, decode_response
@@ -44,11 +48,13 @@ class ReplicaFetcher:
         logs: LogManager,
         leader_url: Callable[[int], str | None],
         http: Callable[[], aiohttp.ClientSession],
+        sign: Signer,
     ) -> None:
         self.node_id = node_id
         self._logs = logs
         self._leader_url = leader_url
         self._http = http
+        self._sign = sign
         self._sessions: dict[int, asyncio.Task[None]] = {}
         self._assigned: dict[int, set[Key]] = {}
 
@@ -117,16 +123,17 @@ class ReplicaFetcher:
         timeout = aiohttp.ClientTimeout(
             total=limits.REPLICA_FETCH_WAIT_MS / 1000 + limits.INTERNAL_HTTP_TIMEOUT_S
         )
+        target = URL(url + "/v1/internal/replica-fetch")
+        data = orjson.dumps(request.to_json())
+        headers = {"Content-Type": "application/json", **self._sign("POST", target, data)}
         async with self._http().post(
-            url + "/v1/internal/replica-fetch",
-            data=orjson.dumps(request.to_json()),
-            headers={"Content-Type": "application/json"},
-            timeout=timeout,
+            target, data=data, headers=headers, timeout=timeout
         ) as response:
             body = await response.read()
             if response.status != 200:
                 raise ConnectionError(f"HTTP {response.status}: {body[:200]!r}")
-        appended = apply_response(leader, partitions, request, decode_response(body))
+        answers = decode_response(body)
+        appended = apply_response(leader, partitions, request, answers)
         durable = [p for p in appended if p.flushes_every_record]
         if durable:
             # The next fetch reports these offsets as flushed: make them so first. Shielded: a
@@ -134,6 +141,20 @@ class ReplicaFetcher:
             # or what it appended would stay unflushed until the next append, and the new
             # leader's HW, which counts this replica's flushed offset, would wait for it.
             await asyncio.shield(self._logs.flush(durable))
+        if answers and all(entry.get("error") for entry, _ in answers):
+            # Every partition was refused (an epoch one side has not applied yet, a replica
+            # not open there yet): the metadata brings the fix, so wait for a change of this
+            # node's partitions, or a short pause, rather than ask again at once.
+            await _any_change(partitions, limits.REPLICA_FETCH_ERROR_BACKOFF_S)
+
+
+async def _any_change(partitions: list[Partition], timeout_s: float) -> None:
+    waiters = [asyncio.ensure_future(p.changed()) for p in partitions]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def fetch_request(node_id: int, partitions: list[Partition]) -> FetchRequest:

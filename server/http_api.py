@@ -35,6 +35,7 @@ from server.http_util import (
     path_int,
     read_json,
 )
+from server.internal_auth_http import internal_auth_middleware, require_internal_peer
 from server.node import METADATA_INDEX_HEADER, Node
 from server.replication import FetchRequest
 
@@ -342,7 +343,12 @@ async def elect_leaders(request: web.Request) -> web.Response:
 # -- internal: the controller's broker sessions --------------------------------------------------
 
 
+# Each handler checks the caller's proof once more: the middleware refuses every internal path
+# without one, and this guards a route added (or spelled) in a way its test would miss.
+
+
 async def register_broker(request: web.Request) -> web.Response:
+    require_internal_peer(request)
     body = await _json_object(
         request,
         {"cluster_id", "broker_id", "incarnation_id", "http_url", "raft_address"},
@@ -352,6 +358,7 @@ async def register_broker(request: web.Request) -> web.Response:
 
 
 async def broker_heartbeat(request: web.Request) -> web.Response:
+    require_internal_peer(request)
     body = await _json_object(
         request, {"broker_epoch", "incarnation_id", "applied_index"}, {"broker_epoch"}
     )
@@ -360,18 +367,26 @@ async def broker_heartbeat(request: web.Request) -> web.Response:
 
 
 async def allocate_producer_ids(request: web.Request) -> web.Response:
+    require_internal_peer(request)
     body = await _json_object(request, {"broker_id", "broker_epoch"}, {"broker_id", "broker_epoch"})
     return json_response(await node_of(request).controller.allocate_producer_ids(body))
 
 
 async def alter_isr(request: web.Request) -> web.Response:
+    require_internal_peer(request)
     body = await _json_object(request, {"leader", "partitions"}, {"leader", "partitions"})
     return json_response(await node_of(request).controller.alter_isr(body))
 
 
 async def replica_fetch(request: web.Request) -> web.Response:
+    peer = require_internal_peer(request)
     node = node_of(request)
     fetch_request = FetchRequest.from_json(await read_json(request, node.config.max_request_bytes))
+    if fetch_request.replica_id != peer:
+        raise ApiError(
+            INVALID_REQUEST,
+            f"replica_id {fetch_request.replica_id} is not the node that signed the call ({peer})",
+        )
     body = await node.replica_manager.fetch_handler.fetch(fetch_request)
     return web.Response(body=body, content_type="application/octet-stream")
 
@@ -380,7 +395,10 @@ async def replica_fetch(request: web.Request) -> web.Response:
 
 
 def make_app(node: Node) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json], client_max_size=1 << 40)
+    internal_auth = internal_auth_middleware(
+        node.internal_auth, node.config.socket_request_max_bytes, SYSTEM_CLOCK.wall_ms
+    )
+    app = web.Application(middlewares=[errors_as_json, internal_auth], client_max_size=1 << 40)
     app[NODE] = node
     app.on_response_prepare.append(_add_metadata_index)
     r = app.router

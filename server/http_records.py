@@ -197,7 +197,11 @@ async def _forward_partition(
     ]
     try:
         status, body, _ = await node.http_call(
-            "POST", target, {"records": records}, limits.PRODUCE_TIMEOUT_MS_MAX / 1000
+            "POST",
+            target,
+            {"records": records},
+            limits.PRODUCE_TIMEOUT_MS_MAX / 1000,
+            role=f"leader of {name}-{index}",
         )
     except ApiError as e:
         fail(index, positions, e)

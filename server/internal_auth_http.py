@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import StreamReader, web
+from aiohttp.typedefs import Middleware
 from yarl import URL
 
 from client.protocol import REQUEST_TOO_LARGE, ApiError
@@ -33,7 +34,6 @@ INTERNAL_PREFIX = "/v1/internal/"
 INTERNAL_PEER = "kraft.internal_peer"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 Signer = Callable[[str, URL, bytes], dict[str, str]]
 
 

@@ -99,6 +99,10 @@ REPLICA_FETCH_BYTES = 4 * 1024 * 1024
 REPLICA_FETCH_BYTES_MAX = 64 * 1024 * 1024
 # A fetch that failed (leader away) is retried after this pause.
 REPLICA_FETCH_BACKOFF_S = 0.2
+# A fetch whose every partition was refused (an epoch not applied yet on one side) is sent
+# again after a metadata change of those partitions, or this pause: no spinning meanwhile, and
+# short next to the failover it may delay (Kafka's replica.fetch.backoff.ms is 1 s).
+REPLICA_FETCH_ERROR_BACKOFF_S = 0.05
 # A live follower that has not caught up for this long leaves the ISR (Kafka: 30 s; DESIGN.md
 # asks for 10 s); node.properties' replica.lag.time.max.ms overrides it.
 REPLICA_LAG_TIME_MAX_MS = 10_000
@@ -145,3 +149,6 @@ INTERNAL_AUTH_WINDOW_MS = 30_000
 # the oldest nonces go and calls stamped before them are refused (the window shrinks, no replay
 # passes): at 5,000 calls a second it still spans 20 s, longer than any call takes to arrive.
 INTERNAL_AUTH_NONCES_MAX = 100_000
+# A peer's error quoted in a message (a node-to-node call that got no answer) is cut to this
+# many characters: one line that names the cause, not kilobytes of a library's internals.
+PEER_ERROR_CHARS_MAX = 200

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
+from yarl import URL
 
 from client.protocol import (
     LEADER_NOT_AVAILABLE,
@@ -49,10 +50,13 @@ from kraft.records import (
 from kraft.state import IllegalRecordError, MetadataState, TopicState
 from server import limits
 from server.broker_lifecycle import BrokerLifecycle
+from server.clock import SYSTEM_CLOCK
 from server.config import NodeConfig
 from server.controller import existing_topic
 from server.controller_driver import ControllerDriver, LeaderBalance
 from server.failpoints import Failpoints
+from server.internal_auth import InternalAuth
+from server.internal_auth_http import signer
 from server.replica_manager import ReplicaManager
 from server.tasks import supervised
 from server.tls import client_ssl_context
@@ -75,6 +79,9 @@ class Node:
         self.meta = meta
         self.node_id = config.node_id
         self.incarnation_id = uuid.uuid4().hex
+        # Proof of the cluster secret on node-to-node HTTP calls, both ways.
+        self.internal_auth = InternalAuth(secret)
+        self.sign = signer(self.internal_auth, config.node_id, SYSTEM_CLOCK.wall_ms)
         peers = {
             vid: f"{host}:{port}"
             for vid, (host, port) in config.voters.items()
@@ -119,6 +126,7 @@ class Node:
             replica_lag_time_max_ms=config.replica_lag_time_max_ms,
             broker_url=lambda broker, dial: self.broker_url(broker, dial=dial),
             http=self.http,
+            sign=self.sign,
             call_controller=self.call_controller,
         )
         # Set once this broker is unfenced and its replicas match the metadata.
@@ -270,7 +278,11 @@ class Node:
             broker_id = int(path.split("/")[4])  # /v1/internal/brokers/<id>/heartbeat
             return await self.controller.heartbeat(broker_id, body)
         status, answer, _ = await self.http_call(
-            "POST", self.controller_url() + path, body, limits.INTERNAL_HTTP_TIMEOUT_S
+            "POST",
+            self.controller_url() + path,
+            body,
+            limits.INTERNAL_HTTP_TIMEOUT_S,
+            role="controller",
         )
         if status >= 300 or not isinstance(answer, dict):
             raise ApiError.from_json(answer if isinstance(answer, dict) else {}, status)
@@ -279,7 +291,11 @@ class Node:
     async def forward(self, request: web.Request, body: Any) -> web.Response:
         """Relays an admin request to the controller and its answer back (Kafka forwards too)."""
         status, answer, headers = await self.http_call(
-            request.method, self.controller_url() + request.path_qs, body, limits.FORWARD_TIMEOUT_S
+            request.method,
+            self.controller_url() + request.path_qs,
+            body,
+            limits.FORWARD_TIMEOUT_S,
+            role="controller",
         )
         index = headers.get(METADATA_INDEX_HEADER, "")
         if index.isdigit():
@@ -291,15 +307,21 @@ class Node:
         )
 
     async def http_call(
-        self, method: str, url: str, body: Any, timeout_s: float
+        self, method: str, url: str, body: Any, timeout_s: float, *, role: str
     ) -> tuple[int, Any, dict[str, str]]:
+        """A node-to-node call, signed with the cluster secret: (status, JSON answer, headers).
+        ``role`` names the peer in the error when it does not answer ("controller", "leader of
+        news-0"): LEADER_NOT_AVAILABLE, retriable."""
         assert self._http is not None, "started"
+        target = URL(url)
+        data = b"" if body is None else orjson.dumps(body)
+        headers = {"Content-Type": "application/json", **self.sign(method, target, data)}
         try:
             async with self._http.request(
                 method,
-                url,
-                data=None if body is None else orjson.dumps(body),
-                headers={"Content-Type": "application/json"},
+                target,
+                data=data if body is not None else None,
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as response:
                 raw = await response.read()
@@ -312,7 +334,7 @@ class Node:
         except (aiohttp.ClientError, TimeoutError) as e:
             raise ApiError(
                 LEADER_NOT_AVAILABLE,
-                f"the controller at {url} did not answer: {e!r}",
+                f"the {role} at {target.origin()} did not answer: {why_unanswered(e, timeout_s)}",
                 {"retry_after_s": 1},
             ) from None
 
@@ -373,3 +395,14 @@ class Node:
                 for b in brokers
             ],
         }
+
+
+def why_unanswered(error: BaseException, timeout_s: float) -> str:
+    """One short line on why a peer did not answer: the error's type and its first line, not
+    the repr of aiohttp's internals (connection keys, SSL contexts: kilobytes)."""
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
+        return f"no answer within {timeout_s:g} s"
+    first = str(error).splitlines()[0].strip() if str(error).strip() else ""
+    if len(first) > limits.PEER_ERROR_CHARS_MAX:
+        first = first[: limits.PEER_ERROR_CHARS_MAX] + "..."
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__

@@ -163,9 +163,6 @@ class Partition:
     # the controller may have added one already, and a record committed without it could be
     # missing from the ISR member the next election picks.
     isr_requested: frozenset[int] = frozenset()
-    # A newer leader epoch a follower told us of: this node was deposed and leads no more,
-    # whatever its (stale) metadata says, until the metadata catches up.
-    deposed_epoch: int = -1
     # Idempotent producers' last batches, kept on followers too (they observe what they
     # copy), so a new leader recognises a retried batch at once. Loaded by whoever opens the
     # log (off the event loop: :func:`restore_producers`), as it needs the log's batch headers.
@@ -240,7 +237,12 @@ class Partition:
 
     @property
     def is_leader(self) -> bool:
-        return self.state.leader == self.node_id and self.deposed_epoch <= self.state.leader_epoch
+        """Whether the metadata this node has applied names it leader. Only the metadata log
+        decides: nothing a request says (a fetch's newer epoch) deposes a leader. A leader whose
+        metadata lags may go on acting as one, but commits nothing the ISR it knows has not
+        fetched from it, and the members of that ISR that learned of a newer epoch fetch from
+        it no more (see ``server/replication.py``)."""
+        return self.state.leader == self.node_id
 
     @property
     def under_min_isr(self) -> bool:
@@ -274,18 +276,6 @@ class Partition:
         self.advance_high_watermark()  # the ISR may have changed, and the HW with it
         self.notify()
         return new_epoch
-
-    def learn_deposed(self, epoch: int) -> None:
-        """A follower fetched with a newer leader epoch: stop leading now (KIP-320)."""
-        if epoch > self.deposed_epoch:
-            logger.warning(
-                "%s: a follower knows leader epoch %d, newer than ours (%d): not leading",
-                self.name,
-                epoch,
-                self.state.leader_epoch,
-            )
-            self.deposed_epoch = epoch
-            self.notify()
 
     def isr_change_requested(self, isr: tuple[int, ...]) -> None:
         """This leader asked the controller for ``isr``: its members count in the HW from

@@ -51,6 +51,7 @@ from server import limits
 from server.clock import SYSTEM_CLOCK, Clock
 from server.controller import existing_topic
 from server.fetcher import ReplicaFetcher
+from server.internal_auth_http import Signer
 from server.log_manager import LoadedReplica, LogManager
 from server.partition import LeaderAppend, Partition, ProducerBatch
 from server.reconcile import (
@@ -91,6 +92,7 @@ class ReplicaManager:
         replica_lag_time_max_ms: int,
         broker_url: BrokerUrl,
         http: Callable[[], aiohttp.ClientSession],
+        sign: Signer,
         call_controller: CallController,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -103,7 +105,7 @@ class ReplicaManager:
         self._clock = clock
         self.logs = LogManager(log_dir, node_id, clock)
         self.fetcher = ReplicaFetcher(
-            node_id, self.logs, lambda leader: broker_url(leader, True), http
+            node_id, self.logs, lambda leader: broker_url(leader, True), http, sign
         )
         self.fetch_handler = ReplicaFetchHandler(
             node_id, lambda t, i: self.logs.partitions.get((t, i)), self.request_isr_change, clock

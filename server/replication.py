@@ -28,12 +28,30 @@ Response, ``application/octet-stream``, raw batch bytes rather than JSON::
                             "error": null | {"error_code", "error", "message"}}]}
     data            each partition's batches, ``size`` bytes each, in header order
 
-Epochs (KIP-320, KIP-279): a fetch carrying an older leader epoch than the leader's gets
-FENCED_LEADER_EPOCH (the follower waits for newer metadata). One carrying a newer epoch tells
-this node it was deposed, say while it was paused: it stops leading at once and acknowledges
-nothing more. A follower whose last epoch ends earlier here than its fetch offset gets the
-``diverging`` epoch and end offset, truncates there, and fetches again: followers truncate by
-leader epoch, never by the high watermark alone.
+Every number is checked: integers only (no bool, no float, which is what orjson makes of an
+integer beyond 64 bits), within Java's int or long as Kafka's FetchRequest has them; anything
+else is a 400 INVALID_REQUEST naming the field. The call carries proof of the cluster secret
+(``server/internal_auth.py``) and ``replica_id`` must be the node that signed it.
+
+Epochs (KIP-320, KIP-279) come from the metadata log only. A fetch carrying an older leader
+epoch than the leader's gets FENCED_LEADER_EPOCH (the follower waits for newer metadata); one
+carrying a newer epoch gets UNKNOWN_LEADER_EPOCH (this node has not applied it yet) and changes
+nothing: the leader holds such a fetch until its own metadata moves or the wait ends, as a long
+poll, so the follower does not spin. A newer epoch in a request is never taken as proof that
+this node was deposed: whoever can send a request could then stop any partition for good.
+
+Why a deposed leader whose metadata lags (say after a pause) still cannot acknowledge what
+it could not replicate: its high watermark is the smallest offset over the ISR it knows, and
+that ISR's members only move it by fetching from it with its own epoch. The controller elects
+a new leader from the ISR and a new ISR that is a subset of it; a member that applied the new
+epoch fetches elsewhere (or fetches here and is refused), so what it reported last bounds the
+old leader's HW; a member that has not applied it yet holds everything it reported, and the
+new leader's epoch starts at its own log end. A write to the old leader waits for the HW,
+times out or fails once the metadata arrives, and is truncated away by leader epoch.
+
+A follower whose last epoch ends earlier here than its fetch offset gets the ``diverging``
+epoch and end offset, truncates there, and fetches again: followers truncate by leader epoch,
+never by the high watermark alone.
 """
 
 from __future__ import annotations
@@ -88,27 +106,34 @@ class FetchRequest:
 
     @classmethod
     def from_json(cls, body: Any) -> FetchRequest:
-        try:
-            partitions = tuple(
+        """The request of a follower's JSON; 400 INVALID_REQUEST naming the first bad field."""
+        obj = _object(body, "the body")
+        raw_partitions = obj.get("partitions")
+        if not isinstance(raw_partitions, list):
+            raise _malformed("partitions must be a list")
+        partitions = []
+        for i, raw in enumerate(raw_partitions):
+            where = f"partitions[{i}]"
+            p = _object(raw, where)
+            partitions.append(
                 FetchPartition(
-                    str(p["topic"]),
-                    int(p["partition"]),
-                    str(p["topic_id"]),
-                    int(p["leader_epoch"]),
-                    int(p["fetch_offset"]),
-                    int(p["flushed_offset"]),
-                    int(p["last_fetched_epoch"]),
+                    _string(p, "topic", where),
+                    _integer(p, "partition", where, 0, INT32_MAX),
+                    _string(p, "topic_id", where),
+                    _integer(p, "leader_epoch", where, 0, INT32_MAX),
+                    _integer(p, "fetch_offset", where, 0, INT64_MAX),
+                    _integer(p, "flushed_offset", where, 0, INT64_MAX),
+                    _integer(p, "last_fetched_epoch", where, -1, INT32_MAX),
                 )
-                for p in body["partitions"]
             )
-            return cls(
-                int(body["replica_id"]),
-                min(max(int(body.get("max_wait_ms", 0)), 0), limits.REPLICA_FETCH_WAIT_MS_MAX),
-                min(max(int(body.get("max_bytes", 1)), 1), limits.REPLICA_FETCH_BYTES_MAX),
-                partitions,
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise ApiError(INVALID_REQUEST, f"malformed replica fetch: {e!r}") from None
+        max_wait_ms = _integer(obj, "max_wait_ms", None, 0, INT32_MAX, default=0)
+        max_bytes = _integer(obj, "max_bytes", None, 0, INT32_MAX, default=1)
+        return cls(
+            _integer(obj, "replica_id", None, 0, INT32_MAX),
+            min(max_wait_ms, limits.REPLICA_FETCH_WAIT_MS_MAX),
+            min(max(max_bytes, 1), limits.REPLICA_FETCH_BYTES_MAX),
+            tuple(partitions),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,6 +142,56 @@ class FetchRequest:
             "max_bytes": self.max_bytes,
             "partitions": [p.__dict__ for p in self.partitions],
         }
+
+
+# Kafka's FetchRequest types: epochs, partitions and ids are int32, offsets int64.
+INT32_MAX = (1 << 31) - 1
+INT64_MAX = (1 << 63) - 1
+
+
+def _malformed(problem: str) -> ApiError:
+    return ApiError(INVALID_REQUEST, f"malformed replica fetch: {problem}")
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _malformed(f"{where} must be a JSON object")
+    return value
+
+
+def _string(obj: dict[str, Any], name: str, where: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str):
+        raise _malformed(f"{where}.{name} must be a string")
+    return value
+
+
+def _integer(
+    obj: dict[str, Any],
+    name: str,
+    where: str | None,
+    minimum: int,
+    maximum: int,
+    default: int | None = None,
+) -> int:
+    field = name if where is None else f"{where}.{name}"
+    if name not in obj:
+        if default is None:
+            raise _malformed(f"{field} is missing")
+        return default
+    value = obj[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _malformed(f"{field} must be an integer, got {_shape(value)}")
+    if not minimum <= value <= maximum:
+        raise _malformed(f"{field} must be in [{minimum}, {maximum}], got {value}")
+    return value
+
+
+def _shape(value: Any) -> str:
+    """What a wrong value is, briefly (a float is shown: orjson makes one of a huge integer)."""
+    if isinstance(value, float):
+        return f"{value!r} (a float; integers beyond 64 bits become floats)"
+    return "a boolean" if isinstance(value, bool) else type(value).__name__
 
 
 def encode_response(entries: list[dict[str, Any]], chunks: list[bytes]) -> bytes:
@@ -179,9 +254,12 @@ class ReplicaFetchHandler:
             )
             return entry, b""
         if want.leader_epoch > epoch:
-            p.learn_deposed(want.leader_epoch)
+            # This node has not applied that epoch yet (or it does not exist): the metadata
+            # decides who leads, never a request, so nothing changes here.
             entry["error"] = _error(
-                UNKNOWN_LEADER_EPOCH, f"leader epoch {want.leader_epoch} is newer than {epoch}"
+                UNKNOWN_LEADER_EPOCH,
+                f"leader epoch {want.leader_epoch} is newer than {epoch}, the latest node "
+                f"{self.node_id} knows of {want.topic}-{want.partition}",
             )
             return entry, b""
         if not p.is_leader or p.log.offline:
@@ -260,16 +338,14 @@ class ReplicaFetchHandler:
         return entries, chunks
 
     async def fetch(self, request: FetchRequest) -> bytes:
-        """Answers at once when there is data or an error, else after up to max_wait_ms."""
+        """Answers at once when there is data or an error, else after up to max_wait_ms. An
+        epoch this node has not applied yet is no reason to answer at once: it waits for the
+        metadata (a partition's change wakes it) like a fetch with nothing new."""
         deadline = self._clock.monotonic_s() + request.max_wait_ms / 1000
         while True:
             entries, chunks = self.answer(request, self._clock.wall_ms())
             remaining = deadline - self._clock.monotonic_s()
-            if (
-                any(chunks)
-                or any("error" in e or "diverging" in e for e in entries)
-                or remaining <= 0
-            ):
+            if any(chunks) or any(_answer_now(e) for e in entries) or remaining <= 0:
                 return encode_response(entries, chunks)
             waiters = [
                 p.changed()
@@ -285,6 +361,15 @@ class ReplicaFetchHandler:
             )
             for task in pending:
                 task.cancel()
+
+
+def _answer_now(entry: dict[str, Any]) -> bool:
+    """Whether a partition's answer is news for the follower (diverging, or an error it
+    acts on) rather than something the leader's own metadata will settle."""
+    error = entry.get("error")
+    if error is not None:
+        return bool(error["error_code"] != UNKNOWN_LEADER_EPOCH.code)
+    return "diverging" in entry
 
 
 def isr_to_shrink(p: Partition, now_ms: int, lag_max_ms: int) -> tuple[int, ...] | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from scripts.node_process import Cluster, NodeProcess, http, wait_until
+from tests.integration.internal_calls import proof
 
 
 @pytest.fixture
@@ -185,10 +186,9 @@ def test_the_controller_hands_out_disjoint_producer_id_blocks(cluster: Cluster) 
     controller = cluster.node(wait_until("a controller", cluster.controller_id))
     blocks = []
     for broker in (1, 2, 3):  # every broker is at its first registration, epoch 0
+        path, request = "/v1/internal/producer-ids", {"broker_id": broker, "broker_epoch": 0}
         status, body = http(
-            "POST",
-            f"{controller.url}/v1/internal/producer-ids",
-            {"broker_id": broker, "broker_epoch": 0},
+            "POST", controller.url + path, request, headers=proof(controller, "POST", path, request)
         )
         assert status == 200, body
         blocks.append((body["first_producer_id"], body["count"]))

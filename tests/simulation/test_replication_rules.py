@@ -5,7 +5,8 @@ step of every scenario (``tests/invariants.py``)."""
 
 from __future__ import annotations
 
-from client.protocol import NOT_ENOUGH_REPLICAS, NOT_LEADER_OR_FOLLOWER, ApiError
+from client.protocol import NOT_ENOUGH_REPLICAS, ApiError
+from server.fetcher import fetch_request
 from storage.batch import read_header
 from tests.simulation.cluster import (
     CONTROLLER,
@@ -193,12 +194,13 @@ def test_no_acks_all_success_when_the_isr_shrinks_below_min_insync_to_commit_the
     )
 
 
-def test_a_leader_told_of_a_newer_epoch_by_a_follower_acknowledges_nothing_more() -> None:
-    """KIP-320: node 1, last of its ISR, is paused past its session; the controller keeps it in
-    the ISR (KIP-841) with no leader, and when it resumes makes it leader again at epoch 2
-    before node 1 has applied any of it. A follower at epoch 2 fetches from it: from then on
-    it leads nothing until its metadata catches up, so its pending acks=all write fails and a
-    new one is refused."""
+def test_a_follower_that_knows_a_newer_epoch_deposes_no_leader() -> None:
+    """Epochs come from the metadata log only: node 1, last of its ISR, is paused past its
+    session; the controller keeps it in the ISR (KIP-841) with no leader, and when it resumes
+    makes it leader again at epoch 2 before node 1 has applied any of it. A follower at epoch
+    2 fetches from it and is told UNKNOWN_LEADER_EPOCH; node 1 still leads (a number in a
+    request deposes nobody). That is safe: the controller could elect only node 1, and its
+    epoch 2 starts at its own log end, so what it acknowledged meanwhile stays."""
     sim = Simulation()
     committed = acked(sim.produce(1, count=2))
     sim.replicate_until_quiet()
@@ -224,25 +226,73 @@ def test_a_leader_told_of_a_newer_epoch_by_a_follower_acknowledges_nothing_more(
     sim.deliver_metadata(2)
     sim.deliver_metadata(3)
 
-    zombie = sim.nodes[1].partitions[0]
-    assert zombie.is_leader and zombie.state.leader_epoch == 0, "node 1 has not heard"
+    leader = sim.nodes[1].partitions[0]
+    assert leader.is_leader and leader.state.leader_epoch == 0, "node 1 has not heard"
     pending = acked(sim.produce(1, count=1))  # appended at epoch 0, not yet flushed
     assert sim.follower_round(2, leader=1)
     sim.deliver_all()
     sim.step_done()
 
-    assert not zombie.is_leader, "the follower's epoch 2 told node 1 it was deposed"
-    assert pending.outcome is not None and pending.outcome.startswith("not committed")
+    assert any("UNKNOWN_LEADER_EPOCH" in line for line in sim.trace[-6:]), sim.trace[-6:]
+    assert leader.is_leader and leader.state.leader_epoch == 0, "still leading, by its metadata"
     sim.flush(1)
-    assert zombie.high_watermark == committed.last_offset + 1, "nothing more commits"
-    refused = sim.produce(1, count=1)
-    assert isinstance(refused, ApiError) and refused.kind == NOT_LEADER_OR_FOLLOWER
+    sim.step_done()
+    assert pending.outcome == "acknowledged", "its ISR is node 1 alone"
+    assert leader.high_watermark == pending.last_offset + 1 > committed.last_offset + 1
 
-    sim.settle_metadata()  # node 1 leads at epoch 2 now, for real
+    sim.settle_metadata()  # node 1 leads at epoch 2 now, from where its log ends
     assert sim.nodes[1].partitions[0].is_leader
-    sim.replicate_until_quiet()
-    sim.check_converged()
+    assert sim.nodes[1].partitions[0].state.leader_epoch == 2
+    sim.converge()
     assert not sim.missing_acknowledged()
+
+
+def test_a_deposed_leader_whose_metadata_lags_acknowledges_nothing_it_could_not_replicate() -> None:
+    """Node 1 is paused past its session: the controller fences it and elects node 2 at epoch
+    1 (ISR [2, 3]), and nodes 2 and 3 apply it. Node 1 resumes before its metadata arrives: it
+    leads epoch 0 in its own eyes and takes a write, but the ISR it knows (1, 2, 3) fetches from
+    node 2 now, and a follower that asks node 1 with epoch 1 is refused and moves nothing, so
+    node 1's high watermark cannot pass the write: it is not acknowledged, and node 1 truncates
+    it by leader epoch once it follows node 2."""
+    sim = Simulation()
+    committed = acked(sim.produce(1, count=2))
+    sim.replicate_until_quiet()
+    assert committed.outcome == "acknowledged"
+
+    sim.pause(1)
+    sim.tick(SESSION_MS + 1)
+    sim.deliver_metadata(2)
+    sim.deliver_metadata(3)
+    sim.step_done()
+    state = sim.controller.current(0)
+    assert (state.leader, state.leader_epoch, sorted(state.isr)) == (2, 1, [2, 3])
+    sim.resume(1)
+
+    stale = sim.nodes[1].partitions[0]
+    assert stale.is_leader and stale.state.leader_epoch == 0, "node 1 has not heard"
+    write = acked(sim.produce(1, count=1))
+    sim.flush(1)
+    sim.step_done()
+    asking = fetch_request(3, [sim.nodes[3].partitions[0]])
+    assert asking.partitions[0].leader_epoch == 1
+    entries, _ = sim.nodes[1].handler.answer(asking, sim.clock.wall_ms())
+    assert entries[0]["error"]["error"] == "UNKNOWN_LEADER_EPOCH"
+    for _ in range(3):  # node 3 follows node 2
+        assert sim.follower_round(3, leader=2)
+        sim.deliver_all()
+        sim.step_done()
+    assert stale.is_leader, "only the metadata deposes it"
+    assert write.outcome is None, "node 1's HW waits for followers that fetch elsewhere"
+    assert stale.high_watermark == committed.last_offset + 1
+
+    sim.deliver_metadata(1)
+    sim.step_done()
+    assert not stale.is_leader
+    assert write.outcome is not None and write.outcome.startswith("not committed")
+    sim.converge()
+    assert not sim.missing_acknowledged()
+    held = [value for _, value in records_of(sim.nodes[1].logs[0])]
+    assert write.values[0] not in held, "truncated by leader epoch"
 
 
 def test_a_follower_the_controller_adds_to_the_isr_holds_every_record_committed_after() -> None:

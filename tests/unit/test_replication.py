@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import pytest
 
+from client.protocol import INVALID_REQUEST, ApiError
+from server import limits
 from server.partition import FollowerProgress, LeaderState, Partition
 from server.replication import (
     FetchPartition,
@@ -73,13 +76,122 @@ def test_a_fetch_returns_the_leaders_bytes_and_counts_as_the_followers_flushed_o
     assert p.follower_offsets[2] == 3 and p.high_watermark == 3
 
 
-def test_an_older_epoch_is_fenced_and_a_newer_one_deposes_the_leader() -> None:
-    p = leader_partition(epoch=5)
+def test_an_older_epoch_is_fenced_and_a_newer_one_is_unknown_and_deposes_nobody() -> None:
+    p = leader_partition(epoch=5, isr=(1, 2))
+    append(p, 2)
+    p.log.flush()
     entry, _ = fetch(p, leader_epoch=4)
     assert entry["error"]["error"] == "FENCED_LEADER_EPOCH" and p.is_leader
-    entry, _ = fetch(p, leader_epoch=6)
-    assert entry["error"]["error"] == "UNKNOWN_LEADER_EPOCH"
-    assert not p.is_leader, "a leader told of a newer epoch acknowledges nothing more"
+    for epoch in (6, 2_000_000_000):  # issue 11: one request stopped a partition for good
+        entry, data = fetch(p, leader_epoch=epoch, fetch_offset=2, last_fetched_epoch=5)
+        assert entry["error"]["error"] == "UNKNOWN_LEADER_EPOCH" and data == b""
+        assert str(epoch) in entry["error"]["message"]
+    assert p.is_leader and p.state.leader_epoch == 5, "only the metadata says who leads"
+    assert 2 not in p.follower_offsets, "a refused fetch reports no progress"
+    assert p.high_watermark == 0
+    fetch(p, leader_epoch=5, fetch_offset=2, last_fetched_epoch=5)
+    assert p.high_watermark == 2, "the leader goes on committing"
+
+
+def test_a_fetch_with_an_epoch_the_leader_has_not_applied_waits_for_its_metadata() -> None:
+    """A long poll, not an answer at once (the follower would ask again in a loop): when the
+    leader applies the epoch, the same fetch is answered with the data."""
+    p = leader_partition(epoch=5, isr=(1, 2))
+    request = FetchRequest(2, 60_000, 1 << 20, (FetchPartition("t", 0, TOPIC_ID, 6, 0, 0, -1),))
+    handler = ReplicaFetchHandler(1, lambda t, i: p, lambda part, isr: None)
+
+    async def scenario() -> bytes:
+        waiting = asyncio.create_task(handler.fetch(request))
+        await asyncio.sleep(0)
+        assert not waiting.done(), "held, like a fetch with nothing new"
+        append(p, 1)  # not for epoch 6 yet: still held
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        p.update_state(LeaderState(1, 6, (1, 2, 3), (1, 2)), now_ms=0)
+        append(p, 2)
+        return await waiting
+
+    ((entry, data),) = decode_response(asyncio.run(scenario()))
+    assert "error" not in entry and data == p.log.read(0, 1 << 20)
+
+
+def fetch_json(**changes: Any) -> dict[str, Any]:
+    partition = {
+        "topic": "t",
+        "partition": 0,
+        "topic_id": TOPIC_ID,
+        "leader_epoch": 0,
+        "fetch_offset": 0,
+        "flushed_offset": 0,
+        "last_fetched_epoch": -1,
+    }
+    body: dict[str, Any] = {"replica_id": 2, "max_wait_ms": 500, "max_bytes": 1024}
+    for name, value in changes.items():
+        (partition if name in partition else body)[name] = value
+    body["partitions"] = [partition]
+    return body
+
+
+def test_a_well_formed_replica_fetch_parses_and_clamps_its_wait_and_bytes() -> None:
+    request = FetchRequest.from_json(fetch_json(max_wait_ms=2**31 - 1, max_bytes=0))
+    assert request.max_wait_ms == limits.REPLICA_FETCH_WAIT_MS_MAX and request.max_bytes == 1
+    assert request.partitions[0] == FetchPartition("t", 0, TOPIC_ID, 0, 0, 0, -1)
+    assert FetchRequest.from_json(orjson.loads(orjson.dumps(request.to_json()))) == request
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("partition", "1", "partitions[0].partition must be an integer, got str"),
+        ("partition", 1.0, "partitions[0].partition must be an integer, got 1.0"),
+        ("partition", True, "partitions[0].partition must be an integer, got a boolean"),
+        ("partition", -1, "partitions[0].partition must be in [0, 2147483647], got -1"),
+        ("partition", 2**31, "partitions[0].partition must be in [0, 2147483647]"),
+        ("leader_epoch", 2**31, "partitions[0].leader_epoch must be in [0, 2147483647]"),
+        ("leader_epoch", None, "partitions[0].leader_epoch must be an integer, got NoneType"),
+        ("fetch_offset", 2**63, "partitions[0].fetch_offset must be in [0, 9223372036854775807]"),
+        ("flushed_offset", -5, "partitions[0].flushed_offset must be in [0, "),
+        ("last_fetched_epoch", -2, "partitions[0].last_fetched_epoch must be in [-1, "),
+        ("topic", 7, "partitions[0].topic must be a string"),
+        ("topic_id", None, "partitions[0].topic_id must be a string"),
+        ("replica_id", "2", "replica_id must be an integer, got str"),
+        ("replica_id", -1, "replica_id must be in [0, 2147483647], got -1"),
+        ("max_wait_ms", 0.5, "max_wait_ms must be an integer, got 0.5"),
+        ("max_bytes", -1, "max_bytes must be in [0, 2147483647], got -1"),
+    ],
+)
+def test_a_replica_fetch_with_a_bad_number_is_a_400_naming_the_field(
+    field: str, value: Any, problem: str
+) -> None:
+    with pytest.raises(ApiError) as caught:
+        FetchRequest.from_json(fetch_json(**{field: value}))
+    assert caught.value.kind is INVALID_REQUEST and caught.value.status == 400
+    assert problem in caught.value.message
+
+
+def test_a_22_digit_partition_is_a_400_not_a_500() -> None:
+    """orjson makes a float of an integer beyond 64 bits: it is refused as not an integer."""
+    raw = orjson.dumps(fetch_json()).replace(b'"partition":0', b'"partition":' + b"9" * 22)
+    with pytest.raises(ApiError) as caught:
+        FetchRequest.from_json(orjson.loads(raw))
+    assert caught.value.kind is INVALID_REQUEST
+    assert "partitions[0].partition must be an integer, got 1e+22 (a float" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ([], "the body must be a JSON object"),
+        ({"replica_id": 2}, "partitions must be a list"),
+        ({"replica_id": 2, "partitions": [5]}, "partitions[0] must be a JSON object"),
+        ({"partitions": []}, "replica_id is missing"),
+        (fetch_json(fetch_offset=None) | {"partitions": [{}]}, "partitions[0].topic must be"),
+    ],
+)
+def test_a_replica_fetch_of_the_wrong_shape_is_a_400(body: Any, problem: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        FetchRequest.from_json(body)
+    assert caught.value.kind is INVALID_REQUEST and problem in caught.value.message
 
 
 def test_a_follower_ahead_in_an_old_epoch_is_told_where_the_logs_diverge() -> None:
