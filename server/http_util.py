@@ -1,28 +1,49 @@
-"""HTTP plumbing shared by the handlers: JSON bodies, query parameters, errors as JSON.
+"""HTTP plumbing shared by the handlers: JSON bodies, checked numbers, errors as JSON.
 
 Every error leaves the node as API.md's JSON (``error_code``, ``error``, ``message``), including
-the ones aiohttp would answer in plain text (unknown path, wrong method, body too large).
+the ones aiohttp would answer in plain text (unknown path, wrong method, body too large); the
+ones aiohttp answers before any handler runs (a malformed request line or header) are
+``server/http_server.py``'s.
+
+Request bodies are read by :func:`read_json` only, within three limits: the endpoint's own
+(``http.max.request.bytes``, or what a produce of ``max.message.bytes`` needs), the node-wide
+``socket.request.max.bytes``, and ``queued.max.request.bytes`` over all requests at once (the
+:class:`BodyBudget`); a body that stalls for ``http.request.read.timeout.ms`` between two parts
+gets a 408 and its connection is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from client.protocol import (
+    CLUSTER_AUTHORIZATION_FAILED,
     INVALID_REQUEST,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
     NOT_LEADER_OR_FOLLOWER,
-    RECORD_TOO_LARGE,
+    REQUEST_READ_TIMEOUT,
+    REQUEST_TOO_LARGE,
+    SASL_AUTHENTICATION_FAILED,
+    SERVER_BUSY,
+    TOO_MANY_REQUESTS,
     UNKNOWN_SERVER_ERROR,
     UNSUPPORTED_MEDIA_TYPE,
     ApiError,
+    ErrorKind,
 )
+from server.byte_budget import ByteBudget
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +51,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # curl -d sends form-urlencoded; REST Proxy clients send the vnd.kafka types.
 _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/json")
+
+# A body is read in parts of this size: one part is what a stalled or slow client can make the
+# node wait for at most http.request.read.timeout.ms.
+BODY_READ_CHUNK_BYTES = 64 * 1024
+# A request whose body does not fit in queued.max.request.bytes beside the others waits this
+# long for room, then gets SERVER_BUSY: long enough for a burst of produces to pass, short
+# enough that a client is not left hanging by a node under memory pressure.
+BODY_BUDGET_WAIT_MS = 1_000
+BUSY_RETRY_AFTER_S = 1
+
+# Java's int and long: partitions, counts and ids are ints, offsets and timestamps longs.
+INT_MAX = (1 << 31) - 1
+LONG_MIN = -(1 << 63)
+LONG_MAX = (1 << 63) - 1
+# ASCII digits only: str.isdigit() is true for "²" and int() takes "٣" (Arabic-Indic three),
+# " 7" and "1_0". Nineteen digits hold any long; more are refused before int() runs.
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+# A value quoted back in an error message is cut to this many characters.
+_QUOTED_CHARS_MAX = 24
 
 
 def json_response(
@@ -43,7 +83,7 @@ def json_response(
     )
 
 
-def error_response(error: ApiError, request: web.Request | None = None) -> web.Response:
+def error_response(error: ApiError, request: web.BaseRequest | None = None) -> web.Response:
     headers: dict[str, str] = {}
     retry_after = error.extra.get("retry_after_s")
     body = error.to_json()
@@ -57,23 +97,183 @@ def error_response(error: ApiError, request: web.Request | None = None) -> web.R
     return json_response(body, error.status, headers)
 
 
+def quoted(text: str) -> str:
+    """``text`` as an error message quotes it: repr, cut short (a message never echoes a
+    10,000-character value back)."""
+    if len(text) <= _QUOTED_CHARS_MAX:
+        return repr(text)
+    return repr(text[:_QUOTED_CHARS_MAX]) + f"... ({len(text)} characters)"
+
+
+class ClosingApiError(ApiError):
+    """An ApiError after which the connection is closed: the request's body was not read to
+    its end (it stalled, or its framing is broken), so no next request can be found in it."""
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its request was read: nobody to answer."""
+
+
+# -- the byte budget of request bodies -----------------------------------------------------------
+
+
+class BodyBudget:
+    """The node's ``queued.max.request.bytes``: a :class:`ByteBudget` and a short wait for
+    room. A request waits at most ``wait_s``, then gets SERVER_BUSY; it never holds bytes while
+    it waits, so waiters cannot deadlock each other."""
+
+    def __init__(self, capacity_bytes: int, wait_s: float = BODY_BUDGET_WAIT_MS / 1000) -> None:
+        self.bytes = ByteBudget(capacity_bytes)
+        self._wait_s = wait_s
+        self._freed = asyncio.Event()
+
+    async def take(self, size_bytes: int) -> None:
+        """Takes ``size_bytes``, waiting briefly for room; raises SERVER_BUSY if none came."""
+        if self.bytes.try_take(size_bytes):
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_s
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ApiError(
+                    SERVER_BUSY,
+                    f"the node holds {self.bytes.held_bytes} bytes of request bodies, and "
+                    f"{size_bytes} more would pass queued.max.request.bytes "
+                    f"({self.bytes.capacity_bytes}); retry shortly",
+                    {"retry_after_s": BUSY_RETRY_AFTER_S},
+                )
+            try:
+                await asyncio.wait_for(self._freed.wait(), remaining)
+            except TimeoutError:
+                pass
+            if self.bytes.try_take(size_bytes):
+                return
+
+    def give_back(self, size_bytes: int) -> None:
+        if size_bytes == 0:
+            return
+        self.bytes.give_back(size_bytes)
+        # Wake every waiter once; each tries again and the ones that do not fit wait anew.
+        self._freed.set()
+        self._freed = asyncio.Event()
+
+
+@dataclass
+class BodyAllowance:
+    """What one request may read: set on the request by ``server/http_server.py`` before the
+    app sees it, and given back (all its bytes) when the request's handler is done."""
+
+    budget: BodyBudget
+    socket_request_max_bytes: int
+    read_timeout_s: float
+    held_bytes: int = 0
+
+    async def take(self, size_bytes: int) -> None:
+        await self.budget.take(size_bytes)
+        self.held_bytes += size_bytes
+
+    def release(self) -> None:
+        self.budget.give_back(self.held_bytes)
+        self.held_bytes = 0
+
+
+BODY_ALLOWANCE = web.RequestKey("body_allowance", BodyAllowance)
+
+
+# -- errors as JSON ------------------------------------------------------------------------------
+
+# aiohttp's own HTTP exceptions (a handler or aiohttp itself may raise them) by status, as
+# the API's kinds; any other status keeps its number under its HTTP name.
+_KINDS_BY_STATUS: dict[int, ErrorKind] = {
+    400: INVALID_REQUEST,
+    401: SASL_AUTHENTICATION_FAILED,
+    403: CLUSTER_AUTHORIZATION_FAILED,
+    404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
+    408: REQUEST_READ_TIMEOUT,
+    413: REQUEST_TOO_LARGE,
+    414: REQUEST_TOO_LARGE,
+    415: UNSUPPORTED_MEDIA_TYPE,
+    429: TOO_MANY_REQUESTS,
+    500: UNKNOWN_SERVER_ERROR,
+    503: SERVER_BUSY,
+}
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    """The API's error kind for an HTTP error status."""
+    kind = _KINDS_BY_STATUS.get(status)
+    if kind is not None:
+        return kind
+    try:
+        name = HTTPStatus(status).name
+    except ValueError:
+        name = "UNKNOWN_SERVER_ERROR" if status >= 500 else "INVALID_REQUEST"
+    return ErrorKind(status * 100, name)
+
+
+async def send_and_close(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Sends ``response`` now and closes the connection after it, without reading (lingering
+    on) the rest of a body that may never come."""
+    response.force_close()
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    request.protocol.force_close()
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except ClosingApiError as e:
+        log.info(
+            "%s %s from %s: %s; closing the connection",
+            request.method,
+            request.path,
+            request.remote,
+            e.message,
+        )
+        response = error_response(e, request)
+        await send_and_close(request, response)
+        return response
     except ApiError as e:
         return error_response(e, request)
     except web.HTTPNotFound:
-        return error_response(ApiError(NOT_FOUND, f"no such endpoint: {request.path}"))
+        return error_response(ApiError(NOT_FOUND, f"no such endpoint: {quoted(request.path)}"))
     except web.HTTPMethodNotAllowed as e:
         allowed = ", ".join(sorted(e.allowed_methods))
         return error_response(
             ApiError(
-                METHOD_NOT_ALLOWED, f"{request.method} is not allowed here (allowed: {allowed})"
+                METHOD_NOT_ALLOWED,
+                f"{quoted(request.method)} is not allowed here (allowed: {allowed})",
             )
         )
-    except web.HTTPException:
-        raise
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise  # a redirect or a success: not an error
+        return error_response(ApiError(kind_for_status(e.status), e.reason))
+    except ClientGone:
+        log.info(
+            "%s %s: the client %s went away mid-request",
+            request.method,
+            request.path,
+            request.remote,
+        )
+        return error_response(ApiError(INVALID_REQUEST, "the client went away"))
+    except ConnectionError:
+        if not _client_gone(request):
+            raise  # an outgoing connection of ours failed: a server error, logged below
+        log.info("%s %s: the client %s went away", request.method, request.path, request.remote)
+        return error_response(ApiError(INVALID_REQUEST, "the client went away"))
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return error_response(
@@ -81,8 +281,15 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         )
 
 
-async def read_json(request: web.Request, limit_bytes: int) -> Any:
-    """The request's JSON body, read without ever holding more than ``limit_bytes``."""
+# -- bodies --------------------------------------------------------------------------------------
+
+
+async def read_json(
+    request: web.Request, limit_bytes: int, too_large: ErrorKind = REQUEST_TOO_LARGE
+) -> Any:
+    """The request's JSON body, read by :func:`read_body` (its limits and errors), or
+    UNSUPPORTED_MEDIA_TYPE (415) for a body that does not say it is JSON, INVALID_REQUEST for
+    an empty or malformed one."""
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if (
         ctype
@@ -91,24 +298,9 @@ async def read_json(request: web.Request, limit_bytes: int) -> Any:
     ):
         raise ApiError(
             UNSUPPORTED_MEDIA_TYPE,
-            f"Content-Type {ctype} is not supported; send application/json",
+            f"Content-Type {quoted(ctype)} is not supported; send application/json",
         )
-    too_large = ApiError(
-        RECORD_TOO_LARGE, f"the request body is larger than the limit of {limit_bytes} bytes"
-    )
-    if request.content_length is not None and request.content_length > limit_bytes:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(64 * 1024)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit_bytes:
-            raise too_large
-        chunks.append(chunk)
-    data = b"".join(chunks)
+    data = await read_body(request, limit_bytes, too_large)
     if not data.strip():
         raise ApiError(INVALID_REQUEST, "the request body is empty; send a JSON object")
     try:
@@ -117,24 +309,91 @@ async def read_json(request: web.Request, limit_bytes: int) -> Any:
         raise ApiError(INVALID_REQUEST, f"malformed JSON: {e}") from None
 
 
+async def read_body(
+    request: web.Request, limit_bytes: int, too_large: ErrorKind = REQUEST_TOO_LARGE
+) -> bytes:
+    """The request's body, read without ever holding more than ``limit_bytes`` (nor
+    ``socket.request.max.bytes``), within the node's byte budget and read timeout (the
+    request's :class:`BodyAllowance`, when the node's server set one).
+
+    Errors: ``too_large`` (413) above ``limit_bytes``; REQUEST_TOO_LARGE above the node-wide
+    limit; SERVER_BUSY (503) when the budget has no room; REQUEST_TIMED_OUT (408, and the
+    connection closes) when the body stalls; INVALID_REQUEST (and the connection closes) for
+    broken chunked framing; :class:`ClientGone` when the client left."""
+    allowance = request.get(BODY_ALLOWANCE)
+    limit = limit_bytes
+    if allowance is not None and allowance.socket_request_max_bytes <= limit:
+        limit, too_large = allowance.socket_request_max_bytes, REQUEST_TOO_LARGE
+        refusal = f"above socket.request.max.bytes ({limit}), the largest request this node reads"
+    else:
+        refusal = f"larger than this endpoint's limit of {limit} bytes"
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise ApiError(too_large, f"the request body ({declared} bytes) is {refusal}")
+    if allowance is not None and declared:
+        await allowance.take(declared)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await _read_chunk(request, allowance, size, declared)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(too_large, f"the request body is {refusal}")
+        if allowance is not None and declared is None:
+            await allowance.take(len(chunk))  # chunked: counted as it arrives
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_chunk(
+    request: web.Request, allowance: BodyAllowance | None, size: int, declared: int | None
+) -> bytes:
+    try:
+        if allowance is None:
+            return await request.content.read(BODY_READ_CHUNK_BYTES)
+        async with asyncio.timeout(allowance.read_timeout_s):
+            return await request.content.read(BODY_READ_CHUNK_BYTES)
+    except TimeoutError:
+        assert allowance is not None
+        expected = "" if declared is None else f" of {declared}"
+        raise ClosingApiError(
+            REQUEST_READ_TIMEOUT,
+            f"the request body stalled: {size}{expected} bytes arrived, then nothing for "
+            f"{round(allowance.read_timeout_s * 1000)} ms (http.request.read.timeout.ms)",
+        ) from None
+    except (RequestPayloadError, HttpProcessingError):
+        raise ClosingApiError(
+            INVALID_REQUEST, "malformed request body: its chunked encoding is broken"
+        ) from None
+    except ConnectionError:
+        raise ClientGone from None
+
+
+# -- numbers -------------------------------------------------------------------------------------
+
+
+def parse_int(text: str, what: str, minimum: int, maximum: int) -> int:
+    """``text`` as an integer of ASCII digits (an optional leading ``-``) within ``[minimum,
+    maximum]``; else INVALID_REQUEST naming ``what``."""
+    if _INTEGER.fullmatch(text):
+        value = int(text)
+        if minimum <= value <= maximum:
+            return value
+    raise ApiError(
+        INVALID_REQUEST,
+        f"{what} must be an integer in [{minimum}, {maximum}], got {quoted(text)}",
+    )
+
+
 def query_int(
     request: web.Request, name: str, default: int | None, minimum: int, maximum: int
 ) -> int | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(
-            INVALID_REQUEST, f"query parameter {name} must be an integer, got {raw!r}"
-        ) from None
-    if not minimum <= value <= maximum:
-        raise ApiError(
-            INVALID_REQUEST,
-            f"query parameter {name} must be in [{minimum}, {maximum}], got {value}",
-        )
-    return value
+    return parse_int(raw, f"query parameter {name}", minimum, maximum)
 
 
 def query_choice(request: web.Request, name: str, choices: tuple[str, ...], default: str) -> str:
@@ -142,13 +401,11 @@ def query_choice(request: web.Request, name: str, choices: tuple[str, ...], defa
     if value not in choices:
         raise ApiError(
             INVALID_REQUEST,
-            f"query parameter {name} must be one of {', '.join(choices)}, got {value!r}",
+            f"query parameter {name} must be one of {', '.join(choices)}, got {quoted(value)}",
         )
     return value
 
 
-def path_int(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 10:
-        raise ApiError(INVALID_REQUEST, f"{name} must be a non-negative integer, got {raw!r}")
-    return int(raw)
+def path_int(request: web.Request, name: str, maximum: int = INT_MAX) -> int:
+    """A number in the path (a partition, a broker id): a Java int, not negative."""
+    return parse_int(request.match_info[name], name, 0, maximum)

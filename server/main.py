@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from server import logs
 from server.config import ConfigError, NodeConfig
 from server.http_api import make_app
+from server.http_server import start_http
+from server.loop_monitor import LoopMonitor
 from server.node import Node
+from server.tasks import supervised
 from server.tls import server_ssl_context
 from storage.properties import MetaProperties
 
@@ -99,24 +100,20 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
         raise StartupError(f"cannot open {config.log_dir}: {e}") from None
     # Long polls and follow streams end when the node stops; a short shutdown timeout keeps
     # a stop from waiting for the longest of them.
-    runner = web.AppRunner(
-        make_app(node), access_log=None, handle_signals=False, shutdown_timeout=2.0
-    )
-    await runner.setup()
-    site = web.TCPSite(
-        runner, config.http_host, config.http_port, reuse_address=True, ssl_context=ssl_context
-    )
+    cannot_listen = f"listeners: cannot listen on HTTP://{config.http_host}:{config.http_port}"
     try:
-        await site.start()
+        runner = await start_http(make_app(node), config, ssl_context, shutdown_timeout_s=2.0)
+    except OSError as e:
+        raise StartupError(f"{cannot_listen}: {e.strerror}") from None
+    try:
         await node.start()
     except (OSError, ValueError) as e:
         await runner.cleanup()
         raise StartupError(
-            f"listeners: cannot listen on HTTP://{config.http_host}:{config.http_port}: "
-            f"{e.strerror}"
-            if isinstance(e, OSError)
-            else str(e)
+            f"{cannot_listen}: {e.strerror}" if isinstance(e, OSError) else str(e)
         ) from None
+    monitor = LoopMonitor()
+    lag_task = supervised("loop-monitor", monitor.run(), node.fail)
     log.info(
         "node %d (cluster %s) serving HTTP on %s, Raft on %s, log dir %s",
         config.node_id,
@@ -129,6 +126,7 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
     fatal: asyncio.Future[Any] = node.fatal
     await asyncio.wait([stopping, fatal], return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
+    lag_task.cancel()
     log.info("shutting down")
     # HTTP first, so no request reaches logs or a quorum that are closing.
     await runner.cleanup()

@@ -1,0 +1,393 @@
+"""The node's HTTP listener: aiohttp's server with the node's connection limits, and a JSON
+answer to every request aiohttp refuses by itself.
+
+aiohttp answers a request it cannot parse (a 10,000-character URL, an unknown method, a
+garbage header line, ``Content-Length: -5``, TLS bytes on the plaintext port) before any
+middleware runs, in ``RequestHandler.handle_error``: in text/plain, with a traceback in the log
+for each. :class:`JsonRequestHandler` answers them in the API's JSON with Kafka's error names,
+logs one INFO line (the client's fault, not the node's) and closes the connection; a server
+error still logs its traceback, once.
+
+The limits (``NodeConfig``; README's settings table):
+
+- ``max.connections``: a connection opened while that many are open is answered SERVER_BUSY
+  (503, ``Retry-After``) at its first request, or after ``http.request.read.timeout.ms`` if it
+  sends none, and closed.
+- ``connections.max.idle.ms``: aiohttp's keep-alive timeout. Its timer runs from the moment a
+  connection opens and again after each answer, and closes a connection waiting for its next
+  request: one that never sent a byte, and one stuck inside its headers, alike (without an
+  answer: nothing was asked).
+- ``http.request.read.timeout.ms``: from a request's first byte to the end of its headers; past
+  it, REQUEST_TIMED_OUT (408) and the connection closes. Each part of a body gets the same
+  time in ``server/http_util.read_json``.
+- ``socket.request.max.bytes``: a ``Content-Length`` above it is refused (413
+  REQUEST_TOO_LARGE) before the app runs or a byte of the body is read; a chunked body is
+  counted as it is read.
+- ``queued.max.request.bytes``: the :class:`~server.http_util.BodyBudget` every request's
+  :class:`~server.http_util.BodyAllowance` takes from, given back when its handler is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.http_exceptions import (
+    BadHttpMessage,
+    BadHttpMethod,
+    BadStatusLine,
+    ContentLengthError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+    TransferEncodingError,
+)
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
+
+from client.protocol import (
+    INVALID_REQUEST,
+    METHOD_NOT_ALLOWED,
+    REQUEST_READ_TIMEOUT,
+    REQUEST_TIMED_OUT,
+    REQUEST_TOO_LARGE,
+    SERVER_BUSY,
+    UNKNOWN_SERVER_ERROR,
+    ApiError,
+)
+from server.config import NodeConfig
+from server.http_util import (
+    BODY_ALLOWANCE,
+    BUSY_RETRY_AFTER_S,
+    BodyAllowance,
+    BodyBudget,
+    error_response,
+)
+
+log = logging.getLogger(__name__)
+
+_Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+# The request line and each header line (aiohttp's default, as nginx's 8k): a longer one is
+# refused with 413 before it is buffered further.
+LINE_BYTES_MAX = 8190
+# Header lines in one request (aiohttp's default): more are refused with 400.
+HEADERS_MAX = 128
+# A refused request whose body was not read is drained (read and dropped) for at most this long
+# (and at most http.request.read.timeout.ms) before the connection closes, so a client still
+# sending reads the answer instead of a reset.
+LINGER_S = 10.0
+# The methods the API serves, named in the answer to any other.
+_METHODS = "GET, POST, PUT, DELETE"
+
+
+class ConnectionGate:
+    """``max.connections``: counts the connections let in; one more is refused."""
+
+    def __init__(self, max_connections: int) -> None:
+        assert max_connections > 0, max_connections
+        self.max_connections = max_connections
+        self.open_connections = 0
+        self.refused_connections = 0  # since start (for a later /metrics)
+
+    def admit(self) -> bool:
+        if self.open_connections >= self.max_connections:
+            self.refused_connections += 1
+            return False
+        self.open_connections += 1
+        return True
+
+    def leave(self) -> None:
+        assert self.open_connections > 0
+        self.open_connections -= 1
+
+
+def refusal(exc: BaseException | None) -> ApiError:
+    """The API's error for a request aiohttp could not parse: short, and naming what is wrong
+    without quoting the client's bytes back."""
+    if isinstance(exc, LineTooLong):
+        return ApiError(
+            REQUEST_TOO_LARGE,
+            f"the request line or a header line is longer than {LINE_BYTES_MAX} bytes",
+        )
+    if isinstance(exc, BadHttpMethod):
+        if "HTTPS" in exc.message or exc.line.startswith("\x16\x03"):
+            return ApiError(
+                INVALID_REQUEST,
+                "TLS on a plaintext HTTP listener: this listener speaks http://, not https://",
+            )
+        return ApiError(
+            METHOD_NOT_ALLOWED, f"not an HTTP method this node serves (it serves {_METHODS})"
+        )
+    if isinstance(exc, InvalidURLError):
+        return ApiError(INVALID_REQUEST, "the request's URL is malformed")
+    if isinstance(exc, BadStatusLine):
+        return ApiError(
+            INVALID_REQUEST, "the request line is malformed; expected METHOD /path HTTP/1.1"
+        )
+    if isinstance(exc, InvalidHeader):
+        return ApiError(INVALID_REQUEST, "a header line is malformed")
+    if isinstance(exc, ContentLengthError):
+        return ApiError(INVALID_REQUEST, "the body is shorter than its Content-Length")
+    if isinstance(exc, TransferEncodingError):
+        return ApiError(INVALID_REQUEST, "the body's Transfer-Encoding is malformed")
+    if isinstance(exc, BadHttpMessage):
+        text = exc.message.lower()
+        if "content-length" in text:
+            return ApiError(INVALID_REQUEST, "Content-Length must be one non-negative integer")
+        if "too many headers" in text:
+            return ApiError(REQUEST_TOO_LARGE, f"more than {HEADERS_MAX} header lines")
+        if "header" in text:
+            return ApiError(INVALID_REQUEST, "a header line is malformed")
+        if "transfer-encoding" in text or "chunk" in text:
+            return ApiError(INVALID_REQUEST, "the body's Transfer-Encoding is malformed")
+    return ApiError(INVALID_REQUEST, "malformed HTTP request")
+
+
+def _raw_response(error: ApiError, reason: str, headers: dict[str, str] | None = None) -> bytes:
+    """A whole HTTP/1.1 answer with the error's JSON, for a connection that has no request
+    object to answer (its headers never arrived)."""
+    fields = error.to_json()
+    fields.pop("retry_after_s", None)  # a header, as error_response sends it
+    body = orjson.dumps(fields) + b"\n"
+    lines = [
+        f"HTTP/1.1 {error.status} {reason}",
+        "Content-Type: application/json; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{k}: {v}" for k, v in (headers or {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
+
+
+def _busy_error(gate: ConnectionGate) -> ApiError:
+    return ApiError(
+        SERVER_BUSY,
+        f"the node has {gate.max_connections} open connections (max.connections); retry shortly",
+        {"retry_after_s": BUSY_RETRY_AFTER_S},
+    )
+
+
+class JsonRequestHandler(RequestHandler):
+    """aiohttp's connection protocol with the node's limits and JSON errors (module doc)."""
+
+    def __init__(self, manager: LimitedServer, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._gate = manager.gate
+        self._read_timeout_s = manager.read_timeout_s
+        self.admitted = False
+        self._headers_timer: asyncio.TimerHandle | None = None
+        self._last_payload: StreamReader | None = None
+
+    # -- max.connections -------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.admitted = self._gate.admit()
+        super().connection_made(transport)
+        if not self.admitted:
+            # Refused at its first request; one that sends none is refused at this timer.
+            self._arm_headers_timer()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._cancel_headers_timer()
+        if self.admitted:
+            self.admitted = False
+            self._gate.leave()
+        super().connection_lost(exc)
+
+    # -- http.request.read.timeout.ms for headers ------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        in_body = self._last_payload is not None and not self._last_payload.is_eof()
+        queued = len(self._messages)
+        super().data_received(data)
+        parsed = len(self._messages) - queued
+        if parsed > 0:
+            # Headers complete: the body, if any, is timed by read_json part by part.
+            self._last_payload = self._messages[-1][1]
+            if self.admitted:
+                self._cancel_headers_timer()
+        elif data and not in_body and self._headers_timer is None:
+            self._arm_headers_timer()  # the first bytes of a request's head
+
+    def _arm_headers_timer(self) -> None:
+        self._headers_timer = self._loop.call_later(self._read_timeout_s, self._headers_late)
+
+    def _cancel_headers_timer(self) -> None:
+        if self._headers_timer is not None:
+            self._headers_timer.cancel()
+            self._headers_timer = None
+
+    def _headers_late(self) -> None:
+        self._headers_timer = None
+        if self.transport is None or self._force_close or self._close:
+            return
+        waiting = self._waiter is not None and not self._waiter.done()
+        if not waiting:
+            # A request is being answered and these bytes are the next one's, pipelined
+            # behind it: its turn comes after the answer, so look again later.
+            self._arm_headers_timer()
+            return
+        if self.admitted:
+            ms = round(self._read_timeout_s * 1000)
+            error = ApiError(
+                REQUEST_READ_TIMEOUT,
+                f"the request's headers did not arrive within {ms} ms "
+                "(http.request.read.timeout.ms)",
+            )
+            peer = self.peername
+            host = peer[0] if isinstance(peer, tuple) else peer
+            log.info("closed a connection from %s: %s", host, error.message)
+            self.transport.write(_raw_response(error, "Request Timeout"))
+        else:
+            error = _busy_error(self._gate)
+            self.transport.write(_raw_response(error, "Service Unavailable", {"Retry-After": "1"}))
+        self.force_close()
+
+    # -- errors aiohttp answers itself -----------------------------------------------------------
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """Called by aiohttp for a request it could not parse (status 400), a handler that
+        timed out (504) or raised past the app's middleware (500). Always closes the
+        connection after its answer, as aiohttp's own does."""
+        if status >= 500:
+            # A bug, or something the middleware could not turn into an answer: the trace is
+            # needed, once.
+            log.error(
+                "unexpected error handling %s %s from %s",
+                request.method,
+                request.path,
+                request.remote,
+                exc_info=exc,
+            )
+            kind = REQUEST_TIMED_OUT if status == 504 else UNKNOWN_SERVER_ERROR
+            error = ApiError(kind, "unexpected server error; see the node's log")
+        else:
+            error = refusal(exc)
+            log.info(
+                "refused a malformed request from %s: %s (%s)",
+                request.remote,
+                error.message,
+                type(exc).__name__,
+            )
+        if request.writer.output_size > 0:
+            # Part of an answer went out already: the connection cannot carry another.
+            raise ConnectionError("an answer was already being sent; closing the connection")
+        response = error_response(error)
+        response.force_close()
+        return response
+
+
+class LimitedServer(web.Server):
+    """aiohttp's low-level server making :class:`JsonRequestHandler` connections, and putting
+    every request through :meth:`guard` before the app sees it."""
+
+    def __init__(
+        self, app_handler: _Handler, *, config: NodeConfig, budget: BodyBudget, **kwargs: Any
+    ) -> None:
+        super().__init__(self.guard, **kwargs)
+        self._app_handler = app_handler
+        self.gate = ConnectionGate(config.max_connections)
+        self.budget = budget
+        self.read_timeout_s = config.request_read_timeout_ms / 1000
+        self.socket_request_max_bytes = config.socket_request_max_bytes
+
+    def __call__(self) -> RequestHandler:
+        return JsonRequestHandler(self, loop=self._loop, **self._kwargs)
+
+    async def guard(self, request: web.BaseRequest) -> web.StreamResponse:
+        """The connection and size limits, then the app; the request's body bytes go back
+        to the budget however the app ends."""
+        protocol = request.protocol
+        if isinstance(protocol, JsonRequestHandler) and not protocol.admitted:
+            log.info("refused a connection from %s: max.connections reached", request.remote)
+            response = error_response(_busy_error(self.gate))
+            response.force_close()
+            return response
+        declared = request.content_length
+        if declared is not None and declared > self.socket_request_max_bytes:
+            response = error_response(
+                ApiError(
+                    REQUEST_TOO_LARGE,
+                    f"the request body ({declared} bytes) is above socket.request.max.bytes "
+                    f"({self.socket_request_max_bytes}), the largest request this node reads",
+                )
+            )
+            response.force_close()
+            return response
+        allowance = BodyAllowance(self.budget, self.socket_request_max_bytes, self.read_timeout_s)
+        request[BODY_ALLOWANCE] = allowance
+        try:
+            return await self._app_handler(request)
+        finally:
+            allowance.release()
+
+
+class HttpRunner(web.AppRunner):
+    """``web.AppRunner`` serving the app through a :class:`LimitedServer`."""
+
+    def __init__(self, app: web.Application, config: NodeConfig, **kwargs: Any) -> None:
+        super().__init__(
+            app,
+            keepalive_timeout=config.connections_max_idle_ms / 1000,
+            max_line_size=LINE_BYTES_MAX,
+            max_field_size=LINE_BYTES_MAX,
+            max_headers=HEADERS_MAX,
+            lingering_time=min(LINGER_S, config.request_read_timeout_ms / 1000),
+            **kwargs,
+        )
+        self._config = config
+        self.budget = BodyBudget(config.queued_max_request_bytes)
+
+    async def _make_server(self) -> web.Server:
+        plain = await super()._make_server()  # the app's startup, and its handler
+        return LimitedServer(
+            plain.request_handler,
+            config=self._config,
+            budget=self.budget,
+            request_factory=plain.request_factory,
+            handler_cancellation=plain.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            **plain._kwargs,
+        )
+
+    @property
+    def gate(self) -> ConnectionGate | None:
+        server = self.server
+        return server.gate if isinstance(server, LimitedServer) else None
+
+
+async def start_http(
+    app: web.Application,
+    config: NodeConfig,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    shutdown_timeout_s: float,
+) -> HttpRunner:
+    """Serves ``app`` on the node's HTTP listener (https with ``ssl_context``); stop it with
+    ``await runner.cleanup()``. Raises OSError if the address cannot be bound (the runner is
+    cleaned up first)."""
+    runner = HttpRunner(
+        app, config, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s
+    )
+    await runner.setup()
+    site = web.TCPSite(
+        runner, config.http_host, config.http_port, reuse_address=True, ssl_context=ssl_context
+    )
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
