@@ -101,8 +101,10 @@ def _partition_records(
 def _count(raw: object, what: str, default: int, kind_if_bad: ErrorKind) -> int:
     if raw is None:
         return default
+    # A bool is an int to Python, and orjson reads an integer beyond 64 bits as a float whose
+    # digits are not the client's: both are refused without quoting them.
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise ApiError(INVALID_REQUEST, f"{what} must be an integer")
+        raise ApiError(INVALID_REQUEST, f"{what} must be an integer (or -1 for the default)")
     if raw == -1:  # Kafka's "use the broker default"
         return default
     if raw < 1:
@@ -120,8 +122,10 @@ def plan_create_topic(
     default_partitions: int,
     default_replication_factor: int,
     rng: random.Random,
+    socket_request_max_bytes: int = limits.SOCKET_REQUEST_MAX_BYTES,
 ) -> list[MetadataRecord]:
-    """The records that create a topic, or an ApiError saying why it cannot be created."""
+    """The records that create a topic, or an ApiError saying why it cannot be created.
+    ``socket_request_max_bytes`` is the node's: ``max.message.bytes`` may not pass it."""
     if not isinstance(name, str):
         raise ApiError(INVALID_REQUEST, "the topic name must be a string")
     problem = topic_name_problem(name)
@@ -141,7 +145,7 @@ def plan_create_topic(
         default_replication_factor,
         INVALID_REPLICATION_FACTOR,
     )
-    topic_configs = normalize_configs(configs)
+    topic_configs = normalize_configs(configs, socket_request_max_bytes=socket_request_max_bytes)
     brokers = live_brokers(state)
     if factor > len(brokers):
         raise ApiError(
@@ -174,7 +178,7 @@ def plan_add_partitions(
     topic = existing_topic(state, name)
     current = len(topic.partitions)
     if isinstance(count, bool) or not isinstance(count, int):
-        raise ApiError(INVALID_REQUEST, "count must be an integer")
+        raise ApiError(INVALID_REQUEST, "count must be an integer (the new partition count)")
     if count <= current:
         raise ApiError(
             INVALID_PARTITIONS,
@@ -197,13 +201,23 @@ def plan_add_partitions(
     return _partition_records(topic.topic_id, assignment)
 
 
-def plan_alter_configs(state: MetadataState, name: str, configs: object) -> list[MetadataRecord]:
-    """Sets topic configs; a null value removes an override (Kafka's ``--delete-config``)."""
+def plan_alter_configs(
+    state: MetadataState,
+    name: str,
+    configs: object,
+    *,
+    socket_request_max_bytes: int = limits.SOCKET_REQUEST_MAX_BYTES,
+) -> list[MetadataRecord]:
+    """Sets topic configs; a null value removes an override (Kafka's ``--delete-config``).
+    ``socket_request_max_bytes`` is the node's: ``max.message.bytes`` may not pass it."""
     topic = existing_topic(state, name)
     if not isinstance(configs, dict) or not configs:
         raise ApiError(INVALID_REQUEST, 'give "configs": {name: value, ...} with at least one')
     removals = sorted(k for k, v in configs.items() if v is None)
-    sets = normalize_configs({k: v for k, v in configs.items() if v is not None})
+    sets = normalize_configs(
+        {k: v for k, v in configs.items() if v is not None},
+        socket_request_max_bytes=socket_request_max_bytes,
+    )
     for key in removals:
         if key not in topic.configs:
             raise ApiError(INVALID_REQUEST, f"config {key} is not set on topic {name}")

@@ -20,6 +20,8 @@ from client.protocol import (
     LEADER_NOT_AVAILABLE,
     NOT_LEADER_OR_FOLLOWER,
     OFFSET_OUT_OF_RANGE,
+    RECORD_TOO_LARGE,
+    REQUEST_TOO_LARGE,
     ApiError,
     format_record,
     parse_produce_record,
@@ -28,7 +30,11 @@ from client.protocol import (
 from server import limits
 from server.clock import SYSTEM_CLOCK
 from server.http_util import (
+    INT_MAX,
+    LONG_MAX,
+    LONG_MIN,
     json_response,
+    parse_int,
     path_int,
     query_choice,
     query_int,
@@ -83,14 +89,10 @@ def _producer_batch(request: web.Request, fixed_partition: int | None) -> Produc
         )
     if len(given) != len(_PRODUCER_HEADERS):
         raise ApiError(INVALID_REQUEST, f"give all of {', '.join(_PRODUCER_HEADERS)}")
-    values = []
-    for header, high in zip(
-        _PRODUCER_HEADERS, ((1 << 63) - 1, (1 << 15) - 1, (1 << 31) - 1), strict=True
-    ):
-        raw = request.headers[header]
-        if not raw.isdigit() or int(raw) > high:
-            raise ApiError(INVALID_REQUEST, f"{header} must be an integer in [0, {high}]")
-        values.append(int(raw))
+    values = [
+        parse_int(request.headers[header], header, 0, high)
+        for header, high in zip(_PRODUCER_HEADERS, (LONG_MAX, (1 << 15) - 1, INT_MAX), strict=True)
+    ]
     return ProducerBatch(*values)
 
 
@@ -101,9 +103,15 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
     acks, timeout_s = _produce_query(request)
     producer = _producer_batch(request, fixed_partition)
     max_message_bytes = int(node.topic_configs(node.topic(name))["max.message.bytes"])
-    # Never below what one record of max.message.bytes needs as base64 inside JSON.
+    # Never below what one record of max.message.bytes needs as base64 inside JSON, never
+    # above the node-wide socket.request.max.bytes (read_json refuses that with
+    # REQUEST_TOO_LARGE): records over the limit are too large, the request is not.
     limit = max(node.config.max_request_bytes, max_message_bytes * 4 // 3 + 64 * 1024)
-    raw = produce_records_from_body(await read_json(request, limit))
+    limit = min(limit, node.config.socket_request_max_bytes)
+    too_large = (
+        RECORD_TOO_LARGE if limit < node.config.socket_request_max_bytes else REQUEST_TOO_LARGE
+    )
+    raw = produce_records_from_body(await read_json(request, limit, too_large))
     if len(raw) > limits.PRODUCE_RECORDS_MAX:
         raise ApiError(INVALID_REQUEST, f"at most {limits.PRODUCE_RECORDS_MAX} records per request")
     records = [parse_produce_record(obj, i) for i, obj in enumerate(raw)]
@@ -245,12 +253,8 @@ def _start_offset(request: web.Request, partition: Partition) -> int:
         return partition.log.log_start_offset
     if raw == "latest":
         return partition.high_watermark
-    try:
-        offset = int(raw)
-    except ValueError:
-        raise ApiError(
-            INVALID_REQUEST, f"offset must be a number, earliest or latest; got {raw!r}"
-        ) from None
+    # Any long, so a negative one is out of range (416) as in Kafka, not malformed.
+    offset = parse_int(raw, "offset (or earliest, latest)", LONG_MIN, LONG_MAX)
     log = partition.log
     if not log.log_start_offset <= offset <= log.log_end_offset:
         raise _out_of_range(partition, offset)
@@ -297,9 +301,8 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     if request.query.get("follow", "false").lower() in ("true", "1", "yes"):
         return await _follow(request, partition, offset, fmt)
 
-    if offset >= partition.high_watermark and timeout_ms > 0:
-        await partition.wait_for_high_watermark_above(offset, timeout_ms / 1000)
-        partition = _fetch_partition(request)  # leadership or the topic may have changed
+    if timeout_ms > 0:
+        partition = await _long_poll(request, partition, offset, timeout_ms / 1000)
     records = _read(partition, offset, max_bytes, max_records)
     body = {
         "records": [_record_json(r, partition.index, fmt) for r in records],
@@ -308,6 +311,36 @@ async def fetch(request: web.Request) -> web.StreamResponse:
         "log_start_offset": partition.log.log_start_offset,
     }
     return json_response(body)
+
+
+async def _wait_for_change(partition: Partition, timeout_s: float) -> None:
+    """Returns at the partition's next change (an append, a HW move, leadership, removal) or
+    at the timeout: never at once while nothing happens. The caller looks at the partition
+    first; nothing awaits between its look and this wait, so no change is missed.
+
+    Not ``wait_for_high_watermark_above``: that is the acks=all wait, which ends at once when
+    the partition cannot commit (below ``min.insync.replicas``), and a reader looping on it
+    spun (issue 11: a follow stream sent 11,000 heartbeats a second)."""
+    try:
+        await asyncio.wait_for(partition.changed(), timeout_s)
+    except TimeoutError:
+        pass
+
+
+async def _long_poll(
+    request: web.Request, partition: Partition, offset: int, timeout_s: float
+) -> Partition:
+    """Waits up to ``timeout_s`` for a committed record at ``offset``; returns the partition
+    as it is then (leadership or the topic may have changed: the redirect or error)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while partition.high_watermark <= offset:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        await _wait_for_change(partition, remaining)
+        partition = _fetch_partition(request)
+    return partition
 
 
 def _record_json(record: Record, partition: int, fmt: str) -> dict[str, Any]:
@@ -344,6 +377,8 @@ async def _follow(
         return head + b"data: " + data + b"\n\n"
 
     heartbeat_s = limits.STREAM_HEARTBEAT_MS / 1000
+    loop = asyncio.get_running_loop()
+    next_heartbeat = loop.time() + heartbeat_s
     try:
         while True:
             try:
@@ -361,11 +396,19 @@ async def _follow(
                     )
                 )
                 offset = records[-1].offset + 1
+                next_heartbeat = loop.time() + heartbeat_s
+                # A write returns at once while the socket takes the bytes: let other
+                # requests run between two reads of a long backlog.
+                await asyncio.sleep(0)
                 continue
-            if not await partition.wait_for_high_watermark_above(offset, heartbeat_s):
-                if offset >= partition.high_watermark:
-                    beat = {"heartbeat": SYSTEM_CLOCK.wall_ms(), "next_offset": offset}
-                    await response.write(frame(beat, event="heartbeat"))
+            remaining = next_heartbeat - loop.time()
+            if remaining <= 0:
+                # Time-based, whatever woke the loop: one heartbeat per interval at most.
+                beat = {"heartbeat": SYSTEM_CLOCK.wall_ms(), "next_offset": offset}
+                await response.write(frame(beat, event="heartbeat"))
+                next_heartbeat = loop.time() + heartbeat_s
+                continue
+            await _wait_for_change(partition, remaining)
     except ConnectionResetError:
         pass  # the client went away
     return response
@@ -376,7 +419,7 @@ async def _follow(
 
 async def get_offsets(request: web.Request) -> web.Response:
     partition = _fetch_partition(request)
-    timestamp = query_int(request, "timestamp", None, -2, 1 << 62)
+    timestamp = query_int(request, "timestamp", None, -2, LONG_MAX)
     body: dict[str, Any] = {
         "topic": partition.topic,
         "partition": partition.index,

@@ -7,11 +7,25 @@ records. Values are strings, as in Kafka; numbers are accepted on input and stor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from client.protocol import INVALID_CONFIG, ApiError
+from server import limits
 from storage.log_config import LONG_MAX, TOPIC_CONFIG_NAMES, default_setting, parse_setting
+
+# ASCII digits only: int() also takes "٣" (Arabic-Indic three), " 7" and "1_0". Twenty digits
+# hold any long with room to say "too large" rather than "not a number".
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+_QUOTED_CHARS_MAX = 24
+
+
+def _not_an_integer(value: str) -> str | None:
+    if _INTEGER.fullmatch(value):
+        return None
+    shown = repr(value[:_QUOTED_CHARS_MAX]) + ("..." if len(value) > _QUOTED_CHARS_MAX else "")
+    return f"expected an integer, got {shown}"
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,9 @@ def _log_setting(name: str, doc: str) -> TopicConfigDef:
     """A config the log engine obeys: its default and range are the log's own."""
 
     def check(value: str) -> str | None:
+        problem = _not_an_integer(value)
+        if problem:
+            return problem
         try:
             parse_setting(name, value)
         except ValueError as e:
@@ -36,10 +53,10 @@ def _log_setting(name: str, doc: str) -> TopicConfigDef:
 
 def _long(minimum: int) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
-        try:
-            number = int(value)
-        except ValueError:
-            return f"expected an integer, got {value!r}"
+        problem = _not_an_integer(value)
+        if problem:
+            return problem
+        number = int(value)
         if number < minimum:
             return f"must be at least {minimum}, got {number}"
         if number > LONG_MAX:
@@ -81,8 +98,14 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
 assert TOPIC_CONFIG_NAMES <= TOPIC_CONFIGS.keys(), "every log setting is a topic config"
 
 
-def normalize_configs(raw: object) -> dict[str, str]:
-    """Checks a request's configs object; raises INVALID_CONFIG naming the bad entry."""
+def normalize_configs(
+    raw: object, *, socket_request_max_bytes: int = limits.SOCKET_REQUEST_MAX_BYTES
+) -> dict[str, str]:
+    """Checks a request's configs object; raises INVALID_CONFIG naming the bad entry.
+
+    ``max.message.bytes`` may not pass the node's ``socket.request.max.bytes``: no request
+    could carry such a batch (issue 11: 2147483647 was accepted, then a 100 MB produce took
+    the leader to 768 MB)."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -92,13 +115,27 @@ def normalize_configs(raw: object) -> dict[str, str]:
         definition = TOPIC_CONFIGS.get(name)
         if definition is None:
             known = ", ".join(sorted(TOPIC_CONFIGS))
-            raise ApiError(INVALID_CONFIG, f"unknown topic config {name!r} (supported: {known})")
+            shown = repr(name[:_QUOTED_CHARS_MAX]) + (
+                "..." if len(name) > _QUOTED_CHARS_MAX else ""
+            )
+            raise ApiError(INVALID_CONFIG, f"unknown topic config {shown} (supported: {known})")
+        # A float is refused whole: orjson reads an integer beyond 64 bits as one, and its
+        # digits are not the number the client sent.
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ApiError(INVALID_CONFIG, f"config {name}: the value must be a string or number")
+            raise ApiError(
+                INVALID_CONFIG, f"config {name}: the value must be a string or an integer"
+            )
         text = str(value).strip()
         problem = definition.check(text)
         if problem:
             raise ApiError(INVALID_CONFIG, f"config {name}: {problem}")
+        if name == "max.message.bytes" and int(text) > socket_request_max_bytes:
+            raise ApiError(
+                INVALID_CONFIG,
+                f"config max.message.bytes: {text} is above socket.request.max.bytes "
+                f"({socket_request_max_bytes}), the largest request a node reads: no produce "
+                "could carry such a batch",
+            )
         out[name] = text
     return out
 
