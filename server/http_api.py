@@ -210,6 +210,7 @@ async def create_topic(request: web.Request) -> web.Response:
             default_partitions=node.config.num_partitions,
             default_replication_factor=node.config.default_replication_factor,
             rng=node.rng,
+            socket_request_max_bytes=node.config.socket_request_max_bytes,
         )
 
     forwarded = await _admin(request, body, plan)
@@ -254,7 +255,11 @@ async def put_configs(request: web.Request) -> web.Response:
     name = request.match_info["topic"]
     body = await _json_object(request, {"configs"}, {"configs"})
     forwarded = await _admin(
-        request, body, lambda s: controller.plan_alter_configs(s, name, body["configs"])
+        request,
+        body,
+        lambda s: controller.plan_alter_configs(
+            s, name, body["configs"], socket_request_max_bytes=node.config.socket_request_max_bytes
+        ),
     )
     return forwarded or json_response({"configs": dict(sorted(node.topic(name).configs.items()))})
 
