@@ -1,0 +1,92 @@
+"""The fuzz tier's live cluster and the calls its checks make to it (with the standard
+library's client: these requests are meant to be valid)."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from scripts.node_process import Cluster, NodeProcess, http
+from tests.fuzz.mutations import Context
+
+# A connection with no request is closed after this long (connections.max.idle.ms); short so
+# the tier's idle-connection case ends soon.
+IDLE_MS = 5000
+
+
+@dataclass(repr=False)
+class Target:
+    cluster: Cluster
+    ctx: Context
+    # Where each node's log was when the fuzz started: the checks after it read from there.
+    log_offsets: dict[int, int]
+
+    def __repr__(self) -> str:
+        return f"Target({', '.join(n.url for n in self.nodes)})"
+
+    @property
+    def nodes(self) -> list[NodeProcess]:
+        return self.cluster.nodes
+
+    def port(self, index: int) -> int:
+        return self.cluster.nodes[index].http_port
+
+    def dead(self) -> list[str]:
+        """The nodes whose process has exited, with their exit code and log tail."""
+        return [
+            f"node {n.node_id} exited with {n.process.poll() if n.process else None}:\n"
+            + n.log_tail(30)
+            for n in self.nodes
+            if n.process is None or n.process.poll() is not None
+        ]
+
+    def log_since_start(self, node: NodeProcess) -> str:
+        data = node.log_file.read_bytes()[self.log_offsets[node.node_id] :]
+        return data.decode(errors="replace")
+
+
+def ok(status: int, body: Any, what: str) -> Any:
+    assert 200 <= status < 300, f"{what}: {status} {body}"
+    return body
+
+
+def full_isr(node: NodeProcess, topic: str) -> bool:
+    status, body = http("GET", f"{node.url}/v1/topics/{topic}", timeout=5)
+    return status == 200 and all(
+        p["leader"] is not None and len(p["isr"]) == len(p["replicas"]) for p in body["partitions"]
+    )
+
+
+def produce(
+    node: NodeProcess, topic: str, partition: int, records: list[Any], deadline_s: float = 60.0
+) -> tuple[int, Any]:
+    """Produces to one partition through ``node``, following the 307 to its leader and
+    waiting out a leader election (503) or a leader still applying the topic (404) until
+    ``deadline_s``."""
+    path = f"/v1/topics/{topic}/partitions/{partition}/records"
+    url = node.url + path
+    deadline = time.monotonic() + deadline_s
+    while True:
+        status, body = http("POST", url, {"records": records}, timeout=30)
+        if time.monotonic() < deadline:
+            if status == 307 and isinstance(body, dict) and body.get("leader_url"):
+                url = str(body["leader_url"]).rstrip("/") + path
+                continue
+            # 404: the leader may not have applied a topic just created (Kafka's clients retry
+            # UNKNOWN_TOPIC_OR_PARTITION too).
+            if status in (503, 404):
+                time.sleep(0.2)
+                continue
+        return status, body
+
+
+def traceback_lines(text: str) -> list[str]:
+    """The first line of each traceback in a log text, with the log line before it."""
+    lines = text.splitlines()
+    return [
+        f"{lines[i - 1] if i else ''} | {line}"
+        for i, line in enumerate(lines)
+        if re.match(r"\s*Traceback \(most recent call last\)", line)
+    ]

@@ -1,0 +1,932 @@
+"""Hypothesis strategies for the fuzz tier: HTTP requests mutated from valid ones.
+
+Every request starts from a real route of ``server.http_api.make_app`` (its method, its path
+with real topic and partition names, its query parameters, a valid JSON body) and has some of
+its parts replaced by odd ones: methods that are not ours or not tokens; path segments that
+are empty, ``..``, percent-encoded, unicode digits ("²", "٣"), huge numbers or very long;
+query values of the wrong kind; headers with odd framing, producer headers with odd numbers,
+junk credentials and junk internal-auth proofs; bodies with fields deleted or retyped,
+truncated, nested deep, or random bytes. Shrinking goes back towards the valid request, so a
+failing example shrinks to the one odd part that matters.
+
+Requests that a valid server must carry out and that would spoil the run (deleting the topic
+the checks write to, reconfiguring it) are pointed at topics kept for that instead: DELETE at
+``DOOMED_TOPIC``, configuration and partition changes at ``CONFIG_TOPIC``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+from urllib.parse import quote
+
+from hypothesis import strategies as st
+
+from tests.fuzz.wire import Request
+
+# The topic the fuzz reads and writes (records in every partition) and the after-run checks
+# write to; it is never deleted or reconfigured.
+MAIN_TOPIC = "fuzz"
+MAIN_PARTITIONS = 3
+# Configuration changes and added partitions go here; deletes here.
+CONFIG_TOPIC = "fuzz-configs"
+DOOMED_TOPIC = "fuzz-doomed"
+# A valid name the fuzz may create (once; then 409).
+NEW_TOPIC = "fuzz-created"
+
+# The node's read timeout for the fuzz cluster (http.request.read.timeout.ms): short, so a
+# request the server waits on ends quickly.
+READ_TIMEOUT_MS = 2000
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the strategies need to know of the live cluster to build valid requests."""
+
+    cluster_id: str
+    topic_ids: dict[str, str]
+    node_ids: tuple[int, ...]
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A request, the node it goes to, and what its answer must respect beyond the rules
+    every answer keeps (see ``test_http_fuzz.check``)."""
+
+    request: Request
+    node: int  # index into the cluster's nodes
+    route: str  # the route template it was built from ("raw" for raw bytes)
+    # Numbers in the request that are not plain ASCII digits ("١", "+1", " 1", "1_0") in a
+    # place the handler parses: a 2xx (or, for path segments, a 3xx) answer means it took
+    # them as numbers.
+    odd_numbers: tuple[str, ...] = ()
+    odd_path_numbers: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.odd_numbers or self.odd_path_numbers:
+            extra = f", odd numbers {self.odd_numbers + self.odd_path_numbers}"
+        return f"Case(node {self.node}, {self.route}{extra}: {self.request.summary()})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How Hypothesis prints a falsifying example: the request's bytes, short."""
+        printer.text(repr(self))
+
+
+# -- routes --------------------------------------------------------------------------------------
+
+
+def app_routes() -> list[tuple[str, str]]:
+    """(method, path template) of every route the node serves, from the real ``make_app`` (a
+    stand-in node: only the routing table is read)."""
+    from server.http_api import make_app
+
+    app = make_app(mock.MagicMock())
+    return [
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    ]
+
+
+_FETCH_QUERY = ("offset", "max_records", "max_bytes", "timeout_ms", "format", "follow")
+# The query parameters each route reads.
+QUERY: dict[str, tuple[str, ...]] = {
+    "/v1/topics/{topic}/records": ("acks", "timeout_ms"),
+    "/v1/topics/{topic}/partitions/{partition}/records": ("acks", "timeout_ms"),
+    "/v1/topics/{topic}/partitions/{partition}/offsets": ("timestamp",),
+    "/v1/acls": (
+        "resource_type",
+        "resource_name",
+        "pattern_type",
+        "principal",
+        "host",
+        "operation",
+        "permission",
+    ),
+}
+FETCH_QUERY = {("GET", "/v1/topics/{topic}/partitions/{partition}/records"): _FETCH_QUERY}
+# Parameters read as integers (their odd numbers must be refused).
+INT_PARAMETERS = frozenset({"max_records", "max_bytes", "timeout_ms", "timestamp", "offset"})
+
+
+def _record_list(ctx: Context, with_partition: bool) -> dict[str, Any]:
+    first: dict[str, Any] = {
+        "key": "fuzz-key",
+        "value": {"n": 1, "text": "fuzz"},
+        "headers": {"h": "v"},
+    }
+    second: dict[str, Any] = {
+        "value_b64": base64.b64encode(b"\x00\x01\x02").decode(),
+        "timestamp": 1_700_000_000_000,
+        "headers": [["a", "1"], ["a", None]],
+    }
+    if with_partition:
+        second["partition"] = 1
+    return {"records": [first, second, {"key": None, "value": "plain"}]}
+
+
+def _replica_fetch(ctx: Context) -> dict[str, Any]:
+    return {
+        "replica_id": ctx.node_ids[-1],
+        "max_wait_ms": 0,
+        "max_bytes": 1 << 20,
+        "partitions": [
+            {
+                "topic": MAIN_TOPIC,
+                "partition": 0,
+                "topic_id": ctx.topic_ids[MAIN_TOPIC],
+                "leader_epoch": 0,
+                "fetch_offset": 0,
+                "flushed_offset": 0,
+                "last_fetched_epoch": -1,
+            }
+        ],
+    }
+
+
+# A valid body for each (method, route) that takes one.
+BODIES: dict[tuple[str, str], Callable[[Context], Any]] = {
+    ("POST", "/v1/topics"): lambda ctx: {
+        "name": NEW_TOPIC,
+        "partitions": 1,
+        "replication_factor": 1,
+        "configs": {"retention.ms": "600000"},
+    },
+    ("POST", "/v1/topics/{topic}/partitions"): lambda ctx: {"count": 1},
+    ("PUT", "/v1/topics/{topic}/configs"): lambda ctx: {
+        "configs": {"retention.ms": "604800000", "max.message.bytes": "1048588"}
+    },
+    ("POST", "/v1/topics/{topic}/records"): lambda ctx: _record_list(ctx, True),
+    ("POST", "/v1/topics/{topic}/partitions/{partition}/records"): lambda ctx: _record_list(
+        ctx, False
+    ),
+    ("POST", "/v1/producers"): lambda ctx: {},
+    ("POST", "/v1/elections"): lambda ctx: {
+        "election_type": "PREFERRED",
+        "partitions": [{"topic": MAIN_TOPIC, "partition": 0}],
+    },
+    ("POST", "/v1/acls"): lambda ctx: {
+        "acls": [
+            {
+                "resource_type": "TOPIC",
+                "resource_name": MAIN_TOPIC,
+                "pattern_type": "LITERAL",
+                "principal": "User:alice",
+                "host": "*",
+                "operation": "READ",
+                "permission": "ALLOW",
+            }
+        ]
+    },
+    ("POST", "/v1/internal/brokers"): lambda ctx: {
+        "cluster_id": ctx.cluster_id,
+        "broker_id": ctx.node_ids[0],
+        "incarnation_id": "fuzz-incarnation",
+        "http_url": ctx.urls[0],
+        "raft_address": "127.0.0.1:1",
+    },
+    ("POST", "/v1/internal/brokers/{broker}/heartbeat"): lambda ctx: {
+        "broker_epoch": 0,
+        "incarnation_id": "fuzz-incarnation",
+        "applied_index": 0,
+    },
+    ("POST", "/v1/internal/producer-ids"): lambda ctx: {
+        "broker_id": ctx.node_ids[0],
+        "broker_epoch": 0,
+    },
+    ("POST", "/v1/internal/alter-isr"): lambda ctx: {
+        "leader": ctx.node_ids[0],
+        "partitions": [
+            {
+                "topic_id": ctx.topic_ids[MAIN_TOPIC],
+                "partition": 0,
+                "leader_epoch": 0,
+                "partition_epoch": 0,
+                "isr": list(ctx.node_ids),
+            }
+        ],
+    },
+    ("POST", "/v1/internal/replica-fetch"): _replica_fetch,
+}
+
+
+# -- odd values ----------------------------------------------------------------------------------
+
+_ASCII_INT = re.compile(r"-?[0-9]+")
+
+# Numbers a lenient parser takes (Python's int() and str.isdigit() accept all of these) but
+# that are not ASCII digits, so the API must refuse them.
+ODD_NUMBERS = (
+    "²",
+    "٣",
+    "١",
+    "１",
+    "৩",
+    "+1",
+    " 1",
+    "1 ",
+    "1_0",
+    "\t2",
+    "%C2%B2",
+    "%D9%A1",
+    "%D9%A3",
+)
+# Numbers out of every range, or not numbers at all.
+BAD_NUMBERS = (
+    "-1",
+    "-0",
+    "00",
+    "1.0",
+    "1e3",
+    "0x1",
+    "NaN",
+    "inf",
+    "9" * 22,
+    str(2**31),
+    str(2**31 - 1),
+    str(2**63),
+    str(2**64),
+    "-" + "9" * 30,
+    "",
+    "null",
+)
+ODD_STRINGS = (
+    "",
+    ".",
+    "..",
+    "%2e%2e",
+    "%2E",
+    "%00",
+    "%",
+    "%zz",
+    "%2F",
+    "a%2Fb",
+    "%0d%0aX-Injected:%201",
+    "é",
+    "\u202e",
+    "😀",
+    "[]",
+    "{}",
+    "FUZZ",
+    "fuzz ",
+    "a" * 250,
+    "a" * 9000,
+    "nope",
+)
+
+
+def is_odd_number(text: str) -> bool:
+    """Whether a lenient parser would take ``text`` (percent-decoded) as a number although it
+    is not ASCII digits."""
+    from urllib.parse import unquote
+
+    text = unquote(text)
+    if _ASCII_INT.fullmatch(text):
+        return False
+    try:
+        int(text)
+    except ValueError:
+        return text.isdigit()
+    return True
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# JSON values a field is retyped to: every JSON type, numbers out of any range, deep nesting.
+ODD_VALUES: tuple[Any, ...] = (
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    -0.0,
+    1e308,
+    float("nan"),
+    float("inf"),
+    2**31,
+    2**63,
+    2**64,
+    10**30,
+    -(10**30),
+    "",
+    "1",
+    "²",
+    "٣",
+    "x" * 10_000,
+    [],
+    {},
+    [1],
+    {"a": None},
+    _nested(60),
+)
+
+# -- parts ---------------------------------------------------------------------------------------
+
+METHODS = (
+    "GET",
+    "POST",
+    "PUT",
+    "DELETE",
+    "PATCH",
+    "HEAD",
+    "OPTIONS",
+    "TRACE",
+    "CONNECT",
+    "PRI",
+    "get",
+    "FOO",
+    "M-SEARCH",
+    "",
+    "G\x00T",
+    "GÉT",
+    "GE(T",
+    "X" * 2000,
+)
+
+
+def _segment(text: str, encoding: str) -> str:
+    if encoding == "quote":
+        return quote(text, safe="")
+    return text  # as it is: raw unicode, spaces, percent signs
+
+
+@st.composite
+def _segment_value(draw: st.DrawFn, valid: tuple[str, ...], numeric: bool) -> tuple[str, str]:
+    """(the segment as sent, the segment's text) for one path parameter."""
+    odd = ODD_NUMBERS + BAD_NUMBERS if numeric else ODD_STRINGS + ODD_NUMBERS[:3]
+    text = draw(st.sampled_from(valid) | st.sampled_from(odd))
+    encoding = draw(st.sampled_from(("as-is", "quote")))
+    return _segment(text, encoding), text
+
+
+def _topics_for(method: str, template: str) -> tuple[str, ...]:
+    """The real topics a request may name: never a write that would spoil MAIN_TOPIC."""
+    if method == "DELETE":
+        return (DOOMED_TOPIC, "nope")
+    if template.endswith("/configs") or template.endswith("/partitions"):
+        if method != "GET":
+            return (CONFIG_TOPIC, "nope")
+    return (MAIN_TOPIC, CONFIG_TOPIC, "nope")
+
+
+@st.composite
+def _path(draw: st.DrawFn, ctx: Context, method: str, template: str) -> tuple[str, tuple[str, ...]]:
+    """The request target's path, and the odd numbers in segments the handler parses."""
+    odd: list[str] = []
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "topic":
+            sent, _ = draw(_segment_value(_topics_for(method, template), numeric=False))
+            return sent
+        valid = tuple(str(i) for i in range(MAIN_PARTITIONS + 1))
+        if name == "broker":
+            valid = tuple(str(i) for i in ctx.node_ids) + ("99",)
+        sent, text = draw(_segment_value(valid, numeric=True))
+        if is_odd_number(text):
+            odd.append(f"{name} {text!r}")
+        return sent
+
+    path = re.sub(r"\{(\w+)\}", fill, template)
+    shape = draw(
+        st.sampled_from(
+            (
+                "as-is",
+                "trailing-slash",
+                "double-slash",
+                "dot-segments",
+                "upper-case",
+                "extra-segment",
+                "drop-segment",
+                "absolute-form",
+                "no-leading-slash",
+                "asterisk",
+                "fragment",
+                "long",
+            )
+        )
+    )
+    if shape == "trailing-slash":
+        path += "/"
+    elif shape == "double-slash":
+        path = path.replace("/", "//", 2)
+    elif shape == "dot-segments":
+        path = "/v1/../v1/./" + path.removeprefix("/v1/")
+    elif shape == "upper-case":
+        path = path.upper()
+    elif shape == "extra-segment":
+        path += "/" + draw(st.sampled_from(("x", "..", "%00", "records", "0")))
+    elif shape == "drop-segment":
+        path = path.rsplit("/", 1)[0]
+    elif shape == "absolute-form":
+        path = ctx.urls[0] + path
+    elif shape == "no-leading-slash":
+        path = path.lstrip("/")
+    elif shape == "asterisk":
+        path = "*"
+    elif shape == "fragment":
+        path += "#frag"
+    elif shape == "long":
+        path += "/" + "x" * draw(st.sampled_from((8_000, 10_000, 70_000)))
+    if shape in ("as-is", "trailing-slash", "fragment"):
+        return path, tuple(odd)
+    return path, ()  # another path: its numbers may never reach the handler
+
+
+_QUERY_VALUES: dict[str, tuple[str, ...]] = {
+    "offset": ("earliest", "latest", "0", "1", "2", "1000000"),
+    "max_records": ("1", "10", "10000", "10001", "0"),
+    "max_bytes": ("1", "1024", "0"),
+    # Long polls: a valid wait stays short so the run stays short.
+    "timeout_ms": ("0", "100", "500"),
+    "format": ("text", "json", "binary", "TEXT", "xml", ""),
+    "follow": ("false", "true", "1", "no", "TRUE"),
+    "acks": ("all", "-1", "1", "0", "2", "ALL", ""),
+    "timestamp": ("-2", "-1", "0", "1700000000000", "-3"),
+    "resource_type": ("TOPIC", "GROUP", "CLUSTER", "ANY", "topic", "any", "UNKNOWN"),
+    "resource_name": (MAIN_TOPIC, "*", "kafka-cluster"),
+    "pattern_type": ("LITERAL", "PREFIXED", "MATCH", "ANY", "prefixed"),
+    "principal": ("User:alice", "User:*", "alice", "User:"),
+    "host": ("*", "127.0.0.1"),
+    "operation": ("READ", "WRITE", "ALL", "ANY", "IDEMPOTENT_WRITE", "describe-configs"),
+    "permission": ("ALLOW", "DENY", "ANY"),
+}
+
+
+@st.composite
+def _query(
+    draw: st.DrawFn, names: tuple[str, ...], method: str, template: str
+) -> tuple[str, tuple[str, ...]]:
+    """The query string (without '?') and the odd numbers it gives the handler."""
+    odd: list[str] = []
+    parts: list[str] = []
+    candidates = names + ("unknown", "offset", "x%00", "²")
+    for _ in range(draw(st.integers(0, 4))):
+        name = draw(st.sampled_from(candidates))
+        valid = _QUERY_VALUES.get(name, ("1", "x"))
+        value = draw(
+            st.sampled_from(valid)
+            | st.sampled_from(ODD_NUMBERS + BAD_NUMBERS)
+            | st.sampled_from(ODD_STRINGS[:14])
+        )
+        encoding = draw(st.sampled_from(("quote", "as-is")))
+        form = draw(st.sampled_from(("pair", "pair", "pair", "bare", "empty", "repeat")))
+        sent = _segment(value, encoding)
+        if form == "pair":
+            parts.append(f"{name}={sent}")
+            if name in names and name in INT_PARAMETERS and is_odd_number(value):
+                odd.append(f"{name}={value!r}")
+        elif form == "bare":
+            parts.append(name)
+        elif form == "empty":
+            parts.append("")
+        else:
+            # Which of the two the handler reads is its choice: no odd number is counted.
+            parts.extend((f"{name}={sent}", f"{name}=1"))
+    if draw(st.integers(0, 20)) == 0:
+        parts.extend(f"p{i}={i}" for i in range(2000))
+    return "&".join(parts), tuple(odd)
+
+
+# -- headers -------------------------------------------------------------------------------------
+
+CONTENT_TYPES = (
+    b"application/json",
+    b"application/json; charset=utf-8",
+    b"application/vnd.kafka.json.v2+json",
+    b"application/x-www-form-urlencoded",
+    b"text/plain",
+    b"multipart/form-data; boundary=x",
+    b"application/octet-stream",
+    b"",
+    b";;;",
+    b"application/json; charset=latin-1",
+    b"\xff\xfe",
+    b"application/" + b"j" * 9000,
+)
+
+PRODUCER_VALUES = (
+    b"0",
+    b"1",
+    b"4000",
+    b"",
+    b"-1",
+    b"\xc2\xb2",  # "²"
+    "١".encode(),
+    b"+1",
+    b" 1",
+    b"1.0",
+    b"0x10",
+    b"9" * 30,
+    str(2**63).encode(),
+    str(2**15).encode(),
+    str(2**31).encode(),
+)
+
+AUTHORIZATIONS = (
+    b"Basic !!!",
+    b"Basic " + base64.b64encode(b"alice:wrong"),
+    b"Basic " + base64.b64encode(b"no-colon"),
+    b"Basic " + base64.b64encode(b"\xff\xfe:\x00"),
+    b"Basic",
+    b"Bearer x",
+    b"Bearer " + b"a" * 5000,
+    b"Negotiate YII=",
+    b"",
+    b"basic YWxpY2U6eA==",
+)
+
+
+def _internal_proof() -> list[tuple[bytes, bytes]]:
+    """Headers shaped like a valid internal proof, with a wrong signature."""
+    now = str(int(time.time() * 1000)).encode()
+    return [
+        (b"X-Kraft-Node", b"1"),
+        (b"X-Kraft-Timestamp", now),
+        (b"X-Kraft-Nonce", b"0" * 32),
+        (b"X-Kraft-Signature", b"f" * 64),
+    ]
+
+
+INTERNAL_JUNK = (
+    (b"X-Kraft-Node", b"1"),
+    (b"X-Kraft-Node", "١".encode()),
+    (b"X-Kraft-Node", b"9" * 22),
+    (b"X-Kraft-Timestamp", b"0"),
+    (b"X-Kraft-Timestamp", b"-1"),
+    (b"X-Kraft-Timestamp", b"\xc2\xb2"),
+    (b"X-Kraft-Nonce", b"zz"),
+    (b"X-Kraft-Nonce", b"A" * 32),
+    (b"X-Kraft-Signature", b""),
+    (b"X-Kraft-Signature", b"0" * 64),
+    (b"X-Kraft-Signature", b"0" * 10_000),
+)
+
+MISC_HEADERS = (
+    (b"Expect", b"100-continue"),
+    (b"Expect", b"200-ok"),
+    (b"Accept", b"text/event-stream"),
+    (b"Accept", b"\x00"),
+    (b"Accept-Encoding", b"gzip, br"),
+    (b"Content-Encoding", b"gzip"),
+    (b"Connection", b"keep-alive"),
+    (b"Connection", b"Upgrade"),
+    (b"Upgrade", b"h2c"),
+    (b"Upgrade", b"websocket"),
+    (b"Host", b"evil.example"),
+    (b"Host", b""),
+    (b"X-Leader-Epoch", b"2000000000"),
+    (b"X-Metadata-Index", b"99999999999999999999"),
+    (b"Retry-After", b"-1"),
+    (b"Cookie", b"a=" + b"b" * 4000),
+    (b"X-Long", b"v" * 10_000),
+    (b"X-Very-Long", b"v" * 100_000),
+    (b"X-Nul", b"a\x00b"),
+    (b"X-Latin", b"\xe9\xff"),
+    (b"Bad Name", b"x"),
+    (b"X(y)", b"1"),
+    (b"", b"no-name"),
+    (b"X-Folded", b"a\r\n folded"),
+    (b"X-Bare-CR", b"a\rb"),
+)
+
+
+@st.composite
+def _headers(
+    draw: st.DrawFn, body: bytes, route: str, method: str
+) -> tuple[list[tuple[bytes, bytes]], bytes, tuple[str, ...]]:
+    """Header mutations: (headers, the body as framed, odd numbers the handler parses)."""
+    headers: list[tuple[bytes, bytes]] = []
+    odd: list[str] = []
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(
+            st.sampled_from(
+                (
+                    "content-type",
+                    "content-length",
+                    "transfer-encoding",
+                    "producer",
+                    "authorization",
+                    "internal",
+                    "internal-proof",
+                    "misc",
+                    "many",
+                )
+            )
+        )
+        if kind == "content-type":
+            headers.append((b"Content-Type", draw(st.sampled_from(CONTENT_TYPES))))
+        elif kind == "content-length":
+            n = str(len(body)).encode()
+            value = draw(
+                st.sampled_from(
+                    (
+                        b"-5",
+                        b"abc",
+                        b"1e3",
+                        b"",
+                        b"+" + n,
+                        b" " + n,
+                        b"0" + n,
+                        b"0x10",
+                        b"99999999999999999999999",
+                        str(10**12).encode(),
+                        n + b", " + n,
+                        n + b", 1",
+                    )
+                )
+            )
+            headers.append((b"Content-Length", value))
+            if draw(st.booleans()):
+                headers.append((b"Content-Length", n if value != n else b"0"))
+        elif kind == "transfer-encoding":
+            te = draw(
+                st.sampled_from(
+                    (
+                        b"chunked",
+                        b"Chunked",
+                        b"gzip",
+                        b"chunked, chunked",
+                        b"gzip, chunked",
+                        b"identity",
+                        b"chunked;x=1",
+                    )
+                )
+            )
+            headers.append((b"Transfer-Encoding", te))
+            chunking = draw(st.sampled_from(("chunks", "bad-size", "with-length")))
+            if chunking == "with-length":
+                headers.append((b"Content-Length", str(len(body)).encode()))
+            elif chunking == "bad-size":
+                body = b"zz\r\n" + body + b"\r\n0\r\n\r\n"
+            if chunking in ("chunks", "with-length"):
+                body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+        elif kind == "producer":
+            names = draw(
+                st.sampled_from(
+                    (
+                        (b"Producer-Id", b"Producer-Epoch", b"Producer-Seq"),
+                        (b"Producer-Id",),
+                        (b"Producer-Epoch", b"Producer-Seq"),
+                    )
+                )
+            )
+            values = [draw(st.sampled_from(PRODUCER_VALUES)) for _ in names]
+            headers.extend(zip(names, values, strict=True))
+            if (
+                len(names) == 3
+                and route == "/v1/topics/{topic}/partitions/{partition}/records"
+                and method == "POST"
+            ):
+                odd.extend(
+                    f"{n.decode()}: {v.decode(errors='replace')!r}"
+                    for n, v in zip(names, values, strict=True)
+                    if is_odd_number(v.decode(errors="replace"))
+                )
+        elif kind == "authorization":
+            headers.append((b"Authorization", draw(st.sampled_from(AUTHORIZATIONS))))
+        elif kind == "internal":
+            headers.append(draw(st.sampled_from(INTERNAL_JUNK)))
+        elif kind == "internal-proof":
+            headers.extend(_internal_proof())
+        elif kind == "misc":
+            headers.append(draw(st.sampled_from(MISC_HEADERS)))
+        else:
+            headers.extend(
+                (b"X-Many-%d" % i, b"v") for i in range(draw(st.sampled_from((50, 150))))
+            )
+    return headers, body, tuple(odd)
+
+
+# -- bodies --------------------------------------------------------------------------------------
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON tree (keys of objects, indexes of lists), the root excluded."""
+    out: list[tuple[Any, ...]] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            out.append(prefix + (key,))
+            out.extend(_paths(child, prefix + (key,)))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            out.append(prefix + (index,))
+            out.extend(_paths(child, prefix + (index,)))
+    return out
+
+
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _parent(tree: Any, path: tuple[Any, ...]) -> Any:
+    for step in path[:-1]:
+        tree = tree[step]
+    return tree
+
+
+@st.composite
+def _mutated_tree(draw: st.DrawFn, valid: Any) -> Any:
+    tree = _copy(valid)
+    for _ in range(draw(st.integers(1, 3))):
+        places = _paths(tree)
+        op = draw(st.sampled_from(("retype", "delete", "add", "retype-root")))
+        if op == "retype-root" or not places:
+            return draw(st.sampled_from(ODD_VALUES + ([tree],)))
+        place = draw(st.sampled_from(places))
+        parent = _parent(tree, place)
+        if op == "retype":
+            parent[place[-1]] = draw(st.sampled_from(ODD_VALUES))
+        elif op == "delete":
+            del parent[place[-1]]
+        elif isinstance(parent, dict):
+            parent[draw(st.sampled_from(("unknown", "", "\x00", "x" * 300)))] = 1
+        else:
+            parent.append(draw(st.sampled_from(ODD_VALUES)))
+    return tree
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON text as a careless client writes it: big integers kept, NaN and Infinity as
+    JavaScript writes them (not JSON)."""
+    return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+@st.composite
+def _body(draw: st.DrawFn, valid: Any | None) -> bytes:
+    """A body for a route (``valid`` None: the route takes none, but a client may send one)."""
+    if valid is None:
+        kind = draw(st.sampled_from(("none", "none", "none", "json", "bytes")))
+        if kind == "none":
+            return b""
+        if kind == "json":
+            return _dumps(draw(st.sampled_from(ODD_VALUES)))
+        return draw(st.binary(max_size=64))
+    kind = draw(
+        st.sampled_from(
+            (
+                "valid",
+                "mutated",
+                "mutated",
+                "mutated",
+                "truncated",
+                "bytes",
+                "empty",
+                "deep",
+                "duplicate-keys",
+                "bad-utf8",
+                "bom",
+                "lone-surrogate",
+                "many-records",
+                "huge",
+                "whitespace",
+                "two-documents",
+            )
+        )
+    )
+    text = _dumps(valid)
+    if kind == "valid":
+        return text
+    if kind == "mutated":
+        return _dumps(draw(_mutated_tree(valid)))
+    if kind == "truncated":
+        return text[: draw(st.integers(0, max(len(text) - 1, 0)))]
+    if kind == "bytes":
+        return draw(st.binary(min_size=1, max_size=200))
+    if kind == "empty":
+        return b""
+    if kind == "deep":
+        depth = draw(st.sampled_from((100, 600, 5_000, 100_000)))
+        closed = draw(st.booleans())
+        return b"[" * depth + (b"]" * depth if closed else b"")
+    if kind == "duplicate-keys":
+        return b'{"a":1,"a":2,' + text[1:] if text.startswith(b"{") else text + text
+    if kind == "bad-utf8":
+        return text.replace(b'"', b'"\xff\xfe', 1)
+    if kind == "bom":
+        return b"\xef\xbb\xbf" + text
+    if kind == "lone-surrogate":
+        return text.replace(b'"', b'"\\ud800', 1)
+    if kind == "many-records":
+        return _dumps({"records": [{"value": "v"}] * 10_001})
+    if kind == "huge":
+        # Over the 8 MiB body limit of API.md: a JSON 413 (or a closed connection).
+        return b'{"records":[{"value":"' + b"v" * (9 << 20) + b'"}]}'
+    if kind == "whitespace":
+        return b" \t\r\n "
+    return text + b"\n" + text
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn,
+    ctx: Context,
+    routes: list[tuple[str, str]],
+    *,
+    method_odds: bool = True,
+    path_odds: bool = True,
+    query_odds: bool = True,
+    header_odds: bool = True,
+    body_odds: bool = True,
+) -> Case:
+    """A request built from one real route, with each part left valid or mutated (the flags
+    turn a kind of mutation off, to aim a test at the rest)."""
+    node = draw(st.integers(0, len(ctx.node_ids) - 1))
+    route_method, template = draw(st.sampled_from(routes))
+    method = route_method
+    if method_odds:
+        method = draw(st.just(route_method) | st.sampled_from(METHODS))
+    if path_odds:
+        path, odd_path = draw(_path(ctx, method, template))
+    else:
+        path = re.sub(r"\{topic\}", _topics_for(method, template)[0], template)
+        path = re.sub(r"\{partition\}", "0", path)
+        path = re.sub(r"\{broker\}", str(ctx.node_ids[0]), path)
+        odd_path = ()
+    names = FETCH_QUERY.get((method, template), QUERY.get(template, ()))
+    query, odd_query = "", tuple[str, ...]()
+    if query_odds:
+        query, odd_query = draw(_query(names, method, template))
+    valid_body = BODIES.get((route_method, template))
+    body_valid = valid_body(ctx) if valid_body is not None else None
+    body = _dumps(body_valid) if body_valid is not None else b""
+    if body_odds:
+        body = draw(_body(body_valid))
+    headers: list[tuple[bytes, bytes]] = []
+    odd_headers: tuple[str, ...] = ()
+    if header_odds:
+        headers, body, odd_headers = draw(_headers(body, template, method))
+    target = path + (f"?{query}" if query else "")
+    request = Request(
+        method.encode("utf-8", "surrogatepass"),
+        target.encode("utf-8", "surrogatepass"),
+        tuple(headers),
+        body,
+    )
+    # A non-ASCII method or target (sent as UTF-8) never matches a route.
+    return Case(
+        request,
+        node,
+        f"{route_method} {template}",
+        odd_numbers=odd_query + odd_headers if method == route_method else (),
+        odd_path_numbers=odd_path if method == route_method else (),
+    )
+
+
+# -- whole requests as bytes ---------------------------------------------------------------------
+
+# Request heads that are not HTTP/1.1 or not HTTP at all, each complete (ends in CRLF CRLF or
+# is answered at once), so the server has everything it will get.
+RAW_HEADS = (
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 32 + b"\r\n\r\n",  # TLS hello
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",  # HTTP/2 preface
+    b"GET /v1/cluster\r\n\r\n",  # HTTP/0.9
+    b"GET /v1/cluster HTTP/1.0\r\n\r\n",
+    b"GET /v1/cluster HTTP/2\r\n\r\n",
+    b"GET /v1/cluster HTTP/9.9\r\n\r\n",
+    b"GET /v1/cluster FTP/1.1\r\n\r\n",
+    b"GET  /v1/cluster  HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/cluster HTTP/1.1\nHost: x\n\n",
+    b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+    b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    b"GET /v1/cluster HTTP/1.1\r\n: empty\r\n\r\n",
+    b"\r\n\r\n",
+    b"\x00\x00\x00\x00\r\n\r\n",
+    b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\n\x00\r\n\r\n",
+    b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\nX: " + b"y" * 70_000 + b"\r\n\r\n",
+)
+
+
+@st.composite
+def raw_requests(draw: st.DrawFn) -> bytes:
+    """Whole requests as bytes: odd heads, random bytes ending a head, and valid requests
+    with a byte flipped."""
+    kind = draw(st.sampled_from(("head", "bytes", "flipped")))
+    if kind == "head":
+        return draw(st.sampled_from(RAW_HEADS))
+    if kind == "bytes":
+        return draw(st.binary(min_size=1, max_size=300)) + b"\r\n\r\n"
+    valid = b"POST /v1/topics/fuzz/records HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    body = b'{"records":[{"value":"v"}]}'
+    raw = bytearray(valid + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    position = draw(st.integers(0, len(valid) - 1))
+    raw[position] = draw(st.integers(0, 255))
+    return bytes(raw)

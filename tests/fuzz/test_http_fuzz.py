@@ -1,0 +1,477 @@
+"""Fuzzing a live three-node cluster over HTTP (issue 11, item 7).
+
+Hypothesis builds requests from the node's real routes and mutates their methods, paths,
+queries, headers and bodies (``tests/fuzz/mutations.py``); each goes over a raw socket
+(``tests/fuzz/wire.py``) to one of the nodes, and its answer must keep the rules of
+``tests/fuzz/checks.py``: a well-formed answer or a closed connection, never a hang; a
+documented status, never a 500; JSON errors with Kafka's names. Then the cases the issue
+found by hand, requests that stall halfway, and after all of it the cluster must be as it
+was: every node running and ready, no broker fenced, the main topic taking writes.
+
+The tests of this module run in order and share one cluster: the checks after the fuzz come
+last. Hypothesis runs derandomized (a fixed seed per test, no example database), so a run
+sends the same requests every time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scripts.node_process import http, wait_until
+from tests.fuzz.checks import check, check_or_record, error_body
+from tests.fuzz.live import IDLE_MS, Target, ok, produce, traceback_lines
+from tests.fuzz.mutations import (
+    BODIES,
+    CONFIG_TOPIC,
+    FETCH_QUERY,
+    MAIN_PARTITIONS,
+    MAIN_TOPIC,
+    QUERY,
+    READ_TIMEOUT_MS,
+    Case,
+    Context,
+    app_routes,
+    cases,
+    raw_requests,
+)
+from tests.fuzz.wire import Answer, Closed, Outcome, Request, exchange
+
+ROUTES = app_routes()
+# A complete request is answered within this: the longest valid wait the fuzz asks for is a
+# replica fetch's 5 s; a stalled one is cut by the node's read timeout (2 s) well before.
+ANSWER_DEADLINE_S = 15.0
+# A stalled request must be answered (408) or its connection closed within the node's read
+# timeout, or its idle timeout for a connection that sends nothing; this margin is for a
+# loaded machine.
+STALL_MARGIN_S = 5.0
+
+
+def fuzz(examples: int) -> settings:
+    """Hypothesis settings of the tier: reproducible (derandomized, no database), no deadline
+    (a request may wait on the cluster), ``examples`` requests."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def send(target: Target, case: Case, deadline_s: float = ANSWER_DEADLINE_S) -> Outcome:
+    """Sends the case's request, checks every node still runs, and checks the answer."""
+    outcome = exchange(target.port(case.node), case.request, deadline_s)
+    dead = target.dead()
+    assert not dead, f"{case!r}\n  -> a node died:\n" + "\n".join(dead)
+    check_or_record(case, outcome)
+    return outcome
+
+
+def test_the_fuzz_knows_every_route() -> None:
+    """Every route of make_app that takes a body has a valid one here, and every body here is
+    a route's: a new endpoint is fuzzed from the start."""
+    routes = set(ROUTES)
+    assert set(BODIES) <= routes, sorted(set(BODIES) - routes)
+    takes_body = {(m, t) for m, t in routes if m in ("POST", "PUT", "PATCH")}
+    assert takes_body <= set(BODIES), sorted(takes_body - set(BODIES))
+    templates = {t for _, t in routes}
+    assert set(QUERY) <= templates and {t for _, t in FETCH_QUERY} <= templates
+
+
+# -- the cases issue 11 found by hand ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Known:
+    build: Callable[[Context], Case]
+    # The statuses that are right (beyond the rules every answer keeps); "4xx": any of them;
+    # "closed": a closed connection is right too.
+    want: tuple[int | str, ...]
+    # A further rule on the error body's message.
+    message_must_not: str | None = None
+
+
+def _get(target: str, node: int = 0, route: str = "GET", **kw: tuple[str, ...]) -> Case:
+    return Case(Request(b"GET", target.encode()), node, route, **kw)
+
+
+def _post(
+    target: str,
+    body: object,
+    route: str,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+    **kw: tuple[str, ...],
+) -> Case:
+    raw = json.dumps(body).encode()
+    return Case(Request(b"POST", target.encode(), headers, raw), 0, route, **kw)
+
+
+def _replica_fetch_epoch(ctx: Context) -> Case:
+    body = BODIES[("POST", "/v1/internal/replica-fetch")](ctx)
+    body["replica_id"] = 99
+    body["partitions"][0]["leader_epoch"] = 2_000_000_000
+    return _post("/v1/internal/replica-fetch", body, "POST /v1/internal/replica-fetch")
+
+
+_PRODUCE_PARTITION = "POST /v1/topics/{topic}/partitions/{partition}/records"
+_RECORDS = {"records": [{"value": "v"}]}
+
+KNOWN: dict[str, Known] = {
+    "partition ² (%C2%B2) is not a number": Known(
+        lambda ctx: _get(
+            f"/v1/topics/{MAIN_TOPIC}/partitions/%C2%B2/records",
+            route="GET /v1/topics/{topic}/partitions/{partition}/records",
+            odd_path_numbers=("partition '²'",),
+        ),
+        (400,),
+    ),
+    "partition ١ (%D9%A1) is not partition 1": Known(
+        lambda ctx: _get(
+            f"/v1/topics/{MAIN_TOPIC}/partitions/%D9%A1/records",
+            route="GET /v1/topics/{topic}/partitions/{partition}/records",
+            odd_path_numbers=("partition '١'",),
+        ),
+        (400,),
+    ),
+    "partition ٣ sent as raw UTF-8": Known(
+        lambda ctx: Case(
+            Request(b"GET", f"/v1/topics/{MAIN_TOPIC}/partitions/٣/offsets".encode()),
+            0,
+            "GET /v1/topics/{topic}/partitions/{partition}/offsets",
+            odd_path_numbers=("partition '٣'",),
+        ),
+        (400,),
+    ),
+    "a 22-digit broker id in an internal call": Known(
+        lambda ctx: _post(
+            "/v1/internal/brokers/9999999999999999999999/heartbeat",
+            {"broker_epoch": 0},
+            "POST /v1/internal/brokers/{broker}/heartbeat",
+        ),
+        (400, 401),
+    ),
+    "a replica fetch without proof naming leader epoch 2000000000": Known(
+        _replica_fetch_epoch, (401,)
+    ),
+    "a 10,000-character URL": Known(
+        lambda ctx: _get("/v1/topics/" + "a" * 10_000, route="GET /v1/topics/{topic}"),
+        ("4xx",),
+    ),
+    "an unknown method": Known(
+        lambda ctx: Case(Request(b"FOO", b"/v1/cluster"), 0, "GET /v1/cluster"), (400, 405, 501)
+    ),
+    "a header name with a space": Known(
+        lambda ctx: Case(
+            Request(b"GET", b"/v1/cluster", ((b"Bad Name", b"x"),)), 0, "GET /v1/cluster"
+        ),
+        (400,),
+    ),
+    "a header of control bytes": Known(
+        lambda ctx: Case(
+            Request(b"GET", b"/v1/cluster", ((b"\x01\x02", b"\x03"),)), 0, "GET /v1/cluster"
+        ),
+        (400,),
+    ),
+    "Content-Length: -5": Known(
+        lambda ctx: _post(
+            "/v1/topics",
+            {"name": "x"},
+            "POST /v1/topics",
+            ((b"Content-Length", b"-5"),),
+        ),
+        (400,),
+    ),
+    "TLS bytes on the HTTP port": Known(
+        lambda ctx: Case(
+            Request(b"", b"", raw=b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 300),
+            0,
+            "raw",
+        ),
+        (400, "closed"),
+    ),
+    "a 30-digit JSON integer stays an integer in the message": Known(
+        lambda ctx: _post(
+            f"/v1/topics/{MAIN_TOPIC}/records",
+            {"records": [{"value": "v", "partition": 10**30}]},
+            "POST /v1/topics/{topic}/records",
+        ),
+        (400, 422),
+        message_must_not="e+",
+    ),
+    "max.message.bytes above socket.request.max.bytes": Known(
+        lambda ctx: Case(
+            Request(
+                b"PUT",
+                f"/v1/topics/{CONFIG_TOPIC}/configs".encode(),
+                (),
+                b'{"configs": {"max.message.bytes": "2147483647"}}',
+            ),
+            0,
+            "PUT /v1/topics/{topic}/configs",
+        ),
+        (400,),
+    ),
+    "Producer-Id: ²": Known(
+        lambda ctx: _post(
+            f"/v1/topics/{MAIN_TOPIC}/partitions/0/records",
+            _RECORDS,
+            _PRODUCE_PARTITION,
+            ((b"Producer-Id", "²".encode()), (b"Producer-Epoch", b"0"), (b"Producer-Seq", b"0")),
+            odd_numbers=("Producer-Id: '²'",),
+        ),
+        (400,),
+    ),
+    "Producer-Epoch: ١": Known(
+        lambda ctx: _post(
+            f"/v1/topics/{MAIN_TOPIC}/partitions/0/records",
+            _RECORDS,
+            _PRODUCE_PARTITION,
+            ((b"Producer-Id", b"1"), (b"Producer-Epoch", "١".encode()), (b"Producer-Seq", b"0")),
+            odd_numbers=("Producer-Epoch: '١'",),
+        ),
+        (400,),
+    ),
+    "timeout_ms=١ on a produce": Known(
+        lambda ctx: _post(
+            f"/v1/topics/{MAIN_TOPIC}/records?timeout_ms=%D9%A1",
+            _RECORDS,
+            "POST /v1/topics/{topic}/records",
+            odd_numbers=("timeout_ms='١'",),
+        ),
+        (400,),
+    ),
+    "a 9 MiB body": Known(
+        lambda ctx: Case(
+            Request(
+                b"POST",
+                f"/v1/topics/{MAIN_TOPIC}/records".encode(),
+                (),
+                b'{"records":[{"value":"' + b"v" * (9 << 20) + b'"}]}',
+            ),
+            0,
+            "POST /v1/topics/{topic}/records",
+        ),
+        (413, "closed"),
+    ),
+    "JSON nested 100,000 deep": Known(
+        lambda ctx: Case(
+            Request(b"POST", b"/v1/topics", (), b"[" * 100_000 + b"]" * 100_000),
+            0,
+            "POST /v1/topics",
+        ),
+        (400,),
+    ),
+    "a partition given as true": Known(
+        lambda ctx: _post(
+            f"/v1/topics/{MAIN_TOPIC}/records",
+            {"records": [{"value": "v", "partition": True}]},
+            "POST /v1/topics/{topic}/records",
+        ),
+        (400, 422),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(KNOWN))
+def test_known_bad_request_gets_its_clean_answer(target: Target, name: str) -> None:
+    known = KNOWN[name]
+    case = known.build(target.ctx)
+    outcome = send(target, case)
+    got = "closed" if isinstance(outcome, Closed) else getattr(outcome, "status", None)
+    if isinstance(got, int) and 400 <= got < 500 and "4xx" in known.want:
+        got = "4xx"
+    assert got in known.want, f"{case!r}\n  -> {outcome.summary()}; want {known.want}"
+    if known.message_must_not and isinstance(outcome, Answer):
+        body = error_body(outcome)
+        assert body is not None and known.message_must_not not in body["message"], (
+            f"{case!r}\n  -> {outcome.summary()}"
+        )
+
+
+# -- the fuzz ------------------------------------------------------------------------------------
+
+
+@fuzz(500)
+@given(data=st.data())
+def test_requests_mutated_anywhere_get_clean_answers(target: Target, data: st.DataObject) -> None:
+    send(target, data.draw(cases(target.ctx, ROUTES), label="case"))
+
+
+@fuzz(300)
+@given(data=st.data())
+def test_mutated_bodies_get_clean_answers(target: Target, data: st.DataObject) -> None:
+    routes = [r for r in ROUTES if r in BODIES]
+    strategy = cases(
+        target.ctx,
+        routes,
+        method_odds=False,
+        path_odds=False,
+        query_odds=False,
+        header_odds=False,
+    )
+    send(target, data.draw(strategy, label="case"))
+
+
+@fuzz(200)
+@given(data=st.data())
+def test_mutated_queries_get_clean_answers(target: Target, data: st.DataObject) -> None:
+    routes = [r for r in ROUTES if r in FETCH_QUERY or r[1] in QUERY]
+    strategy = cases(
+        target.ctx, routes, method_odds=False, path_odds=False, header_odds=False, body_odds=False
+    )
+    send(target, data.draw(strategy, label="case"))
+
+
+@fuzz(300)
+@given(data=st.data())
+def test_mutated_headers_get_clean_answers(target: Target, data: st.DataObject) -> None:
+    strategy = cases(
+        target.ctx, ROUTES, method_odds=False, path_odds=False, query_odds=False, body_odds=False
+    )
+    send(target, data.draw(strategy, label="case"))
+
+
+@fuzz(300)
+@given(data=st.data())
+def test_mutated_methods_and_paths_get_clean_answers(target: Target, data: st.DataObject) -> None:
+    strategy = cases(target.ctx, ROUTES, query_odds=False, header_odds=False, body_odds=False)
+    send(target, data.draw(strategy, label="case"))
+
+
+@fuzz(150)
+@given(raw=raw_requests(), node=st.integers(0, 2))
+def test_requests_that_are_not_http_get_clean_answers(
+    target: Target, raw: bytes, node: int
+) -> None:
+    send(target, Case(Request(b"", b"", raw=raw), node, "raw"))
+
+
+# -- requests that stop halfway ------------------------------------------------------------------
+
+_BODY_8_OF_100 = (
+    b"POST /v1/topics/fuzz/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 100\r\n\r\n{"record'
+)
+STALLS: dict[str, tuple[bytes, float]] = {
+    # (what is sent, how long apart each byte goes; 0: all at once)
+    "a connection that sends nothing": (b"", 0.0),
+    "half a request line": (b"GET /v1/clus", 0.0),
+    "headers that never end": (b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\n", 0.0),
+    "8 of 100 body bytes": (_BODY_8_OF_100, 0.0),
+    "8 of 100 body bytes to an internal endpoint": (
+        _BODY_8_OF_100.replace(b"/v1/topics/fuzz/records", b"/v1/internal/replica-fetch"),
+        0.0,
+    ),
+    "a chunked body without its last chunk": (
+        b"POST /v1/topics/fuzz/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b'\r\n5\r\n{"rec\r\n',
+        0.0,
+    ),
+    "headers sent one byte every 300 ms": (
+        b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 200 + b"\r\n\r\n",
+        0.3,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(STALLS))
+def test_a_stalled_request_is_answered_or_closed_in_time(target: Target, name: str) -> None:
+    """Kafka closes what stalls (connections.max.idle.ms); our read timeout cuts a request
+    whose head or body stops coming: a JSON 408, or the connection closed, within it."""
+    data, trickle_s = STALLS[name]
+    limit_ms = IDLE_MS if not data else READ_TIMEOUT_MS
+    deadline_s = limit_ms / 1000 + STALL_MARGIN_S
+    case = Case(Request(b"", b"", raw=data or b" "), 0, "raw")
+    if data:
+        outcome = exchange(target.port(0), data, deadline_s, trickle_s=trickle_s)
+    else:
+        outcome = exchange(target.port(0), b"", deadline_s)
+    check(case, outcome)
+    if isinstance(outcome, Answer):
+        assert 400 <= outcome.status < 500, f"{name}: {outcome.summary()}"
+
+
+# -- after the fuzz: the cluster is as it was ----------------------------------------------------
+
+
+def test_after_the_fuzz_every_node_runs_and_is_ready(target: Target) -> None:
+    assert not target.dead(), "\n".join(target.dead())
+    for node in target.nodes:
+        status, body = http("GET", f"{node.url}/v1/health/ready", timeout=10)
+        assert status == 200, f"node {node.node_id}: {status} {body}"
+
+
+def test_after_the_fuzz_no_broker_was_fenced(target: Target) -> None:
+    """The fuzz took no node's heartbeats away: no broker is fenced now, and the controller
+    never fenced one during the run (its log says so when it does)."""
+    ids = set(target.ctx.node_ids)
+    for node in target.nodes:
+        status, body = http("GET", f"{node.url}/v1/cluster", timeout=10)
+        assert status == 200, body
+        fenced = [b["id"] for b in body["brokers"] if b["id"] in ids and b["fenced"]]
+        missing = ids - {b["id"] for b in body["brokers"]}
+        assert not fenced and not missing, f"node {node.node_id} sees {body['brokers']}"
+    for node in target.nodes:
+        fencings = [
+            line
+            for line in target.log_since_start(node).splitlines()
+            if (m := re.search(r"broker (\d+) missed its heartbeats", line)) and int(m[1]) in ids
+        ]
+        assert not fencings, f"node {node.node_id} fenced brokers during the fuzz:\n" + "\n".join(
+            fencings
+        )
+
+
+def test_after_the_fuzz_the_main_topic_takes_writes_and_reads(target: Target) -> None:
+    """Every partition of the main topic takes an acks=all write and serves it back (a
+    leader deposed by a request's number would refuse it for good), and so does a new
+    topic."""
+    first = target.nodes[0]
+    marker = base64.b64encode(b"after the fuzz").decode()
+    for partition in range(MAIN_PARTITIONS):
+        body = ok(
+            *produce(first, MAIN_TOPIC, partition, [{"value": marker}]),
+            f"produce to {MAIN_TOPIC}-{partition}",
+        )
+        offset = body["offsets"][0]["offset"]
+        path = f"/v1/topics/{MAIN_TOPIC}/partitions/{partition}/records?offset={offset}"
+        fetched = ok(*http("GET", first.url + path, timeout=30), f"fetch {path}")
+        assert [r["value"] for r in fetched["records"]][:1] == [marker], fetched
+    ok(
+        *http(
+            "POST",
+            f"{first.url}/v1/topics",
+            {"name": "after-fuzz", "partitions": 1, "replication_factor": 3},
+            timeout=30,
+        ),
+        "create after-fuzz",
+    )
+    wait_until(
+        "after-fuzz has a leader",
+        lambda: (
+            http("GET", f"{first.url}/v1/topics/after-fuzz")[1]["partitions"][0]["leader"]
+            is not None
+        ),
+    )
+    body = ok(*produce(first, "after-fuzz", 0, [{"value": marker}]), "produce to after-fuzz")
+    assert body["offsets"][0]["offset"] == 0, body
+
+
+def test_after_the_fuzz_node_logs_hold_no_traceback(target: Target) -> None:
+    """A client's bad request is logged as one line without a traceback (issue 11, item 5)."""
+    found = {node.node_id: traceback_lines(target.log_since_start(node)) for node in target.nodes}
+    found = {k: v for k, v in found.items() if v}
+    report = "\n".join(
+        f"node {node_id}: {len(lines)} tracebacks, the first after: {lines[0]}"
+        for node_id, lines in found.items()
+    )
+    assert not found, report
