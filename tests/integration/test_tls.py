@@ -162,7 +162,15 @@ def test_the_tools_produce_and_consume_with_a_command_config_of_ssl_and_the_ca(
         f"ssl.truststore.location={node.cafile}",
     ]
     common = ["--bootstrap-server", node.bootstrap, "--command-config", str(config)]
-    out = tool("client.tools.topics", *common, "--create", "--topic", "tls-news")
+    out = tool(
+        "client.tools.topics",
+        *common,
+        "--create",
+        "--topic",
+        "tls-news",
+        "--replication-factor",
+        "3",
+    )
     assert (out.returncode, out.stdout) == (0, "Created topic tls-news.\n"), out.stderr
     wait_known_everywhere(tls_cluster, "tls-news")
     out = tool("client.tools.topics", *common, "--list")
