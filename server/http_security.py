@@ -167,7 +167,8 @@ class Security:
         if header is None:
             raise ApiError(
                 SASL_AUTHENTICATION_FAILED,
-                "authentication required: send Authorization: Basic base64(user:password)",
+                "authentication required: send Authorization: Basic base64(user:password) "
+                "(the tools: sasl.jaas.config in --command-config)",
             )
         name = store.cached(header)
         if name is not None:
