@@ -29,6 +29,7 @@ from server.http_records import (
     produce_partition,
     produce_topic,
 )
+from server.http_security import may_describe_topic, security_middleware
 from server.http_util import (
     errors_as_json,
     json_response,
@@ -141,6 +142,7 @@ async def list_topics(request: web.Request) -> web.Response:
     node = node_of(request)
     node.require_ready()
     topics = sorted(node.quorum.snapshot_state().topics.values(), key=lambda t: t.name)
+    topics = [t for t in topics if may_describe_topic(request, t.name)]  # Kafka hides the rest
     body = [
         {
             "name": t.name,
@@ -403,7 +405,14 @@ def make_app(node: Node) -> web.Application:
     internal_auth = internal_auth_middleware(
         node.internal_auth, node.config.socket_request_max_bytes, SYSTEM_CLOCK.wall_ms
     )
-    app = web.Application(middlewares=[errors_as_json, internal_auth], client_max_size=1 << 40)
+    # Client authentication and ACLs run after the internal-auth check, which marks the
+    # cluster's own calls. (http_acls imports this module, hence the import here.)
+    from server.http_acls import add_routes as add_acl_routes
+
+    client_security = security_middleware(node.config, SYSTEM_CLOCK.monotonic_s)
+    app = web.Application(
+        middlewares=[errors_as_json, internal_auth, client_security], client_max_size=1 << 40
+    )
     app[NODE] = node
     app.on_response_prepare.append(_add_metadata_index)
     r = app.router
@@ -423,6 +432,7 @@ def make_app(node: Node) -> web.Application:
     r.add_get("/v1/topics/{topic}/partitions/{partition}/offsets", get_offsets)
     r.add_post("/v1/producers", new_producer)
     r.add_post("/v1/elections", elect_leaders)
+    add_acl_routes(r)
     r.add_post("/v1/internal/brokers", register_broker)
     r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)
     r.add_post("/v1/internal/producer-ids", allocate_producer_ids)
