@@ -75,7 +75,8 @@ def parse_acl(raw: Any, where: str = "") -> dict[str, str]:
         raise ApiError(INVALID_REQUEST, f"{where}the ACL needs {', '.join(missing)}")
     resource_type = _name(raw["resource_type"], "resource_type", RESOURCE_TYPES, where)
     default_name = CLUSTER_RESOURCE_NAME if resource_type == "CLUSTER" else None
-    name = raw.get("resource_name", default_name)
+    name = raw.get("resource_name")
+    name = default_name if name is None else name
     if not isinstance(name, str):
         raise ApiError(INVALID_REQUEST, f"{where}resource_name must be a string")
     for field in ("principal", "host"):
