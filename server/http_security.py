@@ -33,6 +33,7 @@ from aiohttp.typedefs import Middleware
 from client.protocol import (
     CLUSTER_AUTHORIZATION_FAILED,
     GROUP_AUTHORIZATION_FAILED,
+    REQUEST_TOO_LARGE,
     SASL_AUTHENTICATION_FAILED,
     TOPIC_AUTHORIZATION_FAILED,
     ApiError,
@@ -214,16 +215,19 @@ def may_describe_topic(request: web.Request, name: str) -> bool:
 _SECURITY = "kraft.security"
 
 
-async def _read_body(request: web.Request, limit_bytes: int) -> bytes | None:
-    """The body, or None when it is over ``limit_bytes`` (the handler then refuses it)."""
+async def _read_body(request: web.Request, limit_bytes: int) -> bytes:
+    """The whole body; 413 when it is over ``limit_bytes`` (what follows is never handed on)."""
+    too_large = ApiError(
+        REQUEST_TOO_LARGE, f"the request body is larger than the limit of {limit_bytes} bytes"
+    )
     if request.content_length is not None and request.content_length > limit_bytes:
-        return None
+        raise too_large
     chunks: list[bytes] = []
     size = 0
     while chunk := await request.content.read(64 * 1024):
         size += len(chunk)
         if size > limit_bytes:
-            return None
+            raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -242,11 +246,9 @@ def _replay_body(request: web.Request, body: bytes) -> None:
 
 
 async def _topic_to_create(request: web.Request, limit_bytes: int) -> str | None:
-    """The topic name a create request's body names, or None (the handler answers the bad
-    body with its 400, having done nothing)."""
+    """The topic name a create request's body names, or None when it names none. The handler
+    then reads the same bytes."""
     body = await _read_body(request, limit_bytes)
-    if body is None:
-        return None
     _replay_body(request, body)
     try:
         parsed = orjson.loads(body)
@@ -272,7 +274,8 @@ async def _authorize(security: Security, request: web.Request, rule: Rule, princ
         if not decision:
             topic = await _topic_to_create(request, node_of(request).config.max_request_bytes)
             if topic is None:
-                return  # a body without a name creates nothing: the handler's 400
+                # Without CREATE on the cluster only a topic named in the body may be created.
+                raise _refuse(principal, "CREATE", "CLUSTER", name)
             decision = authorizer.authorize(principal, "CREATE", "TOPIC", topic)
             if not decision:
                 log.info("%s may not CREATE TOPIC %s (%s)", principal, topic, decision.reason)

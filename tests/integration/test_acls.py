@@ -375,6 +375,86 @@ def test_alice_cannot_change_acls_and_a_denied_request_changes_nothing(
     status, body = node.http("DELETE", "/v1/topics/news", auth=ALICE)
     assert status == 403, body
     assert node.http("GET", "/v1/topics/news")[0] == 200
+    status, body = node.http("POST", "/v1/topics", {"nam": "x"}, auth=ALICE)
+    assert status == 403 and body["error"] == "CLUSTER_AUTHORIZATION_FAILED", body
+
+    # CREATE on a topic prefix lets alice create those topics, and only those
+    ok(
+        acls(
+            node,
+            configs["admin"],
+            "--add",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "Create",
+            "--topic",
+            "alice.",
+            "--resource-pattern-type",
+            "prefixed",
+        )
+    )
+    status, body = node.http("POST", "/v1/topics", {"name": "alice.t"}, auth=ALICE)
+    assert status == 201 and body["name"] == "alice.t", body
+    status, body = node.http("POST", "/v1/topics", {"name": "bob.t"}, auth=ALICE)
+    assert status == 403 and body["error"] == "TOPIC_AUTHORIZATION_FAILED", body
+
+
+def test_the_other_tools_take_their_client_config_files(
+    cluster: Cluster, configs: dict[str, Path]
+) -> None:
+    node = cluster.nodes[2]
+    create_topic(node, configs["admin"], "perf")
+    out = tool(
+        "client.tools.producer_perf_test",
+        "--topic",
+        "perf",
+        "--num-records",
+        "20",
+        "--record-size",
+        "10",
+        "--throughput",
+        "-1",
+        "--bootstrap-server",
+        node.bootstrap,
+        "--producer.config",
+        str(configs["admin"]),
+    )
+    assert "20 records sent" in ok(out)
+    out = tool(
+        "client.tools.consumer_perf_test",
+        "--topic",
+        "perf",
+        "--messages",
+        "20",
+        "--bootstrap-server",
+        node.bootstrap,
+        "--consumer.config",
+        str(configs["admin"]),
+        "--hide-header",
+    )
+    ok(out)
+    out = tool(
+        "client.tools.metadata_quorum",
+        "--bootstrap-server",
+        node.bootstrap,
+        "--command-config",
+        str(configs["admin"]),
+        "describe",
+        "--status",
+    )
+    assert "LeaderId:" in ok(out)
+    out = tool(
+        "client.tools.leader_election",
+        "--bootstrap-server",
+        node.bootstrap,
+        "--admin.config",
+        str(configs["alice"]),
+        "--election-type",
+        "preferred",
+        "--all-topic-partitions",
+    )
+    assert "User:alice is not authorized to ALTER the cluster" in one_line_error(out)
 
 
 def test_a_new_user_works_without_a_restart(cluster: Cluster) -> None:
