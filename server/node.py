@@ -370,7 +370,7 @@ class Node:
         """A broker's advertised URL; with ``dial``, the address this node dials it at."""
         if dial and broker_id in self.config.http_dial:
             host, port = self.config.http_dial[broker_id]
-            return f"http://{host}:{port}"
+            return f"{'https' if self.config.tls else 'http'}://{host}:{port}"
         broker = self.quorum.snapshot_state().brokers.get(broker_id)
         return None if broker is None else broker.http_url
 

@@ -225,6 +225,17 @@ def test_kill_9_of_a_leader_over_tls_moves_leadership_and_produces_go_on(
     tmp_path: Path,
 ) -> None:
     cluster = Cluster.create(tmp_path / "c", 3, security="SSL", **{"min.insync.replicas": "2"})
+    # The nodes dial each other as the chaos tier has them (peer.<id>.http.dial), here at
+    # localhost: the dialled address is https too, and its name is verified as well.
+    for node in cluster.nodes:
+        dial = {
+            f"peer.{peer.node_id}.http.dial": f"localhost:{peer.http_port}"
+            for peer in cluster.nodes
+            if peer is not node
+        }
+        node.extra_properties.update(dial)
+        with node.properties.open("a") as f:
+            f.writelines(f"{k}={v}\n" for k, v in dial.items())
     try:
         cluster.start()
         status, body = cluster.nodes[0].http(
