@@ -521,3 +521,24 @@ def test_a_follower_forwards_acl_writes_and_acls_survive_a_restart(
         "GET", follower.url + "/v1/topics/forwarded/partitions/0/records", auth=ALICE
     )
     assert status == 403, body
+
+
+def test_a_node_whose_users_file_is_missing_stops_at_start_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "no-users"
+    node = NodeProcess(
+        tmp_path / "node",
+        extra_properties={
+            "listener.security.protocol.map": "HTTP:SASL_PLAINTEXT",
+            "http.users.file": str(missing),
+        },
+    )
+    node.format()
+    try:
+        node.start(wait=False)
+        assert node.process is not None
+        assert node.process.wait(timeout=60) == 1
+    finally:
+        node.stop()
+    assert f"http.users.file: cannot read {missing}: No such file or directory" in node.log_tail()
