@@ -204,7 +204,7 @@ def parse_basic(header: str) -> tuple[str, str] | None:
         return None
     try:
         pair = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error, or a non-ASCII token
         return None
     user, sep, password = pair.partition(":")
     if not sep or check_user_name(user) is not None:

@@ -117,6 +117,9 @@ def test_missing_file_is_a_config_error_naming_the_setting(tmp_path: Path) -> No
         ("Basic " + base64.b64encode(b"no-colon").decode(), None),
         ("Basic " + base64.b64encode(b"a b:x").decode(), None),
         ("Basic " + base64.b64encode(b"\xff:x").decode(), None),
+        ("Basic é", None),
+        ("Basic \udcff", None),
+        ("Basic " + "A" * 5000, None),
     ],
 )
 def test_parse_basic(header: str, expected: tuple[str, str] | None) -> None:
