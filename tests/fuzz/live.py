@@ -8,12 +8,31 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import HealthCheck, settings
+
 from scripts.node_process import Cluster, NodeProcess, http
 from tests.fuzz.mutations import Context
 
 # A connection with no request is closed after this long (connections.max.idle.ms); short so
 # the tier's idle-connection case ends soon.
 IDLE_MS = 5000
+
+# A complete request is answered within this: the longest valid wait the fuzz asks for is a
+# replica fetch's 5 s; a stalled one is cut by the node's read timeout (2 s) well before.
+ANSWER_DEADLINE_S = 15.0
+
+
+def fuzz(examples: int) -> settings:
+    """Hypothesis settings of the tier: reproducible (derandomized, no database), no deadline
+    (a request may wait on the cluster), ``examples`` requests."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 @dataclass(repr=False)
@@ -25,6 +44,10 @@ class Target:
 
     def __repr__(self) -> str:
         return f"Target({', '.join(n.url for n in self.nodes)})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How Hypothesis prints it in a falsifying example: short."""
+        printer.text(repr(self))
 
     @property
     def nodes(self) -> list[NodeProcess]:
@@ -82,11 +105,18 @@ def produce(
         return status, body
 
 
-def traceback_lines(text: str) -> list[str]:
-    """The first line of each traceback in a log text, with the log line before it."""
-    lines = text.splitlines()
-    return [
-        f"{lines[i - 1] if i else ''} | {line}"
-        for i, line in enumerate(lines)
-        if re.match(r"\s*Traceback \(most recent call last\)", line)
-    ]
+def logged_tracebacks(text: str) -> list[str]:
+    """Each log record of ``text`` that holds a traceback, as its first line and the last line
+    of its traceback (the exception). A record starts with "[" (the node's log format)."""
+    records: list[list[str]] = []
+    for line in text.splitlines():
+        if line.startswith("[") or not records:
+            records.append([line])
+        else:
+            records[-1].append(line)
+    found = []
+    for record in records:
+        if any(re.match(r"\s*Traceback \(most recent call last\)", line) for line in record):
+            last = next((line for line in reversed(record) if line.strip()), "")
+            found.append(f"{record[0]} ... {last.strip()}")
+    return found

@@ -1,0 +1,232 @@
+"""Fuzzing a node with authentication and ACLs on (HTTP:SASL_PLAINTEXT, Kafka's
+StandardAuthorizer, ``super.users=User:admin``): the same mutated requests, each sent as
+the super user, as ``alice`` (one ACL: READ on topic ``fuzz``), with a wrong password, with
+junk credentials or with none.
+
+Beyond the rules every answer keeps (``tests/fuzz/checks.py``), no request gets more than
+its sender may have: without valid credentials only the health check answers 2xx or 3xx, and
+alice gets a 2xx only for reading topic ``fuzz`` (its description, records and offsets) and
+the topic list, whatever the method, path encoding, dot segments or headers. After the run
+the node is ready, the super user's writes work and alice's ACL still holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import posixpath
+import re
+from collections.abc import Iterator
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scripts.node_process import Cluster, http
+from server.config import STANDARD_AUTHORIZER
+from tests.fuzz.checks import FOUND, SURVEY, check_or_record, label
+from tests.fuzz.live import ANSWER_DEADLINE_S, IDLE_MS, Target, fuzz, logged_tracebacks, ok
+from tests.fuzz.mutations import (
+    CONFIG_TOPIC,
+    DOOMED_TOPIC,
+    MAIN_PARTITIONS,
+    MAIN_TOPIC,
+    READ_TIMEOUT_MS,
+    Case,
+    Context,
+    app_routes,
+    cases,
+)
+from tests.fuzz.wire import Answer, Request, exchange
+
+ROUTES = app_routes()
+ADMIN = ("admin", "admin-secret-1")
+ALICE = ("alice", "alice-secret-1")
+
+
+def _basic(user: str, password: str) -> bytes:
+    return b"Basic " + base64.b64encode(f"{user}:{password}".encode())
+
+
+# (what the credential is, the Authorization header value); None: no header.
+CREDENTIALS: tuple[tuple[str, bytes | None], ...] = (
+    ("admin", _basic(*ADMIN)),
+    ("alice", _basic(*ALICE)),
+    ("none", None),
+    ("wrong password", _basic(ALICE[0], "not-her-password")),
+    ("unknown user", _basic("mallory", "x")),
+    ("empty password", _basic(ALICE[0], "")),
+    ("no colon", b"Basic " + base64.b64encode(ALICE[0].encode())),
+    ("bad base64", b"Basic !!!!"),
+    ("not UTF-8", b"Basic " + base64.b64encode(b"alice:\xff\xfe")),
+    ("lower-case scheme", b"basic " + base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode())),
+    ("bearer", b"Bearer " + ADMIN[1].encode()),
+    ("password with a colon", _basic(ALICE[0], ALICE[1] + ":x")),
+    ("huge", b"Basic " + b"A" * 20_000),
+)
+
+# What alice (READ on topic fuzz, which implies DESCRIBE) may read; anyone may check health.
+_ALICE_READS = re.compile(
+    r"/v1/(health/ready|topics|topics/fuzz|topics/fuzz/partitions/[^/]+/(records|offsets))/?"
+)
+_ANYONE_READS = re.compile(r"/v1/health/ready/?")
+
+
+class AuthorizationBypass(AssertionError):
+    """A request got a 2xx or 3xx its sender may not have."""
+
+
+def effective_path(target: bytes) -> str:
+    """The path a lenient server could route a request target to: absolute form stripped,
+    query and fragment cut, percent-decoded, slashes merged, dot segments resolved."""
+    text = target.decode("utf-8", "replace")
+    if "://" in text:
+        text = urlsplit(text).path
+    text = unquote(text.split("#", 1)[0].split("?", 1)[0])
+    return posixpath.normpath(re.sub("/+", "/", "/" + text))
+
+
+def may_get(principal: str, request: Request) -> bool:
+    """Whether ``principal`` ("admin", "alice", anyone else) may get a 2xx or 3xx."""
+    if principal == "admin":
+        return True
+    if request.method not in (b"GET", b"HEAD"):
+        return False
+    pattern = _ALICE_READS if principal == "alice" else _ANYONE_READS
+    return pattern.fullmatch(effective_path(request.target)) is not None
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """One node with SASL and ACLs; topics as the plain fuzz has them (as admin), and alice
+    allowed to READ topic fuzz."""
+    properties = {
+        "http.request.read.timeout.ms": str(READ_TIMEOUT_MS),
+        "connections.max.idle.ms": str(IDLE_MS),
+        "authorizer.class.name": STANDARD_AUTHORIZER,
+        "super.users": "User:admin",
+    }
+    cluster = Cluster.create(
+        tmp_path_factory.mktemp("secure-fuzz"),
+        1,
+        security="SASL_PLAINTEXT",
+        users=dict((ADMIN, ALICE)),
+        **properties,
+    )
+    try:
+        cluster.start()
+        node = cluster.nodes[0]
+        for name, partitions in (
+            (MAIN_TOPIC, MAIN_PARTITIONS),
+            (CONFIG_TOPIC, 1),
+            (DOOMED_TOPIC, 1),
+        ):
+            body = {"name": name, "partitions": partitions, "replication_factor": 1}
+            ok(*http("POST", f"{node.url}/v1/topics", body, auth=ADMIN), f"create {name}")
+        acl = {
+            "resource_type": "TOPIC",
+            "resource_name": MAIN_TOPIC,
+            "pattern_type": "LITERAL",
+            "principal": "User:alice",
+            "host": "*",
+            "operation": "READ",
+            "permission": "ALLOW",
+        }
+        ok(*http("POST", f"{node.url}/v1/acls", {"acls": [acl]}, auth=ADMIN), "alice's ACL")
+        for partition in range(MAIN_PARTITIONS):
+            url = f"{node.url}/v1/topics/{MAIN_TOPIC}/partitions/{partition}/records"
+            records = {"records": [{"key": f"k{i}", "value": i} for i in range(5)]}
+            ok(*http("POST", url, records, auth=ADMIN), f"produce to {partition}")
+        assert has_leaders_as_admin(node.url), "the topics have leaders"
+        describe = {
+            name: ok(*http("GET", f"{node.url}/v1/topics/{name}", auth=ADMIN), "describe")
+            for name in (MAIN_TOPIC, CONFIG_TOPIC, DOOMED_TOPIC)
+        }
+        cluster_view = ok(*http("GET", f"{node.url}/v1/cluster", auth=ADMIN), "cluster")
+        ctx = Context(
+            cluster_id=cluster_view["cluster_id"],
+            topic_ids={name: d["topic_id"] for name, d in describe.items()},
+            node_ids=(node.node_id,),
+            urls=(node.url,),
+        )
+        yield Target(cluster, ctx, {node.node_id: node.log_file.stat().st_size})
+    finally:
+        cluster.stop()
+
+
+def has_leaders_as_admin(url: str) -> bool:
+    status, body = http("GET", f"{url}/v1/topics/{MAIN_TOPIC}", auth=ADMIN)
+    return status == 200 and all(p["leader"] is not None for p in body["partitions"])
+
+
+@st.composite
+def _signed_cases(draw: st.DrawFn, ctx: Context) -> tuple[str, Case]:
+    """A mutated case with credentials in front; the principal it may act as."""
+    # Half of them valid but for their headers, so that many reach the ACL checks.
+    wild = draw(st.booleans())
+    strategy = cases(ctx, ROUTES, method_odds=wild, path_odds=wild, query_odds=wild, body_odds=wild)
+    case = draw(strategy)
+    # Mostly the two real users, so that most requests are decided by the ACLs.
+    _, value = draw(st.sampled_from(CREDENTIALS[:2]) | st.sampled_from(CREDENTIALS))
+    headers = case.request.headers
+    if value is not None:
+        headers = ((b"Authorization", value),) + headers
+    request = Request(case.request.method, case.request.target, headers, case.request.body)
+    # The most a request may be taken for: any valid credential among its headers (the
+    # scheme's name is case-insensitive, RFC 7235).
+    given_values = {
+        v.split(b" ", 1)[-1]
+        for n, v in headers
+        if n.lower() == b"authorization"
+        if v[:6].lower() == b"basic "
+    }
+    principal = (
+        "admin"
+        if _basic(*ADMIN)[6:] in given_values
+        else "alice"
+        if _basic(*ALICE)[6:] in given_values
+        else "nobody"
+    )
+    return principal, Case(request, case.node, case.route, case.odd_numbers, case.odd_path_numbers)
+
+
+@fuzz(600)
+@given(data=st.data())
+def test_requests_with_any_credentials_get_no_more_than_their_sender_may(
+    secure: Target, data: st.DataObject
+) -> None:
+    principal, case = data.draw(_signed_cases(secure.ctx), label="case")
+    outcome = exchange(secure.port(0), case.request, ANSWER_DEADLINE_S)
+    assert not secure.dead(), "\n".join(secure.dead())
+    check_or_record(case, outcome)
+    if (
+        isinstance(outcome, Answer)
+        and outcome.status < 400
+        and not may_get(principal, case.request)
+    ):
+        error = AuthorizationBypass(f"as {principal}: {case!r}\n  -> {outcome.summary()}")
+        if not SURVEY:
+            raise error
+        FOUND[("AuthorizationBypass", case.route, label(outcome), principal)] = (0, str(error))
+
+
+def test_after_the_secure_fuzz_the_node_is_ready_and_its_acls_hold(secure: Target) -> None:
+    node = secure.nodes[0]
+    assert not secure.dead(), "\n".join(secure.dead())
+    status, body = http("GET", f"{node.url}/v1/health/ready", timeout=10)
+    assert status == 200, body
+    url = f"{node.url}/v1/topics/{MAIN_TOPIC}/partitions/0/records"
+    written = ok(*http("POST", url, {"records": [{"value": "after"}]}, auth=ADMIN), "admin")
+    offset = written["offsets"][0]["offset"]
+    read = ok(*http("GET", f"{url}?offset={offset}", auth=ADMIN), "admin reads")
+    assert [r["value"] for r in read["records"]][:1] == ["after"], read
+    status, body = http("POST", url, {"records": [{"value": "x"}]}, auth=ALICE)
+    assert status == 403 and body["error"] == "TOPIC_AUTHORIZATION_FAILED", (status, body)
+    status, body = http("GET", f"{node.url}/v1/topics", timeout=10)
+    assert status == 401 and body["error"] == "SASL_AUTHENTICATION_FAILED", (status, body)
+
+
+def test_after_the_secure_fuzz_the_node_log_holds_no_traceback(secure: Target) -> None:
+    node = secure.nodes[0]
+    report = logged_tracebacks(secure.log_since_start(node))
+    assert not report, f"{len(report)} tracebacks in the log:\n" + "\n".join(report[:10])
