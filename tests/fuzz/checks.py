@@ -27,13 +27,16 @@ the run fails if there is any.
 from __future__ import annotations
 
 import os
+import posixpath
+import re
 from collections import Counter
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from tests.fuzz.mutations import Case
-from tests.fuzz.wire import Answer, Closed, Hung, Malformed, Outcome
+from tests.fuzz.mutations import MAIN_TOPIC, Case
+from tests.fuzz.wire import Answer, Closed, Hung, Malformed, Outcome, Request
 
 # Requests sent by the whole tier, by what came back ("200", "closed", ...).
 TALLY: Counter[str] = Counter()
@@ -179,3 +182,39 @@ def check_or_record(case: Case, outcome: Outcome) -> None:
         size = len(case.request.to_bytes(b"x"))
         if key not in FOUND or size < FOUND[key][0]:
             FOUND[key] = (size, str(e))
+
+
+# -- authorization (the secure fuzz: tests/fuzz/test_secure_fuzz.py) -----------------------------
+
+# What alice (READ on topic fuzz, which implies DESCRIBE) may read; anyone may check health.
+_ALICE_READS = re.compile(
+    rf"/v1/(health/ready|topics|topics/{MAIN_TOPIC}|topics/{MAIN_TOPIC}/partitions/[^/]+/"
+    r"(records|offsets))/?"
+)
+_ANYONE_READS = re.compile(r"/v1/health/ready/?")
+
+
+class AuthorizationBypass(AssertionError):
+    """A request got a 2xx or 3xx its sender may not have."""
+
+
+def effective_path(target: bytes) -> str:
+    """The path a lenient server could route a request target to: absolute form stripped,
+    query and fragment cut, percent-decoded, slashes merged, dot segments resolved."""
+    text = target.decode("utf-8", "replace")
+    if "://" in text:
+        text = urlsplit(text).path
+    text = unquote(text.split("#", 1)[0].split("?", 1)[0])
+    return posixpath.normpath(re.sub("/+", "/", "/" + text))
+
+
+def may_get(principal: str, request: Request) -> bool:
+    """Whether ``principal`` may get a 2xx or 3xx for ``request`` on the secure fuzz's node:
+    "admin" (a super user) anything; "alice" (READ on topic fuzz) reads of that topic and
+    the topic list; anyone else the health check."""
+    if principal == "admin":
+        return True
+    if request.method not in (b"GET", b"HEAD"):
+        return False
+    pattern = _ALICE_READS if principal == "alice" else _ANYONE_READS
+    return pattern.fullmatch(effective_path(request.target)) is not None

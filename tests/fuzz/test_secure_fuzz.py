@@ -13,10 +13,7 @@ the node is ready, the super user's writes work and alice's ACL still holds.
 from __future__ import annotations
 
 import base64
-import posixpath
-import re
 from collections.abc import Iterator
-from urllib.parse import unquote, urlsplit
 
 import pytest
 from hypothesis import given
@@ -24,7 +21,7 @@ from hypothesis import strategies as st
 
 from scripts.node_process import Cluster, http
 from server.config import STANDARD_AUTHORIZER
-from tests.fuzz.checks import FOUND, SURVEY, check_or_record, label
+from tests.fuzz.checks import FOUND, SURVEY, AuthorizationBypass, check_or_record, label, may_get
 from tests.fuzz.live import ANSWER_DEADLINE_S, IDLE_MS, Target, fuzz, logged_tracebacks, ok
 from tests.fuzz.mutations import (
     CONFIG_TOPIC,
@@ -64,36 +61,6 @@ CREDENTIALS: tuple[tuple[str, bytes | None], ...] = (
     ("password with a colon", _basic(ALICE[0], ALICE[1] + ":x")),
     ("huge", b"Basic " + b"A" * 20_000),
 )
-
-# What alice (READ on topic fuzz, which implies DESCRIBE) may read; anyone may check health.
-_ALICE_READS = re.compile(
-    r"/v1/(health/ready|topics|topics/fuzz|topics/fuzz/partitions/[^/]+/(records|offsets))/?"
-)
-_ANYONE_READS = re.compile(r"/v1/health/ready/?")
-
-
-class AuthorizationBypass(AssertionError):
-    """A request got a 2xx or 3xx its sender may not have."""
-
-
-def effective_path(target: bytes) -> str:
-    """The path a lenient server could route a request target to: absolute form stripped,
-    query and fragment cut, percent-decoded, slashes merged, dot segments resolved."""
-    text = target.decode("utf-8", "replace")
-    if "://" in text:
-        text = urlsplit(text).path
-    text = unquote(text.split("#", 1)[0].split("?", 1)[0])
-    return posixpath.normpath(re.sub("/+", "/", "/" + text))
-
-
-def may_get(principal: str, request: Request) -> bool:
-    """Whether ``principal`` ("admin", "alice", anyone else) may get a 2xx or 3xx."""
-    if principal == "admin":
-        return True
-    if request.method not in (b"GET", b"HEAD"):
-        return False
-    pattern = _ALICE_READS if principal == "alice" else _ANYONE_READS
-    return pattern.fullmatch(effective_path(request.target)) is not None
 
 
 @pytest.fixture(scope="module")
