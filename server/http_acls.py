@@ -18,9 +18,22 @@ from server.http_api import _admin, _json_object
 from server.http_records import node_of
 from server.http_util import json_response
 
+# Kafka answers SECURITY_DISABLED ("No Authorizer is configured.") to every ACL call of a
+# cluster without an authorizer: ACLs that nothing enforces would only mislead.
+_NO_AUTHORIZER = (
+    "No Authorizer is configured: set authorizer.class.name="
+    "org.apache.kafka.metadata.authorizer.StandardAuthorizer on every node to use ACLs"
+)
+
+
+def _require_authorizer(request: web.Request) -> None:
+    if not node_of(request).config.authorizer_enabled:
+        raise ApiError(INVALID_REQUEST, _NO_AUTHORIZER)
+
 
 async def describe_acls(request: web.Request) -> web.Response:
     """``GET /v1/acls?resource_type=TOPIC&...``: the ACLs the filter matches."""
+    _require_authorizer(request)
     node = node_of(request)
     node.require_ready()
     acl_filter = acls.AclFilter.from_query(request.query)
@@ -31,6 +44,7 @@ async def describe_acls(request: web.Request) -> web.Response:
 async def create_acls(request: web.Request) -> web.Response:
     """``POST /v1/acls`` ``{"acls": [...]}``: creates them all or none; answers every ACL named
     (201), with its id, those that existed already included."""
+    _require_authorizer(request)
     node = node_of(request)
     body = await _json_object(request, {"acls"}, {"acls"})
     named: list[AclRecord] = []
@@ -48,6 +62,7 @@ async def delete_acls(request: web.Request) -> web.Response:
     """``DELETE /v1/acls?...``: removes the ACLs the filter matches and answers them. At least
     one filter parameter is required (``resource_type=ANY`` for every ACL), so a bare DELETE
     cannot wipe them by mistake."""
+    _require_authorizer(request)
     if not request.query:
         raise ApiError(
             INVALID_REQUEST,

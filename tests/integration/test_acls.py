@@ -543,3 +543,33 @@ def test_a_node_whose_users_file_is_missing_stops_at_start_naming_the_setting(
     finally:
         node.stop()
     assert f"http.users.file: cannot read {missing}: No such file or directory" in node.log_tail()
+
+
+def test_acl_calls_without_an_authorizer_are_refused_as_kafka_does(tmp_path: Path) -> None:
+    node = NodeProcess(tmp_path / "plain")
+    node.format()
+    try:
+        node.start()
+        status, body = node.http("GET", "/v1/acls")
+        assert status == 400 and body["message"].startswith("No Authorizer is configured"), body
+        status, body = node.http(
+            "POST",
+            "/v1/acls",
+            {
+                "acls": [
+                    {
+                        "resource_type": "CLUSTER",
+                        "principal": "User:a",
+                        "operation": "ALTER",
+                        "permission": "ALLOW",
+                    }
+                ]
+            },
+        )
+        assert status == 400, body
+        out = tool(ACLS, "--bootstrap-server", node.bootstrap, "--list")
+        assert one_line_error(out).startswith(
+            "Error while executing ACL command: No Authorizer is configured"
+        )
+    finally:
+        node.stop()
