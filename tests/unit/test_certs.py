@@ -223,3 +223,22 @@ def test_startup_errors_name_the_setting(tmp_path: Path, lab: Path) -> None:
     for config, message in cases:
         with pytest.raises(ConfigError, match=message):
             server_ssl_context(config)
+
+
+def test_the_command_line_makes_a_ca_once_and_a_keystore_per_node(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert certs.main(["--dir", str(tmp_path), "--node", "n1", "--host", "kafka.lan"]) == 0
+    first_ca = (tmp_path / "ca.pem").read_bytes()
+    assert certs.main(["--dir", str(tmp_path), "--node", "n2", "--password", "pw"]) == 0
+    assert (tmp_path / "ca.pem").read_bytes() == first_ca
+    assert capsys.readouterr().out.splitlines() == [
+        str(tmp_path / "ca.pem"),
+        str(tmp_path / "n1.keystore.pem"),
+        str(tmp_path / "ca.pem"),
+        str(tmp_path / "n2.keystore.pem"),
+    ]
+    n1 = x509.load_pem_x509_certificates((tmp_path / "n1.keystore.pem").read_bytes())[0]
+    assert x509.DNSName("kafka.lan") in san(n1)
+    config = tls_config(tmp_path / "n2.keystore.pem", tmp_path / "ca.pem", key_password="pw")
+    assert server_ssl_context(config) is not None
