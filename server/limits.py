@@ -144,7 +144,7 @@ LEADER_IMBALANCE_PER_BROKER_PERCENTAGE = 10
 # apart (NTP keeps them within milliseconds); a call takes at most FORWARD_TIMEOUT_S to arrive.
 INTERNAL_AUTH_WINDOW_MS = 30_000
 # Nonces of accepted node-to-node calls remembered within that window, so an exact replay is
-# refused: about 150 bytes each, 15 MB at most. A node receives a few hundred calls a second
+# refused: about 220 bytes each, 22 MB at most. A node receives a few hundred calls a second
 # under load (its followers' fetch rounds, heartbeats, forwards); when a flood fills the cache,
 # the oldest nonces go and calls stamped before them are refused (the window shrinks, no replay
 # passes): at 5,000 calls a second it still spans 20 s, longer than any call takes to arrive.
