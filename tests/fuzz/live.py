@@ -4,6 +4,7 @@ library's client: these requests are meant to be valid)."""
 from __future__ import annotations
 
 import re
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,8 @@ class Target:
     ctx: Context
     # Where each node's log was when the fuzz started: the checks after it read from there.
     log_offsets: dict[int, int]
+    # The nodes' TLS (a client context that trusts their CA), or None for plain HTTP.
+    tls: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
         return f"Target({', '.join(n.url for n in self.nodes)})"

@@ -17,6 +17,7 @@ the checks write to, reconfiguring it) are pointed at topics kept for that inste
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 import time
@@ -280,7 +281,6 @@ ODD_STRINGS = (
     "FUZZ",
     "fuzz ",
     "a" * 250,
-    "a" * 9000,
     "nope",
 )
 
@@ -575,7 +575,7 @@ INTERNAL_JUNK = (
     (b"X-Kraft-Nonce", b"A" * 32),
     (b"X-Kraft-Signature", b""),
     (b"X-Kraft-Signature", b"0" * 64),
-    (b"X-Kraft-Signature", b"0" * 10_000),
+    (b"X-Kraft-Signature", b"0" * 200),
 )
 
 MISC_HEADERS = (
@@ -732,7 +732,9 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 def _copy(value: Any) -> Any:
-    return json.loads(json.dumps(value))
+    """A fresh copy: a mutation must never change a template or a shared odd value (the next
+    example would be built from the changed one, and Hypothesis could not replay it)."""
+    return copy.deepcopy(value)
 
 
 def _parent(tree: Any, path: tuple[Any, ...]) -> Any:
@@ -748,17 +750,17 @@ def _mutated_tree(draw: st.DrawFn, valid: Any) -> Any:
         places = _paths(tree)
         op = draw(st.sampled_from(("retype", "delete", "add", "retype-root")))
         if op == "retype-root" or not places:
-            return draw(st.sampled_from(ODD_VALUES + ([tree],)))
+            return _copy(draw(st.sampled_from(ODD_VALUES + ([tree],))))
         place = draw(st.sampled_from(places))
         parent = _parent(tree, place)
         if op == "retype":
-            parent[place[-1]] = draw(st.sampled_from(ODD_VALUES))
+            parent[place[-1]] = _copy(draw(st.sampled_from(ODD_VALUES)))
         elif op == "delete":
             del parent[place[-1]]
         elif isinstance(parent, dict):
             parent[draw(st.sampled_from(("unknown", "", "\x00", "x" * 300)))] = 1
         else:
-            parent.append(draw(st.sampled_from(ODD_VALUES)))
+            parent.append(_copy(draw(st.sampled_from(ODD_VALUES))))
     return tree
 
 

@@ -1,25 +1,27 @@
-"""Fuzzing a node with authentication and ACLs on (HTTP:SASL_PLAINTEXT, Kafka's
-StandardAuthorizer, ``super.users=User:admin``): the same mutated requests, each sent as
-the super user, as ``alice`` (one ACL: READ on topic ``fuzz``), with a wrong password, with
+"""Fuzzing a node with TLS, authentication and ACLs on (HTTP:SASL_SSL, Kafka's
+StandardAuthorizer, ``super.users=User:admin``): the same mutated requests, over TLS, each
+sent as the super user, as ``alice`` (one ACL: READ on topic ``fuzz``), with a wrong password, with
 junk credentials or with none.
 
 Beyond the rules every answer keeps (``tests/fuzz/checks.py``), no request gets more than
 its sender may have: without valid credentials only the health check answers 2xx or 3xx, and
 alice gets a 2xx only for reading topic ``fuzz`` (its description, records and offsets) and
 the topic list, whatever the method, path encoding, dot segments or headers. After the run
-the node is ready, the super user's writes work and alice's ACL still holds.
+the node is ready, the super user's writes work and alice's ACL still holds; plain HTTP on
+its TLS port gets no answer in clear.
 """
 
 from __future__ import annotations
 
 import base64
+import ssl
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scripts.node_process import Cluster, http
+from scripts.node_process import Cluster
 from server.config import STANDARD_AUTHORIZER
 from tests.fuzz.checks import FOUND, SURVEY, AuthorizationBypass, check_or_record, label, may_get
 from tests.fuzz.live import ANSWER_DEADLINE_S, IDLE_MS, Target, fuzz, logged_tracebacks, ok
@@ -34,7 +36,7 @@ from tests.fuzz.mutations import (
     app_routes,
     cases,
 )
-from tests.fuzz.wire import Answer, Request, exchange
+from tests.fuzz.wire import Answer, Closed, Request, exchange
 
 ROUTES = app_routes()
 ADMIN = ("admin", "admin-secret-1")
@@ -76,7 +78,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     cluster = Cluster.create(
         tmp_path_factory.mktemp("secure-fuzz"),
         1,
-        security="SASL_PLAINTEXT",
+        security="SASL_SSL",
         users=dict((ADMIN, ALICE)),
         **properties,
     )
@@ -89,7 +91,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             (DOOMED_TOPIC, 1),
         ):
             body = {"name": name, "partitions": partitions, "replication_factor": 1}
-            ok(*http("POST", f"{node.url}/v1/topics", body, auth=ADMIN), f"create {name}")
+            ok(*node.http("POST", "/v1/topics", body), f"create {name}")
         acl = {
             "resource_type": "TOPIC",
             "resource_name": MAIN_TOPIC,
@@ -99,39 +101,45 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             "operation": "READ",
             "permission": "ALLOW",
         }
-        ok(*http("POST", f"{node.url}/v1/acls", {"acls": [acl]}, auth=ADMIN), "alice's ACL")
+        ok(*node.http("POST", "/v1/acls", {"acls": [acl]}), "alice's ACL")
         for partition in range(MAIN_PARTITIONS):
-            url = f"{node.url}/v1/topics/{MAIN_TOPIC}/partitions/{partition}/records"
+            path = f"/v1/topics/{MAIN_TOPIC}/partitions/{partition}/records"
             records = {"records": [{"key": f"k{i}", "value": i} for i in range(5)]}
-            ok(*http("POST", url, records, auth=ADMIN), f"produce to {partition}")
-        assert has_leaders_as_admin(node.url), "the topics have leaders"
+            ok(*node.http("POST", path, records), f"produce to {partition}")
         describe = {
-            name: ok(*http("GET", f"{node.url}/v1/topics/{name}", auth=ADMIN), "describe")
+            name: ok(*node.http("GET", f"/v1/topics/{name}"), "describe")
             for name in (MAIN_TOPIC, CONFIG_TOPIC, DOOMED_TOPIC)
         }
-        cluster_view = ok(*http("GET", f"{node.url}/v1/cluster", auth=ADMIN), "cluster")
+        cluster_view = ok(*node.http("GET", "/v1/cluster"), "cluster")
         ctx = Context(
             cluster_id=cluster_view["cluster_id"],
             topic_ids={name: d["topic_id"] for name, d in describe.items()},
             node_ids=(node.node_id,),
             urls=(node.url,),
         )
-        yield Target(cluster, ctx, {node.node_id: node.log_file.stat().st_size})
+        assert node.cafile is not None
+        tls = ssl.create_default_context(cafile=str(node.cafile))
+        yield Target(cluster, ctx, {node.node_id: node.log_file.stat().st_size}, tls)
     finally:
         cluster.stop()
-
-
-def has_leaders_as_admin(url: str) -> bool:
-    status, body = http("GET", f"{url}/v1/topics/{MAIN_TOPIC}", auth=ADMIN)
-    return status == 200 and all(p["leader"] is not None for p in body["partitions"])
 
 
 @st.composite
 def _signed_cases(draw: st.DrawFn, ctx: Context) -> tuple[str, Case]:
     """A mutated case with credentials in front; the principal it may act as."""
-    # Half of them valid but for their headers, so that many reach the ACL checks.
-    wild = draw(st.booleans())
-    strategy = cases(ctx, ROUTES, method_odds=wild, path_odds=wild, query_odds=wild, body_odds=wild)
+    # A third valid requests, a third with odd headers, a third mutated anywhere: many
+    # reach the ACL checks, and the rest try to slip past them.
+    how = draw(st.sampled_from(("valid", "headers", "wild")))
+    wild = how == "wild"
+    strategy = cases(
+        ctx,
+        ROUTES,
+        method_odds=wild,
+        path_odds=wild,
+        query_odds=wild,
+        header_odds=how != "valid",
+        body_odds=wild,
+    )
     case = draw(strategy)
     # Mostly the two real users, so that most requests are decided by the ACLs.
     _, value = draw(st.sampled_from(CREDENTIALS[:2]) | st.sampled_from(CREDENTIALS))
@@ -163,7 +171,7 @@ def test_requests_with_any_credentials_get_no_more_than_their_sender_may(
     secure: Target, data: st.DataObject
 ) -> None:
     principal, case = data.draw(_signed_cases(secure.ctx), label="case")
-    outcome = exchange(secure.port(0), case.request, ANSWER_DEADLINE_S)
+    outcome = exchange(secure.port(0), case.request, ANSWER_DEADLINE_S, tls=secure.tls)
     assert not secure.dead(), "\n".join(secure.dead())
     check_or_record(case, outcome)
     if (
@@ -177,19 +185,25 @@ def test_requests_with_any_credentials_get_no_more_than_their_sender_may(
         FOUND[("AuthorizationBypass", case.route, label(outcome), principal)] = (0, str(error))
 
 
+def test_plain_http_on_the_tls_port_gets_no_answer_in_clear(secure: Target) -> None:
+    case = Case(Request(b"GET", b"/v1/cluster"), 0, "GET /v1/cluster")
+    outcome = exchange(secure.port(0), case.request, ANSWER_DEADLINE_S)
+    assert isinstance(outcome, Closed), f"{case!r}\n  -> {outcome.summary()}"
+
+
 def test_after_the_secure_fuzz_the_node_is_ready_and_its_acls_hold(secure: Target) -> None:
     node = secure.nodes[0]
     assert not secure.dead(), "\n".join(secure.dead())
-    status, body = http("GET", f"{node.url}/v1/health/ready", timeout=10)
+    status, body = node.http("GET", "/v1/health/ready", auth=None)
     assert status == 200, body
-    url = f"{node.url}/v1/topics/{MAIN_TOPIC}/partitions/0/records"
-    written = ok(*http("POST", url, {"records": [{"value": "after"}]}, auth=ADMIN), "admin")
+    path = f"/v1/topics/{MAIN_TOPIC}/partitions/0/records"
+    written = ok(*node.http("POST", path, {"records": [{"value": "after"}]}), "admin writes")
     offset = written["offsets"][0]["offset"]
-    read = ok(*http("GET", f"{url}?offset={offset}", auth=ADMIN), "admin reads")
+    read = ok(*node.http("GET", f"{path}?offset={offset}"), "admin reads")
     assert [r["value"] for r in read["records"]][:1] == ["after"], read
-    status, body = http("POST", url, {"records": [{"value": "x"}]}, auth=ALICE)
+    status, body = node.http("POST", path, {"records": [{"value": "x"}]}, auth=ALICE)
     assert status == 403 and body["error"] == "TOPIC_AUTHORIZATION_FAILED", (status, body)
-    status, body = http("GET", f"{node.url}/v1/topics", timeout=10)
+    status, body = node.http("GET", "/v1/topics", auth=None)
     assert status == 401 and body["error"] == "SASL_AUTHENTICATION_FAILED", (status, body)
 
 

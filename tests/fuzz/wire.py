@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import select
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 
@@ -143,17 +144,20 @@ def exchange(
     deadline_s: float,
     *,
     trickle_s: float = 0.0,
+    tls: ssl.SSLContext | None = None,
 ) -> Outcome:
     """Sends one request (built, or raw bytes sent as they are) on a new connection and reads
     the answer until it is complete, the server closes, or ``deadline_s`` passes.
 
     ``trickle_s``: send the bytes one at a time, this long apart (a slow client), and stop
-    sending as soon as the server answers or closes."""
+    sending as soon as the server answers or closes. ``tls``: the connection is TLS (to
+    127.0.0.1, checked with this context); a failed handshake raises ``ssl.SSLError``."""
     raw = request if isinstance(request, bytes) else request.to_bytes(b"127.0.0.1:%d" % port)
     head_only = raw.startswith(b"HEAD ")
     start = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=deadline_s) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with socket.create_connection(("127.0.0.1", port), timeout=deadline_s) as plain:
+        plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = plain if tls is None else tls.wrap_socket(plain, server_hostname="127.0.0.1")
         try:
             if trickle_s:
                 for i in range(len(raw)):
@@ -163,7 +167,7 @@ def exchange(
                         break
             else:
                 sock.sendall(raw)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             pass  # the server answered early (a refused body) and closed: read what it sent
         return _read_answer(sock, head_only, start, deadline_s)
 
@@ -183,6 +187,8 @@ def _read_answer(sock: socket.socket, head_only: bool, start: float, deadline_s:
             chunk = sock.recv(256 * 1024)
         except TimeoutError:
             return Hung(time.monotonic() - start, bytes(buffer))
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            chunk = b""  # the TLS connection closed (with or without its close_notify)
         except ConnectionResetError:
             if not buffer:
                 return Closed("reset")
