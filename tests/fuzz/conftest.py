@@ -12,7 +12,7 @@ import pytest
 
 from scripts.node_process import Cluster, http, wait_until
 from tests.fuzz.checks import FOUND, TALLY
-from tests.fuzz.live import IDLE_MS, Target, full_isr, ok, produce
+from tests.fuzz.live import IDLE_MS, FenceWatch, Target, full_isr, ok, produce
 from tests.fuzz.mutations import (
     CONFIG_TOPIC,
     DOOMED_TOPIC,
@@ -75,7 +75,12 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             urls=tuple(n.url for n in cluster.nodes),
         )
         offsets = {n.node_id: n.log_file.stat().st_size for n in cluster.nodes}
-        yield Target(cluster, ctx, offsets)
+        watch = FenceWatch([n.url for n in cluster.nodes], set(ctx.node_ids))
+        watch.start()
+        try:
+            yield Target(cluster, ctx, offsets, watch=watch)
+        finally:
+            watch.stop()
     finally:
         cluster.stop()
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 import ssl
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -44,6 +45,7 @@ class Target:
     log_offsets: dict[int, int]
     # The nodes' TLS (a client context that trusts their CA), or None for plain HTTP.
     tls: ssl.SSLContext | None = None
+    watch: FenceWatch | None = field(default=None)
 
     def __repr__(self) -> str:
         return f"Target({', '.join(n.url for n in self.nodes)})"
@@ -71,6 +73,47 @@ class Target:
     def log_since_start(self, node: NodeProcess) -> str:
         data = node.log_file.read_bytes()[self.log_offsets[node.node_id] :]
         return data.decode(errors="replace")
+
+
+class FenceWatch(threading.Thread):
+    """Asks every node for its view of the brokers (``GET /v1/cluster``) every
+    ``interval_s`` while the fuzz runs, and keeps what was wrong: a broker of the cluster
+    fenced, or a node that did not answer within ``timeout_s`` (its event loop starved).
+    A fenced broker stays fenced for at least a heartbeat and a metadata write, so a fencing
+    during the run is seen even when it has healed by the end."""
+
+    def __init__(self, urls: list[str], broker_ids: set[int], interval_s: float = 0.2) -> None:
+        super().__init__(name="fence-watch", daemon=True)
+        self.urls = urls
+        self.broker_ids = broker_ids
+        self.interval_s = interval_s
+        self.timeout_s = 5.0
+        self.seen: list[str] = []
+        self.polls = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval_s):
+            for url in self.urls:
+                at = time.strftime("%H:%M:%S")
+                try:
+                    status, body = http("GET", f"{url}/v1/cluster", timeout=self.timeout_s)
+                except OSError as e:
+                    self.seen.append(f"{at} {url}: no answer ({e!r})")
+                    continue
+                self.polls += 1
+                if status != 200 or not isinstance(body, dict):
+                    self.seen.append(f"{at} {url}: {status} {body}")
+                    continue
+                fenced = [
+                    b["id"] for b in body["brokers"] if b["id"] in self.broker_ids and b["fenced"]
+                ]
+                if fenced:
+                    self.seen.append(f"{at} {url}: brokers {fenced} fenced")
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
 
 
 def ok(status: int, body: Any, what: str) -> Any:
