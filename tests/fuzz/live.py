@@ -75,45 +75,60 @@ class Target:
         return data.decode(errors="replace")
 
 
-class FenceWatch(threading.Thread):
+class FenceWatch:
     """Asks every node for its view of the brokers (``GET /v1/cluster``) every
-    ``interval_s`` while the fuzz runs, and keeps what was wrong: a broker of the cluster
-    fenced, or a node that did not answer within ``timeout_s`` (its event loop starved).
-    A fenced broker stays fenced for at least a heartbeat and a metadata write, so a fencing
-    during the run is seen even when it has healed by the end."""
+    ``interval_s`` while the fuzz runs, one thread per node, and keeps what was wrong: a
+    broker of the cluster fenced, or a node that did not answer within ``timeout_s`` (its
+    event loop starved). A fenced broker stays fenced for at least a heartbeat and a
+    metadata write, so a fencing during the run is seen even when it has healed by the end."""
 
     def __init__(self, urls: list[str], broker_ids: set[int], interval_s: float = 0.2) -> None:
-        super().__init__(name="fence-watch", daemon=True)
-        self.urls = urls
         self.broker_ids = broker_ids
         self.interval_s = interval_s
-        self.timeout_s = 5.0
+        # Twice a broker session (1.5 s): a node this silent has its heartbeats stalled too,
+        # and a loaded machine's hiccup stays well below it.
+        self.timeout_s = 3.0
         self.seen: list[str] = []
         self.polls = 0
+        self._lock = threading.Lock()
         self._stop_event = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._watch, args=(url,), name=f"watch {url}", daemon=True)
+            for url in urls
+        ]
 
-    def run(self) -> None:
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def _watch(self, url: str) -> None:
         while not self._stop_event.wait(self.interval_s):
-            for url in self.urls:
-                at = time.strftime("%H:%M:%S")
-                try:
-                    status, body = http("GET", f"{url}/v1/cluster", timeout=self.timeout_s)
-                except OSError as e:
-                    self.seen.append(f"{at} {url}: no answer ({e!r})")
-                    continue
-                self.polls += 1
+            at = time.strftime("%H:%M:%S")
+            try:
+                status, body = http("GET", f"{url}/v1/cluster", timeout=self.timeout_s)
+            except OSError as e:
+                problem: str | None = f"{at} {url}: no answer within {self.timeout_s} s ({e!r})"
+            else:
+                problem = None
                 if status != 200 or not isinstance(body, dict):
-                    self.seen.append(f"{at} {url}: {status} {body}")
-                    continue
-                fenced = [
-                    b["id"] for b in body["brokers"] if b["id"] in self.broker_ids and b["fenced"]
-                ]
-                if fenced:
-                    self.seen.append(f"{at} {url}: brokers {fenced} fenced")
+                    problem = f"{at} {url}: {status} {body}"
+                else:
+                    fenced = [
+                        b["id"]
+                        for b in body["brokers"]
+                        if b["id"] in self.broker_ids and b["fenced"]
+                    ]
+                    if fenced:
+                        problem = f"{at} {url}: brokers {fenced} fenced"
+            with self._lock:
+                self.polls += 1
+                if problem is not None:
+                    self.seen.append(problem)
 
     def stop(self) -> None:
         self._stop_event.set()
-        self.join()
+        for thread in self._threads:
+            thread.join()
 
 
 def ok(status: int, body: Any, what: str) -> Any:
