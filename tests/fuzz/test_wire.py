@@ -1,13 +1,18 @@
 """The fuzz tier's own judges, without a node: the response parser tells a well-formed answer
-from a malformed or unfinished one, the odd-number and path rules say what they mean."""
+from a malformed or unfinished one, a silent server is a hang and a closing one a close, the
+odd-number and path rules say what they mean."""
 
 from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
 
 import pytest
 
 from tests.fuzz.checks import effective_path, may_get
 from tests.fuzz.mutations import is_odd_number
-from tests.fuzz.wire import Answer, Malformed, Request, _NeedMore, _parse
+from tests.fuzz.wire import Answer, Closed, Hung, Malformed, Request, _NeedMore, _parse, exchange
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 
@@ -100,3 +105,30 @@ def test_the_secure_fuzz_reads_paths_as_a_lenient_router_would() -> None:
     assert may_get("nobody", Request(b"HEAD", b"/v1/health/ready"))
     assert not may_get("nobody", Request(b"GET", b"/v1/topics"))
     assert may_get("admin", Request(b"DELETE", b"/v1/topics/fuzz"))
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A local socket that accepts connections and never answers (the backlog accepts)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server
+
+
+def test_a_server_that_never_answers_is_a_hang(listener: socket.socket) -> None:
+    port = listener.getsockname()[1]
+    outcome = exchange(port, Request(b"GET", b"/v1/cluster"), 0.3)
+    assert isinstance(outcome, Hung) and outcome.waited_s >= 0.3
+
+
+def test_a_server_that_closes_at_once_is_a_close(listener: socket.socket) -> None:
+    port = listener.getsockname()[1]
+
+    def close_first() -> None:
+        connection, _ = listener.accept()
+        connection.close()
+
+    closer = threading.Thread(target=close_first)
+    closer.start()
+    outcome = exchange(port, Request(b"GET", b"/v1/cluster"), 5.0)
+    closer.join()
+    assert isinstance(outcome, Closed), outcome
