@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from tests.fuzz.mutations import MAIN_TOPIC, Case
+from tests.fuzz.routes import MAIN_TOPIC, Case
 from tests.fuzz.wire import Answer, Closed, Hung, Malformed, Outcome, Request
 
 # Requests sent by the whole tier, by what came back ("200", "closed", ...).

@@ -13,7 +13,7 @@ import pytest
 from scripts.node_process import Cluster, http, wait_until
 from tests.fuzz.checks import FOUND, TALLY
 from tests.fuzz.live import IDLE_MS, FenceWatch, Target, full_isr, ok, produce
-from tests.fuzz.mutations import (
+from tests.fuzz.routes import (
     CONFIG_TOPIC,
     DOOMED_TOPIC,
     MAIN_PARTITIONS,

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 
 from scripts.node_process import Cluster, NodeProcess, http
-from tests.fuzz.mutations import Context
+from tests.fuzz.routes import Context
 
 # A connection with no request is closed after this long (connections.max.idle.ms); short so
 # the tier's idle-connection case ends soon.

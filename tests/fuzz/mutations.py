@@ -1,363 +1,53 @@
 """Hypothesis strategies for the fuzz tier: HTTP requests mutated from valid ones.
 
-Every request starts from a real route of ``server.http_api.make_app`` (its method, its path
-with real topic and partition names, its query parameters, a valid JSON body) and has some of
-its parts replaced by odd ones: methods that are not ours or not tokens; path segments that
-are empty, ``..``, percent-encoded, unicode digits ("²", "٣"), huge numbers or very long;
-query values of the wrong kind; headers with odd framing, producer headers with odd numbers,
-junk credentials and junk internal-auth proofs; bodies with fields deleted or retyped,
-truncated, nested deep, or random bytes. Shrinking goes back towards the valid request, so a
-failing example shrinks to the one odd part that matters.
-
-Requests that a valid server must carry out and that would spoil the run (deleting the topic
-the checks write to, reconfiguring it) are pointed at topics kept for that instead: DELETE at
-``DOOMED_TOPIC``, configuration and partition changes at ``CONFIG_TOPIC``.
+Every request starts from a real route (``tests/fuzz/routes.py``: its method, its path with
+real topic and partition names, its query parameters, a valid JSON body) and has some of its
+parts replaced by odd ones (``tests/fuzz/odd.py``): methods that are not ours or not tokens;
+path segments that are empty, ``..``, percent-encoded, unicode digits ("²", "٣"), huge
+numbers or very long; query values of the wrong kind; headers with odd framing, producer
+headers with odd numbers, junk credentials and junk internal-auth proofs; bodies with fields
+deleted or retyped, truncated, nested deep, or random bytes. Shrinking goes back towards the
+valid request, so a failing example shrinks to the one odd part that matters.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from unittest import mock
 from urllib.parse import quote
 
 from hypothesis import strategies as st
 
+from tests.fuzz.odd import (
+    AUTHORIZATIONS,
+    BAD_NUMBERS,
+    CONTENT_TYPES,
+    INTERNAL_JUNK,
+    METHODS,
+    MISC_HEADERS,
+    ODD_NUMBERS,
+    ODD_STRINGS,
+    ODD_VALUES,
+    PRODUCER_VALUES,
+    RAW_HEADS,
+    internal_proof,
+    is_odd_number,
+)
+from tests.fuzz.routes import (
+    BODIES,
+    CONFIG_TOPIC,
+    DOOMED_TOPIC,
+    FETCH_QUERY,
+    INT_PARAMETERS,
+    MAIN_PARTITIONS,
+    MAIN_TOPIC,
+    QUERY,
+    Case,
+    Context,
+)
 from tests.fuzz.wire import Request
-
-# The topic the fuzz reads and writes (records in every partition) and the after-run checks
-# write to; it is never deleted or reconfigured.
-MAIN_TOPIC = "fuzz"
-MAIN_PARTITIONS = 3
-# Configuration changes and added partitions go here; deletes here.
-CONFIG_TOPIC = "fuzz-configs"
-DOOMED_TOPIC = "fuzz-doomed"
-# A valid name the fuzz may create (once; then 409).
-NEW_TOPIC = "fuzz-created"
-
-# The node's read timeout for the fuzz cluster (http.request.read.timeout.ms): short, so a
-# request the server waits on ends quickly.
-READ_TIMEOUT_MS = 2000
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the strategies need to know of the live cluster to build valid requests."""
-
-    cluster_id: str
-    topic_ids: dict[str, str]
-    node_ids: tuple[int, ...]
-    urls: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Case:
-    """A request, the node it goes to, and what its answer must respect beyond the rules
-    every answer keeps (see ``test_http_fuzz.check``)."""
-
-    request: Request
-    node: int  # index into the cluster's nodes
-    route: str  # the route template it was built from ("raw" for raw bytes)
-    # Numbers in the request that are not plain ASCII digits ("١", "+1", " 1", "1_0") in a
-    # place the handler parses: a 2xx (or, for path segments, a 3xx) answer means it took
-    # them as numbers.
-    odd_numbers: tuple[str, ...] = ()
-    odd_path_numbers: tuple[str, ...] = ()
-
-    def __repr__(self) -> str:
-        extra = ""
-        if self.odd_numbers or self.odd_path_numbers:
-            extra = f", odd numbers {self.odd_numbers + self.odd_path_numbers}"
-        return f"Case(node {self.node}, {self.route}{extra}: {self.request.summary()})"
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """How Hypothesis prints a falsifying example: the request's bytes, short."""
-        printer.text(repr(self))
-
-
-# -- routes --------------------------------------------------------------------------------------
-
-
-def app_routes() -> list[tuple[str, str]]:
-    """(method, path template) of every route the node serves, from the real ``make_app`` (a
-    stand-in node: only the routing table is read)."""
-    from server.http_api import make_app
-
-    app = make_app(mock.MagicMock())
-    return [
-        (route.method, route.resource.canonical)
-        for route in app.router.routes()
-        if route.method != "HEAD" and route.resource is not None
-    ]
-
-
-_FETCH_QUERY = ("offset", "max_records", "max_bytes", "timeout_ms", "format", "follow")
-# The query parameters each route reads.
-QUERY: dict[str, tuple[str, ...]] = {
-    "/v1/topics/{topic}/records": ("acks", "timeout_ms"),
-    "/v1/topics/{topic}/partitions/{partition}/records": ("acks", "timeout_ms"),
-    "/v1/topics/{topic}/partitions/{partition}/offsets": ("timestamp",),
-    "/v1/acls": (
-        "resource_type",
-        "resource_name",
-        "pattern_type",
-        "principal",
-        "host",
-        "operation",
-        "permission",
-    ),
-}
-FETCH_QUERY = {("GET", "/v1/topics/{topic}/partitions/{partition}/records"): _FETCH_QUERY}
-# Parameters read as integers (their odd numbers must be refused).
-INT_PARAMETERS = frozenset({"max_records", "max_bytes", "timeout_ms", "timestamp", "offset"})
-
-
-def _record_list(ctx: Context, with_partition: bool) -> dict[str, Any]:
-    first: dict[str, Any] = {
-        "key": "fuzz-key",
-        "value": {"n": 1, "text": "fuzz"},
-        "headers": {"h": "v"},
-    }
-    second: dict[str, Any] = {
-        "value_b64": base64.b64encode(b"\x00\x01\x02").decode(),
-        "timestamp": 1_700_000_000_000,
-        "headers": [["a", "1"], ["a", None]],
-    }
-    if with_partition:
-        second["partition"] = 1
-    return {"records": [first, second, {"key": None, "value": "plain"}]}
-
-
-def _replica_fetch(ctx: Context) -> dict[str, Any]:
-    return {
-        "replica_id": ctx.node_ids[-1],
-        "max_wait_ms": 0,
-        "max_bytes": 1 << 20,
-        "partitions": [
-            {
-                "topic": MAIN_TOPIC,
-                "partition": 0,
-                "topic_id": ctx.topic_ids[MAIN_TOPIC],
-                "leader_epoch": 0,
-                "fetch_offset": 0,
-                "flushed_offset": 0,
-                "last_fetched_epoch": -1,
-            }
-        ],
-    }
-
-
-# A valid body for each (method, route) that takes one.
-BODIES: dict[tuple[str, str], Callable[[Context], Any]] = {
-    ("POST", "/v1/topics"): lambda ctx: {
-        "name": NEW_TOPIC,
-        "partitions": 1,
-        "replication_factor": 1,
-        "configs": {"retention.ms": "600000"},
-    },
-    ("POST", "/v1/topics/{topic}/partitions"): lambda ctx: {"count": 1},
-    ("PUT", "/v1/topics/{topic}/configs"): lambda ctx: {
-        "configs": {"retention.ms": "604800000", "max.message.bytes": "1048588"}
-    },
-    ("POST", "/v1/topics/{topic}/records"): lambda ctx: _record_list(ctx, True),
-    ("POST", "/v1/topics/{topic}/partitions/{partition}/records"): lambda ctx: _record_list(
-        ctx, False
-    ),
-    ("POST", "/v1/producers"): lambda ctx: {},
-    ("POST", "/v1/elections"): lambda ctx: {
-        "election_type": "PREFERRED",
-        "partitions": [{"topic": MAIN_TOPIC, "partition": 0}],
-    },
-    ("POST", "/v1/acls"): lambda ctx: {
-        "acls": [
-            {
-                "resource_type": "TOPIC",
-                "resource_name": MAIN_TOPIC,
-                "pattern_type": "LITERAL",
-                # Not a user the secure fuzz signs in as: an ACL the fuzz creates, however
-                # mutated, never widens what those users may do.
-                "principal": "User:bob",
-                "host": "*",
-                "operation": "READ",
-                "permission": "ALLOW",
-            }
-        ]
-    },
-    ("POST", "/v1/internal/brokers"): lambda ctx: {
-        "cluster_id": ctx.cluster_id,
-        "broker_id": ctx.node_ids[0],
-        "incarnation_id": "fuzz-incarnation",
-        "http_url": ctx.urls[0],
-        "raft_address": "127.0.0.1:1",
-    },
-    ("POST", "/v1/internal/brokers/{broker}/heartbeat"): lambda ctx: {
-        "broker_epoch": 0,
-        "incarnation_id": "fuzz-incarnation",
-        "applied_index": 0,
-    },
-    ("POST", "/v1/internal/producer-ids"): lambda ctx: {
-        "broker_id": ctx.node_ids[0],
-        "broker_epoch": 0,
-    },
-    ("POST", "/v1/internal/alter-isr"): lambda ctx: {
-        "leader": ctx.node_ids[0],
-        "partitions": [
-            {
-                "topic_id": ctx.topic_ids[MAIN_TOPIC],
-                "partition": 0,
-                "leader_epoch": 0,
-                "partition_epoch": 0,
-                "isr": list(ctx.node_ids),
-            }
-        ],
-    },
-    ("POST", "/v1/internal/replica-fetch"): _replica_fetch,
-}
-
-
-# -- odd values ----------------------------------------------------------------------------------
-
-_ASCII_INT = re.compile(r"-?[0-9]+")
-
-# Numbers a lenient parser takes (Python's int() and str.isdigit() accept all of these) but
-# that are not ASCII digits, so the API must refuse them.
-ODD_NUMBERS = (
-    "²",
-    "٣",
-    "١",
-    "１",
-    "৩",
-    "+1",
-    " 1",
-    "1 ",
-    "1_0",
-    "\t2",
-    "%C2%B2",
-    "%D9%A1",
-    "%D9%A3",
-)
-# Numbers out of every range, or not numbers at all.
-BAD_NUMBERS = (
-    "-1",
-    "-0",
-    "00",
-    "1.0",
-    "1e3",
-    "0x1",
-    "NaN",
-    "inf",
-    "9" * 22,
-    str(2**31),
-    str(2**31 - 1),
-    str(2**63),
-    str(2**64),
-    "-" + "9" * 30,
-    "",
-    "null",
-)
-ODD_STRINGS = (
-    "",
-    ".",
-    "..",
-    "%2e%2e",
-    "%2E",
-    "%00",
-    "%",
-    "%zz",
-    "%2F",
-    "a%2Fb",
-    "%0d%0aX-Injected:%201",
-    "é",
-    "\u202e",
-    "😀",
-    "[]",
-    "{}",
-    "FUZZ",
-    "fuzz ",
-    "a" * 250,
-    "nope",
-)
-
-
-def is_odd_number(text: str) -> bool:
-    """Whether a lenient parser would take ``text`` (percent-decoded) as a number although it
-    is not ASCII digits."""
-    from urllib.parse import unquote
-
-    text = unquote(text)
-    if _ASCII_INT.fullmatch(text):
-        return False
-    try:
-        int(text)
-    except ValueError:
-        return text.isdigit()
-    return True
-
-
-def _nested(depth: int) -> Any:
-    value: Any = 1
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
-# JSON values a field is retyped to: every JSON type, numbers out of any range, deep nesting.
-ODD_VALUES: tuple[Any, ...] = (
-    None,
-    True,
-    False,
-    0,
-    -1,
-    1.5,
-    -0.0,
-    1e308,
-    float("nan"),
-    float("inf"),
-    2**31,
-    2**63,
-    2**64,
-    10**30,
-    -(10**30),
-    "",
-    "1",
-    "²",
-    "٣",
-    "x" * 10_000,
-    [],
-    {},
-    [1],
-    {"a": None},
-    _nested(60),
-)
-
-# -- parts ---------------------------------------------------------------------------------------
-
-METHODS = (
-    "GET",
-    "POST",
-    "PUT",
-    "DELETE",
-    "PATCH",
-    "HEAD",
-    "OPTIONS",
-    "TRACE",
-    "CONNECT",
-    "PRI",
-    "get",
-    "FOO",
-    "M-SEARCH",
-    "",
-    "G\x00T",
-    "GÉT",
-    "GE(T",
-    "X" * 2000,
-)
 
 
 def _segment(text: str, encoding: str) -> str:
@@ -504,109 +194,6 @@ def _query(
     return "&".join(parts), tuple(odd)
 
 
-# -- headers -------------------------------------------------------------------------------------
-
-CONTENT_TYPES = (
-    b"application/json",
-    b"application/json; charset=utf-8",
-    b"application/vnd.kafka.json.v2+json",
-    b"application/x-www-form-urlencoded",
-    b"text/plain",
-    b"multipart/form-data; boundary=x",
-    b"application/octet-stream",
-    b"",
-    b";;;",
-    b"application/json; charset=latin-1",
-    b"\xff\xfe",
-    b"application/" + b"j" * 9000,
-)
-
-PRODUCER_VALUES = (
-    b"0",
-    b"1",
-    b"4000",
-    b"",
-    b"-1",
-    b"\xc2\xb2",  # "²"
-    "١".encode(),
-    b"+1",
-    b" 1",
-    b"1.0",
-    b"0x10",
-    b"9" * 30,
-    str(2**63).encode(),
-    str(2**15).encode(),
-    str(2**31).encode(),
-)
-
-AUTHORIZATIONS = (
-    b"Basic !!!",
-    b"Basic " + base64.b64encode(b"alice:wrong"),
-    b"Basic " + base64.b64encode(b"no-colon"),
-    b"Basic " + base64.b64encode(b"\xff\xfe:\x00"),
-    b"Basic",
-    b"Bearer x",
-    b"Bearer " + b"a" * 5000,
-    b"Negotiate YII=",
-    b"",
-    b"basic YWxpY2U6eA==",
-)
-
-
-def _internal_proof() -> list[tuple[bytes, bytes]]:
-    """Headers shaped like a valid internal proof, with a wrong signature."""
-    now = str(int(time.time() * 1000)).encode()
-    return [
-        (b"X-Kraft-Node", b"1"),
-        (b"X-Kraft-Timestamp", now),
-        (b"X-Kraft-Nonce", b"0" * 32),
-        (b"X-Kraft-Signature", b"f" * 64),
-    ]
-
-
-INTERNAL_JUNK = (
-    (b"X-Kraft-Node", b"1"),
-    (b"X-Kraft-Node", "١".encode()),
-    (b"X-Kraft-Node", b"9" * 22),
-    (b"X-Kraft-Timestamp", b"0"),
-    (b"X-Kraft-Timestamp", b"-1"),
-    (b"X-Kraft-Timestamp", b"\xc2\xb2"),
-    (b"X-Kraft-Nonce", b"zz"),
-    (b"X-Kraft-Nonce", b"A" * 32),
-    (b"X-Kraft-Signature", b""),
-    (b"X-Kraft-Signature", b"0" * 64),
-    (b"X-Kraft-Signature", b"0" * 200),
-)
-
-MISC_HEADERS = (
-    (b"Expect", b"100-continue"),
-    (b"Expect", b"200-ok"),
-    (b"Accept", b"text/event-stream"),
-    (b"Accept", b"\x00"),
-    (b"Accept-Encoding", b"gzip, br"),
-    (b"Content-Encoding", b"gzip"),
-    (b"Connection", b"keep-alive"),
-    (b"Connection", b"Upgrade"),
-    (b"Upgrade", b"h2c"),
-    (b"Upgrade", b"websocket"),
-    (b"Host", b"evil.example"),
-    (b"Host", b""),
-    (b"X-Leader-Epoch", b"2000000000"),
-    (b"X-Metadata-Index", b"99999999999999999999"),
-    (b"Retry-After", b"-1"),
-    (b"Cookie", b"a=" + b"b" * 4000),
-    (b"X-Long", b"v" * 10_000),
-    (b"X-Very-Long", b"v" * 100_000),
-    (b"X-Nul", b"a\x00b"),
-    (b"X-Latin", b"\xe9\xff"),
-    (b"Bad Name", b"x"),
-    (b"X(y)", b"1"),
-    (b"", b"no-name"),
-    (b"X-Folded", b"a\r\n folded"),
-    (b"X-Bare-CR", b"a\rb"),
-)
-
-
 @st.composite
 def _headers(
     draw: st.DrawFn, body: bytes, route: str, method: str
@@ -704,7 +291,7 @@ def _headers(
         elif kind == "internal":
             headers.append(draw(st.sampled_from(INTERNAL_JUNK)))
         elif kind == "internal-proof":
-            headers.extend(_internal_proof())
+            headers.extend(internal_proof())
         elif kind == "misc":
             headers.append(draw(st.sampled_from(MISC_HEADERS)))
         else:
@@ -892,31 +479,6 @@ def cases(
         odd_numbers=odd_query + odd_headers if method == route_method else (),
         odd_path_numbers=odd_path if method == route_method else (),
     )
-
-
-# -- whole requests as bytes ---------------------------------------------------------------------
-
-# Request heads that are not HTTP/1.1 or not HTTP at all, each complete (ends in CRLF CRLF or
-# is answered at once), so the server has everything it will get.
-RAW_HEADS = (
-    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 32 + b"\r\n\r\n",  # TLS hello
-    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",  # HTTP/2 preface
-    b"GET /v1/cluster\r\n\r\n",  # HTTP/0.9
-    b"GET /v1/cluster HTTP/1.0\r\n\r\n",
-    b"GET /v1/cluster HTTP/2\r\n\r\n",
-    b"GET /v1/cluster HTTP/9.9\r\n\r\n",
-    b"GET /v1/cluster FTP/1.1\r\n\r\n",
-    b"GET  /v1/cluster  HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"GET /v1/cluster HTTP/1.1\nHost: x\n\n",
-    b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
-    b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-    b"GET /v1/cluster HTTP/1.1\r\n: empty\r\n\r\n",
-    b"\r\n\r\n",
-    b"\x00\x00\x00\x00\r\n\r\n",
-    b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\n\x00\r\n\r\n",
-    b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\nX: " + b"y" * 70_000 + b"\r\n\r\n",
-)
 
 
 @st.composite

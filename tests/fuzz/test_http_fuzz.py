@@ -36,7 +36,8 @@ from tests.fuzz.live import (
     ok,
     produce,
 )
-from tests.fuzz.mutations import (
+from tests.fuzz.mutations import cases, raw_requests
+from tests.fuzz.routes import (
     BODIES,
     CONFIG_TOPIC,
     FETCH_QUERY,
@@ -47,8 +48,6 @@ from tests.fuzz.mutations import (
     Case,
     Context,
     app_routes,
-    cases,
-    raw_requests,
 )
 from tests.fuzz.wire import Answer, Closed, Outcome, Request, exchange
 

@@ -25,7 +25,8 @@ from scripts.node_process import Cluster
 from server.config import STANDARD_AUTHORIZER
 from tests.fuzz.checks import FOUND, SURVEY, AuthorizationBypass, check_or_record, label, may_get
 from tests.fuzz.live import ANSWER_DEADLINE_S, IDLE_MS, Target, fuzz, logged_tracebacks, ok
-from tests.fuzz.mutations import (
+from tests.fuzz.mutations import cases
+from tests.fuzz.routes import (
     CONFIG_TOPIC,
     DOOMED_TOPIC,
     MAIN_PARTITIONS,
@@ -34,7 +35,6 @@ from tests.fuzz.mutations import (
     Case,
     Context,
     app_routes,
-    cases,
 )
 from tests.fuzz.wire import Answer, Closed, Request, exchange
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fuzz.checks import effective_path, may_get
-from tests.fuzz.mutations import is_odd_number
+from tests.fuzz.odd import is_odd_number
 from tests.fuzz.wire import Answer, Closed, Hung, Malformed, Request, _NeedMore, _parse, exchange
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
