@@ -12,7 +12,10 @@ The limits (``NodeConfig``; README's settings table):
 
 - ``max.connections``: a connection opened while that many are open is answered SERVER_BUSY
   (503, ``Retry-After``) at its first request, or after ``http.request.read.timeout.ms`` if it
-  sends none, and closed.
+  sends none, and closed. The cluster's own calls are exempt, as Kafka exempts its
+  inter-broker listener: clients filling the node must not get its brokers fenced. A
+  connection over the limit whose first request carries the internal proof headers is let
+  in; if the proof is refused (401), the connection closes after the answer.
 - ``connections.max.idle.ms``: aiohttp's keep-alive timeout. Its timer runs from the moment a
   connection opens and again after each answer, and closes a connection waiting for its next
   request: one that never sent a byte, and one stuck inside its headers, alike (without an
@@ -68,6 +71,8 @@ from server.http_util import (
     BodyBudget,
     error_response,
 )
+from server.internal_auth import has_proof
+from server.internal_auth_http import internal_peer
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +186,8 @@ class JsonRequestHandler(RequestHandler):
         self._gate = manager.gate
         self._read_timeout_s = manager.read_timeout_s
         self.admitted = False
+        # Over max.connections, but a node of the cluster's (see the module doc).
+        self.exempt = False
         self._headers_timer: asyncio.TimerHandle | None = None
         self._last_payload: StreamReader | None = None
 
@@ -192,6 +199,12 @@ class JsonRequestHandler(RequestHandler):
         if not self.admitted:
             # Refused at its first request; one that sends none is refused at this timer.
             self._arm_headers_timer()
+
+    def exempt_from_limit(self) -> None:
+        """Lets this connection in past max.connections: its request claims to come from a
+        node of the cluster (the internal-auth middleware checks the claim)."""
+        self.exempt = True
+        self._cancel_headers_timer()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._cancel_headers_timer()
@@ -210,7 +223,7 @@ class JsonRequestHandler(RequestHandler):
         if parsed > 0:
             # Headers complete: the body, if any, is timed by read_json part by part.
             self._last_payload = self._messages[-1][1]
-            if self.admitted:
+            if self.admitted or self.exempt:
                 self._cancel_headers_timer()
         elif data and not in_body and self._headers_timer is None:
             self._arm_headers_timer()  # the first bytes of a request's head
@@ -233,7 +246,7 @@ class JsonRequestHandler(RequestHandler):
             # behind it: its turn comes after the answer, so look again later.
             self._arm_headers_timer()
             return
-        if self.admitted:
+        if self.admitted or self.exempt:
             ms = round(self._read_timeout_s * 1000)
             error = ApiError(
                 REQUEST_READ_TIMEOUT,
@@ -309,29 +322,40 @@ class LimitedServer(web.Server):
     async def guard(self, request: web.BaseRequest) -> web.StreamResponse:
         """The connection and size limits, then the app; the request's body bytes go back
         to the budget however the app ends."""
-        protocol = request.protocol
-        if isinstance(protocol, JsonRequestHandler) and not protocol.admitted:
-            log.info("refused a connection from %s: max.connections reached", request.remote)
-            response = error_response(_busy_error(self.gate))
-            response.force_close()
-            return response
+        conn = request.protocol if isinstance(request.protocol, JsonRequestHandler) else None
+        if conn is not None and not conn.admitted and not conn.exempt:
+            if has_proof(request.headers):
+                conn.exempt_from_limit()
+            else:
+                log.info("refused a connection from %s: max.connections reached", request.remote)
+                busy = error_response(_busy_error(self.gate))
+                busy.force_close()
+                return busy
         declared = request.content_length
         if declared is not None and declared > self.socket_request_max_bytes:
-            response = error_response(
+            too_large = error_response(
                 ApiError(
                     REQUEST_TOO_LARGE,
                     f"the request body ({declared} bytes) is above socket.request.max.bytes "
                     f"({self.socket_request_max_bytes}), the largest request this node reads",
                 )
             )
-            response.force_close()
-            return response
+            too_large.force_close()
+            return too_large
         allowance = BodyAllowance(self.budget, self.socket_request_max_bytes, self.read_timeout_s)
         request[BODY_ALLOWANCE] = allowance
         try:
-            return await self._app_handler(request)
+            response = await self._app_handler(request)
         finally:
             allowance.release()
+        if (
+            conn is not None
+            and conn.exempt
+            and isinstance(request, web.Request)
+            and internal_peer(request) is None
+        ):
+            response.force_close()  # it claimed to be a node of the cluster and was not
+        return response
 
 
 class HttpRunner(web.AppRunner):
