@@ -49,7 +49,7 @@ from tests.fuzz.routes import (
     Context,
     app_routes,
 )
-from tests.fuzz.wire import Answer, Closed, Outcome, Request, exchange
+from tests.fuzz.wire import Answer, Closed, Outcome, Request, exchange, exchange_pipelined
 
 ROUTES = app_routes()
 # A stalled request must be answered (408) or its connection closed within the node's read
@@ -363,6 +363,58 @@ def test_requests_that_are_not_http_get_clean_answers(
     target: Target, raw: bytes, node: int
 ) -> None:
     send(target, Case(Request(b"", b"", raw=raw), node, "raw"))
+
+
+# Requests every node answers 200 whatever the fuzz did before.
+_ALWAYS_200 = (b"/v1/cluster", b"/v1/topics", b"/v1/health/ready", b"/v1/cluster/quorum")
+
+
+class AnswerOutOfOrder(AssertionError):
+    """A pipelined request got an answer that is not its own (HTTP/1.1 answers in order)."""
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_pipelined_requests_get_their_answers_in_order(target: Target, data: st.DataObject) -> None:
+    """A valid request and a mutated one sent at once on one keep-alive connection: the
+    first gets its own answer (200), then the second gets one (or the connection closes)."""
+    path = data.draw(st.sampled_from(_ALWAYS_200), label="first")
+    first = Request(b"GET", path, ((b"Connection", b"keep-alive"),))
+    second = data.draw(cases(target.ctx, ROUTES, method_odds=False), label="second")
+    port = target.port(second.node)
+    outcomes = exchange_pipelined(port, [first, second.request], ANSWER_DEADLINE_S)
+    assert not target.dead(), "\n".join(target.dead())
+    said = f"GET {path.decode()}, then {second!r}\n  -> " + "; ".join(o.summary() for o in outcomes)
+    if not (isinstance(outcomes[0], Answer) and outcomes[0].status == 200):
+        raise AnswerOutOfOrder(said)
+    if len(outcomes) > 1:
+        check_or_record(second, outcomes[1])
+
+
+def test_the_rest_of_a_body_past_its_content_length_is_a_request_answered_or_closed(
+    target: Target,
+) -> None:
+    """Bytes after a short Content-Length are the next request's head, which never ends: the
+    first request is answered, then the rest gets a JSON 4xx or a close within the read
+    timeout."""
+    body = b'{"records": [{"value": "v"}]}'
+    request = Request(
+        b"POST",
+        f"/v1/topics/{MAIN_TOPIC}/records".encode(),
+        ((b"Connection", b"keep-alive"), (b"Content-Length", b"5")),
+        body,
+    )
+    deadline_s = READ_TIMEOUT_MS / 1000 + STALL_MARGIN_S
+    first, *rest = exchange_pipelined(target.port(0), [request, request], deadline_s)
+    said = f"{request.summary()}\n  -> " + "; ".join(o.summary() for o in [first, *rest])
+    check_or_record(Case(request, 0, "POST /v1/topics/{topic}/records"), first)
+    # Its 5 bytes of body, '{"rec', are not JSON: INVALID_REQUEST.
+    if not (isinstance(first, Answer) and first.status == 400):
+        raise AnswerOutOfOrder(said)
+    assert rest, f"the first answer ended the exchange: {said}"
+    check_or_record(Case(Request(b"", b"", raw=body[5:]), 0, "raw"), rest[0])
+    if isinstance(rest[0], Answer):
+        assert 400 <= rest[0].status < 500, said
 
 
 # -- requests that stop halfway ------------------------------------------------------------------

@@ -12,13 +12,13 @@ import pytest
 
 from tests.fuzz.checks import effective_path, may_get
 from tests.fuzz.odd import is_odd_number
-from tests.fuzz.wire import Answer, Closed, Hung, Malformed, Request, _NeedMore, _parse, exchange
+from tests.fuzz.wire import Answer, Closed, Hung, Malformed, Request, _NeedMore, exchange, parse_one
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 
 
 def parse(data: bytes, head_only: bool = False, eof: bool = False) -> Answer | Malformed:
-    return _parse(data, head_only, eof)
+    return parse_one(data, head_only, eof)
 
 
 def test_a_response_with_a_content_length_is_complete_at_its_length() -> None:
@@ -31,6 +31,7 @@ def test_a_response_with_a_content_length_is_complete_at_its_length() -> None:
 
 def test_bytes_after_the_body_or_a_body_cut_by_the_close_are_malformed() -> None:
     assert isinstance(parse(OK_HEAD + b"Content-Length: 1\r\n\r\n{}"), Malformed)
+    assert isinstance(parse(OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nx"), Malformed)
     with pytest.raises(_NeedMore):
         parse(OK_HEAD + b"\r\n{")  # no framing: the body runs to the close
     assert parse(OK_HEAD + b"\r\n{}", eof=True) == Answer(

@@ -172,11 +172,73 @@ def exchange(
         return _read_answer(sock, head_only, start, deadline_s)
 
 
+def exchange_pipelined(port: int, requests: list[Request], deadline_s: float) -> list[Outcome]:
+    """Sends several requests at once on one keep-alive connection (as a pipelining client
+    does) and reads their answers in order: one outcome per request answered, the last one
+    a close, hang or malformed answer if the server stopped before the end."""
+    host = b"127.0.0.1:%d" % port
+    raw = b"".join(r.to_bytes(host) for r in requests)
+    start = time.monotonic()
+    outcomes: list[Outcome] = []
+    buffer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=deadline_s) as sock:
+        try:
+            sock.sendall(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        for request in requests:
+            head_only = request.method == b"HEAD"
+            outcome, buffer = _read_one(sock, buffer, head_only, start, deadline_s)
+            outcomes.append(outcome)
+            if not isinstance(outcome, Answer) or outcome.streamed:
+                break
+    return outcomes
+
+
+def _read_one(
+    sock: socket.socket, buffer: bytes, head_only: bool, start: float, deadline_s: float
+) -> tuple[Outcome, bytes]:
+    """The next answer on a connection that may carry more, and the bytes after it."""
+    data = bytearray(buffer)
+    while True:
+        try:
+            parsed = _parse(bytes(data), head_only, eof=False)
+        except _NeedMore:
+            pass
+        else:
+            if isinstance(parsed, Malformed):
+                return parsed, b""
+            return parsed[0], bytes(data[parsed[1] :])
+        remaining = deadline_s - (time.monotonic() - start)
+        if remaining <= 0:
+            return Hung(time.monotonic() - start, bytes(data)), b""
+        sock.settimeout(remaining)
+        how = "eof"
+        try:
+            chunk = sock.recv(256 * 1024)
+        except TimeoutError:
+            return Hung(time.monotonic() - start, bytes(data)), b""
+        except ConnectionResetError:
+            chunk, how = b"", "reset"
+        if chunk:
+            data += chunk
+            continue
+        if not data:
+            return Closed(how), b""
+        try:
+            parsed = _parse(bytes(data), head_only, eof=True)
+        except _NeedMore:
+            return Malformed("the connection closed in the middle of an answer", bytes(data)), b""
+        if isinstance(parsed, Malformed):
+            return parsed, b""
+        return parsed[0], bytes(data[parsed[1] :])
+
+
 def _read_answer(sock: socket.socket, head_only: bool, start: float, deadline_s: float) -> Outcome:
     buffer = bytearray()
     while True:
         try:
-            return _parse(bytes(buffer), head_only, eof=False)
+            return parse_one(bytes(buffer), head_only, eof=False)
         except _NeedMore:
             pass
         remaining = deadline_s - (time.monotonic() - start)
@@ -197,23 +259,36 @@ def _read_answer(sock: socket.socket, head_only: bool, start: float, deadline_s:
             if not buffer:
                 return Closed("eof")
             try:
-                return _parse(bytes(buffer), head_only, eof=True)
+                return parse_one(bytes(buffer), head_only, eof=True)
             except _NeedMore:
                 return Malformed("the connection closed in the middle of the answer", bytes(buffer))
         buffer += chunk
 
 
-def _parse(data: bytes, head_only: bool, eof: bool) -> Answer | Malformed:
-    """One response from the start of ``data`` (after any interim 1xx ones)."""
+def parse_one(data: bytes, head_only: bool, eof: bool) -> Answer | Malformed:
+    """The one response ``data`` must hold (bytes after it are malformed: the request asked
+    for one answer and a close); raises ``_NeedMore`` if it is not all there yet."""
+    parsed = _parse(data, head_only, eof)
+    if isinstance(parsed, Malformed):
+        return parsed
+    answer, used = parsed
+    if used < len(data) and not answer.streamed:
+        return Malformed(f"{len(data) - used} bytes after the answer", data)
+    return answer
+
+
+def _parse(data: bytes, head_only: bool, eof: bool) -> tuple[Answer, int] | Malformed:
+    """The first response of ``data`` (after any interim 1xx ones) and the bytes it took."""
+    offset = 0
     while True:
-        end = data.find(CRLF + CRLF)
+        end = data.find(CRLF + CRLF, offset)
         if end < 0:
-            if len(data) > HEAD_BYTES_MAX:
+            if len(data) - offset > HEAD_BYTES_MAX:
                 return Malformed(f"a response head over {HEAD_BYTES_MAX} bytes", data)
-            if not b"HTTP/1.".startswith(data[:7]):
+            if not b"HTTP/1.".startswith(data[offset : offset + 7]):
                 return Malformed("not an HTTP/1.x status line", data)
             raise _NeedMore
-        lines = data[:end].split(CRLF)
+        lines = data[offset:end].split(CRLF)
         status_line = _STATUS_LINE.fullmatch(lines[0])
         if status_line is None:
             return Malformed(f"bad status line {lines[0][:200]!r}", data)
@@ -224,29 +299,31 @@ def _parse(data: bytes, head_only: bool, eof: bool) -> Answer | Malformed:
             if header is None:
                 return Malformed(f"bad header line {line[:200]!r}", data)
             headers.append((header.group(1).decode().lower(), header.group(2).decode("latin-1")))
-        rest = data[end + 4 :]
         if 100 <= status < 200:
             if status == 101:
                 return Malformed("101 Switching Protocols: the server upgraded", data)
-            data = rest  # interim (100 Continue): the real answer follows
+            offset = end + 4  # interim (100 Continue): the real answer follows
             continue
         reason = (status_line.group(2) or b"").decode("latin-1")
-        return _with_body(status, reason, tuple(headers), rest, head_only, eof, data)
+        return _with_body(status, reason, tuple(headers), data, end + 4, head_only, eof)
 
 
 def _with_body(
     status: int,
     reason: str,
     headers: tuple[tuple[str, str], ...],
-    rest: bytes,
+    data: bytes,
+    start: int,
     head_only: bool,
     eof: bool,
-    data: bytes,
-) -> Answer | Malformed:
+) -> tuple[Answer, int] | Malformed:
+    """The answer whose body starts at ``data[start]``, and where it ends."""
+
     def answer(body: bytes, streamed: bool = False) -> Answer:
         return Answer(status, reason, headers, body, streamed)
 
     probe = answer(b"")
+    rest = data[start:]
     lengths = [v for k, v in headers if k == "content-length"]
     encodings = [v.lower() for k, v in headers if k == "transfer-encoding"]
     if lengths and encodings:
@@ -254,30 +331,29 @@ def _with_body(
     if len(set(lengths)) > 1 or any(not v.isascii() or not v.isdigit() for v in lengths):
         return Malformed(f"bad Content-Length {lengths}", data)
     if head_only or status in (204, 304):
-        return probe
+        return probe, start
+    if probe.media_type in STREAM_TYPES and not lengths:
+        return answer(b"", streamed=True), len(data)
     if encodings:
         if encodings != ["chunked"]:
             return Malformed(f"unknown Transfer-Encoding {encodings}", data)
-        if probe.media_type in STREAM_TYPES:
-            return answer(b"", streamed=True)
-        return _chunked(probe, rest, eof, data)
+        chunked = _chunked(probe, rest, data)
+        if isinstance(chunked, Malformed):
+            return chunked
+        return chunked[0], start + chunked[1]
     if lengths:
         length = int(lengths[0])
         if length > BODY_BYTES_MAX:
             return Malformed(f"Content-Length {length} over {BODY_BYTES_MAX}", data)
         if len(rest) < length:
             raise _NeedMore
-        if len(rest) > length:
-            return Malformed(f"{len(rest) - length} bytes after the body", data)
-        return answer(rest)
-    if probe.media_type in STREAM_TYPES:
-        return answer(b"", streamed=True)
+        return answer(rest[:length]), start + length
     if not eof:
         raise _NeedMore  # no framing: the body ends when the server closes
-    return answer(rest)
+    return answer(rest), len(data)
 
 
-def _chunked(probe: Answer, rest: bytes, eof: bool, data: bytes) -> Answer | Malformed:
+def _chunked(probe: Answer, rest: bytes, data: bytes) -> tuple[Answer, int] | Malformed:
     body = bytearray()
     position = 0
     while True:
@@ -293,9 +369,7 @@ def _chunked(probe: Answer, rest: bytes, eof: bool, data: bytes) -> Answer | Mal
             trailer_end = rest.find(CRLF + CRLF, position - 2)
             if trailer_end < 0:
                 raise _NeedMore
-            if trailer_end + 4 != len(rest):
-                return Malformed("bytes after the last chunk", data)
-            return Answer(probe.status, probe.reason, probe.headers, bytes(body))
+            return Answer(probe.status, probe.reason, probe.headers, bytes(body)), trailer_end + 4
         if len(body) + size > BODY_BYTES_MAX:
             return Malformed(f"a chunked body over {BODY_BYTES_MAX} bytes", data)
         if len(rest) < position + size + 2:
