@@ -8,7 +8,8 @@ the longest any callback held the loop in that interval, give or take.
 
 A lag above ``warn_ms`` is logged as a WARNING, at most once per ``warn_every_s`` with the
 count and the worst lag since the last line (a loop that stays slow does not flood the log).
-``last_lag_ms`` and ``max_lag_ms`` are kept for a later /metrics.
+``last_lag_ms`` and ``max_lag_ms`` are kept for a later /metrics (the node's app holds the
+monitor under :data:`LOOP_MONITOR`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+
+from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +101,6 @@ class LoopMonitor:
                     report.count,
                     self.tracker.warn_ms,
                 )
+
+
+LOOP_MONITOR = web.AppKey("loop_monitor", LoopMonitor)

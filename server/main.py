@@ -14,7 +14,7 @@ from server import logs
 from server.config import ConfigError, NodeConfig
 from server.http_api import make_app
 from server.http_server import start_http
-from server.loop_monitor import LoopMonitor
+from server.loop_monitor import LOOP_MONITOR, LoopMonitor
 from server.node import Node
 from server.tasks import supervised
 from server.tls import server_ssl_context
@@ -101,8 +101,11 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
     # Long polls and follow streams end when the node stops; a short shutdown timeout keeps
     # a stop from waiting for the longest of them.
     cannot_listen = f"listeners: cannot listen on HTTP://{config.http_host}:{config.http_port}"
+    monitor = LoopMonitor()
+    app = make_app(node)
+    app[LOOP_MONITOR] = monitor
     try:
-        runner = await start_http(make_app(node), config, ssl_context, shutdown_timeout_s=2.0)
+        runner = await start_http(app, config, ssl_context, shutdown_timeout_s=2.0)
     except OSError as e:
         raise StartupError(f"{cannot_listen}: {e.strerror}") from None
     try:
@@ -112,7 +115,6 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
         raise StartupError(
             f"{cannot_listen}: {e.strerror}" if isinstance(e, OSError) else str(e)
         ) from None
-    monitor = LoopMonitor()
     lag_task = supervised("loop-monitor", monitor.run(), node.fail)
     log.info(
         "node %d (cluster %s) serving HTTP on %s, Raft on %s, log dir %s",

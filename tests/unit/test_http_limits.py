@@ -5,7 +5,9 @@ max.message.bytes against socket.request.max.bytes. No sockets."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import time
 
 import pytest
 from aiohttp.http_exceptions import (
@@ -23,7 +25,7 @@ from server import controller
 from server.byte_budget import ByteBudget
 from server.http_server import ConnectionGate, refusal
 from server.http_util import INT_MAX, LONG_MAX, LONG_MIN, BodyBudget, parse_int
-from server.loop_monitor import LagTracker
+from server.loop_monitor import LagTracker, LoopMonitor
 from server.topic_configs import normalize_configs
 
 # -- the byte budget ------------------------------------------------------------------------------
@@ -307,3 +309,19 @@ def test_partitions_that_are_not_json_integers_are_refused(partitions: object) -
         )
     assert refused.value.kind is INVALID_REQUEST
     assert "partitions" in refused.value.message and "e+" not in refused.value.message
+
+
+def test_the_monitor_sees_a_blocked_loop_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> LoopMonitor:
+        monitor = LoopMonitor(interval_s=0.01)
+        task = asyncio.create_task(monitor.run())
+        await asyncio.sleep(0.05)
+        time.sleep(0.3)  # a callback that holds the loop
+        await asyncio.sleep(0.05)
+        task.cancel()
+        return monitor
+
+    with caplog.at_level(logging.WARNING, logger="server.loop_monitor"):
+        monitor = asyncio.run(scenario())
+    assert monitor.max_lag_ms >= 250
+    assert any("event loop was blocked" in r.getMessage() for r in caplog.records)
