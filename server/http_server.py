@@ -369,6 +369,8 @@ class HttpRunner(web.AppRunner):
             max_field_size=LINE_BYTES_MAX,
             max_headers=HEADERS_MAX,
             lingering_time=min(LINGER_S, config.request_read_timeout_ms / 1000),
+            # Bodies are read as sent: read_body refuses a Content-Encoding (a zip bomb).
+            auto_decompress=False,
             **kwargs,
         )
         self._config = config

@@ -320,6 +320,14 @@ async def read_body(
     limit; SERVER_BUSY (503) when the budget has no room; REQUEST_TIMED_OUT (408, and the
     connection closes) when the body stalls; INVALID_REQUEST (and the connection closes) for
     broken chunked framing; :class:`ClientGone` when the client left."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding != "identity":
+        # Not decompressed (the listener's auto_decompress is off): a few KB of gzip can
+        # inflate to gigabytes before any limit sees them.
+        raise ApiError(
+            UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Encoding {quoted(encoding)} is not supported; send the body uncompressed",
+        )
     allowance = request.get(BODY_ALLOWANCE)
     limit = limit_bytes
     if allowance is not None and allowance.socket_request_max_bytes <= limit:
@@ -365,7 +373,7 @@ async def _read_chunk(
         ) from None
     except (RequestPayloadError, HttpProcessingError):
         raise ClosingApiError(
-            INVALID_REQUEST, "malformed request body: its chunked encoding is broken"
+            INVALID_REQUEST, "malformed request body: its chunked framing is broken"
         ) from None
     except ConnectionError:
         raise ClientGone from None

@@ -8,6 +8,7 @@ requests); max.connections and the 100 MB produce each get a node of their own.
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
@@ -681,3 +682,9 @@ def test_a_100_mb_produce_is_refused_cheaply_and_memory_stays_flat(make_node: An
     assert_no_traceback(plain)
     status, body = http("POST", f"{plain.url}/v1/topics/big/records", {"value": "small"})
     assert status == 200, body
+
+
+def test_a_compressed_body_is_refused_not_inflated(node: NodeProcess) -> None:
+    bomb = gzip.compress(b"0" * 10_000_000)  # 10 KB that would inflate to 10 MB
+    answer = send(node, post(f"/v1/topics/{TOPIC}/records", bomb, "Content-Encoding: gzip"))
+    assert_error(answer, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Encoding")
