@@ -285,6 +285,23 @@ class KraftClient:
         results = answer.get("partitions", [])
         return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
 
+    async def describe_acls(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        """The ACLs matching Kafka-style filters (``resource_type``, ``resource_name``,
+        ``pattern_type``, ``principal``, ``host``, ``operation``, ``permission``)."""
+        body = await self._dict("GET", "/v1/acls", params=filters)
+        acls = body.get("acls", [])
+        return [a for a in acls if isinstance(a, dict)] if isinstance(acls, list) else []
+
+    async def create_acls(self, acls: list[dict[str, Any]]) -> dict[str, Any]:
+        """Adds ACL bindings (all or none); ones that exist already are skipped."""
+        return await self._dict("POST", "/v1/acls", json={"acls": acls})
+
+    async def delete_acls(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        """Removes the ACLs matching the filters (at least one) and returns them."""
+        body = await self._dict("DELETE", "/v1/acls", params=filters)
+        acls = body.get("acls", [])
+        return [a for a in acls if isinstance(a, dict)] if isinstance(acls, list) else []
+
     async def cluster(self) -> dict[str, Any]:
         return await self._dict("GET", "/v1/cluster")
 

@@ -430,9 +430,7 @@ def _filter_params(resource: Resource | None, entry: Entry | None = None) -> dic
 
 
 async def _describe(client: KraftClient, params: dict[str, str]) -> list[dict[str, Any]]:
-    body = await client._dict("GET", "/v1/acls", params=params)
-    acls = body.get("acls", [])
-    return [a for a in acls if isinstance(a, dict)] if isinstance(acls, list) else []
+    return await client.describe_acls(params)
 
 
 async def _add(client: KraftClient, cmd: AclsCommand) -> None:
@@ -459,7 +457,7 @@ async def _add(client: KraftClient, cmd: AclsCommand) -> None:
                 }
                 for e in new
             ]
-            await client._dict("POST", "/v1/acls", json={"acls": acls})
+            await client.create_acls(acls)
 
 
 def _confirm(question: str) -> bool:
@@ -473,7 +471,7 @@ async def _remove(client: KraftClient, cmd: AclsCommand) -> None:
         if not cmd.force and not _confirm(remove_question(resource, entries)):
             continue
         for entry in entries or (None,):
-            await client._dict("DELETE", "/v1/acls", params=_filter_params(resource, entry))
+            await client.delete_acls(_filter_params(resource, entry))
 
 
 async def _list(client: KraftClient, cmd: AclsCommand) -> None:
