@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from client.protocol import INVALID_REQUEST, ApiError
+from client.protocol import INVALID_REQUEST, SECURITY_DISABLED, ApiError
 from kraft.records import AclRecord, MetadataRecord
 from kraft.state import MetadataState
 from server import acls
@@ -28,7 +28,7 @@ _NO_AUTHORIZER = (
 
 def _require_authorizer(request: web.Request) -> None:
     if not node_of(request).config.authorizer_enabled:
-        raise ApiError(INVALID_REQUEST, _NO_AUTHORIZER)
+        raise ApiError(SECURITY_DISABLED, _NO_AUTHORIZER)
 
 
 async def describe_acls(request: web.Request) -> web.Response:
