@@ -56,6 +56,9 @@ class Case:
     # them as numbers.
     odd_numbers: tuple[str, ...] = ()
     odd_path_numbers: tuple[str, ...] = ()
+    # The request carries a valid proof of the cluster secret (the internal fuzz signs its
+    # requests): an internal endpoint may do what it asks.
+    signed: bool = False
 
     def __repr__(self) -> str:
         extra = ""

@@ -91,8 +91,8 @@ class Known:
     message_must_not: str | None = None
 
 
-def _get(target: str, node: int = 0, route: str = "GET", **kw: tuple[str, ...]) -> Case:
-    return Case(Request(b"GET", target.encode()), node, route, **kw)
+def _get(target: str, route: str, odd_path_numbers: tuple[str, ...] = ()) -> Case:
+    return Case(Request(b"GET", target.encode()), 0, route, odd_path_numbers=odd_path_numbers)
 
 
 def _post(
@@ -100,10 +100,10 @@ def _post(
     body: object,
     route: str,
     headers: tuple[tuple[bytes, bytes], ...] = (),
-    **kw: tuple[str, ...],
+    odd_numbers: tuple[str, ...] = (),
 ) -> Case:
     raw = json.dumps(body).encode()
-    return Case(Request(b"POST", target.encode(), headers, raw), 0, route, **kw)
+    return Case(Request(b"POST", target.encode(), headers, raw), 0, route, odd_numbers)
 
 
 def _replica_fetch_epoch(ctx: Context) -> Case:
