@@ -394,26 +394,50 @@ class HttpRunner(web.AppRunner):
         return server.gate if isinstance(server, LimitedServer) else None
 
 
+class HttpListener:
+    """The node's listening socket and the runner behind it."""
+
+    def __init__(self, runner: HttpRunner, server: asyncio.Server) -> None:
+        self.runner = runner
+        self._server = server
+
+    async def close(self) -> None:
+        """Stops listening, then ends the open connections (shutdown timeout of the runner)."""
+        self._server.close()
+        await self.runner.cleanup()
+
+
 async def start_http(
     app: web.Application,
     config: NodeConfig,
     ssl_context: ssl.SSLContext | None,
     *,
     shutdown_timeout_s: float,
-) -> HttpRunner:
+) -> HttpListener:
     """Serves ``app`` on the node's HTTP listener (https with ``ssl_context``); stop it with
-    ``await runner.cleanup()``. Raises OSError if the address cannot be bound (the runner is
-    cleaned up first)."""
+    ``await listener.close()``. Raises OSError if the address cannot be bound (the runner is
+    cleaned up first).
+
+    A TLS handshake must end within ``http.request.read.timeout.ms`` too: until it does, the
+    connection is not counted by max.connections nor timed by its idle timeout."""
     runner = HttpRunner(
         app, config, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s
     )
     await runner.setup()
-    site = web.TCPSite(
-        runner, config.http_host, config.http_port, reuse_address=True, ssl_context=ssl_context
-    )
+    factory = runner.server
+    assert factory is not None
     try:
-        await site.start()
+        server = await asyncio.get_running_loop().create_server(
+            factory,
+            config.http_host,
+            config.http_port,
+            ssl=ssl_context,
+            ssl_handshake_timeout=(
+                config.request_read_timeout_ms / 1000 if ssl_context is not None else None
+            ),
+            reuse_address=True,
+        )
     except BaseException:
         await runner.cleanup()
         raise
-    return runner
+    return HttpListener(runner, server)

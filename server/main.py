@@ -105,13 +105,13 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
     app = make_app(node)
     app[LOOP_MONITOR] = monitor
     try:
-        runner = await start_http(app, config, ssl_context, shutdown_timeout_s=2.0)
+        listener = await start_http(app, config, ssl_context, shutdown_timeout_s=2.0)
     except OSError as e:
         raise StartupError(f"{cannot_listen}: {e.strerror}") from None
     try:
         await node.start()
     except (OSError, ValueError) as e:
-        await runner.cleanup()
+        await listener.close()
         raise StartupError(
             f"{cannot_listen}: {e.strerror}" if isinstance(e, OSError) else str(e)
         ) from None
@@ -131,7 +131,7 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
     lag_task.cancel()
     log.info("shutting down")
     # HTTP first, so no request reaches logs or a quorum that are closing.
-    await runner.cleanup()
+    await listener.close()
     await node.stop()
     log.info("node %d stopped", config.node_id)
     return node.fatal.result() if node.fatal.done() else None
