@@ -205,6 +205,19 @@ KNOWN: dict[str, Known] = {
         ),
         ("4xx",),
     ),
+    "Expect: 100-continue on a produce (curl sends it for large bodies)": Known(
+        lambda ctx: Case(
+            Request(
+                b"POST",
+                f"/v1/topics/{MAIN_TOPIC}/records".encode(),
+                ((b"Expect", b"100-continue"), (b"Content-Type", b"application/json")),
+                b'{"records": [{"value": "v"}]}',
+            ),
+            0,
+            "POST /v1/topics/{topic}/records",
+        ),
+        (200,),
+    ),
     "Expect: 200-ok": Known(
         lambda ctx: Case(
             Request(b"GET", b"/v1/cluster", ((b"Expect", b"200-ok"),)), 0, "GET /v1/cluster"
