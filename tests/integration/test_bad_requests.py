@@ -688,3 +688,24 @@ def test_a_compressed_body_is_refused_not_inflated(node: NodeProcess) -> None:
     bomb = gzip.compress(b"0" * 10_000_000)  # 10 KB that would inflate to 10 MB
     answer = send(node, post(f"/v1/topics/{TOPIC}/records", bomb, "Content-Encoding: gzip"))
     assert_error(answer, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Encoding")
+
+
+def test_the_idle_timeout_alone_closes_a_connection_stuck_inside_its_headers(
+    make_node: Any,
+) -> None:
+    # aiohttp's keep-alive timer runs while a connection waits for a whole request head, so
+    # connections.max.idle.ms closes this one even with a read timeout far longer.
+    idle: NodeProcess = make_node(
+        extra_properties={
+            "connections.max.idle.ms": "1000",
+            "http.request.read.timeout.ms": "600000",
+        }
+    )
+    idle.format()
+    idle.start()
+    with connect(idle) as sock:
+        sock.sendall(b"GET /v1/topics HTTP/1.1\r\nHost: pro")
+        assert closes(sock)
+    with connect(idle) as sock:
+        assert closes(sock), "and one that never sent a byte"
+    assert_no_traceback(idle)
