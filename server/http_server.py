@@ -70,6 +70,7 @@ from server.http_util import (
     BodyAllowance,
     BodyBudget,
     error_response,
+    kind_for_status,
 )
 from server.internal_auth import has_proof
 from server.internal_auth_http import internal_peer
@@ -176,6 +177,12 @@ def _busy_error(gate: ConnectionGate) -> ApiError:
         f"the node has {gate.max_connections} open connections (max.connections); retry shortly",
         {"retry_after_s": BUSY_RETRY_AFTER_S},
     )
+
+
+def _before_the_app(e: web.HTTPException) -> ApiError:
+    if e.status == 417:
+        return ApiError(kind_for_status(417), "Expect: only 100-continue is supported")
+    return ApiError(kind_for_status(e.status), e.reason)
 
 
 class JsonRequestHandler(RequestHandler):
@@ -346,6 +353,12 @@ class LimitedServer(web.Server):
         request[BODY_ALLOWANCE] = allowance
         try:
             response = await self._app_handler(request)
+        except web.HTTPException as e:
+            # Raised before the app's middleware runs: aiohttp's answer to an Expect header
+            # other than 100-continue (417), in text/plain, unless it is turned here.
+            if e.status < 400:
+                raise
+            response = error_response(_before_the_app(e))
         finally:
             allowance.release()
         if (

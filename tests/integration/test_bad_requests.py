@@ -709,3 +709,8 @@ def test_the_idle_timeout_alone_closes_a_connection_stuck_inside_its_headers(
     with connect(idle) as sock:
         assert closes(sock), "and one that never sent a byte"
     assert_no_traceback(idle)
+
+
+def test_an_unknown_expect_header_gets_a_json_417(node: NodeProcess) -> None:
+    data = get("/v1/cluster").replace(b"\r\n\r\n", b"\r\nExpect: 200-ok\r\n\r\n")
+    assert_error(send(node, data), 417, "EXPECTATION_FAILED", "100-continue")
