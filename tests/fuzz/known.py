@@ -88,6 +88,14 @@ KNOWN: dict[str, Known] = {
         lambda ctx: _get("/v1/topics/" + "a" * 10_000, route="GET /v1/topics/{topic}"),
         ("4xx",),
     ),
+    "an 8,000-character topic name (under the line limit)": Known(
+        lambda ctx: _get("/v1/topics/" + "x" * 8_000, route="GET /v1/topics/{topic}"),
+        ("4xx",),
+    ),
+    "an 8,000-character internal path": Known(
+        lambda ctx: _post("/v1/internal/brokers/" + "x" * 8_000, {}, "POST /v1/internal/brokers"),
+        ("4xx",),
+    ),
     "an unknown method": Known(
         lambda ctx: Case(Request(b"FOO", b"/v1/cluster"), 0, "GET /v1/cluster"), (400, 405, 501)
     ),
