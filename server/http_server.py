@@ -197,6 +197,10 @@ class JsonRequestHandler(RequestHandler):
         self.exempt = False
         self._headers_timer: asyncio.TimerHandle | None = None
         self._last_payload: StreamReader | None = None
+        # Whether the request whose head is arriving is a HEAD: an answer to a head aiohttp
+        # cannot parse must then carry no body either (it does not know the method).
+        self._head_request = False
+        self._in_head = False
 
     # -- max.connections -------------------------------------------------------------------------
 
@@ -224,16 +228,21 @@ class JsonRequestHandler(RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         in_body = self._last_payload is not None and not self._last_payload.is_eof()
+        if data and not in_body and not self._in_head:
+            # The first bytes of a request's head.
+            self._in_head = True
+            self._head_request = data.startswith(b"HEAD ")
+            if self._headers_timer is None:
+                self._arm_headers_timer()
         queued = len(self._messages)
         super().data_received(data)
-        parsed = len(self._messages) - queued
-        if parsed > 0:
-            # Headers complete: the body, if any, is timed by read_json part by part.
+        if len(self._messages) > queued:
+            # Headers complete: the body, if any, is timed by read_body part by part. (Bytes
+            # of a next request's head in the same read are left to the idle timeout.)
+            self._in_head = False
             self._last_payload = self._messages[-1][1]
             if self.admitted or self.exempt:
                 self._cancel_headers_timer()
-        elif data and not in_body and self._headers_timer is None:
-            self._arm_headers_timer()  # the first bytes of a request's head
 
     def _arm_headers_timer(self) -> None:
         self._headers_timer = self._loop.call_later(self._read_timeout_s, self._headers_late)
@@ -305,6 +314,11 @@ class JsonRequestHandler(RequestHandler):
             # Part of an answer went out already: the connection cannot carry another.
             raise ConnectionError("an answer was already being sent; closing the connection")
         response = error_response(error)
+        if self._head_request and status < 500:
+            # The same status and headers as for any other method, and no body (RFC 9110).
+            response = web.Response(
+                status=response.status, headers=response.headers, content_type=None
+            )
         response.force_close()
         return response
 

@@ -714,3 +714,10 @@ def test_the_idle_timeout_alone_closes_a_connection_stuck_inside_its_headers(
 def test_an_unknown_expect_header_gets_a_json_417(node: NodeProcess) -> None:
     data = get("/v1/cluster").replace(b"\r\n\r\n", b"\r\nExpect: 200-ok\r\n\r\n")
     assert_error(send(node, data), 417, "EXPECTATION_FAILED", "100-continue")
+
+
+def test_a_head_request_aiohttp_cannot_parse_gets_its_status_without_a_body(
+    node: NodeProcess,
+) -> None:
+    answer = send(node, b"HEAD /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: probe\r\n\r\n")
+    assert answer.status == 413 and answer.body is None and answer.closed, answer
