@@ -206,7 +206,7 @@ def topic_name_problem(name: object) -> str | None:
     if len(name) > TOPIC_NAME_LENGTH_MAX:
         return (
             f"Topic name is illegal, it can't be longer than {TOPIC_NAME_LENGTH_MAX} "
-            f"characters, topic name: {name}"
+            f"characters, topic name: {name[:TOPIC_NAME_LENGTH_MAX]}..."
         )
     if not _TOPIC_NAME_RE.fullmatch(name):
         return (

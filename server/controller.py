@@ -22,6 +22,7 @@ from client.protocol import (
     INVALID_UPDATE_VERSION,
     STALE_BROKER_EPOCH,
     TOPIC_ALREADY_EXISTS,
+    TOPIC_NAME_LENGTH_MAX,
     UNKNOWN_PARTITION,
     UNKNOWN_TOPIC,
     ApiError,
@@ -163,7 +164,10 @@ def existing_topic(state: MetadataState, name: str) -> TopicState:
     """The topic, or UNKNOWN_TOPIC_OR_PARTITION in Kafka's words."""
     topic = state.topics.get(name)
     if topic is None:
-        raise ApiError(UNKNOWN_TOPIC, f"Topic '{name}' does not exist.")
+        # Kafka's words; a name longer than any topic's is cut (an 8,000-character path must
+        # not come back whole).
+        shown = name if len(name) <= TOPIC_NAME_LENGTH_MAX else name[:TOPIC_NAME_LENGTH_MAX] + "..."
+        raise ApiError(UNKNOWN_TOPIC, f"Topic '{shown}' does not exist.")
     return topic
 
 
