@@ -50,8 +50,9 @@ from aiohttp.http_exceptions import (
     LineTooLong,
     TransferEncodingError,
 )
+from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from client.protocol import (
     INVALID_REQUEST,
@@ -227,6 +228,26 @@ class JsonRequestHandler(RequestHandler):
     # -- http.request.read.timeout.ms for headers ------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        # The parser is fed up to one blank line at a time. Fed all at once, a good request
+        # followed by a malformed one in the same read lost the good one: aiohttp's parser
+        # drops the requests it parsed in a call that then fails, and the error's answer went
+        # out as the first request's. (The parser is incremental: any split parses the same.)
+        if not data:
+            self._receive(data)
+            return
+        start = 0
+        while start < len(data):
+            end = data.find(b"\r\n\r\n", start)
+            end = len(data) if end < 0 else end + 4
+            self._receive(data[start:end])
+            start = end
+            last = self._messages[-1][0] if self._messages else None
+            if self._force_close or self._close or self.transport is None:
+                return
+            if last is not None and not isinstance(last, RawRequestMessage):
+                return  # a parse error: the connection ends with its answer
+
+    def _receive(self, data: bytes) -> None:
         in_body = self._last_payload is not None and not self._last_payload.is_eof()
         if data and not in_body and not self._in_head:
             # The first bytes of a request's head.
@@ -236,9 +257,24 @@ class JsonRequestHandler(RequestHandler):
                 self._arm_headers_timer()
         queued = len(self._messages)
         super().data_received(data)
+        body = self._last_payload
+        if (
+            in_body
+            and body is not None
+            and not body.is_eof()
+            and len(self._messages) > queued
+            and not isinstance(self._messages[-1][0], RawRequestMessage)
+        ):
+            # The parser failed inside the body of the request being handled (a broken chunk
+            # size, say). aiohttp would queue an answer for after that request and leave its
+            # handler waiting for a body that never ends: tell the handler instead (read_body
+            # answers 400), and end the connection after its answer.
+            self._messages.pop()
+            body.set_exception(RequestPayloadError("the body's chunked framing is broken"))
+            self.close()
+            return
         if len(self._messages) > queued:
-            # Headers complete: the body, if any, is timed by read_body part by part. (Bytes
-            # of a next request's head in the same read are left to the idle timeout.)
+            # Headers complete: the body, if any, is timed by read_body part by part.
             self._in_head = False
             self._last_payload = self._messages[-1][1]
             if self.admitted or self.exempt:
@@ -269,9 +305,7 @@ class JsonRequestHandler(RequestHandler):
                 f"the request's headers did not arrive within {ms} ms "
                 "(http.request.read.timeout.ms)",
             )
-            peer = self.peername
-            host = peer[0] if isinstance(peer, tuple) else peer
-            log.info("closed a connection from %s: %s", host, error.message)
+            log.info("closed a connection from %s: %s", self._host(), error.message)
             self.transport.write(_raw_response(error, "Request Timeout"))
         else:
             error = _busy_error(self._gate)
@@ -279,6 +313,18 @@ class JsonRequestHandler(RequestHandler):
         self.force_close()
 
     # -- errors aiohttp answers itself -----------------------------------------------------------
+
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        """aiohttp's own logging of an error; a broken body is the client's fault: one line."""
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, RequestPayloadError):
+            log.info("closed a connection from %s: %s", self._host(), exc)
+            return
+        log.error(*args, **kwargs)
+
+    def _host(self) -> str:
+        peer = self.peername
+        return str(peer[0] if isinstance(peer, tuple) else peer)
 
     def handle_error(
         self,
