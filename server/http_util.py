@@ -70,6 +70,9 @@ LONG_MAX = (1 << 63) - 1
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 # A value quoted back in an error message is cut to this many characters.
 _QUOTED_CHARS_MAX = 24
+# Any error message is cut to this many characters, whatever built it: a message names what
+# was wrong, it does not echo a request back (an 8,000-character path) or a library's reprs.
+ERROR_MESSAGE_CHARS_MAX = 500
 
 
 def json_response(
@@ -88,6 +91,8 @@ def error_response(error: ApiError, request: web.BaseRequest | None = None) -> w
     retry_after = error.extra.get("retry_after_s")
     body = error.to_json()
     body.pop("retry_after_s", None)
+    if len(error.message) > ERROR_MESSAGE_CHARS_MAX:
+        body["message"] = error.message[:ERROR_MESSAGE_CHARS_MAX] + "..."
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     if error.kind is NOT_LEADER_OR_FOLLOWER and request is not None:

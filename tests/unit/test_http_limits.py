@@ -9,6 +9,7 @@ import logging
 import random
 import time
 
+import orjson
 import pytest
 from aiohttp.http_exceptions import (
     BadHttpMessage,
@@ -24,7 +25,14 @@ from kraft.state import MetadataState
 from server import controller
 from server.byte_budget import ByteBudget
 from server.http_server import ConnectionGate, refusal
-from server.http_util import INT_MAX, LONG_MAX, LONG_MIN, BodyBudget, parse_int
+from server.http_util import (
+    INT_MAX,
+    LONG_MAX,
+    LONG_MIN,
+    BodyBudget,
+    error_response,
+    parse_int,
+)
 from server.loop_monitor import LagTracker, LoopMonitor
 from server.topic_configs import normalize_configs
 
@@ -325,3 +333,11 @@ def test_the_monitor_sees_a_blocked_loop_and_warns(caplog: pytest.LogCaptureFixt
         monitor = asyncio.run(scenario())
     assert monitor.max_lag_ms >= 250
     assert any("event loop was blocked" in r.getMessage() for r in caplog.records)
+
+
+def test_every_error_message_is_cut_short() -> None:
+    long = ApiError(INVALID_REQUEST, "refused: /v1/internal/" + "x" * 8000)
+    body = orjson.loads(error_response(long).body)  # type: ignore[arg-type]
+    assert len(body["message"]) <= 503 and body["message"].startswith("refused: /v1/internal/")
+    short = ApiError(INVALID_REQUEST, "fine")
+    assert orjson.loads(error_response(short).body)["message"] == "fine"  # type: ignore[arg-type]
