@@ -170,9 +170,9 @@ def test_pipelined_requests_get_their_answers_in_order(target: Target, data: st.
     port = target.port(second.node)
     outcomes = exchange_pipelined(port, [first, second.request], ANSWER_DEADLINE_S)
     assert not target.dead(), "\n".join(target.dead())
-    said = f"GET {path.decode()}, then {second!r}\n  -> " + "; ".join(o.summary() for o in outcomes)
     if not (isinstance(outcomes[0], Answer) and outcomes[0].status == 200):
-        raise AnswerOutOfOrder(said)
+        got = "; ".join(o.summary() for o in outcomes)
+        raise AnswerOutOfOrder(f"GET {path.decode()}, then {second!r}\n  -> {got}")
     if len(outcomes) > 1:
         check_or_record(second, outcomes[1])
 

@@ -23,7 +23,15 @@ from hypothesis import strategies as st
 
 from scripts.node_process import Cluster
 from server.config import STANDARD_AUTHORIZER
-from tests.fuzz.checks import FOUND, SURVEY, AuthorizationBypass, check_or_record, label, may_get
+from tests.fuzz.checks import (
+    FOUND,
+    SURVEY,
+    AuthorizationBypass,
+    check_or_record,
+    error_body,
+    label,
+    may_get,
+)
 from tests.fuzz.live import ANSWER_DEADLINE_S, IDLE_MS, Target, fuzz, logged_tracebacks, ok
 from tests.fuzz.mutations import cases
 from tests.fuzz.routes import (
@@ -174,15 +182,33 @@ def test_requests_with_any_credentials_get_no_more_than_their_sender_may(
     outcome = exchange(secure.port(0), case.request, ANSWER_DEADLINE_S, tls=secure.tls)
     assert not secure.dead(), "\n".join(secure.dead())
     check_or_record(case, outcome)
+    if not isinstance(outcome, Answer):
+        return
+
+    def said() -> str:
+        return f"as {principal}: {case!r}\n  -> {outcome.summary()}"
+
+    if outcome.status < 400 and not may_get(principal, case.request):
+        _broken(AuthorizationBypass(said()), case.route, outcome, principal)
+    body = error_body(outcome)
     if (
-        isinstance(outcome, Answer)
-        and outcome.status < 400
-        and not may_get(principal, case.request)
+        outcome.status == 401
+        and body is not None
+        and not body["message"].startswith("internal call refused")
+        and outcome.header("www-authenticate") is None
     ):
-        error = AuthorizationBypass(f"as {principal}: {case!r}\n  -> {outcome.summary()}")
-        if not SURVEY:
-            raise error
-        FOUND[("AuthorizationBypass", case.route, label(outcome), principal)] = (0, str(error))
+        _broken(NoChallenge(said()), case.route, outcome, principal)
+
+
+class NoChallenge(AssertionError):
+    """A 401 for missing or wrong credentials without ``WWW-Authenticate`` (RFC 9110: a 401
+    names the scheme to use, so curl and browsers know to send Basic)."""
+
+
+def _broken(error: AssertionError, route: str, outcome: Answer, principal: str) -> None:
+    if not SURVEY:
+        raise error
+    FOUND[(type(error).__name__, route, label(outcome), principal)] = (0, str(error))
 
 
 def test_plain_http_on_the_tls_port_gets_no_answer_in_clear(secure: Target) -> None:

@@ -69,7 +69,8 @@ class Request:
     def summary(self, limit: int = 1500) -> str:
         """The request as a short readable line, for reports: a run of one byte is written
         ``<N x b'a'>``."""
-        data = self.to_bytes(b"127.0.0.1:PORT")
+        whole = self.to_bytes(b"127.0.0.1:PORT")
+        data = whole[: 16 * limit]  # a 9 MiB body is not read to the end for a summary
         parts = re.split(rb"((.)\2{31,})", data, flags=re.S)
         text = ""
         for i in range(0, len(parts), 3):
@@ -77,7 +78,7 @@ class Request:
             if i + 1 < len(parts):
                 text += f"<{len(parts[i + 1])} x {parts[i + 2]!r}>"
         text = "b'" + text + "'"
-        return text if len(text) <= limit else text[:limit] + f"... ({len(data)} bytes)"
+        return text if len(text) <= limit else text[:limit] + f"... ({len(whole)} bytes)"
 
 
 @dataclass(frozen=True)
