@@ -252,6 +252,21 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return response
     except ApiError as e:
         return error_response(e, request)
+    except (RequestPayloadError, HttpProcessingError):
+        # A body read outside read_body (a middleware's) whose framing broke: as read_body's.
+        error = ClosingApiError(
+            INVALID_REQUEST, "malformed request body: its chunked framing is broken"
+        )
+        log.info(
+            "%s %s from %s: %s; closing the connection",
+            request.method,
+            request.path,
+            request.remote,
+            error.message,
+        )
+        response = error_response(error, request)
+        await send_and_close(request, response)
+        return response
     except web.HTTPNotFound:
         return error_response(ApiError(NOT_FOUND, f"no such endpoint: {quoted(request.path)}"))
     except web.HTTPMethodNotAllowed as e:

@@ -86,14 +86,19 @@ class Answer:
     closed: bool  # the node closed the connection after the answer
 
 
+# Bytes read past one answer (the next one's, pipelined), by socket.
+_READ_AHEAD: dict[int, bytes] = {}
+
+
 def connect(node: NodeProcess) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", node.http_port), timeout=ANSWER_DEADLINE_S)
+    _READ_AHEAD.pop(id(sock), None)
     return sock
 
 
 def read_answer(sock: socket.socket) -> Answer:
     """One HTTP answer from ``sock``, and whether the node then closed the connection."""
-    data = b""
+    data = _READ_AHEAD.pop(id(sock), b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         assert chunk, f"closed without an answer (got {data!r})"
@@ -108,6 +113,8 @@ def read_answer(sock: socket.socket) -> Answer:
         assert chunk, "closed inside the answer's body"
         rest += chunk
     body = json.loads(rest[:length]) if length else None
+    if len(rest) > length:
+        _READ_AHEAD[id(sock)] = rest[length:]
     # An HTTP/1.0 answer (aiohttp's to a request it could not parse) closes without saying so.
     ends = headers.get("connection", "").lower() == "close" or lines[0].startswith("HTTP/1.0")
     return Answer(status, headers, body, ends and closes(sock))
@@ -115,6 +122,8 @@ def read_answer(sock: socket.socket) -> Answer:
 
 def closes(sock: socket.socket) -> bool:
     """Whether the node closes the connection (reads, dropping nothing it should not)."""
+    if _READ_AHEAD.get(id(sock)):
+        return False  # another answer came first
     try:
         return sock.recv(65536) == b""
     except ConnectionResetError:
@@ -772,3 +781,14 @@ def test_a_chunk_size_that_breaks_in_a_later_read_ends_the_request_cleanly(
         else:
             assert answer.status == 200, answer
             assert closes(sock)
+
+
+def test_a_broken_chunked_body_read_by_a_middleware_is_a_400_too(node: NodeProcess) -> None:
+    # A proof header makes the internal-auth middleware read the body before any handler.
+    data = (
+        b"GET /v1/cluster HTTP/1.1\r\nHost: probe\r\nTransfer-Encoding: chunked\r\n"
+        b"X-Kraft-Node: 1\r\n\r\nzz\r\n\r\n0\r\n\r\n"
+    )
+    answer = send(node, data)
+    assert_error(answer, 400, "INVALID_REQUEST", "chunked")
+    assert answer.closed
