@@ -96,13 +96,13 @@ def test_known_bad_request_gets_its_clean_answer(target: Target, name: str) -> N
 # -- the fuzz ------------------------------------------------------------------------------------
 
 
-@fuzz(700)
+@fuzz(1500)
 @given(data=st.data())
 def test_requests_mutated_anywhere_get_clean_answers(target: Target, data: st.DataObject) -> None:
     send(target, data.draw(cases(target.ctx, ROUTES), label="case"))
 
 
-@fuzz(400)
+@fuzz(800)
 @given(data=st.data())
 def test_mutated_bodies_get_clean_answers(target: Target, data: st.DataObject) -> None:
     routes = [r for r in ROUTES if r in BODIES]
@@ -117,7 +117,7 @@ def test_mutated_bodies_get_clean_answers(target: Target, data: st.DataObject) -
     send(target, data.draw(strategy, label="case"))
 
 
-@fuzz(300)
+@fuzz(500)
 @given(data=st.data())
 def test_mutated_queries_get_clean_answers(target: Target, data: st.DataObject) -> None:
     routes = [r for r in ROUTES if r in FETCH_QUERY or r[1] in QUERY]
@@ -127,7 +127,7 @@ def test_mutated_queries_get_clean_answers(target: Target, data: st.DataObject) 
     send(target, data.draw(strategy, label="case"))
 
 
-@fuzz(400)
+@fuzz(800)
 @given(data=st.data())
 def test_mutated_headers_get_clean_answers(target: Target, data: st.DataObject) -> None:
     strategy = cases(
@@ -136,7 +136,7 @@ def test_mutated_headers_get_clean_answers(target: Target, data: st.DataObject) 
     send(target, data.draw(strategy, label="case"))
 
 
-@fuzz(400)
+@fuzz(800)
 @given(data=st.data())
 def test_mutated_methods_and_paths_get_clean_answers(target: Target, data: st.DataObject) -> None:
     strategy = cases(target.ctx, ROUTES, query_odds=False, header_odds=False, body_odds=False)
@@ -159,7 +159,7 @@ class AnswerOutOfOrder(AssertionError):
     """A pipelined request got an answer that is not its own (HTTP/1.1 answers in order)."""
 
 
-@fuzz(150)
+@fuzz(300)
 @given(data=st.data())
 def test_pipelined_requests_get_their_answers_in_order(target: Target, data: st.DataObject) -> None:
     """A valid request and a mutated one sent at once on one keep-alive connection: the

@@ -109,7 +109,7 @@ def send_signed(target: Target, auth: InternalAuth, case: Case) -> Outcome:
     return outcome
 
 
-@fuzz(400)
+@fuzz(800)
 @given(data=st.data())
 def test_signed_internal_calls_get_clean_answers(
     signed: tuple[Target, InternalAuth], data: st.DataObject

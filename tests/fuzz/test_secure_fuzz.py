@@ -173,7 +173,7 @@ def _signed_cases(draw: st.DrawFn, ctx: Context) -> tuple[str, Case]:
     return principal, Case(request, case.node, case.route, case.odd_numbers, case.odd_path_numbers)
 
 
-@fuzz(600)
+@fuzz(1200)
 @given(data=st.data())
 def test_requests_with_any_credentials_get_no_more_than_their_sender_may(
     secure: Target, data: st.DataObject
