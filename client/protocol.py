@@ -248,6 +248,20 @@ _TIMESTAMP_MAX = (1 << 63) - 1  # a Java long, as the batch stores it
 _PARTITION_MAX = (1 << 31) - 1  # a Java int
 
 
+JAVA_INT_MAX = (1 << 31) - 1
+JAVA_LONG_MAX = (1 << 63) - 1
+
+
+def json_int(value: object, what: str, minimum: int, maximum: int) -> int:
+    """``value`` from a JSON body as an integer within ``[minimum, maximum]``, else
+    INVALID_REQUEST naming ``what``. A bool is not one (Python's bool is an int), nor a float:
+    orjson reads an integer beyond 64 bits as a float whose digits are not the sender's, so
+    the message never shows it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ApiError(INVALID_REQUEST, f"{what} must be an integer in [{minimum}, {maximum}]")
+    return value
+
+
 def _json_to_bytes(obj: Any) -> bytes | None:
     if obj is None:
         return None

@@ -31,9 +31,12 @@ from typing import Any
 from client.protocol import (
     INCONSISTENT_CLUSTER_ID,
     INVALID_REQUEST,
+    JAVA_INT_MAX,
+    JAVA_LONG_MAX,
     LEADER_NOT_AVAILABLE,
     STALE_BROKER_EPOCH,
     ApiError,
+    json_int,
 )
 from kraft.quorum import MetadataQuorum
 from kraft.records import MetadataRecord, ProducerIdsRecord
@@ -118,7 +121,7 @@ class ControllerDriver:
     async def register(self, body: dict[str, Any]) -> dict[str, Any]:
         term = self._leading_term()
         try:
-            broker_id = int(body["broker_id"])
+            broker_id = json_int(body["broker_id"], "broker_id", 0, JAVA_INT_MAX)
             incarnation_id = str(body["incarnation_id"])
             http_url = str(body["http_url"])
             raft_address = str(body["raft_address"])
@@ -155,16 +158,16 @@ class ControllerDriver:
 
     async def heartbeat(self, broker_id: int, body: dict[str, Any]) -> dict[str, Any]:
         term = self._leading_term()
+        epoch = json_int(body.get("broker_epoch"), "broker_epoch", 0, JAVA_LONG_MAX)
         broker = self.quorum.snapshot_state().brokers.get(broker_id)
         if (
             broker is None
-            or broker.epoch != body.get("broker_epoch")
+            or broker.epoch != epoch
             or broker.incarnation_id != body.get("incarnation_id")
         ):
             raise ApiError(
                 STALE_BROKER_EPOCH,
-                f"broker {broker_id} at epoch {body.get('broker_epoch')} is not registered; "
-                "register again",
+                f"broker {broker_id} at epoch {epoch} is not registered; register again",
             )
         self._deadlines[broker_id] = self._clock.monotonic_s() + limits.BROKER_SESSION_TIMEOUT_S
         self._heard.add(broker_id)
@@ -180,8 +183,8 @@ class ControllerDriver:
         """The next block of producer ids for a broker, committed before it is handed out."""
         term = self._leading_term()
         try:
-            broker_id = int(body["broker_id"])
-            broker_epoch = int(body["broker_epoch"])
+            broker_id = json_int(body["broker_id"], "broker_id", 0, JAVA_INT_MAX)
+            broker_epoch = json_int(body["broker_epoch"], "broker_epoch", 0, JAVA_LONG_MAX)
         except (KeyError, TypeError, ValueError):
             raise ApiError(INVALID_REQUEST, "give broker_id and broker_epoch") from None
         block = limits.PRODUCER_ID_BLOCK_SIZE
@@ -203,14 +206,18 @@ class ControllerDriver:
         one request and one metadata entry (as Kafka batches AlterPartition)."""
         term = self._leading_term()
         try:
-            leader = int(body["leader"])
+            # Checked JSON integers: int() would take 1.5, true and "٣", and an integer past
+            # 64 bits would reach the answer, which orjson cannot write (a 500).
+            leader = json_int(body["leader"], "leader", 0, JAVA_INT_MAX)
             items = [
                 (
                     str(i["topic_id"]),
-                    int(i["partition"]),
-                    int(i["leader_epoch"]),
-                    tuple(int(r) for r in i["isr"]),
-                    None if i.get("partition_epoch") is None else int(i["partition_epoch"]),
+                    json_int(i["partition"], "partition", 0, JAVA_INT_MAX),
+                    json_int(i["leader_epoch"], "leader_epoch", 0, JAVA_INT_MAX),
+                    tuple(json_int(r, "an isr member", 0, JAVA_INT_MAX) for r in i["isr"]),
+                    None
+                    if i.get("partition_epoch") is None
+                    else json_int(i["partition_epoch"], "partition_epoch", 0, JAVA_INT_MAX),
                 )
                 for i in body["partitions"]
             ]

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from scripts.node_process import NodeProcess, http, wait_until
+from tests.integration.internal_calls import signed_call
 
 READ_TIMEOUT_MS = 1000
 IDLE_MS = 2000
@@ -792,3 +793,41 @@ def test_a_broken_chunked_body_read_by_a_middleware_is_a_400_too(node: NodeProce
     answer = send(node, data)
     assert_error(answer, 400, "INVALID_REQUEST", "chunked")
     assert answer.closed
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/v1/internal/alter-isr",
+            b'{"leader":1,"partitions":[{"topic_id":"x","partition":18446744073709551616,'
+            b'"leader_epoch":0,"partition_epoch":0,"isr":[1]}]}',
+            "partition",
+        ),
+        (
+            "/v1/internal/alter-isr",
+            b'{"leader":1,"partitions":[{"topic_id":"x","partition":0,'
+            b'"leader_epoch":1.5,"isr":[1]}]}',
+            "leader_epoch",
+        ),
+        (
+            "/v1/internal/alter-isr",
+            b'{"leader":true,"partitions":[]}',
+            "leader",
+        ),
+        ("/v1/internal/producer-ids", b'{"broker_id":1,"broker_epoch":1e30}', "broker_epoch"),
+        (
+            "/v1/internal/brokers/1/heartbeat",
+            b'{"broker_epoch":123456789012345678901234567890}',
+            "broker_epoch",
+        ),
+    ],
+)
+def test_signed_internal_calls_with_odd_numbers_get_400_naming_the_field(
+    node: NodeProcess, path: str, body: bytes, field: str
+) -> None:
+    status, raw, content_type = signed_call(node, "POST", path, body)
+    answer = json.loads(raw)
+    assert (status, answer["error"]) == (400, "INVALID_REQUEST"), answer
+    assert content_type.startswith("application/json")
+    assert field in answer["message"] and "e+" not in answer["message"], answer

@@ -19,7 +19,14 @@ from aiohttp.http_exceptions import (
     LineTooLong,
 )
 
-from client.protocol import INVALID_CONFIG, INVALID_REQUEST, SERVER_BUSY, ApiError
+from client.protocol import (
+    INVALID_CONFIG,
+    INVALID_REQUEST,
+    JAVA_INT_MAX,
+    SERVER_BUSY,
+    ApiError,
+    json_int,
+)
 from kraft.records import MetadataRecord, RegisterBrokerRecord, UnfenceBrokerRecord
 from kraft.state import MetadataState
 from server import controller
@@ -341,3 +348,16 @@ def test_every_error_message_is_cut_short() -> None:
     assert len(body["message"]) <= 503 and body["message"].startswith("refused: /v1/internal/")
     short = ApiError(INVALID_REQUEST, "fine")
     assert orjson.loads(error_response(short).body)["message"] == "fine"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [True, 1.5, 3.0, 1.2345678901234569e29, "3", None, -1, 2**31])
+def test_a_json_integer_is_an_int_within_its_range(value: object) -> None:
+    with pytest.raises(ApiError) as refused:
+        json_int(value, "partition", 0, JAVA_INT_MAX)
+    assert refused.value.kind is INVALID_REQUEST
+    assert refused.value.message == "partition must be an integer in [0, 2147483647]"
+
+
+def test_a_json_integer_within_its_range_is_taken() -> None:
+    assert json_int(0, "p", 0, JAVA_INT_MAX) == 0
+    assert json_int(JAVA_INT_MAX, "p", 0, JAVA_INT_MAX) == JAVA_INT_MAX
