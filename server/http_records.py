@@ -286,6 +286,31 @@ def _read(partition: Partition, offset: int, max_bytes: int, max_records: int) -
     return records[:max_records]
 
 
+async def _read_in_steps(
+    partition: Partition, offset: int, max_bytes: int, max_records: int
+) -> list[Record]:
+    """:func:`_read` of up to ``max_bytes``, done ``STREAM_READ_BYTES`` at a time with a yield
+    between: a 64 MiB fetch of small records decodes for a long while, and the event loop
+    (heartbeats, every other request) must not wait for all of it."""
+    records = _read(partition, offset, min(max_bytes, limits.STREAM_READ_BYTES), max_records)
+    remaining = max_bytes - limits.STREAM_READ_BYTES
+    while records and remaining > 0 and len(records) < max_records:
+        await asyncio.sleep(0)
+        if partition.closed:
+            break  # removed meanwhile: what was read is still an answer
+        step = _read(
+            partition,
+            records[-1].offset + 1,
+            min(remaining, limits.STREAM_READ_BYTES),
+            max_records - len(records),
+        )
+        if not step:
+            break
+        records += step
+        remaining -= limits.STREAM_READ_BYTES
+    return records
+
+
 async def fetch(request: web.Request) -> web.StreamResponse:
     partition = _fetch_partition(request)
     fmt = query_choice(request, "format", FORMATS, "text")
@@ -303,7 +328,7 @@ async def fetch(request: web.Request) -> web.StreamResponse:
 
     if timeout_ms > 0:
         partition = await _long_poll(request, partition, offset, timeout_ms / 1000)
-    records = _read(partition, offset, max_bytes, max_records)
+    records = await _read_in_steps(partition, offset, max_bytes, max_records)
     body = {
         "records": [_record_json(r, partition.index, fmt) for r in records],
         "next_offset": records[-1].offset + 1 if records else offset,

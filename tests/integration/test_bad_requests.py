@@ -831,3 +831,22 @@ def test_signed_internal_calls_with_odd_numbers_get_400_naming_the_field(
     assert (status, answer["error"]) == (400, "INVALID_REQUEST"), answer
     assert content_type.startswith("application/json")
     assert field in answer["message"] and "e+" not in answer["message"], answer
+
+
+def test_a_large_fetch_is_read_in_steps_and_stays_contiguous(node: NodeProcess) -> None:
+    status, body = http("POST", f"{node.url}/v1/topics", {"name": "steps"})
+    assert status == 201, body
+    value = "v" * 200
+    for start in range(0, 3000, 1000):  # 600 KB of records: three 256 KiB read steps
+        records = [{"key": str(start + i), "value": value} for i in range(1000)]
+        status, body = http("POST", f"{node.url}/v1/topics/steps/records", {"records": records})
+        assert status == 200, body
+    url = f"{node.url}/v1/topics/steps/partitions/0/records?offset=0&max_bytes=67108864"
+    status, body = http("GET", url + "&max_records=10000")
+    assert status == 200, body
+    assert [r["offset"] for r in body["records"]] == list(range(3000))
+    assert [r["key"] for r in body["records"]] == [str(i) for i in range(3000)]
+    assert body["next_offset"] == 3000
+    status, body = http("GET", url + "&max_records=2500")
+    assert [r["offset"] for r in body["records"]] == list(range(2500))
+    assert body["next_offset"] == 2500
