@@ -86,15 +86,15 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not TALLY:
-        return
-    by_status = ", ".join(
-        f"{name}: {count}"
-        for name, count in sorted(TALLY.items(), key=lambda kv: (not kv[0].isdigit(), kv[0]))
-    )
-    terminalreporter.write_line(
-        f"fuzz: {sum(TALLY.values())} requests sent; answers by status: {by_status}"
-    )
+    """The tier's short summary: requests sent, by status; in survey mode, what broke."""
+    if TALLY:
+        by_status = ", ".join(
+            f"{name}: {count}"
+            for name, count in sorted(TALLY.items(), key=lambda kv: (not kv[0].isdigit(), kv[0]))
+        )
+        terminalreporter.write_line(
+            f"fuzz: {sum(TALLY.values())} requests sent; answers by status: {by_status}"
+        )
     if FOUND:
         terminalreporter.write_line(f"fuzz survey: {len(FOUND)} kinds of broken rule")
         for (rule, route, got, name), (_, text) in sorted(FOUND.items()):
