@@ -96,7 +96,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"fuzz: {sum(TALLY.values())} requests sent; answers by status: {by_status}"
         )
     if FOUND:
-        terminalreporter.write_line(f"fuzz survey: {len(FOUND)} kinds of broken rule")
+        terminalreporter.write_line(f"fuzz survey: {len(FOUND)} kind(s) of broken rule")
         for (rule, route, got, name), (_, text) in sorted(FOUND.items()):
             terminalreporter.write_line(f"- {rule} on {route}: {got} {name}\n  {text}")
 
