@@ -6,7 +6,10 @@ garbage header line, ``Content-Length: -5``, TLS bytes on the plaintext port) be
 middleware runs, in ``RequestHandler.handle_error``: in text/plain, with a traceback in the log
 for each. :class:`JsonRequestHandler` answers them in the API's JSON with Kafka's error names,
 logs one INFO line (the client's fault, not the node's) and closes the connection; a server
-error still logs its traceback, once.
+error still logs its traceback, once. Two flaws of aiohttp's parsing are worked around here: a
+good request and a malformed one in the same read lost the good one (the parser is fed one
+head at a time), and a body whose chunked framing breaks after its head was read left its
+handler waiting (the handler's read fails instead).
 
 The limits (``NodeConfig``; README's settings table):
 
@@ -22,7 +25,7 @@ The limits (``NodeConfig``; README's settings table):
   answer: nothing was asked).
 - ``http.request.read.timeout.ms``: from a request's first byte to the end of its headers; past
   it, REQUEST_TIMED_OUT (408) and the connection closes. Each part of a body gets the same
-  time in ``server/http_util.read_json``.
+  time in ``server/http_util.read_body``, and a TLS handshake gets it too.
 - ``socket.request.max.bytes``: a ``Content-Length`` above it is refused (413
   REQUEST_TOO_LARGE) before the app runs or a byte of the body is read; a chunked body is
   counted as it is read.
@@ -83,7 +86,7 @@ _Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 # The request line and each header line (aiohttp's default, as nginx's 8k): a longer one is
 # refused with 413 before it is buffered further.
 LINE_BYTES_MAX = 8190
-# Header lines in one request (aiohttp's default): more are refused with 400.
+# Header lines in one request (aiohttp's default): more are refused with 413.
 HEADERS_MAX = 128
 # A refused request whose body was not read is drained (read and dropped) for at most this long
 # (and at most http.request.read.timeout.ms) before the connection closes, so a client still
