@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from scripts.node_process import NodeProcess, http, wait_until
+from scripts.node_process import Cluster, NodeProcess, http, wait_until
 from tests.integration.internal_calls import signed_call
 
 READ_TIMEOUT_MS = 1000
@@ -850,3 +850,22 @@ def test_a_large_fetch_is_read_in_steps_and_stays_contiguous(node: NodeProcess) 
     status, body = http("GET", url + "&max_records=2500")
     assert [r["offset"] for r in body["records"]] == list(range(2500))
     assert body["next_offset"] == 2500
+
+
+def test_a_tls_handshake_that_never_comes_is_closed_after_the_read_timeout(
+    tmp_path: Path,
+) -> None:
+    cluster = Cluster.create(
+        tmp_path / "tls", 1, security="SSL", **{"http.request.read.timeout.ms": "1000"}
+    )
+    try:
+        cluster.start()
+        (tls_node,) = cluster.nodes
+        # asyncio's own handshake timeout is 60 s; the node's read timeout (1 s) applies.
+        with socket.create_connection(("127.0.0.1", tls_node.http_port), timeout=30) as sock:
+            assert closes(sock)
+        status, body = tls_node.http("GET", "/v1/health/ready")
+        assert status == 200, body
+        assert_no_traceback(tls_node)
+    finally:
+        cluster.stop()
