@@ -27,13 +27,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
-from aiohttp import StreamReader, web
+from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from client.protocol import (
     CLUSTER_AUTHORIZATION_FAILED,
     GROUP_AUTHORIZATION_FAILED,
-    REQUEST_TOO_LARGE,
     SASL_AUTHENTICATION_FAILED,
     TOPIC_AUTHORIZATION_FAILED,
     ApiError,
@@ -42,7 +41,8 @@ from kraft.records import CLUSTER_RESOURCE_NAME
 from server.authorizer import ANONYMOUS, Authorizer, Decision
 from server.config import NodeConfig
 from server.http_records import node_of
-from server.http_util import error_response
+from server.http_util import error_response, read_body, replay_body
+from server.internal_auth_http import INTERNAL_PEER
 from server.users import Credential, UserStore, parse_basic
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # request[PRINCIPAL]: "User:<name>" (or User:ANONYMOUS); absent on the cluster's own calls.
 PRINCIPAL = "kraft.principal"
-INTERNAL_PEER = "kraft.internal_peer"  # set by the internal-auth middleware
 REALM = 'Basic realm="kraft"'
 
 _ERRORS = {
@@ -215,41 +214,11 @@ def may_describe_topic(request: web.Request, name: str) -> bool:
 _SECURITY = "kraft.security"
 
 
-async def _read_body(request: web.Request, limit_bytes: int) -> bytes:
-    """The whole body; 413 when it is over ``limit_bytes`` (what follows is never handed on)."""
-    too_large = ApiError(
-        REQUEST_TOO_LARGE, f"the request body is larger than the limit of {limit_bytes} bytes"
-    )
-    if request.content_length is not None and request.content_length > limit_bytes:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > limit_bytes:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _replay_body(request: web.Request, body: bytes) -> None:
-    # The handler reads request.content as if nothing had: a fresh stream over the same bytes
-    # (as the internal-auth middleware does after checking a signature).
-    stream = StreamReader(
-        request.protocol, limit=max(len(body), 1 << 16), loop=asyncio.get_running_loop()
-    )
-    if body:
-        stream.feed_data(body)
-    stream.feed_eof()
-    request._payload = stream
-    request._cache.pop("content", None)
-
-
 async def _topic_to_create(request: web.Request, limit_bytes: int) -> str | None:
     """The topic name a create request's body names, or None when it names none. The handler
     then reads the same bytes."""
-    body = await _read_body(request, limit_bytes)
-    _replay_body(request, body)
+    body = await read_body(request, limit_bytes)
+    replay_body(request, body)
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:

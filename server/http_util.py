@@ -23,7 +23,7 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
@@ -373,6 +373,21 @@ async def read_body(
             await allowance.take(len(chunk))  # chunked: counted as it arrives
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def replay_body(request: web.Request, body: bytes) -> None:
+    """Lets the handler read a body that a middleware read already (to check a signature, or
+    the topic a create names): a fresh stream over the same bytes, as if nothing had. Its limit
+    is above the body's size, so feeding it never pauses the connection's reading."""
+    stream = StreamReader(
+        request.protocol, limit=max(len(body), 1 << 16), loop=asyncio.get_running_loop()
+    )
+    if body:
+        stream.feed_data(body)
+    stream.feed_eof()
+    request._payload = stream
+    # Request.content is cached (reify) on first use: drop a copy made before the swap.
+    request._cache.pop("content", None)
 
 
 async def _read_chunk(

@@ -15,16 +15,16 @@ The client side, :func:`signer`, makes the proof headers of the node's own calls
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from aiohttp import StreamReader, web
+from aiohttp import web
 from aiohttp.typedefs import Middleware
 from yarl import URL
 
-from client.protocol import REQUEST_TOO_LARGE, ApiError
+from client.protocol import ApiError
+from server.http_util import quoted, read_body, replay_body
 from server.internal_auth import NONCE_BYTES, InternalAuth, has_proof, refused
 
 log = logging.getLogger(__name__)
@@ -60,37 +60,6 @@ def require_internal_peer(request: web.Request) -> int:
     return peer
 
 
-async def _read_body(request: web.Request, limit_bytes: int) -> bytes:
-    too_large = ApiError(
-        REQUEST_TOO_LARGE,
-        f"the request body is larger than socket.request.max.bytes ({limit_bytes} bytes)",
-    )
-    if request.content_length is not None and request.content_length > limit_bytes:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > limit_bytes:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _replay_body(request: web.Request, body: bytes) -> None:
-    """Gives the handler a fresh stream over the body the middleware read. Its limit is above
-    the body's size, so feeding it never pauses the connection's reading."""
-    stream = StreamReader(
-        request.protocol, limit=max(len(body), 1 << 16), loop=asyncio.get_running_loop()
-    )
-    if body:
-        stream.feed_data(body)
-    stream.feed_eof()
-    request._payload = stream
-    # Request.content is cached (reify) on first use: drop a copy made before the swap.
-    request._cache.pop("content", None)
-
-
 def internal_auth_middleware(
     auth: InternalAuth, body_max_bytes: int, now_ms: Callable[[], int]
 ) -> Middleware:
@@ -103,16 +72,18 @@ def internal_auth_middleware(
             return await handler(request)
         if internal and not has_proof(request.headers):
             raise refused(
-                f"{request.path} is a node-to-node endpoint: it needs proof of the cluster "
+                f"{quoted(request.path)} is a node-to-node endpoint: it needs proof of the cluster "
                 "secret (X-Kraft-* headers)"
             )
-        body = await _read_body(request, body_max_bytes)
+        body = await read_body(request, body_max_bytes)
         try:
             peer = auth.verify(request.method, request.raw_path, body, request.headers, now_ms())
         except ApiError as e:
-            log.info("%s %s from %s: %s", request.method, request.path, request.remote, e.message)
+            log.info(
+                "%s %s from %s: %s", request.method, quoted(request.path), request.remote, e.message
+            )
             raise
-        _replay_body(request, body)
+        replay_body(request, body)
         request[INTERNAL_PEER] = peer
         return await handler(request)
 

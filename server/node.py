@@ -298,7 +298,7 @@ class Node:
             role="controller",
         )
         index = headers.get(METADATA_INDEX_HEADER, "")
-        if index.isdigit():
+        if index.isascii() and index.isdigit():
             await self.wait_applied(int(index))
         if status == 204:
             return web.Response(status=204)
