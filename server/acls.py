@@ -32,13 +32,12 @@ from kraft.records import (
     validate_topic_id,
 )
 from kraft.state import MetadataState
+from server import limits
 
 RESOURCE_TYPES = ("TOPIC", "GROUP", "CLUSTER")
 PATTERN_TYPES = ("LITERAL", "PREFIXED")
 FILTER_PATTERN_TYPES = ("ANY", "MATCH", *PATTERN_TYPES)
 PERMISSIONS = ("ALLOW", "DENY")
-# One request creates at most this many ACLs: one metadata entry, well under its size limit.
-ACLS_PER_REQUEST_MAX = 1000
 _BINDING_FIELDS = (
     "resource_type",
     "resource_name",
@@ -186,9 +185,10 @@ def plan_create_acls(
     """The records that create the ACLs of a ``POST /v1/acls`` body's ``acls`` list, and every
     ACL the request names (new or already there, as Kafka, which skips duplicates). Every ACL is
     checked before anything is written: one bad ACL refuses the whole request (400)."""
-    if not isinstance(raw_acls, list) or not 1 <= len(raw_acls) <= ACLS_PER_REQUEST_MAX:
+    if not isinstance(raw_acls, list) or not 1 <= len(raw_acls) <= limits.ACLS_PER_REQUEST_MAX:
         raise ApiError(
-            INVALID_REQUEST, f'give "acls": a list of 1 to {ACLS_PER_REQUEST_MAX} ACL objects'
+            INVALID_REQUEST,
+            f'give "acls": a list of 1 to {limits.ACLS_PER_REQUEST_MAX} ACL objects',
         )
     existing = {a.binding(): a for a in state.acls.values()}
     used: dict[str, object] = dict(state.acls)

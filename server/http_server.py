@@ -67,10 +67,10 @@ from client.protocol import (
     UNKNOWN_SERVER_ERROR,
     ApiError,
 )
+from server import limits
 from server.config import NodeConfig
 from server.http_util import (
     BODY_ALLOWANCE,
-    BUSY_RETRY_AFTER_S,
     BodyAllowance,
     BodyBudget,
     error_response,
@@ -83,15 +83,6 @@ log = logging.getLogger(__name__)
 
 _Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
-# The request line and each header line (aiohttp's default, as nginx's 8k): a longer one is
-# refused with 413 before it is buffered further.
-LINE_BYTES_MAX = 8190
-# Header lines in one request (aiohttp's default): more are refused with 413.
-HEADERS_MAX = 128
-# A refused request whose body was not read is drained (read and dropped) for at most this long
-# (and at most http.request.read.timeout.ms) before the connection closes, so a client still
-# sending reads the answer instead of a reset.
-LINGER_S = 10.0
 # The methods the API serves, named in the answer to any other.
 _METHODS = "GET, POST, PUT, DELETE"
 
@@ -123,7 +114,7 @@ def refusal(exc: BaseException | None) -> ApiError:
     if isinstance(exc, LineTooLong):
         return ApiError(
             REQUEST_TOO_LARGE,
-            f"the request line or a header line is longer than {LINE_BYTES_MAX} bytes",
+            f"the request line or a header line is longer than {limits.HTTP_LINE_BYTES_MAX} bytes",
         )
     if isinstance(exc, BadHttpMethod):
         if "HTTPS" in exc.message or exc.line.startswith("\x16\x03"):
@@ -151,7 +142,7 @@ def refusal(exc: BaseException | None) -> ApiError:
         if "content-length" in text:
             return ApiError(INVALID_REQUEST, "Content-Length must be one non-negative integer")
         if "too many headers" in text:
-            return ApiError(REQUEST_TOO_LARGE, f"more than {HEADERS_MAX} header lines")
+            return ApiError(REQUEST_TOO_LARGE, f"more than {limits.HTTP_HEADERS_MAX} header lines")
         if "header" in text:
             return ApiError(INVALID_REQUEST, "a header line is malformed")
         if "transfer-encoding" in text or "chunk" in text:
@@ -179,7 +170,7 @@ def _busy_error(gate: ConnectionGate) -> ApiError:
     return ApiError(
         SERVER_BUSY,
         f"the node has {gate.max_connections} open connections (max.connections); retry shortly",
-        {"retry_after_s": BUSY_RETRY_AFTER_S},
+        {"retry_after_s": limits.BUSY_RETRY_AFTER_S},
     )
 
 
@@ -441,10 +432,10 @@ class HttpRunner(web.AppRunner):
         super().__init__(
             app,
             keepalive_timeout=config.connections_max_idle_ms / 1000,
-            max_line_size=LINE_BYTES_MAX,
-            max_field_size=LINE_BYTES_MAX,
-            max_headers=HEADERS_MAX,
-            lingering_time=min(LINGER_S, config.request_read_timeout_ms / 1000),
+            max_line_size=limits.HTTP_LINE_BYTES_MAX,
+            max_field_size=limits.HTTP_LINE_BYTES_MAX,
+            max_headers=limits.HTTP_HEADERS_MAX,
+            lingering_time=min(limits.REFUSED_BODY_LINGER_S, config.request_read_timeout_ms / 1000),
             # Bodies are read as sent: read_body refuses a Content-Encoding (a zip bomb).
             auto_decompress=False,
             **kwargs,

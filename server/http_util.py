@@ -43,6 +43,7 @@ from client.protocol import (
     ApiError,
     ErrorKind,
 )
+from server import limits
 from server.byte_budget import ByteBudget
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # curl -d sends form-urlencoded; REST Proxy clients send the vnd.kafka types.
 _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/json")
 
-# A body is read in parts of this size: one part is what a stalled or slow client can make the
-# node wait for at most http.request.read.timeout.ms.
-BODY_READ_CHUNK_BYTES = 64 * 1024
-# A request whose body does not fit in queued.max.request.bytes beside the others waits this
-# long for room, then gets SERVER_BUSY: long enough for a burst of produces to pass, short
-# enough that a client is not left hanging by a node under memory pressure.
-BODY_BUDGET_WAIT_MS = 1_000
-BUSY_RETRY_AFTER_S = 1
 
 # Java's int and long: partitions, counts and ids are ints, offsets and timestamps longs.
 INT_MAX = (1 << 31) - 1
@@ -70,9 +63,6 @@ LONG_MAX = (1 << 63) - 1
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 # A value quoted back in an error message is cut to this many characters.
 _QUOTED_CHARS_MAX = 24
-# Any error message is cut to this many characters, whatever built it: a message names what
-# was wrong, it does not echo a request back (an 8,000-character path) or a library's reprs.
-ERROR_MESSAGE_CHARS_MAX = 500
 
 
 def json_response(
@@ -91,8 +81,8 @@ def error_response(error: ApiError, request: web.BaseRequest | None = None) -> w
     retry_after = error.extra.get("retry_after_s")
     body = error.to_json()
     body.pop("retry_after_s", None)
-    if len(error.message) > ERROR_MESSAGE_CHARS_MAX:
-        body["message"] = error.message[:ERROR_MESSAGE_CHARS_MAX] + "..."
+    if len(error.message) > limits.ERROR_MESSAGE_CHARS_MAX:
+        body["message"] = error.message[: limits.ERROR_MESSAGE_CHARS_MAX] + "..."
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     if error.kind is NOT_LEADER_OR_FOLLOWER and request is not None:
@@ -127,7 +117,9 @@ class BodyBudget:
     room. A request waits at most ``wait_s``, then gets SERVER_BUSY; it never holds bytes while
     it waits, so waiters cannot deadlock each other."""
 
-    def __init__(self, capacity_bytes: int, wait_s: float = BODY_BUDGET_WAIT_MS / 1000) -> None:
+    def __init__(
+        self, capacity_bytes: int, wait_s: float = limits.BODY_BUDGET_WAIT_MS / 1000
+    ) -> None:
         self.bytes = ByteBudget(capacity_bytes)
         self._wait_s = wait_s
         self._freed = asyncio.Event()
@@ -146,7 +138,7 @@ class BodyBudget:
                     f"the node holds {self.bytes.held_bytes} bytes of request bodies, and "
                     f"{size_bytes} more would pass queued.max.request.bytes "
                     f"({self.bytes.capacity_bytes}); retry shortly",
-                    {"retry_after_s": BUSY_RETRY_AFTER_S},
+                    {"retry_after_s": limits.BUSY_RETRY_AFTER_S},
                 )
             try:
                 await asyncio.wait_for(self._freed.wait(), remaining)
@@ -395,9 +387,9 @@ async def _read_chunk(
 ) -> bytes:
     try:
         if allowance is None:
-            return await request.content.read(BODY_READ_CHUNK_BYTES)
+            return await request.content.read(limits.BODY_READ_CHUNK_BYTES)
         async with asyncio.timeout(allowance.read_timeout_s):
-            return await request.content.read(BODY_READ_CHUNK_BYTES)
+            return await request.content.read(limits.BODY_READ_CHUNK_BYTES)
     except TimeoutError:
         assert allowance is not None
         expected = "" if declared is None else f" of {declared}"

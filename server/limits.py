@@ -152,3 +152,40 @@ INTERNAL_AUTH_NONCES_MAX = 100_000
 # A peer's error quoted in a message (a node-to-node call that got no answer) is cut to this
 # many characters: one line that names the cause, not kilobytes of a library's internals.
 PEER_ERROR_CHARS_MAX = 200
+
+# -- the HTTP listener, request bodies, users and ACLs (issue 11: hardening) --
+# A body is read in parts of this size: one part is what a stalled or slow client can make the
+# node wait for at most http.request.read.timeout.ms.
+BODY_READ_CHUNK_BYTES = 64 * 1024
+# A request whose body does not fit in queued.max.request.bytes beside the others waits this
+# long for room, then gets SERVER_BUSY: long enough for a burst of produces to pass, short
+# enough that a client is not left hanging by a node under memory pressure.
+BODY_BUDGET_WAIT_MS = 1_000
+BUSY_RETRY_AFTER_S = 1
+# Any error message is cut to this many characters, whatever built it: a message names what
+# was wrong, it does not echo a request back (an 8,000-character path) or a library's reprs.
+ERROR_MESSAGE_CHARS_MAX = 500
+# The request line and each header line (aiohttp's default, as nginx's 8k): a longer one is
+# refused with 413 before it is buffered further.
+HTTP_LINE_BYTES_MAX = 8190
+# Header lines in one request (aiohttp's default): more are refused with 413.
+HTTP_HEADERS_MAX = 128
+# A refused request whose body was not read is drained (read and dropped) for at most this long
+# (and at most http.request.read.timeout.ms) before the connection closes, so a client still
+# sending reads the answer instead of a reset.
+REFUSED_BODY_LINGER_S = 10.0
+# Waking four to ten times a second costs nothing measurable and still sees a 100 ms stall.
+LOOP_LAG_INTERVAL_S = 0.2
+# Above this the node's own timers (300 ms heartbeats, 100 ms controller ticks) slip visibly.
+LOOP_LAG_WARN_MS = 100.0
+# At most one warning line this often while the loop stays slow.
+LOOP_LAG_WARN_EVERY_S = 10.0
+# How often the node looks at http.users.file's mtime: adding a user takes effect within this.
+USERS_FILE_CHECK_INTERVAL_S = 1.0
+# A verified Authorization header is trusted again without PBKDF2 for this long, and at most
+# this many are remembered (oldest dropped first). A removed user or changed password takes
+# effect at the next reload, which forgets them all.
+LOGIN_CACHE_TTL_S = 60.0
+LOGIN_CACHE_ENTRIES_MAX = 4096
+# One request creates at most this many ACLs: one metadata entry, well under its size limit.
+ACLS_PER_REQUEST_MAX = 1000

@@ -20,14 +20,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-log = logging.getLogger(__name__)
+from server import limits
 
-# Waking four to ten times a second costs nothing measurable and still sees a 100 ms stall.
-LOOP_LAG_INTERVAL_S = 0.2
-# Above this the node's own timers (300 ms heartbeats, 100 ms controller ticks) slip visibly.
-LOOP_LAG_WARN_MS = 100.0
-# At most one warning line this often while the loop stays slow.
-LOOP_LAG_WARN_EVERY_S = 10.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,7 +37,9 @@ class LagTracker:
     """Pure bookkeeping of measured lags and when to warn; time is passed in."""
 
     def __init__(
-        self, warn_ms: float = LOOP_LAG_WARN_MS, warn_every_s: float = LOOP_LAG_WARN_EVERY_S
+        self,
+        warn_ms: float = limits.LOOP_LAG_WARN_MS,
+        warn_every_s: float = limits.LOOP_LAG_WARN_EVERY_S,
     ) -> None:
         self.warn_ms = warn_ms
         self.warn_every_s = warn_every_s
@@ -73,7 +70,7 @@ class LagTracker:
 class LoopMonitor:
     """Measures the running loop's lag until cancelled (see the module doc)."""
 
-    def __init__(self, interval_s: float = LOOP_LAG_INTERVAL_S) -> None:
+    def __init__(self, interval_s: float = limits.LOOP_LAG_INTERVAL_S) -> None:
         self.interval_s = interval_s
         self.tracker = LagTracker()
 

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from server import limits
 from server.config import ConfigError
 from storage.durable import atomic_write
 
@@ -54,13 +55,6 @@ USER_NAME_CHARS_MAX = 255
 PASSWORD_BYTES_MAX = 1024  # an HTTP header's worth; a longer one is a mistake
 # A users file bigger than this is a wrong path, not a list of users.
 USERS_FILE_BYTES_MAX = 16 * 1024 * 1024
-# How often the node looks at the file's mtime: adding a user takes effect within this.
-RELOAD_CHECK_INTERVAL_S = 1.0
-# A verified Authorization header is trusted again without PBKDF2 for this long, and at most
-# this many are remembered (oldest dropped first). A removed user or changed password takes
-# effect at the next reload, which forgets them all.
-VERIFIED_CACHE_TTL_S = 60.0
-VERIFIED_CACHE_ENTRIES_MAX = 4096
 
 _FORBIDDEN_NAME_CHARS = set(':=# "\\')
 
@@ -243,7 +237,7 @@ class UserStore:
         Returns True when the users were replaced. A file that became unreadable or bad keeps
         the previous users; ``reload_error`` says why (for the node to log once)."""
         now = self._monotonic()
-        if now - self._checked_at < RELOAD_CHECK_INTERVAL_S:
+        if now - self._checked_at < limits.USERS_FILE_CHECK_INTERVAL_S:
             return False
         self._checked_at = now
         stamp = self._file_stamp()
@@ -279,9 +273,9 @@ class UserStore:
         """Remembers that ``header`` carried ``name``'s right password (call only after a
         successful :meth:`Credential.verify`)."""
         key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
-        self._verified[key] = (name, self._monotonic() + VERIFIED_CACHE_TTL_S)
+        self._verified[key] = (name, self._monotonic() + limits.LOGIN_CACHE_TTL_S)
         self._verified.move_to_end(key)
-        while len(self._verified) > VERIFIED_CACHE_ENTRIES_MAX:
+        while len(self._verified) > limits.LOGIN_CACHE_ENTRIES_MAX:
             self._verified.popitem(last=False)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server import users
+from server import limits, users
 from server.users import (
     Credential,
     UsersFileError,
@@ -170,7 +170,7 @@ def test_store_remembers_verified_headers_for_a_while_and_forgets_on_reload(
     store.remember(header, "alice")
     assert store.cached(header) == "alice"
     assert store.cached(basic("alice", "b")) is None
-    clock.now += users.VERIFIED_CACHE_TTL_S
+    clock.now += limits.LOGIN_CACHE_TTL_S
     assert store.cached(header) is None
     store.remember(header, "alice")
     write_users(path, {"bob": Credential.derive("b")})  # alice removed
@@ -181,7 +181,7 @@ def test_store_remembers_verified_headers_for_a_while_and_forgets_on_reload(
 
 
 def test_store_bounds_its_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(users, "VERIFIED_CACHE_ENTRIES_MAX", 2)
+    monkeypatch.setattr(limits, "LOGIN_CACHE_ENTRIES_MAX", 2)
     path = tmp_path / "users"
     write_users(path, {"alice": Credential.derive("a")})
     store = UserStore(path, FakeClock())
