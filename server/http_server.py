@@ -226,13 +226,20 @@ class JsonRequestHandler(RequestHandler):
         # followed by a malformed one in the same read lost the good one: aiohttp's parser
         # drops the requests it parsed in a call that then fails, and the error's answer went
         # out as the first request's. (The parser is incremental: any split parses the same.)
+        # Only heads are split: the bytes of a body go to the parser in one piece, so a body of
+        # blank lines (a stranger's 4 MB of CRLFs) costs one parser call per read, not one per
+        # blank line; and at most HTTP_PIPELINED_HEADS_MAX pieces a read, then the rest whole.
         if not data:
             self._receive(data)
             return
-        start = 0
+        start, pieces = 0, 0
         while start < len(data):
-            end = data.find(b"\r\n\r\n", start)
+            in_body = self._last_payload is not None and not self._last_payload.is_eof()
+            end = -1
+            if not in_body and pieces < limits.HTTP_PIPELINED_HEADS_MAX:
+                end = data.find(b"\r\n\r\n", start)
             end = len(data) if end < 0 else end + 4
+            pieces += 1
             self._receive(data[start:end])
             start = end
             last = self._messages[-1][0] if self._messages else None

@@ -170,6 +170,11 @@ ERROR_MESSAGE_CHARS_MAX = 500
 HTTP_LINE_BYTES_MAX = 8190
 # Header lines in one request (aiohttp's default): more are refused with 413.
 HTTP_HEADERS_MAX = 128
+# Request heads split apart in one read, so each pipelined request gets its own answer even
+# when a malformed one follows it (aiohttp's parser drops a read's good requests when a later
+# one fails); the rest of the read goes to the parser whole. Bounds the parser calls a read
+# of blank lines can cost.
+HTTP_PIPELINED_HEADS_MAX = 16
 # A refused request whose body was not read is drained (read and dropped) for at most this long
 # (and at most http.request.read.timeout.ms) before the connection closes, so a client still
 # sending reads the answer instead of a reset.
