@@ -176,6 +176,8 @@ class BodyAllowance:
 
 
 BODY_ALLOWANCE = web.RequestKey("body_allowance", BodyAllowance)
+# A body a middleware read already (see replay_body).
+REPLAYED_BODY = web.RequestKey("replayed_body", bytes)
 
 
 # -- errors as JSON ------------------------------------------------------------------------------
@@ -350,8 +352,9 @@ async def read_body(
     declared = request.content_length
     if declared is not None and declared > limit:
         raise ApiError(too_large, f"the request body ({declared} bytes) is {refusal}")
-    if allowance is not None and declared:
-        await allowance.take(declared)
+    replayed: bytes | None = request.get(REPLAYED_BODY)
+    if replayed is not None:
+        return replayed  # read (and counted in the budget) by a middleware already
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -361,8 +364,14 @@ async def read_body(
         size += len(chunk)
         if size > limit:
             raise ApiError(too_large, f"the request body is {refusal}")
-        if allowance is not None and declared is None:
-            await allowance.take(len(chunk))  # chunked: counted as it arrives
+        if allowance is not None:
+            # Counted as the bytes arrive, not as declared: a client that declares 100 MiB
+            # and trickles holds only what it sent.
+            try:
+                await allowance.take(len(chunk))
+            except ApiError as e:
+                # The rest of the body is unread: no next request can be found after it.
+                raise ClosingApiError(e.kind, e.message, e.extra) from None
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -371,6 +380,7 @@ def replay_body(request: web.Request, body: bytes) -> None:
     """Lets the handler read a body that a middleware read already (to check a signature, or
     the topic a create names): a fresh stream over the same bytes, as if nothing had. Its limit
     is above the body's size, so feeding it never pauses the connection's reading."""
+    request[REPLAYED_BODY] = body  # read_body returns it, without counting it twice
     stream = StreamReader(
         request.protocol, limit=max(len(body), 1 << 16), loop=asyncio.get_running_loop()
     )

@@ -544,14 +544,15 @@ def test_bodies_beyond_queued_max_request_bytes_wait_then_get_503_and_the_bytes_
     budgeted.format()
     budgeted.start()
     assert http("POST", f"{budgeted.url}/v1/topics", {"name": TOPIC})[0] == 201
-    first_bytes = 800 * 1024  # under the produce limit (1 MiB), and most of the budget
+    first_bytes = 800 * 1024  # under the produce limit (1 MiB)
     second = post(f"/v1/topics/{TOPIC}/records", b'{"value":"' + b"x" * (400 * 1024) + b'"}')
     with connect(budgeted) as holder:
         head = post(f"/v1/topics/{TOPIC}/records", b"").replace(
             b"Content-Length: 0", f"Content-Length: {first_bytes}".encode()
         )
-        holder.sendall(head + b'{"value":"')  # then stalls, holding its 800 KiB
-        # Until the node has read the holder's headers, the second one may go first (and
+        # Bytes are counted as they arrive: it sends 700 KiB, then stalls, holding them.
+        holder.sendall(head + b'{"value":"' + b"x" * (700 * 1024))
+        # Until the node has read the holder's bytes, the second one may go first (and
         # pass); from then on it waits for room, then gets 503.
         busy = wait_until(
             "a body beyond the budget gets 503",
@@ -565,6 +566,28 @@ def test_bodies_beyond_queued_max_request_bytes_wait_then_get_503_and_the_bytes_
     # The stalled request gave its bytes back, and so did the refused ones.
     assert send(budgeted, second).status == 200
     assert send(budgeted, second).status == 200
+    assert_no_traceback(budgeted)
+
+
+def test_a_body_declared_large_but_trickled_holds_only_the_bytes_it_sent(make_node: Any) -> None:
+    budgeted: NodeProcess = make_node(
+        extra_properties={
+            "socket.request.max.bytes": str(SOCKET_MAX_BYTES),
+            "queued.max.request.bytes": str(SOCKET_MAX_BYTES),
+            "http.max.request.bytes": str(HTTP_MAX_BYTES),
+        }
+    )
+    budgeted.format()
+    budgeted.start()
+    assert http("POST", f"{budgeted.url}/v1/topics", {"name": TOPIC})[0] == 201
+    second = post(f"/v1/topics/{TOPIC}/records", b'{"value":"' + b"x" * (400 * 1024) + b'"}')
+    with connect(budgeted) as first, connect(budgeted) as other:
+        for holder in (first, other):  # each declares most of the budget, sends 10 bytes
+            head = post(f"/v1/topics/{TOPIC}/records", b"").replace(
+                b"Content-Length: 0", f"Content-Length: {800 * 1024}".encode()
+            )
+            holder.sendall(head + b'{"value":"')
+        assert send(budgeted, second).status == 200
     assert_no_traceback(budgeted)
 
 
