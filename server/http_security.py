@@ -38,6 +38,7 @@ from client.protocol import (
     ApiError,
 )
 from kraft.records import CLUSTER_RESOURCE_NAME
+from server import limits
 from server.authorizer import ANONYMOUS, Authorizer, Decision
 from server.config import NodeConfig
 from server.http_records import node_of
@@ -138,6 +139,7 @@ class Security:
         self._reported_reload_error: str | None = None
         # Verified against an unknown user, so a wrong name takes as long as a wrong password.
         self._decoy: Credential | None = None
+        self._verifying = asyncio.Semaphore(limits.PASSWORD_CHECKS_AT_ONCE_MAX)
 
     def authorizer(self, request: web.Request) -> Authorizer:
         """The authorizer on the node's current metadata (rebuilt after each new entry)."""
@@ -181,19 +183,26 @@ class Security:
             )
         user, password = parsed
         credential = store.credential(user)
-        if credential is None:
-            if self._decoy is None:
-                self._decoy = Credential.derive("decoy")
-            credential, user = self._decoy, ""
-        # PBKDF2 takes milliseconds by design: off the event loop.
-        ok = await asyncio.to_thread(credential.verify, password)
+        async with self._verifying:
+            if credential is None:
+                # An unknown name costs as much as a wrong password, so timing does not say
+                # which names exist.
+                iterations = store.iterations_max()
+                if self._decoy is None or self._decoy.iterations != iterations:
+                    self._decoy = await asyncio.to_thread(
+                        Credential.derive, "decoy", iterations=iterations
+                    )
+                credential, user = self._decoy, ""
+            # PBKDF2 takes milliseconds by design: off the event loop, a few at a time, so a
+            # flood of wrong passwords cannot take every core.
+            ok = await asyncio.to_thread(credential.verify, password)
         if not ok or not user:
             log.info("authentication failed for %r from %s", parsed[0], request.remote)
             raise ApiError(
                 SASL_AUTHENTICATION_FAILED,
                 "Authentication failed: Invalid username or password",
             )
-        store.remember(header, user)
+        store.remember(header, user, credential)
         return f"User:{user}"
 
 

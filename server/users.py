@@ -243,12 +243,12 @@ class UserStore:
         stamp = self._file_stamp()
         if stamp == self._stamp:
             return False
-        self._stamp = stamp
         try:
             users = read_users_file(self.path)
         except UsersFileError as e:
-            self.reload_error = str(e)
+            self.reload_error = str(e)  # the stamp stays: read again at the next look
             return False
+        self._stamp = stamp
         self.reload_error = None
         self._users = users
         self._verified.clear()
@@ -269,9 +269,16 @@ class UserStore:
     def credential(self, name: str) -> Credential | None:
         return self._users.get(name)
 
-    def remember(self, header: str, name: str) -> None:
-        """Remembers that ``header`` carried ``name``'s right password (call only after a
-        successful :meth:`Credential.verify`)."""
+    def iterations_max(self) -> int:
+        """The most PBKDF2 iterations of any user (a decoy check must take as long)."""
+        return max((c.iterations for c in self._users.values()), default=ITERATIONS_MIN)
+
+    def remember(self, header: str, name: str, credential: Credential) -> None:
+        """Remembers that ``header`` carried ``name``'s right password (call only after
+        ``credential.verify`` succeeded). Nothing is remembered if the file was re-read
+        meanwhile and ``name``'s credential changed: an old password must not live on."""
+        if self._users.get(name) is not credential:
+            return
         key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
         self._verified[key] = (name, self._monotonic() + limits.LOGIN_CACHE_TTL_S)
         self._verified.move_to_end(key)

@@ -165,14 +165,16 @@ def test_store_remembers_verified_headers_for_a_while_and_forgets_on_reload(
     write_users(path, {"alice": Credential.derive("a")})
     clock = FakeClock()
     store = UserStore(path, clock)
+    credential = store.credential("alice")
+    assert credential is not None
     header = basic("alice", "a")
     assert store.cached(header) is None
-    store.remember(header, "alice")
+    store.remember(header, "alice", credential)
     assert store.cached(header) == "alice"
     assert store.cached(basic("alice", "b")) is None
     clock.now += limits.LOGIN_CACHE_TTL_S
     assert store.cached(header) is None
-    store.remember(header, "alice")
+    store.remember(header, "alice", credential)
     write_users(path, {"bob": Credential.derive("b")})  # alice removed
     os.utime(path, ns=(1, 1))
     clock.now += 2
@@ -180,13 +182,51 @@ def test_store_remembers_verified_headers_for_a_while_and_forgets_on_reload(
     assert store.cached(header) is None
 
 
+def test_a_login_verified_across_a_reload_that_changed_the_password_is_not_remembered(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "users"
+    write_users(path, {"alice": Credential.derive("old")})
+    clock = FakeClock()
+    store = UserStore(path, clock)
+    verified = store.credential("alice")  # checked against while the file changes
+    write_users(path, {"alice": Credential.derive("new")})
+    os.utime(path, ns=(1, 1))
+    clock.now += 2
+    assert store.maybe_reload()
+    assert verified is not None
+    store.remember(basic("alice", "old"), "alice", verified)
+    assert store.cached(basic("alice", "old")) is None
+
+
+def test_a_bad_users_file_is_read_again_at_the_next_look(tmp_path: Path) -> None:
+    path = tmp_path / "users"
+    write_users(path, {"alice": Credential.derive("a")})
+    clock = FakeClock()
+    store = UserStore(path, clock)
+    write_users(path, {"bob": Credential.derive("b")})
+    good = path.read_bytes()
+    # Caught half-written: a bad file with the good one's size and mtime (as an editor that
+    # writes in place may leave it for a moment).
+    path.write_bytes(b"x" * (len(good) - 1) + b"\n")
+    os.utime(path, ns=(2, 2))
+    clock.now += 2
+    assert not store.maybe_reload() and store.reload_error is not None
+    path.write_bytes(good)
+    os.utime(path, ns=(2, 2))
+    clock.now += 2
+    assert store.maybe_reload() and store.users() == ["bob"]
+
+
 def test_store_bounds_its_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "LOGIN_CACHE_ENTRIES_MAX", 2)
     path = tmp_path / "users"
     write_users(path, {"alice": Credential.derive("a")})
     store = UserStore(path, FakeClock())
+    credential = store.credential("alice")
+    assert credential is not None
     for i in range(3):
-        store.remember(basic("alice", str(i)), "alice")
+        store.remember(basic("alice", str(i)), "alice", credential)
     assert store.cached(basic("alice", "0")) is None
     assert store.cached(basic("alice", "2")) == "alice"
 
