@@ -214,6 +214,9 @@ class KraftClient:
                 target = _redirect_target(headers, raw, path_qs)
                 if target is None:
                     raise error_from_answer(status, headers, raw)
+                if self._security.tls and not target.startswith("https://"):
+                    # Credentials never leave TLS because an answer said so.
+                    raise TransportError(f"refused a redirect from TLS to {target.split('?')[0]}")
                 continue
             if not 200 <= status < 300:
                 raise error_from_answer(status, headers, raw)
