@@ -17,8 +17,12 @@ The limits (``NodeConfig``; README's settings table):
   (503, ``Retry-After``) at its first request, or after ``http.request.read.timeout.ms`` if it
   sends none, and closed. The cluster's own calls are exempt, as Kafka exempts its
   inter-broker listener: clients filling the node must not get its brokers fenced. A
-  connection over the limit whose first request carries the internal proof headers is let
-  in; if the proof is refused (401), the connection closes after the answer.
+  connection over the limit is let in only if its first request's proof headers verify
+  (:meth:`~server.internal_auth.InternalAuth.check_headers`: signature, timestamp, nonce not
+  seen; the nonce is recorded later, by the middleware, once the body matches); carrying
+  X-Kraft-* headers that do not verify earns the same 503 as any client. If the proof is then
+  refused (its body is not the signed one, or a copy of the call came first), the connection
+  closes after the 401.
 - ``connections.max.idle.ms``: aiohttp's keep-alive timeout. Its timer runs from the moment a
   connection opens and again after each answer, and closes a connection waiting for its next
   request: one that never sent a byte, and one stuck inside its headers, alike (without an
@@ -76,7 +80,7 @@ from server.http_util import (
     error_response,
     kind_for_status,
 )
-from server.internal_auth import has_proof
+from server.internal_auth import InternalAuth
 from server.internal_auth_http import internal_peer
 
 log = logging.getLogger(__name__)
@@ -207,8 +211,8 @@ class JsonRequestHandler(RequestHandler):
             self._arm_headers_timer()
 
     def exempt_from_limit(self) -> None:
-        """Lets this connection in past max.connections: its request claims to come from a
-        node of the cluster (the internal-auth middleware checks the claim)."""
+        """Lets this connection in past max.connections: its request's proof headers verify
+        (the internal-auth middleware still checks its body before recording the nonce)."""
         self.exempt = True
         self._cancel_headers_timer()
 
@@ -375,10 +379,19 @@ class LimitedServer(web.Server):
     every request through :meth:`guard` before the app sees it."""
 
     def __init__(
-        self, app_handler: _Handler, *, config: NodeConfig, budget: BodyBudget, **kwargs: Any
+        self,
+        app_handler: _Handler,
+        *,
+        config: NodeConfig,
+        budget: BodyBudget,
+        internal_auth: InternalAuth,
+        now_ms: Callable[[], int],
+        **kwargs: Any,
     ) -> None:
         super().__init__(self.guard, **kwargs)
         self._app_handler = app_handler
+        self._internal_auth = internal_auth
+        self._now_ms = now_ms
         self.gate = ConnectionGate(config.max_connections)
         self.budget = budget
         self.read_timeout_s = config.request_read_timeout_ms / 1000
@@ -392,7 +405,7 @@ class LimitedServer(web.Server):
         to the budget however the app ends."""
         conn = request.protocol if isinstance(request.protocol, JsonRequestHandler) else None
         if conn is not None and not conn.admitted and not conn.exempt:
-            if has_proof(request.headers):
+            if self._from_the_cluster(request):
                 conn.exempt_from_limit()
             else:
                 log.info("refused a connection from %s: max.connections reached", request.remote)
@@ -431,11 +444,30 @@ class LimitedServer(web.Server):
             response.force_close()  # it claimed to be a node of the cluster and was not
         return response
 
+    def _from_the_cluster(self, request: web.BaseRequest) -> bool:
+        """Whether the request's proof headers verify (its body is checked later, by the
+        internal-auth middleware); records no nonce."""
+        try:
+            self._internal_auth.check_headers(
+                request.method, request.raw_path, request.headers, self._now_ms()
+            )
+        except ApiError:
+            return False
+        return True
+
 
 class HttpRunner(web.AppRunner):
     """``web.AppRunner`` serving the app through a :class:`LimitedServer`."""
 
-    def __init__(self, app: web.Application, config: NodeConfig, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        config: NodeConfig,
+        *,
+        internal_auth: InternalAuth,
+        now_ms: Callable[[], int],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             app,
             keepalive_timeout=config.connections_max_idle_ms / 1000,
@@ -448,6 +480,8 @@ class HttpRunner(web.AppRunner):
             **kwargs,
         )
         self._config = config
+        self._internal_auth = internal_auth
+        self._now_ms = now_ms
         self.budget = BodyBudget(config.queued_max_request_bytes)
 
     async def _make_server(self) -> web.Server:
@@ -456,6 +490,8 @@ class HttpRunner(web.AppRunner):
             plain.request_handler,
             config=self._config,
             budget=self.budget,
+            internal_auth=self._internal_auth,
+            now_ms=self._now_ms,
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
             loop=asyncio.get_running_loop(),
@@ -486,16 +522,25 @@ async def start_http(
     config: NodeConfig,
     ssl_context: ssl.SSLContext | None,
     *,
+    internal_auth: InternalAuth,
+    now_ms: Callable[[], int],
     shutdown_timeout_s: float,
 ) -> HttpListener:
     """Serves ``app`` on the node's HTTP listener (https with ``ssl_context``); stop it with
     ``await listener.close()``. Raises OSError if the address cannot be bound (the runner is
-    cleaned up first).
+    cleaned up first). ``internal_auth`` (the node's) and ``now_ms`` (the wall clock) tell the
+    cluster's own connections, exempt from max.connections, from a stranger's.
 
     A TLS handshake must end within ``http.request.read.timeout.ms`` too: until it does, the
     connection is not counted by max.connections nor timed by its idle timeout."""
     runner = HttpRunner(
-        app, config, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s
+        app,
+        config,
+        internal_auth=internal_auth,
+        now_ms=now_ms,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout_s,
     )
     await runner.setup()
     factory = runner.server

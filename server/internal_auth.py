@@ -6,25 +6,39 @@ proves that its sender holds the cluster secret (``<log dir>/cluster.secret``, t
 links use). A call without valid proof is refused before its handler runs, so it changes
 nothing. ``server/internal_auth_http.py`` is the aiohttp side (the middleware, the body).
 
-Wire format: four headers on the request::
+Wire format: five headers on the request::
 
-    X-Kraft-Node       the signing node's id, decimal (it says who, the signature proves it)
-    X-Kraft-Timestamp  the sender's wall clock, ms since the Unix epoch, decimal
-    X-Kraft-Nonce      16 random bytes, 32 lowercase hex digits, new for every call
-    X-Kraft-Signature  HMAC-SHA256(key, canonical), 64 lowercase hex digits
+    X-Kraft-Node         the signing node's id, decimal (it says who, the signature proves it)
+    X-Kraft-Timestamp    the sender's wall clock, ms since the Unix epoch, decimal
+    X-Kraft-Nonce        16 random bytes, 32 lowercase hex digits, new for every call
+    X-Kraft-Body-SHA256  SHA-256 of the body, 64 lowercase hex digits (of b"" when none)
+    X-Kraft-Signature    HMAC-SHA256(key, canonical), 64 lowercase hex digits
 
     key        = HMAC-SHA256(cluster secret (UTF-8), "kraft internal http v1")
     canonical  = "kraft internal http v1" LF node LF METHOD LF path-and-query LF
-                 timestamp LF nonce LF SHA-256 of the body (hex; of b"" when there is none)
+                 timestamp LF nonce LF body digest (the X-Kraft-Body-SHA256 value)
 
 The key is derived, not the raw secret, so a signature made here is useless as a Raft
 password and the other way round. The path and query are signed as they travel on the wire
 (the request target, still percent-encoded), and the body by its digest, so a proof cannot be
-moved to another call. The receiver checks, in this order: the headers' shapes; the timestamp
-within ``INTERNAL_AUTH_WINDOW_MS`` of its own clock (so a recorded call cannot be replayed
-later); the signature, in constant time (``hmac.compare_digest``); and that the nonce was not
-seen within the window (so a recorded call cannot be replayed at once either). Only calls
-whose signature is valid reach the nonce cache, so a stranger cannot fill it.
+moved to another call.
+
+The digest travels in a header, so the headers alone are checked before a byte of the body
+is read: a stranger's call is refused at its head, and its body (up to
+``socket.request.max.bytes``) is never read nor counted against the node's byte budget. The
+check is in two steps:
+
+1. :meth:`InternalAuth.check_headers`, at the head: the headers' shapes; the timestamp within
+   ``INTERNAL_AUTH_WINDOW_MS`` of the receiver's clock (so a recorded call cannot be replayed
+   later); the signature, in constant time (``hmac.compare_digest``); the nonce not older than
+   the cache's floor and not seen within the window (so a recorded call cannot be replayed at
+   once either). It records nothing, so the listener may also use it to tell the cluster's
+   own connections from a stranger's (``max.connections``).
+2. After the body is read: :meth:`Proof.check_body` compares its SHA-256 with the signed one
+   (constant time), and only then :meth:`InternalAuth.accept` records the nonce. It checks the
+   window, the floor and the nonce again, at its own time: two copies of one call may both
+   pass step 1 while their bodies arrive, and only the first to be accepted is served. Only
+   calls with a valid signature and body reach the nonce cache, so a stranger cannot fill it.
 
 The nonce cache holds at most ``INTERNAL_AUTH_NONCES_MAX`` entries. When it is full of nonces
 still inside the window, the oldest one is dropped and the cache's *floor* rises to its
@@ -48,15 +62,16 @@ from server import limits
 NODE_HEADER = "X-Kraft-Node"
 TIMESTAMP_HEADER = "X-Kraft-Timestamp"
 NONCE_HEADER = "X-Kraft-Nonce"
+BODY_HEADER = "X-Kraft-Body-SHA256"
 SIGNATURE_HEADER = "X-Kraft-Signature"
-HEADERS = (NODE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+HEADERS = (NODE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, BODY_HEADER, SIGNATURE_HEADER)
 
 CONTEXT = "kraft internal http v1"
 NONCE_BYTES = 16
 INT32_MAX = (1 << 31) - 1
 
 _NONCE = re.compile(r"[0-9a-f]{32}")
-_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # a body digest, and a signature
 # ASCII digits only (str.isdigit() takes "²" and Arabic-Indic digits); a node id fits in an
 # int32 and a ms timestamp in 15 digits for the next 30,000 years.
 _NODE = re.compile(r"[0-9]{1,10}")
@@ -68,23 +83,45 @@ def derive_key(secret: str) -> bytes:
     return hmac.new(secret.encode("utf-8"), CONTEXT.encode("ascii"), hashlib.sha256).digest()
 
 
+def body_digest(body: bytes) -> str:
+    """The ``X-Kraft-Body-SHA256`` value of a body."""
+    return hashlib.sha256(body).hexdigest()
+
+
 def has_proof(headers: Mapping[str, str]) -> bool:
     """Whether a request carries any of the proof headers (then it must carry a valid proof)."""
     return any(name in headers for name in HEADERS)
 
 
 def canonical(
-    node_id: int, method: str, path_qs: str, timestamp_ms: int, nonce: str, body: bytes
+    node_id: int, method: str, path_qs: str, timestamp_ms: int, nonce: str, body_sha256: str
 ) -> bytes:
     """What the signature covers (see the module doc)."""
-    digest = hashlib.sha256(body).hexdigest()
-    parts = (CONTEXT, str(node_id), method.upper(), path_qs, str(timestamp_ms), nonce, digest)
+    parts = (CONTEXT, str(node_id), method.upper(), path_qs, str(timestamp_ms), nonce, body_sha256)
     return "\n".join(parts).encode("utf-8")
 
 
 def refused(reason: str) -> ApiError:
     """The error of a call without valid proof (Kafka's SASL_AUTHENTICATION_FAILED, 401)."""
     return ApiError(SASL_AUTHENTICATION_FAILED, f"internal call refused: {reason}")
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A call's proof whose headers passed :meth:`InternalAuth.check_headers`: its signature
+    is valid, but its body is not checked yet and its nonce not recorded."""
+
+    node_id: int
+    timestamp_ms: int
+    nonce: str
+    body_sha256: str
+
+    def check_body(self, body: bytes) -> None:
+        """Raises SASL_AUTHENTICATION_FAILED unless ``body`` is the one that was signed."""
+        if not hmac.compare_digest(body_digest(body), self.body_sha256):
+            raise refused(
+                f"the body is not the one signed ({BODY_HEADER}): it was changed on the way"
+            )
 
 
 @dataclass
@@ -135,64 +172,86 @@ class InternalAuth:
         self.nonces = NonceCache(window_ms, nonces_max)
 
     def signature(
-        self, node_id: int, method: str, path_qs: str, timestamp_ms: int, nonce: str, body: bytes
+        self,
+        node_id: int,
+        method: str,
+        path_qs: str,
+        timestamp_ms: int,
+        nonce: str,
+        body_sha256: str,
     ) -> str:
-        message = canonical(node_id, method, path_qs, timestamp_ms, nonce, body)
+        message = canonical(node_id, method, path_qs, timestamp_ms, nonce, body_sha256)
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def sign(
         self, node_id: int, method: str, path_qs: str, body: bytes, now_ms: int, nonce: str
     ) -> dict[str, str]:
         """The proof headers of one call. ``path_qs`` is the request target as it goes on the
-        wire (percent-encoded path, ``?`` and query); ``nonce`` is :data:`NONCE_BYTES` random
-        bytes in lowercase hex (``secrets.token_hex(NONCE_BYTES)``), new for every call."""
+        wire (percent-encoded path, ``?`` and query); ``body`` the bytes sent (b"" for none);
+        ``nonce`` is :data:`NONCE_BYTES` random bytes in lowercase hex
+        (``secrets.token_hex(NONCE_BYTES)``), new for every call."""
         assert 0 <= node_id <= INT32_MAX and _NONCE.fullmatch(nonce), (node_id, nonce)
+        digest = body_digest(body)
         return {
             NODE_HEADER: str(node_id),
             TIMESTAMP_HEADER: str(now_ms),
             NONCE_HEADER: nonce,
-            SIGNATURE_HEADER: self.signature(node_id, method, path_qs, now_ms, nonce, body),
+            BODY_HEADER: digest,
+            SIGNATURE_HEADER: self.signature(node_id, method, path_qs, now_ms, nonce, digest),
         }
 
-    def verify(
-        self,
-        method: str,
-        path_qs: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        now_ms: int,
-    ) -> int:
-        """The id of the node that signed the call; raises SASL_AUTHENTICATION_FAILED (and
-        remembers nothing) unless the proof is valid, fresh, and not seen before."""
+    def check_headers(
+        self, method: str, path_qs: str, headers: Mapping[str, str], now_ms: int
+    ) -> Proof:
+        """Step 1, at the request's head (module doc): the proof, if its headers are valid,
+        fresh, and its nonce not seen; raises SASL_AUTHENTICATION_FAILED otherwise. Records
+        nothing either way."""
         values = [headers.get(name) for name in HEADERS]
         missing = [name for name, value in zip(HEADERS, values, strict=True) if value is None]
         if missing:
             raise refused(f"no proof of the cluster secret (missing {', '.join(missing)})")
-        node, stamp, nonce, signature = (v or "" for v in values)
+        node, stamp, nonce, digest, signature = (v or "" for v in values)
         if not _NODE.fullmatch(node) or int(node) > INT32_MAX:
             raise refused(f"{NODE_HEADER} must be a node id (ASCII digits, an int32)")
         if not _TIMESTAMP.fullmatch(stamp):
             raise refused(f"{TIMESTAMP_HEADER} must be ms since the Unix epoch (ASCII digits)")
         if not _NONCE.fullmatch(nonce):
             raise refused(f"{NONCE_HEADER} must be 32 lowercase hex digits")
-        if not _SIGNATURE.fullmatch(signature):
+        if not _SHA256.fullmatch(digest):
+            raise refused(f"{BODY_HEADER} must be 64 lowercase hex digits")
+        if not _SHA256.fullmatch(signature):
             raise refused(f"{SIGNATURE_HEADER} must be 64 lowercase hex digits")
-        node_id, timestamp_ms = int(node), int(stamp)
-        skew_ms = timestamp_ms - now_ms
-        if abs(skew_ms) > self.window_ms:
-            raise refused(
-                f"the call's timestamp is {skew_ms} ms from this node's clock (allowed: "
-                f"+-{self.window_ms} ms): a replay, or the nodes' clocks disagree"
-            )
-        expected = self.signature(node_id, method, path_qs, timestamp_ms, nonce, body)
+        proof = Proof(int(node), int(stamp), nonce, digest)
+        self._check_fresh(proof, now_ms)
+        expected = self.signature(proof.node_id, method, path_qs, proof.timestamp_ms, nonce, digest)
         if not hmac.compare_digest(expected, signature):
             raise refused(
                 "the signature does not match (another cluster's secret, or the call was "
                 "changed on the way)"
             )
-        if timestamp_ms <= self.nonces.floor_ms:
+        self._check_unseen(proof)
+        return proof
+
+    def accept(self, proof: Proof, now_ms: int) -> int:
+        """Step 2, once the body matched (:meth:`Proof.check_body`): records the nonce and
+        returns the signing node's id; raises SASL_AUTHENTICATION_FAILED (recording nothing)
+        if the call left the window, or its nonce was accepted meanwhile (a copy of the call
+        that passed step 1 at the same time)."""
+        self._check_fresh(proof, now_ms)
+        self._check_unseen(proof)
+        self.nonces.add(proof.nonce, proof.timestamp_ms, now_ms)
+        return proof.node_id
+
+    def _check_fresh(self, proof: Proof, now_ms: int) -> None:
+        skew_ms = proof.timestamp_ms - now_ms
+        if abs(skew_ms) > self.window_ms:
+            raise refused(
+                f"the call's timestamp is {skew_ms} ms from this node's clock (allowed: "
+                f"+-{self.window_ms} ms): a replay, or the nodes' clocks disagree"
+            )
+
+    def _check_unseen(self, proof: Proof) -> None:
+        if proof.timestamp_ms <= self.nonces.floor_ms:
             raise refused("the call is older than this node's replay cache remembers")
-        if nonce in self.nonces:
+        if proof.nonce in self.nonces:
             raise refused("a replay of a call already served (its nonce was seen)")
-        self.nonces.add(nonce, timestamp_ms, now_ms)
-        return node_id

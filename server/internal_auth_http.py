@@ -6,9 +6,14 @@ proof header, and every request for ``/v1/internal/*``, must carry a valid proof
 cluster's own (``request[INTERNAL_PEER]`` is the signing node's id), for the handlers and the
 later middlewares (client authentication and ACLs let the cluster's own calls through).
 
-The signature covers the body's digest, so the middleware reads the body first (at most
-``socket.request.max.bytes``), then hands the handler a fresh stream over the same bytes: the
-handler reads it as if nothing had (``read_json`` streams ``request.content``).
+The check is in two steps (``server/internal_auth.py``). The headers first, before a byte of
+the body is read: a request whose headers do not verify gets its 401 at once, its body is
+neither read nor counted against ``queued.max.request.bytes``, and if that body has not fully
+arrived the connection closes after the answer (nothing else can be read from it). Only a
+request whose headers verify has its body read (at most ``socket.request.max.bytes``, through
+``read_body``'s budget and read timeout); its SHA-256 must be the signed one, and then the
+nonce is recorded. The handler gets a fresh stream over the same bytes and reads it as if
+nothing had (``read_json`` streams ``request.content``).
 
 The client side, :func:`signer`, makes the proof headers of the node's own calls.
 """
@@ -24,7 +29,7 @@ from aiohttp.typedefs import Middleware
 from yarl import URL
 
 from client.protocol import ApiError
-from server.http_util import quoted, read_body, replay_body
+from server.http_util import ClosingApiError, quoted, read_body, replay_body
 from server.internal_auth import NONCE_BYTES, InternalAuth, has_proof, refused
 
 log = logging.getLogger(__name__)
@@ -67,27 +72,50 @@ def internal_auth_middleware(
 
     @web.middleware
     async def internal_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        internal = is_internal(request)
-        if not internal and not has_proof(request.headers):
+        if not has_proof(request.headers):
+            if is_internal(request):
+                raise _unread(
+                    request,
+                    refused(
+                        f"{quoted(request.path)} is a node-to-node endpoint: it needs proof of "
+                        "the cluster secret (X-Kraft-* headers)"
+                    ),
+                )
             return await handler(request)
-        if internal and not has_proof(request.headers):
-            raise refused(
-                f"{quoted(request.path)} is a node-to-node endpoint: it needs proof of the cluster "
-                "secret (X-Kraft-* headers)"
-            )
+        try:
+            proof = auth.check_headers(request.method, request.raw_path, request.headers, now_ms())
+        except ApiError as e:
+            error = _unread(request, e)
+            if error is e:  # a closing error is logged where it is answered
+                _log(request, e)
+            raise error from None
         body = await read_body(request, body_max_bytes)
         try:
-            peer = auth.verify(request.method, request.raw_path, body, request.headers, now_ms())
+            proof.check_body(body)
+            peer = auth.accept(proof, now_ms())
         except ApiError as e:
-            log.info(
-                "%s %s from %s: %s", request.method, quoted(request.path), request.remote, e.message
-            )
+            _log(request, e)
             raise
         replay_body(request, body)
         request[INTERNAL_PEER] = peer
         return await handler(request)
 
     return internal_auth
+
+
+def _unread(request: web.Request, error: ApiError) -> ApiError:
+    """The error to refuse a request with without reading its body: one that closes the
+    connection after the answer if the body has not all arrived (the next request's head
+    would be somewhere behind it, and it is not worth reading to find)."""
+    if request.body_exists and not request.content.is_eof():
+        return ClosingApiError(error.kind, error.message, error.extra)
+    return error
+
+
+def _log(request: web.Request, error: ApiError) -> None:
+    log.info(
+        "%s %s from %s: %s", request.method, quoted(request.path), request.remote, error.message
+    )
 
 
 def signer(auth: InternalAuth, node_id: int, now_ms: Callable[[], int]) -> Signer:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from server import logs
+from server.clock import SYSTEM_CLOCK
 from server.config import ConfigError, NodeConfig
 from server.http_api import make_app
 from server.http_server import start_http
@@ -105,7 +106,14 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
     app = make_app(node)
     app[LOOP_MONITOR] = monitor
     try:
-        listener = await start_http(app, config, ssl_context, shutdown_timeout_s=2.0)
+        listener = await start_http(
+            app,
+            config,
+            ssl_context,
+            internal_auth=node.internal_auth,
+            now_ms=SYSTEM_CLOCK.wall_ms,
+            shutdown_timeout_s=2.0,
+        )
     except OSError as e:
         raise StartupError(f"{cannot_listen}: {e.strerror}") from None
     try:

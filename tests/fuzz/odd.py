@@ -202,6 +202,7 @@ def internal_proof() -> list[tuple[bytes, bytes]]:
         (b"X-Kraft-Node", b"1"),
         (b"X-Kraft-Timestamp", now),
         (b"X-Kraft-Nonce", b"0" * 32),
+        (b"X-Kraft-Body-SHA256", b"e" * 64),
         (b"X-Kraft-Signature", b"f" * 64),
     ]
 
@@ -215,6 +216,8 @@ INTERNAL_JUNK = (
     (b"X-Kraft-Timestamp", b"\xc2\xb2"),
     (b"X-Kraft-Nonce", b"zz"),
     (b"X-Kraft-Nonce", b"A" * 32),
+    (b"X-Kraft-Body-SHA256", b""),
+    (b"X-Kraft-Body-SHA256", b"E" * 64),
     (b"X-Kraft-Signature", b""),
     (b"X-Kraft-Signature", b"0" * 64),
     (b"X-Kraft-Signature", b"0" * 200),

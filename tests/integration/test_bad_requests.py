@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import select
 import socket
 import threading
 import time
@@ -21,7 +22,8 @@ from typing import Any
 import pytest
 
 from scripts.node_process import Cluster, NodeProcess, http, wait_until
-from tests.integration.internal_calls import signed_call
+from server.internal_auth import BODY_HEADER, NODE_HEADER, SIGNATURE_HEADER
+from tests.integration.internal_calls import proof, signed_call
 
 READ_TIMEOUT_MS = 1000
 IDLE_MS = 2000
@@ -469,6 +471,131 @@ def test_more_connections_than_max_connections_get_503_and_are_closed(
     assert_no_traceback(limited)
 
 
+def raw_request(method: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """A keep-alive request with exactly these extra headers (and the body's length)."""
+    head = [
+        f"{method} {path} HTTP/1.1",
+        "Host: probe",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def test_over_max_connections_only_a_call_whose_proof_verifies_is_let_in(make_node: Any) -> None:
+    """X-Kraft-* headers alone earn no exemption from max.connections: the proof's headers
+    must verify. One that verifies gets in; if its body then is not the signed one, the 401
+    closes the connection."""
+    limit = 2
+    limited: NodeProcess = make_node(
+        extra_properties={
+            "max.connections": str(limit),
+            "http.request.read.timeout.ms": str(READ_TIMEOUT_MS),
+            "connections.max.idle.ms": "30000",  # our held connections stay open meanwhile
+        }
+    )
+    limited.format()
+    limited.start()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(limit + 1):  # as in the test above: every client slot taken
+            sock = connect(limited)
+            sock.sendall(get("/v1/cluster").replace(b"Connection: close", b"X-Probe: 1"))
+            answer = read_answer(sock)
+            if answer.status == 503:
+                sock.close()
+                break
+            held.append(sock)
+        else:
+            raise AssertionError("no connection was refused")
+        path = "/v1/internal/producer-ids"
+        body = b'{"broker_id":1,"broker_epoch":0}'
+        good = proof(limited, "POST", path, body)
+        junk: list[dict[str, str]] = [
+            {NODE_HEADER: "1"},
+            good | {SIGNATURE_HEADER: "f" * 64},  # every header well-formed, a wrong signature
+            good | {BODY_HEADER: "0" * 64},
+        ]
+        for headers in junk:
+            answer = send(limited, raw_request("POST", path, body, headers))
+            assert_error(answer, 503, "SERVER_BUSY", "max.connections")
+            assert answer.closed
+        # Headers that verify, over another body: let in, refused by the middleware, closed.
+        answer = send(limited, raw_request("POST", path, b'{"broker_id":1,"broker_epoch":1}', good))
+        assert_error(answer, 401, "SASL_AUTHENTICATION_FAILED", "not the one signed")
+        assert answer.closed
+        # The same proof with its own body: its nonce was not recorded by the refusals above.
+        with connect(limited) as sock:
+            sock.sendall(raw_request("POST", path, body, good))
+            answer = read_answer(sock)
+            assert answer.status == 200 and answer.body["count"] > 0, answer
+            # The connection stays the cluster's: its next call is served too.
+            again = raw_request("POST", path, body, proof(limited, "POST", path, body))
+            sock.sendall(again)
+            assert read_answer(sock).status == 200
+    finally:
+        for sock in held:
+            sock.close()
+    assert_no_traceback(limited)
+
+
+def trickle_until_answered(sock: socket.socket, data: bytes) -> None:
+    """Sends ``data`` a byte at a time, 50 ms apart, as a slow client does, until the node
+    answers or closes (or ANSWER_DEADLINE_S passes)."""
+    deadline = time.monotonic() + ANSWER_DEADLINE_S
+    for i in range(len(data)):
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        if readable or time.monotonic() > deadline:
+            return
+        try:
+            sock.sendall(data[i : i + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+
+def test_a_stranger_with_a_proof_header_is_refused_before_its_body_and_holds_no_budget(
+    make_node: Any,
+) -> None:
+    """The reviewer's attack: X-Kraft-Node and a large Content-Length, then the body a byte at
+    a time. The signature covered a digest of the body, so the node read (and counted against
+    queued.max.request.bytes) the whole body before refusing it: two such strangers held the
+    budget and the nodes' own calls got 503. Now the headers are checked first."""
+    budgeted: NodeProcess = make_node(
+        extra_properties={
+            "http.request.read.timeout.ms": "5000",
+            "socket.request.max.bytes": str(SOCKET_MAX_BYTES),
+            "queued.max.request.bytes": str(SOCKET_MAX_BYTES),  # one stranger's body fills it
+            "http.max.request.bytes": str(HTTP_MAX_BYTES),
+        }
+    )
+    budgeted.format()
+    budgeted.start()
+    path = "/v1/internal/producer-ids"
+    stranger_body = b'{"broker_id":1,"broker_epoch":0' + b" " * (SOCKET_MAX_BYTES - 32) + b"}"
+    assert len(stranger_body) == SOCKET_MAX_BYTES
+    head = raw_request("POST", path, stranger_body, {NODE_HEADER: "1"})
+    head = head[: -len(stranger_body)]
+    strangers = [connect(budgeted) for _ in range(2)]
+    try:
+        for sock in strangers:
+            sock.sendall(head)
+        # Meanwhile, the cluster's own call (with a body, so it needs room in the budget).
+        status, raw, _ = signed_call(budgeted, "POST", path, {"broker_id": 1, "broker_epoch": 0})
+        assert status == 200, raw[:300]
+        for sock in strangers:
+            # Refused at its head: the node does not wait for its body (it would have got
+            # REQUEST_TIMED_OUT, or nothing while the bytes keep coming).
+            trickle_until_answered(sock, stranger_body)
+            answer = read_answer(sock)
+            assert_error(answer, 401, "SASL_AUTHENTICATION_FAILED", "missing X-Kraft-Timestamp")
+            assert answer.closed, "a body declared and not read: nothing more can be read"
+    finally:
+        for sock in strangers:
+            sock.close()
+    assert_no_traceback(budgeted)
+
+
 # -- defect 3: request sizes ----------------------------------------------------------------------
 
 
@@ -811,14 +938,27 @@ def test_a_chunk_size_that_breaks_in_a_later_read_ends_the_request_cleanly(
 
 
 def test_a_broken_chunked_body_read_by_a_middleware_is_a_400_too(node: NodeProcess) -> None:
-    # A proof header makes the internal-auth middleware read the body before any handler.
+    # Proof headers that verify make the internal-auth middleware read the body before any
+    # handler (to compare its digest with the signed one).
+    signed = "".join(f"{k}: {v}\r\n" for k, v in proof(node, "GET", "/v1/cluster", b"").items())
+    data = (
+        b"GET /v1/cluster HTTP/1.1\r\nHost: probe\r\nTransfer-Encoding: chunked\r\n"
+        + signed.encode()
+        + b"\r\nzz\r\n\r\n0\r\n\r\n"
+    )
+    answer = send(node, data)
+    assert_error(answer, 400, "INVALID_REQUEST", "chunked")
+    assert answer.closed
+
+
+def test_a_body_behind_proof_headers_that_do_not_verify_is_never_read(node: NodeProcess) -> None:
+    # The same broken body behind a lone proof header: refused at the head, the body unread.
     data = (
         b"GET /v1/cluster HTTP/1.1\r\nHost: probe\r\nTransfer-Encoding: chunked\r\n"
         b"X-Kraft-Node: 1\r\n\r\nzz\r\n\r\n0\r\n\r\n"
     )
     answer = send(node, data)
-    assert_error(answer, 400, "INVALID_REQUEST", "chunked")
-    assert answer.closed
+    assert_error(answer, 401, "SASL_AUTHENTICATION_FAILED", "missing X-Kraft-Timestamp")
 
 
 @pytest.mark.parametrize(

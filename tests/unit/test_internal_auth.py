@@ -10,6 +10,7 @@ import pytest
 
 from client.protocol import SASL_AUTHENTICATION_FAILED, ApiError
 from server.internal_auth import (
+    BODY_HEADER,
     HEADERS,
     NODE_HEADER,
     NONCE_HEADER,
@@ -17,6 +18,8 @@ from server.internal_auth import (
     TIMESTAMP_HEADER,
     InternalAuth,
     NonceCache,
+    Proof,
+    body_digest,
     derive_key,
     has_proof,
 )
@@ -43,6 +46,21 @@ def signed(
     return auth.sign(node_id, method, path, body, now_ms, nonce(i))
 
 
+def verify(
+    auth: InternalAuth,
+    method: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    now_ms: int,
+) -> int:
+    """The receiver's whole check, in the middleware's order: the headers, then (the body
+    read) its digest, then the nonce recorded."""
+    proof = auth.check_headers(method, path, headers, now_ms)
+    proof.check_body(body)
+    return auth.accept(proof, now_ms)
+
+
 def refusal(
     auth: InternalAuth,
     headers: dict[str, str],
@@ -52,7 +70,7 @@ def refusal(
     now_ms: int = NOW_MS,
 ) -> str:
     with pytest.raises(ApiError) as caught:
-        auth.verify(method, path, body, headers, now_ms)
+        verify(auth, method, path, body, headers, now_ms)
     assert caught.value.kind is SASL_AUTHENTICATION_FAILED
     assert caught.value.status == 401
     return caught.value.message
@@ -62,7 +80,8 @@ def test_a_signed_call_verifies_and_names_its_node() -> None:
     sender, receiver = InternalAuth(SECRET), InternalAuth(SECRET)
     headers = signed(sender, node_id=3)
     assert set(headers) == set(HEADERS)
-    assert receiver.verify("POST", PATH, BODY, headers, NOW_MS + 250) == 3
+    assert headers[BODY_HEADER] == hashlib.sha256(BODY).hexdigest() == body_digest(BODY)
+    assert verify(receiver, "POST", PATH, BODY, headers, NOW_MS + 250) == 3
 
 
 def test_the_key_is_derived_from_the_secret_not_the_secret_itself() -> None:
@@ -93,8 +112,6 @@ def test_a_call_missing_one_proof_header_is_refused(header: str) -> None:
         ("PUT", PATH, BODY),  # another method
         ("POST", "/v1/internal/alter-isr", BODY),  # another endpoint
         ("POST", PATH + "?x=1", BODY),  # a query added
-        ("POST", PATH, BODY.replace(b"2", b"9")),  # another body
-        ("POST", PATH, b""),  # the body dropped
     ],
 )
 def test_a_call_changed_on_the_way_is_refused(method: str, path: str, body: bytes) -> None:
@@ -105,9 +122,76 @@ def test_a_call_changed_on_the_way_is_refused(method: str, path: str, body: byte
     assert len(auth.nonces) == 0, "a refused call leaves no nonce behind"
 
 
+@pytest.mark.parametrize("body", [BODY.replace(b"2", b"9"), b"", BODY + b" "])
+def test_a_body_other_than_the_signed_one_is_refused_and_its_nonce_not_recorded(
+    body: bytes,
+) -> None:
+    auth = InternalAuth(SECRET)
+    headers = signed(auth)
+    proof = auth.check_headers("POST", PATH, headers, NOW_MS)  # the headers verify
+    with pytest.raises(ApiError) as caught:
+        proof.check_body(body)
+    assert caught.value.kind is SASL_AUTHENTICATION_FAILED
+    assert BODY_HEADER in caught.value.message and "not the one signed" in caught.value.message
+    assert nonce(1) not in auth.nonces and len(auth.nonces) == 0
+    # The same call with its own body still passes: nothing was recorded.
+    assert verify(auth, "POST", PATH, BODY, headers, NOW_MS + 5) == 2
+
+
+def test_a_changed_body_digest_header_breaks_the_signature() -> None:
+    auth = InternalAuth(SECRET)
+    other = b"another body"
+    headers = signed(auth) | {BODY_HEADER: body_digest(other)}
+    # A stranger who swaps the body and its digest header is refused at the head.
+    assert "the signature does not match" in refusal(auth, headers, body=other)
+
+
+def test_a_call_without_a_body_signs_the_digest_of_nothing() -> None:
+    auth = InternalAuth(SECRET)
+    headers = signed(auth, method="GET", body=b"")
+    assert headers[BODY_HEADER] == hashlib.sha256(b"").hexdigest()
+    assert verify(auth, "GET", PATH, b"", headers, NOW_MS) == 2
+
+
+def test_checking_the_headers_records_nothing_and_accept_records_the_nonce() -> None:
+    auth = InternalAuth(SECRET)
+    headers = signed(auth, node_id=4)
+    proof = auth.check_headers("POST", PATH, headers, NOW_MS)
+    assert proof == Proof(4, NOW_MS, nonce(1), body_digest(BODY))
+    assert auth.check_headers("POST", PATH, headers, NOW_MS + 1) == proof, "nothing recorded"
+    assert len(auth.nonces) == 0
+    proof.check_body(BODY)
+    assert auth.accept(proof, NOW_MS + 2) == 4
+    assert nonce(1) in auth.nonces
+    assert "a replay" in refusal(auth, headers, now_ms=NOW_MS + 3)
+
+
+def test_two_copies_that_pass_the_headers_at_once_are_accepted_once() -> None:
+    """A replay sent while the original's body is still arriving: both heads verify, only the
+    first copy to be accepted is served."""
+    auth = InternalAuth(SECRET)
+    headers = signed(auth)
+    first = auth.check_headers("POST", PATH, headers, NOW_MS)
+    second = auth.check_headers("POST", PATH, headers, NOW_MS + 1)
+    assert auth.accept(first, NOW_MS + 2) == 2
+    with pytest.raises(ApiError, match="a replay"):
+        auth.accept(second, NOW_MS + 3)
+
+
+def test_a_call_whose_body_arrives_after_the_window_is_not_accepted() -> None:
+    """Its nonce would leave the cache at once, and a copy that passed the head meanwhile
+    could then be accepted too: accept checks the window again."""
+    auth = InternalAuth(SECRET, window_ms=1_000)
+    headers = signed(auth)
+    proof = auth.check_headers("POST", PATH, headers, NOW_MS + 900)
+    with pytest.raises(ApiError, match="-1001 ms from this node's clock"):
+        auth.accept(proof, NOW_MS + 1_001)
+    assert len(auth.nonces) == 0
+
+
 def test_the_method_is_signed_whatever_its_case() -> None:
     auth = InternalAuth(SECRET)
-    assert auth.verify("post", PATH, BODY, signed(auth, method="POST"), NOW_MS) == 2
+    assert verify(auth, "post", PATH, BODY, signed(auth, method="POST"), NOW_MS) == 2
 
 
 def test_a_changed_timestamp_or_node_breaks_the_signature() -> None:
@@ -143,6 +227,9 @@ def test_a_forged_signature_of_the_right_shape_is_refused() -> None:
         (NONCE_HEADER, "A" * 32),  # upper case: one spelling per nonce, or a replay passes
         (SIGNATURE_HEADER, "zz"),
         (SIGNATURE_HEADER, "0" * 65),
+        (BODY_HEADER, ""),
+        (BODY_HEADER, "A" * 64),  # upper case
+        (BODY_HEADER, "0" * 63),
     ],
 )
 def test_malformed_proof_headers_are_refused_by_name(header: str, value: str) -> None:
@@ -158,24 +245,24 @@ def test_a_call_stamped_outside_the_window_is_refused() -> None:
     early = refusal(auth, signed(auth, i=2, now_ms=NOW_MS + 30_001))
     assert "30001 ms from this node's clock" in early
     # At the edges of the window, both ways, it is accepted.
-    assert auth.verify("POST", PATH, BODY, signed(auth, i=3, now_ms=NOW_MS - 30_000), NOW_MS)
-    assert auth.verify("POST", PATH, BODY, signed(auth, i=4, now_ms=NOW_MS + 30_000), NOW_MS)
+    assert verify(auth, "POST", PATH, BODY, signed(auth, i=3, now_ms=NOW_MS - 30_000), NOW_MS)
+    assert verify(auth, "POST", PATH, BODY, signed(auth, i=4, now_ms=NOW_MS + 30_000), NOW_MS)
 
 
 def test_an_exact_replay_is_refused() -> None:
     auth = InternalAuth(SECRET)
     headers = signed(auth)
-    assert auth.verify("POST", PATH, BODY, headers, NOW_MS) == 2
+    assert verify(auth, "POST", PATH, BODY, headers, NOW_MS) == 2
     assert "a replay" in refusal(auth, headers, now_ms=NOW_MS + 10)
     # Another call (another nonce) of the same content passes.
-    assert auth.verify("POST", PATH, BODY, signed(auth, i=2), NOW_MS + 10) == 2
+    assert verify(auth, "POST", PATH, BODY, signed(auth, i=2), NOW_MS + 10) == 2
 
 
 def test_a_replay_after_the_window_is_refused_by_its_timestamp() -> None:
     auth = InternalAuth(SECRET, window_ms=1_000)
     headers = signed(auth)
-    auth.verify("POST", PATH, BODY, headers, NOW_MS)
-    auth.verify("POST", PATH, BODY, signed(auth, i=2, now_ms=NOW_MS + 1_500), NOW_MS + 1_500)
+    verify(auth, "POST", PATH, BODY, headers, NOW_MS)
+    verify(auth, "POST", PATH, BODY, signed(auth, i=2, now_ms=NOW_MS + 1_500), NOW_MS + 1_500)
     assert nonce(1) not in auth.nonces, "gone from the cache with the window"
     assert "ms from this node's clock" in refusal(auth, headers, now_ms=NOW_MS + 1_500)
 
@@ -183,17 +270,17 @@ def test_a_replay_after_the_window_is_refused_by_its_timestamp() -> None:
 def test_the_nonce_cache_stays_within_its_size_and_refuses_what_it_may_have_forgotten() -> None:
     auth = InternalAuth(SECRET, window_ms=30_000, nonces_max=3)
     first = signed(auth, i=1, now_ms=NOW_MS)
-    auth.verify("POST", PATH, BODY, first, NOW_MS)
+    verify(auth, "POST", PATH, BODY, first, NOW_MS)
     for i in range(2, 5):  # all within the window: the oldest (nonce 1) is dropped
         stamp = NOW_MS + i
-        auth.verify("POST", PATH, BODY, signed(auth, i=i, now_ms=stamp), stamp)
+        verify(auth, "POST", PATH, BODY, signed(auth, i=i, now_ms=stamp), stamp)
     assert len(auth.nonces) == 3
     assert nonce(1) not in auth.nonces
     assert auth.nonces.floor_ms == NOW_MS
     # Its replay is still refused: stamped at or below the floor.
     assert "older than this node's replay cache" in refusal(auth, first, now_ms=NOW_MS + 5)
     # A new call stamped after the floor passes.
-    assert auth.verify("POST", PATH, BODY, signed(auth, i=9, now_ms=NOW_MS + 6), NOW_MS + 6)
+    assert verify(auth, "POST", PATH, BODY, signed(auth, i=9, now_ms=NOW_MS + 6), NOW_MS + 6)
 
 
 def test_the_nonce_cache_forgets_by_age_before_it_drops_anything_in_the_window() -> None:
