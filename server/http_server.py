@@ -200,6 +200,9 @@ class JsonRequestHandler(RequestHandler):
         # cannot parse must then carry no body either (it does not know the method).
         self._head_request = False
         self._in_head = False
+        # The parser failed: the connection ends with that error's answer, and the bytes after
+        # it are no request (fed on, they reset the head's state: a HEAD's answer got a body).
+        self._parse_failed = False
 
     # -- max.connections -------------------------------------------------------------------------
 
@@ -233,6 +236,8 @@ class JsonRequestHandler(RequestHandler):
         # Only heads are split: the bytes of a body go to the parser in one piece, so a body of
         # blank lines (a stranger's 4 MB of CRLFs) costs one parser call per read, not one per
         # blank line; and at most HTTP_PIPELINED_HEADS_MAX pieces a read, then the rest whole.
+        if self._parse_failed:
+            return
         if not data:
             self._receive(data)
             return
@@ -282,6 +287,7 @@ class JsonRequestHandler(RequestHandler):
             # Headers complete: the body, if any, is timed by read_body part by part.
             self._in_head = False
             self._last_payload = self._messages[-1][1]
+            self._parse_failed = not isinstance(self._messages[-1][0], RawRequestMessage)
             if self.admitted or self.exempt:
                 self._cancel_headers_timer()
 
