@@ -61,8 +61,13 @@ def partition_changes(draw: st.DrawFn) -> PartitionChangeRecord:
 
 records: st.SearchStrategy[MetadataRecord] = st.one_of(
     st.builds(
-        RegisterBrokerRecord, broker_ids, st.sampled_from(["a", "b"]), epochs,
-        st.just("http://127.0.0.1:1"), st.just("127.0.0.1:2"), st.booleans(),
+        RegisterBrokerRecord,
+        broker_ids,
+        st.sampled_from(["a", "b"]),
+        epochs,
+        st.just("http://127.0.0.1:1"),
+        st.just("127.0.0.1:2"),
+        st.booleans(),
     ),
     st.builds(FenceBrokerRecord, broker_ids, epochs),
     st.builds(UnfenceBrokerRecord, broker_ids, epochs),
@@ -71,8 +76,11 @@ records: st.SearchStrategy[MetadataRecord] = st.one_of(
     partition_changes(),
     st.builds(RemoveTopicRecord, topic_ids),
     st.builds(
-        ConfigRecord, st.just("topic"), st.sampled_from(["news", "logs"]),
-        st.sampled_from(["retention.ms", "segment.bytes"]), st.none() | st.sampled_from(["1", ""]),
+        ConfigRecord,
+        st.just("topic"),
+        st.sampled_from(["news", "logs"]),
+        st.sampled_from(["retention.ms", "segment.bytes"]),
+        st.none() | st.sampled_from(["1", ""]),
     ),
     st.builds(ProducerIdsRecord, broker_ids, epochs, st.integers(0, 5000)),
     st.just(NoOpRecord()),
@@ -96,12 +104,33 @@ def test_any_bytes_decode_or_raise_the_one_error(data: bytes) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 300)
+    | st.floats(allow_nan=False)
     | st.sampled_from(["topic", "partition", "news", TOPIC_IDS[0], "h:1", "http://h:1"]),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["type", "v", "name", "topic_id", "partition", "replicas", "isr",
-                         "leader", "leader_epoch", "partition_epoch", "records", "x"]),
-        inner, max_size=8,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "v",
+                    "name",
+                    "topic_id",
+                    "partition",
+                    "replicas",
+                    "isr",
+                    "leader",
+                    "leader_epoch",
+                    "partition_epoch",
+                    "records",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=8,
+        )
     ),
     max_leaves=20,
 )
@@ -141,10 +170,7 @@ def run_script(script: list[MetadataRecord]) -> int:
     applied = 0
     for index, record in enumerate([*PREAMBLE, *script], start=1):
         before = state.copy()
-        old = {
-            (t.topic_id, n): p
-            for t in state.topics.values() for n, p in t.partitions.items()
-        }
+        old = {(t.topic_id, n): p for t in state.topics.values() for n, p in t.partitions.items()}
         try:
             state.apply_entry(index, [record])
         except IllegalRecordError:
