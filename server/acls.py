@@ -38,7 +38,8 @@ RESOURCE_TYPES = ("TOPIC", "GROUP", "CLUSTER")
 PATTERN_TYPES = ("LITERAL", "PREFIXED")
 FILTER_PATTERN_TYPES = ("ANY", "MATCH", *PATTERN_TYPES)
 PERMISSIONS = ("ALLOW", "DENY")
-_BINDING_FIELDS = (
+# The fields of an ACL binding, in requests, filters and answers.
+BINDING_FIELDS = (
     "resource_type",
     "resource_name",
     "pattern_type",
@@ -66,7 +67,7 @@ def parse_acl(raw: Any, where: str = "") -> dict[str, str]:
     """The fields of an AclRecord (all but the id) from an API object; 400 naming the field."""
     if not isinstance(raw, dict):
         raise ApiError(INVALID_REQUEST, f"{where}an ACL is a JSON object")
-    unknown = sorted(set(raw) - set(_BINDING_FIELDS))
+    unknown = sorted(set(raw) - set(BINDING_FIELDS))
     if unknown:
         raise ApiError(INVALID_REQUEST, f"{where}unknown field(s) {', '.join(unknown)}")
     missing = sorted({"resource_type", "principal", "operation", "permission"} - set(raw))
@@ -113,7 +114,7 @@ class AclFilter:
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> AclFilter:
-        unknown = sorted(set(query) - set(_BINDING_FIELDS))
+        unknown = sorted(set(query) - set(BINDING_FIELDS))
         if unknown:
             raise ApiError(INVALID_REQUEST, f"unknown query parameter(s) {', '.join(unknown)}")
 

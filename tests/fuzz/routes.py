@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
+from server.acls import BINDING_FIELDS
 from tests.fuzz.wire import Request
 
 # The topic the fuzz reads and writes (records in every partition) and the after-run checks
@@ -93,15 +94,7 @@ QUERY: dict[str, tuple[str, ...]] = {
     "/v1/topics/{topic}/records": ("acks", "timeout_ms"),
     "/v1/topics/{topic}/partitions/{partition}/records": ("acks", "timeout_ms"),
     "/v1/topics/{topic}/partitions/{partition}/offsets": ("timestamp",),
-    "/v1/acls": (
-        "resource_type",
-        "resource_name",
-        "pattern_type",
-        "principal",
-        "host",
-        "operation",
-        "permission",
-    ),
+    "/v1/acls": BINDING_FIELDS,
 }
 FETCH_QUERY = {("GET", "/v1/topics/{topic}/partitions/{partition}/records"): _FETCH_QUERY}
 # Parameters read as integers (their odd numbers must be refused).

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from kraft.errors import IllegalRecordError, MetadataRecordError
 from kraft.records import AclRecord, MetadataRecord, RemoveAclRecord, decode, encode
 from kraft.state import MetadataState
+from server.acls import BINDING_FIELDS
 from server.authorizer import Authorizer
 
 SETTINGS = settings(max_examples=150, deadline=None)
@@ -56,16 +57,7 @@ FIELD_VALUES = st.one_of(
     st.sampled_from(["TOPIC", "GROUP", "CLUSTER", "LITERAL", "PREFIXED", "*", "User:a"]),
     st.sampled_from(IDS + ["kafka-cluster", "ALLOW", "DENY", "READ", "ALL"]),
 )
-ACL_FIELDS = [
-    "acl_id",
-    "resource_type",
-    "resource_name",
-    "pattern_type",
-    "principal",
-    "host",
-    "operation",
-    "permission",
-]
+ACL_FIELDS = ["acl_id", *BINDING_FIELDS]
 
 
 @SETTINGS
