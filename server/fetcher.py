@@ -125,7 +125,7 @@ class ReplicaFetcher:
         )
         target = URL(url + "/v1/internal/replica-fetch")
         data = orjson.dumps(request.to_json())
-        headers = {"Content-Type": "application/json", **self._sign("POST", target, data)}
+        headers = {"Content-Type": "application/json", **self._sign("POST", target, data, leader)}
         async with self._http().post(
             target, data=data, headers=headers, timeout=timeout
         ) as response:

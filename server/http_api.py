@@ -403,7 +403,10 @@ async def replica_fetch(request: web.Request) -> web.Response:
 
 def make_app(node: Node) -> web.Application:
     internal_auth = internal_auth_middleware(
-        node.internal_auth, node.config.socket_request_max_bytes, SYSTEM_CLOCK.wall_ms
+        node.internal_auth,
+        node.node_id,
+        node.config.socket_request_max_bytes,
+        SYSTEM_CLOCK.wall_ms,
     )
     # Client authentication and ACLs run after the internal-auth check, which marks the
     # cluster's own calls. (http_acls imports this module, hence the import here.)

@@ -209,6 +209,7 @@ async def _forward_partition(
             target,
             {"records": records},
             limits.PRODUCE_TIMEOUT_MS_MAX / 1000,
+            target_id=leader,
             role=f"leader of {name}-{index}",
         )
     except ApiError as e:

@@ -397,6 +397,7 @@ class LimitedServer(web.Server):
         super().__init__(self.guard, **kwargs)
         self._app_handler = app_handler
         self._internal_auth = internal_auth
+        self._node_id = config.node_id
         self._now_ms = now_ms
         self.gate = ConnectionGate(config.max_connections)
         self.budget = budget
@@ -455,7 +456,11 @@ class LimitedServer(web.Server):
         internal-auth middleware); records no nonce."""
         try:
             self._internal_auth.check_headers(
-                request.method, request.raw_path, request.headers, self._now_ms()
+                request.method,
+                request.raw_path,
+                request.headers,
+                self._now_ms(),
+                receiver_id=self._node_id,
             )
         except ApiError:
             return False

@@ -6,22 +6,24 @@ proves that its sender holds the cluster secret (``<log dir>/cluster.secret``, t
 links use). A call without valid proof is refused before its handler runs, so it changes
 nothing. ``server/internal_auth_http.py`` is the aiohttp side (the middleware, the body).
 
-Wire format: five headers on the request::
+Wire format: six headers on the request::
 
     X-Kraft-Node         the signing node's id, decimal (it says who, the signature proves it)
+    X-Kraft-Target       the id of the node the call is for, decimal
     X-Kraft-Timestamp    the sender's wall clock, ms since the Unix epoch, decimal
     X-Kraft-Nonce        16 random bytes, 32 lowercase hex digits, new for every call
     X-Kraft-Body-SHA256  SHA-256 of the body, 64 lowercase hex digits (of b"" when none)
     X-Kraft-Signature    HMAC-SHA256(key, canonical), 64 lowercase hex digits
 
     key        = HMAC-SHA256(cluster secret (UTF-8), "kraft internal http v1")
-    canonical  = "kraft internal http v1" LF node LF METHOD LF path-and-query LF
+    canonical  = "kraft internal http v1" LF node LF target LF METHOD LF path-and-query LF
                  timestamp LF nonce LF body digest (the X-Kraft-Body-SHA256 value)
 
 The key is derived, not the raw secret, so a signature made here is useless as a Raft
 password and the other way round. The path and query are signed as they travel on the wire
 (the request target, still percent-encoded), and the body by its digest, so a proof cannot be
-moved to another call.
+moved to another call; and the receiving node's id, so a call cannot be replayed to another
+node (each node remembers only the nonces it was sent).
 
 The digest travels in a header, so the headers alone are checked before a byte of the body
 is read: a stranger's call is refused at its head, and its body (up to
@@ -60,11 +62,19 @@ from client.protocol import SASL_AUTHENTICATION_FAILED, ApiError
 from server import limits
 
 NODE_HEADER = "X-Kraft-Node"
+TARGET_HEADER = "X-Kraft-Target"
 TIMESTAMP_HEADER = "X-Kraft-Timestamp"
 NONCE_HEADER = "X-Kraft-Nonce"
 BODY_HEADER = "X-Kraft-Body-SHA256"
 SIGNATURE_HEADER = "X-Kraft-Signature"
-HEADERS = (NODE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, BODY_HEADER, SIGNATURE_HEADER)
+HEADERS = (
+    NODE_HEADER,
+    TARGET_HEADER,
+    TIMESTAMP_HEADER,
+    NONCE_HEADER,
+    BODY_HEADER,
+    SIGNATURE_HEADER,
+)
 
 CONTEXT = "kraft internal http v1"
 NONCE_BYTES = 16
@@ -94,10 +104,25 @@ def has_proof(headers: Mapping[str, str]) -> bool:
 
 
 def canonical(
-    node_id: int, method: str, path_qs: str, timestamp_ms: int, nonce: str, body_sha256: str
+    node_id: int,
+    target_id: int,
+    method: str,
+    path_qs: str,
+    timestamp_ms: int,
+    nonce: str,
+    body_sha256: str,
 ) -> bytes:
     """What the signature covers (see the module doc)."""
-    parts = (CONTEXT, str(node_id), method.upper(), path_qs, str(timestamp_ms), nonce, body_sha256)
+    parts = (
+        CONTEXT,
+        str(node_id),
+        str(target_id),
+        method.upper(),
+        path_qs,
+        str(timestamp_ms),
+        nonce,
+        body_sha256,
+    )
     return "\n".join(parts).encode("utf-8")
 
 
@@ -174,45 +199,66 @@ class InternalAuth:
     def signature(
         self,
         node_id: int,
+        target_id: int,
         method: str,
         path_qs: str,
         timestamp_ms: int,
         nonce: str,
         body_sha256: str,
     ) -> str:
-        message = canonical(node_id, method, path_qs, timestamp_ms, nonce, body_sha256)
+        message = canonical(node_id, target_id, method, path_qs, timestamp_ms, nonce, body_sha256)
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def sign(
-        self, node_id: int, method: str, path_qs: str, body: bytes, now_ms: int, nonce: str
+        self,
+        node_id: int,
+        method: str,
+        path_qs: str,
+        body: bytes,
+        now_ms: int,
+        nonce: str,
+        *,
+        target_id: int,
     ) -> dict[str, str]:
-        """The proof headers of one call. ``path_qs`` is the request target as it goes on the
-        wire (percent-encoded path, ``?`` and query); ``body`` the bytes sent (b"" for none);
+        """The proof headers of one call from ``node_id`` to ``target_id``. ``path_qs`` is the
+        request target as it goes on the wire (percent-encoded path, ``?`` and query); ``body``
+        the bytes sent (b"" for none);
         ``nonce`` is :data:`NONCE_BYTES` random bytes in lowercase hex
         (``secrets.token_hex(NONCE_BYTES)``), new for every call."""
         assert 0 <= node_id <= INT32_MAX and _NONCE.fullmatch(nonce), (node_id, nonce)
+        assert 0 <= target_id <= INT32_MAX, target_id
         digest = body_digest(body)
         return {
             NODE_HEADER: str(node_id),
+            TARGET_HEADER: str(target_id),
             TIMESTAMP_HEADER: str(now_ms),
             NONCE_HEADER: nonce,
             BODY_HEADER: digest,
-            SIGNATURE_HEADER: self.signature(node_id, method, path_qs, now_ms, nonce, digest),
+            SIGNATURE_HEADER: self.signature(
+                node_id, target_id, method, path_qs, now_ms, nonce, digest
+            ),
         }
 
     def check_headers(
-        self, method: str, path_qs: str, headers: Mapping[str, str], now_ms: int
+        self,
+        method: str,
+        path_qs: str,
+        headers: Mapping[str, str],
+        now_ms: int,
+        *,
+        receiver_id: int,
     ) -> Proof:
         """Step 1, at the request's head (module doc): the proof, if its headers are valid,
-        fresh, and its nonce not seen; raises SASL_AUTHENTICATION_FAILED otherwise. Records
-        nothing either way."""
+        fresh, meant for ``receiver_id`` (this node), and its nonce not seen; raises
+        SASL_AUTHENTICATION_FAILED otherwise. Records nothing either way."""
         values = [headers.get(name) for name in HEADERS]
         missing = [name for name, value in zip(HEADERS, values, strict=True) if value is None]
         if missing:
             raise refused(f"no proof of the cluster secret (missing {', '.join(missing)})")
-        node, stamp, nonce, digest, signature = (v or "" for v in values)
-        if not _NODE.fullmatch(node) or int(node) > INT32_MAX:
-            raise refused(f"{NODE_HEADER} must be a node id (ASCII digits, an int32)")
+        node, target, stamp, nonce, digest, signature = (v or "" for v in values)
+        for name, value in ((NODE_HEADER, node), (TARGET_HEADER, target)):
+            if not _NODE.fullmatch(value) or int(value) > INT32_MAX:
+                raise refused(f"{name} must be a node id (ASCII digits, an int32)")
         if not _TIMESTAMP.fullmatch(stamp):
             raise refused(f"{TIMESTAMP_HEADER} must be ms since the Unix epoch (ASCII digits)")
         if not _NONCE.fullmatch(nonce):
@@ -223,12 +269,18 @@ class InternalAuth:
             raise refused(f"{SIGNATURE_HEADER} must be 64 lowercase hex digits")
         proof = Proof(int(node), int(stamp), nonce, digest)
         self._check_fresh(proof, now_ms)
-        expected = self.signature(proof.node_id, method, path_qs, proof.timestamp_ms, nonce, digest)
+        expected = self.signature(
+            proof.node_id, int(target), method, path_qs, proof.timestamp_ms, nonce, digest
+        )
         if not hmac.compare_digest(expected, signature):
             raise refused(
                 "the signature does not match (another cluster's secret, or the call was "
                 "changed on the way)"
             )
+        if int(target) != receiver_id:
+            # Each node keeps its own nonces: a call meant for another node, replayed here,
+            # would not be seen as a replay.
+            raise refused(f"the call was meant for node {int(target)}, not this one")
         self._check_unseen(proof)
         return proof
 

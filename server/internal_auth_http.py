@@ -39,7 +39,7 @@ INTERNAL_PREFIX = "/v1/internal/"
 INTERNAL_PEER = "kraft.internal_peer"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Signer = Callable[[str, URL, bytes], dict[str, str]]
+Signer = Callable[[str, URL, bytes, int], dict[str, str]]
 
 
 def is_internal(request: web.Request) -> bool:
@@ -66,9 +66,10 @@ def require_internal_peer(request: web.Request) -> int:
 
 
 def internal_auth_middleware(
-    auth: InternalAuth, body_max_bytes: int, now_ms: Callable[[], int]
+    auth: InternalAuth, node_id: int, body_max_bytes: int, now_ms: Callable[[], int]
 ) -> Middleware:
-    """The server side (see the module doc); ``now_ms`` is the wall clock."""
+    """The server side (see the module doc) of node ``node_id``; ``now_ms`` is the wall
+    clock."""
 
     @web.middleware
     async def internal_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -83,7 +84,9 @@ def internal_auth_middleware(
                 )
             return await handler(request)
         try:
-            proof = auth.check_headers(request.method, request.raw_path, request.headers, now_ms())
+            proof = auth.check_headers(
+                request.method, request.raw_path, request.headers, now_ms(), receiver_id=node_id
+            )
         except ApiError as e:
             error = _unread(request, e)
             if error is e:  # a closing error is logged where it is answered
@@ -119,12 +122,14 @@ def _log(request: web.Request, error: ApiError) -> None:
 
 
 def signer(auth: InternalAuth, node_id: int, now_ms: Callable[[], int]) -> Signer:
-    """The proof headers of this node's calls: ``sign(method, url, body)``. The URL is signed
-    as it goes on the wire (``url.raw_path_qs``), so pass the same URL object to aiohttp."""
+    """The proof headers of this node's calls: ``sign(method, url, body, target_id)``. The URL
+    is signed as it goes on the wire (``url.raw_path_qs``), so pass the same URL object to
+    aiohttp; ``target_id`` is the node called."""
 
-    def sign(method: str, url: URL, body: bytes) -> dict[str, str]:
+    def sign(method: str, url: URL, body: bytes, target_id: int) -> dict[str, str]:
+        nonce = secrets.token_hex(NONCE_BYTES)
         return auth.sign(
-            node_id, method, url.raw_path_qs, body, now_ms(), secrets.token_hex(NONCE_BYTES)
+            node_id, method, url.raw_path_qs, body, now_ms(), nonce, target_id=target_id
         )
 
     return sign

@@ -250,17 +250,18 @@ class Node:
                 raise ApiError(TOO_MANY_REQUESTS, str(e), {"retry_after_s": 1}) from None
         raise AssertionError("unreachable")
 
-    def controller_url(self) -> str:
-        """The HTTP address of the controller (the quorum leader), dial override applied."""
+    def controller_address(self) -> tuple[int, str]:
+        """The controller (the quorum leader): its id and HTTP address, dial override
+        applied."""
         leader = self.quorum.leader_id()
         url = None if leader is None else self.broker_url(leader, dial=True)
-        if url is None:
+        if leader is None or url is None:
             raise ApiError(
                 LEADER_NOT_AVAILABLE,
                 "no metadata leader is known yet; retry shortly",
                 {"retry_after_s": 1},
             )
-        return url
+        return leader, url
 
     def http(self) -> aiohttp.ClientSession:
         assert self._http is not None, "started"
@@ -277,11 +278,13 @@ class Node:
                 return await self.controller.allocate_producer_ids(body)
             broker_id = int(path.split("/")[4])  # /v1/internal/brokers/<id>/heartbeat
             return await self.controller.heartbeat(broker_id, body)
+        controller, url = self.controller_address()
         status, answer, _ = await self.http_call(
             "POST",
-            self.controller_url() + path,
+            url + path,
             body,
             limits.INTERNAL_HTTP_TIMEOUT_S,
+            target_id=controller,
             role="controller",
         )
         if status >= 300 or not isinstance(answer, dict):
@@ -290,11 +293,13 @@ class Node:
 
     async def forward(self, request: web.Request, body: Any) -> web.Response:
         """Relays an admin request to the controller and its answer back (Kafka forwards too)."""
+        controller, url = self.controller_address()
         status, answer, headers = await self.http_call(
             request.method,
-            self.controller_url() + request.path_qs,
+            url + request.path_qs,
             body,
             limits.FORWARD_TIMEOUT_S,
+            target_id=controller,
             role="controller",
         )
         index = headers.get(METADATA_INDEX_HEADER, "")
@@ -307,15 +312,16 @@ class Node:
         )
 
     async def http_call(
-        self, method: str, url: str, body: Any, timeout_s: float, *, role: str
+        self, method: str, url: str, body: Any, timeout_s: float, *, target_id: int, role: str
     ) -> tuple[int, Any, dict[str, str]]:
-        """A node-to-node call, signed with the cluster secret: (status, JSON answer, headers).
+        """A node-to-node call to node ``target_id``, signed with the cluster secret: (status,
+        JSON answer, headers).
         ``role`` names the peer in the error when it does not answer ("controller", "leader of
         news-0"): LEADER_NOT_AVAILABLE, retriable."""
         assert self._http is not None, "started"
         target = URL(url)
         data = b"" if body is None else orjson.dumps(body)
-        headers = {"Content-Type": "application/json", **self.sign(method, target, data)}
+        headers = {"Content-Type": "application/json", **self.sign(method, target, data, target_id)}
         try:
             async with self._http.request(
                 method,

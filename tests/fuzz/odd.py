@@ -200,6 +200,7 @@ def internal_proof() -> list[tuple[bytes, bytes]]:
     now = str(int(time.time() * 1000)).encode()
     return [
         (b"X-Kraft-Node", b"1"),
+        (b"X-Kraft-Target", b"1"),
         (b"X-Kraft-Timestamp", now),
         (b"X-Kraft-Nonce", b"0" * 32),
         (b"X-Kraft-Body-SHA256", b"e" * 64),
@@ -211,6 +212,8 @@ INTERNAL_JUNK = (
     (b"X-Kraft-Node", b"1"),
     (b"X-Kraft-Node", "١".encode()),
     (b"X-Kraft-Node", b"9" * 22),
+    (b"X-Kraft-Target", b"2"),
+    (b"X-Kraft-Target", "٣".encode()),
     (b"X-Kraft-Timestamp", b"0"),
     (b"X-Kraft-Timestamp", b"-1"),
     (b"X-Kraft-Timestamp", b"\xc2\xb2"),

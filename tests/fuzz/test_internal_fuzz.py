@@ -84,8 +84,9 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Target, I
         cluster.stop()
 
 
-def signed_request(auth: InternalAuth, request: Request) -> Request:
-    """The request with a valid proof in front of its own headers, made now."""
+def signed_request(auth: InternalAuth, request: Request, target_id: int) -> Request:
+    """The request with a valid proof (for node ``target_id``) in front of its own headers,
+    made now."""
     proof = auth.sign(
         SIGNER_ID,
         request.method.decode("latin-1"),
@@ -93,13 +94,14 @@ def signed_request(auth: InternalAuth, request: Request) -> Request:
         request.body,
         int(time.time() * 1000),
         secrets.token_hex(NONCE_BYTES),
+        target_id=target_id,
     )
     headers = tuple((k.encode(), v.encode()) for k, v in proof.items())
     return Request(request.method, request.target, headers + request.headers, request.body)
 
 
 def send_signed(target: Target, auth: InternalAuth, case: Case) -> Outcome:
-    request = signed_request(auth, case.request)
+    request = signed_request(auth, case.request, target.ctx.node_ids[0])
     outcome = exchange(target.port(0), request, ANSWER_DEADLINE_S)
     assert not target.dead(), "\n".join(target.dead())
     check_or_record(

@@ -40,7 +40,13 @@ def proof(
     auth = InternalAuth(cluster_secret(node) if secret is None else secret)
     stamp = int(time.time() * 1000) if now_ms is None else now_ms
     return auth.sign(
-        signer_id, method, path, body_bytes(body), stamp, secrets.token_hex(NONCE_BYTES)
+        signer_id,
+        method,
+        path,
+        body_bytes(body),
+        stamp,
+        secrets.token_hex(NONCE_BYTES),
+        target_id=node.node_id,
     )
 
 

@@ -146,7 +146,7 @@ def test_a_forged_stale_or_replayed_proof_is_refused(cluster: Cluster) -> None:
     assert "the body is not the one signed" in json.loads(raw)["message"], raw
     stale_ms = int(time.time() * 1000) - 120_000
     refused(proof(controller, "POST", path, body, now_ms=stale_ms), "ms from this node's clock")
-    refused({NODE_HEADER: "1"}, "missing X-Kraft-Timestamp")
+    refused({NODE_HEADER: "1"}, "missing X-Kraft-Target, X-Kraft-Timestamp")
     # Proof headers on a client endpoint are checked too: a wrong one is no way in.
     status, raw, ctype = call(controller, "GET", "/v1/topics", None, {NODE_HEADER: "1"})
     assert status == 401 and error_of(status, raw, ctype) == "SASL_AUTHENTICATION_FAILED"
@@ -155,6 +155,11 @@ def test_a_forged_stale_or_replayed_proof_is_refused(cluster: Cluster) -> None:
     assert status == 200, raw[:300]
     assert {"first_producer_id", "count"} <= set(json.loads(raw))
     refused(good, "a replay of a call already served")
+    # A call made for one node, replayed to another (which has its own nonces), is refused.
+    other_node = next(n for n in cluster.nodes if n.node_id != controller.node_id)
+    status, raw, ctype = call(other_node, "POST", path, body, good)
+    assert status == 401 and error_of(status, raw, ctype) == "SASL_AUTHENTICATION_FAILED"
+    assert f"meant for node {controller.node_id}" in json.loads(raw)["message"], raw
 
 
 def test_a_valid_proof_with_a_huge_leader_epoch_deposes_no_leader(

@@ -155,7 +155,7 @@ def test_every_route_of_the_node_has_an_authorization_rule() -> None:
             "listeners": "HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
         }
     )
-    node = SimpleNamespace(config=config, internal_auth=InternalAuth("a-test-secret"))
+    node = SimpleNamespace(config=config, node_id=1, internal_auth=InternalAuth("a-test-secret"))
     app = make_app(node)  # type: ignore[arg-type]
     routes = {
         (route.method, route.resource.canonical)

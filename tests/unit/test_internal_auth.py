@@ -15,6 +15,7 @@ from server.internal_auth import (
     NODE_HEADER,
     NONCE_HEADER,
     SIGNATURE_HEADER,
+    TARGET_HEADER,
     TIMESTAMP_HEADER,
     InternalAuth,
     NonceCache,
@@ -27,6 +28,7 @@ from server.internal_auth import (
 SECRET = "s3cret-of-the-cluster"
 NOW_MS = 1_780_000_000_000
 PATH = "/v1/internal/replica-fetch"
+RECEIVER = 1  # the node the calls are for
 BODY = b'{"replica_id":2,"partitions":[]}'
 
 
@@ -43,7 +45,7 @@ def signed(
     body: bytes = BODY,
     node_id: int = 2,
 ) -> dict[str, str]:
-    return auth.sign(node_id, method, path, body, now_ms, nonce(i))
+    return auth.sign(node_id, method, path, body, now_ms, nonce(i), target_id=RECEIVER)
 
 
 def verify(
@@ -56,7 +58,7 @@ def verify(
 ) -> int:
     """The receiver's whole check, in the middleware's order: the headers, then (the body
     read) its digest, then the nonce recorded."""
-    proof = auth.check_headers(method, path, headers, now_ms)
+    proof = auth.check_headers(method, path, headers, now_ms, receiver_id=RECEIVER)
     proof.check_body(body)
     return auth.accept(proof, now_ms)
 
@@ -82,6 +84,17 @@ def test_a_signed_call_verifies_and_names_its_node() -> None:
     assert set(headers) == set(HEADERS)
     assert headers[BODY_HEADER] == hashlib.sha256(BODY).hexdigest() == body_digest(BODY)
     assert verify(receiver, "POST", PATH, BODY, headers, NOW_MS + 250) == 3
+
+
+def test_a_call_meant_for_another_node_is_refused_and_its_target_is_signed() -> None:
+    auth = InternalAuth(SECRET)
+    headers = signed(auth)  # for RECEIVER
+    with pytest.raises(ApiError, match=f"meant for node {RECEIVER}"):
+        auth.check_headers("POST", PATH, headers, NOW_MS, receiver_id=RECEIVER + 1)
+    retargeted = headers | {TARGET_HEADER: str(RECEIVER + 1)}
+    with pytest.raises(ApiError, match="the signature does not match"):
+        auth.check_headers("POST", PATH, retargeted, NOW_MS, receiver_id=RECEIVER + 1)
+    assert verify(auth, "POST", PATH, BODY, headers, NOW_MS) == 2
 
 
 def test_the_key_is_derived_from_the_secret_not_the_secret_itself() -> None:
@@ -128,7 +141,9 @@ def test_a_body_other_than_the_signed_one_is_refused_and_its_nonce_not_recorded(
 ) -> None:
     auth = InternalAuth(SECRET)
     headers = signed(auth)
-    proof = auth.check_headers("POST", PATH, headers, NOW_MS)  # the headers verify
+    proof = auth.check_headers(
+        "POST", PATH, headers, NOW_MS, receiver_id=RECEIVER
+    )  # the headers verify
     with pytest.raises(ApiError) as caught:
         proof.check_body(body)
     assert caught.value.kind is SASL_AUTHENTICATION_FAILED
@@ -156,9 +171,11 @@ def test_a_call_without_a_body_signs_the_digest_of_nothing() -> None:
 def test_checking_the_headers_records_nothing_and_accept_records_the_nonce() -> None:
     auth = InternalAuth(SECRET)
     headers = signed(auth, node_id=4)
-    proof = auth.check_headers("POST", PATH, headers, NOW_MS)
+    proof = auth.check_headers("POST", PATH, headers, NOW_MS, receiver_id=RECEIVER)
     assert proof == Proof(4, NOW_MS, nonce(1), body_digest(BODY))
-    assert auth.check_headers("POST", PATH, headers, NOW_MS + 1) == proof, "nothing recorded"
+    assert auth.check_headers("POST", PATH, headers, NOW_MS + 1, receiver_id=RECEIVER) == proof, (
+        "nothing recorded"
+    )
     assert len(auth.nonces) == 0
     proof.check_body(BODY)
     assert auth.accept(proof, NOW_MS + 2) == 4
@@ -171,8 +188,8 @@ def test_two_copies_that_pass_the_headers_at_once_are_accepted_once() -> None:
     first copy to be accepted is served."""
     auth = InternalAuth(SECRET)
     headers = signed(auth)
-    first = auth.check_headers("POST", PATH, headers, NOW_MS)
-    second = auth.check_headers("POST", PATH, headers, NOW_MS + 1)
+    first = auth.check_headers("POST", PATH, headers, NOW_MS, receiver_id=RECEIVER)
+    second = auth.check_headers("POST", PATH, headers, NOW_MS + 1, receiver_id=RECEIVER)
     assert auth.accept(first, NOW_MS + 2) == 2
     with pytest.raises(ApiError, match="a replay"):
         auth.accept(second, NOW_MS + 3)
@@ -183,7 +200,7 @@ def test_a_call_whose_body_arrives_after_the_window_is_not_accepted() -> None:
     could then be accepted too: accept checks the window again."""
     auth = InternalAuth(SECRET, window_ms=1_000)
     headers = signed(auth)
-    proof = auth.check_headers("POST", PATH, headers, NOW_MS + 900)
+    proof = auth.check_headers("POST", PATH, headers, NOW_MS + 900, receiver_id=RECEIVER)
     with pytest.raises(ApiError, match="-1001 ms from this node's clock"):
         auth.accept(proof, NOW_MS + 1_001)
     assert len(auth.nonces) == 0
