@@ -23,7 +23,6 @@ from storage.batch import (
 from storage.errors import CorruptRecordError
 
 DATA = Path(__file__).parents[1] / "data"
-SHARED = Path(__file__).parents[2].parent / "shared" / "testdata"
 VECTORS: list[dict[str, Any]] = json.loads((DATA / "kafka_v2_batches.json").read_text())["batches"]
 
 
@@ -90,12 +89,3 @@ def test_a_flipped_payload_byte_fails_the_crc_check() -> None:
 def test_iter_batches_walks_concatenated_vectors() -> None:
     data = b"".join(bytes.fromhex(v["hex"]) for v in VECTORS)
     assert [h.base_offset for _, h in iter_batches(data)] == [v["base_offset"] for v in VECTORS]
-
-
-def test_test_data_equals_the_shared_copies() -> None:
-    if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} is not there")
-    for path in sorted(DATA.glob("*.json")):
-        shared = SHARED / path.name
-        assert shared.exists(), f"{path.name} has no shared copy"
-        assert path.read_bytes() == shared.read_bytes(), f"{path.name} differs from {shared}"

@@ -26,7 +26,6 @@ from client.protocol import (
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "testdata"
 MURMUR2 = json.loads((DATA / "murmur2.json").read_text())["vectors"]
 
 # ---------------------------------------------------------------------------------------------
@@ -50,13 +49,6 @@ def test_murmur2_is_a_signed_32_bit_int_for_every_tail_length() -> None:
     for length in range(0, 9):
         value = murmur2(bytes(range(200, 200 + length)))
         assert -(2**31) <= value < 2**31
-
-
-def test_murmur2_vectors_are_an_unchanged_copy_of_shared_testdata() -> None:
-    shared = SHARED / "murmur2.json"
-    if not shared.exists():
-        pytest.skip("../shared/testdata is not beside this clone")
-    assert (DATA / "murmur2.json").read_bytes() == shared.read_bytes()
 
 
 # ---------------------------------------------------------------------------------------------
