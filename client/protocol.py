@@ -50,12 +50,18 @@ class ErrorKind:
 
 # The codes of API.md, "Errors". The first three digits of a code are its HTTP status.
 NOT_LEADER_OR_FOLLOWER = ErrorKind(30701, "NOT_LEADER_OR_FOLLOWER", retriable=True)
+# A group request sent to a node that is not the group's coordinator: 307 to the coordinator.
+NOT_COORDINATOR = ErrorKind(30702, "NOT_COORDINATOR", retriable=True)
 NOT_FOUND = ErrorKind(40400, "NOT_FOUND")
 INVALID_REQUEST = ErrorKind(40002, "INVALID_REQUEST")
 INVALID_REPLICATION_FACTOR = ErrorKind(40003, "INVALID_REPLICATION_FACTOR")
 INVALID_PARTITIONS = ErrorKind(40004, "INVALID_PARTITIONS")
 INVALID_CONFIG = ErrorKind(40005, "INVALID_CONFIG")
 INCONSISTENT_CLUSTER_ID = ErrorKind(40006, "INCONSISTENT_CLUSTER_ID")
+# A group id that is empty or too long.
+INVALID_GROUP_ID = ErrorKind(40008, "INVALID_GROUP_ID")
+# A heartbeat naming an assignor the coordinator does not have.
+UNSUPPORTED_ASSIGNOR = ErrorKind(40009, "UNSUPPORTED_ASSIGNOR")
 # An ACL call on a cluster without an authorizer (Kafka's SECURITY_DISABLED).
 SECURITY_DISABLED = ErrorKind(40007, "SECURITY_DISABLED")
 # No credentials, wrong credentials, or a node-to-node call without valid proof of the
@@ -70,6 +76,7 @@ UNKNOWN_TOPIC = ErrorKind(40401, "UNKNOWN_TOPIC_OR_PARTITION")
 UNKNOWN_PARTITION = ErrorKind(40402, "UNKNOWN_TOPIC_OR_PARTITION")
 UNKNOWN_MEMBER_ID = ErrorKind(40403, "UNKNOWN_MEMBER_ID")
 STALE_BROKER_EPOCH = ErrorKind(40404, "STALE_BROKER_EPOCH")
+GROUP_ID_NOT_FOUND = ErrorKind(40405, "GROUP_ID_NOT_FOUND")
 METHOD_NOT_ALLOWED = ErrorKind(40500, "METHOD_NOT_ALLOWED")
 # The request's headers or body did not arrive within http.request.read.timeout.ms.
 REQUEST_READ_TIMEOUT = ErrorKind(40801, "REQUEST_TIMED_OUT")
@@ -81,6 +88,13 @@ FENCED_LEADER_EPOCH = ErrorKind(40906, "FENCED_LEADER_EPOCH", retriable=True)
 UNKNOWN_LEADER_EPOCH = ErrorKind(40907, "UNKNOWN_LEADER_EPOCH", retriable=True)
 # An ISR change based on a partition epoch the metadata has moved past (Kafka's AlterPartition).
 INVALID_UPDATE_VERSION = ErrorKind(40908, "INVALID_UPDATE_VERSION")
+# A group member's epoch is not the coordinator's: it must join again with epoch 0 (KIP-848).
+FENCED_MEMBER_EPOCH = ErrorKind(40909, "FENCED_MEMBER_EPOCH")
+# An offset commit carrying a member epoch older than the member's (KIP-848): the member
+# lost the partition meanwhile; retrying with the current epoch may succeed.
+STALE_MEMBER_EPOCH = ErrorKind(40910, "STALE_MEMBER_EPOCH")
+# Deleting a group, or resetting its offsets, while it has active members.
+NON_EMPTY_GROUP = ErrorKind(40911, "NON_EMPTY_GROUP")
 RECORD_TOO_LARGE = ErrorKind(41301, "RECORD_TOO_LARGE")
 # Above socket.request.max.bytes, or a URL or header line too long to read.
 REQUEST_TOO_LARGE = ErrorKind(41302, "REQUEST_TOO_LARGE")
@@ -95,6 +109,11 @@ NOT_ENOUGH_REPLICAS = ErrorKind(50301, "NOT_ENOUGH_REPLICAS", retriable=True)
 LEADER_NOT_AVAILABLE = ErrorKind(50302, "LEADER_NOT_AVAILABLE", retriable=True)
 # max.connections reached, or queued.max.request.bytes held by other requests for too long.
 SERVER_BUSY = ErrorKind(50303, "SERVER_BUSY", retriable=True)
+# The group's coordinator (the leader of its __consumer_offsets partition) is still reading
+# the group's records after taking over.
+COORDINATOR_LOAD_IN_PROGRESS = ErrorKind(50304, "COORDINATOR_LOAD_IN_PROGRESS", retriable=True)
+# The group's __consumer_offsets partition has no leader (or the topic cannot be created yet).
+COORDINATOR_NOT_AVAILABLE = ErrorKind(50305, "COORDINATOR_NOT_AVAILABLE", retriable=True)
 
 ERROR_KINDS: dict[int, ErrorKind] = {
     kind.code: kind for kind in list(globals().values()) if isinstance(kind, ErrorKind)
