@@ -44,6 +44,16 @@ Recognised settings (Kafka's names where Kafka has one)::
                                  ACLs on (default: empty, everything allowed)
     super.users                  User:admin;User:ops - principals every ACL check allows
     allow.everyone.if.no.acl.found  allow a resource that has no ACL at all (false)
+    auto.create.topics.enable    produce to, or subscribe to, an unknown topic creates it (true)
+    offsets.topic.num.partitions          partitions of __consumer_offsets (50)
+    offsets.topic.replication.factor      its replication factor (3; lowered to the number of
+                                          brokers, as Kafka's dev setups set it to 1)
+    group.consumer.session.timeout.ms     a member without heartbeat this long is removed (45000)
+    group.consumer.min.session.timeout.ms / group.consumer.max.session.timeout.ms
+                                          the range a member may ask for (6000 / 300000)
+    group.consumer.heartbeat.interval.ms  how often members heartbeat (5000)
+    group.consumer.assignors              uniform,range (the first is the default)
+    offset.metadata.max.bytes             the largest metadata string of a commit (4096)
     peer.<id>.controller.dial    host:port to dial for peer <id>'s Raft link (fault injection)
     peer.<id>.http.dial          host:port to dial for peer <id>'s HTTP (fault injection)
 """
@@ -111,6 +121,15 @@ _KNOWN = {
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
+    "auto.create.topics.enable",
+    "offsets.topic.num.partitions",
+    "offsets.topic.replication.factor",
+    "group.consumer.session.timeout.ms",
+    "group.consumer.min.session.timeout.ms",
+    "group.consumer.max.session.timeout.ms",
+    "group.consumer.heartbeat.interval.ms",
+    "group.consumer.assignors",
+    "offset.metadata.max.bytes",
     *_TOPIC_DEFAULTS,
 }
 _PEER_DIAL = re.compile(r"^peer\.(\d+)\.(controller|http)\.dial$")
@@ -206,6 +225,8 @@ class NodeConfig:
     authorizer_enabled: bool = False
     super_users: frozenset[str] = frozenset()
     allow_everyone_if_no_acl_found: bool = False
+    auto_create_topics_enable: bool = True
+    groups: GroupSettings = field(default_factory=lambda: GroupSettings())
 
     @property
     def tls(self) -> bool:
@@ -400,7 +421,78 @@ class NodeConfig:
             authorizer_enabled=security["authorizer"],
             super_users=security["super_users"],
             allow_everyone_if_no_acl_found=_bool(props, "allow.everyone.if.no.acl.found", False),
+            auto_create_topics_enable=_bool(props, "auto.create.topics.enable", True),
+            groups=_group_settings(props),
         )
+
+
+ASSIGNORS = ("uniform", "range")
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    """The group coordinator's settings (Kafka's names and defaults, but the minimum session)."""
+
+    offsets_topic_partitions: int = limits.OFFSETS_TOPIC_PARTITIONS
+    offsets_topic_replication_factor: int = limits.OFFSETS_TOPIC_REPLICATION_FACTOR
+    session_timeout_ms: int = limits.GROUP_SESSION_TIMEOUT_MS
+    min_session_timeout_ms: int = limits.GROUP_MIN_SESSION_TIMEOUT_MS
+    max_session_timeout_ms: int = limits.GROUP_MAX_SESSION_TIMEOUT_MS
+    heartbeat_interval_ms: int = limits.GROUP_HEARTBEAT_INTERVAL_MS
+    assignors: tuple[str, ...] = ASSIGNORS
+    offset_metadata_max_bytes: int = limits.OFFSET_METADATA_BYTES_MAX
+
+
+def _group_settings(props: dict[str, str]) -> GroupSettings:
+    minimum = _int(
+        props, "group.consumer.min.session.timeout.ms", limits.GROUP_MIN_SESSION_TIMEOUT_MS, 1000
+    )
+    maximum = _int(
+        props, "group.consumer.max.session.timeout.ms", limits.GROUP_MAX_SESSION_TIMEOUT_MS, minimum
+    )
+    session = _int(props, "group.consumer.session.timeout.ms", limits.GROUP_SESSION_TIMEOUT_MS, 1)
+    if not minimum <= session <= maximum:
+        raise ConfigError(
+            f"group.consumer.session.timeout.ms: {session} is outside "
+            f"group.consumer.min.session.timeout.ms..group.consumer.max.session.timeout.ms "
+            f"({minimum}..{maximum})"
+        )
+    heartbeat = _int(
+        props, "group.consumer.heartbeat.interval.ms", limits.GROUP_HEARTBEAT_INTERVAL_MS, 100
+    )
+    if heartbeat >= minimum:
+        raise ConfigError(
+            f"group.consumer.heartbeat.interval.ms: {heartbeat} must be below "
+            f"group.consumer.min.session.timeout.ms ({minimum})"
+        )
+    names = [
+        n.strip() for n in props.get("group.consumer.assignors", ",".join(ASSIGNORS)).split(",")
+    ]
+    names = [n for n in names if n]
+    for name in names:
+        if name not in ASSIGNORS:
+            raise ConfigError(
+                f"group.consumer.assignors: unknown assignor {name!r} "
+                f"(known: {', '.join(ASSIGNORS)})"
+            )
+    if not names:
+        raise ConfigError("group.consumer.assignors: name at least one assignor")
+    return GroupSettings(
+        offsets_topic_partitions=_int(
+            props, "offsets.topic.num.partitions", limits.OFFSETS_TOPIC_PARTITIONS, 1
+        ),
+        offsets_topic_replication_factor=_int(
+            props, "offsets.topic.replication.factor", limits.OFFSETS_TOPIC_REPLICATION_FACTOR, 1
+        ),
+        session_timeout_ms=session,
+        min_session_timeout_ms=minimum,
+        max_session_timeout_ms=maximum,
+        heartbeat_interval_ms=heartbeat,
+        assignors=tuple(dict.fromkeys(names)),
+        offset_metadata_max_bytes=_int(
+            props, "offset.metadata.max.bytes", limits.OFFSET_METADATA_BYTES_MAX, 0
+        ),
+    )
 
 
 def _security(props: dict[str, str]) -> dict[str, Any]:

@@ -220,6 +220,20 @@ def may_describe_topic(request: web.Request, name: str) -> bool:
     return bool(security.authorizer(request).authorize(principal, "DESCRIBE", "TOPIC", name))
 
 
+def may_create_topic(request: web.Request, name: str) -> bool:
+    """Whether the request's principal may create the topic (CREATE on the cluster or on the
+    topic), as Kafka checks before auto-creating one."""
+    security: Security | None = request.get(_SECURITY)
+    principal = request.get(PRINCIPAL)
+    if security is None or principal is None or not security.config.authorizer_enabled:
+        return True
+    authorizer = security.authorizer(request)
+    return bool(
+        authorizer.authorize(principal, "CREATE", "CLUSTER", CLUSTER_RESOURCE_NAME)
+        or authorizer.authorize(principal, "CREATE", "TOPIC", name)
+    )
+
+
 _SECURITY = "kraft.security"
 
 

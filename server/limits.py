@@ -197,3 +197,32 @@ LOGIN_CACHE_ENTRIES_MAX = 4096
 PASSWORD_CHECKS_AT_ONCE_MAX = 1
 # One request creates at most this many ACLs: one metadata entry, well under its size limit.
 ACLS_PER_REQUEST_MAX = 1000
+
+
+# -- consumer groups -----------------------------------------------------------------------------
+
+# Kafka's defaults for __consumer_offsets: 50 partitions spread the coordinators over the nodes;
+# three copies survive one node's loss. The replication factor is lowered to the number of
+# registered brokers when the topic is created (a one-node lab could never create it).
+OFFSETS_TOPIC_PARTITIONS = 50
+OFFSETS_TOPIC_REPLICATION_FACTOR = 3
+# Kafka 4's consumer-protocol defaults, but the minimum session: Kafka's is 45 s, which makes a
+# "kill a consumer and watch its partitions move" lab a long wait; 6 s is the classic protocol's.
+GROUP_SESSION_TIMEOUT_MS = 45_000
+GROUP_MIN_SESSION_TIMEOUT_MS = 6_000
+GROUP_MAX_SESSION_TIMEOUT_MS = 300_000
+GROUP_HEARTBEAT_INTERVAL_MS = 5_000
+# A member that must give partitions up and has not done so this long after being told is
+# removed (Kafka: the member's rebalance timeout, max.poll.interval.ms, 300 s by default).
+GROUP_REBALANCE_TIMEOUT_MS = 300_000
+OFFSET_METADATA_BYTES_MAX = 4096
+# A group id longer than this is refused (INVALID_GROUP_ID): it is a key of every commit
+# record, and a path segment.
+GROUP_ID_CHARS_MAX = 255
+# Members per group: each costs heartbeats and a share of every assignment computation.
+GROUP_MEMBERS_MAX = 1000
+# Offsets per commit request (Kafka bounds it by the request size only; a commit is one
+# __consumer_offsets batch, which must stay far below max.message.bytes).
+COMMIT_OFFSETS_MAX = 10_000
+# How often the coordinator looks for members whose session expired.
+GROUP_EXPIRY_CHECK_INTERVAL_MS = 500
