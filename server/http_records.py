@@ -100,6 +100,8 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
     node = node_of(request)
     node.require_ready()
     name = request.match_info["topic"]
+    if name not in node.quorum.snapshot_state().topics:
+        await _auto_create(request, node, name)
     acks, timeout_s = _produce_query(request)
     producer = _producer_batch(request, fixed_partition)
     max_message_bytes = int(node.topic_configs(node.topic(name))["max.message.bytes"])
@@ -178,6 +180,18 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
     if duplicate:
         body["duplicate"] = True  # a retry: these are the offsets of the first copy
     return json_response(body, 207 if failures else 200)
+
+
+async def _auto_create(request: web.Request, node: Node, name: str) -> None:
+    """Creates a missing topic a produce names, as Kafka's auto.create.topics.enable does
+    (only for a requester allowed to CREATE it, and never an internal topic, which has its
+    own settings); otherwise the topic's 404 stays."""
+    # Imported here: server.http_security imports this module (node_of).
+    from server.auto_topics import INTERNAL_TOPICS, ensure_topic
+    from server.http_security import may_create_topic
+
+    allowed = name not in INTERNAL_TOPICS and may_create_topic(request, name)
+    await ensure_topic(node, name, allowed=None if allowed else False)
 
 
 async def _forward_partition(
