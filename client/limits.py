@@ -56,3 +56,14 @@ STDIN_READ_BYTES = 64 * 1024
 # Reads of stdin handed over but not yet sent: enough to batch what is waiting, few enough
 # that a file piped in is not read into memory faster than it is sent.
 STDIN_CHUNKS_AHEAD = 4
+
+# -- The metadata cache and the producer (client/metadata.py, client/producer.py) --------------
+
+# Kafka's metadata.max.age.ms: metadata is read again after this long even without an error,
+# so partitions added to a topic are seen by a producer that never fails.
+METADATA_MAX_AGE_MS = 300_000
+
+# A node that did not answer goes to the back of the order metadata reads try for this long:
+# long enough that a dead node is not tried first on every read of a leader election (about
+# 1.5-3 s, README), short enough that a restarted node is used again soon.
+NODE_FAILURE_BACKOFF_S = 5.0
