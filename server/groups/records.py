@@ -1,0 +1,879 @@
+"""Kafka's records of the internal topic ``__consumer_offsets``, byte for byte (Kafka 4.4).
+
+The group coordinator stores committed offsets and consumer-group state (KIP-848) as records of
+``__consumer_offsets``; a record's key says what it is about and its value the latest state (a
+null value, a tombstone, deletes it). The bytes are Kafka's own, so Kafka's
+``kafka-dump-log --offsets-decoder`` decodes our segments. Source of truth: Kafka's message
+schemas (``group-coordinator/src/main/resources/common/message/*.json``) and its serde
+(``CoordinatorRecordSerde``), checked against the 4.4.0 jars.
+
+Every record, all integers big-endian::
+
+    key    int16 record type, then the key's fields (key schemas are not flexible)
+    value  int16 value version, then the value's fields; absent (null) for a tombstone
+
+Kinds of field::
+
+    string            int16 length, then UTF-8 bytes (at most 32767; never null here)
+    compact string    unsigned varint length + 1, then UTF-8 bytes; 0 = null
+    compact array     unsigned varint count + 1, then the elements; 0 = null
+    uuid              16 bytes (Kafka's Uuid; our 22-character base64url id, storage/ids.py)
+    tagged fields     unsigned varint count, then per field: unsigned varint tag, unsigned
+                      varint size, ``size`` bytes; tags ascending. Readers skip tags they do
+                      not know, which is how a schema grows without a new version.
+
+Unsigned varints are LEB128 (7 bits a byte, low group first), at most 5 bytes.
+
+The records this module knows (record type: key fields -> value version: value fields)::
+
+    1 OffsetCommit       group string, topic string, partition int32
+        value v4 (written; v0-v3 read):
+            offset int64, leader_epoch int32, metadata compact string,
+            commit_timestamp int64, tags {0: topic_id uuid, omitted when zero}
+        v3: offset int64, leader_epoch int32, metadata string, commit_timestamp int64
+        v1: offset int64, metadata string, commit_timestamp int64, expire_timestamp int64
+        v0, v2: offset int64, metadata string, commit_timestamp int64
+    3 ConsumerGroupMetadata     group string
+        value v0: epoch int32, tags {0: metadata_hash int64, omitted when 0}
+    5 ConsumerGroupMemberMetadata     group string, member_id string
+        value v0: instance_id compact string|null, rack_id compact string|null,
+            client_id compact string, client_host compact string,
+            subscribed_topic_names compact array of compact string,
+            subscribed_topic_regex compact string|null, rebalance_timeout_ms int32,
+            server_assignor compact string|null,
+            tags {0: classic_member_metadata, a nullable struct: Kafka 4.4 always writes it,
+                  as the single byte 0x00 (null) for a member of the consumer protocol;
+                  10000: session_timeout_ms int32 (ours, see SESSION_TIMEOUT_TAG)}
+    6 ConsumerGroupTargetAssignmentMetadata     group string
+        value v0: assignment_epoch int32, tags {0: assignment_timestamp int64, omitted when 0}
+    7 ConsumerGroupTargetAssignmentMember     group string, member_id string
+        value v0: topic_partitions compact array of {topic_id uuid,
+            partitions compact array of int32, tags {}}
+    8 ConsumerGroupCurrentMemberAssignment     group string, member_id string
+        value v0: member_epoch int32, previous_member_epoch int32, state int8 (MemberState),
+            assigned_partitions, partitions_pending_revocation: each a compact array of
+            {topic_id uuid, partitions compact array of int32,
+             tags {0: assignment_epochs compact array of int32 (KIP-1251; skipped here)}}
+
+Every flexible value ends with its own tagged-field section (empty: one byte 0x00).
+
+The other record types (0 legacy offset commit, 2 classic group metadata, 4 the deprecated
+partition metadata, share and streams groups, regular expressions) are not this module's:
+:func:`decode` returns None for them and the coordinator skips them, as Kafka's loader skips
+the types it does not know.
+
+The writer (:func:`encode_key`, :func:`encode_value`) and the reader (:func:`decode`) are
+separate; the reader raises one error, :class:`GroupRecordError`, for any bytes it cannot
+parse, saying what it expected, what it found and at which byte. It never allocates more than
+the bytes in hand could hold: a count larger than the bytes left is corruption.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from storage.ids import UUID_BYTES, ZERO_UUID, is_valid_uuid, uuid_from_string, uuid_to_string
+
+# Record types: the int16 that starts a key (Kafka's CoordinatorRecordType).
+OFFSET_COMMIT = 1
+CONSUMER_GROUP_METADATA = 3
+CONSUMER_GROUP_MEMBER_METADATA = 5
+CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA = 6
+CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER = 7
+CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT = 8
+KNOWN_RECORD_TYPES = frozenset(
+    {
+        OFFSET_COMMIT,
+        CONSUMER_GROUP_METADATA,
+        CONSUMER_GROUP_MEMBER_METADATA,
+        CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA,
+        CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER,
+        CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT,
+    }
+)
+
+# The value versions Kafka 4.4 writes (GroupCoordinatorRecordHelpers): offset commits as v4,
+# the first flexible version (v1 only when an expire timestamp is given, which the consumer
+# protocol never does); every consumer-group value as v0.
+OFFSET_COMMIT_VALUE_VERSION = 4
+CONSUMER_GROUP_VALUE_VERSION = 0
+# Offset commit value versions Kafka's loader still reads, from older brokers' logs.
+OFFSET_COMMIT_VALUE_VERSIONS = range(0, 5)
+
+# Kafka's tags.
+OFFSET_COMMIT_TOPIC_ID_TAG = 0
+METADATA_HASH_TAG = 0
+CLASSIC_MEMBER_METADATA_TAG = 0
+ASSIGNMENT_TIMESTAMP_TAG = 0
+# Our own tag in ConsumerGroupMemberMetadataValue: the member's session timeout. Kafka's
+# consumer protocol takes it from the group's config, so Kafka's schema has no field for it;
+# our members choose theirs at join (groups_contract.md) and it must survive a coordinator
+# move. Kafka numbers a struct's tags from 0 up (this one uses only 0), so 10000 stays clear of
+# any tag a later Kafka adds; Kafka's readers keep a tag they do not know aside, unread.
+SESSION_TIMEOUT_TAG = 10000
+NO_SESSION_TIMEOUT = -1
+
+# Limits of the format.
+STRING_BYTES_MAX = 0x7FFF  # Kafka refuses longer strings, compact ones included
+VARINT_BYTES_MAX = 5  # an unsigned varint carries at most 32 bits
+NO_LEADER_EPOCH = -1
+
+# Fixed-size parts, one struct each.
+_INT8 = struct.Struct(">b")
+_INT16 = struct.Struct(">h")
+_INT32 = struct.Struct(">i")
+_INT64 = struct.Struct(">q")
+# A topic partitions entry at its smallest: uuid, an empty compact array, no tagged fields.
+_TOPIC_PARTITIONS_BYTES_MIN = UUID_BYTES + 1 + 1
+# A tagged field at its smallest: one byte of tag, one of size.
+_TAGGED_FIELD_BYTES_MIN = 2
+
+
+class GroupRecordError(ValueError):
+    """Bytes that are not a ``__consumer_offsets`` record this module knows how to read."""
+
+    def __init__(self, expected: str, found: str, position: int, part: str) -> None:
+        self.expected = expected
+        self.found = found
+        self.position = position
+        self.part = part
+        super().__init__(
+            f"corrupt __consumer_offsets record {part} at byte {position}: "
+            f"expected {expected}, found {found}"
+        )
+
+
+class MemberState(enum.IntEnum):
+    """A member's reconciliation state (Kafka's ``modern.MemberState``, its int8 codes)."""
+
+    STABLE = 0  # owns its whole target assignment
+    UNREVOKED_PARTITIONS = 1  # must give up partitions before it gets more
+    UNRELEASED_PARTITIONS = 2  # waits for partitions other members still own
+    UNKNOWN = 127  # Kafka's code for a state it cannot name
+
+
+# ((topic id, partitions ascending), ...), ascending by topic id. A topic id is the
+# 22-character form of Kafka's Uuid.
+Assignment = tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def _check_int(name: str, value: int, bits: int) -> None:
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an int{bits} ({low}..{high}), got {value!r}")
+
+
+def _check_string(name: str, value: str | None, *, nullable: bool = False) -> None:
+    if value is None:
+        if nullable:
+            return
+        raise ValueError(f"{name} must be a string, got None")
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {value!r}")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name} is not encodable as UTF-8: {exc}") from None
+    if size > STRING_BYTES_MAX:
+        raise ValueError(f"{name} is {size} bytes of UTF-8, more than {STRING_BYTES_MAX}")
+
+
+def _check_topic_id(name: str, value: str) -> None:
+    if not is_valid_uuid(value):
+        raise ValueError(f"{name} must be a 22-character topic id, got {value!r}")
+
+
+def _check_assignment(name: str, value: Assignment) -> None:
+    if not isinstance(value, tuple):
+        raise ValueError(f"{name} must be a tuple of (topic id, partitions), got {value!r}")
+    previous: str | None = None
+    for entry in value:
+        if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], tuple)):
+            raise ValueError(
+                f"{name}: each entry is (topic id, tuple of partitions), got {entry!r}"
+            )
+        topic_id, partitions = entry
+        _check_topic_id(f"{name} topic id", topic_id)
+        if previous is not None and topic_id <= previous:
+            raise ValueError(f"{name}: topic ids must be unique and ascending, got {value!r}")
+        previous = topic_id
+        for p in partitions:
+            _check_int(f"{name} partition", p, 32)
+            if p < 0:
+                raise ValueError(f"{name}: partition {p} of {topic_id} is negative")
+        if any(a >= b for a, b in zip(partitions, partitions[1:], strict=False)):
+            raise ValueError(f"{name}: partitions of {topic_id} must be unique and ascending")
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OffsetCommitKey:
+    """The committed offset of ``group`` for one partition (record type 1)."""
+
+    group: str
+    topic: str
+    partition: int
+
+    def __post_init__(self) -> None:
+        _check_string("group", self.group)
+        _check_string("topic", self.topic)
+        _check_int("partition", self.partition, 32)
+
+
+@dataclass(frozen=True)
+class GroupMetadataKey:
+    """A consumer group's epoch (Kafka's ConsumerGroupMetadataKey, record type 3)."""
+
+    group: str
+
+    def __post_init__(self) -> None:
+        _check_string("group", self.group)
+
+
+@dataclass(frozen=True)
+class MemberMetadataKey:
+    """A member's subscription and settings (ConsumerGroupMemberMetadataKey, type 5)."""
+
+    group: str
+    member_id: str
+
+    def __post_init__(self) -> None:
+        _check_string("group", self.group)
+        _check_string("member_id", self.member_id)
+
+
+@dataclass(frozen=True)
+class TargetAssignmentMetadataKey:
+    """The epoch of a group's target assignment (type 6)."""
+
+    group: str
+
+    def __post_init__(self) -> None:
+        _check_string("group", self.group)
+
+
+@dataclass(frozen=True)
+class TargetAssignmentMemberKey:
+    """One member's part of the target assignment (type 7)."""
+
+    group: str
+    member_id: str
+
+    def __post_init__(self) -> None:
+        _check_string("group", self.group)
+        _check_string("member_id", self.member_id)
+
+
+@dataclass(frozen=True)
+class CurrentAssignmentKey:
+    """What one member owns now (ConsumerGroupCurrentMemberAssignmentKey, type 8)."""
+
+    group: str
+    member_id: str
+
+    def __post_init__(self) -> None:
+        _check_string("group", self.group)
+        _check_string("member_id", self.member_id)
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OffsetCommitValue:
+    """A committed offset: the next offset the group reads. ``topic_id`` None = not recorded
+    (Kafka's zero uuid)."""
+
+    offset: int
+    leader_epoch: int  # NO_LEADER_EPOCH = none
+    metadata: str
+    commit_timestamp_ms: int
+    topic_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_int("offset", self.offset, 64)
+        _check_int("leader_epoch", self.leader_epoch, 32)
+        _check_string("metadata", self.metadata)
+        _check_int("commit_timestamp_ms", self.commit_timestamp_ms, 64)
+        if self.topic_id is not None:
+            _check_topic_id("topic_id", self.topic_id)
+            if self.topic_id == ZERO_UUID:
+                raise ValueError("topic_id: the zero uuid means none; pass None")
+
+
+@dataclass(frozen=True)
+class GroupMetadataValue:
+    """A group's epoch; ``metadata_hash`` is Kafka's hash of the subscribed topics (KIP-1101),
+    0 = not computed."""
+
+    epoch: int
+    metadata_hash: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("epoch", self.epoch, 32)
+        _check_int("metadata_hash", self.metadata_hash, 64)
+
+
+@dataclass(frozen=True)
+class MemberMetadataValue:
+    """A member's subscription and settings. ``session_timeout_ms`` is ours (a tagged field
+    Kafka skips); NO_SESSION_TIMEOUT (-1) when the record does not carry it."""
+
+    client_id: str
+    client_host: str
+    subscribed_topic_names: tuple[str, ...]
+    server_assignor: str | None
+    rebalance_timeout_ms: int
+    session_timeout_ms: int
+    instance_id: str | None = None
+    rack_id: str | None = None
+    subscribed_topic_regex: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_string("client_id", self.client_id)
+        _check_string("client_host", self.client_host)
+        if not isinstance(self.subscribed_topic_names, tuple):
+            raise ValueError(
+                f"subscribed_topic_names must be a tuple, got {self.subscribed_topic_names!r}"
+            )
+        for name in self.subscribed_topic_names:
+            _check_string("subscribed topic name", name)
+        _check_string("server_assignor", self.server_assignor, nullable=True)
+        _check_int("rebalance_timeout_ms", self.rebalance_timeout_ms, 32)
+        _check_int("session_timeout_ms", self.session_timeout_ms, 32)
+        if self.session_timeout_ms < NO_SESSION_TIMEOUT:
+            raise ValueError(f"session_timeout_ms must be >= -1, got {self.session_timeout_ms}")
+        _check_string("instance_id", self.instance_id, nullable=True)
+        _check_string("rack_id", self.rack_id, nullable=True)
+        _check_string("subscribed_topic_regex", self.subscribed_topic_regex, nullable=True)
+
+
+@dataclass(frozen=True)
+class TargetAssignmentMetadataValue:
+    """The epoch of the target assignment; ``assignment_timestamp_ms`` 0 = not recorded."""
+
+    assignment_epoch: int
+    assignment_timestamp_ms: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("assignment_epoch", self.assignment_epoch, 32)
+        _check_int("assignment_timestamp_ms", self.assignment_timestamp_ms, 64)
+
+
+@dataclass(frozen=True)
+class TargetAssignmentMemberValue:
+    """The partitions the target assignment gives one member."""
+
+    partitions: Assignment
+
+    def __post_init__(self) -> None:
+        _check_assignment("partitions", self.partitions)
+
+
+@dataclass(frozen=True)
+class CurrentAssignmentValue:
+    """What a member owns now and what it must give up."""
+
+    member_epoch: int
+    previous_member_epoch: int
+    state: MemberState
+    assigned: Assignment
+    pending_revocation: Assignment
+
+    def __post_init__(self) -> None:
+        _check_int("member_epoch", self.member_epoch, 32)
+        _check_int("previous_member_epoch", self.previous_member_epoch, 32)
+        if not isinstance(self.state, MemberState):
+            raise ValueError(f"state must be a MemberState, got {self.state!r}")
+        _check_assignment("assigned", self.assigned)
+        _check_assignment("pending_revocation", self.pending_revocation)
+
+
+GroupKey = (
+    OffsetCommitKey
+    | GroupMetadataKey
+    | MemberMetadataKey
+    | TargetAssignmentMetadataKey
+    | TargetAssignmentMemberKey
+    | CurrentAssignmentKey
+)
+GroupValue = (
+    OffsetCommitValue
+    | GroupMetadataValue
+    | MemberMetadataValue
+    | TargetAssignmentMetadataValue
+    | TargetAssignmentMemberValue
+    | CurrentAssignmentValue
+)
+
+# --- writer -----------------------------------------------------------------------------------
+
+
+def _uvarint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _string(value: str) -> bytes:
+    raw = value.encode("utf-8")
+    return _INT16.pack(len(raw)) + raw
+
+
+def _compact_string(value: str | None) -> bytes:
+    if value is None:
+        return b"\x00"
+    raw = value.encode("utf-8")
+    return _uvarint(len(raw) + 1) + raw
+
+
+def _tagged(fields: list[tuple[int, bytes]]) -> bytes:
+    """A tagged-field section; ``fields`` ascending by tag."""
+    out = bytearray(_uvarint(len(fields)))
+    for tag, data in fields:
+        out += _uvarint(tag) + _uvarint(len(data)) + data
+    return bytes(out)
+
+
+def _topic_partitions(assignment: Assignment) -> bytes:
+    out = bytearray(_uvarint(len(assignment) + 1))
+    for topic_id, partitions in assignment:
+        out += uuid_from_string(topic_id)
+        out += _uvarint(len(partitions) + 1)
+        out += b"".join(_INT32.pack(p) for p in partitions)
+        out += b"\x00"  # no tagged fields (Kafka's assignment_epochs are not ours to write)
+    return bytes(out)
+
+
+def encode_key(key: GroupKey) -> bytes:
+    """The key bytes of ``key``: its int16 record type, then its fields."""
+    match key:
+        case OffsetCommitKey():
+            return (
+                _INT16.pack(OFFSET_COMMIT)
+                + _string(key.group)
+                + _string(key.topic)
+                + _INT32.pack(key.partition)
+            )
+        case GroupMetadataKey():
+            return _INT16.pack(CONSUMER_GROUP_METADATA) + _string(key.group)
+        case MemberMetadataKey():
+            return (
+                _INT16.pack(CONSUMER_GROUP_MEMBER_METADATA)
+                + _string(key.group)
+                + _string(key.member_id)
+            )
+        case TargetAssignmentMetadataKey():
+            return _INT16.pack(CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA) + _string(key.group)
+        case TargetAssignmentMemberKey():
+            return (
+                _INT16.pack(CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER)
+                + _string(key.group)
+                + _string(key.member_id)
+            )
+        case CurrentAssignmentKey():
+            return (
+                _INT16.pack(CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT)
+                + _string(key.group)
+                + _string(key.member_id)
+            )
+    raise TypeError(f"not a __consumer_offsets key: {key!r}")
+
+
+def encode_value(value: GroupValue | None) -> bytes | None:
+    """The value bytes of ``value`` in the version Kafka 4.4 writes; None (a tombstone) for
+    None."""
+    match value:
+        case None:
+            return None
+        case OffsetCommitValue():
+            tags = []
+            if value.topic_id is not None:
+                tags.append((OFFSET_COMMIT_TOPIC_ID_TAG, uuid_from_string(value.topic_id)))
+            return (
+                _INT16.pack(OFFSET_COMMIT_VALUE_VERSION)
+                + _INT64.pack(value.offset)
+                + _INT32.pack(value.leader_epoch)
+                + _compact_string(value.metadata)
+                + _INT64.pack(value.commit_timestamp_ms)
+                + _tagged(tags)
+            )
+        case GroupMetadataValue():
+            tags = []
+            if value.metadata_hash != 0:
+                tags.append((METADATA_HASH_TAG, _INT64.pack(value.metadata_hash)))
+            return (
+                _INT16.pack(CONSUMER_GROUP_VALUE_VERSION) + _INT32.pack(value.epoch) + _tagged(tags)
+            )
+        case MemberMetadataValue():
+            # Kafka reads an absent classic_member_metadata as a non-null empty struct (a
+            # member of the classic protocol), so it is written as null, as Kafka writes it.
+            tags = [(CLASSIC_MEMBER_METADATA_TAG, b"\x00")]
+            if value.session_timeout_ms != NO_SESSION_TIMEOUT:
+                tags.append((SESSION_TIMEOUT_TAG, _INT32.pack(value.session_timeout_ms)))
+            names = b"".join(_compact_string(n) for n in value.subscribed_topic_names)
+            return (
+                _INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
+                + _compact_string(value.instance_id)
+                + _compact_string(value.rack_id)
+                + _compact_string(value.client_id)
+                + _compact_string(value.client_host)
+                + _uvarint(len(value.subscribed_topic_names) + 1)
+                + names
+                + _compact_string(value.subscribed_topic_regex)
+                + _INT32.pack(value.rebalance_timeout_ms)
+                + _compact_string(value.server_assignor)
+                + _tagged(tags)
+            )
+        case TargetAssignmentMetadataValue():
+            tags = []
+            if value.assignment_timestamp_ms != 0:
+                tags.append((ASSIGNMENT_TIMESTAMP_TAG, _INT64.pack(value.assignment_timestamp_ms)))
+            return (
+                _INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
+                + _INT32.pack(value.assignment_epoch)
+                + _tagged(tags)
+            )
+        case TargetAssignmentMemberValue():
+            return (
+                _INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
+                + _topic_partitions(value.partitions)
+                + _tagged([])
+            )
+        case CurrentAssignmentValue():
+            return (
+                _INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
+                + _INT32.pack(value.member_epoch)
+                + _INT32.pack(value.previous_member_epoch)
+                + _INT8.pack(value.state)
+                + _topic_partitions(value.assigned)
+                + _topic_partitions(value.pending_revocation)
+                + _tagged([])
+            )
+    raise TypeError(f"not a __consumer_offsets value: {value!r}")
+
+
+# --- reader -----------------------------------------------------------------------------------
+
+
+class _Reader:
+    """A cursor over one key or value; every read checks the bytes are there first."""
+
+    def __init__(self, data: bytes, part: str) -> None:
+        self.data = data
+        self.pos = 0
+        self.part = part
+
+    def fail(self, expected: str, found: str, position: int | None = None) -> GroupRecordError:
+        return GroupRecordError(
+            expected, found, self.pos if position is None else position, self.part
+        )
+
+    def left(self) -> int:
+        return len(self.data) - self.pos
+
+    def take(self, size: int, what: str) -> bytes:
+        if size > self.left():
+            raise self.fail(f"{size} bytes of {what}", f"{self.left()} bytes left")
+        raw = self.data[self.pos : self.pos + size]
+        self.pos += size
+        return raw
+
+    def fixed(self, fmt: struct.Struct, what: str) -> int:
+        value: int = fmt.unpack(self.take(fmt.size, what))[0]
+        return value
+
+    def uvarint(self, what: str) -> int:
+        start = self.pos
+        value = 0
+        for i in range(VARINT_BYTES_MAX):
+            if self.pos >= len(self.data):
+                raise self.fail(f"an unsigned varint ({what})", "the end of the bytes", start)
+            byte = self.data[self.pos]
+            self.pos += 1
+            value |= (byte & 0x7F) << (7 * i)
+            if not byte & 0x80:
+                if value > 0x7FFFFFFF:
+                    raise self.fail(f"an unsigned varint ({what}) below 2^31", str(value), start)
+                return value
+        raise self.fail(
+            f"an unsigned varint ({what}) of at most {VARINT_BYTES_MAX} bytes",
+            "a longer one",
+            start,
+        )
+
+    def utf8(self, size: int, what: str) -> str:
+        start = self.pos
+        raw = self.take(size, what)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self.fail(
+                f"UTF-8 ({what})", f"{exc.reason} at byte {start + exc.start}", start
+            ) from None
+
+    def string(self, what: str) -> str:
+        start = self.pos
+        size = self.fixed(_INT16, f"the length of {what}")
+        if size < 0:
+            raise self.fail(f"the length of {what} (never null)", str(size), start)
+        return self.utf8(size, what)
+
+    def compact_string(self, what: str) -> str:
+        start = self.pos
+        value = self.compact_nullable_string(what)
+        if value is None:
+            raise self.fail(f"{what} (never null)", "null", start)
+        return value
+
+    def compact_nullable_string(self, what: str) -> str | None:
+        start = self.pos
+        size = self.uvarint(f"the length of {what}") - 1
+        if size < 0:
+            return None
+        if size > STRING_BYTES_MAX:
+            raise self.fail(f"{what} of at most {STRING_BYTES_MAX} bytes", f"{size} bytes", start)
+        return self.utf8(size, what)
+
+    def compact_count(self, what: str, element_bytes_min: int) -> int:
+        """The count of a non-null compact array; its elements must fit in the bytes left."""
+        start = self.pos
+        count = self.uvarint(f"the count of {what}") - 1
+        if count < 0:
+            raise self.fail(f"{what} (never null)", "null", start)
+        if count * element_bytes_min > self.left():
+            raise self.fail(
+                f"{count} elements of {what} (at least {element_bytes_min} bytes each)",
+                f"{self.left()} bytes left",
+                start,
+            )
+        return count
+
+    def uuid(self, what: str) -> str:
+        return uuid_to_string(self.take(UUID_BYTES, what))
+
+    def tagged(self, what: str) -> dict[int, tuple[int, bytes]]:
+        """A tagged-field section: tag -> (position of its data, data). Tags must ascend."""
+        start = self.pos
+        count = self.uvarint(f"the count of tagged fields of {what}")
+        if count * _TAGGED_FIELD_BYTES_MIN > self.left():
+            raise self.fail(f"{count} tagged fields of {what}", f"{self.left()} bytes left", start)
+        fields: dict[int, tuple[int, bytes]] = {}
+        previous = -1
+        for _ in range(count):
+            tag_at = self.pos
+            tag = self.uvarint(f"a tag of {what}")
+            if tag <= previous:
+                raise self.fail(f"a tag of {what} above {previous}", str(tag), tag_at)
+            previous = tag
+            size = self.uvarint(f"the size of tag {tag} of {what}")
+            at = self.pos
+            fields[tag] = (at, self.take(size, f"tag {tag} of {what}"))
+        return fields
+
+    def tag_int(
+        self,
+        fields: dict[int, tuple[int, bytes]],
+        tag: int,
+        fmt: struct.Struct,
+        what: str,
+        default: int,
+    ) -> int:
+        if tag not in fields:
+            return default
+        at, data = fields[tag]
+        if len(data) != fmt.size:
+            raise self.fail(f"{fmt.size} bytes of {what} (tag {tag})", f"{len(data)} bytes", at)
+        value: int = fmt.unpack(data)[0]
+        return value
+
+    def topic_partitions(self, what: str) -> Assignment:
+        count = self.compact_count(what, _TOPIC_PARTITIONS_BYTES_MIN)
+        by_topic: dict[str, tuple[int, ...]] = {}
+        for _ in range(count):
+            at = self.pos
+            topic_id = self.uuid(f"a topic id of {what}")
+            n = self.compact_count(f"the partitions of {topic_id} in {what}", _INT32.size)
+            partitions = tuple(
+                self.fixed(_INT32, f"a partition of {topic_id} in {what}") for _ in range(n)
+            )
+            # Kafka's assignment_epochs (tag 0) and any later tag: not kept here.
+            self.tagged(f"a topic of {what}")
+            if topic_id in by_topic:
+                raise self.fail(f"each topic once in {what}", f"{topic_id} twice", at)
+            ordered = tuple(sorted(partitions))  # Kafka writes them in a Set's order
+            if len(set(ordered)) != len(ordered) or (ordered and ordered[0] < 0):
+                raise self.fail(
+                    f"distinct partition ids >= 0 of {topic_id} in {what}",
+                    str(list(partitions)),
+                    at,
+                )
+            by_topic[topic_id] = ordered
+        return tuple(sorted(by_topic.items()))
+
+    def done(self) -> None:
+        if self.left():
+            raise self.fail("the end of the bytes", f"{self.left()} more bytes")
+
+
+def _read_key(r: _Reader, record_type: int) -> GroupKey:
+    if record_type == OFFSET_COMMIT:
+        group = r.string("group")
+        topic = r.string("topic")
+        return OffsetCommitKey(group, topic, r.fixed(_INT32, "partition"))
+    if record_type == CONSUMER_GROUP_METADATA:
+        return GroupMetadataKey(r.string("group"))
+    if record_type == CONSUMER_GROUP_MEMBER_METADATA:
+        return MemberMetadataKey(r.string("group"), r.string("member id"))
+    if record_type == CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA:
+        return TargetAssignmentMetadataKey(r.string("group"))
+    if record_type == CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER:
+        return TargetAssignmentMemberKey(r.string("group"), r.string("member id"))
+    assert record_type == CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT, record_type
+    return CurrentAssignmentKey(r.string("group"), r.string("member id"))
+
+
+def _read_offset_commit(r: _Reader, version: int) -> OffsetCommitValue:
+    offset = r.fixed(_INT64, "offset")
+    leader_epoch = r.fixed(_INT32, "leader epoch") if version >= 3 else NO_LEADER_EPOCH
+    if version >= 4:
+        metadata = r.compact_string("metadata")
+    else:
+        metadata = r.string("metadata")
+    commit_timestamp = r.fixed(_INT64, "commit timestamp")
+    topic_id: str | None = None
+    if version == 1:
+        r.fixed(_INT64, "expire timestamp")  # Kafka's pre-2.1 retention; not ours to keep
+    if version >= 4:
+        tags = r.tagged("the offset commit")
+        if OFFSET_COMMIT_TOPIC_ID_TAG in tags:
+            at, data = tags[OFFSET_COMMIT_TOPIC_ID_TAG]
+            if len(data) != UUID_BYTES:
+                raise r.fail(f"{UUID_BYTES} bytes of topic id (tag 0)", f"{len(data)} bytes", at)
+            topic_id = uuid_to_string(data)
+            if topic_id == ZERO_UUID:
+                topic_id = None
+    return OffsetCommitValue(offset, leader_epoch, metadata, commit_timestamp, topic_id)
+
+
+def _read_member_metadata(r: _Reader) -> MemberMetadataValue:
+    instance_id = r.compact_nullable_string("instance id")
+    rack_id = r.compact_nullable_string("rack id")
+    client_id = r.compact_string("client id")
+    client_host = r.compact_string("client host")
+    count = r.compact_count("subscribed topic names", 1)
+    names = tuple(r.compact_string("a subscribed topic name") for _ in range(count))
+    regex = r.compact_nullable_string("subscribed topic regex")
+    rebalance_timeout_ms = r.fixed(_INT32, "rebalance timeout")
+    server_assignor = r.compact_nullable_string("server assignor")
+    # Kafka's classic_member_metadata (tag 0) describes members of the classic protocol, which
+    # this coordinator does not have: skipped like any tag not ours.
+    tags = r.tagged("the member metadata")
+    session_timeout_ms = r.tag_int(
+        tags, SESSION_TIMEOUT_TAG, _INT32, "session timeout", NO_SESSION_TIMEOUT
+    )
+    if session_timeout_ms < NO_SESSION_TIMEOUT:
+        raise r.fail(
+            "a session timeout >= -1", str(session_timeout_ms), tags[SESSION_TIMEOUT_TAG][0]
+        )
+    return MemberMetadataValue(
+        client_id=client_id,
+        client_host=client_host,
+        subscribed_topic_names=names,
+        server_assignor=server_assignor,
+        rebalance_timeout_ms=rebalance_timeout_ms,
+        session_timeout_ms=session_timeout_ms,
+        instance_id=instance_id,
+        rack_id=rack_id,
+        subscribed_topic_regex=regex,
+    )
+
+
+def _read_current_assignment(r: _Reader) -> CurrentAssignmentValue:
+    member_epoch = r.fixed(_INT32, "member epoch")
+    previous = r.fixed(_INT32, "previous member epoch")
+    at = r.pos
+    code = r.fixed(_INT8, "member state")
+    try:
+        state = MemberState(code)
+    except ValueError:
+        codes = ", ".join(f"{s.value} ({s.name})" for s in MemberState)
+        raise r.fail(f"a member state code: {codes}", str(code), at) from None
+    assigned = r.topic_partitions("assigned partitions")
+    pending = r.topic_partitions("partitions pending revocation")
+    r.tagged("the current assignment")
+    return CurrentAssignmentValue(member_epoch, previous, state, assigned, pending)
+
+
+def _read_value(r: _Reader, record_type: int) -> GroupValue:
+    at = r.pos
+    version = r.fixed(_INT16, "the value version")
+    if record_type == OFFSET_COMMIT:
+        if version not in OFFSET_COMMIT_VALUE_VERSIONS:
+            raise r.fail("an offset commit value version 0..4", str(version), at)
+        return _read_offset_commit(r, version)
+    if version != CONSUMER_GROUP_VALUE_VERSION:
+        raise r.fail(
+            f"value version {CONSUMER_GROUP_VALUE_VERSION} of record type {record_type}",
+            str(version),
+            at,
+        )
+    if record_type == CONSUMER_GROUP_METADATA:
+        epoch = r.fixed(_INT32, "group epoch")
+        tags = r.tagged("the group metadata")
+        metadata_hash = r.tag_int(tags, METADATA_HASH_TAG, _INT64, "metadata hash", 0)
+        return GroupMetadataValue(epoch, metadata_hash)
+    if record_type == CONSUMER_GROUP_MEMBER_METADATA:
+        return _read_member_metadata(r)
+    if record_type == CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA:
+        epoch = r.fixed(_INT32, "assignment epoch")
+        tags = r.tagged("the target assignment metadata")
+        stamp = r.tag_int(tags, ASSIGNMENT_TIMESTAMP_TAG, _INT64, "assignment timestamp", 0)
+        return TargetAssignmentMetadataValue(epoch, stamp)
+    if record_type == CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER:
+        partitions = r.topic_partitions("target partitions")
+        r.tagged("the target assignment")
+        return TargetAssignmentMemberValue(partitions)
+    assert record_type == CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT, record_type
+    return _read_current_assignment(r)
+
+
+_T = TypeVar("_T")
+
+
+def _guarded(r: _Reader, read: Callable[[], _T]) -> _T:
+    """``read()``, with any other ValueError of a record's own checks reported as corruption:
+    bytes that hold a field a record may not have are corrupt bytes, not a caller's bug."""
+    try:
+        result = read()
+    except GroupRecordError:
+        raise
+    except ValueError as exc:
+        raise r.fail("a valid record", str(exc)) from None
+    r.done()
+    return result
+
+
+def decode(key: bytes, value: bytes | None) -> tuple[GroupKey, GroupValue | None] | None:
+    """The record ``key``/``value`` (value None: a tombstone), or None for a record type this
+    module does not know (Kafka's classic groups, share and streams groups...), which the
+    coordinator skips as Kafka's loader does. Raises GroupRecordError, and nothing else, for
+    bytes that do not parse."""
+    key_reader = _Reader(key, "key")
+    record_type = key_reader.fixed(_INT16, "the record type")
+    if record_type not in KNOWN_RECORD_TYPES:
+        return None
+    decoded_key = _guarded(key_reader, lambda: _read_key(key_reader, record_type))
+    if value is None:
+        return decoded_key, None
+    value_reader = _Reader(value, "value")
+    return decoded_key, _guarded(value_reader, lambda: _read_value(value_reader, record_type))
