@@ -1,0 +1,245 @@
+"""Kafka's DescribeConfigs over HTTP: every config of a topic or a broker with its source.
+
+``GET /v1/topics/{topic}/configs`` answers a topic's effective configs as a map; Kafka's
+kafka-configs.sh also prints where each value comes from (``sensitive=false
+synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=1000, DEFAULT_CONFIG:log.retention.ms=...}``), which
+these two routes give::
+
+    GET /v1/topics/{topic}/configs/entries
+    GET /v1/brokers/{broker}/configs
+    -> {"resource_type", "resource_name", "configs": [{"name", "value", "source", "sensitive",
+        "read_only", "synonyms": [{"name", "value", "source"}]}]}
+
+Sources are Kafka's, most specific first: DYNAMIC_TOPIC_CONFIG (the topic's own config record),
+DYNAMIC_BROKER_CONFIG / DYNAMIC_DEFAULT_BROKER_CONFIG (broker config records of the metadata
+log), STATIC_BROKER_CONFIG (the node's properties file, where the value differs from the
+default: the node keeps values, not which lines were written), DEFAULT_CONFIG.
+
+A broker's static configs are known only to that broker, so a node asked about another broker
+answers 307 to it (as Kafka sends DescribeConfigs of a broker to that broker). Broker configs
+are read-only here: nothing applies a changed broker config to a running node yet, so the
+tools refuse ``--alter`` of a broker rather than store a value that would not take effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from client.protocol import INVALID_REQUEST, NOT_FOUND, ApiError
+from server.config import DEFAULT_LOG_DIR, NodeConfig
+from server.http_records import node_of
+from server.http_util import json_response
+from server.topic_configs import TOPIC_CONFIGS
+
+# A topic config's broker-wide synonym (Kafka's LogConfig synonyms, in the unit we store).
+TOPIC_BROKER_SYNONYMS = {
+    "cleanup.policy": "log.cleanup.policy",
+    "retention.ms": "log.retention.ms",
+    "retention.bytes": "log.retention.bytes",
+    "segment.bytes": "log.segment.bytes",
+    "segment.ms": "log.roll.ms",
+    "max.message.bytes": "message.max.bytes",
+    "min.insync.replicas": "min.insync.replicas",
+    "index.interval.bytes": "log.index.interval.bytes",
+    "flush.messages": "log.flush.interval.messages",
+    "flush.ms": "log.flush.interval.ms",
+    "message.timestamp.type": "log.message.timestamp.type",
+    "unclean.leader.election.enable": "unclean.leader.election.enable",
+}
+
+# Kafka's password-type settings: described with a null value, as Kafka does.
+_SENSITIVE = frozenset({"ssl.key.password"})
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+# A broker config's Kafka name and how to read it from the node's config.
+_BROKER_FIELDS: dict[str, Callable[[NodeConfig], object]] = {
+    "node.id": lambda c: c.node_id,
+    "advertised.listeners": lambda c: "HTTP://" + c.advertised_http_url.split("://", 1)[-1],
+    "log.dirs": lambda c: c.log_dir,
+    "num.partitions": lambda c: c.num_partitions,
+    "default.replication.factor": lambda c: c.default_replication_factor,
+    "log.retention.check.interval.ms": lambda c: c.retention_check_interval_ms,
+    "replica.lag.time.max.ms": lambda c: c.replica_lag_time_max_ms,
+    "http.max.request.bytes": lambda c: c.max_request_bytes,
+    "socket.request.max.bytes": lambda c: c.socket_request_max_bytes,
+    "queued.max.request.bytes": lambda c: c.queued_max_request_bytes,
+    "max.connections": lambda c: c.max_connections,
+    "connections.max.idle.ms": lambda c: c.connections_max_idle_ms,
+    "http.request.read.timeout.ms": lambda c: c.request_read_timeout_ms,
+    "auto.leader.rebalance.enable": lambda c: c.auto_leader_rebalance_enable,
+    "leader.imbalance.check.interval.seconds": lambda c: c.leader_imbalance_check_interval_s,
+    "leader.imbalance.per.broker.percentage": lambda c: c.leader_imbalance_per_broker_percentage,
+    "auto.create.topics.enable": lambda c: c.auto_create_topics_enable,
+    "authorizer.class.name": lambda c: (
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer" if c.authorizer_enabled else ""
+    ),
+    "super.users": lambda c: ";".join(sorted(c.super_users)),
+    "allow.everyone.if.no.acl.found": lambda c: c.allow_everyone_if_no_acl_found,
+    "ssl.key.password": lambda c: c.ssl_key_password,
+    "offsets.topic.num.partitions": lambda c: c.groups.offsets_topic_partitions,
+    "offsets.topic.replication.factor": lambda c: c.groups.offsets_topic_replication_factor,
+    "group.consumer.session.timeout.ms": lambda c: c.groups.session_timeout_ms,
+    "group.consumer.min.session.timeout.ms": lambda c: c.groups.min_session_timeout_ms,
+    "group.consumer.max.session.timeout.ms": lambda c: c.groups.max_session_timeout_ms,
+    "group.consumer.heartbeat.interval.ms": lambda c: c.groups.heartbeat_interval_ms,
+}
+
+
+def _default_config(config: NodeConfig) -> NodeConfig:
+    """A config with every optional setting at its default (the required ones as given)."""
+    return NodeConfig(
+        node_id=config.node_id,
+        voters=config.voters,
+        http_host=config.http_host,
+        http_port=config.http_port,
+        raft_host=config.raft_host,
+        raft_port=config.raft_port,
+        advertised_http_url=config.advertised_http_url,
+        log_dir=Path(DEFAULT_LOG_DIR),
+    )
+
+
+def _entry(name: str, synonyms: list[dict[str, str | None]]) -> dict[str, Any]:
+    sensitive = name in _SENSITIVE
+    if sensitive:
+        synonyms = [{**s, "value": None} for s in synonyms]
+    first = synonyms[0]
+    return {
+        "name": name,
+        "value": first["value"],
+        "source": first["source"],
+        "sensitive": sensitive,
+        "read_only": True,
+        "synonyms": synonyms,
+    }
+
+
+def broker_config_entries(
+    config: NodeConfig, dynamic: dict[str, str], cluster_default: dict[str, str]
+) -> list[dict[str, Any]]:
+    """A broker's configs, sorted by name: the node's settings and the broker-wide defaults
+    of topic configs, each with its synonyms (dynamic records first, then static, then
+    default)."""
+    defaults = _default_config(config)
+    by_name: dict[str, list[dict[str, str | None]]] = {}
+    for name, read in _BROKER_FIELDS.items():
+        value, default = _text(read(config)), _text(read(defaults))
+        synonyms: list[dict[str, str | None]] = []
+        if name in ("node.id", "advertised.listeners") or value != default:
+            synonyms.append({"name": name, "value": value, "source": "STATIC_BROKER_CONFIG"})
+        if name not in ("node.id", "advertised.listeners"):
+            synonyms.append({"name": name, "value": default, "source": "DEFAULT_CONFIG"})
+        by_name[name] = synonyms
+    for topic_name, name in TOPIC_BROKER_SYNONYMS.items():
+        synonyms = []
+        if topic_name in config.topic_defaults:
+            synonyms.append(
+                {
+                    "name": name,
+                    "value": config.topic_defaults[topic_name],
+                    "source": "STATIC_BROKER_CONFIG",
+                }
+            )
+        synonyms.append(
+            {"name": name, "value": TOPIC_CONFIGS[topic_name].default, "source": "DEFAULT_CONFIG"}
+        )
+        by_name[name] = synonyms
+    for source, records in (
+        ("DYNAMIC_DEFAULT_BROKER_CONFIG", cluster_default),
+        ("DYNAMIC_BROKER_CONFIG", dynamic),
+    ):
+        for name, value in records.items():
+            by_name[name] = [
+                {"name": name, "value": value, "source": source},
+                *by_name.get(name, []),
+            ]
+    return [_entry(name, by_name[name]) for name in sorted(by_name)]
+
+
+def topic_config_entries(
+    overrides: dict[str, str], broker_defaults: dict[str, str]
+) -> list[dict[str, Any]]:
+    """A topic's configs, sorted by name, each with its synonyms: the topic's own config,
+    the node's broker-wide default, Kafka's default."""
+    entries = []
+    for name in sorted(TOPIC_CONFIGS):
+        synonyms: list[dict[str, str | None]] = []
+        if name in overrides:
+            synonyms.append(
+                {"name": name, "value": overrides[name], "source": "DYNAMIC_TOPIC_CONFIG"}
+            )
+        broker_name = TOPIC_BROKER_SYNONYMS.get(name, name)
+        if name in broker_defaults:
+            synonyms.append(
+                {
+                    "name": broker_name,
+                    "value": broker_defaults[name],
+                    "source": "STATIC_BROKER_CONFIG",
+                }
+            )
+        synonyms.append(
+            {"name": broker_name, "value": TOPIC_CONFIGS[name].default, "source": "DEFAULT_CONFIG"}
+        )
+        entry = _entry(name, synonyms)
+        entry["read_only"] = False
+        entries.append(entry)
+    return entries
+
+
+async def describe_topic_configs(request: web.Request) -> web.Response:
+    node = node_of(request)
+    node.require_ready()
+    topic = node.topic(request.match_info["topic"])
+    return json_response(
+        {
+            "resource_type": "topic",
+            "resource_name": topic.name,
+            "configs": topic_config_entries(dict(topic.configs), node.config.topic_defaults),
+        }
+    )
+
+
+async def describe_broker_configs(request: web.Request) -> web.Response:
+    node = node_of(request)
+    node.require_ready()
+    raw = request.match_info["broker"]
+    if not raw.isascii() or not raw.isdigit() or int(raw) >= 2**31:
+        raise ApiError(
+            INVALID_REQUEST, f"the broker must be a valid integer broker id, found: {raw[:24]}"
+        )
+    broker_id = int(raw)
+    state = node.quorum.snapshot_state()
+    if broker_id != node.node_id:
+        broker = state.brokers.get(broker_id)
+        if broker is None:
+            raise ApiError(NOT_FOUND, f"broker {broker_id} is not registered in the cluster")
+        if broker.fenced:
+            raise ApiError(NOT_FOUND, f"broker {broker_id} is fenced: it cannot describe itself")
+        # Only the broker itself knows its static configs: send the client there.
+        location = broker.http_url.rstrip("/") + request.path_qs
+        response = json_response({"broker_id": broker_id, "leader_url": broker.http_url}, 307)
+        response.headers["Location"] = location
+        return response
+    configs = broker_config_entries(
+        node.config,
+        dict(state.broker_configs.get(str(broker_id), {})),
+        dict(state.broker_configs.get("", {})),
+    )
+    return json_response(
+        {"resource_type": "broker", "resource_name": str(broker_id), "configs": configs}
+    )
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/v1/topics/{topic}/configs/entries", describe_topic_configs)
+    router.add_get("/v1/brokers/{broker}/configs", describe_broker_configs)
