@@ -62,6 +62,8 @@ INCONSISTENT_CLUSTER_ID = ErrorKind(40006, "INCONSISTENT_CLUSTER_ID")
 INVALID_GROUP_ID = ErrorKind(40008, "INVALID_GROUP_ID")
 # A heartbeat naming an assignor the coordinator does not have.
 UNSUPPORTED_ASSIGNOR = ErrorKind(40009, "UNSUPPORTED_ASSIGNOR")
+# A produce to an internal topic (__consumer_offsets), which only the cluster writes.
+INVALID_TOPIC_EXCEPTION = ErrorKind(40010, "INVALID_TOPIC_EXCEPTION")
 # An ACL call on a cluster without an authorizer (Kafka's SECURITY_DISABLED).
 SECURITY_DISABLED = ErrorKind(40007, "SECURITY_DISABLED")
 # No credentials, wrong credentials, or a node-to-node call without valid proof of the

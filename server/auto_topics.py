@@ -14,13 +14,15 @@ With an authorizer, the handler checks first that the requester may create the t
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from client.protocol import TOPIC_ALREADY_EXISTS, ApiError
 from kraft.records import MetadataRecord
 from kraft.state import MetadataState, TopicState
 from server import controller, limits
-from server.node import METADATA_INDEX_HEADER, Node
+
+if TYPE_CHECKING:  # server.node builds the group coordinator, which imports this module
+    from server.node import Node
 
 OFFSETS_TOPIC = "__consumer_offsets"
 # Topics the cluster writes itself: clients may read them, never produce to them.
@@ -97,6 +99,8 @@ async def _create(node: Node, body: dict[str, Any]) -> None:
         if index is not None:
             await node.wait_applied(index)
         return
+    from server.node import METADATA_INDEX_HEADER
+
     controller_id, url = node.controller_address()
     status, answer, headers = await node.http_call(
         "POST",

@@ -412,6 +412,7 @@ def make_app(node: Node) -> web.Application:
     # cluster's own calls. (http_acls imports this module, hence the import here.)
     from server.http_acls import add_routes as add_acl_routes
     from server.http_configs import add_routes as add_config_routes
+    from server.http_groups import add_routes as add_group_routes
 
     client_security = security_middleware(node.config, SYSTEM_CLOCK.monotonic_s)
     app = web.Application(
@@ -437,6 +438,7 @@ def make_app(node: Node) -> web.Application:
     r.add_post("/v1/producers", new_producer)
     r.add_post("/v1/elections", elect_leaders)
     add_acl_routes(r)
+    add_group_routes(r)
     add_config_routes(r)
     r.add_post("/v1/internal/brokers", register_broker)
     r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)

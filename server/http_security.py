@@ -78,6 +78,10 @@ def _topic(operation: str) -> Rule:
     return Rule("TOPIC", operation)
 
 
+def _group(operation: str) -> Rule:
+    return Rule("GROUP", operation)
+
+
 def _cluster(operation: str) -> Rule:
     return Rule("CLUSTER", operation)
 
@@ -106,6 +110,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/acls"): _cluster("DESCRIBE"),  # DescribeAcls
     ("POST", "/v1/acls"): _cluster("ALTER"),  # CreateAcls
     ("DELETE", "/v1/acls"): _cluster("ALTER"),  # DeleteAcls
+    # Consumer groups (Kafka: ConsumerGroupHeartbeat, OffsetCommit need READ on the group;
+    # OffsetFetch and DescribeGroups DESCRIBE; DeleteGroups DELETE; ListGroups filters).
+    ("GET", "/v1/groups"): Rule("GROUP", "DESCRIBE", kind="list"),
+    ("GET", "/v1/groups/{group}"): _group("DESCRIBE"),
+    ("DELETE", "/v1/groups/{group}"): _group("DELETE"),
+    ("POST", "/v1/groups/{group}/heartbeat"): _group("READ"),
+    ("DELETE", "/v1/groups/{group}/members/{member}"): _group("READ"),
+    ("POST", "/v1/groups/{group}/offsets"): _group("READ"),
+    ("GET", "/v1/groups/{group}/offsets"): _group("DESCRIBE"),
     ("POST", "/v1/internal/brokers"): Rule(kind="internal"),
     ("POST", "/v1/internal/brokers/{broker}/heartbeat"): Rule(kind="internal"),
     ("POST", "/v1/internal/producer-ids"): Rule(kind="internal"),
@@ -220,6 +233,15 @@ def may_describe_topic(request: web.Request, name: str) -> bool:
     return bool(security.authorizer(request).authorize(principal, "DESCRIBE", "TOPIC", name))
 
 
+def may_describe_group(request: web.Request, name: str) -> bool:
+    """Whether the request's principal may see the group (for ``GET /v1/groups``)."""
+    security: Security | None = request.get(_SECURITY)
+    principal = request.get(PRINCIPAL)
+    if security is None or principal is None or not security.config.authorizer_enabled:
+        return True
+    return bool(security.authorizer(request).authorize(principal, "DESCRIBE", "GROUP", name))
+
+
 def may_create_topic(request: web.Request, name: str) -> bool:
     """Whether the request's principal may create the topic (CREATE on the cluster or on the
     topic), as Kafka checks before auto-creating one."""
@@ -275,6 +297,8 @@ async def _authorize(security: Security, request: web.Request, rule: Rule, princ
     else:
         if rule.resource_type == "TOPIC":
             name = request.match_info["topic"]
+        elif rule.resource_type == "GROUP":
+            name = request.match_info["group"]
         decision = authorizer.authorize(principal, rule.operation, rule.resource_type, name)
     if not decision:
         log.info(

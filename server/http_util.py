@@ -31,6 +31,7 @@ from client.protocol import (
     CLUSTER_AUTHORIZATION_FAILED,
     INVALID_REQUEST,
     METHOD_NOT_ALLOWED,
+    NOT_COORDINATOR,
     NOT_FOUND,
     NOT_LEADER_OR_FOLLOWER,
     REQUEST_READ_TIMEOUT,
@@ -89,6 +90,9 @@ def error_response(error: ApiError, request: web.BaseRequest | None = None) -> w
         headers["Location"] = str(error.extra["leader_url"]).rstrip("/") + request.path_qs
         headers["X-Leader-Id"] = str(error.extra["leader_id"])
         headers["X-Leader-Epoch"] = str(error.extra["leader_epoch"])
+    elif error.kind is NOT_COORDINATOR and request is not None:
+        headers["Location"] = str(error.extra["leader_url"]).rstrip("/") + request.path_qs
+        headers["X-Leader-Id"] = str(error.extra["leader_id"])
     return json_response(body, error.status, headers)
 
 

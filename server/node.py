@@ -55,6 +55,7 @@ from server.config import NodeConfig
 from server.controller import existing_topic
 from server.controller_driver import ControllerDriver, LeaderBalance
 from server.failpoints import Failpoints
+from server.groups.runtime import GroupCoordinator
 from server.internal_auth import InternalAuth
 from server.internal_auth_http import signer
 from server.replica_manager import ReplicaManager
@@ -129,6 +130,7 @@ class Node:
             sign=self.sign,
             call_controller=self.call_controller,
         )
+        self.groups = GroupCoordinator(self)
         # Set once this broker is unfenced and its replicas match the metadata.
         self.registered = self.replica_manager.serving
         self._serving_started = False
@@ -161,6 +163,7 @@ class Node:
             supervised("quorum-watch", self._watch_quorum(), self.fail),
             supervised("controller", self.controller.run(), self.fail),
             supervised("broker-lifecycle", self.lifecycle.run(), self.fail),
+            supervised("group-coordinator", self.groups.run(), self.fail),
         ]
 
     def fail(self, reason: str) -> None:

@@ -31,6 +31,7 @@ import aiohttp
 
 from client.protocol import (
     FENCED_LEADER_EPOCH,
+    INVALID_TOPIC_EXCEPTION,
     INVALID_UPDATE_VERSION,
     KAFKA_STORAGE_ERROR,
     LEADER_NOT_AVAILABLE,
@@ -48,6 +49,7 @@ from kraft.records import (
 )
 from kraft.state import MetadataState
 from server import limits
+from server.auto_topics import INTERNAL_TOPICS
 from server.clock import SYSTEM_CLOCK, Clock
 from server.controller import existing_topic
 from server.fetcher import ReplicaFetcher
@@ -208,6 +210,11 @@ class ReplicaManager:
     ) -> LeaderAppend:
         """Appends a request's batches to a partition this node leads and waits for the acks
         (see :meth:`Partition.append_as_leader`); raises the redirect or error otherwise."""
+        if topic in INTERNAL_TOPICS:
+            raise ApiError(
+                INVALID_TOPIC_EXCEPTION,
+                f"Cannot append to internal topic {topic}: only the cluster writes it",
+            )
         partition = self.leader_partition(topic, index)
         return await partition.append_as_leader(batches, acks, producer, timeout_s)
 

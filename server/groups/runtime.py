@@ -1,0 +1,335 @@
+"""The group coordinator's driver: which groups this node coordinates, loading them from
+``__consumer_offsets``, writing their records, and expiring sessions.
+
+Theory of operation:
+
+- A group belongs to partition ``abs(java_hash(group)) % partitions`` of
+  ``__consumer_offsets`` (Kafka's rule), and the leader of that partition is its coordinator.
+  A request for a group this node does not coordinate gets a 307 NOT_COORDINATOR to the
+  leader, or 503 COORDINATOR_NOT_AVAILABLE while the partition has none.
+- When this node leads a partition (at a leader epoch), its :class:`GroupShard` is loaded by
+  reading the partition's whole log, from the log start to the log end: the records a leader
+  holds above the high watermark are its own and will commit while it leads. A shard loaded
+  at another leader epoch is thrown away (the log may have been truncated as a follower
+  meanwhile) and loaded again; a partition no longer led is unloaded. While a shard loads,
+  its groups answer 503 COORDINATOR_LOAD_IN_PROGRESS.
+- An operation is planned on the shard, its records appended as one batch through the
+  partition's leader append (the path every produce takes), the shard changed, and only then
+  does the coordinator wait for the batch to commit (``acks=all``): nothing awaits between
+  plan, append and change, so operations on one shard never interleave, and the next one
+  already sees this one's effect, as Kafka's coordinator does with its uncommitted state.
+  When the wait fails (the ISR shrank, leadership moved, a timeout), the caller gets a
+  retriable error: its retry is safe, commits and heartbeats being idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from base64 import urlsafe_b64encode
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from client.protocol import (
+    COORDINATOR_LOAD_IN_PROGRESS,
+    COORDINATOR_NOT_AVAILABLE,
+    NOT_COORDINATOR,
+    RECORD_TOO_LARGE,
+    ApiError,
+)
+from server import limits
+from server.auto_topics import OFFSETS_TOPIC, ensure_offsets_topic
+from server.groups.records import GroupRecordError, decode, encode_key, encode_value
+from server.groups.shard import GroupShard, Planned, Topics
+from server.partition import Partition
+from storage.batch import NewRecord
+from storage.errors import KafkaStorageError
+
+if TYPE_CHECKING:
+    from server.node import Node
+
+log = logging.getLogger(__name__)
+
+# How long a request waits for its coordinator to appear or load before a retriable 503: the
+# first group request of a cluster creates __consumer_offsets, whose 50 partitions take a
+# moment to open; a curl user should get an answer, not a retry hint, then.
+COORDINATOR_WAIT_S = 10.0
+# Bytes read at a time while loading (a yield between reads keeps the node answering).
+LOAD_READ_BYTES = 1 << 20
+
+
+def java_string_hash(text: str) -> int:
+    """Java's ``String.hashCode``: over UTF-16 code units, in 32-bit two's complement."""
+    data = text.encode("utf-16-be", "surrogatepass")
+    h = 0
+    for i in range(0, len(data), 2):
+        h = (31 * h + (data[i] << 8 | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_for_group(group_id: str, partitions: int) -> int:
+    """Kafka's ``Utils.abs(groupId.hashCode()) % partitions`` (abs(MIN_VALUE) is 0 there)."""
+    h = java_string_hash(group_id)
+    return (0 if h == -(1 << 31) else abs(h)) % partitions
+
+
+def new_member_id() -> str:
+    """A member id as Kafka 4 makes one: a random UUID in 22 base64url characters."""
+    return urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+@dataclass
+class Loaded:
+    """A shard and the partition replica (at one leader epoch) it was loaded from."""
+
+    index: int
+    partition: Partition
+    leader_epoch: int
+    shard: GroupShard
+
+
+class GroupCoordinator:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._loaded: dict[int, Loaded] = {}
+        self._loading: dict[int, asyncio.Task[Loaded]] = {}
+
+    # -- finding the coordinator ---------------------------------------------------------------
+
+    async def shard_for(self, group_id: str) -> Loaded:
+        """The loaded shard of the group, when this node coordinates it; else raises the 307
+        to the coordinator, or a retriable 503 (none yet, or still loading)."""
+        topic = await ensure_offsets_topic(self.node)
+        index = partition_for_group(group_id, len(topic.partitions))
+        deadline = time.monotonic() + COORDINATOR_WAIT_S
+        while True:
+            loaded = self._current(index)
+            if loaded is not None:
+                return loaded
+            partition = self._led_partition(index)
+            if partition is not None:
+                task = self._start_load(index, partition)
+                try:
+                    return await asyncio.wait_for(
+                        asyncio.shield(task), max(deadline - time.monotonic(), 0.01)
+                    )
+                except TimeoutError:
+                    raise ApiError(
+                        COORDINATOR_LOAD_IN_PROGRESS,
+                        f"node {self.node.node_id} is loading the groups of "
+                        f"{OFFSETS_TOPIC}-{index}; retry shortly",
+                        {"retry_after_s": 1},
+                    ) from None
+            self._raise_not_here(index)
+            if time.monotonic() >= deadline:
+                raise ApiError(
+                    COORDINATOR_NOT_AVAILABLE,
+                    f"{OFFSETS_TOPIC}-{index}, which holds group {group_id}, has no leader "
+                    f"right now; retry shortly",
+                    {"retry_after_s": 1},
+                )
+            await asyncio.sleep(0.1)
+
+    def _led_partition(self, index: int) -> Partition | None:
+        partition = self.node.replica_manager.local(OFFSETS_TOPIC, index)
+        if partition is None or not partition.is_leader or partition.closed:
+            return None
+        return partition
+
+    def _current(self, index: int) -> Loaded | None:
+        loaded = self._loaded.get(index)
+        partition = self._led_partition(index)
+        if loaded is None or partition is None:
+            return None
+        if loaded.partition is not partition or loaded.leader_epoch != partition.state.leader_epoch:
+            return None
+        return loaded
+
+    def _raise_not_here(self, index: int) -> None:
+        """Raises the 307 when another node leads the partition; returns when none does (or
+        this node does, but has not opened its replica yet)."""
+        state = self.node.quorum.snapshot_state()
+        topic = state.topics.get(OFFSETS_TOPIC)
+        meta = topic.partitions.get(index) if topic is not None else None
+        if meta is None or meta.leader < 0 or meta.leader == self.node.node_id:
+            return
+        url = self.node.broker_url(meta.leader)
+        if url is None:
+            return
+        raise ApiError(
+            NOT_COORDINATOR,
+            f"node {self.node.node_id} is not the coordinator of this group; node "
+            f"{meta.leader} is (it leads {OFFSETS_TOPIC}-{index})",
+            {"coordinator_id": meta.leader, "leader_id": meta.leader, "leader_url": url},
+        )
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def _start_load(self, index: int, partition: Partition) -> asyncio.Task[Loaded]:
+        task = self._loading.get(index)
+        if task is None or task.done():
+            task = asyncio.ensure_future(self._load(index, partition))
+            self._loading[index] = task
+            task.add_done_callback(lambda _: self._loading.pop(index, None))
+        return task
+
+    async def _load(self, index: int, partition: Partition) -> Loaded:
+        epoch = partition.state.leader_epoch
+        shard = GroupShard(self.node.config.groups, new_member_id)
+        log_ = partition.log
+        offset = log_.log_start_offset
+        count = skipped = 0
+        started = time.monotonic()
+        while offset < log_.log_end_offset:
+            if partition.closed or not partition.is_leader or partition.state.leader_epoch != epoch:
+                raise ApiError(
+                    COORDINATOR_NOT_AVAILABLE,
+                    f"leadership of {OFFSETS_TOPIC}-{index} moved while its groups loaded",
+                    {"retry_after_s": 1},
+                )
+            try:
+                records = log_.read_records(offset, LOAD_READ_BYTES, log_.log_end_offset)
+            except KafkaStorageError:
+                partition.raise_storage_error()
+            if not records:
+                break
+            for record in records:
+                if record.key is None:
+                    skipped += 1
+                    continue
+                try:
+                    decoded = decode(record.key, record.value)
+                except GroupRecordError as e:
+                    log.error(
+                        "%s-%d offset %d: skipping a record that is not a group record: %s",
+                        OFFSETS_TOPIC,
+                        index,
+                        record.offset,
+                        e,
+                    )
+                    skipped += 1
+                    continue
+                if decoded is None:
+                    skipped += 1  # a record type of Kafka's that this coordinator does not use
+                    continue
+                shard.replay(*decoded)
+                count += 1
+            offset = records[-1].offset + 1
+            await asyncio.sleep(0)
+        shard.rearm_sessions(int(time.monotonic() * 1000))
+        loaded = Loaded(index, partition, epoch, shard)
+        self._loaded[index] = loaded
+        log.info(
+            "coordinator of %s-%d (leader epoch %d): loaded %d record(s) (%d skipped), %d "
+            "group(s), in %.0f ms",
+            OFFSETS_TOPIC,
+            index,
+            epoch,
+            count,
+            skipped,
+            len(shard.group_ids()),
+            (time.monotonic() - started) * 1000,
+        )
+        return loaded
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def write(self, loaded: Loaded, planned: Planned) -> Any:
+        """Appends the plan's records as one batch, applies the plan, waits for the commit;
+        returns the plan's answer. Call with no await between planning and this call."""
+        if not planned.records:
+            loaded.shard.apply(planned)
+            return planned.answer
+        now = int(time.time() * 1000)
+        batch = [NewRecord(encode_key(k), encode_value(v), now) for k, v in planned.records]
+        size = sum(len(r.key or b"") + len(r.value or b"") + 32 for r in batch)
+        limit = int(self.node.topic_configs(self.node.topic(OFFSETS_TOPIC))["max.message.bytes"])
+        if size > limit:
+            raise ApiError(
+                RECORD_TOO_LARGE,
+                f"the group's records ({size} bytes) would exceed max.message.bytes of "
+                f"{OFFSETS_TOPIC} ({limit}): commit fewer offsets at once",
+            )
+        partition = loaded.partition
+        appended = partition.append_now([batch], "all")
+        loaded.shard.apply(planned)
+        last = appended.infos[-1].last_offset
+        await partition.wait_for_high_watermark_above(
+            last, limits.PRODUCE_TIMEOUT_MS_DEFAULT / 1000
+        )
+        error = partition.acks_all_error(last)
+        if error is not None:
+            raise error
+        return planned.answer
+
+    # -- the background duty -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Unloads partitions no longer led, loads newly led ones that hold records, and
+        removes members whose session expired."""
+        interval_s = limits.GROUP_EXPIRY_CHECK_INTERVAL_MS / 1000
+        while True:
+            await asyncio.sleep(interval_s)
+            self._unload_stale()
+            self._load_led()
+            for loaded in list(self._loaded.values()):
+                for group_id in loaded.shard.group_ids():
+                    # Planned right before its write: an earlier write's wait may have let
+                    # heartbeats change the group.
+                    if self._current(loaded.index) is not loaded:
+                        break
+                    planned = loaded.shard.plan_expiry(group_id, int(time.monotonic() * 1000))
+                    if planned is None:
+                        continue
+                    log.info(
+                        "group %s: removing member(s) %s (session or rebalance timeout)",
+                        group_id,
+                        ", ".join(planned.answer),
+                    )
+                    try:
+                        await self.write(loaded, planned)
+                    except ApiError as e:
+                        log.warning("group %s: expiry not written: %s", group_id, e)
+
+    def _unload_stale(self) -> None:
+        for index, loaded in list(self._loaded.items()):
+            if self._current(index) is not loaded:
+                del self._loaded[index]
+                log.info("no longer the coordinator of %s-%d", OFFSETS_TOPIC, index)
+
+    def _load_led(self) -> None:
+        topic = self.node.quorum.snapshot_state().topics.get(OFFSETS_TOPIC)
+        if topic is None:
+            return
+        for index in topic.partitions:
+            if index in self._loaded or index in self._loading:
+                continue
+            partition = self._led_partition(index)
+            if (
+                partition is not None
+                and partition.log.log_end_offset > partition.log.log_start_offset
+            ):
+                task = self._start_load(index, partition)
+                task.add_done_callback(_log_load_failure)
+
+    # -- views across shards -------------------------------------------------------------------
+
+    def local_groups(self) -> list[dict[str, Any]]:
+        """The groups of the shards this node has loaded."""
+        out = []
+        for index in sorted(self._loaded):
+            loaded = self._current(index)
+            if loaded is not None:
+                out += [loaded.shard.summary(g) for g in loaded.shard.group_ids()]
+        return out
+
+    def topics(self) -> Topics:
+        state = self.node.quorum.snapshot_state()
+        return Topics({name: (t.topic_id, len(t.partitions)) for name, t in state.topics.items()})
+
+
+def _log_load_failure(task: asyncio.Task[Loaded]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("loading groups failed: %s", task.exception())
