@@ -29,11 +29,12 @@ from server.http_records import (
     produce_partition,
     produce_topic,
 )
-from server.http_security import may_describe_topic, security_middleware
+from server.http_security import may_create_topic, may_describe_topic, security_middleware
 from server.http_util import (
     errors_as_json,
     json_response,
     path_int,
+    query_choice,
     read_json,
 )
 from server.internal_auth_http import internal_auth_middleware, require_internal_peer
@@ -220,9 +221,18 @@ async def create_topic(request: web.Request) -> web.Response:
 
 
 async def describe_topic(request: web.Request) -> web.Response:
+    """A topic's partitions and configs. ``?auto_create=true`` first creates a topic that
+    does not exist, when auto.create.topics.enable allows and the requester may (Kafka's
+    Metadata request with allow_auto_topic_creation, which producers send)."""
     node = node_of(request)
     node.require_ready()
-    return json_response(_describe(node, request.match_info["topic"]))
+    name = request.match_info["topic"]
+    if query_choice(request, "auto_create", ("true", "false"), "false") == "true":
+        from server.auto_topics import INTERNAL_TOPICS, ensure_topic
+
+        allowed = name not in INTERNAL_TOPICS and may_create_topic(request, name)
+        await ensure_topic(node, name, allowed=allowed and node.config.auto_create_topics_enable)
+    return json_response(_describe(node, name))
 
 
 async def delete_topic(request: web.Request) -> web.Response:
