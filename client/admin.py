@@ -252,6 +252,13 @@ class AsyncAdmin:
         """``{"configs": every effective config, "overrides": the topic's own}``."""
         return await self._get("/v1/topics/" + quote(topic, safe="") + "/configs")
 
+    async def describe_topic_config_entries(self, topic: str) -> list[dict[str, Any]]:
+        """Every config of the topic with Kafka's source and synonyms: ``[{"name", "value",
+        "source", "sensitive", "read_only", "synonyms": [{"name", "value", "source"}]}]``."""
+        body = await self._get("/v1/topics/" + quote(topic, safe="") + "/configs/entries")
+        configs = body.get("configs", [])
+        return [c for c in configs if isinstance(c, dict)] if isinstance(configs, list) else []
+
     async def incremental_alter_topic_configs(
         self, topic: str, set_configs: dict[str, str], delete_configs: list[str] | tuple[str, ...]
     ) -> dict[str, Any]:
@@ -270,10 +277,12 @@ class AsyncAdmin:
 
         return await self._retrying(call)
 
-    async def describe_broker_configs(self, broker_id: int) -> dict[str, Any]:
-        """A broker's configs with their sources:
-        ``{"broker", "configs": [{"name", "value", "source", "sensitive", "synonyms"}]}``."""
-        return await self._get(f"/v1/brokers/{int(broker_id)}/configs")
+    async def describe_broker_configs(self, broker_id: int) -> list[dict[str, Any]]:
+        """Every config of a broker (asked of that broker) with Kafka's source and synonyms,
+        shaped as :meth:`describe_topic_config_entries`'s."""
+        body = await self._get(f"/v1/brokers/{int(broker_id)}/configs")
+        configs = body.get("configs", [])
+        return [c for c in configs if isinstance(c, dict)] if isinstance(configs, list) else []
 
     # -- offsets --------------------------------------------------------------------------------
 
@@ -439,7 +448,10 @@ class Admin:
             self._admin.incremental_alter_topic_configs(topic, set_configs, delete_configs)
         )
 
-    def describe_broker_configs(self, broker_id: int) -> dict[str, Any]:
+    def describe_topic_config_entries(self, topic: str) -> list[dict[str, Any]]:
+        return self._run(self._admin.describe_topic_config_entries(topic))
+
+    def describe_broker_configs(self, broker_id: int) -> list[dict[str, Any]]:
         return self._run(self._admin.describe_broker_configs(broker_id))
 
     def list_offsets(self, topic: str, partition: int, spec: str | int) -> int | None:
