@@ -12,17 +12,8 @@ Every record, all integers big-endian::
     key    int16 record type, then the key's fields (key schemas are not flexible)
     value  int16 value version, then the value's fields; absent (null) for a tombstone
 
-Kinds of field::
-
-    string            int16 length, then UTF-8 bytes (at most 32767; never null here)
-    compact string    unsigned varint length + 1, then UTF-8 bytes; 0 = null
-    compact array     unsigned varint count + 1, then the elements; 0 = null
-    uuid              16 bytes (Kafka's Uuid; our 22-character base64url id, storage/ids.py)
-    tagged fields     unsigned varint count, then per field: unsigned varint tag, unsigned
-                      varint size, ``size`` bytes; tags ascending. Readers skip tags they do
-                      not know, which is how a schema grows without a new version.
-
-Unsigned varints are LEB128 (7 bits a byte, low group first), at most 5 bytes.
+The kinds of field (string, compact string, compact array, uuid, tagged fields) are described
+in :mod:`server.groups.wire`, which writes and reads them.
 
 The records this module knows (record type: key fields -> value version: value fields)::
 
@@ -71,12 +62,47 @@ the bytes in hand could hold: a count larger than the bytes left is corruption.
 from __future__ import annotations
 
 import enum
-import struct
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
+from server.groups.wire import (
+    INT8,
+    INT16,
+    INT32,
+    INT64,
+    STRING_BYTES_MAX,
+    GroupRecordError,
+    Reader,
+    compact_string,
+    guarded,
+    string,
+    tagged_fields,
+    uvarint,
+)
 from storage.ids import UUID_BYTES, ZERO_UUID, is_valid_uuid, uuid_from_string, uuid_to_string
+
+# GroupRecordError is the reader's error (server.groups.wire); it is part of this interface.
+__all__ = [
+    "Assignment",
+    "CurrentAssignmentKey",
+    "CurrentAssignmentValue",
+    "GroupKey",
+    "GroupMetadataKey",
+    "GroupMetadataValue",
+    "GroupRecordError",
+    "GroupValue",
+    "MemberMetadataKey",
+    "MemberMetadataValue",
+    "MemberState",
+    "OffsetCommitKey",
+    "OffsetCommitValue",
+    "TargetAssignmentMemberKey",
+    "TargetAssignmentMemberValue",
+    "TargetAssignmentMetadataKey",
+    "TargetAssignmentMetadataValue",
+    "decode",
+    "encode_key",
+    "encode_value",
+]
 
 # Record types: the int16 that starts a key (Kafka's CoordinatorRecordType).
 OFFSET_COMMIT = 1
@@ -117,34 +143,10 @@ ASSIGNMENT_TIMESTAMP_TAG = 0
 SESSION_TIMEOUT_TAG = 10000
 NO_SESSION_TIMEOUT = -1
 
-# Limits of the format.
-STRING_BYTES_MAX = 0x7FFF  # Kafka refuses longer strings, compact ones included
-VARINT_BYTES_MAX = 5  # an unsigned varint carries at most 32 bits
 NO_LEADER_EPOCH = -1
 
-# Fixed-size parts, one struct each.
-_INT8 = struct.Struct(">b")
-_INT16 = struct.Struct(">h")
-_INT32 = struct.Struct(">i")
-_INT64 = struct.Struct(">q")
 # A topic partitions entry at its smallest: uuid, an empty compact array, no tagged fields.
 _TOPIC_PARTITIONS_BYTES_MIN = UUID_BYTES + 1 + 1
-# A tagged field at its smallest: one byte of tag, one of size.
-_TAGGED_FIELD_BYTES_MIN = 2
-
-
-class GroupRecordError(ValueError):
-    """Bytes that are not a ``__consumer_offsets`` record this module knows how to read."""
-
-    def __init__(self, expected: str, found: str, position: int, part: str) -> None:
-        self.expected = expected
-        self.found = found
-        self.position = position
-        self.part = part
-        super().__init__(
-            f"corrupt __consumer_offsets record {part} at byte {position}: "
-            f"expected {expected}, found {found}"
-        )
 
 
 class MemberState(enum.IntEnum):
@@ -415,41 +417,12 @@ GroupValue = (
 # --- writer -----------------------------------------------------------------------------------
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _string(value: str) -> bytes:
-    raw = value.encode("utf-8")
-    return _INT16.pack(len(raw)) + raw
-
-
-def _compact_string(value: str | None) -> bytes:
-    if value is None:
-        return b"\x00"
-    raw = value.encode("utf-8")
-    return _uvarint(len(raw) + 1) + raw
-
-
-def _tagged(fields: list[tuple[int, bytes]]) -> bytes:
-    """A tagged-field section; ``fields`` ascending by tag."""
-    out = bytearray(_uvarint(len(fields)))
-    for tag, data in fields:
-        out += _uvarint(tag) + _uvarint(len(data)) + data
-    return bytes(out)
-
-
 def _topic_partitions(assignment: Assignment) -> bytes:
-    out = bytearray(_uvarint(len(assignment) + 1))
+    out = bytearray(uvarint(len(assignment) + 1))
     for topic_id, partitions in assignment:
         out += uuid_from_string(topic_id)
-        out += _uvarint(len(partitions) + 1)
-        out += b"".join(_INT32.pack(p) for p in partitions)
+        out += uvarint(len(partitions) + 1)
+        out += b"".join(INT32.pack(p) for p in partitions)
         out += b"\x00"  # no tagged fields (Kafka's assignment_epochs are not ours to write)
     return bytes(out)
 
@@ -459,32 +432,32 @@ def encode_key(key: GroupKey) -> bytes:
     match key:
         case OffsetCommitKey():
             return (
-                _INT16.pack(OFFSET_COMMIT)
-                + _string(key.group)
-                + _string(key.topic)
-                + _INT32.pack(key.partition)
+                INT16.pack(OFFSET_COMMIT)
+                + string(key.group)
+                + string(key.topic)
+                + INT32.pack(key.partition)
             )
         case GroupMetadataKey():
-            return _INT16.pack(CONSUMER_GROUP_METADATA) + _string(key.group)
+            return INT16.pack(CONSUMER_GROUP_METADATA) + string(key.group)
         case MemberMetadataKey():
             return (
-                _INT16.pack(CONSUMER_GROUP_MEMBER_METADATA)
-                + _string(key.group)
-                + _string(key.member_id)
+                INT16.pack(CONSUMER_GROUP_MEMBER_METADATA)
+                + string(key.group)
+                + string(key.member_id)
             )
         case TargetAssignmentMetadataKey():
-            return _INT16.pack(CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA) + _string(key.group)
+            return INT16.pack(CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA) + string(key.group)
         case TargetAssignmentMemberKey():
             return (
-                _INT16.pack(CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER)
-                + _string(key.group)
-                + _string(key.member_id)
+                INT16.pack(CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER)
+                + string(key.group)
+                + string(key.member_id)
             )
         case CurrentAssignmentKey():
             return (
-                _INT16.pack(CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT)
-                + _string(key.group)
-                + _string(key.member_id)
+                INT16.pack(CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT)
+                + string(key.group)
+                + string(key.member_id)
             )
     raise TypeError(f"not a __consumer_offsets key: {key!r}")
 
@@ -500,64 +473,66 @@ def encode_value(value: GroupValue | None) -> bytes | None:
             if value.topic_id is not None:
                 tags.append((OFFSET_COMMIT_TOPIC_ID_TAG, uuid_from_string(value.topic_id)))
             return (
-                _INT16.pack(OFFSET_COMMIT_VALUE_VERSION)
-                + _INT64.pack(value.offset)
-                + _INT32.pack(value.leader_epoch)
-                + _compact_string(value.metadata)
-                + _INT64.pack(value.commit_timestamp_ms)
-                + _tagged(tags)
+                INT16.pack(OFFSET_COMMIT_VALUE_VERSION)
+                + INT64.pack(value.offset)
+                + INT32.pack(value.leader_epoch)
+                + compact_string(value.metadata)
+                + INT64.pack(value.commit_timestamp_ms)
+                + tagged_fields(tags)
             )
         case GroupMetadataValue():
             tags = []
             if value.metadata_hash != 0:
-                tags.append((METADATA_HASH_TAG, _INT64.pack(value.metadata_hash)))
+                tags.append((METADATA_HASH_TAG, INT64.pack(value.metadata_hash)))
             return (
-                _INT16.pack(CONSUMER_GROUP_VALUE_VERSION) + _INT32.pack(value.epoch) + _tagged(tags)
+                INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
+                + INT32.pack(value.epoch)
+                + tagged_fields(tags)
             )
         case MemberMetadataValue():
             # Kafka reads an absent classic_member_metadata as a non-null empty struct (a
             # member of the classic protocol), so it is written as null, as Kafka writes it.
             tags = [(CLASSIC_MEMBER_METADATA_TAG, b"\x00")]
             if value.session_timeout_ms != NO_SESSION_TIMEOUT:
-                tags.append((SESSION_TIMEOUT_TAG, _INT32.pack(value.session_timeout_ms)))
-            names = b"".join(_compact_string(n) for n in value.subscribed_topic_names)
+                tags.append((SESSION_TIMEOUT_TAG, INT32.pack(value.session_timeout_ms)))
+            names = b"".join(compact_string(n) for n in value.subscribed_topic_names)
             return (
-                _INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
-                + _compact_string(value.instance_id)
-                + _compact_string(value.rack_id)
-                + _compact_string(value.client_id)
-                + _compact_string(value.client_host)
-                + _uvarint(len(value.subscribed_topic_names) + 1)
+                INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
+                + compact_string(value.instance_id)
+                + compact_string(value.rack_id)
+                + compact_string(value.client_id)
+                + compact_string(value.client_host)
+                + uvarint(len(value.subscribed_topic_names) + 1)
                 + names
-                + _compact_string(value.subscribed_topic_regex)
-                + _INT32.pack(value.rebalance_timeout_ms)
-                + _compact_string(value.server_assignor)
-                + _tagged(tags)
+                + compact_string(value.subscribed_topic_regex)
+                + INT32.pack(value.rebalance_timeout_ms)
+                + compact_string(value.server_assignor)
+                + tagged_fields(tags)
             )
         case TargetAssignmentMetadataValue():
             tags = []
             if value.assignment_timestamp_ms != 0:
-                tags.append((ASSIGNMENT_TIMESTAMP_TAG, _INT64.pack(value.assignment_timestamp_ms)))
+                tags.append((ASSIGNMENT_TIMESTAMP_TAG, INT64.pack(value.assignment_timestamp_ms)))
             return (
-                _INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
-                + _INT32.pack(value.assignment_epoch)
-                + _tagged(tags)
+                INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
+                + INT32.pack(value.assignment_epoch)
+                + tagged_fields(tags)
             )
         case TargetAssignmentMemberValue():
             return (
-                _INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
+                INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
                 + _topic_partitions(value.partitions)
-                + _tagged([])
+                + tagged_fields([])
             )
         case CurrentAssignmentValue():
             return (
-                _INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
-                + _INT32.pack(value.member_epoch)
-                + _INT32.pack(value.previous_member_epoch)
-                + _INT8.pack(value.state)
+                INT16.pack(CONSUMER_GROUP_VALUE_VERSION)
+                + INT32.pack(value.member_epoch)
+                + INT32.pack(value.previous_member_epoch)
+                + INT8.pack(value.state)
                 + _topic_partitions(value.assigned)
                 + _topic_partitions(value.pending_revocation)
-                + _tagged([])
+                + tagged_fields([])
             )
     raise TypeError(f"not a __consumer_offsets value: {value!r}")
 
@@ -565,171 +540,34 @@ def encode_value(value: GroupValue | None) -> bytes | None:
 # --- reader -----------------------------------------------------------------------------------
 
 
-class _Reader:
-    """A cursor over one key or value; every read checks the bytes are there first."""
-
-    def __init__(self, data: bytes, part: str) -> None:
-        self.data = data
-        self.pos = 0
-        self.part = part
-
-    def fail(self, expected: str, found: str, position: int | None = None) -> GroupRecordError:
-        return GroupRecordError(
-            expected, found, self.pos if position is None else position, self.part
-        )
-
-    def left(self) -> int:
-        return len(self.data) - self.pos
-
-    def take(self, size: int, what: str) -> bytes:
-        if size > self.left():
-            raise self.fail(f"{size} bytes of {what}", f"{self.left()} bytes left")
-        raw = self.data[self.pos : self.pos + size]
-        self.pos += size
-        return raw
-
-    def fixed(self, fmt: struct.Struct, what: str) -> int:
-        value: int = fmt.unpack(self.take(fmt.size, what))[0]
-        return value
-
-    def uvarint(self, what: str) -> int:
-        start = self.pos
-        value = 0
-        for i in range(VARINT_BYTES_MAX):
-            if self.pos >= len(self.data):
-                raise self.fail(f"an unsigned varint ({what})", "the end of the bytes", start)
-            byte = self.data[self.pos]
-            self.pos += 1
-            value |= (byte & 0x7F) << (7 * i)
-            if not byte & 0x80:
-                if value > 0x7FFFFFFF:
-                    raise self.fail(f"an unsigned varint ({what}) below 2^31", str(value), start)
-                return value
-        raise self.fail(
-            f"an unsigned varint ({what}) of at most {VARINT_BYTES_MAX} bytes",
-            "a longer one",
-            start,
-        )
-
-    def utf8(self, size: int, what: str) -> str:
-        start = self.pos
-        raw = self.take(size, what)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise self.fail(
-                f"UTF-8 ({what})", f"{exc.reason} at byte {start + exc.start}", start
-            ) from None
-
-    def string(self, what: str) -> str:
-        start = self.pos
-        size = self.fixed(_INT16, f"the length of {what}")
-        if size < 0:
-            raise self.fail(f"the length of {what} (never null)", str(size), start)
-        return self.utf8(size, what)
-
-    def compact_string(self, what: str) -> str:
-        start = self.pos
-        value = self.compact_nullable_string(what)
-        if value is None:
-            raise self.fail(f"{what} (never null)", "null", start)
-        return value
-
-    def compact_nullable_string(self, what: str) -> str | None:
-        start = self.pos
-        size = self.uvarint(f"the length of {what}") - 1
-        if size < 0:
-            return None
-        if size > STRING_BYTES_MAX:
-            raise self.fail(f"{what} of at most {STRING_BYTES_MAX} bytes", f"{size} bytes", start)
-        return self.utf8(size, what)
-
-    def compact_count(self, what: str, element_bytes_min: int) -> int:
-        """The count of a non-null compact array; its elements must fit in the bytes left."""
-        start = self.pos
-        count = self.uvarint(f"the count of {what}") - 1
-        if count < 0:
-            raise self.fail(f"{what} (never null)", "null", start)
-        if count * element_bytes_min > self.left():
-            raise self.fail(
-                f"{count} elements of {what} (at least {element_bytes_min} bytes each)",
-                f"{self.left()} bytes left",
-                start,
+def _read_topic_partitions(r: Reader, what: str) -> Assignment:
+    count = r.compact_count(what, _TOPIC_PARTITIONS_BYTES_MIN)
+    by_topic: dict[str, tuple[int, ...]] = {}
+    for _ in range(count):
+        at = r.pos
+        topic_id = r.uuid(f"a topic id of {what}")
+        n = r.compact_count(f"the partitions of {topic_id} in {what}", INT32.size)
+        partitions = tuple(r.fixed(INT32, f"a partition of {topic_id} in {what}") for _ in range(n))
+        # Kafka's assignment_epochs (tag 0) and any later tag: not kept here.
+        r.tagged(f"a topic of {what}")
+        if topic_id in by_topic:
+            raise r.fail(f"each topic once in {what}", f"{topic_id} twice", at)
+        ordered = tuple(sorted(partitions))  # Kafka writes them in a Set's order
+        if len(set(ordered)) != len(ordered) or (ordered and ordered[0] < 0):
+            raise r.fail(
+                f"distinct partition ids >= 0 of {topic_id} in {what}",
+                str(list(partitions)),
+                at,
             )
-        return count
-
-    def uuid(self, what: str) -> str:
-        return uuid_to_string(self.take(UUID_BYTES, what))
-
-    def tagged(self, what: str) -> dict[int, tuple[int, bytes]]:
-        """A tagged-field section: tag -> (position of its data, data). Tags must ascend."""
-        start = self.pos
-        count = self.uvarint(f"the count of tagged fields of {what}")
-        if count * _TAGGED_FIELD_BYTES_MIN > self.left():
-            raise self.fail(f"{count} tagged fields of {what}", f"{self.left()} bytes left", start)
-        fields: dict[int, tuple[int, bytes]] = {}
-        previous = -1
-        for _ in range(count):
-            tag_at = self.pos
-            tag = self.uvarint(f"a tag of {what}")
-            if tag <= previous:
-                raise self.fail(f"a tag of {what} above {previous}", str(tag), tag_at)
-            previous = tag
-            size = self.uvarint(f"the size of tag {tag} of {what}")
-            at = self.pos
-            fields[tag] = (at, self.take(size, f"tag {tag} of {what}"))
-        return fields
-
-    def tag_int(
-        self,
-        fields: dict[int, tuple[int, bytes]],
-        tag: int,
-        fmt: struct.Struct,
-        what: str,
-        default: int,
-    ) -> int:
-        if tag not in fields:
-            return default
-        at, data = fields[tag]
-        if len(data) != fmt.size:
-            raise self.fail(f"{fmt.size} bytes of {what} (tag {tag})", f"{len(data)} bytes", at)
-        value: int = fmt.unpack(data)[0]
-        return value
-
-    def topic_partitions(self, what: str) -> Assignment:
-        count = self.compact_count(what, _TOPIC_PARTITIONS_BYTES_MIN)
-        by_topic: dict[str, tuple[int, ...]] = {}
-        for _ in range(count):
-            at = self.pos
-            topic_id = self.uuid(f"a topic id of {what}")
-            n = self.compact_count(f"the partitions of {topic_id} in {what}", _INT32.size)
-            partitions = tuple(
-                self.fixed(_INT32, f"a partition of {topic_id} in {what}") for _ in range(n)
-            )
-            # Kafka's assignment_epochs (tag 0) and any later tag: not kept here.
-            self.tagged(f"a topic of {what}")
-            if topic_id in by_topic:
-                raise self.fail(f"each topic once in {what}", f"{topic_id} twice", at)
-            ordered = tuple(sorted(partitions))  # Kafka writes them in a Set's order
-            if len(set(ordered)) != len(ordered) or (ordered and ordered[0] < 0):
-                raise self.fail(
-                    f"distinct partition ids >= 0 of {topic_id} in {what}",
-                    str(list(partitions)),
-                    at,
-                )
-            by_topic[topic_id] = ordered
-        return tuple(sorted(by_topic.items()))
-
-    def done(self) -> None:
-        if self.left():
-            raise self.fail("the end of the bytes", f"{self.left()} more bytes")
+        by_topic[topic_id] = ordered
+    return tuple(sorted(by_topic.items()))
 
 
-def _read_key(r: _Reader, record_type: int) -> GroupKey:
+def _read_key(r: Reader, record_type: int) -> GroupKey:
     if record_type == OFFSET_COMMIT:
         group = r.string("group")
         topic = r.string("topic")
-        return OffsetCommitKey(group, topic, r.fixed(_INT32, "partition"))
+        return OffsetCommitKey(group, topic, r.fixed(INT32, "partition"))
     if record_type == CONSUMER_GROUP_METADATA:
         return GroupMetadataKey(r.string("group"))
     if record_type == CONSUMER_GROUP_MEMBER_METADATA:
@@ -742,17 +580,17 @@ def _read_key(r: _Reader, record_type: int) -> GroupKey:
     return CurrentAssignmentKey(r.string("group"), r.string("member id"))
 
 
-def _read_offset_commit(r: _Reader, version: int) -> OffsetCommitValue:
-    offset = r.fixed(_INT64, "offset")
-    leader_epoch = r.fixed(_INT32, "leader epoch") if version >= 3 else NO_LEADER_EPOCH
+def _read_offset_commit(r: Reader, version: int) -> OffsetCommitValue:
+    offset = r.fixed(INT64, "offset")
+    leader_epoch = r.fixed(INT32, "leader epoch") if version >= 3 else NO_LEADER_EPOCH
     if version >= 4:
         metadata = r.compact_string("metadata")
     else:
         metadata = r.string("metadata")
-    commit_timestamp = r.fixed(_INT64, "commit timestamp")
+    commit_timestamp = r.fixed(INT64, "commit timestamp")
     topic_id: str | None = None
     if version == 1:
-        r.fixed(_INT64, "expire timestamp")  # Kafka's pre-2.1 retention; not ours to keep
+        r.fixed(INT64, "expire timestamp")  # Kafka's pre-2.1 retention; not ours to keep
     if version >= 4:
         tags = r.tagged("the offset commit")
         if OFFSET_COMMIT_TOPIC_ID_TAG in tags:
@@ -765,7 +603,7 @@ def _read_offset_commit(r: _Reader, version: int) -> OffsetCommitValue:
     return OffsetCommitValue(offset, leader_epoch, metadata, commit_timestamp, topic_id)
 
 
-def _read_member_metadata(r: _Reader) -> MemberMetadataValue:
+def _read_member_metadata(r: Reader) -> MemberMetadataValue:
     instance_id = r.compact_nullable_string("instance id")
     rack_id = r.compact_nullable_string("rack id")
     client_id = r.compact_string("client id")
@@ -773,13 +611,13 @@ def _read_member_metadata(r: _Reader) -> MemberMetadataValue:
     count = r.compact_count("subscribed topic names", 1)
     names = tuple(r.compact_string("a subscribed topic name") for _ in range(count))
     regex = r.compact_nullable_string("subscribed topic regex")
-    rebalance_timeout_ms = r.fixed(_INT32, "rebalance timeout")
+    rebalance_timeout_ms = r.fixed(INT32, "rebalance timeout")
     server_assignor = r.compact_nullable_string("server assignor")
     # Kafka's classic_member_metadata (tag 0) describes members of the classic protocol, which
     # this coordinator does not have: skipped like any tag not ours.
     tags = r.tagged("the member metadata")
     session_timeout_ms = r.tag_int(
-        tags, SESSION_TIMEOUT_TAG, _INT32, "session timeout", NO_SESSION_TIMEOUT
+        tags, SESSION_TIMEOUT_TAG, INT32, "session timeout", NO_SESSION_TIMEOUT
     )
     if session_timeout_ms < NO_SESSION_TIMEOUT:
         raise r.fail(
@@ -798,25 +636,25 @@ def _read_member_metadata(r: _Reader) -> MemberMetadataValue:
     )
 
 
-def _read_current_assignment(r: _Reader) -> CurrentAssignmentValue:
-    member_epoch = r.fixed(_INT32, "member epoch")
-    previous = r.fixed(_INT32, "previous member epoch")
+def _read_current_assignment(r: Reader) -> CurrentAssignmentValue:
+    member_epoch = r.fixed(INT32, "member epoch")
+    previous = r.fixed(INT32, "previous member epoch")
     at = r.pos
-    code = r.fixed(_INT8, "member state")
+    code = r.fixed(INT8, "member state")
     try:
         state = MemberState(code)
     except ValueError:
         codes = ", ".join(f"{s.value} ({s.name})" for s in MemberState)
         raise r.fail(f"a member state code: {codes}", str(code), at) from None
-    assigned = r.topic_partitions("assigned partitions")
-    pending = r.topic_partitions("partitions pending revocation")
+    assigned = _read_topic_partitions(r, "assigned partitions")
+    pending = _read_topic_partitions(r, "partitions pending revocation")
     r.tagged("the current assignment")
     return CurrentAssignmentValue(member_epoch, previous, state, assigned, pending)
 
 
-def _read_value(r: _Reader, record_type: int) -> GroupValue:
+def _read_value(r: Reader, record_type: int) -> GroupValue:
     at = r.pos
-    version = r.fixed(_INT16, "the value version")
+    version = r.fixed(INT16, "the value version")
     if record_type == OFFSET_COMMIT:
         if version not in OFFSET_COMMIT_VALUE_VERSIONS:
             raise r.fail("an offset commit value version 0..4", str(version), at)
@@ -828,39 +666,23 @@ def _read_value(r: _Reader, record_type: int) -> GroupValue:
             at,
         )
     if record_type == CONSUMER_GROUP_METADATA:
-        epoch = r.fixed(_INT32, "group epoch")
+        epoch = r.fixed(INT32, "group epoch")
         tags = r.tagged("the group metadata")
-        metadata_hash = r.tag_int(tags, METADATA_HASH_TAG, _INT64, "metadata hash", 0)
+        metadata_hash = r.tag_int(tags, METADATA_HASH_TAG, INT64, "metadata hash", 0)
         return GroupMetadataValue(epoch, metadata_hash)
     if record_type == CONSUMER_GROUP_MEMBER_METADATA:
         return _read_member_metadata(r)
     if record_type == CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA:
-        epoch = r.fixed(_INT32, "assignment epoch")
+        epoch = r.fixed(INT32, "assignment epoch")
         tags = r.tagged("the target assignment metadata")
-        stamp = r.tag_int(tags, ASSIGNMENT_TIMESTAMP_TAG, _INT64, "assignment timestamp", 0)
+        stamp = r.tag_int(tags, ASSIGNMENT_TIMESTAMP_TAG, INT64, "assignment timestamp", 0)
         return TargetAssignmentMetadataValue(epoch, stamp)
     if record_type == CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER:
-        partitions = r.topic_partitions("target partitions")
+        partitions = _read_topic_partitions(r, "target partitions")
         r.tagged("the target assignment")
         return TargetAssignmentMemberValue(partitions)
     assert record_type == CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT, record_type
     return _read_current_assignment(r)
-
-
-_T = TypeVar("_T")
-
-
-def _guarded(r: _Reader, read: Callable[[], _T]) -> _T:
-    """``read()``, with any other ValueError of a record's own checks reported as corruption:
-    bytes that hold a field a record may not have are corrupt bytes, not a caller's bug."""
-    try:
-        result = read()
-    except GroupRecordError:
-        raise
-    except ValueError as exc:
-        raise r.fail("a valid record", str(exc)) from None
-    r.done()
-    return result
 
 
 def decode(key: bytes, value: bytes | None) -> tuple[GroupKey, GroupValue | None] | None:
@@ -868,12 +690,12 @@ def decode(key: bytes, value: bytes | None) -> tuple[GroupKey, GroupValue | None
     module does not know (Kafka's classic groups, share and streams groups...), which the
     coordinator skips as Kafka's loader does. Raises GroupRecordError, and nothing else, for
     bytes that do not parse."""
-    key_reader = _Reader(key, "key")
-    record_type = key_reader.fixed(_INT16, "the record type")
+    key_reader = Reader(key, "key")
+    record_type = key_reader.fixed(INT16, "the record type")
     if record_type not in KNOWN_RECORD_TYPES:
         return None
-    decoded_key = _guarded(key_reader, lambda: _read_key(key_reader, record_type))
+    decoded_key = guarded(key_reader, lambda: _read_key(key_reader, record_type))
     if value is None:
         return decoded_key, None
-    value_reader = _Reader(value, "value")
-    return decoded_key, _guarded(value_reader, lambda: _read_value(value_reader, record_type))
+    value_reader = Reader(value, "value")
+    return decoded_key, guarded(value_reader, lambda: _read_value(value_reader, record_type))
