@@ -1,0 +1,300 @@
+"""The producer's pure core: record sizes as Kafka counts them, per-partition batches, the
+sticky partitioner and the retry backoff. No I/O, no clock (times are arguments), no asyncio.
+
+Sizes (Kafka's ``DefaultRecord.sizeInBytes``): a record in a v2 batch takes its length varint
+plus ``attributes`` (1) + timestamp delta (varlong) + offset delta (varint) + key length
+(varint, -1 for null) + key + value length + value + header count + each header's name
+length, name, value length and value, all varints zigzag-encoded (see storage/batch.py). A
+batch is ``RECORD_BATCH_OVERHEAD`` (61) bytes of header plus its records; a record fits in a
+batch while the total stays within ``batch.size`` (Kafka's ``MemoryRecordsBuilder.hasRoomFor``);
+a record larger than ``batch.size`` gets a batch of its own.
+
+Batches (Kafka's ``RecordAccumulator``): records of one partition append to the last batch of
+its queue, a new batch starting when it is full. A partition is *ready* when its first batch
+is full, has waited ``linger.ms``, is due again after a backoff, or when the producer flushes
+or closes. :meth:`Accumulator.drain` takes the whole queue (up to ``max.request.size`` bytes and
+the node's record limit per request) as one :class:`Batch`: over HTTP every request costs a
+round trip and, with acks=all, a replication round, so a partition's ready batches travel
+together as Kafka's drain packs a node's batches into one request. A batch once sent is
+retried as it is, so the node recognises a retried idempotent batch (same sequences).
+
+Sticky partitioner (KIP-794, Kafka's ``BuiltInPartitioner``): records without a key go to one
+partition until ``batch.size`` bytes went there (twice that at most), then to another picked at
+random among the partitions with a leader, weighted against long queues when adaptive
+partitioning is on.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Kafka's DefaultRecordBatch.RECORD_BATCH_OVERHEAD: the v2 batch header.
+RECORD_BATCH_OVERHEAD = 61
+# Kafka's ExponentialBackoff for retry.backoff.ms: the multiplier and the jitter.
+BACKOFF_MULTIPLIER = 2
+BACKOFF_JITTER = 0.2
+
+Header = tuple[str, bytes | None]
+
+
+def varint_size(value: int) -> int:
+    """Bytes of ``value`` as a zigzag varint (or varlong)."""
+    zigzag = (value << 1) ^ (value >> 63)
+    if zigzag < 0x80:
+        return 1
+    if zigzag < 0x4000:
+        return 2
+    size = 3
+    zigzag >>= 21
+    while zigzag:
+        zigzag >>= 7
+        size += 1
+    return size
+
+
+def payload_size(key_len: int | None, value_len: int | None, headers: tuple[Header, ...]) -> int:
+    """The bytes of a record's key, value and headers with their length varints (None: a
+    null key or value): the part of its size that does not depend on its batch."""
+    size = 1 if key_len is None else varint_size(key_len) + key_len
+    size += 1 if value_len is None else varint_size(value_len) + value_len
+    size += varint_size(len(headers))
+    for name, header_value in headers:
+        encoded = len(name.encode("utf-8"))
+        size += varint_size(encoded) + encoded
+        size += 1 if header_value is None else varint_size(len(header_value)) + len(header_value)
+    return size
+
+
+def record_size(offset_delta: int, timestamp_delta: int, payload: int) -> int:
+    """The bytes a record takes in a v2 batch, length prefix included (DefaultRecord), from
+    its :func:`payload_size`, offset delta and timestamp delta."""
+    body = 1 + varint_size(timestamp_delta) + varint_size(offset_delta) + payload
+    return varint_size(body) + body
+
+
+def backoff_ms(attempt: int, base_ms: int, max_ms: int, rng: random.Random) -> float:
+    """Kafka's retry backoff before retry number ``attempt`` (0 for the first retry):
+    ``base * 2**attempt`` with +-20% jitter, never above ``max_ms``."""
+    if base_ms <= 0:
+        return 0.0
+    term = float(base_ms) * float(BACKOFF_MULTIPLIER) ** min(attempt, 32)
+    return min(float(max_ms), term * rng.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER))
+
+
+class PendingRecord:
+    """One record waiting for its acknowledgement; ``handle`` is the driver's (a future)."""
+
+    __slots__ = ("json", "size", "timestamp", "handle")
+
+    def __init__(self, json: dict[str, Any], size: int, timestamp: int, handle: Any) -> None:
+        self.json = json  # the record as the produce request carries it
+        self.size = size  # bytes in the batch format
+        self.timestamp = timestamp
+        self.handle = handle
+
+
+@dataclass(eq=False)
+class Batch:
+    """Records of one partition that travel (and are retried) together."""
+
+    topic: str
+    partition: int
+    created_s: float
+    records: list[PendingRecord] = field(default_factory=list)
+    size: int = RECORD_BATCH_OVERHEAD
+    base_timestamp: int | None = None
+    full: bool = False
+    # Set when first sent: the idempotent producer's id, epoch and first sequence.
+    producer_id: int | None = None
+    producer_epoch: int = 0
+    base_sequence: int | None = None
+    attempts: int = 0
+    retry_at_s: float = 0.0
+    last_error: BaseException | None = None
+    body: bytes | None = None  # the request's body, kept so a retry sends the same bytes
+
+    def has_room(self, payload: int, timestamp: int, batch_size: int) -> int | None:
+        """The size a record of ``payload`` bytes (:func:`payload_size`) would take here, or
+        None when it does not fit (an empty batch takes any record)."""
+        base = timestamp if self.base_timestamp is None else self.base_timestamp
+        size = record_size(len(self.records), timestamp - base, payload)
+        if self.records and self.size + size > batch_size:
+            return None
+        return size
+
+    def add(self, record: PendingRecord, batch_size: int) -> None:
+        if self.base_timestamp is None:
+            self.base_timestamp = record.timestamp
+        self.records.append(record)
+        self.size += record.size
+        self.full = self.size >= batch_size
+
+    @property
+    def sent(self) -> bool:
+        return self.base_sequence is not None or self.attempts > 0
+
+
+class Accumulator:
+    """Per-partition queues of batches (see the module text); counts the bytes it holds."""
+
+    def __init__(self, batch_size: int, linger_s: float) -> None:
+        self.batch_size = max(batch_size, 1)
+        self.linger_s = linger_s
+        self.queues: dict[tuple[str, int], deque[Batch]] = {}
+        self.flushing = False
+
+    def append(
+        self,
+        topic: str,
+        partition: int,
+        payload: int,
+        timestamp: int,
+        json: dict[str, Any],
+        handle: Any,
+        now_s: float,
+    ) -> tuple[PendingRecord, Batch, bool]:
+        """Adds a record of ``payload`` bytes (:func:`payload_size`) to its partition's last
+        batch, or a new one; returns the record, its batch, and whether a batch was started
+        or filled (the sender has something new to do)."""
+        queue = self.queues.get((topic, partition))
+        if queue is None:
+            queue = self.queues[(topic, partition)] = deque()
+        last = queue[-1] if queue and not queue[-1].sent else None
+        size = None
+        if last is not None and not last.full:
+            size = last.has_room(payload, timestamp, self.batch_size)
+        news = False
+        if last is None or last.full or size is None:
+            last = Batch(topic, partition, now_s)
+            queue.append(last)
+            size = last.has_room(payload, timestamp, self.batch_size)
+            assert size is not None
+            news = True
+        record = PendingRecord(json, size, timestamp, handle)
+        last.add(record, self.batch_size)
+        return record, last, news or last.full
+
+    def queue_length(self, topic: str, partition: int) -> int:
+        queue = self.queues.get((topic, partition))
+        return 0 if queue is None else len(queue)
+
+    def ready(self, now_s: float) -> tuple[list[tuple[str, int]], float | None]:
+        """The partitions whose first batch may leave now, and the seconds until the next
+        one may (None: nothing waits)."""
+        ready: list[tuple[str, int]] = []
+        wait: float | None = None
+        for tp, queue in self.queues.items():
+            if not queue:
+                continue
+            first = queue[0]
+            if first.sent:
+                due = first.retry_at_s
+            elif first.full or len(queue) > 1 or self.flushing:
+                due = now_s
+            else:
+                due = first.created_s + self.linger_s
+            if due <= now_s:
+                ready.append(tp)
+            else:
+                wait = due - now_s if wait is None else min(wait, due - now_s)
+        return ready, wait
+
+    def drain(self, topic: str, partition: int, max_bytes: int, max_records: int) -> Batch:
+        """Takes the partition's first batch; a batch never sent takes along the fresh batches
+        behind it while the result stays within ``max_bytes`` and ``max_records``."""
+        queue = self.queues[(topic, partition)]
+        first = queue.popleft()
+        if first.sent:
+            return first
+        while queue and not queue[0].sent:
+            following = queue[0]
+            if (
+                first.size + following.size - RECORD_BATCH_OVERHEAD > max_bytes
+                or len(first.records) + len(following.records) > max_records
+            ):
+                break
+            queue.popleft()
+            first.records.extend(following.records)
+            first.size += following.size - RECORD_BATCH_OVERHEAD
+        return first
+
+    def reenqueue(self, batch: Batch) -> None:
+        """Puts a sent batch back for a retry, before every fresh batch and after the sent
+        ones with a lower sequence (the node must see sequences in order)."""
+        queue = self.queues.setdefault((batch.topic, batch.partition), deque())
+        index = 0
+        while (
+            index < len(queue)
+            and queue[index].sent
+            and (queue[index].base_sequence or 0) < (batch.base_sequence or 0)
+        ):
+            index += 1
+        queue.insert(index, batch)
+
+    def batches(self) -> list[Batch]:
+        return [batch for queue in self.queues.values() for batch in queue]
+
+    def take_all(self) -> list[Batch]:
+        """Removes and returns every batch (the producer fails them when it closes)."""
+        taken = self.batches()
+        self.queues.clear()
+        return taken
+
+
+# The partitions of a topic that have a leader, and each partition's queue length: asked for
+# only when the sticky partitioner picks a new partition (computing them per record would cost
+# more than the rest of a send).
+Candidates = Callable[[], tuple[list[int], list[int]]]
+
+
+class StickyPartitioner:
+    """Kafka's built-in partitioner for records without a key (see the module text)."""
+
+    def __init__(self, batch_size: int, adaptive: bool, rng: random.Random) -> None:
+        self._sticky_bytes = max(batch_size, 1)
+        self._adaptive = adaptive
+        self._rng = rng
+        self._current: dict[str, list[int]] = {}  # topic -> [partition, bytes produced]
+
+    def partition(self, topic: str, partitions: int, candidates: Candidates) -> int:
+        """The partition of the topic's next keyless record."""
+        current = self._current.get(topic)
+        if current is None or current[0] >= partitions:
+            current = self._current[topic] = [self._next(partitions, candidates), 0]
+        return current[0]
+
+    def update(
+        self,
+        topic: str,
+        partition: int,
+        appended_bytes: int,
+        batch_full: bool,
+        partitions: int,
+        candidates: Candidates,
+    ) -> None:
+        """Counts bytes appended to the sticky partition; switches to another partition
+        after ``batch.size`` bytes once its batch is full, or after twice that regardless."""
+        current = self._current.get(topic)
+        if current is None or current[0] != partition:
+            return
+        current[1] += appended_bytes
+        if current[1] >= 2 * self._sticky_bytes or (
+            current[1] >= self._sticky_bytes and batch_full
+        ):
+            self._current[topic] = [self._next(partitions, candidates), 0]
+
+    def _next(self, partitions: int, candidates: Candidates) -> int:
+        available, queue_lengths = candidates()
+        choices = [p for p in available if p < partitions] or list(range(partitions))
+        if not self._adaptive or len(choices) == 1:
+            return self._rng.choice(choices)
+        # Kafka's adaptive choice: weight maxQueue + 1 - queue, so a partition whose batches
+        # pile up (a slow leader) gets fewer new records.
+        lengths = [queue_lengths[p] if p < len(queue_lengths) else 0 for p in choices]
+        top = max(lengths) + 1
+        weights = [top - length for length in lengths]
+        return self._rng.choices(choices, weights=weights)[0]

@@ -1,0 +1,469 @@
+"""Kafka's producer over the HTTP API: ``AsyncProducer`` and its synchronous twin ``Producer``.
+
+Use::
+
+    async with AsyncProducer({"bootstrap.servers": "127.0.0.1:9092", "linger.ms": "5"}) as p:
+        future = await p.send("news", b"Good morning", key=b"user1")
+        metadata = await future          # RecordMetadata(topic, partition, offset, timestamp)
+
+    with Producer(bootstrap_servers="127.0.0.1:9092") as p:
+        p.send("news", "Good day").result()
+
+Theory of operation (Kafka's producer, in one event loop):
+
+- ``send`` stamps the record's timestamp, picks its partition (the one given; murmur2 of the
+  key; else the sticky partitioner), counts its size as Kafka does, and appends it to its
+  partition's batch (client/accumulator.py). It waits only for what Kafka's ``send`` blocks
+  on, at most ``max.block.ms``: the topic's metadata (the topic is created on first use when
+  the cluster auto-creates topics) and room in ``buffer.memory``. A record over
+  ``max.request.size`` fails at once with RECORD_TOO_LARGE, before anything is sent.
+- One sender task sends each ready partition's batches as one request straight to the
+  partition's leader (``POST /v1/topics/T/partitions/P/records``), at most
+  ``max.in.flight.requests.per.connection`` requests per partition (Kafka counts per
+  connection; here every request is to one partition's leader).
+- Idempotence (default, needs acks=all): a producer id from ``POST /v1/producers``, and each
+  request carries ``Producer-Id``/``-Epoch``/``-Seq``, the sequence of its first record counted
+  per partition. A request is retried exactly as first sent, so the node recognises a retry
+  of what it stored and answers the original offsets (``"duplicate": true``). While a
+  partition has a batch to retry, only that batch is in flight, in sequence order; a request
+  answered OUT_OF_ORDER_SEQUENCE_NUMBER because an earlier one was lost is retried after it.
+  A batch that fails for good after it was sent leaves its sequence unresolved: the
+  partition's later batches move to a new producer id, starting again at sequence 0 (Kafka
+  bumps the epoch instead, KIP-360).
+- Retries: 307 NOT_LEADER_OR_FOLLOWER goes at once to the leader it names (the metadata cache
+  learns it); retriable errors (no leader, not enough replicas, timeouts, unknown topic or
+  partition) and transport errors are retried after Kafka's exponential backoff with jitter
+  (``retry.backoff.ms`` to ``retry.backoff.max.ms``) to the partition's current leader, with
+  the metadata read again from any node that answers, until ``retries`` or
+  ``delivery.timeout.ms`` end the record's attempts with the last error. Other errors
+  (RECORD_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED...) fail the batch at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import random
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from client import limits
+from client.accumulator import (
+    RECORD_BATCH_OVERHEAD,
+    Accumulator,
+    Header,
+    StickyPartitioner,
+    backoff_ms,
+    payload_size,
+    record_size,
+)
+from client.client import TransportError
+from client.metadata import Metadata, TopicMetadata
+from client.producer_config import ConfigException, ProducerConfig
+from client.protocol import RECORD_TOO_LARGE, UNKNOWN_PARTITION, UNKNOWN_TOPIC, ApiError, murmur2
+from client.sender import Callback, ProducerClosed, ProducerTimeout, RecordMetadata, Sender
+from client.sync import LoopThread
+from client.transport import Transport
+
+__all__ = [
+    "AsyncProducer",
+    "Callback",
+    "ConfigException",
+    "Producer",
+    "ProducerClosed",
+    "ProducerConfig",
+    "ProducerTimeout",
+    "RecordMetadata",
+]
+
+# A record's framing beyond its payload is at most this (attributes, two varlongs, the length
+# varint): a payload this far below the limits needs no exact size check.
+_FRAMING_BYTES_MAX = 1 + 10 + 5 + 5
+
+
+def _encoded(data: Any, what: str) -> tuple[Any, int | None]:
+    """(the JSON form, its length in bytes) of a key or value: a str stays a str (stored as
+    its UTF-8 bytes), bytes that are UTF-8 text become that text, other bytes base64."""
+    if data is None:
+        return None, None
+    if isinstance(data, str):
+        return data, len(data) if data.isascii() else len(data.encode("utf-8"))
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if not isinstance(data, bytes):
+        raise TypeError(f"{what} must be bytes, str or None, not {type(data).__name__}")
+    try:
+        return data.decode("utf-8"), len(data)
+    except UnicodeDecodeError:
+        return _Binary(base64.b64encode(data).decode("ascii")), len(data)
+
+
+class _Binary(str):
+    """Base64 of bytes that are not UTF-8 text (sent as ``key_b64``/``value_b64``)."""
+
+
+def _headers(raw: Mapping[str, Any] | Sequence[tuple[str, Any]] | None) -> tuple[Header, ...]:
+    if raw is None:
+        return ()
+    pairs = list(raw.items()) if isinstance(raw, Mapping) else list(raw)
+    headers: list[Header] = []
+    for name, value in pairs:
+        if not isinstance(name, str):
+            raise TypeError("a header name must be a str")
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        elif isinstance(value, (bytearray, memoryview)):
+            value = bytes(value)
+        elif value is not None and not isinstance(value, bytes):
+            raise TypeError(f"header {name!r} must be bytes, str or None")
+        if value is not None:
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                # The produce API carries header values as JSON strings (API.md).
+                raise ValueError(f"header {name!r}: the value must be UTF-8 text") from None
+        headers.append((name, value))
+    return tuple(headers)
+
+
+class AsyncProducer:
+    """Kafka's producer on asyncio (see the module text). Give Kafka producer properties as a
+    dict, or fields of :class:`ProducerConfig` as keywords (``bootstrap_servers=...``);
+    raises ConfigException for a setting it cannot use."""
+
+    def __init__(
+        self,
+        config: ProducerConfig | Mapping[str, Any] | None = None,
+        /,
+        *,
+        rng: random.Random | None = None,
+        **overrides: Any,
+    ) -> None:
+        if isinstance(config, ProducerConfig):
+            self.config = ProducerConfig.from_properties({}, **{**config.__dict__, **overrides})
+        else:
+            self.config = ProducerConfig.from_properties(config or {}, **overrides)
+        cfg = self.config
+        self._rng = rng or random.Random()
+        self._transport = Transport(cfg.security, connections_max=limits.PRODUCER_CONNECTIONS_MAX)
+        self.metadata = Metadata(
+            self._transport,
+            cfg.bootstrap_servers,
+            max_age_ms=cfg.metadata_max_age_ms,
+            request_timeout_s=cfg.request_timeout_ms / 1000,
+        )
+        self._acc = Accumulator(cfg.batch_size, cfg.linger_ms / 1000)
+        self._sticky = StickyPartitioner(
+            cfg.batch_size, cfg.partitioner_adaptive_partitioning_enable, self._rng
+        )
+        self._size_limit = min(cfg.max_request_size, cfg.buffer_memory)
+        self._buffered = 0
+        self._space: asyncio.Event | None = None
+        self._sender: Sender | None = None
+        self._sender_task: asyncio.Task[None] | None = None
+        self._flushes = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Opens the connection pool and starts the sender (``async with`` calls it)."""
+        if self._sender is None:
+            self._transport.open()
+            self._space = asyncio.Event()
+            self._sender = Sender(
+                self.config, self._acc, self.metadata, self._transport, self._release, self._rng
+            )
+            self._sender_task = asyncio.create_task(
+                self._sender.run(), name="kraft-producer-sender"
+            )
+
+    async def __aenter__(self) -> AsyncProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _release(self, size: int) -> None:
+        self._buffered -= size
+        if self._space is not None:
+            self._space.set()
+
+    async def flush(self) -> None:
+        """Sends every record sent before the call at once (lingering no longer) and waits
+        until each is acknowledged or failed."""
+        if self._sender is None:
+            return
+        batches = [*self._acc.batches(), *self._sender.in_flight]
+        waits = [b.records[-1].handle[0] for b in batches if b.records]
+        if not waits:
+            return
+        self._flushes += 1
+        self._acc.flushing = True
+        self._sender.poke()
+        try:
+            await asyncio.gather(*waits, return_exceptions=True)
+        finally:
+            self._flushes -= 1
+            self._acc.flushing = self._flushes > 0 or self._sender.closing
+
+    async def close(self, timeout_s: float | None = None) -> None:
+        """Sends what waits (up to ``timeout_s``; by default for ever, as Kafka's ``close()``),
+        then stops; records still unsent then fail with ProducerClosed."""
+        sender, task = self._sender, self._sender_task
+        if sender is None or task is None or sender.closed:
+            return
+        sender.closing = True
+        self._acc.flushing = True
+        sender.poke()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await sender.stop()
+        sender.closed = True
+        sender.fail_all(ProducerClosed("Producer is closed forcefully."))
+        await self._transport.close()
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def partitions_for(self, topic: str) -> list[int]:
+        """The topic's partitions (reading its metadata, creating it when the cluster
+        auto-creates topics)."""
+        metadata = await self._wait_metadata(topic, time.monotonic() + self._max_block_s)
+        return list(range(metadata.partition_count))
+
+    async def send_and_wait(self, topic: str, value: Any, **kwargs: Any) -> RecordMetadata:
+        """Sends one record and waits for its acknowledgement."""
+        return await (await self.send(topic, value, **kwargs))
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | str | None,
+        key: bytes | str | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        callback: Callback | None = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Queues one record; returns the future of its RecordMetadata (see the module text).
+        ``callback(metadata, error)`` runs on the loop when the record is done, as Kafka's.
+        Raises ProducerTimeout when metadata or buffer space is not there in max.block.ms,
+        ValueError/TypeError for a record that cannot be one, ProducerClosed after close;
+        a record too large gives a future that failed with RECORD_TOO_LARGE."""
+        sender = self._sender
+        if sender is None or sender.closing:
+            raise ProducerClosed("Cannot perform operation after producer has been closed")
+        value_json, value_len = _encoded(value, "value")
+        key_json, key_len = _encoded(key, "key")
+        record_headers = _headers(headers) if headers else ()
+        metadata = self.metadata.cached(topic)
+        if metadata is None or metadata.partition_count == 0:
+            metadata = await self._wait_metadata(topic, time.monotonic() + self._max_block_s)
+        count = metadata.partition_count
+        sticky = False
+        if partition is not None:
+            if not 0 <= partition < count:
+                raise ValueError(
+                    f"Invalid partition given with record: {partition} is not in the range "
+                    f"[0...{count})."
+                )
+            chosen = partition
+        elif key is not None and not self.config.partitioner_ignore_keys:
+            key_bytes = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+            chosen = (murmur2(key_bytes) & 0x7FFFFFFF) % count
+        else:
+            sticky = True
+            chosen = self._sticky.partition(topic, count, lambda: self._candidates(metadata))
+        timestamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+        future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        payload = payload_size(key_len, value_len, record_headers)
+        if payload + RECORD_BATCH_OVERHEAD + _FRAMING_BYTES_MAX > self._size_limit:
+            problem = self._size_problem(RECORD_BATCH_OVERHEAD + record_size(0, 0, payload))
+            if problem is not None:
+                error = ApiError(RECORD_TOO_LARGE, problem)
+                future.set_exception(error)
+                if callback is not None:
+                    callback(None, error)
+                return future
+        if self._buffered + payload > self.config.buffer_memory:
+            await self._wait_for_space(payload, time.monotonic() + self._max_block_s)
+        json: dict[str, Any] = {"timestamp": timestamp}
+        if isinstance(value_json, _Binary):
+            json["value_b64"] = str(value_json)
+        else:
+            json["value"] = value_json
+        if key_json is not None:
+            json["key_b64" if isinstance(key_json, _Binary) else "key"] = str(key_json)
+        if record_headers:
+            json["headers"] = [
+                [name, None if v is None else v.decode("utf-8")] for name, v in record_headers
+            ]
+        record, batch, news = self._acc.append(
+            topic, chosen, payload, timestamp, json, (future, callback), time.monotonic()
+        )
+        self._buffered += record.size
+        if sticky:
+            self._sticky.update(
+                topic, chosen, record.size, batch.full, count, lambda: self._candidates(metadata)
+            )
+        if news:
+            sender.poke()
+            # A batch started or filled: let the sender (and the requests in flight) run, as
+            # Kafka's sender thread would, before the caller queues more.
+            await asyncio.sleep(0)
+        return future
+
+    @property
+    def _max_block_s(self) -> float:
+        return self.config.max_block_ms / 1000
+
+    def _candidates(self, metadata: TopicMetadata) -> tuple[list[int], list[int]]:
+        lengths = [
+            self._acc.queue_length(metadata.name, p) for p in range(len(metadata.partitions))
+        ]
+        return metadata.available(), lengths
+
+    def _size_problem(self, size: int) -> str | None:
+        if size > self.config.max_request_size:
+            return (
+                f"The message is {size} bytes when serialized which is larger than "
+                f"{self.config.max_request_size}, which is the value of the max.request.size "
+                "configuration."
+            )
+        if size > self.config.buffer_memory:
+            return (
+                f"The message is {size} bytes when serialized which is larger than the total "
+                "memory buffer you have configured with the buffer.memory configuration."
+            )
+        return None
+
+    async def _wait_metadata(self, topic: str, deadline: float) -> TopicMetadata:
+        """The topic's metadata with at least one partition, read (and the topic created,
+        where the cluster auto-creates topics) until ``deadline``."""
+        attempt = 0
+        while True:
+            try:
+                metadata = await self.metadata.topic(topic, auto_create=True)
+                if metadata.partition_count > 0:
+                    return metadata
+            except ApiError as exc:
+                if exc.kind not in (UNKNOWN_TOPIC, UNKNOWN_PARTITION) and not exc.kind.retriable:
+                    raise
+            except TransportError:
+                pass
+            self.metadata.invalidate(topic)
+            pause = backoff_ms(
+                attempt, self.config.retry_backoff_ms, self.config.retry_backoff_max_ms, self._rng
+            )
+            attempt += 1
+            if time.monotonic() + pause / 1000 > deadline:
+                raise ProducerTimeout(
+                    f"Topic {topic} not present in metadata after {self.config.max_block_ms} ms."
+                )
+            await asyncio.sleep(pause / 1000)
+
+    async def _wait_for_space(self, size: int, deadline: float) -> None:
+        assert self._space is not None
+        while self._buffered + size > self.config.buffer_memory:
+            self._space.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ProducerTimeout(
+                    "Failed to allocate memory within the configured max blocking time "
+                    f"{self.config.max_block_ms} ms."
+                )
+            try:
+                await asyncio.wait_for(self._space.wait(), left)
+            except TimeoutError:
+                pass
+
+
+class Producer:
+    """The synchronous twin of :class:`AsyncProducer`, for scripts: the same arguments; its
+    own event loop runs on a daemon thread (client/sync.py). ``send`` returns a
+    ``concurrent.futures.Future`` of the RecordMetadata; callbacks run on the loop's thread."""
+
+    def __init__(
+        self, config: ProducerConfig | Mapping[str, Any] | None = None, /, **overrides: Any
+    ) -> None:
+        self._thread = LoopThread("kraft-producer")
+
+        async def create() -> AsyncProducer:
+            producer = AsyncProducer(config, **overrides)
+            await producer.start()
+            return producer
+
+        try:
+            self._producer = self._thread.run(create())
+        except BaseException:
+            self._thread.stop()
+            raise
+        self.config = self._producer.config
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | str | None,
+        key: bytes | str | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        callback: Callback | None = None,
+    ) -> concurrent.futures.Future[RecordMetadata]:
+        """Queues one record (blocking at most max.block.ms, as Kafka's ``send``)."""
+
+        async def queue() -> concurrent.futures.Future[RecordMetadata]:
+            future = await self._producer.send(
+                topic, value, key, partition, timestamp_ms, headers, callback
+            )
+            result: concurrent.futures.Future[RecordMetadata] = concurrent.futures.Future()
+
+            def copy(done: asyncio.Future[RecordMetadata]) -> None:
+                if done.cancelled():
+                    result.cancel()
+                    return
+                error = done.exception()
+                if error is not None:
+                    result.set_exception(error)
+                else:
+                    result.set_result(done.result())
+
+            future.add_done_callback(copy)
+            return result
+
+        return self._thread.run(queue())
+
+    def partitions_for(self, topic: str) -> list[int]:
+        return self._thread.run(self._producer.partitions_for(topic))
+
+    def flush(self) -> None:
+        self._thread.run(self._producer.flush())
+
+    def close(self, timeout_s: float | None = None) -> None:
+        try:
+            self._thread.run(self._producer.close(timeout_s))
+        except RuntimeError:
+            pass  # closed already
+        self._thread.stop()

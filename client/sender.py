@@ -1,0 +1,432 @@
+"""The producer's sender: the task that takes ready batches from the accumulator to the
+partitions' leaders, and decides what each answer means (client/producer.py describes the
+producer as a whole).
+
+Theory of operation:
+
+- Every wake (a batch started or filled, a request done, a linger or backoff ended, at least
+  every ``PRODUCER_EXPIRY_SWEEP_S``) the sender expires batches past ``delivery.timeout.ms``,
+  then, for each ready partition, sends its next request if the partition may have another in
+  flight: ``max.in.flight.requests.per.connection``, or one while a batch is being retried.
+- A partition's request goes straight to its leader's URL from the metadata cache; with no
+  known leader the sender reads the topic again and looks back after ``retry.backoff.ms``.
+- Idempotence: the first request of a batch fixes its producer id, epoch and first sequence
+  (the partition's next); a retry sends the same bytes. ``unacked`` holds the first sequences
+  of a partition's sent, unfinished batches: an OUT_OF_ORDER_SEQUENCE_NUMBER answer is
+  retriable while an earlier one is among them (the node refused this one because that one was
+  lost), and final otherwise. A batch that fails for good after being sent leaves an
+  unresolved sequence: once nothing of the partition is in flight, it moves to a new producer
+  id from ``POST /v1/producers``, and its queued batches take new sequences from 0. (A batch
+  re-sequenced so whose first copy was stored after all would be stored twice; it takes a
+  failed batch *and* a lost answer at once, and Kafka's epoch bump has the same hole.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from client import limits
+from client.accumulator import Accumulator, Batch, backoff_ms
+from client.client import TransportError, error_from_answer
+from client.metadata import Metadata, redirect_leader
+from client.producer_config import ProducerConfig
+from client.protocol import (
+    NOT_LEADER_OR_FOLLOWER,
+    OUT_OF_ORDER_SEQUENCE_NUMBER,
+    UNKNOWN_PARTITION,
+    UNKNOWN_SERVER_ERROR,
+    UNKNOWN_TOPIC,
+    ApiError,
+)
+from client.transport import Answer, Transport
+
+SEQUENCE_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetadata:
+    """Where an acknowledged record was stored (offset -1 with acks=0, as in Kafka)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+
+
+Callback = Callable[[RecordMetadata | None, BaseException | None], None]
+
+
+class ProducerTimeout(Exception):
+    """Kafka's TimeoutException: metadata or buffer space not there within max.block.ms, or a
+    record that could not be sent within delivery.timeout.ms (and had no error to tell)."""
+
+
+class ProducerClosed(RuntimeError):
+    """A send after close, or a record still unsent when close gave up."""
+
+
+class _PartitionState:
+    """The sender's view of one partition: requests in flight and the idempotent sequence."""
+
+    __slots__ = (
+        "in_flight",
+        "producer_id",
+        "epoch",
+        "next_sequence",
+        "reset",
+        "unacked",
+        "blocked_until_s",
+    )
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.producer_id: int | None = None
+        self.epoch = 0
+        self.next_sequence = 0
+        self.reset = False  # an unresolved sequence: move to a new producer id when idle
+        self.unacked: set[int] = set()  # first sequences of sent, unfinished batches
+        self.blocked_until_s = 0.0
+
+
+class Sender:
+    """Sends the accumulator's batches (see the module text); ``released(bytes)`` is told of
+    the bytes of every batch that is done, acknowledged or failed."""
+
+    def __init__(
+        self,
+        config: ProducerConfig,
+        accumulator: Accumulator,
+        metadata: Metadata,
+        transport: Transport,
+        released: Callable[[int], None],
+        rng: random.Random,
+    ) -> None:
+        self.config = config
+        self._acc = accumulator
+        self.metadata = metadata
+        self._transport = transport
+        self._released = released
+        self._rng = rng
+        self._states: dict[tuple[str, int], _PartitionState] = {}
+        self.in_flight: set[Batch] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._producer_id: int | None = None
+        self._allocating: asyncio.Task[int] | None = None
+        self.closing = False
+        self.closed = False
+        timeout_ms = min(config.request_timeout_ms, limits.PRODUCE_TIMEOUT_MS_MAX)
+        self._query = f"acks={config.acks}&timeout_ms={timeout_ms}"
+
+    def poke(self) -> None:
+        """Wakes the sender: something new may be ready."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Cancels the requests in flight (close gave up on them)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def fail_all(self, error: BaseException) -> None:
+        for batch in [*self._acc.take_all(), *self.in_flight]:
+            self.fail(batch, error)
+        self.in_flight.clear()
+
+    def _state(self, tp: tuple[str, int]) -> _PartitionState:
+        state = self._states.get(tp)
+        if state is None:
+            state = self._states[tp] = _PartitionState()
+        return state
+
+    async def run(self) -> None:
+        next_sweep = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_sweep:
+                self._expire(now)
+                next_sweep = now + limits.PRODUCER_EXPIRY_SWEEP_S
+            ready, wait_s = self._acc.ready(now)
+            for tp in ready:
+                blocked = self._try_send(tp, now)
+                if blocked is not None:
+                    wait_s = blocked if wait_s is None else min(wait_s, blocked)
+            if self.closing and not self.in_flight and not any(self._acc.queues.values()):
+                return
+            self._wake.clear()
+            if wait_s is not None:
+                wait_s = max(wait_s, limits.PRODUCER_WAKE_MIN_S)
+                wait_s = min(wait_s, limits.PRODUCER_EXPIRY_SWEEP_S)
+            try:
+                async with asyncio.timeout(wait_s):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    def _try_send(self, tp: tuple[str, int], now: float) -> float | None:
+        """Sends the partition's next request if it may go now; otherwise the seconds until
+        it should be looked at again (None: a request's completion will wake the sender)."""
+        state = self._state(tp)
+        if state.blocked_until_s > now:
+            return state.blocked_until_s - now
+        queue = self._acc.queues[tp]
+        retrying = queue[0].sent
+        if state.in_flight >= (
+            1 if retrying else self.config.max_in_flight_requests_per_connection
+        ):
+            return None
+        if self.config.enable_idempotence and (state.producer_id is None or state.reset):
+            if state.in_flight:
+                return None
+            self._adopt_producer_id(tp, state, now)
+            if state.producer_id is None or state.reset:
+                return None  # the allocation's end wakes the sender
+        url = self.metadata.leader_url(*tp)
+        if url is None:
+            self._spawn(self._refresh(tp[0]))
+            state.blocked_until_s = now + self.config.retry_backoff_ms / 1000
+            return self.config.retry_backoff_ms / 1000
+        batch = self._acc.drain(
+            tp[0], tp[1], self.config.max_request_size, limits.PRODUCE_RECORDS_PER_REQUEST_MAX
+        )
+        if self.config.enable_idempotence and batch.base_sequence is None:
+            batch.producer_id, batch.producer_epoch = state.producer_id, state.epoch
+            batch.base_sequence = state.next_sequence
+            state.next_sequence = (state.next_sequence + len(batch.records)) % (SEQUENCE_MAX + 1)
+        if batch.base_sequence is not None:
+            state.unacked.add(batch.base_sequence)
+        state.in_flight += 1
+        self.in_flight.add(batch)
+        self._spawn(self._send_batch(state, batch, url))
+        return None
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh(self, topic: str) -> None:
+        try:
+            await self.metadata.refresh_topic(topic, auto_create=True)
+        except (ApiError, TransportError):
+            pass  # the batches wait and retry; delivery.timeout.ms ends them with an error
+        self.poke()
+
+    def _adopt_producer_id(self, tp: tuple[str, int], state: _PartitionState, now: float) -> None:
+        """Gives the partition a producer id: the producer's first one, or a new one after an
+        unresolved sequence (its sent, unfinished batches then start again at sequence 0)."""
+        if self._producer_id is not None and not state.reset and state.producer_id is None:
+            state.producer_id, state.epoch, state.next_sequence = self._producer_id, 0, 0
+            return
+        if self._allocating is None:
+            self._allocating = asyncio.ensure_future(self._allocate())
+            self._allocating.add_done_callback(lambda _: self.poke())
+            return
+        if not self._allocating.done():
+            return
+        task, self._allocating = self._allocating, None
+        try:
+            producer_id = task.result()
+        except (ApiError, TransportError) as exc:
+            state.blocked_until_s = now + self.config.retry_backoff_ms / 1000
+            for batch in self._acc.queues.get(tp, ()):
+                batch.last_error = exc
+            return
+        if self._producer_id is None:
+            self._producer_id = producer_id
+        state.producer_id, state.epoch, state.next_sequence = producer_id, 0, 0
+        state.reset = False
+        state.unacked.clear()
+        for batch in self._acc.queues.get(tp, ()):
+            batch.producer_id, batch.base_sequence = None, None
+
+    async def _allocate(self) -> int:
+        """A producer id from ``POST /v1/producers``, asked of any node that answers."""
+        last: Exception | None = None
+        for url in self.metadata.nodes():
+            try:
+                answer = await self._transport.exchange(
+                    "POST",
+                    url + "/v1/producers",
+                    body=b"{}",
+                    timeout_s=self.config.request_timeout_ms / 1000,
+                )
+            except TransportError as exc:
+                self.metadata.node_failed(url)
+                last = exc
+                continue
+            if answer.status == 503:
+                last = error_from_answer(answer.status, answer.headers, answer.body)
+                continue
+            if answer.status != 200:
+                raise error_from_answer(answer.status, answer.headers, answer.body)
+            body = orjson.loads(answer.body)
+            return int(body["producer_id"])
+        raise last or TransportError("no node to ask for a producer id")
+
+    async def _send_batch(self, state: _PartitionState, batch: Batch, url: str) -> None:
+        batch.attempts += 1
+        headers: dict[str, str] = {}
+        if batch.base_sequence is not None:
+            headers = {
+                "Producer-Id": str(batch.producer_id),
+                "Producer-Epoch": str(batch.producer_epoch),
+                "Producer-Seq": str(batch.base_sequence),
+            }
+        if batch.body is None:
+            batch.body = orjson.dumps({"records": [r.json for r in batch.records]})
+        path = (
+            f"/v1/topics/{quote(batch.topic, safe='')}/partitions/{batch.partition}/records?"
+            + self._query
+        )
+        try:
+            try:
+                answer = await self._transport.exchange(
+                    "POST",
+                    url + path,
+                    body=batch.body,
+                    headers=headers,
+                    # The node answers within timeout_ms; a little more for the way back.
+                    timeout_s=self.config.request_timeout_ms / 1000 + limits.PRODUCE_ANSWER_SLACK_S,
+                )
+            except TransportError as exc:
+                self.metadata.node_failed(url)
+                self._retry(state, batch, exc, None)
+                return
+            self._handle(state, batch, answer)
+        finally:
+            state.in_flight -= 1
+            self.in_flight.discard(batch)
+            self.poke()
+
+    def _handle(self, state: _PartitionState, batch: Batch, answer: Answer) -> None:
+        status = answer.status
+        if status in (200, 202):
+            self._complete(state, batch, answer.body if status == 200 else None)
+            return
+        if status == 307:
+            redirect = redirect_leader(answer)
+            if redirect is not None:
+                self.metadata.leader_moved(batch.topic, batch.partition, redirect)
+                error = error_from_answer(status, answer.headers, answer.body)
+                # At once to the leader it names, unless the last answer was a redirect too
+                # (leadership moving back and forth): then after the backoff.
+                again = isinstance(batch.last_error, ApiError) and (
+                    batch.last_error.kind is NOT_LEADER_OR_FOLLOWER
+                )
+                self._retry(state, batch, error, None if again else 0.0)
+                return
+        error = error_from_answer(status, answer.headers, answer.body)
+        kind = error.kind
+        if kind in (UNKNOWN_TOPIC, UNKNOWN_PARTITION) or kind.retriable:
+            self.metadata.invalidate(batch.topic)
+            retry_after = error.extra.get("retry_after_s")
+            self._retry(state, batch, error, None if retry_after is None else float(retry_after))
+            return
+        if kind is OUT_OF_ORDER_SEQUENCE_NUMBER and batch.base_sequence is not None:
+            earlier = [s for s in state.unacked if s != batch.base_sequence]
+            if state.reset or (earlier and min(earlier) < batch.base_sequence):
+                # An earlier batch was lost or refused: this one follows it (or moves to the
+                # new producer id), in order.
+                self._retry(state, batch, error, 0.0)
+                return
+        self.fail(batch, error, state)
+
+    def _retry(
+        self, state: _PartitionState, batch: Batch, error: BaseException, after_s: float | None
+    ) -> None:
+        """Puts a batch back for another attempt, or fails it when its attempts are over."""
+        now = time.monotonic()
+        cfg = self.config
+        if (
+            self.closed
+            or batch.attempts > cfg.retries
+            or (now - batch.created_s >= cfg.delivery_timeout_ms / 1000)
+        ):
+            self.fail(batch, error, state)
+            return
+        pause = backoff_ms(
+            batch.attempts - 1, cfg.retry_backoff_ms, cfg.retry_backoff_max_ms, self._rng
+        )
+        if after_s is not None:
+            pause = (
+                0.0 if after_s == 0.0 else max(pause, min(after_s * 1000, cfg.retry_backoff_max_ms))
+            )
+        batch.retry_at_s = now + pause / 1000
+        batch.last_error = error
+        self._acc.reenqueue(batch)
+
+    def _complete(self, state: _PartitionState, batch: Batch, raw: bytes | None) -> None:
+        offsets: list[Any] = []
+        if raw is not None:
+            try:
+                answer = orjson.loads(raw)
+                offsets = answer["offsets"]
+                assert len(offsets) == len(batch.records)
+            except (orjson.JSONDecodeError, KeyError, TypeError, AssertionError):
+                self.fail(
+                    batch,
+                    ApiError(
+                        UNKNOWN_SERVER_ERROR, "a produce answer without the offsets of its records"
+                    ),
+                    state,
+                )
+                return
+        if batch.base_sequence is not None:
+            state.unacked.discard(batch.base_sequence)
+        topic, partition = batch.topic, batch.partition
+        for index, record in enumerate(batch.records):
+            offset = offsets[index].get("offset", -1) if offsets else -1
+            future, callback = record.handle
+            metadata = RecordMetadata(topic, partition, offset, record.timestamp)
+            if not future.done():
+                future.set_result(metadata)
+            if callback is not None:
+                callback(metadata, None)
+        self._release(batch)
+
+    def fail(
+        self, batch: Batch, error: BaseException, state: _PartitionState | None = None
+    ) -> None:
+        if state is not None and batch.base_sequence is not None:
+            state.unacked.discard(batch.base_sequence)
+            if batch.attempts > 0:
+                state.reset = True  # its sequence may or may not be stored
+        for record in batch.records:
+            future, callback = record.handle
+            if not future.done():
+                future.set_exception(error)
+                # Marked retrieved: a caller that only uses callbacks gets no "exception was
+                # never retrieved" noise.
+                future.exception()
+            if callback is not None:
+                callback(None, error)
+        self._release(batch)
+
+    def _release(self, batch: Batch) -> None:
+        self._released(sum(r.size for r in batch.records))
+
+    def _expire(self, now: float) -> None:
+        """Fails queued batches older than delivery.timeout.ms with their last error."""
+        limit_s = self.config.delivery_timeout_ms / 1000
+        for tp, queue in self._acc.queues.items():
+            if not queue or now - queue[0].created_s < limit_s:
+                continue
+            kept = [b for b in queue if now - b.created_s < limit_s]
+            expired = [b for b in queue if now - b.created_s >= limit_s]
+            queue.clear()
+            queue.extend(kept)
+            for batch in expired:
+                error = batch.last_error or ProducerTimeout(
+                    f"Expiring {len(batch.records)} record(s) for {tp[0]}-{tp[1]}:"
+                    f"{int((now - batch.created_s) * 1000)} ms has passed since batch creation"
+                )
+                self.fail(batch, error, self._state(tp))
