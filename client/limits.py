@@ -67,3 +67,29 @@ METADATA_MAX_AGE_MS = 300_000
 # long enough that a dead node is not tried first on every read of a leader election (about
 # 1.5-3 s, README), short enough that a restarted node is used again soon.
 NODE_FAILURE_BACKOFF_S = 5.0
+
+# Sockets one producer holds: up to max.in.flight requests per partition, each on its own
+# keep-alive connection (HTTP/1.1 has one request per connection at a time); bounded so a
+# producer writing to 1,000 partitions cannot open thousands.
+PRODUCER_CONNECTIONS_MAX = 256
+
+# Records in one produce request: the node refuses more (server PRODUCE_RECORDS_MAX), however
+# small they are; max.request.size bounds the bytes.
+PRODUCE_RECORDS_PER_REQUEST_MAX = 10_000
+
+# The longest acks wait the node accepts in a produce's timeout_ms (server
+# PRODUCE_TIMEOUT_MS_MAX); a larger request.timeout.ms still bounds the client's own wait.
+PRODUCE_TIMEOUT_MS_MAX = 300_000
+
+# A produce answer may take request.timeout.ms at the node (its acks wait) plus the way back:
+# without this slack the client would give up at the moment the node answers REQUEST_TIMED_OUT.
+PRODUCE_ANSWER_SLACK_S = 1.0
+
+# The sender looks for batches past delivery.timeout.ms this often (and wakes at least this
+# often): expiry is a ms-precise setting in name only, a tenth of a second late is harmless,
+# and sweeping every queue on every wake would cost more than the sends.
+PRODUCER_EXPIRY_SWEEP_S = 0.1
+
+# The sender never sleeps less than this for a linger or backoff to end: below ~1 ms the
+# event loop's timer resolution makes the wait a busy loop.
+PRODUCER_WAKE_MIN_S = 0.001
