@@ -23,7 +23,7 @@ from server.auto_topics import INTERNAL_TOPICS, OFFSETS_TOPIC, ensure_topic
 from server.groups.runtime import GroupCoordinator
 from server.groups.shard import CommitOffset, Heartbeat
 from server.http_records import node_of
-from server.http_security import may_create_topic, may_describe_group
+from server.http_security import may_create_topic, may_describe_group, require_topics
 from server.http_util import INT_MAX, LONG_MAX, json_response, read_json
 from server.internal_auth_http import INTERNAL_PEER
 from server.node import Node
@@ -240,6 +240,7 @@ async def commit_offsets(request: web.Request) -> web.Response:
     member_id, epoch, offsets = parse_commit(
         await read_json(request, node.config.max_request_bytes)
     )
+    require_topics(request, "READ", (o.topic for o in offsets))
     coordinator = _coordinator(request)
     loaded = await coordinator.shard_for(group_id)
     planned = loaded.shard.plan_commit(
