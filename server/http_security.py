@@ -100,6 +100,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/topics/{topic}/partitions"): _topic("ALTER"),  # CreatePartitions
     ("GET", "/v1/topics/{topic}/configs"): _topic("DESCRIBE_CONFIGS"),  # DescribeConfigs
     ("PUT", "/v1/topics/{topic}/configs"): _topic("ALTER_CONFIGS"),  # IncrementalAlterConfigs
+    ("GET", "/v1/topics/{topic}/configs/entries"): _topic("DESCRIBE_CONFIGS"),
+    ("GET", "/v1/brokers/{broker}/configs"): _cluster("DESCRIBE_CONFIGS"),  # DescribeConfigs
     ("POST", "/v1/topics/{topic}/records"): _topic("WRITE"),  # Produce
     ("POST", _RECORDS): _topic("WRITE"),  # Produce
     ("GET", _RECORDS): _topic("READ"),  # Fetch
