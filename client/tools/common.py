@@ -48,8 +48,6 @@ REFUSED_FLAGS: dict[str, dict[str, str]] = {
             "{flag} is not supported (Kafka 4 removed it too); set the config again instead"
         ),
         "--topic-id": "{flag} is not supported yet; use --topic",
-        "--under-min-isr-partitions": "{flag} is not supported yet",
-        "--at-min-isr-partitions": "{flag} is not supported yet",
         "--partition-size-limit-per-response": "{flag} is not supported",
         "--disable-rack-aware": "{flag} is not supported: this cluster has no racks",
     },
@@ -71,12 +69,8 @@ REFUSED_FLAGS: dict[str, dict[str, str]] = {
     },
     "kraft-console-consumer": {
         "--zookeeper": _ZOOKEEPER,
-        "--group": _GROUPS,
         "--include": "{flag} is not supported yet; name one topic with --topic",
         "--whitelist": "{flag} is not supported yet; name one topic with --topic",
-        "--consumer-property": (
-            "{flag} is not supported yet (consumer groups and their settings come later)"
-        ),
         "--command-property": (
             "{flag} is not supported yet (consumer groups and their settings come later)"
         ),

@@ -24,6 +24,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from client.client import KraftClient, TransportError
 from client.protocol import TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC, ApiError, topic_name_problem
@@ -52,6 +53,8 @@ class TopicsCommand:
     if_not_exists: bool = False
     under_replicated: bool = False
     unavailable: bool = False
+    under_min_isr: bool = False
+    at_min_isr: bool = False
     with_overrides: bool = False
     exclude_internal: bool = False
     security: ClientSecurity | None = None  # --command-config
@@ -116,6 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--under-replicated-partitions",
         action="store_true",
         help="With --describe: only show under-replicated partitions.",
+    )
+    parser.add_argument(
+        "--under-min-isr-partitions",
+        action="store_true",
+        help="With --describe: only show partitions whose isr count is less than the "
+        "configured minimum.",
+    )
+    parser.add_argument(
+        "--at-min-isr-partitions",
+        action="store_true",
+        help="With --describe: only show partitions whose isr count is equal to the configured "
+        "minimum.",
     )
     parser.add_argument(
         "--unavailable-partitions",
@@ -191,6 +206,8 @@ def parse_command(argv: list[str]) -> TopicsCommand:
         "partitions": args.partitions is not None,
         "replication-factor": args.replication_factor is not None,
         "under-replicated-partitions": args.under_replicated_partitions,
+        "under-min-isr-partitions": args.under_min_isr_partitions,
+        "at-min-isr-partitions": args.at_min_isr_partitions,
         "unavailable-partitions": args.unavailable_partitions,
         "topics-with-overrides": args.topics_with_overrides,
         "if-exists": args.if_exists,
@@ -203,6 +220,8 @@ def parse_command(argv: list[str]) -> TopicsCommand:
         "partitions": ("alter", "create"),
         "replication-factor": ("create",),
         "under-replicated-partitions": ("describe",),
+        "under-min-isr-partitions": ("describe",),
+        "at-min-isr-partitions": ("describe",),
         "unavailable-partitions": ("describe",),
         "topics-with-overrides": ("describe",),
         "if-exists": ("alter", "delete", "describe"),
@@ -215,7 +234,12 @@ def parse_command(argv: list[str]) -> TopicsCommand:
                 f"Option {_opt(option)} can't be used with option {_opt(action)}"
             )
     if args.topics_with_overrides:
-        for report in ("under-replicated-partitions", "unavailable-partitions"):
+        for report in (
+            "under-replicated-partitions",
+            "under-min-isr-partitions",
+            "at-min-isr-partitions",
+            "unavailable-partitions",
+        ):
             if used[report]:
                 raise common.UsageError(
                     f"Option {_opt(report)} can't be used with option "
@@ -232,6 +256,8 @@ def parse_command(argv: list[str]) -> TopicsCommand:
         if_not_exists=args.if_not_exists,
         under_replicated=args.under_replicated_partitions,
         unavailable=args.unavailable_partitions,
+        under_min_isr=args.under_min_isr_partitions,
+        at_min_isr=args.at_min_isr_partitions,
         with_overrides=args.topics_with_overrides,
         exclude_internal=args.exclude_internal,
         security=common.load_security(args.command_config),
@@ -310,23 +336,39 @@ def is_unavailable(part: dict[str, Any], live_brokers: set[int]) -> bool:
     return leader is None or leader not in live_brokers
 
 
+def is_under_min_isr(part: dict[str, Any], min_isr: int) -> bool:
+    """Kafka's isUnderMinIsr: no leader, or fewer ISR members than min.insync.replicas."""
+    return part.get("leader") is None or len(part.get("isr") or []) < min_isr
+
+
+def is_at_min_isr(part: dict[str, Any], min_isr: int) -> bool:
+    """Kafka's isAtMinIsrPartitions: exactly min.insync.replicas ISR members (one more loss
+    and acks=all produce stops)."""
+    return len(part.get("isr") or []) == min_isr
+
+
 def describe_lines(
     descs: list[dict[str, Any]],
     *,
     under_replicated: bool = False,
     unavailable: bool = False,
+    under_min_isr: bool = False,
+    at_min_isr: bool = False,
     with_overrides: bool = False,
     live_brokers: set[int] | None = None,
+    min_isr: dict[str, int] | None = None,
 ) -> list[str]:
     """Kafka's --describe output for the given topic descriptions (API.md's shape).
 
-    With a partition filter only the matching partition lines are printed (no topic line), as
-    Kafka does; with ``with_overrides`` only the topic lines of topics that have configs.
+    With partition filters only the partition lines matching one of them are printed (no
+    topic line), as Kafka does; with ``with_overrides`` only the topic lines of topics that
+    have configs. ``min_isr`` is each topic's effective min.insync.replicas (default 1).
     """
     lines: list[str] = []
-    filtered = under_replicated or unavailable
+    filtered = under_replicated or unavailable or under_min_isr or at_min_isr
     for desc in descs:
         name = str(desc.get("name"))
+        topic_min_isr = (min_isr or {}).get(name, 1)
         parts = sorted(desc.get("partitions") or [], key=lambda p: p.get("partition", 0))
         if not filtered and (not with_overrides or desc.get("configs")):
             lines.append(topic_line(desc))
@@ -337,6 +379,8 @@ def describe_lines(
                 not filtered
                 or (under_replicated and is_under_replicated(part))
                 or (unavailable and is_unavailable(part, live_brokers or set()))
+                or (under_min_isr and is_under_min_isr(part, topic_min_isr))
+                or (at_min_isr and is_at_min_isr(part, topic_min_isr))
             ):
                 lines.append(partition_line(name, part))
     return lines
@@ -409,6 +453,19 @@ async def _describe_all(client: KraftClient, names: list[str]) -> list[dict[str,
     return [desc for desc in found if desc is not None]
 
 
+async def _min_isr(client: KraftClient, names: list[str]) -> dict[str, int]:
+    """Each topic's effective min.insync.replicas (its own config, else the node's default),
+    which a topic description leaves out when it is not the topic's own."""
+
+    async def one(name: str) -> tuple[str, int]:
+        body = await client._dict("GET", "/v1/topics/" + quote(name, safe="") + "/configs")
+        configs = body.get("configs")
+        value = configs.get("min.insync.replicas") if isinstance(configs, dict) else None
+        return name, int(value) if isinstance(value, (str, int)) and str(value).isdigit() else 1
+
+    return dict(await asyncio.gather(*(one(name) for name in names)))
+
+
 async def execute(cmd: TopicsCommand, client: KraftClient) -> None:
     """Carries out one command, printing Kafka's lines; raises on failure."""
     if cmd.action == "create":
@@ -420,12 +477,20 @@ async def execute(cmd: TopicsCommand, client: KraftClient) -> None:
     elif cmd.action == "describe":
         descs = await _describe_all(client, await _matching(client, cmd))
         live = live_broker_ids(await client.cluster()) if cmd.unavailable else None
+        min_isr = (
+            await _min_isr(client, [str(d.get("name")) for d in descs])
+            if cmd.under_min_isr or cmd.at_min_isr
+            else None
+        )
         for line in describe_lines(
             descs,
             under_replicated=cmd.under_replicated,
             unavailable=cmd.unavailable,
+            under_min_isr=cmd.under_min_isr,
+            at_min_isr=cmd.at_min_isr,
             with_overrides=cmd.with_overrides,
             live_brokers=live,
+            min_isr=min_isr,
         ):
             _out(line)
     elif cmd.action == "delete":
