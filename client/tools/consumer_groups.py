@@ -442,7 +442,15 @@ class GroupsRun:
                 "to latest known offset."
             )
         ends = await self.log_offsets(empty, "latest")
-        return {tp: found[tp] if found[tp] is not None else ends[tp] for tp in partitions}  # type: ignore[misc]
+        out: dict[TopicPartition, int] = {}
+        for tp in partitions:
+            offset = found[tp] if found[tp] is not None else ends[tp]
+            if offset is None:
+                raise common.UsageError(
+                    f"Error getting offset by timestamp of topic partition: {tp}"
+                )
+            out[tp] = offset
+        return out
 
     async def plan(self, group: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Kafka's prepareOffsetsToReset for one group."""

@@ -243,6 +243,14 @@ class OffsetRow:
         return self.log_end_offset - self.offset
 
 
+def host_text(host: object) -> str:
+    """A member's host as Kafka prints it: Java's InetAddress.toString, "/127.0.0.1"."""
+    if not host:
+        return MISSING
+    text = str(host)
+    return text if text.startswith("/") else "/" + text
+
+
 def _text(value: int | None) -> str:
     return MISSING if value is None else str(value)
 
@@ -274,7 +282,7 @@ def offset_rows(desc: dict[str, Any]) -> list[OffsetRow]:
                     info.get("offset"),
                     info.get("log_end_offset"),
                     str(member.get("member_id") or MISSING),
-                    str(member.get("client_host") or MISSING),
+                    host_text(member.get("client_host")),
                     str(member.get("client_id") or MISSING),
                 )
             )
@@ -359,7 +367,7 @@ def members_table(desc: dict[str, Any], verbose: bool) -> list[str]:
     members = [m for m in desc.get("members") or [] if isinstance(m, dict)]
     g = max([15, len(group)])
     c = max([15, *(len(str(m.get("member_id", ""))) for m in members)])
-    h = max([15, *(len(str(m.get("client_host", ""))) for m in members)])
+    h = max([15, *(len(host_text(m.get("client_host"))) for m in members)])
     cl = max([15, *(len(str(m.get("client_id", ""))) for m in members)])
 
     def line(group_: object, cid: object, host: object, client: object, count: object) -> str:
@@ -379,7 +387,7 @@ def members_table(desc: dict[str, Any], verbose: bool) -> list[str]:
         text = line(
             group,
             m.get("member_id", ""),
-            m.get("client_host", ""),
+            host_text(m.get("client_host")),
             m.get("client_id", ""),
             len(assignment),
         )
