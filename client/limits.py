@@ -44,11 +44,11 @@ RETRY_AFTER_MAX_S = 2.0
 # user is told about a cluster that is really down.
 RETRY_DEADLINE_S = 30.0
 
-# The console producer sends the lines already waiting on a non-interactive stdin as one
-# request. Bounded in count and bytes so a request stays well below the server's 8 MiB body
-# limit (API.md) and a huge file is streamed in pieces, not held in memory.
-PRODUCE_BATCH_RECORDS_MAX = 1000
-PRODUCE_BATCH_BYTES_MAX = 1 << 20
+# The console producer takes the lines already waiting on stdin this many (and bytes) at a
+# time: enough to keep the producer's batches full, bounded so a huge file is streamed in
+# pieces, not held in memory.
+STDIN_BATCH_LINES_MAX = 1000
+STDIN_BATCH_BYTES_MAX = 1 << 20
 
 # One read from stdin; lines longer than this are assembled across reads.
 STDIN_READ_BYTES = 64 * 1024
@@ -93,3 +93,8 @@ PRODUCER_EXPIRY_SWEEP_S = 0.1
 # The sender never sleeps less than this for a linger or backoff to end: below ~1 ms the
 # event loop's timer resolution makes the wait a busy loop.
 PRODUCER_WAKE_MIN_S = 0.001
+
+# After Ctrl+C the console producer gives the lines it read this long to be acknowledged, then
+# ends (Kafka's closes its producer without a limit; a user who presses Ctrl+C while the
+# cluster is down should not wait delivery.timeout.ms for the prompt).
+CONSOLE_CLOSE_ON_INTERRUPT_S = 5.0

@@ -87,16 +87,18 @@ class TopicMetadata:
         return [p.partition for p in self.partitions if p.leader is not None]
 
 
-def _int(value: Any, what: str) -> int:
+def _int(value: Any, topic: str, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(UNKNOWN_SERVER_ERROR, f"metadata answer: {what} is not an integer")
+        raise ApiError(
+            UNKNOWN_SERVER_ERROR, f"metadata answer for {topic}: {what} is not an integer"
+        )
     return value
 
 
-def _ids(value: Any, what: str) -> tuple[int, ...]:
+def _ids(value: Any, topic: str, what: str) -> tuple[int, ...]:
     if not isinstance(value, list):
-        raise ApiError(UNKNOWN_SERVER_ERROR, f"metadata answer: {what} is not a list")
-    return tuple(_int(v, what) for v in value)
+        raise ApiError(UNKNOWN_SERVER_ERROR, f"metadata answer for {topic}: {what} is not a list")
+    return tuple(_int(v, topic, what) for v in value)
 
 
 def parse_topic(body: Any, name: str, now_s: float) -> TopicMetadata:
@@ -113,11 +115,11 @@ def parse_topic(body: Any, name: str, now_s: float) -> TopicMetadata:
         parts.append(
             PartitionMetadata(
                 topic=name,
-                partition=_int(raw.get("partition"), "partition"),
-                leader=None if leader is None or leader == -1 else _int(leader, "leader"),
-                leader_epoch=_int(raw.get("leader_epoch", -1), "leader_epoch"),
-                replicas=_ids(raw.get("replicas", []), "replicas"),
-                isr=_ids(raw.get("isr", []), "isr"),
+                partition=_int(raw.get("partition"), name, "partition"),
+                leader=None if leader is None or leader == -1 else _int(leader, name, "leader"),
+                leader_epoch=_int(raw.get("leader_epoch", -1), name, "leader_epoch"),
+                replicas=_ids(raw.get("replicas", []), name, "replicas"),
+                isr=_ids(raw.get("isr", []), name, "isr"),
             )
         )
     parts.sort(key=lambda p: p.partition)

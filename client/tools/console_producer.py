@@ -1,16 +1,28 @@
-"""kraft-console-producer: Kafka's kafka-console-producer.sh against our cluster's HTTP API.
+"""kraft-console-producer: Kafka's kafka-console-producer.sh on the Python Producer.
 
 Reads standard input line by line and sends each line as one record, as Kafka's
 LineMessageReader does (same properties: ``parse.key``, ``key.separator`` (tab),
 ``parse.headers``, ``headers.delimiter``, ``headers.separator``, ``headers.key.separator``,
 ``ignore.error``, ``null.marker``). A ``>`` prompt is printed to stdout before each line is
 read, even when stdin is a pipe (Kafka before 3.7 did so; later versions print it only on a
-terminal). Records go to the topic endpoint, so the node picks a keyed record's partition with
-Kafka's murmur2 and spreads the others.
+terminal).
 
-Lines already waiting on stdin are sent together as one request, in order; lines typed on a
-terminal arrive one by one and are sent one by one. A line the reader cannot parse stops the
-tool with Kafka's message and exit 1; the lines before it are sent first, nothing of it is.
+Records go through :class:`client.producer.AsyncProducer` with Kafka's console settings
+(``ConsoleProducer.producerProps``): ``--request-required-acks`` (acks, default all),
+``--request-timeout-ms`` (1500), ``--message-send-max-retries`` (retries, 3),
+``--retry-backoff-ms`` (100), ``--timeout`` (linger.ms, 1000), ``--batch-size`` or
+``--max-partition-memory-bytes`` (batch.size, 16384), ``--max-memory-bytes`` (buffer.memory),
+``--max-block-ms`` (60000), ``--metadata-expiry-ms`` (300000); a flag given on the command
+line wins over ``--producer-property`` and the ``--producer.config`` file, whose settings win
+over the flags' defaults. So the tool survives the death of the node it was given, as Kafka's
+does: the producer knows every node once it has met the cluster, and follows leaders.
+
+A record that cannot be sent prints Kafka's ErrorLoggingCallback line and the tool goes on
+with the next lines (as Kafka's); it exits 1 at the end when any record failed. With
+``--sync`` each line waits for its acknowledgement, and the first failure ends the tool. A
+line the reader cannot parse stops the tool with Kafka's message and exit 1, after the lines
+before it are sent; nothing of it is. Ctrl+C ends it (exit 130), after giving what was read
+``CONSOLE_CLOSE_ON_INTERRUPT_S`` to be acknowledged.
 """
 
 from __future__ import annotations
@@ -21,30 +33,55 @@ import base64
 import os
 import sys
 import threading
-import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from client import limits
-from client.client import KraftClient, TransportError
-from client.protocol import (
-    LEADER_NOT_AVAILABLE,
-    NOT_LEADER_OR_FOLLOWER,
-    TOO_MANY_REQUESTS,
-    ApiError,
+from client.client import TransportError
+from client.producer import (
+    AsyncProducer,
+    ConfigException,
+    ProducerConfig,
+    ProducerTimeout,
+    RecordMetadata,
 )
+from client.protocol import ApiError
 from client.security import ClientSecurity
 from client.tools import common
 from client.tools.line_reader import LineError, LineSplitter, ReaderConfig, decode_line, parse_line
 
 TOOL = "kraft-console-producer"
 ACKS_VALUES = ("all", "-1", "0", "1")
-PRODUCER_PROPERTIES = frozenset({"acks", "request.timeout.ms"})
-# Errors the node answers before storing anything, so sending again cannot duplicate a record.
-_RETRY_BEFORE_APPEND = frozenset(
-    {LEADER_NOT_AVAILABLE.code, TOO_MANY_REQUESTS.code, NOT_LEADER_OR_FOLLOWER.code}
-)
+
+# Kafka's console producer flags that set a producer property, with Kafka's defaults
+# (ConsoleProducer): the flag given on the command line wins over --producer-property and
+# --producer.config; the default applies only where neither set the property.
+FLAG_PROPERTIES: dict[str, tuple[str, str]] = {
+    # dest: (property, Kafka's default)
+    "request_required_acks": ("acks", "-1"),
+    "request_timeout_ms": ("request.timeout.ms", "1500"),
+    "message_send_max_retries": ("retries", "3"),
+    "retry_backoff_ms": ("retry.backoff.ms", "100"),
+    "timeout": ("linger.ms", "1000"),
+    "max_memory_bytes": ("buffer.memory", str(32 * 1024 * 1024)),
+    "batch_size": ("batch.size", "16384"),
+    "max_block_ms": ("max.block.ms", "60000"),
+    "metadata_expiry_ms": ("metadata.max.age.ms", "300000"),
+}
+
+# Kafka's flags this tool refuses, with the reason.
+REFUSED: dict[str, str] = {
+    "--zookeeper": (
+        "--zookeeper is not supported: this cluster has no ZooKeeper; use --bootstrap-server"
+    ),
+    "--reader-config": "{flag} is not supported; give the reader's settings with --property",
+    "--line-reader": "{flag} is not supported: lines are read by the built-in line reader",
+    "--compression-codec": "{flag} is not supported: batches are stored uncompressed",
+    "--socket-buffer-size": "{flag} is not supported",
+    "--command-property": "{flag} is not supported; use --producer-property acks=...",
+}
 
 
 @dataclass(frozen=True)
@@ -53,9 +90,19 @@ class ProducerCommand:
     topic: str
     reader: ReaderConfig
     acks: str = "all"
-    timeout_ms: int | None = None
+    timeout_ms: int | None = None  # request.timeout.ms
     sync: bool = False
     security: ClientSecurity | None = None  # --producer.config / --command-config
+    # The producer's Kafka properties, merged as Kafka's ConsoleProducer merges them.
+    properties: dict[str, str] = field(default_factory=dict)
+
+    def producer_config(self) -> ProducerConfig:
+        """The producer's settings (checked already by :func:`parse_command`)."""
+        return ProducerConfig.from_properties(
+            self.properties,
+            bootstrap_servers=self.bootstrap,
+            security=self.security or ClientSecurity(),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,7 +128,9 @@ def send_error_line(topic: str, record: dict[str, Any], message: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = common.new_parser(
-        TOOL, "This tool helps to read data from standard input and publish it to the cluster."
+        TOOL,
+        "This tool helps to read data from standard input and publish it to the cluster.",
+        REFUSED,
     )
     parser.add_argument(
         "--bootstrap-server",
@@ -107,30 +156,58 @@ def build_parser() -> argparse.ArgumentParser:
         "--producer-property",
         action="append",
         metavar="KEY=VALUE",
-        help="Producer properties: acks, request.timeout.ms.",
+        help="Producer properties (Kafka's names: acks, linger.ms, batch.size, retries, "
+        "delivery.timeout.ms, enable.idempotence...).",
     )
+    flags = [
+        ("--request-required-acks", "ACKS", "The acks of each request: all (-1), 1 or 0."),
+        ("--request-timeout-ms", "MS", "How long the node may wait for the acks."),
+        ("--message-send-max-retries", "N", "How many times a request is retried."),
+        ("--retry-backoff-ms", "MS", "The wait before the first retry (it grows to 1 s)."),
+        ("--timeout", "MS", "linger.ms: how long a line may wait for others to join it."),
+        ("--batch-size", "BYTES", "batch.size: bytes per partition sent together."),
+        ("--max-partition-memory-bytes", "BYTES", "batch.size (wins over --batch-size)."),
+        ("--max-memory-bytes", "BYTES", "buffer.memory: bytes waiting to be sent."),
+        ("--max-block-ms", "MS", "How long a line may wait for metadata or buffer room."),
+        ("--metadata-expiry-ms", "MS", "metadata.max.age.ms."),
+    ]
+    for flag, metavar, text in flags:
+        default = FLAG_PROPERTIES.get(flag.lstrip("-").replace("-", "_"))
+        suffix = f" Default: {default[1]}." if default else ""
+        parser.add_argument(flag, metavar=metavar, help=text + suffix)
     parser.add_argument(
-        "--request-required-acks",
-        metavar="ACKS",
-        help="The acks of each request: all (-1, the default), 1 or 0.",
-    )
-    parser.add_argument(
-        "--request-timeout-ms",
-        type=int,
-        metavar="MS",
-        help="How long the node may wait for acks=all before answering.",
-    )
-    parser.add_argument(
-        "--sync", action="store_true", help="Send each line as its own request, one at a time."
+        "--sync",
+        action="store_true",
+        help="Send each line and wait for its acknowledgement before reading the next.",
     )
     return parser
+
+
+def _producer_properties(args: argparse.Namespace, file_props: dict[str, str]) -> dict[str, str]:
+    """Kafka's merge (ConsoleProducer.producerProps): the file, then --producer-property, then
+    each flag given on the command line; a flag's default only where nothing set it."""
+    props = {k: v for k, v in file_props.items() if not k.startswith(("ssl.", "sasl."))}
+    props.pop("security.protocol", None)
+    props.pop("bootstrap.servers", None)
+    props |= common.parse_key_values(args.producer_property)
+    if args.max_partition_memory_bytes is not None:
+        # Kafka: max-partition-memory-bytes replaces batch-size when both are given.
+        args.batch_size = args.max_partition_memory_bytes
+    for dest, (name, default) in FLAG_PROPERTIES.items():
+        given = getattr(args, dest)
+        if given is not None:
+            props[name] = given
+        else:
+            props.setdefault(name, default)
+    props.setdefault("client.id", "console-producer")
+    return props
 
 
 def parse_command(argv: list[str]) -> ProducerCommand:
     """The producer's settings from a command line, checked as Kafka's ConsoleProducer does;
     raises UsageError (exit 1), or SystemExit(2) from argparse for an unknown flag."""
     args = build_parser().parse_args(argv)
-    common.check_refused(TOOL, args)
+    common.check_refused(TOOL, args, REFUSED)
     if args.topic is None:
         raise common.UsageError('Missing required argument "[topic]"')
     bootstrap = args.bootstrap_server or args.broker_list
@@ -139,39 +216,27 @@ def parse_command(argv: list[str]) -> ProducerCommand:
     common.check_bootstrap(bootstrap)
     reader = ReaderConfig.from_properties(common.parse_key_values(args.property))
     security, file_props = common.load_client_config(args.command_config)
-    # As Kafka's: the file's acks and request.timeout.ms, overridden by --producer-property.
-    producer_props = {k: v for k, v in file_props.items() if k in PRODUCER_PROPERTIES}
-    producer_props |= common.parse_key_values(args.producer_property)
-    unknown = sorted(set(producer_props) - PRODUCER_PROPERTIES)
-    if unknown:
-        raise common.UsageError(
-            f"--producer-property {unknown[0]} is not supported; supported: "
-            + ", ".join(sorted(PRODUCER_PROPERTIES))
-        )
-    # As in Kafka, an explicit --request-required-acks wins over --producer-property acks.
-    acks = args.request_required_acks or producer_props.get("acks", "all")
+    props = _producer_properties(args, file_props)
+    acks = props["acks"].strip()
     if acks not in ACKS_VALUES:
         raise common.UsageError(
             f"Invalid value {acks} for configuration acks: String must be one of: all, -1, 0, 1"
         )
-    timeout_ms = args.request_timeout_ms
-    if timeout_ms is None and "request.timeout.ms" in producer_props:
-        try:
-            timeout_ms = int(producer_props["request.timeout.ms"])
-        except ValueError:
-            raise common.UsageError(
-                "Invalid value for configuration request.timeout.ms: Not a number of type INT"
-            ) from None
-    if timeout_ms is not None and timeout_ms <= 0:
-        raise common.UsageError("request.timeout.ms must be a positive number of milliseconds")
+    try:
+        config = ProducerConfig.from_properties(
+            props, bootstrap_servers=bootstrap, security=security or ClientSecurity()
+        )
+    except ConfigException as exc:
+        raise common.UsageError(str(exc)) from None
     return ProducerCommand(
         bootstrap=bootstrap,
         topic=args.topic,
         reader=reader,
-        acks="all" if acks == "-1" else acks,
-        timeout_ms=timeout_ms,
+        acks=config.acks,
+        timeout_ms=config.request_timeout_ms,
         sync=args.sync,
         security=security,
+        properties=props,
     )
 
 
@@ -270,70 +335,80 @@ def _prompt() -> None:
     sys.stdout.flush()
 
 
-async def send(client: KraftClient, cmd: ProducerCommand, records: list[dict[str, Any]]) -> None:
-    """Sends records as one request, retrying errors the node answers before storing anything
-    (until ``RETRY_DEADLINE_S``); raises ApiError or TransportError otherwise, and _SendFailed
-    when the node stored some records but refused others."""
-    deadline = time.monotonic() + limits.RETRY_DEADLINE_S
-    while True:
-        try:
-            answer = await client.produce(
-                cmd.topic, records, acks=cmd.acks, timeout_ms=cmd.timeout_ms
-            )
-        except ApiError as exc:
-            if exc.code not in _RETRY_BEFORE_APPEND or time.monotonic() > deadline:
-                raise
-            wait_s = exc.extra.get("retry_after_s", limits.RETRY_BACKOFF_S)
-            await asyncio.sleep(min(float(wait_s), limits.RETRY_AFTER_MAX_S))
-            continue
-        for index, result in enumerate(answer.get("offsets") or []):
-            if isinstance(result, dict) and "error_code" in result:
-                failed = ApiError.from_json(result, None)
-                raise _SendFailed(records[min(index, len(records) - 1)], failed)
-        return
+class RecordSender(Protocol):
+    """What the loop needs of a producer (AsyncProducer; a fake in tests)."""
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | str | None,
+        key: bytes | str | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: list[tuple[str, Any]] | None = None,
+        callback: Callable[[RecordMetadata | None, BaseException | None], None] | None = None,
+    ) -> Awaitable[asyncio.Future[RecordMetadata]]: ...
+
+    def flush(self) -> Awaitable[None]: ...
 
 
-class _SendFailed(Exception):
-    def __init__(self, record: dict[str, Any], error: ApiError) -> None:
-        super().__init__(error.message)
-        self.record = record
-        self.error = error
+def _field(record: dict[str, Any], name: str) -> bytes | str | None:
+    if f"{name}_b64" in record:
+        return base64.b64decode(record[f"{name}_b64"])
+    value = record.get(name)
+    return None if value is None else str(value)
 
 
-async def produce_lines(cmd: ProducerCommand, client: KraftClient, lines: StdinLines) -> int:
+_SEND_ERRORS = (ApiError, TransportError, ProducerTimeout, ValueError)
+
+
+async def produce_lines(cmd: ProducerCommand, producer: RecordSender, lines: Any) -> int:
     """Reads, parses and sends until end of input; returns the exit code."""
-    max_lines = 1 if cmd.sync else limits.PRODUCE_BATCH_RECORDS_MAX
+    failures = 0
+
+    def callback_for(record: dict[str, Any]) -> Any:
+        # Kafka's ErrorLoggingCallback: one line per record that could not be sent.
+        def done(_metadata: RecordMetadata | None, error: BaseException | None) -> None:
+            nonlocal failures
+            if error is not None:
+                failures += 1
+                common.print_error(send_error_line(cmd.topic, record, common.error_text(error)))
+
+        return done
+
     line_number = 0
     _prompt()
     while True:
-        batch = await lines.next_lines(max_lines, limits.PRODUCE_BATCH_BYTES_MAX)
+        batch = await lines.next_lines(limits.STDIN_BATCH_LINES_MAX, limits.STDIN_BATCH_BYTES_MAX)
         if batch is None:
-            return common.EXIT_OK
-        records: list[dict[str, Any]] = []
-        bad: LineError | None = None
+            break
         for raw in batch:
             line_number += 1
             try:
-                records.append(parse_line(decode_line(raw), line_number, cmd.reader))
+                record = parse_line(decode_line(raw), line_number, cmd.reader)
             except LineError as exc:
-                bad = exc
-                break
-        if records:
+                await producer.flush()
+                common.print_error(str(exc))
+                return common.EXIT_ERROR
+            headers = record.get("headers")
             try:
-                await send(client, cmd, records)
-            except _SendFailed as exc:
-                common.print_error(
-                    send_error_line(cmd.topic, exc.record, common.error_text(exc.error))
+                future = await producer.send(
+                    cmd.topic,
+                    _field(record, "value"),
+                    _field(record, "key"),
+                    headers=None if headers is None else [(n, v) for n, v in headers],
+                    callback=None if cmd.sync else callback_for(record),
                 )
-                return common.EXIT_ERROR
-            except (ApiError, TransportError) as exc:
-                common.print_error(send_error_line(cmd.topic, records[0], common.error_text(exc)))
-                return common.EXIT_ERROR
-        for _ in records:
+                if cmd.sync:
+                    await future
+            except _SEND_ERRORS as exc:
+                common.print_error(send_error_line(cmd.topic, record, common.error_text(exc)))
+                if cmd.sync:
+                    return common.EXIT_ERROR
+                failures += 1
             _prompt()
-        if bad is not None:
-            common.print_error(str(bad))
-            return common.EXIT_ERROR
+    await producer.flush()
+    return common.EXIT_ERROR if failures else common.EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -342,8 +417,16 @@ def main(argv: list[str] | None = None) -> int:
         return cmd
 
     async def run() -> int:
-        async with KraftClient(cmd.bootstrap, security=cmd.security) as client:
-            return await produce_lines(cmd, client, StdinLines())
+        producer = AsyncProducer(cmd.producer_config())
+        await producer.start()
+        try:
+            code = await produce_lines(cmd, producer, StdinLines())
+        except asyncio.CancelledError:
+            # Ctrl+C: what was read gets a moment to be acknowledged, then the tool ends.
+            await producer.close(limits.CONSOLE_CLOSE_ON_INTERRUPT_S)
+            raise
+        await producer.close()
+        return code
 
     return common.run(run)
 

@@ -1,0 +1,270 @@
+"""The producer's pure core: sizes as Kafka counts them, batching by bytes and linger, the
+sticky partitioner, the retry backoff schedule, and the config's checks."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from client.accumulator import (
+    RECORD_BATCH_OVERHEAD,
+    Accumulator,
+    StickyPartitioner,
+    backoff_ms,
+    payload_size,
+    record_size,
+    varint_size,
+)
+from client.producer_config import ConfigException, ProducerConfig
+from client.security import ClientSecurity
+from storage.batch import NewRecord, build_batch, encode_varint
+
+BS = {"bootstrap.servers": "127.0.0.1:9092"}
+
+
+def _payload(record: NewRecord) -> int:
+    return payload_size(
+        None if record.key is None else len(record.key),
+        None if record.value is None else len(record.value),
+        record.headers,
+    )
+
+
+# -- sizes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", [0, 1, -1, 63, 64, -64, -65, 8191, 8192, 1 << 20, -(1 << 27), 1 << 40, -(1 << 62)]
+)
+def test_varint_size_is_the_length_of_the_zigzag_encoding(value: int) -> None:
+    assert varint_size(value) == len(encode_varint(value))
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [NewRecord(None, b"x" * 100, 1_000)],
+        [NewRecord(b"user1", b"login website", 1_000), NewRecord(None, None, 1_005)],
+        [NewRecord(b"k", b"v" * 300, 1_000 + i * 70) for i in range(200)],
+        [NewRecord(b"k", b"v", 5_000, (("trace", b"abc"), ("none", None), ("\u00e9", b"")))],
+        [NewRecord(None, b"late", 10_000), NewRecord(None, b"early", 2_000)],
+    ],
+)
+def test_batch_size_is_the_bytes_of_kafkas_v2_batch(records: list[NewRecord]) -> None:
+    """Counted as the batch format counts it (storage/batch.py builds the real bytes)."""
+    base = records[0].timestamp
+    counted = RECORD_BATCH_OVERHEAD + sum(
+        record_size(i, r.timestamp - base, _payload(r)) for i, r in enumerate(records)
+    )
+    assert counted == len(build_batch(records))
+
+
+# -- batching by bytes and linger -------------------------------------------------------------
+
+
+def _append(acc: Accumulator, partition: int, value_len: int, now_s: float) -> tuple[Any, bool]:
+    _record, batch, news = acc.append(
+        "t", partition, payload_size(None, value_len, ()), 1_000, {"value": "x"}, None, now_s
+    )
+    return batch, news
+
+
+def test_a_batch_fills_up_to_batch_size_bytes_then_a_new_one_starts() -> None:
+    record = record_size(0, 0, payload_size(None, 100, ()))  # 108 bytes for the first ones
+    batch_size = RECORD_BATCH_OVERHEAD + 10 * record
+    acc = Accumulator(batch_size, linger_s=1.0)
+    batches = [_append(acc, 0, 100, 0.0)[0] for _ in range(25)]
+    queue = acc.queues[("t", 0)]
+    assert [len(b.records) for b in queue] == [10, 10, 5]
+    assert all(b.size <= batch_size for b in queue)
+    assert queue[0].full and queue[1].full and not queue[2].full
+    assert batches[9] is queue[0] and batches[10] is queue[1]
+
+
+def test_a_record_larger_than_batch_size_gets_a_batch_of_its_own() -> None:
+    acc = Accumulator(batch_size=200, linger_s=1.0)
+    _append(acc, 0, 10, 0.0)
+    _append(acc, 0, 1000, 0.0)
+    _append(acc, 0, 10, 0.0)
+    assert [len(b.records) for b in acc.queues[("t", 0)]] == [1, 1, 1]
+
+
+def test_a_partition_is_ready_when_full_or_after_linger_and_at_once_when_flushing() -> None:
+    record = record_size(0, 0, payload_size(None, 100, ()))
+    acc = Accumulator(RECORD_BATCH_OVERHEAD + 3 * record, linger_s=0.005)
+    _append(acc, 0, 100, 10.0)
+    ready, wait_s = acc.ready(10.001)
+    assert ready == [] and wait_s == pytest.approx(0.004)
+    assert acc.ready(10.005)[0] == [("t", 0)]
+    for _ in range(2):
+        _append(acc, 1, 100, 10.0)
+    assert acc.ready(10.0)[0] == []
+    _, news = _append(acc, 1, 100, 10.0)
+    assert news, "a batch that fills wakes the sender"
+    assert acc.ready(10.0)[0] == [("t", 1)]
+    acc.flushing = True
+    assert sorted(acc.ready(10.0)[0]) == [("t", 0), ("t", 1)]
+
+
+def test_drain_takes_the_partitions_fresh_batches_up_to_the_request_limits() -> None:
+    record = record_size(0, 0, payload_size(None, 100, ()))
+    acc = Accumulator(RECORD_BATCH_OVERHEAD + 10 * record, linger_s=0.0)
+    for _ in range(45):
+        _append(acc, 0, 100, 0.0)
+    first = acc.drain("t", 0, max_bytes=10_000, max_records=10_000)
+    assert len(first.records) == 45
+    for _ in range(45):
+        _append(acc, 0, 100, 0.0)
+    by_bytes = acc.drain("t", 0, max_bytes=RECORD_BATCH_OVERHEAD + 25 * record, max_records=100)
+    assert len(by_bytes.records) == 20  # whole batches only: a third would pass the limit
+    by_count = acc.drain("t", 0, max_bytes=1 << 20, max_records=15)
+    assert len(by_count.records) == 10
+    assert [len(b.records) for b in acc.queues[("t", 0)]] == [10, 5]
+
+
+def test_a_retried_batch_goes_back_first_alone_and_in_sequence_order() -> None:
+    acc = Accumulator(batch_size=1 << 14, linger_s=0.0)
+    _append(acc, 0, 10, 0.0)
+    sent_a = acc.drain("t", 0, 1 << 20, 100)
+    _append(acc, 0, 10, 0.0)
+    sent_b = acc.drain("t", 0, 1 << 20, 100)
+    sent_a.base_sequence, sent_b.base_sequence = 0, 1
+    sent_a.attempts = sent_b.attempts = 1
+    _append(acc, 0, 10, 0.0)  # fresh, behind the retries
+    acc.reenqueue(sent_b)
+    acc.reenqueue(sent_a)
+    queue = acc.queues[("t", 0)]
+    assert list(queue)[:2] == [sent_a, sent_b]
+    assert acc.drain("t", 0, 1 << 20, 100) is sent_a
+    assert acc.drain("t", 0, 1 << 20, 100) is sent_b
+    # A new record joins a fresh batch, never one already sent.
+    _append(acc, 0, 10, 0.0)
+    assert len(queue) == 1 and not queue[0].sent and len(queue[0].records) == 2
+
+
+# -- the sticky partitioner -------------------------------------------------------------------
+
+
+def test_keyless_records_stick_to_one_partition_until_batch_size_bytes_went_there() -> None:
+    sticky = StickyPartitioner(batch_size=1000, adaptive=False, rng=random.Random(7))
+
+    def candidates() -> tuple[list[int], list[int]]:
+        return [0, 1, 2, 3], [0, 0, 0, 0]
+
+    first = sticky.partition("t", 4, candidates)
+    for _ in range(9):
+        sticky.update("t", first, 100, False, 4, candidates)
+        assert sticky.partition("t", 4, candidates) == first
+    # 1000 bytes, but the batch is not full: Kafka switches only when a new batch would start.
+    sticky.update("t", first, 100, False, 4, candidates)
+    assert sticky.partition("t", 4, candidates) == first
+    sticky.update("t", first, 100, True, 4, candidates)
+    chosen = [sticky.partition("t", 4, candidates)]
+    # Twice batch.size switches regardless.
+    for _ in range(40):
+        current = sticky.partition("t", 4, candidates)
+        sticky.update("t", current, 100, False, 4, candidates)
+        chosen.append(sticky.partition("t", 4, candidates))
+    assert len(set(chosen)) > 1
+
+
+def test_the_sticky_partitioner_picks_only_partitions_with_a_leader() -> None:
+    sticky = StickyPartitioner(batch_size=10, adaptive=True, rng=random.Random(1))
+    seen = set()
+    for _ in range(200):
+        p = sticky.partition("t", 6, lambda: ([1, 4], [0] * 6))
+        seen.add(p)
+        sticky.update("t", p, 100, True, 6, lambda: ([1, 4], [0] * 6))
+    assert seen == {1, 4}
+
+
+def test_adaptive_partitioning_sends_fewer_records_to_a_partition_whose_queue_is_long() -> None:
+    sticky = StickyPartitioner(batch_size=10, adaptive=True, rng=random.Random(3))
+    counts = [0, 0]
+    for _ in range(2000):
+        p = sticky.partition("t", 2, lambda: ([0, 1], [9, 0]))
+        counts[p] += 1
+        sticky.update("t", p, 100, True, 2, lambda: ([0, 1], [9, 0]))
+    # Weights 1 and 10.
+    assert counts[0] < counts[1] / 5
+
+
+# -- backoff ------------------------------------------------------------------------------------
+
+
+def test_retry_backoff_doubles_from_retry_backoff_ms_with_jitter_up_to_the_max() -> None:
+    rng = random.Random(11)
+    for attempt, nominal in enumerate([100, 200, 400, 800]):
+        waits = [backoff_ms(attempt, 100, 1000, rng) for _ in range(200)]
+        assert nominal * 0.8 <= min(waits) and max(waits) <= nominal * 1.2
+        assert max(waits) - min(waits) > nominal * 0.2, "jittered"
+    assert all(backoff_ms(a, 100, 1000, rng) <= 1000 for a in range(4, 40))
+    assert backoff_ms(9, 100, 1000, rng) == 1000
+    assert backoff_ms(3, 0, 1000, rng) == 0
+
+
+# -- config --------------------------------------------------------------------------------------
+
+
+def test_kafka_producer_properties_are_read_with_kafkas_defaults() -> None:
+    config = ProducerConfig.from_properties({**BS, "linger.ms": "7", "acks": "-1"})
+    assert (config.linger_ms, config.acks, config.batch_size) == (7, "all", 16384)
+    assert config.enable_idempotence and config.retries == 2**31 - 1
+    assert (config.delivery_timeout_ms, config.request_timeout_ms) == (120_000, 30_000)
+    assert (config.retry_backoff_ms, config.retry_backoff_max_ms) == (100, 1000)
+    assert config.max_request_size == 1_048_576
+
+
+def test_keywords_override_properties_and_security_properties_become_client_security() -> None:
+    config = ProducerConfig.from_properties(
+        {**BS, "security.protocol": "SASL_PLAINTEXT", "sasl.username": "u", "sasl.password": "p"},
+        linger_ms=0,
+    )
+    assert config.linger_ms == 0
+    assert config.security == ClientSecurity(protocol="SASL_PLAINTEXT", username="u", password="p")
+
+
+@pytest.mark.parametrize(
+    "props, message",
+    [
+        ({"lingr.ms": "5"}, "Unknown producer config: lingr.ms"),
+        ({"linger.ms": "soon"}, "Invalid value soon for configuration linger.ms: Not a number"),
+        ({"batch.size": "-1"}, "Value must be at least 0"),
+        ({"acks": "2"}, "String must be one of: all, -1, 0, 1"),
+        ({"enable.idempotence": "yes"}, "Expected value to be either true or false"),
+        (
+            {"enable.idempotence": "true", "acks": "1"},
+            "Must set acks to all in order to use the idempotent producer.",
+        ),
+        (
+            {"enable.idempotence": "true", "max.in.flight.requests.per.connection": "6"},
+            "Must set max.in.flight.requests.per.connection to at most 5",
+        ),
+        ({"enable.idempotence": "true", "retries": "0"}, "Must set retries to non-zero"),
+        (
+            {"delivery.timeout.ms": "1000", "request.timeout.ms": "30000"},
+            "delivery.timeout.ms should be equal to or larger than linger.ms + request.timeout.ms",
+        ),
+        ({"compression.type": "gzip"}, "batches are stored uncompressed"),
+        ({"value.serializer": "com.example.Avro"}, "only StringSerializer and ByteArraySerializer"),
+        ({"ssl.keystore.location": "/k"}, "ssl.keystore.location is not supported"),
+    ],
+)
+def test_a_setting_the_producer_cannot_use_is_refused_by_name(
+    props: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigException, match=message.replace(".", r"\.").replace("+", r"\+")):
+        ProducerConfig.from_properties({**BS, **props})
+
+
+def test_missing_bootstrap_servers_is_kafkas_message() -> None:
+    with pytest.raises(ConfigException, match='Missing required configuration "bootstrap.servers"'):
+        ProducerConfig.from_properties({"acks": "all"})
+
+
+def test_idempotence_not_asked_for_is_turned_off_by_settings_it_cannot_keep() -> None:
+    assert not ProducerConfig.from_properties({**BS, "acks": "1"}).enable_idempotence
+    assert not ProducerConfig.from_properties({**BS, "retries": "0"}).enable_idempotence
+    assert ProducerConfig.from_properties(BS).enable_idempotence
