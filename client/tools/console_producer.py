@@ -71,18 +71,6 @@ FLAG_PROPERTIES: dict[str, tuple[str, str]] = {
     "metadata_expiry_ms": ("metadata.max.age.ms", "300000"),
 }
 
-# Kafka's flags this tool refuses, with the reason.
-REFUSED: dict[str, str] = {
-    "--zookeeper": (
-        "--zookeeper is not supported: this cluster has no ZooKeeper; use --bootstrap-server"
-    ),
-    "--reader-config": "{flag} is not supported; give the reader's settings with --property",
-    "--line-reader": "{flag} is not supported: lines are read by the built-in line reader",
-    "--compression-codec": "{flag} is not supported: batches are stored uncompressed",
-    "--socket-buffer-size": "{flag} is not supported",
-    "--command-property": "{flag} is not supported; use --producer-property acks=...",
-}
-
 
 @dataclass(frozen=True)
 class ProducerCommand:
@@ -130,7 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = common.new_parser(
         TOOL,
         "This tool helps to read data from standard input and publish it to the cluster.",
-        REFUSED,
     )
     parser.add_argument(
         "--bootstrap-server",
@@ -207,7 +194,7 @@ def parse_command(argv: list[str]) -> ProducerCommand:
     """The producer's settings from a command line, checked as Kafka's ConsoleProducer does;
     raises UsageError (exit 1), or SystemExit(2) from argparse for an unknown flag."""
     args = build_parser().parse_args(argv)
-    common.check_refused(TOOL, args, REFUSED)
+    common.check_refused(TOOL, args)
     if args.topic is None:
         raise common.UsageError('Missing required argument "[topic]"')
     bootstrap = args.bootstrap_server or args.broker_list
