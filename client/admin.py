@@ -381,8 +381,9 @@ class Admin:
     """The synchronous :class:`AsyncAdmin`, for scripts: same methods, blocking."""
 
     def __init__(self, bootstrap: str | list[str], **kwargs: Any) -> None:
-        self._thread = LoopThread("kraft-admin")
+        # Built first: a bad argument raises before a thread is started.
         self._admin = AsyncAdmin(bootstrap, **kwargs)
+        self._thread = LoopThread("kraft-admin")
         try:
             self._thread.run(self._admin.open())
         except BaseException:

@@ -4,12 +4,14 @@ specs, Kafka's admin properties, and the broker/topic config entries the server 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from client.admin import (
+    Admin,
     AsyncAdmin,
     admin_options,
     backoff_s,
@@ -171,3 +173,12 @@ def test_topic_entries_list_the_topic_then_the_node_then_kafkas_default() -> Non
         {"name": "log.retention.ms", "value": "604800000", "source": "DEFAULT_CONFIG"},
     ]
     assert entries["min.insync.replicas"]["source"] == "DEFAULT_CONFIG"
+
+
+def test_bad_settings_are_refused_before_anything_starts() -> None:
+    before = threading.active_count()
+    with pytest.raises(ValueError, match="must be host:port"):
+        Admin("localhost")
+    with pytest.raises(ValueError, match="retry.backoff.ms"):
+        Admin("localhost:9092", retry_backoff_ms=10, retry_backoff_max_ms=1)
+    assert threading.active_count() == before
