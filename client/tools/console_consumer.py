@@ -1,14 +1,21 @@
-"""kraft-console-consumer: Kafka's kafka-console-consumer.sh against our cluster's HTTP API.
+"""kraft-console-consumer: Kafka's kafka-console-consumer.sh on the Consumer (client/consumer.py).
 
 Prints records as Kafka's DefaultMessageFormatter does (``--property print.key=true`` and the
 rest), e.g. ``CreateTime:1700000000000\\tPartition:0\\tOffset:3\\tuser1\\tlogin website``.
 
-Without ``--partition`` every partition of the topic is read, each with its own long poll,
-concurrently; records of one partition keep their order. The start is the end of each partition
-(new records only) unless ``--from-beginning``; with ``--partition``, ``--offset
-earliest|latest|N`` chooses it. A position that falls out of range (retention, or an offset
-past the end) is reset the Kafka way: to the earliest offset with ``--from-beginning``, else to
-the latest. Only records below the high watermark are served, so what is printed was committed.
+With ``--group G`` (or ``group.id`` in ``--consumer-property`` or ``--consumer.config``) the
+consumer joins the group, reads the partitions the coordinator gives it, and commits what it
+has printed (auto commit, and at exit): a new group starts at the end of each partition, or at
+the beginning with ``--from-beginning`` (``auto.offset.reset=earliest``), and a group that has
+committed resumes where it stopped. Without a group every partition of the topic is read (no
+throwaway ``console-consumer-NNNNN`` group is made, so nothing is committed), each with its own
+long poll, concurrently; records of one partition keep their order. The start is the end of
+each partition (new records only) unless ``--from-beginning``; with ``--partition``,
+``--offset earliest|latest|N`` chooses it. A position that falls out of range (retention, or an
+offset past the end) is reset by ``auto.offset.reset``: the earliest offset with
+``--from-beginning``, else the latest. Only records below the high watermark are served, so
+what is printed was committed. A node's death is ridden out: the consumer follows the new
+leaders and coordinator.
 
 At every exit once reading has begun (``--max-messages`` reached, ``--timeout-ms`` passed with
 no message, Ctrl+C, an error) ``Processed a total of N messages`` goes to stderr, as in Kafka.
@@ -20,13 +27,16 @@ import argparse
 import asyncio
 import base64
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from client import limits
-from client.client import KraftClient, TransportError
-from client.protocol import OFFSET_OUT_OF_RANGE, UNKNOWN_TOPIC, ApiError
+from client.async_consumer import AsyncConsumer, IllegalStateError
+from client.client import TransportError
+from client.consumer_client import ConsumerTransport
+from client.consumer_config import ConsumerConfig, ConsumerConfigError
+from client.consumer_fetch import ConsumerRecord, NoOffsetForPartitionError
+from client.protocol import UNKNOWN_TOPIC, ApiError
 from client.security import ClientSecurity
 from client.tools import common
 
@@ -127,6 +137,10 @@ class ConsumerCommand:
     timeout_ms: int | None = None
     formatter: FormatterConfig = field(default_factory=FormatterConfig)
     security: ClientSecurity | None = None  # --consumer.config / --command-config
+    group: str | None = None  # --group, or group.id in the consumer properties
+    # Kafka consumer properties from --consumer.config and --consumer-property (later wins),
+    # security ones excepted (they are in ``security``).
+    consumer_props: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,7 +148,7 @@ class ConsumerCommand:
 # ---------------------------------------------------------------------------------------------
 
 
-def format_record(record: ConsumedRecord, cfg: FormatterConfig) -> bytes:
+def format_record(record: ConsumedRecord | ConsumerRecord, cfg: FormatterConfig) -> bytes:
     """The bytes Kafka's DefaultMessageFormatter writes for one record."""
     out: list[bytes] = []
 
@@ -226,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="The offset to start from (a non-negative number), or 'earliest' "
         "or 'latest' (default). Needs --partition.",
     )
+    parser.add_argument("--group", metavar="GROUP", help="The consumer group id of the consumer.")
+    parser.add_argument(
+        "--consumer-property",
+        action="append",
+        metavar="KEY=VALUE",
+        help="A consumer property (group.id, auto.offset.reset, session.timeout.ms...); "
+        "repeat the flag for several.",
+    )
     parser.add_argument(
         "--from-beginning",
         action="store_true",
@@ -300,7 +322,38 @@ def parse_command(argv: list[str]) -> ConsumerCommand:
     formatter = FormatterConfig.from_properties(
         common.parse_key_values(args.property or args.formatter_property)
     )
+    security, file_props = common.load_client_config(args.command_config)
+    props = {k: v for k, v in file_props.items() if not _is_security(k)}
+    extra = common.parse_key_values(args.consumer_property)
+    props.update(extra)
+    groups = [g for g in (args.group, file_props.get("group.id"), extra.get("group.id")) if g]
+    if len(set(groups)) > 1:
+        raise common.UsageError(
+            "The group ids provided in different places (directly using '--group', via "
+            "'--consumer-property', or via '--consumer.config') do not match. Detected group "
+            "ids: " + ", ".join(f"'{g}'" for g in dict.fromkeys(groups))
+        )
+    group = groups[0] if groups else None
+    if group is not None and args.partition is not None:
+        raise common.UsageError("Options group and partition cannot be specified together.")
     reset = "earliest" if args.from_beginning else "latest"
+    if "auto.offset.reset" in props:
+        if args.from_beginning and props["auto.offset.reset"] != "earliest":
+            raise common.UsageError(
+                "Can't simultaneously specify --from-beginning and 'auto.offset.reset="
+                f"{props['auto.offset.reset']}', please remove one option"
+            )
+        reset = props["auto.offset.reset"]
+    props["auto.offset.reset"] = reset
+    props.pop("bootstrap.servers", None)  # --bootstrap-server wins, as in Kafka
+    if group is not None:
+        props["group.id"] = group
+    try:
+        ConsumerConfig.from_properties(
+            {**props, "bootstrap.servers": args.bootstrap_server}, security
+        )
+    except ConsumerConfigError as exc:
+        raise common.UsageError(str(exc)) from None
     start: int | str = reset if args.offset is None else _offset(args.offset)
     max_messages = (
         args.max_messages if args.max_messages is not None and args.max_messages >= 0 else None
@@ -315,8 +368,14 @@ def parse_command(argv: list[str]) -> ConsumerCommand:
         max_messages=max_messages,
         timeout_ms=timeout_ms,
         formatter=formatter,
-        security=common.load_security(args.command_config),
+        security=security,
+        group=group,
+        consumer_props=props,
     )
+
+
+def _is_security(name: str) -> bool:
+    return name == "security.protocol" or name.startswith(("ssl.", "sasl."))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,61 +395,13 @@ class ConsumerFailed(Exception):
     """Reading cannot go on; the message is printed after Kafka's prefix."""
 
 
-async def _poll_partition(
-    client: KraftClient,
-    cmd: ConsumerCommand,
-    partition: int,
-    queue: asyncio.Queue[list[ConsumedRecord] | BaseException],
-) -> None:
-    """Long-polls one partition forever, handing batches to the printer in order."""
-    position: int | str = cmd.start
-    failing_since: float | None = None
-    while True:
-        try:
-            answer = await client.fetch(
-                cmd.topic,
-                partition,
-                position,
-                max_records=limits.FETCH_RECORDS_MAX,
-                timeout_ms=limits.FETCH_WAIT_MS,
-                fmt="binary",
-            )
-        except (ApiError, TransportError) as exc:
-            if isinstance(exc, ApiError) and exc.code == OFFSET_OUT_OF_RANGE.code:
-                position = cmd.reset
-                continue
-            retriable = isinstance(exc, TransportError) or exc.retriable
-            now = time.monotonic()
-            failing_since = failing_since or now
-            if not retriable or now - failing_since > limits.RETRY_DEADLINE_S:
-                await queue.put(exc)
-                return
-            wait_s = (
-                exc.extra.get("retry_after_s", limits.RETRY_BACKOFF_S)
-                if isinstance(exc, ApiError)
-                else limits.RETRY_BACKOFF_S
-            )
-            await asyncio.sleep(min(float(wait_s), limits.RETRY_AFTER_MAX_S))
-            continue
-        failing_since = None
-        batch = [record_from_json(r, partition) for r in answer.get("records") or []]
-        if batch:
-            await queue.put(batch)
-        next_offset = answer.get("next_offset")
-        if isinstance(next_offset, int):
-            position = next_offset
-        elif batch:
-            position = batch[-1].offset + 1
-
-
-async def _partitions(client: KraftClient, cmd: ConsumerCommand) -> list[int]:
+async def _partitions(consumer: AsyncConsumer, cmd: ConsumerCommand) -> list[int]:
     try:
-        desc = await client.describe_topic(cmd.topic)
+        known = await consumer.partitions_for_topic(cmd.topic)
     except ApiError as exc:
         if exc.code == UNKNOWN_TOPIC.code:
             raise ConsumerFailed(f"Topic '{cmd.topic}' does not exist") from None
         raise
-    known = sorted(int(p["partition"]) for p in desc.get("partitions") or [])
     if cmd.partition is None:
         return known
     if cmd.partition not in known:
@@ -401,40 +412,75 @@ async def _partitions(client: KraftClient, cmd: ConsumerCommand) -> list[int]:
     return [cmd.partition]
 
 
-async def consume(cmd: ConsumerCommand, client: KraftClient, progress: Progress) -> int:
-    """Prints records until a stop condition; returns the exit code."""
+async def _start(consumer: AsyncConsumer, cmd: ConsumerCommand) -> None:
+    """Subscribes with a group; without one, assigns the partitions and moves to --offset."""
+    if cmd.group is not None:
+        # A group's topic may not exist yet (subscribing creates it), but a cluster that
+        # cannot be reached is reported now rather than retried in silence.
+        try:
+            await consumer.partitions_for_topic(cmd.topic)
+        except ApiError as exc:
+            if exc.code != UNKNOWN_TOPIC.code:
+                raise
+        await consumer.subscribe([cmd.topic])
+        return
+    partitions = [(cmd.topic, p) for p in await _partitions(consumer, cmd)]
+    await consumer.assign(partitions)
+    if isinstance(cmd.start, int):
+        for tp in partitions:
+            await consumer.seek(tp, cmd.start)
+    elif cmd.start != cmd.reset:
+        # --offset earliest|latest differs from where an out-of-range position is reset to.
+        if cmd.start == "earliest":
+            await consumer.seek_to_beginning(partitions)
+        else:
+            await consumer.seek_to_end(partitions)
+
+
+async def consume(
+    cmd: ConsumerCommand, client: ConsumerTransport | None, progress: Progress
+) -> int:
+    """Prints records until a stop condition; returns the exit code. ``client`` replaces the
+    consumer's HTTP client (tests); None uses the real one."""
     progress.started = True
-    try:
-        partitions = await _partitions(client, cmd)
-    except (ApiError, ConsumerFailed, TransportError) as exc:
-        common.print_error(_ERROR_PREFIX + common.error_text(exc))
-        return common.EXIT_ERROR
-    queue: asyncio.Queue[list[ConsumedRecord] | BaseException] = asyncio.Queue(
-        maxsize=limits.CONSUMER_QUEUE_BATCHES_MAX
+    consumer = AsyncConsumer(
+        {**cmd.consumer_props, "bootstrap.servers": cmd.bootstrap},
+        security=cmd.security,
+        transport=client,
     )
-    tasks = [asyncio.create_task(_poll_partition(client, cmd, p, queue)) for p in partitions]
     out = sys.stdout.buffer
-    timeout_s = None if cmd.timeout_ms is None else cmd.timeout_ms / 1000
     try:
+        await _start(consumer, cmd)
+        loop = asyncio.get_running_loop()
+        last_message = loop.time()
         while cmd.max_messages is None or progress.count < cmd.max_messages:
-            try:
-                item = await asyncio.wait_for(queue.get(), timeout_s)
-            except TimeoutError:
-                return common.EXIT_OK
-            if isinstance(item, BaseException):
-                common.print_error(_ERROR_PREFIX + common.error_text(item))
-                return common.EXIT_ERROR
-            for record in item:
-                if cmd.max_messages is not None and progress.count >= cmd.max_messages:
-                    break
+            wait_ms = limits.FETCH_WAIT_MS
+            if cmd.timeout_ms is not None:
+                left_ms = int((last_message + cmd.timeout_ms / 1000 - loop.time()) * 1000)
+                if left_ms <= 0:
+                    return common.EXIT_OK
+                wait_ms = min(wait_ms, left_ms)
+            left = None if cmd.max_messages is None else cmd.max_messages - progress.count
+            records = await consumer.poll(wait_ms, max_records=left)
+            if not records:
+                continue
+            last_message = loop.time()
+            for record in records:
                 out.write(format_record(record, cmd.formatter))
-                progress.count += 1
+            progress.count += len(records)
             out.flush()
         return common.EXIT_OK
+    except (
+        ApiError,
+        ConsumerFailed,
+        TransportError,
+        NoOffsetForPartitionError,
+        IllegalStateError,
+    ) as exc:
+        common.print_error(_ERROR_PREFIX + common.error_text(exc))
+        return common.EXIT_ERROR
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await consumer.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -444,8 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress()
 
     async def run() -> int:
-        async with KraftClient(cmd.bootstrap, security=cmd.security) as client:
-            return await consume(cmd, client, progress)
+        return await consume(cmd, None, progress)
 
     try:
         return common.run(run)

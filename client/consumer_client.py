@@ -1,0 +1,272 @@
+"""The consumer's HTTP: each request goes straight to the node that can answer it.
+
+Theory of operation:
+
+- A partition's fetches and offset look-ups go to its leader; a group's heartbeats and commits
+  go to its coordinator. Neither is looked up in advance: the first request goes to a
+  bootstrap node, whose 307 (NOT_LEADER_OR_FOLLOWER, NOT_COORDINATOR) names the right node in
+  ``Location``; that node's URL is remembered for the partition or group (its *route*), so
+  later requests pay no redirect hop.
+- A route is forgotten when its node cannot be reached or a request to it is lost (the node
+  died, say): the next request starts at the bootstrap nodes again, which point to the new
+  leader or coordinator once the cluster has elected one (until then they answer 503, which
+  the caller waits out). Bootstrap nodes are tried in turn until one accepts a connection.
+- Every non-2xx answer raises :class:`ApiError` (with ``Retry-After`` in
+  ``extra["retry_after_s"]``); no answer at all raises :class:`TransportError`. Retrying is the
+  caller's choice: every request sent here is safe to repeat (reads, offset commits, and
+  heartbeats, which carry the member's epoch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode, urlsplit
+
+import aiohttp
+import orjson
+
+from client import limits
+from client.client import TransportError, error_from_answer, parse_bootstrap
+from client.protocol import UNKNOWN_SERVER_ERROR, ApiError
+from client.security import ClientSecurity
+
+
+class ConsumerTransport(Protocol):
+    """What the consumer asks of the cluster (a test may give an in-memory twin). A twin of
+    an assign-mode consumer needs only :meth:`describe_topic` and :meth:`fetch`."""
+
+    async def describe_topic(self, name: str) -> dict[str, Any]: ...
+
+    async def fetch(
+        self,
+        topic: str,
+        partition: int,
+        offset: int | str,
+        *,
+        max_records: int | None = None,
+        max_bytes: int | None = None,
+        timeout_ms: int | None = None,
+        fmt: str = "text",
+    ) -> dict[str, Any]: ...
+
+
+def _base(url: str) -> str | None:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def topic_path(topic: str, *rest: str) -> str:
+    # Quoting keeps a name with '/' or '?' from addressing another resource.
+    return "/".join(["/v1/topics", quote(topic, safe=""), *rest])
+
+
+def group_path(group: str, *rest: str) -> str:
+    return "/".join(["/v1/groups", quote(group, safe=""), *rest])
+
+
+class ConsumerClient:
+    """One aiohttp session and the routes it has learnt (see the module text). Use it with
+    ``async with`` or call :meth:`open` and :meth:`close`."""
+
+    def __init__(
+        self,
+        bootstrap: str | list[str],
+        security: ClientSecurity | None = None,
+        *,
+        timeout_s: float = limits.REQUEST_TIMEOUT_S,
+    ) -> None:
+        self._security = security or ClientSecurity()
+        self._urls = parse_bootstrap(bootstrap, self._security.scheme)
+        authorization = self._security.authorization()
+        self._headers = {} if authorization is None else {"Authorization": authorization}
+        self._timeout_s = timeout_s
+        self._current = 0
+        self._routes: dict[Hashable, str] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> ConsumerClient:
+        self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def open(self) -> None:
+        """Creates the session (on the running event loop)."""
+        if self._session is None:
+            context = self._security.ssl_context()
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=limits.CONNECTIONS_MAX, ssl=context if context is not None else True
+                )
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- transport ------------------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, url: str, body: bytes | None, wait_ms: int
+    ) -> tuple[int, Any, bytes]:
+        if self._session is None:
+            raise RuntimeError("ConsumerClient is not open")
+        headers = dict(self._headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        timeout = aiohttp.ClientTimeout(total=self._timeout_s + wait_ms / 1000)
+        async with self._session.request(
+            method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        ) as response:
+            return response.status, response.headers, await response.read()
+
+    async def _exchange(
+        self, method: str, path_qs: str, body: bytes | None, wait_ms: int, route: Hashable
+    ) -> tuple[int, Any, bytes, str]:
+        """One answer and the base URL that gave it: the route's node if known, else the
+        bootstrap nodes in turn until one accepts the connection."""
+        cached = self._routes.get(route) if route is not None else None
+        if cached is not None:
+            try:
+                status, headers, raw = await self._send(method, cached + path_qs, body, wait_ms)
+                return status, headers, raw, cached
+            except aiohttp.ClientConnectorError:
+                self._routes.pop(route, None)  # its node is gone: ask the bootstrap nodes
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                self._routes.pop(route, None)
+                raise _lost(method, path_qs, exc) from None
+        failures: list[str] = []
+        for step in range(len(self._urls)):
+            index = (self._current + step) % len(self._urls)
+            base = self._urls[index]
+            try:
+                status, headers, raw = await self._send(method, base + path_qs, body, wait_ms)
+            except aiohttp.ClientConnectorError as exc:
+                failures.append(f"{base} ({exc.strerror or exc})")
+                continue
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise _lost(method, path_qs, exc) from None
+            self._current = index
+            return status, headers, raw, base
+        raise TransportError("Could not connect to any bootstrap server: " + ", ".join(failures))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        wait_ms: int = 0,
+        route: Hashable = None,
+    ) -> Any:
+        """The parsed JSON of a 2xx answer (None for an empty body), following 307s to the
+        node they name and remembering it under ``route``; raises ApiError or TransportError."""
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        path_qs = path + ("?" + urlencode(query) if query else "")
+        body = None if json is None else orjson.dumps(json)
+        status, headers, raw, _base_url = await self._exchange(
+            method, path_qs, body, wait_ms, route
+        )
+        for _hop in range(limits.REDIRECT_HOPS_MAX):
+            if status != 307:
+                break
+            target = _base(headers.get("Location") or "")
+            if target is None:
+                break
+            if self._security.tls and not target.startswith("https://"):
+                # Credentials never leave TLS because an answer said so.
+                raise TransportError(f"refused a redirect from TLS to {target}")
+            if route is not None:
+                self._routes[route] = target
+            try:
+                status, headers, raw = await self._send(method, target + path_qs, body, wait_ms)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                if route is not None:
+                    self._routes.pop(route, None)
+                raise _lost(method, path_qs, exc) from None
+        if not 200 <= status < 300:
+            if status >= 500 and route is not None:
+                # No leader or coordinator there any more (503), or a failing node: the next
+                # attempt asks the bootstrap nodes who leads now.
+                self._routes.pop(route, None)
+            raise error_from_answer(status, headers, raw)
+        if not raw:
+            return None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ApiError(
+                UNKNOWN_SERVER_ERROR, f"HTTP {status} with a body that is not JSON"
+            ) from None
+
+    async def _dict(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        answer = await self.request(method, path, **kwargs)
+        return answer if isinstance(answer, dict) else {}
+
+    # -- the calls ------------------------------------------------------------------------------
+
+    async def describe_topic(self, name: str) -> dict[str, Any]:
+        return await self._dict("GET", topic_path(name))
+
+    async def fetch(
+        self,
+        topic: str,
+        partition: int,
+        offset: int | str,
+        *,
+        max_records: int | None = None,
+        max_bytes: int | None = None,
+        timeout_ms: int | None = None,
+        fmt: str = "text",
+    ) -> dict[str, Any]:
+        """``{"records", "next_offset", "high_watermark", "log_start_offset"}`` from the
+        partition's leader, long-polling up to ``timeout_ms``."""
+        return await self._dict(
+            "GET",
+            topic_path(topic, "partitions", str(partition), "records"),
+            params={
+                "offset": offset,
+                "max_records": max_records,
+                "max_bytes": max_bytes,
+                "timeout_ms": timeout_ms,
+                "format": fmt,
+            },
+            wait_ms=timeout_ms or 0,
+            route=(topic, partition),
+        )
+
+    async def offsets(
+        self, topic: str, partition: int, timestamp: int | None = None
+    ) -> dict[str, Any]:
+        """``{"earliest", "latest"}`` of the partition, and ``offset`` for ``timestamp``."""
+        return await self._dict(
+            "GET",
+            topic_path(topic, "partitions", str(partition), "offsets"),
+            params={"timestamp": timestamp},
+            route=(topic, partition),
+        )
+
+    async def heartbeat(self, group: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._dict(
+            "POST", group_path(group, "heartbeat"), json=body, route=("group", group)
+        )
+
+    async def commit_offsets(self, group: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._dict(
+            "POST", group_path(group, "offsets"), json=body, route=("group", group)
+        )
+
+    async def committed_offsets(self, group: str, topic: str | None = None) -> dict[str, Any]:
+        return await self._dict(
+            "GET", group_path(group, "offsets"), params={"topic": topic}, route=("group", group)
+        )
+
+
+def _lost(method: str, path_qs: str, exc: BaseException) -> TransportError:
+    what = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
+    return TransportError(f"{method} {path_qs.split('?')[0]} failed: {what}")
