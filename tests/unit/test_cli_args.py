@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 
 from client.protocol import (
-    LEADER_NOT_AVAILABLE,
     OFFSET_OUT_OF_RANGE,
-    RECORD_TOO_LARGE,
     TOPIC_ALREADY_EXISTS,
     UNKNOWN_TOPIC,
     ApiError,
@@ -483,8 +481,8 @@ def test_producer_prefers_bootstrap_server_over_broker_list() -> None:
             "Invalid value 2 for configuration acks: String must be one of: all, -1, 0, 1",
         ),
         (
-            [*BS, "--topic", "t", "--producer-property", "linger.ms=5"],
-            "--producer-property linger.ms is not supported",
+            [*BS, "--topic", "t", "--producer-property", "lingr.ms=5"],
+            "Unknown producer config: lingr.ms",
         ),
         (
             [*BS, "--topic", "t", "--property", "print.key=true"],
@@ -621,122 +619,9 @@ def test_send_error_line_is_kafkas_error_logging_callback_line() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# kraft-console-producer: the loop, against fakes
+# kraft-console-producer: the loop runs on client.producer.AsyncProducer and is tested against
+# a fake producer in tests/unit/test_producer_console.py
 # ---------------------------------------------------------------------------------------------
-
-
-class FakeLines:
-    """Stands for stdin: each item is the lines one read returned."""
-
-    def __init__(self, *reads: list[bytes]) -> None:
-        self.reads = list(reads)
-
-    async def next_lines(self, max_lines: int, max_bytes: int) -> list[bytes] | None:
-        if not self.reads:
-            return None
-        lines = self.reads.pop(0)
-        if len(lines) > max_lines:
-            self.reads.insert(0, lines[max_lines:])
-            lines = lines[:max_lines]
-        return lines
-
-
-class FakeProducerClient:
-    def __init__(self, errors: list[ApiError] | None = None) -> None:
-        self.requests: list[list[dict[str, Any]]] = []
-        self.errors = list(errors or [])
-
-    async def produce(self, topic: str, records: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
-        if self.errors:
-            raise self.errors.pop(0)
-        self.requests.append(records)
-        return {
-            "topic": topic,
-            "offsets": [{"partition": 0, "offset": i} for i in range(len(records))],
-        }
-
-
-def run_producer(argv: list[str], client: Any, lines: FakeLines) -> int:
-    cmd = console_producer.parse_command([*BS, "--topic", "news", *argv])
-    return asyncio.run(console_producer.produce_lines(cmd, client, lines))  # type: ignore[arg-type]
-
-
-def test_producer_prints_a_prompt_before_each_line_and_before_end_of_input(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    client = FakeProducerClient()
-    lines = FakeLines([b"Good morning\n", b"Good day\n", b"Enjoy the Kafka lab\n"])
-    assert run_producer([], client, lines) == 0
-    assert capsys.readouterr().out == ">>>>"
-    assert client.requests == [
-        [{"value": "Good morning"}, {"value": "Good day"}, {"value": "Enjoy the Kafka lab"}]
-    ]
-
-
-def test_producer_sends_lines_that_arrive_separately_as_separate_requests() -> None:
-    client = FakeProducerClient()
-    assert run_producer([], client, FakeLines([b"a\n"], [b"b\n"])) == 0
-    assert client.requests == [[{"value": "a"}], [{"value": "b"}]]
-
-
-def test_producer_sync_sends_one_line_per_request() -> None:
-    client = FakeProducerClient()
-    assert run_producer(["--sync"], client, FakeLines([b"a\n", b"b\n"])) == 0
-    assert client.requests == [[{"value": "a"}], [{"value": "b"}]]
-
-
-def test_bad_line_stops_after_sending_the_lines_before_it_and_nothing_of_it(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    client = FakeProducerClient()
-    lines = FakeLines([b"user1,login website\n", b"user2 no separator\n", b"user3,x\n"])
-    code = run_producer(
-        ["--property", "parse.key=true", "--property", "key.separator=,"], client, lines
-    )
-    out, err = capsys.readouterr()
-    assert code == 1
-    assert client.requests == [[{"key": "user1", "value": "login website"}]]
-    assert err == "No key separator found on line number 2: 'user2 no separator'\n"
-    assert out == ">>"  # Kafka prints the prompt for line 2 before reading it
-
-
-def test_produce_error_prints_the_servers_message_and_exits_1(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    client = FakeProducerClient([ApiError(RECORD_TOO_LARGE, "The record is 2000000 bytes")])
-    assert run_producer([], client, FakeLines([b"hello\n"])) == 1
-    assert capsys.readouterr().err == (
-        "Error when sending message to topic news with key: null, value: 5 bytes with error: "
-        "The record is 2000000 bytes\n"
-    )
-
-
-def test_leader_not_available_is_retried_since_nothing_was_stored() -> None:
-    client = FakeProducerClient([ApiError(LEADER_NOT_AVAILABLE, "electing", {"retry_after_s": 0})])
-    assert run_producer([], client, FakeLines([b"hello\n"])) == 0
-    assert client.requests == [[{"value": "hello"}]]
-
-
-def test_partial_failure_reports_the_refused_record(capsys: pytest.CaptureFixture[str]) -> None:
-    class Partial(FakeProducerClient):
-        async def produce(
-            self, topic: str, records: list[dict[str, Any]], **kw: Any
-        ) -> dict[str, Any]:
-            return {
-                "topic": topic,
-                "offsets": [
-                    {"partition": 0, "offset": 5},
-                    {
-                        "partition": 1,
-                        "error_code": 50302,
-                        "error": "LEADER_NOT_AVAILABLE",
-                        "message": "no leader for news-1",
-                    },
-                ],
-            }
-
-    assert run_producer([], Partial(), FakeLines([b"a\n", b"bb\n"])) == 1
-    assert "value: 2 bytes with error: no leader for news-1" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
