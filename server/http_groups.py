@@ -24,7 +24,7 @@ from server.groups.runtime import GroupCoordinator
 from server.groups.shard import CommitOffset, Heartbeat
 from server.http_records import node_of
 from server.http_security import may_create_topic, may_describe_group, require_topics
-from server.http_util import INT_MAX, LONG_MAX, json_response, read_json
+from server.http_util import INT_MAX, LONG_MAX, json_response, query_value, read_json
 from server.internal_auth_http import INTERNAL_PEER
 from server.node import Node
 
@@ -253,7 +253,7 @@ async def fetch_offsets(request: web.Request) -> web.Response:
     node = node_of(request)
     node.require_ready()
     group_id = _group_id(request)
-    topic = request.query.get("topic")
+    topic = query_value(request, "topic")
     if topic is not None:
         _topic_name(topic, "topic")
     loaded = await _coordinator(request).shard_for(group_id)

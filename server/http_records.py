@@ -38,6 +38,7 @@ from server.http_util import (
     path_int,
     query_choice,
     query_int,
+    query_value,
     read_json,
 )
 from server.node import Node
@@ -263,7 +264,8 @@ def _fetch_partition(request: web.Request) -> Partition:
 
 
 def _start_offset(request: web.Request, partition: Partition) -> int:
-    raw = request.query.get("offset", "earliest")
+    raw = query_value(request, "offset")
+    raw = "earliest" if raw is None else raw
     if raw == "earliest":
         return partition.log.log_start_offset
     if raw == "latest":
@@ -338,7 +340,7 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     timeout_ms = query_int(request, "timeout_ms", 0, 0, limits.FETCH_TIMEOUT_MS_MAX)
     assert max_bytes is not None and max_records is not None and timeout_ms is not None
     offset = _start_offset(request, partition)
-    if request.query.get("follow", "false").lower() in ("true", "1", "yes"):
+    if (query_value(request, "follow") or "").lower() in ("true", "1", "yes"):
         return await _follow(request, partition, offset, fmt)
 
     if timeout_ms > 0:

@@ -436,17 +436,28 @@ def parse_int(text: str, what: str, minimum: int, maximum: int) -> int:
     )
 
 
+def query_value(request: web.Request, name: str) -> str | None:
+    """The query parameter's one value (None when absent); INVALID_REQUEST when it is given
+    twice, since which of two values counts would be a guess."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise ApiError(INVALID_REQUEST, f"query parameter {name} is given {len(values)} times")
+    return values[0] if values else None
+
+
 def query_int(
     request: web.Request, name: str, default: int | None, minimum: int, maximum: int
 ) -> int | None:
-    raw = request.query.get(name)
+    raw = query_value(request, name)
     if raw is None or raw == "":
         return default
     return parse_int(raw, f"query parameter {name}", minimum, maximum)
 
 
 def query_choice(request: web.Request, name: str, choices: tuple[str, ...], default: str) -> str:
-    value = request.query.get(name, default)
+    value = query_value(request, name)
+    if value is None:
+        value = default
     if value not in choices:
         raise ApiError(
             INVALID_REQUEST,

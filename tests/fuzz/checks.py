@@ -192,7 +192,7 @@ def check_or_record(case: Case, outcome: Outcome) -> None:
 
 # What alice (READ on topic fuzz, which implies DESCRIBE) may read; anyone may check health.
 _ALICE_READS = re.compile(
-    rf"/v1/(health/ready|topics|topics/{MAIN_TOPIC}|topics/{MAIN_TOPIC}/partitions/[^/]+/"
+    rf"/v1/(health/ready|topics|groups|topics/{MAIN_TOPIC}|topics/{MAIN_TOPIC}/partitions/[^/]+/"
     r"(records|offsets))/?"
 )
 _ANYONE_READS = re.compile(r"/v1/health/ready/?")
@@ -214,8 +214,8 @@ def effective_path(target: bytes) -> str:
 
 def may_get(principal: str, request: Request) -> bool:
     """Whether ``principal`` may get a 2xx or 3xx for ``request`` on the secure fuzz's node:
-    "admin" (a super user) anything; "alice" (READ on topic fuzz) reads of that topic and
-    the topic list; anyone else the health check."""
+    "admin" (a super user) anything; "alice" (READ on topic fuzz) reads of that topic, and
+    the topic and group lists (filtered to what she may see); anyone else the health check."""
     if principal == "admin":
         return True
     if request.method not in (b"GET", b"HEAD"):

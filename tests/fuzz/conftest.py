@@ -33,6 +33,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     properties = {
         "http.request.read.timeout.ms": str(READ_TIMEOUT_MS),
         "connections.max.idle.ms": str(IDLE_MS),
+        # The groups' internal topic, created by the first group request: small, to keep the
+        # fuzz cluster light.
+        "offsets.topic.num.partitions": "3",
     }
     cluster = Cluster.create(tmp_path_factory.mktemp("fuzz"), **properties)  # type: ignore[arg-type]
     try:

@@ -43,6 +43,7 @@ from tests.fuzz.routes import (
     INT_PARAMETERS,
     MAIN_PARTITIONS,
     MAIN_TOPIC,
+    NAMED_SEGMENTS,
     QUERY,
     Case,
     Context,
@@ -88,6 +89,9 @@ def _path(draw: st.DrawFn, ctx: Context, method: str, template: str) -> tuple[st
         name = match.group(1)
         if name == "topic":
             sent, _ = draw(_segment_value(_topics_for(method, template), numeric=False))
+            return sent
+        if name in NAMED_SEGMENTS:
+            sent, _ = draw(_segment_value(NAMED_SEGMENTS[name], numeric=False))
             return sent
         valid = tuple(str(i) for i in range(MAIN_PARTITIONS + 1))
         if name == "broker":
@@ -454,6 +458,8 @@ def cases(
         path = re.sub(r"\{topic\}", _topics_for(method, template)[0], template)
         path = re.sub(r"\{partition\}", "0", path)
         path = re.sub(r"\{broker\}", str(ctx.node_ids[0]), path)
+        for name, values in NAMED_SEGMENTS.items():
+            path = path.replace("{" + name + "}", values[0])
         odd_path = ()
     names = FETCH_QUERY.get((method, template), QUERY.get(template, ()))
     query, odd_query = "", tuple[str, ...]()

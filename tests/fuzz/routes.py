@@ -23,6 +23,10 @@ from tests.fuzz.wire import Request
 # write to; it is never deleted or reconfigured.
 MAIN_TOPIC = "fuzz"
 MAIN_PARTITIONS = 3
+# The group the fuzz joins and commits to, and a member id (none exists by that id).
+GROUP = "fuzz-group"
+# Path parameters that are names (besides the topic), with the values a request may name.
+NAMED_SEGMENTS = {"group": (GROUP, "nope"), "member": ("fuzz-member", "nope")}
 # Configuration changes and added partitions go here; deletes here.
 CONFIG_TOPIC = "fuzz-configs"
 DOOMED_TOPIC = "fuzz-doomed"
@@ -95,6 +99,7 @@ QUERY: dict[str, tuple[str, ...]] = {
     "/v1/topics/{topic}/partitions/{partition}/records": ("acks", "timeout_ms"),
     "/v1/topics/{topic}/partitions/{partition}/offsets": ("timestamp",),
     "/v1/acls": BINDING_FIELDS,
+    "/v1/groups/{group}/offsets": ("topic",),
 }
 FETCH_QUERY = {("GET", "/v1/topics/{topic}/partitions/{partition}/records"): _FETCH_QUERY}
 # Parameters read as integers (their odd numbers must be refused).
@@ -171,6 +176,15 @@ BODIES: dict[tuple[str, str], Callable[[Context], Any]] = {
                 "permission": "ALLOW",
             }
         ]
+    },
+    ("POST", "/v1/groups/{group}/heartbeat"): lambda ctx: {
+        "member_epoch": 0,
+        "topics": [MAIN_TOPIC],
+        "session_timeout_ms": 6000,
+        "client_id": "fuzz",
+    },
+    ("POST", "/v1/groups/{group}/offsets"): lambda ctx: {
+        "offsets": [{"topic": MAIN_TOPIC, "partition": 0, "offset": 1, "metadata": "fuzz"}]
     },
     ("POST", "/v1/internal/brokers"): lambda ctx: {
         "cluster_id": ctx.cluster_id,
