@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -178,3 +179,30 @@ def test_admin_passes_over_a_dead_bootstrap_address(admin_cluster: Cluster) -> N
         assert admin.list_offsets_many([TopicPartition(TOPIC, 2)], "earliest") == {
             TopicPartition(TOPIC, 2): 0
         }
+
+
+def test_the_admin_tools_speak_sasl_ssl_with_a_command_config(tmp_path: Path) -> None:
+    secure = Cluster.create(
+        tmp_path / "secure", count=1, security="SASL_SSL", users={"admin": "admin-secret"}
+    )
+    secure.start()
+    try:
+        node = secure.nodes[0]
+        with_config = ("--command-config", str(node.client_properties(tmp_path / "c.properties")))
+        code, out, err = tool("configs", node, "--topic", "s", "--describe", *with_config)
+        assert code == 1  # no such topic yet: the call got through TLS and SASL to the node
+        assert "does not exist" in err or "UNKNOWN_TOPIC" in err, err
+        status, answer = node.http("POST", "/v1/topics", {"name": "s", "partitions": 1})
+        assert status == 201, answer
+        assert tool("get_offsets", node, "--topic", "s", *with_config)[:2] == (0, "s:0:0\n")
+        assert tool("consumer_groups", node, "--list", *with_config)[:2] == (0, "")
+        # Without security settings the TLS listener drops the plain HTTP request: the admin
+        # client retries that (a node may be restarting) until default.api.timeout.ms, then
+        # the tool says why in one line.
+        plain = tmp_path / "plain.properties"
+        plain.write_text("default.api.timeout.ms=2000\n")
+        code, out, err = tool("get_offsets", node, "--topic", "s", "--command-config", str(plain))
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert err.startswith("Error occurred: "), err
+    finally:
+        secure.stop()
