@@ -256,8 +256,11 @@ async def fetch_offsets(request: web.Request) -> web.Response:
     topic = query_value(request, "topic")
     if topic is not None:
         _topic_name(topic, "topic")
-    loaded = await _coordinator(request).shard_for(group_id)
-    return json_response({"group": group_id, "offsets": loaded.shard.committed(group_id, topic)})
+    coordinator = _coordinator(request)
+    loaded = await coordinator.shard_for(group_id)
+    offsets = loaded.shard.committed(group_id, topic)
+    await coordinator.settled(loaded)
+    return json_response({"group": group_id, "offsets": offsets})
 
 
 # -- admin ---------------------------------------------------------------------------------------
@@ -306,6 +309,7 @@ async def describe_group(request: web.Request) -> web.Response:
     coordinator = _coordinator(request)
     loaded = await coordinator.shard_for(group_id)
     body = loaded.shard.describe(group_id, coordinator.topics())
+    await coordinator.settled(loaded)
     body["coordinator_id"] = node.node_id
     ends = await _log_end_offsets(node, [(o["topic"], o["partition"]) for o in body["offsets"]])
     for o in body["offsets"]:

@@ -88,6 +88,10 @@ class Loaded:
     partition: Partition
     leader_epoch: int
     shard: GroupShard
+    # The offset of the last record this coordinator appended (-1: none): an answer that
+    # writes nothing still waits until the high watermark passes it, so no client is told
+    # of a state that is not committed yet (Kafka's coordinator defers such answers too).
+    last_written: int = -1
 
 
 class GroupCoordinator:
@@ -241,6 +245,7 @@ class GroupCoordinator:
         returns the plan's answer. Call with no await between planning and this call."""
         if not planned.records:
             loaded.shard.apply(planned)
+            await self.settled(loaded)
             return planned.answer
         now = int(time.time() * 1000)
         batch = [NewRecord(encode_key(k), encode_value(v), now) for k, v in planned.records]
@@ -255,14 +260,27 @@ class GroupCoordinator:
         partition = loaded.partition
         appended = partition.append_now([batch], "all")
         loaded.shard.apply(planned)
-        last = appended.infos[-1].last_offset
-        await partition.wait_for_high_watermark_above(
-            last, limits.PRODUCE_TIMEOUT_MS_DEFAULT / 1000
-        )
+        last = loaded.last_written = appended.infos[-1].last_offset
+        await self.settled(loaded)
+        # Committed is not enough when the ISR shrank below min.insync.replicas meanwhile (as
+        # for a produce: Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND).
         error = partition.acks_all_error(last)
         if error is not None:
             raise error
         return planned.answer
+
+    async def settled(self, loaded: Loaded) -> None:
+        """Waits until everything this coordinator wrote is committed; raises the retriable
+        error saying why not (the ISR shrank, leadership moved, a timeout)."""
+        last = loaded.last_written
+        if last < 0:
+            return
+        partition = loaded.partition
+        if partition.high_watermark <= last:
+            timeout_s = limits.PRODUCE_TIMEOUT_MS_DEFAULT / 1000
+            await partition.wait_for_high_watermark_above(last, timeout_s)
+            if partition.high_watermark <= last:
+                raise partition.not_committed_error()
 
     # -- the background duty -------------------------------------------------------------------
 
