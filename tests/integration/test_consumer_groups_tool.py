@@ -275,3 +275,40 @@ def test_admin_reads_committed_offsets_through_the_kill_of_the_coordinator(
             assert admin.describe_group("survivor")["coordinator_id"] != coordinator_id
         finally:
             victim.start()
+
+
+def console_consume(node: NodeProcess, group: str, *args: str) -> list[str]:
+    """kraft-console-consumer in ``group`` until it has printed every record of the topic (it
+    commits what it printed as it exits)."""
+    out = run_tool(
+        "client.tools.console_consumer",
+        "--bootstrap-server",
+        node.bootstrap,
+        "--topic",
+        TOPIC,
+        "--group",
+        group,
+        "--max-messages",
+        str(PARTITIONS * RECORDS_PER_PARTITION),
+        *args,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return sorted(out.stdout.splitlines())
+
+
+def test_console_consumer_group_replays_after_a_reset_to_earliest(groups_cluster: Cluster) -> None:
+    node = groups_cluster.nodes[0]
+    assert console_consume(node, "lab", "--from-beginning") == sorted(all_values())
+    code, out, err = tool(node, "--describe", "--group", "lab")
+    assert code == 0, err
+    assert [line.split()[3:6] for line in out.splitlines()[2:]] == [
+        [str(RECORDS_PER_PARTITION), str(RECORDS_PER_PARTITION), "0"]
+    ] * PARTITIONS
+
+    code, out, err = tool(
+        node, "--reset-offsets", "--group", "lab", "--all-topics", "--to-earliest", "--execute"
+    )
+    assert code == 0, err
+    # Without --from-beginning: the group's committed offsets (now 0) decide where it starts.
+    assert console_consume(groups_cluster.nodes[1], "lab") == sorted(all_values())
