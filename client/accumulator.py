@@ -113,6 +113,7 @@ class Batch:
     producer_epoch: int = 0
     base_sequence: int | None = None
     attempts: int = 0
+    unreachable: int = 0  # attempts that found no connection (they use up no retry)
     retry_at_s: float = 0.0
     last_error: BaseException | None = None
     body: bytes | None = None  # the request's body, kept so a retry sends the same bytes

@@ -254,6 +254,12 @@ class Metadata:
         entry = self._topics.get(topic)
         return None if entry is None else entry.metadata
 
+    def needs_refresh(self, topic: str) -> bool:
+        """Whether the topic should be read again before it is relied on: never read, marked
+        stale, or older than ``metadata.max.age.ms``."""
+        entry = self._topics.get(topic)
+        return entry is None or entry.stale or self._too_old(entry.metadata)
+
     def broker_url(self, broker_id: int) -> str | None:
         broker = self._brokers.get(broker_id)
         return None if broker is None else broker.url

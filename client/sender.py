@@ -46,7 +46,7 @@ from client.protocol import (
     UNKNOWN_TOPIC,
     ApiError,
 )
-from client.transport import Answer, Transport
+from client.transport import Answer, NodeUnreachable, Transport
 
 SEQUENCE_MAX = 2**31 - 1
 
@@ -121,6 +121,8 @@ class Sender:
         self._wake = asyncio.Event()
         self._producer_id: int | None = None
         self._allocating: asyncio.Task[int] | None = None
+        self._refreshing: set[str] = set()
+        self._refresh_failed_at: dict[str, float] = {}
         self.closing = False
         self.closed = False
         timeout_ms = min(config.request_timeout_ms, limits.PRODUCE_TIMEOUT_MS_MAX)
@@ -189,11 +191,12 @@ class Sender:
             self._adopt_producer_id(tp, state, now)
             if state.producer_id is None or state.reset:
                 return None  # the allocation's end wakes the sender
+        if self.metadata.needs_refresh(tp[0]) or self.metadata.leader_url(*tp) is None:
+            # The leader may have moved (an error said so, or a node stopped answering): read
+            # the topic again first; the read's end wakes the sender.
+            return self._refresh(tp[0], now)
         url = self.metadata.leader_url(*tp)
-        if url is None:
-            self._spawn(self._refresh(tp[0]))
-            state.blocked_until_s = now + self.config.retry_backoff_ms / 1000
-            return self.config.retry_backoff_ms / 1000
+        assert url is not None
         batch = self._acc.drain(
             tp[0], tp[1], self.config.max_request_size, limits.PRODUCE_RECORDS_PER_REQUEST_MAX
         )
@@ -213,12 +216,32 @@ class Sender:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _refresh(self, topic: str) -> None:
+    def _refresh(self, topic: str, now: float) -> float | None:
+        """Starts a read of the topic unless one runs or the last failed within
+        ``retry.backoff.ms``; the seconds until the sender should look again (None: the
+        read's end wakes it)."""
+        if topic in self._refreshing:
+            return None
+        retry_at = self._refresh_failed_at.get(topic, 0.0) + self.config.retry_backoff_ms / 1000
+        if now < retry_at:
+            return retry_at - now
+        self._refreshing.add(topic)
+        self._spawn(self._read_topic(topic))
+        return None
+
+    async def _read_topic(self, topic: str) -> None:
         try:
             await self.metadata.refresh_topic(topic, auto_create=True)
-        except (ApiError, TransportError):
-            pass  # the batches wait and retry; delivery.timeout.ms ends them with an error
-        self.poke()
+            self._refresh_failed_at.pop(topic, None)
+        except (ApiError, TransportError) as exc:
+            # The batches wait; delivery.timeout.ms ends them with this error if it lasts.
+            self._refresh_failed_at[topic] = time.monotonic()
+            for (name, _partition), queue in self._acc.queues.items():
+                if name == topic and queue and queue[0].last_error is None:
+                    queue[0].last_error = exc
+        finally:
+            self._refreshing.discard(topic)
+            self.poke()
 
     def _adopt_producer_id(self, tp: tuple[str, int], state: _PartitionState, now: float) -> None:
         """Gives the partition a producer id: the producer's first one, or a new one after an
@@ -298,6 +321,10 @@ class Sender:
                     timeout_s=self.config.request_timeout_ms / 1000 + limits.PRODUCE_ANSWER_SLACK_S,
                 )
             except TransportError as exc:
+                if isinstance(exc, NodeUnreachable):
+                    # Never sent: as in Kafka, a connection that cannot be made does not use
+                    # up a retry (the batch waits for the metadata to name a live leader).
+                    batch.unreachable += 1
                 self.metadata.node_failed(url)
                 self._retry(state, batch, exc, None)
                 return
@@ -348,7 +375,7 @@ class Sender:
         cfg = self.config
         if (
             self.closed
-            or batch.attempts > cfg.retries
+            or batch.attempts - batch.unreachable > cfg.retries
             or (now - batch.created_s >= cfg.delivery_timeout_ms / 1000)
         ):
             self.fail(batch, error, state)

@@ -47,6 +47,7 @@ from client.producer import (
     ProducerTimeout,
     RecordMetadata,
 )
+from client.producer_config import PROPERTY_NAMES
 from client.protocol import ApiError
 from client.security import ClientSecurity
 from client.tools import common
@@ -173,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _producer_properties(args: argparse.Namespace, file_props: dict[str, str]) -> dict[str, str]:
     """Kafka's merge (ConsoleProducer.producerProps): the file, then --producer-property, then
     each flag given on the command line; a flag's default only where nothing set it."""
-    props = {k: v for k, v in file_props.items() if not k.startswith(("ssl.", "sasl."))}
-    props.pop("security.protocol", None)
+    # A client file may hold other clients' settings too: those are left out (Kafka warns of
+    # them), where an unknown --producer-property is refused.
+    props = {k: v for k, v in file_props.items() if k in PROPERTY_NAMES}
     props.pop("bootstrap.servers", None)
     props |= common.parse_key_values(args.producer_property)
     if args.max_partition_memory_bytes is not None:

@@ -29,8 +29,11 @@ DEADLINE_S = 120.0
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One three-node cluster for the tests that kill nothing."""
-    with running_cluster(tmp_path_factory.mktemp("producer")) as handle:
+    """One three-node cluster for the tests that kill nothing; topics default to three
+    replicas, as scripts/cluster makes them (one replica could never take acks=all with
+    min.insync.replicas=2)."""
+    directory = tmp_path_factory.mktemp("producer")
+    with running_cluster(directory, **{"default.replication.factor": "3"}) as handle:
         yield handle
 
 
@@ -105,6 +108,7 @@ def test_produce_creates_a_missing_topic_with_the_nodes_defaults(shared: Cluster
     assert (metadata.partition, metadata.offset) == (0, 0)
     status, body = http("GET", f"{node.url}/v1/topics/born-on-produce")
     assert status == 200 and len(body["partitions"]) == 1, body
+    assert len(body["partitions"][0]["replicas"]) == 3, body
     # The HTTP produce endpoints create it too (curl users).
     status, body = http("POST", f"{node.url}/v1/topics/born-on-post/records", {"value": "x"})
     assert status == 200, body
