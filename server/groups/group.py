@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from server.groups.records import (
+from storage.group_records import (
     Assignment,
     CurrentAssignmentKey,
     CurrentAssignmentValue,

@@ -41,11 +41,11 @@ from client.protocol import (
 )
 from server import limits
 from server.auto_topics import OFFSETS_TOPIC, ensure_offsets_topic
-from server.groups.records import GroupRecordError, decode, encode_key, encode_value
 from server.groups.shard import GroupShard, Planned, Topics
 from server.partition import Partition
 from storage.batch import NewRecord
 from storage.errors import KafkaStorageError
+from storage.group_records import GroupRecordError, decode, encode_key, encode_value
 
 if TYPE_CHECKING:
     from server.node import Node

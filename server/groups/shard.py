@@ -40,7 +40,7 @@ from server.groups.group import (
     reconcile,
     topics_snapshot,
 )
-from server.groups.records import (
+from storage.group_records import (
     CurrentAssignmentKey,
     GroupKey,
     GroupMetadataKey,

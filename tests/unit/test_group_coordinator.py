@@ -22,9 +22,9 @@ from client.protocol import (
 )
 from server.config import GroupSettings
 from server.groups.assignors import assign_range, assign_uniform
-from server.groups.records import decode, encode_key, encode_value
 from server.groups.runtime import java_string_hash, partition_for_group
 from server.groups.shard import CommitOffset, GroupShard, Heartbeat, Planned, Topics
+from storage.group_records import decode, encode_key, encode_value
 
 TOPIC_A = "AQIDBAUGBwgJCgsMDQ4PEA"
 TOPIC_B = "BBBBBBBBBBBBBBBBBBBBBA"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.groups.records import (
+from storage.group_records import (
     NO_SESSION_TIMEOUT,
     CurrentAssignmentKey,
     CurrentAssignmentValue,

@@ -13,7 +13,7 @@ Every record, all integers big-endian::
     value  int16 value version, then the value's fields; absent (null) for a tombstone
 
 The kinds of field (string, compact string, compact array, uuid, tagged fields) are described
-in :mod:`server.groups.wire`, which writes and reads them.
+in :mod:`storage.group_wire`, which writes and reads them.
 
 The records this module knows (record type: key fields -> value version: value fields)::
 
@@ -64,7 +64,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from server.groups.wire import (
+from storage.group_wire import (
     INT8,
     INT16,
     INT32,
@@ -80,7 +80,7 @@ from server.groups.wire import (
 )
 from storage.ids import UUID_BYTES, ZERO_UUID, is_valid_uuid, uuid_from_string, uuid_to_string
 
-# GroupRecordError is the reader's error (server.groups.wire); it is part of this interface.
+# GroupRecordError is the reader's error (storage.group_wire); it is part of this interface.
 __all__ = [
     "Assignment",
     "CurrentAssignmentKey",
