@@ -61,29 +61,33 @@ class NoOffsetForPartitionError(Exception):
     """``auto.offset.reset=none`` and a partition without a committed or valid position."""
 
 
-def _b64(record: dict[str, Any], name: str) -> bytes | None:
-    encoded_name = name + "_b64"
-    if encoded_name in record:
-        encoded = record[encoded_name]
-        return None if encoded is None else binascii.a2b_base64(encoded)
-    raw = record.get(name)  # an answer in text format: its text is the stored UTF-8
-    return None if raw is None else str(raw).encode("utf-8")
-
-
 def records_from_answer(topic: str, partition: int, raw: list[Any]) -> list[ConsumerRecord]:
-    """The records of a ``format=binary`` fetch answer, bytes decoded."""
+    """The records of a ``format=binary`` fetch answer, bytes decoded. (A null key or value
+    comes as ``"key": null``, any other as ``key_b64``; a ``key`` holding text, from an answer
+    in text format, is its UTF-8.)"""
     a2b = binascii.a2b_base64
+    # Hundreds of thousands of records a second pass through here, so the loop avoids Python
+    # calls per record: the tuple is built directly (the NamedTuple's own __new__ is a Python
+    # function), and each field costs one dict look-up.
+    make = tuple.__new__
+    cls = ConsumerRecord
     out: list[ConsumerRecord] = []
     append = out.append
     for r in raw:
-        try:  # format=binary carries both fields: no helper call per record
-            key_b64 = r["key_b64"]
-            value_b64 = r["value_b64"]
-            key = None if key_b64 is None else a2b(key_b64)
-            value = None if value_b64 is None else a2b(value_b64)
-        except KeyError:
-            key = _b64(r, "key")
-            value = _b64(r, "value")
+        encoded = r.get("key_b64")
+        if encoded is not None:
+            key: Any = a2b(encoded)
+        else:
+            key = r.get("key")
+            if key is not None:
+                key = str(key).encode("utf-8")
+        encoded = r.get("value_b64")
+        if encoded is not None:
+            value: Any = a2b(encoded)
+        else:
+            value = r.get("value")
+            if value is not None:
+                value = str(value).encode("utf-8")
         raw_headers = r.get("headers")
         headers: tuple[Header, ...] = (
             tuple((str(h[0]), None if h[1] is None else a2b(h[1])) for h in raw_headers)
@@ -91,9 +95,7 @@ def records_from_answer(topic: str, partition: int, raw: list[Any]) -> list[Cons
             else ()
         )
         append(
-            ConsumerRecord(
-                topic, partition, r["offset"], r.get("timestamp", -1), key, value, headers
-            )
+            make(cls, (topic, partition, r["offset"], r.get("timestamp", -1), key, value, headers))
         )
     return out
 
@@ -200,6 +202,10 @@ async def fetch_loop(
         raw = answer.get("records")
         records = records_from_answer(tp.topic, tp.partition, raw) if raw else []
         next_offset = answer.get("next_offset")
+        # The answer's thousands of dicts go now, not when the next answer replaces them:
+        # kept across the waits below they would age into the collector's older generations,
+        # whose passes then cost more than the decoding (measured: a third more CPU).
+        del answer, raw
         if not isinstance(next_offset, int):
             if records:
                 next_offset = records[-1].offset + 1

@@ -1,37 +1,38 @@
-"""kraft-consumer-perf-test: Kafka's kafka-consumer-perf-test.sh against our cluster's HTTP API.
+"""kraft-consumer-perf-test: Kafka's kafka-consumer-perf-test.sh on the Consumer (client/consumer).
 
-Reads every partition of ``--topic`` from its beginning (``--from-latest``: from its high
-watermark) with fetches sent straight to each leader (``format=binary``, up to
-``--fetch-size`` bytes each, see :mod:`client.tools.perf_http`), all partitions at once, until
-``--messages`` records have arrived or none has for ``--timeout`` ms. Then it prints Kafka's
-header and line::
+Reads ``--topic`` with one Consumer until ``--messages`` records have arrived or none has for
+``--timeout`` ms, then prints Kafka's header and line::
 
     start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec,
     rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
 
-Bytes are the records' key and value bytes, as Kafka counts them. There is no consumer group
-to join, so ``rebalance.time.ms`` is 0 and the fetch time is the whole run. As in Kafka, the
-records of the last answers are all counted, so the count may pass ``--messages`` a little.
+With ``--group G`` the consumer joins the group and reads what the coordinator assigns it
+(from the group's committed offsets, else the beginning, or the end with ``--from-latest``);
+``rebalance.time.ms`` is the time from subscribing to the first assignment, as Kafka measures
+it, and the fetch time is the rest. Without ``--group`` every partition is assigned (no group,
+nothing committed) and ``rebalance.time.ms`` is 0. ``--fetch-size`` is Kafka's
+``max.partition.fetch.bytes``; ``--command-property`` and ``--consumer.config`` give any other
+consumer property. Bytes are the records' key and value bytes, as Kafka counts them. As in
+Kafka, every record a poll returns is counted, so the count may pass ``--messages`` a little.
 With ``--show-detailed-stats`` a line per ``--reporting-interval`` is printed instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-import orjson
-
-from client.client import KraftClient, TransportError
-from client.protocol import ApiError
+from client.async_consumer import AsyncConsumer, ConsumerRebalanceListener, IllegalStateError
+from client.client import TransportError
+from client.consumer_config import ConsumerConfig, ConsumerConfigError
+from client.consumer_fetch import ConsumerRecord, NoOffsetForPartitionError
+from client.group_member import TopicPartition
+from client.protocol import UNKNOWN_TOPIC, ApiError
 from client.security import ClientSecurity
 from client.tools import common
-from client.tools.perf_http import LeaderRouter
 
 TOOL = "kraft-consumer-perf-test"
 
@@ -40,12 +41,10 @@ TOOL = "kraft-consumer-perf-test"
 TIMEOUT_MS_DEFAULT = 10_000
 FETCH_BYTES_DEFAULT = 1024 * 1024
 REPORTING_INTERVAL_MS_DEFAULT = 5_000
-# The node's bounds on one fetch (server FETCH_MAX_BYTES_MAX, FETCH_MAX_RECORDS_MAX).
+# The node's bound on one fetch (server FETCH_MAX_BYTES_MAX).
 FETCH_BYTES_MAX = 64 * 1024 * 1024
-FETCH_RECORDS_MAX = 10_000
-# A partition with nothing new is long-polled this long: the node answers as soon as a record
-# is there, and the short wait lets the --timeout check run several times a second.
-FETCH_WAIT_MS = 200
+# One poll waits at most this long: short, so the --timeout check runs several times a second.
+POLL_WAIT_MS = 200
 
 HEADER = (
     "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec"
@@ -55,11 +54,8 @@ DETAILED_HEADER = (
     "time, threadId, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec"
     ", rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec"
 )
-_GROUPS = "{flag} is not supported yet (consumer groups come later); every partition is read"
 _REFUSED: dict[str, str] = {
-    "--group": _GROUPS,
     "--include": "{flag} is not supported yet; name one topic with --topic",
-    "--command-property": "{flag} is not supported yet (consumer settings come with groups)",
     "--print-metrics": "{flag} is not supported: the tool keeps no client metrics to print",
     "--date-format": "{flag} is not supported: times print as yyyy-MM-dd HH:mm:ss:SSS",
     "--threads": "{flag} is not supported: one task reads every partition",
@@ -82,6 +78,10 @@ class ConsumerPerfCommand:
     reporting_interval_ms: int = REPORTING_INTERVAL_MS_DEFAULT
     hide_header: bool = False
     security: ClientSecurity | None = None  # --consumer.config / --command-config
+    group: str | None = None
+    # Kafka consumer properties from --consumer.config and --command-property (later wins),
+    # security ones excepted (they are in ``security``).
+    consumer_props: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"The interval of --show-detailed-stats (default {REPORTING_INTERVAL_MS_DEFAULT}).",
     )
     parser.add_argument("--hide-header", action="store_true", help="Do not print the header.")
+    parser.add_argument("--group", metavar="GROUP", help="The consumer group id to join.")
+    parser.add_argument(
+        "--command-property",
+        "--consumer-property",
+        dest="command_property",
+        action="append",
+        metavar="KEY=VALUE",
+        help="A consumer property (max.poll.records, fetch.max.wait.ms...); repeat for several.",
+    )
     return parser
 
 
@@ -172,7 +181,15 @@ def parse_command(argv: list[str]) -> ConsumerPerfCommand:
             f"Option fetch-size {fetch_bytes} is over {FETCH_BYTES_MAX}, the most a node "
             "answers in one fetch"
         )
-    return ConsumerPerfCommand(
+    security, file_props = common.load_client_config(args.command_config)
+    props = {
+        k: v
+        for k, v in file_props.items()
+        if k != "security.protocol" and not k.startswith(("ssl.", "sasl."))
+    }
+    props.update(common.parse_key_values(args.command_property))
+    group = args.group or props.get("group.id") or None
+    cmd = ConsumerPerfCommand(
         bootstrap=bootstrap,
         topic=args.topic,
         messages=_int("messages", args.messages or args.num_records, 0, 1),
@@ -184,8 +201,28 @@ def parse_command(argv: list[str]) -> ConsumerPerfCommand:
             "reporting-interval", args.reporting_interval, REPORTING_INTERVAL_MS_DEFAULT, 1
         ),
         hide_header=args.hide_header,
-        security=common.load_security(args.command_config),
+        security=security,
+        group=group,
+        consumer_props=props,
     )
+    try:
+        ConsumerConfig.from_properties(consumer_properties(cmd), security)
+    except ConsumerConfigError as exc:
+        raise common.UsageError(str(exc)) from None
+    return cmd
+
+
+def consumer_properties(cmd: ConsumerPerfCommand) -> dict[str, str]:
+    """The Consumer's properties for a run: Kafka's ConsumerPerformance sets the fetch size,
+    the reset policy and the group; the user's properties come under them."""
+    props = dict(cmd.consumer_props)
+    props["bootstrap.servers"] = cmd.bootstrap
+    props["max.partition.fetch.bytes"] = str(cmd.fetch_bytes)
+    props["auto.offset.reset"] = "latest" if cmd.from_latest else "earliest"
+    props.pop("group.id", None)
+    if cmd.group is not None:
+        props["group.id"] = cmd.group
+    return props
 
 
 def format_time_ms(epoch_ms: int) -> str:
@@ -240,45 +277,49 @@ def timeout_warning(timeout_ms: int) -> str:
     )
 
 
-def b64_size(encoded: str | None) -> int:
-    """The byte count behind a base64 text, without decoding it."""
-    if not encoded:
-        return 0
-    padding = 2 if encoded.endswith("==") else 1 if encoded.endswith("=") else 0
-    return len(encoded) * 3 // 4 - padding
-
-
-def answer_bytes(records: list[dict[str, Any]]) -> int:
-    """Key plus value bytes of a ``format=binary`` fetch answer's records."""
-    total = 0
-    for record in records:
-        total += b64_size(record.get("key_b64")) + b64_size(record.get("value_b64"))
-    return total
-
-
 # ---------------------------------------------------------------------------------------------
 # The async part
 # ---------------------------------------------------------------------------------------------
 
 
-class _Consumer:
-    def __init__(self, cmd: ConsumerPerfCommand, router: LeaderRouter) -> None:
+def records_bytes(records: list[ConsumerRecord]) -> int:
+    """Key plus value bytes of records, as Kafka's ConsumerPerformance counts them."""
+    total = 0
+    for record in records:
+        if record.key is not None:
+            total += len(record.key)
+        if record.value is not None:
+            total += len(record.value)
+    return total
+
+
+class _JoinTimer(ConsumerRebalanceListener):
+    """Kafka's rebalance.time.ms: from subscribing to the first assignment."""
+
+    def __init__(self, start_s: float) -> None:
+        self.start_s = start_s
+        self.rebalance_ms = 0
+        self._joined = False
+
+    def on_partitions_assigned(self, partitions: list[TopicPartition]) -> None:
+        if not self._joined:
+            self._joined = True
+            self.rebalance_ms = int((time.monotonic() - self.start_s) * 1000)
+
+
+class _Stats:
+    def __init__(self, cmd: ConsumerPerfCommand) -> None:
         self.cmd = cmd
-        self.router = router
         self.count = 0
         self.bytes = 0
-        self.last_consumed_s = time.monotonic()
-        self.done = asyncio.Event()
-        self.error: BaseException | None = None
-        self.last_report_s = self.last_consumed_s
+        self.last_report_s = time.monotonic()
         self.last_report_count = 0
         self.last_report_bytes = 0
 
-    def _counted(self, records: list[dict[str, Any]]) -> None:
-        now = time.monotonic()
-        self.last_consumed_s = now
+    def counted(self, records: list[ConsumerRecord], rebalance_ms: int) -> None:
         self.count += len(records)
-        self.bytes += answer_bytes(records)
+        self.bytes += records_bytes(records)
+        now = time.monotonic()
         interval_ms = int((now - self.last_report_s) * 1000)
         if self.cmd.show_detailed_stats and interval_ms >= self.cmd.reporting_interval_ms:
             print(
@@ -289,91 +330,61 @@ class _Consumer:
                     self.count,
                     self.last_report_count,
                     interval_ms,
+                    rebalance_ms if self.last_report_count == 0 else 0,
                 ),
                 flush=True,
             )
             self.last_report_s = now
             self.last_report_count = self.count
             self.last_report_bytes = self.bytes
-        if self.count >= self.cmd.messages:
-            self.done.set()
 
-    async def _read(self, partition: int) -> None:
-        offset: int | str = "latest" if self.cmd.from_latest else "earliest"
-        try:
-            while not self.done.is_set():
-                # Each partition asks for its share of what is missing, so the partitions'
-                # last answers together pass --messages by little.
-                share = -(-(self.cmd.messages - self.count) // len(self.router.partitions))
-                remaining = max(1, min(FETCH_RECORDS_MAX, share))
-                _status, raw = await self.router.request(
-                    "GET",
-                    partition,
-                    {
-                        "offset": str(offset),
-                        "max_records": str(remaining),
-                        "max_bytes": str(self.cmd.fetch_bytes),
-                        "timeout_ms": str(FETCH_WAIT_MS),
-                        "format": "binary",
-                    },
-                    wait_ms=FETCH_WAIT_MS,
-                )
-                answer = orjson.loads(raw)
-                records = answer.get("records") or []
-                offset = int(answer.get("next_offset", offset))
-                if records and not self.done.is_set():
-                    self._counted(records)
-        except (ApiError, TransportError, orjson.JSONDecodeError, ValueError) as exc:
-            self.error = exc
-            self.done.set()
 
-    async def _watch_timeout(self) -> None:
-        timeout_s = self.cmd.timeout_ms / 1000
-        while not self.done.is_set():
-            idle_s = time.monotonic() - self.last_consumed_s
-            if idle_s > timeout_s:
-                self.done.set()
-                return
-            try:
-                await asyncio.wait_for(self.done.wait(), timeout_s - idle_s + 0.001)
-            except TimeoutError:
-                pass
-
-    async def run(self) -> None:
-        tasks = [asyncio.create_task(self._read(p)) for p in self.router.partitions]
-        tasks.append(asyncio.create_task(self._watch_timeout()))
-        try:
-            await self.done.wait()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+async def _start(consumer: AsyncConsumer, cmd: ConsumerPerfCommand, timer: _JoinTimer) -> None:
+    if cmd.group is not None:
+        await consumer.subscribe([cmd.topic], timer)
+        return
+    partitions = await consumer.partitions_for_topic(cmd.topic)
+    await consumer.assign([(cmd.topic, p) for p in partitions])
 
 
 async def run_test(cmd: ConsumerPerfCommand) -> int:
     """Runs the test and prints Kafka's lines; returns the exit code."""
     if not cmd.hide_header:
         print(DETAILED_HEADER if cmd.show_detailed_stats else HEADER, flush=True)
-    async with (
-        KraftClient(cmd.bootstrap, security=cmd.security) as client,
-        LeaderRouter(client, cmd.topic, cmd.security) as router,
-    ):
+    consumer = AsyncConsumer(consumer_properties(cmd), security=cmd.security)
+    stats = _Stats(cmd)
+    try:
         start_ms = int(time.time() * 1000)
+        timer = _JoinTimer(time.monotonic())
         try:
-            await router.refresh()
+            await _start(consumer, cmd, timer)
         except ApiError as exc:
-            common.print_error(f"{cmd.topic}: {common.error_text(exc)}")
-            return common.EXIT_ERROR
-        consumer = _Consumer(cmd, router)
-        await consumer.run()
+            if exc.code == UNKNOWN_TOPIC.code:
+                common.print_error(f"{cmd.topic}: {common.error_text(exc)}")
+                return common.EXIT_ERROR
+            raise
+        last_consumed_s = time.monotonic()
+        while stats.count < cmd.messages:
+            records = await consumer.poll(POLL_WAIT_MS)
+            now = time.monotonic()
+            if records:
+                last_consumed_s = now
+                stats.counted(records, timer.rebalance_ms)
+            elif now - last_consumed_s > cmd.timeout_ms / 1000:
+                break
         end_ms = int(time.time() * 1000)
-        if consumer.error is not None:
-            common.print_error(common.error_text(consumer.error))
-            return common.EXIT_ERROR
-        if consumer.count < cmd.messages:
-            print(timeout_warning(cmd.timeout_ms), flush=True)
-        if not cmd.show_detailed_stats:
-            print(summary_line(start_ms, end_ms, consumer.bytes, consumer.count, 0), flush=True)
+    except (ApiError, TransportError, NoOffsetForPartitionError, IllegalStateError) as exc:
+        common.print_error(common.error_text(exc))
+        return common.EXIT_ERROR
+    finally:
+        await consumer.close()
+    if stats.count < cmd.messages:
+        print(timeout_warning(cmd.timeout_ms), flush=True)
+    if not cmd.show_detailed_stats:
+        print(
+            summary_line(start_ms, end_ms, stats.bytes, stats.count, timer.rebalance_ms),
+            flush=True,
+        )
     return common.EXIT_OK
 
 
