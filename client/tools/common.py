@@ -63,9 +63,6 @@ REFUSED_FLAGS: dict[str, dict[str, str]] = {
         "--zookeeper": _ZOOKEEPER,
         "--include": "{flag} is not supported yet; name one topic with --topic",
         "--whitelist": "{flag} is not supported yet; name one topic with --topic",
-        "--command-property": (
-            "{flag} is not supported yet (consumer groups and their settings come later)"
-        ),
         "--formatter": "{flag} is not supported: only the default message formatter exists",
         "--formatter-config": "{flag} is not supported; give formatter settings with --property",
         "--key-deserializer": "{flag} is not supported: keys are printed as stored",

@@ -243,10 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--group", metavar="GROUP", help="The consumer group id of the consumer.")
     parser.add_argument(
         "--consumer-property",
+        "--command-property",
+        dest="consumer_property",
         action="append",
         metavar="KEY=VALUE",
         help="A consumer property (group.id, auto.offset.reset, session.timeout.ms...); "
-        "repeat the flag for several.",
+        "repeat the flag for several. --command-property is Kafka 4.2's name for it.",
     )
     parser.add_argument(
         "--from-beginning",
