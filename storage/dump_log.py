@@ -2,16 +2,21 @@
 
     kraft-dump-log --files F[,F2...] [--print-data-log] [--deep-iteration] [--max-bytes N]
                    [--skip-record-metadata] [--verify-index-only] [--index-sanity-check]
+                   [--offsets-decoder]
 
-Output matches Kafka 3.x line for line: for a ``.log``, ``Dumping <file>``, ``Log starting
-offset: <base>``, one ``baseOffset: ... isvalid: true`` line per batch and, with
-``--deep-iteration`` or ``--print-data-log``, one ``| offset: ...`` line per record (its key and
-payload as UTF-8 text with ``--print-data-log``); for a ``.index``, ``offset: N position: P``;
+Output matches Kafka's line for line (the ``.log`` lines checked against Kafka 4.4.0): for a
+``.log``, ``Dumping <file>``, ``Log starting offset: <base>``, one ``baseOffset: ... isvalid:
+true`` line per batch and, with ``--deep-iteration`` or ``--print-data-log``, one ``| offset:
+...`` line per record (its key and payload as UTF-8 text with ``--print-data-log``); for a
+``.index``, ``offset: N position: P``;
 for a ``.timeindex``, ``timestamp: T offset: N``; for a producer snapshot (``.snapshot``), one
 ``producerId: ... lastTimestamp: ...`` line per producer, with its last batch. Like Kafka, an
 index dump stops at the first zero entry after the first (a preallocated tail) and
 offset-index entries are checked against the ``.log`` beside them (``Mismatches in :<file>``
-on stderr).
+on stderr). With ``--offsets-decoder`` (which implies ``--print-data-log``) the keys and
+payloads of ``__consumer_offsets`` records are printed as Kafka's JSON
+(:mod:`storage.offsets_decoder`), and a record that does not parse, has no key, or that our
+group coordinator would not load gets a line on stderr too.
 
 Where Kafka would print a stack trace or carry on silently, this tool says what is wrong and
 where: a batch that does not parse or fails its CRC gets a line on stderr naming the file, the
@@ -54,6 +59,7 @@ from storage.index import (
     TimeIndex,
 )
 from storage.limits import PRODUCER_SNAPSHOT_BYTES_MAX
+from storage.offsets_decoder import decode_record, missing_key_message
 from storage.producer_snapshot import SNAPSHOT_SUFFIX, decode
 
 RECORD_INDENT = "|"
@@ -72,8 +78,8 @@ _END_TXN_VALUE = struct.Struct(">hi")  # version, coordinator epoch
 _UNSUPPORTED_FLAGS = (
     "--value-decoder-class",
     "--key-decoder-class",
-    "--offsets-decoder",
     "--transaction-log-decoder",
+    "--share-group-state-decoder",
     "--cluster-metadata-decoder",
     "--remote-log-metadata-decoder",
 )
@@ -87,6 +93,7 @@ class DumpOptions:
     max_bytes: int = MAX_BYTES_DEFAULT
     verify_index_only: bool = False
     index_sanity_only: bool = False
+    offsets_decoder: bool = False  # keys and payloads as __consumer_offsets records
 
 
 @dataclass
@@ -171,8 +178,38 @@ def _control_text(record: Record) -> str:
     return f" controlType: UNKNOWN({type_id})"
 
 
-def record_line(header: BatchHeader, record: Record, options: DumpOptions) -> str:
-    """Kafka's deep-iteration line for one record."""
+@dataclass(frozen=True)
+class RecordContents:
+    """The texts after ``key:`` and ``payload:`` (None: not printed), and what is wrong with
+    the record, if anything (a line on stderr)."""
+
+    key: str | None
+    payload: str | None
+    problem: str | None = None
+
+
+def record_contents(record: Record, options: DumpOptions) -> RecordContents:
+    """A record's key and payload as the dump prints them: UTF-8 text, or with
+    ``--offsets-decoder`` Kafka's JSON of a ``__consumer_offsets`` record."""
+    if not options.offsets_decoder:
+        return RecordContents(
+            None if record.key is None else record.key.decode("utf-8", "replace"),
+            None if record.value is None else record.value.decode("utf-8", "replace"),
+        )
+    if record.key is None:
+        return RecordContents(None, None, missing_key_message(record.offset))
+    decoded = decode_record(record.offset, record.key, record.value)
+    return RecordContents(decoded.key, decoded.payload, decoded.problem)
+
+
+def record_line(
+    header: BatchHeader,
+    record: Record,
+    options: DumpOptions,
+    contents: RecordContents | None = None,
+) -> str:
+    """Kafka's deep-iteration line for one record (``contents``: its key and payload texts,
+    worked out here if not given)."""
     prefix = f"{RECORD_INDENT} "
     parts: list[str] = []
     if not options.skip_record_metadata:
@@ -193,11 +230,14 @@ def record_line(header: BatchHeader, record: Record, options: DumpOptions) -> st
         if header.is_control:
             parts.append(_control_text(record))
     if options.print_data and not header.is_control:
-        if record.key is not None:
-            parts.append(f"{prefix}key: {record.key.decode('utf-8', 'replace')}")
+        if contents is None:
+            contents = record_contents(record, options)
+        if contents.key is not None:
+            parts.append(f"{prefix}key: {contents.key}")
             prefix = " "
-        if record.value is not None:
-            parts.append(f" payload: {record.value.decode('utf-8', 'replace')}")
+        if contents.payload is not None:
+            # Kafka 4.4: "| payload: ..." when neither metadata nor key came before it.
+            parts.append(f"{prefix}payload: {contents.payload}")
     return "".join(parts)
 
 
@@ -232,7 +272,13 @@ def _dump_records(
                 (last_offset, record.offset)
             )
         last_offset = record.offset
-        report.line(record_line(header, record, options))
+        if options.print_data and not header.is_control:
+            contents = record_contents(record, options)
+            report.line(record_line(header, record, options, contents))
+            if contents.problem is not None:
+                report.problem(f"{path}: offset {record.offset}: {contents.problem}")
+        else:
+            report.line(record_line(header, record, options))
     return last_offset
 
 
@@ -482,6 +528,14 @@ def _build_parser() -> _Parser:
     parser.add_argument(
         "--index-sanity-check", action="store_true", help="Only run the index sanity check."
     )
+    parser.add_argument(
+        "--offsets-decoder",
+        action="store_true",
+        help=(
+            "If set, log data will be parsed as offset data from the __consumer_offsets topic "
+            "(implies --print-data-log)."
+        ),
+    )
     for flag in _UNSUPPORTED_FLAGS:
         parser.add_argument(flag, nargs="?", const="", default=None, help=argparse.SUPPRESS)
     return parser
@@ -539,13 +593,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = [f for group in args.files for f in group.split(",") if f]
         if not files:
             parser.error("--files names no file")
+        # Kafka: a decoder implies --print-data-log, which implies --deep-iteration.
+        print_data = args.print_data_log or args.offsets_decoder
         options = DumpOptions(
-            print_data=args.print_data_log,
-            deep=args.deep_iteration or args.print_data_log,
+            print_data=print_data,
+            deep=args.deep_iteration or print_data,
             skip_record_metadata=args.skip_record_metadata,
             max_bytes=args.max_bytes,
             verify_index_only=args.verify_index_only,
             index_sanity_only=args.index_sanity_check,
+            offsets_decoder=args.offsets_decoder,
         )
         return run(files, options, sys.stdout, sys.stderr)
     except KeyboardInterrupt:
