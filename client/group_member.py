@@ -156,11 +156,12 @@ class MemberState:
             # An answer to a heartbeat sent before we were fenced: it speaks of a membership
             # we have given up.
             return
+        target = _partitions(answer.get("assignment", []), "assignment")  # checked first
         self.member_id = member_id
         self.epoch = epoch
         if isinstance(interval, int) and not isinstance(interval, bool) and interval > 0:
             self.heartbeat_interval_ms = interval
-        self.target = _partitions(answer.get("assignment", []), "assignment")
+        self.target = target
         if "topics" in sent and sent["topics"] == self.topics:
             self._topics_changed = False
 
