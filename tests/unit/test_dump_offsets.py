@@ -1,0 +1,381 @@
+"""kraft-dump-log --offsets-decoder prints __consumer_offsets records as Kafka 4.4 prints them.
+
+The expected lines in tests/data/kafka_4.4_offsets_dump_*.txt are the output of Kafka 4.4.0's
+own tool (``java -cp 'libs/*' org.apache.kafka.tools.DumpLogSegments --offsets-decoder``) on
+the very segments these tests build with storage's batch builder, without its first line
+(``Dumping <path>``).
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from storage.batch import NewRecord, build_batch
+from storage.dump_log import main
+from storage.group_records import (
+    CurrentAssignmentKey,
+    CurrentAssignmentValue,
+    GroupKey,
+    GroupMetadataKey,
+    GroupMetadataValue,
+    GroupValue,
+    MemberMetadataKey,
+    MemberMetadataValue,
+    MemberState,
+    OffsetCommitKey,
+    OffsetCommitValue,
+    TargetAssignmentMemberKey,
+    TargetAssignmentMemberValue,
+    TargetAssignmentMetadataKey,
+    TargetAssignmentMetadataValue,
+    encode_key,
+    encode_value,
+)
+from storage.group_wire import compact_string, string, tagged_fields, uvarint
+from storage.ids import uuid_from_string
+from storage.offsets_decoder import decode_record, to_json
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+T = "AAECAwQFBgcICQoLDA0ODw"
+T_BYTES = uuid_from_string(T)
+
+
+def kafka_lines(name: str) -> list[str]:
+    return (DATA / name).read_text(encoding="utf-8").splitlines()
+
+
+def write_segment(tmp_path: Path, batches: list[bytes]) -> Path:
+    d = tmp_path / "__consumer_offsets-7"
+    d.mkdir()
+    log = d / "00000000000000000000.log"
+    log.write_bytes(b"".join(batches))
+    return log
+
+
+def dump(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], list[str]]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err.splitlines()
+
+
+# -- what our coordinator writes ------------------------------------------------------------------
+
+
+def coordinator_records() -> list[tuple[GroupKey, GroupValue | None]]:
+    g = "my-group"
+    return [
+        (OffsetCommitKey(g, "orders", 3), OffsetCommitValue(42, 5, "m", 1700000000000)),
+        (OffsetCommitKey(g, "orders", 4), OffsetCommitValue(7, -1, "", 1700000000001, T)),
+        (GroupMetadataKey(g), GroupMetadataValue(7)),
+        (
+            MemberMetadataKey(g, "m1"),
+            MemberMetadataValue(
+                "console-consumer", "/127.0.0.1", ("orders", "payments"), "uniform", 300000, 45000
+            ),
+        ),
+        (
+            MemberMetadataKey(g, "m2"),
+            MemberMetadataValue("c2", "/10.0.0.2", ("orders",), None, 300000, -1, rack_id="r1"),
+        ),
+        (TargetAssignmentMetadataKey(g), TargetAssignmentMetadataValue(7)),
+        (
+            TargetAssignmentMemberKey(g, "m1"),
+            TargetAssignmentMemberValue(((T, (0, 1)), ("_____________________w", (2,)))),
+        ),
+        (
+            CurrentAssignmentKey(g, "m1"),
+            CurrentAssignmentValue(
+                7, 6, MemberState.UNREVOKED_PARTITIONS, ((T, (0,)),), ((T, (1,)),)
+            ),
+        ),
+        (
+            CurrentAssignmentKey(g, "m2"),
+            CurrentAssignmentValue(7, 7, MemberState.UNRELEASED_PARTITIONS, (), ()),
+        ),
+    ]
+
+
+def coordinator_segment(tmp_path: Path) -> Path:
+    live = [
+        NewRecord(encode_key(k), encode_value(v), 1700000000000 + i)
+        for i, (k, v) in enumerate(coordinator_records())
+    ]
+    g = "my-group"
+    deleted: list[GroupKey] = [
+        OffsetCommitKey(g, "orders", 3),
+        MemberMetadataKey(g, "m2"),
+        CurrentAssignmentKey(g, "m2"),
+        GroupMetadataKey(g),
+    ]
+    tombstones = [NewRecord(encode_key(k), None, 1700000001000 + i) for i, k in enumerate(deleted)]
+    return write_segment(tmp_path, [build_batch(live), build_batch(tombstones, base_offset=9)])
+
+
+def test_the_coordinators_records_print_exactly_as_kafka_prints_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = coordinator_segment(tmp_path)
+    code, out, err = dump(capsys, "--offsets-decoder", "--files", str(log))
+    assert (code, err) == (0, [])
+    assert out == [f"Dumping {log}", *kafka_lines("kafka_4.4_offsets_dump_coordinator.txt")]
+
+
+def test_offsets_decoder_implies_print_data_log_and_keeps_skip_record_metadata(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = coordinator_segment(tmp_path)
+    _, out, _ = dump(capsys, "--offsets-decoder", "--skip-record-metadata", "--files", str(log))
+    assert out[3] == (
+        '| key: {"type":"1","data":{"group":"my-group","topic":"orders","partition":3}} '
+        'payload: {"version":"4","data":{"offset":42,"leaderEpoch":5,"metadata":"m",'
+        '"commitTimestamp":1700000000000}}'
+    )
+    assert out[-1] == '| key: {"type":"3","data":{"groupId":"my-group"}} payload: <DELETE>'
+
+
+# -- every value version, fields we do not keep, corrupt bytes -------------------------------------
+
+
+def _h(v: int) -> bytes:
+    return struct.pack(">h", v)
+
+
+def _i(v: int) -> bytes:
+    return struct.pack(">i", v)
+
+
+def _q(v: int) -> bytes:
+    return struct.pack(">q", v)
+
+
+def _key(record_type: int, *parts: str) -> bytes:
+    return _h(record_type) + b"".join(string(p) for p in parts)
+
+
+def _oc_key(group: str, topic: str, partition: int) -> bytes:
+    return _h(1) + string(group) + string(topic) + _i(partition)
+
+
+def _array(items: list[bytes]) -> bytes:
+    return uvarint(len(items) + 1) + b"".join(items)
+
+
+def _topic(tid: bytes, parts: list[int], tags: list[tuple[int, bytes]] | None = None) -> bytes:
+    return tid + _array([_i(p) for p in parts]) + tagged_fields(tags or [])
+
+
+def _member(classic_tag: list[tuple[int, bytes]]) -> bytes:
+    return (
+        _h(0)
+        + compact_string(None)
+        + compact_string(None)
+        + compact_string("c")
+        + compact_string("h")
+        + _array([])
+        + compact_string(None)
+        + _i(-1)
+        + compact_string(None)
+        + tagged_fields(classic_tag)
+    )
+
+
+EMPTY = b""
+NO_CLIENT_ID = (
+    _h(0)
+    + compact_string(None)
+    + compact_string(None)
+    + compact_string(None)
+    + compact_string("h")
+    + _array([])
+    + compact_string(None)
+    + _i(-1)
+    + compact_string(None)
+    + b"\x00"
+)
+
+# (key, value) at offsets 0, 1, ...: the segment Kafka's expected lines were made from.
+EDGE_CASES: list[tuple[bytes, bytes | None]] = [
+    # 0-4: offset commit values v4 (with topic id), v3, v1 (expireTimestamp), v0, v2
+    (
+        _oc_key("g", "t", 0),
+        _h(4)
+        + _q(42)
+        + _i(5)
+        + compact_string("m")
+        + _q(1700000000000)
+        + tagged_fields([(0, T_BYTES)]),
+    ),
+    (_oc_key("g", "t", 1), _h(3) + _q(43) + _i(6) + string("meta") + _q(1700000000001)),
+    (_oc_key("g", "t", 2), _h(1) + _q(44) + string("") + _q(1700000000002) + _q(1700000099999)),
+    (_oc_key("g", "t", 3), _h(0) + _q(45) + string("x") + _q(1700000000003)),
+    (_oc_key("g", "t", 4), _h(2) + _q(46) + string("y") + _q(1700000000004)),
+    # 5: group metadata with a metadata hash
+    (_key(3, "g"), _h(0) + _i(9) + tagged_fields([(0, _q(-5))])),
+    # 6: member with classic metadata null and our session timeout tag (Kafka skips it)
+    (
+        _key(5, "g", "m1"),
+        _h(0)
+        + compact_string("inst")
+        + compact_string(None)
+        + compact_string("cid")
+        + compact_string("/1.2.3.4")
+        + _array([compact_string("a")])
+        + compact_string("re.*")
+        + _i(1000)
+        + compact_string("range")
+        + tagged_fields([(0, b"\x00"), (10000, _i(45000))]),
+    ),
+    # 7: classic metadata absent; 8: present, with protocol bytes; 9: present but empty
+    (_key(5, "g", "m2"), _member([])),
+    (
+        _key(5, "g", "m3"),
+        _member(
+            [
+                (
+                    0,
+                    b"\x01"
+                    + _i(30000)
+                    + _array([compact_string("range") + uvarint(4) + b"\x00\x01\xff\x00"])
+                    + b"\x00",
+                )
+            ]
+        ),
+    ),
+    (_key(5, "g", "m4"), _member([(0, b"\x01" + _i(0) + _array([]) + b"\x00")])),
+    # 10: target assignment metadata with its timestamp; 11: partitions as written
+    (_key(6, "g"), _h(0) + _i(7) + tagged_fields([(0, _q(1700000000123))])),
+    (_key(7, "g", "m1"), _h(0) + _array([_topic(T_BYTES, [2, 0, 1])]) + b"\x00"),
+    # 12: assignment epochs present, null and empty; state 9 (no such state)
+    (
+        _key(8, "g", "m1"),
+        _h(0)
+        + _i(7)
+        + _i(6)
+        + b"\x09"
+        + _array([_topic(T_BYTES, [0, 1], [(0, _array([_i(3), _i(4)]))])])
+        + _array(
+            [
+                _topic(T_BYTES, [2], [(0, b"\x00")]),
+                _topic(bytes(16), [3], [(0, _array([]))]),
+            ]
+        )
+        + b"\x00",
+    ),
+    # 13: JSON escapes
+    (
+        _oc_key('a"b\\c\n\t\x01\x1f\x7f\u00e9/\u2028\U0001f600', "t", 0),
+        _h(4) + _q(1) + _i(-1) + compact_string("\b\f\r") + _q(0) + b"\x00",
+    ),
+    # 14, 15: types Kafka does not know; 16: one it knows and we do not decode
+    (_h(99) + string("g"), _h(0) + b"xyz"),
+    (_h(9) + string("g"), None),
+    (_h(2) + string("g"), None),
+    # 17: a tombstone
+    (_key(3, "g"), None),
+    # 18: truncated value; 19, 20: value versions out of range
+    (_oc_key("g", "t", 0), _h(4) + _q(42)),
+    (_oc_key("g", "t", 0), _h(5) + _q(42) + _i(5) + compact_string("m") + _q(1) + b"\x00"),
+    (_key(3, "g"), _h(1) + _i(9) + b"\x00"),
+    # 21, 22: keys too short for a record type
+    (b"\x00", _h(0)),
+    (EMPTY, _h(0)),
+    # 23: bytes after the value's last field (Kafka ignores them; our coordinator refuses them)
+    (_key(3, "g"), _h(0) + _i(9) + b"\x00" + b"junk"),
+    # 24: a group name that is not UTF-8
+    (_h(3) + _h(3) + b"a\xffb", _h(0) + _i(1) + b"\x00"),
+    # 25, 26: null in a field that may not be null
+    (_key(5, "g", "m9"), NO_CLIENT_ID),
+    (_h(3) + _h(-1), _h(0) + _i(1) + b"\x00"),
+    # 27: value version -1; 28: an empty value
+    (_key(3, "g"), _h(-1) + _i(1) + b"\x00"),
+    (_key(3, "g"), EMPTY),
+    # 29: a tombstone of an unknown type; 30: bytes after the key's last field
+    (_h(99) + string("g"), None),
+    (_key(3, "g") + b"zz", _h(0) + _i(1) + b"\x00"),
+    # 31: a tagged int64 of 4 bytes; 32: an array count far beyond the bytes
+    (_key(3, "g"), _h(0) + _i(9) + tagged_fields([(0, _i(5))])),
+    (_key(7, "g", "m1"), _h(0) + uvarint(1000000) + b"\x00"),
+    # 33: record type -1; 34: Kafka's legacy offset commit (type 0)
+    (_h(-1) + string("g"), None),
+    (_h(0) + string("g") + string("t") + _i(0), _h(0) + _q(1) + string("") + _q(5)),
+]
+
+# Where our line differs from Kafka's, on purpose: our reason after "due to:" (Kafka's is
+# "null", a BufferUnderflowException's message), and a type Kafka knows that we do not decode.
+OURS = {
+    16: "Record type 2 (GROUP_METADATA) at offset 16 is not decoded by kraft-dump-log, skipping.",
+    18: "Error at offset 18, skipping. Could not read record with version 4 from value's buffer "
+    "due to: expected 4 bytes of leaderEpoch at byte 10, found 0 bytes left.",
+    31: "Error at offset 31, skipping. Could not read record with version 0 from value's buffer "
+    "due to: expected 8 bytes of metadataHash at byte 9, found 4 bytes left.",
+}
+
+
+def test_every_version_tag_and_corruption_prints_as_kafka_prints_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [NewRecord(k, v, 1700000000000 + n) for n, (k, v) in enumerate(EDGE_CASES)]
+    log = write_segment(
+        tmp_path, [build_batch(records[:12]), build_batch(records[12:], base_offset=12)]
+    )
+    code, out, err = dump(capsys, "--offsets-decoder", "--files", str(log))
+    expected = [f"Dumping {log}", *kafka_lines("kafka_4.4_offsets_dump_edge_cases.txt")]
+    assert len(out) == len(expected)
+    for ours, kafkas in zip(out, expected, strict=True):
+        offset = int(kafkas.split()[2]) if kafkas.startswith("| offset: ") else None
+        if offset in OURS:
+            metadata = kafkas.partition(" key: ")[0]
+            assert ours == f"{metadata} key: {OURS[offset]}"
+        else:
+            assert ours == kafkas
+    # Exit 1, and a line on stderr for each record that is unreadable or that our coordinator
+    # would not load (12: state 9; 23, 30: trailing bytes; 24: not UTF-8), none for the others.
+    assert code == 1
+    flagged = [int(line.split(": offset ")[1].split(":")[0]) for line in err]
+    assert flagged == [12, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 31, 32]
+    assert err[0] == (
+        f"{log}: offset 12: Kafka reads it, our group coordinator would not load it: corrupt "
+        "__consumer_offsets record value at byte 10: expected a member state code: 0 (STABLE), "
+        "1 (UNREVOKED_PARTITIONS), 2 (UNRELEASED_PARTITIONS), 127 (UNKNOWN), found 9"
+    )
+    assert err[1].startswith(f"{log}: offset 18: unreadable: Could not read record with version 4")
+
+
+def test_a_record_without_a_key_is_said_and_the_dump_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, value = encode_key(GroupMetadataKey("g")), encode_value(GroupMetadataValue(3))
+    records = [NewRecord(key, value, 1), NewRecord(None, value, 2), NewRecord(key, None, 3)]
+    log = write_segment(tmp_path, [build_batch(records)])
+    code, out, err = dump(capsys, "--offsets-decoder", "--files", str(log))
+    assert code == 1
+    # Kafka's tool stops here with this exception; ours says it and reads on.
+    assert err == [
+        f"{log}: offset 1: Failed to decode message at offset 1 using the specified decoder "
+        "(message had a missing key)"
+    ]
+    assert (
+        out[4] == "| offset: 1 CreateTime: 2 keySize: -1 valueSize: 7 sequence: -1 headerKeys: []"
+    )
+    assert out[5].endswith('key: {"type":"3","data":{"groupId":"g"}} payload: <DELETE>')
+
+
+def test_decode_record_never_raises_on_any_prefix_of_a_record() -> None:
+    # Every cut of every edge case is either printed or named as unreadable, never an exception.
+    for key, value in EDGE_CASES:
+        for cut in range(len(key) + 1):
+            assert decode_record(0, key[:cut], value).key
+        if value is not None:
+            for cut in range(len(value) + 1):
+                assert decode_record(0, key, value[:cut]).key
+
+
+def test_json_strings_are_escaped_as_jackson_escapes_them() -> None:
+    assert (
+        to_json('"\\\b\t\n\f\r\x00\x1f\x7f/\u2028é')
+        == '"\\"\\\\\\b\\t\\n\\f\\r\\u0000\\u001F\x7f/\u2028é"'
+    )
+    assert to_json({"a": [1, None, {"b": "c"}]}) == '{"a":[1,null,{"b":"c"}]}'
