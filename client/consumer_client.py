@@ -8,9 +8,11 @@ Theory of operation:
   ``Location``; that node's URL is remembered for the partition or group (its *route*), so
   later requests pay no redirect hop.
 - A route is forgotten when its node cannot be reached or a request to it is lost (the node
-  died, say): the next request starts at the bootstrap nodes again, which point to the new
+  died, say): the next request starts at the known nodes again, which point to the new
   leader or coordinator once the cluster has elected one (until then they answer 503, which
-  the caller waits out). Bootstrap nodes are tried in turn until one accepts a connection.
+  the caller waits out). The known nodes are the bootstrap ones and every broker the cluster
+  listed (``GET /v1/cluster``, read once after the first answer), tried in turn until one
+  accepts a connection: a consumer given one bootstrap node survives that node's death.
 - Every non-2xx answer raises :class:`ApiError` (with ``Retry-After`` in
   ``extra["retry_after_s"]``); no answer at all raises :class:`TransportError`. Retrying is the
   caller's choice: every request sent here is safe to repeat (reads, offset commits, and
@@ -83,6 +85,7 @@ class ConsumerClient:
         self._headers = {} if authorization is None else {"Authorization": authorization}
         self._timeout_s = timeout_s
         self._current = 0
+        self._brokers_learnt = False
         self._routes: dict[Hashable, str] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -151,8 +154,26 @@ class ConsumerClient:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise _lost(method, path_qs, exc) from None
             self._current = index
+            if not self._brokers_learnt:
+                await self._learn_brokers(base)
             return status, headers, raw, base
         raise TransportError("Could not connect to any bootstrap server: " + ", ".join(failures))
+
+    async def _learn_brokers(self, base: str) -> None:
+        """Adds the cluster's brokers to the nodes tried when no route is known (once)."""
+        self._brokers_learnt = True
+        try:
+            status, _headers, raw = await self._send("GET", base + "/v1/cluster", None, 0)
+            brokers = orjson.loads(raw).get("brokers", []) if status == 200 else []
+        except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError, AttributeError):
+            self._brokers_learnt = False  # asked again after the next answer
+            return
+        for broker in brokers:
+            url = _base(str(broker.get("url") or "")) if isinstance(broker, dict) else None
+            if url is not None and url not in self._urls:
+                if self._security.tls and not url.startswith("https://"):
+                    continue  # credentials never leave TLS because an answer said so
+                self._urls.append(url)
 
     async def request(
         self,
