@@ -241,14 +241,11 @@ def _detail(error: GroupRecordError) -> str:
 
 
 def _string(r: Reader, field: Field, flexible: bool) -> str | None:
-    at = r.pos
     if flexible:
         size = r.uvarint(f"the length of {field.name}") - 1
     else:
         size = r.fixed(INT16, f"the length of {field.name}")
-    if size < 0:
-        if size != -1 and not flexible:
-            raise r.fail(f"the length of {field.name} (-1 or more)", str(size), at)
+    if size < 0:  # Kafka reads any negative length as null
         return None
     # Java's String(bytes, UTF_8) replaces what is not UTF-8; so does the dump.
     return r.take(size, field.name).decode("utf-8", "replace")
@@ -275,7 +272,10 @@ def _read_kind(r: Reader, field: Field, kind: Kind, version: int, flexible: bool
         count = _count(r, field, flexible)
         if count < 0:
             return None
-        return [_read_kind(r, field, kind.element, version, flexible) for _ in range(count)]
+        elements = [_read_kind(r, field, kind.element, version, flexible) for _ in range(count)]
+        if None in elements:
+            raise _Unreadable(f"non-nullable field {field.name} element was serialized as null")
+        return elements
     if kind in _INTS:
         return r.fixed(_INTS[kind], field.name)
     if kind == "string":
@@ -325,13 +325,25 @@ def _is_empty(field: Field, value: Json) -> bool:
     return value == ""
 
 
+def _tagged(r: Reader) -> dict[int, tuple[int, bytes]]:
+    """A tagged-field section: tag -> (position of its data, data). Kafka's readers take the
+    tags in any order, a later one of the same tag replacing an earlier one."""
+    fields: dict[int, tuple[int, bytes]] = {}
+    for _ in range(r.uvarint("the count of tagged fields")):
+        tag = r.uvarint("a tag")
+        size = r.uvarint(f"the size of tag {tag}")
+        at = r.pos
+        fields[tag] = (at, r.take(size, f"tag {tag}"))
+    return fields
+
+
 def _read_struct(r: Reader, struct: Struct, version: int, flexible: bool) -> dict[str, Json]:
     values: dict[str, Json] = {}
     for field in struct.fields:
         if field.tag is None and version in field.versions:
             values[field.name] = _read_field(r, field, version, flexible)
     if flexible:
-        tags = r.tagged("the tagged fields")
+        tags = _tagged(r)
         for field in struct.fields:
             if field.tag is None or version not in field.versions or field.tag not in tags:
                 continue

@@ -43,8 +43,14 @@ T = "AAECAwQFBgcICQoLDA0ODw"
 T_BYTES = uuid_from_string(T)
 
 
+def lines(text: str) -> list[str]:
+    # Not str.splitlines(): that also splits at U+2028, which a record may hold (offset 13).
+    assert text.endswith("\n") or not text
+    return text.split("\n")[:-1]
+
+
 def kafka_lines(name: str) -> list[str]:
-    return (DATA / name).read_text(encoding="utf-8").splitlines()
+    return lines((DATA / name).read_text(encoding="utf-8"))
 
 
 def write_segment(tmp_path: Path, batches: list[bytes]) -> Path:
@@ -58,7 +64,7 @@ def write_segment(tmp_path: Path, batches: list[bytes]) -> Path:
 def dump(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], list[str]]:
     code = main(list(argv))
     captured = capsys.readouterr()
-    return code, captured.out.splitlines(), captured.err.splitlines()
+    return code, lines(captured.out), lines(captured.err)
 
 
 # -- what our coordinator writes ------------------------------------------------------------------
@@ -167,14 +173,14 @@ def _topic(tid: bytes, parts: list[int], tags: list[tuple[int, bytes]] | None = 
     return tid + _array([_i(p) for p in parts]) + tagged_fields(tags or [])
 
 
-def _member(classic_tag: list[tuple[int, bytes]]) -> bytes:
+def _member(classic_tag: list[tuple[int, bytes]], topics: bytes = _array([])) -> bytes:
     return (
         _h(0)
         + compact_string(None)
         + compact_string(None)
         + compact_string("c")
         + compact_string("h")
-        + _array([])
+        + topics
         + compact_string(None)
         + _i(-1)
         + compact_string(None)
@@ -301,6 +307,12 @@ EDGE_CASES: list[tuple[bytes, bytes | None]] = [
     # 33: record type -1; 34: Kafka's legacy offset commit (type 0)
     (_h(-1) + string("g"), None),
     (_h(0) + string("g") + string("t") + _i(0), _h(0) + _q(1) + string("") + _q(5)),
+    # 35: a null topic name in a subscription; 36: a key string of length -2 (null to Kafka)
+    (_key(5, "g", "m"), _member([], topics=_array([b"\x00"]))),
+    (_h(3) + _h(-2), _h(0) + _i(1) + b"\x00"),
+    # 37: a null subscription; 38: tags out of order and unknown (Kafka takes them)
+    (_key(5, "g", "m"), _member([], topics=b"\x00")),
+    (_key(5, "g", "m"), _member([])[:-1] + b"\x02\x05\x00\x01\x00"),
 ]
 
 # Where our line differs from Kafka's, on purpose: our reason after "due to:" (Kafka's is
@@ -335,7 +347,7 @@ def test_every_version_tag_and_corruption_prints_as_kafka_prints_it(
     # would not load (12: state 9; 23, 30: trailing bytes; 24: not UTF-8), none for the others.
     assert code == 1
     flagged = [int(line.split(": offset ")[1].split(":")[0]) for line in err]
-    assert flagged == [12, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 31, 32]
+    assert flagged == [12, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 31, 32, 35, 36, 37, 38]
     assert err[0] == (
         f"{log}: offset 12: Kafka reads it, our group coordinator would not load it: corrupt "
         "__consumer_offsets record value at byte 10: expected a member state code: 0 (STABLE), "
