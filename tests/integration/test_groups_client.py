@@ -240,7 +240,11 @@ def test_a_third_member_moves_only_the_partitions_it_gets(cluster: Cluster) -> N
             # Only what moved was revoked; nothing was assigned to the old members meanwhile.
             assert listeners[i].events == [("revoked", sorted(moved))]
         assert after[2] == (before[0] - after[0]) | (before[1] - after[1])
-        assert listeners[2].events == [("assigned", sorted(after[2]))]
+        # The newcomer gets each partition once its owner has given it up (KIP-848's
+        # incremental hand-over), so possibly in two steps; it never gives one back.
+        kinds = {kind for kind, _ in listeners[2].events}
+        taken = [tp for _, partitions in listeners[2].events for tp in partitions]
+        assert kinds == {"assigned"} and sorted(taken) == sorted(after[2])
     finally:
         for consumer in consumers:
             consumer.close()
