@@ -365,3 +365,49 @@ def test_a_fenced_member_loses_its_partitions_and_joins_again_owning_nothing() -
         await c.close()
 
     asyncio.run(run())
+
+
+def test_auto_commit_commits_the_positions_of_what_poll_returned() -> None:
+    async def run() -> None:
+        cluster = FakeCluster({T0: [b"a", b"b"]})
+        c = consumer(
+            cluster,
+            **{"group.id": "g", "auto.offset.reset": "earliest", "auto.commit.interval.ms": "0"},
+        )
+        await c.assign([T0])
+        await poll_until(c, lambda g: len(g) >= 2)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DEADLINE_S
+        while cluster.committed.get(T0) != 2:  # committed from a later poll, in the background
+            assert loop.time() < deadline, cluster.committed
+            await c.poll(10)
+        await c.close()
+
+    asyncio.run(run())
+
+
+def test_a_member_that_stops_polling_leaves_and_joins_again_at_its_next_poll() -> None:
+    async def run() -> None:
+        cluster = FakeCluster({T0: [b"a"]})
+        cluster.target = [T0]
+        c = consumer(
+            cluster,
+            **{"group.id": "g", "heartbeat.interval.ms": "10", "max.poll.interval.ms": "50"},
+        )
+        await c.subscribe(["t"], Recorder(cluster))
+        await poll_until(c, lambda g: c.assignment() == {T0})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DEADLINE_S
+        while ("heartbeat", {"member_id": "m1", "member_epoch": -1}) not in cluster.calls:
+            assert loop.time() < deadline, "never left"
+            await asyncio.sleep(0.01)  # the application is busy: no poll
+        assert c.assignment() == set()
+        await poll_until(c, lambda g: c.assignment() == {T0})
+        left = cluster.calls.index(("heartbeat", {"member_id": "m1", "member_epoch": -1}))
+        assert any(
+            k == "heartbeat" and v["member_epoch"] == 0 for k, v in cluster.calls[left + 1 :]
+        )
+        assert ("lost", [T0]) in cluster.calls
+        await c.close()
+
+    asyncio.run(run())
