@@ -43,13 +43,13 @@ Header = tuple[str, bytes | None]
 
 def varint_size(value: int) -> int:
     """Bytes of ``value`` as a zigzag varint (or varlong)."""
-    zigzag = (value << 1) ^ (value >> 63)
-    if zigzag < 0x80:
+    # The common sizes first: this runs a few times for every record sent.
+    if -64 <= value < 64:
         return 1
-    if zigzag < 0x4000:
+    if -8192 <= value < 8192:
         return 2
-    size = 3
-    zigzag >>= 21
+    zigzag = ((value << 1) ^ (value >> 63)) >> 14
+    size = 2
     while zigzag:
         zigzag >>= 7
         size += 1
@@ -85,16 +85,11 @@ def backoff_ms(attempt: int, base_ms: int, max_ms: int, rng: random.Random) -> f
     return min(float(max_ms), term * rng.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER))
 
 
-class PendingRecord:
-    """One record waiting for its acknowledgement; ``handle`` is the driver's (a future)."""
-
-    __slots__ = ("json", "size", "timestamp", "handle")
-
-    def __init__(self, json: dict[str, Any], size: int, timestamp: int, handle: Any) -> None:
-        self.json = json  # the record as the produce request carries it
-        self.size = size  # bytes in the batch format
-        self.timestamp = timestamp
-        self.handle = handle
+# One record waiting for its acknowledgement: (the record as the produce request carries it,
+# its bytes in the batch format, its timestamp, and the driver's future and callback). A tuple:
+# one is made for every record sent, and a tuple is the cheapest to make.
+PendingRecord = tuple[dict[str, Any], int, int, Any, Any]
+JSON, SIZE, TIMESTAMP, FUTURE, CALLBACK = range(5)
 
 
 @dataclass(eq=False)
@@ -106,7 +101,7 @@ class Batch:
     created_s: float
     records: list[PendingRecord] = field(default_factory=list)
     size: int = RECORD_BATCH_OVERHEAD
-    base_timestamp: int | None = None
+    base_timestamp: int = 0  # the first record's timestamp (deltas are counted from it)
     full: bool = False
     # Set when first sent: the idempotent producer's id, epoch and first sequence.
     producer_id: int | None = None
@@ -118,21 +113,10 @@ class Batch:
     last_error: BaseException | None = None
     body: bytes | None = None  # the request's body, kept so a retry sends the same bytes
 
-    def has_room(self, payload: int, timestamp: int, batch_size: int) -> int | None:
-        """The size a record of ``payload`` bytes (:func:`payload_size`) would take here, or
-        None when it does not fit (an empty batch takes any record)."""
-        base = timestamp if self.base_timestamp is None else self.base_timestamp
-        size = record_size(len(self.records), timestamp - base, payload)
-        if self.records and self.size + size > batch_size:
-            return None
-        return size
-
-    def add(self, record: PendingRecord, batch_size: int) -> None:
-        if self.base_timestamp is None:
-            self.base_timestamp = record.timestamp
-        self.records.append(record)
-        self.size += record.size
-        self.full = self.size >= batch_size
+    @property
+    def record_bytes(self) -> int:
+        """The bytes of the records, without the batch header (what buffer.memory counts)."""
+        return self.size - RECORD_BATCH_OVERHEAD
 
     @property
     def sent(self) -> bool:
@@ -155,29 +139,83 @@ class Accumulator:
         payload: int,
         timestamp: int,
         json: dict[str, Any],
-        handle: Any,
+        future: Any,
+        callback: Any,
         now_s: float,
-    ) -> tuple[PendingRecord, Batch, bool]:
+    ) -> tuple[int, Batch, bool]:
         """Adds a record of ``payload`` bytes (:func:`payload_size`) to its partition's last
-        batch, or a new one; returns the record, its batch, and whether a batch was started
-        or filled (the sender has something new to do)."""
+        batch, or a new one; returns the record's size, its batch, and whether a batch was
+        started or filled (the sender has something new to do)."""
         queue = self.queues.get((topic, partition))
         if queue is None:
             queue = self.queues[(topic, partition)] = deque()
-        last = queue[-1] if queue and not queue[-1].sent else None
-        size = None
-        if last is not None and not last.full:
-            size = last.has_room(payload, timestamp, self.batch_size)
+        last = queue[-1] if queue else None
         news = False
-        if last is None or last.full or size is None:
-            last = Batch(topic, partition, now_s)
+        if last is not None and not last.full and not last.sent:
+            # record_size() inline, the common one-byte deltas first: this runs for every
+            # record sent.
+            delta = timestamp - last.base_timestamp
+            body = payload + (2 if -64 <= delta < 64 else 1 + varint_size(delta))
+            count = len(last.records)
+            body += 1 if count < 64 else varint_size(count)
+            size = body + (1 if body < 64 else 2 if body < 8192 else varint_size(body))
+            if last.size + size > self.batch_size:
+                last = None
+        else:
+            last = None
+        if last is None:
+            # A new batch: the record is its first, whatever its size.
+            last = Batch(topic, partition, now_s, base_timestamp=timestamp)
             queue.append(last)
-            size = last.has_room(payload, timestamp, self.batch_size)
-            assert size is not None
+            size = record_size(0, 0, payload)
             news = True
-        record = PendingRecord(json, size, timestamp, handle)
-        last.add(record, self.batch_size)
-        return record, last, news or last.full
+        last.records.append((json, size, timestamp, future, callback))
+        last.size += size
+        if last.size >= self.batch_size:
+            last.full = news = True
+        return size, last, news
+
+    def append_run(
+        self,
+        topic: str,
+        partition: int,
+        payloads: list[int],
+        jsons: list[dict[str, Any]],
+        start: int,
+        end: int,
+        timestamp: int,
+        group: Any,
+        now_s: float,
+    ) -> tuple[int, int, Batch, bool]:
+        """:meth:`append` of the records ``start:end`` of a run (their payload sizes and JSON;
+        the future slot holds ``group``, the callback slot each record's index), all stamped
+        ``timestamp``, until one starts or fills a batch; returns (the index after the last
+        record appended, their bytes, the last batch, whether a batch was started or
+        filled). The same sizes as :meth:`append`, in one loop."""
+        size, batch, news = self.append(
+            topic, partition, payloads[start], timestamp, jsons[start], group, start, now_s
+        )
+        total = size
+        index = start + 1
+        if news:
+            return index, total, batch, news
+        records = batch.records
+        limit = self.batch_size
+        while index < end:
+            payload = payloads[index]
+            count = len(records)
+            body = payload + 2 + (1 if count < 64 else varint_size(count))  # timestamp delta 0
+            size = body + (1 if body < 64 else 2 if body < 8192 else varint_size(body))
+            if batch.size + size > limit:
+                break
+            records.append((jsons[index], size, timestamp, group, index))
+            batch.size += size
+            total += size
+            index += 1
+            if batch.size >= limit:
+                batch.full = True
+                return index, total, batch, True
+        return index, total, batch, False
 
     def queue_length(self, topic: str, partition: int) -> int:
         queue = self.queues.get((topic, partition))
@@ -246,10 +284,10 @@ class Accumulator:
         return taken
 
 
-# The partitions of a topic that have a leader, and each partition's queue length: asked for
-# only when the sticky partitioner picks a new partition (computing them per record would cost
-# more than the rest of a send).
-Candidates = Callable[[], tuple[list[int], list[int]]]
+# The partitions of a topic that have a leader, and each partition's queue length, from the
+# topic's metadata (the argument): asked for only when the sticky partitioner picks a new
+# partition (computing them per record would cost more than the rest of a send).
+Candidates = Callable[[Any], tuple[list[int], list[int]]]
 
 
 class StickyPartitioner:
@@ -261,11 +299,11 @@ class StickyPartitioner:
         self._rng = rng
         self._current: dict[str, list[int]] = {}  # topic -> [partition, bytes produced]
 
-    def partition(self, topic: str, partitions: int, candidates: Candidates) -> int:
+    def partition(self, topic: str, partitions: int, candidates: Candidates, metadata: Any) -> int:
         """The partition of the topic's next keyless record."""
         current = self._current.get(topic)
         if current is None or current[0] >= partitions:
-            current = self._current[topic] = [self._next(partitions, candidates), 0]
+            current = self._current[topic] = [self._next(partitions, candidates, metadata), 0]
         return current[0]
 
     def update(
@@ -276,6 +314,7 @@ class StickyPartitioner:
         batch_full: bool,
         partitions: int,
         candidates: Candidates,
+        metadata: Any,
     ) -> None:
         """Counts bytes appended to the sticky partition; switches to another partition
         after ``batch.size`` bytes once its batch is full, or after twice that regardless."""
@@ -286,10 +325,10 @@ class StickyPartitioner:
         if current[1] >= 2 * self._sticky_bytes or (
             current[1] >= self._sticky_bytes and batch_full
         ):
-            self._current[topic] = [self._next(partitions, candidates), 0]
+            self._current[topic] = [self._next(partitions, candidates, metadata), 0]
 
-    def _next(self, partitions: int, candidates: Candidates) -> int:
-        available, queue_lengths = candidates()
+    def _next(self, partitions: int, candidates: Candidates, metadata: Any) -> int:
+        available, queue_lengths = candidates(metadata)
         choices = [p for p in available if p < partitions] or list(range(partitions))
         if not self._adaptive or len(choices) == 1:
             return self._rng.choice(choices)

@@ -52,6 +52,7 @@ from typing import Any
 
 from client import limits
 from client.accumulator import (
+    FUTURE,
     RECORD_BATCH_OVERHEAD,
     Accumulator,
     Header,
@@ -64,13 +65,22 @@ from client.client import TransportError
 from client.metadata import Metadata, TopicMetadata
 from client.producer_config import ConfigException, ProducerConfig
 from client.protocol import RECORD_TOO_LARGE, UNKNOWN_PARTITION, UNKNOWN_TOPIC, ApiError, murmur2
-from client.sender import Callback, ProducerClosed, ProducerTimeout, RecordMetadata, Sender
+from client.sender import (
+    Callback,
+    GroupCallback,
+    ProducerClosed,
+    ProducerTimeout,
+    RecordGroup,
+    RecordMetadata,
+    Sender,
+)
 from client.sync import LoopThread
 from client.transport import Transport
 
 __all__ = [
     "AsyncProducer",
     "Callback",
+    "GroupCallback",
     "ConfigException",
     "Producer",
     "ProducerClosed",
@@ -82,6 +92,10 @@ __all__ = [
 # A record's framing beyond its payload is at most this (attributes, two varlongs, the length
 # varint): a payload this far below the limits needs no exact size check.
 _FRAMING_BYTES_MAX = 1 + 10 + 5 + 5
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
 
 
 def _encoded(data: Any, what: str) -> tuple[Any, int | None]:
@@ -159,7 +173,10 @@ class AsyncProducer:
         self._sticky = StickyPartitioner(
             cfg.batch_size, cfg.partitioner_adaptive_partitioning_enable, self._rng
         )
-        self._size_limit = min(cfg.max_request_size, cfg.buffer_memory)
+        # The exact size check is needed only for a record this close to a limit.
+        self._size_limit = min(cfg.max_request_size, cfg.buffer_memory) - RECORD_BATCH_OVERHEAD
+        self._buffer_memory = cfg.buffer_memory
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._buffered = 0
         self._space: asyncio.Event | None = None
         self._sender: Sender | None = None
@@ -172,6 +189,7 @@ class AsyncProducer:
         """Opens the connection pool and starts the sender (``async with`` calls it)."""
         if self._sender is None:
             self._transport.open()
+            self._loop = asyncio.get_running_loop()
             self._space = asyncio.Event()
             self._sender = Sender(
                 self.config, self._acc, self.metadata, self._transport, self._release, self._rng
@@ -203,7 +221,12 @@ class AsyncProducer:
         if self._sender is None:
             return
         batches = [*self._acc.batches(), *self._sender.in_flight]
-        waits = [b.records[-1].handle[0] for b in batches if b.records]
+        # A batch's records are done together: its last record's future stands for them all.
+        waits: list[Any] = []
+        for batch in batches:
+            if batch.records:
+                last = batch.records[-1][FUTURE]
+                waits.append(last.future if type(last) is RecordGroup else last)
         if not waits:
             return
         self._flushes += 1
@@ -264,13 +287,22 @@ class AsyncProducer:
         sender = self._sender
         if sender is None or sender.closing:
             raise ProducerClosed("Cannot perform operation after producer has been closed")
-        value_json, value_len = _encoded(value, "value")
-        key_json, key_len = _encoded(key, "key")
+        # This runs once per record: the common case (a str or no key, a str value, no
+        # headers) takes the short paths.
+        value_len: int | None
+        if type(value) is str:
+            value_json, value_len = value, len(value) if value.isascii() else _utf8_len(value)
+        else:
+            value_json, value_len = _encoded(value, "value")
+        if key is None:
+            key_json, key_len = None, None
+        else:
+            key_json, key_len = _encoded(key, "key")
         record_headers = _headers(headers) if headers else ()
         metadata = self.metadata.cached(topic)
-        if metadata is None or metadata.partition_count == 0:
+        if metadata is None or not metadata.partitions:
             metadata = await self._wait_metadata(topic, time.monotonic() + self._max_block_s)
-        count = metadata.partition_count
+        count = len(metadata.partitions)
         sticky = False
         if partition is not None:
             if not 0 <= partition < count:
@@ -284,11 +316,16 @@ class AsyncProducer:
             chosen = (murmur2(key_bytes) & 0x7FFFFFFF) % count
         else:
             sticky = True
-            chosen = self._sticky.partition(topic, count, lambda: self._candidates(metadata))
+            chosen = self._sticky.partition(topic, count, self._candidates, metadata)
         timestamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
-        future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
-        payload = payload_size(key_len, value_len, record_headers)
-        if payload + RECORD_BATCH_OVERHEAD + _FRAMING_BYTES_MAX > self._size_limit:
+        assert self._loop is not None  # set by start(), as the sender is
+        future: asyncio.Future[RecordMetadata] = self._loop.create_future()
+        if key_len is None and not record_headers and value_len is not None and value_len < 8192:
+            # payload_size() of the commonest record (no key, no headers), inline.
+            payload = value_len + (3 if value_len < 64 else 4)
+        else:
+            payload = payload_size(key_len, value_len, record_headers)
+        if payload + _FRAMING_BYTES_MAX > self._size_limit:
             problem = self._size_problem(RECORD_BATCH_OVERHEAD + record_size(0, 0, payload))
             if problem is not None:
                 error = ApiError(RECORD_TOO_LARGE, problem)
@@ -296,33 +333,106 @@ class AsyncProducer:
                 if callback is not None:
                     callback(None, error)
                 return future
-        if self._buffered + payload > self.config.buffer_memory:
+        if self._buffered + payload > self._buffer_memory:
             await self._wait_for_space(payload, time.monotonic() + self._max_block_s)
         json: dict[str, Any] = {"timestamp": timestamp}
-        if isinstance(value_json, _Binary):
+        if type(value_json) is _Binary:
             json["value_b64"] = str(value_json)
         else:
             json["value"] = value_json
         if key_json is not None:
-            json["key_b64" if isinstance(key_json, _Binary) else "key"] = str(key_json)
+            json["key_b64" if type(key_json) is _Binary else "key"] = str(key_json)
         if record_headers:
             json["headers"] = [
                 [name, None if v is None else v.decode("utf-8")] for name, v in record_headers
             ]
-        record, batch, news = self._acc.append(
-            topic, chosen, payload, timestamp, json, (future, callback), time.monotonic()
+        size, batch, news = self._acc.append(
+            topic, chosen, payload, timestamp, json, future, callback, time.monotonic()
         )
-        self._buffered += record.size
+        self._buffered += size
         if sticky:
-            self._sticky.update(
-                topic, chosen, record.size, batch.full, count, lambda: self._candidates(metadata)
-            )
+            self._sticky.update(topic, chosen, size, batch.full, count, self._candidates, metadata)
         if news:
             sender.poke()
             # A batch started or filled: let the sender (and the requests in flight) run, as
             # Kafka's sender thread would, before the caller queues more.
             await asyncio.sleep(0)
         return future
+
+    async def send_many(
+        self,
+        topic: str,
+        values: Sequence[bytes | str | None],
+        callback: GroupCallback | None = None,
+    ) -> asyncio.Future[list[RecordMetadata]]:
+        """Queues one keyless record per value (no key, no headers, stamped now), exactly as
+        that many :meth:`send` calls would, for callers that produce at high rates: one future
+        for them all (their RecordMetadata in order, or the first error) and one
+        ``callback(metadata_or_None_each, first_error)`` when every record is done, instead
+        of one per record. Blocks and raises as :meth:`send` does."""
+        sender = self._sender
+        if sender is None or sender.closing:
+            raise ProducerClosed("Cannot perform operation after producer has been closed")
+        assert self._loop is not None
+        metadata = self.metadata.cached(topic)
+        if metadata is None or not metadata.partitions:
+            metadata = await self._wait_metadata(topic, time.monotonic() + self._max_block_s)
+        group = RecordGroup(self._loop.create_future(), len(values), callback)
+        if not values:
+            group.left = 1
+            group.done(0, None, None)
+            return group.future
+        count = len(metadata.partitions)
+        timestamp = int(time.time() * 1000)
+        payloads: list[int] = []
+        jsons: list[dict[str, Any]] = []
+        value_len: int | None
+        for value in values:
+            if type(value) is str:
+                value_json, value_len = value, len(value) if value.isascii() else _utf8_len(value)
+            else:
+                value_json, value_len = _encoded(value, "value")
+            if value_len is not None and value_len < 8192:
+                payload = value_len + (3 if value_len < 64 else 4)
+            else:
+                payload = payload_size(None, value_len, ())
+            payloads.append(payload)
+            if type(value_json) is _Binary:
+                jsons.append({"timestamp": timestamp, "value_b64": str(value_json)})
+            else:
+                jsons.append({"timestamp": timestamp, "value": value_json})
+        sticky, candidates = self._sticky, self._candidates
+        index = 0
+        while index < len(values):
+            payload = payloads[index]
+            if payload + _FRAMING_BYTES_MAX > self._size_limit:
+                problem = self._size_problem(RECORD_BATCH_OVERHEAD + record_size(0, 0, payload))
+                if problem is not None:
+                    group.done(index, None, ApiError(RECORD_TOO_LARGE, problem))
+                    index += 1
+                    continue
+            if self._buffered + payload > self._buffer_memory:
+                await self._wait_for_space(payload, time.monotonic() + self._max_block_s)
+            chosen = sticky.partition(topic, count, candidates, metadata)
+            # Up to the next batch started or filled; records near a limit (too large, no
+            # buffer room) one at a time, as above.
+            end = index + 1
+            room = self._buffer_memory - self._buffered
+            while end < len(values) and payloads[end] + _FRAMING_BYTES_MAX <= self._size_limit:
+                room -= payloads[end] + _FRAMING_BYTES_MAX
+                if room < 0:
+                    break
+                end += 1
+            after, size, batch, news = self._acc.append_run(
+                topic, chosen, payloads, jsons, index, end, timestamp, group, time.monotonic()
+            )
+            self._buffered += size
+            sticky.update(topic, chosen, size, batch.full, count, candidates, metadata)
+            index = after
+            if news:
+                sender.poke()
+                await asyncio.sleep(0)  # let the sender run, as after a send()
+        return group.future
 
     @property
     def _max_block_s(self) -> float:

@@ -48,6 +48,12 @@ def leader_id(node: NodeProcess, topic: str, partition: int = 0) -> int | None:
     return None if leader is None or leader < 0 else int(leader)
 
 
+def stored_count(node: NodeProcess, topic: str) -> int:
+    """The records of the topic the node's metadata counts (high watermarks)."""
+    status, body = http("GET", f"{node.url}/v1/topics/{topic}", timeout=5)
+    return sum(p["high_watermark"] for p in body["partitions"]) if status == 200 else 0
+
+
 def read_partition(cluster: Cluster, topic: str, partition: int) -> list[dict[str, Any]]:
     """Every committed record of the partition, read from its leader."""
     records: list[dict[str, Any]] = []
@@ -195,6 +201,12 @@ def test_a_console_producer_keeps_every_line_through_kill_9_of_the_node_it_was_g
                     tool.stdin.flush()
                     time.sleep(0.02)
                 if i == len(lines) // 2:
+                    tool.stdin.flush()
+                    # Killed once the tool has met the cluster (records of it are stored):
+                    # a client whose only bootstrap node dies before it connects knows no
+                    # other node, in Kafka too.
+                    other = cluster.nodes[1]
+                    wait_until("the first records", lambda o=other: stored_count(o, "console"))
                     given.kill()
             tool.stdin.close()
             code = tool.wait(timeout=DEADLINE_S)

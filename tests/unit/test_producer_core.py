@@ -65,10 +65,22 @@ def test_batch_size_is_the_bytes_of_kafkas_v2_batch(records: list[NewRecord]) ->
 
 
 def _append(acc: Accumulator, partition: int, value_len: int, now_s: float) -> tuple[Any, bool]:
-    _record, batch, news = acc.append(
-        "t", partition, payload_size(None, value_len, ()), 1_000, {"value": "x"}, None, now_s
+    _size, batch, news = acc.append(
+        "t", partition, payload_size(None, value_len, ()), 1_000, {"value": "x"}, None, None, now_s
     )
     return batch, news
+
+
+def test_a_batch_counts_its_bytes_as_the_v2_format_has_them() -> None:
+    records = [
+        NewRecord(None if i % 3 else b"key-%d" % i, b"v" * (i * 37 % 300), 5_000 + i * i * 13)
+        for i in range(150)
+    ]
+    acc = Accumulator(batch_size=1 << 20, linger_s=1.0)
+    for record in records:
+        acc.append("t", 0, _payload(record), record.timestamp, {}, None, None, 0.0)
+    (batch,) = acc.queues[("t", 0)]
+    assert batch.size == len(build_batch(records))
 
 
 def test_a_batch_fills_up_to_batch_size_bytes_then_a_new_one_starts() -> None:
@@ -150,23 +162,23 @@ def test_a_retried_batch_goes_back_first_alone_and_in_sequence_order() -> None:
 def test_keyless_records_stick_to_one_partition_until_batch_size_bytes_went_there() -> None:
     sticky = StickyPartitioner(batch_size=1000, adaptive=False, rng=random.Random(7))
 
-    def candidates() -> tuple[list[int], list[int]]:
+    def candidates(_metadata: object) -> tuple[list[int], list[int]]:
         return [0, 1, 2, 3], [0, 0, 0, 0]
 
-    first = sticky.partition("t", 4, candidates)
+    first = sticky.partition("t", 4, candidates, None)
     for _ in range(9):
-        sticky.update("t", first, 100, False, 4, candidates)
-        assert sticky.partition("t", 4, candidates) == first
+        sticky.update("t", first, 100, False, 4, candidates, None)
+        assert sticky.partition("t", 4, candidates, None) == first
     # 1000 bytes, but the batch is not full: Kafka switches only when a new batch would start.
-    sticky.update("t", first, 100, False, 4, candidates)
-    assert sticky.partition("t", 4, candidates) == first
-    sticky.update("t", first, 100, True, 4, candidates)
-    chosen = [sticky.partition("t", 4, candidates)]
+    sticky.update("t", first, 100, False, 4, candidates, None)
+    assert sticky.partition("t", 4, candidates, None) == first
+    sticky.update("t", first, 100, True, 4, candidates, None)
+    chosen = [sticky.partition("t", 4, candidates, None)]
     # Twice batch.size switches regardless.
     for _ in range(40):
-        current = sticky.partition("t", 4, candidates)
-        sticky.update("t", current, 100, False, 4, candidates)
-        chosen.append(sticky.partition("t", 4, candidates))
+        current = sticky.partition("t", 4, candidates, None)
+        sticky.update("t", current, 100, False, 4, candidates, None)
+        chosen.append(sticky.partition("t", 4, candidates, None))
     assert len(set(chosen)) > 1
 
 
@@ -174,9 +186,9 @@ def test_the_sticky_partitioner_picks_only_partitions_with_a_leader() -> None:
     sticky = StickyPartitioner(batch_size=10, adaptive=True, rng=random.Random(1))
     seen = set()
     for _ in range(200):
-        p = sticky.partition("t", 6, lambda: ([1, 4], [0] * 6))
+        p = sticky.partition("t", 6, lambda _: ([1, 4], [0] * 6), None)
         seen.add(p)
-        sticky.update("t", p, 100, True, 6, lambda: ([1, 4], [0] * 6))
+        sticky.update("t", p, 100, True, 6, lambda _: ([1, 4], [0] * 6), None)
     assert seen == {1, 4}
 
 
@@ -184,9 +196,9 @@ def test_adaptive_partitioning_sends_fewer_records_to_a_partition_whose_queue_is
     sticky = StickyPartitioner(batch_size=10, adaptive=True, rng=random.Random(3))
     counts = [0, 0]
     for _ in range(2000):
-        p = sticky.partition("t", 2, lambda: ([0, 1], [9, 0]))
+        p = sticky.partition("t", 2, lambda _: ([0, 1], [9, 0]), None)
         counts[p] += 1
-        sticky.update("t", p, 100, True, 2, lambda: ([0, 1], [9, 0]))
+        sticky.update("t", p, 100, True, 2, lambda _: ([0, 1], [9, 0]), None)
     # Weights 1 and 10.
     assert counts[0] < counts[1] / 5
 
@@ -268,3 +280,19 @@ def test_idempotence_not_asked_for_is_turned_off_by_settings_it_cannot_keep() ->
     assert not ProducerConfig.from_properties({**BS, "acks": "1"}).enable_idempotence
     assert not ProducerConfig.from_properties({**BS, "retries": "0"}).enable_idempotence
     assert ProducerConfig.from_properties(BS).enable_idempotence
+
+
+def test_a_run_appended_at_once_is_batched_as_record_by_record() -> None:
+    payloads = [payload_size(None, n % 250, ()) for n in range(700)]
+    one_by_one = Accumulator(batch_size=4000, linger_s=1.0)
+    for index, payload in enumerate(payloads):
+        one_by_one.append("t", 0, payload, 7_000, {}, None, index, 0.0)
+    runs = Accumulator(batch_size=4000, linger_s=1.0)
+    index = 0
+    while index < len(payloads):
+        index, _size, _batch, _news = runs.append_run(
+            "t", 0, payloads, [{}] * len(payloads), index, len(payloads), 7_000, None, 0.0
+        )
+    expected = [(b.size, len(b.records), b.full) for b in one_by_one.queues[("t", 0)]]
+    assert [(b.size, len(b.records), b.full) for b in runs.queues[("t", 0)]] == expected
+    assert [r[4] for b in runs.queues[("t", 0)] for r in b.records] == list(range(700))
