@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from client import consumer_offsets as offsets_api
 from client.client import TransportError
 from client.consumer_client import ConsumerClient, ConsumerTransport
 from client.consumer_config import ConsumerConfig
@@ -52,7 +53,8 @@ from client.consumer_fetch import (
     wait_s,
 )
 from client.group_member import MemberState, ProtocolViolation, TopicPartition
-from client.protocol import FENCED_MEMBER_EPOCH, STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID, ApiError
+from client.protocol import FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER_ID, ApiError
+from client.security import ClientSecurity
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ class AsyncConsumer:
         self,
         config: Mapping[str, object],
         *,
-        security: Any = None,
+        security: ClientSecurity | None = None,
         transport: ConsumerTransport | None = None,
     ) -> None:
         self.config = ConsumerConfig.from_properties(config, security)
@@ -381,37 +383,7 @@ class AsyncConsumer:
         )
         if not chosen:
             return
-        deadline = time.monotonic() + self.config.request_timeout_ms / 1000
-        backoff_s = 0.0
-        stale_retried = False
-        while True:
-            body: dict[str, Any] = {
-                "offsets": [
-                    {"topic": tp.topic, "partition": tp.partition, "offset": offset}
-                    for tp, offset in sorted(chosen.items())
-                ]
-            }
-            member = self._member
-            if member is not None and member.member_id is not None and member.epoch > 0:
-                body["member_id"] = member.member_id
-                body["member_epoch"] = member.epoch
-            try:
-                await self._client.commit_offsets(group, body)
-                return
-            except (ApiError, TransportError) as exc:
-                if (
-                    isinstance(exc, ApiError)
-                    and exc.code == STALE_MEMBER_EPOCH.code
-                    and not stale_retried
-                    and member is not None
-                    and member.epoch != body.get("member_epoch")
-                ):
-                    stale_retried = True  # a heartbeat brought a newer epoch meanwhile
-                    continue
-                if not retriable(exc) or time.monotonic() >= deadline:
-                    raise
-                backoff_s = next_backoff(backoff_s, self.config.retry_backoff_ms / 1000)
-                await asyncio.sleep(wait_s(exc, backoff_s))
+        await offsets_api.commit(self._client, self.config, group, chosen, self._member)
 
     def commit_async(
         self,
@@ -467,24 +439,7 @@ class AsyncConsumer:
         self, partitions: list[TopicPartition]
     ) -> dict[TopicPartition, int | None]:
         group = self._require_group()
-        found: dict[TopicPartition, int | None] = {tp: None for tp in partitions}
-        backoff_s = 0.0
-        deadline = time.monotonic() + self.config.request_timeout_ms / 1000
-        for topic in sorted({tp.topic for tp in partitions}):
-            while True:
-                try:
-                    answer = await self._client.committed_offsets(group, topic)
-                    break
-                except (ApiError, TransportError) as exc:
-                    if not retriable(exc) or time.monotonic() >= deadline:
-                        raise
-                    backoff_s = next_backoff(backoff_s, self.config.retry_backoff_ms / 1000)
-                    await asyncio.sleep(wait_s(exc, backoff_s))
-            for item in answer.get("offsets") or []:
-                tp = TopicPartition(str(item.get("topic")), int(item.get("partition", -1)))
-                if tp in found and isinstance(item.get("offset"), int):
-                    found[tp] = item["offset"]
-        return found
+        return await offsets_api.committed(self._client, self.config, group, partitions)
 
     # -- the group ------------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ from client.async_consumer import (
 from client.consumer_config import ConsumerConfig, ConsumerConfigError
 from client.consumer_fetch import ConsumerRecord, NoOffsetForPartitionError
 from client.group_member import TopicPartition
+from client.security import ClientSecurity
 from client.sync import LoopThread
 
 __all__ = [
@@ -89,7 +90,9 @@ class Consumer:
     event loop thread (client/sync.LoopThread). Not safe to use from several threads at once,
     like Kafka's KafkaConsumer."""
 
-    def __init__(self, config: Mapping[str, object], *, security: Any = None) -> None:
+    def __init__(
+        self, config: Mapping[str, object], *, security: ClientSecurity | None = None
+    ) -> None:
         self._thread = LoopThread("kraft-consumer")
 
         async def make() -> AsyncConsumer:
