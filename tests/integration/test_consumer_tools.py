@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -146,3 +147,40 @@ def test_perf_test_in_a_group_reads_everything_and_reports_the_join_time(cluster
     )
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("WARNING: Exiting before consuming the expected number")
+
+
+def test_ctrl_c_commits_what_was_printed_and_prints_kafkas_closing_line(cluster: Cluster) -> None:
+    node = cluster.nodes[2]
+    create_topic(node, "interrupted", partitions=2, replication_factor=3)
+    for p in range(2):
+        produce(cluster, "interrupted", p, [{"value": f"{p}-{i}"} for i in range(5)])
+    argv = [sys.executable, "-m", CONSUMER, "--bootstrap-server", node.bootstrap]
+    argv += ["--topic", "interrupted", "--group", "ctrlc", "--from-beginning"]
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert process.stdout is not None
+        printed = [process.stdout.readline().rstrip("\n") for _ in range(10)]
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=DEADLINE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert err == "Processed a total of 10 messages\n"  # no traceback
+    assert out == "" and sorted(printed) == sorted(f"{p}-{i}" for p in range(2) for i in range(5))
+    produce(cluster, "interrupted", 0, [{"value": "later"}])
+    again = run_tool(
+        CONSUMER,
+        "--bootstrap-server",
+        node.bootstrap,
+        "--topic",
+        "interrupted",
+        "--group",
+        "ctrlc",
+        "--timeout-ms",
+        "5000",
+    )
+    assert again.stdout == "later\n"  # resumed after the commit made at Ctrl+C
