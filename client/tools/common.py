@@ -35,7 +35,6 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a job ended by 
 Command = TypeVar("Command")
 
 _ZOOKEEPER = "--zookeeper is not supported: this cluster has no ZooKeeper; use --bootstrap-server"
-_GROUPS = "{flag} is not supported yet (consumer groups come later)"
 
 # Kafka's flags that a tool parses but refuses, with the reason. "{flag}" is replaced by the
 # flag's name. Every flag here is accepted by argparse (with an optional value), so a refused
