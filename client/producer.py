@@ -154,6 +154,7 @@ class AsyncProducer:
         /,
         *,
         rng: random.Random | None = None,
+        transport: Transport | None = None,
         **overrides: Any,
     ) -> None:
         if isinstance(config, ProducerConfig):
@@ -162,7 +163,10 @@ class AsyncProducer:
             self.config = ProducerConfig.from_properties(config or {}, **overrides)
         cfg = self.config
         self._rng = rng or random.Random()
-        self._transport = Transport(cfg.security, connections_max=limits.PRODUCER_CONNECTIONS_MAX)
+        # ``transport`` stands in for the network in tests (an in-memory twin).
+        self._transport = transport or Transport(
+            cfg.security, connections_max=limits.PRODUCER_CONNECTIONS_MAX
+        )
         self.metadata = Metadata(
             self._transport,
             cfg.bootstrap_servers,

@@ -1,0 +1,264 @@
+"""The producer's sender against an in-memory twin of the network: where each request goes,
+what it carries, and what each answer makes of the batch (retry, redirect, fail)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+
+from client.client import TransportError
+from client.producer import AsyncProducer, ProducerTimeout, RecordMetadata
+from client.protocol import RECORD_TOO_LARGE, ApiError
+from client.transport import Answer, NodeUnreachable, Transport
+
+N1, N2 = "http://n1:1", "http://n2:2"
+RECORDS = "/v1/topics/t/partitions/0/records"
+Reply = Answer | Exception
+
+
+def error(status: int, code: int, name: str, **extra: Any) -> Answer:
+    body = {"error_code": code, "error": name, "message": name.lower(), **extra}
+    return Answer(status, {}, orjson.dumps(body))
+
+
+def stored(first_offset: int, count: int, duplicate: bool = False) -> Callable[[int], Answer]:
+    def answer(_records: int) -> Answer:
+        body: dict[str, Any] = {
+            "topic": "t",
+            "offsets": [{"partition": 0, "offset": first_offset + i} for i in range(count)],
+        }
+        if duplicate:
+            body["duplicate"] = True
+        return Answer(200, {}, orjson.dumps(body))
+
+    return answer
+
+
+def ok(first_offset: int = 0) -> Callable[[int], Answer]:
+    """200 with offsets for however many records the request carries."""
+
+    def answer(records: int) -> Answer:
+        return stored(first_offset, records)(records)
+
+    return answer
+
+
+class Network(Transport):
+    """Two nodes; the topic ``t`` (one partition) led by ``leader``. Produce answers come
+    from ``replies`` in order (an Answer, a function of the record count, or an exception to
+    raise); a node in ``dead`` cannot be reached."""
+
+    def __init__(self, replies: list[Any], leader: int = 1) -> None:
+        super().__init__()
+        self.replies = list(replies)
+        self.leader = leader
+        self.dead: set[str] = set()
+        self.produced: list[tuple[str, dict[str, str], bytes]] = []
+
+    def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 0,
+    ) -> Answer:
+        await asyncio.sleep(0)
+        node = url.split("/v1/")[0]
+        if node in self.dead:
+            raise NodeUnreachable(f"Could not connect to {node}")
+        path = "/v1/" + url.split("/v1/", 1)[1]
+        if path == "/v1/cluster":
+            brokers = [{"id": 1, "url": N1}, {"id": 2, "url": N2}]
+            return Answer(200, {}, orjson.dumps({"cluster_id": "c", "brokers": brokers}))
+        if path.startswith("/v1/topics/t?"):
+            partition = {"partition": 0, "leader": self.leader, "leader_epoch": self.leader}
+            return Answer(200, {}, orjson.dumps({"name": "t", "partitions": [partition]}))
+        if path == "/v1/producers":
+            return Answer(200, {}, b'{"producer_id": 7, "producer_epoch": 0}')
+        assert method == "POST" and path.startswith(RECORDS + "?"), (method, url)
+        assert body is not None
+        self.produced.append((url, dict(headers or {}), body))
+        reply = self.replies.pop(0) if self.replies else ok()
+        if isinstance(reply, Exception):
+            raise reply
+        if callable(reply):
+            return reply(len(orjson.loads(body)["records"]))
+        assert isinstance(reply, Answer)
+        return reply
+
+
+def run(network: Network, body: Callable[[AsyncProducer], Any], **settings: Any) -> Any:
+    async def main() -> Any:
+        producer = AsyncProducer(
+            bootstrap_servers="n1:1", transport=network, retry_backoff_ms=1, **settings
+        )
+        await producer.start()
+        try:
+            return await body(producer)
+        finally:
+            await producer.close(5)
+
+    return asyncio.run(main())
+
+
+async def send_all(producer: AsyncProducer, *values: str) -> list[RecordMetadata]:
+    futures = [await producer.send("t", v, partition=0) for v in values]
+    await producer.flush()
+    return [f.result() for f in futures]
+
+
+def test_a_partitions_records_go_to_its_leader_as_one_idempotent_request() -> None:
+    network = Network([ok(40)])
+    results = run(network, lambda p: send_all(p, "a", "b", "c"))
+    assert [r.offset for r in results] == [40, 41, 42]
+    ((url, headers, body),) = network.produced
+    assert url.startswith(N1 + RECORDS + "?acks=all")
+    assert headers == {"Producer-Id": "7", "Producer-Epoch": "0", "Producer-Seq": "0"}
+    assert [r["value"] for r in orjson.loads(body)["records"]] == ["a", "b", "c"]
+
+
+def test_the_next_batch_takes_the_next_sequence() -> None:
+    network = Network([ok(0), ok(3)])
+
+    async def twice(producer: AsyncProducer) -> None:
+        await send_all(producer, "a", "b", "c")
+        await send_all(producer, "d")
+
+    run(network, twice)
+    assert [h["Producer-Seq"] for _u, h, _b in network.produced] == ["0", "3"]
+
+
+def test_a_307_sends_the_same_request_at_once_to_the_leader_it_names() -> None:
+    moved = Answer(
+        307,
+        {"Location": N2 + RECORDS, "X-Leader-Id": "2", "X-Leader-Epoch": "9"},
+        orjson.dumps({"error_code": 30701, "error": "NOT_LEADER_OR_FOLLOWER"}),
+    )
+    network = Network([moved, ok(5)])
+    results = run(network, lambda p: send_all(p, "a"))
+    assert results[0].offset == 5
+    (first, second) = network.produced
+    assert first[0].startswith(N1) and second[0].startswith(N2)
+    assert first[1:] == second[1:], "the same sequence and the same bytes"
+
+
+def test_a_retriable_error_is_retried_with_the_same_sequence_and_bytes() -> None:
+    network = Network([error(503, 50301, "NOT_ENOUGH_REPLICAS"), TransportError("reset"), ok(9)])
+    results = run(network, lambda p: send_all(p, "a", "b"))
+    assert [r.offset for r in results] == [9, 10]
+    assert len(network.produced) == 3
+    assert len({(h["Producer-Seq"], b) for _u, h, b in network.produced}) == 1
+
+
+def test_a_retry_the_node_recognises_gets_the_original_offsets() -> None:
+    network = Network([TransportError("timed out"), stored(20, 2, duplicate=True)])
+    results = run(network, lambda p: send_all(p, "a", "b"))
+    assert [r.offset for r in results] == [20, 21]
+
+
+def test_a_non_retriable_error_fails_the_batch_at_once() -> None:
+    denied = error(403, 40302, "TOPIC_AUTHORIZATION_FAILED")
+    network = Network([denied])
+
+    async def body(producer: AsyncProducer) -> BaseException | None:
+        future = await producer.send("t", "a", partition=0)
+        await producer.flush()
+        return future.exception()
+
+    failure = run(network, body)
+    assert isinstance(failure, ApiError) and failure.name == "TOPIC_AUTHORIZATION_FAILED"
+    assert len(network.produced) == 1
+
+
+def test_retries_end_after_retries_attempts_with_the_last_error() -> None:
+    busy = error(503, 50302, "LEADER_NOT_AVAILABLE")
+    network = Network([busy, busy, busy, busy])
+
+    async def body(producer: AsyncProducer) -> BaseException | None:
+        future = await producer.send("t", "a", partition=0)
+        await producer.flush()
+        return future.exception()
+
+    failure = run(network, body, retries=2, enable_idempotence=False)
+    assert isinstance(failure, ApiError) and failure.name == "LEADER_NOT_AVAILABLE"
+    assert len(network.produced) == 3  # the first attempt and two retries
+
+
+def test_delivery_timeout_ends_a_records_attempts_with_the_last_error() -> None:
+    network = Network([error(503, 50301, "NOT_ENOUGH_REPLICAS")] * 1000)
+
+    async def body(producer: AsyncProducer) -> BaseException | None:
+        future = await producer.send("t", "a", partition=0)
+        await producer.flush()
+        return future.exception()
+
+    failure = run(network, body, delivery_timeout_ms=300, request_timeout_ms=200, linger_ms=0)
+    assert isinstance(failure, ApiError) and failure.name == "NOT_ENOUGH_REPLICAS"
+
+
+def test_a_record_over_max_request_size_fails_before_anything_is_sent() -> None:
+    network = Network([])
+
+    async def body(producer: AsyncProducer) -> BaseException | None:
+        future = await producer.send("t", "x" * 2000, partition=0)
+        return future.exception()
+
+    failure = run(network, body, max_request_size=1000)
+    assert isinstance(failure, ApiError) and failure.kind is RECORD_TOO_LARGE
+    assert "which is the value of the max.request.size configuration" in failure.message
+    assert network.produced == []
+
+
+def test_a_dead_leader_is_left_for_the_leader_the_metadata_names_next() -> None:
+    network = Network([ok(0)])
+    network.dead.add(N1)
+
+    async def body(producer: AsyncProducer) -> list[RecordMetadata]:
+        network.leader = 2  # what any live node answers once node 1 is gone
+        return await send_all(producer, "a")
+
+    # Bootstrap through node 2 only, leader first named as node 1 by the cached metadata.
+    async def main() -> list[RecordMetadata]:
+        producer = AsyncProducer(bootstrap_servers="n2:2", transport=network, retry_backoff_ms=1)
+        await producer.start()
+        network.leader = 1
+        await producer.partitions_for("t")  # caches leader 1
+        try:
+            return await body(producer)
+        finally:
+            await producer.close(5)
+
+    results = asyncio.run(main())
+    assert results[0].offset == 0
+    assert [u.split("/v1/")[0] for u, _h, _b in network.produced] == [N2]
+
+
+def test_max_block_ms_ends_a_send_that_waits_for_buffer_room() -> None:
+    network = Network([])
+
+    async def body(producer: AsyncProducer) -> None:
+        # The sender never gets to run before the buffer is full: one batch lingers.
+        await producer.send("t", "x" * 600, partition=0)
+        with pytest.raises(ProducerTimeout, match="Failed to allocate memory within"):
+            await producer.send("t", "x" * 600, partition=0)
+
+    run(
+        network,
+        body,
+        buffer_memory=1000,
+        max_block_ms=50,
+        linger_ms=10_000,
+        delivery_timeout_ms=60_000,
+    )
