@@ -9,13 +9,13 @@ key and the value as JSON built by the generated ``*JsonConverter`` classes::
 key and no payload: ``Unknown record type T at offset O, skipping.`` for a type it does not
 know, ``Error at offset O, skipping. <why>`` for bytes that do not parse.
 
-This module reads the bytes by Kafka's message schemas (the table below, copied from
-``group-coordinator/src/main/resources/common/message/*.json`` of 4.4.0) rather than through
+This module reads the bytes by Kafka's message schemas (:mod:`storage.offsets_schemas`, every
+record type Kafka 4.4's group coordinator knows) rather than through
 :mod:`storage.group_records`, because the dump must show what is in the bytes as Kafka would:
-every field of every value version, fields our coordinator does not keep (``expireTimestamp``
-of v1 offset commits, ``classicMemberMetadata``, ``assignmentEpochs``), member states and
-partition orders our coordinator would refuse or sort. It follows Kafka's reader where that
-shows in the output:
+every field of every value version, record types and fields our coordinator does not keep
+(classic, share and streams groups; ``expireTimestamp`` of v1 offset commits,
+``classicMemberMetadata``, ``assignmentEpochs``), member states and partition orders our
+coordinator would refuse or sort. It follows Kafka's reader where that shows in the output:
 
 * a key is read whole, then the value; bytes after the last field are ignored, as Kafka's
   generated readers ignore them; a tagged field nobody knows is skipped and not printed;
@@ -23,210 +23,48 @@ shows in the output:
 * invalid UTF-8 in a string becomes U+FFFD, as Java's ``new String(bytes, UTF_8)`` makes it;
 * a tagged field is printed only when present and not its schema's empty value (a number equal
   to its default, the zero uuid, an empty array, a struct of defaults); a null is printed;
+* a classic group of the consumer protocol has its members' subscriptions and assignments
+  printed decoded, in place of their bytes, unless they do not parse;
 * strings are escaped as Jackson escapes them (``\\"``, ``\\\\``, ``\\b\\t\\n\\f\\r``, other
   control characters as ``\\u00XX`` in upper case, nothing else); bytes are standard base64.
 
 Where it differs from Kafka, on purpose: the reason after ``due to:`` for bytes that do not
-parse is ours (Kafka often says ``null``, the message of a BufferUnderflowException); record
-types Kafka knows but this module does not decode (classic groups, share and streams groups,
-regular expressions: our coordinator never writes them) get ``Record type T (NAME) at offset O
-is not decoded by kraft-dump-log, skipping.``; and each record our coordinator reads is also
-given to :func:`storage.group_records.decode`, so that a record Kafka prints but our loader
-would refuse is reported (:attr:`Decoded.problem`).
+parse is ours (Kafka often says ``null``, the message of a BufferUnderflowException); and each
+record is also given to :func:`storage.group_records.decode`, so that a record Kafka prints but
+our coordinator would not load is reported (:attr:`Decoded.problem`).
 """
 
 from __future__ import annotations
 
 import base64
+import struct
 from dataclasses import dataclass
-from typing import Literal
 
 from storage.group_records import GroupRecordError, decode
-from storage.group_wire import (
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    Reader,
-)
+from storage.group_wire import INT8, INT16, INT32, INT64, Reader
 from storage.ids import UUID_BYTES, ZERO_UUID, uuid_to_string
+from storage.offsets_schemas import (
+    CONSUMER_PROTOCOL_ASSIGNMENT,
+    CONSUMER_PROTOCOL_SUBSCRIPTION,
+    SCHEMAS,
+    Array,
+    Field,
+    Kind,
+    Struct,
+)
+
+UINT16 = struct.Struct(">H")
 
 __all__ = ["Decoded", "decode_record", "missing_key_message"]
 
-Primitive = Literal["int8", "int16", "int32", "int64", "string", "uuid", "bytes"]
-_INTS = {"int8": INT8, "int16": INT16, "int32": INT32, "int64": INT64}
-ANY_VERSION = range(0, 0x8000)
+_INTS = {"int8": INT8, "int16": INT16, "uint16": UINT16, "int32": INT32, "int64": INT64}
+# A classic group whose members use Kafka's consumer protocol: their subscriptions and
+# assignments are printed decoded (Kafka's ConsumerProtocol.PROTOCOL_TYPE).
+CONSUMER_PROTOCOL_TYPE = "consumer"
+CONSUMER_PROTOCOL_VERSIONS = range(0, 4)
 
-# A JSON value as the converters build it.
+# A JSON value as Kafka's converters build it.
 Json = None | int | str | list["Json"] | dict[str, "Json"]
-
-
-@dataclass(frozen=True)
-class Array:
-    element: Kind
-
-
-@dataclass(frozen=True)
-class Struct:
-    fields: tuple[Field, ...]
-
-
-Kind = Primitive | Array | Struct
-
-
-@dataclass(frozen=True)
-class Field:
-    """One field of a schema: its JSON name (Kafka's camelCase), kind, the versions that have
-    it, whether it may be null, and its tag if it is a tagged field."""
-
-    name: str
-    kind: Kind
-    versions: range = ANY_VERSION
-    nullable: bool = False
-    tag: int | None = None
-    default: int = 0  # a tagged number equal to this is not printed
-
-
-@dataclass(frozen=True)
-class RecordSchema:
-    name: str  # Kafka's CoordinatorRecordType name
-    key: Struct
-    value: Struct
-    value_versions: range
-    flexible_from: int  # the first flexible value version (keys are never flexible)
-
-
-_NOT_FLEXIBLE = 0x8000
-
-_OFFSET_COMMIT_KEY = Struct(
-    (Field("group", "string"), Field("topic", "string"), Field("partition", "int32"))
-)
-_GROUP_KEY = Struct((Field("groupId", "string"),))
-_MEMBER_KEY = Struct((Field("groupId", "string"), Field("memberId", "string")))
-_TOPIC_PARTITIONS = Struct((Field("topicId", "uuid"), Field("partitions", Array("int32"))))
-_CURRENT_TOPIC_PARTITIONS = Struct(
-    (
-        Field("topicId", "uuid"),
-        Field("partitions", Array("int32")),
-        Field("assignmentEpochs", Array("int32"), nullable=True, tag=0),
-    )
-)
-_CLASSIC_MEMBER_METADATA = Struct(
-    (
-        Field("sessionTimeoutMs", "int32"),
-        Field(
-            "supportedProtocols",
-            Array(Struct((Field("name", "string"), Field("metadata", "bytes")))),
-        ),
-    )
-)
-
-SCHEMAS: dict[int, RecordSchema] = {
-    0: RecordSchema(
-        "LEGACY_OFFSET_COMMIT",
-        _OFFSET_COMMIT_KEY,
-        Struct(
-            (
-                Field("offset", "int64"),
-                Field("metadata", "string"),
-                Field("commitTimestamp", "int64"),
-            )
-        ),
-        range(0, 1),
-        _NOT_FLEXIBLE,
-    ),
-    1: RecordSchema(
-        "OFFSET_COMMIT",
-        _OFFSET_COMMIT_KEY,
-        Struct(
-            (
-                Field("offset", "int64"),
-                Field("leaderEpoch", "int32", versions=range(3, 0x8000)),
-                Field("metadata", "string"),
-                Field("commitTimestamp", "int64"),
-                Field("expireTimestamp", "int64", versions=range(1, 2)),
-                Field("topicId", "uuid", versions=range(4, 0x8000), tag=0),
-            )
-        ),
-        range(0, 5),
-        4,
-    ),
-    3: RecordSchema(
-        "CONSUMER_GROUP_METADATA",
-        _GROUP_KEY,
-        Struct((Field("epoch", "int32"), Field("metadataHash", "int64", tag=0))),
-        range(0, 1),
-        0,
-    ),
-    5: RecordSchema(
-        "CONSUMER_GROUP_MEMBER_METADATA",
-        _MEMBER_KEY,
-        Struct(
-            (
-                Field("instanceId", "string", nullable=True),
-                Field("rackId", "string", nullable=True),
-                Field("clientId", "string"),
-                Field("clientHost", "string"),
-                Field("subscribedTopicNames", Array("string")),
-                Field("subscribedTopicRegex", "string", nullable=True),
-                Field("rebalanceTimeoutMs", "int32"),
-                Field("serverAssignor", "string", nullable=True),
-                Field("classicMemberMetadata", _CLASSIC_MEMBER_METADATA, nullable=True, tag=0),
-            )
-        ),
-        range(0, 1),
-        0,
-    ),
-    6: RecordSchema(
-        "CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA",
-        _GROUP_KEY,
-        Struct((Field("assignmentEpoch", "int32"), Field("assignmentTimestamp", "int64", tag=0))),
-        range(0, 1),
-        0,
-    ),
-    7: RecordSchema(
-        "CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER",
-        _MEMBER_KEY,
-        Struct((Field("topicPartitions", Array(_TOPIC_PARTITIONS)),)),
-        range(0, 1),
-        0,
-    ),
-    8: RecordSchema(
-        "CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT",
-        _MEMBER_KEY,
-        Struct(
-            (
-                Field("memberEpoch", "int32"),
-                Field("previousMemberEpoch", "int32"),
-                Field("state", "int8"),
-                Field("assignedPartitions", Array(_CURRENT_TOPIC_PARTITIONS)),
-                Field("partitionsPendingRevocation", Array(_CURRENT_TOPIC_PARTITIONS)),
-            )
-        ),
-        range(0, 1),
-        0,
-    ),
-}
-
-# The other record types Kafka 4.4's group coordinator knows (CoordinatorRecordType); a type in
-# neither table is one Kafka does not know either.
-NOT_DECODED_HERE = {
-    2: "GROUP_METADATA",
-    4: "CONSUMER_GROUP_PARTITION_METADATA",
-    10: "SHARE_GROUP_MEMBER_METADATA",
-    11: "SHARE_GROUP_METADATA",
-    12: "SHARE_GROUP_TARGET_ASSIGNMENT_METADATA",
-    13: "SHARE_GROUP_TARGET_ASSIGNMENT_MEMBER",
-    14: "SHARE_GROUP_CURRENT_MEMBER_ASSIGNMENT",
-    15: "SHARE_GROUP_STATE_PARTITION_METADATA",
-    16: "CONSUMER_GROUP_REGULAR_EXPRESSION",
-    17: "STREAMS_GROUP_METADATA",
-    19: "STREAMS_GROUP_MEMBER_METADATA",
-    20: "STREAMS_GROUP_TARGET_ASSIGNMENT_METADATA",
-    21: "STREAMS_GROUP_TARGET_ASSIGNMENT_MEMBER",
-    22: "STREAMS_GROUP_CURRENT_MEMBER_ASSIGNMENT",
-    23: "STREAMS_GROUP_TOPOLOGY",
-}
 
 
 class _Unreadable(Exception):
@@ -294,10 +132,10 @@ def _read_kind(r: Reader, field: Field, kind: Kind, version: int, flexible: bool
 
 def _read_field(r: Reader, field: Field, version: int, flexible: bool) -> Json:
     if isinstance(field.kind, Struct) and field.nullable:
-        # A nullable struct starts with a marker: in flexible versions an unsigned varint,
-        # 0 null (Kafka reads any value above 0 as present); before them an int8, -1 null.
+        # A nullable struct starts with a marker: in a tagged field an unsigned varint, 0
+        # null (Kafka reads any value above 0 as present); elsewhere an int8, -1 null.
         what = f"the null marker of {field.name}"
-        if flexible:
+        if field.tag is not None:
             if r.uvarint(what) == 0:
                 return None
         elif r.fixed(INT8, what) < 0:
@@ -337,14 +175,14 @@ def _tagged(r: Reader) -> dict[int, tuple[int, bytes]]:
     return fields
 
 
-def _read_struct(r: Reader, struct: Struct, version: int, flexible: bool) -> dict[str, Json]:
+def _read_struct(r: Reader, schema: Struct, version: int, flexible: bool) -> dict[str, Json]:
     values: dict[str, Json] = {}
-    for field in struct.fields:
+    for field in schema.fields:
         if field.tag is None and version in field.versions:
             values[field.name] = _read_field(r, field, version, flexible)
     if flexible:
         tags = _tagged(r)
-        for field in struct.fields:
+        for field in schema.fields:
             if field.tag is None or version not in field.versions or field.tag not in tags:
                 continue
             at, data = tags[field.tag]
@@ -362,7 +200,7 @@ def _read_struct(r: Reader, struct: Struct, version: int, flexible: bool) -> dic
             if not _is_empty(field, value):
                 values[field.name] = value
     # Kafka's converters write the fields in schema order, the tagged ones among them.
-    return {f.name: values[f.name] for f in struct.fields if f.name in values}
+    return {f.name: values[f.name] for f in schema.fields if f.name in values}
 
 
 # --- Jackson's compact JSON -----------------------------------------------------------------------
@@ -415,18 +253,54 @@ def _error(offset: int, reason: str) -> Decoded:
 
 
 def _read_message(
-    data: bytes, struct: Struct, version: int, flexible: bool, part: str
+    data: bytes, schema: Struct, version: int, flexible: bool, part: str
 ) -> dict[str, Json] | str:
     """The message's JSON data, or Kafka's reason it cannot be read."""
     r = Reader(data, part)
     r.pos = INT16.size  # after the record type or version
     try:
-        return _read_struct(r, struct, version, flexible)
+        return _read_struct(r, schema, version, flexible)
     except GroupRecordError as e:
         reason = _detail(e)
     except _Unreadable as e:
         reason = str(e)
     return f"Could not read record with version {version} from {part}'s buffer due to: {reason}."
+
+
+def _embedded(raw: bytes, schema: Struct) -> dict[str, Json] | None:
+    """A consumer protocol message (int16 version, then its fields), or None if it does not
+    parse."""
+    if len(raw) < INT16.size:
+        return None
+    version = INT16.unpack_from(raw)[0]
+    if version not in CONSUMER_PROTOCOL_VERSIONS:
+        return None
+    r = Reader(raw, "embedded")
+    r.pos = INT16.size
+    try:
+        return _read_struct(r, schema, version, False)
+    except (GroupRecordError, _Unreadable):
+        return None
+
+
+def _decode_consumer_protocol(data: dict[str, Json]) -> None:
+    """As Kafka's tool does for a classic group of the consumer protocol: each member's
+    subscription and assignment printed decoded in place of their bytes, the bytes kept
+    where they do not parse."""
+    members = data.get("members")
+    if data.get("protocolType") != CONSUMER_PROTOCOL_TYPE or not isinstance(members, list):
+        return
+    for member in members:
+        assert isinstance(member, dict)
+        for name, schema in (
+            ("subscription", CONSUMER_PROTOCOL_SUBSCRIPTION),
+            ("assignment", CONSUMER_PROTOCOL_ASSIGNMENT),
+        ):
+            text = member.get(name)
+            if isinstance(text, str):
+                decoded = _embedded(base64.b64decode(text), schema)
+                if decoded is not None:
+                    member[name] = decoded
 
 
 def decode_record(offset: int, key: bytes, value: bytes | None) -> Decoded:
@@ -437,14 +311,8 @@ def decode_record(offset: int, key: bytes, value: bytes | None) -> Decoded:
     record_type = INT16.unpack_from(key)[0]
     schema = SCHEMAS.get(record_type)
     if schema is None:
-        name = NOT_DECODED_HERE.get(record_type)
-        if name is None:
-            return Decoded(f"Unknown record type {record_type} at offset {offset}, skipping.")
-        return Decoded(
-            f"Record type {record_type} ({name}) at offset {offset} is not decoded by "
-            "kraft-dump-log, skipping."
-        )
-    # Kafka reads a key "at version" its record type; key schemas have one version.
+        return Decoded(f"Unknown record type {record_type} at offset {offset}, skipping.")
+    # Kafka reads a key "at version" its record type (its fields are read all the same).
     key_data = _read_message(key, schema.key, record_type, False, "key")
     if isinstance(key_data, str):
         return _error(offset, key_data)
@@ -463,6 +331,8 @@ def decode_record(offset: int, key: bytes, value: bytes | None) -> Decoded:
         value_data = _read_message(value, schema.value, version, flexible, "value")
         if isinstance(value_data, str):
             return _error(offset, value_data)
+        if schema.name == "GROUP_METADATA":
+            _decode_consumer_protocol(value_data)
         payload = to_json({"version": str(version), "data": value_data})
     problem = None
     try:

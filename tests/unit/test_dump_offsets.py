@@ -8,8 +8,12 @@ the very segments these tests build with storage's batch builder, without its fi
 
 from __future__ import annotations
 
+import itertools
 import struct
+from base64 import b64decode, b64encode
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,8 +39,17 @@ from storage.group_records import (
     encode_value,
 )
 from storage.group_wire import compact_string, string, tagged_fields, uvarint
-from storage.ids import uuid_from_string
+from storage.ids import uuid_from_string, uuid_to_string
 from storage.offsets_decoder import decode_record, to_json
+from storage.offsets_schemas import (
+    CONSUMER_PROTOCOL_ASSIGNMENT,
+    CONSUMER_PROTOCOL_SUBSCRIPTION,
+    SCHEMAS,
+    Array,
+    Field,
+    Kind,
+    Struct,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 T = "AAECAwQFBgcICQoLDA0ODw"
@@ -275,7 +288,7 @@ EDGE_CASES: list[tuple[bytes, bytes | None]] = [
         _oc_key('a"b\\c\n\t\x01\x1f\x7f\u00e9/\u2028\U0001f600', "t", 0),
         _h(4) + _q(1) + _i(-1) + compact_string("\b\f\r") + _q(0) + b"\x00",
     ),
-    # 14, 15: types Kafka does not know; 16: one it knows and we do not decode
+    # 14, 15: types Kafka does not know; 16: a classic group's tombstone
     (_h(99) + string("g"), _h(0) + b"xyz"),
     (_h(9) + string("g"), None),
     (_h(2) + string("g"), None),
@@ -316,9 +329,8 @@ EDGE_CASES: list[tuple[bytes, bytes | None]] = [
 ]
 
 # Where our line differs from Kafka's, on purpose: our reason after "due to:" (Kafka's is
-# "null", a BufferUnderflowException's message), and a type Kafka knows that we do not decode.
+# "null", a BufferUnderflowException's message).
 OURS = {
-    16: "Record type 2 (GROUP_METADATA) at offset 16 is not decoded by kraft-dump-log, skipping.",
     18: "Error at offset 18, skipping. Could not read record with version 4 from value's buffer "
     "due to: expected 4 bytes of leaderEpoch at byte 10, found 0 bytes left.",
     31: "Error at offset 31, skipping. Could not read record with version 0 from value's buffer "
@@ -391,3 +403,133 @@ def test_json_strings_are_escaped_as_jackson_escapes_them() -> None:
         == '"\\"\\\\\\b\\t\\n\\f\\r\\u0000\\u001F\x7f/\u2028é"'
     )
     assert to_json({"a": [1, None, {"b": "c"}]}) == '{"a":[1,null,{"b":"c"}]}'
+
+
+# -- every record type Kafka 4.4 knows, from its schemas ------------------------------------------
+
+
+def _encode_field(field: Field, value: Any, version: int, flexible: bool) -> bytes:
+    if isinstance(field.kind, Struct) and field.nullable:
+        if field.tag is not None:
+            marker = uvarint(0 if value is None else 1)
+        else:
+            marker = struct.pack(">b", -1 if value is None else 1)
+        if value is None:
+            return marker
+        return marker + _encode(field.kind, value, version, flexible)
+    return _encode(field.kind, value, version, flexible)
+
+
+def _encode(kind: Kind, value: Any, version: int, flexible: bool) -> bytes:
+    """Kafka's bytes of ``value`` (as its JSON prints it) for a field of this kind."""
+    if isinstance(kind, Struct):
+        out = b"".join(
+            _encode_field(f, value[f.name], version, flexible)
+            for f in kind.fields
+            if f.tag is None and version in f.versions
+        )
+        if flexible:
+            tags = [
+                (f.tag, _encode_field(f, value[f.name], version, flexible))
+                for f in kind.fields
+                if f.tag is not None and f.name in value
+            ]
+            out += tagged_fields(sorted(tags))
+        return out
+    if isinstance(kind, Array):
+        if value is None:
+            return uvarint(0) if flexible else _i(-1)
+        count = uvarint(len(value) + 1) if flexible else _i(len(value))
+        return count + b"".join(_encode(kind.element, v, version, flexible) for v in value)
+    formats = {"int8": ">b", "int16": ">h", "uint16": ">H", "int32": ">i", "int64": ">q"}
+    if kind in formats:
+        return struct.pack(formats[kind], value)
+    if kind == "uuid":
+        return uuid_from_string(value)
+    raw = None if value is None else value.encode() if kind == "string" else b64decode(value)
+    if flexible:
+        return uvarint(0) if raw is None else uvarint(len(raw) + 1) + raw
+    if raw is None:
+        return _h(-1) if kind == "string" else _i(-1)
+    return (_h(len(raw)) if kind == "string" else _i(len(raw))) + raw
+
+
+def _sample(kind: Kind, version: int, n: Iterator[int], nullable: bool = False) -> Any:
+    """A value of every field (tagged ones too, none at its default), some nulls."""
+    i = next(n)
+    if nullable and i % 4 == 0:
+        return None
+    if isinstance(kind, Struct):
+        return {
+            f.name: _sample(f.kind, version, n, f.nullable)
+            for f in kind.fields
+            if version in f.versions
+        }
+    if isinstance(kind, Array):
+        return [_sample(kind.element, version, n) for _ in range(2)]
+    samples = {"int8": i % 100, "int16": -i, "uint16": 60000 + i, "int32": i * 1001}
+    if kind in samples:
+        return samples[kind]
+    if kind == "int64":
+        return i * 10**12 + 1
+    if kind == "uuid":
+        return uuid_to_string(bytes([i % 256]) * 16)
+    if kind == "bytes":
+        return b64encode(bytes([i % 256, 255, 0])).decode()
+    return f"s{i}"
+
+
+def _subscription(version: int, n: Iterator[int]) -> bytes:
+    sample = _sample(CONSUMER_PROTOCOL_SUBSCRIPTION, version, n)
+    return _h(version) + _encode(CONSUMER_PROTOCOL_SUBSCRIPTION, sample, version, False)
+
+
+def _classic_group(version: int, n: Iterator[int]) -> bytes:
+    """A classic group of the consumer protocol, its members' subscriptions of each version,
+    and bytes that are not a subscription (kept as bytes)."""
+    schema = SCHEMAS[2]
+    value = _sample(schema.value, version, n)
+    value["protocolType"] = "consumer"
+    members = [
+        {**value["members"][0], "subscription": b64encode(_subscription(v, n)).decode()}
+        for v in range(4)
+    ]
+    assignment = _h(1) + _encode(
+        CONSUMER_PROTOCOL_ASSIGNMENT, _sample(CONSUMER_PROTOCOL_ASSIGNMENT, 1, n), 1, False
+    )
+    members[0]["assignment"] = b64encode(assignment).decode()
+    members[1]["subscription"] = b64encode(_h(9) + b"\x00").decode()  # a version Kafka lacks
+    members[2]["assignment"] = b64encode(b"\x00").decode()
+    value["members"] = members
+    flexible = version >= schema.flexible_from
+    return _h(version) + _encode(schema.value, value, version, flexible)
+
+
+def all_types_records() -> list[tuple[bytes, bytes | None]]:
+    """Per record type Kafka knows: each value version of a sample, then a tombstone; then
+    classic groups of the consumer protocol."""
+    n = itertools.count(1)
+    records: list[tuple[bytes, bytes | None]] = []
+    for record_type, schema in SCHEMAS.items():
+        key = _h(record_type) + _encode(schema.key, _sample(schema.key, 0, n), 0, False)
+        for version in schema.value_versions:
+            value = _sample(schema.value, version, n)
+            flexible = version >= schema.flexible_from
+            records.append((key, _h(version) + _encode(schema.value, value, version, flexible)))
+        records.append((key, None))
+    key = _h(2) + string("classic")
+    records += [(key, _classic_group(version, n)) for version in SCHEMAS[2].value_versions]
+    return records
+
+
+def test_every_record_type_kafka_knows_prints_as_kafka_prints_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [NewRecord(k, v, 1700000000000 + n) for n, (k, v) in enumerate(all_types_records())]
+    log = write_segment(tmp_path, [build_batch(records)])
+    code, out, err = dump(capsys, "--offsets-decoder", "--files", str(log))
+    assert out == [f"Dumping {log}", *kafka_lines("kafka_4.4_offsets_dump_all_types.txt")]
+    assert not any("skipping" in line for line in out)
+    # Only one is a record our coordinator would not load: its sampled member state, 42.
+    assert code == 1 and [line.split(": offset ")[1].split(":")[0] for line in err] == ["24"]
+    assert err[0].endswith("found 42")
