@@ -55,7 +55,7 @@ from storage.offsets_schemas import (
 
 UINT16 = struct.Struct(">H")
 
-__all__ = ["Decoded", "decode_record", "missing_key_message"]
+__all__ = ["Decoded", "decode_record", "missing_key_message", "to_json"]
 
 _INTS = {"int8": INT8, "int16": INT16, "uint16": UINT16, "int32": INT32, "int64": INT64}
 # A classic group whose members use Kafka's consumer protocol: their subscriptions and
