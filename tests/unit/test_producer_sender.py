@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from client.client import TransportError
-from client.producer import AsyncProducer, ProducerTimeout, RecordMetadata
+from client.producer import AsyncProducer, Producer, ProducerTimeout, RecordMetadata
 from client.protocol import RECORD_TOO_LARGE, ApiError
 from client.transport import Answer, NodeUnreachable, Transport
 
@@ -45,6 +45,15 @@ def ok(first_offset: int = 0) -> Callable[[int], Answer]:
         return stored(first_offset, records)(records)
 
     return answer
+
+
+class Held:
+    """A reply given only once ``until_requests`` produce requests have arrived (so that
+    they are in flight together)."""
+
+    def __init__(self, reply: Any, until_requests: int) -> None:
+        self.reply = reply
+        self.until_requests = until_requests
 
 
 class Network(Transport):
@@ -91,6 +100,10 @@ class Network(Transport):
         assert body is not None
         self.produced.append((url, dict(headers or {}), body))
         reply = self.replies.pop(0) if self.replies else ok()
+        if isinstance(reply, Held):
+            while len(self.produced) < reply.until_requests:
+                await asyncio.sleep(0.001)
+            reply = reply.reply
         if isinstance(reply, Exception):
             raise reply
         if callable(reply):
@@ -262,3 +275,34 @@ def test_max_block_ms_ends_a_send_that_waits_for_buffer_room() -> None:
         linger_ms=10_000,
         delivery_timeout_ms=60_000,
     )
+
+
+def test_a_request_refused_out_of_order_after_a_lost_one_is_sent_again_after_it() -> None:
+    out_of_order = error(409, 40903, "OUT_OF_ORDER_SEQUENCE_NUMBER", expected_sequence=0)
+    # Both requests are in flight when the first one's answer is lost.
+    lost = Held(TransportError("reset"), until_requests=2)
+    network = Network([lost, out_of_order, ok(0), ok(1)])
+
+    async def body(producer: AsyncProducer) -> list[RecordMetadata]:
+        first = await producer.send("t", "a", partition=0)
+        while not network.produced:  # sent alone, before the second record exists
+            await asyncio.sleep(0.001)
+        second = await producer.send("t", "b", partition=0)
+        await producer.flush()
+        return [first.result(), second.result()]
+
+    results = run(network, body, linger_ms=0, max_in_flight_requests_per_connection=2)
+    assert [r.offset for r in results] == [0, 1]
+    sequences = [h["Producer-Seq"] for _u, h, _b in network.produced]
+    assert sequences == ["0", "1", "0", "1"], "the retries go in sequence order"
+
+
+def test_the_synchronous_producer_sends_and_waits_on_its_own_loop() -> None:
+    network = Network([ok(3)])
+    with Producer(bootstrap_servers="n1:1", transport=network, linger_ms=0) as producer:
+        future = producer.send("t", b"\xff\x00", key="k", partition=0)
+        assert future.result(timeout=10) == RecordMetadata("t", 0, 3, future.result().timestamp)
+        assert producer.partitions_for("t") == [0]
+    ((_url, _headers, body),) = network.produced
+    (record,) = orjson.loads(body)["records"]
+    assert record["value_b64"] == "/wA=" and record["key"] == "k"
