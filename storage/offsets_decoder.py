@@ -37,6 +37,8 @@ our coordinator would not load is reported (:attr:`Decoded.problem`).
 from __future__ import annotations
 
 import base64
+import json
+import re
 import struct
 from dataclasses import dataclass
 
@@ -207,22 +209,23 @@ def _read_struct(r: Reader, schema: Struct, version: int, flexible: bool) -> dic
 
 # Jackson escapes '"', '\\' and the control characters, five of them by their short names and
 # the rest as \u00XX in upper case; everything else, non-ASCII included, is written as it is.
-_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f"}
-_SHORT_ESCAPES["\r"] = "\\r"
-_JSON_ESCAPES = str.maketrans({**{chr(c): f"\\u{c:04X}" for c in range(0x20)}, **_SHORT_ESCAPES})
+# Python's json module (its C encoder) writes the same but for the case of those hex digits.
+_LOWER_HEX_ESCAPE = re.compile(r"(\\+)u00([0-9a-f]{2})")
+
+
+def _upper_hex(match: re.Match[str]) -> str:
+    backslashes, code = match.group(1), match.group(2)
+    if len(backslashes) % 2 == 0:  # an escaped backslash followed by "u00..": text, not escape
+        return match.group(0)
+    return f"{backslashes}u00{code.upper()}"
 
 
 def to_json(value: Json) -> str:
     """``value`` as Jackson's ``JsonNode.toString()`` writes it: no spaces, keys in order."""
-    if value is None:
-        return "null"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return '"' + value.translate(_JSON_ESCAPES) + '"'
-    if isinstance(value, list):
-        return "[" + ",".join(to_json(v) for v in value) + "]"
-    return "{" + ",".join(f"{to_json(k)}:{to_json(v)}" for k, v in value.items()) + "}"
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if "\\u00" in text:
+        text = _LOWER_HEX_ESCAPE.sub(_upper_hex, text)
+    return text
 
 
 # --- one record ---------------------------------------------------------------------------------
