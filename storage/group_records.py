@@ -3,7 +3,8 @@
 The group coordinator stores committed offsets and consumer-group state (KIP-848) as records of
 ``__consumer_offsets``; a record's key says what it is about and its value the latest state (a
 null value, a tombstone, deletes it). The bytes are Kafka's own, so Kafka's
-``kafka-dump-log --offsets-decoder`` decodes our segments. Source of truth: Kafka's message
+``kafka-dump-log --offsets-decoder`` decodes our segments (as does ours, ``kraft-dump-log
+--offsets-decoder``: :mod:`storage.offsets_decoder`). Source of truth: Kafka's message
 schemas (``group-coordinator/src/main/resources/common/message/*.json``) and its serde
 (``CoordinatorRecordSerde``), checked against the 4.4.0 jars.
 
