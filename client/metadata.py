@@ -18,6 +18,9 @@ Theory of operation:
   broker the cluster listed, then the bootstrap addresses, with nodes that failed recently
   last; a node that cannot be reached, or answers 503 (not ready yet), passes the question to
   the next. So a client that has met the cluster keeps working when its bootstrap node dies.
+- **Without the right to describe the cluster** (``GET /v1/cluster`` answers 403, where
+  Kafka's Metadata answer would still list the brokers) the cache has no broker URLs: a
+  partition's requests go to any node, whose 307 names the leader's URL, which is kept.
 - **Auto-creation.** ``topic(name, auto_create=True)`` reads ``GET /v1/topics/{t}?
   auto_create=true``: the node creates a missing topic with ``num.partitions`` and
   ``default.replication.factor`` when ``auto.create.topics.enable`` is true, as Kafka's
@@ -45,7 +48,7 @@ import orjson
 
 from client import limits
 from client.client import TransportError, error_from_answer, parse_bootstrap
-from client.protocol import UNKNOWN_SERVER_ERROR, ApiError
+from client.protocol import CLUSTER_AUTHORIZATION_FAILED, UNKNOWN_SERVER_ERROR, ApiError
 from client.transport import Answer, Transport
 
 # ---------------------------------------------------------------------------------------------
@@ -231,6 +234,7 @@ class Metadata:
         self._brokers: dict[int, Broker] = {}
         self._brokers_at_s: float | None = None
         self._brokers_stale = True
+        self.brokers_denied = False  # GET /v1/cluster refused: leaders' URLs come from 307s
         self.cluster_id: str | None = None
         self.controller_id: int | None = None
         self._topics: dict[str, _TopicEntry] = {}
@@ -274,7 +278,15 @@ class Metadata:
         if metadata is None or not 0 <= partition < metadata.partition_count:
             return None
         leader = metadata.partitions[partition].leader
-        return None if leader is None else self.broker_url(leader)
+        if leader is None:
+            return None
+        url = self.broker_url(leader)
+        if url is None and self.brokers_denied:
+            # Without the broker list, any node: it answers 307 naming the leader, which
+            # leader_moved() then keeps.
+            nodes = self.nodes()
+            return nodes[0] if nodes else None
+        return url
 
     def nodes(self) -> list[str]:
         """Every node this client knows, in the order metadata reads try them: the last one
@@ -345,7 +357,7 @@ class Metadata:
         created) or TransportError when no node answered."""
         entry = self._topics.get(name)
         if entry is not None and not entry.stale and not self._too_old(entry.metadata):
-            if self._brokers_stale:
+            if self._brokers_stale and not self.brokers_denied:
                 await self.refresh_brokers()
             return entry.metadata
         return await self.refresh_topic(name, auto_create=auto_create)
@@ -361,17 +373,34 @@ class Metadata:
             moved = self._moved.get((name, part.partition))
             if moved is None:
                 continue
-            # The read confirms or supersedes the 307's leader unless it is older than it.
-            if moved.leader_epoch is None or part.leader_epoch >= moved.leader_epoch:
+            # The read confirms or supersedes the 307's leader unless it is older than it;
+            # without the leader's URL from the broker list, the 307's URL stays until a
+            # newer leader epoch.
+            known = part.leader is not None and part.leader in self._brokers
+            if (
+                moved.leader_epoch is None
+                or part.leader_epoch > moved.leader_epoch
+                or (part.leader_epoch == moved.leader_epoch and known)
+            ):
                 del self._moved[(name, part.partition)]
         leaders = {p.leader for p in metadata.partitions if p.leader is not None}
-        if self._brokers_stale or not leaders <= set(self._brokers):
+        if not self.brokers_denied and (self._brokers_stale or not leaders <= set(self._brokers)):
             await self.refresh_brokers()
         return metadata
 
     async def refresh_brokers(self) -> dict[int, Broker]:
-        """Reads the broker list (``GET /v1/cluster``) now; concurrent callers share one read."""
-        body = await self._shared("/v1/cluster")
+        """Reads the broker list (``GET /v1/cluster``) now; concurrent callers share one read.
+        A client not allowed to describe the cluster (CLUSTER_AUTHORIZATION_FAILED) goes on
+        without it (:attr:`brokers_denied`): Kafka's Metadata answer needs no such right,
+        ours does, so such a client learns leaders' URLs from 307 answers instead."""
+        try:
+            body = await self._shared("/v1/cluster")
+        except ApiError as exc:
+            if exc.kind is not CLUSTER_AUTHORIZATION_FAILED:
+                raise
+            self.brokers_denied = True
+            self._brokers_stale = False
+            return {}
         brokers = parse_brokers(body)
         if brokers:
             self._brokers = brokers

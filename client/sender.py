@@ -299,6 +299,12 @@ class Sender:
         try:
             producer_id = task.result()
         except (ApiError, TransportError) as exc:
+            if isinstance(exc, ApiError) and not exc.kind.retriable:
+                # Not allowed an id (IDEMPOTENT_WRITE), say: Kafka's producer fails too.
+                queue = self._acc.queues.get(tp)
+                while queue:
+                    self.fail(queue.popleft(), exc)
+                return
             state.blocked_until_s = now + self.config.retry_backoff_ms / 1000
             for batch in self._acc.queues.get(tp, ()):
                 batch.last_error = exc

@@ -200,3 +200,24 @@ def test_concurrent_readers_of_a_stale_topic_share_one_request() -> None:
 
     asyncio.run(many())
     assert sum(url.endswith("/v1/topics/news") for url in transport.asked) == 1
+
+
+def test_without_the_right_to_describe_the_cluster_leaders_urls_come_from_307s() -> None:
+    class Denied(FakeTransport):
+        async def exchange(self, method: str, url: str, **kwargs: Any) -> Answer:
+            if url.endswith("/v1/cluster"):
+                self.asked.append(url)
+                body = b'{"error_code":40304,"error":"CLUSTER_AUTHORIZATION_FAILED"}'
+                return Answer(403, {}, body)
+            return await super().exchange(method, url, **kwargs)
+
+    transport = Denied({"/v1/topics/news": TOPIC})
+    cache = metadata(transport)
+    asyncio.run(cache.topic("news"))
+    assert cache.brokers_denied and cache.brokers == {}
+    # Any node first: its 307 names the leader.
+    assert cache.leader_url("news", 1) == "http://127.0.0.1:9092"
+    cache.leader_moved("news", 1, Redirect("http://127.0.0.1:9094", 2, 4))
+    asyncio.run(cache.topic("news"))  # the same leader epoch: the 307's URL stays
+    assert cache.leader_url("news", 1) == "http://127.0.0.1:9094"
+    assert sum(url.endswith("/v1/cluster") for url in transport.asked) == 1
