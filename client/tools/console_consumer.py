@@ -35,7 +35,7 @@ from client.async_consumer import AsyncConsumer, IllegalStateError
 from client.client import TransportError
 from client.consumer_client import ConsumerTransport
 from client.consumer_config import ConsumerConfig, ConsumerConfigError
-from client.consumer_fetch import ConsumerRecord, NoOffsetForPartitionError
+from client.consumer_fetch import ConsumerRecord, NoOffsetForPartitionError, tune_collector
 from client.protocol import UNKNOWN_TOPIC, ApiError
 from client.security import ClientSecurity
 from client.tools import common
@@ -490,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(cmd, int):  # --version, --help or a usage error: already answered
         return cmd
     progress = Progress()
+    tune_collector()  # this process only consumes: see consumer_fetch.GC_GEN0_THRESHOLD
 
     async def run() -> int:
         return await consume(cmd, None, progress)

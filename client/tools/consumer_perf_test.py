@@ -28,7 +28,7 @@ from datetime import datetime
 from client.async_consumer import AsyncConsumer, ConsumerRebalanceListener, IllegalStateError
 from client.client import TransportError
 from client.consumer_config import ConsumerConfig, ConsumerConfigError
-from client.consumer_fetch import ConsumerRecord, NoOffsetForPartitionError
+from client.consumer_fetch import ConsumerRecord, NoOffsetForPartitionError, tune_collector
 from client.group_member import TopicPartition
 from client.protocol import UNKNOWN_TOPIC, ApiError
 from client.security import ClientSecurity
@@ -392,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = common.parse_argv(argv, parse_command)
     if isinstance(cmd, int):  # --version, --help or a usage error: already answered
         return cmd
+    tune_collector()  # this process only consumes: see consumer_fetch.GC_GEN0_THRESHOLD
     return common.run(lambda: run_test(cmd))
 
 
