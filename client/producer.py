@@ -20,7 +20,11 @@ Theory of operation (Kafka's producer, in one event loop):
 - One sender task sends each ready partition's batches as one request straight to the
   partition's leader (``POST /v1/topics/T/partitions/P/records``), at most
   ``max.in.flight.requests.per.connection`` requests per partition (Kafka counts per
-  connection; here every request is to one partition's leader).
+  connection; here every request is to one partition's leader; the default is 1, see
+  client/producer_config.py for the measurement).
+- ``send_many`` queues a run of keyless records with one future and one callback for the run
+  (each still a record of its own), for callers producing at high rates: per-call work is
+  what a Python producer spends most of its time on.
 - Idempotence (default, needs acks=all): a producer id from ``POST /v1/producers``, and each
   request carries ``Producer-Id``/``-Epoch``/``-Seq``, the sequence of its first record counted
   per partition. A request is retried exactly as first sent, so the node recognises a retry
@@ -37,6 +41,8 @@ Theory of operation (Kafka's producer, in one event loop):
   the metadata read again from any node that answers, until ``retries`` or
   ``delivery.timeout.ms`` end the record's attempts with the last error. Other errors
   (RECORD_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED...) fail the batch at once.
+  A node that cannot be reached uses up no retry (as in Kafka, where the batch waits for a
+  connection): the batch goes to the leader the metadata names once it is read again.
 """
 
 from __future__ import annotations
