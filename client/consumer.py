@@ -7,35 +7,22 @@
         for record in consumer.poll(1000):
             handle(record.key, record.value)     # bytes, exactly as produced
 
-Theory of operation:
+The public face of the consumer: :class:`Consumer` (synchronous, for scripts) and
+:class:`AsyncConsumer` (asyncio), with Kafka's consumer properties and method names
+(``assign``, ``subscribe``, ``poll``, ``position``, ``seek``, ``seek_to_beginning``,
+``seek_to_end``, ``offsets_for_times``, ``commit``, ``commit_async``, ``committed``, ``close``).
+Where each part lives:
 
-- **Partitions**: :meth:`AsyncConsumer.assign` names them (no group needed), or
-  :meth:`AsyncConsumer.subscribe` lets the group's coordinator hand them out (``group.id``
-  required; Kafka 4's consumer protocol, see client/group_member.py). Subscribing and
-  assigning are exclusive, as in Kafka.
-- **Fetching**: each owned partition has a task that long-polls the partition's leader
-  (``fetch.max.wait.ms``, up to ``max.partition.fetch.bytes``, ``format=binary`` so bytes come
-  back exactly) and keeps up to ``FETCH_AHEAD_BATCHES`` answers buffered, so the partitions are
-  read in parallel and the next batch is on its way while the application handles this one.
-  Leader changes and dead nodes are followed by client/consumer_client.py; retriable errors and
-  lost connections are retried, with backoff, for as long as the consumer runs (Kafka's
-  consumer never gives up on a partition either).
-- **Positions**: :meth:`poll` returns at most ``max.poll.records`` buffered records and moves
-  each partition's position past what it returned (not past what was fetched); that position
-  is what :meth:`commit` commits (the next offset to read). A partition with no committed
-  offset, or whose position falls out of the log (OFFSET_OUT_OF_RANGE), starts at
-  ``auto.offset.reset`` (``latest`` by default; ``none`` raises instead).
-- **Commits**: ``enable.auto.commit`` (default with a group) commits the positions every
-  ``auto.commit.interval.ms`` from :meth:`poll`, when partitions are revoked, and on
-  :meth:`close`. Commits of a group member carry its member id and epoch.
-- **Rebalances** run inside :meth:`poll`, as in Kafka: revoked partitions stop fetching, their
-  positions are committed, ``on_partitions_revoked`` is called, and the next heartbeat reports
-  them given up; new partitions start at their committed offset and ``on_partitions_assigned``
-  is called. A fenced member's partitions are lost (``on_partitions_lost``, nothing committed)
-  and it joins again.
-- **Isolation**: a node serves only records below the high watermark (stored by every in-sync
-  replica), and there are no transactions, so ``isolation.level`` read_committed and
-  read_uncommitted read the same records.
+- client/async_consumer.py: AsyncConsumer, its theory of operation (positions, commits,
+  rebalances inside ``poll``, what ``isolation.level`` means here);
+- client/consumer_fetch.py: the per-partition long polls and the records they decode;
+- client/consumer_client.py: HTTP to each partition's leader and the group's coordinator;
+- client/group_member.py: the member's half of Kafka 4's consumer protocol (KIP-848), pure;
+- client/consumer_offsets.py: committing and reading a group's offsets;
+- client/consumer_config.py: the properties, checked once.
+
+:class:`Consumer` runs an AsyncConsumer on a private event loop thread; a rebalance listener
+given to it runs on a worker thread while the caller waits in ``poll`` or ``close``.
 """
 
 from __future__ import annotations
