@@ -48,7 +48,6 @@ Theory of operation (Kafka's producer, in one event loop):
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import random
 import time
@@ -61,7 +60,6 @@ from client.accumulator import (
     FUTURE,
     RECORD_BATCH_OVERHEAD,
     Accumulator,
-    Header,
     StickyPartitioner,
     backoff_ms,
     payload_size,
@@ -71,6 +69,7 @@ from client.client import TransportError
 from client.metadata import Metadata, TopicMetadata
 from client.producer_config import ConfigException, ProducerConfig
 from client.protocol import RECORD_TOO_LARGE, UNKNOWN_PARTITION, UNKNOWN_TOPIC, ApiError, murmur2
+from client.record_values import Binary, encoded, parse_headers, utf8_len
 from client.sender import (
     Callback,
     GroupCallback,
@@ -98,55 +97,6 @@ __all__ = [
 # A record's framing beyond its payload is at most this (attributes, two varlongs, the length
 # varint): a payload this far below the limits needs no exact size check.
 _FRAMING_BYTES_MAX = 1 + 10 + 5 + 5
-
-
-def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def _encoded(data: Any, what: str) -> tuple[Any, int | None]:
-    """(the JSON form, its length in bytes) of a key or value: a str stays a str (stored as
-    its UTF-8 bytes), bytes that are UTF-8 text become that text, other bytes base64."""
-    if data is None:
-        return None, None
-    if isinstance(data, str):
-        return data, len(data) if data.isascii() else len(data.encode("utf-8"))
-    if isinstance(data, (bytearray, memoryview)):
-        data = bytes(data)
-    if not isinstance(data, bytes):
-        raise TypeError(f"{what} must be bytes, str or None, not {type(data).__name__}")
-    try:
-        return data.decode("utf-8"), len(data)
-    except UnicodeDecodeError:
-        return _Binary(base64.b64encode(data).decode("ascii")), len(data)
-
-
-class _Binary(str):
-    """Base64 of bytes that are not UTF-8 text (sent as ``key_b64``/``value_b64``)."""
-
-
-def _headers(raw: Mapping[str, Any] | Sequence[tuple[str, Any]] | None) -> tuple[Header, ...]:
-    if raw is None:
-        return ()
-    pairs = list(raw.items()) if isinstance(raw, Mapping) else list(raw)
-    headers: list[Header] = []
-    for name, value in pairs:
-        if not isinstance(name, str):
-            raise TypeError("a header name must be a str")
-        if isinstance(value, str):
-            value = value.encode("utf-8")
-        elif isinstance(value, (bytearray, memoryview)):
-            value = bytes(value)
-        elif value is not None and not isinstance(value, bytes):
-            raise TypeError(f"header {name!r} must be bytes, str or None")
-        if value is not None:
-            try:
-                value.decode("utf-8")
-            except UnicodeDecodeError:
-                # The produce API carries header values as JSON strings (API.md).
-                raise ValueError(f"header {name!r}: the value must be UTF-8 text") from None
-        headers.append((name, value))
-    return tuple(headers)
 
 
 class AsyncProducer:
@@ -301,14 +251,14 @@ class AsyncProducer:
         # headers) takes the short paths.
         value_len: int | None
         if type(value) is str:
-            value_json, value_len = value, len(value) if value.isascii() else _utf8_len(value)
+            value_json, value_len = value, len(value) if value.isascii() else utf8_len(value)
         else:
-            value_json, value_len = _encoded(value, "value")
+            value_json, value_len = encoded(value, "value")
         if key is None:
             key_json, key_len = None, None
         else:
-            key_json, key_len = _encoded(key, "key")
-        record_headers = _headers(headers) if headers else ()
+            key_json, key_len = encoded(key, "key")
+        record_headers = parse_headers(headers) if headers else ()
         metadata = self.metadata.cached(topic)
         if metadata is None or not metadata.partitions:
             metadata = await self._wait_metadata(topic, time.monotonic() + self._max_block_s)
@@ -346,12 +296,12 @@ class AsyncProducer:
         if self._buffered + payload > self._buffer_memory:
             await self._wait_for_space(payload, time.monotonic() + self._max_block_s)
         json: dict[str, Any] = {"timestamp": timestamp}
-        if type(value_json) is _Binary:
+        if type(value_json) is Binary:
             json["value_b64"] = str(value_json)
         else:
             json["value"] = value_json
         if key_json is not None:
-            json["key_b64" if type(key_json) is _Binary else "key"] = str(key_json)
+            json["key_b64" if type(key_json) is Binary else "key"] = str(key_json)
         if record_headers:
             json["headers"] = [
                 [name, None if v is None else v.decode("utf-8")] for name, v in record_headers
@@ -399,15 +349,15 @@ class AsyncProducer:
         value_len: int | None
         for value in values:
             if type(value) is str:
-                value_json, value_len = value, len(value) if value.isascii() else _utf8_len(value)
+                value_json, value_len = value, len(value) if value.isascii() else utf8_len(value)
             else:
-                value_json, value_len = _encoded(value, "value")
+                value_json, value_len = encoded(value, "value")
             if value_len is not None and value_len < 8192:
                 payload = value_len + (3 if value_len < 64 else 4)
             else:
                 payload = payload_size(None, value_len, ())
             payloads.append(payload)
-            if type(value_json) is _Binary:
+            if type(value_json) is Binary:
                 jsons.append({"timestamp": timestamp, "value_b64": str(value_json)})
             else:
                 jsons.append({"timestamp": timestamp, "value": value_json})

@@ -18,6 +18,7 @@ from client.accumulator import (
     varint_size,
 )
 from client.producer_config import ConfigException, ProducerConfig
+from client.record_values import Binary, encoded, parse_headers
 from client.security import ClientSecurity
 from storage.batch import NewRecord, build_batch, encode_varint
 
@@ -296,3 +297,27 @@ def test_a_run_appended_at_once_is_batched_as_record_by_record() -> None:
     expected = [(b.size, len(b.records), b.full) for b in one_by_one.queues[("t", 0)]]
     assert [(b.size, len(b.records), b.full) for b in runs.queues[("t", 0)]] == expected
     assert [r[4] for b in runs.queues[("t", 0)] for r in b.records] == list(range(700))
+
+
+# -- keys, values and headers as the produce API carries them -------------------------------------
+
+
+def test_text_stays_text_other_bytes_go_as_base64_with_their_byte_lengths() -> None:
+    assert encoded("h\u00e9", "value") == ("h\u00e9", 3)
+    assert encoded(b"caf\xc3\xa9", "value") == ("caf\u00e9", 5)
+    sent, length = encoded(b"\xff\x00", "value")
+    assert isinstance(sent, Binary) and sent == "/wA=" and length == 2
+    assert encoded(None, "key") == (None, None)
+    with pytest.raises(TypeError, match="value must be bytes, str or None, not int"):
+        encoded(5, "value")
+
+
+def test_headers_keep_order_and_repeats_and_refuse_values_that_are_not_utf8() -> None:
+    assert parse_headers([("a", "1"), ("a", b"2"), ("n", None)]) == (
+        ("a", b"1"),
+        ("a", b"2"),
+        ("n", None),
+    )
+    assert parse_headers({"k": "v"}) == (("k", b"v"),)
+    with pytest.raises(ValueError, match="header 'bin': the value must be UTF-8 text"):
+        parse_headers([("bin", b"\xff")])
