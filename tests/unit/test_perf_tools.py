@@ -9,10 +9,10 @@ import time
 import pytest
 
 from client.client import error_from_answer
+from client.metadata import base_url
 from client.tools import common, perf_stats
 from client.tools import consumer_perf_test as cperf
 from client.tools import producer_perf_test as pperf
-from client.tools.perf_http import base_url
 
 BASE = [
     "--topic",
