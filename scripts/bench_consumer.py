@@ -195,6 +195,41 @@ def rebalance_once(cluster: Cluster, round_: int, session_ms: int) -> tuple[floa
         survivor.close()
 
 
+def handover_once(cluster: Cluster, round_: int) -> float:
+    """Seconds from one member's close() (it commits and leaves with epoch -1) to the other
+    member reading the partitions it had."""
+    from client.consumer import Consumer
+
+    props = {
+        "bootstrap.servers": ",".join(n.bootstrap for n in cluster.nodes),
+        "group.id": f"handover-{round_}",
+        "auto.offset.reset": "earliest",
+        "heartbeat.interval.ms": "500",
+    }
+    stays, leaves = Consumer(props), Consumer(props)
+    try:
+        stays.subscribe(["reb"])
+        leaves.subscribe(["reb"])
+        deadline = time.monotonic() + 60
+        while len(stays.assignment()) != 2 or len(leaves.assignment()) != 2:
+            assert time.monotonic() < deadline, "the group did not split in two"
+            stays.poll(20)
+            leaves.poll(20)
+        moving = sorted(tp.partition for tp in leaves.assignment())
+        for p in moving:
+            produce_one(cluster, "reb", p, f"handover-{round_}")
+        leaves.close()
+        closed = time.monotonic()
+        read: set[int] = set()
+        while read != set(moving):
+            assert time.monotonic() - closed < 60, "the partitions never moved"
+            read |= {r.partition for r in stays.poll(20) if r.partition in moving}
+        return time.monotonic() - closed
+    finally:
+        stays.close()
+        leaves.close()
+
+
 def commit_rate(cluster: Cluster, commits: int) -> tuple[float, float]:
     """Commits per second of one consumer committing after each poll: (as a group member,
     with its member id and epoch; without a group, in assign mode)."""
@@ -238,6 +273,12 @@ def bench_groups(args: argparse.Namespace, cluster: Cluster) -> None:
         f"rebalance (session.timeout.ms={args.session_timeout_ms}): median "
         f"{statistics.median(firsts):.2f} s (max {max(firsts):.2f} s) to the first record, "
         f"{statistics.median(alls):.2f} s to all",
+        flush=True,
+    )
+    handovers = [handover_once(cluster, round_) for round_ in range(args.kills)]
+    print(
+        "clean close -> its partitions read by the other member: "
+        + ", ".join(f"{h:.2f} s" for h in handovers),
         flush=True,
     )
     member_rate, plain_rate = commit_rate(cluster, args.commits)
