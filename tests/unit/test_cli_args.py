@@ -68,13 +68,6 @@ def test_zookeeper_refusal_points_to_bootstrap_server(capsys: pytest.CaptureFixt
     )
 
 
-def test_group_refusal_says_consumer_groups_come_later(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert console_consumer.main([*BS, "--topic", "t", "--group", "g"]) == 1
-    assert "--group is not supported yet (consumer groups come later)" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize("tool", list(TOOLS))
 def test_unknown_flag_is_an_argparse_error_naming_it_with_exit_2(
     tool: str, capsys: pytest.CaptureFixture[str]
