@@ -62,12 +62,12 @@ class FakeCluster:
         if self.fetch_errors:
             raise self.fetch_errors.pop(0)
         log = self.logs[TopicPartition(topic, partition)]
-        start = {"earliest": 0, "latest": len(log)}.get(offset, offset)  # type: ignore[call-overload]
+        start = offset if isinstance(offset, int) else {"earliest": 0, "latest": len(log)}[offset]
         if not 0 <= start <= len(log):
             raise ApiError(OFFSET_OUT_OF_RANGE, "out of range", {"log_start_offset": 0})
         if start == len(log):
             await asyncio.sleep(0.005)  # an empty long poll
-        records = [
+        records: list[dict[str, Any]] = [
             {
                 "offset": i,
                 "timestamp": 1000 + i,

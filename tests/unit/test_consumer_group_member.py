@@ -47,7 +47,7 @@ def test_an_answer_gives_id_epoch_interval_and_the_target() -> None:
     member = MemberState(["a"])
     member.on_answer(answer(3, A1, A0), member.heartbeat_body())
     assert (member.member_id, member.epoch, member.heartbeat_interval_ms) == ("m1", 3, 3000)
-    assert member.target == {A0, A1}
+    assert member.target == frozenset({A0, A1})
     plan = member.plan()
     assert plan is not None and plan.revoke == () and plan.assign == (A0, A1)
 
