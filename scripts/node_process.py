@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -44,18 +45,46 @@ TLS_PROTOCOLS = ("SSL", "SASL_SSL")
 SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports nobody listens on right now (the OS picks them)."""
-    sockets = []
+# Ports handed out by this process: never twice, even when the first taker has not bound yet.
+_HANDED_OUT: set[int] = set()
+# Listening ports are chosen from here up to the kernel's ephemeral range (below).
+_LISTEN_PORT_LOW = 20000
+
+
+def _ephemeral_low() -> int:
+    """The first port the kernel may give an outgoing connection."""
     try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nobody listens on right now, for nodes and proxies to bind a moment later.
+
+    They are taken below the kernel's ephemeral range: a port from bind(0) is an ephemeral
+    one, which the kernel may give an outgoing connection (the nodes, clients and Toxiproxy
+    make many) between this call and the bind, and the node then fails with "address already
+    in use" (seen once in the chaos tier). Below the range only an explicit bind competes."""
+    high = _ephemeral_low() - 1
+    rng = random.SystemRandom()
+    ports: list[int] = []
+    for _ in range(100 * count):
+        if len(ports) == count:
+            return ports
+        port = rng.randint(_LISTEN_PORT_LOW, high) if high > _LISTEN_PORT_LOW + 1000 else 0
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = s.getsockname()[1]
+        _HANDED_OUT.add(port)
+        ports.append(port)
+    raise RuntimeError(f"no {count} free ports found")
 
 
 def run_tool(

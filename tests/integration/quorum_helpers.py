@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from kraft.records import (
     TopicRecord,
     UnfenceBrokerRecord,
 )
+from scripts.node_process import free_ports
 from tests.waiting import until
 
 SECRET = "cluster-secret"
@@ -31,10 +31,8 @@ TRUNCATIONS = {"lines": 0, "tests": 0}  # over every quorum test of the session
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    (port,) = free_ports(1)
+    return port
 
 
 def topic_id(n: int) -> str:
