@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 from storage.batch import NewRecord, build_batch
 from storage.dump_log import main
 from storage.producer_snapshot import ProducerSnapshotEntry, ProducerSnapshots
-from tests.processes import default_sigint, stop
+from tests.processes import default_sigint, interrupt_when_blocked, stop
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((REPO / "tests" / "data" / "kafka_v2_batches.json").read_text())
@@ -374,7 +373,7 @@ def test_the_tool_runs_as_a_module_and_exits_130_on_sigint(tmp_path: Path) -> No
         assert proc.stdout is not None
         first = proc.stdout.readline()  # printed just before the tool opens the FIFO
         assert first.decode() == f"Dumping {fifo}\n"
-        proc.send_signal(signal.SIGINT)
+        interrupt_when_blocked(proc)
         _, err = proc.communicate(timeout=60)
     finally:
         stop(proc)

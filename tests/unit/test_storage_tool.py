@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 from storage.ids import is_valid_uuid
 from storage.properties import MetaProperties
 from storage.storage_tool import main
-from tests.processes import default_sigint, stop
+from tests.processes import default_sigint, interrupt_when_blocked, stop
 
 CLUSTER_ID = "MkU3OEVBNTcwNTJENDM2Qg"
 OTHER_CLUSTER_ID = "7yq5ZmHaRoiaQjrvUO7E0w"
@@ -291,7 +290,7 @@ def test_the_tool_runs_as_a_module_and_exits_130_on_ctrl_c(tmp_path: Path) -> No
             assert proc.poll() is None and time.monotonic() < deadline, "tool never read it"
             time.sleep(0.05)
     try:
-        proc.send_signal(signal.SIGINT)
+        interrupt_when_blocked(proc)
         out, err = proc.communicate(timeout=30)
     finally:
         os.close(fd)
