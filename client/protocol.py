@@ -97,6 +97,11 @@ FENCED_MEMBER_EPOCH = ErrorKind(40909, "FENCED_MEMBER_EPOCH")
 STALE_MEMBER_EPOCH = ErrorKind(40910, "STALE_MEMBER_EPOCH")
 # Deleting a group, or resetting its offsets, while it has active members.
 NON_EMPTY_GROUP = ErrorKind(40911, "NON_EMPTY_GROUP")
+# A binary record batch whose CRC, lengths or record framing do not add up (Kafka's
+# CORRUPT_MESSAGE): nothing of it is stored.
+CORRUPT_MESSAGE = ErrorKind(40011, "CORRUPT_MESSAGE")
+# A binary record batch compressed with a codec this platform does not store (only "none").
+UNSUPPORTED_COMPRESSION_TYPE = ErrorKind(40012, "UNSUPPORTED_COMPRESSION_TYPE")
 RECORD_TOO_LARGE = ErrorKind(41301, "RECORD_TOO_LARGE")
 # Above socket.request.max.bytes, or a URL or header line too long to read.
 REQUEST_TOO_LARGE = ErrorKind(41302, "REQUEST_TOO_LARGE")
@@ -259,6 +264,13 @@ _RECORD_FIELDS = frozenset(
     {"key", "value", "key_b64", "value_b64", "headers", "partition", "timestamp"}
 )
 FORMATS = ("text", "json", "binary")
+# Kafka v2 record batches as the HTTP body, both ways (docs/binary-records.md): the produce
+# request's Content-Type, the fetch request's Accept and its answer's Content-Type.
+BATCH_MEDIA_TYPE = "application/vnd.kafka.batch"
+# The binary fetch answer's headers (its body holds only the batches).
+HIGH_WATERMARK_HEADER = "Kafka-High-Watermark"
+LOG_START_OFFSET_HEADER = "Kafka-Log-Start-Offset"
+NEXT_OFFSET_HEADER = "Kafka-Next-Offset"
 
 
 def _invalid(message: str) -> ApiError:
