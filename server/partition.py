@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
@@ -175,6 +175,9 @@ class Partition:
     # partition.metadata was written without fsync: the next flush makes it durable first.
     metadata_unsynced: bool = False
     _hw_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Called by notify(), so the leader's fetch sessions learn which of their partitions have
+    # news without a waiter per partition (server/replication.py); set by the replica manager.
+    change_listener: Callable[[Partition], None] | None = None
 
     def __post_init__(self) -> None:
         # The segment appends went to last: when it changes, the log rolled, and a producer
@@ -344,6 +347,8 @@ class Partition:
         """Wakes every waiter (HW moved, leadership changed, partition removed)."""
         self._hw_changed.set()
         self._hw_changed = asyncio.Event()
+        if self.change_listener is not None:
+            self.change_listener(self)
 
     async def wait_for_high_watermark_above(self, offset: int, timeout_s: float) -> bool:
         """Waits until the HW is above ``offset`` (so ``offset`` is committed) or the timeout.
