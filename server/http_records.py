@@ -2,7 +2,9 @@
 producer), fetch (long polls and follow streams) and offsets.
 
 Handlers are thin: parse and check the request, plan it with ``server/produce.py``, carry the
-plan out on the partitions, shape the JSON.
+plan out on the partitions, shape the JSON. A produce or fetch of binary record batches
+(``application/vnd.kafka.batch``) goes to ``server/http_batches.py`` once the parts both forms
+share are done.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import orjson
 from aiohttp import web
 
 from client.protocol import (
+    BATCH_MEDIA_TYPE,
     FORMATS,
     INVALID_REQUEST,
     LEADER_NOT_AVAILABLE,
     NOT_LEADER_OR_FOLLOWER,
-    OFFSET_OUT_OF_RANGE,
     RECORD_TOO_LARGE,
     REQUEST_TOO_LARGE,
     ApiError,
@@ -27,7 +29,7 @@ from client.protocol import (
     parse_produce_record,
     produce_records_from_body,
 )
-from server import limits
+from server import http_batches, limits
 from server.clock import SYSTEM_CLOCK
 from server.http_util import (
     INT_MAX,
@@ -100,11 +102,25 @@ def _producer_batch(request: web.Request, fixed_partition: int | None) -> Produc
 async def _produce(request: web.Request, fixed_partition: int | None) -> web.Response:
     node = node_of(request)
     node.require_ready()
+    binary = http_batches.sends_batch(request)
+    if binary and fixed_partition is None:
+        raise http_batches.refuse_topic_produce()
     name = request.match_info["topic"]
     if name not in node.quorum.snapshot_state().topics:
         await _auto_create(request, node, name)
     acks, timeout_s = _produce_query(request)
     producer = _producer_batch(request, fixed_partition)
+    if binary:
+        assert fixed_partition is not None
+        if producer is not None:
+            raise ApiError(
+                INVALID_REQUEST,
+                f"a {BATCH_MEDIA_TYPE} body carries its producer id, epoch and sequence in its "
+                f"header: send no {', '.join(_PRODUCER_HEADERS)} headers with it",
+            )
+        return await http_batches.produce_batch(
+            request, node, name, fixed_partition, acks, timeout_s
+        )
     max_message_bytes = int(node.topic_configs(node.topic(name))["max.message.bytes"])
     # Never below what one record of max.message.bytes needs as base64 inside JSON, never
     # above the node-wide socket.request.max.bytes (read_json refuses that with
@@ -274,20 +290,8 @@ def _start_offset(request: web.Request, partition: Partition) -> int:
     offset = parse_int(raw, "offset (or earliest, latest)", LONG_MIN, LONG_MAX)
     log = partition.log
     if not log.log_start_offset <= offset <= log.log_end_offset:
-        raise _out_of_range(partition, offset)
+        raise partition.out_of_range_error(offset)
     return offset
-
-
-def _out_of_range(partition: Partition, offset: int) -> ApiError:
-    return ApiError(
-        OFFSET_OUT_OF_RANGE,
-        f"offset {offset} is out of range for {partition.name}: records are at "
-        f"[{partition.log.log_start_offset}, {partition.high_watermark})",
-        {
-            "log_start_offset": partition.log.log_start_offset,
-            "high_watermark": partition.high_watermark,
-        },
-    )
 
 
 def _read(partition: Partition, offset: int, max_bytes: int, max_records: int) -> list[Record]:
@@ -297,7 +301,7 @@ def _read(partition: Partition, offset: int, max_bytes: int, max_records: int) -
     try:
         records = partition.log.read_records(offset, max_bytes, partition.high_watermark)
     except OffsetOutOfRangeError:
-        raise _out_of_range(partition, offset) from None
+        raise partition.out_of_range_error(offset) from None
     except KafkaStorageError:
         partition.raise_storage_error()
     return records[:max_records]
@@ -330,6 +334,9 @@ async def _read_in_steps(
 
 async def fetch(request: web.Request) -> web.StreamResponse:
     partition = _fetch_partition(request)
+    binary = http_batches.wants_batches(request)
+    if binary:
+        http_batches.refuse_json_only_parameters(request)
     fmt = query_choice(request, "format", FORMATS, "text")
     max_bytes = query_int(
         request, "max_bytes", limits.FETCH_MAX_BYTES_DEFAULT, 1, limits.FETCH_MAX_BYTES_MAX
@@ -345,6 +352,8 @@ async def fetch(request: web.Request) -> web.StreamResponse:
 
     if timeout_ms > 0:
         partition = await _long_poll(request, partition, offset, timeout_ms / 1000)
+    if binary:
+        return await http_batches.fetch_batches(partition, offset, max_bytes)
     records = await _read_in_steps(partition, offset, max_bytes, max_records)
     body = {
         "records": [_record_json(r, partition.index, fmt) for r in records],

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from client.protocol import (
     LEADER_NOT_AVAILABLE,
     NOT_ENOUGH_REPLICAS,
     NOT_LEADER_OR_FOLLOWER,
+    OFFSET_OUT_OF_RANGE,
     OUT_OF_ORDER_SEQUENCE_NUMBER,
     RECORD_TOO_LARGE,
     REQUEST_TIMED_OUT,
@@ -52,7 +54,8 @@ from server.producer_state import (
     ProducerStateTable,
     last_sequence_of,
 )
-from storage.batch import NewRecord, iter_batches
+from storage.batch import NO_PRODUCER_ID, NewRecord, iter_batches
+from storage.batch_check import CheckedBatch
 from storage.errors import (
     CorruptRecordError,
     KafkaStorageError,
@@ -383,6 +386,15 @@ class Partition:
             {"file": error.path, "position": error.position},
         )
 
+    def out_of_range_error(self, offset: int) -> ApiError:
+        """OFFSET_OUT_OF_RANGE for a fetch at ``offset``, with where the records are."""
+        return ApiError(
+            OFFSET_OUT_OF_RANGE,
+            f"offset {offset} is out of range for {self.name}: records are at "
+            f"[{self.log.log_start_offset}, {self.high_watermark})",
+            {"log_start_offset": self.log.log_start_offset, "high_watermark": self.high_watermark},
+        )
+
     def raise_storage_error(self) -> NoReturn:
         """Called where the log just raised KafkaStorageError (which took it offline)."""
         error = self.storage_error()
@@ -435,7 +447,21 @@ class Partition:
         appended (not the leader, ``min.insync.replicas``, a sequence gap, a storage error);
         a later batch's failure is reported in ``error`` with the earlier ones kept.
         """
-        result = self.append_now(batches, acks, producer)
+        return await self._acks(self.append_now(batches, acks, producer), acks, timeout_s)
+
+    async def append_batch_as_leader(
+        self, batch: CheckedBatch, acks: str, timeout_s: float = 0.0
+    ) -> LeaderAppend:
+        """:meth:`append_as_leader` for one batch a producer built (a binary produce, checked
+        by :func:`storage.batch_check.check_produce_batch`): its bytes are stored as they came,
+        with this leader's base offset and epoch stamped on them. Its header's producer id,
+        epoch and base sequence drive the idempotent producer's checks (a producer id of -1:
+        none). Raises ApiError as :meth:`append_as_leader` does, and RECORD_TOO_LARGE above
+        ``max.message.bytes``."""
+        return await self._acks(self.append_batch_now(batch, acks), acks, timeout_s)
+
+    async def _acks(self, result: LeaderAppend, acks: str, timeout_s: float) -> LeaderAppend:
+        """Completes an append when the acks condition holds (see :meth:`append_as_leader`)."""
         if acks != "all":
             return result
         last = result.infos[-1].last_offset
@@ -486,7 +512,9 @@ class Partition:
                         producer,
                         base_sequence=(producer.base_sequence + sequence_delta) & 0x7FFFFFFF,
                     )
-                    info, again = self._append_idempotent(records, acks, this)
+                    info, again = self._append_idempotent(
+                        this, len(records), functools.partial(self._append, records, acks, this)
+                    )
                     duplicate = duplicate or again
                     sequence_delta += len(records)
             except ApiError as e:
@@ -497,25 +525,48 @@ class Partition:
             infos.append(info)
             fresh = fresh or not again
         if fresh:
-            self._snapshot_if_rolled()
-            if not self.flushes_every_record:
-                self.advance_high_watermark()  # unflushed records count: the ISR may have them
-            if self.flusher is not None:
-                self.flusher.schedule_flush(self)
+            self._appended()
         return LeaderAppend(tuple(infos), duplicate, error)
 
+    def append_batch_now(self, batch: CheckedBatch, acks: str) -> LeaderAppend:
+        """The synchronous half of :meth:`append_batch_as_leader` (no await: nothing else
+        appends meanwhile, so the base offset stamped is the log end's)."""
+        header = batch.header
+        if header.producer_id == NO_PRODUCER_ID:
+            info, again = self._append_checked(batch, acks), False
+        else:
+            producer = ProducerBatch(
+                header.producer_id, header.producer_epoch, header.base_sequence
+            )
+            info, again = self._append_idempotent(
+                producer, header.record_count, lambda: self._append_checked(batch, acks)
+            )
+        if not again:
+            self._appended()
+        return LeaderAppend((info,), again)
+
+    def _appended(self) -> None:
+        """After a leader append: a producer snapshot if the log rolled, the HW, the flush."""
+        self._snapshot_if_rolled()
+        if not self.flushes_every_record:
+            self.advance_high_watermark()  # unflushed records count: the ISR may have them
+        if self.flusher is not None:
+            self.flusher.schedule_flush(self)
+
     def _append_idempotent(
-        self, records: Sequence[NewRecord], acks: str, producer: ProducerBatch
+        self, producer: ProducerBatch, record_count: int, append: Callable[[], AppendInfo]
     ) -> tuple[AppendInfo, bool]:
-        """Appends one batch of an idempotent producer; returns its offsets and whether it was
-        a duplicate (a retry: then nothing is appended and the offsets are the first copy's).
+        """Appends one batch of an idempotent producer with ``append`` (which refuses or
+        appends it, see :meth:`_append` and :meth:`_append_checked`); returns its offsets and
+        whether it was a duplicate (a retry: then nothing is appended and the offsets are the
+        first copy's). The JSON and the binary produce share it.
 
         Raises OUT_OF_ORDER_SEQUENCE_NUMBER (with the expected sequence) for a gap, and
         INVALID_PRODUCER_EPOCH for a fenced producer; nothing is appended then.
         """
         try:
             decision = self.producers.check(
-                producer.producer_id, producer.producer_epoch, producer.base_sequence, len(records)
+                producer.producer_id, producer.producer_epoch, producer.base_sequence, record_count
             )
         except ValueError as e:
             raise ApiError(INVALID_REQUEST, str(e)) from None
@@ -529,12 +580,12 @@ class Partition:
             )
         if isinstance(decision, InvalidProducerEpoch):
             raise ApiError(INVALID_PRODUCER_EPOCH, decision.message)
-        info = self._append(records, acks, producer)
+        info = append()
         self.producers.record(
             producer.producer_id,
             producer.producer_epoch,
             producer.base_sequence,
-            last_sequence_of(producer.base_sequence, len(records)),
+            last_sequence_of(producer.base_sequence, record_count),
             info.first_offset,
             info.last_offset,
             max_timestamp=info.max_timestamp,
@@ -545,13 +596,7 @@ class Partition:
         self, records: Sequence[NewRecord], acks: str, producer: ProducerBatch | None
     ) -> AppendInfo:
         """Appends one batch as leader; refuses ``acks=all`` below ``min.insync.replicas``."""
-        if acks == "all" and self.under_min_isr:
-            raise ApiError(
-                NOT_ENOUGH_REPLICAS,
-                f"partition {self.name} has {len(self.state.isr)} in-sync replicas, "
-                f"min.insync.replicas is {self.min_insync_replicas}",
-                {"retry_after_s": 1},
-            )
+        self._check_min_isr(acks)
         try:
             if producer is None:
                 info = self.log.append_as_leader(records, self.state.leader_epoch)
@@ -569,6 +614,34 @@ class Partition:
             raise ApiError(RECORD_TOO_LARGE, str(e)) from None
         except KafkaStorageError:
             self.raise_storage_error()
+
+    def _append_checked(self, batch: CheckedBatch, acks: str) -> AppendInfo:
+        """Appends a checked producer batch as leader, stamped at the log end with this
+        leader's epoch; refuses it as :meth:`_append` does, and above ``max.message.bytes``."""
+        self._check_min_isr(acks)
+        limit = self.log.config.max_message_bytes
+        if batch.size > limit:
+            raise ApiError(
+                RECORD_TOO_LARGE,
+                f"the batch of {batch.size} bytes is larger than the topic's max.message.bytes "
+                f"({limit})",
+            )
+        data = batch.stamped(self.log.log_end_offset, self.state.leader_epoch)
+        try:
+            info = self.log.append_batches(data)
+        except KafkaStorageError:
+            self.raise_storage_error()
+        self.notify()  # followers' long polls
+        return info
+
+    def _check_min_isr(self, acks: str) -> None:
+        if acks == "all" and self.under_min_isr:
+            raise ApiError(
+                NOT_ENOUGH_REPLICAS,
+                f"partition {self.name} has {len(self.state.isr)} in-sync replicas, "
+                f"min.insync.replicas is {self.min_insync_replicas}",
+                {"retry_after_s": 1},
+            )
 
     def not_committed_error(self) -> ApiError:
         """Why an acks=all append did not commit; its outcome is unknown."""

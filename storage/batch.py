@@ -445,3 +445,28 @@ def iter_batches(
 def batch_count_at(buf: bytes | bytearray | memoryview, pos: int) -> int:
     """The record count field of the batch at ``pos`` (no checks; the caller has checked)."""
     return int(_COUNT.unpack_from(buf, pos + HEADER_SIZE - _COUNT.size)[0])
+
+
+_BASE_OFFSET_AND_LENGTH = struct.Struct(">qi")
+_LAST_OFFSET_DELTA = struct.Struct(">i")
+_LAST_OFFSET_DELTA_OFFSET = ATTRIBUTES_OFFSET + struct.calcsize(">h")  # 23
+
+
+def batches_within(buf: bytes | bytearray | memoryview, limit_bytes: int) -> tuple[int, int]:
+    """(end, next offset) of the whole batches at the start of ``buf`` that fit in
+    ``limit_bytes``: the byte length they take and the offset after their last record.
+    (0, -1) if not even the first fits. ``buf`` is whole batches the caller has checked (a log
+    read): only the lengths and offsets of the headers are read, not the CRCs."""
+    end = 0
+    next_offset = -1
+    size = min(len(buf), limit_bytes)
+    while end + LOG_OVERHEAD <= size:
+        base_offset, batch_length = _BASE_OFFSET_AND_LENGTH.unpack_from(buf, end)
+        assert batch_length >= MIN_BATCH_LENGTH, "batches_within reads checked batches"
+        batch_end = end + LOG_OVERHEAD + batch_length
+        if batch_end > size:
+            break
+        last_delta = _LAST_OFFSET_DELTA.unpack_from(buf, end + _LAST_OFFSET_DELTA_OFFSET)[0]
+        next_offset = base_offset + last_delta + 1
+        end = batch_end
+    return end, next_offset
