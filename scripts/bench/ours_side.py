@@ -1,0 +1,124 @@
+"""Our three nodes on 127.0.0.1 for scripts/bench/vs-kafka, and our tools against them.
+
+The nodes are scripts/node_process.py's (real ``python -m server.main`` processes, formatted
+with ``kraft-storage format``, free ports), with the launcher's topic defaults for three nodes
+(replication factor 3, ``min.insync.replicas=2``). The tools are called through their command
+lines only (``python -m client.tools.producer_perf_test`` is ``kraft-producer-perf-test``),
+with the flags Kafka's take, so a change inside the client cannot break the harness.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from scripts.bench import parse
+from scripts.node_process import ROOT, Cluster
+
+TOOL_TIMEOUT_S = 1800.0
+NODE_PROPERTIES = {
+    "num.partitions": "1",
+    "default.replication.factor": "3",
+    "min.insync.replicas": "2",
+}
+
+
+class OursSide:
+    """Three of our nodes (formatted by :meth:`prepare`, started by :meth:`launch`) and the
+    commands of our tools against them."""
+
+    name = "ours"
+
+    def __init__(self, directory: Path, count: int = 3) -> None:
+        self.directory = directory
+        self.count = count
+        self.cluster: Cluster | None = None
+
+    def _cluster(self) -> Cluster:
+        assert self.cluster is not None, "prepare() first"
+        return self.cluster
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self._cluster().nodes)
+
+    def run_tool(self, module: str, *args: str) -> str:
+        """Runs one of our tools to completion; its stdout (raises on a failure)."""
+        out = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT_S,
+            cwd=ROOT,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(
+                f"{module} {' '.join(args)} exited {out.returncode}:\n{out.stderr[-3000:]}"
+            )
+        return out.stdout
+
+    def prepare(self) -> None:
+        # Node properties go through **: Kafka's dotted names are not identifiers.
+        properties: Any = NODE_PROPERTIES
+        self.cluster = Cluster.create(self.directory, self.count, **properties)
+
+    def launch(self) -> None:
+        for node in self._cluster().nodes:
+            node.start(wait=False)
+
+    def node_pids(self) -> list[int]:
+        return [n.pid for n in self._cluster().running() if n.pid is not None]
+
+    def create_topic(self, topic: str, partitions: int, configs: dict[str, str]) -> None:
+        args = [
+            "--bootstrap-server", self.bootstrap, "--create", "--topic", topic,
+            "--partitions", str(partitions), "--replication-factor", "3",
+        ]  # fmt: skip
+        for k, v in {"min.insync.replicas": "2", **configs}.items():
+            args += ["--config", f"{k}={v}"]
+        self.run_tool("client.tools.topics", *args)
+
+    def describe(self, topic: str) -> str:
+        return self.run_tool(
+            "client.tools.topics", "--bootstrap-server", self.bootstrap, "--describe",
+            "--topic", topic,
+        )  # fmt: skip
+
+    def producer_perf(self, topic: str, records: int, size: int, props: dict[str, str]) -> str:
+        pairs = [f"{k}={v}" for k, v in {"acks": "all", **props}.items()]
+        return self.run_tool(
+            "client.tools.producer_perf_test",
+            "--bootstrap-server", self.bootstrap, "--topic", topic,
+            "--num-records", str(records), "--record-size", str(size), "--throughput", "-1",
+            "--producer-props", *pairs,
+        )  # fmt: skip
+
+    def consumer_perf(self, topic: str, records: int, group: str) -> str:
+        return self.run_tool(
+            "client.tools.consumer_perf_test",
+            "--bootstrap-server", self.bootstrap, "--topic", topic,
+            "--num-records", str(records), "--group", group, "--timeout", "30000",
+        )  # fmt: skip
+
+    def probe(self, *args: str) -> list[str]:
+        """The command of a probe (scripts/bench/probe.py): mode, bootstrap, ..."""
+        return [sys.executable, "-m", "scripts.bench.probe", args[0], self.bootstrap, *args[1:]]
+
+    def leader(self, topic: str, partition: int) -> int | None:
+        return parse.partition_leader(self.describe(topic), partition)
+
+    def kill(self, node_id: int) -> None:
+        self._cluster().node(node_id).stop(signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+
+    def log_tail(self) -> str:
+        if self.cluster is None:
+            return "(not started)"
+        return "\n".join(f"-- our node {n.node_id}:\n{n.log_tail(15)}" for n in self.cluster.nodes)
