@@ -311,7 +311,7 @@ def _walk_records(data: bytes, count: int) -> tuple[int, int]:
             index += 1
     except IndexError:
         raise CorruptRecordError(
-            f"the batch ends inside record {index} (expected {count} records)", end
+            f"record {index} runs past the end of the batch ({count} records expected)", end
         ) from None
     if pos != end:
         raise CorruptRecordError(
