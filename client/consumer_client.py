@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
@@ -31,27 +31,42 @@ import orjson
 
 from client import limits
 from client.client import TransportError, error_from_answer, parse_bootstrap
-from client.protocol import UNKNOWN_SERVER_ERROR, ApiError
+from client.protocol import (
+    BATCH_MEDIA_TYPE,
+    HIGH_WATERMARK_HEADER,
+    LOG_START_OFFSET_HEADER,
+    NEXT_OFFSET_HEADER,
+    UNKNOWN_SERVER_ERROR,
+    ApiError,
+)
 from client.security import ClientSecurity
 
 
 class ConsumerTransport(Protocol):
     """What the consumer asks of the cluster (a test may give an in-memory twin). A twin of
-    an assign-mode consumer needs only :meth:`describe_topic` and :meth:`fetch`."""
+    an assign-mode consumer needs only :meth:`describe_topic` and :meth:`fetch_batches`."""
 
     async def describe_topic(self, name: str) -> dict[str, Any]: ...
 
-    async def fetch(
+    async def fetch_batches(
         self,
         topic: str,
         partition: int,
         offset: int | str,
         *,
-        max_records: int | None = None,
         max_bytes: int | None = None,
         timeout_ms: int | None = None,
-        fmt: str = "text",
-    ) -> dict[str, Any]: ...
+    ) -> FetchedBatches: ...
+
+
+class FetchedBatches(NamedTuple):
+    """A binary fetch answer: whole stored batches (client/batches.py reads them) and the
+    offsets the node sent in its headers."""
+
+    body: bytes
+    next_offset: int  # the offset after the last record sent (the one asked for when empty)
+    high_watermark: int
+    log_start_offset: int
 
 
 def _base(url: str) -> str | None:
@@ -114,13 +129,15 @@ class ConsumerClient:
     # -- transport ------------------------------------------------------------------------------
 
     async def _send(
-        self, method: str, url: str, body: bytes | None, wait_ms: int
+        self, method: str, url: str, body: bytes | None, wait_ms: int, accept: str | None = None
     ) -> tuple[int, Any, bytes]:
         if self._session is None:
             raise RuntimeError("ConsumerClient is not open")
         headers = dict(self._headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
+        if accept is not None:
+            headers["Accept"] = accept
         timeout = aiohttp.ClientTimeout(total=self._timeout_s + wait_ms / 1000)
         async with self._session.request(
             method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
@@ -128,14 +145,22 @@ class ConsumerClient:
             return response.status, response.headers, await response.read()
 
     async def _exchange(
-        self, method: str, path_qs: str, body: bytes | None, wait_ms: int, route: Hashable
+        self,
+        method: str,
+        path_qs: str,
+        body: bytes | None,
+        wait_ms: int,
+        route: Hashable,
+        accept: str | None,
     ) -> tuple[int, Any, bytes, str]:
         """One answer and the base URL that gave it: the route's node if known, else the
         bootstrap nodes in turn until one accepts the connection."""
         cached = self._routes.get(route) if route is not None else None
         if cached is not None:
             try:
-                status, headers, raw = await self._send(method, cached + path_qs, body, wait_ms)
+                status, headers, raw = await self._send(
+                    method, cached + path_qs, body, wait_ms, accept
+                )
                 return status, headers, raw, cached
             except aiohttp.ClientConnectorError:
                 self._routes.pop(route, None)  # its node is gone: ask the bootstrap nodes
@@ -147,7 +172,9 @@ class ConsumerClient:
             index = (self._current + step) % len(self._urls)
             base = self._urls[index]
             try:
-                status, headers, raw = await self._send(method, base + path_qs, body, wait_ms)
+                status, headers, raw = await self._send(
+                    method, base + path_qs, body, wait_ms, accept
+                )
             except aiohttp.ClientConnectorError as exc:
                 failures.append(f"{base} ({exc.strerror or exc})")
                 continue
@@ -187,11 +214,36 @@ class ConsumerClient:
     ) -> Any:
         """The parsed JSON of a 2xx answer (None for an empty body), following 307s to the
         node they name and remembering it under ``route``; raises ApiError or TransportError."""
+        status, _headers, raw = await self._answer(
+            method, path, params=params, json=json, wait_ms=wait_ms, route=route
+        )
+        if not raw:
+            return None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ApiError(
+                UNKNOWN_SERVER_ERROR, f"HTTP {status} with a body that is not JSON"
+            ) from None
+
+    async def _answer(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        wait_ms: int = 0,
+        route: Hashable = None,
+        accept: str | None = None,
+    ) -> tuple[int, Any, bytes]:
+        """(status, headers, body) of a 2xx answer, following 307s as :meth:`request` does;
+        raises ApiError for any other status, TransportError for no answer."""
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
         path_qs = path + ("?" + urlencode(query) if query else "")
         body = None if json is None else orjson.dumps(json)
         status, headers, raw, _base_url = await self._exchange(
-            method, path_qs, body, wait_ms, route
+            method, path_qs, body, wait_ms, route, accept
         )
         for _hop in range(limits.REDIRECT_HOPS_MAX):
             if status != 307:
@@ -205,7 +257,9 @@ class ConsumerClient:
             if route is not None:
                 self._routes[route] = target
             try:
-                status, headers, raw = await self._send(method, target + path_qs, body, wait_ms)
+                status, headers, raw = await self._send(
+                    method, target + path_qs, body, wait_ms, accept
+                )
             except (TimeoutError, aiohttp.ClientError) as exc:
                 if route is not None:
                     self._routes.pop(route, None)
@@ -216,14 +270,7 @@ class ConsumerClient:
                 # attempt asks the bootstrap nodes who leads now.
                 self._routes.pop(route, None)
             raise error_from_answer(status, headers, raw)
-        if not raw:
-            return None
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise ApiError(
-                UNKNOWN_SERVER_ERROR, f"HTTP {status} with a body that is not JSON"
-            ) from None
+        return status, headers, raw
 
     async def _dict(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         answer = await self.request(method, path, **kwargs)
@@ -234,31 +281,38 @@ class ConsumerClient:
     async def describe_topic(self, name: str) -> dict[str, Any]:
         return await self._dict("GET", topic_path(name))
 
-    async def fetch(
+    async def fetch_batches(
         self,
         topic: str,
         partition: int,
         offset: int | str,
         *,
-        max_records: int | None = None,
         max_bytes: int | None = None,
         timeout_ms: int | None = None,
-        fmt: str = "text",
-    ) -> dict[str, Any]:
-        """``{"records", "next_offset", "high_watermark", "log_start_offset"}`` from the
-        partition's leader, long-polling up to ``timeout_ms``."""
-        return await self._dict(
+    ) -> FetchedBatches:
+        """The partition's stored batches from the one holding ``offset`` (a number,
+        ``earliest`` or ``latest``), from its leader, long-polling up to ``timeout_ms``
+        (``Accept: application/vnd.kafka.batch``; the records are read by the caller)."""
+        _status, headers, raw = await self._answer(
             "GET",
             topic_path(topic, "partitions", str(partition), "records"),
-            params={
-                "offset": offset,
-                "max_records": max_records,
-                "max_bytes": max_bytes,
-                "timeout_ms": timeout_ms,
-                "format": fmt,
-            },
+            params={"offset": offset, "max_bytes": max_bytes, "timeout_ms": timeout_ms},
             wait_ms=timeout_ms or 0,
             route=(topic, partition),
+            accept=BATCH_MEDIA_TYPE,
+        )
+        content_type = headers.get("Content-Type", "")
+        if not content_type.startswith(BATCH_MEDIA_TYPE):
+            raise ApiError(
+                UNKNOWN_SERVER_ERROR,
+                f"a fetch answer of {content_type or 'no type'} where {BATCH_MEDIA_TYPE} was "
+                "asked for (a node without binary fetch?)",
+            )
+        return FetchedBatches(
+            raw,
+            _offset_header(headers, NEXT_OFFSET_HEADER),
+            _offset_header(headers, HIGH_WATERMARK_HEADER),
+            _offset_header(headers, LOG_START_OFFSET_HEADER),
         )
 
     async def offsets(
@@ -286,6 +340,14 @@ class ConsumerClient:
         return await self._dict(
             "GET", group_path(group, "offsets"), params={"topic": topic}, route=("group", group)
         )
+
+
+def _offset_header(headers: Any, name: str) -> int:
+    """An offset the node sent in a header of a binary fetch answer (decimal, required)."""
+    text = headers.get(name)
+    if text is None or not text.isascii() or not text.lstrip("-").isdigit():
+        raise ApiError(UNKNOWN_SERVER_ERROR, f"a fetch answer without a valid {name} header")
+    return int(text)
 
 
 def _lost(method: str, path_qs: str, exc: BaseException) -> TransportError:

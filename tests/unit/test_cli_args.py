@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from client.consumer_client import FetchedBatches
 from client.protocol import (
     OFFSET_OUT_OF_RANGE,
     TOPIC_ALREADY_EXISTS,
@@ -21,6 +22,7 @@ from client.protocol import (
 from client.tools import common, console_consumer, console_producer, topics
 from client.tools.console_consumer import ConsumedRecord, FormatterConfig, format_record
 from client.tools.line_reader import LineError, LineSplitter, ReaderConfig, decode_line, parse_line
+from tests.batch_bodies import log_answer
 
 BS = ["--bootstrap-server", "127.0.0.1:9092"]
 TOOLS = {
@@ -782,17 +784,6 @@ def test_binary_fetch_record_decodes_to_exact_bytes() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _fetched(partition: int, offset: int, value: bytes, key: bytes | None = None) -> dict[str, Any]:
-    return {
-        "offset": offset,
-        "timestamp": 1700000000000 + offset,
-        "partition": partition,
-        "key_b64": None if key is None else base64.b64encode(key).decode(),
-        "value_b64": base64.b64encode(value).decode(),
-        "headers": [],
-    }
-
-
 class FakeLog:
     """A topic's partitions in memory, answering fetches like the node (no long poll)."""
 
@@ -806,19 +797,18 @@ class FakeLog:
             raise ApiError(UNKNOWN_TOPIC, f"Topic '{name}' does not exist")
         return {"name": name, "partitions": [{"partition": p} for p in self.partitions]}
 
-    async def fetch(
+    async def fetch_batches(
         self, topic: str, partition: int, offset: int | str, **kw: Any
-    ) -> dict[str, Any]:
+    ) -> FetchedBatches:
         self.fetches.append((partition, offset))
         log = self.partitions[partition]
         start = {"earliest": 0, "latest": len(log)}.get(offset, offset)  # type: ignore[arg-type]
         assert isinstance(start, int)
         if start > len(log):
             raise ApiError(OFFSET_OUT_OF_RANGE, "out of range")
-        records = [_fetched(partition, i, log[i]) for i in range(start, len(log))]
-        if not records:
+        if start == len(log):
             await asyncio.sleep(0.01)  # an empty long poll
-        return {"records": records, "next_offset": len(log), "high_watermark": len(log)}
+        return log_answer(log, start, timestamp_base=1700000000000)
 
 
 def run_consumer(argv: list[str], client: Any) -> tuple[int, console_consumer.Progress]:
@@ -909,9 +899,9 @@ def test_a_fetch_error_that_is_not_retriable_ends_the_consumer(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     class Broken(FakeLog):
-        async def fetch(
+        async def fetch_batches(
             self, topic: str, partition: int, offset: int | str, **kw: Any
-        ) -> dict[str, Any]:
+        ) -> FetchedBatches:
             raise ApiError(UNKNOWN_TOPIC, "Topic 'news' was deleted")
 
     code, _ = run_consumer([], Broken({0: []}))

@@ -4,44 +4,42 @@ resets, errors, commits and the group's reconciliation order."""
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from client.async_consumer import AsyncConsumer, ConsumerRebalanceListener, IllegalStateError
+from client.consumer_client import FetchedBatches
 from client.consumer_fetch import (
     ConsumerRecord,
     NoOffsetForPartitionError,
     PartitionFetch,
     _Batch,
     drain,
-    records_from_answer,
 )
 from client.group_member import TopicPartition
 from client.protocol import (
+    CORRUPT_MESSAGE,
     FENCED_MEMBER_EPOCH,
     LEADER_NOT_AVAILABLE,
     OFFSET_OUT_OF_RANGE,
     UNKNOWN_TOPIC,
     ApiError,
 )
+from tests.batch_bodies import log_answer, stamped
 
 T0, T1, T2 = (TopicPartition("t", p) for p in range(3))
 DEADLINE_S = 10.0
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 class FakeCluster:
-    """Partitions in memory answering as the nodes do (format=binary), and a scriptable
-    coordinator. ``calls`` records what the consumer asked, in order."""
+    """Partitions in memory answering as the nodes do (stored batches, ``per_batch`` records
+    each), and a scriptable coordinator. ``calls`` records what the consumer asked, in order."""
 
-    def __init__(self, logs: dict[TopicPartition, list[bytes]]) -> None:
+    def __init__(self, logs: dict[TopicPartition, list[bytes]], per_batch: int = 1) -> None:
         self.logs = logs
+        self.per_batch = per_batch
         self.calls: list[tuple[str, Any]] = []
         self.committed: dict[TopicPartition, int] = {}
         self.fetch_errors: list[ApiError] = []
@@ -55,9 +53,9 @@ class FakeCluster:
             raise ApiError(UNKNOWN_TOPIC, f"Topic '{name}' does not exist")
         return {"partitions": [{"partition": p} for p in parts]}
 
-    async def fetch(
+    async def fetch_batches(
         self, topic: str, partition: int, offset: int | str, **_: Any
-    ) -> dict[str, Any]:
+    ) -> FetchedBatches:
         self.calls.append(("fetch", (partition, offset)))
         if self.fetch_errors:
             raise self.fetch_errors.pop(0)
@@ -67,18 +65,7 @@ class FakeCluster:
             raise ApiError(OFFSET_OUT_OF_RANGE, "out of range", {"log_start_offset": 0})
         if start == len(log):
             await asyncio.sleep(0.005)  # an empty long poll
-        records: list[dict[str, Any]] = [
-            {
-                "offset": i,
-                "timestamp": 1000 + i,
-                "partition": partition,
-                "key": None,
-                "value_b64": b64(log[i]),
-                "headers": [],
-            }
-            for i in range(start, len(log))
-        ]
-        return {"records": records, "next_offset": len(log), "high_watermark": len(log)}
+        return log_answer(log, start, per_batch=self.per_batch)
 
     async def offsets(self, topic: str, partition: int, timestamp: int | None = None) -> Any:
         log = self.logs[TopicPartition(topic, partition)]
@@ -135,17 +122,75 @@ async def poll_until(
 # -- decoding and draining ---------------------------------------------------------------------
 
 
-def test_binary_answers_decode_to_exact_bytes_and_nulls() -> None:
-    raw = [
-        {"offset": 4, "timestamp": 9, "key": None, "value_b64": b64(b"\xff\x00"), "headers": []},
-        {"offset": 5, "key_b64": b64(b"k"), "value": None, "headers": [["h", b64(b"\x01")]]},
-        {"offset": 6, "key": "text", "value": "plain"},  # an answer in text format
-    ]
-    assert records_from_answer("t", 2, raw) == [
-        ConsumerRecord("t", 2, 4, 9, None, b"\xff\x00", ()),
-        ConsumerRecord("t", 2, 5, -1, b"k", None, (("h", b"\x01"),)),
-        ConsumerRecord("t", 2, 6, -1, b"text", b"plain", ()),
-    ]
+def test_fetched_batches_decode_to_exact_bytes_nulls_and_headers() -> None:
+    body = stamped([(None, b"\xff\x00", [], 9), (b"k", None, [("h", b"\x01"), ("n", None)], 10)], 4)
+
+    class OneAnswer(FakeCluster):
+        async def fetch_batches(self, *args: Any, **kw: Any) -> FetchedBatches:
+            if self.calls:
+                await asyncio.sleep(10)  # one answer, then an idle long poll
+            self.calls.append(("fetch", args))
+            return FetchedBatches(body, 6, 6, 0)
+
+    async def scenario() -> None:
+        c = consumer(OneAnswer({T2: [b""] * 6}))
+        await c.assign([T2])
+        await c.seek(T2, 4)
+        got = await poll_until(c, lambda got: len(got) == 2)
+        assert got == [
+            ConsumerRecord("t", 2, 4, 9, None, b"\xff\x00", ()),
+            ConsumerRecord("t", 2, 5, 10, b"k", None, (("h", b"\x01"), ("n", None))),
+        ]
+        await c.close()
+
+    asyncio.run(scenario())
+
+
+def test_records_below_the_fetch_offset_in_the_first_batch_are_skipped() -> None:
+    async def run() -> None:
+        cluster = FakeCluster({T0: [b"v%d" % i for i in range(8)]}, per_batch=4)
+        c = consumer(cluster)
+        await c.assign([T0])
+        await c.seek(T0, 2)  # inside the stored batch 0-3, which comes whole
+        got = await poll_until(c, lambda g: len(g) >= 6)
+        assert [r.offset for r in got] == [2, 3, 4, 5, 6, 7]
+        assert [r.timestamp for r in got] == [1002, 1003, 1004, 1005, 1006, 1007]
+        assert await c.position(T0) == 8
+        await c.close()
+
+    asyncio.run(run())
+
+
+def test_an_answer_larger_than_a_decode_slice_is_read_whole_and_in_order() -> None:
+    async def run() -> None:
+        values = [b"%06d" % i + b"x" * 1000 for i in range(700)]  # about 2.8 slices
+        cluster = FakeCluster({T0: values}, per_batch=50)
+        c = consumer(cluster, **{"auto.offset.reset": "earliest", "max.poll.records": "1000"})
+        await c.assign([T0])
+        got = await poll_until(c, lambda g: len(g) >= 700)
+        assert [r.value for r in got] == values
+        await c.close()
+
+    asyncio.run(run())
+
+
+def test_a_corrupt_answer_is_raised_by_poll_and_no_record_of_it_returned() -> None:
+    class Corrupt(FakeCluster):
+        async def fetch_batches(self, *args: Any, **kw: Any) -> FetchedBatches:
+            answer = log_answer([b"a", b"b"], 0, per_batch=2)
+            body = bytearray(answer.body)
+            body[-2] ^= 0xFF
+            return answer._replace(body=bytes(body))
+
+    async def run() -> None:
+        c = consumer(Corrupt({T0: []}), **{"auto.offset.reset": "earliest"})
+        await c.assign([T0])
+        with pytest.raises(ApiError) as caught:
+            await poll_until(c, bool)
+        assert caught.value.kind is CORRUPT_MESSAGE and "CRC-32C" in caught.value.message
+        await c.close()
+
+    asyncio.run(run())
 
 
 def _state(tp: TopicPartition, offsets: range, position: int | None) -> PartitionFetch:
