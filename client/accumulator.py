@@ -15,8 +15,12 @@ is full, has waited ``linger.ms``, is due again after a backoff, or when the pro
 or closes. :meth:`Accumulator.drain` takes the whole queue (up to ``max.request.size`` bytes and
 the node's record limit per request) as one :class:`Batch`: over HTTP every request costs a
 round trip and, with acks=all, a replication round, so a partition's ready batches travel
-together as Kafka's drain packs a node's batches into one request. A batch once sent is
-retried as it is, so the node recognises a retried idempotent batch (same sequences).
+together as Kafka's drain packs a node's batches into one request (here as one v2 record
+batch: a produce body holds exactly one). Joined batches take offset and timestamp deltas
+counted from the first one's, which can make a record's varints longer: ``wire_size`` is then
+an upper bound of the built batch's bytes (:func:`joined_growth`), so ``max.request.size``
+is never exceeded. A batch is built when first sent and retried as it is, so the node
+recognises a retried idempotent batch (same producer id, epoch and sequences in its header).
 
 Sticky partitioner (KIP-794, Kafka's ``BuiltInPartitioner``): records without a key go to one
 partition until ``batch.size`` bytes went there (twice that at most), then to another picked at
@@ -28,9 +32,11 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from client.batches import NO_HEADERS
 
 # Kafka's DefaultRecordBatch.RECORD_BATCH_OVERHEAD: the v2 batch header.
 RECORD_BATCH_OVERHEAD = 61
@@ -56,7 +62,7 @@ def varint_size(value: int) -> int:
     return size
 
 
-def payload_size(key_len: int | None, value_len: int | None, headers: tuple[Header, ...]) -> int:
+def payload_size(key_len: int | None, value_len: int | None, headers: Sequence[Header]) -> int:
     """The bytes of a record's key, value and headers with their length varints (None: a
     null key or value): the part of its size that does not depend on its batch."""
     size = 1 if key_len is None else varint_size(key_len) + key_len
@@ -76,6 +82,18 @@ def record_size(offset_delta: int, timestamp_delta: int, payload: int) -> int:
     return varint_size(body) + body
 
 
+def joined_growth(first: Batch, following: Batch) -> int:
+    """The most bytes any record of ``following`` can grow by when joined behind ``first``:
+    its offset delta (at most the joined count - 1) and timestamp delta (from ``first``'s base
+    timestamp) may take longer varints than within its own batch, where each took one byte at
+    least, and its length varint may then take one more."""
+    last_offset = len(first.records) + len(following.records) - 1
+    base = first.base_timestamp
+    timestamp_delta = max(abs(following.max_timestamp - base), abs(following.min_timestamp - base))
+    growth = varint_size(last_offset) - 1 + varint_size(timestamp_delta) - 1
+    return growth + 1 if growth else 0
+
+
 def backoff_ms(attempt: int, base_ms: int, max_ms: int, rng: random.Random) -> float:
     """Kafka's retry backoff before retry number ``attempt`` (0 for the first retry):
     ``base * 2**attempt`` with +-20% jitter, never above ``max_ms``."""
@@ -85,11 +103,12 @@ def backoff_ms(attempt: int, base_ms: int, max_ms: int, rng: random.Random) -> f
     return min(float(max_ms), term * rng.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER))
 
 
-# One record waiting for its acknowledgement: (the record as the produce request carries it,
-# its bytes in the batch format, its timestamp, and the driver's future and callback). A tuple:
-# one is made for every record sent, and a tuple is the cheapest to make.
-PendingRecord = tuple[dict[str, Any], int, int, Any, Any]
-JSON, SIZE, TIMESTAMP, FUTURE, CALLBACK = range(5)
+# One record waiting for its acknowledgement: (its key and value as bytes or None, its headers
+# as client/batches.py takes them, its bytes in the batch format, its timestamp, and the
+# driver's future and callback). A tuple: one is made for every record sent, and a tuple is
+# the cheapest to make.
+PendingRecord = tuple[bytes | None, bytes | None, list[Header], int, int, Any, Any]
+KEY, VALUE, HEADERS, SIZE, TIMESTAMP, FUTURE, CALLBACK = range(7)
 
 
 @dataclass(eq=False)
@@ -100,8 +119,14 @@ class Batch:
     partition: int
     created_s: float
     records: list[PendingRecord] = field(default_factory=list)
-    size: int = RECORD_BATCH_OVERHEAD
+    size: int = RECORD_BATCH_OVERHEAD  # as appended: what buffer.memory counts
     base_timestamp: int = 0  # the first record's timestamp (deltas are counted from it)
+    # The records' smallest and largest timestamps (a caller may give any timestamp).
+    min_timestamp: int = 0
+    max_timestamp: int = 0
+    # The built batch's bytes, or an upper bound of them once other batches were joined to
+    # this one (see the module text).
+    wire_size: int = RECORD_BATCH_OVERHEAD
     full: bool = False
     # Set when first sent: the idempotent producer's id, epoch and first sequence.
     producer_id: int | None = None
@@ -111,7 +136,9 @@ class Batch:
     unreachable: int = 0  # attempts that found no connection (they use up no retry)
     retry_at_s: float = 0.0
     last_error: BaseException | None = None
-    body: bytes | None = None  # the request's body, kept so a retry sends the same bytes
+    # The request's body (one record batch), built when first sent and kept so that a retry
+    # sends the same bytes; dropped when the batch moves to a new producer id.
+    body: bytes | None = None
 
     @property
     def record_bytes(self) -> int:
@@ -138,7 +165,9 @@ class Accumulator:
         partition: int,
         payload: int,
         timestamp: int,
-        json: dict[str, Any],
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[Header],
         future: Any,
         callback: Any,
         now_s: float,
@@ -165,12 +194,24 @@ class Accumulator:
             last = None
         if last is None:
             # A new batch: the record is its first, whatever its size.
-            last = Batch(topic, partition, now_s, base_timestamp=timestamp)
+            last = Batch(
+                topic,
+                partition,
+                now_s,
+                base_timestamp=timestamp,
+                min_timestamp=timestamp,
+                max_timestamp=timestamp,
+            )
             queue.append(last)
             size = record_size(0, 0, payload)
             news = True
-        last.records.append((json, size, timestamp, future, callback))
+        elif timestamp > last.max_timestamp:
+            last.max_timestamp = timestamp
+        elif timestamp < last.min_timestamp:
+            last.min_timestamp = timestamp
+        last.records.append((key, value, headers, size, timestamp, future, callback))
         last.size += size
+        last.wire_size += size
         if last.size >= self.batch_size:
             last.full = news = True
         return size, last, news
@@ -180,25 +221,36 @@ class Accumulator:
         topic: str,
         partition: int,
         payloads: list[int],
-        jsons: list[dict[str, Any]],
+        values: list[bytes | None],
         start: int,
         end: int,
         timestamp: int,
         group: Any,
         now_s: float,
     ) -> tuple[int, int, Batch, bool]:
-        """:meth:`append` of the records ``start:end`` of a run (their payload sizes and JSON;
-        the future slot holds ``group``, the callback slot each record's index), all stamped
-        ``timestamp``, until one starts or fills a batch; returns (the index after the last
-        record appended, their bytes, the last batch, whether a batch was started or
-        filled). The same sizes as :meth:`append`, in one loop."""
+        """:meth:`append` of the keyless, headerless records ``start:end`` of a run (their
+        payload sizes and values; the future slot holds ``group``, the callback slot each
+        record's index), all stamped ``timestamp``, until one starts or fills a batch;
+        returns (the index after the last record appended, their bytes, the last batch,
+        whether a batch was started or filled). The same sizes as :meth:`append`, in one
+        loop."""
         size, batch, news = self.append(
-            topic, partition, payloads[start], timestamp, jsons[start], group, start, now_s
+            topic,
+            partition,
+            payloads[start],
+            timestamp,
+            None,
+            values[start],
+            NO_HEADERS,
+            group,
+            start,
+            now_s,
         )
-        total = size
+        total = first_size = size
         index = start + 1
         if news:
             return index, total, batch, news
+        # The run's timestamp within the batch's range: append() counted it.
         records = batch.records
         limit = self.batch_size
         while index < end:
@@ -208,13 +260,15 @@ class Accumulator:
             size = body + (1 if body < 64 else 2 if body < 8192 else varint_size(body))
             if batch.size + size > limit:
                 break
-            records.append((jsons[index], size, timestamp, group, index))
+            records.append((None, values[index], NO_HEADERS, size, timestamp, group, index))
             batch.size += size
             total += size
             index += 1
             if batch.size >= limit:
                 batch.full = True
+                batch.wire_size += total - first_size
                 return index, total, batch, True
+        batch.wire_size += total - first_size
         return index, total, batch, False
 
     def queue_length(self, topic: str, partition: int) -> int:
@@ -244,21 +298,29 @@ class Accumulator:
 
     def drain(self, topic: str, partition: int, max_bytes: int, max_records: int) -> Batch:
         """Takes the partition's first batch; a batch never sent takes along the fresh batches
-        behind it while the result stays within ``max_bytes`` and ``max_records``."""
+        behind it while the result stays within ``max_bytes`` (its ``wire_size``, an upper
+        bound of the batch it will be built into) and ``max_records``."""
         queue = self.queues[(topic, partition)]
         first = queue.popleft()
         if first.sent:
             return first
         while queue and not queue[0].sent:
             following = queue[0]
-            if (
-                first.size + following.size - RECORD_BATCH_OVERHEAD > max_bytes
-                or len(first.records) + len(following.records) > max_records
-            ):
+            count = len(first.records)
+            wire_size = (
+                first.wire_size
+                + following.wire_size
+                - RECORD_BATCH_OVERHEAD
+                + len(following.records) * joined_growth(first, following)
+            )
+            if wire_size > max_bytes or count + len(following.records) > max_records:
                 break
             queue.popleft()
             first.records.extend(following.records)
             first.size += following.size - RECORD_BATCH_OVERHEAD
+            first.wire_size = wire_size
+            first.min_timestamp = min(first.min_timestamp, following.min_timestamp)
+            first.max_timestamp = max(first.max_timestamp, following.max_timestamp)
         return first
 
     def reenqueue(self, batch: Batch) -> None:

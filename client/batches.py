@@ -65,6 +65,8 @@ _LENGTH = struct.Struct(">i")
 _LENGTH_OFFSET = struct.calcsize(">q")
 LOG_OVERHEAD = _LENGTH_OFFSET + _LENGTH.size
 _MAGIC_OFFSET = struct.calcsize(">qii")
+# Where the producer id, epoch and base sequence start (">qhi" from there).
+PRODUCER_ID_AT = struct.calcsize(">qiibIhiqq")
 NO_PRODUCER_ID = -1
 NO_PRODUCER_EPOCH = -1
 NO_SEQUENCE = -1

@@ -18,22 +18,23 @@ Theory of operation (Kafka's producer, in one event loop):
   the cluster auto-creates topics) and room in ``buffer.memory``. A record over
   ``max.request.size`` fails at once with RECORD_TOO_LARGE, before anything is sent.
 - One sender task sends each ready partition's batches as one request straight to the
-  partition's leader (``POST /v1/topics/T/partitions/P/records``), at most
-  ``max.in.flight.requests.per.connection`` requests per partition (Kafka counts per
-  connection; here every request is to one partition's leader; the default is 1, see
-  client/producer_config.py for the measurement).
+  partition's leader (``POST /v1/topics/T/partitions/P/records``, its body one Kafka v2
+  record batch, ``Content-Type: application/vnd.kafka.batch``, built by aiokafka's Cython
+  builder, client/batches.py), at most ``max.in.flight.requests.per.connection`` requests
+  per partition (Kafka counts per connection; here every request is to one partition's
+  leader; the default is 1, see client/producer_config.py for the measurement).
 - ``send_many`` queues a run of keyless records with one future and one callback for the run
   (each still a record of its own), for callers producing at high rates: per-call work is
   what a Python producer spends most of its time on.
 - Idempotence (default, needs acks=all): a producer id from ``POST /v1/producers``, and each
-  request carries ``Producer-Id``/``-Epoch``/``-Seq``, the sequence of its first record counted
-  per partition. A request is retried exactly as first sent, so the node recognises a retry
-  of what it stored and answers the original offsets (``"duplicate": true``). While a
-  partition has a batch to retry, only that batch is in flight, in sequence order; a request
-  answered OUT_OF_ORDER_SEQUENCE_NUMBER because an earlier one was lost is retried after it.
-  A batch that fails for good after it was sent leaves its sequence unresolved: the
-  partition's later batches move to a new producer id, starting again at sequence 0 (Kafka
-  bumps the epoch instead, KIP-360).
+  batch's header carries the producer id, epoch and base sequence (its first record's,
+  counted per partition), as Kafka's do. A request is retried exactly as first sent (the
+  same bytes), so the node recognises a retry of what it stored and answers the original
+  offsets (``"duplicate": true``). While a partition has a batch to retry, only that batch
+  is in flight, in sequence order; a request answered OUT_OF_ORDER_SEQUENCE_NUMBER because
+  an earlier one was lost is retried after it. A batch that fails for good after it was
+  sent leaves its sequence unresolved: the partition's later batches move to a new producer
+  id, built again from sequence 0 (Kafka bumps the epoch instead, KIP-360).
 - Retries: 307 NOT_LEADER_OR_FOLLOWER goes at once to the leader it names (the metadata cache
   learns it); retriable errors (no leader, not enough replicas, timeouts, unknown topic or
   partition) and transport errors are retried after Kafka's exponential backoff with jitter
@@ -65,11 +66,12 @@ from client.accumulator import (
     payload_size,
     record_size,
 )
+from client.batches import NO_HEADERS
 from client.client import TransportError
 from client.metadata import Metadata, TopicMetadata
 from client.producer_config import ConfigException, ProducerConfig
 from client.protocol import RECORD_TOO_LARGE, UNKNOWN_PARTITION, UNKNOWN_TOPIC, ApiError, murmur2
-from client.record_values import Binary, encoded, parse_headers, utf8_len
+from client.record_values import as_bytes, parse_headers
 from client.sender import (
     Callback,
     GroupCallback,
@@ -247,18 +249,17 @@ class AsyncProducer:
         sender = self._sender
         if sender is None or sender.closing:
             raise ProducerClosed("Cannot perform operation after producer has been closed")
-        # This runs once per record: the common case (a str or no key, a str value, no
+        # This runs once per record: the common case (bytes or a str value, no key, no
         # headers) takes the short paths.
-        value_len: int | None
-        if type(value) is str:
-            value_json, value_len = value, len(value) if value.isascii() else utf8_len(value)
+        value_bytes: bytes | None
+        if type(value) is bytes:
+            value_bytes = value
+        elif type(value) is str:
+            value_bytes = value.encode("utf-8")
         else:
-            value_json, value_len = encoded(value, "value")
-        if key is None:
-            key_json, key_len = None, None
-        else:
-            key_json, key_len = encoded(key, "key")
-        record_headers = parse_headers(headers) if headers else ()
+            value_bytes = as_bytes(value, "value")
+        key_bytes = None if key is None else as_bytes(key, "key")
+        record_headers = parse_headers(headers) if headers else NO_HEADERS
         metadata = self.metadata.cached(topic)
         if metadata is None or not metadata.partitions:
             metadata = await self._wait_metadata(topic, time.monotonic() + self._max_block_s)
@@ -271,8 +272,7 @@ class AsyncProducer:
                     f"[0...{count})."
                 )
             chosen = partition
-        elif key is not None and not self.config.partitioner_ignore_keys:
-            key_bytes = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+        elif key_bytes is not None and not self.config.partitioner_ignore_keys:
             chosen = (murmur2(key_bytes) & 0x7FFFFFFF) % count
         else:
             sticky = True
@@ -280,10 +280,12 @@ class AsyncProducer:
         timestamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
         assert self._loop is not None  # set by start(), as the sender is
         future: asyncio.Future[RecordMetadata] = self._loop.create_future()
-        if key_len is None and not record_headers and value_len is not None and value_len < 8192:
+        value_len = None if value_bytes is None else len(value_bytes)
+        if key_bytes is None and not record_headers and value_len is not None and value_len < 8192:
             # payload_size() of the commonest record (no key, no headers), inline.
             payload = value_len + (3 if value_len < 64 else 4)
         else:
+            key_len = None if key_bytes is None else len(key_bytes)
             payload = payload_size(key_len, value_len, record_headers)
         if payload + _FRAMING_BYTES_MAX > self._size_limit:
             problem = self._size_problem(RECORD_BATCH_OVERHEAD + record_size(0, 0, payload))
@@ -295,19 +297,17 @@ class AsyncProducer:
                 return future
         if self._buffered + payload > self._buffer_memory:
             await self._wait_for_space(payload, time.monotonic() + self._max_block_s)
-        json: dict[str, Any] = {"timestamp": timestamp}
-        if type(value_json) is Binary:
-            json["value_b64"] = str(value_json)
-        else:
-            json["value"] = value_json
-        if key_json is not None:
-            json["key_b64" if type(key_json) is Binary else "key"] = str(key_json)
-        if record_headers:
-            json["headers"] = [
-                [name, None if v is None else v.decode("utf-8")] for name, v in record_headers
-            ]
         size, batch, news = self._acc.append(
-            topic, chosen, payload, timestamp, json, future, callback, time.monotonic()
+            topic,
+            chosen,
+            payload,
+            timestamp,
+            key_bytes,
+            value_bytes,
+            record_headers,
+            future,
+            callback,
+            time.monotonic(),
         )
         self._buffered += size
         if sticky:
@@ -345,22 +345,23 @@ class AsyncProducer:
         count = len(metadata.partitions)
         timestamp = int(time.time() * 1000)
         payloads: list[int] = []
-        jsons: list[dict[str, Any]] = []
-        value_len: int | None
+        datas: list[bytes | None] = []
+        data: bytes | None
         for value in values:
-            if type(value) is str:
-                value_json, value_len = value, len(value) if value.isascii() else utf8_len(value)
+            if type(value) is bytes:
+                data = value
+            elif type(value) is str:
+                data = value.encode("utf-8")
             else:
-                value_json, value_len = encoded(value, "value")
-            if value_len is not None and value_len < 8192:
-                payload = value_len + (3 if value_len < 64 else 4)
-            else:
-                payload = payload_size(None, value_len, ())
-            payloads.append(payload)
-            if type(value_json) is Binary:
-                jsons.append({"timestamp": timestamp, "value_b64": str(value_json)})
-            else:
-                jsons.append({"timestamp": timestamp, "value": value_json})
+                data = as_bytes(value, "value")
+            datas.append(data)
+            if data is None:
+                payloads.append(payload_size(None, None, ()))
+                continue
+            size = len(data)
+            payloads.append(
+                size + (3 if size < 64 else 4) if size < 8192 else payload_size(None, size, ())
+            )
         sticky, candidates = self._sticky, self._candidates
         index = 0
         while index < len(values):
@@ -384,7 +385,7 @@ class AsyncProducer:
                     break
                 end += 1
             after, size, batch, news = self._acc.append_run(
-                topic, chosen, payloads, jsons, index, end, timestamp, group, time.monotonic()
+                topic, chosen, payloads, datas, index, end, timestamp, group, time.monotonic()
             )
             self._buffered += size
             sticky.update(topic, chosen, size, batch.full, count, candidates, metadata)

@@ -10,15 +10,19 @@ Theory of operation:
   flight: ``max.in.flight.requests.per.connection``, or one while a batch is being retried.
 - A partition's request goes straight to its leader's URL from the metadata cache; with no
   known leader the sender reads the topic again and looks back after ``retry.backoff.ms``.
+- A request is one Kafka v2 record batch (``Content-Type: application/vnd.kafka.batch``),
+  built from the drained records when the batch is first sent (client/batches.py) and kept
+  for its retries; the answer gives the base offset the leader assigned.
 - Idempotence: the first request of a batch fixes its producer id, epoch and first sequence
-  (the partition's next); a retry sends the same bytes. ``unacked`` holds the first sequences
-  of a partition's sent, unfinished batches: an OUT_OF_ORDER_SEQUENCE_NUMBER answer is
-  retriable while an earlier one is among them (the node refused this one because that one was
-  lost), and final otherwise. A batch that fails for good after being sent leaves an
-  unresolved sequence: once nothing of the partition is in flight, it moves to a new producer
-  id from ``POST /v1/producers``, and its queued batches take new sequences from 0. (A batch
-  re-sequenced so whose first copy was stored after all would be stored twice; it takes a
-  failed batch *and* a lost answer at once, and Kafka's epoch bump has the same hole.)
+  (the partition's next), written in the batch's header; a retry sends the same bytes.
+  ``unacked`` holds the first sequences of a partition's sent, unfinished batches: an
+  OUT_OF_ORDER_SEQUENCE_NUMBER answer is retriable while an earlier one is among them (the
+  node refused this one because that one was lost), and final otherwise. A batch that fails
+  for good after being sent leaves an unresolved sequence: once nothing of the partition is
+  in flight, it moves to a new producer id from ``POST /v1/producers``, and its queued
+  batches are built again with new sequences from 0. (A batch re-sequenced so whose first
+  copy was stored after all would be stored twice; it takes a failed batch *and* a lost
+  answer at once, and Kafka's epoch bump has the same hole.)
 """
 
 from __future__ import annotations
@@ -33,11 +37,21 @@ from urllib.parse import quote
 import orjson
 
 from client import limits
-from client.accumulator import JSON, Accumulator, Batch, backoff_ms
+from client.accumulator import (
+    HEADERS,
+    KEY,
+    TIMESTAMP,
+    VALUE,
+    Accumulator,
+    Batch,
+    backoff_ms,
+)
+from client.batches import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, build
 from client.client import TransportError, error_from_answer
 from client.metadata import Metadata, redirect_leader
 from client.producer_config import ProducerConfig
 from client.protocol import (
+    BATCH_MEDIA_TYPE,
     NOT_LEADER_OR_FOLLOWER,
     OUT_OF_ORDER_SEQUENCE_NUMBER,
     UNKNOWN_PARTITION,
@@ -48,6 +62,8 @@ from client.protocol import (
 from client.transport import Answer, NodeUnreachable, Transport
 
 SEQUENCE_MAX = 2**31 - 1
+# A produce request's body is one record batch (the JSON produce stays for curl users).
+_BATCH_HEADERS = {"Content-Type": BATCH_MEDIA_TYPE}
 
 
 class RecordMetadata(NamedTuple):
@@ -315,7 +331,8 @@ class Sender:
         state.reset = False
         state.unacked.clear()
         for batch in self._acc.queues.get(tp, ()):
-            batch.producer_id, batch.base_sequence = None, None
+            # Built again with the new id and sequence when next sent.
+            batch.producer_id, batch.base_sequence, batch.body = None, None, None
 
     async def _allocate(self) -> int:
         """A producer id from ``POST /v1/producers``, asked of any node that answers."""
@@ -343,15 +360,22 @@ class Sender:
 
     async def _send_batch(self, state: _PartitionState, batch: Batch, url: str) -> None:
         batch.attempts += 1
-        headers: dict[str, str] = {}
-        if batch.base_sequence is not None:
-            headers = {
-                "Producer-Id": str(batch.producer_id),
-                "Producer-Epoch": str(batch.producer_epoch),
-                "Producer-Seq": str(batch.base_sequence),
-            }
         if batch.body is None:
-            batch.body = orjson.dumps({"records": [r[JSON] for r in batch.records]})
+            if batch.base_sequence is None:
+                producer = (NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE)
+            else:
+                assert batch.producer_id is not None
+                producer = (batch.producer_id, batch.producer_epoch, batch.base_sequence)
+            batch.body = build(
+                batch.records,
+                *producer,
+                key=KEY,
+                value=VALUE,
+                headers=HEADERS,
+                timestamp=TIMESTAMP,
+            )
+            # The accumulator's count is exact, or an upper bound for joined batches.
+            assert len(batch.body) <= batch.wire_size, (len(batch.body), batch.wire_size)
         path = (
             f"/v1/topics/{quote(batch.topic, safe='')}/partitions/{batch.partition}/records?"
             + self._query
@@ -362,7 +386,7 @@ class Sender:
                     "POST",
                     url + path,
                     body=batch.body,
-                    headers=headers,
+                    headers=_BATCH_HEADERS,
                     # The node answers within timeout_ms; a little more for the way back.
                     timeout_s=self.config.request_timeout_ms / 1000 + limits.PRODUCE_ANSWER_SLACK_S,
                 )
@@ -438,14 +462,13 @@ class Sender:
         self._acc.reenqueue(batch)
 
     def _complete(self, state: _PartitionState, batch: Batch, raw: bytes | None) -> None:
-        offsets: list[int]
-        if raw is None:  # acks=0: Kafka's RecordMetadata carries offset -1
-            offsets = [-1] * len(batch.records)
-        else:
+        base_offset = -1  # acks=0: Kafka's RecordMetadata carries offset -1
+        if raw is not None:
             try:
-                offsets = [item["offset"] for item in orjson.loads(raw)["offsets"]]
-                if len(offsets) != len(batch.records):
-                    raise ValueError("one offset per record")
+                answer = orjson.loads(raw)
+                base_offset = answer["base_offset"]
+                if type(base_offset) is not int or answer["record_count"] != len(batch.records):
+                    raise ValueError("a base offset and every record counted")
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 error = ApiError(
                     UNKNOWN_SERVER_ERROR, "a produce answer without the offsets of its records"
@@ -455,10 +478,11 @@ class Sender:
         if batch.base_sequence is not None:
             state.unacked.discard(batch.base_sequence)
         topic, partition = batch.topic, batch.partition
-        for (_json, _size, timestamp, future, callback), offset in zip(
-            batch.records, offsets, strict=True
-        ):
+        step = 0 if raw is None else 1
+        offset = base_offset
+        for _key, _value, _headers, _size, timestamp, future, callback in batch.records:
             metadata = RecordMetadata(topic, partition, offset, timestamp)
+            offset += step
             if type(future) is RecordGroup:
                 future.done(callback, metadata, None)
                 continue
@@ -475,7 +499,7 @@ class Sender:
             state.unacked.discard(batch.base_sequence)
             if batch.attempts > 0:
                 state.reset = True  # its sequence may or may not be stored
-        for _json, _size, _timestamp, future, callback in batch.records:
+        for _key, _value, _headers, _size, _timestamp, future, callback in batch.records:
             if type(future) is RecordGroup:
                 future.done(callback, None, error)
                 continue

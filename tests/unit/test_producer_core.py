@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from client.accumulator import (
+    CALLBACK,
+    HEADERS,
+    KEY,
     RECORD_BATCH_OVERHEAD,
+    TIMESTAMP,
+    VALUE,
     Accumulator,
     StickyPartitioner,
     backoff_ms,
@@ -17,8 +22,9 @@ from client.accumulator import (
     record_size,
     varint_size,
 )
+from client.batches import NO_HEADERS, build
 from client.producer_config import ConfigException, ProducerConfig
-from client.record_values import Binary, encoded, parse_headers
+from client.record_values import as_bytes, parse_headers
 from client.security import ClientSecurity
 from storage.batch import NewRecord, build_batch, encode_varint
 
@@ -67,7 +73,16 @@ def test_batch_size_is_the_bytes_of_kafkas_v2_batch(records: list[NewRecord]) ->
 
 def _append(acc: Accumulator, partition: int, value_len: int, now_s: float) -> tuple[Any, bool]:
     _size, batch, news = acc.append(
-        "t", partition, payload_size(None, value_len, ()), 1_000, {"value": "x"}, None, None, now_s
+        "t",
+        partition,
+        payload_size(None, value_len, ()),
+        1_000,
+        None,
+        b"x" * value_len,
+        NO_HEADERS,
+        None,
+        None,
+        now_s,
     )
     return batch, news
 
@@ -79,9 +94,74 @@ def test_a_batch_counts_its_bytes_as_the_v2_format_has_them() -> None:
     ]
     acc = Accumulator(batch_size=1 << 20, linger_s=1.0)
     for record in records:
-        acc.append("t", 0, _payload(record), record.timestamp, {}, None, None, 0.0)
+        acc.append(
+            "t",
+            0,
+            _payload(record),
+            record.timestamp,
+            record.key,
+            record.value,
+            list(record.headers),
+            None,
+            None,
+            0.0,
+        )
     (batch,) = acc.queues[("t", 0)]
-    assert batch.size == len(build_batch(records))
+    assert batch.size == batch.wire_size == len(build_batch(records))
+    built = build(batch.records, key=KEY, value=VALUE, headers=HEADERS, timestamp=TIMESTAMP)
+    stored = build_batch(records)
+    # All but the leader epoch (-1 from a producer; the leader writes its own).
+    assert built[:12] + built[16:] == stored[:12] + stored[16:], "the storage format's bytes"
+
+
+@pytest.mark.parametrize(
+    ("count", "value_len", "step_ms"),
+    [(300, 100, 0), (300, 100, 1), (120, 20, 300), (3000, 10, 0), (100, 8000, 5)],
+)
+def test_joined_batches_are_built_within_their_counted_bound(
+    count: int, value_len: int, step_ms: int
+) -> None:
+    """Records joined behind another batch take longer offset and timestamp deltas: the
+    request's counted bytes stay an upper bound of what is built (max.request.size holds)."""
+    record = record_size(0, 0, payload_size(None, value_len, ()))
+    acc = Accumulator(RECORD_BATCH_OVERHEAD + 50 * record, linger_s=1.0)
+    for i in range(count):
+        acc.append(
+            "t",
+            0,
+            payload_size(None, value_len, ()),
+            1_000 + i * step_ms,
+            None,
+            b"v" * value_len,
+            NO_HEADERS,
+            None,
+            None,
+            0.0,
+        )
+    assert len(acc.queues[("t", 0)]) > 1
+    batch = acc.drain("t", 0, max_bytes=1 << 30, max_records=100_000)
+    assert len(batch.records) == count
+    built = build(batch.records, key=KEY, value=VALUE, headers=HEADERS, timestamp=TIMESTAMP)
+    assert len(built) <= batch.wire_size
+    # The bound is close: at most a few bytes a record.
+    assert batch.wire_size - len(built) <= 4 * count
+    # And a request limit holds for what is built.
+    for _ in range(count):
+        acc.append(
+            "t",
+            0,
+            payload_size(None, value_len, ()),
+            1_000,
+            None,
+            b"v" * value_len,
+            NO_HEADERS,
+            None,
+            None,
+            0.0,
+        )
+    limit = len(built) // 2
+    limited = acc.drain("t", 0, max_bytes=limit, max_records=100_000)
+    assert limited.wire_size <= limit
 
 
 def test_a_batch_fills_up_to_batch_size_bytes_then_a_new_one_starts() -> None:
@@ -287,37 +367,40 @@ def test_a_run_appended_at_once_is_batched_as_record_by_record() -> None:
     payloads = [payload_size(None, n % 250, ()) for n in range(700)]
     one_by_one = Accumulator(batch_size=4000, linger_s=1.0)
     for index, payload in enumerate(payloads):
-        one_by_one.append("t", 0, payload, 7_000, {}, None, index, 0.0)
+        one_by_one.append("t", 0, payload, 7_000, None, None, NO_HEADERS, None, index, 0.0)
     runs = Accumulator(batch_size=4000, linger_s=1.0)
     index = 0
     while index < len(payloads):
         index, _size, _batch, _news = runs.append_run(
-            "t", 0, payloads, [{}] * len(payloads), index, len(payloads), 7_000, None, 0.0
+            "t", 0, payloads, [None] * len(payloads), index, len(payloads), 7_000, None, 0.0
         )
     expected = [(b.size, len(b.records), b.full) for b in one_by_one.queues[("t", 0)]]
     assert [(b.size, len(b.records), b.full) for b in runs.queues[("t", 0)]] == expected
-    assert [r[4] for b in runs.queues[("t", 0)] for r in b.records] == list(range(700))
+    assert [r[CALLBACK] for b in runs.queues[("t", 0)] for r in b.records] == list(range(700))
 
 
-# -- keys, values and headers as the produce API carries them -------------------------------------
+# -- keys, values and headers as the batch carries them ------------------------------------------
 
 
-def test_text_stays_text_other_bytes_go_as_base64_with_their_byte_lengths() -> None:
-    assert encoded("h\u00e9", "value") == ("h\u00e9", 3)
-    assert encoded(b"caf\xc3\xa9", "value") == ("caf\u00e9", 5)
-    sent, length = encoded(b"\xff\x00", "value")
-    assert isinstance(sent, Binary) and sent == "/wA=" and length == 2
-    assert encoded(None, "key") == (None, None)
+def test_keys_and_values_become_their_bytes() -> None:
+    assert as_bytes("h\u00e9", "value") == b"h\xc3\xa9"
+    assert as_bytes(b"\xff\x00", "value") == b"\xff\x00"
+    assert as_bytes(bytearray(b"ab"), "value") == b"ab"
+    assert as_bytes(memoryview(b"cd"), "key") == b"cd"
+    assert as_bytes(None, "key") is None
     with pytest.raises(TypeError, match="value must be bytes, str or None, not int"):
-        encoded(5, "value")
+        as_bytes(5, "value")
 
 
-def test_headers_keep_order_and_repeats_and_refuse_values_that_are_not_utf8() -> None:
-    assert parse_headers([("a", "1"), ("a", b"2"), ("n", None)]) == (
+def test_headers_keep_order_repeats_and_any_bytes() -> None:
+    assert parse_headers([("a", "1"), ("a", b"2"), ("n", None), ("bin", b"\xff")]) == [
         ("a", b"1"),
         ("a", b"2"),
         ("n", None),
-    )
-    assert parse_headers({"k": "v"}) == (("k", b"v"),)
-    with pytest.raises(ValueError, match="header 'bin': the value must be UTF-8 text"):
-        parse_headers([("bin", b"\xff")])
+        ("bin", b"\xff"),
+    ]
+    assert parse_headers({"k": "v"}) == [("k", b"v")]
+    with pytest.raises(TypeError, match="a header name must be a str"):
+        parse_headers([(b"k", b"v")])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="header 'k' must be bytes, str or None, not int"):
+        parse_headers([("k", 5)])

@@ -4,15 +4,17 @@ what it carries, and what each answer makes of the batch (retry, redirect, fail)
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
 
+from client.batches import PRODUCER_ID_AT, read_all
 from client.client import TransportError
 from client.producer import AsyncProducer, Producer, ProducerTimeout, RecordMetadata
-from client.protocol import RECORD_TOO_LARGE, ApiError
+from client.protocol import BATCH_MEDIA_TYPE, RECORD_TOO_LARGE, ApiError
 from client.transport import Answer, NodeUnreachable, Transport
 
 N1, N2 = "http://n1:1", "http://n2:2"
@@ -29,13 +31,25 @@ def stored(first_offset: int, count: int, duplicate: bool = False) -> Callable[[
     def answer(_records: int) -> Answer:
         body: dict[str, Any] = {
             "topic": "t",
-            "offsets": [{"partition": 0, "offset": first_offset + i} for i in range(count)],
+            "partition": 0,
+            "base_offset": first_offset,
+            "record_count": count,
+            "log_start_offset": 0,
+            "duplicate": duplicate,
         }
-        if duplicate:
-            body["duplicate"] = True
         return Answer(200, {}, orjson.dumps(body))
 
     return answer
+
+
+def producer_fields(body: bytes) -> tuple[int, int, int]:
+    """The producer id, epoch and base sequence in a produced batch's header."""
+    producer_id, epoch, sequence = struct.unpack_from(">qhi", body, PRODUCER_ID_AT)
+    return producer_id, epoch, sequence
+
+
+def values(body: bytes) -> list[bytes | None]:
+    return [r.value for r in read_all("t", 0, body, 0)]
 
 
 def ok(first_offset: int = 0) -> Callable[[int], Answer]:
@@ -98,6 +112,7 @@ class Network(Transport):
             return Answer(200, {}, b'{"producer_id": 7, "producer_epoch": 0}')
         assert method == "POST" and path.startswith(RECORDS + "?"), (method, url)
         assert body is not None
+        assert headers == {"Content-Type": BATCH_MEDIA_TYPE}
         self.produced.append((url, dict(headers or {}), body))
         reply = self.replies.pop(0) if self.replies else ok()
         if isinstance(reply, Held):
@@ -107,7 +122,7 @@ class Network(Transport):
         if isinstance(reply, Exception):
             raise reply
         if callable(reply):
-            return reply(len(orjson.loads(body)["records"]))
+            return reply(len(read_all("t", 0, body, 0)))
         assert isinstance(reply, Answer)
         return reply
 
@@ -136,10 +151,18 @@ def test_a_partitions_records_go_to_its_leader_as_one_idempotent_request() -> No
     network = Network([ok(40)])
     results = run(network, lambda p: send_all(p, "a", "b", "c"))
     assert [r.offset for r in results] == [40, 41, 42]
-    ((url, headers, body),) = network.produced
+    ((url, _headers, body),) = network.produced
     assert url.startswith(N1 + RECORDS + "?acks=all")
-    assert headers == {"Producer-Id": "7", "Producer-Epoch": "0", "Producer-Seq": "0"}
-    assert [r["value"] for r in orjson.loads(body)["records"]] == ["a", "b", "c"]
+    assert producer_fields(body) == (7, 0, 0)
+    assert values(body) == [b"a", b"b", b"c"]
+
+
+def test_a_producer_that_is_not_idempotent_sends_no_producer_id() -> None:
+    network = Network([ok(0)])
+    run(network, lambda p: send_all(p, "a"), enable_idempotence=False, acks="1")
+    ((url, _headers, body),) = network.produced
+    assert "acks=1" in url
+    assert producer_fields(body) == (-1, -1, -1)
 
 
 def test_the_next_batch_takes_the_next_sequence() -> None:
@@ -150,7 +173,7 @@ def test_the_next_batch_takes_the_next_sequence() -> None:
         await send_all(producer, "d")
 
     run(network, twice)
-    assert [h["Producer-Seq"] for _u, h, _b in network.produced] == ["0", "3"]
+    assert [producer_fields(b) for _u, _h, b in network.produced] == [(7, 0, 0), (7, 0, 3)]
 
 
 def test_a_307_sends_the_same_request_at_once_to_the_leader_it_names() -> None:
@@ -172,7 +195,7 @@ def test_a_retriable_error_is_retried_with_the_same_sequence_and_bytes() -> None
     results = run(network, lambda p: send_all(p, "a", "b"))
     assert [r.offset for r in results] == [9, 10]
     assert len(network.produced) == 3
-    assert len({(h["Producer-Seq"], b) for _u, h, b in network.produced}) == 1
+    assert len({b for _u, _h, b in network.produced}) == 1, "the same bytes each time"
 
 
 def test_a_retry_the_node_recognises_gets_the_original_offsets() -> None:
@@ -293,8 +316,9 @@ def test_a_request_refused_out_of_order_after_a_lost_one_is_sent_again_after_it(
 
     results = run(network, body, linger_ms=0, max_in_flight_requests_per_connection=2)
     assert [r.offset for r in results] == [0, 1]
-    sequences = [h["Producer-Seq"] for _u, h, _b in network.produced]
-    assert sequences == ["0", "1", "0", "1"], "the retries go in sequence order"
+    sequences = [producer_fields(b)[2] for _u, _h, b in network.produced]
+    assert sequences == [0, 1, 0, 1], "the retries go in sequence order"
+    assert network.produced[0][2] == network.produced[2][2], "a retry sends the same bytes"
 
 
 def test_the_synchronous_producer_sends_and_waits_on_its_own_loop() -> None:
@@ -304,5 +328,5 @@ def test_the_synchronous_producer_sends_and_waits_on_its_own_loop() -> None:
         assert future.result(timeout=10) == RecordMetadata("t", 0, 3, future.result().timestamp)
         assert producer.partitions_for("t") == [0]
     ((_url, _headers, body),) = network.produced
-    (record,) = orjson.loads(body)["records"]
-    assert record["value_b64"] == "/wA=" and record["key"] == "k"
+    (record,) = read_all("t", 0, body, 0)
+    assert (record.key, record.value) == (b"k", b"\xff\x00")
