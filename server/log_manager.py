@@ -5,6 +5,12 @@
   the recovery point and log start offset of the checkpoint files. Opening has two halves:
   :meth:`LogManager.load_replica` does the I/O (recovery, the producer state) and may run in
   a worker thread; :meth:`LogManager.add_replica` joins the result on the event loop.
+- A new partition's ``partition.metadata`` is written by its first flush, before any of its
+  data is fsynced (Kafka too only records the topic id when it creates a log, and writes the
+  file from its flush, ``maybeFlushMetadataFile``): creating files is most of what opening a
+  new partition costs, and a node creating thousands of them saves one file in four. A
+  directory without the file and without a byte of data is therefore adopted as it is; one
+  with data and no file (or a file naming another topic) is a deleted namesake's, removed.
 - Group commit: a partition's append calls :meth:`LogManager.schedule_flush` (the partition's
   ``Flusher``), which marks it dirty; one flush task fsyncs every dirty log in a worker
   thread (one fsync per file covers everything appended meanwhile) and then lets each
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import shutil
 import uuid
@@ -200,6 +207,9 @@ class LogManager:
                 # Written but never fsynced before a power cut: and since it is fsynced
                 # before the first batch is, the directory holds nothing acknowledged.
                 found = None
+            else:
+                if found is None and not _holds_data(directory):
+                    found = topic_id  # a new partition whose first flush did not come
             if found != topic_id:
                 log.warning(
                     "%s belongs to topic id %s, not %s: removing it", directory, found, topic_id
@@ -214,12 +224,6 @@ class LogManager:
             recovery_point=0 if namesake else recovery.get(key, 0),
             log_start_offset=0 if namesake else starts.get(key, 0),
         )
-        try:
-            if found is None:
-                metadata.write(topic_id, durable=False)
-        except BaseException:
-            partition_log.close()
-            raise
         snapshots = ProducerSnapshots(directory)
         try:
             producers = restore_producers(partition_log, snapshots)
@@ -354,9 +358,7 @@ class LogManager:
                 continue
             try:
                 if partition.metadata_unsynced:
-                    directory = partition.log.directory
-                    fsync_file(directory / PARTITION_METADATA_FILE)
-                    fsync_dir(directory)
+                    _write_partition_metadata(partition.log.directory, partition.topic_id)
                     partition.metadata_unsynced = False
                 partition.log.flush()
             except OSError as e:  # the log marked itself offline; the loop tells the waiters
@@ -458,6 +460,31 @@ class LogManager:
             deleted = self.delete_old_segments(self._clock.wall_ms())
             if deleted:
                 log.info("retention deleted %d segment(s)", deleted)
+
+
+def _write_partition_metadata(directory: Path, topic_id: str) -> None:
+    """Makes ``partition.metadata`` durable, writing it if it is not there yet (a new
+    partition's first flush): before any data of the partition is fsynced."""
+    path = directory / PARTITION_METADATA_FILE
+    metadata = PartitionMetadataFile(path)
+    try:
+        fsync_file(path)
+    except FileNotFoundError:
+        metadata.write(topic_id)  # fsyncs the file and the directory
+    else:
+        # Also when the file was already there: a node killed before this flush may have
+        # left it in the page cache only.
+        fsync_dir(directory)
+
+
+def _holds_data(directory: Path) -> bool:
+    """Whether any segment file in ``directory`` has a byte in it (a ``.log``, or a leftover
+    index: anything a deleted namesake may have left)."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.endswith((".log", ".index", ".timeindex")) and entry.stat().st_size:
+                return True
+    return False
 
 
 def _log_rmtree_error(function: Any, path: str, excinfo: Any) -> None:

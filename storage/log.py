@@ -376,7 +376,8 @@ class Log:
             target = self._leo
             try:
                 for segment in self._segments:
-                    segment.write_indexes()
+                    if segment.write_indexes():
+                        self._dirty_dirs.add(self.directory)  # new names: the index files
             except OSError as e:
                 raise self._fail(e, segment.index_path) from e
             files = [(s.fd, s.log_path) for s in self._segments if s.dirty]

@@ -50,10 +50,55 @@ def test_segment_name_is_the_base_offset_in_20_digits() -> None:
     assert segment_name(1234) == "00000000000000001234"
 
 
-def test_create_makes_the_three_empty_files(tmp_path: Path, segment: Segment) -> None:
+def test_create_makes_the_log_and_the_first_index_write_makes_the_index_files(
+    tmp_path: Path, segment: Segment
+) -> None:
+    assert [p.name for p in tmp_path.iterdir()] == [f"{100:020d}.log"]
+    assert (segment.size_bytes, segment.next_offset) == (0, 100)
+    assert segment.write_indexes() is True  # created: the directory needs an fsync
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [f"{100:020d}.index", f"{100:020d}.log", f"{100:020d}.timeindex"]
-    assert (segment.size_bytes, segment.next_offset) == (0, 100)
+    assert segment.index_path.read_bytes() == segment.time_index_path.read_bytes() == b""
+    assert segment.write_indexes() is False
+
+
+def test_create_empties_stale_index_files_of_the_same_name(tmp_path: Path) -> None:
+    stale = batch(100, 3)
+    old = Segment.create(tmp_path, 100)
+    append(old, stale, interval=0)
+    append(old, batch(103, 3), interval=0)
+    old.write_indexes()
+    old.close()
+    assert old.index_path.read_bytes() != b""
+    made = Segment.create(tmp_path, 100)
+    try:
+        made.write_indexes()
+        assert made.index_path.read_bytes() == made.time_index_path.read_bytes() == b""
+    finally:
+        made.close()
+
+
+def test_an_empty_segment_without_index_files_opens_quietly(tmp_path: Path) -> None:
+    Segment.create(tmp_path, 100).close()
+    reopened = Segment.open_existing(tmp_path, 100)
+    try:
+        assert reopened.index_damage is None
+        assert len(reopened.offset_index) == len(reopened.time_index.entries()) == 0
+        assert reopened.write_indexes() is True  # the files come with its first flush
+        assert reopened.index_path.exists() and reopened.time_index_path.exists()
+    finally:
+        reopened.close()
+
+
+def test_a_segment_with_data_but_no_index_files_has_them_rebuilt(tmp_path: Path) -> None:
+    made = Segment.create(tmp_path, 100)
+    append(made, batch(100, 3))
+    made.close()  # never flushed: no index files
+    reopened = Segment.open_existing(tmp_path, 100)
+    try:
+        assert reopened.index_damage == f"{100:020d}.index is missing"
+    finally:
+        reopened.close()
 
 
 def test_append_writes_the_batches_back_to_back(segment: Segment) -> None:
@@ -67,7 +112,7 @@ def test_append_writes_the_batches_back_to_back(segment: Segment) -> None:
 def test_index_entries_reach_the_file_only_when_written(segment: Segment) -> None:
     filled(segment)
     assert len(segment.offset_index) > 2
-    assert segment.index_path.read_bytes() == b""
+    assert not segment.index_path.exists()
     segment.write_indexes()
     assert segment.index_path.read_bytes() == segment.offset_index.to_bytes()
     assert segment.time_index_path.read_bytes() == segment.time_index.to_bytes()
