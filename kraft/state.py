@@ -12,7 +12,17 @@ rule it broke, and the state is unchanged.
 The collections a reader gets (`topics`, `brokers`, a topic's `partitions` and `configs`) are
 read-only views of dictionaries that are never changed once adopted: a change builds new
 dictionaries. So :meth:`MetadataState.copy` is cheap, and a copy is a consistent snapshot that
-later entries do not touch.
+later entries do not touch. (Within one entry's draft, a topic's partitions dictionary made by
+that draft is filled in place: creating a topic of N partitions costs N, not N squared.)
+
+The controller's index
+    The state keeps, as it applies records, what the controller's periodic work needs, so that
+    work costs what needs doing and not what the cluster holds: the partitions without a
+    leader (:meth:`MetadataState.leaderless`, which the controller elects leaders for), the
+    partitions led by another replica than their preferred one
+    (:meth:`MetadataState.led_elsewhere`) and how many partitions prefer each broker
+    (:meth:`MetadataState.preferred_counts`), which the leader balance reads. The index is
+    derived data: it is not in the snapshot, and a state loaded from one rebuilds it.
 
 Rules (the `rule` of an IllegalRecordError says which one broke)
 --------------------------------------------------------------
@@ -74,6 +84,7 @@ __all__ = [
     "BrokerState",
     "IllegalRecordError",
     "MetadataState",
+    "PartitionKey",
     "PartitionState",
     "SNAPSHOT_VERSION",
     "TopicState",
@@ -81,6 +92,9 @@ __all__ = [
 
 SNAPSHOT_VERSION = 1
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+# A partition's identity in the controller's index: (topic id, partition number).
+PartitionKey = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -141,6 +155,13 @@ class MetadataState:
         self._acls: dict[str, AclRecord] = {}  # acl id -> the ACL
         self._applied_index = 0
         self._digest: str | None = None
+        # The controller's index (see the module's docstring), by (topic id, partition).
+        self._leaderless: set[PartitionKey] = set()
+        self._led_elsewhere: set[PartitionKey] = set()
+        self._preferred_counts: dict[int, int] = {}  # broker id -> partitions preferring it
+        # A draft's own partitions dictionaries (topic name -> dict), filled in place; empty
+        # in an adopted state, whose dictionaries are never changed again.
+        self._owned_partitions: dict[str, dict[int, PartitionState]] = {}
 
     # --- Read side -----------------------------------------------------------------------------
 
@@ -172,6 +193,25 @@ class MetadataState:
     def acls(self) -> Mapping[str, AclRecord]:
         """ACLs by acl id (the record that created each)."""
         return MappingProxyType(self._acls)
+
+    def leaderless(self) -> frozenset[PartitionKey]:
+        """The (topic id, partition) of every partition without a leader."""
+        return frozenset(self._leaderless)
+
+    def led_elsewhere(self) -> frozenset[PartitionKey]:
+        """The (topic id, partition) of every partition that has a leader other than its
+        preferred replica (the first of its replicas)."""
+        return frozenset(self._led_elsewhere)
+
+    def preferred_counts(self) -> Mapping[int, int]:
+        """By broker id: how many partitions prefer it (list it first among their replicas);
+        brokers no partition prefers are absent."""
+        return MappingProxyType(self._preferred_counts)
+
+    def partition(self, key: PartitionKey) -> PartitionState | None:
+        """The partition at (topic id, partition), if it exists."""
+        topic = self.topic_by_id(key[0])
+        return None if topic is None else topic.partitions.get(key[1])
 
     @property
     def applied_index(self) -> int:
@@ -226,6 +266,10 @@ class MetadataState:
         draft._next_producer_id = self._next_producer_id
         draft._acls = dict(self._acls)
         draft._applied_index = self._applied_index
+        # Copied per entry: these sets hold the partitions needing work, usually few.
+        draft._leaderless = set(self._leaderless)
+        draft._led_elsewhere = set(self._led_elsewhere)
+        draft._preferred_counts = dict(self._preferred_counts)
         return draft
 
     def _adopt(self, other: MetadataState) -> None:
@@ -236,6 +280,10 @@ class MetadataState:
         self._next_producer_id = other._next_producer_id
         self._acls = other._acls
         self._applied_index = other._applied_index
+        self._leaderless = other._leaderless
+        self._led_elsewhere = other._led_elsewhere
+        self._preferred_counts = other._preferred_counts
+        self._owned_partitions = {}  # the draft's dictionaries are frozen from now on
         # A draft has no digest yet; a copy shares its source's.
         self._digest = other._digest
 
@@ -376,16 +424,46 @@ class MetadataState:
         self._replace_partition(topic, partition)
 
     def _replace_partition(self, topic: TopicState, partition: PartitionState) -> None:
-        partitions = dict(topic.partitions)
+        partitions = self._owned_partitions.get(topic.name)
+        if partitions is None:
+            partitions = dict(topic.partitions)
+            self._owned_partitions[topic.name] = partitions
+            self._topics[topic.name] = TopicState(
+                topic.name, topic.topic_id, MappingProxyType(partitions), topic.configs
+            )
+        old = partitions.get(partition.partition)
+        if old is not None:
+            self._unindex(old)
         partitions[partition.partition] = partition
-        self._topics[topic.name] = TopicState(
-            topic.name, topic.topic_id, MappingProxyType(partitions), topic.configs
-        )
+        self._index(partition)
+
+    def _index(self, p: PartitionState) -> None:
+        key = (p.topic_id, p.partition)
+        preferred = p.replicas[0]
+        self._preferred_counts[preferred] = self._preferred_counts.get(preferred, 0) + 1
+        if p.leader == NO_LEADER:
+            self._leaderless.add(key)
+        elif p.leader != preferred:
+            self._led_elsewhere.add(key)
+
+    def _unindex(self, p: PartitionState) -> None:
+        key = (p.topic_id, p.partition)
+        preferred = p.replicas[0]
+        count = self._preferred_counts[preferred] - 1
+        if count:
+            self._preferred_counts[preferred] = count
+        else:
+            del self._preferred_counts[preferred]
+        self._leaderless.discard(key)
+        self._led_elsewhere.discard(key)
 
     def _remove_topic(self, r: RemoveTopicRecord) -> None:
         topic = self._topic(r, r.topic_id)
+        for p in topic.partitions.values():
+            self._unindex(p)
         del self._topics[topic.name]
         del self._topic_names[topic.topic_id]
+        self._owned_partitions.pop(topic.name, None)
 
     # --- Configs and producer ids --------------------------------------------------------------
 
@@ -624,6 +702,8 @@ def _state_from_json(obj: Any) -> MetadataState:
             _configs(t["configs"], "topic", topic.name),
         )
         state._topic_names[topic.topic_id] = topic.name
+        for partition in partitions.values():
+            state._index(partition)
     for c in top["broker_configs"]:
         c = _keys(c, "resource_name", "configs")
         if type(c["resource_name"]) is not str or c["resource_name"] in state._broker_configs:

@@ -311,6 +311,13 @@ def plan_fence_broker(state: MetadataState, broker_id: int) -> list[MetadataReco
     return records
 
 
+def _leaderless(state: MetadataState) -> list[PartitionState]:
+    """The partitions without a leader, from the state's index (not a scan of every
+    partition), in (topic id, partition) order so that every plan is deterministic."""
+    found = (state.partition(key) for key in sorted(state.leaderless()))
+    return [p for p in found if p is not None]
+
+
 def plan_unfence_broker(state: MetadataState, broker_id: int) -> list[MetadataRecord]:
     """Unfences a broker that caught up on metadata, and makes it the leader of the
     partitions that have none and whose ISR it is in."""
@@ -318,23 +325,25 @@ def plan_unfence_broker(state: MetadataState, broker_id: int) -> list[MetadataRe
     if broker is None or not broker.fenced:
         return []
     records: list[MetadataRecord] = [UnfenceBrokerRecord(broker_id, broker.epoch)]
-    for topic in state.topics.values():
-        for p in topic.partitions.values():
-            if p.leader == NO_LEADER and broker_id in p.isr:
-                records.append(PartitionChangeRecord(p.topic_id, p.partition, leader=broker_id))
+    for p in _leaderless(state):
+        if broker_id in p.isr:
+            records.append(PartitionChangeRecord(p.topic_id, p.partition, leader=broker_id))
     return records
 
 
 def plan_elect_leaderless(state: MetadataState) -> list[MetadataRecord]:
-    """Leaders for partitions that have none but have a live replica in their ISR."""
+    """Leaders for partitions that have none but have a live replica in their ISR. Costs
+    what the leaderless partitions are, not what the cluster holds: the controller runs it
+    every tick."""
+    leaderless = _leaderless(state)
+    if not leaderless:
+        return []
     live = _live(state)
     records: list[MetadataRecord] = []
-    for topic in state.topics.values():
-        for p in topic.partitions.values():
-            if p.leader == NO_LEADER:
-                leader = _elect(p, p.isr, live)
-                if leader != NO_LEADER:
-                    records.append(PartitionChangeRecord(p.topic_id, p.partition, leader=leader))
+    for p in leaderless:
+        leader = _elect(p, p.isr, live)
+        if leader != NO_LEADER:
+            records.append(PartitionChangeRecord(p.topic_id, p.partition, leader=leader))
     return records
 
 
@@ -420,17 +429,18 @@ def plan_preferred_elections(
 
 def imbalanced_partitions(state: MetadataState) -> dict[int, tuple[int, list[tuple[str, int]]]]:
     """Per broker: how many partitions prefer it (it is their first replica), and those of
-    them that another broker leads. A partition with no leader is left out: it is not led
-    by another broker, and ``plan_elect_leaderless`` gives it one."""
-    out: dict[int, tuple[int, list[tuple[str, int]]]] = {}
-    for name in sorted(state.topics):
-        for index, p in sorted(state.topics[name].partitions.items()):
-            preferred = p.replicas[0]
-            count, elsewhere = out.get(preferred, (0, []))
-            if p.leader not in (NO_LEADER, preferred):
-                elsewhere.append((name, index))
-            out[preferred] = (count + 1, elsewhere)
-    return out
+    them that another broker leads, by topic name and partition. A partition with no leader
+    is left out: it is not led by another broker, and ``plan_elect_leaderless`` gives it one.
+    Read from the state's index: costs what is led elsewhere, not what the cluster holds."""
+    elsewhere: dict[int, list[tuple[str, int]]] = {}
+    for key in state.led_elsewhere():
+        topic = state.topic_by_id(key[0])
+        assert topic is not None, f"the index names a partition of a topic that is gone: {key}"
+        elsewhere.setdefault(topic.partitions[key[1]].replicas[0], []).append((topic.name, key[1]))
+    return {
+        broker: (count, sorted(elsewhere.get(broker, [])))
+        for broker, count in sorted(state.preferred_counts().items())
+    }
 
 
 def plan_leader_rebalance(
