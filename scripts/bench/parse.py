@@ -121,6 +121,28 @@ def e2e_latency(text: str) -> LatencyResult:
     )
 
 
+# The first records of a run pay for connections and metadata: left out, as KafkaProbe does.
+E2E_WARMUP_RECORDS = 100
+
+
+def latency_line(latencies_ns: list[int], records: int, rate: float) -> str:
+    """The ``e2e`` result line (KafkaProbe.printLatencies' format): percentiles are the sorted
+    sample at ``int(rank * n)`` after the warm-up records, in ms."""
+    kept = sorted(
+        latencies_ns[E2E_WARMUP_RECORDS:]
+        if len(latencies_ns) > E2E_WARMUP_RECORDS
+        else latencies_ns
+    )
+
+    def at(rank: float) -> float:
+        return kept[min(int(rank * len(kept)), len(kept) - 1)] / 1e6 if kept else 0.0
+
+    return (
+        f"e2e count={len(latencies_ns)} of={records} rate={rate:.0f} p50_ms={at(0.5):.3f} "
+        f"p99_ms={at(0.99):.3f} p999_ms={at(0.999):.3f} max_ms={at(1.0):.3f}"
+    )
+
+
 def first_ack_ms(text: str) -> int:
     """The probes' ``first-ack ms=N`` line: N."""
     found = re.findall(r"^first-ack ms=(-?\d+)\s*$", text, re.MULTILINE)
@@ -131,7 +153,7 @@ def first_ack_ms(text: str) -> int:
 
 def ack_times_ms(text: str) -> list[int]:
     """The probes' ``ack <ms>`` lines, in order (a partial last line is left out)."""
-    return [int(t) for t in re.findall(r"^ack (\d+)$", text, re.MULTILINE)]
+    return [int(t) for t in re.findall(r"^ack (\d+)\n", text, re.MULTILINE)]
 
 
 def first_ack_after(ack_times: list[int], after_ms: int) -> int | None:

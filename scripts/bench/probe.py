@@ -29,30 +29,11 @@ import time
 
 from client.async_consumer import AsyncConsumer
 from client.producer import AsyncProducer
+from scripts.bench.parse import latency_line
 
-# The first records of a run pay for connections and metadata: left out, as KafkaProbe does.
-E2E_WARMUP_RECORDS = 100
 # The consumer gives up after this long without a record (a producer that died).
 E2E_QUIET_S = 30.0
 SEND_TIME = struct.Struct(">q")  # the value's first 8 bytes: send time, ns since the epoch
-
-
-def latency_line(latencies_ns: list[int], records: int, rate: float) -> str:
-    """The ``e2e`` result line (KafkaProbe.printLatencies' format): percentiles are the sorted
-    sample at ``int(rank * n)`` after the warm-up records, in ms."""
-    kept = sorted(
-        latencies_ns[E2E_WARMUP_RECORDS:]
-        if len(latencies_ns) > E2E_WARMUP_RECORDS
-        else latencies_ns
-    )
-
-    def at(rank: float) -> float:
-        return kept[min(int(rank * len(kept)), len(kept) - 1)] / 1e6 if kept else 0.0
-
-    return (
-        f"e2e count={len(latencies_ns)} of={records} rate={rate:.0f} p50_ms={at(0.5):.3f} "
-        f"p99_ms={at(0.99):.3f} p999_ms={at(0.999):.3f} max_ms={at(1.0):.3f}"
-    )
 
 
 async def e2e_send(bootstrap: str, topic: str, records: int, rate: float, size: int) -> None:

@@ -1,0 +1,243 @@
+"""The pure parts of scripts/bench/vs-kafka: reading the tools' lines, the plan, the table,
+Kafka's fetch plan and node settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts.bench import kafka_dist, parse
+from scripts.bench.kafka_side import server_properties
+from scripts.bench.plan import (
+    BATCH_HEADER_BYTES,
+    KAFKA_WAYS,
+    OURS,
+    Plan,
+    batch_bytes,
+    full_plan,
+    quick_plan,
+)
+from scripts.bench.table import machine_line, ratio, render, rows, size_label
+
+# Lines as Kafka 4.4.0's tools printed them in a run of the harness.
+KAFKA_PRODUCER_OUTPUT = """\
+Option --producer-props has been deprecated and will be removed in a future version. Use --command-property instead.
+9781 records sent, 1955.8 records/sec (0.19 MB/sec), 702.3 ms avg latency, 1201.0 ms max latency.
+20000 records sent, 9095.043201 records/sec (0.87 MB/sec), 955.90 ms avg latency, 1440.00 ms max latency, 999 ms 50th, 1349 ms 95th, 1429 ms 99th, 1440 ms 99.9th.
+"""  # noqa: E501
+KAFKA_CONSUMER_OUTPUT = """\
+start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+2026-12-06 02:57:46:583, 2026-12-06 02:57:53:090, 1.9073, 0.2931, 20000, 3073.6130, 5712, 795, 2.3992, 25157.2327
+"""  # noqa: E501
+DESCRIBE_OUTPUT = (
+    "Topic: bench-failover\tTopicId: 8s7fm2nYQ7Kl1wT0b7dK3A\tPartitionCount: 2\t"
+    "ReplicationFactor: 3\tConfigs: min.insync.replicas=2\n"
+    "\tTopic: bench-failover\tPartition: 0\tLeader: 2\tReplicas: 2,3,1\tIsr: 2,3,1\t"
+    "Elr: \tLastKnownElr: \n"
+    "\tTopic: bench-failover\tPartition: 1\tLeader: none\tReplicas: 3,1,2\tIsr: 3\n"
+)
+
+
+# -- parse -----------------------------------------------------------------------------------
+
+
+def test_producer_performance_reads_the_closing_line_not_a_window_line() -> None:
+    result = parse.producer_performance(KAFKA_PRODUCER_OUTPUT)
+    assert result == parse.ProduceResult(
+        20000, 9095.043201, 0.87, 955.90, 1440.0, 999, 1349, 1429, 1440
+    )
+
+
+def test_producer_performance_without_a_closing_line_says_what_it_found() -> None:
+    with pytest.raises(parse.ParseError, match="(?s)ProducerPerformance total line.*Connection"):
+        parse.producer_performance("starting\nConnection to node -1 could not be established")
+
+
+def test_consumer_performance_reads_the_line_under_the_header() -> None:
+    result = parse.consumer_performance(KAFKA_CONSUMER_OUTPUT)
+    assert result == parse.ConsumeResult(
+        1.9073, 0.2931, 20000, 3073.613, 5712, 795, 2.3992, 25157.2327
+    )
+
+
+def test_consumer_performance_refuses_the_header_alone() -> None:
+    header = KAFKA_CONSUMER_OUTPUT.splitlines()[0]
+    with pytest.raises(parse.ParseError, match="ConsumerPerformance result line"):
+        parse.consumer_performance(header + "\n")
+
+
+def test_latency_line_is_read_back_by_e2e_latency() -> None:
+    # 100 warm-up records of 1 s are left out; then 1..1000 ms.
+    latencies = [1_000_000_000] * parse.E2E_WARMUP_RECORDS + [
+        ms * 1_000_000 for ms in range(1000, 0, -1)
+    ]
+    line = parse.latency_line(latencies, 1200, 1000.0)
+    result = parse.e2e_latency("some log line\n" + line + "\n")
+    assert result == parse.LatencyResult(1100, 1200, 1000.0, 501.0, 991.0, 1000.0, 1000.0)
+
+
+def test_latency_line_of_no_record_reads_as_zero_count() -> None:
+    assert parse.e2e_latency(parse.latency_line([], 10, 5.0)).count == 0
+
+
+def test_e2e_latency_without_its_line_fails() -> None:
+    with pytest.raises(parse.ParseError, match="e2e count"):
+        parse.e2e_latency("e2e count=abc")
+
+
+def test_first_ack_ms_takes_the_probe_line() -> None:
+    assert parse.first_ack_ms("[warn] retrying\nfirst-ack ms=8512\n") == 8512
+    with pytest.raises(parse.ParseError):
+        parse.first_ack_ms("")
+
+
+def test_ack_times_leave_out_a_partial_last_line() -> None:
+    assert parse.ack_times_ms("ack 100\nack 105\nack 1") == [100, 105]
+
+
+def test_first_ack_after_the_kill_is_strictly_after() -> None:
+    acks = [100, 105, 110, 9500]
+    assert parse.first_ack_after(acks, 110) == 9500
+    assert parse.first_ack_after(acks, 104) == 105
+    assert parse.first_ack_after(acks, 9500) is None
+
+
+def test_partition_leader_from_describe_output() -> None:
+    assert parse.partition_leader(DESCRIBE_OUTPUT, 0) == 2
+    assert parse.partition_leader(DESCRIBE_OUTPUT, 1) is None  # "Leader: none"
+    assert parse.partition_leader(DESCRIBE_OUTPUT, 7) is None
+    assert parse.partition_leader("\tTopic: t\tPartition: 0\tLeader: -1\tReplicas: 1", 0) is None
+
+
+def test_vm_rss_kib_from_proc_status() -> None:
+    status = "Name:\tjava\nVmPeak:\t 4000000 kB\nVmRSS:\t  391234 kB\nRssAnon:\t 1 kB\n"
+    assert parse.vm_rss_kib(status) == 391234
+    with pytest.raises(parse.ParseError):
+        parse.vm_rss_kib("Name:\tzombie\n")
+
+
+# -- plan ------------------------------------------------------------------------------------
+
+
+def test_batch_bytes_holds_the_records_at_their_largest_framing() -> None:
+    # A 100-byte value: at most 21 bytes of framing each, 61 bytes of batch header.
+    assert batch_bytes(1000, 100) == BATCH_HEADER_BYTES + 1000 * 121
+    assert batch_bytes(1, 0) == BATCH_HEADER_BYTES + 21
+    with pytest.raises(ValueError):
+        batch_bytes(0, 100)
+
+
+def test_plans_scale_the_kib_records_by_a_fifth() -> None:
+    assert quick_plan().records == 200_000 and quick_plan().records_1k == 40_000
+    assert full_plan(3_000_000).records_1k == 600_000
+    assert full_plan().records_for(100) == 1_000_000
+    assert full_plan().records_for(1024) == 200_000
+    assert quick_plan().e2e_records() == 5000
+
+
+def test_tuned_producer_props_are_the_batch_for_the_record_size() -> None:
+    plan = Plan(batch_records=10)
+    assert plan.tuned_producer_props(1024) == {"batch.size": str(61 + 10 * (1024 + 21))}
+
+
+@pytest.mark.parametrize(
+    "bad", [{"records": 0}, {"partitions": 0}, {"e2e_rate": 0.0}, {"e2e_seconds": -1.0}]
+)
+def test_plan_refuses_sizes_that_measure_nothing(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Plan(**bad)  # type: ignore[arg-type]
+
+
+# -- table -----------------------------------------------------------------------------------
+
+
+def test_ratio_is_ours_over_kafka_or_na() -> None:
+    assert ratio(134454.0, 77509.0) == "1.73"
+    assert ratio(None, 1.0) == "n/a"
+    assert ratio(1.0, None) == "n/a"
+    assert ratio(1.0, 0.0) == "n/a"
+
+
+def test_size_label() -> None:
+    assert size_label(100) == "100 B"
+    assert size_label(1024) == "1 KiB"
+    assert size_label(1500) == "1500 B"
+
+
+def test_render_shows_each_kafka_way_ours_and_the_ratios_in_order() -> None:
+    figures = {
+        "kafka-default": {"produce_rps/100": 77509.0, "cold_start_s": 8.5},
+        "kafka-flush": {"produce_rps/100": 40000.0},
+        "kafka-tuned": {"produce_rps/100": 200000.0},
+        OURS: {"produce_rps/100": 134454.0, "cold_start_s": 2.1},
+    }
+    table = render(figures, (100,), 1000.0).splitlines()
+    assert table[0] == (
+        "| figure | Kafka, defaults | Kafka, flush.messages=1 | Kafka, producer tuned | ours "
+        "| ours/Kafka |"
+    )
+    produce = next(line for line in table if "100 B: produce, records/s" in line)
+    assert produce == (
+        "| 100 B: produce, records/s | 77,509 | 40,000 | 200,000 | 134,454 | 1.73 / 3.36 / 0.67 |"
+    )
+    cold = next(line for line in table if line.startswith("| cold start"))
+    assert cold == "| cold start to first acked produce, s | 8.50 | - | - | 2.10 | 0.25 |"
+    consume = next(line for line in table if "100 B: consume, records/s" in line)
+    assert consume == "| 100 B: consume, records/s | n/a | - | - | n/a | n/a |"
+
+
+def test_rows_cover_every_figure_the_issue_asks_for_each_size() -> None:
+    keys = {row.key for row in rows((100, 1024), 1000.0)}
+    for size in (100, 1024):
+        for figure in ("produce_rps", "produce_mbs", "consume_rps", "e2e_p50", "e2e_p99"):
+            assert f"{figure}/{size}" in keys
+    assert {"rss_idle_mib", "rss_load_mib", "cold_start_s", "failover_s"} <= keys
+    produce = next(r for r in rows((100,), 1.0) if r.key == "produce_rps/100")
+    assert produce.kafka_ways == KAFKA_WAYS
+
+
+def test_machine_line_from_proc_files() -> None:
+    cpuinfo = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nprocessor\t: 1\n"
+    meminfo = "MemTotal:       24730624 kB\nMemFree: 1 kB\n"
+    assert machine_line(cpuinfo, meminfo, 2) == (
+        "machine: 2 cores, 23.6 GiB RAM, Intel(R) Xeon(R) Processor"
+    )
+    assert machine_line("", "", None) == "machine: ? cores, 0.0 GiB RAM, unknown CPU"
+
+
+# -- Kafka's fetch plan and settings ---------------------------------------------------------
+
+
+def test_pom_depends_on_kafkas_broker_tools_and_logging_binding() -> None:
+    pom = kafka_dist.pom_text()
+    for artifact in ("kafka_2.13", "kafka-tools", "log4j-slf4j-impl"):
+        assert f"<artifactId>{artifact}</artifactId>" in pom
+    assert pom.count("<version>4.4.0</version>") == 2
+
+
+def test_maven_runs_offline_first_then_online() -> None:
+    offline, online = kafka_dist.maven_commands(Path("/c/pom.xml"), Path("/c/libs"))
+    assert "-o" in offline and "-o" not in online
+    for command in (offline, online):
+        assert command[0] == "mvn"
+        assert "dependency:copy-dependencies" in command
+        assert "-DoutputDirectory=/c/libs" in command
+        assert "-DincludeScope=runtime" in command
+
+
+def test_javac_compiles_the_probe_against_the_jars() -> None:
+    command = kafka_dist.javac_command(Path("/c/libs"), Path("/c/classes"))
+    assert command[:3] == ["javac", "-d", "/c/classes"]
+    assert command[command.index("-cp") + 1] == "/c/libs/*"
+    assert command[-1].endswith("KafkaProbe.java")
+
+
+def test_kafka_nodes_are_combined_with_a_static_quorum_and_our_topic_defaults() -> None:
+    props = server_properties(2, 9001, 9002, "1@a:1,2@a:2,3@a:3", Path("/d"))
+    assert props["process.roles"] == "broker,controller"
+    assert props["node.id"] == "2"
+    assert props["controller.quorum.voters"] == "1@a:1,2@a:2,3@a:3"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:9001,CONTROLLER://127.0.0.1:9002"
+    assert props["default.replication.factor"] == "3"
+    assert props["min.insync.replicas"] == "2"
