@@ -62,6 +62,8 @@ class Plan:
             raise ValueError("--records must be at least 1")
         if self.partitions < 1:
             raise ValueError("--partitions must be at least 1")
+        if self.batch_records < 1:
+            raise ValueError("--batch-records must be at least 1")
         if self.e2e_rate <= 0 or self.e2e_seconds <= 0:
             raise ValueError("the end-to-end rate and duration must be positive")
 

@@ -142,7 +142,14 @@ def test_tuned_producer_props_are_the_batch_for_the_record_size() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"records": 0}, {"partitions": 0}, {"e2e_rate": 0.0}, {"e2e_seconds": -1.0}]
+    "bad",
+    [
+        {"records": 0},
+        {"partitions": 0},
+        {"batch_records": 0},
+        {"e2e_rate": 0.0},
+        {"e2e_seconds": -1.0},
+    ],
 )
 def test_plan_refuses_sizes_that_measure_nothing(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
