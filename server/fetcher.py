@@ -3,20 +3,26 @@
 Each session covers every partition this node follows on that leader (as Kafka's fetcher
 threads do; never one poll per partition). A round:
 
-1. send each partition's log end offset, how far it is fsynced (all of it, by step 3 of the
-   previous round), the leader epoch this node believes in, and the epoch of its last batch
-   (``server/replication.py`` has the wire format);
-2. for each partition in the answer: truncate where the leader says the logs diverge, or
-   append the leader's batch bytes unchanged (so replicas hold the same byte stream), and
-   take the leader's high watermark;
+1. send what changed since the last request of each partition it follows there: its log
+   end offset, how far it is fsynced (all of it, by step 3 of the previous round), the
+   leader epoch this node believes in, and the epoch of its last batch; and the partitions
+   it no longer follows there (an incremental fetch session, Kafka's KIP-227: the leader
+   keeps the rest; the first request of a session names every partition; the wire format
+   is in ``server/replication.py``, the session rules in ``server/fetch_sessions.py``);
+2. for each partition in the answer (only those with news: bytes, a new high watermark, an
+   error): truncate where the leader says the logs diverge, or append the leader's batch
+   bytes unchanged (so replicas hold the same byte stream), and take the leader's high
+   watermark;
 3. fsync what was appended, in one group commit, before the next fetch reports it (topics
    with ``flush.messages`` above 1 report what they appended, and fsync by their settings).
 
 Errors of one partition (an epoch this node has not heard of yet, a leader that moved) skip
-that partition for the round; the metadata brings the fix. A round whose every partition was
-refused waits for a metadata change here, or a short pause, before the next. A leader that
-does not answer is retried after a short pause. Every fetch carries proof of the cluster
-secret (``server/internal_auth.py``).
+that partition; the metadata brings the fix, and a changed epoch is sent in the next request.
+A round whose every answered partition was refused waits for a metadata change here, or a
+short pause, before the next. A session error (the leader restarted or evicted the session,
+or a request was lost) starts a full session at once; a leader that does not answer is
+retried after a short pause, with a full session too, as what it took of the failed request
+is unknown. Every fetch carries proof of the cluster secret (``server/internal_auth.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -31,17 +38,34 @@ import orjson
 from yarl import URL
 
 from server import limits
+from server.fetch_sessions import FollowerSession
 from server.internal_auth_http import Signer
 from server.log_manager import LogManager
 from server.partition import Partition
-from server.replication import FetchPartition, FetchRequest, decode_response
+from server.replication import FetchPartition, FetchRequest, decode_fetch_response
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, int]
 
 
+@dataclass(eq=False)
+class _LeaderFetch:
+    """One session task's state: the session, and what changed since its last request."""
+
+    session: FollowerSession[FetchPartition] = field(default_factory=FollowerSession)
+    dirty: set[Key] = field(default_factory=set)  # partitions whose fetch state may differ
+    all_dirty: bool = False  # every partition may differ (a full reconcile)
+
+
 class ReplicaFetcher:
+    """This node's follower side: a session task per leader it follows partitions on.
+
+    What a request names is kept up to date by events, not by a look at every partition
+    each round: :meth:`partition_changed` (a partition's append, flush, metadata, close;
+    ``Partition.notify``) and :meth:`update` (the partitions a reconcile touched) mark
+    partitions dirty, and a round computes the fetch state of those alone."""
+
     def __init__(
         self,
         node_id: int,
@@ -57,6 +81,7 @@ class ReplicaFetcher:
         self._sign = sign
         self._sessions: dict[int, asyncio.Task[None]] = {}
         self._assigned: dict[int, set[Key]] = {}
+        self._fetches: dict[int, _LeaderFetch] = {}  # by leader, while its task runs
 
     def update(self, keys: set[Key] | None = None) -> None:
         """Matches the sessions to who leads what now, for the given partitions (after a
@@ -64,6 +89,11 @@ class ReplicaFetcher:
         if keys is None:
             self._assigned = {}
             keys = set(self._logs.partitions)
+            for fetch in self._fetches.values():
+                fetch.all_dirty = True
+        else:
+            for fetch in self._fetches.values():
+                fetch.dirty |= keys
         for leader_keys in self._assigned.values():
             leader_keys -= keys
         for key in keys:
@@ -83,43 +113,100 @@ class ReplicaFetcher:
                     self._session(leader), name=f"fetch-from-{leader}"
                 )
 
+    def partition_changed(self, p: Partition) -> None:
+        """A partition's fetch state may have changed (``Partition.notify``)."""
+        fetch = self._fetches.get(p.state.leader)
+        if fetch is not None:
+            fetch.dirty.add((p.topic, p.index))
+
     async def close(self) -> None:
         for task in self._sessions.values():
             task.cancel()
         await asyncio.gather(*self._sessions.values(), return_exceptions=True)
         self._sessions.clear()
 
+    def _followed(self, leader: int, key: Key) -> Partition | None:
+        """The partition, if this node fetches it from ``leader`` now."""
+        p = self._logs.partitions.get(key)
+        if (
+            p is None
+            or key not in self._assigned.get(leader, ())
+            or p.state.leader != leader
+            or p.log.offline
+            or p.closed
+        ):
+            return None
+        return p
+
     def _following(self, leader: int) -> list[Partition]:
         out = []
         for key in sorted(self._assigned.get(leader, ())):
-            p = self._logs.partitions.get(key)
-            if p is not None and p.state.leader == leader and not p.log.offline and not p.closed:
+            p = self._followed(leader, key)
+            if p is not None:
                 out.append(p)
         return out
 
     async def _session(self, leader: int) -> None:
         last_problem = ""
-        while True:
+        fetch = self._fetches[leader] = _LeaderFetch()
+        try:
+            while self._assigned.get(leader):
+                try:
+                    if not await self._round(leader, fetch):
+                        return
+                    last_problem = ""
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # the leader is away or answered nonsense: pause, retry
+                    fetch.session.reset()  # what the leader took of the request is unknown
+                    problem = f"{type(e).__name__}: {e}"
+                    if problem != last_problem:
+                        log.warning("fetching from node %d failed: %s", leader, problem)
+                        last_problem = problem
+                    await asyncio.sleep(limits.REPLICA_FETCH_BACKOFF_S)
+        finally:
+            if self._fetches.get(leader) is fetch:
+                del self._fetches[leader]
+
+    def _next_request(self, leader: int, fetch: _LeaderFetch) -> FetchRequest | None:
+        """Step 1: the full request of a new session, or what changed; None if this node
+        follows nothing there any more."""
+        session = fetch.session
+        if session.full:
+            fetch.dirty, fetch.all_dirty = set(), False
             partitions = self._following(leader)
             if not partitions:
-                return
-            try:
-                await self._round(leader, partitions)
-                last_problem = ""
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # the leader is away or answered nonsense: pause, retry
-                problem = f"{type(e).__name__}: {e}"
-                if problem != last_problem:
-                    log.warning("fetching from node %d failed: %s", leader, problem)
-                    last_problem = problem
-                await asyncio.sleep(limits.REPLICA_FETCH_BACKOFF_S)
+                return None
+            asking = session.full_request([fetch_state(p) for p in partitions])
+        else:
+            keys = fetch.dirty | session.resend
+            if fetch.all_dirty:
+                keys |= self._assigned.get(leader, set()) | session.sent.keys()
+            fetch.dirty, fetch.all_dirty = set(), False
+            touched: dict[Key, FetchPartition | None] = {}
+            for key in keys:
+                p = self._followed(leader, key)
+                touched[key] = None if p is None else fetch_state(p)
+            asking = session.incremental_request(touched)
+        return FetchRequest(
+            replica_id=self.node_id,
+            max_wait_ms=limits.REPLICA_FETCH_WAIT_MS,
+            max_bytes=limits.REPLICA_FETCH_BYTES,
+            partitions=tuple(asking.partitions),
+            session_id=asking.session_id,
+            session_epoch=asking.session_epoch,
+            forgotten=tuple(asking.forgotten),
+        )
 
-    async def _round(self, leader: int, partitions: list[Partition]) -> None:
+    async def _round(self, leader: int, fetch: _LeaderFetch) -> bool:
+        """One round; False if this node follows nothing on ``leader`` any more."""
         url = self._leader_url(leader)
         if url is None:
             raise ConnectionError(f"node {leader} has no known address yet")
-        request = fetch_request(self.node_id, partitions)
+        request = self._next_request(leader, fetch)
+        if request is None:
+            return False
+        session = fetch.session
         timeout = aiohttp.ClientTimeout(
             total=limits.REPLICA_FETCH_WAIT_MS / 1000 + limits.INTERNAL_HTTP_TIMEOUT_S
         )
@@ -132,8 +219,19 @@ class ReplicaFetcher:
             body = await response.read()
             if response.status != 200:
                 raise ConnectionError(f"HTTP {response.status}: {body[:200]!r}")
-        answers = decode_response(body)
-        appended = apply_response(leader, partitions, request, answers)
+        answer = decode_fetch_response(body)
+        if answer.error is not None:
+            log.info(
+                "fetch session %d with node %d ended (%s): starting a full one",
+                request.session_id,
+                leader,
+                answer.error.get("message"),
+            )
+            session.reset()
+            return True
+        session.answered(answer.session_id)
+        answers = answer.partitions
+        appended = apply_session_response(leader, self._logs.partitions.get, session, answers)
         durable = [p for p in appended if p.flushes_every_record]
         if durable:
             # The next fetch reports these offsets as flushed: make them so first. Shielded: a
@@ -141,14 +239,24 @@ class ReplicaFetcher:
             # or what it appended would stay unflushed until the next append, and the new
             # leader's HW, which counts this replica's flushed offset, would wait for it.
             await asyncio.shield(self._logs.flush(durable))
+            fetch.dirty.update((d.topic, d.index) for d in durable)  # recovery points moved
         if answers and all(entry.get("error") for entry, _ in answers):
-            # Every partition was refused (an epoch one side has not applied yet, a replica
-            # not open there yet): the metadata brings the fix, so wait for a change of this
-            # node's partitions, or a short pause, rather than ask again at once.
-            await _any_change(partitions, limits.REPLICA_FETCH_ERROR_BACKOFF_S)
+            # Every partition answered was refused (an epoch one side has not applied yet, a
+            # replica not open there yet): the metadata brings the fix, so wait for a change
+            # of those partitions, or a short pause, rather than ask again at once.
+            refused = [
+                r
+                for entry, _ in answers
+                if (r := self._logs.partitions.get((entry["topic"], entry["partition"])))
+            ]
+            await _any_change(refused, limits.REPLICA_FETCH_ERROR_BACKOFF_S)
+        return True
 
 
 async def _any_change(partitions: list[Partition], timeout_s: float) -> None:
+    if not partitions:
+        await asyncio.sleep(timeout_s)
+        return
     waiters = [asyncio.ensure_future(p.changed()) for p in partitions]
     try:
         await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
@@ -157,25 +265,54 @@ async def _any_change(partitions: list[Partition], timeout_s: float) -> None:
             waiter.cancel()
 
 
+def fetch_state(p: Partition) -> FetchPartition:
+    """What this follower has of a partition: its fetch state, as a request carries it."""
+    return FetchPartition(
+        p.topic,
+        p.index,
+        p.topic_id,
+        p.state.leader_epoch,
+        p.log.log_end_offset,
+        p.log.recovery_point,
+        _last_epoch(p),
+    )
+
+
 def fetch_request(node_id: int, partitions: list[Partition]) -> FetchRequest:
-    """Step 1 of a round: what this follower has of each partition it follows there."""
+    """Step 1 of a round without a session: every partition's fetch state."""
     return FetchRequest(
         replica_id=node_id,
         max_wait_ms=limits.REPLICA_FETCH_WAIT_MS,
         max_bytes=limits.REPLICA_FETCH_BYTES,
-        partitions=tuple(
-            FetchPartition(
-                p.topic,
-                p.index,
-                p.topic_id,
-                p.state.leader_epoch,
-                p.log.log_end_offset,
-                p.log.recovery_point,
-                _last_epoch(p),
-            )
-            for p in partitions
-        ),
+        partitions=tuple(fetch_state(p) for p in partitions),
     )
+
+
+def apply_session_response(
+    leader: int,
+    lookup: Callable[[Key], Partition | None],
+    session: FollowerSession[FetchPartition],
+    answers: list[tuple[dict[str, Any], bytes]],
+) -> list[Partition]:
+    """Step 2 in a session: the answer covers some of the partitions, each checked against
+    the fetch state the leader holds of it; returns the partitions that appended bytes. A
+    partition whose bytes the log refused, or that was told to truncate, is named in the
+    next request even if its state did not change, so the leader looks at it again."""
+    appended: list[Partition] = []
+    for entry, data in answers:
+        key = (str(entry.get("topic")), int(entry.get("partition", -1)))
+        p = lookup(key)
+        want = session.sent.get(key)
+        if p is None or want is None:
+            raise ValueError(f"the leader answered for {key}, which this session does not hold")
+        if p.closed or p.state.leader != leader or p.state.leader_epoch != want.leader_epoch:
+            continue  # the metadata changed during the fetch: the next request says so
+        end = p.log.log_end_offset
+        if _apply(p, entry, data):
+            appended.append(p)
+        if (data and p.log.log_end_offset == end) or "diverging" in entry:
+            session.resend.add((p.topic, p.index))
+    return appended
 
 
 def apply_response(

@@ -3,6 +3,14 @@
 It holds the log manager (opening, group commit, checkpoints, retention), the replica fetcher
 (this node's follower side), the fetch handler (its leader side), ISR changes (batched requests
 to the controller, and the shrink of lagging followers), and reconciliation with the metadata.
+
+The ISR keeper costs per event, not per partition per tick: a led partition's ISR is looked
+at when something may have made a follower lag (this node became its leader or its state
+changed, a follower reported being behind, stopped fetching it, or its fetch session went
+quiet, an ISR change was refused), at the time the follower would exceed
+``replica.lag.time.max.ms`` (a :class:`~server.deadlines.Deadlines` timer). A follower whose
+fetch session holds all of a partition needs no look until one of those happens, so idle
+partitions cost nothing.
 ``Node`` wires it to the quorum and the HTTP layer; handlers reach partitions only through it.
 
 A produced record's way down is one chain: the HTTP handler parses and plans, then calls
@@ -52,6 +60,7 @@ from server import limits
 from server.auto_topics import INTERNAL_TOPICS
 from server.clock import SYSTEM_CLOCK, Clock
 from server.controller import existing_topic
+from server.deadlines import Deadlines
 from server.fetcher import ReplicaFetcher
 from server.internal_auth_http import Signer
 from server.log_manager import LoadedReplica, LogManager
@@ -65,7 +74,7 @@ from server.reconcile import (
     UpdateReplica,
     plan_reconcile,
 )
-from server.replication import ReplicaFetchHandler, isr_to_shrink
+from server.replication import ReplicaFetchHandler, isr_check
 from server.tasks import supervised
 from storage.batch import NewRecord
 
@@ -110,8 +119,15 @@ class ReplicaManager:
             node_id, self.logs, lambda leader: broker_url(leader, True), http, sign
         )
         self.fetch_handler = ReplicaFetchHandler(
-            node_id, lambda t, i: self.logs.partitions.get((t, i)), self.request_isr_change, clock
+            node_id,
+            lambda t, i: self.logs.partitions.get((t, i)),
+            self.request_isr_change,
+            clock,
+            watch_isr=self.watch_isr,
+            lag_max_ms=replica_lag_time_max_ms,
         )
+        # Led partitions whose ISR to look at, by when (see the module's docstring).
+        self._isr_due: Deadlines[Key] = Deadlines()
         # ISR changes waiting to be sent, and those sent and not answered yet.
         self._isr_pending: dict[tuple[str, int], dict[str, Any]] = {}
         self._isr_in_flight: dict[tuple[str, int], dict[str, Any]] = {}
@@ -281,20 +297,48 @@ class ReplicaManager:
         p = None if name is None else self.logs.partitions.get((name, result["partition"]))
         if p is not None:
             p.isr_change_refused()
+            # An idle follower reports nothing new: ask again later, as a fetch would have.
+            self.watch_isr(p, self._clock.wall_ms() + int(limits.ISR_CHANGE_RETRY_S * 1000))
+
+    def watch_isr(self, p: Partition, due_ms: int) -> None:
+        """Looks at the ISR of ``p`` (if this node leads it) at ``due_ms`` or earlier."""
+        if p.is_leader and not p.closed:
+            self._isr_due.schedule((p.topic, p.index), due_ms)
 
     async def _isr_loop(self) -> None:
-        """Drops from the ISR the followers that have not caught up for too long."""
+        """Drops from the ISR the followers that have not caught up for too long, looking
+        only at the partitions due (and the fetch sessions that went quiet)."""
+        quiet_ms = self._lag_max_ms // 2
         while True:
-            await asyncio.sleep(limits.ISR_CHECK_INTERVAL_S)
             now = self._clock.wall_ms()
-            for p in list(self.logs.partitions.values()):
-                if p.is_leader and not p.closed:
-                    smaller = isr_to_shrink(p, now, self._lag_max_ms)
-                    if smaller is not None:
-                        log.warning(
-                            "%s: followers lag, shrinking the ISR to %s", p.name, list(smaller)
-                        )
-                        self.request_isr_change(p, smaller)
+            for session in self.fetch_handler.quiet_sessions(now, quiet_ms):
+                for topic, index in session.partitions:
+                    p = self.logs.partitions.get((topic, index))
+                    if p is not None:
+                        self.watch_isr(p, now)
+            for key in self._isr_due.pop_due(now):
+                p = self.logs.partitions.get(key)
+                if p is not None and p.is_leader and not p.closed:
+                    self._check_isr(p, now, quiet_ms)
+            next_ms = self._isr_due.next_ms()
+            wait_s = limits.ISR_CHECK_INTERVAL_S
+            if next_ms is not None:
+                wait_s = min(wait_s, max(0.0, (next_ms - self._clock.wall_ms()) / 1000))
+            await asyncio.sleep(wait_s)
+
+    def _check_isr(self, p: Partition, now: int, quiet_ms: int) -> None:
+        smaller, next_ms = isr_check(
+            p,
+            now,
+            self._lag_max_ms,
+            lambda part, replica: self.fetch_handler.caught_up(part, replica, now, quiet_ms),
+        )
+        if smaller is not None:
+            log.warning("%s: followers lag, shrinking the ISR to %s", p.name, list(smaller))
+            self.request_isr_change(p, smaller)
+        self.fetch_handler.expand_isr_if_caught_up(p)
+        if next_ms is not None:
+            self.watch_isr(p, next_ms)
 
     # -- reconciliation ------------------------------------------------------------------------
 
@@ -403,7 +447,9 @@ class ReplicaManager:
                 if p.log.config != settings.config:
                     p.log.update_config(settings.config)
                     self.logs.config_changed(p)
-                p.update_state(settings.state, self._clock.wall_ms())
+                now = self._clock.wall_ms()
+                p.update_state(settings.state, now)
+                self.watch_isr(p, now)  # new followers, or a new ISR, to keep an eye on
                 if action.leader_changed:
                     changed.add(action.key)
         if opens:
@@ -435,6 +481,11 @@ class ReplicaManager:
                 self._reconcile_wakeup.set()
         return changed
 
+    def _partition_changed(self, p: Partition) -> None:
+        """``Partition.notify``: an append, a HW move, new metadata, a close."""
+        self.fetch_handler.partition_changed(p)
+        self.fetcher.partition_changed(p)
+
     def _add_opened(self, action: OpenReplica, result: LoadedReplica | BaseException) -> bool:
         """Adds an opened replica; returns False (and marks it failed) if it did not open."""
         name, index = action.key
@@ -444,5 +495,12 @@ class ReplicaManager:
             log.error("cannot open %s-%d: %s", name, index, result)
             self.logs.mark_failed(action.key, f"partition {name}-{index} cannot open: {result}")
             return False
-        self.logs.add_replica(result, action.settings.state, action.settings.min_insync_replicas)
+        p = self.logs.add_replica(
+            result, action.settings.state, action.settings.min_insync_replicas
+        )
+        # Fetch sessions learn of their partitions' news through this, both sides; a leader's
+        # session holding this one (refused while it was not open) looks at it again now.
+        p.change_listener = self._partition_changed
+        self._partition_changed(p)
+        self.watch_isr(p, self._clock.wall_ms())
         return True

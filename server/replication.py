@@ -8,30 +8,12 @@ fetches again, unless the topic's ``flush.messages`` is above 1). The high water
 smallest fsynced offset over the ISR, or the smallest appended one for such topics
 (``Partition.advance_high_watermark``).
 
-Wire format of ``POST /v1/internal/replica-fetch``
---------------------------------------------------
-Request, JSON::
-
-    {"replica_id": 2, "max_wait_ms": 500, "max_bytes": 8388608,
-     "partitions": [{"topic": "news", "partition": 0, "topic_id": "...",
-                     "leader_epoch": 3,          # the epoch the follower believes in
-                     "fetch_offset": 120,        # its log end offset
-                     "flushed_offset": 120,      # how far it has fsynced (its recovery point)
-                     "last_fetched_epoch": 2}]}  # the epoch of its last batch, -1 if none
-
-Response, ``application/octet-stream``, raw batch bytes rather than JSON::
-
-    header_length   uint32, big-endian
-    header          JSON: {"partitions": [{"topic", "partition", "size",
-                            "high_watermark", "log_start_offset", "log_end_offset",
-                            "diverging": null | {"epoch", "end_offset"},
-                            "error": null | {"error_code", "error", "message"}}]}
-    data            each partition's batches, ``size`` bytes each, in header order
-
-Every number is checked: integers only (no bool, no float, which is what orjson makes of an
-integer beyond 64 bits), within Java's int or long as Kafka's FetchRequest has them; anything
-else is a 400 INVALID_REQUEST naming the field. The call carries proof of the cluster secret
-(``server/internal_auth.py``) and ``replica_id`` must be the node that signed it.
+The fetch's wire format is in ``server/replica_fetch_wire.py``; its fetch sessions (Kafka's
+KIP-227: a request names only the partitions whose fetch state changed, an answer only those
+with news) in ``server/fetch_sessions.py``. The leader's long poll of a session waits for news
+on any of its partitions through one wakeup (``Partition.change_listener``), never a waiter per
+partition, and the ISR lag is judged per event (``ReplicaManager``'s ISR keeper asks
+:meth:`ReplicaFetchHandler.caught_up`), so idle partitions cost nothing.
 
 Epochs (KIP-320, KIP-279) come from the metadata log only. A fetch carrying an older leader
 epoch than the leader's gets FENCED_LEADER_EPOCH (the follower waits for newer metadata); one
@@ -58,174 +40,71 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from client.protocol import (
     FENCED_LEADER_EPOCH,
-    INVALID_REQUEST,
     KAFKA_STORAGE_ERROR,
     NOT_LEADER_OR_FOLLOWER,
     OFFSET_OUT_OF_RANGE,
     UNKNOWN_LEADER_EPOCH,
     UNKNOWN_PARTITION,
-    ApiError,
-    ErrorKind,
 )
 from server import limits
 from server.clock import SYSTEM_CLOCK, Clock
+from server.fetch_sessions import INT32_MAX, Key, LeaderSession, SessionError, SessionTable
 from server.partition import FollowerProgress, Partition
+from server.replica_fetch_wire import (
+    FetchPartition,
+    FetchRequest,
+    FetchResponse,
+    decode_fetch_response,
+    decode_response,
+    encode_response,
+    error_entry,
+)
 from storage.errors import KafkaStorageError
+
+# The wire's names, for the modules that import them from here.
+__all__ = [
+    "FetchPartition",
+    "FetchRequest",
+    "FetchResponse",
+    "ReplicaFetchHandler",
+    "decode_fetch_response",
+    "decode_response",
+    "encode_response",
+    "isr_check",
+    "isr_to_shrink",
+]
 
 log = logging.getLogger(__name__)
 
-HEADER_LENGTH = struct.Struct(">I")
+# A leader keeps at most this many fetch sessions. One per follower node is the need (a
+# follower's new session replaces its previous one); the bound holds against a peer that
+# opens many, the least recently used going first. (Kafka's
+# max.incremental.fetch.session.cache.slots, 1,000, counts client sessions too.)
+FETCH_SESSIONS_MAX = 64
+
+# What the ISR keeper is told (``watch_isr``): look at this partition's ISR at this time.
+WatchIsr = Callable[[Partition, int], None]
 
 
-@dataclass(frozen=True)
-class FetchPartition:
-    topic: str
-    partition: int
-    topic_id: str
-    leader_epoch: int
-    fetch_offset: int
-    flushed_offset: int
-    last_fetched_epoch: int
-
-
-@dataclass(frozen=True)
-class FetchRequest:
-    replica_id: int
-    max_wait_ms: int
-    max_bytes: int
-    partitions: tuple[FetchPartition, ...]
-
-    @classmethod
-    def from_json(cls, body: Any) -> FetchRequest:
-        """The request of a follower's JSON; 400 INVALID_REQUEST naming the first bad field."""
-        obj = _object(body, "the body")
-        raw_partitions = obj.get("partitions")
-        if not isinstance(raw_partitions, list):
-            raise _malformed("partitions must be a list")
-        partitions = []
-        for i, raw in enumerate(raw_partitions):
-            where = f"partitions[{i}]"
-            p = _object(raw, where)
-            partitions.append(
-                FetchPartition(
-                    _string(p, "topic", where),
-                    _integer(p, "partition", where, 0, INT32_MAX),
-                    _string(p, "topic_id", where),
-                    _integer(p, "leader_epoch", where, 0, INT32_MAX),
-                    _integer(p, "fetch_offset", where, 0, INT64_MAX),
-                    _integer(p, "flushed_offset", where, 0, INT64_MAX),
-                    _integer(p, "last_fetched_epoch", where, -1, INT32_MAX),
-                )
-            )
-        max_wait_ms = _integer(obj, "max_wait_ms", None, 0, INT32_MAX, default=0)
-        max_bytes = _integer(obj, "max_bytes", None, 0, INT32_MAX, default=1)
-        return cls(
-            _integer(obj, "replica_id", None, 0, INT32_MAX),
-            min(max_wait_ms, limits.REPLICA_FETCH_WAIT_MS_MAX),
-            min(max(max_bytes, 1), limits.REPLICA_FETCH_BYTES_MAX),
-            tuple(partitions),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "replica_id": self.replica_id,
-            "max_wait_ms": self.max_wait_ms,
-            "max_bytes": self.max_bytes,
-            "partitions": [p.__dict__ for p in self.partitions],
-        }
-
-
-# Kafka's FetchRequest types: epochs, partitions and ids are int32, offsets int64.
-INT32_MAX = (1 << 31) - 1
-INT64_MAX = (1 << 63) - 1
-
-
-def _malformed(problem: str) -> ApiError:
-    return ApiError(INVALID_REQUEST, f"malformed replica fetch: {problem}")
-
-
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _malformed(f"{where} must be a JSON object")
-    return value
-
-
-def _string(obj: dict[str, Any], name: str, where: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str):
-        raise _malformed(f"{where}.{name} must be a string")
-    return value
-
-
-def _integer(
-    obj: dict[str, Any],
-    name: str,
-    where: str | None,
-    minimum: int,
-    maximum: int,
-    default: int | None = None,
-) -> int:
-    field = name if where is None else f"{where}.{name}"
-    if name not in obj:
-        if default is None:
-            raise _malformed(f"{field} is missing")
-        return default
-    value = obj[name]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _malformed(f"{field} must be an integer, got {_shape(value)}")
-    if not minimum <= value <= maximum:
-        raise _malformed(f"{field} must be in [{minimum}, {maximum}], got {value}")
-    return value
-
-
-def _shape(value: Any) -> str:
-    """What a wrong value is, briefly (a float is shown: orjson makes one of a huge integer)."""
-    if isinstance(value, float):
-        return f"{value!r} (a float; integers beyond 64 bits become floats)"
-    return "a boolean" if isinstance(value, bool) else type(value).__name__
-
-
-def encode_response(entries: list[dict[str, Any]], chunks: list[bytes]) -> bytes:
-    header = orjson.dumps({"partitions": entries})
-    return HEADER_LENGTH.pack(len(header)) + header + b"".join(chunks)
-
-
-def decode_response(data: bytes) -> list[tuple[dict[str, Any], bytes]]:
-    """The (header entry, batch bytes) of each partition; ValueError if malformed."""
-    if len(data) < HEADER_LENGTH.size:
-        raise ValueError("the replica fetch response is shorter than its header length")
-    (length,) = HEADER_LENGTH.unpack_from(data)
-    end = HEADER_LENGTH.size + length
-    if end > len(data):
-        raise ValueError("the replica fetch header runs past the response")
-    entries = orjson.loads(data[HEADER_LENGTH.size : end])["partitions"]
-    out = []
-    for entry in entries:
-        size = int(entry["size"])
-        if size < 0 or end + size > len(data):
-            raise ValueError("a partition's data runs past the response")
-        out.append((entry, data[end : end + size]))
-        end += size
-    if end != len(data):
-        raise ValueError("the replica fetch response has bytes after its last partition")
-    return out
-
-
-def _error(kind: ErrorKind, message: str) -> dict[str, Any]:
-    return {"error_code": kind.code, "error": kind.name, "message": message}
+def _random_session_id() -> int:
+    # Random, so a restarted leader does not take an old session's id for one of its own.
+    return secrets.randbelow(INT32_MAX) + 1
 
 
 class ReplicaFetchHandler:
-    """Serves followers' fetches for the partitions this node leads."""
+    """Serves followers' fetches for the partitions this node leads, with their sessions.
+
+    ``watch_isr(p, due_ms)`` (the replica manager's ISR keeper) is told when a follower of
+    ``p`` may stop being caught up by ``due_ms``: it reported being behind, or stopped
+    fetching ``p`` here (its session closed, forgot ``p``, or went quiet). Followers whose
+    session holds all of ``p`` need no look until one of those happens: idle partitions
+    cost nothing."""
 
     def __init__(
         self,
@@ -233,37 +112,50 @@ class ReplicaFetchHandler:
         lookup: Callable[[str, int], Partition | None],
         request_isr_change: Callable[[Partition, tuple[int, ...]], None],
         clock: Clock = SYSTEM_CLOCK,
+        *,
+        watch_isr: WatchIsr | None = None,
+        lag_max_ms: int = limits.REPLICA_LAG_TIME_MAX_MS,
     ) -> None:
         self.node_id = node_id
         self._lookup = lookup
         self._request_isr_change = request_isr_change
         self._clock = clock
+        self._watch_isr = watch_isr
+        self._lag_max_ms = lag_max_ms
+        self.sessions: SessionTable[FetchPartition] = SessionTable(
+            FETCH_SESSIONS_MAX, _random_session_id
+        )
+        self._wakeups: dict[int, asyncio.Event] = {}
 
     def _one(
-        self, request: FetchRequest, want: FetchPartition, now_ms: int, budget: int
+        self, replica_id: int, want: FetchPartition, now_ms: int, budget: int, sessionless: bool
     ) -> tuple[dict[str, Any], bytes]:
         entry: dict[str, Any] = {"topic": want.topic, "partition": want.partition, "size": 0}
         p: Partition | None = self._lookup(want.topic, want.partition)
         if p is None or p.topic_id != want.topic_id:
-            entry["error"] = _error(UNKNOWN_PARTITION, f"{want.topic}-{want.partition} is not here")
+            entry["error"] = error_entry(
+                UNKNOWN_PARTITION, f"{want.topic}-{want.partition} is not here"
+            )
             return entry, b""
         epoch = p.state.leader_epoch
         if want.leader_epoch < epoch:
-            entry["error"] = _error(
+            entry["error"] = error_entry(
                 FENCED_LEADER_EPOCH, f"leader epoch {want.leader_epoch} is older than {epoch}"
             )
             return entry, b""
         if want.leader_epoch > epoch:
             # This node has not applied that epoch yet (or it does not exist): the metadata
             # decides who leads, never a request, so nothing changes here.
-            entry["error"] = _error(
+            entry["error"] = error_entry(
                 UNKNOWN_LEADER_EPOCH,
                 f"leader epoch {want.leader_epoch} is newer than {epoch}, the latest node "
                 f"{self.node_id} knows of {want.topic}-{want.partition}",
             )
             return entry, b""
         if not p.is_leader or p.log.offline:
-            entry["error"] = _error(NOT_LEADER_OR_FOLLOWER, f"node {self.node_id} does not lead")
+            entry["error"] = error_entry(
+                NOT_LEADER_OR_FOLLOWER, f"node {self.node_id} does not lead"
+            )
             return entry, b""
         log_ = p.log
         entry.update(
@@ -279,13 +171,13 @@ class ReplicaFetchHandler:
                 entry["diverging"] = {"epoch": end_epoch, "end_offset": end_offset}
                 return entry, b""
         if not log_.log_start_offset <= want.fetch_offset <= log_.log_end_offset:
-            entry["error"] = _error(
+            entry["error"] = error_entry(
                 OFFSET_OUT_OF_RANGE,
                 f"fetch offset {want.fetch_offset} is outside "
                 f"[{log_.log_start_offset}, {log_.log_end_offset}]",
             )
             return entry, b""
-        self._record_progress(p, request.replica_id, want, now_ms)
+        self._record_progress(p, replica_id, want, now_ms, sessionless)
         entry["high_watermark"] = log_.high_watermark
         if budget <= 0 or want.fetch_offset == log_.log_end_offset:
             return entry, b""
@@ -293,13 +185,13 @@ class ReplicaFetchHandler:
             data = log_.read(want.fetch_offset, budget)
         except KafkaStorageError:
             p.notify()
-            entry["error"] = _error(KAFKA_STORAGE_ERROR, str(log_.offline))
+            entry["error"] = error_entry(KAFKA_STORAGE_ERROR, str(log_.offline))
             return entry, b""
         entry["size"] = len(data)
         return entry, data
 
     def _record_progress(
-        self, p: Partition, replica: int, want: FetchPartition, now_ms: int
+        self, p: Partition, replica: int, want: FetchPartition, now_ms: int, sessionless: bool
     ) -> None:
         """Kafka's rules: the fetch offset is what the follower has; it is caught up if it
         reached the log end, or the log end of its last fetch."""
@@ -315,6 +207,13 @@ class ReplicaFetchHandler:
         progress.last_fetch_ms = now_ms
         progress.last_fetch_leo = leo
         p.follower_reported(replica, fetch_offset, want.flushed_offset)
+        if self._watch_isr is not None and replica in p.state.isr:
+            # A follower behind may stay behind; a sessionless one may stop asking unseen.
+            if fetch_offset < leo or sessionless:
+                self._watch_isr(p, progress.last_caught_up_ms + self._lag_max_ms + 1)
+        self._maybe_expand(p, replica, fetch_offset)
+
+    def _maybe_expand(self, p: Partition, replica: int, fetch_offset: int) -> None:
         if (
             replica in p.state.replicas
             and replica not in p.state.isr
@@ -326,12 +225,12 @@ class ReplicaFetchHandler:
     def answer(
         self, request: FetchRequest, now_ms: int
     ) -> tuple[list[dict[str, Any]], list[bytes]]:
-        """One pass over the request's partitions: each one's header entry and batch bytes
-        (within the request's byte budget), the followers' progress recorded."""
+        """One pass over a sessionless request's partitions: each one's header entry and
+        batch bytes (within the request's byte budget), the followers' progress recorded."""
         budget = request.max_bytes
         entries, chunks = [], []
         for want in request.partitions:
-            entry, data = self._one(request, want, now_ms, budget)
+            entry, data = self._one(request.replica_id, want, now_ms, budget, True)
             budget -= len(data)
             entries.append(entry)
             chunks.append(data)
@@ -340,7 +239,29 @@ class ReplicaFetchHandler:
     async def fetch(self, request: FetchRequest) -> bytes:
         """Answers at once when there is data or an error, else after up to max_wait_ms. An
         epoch this node has not applied yet is no reason to answer at once: it waits for the
-        metadata (a partition's change wakes it) like a fetch with nothing new."""
+        metadata (a partition's change wakes it) like a fetch with nothing new. A request of
+        a session is answered from the session (see ``server/fetch_sessions.py``)."""
+        now_ms = self._clock.wall_ms()
+        try:
+            session, closed = self.sessions.begin(
+                request.replica_id,
+                request.session_id,
+                request.session_epoch,
+                request.partitions,
+                request.forgotten,
+                now_ms,
+            )
+        except SessionError as e:
+            return encode_response([], [], error=error_entry(e.kind, e.message))
+        for old in closed:
+            self._session_closed(old, now_ms)
+        for topic, index in request.forgotten:
+            self._no_longer_fetched(self._lookup(topic, index), now_ms)
+        if session is None:
+            return await self._fetch_sessionless(request)
+        return await self._fetch_session(session, request)
+
+    async def _fetch_sessionless(self, request: FetchRequest) -> bytes:
         deadline = self._clock.monotonic_s() + request.max_wait_ms / 1000
         while True:
             entries, chunks = self.answer(request, self._clock.wall_ms())
@@ -362,6 +283,113 @@ class ReplicaFetchHandler:
             for task in pending:
                 task.cancel()
 
+    async def _fetch_session(
+        self, session: LeaderSession[FetchPartition], request: FetchRequest
+    ) -> bytes:
+        """The session's partitions with news: at once for a full request, else when some
+        partition has news (its change wakes the poll) or after max_wait_ms."""
+        wakeup = self._wakeups.setdefault(session.session_id, asyncio.Event())
+        deadline = self._clock.monotonic_s() + request.max_wait_ms / 1000
+        full = session.full_answer_due
+        budget = request.max_bytes
+        # By partition: a held answer (an epoch not applied here yet) is replaced when the
+        # partition is looked at again.
+        answers: dict[Key, tuple[dict[str, Any], bytes]] = {}
+        pending: list[Key] = []  # data left for the next round (the byte budget ran out)
+        while True:
+            wakeup.clear()
+            now_ms = self._clock.wall_ms()
+            for key in session.take_dirty():
+                cached = session.partitions[key]
+                entry, data = self._one(session.replica_id, cached.want, now_ms, budget, False)
+                budget -= len(data)
+                if not data and "error" not in entry and "diverging" not in entry:
+                    if cached.want.fetch_offset < entry["log_end_offset"]:
+                        pending.append(key)
+                    if not full and (
+                        entry["high_watermark"] == cached.high_watermark_sent
+                        and entry["log_start_offset"] == cached.log_start_sent
+                    ):
+                        answers.pop(key, None)
+                        continue  # nothing the follower does not know
+                if "error" not in entry and "diverging" not in entry:
+                    cached.high_watermark_sent = entry["high_watermark"]
+                    cached.log_start_sent = entry["log_start_offset"]
+                answers[key] = (entry, data)
+            remaining = deadline - self._clock.monotonic_s()
+            if (
+                full
+                or session.closed
+                or remaining <= 0
+                or any(data or _answer_now(entry) for entry, data in answers.values())
+            ):
+                break
+            try:
+                await asyncio.wait_for(wakeup.wait(), remaining)
+            except TimeoutError:
+                pass
+        session.dirty.update(pending)
+        entries = [entry for entry, _ in answers.values()]
+        chunks = [data for _, data in answers.values()]
+        return encode_response(entries, chunks, session.session_id)
+
+    def partition_changed(self, p: Partition) -> None:
+        """A partition has news (``Partition.notify``): the sessions holding it wake."""
+        for session in self.sessions.changed((p.topic, p.index)):
+            wakeup = self._wakeups.get(session.session_id)
+            if wakeup is not None:
+                wakeup.set()
+
+    def _session_closed(self, session: LeaderSession[FetchPartition], now_ms: int) -> None:
+        wakeup = self._wakeups.pop(session.session_id, None)
+        if wakeup is not None:
+            wakeup.set()  # its held poll answers now
+        for topic, index in session.partitions:
+            self._no_longer_fetched(self._lookup(topic, index), now_ms)
+
+    def _no_longer_fetched(self, p: Partition | None, now_ms: int) -> None:
+        if p is not None and self._watch_isr is not None and p.is_leader:
+            self._watch_isr(p, now_ms)
+
+    def quiet_sessions(self, now_ms: int, quiet_ms: int) -> list[LeaderSession[FetchPartition]]:
+        """Sessions whose follower has not asked for ``quiet_ms`` (each told once): their
+        partitions need an ISR look, as the follower may be gone."""
+        out = []
+        for session in self.sessions:
+            if not session.silence_reported and now_ms - session.last_fetch_ms > quiet_ms:
+                session.silence_reported = True
+                out.append(session)
+        return out
+
+    def caught_up(self, p: Partition, replica: int, now_ms: int, quiet_ms: int) -> tuple[int, bool]:
+        """When the follower was last caught up on ``p``, and whether it still is for as
+        long as its session lives (it holds all of ``p`` and asked within ``quiet_ms``):
+        then only an event (an append, its session going quiet) can make it lag."""
+        progress = p.followers.get(replica)
+        since = p.leader_since_ms if progress is None else progress.last_caught_up_ms
+        session = self.sessions.of_replica(replica)
+        cached = None if session is None else session.partitions.get((p.topic, p.index))
+        if (
+            session is None
+            or cached is None
+            or cached.want.topic_id != p.topic_id
+            or cached.want.leader_epoch != p.state.leader_epoch
+            or cached.want.fetch_offset < p.log.log_end_offset
+        ):
+            return since, False
+        return max(since, session.last_fetch_ms), now_ms - session.last_fetch_ms <= quiet_ms
+
+    def expand_isr_if_caught_up(self, p: Partition) -> None:
+        """Asks again to add the followers of ``p`` whose sessions show them caught up (an
+        earlier request was refused, and an idle follower reports nothing new)."""
+        for session in self.sessions.holding((p.topic, p.index)):
+            cached = session.partitions[(p.topic, p.index)]
+            if (
+                cached.want.topic_id == p.topic_id
+                and cached.want.leader_epoch == p.state.leader_epoch
+            ):
+                self._maybe_expand(p, session.replica_id, cached.want.fetch_offset)
+
 
 def _answer_now(entry: dict[str, Any]) -> bool:
     """Whether a partition's answer is news for the follower (diverging, or an error it
@@ -372,13 +400,41 @@ def _answer_now(entry: dict[str, Any]) -> bool:
     return "diverging" in entry
 
 
+def isr_check(
+    p: Partition,
+    now_ms: int,
+    lag_max_ms: int,
+    caught_up: Callable[[Partition, int], tuple[int, bool]] | None = None,
+) -> tuple[tuple[int, ...] | None, int | None]:
+    """The ISR without the followers that have not caught up for ``lag_max_ms`` (None if
+    all have), and when to look again (None: no follower can fall out without an event).
+
+    ``caught_up(p, replica)`` says when the follower was last caught up and whether it is
+    covered (caught up for as long as its fetch session lives); by default, from what it
+    last reported, never covered."""
+    keep: list[int] = []
+    next_ms: int | None = None
+    for replica in p.state.isr:
+        if replica == p.node_id:
+            keep.append(replica)
+            continue
+        since, covered = (caught_up or _reported_caught_up)(p, replica)
+        if now_ms - since > lag_max_ms:
+            continue
+        keep.append(replica)
+        if not covered:
+            due = since + lag_max_ms + 1
+            next_ms = due if next_ms is None else min(next_ms, due)
+    smaller = tuple(keep)
+    return (None if smaller == p.state.isr else smaller), next_ms
+
+
+def _reported_caught_up(p: Partition, replica: int) -> tuple[int, bool]:
+    progress = p.followers.get(replica)
+    # A follower not heard from since this node became leader has had that long.
+    return (p.leader_since_ms if progress is None else progress.last_caught_up_ms), False
+
+
 def isr_to_shrink(p: Partition, now_ms: int, lag_max_ms: int) -> tuple[int, ...] | None:
     """The ISR without the followers that have not caught up for ``lag_max_ms``, or None."""
-
-    def caught_up_ms(replica: int) -> int:
-        progress = p.followers.get(replica)
-        # A follower not heard from since this node became leader has had that long.
-        return p.leader_since_ms if progress is None else progress.last_caught_up_ms
-
-    keep = tuple(r for r in p.state.isr if r == p.node_id or now_ms - caught_up_ms(r) <= lag_max_ms)
-    return keep if keep != p.state.isr else None
+    return isr_check(p, now_ms, lag_max_ms)[0]
