@@ -19,6 +19,7 @@ from pathlib import Path
 
 from scripts.bench import parse
 from scripts.bench.kafka_dist import KafkaDist
+from scripts.bench.plan import tool_timeout_s
 from scripts.node_process import free_ports
 
 # kafka-run-class.sh's KAFKA_JVM_PERFORMANCE_OPTS.
@@ -36,7 +37,8 @@ PERF_TOOL_HEAP = ("-Xmx512M",)  # kafka-producer-perf-test.sh, kafka-consumer-pe
 TOOL_HEAP = ("-Xmx256M",)  # kafka-run-class.sh's default (kafka-topics.sh, the storage tool)
 # A node whose peers stopped first may wait for a quorum that is gone: not for long.
 STOP_TIMEOUT_S = 20.0
-TOOL_TIMEOUT_S = 1800.0
+# Other tools (topics, the storage tool) answer in seconds; perf tools get plan.tool_timeout_s.
+TOOL_TIMEOUT_S = 180.0
 
 SERVER_LOG4J = """\
 status = warn
@@ -117,13 +119,19 @@ class KafkaSide:
             *args,
         ]
 
-    def run_tool(self, main: str, *args: str, heap: tuple[str, ...] = TOOL_HEAP) -> str:
+    def run_tool(
+        self,
+        main: str,
+        *args: str,
+        heap: tuple[str, ...] = TOOL_HEAP,
+        timeout_s: float = TOOL_TIMEOUT_S,
+    ) -> str:
         """Runs one of Kafka's tools to completion; its stdout (raises on a failure)."""
         out = subprocess.run(
             self.java(main, *args, heap=heap),
             capture_output=True,
             text=True,
-            timeout=TOOL_TIMEOUT_S,
+            timeout=timeout_s,
             check=False,
         )
         if out.returncode != 0:
@@ -204,7 +212,7 @@ class KafkaSide:
             "--bootstrap-server", self.bootstrap, "--topic", topic,
             "--num-records", str(records), "--record-size", str(size), "--throughput", "-1",
             "--producer-props", *pairs,
-            heap=PERF_TOOL_HEAP,
+            heap=PERF_TOOL_HEAP, timeout_s=tool_timeout_s(records),
         )  # fmt: skip
 
     def consumer_perf(self, topic: str, records: int, group: str) -> str:
@@ -212,7 +220,7 @@ class KafkaSide:
             "org.apache.kafka.tools.ConsumerPerformance",
             "--bootstrap-server", self.bootstrap, "--topic", topic,
             "--num-records", str(records), "--group", group, "--timeout", "30000",
-            heap=PERF_TOOL_HEAP,
+            heap=PERF_TOOL_HEAP, timeout_s=tool_timeout_s(records),
         )  # fmt: skip
 
     def probe(self, *args: str) -> list[str]:

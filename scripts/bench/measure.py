@@ -143,12 +143,16 @@ def measure(side: Side, plan: Plan, kafka: bool, report: Reporter) -> Figures:
                     ),
                 )
             consume_topic = f"p{size}-{'default' if kafka else 'ours'}"
-            step(
-                f"consume {size_label(size)}",
-                lambda s=size, t=consume_topic: _consume(  # type: ignore[misc]
-                    side, plan, s, t, figures[main], report, tag
-                ),
-            )
+            if f"produce_rps/{size}" in figures[main]:
+                step(
+                    f"consume {size_label(size)}",
+                    lambda s=size, t=consume_topic: _consume(  # type: ignore[misc]
+                        side, plan, s, t, figures[main], report, tag
+                    ),
+                )
+            else:
+                # A topic the producer did not fill would measure a partial read and a wait.
+                report.say(f"[{tag}] consume {size_label(size)}: skipped (its produce run failed)")
             step(
                 f"end-to-end {size_label(size)}",
                 lambda s=size: _e2e(side, plan, s, figures[main], report, tag),  # type: ignore[misc]
@@ -225,6 +229,11 @@ def _consume(
     text = side.consumer_perf(topic, plan.records_for(size), f"bench-{size}")
     report.detail(text)
     result = parse.consumer_performance(text)
+    if result.records < plan.records_for(size):
+        raise RuntimeError(
+            f"only {result.records} of {plan.records_for(size)} records were read (it stopped "
+            "after 30 s without one)"
+        )
     out[f"consume_rps/{size}"] = result.records_per_s
     out[f"consume_fetch_rps/{size}"] = result.fetch_records_per_s
     out[f"consume_mbs/{size}"] = result.mb_per_s

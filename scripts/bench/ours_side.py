@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from scripts.bench import parse
+from scripts.bench.plan import tool_timeout_s
 from scripts.node_process import ROOT, Cluster
 
-TOOL_TIMEOUT_S = 1800.0
+# Other tools (topics, the storage tool) answer in seconds; perf tools get plan.tool_timeout_s.
+TOOL_TIMEOUT_S = 180.0
 NODE_PROPERTIES = {
     "num.partitions": "1",
     "default.replication.factor": "3",
@@ -45,13 +47,13 @@ class OursSide:
     def bootstrap(self) -> str:
         return ",".join(n.bootstrap for n in self._cluster().nodes)
 
-    def run_tool(self, module: str, *args: str) -> str:
+    def run_tool(self, module: str, *args: str, timeout_s: float = TOOL_TIMEOUT_S) -> str:
         """Runs one of our tools to completion; its stdout (raises on a failure)."""
         out = subprocess.run(
             [sys.executable, "-m", module, *args],
             capture_output=True,
             text=True,
-            timeout=TOOL_TIMEOUT_S,
+            timeout=timeout_s,
             cwd=ROOT,
             check=False,
         )
@@ -95,6 +97,7 @@ class OursSide:
             "--bootstrap-server", self.bootstrap, "--topic", topic,
             "--num-records", str(records), "--record-size", str(size), "--throughput", "-1",
             "--producer-props", *pairs,
+            timeout_s=tool_timeout_s(records),
         )  # fmt: skip
 
     def consumer_perf(self, topic: str, records: int, group: str) -> str:
@@ -102,6 +105,7 @@ class OursSide:
             "client.tools.consumer_perf_test",
             "--bootstrap-server", self.bootstrap, "--topic", topic,
             "--num-records", str(records), "--group", group, "--timeout", "30000",
+            timeout_s=tool_timeout_s(records),
         )  # fmt: skip
 
     def probe(self, *args: str) -> list[str]:

@@ -34,6 +34,17 @@ BATCH_HEADER_BYTES = 61
 RECORD_OVERHEAD_BYTES_MAX = 21
 
 
+# A perf tool moving fewer records a second than this has hung (seen once: a producer whose
+# sender task died on an assertion waited for ever); it is killed and its step fails.
+TOOL_RECORDS_PER_S_MIN = 500
+TOOL_STARTUP_S = 300.0
+
+
+def tool_timeout_s(records: int) -> float:
+    """How long a perf tool moving ``records`` records may run before it is killed."""
+    return TOOL_STARTUP_S + records / TOOL_RECORDS_PER_S_MIN
+
+
 def batch_bytes(records: int, value_bytes: int) -> int:
     """``batch.size`` (bytes, as Kafka counts them) that holds ``records`` keyless records of
     ``value_bytes`` each."""

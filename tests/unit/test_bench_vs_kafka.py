@@ -17,6 +17,7 @@ from scripts.bench.plan import (
     batch_bytes,
     full_plan,
     quick_plan,
+    tool_timeout_s,
 )
 from scripts.bench.table import machine_line, ratio, render, rows, size_label
 
@@ -139,6 +140,11 @@ def test_plans_scale_the_kib_records_by_a_fifth() -> None:
 def test_tuned_producer_props_are_the_batch_for_the_record_size() -> None:
     plan = Plan(batch_records=10)
     assert plan.tuned_producer_props(1024) == {"batch.size": str(61 + 10 * (1024 + 21))}
+
+
+def test_a_perf_tool_gets_time_in_proportion_to_its_records() -> None:
+    assert tool_timeout_s(0) == 300.0
+    assert tool_timeout_s(1_000_000) == 300.0 + 2000.0
 
 
 @pytest.mark.parametrize(
