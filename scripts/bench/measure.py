@@ -25,6 +25,7 @@ table shows ``n/a`` for them; the other steps still run.
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -68,8 +69,6 @@ class Reporter:
         self.log = log
 
     def say(self, line: str) -> None:
-        import sys
-
         print(line, file=sys.stderr, flush=True)
         with self.log.open("a") as f:
             f.write(line + "\n")

@@ -17,6 +17,7 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -104,7 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     command = "scripts/bench/vs-kafka" + "".join(
         " " + shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
-    run_dir = Path(tempfile.mkdtemp(prefix="vs-kafka-", dir=args.dir))
+    try:
+        if args.dir is not None:
+            args.dir.mkdir(parents=True, exist_ok=True)
+        run_dir = Path(tempfile.mkdtemp(prefix="vs-kafka-", dir=args.dir))
+    except OSError as exc:
+        print(f"vs-kafka: --dir {args.dir}: {exc.strerror}", file=sys.stderr)
+        return 1
     report = measure.Reporter(run_dir / "vs-kafka.log")
     report.say(f"vs-kafka: run directory {run_dir}")
     figures: measure.Figures = {}
@@ -114,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             cache = args.cache or kafka_dist.default_cache()
             report.say(f"[kafka] Kafka {kafka_dist.KAFKA_VERSION} in {cache}")
             dist = kafka_dist.ensure(cache, run_dir / "fetch.log")
-            figures |= measure.measure(KafkaSide(dist, run_dir / "kafka"), plan, True, report)
+            figures |= _measure(KafkaSide(dist, run_dir / "kafka"), plan, True, report)
         if "ours" in systems:
-            figures |= measure.measure(OursSide(run_dir / "ours"), plan, False, report)
+            figures |= _measure(OursSide(run_dir / "ours"), plan, False, report)
     except kafka_dist.FetchError as exc:
         report.say(f"vs-kafka: {exc}")
         return 1
@@ -140,6 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{time.monotonic() - started:.0f} s in all"
     )
     return 0
+
+
+def _measure(
+    side: measure.Side, plan: Plan, kafka: bool, report: measure.Reporter
+) -> measure.Figures:
+    """One system's figures; a system that cannot even be set up (formatting failed) is
+    reported and left out, so the other one is still measured."""
+    try:
+        return measure.measure(side, plan, kafka, report)
+    except (OSError, RuntimeError, AssertionError, subprocess.SubprocessError) as exc:
+        report.say(f"[{side.name}] FAILED: {type(exc).__name__}: {str(exc)[:500]}")
+        return {}
 
 
 def _read_machine() -> str:
