@@ -21,7 +21,10 @@
 - Checkpoints: ``recovery-point-offset-checkpoint``, ``log-start-offset-checkpoint`` and
   ``replication-offset-checkpoint`` (the HW) are rewritten every few seconds when they changed,
   and at shutdown. A partition that is not open (not yet, or offline) keeps the values it had:
-  losing a recovery point would make the next start re-read, and cut, data below it.
+  losing a recovery point would make the next start re-read, and cut, data below it. Each log
+  says when one of its three offsets moved (``Log.on_offsets_changed``), so the periodic check
+  reads only those partitions: a node holding 10,000 idle partitions does no per-partition
+  work to find that nothing changed.
 - Retention: old segments are deleted every ``log.retention.check.interval.ms``.
 - Deletion: a deleted partition's directory is renamed ``<name>.<id>-delete`` (as Kafka does),
   the rename made durable, and then removed; leftovers of a crash mid-delete go at start.
@@ -31,10 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -107,7 +112,11 @@ class LogManager:
             self._files[1].read(),
             self._files[2].read(),
         )
-        self._written: Offsets | None = None
+        # Partitions whose offsets moved since the checkpoint loop last looked (added from
+        # flush threads too, hence the lock), and whether _saved holds offsets the files lack.
+        self._offsets_moved: set[Key] = set()
+        self._offsets_moved_lock = threading.Lock()
+        self._unwritten = False
         self._dirty: set[Partition] = set()
         self._dirty_event = asyncio.Event()
         # Partitions of relaxed topics with unflushed records: when flush.ms makes them dirty.
@@ -268,6 +277,8 @@ class LogManager:
         if loaded.high_watermark is not None:
             partition.restore_high_watermark(loaded.high_watermark)
         self.partitions[key] = partition
+        loaded.log.on_offsets_changed = functools.partial(self._offsets_changed, key)
+        self._offsets_changed(key)
         self.failed.pop(key, None)
         self._by_topic.setdefault(loaded.topic, set()).add(loaded.index)
         self._names[loaded.topic_id] = loaded.topic
@@ -311,7 +322,13 @@ class LogManager:
 
     def _forget(self, key: Key) -> None:
         for offsets in self._saved:
-            offsets.pop(key, None)
+            if offsets.pop(key, None) is not None:
+                self._unwritten = True
+
+    def _offsets_changed(self, key: Key) -> None:
+        """A log's recovery point, start offset or HW moved (any thread)."""
+        with self._offsets_moved_lock:
+            self._offsets_moved.add(key)
 
     def _remove_directory(self, directory: Path) -> None:
         doomed = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}-delete")
@@ -409,38 +426,55 @@ class LogManager:
 
     # -- checkpoints and retention -------------------------------------------------------------
 
-    def _checkpoint_offsets(self) -> Offsets:
-        """The saved offsets overlaid with the open partitions' (read on the event loop)."""
-        recovery, starts, hws = (dict(offsets) for offsets in self._saved)
-        for key, partition in self.partitions.items():
-            if partition.log.offline:
+    def _checkpoint_offsets(self, every_partition: bool = False) -> Offsets | None:
+        """Copies of the saved offsets with the open partitions' overlaid (on the event loop:
+        partitions come and go there), or None when nothing moved since the last call. Reads
+        the partitions whose offsets moved, or with ``every_partition`` all of them."""
+        with self._offsets_moved_lock:
+            moved, self._offsets_moved = self._offsets_moved, set()
+        keys = self.partitions.keys() if every_partition else moved
+        recovery, starts, hws = self._saved
+        for key in keys:
+            partition = self.partitions.get(key)
+            if partition is None or partition.log.offline:
                 continue
-            recovery[key] = partition.log.recovery_point
-            starts[key] = partition.log.log_start_offset
-            hws[key] = partition.log.high_watermark
-        self._saved = (recovery, starts, hws)
-        return recovery, starts, hws
+            log_ = partition.log
+            values = (log_.recovery_point, log_.log_start_offset, log_.high_watermark)
+            if values != (recovery.get(key), starts.get(key), hws.get(key)):
+                recovery[key], starts[key], hws[key] = values
+                self._unwritten = True
+        if not (self._unwritten or every_partition):
+            return None
+        self._unwritten = False  # set again if the write fails
+        return dict(recovery), dict(starts), dict(hws)
 
     def _write_checkpoints(self, offsets: Offsets) -> None:
         for file, values in zip(self._files, offsets, strict=True):
             file.write(values)
 
     def write_checkpoints(self) -> None:
-        self._write_checkpoints(self._checkpoint_offsets())
+        """Writes the three checkpoint files now, from every open partition."""
+        offsets = self._checkpoint_offsets(every_partition=True)
+        assert offsets is not None
+        try:
+            self._write_checkpoints(offsets)
+        except BaseException:
+            self._unwritten = True
+            raise
 
     async def _checkpoint_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(limits.CHECKPOINT_INTERVAL_MS / 1000)
-            offsets = self._checkpoint_offsets()  # on the loop: partitions come and go here
-            if offsets == self._written:
+            offsets = self._checkpoint_offsets()
+            if offsets is None:
                 continue
             try:
                 await loop.run_in_executor(
                     self._checkpoint_executor, self._write_checkpoints, offsets
                 )
-                self._written = offsets
             except OSError as e:
+                self._unwritten = True
                 log.error("writing checkpoint files failed: %s", e)
 
     def delete_old_segments(self, at_ms: int) -> int:

@@ -114,6 +114,10 @@ class Log:
         self._deferred_close: list[Segment] = []
         self._truncation_count = 0
         self._truncations: list[tuple[int, int]] = []
+        # Called (with the log's lock held: it must be quick and take no lock of the log's)
+        # when the recovery point, the log start offset or the high watermark moved: the
+        # owner's checkpoints then rewrite only what changed, not every partition's offsets.
+        self.on_offsets_changed: Callable[[], None] | None = None
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -201,8 +205,15 @@ class Log:
     def update_high_watermark(self, offset: int) -> int:
         """Sets the high watermark, clamped to [log start offset, log end offset]; returns it."""
         with self._lock:
-            self._high_watermark = min(max(offset, self._log_start), self._leo)
-            return self._high_watermark
+            hw = min(max(offset, self._log_start), self._leo)
+            if hw != self._high_watermark:
+                self._high_watermark = hw
+                self._offsets_changed()
+            return hw
+
+    def _offsets_changed(self) -> None:
+        if self.on_offsets_changed is not None:
+            self.on_offsets_changed()
 
     @property
     def offline(self) -> KafkaStorageError | None:
@@ -413,7 +424,10 @@ class Log:
                 lows = [offset for n, offset in self._truncations if n > truncation_mark]
                 if lows:
                     target = min(target, *lows)
-                self._recovery_point = min(max(self._recovery_point, target), self._leo)
+                point = min(max(self._recovery_point, target), self._leo)
+                if point != self._recovery_point:
+                    self._recovery_point = point
+                    self._offsets_changed()
             if self._flushing == 0:
                 for segment in self._deferred_close:
                     segment.close()
@@ -577,6 +591,7 @@ class Log:
             self._log_start = min(self._log_start, new_end)
             self._recovery_point = min(self._recovery_point, new_end)
             self._high_watermark = min(self._high_watermark, new_end)
+            self._offsets_changed()
             self._truncation_count += 1
             if self._flushing:
                 self._truncations.append((self._truncation_count, new_end))
@@ -609,6 +624,7 @@ class Log:
             self._log_start = max(self._log_start, self._segments[0].base_offset)
             self._recovery_point = max(self._recovery_point, self._log_start)
             self._high_watermark = max(self._high_watermark, self._log_start)
+            self._offsets_changed()
             self.epoch_cache.truncate_from_start(self._log_start)
             log.info(
                 "%s: retention deleted %d segment(s); log start offset is now %d",

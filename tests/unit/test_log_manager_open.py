@@ -97,3 +97,33 @@ def test_a_directory_of_another_topic_id_goes_even_when_empty(tmp_path: Path) ->
         assert names(directory) == [LOG]
     finally:
         loaded.log.close()
+
+
+def test_the_checkpoint_check_reads_only_partitions_whose_offsets_moved(tmp_path: Path) -> None:
+    """The periodic checkpoint finds nothing to write when no offset moved, and a moved
+    offset of one partition among many reaches the files' next content."""
+
+    async def run() -> None:
+        logs = LogManager(tmp_path, node_id=1)
+        logs.start(retention_check_interval_ms=300_000, on_fatal=lambda why: None)
+        try:
+            quiet = [logs.open_partition("q", TOPIC_ID, i, STATE, LogConfig(), 1) for i in range(5)]
+            busy = logs.open_partition("b", OTHER_ID, 0, STATE, LogConfig(), 1)
+            first = logs._checkpoint_offsets()
+            assert first is not None and set(first[0]) == {("q", i) for i in range(5)} | {("b", 0)}
+            assert logs._checkpoint_offsets() is None, "nothing moved"
+            busy.append_now([[NewRecord(None, b"v", 1000)]], "all")
+            await until(lambda: busy.high_watermark == 1, "the flush", DEADLINE_S)
+            moved = logs._checkpoint_offsets()
+            assert moved is not None
+            recovery, starts, hws = moved
+            assert (recovery[("b", 0)], starts[("b", 0)], hws[("b", 0)]) == (1, 0, 1)
+            assert all(hws[("q", i)] == 0 for i in range(5)) and len(quiet) == 5
+            assert logs._checkpoint_offsets() is None
+            logs.delete_partition("q", 3)
+            after_delete = logs._checkpoint_offsets()
+            assert after_delete is not None and ("q", 3) not in after_delete[0]
+        finally:
+            await logs.close()
+
+    asyncio.run(run())
