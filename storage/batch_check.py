@@ -208,18 +208,19 @@ def _walk_records(data: bytes, count: int) -> tuple[int, int]:
     IndexError, caught below)."""
     end = len(data)
     pos = HEADER_SIZE
-    low = high = 0
+    # Start past any delta a varlong holds, so the first record sets both.
+    low, high = 1 << 64, -(1 << 64)
     index = 0
     try:
-        while index < count:
+        for index in range(count):
             start = pos
             # Record length. Each varint: one byte, two bytes, or the general decoder.
             b = data[pos]
             if b < 0x80:
                 zz = b
                 pos += 1
-            elif data[pos + 1] < 0x80:
-                zz = (b & 0x7F) | (data[pos + 1] << 7)
+            elif (c := data[pos + 1]) < 0x80:
+                zz = b - 0x80 + (c << 7)
                 pos += 2
             else:
                 zz, pos = _raw_varint(data, pos, end)
@@ -236,25 +237,23 @@ def _walk_records(data: bytes, count: int) -> tuple[int, int]:
             if b < 0x80:
                 zz = b
                 pos += 1
-            elif data[pos + 1] < 0x80:
-                zz = (b & 0x7F) | (data[pos + 1] << 7)
+            elif (c := data[pos + 1]) < 0x80:
+                zz = b - 0x80 + (c << 7)
                 pos += 2
             else:
                 zz, pos = _raw_varint(data, pos, record_end, long=True)
             delta = (zz >> 1) ^ -(zz & 1)
-            if index == 0:
-                low = high = delta
-            elif delta > high:
+            if delta > high:
                 high = delta
-            elif delta < low:
+            if delta < low:
                 low = delta
             # Offset delta: must be the record's index (a zigzag varint, so 2 * index).
             b = data[pos]
             if b < 0x80:
                 zz = b
                 pos += 1
-            elif data[pos + 1] < 0x80:
-                zz = (b & 0x7F) | (data[pos + 1] << 7)
+            elif (c := data[pos + 1]) < 0x80:
+                zz = b - 0x80 + (c << 7)
                 pos += 2
             else:
                 zz, pos = _raw_varint(data, pos, record_end)
@@ -269,24 +268,25 @@ def _walk_records(data: bytes, count: int) -> tuple[int, int]:
             if b < 0x80:
                 zz = b
                 pos += 1
-            elif data[pos + 1] < 0x80:
-                zz = (b & 0x7F) | (data[pos + 1] << 7)
+            elif (c := data[pos + 1]) < 0x80:
+                zz = b - 0x80 + (c << 7)
                 pos += 2
             else:
                 zz, pos = _raw_varint(data, pos, record_end)
-            if zz & 1:
-                if zz != 1:
-                    raise CorruptRecordError(
-                        f"record {index} has a key length of {(zz >> 1) ^ -(zz & 1)}", start
-                    )
+            if zz == 1:
+                pass  # a null key (-1), the most common key
+            elif zz & 1:
+                raise CorruptRecordError(
+                    f"record {index} has a key length of {(zz >> 1) ^ -(zz & 1)}", start
+                )
             else:
                 pos += zz >> 1
             b = data[pos]
             if b < 0x80:
                 zz = b
                 pos += 1
-            elif data[pos + 1] < 0x80:
-                zz = (b & 0x7F) | (data[pos + 1] << 7)
+            elif (c := data[pos + 1]) < 0x80:
+                zz = b - 0x80 + (c << 7)
                 pos += 2
             else:
                 zz, pos = _raw_varint(data, pos, record_end)
@@ -308,7 +308,6 @@ def _walk_records(data: bytes, count: int) -> tuple[int, int]:
                     f"record {index} should end at byte {record_end}, its fields end at {pos}",
                     start,
                 )
-            index += 1
     except IndexError:
         raise CorruptRecordError(
             f"record {index} runs past the end of the batch ({count} records expected)", end
