@@ -113,16 +113,17 @@ class LeaderSession(Generic[W]):
     closed: bool = False
     # The first answer of a session covers every partition (a full answer).
     full_answer_due: bool = True
-    # The ISR keeper was told the session went quiet (cleared by the next request).
+    # The ISR keeper was told the session went quiet (and is told again when it resumes).
     silence_reported: bool = False
 
     def take_dirty(self) -> list[Key]:
-        """The dirty partitions, in the session's order, now clean."""
+        """The dirty partitions, now clean: all of them in the request's order for the first
+        answer, else sorted (an answer's order does not depend on hashing)."""
         if self.full_answer_due:
             self.full_answer_due = False
             self.dirty.clear()
             return list(self.partitions)
-        keys = [k for k in self.dirty if k in self.partitions]
+        keys = sorted(k for k in self.dirty if k in self.partitions)
         self.dirty.clear()
         return keys
 
@@ -200,7 +201,6 @@ class SessionTable(Generic[W]):
             self._hold(session, want)
         session.epoch = next_epoch(session.epoch)
         session.last_fetch_ms = now_ms
-        session.silence_reported = False
         self._sessions[session.session_id] = self._sessions.pop(session.session_id)  # newest
         return session, closed
 

@@ -336,7 +336,7 @@ class ReplicaManager:
         if smaller is not None:
             log.warning("%s: followers lag, shrinking the ISR to %s", p.name, list(smaller))
             self.request_isr_change(p, smaller)
-        self.fetch_handler.expand_isr_if_caught_up(p)
+        self.fetch_handler.expand_isr_if_caught_up(p, now, quiet_ms)
         if next_ms is not None:
             self.watch_isr(p, next_ms)
 

@@ -255,8 +255,14 @@ class ReplicaFetchHandler:
             return encode_response([], [], error=error_entry(e.kind, e.message))
         for old in closed:
             self._session_closed(old, now_ms)
+        if session is not None and session.silence_reported:
+            # A follower back from a pause reports nothing new on idle partitions: the ISR
+            # keeper looks at them again (it may add the follower back now).
+            session.silence_reported = False
+            for topic, index in session.partitions:
+                self._look_at_isr(self._lookup(topic, index), now_ms)
         for topic, index in request.forgotten:
-            self._no_longer_fetched(self._lookup(topic, index), now_ms)
+            self._look_at_isr(self._lookup(topic, index), now_ms)
         if session is None:
             return await self._fetch_sessionless(request)
         return await self._fetch_session(session, request)
@@ -345,9 +351,10 @@ class ReplicaFetchHandler:
         if wakeup is not None:
             wakeup.set()  # its held poll answers now
         for topic, index in session.partitions:
-            self._no_longer_fetched(self._lookup(topic, index), now_ms)
+            self._look_at_isr(self._lookup(topic, index), now_ms)
 
-    def _no_longer_fetched(self, p: Partition | None, now_ms: int) -> None:
+    def _look_at_isr(self, p: Partition | None, now_ms: int) -> None:
+        """The ISR keeper looks at ``p`` now (a follower stopped or resumed fetching it)."""
         if p is not None and self._watch_isr is not None and p.is_leader:
             self._watch_isr(p, now_ms)
 
@@ -379,13 +386,15 @@ class ReplicaFetchHandler:
             return since, False
         return max(since, session.last_fetch_ms), now_ms - session.last_fetch_ms <= quiet_ms
 
-    def expand_isr_if_caught_up(self, p: Partition) -> None:
-        """Asks again to add the followers of ``p`` whose sessions show them caught up (an
-        earlier request was refused, and an idle follower reports nothing new)."""
+    def expand_isr_if_caught_up(self, p: Partition, now_ms: int, quiet_ms: int) -> None:
+        """Asks again to add the followers of ``p`` whose live sessions (a request within
+        ``quiet_ms``) show them caught up: an earlier request was refused, or the follower
+        came back from a pause, and an idle follower reports nothing new."""
         for session in self.sessions.holding((p.topic, p.index)):
             cached = session.partitions[(p.topic, p.index)]
             if (
-                cached.want.topic_id == p.topic_id
+                now_ms - session.last_fetch_ms <= quiet_ms
+                and cached.want.topic_id == p.topic_id
                 and cached.want.leader_epoch == p.state.leader_epoch
             ):
                 self._maybe_expand(p, session.replica_id, cached.want.fetch_offset)
