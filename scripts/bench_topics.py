@@ -343,6 +343,12 @@ def run(args: argparse.Namespace, directory: Path) -> None:
             f"{count / took:,.0f} topics/s, {total / took:,.0f} partitions/s "
             f"({retries} retries)"
         )
+        used_s = sum(proc_cpu_s(n.pid or 0) - cpu_before[n.node_id] for n in nodes)
+        print(
+            f"CPU per topic created, all nodes: {1000 * used_s / count:.2f} ms "
+            f"({1000 * used_s / total:.2f} ms per partition): the figure a loaded machine "
+            "changes least"
+        )
         print(
             "CPU during creation, % of a core: "
             + ", ".join(
