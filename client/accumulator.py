@@ -250,17 +250,21 @@ class Accumulator:
         index = start + 1
         if news:
             return index, total, batch, news
-        # The run's timestamp within the batch's range: append() counted it.
+        # The run's timestamp is within the batch's range (append() counted it), but the batch
+        # may have started earlier: its delta is the same for every record of the run.
+        delta = timestamp - batch.base_timestamp
+        framing = 1 + (1 if -64 <= delta < 64 else varint_size(delta))  # attributes, delta
         records = batch.records
         limit = self.batch_size
+        no_headers = NO_HEADERS
         while index < end:
             payload = payloads[index]
             count = len(records)
-            body = payload + 2 + (1 if count < 64 else varint_size(count))  # timestamp delta 0
+            body = payload + framing + (1 if count < 64 else varint_size(count))
             size = body + (1 if body < 64 else 2 if body < 8192 else varint_size(body))
             if batch.size + size > limit:
                 break
-            records.append((None, values[index], NO_HEADERS, size, timestamp, group, index))
+            records.append((None, values[index], no_headers, size, timestamp, group, index))
             batch.size += size
             total += size
             index += 1

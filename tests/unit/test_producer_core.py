@@ -379,6 +379,23 @@ def test_a_run_appended_at_once_is_batched_as_record_by_record() -> None:
     assert [r[CALLBACK] for b in runs.queues[("t", 0)] for r in b.records] == list(range(700))
 
 
+def test_runs_stamped_later_than_their_batch_count_the_bytes_they_are_built_into() -> None:
+    """A run joining a batch started earlier has timestamp deltas (two bytes from 64 ms)."""
+    values = [b"v" * (n % 120) for n in range(900)]
+    payloads = [payload_size(None, len(v), ()) for v in values]
+    acc = Accumulator(batch_size=1 << 20, linger_s=1.0)
+    index = 0
+    for run, step_ms in enumerate([0, 30, 100, 5000, 70_000, 9_000_000]):
+        end = min(len(values), index + 150)
+        while index < end:
+            index, _size, _batch, _news = acc.append_run(
+                "t", 0, payloads, list(values), index, end, 7_000 + step_ms + run, None, 0.0
+            )
+    (batch,) = acc.queues[("t", 0)]
+    built = build(batch.records, key=KEY, value=VALUE, headers=HEADERS, timestamp=TIMESTAMP)
+    assert batch.size == batch.wire_size == len(built)
+
+
 # -- keys, values and headers as the batch carries them ------------------------------------------
 
 
