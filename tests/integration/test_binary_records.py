@@ -275,6 +275,11 @@ def test_json_only_parameters_and_the_topic_endpoint_are_refused(cluster: Cluste
 def test_a_follower_redirects_binary_requests_to_the_leader(cluster: Cluster) -> None:
     leader = topic_with_leader(cluster, "bin-redirect")
     follower = next(n for n in cluster.running() if n.node_id != leader.node_id)
+    # A replica not open yet answers 503 (retry): wait until the follower has its own.
+    wait_until(
+        "the follower's replica is open",
+        lambda: call("GET", records_url(follower, "bin-redirect", "offset=0")).status == 307,
+    )
     for answer in (
         produce(follower, "bin-redirect", batch([b"a"])),
         fetch(follower, "bin-redirect", "offset=0"),
