@@ -13,8 +13,8 @@ partition (its fetch state: offsets and epochs), and:
 - an **incremental** request (the session's id and its next epoch, 1, 2, ...) names only
   the partitions whose fetch state changed since the last request, plus the ones the
   follower no longer fetches here (``forgotten``); the leader updates its copy, and answers
-  only partitions with something to say: data, a new high watermark or log start offset,
-  an error, a divergence;
+  the partitions named and those with something to say: data, a new high watermark or log
+  start offset, an error, a divergence;
 - a **sessionless** request (``session_epoch`` -1, the default) is the old full fetch: no
   session is kept (a ``session_id`` with it closes that session).
 
@@ -236,15 +236,12 @@ class SessionTable(Generic[W]):
         return session
 
     def _hold(self, session: LeaderSession[W], want: W) -> None:
+        # What was told is forgotten too: a partition the follower names is answered whole
+        # (it may have skipped the last answer, its metadata having moved meanwhile).
         key = key_of(want)
-        cached = session.partitions.get(key)
-        if cached is None:
-            session.partitions[key] = Cached(want)
+        if key not in session.partitions:
             self._by_key.setdefault(key, set()).add(session.session_id)
-        elif cached.want.topic_id != want.topic_id:
-            session.partitions[key] = Cached(want)  # a namesake: nothing was told of this one
-        else:
-            cached.want = want
+        session.partitions[key] = Cached(want)
         session.dirty.add(key)
 
     def _unindex(self, session_id: int, key: Key) -> None:

@@ -33,10 +33,10 @@ Response, ``application/octet-stream``, raw batch bytes rather than JSON::
 
 ``session_id`` is the session a full request opened (0 for a sessionless one). A sessionless
 or full request is answered for every partition it names, in its order; an incremental one
-only for the session's partitions with news: bytes, a high watermark or log start offset
-other than the follower was last told, an error, a divergence. The header's ``error`` is a
-session error (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH), with no partitions:
-the follower starts a full session again.
+for the partitions it names and the session's partitions with news: bytes, a high
+watermark or log start offset other than the follower was last told, an error, a divergence.
+The header's ``error`` is a session error (FETCH_SESSION_ID_NOT_FOUND,
+INVALID_FETCH_SESSION_EPOCH), with no partitions: the follower starts a full session again.
 
 Every number is checked: integers only (no bool, no float, which is what orjson makes of an
 integer beyond 64 bits), within Java's int or long as Kafka's FetchRequest has them; anything

@@ -360,3 +360,12 @@ def test_rounds_of_a_session_replicate_every_partition_and_idle_rounds_name_noth
     named.clear()
     round_trip()
     assert named == [0], "an idle round names nothing"
+
+
+def test_a_partition_the_follower_names_is_answered_whole_even_if_nothing_moved() -> None:
+    """The follower may have skipped the last answer (its metadata moved meanwhile): naming
+    the partition again gets its high watermark again."""
+    node = Leader(2)
+    opened = node.fetch(session_request([want(0), want(1)]))
+    ((entry, _),) = node.fetch(session_request([want(1)], opened.session_id, 1)).partitions
+    assert (entry["partition"], entry["high_watermark"]) == (1, 0)
