@@ -159,6 +159,17 @@ class AsyncProducer:
             self._sender_task = asyncio.create_task(
                 self._sender.run(), name="kraft-producer-sender"
             )
+            self._sender_task.add_done_callback(self._sender_ended)
+
+    def _sender_ended(self, task: asyncio.Task[None]) -> None:
+        """A sender that died of a bug fails every record it held and refuses new ones (the
+        error is each record's), rather than leaving callers waiting for ever."""
+        error = None if task.cancelled() else task.exception()
+        sender = self._sender
+        if error is None or sender is None:
+            return
+        sender.closing = True
+        sender.fail_all(error)
 
     async def __aenter__(self) -> AsyncProducer:
         await self.start()
@@ -209,9 +220,10 @@ class AsyncProducer:
         sender.closing = True
         self._acc.flushing = True
         sender.poke()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout_s)
-        except TimeoutError:
+        # asyncio.wait, not wait_for: a sender that died of a bug (its records failed with
+        # the error already) must not make close() raise it again.
+        done, _pending = await asyncio.wait({task}, timeout=timeout_s)
+        if not done:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await sender.stop()

@@ -29,7 +29,7 @@ def as_bytes(data: Any, what: str) -> bytes | None:
 def parse_headers(raw: Mapping[str, Any] | Sequence[tuple[str, Any]] | None) -> list[Header]:
     """Headers given as a mapping or (name, value) pairs, values as bytes (None kept; a str
     as its UTF-8); raises TypeError for a name that is not a str or a value of another
-    type."""
+    type, UnicodeEncodeError (a ValueError) for a name that has no UTF-8 form."""
     if raw is None:
         return []
     pairs = list(raw.items()) if isinstance(raw, Mapping) else list(raw)
@@ -37,5 +37,6 @@ def parse_headers(raw: Mapping[str, Any] | Sequence[tuple[str, Any]] | None) -> 
     for name, value in pairs:
         if not isinstance(name, str):
             raise TypeError("a header name must be a str")
+        name.encode("utf-8")  # a name with lone surrogates raises UnicodeEncodeError here
         headers.append((name, as_bytes(value, f"header {name!r}")))
     return headers

@@ -360,25 +360,20 @@ class Sender:
 
     async def _send_batch(self, state: _PartitionState, batch: Batch, url: str) -> None:
         batch.attempts += 1
-        if batch.body is None:
-            if batch.base_sequence is None:
-                producer = (NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE)
-            else:
-                assert batch.producer_id is not None
-                producer = (batch.producer_id, batch.producer_epoch, batch.base_sequence)
-            batch.body = build(
-                batch.records,
-                *producer,
-                key=KEY,
-                value=VALUE,
-                headers=HEADERS,
-                timestamp=TIMESTAMP,
-            )
         path = (
             f"/v1/topics/{quote(batch.topic, safe='')}/partitions/{batch.partition}/records?"
             + self._query
         )
         try:
+            if batch.body is None:
+                try:
+                    batch.body = self._build(batch)
+                except Exception as exc:
+                    # Never sent: the records' futures carry the error rather than waiting
+                    # for ever on a batch no request will finish.
+                    batch.attempts -= 1
+                    self.fail(batch, exc, state)
+                    return
             try:
                 answer = await self._transport.exchange(
                     "POST",
@@ -401,6 +396,18 @@ class Sender:
             state.in_flight -= 1
             self.in_flight.discard(batch)
             self.poke()
+
+    @staticmethod
+    def _build(batch: Batch) -> bytes:
+        """The batch's request body: one v2 record batch with its producer fields."""
+        if batch.base_sequence is None:
+            producer = (NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE)
+        else:
+            assert batch.producer_id is not None
+            producer = (batch.producer_id, batch.producer_epoch, batch.base_sequence)
+        return build(
+            batch.records, *producer, key=KEY, value=VALUE, headers=HEADERS, timestamp=TIMESTAMP
+        )
 
     def _handle(self, state: _PartitionState, batch: Batch, answer: Answer) -> None:
         status = answer.status

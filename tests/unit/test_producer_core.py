@@ -421,3 +421,5 @@ def test_headers_keep_order_repeats_and_any_bytes() -> None:
         parse_headers([(b"k", b"v")])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="header 'k' must be bytes, str or None, not int"):
         parse_headers([("k", 5)])
+    with pytest.raises(ValueError):
+        parse_headers([("\ud800", b"v")])  # no UTF-8 form: refused at send, not at build

@@ -330,3 +330,46 @@ def test_the_synchronous_producer_sends_and_waits_on_its_own_loop() -> None:
     ((_url, _headers, body),) = network.produced
     (record,) = read_all("t", 0, body, 0)
     assert (record.key, record.value) == (b"k", b"\xff\x00")
+
+
+def test_a_batch_that_cannot_be_built_fails_its_records_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_args: Any, **_kw: Any) -> bytes:
+        raise RuntimeError("the builder broke")
+
+    monkeypatch.setattr("client.sender.build", broken)
+    network = Network([])
+
+    async def body(producer: AsyncProducer) -> BaseException | None:
+        future = await producer.send("t", "a", partition=0)
+        await asyncio.wait_for(producer.flush(), 10)
+        return future.exception()
+
+    failure = run(network, body)
+    assert isinstance(failure, RuntimeError) and str(failure) == "the builder broke"
+    assert network.produced == []
+
+
+def test_a_sender_that_dies_fails_every_record_and_refuses_new_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from client.sender import ProducerClosed, Sender
+
+    def broken(*_args: Any, **_kw: Any) -> None:
+        raise RuntimeError("a bug in the sender")
+
+    monkeypatch.setattr(Sender, "_try_send", broken)
+
+    async def body(producer: AsyncProducer) -> BaseException | None:
+        future = await producer.send("t", "a", partition=0)
+        await producer.flush()  # the sender dies at its next wake
+        error = await asyncio.wait_for(asyncio.gather(future, return_exceptions=True), 10)
+        with pytest.raises(ProducerClosed):
+            await producer.send("t", "b", partition=0)
+        result = error[0]
+        assert isinstance(result, BaseException)
+        return result
+
+    failure = run(Network([]), body)
+    assert isinstance(failure, RuntimeError) and str(failure) == "a bug in the sender"
