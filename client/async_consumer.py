@@ -7,7 +7,9 @@ Theory of operation:
   required; Kafka 4's consumer protocol, see client/group_member.py). Subscribing and
   assigning are exclusive, as in Kafka.
 - **Fetching** (client/consumer_fetch.py): each owned partition has a task long-polling its
-  leader, a little ahead of the application. Leader changes and dead nodes are followed by
+  leader, a little ahead of the application, for the stored record batches as they lie in
+  the leader's log (``Accept: application/vnd.kafka.batch``), read here with
+  client/batches.py. Leader changes and dead nodes are followed by
   client/consumer_client.py; retriable errors are retried for as long as the consumer runs.
 - **Positions**: :meth:`poll` returns at most ``max.poll.records`` records and moves each
   partition's position past what it returned (not past what was fetched); that position is
