@@ -12,8 +12,9 @@
 //       "first-ack ms=<ack time - START_MS>" (START_MS: when the nodes were launched)
 //   java KafkaProbe acks BOOTSTRAP TOPIC SECONDS
 //       sends to partition 0 one record at a time (acks=all, each waits for its ack) for
-//       SECONDS and prints "ack <wall clock ms>" per acknowledgement, flushed at once, so the
-//       harness can kill the leader and read when the next ack came
+//       SECONDS and prints "ack <sent ms> <acknowledged ms>" (wall clock) per acknowledged
+//       record, flushed at once, so the harness can kill the leader and read when the first
+//       record sent after it was acknowledged
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.time.Instant;
@@ -157,9 +158,10 @@ public final class KafkaProbe {
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
             long end = System.nanoTime() + (long) (seconds * 1e9);
             while (System.nanoTime() < end) {
+                long sentMs = System.currentTimeMillis();
                 try {
                     producer.send(new ProducerRecord<>(topic, 0, null, "probe".getBytes())).get();
-                    System.out.printf("ack %d%n", System.currentTimeMillis());
+                    System.out.printf("ack %d %d%n", sentMs, System.currentTimeMillis());
                     System.out.flush();
                 } catch (Exception e) {
                     Thread.sleep(10);

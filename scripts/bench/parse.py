@@ -10,7 +10,7 @@ Both systems' perf tools print Kafka's lines (ours copy them), so one parser rea
   MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec,
   fetch.nMsg.sec``
 - the probes' lines (scripts/bench/probe.py, KafkaProbe.java): ``e2e count=.. p50_ms=..``,
-  ``first-ack ms=..``, ``ack <ms>``
+  ``first-ack ms=..``, ``ack <sent ms> <acknowledged ms>``
 - kafka-topics --describe (Kafka's TopicCommand and our kraft-topics print the same):
   ``Topic: T\tPartition: 0\tLeader: 2\tReplicas: ...``
 - /proc/PID/status: ``VmRSS:\t  123456 kB``
@@ -151,14 +151,17 @@ def first_ack_ms(text: str) -> int:
     return int(found[-1])
 
 
-def ack_times_ms(text: str) -> list[int]:
-    """The probes' ``ack <ms>`` lines, in order (a partial last line is left out)."""
-    return [int(t) for t in re.findall(r"^ack (\d+)\n", text, re.MULTILINE)]
+def acks(text: str) -> list[tuple[int, int]]:
+    """The probes' ``ack <sent ms> <acknowledged ms>`` lines, in order (an unfinished last
+    line is left out)."""
+    return [(int(s), int(a)) for s, a in re.findall(r"^ack (\d+) (\d+)\n", text, re.MULTILINE)]
 
 
-def first_ack_after(ack_times: list[int], after_ms: int) -> int | None:
-    """The first acknowledgement strictly after ``after_ms`` (the kill), or None."""
-    return next((t for t in ack_times if t > after_ms), None)
+def first_ack_sent_after(acked: list[tuple[int, int]], dead_ms: int) -> int | None:
+    """When the first record sent at or after ``dead_ms`` (the killed leader was gone) was
+    acknowledged, or None. A record sent before it may have been answered by the old leader
+    in its last moment, its answer read after the kill: it does not count."""
+    return next((a for s, a in acked if s >= dead_ms), None)
 
 
 def partition_leader(describe: str, partition: int) -> int | None:

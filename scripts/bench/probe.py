@@ -12,7 +12,8 @@ the same lines (parsed by scripts/bench/parse.py).
         "first-ack ms=<ack time - START_MS>" (START_MS: when the nodes were launched)
     python -m scripts.bench.probe acks BOOTSTRAP TOPIC SECONDS
         sends to partition 0 one record at a time (acks=all, each waiting for its ack) for
-        SECONDS and prints "ack <wall clock ms>" per acknowledgement, flushed at once
+        SECONDS and prints "ack <sent ms> <acknowledged ms>" (wall clock) per acknowledged
+        record, flushed at once
 
 The producer of ``e2e`` runs in a process of its own (``e2e-send``), as Kafka's runs on a
 thread of its own in the JVM: one Python process would make the consumer wait for the
@@ -119,12 +120,13 @@ async def acks(bootstrap: str, topic: str, seconds: float) -> None:
     async with AsyncProducer(props) as producer:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
+            sent_ms = int(time.time() * 1000)
             try:
                 await producer.send_and_wait(topic, b"probe", partition=0)
             except Exception:  # noqa: BLE001  (a failed send during the failover: go on)
                 await asyncio.sleep(0.01)
                 continue
-            print(f"ack {int(time.time() * 1000)}", flush=True)
+            print(f"ack {sent_ms} {int(time.time() * 1000)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

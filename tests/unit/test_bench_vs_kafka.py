@@ -93,15 +93,18 @@ def test_first_ack_ms_takes_the_probe_line() -> None:
         parse.first_ack_ms("")
 
 
-def test_ack_times_leave_out_a_partial_last_line() -> None:
-    assert parse.ack_times_ms("ack 100\nack 105\nack 1") == [100, 105]
+def test_acks_leave_out_an_unfinished_last_line() -> None:
+    assert parse.acks("ack 100 102\nack 105 107\nack 108 1") == [(100, 102), (105, 107)]
+    assert parse.acks("ack 100 102\nack 105") == [(100, 102)]
 
 
-def test_first_ack_after_the_kill_is_strictly_after() -> None:
-    acks = [100, 105, 110, 9500]
-    assert parse.first_ack_after(acks, 110) == 9500
-    assert parse.first_ack_after(acks, 104) == 105
-    assert parse.first_ack_after(acks, 9500) is None
+def test_failover_ends_with_the_first_record_sent_after_the_leader_died() -> None:
+    # The record sent at 108 was answered by the old leader as it died (acknowledged at
+    # 111, after the kill at 110): it does not end the failover; the one sent at 112 does.
+    acked = [(100, 102), (105, 107), (108, 111), (112, 9500), (9501, 9503)]
+    assert parse.first_ack_sent_after(acked, 110) == 9500
+    assert parse.first_ack_sent_after(acked, 105) == 107
+    assert parse.first_ack_sent_after(acked, 9502) is None
 
 
 def test_partition_leader_from_describe_output() -> None:
