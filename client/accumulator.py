@@ -327,6 +327,57 @@ class Accumulator:
             first.max_timestamp = max(first.max_timestamp, following.max_timestamp)
         return first
 
+    def split(self, batch: Batch, now_s: float) -> list[Batch]:
+        """Kafka's ``splitAndReenqueue``, for a batch the leader refused as larger than the
+        topic's ``max.message.bytes``: its records in order, cut into batches of at most
+        ``batch.size`` bytes and half the refused one's (so each split makes progress), put
+        back first, due at once. Each keeps the refused batch's producer id and takes the
+        sequences that follow its base sequence, and counts as sent (a split is never joined
+        again). A batch of one record cannot be split: the caller fails it."""
+        assert len(batch.records) > 1
+        limit = max(RECORD_BATCH_OVERHEAD + 1, min(self.batch_size, batch.wire_size // 2))
+        parts: list[Batch] = []
+        part: Batch | None = None
+        for record in batch.records:
+            key, value, headers, appended, timestamp = record[:5]
+            payload = payload_size(
+                None if key is None else len(key), None if value is None else len(value), headers
+            )
+            if part is not None:
+                size = record_size(len(part.records), timestamp - part.base_timestamp, payload)
+                if part.wire_size + size > limit:
+                    part = None
+            if part is None:
+                part = Batch(
+                    batch.topic,
+                    batch.partition,
+                    batch.created_s,
+                    base_timestamp=timestamp,
+                    min_timestamp=timestamp,
+                    max_timestamp=timestamp,
+                    full=True,
+                    producer_id=batch.producer_id,
+                    producer_epoch=batch.producer_epoch,
+                    attempts=batch.attempts,
+                    unreachable=batch.unreachable,
+                    retry_at_s=now_s,
+                    last_error=batch.last_error,
+                )
+                if batch.base_sequence is not None:
+                    # Sequences wrap after 2**31 - 1, as Kafka's do.
+                    done = sum(len(p.records) for p in parts)
+                    part.base_sequence = (batch.base_sequence + done) % 2**31
+                parts.append(part)
+                size = record_size(0, 0, payload)
+            part.records.append(record)
+            part.size += appended  # as appended: what buffer.memory counts
+            part.wire_size += size
+            part.min_timestamp = min(part.min_timestamp, timestamp)
+            part.max_timestamp = max(part.max_timestamp, timestamp)
+        queue = self.queues.setdefault((batch.topic, batch.partition), deque())
+        queue.extendleft(reversed(parts))
+        return parts
+
     def reenqueue(self, batch: Batch) -> None:
         """Puts a sent batch back for a retry, before every fresh batch and after the sent
         ones with a lower sequence (the node must see sequences in order)."""

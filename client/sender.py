@@ -54,6 +54,7 @@ from client.protocol import (
     BATCH_MEDIA_TYPE,
     NOT_LEADER_OR_FOLLOWER,
     OUT_OF_ORDER_SEQUENCE_NUMBER,
+    RECORD_TOO_LARGE,
     UNKNOWN_PARTITION,
     UNKNOWN_SERVER_ERROR,
     UNKNOWN_TOPIC,
@@ -428,6 +429,16 @@ class Sender:
                 return
         error = error_from_answer(status, answer.headers, answer.body)
         kind = error.kind
+        if kind is RECORD_TOO_LARGE and len(batch.records) > 1:
+            # Over the topic's max.message.bytes (smaller than what a request may carry):
+            # split and sent again as smaller batches, as Kafka's producer does.
+            if batch.base_sequence is not None:
+                state.unacked.discard(batch.base_sequence)
+            batch.last_error = error
+            for part in self._acc.split(batch, time.monotonic()):
+                if part.base_sequence is not None:
+                    state.unacked.add(part.base_sequence)
+            return
         if kind in (UNKNOWN_TOPIC, UNKNOWN_PARTITION) or kind.retriable:
             self.metadata.invalidate(batch.topic)
             retry_after = error.extra.get("retry_after_s")

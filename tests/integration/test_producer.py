@@ -224,3 +224,25 @@ def test_a_console_producer_keeps_every_line_through_kill_9_of_the_node_it_was_g
             for record in read_partition(cluster, "console", partition)
         )
     assert stored == Counter(lines)
+
+
+def test_batches_over_a_topics_max_message_bytes_are_split_and_all_stored(
+    shared: Cluster,
+) -> None:
+    """A request may carry up to max.request.size (1 MiB) in one batch; a topic that takes
+    less refuses it (RECORD_TOO_LARGE) and the producer sends it again in smaller batches."""
+    node = shared.nodes[0]
+    create_topic(
+        node,
+        "small-batches",
+        partitions=1,
+        replication_factor=3,
+        configs={"max.message.bytes": "4096"},
+    )
+    values = [f"{i:05d}".encode() + b"x" * 95 for i in range(2000)]
+    with Producer({"bootstrap.servers": node.bootstrap, "linger.ms": "200"}) as producer:
+        futures = [producer.send("small-batches", v, partition=0) for v in values]
+        producer.flush()
+    assert [f.result().offset for f in futures] == list(range(2000))
+    stored = read_partition(shared, "small-batches", 0)
+    assert [r["value"].encode() for r in stored] == values

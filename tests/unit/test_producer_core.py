@@ -423,3 +423,38 @@ def test_headers_keep_order_repeats_and_any_bytes() -> None:
         parse_headers([("k", 5)])
     with pytest.raises(ValueError):
         parse_headers([("\ud800", b"v")])  # no UTF-8 form: refused at send, not at build
+
+
+def test_a_split_keeps_order_bytes_counted_and_sequences_and_builds_within_its_counts() -> None:
+    acc = Accumulator(batch_size=1 << 20, linger_s=1.0)
+    for i in range(400):
+        value = b"v" * (i % 300)
+        key = None if i % 3 else b"k%d" % i
+        acc.append(
+            "t",
+            0,
+            payload_size(None if key is None else len(key), len(value), ()),
+            1_000 + 7 * i,
+            key,
+            value,
+            NO_HEADERS,
+            None,
+            i,
+            0.0,
+        )
+    batch = acc.drain("t", 0, 1 << 30, 100_000)
+    batch.base_sequence, batch.producer_id, batch.attempts = 2**31 - 100, 9, 1
+    parts = acc.split(batch, now_s=5.0)
+    assert len(parts) >= 2
+    assert [r[CALLBACK] for p in parts for r in p.records] == list(range(400))
+    assert sum(p.record_bytes for p in parts) == batch.record_bytes  # buffer.memory released
+    counts = [len(p.records) for p in parts]
+    assert [p.base_sequence for p in parts] == [
+        (2**31 - 100 + sum(counts[:i])) % 2**31 for i in range(len(parts))
+    ]
+    assert parts[-1].base_sequence is not None and parts[-1].base_sequence < 400  # wrapped
+    for part in parts:
+        assert part.sent and part.producer_id == 9 and part.retry_at_s == 5.0
+        built = build(part.records, key=KEY, value=VALUE, headers=HEADERS, timestamp=TIMESTAMP)
+        assert len(built) == part.wire_size <= batch.wire_size // 2
+    assert list(acc.queues[("t", 0)]) == parts

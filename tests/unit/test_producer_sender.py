@@ -373,3 +373,73 @@ def test_a_sender_that_dies_fails_every_record_and_refuses_new_ones(
 
     failure = run(Network([]), body)
     assert isinstance(failure, RuntimeError) and str(failure) == "a bug in the sender"
+
+
+class SmallTopic(Network):
+    """A topic whose max.message.bytes is ``limit``: a larger batch is refused (413), a
+    smaller one stored at the next offsets."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__([])
+        self.limit = limit
+        self.stored: list[bytes | None] = []
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 0,
+    ) -> Answer:
+        if body is None or "/records?" not in url:
+            return await super().exchange(method, url, body=body, headers=headers)
+        self.produced.append((url, dict(headers or {}), body))
+        if len(body) > self.limit:
+            return error(413, 41301, "RECORD_TOO_LARGE")
+        base = len(self.stored)
+        self.stored.extend(values(body))
+        return stored(base, len(values(body)))(0)
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_a_batch_over_the_topics_max_message_bytes_is_split_and_sent_again_in_order(
+    idempotent: bool,
+) -> None:
+    network = SmallTopic(limit=3000)
+    sent = [b"v%03d" % i + b"x" * 96 for i in range(100)]
+
+    async def body(producer: AsyncProducer) -> list[RecordMetadata]:
+        futures = [await producer.send("t", v, partition=0) for v in sent]
+        await producer.flush()
+        return [f.result() for f in futures]
+
+    settings: dict[str, Any] = {"linger_ms": 10_000, "batch_size": 1 << 20}
+    if not idempotent:
+        settings |= {"enable_idempotence": False, "acks": "1"}
+    results = run(network, body, **settings)
+    assert network.stored == sent, "every record once, in order"
+    assert [r.offset for r in results] == list(range(100))
+    refused = [b for _u, _h, b in network.produced if len(b) > network.limit]
+    assert len(refused) >= 1 and len(values(refused[0])) == 100
+    accepted = [b for _u, _h, b in network.produced if len(b) <= network.limit]
+    if idempotent:
+        sequences = [producer_fields(b)[2] for b in accepted]
+        counts = [len(values(b)) for b in accepted]
+        assert sequences == [sum(counts[:i]) for i in range(len(counts))]
+    else:
+        assert all(producer_fields(b) == (-1, -1, -1) for b in accepted)
+
+
+def test_a_single_record_over_max_message_bytes_fails_with_record_too_large() -> None:
+    network = SmallTopic(limit=100)
+
+    async def body(producer: AsyncProducer) -> BaseException | None:
+        future = await producer.send("t", "x" * 200, partition=0)
+        await producer.flush()
+        return future.exception()
+
+    failure = run(network, body)
+    assert isinstance(failure, ApiError) and failure.kind is RECORD_TOO_LARGE
+    assert len(network.produced) == 1
