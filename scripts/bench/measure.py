@@ -31,6 +31,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -138,24 +139,22 @@ def measure(side: Side, plan: Plan, kafka: bool, report: Reporter) -> Figures:
             for way, topic, configs, props in _produce_runs(plan, size, kafka):
                 step(
                     f"produce {size_label(size)} {way}",
-                    lambda s=size, w=way, t=topic, c=configs, p=props: _produce(  # type: ignore[misc]
-                        side, plan, s, w, t, c, p, figures, report, tag
+                    partial(
+                        _produce, side, plan, size, way, topic, configs, props, figures, report, tag
                     ),
                 )
             consume_topic = f"p{size}-{'default' if kafka else 'ours'}"
             if f"produce_rps/{size}" in figures[main]:
                 step(
                     f"consume {size_label(size)}",
-                    lambda s=size, t=consume_topic: _consume(  # type: ignore[misc]
-                        side, plan, s, t, figures[main], report, tag
-                    ),
+                    partial(_consume, side, plan, size, consume_topic, figures[main], report, tag),
                 )
             else:
                 # A topic the producer did not fill would measure a partial read and a wait.
                 report.say(f"[{tag}] consume {size_label(size)}: skipped (its produce run failed)")
             step(
                 f"end-to-end {size_label(size)}",
-                lambda s=size: _e2e(side, plan, s, figures[main], report, tag),  # type: ignore[misc]
+                partial(_e2e, side, plan, size, figures[main], report, tag),
             )
 
         def load() -> None:
