@@ -1,11 +1,16 @@
 """Consumer benchmarks on a real three-node cluster on 127.0.0.1.
 
     .venv/bin/python scripts/bench_consumer.py perf [--records 300000] [--runs 3] [--tool MODULE]
+        [--code DIR]
     .venv/bin/python scripts/bench_consumer.py groups [--session-timeout-ms 6000] [--kills 3]
 
 ``perf`` creates ``perf`` (3 partitions, replication factor 3), fills it with ``--records``
 records of 100 bytes (kraft-producer-perf-test, acks=all) and runs kraft-consumer-perf-test
 (or ``--tool``, a module run with ``python -m``) ``--runs`` times, printing each summary line.
+With ``--code DIR`` (another checkout, such as ``git worktree add /tmp/old <commit>``) each run
+produces and consumes ``--records`` with that checkout's tools and with this one's, in turn,
+against the same cluster (this checkout's nodes), and prints the medians of both: a client
+before and after a change, under the same load on the machine.
 
 ``groups`` measures two things of the Consumer: the rebalance time (a member's process killed
 with SIGKILL -> the survivor consuming the dead member's partitions again; this includes the
@@ -29,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.node_process import Cluster, http, run_tool, wait_until  # noqa: E402
+from scripts.node_process import Cluster, http, wait_until  # noqa: E402
 
 
 def create_topic(url: str, name: str, partitions: int, replication_factor: int = 3) -> None:
@@ -51,8 +56,28 @@ def create_topic(url: str, name: str, partitions: int, replication_factor: int =
     wait_until(f"topic {name} has leaders", leaders_known)
 
 
-def produce(bootstrap: str, topic: str, records: int) -> None:
-    out = run_tool(
+def _tool(code: Path, module: str, *args: str) -> tuple[str, float]:
+    """The last line a tool of the checkout ``code`` printed, and the CPU seconds (user +
+    system) its process used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The checkout's own modules: python -m finds them in its working directory first.
+    out = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=code,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert out.returncode == 0, out.stderr
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return out.stdout.splitlines()[-1], cpu_s
+
+
+def produce(bootstrap: str, topic: str, records: int, code: Path = ROOT) -> tuple[str, float]:
+    """kraft-producer-perf-test of ``code``: 100-byte records, acks=all, as fast as it goes."""
+    return _tool(
+        code,
         "client.tools.producer_perf_test",
         "--topic",
         topic,
@@ -65,16 +90,15 @@ def produce(bootstrap: str, topic: str, records: int) -> None:
         "--producer-props",
         f"bootstrap.servers={bootstrap}",
         "acks=all",
-        timeout=600,
     )
-    assert out.returncode == 0, out.stderr
-    print("produced:", out.stdout.splitlines()[-1], flush=True)
 
 
-def _run_perf_tool(tool: str, bootstrap: str, records: int, extra: list[str]) -> tuple[str, float]:
-    """The tool's summary line and the CPU seconds (user + system) its process used."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = run_tool(
+def _run_perf_tool(
+    tool: str, bootstrap: str, records: int, extra: list[str], code: Path = ROOT
+) -> tuple[str, float]:
+    """The tool's summary line and the CPU seconds its process used."""
+    return _tool(
+        code,
         tool,
         "--bootstrap-server",
         bootstrap,
@@ -83,18 +107,17 @@ def _run_perf_tool(tool: str, bootstrap: str, records: int, extra: list[str]) ->
         "--messages",
         str(records),
         *extra,
-        timeout=600,
     )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    assert out.returncode == 0, out.stderr
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return out.stdout.splitlines()[-1], cpu_s
 
 
 def bench_perf(args: argparse.Namespace, cluster: Cluster) -> None:
     first = cluster.nodes[0]
     create_topic(first.url, "perf", 3)
-    produce(first.bootstrap, "perf", args.records)
+    if args.code is not None:
+        bench_codes(args, cluster, Path(args.code).resolve())
+        return
+    line, _cpu_s = produce(first.bootstrap, "perf", args.records)
+    print("produced:", line, flush=True)
     tools = [args.tool, *([args.compare] if args.compare else [])]
     rates: dict[str, list[float]] = {tool: [] for tool in tools}
     for _run in range(args.runs):
@@ -105,6 +128,29 @@ def bench_perf(args: argparse.Namespace, cluster: Cluster) -> None:
     for tool, values in rates.items():
         print(
             f"{tool}: median {statistics.median(values):,.0f} records/s, best {max(values):,.0f}",
+            flush=True,
+        )
+
+
+def bench_codes(args: argparse.Namespace, cluster: Cluster, other: Path) -> None:
+    """The perf tools of ``other`` and of this checkout in turn (see the module text)."""
+    first = cluster.nodes[0]
+    codes = {"other": other, "this": ROOT}
+    rates: dict[tuple[str, str], list[float]] = {}
+    for _run in range(args.runs):
+        for name, code in codes.items():
+            line, cpu_s = produce(first.bootstrap, "perf", args.records, code)
+            rate = float(line.split(", ")[1].split()[0])
+            rates.setdefault(("produce", name), []).append(rate)
+            print(f"produce, {name} ({code}): {line}  (client CPU {cpu_s:.2f} s)", flush=True)
+        for name, code in codes.items():
+            line, cpu_s = _run_perf_tool(args.tool, first.bootstrap, args.records, args.extra, code)
+            rates.setdefault(("consume", name), []).append(float(line.split(", ")[5]))
+            print(f"consume, {name} ({code}): {line}  (client CPU {cpu_s:.2f} s)", flush=True)
+    for (what, name), values in rates.items():
+        print(
+            f"{what}, {name}: median {statistics.median(values):,.0f} records/s, "
+            f"all {', '.join(f'{v:,.0f}' for v in values)}",
             flush=True,
         )
 
@@ -297,6 +343,9 @@ def main() -> int:
     perf.add_argument("--runs", type=int, default=3)
     perf.add_argument("--tool", default="client.tools.consumer_perf_test")
     perf.add_argument("--compare", help="another tool module, run in turn with --tool")
+    perf.add_argument(
+        "--code", help="another checkout whose perf tools run in turn with this one's"
+    )
     perf.add_argument("extra", nargs="*", help="more flags for the tool (after --)")
     groups = sub.add_parser("groups")
     groups.add_argument("--session-timeout-ms", type=int, default=6000)
