@@ -324,3 +324,61 @@ def test_tools_print_one_line_when_no_node_answers(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert err.startswith("Error processing message, terminating consumer process: ")
     assert err.endswith("Processed a total of 0 messages\n")
+
+
+def test_a_binary_fetch_asks_for_batches_follows_the_leader_and_reads_the_headers() -> None:
+    from client.consumer_client import ConsumerClient
+    from client.protocol import BATCH_MEDIA_TYPE
+
+    accepts: list[str | None] = []
+
+    async def batches(request: web.Request) -> web.StreamResponse:
+        accepts.append(request.headers.get("Accept"))
+        return web.Response(
+            body=b"\x00batches",
+            content_type=BATCH_MEDIA_TYPE,
+            headers={
+                "Kafka-Next-Offset": "12",
+                "Kafka-High-Watermark": "20",
+                "Kafka-Log-Start-Offset": "3",
+            },
+        )
+
+    async def scenario() -> None:
+        async with ScriptedNode(batches) as leader:
+
+            async def moved(request: web.Request) -> web.StreamResponse:
+                accepts.append(request.headers.get("Accept"))
+                return web.json_response(
+                    {"error_code": 30701, "error": "NOT_LEADER_OR_FOLLOWER"},
+                    status=307,
+                    headers={"Location": f"http://{leader.address}{request.path_qs}"},
+                )
+
+            async with ScriptedNode(moved) as follower:
+                async with ConsumerClient(follower.address) as client:
+                    answer = await client.fetch_batches("t", 0, 10, max_bytes=1024, timeout_ms=5)
+            assert answer == (b"\x00batches", 12, 20, 3)
+            assert leader.requests[-1][1] == (
+                "/v1/topics/t/partitions/0/records?offset=10&max_bytes=1024&timeout_ms=5"
+            )
+        assert accepts[0] == accepts[-1] == BATCH_MEDIA_TYPE  # kept across the redirect
+
+    run(scenario())
+
+
+def test_a_binary_fetch_answered_in_json_is_an_error_not_records() -> None:
+    from client.consumer_client import ConsumerClient
+
+    async def scenario() -> None:
+        old = json_answer(200, {"records": [], "next_offset": 0})
+        async with ScriptedNode(old) as node:
+            async with ConsumerClient(node.address) as client:
+                with pytest.raises(ApiError) as caught:
+                    await client.fetch_batches("t", 0, 0)
+        assert caught.value.kind is UNKNOWN_SERVER_ERROR
+        assert "of application/json; charset=utf-8 where application/vnd.kafka.batch" in (
+            caught.value.message
+        )
+
+    run(scenario())
