@@ -312,15 +312,15 @@ class ReplicaFetchHandler:
                 if not data and "error" not in entry and "diverging" not in entry:
                     if cached.want.fetch_offset < entry["log_end_offset"]:
                         pending.append(key)
+                    # Compared with what earlier answers told the follower, never with an
+                    # answer of this poll not sent yet (a look again after this follower's
+                    # own report moved the HW would otherwise drop that news).
                     if not full and (
                         entry["high_watermark"] == cached.high_watermark_sent
                         and entry["log_start_offset"] == cached.log_start_sent
                     ):
                         answers.pop(key, None)
                         continue  # nothing the follower does not know
-                if "error" not in entry and "diverging" not in entry:
-                    cached.high_watermark_sent = entry["high_watermark"]
-                    cached.log_start_sent = entry["log_start_offset"]
                 answers[key] = (entry, data)
             remaining = deadline - self._clock.monotonic_s()
             if (
@@ -335,6 +335,11 @@ class ReplicaFetchHandler:
             except TimeoutError:
                 pass
         session.dirty.update(pending)
+        for key, (entry, _) in answers.items():
+            sent_to = session.partitions.get(key)  # None: forgotten while the poll waited
+            if sent_to is not None and "error" not in entry and "diverging" not in entry:
+                sent_to.high_watermark_sent = entry["high_watermark"]
+                sent_to.log_start_sent = entry["log_start_offset"]
         entries = [entry for entry, _ in answers.values()]
         chunks = [data for _, data in answers.values()]
         return encode_response(entries, chunks, session.session_id)

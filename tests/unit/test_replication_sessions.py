@@ -256,6 +256,20 @@ def test_a_moved_high_watermark_is_news_and_an_unchanged_one_is_not() -> None:
     assert node.fetch(session_request([], opened.session_id, 2)).partitions == []
 
 
+def test_a_high_watermark_moved_by_the_followers_own_report_is_told_in_a_held_poll() -> None:
+    node = Leader(1)
+    p = node.partitions[("t", 0)]
+    p.state = LeaderState(1, 0, (1, 2, 3), (1, 2))
+    append(p, 2)
+    p.log.flush()
+    opened = node.fetch(session_request([want(0)]))
+    # The report moves the HW, whose change marks the partition dirty again in this very
+    # session while its poll is held (nothing to send but the HW): the second look must not
+    # drop the news the first look found.
+    told = node.fetch(session_request([want(0, 2)], opened.session_id, 1, wait_ms=200))
+    assert [(e["partition"], e["high_watermark"]) for e, _ in told.partitions] == [(0, 2)]
+
+
 def test_an_unknown_session_or_a_wrong_epoch_is_a_session_error_with_no_partitions() -> None:
     node = Leader(1)
     lost = node.fetch(session_request([], 12345, 3))  # the leader restarted meanwhile
