@@ -102,6 +102,11 @@ NON_EMPTY_GROUP = ErrorKind(40911, "NON_EMPTY_GROUP")
 CORRUPT_MESSAGE = ErrorKind(40011, "CORRUPT_MESSAGE")
 # A binary record batch compressed with a codec this platform does not store (only "none").
 UNSUPPORTED_COMPRESSION_TYPE = ErrorKind(40012, "UNSUPPORTED_COMPRESSION_TYPE")
+# Kafka's FETCH_SESSION_ID_NOT_FOUND (70) and INVALID_FETCH_SESSION_EPOCH (71), of the
+# node-to-node replica fetch sessions: they travel only in the header of a replica fetch's
+# answer (a 200), never as an HTTP status.
+FETCH_SESSION_ID_NOT_FOUND = ErrorKind(40912, "FETCH_SESSION_ID_NOT_FOUND", retriable=True)
+INVALID_FETCH_SESSION_EPOCH = ErrorKind(40913, "INVALID_FETCH_SESSION_EPOCH", retriable=True)
 RECORD_TOO_LARGE = ErrorKind(41301, "RECORD_TOO_LARGE")
 # Above socket.request.max.bytes, or a URL or header line too long to read.
 REQUEST_TOO_LARGE = ErrorKind(41302, "REQUEST_TOO_LARGE")

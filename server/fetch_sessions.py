@@ -40,19 +40,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from client.protocol import ErrorKind
+from client.protocol import FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH, ErrorKind
 
 Key = tuple[str, int]
 
 INT32_MAX = (1 << 31) - 1
 SESSIONLESS_EPOCH = -1  # Kafka's FINAL_EPOCH: no session is kept
 FULL_EPOCH = 0  # Kafka's INITIAL_EPOCH: a full request that opens a session
-
-# Kafka's FETCH_SESSION_ID_NOT_FOUND (70) and INVALID_FETCH_SESSION_EPOCH (71). They travel
-# only in the header of a replica fetch's answer (a 200), never as an HTTP status, next to
-# the other epoch errors of API.md's 409xx range. (client/protocol.py is their natural home.)
-FETCH_SESSION_ID_NOT_FOUND = ErrorKind(40912, "FETCH_SESSION_ID_NOT_FOUND", retriable=True)
-INVALID_FETCH_SESSION_EPOCH = ErrorKind(40913, "INVALID_FETCH_SESSION_EPOCH", retriable=True)
 
 
 def next_epoch(epoch: int) -> int:

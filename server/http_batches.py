@@ -52,10 +52,6 @@ from storage.errors import CorruptRecordError, KafkaStorageError, OffsetOutOfRan
 # The query parameters of the JSON fetch that shape records: a binary fetch has no records
 # to shape, and silently ignoring them would hide a client's mistake.
 JSON_ONLY_FETCH_PARAMETERS = ("follow", "format", "max_records")
-# A produced batch above this many bytes is checked in a worker thread: the record walk takes
-# about a microsecond a record, and a batch of max.message.bytes in small records would hold
-# the event loop (every other request, the heartbeats) for a tenth of a second or more.
-CHECK_IN_THREAD_BYTES_MIN = 256 * 1024
 
 
 def _media_types(header: str) -> list[str]:
@@ -157,7 +153,7 @@ async def fetch_batches(partition: Partition, offset: int, max_bytes: int) -> we
 async def _check(body: bytes) -> CheckedBatch:
     """:func:`check_produce_batch`, its errors as the API's kinds (nothing is stored)."""
     try:
-        if len(body) >= CHECK_IN_THREAD_BYTES_MIN:
+        if len(body) >= limits.CHECK_IN_THREAD_BYTES_MIN:
             return await asyncio.to_thread(check_produce_batch, body)
         return check_produce_batch(body)
     except CorruptRecordError as e:

@@ -103,6 +103,15 @@ REPLICA_FETCH_BACKOFF_S = 0.2
 # again after a metadata change of those partitions, or this pause: no spinning meanwhile, and
 # short next to the failover it may delay (Kafka's replica.fetch.backoff.ms is 1 s).
 REPLICA_FETCH_ERROR_BACKOFF_S = 0.05
+# A leader keeps at most this many replica fetch sessions. One per follower node is the need
+# (a follower's new session replaces its previous one); the bound holds against a peer that
+# opens many, the least recently used going first. (Kafka's
+# max.incremental.fetch.session.cache.slots, 1,000, counts client sessions too.)
+FETCH_SESSIONS_MAX = 64
+# A produced binary batch above this many bytes is checked in a worker thread: the record walk
+# takes about a microsecond a record, and a batch of max.message.bytes in small records would
+# hold the event loop (every other request, the heartbeats) for a tenth of a second or more.
+CHECK_IN_THREAD_BYTES_MIN = 256 * 1024
 # A live follower that has not caught up for this long leaves the ISR (Kafka: 30 s; DESIGN.md
 # asks for 10 s); node.properties' replica.lag.time.max.ms overrides it.
 REPLICA_LAG_TIME_MAX_MS = 10_000

@@ -82,11 +82,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# A leader keeps at most this many fetch sessions. One per follower node is the need (a
-# follower's new session replaces its previous one); the bound holds against a peer that
-# opens many, the least recently used going first. (Kafka's
-# max.incremental.fetch.session.cache.slots, 1,000, counts client sessions too.)
-FETCH_SESSIONS_MAX = 64
 
 # What the ISR keeper is told (``watch_isr``): look at this partition's ISR at this time.
 WatchIsr = Callable[[Partition, int], None]
@@ -123,7 +118,7 @@ class ReplicaFetchHandler:
         self._watch_isr = watch_isr
         self._lag_max_ms = lag_max_ms
         self.sessions: SessionTable[FetchPartition] = SessionTable(
-            FETCH_SESSIONS_MAX, _random_session_id
+            limits.FETCH_SESSIONS_MAX, _random_session_id
         )
         self._wakeups: dict[int, asyncio.Event] = {}
 

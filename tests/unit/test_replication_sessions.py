@@ -10,12 +10,15 @@ from typing import Any
 import orjson
 import pytest
 
-from client.protocol import INVALID_REQUEST, ApiError
-from server.fetch_sessions import (
+from client.protocol import (
     FETCH_SESSION_ID_NOT_FOUND,
+    INVALID_FETCH_SESSION_EPOCH,
+    INVALID_REQUEST,
+    ApiError,
+)
+from server.fetch_sessions import (
     FULL_EPOCH,
     INT32_MAX,
-    INVALID_FETCH_SESSION_EPOCH,
     FollowerSession,
     SessionError,
     SessionTable,
