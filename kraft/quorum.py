@@ -130,7 +130,37 @@ class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
             self._kraft_owner._halt(self._SyncObj__transport)
             time.sleep(timeToWait)
             return
+        if self._kraft_has_unsent_entries():
+            # Entries appended at the last tick go out at this one, not at the next
+            # heartbeat: pysyncobj (batching on) sends only every append period.
+            self._SyncObj__newAppendEntriesTime = 0.0
         super()._onTick(timeToWait)
+
+    def _kraft_has_unsent_entries(self) -> bool:
+        """A leader holding entries not sent yet to a connected follower, while every connected
+        follower has answered every append it was sent.
+
+        The second condition keeps clear of a pysyncobj trap (DESIGN.md, "Known traps"): an
+        answer to one batch that arrives while a later batch is in flight moves the
+        follower's next index back, the later entries are sent again, and the follower drops
+        every entry after the resent batch's start, applied ones included. So a batch goes
+        early only when nothing is in flight; otherwise the append period sends it, as before.
+        """
+        if not self._isLeader():
+            return False
+        last: int = self._SyncObj__getCurrentLogIndex()
+        first: int = self._SyncObj__raftLog[0][1]  # entries before it are only in the dump
+        connected = self._SyncObj__connectedNodes
+        next_index: dict[Any, int] = self._SyncObj__raftNextIndex
+        unanswered: dict[Any, int] = self._SyncObj__transport.kraft_unanswered
+        unsent = False
+        for node, index in next_index.items():
+            if node not in connected:
+                continue
+            if unanswered.get(node, 0) or index <= first:
+                return False  # a message in flight to it, or it needs the dump
+            unsent = unsent or index <= last
+        return unsent
 
     @replicated  # type: ignore[untyped-decorator]
     def apply_records(self, data: bytes, term: int) -> Any:

@@ -325,6 +325,13 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         self._hooks: TransportHooks = syncObj._kraft_hooks
         if syncObj.encryptor is None:
             raise ValueError("the Raft transport needs the cluster secret (pysyncobj password)")
+        # Per peer: append_entries messages sent on the current connection that its answer
+        # (next_node_idx) has not come back for. A follower answers each one that carries
+        # prevLogIdx, and the last chunk of a dump, exactly once (pysyncobj's
+        # __onMessageReceived); the quorum sends new entries early only to followers with
+        # nothing unanswered (kraft.quorum). Any doubt (a stale term's message, never
+        # answered) only leaves a follower at the heartbeat's pace.
+        self.kraft_unanswered: dict[Any, int] = {}
         super().__init__(syncObj, selfNode, otherNodes)
         syncObj.addOnTickCallback(self._kraft_tick)
 
@@ -332,7 +339,18 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         if not self._hooks.before_send():
             return False
         sent: bool = super().send(node, message)
+        if sent and type(message) is dict and message.get("type") == "append_entries":
+            serialized = message.get("serialized")
+            answered = "prevLogIdx" in message or (serialized is not None and serialized[2])
+            if answered:
+                self.kraft_unanswered[node] = self.kraft_unanswered.get(node, 0) + 1
         return sent
+
+    def _onDisconnected(self, conn: Any) -> None:  # noqa: N802
+        node = self._connToNode(conn)
+        if node is not None:
+            self.kraft_unanswered.pop(node, None)  # what was in flight is lost with the link
+        super()._onDisconnected(conn)
 
     def destroy(self) -> None:
         self._hooks.links.closed = True
@@ -340,6 +358,10 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
 
     def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
         self._hooks.last_heard[node.id] = time.monotonic()
+        if type(message) is dict and message.get("type") == "next_node_idx":
+            count = self.kraft_unanswered.get(node, 0)
+            if count:
+                self.kraft_unanswered[node] = count - 1
         super()._onMessageReceived(node, message)
 
     def addNode(self, node: Any) -> None:  # noqa: N802

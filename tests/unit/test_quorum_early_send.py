@@ -1,0 +1,109 @@
+"""A leader sends new entries at the next tick, not at the next append period, only when no
+follower has an append in flight (pysyncobj moves a follower's next index back when an
+answer to one batch arrives while a later one is in flight, and the follower then drops
+entries it applied). The transport counts each peer's unanswered appends; these tests drive
+its counting and the leader's decision with fakes in place of pysyncobj's connections."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pysyncobj.transport import TCPTransport
+
+from kraft.quorum import _MetadataSyncObj
+from kraft.transport import KraftTransport
+
+A, B = "node-a", "node-b"
+
+
+@pytest.fixture
+def transport(monkeypatch: pytest.MonkeyPatch) -> KraftTransport:
+    monkeypatch.setattr(TCPTransport, "send", lambda self, node, message: True)
+    monkeypatch.setattr(TCPTransport, "_onMessageReceived", lambda self, node, message: None)
+    made: KraftTransport = object.__new__(KraftTransport)
+    made._hooks = SimpleNamespace(before_send=lambda: True, last_heard={})  # type: ignore[assignment]
+    made.kraft_unanswered = {}
+    return made
+
+
+class Node:
+    """What the transport needs of a pysyncobj node: an id, and hashable."""
+
+    def __init__(self, name: str) -> None:
+        self.id = name
+
+
+def node(name: str) -> Node:
+    return Node(name)
+
+
+def append(prev: int | None = 4, serialized: Any = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "append_entries", "term": 3, "commit_index": 4}
+    if prev is not None:
+        message |= {"prevLogIdx": prev, "prevLogTerm": 3, "entries": []}
+    else:
+        message["serialized"] = serialized
+    return message
+
+
+def test_each_append_is_unanswered_until_its_next_node_idx_arrives(
+    transport: KraftTransport,
+) -> None:
+    a = node(A)
+    transport.send(a, append())
+    transport.send(a, append())
+    transport.send(a, {"type": "request_vote", "term": 4})  # not an append: never counted
+    assert transport.kraft_unanswered[a] == 2
+    transport._onMessageReceived(a, {"type": "next_node_idx", "next_node_idx": 5})
+    assert transport.kraft_unanswered[a] == 1
+    transport._onMessageReceived(a, {"type": "next_node_idx", "next_node_idx": 6})
+    transport._onMessageReceived(a, {"type": "next_node_idx", "next_node_idx": 6})  # extra
+    assert transport.kraft_unanswered[a] == 0
+
+
+def test_only_the_last_chunk_of_a_dump_is_answered(transport: KraftTransport) -> None:
+    a = node(A)
+    transport.send(a, append(None, serialized=(b"chunk", True, False)))
+    transport.send(a, append(None, serialized=None))  # no dump ready yet: no answer either
+    assert transport.kraft_unanswered.get(a, 0) == 0
+    transport.send(a, append(None, serialized=(b"last", False, True)))
+    assert transport.kraft_unanswered[a] == 1
+
+
+def leader(
+    next_index: dict[str, int],
+    unanswered: dict[str, int],
+    *,
+    last: int = 10,
+    first: int = 1,
+    connected: tuple[str, ...] = (A, B),
+    is_leader: bool = True,
+) -> Any:
+    return SimpleNamespace(
+        _isLeader=lambda: is_leader,
+        _SyncObj__getCurrentLogIndex=lambda: last,
+        _SyncObj__raftLog=[(b"", first, 1)],
+        _SyncObj__connectedNodes=set(connected),
+        _SyncObj__raftNextIndex=next_index,
+        _SyncObj__transport=SimpleNamespace(kraft_unanswered=unanswered),
+    )
+
+
+@pytest.mark.parametrize(
+    ("fake", "early"),
+    [
+        (leader({A: 11, B: 11}, {}), False),  # everything sent
+        (leader({A: 10, B: 11}, {}), True),  # entry 10 not sent to A, nothing in flight
+        (leader({A: 10, B: 11}, {B: 1}), False),  # B has an append in flight
+        (leader({A: 10, B: 11}, {A: 1}), False),  # A too
+        (leader({A: 10, B: 11}, {B: 1}, connected=(A,)), True),  # B is not connected
+        (leader({A: 10, B: 11}, {}, first=10), False),  # A needs entries only the dump has
+        (leader({A: 10, B: 11}, {}, is_leader=False), False),
+    ],
+)
+def test_entries_go_early_only_when_no_follower_has_an_append_in_flight(
+    fake: Any, early: bool
+) -> None:
+    assert _MetadataSyncObj._kraft_has_unsent_entries(fake) is early
