@@ -402,14 +402,20 @@ class LogManager:
             self._dirty_event.clear()
             batch = list(self._dirty)
             self._dirty.clear()
+            flushed_before = {}
             for partition in batch:
                 self._flush_due.pop(partition, None)  # this flush covers what was due
+                flushed_before[partition] = partition.log.recovery_point
             await loop.run_in_executor(self._flush_executor, self._flush_all, batch)
             for partition in batch:
                 if partition.log.offline:
                     partition.notify()  # waiters answer KAFKA_STORAGE_ERROR now, not at timeout
-                else:
+                elif partition.is_leader:
                     partition.advance_high_watermark()
+                elif partition.log.recovery_point != flushed_before[partition]:
+                    # A follower's flushed offset is part of what its fetch session reports
+                    # (the leader's HW counts it): the notify makes the fetcher name it again.
+                    partition.notify()
 
     async def _flush_timer_loop(self) -> None:
         while True:
