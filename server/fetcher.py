@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ class _LeaderFetch:
     session: FollowerSession[FetchPartition] = field(default_factory=FollowerSession)
     dirty: set[Key] = field(default_factory=set)  # partitions whose fetch state may differ
     all_dirty: bool = False  # every partition may differ (a full reconcile)
+    recheck_due_s: float = 0.0  # monotonic time of the next look at every partition
 
 
 class ReplicaFetcher:
@@ -64,7 +66,9 @@ class ReplicaFetcher:
     What a request names is kept up to date by events, not by a look at every partition
     each round: :meth:`partition_changed` (a partition's append, flush, metadata, close;
     ``Partition.notify``) and :meth:`update` (the partitions a reconcile touched) mark
-    partitions dirty, and a round computes the fetch state of those alone."""
+    partitions dirty, and a round computes the fetch state of those alone; every
+    ``REPLICA_FETCH_RECHECK_S`` a round also looks at every partition, and logs what changed
+    with no event (a bug to fix: such a change would have waited for the look)."""
 
     def __init__(
         self,
@@ -178,16 +182,37 @@ class ReplicaFetcher:
             if not partitions:
                 return None
             asking = session.full_request([fetch_state(p) for p in partitions])
+            fetch.recheck_due_s = time.monotonic() + limits.REPLICA_FETCH_RECHECK_S
         else:
-            keys = fetch.dirty | session.resend
-            if fetch.all_dirty:
+            announced = fetch.dirty | session.resend
+            keys = set(announced)
+            # Now and then every partition is looked at, as Kafka's fetcher does each round:
+            # a change no event announced would otherwise never reach the leader, and its
+            # high watermark, which counts this replica's flushed offset, would stall.
+            recheck = time.monotonic() >= fetch.recheck_due_s
+            if fetch.all_dirty or recheck:
                 keys |= self._assigned.get(leader, set()) | session.sent.keys()
+            if recheck:
+                fetch.recheck_due_s = time.monotonic() + limits.REPLICA_FETCH_RECHECK_S
+            all_dirty = fetch.all_dirty
             fetch.dirty, fetch.all_dirty = set(), False
             touched: dict[Key, FetchPartition | None] = {}
             for key in keys:
                 p = self._followed(leader, key)
                 touched[key] = None if p is None else fetch_state(p)
             asking = session.incremental_request(touched)
+            unannounced = [
+                f"{w.topic}-{w.partition}"
+                for w in asking.partitions
+                if (w.topic, w.partition) not in announced
+            ]
+            if unannounced and not all_dirty:
+                log.info(
+                    "fetch session with node %d: %d partition(s) changed with no event: %s",
+                    leader,
+                    len(unannounced),
+                    ", ".join(unannounced[:5]),
+                )
         return FetchRequest(
             replica_id=self.node_id,
             max_wait_ms=limits.REPLICA_FETCH_WAIT_MS,

@@ -103,6 +103,9 @@ REPLICA_FETCH_BACKOFF_S = 0.2
 # again after a metadata change of those partitions, or this pause: no spinning meanwhile, and
 # short next to the failover it may delay (Kafka's replica.fetch.backoff.ms is 1 s).
 REPLICA_FETCH_ERROR_BACKOFF_S = 0.05
+# A follower's fetch session names only partitions an event changed; every this many seconds
+# it also compares every partition it follows there with what the leader holds.
+REPLICA_FETCH_RECHECK_S = 5.0
 # A leader keeps at most this many replica fetch sessions. One per follower node is the need
 # (a follower's new session replaces its previous one); the bound holds against a peer that
 # opens many, the least recently used going first. (Kafka's

@@ -1,6 +1,6 @@
 """The follower's fetcher over a session without sockets: what each request names is kept up
-to date by events (a partition's notify, a reconcile's update), never by a look at every
-partition followed."""
+to date by events (a partition's notify, a reconcile's update); a look at every partition
+followed comes only every few seconds, as a safety net."""
 
 from __future__ import annotations
 
@@ -107,3 +107,17 @@ def test_a_full_reconcile_looks_at_every_partition_and_names_only_the_changed() 
 
     asyncio.run(reconciled())
     assert named(fetcher, fetch) == ([2], [])
+
+
+def test_a_change_no_event_announced_is_named_once_the_recheck_is_due() -> None:
+    logs = Logs(3)
+    fetcher, fetch = fetcher_of(logs)
+    assert named(fetcher, fetch) == ([0, 1, 2], [])
+    p = logs.partitions[("t", 1)]
+    p.append_as_follower(build_batch([NewRecord(None, b"v", 1)], base_offset=0), 0)
+    assert named(fetcher, fetch) == ([1], [])
+    p.log.flush()  # no notify: the recovery point moved unannounced
+    assert named(fetcher, fetch) == ([], []), "before the recheck, only events count"
+    fetch.recheck_due_s = 0.0  # the recheck is due
+    assert named(fetcher, fetch) == ([1], [])
+    assert named(fetcher, fetch) == ([], []), "and the next recheck is a while away"
