@@ -100,8 +100,14 @@ def test_a_retry_after_the_leader_died_is_recognised_by_the_new_leader(cluster: 
     create_topic(cluster.nodes[0], "failover-once", replication_factor=3)
     old = leader_of(cluster, "failover-once")
     pid = producer_id(old)
-    status, first = idempotent(old, "failover-once", ["x", "y"], pid, 0)
-    assert status == 200
+
+    def first_write() -> Any:
+        # The metadata names the leader before it has opened its replica (503 until then);
+        # a refused write stores nothing, so sequence 0 is sent again.
+        status, body = idempotent(old, "failover-once", ["x", "y"], pid, 0)
+        return body if status == 200 else None
+
+    first = wait_until("the leader takes the first write", first_write)
     old.stop(signal.SIGKILL)  # as if the answer had been lost with the leader
 
     def new_leader() -> NodeProcess | None:
