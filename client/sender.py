@@ -52,6 +52,7 @@ from client.metadata import Metadata, redirect_leader
 from client.producer_config import ProducerConfig
 from client.protocol import (
     BATCH_MEDIA_TYPE,
+    LEADER_NOT_AVAILABLE,
     NOT_LEADER_OR_FOLLOWER,
     OUT_OF_ORDER_SEQUENCE_NUMBER,
     RECORD_TOO_LARGE,
@@ -442,6 +443,12 @@ class Sender:
         if kind in (UNKNOWN_TOPIC, UNKNOWN_PARTITION) or kind.retriable:
             self.metadata.invalidate(batch.topic)
             retry_after = error.extra.get("retry_after_s")
+            if kind is LEADER_NOT_AVAILABLE:
+                # A partition between leaders (an election takes a moment) or a node between
+                # metadata states: the backoff and a fresh look at the metadata, as Kafka's
+                # producer does, not the node's Retry-After, whose one second (the header's
+                # smallest) could add a second to a failover.
+                retry_after = None
             self._retry(state, batch, error, None if retry_after is None else float(retry_after))
             return
         if kind is OUT_OF_ORDER_SEQUENCE_NUMBER and batch.base_sequence is not None:

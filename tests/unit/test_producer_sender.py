@@ -232,6 +232,24 @@ def test_retries_end_after_retries_attempts_with_the_last_error() -> None:
     assert len(network.produced) == 3  # the first attempt and two retries
 
 
+def test_a_partition_between_leaders_is_retried_after_the_backoff_not_retry_after() -> None:
+    # The node's Retry-After (1 s, the header's smallest) would outlast the delivery timeout.
+    between = Answer(
+        503,
+        {"Retry-After": "1"},
+        orjson.dumps({"error_code": 50302, "error": "LEADER_NOT_AVAILABLE", "message": "x"}),
+    )
+    network = Network([between, ok(3)])
+    results = run(
+        network,
+        lambda p: send_all(p, "a"),
+        delivery_timeout_ms=800,
+        request_timeout_ms=200,
+        linger_ms=0,
+    )
+    assert [r.offset for r in results] == [3]
+
+
 def test_delivery_timeout_ends_a_records_attempts_with_the_last_error() -> None:
     network = Network([error(503, 50301, "NOT_ENOUGH_REPLICAS")] * 1000)
 
