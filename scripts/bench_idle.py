@@ -38,17 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # The checkout, so that the scripts package imports (run as a file, only scripts/ is on the path).
 sys.path.insert(0, str(ROOT))
 
-from scripts.node_process import Cluster, NodeProcess, wait_until  # noqa: E402
+from scripts.node_process import Cluster, NodeProcess, cpu_seconds, wait_until  # noqa: E402
 
 # Creating and opening thousands of replicas on a loaded two-core machine takes a while.
 IN_SYNC_DEADLINE_S = 900.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (its threads included)."""
-    # Fields after the command name (which may hold spaces, hence the split at the last ')').
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The checkout, so that the scripts package imports (run as a file, only scripts/ is on the path).
 sys.path.insert(0, str(ROOT))
 
-from scripts.node_process import Cluster, NodeProcess, http, wait_until  # noqa: E402
+from scripts.node_process import Cluster, NodeProcess, cpu_seconds, http, wait_until  # noqa: E402
 
 TARGET_NOT_QUORUM_LEADER_S = 2.0
 TARGET_QUORUM_LEADER_S = 3.5
@@ -81,11 +81,6 @@ def all_in_sync(cluster: Cluster, name: str) -> bool:
         if described is None or any(len(p["isr"]) != 3 for p in described["partitions"]):
             return False
     return True
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_wide(cluster: Cluster, partitions: int, records: int) -> None:

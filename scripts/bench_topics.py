@@ -45,9 +45,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.node_process import Cluster, NodeProcess  # noqa: E402
+from scripts.node_process import Cluster, NodeProcess, cpu_seconds  # noqa: E402
 
-CLOCK_TICKS_S = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 MIB = 1024 * 1024
 # How long the bench waits for the cluster to settle after the last creation.
@@ -206,12 +205,6 @@ def replicas_per_node(partitions: list[dict[str, Any]]) -> dict[int, int]:
     return counts
 
 
-def proc_cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_S  # utime, stime
-
-
 def proc_figures(pid: int) -> dict[str, float]:
     with open(f"/proc/{pid}/statm") as f:
         rss = int(f.read().split()[1]) * PAGE_BYTES
@@ -222,11 +215,11 @@ def proc_figures(pid: int) -> dict[str, float]:
 
 def idle_cpu(nodes: list[NodeProcess], seconds: float) -> dict[int, float]:
     """Each node's CPU use over ``seconds`` of idleness, in percent of one core."""
-    before = {n.node_id: proc_cpu_s(n.pid or 0) for n in nodes}
+    before = {n.node_id: cpu_seconds(n.pid or 0) for n in nodes}
     start = time.monotonic()
     time.sleep(seconds)
     took = time.monotonic() - start
-    return {n.node_id: 100 * (proc_cpu_s(n.pid or 0) - before[n.node_id]) / took for n in nodes}
+    return {n.node_id: 100 * (cpu_seconds(n.pid or 0) - before[n.node_id]) / took for n in nodes}
 
 
 def isr_shrinks(nodes: list[NodeProcess]) -> int:
@@ -334,7 +327,7 @@ def run(args: argparse.Namespace, directory: Path) -> None:
         )
         print("before: " + figures_line(nodes))
         profiles = start_profiles(cluster, Path(args.profile)) if args.profile else []
-        cpu_before = {n.node_id: proc_cpu_s(n.pid or 0) for n in nodes}
+        cpu_before = {n.node_id: cpu_seconds(n.pid or 0) for n in nodes}
         start = time.monotonic()
         targets = [controller(cluster)] if args.to == "controller" else nodes
         took, retries = create_topics(targets, names, partitions, args.rf, args.clients)
@@ -343,7 +336,7 @@ def run(args: argparse.Namespace, directory: Path) -> None:
             f"{count / took:,.0f} topics/s, {total / took:,.0f} partitions/s "
             f"({retries} retries)"
         )
-        used_s = sum(proc_cpu_s(n.pid or 0) - cpu_before[n.node_id] for n in nodes)
+        used_s = sum(cpu_seconds(n.pid or 0) - cpu_before[n.node_id] for n in nodes)
         print(
             f"CPU per topic created, all nodes: {1000 * used_s / count:.2f} ms "
             f"({1000 * used_s / total:.2f} ms per partition): the figure a loaded machine "
@@ -353,7 +346,7 @@ def run(args: argparse.Namespace, directory: Path) -> None:
             "CPU during creation, % of a core: "
             + ", ".join(
                 f"node {n.node_id}: "
-                f"{100 * (proc_cpu_s(n.pid or 0) - cpu_before[n.node_id]) / took:.0f}"
+                f"{100 * (cpu_seconds(n.pid or 0) - cpu_before[n.node_id]) / took:.0f}"
                 for n in nodes
             )
         )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from scripts.bench import parse
 from scripts.bench.kafka_dist import KafkaDist
+from scripts.bench.measure import run_command
 from scripts.bench.plan import tool_timeout_s
 from scripts.node_process import free_ports
 
@@ -127,18 +128,7 @@ class KafkaSide:
         timeout_s: float = TOOL_TIMEOUT_S,
     ) -> str:
         """Runs one of Kafka's tools to completion; its stdout (raises on a failure)."""
-        out = subprocess.run(
-            self.java(main, *args, heap=heap),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(
-                f"{main} {' '.join(args)} exited {out.returncode}:\n{out.stderr[-3000:]}"
-            )
-        return out.stdout
+        return run_command(self.java(main, *args, heap=heap), f"{main} {' '.join(args)}", timeout_s)
 
     def prepare(self) -> None:
         """Writes each node's properties and formats its log directory (one cluster id)."""

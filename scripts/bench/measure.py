@@ -99,13 +99,19 @@ def rss_mib(pids: list[int]) -> float:
     return total_kib / 1024
 
 
-def run_probe(command: list[str], timeout_s: float = PROBE_TIMEOUT_S) -> str:
+def run_command(command: list[str], what: str, timeout_s: float, cwd: Path | None = None) -> str:
+    """Runs a tool or probe to completion; its stdout. A failure raises RuntimeError naming
+    ``what``, with the end of its stderr."""
     out = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout_s, cwd=ROOT, check=False
+        command, capture_output=True, text=True, timeout=timeout_s, cwd=cwd, check=False
     )
     if out.returncode != 0:
-        raise RuntimeError(f"probe {command[-6:]} exited {out.returncode}:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"{what} exited {out.returncode}:\n{out.stderr[-3000:]}")
     return out.stdout
+
+
+def run_probe(command: list[str], timeout_s: float = PROBE_TIMEOUT_S) -> str:
+    return run_command(command, f"probe {command[-6:]}", timeout_s, ROOT)
 
 
 def measure(side: Side, plan: Plan, kafka: bool, report: Reporter) -> Figures:

@@ -10,12 +10,12 @@ with the flags Kafka's take, so a change inside the client cannot break the harn
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from scripts.bench import parse
+from scripts.bench.measure import run_command
 from scripts.bench.plan import tool_timeout_s
 from scripts.node_process import ROOT, Cluster
 
@@ -49,19 +49,8 @@ class OursSide:
 
     def run_tool(self, module: str, *args: str, timeout_s: float = TOOL_TIMEOUT_S) -> str:
         """Runs one of our tools to completion; its stdout (raises on a failure)."""
-        out = subprocess.run(
-            [sys.executable, "-m", module, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            cwd=ROOT,
-            check=False,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(
-                f"{module} {' '.join(args)} exited {out.returncode}:\n{out.stderr[-3000:]}"
-            )
-        return out.stdout
+        command = [sys.executable, "-m", module, *args]
+        return run_command(command, f"{module} {' '.join(args)}", timeout_s, ROOT)
 
     def prepare(self) -> None:
         # Node properties go through **: Kafka's dotted names are not identifiers.
