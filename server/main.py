@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -148,6 +149,9 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     logs.configure(args.log_file)
+    # The first line: its time, against the launch, is what the interpreter and the imports
+    # took (scripts/bench_coldstart.py reads it).
+    log.info("starting from %s (pid %d)", args.properties, os.getpid())
     try:
         config, meta, secret = load(args)
         fatal = asyncio.run(serve(config, meta, secret))
