@@ -692,6 +692,9 @@ class MetadataQuorum:
             "leader_id": leader_id,
             "term": status.get("raft_term"),
             "commit_index": status.get("commit_idx"),
-            "applied_index": status.get("last_applied"),
+            # pysyncobj counts an entry applied only after its write's callback ran, so a
+            # writer woken by that callback could read one less than its own index; our state
+            # counts it first (under the lock). pysyncobj's also counts its own no-op entries.
+            "applied_index": max(status.get("last_applied", 0), snapshot.applied_index),
             "voters": voters,
         }

@@ -8,6 +8,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -360,4 +361,28 @@ def test_readiness_needs_a_live_leader_and_one_catch_up_under_it(
     assert not quorum.is_ready()
     sync.raftLastApplied = 10
     assert quorum.is_ready()
+    quorum._sync = None
+
+
+class _LaggingStatusSync(_StubSync):
+    """pysyncobj as the writer sees it right after its write's callback: the entry is in our
+    state (index 3), but pysyncobj counts it applied only after the callback returns."""
+
+    def getStatus(self) -> dict[str, Any]:  # noqa: N802
+        return {"state": 2, "raft_term": 1, "commit_idx": 3, "last_applied": 2}
+
+
+def test_status_never_reports_less_applied_than_a_write_returned(tmp_path: Path) -> None:
+    # The race seen once in 32 runs of test_status_reports_leader_term_indexes_and_digest:
+    # write() returned 3, status() then read pysyncobj's last_applied of 2.
+    quorum = MetadataQuorum(1, "127.0.0.1:1", {}, tmp_path, SECRET)
+    sync = _LaggingStatusSync()
+    sync.leader = "127.0.0.1:1"
+    quorum._sync = sync  # type: ignore[assignment]
+    quorum._journal = SimpleNamespace(last_index=3)  # type: ignore[assignment]
+    quorum._state.apply_entry(3, [broker()])
+    status = quorum.status()
+    assert status["applied_index"] == 3 and status["metadata_applied_index"] == 3
+    sync.getStatus = lambda: {"state": 2, "last_applied": 4}  # type: ignore[method-assign]
+    assert quorum.status()["applied_index"] == 4  # pysyncobj's own no-op entries count too
     quorum._sync = None
