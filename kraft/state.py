@@ -10,10 +10,14 @@ illegal record raises :class:`IllegalRecordError`, naming the record, the state 
 rule it broke, and the state is unchanged.
 
 The collections a reader gets (`topics`, `brokers`, a topic's `partitions` and `configs`) are
-read-only views of dictionaries that are never changed once adopted: a change builds new
-dictionaries. So :meth:`MetadataState.copy` is cheap, and a copy is a consistent snapshot that
-later entries do not touch. (Within one entry's draft, a topic's partitions dictionary made by
-that draft is filled in place: creating a topic of N partitions costs N, not N squared.)
+read-only views of maps that are never changed once adopted: a change builds new ones. So
+:meth:`MetadataState.copy` is cheap, and a copy is a consistent snapshot that later entries do
+not touch. The maps that grow with the cluster (topics by name and by id, ACLs, the index's
+sets) are copy-on-write (:mod:`kraft.cow`): a draft forks them and copies only the shards it
+writes, so an entry costs what it changes, not what the cluster holds. Their iteration order
+is the same on every node (shard by shard), not insertion order. (Within one entry's draft, a
+topic's partitions dictionary made by that draft is filled in place: creating a topic of N
+partitions costs N, not N squared.)
 
 The controller's index
     The state keeps, as it applies records, what the controller's periodic work needs, so that
@@ -61,6 +65,7 @@ from typing import Any, Literal
 
 import orjson
 
+from kraft.cow import CowMap, CowSet
 from kraft.errors import IllegalRecordError, MetadataRecordError, MetadataSnapshotError
 from kraft.limits import SNAPSHOT_BYTES_MAX
 from kraft.records import (
@@ -147,17 +152,17 @@ class MetadataState:
     """The applied metadata; see the module's docstring for the rules."""
 
     def __init__(self) -> None:
-        self._topics: dict[str, TopicState] = {}
-        self._topic_names: dict[str, str] = {}  # topic id -> name
+        self._topics: CowMap[str, TopicState] = CowMap()
+        self._topic_names: CowMap[str, str] = CowMap()  # topic id -> name
         self._brokers: dict[int, BrokerState] = {}
         self._broker_configs: dict[str, Mapping[str, str]] = {}
         self._next_producer_id = 0
-        self._acls: dict[str, AclRecord] = {}  # acl id -> the ACL
+        self._acls: CowMap[str, AclRecord] = CowMap()  # acl id -> the ACL
         self._applied_index = 0
         self._digest: str | None = None
         # The controller's index (see the module's docstring), by (topic id, partition).
-        self._leaderless: set[PartitionKey] = set()
-        self._led_elsewhere: set[PartitionKey] = set()
+        self._leaderless: CowSet[PartitionKey] = CowSet()
+        self._led_elsewhere: CowSet[PartitionKey] = CowSet()
         self._preferred_counts: dict[int, int] = {}  # broker id -> partitions preferring it
         # A draft's own partitions dictionaries (topic name -> dict), filled in place; empty
         # in an adopted state, whose dictionaries are never changed again.
@@ -220,7 +225,7 @@ class MetadataState:
 
     def copy(self) -> MetadataState:
         """A snapshot of this state that later changes to it do not touch (cheap)."""
-        other = MetadataState()
+        other = MetadataState.__new__(MetadataState)  # _adopt sets every field
         other._adopt(self)
         return other
 
@@ -258,18 +263,21 @@ class MetadataState:
         self._adopt(draft)
 
     def _draft(self) -> MetadataState:
-        draft = MetadataState()
-        draft._topics = dict(self._topics)
-        draft._topic_names = dict(self._topic_names)
+        draft = MetadataState.__new__(MetadataState)
+        # Forks of what grows with the cluster (a draft copies only the shards it writes) ...
+        draft._topics = self._topics.fork()
+        draft._topic_names = self._topic_names.fork()
+        draft._acls = self._acls.fork()
+        draft._leaderless = self._leaderless.fork()
+        draft._led_elsewhere = self._led_elsewhere.fork()
+        # ... and copies of what grows with the brokers only.
         draft._brokers = dict(self._brokers)
         draft._broker_configs = dict(self._broker_configs)
-        draft._next_producer_id = self._next_producer_id
-        draft._acls = dict(self._acls)
-        draft._applied_index = self._applied_index
-        # Copied per entry: these sets hold the partitions needing work, usually few.
-        draft._leaderless = set(self._leaderless)
-        draft._led_elsewhere = set(self._led_elsewhere)
         draft._preferred_counts = dict(self._preferred_counts)
+        draft._next_producer_id = self._next_producer_id
+        draft._applied_index = self._applied_index
+        draft._digest = None
+        draft._owned_partitions = {}
         return draft
 
     def _adopt(self, other: MetadataState) -> None:
