@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import Any
 
 from client.batches import NO_HEADERS
@@ -43,6 +44,9 @@ RECORD_BATCH_OVERHEAD = 61
 # Kafka's ExponentialBackoff for retry.backoff.ms: the multiplier and the jitter.
 BACKOFF_MULTIPLIER = 2
 BACKOFF_JITTER = 0.2
+# A run of send_many's records this long or longer, all of one size, is appended by
+# Accumulator._append_alike; shorter ones by the loop (zip's setup would cost more).
+UNIFORM_RUN_RECORDS_MIN = 8
 
 Header = tuple[str, bytes | None]
 
@@ -257,6 +261,12 @@ class Accumulator:
         records = batch.records
         limit = self.batch_size
         no_headers = NO_HEADERS
+        if end - index >= UNIFORM_RUN_RECORDS_MIN:
+            rest = payloads[index:end]
+            if rest.count(rest[0]) == len(rest):
+                return self._append_alike(
+                    batch, rest[0], framing, values, index, end, timestamp, group, total
+                )
         while index < end:
             payload = payloads[index]
             count = len(records)
@@ -274,6 +284,63 @@ class Accumulator:
                 return index, total, batch, True
         batch.wire_size += total - first_size
         return index, total, batch, False
+
+    def _append_alike(
+        self,
+        batch: Batch,
+        payload: int,
+        framing: int,
+        values: list[bytes | None],
+        index: int,
+        end: int,
+        timestamp: int,
+        group: Any,
+        total: int,
+    ) -> tuple[int, int, Batch, bool]:
+        """The rest of :meth:`append_run` when records ``index:end`` all have ``payload``
+        bytes (the usual run of ``send_many``): a record's size then changes only where its
+        offset delta takes one more byte (at 64, 8,192, ... records), so the records that fit
+        are counted per stretch of one size, and their tuples made by ``zip`` in C rather than
+        one by one (the loop was a fifth of the producer's CPU). The same records, sizes and
+        batch state as the loop."""
+        first_size = total
+        count = len(batch.records)
+        room = self.batch_size - batch.size
+        left = end - index
+        sizes: list[Iterable[int]] = []
+        while left:
+            width = 1 if count < 64 else varint_size(count)
+            stretch = min(left, (1 << (7 * width - 1)) - count)  # records of this width
+            body = payload + framing + width
+            size = body + (1 if body < 64 else 2 if body < 8192 else varint_size(body))
+            fits = min(stretch, room // size)
+            if fits:
+                sizes.append(repeat(size, fits))
+                count += fits
+                left -= fits
+                room -= fits * size
+            if fits < stretch:
+                break  # the next record does not fit: the caller starts a batch for it
+        stop = end - left
+        batch.records.extend(
+            zip(
+                repeat(None),
+                values[index:stop],
+                repeat(NO_HEADERS),
+                chain.from_iterable(sizes),
+                repeat(timestamp),
+                repeat(group),
+                range(index, stop),
+            )
+        )
+        added = self.batch_size - room - batch.size
+        batch.size += added
+        total += added
+        batch.wire_size += total - first_size
+        if batch.size >= self.batch_size:
+            batch.full = True
+            return stop, total, batch, True
+        return stop, total, batch, False
 
     def queue_length(self, topic: str, partition: int) -> int:
         queue = self.queues.get((topic, partition))
