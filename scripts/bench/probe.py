@@ -10,10 +10,12 @@ the same lines (parsed by scripts/bench/parse.py).
     python -m scripts.bench.probe first-ack BOOTSTRAP TOPIC START_MS
         sends one record (acks=all) until one is acknowledged, then prints
         "first-ack ms=<ack time - START_MS>" (START_MS: when the nodes were launched)
-    python -m scripts.bench.probe acks BOOTSTRAP TOPIC SECONDS
+    python -m scripts.bench.probe acks BOOTSTRAP TOPIC SECONDS [trace]
         sends to partition 0 one record at a time (acks=all, each waiting for its ack) for
         SECONDS and prints "ack <sent ms> <acknowledged ms>" (wall clock) per acknowledged
-        record, flushed at once
+        record, flushed at once; with ``trace``, the client's debug lines (every attempt, its
+        node, the answer, each metadata read) go to stderr as "trace <ms> <line>"
+        (scripts/bench_failover.py reads them into its timelines)
 
 The producer of ``e2e`` runs in a process of its own (``e2e-send``), as Kafka's runs on a
 thread of its own in the JVM: one Python process would make the consumer wait for the
@@ -23,6 +25,7 @@ producer's turn on the event loop, which is not what end-to-end latency means.
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 import subprocess
 import sys
@@ -129,6 +132,22 @@ async def acks(bootstrap: str, topic: str, seconds: float) -> None:
             print(f"ack {sent_ms} {int(time.time() * 1000)}", flush=True)
 
 
+class _TraceFormat(logging.Formatter):
+    """One line per client debug record: "trace <wall clock ms> <logger> <message>"."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"trace {record.created * 1000:.0f} {record.name} {record.getMessage()}"
+
+
+def trace_client() -> None:
+    """Sends the client's debug lines (client.*) to stderr, one "trace" line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_TraceFormat())
+    client_log = logging.getLogger("client")
+    client_log.addHandler(handler)
+    client_log.setLevel(logging.DEBUG)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     mode, bootstrap, topic = args[0], args[1], args[2]
@@ -139,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     elif mode == "first-ack":
         print(asyncio.run(first_ack(bootstrap, topic, int(args[3]))), flush=True)
     elif mode == "acks":
+        if args[4:] == ["trace"]:
+            trace_client()
         asyncio.run(acks(bootstrap, topic, float(args[3])))
     else:
         print(f"unknown mode {mode}", file=sys.stderr)
