@@ -38,6 +38,7 @@ Use::
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ from client import limits
 from client.client import TransportError, error_from_answer, parse_bootstrap
 from client.protocol import CLUSTER_AUTHORIZATION_FAILED, UNKNOWN_SERVER_ERROR, ApiError
 from client.transport import Answer, Transport
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # Pure: the records of the cache and how answers become them
@@ -288,6 +291,17 @@ class Metadata:
             return nodes[0] if nodes else None
         return url
 
+    def leader_epoch(self, topic: str, partition: int) -> int | None:
+        """The leader epoch of the partition's leader as last learnt (a 307's when it named
+        one), or None when not known."""
+        moved = self._moved.get((topic, partition))
+        if moved is not None:
+            return moved.leader_epoch
+        metadata = self.cached(topic)
+        if metadata is None or not 0 <= partition < metadata.partition_count:
+            return None
+        return metadata.partitions[partition].leader_epoch
+
     def nodes(self) -> list[str]:
         """Every node this client knows, in the order metadata reads try them: the last one
         that answered, the cluster's unfenced brokers, the bootstrap addresses, the rest;
@@ -369,6 +383,13 @@ class Metadata:
         body = await self._shared(path)
         metadata = parse_topic(body, name, self._clock())
         self._topics[name] = _TopicEntry(metadata)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s read from %s: leaders (epochs) %s",
+                name,
+                self._last_good,
+                ", ".join(f"{p.leader} ({p.leader_epoch})" for p in metadata.partitions),
+            )
         for part in metadata.partitions:
             moved = self._moved.get((name, part.partition))
             if moved is None:

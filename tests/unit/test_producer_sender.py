@@ -4,6 +4,8 @@ what it carries, and what each answer makes of the batch (retry, redirect, fail)
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -13,8 +15,9 @@ import pytest
 
 from client.batches import PRODUCER_ID_AT, read_all
 from client.client import TransportError
-from client.producer import AsyncProducer, Producer, ProducerTimeout, RecordMetadata
+from client.producer import AsyncProducer, Producer, ProducerConfig, ProducerTimeout, RecordMetadata
 from client.protocol import BATCH_MEDIA_TYPE, RECORD_TOO_LARGE, ApiError
+from client.sender import retry_pause_ms
 from client.transport import Answer, NodeUnreachable, Transport
 
 N1, N2 = "http://n1:1", "http://n2:2"
@@ -130,7 +133,7 @@ class Network(Transport):
 def run(network: Network, body: Callable[[AsyncProducer], Any], **settings: Any) -> Any:
     async def main() -> Any:
         producer = AsyncProducer(
-            bootstrap_servers="n1:1", transport=network, retry_backoff_ms=1, **settings
+            bootstrap_servers="n1:1", transport=network, **{"retry_backoff_ms": 1, **settings}
         )
         await producer.start()
         try:
@@ -461,3 +464,77 @@ def test_a_single_record_over_max_message_bytes_fails_with_record_too_large() ->
     failure = run(network, body)
     assert isinstance(failure, ApiError) and failure.kind is RECORD_TOO_LARGE
     assert len(network.produced) == 1
+
+
+# -- a failover: a dead leader, then a new one that has not heard it leads yet ------------------
+
+
+def test_the_backoff_grows_only_with_attempts_that_reached_a_node() -> None:
+    config = ProducerConfig.from_properties(
+        {"bootstrap.servers": "n1:1", "retry.backoff.ms": "100", "retry.backoff.max.ms": "1000"}
+    )
+    rng = random.Random(7)
+    for delivered, low, high in [(0, 80, 120), (1, 80, 120), (2, 160, 240), (4, 640, 960)]:
+        assert low <= retry_pause_ms(delivered, None, config, rng) <= high
+    assert retry_pause_ms(9, None, config, rng) == 1000
+    assert retry_pause_ms(9, 0.0, config, rng) == 0.0  # a 307 naming the leader: at once
+    assert retry_pause_ms(1, 0.5, config, rng) == 500  # a Retry-After above the backoff
+
+
+def retry_pauses(caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The sender's "retry in N ms" debug lines, in order."""
+    return [
+        float(r.getMessage().rsplit(" ", 2)[-2])
+        for r in caplog.records
+        if r.name == "client.sender" and "retry in" in r.getMessage()
+    ]
+
+
+class Failover(Network):
+    """Node 1 leads, then is gone: its connections are refused, and once ``refusals_left``
+    attempts have been refused the metadata names node 2 at leader epoch 2."""
+
+    def __init__(self, replies: list[Any], refusals_left: int) -> None:
+        super().__init__(replies, leader=1)
+        self.refusals_left = refusals_left
+
+    async def exchange(self, method: str, url: str, **kwargs: Any) -> Answer:
+        if url.startswith(N1 + RECORDS) and self.leader == 1:
+            self.refusals_left -= 1
+            if self.refusals_left == 0:
+                self.leader = 2
+            raise NodeUnreachable(f"Could not connect to {N1}")
+        return await super().exchange(method, url, **kwargs)
+
+
+def test_a_dead_leader_is_looked_up_again_every_retry_backoff_not_ever_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="client.sender")
+    network = Failover([ok(4)], refusals_left=6)
+    results = run(network, lambda p: send_all(p, "a"), retry_backoff_ms=10, retries=2)
+    assert results[0].offset == 4
+    assert [u.split("/v1/")[0] for u, _h, _b in network.produced] == [N2]
+    pauses = retry_pauses(caplog)
+    # Six refused connections, none of them a retry used up; each waits the first backoff
+    # (10 ms +-20%), where a grown one would have reached 320 ms by the sixth.
+    assert len(pauses) == 6 and max(pauses) <= 12
+
+
+def test_a_new_leader_that_has_not_applied_its_election_is_asked_again_without_growing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The metadata (from a node ahead) names node 2 at epoch 2; node 2 itself still names
+    # node 1 at epoch 1 in its 307s, twice, then leads.
+    caplog.set_level(logging.DEBUG, logger="client.sender")
+    behind = Answer(
+        307,
+        {"Location": N1 + RECORDS, "X-Leader-Id": "1", "X-Leader-Epoch": "1"},
+        orjson.dumps({"error_code": 30701, "error": "NOT_LEADER_OR_FOLLOWER"}),
+    )
+    network = Network([behind, behind, ok(8)], leader=2)
+    results = run(network, lambda p: send_all(p, "a"), retry_backoff_ms=10, retries=1)
+    assert results[0].offset == 8
+    assert [u.split("/v1/")[0] for u, _h, _b in network.produced] == [N2, N2, N2]
+    pauses = retry_pauses(caplog)
+    assert len(pauses) == 2 and max(pauses) <= 12
