@@ -9,9 +9,16 @@ Kafka's KRaft controller in miniature:
   leaves every ISR and its partitions get new leaders (``controller.plan_fence_broker``).
 - A node that becomes the Raft leader does not know the sessions the previous leader saw. It
   counts each broker's session from the last Raft message it had from that node (a voter's
-  process was alive then), else from now, and grants at least ``NEW_CONTROLLER_GRACE_S`` so
-  live brokers can find it. A dead previous leader is then fenced about one session after it
-  went silent, not one session after the election that followed.
+  process was alive then), else from now. Until a broker's first heartbeat reaches it, and
+  for at most ``NEW_CONTROLLER_GRACE_S`` after it took over, each later Raft message from
+  the broker counts as a heartbeat: a live broker whose heartbeat was stuck on the silent
+  previous controller has that long to find the new one, as before, while a broker silent
+  on Raft too, the dead previous controller above all, is fenced one session after its last
+  message, as a dead broker is one session after its last heartbeat. (A grace counted from
+  the election fenced a killed controller 1.2 s after the election that followed its death:
+  1.6-2.2 s after the kill where the session says 1.5.)
+- The driver wakes when the soonest session ends, not at its next tick after it: a session
+  of 1.5 s does not become 1.6.
 - Every decision is written with the Raft term in which this node became leader: if it lost
   the leadership meanwhile, even for a moment, the quorum refuses the entry.
 
@@ -87,6 +94,11 @@ class ControllerDriver:
         # period, not proof that a process with that id is alive.
         self._heard: set[int] = set()
         self._term: int | None = None  # the term this node leads in, or None
+        # Until then, a broker not heard over HTTP in this term is kept alive by its Raft
+        # messages (monotonic; see the module text).
+        self._raft_counts_until = 0.0
+        # How long run() sleeps before its next tick: shorter when a session ends sooner.
+        self._pause_s = limits.CONTROLLER_TICK_S
         self._next_transfer_s = 0.0  # when it may ask the quorum to hand the leadership over
 
     def _leading_term(self) -> int:
@@ -101,22 +113,49 @@ class ControllerDriver:
         term = self.quorum.current_term()
         if term != self._term:
             self._term = term
-            self._deadlines = self._inherited_sessions(self._clock.monotonic_s())
+            now = self._clock.monotonic_s()
+            self._deadlines = self._inherited_sessions(now)
+            self._raft_counts_until = now + limits.NEW_CONTROLLER_GRACE_S
             self._registered_at.clear()
             self._heard.clear()
-            log.info("node %d is the controller (term %d)", self.quorum.node_id, term)
+            log.info(
+                "node %d is the controller (term %d); voters last heard: %s",
+                self.quorum.node_id,
+                term,
+                self._last_heard_text(now),
+            )
         return term
 
+    def _last_heard_text(self, now: float) -> str:
+        """When each other voter was last heard on Raft ("node 2 1447 ms ago, node 3 4 ms
+        ago"), for the log line of a new controller (a failover's timeline reads it)."""
+        parts = []
+        for broker in sorted(self.quorum.snapshot_state().brokers):
+            heard = self.quorum.last_heard(broker)
+            if heard is not None:
+                parts.append(f"node {broker} {1000 * (now - heard):.0f} ms ago")
+        return ", ".join(parts) or "none"
+
     def _inherited_sessions(self, now: float) -> dict[int, float]:
-        """The session deadlines this node starts its leadership with."""
+        """The session deadlines this node starts its leadership with: one session from each
+        voter's last Raft message, else from now."""
         deadlines: dict[int, float] = {}
         for broker in self.quorum.snapshot_state().brokers:
             heard = self.quorum.last_heard(broker)
             start = now if heard is None else min(heard, now)
-            deadlines[broker] = max(
-                start + limits.BROKER_SESSION_TIMEOUT_S, now + limits.NEW_CONTROLLER_GRACE_S
-            )
+            deadlines[broker] = start + limits.BROKER_SESSION_TIMEOUT_S
         return deadlines
+
+    def _count_raft_messages(self, now: float) -> None:
+        """Extends the session of each broker not heard over HTTP in this term to one session
+        after its latest Raft message, but not past ``_raft_counts_until``."""
+        if now > self._raft_counts_until:
+            return
+        for broker, end in self._deadlines.items():
+            heard = None if broker in self._heard else self.quorum.last_heard(broker)
+            if heard is not None:
+                extended = min(heard + limits.BROKER_SESSION_TIMEOUT_S, self._raft_counts_until)
+                self._deadlines[broker] = max(end, extended)
 
     async def register(self, body: dict[str, Any]) -> dict[str, Any]:
         term = self._leading_term()
@@ -250,7 +289,8 @@ class ControllerDriver:
     async def run(self) -> None:
         """While leading: fence brokers whose session ended, and elect leaders where none is."""
         while True:
-            await asyncio.sleep(limits.CONTROLLER_TICK_S)
+            await asyncio.sleep(self._pause_s)
+            self._pause_s = limits.CONTROLLER_TICK_S
             try:
                 term = self._leading_term()
             except ApiError:
@@ -303,6 +343,7 @@ class ControllerDriver:
                 )
                 self.quorum.transfer_leadership()
             return
+        self._count_raft_messages(now)
         for broker in state.brokers.values():
             deadline = self._deadlines.setdefault(broker.id, now + limits.BROKER_SESSION_TIMEOUT_S)
             if not broker.fenced and deadline < now:
@@ -316,6 +357,18 @@ class ControllerDriver:
                 )
         await self._write(controller.plan_elect_leaderless, term)
         await self._balance_leaders(term, now)
+        self._pause_s = self.next_pause_s(self.quorum.snapshot_state(), self._clock.monotonic_s())
+
+    def next_pause_s(self, state: MetadataState, now: float) -> float:
+        """How long to sleep before the next tick: ``CONTROLLER_TICK_S``, or less when an
+        unfenced broker's session ends sooner (then just past its end)."""
+        ends = [
+            end
+            for broker_id, end in self._deadlines.items()
+            if (broker := state.brokers.get(broker_id)) is not None and not broker.fenced
+        ]
+        soonest = min(ends, default=math.inf) - now + limits.CONTROLLER_DEADLINE_SLACK_S
+        return min(limits.CONTROLLER_TICK_S, max(soonest, limits.CONTROLLER_DEADLINE_SLACK_S))
 
     async def _balance_leaders(self, term: int, now: float) -> None:
         """Every ``check_interval_s`` of a leadership (the first one interval after it

@@ -64,6 +64,9 @@ BROKER_HEARTBEAT_INTERVAL_S = 0.3
 BROKER_SESSION_TIMEOUT_S = 1.5
 # How often the controller looks for ended sessions and leaderless partitions.
 CONTROLLER_TICK_S = 0.1
+# The controller wakes this long after the soonest session's end (timers may fire a little
+# early), and never sooner than this from now.
+CONTROLLER_DEADLINE_SLACK_S = 0.002
 # Node-to-node HTTP (registration, heartbeats, forwarded admin requests): a peer that does not
 # answer in this time is treated as unreachable, well within one broker session.
 INTERNAL_HTTP_TIMEOUT_S = 1.0
@@ -73,11 +76,13 @@ FORWARD_TIMEOUT_S = METADATA_WRITE_TIMEOUT_S + 5.0
 # sessions: the live one may be this node's previous process, killed a moment ago) before the
 # node gives up and exits.
 DUPLICATE_REGISTRATION_GIVE_UP_S = 3 * BROKER_SESSION_TIMEOUT_S
-# A new controller counts each voter's session from its last Raft message, but gives every
-# broker at least this long to find it: enough for a heartbeat stuck on the silent previous
-# controller (INTERNAL_HTTP_TIMEOUT_S), the pause before the next one and its round trip
-# (allowed 0.2 s), less the shortest election after the old controller's last message
-# (RAFT_MIN_TIMEOUT_S after it, which may come one append period before it went silent).
+# A new controller counts each voter's session from its last Raft message, and from its later
+# ones too until its first heartbeat, for at most this long after the election: a broker alive
+# on Raft has this long to find the new controller (server/controller_driver.py), enough for
+# a heartbeat stuck on the silent previous controller (INTERNAL_HTTP_TIMEOUT_S), the pause
+# before the next one and its round trip (allowed 0.2 s), less the shortest election after the
+# old controller's last message (RAFT_MIN_TIMEOUT_S after it, which may come one append period
+# before it went silent).
 NEW_CONTROLLER_GRACE_S = 1.2
 assert NEW_CONTROLLER_GRACE_S >= (
     INTERNAL_HTTP_TIMEOUT_S

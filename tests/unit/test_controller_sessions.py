@@ -1,5 +1,5 @@
 """The sessions a new controller starts with: from each voter's last Raft message, with a
-grace period for live brokers to find it."""
+grace period for brokers alive on Raft to find it, and when the controller wakes to end one."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from client.protocol import ApiError
 from kraft.records import PartitionRecord, TopicRecord
 from kraft.state import MetadataState
 from server import limits
@@ -49,8 +50,8 @@ async def never(*_: Any) -> None:
     [
         (None, NOW + SESSION),  # this node, a non-voter, or a voter never heard from
         (NOW - 0.01, NOW - 0.01 + SESSION),  # a live voter keeps (almost) a whole session
-        (NOW - SESSION + 0.2, NOW + GRACE),  # silent for most of a session: the grace
-        (NOW - 30.0, NOW + GRACE),  # long silent
+        (NOW - SESSION + 0.2, NOW + 0.2),  # silent for most of a session: the rest of it
+        (NOW - 30.0, NOW - 30.0 + SESSION),  # long silent: ended (fenced at the next tick)
         (NOW + 5.0, NOW + SESSION),  # never later than a session from now
     ],
 )
@@ -62,6 +63,32 @@ def test_a_new_controller_counts_a_voters_session_from_its_last_raft_message(
     deadlines = driver._inherited_sessions(NOW)
     assert deadlines[2] == pytest.approx(deadline)
     assert deadlines[1] == deadlines[3] == deadlines[4] == NOW + SESSION
+
+
+@pytest.mark.parametrize(
+    ("heard_later", "deadline"),
+    [
+        (None, NOW - 1.0 + SESSION),  # silent since: its session from its last message
+        (NOW + 0.1, NOW + GRACE),  # alive on Raft: the grace to find this controller
+        (NOW - 0.5, NOW - 0.5 + SESSION),  # heard once more, then silent again
+    ],
+)
+def test_until_its_first_heartbeat_a_brokers_raft_messages_count_for_at_most_the_grace(
+    heard_later: float | None, deadline: float
+) -> None:
+    quorum = FakeQuorum({2: NOW - 1.0})  # its heartbeat may be stuck on the old controller
+    driver = ControllerDriver(quorum, "cluster", never)  # type: ignore[arg-type]
+    driver._deadlines = driver._inherited_sessions(NOW)
+    driver._raft_counts_until = NOW + GRACE
+    if heard_later is not None:
+        quorum.heard[2] = heard_later
+    driver._count_raft_messages(NOW + 0.1)
+    assert driver._deadlines[2] == pytest.approx(deadline)
+    # Its first heartbeat ends the stand-in: from then on only heartbeats count.
+    driver._heard.add(2)
+    quorum.heard[2] = NOW + 1.0
+    driver._count_raft_messages(NOW + 1.0)
+    assert driver._deadlines[2] == pytest.approx(deadline)
 
 
 @dataclass
@@ -150,3 +177,83 @@ def test_the_balancer_checks_once_an_interval_after_each_new_term_and_only_when_
         assert written == [1] and state.topics["news"].partitions[0].leader == 1
 
     asyncio.run(steps())
+
+
+# -- a killed controller, and waking at a session's end -----------------------------------------
+
+
+@dataclass
+class ElectionQuorum(BrokersQuorum):
+    """Node 1's quorum: a follower until ``leading`` is set."""
+
+    leading: bool = False
+    term: int = 1
+
+    def is_leader(self) -> bool:
+        return self.leading
+
+    def current_term(self) -> int:
+        return self.term
+
+
+@pytest.mark.parametrize("election_ms", [450, 1200])
+def test_a_killed_controller_is_fenced_one_session_after_its_last_raft_message(
+    election_ms: int,
+) -> None:
+    # Node 2 led the quorum until it was killed at t=0 (its last Raft message); node 1 won
+    # the election later. Node 3 is alive and heartbeats node 1 from then on. A grace counted
+    # from the election would have kept node 2 until 1.65 or 2.4 s.
+    clock = ManualClock(monotonic_s=0.0)
+    quorum = ElectionQuorum({2: 0.0, 3: 0.0})
+    fenced: list[tuple[int, float]] = []
+
+    async def write(plan: Any, term: int | None) -> int | None:
+        broker = getattr(plan, "keywords", {}).get("broker_id")
+        if broker is not None:
+            fenced.append((broker, clock.monotonic_s()))
+            quorum.fenced.add(broker)
+        return None
+
+    fake: Any = quorum
+    driver = ControllerDriver(fake, "c", write, clock, LeaderBalance(enabled=False))
+
+    def at(ms: int) -> None:
+        clock.advance_ms(ms - round(clock.monotonic_s() * 1000))
+        quorum.heard[3] = clock.monotonic_s()
+
+    async def steps() -> None:
+        with pytest.raises(ApiError):
+            driver._leading_term()
+        at(election_ms)
+        quorum.leading, quorum.term = True, 2
+        term = driver._leading_term()
+        driver._heard.add(3)
+        driver._deadlines[3] = 100.0  # node 3's heartbeats
+        for ms in range(election_ms, 1460, 50):  # the last at 1.45 s
+            at(ms)
+            await driver._tick(term)
+        assert fenced == []
+        # It wakes just past the session's end, not at its next 100 ms tick.
+        state: Any = quorum.snapshot_state()
+        pause = driver.next_pause_s(state, clock.monotonic_s())
+        assert clock.monotonic_s() + pause == pytest.approx(
+            SESSION + limits.CONTROLLER_DEADLINE_SLACK_S
+        )
+        at(round((clock.monotonic_s() + pause) * 1000))
+        await driver._tick(term)
+        assert [broker for broker, _at in fenced] == [2]
+
+    asyncio.run(steps())
+
+
+def test_the_controller_sleeps_a_tick_unless_an_unfenced_brokers_session_ends_sooner() -> None:
+    quorum = BrokersQuorum(fenced={3})
+    driver = ControllerDriver(quorum, "cluster", never)  # type: ignore[arg-type]
+    state: Any = quorum.snapshot_state()
+    slack = limits.CONTROLLER_DEADLINE_SLACK_S
+    driver._deadlines = {1: NOW + 5, 2: NOW + 5, 3: NOW - 10}  # 3 is fenced already
+    assert driver.next_pause_s(state, NOW) == limits.CONTROLLER_TICK_S
+    driver._deadlines[2] = NOW + 0.03
+    assert driver.next_pause_s(state, NOW) == pytest.approx(0.03 + slack)
+    driver._deadlines[2] = NOW - 0.5  # ended: the tick after this pause fences it
+    assert driver.next_pause_s(state, NOW) == slack
