@@ -41,7 +41,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +206,20 @@ class LogManager:
         """
         key = (topic, index)
         directory = self.log_dir / f"{topic}-{index}"
+        recovery, starts, hws = self._saved
+        if key not in recovery and key not in starts and key not in hws:
+            # A new replica (no directory, nothing checkpointed): create it without reading
+            # anything back, which is most of what opening costs besides the mkdir and the
+            # .log's creation. The same log as opening a missing directory would give.
+            try:
+                new_log = Log.create(directory, config)
+            except FileExistsError:
+                pass  # a directory is there: open it and check whose it is
+            else:
+                snapshots = ProducerSnapshots(directory)
+                return LoadedReplica(
+                    topic, topic_id, index, new_log, ProducerStateTable(), snapshots, None, False
+                )
         metadata = PartitionMetadataFile(directory / PARTITION_METADATA_FILE)
         found: str | None = None
         namesake = False
@@ -226,7 +240,6 @@ class LogManager:
                 self._remove_directory(directory)
                 found = None
                 namesake = True
-        recovery, starts, hws = self._saved
         partition_log = Log.open(
             directory,
             config,
@@ -249,6 +262,22 @@ class LogManager:
             None if namesake else hws.get(key),
             namesake,
         )
+
+    def load_replicas(
+        self, replicas: Sequence[tuple[str, str, int, LogConfig]]
+    ) -> list[LoadedReplica | Exception]:
+        """:meth:`load_replica` for each (topic, topic id, index, config), in one call off the
+        event loop: a metadata entry that creates many partitions costs one hand-off to the
+        worker thread, not one per replica. Each result is the loaded replica or the error
+        that replica met (OSError, ValueError, KafkaStorageError); one failing does not stop
+        the others."""
+        results: list[LoadedReplica | Exception] = []
+        for topic, topic_id, index, config in replicas:
+            try:
+                results.append(self.load_replica(topic, topic_id, index, config))
+            except Exception as e:  # reported per replica, as the caller retries each
+                results.append(e)
+        return results
 
     def add_replica(
         self, loaded: LoadedReplica, state: LeaderState, min_insync_replicas: int
@@ -370,14 +399,29 @@ class LogManager:
 
     @staticmethod
     def _flush_all(partitions: list[Partition]) -> None:
-        for partition in partitions:
-            if partition.log.offline or partition.closed:
-                continue
+        live = [p for p in partitions if not (p.log.offline or p.closed)]
+        # New logs' directory names: one fsync of their parent (the log directory) covers
+        # every one in this batch, where each log's flush would fsync it once per log. A
+        # failed one is left to each log's own flush, which then takes that log offline.
+        # (Only files on disk have directories to sync: the logs this manager opens are Logs.)
+        disk_logs = [p.log for p in live if isinstance(p.log, Log)]
+        synced: set[Path] = set()
+        for parent in {d.directory.parent for d in disk_logs if d.parent_unsynced}:
+            try:
+                fsync_dir(parent)
+            except OSError as e:
+                log.error("fsync of %s failed: %s", parent, e)
+            else:
+                synced.add(parent)
+        for partition in live:
             try:
                 if partition.metadata_unsynced:
                     _write_partition_metadata(partition.log.directory, partition.topic_id)
                     partition.metadata_unsynced = False
-                partition.log.flush()
+                if isinstance(partition.log, Log):
+                    partition.log.flush(synced)
+                else:
+                    partition.log.flush()
             except OSError as e:  # the log marked itself offline; the loop tells the waiters
                 log.error("flush of %s failed: %s", partition.name, e)
 

@@ -453,20 +453,11 @@ class ReplicaManager:
                 if action.leader_changed:
                     changed.add(action.key)
         if opens:
-            loop = asyncio.get_running_loop()
-            results = await asyncio.gather(
-                *(
-                    loop.run_in_executor(
-                        self._open_executor,
-                        self.logs.load_replica,
-                        a.key[0],
-                        a.settings.topic_id,
-                        a.key[1],
-                        a.settings.config,
-                    )
-                    for a in opens
-                ),
-                return_exceptions=True,
+            # One hand-off to the open thread for the whole entry's replicas, not one each.
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._open_executor,
+                self.logs.load_replicas,
+                [(a.key[0], a.settings.topic_id, a.key[1], a.settings.config) for a in opens],
             )
             opened: set[str] = set()
             for action, result in zip(opens, results, strict=True):

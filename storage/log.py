@@ -36,7 +36,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,7 +173,43 @@ class Log:
         result._offline = offline
         return result
 
+    @classmethod
+    def create(cls, directory: Path, config: LogConfig, *, fsync: Fsync = os.fsync) -> Log:
+        """A new, empty log in ``directory``, which must not exist (FileExistsError if it
+        does; :meth:`open` is then the way): the directory and one empty segment at offset 0
+        are created and nothing is read, since there is nothing to recover. What :meth:`open`
+        would return for a missing directory, for two file-system calls instead of eight;
+        the first :meth:`flush` makes the new names durable, as it does after :meth:`open`.
+        """
+        directory = Path(directory)
+        directory.mkdir()
+        try:
+            epoch_cache = LeaderEpochCache(directory / EPOCH_CHECKPOINT_FILE)
+            segment = Segment.create(directory, 0)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        result = cls(
+            directory,
+            config,
+            [segment],
+            epoch_cache,
+            recovery_point=0,
+            log_start_offset=0,
+            fsync=fsync,
+        )
+        result._dirty_dirs = {directory, directory.parent}
+        return result
+
     # -- state -----------------------------------------------------------------------------
+
+    @property
+    def parent_unsynced(self) -> bool:
+        """Whether this log's directory was created and its name not yet made durable (the
+        parent directory needs an fsync, which the next :meth:`flush` does unless told it
+        was done)."""
+        with self._lock:
+            return self.directory.parent in self._dirty_dirs
 
     @property
     def config(self) -> LogConfig:
@@ -374,13 +410,15 @@ class Log:
 
     # -- flushing --------------------------------------------------------------------------
 
-    def flush(self) -> int:
+    def flush(self, synced_dirs: Collection[Path] = ()) -> int:
         """Makes everything appended so far durable; returns the new recovery point.
 
         One fsync per file written since the last flush covers every batch in it; the
         recovery point then moves to the log end offset taken before the fsyncs (so it never
         claims a batch appended while they ran). Safe to call from a worker thread while
-        another thread appends.
+        another thread appends. ``synced_dirs``: directories the caller fsynced after this
+        log's names in them were made (the log directory's parent, shared by many new logs:
+        one fsync covers them all); they are not fsynced again here.
         """
         with self._lock:
             self._check_usable()
@@ -398,7 +436,7 @@ class Log:
                 if s.indexes_need_fsync:
                     index_files += [s.index_path, s.time_index_path]
                     s.indexes_need_fsync = False
-            dirs = sorted(self._dirty_dirs)
+            dirs = sorted(d for d in self._dirty_dirs if d not in synced_dirs)
             self._dirty_dirs.clear()
             self._flushing += 1
             truncation_mark = self._truncation_count
