@@ -75,18 +75,33 @@ class DeleteReplica:
 Action = OpenReplica | UpdateReplica | DeleteReplica
 
 
-def replica_settings(
-    topic: TopicState, index: int, topic_defaults: Mapping[str, str]
-) -> ReplicaSettings:
+def topic_log_settings(
+    topic: TopicState, topic_defaults: Mapping[str, str]
+) -> tuple[LogConfig, int]:
+    """The log config and ``min.insync.replicas`` every replica of ``topic`` gets (parsed once
+    per topic: a plan over a topic of many partitions, or many new topics, reads each config
+    once, not once per partition)."""
     configs = effective_configs(topic_defaults, topic.configs)
+    return LogConfig.from_topic_configs(configs), int(configs["min.insync.replicas"])
+
+
+def replica_settings(
+    topic: TopicState,
+    index: int,
+    topic_defaults: Mapping[str, str],
+    log_settings: tuple[LogConfig, int] | None = None,
+) -> ReplicaSettings:
+    """What the metadata says replica ``index`` of ``topic`` should be; ``log_settings`` is
+    :func:`topic_log_settings` of the topic when the caller has it already."""
+    config, min_insync_replicas = log_settings or topic_log_settings(topic, topic_defaults)
     p = topic.partitions[index]
     return ReplicaSettings(
         topic_id=topic.topic_id,
         state=LeaderState(
             p.leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr), p.partition_epoch
         ),
-        config=LogConfig.from_topic_configs(configs),
-        min_insync_replicas=int(configs["min.insync.replicas"]),
+        config=config,
+        min_insync_replicas=min_insync_replicas,
     )
 
 
@@ -112,12 +127,15 @@ def plan_reconcile(
         topic = metadata.topics.get(name)
         wanted: set[Key] = set()
         if topic is not None:
+            log_settings: tuple[LogConfig, int] | None = None
             for index, p in sorted(topic.partitions.items()):
                 if node_id not in p.replicas:
                     continue
                 key = (name, index)
                 wanted.add(key)
-                settings = replica_settings(topic, index, topic_defaults)
+                if log_settings is None:
+                    log_settings = topic_log_settings(topic, topic_defaults)
+                settings = replica_settings(topic, index, topic_defaults, log_settings)
                 have = local.get(key)
                 if have is None:
                     opens.append(OpenReplica(key, settings))
