@@ -1,24 +1,29 @@
-"""``kraft-server-start node.properties``: runs one node until Ctrl+C or SIGTERM."""
+"""``kraft-server-start node.properties``: runs one node until Ctrl+C or SIGTERM.
+
+Start order, for a quick cold start: the metadata quorum (its Raft port, its links to the
+other voters and its election timer) starts as soon as the configuration is read, before the
+modules that serve HTTP and host partitions are imported (aiohttp and the node: about 0.2 s of
+CPU, several times that when three nodes and a client start at once on two cores). The first
+election then runs while they load, not after; the node attaches to the running quorum and
+reads its state whole (``Node.start``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
 
+from kraft.quorum import MetadataQuorum, QuorumError
 from server import logs
-from server.clock import SYSTEM_CLOCK
 from server.config import ConfigError, NodeConfig
-from server.http_api import make_app
-from server.http_server import start_http
-from server.loop_monitor import LOOP_MONITOR, LoopMonitor
-from server.node import Node
-from server.tasks import supervised
 from server.tls import server_ssl_context
 from storage.properties import MetaProperties
 
@@ -89,6 +94,36 @@ def load(args: argparse.Namespace) -> tuple[NodeConfig, MetaProperties, str]:
     return config, meta, secret
 
 
+def start_quorum(
+    config: NodeConfig, secret: str, loop: asyncio.AbstractEventLoop
+) -> MetadataQuorum:
+    """The node's metadata quorum, started (bound, dialing its peers, its election timer
+    running). Raises StartupError when its listener cannot start or its files cannot be
+    opened."""
+    peers = {
+        vid: f"{host}:{port}"
+        for vid, (host, port) in config.voters.items()
+        if vid != config.node_id
+    }
+    quorum = MetadataQuorum(
+        config.node_id,
+        config.raft_address,
+        peers,
+        config.log_dir / "__cluster_metadata-0",
+        secret,
+        dial_overrides={vid: f"{h}:{p}" for vid, (h, p) in config.raft_dial.items()},
+    )
+    try:
+        quorum.start(loop)
+    except QuorumError as e:
+        raise StartupError(f"listeners: the CONTROLLER listener cannot start: {e}") from None
+    except ValueError as e:  # a journal that is not ours: the message names the file
+        raise StartupError(str(e)) from None
+    except OSError as e:
+        raise StartupError(f"cannot open {config.log_dir}: {e}") from None
+    return quorum
+
+
 async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | None:
     """Runs the node until a signal (returns None) or a fatal error (returns the reason)."""
     ssl_context = server_ssl_context(config)  # before anything opens: a bad keystore stops us
@@ -96,8 +131,31 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    quorum = start_quorum(config, secret, loop)
     try:
-        node = Node(config, meta, secret)
+        return await _serve(config, meta, secret, ssl_context, quorum, stop)
+    finally:
+        quorum.stop()  # the node stopped it already, unless it failed to start (a no-op then)
+
+
+async def _serve(
+    config: NodeConfig,
+    meta: MetaProperties,
+    secret: str,
+    ssl_context: ssl.SSLContext | None,
+    quorum: MetadataQuorum,
+    stop: asyncio.Event,
+) -> str | None:
+    # Imported now, while the quorum elects its leader (see the module's docstring).
+    from server.clock import SYSTEM_CLOCK
+    from server.http_api import make_app
+    from server.http_server import start_http
+    from server.loop_monitor import LOOP_MONITOR, LoopMonitor
+    from server.node import Node
+    from server.tasks import supervised
+
+    try:
+        node = Node(config, meta, secret, quorum)
     except (OSError, ValueError) as e:
         raise StartupError(f"cannot open {config.log_dir}: {e}") from None
     # Long polls and follow streams end when the node stops; a short shutdown timeout keeps
@@ -124,6 +182,10 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
         raise StartupError(
             f"{cannot_listen}: {e.strerror}" if isinstance(e, OSError) else str(e)
         ) from None
+    # What the start built (modules, classes, the node's objects: about 50,000 tracked
+    # objects) lives as long as the process: out of the collector's sight, a full collection
+    # no longer walks it (7-11 ms a time measured here, a pause of the event loop).
+    gc.freeze()
     lag_task = supervised("loop-monitor", monitor.run(), node.fail)
     log.info(
         "node %d (cluster %s) serving HTTP on %s, Raft on %s, log dir %s",

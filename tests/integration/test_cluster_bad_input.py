@@ -236,7 +236,11 @@ def test_a_node_with_another_cluster_secret_cannot_join_and_its_log_names_cluste
         "the outsider's log says the cluster secret differs",
         lambda: "cluster.secret" in outsider.log_file.read_text(errors="replace"),
     )
-
+    # Its quorum starts before its HTTP listener (server.main): the line may come first.
+    wait_until(
+        "the outsider serves HTTP",
+        lambda: "serving HTTP" in outsider.log_file.read_text(errors="replace"),
+    )
     assert ready_status(outsider) == 503
     for node in (first, second):
         assert ready_status(node) == 200
