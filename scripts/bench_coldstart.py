@@ -30,10 +30,10 @@ server.main`` instead (median self time per module and per package).
 
 Bytecode: a process that finds no up-to-date ``.pyc`` compiles every module of ours from source
 at each start (``PYTHONDONTWRITEBYTECODE=1``, as scripts/test sets, or a read-only tree), about
-0.1 s of CPU per process here. Like an installed package (``pip install`` compiles), the runs
-use compiled bytecode: ``compileall`` of our packages first; ``--bytecode source`` removes our
-packages' ``__pycache__`` instead, for the figure without it; ``--bytecode as-is`` leaves them
-(checkouts prepared by hand).
+0.1 s of CPU per process here. Like an installed package (``pip install`` compiles) and like
+the harness (scripts/bench/ours_side.py), the runs use compiled bytecode; ``--bytecode
+source`` removes our packages' ``__pycache__`` instead, for the figure without it; ``--bytecode
+as-is`` leaves them (checkouts prepared by hand).
 
 Usage: .venv/bin/python scripts/bench_coldstart.py [--runs 5] [--idle-s 10] [--code DIR ...]
        [--bytecode compiled|source|as-is] [--importtime] [--dir DIR] [--verbose]
@@ -42,7 +42,6 @@ Usage: .venv/bin/python scripts/bench_coldstart.py [--runs 5] [--idle-s 10] [--c
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import re
 import shutil
@@ -59,9 +58,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import node_process  # noqa: E402
+from scripts.bench.ours_side import PACKAGES, compile_bytecode  # noqa: E402
 from scripts.node_process import Cluster, cpu_seconds  # noqa: E402
 
-PACKAGES = ("kraft", "storage", "server", "client", "scripts")
 NODE_PROPERTIES = {
     "num.partitions": "1",
     "default.replication.factor": "3",
@@ -187,12 +186,12 @@ def proc_status(pid: int) -> dict[str, int]:
 
 
 def prepare_bytecode(code: Path, bytecode: str) -> None:
-    """Writes the .pyc of our packages, as an installed package has them ("compiled"), or
-    removes them ("source"); "as-is" leaves them."""
-    for package in PACKAGES if bytecode != "as-is" else ():
-        if bytecode == "compiled":
-            compileall.compile_dir(code / package, quiet=1, workers=1)
-        else:
+    """Writes the .pyc of our packages, as the harness does ("compiled"), or removes them
+    ("source"); "as-is" leaves them."""
+    if bytecode == "compiled":
+        compile_bytecode(code)
+    elif bytecode == "source":
+        for package in PACKAGES:
             for cache in (code / package).rglob("__pycache__"):
                 shutil.rmtree(cache, ignore_errors=True)
 
