@@ -75,31 +75,40 @@ RAFT_COMMANDS_QUEUE_COUNT_MAX = 1000
 # --- Raft timings (pysyncobj) ------------------------------------------------------------------
 #
 # pysyncobj sends appended entries on its append tick when batching is on (the default; see
-# DESIGN.md, "Known traps": with batching off, followers truncate already-applied entries).
-# The tick thread wakes every `RAFT_TICK_S` or on a socket event, and sends entries every
-# `RAFT_APPEND_ENTRIES_PERIOD_S`. Measured on this machine (2 shared cores, loopback, ext4,
+# DESIGN.md, "Known traps": with batching off, followers truncate already-applied entries),
+# every `RAFT_APPEND_ENTRIES_PERIOD_S`. Measured on this machine (2 shared cores, loopback, ext4,
 # journal fdatasync on, sequential writes of one NoOpRecord, three nodes in one process):
 #   pysyncobj defaults (tick 50 ms, period 100 ms): median 103 ms per write, three nodes
 #   tick 10 ms, period 20 ms:                      median  22 ms (three nodes), 21 ms (one)
-#   tick  5 ms, period 20 ms:                      median  22 ms (three nodes): the period
-#                                                  bounds it, so a faster tick buys nothing
-# Three idle nodes use about 9% of one core between them at these settings. Since issue 13 a
-# leader also sends new entries at the tick after they were appended when its followers have
-# answered everything it sent (kraft.quorum), so a write waits for a tick, not a period; the
-# period then only needs to be a heartbeat, and 100 ms halves idle CPU (1.7-2.3% of a core per
-# idle node against 3.7-5.4% at 20 ms, measured on the shared machine), but a kill -9 of the
-# leader was noticed later in the three rounds measured (bench_quorum failover median 1.6 s
-# against 1.2 s), so 20 ms stays until that is measured on a quiet machine.
+# Since issue 13 a leader sends new entries, and the news that entries committed, at the end
+# of the tick that appended or committed them whenever its followers have answered everything
+# it sent (kraft.quorum), so a write waits for no period: the period is only a heartbeat. Every
+# heartbeat is pickled, zlib'd and Fernet-encrypted, and answered: at 20 ms the quorum alone
+# cost 1.75-2.1% of a core per node (three idle quorums in one process), at 100 ms 0.75-0.8%.
+# A kill -9 of the leader is noticed as fast: a follower's election timeout runs from the
+# last message, which is on average half a period old at the kill.
+RAFT_APPEND_ENTRIES_PERIOD_S = 0.1
+# The tick thread sleeps in poll until a socket event, a wake-up from a writer (a command
+# queued, a flag set) or its next timer (heartbeat, election deadline, redial), at most
+# RAFT_IDLE_WAIT_S, which bounds how late the timers pysyncobj keeps to itself are seen (its
+# leader fallback, handshake deadlines: a second or more). It ticks every RAFT_TICK_S while work
+# waits (queued commands, committed entries to apply); a fixed 10 ms tick cost ~0.3% of a core
+# per idle node for nothing. RAFT_TIMER_SLACK_S is the shortest sleep for a timer due now.
 RAFT_TICK_S = 0.01
-RAFT_APPEND_ENTRIES_PERIOD_S = 0.02
+RAFT_IDLE_WAIT_S = 0.1
+RAFT_TIMER_SLACK_S = 0.001
 # Election timeout range: must stay above 3 x the append period (pysyncobj asserts it), and
 # well above GIL stalls of the event loop sharing the process (tens of ms under load).
 RAFT_MIN_TIMEOUT_S = 0.4
 RAFT_MAX_TIMEOUT_S = 1.0
 # A leader that heard from no majority for this long steps down (pysyncobj's default is 30 s).
 RAFT_LEADER_FALLBACK_TIMEOUT_S = 1.5
-# How often a node redials a lost peer (default 5 s: a healed node would wait 5 s to rejoin).
+# How often a node redials a lost peer (default 5 s: a healed node would wait 5 s to rejoin):
+# after a failed dial it waits RAFT_RECONNECT_BACKOFF_S, doubling up to RAFT_CONNECTION_RETRY_S
+# (Kafka's reconnect.backoff.ms 50 and reconnect.backoff.max.ms 1000), so a peer starting a
+# moment later, as at a cold start of the cluster, is reached at once.
 RAFT_CONNECTION_RETRY_S = 1.0
+RAFT_RECONNECT_BACKOFF_S = 0.05
 # A connection with no data for this long is dead; must be >= RAFT_MAX_TIMEOUT_S (asserted).
 # A follower that has heard nothing from its leader for this long is not ready (pysyncobj keeps
 # a follower that reaches nobody on its old leader forever: it starts no election alone).

@@ -50,7 +50,9 @@ from typing import Any, TypeVar
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.config import FAIL_REASON, SERIALIZER_STATE
+from pysyncobj.monotonic import monotonic as pysyncobj_clock
 from pysyncobj.node import TCPNode
+from pysyncobj.poller import POLL_EVENT_TYPE
 from pysyncobj.syncobj import SyncObjException
 
 from kraft import limits
@@ -122,7 +124,19 @@ class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
     ) -> None:
         self._kraft_owner = owner
         self._kraft_hooks = hooks  # read by KraftTransport's constructor
-        super().__init__(self_node, others, conf, transportClass=KraftTransport)
+        # A pipe that wakes the tick thread from its poll: other threads write to it after
+        # queueing a command or setting a flag the tick reads (see _kraft_wait_s).
+        self._kraft_wake_r, self._kraft_wake_w = os.pipe()
+        os.set_blocking(self._kraft_wake_r, False)
+        os.set_blocking(self._kraft_wake_w, False)
+        self._kraft_wake_lock = threading.Lock()
+        self._kraft_wake_subscribed = False
+        try:
+            super().__init__(self_node, others, conf, transportClass=KraftTransport)
+        except BaseException:
+            os.close(self._kraft_wake_r)
+            os.close(self._kraft_wake_w)
+            raise
 
     def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802, N803
         if self._kraft_owner._journal.failed is not None:
@@ -130,36 +144,123 @@ class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
             self._kraft_owner._halt(self._SyncObj__transport)
             time.sleep(timeToWait)
             return
-        if self._kraft_has_unsent_entries():
-            # Entries appended at the last tick go out at this one, not at the next
-            # heartbeat: pysyncobj (batching on) sends only every append period.
-            self._SyncObj__newAppendEntriesTime = 0.0
-        super()._onTick(timeToWait)
+        if not self._kraft_wake_subscribed:  # the poller is the tick thread's: subscribe here
+            self._kraft_wake_subscribed = True
+            self._poller.subscribe(self._kraft_wake_r, self._kraft_woken, POLL_EVENT_TYPE.READ)
+        # pysyncobj's tick ends with a poll that sleeps until a socket event (the next tick
+        # then follows at once), a writer's wake-up, or what was the next timer before the
+        # tick: a timer the tick moved later costs one extra tick, never a late one. A fixed
+        # sleep (pysyncobj's autoTickPeriod) would wake the thread every 10 ms for nothing.
+        super()._onTick(self._kraft_wait_s())
 
-    def _kraft_has_unsent_entries(self) -> bool:
-        """A leader holding entries not sent yet to a connected follower, while every connected
-        follower has answered every append it was sent.
+    def kraft_wake(self) -> None:
+        """Wake the tick thread now (any thread): a command was queued or a flag set."""
+        with self._kraft_wake_lock:
+            if self._kraft_wake_w < 0:
+                return
+            try:
+                os.write(self._kraft_wake_w, b"w")
+            except BlockingIOError:
+                pass  # the pipe is full of wake-ups the thread has not read yet: it will wake
+
+    def _kraft_woken(self, descr: int, event_mask: int) -> None:
+        try:
+            while os.read(descr, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def destroy(self) -> None:
+        super().destroy()
+        self.kraft_wake()  # the tick thread looks at the destroy flag once it wakes
+
+    def _doDestroy(self) -> None:  # noqa: N802
+        super()._doDestroy()
+        with self._kraft_wake_lock:  # no writer may write to a closed (or reused) fd
+            if self._kraft_wake_subscribed:
+                self._poller.unsubscribe(self._kraft_wake_r)
+            os.close(self._kraft_wake_r)
+            os.close(self._kraft_wake_w)
+            self._kraft_wake_r = self._kraft_wake_w = -1
+
+    def _kraft_wait_s(self) -> float:
+        """How long the tick thread may sleep before its next tick, at most RAFT_IDLE_WAIT_S.
+
+        RAFT_TICK_S while work waits for a tick: queued commands, committed entries not
+        applied, a requested compaction or leadership transfer. Otherwise until the first
+        timer: the leader's next heartbeat, a follower's or candidate's election deadline,
+        the next redial of a lost peer. Timers pysyncobj checks at every tick without
+        exposing them (the leader's fallback, handshake deadlines, journal timers) are
+        coarse (a second or more): RAFT_IDLE_WAIT_S bounds how late they are seen.
+        """
+        if (
+            self._SyncObj__commandsQueue._FastQueue__queue
+            or self.raftCommitIndex > self.raftLastApplied
+            or self._SyncObj__forceLogCompaction
+            or self._kraft_owner._transfer_requested
+            or self._kraft_commits_alone()
+        ):
+            return limits.RAFT_TICK_S  # as a fixed tick would: never a busy loop
+        # pysyncobj's timers are on its own clock (CLOCK_MONOTONIC_RAW), not time.monotonic.
+        now = pysyncobj_clock()
+        wait: float = limits.RAFT_IDLE_WAIT_S
+        if self._isLeader():
+            wait = min(wait, self._SyncObj__newAppendEntriesTime - now)
+        elif self._SyncObj__connectedToAnyone():  # pysyncobj elects only when connected
+            wait = min(wait, self._SyncObj__raftElectionDeadline - now)
+        wait = min(wait, self._SyncObj__transport.kraft_next_dial_s())
+        # A timer due now fires at this tick (pysyncobj resets it); the floor is in case not.
+        return max(limits.RAFT_TIMER_SLACK_S, wait)
+
+    def _kraft_commits_alone(self) -> bool:
+        """A leader of a quorum of one with entries not committed yet: it commits them at its
+        next tick with no message to wake it."""
+        return (
+            not self._SyncObj__otherNodes
+            and self._isLeader()
+            and self._SyncObj__getCurrentLogIndex() > self.raftCommitIndex
+        )
+
+    def kraft_send_early(self) -> None:
+        """Send appends now (at the end of a tick) if a connected follower lacks entries or
+        the commit index (see :meth:`_kraft_should_send_early`). Tick thread."""
+        if self._kraft_should_send_early():
+            self._SyncObj__sendAppendEntries()
+
+    def _kraft_should_send_early(self) -> bool:
+        """A leader holding entries, or a commit index, not sent yet to a connected follower,
+        while every connected follower has answered every append it was sent.
+
+        pysyncobj (batching on) sends appends only every append period, which is our
+        heartbeat: entries queued by a writer would wait for it, and so would the news that
+        they committed (a follower applies, and answers reads, only what it knows committed;
+        Kafka's leader answers a follower's pending fetch as soon as its high watermark
+        moves). So both go out at the end of the tick that appended them or committed them.
 
         The second condition keeps clear of a pysyncobj trap (DESIGN.md, "Known traps"): an
         answer to one batch that arrives while a later batch is in flight moves the
         follower's next index back, the later entries are sent again, and the follower drops
         every entry after the resent batch's start, applied ones included. So a batch goes
-        early only when nothing is in flight; otherwise the append period sends it, as before.
+        early only when nothing is in flight; otherwise the answer's tick or the append
+        period sends it.
         """
         if not self._isLeader():
             return False
         last: int = self._SyncObj__getCurrentLogIndex()
         first: int = self._SyncObj__raftLog[0][1]  # entries before it are only in the dump
+        commit: int = self.raftCommitIndex
         connected = self._SyncObj__connectedNodes
         next_index: dict[Any, int] = self._SyncObj__raftNextIndex
-        unanswered: dict[Any, int] = self._SyncObj__transport.kraft_unanswered
+        transport = self._SyncObj__transport
+        unanswered: dict[Any, int] = transport.kraft_unanswered
+        told: dict[Any, int] = transport.kraft_told_commit
         unsent = False
         for node, index in next_index.items():
             if node not in connected:
                 continue
             if unanswered.get(node, 0) or index <= first:
                 return False  # a message in flight to it, or it needs the dump
-            unsent = unsent or index <= last
+            unsent = unsent or index <= last or told.get(node, 0) < commit
         return unsent
 
     @replicated  # type: ignore[untyped-decorator]
@@ -377,6 +478,7 @@ class MetadataQuorum:
         """Ask for a log compaction (a dump, then the journal is cut) at the next tick."""
         if self._sync is not None:
             self._sync.forceLogCompaction()
+            self._sync.kraft_wake()
 
     # --- Writes --------------------------------------------------------------------------------
 
@@ -418,6 +520,7 @@ class MetadataQuorum:
                 pass  # the loop is closed: nobody waits any more
 
         sync.apply_records(data, term, callback=on_result)
+        sync.kraft_wake()
         try:
             return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
@@ -492,6 +595,9 @@ class MetadataQuorum:
         voter (Raft's TimeoutNow, pysyncobj's transferLeadership), at its next tick. Best
         effort: without a caught-up voter nothing happens; ``leader_id()`` tells the result."""
         self._transfer_requested = True
+        sync = self._sync
+        if sync is not None:
+            sync.kraft_wake()
 
     def _on_tick(self) -> None:
         # The leader counts its own entries toward a commit at the next tick: sync them now.
@@ -501,6 +607,8 @@ class MetadataQuorum:
             return  # the next tick halts the node
         now = time.monotonic()
         sync = self._sync
+        if sync is not None:
+            sync.kraft_send_early()
         if self._transfer_requested and sync is not None:
             self._transfer_requested = False
             if sync._isLeader():

@@ -332,6 +332,15 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         # nothing unanswered (kraft.quorum). Any doubt (a stale term's message, never
         # answered) only leaves a follower at the heartbeat's pace.
         self.kraft_unanswered: dict[Any, int] = {}
+        # Per peer: the commit index the last append sent on the current connection carried.
+        self.kraft_told_commit: dict[Any, int] = {}
+        # Per peer we dial: failed dials in a row, and when the next dial is due. pysyncobj
+        # redials every connectionRetryTime (1 s); we back off as Kafka's clients do
+        # (reconnect.backoff.ms 50 doubling to reconnect.backoff.max.ms), so a peer that
+        # starts a moment after us (a cold start of the cluster) or restarts is reached in
+        # tens of milliseconds, and a peer that stays down costs one dial a second.
+        self._kraft_dial_failures: dict[Any, int] = {}
+        self._kraft_next_dial: dict[Any, float] = {}
         super().__init__(syncObj, selfNode, otherNodes)
         syncObj.addOnTickCallback(self._kraft_tick)
 
@@ -340,6 +349,7 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
             return False
         sent: bool = super().send(node, message)
         if sent and type(message) is dict and message.get("type") == "append_entries":
+            self.kraft_told_commit[node] = message.get("commit_index", 0)
             serialized = message.get("serialized")
             answered = "prevLogIdx" in message or (serialized is not None and serialized[2])
             if answered:
@@ -350,6 +360,7 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         node = self._connToNode(conn)
         if node is not None:
             self.kraft_unanswered.pop(node, None)  # what was in flight is lost with the link
+            self.kraft_told_commit.pop(node, None)
         super()._onDisconnected(conn)
 
     def destroy(self) -> None:
@@ -401,6 +412,38 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
     def _onOutgoingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802
         super()._onOutgoingMessageReceived(conn, message)
         conn.kraft_handshake_done = True
+        node = self._connToNode(conn)
+        if node is not None:  # the peer authenticated: a later loss redials from scratch
+            self._kraft_dial_failures.pop(node, None)
+
+    def _connectIfNecessarySingle(self, node: Any) -> bool:  # noqa: N802
+        # pysyncobj's, with a backoff in place of its fixed connectionRetryTime.
+        conn = self._connections.get(node)
+        if conn is not None and conn.state != CONNECTION_STATE.DISCONNECTED:
+            return True
+        if conn is None or not self._shouldConnect(node):
+            return False
+        now = time.monotonic()
+        if now < self._kraft_next_dial.get(node, 0.0):
+            return False
+        failures = self._kraft_dial_failures.get(node, 0)
+        self._kraft_dial_failures[node] = failures + 1
+        self._kraft_next_dial[node] = now + redial_delay_s(failures)
+        connected: bool = conn.connect(node.ip, node.port)
+        return connected
+
+    def kraft_next_dial_s(self) -> float:
+        """Seconds until the next redial of a lost peer is due (<= 0: now); inf if none is."""
+        due = math.inf
+        for node, conn in self._connections.items():
+            if conn.state == CONNECTION_STATE.DISCONNECTED and self._shouldConnect(node):
+                due = min(due, self._kraft_next_dial.get(node, 0.0))
+        return due - time.monotonic()
+
+    def dropNode(self, node: Any) -> None:  # noqa: N802
+        super().dropNode(node)
+        self._kraft_dial_failures.pop(node, None)
+        self._kraft_next_dial.pop(node, None)
 
     def _kraft_tick(self) -> None:
         deadline = time.monotonic() - limits.RAFT_HANDSHAKE_TIMEOUT_S
@@ -419,6 +462,17 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
                     f"{limits.RAFT_HANDSHAKE_TIMEOUT_S} s",
                 )
         self._hooks.on_tick()
+
+
+def redial_delay_s(failures: int) -> float:
+    """The pause before the next dial of a peer after `failures` dials in a row that did not
+    reach an authenticated link: RAFT_RECONNECT_BACKOFF_S doubling up to
+    RAFT_CONNECTION_RETRY_S (Kafka's reconnect.backoff.ms and reconnect.backoff.max.ms)."""
+    return float(
+        min(
+            limits.RAFT_RECONNECT_BACKOFF_S * 2 ** min(failures, 30), limits.RAFT_CONNECTION_RETRY_S
+        )
+    )
 
 
 class DialNode(TCPNode):  # type: ignore[misc]

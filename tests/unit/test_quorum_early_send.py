@@ -1,5 +1,6 @@
-"""A leader sends new entries at the next tick, not at the next append period, only when no
-follower has an append in flight (pysyncobj moves a follower's next index back when an
+"""A leader sends new entries, and the news that entries committed, at the end of the tick
+that appended or committed them, not at the next append period, only when no follower has an
+append in flight (pysyncobj moves a follower's next index back when an
 answer to one batch arrives while a later one is in flight, and the follower then drops
 entries it applied). The transport counts each peer's unanswered appends; these tests drive
 its counting and the leader's decision with fakes in place of pysyncobj's connections."""
@@ -25,6 +26,7 @@ def transport(monkeypatch: pytest.MonkeyPatch) -> KraftTransport:
     made: KraftTransport = object.__new__(KraftTransport)
     made._hooks = SimpleNamespace(before_send=lambda: True, last_heard={})  # type: ignore[assignment]
     made.kraft_unanswered = {}
+    made.kraft_told_commit = {}
     return made
 
 
@@ -78,6 +80,8 @@ def leader(
     *,
     last: int = 10,
     first: int = 1,
+    commit: int = 9,
+    told: dict[str, int] | None = None,
     connected: tuple[str, ...] = (A, B),
     is_leader: bool = True,
 ) -> Any:
@@ -87,7 +91,11 @@ def leader(
         _SyncObj__raftLog=[(b"", first, 1)],
         _SyncObj__connectedNodes=set(connected),
         _SyncObj__raftNextIndex=next_index,
-        _SyncObj__transport=SimpleNamespace(kraft_unanswered=unanswered),
+        raftCommitIndex=commit,
+        _SyncObj__transport=SimpleNamespace(
+            kraft_unanswered=unanswered,
+            kraft_told_commit={A: commit, B: commit} if told is None else told,
+        ),
     )
 
 
@@ -101,9 +109,26 @@ def leader(
         (leader({A: 10, B: 11}, {B: 1}, connected=(A,)), True),  # B is not connected
         (leader({A: 10, B: 11}, {}, first=10), False),  # A needs entries only the dump has
         (leader({A: 10, B: 11}, {}, is_leader=False), False),
+        # Every entry sent, but entry 10 committed since: B was told commit index 9.
+        (leader({A: 11, B: 11}, {}, commit=10, told={A: 10, B: 9}), True),
+        (leader({A: 11, B: 11}, {}, commit=10, told={A: 10}), True),  # B never told
+        (leader({A: 11, B: 11}, {B: 1}, commit=10, told={A: 10, B: 9}), False),  # in flight
+        (leader({A: 11, B: 11}, {}, commit=10, told={A: 10}, connected=(A,)), False),
     ],
 )
-def test_entries_go_early_only_when_no_follower_has_an_append_in_flight(
+def test_entries_and_commits_go_early_only_when_no_follower_has_an_append_in_flight(
     fake: Any, early: bool
 ) -> None:
-    assert _MetadataSyncObj._kraft_has_unsent_entries(fake) is early
+    assert _MetadataSyncObj._kraft_should_send_early(fake) is early
+
+
+def test_every_append_records_the_commit_index_it_told(
+    transport: KraftTransport,
+) -> None:
+    a = node(A)
+    transport.send(a, append())
+    assert transport.kraft_told_commit[a] == 4
+    transport.send(a, {"type": "append_entries", "term": 3, "commit_index": 7, "serialized": None})
+    assert transport.kraft_told_commit[a] == 7
+    transport.send(a, {"type": "request_vote", "term": 4})
+    assert transport.kraft_told_commit[a] == 7
