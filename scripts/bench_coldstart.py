@@ -8,9 +8,11 @@ auto-created, retried until acknowledged). The figure is launch to that acknowle
 probe's own start (a Python process importing our client) included, as in the harness. The
 timeline comes from the nodes' logs and the probe's (run with the client's debug log on):
 
-    imports    a node logged its first line (the interpreter and every import done)
-    http       a node serves HTTP (its quorum started)
-    leader     the first node to log that it is the controller (the Raft election)
+    imports    a node logged its first line (the interpreter and the imports the quorum
+               needs; it starts right after, the rest is imported during its election)
+    http       a node serves HTTP
+    leader     the first node to log that it is the controller (its controller task runs
+               once it serves HTTP: an election that ended earlier shows at that moment)
     registered a broker registered with the controller
     unfenced   the controller unfenced a broker (its heartbeat showed it caught up)
     probe-imp  the probe imported its modules

@@ -184,8 +184,11 @@ async def _serve(
         ) from None
     # What the start built (modules, classes, the node's objects: about 50,000 tracked
     # objects) lives as long as the process: out of the collector's sight, a full collection
-    # no longer walks it (7-11 ms a time measured here, a pause of the event loop).
+    # no longer walks it (7-11 ms a time measured here, a pause of the event loop). main()
+    # turned the collector off for the start, which allocates and keeps (collections during
+    # the imports found nothing and cost 10-20 ms of a node's 0.28 s).
     gc.freeze()
+    gc.enable()
     lag_task = supervised("loop-monitor", monitor.run(), node.fail)
     log.info(
         "node %d (cluster %s) serving HTTP on %s, Raft on %s, log dir %s",
@@ -209,10 +212,11 @@ async def _serve(
 
 
 def main(argv: list[str] | None = None) -> int:
+    gc.disable()  # until the node has started (_serve)
     args = _parse_args(argv)
     logs.configure(args.log_file)
     # The first line: its time, against the launch, is what the interpreter and the imports
-    # took (scripts/bench_coldstart.py reads it).
+    # before the quorum took (scripts/bench_coldstart.py reads it).
     log.info("starting from %s (pid %d)", args.properties, os.getpid())
     try:
         config, meta, secret = load(args)
