@@ -4,7 +4,10 @@ exist (Kafka's ``auto.create.topics.enable``), and the internal ``__consumer_off
 Creation is the controller's: on the controller the plan is written here, elsewhere the node
 asks the controller with a signed internal call, as a forwarded create would. Concurrent
 requests for one missing topic share one creation. The caller gets the topic once this node
-has applied it; its partitions may still be electing leaders (a client retries
+has applied it and opened its own replicas of it: an auto-creation stands for the producer
+that asked, and Kafka's producer waits for the new topic's metadata before it sends (an
+explicit create, ``POST /v1/topics``, answers on the commit instead, as Kafka's CreateTopics
+does). Partitions led elsewhere may still be opening or electing leaders (a client retries
 LEADER_NOT_AVAILABLE, as Kafka's does after auto-creation).
 
 With an authorizer, the handler checks first that the requester may create the topic
@@ -95,9 +98,9 @@ async def _create(node: Node, body: dict[str, Any]) -> None:
                 socket_request_max_bytes=node.config.socket_request_max_bytes,
             )
 
-        index = await node.write_metadata(plan)
+        index = await node.write_metadata(plan)  # returns once applied on this node
         if index is not None:
-            await node.wait_applied(index)
+            await _wait_opened(node, index)
         return
     from server.node import METADATA_INDEX_HEADER
 
@@ -118,9 +121,15 @@ async def _create(node: Node, body: dict[str, Any]) -> None:
     applied = headers.get(METADATA_INDEX_HEADER, "")
     if applied.isascii() and applied.isdigit():
         await node.wait_applied(int(applied))
+        await _wait_opened(node, int(applied))
     elif error is not None:
         # Created by someone else; wait for this node to see it.
         await _wait_for_topic(node, name)
+
+
+async def _wait_opened(node: Node, index: int) -> None:
+    """Waits (briefly) until this node's replicas match metadata entry ``index``."""
+    await node.replica_manager.wait_reconciled(index, limits.FORWARD_APPLY_WAIT_S)
 
 
 async def _wait_for_topic(node: Node, name: str) -> None:

@@ -164,15 +164,16 @@ async def _admin(
 ) -> web.Response | None:
     """Writes an admin plan on the controller; on another node, forwards the request there.
 
-    Returns the controller's answer when it was forwarded, None when written here."""
+    Returns the controller's answer when it was forwarded, None when written here. As Kafka's
+    controller does, the answer comes once the records are committed and applied here: the
+    replicas they name open afterwards, on every node, from the applied metadata (a produce at
+    once may meet LEADER_NOT_AVAILABLE and retry, as Kafka's producer does)."""
     node = node_of(request)
     node.require_ready()
     if not node.quorum.is_leader():
         return await node.forward(request, body)
-    index = await node.write_metadata(plan)
-    if index is not None:
-        await node.wait_applied(index)  # this node's replicas match it: read your own write
-    request[METADATA_INDEX] = index
+    # The write returns once the entry is applied on this node: its metadata holds the change.
+    request[METADATA_INDEX] = await node.write_metadata(plan)
     return None
 
 

@@ -2,8 +2,7 @@
 
 Wiring, in start order:
 
-1. the metadata quorum (``kraft/quorum.py``) over ``__cluster_metadata-0/``, started by
-   ``server/main.py`` before this module is even imported (the election overlaps the imports);
+1. the metadata quorum (``kraft/quorum.py``) over ``__cluster_metadata-0/``;
 2. the replica manager (``server/replica_manager.py``): the partition logs with their group
    commit, checkpoints and retention, the replica fetcher, the ISR, reconciliation;
 3. the controller driver (active while this node leads the quorum) and the broker lifecycle
@@ -59,6 +58,7 @@ from server.failpoints import Failpoints
 from server.groups.runtime import GroupCoordinator
 from server.internal_auth import InternalAuth
 from server.internal_auth_http import signer
+from server.metadata_applied import MetadataApplied
 from server.replica_manager import ReplicaManager
 from server.tasks import supervised
 from server.tls import client_ssl_context
@@ -76,11 +76,7 @@ METADATA_INDEX_HEADER = "X-Metadata-Index"
 
 
 class Node:
-    def __init__(
-        self, config: NodeConfig, meta: MetaProperties, secret: str, quorum: MetadataQuorum
-    ) -> None:
-        """The node around ``quorum``, its metadata quorum, started already (server.main
-        starts it first, so the election runs while the rest loads)."""
+    def __init__(self, config: NodeConfig, meta: MetaProperties, secret: str) -> None:
         self.config = config
         self.meta = meta
         self.node_id = config.node_id
@@ -88,7 +84,20 @@ class Node:
         # Proof of the cluster secret on node-to-node HTTP calls, both ways.
         self.internal_auth = InternalAuth(secret)
         self.sign = signer(self.internal_auth, config.node_id, SYSTEM_CLOCK.wall_ms)
-        self.quorum = quorum
+        peers = {
+            vid: f"{host}:{port}"
+            for vid, (host, port) in config.voters.items()
+            if vid != config.node_id
+        }
+        self.quorum = MetadataQuorum(
+            config.node_id,
+            config.raft_address,
+            peers,
+            config.log_dir / "__cluster_metadata-0",
+            secret,
+            dial_overrides={vid: f"{h}:{p}" for vid, (h, p) in config.raft_dial.items()},
+        )
+        self.metadata_applied = MetadataApplied(self.quorum)
         self.controller = ControllerDriver(
             self.quorum,
             meta.cluster_id,
@@ -141,10 +150,11 @@ class Node:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # The quorum has been running (and may have applied entries) since before this node
-        # existed: a listener added now reads the state whole first, as the quorum asks.
         self.quorum.add_listener(self._on_metadata)
-        self._on_metadata(self.quorum.snapshot_state().applied_index, None)
+        try:
+            self.quorum.start(asyncio.get_running_loop())
+        except QuorumError as e:
+            raise ValueError(f"listeners: the CONTROLLER listener cannot start: {e}") from None
         self._http = aiohttp.ClientSession(
             # Peers serve https when this node does: checked against ssl.truststore.location.
             connector=aiohttp.TCPConnector(ssl=client_ssl_context(self.config) or True),
@@ -354,10 +364,11 @@ class Node:
             return next_id
 
     async def wait_applied(self, index: int) -> bool:
-        """Waits (briefly) until this node has applied metadata entry ``index`` and its
-        replicas match it, so a client reads its own admin write here (describe, or produce
-        right after create)."""
-        return await self.replica_manager.wait_reconciled(index, limits.FORWARD_APPLY_WAIT_S)
+        """Waits (briefly) until this node has applied metadata entry ``index``, so a client
+        reads its own admin write here (describe right after create). Its replicas open
+        afterwards, as Kafka's brokers create logs from applied metadata: a produce at once
+        may meet LEADER_NOT_AVAILABLE, which producers retry."""
+        return await self.metadata_applied.wait(index, limits.FORWARD_APPLY_WAIT_S)
 
     # -- metadata reads ------------------------------------------------------------------------
 
