@@ -369,11 +369,24 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
 
     def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
         self._hooks.last_heard[node.id] = time.monotonic()
+        next_index: dict[Any, int] = self._syncObj._SyncObj__raftNextIndex
+        sent_from: int | None = None
         if type(message) is dict and message.get("type") == "next_node_idx":
             count = self.kraft_unanswered.get(node, 0)
             if count:
                 self.kraft_unanswered[node] = count - 1
+            if message.get("success") and not message.get("reset"):
+                sent_from = next_index.get(node)
         super()._onMessageReceived(node, message)
+        if sent_from is not None and next_index.get(node, sent_from) < sent_from:
+            # pysyncobj sets a follower's next index to what a successful answer names, even
+            # when later appends are in flight: it then sends their entries again, and the
+            # follower drops every entry after the resent batch's start, applied ones included
+            # (the CRITICAL "truncating already-applied log entries"; DESIGN.md, "Known
+            # traps"). Seen when an answer to a dump and a heartbeat carrying the entries after
+            # the dump were in flight together. In Raft a success only moves the next index
+            # forward; a failed append (reset) still moves it back.
+            next_index[node] = sent_from
 
     def addNode(self, node: Any) -> None:  # noqa: N802
         super().addNode(node)

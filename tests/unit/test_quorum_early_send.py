@@ -27,6 +27,7 @@ def transport(monkeypatch: pytest.MonkeyPatch) -> KraftTransport:
     made._hooks = SimpleNamespace(before_send=lambda: True, last_heard={})  # type: ignore[assignment]
     made.kraft_unanswered = {}
     made.kraft_told_commit = {}
+    made._syncObj = SimpleNamespace(_SyncObj__raftNextIndex={})
     return made
 
 
@@ -132,3 +133,41 @@ def test_every_append_records_the_commit_index_it_told(
     assert transport.kraft_told_commit[a] == 7
     transport.send(a, {"type": "request_vote", "term": 4})
     assert transport.kraft_told_commit[a] == 7
+
+
+def pysyncobj_on_next_node_idx(transport: KraftTransport, node: Node, message: Any) -> None:
+    """What pysyncobj's leader does with a follower's next_node_idx (its __onMessageReceived)."""
+    next_index = transport._syncObj._SyncObj__raftNextIndex
+    if message["reset"]:
+        next_index[node] = message["next_node_idx"]
+    if message["success"]:
+        next_index[node] = message["next_node_idx"]  # its match index had moved: always here
+
+
+def answer(next_node_idx: int, *, success: bool = True, reset: bool = False) -> dict[str, Any]:
+    return {
+        "type": "next_node_idx",
+        "next_node_idx": next_node_idx,
+        "success": success,
+        "reset": reset,
+    }
+
+
+def test_a_success_never_moves_a_followers_next_index_back_a_failure_does(
+    transport: KraftTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race behind test_a_lagging_follower_gets_the_dump_and_catches_up's rare failure:
+    # the dump's answer (next 14) came while a heartbeat carrying entries 14-15 was in
+    # flight (next 16); pysyncobj moved the next index back to 14 and resent entry 14, which
+    # the follower had applied: "truncating already-applied log entries from index 14".
+    monkeypatch.setattr(TCPTransport, "_onMessageReceived", pysyncobj_on_next_node_idx)
+    a = node(A)
+    next_index = transport._syncObj._SyncObj__raftNextIndex
+    next_index[a] = 16
+    transport._onMessageReceived(a, answer(14))
+    assert next_index[a] == 16
+    transport._onMessageReceived(a, answer(16))
+    transport._onMessageReceived(a, answer(18))  # entries the leader sent since
+    assert next_index[a] == 18
+    transport._onMessageReceived(a, answer(12, success=False, reset=True))  # log mismatch
+    assert next_index[a] == 12
