@@ -2,7 +2,8 @@
 
 Wiring, in start order:
 
-1. the metadata quorum (``kraft/quorum.py``) over ``__cluster_metadata-0/``;
+1. the metadata quorum (``kraft/quorum.py``) over ``__cluster_metadata-0/``, started by
+   ``server/main.py`` before this module is even imported (the election overlaps the imports);
 2. the replica manager (``server/replica_manager.py``): the partition logs with their group
    commit, checkpoints and retention, the replica fetcher, the ISR, reconciliation;
 3. the controller driver (active while this node leads the quorum) and the broker lifecycle
@@ -76,7 +77,11 @@ METADATA_INDEX_HEADER = "X-Metadata-Index"
 
 
 class Node:
-    def __init__(self, config: NodeConfig, meta: MetaProperties, secret: str) -> None:
+    def __init__(
+        self, config: NodeConfig, meta: MetaProperties, secret: str, quorum: MetadataQuorum
+    ) -> None:
+        """The node around ``quorum``, its metadata quorum, started already (server.main
+        starts it first, so the election runs while the rest loads)."""
         self.config = config
         self.meta = meta
         self.node_id = config.node_id
@@ -84,19 +89,7 @@ class Node:
         # Proof of the cluster secret on node-to-node HTTP calls, both ways.
         self.internal_auth = InternalAuth(secret)
         self.sign = signer(self.internal_auth, config.node_id, SYSTEM_CLOCK.wall_ms)
-        peers = {
-            vid: f"{host}:{port}"
-            for vid, (host, port) in config.voters.items()
-            if vid != config.node_id
-        }
-        self.quorum = MetadataQuorum(
-            config.node_id,
-            config.raft_address,
-            peers,
-            config.log_dir / "__cluster_metadata-0",
-            secret,
-            dial_overrides={vid: f"{h}:{p}" for vid, (h, p) in config.raft_dial.items()},
-        )
+        self.quorum = quorum
         self.metadata_applied = MetadataApplied(self.quorum)
         self.controller = ControllerDriver(
             self.quorum,
@@ -150,11 +143,10 @@ class Node:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # The quorum has been running (and may have applied entries) since before this node
+        # existed: a listener added now reads the state whole first, as the quorum asks.
         self.quorum.add_listener(self._on_metadata)
-        try:
-            self.quorum.start(asyncio.get_running_loop())
-        except QuorumError as e:
-            raise ValueError(f"listeners: the CONTROLLER listener cannot start: {e}") from None
+        self._on_metadata(self.quorum.snapshot_state().applied_index, None)
         self._http = aiohttp.ClientSession(
             # Peers serve https when this node does: checked against ssl.truststore.location.
             connector=aiohttp.TCPConnector(ssl=client_ssl_context(self.config) or True),
