@@ -101,6 +101,10 @@ RAFT_TIMER_SLACK_S = 0.001
 # well above GIL stalls of the event loop sharing the process (tens of ms under load).
 RAFT_MIN_TIMEOUT_S = 0.4
 RAFT_MAX_TIMEOUT_S = 1.0
+# A node's first election in a new cluster (term 0: no leader can exist yet, and a candidate
+# for term 1 disturbs no leader) comes this long after it first reaches a peer (kraft.quorum).
+RAFT_FIRST_ELECTION_MIN_S = 0.05
+RAFT_FIRST_ELECTION_MAX_S = 0.3
 # A leader that heard from no majority for this long steps down (pysyncobj's default is 30 s).
 RAFT_LEADER_FALLBACK_TIMEOUT_S = 1.5
 # How often a node redials a lost peer (default 5 s: a healed node would wait 5 s to rejoin):

@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -131,6 +132,7 @@ class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
         os.set_blocking(self._kraft_wake_w, False)
         self._kraft_wake_lock = threading.Lock()
         self._kraft_wake_subscribed = False
+        self._kraft_first_election = True  # see _kraft_arm_first_election
         try:
             super().__init__(self_node, others, conf, transportClass=KraftTransport)
         except BaseException:
@@ -144,6 +146,8 @@ class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
             self._kraft_owner._halt(self._SyncObj__transport)
             time.sleep(timeToWait)
             return
+        if self._kraft_first_election:
+            self._kraft_arm_first_election()
         if not self._kraft_wake_subscribed:  # the poller is the tick thread's: subscribe here
             self._kraft_wake_subscribed = True
             self._poller.subscribe(self._kraft_wake_r, self._kraft_woken, POLL_EVENT_TYPE.READ)
@@ -152,6 +156,25 @@ class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
         # tick: a timer the tick moved later costs one extra tick, never a late one. A fixed
         # sleep (pysyncobj's autoTickPeriod) would wake the thread every 10 ms for nothing.
         super()._onTick(self._kraft_wait_s())
+
+    def _kraft_arm_first_election(self) -> None:
+        """A node that has never been in a term (term 0: a new cluster's first start) times its
+        first election from when it first reaches a peer, within RAFT_FIRST_ELECTION_MIN_S to
+        RAFT_FIRST_ELECTION_MAX_S, not within the usual 0.4-1.0 s from its start.
+
+        The usual timeout must outlast a heartbeat's delay, so that a live leader is never
+        challenged; at term 0 there is no leader to wait for, and no challenge can disturb a
+        cluster that has one: this node's first candidacy is for term 1, which no node at a
+        term of 1 or more steps down for (Raft steps down only for a higher term). The random
+        spread still separates the candidates; a split vote falls back to the usual timeouts.
+        """
+        if self.raftCurrentTerm != 0 or self._getLeader() is not None:
+            self._kraft_first_election = False
+        elif self._SyncObj__connectedToAnyone():
+            self._kraft_first_election = False
+            self._SyncObj__raftElectionDeadline = pysyncobj_clock() + random.uniform(
+                limits.RAFT_FIRST_ELECTION_MIN_S, limits.RAFT_FIRST_ELECTION_MAX_S
+            )
 
     def kraft_wake(self) -> None:
         """Wake the tick thread now (any thread): a command was queued or a flag set."""
@@ -333,6 +356,8 @@ class MetadataQuorum:
         self._transfer_requested = False
         self._unreachable_logged = False
         self._digest_cache: tuple[int, str] = (-1, "")
+        self._logged_leader: Any = None  # the leader the last leader line named
+        self._started_at = 0.0
 
     # --- Life cycle ----------------------------------------------------------------------------
 
@@ -345,6 +370,7 @@ class MetadataQuorum:
         if self._sync is not None or self._loop is not None:
             raise RuntimeError("a MetadataQuorum starts once")
         self._loop = loop
+        self._started_at = time.monotonic()
         # Give the peers a grace period to connect before we complain about them.
         self._next_unreachable_log = time.monotonic() + limits.RAFT_UNREACHABLE_FIRST_LOG_S
         if not self.data_dir.is_dir():
@@ -609,6 +635,18 @@ class MetadataQuorum:
         sync = self._sync
         if sync is not None:
             sync.kraft_send_early()
+            leader = sync._getLeader()
+            if leader != self._logged_leader:
+                self._logged_leader = leader
+                if leader is not None:
+                    logger.info(
+                        "node %d: node %s leads the metadata quorum in term %d (%.2f s after "
+                        "this node's quorum started)",
+                        self.node_id,
+                        self._ids_by_address.get(leader.id, leader.id),
+                        sync.raftCurrentTerm,
+                        now - self._started_at,
+                    )
         if self._transfer_requested and sync is not None:
             self._transfer_requested = False
             if sync._isLeader():

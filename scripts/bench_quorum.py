@@ -15,12 +15,17 @@ directory; every process it started is stopped by pid at the end), then measures
       printed: when a survivor first named a new leader. The killed node is restarted and
       every node is ready again before the next round.
 
+  (c) cold start, --cold-starts times (before (a)): three freshly formatted nodes launched at
+      once; the time from the launch to the first node's log line naming a leader (and that
+      node's time from its quorum's start, the Raft part alone), the leader's term (above 1:
+      a split vote), and the time until every node answers /v1/health/ready.
+
 Also printed: whether the nodes' metadata states agree at the end, and how many CRITICAL
 "truncating already-applied log entries" lines pysyncobj wrote (DESIGN.md, "Known traps").
 
 Targets (issue 3): (a) >= 500 topic creations/s, (b) median <= 1.5 s.
 
-Usage: .venv/bin/python scripts/bench_quorum.py [--topics 1000] [--kills 10]
+Usage: .venv/bin/python scripts/bench_quorum.py [--topics 1000] [--kills 10] [--cold-starts 5]
        [--replication-factor 3] [--concurrency 32] [--dir DIR]
 """
 
@@ -30,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -38,6 +44,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -229,6 +236,72 @@ async def failover_round(
     return FailoverRound(old_id, leader_seen_s, new_leader, write_s, attempts)
 
 
+# kraft.quorum's line when a node learns of a leader; the timestamp is the node log's (local).
+LEADER_LINE = re.compile(
+    r"^\[(?P<at>[\d-]+ [\d:]+,\d+)\] INFO node \d+: node (?P<leader>\d+) leads the metadata "
+    r"quorum in term (?P<term>\d+) \((?P<after>[\d.]+) s after"
+)
+
+
+@dataclass
+class ColdStart:
+    leader_s: float | None  # launch -> the first log line naming a leader
+    raft_s: float | None  # that node's quorum start -> that line
+    term: int | None
+    ready_s: float  # launch -> every node ready
+
+
+def cold_start_round(base: Path) -> ColdStart:
+    """Formats three nodes in `base`, launches them at once, waits until all are ready, stops
+    them and removes `base`."""
+    cluster = Cluster.create(base, count=3)
+    launched = datetime.now()
+    t0 = time.monotonic()
+    try:
+        for node in cluster.nodes:
+            node.start(wait=False)
+        for node in cluster.nodes:
+            node.wait_ready()
+        ready_s = time.monotonic() - t0
+        first: tuple[float, float, int] | None = None
+        for node in cluster.nodes:
+            for line in node.log_file.read_text(errors="replace").splitlines():
+                match = LEADER_LINE.match(line)
+                if match:
+                    at = datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S,%f")
+                    seen = (
+                        (at - launched).total_seconds(),
+                        float(match["after"]),
+                        int(match["term"]),
+                    )
+                    first = seen if first is None or seen < first else first
+                    break
+    finally:
+        cluster.stop()
+    shutil.rmtree(base, ignore_errors=True)
+    if first is None:
+        return ColdStart(None, None, None, ready_s)
+    return ColdStart(first[0], first[1], first[2], ready_s)
+
+
+def print_cold_starts(starts: list[ColdStart]) -> None:
+    leader = [s.leader_s for s in starts if s.leader_s is not None]
+    raft = [s.raft_s for s in starts if s.raft_s is not None]
+    ready = [s.ready_s for s in starts]
+    splits = sum(1 for s in starts if s.term is not None and s.term > 1)
+    if leader and raft:
+        print(
+            f"  launch -> first leader named: median {statistics.median(leader):.2f} s, max "
+            f"{max(leader):.2f} s; of which after that node's quorum started: median "
+            f"{statistics.median(raft):.2f} s, max {max(raft):.2f} s"
+        )
+    print(
+        f"  launch -> every node ready: median {statistics.median(ready):.2f} s, max "
+        f"{max(ready):.2f} s; first leader in a term above 1 (a split vote) in {splits} of "
+        f"{len(starts)}; no leader line in {len(starts) - len(leader)}"
+    )
+
+
 def agreed_controller(cluster: Cluster) -> int | None:
     views = {cluster.controller_id(n) for n in cluster.nodes}
     return views.pop() if len(views) == 1 else None
@@ -379,6 +452,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--topics", type=int, default=1000, help="topics per bulk phase")
     parser.add_argument("--kills", type=int, default=10, help="failover rounds")
+    parser.add_argument("--cold-starts", type=int, default=5, help="cold start rounds")
     parser.add_argument("--replication-factor", type=int, default=3, choices=(1, 2, 3))
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument(
@@ -394,7 +468,20 @@ def main() -> int:
     else:
         base = Path(tempfile.mkdtemp(prefix="bench-quorum-"))
     print(f"cluster files in {base}; load average before: {load_average()}")
-    cluster = Cluster.create(base, count=3)
+    if args.cold_starts:
+        print(f"cold start: {args.cold_starts} x three new nodes launched at once")
+        starts = []
+        for i in range(args.cold_starts):
+            start = cold_start_round(base / f"cold-{i}")
+            starts.append(start)
+            named = "-" if start.leader_s is None else f"{start.leader_s:.2f} s"
+            print(
+                f"  round {i + 1}: leader named {named} after the launch (term {start.term}, "
+                f"{start.raft_s} s after that node's quorum started); all ready after "
+                f"{start.ready_s:.2f} s"
+            )
+        print_cold_starts(starts)
+    cluster = Cluster.create(base / "cluster", count=3)
     completed = False
     try:
         started = time.monotonic()

@@ -1,6 +1,7 @@
 """When the Raft tick thread wakes: it sleeps until its next timer, a socket event or a
-writer's wake-up, not every 10 ms; and how often it redials a lost peer (Kafka's backoff).
-Pure: fakes stand in for pysyncobj's SyncObj and transport."""
+writer's wake-up, not every 10 ms; how often it redials a lost peer (Kafka's backoff); and when
+a new cluster's first election comes. Pure: fakes stand in for pysyncobj's SyncObj and
+transport."""
 
 from __future__ import annotations
 
@@ -96,3 +97,40 @@ def test_redials_back_off_from_50_ms_to_the_retry_time_as_kafka_clients_do() -> 
     assert delays[:5] == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8])
     assert delays[5:] == [limits.RAFT_CONNECTION_RETRY_S] * 3
     assert redial_delay_s(10_000) == limits.RAFT_CONNECTION_RETRY_S
+
+
+def first_election(term: int, *, connected: bool, leader: Any = None) -> Any:
+    return SimpleNamespace(
+        _kraft_first_election=True,
+        raftCurrentTerm=term,
+        _getLeader=lambda: leader,
+        _SyncObj__connectedToAnyone=lambda: connected,
+        _SyncObj__raftElectionDeadline=pysyncobj_clock() + 0.9,  # pysyncobj's, from its start
+    )
+
+
+def test_a_new_clusters_first_election_is_timed_from_the_first_peer_reached() -> None:
+    fake = first_election(0, connected=False)
+    _MetadataSyncObj._kraft_arm_first_election(fake)
+    assert fake._kraft_first_election  # nobody reached yet: pysyncobj elects nothing anyway
+    fake._SyncObj__connectedToAnyone = lambda: True
+    before = pysyncobj_clock()
+    _MetadataSyncObj._kraft_arm_first_election(fake)
+    assert not fake._kraft_first_election
+    deadline = fake._SyncObj__raftElectionDeadline
+    assert before + limits.RAFT_FIRST_ELECTION_MIN_S <= deadline
+    assert deadline <= pysyncobj_clock() + limits.RAFT_FIRST_ELECTION_MAX_S
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [
+        first_election(3, connected=True),  # a restart: a leader may be alive, wait as usual
+        first_election(0, connected=True, leader="127.0.0.1:2"),  # a leader already spoke
+    ],
+)
+def test_a_node_that_was_in_a_term_or_knows_a_leader_keeps_the_usual_timeout(fake: Any) -> None:
+    deadline = fake._SyncObj__raftElectionDeadline
+    _MetadataSyncObj._kraft_arm_first_election(fake)
+    assert not fake._kraft_first_election
+    assert fake._SyncObj__raftElectionDeadline == deadline
