@@ -10,6 +10,7 @@ timeline comes from the nodes' logs and the probe's (run with the client's debug
 
     imports    a node logged its first line (the interpreter and the imports the quorum
                needs; it starts right after, the rest is imported during its election)
+    raft       a node learned of the Raft leader (kraft.quorum's line)
     http       a node serves HTTP
     leader     the first node to log that it is the controller (its controller task runs
                once it serves HTTP: an election that ended earlier shows at that moment)
@@ -86,6 +87,7 @@ sys.exit(code)
 # (event, pattern) of a node's log line; the first match of a line wins.
 NODE_EVENTS = (
     ("imports", re.compile(r"starting from ")),
+    ("raft", re.compile(r"leads the metadata")),
     ("http", re.compile(r"serving HTTP on ")),
     ("leader", re.compile(r"is the controller \(term ")),
     ("registered", re.compile(r"registered as broker \d+")),
@@ -97,6 +99,7 @@ PROBE_EVENTS = (
 )
 ORDER = (
     "imports",
+    "raft",
     "http",
     "leader",
     "registered",
@@ -149,7 +152,7 @@ def timeline(launch_s: float, ack_s: float, nodes: list[Events], probe: Events) 
     """Seconds from launch to each event: for node events the node that got there last (its
     first occurrence), the controller's election the first; unfenced the last broker."""
     out: dict[str, float] = {}
-    for event in ("imports", "http", "registered"):
+    for event in ("imports", "raft", "http", "registered"):
         firsts = [min(n[event]) for n in nodes if event in n]
         if len(firsts) == len(nodes):
             out[event] = max(firsts) - launch_s

@@ -16,6 +16,7 @@ def at(clock: str) -> float:
 
 CONTROLLER_LOG = """\
 [2026-12-06 05:55:22,100] INFO starting from /x/node.properties (pid 7) (kraft.server)
+[2026-12-06 05:55:22,300] INFO node 1: node 1 leads the metadata quorum in term 1 (kraft.quorum)
 [2026-12-06 05:55:22,462] INFO node 1 (cluster c) serving HTTP on http://127.0.0.1:1 (kraft.server)
 [2026-12-06 05:55:22,462] WARNING controller not reachable yet: no metadata leader (server.x)
 [2026-12-06 05:55:23,066] INFO node 1 is the controller (term 1) (server.controller_driver)
@@ -26,6 +27,7 @@ CONTROLLER_LOG = """\
 """
 FOLLOWER_LOG = """\
 [2026-12-06 05:55:22,200] INFO starting from /y/node.properties (pid 8) (kraft.server)
+[2026-12-06 05:55:22,350] INFO node 3: node 1 leads the metadata quorum in term 1 (kraft.quorum)
 [2026-12-06 05:55:22,525] INFO node 3 (cluster c) serving HTTP on http://127.0.0.1:2 (kraft.server)
 a line without a timestamp (a traceback's)
 [2026-12-06 05:55:23,147] INFO registered as broker 3, epoch 0 (server.broker_lifecycle)
@@ -64,6 +66,7 @@ def test_the_timeline_takes_the_last_node_and_the_first_leader() -> None:
         probe_events(PROBE_LOG),
     )
     assert events["imports"] == pytest.approx(1.2)  # the follower, later
+    assert events["raft"] == pytest.approx(1.35)  # when every node knew the leader
     assert events["http"] == pytest.approx(1.525)
     assert events["leader"] == pytest.approx(2.066)
     assert events["registered"] == pytest.approx(2.147)
