@@ -1,0 +1,233 @@
+"""Producing and end-to-end latency on our three nodes, as scripts/bench/vs-kafka measures them,
+repeated: several runs in one cluster, each figure per run and their medians.
+
+    .venv/bin/python scripts/bench_e2e.py [--runs 3] [--sizes 100,1024] [--rate 1000]
+        [--seconds 10] [--produce-records 300000] [--skip-produce] [--skip-e2e]
+        [--profile-dir DIR]
+
+Starts three nodes (scripts/bench/ours_side.py's, as the harness does: replication factor 3,
+``min.insync.replicas=2``, topics of 3 partitions), then for each run and each record size:
+
+- produce: ``kraft-producer-perf-test`` of ``--produce-records`` records (a fifth of them of
+  1 KiB or more, as the harness), acks=all, its ``batch.size`` for 1,000 records (the
+  harness's); records/s, its latency line, and the CPU time a record cost the producer
+  process and the three nodes (less sensitive to the machine's other load than the rate);
+- end-to-end: ``scripts/bench/probe.py e2e`` (a producer process at ``--rate`` records/s,
+  linger.ms 5, acks=all; a consumer assigned every partition) for ``--seconds``: p50, p99,
+  p99.9 and max of send -> received, the first 100 records left out as the harness does.
+
+With ``--profile-dir``, py-spy (``pip install py-spy``; not a dependency) samples every node
+through each phase (the thread holding the GIL: where Python spends the CPU) and writes
+``<phase>-<size>-run<N>-node<id>.txt`` there (py-spy's raw format: one stack a line, its
+count last; the script prints each node's busiest functions).
+The machine's other load shows in every figure: compare runs made in the same minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scripts.bench import parse  # noqa: E402
+from scripts.bench.measure import run_command  # noqa: E402
+from scripts.bench.ours_side import OursSide  # noqa: E402
+from scripts.bench.plan import batch_bytes  # noqa: E402
+from scripts.node_process import cpu_seconds  # noqa: E402
+
+PARTITIONS = 3
+BATCH_RECORDS = 1000
+PROBE_TIMEOUT_S = 180.0
+# py-spy's sampling rate while profiling (samples a second).
+PROFILE_RATE_HZ = 200
+# A node's busiest functions printed per profile.
+PROFILE_TOP = 12
+
+
+class Profiler:
+    """py-spy on every node through one phase (nothing when no directory is given)."""
+
+    def __init__(self, directory: Path | None, side: OursSide) -> None:
+        self.directory = directory
+        self.side = side
+        self.running: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self, phase: str) -> None:
+        if self.directory is None:
+            return
+        assert self.side.cluster is not None
+        for node in self.side.cluster.running():
+            assert node.pid is not None
+            out = self.directory / f"{phase}-node{node.node_id}.txt"
+            command = [
+                str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(node.pid),
+                "--rate", str(PROFILE_RATE_HZ), "--gil", "--format", "raw", "--output", str(out),
+            ]  # fmt: skip
+            process = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            self.running.append((process, out))
+
+    def stop(self) -> None:
+        for process, out in self.running:
+            process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if out.exists():
+                print(f"  profile {out.name}: {summary(out)}")
+        self.running = []
+
+
+def summary(path: Path) -> str:
+    """The busiest functions of a py-spy raw profile (share of samples, own time)."""
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        total += int(count)
+        own[stack.split(";")[-1]] += int(count)
+    if not total:
+        return "no samples"
+    return "; ".join(f"{100 * n / total:.0f}% {frame}" for frame, n in own.most_common(PROFILE_TOP))
+
+
+class CpuMeter:
+    """CPU seconds (user + system) used by the nodes and by this script's children (the perf
+    tool, the probe) between :meth:`start` and :meth:`stop`: a figure much less sensitive
+    to the machine's other load than a rate."""
+
+    def __init__(self, side: OursSide) -> None:
+        self.side = side
+        self.nodes_s = self.tools_s = 0.0
+
+    def _nodes(self) -> float:
+        assert self.side.cluster is not None
+        return sum(cpu_seconds(pid) for pid in self.side.node_pids())
+
+    @staticmethod
+    def _children() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def start(self) -> None:
+        self.nodes_s, self.tools_s = self._nodes(), self._children()
+
+    def stop(self) -> tuple[float, float]:
+        """(the nodes' CPU seconds, the tools' CPU seconds) since :meth:`start`."""
+        return self._nodes() - self.nodes_s, self._children() - self.tools_s
+
+
+def produce(side: OursSide, topic: str, records: int, size: int) -> parse.ProduceResult:
+    props = {"batch.size": str(batch_bytes(BATCH_RECORDS, size))}
+    return parse.producer_performance(side.producer_perf(topic, records, size, props))
+
+
+def e2e(side: OursSide, topic: str, records: int, rate: float, size: int) -> parse.LatencyResult:
+    command = side.probe("e2e", topic, str(records), str(rate), str(size))
+    text = run_command(command, "e2e probe", PROBE_TIMEOUT_S, ROOT)
+    return parse.e2e_latency(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sizes", default="100,1024")
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--produce-records", type=int, default=300_000)
+    parser.add_argument("--skip-produce", action="store_true")
+    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--profile-dir", type=Path)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.profile_dir is not None:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
+    produced: dict[int, list[float]] = collections.defaultdict(list)
+    cpu: dict[int, list[tuple[float, float]]] = collections.defaultdict(list)
+    latencies: dict[int, list[parse.LatencyResult]] = collections.defaultdict(list)
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as directory:
+        side = OursSide(Path(directory))
+        side.prepare()
+        profiler = Profiler(args.profile_dir, side)
+        meter = CpuMeter(side)
+        try:
+            side.launch()
+            assert side.cluster is not None
+            for node in side.cluster.nodes:
+                node.wait_ready()
+            for size in sizes:
+                for kind in ("perf", "e2e"):
+                    side.create_topic(f"{kind}-{size}", PARTITIONS, {})
+            for run in range(1, args.runs + 1):
+                for size in sizes:
+                    if not args.skip_produce:
+                        profiler.start(f"produce-{size}-run{run}")
+                        count = args.produce_records // (5 if size >= 1024 else 1)
+                        meter.start()
+                        result = produce(side, f"perf-{size}", count, size)
+                        nodes_s, tool_s = meter.stop()
+                        profiler.stop()
+                        produced[size].append(result.records_per_s)
+                        cpu[size].append((tool_s / count * 1e6, nodes_s / count * 1e6))
+                        print(
+                            f"run {run} produce {size} B: {result.records_per_s:,.0f} "
+                            f"records/s, {result.mb_per_s:.1f} MB/s, latency p50 "
+                            f"{result.p50_ms:.0f} ms p99 {result.p99_ms:.0f} ms; CPU a record: "
+                            f"producer {cpu[size][-1][0]:.2f} us, nodes {cpu[size][-1][1]:.2f} us",
+                            flush=True,
+                        )
+                    if not args.skip_e2e:
+                        records = max(1, int(args.rate * args.seconds))
+                        profiler.start(f"e2e-{size}-run{run}")
+                        latency = e2e(side, f"e2e-{size}", records, args.rate, size)
+                        profiler.stop()
+                        latencies[size].append(latency)
+                        print(
+                            f"run {run} e2e {size} B at {latency.rate:,.0f}/s: p50 "
+                            f"{latency.p50_ms:.1f} p99 {latency.p99_ms:.1f} p99.9 "
+                            f"{latency.p999_ms:.1f} max {latency.max_ms:.1f} ms "
+                            f"({latency.count} of {latency.expected})",
+                            flush=True,
+                        )
+                    time.sleep(0.5)
+        finally:
+            profiler.stop()
+            side.stop()
+    for size in sizes:
+        if produced[size]:
+            rates = produced[size]
+            print(
+                f"produce {size} B: median {statistics.median(rates):,.0f} records/s "
+                f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}); CPU a record, medians: "
+                f"producer {statistics.median(c[0] for c in cpu[size]):.2f} us, nodes "
+                f"{statistics.median(c[1] for c in cpu[size]):.2f} us"
+            )
+        if latencies[size]:
+            rows = latencies[size]
+            print(
+                f"e2e {size} B: median p50 {statistics.median(r.p50_ms for r in rows):.1f} "
+                f"p99 {statistics.median(r.p99_ms for r in rows):.1f} "
+                f"p99.9 {statistics.median(r.p999_ms for r in rows):.1f} "
+                f"max {statistics.median(r.max_ms for r in rows):.1f} ms "
+                f"(p99 of the runs: {', '.join(f'{r.p99_ms:.1f}' for r in rows)})"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
