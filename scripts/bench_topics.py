@@ -8,9 +8,9 @@ A three-node cluster (real node processes on free 127.0.0.1 ports, temp dirs) an
           (8) concurrent clients, each on a keep-alive connection to one node (round-robin
           over the nodes: a non-controller forwards to the controller, as for any client).
           Prints creations/s (topics and partitions) and, from the first request, the time
-          until every partition is open on every node that hosts it (its directory with its
-          first ``.log`` on disk) and every partition has a leader and its whole
-          replica set in its ISR in the controller's metadata.
+          until every partition is open on every node that hosts it (its directory on disk:
+          the first ``.log`` comes with the first append) and every partition has a leader
+          and its whole replica set in its ISR in the controller's metadata.
   scale   brings the cluster to ``--total-partitions`` (10,000) partitions, in topics of
           ``--partitions`` (10) each, then prints the time that took, each node's resident
           memory, open file descriptors and threads, and each node's CPU while idle for
@@ -52,7 +52,6 @@ MIB = 1024 * 1024
 # How long the bench waits for the cluster to settle after the last creation.
 SETTLE_DEADLINE_S = 600.0
 TOPIC_PREFIX = "bench-"
-FIRST_SEGMENT = f"{0:020d}.log"
 
 
 class Connection:
@@ -132,14 +131,14 @@ def create_topics(
 
 
 def opened_on_disk(node: NodeProcess) -> int:
-    """The bench's partition directories on this node with their first segment's ``.log``
-    (what opening a replica creates; partition.metadata comes with its first flush)."""
+    """The bench's partition directories on this node (what opening a new replica creates:
+    its first ``.log`` comes with its first append, partition.metadata with its first
+    flush)."""
     count = 0
     with os.scandir(node.log_dir) as entries:
         for entry in entries:
             if entry.name.startswith(TOPIC_PREFIX) and entry.is_dir():
-                if os.path.exists(os.path.join(entry.path, FIRST_SEGMENT)):
-                    count += 1
+                count += 1
     return count
 
 

@@ -93,6 +93,9 @@ class Segment:
         self.indexes_need_fsync = False
         # Whether the index files exist: a new segment's are created by its first flush.
         self.index_files_exist = True
+        # A new log's first segment has no .log file until its first append (fd is -1 until
+        # then): a partition that is created and never written costs no file.
+        self.file_pending = False
         self.bytes_since_index_entry = 0
 
     def __repr__(self) -> str:
@@ -114,6 +117,21 @@ class Segment:
         segment._index_files_pending()
         segment.dirty = True
         return segment
+
+    @classmethod
+    def create_pending(cls, directory: Path, base_offset: int) -> Segment:
+        """A new empty segment whose ``.log`` is created by its first :meth:`append` (and its
+        index files by the first flush after that). Until then it reads as an empty file and
+        nothing of it is on disk, nor needs to be: it holds nothing."""
+        segment = cls(directory, base_offset, -1, 0)
+        segment.file_pending = True
+        segment._index_files_pending()
+        return segment
+
+    def _create_pending_file(self) -> None:
+        # O_TRUNC: a stale file of that name (a crash of an earlier incarnation) goes.
+        self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.file_pending = False
 
     def _index_files_pending(self) -> None:
         # The next write_indexes creates (or empties) both files, whatever their entries.
@@ -182,6 +200,8 @@ class Segment:
     # -- low-level I/O ---------------------------------------------------------------------
 
     def _pread(self, pos: int, length: int) -> bytes:
+        if self.file_pending:
+            return b""  # no file yet: an empty one
         return pread_exactly(self.fd, pos, length)
 
     def headers(self, start: int = 0) -> Iterator[tuple[int, BatchHeader]]:
@@ -200,6 +220,8 @@ class Segment:
     ) -> None:
         """Writes ``data`` (the whole batches ``headers`` describe, back to back) at the end
         and indexes them. The caller has checked the batches and that they belong here."""
+        if self.file_pending:
+            self._create_pending_file()
         position = self.size_bytes
         view = memoryview(data)
         written = 0
@@ -232,6 +254,8 @@ class Segment:
     def write_indexes(self) -> bool:
         """Brings the index files up to date with the entries in memory (no fsync). Returns
         whether it created them (their names need an fsync of the directory)."""
+        if self.file_pending:
+            return False  # created with the .log, at the first flush after its first append
         created = not self.index_files_exist
         for index, path in (
             (self.offset_index, self.index_path),

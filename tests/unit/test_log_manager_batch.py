@@ -27,20 +27,45 @@ LOG = f"{segment_name(0)}.log"
 
 
 def test_a_created_log_is_the_log_opening_a_missing_directory_gives(tmp_path: Path) -> None:
+    """The same offsets, reads and appends; only the .log waits for the first append."""
     created = Log.create(tmp_path / "a-0", LogConfig())
     opened = Log.open(tmp_path / "b-0", LogConfig())
     try:
+        assert list(created.directory.iterdir()) == []
+        assert [p.name for p in opened.directory.iterdir()] == [LOG]
         for log in (created, opened):
-            assert [p.name for p in log.directory.iterdir()] == [LOG]
             assert (log.log_start_offset, log.log_end_offset, log.recovery_point) == (0, 0, 0)
             assert log.offline is None and log.parent_unsynced
             assert log.epoch_cache.entries == []
+            assert log.read(0, 1 << 20) == b"" and list(log.batch_headers(0)) == []
+            assert log.offset_for_timestamp(0) is None
+            log.truncate_to(0)
+        for log in (created, opened):
+            log.append_as_leader([NewRecord(b"k", b"v", 1000)], leader_epoch=3)
+            assert log.flush() == 1
+            assert [r.value for r in log.read_records(0, 1 << 20)] == [b"v"]
+        assert created.read(0, 1 << 20) == opened.read(0, 1 << 20)
+        assert sorted(p.name for p in created.directory.iterdir()) == sorted(
+            p.name for p in opened.directory.iterdir()
+        )
         with pytest.raises(FileExistsError):
             Log.create(tmp_path / "a-0", LogConfig())
     finally:
         created.close()
         opened.close()
+    reopened = Log.open(tmp_path / "a-0", LogConfig(), recovery_point=1)
+    assert [r.value for r in reopened.read_records(0, 1 << 20)] == [b"v"]
+    reopened.close()
+
+
+def test_a_log_closed_before_its_first_append_leaves_only_its_directory(tmp_path: Path) -> None:
+    created = Log.create(tmp_path / "a-0", LogConfig())
+    created.close()
     assert not created.parent_unsynced, "close flushes, and the flush fsyncs the parent"
+    assert list((tmp_path / "a-0").iterdir()) == []
+    reopened = Log.open(tmp_path / "a-0", LogConfig())  # recovery sees an empty log
+    assert reopened.log_end_offset == 0 and reopened.offline is None
+    reopened.close()
 
 
 def test_replicas_load_in_one_call_and_a_failure_stays_with_its_replica(tmp_path: Path) -> None:
@@ -53,7 +78,7 @@ def test_replicas_load_in_one_call_and_a_failure_stays_with_its_replica(tmp_path
         loaded = [r for r in results if isinstance(r, LoadedReplica)]
         assert [r.index for r in loaded] == [0, 1, 2, 4, 5]
         for r in loaded:
-            assert [p.name for p in r.log.directory.iterdir()] == [LOG]
+            assert r.log.directory.is_dir() and list(r.log.directory.iterdir()) == []
             assert r.high_watermark is None and not r.replaced_namesake
             logs.add_replica(r, STATE, 1)
         await logs.close()

@@ -1,6 +1,6 @@
-"""Opening a new replica creates only its directory and first ``.log``: its
-``partition.metadata`` and index files come with its first flush, before any of its data is
-fsynced, as Kafka writes partition.metadata from its flush (real files in a temporary
+"""Opening a new replica creates only its directory: its first ``.log`` comes with its first
+append, and its ``partition.metadata`` and index files with its first flush, before any of its
+data is fsynced, as Kafka writes partition.metadata from its flush (real files in a temporary
 directory)."""
 
 from __future__ import annotations
@@ -27,15 +27,17 @@ def names(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
-def test_a_new_replica_has_only_its_log_until_its_first_flush(tmp_path: Path) -> None:
+def test_a_new_replica_has_only_its_directory_until_its_first_append(tmp_path: Path) -> None:
     async def run() -> None:
         logs = LogManager(tmp_path, node_id=1)
         logs.start(retention_check_interval_ms=300_000, on_fatal=lambda why: None)
         try:
             p = logs.open_partition("t", TOPIC_ID, 0, STATE, LogConfig(), 1)
             directory = tmp_path / "t-0"
-            assert names(directory) == [LOG]
+            assert names(directory) == []
+            assert p.log.read(0, 1 << 20) == b"" and list(p.log.batch_headers(0)) == []
             p.append_now([[NewRecord(None, b"v", 1000)]], "all")
+            assert LOG in names(directory)
             await until(lambda: p.high_watermark == 1, "the first flush", DEADLINE_S)
             assert PartitionMetadataFile(directory / PARTITION_METADATA_FILE).read() == TOPIC_ID
             assert {f"{segment_name(0)}.index", f"{segment_name(0)}.timeindex"} <= set(
