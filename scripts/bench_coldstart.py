@@ -260,6 +260,14 @@ def print_summary(runs: list[Run]) -> None:
                     f"  {event:<11} {statistics.median(values):5.2f}   "
                     f"(min {min(values):.2f}, max {max(values):.2f})"
                 )
+        # Less sensitive to a busy machine than the figure: the imports are CPU, what follows
+        # is mostly waiting (elections, registrations, polls).
+        after_http = [r.events["ack"] - r.events["http"] for r in mine if "http" in r.events]
+        if after_http:
+            print(
+                f"  ack after the last node serves HTTP: {statistics.median(after_http):.2f} s "
+                f"(min {min(after_http):.2f}, max {max(after_http):.2f})"
+            )
         cpus = [statistics.median(r.cpu_s[:-1]) for r in mine]
         probe_cpus = [r.cpu_s[-1] for r in mine]
         print(
