@@ -211,7 +211,8 @@ def encode_response(
     if error is not None:
         header["error"] = error
     encoded = orjson.dumps(header)
-    return HEADER_LENGTH.pack(len(encoded)) + encoded + b"".join(chunks)
+    # One join: an answer of several partitions' batches is copied once, not twice.
+    return b"".join([HEADER_LENGTH.pack(len(encoded)), encoded, *chunks])
 
 
 @dataclass(frozen=True)
