@@ -1,6 +1,8 @@
 """The broker side of the controller's sessions: register, then heartbeat for ever.
 
-Runs on every node, the controller's own included (its calls stay in the process). When the
+Runs on every node, the controller's own included (its calls stay in the process). Until the
+broker is first unfenced it asks again 10 ms after each answer, as Kafka's broker does while
+STARTING (backing off after failures), so a cold start waits on no heartbeat interval. When the
 controller says the registration is unknown (a new controller, or this broker was fenced and
 re-registered elsewhere), the broker registers again. A directory formatted for another
 cluster stops the node at once; a registration refused because a live broker has this
@@ -45,12 +47,15 @@ class BrokerLifecycle:
         self._on_fatal = on_fatal
         self.broker_epoch: int | None = None
         self.fenced = True
+        self.unfenced_once = False  # Kafka's STARTING state ends here
 
     async def run(self) -> None:
         broker_id = self._registration["broker_id"]
         last_problem = ""
         duplicate_since: float | None = None
+        pause_s = limits.BROKER_STARTING_POLL_S
         while True:
+            answered = False
             try:
                 if self.broker_epoch is None:
                     answer = await self._call("/v1/internal/brokers", self._registration)
@@ -66,7 +71,9 @@ class BrokerLifecycle:
                 )
                 was_fenced, self.fenced = self.fenced, bool(answer["fenced"])
                 if was_fenced and not self.fenced:
+                    self.unfenced_once = True
                     self._on_unfenced()
+                answered = True
                 last_problem = ""
                 duplicate_since = None
             except ApiError as e:
@@ -85,4 +92,16 @@ class BrokerLifecycle:
                 elif e.message != last_problem:
                     log.warning("controller not reachable yet: %s", e.message)
                     last_problem = e.message
-            await asyncio.sleep(limits.BROKER_HEARTBEAT_INTERVAL_S)
+            pause_s = next_pause_s(pause_s, answered=answered, started=self.unfenced_once)
+            await asyncio.sleep(pause_s)
+
+
+def next_pause_s(pause_s: float, *, answered: bool, started: bool) -> float:
+    """The pause before the next registration or heartbeat: the heartbeat interval once the
+    broker was unfenced; before that (starting), BROKER_STARTING_POLL_S after an answer and
+    twice the last pause after a failure, at most the heartbeat interval."""
+    if started:
+        return limits.BROKER_HEARTBEAT_INTERVAL_S
+    if answered:
+        return limits.BROKER_STARTING_POLL_S
+    return min(2 * pause_s, limits.BROKER_HEARTBEAT_INTERVAL_S)

@@ -62,6 +62,11 @@ METADATA_WRITE_TIMEOUT_S = 10.0
 # dead broker's partitions move within seconds (Kafka's defaults are 2 s and 9 s).
 BROKER_HEARTBEAT_INTERVAL_S = 0.3
 BROKER_SESSION_TIMEOUT_S = 1.5
+# Until it is first unfenced, a starting broker asks again this soon after the controller
+# answered (Kafka's BrokerLifecycleManager heartbeats every 10 ms while STARTING), doubling the
+# pause after each failure up to the heartbeat interval: a cold start waits on no interval,
+# and a node that cannot reach a controller for long asks no more often than a running one.
+BROKER_STARTING_POLL_S = 0.01
 # How often the controller looks for ended sessions and leaderless partitions.
 CONTROLLER_TICK_S = 0.1
 # The controller wakes this long after the soonest session's end (timers may fire a little
