@@ -84,7 +84,10 @@ RAFT_COMMANDS_QUEUE_COUNT_MAX = 1000
 # of the tick that appended or committed them whenever its followers have answered everything
 # it sent (kraft.quorum), so a write waits for no period: the period is only a heartbeat. Every
 # heartbeat is pickled, zlib'd and Fernet-encrypted, and answered: at 20 ms the quorum alone
-# cost 1.75-2.1% of a core per node (three idle quorums in one process), at 100 ms 0.75-0.8%.
+# cost 1.75-2.1% of a core per node (three idle quorums in one process), at 100 ms 0.75-0.8%,
+# and 0.36-0.40% once the tick thread slept until its next timer (below). Whole idle nodes
+# (scripts/bench_idle.py, shared machine): 0.8-1.8% of a core with no partitions and 1.2-2.0%
+# with 1,000, against 2.6-4.1% and 3.1-4.6% at 20 ms with a 10 ms tick.
 # A kill -9 of the leader is noticed as fast: a follower's election timeout runs from the
 # last message, which is on average half a period old at the kill.
 RAFT_APPEND_ENTRIES_PERIOD_S = 0.1
