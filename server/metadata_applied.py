@@ -7,8 +7,11 @@ meets LEADER_NOT_AVAILABLE and retries. A node that forwarded the request to the
 waits only until its own metadata holds the change (one Raft round), so its client's next
 describe on that node sees what it wrote; it does not wait for any replica to open.
 
-The quorum applies entries on its own thread and tells the event loop after each one; this
-module keeps the waiters in a heap by index and wakes each once its entry is applied.
+The quorum applies entries on its own thread and tells the event loop after each one; the
+node's listener passes the index on to :meth:`MetadataApplied.applied` (one hop to the loop
+per entry, where a listener of its own would add a second: a wake-up of the loop costs a
+system call), and this module wakes each waiter, kept in a heap by index, once its entry is
+applied.
 """
 
 from __future__ import annotations
@@ -16,22 +19,20 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Sequence
 
 from kraft.quorum import MetadataQuorum
-from kraft.records import MetadataRecord
 
 
 class MetadataApplied:
     """Wakes the coroutines waiting for metadata entries as this node applies them."""
 
     def __init__(self, quorum: MetadataQuorum) -> None:
-        """Listens to ``quorum``: build it before the quorum starts, to see every entry."""
+        """Reads the applied index of ``quorum``; the owner calls :meth:`applied` on the event
+        loop after each entry the quorum applies."""
         self._quorum = quorum
         # (index, tie-break, future): the tie-break keeps futures out of the comparison.
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
-        quorum.add_listener(self._on_applied)
 
     def applied_index(self) -> int:
         return self._quorum.snapshot_state().applied_index
@@ -52,9 +53,9 @@ class MetadataApplied:
                 future.cancel()  # its heap entry goes at the next wake-up
         return True
 
-    def _on_applied(self, index: int, records: Sequence[MetadataRecord] | None) -> None:
-        """The quorum's listener, on the event loop: entry ``index`` is applied (with
-        ``records`` None, a snapshot replaced the state up to ``index``)."""
+    def applied(self, index: int) -> None:
+        """On the event loop: this node has applied entry ``index`` (or a snapshot replaced
+        its state up to ``index``); wakes the waiters it satisfies."""
         waiters = self._waiters
         while waiters and waiters[0][0] <= index:
             future = heapq.heappop(waiters)[2]

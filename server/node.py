@@ -385,6 +385,7 @@ class Node:
 
     def _on_metadata(self, index: int, records: Sequence[MetadataRecord] | None) -> None:
         """Called on the event loop after the quorum applied an entry (None: state replaced)."""
+        self.metadata_applied.applied(index)
         self.replica_manager.on_metadata(records)
 
     # -- status --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Waiting for a metadata entry to be applied on this node (server/metadata_applied.py): what
 a node that forwarded an admin request waits for before it answers, instead of its replicas
-opening. A stand-in quorum applies entries when told (no sockets, no threads)."""
+opening. A stand-in quorum applies entries when told and tells the waiters, as the node's
+metadata listener does (no sockets, no threads)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ class StandInQuorum:
 
 
 def waiter(quorum: StandInQuorum) -> MetadataApplied:
-    return MetadataApplied(cast(MetadataQuorum, cast(Any, quorum)))
+    applied = MetadataApplied(cast(MetadataQuorum, cast(Any, quorum)))
+    quorum.add_listener(lambda index, records: applied.applied(index))
+    return applied
 
 
 def test_an_entry_applied_already_needs_no_wait() -> None:
