@@ -67,14 +67,15 @@ def describe(node: NodeProcess, name: str) -> dict:
 
 
 def test_three_nodes_register_and_agree_on_one_controller(cluster: Cluster) -> None:
-    views = [http("GET", f"{n.url}/v1/cluster")[1] for n in cluster.nodes]
+    # A node is ready once it sees itself unfenced; another broker's unfencing reaches it with
+    # the metadata, a Raft round later, so the views are compared once they have all applied it.
+    def all_unfenced() -> list[dict] | None:
+        views = [http("GET", f"{n.url}/v1/cluster")[1] for n in cluster.nodes]
+        brokers = [[(b["id"], b["fenced"]) for b in v["brokers"]] for v in views]
+        return views if all(b == [(1, False), (2, False), (3, False)] for b in brokers) else None
+
+    views = wait_until("every node sees the three brokers unfenced", all_unfenced)
     assert len({v["controller_id"] for v in views}) == 1
-    for view in views:
-        assert [(b["id"], b["fenced"]) for b in view["brokers"]] == [
-            (1, False),
-            (2, False),
-            (3, False),
-        ]
     follower = next(n for n in cluster.nodes if n.node_id != views[0]["controller_id"])
     created = create_topic(follower, "spread", partitions=3, replication_factor=3)
     assert sorted(p["leader"] for p in created["partitions"]) == [1, 2, 3]
