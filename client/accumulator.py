@@ -113,6 +113,20 @@ def backoff_ms(attempt: int, base_ms: int, max_ms: int, rng: random.Random) -> f
 # the cheapest to make.
 PendingRecord = tuple[bytes | None, bytes | None, list[Header], int, int, Any, Any]
 KEY, VALUE, HEADERS, SIZE, TIMESTAMP, FUTURE, CALLBACK = range(7)
+# A run of one send_many group's records in a batch: (position in the batch's records, the
+# group, the first record's index in the group, how many records).
+GroupRun = tuple[int, Any, int, int]
+
+
+def runs_within(runs: list[GroupRun], start: int, end: int) -> list[GroupRun]:
+    """The parts of ``runs`` over the positions ``start:end``, counted from ``start`` (the
+    runs of a batch cut out of a larger one)."""
+    within: list[GroupRun] = []
+    for position, group, first, count in runs:
+        low, high = max(position, start), min(position + count, end)
+        if low < high:
+            within.append((low - start, group, first + low - position, high - low))
+    return within
 
 
 @dataclass(eq=False)
@@ -143,6 +157,11 @@ class Batch:
     # The request's body (one record batch), built when first sent and kept so that a retry
     # sends the same bytes; dropped when the batch moves to a new producer id.
     body: bytes | None = None
+    # The send_many runs among the records, in order: (position of the first in ``records``,
+    # the run's group, the first's index in the run, how many). Every record whose future
+    # slot holds a group is in exactly one: the sender settles each at once, not record by
+    # record (client/record_results.py).
+    group_runs: list[GroupRun] = field(default_factory=list)
 
     @property
     def record_bytes(self) -> int:
@@ -237,7 +256,38 @@ class Accumulator:
         record's index), all stamped ``timestamp``, until one starts or fills a batch;
         returns (the index after the last record appended, their bytes, the last batch,
         whether a batch was started or filled). The same sizes as :meth:`append`, in one
-        loop."""
+        loop; the batch's ``group_runs`` names the records appended."""
+        after, total, batch, news = self._append_run(
+            topic, partition, payloads, values, start, end, timestamp, group, now_s
+        )
+        # Every record appended went to ``batch`` (the first may have started it), last.
+        count = after - start
+        position = len(batch.records) - count
+        runs = batch.group_runs
+        if runs:
+            last_position, last_group, last_first, last_count = runs[-1]
+            if (
+                last_group is group
+                and last_position + last_count == position
+                and last_first + last_count == start
+            ):
+                runs[-1] = (last_position, group, last_first, last_count + count)
+                return after, total, batch, news
+        runs.append((position, group, start, count))
+        return after, total, batch, news
+
+    def _append_run(
+        self,
+        topic: str,
+        partition: int,
+        payloads: list[int],
+        values: list[bytes | None],
+        start: int,
+        end: int,
+        timestamp: int,
+        group: Any,
+        now_s: float,
+    ) -> tuple[int, int, Batch, bool]:
         size, batch, news = self.append(
             topic,
             partition,
@@ -387,6 +437,11 @@ class Accumulator:
             if wire_size > max_bytes or count + len(following.records) > max_records:
                 break
             queue.popleft()
+            shift = len(first.records)
+            first.group_runs.extend(
+                (position + shift, group, index, run)
+                for position, group, index, run in following.group_runs
+            )
             first.records.extend(following.records)
             first.size += following.size - RECORD_BATCH_OVERHEAD
             first.wire_size = wire_size
@@ -404,8 +459,9 @@ class Accumulator:
         assert len(batch.records) > 1
         limit = max(RECORD_BATCH_OVERHEAD + 1, min(self.batch_size, batch.wire_size // 2))
         parts: list[Batch] = []
+        starts: list[int] = []  # each part's first position in the refused batch
         part: Batch | None = None
-        for record in batch.records:
+        for position, record in enumerate(batch.records):
             key, value, headers, appended, timestamp = record[:5]
             payload = payload_size(
                 None if key is None else len(key), None if value is None else len(value), headers
@@ -435,12 +491,15 @@ class Accumulator:
                     done = sum(len(p.records) for p in parts)
                     part.base_sequence = (batch.base_sequence + done) % 2**31
                 parts.append(part)
+                starts.append(position)
                 size = record_size(0, 0, payload)
             part.records.append(record)
             part.size += appended  # as appended: what buffer.memory counts
             part.wire_size += size
             part.min_timestamp = min(part.min_timestamp, timestamp)
             part.max_timestamp = max(part.max_timestamp, timestamp)
+        for part, start in zip(parts, starts, strict=True):
+            part.group_runs = runs_within(batch.group_runs, start, start + len(part.records))
         queue = self.queues.setdefault((batch.topic, batch.partition), deque())
         queue.extendleft(reversed(parts))
         return parts

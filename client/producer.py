@@ -71,16 +71,15 @@ from client.client import TransportError
 from client.metadata import Metadata, TopicMetadata
 from client.producer_config import ConfigException, ProducerConfig
 from client.protocol import RECORD_TOO_LARGE, UNKNOWN_PARTITION, UNKNOWN_TOPIC, ApiError, murmur2
-from client.record_values import as_bytes, parse_headers
-from client.sender import (
+from client.record_results import (
     Callback,
     GroupCallback,
-    ProducerClosed,
-    ProducerTimeout,
     RecordGroup,
     RecordMetadata,
-    Sender,
+    RecordResults,
 )
+from client.record_values import as_bytes, parse_headers
+from client.sender import ProducerClosed, ProducerTimeout, Sender
 from client.sync import LoopThread
 from client.transport import Transport
 
@@ -94,6 +93,7 @@ __all__ = [
     "ProducerConfig",
     "ProducerTimeout",
     "RecordMetadata",
+    "RecordResults",
 ]
 
 # A record's framing beyond its payload is at most this (attributes, two varlongs, the length
@@ -336,12 +336,14 @@ class AsyncProducer:
         topic: str,
         values: Sequence[bytes | str | None],
         callback: GroupCallback | None = None,
-    ) -> asyncio.Future[list[RecordMetadata]]:
+    ) -> asyncio.Future[RecordResults]:
         """Queues one keyless record per value (no key, no headers, stamped now), exactly as
         that many :meth:`send` calls would, for callers that produce at high rates: one future
         for them all (their RecordMetadata in order, or the first error) and one
-        ``callback(metadata_or_None_each, first_error)`` when every record is done, instead
-        of one per record. Blocks and raises as :meth:`send` does."""
+        ``callback(results, first_error)`` when every record is done, instead of one per
+        record. ``results`` is a :class:`RecordResults`, a sequence of each record's
+        RecordMetadata or None (failed), made only when looked at; its ``acknowledged`` and
+        ``failed`` count them without that. Blocks and raises as :meth:`send` does."""
         sender = self._sender
         if sender is None or sender.closing:
             raise ProducerClosed("Cannot perform operation after producer has been closed")
@@ -349,13 +351,11 @@ class AsyncProducer:
         metadata = self.metadata.cached(topic)
         if metadata is None or not metadata.partitions:
             metadata = await self._wait_metadata(topic, time.monotonic() + self._max_block_s)
-        group = RecordGroup(self._loop.create_future(), len(values), callback)
-        if not values:
-            group.left = 1
-            group.done(0, None, None)
-            return group.future
-        count = len(metadata.partitions)
         timestamp = int(time.time() * 1000)
+        group = RecordGroup(self._loop.create_future(), topic, len(values), timestamp, callback)
+        if not values:
+            return group.future  # done already: no records
+        count = len(metadata.partitions)
         payloads: list[int] = []
         datas: list[bytes | None] = []
         data: bytes | None
@@ -381,7 +381,7 @@ class AsyncProducer:
             if payload + _FRAMING_BYTES_MAX > self._size_limit:
                 problem = self._size_problem(RECORD_BATCH_OVERHEAD + record_size(0, 0, payload))
                 if problem is not None:
-                    group.done(index, None, ApiError(RECORD_TOO_LARGE, problem))
+                    group.failed(1, ApiError(RECORD_TOO_LARGE, problem))
                     index += 1
                     continue
             if self._buffered + payload > self._buffer_memory:

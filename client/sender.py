@@ -32,7 +32,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -62,6 +62,7 @@ from client.protocol import (
     UNKNOWN_TOPIC,
     ApiError,
 )
+from client.record_results import RecordMetadata
 from client.transport import Answer, NodeUnreachable, Transport
 
 log = logging.getLogger(__name__)
@@ -71,60 +72,6 @@ SEQUENCE_MAX = 2**31 - 1
 _LOGGED_ANSWER_BYTES_MAX = 200
 # A produce request's body is one record batch (the JSON produce stays for curl users).
 _BATCH_HEADERS = {"Content-Type": BATCH_MEDIA_TYPE}
-
-
-class RecordMetadata(NamedTuple):
-    """Where an acknowledged record was stored (offset -1 with acks=0, as in Kafka). A named
-    tuple: one is made for every record acknowledged, and a tuple is the cheapest to make."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-
-
-Callback = Callable[[RecordMetadata | None, BaseException | None], None]
-
-
-GroupCallback = Callable[[list[RecordMetadata | None], BaseException | None], None]
-
-
-class RecordGroup:
-    """The records of one ``send_many`` call: one future for all of them (their metadata in
-    order, or the first error), and one callback once every record is done. A record's
-    future slot in the accumulator holds the group, its callback slot its index."""
-
-    __slots__ = ("future", "callback", "results", "left", "error")
-
-    def __init__(
-        self,
-        future: asyncio.Future[list[RecordMetadata]],
-        count: int,
-        callback: GroupCallback | None,
-    ) -> None:
-        self.future = future
-        self.callback = callback
-        self.results: list[RecordMetadata | None] = [None] * count
-        self.left = count
-        self.error: BaseException | None = None
-
-    def done(
-        self, index: int, metadata: RecordMetadata | None, error: BaseException | None
-    ) -> None:
-        self.results[index] = metadata
-        if error is not None and self.error is None:
-            self.error = error
-        self.left -= 1
-        if self.left:
-            return
-        if not self.future.done():
-            if self.error is None:
-                self.future.set_result(self.results)  # type: ignore[arg-type]
-            else:
-                self.future.set_exception(self.error)
-                self.future.exception()  # retrieved: the callback may be all the caller uses
-        if self.callback is not None:
-            self.callback(self.results, self.error)
 
 
 def retry_pause_ms(
@@ -564,19 +511,24 @@ class Sender:
             state.unacked.discard(batch.base_sequence)
         topic, partition = batch.topic, batch.partition
         step = 0 if raw is None else 1
-        offset = base_offset
-        # The NamedTuple's own __new__ is a Python function: too slow once per record.
+        records = batch.records
         make, cls = tuple.__new__, RecordMetadata
-        for _key, _value, _headers, _size, timestamp, future, callback in batch.records:
-            metadata = make(cls, (topic, partition, offset, timestamp))
-            offset += step
-            if type(future) is RecordGroup:
-                future.done(callback, metadata, None)
-                continue
-            if not future.done():
-                future.set_result(metadata)
-            if callback is not None:
-                callback(metadata, None)
+        position = 0
+        # In the batch's order (Kafka runs the callbacks of a partition's records in the order
+        # sent): the records of send() one by one, each send_many run at once.
+        for run_position, group, first, count in [*batch.group_runs, (len(records), None, 0, 0)]:
+            while position < run_position:
+                _key, _value, _headers, _size, timestamp, future, callback = records[position]
+                # The NamedTuple's own __new__ is a Python function: too slow per record.
+                metadata = make(cls, (topic, partition, base_offset + position * step, timestamp))
+                if not future.done():
+                    future.set_result(metadata)
+                if callback is not None:
+                    callback(metadata, None)
+                position += 1
+            if group is not None:
+                group.acknowledged(first, count, partition, base_offset + position * step, step)
+                position += count
         self._release(batch)
 
     def fail(
@@ -586,17 +538,22 @@ class Sender:
             state.unacked.discard(batch.base_sequence)
             if batch.attempts > 0:
                 state.reset = True  # its sequence may or may not be stored
-        for _key, _value, _headers, _size, _timestamp, future, callback in batch.records:
-            if type(future) is RecordGroup:
-                future.done(callback, None, error)
-                continue
-            if not future.done():
-                future.set_exception(error)
-                # Marked retrieved: a caller that only uses callbacks gets no "exception was
-                # never retrieved" noise.
-                future.exception()
-            if callback is not None:
-                callback(None, error)
+        records = batch.records
+        position = 0
+        for run_position, group, _first, count in [*batch.group_runs, (len(records), None, 0, 0)]:
+            while position < run_position:
+                _key, _value, _headers, _size, _timestamp, future, callback = records[position]
+                if not future.done():
+                    future.set_exception(error)
+                    # Marked retrieved: a caller that only uses callbacks gets no "exception
+                    # was never retrieved" noise.
+                    future.exception()
+                if callback is not None:
+                    callback(None, error)
+                position += 1
+            if group is not None:
+                group.failed(count, error)
+                position += count
         self._release(batch)
 
     def _release(self, batch: Batch) -> None:

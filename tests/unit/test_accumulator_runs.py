@@ -5,6 +5,8 @@ count."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from client.accumulator import (
@@ -87,3 +89,66 @@ def test_a_run_joining_a_batch_started_earlier_counts_its_longer_timestamp_delta
     (batch,) = acc.queues[("t", 0)]
     built = build(batch.records, key=KEY, value=VALUE, headers=HEADERS, timestamp=TIMESTAMP)
     assert batch.size == batch.wire_size == len(built)
+
+
+class _Group:
+    """Stands for a send_many group in the records' future slot."""
+
+
+def _runs_by_scan(batch: Batch) -> list[tuple[int, object, int]]:
+    """(position, group, index) of every record of a group, read from the records."""
+    found: list[tuple[int, object, int]] = []
+    for position, (_k, _v, _h, _s, _t, future, index) in enumerate(batch.records):
+        if type(future) is _Group:
+            found.append((position, future, index))
+    return found
+
+
+def _runs_listed(batch: Batch) -> list[tuple[int, object, int]]:
+    """The same, from the batch's ``group_runs``; their positions must increase."""
+    listed = [
+        (position + i, group, first + i)
+        for position, group, first, count in batch.group_runs
+        for i in range(count)
+    ]
+    assert [p for p, _g, _i in listed] == sorted({p for p, _g, _i in listed})
+    return listed
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_every_group_record_is_in_exactly_one_listed_run_through_drain_and_split(
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    acc = Accumulator(batch_size=rng.choice([300, 2_000, 16_384]), linger_s=1.0)
+    groups = [_Group() for _ in range(3)]
+    values: list[bytes | None] = [b"x" * rng.choice([5, 40]) for _ in range(400)]
+    payloads = [payload_size(None, len(v or b""), ()) for v in values]
+    next_index = dict.fromkeys(groups, 0)
+    for _step in range(60):
+        if rng.random() < 0.2:  # a record of send(): a future of its own
+            acc.append("t", 0, payloads[0], 7_000, None, values[0], NO_HEADERS, object(), None, 0)
+            continue
+        group = rng.choice(groups)
+        start = next_index[group]
+        end = min(len(values), start + rng.randint(1, 60))
+        if start >= end:
+            continue
+        index = start
+        while index < end:
+            index, _size, _batch, _news = acc.append_run(
+                "t", 0, payloads, values, index, end, 7_000, group, 0.0
+            )
+        next_index[group] = end
+    queue = acc.queues[("t", 0)]
+    drained: list[Batch] = []
+    while queue:
+        drained.append(acc.drain("t", 0, rng.choice([1_000, 50_000]), 10_000))
+    for batch in drained:
+        assert _runs_listed(batch) == _runs_by_scan(batch)
+        if len(batch.records) > 1:
+            parts = acc.split(batch, 0.0)
+            assert [r for p in parts for r in p.records] == batch.records
+            for part in parts:
+                assert _runs_listed(part) == _runs_by_scan(part)
+            acc.queues[("t", 0)].clear()
