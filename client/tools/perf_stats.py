@@ -81,16 +81,33 @@ class PerfStats:
 
     def record(self, latency_ms: float, nbytes: int, now_s: float) -> str | None:
         """Counts one acknowledged record; returns the window line when a window is over."""
-        if self.count % self.sampling == 0:
-            self.latencies_ms.append(latency_ms)
-        self.count += 1
+        return self.record_group(latency_ms, 1, nbytes, now_s)
+
+    def record_group(self, latency_ms: float, count: int, nbytes: int, now_s: float) -> str | None:
+        """Counts ``count`` records acknowledged together (one latency, ``nbytes`` bytes in
+        all), as that many :meth:`record` calls at ``now_s`` would: the same samples (every
+        ``sampling``-th record's latency), sums and maximum; the window line, when the window
+        is over, comes after the group. (Recording each record of a 1,000-record request
+        was a fifth of the perf tool's CPU.)"""
+        if count <= 0:
+            return None
+        first = self.count
+        # Kafka samples the records whose number is a multiple of ``sampling``: those of
+        # first .. first + count - 1.
+        sampled = (first + count - 1) // self.sampling - (first - 1) // self.sampling
+        if sampled:
+            self.latencies_ms += [latency_ms] * sampled
+        self.count = first + count
         self.bytes += nbytes
-        self.total_latency_ms += latency_ms
-        self.max_latency_ms = max(self.max_latency_ms, latency_ms)
-        self.window_count += 1
+        total_ms = latency_ms * count
+        self.total_latency_ms += total_ms
+        if latency_ms > self.max_latency_ms:
+            self.max_latency_ms = latency_ms
+        self.window_count += count
         self.window_bytes += nbytes
-        self.window_total_latency_ms += latency_ms
-        self.window_max_latency_ms = max(self.window_max_latency_ms, latency_ms)
+        self.window_total_latency_ms += total_ms
+        if latency_ms > self.window_max_latency_ms:
+            self.window_max_latency_ms = latency_ms
         if now_s - self.window_start_s < self.reporting_interval_s:
             return None
         line = window_line(
