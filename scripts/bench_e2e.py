@@ -3,7 +3,7 @@ repeated: several runs in one cluster, each figure per run and their medians.
 
     .venv/bin/python scripts/bench_e2e.py [--runs 3] [--sizes 100,1024] [--rate 1000]
         [--seconds 10] [--produce-records 300000] [--skip-produce] [--skip-e2e]
-        [--profile-dir DIR]
+        [--profile-dir DIR] [--baseline DIR]
 
 Starts three nodes (scripts/bench/ours_side.py's, as the harness does: replication factor 3,
 ``min.insync.replicas=2``, topics of 3 partitions), then for each run and each record size:
@@ -16,6 +16,9 @@ Starts three nodes (scripts/bench/ours_side.py's, as the harness does: replicati
   linger.ms 5, acks=all; a consumer assigned every partition) for ``--seconds``: p50, p99,
   p99.9 and max of send -> received, the first 100 records left out as the harness does.
 
+With ``--baseline DIR`` (another checkout: a git worktree, or ``git archive REV client | tar -x
+-C DIR`` for a client change) each produce is made twice in a row, by this tree's perf tool and
+by DIR's, to the same cluster, and both are reported: a client change measured interleaved.
 With ``--profile-dir``, py-spy (``pip install py-spy``; not a dependency) samples every node
 through each phase (the thread holding the GIL: where Python spends the CPU) and writes
 ``<phase>-<size>-run<N>-node<id>.txt`` there (py-spy's raw format: one stack a line, its
@@ -42,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from scripts.bench import parse  # noqa: E402
 from scripts.bench.measure import run_command  # noqa: E402
 from scripts.bench.ours_side import OursSide  # noqa: E402
-from scripts.bench.plan import batch_bytes  # noqa: E402
+from scripts.bench.plan import batch_bytes, tool_timeout_s  # noqa: E402
 from scripts.node_process import cpu_seconds  # noqa: E402
 
 PARTITIONS = 3
@@ -132,9 +135,23 @@ class CpuMeter:
         return self._nodes() - self.nodes_s, self._children() - self.tools_s
 
 
-def produce(side: OursSide, topic: str, records: int, size: int) -> parse.ProduceResult:
+def produce(
+    side: OursSide, topic: str, records: int, size: int, tree: Path | None = None
+) -> parse.ProduceResult:
+    """``kraft-producer-perf-test`` on ``topic``; with ``tree``, that checkout's tool and
+    client (run from its directory) instead of this one's."""
     props = {"batch.size": str(batch_bytes(BATCH_RECORDS, size))}
-    return parse.producer_performance(side.producer_perf(topic, records, size, props))
+    if tree is None:
+        return parse.producer_performance(side.producer_perf(topic, records, size, props))
+    pairs = [f"{k}={v}" for k, v in {"acks": "all", **props}.items()]
+    command = [
+        sys.executable, "-m", "client.tools.producer_perf_test",
+        "--bootstrap-server", side.bootstrap, "--topic", topic,
+        "--num-records", str(records), "--record-size", str(size), "--throughput", "-1",
+        "--producer-props", *pairs,
+    ]  # fmt: skip
+    text = run_command(command, f"perf tool of {tree}", tool_timeout_s(records), tree)
+    return parse.producer_performance(text)
 
 
 def e2e(side: OursSide, topic: str, records: int, rate: float, size: int) -> parse.LatencyResult:
@@ -153,12 +170,23 @@ def main() -> int:
     parser.add_argument("--skip-produce", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--profile-dir", type=Path)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (git worktree, or `git archive REV client | tar -x -C DIR`) "
+        "whose perf tool and client produce too, right after this tree's in each run, to the "
+        "same cluster: the two interleaved, as a change must be measured on a busy machine",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.profile_dir is not None:
         args.profile_dir.mkdir(parents=True, exist_ok=True)
-    produced: dict[int, list[float]] = collections.defaultdict(list)
-    cpu: dict[int, list[tuple[float, float]]] = collections.defaultdict(list)
+    # Keyed by (tree, size): tree "" is this one, "baseline" the --baseline checkout.
+    produced: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
+    cpu: dict[tuple[str, int], list[tuple[float, float]]] = collections.defaultdict(list)
+    trees: list[tuple[str, Path | None]] = [("", None)]
+    if args.baseline is not None:
+        trees.append(("baseline", args.baseline.resolve()))
     latencies: dict[int, list[parse.LatencyResult]] = collections.defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as directory:
         side = OursSide(Path(directory))
@@ -175,20 +203,25 @@ def main() -> int:
                     side.create_topic(f"{kind}-{size}", PARTITIONS, {})
             for run in range(1, args.runs + 1):
                 for size in sizes:
-                    if not args.skip_produce:
-                        profiler.start(f"produce-{size}-run{run}")
+                    # Every other run the other tree first: neither gains from going first.
+                    order = trees if run % 2 else trees[::-1]
+                    for name, tree in [] if args.skip_produce else order:
+                        label = f"produce{'-' if name else ''}{name}-{size}-run{run}"
+                        profiler.start(label)
                         count = args.produce_records // (5 if size >= 1024 else 1)
                         meter.start()
-                        result = produce(side, f"perf-{size}", count, size)
+                        result = produce(side, f"perf-{size}", count, size, tree)
                         nodes_s, tool_s = meter.stop()
                         profiler.stop()
-                        produced[size].append(result.records_per_s)
-                        cpu[size].append((tool_s / count * 1e6, nodes_s / count * 1e6))
+                        key = (name, size)
+                        produced[key].append(result.records_per_s)
+                        cpu[key].append((tool_s / count * 1e6, nodes_s / count * 1e6))
                         print(
-                            f"run {run} produce {size} B: {result.records_per_s:,.0f} "
-                            f"records/s, {result.mb_per_s:.1f} MB/s, latency p50 "
-                            f"{result.p50_ms:.0f} ms p99 {result.p99_ms:.0f} ms; CPU a record: "
-                            f"producer {cpu[size][-1][0]:.2f} us, nodes {cpu[size][-1][1]:.2f} us",
+                            f"run {run} produce{' ' if name else ''}{name} {size} B: "
+                            f"{result.records_per_s:,.0f} records/s, {result.mb_per_s:.1f} MB/s, "
+                            f"latency p50 {result.p50_ms:.0f} ms p99 {result.p99_ms:.0f} ms; "
+                            f"CPU a record: producer {cpu[key][-1][0]:.2f} us, nodes "
+                            f"{cpu[key][-1][1]:.2f} us",
                             flush=True,
                         )
                     if not args.skip_e2e:
@@ -209,13 +242,18 @@ def main() -> int:
             profiler.stop()
             side.stop()
     for size in sizes:
-        if produced[size]:
-            rates = produced[size]
+        for name, _tree in trees:
+            rates = produced[(name, size)]
+            if not rates:
+                continue
+            cpus = cpu[(name, size)]
             print(
-                f"produce {size} B: median {statistics.median(rates):,.0f} records/s "
+                f"produce{' ' if name else ''}{name} {size} B: median "
+                f"{statistics.median(rates):,.0f} records/s "
                 f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}); CPU a record, medians: "
-                f"producer {statistics.median(c[0] for c in cpu[size]):.2f} us, nodes "
-                f"{statistics.median(c[1] for c in cpu[size]):.2f} us"
+                f"producer {statistics.median(c[0] for c in cpus):.2f} us "
+                f"(runs: {', '.join(f'{c[0]:.2f}' for c in cpus)}), nodes "
+                f"{statistics.median(c[1] for c in cpus):.2f} us"
             )
         if latencies[size]:
             rows = latencies[size]
