@@ -109,6 +109,9 @@ class LeaderSession(Generic[W]):
     full_answer_due: bool = True
     # The ISR keeper was told the session went quiet (and is told again when it resumes).
     silence_reported: bool = False
+    # The epoch of a request the follower asked to be answered at once (``end_poll``: it
+    # follows new partitions here); 0, no epoch of an incremental request, for none.
+    end_poll_epoch: int = 0
 
     def take_dirty(self) -> list[Key]:
         """The dirty partitions, now clean: all of them in the request's order for the first

@@ -16,6 +16,15 @@ threads do; never one poll per partition). A round:
 3. fsync what was appended, in one group commit, before the next fetch reports it (topics
    with ``flush.messages`` above 1 report what they appended, and fsync by their settings).
 
+A partition this node starts following on a leader (a leader moved there, with a new leader
+epoch; not a new topic's first leader) is named by the next request; if a request to that
+leader is held in its long poll then, the follower asks the leader to answer it now
+(``end_poll``, a small request of its own), so the partition joins at once rather than up to
+``REPLICA_FETCH_WAIT_MS`` later: after a failover the new leader's acks=all writes wait for
+the surviving followers to fetch there. (Kafka's fetcher thread waits for its fetch in
+flight to end; the end_poll keeps the session one request at a time, where a second fetch
+would race the first for the session's epoch.)
+
 Errors of one partition (an epoch this node has not heard of yet, a leader that moved) skip
 that partition; the metadata brings the fix, and a changed epoch is sent in the next request.
 A round whose every answered partition was refused waits for a metadata change here, or a
@@ -58,6 +67,9 @@ class _LeaderFetch:
     dirty: set[Key] = field(default_factory=set)  # partitions whose fetch state may differ
     all_dirty: bool = False  # every partition may differ (a full reconcile)
     recheck_due_s: float = 0.0  # monotonic time of the next look at every partition
+    # The incremental request in flight (session id, epoch), while its answer is awaited.
+    held: tuple[int, int] | None = None
+    end_poll_sent: tuple[int, int] | None = None  # the held request asked to answer now
 
 
 class ReplicaFetcher:
@@ -86,20 +98,24 @@ class ReplicaFetcher:
         self._sessions: dict[int, asyncio.Task[None]] = {}
         self._assigned: dict[int, set[Key]] = {}
         self._fetches: dict[int, _LeaderFetch] = {}  # by leader, while its task runs
+        self._end_polls: set[asyncio.Task[None]] = set()
 
     def update(self, keys: set[Key] | None = None) -> None:
         """Matches the sessions to who leads what now, for the given partitions (after a
         reconcile touched them) or, with None, for every partition of this node."""
+        before = self._assigned
         if keys is None:
             self._assigned = {}
             keys = set(self._logs.partitions)
             for fetch in self._fetches.values():
                 fetch.all_dirty = True
         else:
+            before = {leader: ks & keys for leader, ks in self._assigned.items()}
             for fetch in self._fetches.values():
                 fetch.dirty |= keys
         for leader_keys in self._assigned.values():
             leader_keys -= keys
+        joined: set[int] = set()  # leaders with a partition that moved there
         for key in keys:
             p = self._logs.partitions.get(key)
             if p is None:
@@ -107,6 +123,8 @@ class ReplicaFetcher:
             leader = p.state.leader
             if leader not in (self.node_id, -1) and self.node_id in p.state.replicas:
                 self._assigned.setdefault(leader, set()).add(key)
+                if p.state.leader_epoch > 0 and key not in before.get(leader, ()):
+                    joined.add(leader)
         for leader, task in list(self._sessions.items()):
             if not self._assigned.get(leader) or task.done():
                 task.cancel()
@@ -116,6 +134,56 @@ class ReplicaFetcher:
                 self._sessions[leader] = asyncio.create_task(
                     self._session(leader), name=f"fetch-from-{leader}"
                 )
+        for leader in joined:
+            self._end_held_poll(leader)
+
+    def _end_held_poll(self, leader: int) -> None:
+        """If a request to ``leader`` is held in its long poll, asks the leader to answer it
+        now: the next request names the partitions that joined."""
+        fetch = self._fetches.get(leader)
+        if fetch is None or fetch.held is None or fetch.end_poll_sent == fetch.held:
+            return  # no request held there: the next one names them
+        fetch.end_poll_sent = fetch.held
+        session_id, epoch = fetch.held
+        task = asyncio.create_task(
+            self._send_end_poll(leader, session_id, epoch), name=f"end-poll-{leader}"
+        )
+        self._end_polls.add(task)
+        task.add_done_callback(self._end_polls.discard)
+
+    async def _send_end_poll(self, leader: int, session_id: int, epoch: int) -> None:
+        url = self._leader_url(leader)
+        if url is None:
+            return
+        log.info(
+            "fetch session %d with node %d: partitions joined, asking it to answer epoch %d now",
+            session_id,
+            leader,
+            epoch,
+        )
+        request = FetchRequest(
+            replica_id=self.node_id,
+            max_wait_ms=0,
+            max_bytes=1,
+            partitions=(),
+            session_id=session_id,
+            session_epoch=epoch,
+            end_poll=True,
+        )
+        target = URL(url + "/v1/internal/replica-fetch")
+        data = orjson.dumps(request.to_json())
+        headers = {"Content-Type": "application/json", **self._sign("POST", target, data, leader)}
+        timeout = aiohttp.ClientTimeout(total=limits.INTERNAL_HTTP_TIMEOUT_S)
+        try:
+            async with self._http().post(
+                target, data=data, headers=headers, timeout=timeout
+            ) as response:
+                body = await response.read()
+                if response.status != 200:
+                    raise ConnectionError(f"HTTP {response.status}: {body[:200]!r}")
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            # The held request ends by itself within its wait: only the early answer is lost.
+            log.info("asking node %d to answer fetch epoch %d now failed: %s", leader, epoch, e)
 
     def partition_changed(self, p: Partition) -> None:
         """A partition's fetch state may have changed (``Partition.notify``)."""
@@ -124,10 +192,12 @@ class ReplicaFetcher:
             fetch.dirty.add((p.topic, p.index))
 
     async def close(self) -> None:
-        for task in self._sessions.values():
+        tasks = [*self._sessions.values(), *self._end_polls]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._sessions.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._sessions.clear()
+        self._end_polls.clear()
 
     def _followed(self, leader: int, key: Key) -> Partition | None:
         """The partition, if this node fetches it from ``leader`` now."""
@@ -238,12 +308,17 @@ class ReplicaFetcher:
         target = URL(url + "/v1/internal/replica-fetch")
         data = orjson.dumps(request.to_json())
         headers = {"Content-Type": "application/json", **self._sign("POST", target, data, leader)}
-        async with self._http().post(
-            target, data=data, headers=headers, timeout=timeout
-        ) as response:
-            body = await response.read()
-            if response.status != 200:
-                raise ConnectionError(f"HTTP {response.status}: {body[:200]!r}")
+        # Set before the request leaves: a partition joining from now on ends its poll.
+        fetch.held = None if session.full else (request.session_id, request.session_epoch)
+        try:
+            async with self._http().post(
+                target, data=data, headers=headers, timeout=timeout
+            ) as response:
+                body = await response.read()
+                if response.status != 200:
+                    raise ConnectionError(f"HTTP {response.status}: {body[:200]!r}")
+        finally:
+            fetch.held = None
         answer = decode_fetch_response(body)
         if answer.error is not None:
             log.info(

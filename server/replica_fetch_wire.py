@@ -20,6 +20,13 @@ an incremental one (the session's id and next epoch) names only those whose fetc
 changed since the last request, and those it no longer fetches here in ``forgotten``
 (``server/fetch_sessions.py`` has the rules).
 
+``"end_poll": true`` (optional, with a session's id and the epoch of its request in flight,
+no partitions, no ``forgotten``) is no fetch: it asks the leader to answer that request now,
+held in its long poll or still on its way, and is answered at once with no partitions. The
+follower sends it when it starts following partitions on a leader while its request there
+is held (a leader moved after a failover): the next request names them, without waiting up
+to ``max_wait_ms`` for the held one, and the session's epochs stay one request at a time.
+
 Response, ``application/octet-stream``, raw batch bytes rather than JSON::
 
     header_length   uint32, big-endian
@@ -79,6 +86,7 @@ class FetchRequest:
     session_id: int = 0
     session_epoch: int = SESSIONLESS_EPOCH
     forgotten: tuple[Key, ...] = ()
+    end_poll: bool = False  # not a fetch: answer the session's request of this epoch now
 
     @classmethod
     def from_json(cls, body: Any) -> FetchRequest:
@@ -113,6 +121,14 @@ class FetchRequest:
             raise _malformed("forgotten is for incremental fetches only (session_epoch > 0)")
         if session_epoch > FULL_EPOCH and session_id == 0:
             raise _malformed("an incremental fetch (session_epoch > 0) needs its session_id")
+        end_poll = obj.get("end_poll", False)
+        if not isinstance(end_poll, bool):
+            raise _malformed(f"end_poll must be a boolean, got {_shape(end_poll)}")
+        if end_poll and (session_epoch <= FULL_EPOCH or partitions or forgotten):
+            raise _malformed(
+                "end_poll names a session's incremental request (session_epoch > 0) "
+                "and no partitions"
+            )
         return cls(
             _integer(obj, "replica_id", None, 0, INT32_MAX),
             min(max_wait_ms, limits.REPLICA_FETCH_WAIT_MS_MAX),
@@ -121,6 +137,7 @@ class FetchRequest:
             session_id,
             session_epoch,
             forgotten,
+            end_poll,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -135,6 +152,8 @@ class FetchRequest:
             body["session_epoch"] = self.session_epoch
         if self.forgotten:
             body["forgotten"] = [{"topic": t, "partition": i} for t, i in self.forgotten]
+        if self.end_poll:
+            body["end_poll"] = True
         return body
 
 

@@ -54,7 +54,14 @@ from client.protocol import (
 )
 from server import limits
 from server.clock import SYSTEM_CLOCK, Clock
-from server.fetch_sessions import INT32_MAX, Key, LeaderSession, SessionError, SessionTable
+from server.fetch_sessions import (
+    INT32_MAX,
+    Key,
+    LeaderSession,
+    SessionError,
+    SessionTable,
+    next_epoch,
+)
 from server.partition import FollowerProgress, Partition
 from server.replica_fetch_wire import (
     FetchPartition,
@@ -235,7 +242,12 @@ class ReplicaFetchHandler:
         """Answers at once when there is data or an error, else after up to max_wait_ms. An
         epoch this node has not applied yet is no reason to answer at once: it waits for the
         metadata (a partition's change wakes it) like a fetch with nothing new. A request of
-        a session is answered from the session (see ``server/fetch_sessions.py``)."""
+        a session is answered from the session (see ``server/fetch_sessions.py``); an
+        ``end_poll`` makes the session's request it names answer now, and is answered with
+        nothing at once."""
+        if request.end_poll:
+            self._end_poll(request)
+            return encode_response([], [])
         now_ms = self._clock.wall_ms()
         try:
             session, closed = self.sessions.begin(
@@ -261,6 +273,18 @@ class ReplicaFetchHandler:
         if session is None:
             return await self._fetch_sessionless(request)
         return await self._fetch_session(session, request)
+
+    def _end_poll(self, request: FetchRequest) -> None:
+        """The follower asks that its request of ``session_epoch`` be answered now, held or
+        still on its way (the mark covers a request that arrives after this one). Nothing
+        else of the session changes: its epochs stay one request at a time."""
+        session = self.sessions.get(request.session_id)
+        if session is None or session.replica_id != request.replica_id:
+            return  # the held request, if any, meets the session error itself
+        session.end_poll_epoch = request.session_epoch
+        wakeup = self._wakeups.get(session.session_id)
+        if wakeup is not None and session.epoch == next_epoch(request.session_epoch):
+            wakeup.set()  # that request came and no later one: it may be the held poll
 
     async def _fetch_sessionless(self, request: FetchRequest) -> bytes:
         deadline = self._clock.monotonic_s() + request.max_wait_ms / 1000
@@ -321,6 +345,7 @@ class ReplicaFetchHandler:
             if (
                 full
                 or session.closed
+                or session.end_poll_epoch == request.session_epoch
                 or remaining <= 0
                 or any(data or _answer_now(entry) for entry, data in answers.values())
             ):
