@@ -183,6 +183,7 @@ async def produce_batch(
     # A body above socket.request.max.bytes is REQUEST_TOO_LARGE (read_body's rule).
     body = await read_body(request, max_message_bytes, RECORD_TOO_LARGE)
     batch = await _check(body)
+    await node.replica_manager.await_opening(topic, index)
     node.replica_manager.partition(topic, index)  # an unknown partition: 404
     if topic in INTERNAL_TOPICS:
         raise ApiError(

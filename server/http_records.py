@@ -138,6 +138,7 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
     topic = node.topic(name)
     count = len(topic.partitions)
     if fixed_partition is not None:
+        await node.replica_manager.await_opening(name, fixed_partition)
         node.replica_manager.partition(name, fixed_partition)  # an unknown one refuses it
     plans = plan_produce(
         records,
@@ -271,10 +272,10 @@ async def produce_partition(request: web.Request) -> web.Response:
 # -- fetch ---------------------------------------------------------------------------------------
 
 
-def _fetch_partition(request: web.Request) -> Partition:
+async def _fetch_partition(request: web.Request) -> Partition:
     node = node_of(request)
     node.require_ready()
-    return node.replica_manager.leader_partition(
+    return await node.replica_manager.serving_leader(
         request.match_info["topic"], path_int(request, "partition")
     )
 
@@ -333,7 +334,7 @@ async def _read_in_steps(
 
 
 async def fetch(request: web.Request) -> web.StreamResponse:
-    partition = _fetch_partition(request)
+    partition = await _fetch_partition(request)
     binary = http_batches.wants_batches(request)
     if binary:
         http_batches.refuse_json_only_parameters(request)
@@ -390,7 +391,7 @@ async def _long_poll(
         if remaining <= 0:
             break
         await _wait_for_change(partition, remaining)
-        partition = _fetch_partition(request)
+        partition = await _fetch_partition(request)
     return partition
 
 
@@ -433,7 +434,7 @@ async def _follow(
     try:
         while True:
             try:
-                partition = _fetch_partition(request)
+                partition = await _fetch_partition(request)
                 records = _read(
                     partition, offset, limits.STREAM_READ_BYTES, limits.FETCH_MAX_RECORDS_MAX
                 )
@@ -469,7 +470,7 @@ async def _follow(
 
 
 async def get_offsets(request: web.Request) -> web.Response:
-    partition = _fetch_partition(request)
+    partition = await _fetch_partition(request)
     timestamp = query_int(request, "timestamp", None, -2, LONG_MAX)
     body: dict[str, Any] = {
         "topic": partition.topic,

@@ -130,9 +130,10 @@ CHECK_IN_THREAD_BYTES_MIN = 256 * 1024
 REPLICA_LAG_TIME_MAX_MS = 10_000
 # How often a leader looks for followers to drop from, or add to, the ISR.
 ISR_CHECK_INTERVAL_S = 1.0
-# A node that wrote or forwarded an admin request waits at most this long to apply its result,
-# and to open or remove the replicas it names, before answering (normally one Raft round,
-# ~20 ms, and a millisecond or two per new replica).
+# A node that wrote or forwarded an admin request waits at most this long to apply its result
+# before answering (normally one Raft round, a few ms); a produce or fetch to a partition this
+# node was just given waits at most this long for its replica to open (a millisecond or two per
+# new replica).
 FORWARD_APPLY_WAIT_S = 2.0
 # The node's log: a message template logged more than this many times within the interval is
 # dropped until the interval ends (a loop must not fill the disk; a real burst, say one line

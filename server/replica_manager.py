@@ -207,6 +207,31 @@ class ReplicaManager:
             {"leader_id": meta.leader, "leader_epoch": meta.leader_epoch, "leader_url": url},
         )
 
+    async def await_opening(self, topic_name: str, index: int) -> None:
+        """Waits (briefly) while a partition the metadata gives this node is still opening.
+
+        A topic's creation is answered once its records are committed, as Kafka's CreateTopics
+        is, and the replicas open a moment later: a produce or fetch sent right after the
+        answer waits for that moment instead of getting LEADER_NOT_AVAILABLE, so ``curl`` works
+        on the first try. Anything else (an unknown topic, a replica elsewhere, one that failed
+        to open) returns at once and gets its usual answer from :meth:`partition`.
+        """
+        if (topic_name, index) in self.logs.partitions:
+            return
+        state = self._metadata()
+        topic = state.topics.get(topic_name)
+        meta = None if topic is None else topic.partitions.get(index)
+        if meta is None or self.node_id not in meta.replicas:
+            return
+        if (topic_name, index) in self.logs.failed:
+            return
+        await self.wait_reconciled(state.applied_index, limits.FORWARD_APPLY_WAIT_S)
+
+    async def serving_leader(self, topic_name: str, index: int) -> Partition:
+        """:meth:`leader_partition`, once a replica still opening has opened."""
+        await self.await_opening(topic_name, index)
+        return self.leader_partition(topic_name, index)
+
     def leader_partition(self, topic_name: str, index: int) -> Partition:
         """The partition, if this node leads it; else the redirect or error for the client."""
         partition = self.partition(topic_name, index)
@@ -231,7 +256,7 @@ class ReplicaManager:
                 INVALID_TOPIC_EXCEPTION,
                 f"Cannot append to internal topic {topic}: only the cluster writes it",
             )
-        partition = self.leader_partition(topic, index)
+        partition = await self.serving_leader(topic, index)
         return await partition.append_as_leader(batches, acks, producer, timeout_s)
 
     # -- the ISR ---------------------------------------------------------------------------------

@@ -56,6 +56,23 @@ def test_lab_with_curl_produce_then_read_from_the_beginning(url: str) -> None:
     assert body["next_offset"] == 3 and body["high_watermark"] == 3
 
 
+def test_a_topic_is_written_and_read_the_moment_its_creation_is_answered(url: str) -> None:
+    # Creation answers on the metadata commit, and the replicas open just after: a produce or a
+    # fetch sent in that moment waits for them, never 503 (many topics, so the moment is hit).
+    for t in range(20):
+        name = f"at-once-{t}"
+        status, body = http("POST", f"{url}/v1/topics", {"name": name, "partitions": 3})
+        assert status == 201, body
+        for p in range(3):
+            status, body = http(
+                "POST", f"{url}/v1/topics/{name}/partitions/{p}/records", {"value": "first"}
+            )
+            assert status == 200, body
+        status, body = http("GET", f"{url}/v1/topics/{name}/partitions/2/records?offset=earliest")
+        assert status == 200, body
+        assert [r["value"] for r in body["records"]] == ["first"]
+
+
 def test_record_encodings_round_trip_in_every_format(url: str) -> None:
     create(url, "formats")
     records = [
