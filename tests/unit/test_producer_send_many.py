@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from client.producer import AsyncProducer, RecordMetadata, RecordResults
+import pytest
+
+from client.accumulator import payload_size
+from client.producer import AsyncProducer, RecordMetadata, RecordResults, run_payloads
 from client.protocol import ApiError
 from client.transport import Answer
 from tests.unit.test_producer_sender import Network, error, ok, run
@@ -91,3 +94,26 @@ def test_acks_0_results_carry_offset_minus_one_as_kafkas() -> None:
 
     network = Network([Answer(202, {}, b"")])  # acks=0: the node answers at once, no offsets
     assert run(network, body, acks="0", enable_idempotence=False) == [-1, -1]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [b"x" * 100] * 50,  # the perf tool's run: one value, measured once
+        [b"a", b"bb" * 40, b"", b"c" * 9000],  # bytes of every varint width
+        ["é", b"b", None, bytearray(b"cd")],  # str, None and bytes-like, one by one
+        [b"x" * 8192] * 3,
+    ],
+)
+def test_a_runs_payloads_are_each_records_payload_size(values: list[Any]) -> None:
+    payloads, datas = run_payloads(values)
+    expected = [
+        None if v is None else v.encode() if isinstance(v, str) else bytes(v) for v in values
+    ]
+    assert datas == expected
+    assert payloads == [payload_size(None, None if d is None else len(d), ()) for d in expected]
+
+
+def test_a_run_value_that_cannot_be_bytes_is_refused_as_send_refuses_it() -> None:
+    with pytest.raises(TypeError):
+        run_payloads([b"a", 5])  # type: ignore[list-item]
