@@ -170,17 +170,9 @@ class ReplicaFetcher:
             session_epoch=epoch,
             end_poll=True,
         )
-        target = URL(url + "/v1/internal/replica-fetch")
-        data = orjson.dumps(request.to_json())
-        headers = {"Content-Type": "application/json", **self._sign("POST", target, data, leader)}
         timeout = aiohttp.ClientTimeout(total=limits.INTERNAL_HTTP_TIMEOUT_S)
         try:
-            async with self._http().post(
-                target, data=data, headers=headers, timeout=timeout
-            ) as response:
-                body = await response.read()
-                if response.status != 200:
-                    raise ConnectionError(f"HTTP {response.status}: {body[:200]!r}")
+            await self._post(leader, url, request, timeout)
         except (aiohttp.ClientError, OSError, TimeoutError) as e:
             # The held request ends by itself within its wait: only the early answer is lost.
             log.info("asking node %d to answer fetch epoch %d now failed: %s", leader, epoch, e)
@@ -293,6 +285,19 @@ class ReplicaFetcher:
             forgotten=tuple(asking.forgotten),
         )
 
+    async def _post(
+        self, leader: int, url: str, request: FetchRequest, timeout: aiohttp.ClientTimeout
+    ) -> bytes:
+        """Sends a signed replica fetch request to ``leader``; its answer's body (200 only)."""
+        target = URL(url + "/v1/internal/replica-fetch")
+        data = orjson.dumps(request.to_json())
+        headers = {"Content-Type": "application/json", **self._sign("POST", target, data, leader)}
+        async with self._http().post(target, data=data, headers=headers, timeout=timeout) as answer:
+            body = await answer.read()
+            if answer.status != 200:
+                raise ConnectionError(f"HTTP {answer.status}: {body[:200]!r}")
+        return body
+
     async def _round(self, leader: int, fetch: _LeaderFetch) -> bool:
         """One round; False if this node follows nothing on ``leader`` any more."""
         url = self._leader_url(leader)
@@ -305,18 +310,10 @@ class ReplicaFetcher:
         timeout = aiohttp.ClientTimeout(
             total=limits.REPLICA_FETCH_WAIT_MS / 1000 + limits.INTERNAL_HTTP_TIMEOUT_S
         )
-        target = URL(url + "/v1/internal/replica-fetch")
-        data = orjson.dumps(request.to_json())
-        headers = {"Content-Type": "application/json", **self._sign("POST", target, data, leader)}
         # Set before the request leaves: a partition joining from now on ends its poll.
         fetch.held = None if session.full else (request.session_id, request.session_epoch)
         try:
-            async with self._http().post(
-                target, data=data, headers=headers, timeout=timeout
-            ) as response:
-                body = await response.read()
-                if response.status != 200:
-                    raise ConnectionError(f"HTTP {response.status}: {body[:200]!r}")
+            body = await self._post(leader, url, request, timeout)
         finally:
             fetch.held = None
         answer = decode_fetch_response(body)
