@@ -58,8 +58,8 @@ from aiohttp.http_exceptions import (
     TransferEncodingError,
 )
 from aiohttp.http_parser import RawRequestMessage
-from aiohttp.streams import StreamReader
-from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
 from client.protocol import (
     INVALID_REQUEST,
@@ -284,6 +284,16 @@ class JsonRequestHandler(RequestHandler):
             self.close()
             return
         if len(self._messages) > queued:
+            message = self._messages[-1][0]
+            if isinstance(message, RawRequestMessage) and message.version.major != 1:
+                # aiohttp takes a request line without a version as HTTP/0.9, and any major
+                # version as given, and would answer in it ("HTTP/2.0 200 OK" over HTTP/1.1
+                # framing): only HTTP/1.x is spoken here, so the request line is malformed.
+                error = BadStatusLine(f"{message.method} {message.path} HTTP/{message.version}")
+                self._messages[-1] = (
+                    _ErrInfo(status=400, exc=error, message=error.message),
+                    EMPTY_PAYLOAD,
+                )
             # Headers complete: the body, if any, is timed by read_body part by part.
             self._in_head = False
             self._last_payload = self._messages[-1][1]

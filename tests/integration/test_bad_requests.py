@@ -345,6 +345,9 @@ TLS_CLIENT_HELLO = bytes.fromhex(
             400,
             "INVALID_REQUEST",
         ),
+        # aiohttp would answer these in the version they name ("HTTP/0.9 200 OK").
+        (b"GET /v1/topics\r\n\r\n", 400, "INVALID_REQUEST"),
+        (b"GET /v1/topics HTTP/2.0\r\nHost: probe\r\n\r\n", 400, "INVALID_REQUEST"),
     ],
     ids=[
         "long-url",
@@ -354,6 +357,8 @@ TLS_CLIENT_HELLO = bytes.fromhex(
         "tls",
         "headers",
         "bad-chunk",
+        "http-0.9",
+        "http-2.0",
     ],
 )
 def test_requests_aiohttp_refuses_itself_get_json_and_a_closed_connection(
