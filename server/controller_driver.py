@@ -138,12 +138,14 @@ class ControllerDriver:
 
     def _inherited_sessions(self, now: float) -> dict[int, float]:
         """The session deadlines this node starts its leadership with: one session from each
-        voter's last Raft message, else from now."""
+        voter's last Raft message, else from now, and never sooner than
+        ``NEW_CONTROLLER_RAFT_GRACE_S`` from now (a voter's first answer to this leader)."""
         deadlines: dict[int, float] = {}
+        floor = now + limits.NEW_CONTROLLER_RAFT_GRACE_S
         for broker in self.quorum.snapshot_state().brokers:
             heard = self.quorum.last_heard(broker)
             start = now if heard is None else min(heard, now)
-            deadlines[broker] = start + limits.BROKER_SESSION_TIMEOUT_S
+            deadlines[broker] = max(start + limits.BROKER_SESSION_TIMEOUT_S, floor)
         return deadlines
 
     def _count_raft_messages(self, now: float) -> None:

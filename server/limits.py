@@ -96,6 +96,13 @@ assert NEW_CONTROLLER_GRACE_S >= (
     - (kraft_limits.RAFT_MIN_TIMEOUT_S - kraft_limits.RAFT_APPEND_ENTRIES_PERIOD_S)
 )
 assert NEW_CONTROLLER_GRACE_S < BROKER_SESSION_TIMEOUT_S
+# Every inherited session lasts at least this long from the election: a voter last heard long
+# ago (followers message each other only to vote) is alive if it answers the new leader's
+# first appends, which takes a tick and a journal fsync. The dead old leader is not kept longer
+# by it: it was elected at most RAFT_MAX_TIMEOUT_S after that leader's last message, whose
+# session then ends later anyway.
+NEW_CONTROLLER_RAFT_GRACE_S = 0.5
+assert NEW_CONTROLLER_RAFT_GRACE_S + kraft_limits.RAFT_MAX_TIMEOUT_S <= BROKER_SESSION_TIMEOUT_S
 # Producer ids are handed to brokers in blocks, as Kafka does (1,000 a block), so allocating
 # one for a producer needs no metadata write most of the time.
 PRODUCER_ID_BLOCK_SIZE = 1000

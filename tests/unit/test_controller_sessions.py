@@ -20,6 +20,7 @@ from tests.unit.test_controller_plans import TOPIC_ID, state_with_brokers
 NOW = 1000.0
 SESSION = limits.BROKER_SESSION_TIMEOUT_S
 GRACE = limits.NEW_CONTROLLER_GRACE_S
+RAFT_GRACE = limits.NEW_CONTROLLER_RAFT_GRACE_S
 
 
 @dataclass
@@ -50,8 +51,11 @@ async def never(*_: Any) -> None:
     [
         (None, NOW + SESSION),  # this node, a non-voter, or a voter never heard from
         (NOW - 0.01, NOW - 0.01 + SESSION),  # a live voter keeps (almost) a whole session
-        (NOW - SESSION + 0.2, NOW + 0.2),  # silent for most of a session: the rest of it
-        (NOW - 30.0, NOW - 30.0 + SESSION),  # long silent: ended (fenced at the next tick)
+        (NOW - SESSION + 0.7, NOW + 0.7),  # silent for most of a session: the rest of it
+        # Long silent (a follower messages only the leader, so one that voted long ago): it
+        # has RAFT_GRACE to answer this leader's first appends, then is fenced.
+        (NOW - SESSION + 0.2, NOW + RAFT_GRACE),
+        (NOW - 30.0, NOW + RAFT_GRACE),
         (NOW + 5.0, NOW + SESSION),  # never later than a session from now
     ],
 )
@@ -63,6 +67,19 @@ def test_a_new_controller_counts_a_voters_session_from_its_last_raft_message(
     deadlines = driver._inherited_sessions(NOW)
     assert deadlines[2] == pytest.approx(deadline)
     assert deadlines[1] == deadlines[3] == deadlines[4] == NOW + SESSION
+
+
+def test_a_voter_last_heard_long_ago_that_answers_the_new_leader_is_not_fenced() -> None:
+    # A leadership handed over: node 2 voted 30 s ago and has sent nothing since; its first
+    # Raft message to this leader comes 5 ms after the election, its heartbeat later.
+    quorum = FakeQuorum({2: NOW - 30.0})
+    driver = ControllerDriver(quorum, "cluster", never)  # type: ignore[arg-type]
+    driver._deadlines = driver._inherited_sessions(NOW)
+    driver._raft_counts_until = NOW + GRACE
+    assert driver._deadlines[2] > NOW + 0.005  # not over at the controller's first tick
+    quorum.heard[2] = NOW + 0.005
+    driver._count_raft_messages(NOW + 0.005)
+    assert driver._deadlines[2] == pytest.approx(NOW + GRACE)
 
 
 @pytest.mark.parametrize(
@@ -202,7 +219,10 @@ def test_a_killed_controller_is_fenced_one_session_after_its_last_raft_message(
 ) -> None:
     # Node 2 led the quorum until it was killed at t=0 (its last Raft message); node 1 won
     # the election later. Node 3 is alive and heartbeats node 1 from then on. A grace counted
-    # from the election would have kept node 2 until 1.65 or 2.4 s.
+    # from the election would have kept node 2 until 1.65 or 2.4 s; only an election later
+    # than RAFT_MAX_TIMEOUT_S (a split vote) keeps it past one session, by the short grace
+    # every voter gets to answer the new leader.
+    fenced_at = max(SESSION, election_ms / 1000 + RAFT_GRACE)
     clock = ManualClock(monotonic_s=0.0)
     quorum = ElectionQuorum({2: 0.0, 3: 0.0})
     fenced: list[tuple[int, float]] = []
@@ -229,7 +249,7 @@ def test_a_killed_controller_is_fenced_one_session_after_its_last_raft_message(
         term = driver._leading_term()
         driver._heard.add(3)
         driver._deadlines[3] = 100.0  # node 3's heartbeats
-        for ms in range(election_ms, 1460, 50):  # the last at 1.45 s
+        for ms in range(election_ms, round(fenced_at * 1000) - 40, 50):  # to 50 ms before
             at(ms)
             await driver._tick(term)
         assert fenced == []
@@ -237,7 +257,7 @@ def test_a_killed_controller_is_fenced_one_session_after_its_last_raft_message(
         state: Any = quorum.snapshot_state()
         pause = driver.next_pause_s(state, clock.monotonic_s())
         assert clock.monotonic_s() + pause == pytest.approx(
-            SESSION + limits.CONTROLLER_DEADLINE_SLACK_S
+            fenced_at + limits.CONTROLLER_DEADLINE_SLACK_S
         )
         at(round((clock.monotonic_s() + pause) * 1000))
         await driver._tick(term)
