@@ -16,8 +16,9 @@ Rules
   tuple's members combined), not from ``hash()``, which Python salts per process: iteration
   order (shard by shard, insertion order within a shard) is then the same on every node and in
   every run for the same history of writes. Mapping semantics are a dict's in all else.
-- Keys are str, int, or tuples of them (what the metadata state uses); another key type is a
-  programmer error (TypeError).
+- Keys are str, int, or tuples of them (what the metadata state uses). Writing another key
+  type is a programmer error (TypeError); looking one up finds nothing, as in a dict (a name
+  from a request that is not a string is then unknown, not a crash).
 
 No I/O, no clock, no threads: a pure value, like the state that holds it.
 """
@@ -94,14 +95,20 @@ class CowMap(MutableMapping[K, V]):
 
     # -- reading -----------------------------------------------------------------------------
 
+    def _shard_for_reading(self, key: object) -> dict[K, V]:
+        try:
+            return self._shards[shard_of(key)]
+        except TypeError:
+            return {}  # a key of another type is in no shard
+
     def __getitem__(self, key: K) -> V:
-        return self._shards[shard_of(key)][key]
+        return self._shard_for_reading(key)[key]
 
     def get(self, key: K, default: V | None = None) -> V | None:  # type: ignore[override]
-        return self._shards[shard_of(key)].get(key, default)
+        return self._shard_for_reading(key).get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._shards[shard_of(key)]
+        return key in self._shard_for_reading(key)
 
     def __iter__(self) -> Iterator[K]:
         return chain.from_iterable(self._shards)
@@ -129,14 +136,13 @@ class CowMap(MutableMapping[K, V]):
         shard[key] = value
 
     def __delitem__(self, key: K) -> None:
-        shard = self._shards[shard_of(key)]
-        if key not in shard:
+        if key not in self._shard_for_reading(key):
             raise KeyError(key)
         del self._writable(key)[key]
         self._len -= 1
 
     def pop(self, key: K, default: object = _MISSING) -> V:
-        if key in self._shards[shard_of(key)]:
+        if key in self._shard_for_reading(key):
             value = self._writable(key).pop(key)
             self._len -= 1
             return value

@@ -83,10 +83,19 @@ def test_a_cow_set_fork_is_a_snapshot() -> None:
     assert sorted(second) == [("a", 0), ("b", 1), ("c", 2)] and ("a", 0) in second
 
 
-def test_a_key_of_another_type_is_a_programmer_error() -> None:
+def test_writing_a_key_of_another_type_is_a_programmer_error_but_reading_finds_nothing() -> None:
+    cow: CowMap[object, int] = CowMap()
+    cow["a"] = 1
     with pytest.raises(TypeError, match="str, int or a tuple"):
-        cow: CowMap[object, int] = CowMap()
         cow[1.5] = 1
+    # As a dict: a name from a request that is not a string (None, a bool) is simply unknown.
+    for key in (None, True, 1.5):
+        assert key not in cow and cow.get(key) is None and cow.pop(key, 7) == 7
+        with pytest.raises(KeyError):
+            cow[key]
+        with pytest.raises(KeyError):
+            del cow[key]
+    assert dict(cow) == {"a": 1}
 
 
 def test_an_entry_copies_only_the_shards_it_writes() -> None:
