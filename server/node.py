@@ -384,7 +384,11 @@ class Node:
         return value
 
     def _on_metadata(self, index: int, records: Sequence[MetadataRecord] | None) -> None:
-        """Called on the event loop after the quorum applied an entry (None: state replaced)."""
+        """Called on the event loop after the quorum applied an entry (None: state replaced).
+
+        An entry applied between :meth:`start`'s ``add_listener`` and its whole read of the
+        state comes again after that read: what is done here must be idempotent (both callees
+        read the newest state, not the records, and an index only moves forward)."""
         self.metadata_applied.applied(index)
         self.replica_manager.on_metadata(records)
 
