@@ -277,10 +277,8 @@ class Metadata:
         moved = self._moved.get((topic, partition))
         if moved is not None:
             return moved.url
-        metadata = self.cached(topic)
-        if metadata is None or not 0 <= partition < metadata.partition_count:
-            return None
-        leader = metadata.partitions[partition].leader
+        cached = self._cached_partition(topic, partition)
+        leader = None if cached is None else cached.leader
         if leader is None:
             return None
         url = self.broker_url(leader)
@@ -297,10 +295,14 @@ class Metadata:
         moved = self._moved.get((topic, partition))
         if moved is not None:
             return moved.leader_epoch
+        cached = self._cached_partition(topic, partition)
+        return None if cached is None else cached.leader_epoch
+
+    def _cached_partition(self, topic: str, partition: int) -> PartitionMetadata | None:
         metadata = self.cached(topic)
         if metadata is None or not 0 <= partition < metadata.partition_count:
             return None
-        return metadata.partitions[partition].leader_epoch
+        return metadata.partitions[partition]
 
     def nodes(self) -> list[str]:
         """Every node this client knows, in the order metadata reads try them: the last one
