@@ -38,6 +38,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.batch import decode_varint
+
 # The first run after a template covers this many records, each further one four times more:
 # small enough that a run broken early costs little, growing fast over a batch of alike records.
 RUN_PROBE_RECORDS = 16
@@ -89,19 +91,6 @@ def _varint_width(data: bytes, pos: int) -> int:
     return width
 
 
-def _length_at(data: bytes, pos: int) -> tuple[int, int]:
-    """A zigzag varint the walk has already checked, and its width."""
-    zz = shift = 0
-    width = 0
-    while True:
-        b = data[pos + width]
-        zz |= (b & 0x7F) << shift
-        width += 1
-        if not b & 0x80:
-            return (zz >> 1) ^ -(zz & 1), width
-        shift += 7
-
-
 def template_at(data: bytes, start: int, end: int, index: int) -> Template | None:
     """The template of the record at ``start`` (``end`` its end), which the walk has checked,
     for a run starting with record ``index`` of the batch; None when that record starts no
@@ -129,7 +118,8 @@ def template_at(data: bytes, start: int, end: int, index: int) -> Template | Non
     if index >= index_end:
         return None
     for _field in ("key", "value"):
-        length, width = _length_at(data, pos)
+        length, after = decode_varint(data, pos, end)
+        width = after - pos
         same += [(pos + i - start, data[pos + i : pos + i + 1]) for i in range(width)]
         pos += width + max(length, 0)
     if data[pos] != 0 or pos + 1 != end:

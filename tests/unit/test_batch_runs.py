@@ -4,7 +4,7 @@ same with runs as without)."""
 
 from __future__ import annotations
 
-from storage.batch import HEADER_SIZE, NewRecord, build_batch, encode_varint
+from storage.batch import HEADER_SIZE, NewRecord, build_batch, decode_varint, encode_varint
 from storage.batch_runs import extend, match_run, template_at
 
 NOW_MS = 1_700_000_000_000
@@ -16,19 +16,8 @@ def _alike(count: int, value: bytes = b"v" * 100, step_ms: int = 0) -> bytes:
 
 def _record_size(data: bytes | bytearray) -> int:
     """The size of the batch's first record (all of them, in an alike batch below 64)."""
-    length, width = _zigzag(data, HEADER_SIZE)
-    return width + length
-
-
-def _zigzag(data: bytes | bytearray, pos: int) -> tuple[int, int]:
-    zz = shift = width = 0
-    while True:
-        b = data[pos + width]
-        zz |= (b & 0x7F) << shift
-        width += 1
-        if not b & 0x80:
-            return (zz >> 1) ^ -(zz & 1), width
-        shift += 7
+    length, after = decode_varint(data, HEADER_SIZE, len(data))
+    return after - HEADER_SIZE + length
 
 
 def test_runs_take_alike_records_up_to_the_first_wider_offset_delta() -> None:
