@@ -98,6 +98,20 @@ class Scripter:
         leader = self.rng.choice([*isr, NO_LEADER])
         return isr, leader
 
+    def entry(self, state: MetadataState) -> list[MetadataRecord]:
+        """One to four records, each scripted against a draft with the ones before applied
+        (a refused record leaves the draft as it was; the state refuses its whole entry)."""
+        draft = state.copy()
+        records: list[MetadataRecord] = []
+        for _ in range(self.rng.randint(1, 4)):
+            record = self.record(draft)
+            records.append(record)
+            try:
+                draft.apply(record)
+            except IllegalRecordError:
+                pass
+        return records
+
     def record(self, state: MetadataState) -> MetadataRecord:
         rng = self.rng
         topics = list(state.topics.values())
@@ -146,15 +160,7 @@ def test_the_index_equals_a_full_scan_after_every_entry(seed: int) -> None:
         before = indexed(state)
         kept = state.copy()
         # Entries of one to four records; a refused record refuses its whole entry.
-        draft = state.copy()
-        records: list[MetadataRecord] = []
-        for _ in range(rng.randint(1, 4)):
-            record = script.record(draft)
-            records.append(record)
-            try:
-                draft.apply(record)
-            except IllegalRecordError:
-                pass
+        records = script.entry(state)
         try:
             state.apply_entry(index, records)
             applied += 1
