@@ -2,10 +2,11 @@
 
 An admin request (create a topic, alter a config) is answered once the controller has
 committed and applied its records, as Kafka's CreateTopics is: the brokers create the logs
-from the metadata they apply, afterwards and asynchronously, and a producer that comes at once
-meets LEADER_NOT_AVAILABLE and retries. A node that forwarded the request to the controller
-waits only until its own metadata holds the change (one Raft round), so its client's next
-describe on that node sees what it wrote; it does not wait for any replica to open.
+from the metadata they apply, afterwards and asynchronously (a produce or fetch that comes in
+that moment waits for its replica: ``ReplicaManager.await_opening``). A node that forwarded
+the request to the controller waits only until its own metadata holds the change (one Raft
+round), so its client's next describe on that node sees what it wrote; it does not wait for
+any replica to open.
 
 The quorum applies entries on its own thread and tells the event loop after each one; the
 node's listener passes the index on to :meth:`MetadataApplied.applied` (one hop to the loop

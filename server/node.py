@@ -358,8 +358,8 @@ class Node:
     async def wait_applied(self, index: int) -> bool:
         """Waits (briefly) until this node has applied metadata entry ``index``, so a client
         reads its own admin write here (describe right after create). Its replicas open
-        afterwards, as Kafka's brokers create logs from applied metadata: a produce at once
-        may meet LEADER_NOT_AVAILABLE, which producers retry."""
+        afterwards, as Kafka's brokers create logs from applied metadata; a produce or fetch
+        in that moment waits for them (``ReplicaManager.await_opening``)."""
         return await self.metadata_applied.wait(index, limits.FORWARD_APPLY_WAIT_S)
 
     # -- metadata reads ------------------------------------------------------------------------
