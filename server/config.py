@@ -54,6 +54,8 @@ Recognised settings (Kafka's names where Kafka has one)::
     group.consumer.heartbeat.interval.ms  how often members heartbeat (5000)
     group.consumer.assignors              uniform,range (the first is the default)
     offset.metadata.max.bytes             the largest metadata string of a commit (4096)
+    log.level                    the node log's level: ERROR, WARN (or WARNING), INFO (default),
+                                 DEBUG, any case; kraft-server-start --log-level overrides it
     peer.<id>.controller.dial    host:port to dial for peer <id>'s Raft link (fault injection)
     peer.<id>.http.dial          host:port to dial for peer <id>'s HTTP (fault injection)
 """
@@ -65,7 +67,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from server import limits
+from server import limits, logs
 from server.topic_configs import TOPIC_CONFIGS
 from storage.properties import PropertiesError, parse_properties
 
@@ -130,6 +132,7 @@ _KNOWN = {
     "group.consumer.heartbeat.interval.ms",
     "group.consumer.assignors",
     "offset.metadata.max.bytes",
+    "log.level",
     *_TOPIC_DEFAULTS,
 }
 _PEER_DIAL = re.compile(r"^peer\.(\d+)\.(controller|http)\.dial$")
@@ -227,6 +230,7 @@ class NodeConfig:
     allow_everyone_if_no_acl_found: bool = False
     auto_create_topics_enable: bool = True
     groups: GroupSettings = field(default_factory=lambda: GroupSettings())
+    log_level: int = logs.DEFAULT_LEVEL  # a logging level (logging.INFO...)
 
     @property
     def tls(self) -> bool:
@@ -423,7 +427,18 @@ class NodeConfig:
             allow_everyone_if_no_acl_found=_bool(props, "allow.everyone.if.no.acl.found", False),
             auto_create_topics_enable=_bool(props, "auto.create.topics.enable", True),
             groups=_group_settings(props),
+            log_level=_log_level(props),
         )
+
+
+def _log_level(props: dict[str, str]) -> int:
+    raw = props.get("log.level")
+    if raw is None:
+        return logs.DEFAULT_LEVEL
+    try:
+        return logs.parse_level(raw)
+    except ValueError as e:
+        raise ConfigError(f"log.level: {e}") from None
 
 
 ASSIGNORS = ("uniform", "range")

@@ -1,4 +1,20 @@
-"""The node's own log: a size-rotated file, and a limit on lines that repeat.
+"""The node's own log: one line format naming the node, a level, a size-rotated file, and a
+limit on lines that repeat.
+
+Every line names the node that wrote it, as Kafka's name their server (``[KafkaRaftServer
+nodeId=1]``), so the lines of several nodes can be read together (``cat node-*/node.log``,
+a collector fed by three containers)::
+
+    [2026-12-06 09:01:02,345] INFO [node 2] serving HTTP on ... (kraft.server)
+     time (local, ms)         level  who    message              logger
+
+The node's id is known once its properties are read; a line logged before that (a
+configuration refused at start) says ``[node ?]``, so every line keeps one shape. The id is
+part of the format string, set once: naming the node costs nothing per line.
+
+The level is ``log.level`` in the properties file or ``kraft-server-start --log-level``
+(which wins): ERROR, WARN (Kafka's name) or WARNING, INFO (the default), DEBUG, in any case.
+Log4j's TRACE, FATAL, OFF and ALL are not Python's levels and are refused with the rest.
 
 One looping message must never fill the disk (issue 10: a follower stuck in a truncation loop
 wrote 2 GB in 30 minutes). Two guards, as Kafka's log4j setup has a rolling file:
@@ -78,13 +94,55 @@ def rotating_file_handler(
     )
 
 
-def configure(log_file: Path | None) -> None:
-    """The node's logging: to ``log_file`` (rotated) or to stderr, repeats limited either way."""
+# The names log.level and --log-level accept (upper-cased first), in the order a help text
+# lists them. WARN is Kafka's (log4j's) name for Python's WARNING.
+LEVELS: dict[str, int] = {
+    "ERROR": logging.ERROR,
+    "WARN": logging.WARNING,
+    "WARNING": logging.WARNING,
+    "INFO": logging.INFO,
+    "DEBUG": logging.DEBUG,
+}
+DEFAULT_LEVEL = logging.INFO
+
+
+def parse_level(text: str) -> int:
+    """The logging level ``text`` names (case and surrounding blanks ignored); raises
+    ValueError naming the allowed values for anything else."""
+    level = LEVELS.get(text.strip().upper())
+    if level is None:
+        raise ValueError(f"expected one of {', '.join(LEVELS)} (any case), got {text!r}")
+    return level
+
+
+def line_format(node_id: int | None) -> str:
+    """The format string of every line: time, level, ``[node <id>]`` (``[node ?]`` before the
+    id is known), message, logger."""
+    who = "?" if node_id is None else str(int(node_id))  # int(): no stray % in the format
+    return f"[%(asctime)s] %(levelname)s [node {who}] %(message)s (%(name)s)"
+
+
+def configure(
+    log_file: Path | None, level: int = DEFAULT_LEVEL, node_id: int | None = None
+) -> None:
+    """The node's logging: to ``log_file`` (rotated) or to stderr, repeats limited either way,
+    lines at ``level`` and above, in :func:`line_format`'s shape. Replaces any handler the
+    root logger had; call :func:`identify` once the node's id is known."""
     handler = logging.StreamHandler() if log_file is None else rotating_file_handler(log_file)
-    handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(message)s (%(name)s)"))
+    handler.setFormatter(logging.Formatter(line_format(node_id)))
     handler.addFilter(RepeatLimit())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    root.setLevel(level)
+
+
+def identify(node_id: int, level: int) -> None:
+    """From now on, every line :func:`configure`'s handler writes names ``node_id``, and lines
+    below ``level`` are not written (the same handler and file: nothing is reopened)."""
+    formatter = logging.Formatter(line_format(node_id))
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.setFormatter(formatter)
+    root.setLevel(level)

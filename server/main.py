@@ -50,6 +50,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(default: standard error)",
     )
     parser.add_argument(
+        "--log-level",
+        type=_level,
+        default=None,
+        metavar="LEVEL",
+        help="the log's level, overriding log.level: ERROR, WARN, INFO or DEBUG (default: "
+        "log.level, else INFO)",
+    )
+    parser.add_argument(
         "--override",
         action="append",
         default=[],
@@ -59,14 +67,28 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load(args: argparse.Namespace) -> tuple[NodeConfig, MetaProperties, str]:
+def _level(text: str) -> int:
+    try:
+        return logs.parse_level(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def load_config(args: argparse.Namespace) -> NodeConfig:
+    """The node's settings: its properties file with ``--override``s applied. Raises
+    ConfigError or StartupError naming what is wrong."""
     overrides: dict[str, str] = {}
     for item in args.override:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise StartupError(f"--override expects KEY=VALUE, got {item!r}")
         overrides[key.strip()] = value.strip()
-    config = NodeConfig.load(args.properties, overrides)
+    return NodeConfig.load(args.properties, overrides)
+
+
+def load(args: argparse.Namespace, config: NodeConfig) -> tuple[MetaProperties, str]:
+    """What the node's formatted log directory holds: its meta.properties and the cluster
+    secret. Raises StartupError saying what to do when they are missing or not this node's."""
     log_dir = config.log_dir
     format_hint = (
         f"format it first: kraft-storage format -t $(kraft-storage random-uuid) "
@@ -91,7 +113,7 @@ def load(args: argparse.Namespace) -> tuple[NodeConfig, MetaProperties, str]:
         ) from None
     if not secret:
         raise StartupError(f"{log_dir / SECRET_FILE} is empty; {format_hint}")
-    return config, meta, secret
+    return meta, secret
 
 
 def start_quorum(
@@ -214,12 +236,15 @@ async def _serve(
 def main(argv: list[str] | None = None) -> int:
     gc.disable()  # until the node has started (_serve)
     args = _parse_args(argv)
-    logs.configure(args.log_file)
-    # The first line: its time, against the launch, is what the interpreter and the imports
-    # before the quorum took (scripts/bench_coldstart.py reads it).
-    log.info("starting from %s (pid %d)", args.properties, os.getpid())
+    # Until the properties are read the node's id is unknown: a refusal of them says [node ?].
+    logs.configure(args.log_file, args.log_level or logs.DEFAULT_LEVEL)
     try:
-        config, meta, secret = load(args)
+        config = load_config(args)
+        logs.identify(config.node_id, args.log_level or config.log_level)
+        # The first line: its time, against the launch, is what the interpreter and the
+        # imports before the quorum took (scripts/bench_coldstart.py reads it).
+        log.info("starting from %s (pid %d)", args.properties, os.getpid())
+        meta, secret = load(args, config)
         fatal = asyncio.run(serve(config, meta, secret))
     except (ConfigError, StartupError) as e:
         if args.log_file is not None:

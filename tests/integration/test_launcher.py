@@ -189,6 +189,8 @@ def test_start_one_node_writes_kafka_properties_formats_and_reports_it(
     assert meta is not None and meta.cluster_id == cluster_id and meta.node_id == 1
     assert (node / "node.pid").read_text().strip() == str(pids[1])
     assert "serving" in (node / "node.log").read_text()
+    stamped = [x for x in (node / "node.log").read_text().splitlines() if x.startswith("[")]
+    assert all(re.match(r"\[[^\]]+\] [A-Z]+ \[node 1\] ", x) for x in stamped), stamped
 
     status = cluster.cluster("status")
     assert status.returncode == 0, status.stderr
