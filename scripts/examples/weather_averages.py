@@ -1,0 +1,256 @@
+"""The weather pipeline's processor: a consumer-group member that turns readings into each
+station's rolling average.
+
+    python scripts/examples/weather_averages.py [--bootstrap-server localhost:9092]
+        [--group weather-averager] [--window 5] [--topic weather]
+        [--output-topic weather-averages] [--max-records N] [--max-idle-ms MS]
+
+Reads ``weather`` as a member of ``--group`` (the project's AsyncConsumer, KIP-848 groups:
+start a second one with the same group and the coordinator splits the partitions between
+them), keeps each station's last ``--window`` temperatures, and for every reading produces
+that station's average, keyed by station, to ``weather-averages``::
+
+    {"station": "stn-2", "avg_temperature_c": 14.12, "readings": 5, "window": 5}
+
+Delivery is at-least-once: after each poll the averages are produced and the member waits
+until every one is acknowledged (acks=all) before it commits the offsets past the readings
+they came from; offsets are never committed automatically. A member that dies between the
+two leaves its last readings uncommitted, and whoever takes their partition averages them
+again: an average can appear twice, never not at all. A station's averages keep the order of
+its readings (one partition in, one partition out, an idempotent producer).
+
+Each member keeps its windows in memory only. A member given a partition another member had
+(a rebalance) starts that partition's stations with empty windows: their next averages are
+over fewer readings, and ``readings`` says how many. Windows that survive rebalances would
+need the state kept in a topic of its own (what Kafka Streams' changelogs do); this example
+does not do that.
+
+Both topics are created when missing (``--partitions`` each, three replicas on three nodes).
+A record of ``weather`` that is not a reading is skipped, with a line on stderr.
+
+Lines: the member's assignment as it changes and one line per poll on stdout, e.g.
+``assigned weather-0, weather-2`` and ``weather-0 offsets 0-3, weather-2 offsets 0-2: 7
+averages written, offsets committed``. It stops cleanly (the last averages acknowledged, the
+offsets committed, the group left) on Ctrl+C or SIGTERM, after ``--max-records`` readings,
+or when no reading came for ``--max-idle-ms`` (counted from the start too), and says how
+many it read. Exit codes: 0 done, 1 an error (one line on stderr), 130 Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from client.async_consumer import AsyncConsumer, ConsumerRebalanceListener  # noqa: E402
+from client.batches import ConsumerRecord  # noqa: E402
+from client.client import TransportError  # noqa: E402
+from client.group_member import TopicPartition  # noqa: E402
+from client.producer import AsyncProducer, ProducerTimeout, RecordMetadata  # noqa: E402
+from client.protocol import ApiError  # noqa: E402
+from scripts.examples.topics import ensure_topics  # noqa: E402
+from scripts.examples.weather import (  # noqa: E402
+    AVERAGES_TOPIC,
+    GROUP,
+    PARTITIONS,
+    READINGS_TOPIC,
+    WINDOW,
+    NotAReading,
+    RollingAverages,
+    parse_reading,
+    to_json,
+)
+
+PROG = "weather_averages"
+POLL_MS = 500  # how long one poll waits: also how soon Ctrl+C is noticed
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Per-station rolling averages of weather readings."
+    )
+    parser.add_argument("--bootstrap-server", default="localhost:9092", metavar="HOST:PORT")
+    parser.add_argument("--topic", default=READINGS_TOPIC, help="the readings' topic")
+    parser.add_argument("--output-topic", default=AVERAGES_TOPIC, help="the averages' topic")
+    parser.add_argument("--group", default=GROUP, help=f"the consumer group ({GROUP})")
+    parser.add_argument(
+        "--window", type=int, default=WINDOW, help=f"readings per average ({WINDOW})"
+    )
+    parser.add_argument(
+        "--max-records", type=int, default=None, metavar="N", help="stop after N readings"
+    )
+    parser.add_argument(
+        "--max-idle-ms",
+        type=int,
+        default=None,
+        metavar="MS",
+        help="stop when no reading came for this long",
+    )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=PARTITIONS,
+        help=f"each topic's partitions when it is created here ({PARTITIONS})",
+    )
+    args = parser.parse_args(argv)
+    if args.window < 1 or args.partitions < 1:
+        parser.error("--window and --partitions must be at least 1")
+    if (args.max_records is not None and args.max_records < 1) or (
+        args.max_idle_ms is not None and args.max_idle_ms < 0
+    ):
+        parser.error("--max-records must be at least 1 and --max-idle-ms not negative")
+    return args
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}-{tp.partition}" for tp in partitions) or "nothing"
+
+
+class Windows(ConsumerRebalanceListener):
+    """The member's rolling averages, and which partition each station's readings come
+    from, so the windows of a partition that leaves are dropped with it."""
+
+    def __init__(self, window: int) -> None:
+        self.averages = RollingAverages(window)
+        self.partition_of: dict[str, TopicPartition] = {}
+
+    def on_partitions_assigned(self, partitions: list[TopicPartition]) -> None:
+        print(f"assigned {_names(partitions)}", flush=True)
+
+    def on_partitions_revoked(self, partitions: list[TopicPartition]) -> None:
+        # Called after the last poll's averages were acknowledged and committed: this member
+        # has finished with these partitions.
+        print(f"revoked {_names(partitions)}", flush=True)
+        self._drop(partitions)
+
+    def on_partitions_lost(self, partitions: list[TopicPartition]) -> None:
+        print(f"lost {_names(partitions)} (fenced by the group)", flush=True)
+        self._drop(partitions)
+
+    def _drop(self, partitions: list[TopicPartition]) -> None:
+        gone = set(partitions)
+        stations = [s for s, tp in self.partition_of.items() if tp in gone]
+        self.averages.forget(stations)
+        for station in stations:
+            del self.partition_of[station]
+
+
+def _summary(records: list[ConsumerRecord]) -> str:
+    ranges: dict[tuple[str, int], tuple[int, int]] = {}
+    for r in records:
+        first, _ = ranges.get((r.topic, r.partition), (r.offset, r.offset))
+        ranges[(r.topic, r.partition)] = (first, r.offset)
+    return ", ".join(
+        f"{topic}-{partition} offsets {first}-{last}"
+        for (topic, partition), (first, last) in sorted(ranges.items())
+    )
+
+
+async def average(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    """Runs the member until a stop condition; returns how many readings it processed."""
+    await ensure_topics(args.bootstrap_server, [args.topic, args.output_topic], args.partitions)
+    windows = Windows(args.window)
+    processed = 0
+    consumer = AsyncConsumer(
+        {
+            "bootstrap.servers": args.bootstrap_server,
+            "group.id": args.group,
+            "enable.auto.commit": "false",  # committed below, once the averages are stored
+            "auto.offset.reset": "earliest",  # a new group averages what is there already
+        }
+    )
+    try:
+        async with AsyncProducer({"bootstrap.servers": args.bootstrap_server}) as producer:
+            await consumer.subscribe([args.topic], windows)
+            last_record_s = time.monotonic()
+            while not stop.is_set():
+                if args.max_records is not None and processed >= args.max_records:
+                    break
+                wait_ms = POLL_MS
+                if args.max_idle_ms is not None:
+                    left_ms = int(
+                        (last_record_s + args.max_idle_ms / 1000 - time.monotonic()) * 1000
+                    )
+                    if left_ms <= 0:
+                        break
+                    wait_ms = min(wait_ms, left_ms)
+                left = None if args.max_records is None else args.max_records - processed
+                records = await consumer.poll(wait_ms, max_records=left)
+                if not records:
+                    continue
+                last_record_s = time.monotonic()
+                sent: list[asyncio.Future[RecordMetadata]] = []
+                for record in records:
+                    try:
+                        reading = parse_reading(record.value)
+                    except NotAReading as e:
+                        print(
+                            f"{PROG}: skipping {record.topic}-{record.partition} offset "
+                            f"{record.offset}: {e}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                        continue
+                    windows.partition_of[reading.station] = TopicPartition(
+                        record.topic, record.partition
+                    )
+                    result = windows.averages.add(reading)
+                    sent.append(
+                        await producer.send(
+                            args.output_topic,
+                            to_json(result),
+                            key=reading.station,
+                            timestamp_ms=record.timestamp if record.timestamp >= 0 else None,
+                        )
+                    )
+                # At-least-once: the offsets move only once every average is stored; a failed
+                # send raises here, before the commit, and the readings are read again.
+                await asyncio.gather(*sent)
+                await consumer.commit()
+                processed += len(records)
+                print(
+                    f"{_summary(records)}: {len(sent)} averages written, offsets committed",
+                    flush=True,
+                )
+    finally:
+        await consumer.close()
+    return processed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    interrupted = False
+    processed: list[int] = []
+
+    async def run() -> None:
+        nonlocal interrupted
+        stop = asyncio.Event()
+
+        def on_signal(number: int) -> None:
+            nonlocal interrupted
+            interrupted = interrupted or number == signal.SIGINT
+            stop.set()
+
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, on_signal, number)
+        processed.append(await average(args, stop))
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:  # before the handlers were installed
+        return 130
+    except (ApiError, TransportError, ProducerTimeout) as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 1
+    print(f"Processed {processed[0]} readings", file=sys.stderr)
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
