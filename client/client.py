@@ -1,4 +1,4 @@
-"""An asyncio client for a node's HTTP/JSON API (/work/shared/API.md), over one aiohttp session.
+"""An asyncio client for a node's HTTP/JSON API (docs/api.md), over one aiohttp session.
 
 Theory of operation:
 
