@@ -63,6 +63,7 @@ PROPERTIES_NAME = "node.properties"
 # Kafka's image also maps "__" to "_" and "___" to "-"; no setting of ours has either, so a
 # variable name is upper-case letters and digits between single underscores.
 _SETTING_VAR = re.compile(r"^KRAFT_[A-Z0-9]+(?:_[A-Z0-9]+)*$")
+_SETTING = re.compile(r"^[a-z][a-z0-9]*(?:\.[a-z0-9]+)*$")
 
 
 class EntrypointError(Exception):
@@ -72,6 +73,11 @@ class EntrypointError(Exception):
 def setting_name(variable: str) -> str:
     """The node setting a ``KRAFT_*`` variable sets (``KRAFT_NODE_ID`` -> ``node.id``)."""
     return variable[len(SETTING_PREFIX) :].lower().replace("_", ".")
+
+
+def variable_name(setting: str) -> str:
+    """The ``KRAFT_*`` variable that sets ``setting`` (``node.id`` -> ``KRAFT_NODE_ID``)."""
+    return SETTING_PREFIX + setting.upper().replace(".", "_")
 
 
 def settings_from_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -90,10 +96,12 @@ def settings_from_env(env: Mapping[str, str]) -> dict[str, str]:
         NodeConfig.from_properties(props)
     except ConfigError as e:
         message = str(e)
-        # The node's messages start with the setting they are about: name the variable too.
+        # The node's messages start with the setting they are about: name the variable too
+        # (the one given, or the one to give for a required setting that is missing).
         setting, sep, rest = message.partition(":")
-        if sep and setting in by_setting:
-            raise EntrypointError(f"{by_setting[setting]} ({setting}):{rest}") from None
+        if sep and _SETTING.match(setting):
+            variable = by_setting.get(setting, variable_name(setting))
+            raise EntrypointError(f"{variable} ({setting}):{rest}") from None
         raise EntrypointError(message) from None
     return props
 

@@ -1,12 +1,6 @@
-"""compose/: the compose file's structure, and its three nodes run as Compose would run them.
-
-There is no Docker engine here, so the file is read as Compose reads it (YAML with merge keys,
-``${VAR}`` interpolation from compose/.env or the shell, override files merged) and its node
-containers are played by processes: each runs the image's entrypoint
-(scripts/container_entrypoint.py, the file the Dockerfile copies) with the environment the
-container would have (the image's ENV, then the service's). One function, :func:`localize`,
-makes the only change: service host names and container ports become 127.0.0.1 and free ports,
-and the container's /var/lib/kraft a temporary directory.
+"""compose/: the compose file's structure, and its three nodes run as Compose would run them
+(see compose_project: no Docker engine here, so each container is played by the image's
+entrypoint on 127.0.0.1 with the container's environment, only its addresses and paths moved).
 """
 
 from __future__ import annotations
@@ -14,179 +8,48 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs installed (types-PyYAML)
 
-from scripts.container_entrypoint import settings_from_env
-from scripts.node_process import free_ports, http, run_tool, wait_until
+from scripts.container_entrypoint import EntrypointError, prepare, settings_from_env
+from scripts.node_process import http, run_tool, wait_until
 from server.config import NodeConfig
 from storage.ids import random_uuid
 from storage.properties import MetaProperties
+from tests.integration.compose_project import (
+    CHAOS_FILE,
+    COMPOSE_DIR,
+    COMPOSE_FILE,
+    DOCKERFILE,
+    DOTENV,
+    ENTRYPOINT,
+    HOST_HTTP_PORTS,
+    IMAGE_ROOT,
+    NODES,
+    ROOT,
+    Container,
+    Dockerfile,
+    InterpolationError,
+    Localizer,
+    container_env,
+    listener,
+    load_compose,
+    localize,
+    node_containers,
+    published,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_DIR = ROOT / "compose"
-COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
-CHAOS_FILE = COMPOSE_DIR / "chaos.yaml"
-DOCKERFILE = COMPOSE_DIR / "Dockerfile"
-ENTRYPOINT = ROOT / "scripts" / "container_entrypoint.py"
-NODES = ("node1", "node2", "node3")
-# What `scripts/cluster start` serves node i on: the compose file publishes the same ports.
-HOST_HTTP_PORTS = {"node1": 9092, "node2": 9094, "node3": 9096}
-# The variables compose/.env supplies (the README's one-liner writes the secret).
-DOTENV = {"KRAFT_CLUSTER_SECRET": "a-test-secret-of-more-than-16-bytes"}
-IMAGE_ROOT = "/var/lib/kraft"
-STOP_TIMEOUT_S = 30.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading compose/ as Docker reads it
-# ---------------------------------------------------------------------------------------------
-
-_VARIABLE = re.compile(
-    r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:[-?])(?P<arg>[^}]*))?\})"
-)
-
-
-class InterpolationError(Exception):
-    """What Compose would refuse: a required variable unset."""
-
-
-def interpolate(value: Any, env: Mapping[str, str]) -> Any:
-    """``value`` with Compose's ``${VAR}``, ``${VAR:-default}``, ``${VAR:?error}`` and ``$$``
-    replaced, in every string of a nested structure."""
-    if isinstance(value, dict):
-        return {key: interpolate(item, env) for key, item in value.items()}
-    if isinstance(value, list):
-        return [interpolate(item, env) for item in value]
-    if not isinstance(value, str):
-        return value
-
-    def replace(match: re.Match[str]) -> str:
-        if match["escaped"]:
-            return "$"
-        given = env.get(match["name"], "")
-        if given:
-            return given
-        if match["op"] == ":?":
-            raise InterpolationError(f"{match['name']}: {match['arg']}")
-        return match["arg"] or ""
-
-    return _VARIABLE.sub(replace, value)
-
-
-def load_compose(*files: Path, env: Mapping[str, str] = DOTENV) -> dict[str, Any]:
-    """The project Compose makes of ``files`` (the first, then overrides): interpolated, the
-    overrides' service environments merged by name and their depends_on added."""
-    project: dict[str, Any] = {}
-    for path in files:
-        layer = interpolate(yaml.safe_load(path.read_text()), env)
-        if not project:
-            project = layer
-            continue
-        for name, override in layer.get("services", {}).items():
-            service = project["services"].setdefault(name, {})
-            for key, item in override.items():
-                if key == "environment":
-                    service["environment"] = {**service.get("environment", {}), **item}
-                elif key == "depends_on":
-                    service["depends_on"] = [*service.get("depends_on", []), *item]
-                else:
-                    service[key] = item
-    for service in project["services"].values():
-        # Compose reads a value as text: `KRAFT_NODE_ID: 1` reaches the container as "1".
-        service["environment"] = {
-            k: "" if v is None else str(v) for k, v in service.get("environment", {}).items()
-        }
-    return project
-
-
-@dataclass
-class Dockerfile:
-    """The instructions of compose/Dockerfile that the compose file relies on."""
-
-    base: str = ""
-    env: dict[str, str] = field(default_factory=dict)
-    volumes: list[str] = field(default_factory=list)
-    expose: list[int] = field(default_factory=list)
-    copies: dict[str, str] = field(default_factory=dict)  # source -> destination
-    user: str = ""
-    workdir: str = ""
-    entrypoint: list[str] = field(default_factory=list)
-    healthcheck: list[str] = field(default_factory=list)  # the CMD, exec form
-
-    @classmethod
-    def read(cls, path: Path) -> Dockerfile:
-        text = re.sub(r"\\\n", " ", path.read_text())
-        out = cls()
-        for line in text.splitlines():
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            word, _, rest = line.partition(" ")
-            rest = rest.strip()
-            match word.upper():
-                case "FROM":
-                    out.base = rest
-                case "ENV":
-                    out.env.update(item.split("=", 1) for item in shlex.split(rest))  # type: ignore[misc]
-                case "VOLUME":
-                    out.volumes += json.loads(rest) if rest.startswith("[") else rest.split()
-                case "EXPOSE":
-                    out.expose += [int(p.split("/")[0]) for p in rest.split()]
-                case "COPY":
-                    parts = [p for p in rest.split() if not p.startswith("--")]
-                    out.copies.update({src: parts[-1] for src in parts[:-1]})
-                case "USER":
-                    out.user = rest
-                case "WORKDIR":
-                    out.workdir = rest
-                case "ENTRYPOINT":
-                    out.entrypoint = json.loads(rest)
-                case "HEALTHCHECK":
-                    out.healthcheck = json.loads(rest.split(" CMD ", 1)[1])
-        return out
-
-
-@dataclass(frozen=True)
-class Listener:
-    host: str
-    port: int
-
-
-def listener(env: Mapping[str, str], name: str) -> Listener:
-    """A listener (HTTP or CONTROLLER) of a service's KRAFT_LISTENERS."""
-    for item in env["KRAFT_LISTENERS"].split(","):
-        kind, _, address = item.partition("://")
-        if kind == name:
-            host, port = address.rsplit(":", 1)
-            return Listener(host, int(port))
-    raise AssertionError(f"KRAFT_LISTENERS has no {name} listener: {env['KRAFT_LISTENERS']}")
-
-
-def container_env(image: Dockerfile, service: Mapping[str, Any]) -> dict[str, str]:
-    """A container's environment: the image's ENV, then the service's."""
-    return {**image.env, **service["environment"]}
-
-
-def published(service: Mapping[str, Any]) -> dict[int, int]:
-    """{host port: container port} of a service's ``ports``, each bound to 127.0.0.1 only."""
-    out: dict[int, int] = {}
-    for item in service.get("ports", []):
-        host_ip, host_port, container_port = str(item).split(":")
-        assert host_ip == "127.0.0.1", f"{item}: a port is published on 127.0.0.1 only"
-        out[int(host_port)] = int(container_port)
-    return out
+# The chaos tier's Toxiproxy servers (scripts/setup builds the one of the compose file's image).
+TOXIPROXY_BINARIES = ROOT / ".venv" / "toxiproxy" / "bin"
+TOXIPROXY_API_PORT = 8474
 
 
 @pytest.fixture(scope="module")
@@ -397,160 +260,15 @@ def test_chaos_profile_routes_every_link_through_toxiproxy(image: Dockerfile) ->
         assert "toxiproxy" in project["services"][link["from"]]["depends_on"]
 
 
-# ---------------------------------------------------------------------------------------------
-# The three nodes, run as Compose runs them
-# ---------------------------------------------------------------------------------------------
-
-_ADDRESS = re.compile(r"(?P<host>[A-Za-z0-9][A-Za-z0-9.\-]*):(?P<port>[0-9]{2,5})\b")
-# Variables whose addresses are the host's view (a client outside the containers dials them).
-HOST_VIEW = {"KRAFT_ADVERTISED_LISTENERS"}
-
-
-@dataclass
-class Localizer:
-    """Where the compose project's addresses and paths are in this test: the only difference
-    between the containers and these processes."""
-
-    root: Path
-    # (service, container port) -> the free port on 127.0.0.1 that plays it
-    ports: dict[tuple[str, int], int]
-    # host port published -> (service, container port)
-    published: dict[int, tuple[str, int]]
-
-    def value(self, text: str, service: str, host_view: bool = False) -> str:
-        """``text`` as seen by ``service``'s container (or by the host, for advertised
-        addresses): each ``host:port`` to 127.0.0.1 and its free port, /var/lib/kraft to this
-        service's temporary directory. An address it does not know fails the test."""
-
-        def replace(match: re.Match[str]) -> str:
-            host, port = match["host"], int(match["port"])
-            if host in ("127.0.0.1", "localhost") and host_view:
-                key = self.published.get(port)
-            elif host in ("127.0.0.1", "localhost", "0.0.0.0"):
-                key = (service, port)  # the container itself
-            else:
-                key = (host, port)
-            if key not in self.ports:
-                raise AssertionError(f"{service}: {match[0]} in {text!r} is no node's address")
-            return f"127.0.0.1:{self.ports[key]}"
-
-        return _ADDRESS.sub(replace, text).replace(IMAGE_ROOT, str(self.root / service))
-
-    def env(self, env: Mapping[str, str], service: str) -> dict[str, str]:
-        return {k: self.value(v, service, host_view=k in HOST_VIEW) for k, v in env.items()}
-
-
-def localize(project: dict[str, Any], image: Dockerfile, root: Path) -> Localizer:
-    """Free ports for every container port the node services listen on, keyed as the compose
-    file names them (service, port), and the host ports they publish."""
-    keys = [(name, port) for name in NODES for port in image.expose]
-    ports = dict(zip(keys, free_ports(len(keys)), strict=True))
-    by_host = {
-        host: (name, container)
-        for name in NODES
-        for host, container in published(project["services"][name]).items()
-    }
-    return Localizer(root, ports, by_host)
-
-
-@dataclass
-class Container:
-    """One node service, played by the entrypoint process."""
-
-    name: str
-    env: dict[str, str]
-    workdir: Path
-    health: list[str]
-    url: str  # how a host client reaches it (its published port)
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    @property
-    def output(self) -> Path:
-        return self.workdir / "container.log"
-
-    @property
-    def log_dir(self) -> Path:
-        return Path(self.env["KRAFT_LOG_DIRS"])
-
-    def start(self) -> None:
-        assert self.process is None or self.process.poll() is not None
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.starts += 1
-        with open(self.output, "ab") as out:
-            out.write(f"--- start {self.starts}\n".encode())
-            out.flush()
-            # The image's ENTRYPOINT, run by the Python that has the project installed, as the
-            # image's does; its environment is the container's and nothing of ours.
-            self.process = subprocess.Popen(
-                [sys.executable, str(ENTRYPOINT)],
-                env={"PATH": os.environ["PATH"], **self.env},
-                cwd=self.workdir,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
-
-    def this_run(self) -> str:
-        text = self.output.read_text(errors="replace")
-        return text[text.rfind(f"--- start {self.starts}\n") :]
-
-    def ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(
-                f"{self.name} exited with {self.process.returncode}:\n{self.this_run()[-4000:]}"
-            )
-        try:
-            status, _ = http("GET", self.url + "/v1/health/ready", timeout=2)
-        except OSError:
-            return False
-        return status == 200
-
-    def health_check(self) -> subprocess.CompletedProcess[str]:
-        """The compose file's health check command, run as Docker runs it in the container."""
-        assert self.health[0] == "CMD"
-        return subprocess.run(
-            self.health[1:],
-            env={"PATH": os.environ["PATH"], **self.env},
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-
-
 @pytest.fixture
-def containers(
+def compose_run(
     project: dict[str, Any], image: Dockerfile, tmp_path: Path
-) -> Iterator[dict[str, Container]]:
+) -> Iterator[tuple[dict[str, Container], Localizer]]:
+    """The node containers (not started) and where their addresses are; all stopped after."""
     where = localize(project, image, tmp_path)
-    made: dict[str, Container] = {}
-    for name in NODES:
-        service = project["services"][name]
-        env = where.env(container_env(image, service), name)
-        made[name] = Container(
-            name=name,
-            env=env,
-            workdir=Path(where.value(image.workdir, name)),
-            health=[
-                where.value(part, name) if i else part
-                for i, part in enumerate(service["healthcheck"]["test"])
-            ],
-            url=where.value(f"http://127.0.0.1:{HOST_HTTP_PORTS[name]}", name, host_view=True),
-        )
+    made = node_containers(project, image, where)
     try:
-        yield made
+        yield made, where
     finally:
         for container in made.values():
             container.stop()
@@ -581,8 +299,9 @@ def _segments(log_dir: Path, topic: str) -> list[Path]:
 
 
 def test_the_compose_nodes_form_a_cluster_and_a_restart_keeps_the_data(
-    project: dict[str, Any], containers: dict[str, Container]
+    project: dict[str, Any], compose_run: tuple[dict[str, Container], Localizer]
 ) -> None:
+    containers, where = compose_run
     for container in containers.values():
         container.start()
     _wait_ready(containers)
@@ -592,6 +311,13 @@ def test_the_compose_nodes_form_a_cluster_and_a_restart_keeps_the_data(
     for container in containers.values():
         result = container.health_check()
         assert result.returncode == 0, f"{container.name} health check: {result.stderr}"
+
+    # What the metrics profile's Prometheus scrapes answers in Prometheus's format.
+    scrape = yaml.safe_load((COMPOSE_DIR / "prometheus.yml").read_text())["scrape_configs"][0]
+    for target in (t for group in scrape["static_configs"] for t in group["targets"]):
+        url = f"http://{where.value(target, 'prometheus')}{scrape['metrics_path']}"
+        status, text = http("GET", url)
+        assert status == 200 and "# TYPE " in text, f"scraping {target}: {status} {text!r:.200}"
 
     status, cluster = http("GET", node1.url + "/v1/cluster")
     assert status == 200
@@ -662,3 +388,105 @@ def test_the_compose_nodes_form_a_cluster_and_a_restart_keeps_the_data(
     )
     assert other.returncode == 1 and "belongs to cluster" in other.stderr, other.stderr
     assert MetaProperties.read(follower.log_dir) == meta_before
+
+
+def test_the_chaos_overlay_forms_the_cluster_through_toxiproxy(
+    image: Dockerfile, tmp_path: Path
+) -> None:
+    project = load_compose(COMPOSE_FILE, CHAOS_FILE)
+    toxiproxy = project["services"]["toxiproxy"]
+    config_at = next(a.split("=", 1)[1] for a in toxiproxy["command"] if a.startswith("-config="))
+    source = next(
+        src
+        for src, target in (str(v).rsplit(":", 1)[0].split(":") for v in toxiproxy["volumes"])
+        if target == config_at
+    )
+    config_text = (COMPOSE_DIR / source).read_text()
+    proxies = json.loads(config_text)
+    api_port = published(toxiproxy)[TOXIPROXY_API_PORT]
+    listens = [("toxiproxy", int(p["listen"].rsplit(":", 1)[1])) for p in proxies]
+    where = localize(project, image, tmp_path, [*listens, ("toxiproxy", api_port)])
+    config = tmp_path / "toxiproxy.json"
+    config.write_text(where.value(config_text, "toxiproxy"))
+    log = tmp_path / "toxiproxy.log"
+    # The image's server with the service's command; only its addresses and file are moved.
+    binary = TOXIPROXY_BINARIES / f"toxiproxy-server-v{toxiproxy['image'].rsplit(':', 1)[1]}"
+    command = [
+        str(binary),
+        *(a for a in toxiproxy["command"] if not a.startswith(("-host=", "-config="))),
+        "-host=127.0.0.1",
+        f"-port={where.ports[('toxiproxy', api_port)]}",
+        f"-config={config}",
+    ]
+    assert binary.exists(), f"{binary} is missing: scripts/setup builds it ({toxiproxy['image']})"
+    containers = node_containers(project, image, where)
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(
+            "toxiproxy has started every proxy",
+            lambda: log.read_text().count('"Started proxy"') == len(proxies),
+        )
+        for container in containers.values():
+            container.start()
+        _wait_ready(containers)
+        node1 = containers["node1"]
+        topic = "chaos-check"
+        status, body = http(
+            "POST", node1.url + "/v1/topics", {"name": topic, "replication_factor": 3}
+        )
+        assert status == 201, f"create: {status} {body}"
+        values = [f"v{i}" for i in range(10)]
+        _produce(node1.url, topic, values)
+        assert _read_all(node1.url, topic, 20) == values
+        status, described = http("GET", f"{node1.url}/v1/topics/{topic}")
+        leader = described["partitions"][0]["leader"]
+    finally:
+        for container in containers.values():
+            container.stop()
+        server.terminate()
+        server.wait(30)
+    accepted = {
+        line["name"]
+        for line in map(json.loads, log.read_text().splitlines())
+        if line.get("message") == "Accepted client"
+    }
+    # Each pair's Raft link is dialled one way (pysyncobj: the larger address dials), and each
+    # follower fetched from the leader: all through the proxies, none around them.
+    for i, j in ((1, 2), (1, 3), (2, 3)):
+        pair = {f"node{i}-to-node{j}-raft", f"node{j}-to-node{i}-raft"}
+        assert pair & accepted, f"no Raft link between node{i} and node{j} went through toxiproxy"
+    for follower in {1, 2, 3} - {leader}:
+        name = f"node{follower}-to-node{leader}-http"
+        assert name in accepted, f"{name} carried nothing: {sorted(accepted)}"
+
+
+def test_the_entrypoint_formats_a_volume_once_with_a_mounted_secret_file(
+    project: dict[str, Any], image: Dockerfile, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = localize(project, image, tmp_path)
+    env = where.env(container_env(image, project["services"]["node2"]), "node2")
+    secret = tmp_path / "run" / "secrets" / "cluster_secret"  # where Docker mounts a secret
+    secret.parent.mkdir(parents=True)
+    secret.write_text(env.pop("CLUSTER_SECRET") + "\n")
+    env["CLUSTER_SECRET_FILE"] = str(secret)
+
+    properties = prepare(env)
+    log_dir = Path(env["KRAFT_LOG_DIRS"])
+    assert properties == log_dir.parent / "node.properties"
+    assert NodeConfig.load(properties).node_id == 2
+    meta = MetaProperties.read(log_dir)
+    assert meta is not None and meta.cluster_id == env["CLUSTER_ID"] and meta.node_id == 2
+    assert (log_dir / "cluster.secret").read_text() == secret.read_text()
+    assert "Formatting" in capsys.readouterr().err
+
+    assert prepare(env) == properties
+    assert MetaProperties.read(log_dir) == meta, "formatted again"
+    assert "starting it as it is" in capsys.readouterr().err
+
+    secret.write_text("another-secret-of-enough-bytes\n")
+    with pytest.raises(EntrypointError, match="cluster.secret differs from the secret given"):
+        prepare(env)
+    with pytest.raises(EntrypointError, match="CLUSTER_SECRET_FILE and CLUSTER_SECRET"):
+        prepare({**env, "CLUSTER_SECRET": "another-secret-of-enough-bytes"})
+    assert MetaProperties.read(log_dir) == meta
