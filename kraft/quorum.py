@@ -357,6 +357,10 @@ class MetadataQuorum:
         self._unreachable_logged = False
         self._digest_cache: tuple[int, str] = (-1, "")
         self._logged_leader: Any = None  # the leader the last leader line named
+        # Terms in which this node learned of a leader (the first, at start, counts): read by
+        # /metrics as kraft_quorum_leader_changes_total. Written by the tick thread only.
+        self.leader_changes = 0
+        self._leader_term = -1  # the term of the last leader counted
         self._started_at = 0.0
 
     # --- Life cycle ----------------------------------------------------------------------------
@@ -636,6 +640,9 @@ class MetadataQuorum:
         if sync is not None:
             sync.kraft_send_early()
             leader = sync._getLeader()
+            if leader is not None and sync.raftCurrentTerm != self._leader_term:
+                self._leader_term = sync.raftCurrentTerm
+                self.leader_changes += 1
             if leader != self._logged_leader:
                 self._logged_leader = leader
                 if leader is not None:

@@ -437,6 +437,8 @@ def _apply(p: Partition, entry: dict[str, Any], data: bytes) -> bool:
     if error is not None:
         log.debug("%s: fetch error %s: %s", p.name, error.get("error"), error.get("message"))
         return False
+    # The leader's log end as of this answer: the follower's lag in /metrics, until the next.
+    p.leader_log_end_offset = int(entry.get("log_end_offset", p.leader_log_end_offset))
     diverging = entry.get("diverging")
     if diverging is not None:
         target = _truncation_offset(p, diverging, int(entry["log_end_offset"]))

@@ -38,6 +38,8 @@ from server.http_util import (
     read_json,
 )
 from server.internal_auth_http import internal_auth_middleware, require_internal_peer
+from server.loop_monitor import LOOP_MONITOR
+from server.metrics import REQUEST_METRICS
 from server.node import METADATA_INDEX_HEADER, Node
 from server.replication import FetchRequest
 
@@ -358,6 +360,28 @@ async def elect_leaders(request: web.Request) -> web.Response:
     return json_response({"election_type": "PREFERRED", "partitions": results})
 
 
+# -- metrics -------------------------------------------------------------------------------------
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    """The node's metrics in Prometheus's text format (OpenMetrics when the Accept header
+    asks for it); ``server/metrics.py`` says what each means."""
+    body, content_type = node_of(request).metrics.exposition(request.headers.get("Accept"))
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def _start_metrics(app: web.Application) -> None:
+    """At the app's start: the listener counts requests in the node's registry, and the
+    event-loop lag the node's monitor measures goes there too (server/main.py sets the
+    monitor after make_app)."""
+    node = app[NODE]
+    app[REQUEST_METRICS] = node.metrics.requests  # read by server/http_server.py
+    monitor = app.get(LOOP_MONITOR)
+    if monitor is not None:
+        node.loop_monitor = monitor
+        monitor.observe = node.metrics.loop_lag.observe
+
+
 # -- internal: the controller's broker sessions --------------------------------------------------
 
 
@@ -431,6 +455,7 @@ def make_app(node: Node) -> web.Application:
     )
     app[NODE] = node
     app.on_response_prepare.append(_add_metadata_index)
+    app.on_startup.append(_start_metrics)
     r = app.router
     r.add_get("/v1/cluster", get_cluster)
     r.add_get("/v1/cluster/quorum", get_quorum)
@@ -448,6 +473,7 @@ def make_app(node: Node) -> web.Application:
     r.add_get("/v1/topics/{topic}/partitions/{partition}/offsets", get_offsets)
     r.add_post("/v1/producers", new_producer)
     r.add_post("/v1/elections", elect_leaders)
+    r.add_get("/metrics", get_metrics)
     add_acl_routes(r)
     add_group_routes(r)
     add_config_routes(r)

@@ -136,6 +136,8 @@ async def read_batches(
 async def fetch_batches(partition: Partition, offset: int, max_bytes: int) -> web.Response:
     """The binary fetch's answer (the long poll, if any, is over)."""
     parts, next_offset = await read_batches(partition, offset, max_bytes)
+    # /metrics: the offsets answered from the one asked for, and the bytes.
+    partition.sent_to_client(next_offset - offset, sum(map(len, parts)))
     return web.Response(
         body=parts[0] if len(parts) == 1 else b"".join(parts),
         content_type=BATCH_MEDIA_TYPE,

@@ -362,7 +362,9 @@ async def fetch(request: web.Request) -> web.StreamResponse:
         "high_watermark": partition.high_watermark,
         "log_start_offset": partition.log.log_start_offset,
     }
-    return json_response(body)
+    response = json_response(body)
+    partition.sent_to_client(len(records), response.content_length or 0)  # /metrics
+    return response
 
 
 async def _wait_for_change(partition: Partition, timeout_s: float) -> None:
@@ -442,11 +444,11 @@ async def _follow(
                 await response.write(frame(e.to_json(), event="error"))
                 break
             if records:
-                await response.write(
-                    b"".join(
-                        frame(_record_json(r, partition.index, fmt), r.offset) for r in records
-                    )
+                chunk = b"".join(
+                    frame(_record_json(r, partition.index, fmt), r.offset) for r in records
                 )
+                await response.write(chunk)
+                partition.sent_to_client(len(records), len(chunk))  # /metrics
                 offset = records[-1].offset + 1
                 next_heartbeat = loop.time() + heartbeat_s
                 # A write returns at once while the socket takes the bytes: let other

@@ -91,6 +91,8 @@ _RECORDS = "/v1/topics/{topic}/partitions/{partition}/records"
 # Every route of the node, by method and route pattern (Kafka's API -> its ACL check).
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/health/ready"): Rule(kind="open"),
+    # Prometheus's scrape: as DescribeCluster (with SASL on, a user the scraper logs in as).
+    ("GET", "/metrics"): _cluster("DESCRIBE"),
     ("GET", "/v1/cluster"): _cluster("DESCRIBE"),  # DescribeCluster
     ("GET", "/v1/cluster/quorum"): _cluster("DESCRIBE"),  # DescribeQuorum
     ("GET", "/v1/topics"): Rule("TOPIC", "DESCRIBE", kind="list"),  # Metadata

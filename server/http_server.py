@@ -35,6 +35,11 @@ The limits (``NodeConfig``; README's settings table):
   counted as it is read.
 - ``queued.max.request.bytes``: the :class:`~server.http_util.BodyBudget` every request's
   :class:`~server.http_util.BodyAllowance` takes from, given back when its handler is done.
+
+Every answer passes :meth:`LimitedServer.guard` or :meth:`JsonRequestHandler.handle_error`:
+both count it in /metrics (``server/metrics.py``: by method, route template and status, with
+its latency) and log one INFO line for each client error (a 4xx), with the method, the path
+and the message made printable (a stranger's bytes forge no log line).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -74,6 +80,7 @@ from client.protocol import (
 from server import limits
 from server.config import NodeConfig
 from server.http_util import (
+    API_ERROR,
     BODY_ALLOWANCE,
     BodyAllowance,
     BodyBudget,
@@ -82,10 +89,43 @@ from server.http_util import (
 )
 from server.internal_auth import InternalAuth
 from server.internal_auth_http import internal_peer
+from server.metrics import (
+    LOGGED_MESSAGE_CHARS_MAX,
+    LOGGED_PATH_CHARS_MAX,
+    REQUEST_METRICS,
+    UNMATCHED,
+    RequestMetrics,
+    endpoint_label,
+    error_of,
+    is_long_poll,
+    method_label,
+    printable,
+)
 
 log = logging.getLogger(__name__)
 
 _Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+# The one line of a client error (a 4xx answer): one constant template, so the node log's
+# repeat limit (server/logs.py, keyed by the template) bounds a flood of them.
+CLIENT_ERROR_LINE = "client error: %s %s from %s: %d %s: %s"
+
+
+def log_client_error(
+    method: str, path: str, remote: str | None, status: int, error: str, message: str
+) -> None:
+    """The INFO line of one client error (module doc); every text a client chose is made
+    :func:`printable`."""
+    log.info(
+        CLIENT_ERROR_LINE,
+        printable(method, 16),
+        printable(path, LOGGED_PATH_CHARS_MAX),
+        remote or "-",
+        status,
+        printable(error, 64),
+        printable(message, LOGGED_MESSAGE_CHARS_MAX),
+    )
+
 
 # The methods the API serves, named in the answer to any other.
 _METHODS = "GET, POST, PUT, DELETE"
@@ -191,6 +231,7 @@ class JsonRequestHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._gate = manager.gate
         self._read_timeout_s = manager.read_timeout_s
+        self._metrics = manager.metrics
         self.admitted = False
         # Over max.connections, but a node of the cluster's (see the module doc).
         self.exempt = False
@@ -371,11 +412,18 @@ class JsonRequestHandler(RequestHandler):
             error = ApiError(kind, "unexpected server error; see the node's log")
         else:
             error = refusal(exc)
-            log.info(
-                "refused a malformed request from %s: %s (%s)",
+            # No method nor path: the request line was never understood.
+            log_client_error(
+                "-",
+                "-",
                 request.remote,
-                error.message,
-                type(exc).__name__,
+                error.status,
+                error.kind.name,
+                f"refused a malformed request: {error.message} ({type(exc).__name__})",
+            )
+        if self._metrics is not None:
+            self._metrics.observe(
+                method_label(request.method), UNMATCHED, error.status, False, None
             )
         if request.writer.output_size > 0:
             # Part of an answer went out already: the connection cannot carry another.
@@ -402,9 +450,11 @@ class LimitedServer(web.Server):
         budget: BodyBudget,
         internal_auth: InternalAuth,
         now_ms: Callable[[], int],
+        metrics: RequestMetrics | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(self.guard, **kwargs)
+        self.metrics = metrics
         self._app_handler = app_handler
         self._internal_auth = internal_auth
         self._node_id = config.node_id
@@ -418,6 +468,38 @@ class LimitedServer(web.Server):
         return JsonRequestHandler(self, loop=self._loop, **self._kwargs)
 
     async def guard(self, request: web.BaseRequest) -> web.StreamResponse:
+        """:meth:`answer`, counted in /metrics, and logged when the client erred."""
+        start = time.perf_counter()
+        response = await self.answer(request)
+        self._account(request, response, time.perf_counter() - start)
+        return response
+
+    def _account(
+        self, request: web.BaseRequest, response: web.StreamResponse, seconds: float
+    ) -> None:
+        status = response.status
+        if self.metrics is not None:
+            endpoint = endpoint_label(request)
+            self.metrics.observe(
+                method_label(request.method),
+                endpoint,
+                status,
+                is_long_poll(request, endpoint),
+                seconds,
+            )
+        if 400 <= status < 500:
+            error = response.get(API_ERROR)
+            name, message = (error.kind.name, error.message) if error else error_of(response)
+            log_client_error(
+                request.method,
+                request.path,
+                request.remote,
+                status,
+                name or kind_for_status(status).name,
+                message,
+            )
+
+    async def answer(self, request: web.BaseRequest) -> web.StreamResponse:
         """The connection and size limits, then the app; the request's body bytes go back
         to the budget however the app ends."""
         conn = request.protocol if isinstance(request.protocol, JsonRequestHandler) else None
@@ -513,6 +595,7 @@ class HttpRunner(web.AppRunner):
             budget=self.budget,
             internal_auth=self._internal_auth,
             now_ms=self._now_ms,
+            metrics=self.app.get(REQUEST_METRICS),
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
             loop=asyncio.get_running_loop(),

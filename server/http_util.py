@@ -77,6 +77,11 @@ def json_response(
     )
 
 
+# The error an answer carries, for the listener's one log line per client error
+# (server/http_server.py) without reading the JSON back.
+API_ERROR = web.ResponseKey("api_error", ApiError)
+
+
 def error_response(error: ApiError, request: web.BaseRequest | None = None) -> web.Response:
     headers: dict[str, str] = {}
     retry_after = error.extra.get("retry_after_s")
@@ -93,7 +98,9 @@ def error_response(error: ApiError, request: web.BaseRequest | None = None) -> w
     elif error.kind is NOT_COORDINATOR and request is not None:
         headers["Location"] = str(error.extra["leader_url"]).rstrip("/") + request.path_qs
         headers["X-Leader-Id"] = str(error.extra["leader_id"])
-    return json_response(body, error.status, headers)
+    response = json_response(body, error.status, headers)
+    response[API_ERROR] = error
+    return response
 
 
 def quoted(text: str) -> str:
@@ -238,13 +245,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         return await handler(request)
     except ClosingApiError as e:
-        log.info(
-            "%s %s from %s: %s; closing the connection",
-            request.method,
-            request.path,
-            request.remote,
-            e.message,
-        )
+        # Logged by the listener, as every client error is (server/http_server.py).
         response = error_response(e, request)
         await send_and_close(request, response)
         return response
@@ -254,13 +255,6 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         # A body read outside read_body (a middleware's) whose framing broke: as read_body's.
         error = ClosingApiError(
             INVALID_REQUEST, "malformed request body: its chunked framing is broken"
-        )
-        log.info(
-            "%s %s from %s: %s; closing the connection",
-            request.method,
-            request.path,
-            request.remote,
-            error.message,
         )
         response = error_response(error, request)
         await send_and_close(request, response)
@@ -280,17 +274,10 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
             raise  # a redirect or a success: not an error
         return error_response(ApiError(kind_for_status(e.status), e.reason))
     except ClientGone:
-        log.info(
-            "%s %s: the client %s went away mid-request",
-            request.method,
-            request.path,
-            request.remote,
-        )
-        return error_response(ApiError(INVALID_REQUEST, "the client went away"))
+        return error_response(ApiError(INVALID_REQUEST, "the client went away mid-request"))
     except ConnectionError:
         if not _client_gone(request):
             raise  # an outgoing connection of ours failed: a server error, logged below
-        log.info("%s %s: the client %s went away", request.method, request.path, request.remote)
         return error_response(ApiError(INVALID_REQUEST, "the client went away"))
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)

@@ -8,14 +8,16 @@ the longest any callback held the loop in that interval, give or take.
 
 A lag above ``warn_ms`` is logged as a WARNING, at most once per ``warn_every_s`` with the
 count and the worst lag since the last line (a loop that stays slow does not flood the log).
-``last_lag_ms`` and ``max_lag_ms`` are kept for a later /metrics (the node's app holds the
-monitor under :data:`LOOP_MONITOR`).
+``max_lag_ms`` is /metrics' ``kraft_event_loop_lag_max_seconds``, and each lag measured goes to
+``observe`` (``server/metrics.py`` sets it: the ``kraft_event_loop_lag_seconds`` histogram).
+The node's app holds the monitor under :data:`LOOP_MONITOR`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -73,6 +75,8 @@ class LoopMonitor:
     def __init__(self, interval_s: float = limits.LOOP_LAG_INTERVAL_S) -> None:
         self.interval_s = interval_s
         self.tracker = LagTracker()
+        # Called with each measured lag in seconds (one call per interval, not per request).
+        self.observe: Callable[[float], None] | None = None
 
     @property
     def last_lag_ms(self) -> float:
@@ -88,7 +92,10 @@ class LoopMonitor:
             asked = loop.time() + self.interval_s
             await asyncio.sleep(self.interval_s)
             now = loop.time()
-            report = self.tracker.record(max(now - asked, 0.0) * 1000, now)
+            lag_s = max(now - asked, 0.0)
+            if self.observe is not None:
+                self.observe(lag_s)
+            report = self.tracker.record(lag_s * 1000, now)
             if report is not None:
                 log.warning(
                     "the event loop was blocked for up to %.0f ms (%d time(s) over %.0f ms "

@@ -59,7 +59,9 @@ from server.failpoints import Failpoints
 from server.groups.runtime import GroupCoordinator
 from server.internal_auth import InternalAuth
 from server.internal_auth_http import signer
+from server.loop_monitor import LoopMonitor
 from server.metadata_applied import MetadataApplied
+from server.metrics import NodeMetrics
 from server.replica_manager import ReplicaManager
 from server.tasks import supervised
 from server.tls import client_ssl_context
@@ -139,6 +141,9 @@ class Node:
         self._round_robin: dict[str, int] = {}
         self._http: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # GET /metrics; the loop monitor is the app's (server/main.py), set when it starts.
+        self.metrics = NodeMetrics(self)
+        self.loop_monitor: LoopMonitor | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -153,6 +158,7 @@ class Node:
             timeout=aiohttp.ClientTimeout(total=limits.FORWARD_TIMEOUT_S),
         )
         self.replica_manager.start(self.config.retention_check_interval_ms, self.fail)
+        self.metrics.install()
         self._tasks = [
             supervised("quorum-watch", self._watch_quorum(), self.fail),
             supervised("controller", self.controller.run(), self.fail),
@@ -171,6 +177,7 @@ class Node:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.replica_manager.stop()
+        self.metrics.uninstall()
         self.quorum.stop()
         if self._http is not None:
             await self._http.close()

@@ -54,6 +54,7 @@ from server.producer_state import (
     ProducerStateTable,
     last_sequence_of,
 )
+from server.topic_metrics import TopicTraffic
 from storage.batch import NO_PRODUCER_ID, NewRecord, iter_batches
 from storage.batch_check import CheckedBatch
 from storage.errors import (
@@ -181,6 +182,11 @@ class Partition:
     # Called by notify(), so the leader's fetch sessions learn which of their partitions have
     # news without a waiter per partition (server/replication.py); set by the replica manager.
     change_listener: Callable[[Partition], None] | None = None
+    # The topic's traffic counters (/metrics), set by the replica manager; None in unit tests.
+    traffic: TopicTraffic | None = None
+    # As a follower: the leader's log end offset in its last fetch answer (-1: none yet at
+    # this leader epoch), for the follower lag /metrics reports.
+    leader_log_end_offset: int = -1
 
     def __post_init__(self) -> None:
         # The segment appends went to last: when it changes, the log rolled, and a producer
@@ -276,6 +282,7 @@ class Partition:
             self.follower_flushed.clear()
             self.followers.clear()
             self.leader_since_ms = now_ms
+            self.leader_log_end_offset = -1
         self.state = state
         if new_epoch and self.is_leader and not self.log.offline:
             self._start_epoch()
@@ -526,6 +533,8 @@ class Partition:
             fresh = fresh or not again
         if fresh:
             self._appended()
+            if self.traffic is not None:
+                self.traffic.appended(infos)
         return LeaderAppend(tuple(infos), duplicate, error)
 
     def append_batch_now(self, batch: CheckedBatch, acks: str) -> LeaderAppend:
@@ -543,6 +552,8 @@ class Partition:
             )
         if not again:
             self._appended()
+            if self.traffic is not None:
+                self.traffic.appended((info,))
         return LeaderAppend((info,), again)
 
     def _appended(self) -> None:
@@ -661,6 +672,11 @@ class Partition:
             + ("in time" if self.is_leader else "before this node lost leadership")
             + "; the outcome is unknown",
         )
+
+    def sent_to_client(self, records: int, size_bytes: int) -> None:
+        """Counts a fetch answer to a client (/metrics: records and bytes out)."""
+        if self.traffic is not None:
+            self.traffic.sent(records, size_bytes)
 
     # -- the follower's side ---------------------------------------------------------------------
 

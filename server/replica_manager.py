@@ -76,6 +76,7 @@ from server.reconcile import (
 )
 from server.replication import ReplicaFetchHandler, isr_check
 from server.tasks import supervised
+from server.topic_metrics import TrafficTable
 from storage.batch import NewRecord
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,12 @@ class ReplicaManager:
         # Opening logs (recovery, producer state) runs here, off the event loop.
         self._open_executor = ThreadPoolExecutor(1, thread_name_prefix="open")
         self._tasks: list[asyncio.Task[None]] = []
+        # For /metrics (read when scraped): bytes and records by topic, and the ISR changes
+        # and leaderships of partitions this node leads, as the metadata applied them here.
+        self.traffic = TrafficTable()
+        self.isr_shrinks = 0
+        self.isr_expands = 0
+        self.leader_elections = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -473,7 +480,13 @@ class ReplicaManager:
                     p.log.update_config(settings.config)
                     self.logs.config_changed(p)
                 now = self._clock.wall_ms()
-                p.update_state(settings.state, now)
+                old_isr = p.state.isr
+                if p.update_state(settings.state, now):
+                    self.leader_elections += p.is_leader
+                elif p.is_leader and old_isr != p.state.isr:
+                    # Kafka's IsrShrinksPerSec / IsrExpandsPerSec, counted by the leader.
+                    self.isr_shrinks += not set(old_isr) <= set(p.state.isr)
+                    self.isr_expands += not set(p.state.isr) <= set(old_isr)
                 self.watch_isr(p, now)  # new followers, or a new ISR, to keep an eye on
                 if action.leader_changed:
                     changed.add(action.key)
@@ -517,6 +530,7 @@ class ReplicaManager:
         # Fetch sessions learn of their partitions' news through this, both sides; a leader's
         # session holding this one (refused while it was not open) looks at it again now.
         p.change_listener = self._partition_changed
+        p.traffic = self.traffic.topic(p.topic)
         self._partition_changed(p)
         self.watch_isr(p, self._clock.wall_ms())
         return True

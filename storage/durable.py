@@ -5,6 +5,11 @@ snapshots, the launcher's files) is written to a temporary file in the same dire
 renamed over the old one, and the directory is fsynced. After a power cut the file is either
 the old one or the whole new one, and a new name survives: a new file or a rename is only
 durable once the directory that names it has been fsynced.
+
+:func:`timed_fsync` is the fsync of partition logs (``storage.log.Log``'s default): it tells
+``fsync_observer`` how long each took, for /metrics' fsync latency. The observer is a plain
+module-level callable that ``server/metrics.py`` sets (storage knows nothing of the exporter);
+unset, the fsync is not timed.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +25,21 @@ PathLike = str | os.PathLike[str]
 
 # The fsync to call with an open file descriptor; tests of the storage engine inject their own.
 Fsync = Callable[[int], None]
+
+# Told each timed fsync's duration in seconds; None: nobody listens (tools, unit tests).
+fsync_observer: Callable[[float], None] | None = None
+
+
+def timed_fsync(fd: int) -> None:
+    """``os.fsync(fd)`` (looked up at each call, as :func:`fsync_path` does), timed for
+    :data:`fsync_observer` when one is set."""
+    observer = fsync_observer
+    if observer is None:
+        os.fsync(fd)
+        return
+    start = time.perf_counter()
+    os.fsync(fd)
+    observer(time.perf_counter() - start)
 
 
 def fsync_path(path: PathLike, fsync: Fsync | None = None) -> None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -43,7 +42,7 @@ from pathlib import Path
 from storage.batch import BatchHeader, NewRecord, Record, build_batch, decode_batch, iter_batches
 from storage.batch import read_header as read_batch_header
 from storage.batch import stamp as stamp_batch
-from storage.durable import fsync_path
+from storage.durable import fsync_path, timed_fsync
 from storage.epoch_cache import LeaderEpochCache
 from storage.errors import (
     CorruptRecordError,
@@ -129,7 +128,7 @@ class Log:
         *,
         recovery_point: int = 0,
         log_start_offset: int = 0,
-        fsync: Fsync = os.fsync,
+        fsync: Fsync = timed_fsync,
     ) -> Log:
         """Opens (creating it if missing) the log in ``directory`` and recovers it.
 
@@ -174,7 +173,7 @@ class Log:
         return result
 
     @classmethod
-    def create(cls, directory: Path, config: LogConfig, *, fsync: Fsync = os.fsync) -> Log:
+    def create(cls, directory: Path, config: LogConfig, *, fsync: Fsync = timed_fsync) -> Log:
         """A new, empty log in ``directory``, which must not exist (FileExistsError if it
         does; :meth:`open` is then the way): the directory is created, nothing is read (there
         is nothing to recover), and the first segment's ``.log`` is created by the first

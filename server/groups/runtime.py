@@ -29,6 +29,7 @@ import logging
 import time
 import uuid
 from base64 import urlsafe_b64encode
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -342,6 +343,17 @@ class GroupCoordinator:
             if loaded is not None:
                 out += [loaded.shard.summary(g) for g in loaded.shard.group_ids()]
         return out
+
+    def committed_offsets(self) -> Iterator[tuple[str, str, int, int]]:
+        """(group, topic, partition, committed offset) of every group this node coordinates
+        now (its loaded shards), for the consumer-group lag of /metrics."""
+        for index in sorted(self._loaded):
+            loaded = self._current(index)
+            if loaded is None:
+                continue
+            for group, offsets in loaded.shard.offsets.items():
+                for (topic, partition), value in offsets.items():
+                    yield group, topic, partition, value.offset
 
     def topics(self) -> Topics:
         state = self.node.quorum.snapshot_state()

@@ -1,0 +1,453 @@
+"""GET /metrics: the node's metrics in Prometheus's text format, and the one log line of each
+client error.
+
+Each node has its own ``CollectorRegistry`` (never prometheus-client's global one: a test may
+run several nodes in one process). Two kinds of metric live in it:
+
+- counted at the event, once per request, batch or fsync (never per record): HTTP requests
+  and their latency (:class:`RequestMetrics`, fed by ``server/http_server.py``, the one place
+  that sees every answer), the fsync latency of partition logs (``storage.durable``'s
+  observer), the event-loop lag (``server/loop_monitor.py``'s observer);
+- computed when scraped, by :class:`NodeCollector`: gauges of partitions, quorum and groups
+  read from the node's state, and the counters the node keeps as plain integers (per-topic
+  traffic, ISR changes, leader elections, quorum leader changes), so the produce path adds to
+  an integer instead of taking a Prometheus child's lock. :func:`families` turns the facts
+  gathered (:class:`NodeFacts`) into metric families without looking at the node: the pure
+  half, unit-tested over made-up facts.
+
+Labels are bounded by what the cluster holds, never by what a stranger sends: the HTTP
+``endpoint`` is the route's template (``/v1/topics/{topic}``), and every path no route matches
+is ``unmatched``; a method the API does not serve is ``other``.
+
+Where Kafka has the metric, the meaning is Kafka's: under-replicated and under-min-ISR
+partitions and ISR shrinks/expands are counted by each partition's leader; offline partitions
+(no leader) only by the active controller (0 elsewhere), so ``sum()`` over nodes is right.
+Partition leader elections are counted by the node that becomes the leader, when it applies
+the change; quorum leader changes by each node, once per Raft term in which it learned of a
+leader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import orjson
+import prometheus_client
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from server.topic_metrics import TopicTraffic
+from storage import durable
+
+if TYPE_CHECKING:
+    from server.node import Node
+
+# Each counter's ``_created`` twin (its start time as a second series) doubles the output
+# and tells nothing a restart's reset does not: off, for the node's own registries too.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# Request latency: 0.5 ms (a metadata read) to 10 s (a produce waiting for acks=all).
+LATENCY_BUCKETS_S = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+# fsync: 50 us (a fast SSD's cache) to 5 s (a disk in trouble).
+FSYNC_BUCKETS_S = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    0.5, 1.0, 5.0,
+)  # fmt: skip
+# Event-loop lag, measured every LOOP_LAG_INTERVAL_S: 1 ms (a quiet loop) to 5 s.
+LOOP_LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+UNMATCHED = "unmatched"  # the endpoint label of every path no route matches
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
+# The route whose requests may wait for records (timeout_ms, follow): their latency is
+# labelled long_poll="true", so the waiting does not read as slowness.
+FETCH_ROUTE = "/v1/topics/{topic}/partitions/{partition}/records"
+
+# How much of a client's path and of an error message the client-error line quotes.
+LOGGED_PATH_CHARS_MAX = 200
+LOGGED_MESSAGE_CHARS_MAX = 300
+
+
+# -- labels and log text -------------------------------------------------------------------------
+
+
+def method_label(method: str) -> str:
+    """The request's method, or ``other`` for one the API does not serve."""
+    return method if method in _METHODS else "other"
+
+
+def endpoint_label(request: web.BaseRequest) -> str:
+    """The template of the route the request matched, or :data:`UNMATCHED` (no route, a
+    method the route does not serve, or refused before routing)."""
+    match_info = getattr(request, "_match_info", None)  # set by the app's router
+    if match_info is None or match_info.http_exception is not None:
+        return UNMATCHED
+    resource = match_info.route.resource
+    return UNMATCHED if resource is None else resource.canonical
+
+
+def is_long_poll(request: web.BaseRequest, endpoint: str) -> bool:
+    """Whether the request may have waited for records (a fetch with ``timeout_ms`` above 0,
+    or a follow stream)."""
+    if endpoint != FETCH_ROUTE:
+        return False
+    query = request.query
+    return query.get("timeout_ms", "0") not in ("0", "") or "follow" in query
+
+
+def printable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with every non-printable character escaped
+    (``\\n`` as ``\\x0a``): a stranger's bytes must not forge a log line, nor ring a terminal."""
+    cut = text if len(text) <= limit else text[:limit]
+    if not cut.isprintable():
+        cut = "".join(c if c.isprintable() else _escape(c) for c in cut)
+    return cut if len(text) <= limit else cut + f"...({len(text)} chars)"
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
+
+
+def error_of(response: web.StreamResponse) -> tuple[str, str]:
+    """(Kafka error name, message) of an error answer built by another node (a forwarded
+    admin request), read from its JSON; ("", "") when it has none."""
+    body = getattr(response, "body", None)
+    if isinstance(body, bytes) and len(body) <= 1 << 16:
+        try:
+            fields = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return "", ""
+        if isinstance(fields, dict):
+            return str(fields.get("error", "")), str(fields.get("message", ""))
+    return "", ""
+
+
+# -- counted at the event ------------------------------------------------------------------------
+
+
+class RequestMetrics:
+    """Requests answered and their latency, by method, endpoint (route template) and status.
+
+    The labelled children are cached by their key: a request costs one dict lookup, one
+    increment and one observation."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._requests = Counter(
+            "kraft_http_requests",
+            "HTTP requests answered, by method, endpoint (the route's template; 'unmatched' "
+            "for a path no route serves) and status code.",
+            ["method", "endpoint", "code"],
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "kraft_http_request_duration_seconds",
+            "Time from a request's headers to its answer, by method and endpoint; "
+            "long_poll='true' for fetches that may wait for records (timeout_ms, follow).",
+            ["method", "endpoint", "long_poll"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self._children: dict[tuple[str, str, int, bool], tuple[Counter, Histogram]] = {}
+
+    def observe(
+        self, method: str, endpoint: str, status: int, long_poll: bool, seconds: float | None
+    ) -> None:
+        """One answer; ``seconds`` None for a request refused before it was read whole."""
+        key = (method, endpoint, status, long_poll)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self._requests.labels(method, endpoint, str(status)),
+                self._latency.labels(method, endpoint, "true" if long_poll else "false"),
+            )
+        children[0].inc()
+        if seconds is not None:
+            children[1].observe(seconds)
+
+
+REQUEST_METRICS = web.AppKey("request_metrics", RequestMetrics)
+
+
+# -- computed when scraped -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplicaFacts:
+    """One open replica on this node, as /metrics reads it."""
+
+    topic: str
+    partition: int
+    leader: bool
+    replicas: int
+    isr: int
+    min_isr: int
+    log_end_offset: int
+    leader_log_end_offset: int  # as a follower: the leader's, last heard (-1: not yet)
+
+
+@dataclass(frozen=True)
+class GroupOffset:
+    """A committed offset of a group this node coordinates, and the partition's high
+    watermark as this node knows it."""
+
+    group: str
+    topic: str
+    partition: int
+    committed: int
+    high_watermark: int
+
+
+@dataclass
+class NodeFacts:
+    """Everything the scrape-time metrics are computed from."""
+
+    replicas: list[ReplicaFacts] = field(default_factory=list)
+    offline_partitions: int = 0  # partitions without a leader (the active controller's view)
+    quorum_leader: bool = False
+    quorum_term: int = 0
+    applied_index: int = -1
+    quorum_leader_changes: int = 0
+    isr_shrinks: int = 0
+    isr_expands: int = 0
+    leader_elections: int = 0
+    group_offsets: list[GroupOffset] = field(default_factory=list)
+    traffic: dict[str, TopicTraffic] = field(default_factory=dict)
+    loop_lag_max_s: float = 0.0
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def families(facts: NodeFacts) -> list[Metric]:
+    """The scrape-time metric families of ``facts`` (pure)."""
+    led = [r for r in facts.replicas if r.leader]
+    out: list[Metric] = [
+        _gauge(
+            "kraft_partition_replicas", "Partition replicas open on this node.", len(facts.replicas)
+        ),
+        _gauge("kraft_partition_leaders", "Partitions this node leads.", len(led)),
+        _gauge(
+            "kraft_partitions_under_replicated",
+            "Partitions this node leads whose ISR is smaller than their replica set "
+            "(Kafka's UnderReplicatedPartitions).",
+            sum(r.isr < r.replicas for r in led),
+        ),
+        _gauge(
+            "kraft_partitions_under_min_isr",
+            "Partitions this node leads whose ISR is smaller than min.insync.replicas: "
+            "acks=all produces to them fail (Kafka's UnderMinIsrPartitionCount).",
+            sum(r.isr < r.min_isr for r in led),
+        ),
+        _gauge(
+            "kraft_partitions_offline",
+            "Partitions with no leader, counted by the active controller only (0 on the other "
+            "nodes; Kafka's OfflinePartitionsCount).",
+            facts.offline_partitions if facts.quorum_leader else 0,
+        ),
+        _counter(
+            "kraft_isr_shrinks",
+            "ISR shrinks of partitions this node leads, as the metadata applied them.",
+            facts.isr_shrinks,
+        ),
+        _counter(
+            "kraft_isr_expands",
+            "ISR expansions of partitions this node leads, as the metadata applied them.",
+            facts.isr_expands,
+        ),
+        _counter(
+            "kraft_leader_elections",
+            "Partition leaderships this node took (a new leader epoch naming it); summed over "
+            "the nodes, the cluster's leader elections.",
+            facts.leader_elections,
+        ),
+        _gauge(
+            "kraft_quorum_leader",
+            "1 if this node leads the metadata quorum (it is the active controller), else 0.",
+            int(facts.quorum_leader),
+        ),
+        _gauge(
+            "kraft_quorum_term",
+            "The metadata quorum's current Raft term on this node.",
+            facts.quorum_term,
+        ),
+        _gauge(
+            "kraft_quorum_applied_index",
+            "The index of the last metadata entry this node applied.",
+            facts.applied_index,
+        ),
+        _counter(
+            "kraft_quorum_leader_changes",
+            "Raft terms in which this node learned of a new metadata quorum leader (the first, "
+            "at start, counts).",
+            facts.quorum_leader_changes,
+        ),
+        _gauge(
+            "kraft_event_loop_lag_max_seconds",
+            "The longest the node's event loop was late since the node started.",
+            facts.loop_lag_max_s,
+        ),
+    ]
+    lag = GaugeMetricFamily(
+        "kraft_follower_lag_records",
+        "For each partition this node follows: the leader's log end offset (as of the last "
+        "fetch answer) minus this replica's log end offset.",
+        labels=["topic", "partition"],
+    )
+    worst = 0
+    for r in facts.replicas:
+        if not r.leader and r.leader_log_end_offset >= 0:
+            behind = max(r.leader_log_end_offset - r.log_end_offset, 0)
+            worst = max(worst, behind)
+            lag.add_metric([r.topic, str(r.partition)], behind)
+    out += [
+        lag,
+        _gauge(
+            "kraft_follower_lag_max_records",
+            "The largest kraft_follower_lag_records of this node (0 when it follows nothing).",
+            worst,
+        ),
+    ]
+    group_lag = GaugeMetricFamily(
+        "kraft_consumer_group_lag_records",
+        "For each committed offset of the groups this node coordinates: the partition's high "
+        "watermark (as this node's replica knows it) minus the committed offset.",
+        labels=["group", "topic", "partition"],
+    )
+    for g in facts.group_offsets:
+        group_lag.add_metric(
+            [g.group, g.topic, str(g.partition)], max(g.high_watermark - g.committed, 0)
+        )
+    out.append(group_lag)
+    not_replication = "; replication is not counted."
+    traffic = [
+        ("bytes_in", "Bytes appended by this node as leader (producers, group coordinator)"),
+        ("records_in", "Records appended by this node as leader"),
+        ("bytes_out", "Bytes of fetch answers to clients (JSON or record batches)"),
+        ("records_out", "Records in fetch answers to clients"),
+    ]
+    for attribute, documentation in traffic:
+        family = CounterMetricFamily(
+            f"kraft_topic_{attribute}",
+            f"{documentation}, by topic{not_replication}",
+            labels=["topic"],
+        )
+        for topic, counts in sorted(facts.traffic.items()):
+            family.add_metric([topic], getattr(counts, attribute))
+        out.append(family)
+    return out
+
+
+def gather(node: Node) -> NodeFacts:
+    """The node's state as /metrics reads it (on the event loop, when scraped)."""
+    rm = node.replica_manager
+    replicas = [
+        ReplicaFacts(
+            p.topic,
+            p.index,
+            p.is_leader,
+            len(p.state.replicas),
+            len(p.state.isr),
+            p.min_insync_replicas,
+            p.log.log_end_offset,
+            p.leader_log_end_offset,
+        )
+        for p in list(rm.logs.partitions.values())
+        if not p.closed
+    ]
+    state = node.quorum.snapshot_state()
+    quorum_leader = node.quorum.is_leader()
+    offline = 0
+    if quorum_leader:
+        offline = sum(p.leader < 0 for t in state.topics.values() for p in t.partitions.values())
+    offsets = []
+    for group, topic, partition, committed in node.groups.committed_offsets():
+        local = rm.local(topic, partition)
+        if local is not None:
+            offsets.append(GroupOffset(group, topic, partition, committed, local.high_watermark))
+    monitor = node.loop_monitor
+    return NodeFacts(
+        replicas=replicas,
+        offline_partitions=offline,
+        quorum_leader=quorum_leader,
+        quorum_term=node.quorum.current_term(),
+        applied_index=state.applied_index,
+        quorum_leader_changes=node.quorum.leader_changes,
+        isr_shrinks=rm.isr_shrinks,
+        isr_expands=rm.isr_expands,
+        leader_elections=rm.leader_elections,
+        group_offsets=offsets,
+        traffic=dict(rm.traffic.topics),
+        loop_lag_max_s=0.0 if monitor is None else monitor.max_lag_ms / 1000,
+    )
+
+
+class NodeCollector(Collector):
+    """The scrape-time metrics of one node (module doc)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def collect(self) -> Iterable[Metric]:
+        return families(gather(self._node))
+
+    def describe(self) -> Iterable[Metric]:
+        # Describing would collect (prometheus-client's default): nothing to check at
+        # registration, and the node may not be started yet.
+        return []
+
+
+class NodeMetrics:
+    """One node's registry: the request metrics, the fsync and event-loop histograms, and
+    the scrape-time collector."""
+
+    def __init__(self, node: Node) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.requests = RequestMetrics(self.registry)
+        self.fsync = Histogram(
+            "kraft_log_fsync_duration_seconds",
+            "Time of each fsync of a partition log's files (segments, indexes, directories) "
+            "by the group commit and the followers' flushes.",
+            buckets=FSYNC_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.loop_lag = Histogram(
+            "kraft_event_loop_lag_seconds",
+            "How late the event loop woke a task that slept (measured every 0.2 s): the "
+            "longest a callback held the loop in that time.",
+            buckets=LOOP_LAG_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.registry.register(NodeCollector(node))
+
+    def install(self) -> None:
+        """Starts the observers that live outside the node's objects: the fsync timing of
+        ``storage.durable`` (process-wide: the last node started in a process has it)."""
+        durable.fsync_observer = self.fsync.observe
+
+    def uninstall(self) -> None:
+        if durable.fsync_observer == self.fsync.observe:
+            durable.fsync_observer = None
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The registry's text, in the format ``accept`` asks for (Prometheus's text format,
+        or OpenMetrics when asked), and its content type."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type

@@ -1,0 +1,67 @@
+"""Per-topic traffic counters of one node: bytes and records in (appended by this node as
+leader, for producers and the group coordinator) and out (answered to fetching clients).
+
+Plain integers, added to once per request and partition (a batch, never a record), and read
+by ``server/metrics.py`` when /metrics is scraped: the produce path pays two additions, not a
+Prometheus child's lock. Replication traffic (a follower's appends, a leader's answers to its
+followers) is not counted here.
+
+No Prometheus here: :class:`~server.partition.Partition` holds its topic's
+:class:`TopicTraffic`, and the partition core must stay importable without the exporter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+
+class _Appended(Protocol):
+    """What an append reports (``storage.log.AppendInfo``); a retry's copy has no bytes."""
+
+    @property
+    def first_offset(self) -> int: ...
+
+    @property
+    def last_offset(self) -> int: ...
+
+    @property
+    def size_bytes(self) -> int: ...
+
+
+class TopicTraffic:
+    """One topic's counters since the node started."""
+
+    __slots__ = ("bytes_in", "bytes_out", "records_in", "records_out")
+
+    def __init__(self) -> None:
+        self.bytes_in = 0
+        self.records_in = 0
+        self.bytes_out = 0
+        self.records_out = 0
+
+    def appended(self, infos: Iterable[_Appended]) -> None:
+        """A leader append's batches; a duplicate (a retried batch, 0 bytes) adds nothing."""
+        for info in infos:
+            if info.size_bytes > 0:
+                self.bytes_in += info.size_bytes
+                self.records_in += info.last_offset - info.first_offset + 1
+
+    def sent(self, records: int, size_bytes: int) -> None:
+        """An answer to a fetching client: its records and the bytes of its body."""
+        self.records_out += records
+        self.bytes_out += size_bytes
+
+
+class TrafficTable:
+    """Every topic's :class:`TopicTraffic`, made on first use and kept (a deleted topic's
+    counts stay until the node restarts, as a counter must not go back)."""
+
+    def __init__(self) -> None:
+        self.topics: dict[str, TopicTraffic] = {}
+
+    def topic(self, name: str) -> TopicTraffic:
+        traffic = self.topics.get(name)
+        if traffic is None:
+            traffic = self.topics[name] = TopicTraffic()
+        return traffic
