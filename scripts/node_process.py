@@ -94,6 +94,30 @@ def free_ports(count: int) -> list[int]:
     raise RuntimeError(f"no {count} free ports found")
 
 
+PORT_RUN_ATTEMPTS = 50
+
+
+def free_port_run(length: int) -> int:
+    """A base port P with P..P+length-1 all free right now (retrying other candidates)."""
+    for _ in range(PORT_RUN_ATTEMPTS):
+        base = free_ports(1)[0]
+        if base + length - 1 > 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + length):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise AssertionError(f"no run of {length} free ports found")
+
+
 def run_tool(
     module: str, *args: str, input: str | None = None, timeout: float = 60.0
 ) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # no stubs installed (types-PyYAML)
+import yaml
 
 from scripts.container_entrypoint import EntrypointError, prepare, settings_from_env
 from scripts.node_process import http, run_tool, wait_until

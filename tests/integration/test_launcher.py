@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.node_process import free_ports
+from scripts.node_process import free_port_run
 from storage.properties import MetaProperties, load_properties
 
 pytestmark = pytest.mark.timeout(300)
@@ -31,28 +31,6 @@ QUORUM_TOOL = ROOT / ".venv" / "bin" / "kraft-metadata-quorum"
 # Generous: a start waits for every node to be ready, which takes seconds on a loaded machine.
 START_TIMEOUT_S = 120
 LINE = re.compile(r"node (\d+) http://127\.0\.0\.1:(\d+) pid (\d+)")
-PORT_RUN_ATTEMPTS = 50
-
-
-def free_port_run(length: int) -> int:
-    """A base port P with P..P+length-1 all free right now (retrying other candidates)."""
-    for _ in range(PORT_RUN_ATTEMPTS):
-        base = free_ports(1)[0]
-        if base + length - 1 > 65535:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for port in range(base, base + length):
-                s = socket.socket()
-                held.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise AssertionError(f"no run of {length} free ports found")
 
 
 def run(argv: list[str], timeout: float = START_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
