@@ -367,7 +367,10 @@ class JsonRequestHandler(RequestHandler):
                 f"the request's headers did not arrive within {ms} ms "
                 "(http.request.read.timeout.ms)",
             )
-            log.info("closed a connection from %s: %s", self._host(), error.message)
+            # Answered here, before any request existed: no method, no path.
+            log_client_error("-", "-", self._host(), error.status, error.kind.name, error.message)
+            if self._metrics is not None:
+                self._metrics.observe("other", UNMATCHED, error.status, False, None)
             self.transport.write(_raw_response(error, "Request Timeout"))
         else:
             error = _busy_error(self._gate)
@@ -423,7 +426,7 @@ class JsonRequestHandler(RequestHandler):
             )
         if self._metrics is not None:
             self._metrics.observe(
-                method_label(request.method), UNMATCHED, error.status, False, None
+                method_label(request.method), endpoint_label(request), error.status, False, None
             )
         if request.writer.output_size > 0:
             # Part of an answer went out already: the connection cannot carry another.
