@@ -19,7 +19,7 @@ Theory of operation:
 - :class:`Admin` is the synchronous twin for scripts: the same methods, run on a
   :class:`client.sync.LoopThread`.
 
-Consumer-group calls follow /work/notes/groups_contract.md (the "/v1/groups" rows of API.md).
+Consumer-group calls follow docs/groups.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Kafka v2 record batches on the client: built for produce requests and read from fetch
-answers (``Content-Type: application/vnd.kafka.batch``, /work/notes/s13/binary_contract.md),
+answers (``Content-Type: application/vnd.kafka.batch``, docs/binary-records.md),
 with aiokafka's Cython builder and reader.
 
 Why aiokafka: its Cython ``DefaultRecordBatchBuilder`` and ``DefaultRecordBatch`` build and

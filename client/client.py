@@ -328,7 +328,7 @@ class KraftClient:
         acks: str = "all",
         timeout_ms: int | None = None,
     ) -> dict[str, Any]:
-        """Sends records (API.md's JSON form) and returns ``{"topic", "offsets": [...]}``.
+        """Sends records (docs/api.md's JSON form) and returns ``{"topic", "offsets": [...]}``.
 
         With ``partition``, the partition endpoint is used and a redirect to its leader is
         followed; without, the node routes each record (a key goes where Kafka's murmur2 puts

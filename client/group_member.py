@@ -1,6 +1,6 @@
 """A consumer group member's half of Kafka 4's consumer protocol (KIP-848), with no I/O.
 
-Theory of operation (the wire contract is /work/notes/groups_contract.md, "Membership"):
+Theory of operation (the wire contract is docs/groups.md, "Membership"):
 
 - The member **joins** with ``member_epoch`` 0 and its subscription; every answer carries the
   member's id, its epoch and ``assignment``, the *full* set of partitions it may own now.

@@ -12,7 +12,7 @@ REQUEST_TIMEOUT_S = 30.0
 
 # A 307 NOT_LEADER_OR_FOLLOWER is followed at most this many times: one hop reaches the leader
 # when metadata is settled; a few more cover a leadership change in flight; more would be a
-# redirect loop, which API.md promises never to produce, so we stop rather than spin.
+# redirect loop, which docs/api.md promises never to produce, so we stop rather than spin.
 REDIRECT_HOPS_MAX = 3
 
 # The console consumer's long poll: the server answers as soon as one record is there, so this
@@ -40,7 +40,7 @@ RETRY_BACKOFF_S = 0.2
 RETRY_AFTER_MAX_S = 2.0
 
 # How long the console tools keep retrying a retriable error before giving up with its message:
-# long enough to ride out a leader election (seconds, see DESIGN.md), short enough that a
+# long enough to ride out a leader election (seconds, see docs/design.md), short enough that a
 # user is told about a cluster that is really down.
 RETRY_DEADLINE_S = 30.0
 

@@ -108,7 +108,7 @@ def _ids(value: Any, topic: str, what: str) -> tuple[int, ...]:
 
 
 def parse_topic(body: Any, name: str, now_s: float) -> TopicMetadata:
-    """The TopicMetadata of a ``GET /v1/topics/{t}`` answer (API.md); raises
+    """The TopicMetadata of a ``GET /v1/topics/{t}`` answer (docs/api.md); raises
     UNKNOWN_SERVER_ERROR naming the field when the answer is not of that shape, or when its
     partitions are not numbered 0..n-1."""
     if not isinstance(body, dict) or not isinstance(body.get("partitions"), list):

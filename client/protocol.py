@@ -13,7 +13,7 @@ Four things live here, and nothing else:
 2. **Kafka's partitioner.** :func:`murmur2` is Kafka's ``Utils.murmur2`` (seed 0x9747b28c) and
    :func:`partition_for_key` is ``toPositive(murmur2(key)) % partitions``, so a key lands in the
    same partition as it would in Kafka.
-3. **Records in JSON** (API.md, "Records in JSON"): :func:`parse_produce_record` turns one JSON
+3. **Records in JSON** (docs/api.md, "Records in JSON"): :func:`parse_produce_record` turns one JSON
    record of a produce request into bytes, and :func:`format_record` turns a stored record into
    the JSON a fetch returns, in the ``text``, ``json`` or ``binary`` format.
 4. **Topic names.** :func:`topic_name_problem` is Kafka's ``Topic.validate``, so a tool refuses
@@ -48,7 +48,7 @@ class ErrorKind:
         return self.code // 100
 
 
-# The codes of API.md, "Errors". The first three digits of a code are its HTTP status.
+# The codes of docs/api.md, "Errors". The first three digits of a code are its HTTP status.
 NOT_LEADER_OR_FOLLOWER = ErrorKind(30701, "NOT_LEADER_OR_FOLLOWER", retriable=True)
 # A group request sent to a node that is not the group's coordinator: 307 to the coordinator.
 NOT_COORDINATOR = ErrorKind(30702, "NOT_COORDINATOR", retriable=True)
@@ -430,7 +430,7 @@ def format_record(
     partition: int,
     fmt: str = "text",
 ) -> dict[str, Any]:
-    """The JSON of one fetched record (API.md): key/value switch to ``*_b64`` for non-UTF-8."""
+    """The JSON of one fetched record (docs/api.md): key/value switch to ``*_b64`` for non-UTF-8."""
     out: dict[str, Any] = {"offset": offset, "timestamp": timestamp, "partition": partition}
     _put(out, "key", key, fmt)
     _put(out, "value", value, fmt)

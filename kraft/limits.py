@@ -75,7 +75,7 @@ RAFT_COMMANDS_QUEUE_COUNT_MAX = 1000
 # --- Raft timings (pysyncobj) ------------------------------------------------------------------
 #
 # pysyncobj sends appended entries on its append tick when batching is on (the default; see
-# DESIGN.md, "Known traps": with batching off, followers truncate already-applied entries),
+# docs/design.md, "Known traps": with batching off, followers truncate already-applied entries),
 # every `RAFT_APPEND_ENTRIES_PERIOD_S`. Measured on this machine (2 shared cores, loopback, ext4,
 # journal fdatasync on, sequential writes of one NoOpRecord, three nodes in one process):
 #   pysyncobj defaults (tick 50 ms, period 100 ms): median 103 ms per write, three nodes

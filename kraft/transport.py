@@ -382,7 +382,7 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
             # pysyncobj sets a follower's next index to what a successful answer names, even
             # when later appends are in flight: it then sends their entries again, and the
             # follower drops every entry after the resent batch's start, applied ones included
-            # (the CRITICAL "truncating already-applied log entries"; DESIGN.md, "Known
+            # (the CRITICAL "truncating already-applied log entries"; docs/design.md, "Known
             # traps"). Seen when an answer to a dump and a heartbeat carrying the entries after
             # the dump were in flight together. In Raft a success only moves the next index
             # forward; a failed append (reset) still moves it back.

@@ -21,7 +21,7 @@ directory; every process it started is stopped by pid at the end), then measures
       a split vote), and the time until every node answers /v1/health/ready.
 
 Also printed: whether the nodes' metadata states agree at the end, and how many CRITICAL
-"truncating already-applied log entries" lines pysyncobj wrote (DESIGN.md, "Known traps").
+"truncating already-applied log entries" lines pysyncobj wrote (docs/design.md, "Known traps").
 
 Targets (issue 3): (a) >= 500 topic creations/s, (b) median <= 1.5 s.
 
@@ -415,7 +415,7 @@ def print_agreement(cluster: Cluster) -> None:
 
 
 def print_truncations(cluster: Cluster) -> None:
-    """DESIGN.md asks to count pysyncobj's CRITICAL 'truncating already-applied' lines."""
+    """docs/design.md asks to count pysyncobj's CRITICAL 'truncating already-applied' lines."""
     counts = {
         n.node_id: n.log_file.read_text(errors="replace").count(TRUNCATION_LINE)
         for n in cluster.nodes

@@ -1,4 +1,4 @@
-"""The consumer-group half of the HTTP API (API.md, ``/v1/groups``; docs/groups.md has the
+"""The consumer-group half of the HTTP API (docs/api.md, ``/v1/groups``; docs/groups.md has the
 whole contract): membership by Kafka 4's consumer protocol (KIP-848), committed offsets, and
 the admin calls (list, describe, delete).
 

@@ -1,4 +1,4 @@
-"""The records half of the HTTP API (API.md): produce (routing, acks, the idempotent
+"""The records half of the HTTP API (docs/api.md): produce (routing, acks, the idempotent
 producer), fetch (long polls and follow streams) and offsets.
 
 Handlers are thin: parse and check the request, plan it with ``server/produce.py``, carry the
@@ -58,7 +58,7 @@ def node_of(request: web.Request) -> Node:
 
 
 async def new_producer(request: web.Request) -> web.Response:
-    """Allocates an idempotent producer id (API.md): {"producer_id", "producer_epoch"}."""
+    """Allocates an idempotent producer id (docs/api.md): {"producer_id", "producer_epoch"}."""
     node = node_of(request)
     node.require_ready()
     return json_response({"producer_id": await node.new_producer_id(), "producer_epoch": 0})
@@ -81,7 +81,7 @@ _PRODUCER_HEADERS = ("Producer-Id", "Producer-Epoch", "Producer-Seq")
 
 
 def _producer_batch(request: web.Request, fixed_partition: int | None) -> ProducerBatch | None:
-    """The idempotent producer headers (API.md), all three or none, on a partition endpoint."""
+    """The idempotent producer headers (docs/api.md), all three or none, on a partition endpoint."""
     given = [h for h in _PRODUCER_HEADERS if h in request.headers]
     if not given:
         return None

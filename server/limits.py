@@ -58,7 +58,7 @@ PARTITIONS_PER_TOPIC_MAX = 10_000
 # A metadata write (topic creation, say) waits this long for the quorum to commit it.
 METADATA_WRITE_TIMEOUT_S = 10.0
 
-# Broker sessions (DESIGN.md): heartbeats every 300 ms, fenced after 1.5 s without one, so a
+# Broker sessions (docs/design.md): heartbeats every 300 ms, fenced after 1.5 s without one, so a
 # dead broker's partitions move within seconds (Kafka's defaults are 2 s and 9 s).
 BROKER_HEARTBEAT_INTERVAL_S = 0.3
 BROKER_SESSION_TIMEOUT_S = 1.5
@@ -132,7 +132,7 @@ FETCH_SESSIONS_MAX = 64
 # takes about a microsecond a record, and a batch of max.message.bytes in small records would
 # hold the event loop (every other request, the heartbeats) for a tenth of a second or more.
 CHECK_IN_THREAD_BYTES_MIN = 256 * 1024
-# A live follower that has not caught up for this long leaves the ISR (Kafka: 30 s; DESIGN.md
+# A live follower that has not caught up for this long leaves the ISR (Kafka: 30 s; docs/design.md
 # asks for 10 s); node.properties' replica.lag.time.max.ms overrides it.
 REPLICA_LAG_TIME_MAX_MS = 10_000
 # How often a leader looks for followers to drop from, or add to, the ISR.

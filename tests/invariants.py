@@ -2,7 +2,7 @@
 
 It looks at one partition's replicas at a time, as *views*: which node, whether the metadata
 has it in the ISR, its batches (raw bytes, from its log start), its high watermark (HW) and
-log end offset. The rules it checks are the ones replication promises (DESIGN.md,
+log end offset. The rules it checks are the ones replication promises (docs/design.md,
 "Replication"), no more:
 
 1. Each log is well formed: batches dense and ascending from the log start, ending at the

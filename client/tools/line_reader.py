@@ -6,7 +6,7 @@ rest). Headers are ``name<headers.key.separator>value`` pairs joined by ``header
 A field equal to ``null.marker`` becomes null. A missing separator is an error naming the line,
 unless ``ignore.error=true``: then the part is simply absent (Kafka's behaviour).
 
-Records come out in API.md's JSON form: text as ``key``/``value``, bytes that are not UTF-8 as
+Records come out in docs/api.md's JSON form: text as ``key``/``value``, bytes that are not UTF-8 as
 ``key_b64``/``value_b64``, so what was typed or piped in is stored byte for byte.
 """
 
@@ -162,7 +162,7 @@ def _cut(
 
 
 def parse_line(line: str, line_number: int, cfg: ReaderConfig) -> dict[str, Any]:
-    """One line (without its line break) as a produce record in API.md's JSON form, parsed
+    """One line (without its line break) as a produce record in docs/api.md's JSON form, parsed
     exactly as Kafka's LineMessageReader parses it; raises LineError with Kafka's message."""
     headers = _cut(
         cfg.parse_headers, line, 0, cfg.headers_delimiter, "headers delimiter", cfg, line_number

@@ -233,7 +233,7 @@ def max_follower_lag(quorum: dict[str, Any]) -> tuple[int, int]:
 
 
 def status_lines(quorum: dict[str, Any], cluster_id: str | None) -> list[str]:
-    """Kafka's ``describe --status`` lines for a quorum answer (API.md's shape)."""
+    """Kafka's ``describe --status`` lines for a quorum answer (docs/api.md's shape)."""
     leader = leader_of(quorum)
     lag, lag_time_ms = max_follower_lag(quorum)
     voter_ids = ",".join(str(v["id"]) for v in voters_of(quorum))

@@ -358,7 +358,7 @@ def describe_lines(
     live_brokers: set[int] | None = None,
     min_isr: dict[str, int] | None = None,
 ) -> list[str]:
-    """Kafka's --describe output for the given topic descriptions (API.md's shape).
+    """Kafka's --describe output for the given topic descriptions (docs/api.md's shape).
 
     With partition filters only the partition lines matching one of them are printed (no
     topic line), as Kafka does; with ``with_overrides`` only the topic lines of topics that

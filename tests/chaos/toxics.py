@@ -2,11 +2,11 @@
 
 The server is the binary ``scripts/setup`` builds into ``.venv/toxiproxy/bin`` (v2.12.0). It is
 driven with toxiproxy-python 0.1.1, the client the product owner chose, around its gaps
-(DESIGN.md, "Known traps"): host and port are class-level (``update_api_consumer``), proxies
+(docs/design.md, "Known traps"): host and port are class-level (``update_api_consumer``), proxies
 listen on ``127.0.0.1:`` addresses, and as only 400/404/409 raise, every answer's status is
 checked here.
 
-Links (DESIGN.md): pysyncobj opens one TCP connection per pair of nodes, dialled by the node
+Links (docs/design.md): pysyncobj opens one TCP connection per pair of nodes, dialled by the node
 with the lexically larger ``host:port``, so each pair gets one proxy in front of the smaller
 one (``raft-a-b``) and the dialler's ``peer.<id>.controller.dial`` points at it. Internal HTTP
 is dialled by whoever sends, so each ordered pair gets its own proxy (``http-src-dst``) and

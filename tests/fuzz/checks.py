@@ -4,12 +4,12 @@ Each broken rule raises its own exception class from its own line, so Hypothesis
 each kind of bug as a separate failure with its own shrunk example (it tells bugs apart by
 exception type and origin).
 
-The rules, from issue 11 and API.md:
+The rules, from issue 11 and docs/api.md:
 
 - an answer is a well-formed HTTP/1.1 response, or the server closes the connection; it
   never leaves the connection hanging past its read timeout;
 - the status is a documented one: 200, 201, 202, 204, 207, a 307 with ``Location``, any 4xx,
-  a 503 of API.md (NOT_ENOUGH_REPLICAS, LEADER_NOT_AVAILABLE, SERVER_BUSY; with
+  a 503 of docs/api.md (NOT_ENOUGH_REPLICAS, LEADER_NOT_AVAILABLE, SERVER_BUSY; with
   ``Retry-After``), or for a produce the documented 500 REQUEST_TIMED_OUT of an acks=all wait;
   never another 5xx;
 - an answer of 400 or above is JSON: ``{"error_code", "error", "message"}``, the code's first
@@ -65,15 +65,15 @@ class MalformedResponse(AssertionError):
 
 
 class ServerError(AssertionError):
-    """A 5xx that API.md does not document for this request (a 500 is a bug)."""
+    """A 5xx that docs/api.md does not document for this request (a 500 is a bug)."""
 
 
 class UndocumentedStatus(AssertionError):
-    """A 1xx-3xx status API.md does not use, or a 307 without Location."""
+    """A 1xx-3xx status docs/api.md does not use, or a 307 without Location."""
 
 
 class ErrorNotJson(AssertionError):
-    """An error answer whose body is not API.md's JSON error."""
+    """An error answer whose body is not docs/api.md's JSON error."""
 
 
 class LongMessage(AssertionError):

@@ -423,7 +423,7 @@ def _body(draw: st.DrawFn, valid: Any | None) -> bytes:
     if kind == "many-records":
         return _dumps({"records": [{"value": "v"}] * 10_001})
     if kind == "huge":
-        # Over the 8 MiB body limit of API.md: a JSON 413 (or a closed connection).
+        # Over the 8 MiB body limit of docs/api.md: a JSON 413 (or a closed connection).
         return b'{"records":[{"value":"' + b"v" * (9 << 20) + b'"}]}'
     if kind == "whitespace":
         return b" \t\r\n "

@@ -1,7 +1,7 @@
 """In-process metadata quorums for the kraft tests: real SyncObjs on 127.0.0.1, free ports.
 
 Every test that uses :func:`run_cluster` also counts pysyncobj's CRITICAL "truncating
-already-applied log entries" lines (a follower dropping entries it had applied; see DESIGN.md,
+already-applied log entries" lines (a follower dropping entries it had applied; see docs/design.md,
 "Known traps") and fails if there is any: :data:`TRUNCATIONS` keeps the running total.
 """
 

@@ -1,4 +1,4 @@
-"""The Kafka lab (LAB.md) with the real kraft-* tools, as subprocesses, against a real node."""
+"""The Kafka lab of the README with the real kraft-* tools, as subprocesses, against a node."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ import pytest
 from scripts.node_process import free_port_run
 from tests import readme_lab
 from tests.processes import default_sigint
+from tests.unit.test_docs_api import ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -183,6 +184,40 @@ def test_the_readme_runs_as_written(lab: Lab) -> None:
     assert not failures, f"{len(failures)} of {ran} README steps differ:\n\n" + "\n\n".join(
         failures
     )
+
+
+# Endpoints the plain cluster of the README cannot show: they need an authorizer, and
+# docs/security.md's secure lab covers them.
+NEEDS_THE_SECURE_LAB = {("POST", "/v1/acls"), ("DELETE", "/v1/acls")}
+_URL = re.compile(r"localhost:9092(/[^\s'\"?]*)")
+
+
+def _curl_calls() -> set[tuple[str, str]]:
+    """(method, path) of every curl command the README runs."""
+    calls = set()
+    for block in readme_blocks():
+        for step in readme_lab.steps(block):
+            if not step.command.startswith("curl "):
+                continue
+            words = step.command.split()
+            if "-X" in words:
+                method = words[words.index("-X") + 1]
+            else:
+                method = "POST" if "-d" in words else "GET"
+            calls.update((method, url) for url in _URL.findall(step.command))
+    return calls
+
+
+def test_every_public_endpoint_has_a_curl_recipe() -> None:
+    calls = _curl_calls()
+    missing = []
+    for method, template in sorted(ROUTES - NEEDS_THE_SECURE_LAB):
+        if template.startswith("/v1/internal/"):
+            continue
+        pattern = re.compile(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template)) + "$")
+        if not any(m == method and pattern.match(path) for m, path in calls):
+            missing.append(f"{method} {template}")
+    assert not missing, "endpoints without a curl line in the README: " + ", ".join(missing)
 
 
 def test_every_block_not_run_says_why() -> None:

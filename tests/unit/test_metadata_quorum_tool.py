@@ -20,7 +20,7 @@ from client.tools import metadata_quorum as mq
 BS = ["--bootstrap-server", "127.0.0.1:9092"]
 NOW_MS = 1_700_000_010_000
 
-# A leader's view (node 2 leads), API.md's quorum shape, as GET /v1/cluster/quorum serves it.
+# A leader's view (node 2 leads), docs/api.md's quorum shape, as GET /v1/cluster/quorum serves it.
 LEADER_VIEW: dict[str, Any] = {
     "cluster_id": "MkU3OEVBNTcwNTJENDM2Qg",
     "leader_id": 2,

@@ -305,7 +305,7 @@ def test_pysyncobj_settings_avoid_the_known_traps(tmp_path: Path) -> None:
         try:
             assert quorum._sync is not None
             conf = quorum._sync.conf
-            # DESIGN.md, "Known traps": a cut-off leader steps down in about 1.5 s (not 30 s),
+            # docs/design.md, "Known traps": a cut-off leader steps down in about 1.5 s (not 30 s),
             # a lost peer is redialled every second (not 5 s), journal and dump go together,
             # the links are encrypted with the secret and bound to the configured address.
             assert conf.leaderFallbackTimeout == 1.5 and conf.connectionRetryTime == 1.0
