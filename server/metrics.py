@@ -41,6 +41,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from server import limits
 from server.topic_metrics import TopicTraffic
 from storage import durable
 
@@ -430,8 +431,8 @@ class NodeMetrics:
         )
         self.loop_lag = Histogram(
             "kraft_event_loop_lag_seconds",
-            "How late the event loop woke a task that slept (measured every 0.2 s): the "
-            "longest a callback held the loop in that time.",
+            f"How late the event loop woke a task that slept (measured every "
+            f"{limits.LOOP_LAG_INTERVAL_S:g} s): the longest a callback held the loop then.",
             buckets=LOOP_LAG_BUCKETS_S,
             registry=self.registry,
         )

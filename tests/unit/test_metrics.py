@@ -27,6 +27,7 @@ from server.metrics import (
     ReplicaFacts,
     RequestMetrics,
     endpoint_label,
+    error_of,
     families,
     is_long_poll,
     method_label,
@@ -187,6 +188,16 @@ def test_a_flood_of_client_errors_is_bounded_by_the_node_logs_repeat_limit() -> 
         logger.setLevel(old_level)
     assert len(kept) == 5  # every line shares the one template, whatever the client sent
     assert all(r.msg == CLIENT_ERROR_LINE for r in kept)
+
+
+def test_an_error_answer_relayed_from_the_controller_is_read_from_its_json() -> None:
+    relayed = web.Response(
+        body=b'{"error_code":40900,"error":"TOPIC_ALREADY_EXISTS","message":"exists"}\n',
+        status=409,
+    )
+    assert error_of(relayed) == ("TOPIC_ALREADY_EXISTS", "exists")
+    assert error_of(web.Response(body=b"not json", status=400)) == ("", "")
+    assert error_of(web.Response(status=404)) == ("", "")
 
 
 # -- scrape-time families ------------------------------------------------------------------------
