@@ -333,6 +333,11 @@ class Node:
                 data=data if body is not None else None,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
+                # A 307 (this node's metadata is behind: the target no longer leads) comes back
+                # to the caller as the error it is. Followed, it would re-send a call signed
+                # for the target to another node (refused), at an address advertised for
+                # clients, which a node may not reach (compose: the host's ports).
+                allow_redirects=False,
             ) as response:
                 raw = await response.read()
                 headers = dict(response.headers)
