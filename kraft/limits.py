@@ -71,6 +71,12 @@ RAFT_UNREACHABLE_FIRST_LOG_S = 3.0
 RAFT_UNREACHABLE_LOG_INTERVAL_S = 10.0
 # Commands waiting for the tick thread; a writer beyond this gets an error, not a queue.
 RAFT_COMMANDS_QUEUE_COUNT_MAX = 1000
+# How long pysyncobj keeps a peer's resolved address (its defaults: 600 s, and 30 s for a name
+# that did not resolve). A peer named by host name (compose: node2) gets a new address when its
+# container is recreated, and may not resolve yet while it starts: with the defaults it would
+# stay unreachable over Raft for up to 10 minutes, or 30 s. A lookup is cheap next to that.
+RAFT_DNS_CACHE_S = 5.0
+RAFT_DNS_FAIL_CACHE_S = 1.0
 
 # --- Raft timings (pysyncobj) ------------------------------------------------------------------
 #

@@ -440,6 +440,8 @@ class MetadataQuorum:
             serializeChecker=self._check_serialized,
             logCompactionMinEntries=limits.RAFT_COMPACTION_ENTRIES_COUNT,
             logCompactionMinTime=limits.RAFT_COMPACTION_INTERVAL_S,
+            dnsCacheTime=limits.RAFT_DNS_CACHE_S,
+            dnsFailCacheTime=limits.RAFT_DNS_FAIL_CACHE_S,
         )
 
     async def wait_ready(self, timeout_s: float) -> None:
