@@ -15,9 +15,9 @@ reading's)::
 
     {"station": "stn-2", "avg_temperature_c": 14.12, "readings": 5, "window": 5}
 
-``readings`` is how many readings the average is over: fewer than ``window`` while the
-averager has seen fewer readings of that station (at its start, and after a rebalance gave it
-the station's partition: it keeps no state across members, see weather_averages.py).
+``readings`` is how many readings the average is over: fewer than ``window`` until the
+station has had that many (and, after a rebalance, when the member that took the station's
+partition could not read enough of them again: see weather_averages.py).
 
 Nothing here does I/O: the scripts do, and tests can run these parts alone.
 """

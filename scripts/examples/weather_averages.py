@@ -4,6 +4,7 @@ station's rolling average.
     python scripts/examples/weather_averages.py [--bootstrap-server localhost:9092]
         [--group weather-averager] [--window 5] [--topic weather]
         [--output-topic weather-averages] [--max-records N] [--max-idle-ms MS]
+        [--restore-records 1000] [--partitions 3]
 
 Reads ``weather`` as a member of ``--group`` (the project's AsyncConsumer, KIP-848 groups:
 start a second one with the same group and the coordinator splits the partitions between
@@ -19,21 +20,23 @@ two leaves its last readings uncommitted, and whoever takes their partition aver
 again: an average can appear twice, never not at all. A station's averages keep the order of
 its readings (one partition in, one partition out, an idempotent producer).
 
-Each member keeps its windows in memory only. A member given a partition another member had
-(a rebalance) starts that partition's stations with empty windows: their next averages are
-over fewer readings, and ``readings`` says how many. Windows that survive rebalances would
-need the state kept in a topic of its own (what Kafka Streams' changelogs do); this example
-does not do that.
+The windows live in the member's memory. A member given a partition (at its start, or by a
+rebalance when another member left or joined) fills them first: it reads the partition's last
+``--restore-records`` readings (1000) before the committed offset again, averaging none of
+them a second time, then goes on from the committed offset. A station whose last ``--window``
+readings lie further back than that starts with a shorter window (``readings`` says how many
+its average is over). Kafka Streams keeps such state in a changelog topic instead.
 
 Both topics are created when missing (``--partitions`` each, three replicas on three nodes).
 A record of ``weather`` that is not a reading is skipped, with a line on stderr.
 
-Lines: the member's assignment as it changes and one line per poll on stdout, e.g.
-``assigned weather-0, weather-2`` and ``weather-0 offsets 0-3, weather-2 offsets 0-2: 7
-averages written, offsets committed``. It stops cleanly (the last averages acknowledged, the
-offsets committed, the group left) on Ctrl+C or SIGTERM, after ``--max-records`` readings,
-or when no reading came for ``--max-idle-ms`` (counted from the start too), and says how
-many it read. Exit codes: 0 done, 1 an error (one line on stderr), 130 Ctrl+C.
+Lines on stdout: the member's assignment as it changes (``assigned weather-0, weather-2
+(windows filled from weather-0 offsets 0-41)``, ``revoked weather-2``) and one line per poll
+(``weather-0 offsets 42-45, weather-2 offsets 0-2: 7 averages written, offsets committed``).
+It stops cleanly (the last averages acknowledged, the offsets committed, the group left) on
+Ctrl+C or SIGTERM, after ``--max-records`` readings, or when no reading came for
+``--max-idle-ms`` (counted from the start too), and says on stderr how many readings it
+averaged. Exit codes: 0 done, 1 an error (one line on stderr), 130 Ctrl+C.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ from scripts.examples.weather import (  # noqa: E402
 
 PROG = "weather_averages"
 POLL_MS = 500  # how long one poll waits: also how soon Ctrl+C is noticed
+# Readings read again per partition taken over: enough for the windows of the default six
+# stations (two a partition) many times over, and read in well under a second.
+RESTORE_RECORDS = 1000
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -92,6 +98,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="stop when no reading came for this long",
     )
     parser.add_argument(
+        "--restore-records",
+        type=int,
+        default=RESTORE_RECORDS,
+        metavar="N",
+        help="readings of a partition read again when it is assigned, to fill its stations' "
+        f"windows ({RESTORE_RECORDS})",
+    )
+    parser.add_argument(
         "--partitions",
         type=int,
         default=PARTITIONS,
@@ -100,6 +114,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.window < 1 or args.partitions < 1:
         parser.error("--window and --partitions must be at least 1")
+    if args.restore_records < 0:
+        parser.error("--restore-records must not be negative")
     if (args.max_records is not None and args.max_records < 1) or (
         args.max_idle_ms is not None and args.max_idle_ms < 0
     ):
@@ -112,15 +128,35 @@ def _names(partitions: list[TopicPartition]) -> str:
 
 
 class Windows(ConsumerRebalanceListener):
-    """The member's rolling averages, and which partition each station's readings come
-    from, so the windows of a partition that leaves are dropped with it."""
+    """The member's rolling averages; which partition each station's readings come from, so
+    the windows of a partition that leaves are dropped with it; and, for each partition taken
+    over, the offset below which its readings are read again only to fill the windows."""
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, restore_records: int) -> None:
         self.averages = RollingAverages(window)
         self.partition_of: dict[str, TopicPartition] = {}
+        self.restore_records = restore_records
+        self.replay_until: dict[TopicPartition, int] = {}
+        self.consumer: AsyncConsumer | None = None
 
-    def on_partitions_assigned(self, partitions: list[TopicPartition]) -> None:
-        print(f"assigned {_names(partitions)}", flush=True)
+    async def on_partitions_assigned(self, partitions: list[TopicPartition]) -> None:
+        # Called inside poll(), each partition fetched from its committed offset (the
+        # earliest when there is none: nothing to fill then): move back to read up to
+        # restore_records readings again, averaging none of them a second time.
+        assert self.consumer is not None
+        committed = await self.consumer.committed(partitions)
+        again = []
+        for tp in partitions:
+            position = committed.get(tp)
+            if position is None:
+                continue
+            start = max(0, position - self.restore_records)
+            if start < position:
+                await self.consumer.seek(tp, start)
+                self.replay_until[tp] = position
+                again.append(f"{tp.topic}-{tp.partition} offsets {start}-{position - 1}")
+        read_again = f" (windows filled from {', '.join(again)})" if again else ""
+        print(f"assigned {_names(partitions)}{read_again}", flush=True)
 
     def on_partitions_revoked(self, partitions: list[TopicPartition]) -> None:
         # Called after the last poll's averages were acknowledged and committed: this member
@@ -138,23 +174,71 @@ class Windows(ConsumerRebalanceListener):
         self.averages.forget(stations)
         for station in stations:
             del self.partition_of[station]
+        for tp in gone:
+            self.replay_until.pop(tp, None)
 
 
 def _summary(records: list[ConsumerRecord]) -> str:
+    """``weather-0 offsets 0-3, weather-2 offsets 0-2: 7 averages written``."""
     ranges: dict[tuple[str, int], tuple[int, int]] = {}
     for r in records:
         first, _ = ranges.get((r.topic, r.partition), (r.offset, r.offset))
         ranges[(r.topic, r.partition)] = (first, r.offset)
-    return ", ".join(
+    where = ", ".join(
         f"{topic}-{partition} offsets {first}-{last}"
         for (topic, partition), (first, last) in sorted(ranges.items())
     )
+    return f"{where}: {len(records)} average{'' if len(records) == 1 else 's'} written"
+
+
+async def _average(
+    args: argparse.Namespace,
+    windows: Windows,
+    producer: AsyncProducer,
+    records: list[ConsumerRecord],
+) -> tuple[list[ConsumerRecord], dict[TopicPartition, int]]:
+    """Takes one poll's records into the windows and produces an average for each reading
+    past its partition's read-again part; returns once all are acknowledged, with the readings
+    averaged and the offsets to commit (past them and past the records skipped)."""
+    sent: list[asyncio.Future[RecordMetadata]] = []
+    averaged: list[ConsumerRecord] = []
+    committing: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        again = record.offset < windows.replay_until.get(tp, 0)
+        if not again:
+            committing[tp] = record.offset + 1
+        try:
+            reading = parse_reading(record.value)
+        except NotAReading as e:
+            if not again:
+                print(
+                    f"{PROG}: skipping {tp.topic}-{tp.partition} offset {record.offset}: {e}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            continue
+        windows.partition_of[reading.station] = tp
+        result = windows.averages.add(reading)
+        if again:
+            continue
+        averaged.append(record)
+        sent.append(
+            await producer.send(
+                args.output_topic,
+                to_json(result),
+                key=reading.station,
+                timestamp_ms=record.timestamp if record.timestamp >= 0 else None,
+            )
+        )
+    await asyncio.gather(*sent)
+    return averaged, committing
 
 
 async def average(args: argparse.Namespace, stop: asyncio.Event) -> int:
     """Runs the member until a stop condition; returns how many readings it processed."""
     await ensure_topics(args.bootstrap_server, [args.topic, args.output_topic], args.partitions)
-    windows = Windows(args.window)
+    windows = Windows(args.window, args.restore_records)
     processed = 0
     consumer = AsyncConsumer(
         {
@@ -164,6 +248,7 @@ async def average(args: argparse.Namespace, stop: asyncio.Event) -> int:
             "auto.offset.reset": "earliest",  # a new group averages what is there already
         }
     )
+    windows.consumer = consumer
     try:
         async with AsyncProducer({"bootstrap.servers": args.bootstrap_server}) as producer:
             await consumer.subscribe([args.topic], windows)
@@ -184,39 +269,14 @@ async def average(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 if not records:
                     continue
                 last_record_s = time.monotonic()
-                sent: list[asyncio.Future[RecordMetadata]] = []
-                for record in records:
-                    try:
-                        reading = parse_reading(record.value)
-                    except NotAReading as e:
-                        print(
-                            f"{PROG}: skipping {record.topic}-{record.partition} offset "
-                            f"{record.offset}: {e}",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                        continue
-                    windows.partition_of[reading.station] = TopicPartition(
-                        record.topic, record.partition
-                    )
-                    result = windows.averages.add(reading)
-                    sent.append(
-                        await producer.send(
-                            args.output_topic,
-                            to_json(result),
-                            key=reading.station,
-                            timestamp_ms=record.timestamp if record.timestamp >= 0 else None,
-                        )
-                    )
-                # At-least-once: the offsets move only once every average is stored; a failed
-                # send raises here, before the commit, and the readings are read again.
-                await asyncio.gather(*sent)
-                await consumer.commit()
-                processed += len(records)
-                print(
-                    f"{_summary(records)}: {len(sent)} averages written, offsets committed",
-                    flush=True,
-                )
+                averaged, committing = await _average(args, windows, producer, records)
+                # At-least-once: the offsets move only once every average is stored (a failed
+                # send raised above, before any commit: the readings will be read again).
+                if committing:
+                    await consumer.commit(committing)
+                if averaged:
+                    processed += len(averaged)
+                    print(f"{_summary(averaged)}, offsets committed", flush=True)
     finally:
         await consumer.close()
     return processed
@@ -248,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ApiError, TransportError, ProducerTimeout) as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 1
-    print(f"Processed {processed[0]} readings", file=sys.stderr)
+    print(f"Averaged {processed[0]} readings", file=sys.stderr)
     return 130 if interrupted else 0
 
 
