@@ -311,8 +311,11 @@ class AsyncConsumer:
         self._open()
         state = self._state(tp)
         if state.position is None:
+            where = state.fetch_from
             offsets = await self._client.offsets(tp[0], tp[1])
-            resolved = int(offsets[str(state.fetch_from)])
+            if state.position is not None:
+                return state.position  # the partition's first fetch resolved it meanwhile
+            resolved = where if isinstance(where, int) else int(offsets[where])
             self._restart(state, resolved, resolved)
         assert state.position is not None
         return state.position

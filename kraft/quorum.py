@@ -649,9 +649,8 @@ class MetadataQuorum:
                 self._logged_leader = leader
                 if leader is not None:
                     logger.info(
-                        "node %d: node %s leads the metadata quorum in term %d (%.2f s after "
+                        "node %s leads the metadata quorum in term %d (%.2f s after "
                         "this node's quorum started)",
-                        self.node_id,
                         self._ids_by_address.get(leader.id, leader.id),
                         sync.raftCurrentTerm,
                         now - self._started_at,

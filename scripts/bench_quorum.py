@@ -238,8 +238,8 @@ async def failover_round(
 
 # kraft.quorum's line when a node learns of a leader; the timestamp is the node log's (local).
 LEADER_LINE = re.compile(
-    r"^\[(?P<at>[\d-]+ [\d:]+,\d+)\] INFO node \d+: node (?P<leader>\d+) leads the metadata "
-    r"quorum in term (?P<term>\d+) \((?P<after>[\d.]+) s after"
+    r"^\[(?P<at>[\d-]+ [\d:]+,\d+)\] INFO \[node \d+\] node (?P<leader>\d+) leads the "
+    r"metadata quorum in term (?P<term>\d+) \((?P<after>[\d.]+) s after"
 )
 
 

@@ -261,6 +261,27 @@ def test_an_out_of_range_position_is_reset_by_auto_offset_reset() -> None:
     asyncio.run(run())
 
 
+def test_position_asked_while_the_first_fetch_resolves_it_is_that_fetch_s() -> None:
+    """position() looks "latest" up; the partition's first fetch may resolve it (to an offset)
+    while the lookup waits, and position() then answers the fetch's position."""
+
+    class SlowOffsets(FakeCluster):
+        async def offsets(self, topic: str, partition: int, timestamp: int | None = None) -> Any:
+            while not any(call[0] == "fetch" for call in self.calls):
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(0.05)  # the fetch's answer lands during the lookup
+            return await super().offsets(topic, partition, timestamp)
+
+    async def run() -> None:
+        cluster = SlowOffsets({T0: [b"x", b"y", b"z"]})
+        c = consumer(cluster, **{"auto.offset.reset": "latest"})
+        await c.assign([T0])
+        assert await c.position(T0) == 3
+        await c.close()
+
+    asyncio.run(run())
+
+
 def test_reset_none_raises_instead_of_guessing() -> None:
     async def run() -> None:
         c = consumer(FakeCluster({T0: [b"x"]}), **{"auto.offset.reset": "none"})
