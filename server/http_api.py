@@ -366,7 +366,7 @@ async def elect_leaders(request: web.Request) -> web.Response:
 async def get_metrics(request: web.Request) -> web.Response:
     """The node's metrics in Prometheus's text format (OpenMetrics when the Accept header
     asks for it); ``server/metrics.py`` says what each means."""
-    body, content_type = node_of(request).metrics.exposition(request.headers.get("Accept"))
+    body, content_type = await node_of(request).metrics.exposition(request.headers.get("Accept"))
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

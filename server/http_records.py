@@ -32,6 +32,7 @@ from client.protocol import (
 from server import http_batches, limits
 from server.clock import SYSTEM_CLOCK
 from server.http_util import (
+    FOLLOW_VALUES,
     INT_MAX,
     LONG_MAX,
     LONG_MIN,
@@ -348,7 +349,7 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     timeout_ms = query_int(request, "timeout_ms", 0, 0, limits.FETCH_TIMEOUT_MS_MAX)
     assert max_bytes is not None and max_records is not None and timeout_ms is not None
     offset = _start_offset(request, partition)
-    if (query_value(request, "follow") or "").lower() in ("true", "1", "yes"):
+    if (query_value(request, "follow") or "").lower() in FOLLOW_VALUES:
         return await _follow(request, partition, offset, fmt)
 
     if timeout_ms > 0:

@@ -44,6 +44,7 @@ from server.config import NodeConfig
 from server.http_records import node_of
 from server.http_util import error_response, read_body, replay_body
 from server.internal_auth_http import INTERNAL_PEER
+from server.metrics import LOGGED_MESSAGE_CHARS_MAX, LOGGED_NAME_CHARS_MAX, printable
 from server.users import Credential, UserStore, parse_basic
 
 log = logging.getLogger(__name__)
@@ -214,13 +215,36 @@ class Security:
             # flood of wrong passwords cannot take every core.
             ok = await asyncio.to_thread(credential.verify, password)
         if not ok or not user:
-            log.info("authentication failed for %r from %s", parsed[0], request.remote)
+            # The listener's client-error line (INFO) says a 401 came from this address; the
+            # name tried is for debugging only, and it is the client's text: made printable.
+            log.debug(
+                "authentication failed for user %s from %s",
+                printable(parsed[0], LOGGED_NAME_CHARS_MAX),
+                request.remote,
+            )
             raise ApiError(
                 SASL_AUTHENTICATION_FAILED,
                 "Authentication failed: Invalid username or password",
             )
         store.remember(header, user, credential)
         return f"User:{user}"
+
+
+def _log_denied(
+    principal: str, operation: str, resource_type: str, name: str, decision: Decision
+) -> None:
+    """Why the authorizer refused, at DEBUG: the listener's client-error line (INFO) already
+    names the principal, the operation and the resource (the 403's message). Names come from
+    clients (a path, a JSON body): made printable and cut."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "%s may not %s %s %s (%s)",
+            printable(principal, LOGGED_NAME_CHARS_MAX),
+            operation,
+            resource_type,
+            printable(name, LOGGED_NAME_CHARS_MAX),
+            printable(decision.reason, LOGGED_MESSAGE_CHARS_MAX),
+        )
 
 
 def _refuse(principal: str, operation: str, resource_type: str, name: str) -> ApiError:
@@ -310,7 +334,7 @@ async def _authorize(security: Security, request: web.Request, rule: Rule, princ
                 raise _refuse(principal, "CREATE", "CLUSTER", name)
             decision = authorizer.authorize(principal, "CREATE", "TOPIC", topic)
             if not decision:
-                log.info("%s may not CREATE TOPIC %s (%s)", principal, topic, decision.reason)
+                _log_denied(principal, "CREATE", "TOPIC", topic, decision)
                 raise _refuse(principal, "CREATE", "TOPIC", topic)
     else:
         if rule.resource_type == "TOPIC":
@@ -319,16 +343,7 @@ async def _authorize(security: Security, request: web.Request, rule: Rule, princ
             name = request.match_info["group"]
         decision = authorizer.authorize(principal, rule.operation, rule.resource_type, name)
     if not decision:
-        log.info(
-            "%s %s: %s may not %s %s %s (%s)",
-            request.method,
-            request.path,
-            principal,
-            rule.operation,
-            rule.resource_type,
-            name,
-            decision.reason,
-        )
+        _log_denied(principal, rule.operation, rule.resource_type, name, decision)
         raise _refuse(principal, rule.operation, rule.resource_type, name)
 
 

@@ -37,9 +37,11 @@ The limits (``NodeConfig``; README's settings table):
   :class:`~server.http_util.BodyAllowance` takes from, given back when its handler is done.
 
 Every answer passes :meth:`LimitedServer.guard` or :meth:`JsonRequestHandler.handle_error`:
-both count it in /metrics (``server/metrics.py``: by method, route template and status, with
-its latency) and log one INFO line for each client error (a 4xx), with the method, the path
-and the message made printable (a stranger's bytes forge no log line).
+both count it in /metrics (``server/metrics.py``: by method, route template, status and
+caller, with its latency) and log one INFO line for each client error (a 4xx), with the method,
+the path and the message made printable (a stranger's bytes forge no log line). A 4xx answered
+to another node of the cluster (a forwarded request, signed by the node a client called) is
+logged at DEBUG only: the node the client called logs the client's error, once.
 """
 
 from __future__ import annotations
@@ -106,22 +108,37 @@ log = logging.getLogger(__name__)
 
 _Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
-# The one line of a client error (a 4xx answer): one constant template, so the node log's
-# repeat limit (server/logs.py, keyed by the template) bounds a flood of them.
-CLIENT_ERROR_LINE = "client error: %s %s from %s: %d %s: %s"
+# The one line of a client error (a 4xx answer). The node log's repeat limit (server/logs.py)
+# is keyed by the template, so the status, which the node chose, is part of it: a flood of one
+# error (404s of a scanner) leaves the others (a 403, a 400) their own allowance, and what a
+# client chose stays in the arguments, so it cannot make new templates.
+CLIENT_ERROR_LINE = "client error: %s %s from %s: {status} %s: %s"
+
+
+def client_error_template(status: int) -> str:
+    """The client-error line's format string for an answer of ``status``."""
+    return CLIENT_ERROR_LINE.format(status=int(status))
 
 
 def log_client_error(
-    method: str, path: str, remote: str | None, status: int, error: str, message: str
+    method: str,
+    path: str,
+    remote: str | None,
+    status: int,
+    error: str,
+    message: str,
+    level: int = logging.INFO,
 ) -> None:
-    """The INFO line of one client error (module doc); every text a client chose is made
-    :func:`printable`."""
-    log.info(
-        CLIENT_ERROR_LINE,
+    """The line of one client error (module doc), at INFO unless told; every text a client
+    chose is made :func:`printable`."""
+    if not log.isEnabledFor(level):
+        return
+    log.log(
+        level,
+        client_error_template(status),
         printable(method, 16),
         printable(path, LOGGED_PATH_CHARS_MAX),
         remote or "-",
-        status,
         printable(error, 64),
         printable(message, LOGGED_MESSAGE_CHARS_MAX),
     )
@@ -481,6 +498,8 @@ class LimitedServer(web.Server):
         self, request: web.BaseRequest, response: web.StreamResponse, seconds: float
     ) -> None:
         status = response.status
+        # Signed by a node of the cluster (set by the internal-auth middleware, once verified).
+        peer = isinstance(request, web.Request) and internal_peer(request) is not None
         if self.metrics is not None:
             endpoint = endpoint_label(request)
             self.metrics.observe(
@@ -489,6 +508,7 @@ class LimitedServer(web.Server):
                 status,
                 is_long_poll(request, endpoint),
                 seconds,
+                peer,
             )
         if 400 <= status < 500:
             error = response.get(API_ERROR)
@@ -500,6 +520,8 @@ class LimitedServer(web.Server):
                 status,
                 name or kind_for_status(status).name,
                 message,
+                # The node that forwarded it logs the client's error (module doc).
+                logging.DEBUG if peer else logging.INFO,
             )
 
     async def answer(self, request: web.BaseRequest) -> web.StreamResponse:

@@ -77,6 +77,11 @@ def json_response(
     )
 
 
+# The values of a fetch's ``follow`` parameter (any case) that ask for a stream; anything else
+# is a plain fetch. The fetch handler and /metrics' long-poll label read it alike.
+FOLLOW_VALUES = frozenset({"true", "1", "yes"})
+
+
 # The error an answer carries, for the listener's one log line per client error
 # (server/http_server.py) without reading the JSON back.
 API_ERROR = web.ResponseKey("api_error", ApiError)

@@ -8,16 +8,22 @@ run several nodes in one process). Two kinds of metric live in it:
   and their latency (:class:`RequestMetrics`, fed by ``server/http_server.py``, the one place
   that sees every answer), the fsync latency of partition logs (``storage.durable``'s
   observer), the event-loop lag (``server/loop_monitor.py``'s observer);
-- computed when scraped, by :class:`NodeCollector`: gauges of partitions, quorum and groups
-  read from the node's state, and the counters the node keeps as plain integers (per-topic
-  traffic, ISR changes, leader elections, quorum leader changes), so the produce path adds to
-  an integer instead of taking a Prometheus child's lock. :func:`families` turns the facts
-  gathered (:class:`NodeFacts`) into metric families without looking at the node: the pure
-  half, unit-tested over made-up facts.
+- computed when scraped: gauges of partitions, quorum and groups read from the node's state,
+  and the counters the node keeps as plain integers (per-topic traffic, ISR changes, leader
+  elections, quorum leader changes), so the produce path adds to an integer instead of taking
+  a Prometheus child's lock. :func:`gather` copies what they need from the node on the event
+  loop (copies only, no per-series work), and :func:`families` turns those
+  :class:`NodeFacts` into metric families without looking at the node: the pure half,
+  unit-tested over made-up facts. The families and their text are made in a worker thread
+  (:meth:`NodeMetrics.exposition`): a scrape's cost grows with the series (a group-lag series
+  per committed offset: 100,000 of them took a second), and the event loop must not wait for it.
 
 Labels are bounded by what the cluster holds, never by what a stranger sends: the HTTP
 ``endpoint`` is the route's template (``/v1/topics/{topic}``), and every path no route matches
-is ``unmatched``; a method the API does not serve is ``other``.
+is ``unmatched``; a method the API does not serve is ``other``. A request signed by another node
+of the cluster (a forwarded admin request, a replica fetch, a heartbeat) is labelled
+``peer="true"``: a forwarded request is counted on the node the client called and again on the
+one that did the work, and ``peer="false"`` counts each client request once.
 
 Where Kafka has the metric, the meaning is Kafka's: under-replicated and under-min-ISR
 partitions and ISR shrinks/expands are counted by each partition's leader; offline partitions
@@ -29,7 +35,8 @@ leader.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,10 +45,11 @@ import prometheus_client
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 from prometheus_client.registry import Collector
 
 from server import limits
+from server.http_util import FOLLOW_VALUES
 from server.topic_metrics import TopicTraffic
 from storage import durable
 
@@ -66,13 +74,18 @@ LOOP_LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 
 UNMATCHED = "unmatched"  # the endpoint label of every path no route matches
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
-# The route whose requests may wait for records (timeout_ms, follow): their latency is
-# labelled long_poll="true", so the waiting does not read as slowness.
+# The routes whose requests may wait for records: their latency is labelled long_poll="true",
+# so the waiting does not read as slowness. A client's fetch waits when it asks to (GET with
+# timeout_ms above 0, or follow); a follower's replica fetch waits up to the replica fetch wait
+# whenever the leader has nothing new, so every one counts as a long poll.
 FETCH_ROUTE = "/v1/topics/{topic}/partitions/{partition}/records"
+REPLICA_FETCH_ROUTE = "/v1/internal/replica-fetch"
 
 # How much of a client's path and of an error message the client-error line quotes.
 LOGGED_PATH_CHARS_MAX = 200
 LOGGED_MESSAGE_CHARS_MAX = 300
+# ... and of a name a client sent (a user, a topic, a group) in a line of its own.
+LOGGED_NAME_CHARS_MAX = 100
 
 
 # -- labels and log text -------------------------------------------------------------------------
@@ -94,12 +107,19 @@ def endpoint_label(request: web.BaseRequest) -> str:
 
 
 def is_long_poll(request: web.BaseRequest, endpoint: str) -> bool:
-    """Whether the request may have waited for records (a fetch with ``timeout_ms`` above 0,
-    or a follow stream)."""
-    if endpoint != FETCH_ROUTE:
+    """Whether the request may have waited for records: a replica fetch, or a client's fetch
+    (GET; a produce to the same route never waits for records) with ``timeout_ms`` above 0 or
+    ``follow`` on, read as the fetch handler reads them."""
+    if endpoint == REPLICA_FETCH_ROUTE:
+        return True
+    if endpoint != FETCH_ROUTE or request.method != "GET":
         return False
     query = request.query
-    return query.get("timeout_ms", "0") not in ("0", "") or "follow" in query
+    if query.get("follow", "").lower() in FOLLOW_VALUES:
+        return True
+    timeout_ms = query.get("timeout_ms", "")
+    # Anything but a plain positive number is refused by the handler: not a wait.
+    return timeout_ms.isascii() and timeout_ms.isdigit() and int(timeout_ms) > 0
 
 
 def printable(text: str, limit: int) -> str:
@@ -139,8 +159,13 @@ def error_of(response: web.StreamResponse) -> tuple[str, str]:
 # -- counted at the event ------------------------------------------------------------------------
 
 
+def _bool_label(value: bool) -> str:
+    return "true" if value else "false"
+
+
 class RequestMetrics:
-    """Requests answered and their latency, by method, endpoint (route template) and status.
+    """Requests answered and their latency, by method, endpoint (route template), status and
+    caller (a client, or a peer node: module doc).
 
     The labelled children are cached by their key: a request costs one dict lookup, one
     increment and one observation."""
@@ -149,30 +174,38 @@ class RequestMetrics:
         self._requests = Counter(
             "kraft_http_requests",
             "HTTP requests answered, by method, endpoint (the route's template; 'unmatched' "
-            "for a path no route serves) and status code.",
-            ["method", "endpoint", "code"],
+            "for a path no route serves), status code, and peer ('true' for a call signed by "
+            "another node of the cluster, a forwarded request among them).",
+            ["method", "endpoint", "code", "peer"],
             registry=registry,
         )
         self._latency = Histogram(
             "kraft_http_request_duration_seconds",
-            "Time from a request's headers to its answer, by method and endpoint; "
-            "long_poll='true' for fetches that may wait for records (timeout_ms, follow).",
-            ["method", "endpoint", "long_poll"],
+            "Time from a request's headers to its answer, by method, endpoint and peer; "
+            "long_poll='true' for requests that may wait for records (a fetch with timeout_ms "
+            "or follow, a replica fetch).",
+            ["method", "endpoint", "long_poll", "peer"],
             buckets=LATENCY_BUCKETS_S,
             registry=registry,
         )
-        self._children: dict[tuple[str, str, int, bool], tuple[Counter, Histogram]] = {}
+        self._children: dict[tuple[str, str, int, bool, bool], tuple[Counter, Histogram]] = {}
 
     def observe(
-        self, method: str, endpoint: str, status: int, long_poll: bool, seconds: float | None
+        self,
+        method: str,
+        endpoint: str,
+        status: int,
+        long_poll: bool,
+        seconds: float | None,
+        peer: bool = False,
     ) -> None:
         """One answer; ``seconds`` None for a request refused before it was read whole."""
-        key = (method, endpoint, status, long_poll)
+        key = (method, endpoint, status, long_poll, peer)
         children = self._children.get(key)
         if children is None:
             children = self._children[key] = (
-                self._requests.labels(method, endpoint, str(status)),
-                self._latency.labels(method, endpoint, "true" if long_poll else "false"),
+                self._requests.labels(method, endpoint, str(status), _bool_label(peer)),
+                self._latency.labels(method, endpoint, _bool_label(long_poll), _bool_label(peer)),
             )
         children[0].inc()
         if seconds is not None:
@@ -199,16 +232,9 @@ class ReplicaFacts:
     leader_log_end_offset: int  # as a follower: the leader's, last heard (-1: not yet)
 
 
-@dataclass(frozen=True)
-class GroupOffset:
-    """A committed offset of a group this node coordinates, and the partition's high
-    watermark as this node knows it."""
-
-    group: str
-    topic: str
-    partition: int
-    committed: int
-    high_watermark: int
+# (group, topic, partition, committed offset): a committed offset of a group this node
+# coordinates, as GroupRuntime.committed_offsets yields it.
+CommittedOffset = tuple[str, str, int, int]
 
 
 @dataclass
@@ -224,7 +250,9 @@ class NodeFacts:
     isr_shrinks: int = 0
     isr_expands: int = 0
     leader_elections: int = 0
-    group_offsets: list[GroupOffset] = field(default_factory=list)
+    committed_offsets: list[CommittedOffset] = field(default_factory=list)
+    # The high watermark of each partition with a replica open here, by (topic, partition).
+    high_watermarks: dict[tuple[str, int], int] = field(default_factory=dict)
     traffic: dict[str, TopicTraffic] = field(default_factory=dict)
     loop_lag_max_s: float = 0.0
 
@@ -329,13 +357,16 @@ def families(facts: NodeFacts) -> list[Metric]:
     group_lag = GaugeMetricFamily(
         "kraft_consumer_group_lag_records",
         "For each committed offset of the groups this node coordinates: the partition's high "
-        "watermark (as this node's replica knows it) minus the committed offset.",
+        "watermark (as this node's replica knows it) minus the committed offset. Only for "
+        "partitions with a replica on the coordinator: a group's other partitions have no "
+        "series here.",
         labels=["group", "topic", "partition"],
     )
-    for g in facts.group_offsets:
-        group_lag.add_metric(
-            [g.group, g.topic, str(g.partition)], max(g.high_watermark - g.committed, 0)
-        )
+    high_watermarks = facts.high_watermarks
+    for group, topic, partition, committed in facts.committed_offsets:
+        high_watermark = high_watermarks.get((topic, partition))
+        if high_watermark is not None:
+            group_lag.add_metric([group, topic, str(partition)], max(high_watermark - committed, 0))
     out.append(group_lag)
     not_replication = "; replication is not counted."
     traffic = [
@@ -357,8 +388,10 @@ def families(facts: NodeFacts) -> list[Metric]:
 
 
 def gather(node: Node) -> NodeFacts:
-    """The node's state as /metrics reads it (on the event loop, when scraped)."""
+    """The node's state as /metrics reads it, copied on the event loop when scraped (the
+    families are made from the copies in another thread: nothing here may be shared)."""
     rm = node.replica_manager
+    open_replicas = [p for p in list(rm.logs.partitions.values()) if not p.closed]
     replicas = [
         ReplicaFacts(
             p.topic,
@@ -370,19 +403,16 @@ def gather(node: Node) -> NodeFacts:
             p.log.log_end_offset,
             p.leader_log_end_offset,
         )
-        for p in list(rm.logs.partitions.values())
-        if not p.closed
+        for p in open_replicas
     ]
     state = node.quorum.snapshot_state()
     quorum_leader = node.quorum.is_leader()
     offline = 0
     if quorum_leader:
         offline = sum(p.leader < 0 for t in state.topics.values() for p in t.partitions.values())
-    offsets = []
-    for group, topic, partition, committed in node.groups.committed_offsets():
-        local = rm.local(topic, partition)
-        if local is not None:
-            offsets.append(GroupOffset(group, topic, partition, committed, local.high_watermark))
+    # A deleted topic's counters go with it (a topic made again under its name starts at 0,
+    # which Prometheus reads as a counter reset).
+    rm.traffic.keep_only(state.topics)
     monitor = node.loop_monitor
     return NodeFacts(
         replicas=replicas,
@@ -394,32 +424,46 @@ def gather(node: Node) -> NodeFacts:
         isr_shrinks=rm.isr_shrinks,
         isr_expands=rm.isr_expands,
         leader_elections=rm.leader_elections,
-        group_offsets=offsets,
-        traffic=dict(rm.traffic.topics),
+        # Tuples, copied by list(): the one step per committed offset done on the loop.
+        committed_offsets=list(node.groups.committed_offsets()),
+        high_watermarks={(p.topic, p.index): p.high_watermark for p in open_replicas},
+        traffic={topic: counts.copy() for topic, counts in rm.traffic.topics.items()},
         loop_lag_max_s=0.0 if monitor is None else monitor.max_lag_ms / 1000,
     )
 
 
-class NodeCollector(Collector):
-    """The scrape-time metrics of one node (module doc)."""
+class Scrape(Collector):
+    """One scrape: the registry's metrics counted at the event, then the families of facts
+    gathered for this scrape (never shared with another: scrapes may overlap)."""
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
+    def __init__(self, registry: CollectorRegistry, facts: NodeFacts) -> None:
+        self._registry = registry
+        self._facts = facts
 
-    def collect(self) -> Iterable[Metric]:
-        return families(gather(self._node))
+    def collect(self) -> Iterator[Metric]:
+        yield from self._registry.collect()
+        yield from families(self._facts)
 
-    def describe(self) -> Iterable[Metric]:
-        # Describing would collect (prometheus-client's default): nothing to check at
-        # registration, and the node may not be started yet.
-        return []
+
+Encoder = Callable[[Collector], bytes]
+
+
+def encoder_for(accept: str | None) -> tuple[Encoder, str]:
+    """The encoder and content type ``accept`` asks for: OpenMetrics, or Prometheus's text
+    format (also for any header prometheus-client cannot read, such as a version that is not
+    a number, where it raises)."""
+    try:
+        return choose_encoder(accept or "")
+    except (TypeError, ValueError):
+        return generate_latest, CONTENT_TYPE_PLAIN_0_0_4
 
 
 class NodeMetrics:
-    """One node's registry: the request metrics, the fsync and event-loop histograms, and
-    the scrape-time collector."""
+    """One node's registry (the request metrics, the fsync and event-loop histograms) and its
+    scrape (the registry with the node's state, module doc)."""
 
     def __init__(self, node: Node) -> None:
+        self._node = node
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = RequestMetrics(self.registry)
         self.fsync = Histogram(
@@ -436,7 +480,6 @@ class NodeMetrics:
             buckets=LOOP_LAG_BUCKETS_S,
             registry=self.registry,
         )
-        self.registry.register(NodeCollector(node))
 
     def install(self) -> None:
         """Starts the observers that live outside the node's objects: the fsync timing of
@@ -447,8 +490,10 @@ class NodeMetrics:
         if durable.fsync_observer == self.fsync.observe:
             durable.fsync_observer = None
 
-    def exposition(self, accept: str | None) -> tuple[bytes, str]:
-        """The registry's text, in the format ``accept`` asks for (Prometheus's text format,
-        or OpenMetrics when asked), and its content type."""
-        encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+    async def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The node's metrics in the format ``accept`` asks for (:func:`encoder_for`), and its
+        content type. The node's state is copied here, on the event loop; the families and
+        their text are made in a worker thread."""
+        encoder, content_type = encoder_for(accept)
+        scrape = Scrape(self.registry, gather(self._node))
+        return await asyncio.to_thread(encoder, scrape), content_type

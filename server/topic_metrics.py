@@ -12,7 +12,7 @@ No Prometheus here: :class:`~server.partition.Partition` holds its topic's
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Protocol
 
 
@@ -52,13 +52,28 @@ class TopicTraffic:
         self.records_out += records
         self.bytes_out += size_bytes
 
+    def copy(self) -> TopicTraffic:
+        """The counts as they are now (for a scrape made off the event loop)."""
+        copied = TopicTraffic()
+        copied.bytes_in, copied.records_in = self.bytes_in, self.records_in
+        copied.bytes_out, copied.records_out = self.bytes_out, self.records_out
+        return copied
+
 
 class TrafficTable:
-    """Every topic's :class:`TopicTraffic`, made on first use and kept (a deleted topic's
-    counts stay until the node restarts, as a counter must not go back)."""
+    """Every topic's :class:`TopicTraffic`, made on first use and kept while the topic exists
+    (:meth:`keep_only`, at each scrape, drops deleted topics' counters)."""
 
     def __init__(self) -> None:
         self.topics: dict[str, TopicTraffic] = {}
+
+    def keep_only(self, existing: Container[str]) -> None:
+        """Forgets the counters of topics not in ``existing`` (the metadata's topics): a
+        deleted topic's series must not stay in every scrape until the node restarts. A topic
+        made again under the name starts from 0, a counter reset to Prometheus."""
+        gone = [name for name in self.topics if name not in existing]
+        for name in gone:
+            del self.topics[name]
 
     def topic(self, name: str) -> TopicTraffic:
         traffic = self.topics.get(name)

@@ -9,17 +9,21 @@ durable once the directory that names it has been fsynced.
 :func:`timed_fsync` is the fsync of partition logs (``storage.log.Log``'s default): it tells
 ``fsync_observer`` how long each took, for /metrics' fsync latency. The observer is a plain
 module-level callable that ``server/metrics.py`` sets (storage knows nothing of the exporter);
-unset, the fsync is not timed.
+unset, the fsync is not timed. An observer that raises is logged and ignored: only the fsync's
+own failure is a failure.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
@@ -39,7 +43,13 @@ def timed_fsync(fd: int) -> None:
         return
     start = time.perf_counter()
     os.fsync(fd)
-    observer(time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    try:
+        observer(seconds)
+    except Exception:
+        # The fsync succeeded: a failing observer must not make the write look failed (the
+        # caller would take the log offline). Logged, bounded by the node log's repeat limit.
+        log.warning("the fsync observer failed; the fsync itself succeeded", exc_info=True)
 
 
 def fsync_path(path: PathLike, fsync: Fsync | None = None) -> None:

@@ -1,8 +1,9 @@
 """GET /metrics on a real three-node cluster: what each counter counts, the partition gauges
-through a follower's death and return, and the Grafana dashboard against a real scrape.
+through a follower's death and return, and the Grafana dashboard against a real scrape; the
+client-error lines of refused permissions on a one-node cluster with SASL and ACLs.
 
-The tests share one cluster and run in order; the kills come last (a follower's, restarted,
-then the controller's)."""
+The tests of the three-node cluster share it and run in order; the kills come last (a
+follower's, restarted, then the controller's)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "compose" / "grafana" / "dashboards" / "kraft.json"
 TOPIC = "traffic"
 RECORDS = "/v1/topics/{topic}/partitions/{partition}/records"
+REPLICA_FETCH = "/v1/internal/replica-fetch"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -113,15 +115,28 @@ def test_openmetrics_is_served_when_asked(cluster: Cluster) -> None:
         assert response.read().decode().rstrip().endswith("# EOF")
 
 
+def test_an_accept_header_the_exporter_cannot_read_gets_the_text_format(cluster: Cluster) -> None:
+    node = cluster.nodes[0]
+    for _ in range(2):
+        request = urllib.request.Request(
+            node.url + "/metrics", headers={"Accept": "text/plain; version=x"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            assert "# HELP kraft_partitions_under_replicated " in response.read().decode()
+    assert " ERROR " not in node.log_file.read_text(errors="replace")
+
+
 def test_produce_and_fetch_move_the_topics_counters_by_what_was_sent(
     cluster: Cluster, traffic: NodeProcess
 ) -> None:
     leader = traffic
     followers = [n for n in cluster.nodes if n is not leader]
     before = {n.node_id: scrape(n) for n in cluster.nodes}
+    # timeout_ms as the producer sends it (the wait for acks): a produce, not a long poll.
     status, body = http(
         "POST",
-        f"{leader.url}/v1/topics/{TOPIC}/partitions/0/records?acks=all",
+        f"{leader.url}/v1/topics/{TOPIC}/partitions/0/records?acks=all&timeout_ms=30000",
         {"records": [{"key": f"k{i}", "value": "v" * i} for i in range(10)]},
     )
     assert status == 200, body
@@ -149,19 +164,55 @@ def test_produce_and_fetch_move_the_topics_counters_by_what_was_sent(
     binary = scrape(leader)
     assert moved(binary, fetched, "kraft_topic_records_out_total") == 10
     assert moved(binary, fetched, "kraft_topic_bytes_out_total") == len(batches)
+    # From the middle of the batch: the batch is sent whole, and its ten records are counted.
+    again = raw_get(url.replace("offset=0", "offset=5"), accept="application/vnd.kafka.batch")
+    assert again == batches
+    mid = scrape(leader)
+    assert moved(mid, binary, "kraft_topic_records_out_total") == 10
 
-    for method, count in (("POST", 1), ("GET", 2)):
-        labels = {"method": method, "endpoint": RECORDS, "code": "200"}
-        moved_requests = value(binary, "kraft_http_requests_total", **labels) - value(
+    for method, count in (("POST", 1), ("GET", 3)):
+        labels = {"method": method, "endpoint": RECORDS, "code": "200", "peer": "false"}
+        moved_requests = value(mid, "kraft_http_requests_total", **labels) - value(
             old, "kraft_http_requests_total", **labels
         )
         assert moved_requests == count, method
-    latency = {"method": "GET", "endpoint": RECORDS, "long_poll": "false"}
-    assert (
-        value(binary, "kraft_http_request_duration_seconds_count", **latency)
-        - value(old, "kraft_http_request_duration_seconds_count", **latency)
-        == 2
+    count_name = "kraft_http_request_duration_seconds_count"
+    for method, count in (("POST", 1), ("GET", 3)):
+        latency = {"method": method, "endpoint": RECORDS, "long_poll": "false", "peer": "false"}
+        assert value(mid, count_name, **latency) - value(old, count_name, **latency) == count
+    # The followers' replica fetches wait at the leader for news: long polls, by peers.
+    waits = {"method": "POST", "endpoint": REPLICA_FETCH, "long_poll": "true", "peer": "true"}
+    assert value(mid, count_name, **waits) > 0
+    fetch_polls = {
+        dict(labels)["long_poll"]
+        for name, labels in mid
+        if name == count_name and ("endpoint", REPLICA_FETCH) in labels
+    }
+    assert fetch_polls == {"true"}
+
+
+def test_a_deleted_topics_counters_leave_the_scrape(cluster: Cluster) -> None:
+    create_topic(cluster.nodes[0], "short-lived", partitions=1, replication_factor=3)
+    leader = leader_of(cluster, "short-lived")
+    status, body = http(
+        "POST",
+        f"{leader.url}/v1/topics/short-lived/partitions/0/records",
+        {"records": [{"value": "x"}]},
     )
+    assert status == 200, body
+    assert value(scrape(leader), "kraft_topic_records_in_total", topic="short-lived") == 1
+    status, body = http("DELETE", f"{leader.url}/v1/topics/short-lived")
+    assert status in (200, 202, 204), body
+
+    def series() -> list[str]:
+        return [
+            name
+            for node in cluster.nodes
+            for name, labels in scrape(node)
+            if ("topic", "short-lived") in labels
+        ]
+
+    wait_until("no series of the deleted topic", lambda: not series())
 
 
 def test_a_404_is_counted_under_its_route_and_a_strangers_path_under_unmatched(
@@ -172,8 +223,8 @@ def test_a_404_is_counted_under_its_route_and_a_strangers_path_under_unmatched(
     assert http("GET", f"{node.url}/v1/topics/no-such-topic")[0] == 404
     assert http("GET", f"{node.url}/no/such/%0aFORGED%20line")[0] == 404
     after = scrape(node)
-    route = {"method": "GET", "endpoint": "/v1/topics/{topic}", "code": "404"}
-    stranger = {"method": "GET", "endpoint": "unmatched", "code": "404"}
+    route = {"method": "GET", "endpoint": "/v1/topics/{topic}", "code": "404", "peer": "false"}
+    stranger = {"method": "GET", "endpoint": "unmatched", "code": "404", "peer": "false"}
     for labels in (route, stranger):
         moved = value(after, "kraft_http_requests_total", **labels) - value(
             before, "kraft_http_requests_total", **labels
@@ -194,22 +245,61 @@ def test_a_404_is_counted_under_its_route_and_a_strangers_path_under_unmatched(
     assert not any(line.startswith("FORGED") for line in node.log_file.read_text().splitlines())
 
 
-def test_consumer_group_lag_is_reported_by_the_groups_coordinator(
-    cluster: Cluster, traffic: NodeProcess
+def test_a_forwarded_requests_client_error_is_logged_once_by_the_node_called(
+    cluster: Cluster,
 ) -> None:
+    controller = cluster.node(wait_until("a controller", cluster.controller_id))
+    called = next(n for n in cluster.nodes if n is not controller)
+    before = {n.node_id: scrape(n) for n in (called, controller)}
+    status, body = http(
+        "POST",
+        f"{called.url}/v1/topics",
+        {"name": "too-many-replicas", "partitions": 1, "replication_factor": 9},
+    )
+    assert status == 400 and body["error"] == "INVALID_REPLICATION_FACTOR", body
+
+    def moved(node: NodeProcess, peer: str) -> float:
+        labels = {"method": "POST", "endpoint": "/v1/topics", "code": "400", "peer": peer}
+        name = "kraft_http_requests_total"
+        return value(scrape(node), name, **labels) - value(before[node.node_id], name, **labels)
+
+    # The client's request, counted where it was made; the forwarded one, as a peer's.
+    assert (moved(called, "false"), moved(called, "true")) == (1, 0)
+    assert (moved(controller, "false"), moved(controller, "true")) == (0, 1)
+
+    def lines(node: NodeProcess) -> list[str]:
+        text = node.log_file.read_text(errors="replace")
+        return [line for line in text.splitlines() if "client error: POST /v1/topics " in line]
+
+    wait_until("the called node's client-error line", lambda: lines(called))
+    [line] = lines(called)
+    assert "400 INVALID_REPLICATION_FACTOR" in line
+    assert lines(controller) == []  # nothing the client did there
+
+
+def test_consumer_group_lag_is_reported_by_the_groups_coordinator(cluster: Cluster) -> None:
+    create_topic(cluster.nodes[0], "lag-topic", partitions=1, replication_factor=3)
+    leader = leader_of(cluster, "lag-topic")
+    status, body = http(
+        "POST",
+        f"{leader.url}/v1/topics/lag-topic/partitions/0/records?acks=all",
+        {"records": [{"value": str(i)} for i in range(10)]},
+    )
+    assert status == 200, body
+
     def commit() -> bool:
         for node in cluster.running():
             status, _ = http(
                 "POST",
                 f"{node.url}/v1/groups/lagging/offsets",
-                {"offsets": [{"topic": TOPIC, "partition": 0, "offset": 4}]},
+                {"offsets": [{"topic": "lag-topic", "partition": 0, "offset": 4}]},
             )
             if status == 200:
                 return True
         return False
 
     wait_until("an offset commit at the coordinator", commit)
-    labels = {"group": "lagging", "topic": TOPIC, "partition": "0"}
+    labels = {"group": "lagging", "topic": "lag-topic", "partition": "0"}
 
     def lags() -> list[float]:
         return [
@@ -222,7 +312,7 @@ def test_consumer_group_lag_is_reported_by_the_groups_coordinator(
             in scrape(n)
         ]
 
-    # Ten records were written (the traffic test): high watermark 10, committed 4.
+    # Ten records written (acks=all: every replica's high watermark reaches 10), committed 4.
     assert wait_until("the coordinator reports the lag", lambda: lags() == [6.0] and lags())
 
 
@@ -242,6 +332,20 @@ def test_every_metric_of_the_dashboard_exists_and_every_metric_of_the_issue_has_
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     used = {name for expr in exprs for name in re.findall(r"\bkraft_[a-z0-9_]+", expr)}
     assert used and used <= served, sorted(used - served)
+    # Every label a panel selects on is one the metric has in a real scrape.
+    labels_of: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels_of.setdefault(sample.name, set()).update(sample.labels)
+    selected = {
+        (name, label)
+        for expr in exprs
+        for name, selector in re.findall(r"\b(kraft_[a-z0-9_]+)\{([^}]*)\}", expr)
+        for label in re.findall(r"([a-z_]+)\s*=~?", selector)
+    }
+    assert selected, exprs
+    unknown = {(name, label) for name, label in selected if label not in labels_of.get(name, ())}
+    assert not unknown, unknown
     # Issue 14's list of metrics, each on some panel.
     issue = {
         "requests by endpoint": {"kraft_http_requests_total"},
@@ -339,3 +443,45 @@ def test_the_controllers_death_is_a_quorum_leader_change_and_elections_on_the_su
             before[node.node_id], "kraft_quorum_term"
         )
         assert value(samples, "kraft_partitions_offline") == 0  # every partition has a leader
+
+
+def test_refused_permissions_are_one_client_error_line_each_and_forge_none(
+    tmp_path: Path,
+) -> None:
+    users = {"admin": "admin-secret-1", "bob": "bob-secret-123"}
+    cluster = Cluster.create(
+        tmp_path / "acl",
+        1,
+        security="SASL_PLAINTEXT",
+        users=users,
+        **{
+            "super.users": "User:admin",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        },
+    )
+    bob = ("bob", users["bob"])
+    try:
+        cluster.start()
+        node = cluster.nodes[0]
+        forged_path = "/v1/topics/x%0aFORGED%20ONE/partitions/0/records"
+        assert http("GET", node.url + forged_path, auth=bob)[0] == 403
+        huge = "n\nFORGED TWO " + "A" * 1_000_000
+        assert http("POST", node.url + "/v1/topics", {"name": huge}, auth=bob)[0] == 403
+        assert http("GET", node.url + "/v1/topics/x", auth=("bob", "wrong\nFORGED"))[0] == 401
+
+        def client_errors() -> list[str]:
+            text = node.log_file.read_text(errors="replace")
+            return [line for line in text.splitlines() if "client error:" in line]
+
+        wait_until("three client-error lines", lambda: len(client_errors()) >= 3)
+        text = node.log_file.read_text(errors="replace")
+        assert not any(line.startswith("FORGED") for line in text.splitlines())
+        assert len(text) < 20_000  # the megabyte name is cut, not logged whole
+        assert sum("User:bob" in line for line in text.splitlines()) == 2  # one line per 403
+        read, create, login = client_errors()
+        assert "403 TOPIC_AUTHORIZATION_FAILED: User:bob is not authorized to " in read
+        assert "x\\x0aFORGED ONE" in read
+        assert "403 TOPIC_AUTHORIZATION_FAILED: User:bob is not authorized to CREATE" in create
+        assert "401 SASL_AUTHENTICATION_FAILED" in login
+    finally:
+        cluster.stop()

@@ -1,12 +1,15 @@
 """The pure parts of /metrics: labels a stranger cannot multiply, the printable log text, the
-scrape-time families over made-up facts, the per-topic traffic, the fsync observer."""
+scrape-time families over made-up facts, the per-topic traffic, the fsync observer, the
+encoder chosen by the Accept header, and the scrape made off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import struct
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,14 +21,18 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from server.http_server import CLIENT_ERROR_LINE, log_client_error
+from server import metrics as metrics_module
+from server.http_batches import records_in
+from server.http_server import client_error_template, log_client_error
 from server.logs import RepeatLimit
 from server.metrics import (
+    REPLICA_FETCH_ROUTE,
     UNMATCHED,
-    GroupOffset,
     NodeFacts,
+    NodeMetrics,
     ReplicaFacts,
     RequestMetrics,
+    encoder_for,
     endpoint_label,
     error_of,
     families,
@@ -35,6 +42,7 @@ from server.metrics import (
 )
 from server.topic_metrics import TopicTraffic, TrafficTable
 from storage import durable
+from storage.batch import NewRecord, build_batch
 
 RECORDS = "/v1/topics/{topic}/partitions/{partition}/records"
 
@@ -48,6 +56,8 @@ def routed(method: str, path: str) -> web.Request:
     app = web.Application()
     app.router.add_get("/v1/topics/{topic}", _ok)
     app.router.add_get(RECORDS, _ok)
+    app.router.add_post(RECORDS, _ok)
+    app.router.add_post(REPLICA_FETCH_ROUTE, _ok)
     request = make_mocked_request(method, path, app=app)
 
     async def resolve() -> None:
@@ -88,7 +98,7 @@ def test_a_strangers_random_paths_and_methods_make_no_new_series() -> None:
         if s.name == "kraft_http_requests_total"
     ]
     assert [(s.labels, s.value) for s in samples] == [
-        ({"method": "other", "endpoint": UNMATCHED, "code": "404"}, 200.0)
+        ({"method": "other", "endpoint": UNMATCHED, "code": "404", "peer": "false"}, 200.0)
     ]
 
 
@@ -114,6 +124,34 @@ def test_only_fetches_that_may_wait_are_long_polls() -> None:
     assert not is_long_poll(routed("GET", "/v1/topics/t?timeout_ms=5"), "/v1/topics/{topic}")
 
 
+def test_a_produce_is_not_a_long_poll_whatever_its_timeout() -> None:
+    # The producer always sends timeout_ms (how long to wait for acks), on the fetch's route.
+    produce = routed("POST", "/v1/topics/t/partitions/0/records?acks=all&timeout_ms=30000")
+    assert endpoint_label(produce) == RECORDS
+    assert not is_long_poll(produce, RECORDS)
+
+
+def test_follow_is_a_long_poll_only_when_the_fetch_handler_would_follow() -> None:
+    for on in ("true", "TRUE", "1", "yes"):
+        assert is_long_poll(
+            routed("GET", f"/v1/topics/t/partitions/0/records?follow={on}"), RECORDS
+        )
+    for off in ("false", "0", "no", ""):
+        request = routed("GET", f"/v1/topics/t/partitions/0/records?follow={off}")
+        assert not is_long_poll(request, RECORDS), off
+    # A timeout the handler reads as 0, or refuses, is no wait either.
+    for timeout in ("00", "-5", "x", "５"):
+        request = routed("GET", f"/v1/topics/t/partitions/0/records?timeout_ms={timeout}")
+        assert not is_long_poll(request, RECORDS), timeout
+
+
+def test_a_replica_fetch_is_a_long_poll() -> None:
+    # It waits up to the replica fetch wait whenever the leader has nothing new.
+    request = routed("POST", REPLICA_FETCH_ROUTE)
+    assert endpoint_label(request) == REPLICA_FETCH_ROUTE
+    assert is_long_poll(request, REPLICA_FETCH_ROUTE)
+
+
 def test_latency_is_observed_once_per_answer_and_not_for_a_refusal_before_reading() -> None:
     registry = CollectorRegistry(auto_describe=False)
     metrics = RequestMetrics(registry)
@@ -126,13 +164,38 @@ def test_latency_is_observed_once_per_answer_and_not_for_a_refusal_before_readin
         for s in f.samples
     }
     count = "kraft_http_request_duration_seconds_count"
-    assert values[(count, (("endpoint", RECORDS), ("long_poll", "true"), ("method", "GET")))] == 1
-    assert values[(count, (("endpoint", RECORDS), ("long_poll", "false"), ("method", "GET")))] == 1
-    assert (
-        values[(count, (("endpoint", UNMATCHED), ("long_poll", "false"), ("method", "GET")))] == 0
-    )
+
+    def latency(endpoint: str, long_poll: str) -> float:
+        labels = (("endpoint", endpoint), ("long_poll", long_poll), ("method", "GET"))
+        return values[(count, (*labels, ("peer", "false")))]
+
+    assert latency(RECORDS, "true") == 1
+    assert latency(RECORDS, "false") == 1
+    assert latency(UNMATCHED, "false") == 0
     requests = "kraft_http_requests_total"
-    assert values[(requests, (("code", "400"), ("endpoint", UNMATCHED), ("method", "GET")))] == 1
+    key = (("code", "400"), ("endpoint", UNMATCHED), ("method", "GET"), ("peer", "false"))
+    assert values[(requests, key)] == 1
+
+
+def test_requests_of_the_clusters_own_nodes_are_counted_apart() -> None:
+    # A forwarded request is answered twice (the node called, the node that did the work):
+    # peer="false" counts each client request once.
+    registry = CollectorRegistry(auto_describe=False)
+    metrics = RequestMetrics(registry)
+    metrics.observe("POST", "/v1/topics", 400, False, 0.01)
+    metrics.observe("POST", "/v1/topics", 400, False, 0.005, peer=True)
+    values = {
+        (s.name, s.labels["peer"]): s.value
+        for f in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in f.samples
+        if s.name in ("kraft_http_requests_total", "kraft_http_request_duration_seconds_count")
+    }
+    assert values == {
+        ("kraft_http_requests_total", "false"): 1,
+        ("kraft_http_requests_total", "true"): 1,
+        ("kraft_http_request_duration_seconds_count", "false"): 1,
+        ("kraft_http_request_duration_seconds_count", "true"): 1,
+    }
 
 
 # -- the client-error line -----------------------------------------------------------------------
@@ -187,7 +250,43 @@ def test_a_flood_of_client_errors_is_bounded_by_the_node_logs_repeat_limit() -> 
         logger.removeHandler(handler)
         logger.setLevel(old_level)
     assert len(kept) == 5  # every line shares the one template, whatever the client sent
-    assert all(r.msg == CLIENT_ERROR_LINE for r in kept)
+    assert all(r.msg == client_error_template(404) for r in kept)
+
+
+def test_a_flood_of_one_client_error_leaves_the_others_their_own_lines() -> None:
+    kept: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            kept.append(record)
+
+    handler = Keep()
+    handler.addFilter(RepeatLimit(burst=5, interval_s=60.0, clock=lambda: 0.0))
+    logger = logging.getLogger("server.http_server")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        for i in range(1000):  # a scanner's 404s
+            log_client_error("GET", f"/random/{i}", "10.0.0.1", 404, "NOT_FOUND", f"no {i}")
+        log_client_error("GET", "/v1/topics/t", "10.0.0.2", 403, "TOPIC_AUTHORIZATION_FAILED", "no")
+        log_client_error("POST", "/v1/topics", "10.0.0.3", 400, "INVALID_REQUEST", "bad")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    assert [r.getMessage().split(": ")[2][:3] for r in kept] == ["404"] * 5 + ["403", "400"]
+
+
+def test_a_client_error_answered_to_a_peer_node_is_logged_at_the_level_asked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="server.http_server")
+    log_client_error("POST", "/v1/topics", "10.0.0.9", 400, "INVALID_REQUEST", "x", logging.DEBUG)
+    assert caplog.records == []  # below the node's level: not even formatted
+    caplog.set_level(logging.DEBUG, logger="server.http_server")
+    log_client_error("POST", "/v1/topics", "10.0.0.9", 400, "INVALID_REQUEST", "x", logging.DEBUG)
+    [record] = caplog.records
+    assert record.levelno == logging.DEBUG
 
 
 def test_an_error_answer_relayed_from_the_controller_is_read_from_its_json() -> None:
@@ -289,12 +388,15 @@ def test_follower_lag_is_the_leaders_last_heard_end_minus_the_local_end() -> Non
 
 def test_consumer_group_lag_is_the_high_watermark_minus_the_committed_offset() -> None:
     facts = NodeFacts(
-        group_offsets=[GroupOffset("g", "t", 0, 40, 100), GroupOffset("g", "t", 1, 9, 9)]
+        committed_offsets=[("g", "t", 0, 40), ("g", "t", 1, 9), ("g", "t", 2, 5)],
+        # No replica of t-2 on this node: no high watermark, so no series (said in its HELP).
+        high_watermarks={("t", 0): 100, ("t", 1): 9},
     )
     values = exposed(facts)
     lag = "kraft_consumer_group_lag_records"
     assert values[(lag, (("group", "g"), ("partition", "0"), ("topic", "t")))] == 60
     assert values[(lag, (("group", "g"), ("partition", "1"), ("topic", "t")))] == 0
+    assert (lag, (("group", "g"), ("partition", "2"), ("topic", "t"))) not in values
 
 
 def test_counters_and_quorum_gauges_are_exposed_as_kept() -> None:
@@ -347,6 +449,37 @@ def test_traffic_counts_appended_batches_and_not_a_retried_duplicate() -> None:
     assert (news.records_out, news.bytes_out) == (5, 120)
 
 
+def test_a_deleted_topics_counters_are_dropped() -> None:
+    table = TrafficTable()
+    table.topic("kept").sent(1, 10)
+    table.topic("deleted").sent(2, 20)
+    table.keep_only({"kept": object(), "new": object()})
+    assert list(table.topics) == ["kept"]
+    assert table.topic("kept").records_out == 1
+    assert table.topic("deleted").records_out == 0  # made again: from 0
+
+
+def test_a_traffic_copy_does_not_move_with_the_counters() -> None:
+    traffic = TopicTraffic()
+    traffic.appended([Info(0, 4, 100)])
+    copy = traffic.copy()
+    traffic.sent(5, 50)
+    assert (copy.records_in, copy.bytes_in, copy.records_out, copy.bytes_out) == (5, 100, 0, 0)
+
+
+def test_records_out_of_a_binary_fetch_are_the_batches_record_counts() -> None:
+    def batch(base: int, count: int) -> bytes:
+        records = [NewRecord(None, b"v", 1000) for _ in range(count)]
+        return build_batch(records, base_offset=base)
+
+    # A compacted batch: 3 records left over offsets 10..19 (last_offset_delta 9, outside
+    # what records_in reads, set by hand).
+    compacted = bytearray(batch(10, 3))
+    struct.pack_into(">i", compacted, 23, 9)
+    assert records_in([batch(0, 7) + batch(7, 3), bytes(compacted)]) == 13
+    assert records_in([]) == 0
+
+
 def test_timed_fsync_tells_the_observer_each_duration() -> None:
     seen: list[float] = []
     durable.fsync_observer = seen.append
@@ -366,3 +499,75 @@ def test_timed_fsync_without_an_observer_still_fsyncs(monkeypatch: pytest.Monkey
     monkeypatch.setattr(os, "fsync", calls.append)
     durable.timed_fsync(5)
     assert calls == [5]
+
+
+def test_a_failing_observer_does_not_fail_a_successful_fsync(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(os, "fsync", calls.append)
+
+    def broken(seconds: float) -> None:
+        raise RuntimeError("observer bug")
+
+    monkeypatch.setattr(durable, "fsync_observer", broken)
+    caplog.set_level(logging.WARNING, logger="storage.durable")
+    durable.timed_fsync(7)  # does not raise
+    assert calls == [7]
+    assert any("observer failed" in r.getMessage() for r in caplog.records)
+
+
+def test_an_fsync_failure_still_raises_with_an_observer(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    seen: list[float] = []
+    monkeypatch.setattr(os, "fsync", failing)
+    monkeypatch.setattr(durable, "fsync_observer", seen.append)
+    with pytest.raises(OSError):
+        durable.timed_fsync(7)
+    assert seen == []
+
+
+# -- the scrape ----------------------------------------------------------------------------------
+
+
+def test_an_accept_header_prometheus_client_cannot_read_gets_the_text_format() -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    RequestMetrics(registry).observe("GET", "/metrics", 200, False, 0.001)
+    for accept in (
+        "text/plain; version=x",
+        "application/openmetrics-text; version=x",
+        "text/plain; version=1..0",
+    ):
+        encoder, content_type = encoder_for(accept)
+        assert content_type.startswith("text/plain; version=0.0.4"), accept
+        assert b"kraft_http_requests_total{" in encoder(registry)
+    assert encoder_for("application/openmetrics-text; version=1.0.0")[1].startswith(
+        "application/openmetrics-text"
+    )
+    assert encoder_for(None)[1].startswith("text/plain; version=0.0.4")
+
+
+def test_the_scrapes_families_and_text_are_made_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made_in: list[int] = []
+
+    def recording_families(facts: NodeFacts) -> list[Metric]:
+        made_in.append(threading.get_ident())
+        return families(facts)
+
+    facts = NodeFacts(committed_offsets=[("g", "t", 0, 1)], high_watermarks={("t", 0): 3})
+    monkeypatch.setattr(metrics_module, "gather", lambda node: facts)
+    monkeypatch.setattr(metrics_module, "families", recording_families)
+    node_metrics = NodeMetrics(node=None)  # type: ignore[arg-type]  # gather is replaced
+
+    async def scrape() -> tuple[bytes, str, int]:
+        body, content_type = await node_metrics.exposition("text/plain; version=x")
+        return body, content_type, threading.get_ident()
+
+    body, content_type, loop_thread = asyncio.run(scrape())
+    assert made_in and all(ident != loop_thread for ident in made_in)
+    assert content_type.startswith("text/plain; version=0.0.4")
+    assert b'kraft_consumer_group_lag_records{group="g",partition="0",topic="t"} 2.0' in body
