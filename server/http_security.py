@@ -44,7 +44,7 @@ from server.config import NodeConfig
 from server.http_records import node_of
 from server.http_util import error_response, read_body, replay_body
 from server.internal_auth_http import INTERNAL_PEER
-from server.metrics import LOGGED_MESSAGE_CHARS_MAX, LOGGED_NAME_CHARS_MAX, printable
+from server.log_text import LOGGED_MESSAGE_CHARS_MAX, LOGGED_NAME_CHARS_MAX, printable
 from server.users import Credential, UserStore, parse_basic
 
 log = logging.getLogger(__name__)

@@ -91,17 +91,14 @@ from server.http_util import (
 )
 from server.internal_auth import InternalAuth
 from server.internal_auth_http import internal_peer
+from server.log_text import LOGGED_MESSAGE_CHARS_MAX, LOGGED_PATH_CHARS_MAX, error_of, printable
 from server.metrics import (
-    LOGGED_MESSAGE_CHARS_MAX,
-    LOGGED_PATH_CHARS_MAX,
     REQUEST_METRICS,
     UNMATCHED,
     RequestMetrics,
     endpoint_label,
-    error_of,
     is_long_poll,
     method_label,
-    printable,
 )
 
 log = logging.getLogger(__name__)

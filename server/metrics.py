@@ -1,5 +1,4 @@
-"""GET /metrics: the node's metrics in Prometheus's text format, and the one log line of each
-client error.
+"""GET /metrics: the node's metrics in Prometheus's text format.
 
 Each node has its own ``CollectorRegistry`` (never prometheus-client's global one: a test may
 run several nodes in one process). Two kinds of metric live in it:
@@ -40,7 +39,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import orjson
 import prometheus_client
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -81,14 +79,8 @@ _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"
 FETCH_ROUTE = "/v1/topics/{topic}/partitions/{partition}/records"
 REPLICA_FETCH_ROUTE = "/v1/internal/replica-fetch"
 
-# How much of a client's path and of an error message the client-error line quotes.
-LOGGED_PATH_CHARS_MAX = 200
-LOGGED_MESSAGE_CHARS_MAX = 300
-# ... and of a name a client sent (a user, a topic, a group) in a line of its own.
-LOGGED_NAME_CHARS_MAX = 100
 
-
-# -- labels and log text -------------------------------------------------------------------------
+# -- labels --------------------------------------------------------------------------------------
 
 
 def method_label(method: str) -> str:
@@ -120,40 +112,6 @@ def is_long_poll(request: web.BaseRequest, endpoint: str) -> bool:
     timeout_ms = query.get("timeout_ms", "")
     # Anything but a plain positive number is refused by the handler: not a wait.
     return timeout_ms.isascii() and timeout_ms.isdigit() and int(timeout_ms) > 0
-
-
-def printable(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters with every non-printable character escaped
-    (``\\n`` as ``\\x0a``): a stranger's bytes must not forge a log line, nor ring a terminal."""
-    cut = text if len(text) <= limit else text[:limit]
-    if not cut.isprintable():
-        cut = "".join(c if c.isprintable() else _escape(c) for c in cut)
-    return cut if len(text) <= limit else cut + f"...({len(text)} chars)"
-
-
-def _escape(c: str) -> str:
-    code = ord(c)
-    return (
-        f"\\x{code:02x}"
-        if code < 0x100
-        else f"\\u{code:04x}"
-        if code < 0x10000
-        else f"\\U{code:08x}"
-    )
-
-
-def error_of(response: web.StreamResponse) -> tuple[str, str]:
-    """(Kafka error name, message) of an error answer built by another node (a forwarded
-    admin request), read from its JSON; ("", "") when it has none."""
-    body = getattr(response, "body", None)
-    if isinstance(body, bytes) and len(body) <= 1 << 16:
-        try:
-            fields = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return "", ""
-        if isinstance(fields, dict):
-            return str(fields.get("error", "")), str(fields.get("message", ""))
-    return "", ""
 
 
 # -- counted at the event ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from server import metrics as metrics_module
 from server.http_batches import records_in
 from server.http_server import client_error_template, log_client_error
+from server.log_text import error_of, printable
 from server.logs import RepeatLimit
 from server.metrics import (
     REPLICA_FETCH_ROUTE,
@@ -34,11 +35,9 @@ from server.metrics import (
     RequestMetrics,
     encoder_for,
     endpoint_label,
-    error_of,
     families,
     is_long_poll,
     method_label,
-    printable,
 )
 from server.topic_metrics import TopicTraffic, TrafficTable
 from storage import durable
