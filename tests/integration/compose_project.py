@@ -8,6 +8,13 @@ Dockerfile copies) run with the environment the container would have: the image'
 service's. One function, :meth:`Localizer.value`, makes the only change: service host names and
 container ports become 127.0.0.1 and free ports, and the container's /var/lib/kraft a temporary
 directory.
+
+A published port (``127.0.0.1:9094:9092``) is played as Docker plays it: its own host-side port
+(another free port) and a forwarder to the container's port (:class:`PublishedPort`). The host
+side is a different port from the one the node listens on, as in compose, where the host's
+127.0.0.1:9094 is not reachable from inside a container at all. A test can stop the
+forwarding (:meth:`PublishedPort.unpublish`) and then see that the nodes never dial a peer's
+advertised (host-side) address: each connection made to it is refused and counted.
 """
 
 from __future__ import annotations
@@ -17,8 +24,11 @@ import os
 import re
 import shlex
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +212,8 @@ class Localizer:
     ports: dict[tuple[str, int], int]
     # host port published -> (service, container port)
     published: dict[int, tuple[str, int]]
+    # host port published -> the free port on 127.0.0.1 that plays it (never one of ``ports``)
+    host_ports: dict[int, int]
 
     def value(self, text: str, service: str, host_view: bool = False) -> str:
         """``text`` as seen by ``service``'s container (or by the host, for advertised
@@ -211,8 +223,10 @@ class Localizer:
         def replace(match: re.Match[str]) -> str:
             host, port = match["host"], int(match["port"])
             if host in ("127.0.0.1", "localhost") and host_view:
-                key = self.published.get(port)
-            elif host in ("127.0.0.1", "localhost", "0.0.0.0"):
+                if port not in self.host_ports:
+                    raise AssertionError(f"{match[0]} in {text!r} is published by no service")
+                return f"127.0.0.1:{self.host_ports[port]}"
+            if host in ("127.0.0.1", "localhost", "0.0.0.0"):
                 key = (service, port)  # the container itself
             else:
                 key = (host, port)
@@ -230,16 +244,153 @@ def localize(
     project: dict[str, Any], image: Dockerfile, root: Path, more: Iterable[tuple[str, int]] = ()
 ) -> Localizer:
     """Free ports for every container port the node services listen on (and for ``more``,
-    (service, port) pairs of other services), keyed as the compose file names them, and the
-    host ports the nodes publish."""
+    (service, port) pairs of other services), keyed as the compose file names them, and other
+    free ports for the host ports the nodes publish."""
     keys = [(name, port) for name in NODES for port in image.expose] + list(more)
-    ports = dict(zip(keys, free_ports(len(keys)), strict=True))
     by_host = {
         host: (name, container)
         for name in NODES
         for host, container in published(project["services"][name]).items()
     }
-    return Localizer(root, ports, by_host)
+    chosen = free_ports(len(keys) + len(by_host))
+    ports = dict(zip(keys, chosen[: len(keys)], strict=True))
+    host_ports = dict(zip(by_host, chosen[len(keys) :], strict=True))
+    return Localizer(root, ports, by_host, host_ports)
+
+
+def publish(where: Localizer) -> dict[str, PublishedPort]:
+    """Starts the forwarders of the nodes' published ports (Docker's port publishing): each
+    host-side port to its container port. Keyed by service; :func:`unpublish_all` stops them."""
+    made: dict[str, PublishedPort] = {}
+    try:
+        for host, (service, container) in where.published.items():
+            made[service] = PublishedPort(
+                where.host_ports[host], where.ports[(service, container)], f"{service}:{host}"
+            )
+    except BaseException:
+        unpublish_all(made)
+        raise
+    return made
+
+
+def unpublish_all(ports: Mapping[str, PublishedPort]) -> None:
+    for port in ports.values():
+        port.close()
+
+
+@dataclass
+class _Link:
+    """A forwarded connection: its two sockets, and how many of its two pumps still run."""
+
+    client: socket.socket
+    upstream: socket.socket
+    pumps: int = 2
+
+
+class PublishedPort:
+    """A published port: connections to 127.0.0.1:``port`` are forwarded to 127.0.0.1:``to``,
+    until :meth:`unpublish`; from then on each connection is reset at once and counted in
+    :attr:`refused` (the port stays bound, so no other process takes it meanwhile)."""
+
+    def __init__(self, port: int, to: int, name: str) -> None:
+        self.port, self.to, self.name = port, to, name
+        self.refused = 0
+        self._forwarding = True
+        self._closed = False
+        self._lock = threading.Lock()
+        self._links: list[_Link] = []
+        self._threads: list[threading.Thread] = []
+        self._server = socket.create_server(("127.0.0.1", port))
+        # accept() wakes up at least this often to see close(): closing a socket does not wake
+        # a thread blocked in accept() on it.
+        self._server.settimeout(0.2)
+        self._acceptor = threading.Thread(target=self._accept, name=f"publish {name}")
+        self._acceptor.start()
+
+    def unpublish(self) -> None:
+        """Stops forwarding: the connections open now are cut (a pooled keep-alive connection
+        does not outlive it) and every new one is refused."""
+        with self._lock:
+            self._forwarding = False
+            links = list(self._links)
+        for link in links:
+            _cut(link.client)
+            _cut(link.upstream)
+
+    def close(self) -> None:
+        """Stops everything and frees the port; returns once its threads have ended."""
+        self.unpublish()
+        self._closed = True
+        self._acceptor.join()
+        self._server.close()
+        for thread in self._threads:
+            thread.join()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._server.accept()
+            except OSError:  # the timeout (to see close()), or a connection aborted meanwhile
+                continue
+            client.settimeout(None)
+            upstream = None
+            if self._forwarding:
+                try:
+                    upstream = socket.create_connection(("127.0.0.1", self.to), timeout=5)
+                    upstream.settimeout(None)
+                except OSError:
+                    pass  # the container's port is closed: so is the published one
+            with self._lock:  # decided with unpublish() excluded: no link escapes its cut
+                refused = not self._forwarding
+                self.refused += refused
+                link = None if refused or upstream is None else _Link(client, upstream)
+                if link is not None:
+                    self._links.append(link)
+            if link is None:
+                _reset(client)
+                if upstream is not None:
+                    upstream.close()
+                continue
+            for source, sink in ((client, upstream), (upstream, client)):
+                thread = threading.Thread(
+                    target=self._pump, args=(link, source, sink), name=self.name
+                )
+                self._threads.append(thread)
+                thread.start()
+
+    def _pump(self, link: _Link, source: socket.socket, sink: socket.socket) -> None:
+        """Copies ``source`` to ``sink`` until its end, then ends ``sink``'s sending half (the
+        other direction may still be talking); an error cuts both. The last of a link's two
+        pumps closes its sockets."""
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            _cut(source)
+            _cut(sink)
+        with self._lock:
+            link.pumps -= 1
+            last = link.pumps == 0
+            if last:
+                self._links.remove(link)
+        if last:
+            source.close()
+            sink.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Closes ``sock`` with an RST (linger 0): the peer sees the connection refused at once."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _cut(sock: socket.socket) -> None:
+    """Ends both directions of ``sock`` (waking a thread blocked in recv on it)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def node_containers(
@@ -250,12 +401,14 @@ def node_containers(
     for name in NODES:
         service = project["services"][name]
         test = service["healthcheck"]["test"]
+        port = listener(service["environment"], "HTTP").port
         made[name] = Container(
             name=name,
             env=where.env(container_env(image, service), name),
             workdir=Path(where.value(image.workdir, name)),
             health=[test[0], *(where.value(part, name) for part in test[1:])],
             url=where.value(f"http://127.0.0.1:{HOST_HTTP_PORTS[name]}", name, host_view=True),
+            inside=where.value(f"http://{name}:{port}", "client"),
         )
     return made
 
@@ -269,6 +422,7 @@ class Container:
     workdir: Path
     health: list[str]
     url: str  # how a host client reaches it (its published port)
+    inside: str  # how another container reaches it (its service name and HTTP port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -313,14 +467,16 @@ class Container:
         text = self.output.read_text(errors="replace")
         return text[text.rfind(f"--- start {self.starts}\n") :]
 
-    def ready(self) -> bool:
+    def ready(self, url: str | None = None) -> bool:
+        """Whether the node answers 200 on /v1/health/ready at ``url`` (its published port
+        unless given); fails the test if it has exited."""
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(
                 f"{self.name} exited with {self.process.returncode}:\n{self.this_run()[-4000:]}"
             )
         try:
-            status, _ = http("GET", self.url + "/v1/health/ready", timeout=2)
+            status, _ = http("GET", (url or self.url) + "/v1/health/ready", timeout=2)
         except OSError:
             return False
         return status == 200

@@ -10,6 +10,8 @@ import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,12 +39,15 @@ from tests.integration.compose_project import (
     Dockerfile,
     InterpolationError,
     Localizer,
+    PublishedPort,
     container_env,
     listener,
     load_compose,
     localize,
     node_containers,
+    publish,
     published,
+    unpublish_all,
 )
 
 pytestmark = pytest.mark.timeout(300)
@@ -249,11 +254,17 @@ def _chaos_links(project: dict[str, Any], image: Dockerfile) -> dict[str, dict[s
     return links
 
 
-def test_chaos_profile_routes_every_link_through_toxiproxy(image: Dockerfile) -> None:
+def test_chaos_overlay_routes_every_link_through_toxiproxy(
+    project: dict[str, Any], image: Dockerfile
+) -> None:
+    # The overlay file is the opt-in: a plain `up` has no Toxiproxy, and the overlay's has no
+    # profile to name (Compose refuses a node depending on a service of an inactive profile,
+    # so a profile would be needed on every command of the run, `down` included).
+    assert "toxiproxy" not in project["services"]
     project = load_compose(COMPOSE_FILE, CHAOS_FILE)
     toxiproxy = project["services"]["toxiproxy"]
     assert toxiproxy["image"] == "ghcr.io/shopify/toxiproxy:2.12.0"
-    assert toxiproxy["profiles"] == ["chaos"]
+    assert "profiles" not in toxiproxy, "the chaos overlay's services start without a profile"
     links = _chaos_links(project, image)
     assert len(links) == 12  # 6 ordered pairs, HTTP and Raft
     for link in links.values():
@@ -263,15 +274,18 @@ def test_chaos_profile_routes_every_link_through_toxiproxy(image: Dockerfile) ->
 @pytest.fixture
 def compose_run(
     project: dict[str, Any], image: Dockerfile, tmp_path: Path
-) -> Iterator[tuple[dict[str, Container], Localizer]]:
-    """The node containers (not started) and where their addresses are; all stopped after."""
+) -> Iterator[tuple[dict[str, Container], Localizer, dict[str, PublishedPort]]]:
+    """The node containers (not started), where their addresses are, and their published
+    ports (forwarding); all stopped after."""
     where = localize(project, image, tmp_path)
     made = node_containers(project, image, where)
+    ports = publish(where)
     try:
-        yield made, where
+        yield made, where, ports
     finally:
         for container in made.values():
             container.stop()
+        unpublish_all(ports)
 
 
 def _wait_ready(containers: Mapping[str, Container]) -> None:
@@ -294,14 +308,22 @@ def _read_all(url: str, topic: str, count: int) -> list[str]:
     return [r["value"] for r in body["records"]]
 
 
+def _leader(url: str, topic: str) -> int:
+    """The leader of ``topic``'s partition 0, as the node at ``url`` describes it."""
+    status, described = http("GET", f"{url}/v1/topics/{topic}")
+    assert status == 200, f"describe {topic}: {status} {described}"
+    return int(described["partitions"][0]["leader"])
+
+
 def _segments(log_dir: Path, topic: str) -> list[Path]:
     return sorted((log_dir / f"{topic}-0").glob("*.log"))
 
 
 def test_the_compose_nodes_form_a_cluster_and_a_restart_keeps_the_data(
-    project: dict[str, Any], compose_run: tuple[dict[str, Container], Localizer]
+    project: dict[str, Any],
+    compose_run: tuple[dict[str, Container], Localizer, dict[str, PublishedPort]],
 ) -> None:
-    containers, where = compose_run
+    containers, where, _ = compose_run
     for container in containers.values():
         container.start()
     _wait_ready(containers)
@@ -334,7 +356,8 @@ def test_the_compose_nodes_form_a_cluster_and_a_restart_keeps_the_data(
     assert status == 201, f"create: {status} {body}"
     first = [f"reading-{i}" for i in range(20)]
     _produce(node3.url, topic, first)
-    for container in containers.values():  # a follower redirects to the leader's advertised URL
+    # A follower redirects to the leader's advertised URL, which the host reaches.
+    for container in containers.values():
         assert _read_all(container.url, topic, 40) == first
 
     status, described = http("GET", f"{node1.url}/v1/topics/{topic}")
@@ -390,9 +413,182 @@ def test_the_compose_nodes_form_a_cluster_and_a_restart_keeps_the_data(
     assert MetaProperties.read(follower.log_dir) == meta_before
 
 
-def test_the_chaos_overlay_forms_the_cluster_through_toxiproxy(
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 307 comes back as the answer
+
+
+_NOT_FOLLOWING = urllib.request.build_opener(_NoRedirect)
+
+
+def _inside(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    """A request of a client inside the compose network: a 307 is not followed (it names an
+    advertised, host-side address, which this client does not dial); (status, JSON)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with _NOT_FOLLOWING.open(request, timeout=60) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    return status, json.loads(raw) if raw else None
+
+
+def _until_ok(what: str, method: str, url: str, body: Any = None) -> Any:
+    """The answer of the first 2xx, retrying while the answer is retriable (a 503 while a
+    leader or coordinator moves); any other answer fails the test at once."""
+
+    def attempt() -> Any:
+        status, answer = _inside(method, url, body)
+        if status // 100 == 2:
+            return answer or True
+        assert status == 503, f"{what}: {status} {answer}"
+        return None
+
+    return wait_until(what, attempt)
+
+
+def test_the_nodes_reach_each_other_by_service_name_only(
+    compose_run: tuple[dict[str, Container], Localizer, dict[str, PublishedPort]],
+) -> None:
+    """In compose a node cannot reach a peer at its advertised address (the host's
+    127.0.0.1:9094 is, inside a container, the container itself). Once the cluster is up the
+    published ports stop forwarding, and every path from node to node is driven through the
+    nodes' own listeners: registration and heartbeats, a topic created through a node that is
+    not the controller, records produced (acks=all) through a node that does not lead all of
+    them, a producer id, offsets committed and the group described at its coordinator, the
+    groups listed at another node, a follower restarted that catches up and rejoins the ISRs.
+    Any of them dialling an advertised address fails, and each such connection is counted."""
+    containers, _, ports = compose_run
+    for container in containers.values():
+        container.start()
+    _wait_ready(containers)
+    for port in ports.values():
+        port.unpublish()
+    for container in containers.values():
+        with pytest.raises(OSError):
+            http("GET", container.url + "/v1/health/ready", timeout=5)
+    before = {name: port.refused for name, port in ports.items()}
+
+    def dialled() -> dict[str, int]:
+        """Connections to each node's advertised address since the forwarding stopped."""
+        return {name: port.refused - before[name] for name, port in ports.items()}
+
+    try:
+        _drive_node_to_node_paths(containers)
+    except AssertionError as e:
+        raise AssertionError(
+            f"{e}\n(connections refused at the advertised addresses meanwhile: {dialled()})"
+        ) from None
+    assert dialled() == dict.fromkeys(ports, 0), (
+        f"nodes dialled peers at their advertised (host-side) addresses: {dialled()}"
+    )
+
+
+def _drive_node_to_node_paths(containers: Mapping[str, Container]) -> None:
+    """Every path from node to node, driven by a client inside the compose network."""
+    by_id = {i: containers[name] for i, name in enumerate(NODES, start=1)}
+
+    cluster = _until_ok("the cluster", "GET", by_id[1].inside + "/v1/cluster")
+    controller = cluster["controller_id"]
+    other = next(i for i in by_id if i != controller)
+    topic = "inside"
+    created = _until_ok(
+        "create through a node that is not the controller",
+        "POST",
+        by_id[other].inside + "/v1/topics",
+        {"name": topic, "partitions": 3, "replication_factor": 3},
+    )
+    leaders = {p["partition"]: p["leader"] for p in created["partitions"]}
+    entry = by_id[next(i for i in by_id if i != leaders[0])]  # forwards partition 0 at least
+
+    def produce(values: list[str], entry: Container = entry) -> None:
+        records = [{"partition": i % 3, "value": v} for i, v in enumerate(values)]
+        answer = _until_ok(
+            f"produce acks=all through {entry.name}",
+            "POST",
+            f"{entry.inside}/v1/topics/{topic}/records?acks=all",
+            {"records": records},
+        )
+        assert all("offset" in o for o in answer["offsets"]), answer
+
+    produce([f"first-{i}" for i in range(9)])
+    assert "producer_id" in _until_ok(
+        "a producer id", "POST", by_id[other].inside + "/v1/producers"
+    )
+
+    # Node 1 takes the commit (it coordinates the group) or names the coordinator in its 307.
+    group = "inside-readers"
+    commit = {"offsets": [{"topic": topic, "partition": i, "offset": 2} for i in range(3)]}
+
+    def coordinator() -> int | None:
+        status, answer = _inside("POST", f"{by_id[1].inside}/v1/groups/{group}/offsets", commit)
+        if status == 200:
+            return 1
+        assert status in (307, 503), f"commit: {status} {answer}"
+        return answer.get("coordinator_id") if status == 307 else None
+
+    coordinator_id = wait_until("the group's coordinator", coordinator)
+    at = by_id[coordinator_id].inside
+    _until_ok("commit at the coordinator", "POST", f"{at}/v1/groups/{group}/offsets", commit)
+    described = _until_ok("the group", "GET", f"{at}/v1/groups/{group}")
+    # The coordinator asks each partition's leader for its log end (the others' over HTTP).
+    lags = {(o["partition"], o["log_end_offset"], o["lag"]) for o in described["offsets"]}
+    assert lags == {(0, 3, 1), (1, 3, 1), (2, 3, 1)}, described
+    elsewhere = by_id[next(i for i in by_id if i != coordinator_id)].inside
+    listed = _until_ok(
+        "the groups, at a node that is not the coordinator", "GET", elsewhere + "/v1/groups"
+    )
+    assert [g["group"] for g in listed["groups"]] == [group], listed
+
+    # A follower (not the controller) stopped and restarted on its volume catches up.
+    follower = by_id[next(i for i in by_id if i not in (controller, leaders[0]))]
+    assert follower.stop() == 0, f"{follower.name} did not stop cleanly:\n{follower.this_run()}"
+    gone = next(i for i, c in by_id.items() if c is follower)
+
+    def partitions() -> list[dict[str, Any]]:
+        status, answer = _inside("GET", f"{by_id[controller].inside}/v1/topics/{topic}")
+        assert status == 200, f"describe {topic}: {status} {answer}"
+        return list(answer["partitions"])
+
+    wait_until(
+        f"{follower.name} out of every ISR of {topic}",
+        lambda: all(gone not in p["isr"] and p["leader"] != gone for p in partitions()),
+    )
+    produce([f"second-{i}" for i in range(9)], by_id[controller])
+    follower.start()
+    wait_until(f"{follower.name} ready again", lambda: follower.ready(follower.inside))
+
+    wait_until(
+        f"{follower.name} back in every ISR of {topic}",
+        lambda: all(len(p["isr"]) == 3 for p in partitions()),
+    )
+    produce([f"third-{i}" for i in range(9)], follower)
+
+    def replicas_identical() -> bool:
+        for index in range(3):
+            files = {
+                b"".join(
+                    p.read_bytes() for p in sorted((c.log_dir / f"{topic}-{index}").glob("*.log"))
+                )
+                for c in containers.values()
+            }
+            if len(files) != 1:
+                return False
+        return True
+
+    wait_until("the three replicas of each partition are byte-identical", replicas_identical)
+
+
+def test_the_chaos_overlay_carries_every_link_through_toxiproxy(
     image: Dockerfile, tmp_path: Path
 ) -> None:
+    """The cluster forms through the proxies (each Raft pair and each follower's fetch is seen
+    there), and nothing goes around them: with the HTTP proxies disabled the followers stop
+    replicating and the controller fences the brokers whose heartbeats stop; with the Raft
+    proxies disabled every node loses its Raft peers; after Toxiproxy's reset both come back."""
     project = load_compose(COMPOSE_FILE, CHAOS_FILE)
     toxiproxy = project["services"]["toxiproxy"]
     config_at = next(a.split("=", 1)[1] for a in toxiproxy["command"] if a.startswith("-config="))
@@ -403,9 +599,11 @@ def test_the_chaos_overlay_forms_the_cluster_through_toxiproxy(
     )
     config_text = (COMPOSE_DIR / source).read_text()
     proxies = json.loads(config_text)
+    links = _chaos_links(project, image)
     api_port = published(toxiproxy)[TOXIPROXY_API_PORT]
     listens = [("toxiproxy", int(p["listen"].rsplit(":", 1)[1])) for p in proxies]
     where = localize(project, image, tmp_path, [*listens, ("toxiproxy", api_port)])
+    api = f"http://127.0.0.1:{where.ports[('toxiproxy', api_port)]}"
     config = tmp_path / "toxiproxy.json"
     config.write_text(where.value(config_text, "toxiproxy"))
     log = tmp_path / "toxiproxy.log"
@@ -420,6 +618,8 @@ def test_the_chaos_overlay_forms_the_cluster_through_toxiproxy(
     ]
     assert binary.exists(), f"{binary} is missing: scripts/setup builds it ({toxiproxy['image']})"
     containers = node_containers(project, image, where)
+    by_id = {i: containers[name] for i, name in enumerate(NODES, start=1)}
+    ports: dict[str, PublishedPort] = {}
     with open(log, "wb") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -427,6 +627,7 @@ def test_the_chaos_overlay_forms_the_cluster_through_toxiproxy(
             "toxiproxy has started every proxy",
             lambda: log.read_text().count('"Started proxy"') == len(proxies),
         )
+        ports = publish(where)
         for container in containers.values():
             container.start()
         _wait_ready(containers)
@@ -439,11 +640,77 @@ def test_the_chaos_overlay_forms_the_cluster_through_toxiproxy(
         values = [f"v{i}" for i in range(10)]
         _produce(node1.url, topic, values)
         assert _read_all(node1.url, topic, 20) == values
-        status, described = http("GET", f"{node1.url}/v1/topics/{topic}")
-        leader = described["partitions"][0]["leader"]
+        first_leader = _leader(node1.url, topic)
+        status, cluster = http("GET", f"{node1.url}/v1/cluster")
+        controller = cluster["controller_id"]
+
+        def set_links(kind: str, enabled: bool, node: str | None = None) -> None:
+            """Enables or disables the ``kind`` proxies (those of ``node`` only, if given)."""
+            for name, link in links.items():
+                if link["kind"] == kind and node in (None, link["from"], link["to"]):
+                    status, answer = http("POST", f"{api}/proxies/{name}", {"enabled": enabled})
+                    assert status == 200 and answer["enabled"] is enabled, f"{name}: {answer}"
+
+        def reset() -> None:
+            """Every proxy enabled again; back to a cluster of three ready, in-sync nodes."""
+            assert http("POST", f"{api}/reset")[0] == 204
+            _wait_ready(containers)
+            wait_until("no broker fenced after the reset", lambda: fenced() == set())
+            wait_until(f"every replica of {topic} in sync", lambda: in_sync() == {1, 2, 3})
+
+        def fenced() -> set[int]:
+            status, cluster = http("GET", f"{node1.url}/v1/cluster")
+            assert status == 200, f"cluster: {status} {cluster}"
+            return {b["id"] for b in cluster["brokers"] if b["fenced"]}
+
+        def in_sync() -> set[int]:
+            status, described = http("GET", f"{node1.url}/v1/topics/{topic}")
+            assert status == 200, f"describe {topic}: {status} {described}"
+            return set(described["partitions"][0]["isr"])
+
+        # One node's HTTP links cut: its heartbeats no longer reach the controller (the only
+        # way they have is through its proxies), which fences it.
+        cut = next(i for i in by_id if i != controller)
+        set_links("http", False, f"node{cut}")
+        wait_until(f"the controller fences node {cut}", lambda: fenced() == {cut})
+        reset()
+
+        # Every HTTP link cut: no follower can fetch the leader's new record, so acks=all
+        # cannot complete (the controller fences nobody then: hearing no broker, it hands
+        # its leadership over instead).
+        leader = _leader(node1.url, topic)
+        set_links("http", False)
+        status, body = http(
+            "POST",
+            f"{by_id[leader].url}/v1/topics/{topic}/partitions/0/records?acks=all&timeout_ms=2000",
+            {"records": [{"value": "while-cut"}]},
+        )
+        assert status != 200, f"acks=all completed with the HTTP proxies disabled: {body}"
+        reset()
+
+        def raft_peers_connected(container: Container) -> list[bool]:
+            status, quorum = http("GET", f"{container.url}/v1/cluster/quorum")
+            assert status == 200, f"quorum at {container.name}: {status} {quorum}"
+            me = quorum["node"]["id"]
+            return [v["connected"] for v in quorum["voters"] if v["id"] != me]
+
+        # Raft links cut: every node loses both of its Raft peers.
+        set_links("raft", False)
+        for container in containers.values():
+            wait_until(
+                f"{container.name} sees no Raft peer connected",
+                lambda c=container: raft_peers_connected(c) == [False, False],
+            )
+        assert http("POST", f"{api}/reset")[0] == 204
+        for container in containers.values():
+            wait_until(
+                f"{container.name} sees both Raft peers again",
+                lambda c=container: raft_peers_connected(c) == [True, True],
+            )
     finally:
         for container in containers.values():
             container.stop()
+        unpublish_all(ports)
         server.terminate()
         server.wait(30)
     accepted = {
@@ -452,12 +719,13 @@ def test_the_chaos_overlay_forms_the_cluster_through_toxiproxy(
         if line.get("message") == "Accepted client"
     }
     # Each pair's Raft link is dialled one way (pysyncobj: the larger address dials), and each
-    # follower fetched from the leader: all through the proxies, none around them.
+    # follower fetched from the leader through its proxy (that none went around them is what
+    # the disabled proxies showed above).
     for i, j in ((1, 2), (1, 3), (2, 3)):
         pair = {f"node{i}-to-node{j}-raft", f"node{j}-to-node{i}-raft"}
         assert pair & accepted, f"no Raft link between node{i} and node{j} went through toxiproxy"
-    for follower in {1, 2, 3} - {leader}:
-        name = f"node{follower}-to-node{leader}-http"
+    for follower in {1, 2, 3} - {first_leader}:
+        name = f"node{follower}-to-node{first_leader}-http"
         assert name in accepted, f"{name} carried nothing: {sorted(accepted)}"
 
 
