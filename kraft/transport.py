@@ -115,8 +115,9 @@ class LinkReporter:
         self._next_log[key] = now + self._interval_s
         suppressed = self._suppressed.pop(key, 0)
         more = f" ({suppressed} more since the last report)" if suppressed else ""
-        # The node's log names the node on every line already.
-        logger.log(_LEVELS.get(kind, logging.WARNING), "%s%s", text, more)
+        # A node's own log names it on every line; the prefix tells apart nodes that share a
+        # process (the quorum tests run three).
+        logger.log(_LEVELS.get(kind, logging.WARNING), "node %d: %s%s", self.node_id, text, more)
         self.logged[key] += 1
         return True
 

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from scripts.node_process import ROOT, Cluster
 from tests.processes import default_sigint, stop
@@ -55,13 +55,16 @@ class Member:
             preexec_fn=default_sigint,
         )
         self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
+        self.errors: list[str] = []
+        # One reader per stream, each until its end: the tool never blocks on a full pipe, and
+        # nothing else reads (or closes) the streams while the readers run.
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self._readers = [
+            threading.Thread(target=_read, args=(self.process.stdout, self.lines), daemon=True),
+            threading.Thread(target=_read, args=(self.process.stderr, self.errors), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
     def owned(self) -> set[str]:
         """The partitions it owns now, by its assigned/revoked lines."""
@@ -78,9 +81,15 @@ class Member:
     def interrupt(self) -> tuple[int, str]:
         """Ctrl+C; its exit code and stderr once it has stopped."""
         self.process.send_signal(signal.SIGINT)
-        _, err = self.process.communicate(timeout=DEADLINE_S)
-        self._reader.join(DEADLINE_S)
-        return self.process.returncode, err
+        self.process.wait(timeout=DEADLINE_S)
+        for reader in self._readers:
+            reader.join(DEADLINE_S)
+        return self.process.returncode, "".join(f"{line}\n" for line in self.errors)
+
+
+def _read(stream: IO[str], into: list[str]) -> None:
+    for line in stream:
+        into.append(line.rstrip("\n"))
 
 
 def wait_until(what: str, predicate: Callable[[], bool], members: list[Member]) -> None:

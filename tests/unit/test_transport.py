@@ -32,12 +32,12 @@ def test_a_recurring_problem_is_logged_once_per_interval_with_the_count_of_repea
         clock.now += 1
     links.report(OVERSIZED, "10.0.0.2", "dropped another")  # another peer: its own limit
     assert [r.getMessage() for r in caplog.records] == [
-        "dropped it",
-        "dropped another",
+        "node 7: dropped it",
+        "node 7: dropped another",
     ]
     clock.now += 6  # 11 s after the first line
     links.report(OVERSIZED, "10.0.0.1", "dropped it")
-    assert caplog.records[-1].getMessage() == "dropped it (4 more since the last report)"
+    assert caplog.records[-1].getMessage() == "node 7: dropped it (4 more since the last report)"
     assert links.counts[(OVERSIZED, "10.0.0.1")] == 6 and links.logged[(OVERSIZED, "10.0.0.1")] == 2
 
 
@@ -55,7 +55,7 @@ def test_repeated_closes_during_the_handshake_are_a_warning_that_names_every_cau
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
     assert record.getMessage().startswith(
-        "the Raft link with 127.0.0.1:9095 was closed during the handshake, 2 times in "
+        "node 7: the Raft link with 127.0.0.1:9095 was closed during the handshake, 2 times in "
         "a row: the peer is unreachable or restarting, or its cluster.secret differs"
     )
     assert "failed authentication" not in record.getMessage().split("(")[0]
