@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import time
 from pathlib import Path
@@ -52,10 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from client.async_consumer import AsyncConsumer, ConsumerRebalanceListener  # noqa: E402
 from client.batches import ConsumerRecord  # noqa: E402
-from client.client import TransportError  # noqa: E402
 from client.group_member import TopicPartition  # noqa: E402
-from client.producer import AsyncProducer, ProducerTimeout, RecordMetadata  # noqa: E402
-from client.protocol import ApiError  # noqa: E402
+from client.producer import AsyncProducer, RecordMetadata  # noqa: E402
+from scripts.examples.running import run_until_stopped  # noqa: E402
 from scripts.examples.topics import ensure_topics  # noqa: E402
 from scripts.examples.weather import (  # noqa: E402
     AVERAGES_TOPIC,
@@ -284,32 +282,10 @@ async def average(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    interrupted = False
-    processed: list[int] = []
-
-    async def run() -> None:
-        nonlocal interrupted
-        stop = asyncio.Event()
-
-        def on_signal(number: int) -> None:
-            nonlocal interrupted
-            interrupted = interrupted or number == signal.SIGINT
-            stop.set()
-
-        loop = asyncio.get_running_loop()
-        for number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(number, on_signal, number)
-        processed.append(await average(args, stop))
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:  # before the handlers were installed
-        return 130
-    except (ApiError, TransportError, ProducerTimeout) as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 1
-    print(f"Averaged {processed[0]} readings", file=sys.stderr)
-    return 130 if interrupted else 0
+    code, count = run_until_stopped(PROG, lambda stop: average(args, stop))
+    if count >= 0:
+        print(f"Averaged {count} readings", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

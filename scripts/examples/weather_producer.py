@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import time
 from collections import deque
@@ -36,9 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from client.client import TransportError  # noqa: E402
-from client.producer import AsyncProducer, ProducerTimeout, RecordMetadata  # noqa: E402
-from client.protocol import ApiError  # noqa: E402
+from client.producer import AsyncProducer, RecordMetadata  # noqa: E402
+from scripts.examples.running import run_until_stopped  # noqa: E402
 from scripts.examples.topics import ensure_topics  # noqa: E402
 from scripts.examples.weather import (  # noqa: E402
     PARTITIONS,
@@ -127,35 +125,10 @@ async def produce(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    interrupted = False
-    acknowledged: list[int] = []
-
-    async def run() -> None:
-        nonlocal interrupted
-        stop = asyncio.Event()
-
-        def on_signal(number: int) -> None:
-            nonlocal interrupted
-            interrupted = interrupted or number == signal.SIGINT
-            stop.set()
-
-        loop = asyncio.get_running_loop()
-        for number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(number, on_signal, number)
-        acknowledged.append(await produce(args, stop))
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:  # before the handlers were installed
-        return 130
-    except (ApiError, TransportError, ProducerTimeout) as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 1
-    print(
-        f"Sent {acknowledged[0]} readings of {args.stations} stations to {args.topic}",
-        file=sys.stderr,
-    )
-    return 130 if interrupted else 0
+    code, count = run_until_stopped(PROG, lambda stop: produce(args, stop))
+    if count >= 0:
+        print(f"Sent {count} readings of {args.stations} stations to {args.topic}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
