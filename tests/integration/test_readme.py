@@ -4,9 +4,9 @@ README shows. How the README is read and compared: tests/readme_lab.py.
 
 A command runs as a user would type it in the checkout, after source .venv/bin/activate, with
 three rewrites and no others: the documented ports (9092-9097) become the test's, the
-checkout's paths (``scripts/``, ``.venv/``) are made absolute because the commands run in a
-temporary directory (whatever they write lands there), and ``scripts/cluster`` is given that
-directory's ``.cluster`` and the test's base port.
+checkout's paths (``scripts/``, ``.venv/``, ``docs/``, ``compose/``) are made absolute because
+the commands run in a temporary directory (whatever they write lands there), and
+``scripts/cluster`` is given that directory's ``.cluster`` and the test's base port.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,6 @@ class Lab:
 
     work: Path
     base_port: int
-    outputs: list[str] = field(default_factory=list)
 
     def rewrite(self, command: str) -> str:
         """``command`` as the test runs it (the three rewrites of the module docstring)."""
@@ -194,7 +193,7 @@ _URL = re.compile(r"localhost:9092(/[^\s'\"?]*)")
 
 def _curl_calls() -> set[tuple[str, str]]:
     """(method, path) of every curl command the README runs."""
-    calls = set()
+    calls: set[tuple[str, str]] = set()
     for block in readme_blocks():
         for step in readme_lab.steps(block):
             if not step.command.startswith("curl "):
