@@ -21,9 +21,9 @@ How the README is read:
 
 What "the same output" means: the shape, not the values a run chooses. Both sides are rewritten
 the same way before they are compared: the documented ports become the test's, runs of blanks
-one space, blank lines dropped, topic ids ``<id>``, numbers ``#``. Output that is JSON (a
-document or one per line) is compared by structure: the same keys, values of the same JSON
-types (a ``null`` shown matches any value: a figure not known yet). ``ls`` output is compared
+one space, blank lines dropped, dates ``<date>``, topic ids ``<id>``, numbers ``#``. Output
+that is JSON (a document or one per line) is compared by structure: the same keys, values of
+the same JSON types (a ``null`` shown matches any value: a figure not known yet). ``ls`` output is compared
 as a set of names, since ``ls`` lays names out in columns only on a terminal; with ``...``
 among them, the names shown must be there and others may be.
 """
@@ -200,12 +200,18 @@ def rewrite_ports(text: str, base_port: int) -> str:
 
 _TOPIC_ID = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# Java's Date.toString(), as Kafka's meta.properties carries it: "Sun Dec 06 08:46:17 UTC 2026".
+_JAVA_DATE = re.compile(
+    r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"+\d{1,2} \d{2}:\d{2}:\d{2} [A-Za-z+\-0-9]+ \d{4}\b"
+)
 _BLANKS = re.compile(r"\s+")
 WILDCARD = "..."
 
 
 def normalize_line(line: str) -> str:
-    """A printed line with what a run chooses (ids, numbers, spacing) made uniform."""
+    """A printed line with what a run chooses (dates, ids, numbers, spacing) made uniform."""
+    line = _JAVA_DATE.sub("<date>", line)
     line = _TOPIC_ID.sub(lambda m: "<id>" if re.search(r"\d|[A-Z]", m.group()) else m.group(), line)
     line = _NUMBER.sub("#", line)
     return _BLANKS.sub(" ", line).strip()
