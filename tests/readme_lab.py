@@ -23,9 +23,9 @@ What "the same output" means: the shape, not the values a run chooses. Both side
 the same way before they are compared: the documented ports become the test's, runs of blanks
 one space, blank lines dropped, dates ``<date>``, topic ids ``<id>``, numbers ``#``. Output
 that is JSON (a document or one per line) is compared by structure: the same keys, values of
-the same JSON types (a ``null`` shown matches any value: a figure not known yet). ``ls`` output is compared
-as a set of names, since ``ls`` lays names out in columns only on a terminal; with ``...``
-among them, the names shown must be there and others may be.
+the same JSON types (a ``null`` shown matches any value: a figure not known yet). ``ls``
+output is compared as a set of names, since ``ls`` lays names out in columns only on a
+terminal; with ``...`` among them, the names shown must be there and others may be.
 """
 
 from __future__ import annotations
