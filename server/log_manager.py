@@ -246,6 +246,22 @@ class LogManager:
             recovery_point=0 if namesake else recovery.get(key, 0),
             log_start_offset=0 if namesake else starts.get(key, 0),
         )
+        if (
+            partition_log.recovery_point < partition_log.log_end_offset
+            and not partition_log.offline
+        ):
+            # Recovery kept batches no fsync covered yet (a crash after appends the recovery
+            # point checkpoint missed: acknowledged ones among them). They are made durable
+            # here, before the replica is seen, so the high watermark counts them from the
+            # start, as Kafka's leader does at once, rather than after the first flush, with
+            # a fetch in between answering none of them.
+            try:
+                _write_partition_metadata(directory, topic_id)
+                partition_log.flush()
+            except OSError as e:
+                # A failed flush took the log offline (its reads and appends say so); a
+                # failed partition.metadata write is tried again by the replica's next flush.
+                log.error("flush of %s after recovery failed: %s", directory, e)
         snapshots = ProducerSnapshots(directory)
         try:
             producers = restore_producers(partition_log, snapshots)
@@ -305,6 +321,7 @@ class LogManager:
         )
         if loaded.high_watermark is not None:
             partition.restore_high_watermark(loaded.high_watermark)
+        partition.advance_high_watermark()  # a leader alone in its ISR: all it holds, flushed
         self.partitions[key] = partition
         loaded.log.on_offsets_changed = functools.partial(self._offsets_changed, key)
         self._offsets_changed(key)

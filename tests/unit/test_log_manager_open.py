@@ -129,3 +129,32 @@ def test_the_checkpoint_check_reads_only_partitions_whose_offsets_moved(tmp_path
             await logs.close()
 
     asyncio.run(run())
+
+
+def test_batches_recovery_kept_past_a_stale_recovery_point_count_at_once(tmp_path: Path) -> None:
+    """After a crash the checkpoints lag the log: the batches recovery keeps past the recovery
+    point are fsynced while the replica opens, so a leader alone in its ISR has them below
+    its high watermark from the start, not after a first flush a fetch could beat."""
+
+    async def run() -> None:
+        logs = LogManager(tmp_path, node_id=1)
+        logs.start(retention_check_interval_ms=300_000, on_fatal=lambda why: None)
+        p = logs.open_partition("t", TOPIC_ID, 0, STATE, LogConfig(), 1)
+        p.append_now([[NewRecord(None, b"one", 1000)], [NewRecord(None, b"two", 1000)]], "all")
+        await until(lambda: p.high_watermark == 2, "the first flush", DEADLINE_S)
+        await logs.close()
+
+    asyncio.run(run())
+    stale = "0\n1\nt 0 0\n"  # what the checkpoints said before the appends (Kafka's format)
+    for name in ("recovery-point-offset-checkpoint", "replication-offset-checkpoint"):
+        (tmp_path / name).write_text(stale)
+
+    async def reopen() -> None:
+        logs = LogManager(tmp_path, node_id=1)
+        try:
+            p = logs.open_partition("t", TOPIC_ID, 0, STATE, LogConfig(), 1)
+            assert (p.log.recovery_point, p.high_watermark) == (2, 2)
+        finally:
+            await logs.close()
+
+    asyncio.run(reopen())
