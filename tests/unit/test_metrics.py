@@ -10,7 +10,8 @@ import os
 import struct
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -229,7 +230,9 @@ def test_a_client_error_is_one_line_with_method_path_status_error_client_and_mes
     assert "\n" not in record.getMessage()
 
 
-def test_a_flood_of_client_errors_is_bounded_by_the_node_logs_repeat_limit() -> None:
+@contextmanager
+def lines_through_the_repeat_limit() -> Iterator[list[logging.LogRecord]]:
+    """The client-error lines the node log's repeat limit (5 a template here) lets through."""
     kept: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
@@ -243,36 +246,26 @@ def test_a_flood_of_client_errors_is_bounded_by_the_node_logs_repeat_limit() -> 
     old_level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        for i in range(1000):
-            log_client_error("GET", f"/random/{i}", "10.0.0.1", 404, "NOT_FOUND", f"no {i}")
+        yield kept
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+def test_a_flood_of_client_errors_is_bounded_by_the_node_logs_repeat_limit() -> None:
+    with lines_through_the_repeat_limit() as kept:
+        for i in range(1000):
+            log_client_error("GET", f"/random/{i}", "10.0.0.1", 404, "NOT_FOUND", f"no {i}")
     assert len(kept) == 5  # every line shares the one template, whatever the client sent
     assert all(r.msg == client_error_template(404) for r in kept)
 
 
 def test_a_flood_of_one_client_error_leaves_the_others_their_own_lines() -> None:
-    kept: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            kept.append(record)
-
-    handler = Keep()
-    handler.addFilter(RepeatLimit(burst=5, interval_s=60.0, clock=lambda: 0.0))
-    logger = logging.getLogger("server.http_server")
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with lines_through_the_repeat_limit() as kept:
         for i in range(1000):  # a scanner's 404s
             log_client_error("GET", f"/random/{i}", "10.0.0.1", 404, "NOT_FOUND", f"no {i}")
         log_client_error("GET", "/v1/topics/t", "10.0.0.2", 403, "TOPIC_AUTHORIZATION_FAILED", "no")
         log_client_error("POST", "/v1/topics", "10.0.0.3", 400, "INVALID_REQUEST", "bad")
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
     assert [r.getMessage().split(": ")[2][:3] for r in kept] == ["404"] * 5 + ["403", "400"]
 
 
