@@ -23,7 +23,8 @@ What "the same output" means: the shape, not the values a run chooses. Both side
 the same way before they are compared: the documented ports become the test's, runs of blanks
 one space, blank lines dropped, dates ``<date>``, topic ids ``<id>``, numbers ``#``. Output
 that is JSON (a document or one per line) is compared by structure: the same keys, values of
-the same JSON types (a ``null`` shown matches any value: a figure not known yet). ``ls``
+the same JSON types, the same strings, booleans and error codes, but for what a run chooses
+(ids, which voter leads; a ``null`` shown matches any value: a figure not known yet). ``ls``
 output is compared as a set of names, since ``ls`` lays names out in columns only on a
 terminal; with ``...`` among them, the names shown must be there and others may be.
 """
@@ -39,6 +40,7 @@ import orjson
 
 NOT_RUN = "not run:"
 ANY_ORDER = "any order"
+_EXITS = re.compile(r"^exits (\d+)$")
 _ANNOTATION = re.compile(r"^<!--\s*readme-test:\s*(.*?)\s*-->\s*$")
 _FENCE = re.compile(r"^```(\S*)\s*$")
 RUN_LANGUAGES = ("console", "sh", "python")
@@ -64,6 +66,13 @@ class Block:
     def any_order(self) -> bool:
         return ANY_ORDER in self.annotations
 
+    @property
+    def exit_status(self) -> int:
+        for note in self.annotations:
+            if match := _EXITS.match(note):
+                return int(match.group(1))
+        return 0
+
 
 @dataclass
 class Step:
@@ -76,6 +85,7 @@ class Step:
     interrupt_after: int | None = None  # printed lines to wait for before Ctrl+C
     any_order: bool = False
     python: bool = False
+    exit_status: int = 0  # what the command exits with (Ctrl+C aside)
 
 
 def blocks(markdown: str) -> list[Block]:
@@ -151,7 +161,7 @@ def steps(block: Block) -> list[Step]:
             line_no = block.line_no + 1 + i
             command, i = _joined(lines, i)
             stdin, i = _typed(lines, i)
-            found.append(Step(command, line_no, stdin=stdin))
+            found.append(Step(command, line_no, stdin=stdin, exit_status=block.exit_status))
         return found
     while i < len(lines):
         if not lines[i].startswith("$ "):
@@ -175,7 +185,15 @@ def steps(block: Block) -> list[Step]:
             expected.append(line)
             i += 1
         found.append(
-            Step(command, line_no, stdin, expected, interrupt_after, any_order=block.any_order)
+            Step(
+                command,
+                line_no,
+                stdin,
+                expected,
+                interrupt_after,
+                any_order=block.any_order,
+                exit_status=block.exit_status,
+            )
         )
     return found
 
@@ -199,7 +217,7 @@ def rewrite_ports(text: str, base_port: int) -> str:
 # ---------------------------------------------------------------------------------------------
 
 _TOPIC_ID = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 # Java's Date.toString(), as Kafka's meta.properties carries it: "Sun Dec 06 08:46:17 UTC 2026".
 _JAVA_DATE = re.compile(
     r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
@@ -242,28 +260,43 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def json_shape_difference(expected: Any, actual: Any, where: str = "$") -> str | None:
-    """Where ``actual`` differs in structure from ``expected`` (keys and JSON types), or None.
+# What a run chooses in an answer: ids, digests, and which voter happens to lead or to be
+# connected at that moment. Every other string and boolean, and every error code, must be the
+# one the README shows.
+VOLATILE_KEYS = frozenset({"cluster_id", "topic_id", "metadata_digest", "status", "connected"})
+EXACT_NUMBER_KEYS = frozenset({"error_code"})
 
-    A list is compared by its first element: lists grow and shrink with the data. A ``null``
-    in the README stands for a figure that may or may not be known yet, and matches anything."""
+
+def json_shape_difference(
+    expected: Any, actual: Any, where: str = "$", key: str | None = None
+) -> str | None:
+    """Where ``actual`` differs from ``expected``, or None: the same keys, the same JSON types,
+    the same strings, booleans and error codes (but for :data:`VOLATILE_KEYS`); numbers are
+    the run's. A list is compared by its first element: lists grow and shrink with the data.
+    A ``null`` in the README stands for a figure that may or may not be known yet, and
+    matches anything."""
     if expected is None:
         return None
     if _kind(expected) != _kind(actual):
         return f"{where}: expected a {_kind(expected)}, got {actual!r:.80}"
+    exact = isinstance(expected, str | bool) or key in EXACT_NUMBER_KEYS
+    if exact and key not in VOLATILE_KEYS and expected != actual:
+        return f"{where}: expected {expected!r:.80}, got {actual!r:.80}"
     if isinstance(expected, dict):
         missing = sorted(set(expected) - set(actual))
         extra = sorted(set(actual) - set(expected))
         if missing or extra:
             return f"{where}: keys missing {missing}, not documented {extra}"
-        for key in expected:
-            difference = json_shape_difference(expected[key], actual[key], f"{where}.{key}")
+        for name in expected:
+            difference = json_shape_difference(
+                expected[name], actual[name], f"{where}.{name}", name
+            )
             if difference:
                 return difference
     if isinstance(expected, list) and expected:
         if not actual:
             return f"{where}: expected a non-empty list, got []"
-        return json_shape_difference(expected[0], actual[0], f"{where}[0]")
+        return json_shape_difference(expected[0], actual[0], f"{where}[0]", key)
     return None
 
 

@@ -210,7 +210,7 @@ def test_two_averagers_turn_readings_into_each_stations_rolling_average(
     ends = [first_end, second_end]
     for code, err in ends:
         assert code == 130 and "Traceback" not in err, err
-    averaged = [int(err.splitlines()[-1].split()[1]) for _, err in ends]
+    averaged = [int(re.findall(r"^Averaged (\d+) readings$", err, re.M)[-1]) for _, err in ends]
     assert all(averaged) and sum(averaged) == 2 * HALF, [err for _, err in ends]
 
     # One average per reading, in order, each over the last WINDOW readings of its station.

@@ -95,6 +95,22 @@ def test_lines_match_up_to_ids_numbers_and_spacing() -> None:
     assert difference is not None and "Topic: other" in difference
 
 
+def test_numbers_are_the_runs_but_how_many_is_not() -> None:
+    """A replica list keeps its members' count: a topic of one replica is not one of three."""
+    shown = ["\tTopic: news\tPartition: 0\tLeader: 2\tReplicas: 2,1,3\tIsr: 2,1,3"]
+    same = "\tTopic: news\tPartition: 0\tLeader: 3\tReplicas: 3,2,1\tIsr: 3,1,2\n"
+    assert readme_lab.output_difference(step("kraft-topics", shown), same) is None
+    one = "\tTopic: news\tPartition: 0\tLeader: 1\tReplicas: 1\tIsr: 1\n"
+    assert readme_lab.output_difference(step("kraft-topics", shown), one) is not None
+    small = step("curl", ["kraft_log_fsync_duration_seconds_sum 0.0001518950011814013"])
+    assert readme_lab.output_difference(small, "kraft_log_fsync_duration_seconds_sum 4e-05") is None
+
+
+def test_a_block_may_say_its_commands_exit_with_another_status() -> None:
+    markdown = "<!-- readme-test: exits 1 -->\n```console\n$ false\n```\n\n```sh\ntrue\n```\n"
+    assert [s.exit_status for s in all_steps(markdown)] == [1, 0]
+
+
 def test_a_java_date_is_any_date() -> None:
     shown = ["#Sun Dec 06 08:46:17 UTC 2026", "node.id=1"]
     printed = "#Tue Mar  3 23:01:59 CET 2027\nnode.id=1\n"
@@ -115,7 +131,7 @@ def test_a_wildcard_line_stands_for_any_lines_and_order_can_be_free() -> None:
 def test_json_is_compared_by_keys_and_types() -> None:
     shown = ['{"topic":"t","offsets":[{"partition":0,"offset":5}],"leader":null}']
     same = (
-        '{"topic":"u","offsets":[{"partition":2,"offset":9},{"partition":1,"offset":0}],'
+        '{"topic":"t","offsets":[{"partition":2,"offset":9},{"partition":1,"offset":0}],'
         '"leader":null}'
     )
     assert readme_lab.output_difference(step("curl", shown), same) is None
@@ -126,6 +142,14 @@ def test_json_is_compared_by_keys_and_types() -> None:
     wrong_type = '{"topic":1,"offsets":[{"partition":0,"offset":5}],"leader":null}'
     assert "$.topic" in (readme_lab.output_difference(step("curl", shown), wrong_type) or "")
     assert readme_lab.output_difference(step("curl", shown), "not json") is not None
+    other_topic = '{"topic":"u","offsets":[{"partition":0,"offset":5}],"leader":null}'
+    assert "expected 't'" in (readme_lab.output_difference(step("curl", shown), other_topic) or "")
+    error = step("curl", ['{"error_code":40401,"error":"UNKNOWN_TOPIC_OR_PARTITION"}'])
+    server_error = '{"error_code":50000,"error":"UNKNOWN_TOPIC_OR_PARTITION"}'
+    assert readme_lab.output_difference(error, server_error) is not None
+    ids = step("curl", ['{"cluster_id":"4R4noo8-QZWE90hrE1NyXQ","ready":true}'])
+    assert readme_lab.output_difference(ids, '{"cluster_id":"x","ready":true}') is None
+    assert readme_lab.output_difference(ids, '{"cluster_id":"x","ready":false}') is not None
     unknown = step("curl", ['{"hw":null}'])
     assert readme_lab.output_difference(unknown, '{"hw":7}') is None
     lines = step("curl", ['{"a":1}', '{"a":2}'])
