@@ -87,6 +87,7 @@ class LoadedReplica:
     snapshots: ProducerSnapshots
     high_watermark: int | None  # from the checkpoint file, if it has one
     replaced_namesake: bool  # a deleted namesake's directory was removed to make room
+    metadata_synced: bool = False  # partition.metadata made durable while opening
 
 
 class LogManager:
@@ -246,6 +247,7 @@ class LogManager:
             recovery_point=0 if namesake else recovery.get(key, 0),
             log_start_offset=0 if namesake else starts.get(key, 0),
         )
+        metadata_synced = False
         if (
             partition_log.recovery_point < partition_log.log_end_offset
             and not partition_log.offline
@@ -257,6 +259,7 @@ class LogManager:
             # a fetch in between answering none of them.
             try:
                 _write_partition_metadata(directory, topic_id)
+                metadata_synced = True
                 partition_log.flush()
             except OSError as e:
                 # A failed flush took the log offline (its reads and appends say so); a
@@ -277,6 +280,7 @@ class LogManager:
             snapshots,
             None if namesake else hws.get(key),
             namesake,
+            metadata_synced,
         )
 
     def load_replicas(
@@ -316,8 +320,8 @@ class LogManager:
             snapshots=loaded.snapshots,
             # As Kafka does, partition.metadata is made durable by the first flush, before
             # any data. Also when the file was already there: a node killed before its first
-            # flush may have left it in the page cache only.
-            metadata_unsynced=True,
+            # flush may have left it in the page cache only (unless opening synced it).
+            metadata_unsynced=not loaded.metadata_synced,
         )
         if loaded.high_watermark is not None:
             partition.restore_high_watermark(loaded.high_watermark)

@@ -99,9 +99,15 @@ class Reading:
     temperature_c: float
 
 
-def parse_reading(value: bytes | None) -> Reading:
+# Colder or hotter than anywhere on Earth: a typo, or a value no average should take in (a
+# 1e308 would turn the station's average into infinity, which JSON cannot carry).
+TEMPERATURE_C_RANGE = (-100.0, 100.0)
+
+
+def parse_reading(value: bytes | None, key: bytes | None = None) -> Reading:
     """The station and temperature of a reading's JSON; raises NotAReading otherwise (a line
-    typed into the topic by hand, say)."""
+    typed into the topic by hand, say). With ``key``, the record's key must be the station:
+    the key decides the partition, and a station's readings must all be in one window."""
     if value is None:
         raise NotAReading("no value")
     try:
@@ -115,6 +121,11 @@ def parse_reading(value: bytes | None) -> Reading:
         raise NotAReading('"station" is not a non-empty string')
     if isinstance(temperature, bool) or not isinstance(temperature, int | float):
         raise NotAReading('"temperature_c" is not a number')
+    low, high = TEMPERATURE_C_RANGE
+    if not low <= temperature <= high:
+        raise NotAReading(f'"temperature_c" {temperature!r} is outside [{low:g}, {high:g}]')
+    if key is not None and key != station.encode():
+        raise NotAReading(f"the key {key[:40]!r} is not the station {station[:40]!r}")
     return Reading(station, float(temperature))
 
 

@@ -207,7 +207,7 @@ async def _average(
         if not again:
             committing[tp] = record.offset + 1
         try:
-            reading = parse_reading(record.value)
+            reading = parse_reading(record.value, record.key)
         except NotAReading as e:
             if not again:
                 print(

@@ -154,6 +154,7 @@ def test_batches_recovery_kept_past_a_stale_recovery_point_count_at_once(tmp_pat
         try:
             p = logs.open_partition("t", TOPIC_ID, 0, STATE, LogConfig(), 1)
             assert (p.log.recovery_point, p.high_watermark) == (2, 2)
+            assert not p.metadata_unsynced  # synced while opening, not again at the next flush
         finally:
             await logs.close()
 

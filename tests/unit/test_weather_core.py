@@ -67,11 +67,14 @@ def test_a_forgotten_station_starts_a_new_window() -> None:
         (orjson.dumps({"temperature_c": 1}), '"station" is not a non-empty string'),
         (orjson.dumps({"station": "a", "temperature_c": "hot"}), '"temperature_c" is not'),
         (orjson.dumps({"station": "a", "temperature_c": True}), '"temperature_c" is not'),
+        (b'{"station": "a", "temperature_c": 1e308}', "outside"),
+        (orjson.dumps({"station": "a", "temperature_c": -273.2}), "outside"),
+        (orjson.dumps({"station": "b", "temperature_c": 3}), "the key b'a' is not the station"),
     ],
 )
 def test_what_is_not_a_reading_is_refused_saying_why(value: bytes | None, why: str) -> None:
     with pytest.raises(NotAReading, match=why):
-        parse_reading(value)
+        parse_reading(value, b"a")
 
 
 def test_a_window_or_a_station_count_below_one_is_refused() -> None:
