@@ -18,7 +18,6 @@ poll, the topic's creation); nothing here imports it.
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -42,7 +41,7 @@ from server.auto_topics import INTERNAL_TOPICS
 from server.http_util import json_response, read_body
 from server.node import Node
 from server.partition import Partition
-from storage.batch import LOG_OVERHEAD, batch_count_at, batches_within
+from storage.batch import batches_within, iter_batches
 from storage.batch_check import (
     CheckedBatch,
     InvalidBatchError,
@@ -135,23 +134,11 @@ async def read_batches(
     return parts, next_offset
 
 
-# batch_length, after base_offset: the bytes of a batch after its first LOG_OVERHEAD.
-_BATCH_LENGTH = struct.Struct(">i")
-_BATCH_LENGTH_OFFSET = struct.calcsize(">q")
-
-
 def records_in(parts: Iterable[bytes]) -> int:
     """The records of the whole stored batches in ``parts``: the sum of their headers' record
     counts (read once per batch; not the offsets they span, which compaction leaves gaps in,
     nor only those from the fetch offset: a batch is sent whole)."""
-    count = 0
-    for part in parts:
-        pos = 0
-        end = len(part)
-        while pos < end:
-            count += batch_count_at(part, pos)
-            pos += LOG_OVERHEAD + _BATCH_LENGTH.unpack_from(part, pos + _BATCH_LENGTH_OFFSET)[0]
-    return count
+    return sum(h.record_count for part in parts for _, h in iter_batches(part, verify=False))
 
 
 async def fetch_batches(partition: Partition, offset: int, max_bytes: int) -> web.Response:

@@ -68,7 +68,6 @@ MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD  # 49
 
 _BASE_OFFSET = struct.Struct(">q")
 _LEADER_EPOCH = struct.Struct(">i")
-_COUNT = struct.Struct(">i")
 
 MAGIC = 2
 COMPRESSION_MASK = 0x07
@@ -440,11 +439,6 @@ def iter_batches(
         header = read(buf, pos)
         yield pos, header
         pos += header.size
-
-
-def batch_count_at(buf: bytes | bytearray | memoryview, pos: int) -> int:
-    """The record count field of the batch at ``pos`` (no checks; the caller has checked)."""
-    return int(_COUNT.unpack_from(buf, pos + HEADER_SIZE - _COUNT.size)[0])
 
 
 _BASE_OFFSET_AND_LENGTH = struct.Struct(">qi")
