@@ -532,9 +532,7 @@ class Partition:
             infos.append(info)
             fresh = fresh or not again
         if fresh:
-            self._appended()
-            if self.traffic is not None:
-                self.traffic.appended(infos)
+            self._appended(infos)
         return LeaderAppend(tuple(infos), duplicate, error)
 
     def append_batch_now(self, batch: CheckedBatch, acks: str) -> LeaderAppend:
@@ -551,13 +549,14 @@ class Partition:
                 producer, header.record_count, lambda: self._append_checked(batch, acks)
             )
         if not again:
-            self._appended()
-            if self.traffic is not None:
-                self.traffic.appended((info,))
+            self._appended((info,))
         return LeaderAppend((info,), again)
 
-    def _appended(self) -> None:
-        """After a leader append: a producer snapshot if the log rolled, the HW, the flush."""
+    def _appended(self, infos: Sequence[AppendInfo]) -> None:
+        """After a leader append of ``infos``: a producer snapshot if the log rolled, the HW,
+        the flush, the topic's traffic counters."""
+        if self.traffic is not None:
+            self.traffic.appended(infos)
         self._snapshot_if_rolled()
         if not self.flushes_every_record:
             self.advance_high_watermark()  # unflushed records count: the ISR may have them
