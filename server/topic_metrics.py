@@ -13,20 +13,8 @@ No Prometheus here: :class:`~server.partition.Partition` holds its topic's
 from __future__ import annotations
 
 from collections.abc import Container, Iterable
-from typing import Protocol
 
-
-class _Appended(Protocol):
-    """What an append reports (``storage.log.AppendInfo``); a retry's copy has no bytes."""
-
-    @property
-    def first_offset(self) -> int: ...
-
-    @property
-    def last_offset(self) -> int: ...
-
-    @property
-    def size_bytes(self) -> int: ...
+from storage.log import AppendInfo
 
 
 class TopicTraffic:
@@ -40,7 +28,7 @@ class TopicTraffic:
         self.bytes_out = 0
         self.records_out = 0
 
-    def appended(self, infos: Iterable[_Appended]) -> None:
+    def appended(self, infos: Iterable[AppendInfo]) -> None:
         """A leader append's batches; a duplicate (a retried batch, 0 bytes) adds nothing."""
         for info in infos:
             if info.size_bytes > 0:

@@ -12,7 +12,6 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
@@ -43,6 +42,7 @@ from server.metrics import (
 from server.topic_metrics import TopicTraffic, TrafficTable
 from storage import durable
 from storage.batch import NewRecord, build_batch
+from storage.log import AppendInfo
 
 RECORDS = "/v1/topics/{topic}/partitions/{partition}/records"
 
@@ -422,19 +422,16 @@ def test_counters_and_quorum_gauges_are_exposed_as_kept() -> None:
 # -- traffic and fsync ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Info:
-    first_offset: int
-    last_offset: int
-    size_bytes: int
+def info(first_offset: int, last_offset: int, size_bytes: int) -> AppendInfo:
+    return AppendInfo(first_offset, last_offset, -1, size_bytes)
 
 
 def test_traffic_counts_appended_batches_and_not_a_retried_duplicate() -> None:
     table = TrafficTable()
     news = table.topic("news")
     assert table.topic("news") is news  # one object per topic, kept
-    news.appended([Info(0, 9, 500), Info(10, 10, 80)])
-    news.appended([Info(0, 9, 0)])  # a duplicate: the first copy's offsets, nothing stored
+    news.appended([info(0, 9, 500), info(10, 10, 80)])
+    news.appended([info(0, 9, 0)])  # a duplicate: the first copy's offsets, nothing stored
     assert (news.records_in, news.bytes_in) == (11, 580)
     news.sent(4, 100)
     news.sent(1, 20)
@@ -453,7 +450,7 @@ def test_a_deleted_topics_counters_are_dropped() -> None:
 
 def test_a_traffic_copy_does_not_move_with_the_counters() -> None:
     traffic = TopicTraffic()
-    traffic.appended([Info(0, 4, 100)])
+    traffic.appended([info(0, 4, 100)])
     copy = traffic.copy()
     traffic.sent(5, 50)
     assert (copy.records_in, copy.bytes_in, copy.records_out, copy.bytes_out) == (5, 100, 0, 0)
