@@ -332,8 +332,10 @@ class LogManager:
         self.failed.pop(key, None)
         self._by_topic.setdefault(loaded.topic, set()).add(loaded.index)
         self._names[loaded.topic_id] = loaded.topic
-        # What recovery kept but no fsync covered yet is flushed before anyone can see it. A
-        # new, empty log waits for its first batch: that flush makes its files durable.
+        # What recovery kept past the recovery point was flushed by load_replica; if that
+        # failed short of taking the log offline (partition.metadata could not be written),
+        # the group commit tries again. A new, empty log waits for its first batch: that
+        # flush makes its files durable.
         if loaded.log.recovery_point < loaded.log.log_end_offset:
             self.mark_dirty(partition)
         return partition
