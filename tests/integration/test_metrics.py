@@ -79,6 +79,20 @@ def segment_bytes(node: NodeProcess, topic: str) -> int:
     return (node.log_dir / f"{topic}-0" / "00000000000000000000.log").stat().st_size
 
 
+def written_topic(cluster: Cluster, topic: str, values: list[str]) -> NodeProcess:
+    """A new topic of one partition on the three nodes, ``values`` written to it (acks=all);
+    its leader."""
+    create_topic(cluster.nodes[0], topic, partitions=1, replication_factor=3)
+    leader = leader_of(cluster, topic)
+    status, body = http(
+        "POST",
+        f"{leader.url}/v1/topics/{topic}/partitions/0/records?acks=all",
+        {"records": [{"value": v} for v in values]},
+    )
+    assert status == 200, body
+    return leader
+
+
 @pytest.fixture(scope="module")
 def traffic(cluster: Cluster) -> NodeProcess:
     """The topic the traffic tests write: one partition on the three nodes; its leader."""
@@ -192,14 +206,7 @@ def test_produce_and_fetch_move_the_topics_counters_by_what_was_sent(
 
 
 def test_a_deleted_topics_counters_leave_the_scrape(cluster: Cluster) -> None:
-    create_topic(cluster.nodes[0], "short-lived", partitions=1, replication_factor=3)
-    leader = leader_of(cluster, "short-lived")
-    status, body = http(
-        "POST",
-        f"{leader.url}/v1/topics/short-lived/partitions/0/records",
-        {"records": [{"value": "x"}]},
-    )
-    assert status == 200, body
+    leader = written_topic(cluster, "short-lived", ["x"])
     assert value(scrape(leader), "kraft_topic_records_in_total", topic="short-lived") == 1
     status, body = http("DELETE", f"{leader.url}/v1/topics/short-lived")
     assert status in (200, 202, 204), body
@@ -278,14 +285,7 @@ def test_a_forwarded_requests_client_error_is_logged_once_by_the_node_called(
 
 
 def test_consumer_group_lag_is_reported_by_the_groups_coordinator(cluster: Cluster) -> None:
-    create_topic(cluster.nodes[0], "lag-topic", partitions=1, replication_factor=3)
-    leader = leader_of(cluster, "lag-topic")
-    status, body = http(
-        "POST",
-        f"{leader.url}/v1/topics/lag-topic/partitions/0/records?acks=all",
-        {"records": [{"value": str(i)} for i in range(10)]},
-    )
-    assert status == 200, body
+    written_topic(cluster, "lag-topic", [str(i) for i in range(10)])
 
     def commit() -> bool:
         for node in cluster.running():
