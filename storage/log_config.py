@@ -30,8 +30,16 @@ _TOPIC_KEYS: dict[str, tuple[str, int, int]] = {
     "max.message.bytes": ("max_message_bytes", 0, LONG_MAX),
     "flush.messages": ("flush_messages", 1, LONG_MAX),
     "flush.ms": ("flush_ms", 0, LONG_MAX),
+    "delete.retention.ms": ("delete_retention_ms", 0, LONG_MAX),
+    "min.compaction.lag.ms": ("min_compaction_lag_ms", 0, LONG_MAX),
+    "max.compaction.lag.ms": ("max_compaction_lag_ms", 1, LONG_MAX),
 }
-TOPIC_CONFIG_NAMES = frozenset(_TOPIC_KEYS)
+# The two settings that are not integers, each with its own parser below.
+CLEANUP_POLICY = "cleanup.policy"
+MIN_CLEANABLE_DIRTY_RATIO = "min.cleanable.dirty.ratio"
+INTEGER_CONFIG_NAMES = frozenset(_TOPIC_KEYS)
+TOPIC_CONFIG_NAMES = INTEGER_CONFIG_NAMES | {CLEANUP_POLICY, MIN_CLEANABLE_DIRTY_RATIO}
+_POLICIES = ("compact", "delete")
 
 
 def parse_setting(name: str, raw: str | int) -> int:
@@ -52,8 +60,32 @@ def parse_setting(name: str, raw: str | int) -> int:
 
 
 def default_setting(name: str) -> int:
-    """The default of topic config ``name`` (one of TOPIC_CONFIG_NAMES)."""
+    """The default of integer topic config ``name`` (one of INTEGER_CONFIG_NAMES)."""
     value: int = getattr(LogConfig(), _TOPIC_KEYS[name][0])
+    return value
+
+
+def parse_cleanup_policy(raw: str) -> str:
+    """``cleanup.policy`` as Kafka takes it (``delete``, ``compact``, or both as a comma
+    list, in either order, spaces allowed), normalized to ``delete``, ``compact`` or
+    ``compact,delete``; raises ``ValueError`` saying what is wrong."""
+    parts = [p.strip() for p in str(raw).split(",")]
+    unknown = [p for p in parts if p not in _POLICIES]
+    if unknown or not parts:
+        raise ValueError(f"expected delete, compact or compact,delete, got {str(raw)!r}")
+    return ",".join(p for p in _POLICIES if p in parts)
+
+
+def parse_ratio(raw: str | float) -> float:
+    """``min.cleanable.dirty.ratio``: a number in [0, 1]; raises ``ValueError``."""
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"expected a number between 0 and 1, got {raw!r}") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise ValueError(f"must be between 0 and 1, got {raw!r}")
     return value
 
 
@@ -79,6 +111,37 @@ class LogConfig:
     flush_messages: int = 1
     # ... or once the oldest unflushed record is this old (Kafka: FLUSH_NEVER).
     flush_ms: int = FLUSH_NEVER
+    # What happens to old records: deleted by retention ("delete"), kept as each key's latest
+    # record by the cleaner ("compact"), or both ("compact,delete").
+    cleanup_policy: str = "delete"
+    # The cleaner takes a compacted log once this share of it is dirty (written since the
+    # last clean)...
+    min_cleanable_dirty_ratio: float = 0.5
+    # ... never cleaning a record younger than this ...
+    min_compaction_lag_ms: int = 0
+    # ... and cleaning one older than this even below the ratio (Kafka: Long.MAX_VALUE).
+    max_compaction_lag_ms: int = LONG_MAX
+    # A tombstone (a null value) is kept this long after the cleaner first saw it (Kafka: 1 day).
+    delete_retention_ms: int = _DAY_MS
+
+    @property
+    def compact(self) -> bool:
+        """Whether the cleaner compacts this log."""
+        return "compact" in self.cleanup_policy
+
+    @property
+    def delete(self) -> bool:
+        """Whether retention deletes this log's old segments."""
+        return "delete" in self.cleanup_policy
+
+    @property
+    def max_segment_ms(self) -> int:
+        """The age at which a segment rolls: ``segment.ms``, or ``max.compaction.lag.ms`` if
+        that is smaller on a compacted log (the active segment is never cleaned, so it must
+        roll for its records to be cleaned in time; Kafka's ``LogConfig.maxSegmentMs``)."""
+        if self.compact:
+            return min(self.segment_ms, self.max_compaction_lag_ms)
+        return self.segment_ms
 
     @property
     def flushes_every_record(self) -> bool:
@@ -94,6 +157,9 @@ class LogConfig:
                 parse_setting(name, value)
             except ValueError as e:
                 raise ValueError(f"{name} ({field}) {e}") from None
+        if parse_cleanup_policy(self.cleanup_policy) != self.cleanup_policy:
+            raise ValueError(f"cleanup.policy: not normalized: {self.cleanup_policy!r}")
+        parse_ratio(self.min_cleanable_dirty_ratio)
 
     @classmethod
     def from_topic_configs(
@@ -101,7 +167,7 @@ class LogConfig:
     ) -> LogConfig:
         """The config that Kafka topic configs (``{"segment.bytes": "1048576", ...}``) describe.
 
-        Keys this class does not use (``cleanup.policy``, ``min.insync.replicas`` ...) are
+        Keys this class does not use (``min.insync.replicas`` ...) are
         ignored; missing keys keep ``defaults`` (Kafka's defaults when None). Raises
         ``ValueError`` naming the key and value when a value is not an integer or is out of
         range.
@@ -109,11 +175,13 @@ class LogConfig:
         base = defaults if defaults is not None else cls()
         values = {f.name: getattr(base, f.name) for f in fields(cls)}
         for key, raw in configs.items():
-            known = _TOPIC_KEYS.get(key)
-            if known is None:
-                continue
             try:
-                values[known[0]] = parse_setting(key, raw)
+                if key == CLEANUP_POLICY:
+                    values["cleanup_policy"] = parse_cleanup_policy(str(raw))
+                elif key == MIN_CLEANABLE_DIRTY_RATIO:
+                    values["min_cleanable_dirty_ratio"] = parse_ratio(raw)
+                elif key in _TOPIC_KEYS:
+                    values[_TOPIC_KEYS[key][0]] = parse_setting(key, raw)
             except ValueError as e:
                 raise ValueError(f"topic config {key}: {e}") from None
         return cls(**values)
