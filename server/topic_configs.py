@@ -95,7 +95,9 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
         "false", _one_of("false"), "only ISR members become leaders"
     ),
 }
-assert INTEGER_CONFIG_NAMES - {"delete.retention.ms", "min.compaction.lag.ms", "max.compaction.lag.ms"} <= TOPIC_CONFIGS.keys()
+# The compaction settings are not topic configs yet (cleanup.policy takes only delete).
+_NOT_YET = {"delete.retention.ms", "min.compaction.lag.ms", "max.compaction.lag.ms"}
+assert INTEGER_CONFIG_NAMES - _NOT_YET <= TOPIC_CONFIGS.keys(), "every log setting is a config"
 
 
 def normalize_configs(
