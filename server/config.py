@@ -16,8 +16,19 @@ Recognised settings (Kafka's names where Kafka has one)::
     min.insync.replicas          topic default (1)
     log.segment.bytes, log.roll.ms, log.roll.hours, log.retention.ms, log.retention.minutes,
     log.retention.hours, log.retention.bytes, log.index.interval.bytes, message.max.bytes,
-    log.flush.interval.messages, log.flush.interval.ms
+    log.flush.interval.messages, log.flush.interval.ms, log.cleanup.policy,
+    log.cleaner.min.cleanable.ratio, log.cleaner.delete.retention.ms,
+    log.cleaner.min.compaction.lag.ms, log.cleaner.max.compaction.lag.ms
                                  topic defaults, as in Kafka
+    log.cleaner.enable           run the log cleaner, which compacts cleanup.policy=compact logs
+                                 (true)
+    log.cleaner.threads          cleaner threads (1)
+    log.cleaner.io.max.bytes.per.second   the cleaner's read plus write rate limit (a double;
+                                 Kafka's Double.MAX_VALUE: none)
+    log.cleaner.dedupe.buffer.size        the cleaners' offset maps' memory, over all threads
+                                 (134217728)
+    log.cleaner.io.buffer.size   the cleaners' read and write buffers, over all threads (524288)
+    log.cleaner.backoff.ms       how long a cleaner sleeps when no log is cleanable (15000)
     log.retention.check.interval.ms   how often old segments are deleted (Kafka: 300000)
     replica.lag.time.max.ms      a follower not caught up for this long leaves the ISR (10000)
     auto.leader.rebalance.enable            move leadership back to preferred replicas (true)
@@ -48,6 +59,7 @@ Recognised settings (Kafka's names where Kafka has one)::
     offsets.topic.num.partitions          partitions of __consumer_offsets (50)
     offsets.topic.replication.factor      its replication factor (3; lowered to the number of
                                           brokers, as Kafka's dev setups set it to 1)
+    offsets.topic.segment.bytes           its segment.bytes (104857600)
     group.consumer.session.timeout.ms     a member without heartbeat this long is removed (45000)
     group.consumer.min.session.timeout.ms / group.consumer.max.session.timeout.ms
                                           the range a member may ask for (6000 / 300000)
@@ -63,12 +75,13 @@ Recognised settings (Kafka's names where Kafka has one)::
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from server import limits, logs
-from server.topic_configs import TOPIC_CONFIGS
+from server.topic_configs import TOPIC_CONFIGS, conflict_problem, effective_configs
 from storage.properties import PropertiesError, parse_properties
 
 DEFAULT_LOG_DIR = "/tmp/kraft-combined-logs"
@@ -87,7 +100,36 @@ _TOPIC_DEFAULTS: dict[str, tuple[str, int]] = {
     "min.insync.replicas": ("min.insync.replicas", 1),
     "log.flush.interval.messages": ("flush.messages", 1),
     "log.flush.interval.ms": ("flush.ms", 1),
+    "log.cleaner.delete.retention.ms": ("delete.retention.ms", 1),
+    "log.cleaner.min.compaction.lag.ms": ("min.compaction.lag.ms", 1),
+    "log.cleaner.max.compaction.lag.ms": ("max.compaction.lag.ms", 1),
 }
+# Broker-level defaults of topic configs that are not integers: broker name -> topic name
+# (checked and stored as the topic config is).
+_TEXT_TOPIC_DEFAULTS: dict[str, str] = {
+    "log.cleanup.policy": "cleanup.policy",
+    "log.cleaner.min.cleanable.ratio": "min.cleanable.dirty.ratio",
+}
+
+# The log cleaner's own settings, Kafka's defaults (CleanerConfig).
+CLEANER_THREADS = 1
+CLEANER_IO_BYTES_PER_SECOND_MAX = sys.float_info.max  # Java's Double.MAX_VALUE: no throttle
+CLEANER_DEDUPE_BUFFER_BYTES = 128 * 1024 * 1024
+CLEANER_IO_BUFFER_BYTES = 512 * 1024
+CLEANER_BACKOFF_MS = 15_000
+# An entry of Kafka's offset map (an MD5 of the key and an offset) and the share of its slots
+# the cleaner fills: Kafka refuses to clean with a map that holds less than one record.
+_DEDUPE_ENTRY_BYTES = 16 + 8
+_DEDUPE_LOAD_FACTOR = 0.9
+# Kafka's segment.bytes of __consumer_offsets (offsets.topic.segment.bytes): 100 MiB, smaller
+# than a topic's 1 GiB so that the cleaner, which never touches the active segment, gets to
+# committed offsets sooner.
+OFFSETS_TOPIC_SEGMENT_BYTES = 100 * 1024 * 1024
+_INT_MAX = 2**31 - 1  # Kafka's INT settings
+_LONG_MAX = 2**63 - 1
+# A decimal as Java's Double.parseDouble reads one, in ASCII (Python's float() also takes
+# "nan", "inf", "1_0" and other scripts' digits).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
 _KNOWN = {
     "node.id",
@@ -126,6 +168,7 @@ _KNOWN = {
     "auto.create.topics.enable",
     "offsets.topic.num.partitions",
     "offsets.topic.replication.factor",
+    "offsets.topic.segment.bytes",
     "group.consumer.session.timeout.ms",
     "group.consumer.min.session.timeout.ms",
     "group.consumer.max.session.timeout.ms",
@@ -133,7 +176,14 @@ _KNOWN = {
     "group.consumer.assignors",
     "offset.metadata.max.bytes",
     "log.level",
+    "log.cleaner.enable",
+    "log.cleaner.threads",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.size",
+    "log.cleaner.backoff.ms",
     *_TOPIC_DEFAULTS,
+    *_TEXT_TOPIC_DEFAULTS,
 }
 _PEER_DIAL = re.compile(r"^peer\.(\d+)\.(controller|http)\.dial$")
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
@@ -154,7 +204,9 @@ def _host_port(setting: str, text: str) -> tuple[str, int]:
     return match["host"], int(match["port"])
 
 
-def _int(props: dict[str, str], name: str, default: int, minimum: int) -> int:
+def _int(
+    props: dict[str, str], name: str, default: int, minimum: int, maximum: int | None = None
+) -> int:
     raw = props.get(name)
     if raw is None:
         return default
@@ -164,6 +216,22 @@ def _int(props: dict[str, str], name: str, default: int, minimum: int) -> int:
         raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}: must be at most {maximum}, got {value}")
+    return value
+
+
+def _double(props: dict[str, str], name: str, default: float) -> float:
+    """A positive decimal (Java's double); refuses NaN, infinities and zero or less."""
+    raw = props.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    value = float(text) if _DECIMAL.fullmatch(text) else None
+    if value is None or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{name}: expected a number, got {raw!r}")
+    if value <= 0:
+        raise ConfigError(f"{name}: must be above 0, got {raw!r}")
     return value
 
 
@@ -230,6 +298,7 @@ class NodeConfig:
     allow_everyone_if_no_acl_found: bool = False
     auto_create_topics_enable: bool = True
     groups: GroupSettings = field(default_factory=lambda: GroupSettings())
+    cleaner: CleanerSettings = field(default_factory=lambda: CleanerSettings())
     log_level: int = logs.DEFAULT_LEVEL  # a logging level (logging.INFO...)
 
     @property
@@ -331,15 +400,7 @@ class NodeConfig:
         if len(dirs) != 1:
             raise ConfigError(f"log.dirs: exactly one directory is supported, got {len(dirs)}")
 
-        topic_defaults: dict[str, str] = {}
-        for broker_name, (topic_name, factor) in _TOPIC_DEFAULTS.items():
-            if broker_name in props:
-                value = _int(props, broker_name, 0, -1)
-                text = str(value * factor if value >= 0 else value)
-                problem = TOPIC_CONFIGS[topic_name].check(text)
-                if problem:
-                    raise ConfigError(f"{broker_name}: {problem}")
-                topic_defaults[topic_name] = text
+        topic_defaults = _topic_defaults(props)
 
         raft_dial: dict[int, tuple[str, int]] = {}
         http_dial: dict[int, tuple[str, int]] = {}
@@ -427,8 +488,92 @@ class NodeConfig:
             allow_everyone_if_no_acl_found=_bool(props, "allow.everyone.if.no.acl.found", False),
             auto_create_topics_enable=_bool(props, "auto.create.topics.enable", True),
             groups=_group_settings(props),
+            cleaner=_cleaner_settings(props),
             log_level=_log_level(props),
         )
+
+
+def _topic_defaults(props: dict[str, str]) -> dict[str, str]:
+    """The node's defaults of topic configs, by topic config name, each checked as the topic
+    config is, and together as Kafka checks a broker's log config (the compaction lags)."""
+    topic_defaults: dict[str, str] = {}
+    for broker_name, (topic_name, factor) in _TOPIC_DEFAULTS.items():
+        if broker_name in props:
+            value = _int(props, broker_name, 0, -1)
+            text = str(value * factor if value >= 0 else value)
+            problem = TOPIC_CONFIGS[topic_name].check(text)
+            if problem:
+                raise ConfigError(f"{broker_name}: {problem}")
+            topic_defaults[topic_name] = text
+    for broker_name, topic_name in _TEXT_TOPIC_DEFAULTS.items():
+        if broker_name in props:
+            definition = TOPIC_CONFIGS[topic_name]
+            text = props[broker_name].strip()
+            problem = definition.check(text)
+            if problem:
+                raise ConfigError(f"{broker_name}: {problem}")
+            topic_defaults[topic_name] = definition.normal(text)
+    problem = conflict_problem(effective_configs(topic_defaults, {}))
+    if problem:
+        raise ConfigError(
+            f"log.cleaner.min.compaction.lag.ms: {problem} (the topic defaults "
+            "log.cleaner.min.compaction.lag.ms and log.cleaner.max.compaction.lag.ms give)"
+        )
+    return topic_defaults
+
+
+@dataclass(frozen=True)
+class CleanerSettings:
+    """The log cleaner's settings (Kafka's names and defaults), which the cleaner reads at
+    start. Sizes are over all threads, as in Kafka: each thread takes its share."""
+
+    enable: bool = True  # log.cleaner.enable
+    threads: int = CLEANER_THREADS  # log.cleaner.threads; 0 runs none, as false does
+    io_max_bytes_per_second: float = CLEANER_IO_BYTES_PER_SECOND_MAX
+    dedupe_buffer_size: int = CLEANER_DEDUPE_BUFFER_BYTES  # bytes of offset maps
+    io_buffer_size: int = CLEANER_IO_BUFFER_BYTES  # bytes of read and write buffers
+    backoff_ms: int = CLEANER_BACKOFF_MS
+
+    @property
+    def runs(self) -> bool:
+        """Whether any cleaner thread runs."""
+        return self.enable and self.threads > 0
+
+    @property
+    def throttled(self) -> bool:
+        """Whether io_max_bytes_per_second limits the cleaner (Kafka's default does not)."""
+        return self.io_max_bytes_per_second < CLEANER_IO_BYTES_PER_SECOND_MAX
+
+
+def _cleaner_settings(props: dict[str, str]) -> CleanerSettings:
+    threads = _int(props, "log.cleaner.threads", CLEANER_THREADS, 0, _INT_MAX)
+    dedupe = _int(
+        props, "log.cleaner.dedupe.buffer.size", CLEANER_DEDUPE_BUFFER_BYTES, 0, _LONG_MAX
+    )
+    settings = CleanerSettings(
+        enable=_bool(props, "log.cleaner.enable", True),
+        threads=threads,
+        io_max_bytes_per_second=_double(
+            props, "log.cleaner.io.max.bytes.per.second", CLEANER_IO_BYTES_PER_SECOND_MAX
+        ),
+        dedupe_buffer_size=dedupe,
+        io_buffer_size=_int(
+            props, "log.cleaner.io.buffer.size", CLEANER_IO_BUFFER_BYTES, 0, _INT_MAX
+        ),
+        backoff_ms=_int(props, "log.cleaner.backoff.ms", CLEANER_BACKOFF_MS, 0, _LONG_MAX),
+    )
+    # Kafka's cleaner thread refuses to start with a map too small for one record (each
+    # thread's map is its share of the buffer, at most 2 GiB).
+    if settings.runs:
+        share = min(dedupe // threads, _INT_MAX)
+        if share // _DEDUPE_ENTRY_BYTES * _DEDUPE_LOAD_FACTOR <= 1:
+            raise ConfigError(
+                f"log.cleaner.dedupe.buffer.size: {dedupe} bytes over {threads} thread(s): "
+                "offset map is too small to fit in even a single message, so log cleaning "
+                "will never make progress. You can increase log.cleaner.dedupe.buffer.size or "
+                "decrease log.cleaner.threads"
+            )
+    return settings
 
 
 def _log_level(props: dict[str, str]) -> int:
@@ -450,6 +595,7 @@ class GroupSettings:
 
     offsets_topic_partitions: int = limits.OFFSETS_TOPIC_PARTITIONS
     offsets_topic_replication_factor: int = limits.OFFSETS_TOPIC_REPLICATION_FACTOR
+    offsets_topic_segment_bytes: int = OFFSETS_TOPIC_SEGMENT_BYTES
     session_timeout_ms: int = limits.GROUP_SESSION_TIMEOUT_MS
     min_session_timeout_ms: int = limits.GROUP_MIN_SESSION_TIMEOUT_MS
     max_session_timeout_ms: int = limits.GROUP_MAX_SESSION_TIMEOUT_MS
@@ -499,6 +645,7 @@ def _group_settings(props: dict[str, str]) -> GroupSettings:
         offsets_topic_replication_factor=_int(
             props, "offsets.topic.replication.factor", limits.OFFSETS_TOPIC_REPLICATION_FACTOR, 1
         ),
+        offsets_topic_segment_bytes=_offsets_segment_bytes(props),
         session_timeout_ms=session,
         min_session_timeout_ms=minimum,
         max_session_timeout_ms=maximum,
@@ -508,6 +655,17 @@ def _group_settings(props: dict[str, str]) -> GroupSettings:
             props, "offset.metadata.max.bytes", limits.OFFSET_METADATA_BYTES_MAX, 0
         ),
     )
+
+
+def _offsets_segment_bytes(props: dict[str, str]) -> int:
+    """offsets.topic.segment.bytes, in segment.bytes' range (the topic is made with it)."""
+    value = _int(props, "offsets.topic.segment.bytes", OFFSETS_TOPIC_SEGMENT_BYTES, 1)
+    problem = TOPIC_CONFIGS["segment.bytes"].check(str(value))
+    if problem:
+        raise ConfigError(
+            f"offsets.topic.segment.bytes: {problem} (it is the topic's segment.bytes)"
+        )
+    return value
 
 
 def _security(props: dict[str, str]) -> dict[str, Any]:

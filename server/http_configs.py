@@ -49,6 +49,10 @@ TOPIC_BROKER_SYNONYMS = {
     "flush.ms": "log.flush.interval.ms",
     "message.timestamp.type": "log.message.timestamp.type",
     "unclean.leader.election.enable": "unclean.leader.election.enable",
+    "min.cleanable.dirty.ratio": "log.cleaner.min.cleanable.ratio",
+    "delete.retention.ms": "log.cleaner.delete.retention.ms",
+    "min.compaction.lag.ms": "log.cleaner.min.compaction.lag.ms",
+    "max.compaction.lag.ms": "log.cleaner.max.compaction.lag.ms",
 }
 
 # Kafka's password-type settings: described with a null value, as Kafka does.
@@ -58,7 +62,24 @@ _SENSITIVE = frozenset({"ssl.key.password"})
 def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        return java_double(value)
     return "" if value is None else str(value)
+
+
+def java_double(value: float) -> str:
+    """A double as Java's Double.toString writes it (Kafka describes its double settings so):
+    the shortest digits that read back, in E notation below 1e-3 and from 1e7 on
+    (``1.7976931348623157E308``, ``1048576.0``, ``1.0E7``)."""
+    if value == 0 or 1e-3 <= abs(value) < 1e7:
+        return repr(value)
+    mantissa, _, exponent = f"{value!r}".partition("e")
+    if not exponent:  # repr wrote it out in full (1e7 .. 1e16): write it as E notation
+        mantissa, _, exponent = f"{value:.16e}".partition("e")
+        mantissa = repr(float(mantissa))
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}E{int(exponent)}"
 
 
 # A broker config's Kafka name and how to read it from the node's config.
@@ -92,6 +113,13 @@ _BROKER_FIELDS: dict[str, Callable[[NodeConfig], object]] = {
     "group.consumer.min.session.timeout.ms": lambda c: c.groups.min_session_timeout_ms,
     "group.consumer.max.session.timeout.ms": lambda c: c.groups.max_session_timeout_ms,
     "group.consumer.heartbeat.interval.ms": lambda c: c.groups.heartbeat_interval_ms,
+    "offsets.topic.segment.bytes": lambda c: c.groups.offsets_topic_segment_bytes,
+    "log.cleaner.enable": lambda c: c.cleaner.enable,
+    "log.cleaner.threads": lambda c: c.cleaner.threads,
+    "log.cleaner.io.max.bytes.per.second": lambda c: c.cleaner.io_max_bytes_per_second,
+    "log.cleaner.dedupe.buffer.size": lambda c: c.cleaner.dedupe_buffer_size,
+    "log.cleaner.io.buffer.size": lambda c: c.cleaner.io_buffer_size,
+    "log.cleaner.backoff.ms": lambda c: c.cleaner.backoff_ms,
 }
 
 

@@ -2,7 +2,12 @@
 
 A topic's effective config is Kafka's default, overridden by the node's broker-level default
 (``log.retention.ms`` and friends in node.properties), overridden by the topic's own config
-records. Values are strings, as in Kafka; numbers are accepted on input and stored as strings.
+records. Values are strings, as in Kafka; numbers are accepted on input and stored as strings,
+``cleanup.policy`` in its normal form (``delete``, ``compact`` or ``compact,delete``).
+
+Besides each value's own range, the effective config as a whole must hold Kafka's one
+cross-check (``LogConfig.validateValues``): ``min.compaction.lag.ms`` is not above
+``max.compaction.lag.ms``.
 """
 
 from __future__ import annotations
@@ -13,19 +18,40 @@ from dataclasses import dataclass
 
 from client.protocol import INVALID_CONFIG, ApiError
 from server import limits
-from storage.log_config import INTEGER_CONFIG_NAMES, LONG_MAX, default_setting, parse_setting
+from storage.log_config import (
+    CLEANUP_POLICY,
+    LONG_MAX,
+    MIN_CLEANABLE_DIRTY_RATIO,
+    TOPIC_CONFIG_NAMES,
+    LogConfig,
+    default_setting,
+    parse_cleanup_policy,
+    parse_ratio,
+    parse_setting,
+)
 
 # ASCII digits only: int() also takes "٣" (Arabic-Indic three), " 7" and "1_0". Twenty digits
 # hold any long with room to say "too large" rather than "not a number".
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 _QUOTED_CHARS_MAX = 24
+# A decimal as Java's Double.parseDouble reads one, in ASCII (float() also takes "inf", "nan",
+# "1_0" and other scripts' digits); a ratio needs no more than 32 characters.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+_DECIMAL_CHARS_MAX = 32
+
+
+def _shown(value: str) -> str:
+    return repr(value[:_QUOTED_CHARS_MAX]) + ("..." if len(value) > _QUOTED_CHARS_MAX else "")
 
 
 def _not_an_integer(value: str) -> str | None:
     if _INTEGER.fullmatch(value):
         return None
-    shown = repr(value[:_QUOTED_CHARS_MAX]) + ("..." if len(value) > _QUOTED_CHARS_MAX else "")
-    return f"expected an integer, got {shown}"
+    return f"expected an integer, got {_shown(value)}"
+
+
+def _same(value: str) -> str:
+    return value
 
 
 @dataclass(frozen=True)
@@ -33,6 +59,9 @@ class TopicConfigDef:
     default: str
     check: Callable[[str], str | None]  # returns a problem, or None when the value is fine
     doc: str
+    # The form a valid value is stored in (cleanup.policy's order and spaces are Kafka's
+    # free choice; a topic's config holds one spelling of each policy).
+    normal: Callable[[str], str] = _same
 
 
 def _log_setting(name: str, doc: str) -> TopicConfigDef:
@@ -66,6 +95,24 @@ def _long(minimum: int) -> Callable[[str], str | None]:
     return check
 
 
+def _policy(value: str) -> str | None:
+    try:
+        parse_cleanup_policy(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _ratio(value: str) -> str | None:
+    if len(value) > _DECIMAL_CHARS_MAX or not _DECIMAL.fullmatch(value):
+        return f"expected a number between 0 and 1, got {_shown(value)}"
+    try:
+        parse_ratio(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def _one_of(*allowed: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         if value not in allowed:
@@ -76,7 +123,26 @@ def _one_of(*allowed: str) -> Callable[[str], str | None]:
 
 
 TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
-    "cleanup.policy": TopicConfigDef("delete", _one_of("delete"), "log compaction is not built"),
+    CLEANUP_POLICY: TopicConfigDef(
+        LogConfig().cleanup_policy,
+        _policy,
+        "delete, compact or compact,delete: old segments deleted, or each key's latest kept",
+        parse_cleanup_policy,
+    ),
+    MIN_CLEANABLE_DIRTY_RATIO: TopicConfigDef(
+        str(LogConfig().min_cleanable_dirty_ratio),
+        _ratio,
+        "share of a compacted log written since its last clean that makes it cleanable",
+    ),
+    "delete.retention.ms": _log_setting(
+        "delete.retention.ms", "how long the cleaner keeps a tombstone it has seen"
+    ),
+    "min.compaction.lag.ms": _log_setting(
+        "min.compaction.lag.ms", "a record younger than this is never compacted"
+    ),
+    "max.compaction.lag.ms": _log_setting(
+        "max.compaction.lag.ms", "a record older than this is cleanable whatever the ratio"
+    ),
     "retention.ms": _log_setting("retention.ms", "age after which segments go; -1 never"),
     "retention.bytes": _log_setting("retention.bytes", "size above which old segments go"),
     "segment.bytes": _log_setting("segment.bytes", "size at which a segment rolls"),
@@ -95,19 +161,38 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
         "false", _one_of("false"), "only ISR members become leaders"
     ),
 }
-# The compaction settings are not topic configs yet (cleanup.policy takes only delete).
-_NOT_YET = {"delete.retention.ms", "min.compaction.lag.ms", "max.compaction.lag.ms"}
-assert INTEGER_CONFIG_NAMES - _NOT_YET <= TOPIC_CONFIGS.keys(), "every log setting is a config"
+assert TOPIC_CONFIG_NAMES <= TOPIC_CONFIGS.keys(), "every log setting is a topic config"
+
+
+def conflict_problem(configs: Mapping[str, str]) -> str | None:
+    """Kafka's cross-check of an effective topic config (``LogConfig.validateValues``, in its
+    words), or None: ``min.compaction.lag.ms`` may not be above ``max.compaction.lag.ms``.
+    ``configs`` holds every config (:func:`effective_configs`), each value already checked."""
+    low = int(configs["min.compaction.lag.ms"])
+    high = int(configs["max.compaction.lag.ms"])
+    if low > high:
+        return (
+            f"conflict topic config setting min.compaction.lag.ms ({low}) > "
+            f"max.compaction.lag.ms ({high})"
+        )
+    return None
 
 
 def normalize_configs(
-    raw: object, *, socket_request_max_bytes: int = limits.SOCKET_REQUEST_MAX_BYTES
+    raw: object,
+    *,
+    socket_request_max_bytes: int = limits.SOCKET_REQUEST_MAX_BYTES,
+    existing: Mapping[str, str] | None = None,
+    broker_defaults: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Checks a request's configs object; raises INVALID_CONFIG naming the bad entry.
+    """Checks a request's configs object; returns them in their stored form, or raises
+    INVALID_CONFIG naming the bad entry.
 
     ``max.message.bytes`` may not pass the node's ``socket.request.max.bytes``: no request
     could carry such a batch (issue 11: 2147483647 was accepted, then a 100 MB produce took
-    the leader to 768 MB)."""
+    the leader to 768 MB). The topic's config with these set on top of ``existing`` (the
+    topic's own configs that stay, for an alter) and ``broker_defaults`` (the node's) must
+    pass :func:`conflict_problem`, as Kafka checks the merged config."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -117,10 +202,11 @@ def normalize_configs(
         definition = TOPIC_CONFIGS.get(name)
         if definition is None:
             known = ", ".join(sorted(TOPIC_CONFIGS))
-            shown = repr(name[:_QUOTED_CHARS_MAX]) + (
-                "..." if len(name) > _QUOTED_CHARS_MAX else ""
+            raise ApiError(
+                INVALID_CONFIG, f"unknown topic config {_shown(name)} (supported: {known})"
             )
-            raise ApiError(INVALID_CONFIG, f"unknown topic config {shown} (supported: {known})")
+        if name == MIN_CLEANABLE_DIRTY_RATIO and isinstance(value, float):
+            value = repr(value)  # a decimal config: JSON's number is its natural form
         # A float is refused whole: orjson reads an integer beyond 64 bits as one, and its
         # digits are not the number the client sent.
         if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -138,7 +224,12 @@ def normalize_configs(
                 f"({socket_request_max_bytes}), the largest request a node reads: no produce "
                 "could carry such a batch",
             )
-        out[name] = text
+        out[name] = definition.normal(text)
+    problem = conflict_problem(
+        effective_configs(broker_defaults or {}, {**(existing or {}), **out})
+    )
+    if problem:
+        raise ApiError(INVALID_CONFIG, problem)
     return out
 
 

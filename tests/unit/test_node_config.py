@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,41 @@ def test_broker_topic_defaults_become_topic_configs() -> None:
             {**GOOD, "leader.imbalance.per.broker.percentage": "-1"},
             "leader.imbalance.per.broker.percentage",
         ),
+        ({**GOOD, "log.cleanup.policy": "compress"}, "log.cleanup.policy"),
+        ({**GOOD, "log.cleanup.policy": ""}, "log.cleanup.policy"),
+        ({**GOOD, "log.cleaner.min.cleanable.ratio": "1.01"}, "log.cleaner.min.cleanable.ratio"),
+        ({**GOOD, "log.cleaner.min.cleanable.ratio": "half"}, "log.cleaner.min.cleanable.ratio"),
+        ({**GOOD, "log.cleaner.delete.retention.ms": "-1"}, "log.cleaner.delete.retention.ms"),
+        ({**GOOD, "log.cleaner.min.compaction.lag.ms": "-1"}, "log.cleaner.min.compaction.lag.ms"),
+        ({**GOOD, "log.cleaner.max.compaction.lag.ms": "0"}, "log.cleaner.max.compaction.lag.ms"),
+        (
+            {
+                **GOOD,
+                "log.cleaner.min.compaction.lag.ms": "10",
+                "log.cleaner.max.compaction.lag.ms": "9",
+            },
+            "log.cleaner.min.compaction.lag.ms",
+        ),
+        ({**GOOD, "log.cleaner.enable": "yes"}, "log.cleaner.enable"),
+        ({**GOOD, "log.cleaner.threads": "-1"}, "log.cleaner.threads"),
+        ({**GOOD, "log.cleaner.threads": "two"}, "log.cleaner.threads"),
+        (
+            {**GOOD, "log.cleaner.io.max.bytes.per.second": "0"},
+            "log.cleaner.io.max.bytes.per.second",
+        ),
+        (
+            {**GOOD, "log.cleaner.io.max.bytes.per.second": "nan"},
+            "log.cleaner.io.max.bytes.per.second",
+        ),
+        (
+            {**GOOD, "log.cleaner.io.max.bytes.per.second": "1e999"},
+            "log.cleaner.io.max.bytes.per.second",
+        ),
+        ({**GOOD, "log.cleaner.dedupe.buffer.size": "-1"}, "log.cleaner.dedupe.buffer.size"),
+        ({**GOOD, "log.cleaner.io.buffer.size": str(2**31)}, "log.cleaner.io.buffer.size"),
+        ({**GOOD, "log.cleaner.backoff.ms": "-1"}, "log.cleaner.backoff.ms"),
+        ({**GOOD, "offsets.topic.segment.bytes": "13"}, "offsets.topic.segment.bytes"),
+        ({**GOOD, "offsets.topic.segment.bytes": str(2**31)}, "offsets.topic.segment.bytes"),
     ],
 )
 def test_a_bad_setting_is_refused_with_its_name(props: dict[str, str], setting: str) -> None:
@@ -203,3 +239,71 @@ def test_sasl_ssl_with_its_files_and_the_standard_authorizer() -> None:
 def test_a_wrong_security_or_limit_setting_is_named(changes: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
         NodeConfig.from_properties({**GOOD, **changes})
+
+
+# -- compaction and the log cleaner -----------------------------------------------------------
+
+
+def test_the_cleaner_has_kafkas_defaults() -> None:
+    config = NodeConfig.from_properties(dict(GOOD))
+    cleaner = config.cleaner
+    assert (cleaner.enable, cleaner.threads, cleaner.backoff_ms) == (True, 1, 15000)
+    assert cleaner.io_max_bytes_per_second == sys.float_info.max  # Java's Double.MAX_VALUE
+    assert not cleaner.throttled and cleaner.runs
+    assert (cleaner.dedupe_buffer_size, cleaner.io_buffer_size) == (134217728, 524288)
+    assert config.groups.offsets_topic_segment_bytes == 104857600
+    assert config.topic_defaults == {}
+
+
+def test_the_cleaners_settings_are_read() -> None:
+    cleaner = NodeConfig.from_properties(
+        {
+            **GOOD,
+            "log.cleaner.enable": "false",
+            "log.cleaner.threads": "2",
+            "log.cleaner.io.max.bytes.per.second": "1048576.5",
+            "log.cleaner.dedupe.buffer.size": "1048576",
+            "log.cleaner.io.buffer.size": "65536",
+            "log.cleaner.backoff.ms": "100",
+        }
+    ).cleaner
+    assert (cleaner.enable, cleaner.runs, cleaner.threads) == (False, False, 2)
+    assert cleaner.io_max_bytes_per_second == 1048576.5 and cleaner.throttled
+    assert (cleaner.dedupe_buffer_size, cleaner.io_buffer_size, cleaner.backoff_ms) == (
+        1048576,
+        65536,
+        100,
+    )
+    assert not NodeConfig.from_properties({**GOOD, "log.cleaner.threads": "0"}).cleaner.runs
+
+
+def test_a_dedupe_buffer_too_small_for_one_record_per_thread_is_refused_in_kafkas_words() -> None:
+    """Kafka's cleaner thread refuses a map that cannot hold one record: 48 bytes (two slots
+    of 24, filled to 90%) is the least each thread's share may be."""
+    small = {**GOOD, "log.cleaner.dedupe.buffer.size": "95", "log.cleaner.threads": "2"}
+    with pytest.raises(ConfigError) as caught:
+        NodeConfig.from_properties(small)
+    assert "offset map is too small to fit in even a single message" in str(caught.value)
+    assert NodeConfig.from_properties({**small, "log.cleaner.dedupe.buffer.size": "96"})
+    # A cleaner that does not run needs no map.
+    assert NodeConfig.from_properties({**small, "log.cleaner.enable": "false"})
+
+
+def test_the_compaction_topic_defaults_become_topic_configs() -> None:
+    config = NodeConfig.from_properties(
+        {
+            **GOOD,
+            "log.cleanup.policy": "delete, compact",
+            "log.cleaner.min.cleanable.ratio": "0.1",
+            "log.cleaner.delete.retention.ms": "1000",
+            "log.cleaner.min.compaction.lag.ms": "5",
+            "log.cleaner.max.compaction.lag.ms": "5",
+        }
+    )
+    assert config.topic_defaults == {
+        "cleanup.policy": "compact,delete",
+        "min.cleanable.dirty.ratio": "0.1",
+        "delete.retention.ms": "1000",
+        "min.compaction.lag.ms": "5",
+        "max.compaction.lag.ms": "5",
+    }
