@@ -58,6 +58,7 @@ from storage.index import (
     OffsetIndex,
     TimeIndex,
 )
+from storage.java_order import hash_map_order, string_hash
 from storage.limits import PRODUCER_SNAPSHOT_BYTES_MAX
 from storage.offsets_decoder import decode_record, missing_key_message
 from storage.producer_snapshot import SNAPSHOT_SUFFIX, decode
@@ -103,8 +104,11 @@ class Report:
     out: TextIO
     err: TextIO
     problems: int = 0
-    index_mismatches: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-    non_consecutive: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # Per file (its absolute path), as Kafka 4.4 keeps them: index offset -> the log's last
+    # offset at that position, and a record's offset -> the next record's where they are not
+    # consecutive. Printed at the end in Kafka's order (see _print_summary).
+    index_mismatches: dict[str, dict[int, int]] = field(default_factory=dict)
+    non_consecutive: dict[str, dict[int, int]] = field(default_factory=dict)
 
     def line(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -265,12 +269,12 @@ def _dump_records(
             f"Cannot read the records of the batch in {path} at position {position}: "
             f"{_corruption_detail(e, position)}"
         )
-        return last_offset
+        return read_header(data).last_offset  # as for a CRC failure: not a gap as well
     for record in records:
-        if last_offset != -1 and record.offset != last_offset + 1:
-            report.non_consecutive.setdefault(str(path.absolute()), []).append(
-                (last_offset, record.offset)
-            )
+        # Kafka 4.4 starts from -1 with no exception for the first record, so a segment
+        # whose first record is not offset 0 reports "-1 is followed by <it>" too.
+        if record.offset != last_offset + 1:
+            report.non_consecutive.setdefault(str(path.absolute()), {})[last_offset] = record.offset
         last_offset = record.offset
         if options.print_data and not header.is_control:
             contents = record_contents(record, options)
@@ -331,6 +335,9 @@ def dump_log(path: Path, options: DumpOptions, report: Report) -> None:
                     f"Corrupt batch in {path} at position {position}: "
                     f"{_corruption_detail(crc_error, position)}"
                 )
+                # Its records are not shown (Kafka would show them unchecked): take the
+                # offsets it claims as read, so they are not reported as a gap as well.
+                last_offset = header.last_offset
             elif options.deep:
                 last_offset = _dump_records(path, data, position, last_offset, options, report)
             position += header.size
@@ -386,9 +393,7 @@ def dump_index(path: Path, options: DumpOptions, report: Report) -> None:
             if log is not None:
                 found = _last_offset_at(log, position)
                 if found != offset:
-                    report.index_mismatches.setdefault(str(path.absolute()), []).append(
-                        (offset, found)
-                    )
+                    report.index_mismatches.setdefault(str(path.absolute()), {})[offset] = found
             if not options.verify_index_only:
                 report.line(f"offset: {offset} position: {position}")
     if len(data) % OFFSET_ENTRY.size:
@@ -541,17 +546,28 @@ def _build_parser() -> _Parser:
     return parser
 
 
+def _in_kafka_order(per_file: dict[str, dict[int, int]]) -> list[str]:
+    # Kafka 4.4 keeps these per file in a HashMap keyed by the absolute path, each file's
+    # entry added by computeIfAbsent when its first pair is found (dicts keep that order).
+    return hash_map_order(((name, string_hash(name)) for name in per_file), compute_if_absent=True)
+
+
 def _print_summary(report: Report) -> None:
+    """Kafka's closing blocks on stderr: index mismatches (newest index entry first, as
+    Kafka's reverse-ordered TreeMap has them), then non-consecutive offsets (by offset)."""
     report.out.flush()
-    for name, pairs in report.index_mismatches.items():
+    for name in _in_kafka_order(report.index_mismatches):
         report.problems += 1
         report.err.write(f"Mismatches in :{name}\n")
-        for index_offset, log_offset in pairs:
+        mismatches = report.index_mismatches[name]
+        for index_offset in sorted(mismatches, reverse=True):
+            log_offset = mismatches[index_offset]
             report.err.write(f"  Index offset: {index_offset}, log offset: {log_offset}\n")
-    for name, pairs in report.non_consecutive.items():
+    for name in _in_kafka_order(report.non_consecutive):
         report.err.write(f"Non-consecutive offsets in {name}\n")
-        for first, second in pairs:
-            report.err.write(f"  {first} is followed by {second}\n")
+        pairs = report.non_consecutive[name]
+        for first in sorted(pairs):
+            report.err.write(f"  {first} is followed by {pairs[first]}\n")
     report.err.flush()
 
 

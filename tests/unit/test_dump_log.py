@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from storage.batch import NewRecord, build_batch
+from storage.batch import (
+    ATTRIBUTES_OFFSET,
+    LOG_OVERHEAD,
+    NewRecord,
+    build_batch,
+    crc32c,
+    encode_varint,
+)
 from storage.dump_log import main
 from storage.producer_snapshot import ProducerSnapshotEntry, ProducerSnapshots
 from tests.processes import default_sigint, interrupt_when_blocked, stop
@@ -202,6 +209,182 @@ def test_non_consecutive_offsets_are_reported(
     code, _, err = dump(capsys, "--files", str(log), "--deep-iteration")
     assert code == 0  # Kafka reports it as information, not as damage (compaction makes gaps)
     assert err == [f"Non-consecutive offsets in {log.absolute()}", "  2 is followed by 10"]
+
+
+# -- compacted segments -----------------------------------------------------------------------
+# What Kafka's cleaner leaves: batches that keep their base and last offsets with records gone
+# from inside them, empty batches (count 0: an idempotent producer's last batch, kept for its
+# sequence), offsets missing between batches, and tombstones under a delete horizon
+# (attribute bit 0x40, the horizon in the base timestamp). Encoded by hand here, since
+# build_batch writes only dense batches.
+
+
+def _record(offset_delta: int, timestamp_delta: int, key: bytes, value: bytes | None) -> bytes:
+    body = b"\x00" + encode_varint(timestamp_delta) + encode_varint(offset_delta)
+    body += encode_varint(len(key)) + key
+    body += b"\x01" if value is None else encode_varint(len(value)) + value
+    body += encode_varint(0)  # no headers
+    return encode_varint(len(body)) + body
+
+
+def _compacted_batch(
+    base_offset: int,
+    last_offset_delta: int,
+    records: list[bytes],
+    *,
+    base_timestamp: int,
+    max_timestamp: int,
+    attributes: int = 0,
+    producer: tuple[int, int, int] = (-1, -1, -1),  # id, epoch, base sequence
+    leader_epoch: int = 0,
+) -> bytes:
+    producer_id, producer_epoch, base_sequence = producer
+    tail = struct.pack(
+        ">hiqqqhii",
+        attributes,
+        last_offset_delta,
+        base_timestamp,
+        max_timestamp,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        len(records),
+    ) + b"".join(records)
+    length = ATTRIBUTES_OFFSET - LOG_OVERHEAD + len(tail)  # leader epoch, magic, CRC, the tail
+    head = struct.pack(">qiibI", base_offset, length, leader_epoch, 2, crc32c(tail))
+    return head + tail
+
+
+T = 1700000000000
+HORIZON = 1700086400000
+
+
+def compacted_segment() -> bytes:
+    return b"".join(
+        [
+            # offsets 0..4, of which 1 and 3 are left
+            _compacted_batch(
+                0, 4, [_record(1, 1, b"k1", b"v1"), _record(3, 3, b"k2", b"v2")],
+                base_timestamp=T, max_timestamp=T + 4,
+            ),
+            # 5..7, all gone: an idempotent producer's last batch, kept empty
+            _compacted_batch(
+                5, 2, [], base_timestamp=-1, max_timestamp=T + 7, producer=(4000, 0, 5)
+            ),
+            # 8 and 9 gone with their batch; a tombstone at 11 under a delete horizon
+            _compacted_batch(
+                10, 1, [_record(1, T + 11 - HORIZON, b"k3", None)],
+                base_timestamp=HORIZON, max_timestamp=T + 11, attributes=0x40,
+            ),
+            # 12..14 of a producer, 13 gone: the sequences still follow the offsets
+            _compacted_batch(
+                12, 2, [_record(0, 0, b"k4", b"v4"), _record(2, 2, b"k5", b"v5")],
+                base_timestamp=T + 12, max_timestamp=T + 14, producer=(4001, 1, 7),
+                leader_epoch=1,
+            ),
+        ]
+    )  # fmt: skip
+
+
+# Kafka 4.4.0's DumpLogSegments on compacted_segment() (org.apache.kafka.tools.DumpLogSegments
+# --files <it> --deep-iteration --print-data-log), after its "Dumping" line, pasted as printed.
+KAFKA_COMPACTED_OUT = [
+    "Log starting offset: 0",
+    "baseOffset: 0 lastOffset: 4 count: 2 baseSequence: -1 lastSequence: -1 producerId: -1 "
+    "producerEpoch: -1 partitionLeaderEpoch: 0 isTransactional: false isControl: false "
+    "deleteHorizonMs: OptionalLong.empty position: 0 CreateTime: 1700000000004 size: 83 "
+    "magic: 2 compresscodec: none crc: 406288833 isvalid: true",
+    "| offset: 1 CreateTime: 1700000000001 keySize: 2 valueSize: 2 sequence: -1 headerKeys: [] "
+    "key: k1 payload: v1",
+    "| offset: 3 CreateTime: 1700000000003 keySize: 2 valueSize: 2 sequence: -1 headerKeys: [] "
+    "key: k2 payload: v2",
+    "baseOffset: 5 lastOffset: 7 count: 0 baseSequence: 5 lastSequence: 7 producerId: 4000 "
+    "producerEpoch: 0 partitionLeaderEpoch: 0 isTransactional: false isControl: false "
+    "deleteHorizonMs: OptionalLong.empty position: 83 CreateTime: 1700000000007 size: 61 "
+    "magic: 2 compresscodec: none crc: 1846998228 isvalid: true",
+    "baseOffset: 10 lastOffset: 11 count: 1 baseSequence: -1 lastSequence: -1 producerId: -1 "
+    "producerEpoch: -1 partitionLeaderEpoch: 0 isTransactional: false isControl: false "
+    "deleteHorizonMs: OptionalLong[1700086400000] position: 144 CreateTime: 1700000000011 "
+    "size: 73 magic: 2 compresscodec: none crc: 3486285763 isvalid: true",
+    "| offset: 11 CreateTime: 1700000000011 keySize: 2 valueSize: -1 sequence: -1 "
+    "headerKeys: [] key: k3",
+    "baseOffset: 12 lastOffset: 14 count: 2 baseSequence: 7 lastSequence: 9 producerId: 4001 "
+    "producerEpoch: 1 partitionLeaderEpoch: 1 isTransactional: false isControl: false "
+    "deleteHorizonMs: OptionalLong.empty position: 217 CreateTime: 1700000000014 size: 83 "
+    "magic: 2 compresscodec: none crc: 2359328223 isvalid: true",
+    "| offset: 12 CreateTime: 1700000000012 keySize: 2 valueSize: 2 sequence: 7 headerKeys: [] "
+    "key: k4 payload: v4",
+    "| offset: 14 CreateTime: 1700000000014 keySize: 2 valueSize: 2 sequence: 9 headerKeys: [] "
+    "key: k5 payload: v5",
+]
+# Its stderr, after "Non-consecutive offsets in <absolute path>". Kafka 4.4 starts from -1
+# with no exception for the first record, hence "-1 is followed by 1"; the empty batch has no
+# record, so 3 is followed by 11.
+KAFKA_COMPACTED_GAPS = [
+    "  -1 is followed by 1",
+    "  1 is followed by 3",
+    "  3 is followed by 11",
+    "  12 is followed by 14",
+]
+
+
+def test_a_compacted_segment_prints_what_kafka_4_4_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "00000000000000000000.log"
+    log.write_bytes(compacted_segment())
+    code, out, err = dump(capsys, "--files", str(log), "--deep-iteration", "--print-data-log")
+    assert code == 0  # gaps are what compaction leaves, not damage
+    assert out == [f"Dumping {log}", *KAFKA_COMPACTED_OUT]
+    assert err == [f"Non-consecutive offsets in {log.absolute()}", *KAFKA_COMPACTED_GAPS]
+
+
+def test_batch_lines_of_a_compacted_segment_need_no_deep_iteration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "00000000000000000000.log"
+    log.write_bytes(compacted_segment())
+    code, out, err = dump(capsys, "--files", str(log))
+    assert code == 0
+    assert out[1:] == [line for line in KAFKA_COMPACTED_OUT if not line.startswith("|")]
+    assert err == []  # Kafka looks for gaps only among the records it iterates
+
+
+def test_a_segment_not_starting_at_offset_zero_reports_its_first_record_as_kafka_4_4_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Kafka 4.4.0 on such a segment (records at 100 and 105) printed, on stderr:
+    # "  -1 is followed by 100" then "  100 is followed by 105".
+    log = tmp_path / "00000000000000000100.log"
+    log.write_bytes(
+        build_batch([NewRecord(b"a", b"1", 1)], base_offset=100)
+        + build_batch([NewRecord(b"a", b"1", 1)], base_offset=105)
+    )
+    code, _, err = dump(capsys, "--files", str(log), "--deep-iteration")
+    assert code == 0
+    assert err == [
+        f"Non-consecutive offsets in {log.absolute()}",
+        "  -1 is followed by 100",
+        "  100 is followed by 105",
+    ]
+
+
+def test_the_records_of_a_batch_failing_its_crc_are_not_reported_as_a_gap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = bytearray(compacted_segment())
+    data[70] ^= 0x01  # inside the first batch's records: its CRC fails
+    log = tmp_path / "00000000000000000000.log"
+    log.write_bytes(bytes(data))
+    code, _, err = dump(capsys, "--files", str(log), "--deep-iteration")
+    assert code == 1
+    assert err[0].startswith(f"Corrupt batch in {log} at position 0: ")
+    # The batch claims 0..4: the next record read (11) follows 4, not -1.
+    assert err[1:] == [
+        f"Non-consecutive offsets in {log.absolute()}",
+        "  4 is followed by 11",
+        "  12 is followed by 14",
+    ]
 
 
 def test_an_empty_log_prints_only_its_header(
