@@ -9,7 +9,9 @@ sent. The records' work is the client's, as with Kafka's fetch.
 
 Produce (``Content-Type: application/vnd.kafka.batch``): one batch a producer built, checked
 whole (:func:`storage.batch_check.check_produce_batch`) and stored as it came, with the
-leader's base offset and epoch stamped on it (:meth:`Partition.append_batch_as_leader`).
+leader's base offset and epoch stamped on it (:meth:`Partition.append_batch_as_leader`). A
+compacted topic refuses a batch holding a record without a key, whole (Kafka's rule and
+words: :func:`keyless_refused`).
 
 ``server/http_records.py`` routes here after the parts both forms share (the query, the long
 poll, the topic's creation); nothing here imports it.
@@ -41,6 +43,7 @@ from server.auto_topics import INTERNAL_TOPICS
 from server.http_util import json_response, read_body
 from server.node import Node
 from server.partition import Partition
+from server.produce import keyless_refused
 from storage.batch import batches_within, iter_batches
 from storage.batch_check import (
     CheckedBatch,
@@ -200,6 +203,10 @@ async def produce_batch(
             f"Cannot append to internal topic {topic}: only the cluster writes it",
         )
     partition = node.replica_manager.leader_partition(topic, index)
+    # The leader's log config, as Kafka's LogValidator reads it (an attribute, not the topic's
+    # configs merged again: a keyless batch to a topic that is not compacted pays nothing).
+    if batch.null_key and partition.log.config.compact:
+        raise keyless_refused(topic, index)
     result = await partition.append_batch_as_leader(batch, acks, timeout_s)
     if result.commit_error is not None:
         raise result.commit_error

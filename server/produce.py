@@ -3,6 +3,10 @@
 Pure: the handler validates the whole request with :func:`plan_produce` before it appends
 anything, so a bad record (unknown partition, too large) refuses the request and stores
 nothing. The plan is then carried out partition by partition.
+
+A compacted topic (``cleanup.policy`` with ``compact``) takes only records with keys: a request
+holding one without is refused whole, in Kafka's words (:func:`keyless_refused`); the binary
+produce (``server/http_batches.py``) applies the same rule to a batch.
 """
 
 from __future__ import annotations
@@ -43,6 +47,16 @@ def _size_bound(record: NewRecord) -> int:
     return size
 
 
+def keyless_refused(topic: str, partition: int) -> ApiError:
+    """Kafka's error for a record without a key produced to a compacted topic
+    (``LogValidator.validateKey``, INVALID_RECORD): the request is refused, nothing stored."""
+    return ApiError(
+        INVALID_RECORD,
+        "Compacted topic cannot accept message without key in topic partition "
+        f"{topic}-{partition}.",
+    )
+
+
 def choose_partition(
     record: ProduceRecord, index: int, partitions: int, fixed: int | None, round_robin: int
 ) -> int:
@@ -75,13 +89,23 @@ def plan_produce(
     round_robin: int,
     now_ms: int,
     max_message_bytes: int,
+    topic: str = "",
+    compacted: bool = False,
 ) -> dict[int, PartitionPlan]:
     """Validates every record and groups them by partition into batches that fit the limit.
 
     Keyless records of one request all go to the partition of the rotation (``round_robin``),
     so a request is one batch, as Kafka's sticky partitioner makes it; the next request goes to
-    the next partition.
+    the next partition. With ``compacted`` (the topic ``topic`` is), a record without a key
+    refuses the request (:func:`keyless_refused`, naming the partition it would have gone to).
     """
+    if compacted:  # a pass of its own: a topic that is not compacted pays nothing for it
+        for index, record in enumerate(records):
+            if record.key is None:
+                partition = choose_partition(
+                    record, index, partitions, fixed_partition, round_robin
+                )
+                raise keyless_refused(topic, partition)
     plans: dict[int, PartitionPlan] = {}
     sizes: dict[int, int] = {}
     for index, record in enumerate(records):

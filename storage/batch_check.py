@@ -22,6 +22,10 @@ What is refused, and as what (the handler maps each error class to an API error 
   batch (producer id >= 0) without a sequence or epoch, a record timestamp outside
   [0, 2^63 - 1] (the JSON produce's range).
 
+The walk also notes whether any record has a null key, which a compacted topic refuses
+(Kafka's ``LogValidator.validateKey``): the handler applies that rule, since only it knows the
+topic's ``cleanup.policy``; noting it costs one store per keyless record.
+
 Kafka sets the header's max timestamp of a CreateTime batch to its records' largest timestamp
 (``setMaxTimestamp``, with a new CRC): :meth:`CheckedBatch.stamped` does the same when the
 producer's field is wrong, so the time index and retention never trust a producer's claim.
@@ -86,6 +90,7 @@ class CheckedBatch:
     data: bytes
     header: BatchHeader  # as the producer sent it
     max_timestamp: int  # the records' largest timestamp
+    null_key: bool = False  # a record has no key (a compacted topic refuses the batch)
 
     @property
     def record_count(self) -> int:
@@ -175,14 +180,14 @@ def check_produce_batch(data: bytes) -> CheckedBatch:
             23,
         )
     _check_producer_fields(header)
-    low, high = _walk_records(data, header.record_count)
+    low, high, null_key = _walk_records(data, header.record_count)
     first, last = header.base_timestamp + low, header.base_timestamp + high
     if first < TIMESTAMP_MIN or last > TIMESTAMP_MAX:
         bad = first if first < TIMESTAMP_MIN else last
         raise InvalidBatchError(
             f"a record's timestamp {bad} is outside [{TIMESTAMP_MIN}, {TIMESTAMP_MAX}]"
         )
-    return CheckedBatch(data, header, last)
+    return CheckedBatch(data, header, last, null_key)
 
 
 def _check_producer_fields(header: BatchHeader) -> None:
@@ -203,9 +208,11 @@ def _check_producer_fields(header: BatchHeader) -> None:
         )
 
 
-def _walk_records(data: bytes, count: int, runs: bool = True) -> tuple[int, int]:
+def _walk_records(data: bytes, count: int, runs: bool = True) -> tuple[int, int, bool]:
     """Walks the ``count`` records after the header, checking each one's framing exactly;
-    returns the smallest and largest timestamp delta. Every length is checked only by where
+    returns the smallest and largest timestamp delta, and whether a record has a null key (a
+    run's records repeat their template's key length, so the walk sees every null key's first
+    record of a run). Every length is checked only by where
     the walk ends: the cursor never moves back, so a field running past its record leaves it
     past the record's end, which the end check catches (and a read past the whole body raises
     IndexError, caught below)."""
@@ -213,6 +220,7 @@ def _walk_records(data: bytes, count: int, runs: bool = True) -> tuple[int, int]
     pos = HEADER_SIZE
     # Start past any delta a varlong holds, so the first record sets both.
     low, high = 1 << 64, -(1 << 64)
+    null_key = False
     index = 0
     try:
         while index < count:
@@ -277,7 +285,7 @@ def _walk_records(data: bytes, count: int, runs: bool = True) -> tuple[int, int]
             else:
                 zz, pos = _raw_varint(data, pos, record_end)
             if zz == 1:
-                pass  # a null key (-1), the most common key
+                null_key = True  # a null key (-1), the most common key
             elif zz & 1:
                 raise CorruptRecordError(
                     f"record {index} has a key length of {(zz >> 1) ^ -(zz & 1)}", start
@@ -324,7 +332,7 @@ def _walk_records(data: bytes, count: int, runs: bool = True) -> tuple[int, int]
         raise CorruptRecordError(
             f"expected {count} records to fill the batch to byte {end}, they end at {pos}", pos
         )
-    return low, high
+    return low, high, null_key
 
 
 def _raw_varint(data: bytes, pos: int, end: int, long: bool = False) -> tuple[int, int]:

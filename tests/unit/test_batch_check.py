@@ -275,3 +275,25 @@ def test_a_mutated_batch_is_refused_or_decodes_once_stamped(
     assert len(records) == header.record_count
     assert [r.offset for r in records] == list(range(42, 42 + len(records)))
     assert all(0 <= r.timestamp <= header.max_timestamp < 1 << 63 for r in records)
+
+
+# -- null keys (a compacted topic refuses them) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keys", "null_key"),
+    [
+        ([b"k"] * 1000, False),
+        ([b""] * 3, False),  # an empty key is a key (Kafka's hasKey: not null)
+        ([None] * 1000, True),
+        ([b"k"] * 500 + [None] + [b"k"] * 499, True),  # one in the middle of a run
+        ([b"k"] * 999 + [None], True),  # the last one
+        ([None] + [b"k"] * 999, True),
+        ([b"k", b"longer key", b"k"] * 10, False),
+    ],
+)
+def test_the_check_says_whether_a_record_has_a_null_key(
+    keys: list[bytes | None], null_key: bool
+) -> None:
+    data = build_batch([NewRecord(k, b"v" * 10, NOW_MS + i % 3) for i, k in enumerate(keys)])
+    assert check_produce_batch(data).null_key is null_key

@@ -79,3 +79,28 @@ def test_timestamp_defaults_to_now_and_is_kept_when_given() -> None:
     plans = plan([ProduceRecord(b"k", b"a"), ProduceRecord(b"k", b"b", timestamp=5)], now_ms=42)
     (only,) = plans.values()
     assert [r.timestamp for r in only.batches[0]] == [42, 5]
+
+
+# -- compacted topics --------------------------------------------------------------------------
+
+
+def test_a_keyless_record_refuses_a_request_to_a_compacted_topic_in_kafkas_words() -> None:
+    records = [ProduceRecord(b"a", b"1"), ProduceRecord(None, b"2"), ProduceRecord(b"c", b"3")]
+    with pytest.raises(ApiError) as caught:
+        plan(records, compacted=True, topic="tables", round_robin=4)
+    assert caught.value.name == "INVALID_RECORD"
+    # The partition the keyless record would have gone to: the rotation's (4 % 3).
+    assert caught.value.message == (
+        "Compacted topic cannot accept message without key in topic partition tables-1."
+    )
+    with pytest.raises(ApiError) as fixed:
+        plan([ProduceRecord(None, b"x")], compacted=True, topic="t", fixed_partition=2)
+    assert fixed.value.message.endswith("in topic partition t-2.")
+
+
+def test_keyed_records_and_tombstones_go_to_a_compacted_topic() -> None:
+    records = [ProduceRecord(b"a", b"1"), ProduceRecord(b"a", None), ProduceRecord(b"", b"e")]
+    plans = plan(records, compacted=True, topic="tables")
+    assert sorted(p for plan_ in plans.values() for p in plan_.positions) == [0, 1, 2]
+    # The same keyless records are fine where the topic is not compacted.
+    assert plan([ProduceRecord(None, b"2")], topic="tables")
