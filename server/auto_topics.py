@@ -51,8 +51,11 @@ async def ensure_topic(node: Node, name: str, *, allowed: bool | None = None) ->
 async def ensure_offsets_topic(node: Node) -> TopicState:
     """``__consumer_offsets``, created on first use whatever auto.create.topics.enable says,
     as Kafka does: ``offsets.topic.num.partitions`` partitions, ``offsets.topic.replication.
-    factor`` copies (at most the live brokers), and no deletion by age (a committed offset
-    stays until the group is deleted; compaction is not built yet)."""
+    factor`` copies (at most the live brokers), compacted with segments of
+    ``offsets.topic.segment.bytes`` (Kafka's configs of it), so that a group committing a
+    million times keeps one record per partition plus what is not cleaned yet. Every record
+    the coordinator writes has a key (``storage.group_records.encode_key``), as compaction
+    needs. A topic that exists keeps the configs it has, as in Kafka."""
     state = node.quorum.snapshot_state()
     if OFFSETS_TOPIC in state.topics:
         return state.topics[OFFSETS_TOPIC]
@@ -62,7 +65,13 @@ async def ensure_offsets_topic(node: Node) -> TopicState:
         "name": OFFSETS_TOPIC,
         "partitions": settings.offsets_topic_partitions,
         "replication_factor": max(1, min(settings.offsets_topic_replication_factor, brokers)),
-        "configs": {"retention.ms": "-1"},
+        "configs": {
+            "cleanup.policy": "compact",
+            "segment.bytes": str(settings.offsets_topic_segment_bytes),
+            # No effect on a log that is only compacted (Kafka does not set it); it keeps
+            # committed offsets from deletion by age should the policy gain delete.
+            "retention.ms": "-1",
+        },
     }
     await _create_once(node, OFFSETS_TOPIC, body)
     return node.topic(OFFSETS_TOPIC)
