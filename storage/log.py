@@ -14,6 +14,10 @@ Theory of operation:
 - Appends go to the active segment; a batch that would overflow ``segment.bytes``, or whose
   timestamp is ``segment.ms`` past the segment's first batch, rolls a new segment first (the
   rule is per batch, so a follower appending the leader's bytes rolls at the same batches).
+- Offsets strictly increase but may have gaps (a compacted log: Kafka's rules, see
+  :mod:`storage.segment`): a read at an offset in a gap returns the next batch, going on to the
+  next segment when a segment has nothing at or after it; a replica append may start above the
+  log end offset (the leader's batches there were cleaned away), never below it.
 - ``flush()`` is the group commit: one fsync per file written since the last flush (segment
   logs, the indexes of sealed segments, directories that got or lost names), after which the
   recovery point moves to the log end offset taken BEFORE the fsyncs. Flush may run in a worker
@@ -337,16 +341,19 @@ class Log:
         """Appends whole pre-built batches with the offsets they carry (the replica path).
 
         All of ``data`` is checked before any byte is written: every batch's header and CRC,
-        and that the offsets continue the log without a gap. ``max.message.bytes`` is not
-        applied (Kafka: the leader accepted the batch). Raises :class:`CorruptRecordError` or
-        :class:`UnexpectedAppendOffsetError` (nothing written) or :class:`KafkaStorageError`.
+        that the first starts at or above the log end offset and that each next one starts
+        above the previous one's last offset (a compacted leader's batches have gaps; Kafka
+        refuses only offsets below the log end). The log end offset becomes the last batch's
+        last offset + 1. ``max.message.bytes`` is not applied (Kafka: the leader accepted the
+        batch). Raises :class:`CorruptRecordError` or :class:`UnexpectedAppendOffsetError`
+        (nothing written) or :class:`KafkaStorageError`.
         """
         headers = check_replica_batches(data, self._leo)
         with self._lock:
             self._check_usable()
-            if headers[0].base_offset != self._leo:
+            if headers[0].base_offset < self._leo:
                 raise UnexpectedAppendOffsetError(
-                    "the batches do not start at the log end offset",
+                    "the batches start below the log end offset",
                     self._leo,
                     headers[0].base_offset,
                 )
@@ -404,6 +411,9 @@ class Log:
     def _roll_locked(self, base_offset: int) -> Segment:
         old = self._segments[-1]
         old.seal()
+        # A sealed segment covers the offsets up to the next one's base (a replica append may
+        # roll at a batch above the log end: the gap belongs to the old segment).
+        old.next_offset = base_offset
         segment = Segment.create(self.directory, base_offset)
         self._segments.append(segment)
         self._bases.append(base_offset)
@@ -497,20 +507,28 @@ class Log:
         max_bytes = min(max_bytes, READ_BYTES_MAX)
         i = bisect.bisect_right(self._bases, offset) - 1
         try:
+            # A segment with no batch at or after the offset (it lies in a gap at the
+            # segment's end, or the segment was cleaned empty) sends the read on to the next
+            # one, as Kafka's LocalLog.read does.
             for segment in self._segments[i:]:
                 position, data = segment.read(offset, max_bytes, max_offset)
-                if data or offset < segment.next_offset:
+                if data:
                     return segment, position, data
+                if max_offset is not None and segment.next_offset >= max_offset:
+                    break
         except (KafkaStorageError, OSError) as e:
             raise self._fail(e) from e
         return None, -1, b""
 
     def read(self, offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
-        """Raw whole batches from the one holding ``offset``, CRC-checked.
+        """Raw whole batches from the first one whose last offset is >= ``offset`` (the one
+        holding it; the next one when ``offset`` lies in a gap), CRC-checked.
 
         At most ``max_bytes`` (clamped to the storage read limit) but at least one batch;
         batches whose base offset is >= ``max_offset`` (the high watermark) are left out;
-        batches come from one segment. ``b""`` at the log end. Raises
+        batches come from one segment. ``b""`` when no batch is left before the log end (or
+        ``max_offset``). A batch may hold no record (an idempotent producer's last batch kept
+        by the cleaner): a reader moves on to its last offset + 1. Raises
         :class:`OffsetOutOfRangeError` outside [log start offset, log end offset] and
         :class:`KafkaStorageError` (the log goes offline) on corruption.
         """
@@ -593,12 +611,14 @@ class Log:
     def truncate_to(self, offset: int) -> None:
         """Removes every record at or after ``offset`` (a follower after a leader change).
 
-        The batch holding ``offset`` is removed whole, so the log end offset becomes that
-        batch's base offset (equal to ``offset`` when it is a batch boundary, as leader epoch
-        end offsets are). Later segments, index entries and epoch cache entries go too; the
-        recovery point and high watermark come down to the new log end. Truncating below the
-        first segment empties the log and restarts it at ``offset``. At or past the log end no
-        record goes, but epoch cache entries starting at the log end do.
+        The log end offset becomes ``offset`` (Kafka's rule; also when ``offset`` lies in a gap
+        of a compacted log), except that the batch holding ``offset`` is removed whole, so
+        when ``offset`` lies inside a batch the log end offset becomes that batch's base
+        offset (leader epoch end offsets are batch boundaries). Later segments, index entries
+        and epoch cache entries go too; the recovery point and high watermark come down to the
+        new log end. Truncating below the first segment empties the log and restarts it at
+        ``offset``. At or past the log end no record goes, but epoch cache entries starting at
+        the log end do.
         """
         if offset < 0:
             raise ValueError(f"cannot truncate to a negative offset ({offset})")

@@ -45,10 +45,14 @@ class MemorySegment:
     size_bytes: int = 0
     max_timestamp: int = NO_TIMESTAMP
     first_batch_timestamp: int | None = None
+    # The lowest next offset: above the last batch's after a truncation into a gap (the log
+    # end becomes the truncation offset, as the file log's does).
+    end_floor: int = -1
 
     @property
     def next_offset(self) -> int:
-        return self.headers[-1].next_offset if self.headers else self.base_offset
+        last = self.headers[-1].next_offset if self.headers else self.base_offset
+        return max(last, self.end_floor)
 
     def add(self, batch: bytes, header: BatchHeader) -> None:
         self.batches.append(batch)
@@ -66,8 +70,13 @@ class MemorySegment:
             i += 1
         return i
 
-    def truncate_at(self, count: int) -> None:
-        """Keeps the first ``count`` batches."""
+    def truncate_at(self, count: int, offset: int) -> None:
+        """Keeps the first ``count`` batches, the rest held ``offset`` or came after it: the
+        next offset becomes ``offset``, or the removed batch's base when ``offset`` lay
+        inside it (as :meth:`storage.segment.Segment.truncate_to`)."""
+        if count < len(self.headers):
+            offset = min(offset, self.headers[count].base_offset)
+        self.end_floor = offset
         del self.batches[count:]
         del self.headers[count:]
         self.size_bytes = sum(h.size for h in self.headers)
@@ -225,6 +234,7 @@ class MemoryLog:
                 batch_max_timestamp=header.max_timestamp,
                 batch_last_offset=header.last_offset,
             ):
+                active.end_floor = header.base_offset  # sealed: it covers up to the next base
                 active = MemorySegment(header.base_offset)
                 self._segments.append(active)
             active.add(batch, header)
@@ -253,6 +263,7 @@ class MemoryLog:
         if offset == end or (max_offset is not None and offset >= max_offset):
             return b""
         max_bytes = min(max_bytes, READ_BYTES_MAX)
+        # A segment with nothing at or after the offset (a gap at its end) sends the read on.
         for segment in self._segments[self._segment_for(offset) :]:
             i = segment.batch_index(offset)
             if i == len(segment.headers):
@@ -323,7 +334,7 @@ class MemoryLog:
             i = self._segment_for(offset)
             del self._segments[i + 1 :]
             segment = self._segments[i]
-            segment.truncate_at(segment.batch_index(offset))
+            segment.truncate_at(segment.batch_index(offset), offset)
         new_end = self.log_end_offset
         self._log_start = min(self._log_start, new_end)
         self._recovery_point = min(self._recovery_point, new_end)

@@ -7,8 +7,12 @@ Code that only reads, appends, truncates and flushes a log should depend on
 :class:`PartitionLog`, not on either class; opening a log (``Log.open``) is not part of it.
 
 Offsets: the log holds [``log_start_offset``, ``log_end_offset``); the high watermark and the
-recovery point lie in that range. Every method raises
-:class:`~storage.errors.KafkaStorageError` once the log is offline (``offline`` says why).
+recovery point lie in that range. Offsets strictly increase but need not be dense (Kafka's
+compacted logs): a batch may hold fewer records than its offset range (even none), batches
+and segments may have gaps between them, and any of these offsets may lie in a gap. A reader
+moves on to the last batch's last offset + 1, never to its last record's offset + 1. Every
+method raises :class:`~storage.errors.KafkaStorageError` once the log is offline (``offline``
+says why).
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ class SegmentSummary(Protocol):
     def base_offset(self) -> int: ...
     @property
     def next_offset(self) -> int:
-        """The offset after the segment's last batch (its base offset when empty)."""
+        """The end of the offsets the segment covers: the next segment's base offset for a
+        sealed segment (a gap at its end counts as its own), the log end offset for the last
+        one; at least the offset after its last batch (its base offset when empty)."""
         ...
 
     @property
@@ -111,7 +117,9 @@ class PartitionLog(Protocol):
 
     def append_batches(self, data: bytes) -> AppendInfo:
         """Appends a leader's whole batches with the offsets they carry (the replica path);
-        all of ``data`` is checked before any byte is written."""
+        all of ``data`` is checked before any byte is written. The first batch may start
+        above the log end offset (a gap), never below it
+        (:class:`~storage.errors.UnexpectedAppendOffsetError`)."""
         ...
 
     def flush(self) -> int:
@@ -119,8 +127,10 @@ class PartitionLog(Protocol):
         ...
 
     def read(self, offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
-        """Whole batches from the one holding ``offset``: at most ``max_bytes`` but at least
-        one batch, none whose base offset is >= ``max_offset``; ``b""`` at the log end.
+        """Whole batches from the first whose last offset is >= ``offset`` (the next one when
+        ``offset`` lies in a gap, in a later segment if need be): at most ``max_bytes`` but
+        at least one batch, none whose base offset is >= ``max_offset``; ``b""`` when no
+        batch is left before the log end (or ``max_offset``).
         :class:`~storage.errors.OffsetOutOfRangeError` outside [log start, log end]."""
         ...
 
@@ -143,13 +153,16 @@ class PartitionLog(Protocol):
 
     def truncate_to(self, offset: int) -> None:
         """Removes every record at or after ``offset`` (a follower's divergent tail): the
-        batch holding it goes whole, and the epoch cache, recovery point and high watermark
-        come down to the new log end."""
+        log end becomes ``offset`` (also inside a gap), or the base offset of the batch
+        holding it, which goes whole; the epoch cache, recovery point and high watermark come
+        down to the new log end."""
         ...
 
     def delete_retained_segments(self, now_ms: int) -> int:
         """Deletes the old segments retention lets go (only those wholly below the high
-        watermark) and moves the log start offset; returns how many went."""
+        watermark; by ``retention.ms`` and ``retention.bytes`` only when ``cleanup.policy``
+        has ``delete``, wholly below the log start offset under any) and moves the log start
+        offset; returns how many went."""
         ...
 
     def close(self) -> None:

@@ -5,14 +5,20 @@ The rules (Kafka's ``LogLoader``, with one difference noted):
 - Segments wholly below the recovery point were fsynced: they are trusted. Their indexes are
   sanity-checked (:mod:`storage.index`) and rebuilt from the batch headers if damaged.
 - From the segment holding the recovery point on, every batch at or after the recovery point
-  is re-read and checked: header, length, CRC, and that its base offset continues the one
-  before. The first bad byte (torn write, zero fill, bad CRC) ends the log: the file is cut
-  there, later segments are deleted, and a WARNING says how many bytes went and where.
+  is re-read and checked: header, length, CRC, and that its base offset is above the last
+  offset of the one before (offsets strictly increase; gaps are fine, a compacted log has
+  them, but an overlap or a step back is corruption). The first bad byte (torn write, zero
+  fill, bad CRC) ends the log: the file is cut there, later segments are deleted, and a
+  WARNING says how many bytes went and where.
 - Below the recovery point nothing is ever cut. Kafka re-reads the whole segment holding the
   recovery point; we re-read it only from the last time-index entry below the recovery point
   (every batch before it has a smaller timestamp, so the segment's largest timestamp still
   comes out exact), checking headers only there. A header that does not parse below the
   recovery point takes the log offline (KafkaStorageError naming file and position).
+- A segment's base offset may lie above the end of the segment before it (a gap: the cleaner
+  dropped what lay between), never below it: a segment that overlaps the one before, and every
+  later one, is dropped. A sealed segment covers the offsets up to the next segment's base
+  (its ``next_offset``), so a segment left empty by the cleaner is a normal part of the log.
 """
 
 from __future__ import annotations
@@ -115,9 +121,9 @@ def _scan(
                         f".index says the batch at {pos} ends at offset "
                         f"{last_offset_at_start}, it ends at {header.last_offset}"
                     )
-            elif header.base_offset != expected:
+            elif header.base_offset < expected:
                 raise CorruptRecordError(
-                    f"expected a batch at offset {expected}, found base offset "
+                    f"expected a batch at offset {expected} or later, found base offset "
                     f"{header.base_offset}",
                     pos,
                 )
@@ -228,9 +234,10 @@ def load_segments(
     dropped = 0
     for i in range(first_recovered, len(segments)):
         segment = segments[i]
-        if i > first_recovered and segment.base_offset != segments[i - 1].next_offset:
+        if i > first_recovered and segment.base_offset < segments[i - 1].next_offset:
             log.warning(
-                "%s: expected a segment at offset %d, found %s: dropping it and later ones",
+                "%s: expected a segment at offset %d or later, found %s (it overlaps the one "
+                "before): dropping it and later ones",
                 directory,
                 segments[i - 1].next_offset,
                 segment.log_path.name,
@@ -266,8 +273,11 @@ def load_segments(
         break
     if dropped:
         log.warning("%s: recovery dropped %d bytes in all", directory, dropped)
-    for segment in segments[:-1]:
+    for segment, following in zip(segments, segments[1:], strict=False):
         segment.seal()
+        # A sealed segment covers the offsets up to the next one's base: a gap at its end
+        # (or all of it, left empty by the cleaner) is part of it.
+        segment.next_offset = following.base_offset
     log_end = segments[-1].next_offset
     if recovery_point > log_end and error is None:
         log.warning(
@@ -282,7 +292,10 @@ def load_segments(
 
 def _check_flushed_segment(segment: Segment, index_interval_bytes: int) -> None:
     """A segment wholly below the recovery point: trusted, but its indexes are rebuilt when
-    damaged (or when its time index is empty, to learn its largest timestamp)."""
+    damaged (or when its time index is empty, to learn its largest timestamp). An empty one
+    (the cleaner left nothing in it) has nothing to index."""
+    if segment.size_bytes == 0 and segment.index_damage is None:
+        return
     if segment.index_damage is None:
         if segment.time_index.last_entry() is None:
             segment.index_damage = "the .timeindex is empty (the largest timestamp is unknown)"

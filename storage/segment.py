@@ -3,10 +3,11 @@
 Files, named by the segment's base offset as 20 zero-padded digits::
 
     00000000000000000000.log        record batches back to back in Kafka's v2 layout
-                                    (see :mod:`storage.batch`); no file header, no padding,
-                                    the first batch's base offset is the segment's base
-                                    offset and each next batch starts at the offset after
-                                    the previous batch's last one
+                                    (see :mod:`storage.batch`); no file header, no padding;
+                                    offsets strictly increase (each batch's base offset is
+                                    above the previous batch's last offset, the first is at
+                                    or above the segment's base offset) but need not be
+                                    dense: a compacted log has gaps
     00000000000000000000.index      the sparse offset index, 8-byte entries
     00000000000000000000.timeindex  the time index, 12-byte entries
                                     (layouts and the rule for adding entries in
@@ -23,6 +24,14 @@ the machines we measured), and a node creating thousands of partitions, most of 
 a while, saves two of the four. An empty segment without index files is therefore normal at
 open (its indexes are empty and the files appear with its next flush); a non-empty one without
 them has its indexes rebuilt, as any damaged index is.
+
+Offset gaps (Kafka's compacted logs): the cleaner drops records inside a batch (the batch keeps
+its base and last offsets), whole batches (between batches, and at a segment's end before the
+next segment's base), and may leave a batch with no record at all (an idempotent producer's last
+batch, kept for its sequence) or a segment with no batch. So a segment covers the offsets
+[``base_offset``, ``next_offset``), where ``next_offset`` is the next segment's base offset for a
+sealed segment and the log end offset for the active one; a read of an offset in a gap starts
+at the next batch, and finds nothing when no batch of the segment is at or after it.
 
 A segment is not thread-safe; :class:`storage.log.Log` serialises every call.
 """
@@ -287,9 +296,10 @@ class Segment:
     # -- reading ---------------------------------------------------------------------------
 
     def locate(self, offset: int) -> tuple[int, BatchHeader] | None:
-        """(position, header) of the batch holding ``offset`` (the first batch whose last
-        offset is >= ``offset``): offset index lookup, then a short header scan. None if the
-        segment ends before ``offset``. Raises :class:`KafkaStorageError` on corruption."""
+        """(position, header) of the first batch whose last offset is >= ``offset``: the batch
+        holding it, or the next one when ``offset`` lies in a gap. Offset index lookup, then a
+        short header scan. None if no batch of the segment is at or after ``offset``. Raises
+        :class:`KafkaStorageError` on corruption."""
         if offset >= self.next_offset:
             return None
         entry = self.offset_index.lookup(offset)
@@ -298,17 +308,15 @@ class Segment:
             for pos, header in self.headers(start):
                 if header.last_offset >= offset:
                     return pos, header
-            # The segment should hold the offset (offsets are dense up to next_offset), so the
-            # file is missing its end: damage below the recovery point.
-            raise CorruptRecordError(
-                f"expected offset {offset} before the end of the file ({self.size_bytes} bytes)",
-                self.size_bytes,
-            )
         except (CorruptRecordError, OSError) as e:
             raise self._storage_error(e) from e
+        # No batch at or after the offset: it lies in a gap at the segment's end (the cleaner
+        # dropped the batches there), and the next segment has what follows.
+        return None
 
     def read(self, offset: int, max_bytes: int, max_offset: int | None) -> tuple[int, bytes]:
-        """(file position, whole batches) from the batch holding ``offset``: as many as fit in
+        """(file position, whole batches) from the first batch whose last offset is >= ``offset``
+        (the one holding it, or the next after a gap): as many as fit in
         ``max_bytes`` but at least one, none whose base offset is >= ``max_offset``. Each batch
         returned has had its CRC checked; corruption raises :class:`KafkaStorageError` naming
         the file and position. Nothing to return: (-1, b"").
@@ -352,8 +360,9 @@ class Segment:
         return self.size_bytes
 
     def _verify(self, buf: bytes, pos: int, base_offset: int) -> None:
-        """Checks that ``buf`` (read at ``pos``) is whole batches with dense offsets from
-        ``base_offset`` and good CRCs."""
+        """Checks that ``buf`` (read at ``pos``) is whole batches with good CRCs, the first at
+        ``base_offset`` and each next one's base above the previous one's last offset (gaps
+        are fine, overlaps are corruption)."""
         expected = base_offset
         end = 0
         with memoryview(buf) as view:
@@ -367,13 +376,16 @@ class Segment:
                 if (
                     magic != MAGIC
                     or length < MIN_BATCH_LENGTH
-                    or base != expected
+                    or base < expected
+                    or (end == 0 and base != expected)
+                    or last_delta < 0
                     or end + size > len(buf)
                 ):
+                    at = "at" if end == 0 else "at or after"
                     raise self._storage_error(
                         CorruptRecordError(
-                            f"expected a batch at offset {expected} (magic {MAGIC}), found base "
-                            f"offset {base}, magic {magic}, length {length}",
+                            f"expected a batch {at} offset {expected} (magic {MAGIC}), found "
+                            f"base offset {base}, magic {magic}, length {length}",
                             pos + end,
                         )
                     )
@@ -423,17 +435,22 @@ class Segment:
         return dropped
 
     def truncate_to(self, offset: int) -> int:
-        """Removes every batch whose last offset is >= ``offset``: the batch holding ``offset``
-        goes whole, so the segment then ends at that batch's base offset (<= ``offset``).
-        Returns the number of bytes removed."""
+        """Removes every batch whose last offset is >= ``offset``, and ``next_offset`` becomes
+        ``offset`` (Kafka sets the log end to the target): the batch holding ``offset`` goes
+        whole, so when ``offset`` lies inside a batch the segment ends at that batch's base
+        offset instead. ``offset`` at or past ``next_offset`` removes nothing and changes
+        nothing. Returns the number of bytes removed."""
         if offset >= self.next_offset:
             return 0
         if offset <= self.base_offset:
             position, new_next = 0, self.base_offset
         else:
             found = self.locate(offset)
-            assert found is not None, "an offset below next_offset lies in the segment"
-            position, new_next = found[0], found[1].base_offset
+            if found is None:
+                # In the gap after the last batch: no batch goes.
+                position, new_next = self.size_bytes, offset
+            else:
+                position, new_next = found[0], min(offset, found[1].base_offset)
         dropped = self.cut(position)
         self.next_offset = new_next
         self.offset_index.truncate_from_position(position)

@@ -20,6 +20,7 @@ from storage.log import Log
 from storage.log_config import LogConfig
 from storage.memory_log import MemoryLog
 from storage.partition_log import PartitionLog
+from tests.gapped_batches import gapped_batch, sparse_batch
 
 DAY_MS = 24 * 3600 * 1000
 T0 = 1_700_000_000_000
@@ -125,22 +126,24 @@ def test_replica_append_keeps_the_offsets_and_bytes_it_is_given(make_log: MakeLo
     assert log.epoch_cache.entries == [(4, 0), (6, 2)]
 
 
-def test_replica_append_must_start_at_the_log_end(make_log: MakeLog) -> None:
+def test_replica_append_may_not_start_below_the_log_end(make_log: MakeLog) -> None:
     log = make_log()
     log.append_as_leader(recs(2), 0)
     with pytest.raises(UnexpectedAppendOffsetError):
-        log.append_batches(build_batch(recs(1), base_offset=5))
-    with pytest.raises(UnexpectedAppendOffsetError):
         log.append_batches(build_batch(recs(1), base_offset=1))
     assert log.log_end_offset == 2
+    # Above it is a gap (the leader's batches there were cleaned away): Kafka appends it.
+    log.append_batches(build_batch(recs(1), base_offset=5))
+    assert log.log_end_offset == 6
+    assert all_offsets(log) == [0, 1, 5]
 
 
 def test_replica_append_is_validated_whole_before_any_byte_is_written(make_log: MakeLog) -> None:
     log = make_log()
     good = build_batch(recs(2), base_offset=0)
-    gap = build_batch(recs(2), base_offset=3)
+    overlapping = build_batch(recs(2), base_offset=1)
     with pytest.raises(UnexpectedAppendOffsetError):
-        log.append_batches(good + gap)
+        log.append_batches(good + overlapping)
     bad = bytearray(build_batch(recs(2), base_offset=2))
     bad[-1] ^= 0xFF
     with pytest.raises(CorruptRecordError):
@@ -309,7 +312,7 @@ def test_a_segment_rolls_when_a_batch_would_exceed_segment_bytes(make_log: MakeL
 
 
 def test_a_batch_larger_than_segment_bytes_gets_a_segment_of_its_own(make_log: MakeLog) -> None:
-    log = make_log(LogConfig(segment_bytes=200))
+    log = make_log(LogConfig(segment_bytes=100))
     log.append_as_leader(recs(1), 0)
     log.append_as_leader(recs(1, value_bytes=500), 0)
     log.append_as_leader(recs(1), 0)
@@ -485,3 +488,158 @@ def test_a_closed_log_refuses_calls_with_a_storage_error(make_log: MakeLog) -> N
     with pytest.raises(KafkaStorageError):
         log.append_as_leader(recs(1), 0)
     assert log.offline is not None
+
+
+# -- offset gaps (Kafka's compacted logs) ------------------------------------------------------
+
+
+def batch_starts(data: bytes) -> list[int]:
+    return [h.base_offset for _pos, h in iter_batches(data)]
+
+
+def gapped_log(make_log: MakeLog, config: LogConfig | None = None) -> PartitionLog:
+    """A log as the cleaner leaves one: records 0 and 2 in a batch covering 0..4, an empty
+    batch 5..7 (an idempotent producer's last one, kept for its sequence), nothing at 8..9,
+    records 10 and 12 in a batch covering 10..12; its log end offset is 13."""
+    log = make_log(config)
+    log.append_batches(
+        sparse_batch([0, 2], base_offset=0, last_offset=4)
+        + gapped_batch([], base_offset=5, last_offset=7, producer_id=3, base_sequence=0)
+        + sparse_batch([10, 12], base_offset=10, last_offset=12)
+    )
+    return log
+
+
+def consume(log: PartitionLog, start: int = 0, max_bytes: int = 1000) -> tuple[list[int], int]:
+    """Every record offset from ``start``, read as a consumer does: the next read starts
+    after the last batch returned, not after its last record. Also returns the reads made."""
+    found: list[int] = []
+    reads = 0
+    while start < log.log_end_offset:
+        data = log.read(start, max_bytes)
+        reads += 1
+        assert reads < 100, f"no progress at offset {start}"
+        if not data:
+            break
+        batches = list(iter_batches(data))
+        found += [r.offset for r in log.read_records(start, max_bytes)]
+        start = batches[-1][1].next_offset
+    return found, reads
+
+
+def test_a_gapped_log_reads_every_kept_record_at_its_offset(make_log: MakeLog) -> None:
+    log = gapped_log(make_log)
+    assert log.log_end_offset == 13
+    assert consume(log)[0] == [0, 2, 10, 12]
+    assert consume(log, max_bytes=1)[0] == [0, 2, 10, 12]
+    assert [r.value for r in log.read_records(0, 1000)] == [b"v0", b"v2", b"v10", b"v12"]
+
+
+@pytest.mark.parametrize(
+    ("offset", "first_batch"),
+    [(0, 0), (1, 0), (3, 0), (4, 0), (5, 5), (7, 5), (8, 10), (9, 10), (11, 10), (12, 10)],
+)
+def test_a_read_at_any_offset_starts_at_the_first_batch_ending_at_or_after_it(
+    make_log: MakeLog, offset: int, first_batch: int
+) -> None:
+    log = gapped_log(make_log)
+    assert batch_starts(log.read(offset, 1))[0] == first_batch
+    assert [r.offset for r in log.read_records(offset, 1000)] == [
+        o for o in (0, 2, 10, 12) if o >= offset
+    ]
+
+
+def test_an_empty_batch_is_returned_and_decodes_to_no_records(make_log: MakeLog) -> None:
+    log = gapped_log(make_log)
+    data = log.read(5, 1)
+    header, records = decode_batch(data)
+    assert (header.base_offset, header.last_offset, header.record_count) == (5, 7, 0)
+    assert header.producer_id == 3
+    assert records == []
+    assert log.read_records(5, 1) == []
+    assert [h.base_offset for h in log.batch_headers(6)] == [5, 10]
+
+
+def test_a_read_in_a_gap_at_a_segments_end_goes_on_in_the_next_segment(
+    make_log: MakeLog,
+) -> None:
+    # 100-byte segments: each batch of the leader's has a segment of its own.
+    log = make_log(LogConfig(segment_bytes=100))
+    log.append_batches(sparse_batch([0, 1], base_offset=0, last_offset=3))
+    log.append_batches(sparse_batch([20, 22], base_offset=20, last_offset=25))
+    log.append_batches(gapped_batch([], base_offset=30, last_offset=31))
+    log.append_batches(sparse_batch([40], base_offset=40, last_offset=40))
+    assert [s.base_offset for s in log.segments] == [0, 20, 30, 40]
+    for offset, first in [(4, 20), (19, 20), (26, 30), (32, 40)]:
+        assert batch_starts(log.read(offset, 1000))[0] == first, offset
+    assert [r.offset for r in log.read_records(4, 1000)] == [20, 22]
+    assert log.read_records(26, 1000) == []  # the empty batch: the reader moves past it
+    assert consume(log, 4)[0] == [20, 22, 40]
+    assert [h.base_offset for h in log.batch_headers(2)] == [0, 20, 30, 40]
+    # The high watermark in a gap: batches from it on are left out, the ones below it read.
+    log.update_high_watermark(28)
+    assert log.high_watermark == 28
+    assert batch_starts(log.read(4, 1000, max_offset=28)) == [20]
+    assert log.read(26, 1000, max_offset=28) == b""
+
+
+def test_a_replica_append_across_a_gap_continues_from_its_last_batch(
+    make_log: MakeLog,
+) -> None:
+    # A follower whose log ends at 5 fetches from a leader whose batch 5..9 was cleaned away.
+    log = make_log()
+    log.append_as_leader(recs(5), 0)
+    info = log.append_batches(sparse_batch([10, 13], base_offset=10, last_offset=14))
+    assert (info.first_offset, info.last_offset) == (10, 14)
+    assert log.log_end_offset == 15
+    log.append_batches(build_batch(recs(1), base_offset=15))
+    assert consume(log)[0] == [0, 1, 2, 3, 4, 10, 13, 15]
+    with pytest.raises(UnexpectedAppendOffsetError):
+        log.append_batches(build_batch(recs(1), base_offset=14))
+
+
+def test_truncating_into_a_gap_ends_the_log_at_the_offset(make_log: MakeLog) -> None:
+    log = gapped_log(make_log)
+    log.update_high_watermark(13)
+    log.truncate_to(9)
+    assert log.log_end_offset == 9
+    assert log.high_watermark == 9
+    assert consume(log)[0] == [0, 2]
+    assert log.read(8, 1000) == b""
+    log.append_as_leader(recs(1), 1)
+    assert consume(log)[0] == [0, 2, 9]
+
+
+def test_truncating_into_a_gap_inside_a_batch_removes_the_whole_batch(
+    make_log: MakeLog,
+) -> None:
+    log = gapped_log(make_log)
+    log.truncate_to(11)  # inside 10..12 (11 itself was cleaned away)
+    assert log.log_end_offset == 10
+    log.truncate_to(6)  # inside the empty batch 5..7
+    assert log.log_end_offset == 5
+    assert consume(log)[0] == [0, 2]
+
+
+def test_truncating_into_a_gap_between_segments_ends_the_log_at_the_offset(
+    make_log: MakeLog,
+) -> None:
+    log = make_log(LogConfig(segment_bytes=100))
+    log.append_batches(sparse_batch([0, 1], base_offset=0, last_offset=3))
+    log.append_batches(sparse_batch([20, 22], base_offset=20, last_offset=25))
+    log.truncate_to(12)
+    assert log.log_end_offset == 12
+    assert [s.base_offset for s in log.segments] == [0]
+    log.append_batches(build_batch(recs(1), base_offset=12))
+    assert consume(log)[0] == [0, 1, 12]
+
+
+def test_a_compacted_log_keeps_old_segments_past_retention(make_log: MakeLog) -> None:
+    log = make_log(LogConfig(segment_ms=3_600_000, retention_ms=DAY_MS, cleanup_policy="compact"))
+    fill_segments(log, 3)
+    log.update_high_watermark(log.log_end_offset)
+    assert log.delete_retained_segments(T0 + 10 * DAY_MS) == 0
+    log.update_config(
+        LogConfig(segment_ms=3_600_000, retention_ms=DAY_MS, cleanup_policy="compact,delete")
+    )
+    assert log.delete_retained_segments(T0 + 10 * DAY_MS) == 3
