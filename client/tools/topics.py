@@ -9,8 +9,9 @@ Same flags and the same lines as Kafka's tool::
     \tTopic: news\tPartition: 0\tLeader: 1\tReplicas: 1\tIsr: 1
 
 As in Kafka, ``--topic`` is a regular expression (full match; ',' separates alternatives) for
-everything but ``--create``. One addition: ``--alter --topic T --config k=v`` sets topic
-configs (Kafka sends users to kafka-configs.sh for that, which we do not have).
+everything but ``--create``. ``--config`` goes with ``--create`` only: as Kafka's tool, this one
+refuses ``--alter --config`` and sends users to kraft-configs (``--alter --entity-type topics
+--entity-name T --add-config k=v``), which changes a topic's configs.
 
 Parsing and formatting are pure functions (:func:`parse_command`, :func:`describe_lines`);
 :func:`execute` is the thin async part that talks to the cluster.
@@ -35,6 +36,8 @@ TOOL = "kraft-topics"
 ACTIONS = ("create", "list", "alter", "describe", "delete")
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 _ERROR_PREFIX = "Error while executing topic command : "
+# Kafka's pointer to the tool that alters topic configs, with our tool's name.
+_USE_CONFIGS_TOOL = " (To alter topic configurations, the kraft-configs tool can be used.)"
 
 
 class CommandError(Exception):
@@ -77,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
             help={
                 "create": "Create a new topic.",
                 "list": "List all available topics.",
-                "alter": "Add partitions to a topic, or set topic configs.",
+                "alter": "Alter the number of partitions." + _USE_CONFIGS_TOOL,
                 "describe": "List details for the given topics.",
                 "delete": "Delete a topic.",
             }[action],
@@ -103,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         action="append",
         metavar="NAME=VALUE",
-        help="A topic config override, with --create or --alter (repeatable).",
+        help="A topic configuration override for the topic being created (repeatable). It is "
+        "supported only in combination with --create." + _USE_CONFIGS_TOOL,
     )
     parser.add_argument(
         "--if-exists",
@@ -198,7 +202,13 @@ def parse_command(argv: list[str]) -> TopicsCommand:
         raise common.UsageError("--topic or --topic-id is required to describe a topic")
     if action not in ("list", "describe") and args.topic is None:
         raise common.UsageError(f"Missing required argument {_opt('topic')}")
-    if action == "alter" and args.partitions is None and not args.config:
+    if action == "alter" and args.config is not None:
+        # Kafka's checkInvalidArgsSet, in its words (its option sets print as nested lists).
+        raise common.UsageError(
+            f'Option combination "[[bootstrap-server], [config]]" can\'t be used with option '
+            f"{_opt('alter')}{_USE_CONFIGS_TOOL}"
+        )
+    if action == "alter" and args.partitions is None:
         raise common.UsageError(f"Missing required argument {_opt('partitions')}")
 
     used = {
@@ -216,7 +226,7 @@ def parse_command(argv: list[str]) -> TopicsCommand:
     }
     # Which actions each option goes with (Kafka's checkInvalidArgs, in its order).
     allowed = {
-        "config": ("alter", "create"),
+        "config": ("create",),
         "partitions": ("alter", "create"),
         "replication-factor": ("create",),
         "under-replicated-partitions": ("describe",),
@@ -497,11 +507,9 @@ async def execute(cmd: TopicsCommand, client: KraftClient) -> None:
         for name in await _matching(client, cmd):
             await client.delete_topic(name)
     elif cmd.action == "alter":
+        assert cmd.partitions is not None, "parse_command requires --partitions with --alter"
         for name in await _matching(client, cmd):
-            if cmd.partitions is not None:
-                await client.add_partitions(name, cmd.partitions)
-            if cmd.configs:
-                await client.alter_configs(name, cmd.configs)
+            await client.add_partitions(name, cmd.partitions)
 
 
 def main(argv: list[str] | None = None) -> int:

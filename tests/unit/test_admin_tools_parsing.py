@@ -181,3 +181,36 @@ def test_describe_shows_dynamic_configs_unless_all() -> None:
     assert cfg.describe_lines("brokers", "", entries, describe_all=False) == [
         "Default configs for brokers in the cluster are:"
     ]
+
+
+def test_cleanup_policy_switches_with_kafkas_bracket_syntax_and_back_with_delete_config() -> None:
+    both = cfg.parse_command(
+        [
+            *B,
+            "--alter",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            "tables",
+            "--add-config",
+            "cleanup.policy=[compact,delete],min.cleanable.dirty.ratio=0.1",
+        ]
+    )
+    assert (both.entity_type, both.entity_name) == ("topics", "tables")
+    assert dict(both.add) == {
+        "cleanup.policy": "compact,delete",
+        "min.cleanable.dirty.ratio": "0.1",
+    }
+    back = cfg.parse_command(
+        [
+            *B,
+            "--alter",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            "tables",
+            "--delete-config",
+            "cleanup.policy",
+        ]
+    )
+    assert (back.add, back.delete) == ((), ("cleanup.policy",))
