@@ -1,0 +1,232 @@
+"""Filtering one record batch for the cleaner (pure: bytes in, bytes out), Kafka's rules.
+
+Which records stay (Kafka's ``Cleaner.shouldRetainRecord``):
+
+- a record after the offset map's ``latest_offset`` stays (the map knows nothing past it);
+- a record without a key goes (counted as invalid: a compacted topic refuses them at produce,
+  so only a topic switched to compact later holds any);
+- a keyed record stays if its offset is >= the map's offset for its key (a key the map lacks
+  was last written before the dirty range: it stays), and, if it is a tombstone (null value),
+  only while the batch carries no delete horizon or ``now < horizon``.
+
+What becomes of the batch (Kafka's ``checkBatchRetention`` and ``MemoryRecords.filterTo``):
+
+- every record stays and no horizon is needed: the batch is copied byte for byte;
+- some records stay, or a kept tombstone needs a horizon: the batch is rebuilt (below);
+- no record stays: the batch goes, unless it is the last data batch of an active idempotent
+  producer (its sequence must survive: ``last_data_offsets[producer_id]`` is its last offset)
+  or the batch ends the cleaning round (its next offset is the round's upper bound, so the
+  cleaned range keeps its last offset), which stay as an empty batch (a header only, as
+  Kafka's ``DefaultRecordBatch.writeEmptyHeader`` writes it: base timestamp -1, max timestamp
+  kept, no delete horizon, record count 0, the last offset delta kept).
+- control batches are copied whole: we have no transactions (produce refuses transactional
+  and control batches), so there is no marker to judge; one could come only from a foreign log.
+
+A rebuilt batch (Kafka's ``buildRetainedRecordsInto`` through ``MemoryRecordsBuilder``) has the
+original base offset, last offset delta, partition leader epoch, producer id, epoch and base
+sequence; attributes are recomputed: compression none, the timestamp type and transactional
+and control bits kept, bit 6 (0x40) set when it carries a delete horizon. The delete horizon
+is ``now + delete.retention.ms`` the first time the cleaner keeps a tombstone of a batch that
+has none; a batch that has one keeps it. With a horizon, the base timestamp IS the horizon
+and each record's timestamp delta is relative to it; without, the base timestamp is the first
+kept record's. The max timestamp is the largest kept record's (-1 if none has one), or the
+original's for a LogAppendTime batch (whose records all read as it). Each kept record keeps
+its offset (its delta from the base offset), timestamp, key, value and headers, re-encoded with
+record attributes 0, as Kafka's ``DefaultRecord.writeTo``. The CRC-32C covers attributes..end.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from storage.batch import (
+    CONTROL_MASK,
+    LOG_OVERHEAD,
+    MAGIC,
+    TIMESTAMP_TYPE_MASK,
+    TRANSACTIONAL_MASK,
+    BatchHeader,
+    Record,
+    crc32c,
+    decode_batch,
+    encode_varint,
+)
+
+# Batch attribute bit 6 (Kafka's DELETE_HORIZON_FLAG_MASK): the base timestamp holds the
+# delete horizon of the batch's tombstones.
+DELETE_HORIZON_MASK = 0x40
+NO_TIMESTAMP = -1
+
+# The header after the CRC: attributes, last_offset_delta, base_timestamp, max_timestamp,
+# producer_id, producer_epoch, base_sequence, record_count (what the CRC covers, with records).
+_TAIL = struct.Struct(">hiqqqhii")
+# The header before the CRC's coverage: base_offset, batch_length, partition_leader_epoch,
+# magic, crc.
+_HEAD = struct.Struct(">qiibI")
+
+
+class KeyOffsets(Protocol):
+    """What the filter reads of the offset map (storage.clean_map.OffsetMap)."""
+
+    latest_offset: int
+
+    def get(self, key: bytes) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FilterResult:
+    """What became of one batch: ``data`` is what to write ('' when the batch goes)."""
+
+    data: bytes
+    records_read: int
+    records_kept: int
+    # Keyless records dropped (Kafka's "invalid messages").
+    keyless_dropped: int
+    # The batch was copied unchanged.
+    copied: bool
+
+
+def delete_horizon(header: BatchHeader) -> int | None:
+    """The batch's delete horizon (ms), or None if it carries none."""
+    return header.base_timestamp if header.attributes & DELETE_HORIZON_MASK else None
+
+
+def _attributes(header: BatchHeader, with_horizon: bool) -> int:
+    """Kafka's ``computeAttributes`` for a batch rebuilt uncompressed from ``header``."""
+    attributes = header.attributes & (TIMESTAMP_TYPE_MASK | TRANSACTIONAL_MASK | CONTROL_MASK)
+    if with_horizon:
+        attributes |= DELETE_HORIZON_MASK
+    return attributes
+
+
+def _encode_bytes(parts: list[bytes], data: bytes | None) -> None:
+    if data is None:
+        parts.append(b"\x01")  # varint -1
+    else:
+        parts.append(encode_varint(len(data)))
+        parts.append(data)
+
+
+def _encode_record(record: Record, base_offset: int, base_timestamp: int) -> bytes:
+    parts = [
+        b"\x00",  # record attributes: unused, 0
+        encode_varint(record.timestamp - base_timestamp),
+        encode_varint(record.offset - base_offset),
+    ]
+    _encode_bytes(parts, record.key)
+    _encode_bytes(parts, record.value)
+    parts.append(encode_varint(len(record.headers)))
+    for name, value in record.headers:
+        _encode_bytes(parts, name.encode("utf-8"))
+        _encode_bytes(parts, value)
+    body = b"".join(parts)
+    return encode_varint(len(body)) + body
+
+
+def _assemble(
+    header: BatchHeader,
+    attributes: int,
+    base_timestamp: int,
+    max_timestamp: int,
+    body: bytes,
+    count: int,
+) -> bytes:
+    tail = (
+        _TAIL.pack(
+            attributes,
+            header.last_offset_delta,
+            base_timestamp,
+            max_timestamp,
+            header.producer_id,
+            header.producer_epoch,
+            header.base_sequence,
+            count,
+        )
+        + body
+    )
+    head = _HEAD.pack(
+        header.base_offset,
+        len(tail) + _HEAD.size - LOG_OVERHEAD,
+        header.partition_leader_epoch,
+        MAGIC,
+        crc32c(tail),
+    )
+    return head + tail
+
+
+def empty_batch(header: BatchHeader) -> bytes:
+    """The header-only batch Kafka's ``writeEmptyHeader`` writes in place of ``header``'s."""
+    return _assemble(header, _attributes(header, False), NO_TIMESTAMP, header.max_timestamp, b"", 0)
+
+
+def rebuild_batch(header: BatchHeader, kept: Sequence[Record], horizon: int | None) -> bytes:
+    """``header``'s batch holding only ``kept`` (at least one), with delete horizon
+    ``horizon`` (None: none), as Kafka's ``MemoryRecordsBuilder`` writes it (module docstring)."""
+    assert kept, "a rebuilt batch holds at least one record; an empty one is empty_batch"
+    with_horizon = horizon is not None and horizon >= 0
+    base_timestamp = horizon if with_horizon and horizon is not None else kept[0].timestamp
+    if header.is_log_append_time:
+        max_timestamp = header.max_timestamp
+    else:
+        max_timestamp = max(NO_TIMESTAMP, max(r.timestamp for r in kept))
+    base = header.base_offset
+    body = b"".join([_encode_record(r, base, base_timestamp) for r in kept])
+    return _assemble(
+        header, _attributes(header, with_horizon), base_timestamp, max_timestamp, body, len(kept)
+    )
+
+
+def filter_batch(
+    buf: bytes | memoryview,
+    pos: int,
+    *,
+    offset_map: KeyOffsets,
+    now_ms: int,
+    delete_retention_ms: int,
+    last_data_offsets: Mapping[int, int],
+    upper_bound_offset: int,
+) -> tuple[BatchHeader, FilterResult]:
+    """The cleaner's verdict on the batch at ``pos`` of ``buf`` (module docstring): its
+    header and what to write in its place. Checks the CRC; refuses a compressed batch.
+    Raises :class:`CorruptRecordError` for a batch that does not parse."""
+    header, records = decode_batch(buf, pos)
+    size = header.size
+    if header.is_control:
+        return header, FilterResult(
+            bytes(buf[pos : pos + size]), len(records), len(records), 0, True
+        )
+    latest = offset_map.latest_offset
+    horizon = delete_horizon(header)
+    kept: list[Record] = []
+    keyless = 0
+    tombstones = False
+    for record in records:
+        if record.offset > latest:
+            keep = True
+        elif record.key is None:
+            keyless += 1
+            keep = False
+        else:
+            found = offset_map.get(record.key)
+            keep = (found is None or record.offset >= found) and (
+                record.value is not None or horizon is None or now_ms < horizon
+            )
+        if keep:
+            kept.append(record)
+            if record.value is None:
+                tombstones = True
+    read = len(records)
+    if kept:
+        needs_horizon = tombstones and horizon is None
+        if len(kept) == read and not needs_horizon:
+            return header, FilterResult(bytes(buf[pos : pos + size]), read, read, keyless, True)
+        new_horizon = now_ms + delete_retention_ms if needs_horizon else horizon
+        data = rebuild_batch(header, kept, new_horizon)
+        return header, FilterResult(data, read, len(kept), keyless, False)
+    producer_last = last_data_offsets.get(header.producer_id) if header.producer_id >= 0 else None
+    if producer_last == header.last_offset or header.next_offset == upper_bound_offset:
+        return header, FilterResult(empty_batch(header), read, 0, keyless, False)
+    return header, FilterResult(b"", read, 0, keyless, False)
