@@ -230,3 +230,18 @@ def test_the_offsets_topic_is_created_compacted(node: NodeProcess) -> None:
         "retention.ms": "-1",
         "segment.bytes": "1048576",
     }
+
+
+def test_the_console_producer_shows_the_servers_message(node: NodeProcess) -> None:
+    out = run_tool(
+        "client.tools.console_producer",
+        "--bootstrap-server",
+        node.bootstrap,
+        "--topic",
+        TOPIC,
+        input="no key\n",
+    )
+    assert out.stderr.splitlines() == [
+        f"Error when sending message to topic {TOPIC} with key: null, value: 6 bytes with "
+        f"error: {KEYLESS}"
+    ]
