@@ -20,6 +20,12 @@ Theory of operation:
   left in ``error`` for ``poll()`` to raise, and the task ends.
 - :func:`drain` hands out up to ``max.poll.records`` buffered records, taking the partitions
   in turn so none starves, and moves each position past what it returned.
+- Offsets may have gaps (a compacted topic: records cleaned away inside a batch, whole
+  batches gone, batches with no record left). So the next fetch offset is the offset after
+  the last batch of an answer, never the last record's + 1, and once an answer is drained the
+  position moves to that offset too (as Kafka's consumer moves it to the batch's next
+  offset): an answer of empty batches only moves both, and a committed position past the
+  last record of a compacted log does not show a lag that never goes away.
 """
 
 from __future__ import annotations
@@ -90,13 +96,16 @@ def wait_s(exc: BaseException, backoff_s: float) -> float:
 
 
 class _Batch:
-    """A fetched answer's records and how many of them poll() has handed out."""
+    """A fetched answer's records, how many of them poll() has handed out, and the offset
+    after the answer's last batch (where the position goes once all are handed out; the last
+    record's offset + 1 when not given)."""
 
-    __slots__ = ("records", "taken")
+    __slots__ = ("records", "taken", "next_offset")
 
-    def __init__(self, records: list[ConsumerRecord]) -> None:
+    def __init__(self, records: list[ConsumerRecord], next_offset: int | None = None) -> None:
         self.records = records
         self.taken = 0
+        self.next_offset = records[-1].offset + 1 if next_offset is None else next_offset
 
 
 class PartitionFetch:
@@ -183,7 +192,9 @@ async def fetch_loop(
             await asyncio.sleep(wait_s(exc, backoff_s))
             continue
         backoff_s = 0.0
-        next_offset = answer.next_offset
+        # Past the last batch of the answer (the reader saw it; the node says it too), not
+        # the last record: a compacted log's gaps and empty batches are not asked for again.
+        next_offset = max(answer.next_offset, reader.next_offset)
         del answer, reader  # the body goes now: the records hold their own bytes
         if records and next_offset <= records[-1].offset:
             next_offset = records[-1].offset + 1  # never ask again for what was read
@@ -192,10 +203,16 @@ async def fetch_loop(
             state.position = records[0].offset if records else next_offset
         state.fetch_from = next_offset
         if records:
-            state.buffer.append(_Batch(records))
+            state.buffer.append(_Batch(records, next_offset))
             if len(state.buffer) >= FETCH_AHEAD_BATCHES:
                 state.room.clear()
             wake.set()
+        elif state.buffer:
+            # Nothing but gaps or empty batches: what lies before them is still buffered,
+            # and the position moves past them once that is handed out.
+            state.buffer[-1].next_offset = next_offset
+        elif state.position is not None and state.position < next_offset:
+            state.position = next_offset
 
 
 def drain(states: list[PartitionFetch], limit: int) -> list[ConsumerRecord]:
@@ -219,10 +236,12 @@ def drain(states: list[PartitionFetch], limit: int) -> list[ConsumerRecord]:
             end = min(len(records), batch.taken + limit - len(out))
             out.extend(records[batch.taken : end])
             batch.taken = end
-            state.position = records[end - 1].offset + 1
             if end >= len(records):
+                state.position = batch.next_offset
                 buffer.popleft()
                 state.room.set()
+            else:
+                state.position = records[end - 1].offset + 1
         if len(out) >= limit:
             break
     return out

@@ -49,6 +49,7 @@ from server.partition import Partition, ProducerBatch
 from server.produce import PartitionPlan, plan_produce
 from storage.batch import Record
 from storage.errors import KafkaStorageError, OffsetOutOfRangeError
+from storage.record_reads import RecordsRead
 
 NODE = web.AppKey("node", Node)
 ACKS = ("all", "-1", "1", "0")
@@ -296,42 +297,47 @@ def _start_offset(request: web.Request, partition: Partition) -> int:
     return offset
 
 
-def _read(partition: Partition, offset: int, max_bytes: int, max_records: int) -> list[Record]:
-    """Committed records from ``offset``; storage trouble becomes the API's errors."""
+def _read(partition: Partition, offset: int, max_bytes: int, max_records: int) -> RecordsRead:
+    """Committed records from ``offset`` and the offset to read from next (past gaps and
+    empty batches of a compacted log: :func:`storage.record_reads.records_in`); storage
+    trouble becomes the API's errors."""
     if offset >= partition.high_watermark:
-        return []
+        return RecordsRead([], offset)
     try:
-        records = partition.log.read_records(offset, max_bytes, partition.high_watermark)
+        return partition.log.fetch_records(offset, max_bytes, partition.high_watermark, max_records)
     except OffsetOutOfRangeError:
         raise partition.out_of_range_error(offset) from None
     except KafkaStorageError:
         partition.raise_storage_error()
-    return records[:max_records]
 
 
 async def _read_in_steps(
     partition: Partition, offset: int, max_bytes: int, max_records: int
-) -> list[Record]:
+) -> RecordsRead:
     """:func:`_read` of up to ``max_bytes``, done ``STREAM_READ_BYTES`` at a time with a yield
     between: a 64 MiB fetch of small records decodes for a long while, and the event loop
-    (heartbeats, every other request) must not wait for all of it."""
-    records = _read(partition, offset, min(max_bytes, limits.STREAM_READ_BYTES), max_records)
+    (heartbeats, every other request) must not wait for all of it. A step that finds no
+    record (a compacted log's gap or empty batches) still moves the next offset on."""
+    read = _read(partition, offset, min(max_bytes, limits.STREAM_READ_BYTES), max_records)
+    records = read.records
+    next_offset = read.next_offset
     remaining = max_bytes - limits.STREAM_READ_BYTES
-    while records and remaining > 0 and len(records) < max_records:
+    while remaining > 0 and len(records) < max_records and next_offset > offset:
         await asyncio.sleep(0)
         if partition.closed:
             break  # removed meanwhile: what was read is still an answer
         step = _read(
             partition,
-            records[-1].offset + 1,
+            next_offset,
             min(remaining, limits.STREAM_READ_BYTES),
             max_records - len(records),
         )
-        if not step:
-            break
-        records += step
+        if step.next_offset == next_offset:
+            break  # nothing more below the high watermark
+        records += step.records
+        next_offset = step.next_offset
         remaining -= limits.STREAM_READ_BYTES
-    return records
+    return RecordsRead(records, next_offset)
 
 
 async def fetch(request: web.Request) -> web.StreamResponse:
@@ -356,10 +362,13 @@ async def fetch(request: web.Request) -> web.StreamResponse:
         partition = await _long_poll(request, partition, offset, timeout_ms / 1000)
     if binary:
         return await http_batches.fetch_batches(partition, offset, max_bytes)
-    records = await _read_in_steps(partition, offset, max_bytes, max_records)
+    read = await _read_in_steps(partition, offset, max_bytes, max_records)
+    records = read.records
     body = {
         "records": [_record_json(r, partition.index, fmt) for r in records],
-        "next_offset": records[-1].offset + 1 if records else offset,
+        # Past every batch read, not the last record + 1: a compacted log has gaps and empty
+        # batches, and a reader sent back to them would read them again forever.
+        "next_offset": read.next_offset,
         "high_watermark": partition.high_watermark,
         "log_start_offset": partition.log.log_start_offset,
     }
@@ -438,19 +447,25 @@ async def _follow(
         while True:
             try:
                 partition = await _fetch_partition(request)
-                records = _read(
+                read = _read(
                     partition, offset, limits.STREAM_READ_BYTES, limits.FETCH_MAX_RECORDS_MAX
                 )
             except ApiError as e:
                 await response.write(frame(e.to_json(), event="error"))
                 break
+            records = read.records
+            if read.next_offset != offset and not records:
+                # Only gaps or empty batches (a compacted log): nothing to send, go on.
+                offset = read.next_offset
+                await asyncio.sleep(0)
+                continue
             if records:
                 chunk = b"".join(
                     frame(_record_json(r, partition.index, fmt), r.offset) for r in records
                 )
                 await response.write(chunk)
                 partition.sent_to_client(len(records), len(chunk))  # /metrics
-                offset = records[-1].offset + 1
+                offset = read.next_offset
                 next_heartbeat = loop.time() + heartbeat_s
                 # A write returns at once while the socket takes the bytes: let other
                 # requests run between two reads of a long backlog.

@@ -43,7 +43,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.batch import BatchHeader, NewRecord, Record, build_batch, decode_batch, iter_batches
+from storage.batch import BatchHeader, NewRecord, Record, build_batch, iter_batches
 from storage.batch import read_header as read_batch_header
 from storage.batch import stamp as stamp_batch
 from storage.durable import fsync_path, timed_fsync
@@ -62,6 +62,7 @@ from storage.log_policy import (
     retained_segment_count,
     should_roll,
 )
+from storage.record_reads import RecordsRead, records_in
 from storage.recovery import load_segments
 from storage.segment import Segment
 
@@ -540,23 +541,31 @@ class Log:
     ) -> list[Record]:
         """:meth:`read`, decoded: only the records with offsets in [``offset``, ``max_offset``)
         (and not below the log start offset)."""
+        return self.fetch_records(offset, max_bytes, max_offset).records
+
+    def fetch_records(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None = None,
+        max_records: int | None = None,
+    ) -> RecordsRead:
+        """:meth:`read_records` (at most ``max_records``) with the offset a reader goes on
+        from: past the batches read, gaps and empty ones included (see
+        :func:`storage.record_reads.records_in`)."""
         with self._lock:
             segment, position, data = self._read_locked(offset, max_bytes, max_offset)
             low = max(offset, self._log_start)
             high = self._leo if max_offset is None else min(max_offset, self._leo)
-            records: list[Record] = []
-            pos = 0
             try:
-                while pos < len(data):
-                    header, batch_records = decode_batch(data, pos)
-                    records.extend(r for r in batch_records if low <= r.offset < high)
-                    pos += header.size
+                return records_in(data, offset=offset, low=low, high=high, max_records=max_records)
             except CorruptRecordError as e:
                 where = str(segment.log_path) if segment is not None else str(self.directory)
                 raise self._fail(
-                    KafkaStorageError(f"cannot decode the log: {e}", where, position + pos)
+                    KafkaStorageError(
+                        f"cannot decode the log: {e}", where, position + (e.position or 0)
+                    )
                 ) from e
-            return records
 
     def batch_headers(self, from_offset: int) -> Iterator[BatchHeader]:
         """The header of every batch from the one holding ``from_offset`` to the log end.

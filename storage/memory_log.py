@@ -32,6 +32,7 @@ from storage.log_policy import (
     retained_segment_count,
     should_roll,
 )
+from storage.record_reads import RecordsRead, records_in
 from storage.segment import NO_TIMESTAMP
 
 
@@ -284,16 +285,20 @@ class MemoryLog:
         self, offset: int, max_bytes: int, max_offset: int | None = None
     ) -> list[Record]:
         """As :meth:`storage.log.Log.read_records`."""
+        return self.fetch_records(offset, max_bytes, max_offset).records
+
+    def fetch_records(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None = None,
+        max_records: int | None = None,
+    ) -> RecordsRead:
+        """As :meth:`storage.log.Log.fetch_records`."""
         data = self.read(offset, max_bytes, max_offset)
         low = max(offset, self._log_start)
         high = self.log_end_offset if max_offset is None else min(max_offset, self.log_end_offset)
-        records: list[Record] = []
-        pos = 0
-        while pos < len(data):
-            header, batch_records = decode_batch(data, pos)
-            records.extend(r for r in batch_records if low <= r.offset < high)
-            pos += header.size
-        return records
+        return records_in(data, offset=offset, low=low, high=high, max_records=max_records)
 
     def batch_headers(self, from_offset: int) -> Iterator[BatchHeader]:
         """As :meth:`storage.log.Log.batch_headers` (the headers are in memory already)."""

@@ -26,6 +26,7 @@ from storage.epoch_cache import LeaderEpochCache
 from storage.errors import KafkaStorageError
 from storage.log import AppendInfo
 from storage.log_config import LogConfig
+from storage.record_reads import RecordsRead
 
 
 class SegmentSummary(Protocol):
@@ -138,6 +139,18 @@ class PartitionLog(Protocol):
         self, offset: int, max_bytes: int, max_offset: int | None = None
     ) -> list[Record]:
         """:meth:`read`, decoded, keeping the records in [``offset``, ``max_offset``)."""
+        ...
+
+    def fetch_records(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None = None,
+        max_records: int | None = None,
+    ) -> RecordsRead:
+        """:meth:`read_records` (at most ``max_records``) and the offset to read from next:
+        past the batches read (gaps and empty batches included), or ``max_offset`` (the log
+        end when None) when nothing is left below it; never below ``offset``."""
         ...
 
     def batch_headers(self, from_offset: int) -> Iterator[BatchHeader]:
