@@ -129,6 +129,17 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
         "delete, compact or compact,delete: old segments deleted, or each key's latest kept",
         parse_cleanup_policy,
     ),
+    "retention.ms": _log_setting("retention.ms", "age after which segments go; -1 never"),
+    "retention.bytes": _log_setting("retention.bytes", "size above which old segments go"),
+    "segment.bytes": _log_setting("segment.bytes", "size at which a segment rolls"),
+    "segment.ms": _log_setting("segment.ms", "age at which a segment rolls"),
+    "max.message.bytes": _log_setting("max.message.bytes", "largest record batch accepted"),
+    "min.insync.replicas": TopicConfigDef("1", _long(1), "ISR size acks=all needs"),
+    "index.interval.bytes": _log_setting("index.interval.bytes", "bytes between index entries"),
+    "flush.messages": _log_setting(
+        "flush.messages", "unflushed records that force an fsync; 1: fsynced before acknowledged"
+    ),
+    "flush.ms": _log_setting("flush.ms", "age of the oldest unflushed record that forces an fsync"),
     MIN_CLEANABLE_DIRTY_RATIO: TopicConfigDef(
         str(LogConfig().min_cleanable_dirty_ratio),
         _ratio,
@@ -143,17 +154,6 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
     "max.compaction.lag.ms": _log_setting(
         "max.compaction.lag.ms", "a record older than this is cleanable whatever the ratio"
     ),
-    "retention.ms": _log_setting("retention.ms", "age after which segments go; -1 never"),
-    "retention.bytes": _log_setting("retention.bytes", "size above which old segments go"),
-    "segment.bytes": _log_setting("segment.bytes", "size at which a segment rolls"),
-    "segment.ms": _log_setting("segment.ms", "age at which a segment rolls"),
-    "max.message.bytes": _log_setting("max.message.bytes", "largest record batch accepted"),
-    "min.insync.replicas": TopicConfigDef("1", _long(1), "ISR size acks=all needs"),
-    "index.interval.bytes": _log_setting("index.interval.bytes", "bytes between index entries"),
-    "flush.messages": _log_setting(
-        "flush.messages", "unflushed records that force an fsync; 1: fsynced before acknowledged"
-    ),
-    "flush.ms": _log_setting("flush.ms", "age of the oldest unflushed record that forces an fsync"),
     "message.timestamp.type": TopicConfigDef(
         "CreateTime", _one_of("CreateTime"), "the producer's timestamp is kept"
     ),
