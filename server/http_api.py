@@ -448,6 +448,7 @@ def make_app(node: Node) -> web.Application:
     from server.http_acls import add_routes as add_acl_routes
     from server.http_configs import add_routes as add_config_routes
     from server.http_groups import add_routes as add_group_routes
+    from server.http_log_dirs import add_routes as add_log_dir_routes
 
     client_security = security_middleware(node.config, SYSTEM_CLOCK.monotonic_s)
     app = web.Application(
@@ -477,6 +478,7 @@ def make_app(node: Node) -> web.Application:
     add_acl_routes(r)
     add_group_routes(r)
     add_config_routes(r)
+    add_log_dir_routes(r)
     r.add_post("/v1/internal/brokers", register_broker)
     r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)
     r.add_post("/v1/internal/producer-ids", allocate_producer_ids)

@@ -105,6 +105,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/v1/topics/{topic}/configs"): _topic("ALTER_CONFIGS"),  # IncrementalAlterConfigs
     ("GET", "/v1/topics/{topic}/configs/entries"): _topic("DESCRIBE_CONFIGS"),
     ("GET", "/v1/brokers/{broker}/configs"): _cluster("DESCRIBE_CONFIGS"),  # DescribeConfigs
+    ("GET", "/v1/brokers/{broker}/log-dirs"): _cluster("DESCRIBE"),  # DescribeLogDirs
     ("POST", "/v1/topics/{topic}/records"): _topic("WRITE"),  # Produce
     ("POST", _RECORDS): _topic("WRITE"),  # Produce
     ("GET", _RECORDS): _topic("READ"),  # Fetch
