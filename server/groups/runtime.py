@@ -29,7 +29,7 @@ import logging
 import time
 import uuid
 from base64 import urlsafe_b64encode
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ from server.partition import Partition
 from storage.batch import NewRecord
 from storage.errors import KafkaStorageError
 from storage.group_records import GroupRecordError, decode, encode_key, encode_value
+from storage.partition_log import PartitionLog
 
 if TYPE_CHECKING:
     from server.node import Node
@@ -74,6 +75,50 @@ def partition_for_group(group_id: str, partitions: int) -> int:
     """Kafka's ``Utils.abs(groupId.hashCode()) % partitions`` (abs(MIN_VALUE) is 0 there)."""
     h = java_string_hash(group_id)
     return (0 if h == -(1 << 31) else abs(h)) % partitions
+
+
+async def replay_log(
+    log_: PartitionLog, shard: GroupShard, index: int, check: Callable[[], None]
+) -> tuple[int, int]:
+    """Replays every group record of ``log_`` (a ``__consumer_offsets`` partition) from its
+    log start to its log end into ``shard``; returns (records replayed, records skipped).
+
+    Calls ``check`` before each read (it raises to stop the load) and yields to the event
+    loop between reads. The log may be compacted (Kafka's rules): each read goes on from the
+    offset after the last batch read, past gaps and batches with no record left, so a load
+    never stops early at an empty batch nor reads one twice. Raises KafkaStorageError as the
+    log does."""
+    offset = log_.log_start_offset
+    count = skipped = 0
+    while offset < log_.log_end_offset:
+        check()
+        read = log_.fetch_records(offset, LOAD_READ_BYTES, log_.log_end_offset)
+        if read.next_offset <= offset:
+            break  # nothing at or after the offset: the rest is a gap
+        for record in read.records:
+            if record.key is None:
+                skipped += 1
+                continue
+            try:
+                decoded = decode(record.key, record.value)
+            except GroupRecordError as e:
+                log.error(
+                    "%s-%d offset %d: skipping a record that is not a group record: %s",
+                    OFFSETS_TOPIC,
+                    index,
+                    record.offset,
+                    e,
+                )
+                skipped += 1
+                continue
+            if decoded is None:
+                skipped += 1  # a record type of Kafka's that this coordinator does not use
+                continue
+            shard.replay(*decoded)
+            count += 1
+        offset = read.next_offset
+        await asyncio.sleep(0)
+    return count, skipped
 
 
 def new_member_id() -> str:
@@ -183,46 +228,20 @@ class GroupCoordinator:
     async def _load(self, index: int, partition: Partition) -> Loaded:
         epoch = partition.state.leader_epoch
         shard = GroupShard(self.node.config.groups, new_member_id)
-        log_ = partition.log
-        offset = log_.log_start_offset
-        count = skipped = 0
         started = time.monotonic()
-        while offset < log_.log_end_offset:
+
+        def check_leadership() -> None:
             if partition.closed or not partition.is_leader or partition.state.leader_epoch != epoch:
                 raise ApiError(
                     COORDINATOR_NOT_AVAILABLE,
                     f"leadership of {OFFSETS_TOPIC}-{index} moved while its groups loaded",
                     {"retry_after_s": 1},
                 )
-            try:
-                records = log_.read_records(offset, LOAD_READ_BYTES, log_.log_end_offset)
-            except KafkaStorageError:
-                partition.raise_storage_error()
-            if not records:
-                break
-            for record in records:
-                if record.key is None:
-                    skipped += 1
-                    continue
-                try:
-                    decoded = decode(record.key, record.value)
-                except GroupRecordError as e:
-                    log.error(
-                        "%s-%d offset %d: skipping a record that is not a group record: %s",
-                        OFFSETS_TOPIC,
-                        index,
-                        record.offset,
-                        e,
-                    )
-                    skipped += 1
-                    continue
-                if decoded is None:
-                    skipped += 1  # a record type of Kafka's that this coordinator does not use
-                    continue
-                shard.replay(*decoded)
-                count += 1
-            offset = records[-1].offset + 1
-            await asyncio.sleep(0)
+
+        try:
+            count, skipped = await replay_log(partition.log, shard, index, check_leadership)
+        except KafkaStorageError:
+            partition.raise_storage_error()
         shard.rearm_sessions(int(time.monotonic() * 1000))
         loaded = Loaded(index, partition, epoch, shard)
         self._loaded[index] = loaded
