@@ -18,6 +18,16 @@ payloads of ``__consumer_offsets`` records are printed as Kafka's JSON
 (:mod:`storage.offsets_decoder`), and a record that does not parse, has no key, or that our
 group coordinator would not load gets a line on stderr too.
 
+Compacted segments print as Kafka's: a batch keeps the base and last offsets it was written
+with while records inside it are gone (``count`` below ``lastOffset - baseOffset + 1``), an
+emptied batch kept for its producer's sequence shows ``count: 0``, and a batch of tombstones
+under a delete horizon shows ``deleteHorizonMs: OptionalLong[<ms>]``. With
+``--deep-iteration``, offsets that do not follow each other are listed at the end on stderr
+(``Non-consecutive offsets in <absolute path>``, then ``  A is followed by B``) as Kafka 4.4
+lists them: counted from -1, so a segment whose first record is not offset 0 lists it too,
+pairs in offset order, files in Java HashMap order (:mod:`storage.java_order`). That is
+information, not damage: the exit status stays 0.
+
 Where Kafka would print a stack trace or carry on silently, this tool says what is wrong and
 where: a batch that does not parse or fails its CRC gets a line on stderr naming the file, the
 byte position and what was expected and found, after the lines of everything read before it.
