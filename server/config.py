@@ -82,6 +82,7 @@ from typing import Any
 
 from server import limits, logs
 from server.topic_configs import TOPIC_CONFIGS, conflict_problem, effective_configs
+from storage.clean_map import ENTRY_OVERHEAD_BYTES
 from storage.properties import PropertiesError, parse_properties
 
 DEFAULT_LOG_DIR = "/tmp/kraft-combined-logs"
@@ -117,10 +118,6 @@ CLEANER_IO_BYTES_PER_SECOND_MAX = sys.float_info.max  # Java's Double.MAX_VALUE:
 CLEANER_DEDUPE_BUFFER_BYTES = 128 * 1024 * 1024
 CLEANER_IO_BUFFER_BYTES = 512 * 1024
 CLEANER_BACKOFF_MS = 15_000
-# An entry of Kafka's offset map (an MD5 of the key and an offset) and the share of its slots
-# the cleaner fills: Kafka refuses to clean with a map that holds less than one record.
-_DEDUPE_ENTRY_BYTES = 16 + 8
-_DEDUPE_LOAD_FACTOR = 0.9
 # Kafka's segment.bytes of __consumer_offsets (offsets.topic.segment.bytes): 100 MiB, smaller
 # than a topic's 1 GiB so that the cleaner, which never touches the active segment, gets to
 # committed offsets sooner.
@@ -562,17 +559,16 @@ def _cleaner_settings(props: dict[str, str]) -> CleanerSettings:
         ),
         backoff_ms=_int(props, "log.cleaner.backoff.ms", CLEANER_BACKOFF_MS, 0, _LONG_MAX),
     )
-    # Kafka's cleaner thread refuses to start with a map too small for one record (each
-    # thread's map is its share of the buffer, at most 2 GiB).
-    if settings.runs:
-        share = min(dedupe // threads, _INT_MAX)
-        if share // _DEDUPE_ENTRY_BYTES * _DEDUPE_LOAD_FACTOR <= 1:
-            raise ConfigError(
-                f"log.cleaner.dedupe.buffer.size: {dedupe} bytes over {threads} thread(s): "
-                "offset map is too small to fit in even a single message, so log cleaning "
-                "will never make progress. You can increase log.cleaner.dedupe.buffer.size or "
-                "decrease log.cleaner.threads"
-            )
+    # Kafka's cleaner thread refuses to start with a map too small for one record; each
+    # thread's map is its share of the buffer, and ours counts an entry as its key's bytes
+    # plus ENTRY_OVERHEAD_BYTES (storage/clean_map.py), so a share must pass that.
+    if settings.runs and dedupe // threads <= ENTRY_OVERHEAD_BYTES:
+        raise ConfigError(
+            f"log.cleaner.dedupe.buffer.size: {dedupe} bytes over {threads} thread(s) leave each "
+            f"at most {ENTRY_OVERHEAD_BYTES}: offset map is too small to fit in even a single "
+            "message, so log cleaning will never make progress. You can increase "
+            "log.cleaner.dedupe.buffer.size or decrease log.cleaner.threads"
+        )
     return settings
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.config import ConfigError, NodeConfig
+from storage.clean_map import ENTRY_OVERHEAD_BYTES
 
 GOOD = {
     "node.id": "1",
@@ -278,13 +279,20 @@ def test_the_cleaners_settings_are_read() -> None:
 
 
 def test_a_dedupe_buffer_too_small_for_one_record_per_thread_is_refused_in_kafkas_words() -> None:
-    """Kafka's cleaner thread refuses a map that cannot hold one record: 48 bytes (two slots
-    of 24, filled to 90%) is the least each thread's share may be."""
-    small = {**GOOD, "log.cleaner.dedupe.buffer.size": "95", "log.cleaner.threads": "2"}
+    """Kafka's cleaner thread refuses a map that cannot hold one record; each thread's share
+    must pass the offset map's cost of an entry beyond its key (storage/clean_map.py)."""
+    share = ENTRY_OVERHEAD_BYTES
+    small = {
+        **GOOD,
+        "log.cleaner.dedupe.buffer.size": str(2 * share + 1),
+        "log.cleaner.threads": "2",
+    }
     with pytest.raises(ConfigError) as caught:
         NodeConfig.from_properties(small)
     assert "offset map is too small to fit in even a single message" in str(caught.value)
-    assert NodeConfig.from_properties({**small, "log.cleaner.dedupe.buffer.size": "96"})
+    assert NodeConfig.from_properties(
+        {**small, "log.cleaner.dedupe.buffer.size": str(2 * share + 2)}
+    )
     # A cleaner that does not run needs no map.
     assert NodeConfig.from_properties({**small, "log.cleaner.enable": "false"})
 
