@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from http.client import HTTPConnection
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -152,3 +153,46 @@ def test_a_node_sends_a_request_about_another_broker_to_it(sized_cluster: Cluste
     assert [p["topic"] for p in answer["log_dirs"][0]["partitions"]] == [TOPIC, TOPIC]
     status, answer = http("GET", one.url + "/v1/brokers/9/log-dirs")
     assert status == 404 and answer["error"] == "NOT_FOUND"
+
+
+# -- with an authorizer: DescribeLogDirs needs DESCRIBE on the cluster ---------------------------
+
+ADMIN = ("admin", "admin-secret")
+ALICE = ("alice", "alice-secret")
+
+
+@pytest.fixture(scope="module")
+def secure_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    handle = Cluster.create(
+        tmp_path_factory.mktemp("log-dirs-acls"),
+        1,
+        security="SASL_PLAINTEXT",
+        users=dict([ADMIN, ALICE]),
+        **{
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:admin",
+        },
+    )
+    try:
+        handle.start()
+        yield handle.nodes[0]
+    finally:
+        handle.stop()
+
+
+def test_describing_log_dirs_needs_describe_on_the_cluster(
+    secure_node: NodeProcess, tmp_path: Path
+) -> None:
+    status, answer = secure_node.http("GET", "/v1/brokers/1/log-dirs", auth=ALICE)
+    assert (status, answer["error"]) == (403, "CLUSTER_AUTHORIZATION_FAILED")
+    config = secure_node.client_properties(tmp_path / "admin.properties", ADMIN)
+    out = run_tool(
+        "client.tools.log_dirs",
+        "--bootstrap-server",
+        secure_node.bootstrap,
+        "--describe",
+        "--command-config",
+        str(config),
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1] == "Received log directory information from brokers 1"
