@@ -1,13 +1,14 @@
-"""A three-node KRaft Kafka 4.4.0 on 127.0.0.1 for scripts/bench/vs-kafka, and its tools.
+"""A KRaft Kafka 4.4.0 on 127.0.0.1 for scripts/bench/vs-kafka (three nodes) and
+scripts/bench_cleaner.py (one), and its tools.
 
 Each node is combined (``process.roles=broker,controller``, as ours), with a static quorum of
-the three (``controller.quorum.voters``), free ports, its own directory under the run's
+all of them (``controller.quorum.voters``), free ports, its own directory under the run's
 temporary one, and what ``bin/kafka-server-start.sh`` gives it: a 1 GiB heap (``-Xmx1G
 -Xms1G``), kafka-run-class.sh's JVM options, GC logging, and log4j at INFO to a file (Kafka's
 shipped config logs INFO). The tools run as ``bin/kafka-*-perf-test.sh`` runs them
 (``-Xmx512M``). Processes are started directly with ``java`` (no shell in between), so the pid
 held is the JVM's: it is what is killed and whose memory is read. Topic defaults: replication
-factor 3, ``min.insync.replicas=2``.
+factor 3, ``min.insync.replicas=2`` (one node: 1 and 1).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from scripts.bench import parse
@@ -64,9 +66,19 @@ rootLogger.appenderRef.err.ref = err
 
 
 def server_properties(
-    node_id: int, port: int, controller_port: int, voters: str, log_dir: Path
+    node_id: int,
+    port: int,
+    controller_port: int,
+    voters: str,
+    log_dir: Path,
+    replication_factor: int = 3,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """A combined node's settings; everything else is Kafka's default."""
+    """A combined node's settings (``extra`` added last); everything else is Kafka's default.
+    Internal topics get ``replication_factor`` replicas, ``min.insync.replicas`` 2 when there
+    are at least three (1 below)."""
+    rf = str(replication_factor)
+    min_isr = "2" if replication_factor >= 3 else "1"
     return {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
@@ -78,23 +90,34 @@ def server_properties(
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "log.dirs": str(log_dir),
         "num.partitions": "1",
-        "default.replication.factor": "3",
-        "min.insync.replicas": "2",
-        "offsets.topic.replication.factor": "3",
-        "transaction.state.log.replication.factor": "3",
-        "transaction.state.log.min.isr": "2",
+        "default.replication.factor": rf,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": rf,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": min_isr,
+        **(extra or {}),
     }
 
 
 class KafkaSide:
-    """Three Kafka nodes (formatted by :meth:`prepare`, started by :meth:`launch`) and the
-    commands of Kafka's tools against them."""
+    """Kafka nodes (three unless told; formatted by :meth:`prepare`, started by
+    :meth:`launch`) and the commands of Kafka's tools against them. Topics get
+    ``min(count, 3)`` replicas; ``extra`` settings go into every node's properties."""
 
     name = "Kafka 4.4.0"
 
-    def __init__(self, dist: KafkaDist, directory: Path, count: int = 3) -> None:
+    def __init__(
+        self,
+        dist: KafkaDist,
+        directory: Path,
+        count: int = 3,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
         self.dist = dist
         self.directory = directory
+        self.replication_factor = min(count, 3)
+        self.min_insync = 2 if self.replication_factor >= 3 else 1
+        self.extra = dict(extra or {})
         ports = free_ports(2 * count)
         self.ports = {i + 1: (ports[2 * i], ports[2 * i + 1]) for i in range(count)}
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
@@ -106,6 +129,14 @@ class KafkaSide:
 
     def _node_dir(self, node_id: int) -> Path:
         return self.directory / f"kafka-{node_id}"
+
+    def data_dir(self, node_id: int) -> Path:
+        """The node's ``log.dirs``: its partition directories and checkpoints."""
+        return self._node_dir(node_id) / "data"
+
+    def server_log(self, node_id: int) -> Path:
+        """The node's log4j file (every logger at INFO, the cleaner's stats included)."""
+        return self._node_dir(node_id) / "server.log"
 
     def java(self, main: str, *args: str, heap: tuple[str, ...] = TOOL_HEAP) -> list[str]:
         """The command running ``main`` of Kafka's jars as its bin/ script would."""
@@ -130,10 +161,15 @@ class KafkaSide:
         """Runs one of Kafka's tools to completion; its stdout (raises on a failure)."""
         return run_command(self.java(main, *args, heap=heap), f"{main} {' '.join(args)}", timeout_s)
 
-    def prepare(self) -> None:
-        """Writes each node's properties and formats its log directory (one cluster id)."""
+    def write_tools_config(self) -> None:
+        """The tools' log4j config (WARN and above to stderr): what :meth:`run_tool` needs,
+        for tools that run without nodes (DumpLogSegments)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.tools_log4j.write_text(TOOLS_LOG4J)
+
+    def prepare(self) -> None:
+        """Writes each node's properties and formats its log directory (one cluster id)."""
+        self.write_tools_config()
         voters = ",".join(f"{i}@127.0.0.1:{c}" for i, (_, c) in self.ports.items())
         cluster_id = (
             self.run_tool("kafka.tools.StorageTool", "random-uuid").strip().splitlines()[-1]
@@ -141,12 +177,20 @@ class KafkaSide:
         for node_id, (port, controller_port) in self.ports.items():
             node_dir = self._node_dir(node_id)
             node_dir.mkdir(parents=True, exist_ok=True)
-            props = server_properties(node_id, port, controller_port, voters, node_dir / "data")
+            props = server_properties(
+                node_id,
+                port,
+                controller_port,
+                voters,
+                self.data_dir(node_id),
+                self.replication_factor,
+                self.extra,
+            )
             (node_dir / "server.properties").write_text(
                 "".join(f"{k}={v}\n" for k, v in props.items())
             )
             (node_dir / "log4j2.properties").write_text(
-                SERVER_LOG4J.format(log=node_dir / "server.log")
+                SERVER_LOG4J.format(log=self.server_log(node_id))
             )
             self.run_tool(
                 "kafka.tools.StorageTool",
@@ -158,7 +202,7 @@ class KafkaSide:
             )
 
     def launch(self) -> None:
-        """Starts the three JVMs without waiting for them (the cold start is timed outside)."""
+        """Starts the JVMs without waiting for them (the cold start is timed outside)."""
         for node_id in self.ports:
             node_dir = self._node_dir(node_id)
             command = [
@@ -177,15 +221,44 @@ class KafkaSide:
                     command, stdout=out, stderr=subprocess.STDOUT
                 )
 
+    def wait_ready(self, deadline_s: float = 120.0) -> None:
+        """Waits until the nodes answer an admin request (a topic listing); raises
+        RuntimeError with the last failure after ``deadline_s``."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            try:
+                self.run_tool(
+                    "org.apache.kafka.tools.TopicCommand",
+                    "--bootstrap-server", self.bootstrap, "--list",
+                    timeout_s=max(deadline - time.monotonic(), 1.0),
+                )  # fmt: skip
+                return
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Kafka did not answer within {deadline_s:.0f} s: {exc}"
+                    ) from exc
+                time.sleep(0.5)
+
+    def alter_topic(self, topic: str, configs: dict[str, str]) -> None:
+        """Sets topic configs (Kafka's ConfigCommand, as kafka-configs.sh runs it)."""
+        self.run_tool(
+            "org.apache.kafka.tools.ConfigCommand",
+            "--bootstrap-server", self.bootstrap, "--alter", "--entity-type", "topics",
+            "--entity-name", topic,
+            "--add-config", ",".join(f"{k}={v}" for k, v in configs.items()),
+        )  # fmt: skip
+
     def node_pids(self) -> list[int]:
         return [p.pid for p in self.processes.values() if p.poll() is None]
 
     def create_topic(self, topic: str, partitions: int, configs: dict[str, str]) -> None:
         args = [
             "--bootstrap-server", self.bootstrap, "--create", "--topic", topic,
-            "--partitions", str(partitions), "--replication-factor", "3",
+            "--partitions", str(partitions),
+            "--replication-factor", str(self.replication_factor),
         ]  # fmt: skip
-        for k, v in {"min.insync.replicas": "2", **configs}.items():
+        for k, v in {"min.insync.replicas": str(self.min_insync), **configs}.items():
             args += ["--config", f"{k}={v}"]
         self.run_tool("org.apache.kafka.tools.TopicCommand", *args)
 
@@ -242,7 +315,7 @@ class KafkaSide:
     def log_tail(self) -> str:
         parts = []
         for node_id in self.ports:
-            log = self._node_dir(node_id) / "server.log"
+            log = self.server_log(node_id)
             try:
                 lines = log.read_text(errors="replace").splitlines()[-15:]
             except OSError:
