@@ -104,3 +104,18 @@ def sparse_batch(offsets: Sequence[int], *, base_offset: int, last_offset: int) 
     return gapped_batch(
         [(o, rec(o)) for o in offsets], base_offset=base_offset, last_offset=last_offset
     )
+
+
+def empty_batch(
+    base_offset: int, last_offset: int, *, producer_id: int = 1, base_sequence: int = 0
+) -> bytes:
+    """A batch with no record left covering [``base_offset``, ``last_offset``]: an
+    idempotent producer's last batch, which Kafka's cleaner keeps for its sequence."""
+    return gapped_batch(
+        [],
+        base_offset=base_offset,
+        last_offset=last_offset,
+        producer_id=producer_id,
+        producer_epoch=0,
+        base_sequence=base_sequence,
+    )

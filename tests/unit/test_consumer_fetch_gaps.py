@@ -15,7 +15,7 @@ from client.consumer_fetch import ConsumerRecord, PartitionFetch, _Batch, drain,
 from client.group_member import TopicPartition
 from storage.batch import batches_within, build_batch
 from storage.memory_log import MemoryLog
-from tests.gapped_batches import gapped_batch, rec, sparse_batch
+from tests.gapped_batches import empty_batch, gapped_batch, rec, sparse_batch
 
 TP = TopicPartition("t", 0)
 DEADLINE_S = 10.0
@@ -49,9 +49,9 @@ def compacted_log() -> MemoryLog:
     log = MemoryLog()
     log.append_batches(
         sparse_batch([0, 2], base_offset=0, last_offset=4)
-        + gapped_batch([], base_offset=5, last_offset=7, producer_id=1, base_sequence=0)
+        + empty_batch(5, 7, producer_id=1, base_sequence=0)
         + sparse_batch([12], base_offset=10, last_offset=12)
-        + gapped_batch([], base_offset=13, last_offset=14, producer_id=1, base_sequence=9)
+        + empty_batch(13, 14, producer_id=1, base_sequence=9)
     )
     log.update_high_watermark(15)
     return log

@@ -16,7 +16,7 @@ from server.groups.shard import GroupShard
 from storage.batch import NewRecord
 from storage.group_records import OffsetCommitKey, OffsetCommitValue, encode_key, encode_value
 from storage.memory_log import MemoryLog
-from tests.gapped_batches import T0, gapped_batch
+from tests.gapped_batches import T0, empty_batch, gapped_batch
 
 
 def commit(group: str, partition: int, offset: int | None) -> NewRecord:
@@ -33,11 +33,11 @@ def cleaned_offsets_log() -> MemoryLog:
     log = MemoryLog()
     log.append_batches(
         gapped_batch([(3, commit("g", 0, 40))], base_offset=0, last_offset=3)
-        + gapped_batch([], base_offset=4, last_offset=6, producer_id=5, base_sequence=0)
+        + empty_batch(4, 6, producer_id=5, base_sequence=0)
         + gapped_batch(
             [(10, commit("h", 0, 7)), (12, commit("g", 1, 12))], base_offset=10, last_offset=13
         )
-        + gapped_batch([], base_offset=14, last_offset=15, producer_id=5, base_sequence=3)
+        + empty_batch(14, 15, producer_id=5, base_sequence=3)
     )
     return log
 

@@ -20,7 +20,7 @@ from storage.log import Log
 from storage.log_config import LogConfig
 from storage.memory_log import MemoryLog
 from storage.partition_log import PartitionLog
-from tests.gapped_batches import gapped_batch, sparse_batch
+from tests.gapped_batches import empty_batch, gapped_batch, sparse_batch
 
 DAY_MS = 24 * 3600 * 1000
 T0 = 1_700_000_000_000
@@ -504,7 +504,7 @@ def gapped_log(make_log: MakeLog, config: LogConfig | None = None) -> PartitionL
     log = make_log(config)
     log.append_batches(
         sparse_batch([0, 2], base_offset=0, last_offset=4)
-        + gapped_batch([], base_offset=5, last_offset=7, producer_id=3, base_sequence=0)
+        + empty_batch(5, 7, producer_id=3, base_sequence=0)
         + sparse_batch([10, 12], base_offset=10, last_offset=12)
     )
     return log

@@ -15,7 +15,7 @@ from storage.errors import KafkaStorageError
 from storage.log import Log
 from storage.log_config import LogConfig
 from storage.segment import Segment
-from tests.gapped_batches import gapped_batch, rec, sparse_batch
+from tests.gapped_batches import empty_batch, rec, sparse_batch
 
 CONFIG = LogConfig(index_interval_bytes=100)
 
@@ -34,7 +34,7 @@ def cleaned_segments() -> dict[int, bytes]:
     return {
         0: sparse_batch([0, 2], base_offset=0, last_offset=4)
         + sparse_batch([9, 11], base_offset=8, last_offset=11)
-        + gapped_batch([], base_offset=12, last_offset=15, producer_id=7, base_sequence=3),
+        + empty_batch(12, 15, producer_id=7, base_sequence=3),
         20: b"",
         30: sparse_batch([33, 34], base_offset=32, last_offset=35)
         + build_batch([rec(40)], base_offset=40),

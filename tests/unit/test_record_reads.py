@@ -14,13 +14,13 @@ from server import http_records, limits
 from storage.batch import build_batch
 from storage.memory_log import MemoryLog
 from storage.record_reads import records_in
-from tests.gapped_batches import gapped_batch, rec, sparse_batch
+from tests.gapped_batches import empty_batch, rec, sparse_batch
 
 # Records 0, 2 (batch 0..4), an empty batch 5..7, a gap 8..9, records 10, 12 (batch 10..12),
 # then (from 13) a batch of records 13..15 with none cleaned.
 BATCHES = [
     sparse_batch([0, 2], base_offset=0, last_offset=4),
-    gapped_batch([], base_offset=5, last_offset=7, producer_id=2, base_sequence=0),
+    empty_batch(5, 7, producer_id=2, base_sequence=0),
     sparse_batch([10, 12], base_offset=10, last_offset=12),
     build_batch([rec(13), rec(14), rec(15)], base_offset=13),
 ]
