@@ -221,6 +221,8 @@ def plan_alter_configs(
     sets = normalize_configs(
         {k: v for k, v in configs.items() if v is not None},
         socket_request_max_bytes=socket_request_max_bytes,
+        # Kafka checks the config the topic would have: the overrides that stay count too.
+        existing={k: v for k, v in topic.configs.items() if k not in removals},
     )
     for key in removals:
         if key not in topic.configs:

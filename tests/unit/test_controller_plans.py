@@ -377,3 +377,16 @@ def test_the_rebalance_counts_each_preferred_broker_apart_and_skips_unavailable_
     state.apply_entry(3, records)
     assert [p.leader for _, p in sorted(state.topics["news"].partitions.items())] == [1, 1, 3, -1]
     assert controller.plan_leader_rebalance(state, 10)[0] == [], "balanced now: nothing more"
+
+
+def test_an_alter_conflicting_with_a_lag_the_topic_keeps_is_refused_in_kafkas_words() -> None:
+    state = state_with_brokers(1)
+    state.apply_entry(2, create(state, "t", configs={"max.compaction.lag.ms": "4000"}))
+    with pytest.raises(ApiError) as caught:
+        controller.plan_alter_configs(state, "t", {"min.compaction.lag.ms": "5000"})
+    assert caught.value.message == (
+        "conflict topic config setting min.compaction.lag.ms (5000) > max.compaction.lag.ms (4000)"
+    )
+    assert controller.plan_alter_configs(
+        state, "t", {"min.compaction.lag.ms": "5000", "max.compaction.lag.ms": None}
+    )
