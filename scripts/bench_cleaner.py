@@ -67,12 +67,18 @@ from scripts.bench.cleaner_workload import Workload  # noqa: E402
 from scripts.bench.kafka_check import (  # noqa: E402
     ServeCheck,
     dump_log_segments,
+    log_extent,
+    log_records,
     segment_files,
     serve_unchanged,
 )
 from scripts.bench.kafka_side import KafkaSide  # noqa: E402
 from scripts.bench.measure import Reporter, run_command  # noqa: E402
 from scripts.bench.table import machine_line  # noqa: E402
+from storage.clean_map import OffsetMap  # noqa: E402
+from storage.clean_plan import SegmentSummary, log_to_clean  # noqa: E402
+from storage.clean_swap import swap_in  # noqa: E402
+from storage.cleaner import CleanedSegment, Throttle, clean_log  # noqa: E402
 from storage.log import Log  # noqa: E402
 from storage.log_config import LogConfig  # noqa: E402
 
@@ -175,7 +181,7 @@ def kafka_clean(
     throttle: int | None,
     ours: Path | None,
     report: Reporter,
-) -> tuple[CleanStats, int, int, str]:
+) -> tuple[CleanStats, int, int, str, Path]:
     """One clean by a fresh one-node Kafka: its stats, the log's bytes before and after, and
     how its segments compared with ours before the clean."""
     label = throttle_label(throttle)
@@ -218,9 +224,109 @@ def kafka_clean(
                     f"{deadline_s:.0f} s (cleans logged: {len(stats)})"
                 )
             time.sleep(0.5)
-        return combined(stats), before, log_bytes(partition), detail
+        return combined(stats), before, log_bytes(partition), detail, partition
     finally:
         side.stop()
+
+
+def summaries(log: Log) -> list[SegmentSummary]:
+    """The log's segments as the cleaner takes them, oldest first."""
+    return [
+        SegmentSummary(
+            base_offset=s.base_offset,
+            next_offset=s.next_offset,
+            size_bytes=s.size_bytes,
+            max_timestamp=s.max_timestamp,
+            first_batch_timestamp=s.first_batch_timestamp,
+            index_entries=len(s.offset_index),
+            time_index_entries=len(s.time_index),
+            path=s.log_path,
+        )
+        for s in log.segments
+    ]
+
+
+def ours_clean(
+    directory: Path, workload: Workload, segment_bytes: int, throttle: int | None
+) -> tuple[CleanStats, int]:
+    """One clean of the partition in ``directory`` by our cleaner (storage.cleaner.clean_log,
+    as one clean of the node's cleaner thread makes it, on the log closed so that nothing
+    else touches it): its stats in Kafka's terms, and the log's bytes after. The range is
+    Kafka's: the log start to the active segment's base; the offset map has Kafka's default
+    budget (log.cleaner.dedupe.buffer.size, 128 MiB). The cleaned log is opened again after,
+    as a node would at its next start."""
+    config = log_config(workload, segment_bytes)
+    end = log_extent(directory).end_offset
+    log = Log.open(directory, config, recovery_point=end)
+    try:
+        segments = summaries(log)
+    finally:
+        log.close()
+    now_ms = int(time.time() * 1000)
+    target = log_to_clean(
+        segments,
+        log_start_offset=segments[0].base_offset,
+        log_end_offset=end,
+        high_watermark=end,
+        checkpoint=None,
+        now_ms=now_ms,
+        config=config,
+    )
+
+    def commit(cleaned: CleanedSegment) -> None:
+        swap_in(directory, cleaned.old_bases)
+
+    result = clean_log(
+        directory,
+        segments,
+        target,
+        config=config,
+        offset_map=OffsetMap(),
+        last_data_offsets={},
+        now_ms=now_ms,
+        commit=commit,
+        throttle=Throttle(float(throttle)) if throttle is not None else None,
+    )
+    reopened = Log.open(directory, config, recovery_point=end)
+    try:
+        if reopened.offline is not None or reopened.log_end_offset != end:
+            raise RuntimeError(
+                f"the cleaned log reopened offline ({reopened.offline}) or at another end "
+                f"({reopened.log_end_offset}, was {end})"
+            )
+    finally:
+        reopened.close()
+    st = result.stats
+    seconds = st.elapsed_s
+    mb = st.bytes_read / MIB
+    stats = CleanStats(
+        log=directory.name,
+        first_dirty_offset=result.first_dirty,
+        end_offset=result.checkpoint,
+        mb_processed=mb,
+        seconds=seconds,
+        mb_per_s=mb / seconds if seconds > 0 else float("inf"),
+        start_mb=mb,
+        start_records=st.records_read,
+        end_mb=st.bytes_written / MIB,
+        end_records=st.records_kept,
+    )
+    return stats, log_bytes(directory)
+
+
+def same_records(ours: Path, theirs: Path) -> str:
+    """How the records of two partition directories compare, read from the beginning."""
+    mine, kafkas = log_records(ours), log_records(theirs)
+    count = 0
+    while True:
+        a, b = next(mine, None), next(kafkas, None)
+        if a is None and b is None:
+            return f"identical, {count:,} records (offset, timestamp, key, value)"
+        if a != b:
+            return (
+                f"differ after {count:,} records: ours {str(a)[:100]!r}, Kafka's {str(b)[:100]!r}"
+            )
+        count += 1
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -266,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     report.say(f"bench_cleaner: run directory {run_dir}")
     figures: dict[str, dict[str, float]] = {s: {} for s in SYSTEMS}
     checks: list[str] = []
+    kafka_cleaned: dict[str, Path] = {}
+    ours_cleaned: dict[str, Path] = {}
     started = time.monotonic()
     try:
         written = run_dir / "ours" / "written" / PARTITION_DIR
@@ -284,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             assert dist is not None
             for throttle, run in zip(throttles, runs, strict=True):
                 try:
-                    stats, before, after, same = kafka_clean(
+                    stats, before, after, same, kafka_partition = kafka_clean(
                         dist,
                         run_dir / f"kafka-{len(figures['kafka'])}",
                         workload,
@@ -297,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                     report.say(f"[kafka, {run}] FAILED: {type(exc).__name__}: {str(exc)[:500]}")
                     continue
                 checks.append(f"Kafka's segments before its clean ({run}) against ours: {same}")
+                kafka_cleaned[run] = kafka_partition
                 figures["kafka"] |= figures_of(stats, run)
                 figures["kafka"][f"log_bytes_after/{run}"] = after
                 figures["kafka"]["log_bytes_before"] = before
@@ -306,9 +415,28 @@ def main(argv: list[str] | None = None) -> int:
                     f"({stats.mb_per_s:,.1f} MB/s), {stats.start_records:,} -> "
                     f"{stats.end_records:,} records"
                 )
+        if "ours" in systems:
+            for throttle, run in zip(throttles, runs, strict=True):
+                partition = run_dir / "ours" / f"cleaned-{len(ours_cleaned)}" / PARTITION_DIR
+                shutil.copytree(written, partition)
+                stats, after = ours_clean(partition, workload, args.segment_bytes, throttle)
+                ours_cleaned[run] = partition
+                figures["ours"] |= figures_of(stats, run)
+                figures["ours"][f"log_bytes_after/{run}"] = after
+                report.say(
+                    f"[ours, {run}] cleaned [{stats.first_dirty_offset}, {stats.end_offset}): "
+                    f"{stats.mb_processed:,.1f} MB in {stats.seconds:,.1f} s "
+                    f"({stats.mb_per_s:,.1f} MB/s), {stats.start_records:,} -> "
+                    f"{stats.end_records:,} records"
+                )
+                if run in kafka_cleaned:
+                    verdict = same_records(partition, kafka_cleaned[run])
+                    checks.append(f"Records kept by Kafka's cleaner and ours ({run}): {verdict}")
+                    report.say(f"[ours, {run}] records against Kafka's cleaned log: {verdict}")
         if args.check_with_kafka:
             assert dist is not None
-            checks += kafka_checks(dist, run_dir, written, workload, args.segment_bytes, report)
+            checked = ours_cleaned.get(runs[0], written)
+            checks += kafka_checks(dist, run_dir, checked, workload, args.segment_bytes, report)
     except kafka_dist.FetchError as exc:
         report.say(f"bench_cleaner: {exc}")
         return 1
