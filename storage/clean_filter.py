@@ -50,10 +50,13 @@ from storage.batch import (
     TRANSACTIONAL_MASK,
     BatchHeader,
     Record,
+    check_batch,
     crc32c,
     decode_batch,
     encode_varint,
 )
+from storage.clean_map import record_keys
+from storage.errors import CorruptRecordError
 
 # Batch attribute bit 6 (Kafka's DELETE_HORIZON_FLAG_MASK): the base timestamp holds the
 # delete horizon of the batch's tombstones.
@@ -192,40 +195,49 @@ def filter_batch(
     """The cleaner's verdict on the batch at ``pos`` of ``buf`` (module docstring): its
     header and what to write in its place. Checks the CRC; refuses a compressed batch.
     Raises :class:`CorruptRecordError` for a batch that does not parse."""
-    header, records = decode_batch(buf, pos)
+    header = check_batch(buf, pos)
+    if header.compression != 0:
+        raise CorruptRecordError(
+            f"expected compression codec 0 (none), found {header.compression}: the cleaner "
+            "cannot read compressed batches",
+            pos,
+        )
     size = header.size
     if header.is_control:
-        return header, FilterResult(
-            bytes(buf[pos : pos + size]), len(records), len(records), 0, True
-        )
+        count = header.record_count
+        return header, FilterResult(bytes(buf[pos : pos + size]), count, count, 0, True)
     latest = offset_map.latest_offset
     horizon = delete_horizon(header)
-    kept: list[Record] = []
+    get = offset_map.get
+    keep: list[bool] = []
     keyless = 0
     tombstones = False
-    for record in records:
-        if record.offset > latest:
-            keep = True
-        elif record.key is None:
+    # Decided on the keys and null marks alone; the batch is decoded whole only to rebuild it.
+    for offset, key, tombstone in record_keys(buf, pos, header):
+        if offset > latest:
+            kept = True
+        elif key is None:
             keyless += 1
-            keep = False
+            kept = False
         else:
-            found = offset_map.get(record.key)
-            keep = (found is None or record.offset >= found) and (
-                record.value is not None or horizon is None or now_ms < horizon
+            found = get(key)
+            kept = (found is None or offset >= found) and (
+                not tombstone or horizon is None or now_ms < horizon
             )
-        if keep:
-            kept.append(record)
-            if record.value is None:
-                tombstones = True
-    read = len(records)
-    if kept:
+        keep.append(kept)
+        if kept and tombstone:
+            tombstones = True
+    read = len(keep)
+    kept_count = sum(keep)
+    if kept_count:
         needs_horizon = tombstones and horizon is None
-        if len(kept) == read and not needs_horizon:
+        if kept_count == read and not needs_horizon:
             return header, FilterResult(bytes(buf[pos : pos + size]), read, read, keyless, True)
         new_horizon = now_ms + delete_retention_ms if needs_horizon else horizon
-        data = rebuild_batch(header, kept, new_horizon)
-        return header, FilterResult(data, read, len(kept), keyless, False)
+        _header, records = decode_batch(buf, pos)
+        kept_records = [r for r, k in zip(records, keep, strict=True) if k]
+        data = rebuild_batch(header, kept_records, new_horizon)
+        return header, FilterResult(data, read, kept_count, keyless, False)
     producer_last = last_data_offsets.get(header.producer_id) if header.producer_id >= 0 else None
     if producer_last == header.last_offset or header.next_offset == upper_bound_offset:
         return header, FilterResult(empty_batch(header), read, 0, keyless, False)

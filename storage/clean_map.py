@@ -90,37 +90,85 @@ class OffsetMap:
         self.latest_offset = -1
 
 
-def batch_keys(buf: bytes | memoryview, pos: int, header: BatchHeader) -> list[tuple[int, bytes]]:
-    """(offset, key) of every keyed record of the (checked, uncompressed) batch at ``pos``,
-    reading only what leads to each key. Raises :class:`CorruptRecordError` where a record
-    does not parse."""
+def _bad_record(message: str, position: int) -> CorruptRecordError:
+    return CorruptRecordError(message, position)
+
+
+def record_keys(
+    buf: bytes | memoryview, pos: int, header: BatchHeader
+) -> list[tuple[int, bytes | None, bool]]:
+    """(offset, key or None, whether it is a tombstone) of every record of the (checked,
+    uncompressed) batch at ``pos``, in order, reading only what leads to each key and to the
+    null mark of its value: the cleaner decides on these, and decodes a batch whole only when
+    it rebuilds it. Raises :class:`CorruptRecordError` where a record does not parse, as
+    :func:`storage.batch.decode_batch` would."""
     end = pos + header.size
     cursor = pos + HEADER_SIZE
     base = header.base_offset
-    out: list[tuple[int, bytes]] = []
+    last_delta = header.last_offset_delta
+    out: list[tuple[int, bytes | None, bool]] = []
+    append = out.append
+    # Varints are decoded inline when they take one or two bytes (zigzag -64..63 and
+    # -8192..8191: nearly every length and offset delta), by decode_varint otherwise. A
+    # record's value and headers are not parsed: the CRC vouches for the bytes, and a batch
+    # the cleaner rebuilds is decoded whole (and checked) by decode_batch first.
     for _ in range(header.record_count):
-        length, cursor = decode_varint(buf, cursor, end)
+        # The record's length: one or two bytes for any record under 8 KiB.
+        if cursor + 1 < end and buf[cursor] < 0x80:
+            zz = buf[cursor]
+            length, cursor = (zz >> 1) ^ -(zz & 1), cursor + 1
+        elif cursor + 1 < end and buf[cursor + 1] < 0x80:
+            zz = (buf[cursor] & 0x7F) | (buf[cursor + 1] << 7)
+            length, cursor = (zz >> 1) ^ -(zz & 1), cursor + 2
+        else:
+            length, cursor = decode_varint(buf, cursor, end)
         record_end = cursor + length
         if length < 1 or record_end > end:
-            raise CorruptRecordError(f"a record of {length} bytes does not fit the batch", cursor)
-        cursor += 1  # attributes
-        _ts_delta, cursor = decode_varint(buf, cursor, record_end)
-        offset_delta, cursor = decode_varint(buf, cursor, record_end)
-        key_length, cursor = decode_varint(buf, cursor, record_end)
+            raise _bad_record(f"a record of {length} bytes does not fit the batch", cursor)
+        c = cursor + 1  # attributes
+        # The timestamp delta is not needed: skipped (at most 10 bytes, within the record).
+        if c < record_end and buf[c] < 0x80:
+            c += 1
+        else:
+            stop = min(c + 10, record_end)
+            while c < stop and buf[c] & 0x80:
+                c += 1
+            c += 1
+        if c < record_end and buf[c] < 0x80:
+            zz = buf[c]
+            offset_delta, c = (zz >> 1) ^ -(zz & 1), c + 1
+        else:
+            offset_delta, c = decode_varint(buf, c, record_end)
+        if offset_delta < 0 or offset_delta > last_delta:
+            raise _bad_record(f"offset delta {offset_delta} is outside [0, {last_delta}]", c)
+        if c < record_end and buf[c] < 0x80:
+            zz = buf[c]
+            key_length, c = (zz >> 1) ^ -(zz & 1), c + 1
+        else:
+            key_length, c = decode_varint(buf, c, record_end)
+        key: bytes | None = None
         if key_length >= 0:
-            if cursor + key_length > record_end:
-                raise CorruptRecordError(
-                    f"a key of {key_length} bytes does not fit in its record", cursor
-                )
-            if offset_delta < 0 or offset_delta > header.last_offset_delta:
-                raise CorruptRecordError(
-                    f"offset delta {offset_delta} is outside [0, {header.last_offset_delta}]",
-                    cursor,
-                )
-            out.append((base + offset_delta, bytes(buf[cursor : cursor + key_length])))
+            if c + key_length > record_end:
+                raise _bad_record(f"a key of {key_length} bytes does not fit in its record", c)
+            key = bytes(buf[c : c + key_length])
+            c += key_length
         elif key_length != -1:
-            raise CorruptRecordError(f"a key of {key_length} bytes", cursor)
+            raise _bad_record(f"a key of {key_length} bytes", c)
+        # A null value is varint -1, one byte 0x01; any other value length is not needed.
+        if c >= record_end:
+            raise _bad_record("a record ends before its value", c)
+        mark = buf[c]
+        if mark != 0x01 and mark & 0x7F == 0x01:
+            # Low bits of -1 in a longer varint (no writer we know does this): decoded.
+            mark = 0x01 if decode_varint(buf, c, record_end)[0] == -1 else 0
+        append((base + offset_delta, key, mark == 0x01))
         cursor = record_end
+    if cursor != end:
+        raise _bad_record(
+            f"expected {header.record_count} records to fill the batch to byte {end}, "
+            f"they end at {cursor}",
+            cursor,
+        )
     return out
 
 
@@ -143,8 +191,12 @@ def map_batch(
     if not header.is_control:
         # Before the map covers any batch, this one is mapped whole (progress: docstring).
         force = offset_map.latest_offset < start_offset
-        for offset, key in batch_keys(buf, pos, header):
-            if offset >= start_offset and not offset_map.put(key, offset, force=force):
+        for offset, key, _tombstone in record_keys(buf, pos, header):
+            if (
+                key is not None
+                and offset >= start_offset
+                and not offset_map.put(key, offset, force=force)
+            ):
                 return header, True
     offset_map.update_latest_offset(header.last_offset)
     return header, False

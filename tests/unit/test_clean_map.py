@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import crc32c
 import pytest
 
 from storage.batch import NewRecord, build_batch, read_header
-from storage.clean_map import ENTRY_OVERHEAD_BYTES, OffsetMap, batch_keys, map_batch
+from storage.clean_map import ENTRY_OVERHEAD_BYTES, OffsetMap, map_batch, record_keys
 from storage.errors import CorruptRecordError
 
 T = 1_700_000_000_000
@@ -49,9 +50,33 @@ def test_the_latest_offset_never_moves_back() -> None:
     assert (m.latest_offset, len(m), m.used_bytes) == (-1, 0, 0)
 
 
-def test_batch_keys_reads_every_keyed_record_and_skips_keyless_ones() -> None:
-    data = batch([b"a", None, b"", b"bb"], 40)
-    assert batch_keys(data, 0, read_header(data)) == [(40, b"a"), (42, b""), (43, b"bb")]
+def test_record_keys_reads_each_records_offset_key_and_null_mark() -> None:
+    data = build_batch(
+        [
+            NewRecord(b"a", b"1", T),
+            NewRecord(None, b"2", T + 70_000),  # a timestamp delta of several bytes
+            NewRecord(b"", None, T),
+            NewRecord(b"bb", b"x" * 300, T, (("h", b"v"),)),  # a two-byte length
+        ],
+        base_offset=40,
+    )
+    assert record_keys(data, 0, read_header(data)) == [
+        (40, b"a", False),
+        (41, None, False),
+        (42, b"", True),
+        (43, b"bb", False),
+    ]
+
+
+def test_record_keys_refuses_records_that_do_not_fill_the_batch() -> None:
+    data = batch([b"a", b"b"], 0)
+    header = read_header(data)
+    short = dataclasses.replace(header, record_count=1)
+    with pytest.raises(CorruptRecordError, match="fill the batch"):
+        record_keys(data, 0, short)
+    long = dataclasses.replace(header, record_count=3)
+    with pytest.raises(CorruptRecordError):
+        record_keys(data, 0, long)
 
 
 def test_map_batch_puts_keys_from_the_start_offset_and_moves_the_latest_offset() -> None:
