@@ -435,8 +435,11 @@ def main(argv: list[str] | None = None) -> int:
                     report.say(f"[ours, {run}] records against Kafka's cleaned log: {verdict}")
         if args.check_with_kafka:
             assert dist is not None
-            checked = ours_cleaned.get(runs[0], written)
-            checks += kafka_checks(dist, run_dir, checked, workload, args.segment_bytes, report)
+            checked = ours_cleaned.get(runs[0])
+            what = f"cleaned ({runs[0]})" if checked is not None else "as written (not cleaned)"
+            checks += kafka_checks(
+                dist, run_dir, checked or written, what, workload, args.segment_bytes, report
+            )
     except kafka_dist.FetchError as exc:
         report.say(f"bench_cleaner: {exc}")
         return 1
@@ -467,19 +470,22 @@ def kafka_checks(
     dist: kafka_dist.KafkaDist,
     run_dir: Path,
     partition: Path,
+    what: str,
     workload: Workload,
     segment_bytes: int,
     report: Reporter,
 ) -> list[str]:
-    """Kafka's checks of our partition directory, as lines for the output."""
+    """Kafka's checks of our partition directory (``what`` says which state it is in), as
+    lines for the output."""
     lines = []
     started = time.monotonic()
     findings: DumpFindings = dump_log_segments(KafkaSide(dist, run_dir / "dump"), partition)
     verdict = "accepted" if findings.ok else f"{len(findings.errors)} errors"
     lines.append(
-        f"Kafka's DumpLogSegments on our {partition.name}: {verdict} ({findings.files} .log "
-        f"files, {findings.batches:,} batches, {findings.records:,} records, {findings.gaps:,} "
-        f"offset gaps, {findings.sane_indexes} indexes passed the sanity check)"
+        f"Kafka's DumpLogSegments on our {partition.name}, {what}: {verdict} "
+        f"({findings.files} .log files, {findings.batches:,} batches, {findings.records:,} "
+        f"records, {findings.gaps:,} offset gaps, {findings.sane_indexes} indexes passed the "
+        "sanity check)"
     )
     lines += [f"  {e}" for e in findings.errors[:10]]
     report.say(f"[check] {lines[0]} in {time.monotonic() - started:.0f} s")
@@ -489,12 +495,14 @@ def kafka_checks(
             dist, run_dir / "serve", partition, TOPIC, topic_configs(workload, segment_bytes)
         )
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        lines.append(f"A Kafka broker serving our {partition.name}: FAILED: {str(exc)[:300]}")
+        lines.append(
+            f"A Kafka broker serving our {partition.name}, {what}: FAILED: {str(exc)[:300]}"
+        )
         report.say(f"[check] {lines[-1]}")
         return lines
     verdict = "served unchanged" if serve.ok else "NOT unchanged"
     lines.append(
-        f"A Kafka broker serving our {partition.name}: {verdict} ({serve.records:,} of "
+        f"A Kafka broker serving our {partition.name}, {what}: {verdict} ({serve.records:,} of "
         f"{serve.expected:,} records read back by Kafka's consumer and equal to ours; files "
         f"Kafka changed: {', '.join(serve.changed_files) or 'none'})"
     )

@@ -176,7 +176,9 @@ class ServeCheck:
         return not self.mismatches and not self.changed_files and self.records == self.expected
 
 
-def _unchanged(ours: Path, theirs: Path, grown_ok: bool) -> bool:
+def file_unchanged(ours: Path, theirs: Path, grown_ok: bool) -> bool:
+    """Whether ``theirs`` holds the bytes of ``ours`` (followed only by zeros if
+    ``grown_ok``: Kafka grows an active segment's index files for the entries to come)."""
     if not theirs.exists():
         return False
     a, b = ours.read_bytes(), theirs.read_bytes()
@@ -233,7 +235,7 @@ def serve_unchanged(
             if path.name == EPOCH_CHECKPOINT:
                 continue  # Kafka adds its new leader epoch: not a segment file
             grown_ok = path.stem == active and path.suffix in (".index", ".timeindex")
-            if not _unchanged(path, target / path.name, grown_ok):
+            if not file_unchanged(path, target / path.name, grown_ok):
                 check.changed_files.append(path.name)
     finally:
         side.stop()

@@ -22,9 +22,15 @@ from scripts.bench.cleaner_stats import (
     throttle_label,
 )
 from scripts.bench.cleaner_workload import Workload, draw
-from scripts.bench.kafka_check import log_extent, log_records, record_line, with_checkpoint_entry
+from scripts.bench.kafka_check import (
+    file_unchanged,
+    log_extent,
+    log_records,
+    record_line,
+    with_checkpoint_entry,
+)
 from scripts.bench.parse import ParseError
-from scripts.bench_cleaner import same_segments, write_ours
+from scripts.bench_cleaner import MIB, ours_clean, same_records, same_segments, write_ours
 from storage.batch import build_batch
 
 # A stats block as Kafka 4.4.0's cleaner logged it in a run of the harness (100,000 records,
@@ -153,6 +159,57 @@ def test_same_segments_names_the_first_file_that_differs(tmp_path: Path) -> None
         False,
         f"{segment.name} differs",
     )
+
+
+def test_our_clean_keeps_each_keys_latest_record_below_the_active_segment(tmp_path: Path) -> None:
+    w = Workload(records=6000, keys=200, tombstone_share=0.05, batch_records=100)
+    partition = tmp_path / "t-0"
+    write_ours(partition, w, 48 * 1024)
+    active_base = int(sorted(partition.glob("*.log"))[-1].stem)
+    stats, after = ours_clean(partition, w, 48 * 1024, None)
+    assert (stats.first_dirty_offset, stats.end_offset) == (0, active_base)
+    assert stats.start_records == active_base
+    latest = {w.key(i): i for i in range(active_base)}
+    kept = sorted(latest.values()) + list(range(active_base, w.records))
+    assert stats.end_records == len(latest)  # tombstones stay until their delete horizon
+    assert list(log_records(partition)) == [
+        record_line(i, w.base_timestamp_ms + i, w.key(i), w.value(i)) for i in kept
+    ]
+    assert after == sum(p.stat().st_size for p in partition.glob("*.log"))
+    assert log_extent(partition).end_offset == w.records
+
+
+def test_our_throttled_clean_keeps_the_same_records(tmp_path: Path) -> None:
+    w = Workload(records=3000, keys=100, batch_records=100)
+    write_ours(tmp_path / "a" / "t-0", w, 32 * 1024)
+    write_ours(tmp_path / "b" / "t-0", w, 32 * 1024)
+    ours_clean(tmp_path / "a" / "t-0", w, 32 * 1024, None)
+    ours_clean(tmp_path / "b" / "t-0", w, 32 * 1024, 64 * MIB)
+    verdict = same_records(tmp_path / "a" / "t-0", tmp_path / "b" / "t-0")
+    assert verdict.startswith("identical, ")
+
+
+def test_same_records_names_where_two_logs_part(tmp_path: Path) -> None:
+    write_ours(tmp_path / "a" / "t-0", Workload(records=300, keys=10, seed=1), 1 << 20)
+    write_ours(tmp_path / "b" / "t-0", Workload(records=300, keys=10, seed=2), 1 << 20)
+    assert same_records(tmp_path / "a" / "t-0", tmp_path / "b" / "t-0").startswith(
+        "differ after 0 records: ours 'record 0 "
+    )
+
+
+def test_a_file_is_unchanged_when_equal_or_only_grown_by_zeros_where_allowed(
+    tmp_path: Path,
+) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.write_bytes(b"\x00\x01entries")
+    theirs.write_bytes(b"\x00\x01entries")
+    assert file_unchanged(ours, theirs, grown_ok=False)
+    theirs.write_bytes(b"\x00\x01entries" + bytes(64))
+    assert not file_unchanged(ours, theirs, grown_ok=False)
+    assert file_unchanged(ours, theirs, grown_ok=True)
+    theirs.write_bytes(b"\x00\x01entries" + bytes(8) + b"\x01")
+    assert not file_unchanged(ours, theirs, grown_ok=True)
+    assert not file_unchanged(ours, tmp_path / "missing", grown_ok=True)
 
 
 def test_offset_checkpoint_entry_is_replaced_or_added() -> None:
