@@ -49,6 +49,7 @@ from storage.errors import CorruptRecordError
 from storage.index import OffsetIndex, TimeIndex
 from storage.log_config import LogConfig
 from storage.scan import FileWindow, header_at
+from storage.segment import Segment
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,24 @@ class CleanResult:
     first_dirty: int
     stats: CleanerStats
     segments: tuple[CleanedSegment, ...] = field(default=())
+
+
+def summarize(segments: Sequence[Segment]) -> list[SegmentSummary]:
+    """What the cleaner needs of a log's segments (oldest first, the active one last), read
+    from the log's in-memory :class:`~storage.segment.Segment` objects under the log's lock."""
+    return [
+        SegmentSummary(
+            base_offset=s.base_offset,
+            next_offset=s.next_offset,
+            size_bytes=s.size_bytes,
+            max_timestamp=s.max_timestamp,
+            first_batch_timestamp=s.first_batch_timestamp,
+            index_entries=len(s.offset_index),
+            time_index_entries=len(s.time_index),
+            path=s.log_path,
+        )
+        for s in segments
+    ]
 
 
 def _open_segment(path: Path | None) -> int:

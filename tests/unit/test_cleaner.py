@@ -22,8 +22,10 @@ from storage.cleaner import (
     Throttle,
     UncleanableLogError,
     clean_log,
+    summarize,
 )
 from storage.index import OffsetIndex, TimeIndex
+from storage.log import Log
 from storage.log_config import LogConfig
 from storage.segment import segment_name
 
@@ -288,3 +290,22 @@ def test_an_unlimited_throttle_never_sleeps(rate: float) -> None:
     t.now = 10.0
     throttle.maybe_throttle(10**12)
     assert t.sleeps == []
+
+
+def test_summarize_describes_a_logs_segments(tmp_path: Path) -> None:
+    directory = tmp_path / "t-0"
+    log = Log.create(directory, LogConfig(segment_bytes=250), fsync=lambda fd: None)
+    try:
+        for i in range(4):
+            log.append_as_leader([NewRecord(b"k", b"x" * 40, T + i)], leader_epoch=0)
+        result = summarize(log.segments)
+    finally:
+        log.close()
+    assert [(s.base_offset, s.next_offset) for s in result] == [(0, 2), (2, 4)]
+    first = result[0]
+    assert (first.size_bytes, first.max_timestamp, first.first_batch_timestamp) == (
+        (directory / f"{segment_name(0)}.log").stat().st_size,
+        T + 1,
+        T,
+    )
+    assert first.path == directory / f"{segment_name(0)}.log"
