@@ -3,6 +3,7 @@ and their indexes, the checkpoint, aborts, and the throttle."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -309,3 +310,58 @@ def test_summarize_describes_a_logs_segments(tmp_path: Path) -> None:
         T,
     )
     assert first.path == directory / f"{segment_name(0)}.log"
+
+
+def test_a_log_reopens_after_a_clean_with_every_kept_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "t-0"
+    config = LogConfig(cleanup_policy="compact", segment_bytes=300, index_interval_bytes=100)
+    log = Log.create(directory, config, fsync=lambda fd: None)
+    try:
+        for i in range(40):
+            value = None if i % 7 == 3 else b"v%d" % i
+            log.append_as_leader([NewRecord(b"k%d" % (i % 5), value, T + i)], leader_epoch=0)
+        log.flush()
+        segments = summarize(log.segments)
+        leo = log.log_end_offset
+    finally:
+        log.close()
+    target = log_to_clean(
+        segments,
+        log_start_offset=0,
+        log_end_offset=leo,
+        high_watermark=leo,
+        checkpoint=None,
+        now_ms=NOW,
+        config=config,
+    )
+    result = clean_log(
+        directory,
+        segments,
+        target,
+        config=config,
+        offset_map=OffsetMap(),
+        last_data_offsets={},
+        now_ms=NOW,
+        commit=lambda c: swap_in(directory, c.old_bases),
+        fsync=lambda fd: None,
+    )
+    assert result.stats.records_kept < result.stats.records_read
+    kept = records(directory)
+    with caplog.at_level(logging.WARNING):
+        reopened = Log.open(directory, config, recovery_point=leo, fsync=lambda fd: None)
+    # The cleaned segments' indexes are taken as they are: nothing is rebuilt or cut.
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    try:
+        read: list[tuple[int, bytes | None, bytes | None]] = []
+        offset = 0
+        while offset < reopened.log_end_offset:  # a read returns one segment's batches
+            got = reopened.fetch_records(offset, 10**6)
+            read.extend((r.offset, r.key, r.value) for r in got.records)
+            assert got.next_offset > offset
+            offset = got.next_offset
+        assert read == kept
+        assert reopened.log_end_offset == leo
+    finally:
+        reopened.close()
