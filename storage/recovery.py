@@ -1,24 +1,30 @@
 """Recovery at open: find a log's segments, re-read what may be torn, cut it, rebuild indexes.
 
-The rules (Kafka's ``LogLoader``, with one difference noted):
+The rules (Kafka's ``LogLoader``, with two differences noted):
 
 - Segments wholly below the recovery point were fsynced: they are trusted. Their indexes are
   sanity-checked (:mod:`storage.index`) and rebuilt from the batch headers if damaged.
 - From the segment holding the recovery point on, every batch at or after the recovery point
   is re-read and checked: header, length, CRC, and that its base offset is above the last
-  offset of the one before (offsets strictly increase; gaps are fine, a compacted log has
-  them, but an overlap or a step back is corruption). The first bad byte (torn write, zero
-  fill, bad CRC) ends the log: the file is cut there, later segments are deleted, and a
-  WARNING says how many bytes went and where.
+  offset of the one before (offsets strictly increase; an overlap or a step back is
+  corruption). The first bad byte (torn write, zero fill, bad CRC) ends the log: the file is
+  cut there, later segments are deleted, and a WARNING says how many bytes went and where.
 - Below the recovery point nothing is ever cut. Kafka re-reads the whole segment holding the
   recovery point; we re-read it only from the last time-index entry below the recovery point
   (every batch before it has a smaller timestamp, so the segment's largest timestamp still
   comes out exact), checking headers only there. A header that does not parse below the
   recovery point takes the log offline (KafkaStorageError naming file and position).
-- A segment's base offset may lie above the end of the segment before it (a gap: the cleaner
-  dropped what lay between), never below it: a segment that overlaps the one before, and every
-  later one, is dropped. A sealed segment covers the offsets up to the next segment's base
-  (its ``next_offset``), so a segment left empty by the cleaner is a normal part of the log.
+- Gaps (Kafka's compacted logs, see :mod:`storage.segment`): a batch may start above the end
+  of the one before, and a segment above the end of the one before it; a sealed segment
+  covers the offsets up to the next segment's base (its ``next_offset``), so a segment the
+  cleaner left empty is a normal part of the log. A segment that overlaps the one before is
+  dropped with every later one. The second difference from Kafka: in the part re-read (at
+  and after the recovery point), a log whose ``cleanup.policy`` does not compact must be
+  dense, as it was written. There a gap can only be damage: a crash that kept a later
+  segment's pages but lost the end of the one before leaves a hole that Kafka's loader
+  accepts, and a replica would never fetch it again; a base offset changed by a bit flip
+  (it lies outside the CRC) looks like a gap too. The log is cut at the hole instead, and a
+  follower fetches the rest again.
 """
 
 from __future__ import annotations
@@ -60,10 +66,14 @@ class _IndexMismatchError(Exception):
     """An index entry names a batch that is not at its position: rebuild the index."""
 
 
-def recover_segment(segment: Segment, recovery_point: int, index_interval_bytes: int) -> ScanResult:
+def recover_segment(
+    segment: Segment, recovery_point: int, index_interval_bytes: int, *, gaps: bool = True
+) -> ScanResult:
     """Re-reads ``segment`` from the recovery point (see the module's rules), rebuilding the
     index entries of the part it reads and the segment's next offset, largest timestamp and
-    first timestamp; stops at the first bad batch and says where. The caller cuts there."""
+    first timestamp; stops at the first bad batch and says where. The caller cuts there.
+    ``gaps``: whether batches may start above the end of the one before (a compacted log);
+    when not, they must follow each other densely."""
     if recovery_point > segment.base_offset and segment.index_damage is None:
         segment.time_index.truncate_from_offset(recovery_point)
         last_time = segment.time_index.last_entry()
@@ -72,13 +82,19 @@ def recover_segment(segment: Segment, recovery_point: int, index_interval_bytes:
             segment.offset_index.keep_through_position(entry[1])
             try:
                 return _scan(
-                    segment, entry[1], entry[0], recovery_point, last_time, index_interval_bytes
+                    segment,
+                    entry[1],
+                    entry[0],
+                    recovery_point,
+                    last_time,
+                    index_interval_bytes,
+                    gaps,
                 )
             except _IndexMismatchError as e:
                 segment.drop_indexes(str(e))
     segment.offset_index.clear()
     segment.time_index.clear()
-    return _scan(segment, 0, None, recovery_point, None, index_interval_bytes)
+    return _scan(segment, 0, None, recovery_point, None, index_interval_bytes, gaps)
 
 
 def rebuild_indexes(segment: Segment, index_interval_bytes: int) -> ScanResult:
@@ -87,7 +103,7 @@ def rebuild_indexes(segment: Segment, index_interval_bytes: int) -> ScanResult:
     end_offset = segment.next_offset
     segment.offset_index.clear()
     segment.time_index.clear()
-    result = _scan(segment, 0, None, _INT64_MAX, None, index_interval_bytes)
+    result = _scan(segment, 0, None, _INT64_MAX, None, index_interval_bytes, True)
     segment.next_offset = max(segment.next_offset, end_offset)
     return result
 
@@ -99,9 +115,11 @@ def _scan(
     crc_from_offset: int,
     time_entry: tuple[int, int] | None,
     index_interval_bytes: int,
+    gaps: bool,
 ) -> ScanResult:
     """Walks the batches from ``start``, checking headers (and CRCs from ``crc_from_offset``
-    on), adding index entries as appends would."""
+    on) and that offsets increase (densely unless ``gaps``), adding index entries as appends
+    would."""
     max_ts, offset_of_max = time_entry if time_entry is not None else (NO_TIMESTAMP, -1)
     end = segment.size_bytes
     header_window = FileWindow(segment.fd, end)
@@ -121,9 +139,16 @@ def _scan(
                         f".index says the batch at {pos} ends at offset "
                         f"{last_offset_at_start}, it ends at {header.last_offset}"
                     )
-            elif header.base_offset < expected:
+            elif header.base_offset < expected or (
+                # Dense only where a crash may have torn the log: below the recovery point a
+                # flushed gap stays (a topic compacted once, then switched to delete).
+                not gaps
+                and header.base_offset != expected
+                and header.last_offset >= crc_from_offset
+            ):
+                or_later = " or later" if gaps else ""
                 raise CorruptRecordError(
-                    f"expected a batch at offset {expected} or later, found base offset "
+                    f"expected a batch at offset {expected}{or_later}, found base offset "
                     f"{header.base_offset}",
                     pos,
                 )
@@ -232,14 +257,19 @@ def load_segments(
         _check_flushed_segment(segment, interval)
     error: KafkaStorageError | None = None
     dropped = 0
+    # Only a compacted log has gaps where a crash may have torn it (the module's rules).
+    dense = not config.compact
     for i in range(first_recovered, len(segments)):
         segment = segments[i]
-        if i > first_recovered and segment.base_offset < segments[i - 1].next_offset:
+        previous_end = segments[i - 1].next_offset if i > first_recovered else None
+        if previous_end is not None and (
+            segment.base_offset < previous_end or (dense and segment.base_offset != previous_end)
+        ):
             log.warning(
-                "%s: expected a segment at offset %d or later, found %s (it overlaps the one "
-                "before): dropping it and later ones",
+                "%s: expected a segment at offset %d%s, found %s: dropping it and later ones",
                 directory,
-                segments[i - 1].next_offset,
+                previous_end,
+                "" if dense else " or later",
                 segment.log_path.name,
             )
             dropped += drop_segments(segments, i)
@@ -247,7 +277,7 @@ def load_segments(
             break
         if segment.index_damage is not None:
             log.warning("%s: rebuilding the indexes: %s", segment.log_path, segment.index_damage)
-        result = recover_segment(segment, recovery_point, interval)
+        result = recover_segment(segment, recovery_point, interval, gaps=not dense)
         segment.dirty = True  # read back from the page cache; the next flush makes it durable
         if result.error is None:
             continue

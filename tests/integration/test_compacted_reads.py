@@ -1,19 +1,22 @@
 """Consumers read across a compacted log's gaps on a real node: the log is written as Kafka's
 cleaner leaves one (records cleaned away inside batches, a whole batch gone, a batch with no
 record left, an idempotent producer's last) into the partition's segment while the node is
-stopped; the node recovers it at start, and the JSON fetch, its follow stream and the binary
+stopped, and made durable as the cleaner makes its segments (fsynced, below the recovery
+point); the node opens it at start, and the JSON fetch, its follow stream and the binary
 consumer (the console consumer) return every kept record at its offset and move past the
 gaps to the log end."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from scripts.node_process import NodeProcess, run_tool, wait_until
 from storage.batch import iter_batches
+from storage.checkpoints import OffsetCheckpointFile
 from tests.gapped_batches import empty_batch, gapped_batch, rec
 
 TOPIC = "table"
@@ -65,6 +68,14 @@ def test_consumers_read_across_the_gaps_of_a_compacted_log(make_node: Any) -> No
     first = next(iter_batches(segment.read_bytes()))[1]
     with open(segment, "ab") as f:
         f.write(cleaned_tail(first.partition_leader_epoch))
+        f.flush()
+        os.fsync(f.fileno())
+    # Flushed, as the cleaner's segments are before they are swapped in: the recovery point
+    # (Kafka's checkpoint file of the log directory) moves past it.
+    checkpoint = OffsetCheckpointFile(node.log_dir / "recovery-point-offset-checkpoint")
+    recovery_points = checkpoint.read()
+    assert recovery_points[(TOPIC, 0)] == 1
+    checkpoint.write({**recovery_points, (TOPIC, 0): 17})
     node.start()
 
     wait_until(

@@ -83,7 +83,9 @@ def test_any_gapped_log_reads_recovers_and_truncates_as_kafka_does(
     records = [o for _b, _l, kept in batches for o in kept]
     end = batches[-1][1] + 1
     # Small segments (a batch is 61 bytes and more) so gaps fall at segments' ends too.
-    config = LogConfig(segment_bytes=data.draw(st.sampled_from([100, 250, 1 << 20])))
+    config = LogConfig(
+        segment_bytes=data.draw(st.sampled_from([100, 250, 1 << 20])), cleanup_policy="compact"
+    )
     root = Path(tempfile.mkdtemp(prefix="gapped-log-"))
     try:
         logs: list[PartitionLog] = [Log.open(root / "t-0", config), MemoryLog(config)]

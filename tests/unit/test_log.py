@@ -232,31 +232,49 @@ def test_a_zero_filled_tail_is_cut(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert "dropping 4096 bytes" in caplog.text
 
 
+COMPACTED = LogConfig(segment_bytes=4000, index_interval_bytes=300, cleanup_policy="compact")
+
+
+@pytest.mark.parametrize("config", [SMALL, COMPACTED], ids=["delete", "compact"])
 def test_a_segment_overlapping_the_one_before_is_dropped_with_the_later_ones(
-    tmp_path: Path,
+    tmp_path: Path, config: LogConfig
 ) -> None:
-    log = Log.open(tmp_path / "t-0", SMALL)
+    log = Log.open(tmp_path / "t-0", config)
     fill(log, 60)
     log.close()
     segments = sorted((tmp_path / "t-0").glob("*.log"))
     base = int(segments[2].stem)
     # Named one offset lower, the third segment claims an offset the second one holds.
     segments[2].rename(segments[2].with_name(f"{base - 1:020d}.log"))
-    reopened = Log.open(tmp_path / "t-0", SMALL, recovery_point=0)
+    reopened = Log.open(tmp_path / "t-0", config, recovery_point=0)
     assert reopened.log_end_offset == base
     assert sorted((tmp_path / "t-0").glob("*.log")) == segments[:2]
     assert all_offsets(reopened) == list(range(base))
 
 
-def test_a_missing_middle_segment_reads_as_a_gap_as_kafka_does(tmp_path: Path) -> None:
-    # A segment that is not there cannot be told from a compacted log's gap between segments
-    # (Kafka's loader does not try): the later segments stay and reads go across.
+def test_a_missing_middle_segment_drops_the_segments_after_the_gap(tmp_path: Path) -> None:
+    # A log that is not compacted has no gaps: above the recovery point one is damage (a
+    # crash kept a later segment and lost one before it), and the log ends there.
     log = Log.open(tmp_path / "t-0", SMALL)
     fill(log, 60)
     log.close()
     segments = sorted((tmp_path / "t-0").glob("*.log"))
     segments[2].unlink()
     reopened = Log.open(tmp_path / "t-0", SMALL, recovery_point=0)
+    assert reopened.log_end_offset == int(segments[2].stem)
+    assert sorted((tmp_path / "t-0").glob("*.log")) == segments[:2]
+    assert not list((tmp_path / "t-0").glob(f"{segments[2].stem}.*"))
+
+
+def test_a_missing_middle_segment_of_a_compacted_log_reads_as_a_gap(tmp_path: Path) -> None:
+    # In a compacted log it cannot be told from a gap the cleaner made (Kafka's loader does
+    # not try): the later segments stay and reads go across.
+    log = Log.open(tmp_path / "t-0", COMPACTED)
+    fill(log, 60)
+    log.close()
+    segments = sorted((tmp_path / "t-0").glob("*.log"))
+    segments[2].unlink()
+    reopened = Log.open(tmp_path / "t-0", COMPACTED, recovery_point=0)
     assert reopened.log_end_offset == 180
     missing = range(int(segments[2].stem), int(segments[3].stem))
     assert all_offsets(reopened) == [o for o in range(180) if o not in missing]

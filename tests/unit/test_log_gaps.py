@@ -17,7 +17,7 @@ from storage.log_config import LogConfig
 from storage.segment import Segment
 from tests.gapped_batches import empty_batch, rec, sparse_batch
 
-CONFIG = LogConfig(index_interval_bytes=100)
+CONFIG = LogConfig(index_interval_bytes=100, cleanup_policy="compact")
 
 
 def write_segments(directory: Path, segments: dict[int, bytes]) -> None:
@@ -122,6 +122,33 @@ def test_a_truncation_into_a_gap_is_not_kept_past_a_restart_as_in_kafka(tmp_path
     assert log.log_end_offset == 38
     log.close()
     assert Log.open(tmp_path / "t-0", CONFIG, recovery_point=38).log_end_offset == 36
+
+
+def test_a_log_that_is_not_compacted_is_cut_at_a_gap_above_the_recovery_point(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its gaps can only be damage there (a hole a crash left, a base offset flipped outside
+    # the CRC): the log ends at the hole and a follower fetches the rest again.
+    delete = LogConfig(index_interval_bytes=100)
+    write_segments(tmp_path / "t-0", cleaned_segments())
+    with caplog.at_level(logging.WARNING):
+        log = Log.open(tmp_path / "t-0", delete, recovery_point=0)
+    assert log.log_end_offset == 5
+    assert consume(log) == [0, 2]
+    assert "expected a batch at offset 5, found base offset 8" in caplog.text
+    assert [s.base_offset for s in log.segments] == [0]
+    log.close()
+
+
+def test_a_log_that_is_not_compacted_keeps_its_gaps_below_the_recovery_point(
+    tmp_path: Path,
+) -> None:
+    # A topic compacted once and then switched to delete: what was flushed is trusted.
+    write_segments(tmp_path / "t-0", cleaned_segments())
+    log = Log.open(tmp_path / "t-0", LogConfig(index_interval_bytes=100), recovery_point=41)
+    assert log.log_end_offset == 41
+    assert consume(log) == RECORDS
+    log.close()
 
 
 def test_overlapping_batches_are_still_corruption(
