@@ -142,13 +142,18 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
     if fixed_partition is not None:
         await node.replica_manager.await_opening(name, fixed_partition)
         node.replica_manager.partition(name, fixed_partition)  # an unknown one refuses it
+    configs = node.topic_configs(topic)
     plans = plan_produce(
         records,
         partitions=count,
         fixed_partition=fixed_partition,
         round_robin=node.next_round_robin(name),
         now_ms=SYSTEM_CLOCK.wall_ms(),
-        max_message_bytes=int(node.topic_configs(topic)["max.message.bytes"]),
+        max_message_bytes=int(configs["max.message.bytes"]),
+        topic=name,
+        # A compacted topic refuses a record without a key, the request whole (Kafka's
+        # LogValidator), before anything is appended.
+        compacted="compact" in configs.get("cleanup.policy", "delete"),
     )
 
     # Run-time checks, appends and acks, partition by partition (concurrently); the request
