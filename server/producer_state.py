@@ -254,6 +254,12 @@ class ProducerStateTable:
         """The known producer ids, the one idle longest first."""
         return list(self._entries)
 
+    def last_data_offsets(self) -> dict[int, int]:
+        """Each known producer's last batch's last offset: the batches the log cleaner keeps,
+        even emptied, so that a producer's sequence survives compaction (Kafka's
+        ``lastRecordsOfActiveProducers``)."""
+        return {pid: entry.last_offset for pid, entry in self._entries.items() if entry.batches}
+
     def check(
         self, producer_id: int, producer_epoch: int, base_sequence: int, record_count: int
     ) -> Decision:

@@ -485,3 +485,11 @@ def test_a_table_that_evicted_may_still_truncate_batches_exactly() -> None:
         w.produce(pid, 0, 0)
     w.produce(3, 0, 1)
     assert w.table.truncate_to(3)  # 3 keeps its first batch
+
+
+def test_last_data_offsets_name_each_producers_last_batch() -> None:
+    log = Writer()
+    log.produce(7, 0, 0, count=3)  # offsets 0-2
+    log.produce(8, 0, 0, count=2)  # 3-4
+    log.produce(7, 0, 3, count=1)  # 5
+    assert log.table.last_data_offsets() == {7: 5, 8: 4}
