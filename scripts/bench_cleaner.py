@@ -65,6 +65,7 @@ from scripts.bench.cleaner_stats import (  # noqa: E402
 )
 from scripts.bench.cleaner_workload import Workload  # noqa: E402
 from scripts.bench.kafka_check import (  # noqa: E402
+    KAFKA_SEGMENT_BYTES_MIN,
     ServeCheck,
     dump_log_segments,
     log_extent,
@@ -354,6 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"bench_cleaner: {exc}", file=sys.stderr)
         return 2
+    kafka_involved = "kafka" in systems or args.check_with_kafka
+    if kafka_involved and args.segment_bytes < KAFKA_SEGMENT_BYTES_MIN:
+        print(
+            f"bench_cleaner: Kafka 4.4 refuses segment.bytes below {KAFKA_SEGMENT_BYTES_MIN}, "
+            f"got --segment-bytes {args.segment_bytes}",
+            file=sys.stderr,
+        )
+        return 2
     if args.throttle_mib < 0:
         print("bench_cleaner: --throttle-mib must be 0 or more", file=sys.stderr)
         return 2
@@ -385,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             f"in {seconds:.1f} s"
         )
         dist = None
-        if "kafka" in systems or args.check_with_kafka:
+        if kafka_involved:
             cache = args.cache or kafka_dist.default_cache()
             dist = kafka_dist.ensure(cache, run_dir / "fetch.log")
         if "kafka" in systems:

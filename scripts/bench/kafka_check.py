@@ -48,6 +48,9 @@ LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
 DUMP_TIMEOUT_S = 1800.0
 READ_TIMEOUT_S = 1800.0
 PARTITION_DIR_DEADLINE_S = 60.0
+# Kafka 4.x refuses a smaller segment.bytes ("Value must be at least 1048576"). The served
+# topic's segment.bytes only decides where Kafka would roll next, not which files it loads.
+KAFKA_SEGMENT_BYTES_MIN = 1024 * 1024
 MISMATCHES_KEPT = 10
 
 
@@ -200,14 +203,22 @@ def serve_unchanged(
     dist: KafkaDist, work: Path, source: Path, topic: str, configs: dict[str, str]
 ) -> ServeCheck:
     """Whether a one-node Kafka serves the partition directory ``source`` (our files) as it
-    is; ``work`` is where its node lives (created; left for the caller to remove)."""
+    is; ``work`` is where its node lives (created; left for the caller to remove). The topic
+    is created with ``configs`` (a ``segment.bytes`` below Kafka's minimum raised to it).
+    Kafka deletes a producer snapshot that is neither at a segment's base offset nor the
+    latest (its removeStraySnapshots at load): such a file is reported as changed."""
     side = KafkaSide(dist, work, count=1, extra={"log.cleaner.enable": "false"})
     side.prepare()
     check = ServeCheck()
     try:
         side.launch()
         side.wait_ready()
-        side.create_topic(topic, 1, configs)
+        segment_bytes = int(configs.get("segment.bytes", KAFKA_SEGMENT_BYTES_MIN))
+        side.create_topic(
+            topic,
+            1,
+            {**configs, "segment.bytes": str(max(segment_bytes, KAFKA_SEGMENT_BYTES_MIN))},
+        )
         data = side.data_dir(1)
         target = data / f"{topic}-0"
         _wait_for(target / "partition.metadata", PARTITION_DIR_DEADLINE_S)

@@ -30,7 +30,14 @@ from scripts.bench.kafka_check import (
     with_checkpoint_entry,
 )
 from scripts.bench.parse import ParseError
-from scripts.bench_cleaner import MIB, ours_clean, same_records, same_segments, write_ours
+from scripts.bench_cleaner import (
+    MIB,
+    main,
+    ours_clean,
+    same_records,
+    same_segments,
+    write_ours,
+)
 from storage.batch import build_batch
 
 # A stats block as Kafka 4.4.0's cleaner logged it in a run of the harness (100,000 records,
@@ -117,6 +124,22 @@ def test_workload_refuses_bad_parameters_naming_the_flag(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         Workload(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--segment-bytes", "65536"], "Kafka 4.4 refuses segment.bytes below 1048576"),
+        (["--only", "redpanda"], "--only takes kafka, ours or both"),
+        (["--keys", "0"], "--keys must be at least 1"),
+        (["--only", "ours", "--throttle-mib", "-1"], "--throttle-mib must be 0 or more"),
+    ],
+)
+def test_bad_flags_are_refused_before_anything_runs(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_probe_args_are_in_the_probes_order() -> None:
