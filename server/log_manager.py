@@ -26,6 +26,8 @@
   reads only those partitions: a node holding 10,000 idle partitions does no per-partition
   work to find that nothing changed.
 - Retention: old segments are deleted every ``log.retention.check.interval.ms``.
+- Compaction: the log cleaner (:mod:`server.log_cleaner`) cleans the compacted logs in its own
+  threads and keeps ``cleaner-offset-checkpoint``.
 - Deletion: a deleted partition's directory is renamed ``<name>.<id>-delete`` (as Kafka does),
   the rename made durable, and then removed; leftovers of a crash mid-delete go at start.
 """
@@ -49,6 +51,8 @@ from typing import Any
 
 from server import limits
 from server.clock import SYSTEM_CLOCK, Clock
+from server.config import CleanerSettings
+from server.log_cleaner import LogCleaner
 from server.partition import LeaderState, Partition, restore_producers
 from server.producer_state import ProducerStateTable
 from server.tasks import supervised
@@ -91,7 +95,13 @@ class LoadedReplica:
 
 
 class LogManager:
-    def __init__(self, log_dir: Path, node_id: int, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        node_id: int,
+        clock: Clock = SYSTEM_CLOCK,
+        cleaner: CleanerSettings | None = None,
+    ) -> None:
         """Reads the checkpoint files (raising CorruptCheckpointError for a damaged one)."""
         self.log_dir = log_dir
         self.node_id = node_id
@@ -130,6 +140,12 @@ class LogManager:
         self._checkpoint_executor = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._tasks: list[asyncio.Task[None]] = []
         self._remove_leftover_deletions()
+        self.cleaner = LogCleaner(
+            log_dir,
+            cleaner if cleaner is not None else CleanerSettings(),
+            lambda: list(self.partitions.values()),
+            clock,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -140,11 +156,13 @@ class LogManager:
             supervised("checkpoints", self._checkpoint_loop(), on_fatal),
             supervised("retention", self._retention_loop(retention_check_interval_ms), on_fatal),
         ]
+        self.cleaner.start(on_fatal)
 
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.cleaner.stop()  # no clean touches a log once they close
         loop = asyncio.get_running_loop()
         partitions = list(self.partitions.values())
         await loop.run_in_executor(self._flush_executor, self._flush_all, partitions)
@@ -361,6 +379,7 @@ class LogManager:
         self.failed.pop(key, None)
         self._unindex(key)
         self._forget(key)
+        self.cleaner.forget(key)
         directory = self.log_dir / f"{topic}-{index}"
         if partition is not None:
             if not self.local_keys(topic):
@@ -449,8 +468,10 @@ class LogManager:
                 log.error("flush of %s failed: %s", partition.name, e)
 
     def config_changed(self, partition: Partition) -> None:
-        """The topic's config changed: what is unflushed is scheduled by the new settings."""
+        """The topic's config changed: what is unflushed is scheduled by the new settings,
+        and the cleaner looks again (the topic may be compacted now)."""
         self._flush_due.pop(partition, None)
+        self.cleaner.wake()
         if partition.log.recovery_point < partition.log.log_end_offset:
             self.schedule_flush(partition)  # with flush.messages=1 now, acks=all waits for it
         partition.advance_high_watermark()

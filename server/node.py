@@ -126,6 +126,7 @@ class Node:
             http=self.http,
             sign=self.sign,
             call_controller=self.call_controller,
+            cleaner=config.cleaner,
         )
         self.groups = GroupCoordinator(self)
         # Set once this broker is unfenced and its replicas match the metadata.

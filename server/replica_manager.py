@@ -59,6 +59,7 @@ from kraft.state import MetadataState
 from server import limits
 from server.auto_topics import INTERNAL_TOPICS
 from server.clock import SYSTEM_CLOCK, Clock
+from server.config import CleanerSettings
 from server.controller import existing_topic
 from server.deadlines import Deadlines
 from server.fetcher import ReplicaFetcher
@@ -107,6 +108,7 @@ class ReplicaManager:
         sign: Signer,
         call_controller: CallController,
         clock: Clock = SYSTEM_CLOCK,
+        cleaner: CleanerSettings | None = None,
     ) -> None:
         self.node_id = node_id
         self._metadata = metadata
@@ -115,7 +117,7 @@ class ReplicaManager:
         self._broker_url = broker_url
         self._call_controller = call_controller
         self._clock = clock
-        self.logs = LogManager(log_dir, node_id, clock)
+        self.logs = LogManager(log_dir, node_id, clock, cleaner)
         self.fetcher = ReplicaFetcher(
             node_id, self.logs, lambda leader: broker_url(leader, True), http, sign
         )

@@ -46,6 +46,9 @@ from pathlib import Path
 from storage.batch import BatchHeader, NewRecord, Record, build_batch, iter_batches
 from storage.batch import read_header as read_batch_header
 from storage.batch import stamp as stamp_batch
+from storage.clean_plan import SegmentSummary
+from storage.clean_swap import recover_swaps, swap_in
+from storage.cleaner import CleanAbortedError, CleanedSegment, summarize
 from storage.durable import fsync_path, timed_fsync
 from storage.epoch_cache import LeaderEpochCache
 from storage.errors import (
@@ -154,6 +157,10 @@ class Log:
             log.error("%s: leader epoch checkpoint unreadable, log offline: %s", directory, e)
             offline = e
             epoch_cache = LeaderEpochCache(None)
+        # A clean interrupted mid-swap is settled first: the old segments or the new one.
+        swapped = recover_swaps(directory, fsync)
+        if swapped:
+            log.warning("%s: %s", directory, swapped.describe())
         loaded = load_segments(directory, config, recovery_point, log_start_offset)
         segments = loaded.segments
         offline = offline or loaded.offline
@@ -276,6 +283,11 @@ class Log:
         """The segments, oldest first (a copy; for tools and tests)."""
         with self._lock:
             return list(self._segments)
+
+    @property
+    def fsync(self) -> Fsync:
+        """The fsync this log makes its files durable with (the cleaner's files too)."""
+        return self._fsync
 
     def _check_usable(self) -> None:
         if self._offline is not None:
@@ -703,6 +715,54 @@ class Log:
                 self._log_start,
             )
             return count
+
+    # -- compaction ------------------------------------------------------------------------
+
+    def cleaning_view(self) -> tuple[list[SegmentSummary], int, int, int]:
+        """What the log cleaner needs, read at one moment: the segments (oldest first, the
+        active one last), the log start offset, the log end offset and the high watermark."""
+        with self._lock:
+            self._check_usable()
+            return summarize(self._segments), self._log_start, self._leo, self._high_watermark
+
+    def replace_segments(self, cleaned: CleanedSegment) -> None:
+        """Swaps in a cleaned segment (``.cleaned`` files written and fsynced by
+        :mod:`storage.cleaner`) for the old segments it replaces.
+
+        Raises :class:`CleanAbortedError` (nothing changed) when those segments are no longer
+        the log's, in a row (retention, a truncation or a close came first). The swap's
+        renames and directory fsyncs (:func:`storage.clean_swap.swap_in`) run with the lock
+        held: a flush, a retention or a truncation must not touch a segment's files while they
+        change names. It is the one fsync made under the lock, once per cleaned group. An
+        ``OSError`` takes the log offline; the next open settles the directory.
+        """
+        old = cleaned.old_bases
+        with self._lock:
+            if self._closed or self._offline is not None:
+                raise CleanAbortedError("the log is closed or offline")
+            i = bisect.bisect_left(self._bases, old[0])
+            if self._bases[i : i + len(old)] != old or i + len(old) >= len(self._segments):
+                raise CleanAbortedError("the segments cleaned are no longer the log's")
+            following = self._segments[i + len(old)]
+            try:
+                swap_in(self.directory, old, self._fsync)
+                segment = Segment.open_existing(
+                    self.directory, cleaned.base_offset, following.base_offset
+                )
+            except OSError as e:
+                raise self._fail(e) from e
+            segment.first_batch_timestamp = cleaned.first_batch_timestamp
+            # Retention by time reads it: never below the records' own largest timestamp.
+            segment.max_timestamp = max(segment.max_timestamp, cleaned.max_timestamp)
+            for retired in self._segments[i : i + len(old)]:
+                # Not _retire: the first one's names are the new segment's files now, and the
+                # others' files are gone already. A flush in progress may still fsync its fd.
+                if self._flushing:
+                    self._deferred_close.append(retired)
+                else:
+                    retired.close()
+            self._segments[i : i + len(old)] = [segment]
+            self._bases[i : i + len(old)] = [cleaned.base_offset]
 
     # -- closing ---------------------------------------------------------------------------
 

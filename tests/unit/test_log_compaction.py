@@ -1,0 +1,254 @@
+"""A live log cleaned in place (Log.replace_segments) and the node's cleaner driver
+(server.log_cleaner): what readers see during and after, what a reopen finds, what aborts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from server.clock import ManualClock
+from server.config import CleanerSettings
+from server.log_cleaner import LogCleaner
+from server.partition import Partition
+from server.producer_state import ProducerStateTable
+from storage.batch import NewRecord, Record
+from storage.checkpoints import OffsetCheckpointFile
+from storage.clean_map import OffsetMap
+from storage.clean_plan import log_to_clean
+from storage.cleaner import CLEANER_CHECKPOINT_FILE, CleanAbortedError, clean_log
+from storage.log import Log
+from storage.log_config import LogConfig
+
+T = 1_700_000_000_000
+CONFIG = LogConfig(cleanup_policy="compact", segment_bytes=2_000, index_interval_bytes=200)
+KEYS = 5
+
+
+def write(log: Log, count: int, start: int = 0) -> dict[bytes, int]:
+    """``count`` records over KEYS keys, one per batch; returns each key's last offset."""
+    latest: dict[bytes, int] = {}
+    for i in range(start, start + count):
+        key = b"k%d" % (i % KEYS)
+        info = log.append_as_leader([NewRecord(key, b"v%05d" % i, T + i)], 0)
+        latest[key] = info.last_offset
+    log.flush()
+    log.update_high_watermark(log.log_end_offset)
+    return latest
+
+
+def read_all(log: Log) -> list[Record]:
+    out: list[Record] = []
+    offset = log.log_start_offset
+    while offset < log.log_end_offset:
+        read = log.fetch_records(offset, 1 << 20)
+        out += read.records
+        offset = read.next_offset
+    return out
+
+
+@pytest.fixture
+def dirty_log(tmp_path: Path) -> Iterator[Log]:
+    log = Log.open(tmp_path / "t-0", CONFIG)
+    write(log, 200)
+    yield log
+    log.close()
+
+
+def clean_once(log: Log) -> int:
+    segments, start, end, hw = log.cleaning_view()
+    target = log_to_clean(
+        segments,
+        log_start_offset=start,
+        log_end_offset=end,
+        high_watermark=hw,
+        checkpoint=None,
+        now_ms=T + 10_000,
+        config=log.config,
+    )
+    result = clean_log(
+        log.directory,
+        segments,
+        target,
+        config=log.config,
+        offset_map=OffsetMap(),
+        last_data_offsets={},
+        now_ms=T + 10_000,
+        commit=log.replace_segments,
+        fsync=log.fsync,
+    )
+    return result.checkpoint
+
+
+def test_a_cleaned_log_reads_each_keys_latest_below_the_active_segment(dirty_log: Log) -> None:
+    before = read_all(dirty_log)
+    size_before = dirty_log.size_bytes
+    end_before = dirty_log.log_end_offset
+    checkpoint = clean_once(dirty_log)
+    after = read_all(dirty_log)
+    active = dirty_log.active_segment_base_offset
+    assert checkpoint == active
+    latest_below: dict[bytes | None, Record] = {}
+    for record in before:
+        if record.offset < active:
+            latest_below[record.key] = record
+    expected = sorted(latest_below.values(), key=lambda r: r.offset) + [
+        r for r in before if r.offset >= active
+    ]
+    assert after == expected
+    assert dirty_log.log_end_offset == end_before
+    assert dirty_log.size_bytes < size_before
+    # Appends and reads go on as before.
+    write(dirty_log, 3, start=500)
+    assert [r.value for r in read_all(dirty_log)[-3:]] == [b"v00500", b"v00501", b"v00502"]
+
+
+def test_a_reopened_cleaned_log_is_the_same_log(
+    dirty_log: Log, caplog: pytest.LogCaptureFixture
+) -> None:
+    clean_once(dirty_log)
+    records = read_all(dirty_log)
+    bases = [s.base_offset for s in dirty_log.segments]
+    end = dirty_log.log_end_offset
+    dirty_log.close()
+    with caplog.at_level(logging.WARNING):
+        reopened = Log.open(dirty_log.directory, CONFIG, recovery_point=0)
+    try:
+        assert [s.base_offset for s in reopened.segments] == bases
+        assert reopened.log_end_offset == end
+        reopened.update_high_watermark(end)
+        assert read_all(reopened) == records
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    finally:
+        reopened.close()
+
+
+def test_a_group_retired_by_retention_meanwhile_is_not_swapped_in(dirty_log: Log) -> None:
+    segments, start, end, hw = dirty_log.cleaning_view()
+    target = log_to_clean(
+        segments,
+        log_start_offset=start,
+        log_end_offset=end,
+        high_watermark=hw,
+        checkpoint=None,
+        now_ms=T + 10_000,
+        config=CONFIG,
+    )
+    records = read_all(dirty_log)
+
+    def retention_first(cleaned: object) -> None:
+        # Retention takes the oldest segment between the clean and its swap.
+        dirty_log.update_config(LogConfig(cleanup_policy="compact,delete", retention_ms=1))
+        assert dirty_log.delete_retained_segments(T + 10**9) > 0
+        dirty_log.replace_segments(cleaned)  # type: ignore[arg-type]
+
+    with pytest.raises(CleanAbortedError):
+        clean_log(
+            dirty_log.directory,
+            segments,
+            target,
+            config=CONFIG,
+            offset_map=OffsetMap(),
+            last_data_offsets={},
+            now_ms=T + 10_000,
+            commit=retention_first,
+        )
+    assert not list(dirty_log.directory.glob("*.cleaned"))
+    assert not list(dirty_log.directory.glob("*.replaced"))
+    left = read_all(dirty_log)
+    assert left == [r for r in records if r.offset >= dirty_log.log_start_offset]
+
+
+# -- the driver ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Partition:
+    """The attributes of a Partition the cleaner reads."""
+
+    log: Log
+    topic: str = "t"
+    index: int = 0
+    closed: bool = False
+    producers: ProducerStateTable = field(default_factory=ProducerStateTable)
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}-{self.index}"
+
+
+def driver(log_dir: Path, partitions: list[_Partition]) -> LogCleaner:
+    return LogCleaner(
+        log_dir,
+        CleanerSettings(),
+        lambda: cast(list[Partition], partitions),
+        ManualClock(wall_ms=T + 10_000),
+    )
+
+
+def test_the_driver_cleans_the_filthiest_log_and_keeps_its_position(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dirty = Log.open(tmp_path / "t-0", CONFIG)
+    barely = Log.open(tmp_path / "t-1", CONFIG)
+    plain = Log.open(tmp_path / "p-0", LogConfig(segment_bytes=2_000))
+    try:
+        write(dirty, 200)
+        write(barely, 30)
+        write(plain, 200)
+        partitions = [_Partition(dirty), _Partition(barely, index=1), _Partition(plain, "p")]
+        cleaner = driver(tmp_path, partitions)
+        picked = cleaner.pick()
+        assert picked is not None and picked.log is dirty
+        with caplog.at_level(logging.INFO):
+            result = cleaner.clean(picked, OffsetMap())
+        assert result is not None
+        assert "cleaned log t-0 (dirty section = [0, " in caplog.text
+        saved = OffsetCheckpointFile(tmp_path / CLEANER_CHECKPOINT_FILE).read()
+        assert saved == {("t", 0): dirty.active_segment_base_offset}
+        # Nothing dirty is left in t-0; t-1 and the log that does not compact stay.
+        picked = cleaner.pick()
+        assert picked is None or picked.log is barely
+        # A new driver (a restart) starts from the file.
+        assert driver(tmp_path, partitions).checkpoint(("t", 0)) == saved[("t", 0)]
+    finally:
+        for log in (dirty, barely, plain):
+            log.close()
+
+
+def test_a_log_the_cleaner_cannot_read_is_marked_and_skipped(tmp_path: Path) -> None:
+    log = Log.open(tmp_path / "t-0", CONFIG)
+    try:
+        write(log, 200)
+        first = log.segments[0].log_path
+        data = bytearray(first.read_bytes())
+        data[20] ^= 0xFF  # inside the first batch's magic and CRC: the header does not parse
+        first.write_bytes(bytes(data))
+        cleaner = driver(tmp_path, [_Partition(log)])
+        picked = cleaner.pick()
+        assert picked is not None
+        assert cleaner.clean(picked, OffsetMap()) is None
+        assert ("t", 0) in cleaner.uncleanable
+        assert cleaner.pick() is None
+    finally:
+        log.close()
+
+
+def test_a_closed_partition_aborts_quietly(tmp_path: Path) -> None:
+    log = Log.open(tmp_path / "t-0", CONFIG)
+    try:
+        write(log, 200)
+        partition = _Partition(log)
+        cleaner = driver(tmp_path, [partition])
+        picked = cleaner.pick()
+        assert picked is not None
+        partition.closed = True
+        assert cleaner.clean(picked, OffsetMap()) is None
+        assert cleaner.checkpoint(("t", 0)) is None
+        assert not list(log.directory.glob("*.cleaned"))
+    finally:
+        log.close()
