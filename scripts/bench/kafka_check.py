@@ -18,12 +18,21 @@ scripts/bench_cleaner.py's ``--check-with-kafka``, usable from anywhere with a K
    compared with what our files hold, and every file we put there is compared byte for byte
    with what the running broker has (an active segment's index may have been grown by Kafka
    for appends: equal up to our length and zeros after it counts as unchanged).
+
+From the command line, on any partition directory (a node's, stopped, or a copy)::
+
+    .venv/bin/python -m scripts.bench.kafka_check DIR [--topic T] [--config k=v ...]
+        [--no-serve] [--cache DIR]
+
+prints both verdicts and exits 0 when Kafka found nothing wrong, 1 otherwise.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.bench import kafka_dist
 from scripts.bench.cleaner_stats import DumpFindings, dump_stderr_findings, dump_stdout_findings
 from scripts.bench.kafka_dist import KafkaDist
 from scripts.bench.kafka_side import TOOL_HEAP, KafkaSide
@@ -299,3 +309,58 @@ def _compare_records(
     check.expected = taken + sum(1 for _ in expected)
     if returncode != 0:
         check.mismatches.append(f"read-partition exited {returncode}: {stderr[-1500:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.bench.kafka_check",
+        description="Kafka 4.4.0's DumpLogSegments over a partition directory, and a Kafka "
+        "broker serving its files unchanged.",
+    )
+    parser.add_argument("directory", type=Path, help="a partition directory (<topic>-<n>)")
+    parser.add_argument("--topic", help="the topic Kafka serves it as (default: from DIR)")
+    parser.add_argument(
+        "--config", action="append", default=[], help="a topic config k=v for Kafka's topic"
+    )
+    parser.add_argument("--no-serve", action="store_true", help="only DumpLogSegments")
+    parser.add_argument("--cache", type=Path, default=None, help="where Kafka's jars are")
+    args = parser.parse_args(argv)
+    directory: Path = args.directory
+    if not directory.is_dir() or not segment_files(directory, ".log"):
+        print(f"kafka_check: {directory} is not a partition directory", file=sys.stderr)
+        return 2
+    topic = args.topic or directory.name.rpartition("-")[0]
+    configs = dict(c.split("=", 1) for c in args.config if "=" in c)
+    work = Path(tempfile.mkdtemp(prefix="kafka-check-"))
+    try:
+        dist = kafka_dist.ensure(args.cache or kafka_dist.default_cache(), work / "fetch.log")
+        found = dump_log_segments(KafkaSide(dist, work / "dump"), directory)
+        print(
+            f"DumpLogSegments: {'accepted' if found.ok else 'ERRORS'} ({found.files} .log files, "
+            f"{found.batches:,} batches, {found.records:,} records, {found.gaps:,} offset gaps, "
+            f"{found.sane_indexes} indexes passed the sanity check)"
+        )
+        for error in found.errors:
+            print(f"  {error}")
+        ok = found.ok
+        if not args.no_serve:
+            served = serve_unchanged(dist, work / "serve", directory, topic, configs)
+            print(
+                f"A Kafka broker serving it as {topic}-0: "
+                f"{'unchanged' if served.ok else 'NOT unchanged'} ({served.records:,} of "
+                f"{served.expected:,} records read back equal; files Kafka changed: "
+                f"{', '.join(served.changed_files) or 'none'})"
+            )
+            for mismatch in served.mismatches:
+                print(f"  {mismatch}")
+            ok = ok and served.ok
+    except kafka_dist.FetchError as exc:
+        print(f"kafka_check: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,6 +22,7 @@ from scripts.bench.cleaner_stats import (
     throttle_label,
 )
 from scripts.bench.cleaner_workload import Workload, draw
+from scripts.bench import kafka_check
 from scripts.bench.kafka_check import (
     file_unchanged,
     log_extent,
@@ -233,6 +234,14 @@ def test_a_file_is_unchanged_when_equal_or_only_grown_by_zeros_where_allowed(
     theirs.write_bytes(b"\x00\x01entries" + bytes(8) + b"\x01")
     assert not file_unchanged(ours, theirs, grown_ok=True)
     assert not file_unchanged(ours, tmp_path / "missing", grown_ok=True)
+
+
+def test_kafka_check_refuses_a_directory_without_segments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "t-0").mkdir()
+    assert kafka_check.main([str(tmp_path / "t-0")]) == 2
+    assert "is not a partition directory" in capsys.readouterr().err
 
 
 def test_offset_checkpoint_entry_is_replaced_or_added() -> None:
