@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.bench import cleaner_stats
+from scripts.bench import cleaner_stats, kafka_check
 from scripts.bench.cleaner_stats import (
     CleanStats,
     DumpFindings,
@@ -22,7 +22,6 @@ from scripts.bench.cleaner_stats import (
     throttle_label,
 )
 from scripts.bench.cleaner_workload import Workload, draw
-from scripts.bench import kafka_check
 from scripts.bench.kafka_check import (
     file_unchanged,
     log_extent,
