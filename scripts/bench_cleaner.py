@@ -18,10 +18,10 @@ never cleaned).
   block Kafka's cleaner logs (scripts/bench/cleaner_stats.py).
 - Ours: the same records written with storage.log.Log.append_as_leader, one batch per call at
   leader epoch 0 (the storage level: the cleaner is measured alone, as Kafka's stats measure
-  its own, without a node's produce path in the numbers), then cleaned by our cleaner over the
-  same range (first offset to the active segment), with and without the same throttle; the
-  same figures as Kafka's stats give (MB of segments rewritten per second of the whole clean,
-  the offset map's reading included).
+  its own, without a node's produce path in the numbers), then cleaned by our cleaner as a
+  node's cleaner thread calls it, over the same range (first offset to the active segment),
+  with and without the same throttle; the same figures as Kafka's stats give (MB of
+  segments rewritten per second of the whole clean, the offset map's reading included).
 - ``--check-with-kafka``: Kafka's DumpLogSegments over our partition directory, and a Kafka
   broker serving it unchanged (scripts/bench/kafka_check.py), after our clean when there is
   one, else as written.
@@ -77,9 +77,8 @@ from scripts.bench.kafka_side import KafkaSide  # noqa: E402
 from scripts.bench.measure import Reporter, run_command  # noqa: E402
 from scripts.bench.table import machine_line  # noqa: E402
 from storage.clean_map import OffsetMap  # noqa: E402
-from storage.clean_plan import SegmentSummary, log_to_clean  # noqa: E402
-from storage.clean_swap import swap_in  # noqa: E402
-from storage.cleaner import CleanedSegment, Throttle, clean_log  # noqa: E402
+from storage.clean_plan import log_to_clean  # noqa: E402
+from storage.cleaner import Throttle, clean_log  # noqa: E402
 from storage.log import Log  # noqa: E402
 from storage.log_config import LogConfig  # noqa: E402
 
@@ -230,64 +229,45 @@ def kafka_clean(
         side.stop()
 
 
-def summaries(log: Log) -> list[SegmentSummary]:
-    """The log's segments as the cleaner takes them, oldest first."""
-    return [
-        SegmentSummary(
-            base_offset=s.base_offset,
-            next_offset=s.next_offset,
-            size_bytes=s.size_bytes,
-            max_timestamp=s.max_timestamp,
-            first_batch_timestamp=s.first_batch_timestamp,
-            index_entries=len(s.offset_index),
-            time_index_entries=len(s.time_index),
-            path=s.log_path,
-        )
-        for s in log.segments
-    ]
-
-
 def ours_clean(
     directory: Path, workload: Workload, segment_bytes: int, throttle: int | None
 ) -> tuple[CleanStats, int]:
-    """One clean of the partition in ``directory`` by our cleaner (storage.cleaner.clean_log,
-    as one clean of the node's cleaner thread makes it, on the log closed so that nothing
-    else touches it): its stats in Kafka's terms, and the log's bytes after. The range is
-    Kafka's: the log start to the active segment's base; the offset map has Kafka's default
-    budget (log.cleaner.dedupe.buffer.size, 128 MiB). The cleaned log is opened again after,
-    as a node would at its next start."""
+    """One clean of the partition in ``directory`` by our cleaner, as one clean of a node's
+    cleaner thread makes it (server/log_cleaner.py): the open log's ``cleaning_view``, the
+    range from ``log_to_clean`` with no cleaner checkpoint (the log start to the active
+    segment's base, as Kafka's first clean), an offset map with Kafka's default budget
+    (log.cleaner.dedupe.buffer.size, 128 MiB), ``clean_log`` swapping each cleaned group in
+    with ``Log.replace_segments``. Returns its stats in Kafka's terms and the log's bytes
+    after; the log is opened again after, as a node would at its next start."""
     config = log_config(workload, segment_bytes)
     end = log_extent(directory).end_offset
     log = Log.open(directory, config, recovery_point=end)
     try:
-        segments = summaries(log)
+        log.update_high_watermark(end)
+        segments, log_start, log_end, high_watermark = log.cleaning_view()
+        now_ms = int(time.time() * 1000)
+        target = log_to_clean(
+            segments,
+            log_start_offset=log_start,
+            log_end_offset=log_end,
+            high_watermark=high_watermark,
+            checkpoint=None,
+            now_ms=now_ms,
+            config=config,
+        )
+        result = clean_log(
+            directory,
+            segments,
+            target,
+            config=config,
+            offset_map=OffsetMap(),
+            last_data_offsets={},
+            now_ms=now_ms,
+            commit=log.replace_segments,
+            throttle=Throttle(float(throttle)) if throttle is not None else None,
+        )
     finally:
         log.close()
-    now_ms = int(time.time() * 1000)
-    target = log_to_clean(
-        segments,
-        log_start_offset=segments[0].base_offset,
-        log_end_offset=end,
-        high_watermark=end,
-        checkpoint=None,
-        now_ms=now_ms,
-        config=config,
-    )
-
-    def commit(cleaned: CleanedSegment) -> None:
-        swap_in(directory, cleaned.old_bases)
-
-    result = clean_log(
-        directory,
-        segments,
-        target,
-        config=config,
-        offset_map=OffsetMap(),
-        last_data_offsets={},
-        now_ms=now_ms,
-        commit=commit,
-        throttle=Throttle(float(throttle)) if throttle is not None else None,
-    )
     reopened = Log.open(directory, config, recovery_point=end)
     try:
         if reopened.offline is not None or reopened.log_end_offset != end:
