@@ -89,9 +89,10 @@ class RecordTooLargeError(ValueError):
 
 
 class UnexpectedAppendOffsetError(ValueError):
-    """A replica append whose batches do not continue the log: the first base offset is not
-    the log end offset, or the offsets are not contiguous (Kafka's
-    UnexpectedAppendOffsetException). Nothing was written."""
+    """A replica append whose batches go back into the log: the first base offset is below
+    the log end offset, or a batch starts at or below the previous batch's last offset
+    (Kafka's UnexpectedAppendOffsetException). Gaps are not refused: a compacted leader's log
+    has them. Nothing was written."""
 
     def __init__(self, message: str, expected_offset: int, found_offset: int) -> None:
         self.expected_offset = expected_offset
