@@ -96,13 +96,13 @@ def refuse_json_only_parameters(request: web.Request) -> None:
 # -- fetch ---------------------------------------------------------------------------------------
 
 
-def _read(partition: Partition, offset: int, max_bytes: int) -> bytes:
-    """Whole committed batches from the one holding ``offset`` (one segment's at most);
-    storage trouble becomes the API's errors."""
-    if offset >= partition.high_watermark:
+def _read(partition: Partition, offset: int, max_bytes: int, high_watermark: int) -> bytes:
+    """Whole batches below ``high_watermark`` from the one holding ``offset`` (one segment's
+    at most); storage trouble becomes the API's errors."""
+    if offset >= high_watermark:
         return b""
     try:
-        return partition.log.read(offset, max_bytes, partition.high_watermark)
+        return partition.log.read(offset, max_bytes, high_watermark)
     except OffsetOutOfRangeError:
         raise partition.out_of_range_error(offset) from None
     except KafkaStorageError:
@@ -112,8 +112,11 @@ def _read(partition: Partition, offset: int, max_bytes: int) -> bytes:
 async def read_batches(
     partition: Partition, offset: int, max_bytes: int
 ) -> tuple[list[bytes], int]:
-    """The stored batches a binary fetch at ``offset`` answers, and the offset after the last
-    record in them (``offset`` when there are none).
+    """The stored batches a binary fetch at ``offset`` answers, and the offset to fetch from
+    next: after the last batch in them; the high watermark when no batch lies between that
+    offset and it (a compacted log's gap: the JSON fetch's rule,
+    :func:`storage.record_reads.records_in`, so a client does not poll the same offset until
+    the high watermark moves); ``offset`` when it is at or above the high watermark.
 
     Read ``STREAM_READ_BYTES`` at a time with a yield between (a 64 MiB answer must not hold
     the event loop), across segments; the first read returns its first batch whole whatever
@@ -122,8 +125,17 @@ async def read_batches(
     size = 0
     next_offset = offset
     while size < max_bytes:
-        data = _read(partition, next_offset, min(max_bytes - size, limits.STREAM_READ_BYTES))
+        # The read and the move past a gap use one high watermark (it may move at each yield).
+        high_watermark = partition.high_watermark
+        data = _read(
+            partition,
+            next_offset,
+            min(max_bytes - size, limits.STREAM_READ_BYTES),
+            high_watermark,
+        )
         if not data:
+            # A log read returns at least one batch when any lies in [next_offset, HW).
+            next_offset = max(next_offset, high_watermark)
             break
         end, after = batches_within(data, len(data) if not parts else max_bytes - size)
         if end == 0:
