@@ -24,6 +24,13 @@ and which log, runs it off the event loop, and keeps the cleaner's position.
   the node restarts (Kafka's ``uncleanablePartitions``); the other logs go on. Stopping, a
   deleted partition or a log gone offline abort a clean quietly: the groups already swapped
   in stay (each is a whole clean), the rest is untouched.
+- Each thread reads old segments through half its share of ``log.cleaner.io.buffer.size``
+  (Kafka's read buffer; the other half is Kafka's write buffer).
+- For /metrics (``server/metrics.py``, Kafka's LogCleaner and LogCleanerManager gauges), the
+  driver keeps, on the event loop: each slot's last finished clean (its
+  :class:`~storage.clean_stats.CleanerStats`) and the largest ``max.compaction.lag.ms`` delay
+  its last pick saw, the largest dirty ratio and the time of the last pick, and counters of
+  cleans and bytes. A scrape reads them; nothing is counted per record.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from storage.clean_plan import LogToClean, filthiest, log_to_clean
 from storage.cleaner import (
     CLEANER_CHECKPOINT_FILE,
     CleanAbortedError,
+    CleanerStats,
     CleanResult,
     Throttle,
     UncleanableLogError,
@@ -66,6 +74,9 @@ class _Pick:
     log: Log
     target: LogToClean
     last_data_offsets: dict[int, int]
+    # The largest max.compaction.lag.ms delay among the logs measured for this pick (Kafka's
+    # PreCleanStats.maxCompactionDelayMs).
+    compaction_delay_ms: int = 0
 
 
 class LogCleaner:
@@ -94,11 +105,27 @@ class LogCleaner:
         self.uncleanable: dict[Key, str] = {}
         threads = max(settings.threads, 1)
         self._maps = [OffsetMap(settings.dedupe_buffer_size // threads) for _ in range(threads)]
+        # Kafka gives each thread half its share for reading, half for writing.
+        self.read_window_bytes = settings.io_buffer_size // threads // 2
         self._throttle = Throttle(settings.io_max_bytes_per_second)
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="log-cleaner")
         self._stopping = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # /metrics (module docstring), written on the event loop only. Kafka starts the time
+        # of the last run when the cleaner is made.
+        self.last_stats: list[CleanerStats | None] = [None] * threads
+        self.last_compaction_delay_ms = [0] * threads
+        self.max_dirty_ratio = 0.0
+        self.last_run_ms = clock.wall_ms()
+        self.cleans = 0
+        self.bytes_read = 0
+        self.bytes_written = 0
+
+    @property
+    def runs(self) -> bool:
+        """Whether the node runs cleaner threads (``log.cleaner.enable``, ``threads``)."""
+        return self._settings.runs
 
     def start(self, on_fatal: Callable[[str], None]) -> None:
         if not self._settings.runs:
@@ -138,8 +165,10 @@ class LogCleaner:
     # -- picking ---------------------------------------------------------------------------
 
     def pick(self) -> _Pick | None:
-        """The log to clean now, on the event loop (Kafka's ``grabFilthiestCompactedLog``)."""
+        """The log to clean now, on the event loop (Kafka's ``grabFilthiestCompactedLog``).
+        Sets the time of the last run and the largest dirty ratio of the logs it measured."""
         now = self._clock.wall_ms()
+        self.last_run_ms = now
         candidates: list[_Pick] = []
         for partition in self._partitions():
             log_ = partition.log
@@ -168,6 +197,9 @@ class LogCleaner:
                 with self._checkpoints_lock:
                     self._checkpoints[key] = target.first_dirty
             candidates.append(_Pick(partition, log_, target, {}))
+        # Kafka's max-dirty-percent: over every log measured (an empty one's ratio is 0),
+        # cleanable or not.
+        self.max_dirty_ratio = max((c.target.dirty_ratio for c in candidates), default=0.0)
         best = filthiest([(c.target, c.log.config) for c in candidates])
         if best is None:
             return None
@@ -175,7 +207,39 @@ class LogCleaner:
         # The producers' last batches survive the clean (their sequences do). A snapshot of
         # the table is enough: a producer appending meanwhile appends above the cleaned range.
         offsets = chosen.partition.producers.last_data_offsets()
-        return _Pick(chosen.partition, chosen.log, chosen.target, offsets)
+        delay = max(c.target.compaction_delay_ms for c in candidates)
+        return _Pick(chosen.partition, chosen.log, chosen.target, offsets, delay)
+
+    def since_last_run_ms(self) -> int:
+        """Milliseconds since a slot last looked for a log to clean (Kafka's
+        time-since-last-run-ms; from the cleaner's creation before the first look)."""
+        return max(self._clock.wall_ms() - self.last_run_ms, 0)
+
+    def uncleanable_bytes(self) -> int:
+        """The cleanable bytes of the logs marked uncleanable (Kafka's uncleanable-bytes: what
+        the cleaner would clean in them now), on the event loop, when /metrics is scraped."""
+        marked = set(self.uncleanable.copy())
+        if not marked:
+            return 0
+        now = self._clock.wall_ms()
+        total = 0
+        for partition in self._partitions():
+            log_ = partition.log
+            if (partition.topic, partition.index) not in marked or not isinstance(log_, Log):
+                continue
+            if partition.closed or log_.offline is not None:
+                continue
+            segments, start, end, hw = log_.cleaning_view()
+            total += log_to_clean(
+                segments,
+                log_start_offset=start,
+                log_end_offset=end,
+                high_watermark=hw,
+                checkpoint=self.checkpoint((partition.topic, partition.index)),
+                now_ms=now,
+                config=log_.config,
+            ).cleanable_bytes
+        return total
 
     # -- cleaning --------------------------------------------------------------------------
 
@@ -190,10 +254,23 @@ class LogCleaner:
                 continue
             key = (picked.partition.topic, picked.partition.index)
             self._in_progress.add(key)
+            self.last_compaction_delay_ms[slot] = picked.compaction_delay_ms
             try:
-                await loop.run_in_executor(self._executor, self.clean, picked, self._maps[slot])
+                result = await loop.run_in_executor(
+                    self._executor, self.clean, picked, self._maps[slot]
+                )
             finally:
                 self._in_progress.discard(key)
+            if result is not None:
+                self.finished(slot, result.stats)
+
+    def finished(self, slot: int, stats: CleanerStats) -> None:
+        """A clean of ``slot`` finished (on the event loop): the gauges read its stats until
+        the slot's next one, the counters add them up (Kafka's ``recordStats``)."""
+        self.last_stats[slot] = stats
+        self.cleans += 1
+        self.bytes_read += stats.map_bytes_read + stats.bytes_read
+        self.bytes_written += stats.bytes_written
 
     def clean(self, picked: _Pick, offset_map: OffsetMap) -> CleanResult | None:
         """Cleans one log (in a cleaner thread); returns the result, or None when the clean was
@@ -218,6 +295,7 @@ class LogCleaner:
                 throttle=self._throttle,
                 fsync=log_.fsync,
                 check_abort=check_abort,
+                read_window_bytes=self.read_window_bytes,
             )
         except CleanAbortedError as e:
             log.info("cleaning of %s given up: %s", partition.name, e)

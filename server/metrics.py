@@ -29,7 +29,9 @@ partitions and ISR shrinks/expands are counted by each partition's leader; offli
 (no leader) only by the active controller (0 elsewhere), so ``sum()`` over nodes is right.
 Partition leader elections are counted by the node that becomes the leader, when it applies
 the change; quorum leader changes by each node, once per Raft term in which it learned of a
-leader.
+leader. The log cleaner's families (``kraft_log_cleaner_*``) are Kafka's LogCleaner and
+LogCleanerManager gauges, as ratios and seconds where Kafka has percents and milliseconds, read
+from what ``server/log_cleaner.py`` keeps; a node whose cleaner does not run has none of them.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from server.topic_metrics import TopicTraffic
 from storage import durable
 
 if TYPE_CHECKING:
+    from server.log_cleaner import LogCleaner
     from server.node import Node
 
 # Each counter's ``_created`` twin (its start time as a second series) doubles the output
@@ -190,6 +193,32 @@ class ReplicaFacts:
     leader_log_end_offset: int  # as a follower: the leader's, last heard (-1: not yet)
 
 
+@dataclass(frozen=True)
+class CleanerSlotFacts:
+    """One cleaner thread's last finished clean (all 0 before its first) and the largest
+    ``max.compaction.lag.ms`` delay its last pick saw."""
+
+    bytes_read: int = 0  # the copy pass's (Kafka's bytesRead; the map's pass not counted)
+    bytes_written: int = 0
+    elapsed_s: float = 0.0
+    buffer_utilization: float = 0.0  # the offset map's fill at the end, 0 to 1
+    compaction_delay_ms: int = 0
+
+
+@dataclass(frozen=True)
+class CleanerFacts:
+    """The log cleaner's state, as /metrics reads it."""
+
+    slots: tuple[CleanerSlotFacts, ...] = ()
+    max_dirty_ratio: float = 0.0  # of the logs measured by the last pick
+    uncleanable_partitions: int = 0
+    uncleanable_bytes: int = 0
+    since_last_run_s: float = 0.0
+    cleans: int = 0
+    bytes_read: int = 0  # both passes, over every finished clean
+    bytes_written: int = 0
+
+
 # (group, topic, partition, committed offset): a committed offset of a group this node
 # coordinates, as GroupRuntime.committed_offsets yields it.
 CommittedOffset = tuple[str, str, int, int]
@@ -213,6 +242,7 @@ class NodeFacts:
     high_watermarks: dict[tuple[str, int], int] = field(default_factory=dict)
     traffic: dict[str, TopicTraffic] = field(default_factory=dict)
     loop_lag_max_s: float = 0.0
+    cleaner: CleanerFacts | None = None  # None: the node runs no cleaner thread
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
@@ -342,7 +372,113 @@ def families(facts: NodeFacts) -> list[Metric]:
         for topic, counts in sorted(facts.traffic.items()):
             family.add_metric([topic], getattr(counts, attribute))
         out.append(family)
+    if facts.cleaner is not None:
+        out += cleaner_families(facts.cleaner)
     return out
+
+
+def cleaner_families(facts: CleanerFacts) -> list[Metric]:
+    """The log cleaner's families (pure): Kafka's gauges, each computed as Kafka computes it
+    over its cleaner threads' last cleans (max over threads; the recopy ratio over their sums),
+    as a ratio or in seconds, and our counters."""
+    slots = facts.slots
+    read = sum(s.bytes_read for s in slots)
+    written = sum(s.bytes_written for s in slots)
+    return [
+        _gauge(
+            "kraft_log_cleaner_buffer_utilization_max_ratio",
+            "The largest share of its offset map a cleaner thread's last clean filled, 0 to 1 "
+            "(Kafka's max-buffer-utilization-percent / 100).",
+            max((s.buffer_utilization for s in slots), default=0.0),
+        ),
+        _gauge(
+            "kraft_log_cleaner_recopy_ratio",
+            "Bytes written over bytes read by the cleaner threads' last cleans: the share of "
+            "a cleaned log that was kept (Kafka's cleaner-recopy-percent / 100).",
+            written / max(read, 1),
+        ),
+        _gauge(
+            "kraft_log_cleaner_clean_time_max_seconds",
+            "The longest of the cleaner threads' last cleans (Kafka's max-clean-time-secs).",
+            max((s.elapsed_s for s in slots), default=0.0),
+        ),
+        _gauge(
+            "kraft_log_cleaner_compaction_delay_max_seconds",
+            "How long past its max.compaction.lag.ms the most overdue compacted log was, as "
+            "the cleaner threads' last picks measured it (Kafka's max-compaction-delay-secs).",
+            max((s.compaction_delay_ms for s in slots), default=0) / 1000,
+        ),
+        _gauge(
+            "kraft_log_cleaner_dirty_max_ratio",
+            "The largest dirty ratio (bytes written since the last clean over all cleanable "
+            "bytes) of the compacted logs the cleaner last measured, 0 to 1, cleanable or not "
+            "(Kafka's max-dirty-percent / 100).",
+            facts.max_dirty_ratio,
+        ),
+        _gauge(
+            "kraft_log_cleaner_uncleanable_partitions",
+            "Compacted partitions the cleaner gave up on (a batch it cannot read) until the "
+            "node restarts (Kafka's uncleanable-partitions-count).",
+            facts.uncleanable_partitions,
+        ),
+        _gauge(
+            "kraft_log_cleaner_uncleanable_bytes",
+            "The bytes the cleaner would clean now in the partitions it gave up on (Kafka's "
+            "uncleanable-bytes).",
+            facts.uncleanable_bytes,
+        ),
+        _gauge(
+            "kraft_log_cleaner_time_since_last_run_seconds",
+            "Time since a cleaner thread last looked for a log to clean (Kafka's "
+            "time-since-last-run-ms / 1000): it grows while every thread is busy cleaning.",
+            facts.since_last_run_s,
+        ),
+        _counter(
+            "kraft_log_cleaner_cleans",
+            "Cleans of a compacted log finished (given up ones not counted).",
+            facts.cleans,
+        ),
+        _counter(
+            "kraft_log_cleaner_bytes_read",
+            "Bytes of log the finished cleans read: building the offset map and copying.",
+            facts.bytes_read,
+        ),
+        _counter(
+            "kraft_log_cleaner_bytes_written",
+            "Bytes of cleaned segments the finished cleans wrote.",
+            facts.bytes_written,
+        ),
+    ]
+
+
+def gather_cleaner(cleaner: LogCleaner) -> CleanerFacts | None:
+    """The cleaner's state for a scrape, on the event loop (None when it does not run)."""
+    if not cleaner.runs:
+        return None
+    slots = []
+    for stats, delay_ms in zip(cleaner.last_stats, cleaner.last_compaction_delay_ms, strict=True):
+        if stats is None:
+            slots.append(CleanerSlotFacts(compaction_delay_ms=delay_ms))
+        else:
+            slots.append(
+                CleanerSlotFacts(
+                    stats.bytes_read,
+                    stats.bytes_written,
+                    stats.elapsed_s,
+                    stats.buffer_utilization,
+                    delay_ms,
+                )
+            )
+    return CleanerFacts(
+        slots=tuple(slots),
+        max_dirty_ratio=cleaner.max_dirty_ratio,
+        uncleanable_partitions=len(cleaner.uncleanable),
+        uncleanable_bytes=cleaner.uncleanable_bytes(),
+        since_last_run_s=cleaner.since_last_run_ms() / 1000,
+        cleans=cleaner.cleans,
+        bytes_read=cleaner.bytes_read,
+        bytes_written=cleaner.bytes_written,
+    )
 
 
 def gather(node: Node) -> NodeFacts:
@@ -387,6 +523,7 @@ def gather(node: Node) -> NodeFacts:
         high_watermarks={(p.topic, p.index): p.high_watermark for p in open_replicas},
         traffic={topic: counts.copy() for topic, counts in rm.traffic.topics.items()},
         loop_lag_max_s=0.0 if monitor is None else monitor.max_lag_ms / 1000,
+        cleaner=gather_cleaner(rm.logs.cleaner),
     )
 
 
