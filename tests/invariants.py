@@ -16,6 +16,20 @@ log end offset. The rules it checks are the ones replication promises (docs/desi
    acknowledged record waiting to happen.
 4. At most one node leads a partition at any one leader epoch.
 
+Rules 1 and 2 hold for ``cleanup.policy=delete`` only. A compacted log (``compacted=True``,
+which the caller knows from the topic's config: a view is only files or a log) has gaps, and
+each replica's cleaner rewrites its batches at its own moments, so replicas differ byte for
+byte. What compaction promises instead (:func:`check_compacted_pair`):
+
+1c. Offsets strictly increase (batches ascending and apart, the log start in or before the
+    first batch, the last batch ending at or below the log end).
+2c. Below the lower of two replicas' HWs, an offset held by both holds the same record (key,
+    value, timestamp, headers); and for every key, its latest record there is the same on
+    both, or deleted on both (a tombstone, or nothing left once a tombstone went past its
+    horizon). A replica whose latest is older (or missing) must hold a later record of that
+    key below its own HW: its cleaner, working up to its own (higher) HW, superseded it.
+3c. Every ISR member holds offsets up to the highest HW (its log end is not below it).
+
 :class:`CommitTracker` adds time: the committed offset (the highest HW any replica has
 exposed) never decreases, and no batch below it is ever truncated or changed on an ISR
 member, nor below its own HW on any replica. A follower's HW may lag the leader's and a new
@@ -35,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.log_manager import HW_FILE, LOG_START_FILE, RECOVERY_POINT_FILE
-from storage.batch import check_batch, read_header
+from storage.batch import Record, check_batch, decode_batch, read_header
 from storage.checkpoints import OffsetCheckpointFile
 from storage.errors import CorruptRecordError
 from storage.memory_log import MemoryLog
@@ -171,6 +185,7 @@ def view_of_directory(
     *,
     in_isr: bool = False,
     high_watermark: int | None = None,
+    compacted: bool = False,
 ) -> ReplicaView:
     """A view of ``<log_dir>/<topic>-<partition>`` read from the files, changing nothing.
 
@@ -181,7 +196,8 @@ def view_of_directory(
     when it opens the log. Bytes after the last whole batch at or above the recovery point
     are a torn tail (recovery would cut them): they are counted in ``tail_bytes``, not read.
     A bad batch below the recovery point raises InvariantViolation (the node would take the
-    log offline).
+    log offline). A ``compacted`` log's batches may start past the end of the one before (a
+    gap the cleaner left); any other log's must follow each other.
     """
     key = (topic, partition)
     hw = OffsetCheckpointFile(log_dir / HW_FILE).read().get(key, 0)
@@ -202,9 +218,15 @@ def view_of_directory(
             expected = ends[-1] if ends else int(path.stem)
             try:
                 header = check_batch(data, pos)
-                if ends and header.base_offset != expected:
+                if (
+                    header.base_offset < expected
+                    if compacted
+                    else (ends and header.base_offset != expected)
+                ):
                     raise CorruptRecordError(
-                        f"expected base offset {expected}, found {header.base_offset}", pos
+                        f"expected base offset {'at least ' if compacted else ''}{expected}, "
+                        f"found {header.base_offset}",
+                        pos,
                     )
             except CorruptRecordError as e:
                 if expected < recovery_point:
@@ -254,8 +276,8 @@ def describe_batch(batch: bytes) -> str:
     )
 
 
-def check_well_formed(partition: str, view: ReplicaView) -> None:
-    """Rule 1 for one view."""
+def check_well_formed(partition: str, view: ReplicaView, *, compacted: bool = False) -> None:
+    """Rule 1 for one view (1c for a compacted log)."""
     where = f"{partition} on node {view.node}"
     if not len(view.batches) == len(view.bases) == len(view.ends):
         raise InvariantViolation(f"{where}: the view's batches and offsets differ in count")
@@ -264,6 +286,9 @@ def check_well_formed(partition: str, view: ReplicaView) -> None:
             f"{where}: the HW {view.high_watermark} is outside the log "
             f"[{view.log_start_offset}, {view.log_end_offset}]"
         )
+    if compacted:
+        _check_ascending(where, view)
+        return
     if not view.bases:
         if view.log_end_offset != view.log_start_offset:
             raise InvariantViolation(
@@ -287,6 +312,102 @@ def check_well_formed(partition: str, view: ReplicaView) -> None:
         raise InvariantViolation(
             f"{where}: the last batch ends at {view.ends[-1]}, the log end offset is "
             f"{view.log_end_offset}"
+        )
+
+
+def _check_ascending(where: str, view: ReplicaView) -> None:
+    """Rule 1c: batches in ascending order with gaps allowed between them."""
+    for i, (base, end) in enumerate(zip(view.bases, view.ends, strict=True)):
+        if end <= base:
+            raise InvariantViolation(f"{where}: a batch at {base} ends at {end}")
+        if i and base < view.ends[i - 1]:
+            raise InvariantViolation(
+                f"{where}: offsets do not increase: a batch ends at {view.ends[i - 1]} and the "
+                f"next starts at {base}"
+            )
+    if view.ends and view.ends[0] <= view.log_start_offset:
+        raise InvariantViolation(
+            f"{where}: the first batch ({view.bases[0]}-{view.ends[0] - 1}) is below the log "
+            f"start offset {view.log_start_offset}"
+        )
+    if view.ends and view.ends[-1] > view.log_end_offset:
+        raise InvariantViolation(
+            f"{where}: the last batch ends at {view.ends[-1]}, past the log end offset "
+            f"{view.log_end_offset}"
+        )
+
+
+def records_of(view: ReplicaView, low: int, high: int) -> dict[int, Record]:
+    """The data records of ``view`` at offsets [low, high), by offset (control batches, which
+    hold no key a consumer reads, left out)."""
+    out: dict[int, Record] = {}
+    for i in range(max(view.index_of(low) - 1, 0), len(view.batches)):
+        if view.bases[i] >= high:
+            break
+        if view.ends[i] <= low:
+            continue
+        try:
+            header, records = decode_batch(view.batches[i])
+        except CorruptRecordError as e:
+            raise InvariantViolation(
+                f"node {view.node}: the batch at {view.bases[i]} does not decode: {e}"
+            ) from None
+        if header.is_control:
+            continue
+        for record in records:
+            if low <= record.offset < high:
+                out[record.offset] = record
+    return out
+
+
+def _latest_by_key(records: Mapping[int, Record]) -> dict[bytes | None, Record]:
+    out: dict[bytes | None, Record] = {}
+    for offset in sorted(records):
+        out[records[offset].key] = records[offset]
+    return out
+
+
+def _describe_record(record: Record | None) -> str:
+    if record is None:
+        return "nothing"
+    value = "a tombstone" if record.value is None else f"value {record.value[:40]!r}"
+    return f"offset {record.offset} ({value})"
+
+
+def check_compacted_pair(partition: str, a: ReplicaView, b: ReplicaView) -> None:
+    """Rule 2c between two replicas of a compacted log (module docstring)."""
+    low = max(a.log_start_offset, b.log_start_offset)
+    bound = min(a.high_watermark, b.high_watermark)
+    if low >= bound:
+        return
+    ra, rb = records_of(a, low, bound), records_of(b, low, bound)
+    for offset in sorted(ra.keys() & rb.keys()):
+        p, q = ra[offset], rb[offset]
+        if (p.key, p.value, p.timestamp, p.headers) != (q.key, q.value, q.timestamp, q.headers):
+            raise InvariantViolation(
+                f"{partition}: offset {offset} holds different records on node {a.node} "
+                f"(key {p.key!r}, {_describe_record(p)}) and node {b.node} (key {q.key!r}, "
+                f"{_describe_record(q)}); {a.describe()}; {b.describe()}"
+            )
+    la, lb = _latest_by_key(ra), _latest_by_key(rb)
+    later: dict[int, set[bytes | None]] = {}  # node -> keys it holds in [bound, its HW)
+    for key in la.keys() | lb.keys():
+        x, y = la.get(key), lb.get(key)
+        if x is not None and y is not None and x.offset == y.offset:
+            continue
+        if (x is None or x.value is None) and (y is None or y.value is None):
+            continue  # deleted on both
+        behind, ahead = (a, b) if (x.offset if x else -1) < (y.offset if y else -1) else (b, a)
+        if behind.node not in later:
+            above = records_of(behind, bound, behind.high_watermark)
+            later[behind.node] = {r.key for r in above.values()}
+        if key in later[behind.node]:
+            continue  # superseded on that replica by a later record, cleaned up to its HW
+        raise InvariantViolation(
+            f"{partition}: key {key!r}: the latest record below offset {bound} is "
+            f"{_describe_record(x)} on node {a.node} and {_describe_record(y)} on node "
+            f"{b.node}, and node {behind.node} holds no later record of the key below its HW "
+            f"(node {ahead.node} holds one it lacks); {a.describe()}; {b.describe()}"
         )
 
 
@@ -333,13 +454,27 @@ def _first_difference(
     return None
 
 
-def check_replicas(partition: str, views: Sequence[ReplicaView]) -> None:
-    """Rules 1-3 over one partition's replicas at one moment."""
+def check_replicas(
+    partition: str, views: Sequence[ReplicaView], *, compacted: bool = False
+) -> None:
+    """Rules 1-3 over one partition's replicas at one moment; 1c-3c for a compacted log."""
     for view in views:
-        check_well_formed(partition, view)
+        check_well_formed(partition, view, compacted=compacted)
     if not views:
         return
     top = max(views, key=lambda v: (v.high_watermark, -v.node))
+    if compacted:
+        for view in views:
+            if view is top:
+                continue
+            check_compacted_pair(partition, top, view)
+            if view.in_isr and view.log_end_offset < top.high_watermark:
+                raise InvariantViolation(
+                    f"{partition}: node {view.node} is in the ISR but its log ends at "
+                    f"{view.log_end_offset}, below the HW {top.high_watermark}; "
+                    f"{top.describe()}; {view.describe()}"
+                )
+        return
     for view in views:
         if view is top:
             continue

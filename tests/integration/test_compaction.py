@@ -1,0 +1,346 @@
+"""Compaction with real nodes: the cleaner of every node compacts its own replicas of a keyed
+topic written with acks=all, and whatever replica leads, readers (the JSON fetch, the binary
+fetch, the console consumer) get every key's latest acknowledged value at the offset the
+produce answered, tombstones until their horizon, and everything not cleaned yet; a replica
+wiped while its node was down takes the leader's compacted batches as they are and rejoins the
+ISR; kraft-configs switches a topic in and out of the cleaner's hands; ``__consumer_offsets``
+stays bounded under thousands of commits and the coordinator reloads the last ones across its
+gaps. (The leader killed in the middle of a clean is in test_compaction_crash.py.)
+
+One five-node cluster serves the module (five voters: two replicas of a partition can be down
+at once and the third still leads). Each test has its own topic; the order of the tests does
+not matter. Every node's cleaner looks every 200 ms."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from scripts.node_process import Cluster, NodeProcess, http, run_tool, wait_until
+from tests.integration.compaction_helpers import (
+    active_base,
+    check_compacted_read,
+    cleaner_checkpoint,
+    expected_latest_values,
+    latest_values_read,
+    partition_info,
+    produce_keyed,
+    read_batches,
+    read_console,
+    read_json,
+    segment_bytes_on_disk,
+    wait_cleaned_up_to_active,
+    wait_high_watermark,
+    wait_isr,
+    wait_leader,
+)
+from tests.integration.test_cluster import create_topic
+from tests.invariants import ReplicaView, check_replicas, view_of_directory
+
+NODE_PROPERTIES = {
+    "log.cleaner.backoff.ms": "200",
+    # One offsets partition (the group's), in small segments, so that the cleaner reaches
+    # committed offsets after a few hundred commits.
+    "offsets.topic.num.partitions": "1",
+    "offsets.topic.segment.bytes": "4096",
+    # Leadership stays where the kills put it.
+    "auto.leader.rebalance.enable": "false",
+}
+# Segments of a few dozen small batches: the writes below roll many of them.
+SEGMENT_BYTES = "4096"
+KEYS = 12
+VERSIONS = 25
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    handle = Cluster.create(
+        tmp_path_factory.mktemp("compaction"),
+        count=5,
+        **{"min.insync.replicas": "2", **NODE_PROPERTIES},  # type: ignore[arg-type]
+    )
+    try:
+        handle.start()
+        yield handle
+    finally:
+        handle.stop()
+
+
+def create_compacted(
+    cluster: Cluster, topic: str, replication_factor: int = 3, **configs: str
+) -> list[NodeProcess]:
+    """A compacted topic of one partition; returns its replicas' nodes."""
+    create_topic(
+        cluster.nodes[0],
+        topic,
+        partitions=1,
+        replication_factor=replication_factor,
+        configs={
+            "cleanup.policy": "compact",
+            "segment.bytes": SEGMENT_BYTES,
+            "min.cleanable.dirty.ratio": "0.01",
+            **configs,
+        },
+    )
+    leader = wait_leader(cluster, topic)
+    info = partition_info(leader, topic)
+    assert info is not None
+    return [cluster.node(r) for r in info["replicas"]]
+
+
+def table_updates(rounds: int = VERSIONS, keys: int = KEYS) -> list[tuple[str, str | None]]:
+    """Few keys, many versions; key 0 is deleted for good at the end, key 1 is deleted and
+    written again, key 2 is deleted in every other round (its last version a value)."""
+    records: list[tuple[str, str | None]] = []
+    for version in range(rounds):
+        for key in range(keys):
+            records.append((f"k{key}", f"k{key}-v{version}-" + "x" * 40))
+        if version % 2 == 0:
+            records.append(("k2", None))
+        if version == rounds // 2:
+            records.append(("k1", None))
+    records.append(("k0", None))
+    return records
+
+
+def replica_views(nodes: list[NodeProcess], topic: str) -> list[ReplicaView]:
+    """Each replica's files as the invariant checker reads them, with the HW its node reports
+    (asked before the files are read) and the ISR as the leader reports it."""
+    views = []
+    isr: set[int] = set()
+    for node in nodes:
+        info = partition_info(node, topic)
+        if info is not None and info["leader"] == node.node_id:
+            isr = set(info["isr"])
+    for node in nodes:
+        info = partition_info(node, topic)
+        views.append(
+            view_of_directory(
+                node.node_id,
+                node.log_dir,
+                topic,
+                0,
+                in_isr=node.node_id in isr,
+                high_watermark=None if info is None else info["high_watermark"],
+                compacted=True,
+            )
+        )
+    return views
+
+
+def check_compacted_replicas(nodes: list[NodeProcess], topic: str) -> None:
+    check_replicas(f"{topic}-0", replica_views(nodes, topic), compacted=True)
+
+
+def test_every_replica_compacts_and_serves_each_keys_latest_acknowledged_value(
+    cluster: Cluster,
+) -> None:
+    topic = "table"
+    replicas = create_compacted(cluster, topic)
+    written = produce_keyed(cluster.nodes[0], topic, table_updates())
+    # Each replica's cleaner reaches its own active segment (they need not roll together).
+    for node in replicas:
+        wait_cleaned_up_to_active(node, topic)
+    total = max(w.offset for w in written) + 1
+    check_compacted_replicas(replicas, topic)
+
+    leader = wait_leader(cluster, topic)
+    down: list[NodeProcess] = []
+    served: list[int] = []
+    while True:
+        wait_high_watermark(leader, topic, total)
+        by_json = read_json(leader, topic)
+        by_batches = read_batches(leader, topic)
+        cleaned = cleaner_checkpoint(leader, topic)
+        assert cleaned is not None
+        check_compacted_read(by_json, written, cleaned_below=cleaned, tombstones_kept=True)
+        assert by_batches == by_json
+        assert len(by_json) < total // 2, "the leader's log was not compacted"
+        assert latest_values_read(by_json) == expected_latest_values(written)
+        served.append(leader.node_id)
+        if len(down) == 2:
+            break
+        # The next replica leads: the leader is killed (-9), the election takes the next one
+        # in the ISR. Five voters keep the metadata quorum with two nodes down.
+        leader.kill()
+        down.append(leader)
+        leader = wait_leader(cluster, topic, not_=[n.node_id for n in down])
+    by_console = read_console(leader, topic, len(by_json))
+    assert by_console == by_json
+    assert sorted(served) == sorted(n.node_id for n in replicas)
+
+    for node in down:
+        node.start()
+    wait_isr(leader, topic, 3)
+    check_compacted_replicas(replicas, topic)
+
+
+def test_tombstones_are_kept_until_their_horizon_then_removed(cluster: Cluster) -> None:
+    topic = "deletions"
+    replicas = create_compacted(cluster, topic, 3, **{"delete.retention.ms": "0"})
+    leader = wait_leader(cluster, topic)
+    # Updates of other keys after the deletions roll the segment past them.
+    padding = [(f"k{key}", f"pad-{key}-" + "x" * 40) for key in range(3, KEYS)] * 10
+    written = produce_keyed(leader, topic, table_updates(rounds=10) + padding)
+    first = wait_cleaned_up_to_active(leader, topic)
+    tombstone = max(w.offset for w in written if w.key == "k0")
+    assert tombstone < first, "the test needs the deletion below the active segment"
+    # The first clean keeps them (and stamps the delete horizon, now + 0 ms, in their batches).
+    read = read_json(leader, topic)
+    check_compacted_read(read, written, cleaned_below=first, tombstones_kept=True)
+    assert (tombstone, "k0", None) in read
+    # New writes make the log dirty again; the next clean is past the horizon.
+    more = produce_keyed(
+        leader, topic, [(f"k{key}", f"later-{key}-" + "x" * 40) for key in range(3, KEYS)] * 10
+    )
+    written += more
+    second = wait_cleaned_up_to_active(leader, topic, above=first)
+    read = read_json(leader, topic)
+    check_compacted_read(read, written, cleaned_below=second, tombstones_kept=False)
+    assert not [r for r in read if r[1] == "k0"], "the deleted key is gone entirely"
+    assert latest_values_read(read) == expected_latest_values(written)
+    check_compacted_replicas(replicas, topic)
+
+
+def test_a_wiped_replica_fetches_the_compacted_batches_as_they_are_and_rejoins_the_isr(
+    cluster: Cluster,
+) -> None:
+    topic = "rebuilt"
+    replicas = create_compacted(cluster, topic)
+    leader = wait_leader(cluster, topic)
+    written = produce_keyed(leader, topic, table_updates())
+    cleaned = wait_cleaned_up_to_active(leader, topic)
+    follower = next(n for n in replicas if n is not leader)
+    follower.stop()
+    shutil.rmtree(follower.log_dir / f"{topic}-0")
+    follower.start()
+    wait_isr(leader, topic, 3)
+    # The follower's copy of the cleaned range is the leader's batches, byte for byte (it
+    # cleans them again later on its own: compare before it has a dirty range to clean).
+    leader_view = view_of_directory(leader.node_id, leader.log_dir, topic, 0, compacted=True)
+    follower_view = view_of_directory(follower.node_id, follower.log_dir, topic, 0, compacted=True)
+    below = leader_view.index_of(cleaned)
+    assert follower_view.batches[:below] == leader_view.batches[:below]
+    check_compacted_replicas(replicas, topic)
+    # It leads with the same table.
+    others = [n for n in replicas if n is not follower]
+    for node in others:
+        node.kill()
+    try:
+        new_leader = wait_leader(cluster, topic, not_=[n.node_id for n in others])
+        assert new_leader is follower
+        wait_high_watermark(follower, topic, max(w.offset for w in written) + 1)
+        read = read_json(follower, topic)
+        check_compacted_read(read, written, cleaned_below=cleaned, tombstones_kept=True)
+        assert latest_values_read(read) == expected_latest_values(written)
+    finally:
+        for node in others:
+            node.start()
+    wait_isr(follower, topic, 3)
+
+
+def test_kraft_configs_hands_a_topic_to_the_cleaner_and_takes_it_back(cluster: Cluster) -> None:
+    topic = "switched"
+    create_topic(
+        cluster.nodes[0],
+        topic,
+        partitions=1,
+        replication_factor=3,
+        configs={"segment.bytes": SEGMENT_BYTES, "min.cleanable.dirty.ratio": "0.01"},
+    )
+    leader = wait_leader(cluster, topic)
+    written = produce_keyed(leader, topic, table_updates(rounds=10))
+    assert cleaner_checkpoint(leader, topic) is None
+    size = segment_bytes_on_disk(leader, topic)
+
+    def configs(*args: str) -> None:
+        out = run_tool(
+            "client.tools.configs",
+            "--bootstrap-server",
+            leader.bootstrap,
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            topic,
+            "--alter",
+            *args,
+        )
+        assert out.returncode == 0, out.stderr
+
+    configs("--add-config", "cleanup.policy=compact")
+    cleaned = wait_cleaned_up_to_active(leader, topic)
+    assert segment_bytes_on_disk(leader, topic) < size
+    read = read_json(leader, topic)
+    check_compacted_read(read, written, cleaned_below=cleaned, tombstones_kept=True)
+
+    configs("--add-config", "cleanup.policy=delete")
+    wait_until(
+        "the leader applied cleanup.policy=delete",
+        lambda: (
+            http("GET", f"{leader.url}/v1/topics/{topic}/configs")[1]["configs"]["cleanup.policy"]
+            == "delete"
+        ),
+    )
+    more = produce_keyed(leader, topic, table_updates(rounds=10))
+    assert active_base(leader, topic) > cleaned
+    # The leader's cleaner has looked at every log since: a compacted topic with a replica on
+    # every node, written after, is cleaned there.
+    create_compacted(cluster, "marker", replication_factor=len(cluster.nodes))
+    produce_keyed(leader, "marker", table_updates(rounds=6))
+    wait_cleaned_up_to_active(leader, "marker")
+    assert cleaner_checkpoint(leader, topic) == cleaned
+    read = read_json(leader, topic)
+    held = {r[0] for r in read}
+    assert all(w.offset in held for w in more), "a record of the delete-policy topic went"
+
+
+def test_consumer_offsets_stays_bounded_and_the_coordinator_reloads_the_last_commits(
+    cluster: Cluster,
+) -> None:
+    topic, group = "orders", "billing"
+    create_topic(cluster.nodes[0], topic, partitions=2, replication_factor=3)
+    wait_leader(cluster, topic)
+    commits = 1500
+    committed: dict[int, int] = {}
+    target = cluster.nodes[0]
+    for n in range(commits):
+        offsets: list[dict[str, object]] = [
+            {"topic": topic, "partition": p, "offset": n * 2 + p} for p in (0, 1)
+        ]
+
+        def commit(offsets: list[dict[str, object]] = offsets) -> bool:
+            nonlocal target
+            status, body = http(
+                "POST", f"{target.url}/v1/groups/{group}/offsets", {"offsets": offsets}
+            )
+            if status == 307:  # not the coordinator: the offsets partition's leader is
+                target = wait_leader(cluster, "__consumer_offsets")
+            assert status in (200, 307, 503), body
+            return status == 200
+
+        wait_until("a commit", commit)
+        committed = {p: n * 2 + p for p in (0, 1)}
+    coordinator = wait_leader(cluster, "__consumer_offsets")
+    cleaned = wait_cleaned_up_to_active(coordinator, "__consumer_offsets", above=commits)
+    written_bytes = commits * 2 * 60  # well below what each commit record takes
+    assert segment_bytes_on_disk(coordinator, "__consumer_offsets") < written_bytes // 10
+    view = view_of_directory(
+        coordinator.node_id, coordinator.log_dir, "__consumer_offsets", 0, compacted=True
+    )
+    below = [b for b, e in zip(view.bases, view.ends, strict=True) if e <= cleaned]
+    # One record per (group, topic, partition) plus the group's own records, in a few batches.
+    assert len(below) <= 10, below
+
+    coordinator.kill()
+    coordinator.start()
+    wait_leader(cluster, "__consumer_offsets")
+
+    def reloaded() -> dict[int, int] | None:
+        status, body = http("GET", f"{cluster.nodes[-1].url}/v1/groups/{group}/offsets")
+        if status != 200:
+            return None
+        return {o["partition"]: o["offset"] for o in body["offsets"] if o["topic"] == topic}
+
+    assert wait_until("the group's offsets after the restart", reloaded) == committed
