@@ -17,11 +17,15 @@ How the README is read:
 - Other blocks (```` ```text ````, tables of files, ...) are not commands.
 - ``<!-- readme-test: not run: REASON -->`` on the line before a block leaves it out, with the
   reason on record; ``<!-- readme-test: any order -->`` compares its printed lines as a
-  multiset (several partitions read at once print in no fixed order).
+  multiset (several partitions read at once print in no fixed order);
+  ``<!-- readme-test: eventually -->`` marks commands that show what the cluster does in the
+  background (the log cleaner): each is run again until it prints what the README shows, for
+  up to a minute, as a user would look again. Only for commands that change nothing.
 
 What "the same output" means: the shape, not the values a run chooses. Both sides are rewritten
 the same way before they are compared: the documented ports become the test's, runs of blanks
-one space, blank lines dropped, dates ``<date>``, topic ids ``<id>``, numbers ``#``. Output
+one space, blank lines dropped, dates ``<date>``, topic ids ``<id>``, the checkout's absolute
+path before ``.cluster/`` ``<checkout>``, numbers ``#``. Output
 that is JSON (a document or one per line) is compared by structure: the same keys, values of
 the same JSON types, the same strings, booleans and error codes, but for what a run chooses
 (ids, which voter leads; a ``null`` shown matches any value: a figure not known yet). ``ls``
@@ -40,6 +44,7 @@ import orjson
 
 NOT_RUN = "not run:"
 ANY_ORDER = "any order"
+EVENTUALLY = "eventually"
 _EXITS = re.compile(r"^exits (\d+)$")
 _ANNOTATION = re.compile(r"^<!--\s*readme-test:\s*(.*?)\s*-->\s*$")
 _FENCE = re.compile(r"^```(\S*)\s*$")
@@ -67,6 +72,10 @@ class Block:
         return ANY_ORDER in self.annotations
 
     @property
+    def eventually(self) -> bool:
+        return EVENTUALLY in self.annotations
+
+    @property
     def exit_status(self) -> int:
         for note in self.annotations:
             if match := _EXITS.match(note):
@@ -86,6 +95,7 @@ class Step:
     any_order: bool = False
     python: bool = False
     exit_status: int = 0  # what the command exits with (Ctrl+C aside)
+    eventually: bool = False  # run again until the output matches (background work)
 
 
 def blocks(markdown: str) -> list[Block]:
@@ -193,6 +203,7 @@ def steps(block: Block) -> list[Step]:
                 interrupt_after,
                 any_order=block.any_order,
                 exit_status=block.exit_status,
+                eventually=block.eventually,
             )
         )
     return found
@@ -227,10 +238,16 @@ _BLANKS = re.compile(r"\s+")
 WILDCARD = "..."
 
 
+# The absolute path of the reader's checkout, before the cluster's directory: Kafka's tools
+# print some paths absolute (kraft-dump-log's gap notes, kraft-log-dirs's logDir).
+_CHECKOUT = re.compile(r"(?:/[^\s/\"']+)+/(?=\.cluster/)")
+
+
 def normalize_line(line: str) -> str:
     """A printed line with what a run chooses (dates, ids, numbers, spacing) made uniform."""
     line = _JAVA_DATE.sub("<date>", line)
     line = _TOPIC_ID.sub(lambda m: "<id>" if re.search(r"\d|[A-Z]", m.group()) else m.group(), line)
+    line = _CHECKOUT.sub("<checkout>/", line)
     line = _NUMBER.sub("#", line)
     return _BLANKS.sub(" ", line).strip()
 

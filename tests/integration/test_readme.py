@@ -34,6 +34,8 @@ README = ROOT / "README.md"
 STEP_TIMEOUT_S = 120.0
 README_TIMEOUT_S = 1200
 INTERRUPT_WAIT_S = 60.0
+# How long a step marked "eventually" may take to show what the README shows.
+EVENTUALLY_S = 60.0
 _CLUSTER = re.compile(r"(?<![\w/.-])scripts/cluster (start|stop|status)\b")
 _CHECKOUT_PATH = re.compile(r"(?<![\w/.-])(scripts|\.venv|docs|compose)/")
 
@@ -172,6 +174,22 @@ def readme_blocks() -> list[readme_lab.Block]:
     return readme_lab.blocks(README.read_text())
 
 
+def _check_step(lab: Lab, step: readme_lab.Step, where: str) -> str | None:
+    """Runs one step; what differs from the README, or None."""
+    status, printed = lab.run(step)
+    # After Ctrl+C: Kafka's tools exit 130, others die of the signal.
+    allowed = {step.exit_status}
+    if step.interrupt_after is not None:
+        allowed = {130, -signal.SIGINT}
+    if status not in allowed:
+        return f"{where}\n  exit status {status}; printed:\n{printed}"
+    if step.expected is None:
+        return None
+    shown = [readme_lab.rewrite_ports(line, lab.base_port) for line in step.expected]
+    difference = readme_lab.output_difference(replace(step, expected=shown), printed)
+    return f"{where}\n{difference}" if difference else None
+
+
 @pytest.mark.timeout(README_TIMEOUT_S)
 def test_the_readme_runs_as_written(lab: Lab) -> None:
     failures: list[str] = []
@@ -180,22 +198,18 @@ def test_the_readme_runs_as_written(lab: Lab) -> None:
         for step in readme_lab.steps(block):
             where = f"README line {step.line_no}: {step.command.splitlines()[0][:120]}"
             started = time.monotonic()
-            status, printed = lab.run(step)
+            while True:
+                failure = _check_step(lab, step, where)
+                if not (failure and step.eventually):
+                    break
+                if time.monotonic() - started > EVENTUALLY_S:
+                    failure = f"{failure}\n  (still so after {EVENTUALLY_S:.0f} s)"
+                    break
+                time.sleep(0.5)
             print(f"{time.monotonic() - started:6.1f} s  {where}")  # shown when it fails
             ran += 1
-            # After Ctrl+C: Kafka's tools exit 130, others die of the signal.
-            allowed = {step.exit_status}
-            if step.interrupt_after is not None:
-                allowed = {130, -signal.SIGINT}
-            if status not in allowed:
-                failures.append(f"{where}\n  exit status {status}; printed:\n{printed}")
-                continue
-            if step.expected is None:
-                continue
-            shown = [readme_lab.rewrite_ports(line, lab.base_port) for line in step.expected]
-            difference = readme_lab.output_difference(replace(step, expected=shown), printed)
-            if difference:
-                failures.append(f"{where}\n{difference}")
+            if failure:
+                failures.append(failure)
     assert ran > 0, "the README has no commands"
     assert not failures, f"{len(failures)} of {ran} README steps differ:\n\n" + "\n\n".join(
         failures

@@ -170,3 +170,26 @@ def test_ls_is_compared_as_a_set_of_names_and_prompts_are_dropped() -> None:
     assert readme_lab.output_difference(some, "x.log\n") is not None
     producer = Step("kraft-console-producer", 1, stdin=["a"], expected=[])
     assert readme_lab.output_difference(producer, ">>") is None
+
+
+def test_eventually_marks_each_step_of_its_block_and_no_other() -> None:
+    markdown = """<!-- readme-test: eventually -->
+```console
+$ kraft-console-consumer --bootstrap-server localhost:9092 --topic t --from-beginning
+v
+```
+
+```console
+$ kraft-topics --bootstrap-server localhost:9092 --list
+t
+```
+"""
+    consume, listing = all_steps(markdown)
+    assert consume.eventually and not listing.eventually
+
+
+def test_the_checkouts_absolute_path_before_the_cluster_directory_is_anyones() -> None:
+    readme = "Non-consecutive offsets in /home/me/kraft/.cluster/node-1/t-0/0.log"
+    run = "Non-consecutive offsets in /tmp/pytest-of-root/p-3/work/.cluster/node-1/t-0/0.log"
+    assert readme_lab.normalize_line(readme) == readme_lab.normalize_line(run)
+    assert readme_lab.normalize_line(".cluster/node-1") == ".cluster/node-#"
