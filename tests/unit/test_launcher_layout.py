@@ -33,6 +33,7 @@ def test_three_node_properties_use_kafkas_names_and_the_three_node_topic_default
         "num.partitions": "1",
         "default.replication.factor": "3",
         "min.insync.replicas": "2",
+        "log.cleaner.backoff.ms": "1000",
     }
 
 
