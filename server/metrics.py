@@ -410,9 +410,9 @@ def cleaner_families(facts: CleanerFacts) -> list[Metric]:
         ),
         _gauge(
             "kraft_log_cleaner_dirty_max_ratio",
-            "The largest dirty ratio (bytes written since the last clean over all cleanable "
-            "bytes) of the compacted logs the cleaner last measured, 0 to 1, cleanable or not "
-            "(Kafka's max-dirty-percent / 100).",
+            "The largest dirty ratio of the compacted logs the cleaner last measured, cleanable "
+            "or not: bytes written since a log's last clean over its bytes up to where cleaning "
+            "stops, 0 to 1 (Kafka's max-dirty-percent / 100).",
             facts.max_dirty_ratio,
         ),
         _gauge(
