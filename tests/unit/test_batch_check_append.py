@@ -5,6 +5,8 @@ shared with the JSON path, and nothing stored for a refused batch."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from client.protocol import (
@@ -23,7 +25,7 @@ from storage.memory_log import MemoryLog
 NOW_MS = 1_700_000_000_000
 
 
-def partition(isr: tuple[int, ...] = (1,), min_isr: int = 1, **config: int) -> Partition:
+def partition(isr: tuple[int, ...] = (1,), min_isr: int = 1, **config: Any) -> Partition:
     return Partition(
         topic="t",
         topic_id="AAAAAAAAAAAAAAAAAAAAAQ",
