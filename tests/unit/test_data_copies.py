@@ -17,7 +17,9 @@ ORIGINAL_SHA256 = {
 
 
 def test_every_vector_file_has_a_known_original() -> None:
-    assert sorted(p.name for p in DATA.glob("*.json")) == sorted(ORIGINAL_SHA256)
+    # kafka_4.4_*: what Kafka 4.4.0's own code printed, captured in this project (not vectors).
+    vectors = [p.name for p in DATA.glob("*.json") if not p.name.startswith("kafka_4.4_")]
+    assert sorted(vectors) == sorted(ORIGINAL_SHA256)
 
 
 @pytest.mark.parametrize("name", sorted(ORIGINAL_SHA256))

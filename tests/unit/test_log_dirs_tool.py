@@ -1,5 +1,5 @@
 """kraft-log-dirs prints Kafka 4.4's LogDirsCommand lines: its flags, its errors, and its JSON
-byte for byte (checked against Kafka's own formatAsJson, tests/data/kafka_log_dirs.json)."""
+byte for byte (checked against Kafka's own formatAsJson, tests/data/kafka_4.4_log_dirs.json)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from client.tools.log_dirs import (
 )
 
 VECTORS = json.loads(
-    (Path(__file__).resolve().parents[1] / "data" / "kafka_log_dirs.json").read_text()
+    (Path(__file__).resolve().parents[1] / "data" / "kafka_4.4_log_dirs.json").read_text()
 )
 BOOTSTRAP = ("--bootstrap-server", "localhost:9092")
 
