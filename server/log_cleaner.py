@@ -309,12 +309,18 @@ class LogCleaner:
                 return None  # deleted meanwhile: its directory went with the files
             log.error("cleaning of %s failed: %s", partition.name, e)
             return None
-        self._write_checkpoint(key, result.checkpoint)
+        self._write_checkpoint(partition, result.checkpoint)
         log.info("%s", result.stats.describe(partition.name, result.first_dirty, result.checkpoint))
         return result
 
-    def _write_checkpoint(self, key: Key, offset: int) -> None:
+    def _write_checkpoint(self, partition: Partition, offset: int) -> None:
+        key = (partition.topic, partition.index)
         with self._checkpoints_lock:
+            if partition.closed:
+                # Deleted since its last swap: the log manager closes a partition before it
+                # forgets its entry, so checking under the lock is enough to never write an
+                # entry for a log that is gone (a namesake created later would inherit it).
+                return
             self._checkpoints[key] = offset
             values = dict(self._checkpoints)
             try:

@@ -323,7 +323,10 @@ class LogManager:
         """The event-loop half of opening: the partition joins this node's replicas."""
         key = (loaded.topic, loaded.index)
         if loaded.replaced_namesake:
-            self._forget(key)  # the checkpoints' offsets were the namesake's
+            # The checkpoints' offsets were the namesake's (deleted while this node was down),
+            # the cleaner's too: kept, the new log would count as cleaned up to there.
+            self._forget(key)
+            self.cleaner.forget(key)
         partition = Partition(
             topic=loaded.topic,
             topic_id=loaded.topic_id,
@@ -379,7 +382,6 @@ class LogManager:
         self.failed.pop(key, None)
         self._unindex(key)
         self._forget(key)
-        self.cleaner.forget(key)
         directory = self.log_dir / f"{topic}-{index}"
         if partition is not None:
             if not self.local_keys(topic):
@@ -390,6 +392,10 @@ class LogManager:
             partition.log.delete()
         elif directory.exists():
             self._remove_directory(directory)
+        # After the close: a clean finishing in a cleaner thread writes its checkpoint only
+        # for a partition still open (LogCleaner._write_checkpoint), so the entry dropped
+        # here cannot come back with a deleted log's offset for a namesake to inherit.
+        self.cleaner.forget(key)
 
     def _forget(self, key: Key) -> None:
         for offsets in self._saved:
