@@ -40,6 +40,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Protocol
 
 from storage.batch import (
@@ -53,9 +54,10 @@ from storage.batch import (
     check_batch,
     crc32c,
     decode_batch,
+    decode_varint,
     encode_varint,
 )
-from storage.clean_map import record_keys
+from storage.clean_map import walk_records
 from storage.errors import CorruptRecordError
 
 # Batch attribute bit 6 (Kafka's DELETE_HORIZON_FLAG_MASK): the base timestamp holds the
@@ -182,6 +184,99 @@ def rebuild_batch(header: BatchHeader, kept: Sequence[Record], horizon: int | No
     )
 
 
+class _NotAsWeWrite(Exception):
+    """A kept record whose bytes are not what :func:`rebuild_batch` would write of it."""
+
+
+def _exact_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it, if it is written as
+    :func:`storage.batch.encode_varint` writes its value (no longer than needed)."""
+    b = buf[pos]
+    if b < 0x80:
+        return (b >> 1) ^ -(b & 1), pos + 1
+    b2 = buf[pos + 1]
+    if 0 < b2 < 0x80:  # two bytes, the second not 0: the shortest form of its value
+        zz = (b & 0x7F) | (b2 << 7)
+        return (zz >> 1) ^ -(zz & 1), pos + 2
+    value, after = decode_varint(buf, pos, end)
+    if buf[pos:after] != encode_varint(value):
+        raise _NotAsWeWrite
+    return value, after
+
+
+def _rebuild_from_bytes(
+    buf: bytes, header: BatchHeader, starts: Sequence[int], kept: Sequence[int], horizon: int | None
+) -> bytes | None:
+    """What :func:`rebuild_batch` writes for the records ``kept`` (indexes into ``starts``,
+    :class:`storage.clean_map.RecordWalk`'s) of ``header``'s batch, made from their bytes
+    instead of decoding and encoding them: a record's fields after its timestamp delta do not
+    depend on where it sits or on the batch's base timestamp, so they are copied, and the
+    record's length, attributes (0) and timestamp delta (from the new base) written before
+    them; a record that needs neither is copied whole. Returns None when a kept record is not
+    as :func:`rebuild_batch` would write it (it has headers, a varint longer than needed, or
+    does not parse): the caller then decodes the batch and rebuilds it, as Kafka re-encodes
+    every record it keeps."""
+    log_append_time = header.is_log_append_time
+    old_base = header.base_timestamp
+    timestamps: list[int] = []
+    deltas: list[int] = []
+    fields: list[int] = []  # where each record's offset delta starts
+    plain: list[bool] = []  # length, attributes and timestamp delta as we write them
+    try:
+        for i in kept:
+            start, end = starts[i], starts[i + 1]
+            length, p = _exact_varint(buf, start, end)
+            if p + length != end:
+                return None
+            attributes = buf[p]
+            delta, q = _exact_varint(buf, p + 1, end)
+            r = _exact_varint(buf, q, end)[1]  # the offset delta
+            key_length, r = _exact_varint(buf, r, end)
+            if key_length >= 0:
+                r += key_length
+            elif key_length != -1:
+                return None
+            value_length, r = _exact_varint(buf, r, end)
+            if value_length >= 0:
+                r += value_length
+            elif value_length != -1:
+                return None
+            # Then the header count: 0 (one byte) and the record's last byte.
+            if r != end - 1 or buf[r] != 0:
+                return None
+            timestamps.append(header.max_timestamp if log_append_time else old_base + delta)
+            deltas.append(delta)
+            fields.append(q)
+            plain.append(attributes == 0)
+    except (IndexError, CorruptRecordError, _NotAsWeWrite):
+        return None
+    with_horizon = horizon is not None and horizon >= 0
+    base_timestamp = horizon if with_horizon and horizon is not None else timestamps[0]
+    if log_append_time:
+        max_timestamp = header.max_timestamp
+    else:
+        max_timestamp = max(NO_TIMESTAMP, max(timestamps))
+    parts: list[bytes] = []
+    for i, timestamp, delta, q, as_written in zip(
+        kept, timestamps, deltas, fields, plain, strict=True
+    ):
+        new_delta = timestamp - base_timestamp
+        if as_written and new_delta == delta:
+            parts.append(buf[starts[i] : starts[i + 1]])
+        else:
+            body = b"\x00" + encode_varint(new_delta) + buf[q : starts[i + 1]]
+            parts.append(encode_varint(len(body)))
+            parts.append(body)
+    return _assemble(
+        header,
+        _attributes(header, with_horizon),
+        base_timestamp,
+        max_timestamp,
+        b"".join(parts),
+        len(kept),
+    )
+
+
 def filter_batch(
     buf: bytes | memoryview,
     pos: int,
@@ -195,6 +290,8 @@ def filter_batch(
     """The cleaner's verdict on the batch at ``pos`` of ``buf`` (module docstring): its
     header and what to write in its place. Checks the CRC; refuses a compressed batch.
     Raises :class:`CorruptRecordError` for a batch that does not parse."""
+    if not isinstance(buf, bytes):
+        buf = bytes(buf)  # the kept records' bytes are slices of it
     header = check_batch(buf, pos)
     if header.compression != 0:
         raise CorruptRecordError(
@@ -209,34 +306,39 @@ def filter_batch(
     latest = offset_map.latest_offset
     horizon = delete_horizon(header)
     get = offset_map.get
-    keep: list[bool] = []
-    keyless = 0
-    tombstones = False
-    # Decided on the keys and null marks alone; the batch is decoded whole only to rebuild it.
-    for offset, key, tombstone in record_keys(buf, pos, header):
-        if offset > latest:
-            kept = True
-        elif key is None:
-            keyless += 1
-            kept = False
-        else:
-            found = get(key)
-            kept = (found is None or offset >= found) and (
-                not tombstone or horizon is None or now_ms < horizon
-            )
-        keep.append(kept)
-        if kept and tombstone:
-            tombstones = True
+    walk = walk_records(buf, pos, header)
+    offsets, keys, tombstones = walk.offsets, walk.keys, walk.tombstones
+    # Decided on the keys and null marks alone, first as if no record were a tombstone (one
+    # expression a record: the cleaner's second hottest loop), then the tombstones amended.
+    keep = [
+        offset > latest or (key is not None and ((found := get(key)) is None or offset >= found))
+        for offset, key in zip(offsets, keys, strict=True)
+    ]
+    keyless = walk.keyless
+    if keyless and header.last_offset > latest:
+        # A keyless record after the map's latest offset stays and is not counted.
+        keyless = sum(
+            1 for offset, key in zip(offsets, keys, strict=True) if key is None and offset <= latest
+        )
+    tombstones_kept = False
+    for i in tombstones:
+        if keep[i]:
+            if offsets[i] <= latest and horizon is not None and now_ms >= horizon:
+                keep[i] = False
+            else:
+                tombstones_kept = True
     read = len(keep)
-    kept_count = sum(keep)
+    kept_count = keep.count(True)
     if kept_count:
-        needs_horizon = tombstones and horizon is None
+        needs_horizon = tombstones_kept and horizon is None
         if kept_count == read and not needs_horizon:
             return header, FilterResult(bytes(buf[pos : pos + size]), read, read, keyless, True)
         new_horizon = now_ms + delete_retention_ms if needs_horizon else horizon
-        _header, records = decode_batch(buf, pos)
-        kept_records = [r for r, k in zip(records, keep, strict=True) if k]
-        data = rebuild_batch(header, kept_records, new_horizon)
+        kept = list(compress(range(read), keep))
+        data = _rebuild_from_bytes(buf, header, walk.starts, kept, new_horizon)
+        if data is None:
+            _header, records = decode_batch(buf, pos)
+            data = rebuild_batch(header, [records[i] for i in kept], new_horizon)
         return header, FilterResult(data, read, kept_count, keyless, False)
     producer_last = last_data_offsets.get(header.producer_id) if header.producer_id >= 0 else None
     if producer_last == header.last_offset or header.next_offset == upper_bound_offset:

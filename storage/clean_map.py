@@ -29,6 +29,8 @@ buffer too small for one key.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from storage.batch import HEADER_SIZE, BatchHeader, check_batch, decode_varint
 from storage.errors import CorruptRecordError
 
@@ -74,6 +76,22 @@ class OffsetMap:
         self.used_bytes += cost
         return True
 
+    def put_latest(self, latest: dict[bytes | None, int], *, force: bool = False) -> bool:
+        """Records each offset of ``latest`` as its key's latest, or nothing (False) if the
+        keys new to the map would pass the budget together, unless ``force``. The keys are
+        bytes (``dict[bytes | None, int]`` only to take the cleaner's walk as it comes)."""
+        offsets = self._offsets
+        # set.difference(dict) probes the dict once per key of the set (dict_keys' "-" would
+        # walk the whole map instead).
+        fresh = set(latest).difference(offsets)
+        if fresh:
+            cost = sum(map(len, fresh)) + ENTRY_OVERHEAD_BYTES * len(fresh)  # type: ignore[arg-type]
+            if not force and self.used_bytes + cost > self.memory_bytes:
+                return False
+            self.used_bytes += cost
+        offsets.update(latest)  # type: ignore[arg-type]
+        return True
+
     def update_latest_offset(self, offset: int) -> None:
         """Moves ``latest_offset`` up to ``offset`` (never down)."""
         if offset > self.latest_offset:
@@ -94,82 +112,138 @@ def _bad_record(message: str, position: int) -> CorruptRecordError:
     return CorruptRecordError(message, position)
 
 
+class RecordWalk(NamedTuple):
+    """What :func:`walk_records` read of a batch's records, in record order."""
+
+    offsets: list[int]
+    # None for a record without a key.
+    keys: list[bytes | None]
+    # Where each record starts (its length varint) in the buffer, then where the last ends: record
+    # i is ``buf[starts[i] : starts[i + 1]]``.
+    starts: list[int]
+    # Indexes (into the lists above) of the records whose value is null: tombstones.
+    tombstones: list[int]
+    # How many records have no key.
+    keyless: int
+
+
+def walk_records(buf: bytes | memoryview, pos: int, header: BatchHeader) -> RecordWalk:
+    """Each record's offset, key, position and null-value mark of the (checked, uncompressed)
+    batch at ``pos``, reading only what leads to each key and to the null mark of its value:
+    the cleaner decides on these. Raises :class:`CorruptRecordError` where a record does not
+    parse, as :func:`storage.batch.decode_batch` would.
+
+    This is the cleaner's hottest loop (every record of the dirty range, twice): one function,
+    local names, varints of one and two bytes (zigzag -64..63 and -8192..8191: nearly every
+    length and offset delta) decoded inline, and one bound check a record: every field read
+    lies before the value's null mark, so the mark lying inside the record vouches for them
+    all (a read past the buffer's end raises IndexError, turned into the corruption error).
+    A record's value and headers are not parsed: the CRC vouches for the bytes, and a batch
+    the cleaner rebuilds re-reads the records it keeps."""
+    if not isinstance(buf, bytes):
+        # Slices of bytes are the keys' bytes; a view's would be views of it.
+        buf = bytes(buf)
+    end = pos + header.size
+    base = header.base_offset
+    keyless = 0
+    offsets: list[int] = []
+    keys: list[bytes | None] = []
+    starts: list[int] = []
+    tombstones: list[int] = []
+    add_offset = offsets.append
+    add_key = keys.append
+    add_start = starts.append
+    c = pos + HEADER_SIZE
+    i = 0
+    try:
+        for i in range(header.record_count):
+            add_start(c)
+            b = buf[c]
+            if b < 0x80:
+                length = (b >> 1) ^ -(b & 1)
+                c += 1
+            elif buf[c + 1] < 0x80:
+                zz = (b & 0x7F) | (buf[c + 1] << 7)
+                length = (zz >> 1) ^ -(zz & 1)
+                c += 2
+            else:
+                length, c = decode_varint(buf, c, end)
+            record_end = c + length
+            if length < 1 or record_end > end:
+                raise _bad_record(f"a record of {length} bytes does not fit the batch", c)
+            # c is the record's attributes; the timestamp delta after them is not needed.
+            c += 1
+            if buf[c] < 0x80:
+                c += 1
+            elif buf[c + 1] < 0x80:
+                c += 2
+            else:
+                c = decode_varint(buf, c, record_end)[1]
+            b = buf[c]
+            if b < 0x80:
+                add_offset(base + ((b >> 1) ^ -(b & 1)))
+                c += 1
+            elif buf[c + 1] < 0x80:
+                zz = (b & 0x7F) | (buf[c + 1] << 7)
+                add_offset(base + ((zz >> 1) ^ -(zz & 1)))
+                c += 2
+            else:
+                delta, c = decode_varint(buf, c, record_end)
+                add_offset(base + delta)
+            b = buf[c]
+            if b < 0x80:
+                key_length = (b >> 1) ^ -(b & 1)
+                c += 1
+            else:
+                key_length, c = decode_varint(buf, c, record_end)
+            if key_length >= 0:
+                add_key(buf[c : c + key_length])
+                c += key_length
+            elif key_length == -1:
+                add_key(None)
+                keyless += 1
+            else:
+                raise _bad_record(f"a key of {key_length} bytes", c)
+            if c >= record_end:
+                raise _bad_record("a record ends before its value", c)
+            # A null value is varint -1, one byte 0x01; any other value length is not needed.
+            b = buf[c]
+            if b == 0x01 or (
+                b & 0x7F == 0x01 and decode_varint(buf, c, record_end)[0] == -1
+            ):  # the second: -1 in a longer varint (no writer we know does this)
+                tombstones.append(i)
+            c = record_end
+    except IndexError:
+        raise _bad_record(f"record {i} of the batch runs past the buffer", c) from None
+    if c != end:
+        raise _bad_record(
+            f"expected {header.record_count} records to fill the batch to byte {end}, "
+            f"they end at {c}",
+            c,
+        )
+    add_start(end)
+    # Offset deltas are checked here, all at once, rather than one a record in the loop.
+    last = base + header.last_offset_delta
+    if offsets and (min(offsets) < base or max(offsets) > last):
+        i = next(i for i, offset in enumerate(offsets) if not base <= offset <= last)
+        raise _bad_record(
+            f"offset delta {offsets[i] - base} is outside [0, {header.last_offset_delta}]",
+            starts[i],
+        )
+    return RecordWalk(offsets, keys, starts, tombstones, keyless)
+
+
 def record_keys(
     buf: bytes | memoryview, pos: int, header: BatchHeader
 ) -> list[tuple[int, bytes | None, bool]]:
     """(offset, key or None, whether it is a tombstone) of every record of the (checked,
-    uncompressed) batch at ``pos``, in order, reading only what leads to each key and to the
-    null mark of its value: the cleaner decides on these, and decodes a batch whole only when
-    it rebuilds it. Raises :class:`CorruptRecordError` where a record does not parse, as
-    :func:`storage.batch.decode_batch` would."""
-    end = pos + header.size
-    cursor = pos + HEADER_SIZE
-    base = header.base_offset
-    last_delta = header.last_offset_delta
-    out: list[tuple[int, bytes | None, bool]] = []
-    append = out.append
-    # Varints are decoded inline when they take one or two bytes (zigzag -64..63 and
-    # -8192..8191: nearly every length and offset delta), by decode_varint otherwise. A
-    # record's value and headers are not parsed: the CRC vouches for the bytes, and a batch
-    # the cleaner rebuilds is decoded whole (and checked) by decode_batch first.
-    for _ in range(header.record_count):
-        # The record's length: one or two bytes for any record under 8 KiB.
-        if cursor + 1 < end and buf[cursor] < 0x80:
-            zz = buf[cursor]
-            length, cursor = (zz >> 1) ^ -(zz & 1), cursor + 1
-        elif cursor + 1 < end and buf[cursor + 1] < 0x80:
-            zz = (buf[cursor] & 0x7F) | (buf[cursor + 1] << 7)
-            length, cursor = (zz >> 1) ^ -(zz & 1), cursor + 2
-        else:
-            length, cursor = decode_varint(buf, cursor, end)
-        record_end = cursor + length
-        if length < 1 or record_end > end:
-            raise _bad_record(f"a record of {length} bytes does not fit the batch", cursor)
-        c = cursor + 1  # attributes
-        # The timestamp delta is not needed: skipped (at most 10 bytes, within the record).
-        if c < record_end and buf[c] < 0x80:
-            c += 1
-        else:
-            stop = min(c + 10, record_end)
-            while c < stop and buf[c] & 0x80:
-                c += 1
-            c += 1
-        if c < record_end and buf[c] < 0x80:
-            zz = buf[c]
-            offset_delta, c = (zz >> 1) ^ -(zz & 1), c + 1
-        else:
-            offset_delta, c = decode_varint(buf, c, record_end)
-        if offset_delta < 0 or offset_delta > last_delta:
-            raise _bad_record(f"offset delta {offset_delta} is outside [0, {last_delta}]", c)
-        if c < record_end and buf[c] < 0x80:
-            zz = buf[c]
-            key_length, c = (zz >> 1) ^ -(zz & 1), c + 1
-        else:
-            key_length, c = decode_varint(buf, c, record_end)
-        key: bytes | None = None
-        if key_length >= 0:
-            if c + key_length > record_end:
-                raise _bad_record(f"a key of {key_length} bytes does not fit in its record", c)
-            key = bytes(buf[c : c + key_length])
-            c += key_length
-        elif key_length != -1:
-            raise _bad_record(f"a key of {key_length} bytes", c)
-        # A null value is varint -1, one byte 0x01; any other value length is not needed.
-        if c >= record_end:
-            raise _bad_record("a record ends before its value", c)
-        mark = buf[c]
-        if mark != 0x01 and mark & 0x7F == 0x01:
-            # Low bits of -1 in a longer varint (no writer we know does this): decoded.
-            mark = 0x01 if decode_varint(buf, c, record_end)[0] == -1 else 0
-        append((base + offset_delta, key, mark == 0x01))
-        cursor = record_end
-    if cursor != end:
-        raise _bad_record(
-            f"expected {header.record_count} records to fill the batch to byte {end}, "
-            f"they end at {cursor}",
-            cursor,
-        )
-    return out
+    uncompressed) batch at ``pos``, in order: :func:`walk_records` as one tuple a record."""
+    walk = walk_records(buf, pos, header)
+    tombstones = set(walk.tombstones)
+    return [
+        (offset, key, i in tombstones)
+        for i, (offset, key) in enumerate(zip(walk.offsets, walk.keys, strict=True))
+    ]
 
 
 def map_batch(
@@ -191,12 +265,23 @@ def map_batch(
     if not header.is_control:
         # Before the map covers any batch, this one is mapped whole (progress: docstring).
         force = offset_map.latest_offset < start_offset
-        for offset, key, _tombstone in record_keys(buf, pos, header):
-            if (
-                key is not None
-                and offset >= start_offset
-                and not offset_map.put(key, offset, force=force)
-            ):
-                return header, True
+        walk = walk_records(buf, pos, header)
+        # The common case in one step: every record is at or after the start and keyed, and the
+        # batch's new keys fit: the map ends as the puts one by one would leave it (the last
+        # offset of each key wins). Otherwise the puts go one by one, to stop where they would.
+        if (
+            header.base_offset < start_offset
+            or walk.keyless
+            or not offset_map.put_latest(
+                dict(zip(walk.keys, walk.offsets, strict=True)), force=force
+            )
+        ):
+            for offset, key in zip(walk.offsets, walk.keys, strict=True):
+                if (
+                    key is not None
+                    and offset >= start_offset
+                    and not offset_map.put(key, offset, force=force)
+                ):
+                    return header, True
     offset_map.update_latest_offset(header.last_offset)
     return header, False
