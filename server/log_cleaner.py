@@ -20,8 +20,9 @@ and which log, runs it off the event loop, and keeps the cleaner's position.
 - The position: ``cleaner-offset-checkpoint`` (Kafka's file and format) holds each compacted
   partition's first dirty offset, written after each clean; a checkpoint the log no longer
   covers (below its start, past its end) is reset to the log start, as Kafka does.
-- A log the cleaner cannot read (a corrupt or compressed batch) is marked uncleanable until
-  the node restarts (Kafka's ``uncleanablePartitions``); the other logs go on. Stopping, a
+- A log the cleaner cannot read (a corrupt or compressed batch), or whose clean raised an
+  unexpected error, is marked uncleanable until the node restarts (Kafka's
+  ``uncleanablePartitions``); the other logs go on, and the node with them. Stopping, a
   deleted partition or a log gone offline abort a clean quietly: the groups already swapped
   in stay (each is a whole clean), the rest is untouched.
 - Each thread reads old segments through half its share of ``log.cleaner.io.buffer.size``
@@ -308,6 +309,19 @@ class LogCleaner:
             if partition.closed:
                 return None  # deleted meanwhile: its directory went with the files
             log.error("cleaning of %s failed: %s", partition.name, e)
+            return None
+        except Exception as e:
+            # A bug met by this log's data (Kafka's LogCleaningException): every replica of
+            # the log would meet it, so ending the node would take down each of them, again
+            # at each restart. As Kafka does, the partition is marked uncleanable, loudly, and
+            # the node serves on; what was swapped in is whole (each group is), the rest as
+            # it was, the .cleaned files gone.
+            self.uncleanable[key] = f"{type(e).__name__}: {e}"
+            log.exception(
+                "unexpected error cleaning %s; its partition is marked uncleanable until the "
+                "node restarts",
+                partition.name,
+            )
             return None
         self._write_checkpoint(partition, result.checkpoint)
         log.info("%s", result.stats.describe(partition.name, result.first_dirty, result.checkpoint))
