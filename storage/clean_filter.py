@@ -213,9 +213,9 @@ def _rebuild_from_bytes(
     depend on where it sits or on the batch's base timestamp, so they are copied, and the
     record's length, attributes (0) and timestamp delta (from the new base) written before
     them; a record that needs neither is copied whole. Returns None when a kept record is not
-    as :func:`rebuild_batch` would write it (it has headers, a varint longer than needed, or
-    does not parse): the caller then decodes the batch and rebuilds it, as Kafka re-encodes
-    every record it keeps."""
+    as :func:`rebuild_batch` would write it (a varint longer than needed) or does not parse:
+    the caller then decodes the batch and rebuilds it, as Kafka re-encodes every record it
+    keeps (and :func:`storage.batch.decode_batch` names what is wrong)."""
     log_append_time = header.is_log_append_time
     old_base = header.base_timestamp
     timestamps: list[int] = []
@@ -241,14 +241,28 @@ def _rebuild_from_bytes(
                 r += value_length
             elif value_length != -1:
                 return None
-            # Then the header count: 0 (one byte) and the record's last byte.
-            if r != end - 1 or buf[r] != 0:
+            header_count, r = _exact_varint(buf, r, end)
+            if not 0 <= header_count <= end - r:
+                return None
+            for _h in range(header_count):
+                name_length, r = _exact_varint(buf, r, end)
+                if name_length < 0:
+                    return None
+                # A name is decoded and encoded again by rebuild_batch: UTF-8 only.
+                buf[r : r + name_length].decode("utf-8")
+                r += name_length
+                value_length, r = _exact_varint(buf, r, end)
+                if value_length >= 0:
+                    r += value_length
+                elif value_length != -1:
+                    return None
+            if r != end:
                 return None
             timestamps.append(header.max_timestamp if log_append_time else old_base + delta)
             deltas.append(delta)
             fields.append(q)
             plain.append(attributes == 0)
-    except (IndexError, CorruptRecordError, _NotAsWeWrite):
+    except (IndexError, UnicodeDecodeError, CorruptRecordError, _NotAsWeWrite):
         return None
     with_horizon = horizon is not None and horizon >= 0
     base_timestamp = horizon if with_horizon and horizon is not None else timestamps[0]
