@@ -225,39 +225,56 @@ def _rebuild_from_bytes(
     try:
         for i in kept:
             start, end = starts[i], starts[i + 1]
-            length, p = _exact_varint(buf, start, end)
+            # One- and two-byte varints are read inline (nearly every field of a record).
+            b = buf[start]
+            if b < 0x80:
+                length, p = b >> 1, start + 1  # positive: the walk checked it
+            else:
+                length, p = _exact_varint(buf, start, end)
             if p + length != end:
                 return None
             attributes = buf[p]
-            delta, q = _exact_varint(buf, p + 1, end)
-            r = _exact_varint(buf, q, end)[1]  # the offset delta
-            key_length, r = _exact_varint(buf, r, end)
-            if key_length >= 0:
-                r += key_length
-            elif key_length != -1:
-                return None
+            b = buf[p + 1]
+            if b < 0x80:
+                delta, q = (b >> 1) ^ -(b & 1), p + 2
+            else:
+                delta, q = _exact_varint(buf, p + 1, end)
+            # The offset delta, then the key's length.
+            r = q + 1 if buf[q] < 0x80 else _exact_varint(buf, q, end)[1]
+            b = buf[r]
+            if b < 0x80 and not b & 1:
+                r += 1 + (b >> 1)
+            else:
+                key_length, r = _exact_varint(buf, r, end)
+                if key_length >= 0:
+                    r += key_length
+                elif key_length != -1:
+                    return None
             value_length, r = _exact_varint(buf, r, end)
             if value_length >= 0:
                 r += value_length
             elif value_length != -1:
                 return None
-            header_count, r = _exact_varint(buf, r, end)
-            if not 0 <= header_count <= end - r:
-                return None
-            for _h in range(header_count):
-                name_length, r = _exact_varint(buf, r, end)
-                if name_length < 0:
+            if r == end - 1 and buf[r] == 0:
+                pass  # no headers: the common case
+            else:
+                header_count, r = _exact_varint(buf, r, end)
+                if not 0 <= header_count <= end - r:
                     return None
-                # A name is decoded and encoded again by rebuild_batch: UTF-8 only.
-                buf[r : r + name_length].decode("utf-8")
-                r += name_length
-                value_length, r = _exact_varint(buf, r, end)
-                if value_length >= 0:
-                    r += value_length
-                elif value_length != -1:
+                for _h in range(header_count):
+                    name_length, r = _exact_varint(buf, r, end)
+                    if name_length < 0:
+                        return None
+                    # A name is decoded and encoded again by rebuild_batch: UTF-8 only.
+                    buf[r : r + name_length].decode("utf-8")
+                    r += name_length
+                    value_length, r = _exact_varint(buf, r, end)
+                    if value_length >= 0:
+                        r += value_length
+                    elif value_length != -1:
+                        return None
+                if r != end:
                     return None
-            if r != end:
-                return None
             timestamps.append(header.max_timestamp if log_append_time else old_base + delta)
             deltas.append(delta)
             fields.append(q)
