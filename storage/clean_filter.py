@@ -41,6 +41,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
+from operator import ge
 from typing import Protocol
 
 from storage.batch import (
@@ -57,7 +58,7 @@ from storage.batch import (
     decode_varint,
     encode_varint,
 )
-from storage.clean_map import walk_records
+from storage.clean_map import OffsetMap, walk_records
 from storage.errors import CorruptRecordError
 
 # Batch attribute bit 6 (Kafka's DELETE_HORIZON_FLAG_MASK): the base timestamp holds the
@@ -341,10 +342,21 @@ def filter_batch(
     offsets, keys, tombstones = walk.offsets, walk.keys, walk.tombstones
     # Decided on the keys and null marks alone, first as if no record were a tombstone (one
     # expression a record: the cleaner's second hottest loop), then the tombstones amended.
-    keep = [
-        offset > latest or (key is not None and ((found := get(key)) is None or offset >= found))
-        for offset, key in zip(offsets, keys, strict=True)
-    ]
+    if (
+        isinstance(offset_map, OffsetMap)
+        and not walk.keyless
+        and 0 <= header.base_offset
+        and header.last_offset <= latest
+    ):
+        # Every record keyed and within the map: kept if at or after its key's latest (-1 for
+        # a key the map lacks, so kept), asked in C.
+        keep = list(map(ge, offsets, offset_map.offsets_of(keys)))  # type: ignore[arg-type]
+    else:
+        keep = [
+            offset > latest
+            or (key is not None and ((found := get(key)) is None or offset >= found))
+            for offset, key in zip(offsets, keys, strict=True)
+        ]
     keyless = walk.keyless
     if keyless and header.last_offset > latest:
         # A keyless record after the map's latest offset stays and is not counted.

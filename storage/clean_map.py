@@ -30,6 +30,7 @@ buffer too small for one key.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import NamedTuple
 
 from storage.batch import HEADER_SIZE, BatchHeader, check_batch, decode_varint
@@ -61,6 +62,10 @@ class OffsetMap:
 
     def __len__(self) -> int:
         return len(self._offsets)
+
+    def offsets_of(self, keys: Sequence[bytes]) -> list[int]:
+        """The latest offset of each key, -1 for a key the map has not seen."""
+        return list(map(self._offsets.get, keys, repeat(-1, len(keys))))
 
     def put(self, key: bytes, offset: int, *, force: bool = False) -> bool:
         """Records ``offset`` as the latest of ``key``. A key already present costs nothing
