@@ -193,16 +193,23 @@ def test_a_leader_killed_mid_clean_settles_the_swap_loses_no_latest_value_and_re
     check_compacted_read(
         read, written, cleaned_below=cleaner_checkpoint(leader, TOPIC) or 0, tombstones_kept=True
     )
-    views = [
-        view_of_directory(
-            n.node_id,
-            n.log_dir,
-            TOPIC,
-            0,
-            in_isr=True,
-            high_watermark=(partition_info(n, TOPIC) or {}).get("high_watermark"),
-            compacted=True,
-        )
-        for n in cluster.nodes
-    ]
-    check_replicas(f"{TOPIC}-0", views, compacted=True)
+
+    def replicas_agree() -> bool:
+        # Read while the nodes run: a swap may rename a file being read (an OSError, which
+        # wait_until retries); a violation fails at once.
+        views = [
+            view_of_directory(
+                n.node_id,
+                n.log_dir,
+                TOPIC,
+                0,
+                in_isr=True,
+                high_watermark=(partition_info(n, TOPIC) or {}).get("high_watermark"),
+                compacted=True,
+            )
+            for n in cluster.nodes
+        ]
+        check_replicas(f"{TOPIC}-0", views, compacted=True)
+        return True
+
+    wait_until(f"{TOPIC}-0: the replicas' files read whole", replicas_agree)
