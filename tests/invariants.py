@@ -34,6 +34,7 @@ byte. What compaction promises instead (:func:`check_compacted_pair`):
 exposed) never decreases, and no batch below it is ever truncated or changed on an ISR
 member, nor below its own HW on any replica. A follower's HW may lag the leader's and a new
 leader's HW may start lower than the old leader's (as in Kafka), so those are not checked.
+It is for delete-policy logs: a cleaner changes committed batches by design.
 
 Views come from a live log (:func:`view_of_log`: the simulation's ``MemoryLog`` or a ``Log``),
 from bytes, or from a node's directory on disk (:func:`view_of_directory`), read without
