@@ -227,9 +227,12 @@ def _rebuild_from_bytes(
         for i in kept:
             start, end = starts[i], starts[i + 1]
             # One- and two-byte varints are read inline (nearly every field of a record).
+            # (A two-byte varint is as short as it can be when its second byte is not 0.)
             b = buf[start]
             if b < 0x80:
                 length, p = b >> 1, start + 1  # positive: the walk checked it
+            elif 0 < buf[start + 1] < 0x80:
+                length, p = ((b & 0x7F) | (buf[start + 1] << 7)) >> 1, start + 2
             else:
                 length, p = _exact_varint(buf, start, end)
             if p + length != end:
@@ -238,10 +241,18 @@ def _rebuild_from_bytes(
             b = buf[p + 1]
             if b < 0x80:
                 delta, q = (b >> 1) ^ -(b & 1), p + 2
+            elif 0 < buf[p + 2] < 0x80:
+                zz = (b & 0x7F) | (buf[p + 2] << 7)
+                delta, q = (zz >> 1) ^ -(zz & 1), p + 3
             else:
                 delta, q = _exact_varint(buf, p + 1, end)
             # The offset delta, then the key's length.
-            r = q + 1 if buf[q] < 0x80 else _exact_varint(buf, q, end)[1]
+            if buf[q] < 0x80:
+                r = q + 1
+            elif 0 < buf[q + 1] < 0x80:
+                r = q + 2
+            else:
+                r = _exact_varint(buf, q, end)[1]
             b = buf[r]
             if b < 0x80 and not b & 1:
                 r += 1 + (b >> 1)
@@ -251,11 +262,17 @@ def _rebuild_from_bytes(
                     r += key_length
                 elif key_length != -1:
                     return None
-            value_length, r = _exact_varint(buf, r, end)
-            if value_length >= 0:
-                r += value_length
-            elif value_length != -1:
-                return None
+            b = buf[r]
+            if b < 0x80 and not b & 1:
+                r += 1 + (b >> 1)
+            elif 0 < buf[r + 1] < 0x80 and not b & 1:
+                r += 2 + (((b & 0x7F) | (buf[r + 1] << 7)) >> 1)
+            else:
+                value_length, r = _exact_varint(buf, r, end)
+                if value_length >= 0:
+                    r += value_length
+                elif value_length != -1:
+                    return None
             if r == end - 1 and buf[r] == 0:
                 pass  # no headers: the common case
             else:
