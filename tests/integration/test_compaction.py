@@ -3,7 +3,9 @@ topic written with acks=all, and whatever replica leads, readers (the JSON fetch
 fetch, the console consumer) get every key's latest acknowledged value at the offset the
 produce answered, tombstones until their horizon, and everything not cleaned yet; a replica
 wiped while its node was down takes the leader's compacted batches as they are and rejoins the
-ISR; kraft-configs switches a topic in and out of the cleaner's hands; ``__consumer_offsets``
+ISR; an idempotent producer's last batch stays (emptied) on every replica, so that a new
+leader still knows its sequence; kraft-configs switches a topic in and out of the cleaner's
+hands; ``__consumer_offsets``
 stays bounded under thousands of commits and the coordinator reloads the last ones across its
 gaps. (The leader killed in the middle of a clean is in test_compaction_crash.py.)
 
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from scripts.node_process import Cluster, NodeProcess, http, run_tool, wait_until
+from storage.batch import read_header
 from tests.integration.compaction_helpers import (
     active_base,
     check_compacted_read,
@@ -273,6 +277,72 @@ def test_a_wiped_replica_fetches_the_compacted_batches_as_they_are_and_rejoins_t
         for node in others:
             node.start()
     wait_isr(follower, topic, 3)
+
+
+def test_an_idempotent_producers_last_batch_survives_the_clean_and_a_new_leader(
+    cluster: Cluster,
+) -> None:
+    topic = "sequences"
+    replicas = create_compacted(cluster, topic)
+    leader = wait_leader(cluster, topic)
+    status, producer = http("POST", f"{leader.url}/v1/producers", {})
+    assert status == 200, producer
+
+    def send(node: NodeProcess, seq: int, batch: int) -> tuple[int, Any]:
+        records = [{"key": f"k{i % 3}", "value": f"p{batch}-{i}"} for i in range(10)]
+        headers = {
+            "Producer-Id": str(producer["producer_id"]),
+            "Producer-Epoch": str(producer["producer_epoch"]),
+            "Producer-Seq": str(seq),
+        }
+        status, body = http(
+            "POST",
+            f"{node.url}/v1/topics/{topic}/partitions/0/records",
+            {"records": records},
+            headers=headers,
+        )
+        return status, body
+
+    answers: list[Any] = []
+    for batch in range(20):
+        status, body = send(leader, batch * 10, batch)
+        assert status == 200, body
+        answers.append(body)
+    last_base = answers[-1]["offsets"][0]["offset"]
+    # Later writes of the same keys (no producer id) supersede every record of the producer
+    # and roll the segment past its batches.
+    written = produce_keyed(
+        leader, topic, [(f"k{i % 3}", f"later-{i}-" + "x" * 40) for i in range(300)]
+    )
+    assert last_base < written[0].offset
+    for node in replicas:
+        wait_cleaned_up_to_active(node, topic)
+    # Every replica kept the producer's last batch, emptied, for its sequence (and no other).
+    for node in replicas:
+        view = view_of_directory(node.node_id, node.log_dir, topic, 0, compacted=True)
+        kept = [
+            (h.base_offset, h.record_count)
+            for h in map(read_header, view.batches)
+            if h.producer_id == producer["producer_id"]
+        ]
+        assert kept == [(last_base, 0)], (node.node_id, kept)
+
+    # A new leader knows the sequence: the last batch again is a duplicate, the next one new.
+    leader.kill()
+    try:
+        new_leader = wait_leader(cluster, topic, not_=[leader.node_id])
+        status, body = wait_until(
+            "the new leader answers the retried batch",
+            lambda: (a := send(new_leader, 190, 19))[0] != 503 and a,
+        )
+        assert status == 200 and body.get("duplicate") is True, body
+        assert body["offsets"] == answers[-1]["offsets"]
+        status, body = send(new_leader, 200, 20)
+        assert status == 200 and not body.get("duplicate"), body
+        assert body["offsets"][0]["offset"] == max(w.offset for w in written) + 1
+    finally:
+        leader.start()
+    wait_isr(new_leader, topic, 3)
 
 
 def test_kraft_configs_hands_a_topic_to_the_cleaner_and_takes_it_back(cluster: Cluster) -> None:
