@@ -30,7 +30,7 @@ buffer too small for one key.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import repeat
+from itertools import islice, repeat
 from typing import NamedTuple
 
 from storage.batch import HEADER_SIZE, BatchHeader, check_batch, decode_varint
@@ -88,16 +88,28 @@ class OffsetMap:
         wins), or nothing (False) if the keys new to the map would pass the budget together,
         unless ``force``."""
         known = self._offsets
-        # Once the map holds a log's keys, a batch seldom brings a new one: checked key by
-        # key in C, and the set of new keys made only when there is one.
-        if not all(map(known.__contains__, keys)):
-            # set.difference(dict) probes the dict once per key of the set (dict_keys' "-"
-            # would walk the whole map instead).
-            fresh = set(keys).difference(known)
-            cost = sum(map(len, fresh)) + ENTRY_OVERHEAD_BYTES * len(fresh)
-            if not force and self.used_bytes + cost > self.memory_bytes:
-                return False
-            self.used_bytes += cost
+        if (
+            force
+            or self.used_bytes + sum(map(len, keys)) + ENTRY_OVERHEAD_BYTES * len(keys)
+            <= self.memory_bytes
+        ):
+            # Even if every key were new the budget would hold: one probe a key, and the cost
+            # of the new ones counted after. A dict keeps the order keys came in, so the keys
+            # new to the map are its last ones.
+            before = len(known)
+            known.update(zip(keys, offsets, strict=True))
+            added = len(known) - before
+            if added:
+                new_bytes = sum(map(len, islice(reversed(known), added)))
+                self.used_bytes += new_bytes + ENTRY_OVERHEAD_BYTES * added
+            return True
+        # set.difference(dict) probes the dict once per key of the set (dict_keys' "-" would
+        # walk the whole map instead).
+        fresh = set(keys).difference(known)
+        cost = sum(map(len, fresh)) + ENTRY_OVERHEAD_BYTES * len(fresh)
+        if self.used_bytes + cost > self.memory_bytes:
+            return False
+        self.used_bytes += cost
         known.update(zip(keys, offsets, strict=True))
         return True
 
