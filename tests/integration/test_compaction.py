@@ -15,6 +15,7 @@ not matter. Every node's cleaner looks every 200 ms."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from typing import Any
@@ -94,6 +95,27 @@ def create_compacted(
     return [cluster.node(r) for r in info["replicas"]]
 
 
+def log_dirs_sizes(via: NodeProcess, topic: str) -> dict[int, int]:
+    """Each broker's size of ``topic``-0 as ``kraft-log-dirs --describe`` prints it."""
+    out = run_tool(
+        "client.tools.log_dirs",
+        "--bootstrap-server",
+        via.bootstrap,
+        "--describe",
+        "--topic-list",
+        topic,
+    )
+    assert out.returncode == 0, out.stderr
+    described = json.loads(out.stdout.splitlines()[-1])
+    return {
+        broker["broker"]: partition["size"]
+        for broker in described["brokers"]
+        for log_dir in broker["logDirs"]
+        for partition in log_dir["partitions"]
+        if partition["partition"] == f"{topic}-0"
+    }
+
+
 def table_updates(rounds: int = VERSIONS, keys: int = KEYS) -> list[tuple[str, str | None]]:
     """Few keys, many versions; key 0 is deleted for good at the end, key 1 is deleted and
     written again, key 2 is deleted in every other round (its last version a value)."""
@@ -158,6 +180,10 @@ def test_every_replica_compacts_and_serves_each_keys_latest_acknowledged_value(
         wait_cleaned_up_to_active(node, topic)
     total = max(w.offset for w in written) + 1
     check_compacted_replicas(replicas, topic)
+    # kraft-log-dirs reports each replica's size as its cleaned segments take on disk.
+    sizes = log_dirs_sizes(cluster.nodes[0], topic)
+    assert sizes == {n.node_id: segment_bytes_on_disk(n, topic) for n in replicas}
+    assert all(size < total * 40 for size in sizes.values()), sizes  # 40+ bytes a value
 
     leader = wait_leader(cluster, topic)
     down: list[NodeProcess] = []
