@@ -163,8 +163,10 @@ def walk_records(buf: bytes | memoryview, pos: int, header: BatchHeader) -> Reco
     length and offset delta) decoded inline, and one bound check a record: every field read
     lies before the value's null mark, so the mark lying inside the record vouches for them
     all (a read past the buffer's end raises IndexError, turned into the corruption error).
-    A record's value and headers are not parsed: the CRC vouches for the bytes, and a batch
-    the cleaner rebuilds re-reads the records it keeps."""
+    Whether the records fit the batch, and their offset deltas, are checked once after the
+    loop. A record's value and headers are not parsed: the CRC vouches for the bytes, and a
+    batch the cleaner rebuilds re-reads the records it keeps (the filter reads each field of a
+    kept record, and leaves any it cannot copy as is to decode_batch)."""
     if not isinstance(buf, bytes):
         # Slices of bytes are the keys' bytes; a view's would be views of it.
         buf = bytes(buf)
@@ -179,9 +181,8 @@ def walk_records(buf: bytes | memoryview, pos: int, header: BatchHeader) -> Reco
     add_key = keys.append
     add_start = starts.append
     c = pos + HEADER_SIZE
-    i = 0
     try:
-        for i in range(header.record_count):
+        for _ in repeat(None, header.record_count):
             add_start(c)
             # The record's length (a positive varint: its zigzag form is even and not 0), then
             # c moves past it and the attributes byte after it, to the timestamp delta.
@@ -203,8 +204,8 @@ def walk_records(buf: bytes | memoryview, pos: int, header: BatchHeader) -> Reco
                     raise _bad_length(length, c)
                 record_end = c + length
                 c += 1
-            if record_end > end:
-                raise _bad_length(record_end - c + 1, c - 1)
+            # A record past the batch's end is not refused here: the records after it start past
+            # the end too, and the check after the loop refuses the batch.
             # The timestamp delta is not needed: skipped.
             if buf[c] < 0x80:
                 c += 1
@@ -246,10 +247,12 @@ def walk_records(buf: bytes | memoryview, pos: int, header: BatchHeader) -> Reco
             if b == 0x01 or (
                 b & 0x7F == 0x01 and decode_varint(buf, c, record_end)[0] == -1
             ):  # the second: -1 in a longer varint (no writer we know does this)
-                tombstones.append(i)
+                tombstones.append(len(keys) - 1)
             c = record_end
     except IndexError:
-        raise _bad_record(f"record {i} of the batch runs past the buffer", c) from None
+        raise _bad_record(
+            f"record {len(starts) - 1} of the batch runs past the buffer", c
+        ) from None
     if c != end:
         raise _bad_record(
             f"expected {header.record_count} records to fill the batch to byte {end}, "
