@@ -105,7 +105,14 @@ def lead(cluster: Cluster, node: NodeProcess) -> None:
         return status == 200 and body["partitions"][0]["leader"] == node.node_id
 
     wait_until(f"node {node.node_id} leads {TOPIC}-0", elected)
-    assert wait_leader(cluster, TOPIC) is node
+    # The election is committed; the nodes apply it a moment apart.
+    wait_until(
+        f"every node knows node {node.node_id} leads {TOPIC}-0",
+        lambda: all(
+            (partition_info(n, TOPIC) or {}).get("leader") == node.node_id
+            for n in cluster.running()
+        ),
+    )
 
 
 def test_a_leader_killed_mid_clean_settles_the_swap_loses_no_latest_value_and_resumes(
