@@ -8,7 +8,8 @@ Every output must be the same bytes: copied batches, batches rebuilt with or wit
 horizon, cleaned batches cleaned again later, header-only batches, dropped batches.
 
 It needs Java and Kafka's jars in the benchmark harness's cache (scripts/bench/kafka_dist.py:
-``scripts/bench/vs-kafka`` fills it); without them it is skipped, saying why.
+``scripts/bench/vs-kafka`` fills it); without them it is skipped, saying why. It lives in
+tests/kafka, which the suite (scripts/test) does not run: CI has neither.
 """
 
 from __future__ import annotations
