@@ -9,7 +9,7 @@ horizon, cleaned batches cleaned again later, header-only batches, dropped batch
 
 It needs Java and Kafka's jars in the benchmark harness's cache (scripts/bench/kafka_dist.py:
 ``scripts/bench/vs-kafka`` fills it); without them it is skipped, saying why. It lives in
-tests/kafka, which the suite (scripts/test) does not run: CI has neither.
+tests/kafka, which the suite (scripts/test) does not run: it does not fetch Kafka.
 """
 
 from __future__ import annotations
