@@ -30,6 +30,7 @@ from client.protocol import (
     produce_records_from_body,
 )
 from server import http_batches, limits
+from server.auto_topics import INTERNAL_TOPICS
 from server.clock import SYSTEM_CLOCK
 from server.http_util import (
     FOLLOW_VALUES,
@@ -152,8 +153,10 @@ async def _produce(request: web.Request, fixed_partition: int | None) -> web.Res
         max_message_bytes=int(configs["max.message.bytes"]),
         topic=name,
         # A compacted topic refuses a record without a key, the request whole (Kafka's
-        # LogValidator), before anything is appended.
-        compacted="compact" in configs.get("cleanup.policy", "delete"),
+        # LogValidator), before anything is appended. An internal topic refuses any produce
+        # first, as Kafka's ReplicaManager does (the append says so).
+        compacted="compact" in configs.get("cleanup.policy", "delete")
+        and name not in INTERNAL_TOPICS,
     )
 
     # Run-time checks, appends and acks, partition by partition (concurrently); the request
@@ -212,7 +215,7 @@ async def _auto_create(request: web.Request, node: Node, name: str) -> None:
     (only for a requester allowed to CREATE it, and never an internal topic, which has its
     own settings); otherwise the topic's 404 stays."""
     # Imported here: server.http_security imports this module (node_of).
-    from server.auto_topics import INTERNAL_TOPICS, ensure_topic
+    from server.auto_topics import ensure_topic
     from server.http_security import may_create_topic
 
     allowed = name not in INTERNAL_TOPICS and may_create_topic(request, name)

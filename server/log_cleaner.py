@@ -183,7 +183,10 @@ class LogCleaner:
                 or key in self.uncleanable
             ):
                 continue
-            segments, start, end, hw = log_.cleaning_view()
+            try:
+                segments, start, end, hw = log_.cleaning_view()
+            except KafkaStorageError:
+                continue  # went offline since the check above
             target = log_to_clean(
                 segments,
                 log_start_offset=start,
@@ -230,7 +233,10 @@ class LogCleaner:
                 continue
             if partition.closed or log_.offline is not None:
                 continue
-            segments, start, end, hw = log_.cleaning_view()
+            try:
+                segments, start, end, hw = log_.cleaning_view()
+            except KafkaStorageError:
+                continue
             total += log_to_clean(
                 segments,
                 log_start_offset=start,

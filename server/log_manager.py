@@ -264,6 +264,7 @@ class LogManager:
             config,
             recovery_point=0 if namesake else recovery.get(key, 0),
             log_start_offset=0 if namesake else starts.get(key, 0),
+            cleaned=not namesake and self.cleaner.checkpoint(key) is not None,
         )
         metadata_synced = False
         if (

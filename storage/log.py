@@ -137,8 +137,12 @@ class Log:
         recovery_point: int = 0,
         log_start_offset: int = 0,
         fsync: Fsync = timed_fsync,
+        cleaned: bool = False,
     ) -> Log:
         """Opens (creating it if missing) the log in ``directory`` and recovers it.
+
+        ``cleaned``: the log cleaner has worked on this log (it has a cleaner checkpoint), so
+        its gaps are compaction's even if its topic compacts no more: recovery keeps them.
 
         Everything at or after ``recovery_point`` is re-read and checked; a torn or corrupt
         tail is cut off (logged at WARNING). Corruption below the recovery point found while
@@ -161,7 +165,9 @@ class Log:
         swapped = recover_swaps(directory, fsync)
         if swapped:
             log.warning("%s: %s", directory, swapped.describe())
-        loaded = load_segments(directory, config, recovery_point, log_start_offset)
+        loaded = load_segments(
+            directory, config, recovery_point, log_start_offset, gaps=config.compact or cleaned
+        )
         segments = loaded.segments
         offline = offline or loaded.offline
         if loaded.directory_changed:
@@ -720,10 +726,15 @@ class Log:
 
     def cleaning_view(self) -> tuple[list[SegmentSummary], int, int, int]:
         """What the log cleaner needs, read at one moment: the segments (oldest first, the
-        active one last), the log start offset, the log end offset and the high watermark."""
+        active one last), the log start offset, the log end offset, and the offset the cleaner
+        must stay below: the high watermark, but never past the recovery point (with
+        ``flush.messages`` above 1 the HW may be ahead of it). A restart re-reads the log from
+        the recovery point, and there a gap in a log no longer compacted is taken for damage
+        and cut: the cleaner only makes gaps in what is fsynced."""
         with self._lock:
             self._check_usable()
-            return summarize(self._segments), self._log_start, self._leo, self._high_watermark
+            bound = min(self._high_watermark, self._recovery_point)
+            return summarize(self._segments), self._log_start, self._leo, bound
 
     def replace_segments(self, cleaned: CleanedSegment) -> None:
         """Swaps in a cleaned segment (``.cleaned`` files written and fsynced by
@@ -741,7 +752,10 @@ class Log:
             if self._closed or self._offline is not None:
                 raise CleanAbortedError("the log is closed or offline")
             i = bisect.bisect_left(self._bases, old[0])
-            if self._bases[i : i + len(old)] != old or i + len(old) >= len(self._segments):
+            current = self._segments[i : i + len(old)]
+            if [(c.base_offset, c.size_bytes, c.next_offset) for c in current] != [
+                (r.base_offset, r.size_bytes, r.next_offset) for r in cleaned.replaces
+            ] or i + len(old) >= len(self._segments):
                 raise CleanAbortedError("the segments cleaned are no longer the log's")
             following = self._segments[i + len(old)]
             try:

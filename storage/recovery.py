@@ -215,7 +215,12 @@ class LoadedLog:
 
 
 def load_segments(
-    directory: Path, config: LogConfig, recovery_point: int, log_start_offset: int
+    directory: Path,
+    config: LogConfig,
+    recovery_point: int,
+    log_start_offset: int,
+    *,
+    gaps: bool | None = None,
 ) -> LoadedLog:
     """Opens the segments of ``directory`` and recovers them (the module's rules). An empty
     directory gets one empty segment at ``log_start_offset``."""
@@ -257,8 +262,9 @@ def load_segments(
         _check_flushed_segment(segment, interval)
     error: KafkaStorageError | None = None
     dropped = 0
-    # Only a compacted log has gaps where a crash may have torn it (the module's rules).
-    dense = not config.compact
+    # Only a compacted log (or one the cleaner worked on: ``gaps``) has gaps where a crash may
+    # have torn it (the module's rules).
+    dense = not (config.compact if gaps is None else gaps)
     for i in range(first_recovered, len(segments)):
         segment = segments[i]
         previous_end = segments[i - 1].next_offset if i > first_recovered else None

@@ -159,6 +159,7 @@ def test_start_one_node_writes_kafka_properties_formats_and_reports_it(
         "num.partitions": "1",
         "default.replication.factor": "1",
         "min.insync.replicas": "1",
+        "log.cleaner.backoff.ms": "1000",
     }
     secret = cluster.directory / "cluster.secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
