@@ -20,7 +20,7 @@ from storage.clean_map import OffsetMap
 from storage.cleaner import CLEANER_CHECKPOINT_FILE, CleanedSegment
 from storage.log import Log
 from storage.segment import segment_name
-from tests.unit.test_log_cleaner_metrics import CONFIG, NOW, FakePartition, driver, write
+from tests.unit.cleaner_logs import CONFIG, NOW, FakePartition, driver, write
 from tests.unit.test_log_manager_open import OTHER_ID, TOPIC_ID
 
 

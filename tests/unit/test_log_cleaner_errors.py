@@ -16,7 +16,7 @@ from server.clock import ManualClock
 from storage.clean_map import OffsetMap
 from storage.cleaner import clean_log
 from storage.log import Log
-from tests.unit.test_log_cleaner_metrics import CONFIG, NOW, FakePartition, driver, write
+from tests.unit.cleaner_logs import CONFIG, NOW, FakePartition, driver, write
 
 
 def test_an_unexpected_error_marks_the_partition_uncleanable_and_the_cleaner_goes_on(

@@ -9,64 +9,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 import server.log_cleaner as log_cleaner_module
 from server.clock import ManualClock
-from server.config import CleanerSettings
 from server.log_cleaner import LogCleaner
 from server.metrics import CleanerFacts, CleanerSlotFacts, NodeFacts, cleaner_families, families
 from server.metrics import gather_cleaner as gather
-from server.partition import Partition
-from server.producer_state import ProducerStateTable
-from storage.batch import NewRecord, Record
+from storage.batch import Record
 from storage.clean_map import OffsetMap
 from storage.clean_plan import log_to_clean
 from storage.cleaner import CLEANER_READ_BYTES, clean_log
 from storage.log import Log
-from storage.log_config import LogConfig
-
-T = 1_700_000_000_000
-NOW = T + 10_000
-CONFIG = LogConfig(cleanup_policy="compact", segment_bytes=2_000, index_interval_bytes=200)
-KEYS = 5
-
-
-@dataclass
-class FakePartition:
-    """The attributes of a Partition the cleaner reads."""
-
-    log: Log
-    topic: str = "t"
-    index: int = 0
-    closed: bool = False
-    producers: ProducerStateTable = field(default_factory=ProducerStateTable)
-
-    @property
-    def name(self) -> str:
-        return f"{self.topic}-{self.index}"
-
-
-def write(log: Log, count: int) -> None:
-    """``count`` records over KEYS keys, one per batch, timestamps T, T + 1, ..."""
-    for i in range(count):
-        log.append_as_leader([NewRecord(b"k%d" % (i % KEYS), b"v%05d" % i, T + i)], 0)
-    log.flush()
-    log.update_high_watermark(log.log_end_offset)
-
-
-def read_all(log: Log) -> list[Record]:
-    out: list[Record] = []
-    offset = log.log_start_offset
-    while offset < log.log_end_offset:
-        read = log.fetch_records(offset, 1 << 20)
-        out += read.records
-        offset = read.next_offset
-    return out
+from tests.unit.cleaner_logs import CONFIG, NOW, FakePartition, T, driver, read_all, write
 
 
 @pytest.fixture
@@ -75,17 +33,6 @@ def dirty(tmp_path: Path) -> Iterator[Log]:
     write(log, 200)
     yield log
     log.close()
-
-
-def driver(
-    log_dir: Path, partitions: list[FakePartition], clock: ManualClock, **settings: Any
-) -> LogCleaner:
-    return LogCleaner(
-        log_dir,
-        CleanerSettings(**settings),
-        lambda: cast(list[Partition], partitions),
-        clock,
-    )
 
 
 def scraped(cleaner: LogCleaner) -> dict[str, float]:

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import pytest
 
-from server.clock import ManualClock
-from server.config import CleanerSettings
-from server.log_cleaner import LogCleaner
-from server.partition import Partition
-from server.producer_state import ProducerStateTable
 from storage.batch import NewRecord, Record
 from storage.checkpoints import OffsetCheckpointFile
 from storage.clean_map import OffsetMap
@@ -23,32 +16,7 @@ from storage.clean_plan import log_to_clean
 from storage.cleaner import CLEANER_CHECKPOINT_FILE, CleanAbortedError, clean_log
 from storage.log import Log
 from storage.log_config import LogConfig
-
-T = 1_700_000_000_000
-CONFIG = LogConfig(cleanup_policy="compact", segment_bytes=2_000, index_interval_bytes=200)
-KEYS = 5
-
-
-def write(log: Log, count: int, start: int = 0) -> dict[bytes, int]:
-    """``count`` records over KEYS keys, one per batch; returns each key's last offset."""
-    latest: dict[bytes, int] = {}
-    for i in range(start, start + count):
-        key = b"k%d" % (i % KEYS)
-        info = log.append_as_leader([NewRecord(key, b"v%05d" % i, T + i)], 0)
-        latest[key] = info.last_offset
-    log.flush()
-    log.update_high_watermark(log.log_end_offset)
-    return latest
-
-
-def read_all(log: Log) -> list[Record]:
-    out: list[Record] = []
-    offset = log.log_start_offset
-    while offset < log.log_end_offset:
-        read = log.fetch_records(offset, 1 << 20)
-        out += read.records
-        offset = read.next_offset
-    return out
+from tests.unit.cleaner_logs import CONFIG, KEYS, FakePartition, T, driver, read_all, write
 
 
 @pytest.fixture
@@ -166,30 +134,6 @@ def test_a_group_retired_by_retention_meanwhile_is_not_swapped_in(dirty_log: Log
 # -- the driver ------------------------------------------------------------------------------
 
 
-@dataclass
-class _Partition:
-    """The attributes of a Partition the cleaner reads."""
-
-    log: Log
-    topic: str = "t"
-    index: int = 0
-    closed: bool = False
-    producers: ProducerStateTable = field(default_factory=ProducerStateTable)
-
-    @property
-    def name(self) -> str:
-        return f"{self.topic}-{self.index}"
-
-
-def driver(log_dir: Path, partitions: list[_Partition]) -> LogCleaner:
-    return LogCleaner(
-        log_dir,
-        CleanerSettings(),
-        lambda: cast(list[Partition], partitions),
-        ManualClock(wall_ms=T + 10_000),
-    )
-
-
 def test_the_driver_cleans_the_filthiest_log_and_keeps_its_position(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -200,7 +144,11 @@ def test_the_driver_cleans_the_filthiest_log_and_keeps_its_position(
         write(dirty, 200)
         write(barely, 30)
         write(plain, 200)
-        partitions = [_Partition(dirty), _Partition(barely, index=1), _Partition(plain, "p")]
+        partitions = [
+            FakePartition(dirty),
+            FakePartition(barely, index=1),
+            FakePartition(plain, "p"),
+        ]
         cleaner = driver(tmp_path, partitions)
         picked = cleaner.pick()
         assert picked is not None and picked.log is dirty
@@ -228,7 +176,7 @@ def test_a_log_the_cleaner_cannot_read_is_marked_and_skipped(tmp_path: Path) -> 
         data = bytearray(first.read_bytes())
         data[20] ^= 0xFF  # inside the first batch's magic and CRC: the header does not parse
         first.write_bytes(bytes(data))
-        cleaner = driver(tmp_path, [_Partition(log)])
+        cleaner = driver(tmp_path, [FakePartition(log)])
         picked = cleaner.pick()
         assert picked is not None
         assert cleaner.clean(picked, OffsetMap()) is None
@@ -242,7 +190,7 @@ def test_a_closed_partition_aborts_quietly(tmp_path: Path) -> None:
     log = Log.open(tmp_path / "t-0", CONFIG)
     try:
         write(log, 200)
-        partition = _Partition(log)
+        partition = FakePartition(log)
         cleaner = driver(tmp_path, [partition])
         picked = cleaner.pick()
         assert picked is not None
