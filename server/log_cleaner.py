@@ -183,19 +183,9 @@ class LogCleaner:
                 or key in self.uncleanable
             ):
                 continue
-            try:
-                segments, start, end, hw = log_.cleaning_view()
-            except KafkaStorageError:
-                continue  # went offline since the check above
-            target = log_to_clean(
-                segments,
-                log_start_offset=start,
-                log_end_offset=end,
-                high_watermark=hw,
-                checkpoint=self.checkpoint(key),
-                now_ms=now,
-                config=log_.config,
-            )
+            target = self._measure(log_, key, now)
+            if target is None:
+                continue
             if target.force_checkpoint:
                 # Kept in memory; the file gets it with the next clean's write.
                 with self._checkpoints_lock:
@@ -233,20 +223,27 @@ class LogCleaner:
                 continue
             if partition.closed or log_.offline is not None:
                 continue
-            try:
-                segments, start, end, hw = log_.cleaning_view()
-            except KafkaStorageError:
-                continue
-            total += log_to_clean(
-                segments,
-                log_start_offset=start,
-                log_end_offset=end,
-                high_watermark=hw,
-                checkpoint=self.checkpoint((partition.topic, partition.index)),
-                now_ms=now,
-                config=log_.config,
-            ).cleanable_bytes
+            target = self._measure(log_, (partition.topic, partition.index), now)
+            if target is not None:
+                total += target.cleanable_bytes
         return total
+
+    def _measure(self, log_: Log, key: Key, now_ms: int) -> LogToClean | None:
+        """The log's cleanable range and dirt from its cleaning view and checkpoint, or None
+        when it went offline since the caller looked."""
+        try:
+            segments, start, end, bound = log_.cleaning_view()
+        except KafkaStorageError:
+            return None
+        return log_to_clean(
+            segments,
+            log_start_offset=start,
+            log_end_offset=end,
+            high_watermark=bound,
+            checkpoint=self.checkpoint(key),
+            now_ms=now_ms,
+            config=log_.config,
+        )
 
     # -- cleaning --------------------------------------------------------------------------
 
