@@ -77,7 +77,6 @@ from scripts.bench.kafka_side import KafkaSide  # noqa: E402
 from scripts.bench.measure import Reporter, run_command  # noqa: E402
 from scripts.bench.table import machine_line  # noqa: E402
 from storage.clean_map import OffsetMap  # noqa: E402
-from storage.clean_plan import log_to_clean  # noqa: E402
 from storage.cleaner import Throttle, clean_log  # noqa: E402
 from storage.log import Log  # noqa: E402
 from storage.log_config import LogConfig  # noqa: E402
@@ -244,17 +243,9 @@ def ours_clean(
     log = Log.open(directory, config, recovery_point=end)
     try:
         log.update_high_watermark(end)
-        segments, log_start, log_end, high_watermark = log.cleaning_view()
+        segments = log.cleaning_view()[0]
         now_ms = int(time.time() * 1000)
-        target = log_to_clean(
-            segments,
-            log_start_offset=log_start,
-            log_end_offset=log_end,
-            high_watermark=high_watermark,
-            checkpoint=None,
-            now_ms=now_ms,
-            config=config,
-        )
+        target = log.to_clean(None, now_ms)
         result = clean_log(
             directory,
             segments,

@@ -51,7 +51,7 @@ from server.partition import Partition
 from server.tasks import supervised
 from storage.checkpoints import OffsetCheckpointFile
 from storage.clean_map import OffsetMap
-from storage.clean_plan import LogToClean, filthiest, log_to_clean
+from storage.clean_plan import LogToClean, filthiest
 from storage.cleaner import (
     CLEANER_CHECKPOINT_FILE,
     CleanAbortedError,
@@ -232,18 +232,9 @@ class LogCleaner:
         """The log's cleanable range and dirt from its cleaning view and checkpoint, or None
         when it went offline since the caller looked."""
         try:
-            segments, start, end, bound = log_.cleaning_view()
+            return log_.to_clean(self.checkpoint(key), now_ms)
         except KafkaStorageError:
             return None
-        return log_to_clean(
-            segments,
-            log_start_offset=start,
-            log_end_offset=end,
-            high_watermark=bound,
-            checkpoint=self.checkpoint(key),
-            now_ms=now_ms,
-            config=log_.config,
-        )
 
     # -- cleaning --------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from storage.batch import BatchHeader, NewRecord, Record, build_batch, iter_batches
 from storage.batch import read_header as read_batch_header
 from storage.batch import stamp as stamp_batch
-from storage.clean_plan import SegmentSummary
+from storage.clean_plan import LogToClean, SegmentSummary, log_to_clean
 from storage.clean_swap import recover_swaps, swap_in
 from storage.cleaner import CleanAbortedError, CleanedSegment, summarize
 from storage.durable import fsync_path, timed_fsync
@@ -735,6 +735,20 @@ class Log:
             self._check_usable()
             bound = min(self._high_watermark, self._recovery_point)
             return summarize(self._segments), self._log_start, self._leo, bound
+
+    def to_clean(self, checkpoint: int | None, now_ms: int) -> LogToClean:
+        """This log's cleanable range and dirt now (:func:`storage.clean_plan.log_to_clean` over
+        :meth:`cleaning_view`), from the cleaner's ``checkpoint`` (None: never cleaned)."""
+        segments, start, end, bound = self.cleaning_view()
+        return log_to_clean(
+            segments,
+            log_start_offset=start,
+            log_end_offset=end,
+            high_watermark=bound,
+            checkpoint=checkpoint,
+            now_ms=now_ms,
+            config=self._config,
+        )
 
     def replace_segments(self, cleaned: CleanedSegment) -> None:
         """Swaps in a cleaned segment (``.cleaned`` files written and fsynced by

@@ -21,7 +21,6 @@ from server.metrics import CleanerFacts, CleanerSlotFacts, NodeFacts, cleaner_fa
 from server.metrics import gather_cleaner as gather
 from storage.batch import Record
 from storage.clean_map import OffsetMap
-from storage.clean_plan import log_to_clean
 from storage.cleaner import CLEANER_READ_BYTES, clean_log
 from storage.log import Log
 from tests.unit.cleaner_logs import CONFIG, NOW, FakePartition, T, driver, read_all, write
@@ -107,16 +106,7 @@ def test_a_pick_sets_the_last_run_the_dirtiest_ratio_and_the_compaction_delay(
         picked = cleaner.pick()
         assert picked is not None and picked.log is dirty
         assert cleaner.last_run_ms == NOW + 2_500 and cleaner.since_last_run_ms() == 0
-        segments, start, end, hw = dirty.cleaning_view()
-        expected = log_to_clean(
-            segments,
-            log_start_offset=start,
-            log_end_offset=end,
-            high_watermark=hw,
-            checkpoint=None,
-            now_ms=NOW + 2_500,
-            config=dirty.config,
-        )
+        expected = dirty.to_clean(None, NOW + 2_500)
         assert cleaner.max_dirty_ratio == expected.dirty_ratio == 1.0  # never cleaned
         assert picked.compaction_delay_ms == (NOW + 2_500 - 1_000) - T
     finally:
@@ -208,20 +198,10 @@ def test_any_read_window_cleans_to_the_same_bytes(tmp_path: Path, window: int) -
         log = Log.open(tmp_path / name / "t-0", CONFIG)
         try:
             write(log, 200)
-            segments, start, end, hw = log.cleaning_view()
-            target = log_to_clean(
-                segments,
-                log_start_offset=start,
-                log_end_offset=end,
-                high_watermark=hw,
-                checkpoint=None,
-                now_ms=NOW,
-                config=CONFIG,
-            )
             clean_log(
                 log.directory,
-                segments,
-                target,
+                log.cleaning_view()[0],
+                log.to_clean(None, NOW),
                 config=CONFIG,
                 offset_map=OffsetMap(),
                 last_data_offsets={},

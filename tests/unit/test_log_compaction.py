@@ -12,7 +12,6 @@ import pytest
 from storage.batch import NewRecord, Record
 from storage.checkpoints import OffsetCheckpointFile
 from storage.clean_map import OffsetMap
-from storage.clean_plan import log_to_clean
 from storage.cleaner import CLEANER_CHECKPOINT_FILE, CleanAbortedError, clean_log
 from storage.log import Log
 from storage.log_config import LogConfig
@@ -28,16 +27,8 @@ def dirty_log(tmp_path: Path) -> Iterator[Log]:
 
 
 def clean_once(log: Log) -> int:
-    segments, start, end, hw = log.cleaning_view()
-    target = log_to_clean(
-        segments,
-        log_start_offset=start,
-        log_end_offset=end,
-        high_watermark=hw,
-        checkpoint=None,
-        now_ms=T + 10_000,
-        config=log.config,
-    )
+    segments = log.cleaning_view()[0]
+    target = log.to_clean(None, T + 10_000)
     result = clean_log(
         log.directory,
         segments,
@@ -96,16 +87,8 @@ def test_a_reopened_cleaned_log_is_the_same_log(
 
 
 def test_a_group_retired_by_retention_meanwhile_is_not_swapped_in(dirty_log: Log) -> None:
-    segments, start, end, hw = dirty_log.cleaning_view()
-    target = log_to_clean(
-        segments,
-        log_start_offset=start,
-        log_end_offset=end,
-        high_watermark=hw,
-        checkpoint=None,
-        now_ms=T + 10_000,
-        config=CONFIG,
-    )
+    segments = dirty_log.cleaning_view()[0]
+    target = dirty_log.to_clean(None, T + 10_000)
     records = read_all(dirty_log)
 
     def retention_first(cleaned: object) -> None:
