@@ -46,6 +46,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import crc32c as _crc32c
 
@@ -217,7 +218,22 @@ def decode_varint(buf: bytes | bytearray | memoryview, pos: int, end: int) -> tu
 # ---------------------------------------------------------------------------------------------
 
 
-def _encode_record(record: NewRecord, offset_delta: int, base_timestamp: int) -> bytes:
+class RecordFields(Protocol):
+    """What a record's encoding needs: :class:`NewRecord` and :class:`Record` both have it."""
+
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def headers(self) -> tuple[Header, ...]: ...
+
+
+def encode_record(record: RecordFields, offset_delta: int, base_timestamp: int) -> bytes:
+    """One record in a batch's layout (length first), at ``offset_delta`` from the batch's
+    base offset and its timestamp as a delta from ``base_timestamp``."""
     key = record.key
     value = record.value
     parts = [
@@ -267,26 +283,58 @@ def build_batch(
     assert records, "a batch holds at least one record"
     base_timestamp = records[0].timestamp
     max_timestamp = max(r.timestamp for r in records)
-    body = b"".join([_encode_record(r, delta, base_timestamp) for delta, r in enumerate(records)])
-    attributes = TRANSACTIONAL_MASK if is_transactional else 0
+    body = b"".join([encode_record(r, delta, base_timestamp) for delta, r in enumerate(records)])
+    return assemble_batch(
+        body,
+        base_offset=base_offset,
+        last_offset_delta=len(records) - 1,
+        record_count=len(records),
+        base_timestamp=base_timestamp,
+        max_timestamp=max_timestamp,
+        attributes=TRANSACTIONAL_MASK if is_transactional else 0,
+        partition_leader_epoch=partition_leader_epoch,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        base_sequence=base_sequence,
+    )
+
+
+_TAIL = struct.Struct(">hiqqqhii")  # attributes .. record_count: the fields the CRC covers
+_HEAD = struct.Struct(">qiibI")  # base_offset .. crc
+
+
+def assemble_batch(
+    body: bytes,
+    *,
+    base_offset: int,
+    last_offset_delta: int,
+    record_count: int,
+    base_timestamp: int,
+    max_timestamp: int,
+    attributes: int = 0,
+    partition_leader_epoch: int = 0,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = NO_PRODUCER_EPOCH,
+    base_sequence: int = NO_SEQUENCE,
+) -> bytes:
+    """A whole v2 batch: the header with these fields and the CRC-32C, then ``body`` (its
+    records, :func:`encode_record`'s, back to back). The offsets its records hold are the
+    caller's: a cleaned batch keeps its last offset with records gone from inside it."""
     tail = (
-        struct.pack(
-            ">hiqqqhii",
+        _TAIL.pack(
             attributes,
-            len(records) - 1,
+            last_offset_delta,
             base_timestamp,
             max_timestamp,
             producer_id,
             producer_epoch,
             base_sequence,
-            len(records),
+            record_count,
         )
         + body
     )
     batch_length = HEADER_SIZE - LOG_OVERHEAD + len(body)
-    head = struct.pack(
-        ">qiibI", base_offset, batch_length, partition_leader_epoch, MAGIC, crc32c(tail)
-    )
+    head = _HEAD.pack(base_offset, batch_length, partition_leader_epoch, MAGIC, crc32c(tail))
     return head + tail
 
 

@@ -44,7 +44,6 @@ does not parse, sends the batch through ``decode_batch`` and the encoder instead
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
@@ -53,16 +52,15 @@ from typing import Protocol
 
 from storage.batch import (
     CONTROL_MASK,
-    LOG_OVERHEAD,
-    MAGIC,
     TIMESTAMP_TYPE_MASK,
     TRANSACTIONAL_MASK,
     BatchHeader,
     Record,
+    assemble_batch,
     check_batch,
-    crc32c,
     decode_batch,
     decode_varint,
+    encode_record,
     encode_varint,
 )
 from storage.clean_map import OffsetMap, walk_records
@@ -72,13 +70,6 @@ from storage.errors import CorruptRecordError
 # delete horizon of the batch's tombstones.
 DELETE_HORIZON_MASK = 0x40
 NO_TIMESTAMP = -1
-
-# The header after the CRC: attributes, last_offset_delta, base_timestamp, max_timestamp,
-# producer_id, producer_epoch, base_sequence, record_count (what the CRC covers, with records).
-_TAIL = struct.Struct(">hiqqqhii")
-# The header before the CRC's coverage: base_offset, batch_length, partition_leader_epoch,
-# magic, crc.
-_HEAD = struct.Struct(">qiibI")
 
 
 class KeyOffsets(Protocol):
@@ -115,30 +106,6 @@ def _attributes(header: BatchHeader, with_horizon: bool) -> int:
     return attributes
 
 
-def _encode_bytes(parts: list[bytes], data: bytes | None) -> None:
-    if data is None:
-        parts.append(b"\x01")  # varint -1
-    else:
-        parts.append(encode_varint(len(data)))
-        parts.append(data)
-
-
-def _encode_record(record: Record, base_offset: int, base_timestamp: int) -> bytes:
-    parts = [
-        b"\x00",  # record attributes: unused, 0
-        encode_varint(record.timestamp - base_timestamp),
-        encode_varint(record.offset - base_offset),
-    ]
-    _encode_bytes(parts, record.key)
-    _encode_bytes(parts, record.value)
-    parts.append(encode_varint(len(record.headers)))
-    for name, value in record.headers:
-        _encode_bytes(parts, name.encode("utf-8"))
-        _encode_bytes(parts, value)
-    body = b"".join(parts)
-    return encode_varint(len(body)) + body
-
-
 def _assemble(
     header: BatchHeader,
     attributes: int,
@@ -147,27 +114,21 @@ def _assemble(
     body: bytes,
     count: int,
 ) -> bytes:
-    tail = (
-        _TAIL.pack(
-            attributes,
-            header.last_offset_delta,
-            base_timestamp,
-            max_timestamp,
-            header.producer_id,
-            header.producer_epoch,
-            header.base_sequence,
-            count,
-        )
-        + body
+    """``header``'s batch with these attributes, timestamps and records (its offsets, leader
+    epoch and producer fields kept)."""
+    return assemble_batch(
+        body,
+        base_offset=header.base_offset,
+        last_offset_delta=header.last_offset_delta,
+        record_count=count,
+        base_timestamp=base_timestamp,
+        max_timestamp=max_timestamp,
+        attributes=attributes,
+        partition_leader_epoch=header.partition_leader_epoch,
+        producer_id=header.producer_id,
+        producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence,
     )
-    head = _HEAD.pack(
-        header.base_offset,
-        len(tail) + _HEAD.size - LOG_OVERHEAD,
-        header.partition_leader_epoch,
-        MAGIC,
-        crc32c(tail),
-    )
-    return head + tail
 
 
 def empty_batch(header: BatchHeader) -> bytes:
@@ -186,7 +147,7 @@ def rebuild_batch(header: BatchHeader, kept: Sequence[Record], horizon: int | No
     else:
         max_timestamp = max(NO_TIMESTAMP, max(r.timestamp for r in kept))
     base = header.base_offset
-    body = b"".join([_encode_record(r, base, base_timestamp) for r in kept])
+    body = b"".join([encode_record(r, r.offset - base, base_timestamp) for r in kept])
     return _assemble(
         header, _attributes(header, with_horizon), base_timestamp, max_timestamp, body, len(kept)
     )

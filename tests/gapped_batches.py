@@ -3,53 +3,25 @@
 :func:`storage.batch.build_batch` writes dense offsets (records at base, base + 1, ...). A
 compacted log also has batches whose records skip offsets (the batch keeps its base and last
 offsets while records inside it went) and batches with no record at all (an idempotent
-producer's last batch, kept for its sequence). :func:`gapped_batch` encodes those in Kafka's v2
-layout (see :mod:`storage.batch`) with a correct CRC-32C, so the code under test reads them
-exactly as it would read a cleaned segment.
+producer's last batch, kept for its sequence). :func:`gapped_batch` encodes those with
+:func:`storage.batch.assemble_batch` (Kafka's v2 layout, a correct CRC-32C), so the code under
+test reads them exactly as it would read a cleaned segment.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 
 from storage.batch import (
-    HEADER_SIZE,
-    LOG_OVERHEAD,
-    MAGIC,
     NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID,
     NO_SEQUENCE,
     NewRecord,
-    crc32c,
-    encode_varint,
+    assemble_batch,
+    encode_record,
 )
 
 T0 = 1_700_000_000_000
-
-
-def _bytes_field(value: bytes | None) -> bytes:
-    if value is None:
-        return encode_varint(-1)
-    return encode_varint(len(value)) + value
-
-
-def _record(record: NewRecord, offset_delta: int, base_timestamp: int) -> bytes:
-    body = b"".join(
-        [
-            b"\x00",  # attributes
-            encode_varint(record.timestamp - base_timestamp),
-            encode_varint(offset_delta),
-            _bytes_field(record.key),
-            _bytes_field(record.value),
-            encode_varint(len(record.headers)),
-            *(
-                _bytes_field(name.encode("utf-8")) + _bytes_field(value)
-                for name, value in record.headers
-            ),
-        ]
-    )
-    return encode_varint(len(body)) + body
 
 
 def gapped_batch(
@@ -72,26 +44,19 @@ def gapped_batch(
     assert all(base_offset <= o <= last_offset for o in offsets), "records inside the batch"
     base_timestamp = records[0][1].timestamp if records else empty_timestamp
     max_timestamp = max((r.timestamp for _o, r in records), default=empty_timestamp)
-    body = b"".join(_record(r, o - base_offset, base_timestamp) for o, r in records)
-    tail = (
-        struct.pack(
-            ">hiqqqhii",
-            0,  # attributes: no compression, CreateTime, not transactional, not control
-            last_offset - base_offset,
-            base_timestamp,
-            max_timestamp,
-            producer_id,
-            producer_epoch,
-            base_sequence,
-            len(records),
-        )
-        + body
+    body = b"".join(encode_record(r, o - base_offset, base_timestamp) for o, r in records)
+    return assemble_batch(
+        body,
+        base_offset=base_offset,
+        last_offset_delta=last_offset - base_offset,
+        record_count=len(records),
+        base_timestamp=base_timestamp,
+        max_timestamp=max_timestamp,
+        partition_leader_epoch=partition_leader_epoch,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        base_sequence=base_sequence,
     )
-    batch_length = HEADER_SIZE - LOG_OVERHEAD + len(body)
-    head = struct.pack(
-        ">qiibI", base_offset, batch_length, partition_leader_epoch, MAGIC, crc32c(tail)
-    )
-    return head + tail
 
 
 def rec(offset: int, value: bytes | None = None, key: bytes | None = b"k") -> NewRecord:
