@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import os
 import shlex
 import shutil
 import signal
@@ -75,7 +74,7 @@ from scripts.bench.kafka_check import (  # noqa: E402
 )
 from scripts.bench.kafka_side import KafkaSide  # noqa: E402
 from scripts.bench.measure import Reporter, run_command  # noqa: E402
-from scripts.bench.table import machine_line  # noqa: E402
+from scripts.bench.table import this_machine  # noqa: E402
 from storage.clean_map import OffsetMap  # noqa: E402
 from storage.cleaner import Throttle, clean_log  # noqa: E402
 from storage.log import Log  # noqa: E402
@@ -435,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in checks:
         print(line)
-    print(_machine())
+    print(this_machine())
     print(f"command: {command}")
     print(
         f"settings: {workload.records:,} records, {workload.keys:,} keys, values of "
@@ -489,16 +488,6 @@ def kafka_checks(
     lines += [f"  {m}" for m in serve.mismatches]
     report.say(f"[check] {lines[-1 - len(serve.mismatches)]} in {time.monotonic() - started:.0f} s")
     return lines
-
-
-def _machine() -> str:
-    def read(path: str) -> str:
-        try:
-            return Path(path).read_text()
-        except OSError:
-            return ""
-
-    return machine_line(read("/proc/cpuinfo"), read("/proc/meminfo"), os.cpu_count())
 
 
 if __name__ == "__main__":

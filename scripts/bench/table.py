@@ -9,8 +9,10 @@ that was measured but failed shows ``n/a``; a way that does not apply shows ``-`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from scripts.bench.plan import KAFKA_WAYS, OURS
 
@@ -125,3 +127,15 @@ def machine_line(cpuinfo: str, meminfo: str, cores: int | None) -> str:
         0,
     )
     return f"machine: {cores or '?'} cores, {kib / 1024 / 1024:.1f} GiB RAM, {model}"
+
+
+def this_machine() -> str:
+    """:func:`machine_line` of the machine this runs on (unknown parts where /proc is not)."""
+
+    def read(path: str) -> str:
+        try:
+            return Path(path).read_text()
+        except OSError:
+            return ""
+
+    return machine_line(read("/proc/cpuinfo"), read("/proc/meminfo"), os.cpu_count())

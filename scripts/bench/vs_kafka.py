@@ -13,7 +13,6 @@ pid, on Ctrl+C too. See docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
 import signal
@@ -30,7 +29,7 @@ from scripts.bench import kafka_dist, measure  # noqa: E402
 from scripts.bench.kafka_side import KafkaSide  # noqa: E402
 from scripts.bench.ours_side import OursSide  # noqa: E402
 from scripts.bench.plan import Plan, full_plan, quick_plan  # noqa: E402
-from scripts.bench.table import machine_line, render  # noqa: E402
+from scripts.bench.table import render, this_machine  # noqa: E402
 
 SYSTEMS = ("kafka", "ours")
 
@@ -137,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
     print(render(figures, plan.record_sizes, plan.e2e_rate))
     print()
-    print(_read_machine())
+    print(this_machine())
     print(f"command: {command}")
     print(
         f"settings: {plan.records:,} records of 100 B, {plan.records_1k:,} of 1 KiB per produce "
@@ -159,16 +158,6 @@ def _measure(
     except (OSError, RuntimeError, AssertionError, subprocess.SubprocessError) as exc:
         report.say(f"[{side.name}] FAILED: {type(exc).__name__}: {str(exc)[:500]}")
         return {}
-
-
-def _read_machine() -> str:
-    def read(path: str) -> str:
-        try:
-            return Path(path).read_text()
-        except OSError:
-            return ""
-
-    return machine_line(read("/proc/cpuinfo"), read("/proc/meminfo"), os.cpu_count())
 
 
 if __name__ == "__main__":
