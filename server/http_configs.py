@@ -33,6 +33,7 @@ from client.protocol import INVALID_REQUEST, NOT_FOUND, ApiError
 from server.config import DEFAULT_LOG_DIR, NodeConfig
 from server.http_records import node_of
 from server.http_util import json_response
+from server.node import Node
 from server.topic_configs import TOPIC_CONFIGS
 
 # A topic config's broker-wide synonym (Kafka's LogConfig synonyms, in the unit we store).
@@ -237,27 +238,37 @@ async def describe_topic_configs(request: web.Request) -> web.Response:
     )
 
 
-async def describe_broker_configs(request: web.Request) -> web.Response:
-    node = node_of(request)
-    node.require_ready()
+def requested_broker(request: web.Request) -> int:
+    """The ``{broker}`` of a ``/v1/brokers/{broker}/...`` path, checked."""
     raw = request.match_info["broker"]
     if not raw.isascii() or not raw.isdigit() or int(raw) >= 2**31:
         raise ApiError(
             INVALID_REQUEST, f"the broker must be a valid integer broker id, found: {raw[:24]}"
         )
-    broker_id = int(raw)
-    state = node.quorum.snapshot_state()
+    return int(raw)
+
+
+def redirect_to_broker(node: Node, broker_id: int, request: web.Request) -> web.Response:
+    """The 307 that sends a request about another broker to that broker: only it knows its
+    own static configs and directories (as Kafka sends DescribeConfigs of a broker and
+    DescribeLogDirs to that broker)."""
+    broker = node.quorum.snapshot_state().brokers.get(broker_id)
+    if broker is None:
+        raise ApiError(NOT_FOUND, f"broker {broker_id} is not registered in the cluster")
+    if broker.fenced:
+        raise ApiError(NOT_FOUND, f"broker {broker_id} is fenced: it cannot describe itself")
+    response = json_response({"broker_id": broker_id, "leader_url": broker.http_url}, 307)
+    response.headers["Location"] = broker.http_url.rstrip("/") + request.path_qs
+    return response
+
+
+async def describe_broker_configs(request: web.Request) -> web.Response:
+    node = node_of(request)
+    node.require_ready()
+    broker_id = requested_broker(request)
     if broker_id != node.node_id:
-        broker = state.brokers.get(broker_id)
-        if broker is None:
-            raise ApiError(NOT_FOUND, f"broker {broker_id} is not registered in the cluster")
-        if broker.fenced:
-            raise ApiError(NOT_FOUND, f"broker {broker_id} is fenced: it cannot describe itself")
-        # Only the broker itself knows its static configs: send the client there.
-        location = broker.http_url.rstrip("/") + request.path_qs
-        response = json_response({"broker_id": broker_id, "leader_url": broker.http_url}, 307)
-        response.headers["Location"] = location
-        return response
+        return redirect_to_broker(node, broker_id, request)
+    state = node.quorum.snapshot_state()
     configs = broker_config_entries(
         node.config,
         dict(state.broker_configs.get(str(broker_id), {})),

@@ -30,7 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
-from client.protocol import INVALID_REQUEST, KAFKA_STORAGE_ERROR, NOT_FOUND, ApiError
+from client.protocol import KAFKA_STORAGE_ERROR, ApiError
+from server.http_configs import redirect_to_broker, requested_broker
 from server.http_records import node_of
 from server.http_util import json_response, query_value
 from server.node import Node
@@ -152,29 +153,12 @@ def _disk(log_dir: Path) -> tuple[int, int] | None:
     return usage.total, usage.free
 
 
-def _redirect(node: Node, broker_id: int, request: web.Request) -> web.Response:
-    broker = node.quorum.snapshot_state().brokers.get(broker_id)
-    if broker is None:
-        raise ApiError(NOT_FOUND, f"broker {broker_id} is not registered in the cluster")
-    if broker.fenced:
-        raise ApiError(NOT_FOUND, f"broker {broker_id} is fenced: it cannot describe itself")
-    # Only the broker itself knows its directories: send the client there.
-    response = json_response({"broker_id": broker_id, "leader_url": broker.http_url}, 307)
-    response.headers["Location"] = broker.http_url.rstrip("/") + request.path_qs
-    return response
-
-
 async def describe_log_dirs(request: web.Request) -> web.Response:
     node = node_of(request)
     node.require_ready()
-    raw = request.match_info["broker"]
-    if not raw.isascii() or not raw.isdigit() or int(raw) >= 2**31:
-        raise ApiError(
-            INVALID_REQUEST, f"the broker must be a valid integer broker id, found: {raw[:24]}"
-        )
-    broker_id = int(raw)
+    broker_id = requested_broker(request)
     if broker_id != node.node_id:
-        return _redirect(node, broker_id, request)
+        return redirect_to_broker(node, broker_id, request)
     topics = parse_topics(query_value(request, "topics"))
     log_dir = node.replica_manager.logs.log_dir.absolute()
     replicas, failed = _replica_sizes(node)
