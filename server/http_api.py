@@ -20,6 +20,7 @@ from kraft.records import MetadataRecord
 from kraft.state import MetadataState, TopicState
 from server import controller
 from server.clock import SYSTEM_CLOCK
+from server.http_cors import cors_middleware, install_cors
 from server.http_records import (
     NODE,
     fetch,
@@ -447,14 +448,17 @@ def make_app(node: Node) -> web.Application:
     # cluster's own calls. (http_acls imports this module, hence the import here.)
     from server.http_acls import add_routes as add_acl_routes
     from server.http_configs import add_routes as add_config_routes
+    from server.http_console import add_routes as add_console_routes
     from server.http_groups import add_routes as add_group_routes
     from server.http_log_dirs import add_routes as add_log_dir_routes
 
     client_security = security_middleware(node.config, SYSTEM_CLOCK.monotonic_s)
     app = web.Application(
-        middlewares=[errors_as_json, internal_auth, client_security], client_max_size=1 << 40
+        middlewares=[errors_as_json, cors_middleware, internal_auth, client_security],
+        client_max_size=1 << 40,
     )
     app[NODE] = node
+    install_cors(app)
     app.on_response_prepare.append(_add_metadata_index)
     app.on_startup.append(_start_metrics)
     r = app.router
@@ -479,6 +483,7 @@ def make_app(node: Node) -> web.Application:
     add_group_routes(r)
     add_config_routes(r)
     add_log_dir_routes(r)
+    add_console_routes(r)
     r.add_post("/v1/internal/brokers", register_broker)
     r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)
     r.add_post("/v1/internal/producer-ids", allocate_producer_ids)

@@ -7,9 +7,11 @@ a super user, as Kafka's inter-broker principal).
 Authentication (``listener.security.protocol.map=HTTP:SASL_PLAINTEXT`` or ``HTTP:SASL_SSL``):
 every request needs ``Authorization: Basic base64(user:password)``, checked against
 ``http.users.file`` (``server/users.py``); the principal is ``User:<name>``. Missing or wrong:
-401 SASL_AUTHENTICATION_FAILED with ``WWW-Authenticate: Basic realm="kraft"``. Without SASL
-the principal is ``User:ANONYMOUS``, as Kafka's. ``GET /v1/health/ready`` stays open for load
-balancers and health checks.
+401 SASL_AUTHENTICATION_FAILED with ``WWW-Authenticate: Basic realm="kraft"``, except to the web
+console (a request with ``X-Kraft-Console: 1``), which asks with its own form: the header would
+make the browser show its dialog. Without SASL the principal is ``User:ANONYMOUS``, as
+Kafka's. ``GET /v1/health/ready`` stays open for load balancers and health checks, and the
+console's files (``/``, ``/ui...``) for everyone: they hold no data.
 
 Authorization (``authorizer.class.name=...StandardAuthorizer``): :data:`RULES` maps each
 route to the resource and operation Kafka checks for the matching API; the authorizer
@@ -41,6 +43,7 @@ from kraft.records import CLUSTER_RESOURCE_NAME
 from server import limits
 from server.authorizer import ANONYMOUS, Authorizer, Decision
 from server.config import NodeConfig
+from server.http_cors import from_console
 from server.http_records import node_of
 from server.http_util import error_response, read_body, replay_body
 from server.internal_auth_http import INTERNAL_PEER
@@ -92,6 +95,11 @@ _RECORDS = "/v1/topics/{topic}/partitions/{partition}/records"
 # Every route of the node, by method and route pattern (Kafka's API -> its ACL check).
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/health/ready"): Rule(kind="open"),
+    # The web console's files (server/http_console.py): no data in them, so no credentials.
+    ("GET", "/"): Rule(kind="open"),
+    ("GET", "/ui"): Rule(kind="open"),
+    ("GET", "/ui/"): Rule(kind="open"),
+    ("GET", "/ui/{path}"): Rule(kind="open"),
     # Prometheus's scrape: as DescribeCluster (with SASL on, a user the scraper logs in as).
     ("GET", "/metrics"): _cluster("DESCRIBE"),
     ("GET", "/v1/cluster"): _cluster("DESCRIBE"),  # DescribeCluster
@@ -365,7 +373,9 @@ def security_middleware(config: NodeConfig, monotonic: Callable[[], float]) -> M
             principal = await security.authenticate(request)
         except ApiError as e:
             response = error_response(e)
-            response.headers["WWW-Authenticate"] = REALM
+            if not from_console(request):
+                # The console asks with its own form: the browser must not show its dialog.
+                response.headers["WWW-Authenticate"] = REALM
             return response
         request[PRINCIPAL] = principal
         request[_SECURITY] = security
