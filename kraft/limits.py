@@ -133,3 +133,8 @@ RAFT_BIND_RETRY_S = 0.2
 # or this long, whichever comes first.
 RAFT_COMPACTION_ENTRIES_COUNT = 5000
 RAFT_COMPACTION_INTERVAL_S = 300.0
+# Entries kept for the first entry listener (kraft/applied_entries.py) while nobody listens yet:
+# twice what a journal holds between dumps, so a restarted node's replay is kept whole. They
+# are the decoded records of entries the journal holds as bytes anyway, kept for a second or
+# so (until the node starts listening).
+APPLIED_ENTRIES_EARLY_COUNT_MAX = 2 * RAFT_COMPACTION_ENTRIES_COUNT

@@ -57,6 +57,7 @@ from pysyncobj.poller import POLL_EVENT_TYPE
 from pysyncobj.syncobj import SyncObjException
 
 from kraft import limits
+from kraft.applied_entries import AppliedEntry, EarlyEntries, EntryListener
 from kraft.dump import Dump, decode_dump, voters_of, write_dump_file
 from kraft.errors import (
     IllegalRecordError,
@@ -96,7 +97,8 @@ META_FILE = "quorum-state"
 DUMP_FILE = "metadata.dump"
 
 # Called on the event loop with (index, records) after each applied entry, and with
-# (index, None) after a dump replaced the whole state ("reset": re-read everything).
+# (index, None) after a dump replaced the whole state ("reset": re-read everything). Readers of
+# the log itself (terms, times, the replay at start) use an EntryListener instead.
 Listener = Callable[[int, tuple[MetadataRecord, ...] | None], None]
 T = TypeVar("T")
 
@@ -292,6 +294,10 @@ class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
         return self._kraft_owner._apply(self.raftLastApplied + 1, data, term)
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def _check_address(what: str, address: str) -> None:
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -340,6 +346,11 @@ class MetadataQuorum:
         self._lock = threading.Lock()
         self._state = MetadataState()
         self._listeners: tuple[Listener, ...] = ()
+        # Entry listeners (kraft/applied_entries.py), told under the state lock so that one
+        # added while the tick thread applies misses no entry and sees none twice; until the
+        # first one comes, what was applied is kept for it (None afterwards).
+        self._entry_listeners: tuple[EntryListener, ...] = ()
+        self._early: EarlyEntries | None = EarlyEntries(limits.APPLIED_ENTRIES_EARLY_COUNT_MAX)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sync: _MetadataSyncObj | None = None
         self._journal: DurableJournal = None  # type: ignore[assignment]  # set by start()
@@ -596,6 +607,7 @@ class MetadataQuorum:
             records = tuple(decode(data))
             with self._lock:
                 self._state.apply_entry(index, records)
+                self._entry_applied(AppliedEntry(index, expected_term, _now_ms(), records))
         except (MetadataRecordError, IllegalRecordError) as e:
             return e
         except Exception as e:  # a bug: every node hits it alike, so reject and say so loudly
@@ -603,6 +615,32 @@ class MetadataQuorum:
             return e
         self._notify(index, records)
         return index
+
+    def _entry_applied(self, entry: AppliedEntry) -> None:
+        """Under the state lock (tick thread): tell the entry listeners, or keep the entry."""
+        if self._early is not None:
+            self._early.applied(entry, self._state)
+        loop = self._loop
+        if loop is None:
+            return
+        for listener in self._entry_listeners:
+            try:
+                loop.call_soon_threadsafe(listener.entry_applied, entry)
+            except RuntimeError:
+                return  # the loop is closed
+
+    def _state_replaced(self, index: int, state: MetadataState) -> None:
+        """Under the state lock: a dump replaced the state (``state``: a copy of it)."""
+        if self._early is not None:
+            self._early.replaced(index, state)
+        loop = self._loop
+        if loop is None:
+            return
+        for listener in self._entry_listeners:
+            try:
+                loop.call_soon_threadsafe(listener.state_replaced, index, state)
+            except RuntimeError:
+                return
 
     def _notify(self, index: int, records: tuple[MetadataRecord, ...] | None) -> None:
         loop = self._loop
@@ -748,6 +786,7 @@ class MetadataQuorum:
             raise
         with self._lock:
             self._state = state
+            self._state_replaced(dump.last_entry[1], state.copy())
         self._notify(dump.last_entry[1], None)
         return dump.last_entry, dump.prev_entry, list(dump.voters)
 
@@ -770,6 +809,27 @@ class MetadataQuorum:
         state first.
         """
         self._listeners = (*self._listeners, listener)
+
+    def add_entry_listener(self, listener: EntryListener) -> None:
+        """Tell ``listener`` (on the loop) each entry this node applies from now on, with its
+        term and time (kraft/applied_entries.py). Call it on the event loop.
+
+        It is first told, before this returns, a state to start from: for the first entry
+        listener, the state the quorum started with (empty, or its dump) followed by every
+        entry applied since, the replay of the journal at start included; for a later one, the
+        current state.
+        """
+        with self._lock:
+            early, self._early = self._early, None
+            if early is None:
+                listener.state_replaced(self._state.applied_index, self._state.copy())
+            else:
+                early.replay(listener)
+            self._entry_listeners = (*self._entry_listeners, listener)
+
+    def remove_entry_listener(self, listener: EntryListener) -> None:
+        with self._lock:
+            self._entry_listeners = tuple(x for x in self._entry_listeners if x is not listener)
 
     def remove_listener(self, listener: Listener) -> None:
         self._listeners = tuple(x for x in self._listeners if x is not listener)

@@ -37,6 +37,7 @@ Tuples are JSON arrays; None is null. Type names and their fields (all versions 
                       "User:*"), host ("*"), operation (Kafka's AclOperation name),
                       permission ("ALLOW" | "DENY")   (Kafka's AccessControlEntryRecord)
     remove_acl        acl_id                          (Kafka's RemoveAccessControlEntryRecord)
+    leader_change     leader_id                       (Kafka's LeaderChangeMessage)
     no_op             (no fields)
 
 :func:`decode` raises one error, :class:`MetadataRecordError`, for every byte string it
@@ -80,6 +81,7 @@ __all__ = [
     "RemoveAclRecord",
     "ConfigRecord",
     "FenceBrokerRecord",
+    "LeaderChangeRecord",
     "MetadataRecord",
     "MetadataRecordError",
     "NoOpRecord",
@@ -511,6 +513,19 @@ class RemoveAclRecord(MetadataRecord):
 
 
 @dataclass(frozen=True)
+class LeaderChangeRecord(MetadataRecord):
+    """A node took over as the metadata quorum's leader (the controller): the first record
+    it writes in its term (Kafka's LeaderChangeMessage). It changes no state; it puts the
+    election in the log, where every node reads it in order with the changes around it."""
+
+    TYPE: ClassVar[str] = "leader_change"
+    leader_id: int
+
+    def _validate(self) -> None:
+        self._check_range("leader_id", 0, INT32_MAX)
+
+
+@dataclass(frozen=True)
 class NoOpRecord(MetadataRecord):
     """Changes nothing; a controller writes it to learn that its term still commits."""
 
@@ -531,6 +546,7 @@ RECORD_TYPES: dict[str, type[MetadataRecord]] = {
         ProducerIdsRecord,
         AclRecord,
         RemoveAclRecord,
+        LeaderChangeRecord,
         NoOpRecord,
     )
 }

@@ -52,6 +52,8 @@ ACLs
   acl               the acl id is unused and no ACL says the same (Kafka skips duplicates);
                     ACLs outlive their topic, as Kafka's do
   remove_acl        the ACL exists
+leader_change       always legal; changes nothing (it records who took over the quorum, for
+                    the readers of the log: not part of the state, the snapshot or the digest)
 no_op               always legal
 """
 
@@ -73,6 +75,7 @@ from kraft.records import (
     AclRecord,
     ConfigRecord,
     FenceBrokerRecord,
+    LeaderChangeRecord,
     MetadataRecord,
     NoOpRecord,
     PartitionChangeRecord,
@@ -518,7 +521,7 @@ class MetadataState:
         if self._acls.pop(r.acl_id, None) is None:
             raise IllegalRecordError(r, "the metadata state", f"no ACL has the id {r.acl_id}")
 
-    def _no_op(self, r: NoOpRecord) -> None:
+    def _no_op(self, r: NoOpRecord | LeaderChangeRecord) -> None:
         pass
 
     # --- Snapshots -----------------------------------------------------------------------------
@@ -619,6 +622,7 @@ _HANDLERS: dict[type, Callable[[MetadataState, Any], None]] = {
     ProducerIdsRecord: MetadataState._producer_ids,
     AclRecord: MetadataState._acl,
     RemoveAclRecord: MetadataState._remove_acl,
+    LeaderChangeRecord: MetadataState._no_op,
     NoOpRecord: MetadataState._no_op,
 }
 

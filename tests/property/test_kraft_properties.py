@@ -10,6 +10,7 @@ from kraft.errors import IllegalRecordError, MetadataRecordError, MetadataSnapsh
 from kraft.records import (
     ConfigRecord,
     FenceBrokerRecord,
+    LeaderChangeRecord,
     MetadataRecord,
     NoOpRecord,
     PartitionChangeRecord,
@@ -83,6 +84,7 @@ records: st.SearchStrategy[MetadataRecord] = st.one_of(
         st.none() | st.sampled_from(["1", ""]),
     ),
     st.builds(ProducerIdsRecord, broker_ids, epochs, st.integers(0, 5000)),
+    st.builds(LeaderChangeRecord, broker_ids),
     st.just(NoOpRecord()),
 )
 

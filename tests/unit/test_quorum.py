@@ -15,10 +15,12 @@ import pytest
 from pysyncobj.node import TCPNode
 
 from kraft import limits
+from kraft.applied_entries import AppliedEntry
 from kraft.errors import IllegalRecordError, NotControllerError, QuorumError
 from kraft.journal import DurableJournal
 from kraft.quorum import DUMP_FILE, JOURNAL_FILE, META_FILE, MetadataQuorum
 from kraft.records import (
+    LeaderChangeRecord,
     MetadataRecord,
     NoOpRecord,
     PartitionChangeRecord,
@@ -26,6 +28,7 @@ from kraft.records import (
     RegisterBrokerRecord,
     TopicRecord,
 )
+from kraft.state import MetadataState
 from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
@@ -181,6 +184,82 @@ def test_listener_sees_every_entry_in_order(tmp_path: Path) -> None:
             assert seen == written
         finally:
             quorum.stop()
+
+    run(body)
+
+
+class EntryLog:
+    """An entry listener that writes down what it is told."""
+
+    def __init__(self) -> None:
+        self.bases: list[tuple[int, MetadataState]] = []
+        self.entries: list[AppliedEntry] = []
+
+    def state_replaced(self, index: int, state: MetadataState) -> None:
+        self.bases.append((index, state))
+
+    def entry_applied(self, entry: AppliedEntry) -> None:
+        self.entries.append(entry)
+
+
+def test_an_entry_listener_sees_each_entry_with_its_term_and_apply_time(tmp_path: Path) -> None:
+    async def body() -> None:
+        quorum = await started(tmp_path, free_port())
+        try:
+            first = await quorum.write([broker()])
+            log = EntryLog()
+            quorum.add_entry_listener(log)
+            # Added late (the first one): it replays from the empty start, then goes on live.
+            assert [index for index, _ in log.bases] == [0]
+            before_ms = int(time.time() * 1000)
+            second = await quorum.write([LeaderChangeRecord(1)])
+            await asyncio.sleep(0)  # let the last call_soon_threadsafe run
+            assert [e.index for e in log.entries] == [first, second]
+            assert [e.records for e in log.entries] == [(broker(),), (LeaderChangeRecord(1),)]
+            assert {e.term for e in log.entries} == {quorum.current_term()}
+            assert log.entries[1].time_ms >= before_ms
+            # A later listener starts from the state as it is now.
+            late = EntryLog()
+            quorum.add_entry_listener(late)
+            assert [index for index, _ in late.bases] == [second]
+            assert late.bases[0][1].brokers.keys() == {1} and not late.entries
+        finally:
+            quorum.stop()
+
+    run(body)
+
+
+def test_the_first_entry_listener_sees_the_replay_of_a_restart_after_the_dump(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "__cluster_metadata-0"
+    port = free_port()
+
+    async def body() -> None:
+        quorum = await started(data_dir, port)
+        await quorum.write([broker()])
+        dumped_at = await quorum.write(topic("news", TOPIC_IDS[0]))
+        quorum.compact()
+        await until(lambda: (data_dir / DUMP_FILE).exists(), "for the dump", UNTIL_S)
+        await until(lambda: quorum._journal[0][1] >= dumped_at - 1, "for the cut", UNTIL_S)
+        last = await quorum.write(topic("logs", TOPIC_IDS[1]))
+        term = quorum.current_term()
+        quorum.stop()
+
+        again = await started(data_dir, port)
+        try:
+            await until(lambda: again.snapshot_state().applied_index == last, "replay", UNTIL_S)
+            log = EntryLog()
+            again.add_entry_listener(log)  # after the replay, as a node's comes
+            # The dump's state, then the entries applied from the journal after it, with the
+            # term they were written in (the restart's own term is a later one).
+            ((base_index, base),) = log.bases
+            assert dumped_at <= base_index < last and "news" in base.topics
+            replayed = [e for e in log.entries if e.records == tuple(topic("logs", TOPIC_IDS[1]))]
+            assert [(e.index, e.term) for e in replayed] == [(last, term)]
+            assert [e.index for e in log.entries] == list(range(base_index + 1, last + 1))
+        finally:
+            again.stop()
 
     run(body)
 

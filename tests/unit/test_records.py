@@ -10,6 +10,7 @@ from kraft.errors import MetadataRecordError
 from kraft.records import (
     ConfigRecord,
     FenceBrokerRecord,
+    LeaderChangeRecord,
     NoOpRecord,
     PartitionChangeRecord,
     PartitionRecord,
@@ -39,6 +40,7 @@ ALL_RECORDS = [
     ConfigRecord("broker", "", "log.retention.ms", None),
     ConfigRecord("broker", "3", "x", ""),
     ProducerIdsRecord(1, 7, 1000),
+    LeaderChangeRecord(2),
     NoOpRecord(),
 ]
 
@@ -137,6 +139,8 @@ def test_valid_topic_id_is_accepted() -> None:
         lambda: ConfigRecord("topic", "t", "x", 1),  # type: ignore[arg-type]
         lambda: ProducerIdsRecord(1, 0, -5),
         lambda: FenceBrokerRecord(1, -1),
+        lambda: LeaderChangeRecord(-1),
+        lambda: LeaderChangeRecord(True),  # a bool is not a node id
     ],
 )
 def test_records_refuse_malformed_fields(build: object) -> None:
@@ -159,6 +163,7 @@ def _entry(*records: dict[str, object], v: object = 1) -> bytes:
         (_entry({"type": "nope", "v": 1}), "unknown type"),
         (_entry({"type": "no_op", "v": 2}), "newer"),
         (_entry({"type": "no_op", "v": 1, "extra": 1}), "unknown field"),
+        (_entry({"type": "leader_change", "v": 1}), "lacks the field 'leader_id'"),
         (_entry({"type": "topic", "v": 1, "name": "t"}), "lacks the field 'topic_id'"),
         (_entry({"type": "topic", "v": 1, "name": 5, "topic_id": TID}), "field name must be"),
         (_entry({"type": "fence_broker", "v": 1, "broker_id": 1.0, "broker_epoch": 1}), "int"),

@@ -8,6 +8,7 @@ from kraft.errors import IllegalRecordError, MetadataSnapshotError
 from kraft.records import (
     ConfigRecord,
     FenceBrokerRecord,
+    LeaderChangeRecord,
     MetadataRecord,
     NoOpRecord,
     PartitionChangeRecord,
@@ -208,6 +209,18 @@ def test_apply_entry_requires_a_growing_index() -> None:
         state.apply_entry(1, [NoOpRecord()])
     state.apply_entry(5, [NoOpRecord()])
     assert state.applied_index == 5
+
+
+def test_a_leader_change_record_changes_nothing_but_the_applied_index() -> None:
+    before = state_of()
+    after = state_of(LeaderChangeRecord(2))
+    assert after.applied_index == 2
+    # The snapshot, and so the digest, hold nothing of it: a node that took the state from a
+    # dump agrees with one that applied the record.
+    plain = MetadataState.from_snapshot(before.to_snapshot())
+    plain.apply_entry(2, [NoOpRecord()])
+    assert after.to_snapshot() == plain.to_snapshot()
+    assert after.digest() == plain.digest()
 
 
 def test_digest_is_equal_for_equal_histories_and_differs_otherwise() -> None:
