@@ -21,6 +21,10 @@ Kafka's KRaft controller in miniature:
   of 1.5 s does not become 1.6.
 - Every decision is written with the Raft term in which this node became leader: if it lost
   the leadership meanwhile, even for a moment, the quorum refuses the entry.
+- A new controller's first record in its term is a LeaderChangeRecord naming itself
+  (Kafka's LeaderChangeMessage), written before its first decision (a tick, a registration,
+  a heartbeat's unfence): the election is then in the metadata log, in order with the fences
+  and elections around it (``GET /v1/cluster/events`` reads it there).
 
 Sessions live in memory on the leader only, as in Kafka.
 """
@@ -46,7 +50,7 @@ from client.protocol import (
     json_int,
 )
 from kraft.quorum import MetadataQuorum
-from kraft.records import MetadataRecord, ProducerIdsRecord
+from kraft.records import LeaderChangeRecord, MetadataRecord, ProducerIdsRecord
 from kraft.state import MetadataState
 from server import controller, limits
 from server.clock import SYSTEM_CLOCK, Clock
@@ -100,6 +104,8 @@ class ControllerDriver:
         # How long run() sleeps before its next tick: shorter when a session ends sooner.
         self._pause_s = limits.CONTROLLER_TICK_S
         self._next_transfer_s = 0.0  # when it may ask the quorum to hand the leadership over
+        self._announced_term: int | None = None  # the last term its LeaderChangeRecord committed
+        self._announcing = asyncio.Lock()  # one LeaderChangeRecord per term, not one per caller
 
     def _leading_term(self) -> int:
         """The term of this node's leadership; starts every session afresh in a new term."""
@@ -160,7 +166,7 @@ class ControllerDriver:
                 self._deadlines[broker] = max(end, extended)
 
     async def register(self, body: dict[str, Any]) -> dict[str, Any]:
-        term = self._leading_term()
+        term = await self._lead()
         try:
             broker_id = json_int(body["broker_id"], "broker_id", 0, JAVA_INT_MAX)
             incarnation_id = str(body["incarnation_id"])
@@ -198,6 +204,8 @@ class ControllerDriver:
         return {"broker_id": broker_id, "broker_epoch": epoch, "registered_index": index}
 
     async def heartbeat(self, broker_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        # Not _lead(): a heartbeat that writes nothing never waits for a write (its session
+        # is counted at once, even while a slow LeaderChangeRecord commits).
         term = self._leading_term()
         epoch = json_int(body.get("broker_epoch"), "broker_epoch", 0, JAVA_LONG_MAX)
         broker = self.quorum.snapshot_state().brokers.get(broker_id)
@@ -215,6 +223,7 @@ class ControllerDriver:
         applied = body.get("applied_index")
         caught_up = isinstance(applied, int) and applied >= self._registered_at.get(broker_id, 0)
         if broker.fenced and caught_up:
+            await self._announce(term)
             await self._write(lambda s: controller.plan_unfence_broker(s, broker_id), term)
             log.info("unfenced broker %d (epoch %d)", broker_id, broker.epoch)
         fenced = self.quorum.snapshot_state().brokers[broker_id].fenced
@@ -222,7 +231,7 @@ class ControllerDriver:
 
     async def allocate_producer_ids(self, body: dict[str, Any]) -> dict[str, Any]:
         """The next block of producer ids for a broker, committed before it is handed out."""
-        term = self._leading_term()
+        term = await self._lead()
         try:
             broker_id = json_int(body["broker_id"], "broker_id", 0, JAVA_INT_MAX)
             broker_epoch = json_int(body["broker_epoch"], "broker_epoch", 0, JAVA_LONG_MAX)
@@ -245,7 +254,7 @@ class ControllerDriver:
     async def alter_isr(self, body: dict[str, Any]) -> dict[str, Any]:
         """A partition leader asks to shrink or grow the ISRs of some of its partitions, in
         one request and one metadata entry (as Kafka batches AlterPartition)."""
-        term = self._leading_term()
+        term = await self._lead()
         try:
             # Checked JSON integers: int() would take 1.5, true and "٣", and an integer past
             # 64 bits would reach the answer, which orjson cannot write (a 500).
@@ -298,11 +307,30 @@ class ControllerDriver:
             except ApiError:
                 continue
             try:
+                await self._announce(term)
                 await self._tick(term)
             except ApiError as e:
                 log.warning("controller decision not written: %s", e.message)
             except Exception:
                 log.exception("controller tick failed")
+
+    async def _lead(self) -> int:
+        """The term this node leads in, its LeaderChangeRecord written (ApiError if not)."""
+        term = self._leading_term()
+        await self._announce(term)
+        return term
+
+    async def _announce(self, term: int) -> None:
+        """Writes, once per term, the record that names this node the new controller, before
+        any decision of that term; a failed write raises and the next caller tries again."""
+        if self._announced_term == term:  # the usual case, without the lock
+            return
+        async with self._announcing:
+            if self._announced_term == term:  # another caller wrote it meanwhile
+                return
+            leader = self.quorum.node_id
+            await self._write(lambda _state: [LeaderChangeRecord(leader)], term)
+            self._announced_term = term
 
     def _cut_off_from_brokers(self, state: MetadataState, now: float) -> list[int]:
         """The brokers that are silent on HTTP but alive on Raft, if they are most of the

@@ -447,6 +447,7 @@ def make_app(node: Node) -> web.Application:
     # Client authentication and ACLs run after the internal-auth check, which marks the
     # cluster's own calls. (http_acls imports this module, hence the import here.)
     from server.http_acls import add_routes as add_acl_routes
+    from server.http_cluster_views import add_routes as add_cluster_view_routes
     from server.http_configs import add_routes as add_config_routes
     from server.http_console import add_routes as add_console_routes
     from server.http_groups import add_routes as add_group_routes
@@ -464,6 +465,7 @@ def make_app(node: Node) -> web.Application:
     r = app.router
     r.add_get("/v1/cluster", get_cluster)
     r.add_get("/v1/cluster/quorum", get_quorum)
+    add_cluster_view_routes(r)
     r.add_get("/v1/health/ready", get_ready)
     r.add_get("/v1/topics", list_topics)
     r.add_post("/v1/topics", create_topic)

@@ -104,6 +104,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/metrics"): _cluster("DESCRIBE"),
     ("GET", "/v1/cluster"): _cluster("DESCRIBE"),  # DescribeCluster
     ("GET", "/v1/cluster/quorum"): _cluster("DESCRIBE"),  # DescribeQuorum
+    # The console's overview and the metadata log's events: what DescribeCluster and
+    # DescribeQuorum show, read together.
+    ("GET", "/v1/cluster/overview"): _cluster("DESCRIBE"),
+    ("GET", "/v1/cluster/events"): _cluster("DESCRIBE"),
     ("GET", "/v1/topics"): Rule("TOPIC", "DESCRIBE", kind="list"),  # Metadata
     ("POST", "/v1/topics"): Rule("TOPIC", "CREATE", kind="create_topic"),  # CreateTopics
     ("GET", "/v1/topics/{topic}"): _topic("DESCRIBE"),  # Metadata

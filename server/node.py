@@ -61,6 +61,7 @@ from server.internal_auth import InternalAuth
 from server.internal_auth_http import signer
 from server.loop_monitor import LoopMonitor
 from server.metadata_applied import MetadataApplied
+from server.metadata_events import MetadataEvents
 from server.metrics import NodeMetrics
 from server.replica_manager import ReplicaManager
 from server.tasks import supervised
@@ -93,6 +94,9 @@ class Node:
         self.sign = signer(self.internal_auth, config.node_id, SYSTEM_CLOCK.wall_ms)
         self.quorum = quorum
         self.metadata_applied = MetadataApplied(self.quorum)
+        # The metadata log's recent events (GET /v1/cluster/events), the start's replay too.
+        self.metadata_events = MetadataEvents()
+        self.quorum.add_entry_listener(self.metadata_events)
         self.controller = ControllerDriver(
             self.quorum,
             meta.cluster_id,
