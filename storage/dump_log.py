@@ -107,6 +107,24 @@ class DumpOptions:
     offsets_decoder: bool = False  # keys and payloads as __consumer_offsets records
 
 
+@dataclass(frozen=True)
+class DumpStop:
+    """Where a ``.log`` dump ended before the end of its file: ``position`` is the first byte
+    not shown (a batch starts there, or a torn tail does), of ``file_size`` bytes. ``reason``
+    is :data:`STOPPED_AT_MAX_BYTES` (the next batch ends past ``--max-bytes``; Kafka stops
+    there without a word, and so does the tool: the web console says it) or
+    :data:`STOPPED_AT_TORN_TAIL` (the bytes left are not a whole batch: a batch being appended
+    while the file was read, or a torn write)."""
+
+    position: int
+    file_size: int
+    reason: str
+
+
+STOPPED_AT_MAX_BYTES = "max_bytes"
+STOPPED_AT_TORN_TAIL = "torn_tail"
+
+
 @dataclass
 class Report:
     """Where the output goes and what went wrong, for the exit status and the final summary."""
@@ -114,6 +132,8 @@ class Report:
     out: TextIO
     err: TextIO
     problems: int = 0
+    # Per .log file (its name as given): where its dump stopped short of the file's end.
+    stops: dict[str, DumpStop] = field(default_factory=dict)
     # Per file (its absolute path), as Kafka 4.4 keeps them: index offset -> the log's last
     # offset at that position, and a record's offset -> the next record's where they are not
     # consecutive. Printed at the end in Kafka's order (see _print_summary).
@@ -316,8 +336,11 @@ def dump_log(path: Path, options: DumpOptions, report: Report) -> None:
                 size, framed = HEADER_SIZE, True
             if framed and position + size > limit:
                 if limit < file_size:
-                    return  # --max-bytes cut the file here: Kafka stops without a word
+                    # --max-bytes cut the file here: Kafka stops without a word.
+                    report.stops[str(path)] = DumpStop(position, file_size, STOPPED_AT_MAX_BYTES)
+                    return
                 # A torn tail: Kafka's line, then ours saying what is missing.
+                report.stops[str(path)] = DumpStop(position, file_size, STOPPED_AT_TORN_TAIL)
                 left = file_size - position
                 report.line(f"Found {left} invalid bytes at the end of {path.name}")
                 wanted = f"a batch of {size} bytes" if len(head) == HEADER_SIZE else "a header"
@@ -351,6 +374,9 @@ def dump_log(path: Path, options: DumpOptions, report: Report) -> None:
             elif options.deep:
                 last_offset = _dump_records(path, data, position, last_offset, options, report)
             position += header.size
+        if position < file_size:
+            # --max-bytes ended exactly where a batch ends.
+            report.stops[str(path)] = DumpStop(position, file_size, STOPPED_AT_MAX_BYTES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -583,6 +609,14 @@ def _print_summary(report: Report) -> None:
 
 def run(files: Sequence[str], options: DumpOptions, out: TextIO, err: TextIO) -> int:
     """Dumps each file in order; the exit status (0 clean, 1 if anything was wrong)."""
+    report = dump_files(files, options, out, err)
+    return 1 if report.problems else 0
+
+
+def dump_files(files: Sequence[str], options: DumpOptions, out: TextIO, err: TextIO) -> Report:
+    """Writes what the tool prints for ``files`` (its stdout to ``out``, its stderr to ``err``,
+    which may be the same stream: the lines then come in the order a terminal shows them) and
+    returns the report: how many problems, and where a ``.log`` dump stopped short."""
     report = Report(out, err)
     for name in files:
         path = Path(name)
@@ -605,7 +639,7 @@ def run(files: Sequence[str], options: DumpOptions, out: TextIO, err: TextIO) ->
         except OSError as e:
             report.problem(f"Cannot read {name}: {e.strerror or e}")
     _print_summary(report)
-    return 1 if report.problems else 0
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
