@@ -14,7 +14,7 @@ says so (``source_node``, ``source_error``): a console keeps showing the rest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import orjson
@@ -28,6 +28,7 @@ from server.http_api import get_quorum
 from server.http_records import node_of
 from server.http_util import LONG_MAX, json_response, query_int
 from server.metadata_events import EVENTS_COUNT_MAX
+from server.node import Node
 from server.topic_configs import effective_configs
 
 MIN_ISR = "min.insync.replicas"
@@ -92,10 +93,12 @@ async def _own_quorum(request: web.Request) -> dict[str, Any]:
     return answer
 
 
-async def _controller_quorum(request: web.Request) -> dict[str, Any]:
+async def controller_quorum(
+    node: Node, own_view: Callable[[], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
     """The quorum as the controller sees it (its voters' lags), with ``source_node`` (who
-    answered) and ``source_error`` (why it is this node's own view instead, or None)."""
-    node = node_of(request)
+    answered) and ``source_error`` (why it is this node's own view, ``own_view()``, instead,
+    or None). Asks at most one node, for at most ``QUORUM_ASK_TIMEOUT_S``."""
     controller = node.quorum.leader_id()
     error: str | None = None
     if controller is None:
@@ -121,7 +124,7 @@ async def _controller_quorum(request: web.Request) -> dict[str, Any]:
                     return {**answer, "source_node": controller, "source_error": None}
                 message = answer.get("message") if isinstance(answer, dict) else None
                 error = f"the controller, node {controller}, answered {status}: {message}"
-    own = await _own_quorum(request)
+    own = await own_view()
     return {**own, "source_node": node.node_id, "source_error": error}
 
 
@@ -130,7 +133,7 @@ async def get_overview(request: web.Request) -> web.Response:
     node = node_of(request)
     state = node.quorum.snapshot_state()
     counts = cluster_counts(state, node.config.topic_defaults)
-    quorum = await _controller_quorum(request)
+    quorum = await controller_quorum(node, lambda: _own_quorum(request))
     return json_response(
         {
             "cluster_id": node.meta.cluster_id,

@@ -1,7 +1,14 @@
-"""The overview's figures from the metadata (server/http_cluster_views.cluster_counts)."""
+"""The overview's figures from the metadata (server/http_cluster_views.cluster_counts) and
+whose view of the quorum it shows (controller_quorum, with a stand-in node: no sockets)."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import pytest
+
+from client.protocol import LEADER_NOT_AVAILABLE, ApiError
 from kraft.records import (
     ConfigRecord,
     FenceBrokerRecord,
@@ -11,7 +18,7 @@ from kraft.records import (
     TopicRecord,
 )
 from kraft.state import MetadataState
-from server.http_cluster_views import cluster_counts
+from server.http_cluster_views import QUORUM_ASK_TIMEOUT_S, cluster_counts, controller_quorum
 
 NEWS = "x5Ujx2PtQ1C2rkC8-XNMZA"
 LOGS = "Q2rkC8-XNMZAx5Ujx2PtQA"
@@ -111,3 +118,85 @@ def test_a_topics_own_min_insync_replicas_beats_the_node_default() -> None:
     assert counts["partitions"]["under_min_isr"] == 1  # news-0: 2 in sync, 3 needed
     # Without either, Kafka's default of 1.
     assert cluster_counts(cluster(), {})["partitions"]["under_min_isr"] == 0
+
+
+class FakeQuorum:
+    def __init__(self, leader: int | None) -> None:
+        self.leader = leader
+
+    def leader_id(self) -> int | None:
+        return self.leader
+
+
+class FakeNode:
+    """A node as controller_quorum sees it: its id, the quorum's leader, its peers' URLs and
+    a node-to-node call that answers (or fails) as the test says."""
+
+    def __init__(
+        self, leader: int | None, answer: tuple[int, Any] | ApiError, node_id: int = 2
+    ) -> None:
+        self.node_id = node_id
+        self.quorum = FakeQuorum(leader)
+        self.answer = answer
+        self.calls: list[tuple[str, str, float, int]] = []
+
+    def broker_url(self, broker_id: int, dial: bool = False) -> str | None:
+        return f"http://127.0.0.1:{9090 + broker_id}" if broker_id in (1, 2, 3) else None
+
+    async def http_call(
+        self, method: str, url: str, body: Any, timeout_s: float, *, target_id: int, role: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        self.calls.append((method, url, timeout_s, target_id))
+        if isinstance(self.answer, ApiError):
+            raise self.answer
+        return self.answer[0], self.answer[1], {}
+
+
+OWN = {"leader_id": 1, "voters": [{"id": 1, "lag": None}]}
+CONTROLLERS = {"leader_id": 1, "voters": [{"id": 1, "lag": 0}]}
+
+
+def quorum_of(node: FakeNode) -> dict[str, Any]:
+    async def own_view() -> dict[str, Any]:
+        return dict(OWN)
+
+    return asyncio.run(controller_quorum(node, own_view))  # type: ignore[arg-type]
+
+
+def test_a_follower_shows_the_quorum_the_controller_answers() -> None:
+    node = FakeNode(leader=1, answer=(200, CONTROLLERS))
+    assert quorum_of(node) == {**CONTROLLERS, "source_node": 1, "source_error": None}
+    assert node.calls == [
+        ("GET", "http://127.0.0.1:9091/v1/cluster/quorum", QUORUM_ASK_TIMEOUT_S, 1)
+    ]
+
+
+def test_the_controller_shows_its_own_view_without_a_call() -> None:
+    node = FakeNode(leader=2, answer=(200, CONTROLLERS))
+    assert quorum_of(node) == {**OWN, "source_node": 2, "source_error": None}
+    assert node.calls == []
+
+
+@pytest.mark.parametrize(
+    ("leader", "answer", "error"),
+    [
+        (
+            1,
+            ApiError(LEADER_NOT_AVAILABLE, "the controller at 127.0.0.1:9091 did not answer"),
+            "the controller at 127.0.0.1:9091 did not answer",
+        ),
+        (
+            1,
+            (503, {"error": "LEADER_NOT_AVAILABLE", "message": "node 1 is starting"}),
+            "the controller, node 1, answered 503: node 1 is starting",
+        ),
+        (1, (200, ["not", "an", "object"]), "the controller, node 1, answered 200: None"),
+        (None, (200, CONTROLLERS), "no controller is known to this node"),
+        (7, (200, CONTROLLERS), "the controller, node 7, is not a registered broker"),
+    ],
+)
+def test_when_the_controller_cannot_be_asked_the_answer_is_this_nodes_view_and_says_why(
+    leader: int | None, answer: tuple[int, Any] | ApiError, error: str
+) -> None:
+    node = FakeNode(leader, answer)
+    assert quorum_of(node) == {**OWN, "source_node": 2, "source_error": error}
