@@ -450,6 +450,7 @@ def make_app(node: Node) -> web.Application:
     from server.http_cluster_views import add_routes as add_cluster_view_routes
     from server.http_configs import add_routes as add_config_routes
     from server.http_console import add_routes as add_console_routes
+    from server.http_disk import add_routes as add_disk_routes
     from server.http_groups import add_routes as add_group_routes
     from server.http_log_dirs import add_routes as add_log_dir_routes
 
@@ -485,6 +486,7 @@ def make_app(node: Node) -> web.Application:
     add_group_routes(r)
     add_config_routes(r)
     add_log_dir_routes(r)
+    add_disk_routes(r)
     add_console_routes(r)
     r.add_post("/v1/internal/brokers", register_broker)
     r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)

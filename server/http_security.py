@@ -91,6 +91,7 @@ def _cluster(operation: str) -> Rule:
 
 
 _RECORDS = "/v1/topics/{topic}/partitions/{partition}/records"
+_FILES = "/v1/brokers/{broker}/partitions/{topic}/{partition}/files"
 
 # Every route of the node, by method and route pattern (Kafka's API -> its ACL check).
 RULES: dict[tuple[str, str], Rule] = {
@@ -118,6 +119,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/topics/{topic}/configs/entries"): _topic("DESCRIBE_CONFIGS"),
     ("GET", "/v1/brokers/{broker}/configs"): _cluster("DESCRIBE_CONFIGS"),  # DescribeConfigs
     ("GET", "/v1/brokers/{broker}/log-dirs"): _cluster("DESCRIBE"),  # DescribeLogDirs
+    # The disk view: a replica's files are the topic's to describe; their text shows its
+    # records, as a fetch does.
+    ("GET", _FILES): _topic("DESCRIBE"),
+    ("GET", _FILES + "/{name}"): _topic("READ"),
     ("POST", "/v1/topics/{topic}/records"): _topic("WRITE"),  # Produce
     ("POST", _RECORDS): _topic("WRITE"),  # Produce
     ("GET", _RECORDS): _topic("READ"),  # Fetch

@@ -1,0 +1,100 @@
+"""The disk view's route without a socket: its query (kraft-dump-log's flags as booleans,
+max_bytes within its bounds), and the streamed text: the same bytes as the file's text made
+at once, in bounded chunks, and a reader that stops stops the worker thread too."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from client.protocol import ApiError
+from server.http_disk import MAX_BYTES_DEFAULT, MAX_BYTES_MAX, stream_text, text_options
+from storage.batch import NewRecord, build_batch
+from storage.log_files import SEGMENT, TextOptions, write_text
+
+# A reader that stopped must see the worker end well within this (it looks twice a second).
+WORKER_END_DEADLINE_S = 30.0
+
+
+def options_of(query: str) -> TextOptions:
+    return text_options(make_mocked_request("GET", f"/files/x.log?{query}"))
+
+
+def test_the_defaults_read_one_mebibyte_without_records() -> None:
+    assert options_of("") == TextOptions(max_bytes=MAX_BYTES_DEFAULT)
+    assert MAX_BYTES_DEFAULT == 1 << 20 and MAX_BYTES_MAX == 64 << 20
+
+
+def test_the_flags_are_kraft_dump_logs() -> None:
+    options = options_of("print_data=true&deep_iteration=true&offsets_decoder=false&max_bytes=7")
+    assert options == TextOptions(max_bytes=7, print_data=True, deep_iteration=True)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "max_bytes=0",
+        f"max_bytes={(64 << 20) + 1}",
+        "max_bytes=1e6",
+        "max_bytes=1&max_bytes=2",
+        "print_data=yes",
+        "print_data=1",
+        "offsets_decoder=TRUE",
+    ],
+)
+def test_a_bad_query_is_refused_by_name(query: str) -> None:
+    with pytest.raises(ApiError) as raised:
+        options_of(query)
+    assert raised.value.name == "INVALID_REQUEST"
+    assert query.split("=")[0] in raised.value.message
+
+
+@pytest.fixture
+def segment(tmp_path: Path) -> Path:
+    """A segment whose dump with payloads is several chunks of text (over 64 KiB)."""
+    path = tmp_path / "00000000000000000000.log"
+    batches = [
+        build_batch(
+            [NewRecord(b"key", f"value {i} ".encode() * 20, 1700000000000 + i, ())], base_offset=i
+        )
+        for i in range(600)
+    ]
+    path.write_bytes(b"".join(batches))
+    return path
+
+
+def test_the_streamed_text_is_the_files_text_in_bounded_chunks(segment: Path) -> None:
+    options = TextOptions(max_bytes=MAX_BYTES_MAX, print_data=True)
+    whole = io.StringIO()
+    write_text(segment, SEGMENT, options, whole)
+    chunks: list[bytes] = []
+
+    async def send(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    asyncio.run(stream_text(segment, SEGMENT, options, send))
+    assert b"".join(chunks).decode() == whole.getvalue()
+    assert len(chunks) > 2 and max(len(c) for c in chunks) <= 64 * 1024
+
+
+def test_a_reader_that_stops_stops_the_worker(segment: Path) -> None:
+    options = TextOptions(max_bytes=MAX_BYTES_MAX, print_data=True)
+    sent: list[bytes] = []
+
+    async def send(chunk: bytes) -> None:
+        sent.append(chunk)
+        raise ConnectionResetError("the reader went away")
+
+    async def read_one_chunk() -> None:
+        with pytest.raises(ConnectionResetError):
+            # Returns (raises) only once the worker thread has ended.
+            await asyncio.wait_for(
+                stream_text(segment, SEGMENT, options, send), WORKER_END_DEADLINE_S
+            )
+
+    asyncio.run(read_one_chunk())
+    assert len(sent) == 1
