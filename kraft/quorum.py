@@ -298,6 +298,30 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _tell(
+    listeners: tuple[Listener, ...],
+    index: int,
+    records: tuple[MetadataRecord, ...] | None,
+    entry_listeners: tuple[EntryListener, ...],
+    told: AppliedEntry | MetadataState,
+) -> None:
+    """On the loop: what ``MetadataQuorum._notify`` sent. A listener that raises (a bug) is
+    logged and the others are still told."""
+    for listener in listeners:
+        try:
+            listener(index, records)
+        except Exception:
+            logger.exception("a metadata listener failed on entry %d", index)
+    for entry_listener in entry_listeners:
+        try:
+            if isinstance(told, AppliedEntry):
+                entry_listener.entry_applied(told)
+            else:
+                entry_listener.state_replaced(index, told)
+        except Exception:
+            logger.exception("a metadata entry listener failed on entry %d", index)
+
+
 def _check_address(what: str, address: str) -> None:
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -604,53 +628,46 @@ class MetadataQuorum:
                 None, f"entry {index} was appended in term {entry_term}, not {expected_term}"
             )
         try:
-            records = tuple(decode(data))
-            with self._lock:
-                self._state.apply_entry(index, records)
-                self._entry_applied(AppliedEntry(index, expected_term, _now_ms(), records))
-        except (MetadataRecordError, IllegalRecordError) as e:
+            records = tuple(decode(data))  # outside the lock: readers on the loop wait on it
+        except MetadataRecordError as e:
             return e
         except Exception as e:  # a bug: every node hits it alike, so reject and say so loudly
-            logger.exception("the state machine failed on entry %d", index)
+            logger.exception("decoding entry %d failed", index)
             return e
-        self._notify(index, records)
+        with self._lock:
+            try:
+                self._state.apply_entry(index, records)
+            except IllegalRecordError as e:
+                return e
+            except Exception as e:  # a bug, as above
+                logger.exception("the state machine failed on entry %d", index)
+                return e
+            # Who is told is decided under the lock, with the apply: an entry listener added
+            # meanwhile gets this entry in its replay or here, never both.
+            entry = AppliedEntry(index, expected_term, _now_ms(), records)
+            entry_listeners = self._entry_listeners
+            if self._early is not None:
+                self._early.applied(entry, self._state)
+        self._notify(index, records, entry_listeners, entry)
         return index
 
-    def _entry_applied(self, entry: AppliedEntry) -> None:
-        """Under the state lock (tick thread): tell the entry listeners, or keep the entry."""
-        if self._early is not None:
-            self._early.applied(entry, self._state)
+    def _notify(
+        self,
+        index: int,
+        records: tuple[MetadataRecord, ...] | None,
+        entry_listeners: tuple[EntryListener, ...],
+        told: AppliedEntry | MetadataState,
+    ) -> None:
+        """Tells the listeners on the loop, in one hop (a wake-up of the loop is a system
+        call): an applied entry, or (``records`` None, ``told`` the new state) a reset."""
         loop = self._loop
-        if loop is None:
+        listeners = self._listeners
+        if loop is None or not (listeners or entry_listeners):
             return
-        for listener in self._entry_listeners:
-            try:
-                loop.call_soon_threadsafe(listener.entry_applied, entry)
-            except RuntimeError:
-                return  # the loop is closed
-
-    def _state_replaced(self, index: int, state: MetadataState) -> None:
-        """Under the state lock: a dump replaced the state (``state``: a copy of it)."""
-        if self._early is not None:
-            self._early.replaced(index, state)
-        loop = self._loop
-        if loop is None:
-            return
-        for listener in self._entry_listeners:
-            try:
-                loop.call_soon_threadsafe(listener.state_replaced, index, state)
-            except RuntimeError:
-                return
-
-    def _notify(self, index: int, records: tuple[MetadataRecord, ...] | None) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        for listener in self._listeners:
-            try:
-                loop.call_soon_threadsafe(listener, index, records)
-            except RuntimeError:
-                return  # the loop is closed
+        try:
+            loop.call_soon_threadsafe(_tell, listeners, index, records, entry_listeners, told)
+        except RuntimeError:
+            pass  # the loop is closed
 
     def _before_send(self) -> bool:
         """Persist before send: an acknowledgement or a vote leaves only once it is on disk."""
@@ -784,10 +801,14 @@ class MetadataQuorum:
             self._fatal = QuorumStoppedError(f"cannot load the metadata dump {path}: {e}")
             logger.critical("%s", self._fatal)
             raise
+        index = dump.last_entry[1]
         with self._lock:
             self._state = state
-            self._state_replaced(dump.last_entry[1], state.copy())
-        self._notify(dump.last_entry[1], None)
+            copy = state.copy()  # the listeners' own: the live state changes with each entry
+            entry_listeners = self._entry_listeners
+            if self._early is not None:
+                self._early.replaced(index, copy)
+        self._notify(index, None, entry_listeners, copy)
         return dump.last_entry, dump.prev_entry, list(dump.voters)
 
     # --- Reads ---------------------------------------------------------------------------------

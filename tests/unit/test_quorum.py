@@ -15,6 +15,7 @@ import pytest
 from pysyncobj.node import TCPNode
 
 from kraft import limits
+from kraft import quorum as quorum_module
 from kraft.applied_entries import AppliedEntry
 from kraft.errors import IllegalRecordError, NotControllerError, QuorumError
 from kraft.journal import DurableJournal
@@ -465,3 +466,25 @@ def test_status_never_reports_less_applied_than_a_write_returned(tmp_path: Path)
     sync.getStatus = lambda: {"state": 2, "last_applied": 4}  # type: ignore[method-assign]
     assert quorum.status()["applied_index"] == 4  # pysyncobj's own no-op entries count too
     quorum._sync = None
+
+
+def test_a_listener_that_raises_does_not_keep_the_others_from_being_told() -> None:
+    told: list[Any] = []
+
+    def broken(index: int, records: Any) -> None:
+        raise RuntimeError("a bug in one listener")
+
+    class Entries(EntryLog):
+        def entry_applied(self, entry: AppliedEntry) -> None:
+            raise RuntimeError("a bug in one entry listener")
+
+    later = EntryLog()
+    entry = AppliedEntry(7, 2, 1000, (NoOpRecord(),))
+    quorum_module._tell(
+        (broken, lambda index, records: told.append((index, records))),
+        7,
+        entry.records,
+        (Entries(), later),
+        entry,
+    )
+    assert told == [(7, entry.records)] and later.entries == [entry]
