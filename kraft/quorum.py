@@ -10,7 +10,10 @@ Threads
     and the dump's fsyncs. The asyncio side never blocks on it: :meth:`MetadataQuorum.write`
     queues a command whose callback resolves a future with ``call_soon_threadsafe``;
     :meth:`MetadataQuorum.read` and :meth:`MetadataQuorum.snapshot_state` take the state lock;
-    listeners are called on the loop with ``call_soon_threadsafe``.
+    listeners are called on the loop with ``call_soon_threadsafe``, one hop per entry for all
+    of them. Entry listeners (``kraft/applied_entries.py``: each entry with its term and apply
+    time) are chosen under the state lock with the apply, and what was applied before the
+    first one came (a restart's replay, ahead of the node) is kept for it.
 
 Durability (pysyncobj fsyncs nothing by itself; see DESIGN.md, "Known traps")
     - The journal is our :class:`~kraft.journal.DurableJournal`, installed through pysyncobj's
