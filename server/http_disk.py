@@ -28,7 +28,8 @@ import contextlib
 import io
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,7 +75,10 @@ _CANCEL_CHECK_S = 0.5
 
 _BOOLEAN = ("true", "false")
 _NAME_QUOTED_CHARS_MAX = 255
-_dumps_at_once = asyncio.Semaphore(_DUMPS_AT_ONCE_MAX)
+# Per event loop (a node has one; tests run several): a semaphore belongs to its loop.
+_dump_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -234,15 +238,26 @@ def _dump(path: Path, kind: str, options: TextOptions, sink: _ChunkSink) -> None
         sink.finish()
 
 
-async def _take_dump_slot() -> None:
+@contextlib.asynccontextmanager
+async def dump_slot(wait_s: float = _DUMP_WAIT_S) -> AsyncIterator[None]:
+    """One of the node's :data:`_DUMPS_AT_ONCE_MAX` dump slots, held for the block; 503
+    SERVER_BUSY (with ``Retry-After``) when none is free within ``wait_s``."""
+    loop = asyncio.get_running_loop()
+    slots = _dump_slots.get(loop)
+    if slots is None:
+        slots = _dump_slots[loop] = asyncio.Semaphore(_DUMPS_AT_ONCE_MAX)
     try:
-        await asyncio.wait_for(_dumps_at_once.acquire(), _DUMP_WAIT_S)
+        await asyncio.wait_for(slots.acquire(), wait_s)
     except TimeoutError:
         raise ApiError(
             SERVER_BUSY,
             f"{_DUMPS_AT_ONCE_MAX} file dumps are running on this node; retry shortly",
             {"retry_after_s": _BUSY_RETRY_AFTER_S},
         ) from None
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 async def file_text(request: web.Request) -> web.StreamResponse:
@@ -271,26 +286,24 @@ async def file_text(request: web.Request) -> web.StreamResponse:
     if request.method == "HEAD":
         await response.prepare(request)
         return response
-    await _take_dump_slot()
-    try:
+
+    async def send(chunk: bytes) -> None:
+        await asyncio.wait_for(response.write(chunk), _WRITE_TIMEOUT_S)
+
+    async with dump_slot():
         await response.prepare(request)
-
-        async def send(chunk: bytes) -> None:
-            await asyncio.wait_for(response.write(chunk), _WRITE_TIMEOUT_S)
-
-        await stream_text(path, entry.kind, options, send)
-    except ConnectionResetError:
-        pass  # the reader went away
-    except TimeoutError:
-        log.info(
-            "gave up a dump of %s for %s: nothing read for %.0f s",
-            path,
-            request.remote,
-            _WRITE_TIMEOUT_S,
-        )
-        response.force_close()
-    finally:
-        _dumps_at_once.release()
+        try:
+            await stream_text(path, entry.kind, options, send)
+        except ConnectionResetError:
+            pass  # the reader went away
+        except TimeoutError:
+            log.info(
+                "gave up a dump of %s for %s: nothing read for %.0f s",
+                path,
+                request.remote,
+                _WRITE_TIMEOUT_S,
+            )
+            response.force_close()
     return response
 
 

@@ -1,6 +1,7 @@
 """The disk view's route without a socket: its query (kraft-dump-log's flags as booleans,
-max_bytes within its bounds), and the streamed text: the same bytes as the file's text made
-at once, in bounded chunks, and a reader that stops stops the worker thread too."""
+max_bytes within its bounds), the streamed text (the same bytes as the file's text made at
+once, in bounded chunks; a reader that stops stops the worker thread too) and the two dumps a
+node runs at once (a third request is told to retry)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from client.protocol import ApiError
-from server.http_disk import MAX_BYTES_DEFAULT, MAX_BYTES_MAX, stream_text, text_options
+from server.http_disk import (
+    MAX_BYTES_DEFAULT,
+    MAX_BYTES_MAX,
+    dump_slot,
+    stream_text,
+    text_options,
+)
 from storage.batch import NewRecord, build_batch
 from storage.log_files import SEGMENT, TextOptions, write_text
 
@@ -98,3 +105,18 @@ def test_a_reader_that_stops_stops_the_worker(segment: Path) -> None:
 
     asyncio.run(read_one_chunk())
     assert len(sent) == 1
+
+
+def test_a_third_dump_at_once_is_told_the_node_is_busy_and_to_retry() -> None:
+    async def scenario() -> None:
+        async with dump_slot(), dump_slot():
+            with pytest.raises(ApiError) as raised:
+                async with dump_slot(wait_s=0.01):
+                    raise AssertionError("a third slot was given")
+            assert raised.value.name == "SERVER_BUSY"
+            assert raised.value.extra == {"retry_after_s": 1}
+        async with dump_slot(wait_s=0.01), dump_slot(wait_s=0.01):
+            pass  # both free again
+
+    asyncio.run(scenario())
+    asyncio.run(scenario())  # a new event loop gets its own slots
