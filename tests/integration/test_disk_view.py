@@ -60,8 +60,8 @@ def get_followed(cluster: Cluster, asked: NodeProcess, path: str) -> tuple[int, 
     return status, body.decode(), content_type
 
 
-def produce(node: NodeProcess, values: list[str]) -> None:
-    path = f"/v1/topics/{TOPIC}/partitions/0/records?acks=all"
+def produce(node: NodeProcess, values: list[str], partition: int = 0) -> None:
+    path = f"/v1/topics/{TOPIC}/partitions/{partition}/records?acks=all"
     url = node.url + path
     for _hop in range(3):
         status, answer = http("POST", url, {"records": [{"value": v} for v in values]})
@@ -150,6 +150,26 @@ def test_a_segment_reads_as_kraft_dump_log_prints_the_same_file(disk_cluster: Cl
             shown = "payload: value-" in text
             assert shown == bool(flags)
         assert all(f"payload: value-{i}\n" in text for i in range(RECORDS))
+
+
+def test_a_long_text_streams_whole_in_many_chunks(disk_cluster: Cluster) -> None:
+    node = disk_cluster.nodes[0]
+    for start in range(0, 2000, 500):
+        produce(node, [f"long-{i}-" + "x" * 200 for i in range(start, start + 500)], 1)
+    path = node.log_dir.absolute() / f"{TOPIC}-1" / SEGMENT
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        tool = run_tool("storage.dump_log", "--files", str(path), "--print-data-log")
+        if "payload: long-1999-" in tool.stdout:
+            break  # node 1's replica has every batch, and nothing more comes
+        assert time.monotonic() < deadline, "node 1's replica never got the last record"
+        time.sleep(0.2)
+    status, text, _ = get_followed(
+        disk_cluster, node, files_path(1, partition=1) + f"/{SEGMENT}?print_data=true"
+    )
+    assert status == 200
+    assert len(text) > 512 * 1024  # several of the route's 64 KiB chunks
+    assert text == tool.stdout
 
 
 def test_max_bytes_stops_after_the_batches_that_fit_and_says_where(disk_cluster: Cluster) -> None:
