@@ -256,6 +256,23 @@ def test_bad_query_values_are_400(disk_cluster: Cluster) -> None:
         assert (status, answer["error"]) == (400, "INVALID_REQUEST"), (query, answer)
 
 
+def test_head_answers_like_get_without_a_body(disk_cluster: Cluster) -> None:
+    node = disk_cluster.nodes[0]
+    for path, status, content_type in (
+        (files_path(1) + f"/{SEGMENT}", 200, "text/plain; charset=utf-8"),
+        (files_path(1) + "/nope.log", 404, "application/json"),
+        (files_path(1), 200, "application/json"),
+    ):
+        connection = HTTPConnection("127.0.0.1", node.http_port, timeout=30)
+        try:
+            connection.request("HEAD", path)
+            response = connection.getresponse()
+            assert (response.status, response.read()) == (status, b""), path
+            assert response.getheader("Content-Type", "").startswith(content_type), path
+        finally:
+            connection.close()
+
+
 def test_a_fenced_broker_is_404(disk_cluster: Cluster) -> None:
     """Last in this module: it stops a node."""
     asked = disk_cluster.nodes[0]
