@@ -33,6 +33,10 @@ where: a batch that does not parse or fails its CRC gets a line on stderr naming
 byte position and what was expected and found, after the lines of everything read before it.
 Exit status: 0 all files read cleanly; 1 something was corrupt, damaged or unreadable; 2 a
 usage error; 130 interrupted (Ctrl+C).
+
+The web console's disk view prints files with the same code (:func:`dump_files`, both streams
+into one, via :mod:`storage.log_files`), and says where a dump stopped short, which the tool,
+like Kafka's, leaves unsaid for ``--max-bytes`` (:class:`DumpStop`).
 """
 
 from __future__ import annotations
