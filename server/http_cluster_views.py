@@ -131,13 +131,14 @@ async def controller_quorum(
 async def get_overview(request: web.Request) -> web.Response:
     """``GET /v1/cluster/overview``: docs/api.md has the shape."""
     node = node_of(request)
-    state = node.quorum.snapshot_state()
-    counts = cluster_counts(state, node.config.topic_defaults)
+    # This node's figures are read together, before the call to the controller.
+    controller_id = node.quorum.leader_id()
+    counts = cluster_counts(node.quorum.snapshot_state(), node.config.topic_defaults)
     quorum = await controller_quorum(node, lambda: _own_quorum(request))
     return json_response(
         {
             "cluster_id": node.meta.cluster_id,
-            "controller_id": node.quorum.leader_id(),
+            "controller_id": controller_id,
             "node_id": node.node_id,
             "brokers": counts["brokers"],
             "quorum": quorum,
