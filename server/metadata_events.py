@@ -154,23 +154,25 @@ class MetadataEvents:
 
     def events(self, after: int | None, limit: int) -> list[Event]:
         """Oldest first: the newest events when ``after`` is None, else the first events of
-        the entries after index ``after``; at most ``limit`` of them, in whole entries (an
-        entry's events are never split between two answers, so a reader that goes on from
-        the last index it got misses none), but always at least one entry, whole.
+        the entries after index ``after``: whole entries until there are ``limit`` events or
+        none is left. An entry's events are never split between two answers, so the last
+        entry may take the answer past ``limit``; an answer with fewer than ``limit`` events
+        holds every event after ``after``. A reader that goes on from the last index it got
+        misses none.
         """
         assert limit > 0, limit
         if after is None:
             newest: list[list[Event]] = []
             count = 0
             for group in _entries(reversed(self._events)):
-                if newest and count + len(group) > limit:
+                if count >= limit:
                     break
                 newest.append(group)
                 count += len(group)
             return [event for group in reversed(newest) for event in reversed(group)]
         out: list[Event] = []
         for group in _entries(e for e in self._events if e["index"] > after):
-            if out and len(out) + len(group) > limit:
+            if len(out) >= limit:
                 break
             out.extend(group)
         return out

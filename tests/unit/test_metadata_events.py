@@ -268,22 +268,42 @@ def test_an_answer_never_splits_an_entry_so_a_reader_paging_on_misses_nothing() 
         FenceBrokerRecord(1, 10), PartitionChangeRecord(NEWS, 0, leader=2, isr=(2, 3))
     )  # three events
     log.entry(LeaderChangeRecord(2))  # one
-    # A limit that would cut entry 1 stops before it, unless it is the first entry.
+    # Whole entries until the limit is reached: the last one may take the answer past it.
     assert [e["index"] for e in log.events.events(0, 2)] == [1, 1, 1]
-    assert [e["index"] for e in log.events.events(1, 2)] == [2]
-    assert [e["index"] for e in log.events.events(1, 4)] == [2, fence, fence, fence]
-    # Paging on from the last index got reads every event once.
-    seen: list[dict[str, Any]] = []
-    after = 0
-    while page := log.events.events(after, 2):
-        seen += page
-        after = page[-1]["index"]
-    assert seen == log.new(0)
-    # The newest: whole entries too, at least the newest one.
+    assert [e["index"] for e in log.events.events(1, 1)] == [2]
+    assert [e["index"] for e in log.events.events(1, 2)] == [2, fence, fence, fence]
+    assert [e["index"] for e in log.events.events(1, 5)] == [2, fence, fence, fence, fence + 1]
+    # The newest likewise, counted back from the newest entry.
     assert [e["index"] for e in log.events.events(None, 1)] == [fence + 1]
-    assert [e["index"] for e in log.events.events(None, 3)] == [fence + 1]
-    assert [e["index"] for e in log.events.events(None, 4)] == [fence, fence, fence, fence + 1]
-    assert [e["type"] for e in log.events.events(None, 4)][:2] == [
+    assert [e["index"] for e in log.events.events(None, 2)] == [fence, fence, fence, fence + 1]
+    assert [e["type"] for e in log.events.events(None, 2)][:2] == [
         "broker_fenced",
         "leader_change",
     ]
+    assert [e["index"] for e in log.events.events(None, 5)] == [2, fence, fence, fence, fence + 1]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5])
+def test_readers_paging_on_see_every_event_once(limit: int) -> None:
+    log = Log()
+    log.cluster()
+    log.entry(FenceBrokerRecord(1, 10), PartitionChangeRecord(NEWS, 0, leader=2, isr=(2, 3)))
+    log.entry(ConfigRecord("topic", "news", "retention.ms", "1000"))  # no event
+    log.entry(LeaderChangeRecord(2))
+    # A reader that goes on from the last index it got, until an empty answer.
+    seen: list[dict[str, Any]] = []
+    after = 0
+    while page := log.events.events(after, limit):
+        seen += page
+        after = page[-1]["index"]
+    assert seen == log.new(0)
+    # One that takes a short answer for "up to date" and jumps to the applied index.
+    seen, cursor = [], 0
+    while True:
+        page = log.events.events(cursor, limit)
+        seen += page
+        if len(page) < limit:
+            cursor = log.events.applied_index
+            break
+        cursor = page[-1]["index"]
+    assert seen == log.new(0) and cursor == log.events.applied_index
