@@ -373,9 +373,9 @@ class MetadataQuorum:
         self._lock = threading.Lock()
         self._state = MetadataState()
         self._listeners: tuple[Listener, ...] = ()
-        # Entry listeners (kraft/applied_entries.py), told under the state lock so that one
-        # added while the tick thread applies misses no entry and sees none twice; until the
-        # first one comes, what was applied is kept for it (None afterwards).
+        # Entry listeners (kraft/applied_entries.py), read under the state lock with each
+        # apply, so that one added while the tick thread applies misses no entry and sees none
+        # twice; until the first one comes, what was applied is kept for it (None afterwards).
         self._entry_listeners: tuple[EntryListener, ...] = ()
         self._early: EarlyEntries | None = EarlyEntries(limits.APPLIED_ENTRIES_EARLY_COUNT_MAX)
         self._loop: asyncio.AbstractEventLoop | None = None
