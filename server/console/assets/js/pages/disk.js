@@ -3,7 +3,7 @@
 // files), and a file's contents as kraft-dump-log prints them. Everything chosen lives in the
 // query string, so a bookmark reopens the same file with the same options.
 //
-// Not live: each choice reads once (GET /v1/cluster, /v1/brokers/<b>/replicas,
+// Not live: each choice reads once (GET /v1/cluster, /v1/brokers/<b>/log-dirs,
 // .../partitions/<t>/<p>/files, .../files/<name>); "reload" reads again.
 
 import { get, getText } from "../api.js";
@@ -86,9 +86,9 @@ export async function render(root, ctx) {
       return;
     }
 
-    // The replicas this node holds: only those can be chosen.
-    const held = await get(`/v1/brokers/${encodeURIComponent(broker)}/replicas`, { signal });
-    const replicas = held.replicas || [];
+    // The replicas in this node's log directories: only those can be chosen.
+    const dirs = await get(`/v1/brokers/${encodeURIComponent(broker)}/log-dirs`, { signal });
+    const replicas = (dirs.log_dirs || []).flatMap((d) => d.partitions || []);
     const topics = [...new Set(replicas.map((r) => r.topic))].sort();
     if (topic !== null && !topics.includes(topic)) topics.unshift(topic);
     topicSelect.append(...topics.map((t) => h("option", { value: t, text: t })));
