@@ -247,7 +247,7 @@ function resetSection(group, groupPath, latest, ctx) {
       plan = result.rows;
       const desc = latest();
       const active = desc && !["Empty", "Dead"].includes(desc.state);
-      preview.replaceChildren(
+      preview.replaceChildren(h("div", {},
         h("h3", { text: "Dry run: the new offsets" }),
         result.warnings.map((w) => h("p", { class: "warn reset-warning", text: `WARN ${w}` })),
         active ? h("p", { class: "notice", text: `Assignments can only be reset if the group '${group}' is inactive, but the current state is ${desc.state}.` }) : null,
@@ -260,8 +260,7 @@ function resetSection(group, groupPath, latest, ctx) {
           ],
           plan,
           { rowAttrs: (r) => ({ id: `reset-row-${r.topic}-${r.partition}` }) },
-        ),
-      );
+        )));
       execute.hidden = false;
       formStatus.replaceChildren();
     } catch (err) {
