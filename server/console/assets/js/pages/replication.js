@@ -69,7 +69,7 @@ export async function render(root, ctx) {
     h("div", { class: "toolbar" },
       h("label", { for: "replication-topic" }, "Topic ", select),
       h("label", { for: "timeline-topic-only" }, topicOnly, " timeline: only this topic's events and the cluster's")),
-    ...(topic ? [barsStatus, updated, barsTable, legend()] : [barsStatus, h("p", { class: "muted", text: "Choose a topic to watch its replicas; the timeline below shows the whole cluster." })]),
+    ...(topic ? [barsStatus, updated, h("div", { class: "replicas-wrap" }, barsTable), legend()] : [barsStatus, h("p", { class: "muted", text: "Choose a topic to watch its replicas; the timeline below shows the whole cluster." })]),
     h("h2", { text: "Timeline" }),
     timelineStatus,
     timeline,
