@@ -310,3 +310,40 @@ def test_delete_after_confirmation(cluster: Cluster, driver: WebDriver) -> None:
     wait_until(lambda: driver.find_elements(By.ID, f"group-row-{GROUP}"))
     assert not driver.find_elements(By.ID, f"group-row-{doomed}")
     assert doomed not in groups_tool(node, "--list").splitlines()
+
+
+def test_the_groups_replication_and_disk_pages_fit_a_phones_width(
+    cluster: Cluster, driver: WebDriver
+) -> None:
+    node = cluster.nodes[0]
+    segment = "00000000000000000000.log"
+    driver.set_window_size(375, 800)
+    try:
+        for path, page in (
+            ("/ui/groups", "groups"),
+            (f"/ui/groups/{GROUP}", "group"),
+            (f"/ui/replication?topic={TOPIC}", "replication"),
+            (f"/ui/disk?broker=1&topic={TOPIC}&partition=0&file={segment}", "disk"),
+        ):
+            open_page(driver, node.url, path)
+            loaded(driver, page)
+            if page == "disk":
+                wait_until(partial(driver.find_elements, By.ID, "file-text"))
+            width = driver.execute_script("return [document.body.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], (path, width)
+    finally:
+        driver.set_window_size(1280, 900)
+
+
+@pytest.mark.browser_errors(f"/v1/groups/nobody - {NOT_FOUND_LOG}")
+def test_an_unknown_group_shows_the_servers_message(cluster: Cluster, driver: WebDriver) -> None:
+    node = cluster.nodes[2]
+    status, answer = node.http("GET", "/v1/groups/nobody")
+    if status == 307:
+        status, answer = http("GET", answer["leader_url"].rstrip("/") + "/v1/groups/nobody")
+    assert status == 404, answer
+    open_page(driver, node.url, "/ui/groups/nobody")
+    loaded(driver, "group")
+    error = wait_until(partial(driver.find_elements, By.CSS_SELECTOR, "#page-group .error"))[0]
+    assert "GROUP_ID_NOT_FOUND" in error.text
+    assert answer["message"] in error.text

@@ -118,6 +118,7 @@ export async function render(root, ctx) {
     } catch (err) {
       if (ctx.signal.aborted) return;
       status.replaceChildren(errorBox(err));
+      root.dataset.loaded = "true"; // loaded, with the server's answer shown
     }
   }, ctx.signal);
 }

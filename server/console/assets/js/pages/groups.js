@@ -50,6 +50,7 @@ export async function render(root, ctx) {
       if (ctx.signal.aborted) return;
       // The last figures stay on screen; the error says they are stale.
       status.replaceChildren(errorBox(err));
+      root.dataset.loaded = "true"; // loaded, with the server's answer shown
     }
   }, ctx.signal);
 }
