@@ -120,13 +120,14 @@ function renderHeader(nodeId) {
 function renderWhoami(nodeId) {
   const who = document.getElementById("whoami");
   const user = loggedInAs();
-  who.replaceChildren(
-    h("span", { id: "node-id", "data-testid": "node-id", text: nodeId === null ? "node ?" : `node ${nodeId}` }),
-    user ? h("span", { class: "user" }, " · ", h("span", { id: "user-name", text: user }), " ", h("button", {
+  const parts = [h("span", { id: "node-id", "data-testid": "node-id", text: nodeId === null ? "node ?" : `node ${nodeId}` })];
+  if (user) {
+    parts.push(h("span", { class: "user" }, " · ", h("span", { id: "user-name", text: user }), " ", h("button", {
       type: "button", id: "logout", class: "link", text: "log out",
       on: { click: () => { logout(); show(); } },
-    })) : null,
-  );
+    })));
+  }
+  who.replaceChildren(...parts);
 }
 
 // At start: which node is this, and is the page on the origin the node advertises? CORS
