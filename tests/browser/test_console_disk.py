@@ -71,13 +71,14 @@ def test_a_partitions_files_and_a_segment_as_kraft_dump_log_prints_it(
     wait_until(lambda: page_text(driver))
     assert f"file={SEGMENT}" in driver.current_url
     assert page_text(driver) == dump_log(directory / SEGMENT)
-    screenshot(driver, "disk")
 
     driver.find_element(By.ID, "file-print-data").click()
     wait_until(lambda: "print_data=true" in driver.current_url and page_text(driver))
     with_payloads = dump_log(directory / SEGMENT, "--print-data-log")
     assert "payload:" in with_payloads
     assert page_text(driver) == with_payloads
+    driver.execute_script("document.getElementById('disk-files').scrollIntoView()")
+    screenshot(driver, "disk")
 
     # A bookmark of the page opens the same file with the same options.
     bookmark = "/" + driver.current_url.split("/", 3)[3]

@@ -16,6 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
+from client.tools.group_lines import LineError, parse_datetime_ms, parse_duration_ms
 from scripts.node_process import Cluster, NodeProcess, http, run_tool
 from tests.browser.conftest import loaded, open_page, screenshot, wait_until
 
@@ -347,3 +348,50 @@ def test_an_unknown_group_shows_the_servers_message(cluster: Cluster, driver: We
     error = wait_until(partial(driver.find_elements, By.CSS_SELECTOR, "#page-group .error"))[0]
     assert "GROUP_ID_NOT_FOUND" in error.text
     assert answer["message"] in error.text
+
+
+DATETIMES = [
+    "2026-01-01T00:00:00.000",
+    "2026-01-01T12:34:56.789Z",
+    "2026-06-30T23:59:59.999+02",
+    "2026-06-30T23:59:59.999-0530",
+    "2026-06-30T23:59:59.999+05:30",
+    "2026-02-31T00:00:00.000",
+    "2026-01-01",
+    "2026-01-01T00:00:00",
+]
+DURATIONS = ["PT1H", "P1DT2H3M4.5S", "-PT10M", "PT-1.5S", "pt90s", "P", "PT", "1H", "P2D"]
+
+
+def test_the_reset_forms_dates_and_durations_read_as_the_tools(
+    cluster: Cluster, driver: WebDriver
+) -> None:
+    """The console parses --to-datetime and --by-duration values in the page: each value is
+    read as kraft-consumer-groups reads it (the same milliseconds, or refused with its words)."""
+
+    def tool_reading(parse: Callable[[str], int], text: str) -> list[Any]:
+        try:
+            return ["ok", parse(text)]
+        except LineError as exc:
+            return ["error", str(exc)]
+
+    open_page(driver, cluster.nodes[0].url, "/ui/groups")
+    loaded(driver, "groups")
+    readings = driver.execute_async_script(
+        """
+        const [datetimes, durations, done] = arguments;
+        import("/ui/assets/js/pages/group_reset.js").then((m) => {
+          const read = (parse, text) => {
+            try { return ["ok", parse(text)]; } catch (e) { return ["error", e.message]; }
+          };
+          done({
+            datetimes: datetimes.map((t) => read(m.parseDatetimeMs, t)),
+            durations: durations.map((t) => read(m.parseDurationMs, t)),
+          });
+        });
+        """,
+        DATETIMES,
+        DURATIONS,
+    )
+    assert readings["datetimes"] == [tool_reading(parse_datetime_ms, t) for t in DATETIMES]
+    assert readings["durations"] == [tool_reading(parse_duration_ms, t) for t in DURATIONS]
