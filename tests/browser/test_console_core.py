@@ -227,3 +227,25 @@ def test_pages_fit_a_phones_width(cluster: Cluster, driver: Any) -> None:
             assert width[0] <= width[1], (path, width)
     finally:
         driver.set_window_size(1280, 900)
+
+
+def test_a_page_opened_at_another_name_of_the_node_moves_to_its_advertised_origin(
+    cluster: Cluster, driver: Any
+) -> None:
+    node = cluster.nodes[0]
+    assert node.url.startswith("http://127.0.0.1:")
+    driver.get(node.url.replace("127.0.0.1", "localhost") + "/ui/topics?x=1")
+    wait_until(lambda: driver.current_url == node.url + "/ui/topics?x=1")
+    loaded(driver, "topics")
+
+
+def test_an_unknown_console_path_shows_not_found_and_the_nav_still_works(
+    cluster: Cluster, driver: Any
+) -> None:
+    node = cluster.nodes[0]
+    open_page(driver, node.url, "/ui/nowhere/at/all")
+    page = loaded(driver, "notfound")
+    assert "/ui/nowhere/at/all" in page.text
+    driver.find_element(By.CSS_SELECTOR, '#nav a[data-nav="overview"]').click()
+    loaded(driver, "overview")
+    assert driver.current_url == node.url + "/ui/"
