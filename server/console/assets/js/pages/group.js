@@ -164,12 +164,15 @@ function resetSection(group, groupPath, latest, ctx) {
 
   // to-offset: one input per partition of the scope, filled with the current committed offset
   // (the value field above fills them all, as Kafka's --to-offset N does).
+  let filling = 0; // the latest fill: an older one that answers late is dropped
   async function fillOffsetInputs() {
+    const mine = ++filling;
     perPartition.replaceChildren();
     scopePartitions = null;
     if (scenario.value !== "to-offset") return;
     try {
       const tps = await partitionsToReset(chosenScope(), committed(), ctx.signal);
+      if (mine !== filling) return;
       scopePartitions = tps;
       perPartition.replaceChildren(table(
         [
@@ -192,7 +195,7 @@ function resetSection(group, groupPath, latest, ctx) {
         { empty: "no partitions in this scope" },
       ));
     } catch (err) {
-      if (!ctx.signal.aborted) perPartition.replaceChildren(errorBox(err));
+      if (!ctx.signal.aborted && mine === filling) perPartition.replaceChildren(errorBox(err));
     }
   }
 

@@ -136,7 +136,8 @@ export async function render(root, ctx) {
     if (isNumber(part.high_watermark)) ends.push(part.high_watermark);
     const top = ends.length ? Math.max(...ends) : start;
     const span = top - start;
-    const share = (offset) => (span > 0 ? Math.min(100, Math.max(0, ((offset - start) / span) * 100)) : (offset >= top ? 100 : 0));
+    // Every replica at the log start (an empty log): nothing to draw.
+    const share = (offset) => (span > 0 ? Math.min(100, Math.max(0, ((offset - start) / span) * 100)) : 0);
     for (const s of states) {
       const b = row.bars.get(s.broker);
       const leader = s.broker === part.leader;
