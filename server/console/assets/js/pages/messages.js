@@ -374,6 +374,7 @@ export async function render(root, ctx) {
     while (!signal.aborted) {
       try {
         await stream(`/v1/topics/${enc}/partitions/${encodeURIComponent(p)}/records?offset=${encodeURIComponent(from)}&format=json&follow=true`, (item) => {
+          if (liveState.textContent !== "following") liveState.textContent = "following";
           if ("heartbeat" in item) return;
           show([item], { append: true });
           from = item.offset + 1;

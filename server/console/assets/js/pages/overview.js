@@ -94,7 +94,9 @@ export async function render(root, ctx) {
     setText(quorumLeader, quorum.leader_id);
     setText(quorumTerm, quorum.term);
     setText(quorumCommit, quorum.commit_index);
-    setText(quorumSource, quorum.source_node !== undefined ? `(as node ${quorum.source_node} sees it)` : "");
+    // When the controller could not be asked the view is this node's own: say why.
+    const source = quorum.source_node !== undefined ? `(as node ${quorum.source_node} sees it)` : "";
+    setText(quorumSource, quorum.source_error ? `${source}: the controller could not be asked: ${quorum.source_error}` : source);
     voters.update(quorum.voters || []);
     root.dataset.loaded = "true";
   }, ctx.signal);
