@@ -82,6 +82,17 @@ def figure(driver: WebDriver, testid: str) -> str:
     return found[0].text.replace(",", "") if found else ""
 
 
+@pytest.fixture(scope="module")
+def shop(cluster: Cluster) -> None:
+    """TOPIC and GROUP, made once for the module's tests."""
+    setup_group(cluster)
+
+
+# Every test starts from the module's group (the tests run in order and build on each other:
+# the reset tests move its offsets).
+pytestmark = pytest.mark.usefixtures("shop")
+
+
 def setup_group(cluster: Cluster) -> None:
     """TOPIC with RECORDS_PER_PARTITION records in each partition, GROUP that read READ of them
     with kraft-console-consumer (which leaves the group when it stops), then LATE_PER_PARTITION
@@ -118,7 +129,6 @@ def setup_group(cluster: Cluster) -> None:
 def test_a_group_made_by_the_tools_is_listed_with_its_lag(
     cluster: Cluster, driver: WebDriver
 ) -> None:
-    setup_group(cluster)
     rows = describe_rows(cluster.nodes[0], GROUP)
     total_lag = sum(int(r["LAG"]) for r in rows.values())
     assert total_lag >= LATE_PER_PARTITION * len(rows)
@@ -318,22 +328,26 @@ def test_the_groups_replication_and_disk_pages_fit_a_phones_width(
 ) -> None:
     node = cluster.nodes[0]
     segment = "00000000000000000000.log"
-    driver.set_window_size(375, 800)
+    # Headless Chromium's window is at least 500 px wide: a phone's viewport is emulated.
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True},
+    )
     try:
         for path, page in (
             ("/ui/groups", "groups"),
             (f"/ui/groups/{GROUP}", "group"),
-            (f"/ui/replication?topic={TOPIC}", "replication"),
             (f"/ui/disk?broker=1&topic={TOPIC}&partition=0&file={segment}", "disk"),
+            (f"/ui/replication?topic={TOPIC}", "replication"),
         ):
             open_page(driver, node.url, path)
             loaded(driver, page)
             if page == "disk":
                 wait_until(partial(driver.find_elements, By.ID, "file-text"))
             width = driver.execute_script("return [document.body.scrollWidth, window.innerWidth]")
-            assert width[0] <= width[1], (path, width)
+            assert width[1] == 375 and width[0] <= width[1], (path, width)
     finally:
-        driver.set_window_size(1280, 900)
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 @pytest.mark.browser_errors(f"/v1/groups/nobody - {NOT_FOUND_LOG}")
