@@ -66,7 +66,12 @@ def test_the_cluster_origins_skip_urls_that_name_none() -> None:
 
 @pytest.mark.parametrize(
     "origin",
-    ["http://127.0.0.1:9092", "http://127.0.0.1:9094", "https://node-3.example", "HTTPS://NODE-3.EXAMPLE:443"],
+    [
+        "http://127.0.0.1:9092",
+        "http://127.0.0.1:9094",
+        "https://node-3.example",
+        "HTTPS://NODE-3.EXAMPLE:443",
+    ],
 )
 def test_a_browser_on_a_brokers_origin_is_the_clusters(origin: str) -> None:
     assert is_cluster_origin(origin, CLUSTER)
