@@ -30,6 +30,7 @@ from server.http_records import (
     produce_partition,
     produce_topic,
 )
+from server.http_replicas import topic_details
 from server.http_security import may_create_topic, may_describe_topic, security_middleware
 from server.http_util import (
     errors_as_json,
@@ -147,6 +148,7 @@ async def list_topics(request: web.Request) -> web.Response:
     node.require_ready()
     topics = sorted(node.quorum.snapshot_state().topics.values(), key=lambda t: t.name)
     topics = [t for t in topics if may_describe_topic(request, t.name)]  # Kafka hides the rest
+    detail = query_choice(request, "detail", ("true", "false"), "false") == "true"
     body = [
         {
             "name": t.name,
@@ -155,6 +157,9 @@ async def list_topics(request: web.Request) -> web.Response:
         }
         for t in topics
     ]
+    if detail:  # the console's topic list: every broker's figures, asked in one round
+        for entry, extra in zip(body, await topic_details(request, node, topics), strict=True):
+            entry.update(extra)
     return json_response({"topics": body})
 
 
@@ -453,6 +458,7 @@ def make_app(node: Node) -> web.Application:
     from server.http_disk import add_routes as add_disk_routes
     from server.http_groups import add_routes as add_group_routes
     from server.http_log_dirs import add_routes as add_log_dir_routes
+    from server.http_replicas import add_routes as add_replica_routes
 
     client_security = security_middleware(node.config, SYSTEM_CLOCK.monotonic_s)
     app = web.Application(
@@ -486,6 +492,7 @@ def make_app(node: Node) -> web.Application:
     add_group_routes(r)
     add_config_routes(r)
     add_log_dir_routes(r)
+    add_replica_routes(r)
     add_disk_routes(r)
     add_console_routes(r)
     r.add_post("/v1/internal/brokers", register_broker)

@@ -17,7 +17,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from client.protocol import INVALID_GROUP_ID, INVALID_REQUEST, ApiError, topic_name_problem
+from client.protocol import (
+    INVALID_GROUP_ID,
+    INVALID_REQUEST,
+    UNKNOWN_SERVER_ERROR,
+    ApiError,
+    topic_name_problem,
+)
 from server import limits
 from server.auto_topics import INTERNAL_TOPICS, OFFSETS_TOPIC, ensure_topic
 from server.groups.runtime import GroupCoordinator
@@ -27,12 +33,17 @@ from server.http_security import may_create_topic, may_describe_group, require_t
 from server.http_util import INT_MAX, LONG_MAX, json_response, query_value, read_json
 from server.internal_auth_http import INTERNAL_PEER
 from server.node import Node
+from server.replica_figures import gather_figures
+from server.replica_views import BrokerAnswer, asking_plan, group_lags, leader_ends
 
 log = logging.getLogger(__name__)
 
 # Names in a subscription, partitions in "owned", offsets in a commit: bounded like any list.
 _TOPICS_MAX = 1000
 _STRING_CHARS_MAX = 255
+
+# (group, topic, partition, committed offset), as GroupCoordinator.committed_offsets yields it.
+Committed = tuple[str, str, int, int]
 
 
 def _coordinator(request: web.Request) -> GroupCoordinator:
@@ -267,21 +278,61 @@ async def fetch_offsets(request: web.Request) -> web.Response:
 
 
 async def list_groups(request: web.Request) -> web.Response:
-    """Every group of the cluster: each node lists those it coordinates."""
+    """Every group of the cluster (each node lists those it coordinates), with its lag: each
+    committed offset against the high watermark its partition's leader reports."""
     node = node_of(request)
     node.require_ready()
     coordinator = _coordinator(request)
     if request.query.get("local") == "true" and request.get(INTERNAL_PEER) is not None:
-        return json_response({"groups": coordinator.local_groups()})
-    if OFFSETS_TOPIC not in node.quorum.snapshot_state().topics:
+        # The committed offsets ride along for the asker's lag (a list of [group, topic,
+        # partition, offset]): one call per coordinator, not one per group.
+        return json_response(
+            {
+                "groups": coordinator.local_groups(),
+                "offsets": [list(c) for c in coordinator.committed_offsets()],
+            }
+        )
+    state = node.quorum.snapshot_state()
+    if OFFSETS_TOPIC not in state.topics:
         return json_response({"groups": []})
-    brokers = [b.id for b in node.quorum.snapshot_state().brokers.values() if not b.fenced]
-    groups = {g["group"]: g for g in coordinator.local_groups()}
+    brokers = [b.id for b in state.brokers.values() if not b.fenced]
+    groups, committed, errors = await cluster_committed(node, brokers)
+    if errors:
+        raise errors[min(errors)]
+    listed = [g for name, g in sorted(groups.items()) if may_describe_group(request, name)]
+    # The lag needs the high watermarks of the partitions with offsets: asked of their
+    # leaders only, one call per leader, concurrently.
+    keys = {(topic, partition) for _, topic, partition, _ in committed}
+    leaders = {
+        p.leader
+        for name, index in keys
+        if (t := state.topics.get(name)) is not None and (p := t.partitions.get(index))
+    }
+    ask, skipped = asking_plan(state.brokers, (b for b in leaders if b >= 0))
+    answers: dict[int, BrokerAnswer] = dict(skipped)
+    answers.update(await gather_figures(node, ask, frozenset(t for t, _ in keys)))
+    lags = group_lags(committed, leader_ends(state, answers), state.topics)
+    for g in listed:
+        lag = lags.get(g["group"])
+        g["lag"] = None if lag is None else lag.lag
+        g["topics"] = [] if lag is None else lag.topics_json()
+    return json_response({"groups": listed})
 
-    async def ask(broker: int) -> list[dict[str, Any]]:
+
+async def cluster_committed(
+    node: Node, brokers: list[int]
+) -> tuple[dict[str, dict[str, Any]], list[Committed], dict[int, ApiError]]:
+    """What the coordinators among ``brokers`` say, asked concurrently: the summaries of their
+    groups by name, their committed offsets, and the error of each broker that did not
+    answer."""
+    coordinator = node.groups
+    groups = {g["group"]: g for g in coordinator.local_groups()}
+    committed = list(coordinator.committed_offsets())
+
+    async def ask(broker: int) -> tuple[list[dict[str, Any]], list[Committed]]:
         url = node.broker_url(broker, dial=True)
         if url is None:
-            return []
+            return [], []
         status, answer, _ = await node.http_call(
             "GET",
             url + "/v1/groups?local=true",
@@ -292,14 +343,40 @@ async def list_groups(request: web.Request) -> web.Response:
         )
         if status != 200 or not isinstance(answer, dict):
             raise ApiError.from_json(answer if isinstance(answer, dict) else {}, status)
-        return list(answer.get("groups", []))
+        return list(answer.get("groups", [])), _committed_entries(answer.get("offsets", []))
 
     others = [b for b in brokers if b != node.node_id]
-    for result in await asyncio.gather(*(ask(b) for b in others)):
-        for g in result:
+    errors: dict[int, ApiError] = {}
+    results = await asyncio.gather(*(ask(b) for b in others), return_exceptions=True)
+    for broker, result in zip(others, results, strict=True):
+        if isinstance(result, ApiError):
+            errors[broker] = result
+            continue
+        if isinstance(result, BaseException):
+            raise result
+        summaries, offsets = result
+        for g in summaries:
             groups.setdefault(g["group"], g)
-    listed = [g for name, g in sorted(groups.items()) if may_describe_group(request, name)]
-    return json_response({"groups": listed})
+        committed += offsets
+    return groups, committed, errors
+
+
+def _committed_entries(raw: Any) -> list[Committed]:
+    """The ``offsets`` of a ``?local=true`` answer: [group, topic, partition, offset] each."""
+    problem = "committed offsets must be a list of [group, topic, partition, offset]"
+    if not isinstance(raw, list):
+        raise ApiError(UNKNOWN_SERVER_ERROR, problem)
+    out = []
+    for item in raw:
+        if (
+            not isinstance(item, list)
+            or len(item) != 4
+            or not all(isinstance(v, str) for v in item[:2])
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in item[2:])
+        ):
+            raise ApiError(UNKNOWN_SERVER_ERROR, problem)
+        out.append((item[0], item[1], item[2], item[3]))
+    return out
 
 
 async def describe_group(request: web.Request) -> web.Response:

@@ -119,6 +119,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/topics/{topic}/configs/entries"): _topic("DESCRIBE_CONFIGS"),
     ("GET", "/v1/brokers/{broker}/configs"): _cluster("DESCRIBE_CONFIGS"),  # DescribeConfigs
     ("GET", "/v1/brokers/{broker}/log-dirs"): _cluster("DESCRIBE"),  # DescribeLogDirs
+    # Replica figures (the console): a broker's own as DescribeLogDirs shows them; a topic's
+    # from every broker holding one, as describing the topic does.
+    ("GET", "/v1/brokers/{broker}/replicas"): _cluster("DESCRIBE"),
+    ("GET", "/v1/topics/{topic}/replicas"): _topic("DESCRIBE"),
     # The disk view: a replica's files are the topic's to describe; their text shows its
     # records, as a fetch does.
     ("GET", _FILES): _topic("DESCRIBE"),
