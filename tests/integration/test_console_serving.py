@@ -374,3 +374,14 @@ def test_with_sasl_the_console_with_credentials_is_answered(sasl_node: NodeProce
     )
     assert answer.status == 200
     assert answer.json()["brokers"][0]["url"] == sasl_node.url
+
+
+def test_with_sasl_a_preflight_needs_no_credentials(sasl_node: NodeProcess) -> None:
+    # Browsers never send Authorization on a preflight: it must pass before authentication.
+    answer = ask(
+        "OPTIONS",
+        sasl_node.url + "/v1/topics",
+        {"Origin": sasl_node.url, "Access-Control-Request-Method": "POST"},
+    )
+    assert answer.status == 204
+    assert answer.headers["Access-Control-Allow-Origin"] == sasl_node.url
