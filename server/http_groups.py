@@ -34,16 +34,20 @@ from server.http_util import INT_MAX, LONG_MAX, json_response, query_value, read
 from server.internal_auth_http import INTERNAL_PEER
 from server.node import Node
 from server.replica_figures import gather_figures
-from server.replica_views import BrokerAnswer, asking_plan, group_lags, leader_ends
+from server.replica_views import (
+    BrokerAnswer,
+    Committed,
+    asking_plan,
+    group_lags,
+    leader_ends,
+    parse_committed,
+)
 
 log = logging.getLogger(__name__)
 
 # Names in a subscription, partitions in "owned", offsets in a commit: bounded like any list.
 _TOPICS_MAX = 1000
 _STRING_CHARS_MAX = 255
-
-# (group, topic, partition, committed offset), as GroupCoordinator.committed_offsets yields it.
-Committed = tuple[str, str, int, int]
 
 
 def _coordinator(request: web.Request) -> GroupCoordinator:
@@ -343,7 +347,11 @@ async def cluster_committed(
         )
         if status != 200 or not isinstance(answer, dict):
             raise ApiError.from_json(answer if isinstance(answer, dict) else {}, status)
-        return list(answer.get("groups", [])), _committed_entries(answer.get("offsets", []))
+        try:
+            offsets = parse_committed(answer.get("offsets", []))
+        except ValueError as e:
+            raise ApiError(UNKNOWN_SERVER_ERROR, f"node {broker} answered: {e}") from None
+        return list(answer.get("groups", [])), offsets
 
     others = [b for b in brokers if b != node.node_id]
     errors: dict[int, ApiError] = {}
@@ -359,24 +367,6 @@ async def cluster_committed(
             groups.setdefault(g["group"], g)
         committed += offsets
     return groups, committed, errors
-
-
-def _committed_entries(raw: Any) -> list[Committed]:
-    """The ``offsets`` of a ``?local=true`` answer: [group, topic, partition, offset] each."""
-    problem = "committed offsets must be a list of [group, topic, partition, offset]"
-    if not isinstance(raw, list):
-        raise ApiError(UNKNOWN_SERVER_ERROR, problem)
-    out = []
-    for item in raw:
-        if (
-            not isinstance(item, list)
-            or len(item) != 4
-            or not all(isinstance(v, str) for v in item[:2])
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in item[2:])
-        ):
-            raise ApiError(UNKNOWN_SERVER_ERROR, problem)
-        out.append((item[0], item[1], item[2], item[3]))
-    return out
 
 
 async def describe_group(request: web.Request) -> web.Response:

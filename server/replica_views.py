@@ -26,6 +26,8 @@ from typing import Any
 from kraft.state import BrokerState, MetadataState, PartitionState, TopicState
 
 Key = tuple[str, int]
+# (group, topic, partition, committed offset), as GroupCoordinator.committed_offsets yields it.
+Committed = tuple[str, str, int, int]
 
 
 @dataclass(frozen=True)
@@ -249,8 +251,27 @@ def _sum(values: Iterable[int | None]) -> int | None:
     return total
 
 
+def parse_committed(raw: Any) -> list[Committed]:
+    """The ``offsets`` of a coordinator's ``GET /v1/groups?local=true`` answer: a list of
+    [group, topic, partition, offset]; ValueError when it is not that."""
+    problem = "committed offsets must be a list of [group, topic, partition, offset]"
+    if not isinstance(raw, list):
+        raise ValueError(problem)
+    out = []
+    for item in raw:
+        if (
+            not isinstance(item, list)
+            or len(item) != 4
+            or not all(isinstance(v, str) for v in item[:2])
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in item[2:])
+        ):
+            raise ValueError(f"{problem}, found {str(item)[:80]}")
+        out.append((item[0], item[1], item[2], item[3]))
+    return out
+
+
 def group_lags(
-    committed: Iterable[tuple[str, str, int, int]],
+    committed: Iterable[Committed],
     ends: Mapping[Key, int],
     existing_topics: Iterable[str],
 ) -> dict[str, GroupLag]:

@@ -25,6 +25,7 @@ from server.replica_views import (
     group_lags,
     leader_ends,
     parse_broker_answer,
+    parse_committed,
     topic_answer,
     topic_detail,
 )
@@ -252,3 +253,19 @@ def test_offsets_on_a_deleted_topic_count_for_nothing() -> None:
     assert (lags["old"].lag, lags["old"].topics) == (None, ())
     assert lags["mixed"].lag == 4
     assert lags["mixed"].topics_json() == [{"topic": "logs", "lag": 4}]
+
+
+def test_a_coordinators_committed_offsets_read_back_and_bad_ones_are_refused() -> None:
+    assert parse_committed([["g", "news", 0, 4], ["g", "logs", 1, 0]]) == [
+        ("g", "news", 0, 4),
+        ("g", "logs", 1, 0),
+    ]
+    for bad in (
+        {"g": 1},
+        [["g", "news", 0]],
+        [["g", "news", "0", 4]],
+        [["g", 1, 0, 4]],
+        [["g", "n", 0, True]],
+    ):
+        with pytest.raises(ValueError):
+            parse_committed(bad)
