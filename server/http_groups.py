@@ -304,13 +304,15 @@ async def list_groups(request: web.Request) -> web.Response:
     if errors:
         raise errors[min(errors)]
     listed = [g for name, g in sorted(groups.items()) if may_describe_group(request, name)]
+    names = {g["group"] for g in listed}
+    committed = [c for c in committed if c[0] in names]
     # The lag needs the high watermarks of the partitions with offsets: asked of their
     # leaders only, one call per leader, concurrently.
     keys = {(topic, partition) for _, topic, partition, _ in committed}
     leaders = {
         p.leader
         for name, index in keys
-        if (t := state.topics.get(name)) is not None and (p := t.partitions.get(index))
+        if (t := state.topics.get(name)) is not None and (p := t.partitions.get(index)) is not None
     }
     ask, skipped = asking_plan(state.brokers, (b for b in leaders if b >= 0))
     answers: dict[int, BrokerAnswer] = dict(skipped)
