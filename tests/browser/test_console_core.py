@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
-from scripts.node_process import Cluster, NodeProcess
+from scripts.node_process import Cluster, NodeProcess, http
 from tests.browser.conftest import kraft_tool, loaded, open_page, screenshot, wait_until
 
 
@@ -254,3 +254,26 @@ def test_an_unknown_console_path_shows_not_found_and_the_nav_still_works(
     driver.find_element(By.CSS_SELECTOR, '#nav a[data-nav="overview"]').click()
     loaded(driver, "overview")
     assert driver.current_url == node.url + "/ui/"
+
+
+def test_the_topics_list_shows_records_and_the_groups_reading_with_their_lag(
+    cluster: Cluster, driver: Any
+) -> None:
+    node = cluster.nodes[1]
+    api(node, "POST", "/v1/topics", {"name": "read", "partitions": 1, "replication_factor": 3})
+    for value in ("a", "b", "c"):
+        # Right after the create the leader may not have opened its replica yet: 503, retry.
+        body = {"value": value, "partition": 0}
+        wait_until(lambda: node.http("POST", "/v1/topics/read/records", body)[0] == 200)  # noqa: B023
+    commit = {"offsets": [{"topic": "read", "partition": 0, "offset": 1}]}
+    status, answer = node.http("POST", "/v1/groups/readers/offsets", commit)
+    if status == 307:  # another node coordinates the group
+        status, answer = http("POST", answer["leader_url"] + "/v1/groups/readers/offsets", commit)
+    assert status == 200, (status, answer)
+    open_page(driver, node.url, "/ui/topics")
+    loaded(driver, "topics")
+    wait_text(driver, "records-read", "3")
+    row = wait_testid(driver, "topic-row-read")
+    wait_until(lambda: "readers (lag 2)" in row.text)
+    group_link = row.find_element(By.LINK_TEXT, "readers")
+    assert group_link.get_attribute("href") == node.url + "/ui/groups/readers"
