@@ -330,7 +330,8 @@ async def cluster_committed(
 ) -> tuple[dict[str, dict[str, Any]], list[Committed], dict[int, ApiError]]:
     """What the coordinators among ``brokers`` say, asked concurrently: the summaries of their
     groups by name, their committed offsets, and the error of each broker that did not
-    answer."""
+    answer. A group two nodes report (its coordinator moving) is taken from one of them,
+    offsets included, so that no offset counts twice."""
     coordinator = node.groups
     groups = {g["group"]: g for g in coordinator.local_groups()}
     committed = list(coordinator.committed_offsets())
@@ -365,9 +366,12 @@ async def cluster_committed(
         if isinstance(result, BaseException):
             raise result
         summaries, offsets = result
+        taken = set()
         for g in summaries:
-            groups.setdefault(g["group"], g)
-        committed += offsets
+            if g["group"] not in groups:
+                groups[g["group"]] = g
+                taken.add(g["group"])
+        committed += [c for c in offsets if c[0] in taken]
     return groups, committed, errors
 
 
