@@ -8,7 +8,8 @@ The rules, from issue 11 and docs/api.md:
 
 - an answer is a well-formed HTTP/1.1 response, or the server closes the connection; it
   never leaves the connection hanging past its read timeout;
-- the status is a documented one: 200, 201, 202, 204, 207, a 307 with ``Location``, any 4xx,
+- the status is a documented one: 200, 201, 202, 204, 207, a 307 with ``Location`` (or the
+  console's 301 and 302, also with it), any 4xx,
   a 503 of docs/api.md (NOT_ENOUGH_REPLICAS, LEADER_NOT_AVAILABLE, SERVER_BUSY; with
   ``Retry-After``), or for a produce the documented 500 REQUEST_TIMED_OUT of an acks=all wait;
   never another 5xx;
@@ -46,6 +47,8 @@ SURVEY = os.environ.get("KRAFT_FUZZ_SURVEY") == "1"
 FOUND: dict[tuple[str, str, str, str], tuple[int, str]] = {}
 
 SUCCESS_STATUSES = frozenset({200, 201, 202, 204, 207})
+# 307: to a partition's leader, a group's coordinator or a broker; 301 and 302: to the console.
+REDIRECT_STATUSES = frozenset({301, 302, 307})
 DOCUMENTED_503 = frozenset({"NOT_ENOUGH_REPLICAS", "LEADER_NOT_AVAILABLE", "SERVER_BUSY"})
 PRODUCE_ROUTES = (
     "POST /v1/topics/{topic}/records",
@@ -69,7 +72,7 @@ class ServerError(AssertionError):
 
 
 class UndocumentedStatus(AssertionError):
-    """A 1xx-3xx status docs/api.md does not use, or a 307 without Location."""
+    """A 1xx-3xx status docs/api.md does not use, or a redirect without Location."""
 
 
 class ErrorNotJson(AssertionError):
@@ -139,10 +142,10 @@ def check(case: Case, outcome: Outcome) -> None:
         if status == 503 and answer.header("retry-after") is None:
             raise ServerError(f"a 503 without Retry-After: {said()}")
     elif status < 400 and status not in SUCCESS_STATUSES:
-        if status != 307:
+        if status not in REDIRECT_STATUSES:
             raise UndocumentedStatus(said())
         if answer.header("location") is None:
-            raise UndocumentedStatus(f"a 307 without Location: {said()}")
+            raise UndocumentedStatus(f"a {status} without Location: {said()}")
     if status >= 400:
         if answer.media_type != "application/json":
             raise ErrorNotJson(said())
@@ -191,11 +194,15 @@ def check_or_record(case: Case, outcome: Outcome) -> None:
 # -- authorization (the secure fuzz: tests/fuzz/test_secure_fuzz.py) -----------------------------
 
 # What alice (READ on topic fuzz, which implies DESCRIBE) may read; anyone may check health.
+# The console's files are open to anyone; READ on a topic implies DESCRIBE (its replicas, the
+# disk view's listing) and gives the disk view's file text.
+_OPEN_READS = r"/v1/health/ready/?|/|/ui|/ui/.*"
 _ALICE_READS = re.compile(
-    rf"/v1/(health/ready|topics|groups|topics/{MAIN_TOPIC}|topics/{MAIN_TOPIC}/partitions/[^/]+/"
-    r"(records|offsets))/?"
+    rf"{_OPEN_READS}|/v1/(topics|groups|topics/{MAIN_TOPIC}|topics/{MAIN_TOPIC}/partitions/[^/]+/"
+    rf"(records|offsets)|topics/{MAIN_TOPIC}/replicas"
+    rf"|brokers/[^/]+/partitions/{MAIN_TOPIC}/[^/]+/files(/[^/]+)?)/?"
 )
-_ANYONE_READS = re.compile(r"/v1/health/ready/?")
+_ANYONE_READS = re.compile(_OPEN_READS)
 
 
 class AuthorizationBypass(AssertionError):

@@ -26,7 +26,13 @@ MAIN_PARTITIONS = 3
 # The group the fuzz joins and commits to, and a member id (none exists by that id).
 GROUP = "fuzz-group"
 # Path parameters that are names (besides the topic), with the values a request may name.
-NAMED_SEGMENTS = {"group": (GROUP, "nope"), "member": ("fuzz-member", "nope")}
+NAMED_SEGMENTS = {
+    "group": (GROUP, "nope"),
+    "member": ("fuzz-member", "nope"),
+    # A replica's file (the disk view) and a console page or asset: names, never numbers.
+    "name": ("00000000000000000000.log", "partition.metadata", "nope.log"),
+    "path": ("topics", "assets/console.css", "assets/js/app.js", "nope.js"),
+}
 # Configuration changes and added partitions go here; deletes here.
 CONFIG_TOPIC = "fuzz-configs"
 DOOMED_TOPIC = "fuzz-doomed"
@@ -100,10 +106,22 @@ QUERY: dict[str, tuple[str, ...]] = {
     "/v1/topics/{topic}/partitions/{partition}/offsets": ("timestamp",),
     "/v1/acls": BINDING_FIELDS,
     "/v1/groups/{group}/offsets": ("topic",),
+    "/v1/topics": ("detail",),
+    "/v1/brokers/{broker}/replicas": ("topics",),
+    "/v1/brokers/{broker}/log-dirs": ("topics",),
+    "/v1/cluster/events": ("after", "limit"),
+    "/v1/brokers/{broker}/partitions/{topic}/{partition}/files/{name}": (
+        "max_bytes",
+        "print_data",
+        "deep_iteration",
+        "offsets_decoder",
+    ),
 }
 FETCH_QUERY = {("GET", "/v1/topics/{topic}/partitions/{partition}/records"): _FETCH_QUERY}
 # Parameters read as integers (their odd numbers must be refused).
-INT_PARAMETERS = frozenset({"max_records", "max_bytes", "timeout_ms", "timestamp", "offset"})
+INT_PARAMETERS = frozenset(
+    {"max_records", "max_bytes", "timeout_ms", "timestamp", "offset", "after", "limit"}
+)
 
 
 def _record_list(ctx: Context, with_partition: bool) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scripts.node_process import NodeProcess, http
+from scripts.node_process import NodeProcess, http, wait_until
 
 
 def curl(*args: str, timeout: float = 30.0) -> tuple[int, Any]:
@@ -205,7 +205,8 @@ def test_topic_admin_describe_configs_partitions_and_delete(node: NodeProcess, u
     assert status == 200 and body["configs"]["segment.bytes"] == "1048576"
     status, body = curl(f"{url}/v1/topics/admin/partitions", "-d", '{"count":4}')
     assert status == 200 and body["partition_count"] == 4
-    assert (node.log_dir / "admin-3").is_dir()
+    # The new replica opens once the node has applied the change, a moment after the answer.
+    wait_until("admin-3 opens", lambda: (node.log_dir / "admin-3").is_dir())
     _, listing = curl(f"{url}/v1/topics")
     assert {"name": "admin", "partition_count": 4, "replication_factor": 1} in listing["topics"]
     status, _ = curl("-X", "DELETE", f"{url}/v1/topics/admin")
