@@ -319,7 +319,8 @@ class AsyncAdmin:
 
     async def list_groups(self) -> list[dict[str, Any]]:
         """Every group of the cluster, sorted by name: ``[{"group", "state", "type",
-        "members"}]``."""
+        "members", "lag", "topics"}]`` (``lag``: summed over the committed offsets, None when
+        unknown; ``topics``: ``[{"topic", "lag"}]``)."""
         body = await self._get("/v1/groups")
         groups = body.get("groups", [])
         return [g for g in groups if isinstance(g, dict)] if isinstance(groups, list) else []
