@@ -23,9 +23,16 @@ explicit port), read from the metadata at answer time, plus this node's own adve
   cross-site HTML form can send neither, and a cross-site script cannot send the header
   without a preflight, which is refused; so a page elsewhere cannot make a logged-in user's
   browser write to the cluster.
+- The cross-site rule: a ``/v1/`` request a browser sends on behalf of another site
+  (``Sec-Fetch-Site: cross-site`` or ``same-site``, which every current browser sends) is
+  refused with 403 CLUSTER_AUTHORIZATION_FAILED unless its ``Origin`` is a cluster origin.
+  Without it an ``<img src>`` or a link elsewhere could still make a browser send a GET that
+  changes something (``GET /v1/topics/{topic}?auto_create=true`` creates the topic) or that
+  carries credentials the browser cached; the console's own calls are same-origin, or carry
+  a cluster ``Origin`` when a 307 takes them to another node.
 
-Requests without an ``Origin`` (every client but a browser) pass through untouched: one header
-lookup on the produce and fetch paths, nothing more.
+Requests without ``Origin`` and ``Sec-Fetch-Site`` (every client but a browser) pass through
+untouched: two header lookups on the produce and fetch paths, nothing more.
 """
 
 from __future__ import annotations
@@ -123,6 +130,24 @@ def write_refusal(
     return None
 
 
+_OTHER_SITES = frozenset({"cross-site", "same-site"})
+
+
+def site_refusal(
+    path: str, fetch_site: str | None, origin_header: str | None, cluster: frozenset[str]
+) -> str | None:
+    """Why the cross-site rule refuses the request, or None when it may go on (see the module
+    doc): an API request a browser sends for another site needs a cluster ``Origin``."""
+    if fetch_site not in _OTHER_SITES or not path.startswith("/v1/"):
+        return None
+    if origin_header is not None and is_cluster_origin(origin_header, cluster):
+        return None
+    return (
+        f"a browser's request for another site (Sec-Fetch-Site: {fetch_site}) is refused: "
+        "browsers may call this API only from the console a node serves"
+    )
+
+
 def from_console(request: web.BaseRequest) -> bool:
     """Whether the request says it comes from the web console (``X-Kraft-Console: 1``)."""
     return request.headers.get(CONSOLE_HEADER) == "1"
@@ -179,6 +204,11 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Preflights, the browser-write rule and marking requests from a cluster origin (see the
     module doc); a request without ``Origin`` goes straight to ``handler``."""
     origin = request.headers.get("Origin")
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        refused = site_refusal(request.path, fetch_site, origin, cluster_origins(request))
+        if refused is not None:
+            raise ApiError(CLUSTER_AUTHORIZATION_FAILED, refused)
     if origin is None:
         return await handler(request)
     cluster = cluster_origins(request)

@@ -269,6 +269,31 @@ def test_a_browser_write_from_a_node_origin_with_the_console_header_is_done(
     assert "from-console" in _topics(url)
 
 
+def test_a_get_a_browser_sends_for_another_site_is_refused_and_creates_nothing(
+    cluster: Cluster,
+) -> None:
+    # <img src=".../v1/topics/drive-by?auto_create=true"> on another site: a GET without an
+    # Origin that would create the topic.
+    url = cluster.nodes[0].url
+    target = url + "/v1/topics/drive-by?auto_create=true"
+    answer = ask("GET", target, {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})
+    assert answer.status == 403, answer.body
+    assert "Sec-Fetch-Site: cross-site" in answer.json()["message"]
+    assert "drive-by" not in _topics(url)
+    # The same GET typed in the address bar is the user's own request.
+    answer = ask("GET", target, {"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"})
+    assert answer.status == 200, answer.body
+    assert "drive-by" in _topics(url)
+
+
+def test_the_consoles_call_taken_to_another_node_passes_the_site_rule(cluster: Cluster) -> None:
+    url, other = cluster.nodes[0].url, cluster.nodes[1].url
+    headers = {"Origin": other, "Sec-Fetch-Site": "same-site", **CONSOLE}
+    answer = ask("GET", url + "/v1/topics", headers)
+    assert answer.status == 200, answer.body
+    assert answer.headers["Access-Control-Allow-Origin"] == other
+
+
 def _ready_topic(cluster: Cluster, name: str, replication_factor: int) -> NodeProcess:
     """Creates a one-partition topic and returns its leader once every node knows that leader
     and the leader serves a fetch: the create answers when the metadata is applied on the node

@@ -13,6 +13,7 @@ from server.http_cors import (
     is_cluster_origin,
     normal_origin,
     origins_of,
+    site_refusal,
     write_refusal,
 )
 
@@ -150,3 +151,23 @@ def test_the_cluster_origins_are_the_brokers_and_the_nodes_own_rebuilt_on_new_me
         "http://127.0.0.1:9094",
         "http://127.0.0.1:9096",
     }
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_an_api_request_a_browser_sends_for_another_site_needs_a_cluster_origin(site: str) -> None:
+    # An <img src> elsewhere: no Origin on a GET, and auto_create=true would create the topic.
+    refusal = site_refusal("/v1/topics/x", site, None, CLUSTER)
+    assert refusal is not None and f"Sec-Fetch-Site: {site}" in refusal
+    assert site_refusal("/v1/topics", site, "http://evil.example", CLUSTER) is not None
+    # The console's own call, taken to another node by a 307, carries its cluster Origin.
+    assert site_refusal("/v1/topics", site, "http://127.0.0.1:9094", CLUSTER) is None
+
+
+@pytest.mark.parametrize("site", [None, "same-origin", "none"])
+def test_same_origin_typed_and_non_browser_requests_pass_the_site_rule(site: str | None) -> None:
+    assert site_refusal("/v1/topics/x", site, None, CLUSTER) is None
+
+
+def test_the_site_rule_leaves_the_consoles_files_alone() -> None:
+    # A link from another site to the console opens it; only the API is guarded.
+    assert site_refusal("/ui/topics", "cross-site", None, CLUSTER) is None
