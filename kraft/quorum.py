@@ -836,20 +836,31 @@ class MetadataQuorum:
 
     def add_entry_listener(self, listener: EntryListener) -> None:
         """Tell ``listener`` (on the loop) each entry this node applies from now on, with its
-        term and time (kraft/applied_entries.py). Call it on the event loop.
+        term and time (kraft/applied_entries.py). Call it on the event loop (the order of
+        what it is told relies on that); the listener may read the quorum while it is told.
 
         It is first told, before this returns, a state to start from: for the first entry
         listener, the state the quorum started with (empty, or its dump) followed by every
         entry applied since, the replay of the journal at start included; for a later one, the
         current state.
         """
+        # Only the swap, the copy and the registration are done under the lock: the replay
+        # (up to APPLIED_ENTRIES_EARLY_COUNT_MAX entries) would otherwise stall the tick
+        # thread's applies and dumps, and a listener reading the quorum from state_replaced
+        # would deadlock on this non-reentrant lock.
         with self._lock:
             early, self._early = self._early, None
-            if early is None:
-                listener.state_replaced(self._state.applied_index, self._state.copy())
-            else:
-                early.replay(listener)
+            current = None if early is not None else self._state.copy()
             self._entry_listeners = (*self._entry_listeners, listener)
+        # Replaying after the release keeps the log order: an entry applied from now on is
+        # sent to this listener by _notify through loop.call_soon_threadsafe, and this runs
+        # synchronously on that loop, so such a callback runs only after this call returns,
+        # after the replay. (Before start() there is no loop and no tick thread applying.)
+        if early is not None:
+            early.replay(listener)
+        else:
+            assert current is not None
+            listener.state_replaced(current.applied_index, current)
 
     def remove_entry_listener(self, listener: EntryListener) -> None:
         with self._lock:

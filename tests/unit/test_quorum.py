@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -263,6 +264,38 @@ def test_the_first_entry_listener_sees_the_replay_of_a_restart_after_the_dump(
             again.stop()
 
     run(body)
+
+
+def test_an_entry_listener_may_read_the_quorum_while_it_is_told(tmp_path: Path) -> None:
+    # The first listener is told its replay, a later one the current state: both times it
+    # reads the quorum back (the lock is not held then, else this would deadlock).
+    quorum = MetadataQuorum(1, f"127.0.0.1:{free_port()}", {}, tmp_path, SECRET)
+    assert quorum._early is not None
+    quorum._early.applied(AppliedEntry(1, 1, 1000, (broker(),)), MetadataState())
+    read_back: list[tuple[int, int]] = []
+
+    class Reader(EntryLog):
+        def state_replaced(self, index: int, state: MetadataState) -> None:
+            super().state_replaced(index, state)
+            read_back.append((quorum.snapshot_state().applied_index, quorum.read(len_topics)))
+
+    def len_topics(state: MetadataState) -> int:
+        return len(state.topics)
+
+    first, later = Reader(), Reader()
+
+    def add_both() -> None:
+        quorum.add_entry_listener(first)
+        quorum.add_entry_listener(later)
+
+    adding = threading.Thread(target=add_both, daemon=True)
+    adding.start()
+    adding.join(30)  # generous: it takes microseconds, or forever if it deadlocks
+    assert not adding.is_alive(), "add_entry_listener deadlocked on the quorum's lock"
+    assert read_back == [(0, 0), (0, 0)]
+    assert [index for index, _ in first.bases] == [0] and [e.index for e in first.entries] == [1]
+    assert [index for index, _ in later.bases] == [0] and not later.entries
+    assert quorum._early is None
 
 
 def test_write_fenced_by_a_stale_term_raises_not_controller(tmp_path: Path) -> None:
