@@ -37,6 +37,7 @@ untouched: two header lookups on the produce and fetch paths, nothing more.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -68,6 +69,7 @@ PREFLIGHT_MAX_AGE_S = 600
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_HOST = re.compile(r"[a-z0-9._-]+|[0-9a-f:.]+")
 
 # request[_ALLOWED_ORIGIN]: the request's Origin header, set when it is a cluster origin.
 _ALLOWED_ORIGIN = "kraft.cors_origin"
@@ -89,6 +91,10 @@ def normal_origin(text: str) -> str | None:
     scheme = parts.scheme.lower()
     host = parts.hostname
     if scheme not in _DEFAULT_PORTS or not host or parts.username is not None:
+        return None
+    # A host name, an IPv4 or an IPv6 address: nothing else (the origins go into the CSP
+    # header, where ";" or "'" would change its meaning).
+    if _HOST.fullmatch(host) is None:
         return None
     if port is None:
         port = _DEFAULT_PORTS[scheme]

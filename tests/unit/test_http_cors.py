@@ -171,3 +171,8 @@ def test_same_origin_typed_and_non_browser_requests_pass_the_site_rule(site: str
 def test_the_site_rule_leaves_the_consoles_files_alone() -> None:
     # A link from another site to the console opens it; only the API is guarded.
     assert site_refusal("/ui/topics", "cross-site", None, CLUSTER) is None
+
+
+@pytest.mark.parametrize("text", ["http://a;b:9092", "http://a'b:9092", "http://a%20b:9092"])
+def test_a_host_with_characters_no_host_name_has_is_no_origin(text: str) -> None:
+    assert normal_origin(text) is None
