@@ -17,8 +17,12 @@ streamed as it is made (a 64 MiB segment printed with its payloads is hundreds o
 never held whole). The thread hands the event loop chunks through a queue a few chunks deep,
 so a slow reader slows the dump down instead of filling memory; a reader that goes away, or
 stops reading for :data:`_WRITE_TIMEOUT_S`, stops it. At most :data:`_DUMPS_AT_ONCE_MAX` run
-at once on a node; a request that finds no room within :data:`_DUMP_WAIT_S` gets 503
-SERVER_BUSY with ``Retry-After``.
+at once on a node, on threads of their own (never the default executor's, which other work
+shares); a request that finds no room within :data:`_DUMP_WAIT_S` gets 503 SERVER_BUSY with
+``Retry-After``. A dump ends at :data:`DUMP_DEADLINE_S` however its reader reads, so a reader
+taking a chunk just before each write timeout cannot keep a slot: its text then ends with
+:data:`DEADLINE_NOTE`'s line, or, for a reader too slow to take even that within
+:data:`_DEADLINE_NOTE_SEND_S`, the connection closes.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import logging
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,14 +43,18 @@ from aiohttp import web
 from client.protocol import NOT_FOUND, SERVER_BUSY, UNKNOWN_PARTITION, ApiError
 from server.http_configs import redirect_to_broker, requested_broker
 from server.http_records import node_of
+from server.http_security import may_describe_topic
 from server.http_util import json_response, path_int, query_choice, query_int, quoted
 from server.node import Node
 from storage.log_files import (
+    TOPIC_CHECKPOINT_KINDS,
     FileEntry,
     TextOptions,
     find_file,
     list_log_dir_files,
     list_partition_files,
+    read_text,
+    visible_entries,
     write_text,
 )
 
@@ -70,6 +79,16 @@ _CHUNK_BYTES = 64 * 1024
 _CHUNKS_AHEAD_MAX = 4
 # A reader that takes nothing for this long is given up on (its dump slot freed).
 _WRITE_TIMEOUT_S = 30.0
+# A dump, however its reader reads, ends this long after its text starts: a slow reader could
+# otherwise hold a slot and its thread forever by taking a chunk every 29 s. 2 minutes is
+# ample for 64 MiB of a segment read over any usable link (the default 1 MiB takes under 1 s).
+DUMP_DEADLINE_S = 120.0
+# The line ending a text cut at the deadline, and how long its reader gets to take it.
+DEADLINE_NOTE = (
+    "Stopped at the {deadline_s:.0f} s deadline of a dump: a smaller max_bytes, or a faster "
+    "reader, gets the whole text.\n"
+)
+_DEADLINE_NOTE_SEND_S = 5.0
 # How often a dump waiting for room looks whether its reader went away.
 _CANCEL_CHECK_S = 0.5
 
@@ -79,6 +98,10 @@ _NAME_QUOTED_CHARS_MAX = 255
 _dump_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
+# The dumps' own threads, one per slot: a dump held by a slow reader waits in one of these,
+# never in the default executor that the rest of the node's to_thread work needs. (Threads
+# start on first use.)
+_dump_threads = ThreadPoolExecutor(_DUMPS_AT_ONCE_MAX, thread_name_prefix="disk-view-dump")
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -293,7 +316,12 @@ async def file_text(request: web.Request) -> web.StreamResponse:
     async with dump_slot():
         await response.prepare(request)
         try:
-            await stream_text(path, entry.kind, options, send)
+            if entry.kind in TOPIC_CHECKPOINT_KINDS:
+                # Its entries name every partition of the broker: only the requester's show.
+                text = await asyncio.to_thread(read_text, path, entry.kind, options)
+                await send(visible_entries(text, _describable(request)).encode())
+            else:
+                await stream_text(path, entry.kind, options, send)
         except ConnectionResetError:
             pass  # the reader went away
         except TimeoutError:
@@ -307,24 +335,54 @@ async def file_text(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _describable(request: web.Request) -> Callable[[str], bool]:
+    """Whether the requester may describe a topic, asked once per topic."""
+    seen: dict[str, bool] = {}
+
+    def may_see(topic: str) -> bool:
+        if topic not in seen:
+            seen[topic] = may_describe_topic(request, topic)
+        return seen[topic]
+
+    return may_see
+
+
 async def stream_text(
-    path: Path, kind: str, options: TextOptions, send: Callable[[bytes], Awaitable[None]]
+    path: Path,
+    kind: str,
+    options: TextOptions,
+    send: Callable[[bytes], Awaitable[None]],
+    deadline_s: float = DUMP_DEADLINE_S,
 ) -> None:
     """Sends the text of the file (:func:`storage.log_files.write_text`) through ``send`` in
     UTF-8 chunks, made in a worker thread a few chunks ahead of ``send``. When ``send``
     raises (or this is cancelled), the worker stops at its next chunk; either way it has ended
-    when this returns or raises."""
-    sink = _ChunkSink(asyncio.get_running_loop())
-    work = asyncio.ensure_future(asyncio.to_thread(_dump, path, kind, options, sink))
+    when this returns or raises. When the text is not all sent within ``deadline_s``, the
+    worker stops and the text ends with :data:`DEADLINE_NOTE`'s line (TimeoutError when
+    ``send`` does not take that line within :data:`_DEADLINE_NOTE_SEND_S`)."""
+    loop = asyncio.get_running_loop()
+    sink = _ChunkSink(loop)
+    work = loop.run_in_executor(_dump_threads, _dump, path, kind, options, sink)
+    ended_line = True
     try:
-        while (chunk := await sink.chunks.get()) is not None:
-            await send(chunk)
-            sink.room.release()
+        async with asyncio.timeout(deadline_s) as deadline:
+            while (chunk := await sink.chunks.get()) is not None:
+                await send(chunk)
+                ended_line = chunk.endswith(b"\n")
+                sink.room.release()
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # send's own timeout, not the deadline
     finally:
         sink.cancel()  # nothing to stop when the worker is done
         # The worker never raises (it reports its own failures). Awaited so that a dump slot
         # is free only once its thread is.
         await work
+    if deadline.expired():
+        # A chunk cut by the deadline may end mid-line (or be partly sent): the note starts
+        # a line of its own.
+        note = ("" if ended_line else "\n") + DEADLINE_NOTE.format(deadline_s=deadline_s)
+        await asyncio.wait_for(send(note.encode()), _DEADLINE_NOTE_SEND_S)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -36,6 +36,7 @@ worker thread.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -105,6 +106,19 @@ PLAIN_TEXT_KINDS = frozenset(
         CHECKPOINT,
     }
 )
+# The log directory's checkpoints whose entries (``<topic> <partition> <offset>``) name every
+# partition of the broker: their text is cut to the requester's topics (:func:`visible_entries`).
+TOPIC_CHECKPOINT_KINDS = frozenset(
+    {
+        RECOVERY_POINT_CHECKPOINT,
+        LOG_START_OFFSET_CHECKPOINT,
+        REPLICATION_OFFSET_CHECKPOINT,
+        CLEANER_OFFSET_CHECKPOINT,
+        CHECKPOINT,
+    }
+)
+# Lines :func:`write_text` adds after a file's own text (not entries of the file).
+_OWN_NOTES = ("Stopped at byte ", "Cannot read ")
 # Linux's NAME_MAX: no file of a directory has a longer name.
 _NAME_BYTES_MAX = 255
 
@@ -277,3 +291,42 @@ def write_text(path: Path, kind: str, options: TextOptions, out: TextIO) -> None
     stop = report.stops.get(name)
     if stop is not None:
         out.write(stop_note(stop, options.max_bytes) + "\n")
+
+
+def read_text(path: Path, kind: str, options: TextOptions) -> str:
+    """:func:`write_text`'s text as one string (for the short text files)."""
+    out = io.StringIO()
+    write_text(path, kind, options, out)
+    return out.getvalue()
+
+
+def visible_entries(text: str, may_see: Callable[[str], bool]) -> str:
+    """The text of a log directory checkpoint (:data:`TOPIC_CHECKPOINT_KINDS`) with only the
+    entries whose topic ``may_see`` accepts. The two header lines (version, entry count) stay
+    as the file has them, and so do the notes :func:`write_text` ends a text with; any other
+    line that is not a whole ``<topic> <partition> <offset>`` entry is left out too (a line
+    cut by ``max_bytes`` could show part of a topic's name). When lines were left out, a last
+    line says how many, so that the count above is not taken for the entries shown."""
+    lines = text.splitlines(keepends=True)
+    kept = lines[:2]
+    left_out = 0
+    for line in lines[2:]:
+        fields = line.split()
+        if line.startswith(_OWN_NOTES) or (
+            len(fields) == 3
+            and line.endswith("\n")
+            and fields[1].isdigit()
+            and fields[2].lstrip("-").isdigit()
+            and may_see(fields[0])
+        ):
+            kept.append(line)
+        else:
+            left_out += 1
+    if left_out:
+        if kept and not kept[-1].endswith("\n"):
+            kept.append("\n")
+        lines_word = "line" if left_out == 1 else "lines"
+        kept.append(
+            f"({left_out} {lines_word} left out: they are not about topics you may describe)\n"
+        )
+    return "".join(kept)

@@ -23,9 +23,11 @@ from storage.log_files import (
     PARTITION_METADATA,
     PRODUCER_SNAPSHOT,
     RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
     SEGMENT,
     TEMPORARY,
     TIME_INDEX,
+    TOPIC_CHECKPOINT_KINDS,
     TXN_INDEX,
     FileEntry,
     TextOptions,
@@ -35,6 +37,8 @@ from storage.log_files import (
     list_log_dir_files,
     list_partition_files,
     log_dir_file_kind,
+    read_text,
+    visible_entries,
     write_text,
 )
 
@@ -296,3 +300,42 @@ def test_a_kind_without_a_text_of_its_own_gets_the_tools_answer(
     text = text_of(path, TEMPORARY, TextOptions(1 << 20))
     assert text == tool_output(capsys, "--files", str(path))
     assert text == f"Dumping {path}\nIgnoring unknown file {path}\n"
+
+
+def test_only_the_log_directorys_checkpoints_are_cut_to_the_requesters_topics() -> None:
+    assert RECOVERY_POINT_CHECKPOINT in TOPIC_CHECKPOINT_KINDS
+    assert CLEANER_OFFSET_CHECKPOINT in TOPIC_CHECKPOINT_KINDS
+    assert CHECKPOINT in TOPIC_CHECKPOINT_KINDS
+    # A partition's own files speak of that partition only.
+    assert LEADER_EPOCH_CHECKPOINT not in TOPIC_CHECKPOINT_KINDS
+    assert META_PROPERTIES not in TOPIC_CHECKPOINT_KINDS
+
+
+def test_a_checkpoint_keeps_the_entries_of_topics_one_may_describe_and_says_how_many_went(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "replication-offset-checkpoint"
+    path.write_text("0\n3\nnews 0 7\nvault 0 4\nvault 1 9\n")
+    text = read_text(path, REPLICATION_OFFSET_CHECKPOINT, TextOptions(max_bytes=1 << 20))
+    assert visible_entries(text, lambda topic: topic == "news") == (
+        "0\n3\nnews 0 7\n(2 lines left out: they are not about topics you may describe)\n"
+    )
+
+
+def test_a_checkpoint_with_every_topic_visible_reads_unchanged() -> None:
+    text = "0\n2\nnews 0 7\nvault 0 4\n"
+    assert visible_entries(text, lambda topic: True) == text
+
+
+def test_a_line_cut_by_max_bytes_is_left_out_and_the_closing_note_stays() -> None:
+    # "vau" could be the start of a topic one may not see.
+    text = "0\n2\nnews 0 7\nvau\nStopped at byte 17 of 26: max_bytes=17.\n"
+    assert visible_entries(text, lambda topic: topic == "news") == (
+        "0\n2\nnews 0 7\nStopped at byte 17 of 26: max_bytes=17.\n"
+        "(1 line left out: they are not about topics you may describe)\n"
+    )
+
+
+def test_an_unreadable_checkpoint_keeps_its_cannot_read_line() -> None:
+    text = "Cannot read /x/replication-offset-checkpoint: No such file or directory\n"
+    assert visible_entries(text, lambda topic: False) == text
