@@ -9,13 +9,16 @@ shows in place of its figures. Fenced brokers are not asked (``replica_views.ask
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from urllib.parse import quote
 
 from client.protocol import ApiError
 from server import limits
 from server.node import Node
 from server.replica_views import BrokerAnswer, ReplicaFigures, parse_broker_answer
+
+# Well under the 8190 bytes aiohttp allows a request line (the path and host come on top).
+TOPICS_QUERY_CHARS_MAX = 2048
 
 
 def local_figures(node: Node) -> list[ReplicaFigures]:
@@ -71,9 +74,7 @@ async def broker_figures(node: Node, broker_id: int, topics: frozenset[str] | No
     url = node.broker_url(broker_id, dial=True)
     if url is None:
         return f"broker {broker_id} is not registered"
-    path = f"/v1/brokers/{broker_id}/replicas"
-    if topics is not None:
-        path += "?topics=" + quote(",".join(sorted(topics)), safe=",")
+    path = replicas_path(broker_id, topics, node.quorum.snapshot_state().topics.keys())
     try:
         status, answer, _ = await node.http_call(
             "GET",
@@ -89,9 +90,28 @@ async def broker_figures(node: Node, broker_id: int, topics: frozenset[str] | No
         message = answer.get("message") if isinstance(answer, dict) else None
         return f"broker {broker_id} answered {status}: {message or 'no message'}"
     try:
-        return parse_broker_answer(answer)
+        figures = parse_broker_answer(answer)
     except ValueError as e:
         return f"broker {broker_id} answered something unreadable: {e}"
+    # The path may have asked for every topic: the answer is cut to ``topics`` here.
+    if topics is None:
+        return figures
+    return {key: f for key, f in figures.items() if key[0] in topics}
+
+
+def replicas_path(broker_id: int, topics: frozenset[str] | None, known: Collection[str]) -> str:
+    """The path of the internal ``GET /v1/brokers/{broker}/replicas`` call for ``topics``
+    (all when None) of a cluster whose topics are ``known``. The ``topics`` parameter is left
+    out when it would ask for every known topic or be longer than
+    :data:`TOPICS_QUERY_CHARS_MAX`: a request line over aiohttp's 8190 bytes is refused
+    (hundreds of topics reach it), so the caller then cuts the answer itself."""
+    path = f"/v1/brokers/{broker_id}/replicas"
+    if topics is None or topics.issuperset(known):
+        return path
+    query = quote(",".join(sorted(topics)), safe=",")
+    if len(query) > TOPICS_QUERY_CHARS_MAX:
+        return path
+    return f"{path}?topics={query}"
 
 
 async def gather_figures(
