@@ -85,7 +85,7 @@ _WRITE_TIMEOUT_S = 30.0
 DUMP_DEADLINE_S = 120.0
 # The line ending a text cut at the deadline, and how long its reader gets to take it.
 DEADLINE_NOTE = (
-    "Stopped at the {deadline_s:.0f} s deadline of a dump: a smaller max_bytes, or a faster "
+    "Stopped at the {deadline_s:g} s deadline of a dump: a smaller max_bytes, or a faster "
     "reader, gets the whole text.\n"
 )
 _DEADLINE_NOTE_SEND_S = 5.0
@@ -325,11 +325,9 @@ async def file_text(request: web.Request) -> web.StreamResponse:
         except ConnectionResetError:
             pass  # the reader went away
         except TimeoutError:
+            # Nothing read for _WRITE_TIMEOUT_S, or the deadline's line not read in time.
             log.info(
-                "gave up a dump of %s for %s: nothing read for %.0f s",
-                path,
-                request.remote,
-                _WRITE_TIMEOUT_S,
+                "gave up a dump of %s for %s: its reader reads too slowly", path, request.remote
             )
             response.force_close()
     return response
@@ -367,8 +365,10 @@ async def stream_text(
     try:
         async with asyncio.timeout(deadline_s) as deadline:
             while (chunk := await sink.chunks.get()) is not None:
-                await send(chunk)
+                # Before the send: aiohttp puts a chunk in the transport before its first
+                # await, so a send cut by the deadline has sent its chunk.
                 ended_line = chunk.endswith(b"\n")
+                await send(chunk)
                 sink.room.release()
     except TimeoutError:
         if not deadline.expired():
@@ -379,8 +379,7 @@ async def stream_text(
         # is free only once its thread is.
         await work
     if deadline.expired():
-        # A chunk cut by the deadline may end mid-line (or be partly sent): the note starts
-        # a line of its own.
+        # The text cut by the deadline may end mid-line: the note starts a line of its own.
         note = ("" if ended_line else "\n") + DEADLINE_NOTE.format(deadline_s=deadline_s)
         await asyncio.wait_for(send(note.encode()), _DEADLINE_NOTE_SEND_S)
 

@@ -13,7 +13,9 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from client.protocol import ApiError
+from server import http_disk
 from server.http_disk import (
+    DEADLINE_NOTE,
     MAX_BYTES_DEFAULT,
     MAX_BYTES_MAX,
     dump_slot,
@@ -105,6 +107,66 @@ def test_a_reader_that_stops_stops_the_worker(segment: Path) -> None:
 
     asyncio.run(read_one_chunk())
     assert len(sent) == 1
+
+
+def test_a_dump_stops_at_its_deadline_with_a_line_saying_so(segment: Path) -> None:
+    # A reader slow enough never to finish: its first chunk is still being sent at the
+    # deadline, however long the dump took to make it.
+    options = TextOptions(max_bytes=MAX_BYTES_MAX, print_data=True)
+    sent: list[bytes] = []
+    calls = 0
+
+    async def send(chunk: bytes) -> None:
+        nonlocal calls
+        calls += 1
+        sent.append(chunk)
+        if calls == 1:
+            await asyncio.Event().wait()  # never set: only the deadline ends it
+
+    async def scenario() -> None:
+        # Returns only once the worker thread has ended.
+        await asyncio.wait_for(
+            stream_text(segment, SEGMENT, options, send, deadline_s=0.05),
+            WORKER_END_DEADLINE_S,
+        )
+
+    asyncio.run(scenario())
+    whole = io.StringIO()
+    write_text(segment, SEGMENT, options, whole)
+    first, note = sent
+    assert len(first) < len(whole.getvalue().encode())
+    assert whole.getvalue().encode().startswith(first)
+    assert note.decode() == ("" if first.endswith(b"\n") else "\n") + DEADLINE_NOTE.format(
+        deadline_s=0.05
+    )
+    assert note.decode().endswith(
+        "Stopped at the 0.05 s deadline of a dump: a smaller max_bytes, or a faster reader, "
+        "gets the whole text.\n"
+    )
+
+
+def test_a_reader_too_slow_for_the_deadlines_line_is_given_up_on(
+    segment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_disk, "_DEADLINE_NOTE_SEND_S", 0.05)
+
+    async def send(chunk: bytes) -> None:
+        await asyncio.Event().wait()  # takes nothing, the deadline's line neither
+
+    async def scenario() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                stream_text(
+                    segment,
+                    SEGMENT,
+                    TextOptions(max_bytes=MAX_BYTES_DEFAULT),
+                    send,
+                    deadline_s=0.05,
+                ),
+                WORKER_END_DEADLINE_S,
+            )
+
+    asyncio.run(scenario())
 
 
 def test_a_third_dump_at_once_is_told_the_node_is_busy_and_to_retry() -> None:
