@@ -23,8 +23,11 @@ Kafka's KRaft controller in miniature:
   the leadership meanwhile, even for a moment, the quorum refuses the entry.
 - A new controller's first record in its term is a LeaderChangeRecord naming itself
   (Kafka's LeaderChangeMessage), written before its first decision (a tick, a registration,
-  a heartbeat's unfence): the election is then in the metadata log, in order with the fences
-  and elections around it (``GET /v1/cluster/events`` reads it there).
+  a heartbeat's unfence) and before any admin write (``Node.write_metadata`` asks
+  :meth:`ControllerDriver.lead` first): the election is then in the metadata log, in order
+  with the fences and elections around it (``GET /v1/cluster/events`` reads it there). A
+  LeaderChangeRecord whose write timed out may still commit after the one written again, so
+  a term can hold two; ``server/metadata_events.py`` tells of one.
 
 Sessions live in memory on the leader only, as in Kafka.
 """
@@ -319,6 +322,13 @@ class ControllerDriver:
         term = self._leading_term()
         await self._announce(term)
         return term
+
+    async def lead(self) -> int:
+        """The Raft term this node leads the quorum in, once this term's LeaderChangeRecord
+        is written: a write made with that term as its expected term comes after the record
+        in the log. ApiError LEADER_NOT_AVAILABLE when this node does not lead, or the error
+        of the record's write."""
+        return await self._lead()
 
     async def _announce(self, term: int) -> None:
         """Writes, once per term, the record that names this node the new controller, before

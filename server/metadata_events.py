@@ -24,7 +24,9 @@ Within an entry the events follow its records; a record that changes both the le
 ISR of a partition gives the leader change first. An ISR that lost members and gained none
 shrank; one that gained members and lost none grew; one that did both (a reassignment) is
 called by its size (smaller: a shrink, else a growth). Records nobody watches (configs,
-producer ids, ACLs, no-ops) give none.
+producer ids, ACLs, no-ops) give none. A LeaderChangeRecord naming the leader and term of the
+previous ``quorum_leader`` event gives none: a controller whose record's write timed out
+writes it again, and the first may commit too.
 
 To say what a change changed (the previous leader and ISR), the tracker keeps each
 partition's leader, leader epoch and ISR, and each topic's name and partition count, from the
@@ -110,6 +112,8 @@ class MetadataEvents:
         self._applied_index = 0
         # Entries from here on all gave their events to the list (see first_index).
         self._complete_from = 1
+        # (leader, term) of the last quorum_leader event: a second one alike is not told.
+        self._quorum_leader: tuple[int, int] | None = None
 
     # -- the quorum's EntryListener ---------------------------------------------------------------
 
@@ -132,6 +136,11 @@ class MetadataEvents:
         """Adds the events of ``entry``, the entry after the last one read."""
         self._applied_index = entry.index
         for event in _EntryReader(self._topics, entry).events():
+            if event["type"] == "quorum_leader":
+                leader = (event["leader"], event["term"])
+                if leader == self._quorum_leader:
+                    continue  # the same election written twice (module docstring)
+                self._quorum_leader = leader
             self._events.append(event)
             if len(self._events) > self._count_max:
                 dropped = self._events.popleft()

@@ -231,15 +231,21 @@ class Node:
         A plan made on a state that changed before its records were applied (a concurrent
         request) is rejected by the state machine; it is then planned once more, on the new
         state, where it either raises its proper error (say TOPIC_ALREADY_EXISTS) or succeeds.
+        Without ``expected_term`` (an admin write) it is written in the term this node leads
+        in, after the term's LeaderChangeRecord (LEADER_NOT_AVAILABLE on a node that does not
+        lead).
         """
+        if expected_term is None:
+            # An admin write: the controller's LeaderChangeRecord comes first in its term, and
+            # the write is fenced to that term (controller_driver.py).
+            expected_term = await self.controller.lead()
         for attempt in range(2):
-            term = self.quorum.current_term() if expected_term is None else expected_term
             records = plan(self.quorum.snapshot_state())
             if not records:
                 return None
             try:
                 return await self.quorum.write(
-                    records, timeout_s=limits.METADATA_WRITE_TIMEOUT_S, expected_term=term
+                    records, timeout_s=limits.METADATA_WRITE_TIMEOUT_S, expected_term=expected_term
                 )
             except IllegalRecordError:
                 if attempt:

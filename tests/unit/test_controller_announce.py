@@ -66,3 +66,42 @@ def test_decisions_racing_at_the_start_of_a_term_write_one_leader_change_first()
 
     asyncio.run(body())
     assert writes.written == [([LeaderChangeRecord(2)], 4)]
+
+
+@dataclass
+class LeadingQuorum(FakeQuorum):
+    """A quorum this node leads (or not) in ``term``, with no brokers heard from."""
+
+    leading: bool = True
+    term: int = 7
+
+    def is_leader(self) -> bool:
+        return self.leading
+
+    def current_term(self) -> int:
+        return self.term
+
+    def snapshot_state(self) -> MetadataState:
+        return MetadataState()
+
+    def last_heard(self, node_id: int) -> float | None:
+        return None
+
+
+def test_an_admin_write_is_told_the_term_once_the_leader_change_is_written() -> None:
+    # Node.write_metadata asks lead() before an admin write and writes in the term it gets.
+    writes = Writes()
+    quorum = LeadingQuorum()
+    driver = ControllerDriver(quorum, "cluster", writes)  # type: ignore[arg-type]
+
+    async def body() -> None:
+        assert await driver.lead() == 7
+        assert writes.written == [([LeaderChangeRecord(2)], 7)]
+        assert await driver.lead() == 7  # written once per term
+        quorum.leading = False
+        with pytest.raises(ApiError) as raised:
+            await driver.lead()
+        assert raised.value.kind == LEADER_NOT_AVAILABLE
+
+    asyncio.run(body())
+    assert writes.written == [([LeaderChangeRecord(2)], 7)]

@@ -79,6 +79,24 @@ def test_a_new_controller_gives_a_quorum_leader_event_in_its_term() -> None:
     ]
 
 
+def test_the_same_election_written_twice_gives_one_quorum_leader_event() -> None:
+    # A controller whose LeaderChangeRecord timed out writes it again; the first may commit too.
+    log = Log()
+    log.term = 3
+    first = log.entry(LeaderChangeRecord(2))
+    log.cluster()
+    log.entry(LeaderChangeRecord(2))
+    log.term = 4
+    again_later = log.entry(LeaderChangeRecord(2))  # the same node, a new term: told
+    log.term = 5
+    other = log.entry(LeaderChangeRecord(3))
+    leaders = [
+        (e["index"], e["leader"], e["term"]) for e in log.new(0) if e["type"] == "quorum_leader"
+    ]
+    assert leaders == [(first, 2, 3), (again_later, 2, 4), (other, 3, 5)]
+    assert log.events.applied_index == other
+
+
 def test_brokers_registered_fenced_and_unfenced() -> None:
     log = Log()
     log.entry(register(1), RegisterBrokerRecord(2, "i", 4, "http://h:1", "h:2"))
