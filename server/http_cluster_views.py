@@ -14,7 +14,8 @@ says so (``source_node``, ``source_error``): a console keeps showing the rest.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import itertools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import orjson
@@ -26,6 +27,7 @@ from kraft.state import MetadataState
 from server import limits
 from server.http_api import get_quorum
 from server.http_records import node_of
+from server.http_security import may_describe_topic
 from server.http_util import LONG_MAX, json_response, query_int
 from server.metadata_events import EVENTS_COUNT_MAX
 from server.node import Node
@@ -148,6 +150,35 @@ async def get_overview(request: web.Request) -> web.Response:
     )
 
 
+def visible_events(
+    events: Sequence[Mapping[str, Any]],
+    keep: Callable[[Mapping[str, Any]], bool],
+    *,
+    newest: bool,
+    limit: int,
+) -> list[Mapping[str, Any]]:
+    """The events of ``events`` (oldest first) that ``keep`` accepts, cut as
+    ``MetadataEvents.events`` cuts: whole entries (same ``index``) until there are ``limit``
+    events, the newest entries when ``newest``, else the oldest. Still oldest first."""
+    entries = [
+        kept
+        for _, group in itertools.groupby(events, key=lambda e: e["index"])
+        if (kept := [e for e in group if keep(e)])
+    ]
+    if newest:
+        entries.reverse()
+    chosen: list[list[Mapping[str, Any]]] = []
+    count = 0
+    for entry in entries:
+        if count >= limit:
+            break
+        chosen.append(entry)
+        count += len(entry)
+    if newest:
+        chosen.reverse()
+    return [event for entry in chosen for event in entry]
+
+
 async def get_events(request: web.Request) -> web.Response:
     """``GET /v1/cluster/events``: this node's recent metadata events, oldest first."""
     node = node_of(request)
@@ -155,9 +186,22 @@ async def get_events(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", EVENTS_LIMIT_DEFAULT, 1, EVENTS_COUNT_MAX)
     assert limit is not None  # it has a default
     events = node.metadata_events
+    # Every kept event (the list holds at most EVENTS_COUNT_MAX), so that the limit counts
+    # the events the requester may see: a page of hidden ones would look like the end.
+    everything = events.events(after, EVENTS_COUNT_MAX)
+    seen: dict[str, bool] = {}
+
+    def may_see(event: Mapping[str, Any]) -> bool:
+        topic = event.get("topic")
+        if not isinstance(topic, str):
+            return True  # a cluster event: brokers, the quorum
+        if topic not in seen:
+            seen[topic] = may_describe_topic(request, topic)
+        return seen[topic]
+
     return json_response(
         {
-            "events": events.events(after, limit),
+            "events": visible_events(everything, may_see, newest=after is None, limit=limit),
             "applied_index": events.applied_index,
             "first_index": events.first_index,
         }

@@ -18,7 +18,12 @@ from kraft.records import (
     TopicRecord,
 )
 from kraft.state import MetadataState
-from server.http_cluster_views import QUORUM_ASK_TIMEOUT_S, cluster_counts, controller_quorum
+from server.http_cluster_views import (
+    QUORUM_ASK_TIMEOUT_S,
+    cluster_counts,
+    controller_quorum,
+    visible_events,
+)
 
 NEWS = "x5Ujx2PtQ1C2rkC8-XNMZA"
 LOGS = "Q2rkC8-XNMZAx5Ujx2PtQA"
@@ -200,3 +205,43 @@ def test_when_the_controller_cannot_be_asked_the_answer_is_this_nodes_view_and_s
 ) -> None:
     node = FakeNode(leader, answer)
     assert quorum_of(node) == {**OWN, "source_node": 2, "source_error": error}
+
+
+def _event(index: int, topic: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"index": index, "type": "broker_fenced" if topic is None else "x"}
+    if topic is not None:
+        event["topic"] = topic
+    return event
+
+
+def _not_vault(event: Any) -> bool:
+    return bool(event.get("topic") != "vault")
+
+
+EVENTS = [
+    _event(1, "news"),
+    _event(2, "vault"),
+    _event(2, "vault"),
+    _event(3),  # a broker's event: no topic
+    _event(3, "vault"),
+    _event(4, "vault"),
+    _event(5, "news"),
+]
+
+
+def test_events_of_topics_one_may_not_describe_are_left_out_cluster_events_stay() -> None:
+    shown = visible_events(EVENTS, _not_vault, newest=True, limit=100)
+    assert shown == [_event(1, "news"), _event(3), _event(5, "news")]
+
+
+def test_the_limit_counts_only_the_events_shown() -> None:
+    # Without the hidden ones, the newest two are those of entries 3 and 5.
+    newest = visible_events(EVENTS, _not_vault, newest=True, limit=2)
+    assert newest == [_event(3), _event(5, "news")]
+    # From the oldest: a page of hidden events would have looked like the end of the list.
+    assert visible_events(EVENTS[1:], _not_vault, newest=False, limit=1) == [_event(3)]
+
+
+def test_an_entrys_events_stay_together_past_the_limit() -> None:
+    everything = visible_events(EVENTS, lambda e: True, newest=False, limit=2)
+    assert [e["index"] for e in everything] == [1, 2, 2]
