@@ -29,7 +29,12 @@ from server.auto_topics import INTERNAL_TOPICS, OFFSETS_TOPIC, ensure_topic
 from server.groups.runtime import GroupCoordinator
 from server.groups.shard import CommitOffset, Heartbeat
 from server.http_records import node_of
-from server.http_security import may_create_topic, may_describe_group, require_topics
+from server.http_security import (
+    may_create_topic,
+    may_describe_group,
+    may_describe_topic,
+    require_topics,
+)
 from server.http_util import INT_MAX, LONG_MAX, json_response, query_value, read_json
 from server.internal_auth_http import INTERNAL_PEER
 from server.node import Node
@@ -305,7 +310,11 @@ async def list_groups(request: web.Request) -> web.Response:
         raise errors[min(errors)]
     listed = [g for name, g in sorted(groups.items()) if may_describe_group(request, name)]
     names = {g["group"] for g in listed}
+    # A group's topics and lag count only the topics the caller may describe.
     committed = [c for c in committed if c[0] in names]
+    topics = {topic for _, topic, _, _ in committed}
+    describable = {topic for topic in topics if may_describe_topic(request, topic)}
+    committed = [c for c in committed if c[1] in describable]
     # The lag needs the high watermarks of the partitions with offsets: asked of their
     # leaders only, one call per leader, concurrently.
     keys = {(topic, partition) for _, topic, partition, _ in committed}

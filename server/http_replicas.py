@@ -18,13 +18,14 @@ from typing import Any
 
 from aiohttp import web
 
-from kraft.state import TopicState
+from client.protocol import NOT_FOUND, ApiError
+from kraft.state import MetadataState, TopicState
 from server.controller import existing_topic
 from server.http_configs import redirect_to_broker, requested_broker
 from server.http_groups import cluster_committed
 from server.http_log_dirs import parse_topics
 from server.http_records import node_of
-from server.http_security import may_describe_group
+from server.http_security import may_describe_group, may_describe_topic
 from server.http_util import json_response, query_value
 from server.node import Node
 from server.replica_figures import gather_figures, local_figures
@@ -39,14 +40,33 @@ from server.replica_views import (
 )
 
 
+def fenced_broker_error(state: MetadataState, broker_id: int) -> ApiError | None:
+    """The 404 for a registered broker that is fenced (this node too, as
+    ``redirect_to_broker`` answers for the others), or None. A node not registered yet is
+    starting: ``require_ready``'s 503 tells the caller to retry."""
+    broker = state.brokers.get(broker_id)
+    if broker is not None and broker.fenced:
+        return ApiError(NOT_FOUND, f"broker {broker_id} is fenced: it cannot describe itself")
+    return None
+
+
 async def describe_broker_replicas(request: web.Request) -> web.Response:
     node = node_of(request)
-    node.require_ready()
     broker_id = requested_broker(request)
+    if broker_id == node.node_id:
+        # Checked before readiness: a fenced broker is a 404 whichever node is asked.
+        error = fenced_broker_error(node.quorum.snapshot_state(), broker_id)
+        if error is not None:
+            raise error
+    node.require_ready()
     if broker_id != node.node_id:
         return redirect_to_broker(node, broker_id, request)
     topics = parse_topics(query_value(request, "topics"))
-    return json_response(broker_answer(broker_id, local_figures(node), topics))
+    figures = local_figures(node)
+    # Only the topics the caller may describe (another broker's own signed call sees all).
+    names = {f.topic for f in figures if topics is None or f.topic in topics}
+    visible = frozenset(name for name in names if may_describe_topic(request, name))
+    return json_response(broker_answer(broker_id, figures, visible))
 
 
 async def describe_topic_replicas(request: web.Request) -> web.Response:

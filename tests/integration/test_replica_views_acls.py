@@ -19,6 +19,8 @@ SECURE = {
     "super.users": "User:admin",
 }
 TOPIC = "vault"
+# A topic alice is never granted anything on.
+SECRET = "secret-ledger"
 # A new ACL is in force once the node applied its metadata entry: a moment after the answer.
 DEADLINE_S = 60.0
 
@@ -37,6 +39,10 @@ def secure_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster
         node = handle.nodes[0]
         status, answer = node.http(
             "POST", "/v1/topics", {"name": TOPIC, "partitions": 1, "replication_factor": 3}
+        )
+        assert status == 201, answer
+        status, answer = node.http(
+            "POST", "/v1/topics", {"name": SECRET, "partitions": 1, "replication_factor": 3}
         )
         assert status == 201, answer
         yield handle
@@ -131,3 +137,59 @@ def test_the_detail_and_the_groups_list_name_only_the_groups_the_caller_may_desc
     status, answer = as_alice(node, "/v1/groups")
     assert status == 200, answer
     assert [(g["group"], g["lag"]) for g in answer["groups"]] == [("seen", 0)]
+
+
+def test_events_replicas_and_group_topics_leave_out_topics_the_caller_may_not_describe(
+    secure_cluster: Cluster,
+) -> None:
+    node = secure_cluster.nodes[2]
+    grant(node, "TOPIC", TOPIC)
+    grant(node, "CLUSTER", "kafka-cluster")
+    grant(node, "GROUP", "mixed")
+    offsets = {
+        "offsets": [
+            {"topic": TOPIC, "partition": 0, "offset": 0},
+            {"topic": SECRET, "partition": 0, "offset": 0},
+        ]
+    }
+    as_admin(node, "POST", "/v1/groups/mixed/offsets", offsets)
+
+    # The admin sees both topics everywhere.
+    admin_events = as_admin(node, "GET", "/v1/cluster/events?limit=1000")["events"]
+    assert {TOPIC, SECRET} <= {e.get("topic") for e in admin_events}
+    admin_replicas = as_admin(node, "GET", f"/v1/brokers/{node.node_id}/replicas")
+    assert {r["topic"] for r in admin_replicas["replicas"]} >= {TOPIC, SECRET}
+
+    events = wait_until(
+        "alice reads the events",
+        lambda: (r := as_alice(node, "/v1/cluster/events?limit=1000"))[0] == 200 and r[1],
+        DEADLINE_S,
+    )["events"]
+    shown = {e.get("topic") for e in events}
+    assert TOPIC in shown
+    assert SECRET not in shown
+    assert any("broker" in e and "topic" not in e for e in events)  # cluster events stay
+
+    replicas = wait_until(
+        "alice reads a broker's replicas",
+        lambda: (r := as_alice(node, f"/v1/brokers/{node.node_id}/replicas"))[0] == 200 and r[1],
+        DEADLINE_S,
+    )["replicas"]
+    assert {r["topic"] for r in replicas} == {TOPIC}
+
+    def mixed_of(answer: Any) -> dict[str, Any] | None:
+        found = [g for g in answer["groups"] if g["group"] == "mixed"]
+        return found[0] if found and found[0]["topics"] else None
+
+    admin_mixed = wait_until(
+        "the admin sees the group's topics",
+        lambda: mixed_of(as_admin(node, "GET", "/v1/groups")),
+        DEADLINE_S,
+    )
+    assert [t["topic"] for t in admin_mixed["topics"]] == sorted([SECRET, TOPIC])
+    status, answer = as_alice(node, "/v1/groups")
+    assert status == 200, answer
+    mixed = mixed_of(answer)
+    assert mixed is not None, answer
+    assert mixed["topics"] == [{"topic": TOPIC, "lag": 0}]
+    assert mixed["lag"] == 0
