@@ -130,6 +130,19 @@ function renderWhoami(nodeId) {
   who.replaceChildren(...parts);
 }
 
+// Whether this browser reaches origin at all: behind a tunnel or a port forward the node may
+// advertise a name the browser cannot reach, and the console then stays where it is (its own
+// node answers; only redirects to other nodes fail). A no-cors request resolves with any
+// answer (even a refusal) and fails only when nothing answers.
+async function reachable(origin) {
+  try {
+    await fetch(origin + "/ui/", { mode: "no-cors", cache: "no-store", signal: AbortSignal.timeout(3000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // At start: which node is this, and is the page on the origin the node advertises? CORS
 // trusts only the brokers' advertised origins, so a page opened as localhost:9092 while the
 // node says 127.0.0.1:9092 moves there (same path) before it asks anything else.
@@ -149,7 +162,7 @@ async function start() {
       const self = (cluster.brokers || []).find((b) => b.id === nodeId);
       if (self && self.url) {
         const advertised = new URL(self.url).origin;
-        if (advertised !== location.origin) {
+        if (advertised !== location.origin && (await reachable(advertised))) {
           location.replace(advertised + location.pathname + location.search + location.hash);
           return;
         }
