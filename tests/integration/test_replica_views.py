@@ -203,7 +203,15 @@ def test_a_killed_follower_shows_its_error_then_leaves_the_isr_and_returns(
     victim.kill()
 
     def victim_out() -> list[dict[str, Any]] | None:
-        partitions = replicas(asked)  # REQUEST_TIMEOUT_S bounds how long this may take
+        # REQUEST_TIMEOUT_S bounds how long this may take. When the victim had to be the
+        # controller, the others elect a new one first and answer 503 meanwhile.
+        status, body = http(
+            "GET", asked.url + f"/v1/topics/{TOPIC}/replicas", timeout=REQUEST_TIMEOUT_S
+        )
+        if status == 503:
+            return None
+        assert status == 200, body
+        partitions = list(body["partitions"])
         states = [s for p in partitions for s in p["replica_states"]]
         mine = [s for s in states if s["broker"] == victim.node_id]
         if all(s["error"] and not s["in_isr"] for s in mine):
