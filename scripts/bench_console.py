@@ -14,10 +14,13 @@ Chromium driven by chromedriver. For each page it prints, over ``--runs`` (5) lo
 
 It also prints how long the API answers the topic page's one request take from Python
 (``GET /v1/topics/{topic}/replicas``, which asks every broker), so a slow page can be told
-apart from a slow answer.
+apart from a slow answer, and the live tail's delay: with the messages page of a one-partition
+topic open and live tail on, ``--tail-records`` (10) records produced one at a time over HTTP,
+each timed from the produce call's start to its row on screen (the acks=all produce included;
+WebDriver's polling adds a few milliseconds).
 
 Usage: .venv/bin/python scripts/bench_console.py [--partitions 1000] [--rf 3] [--runs 5]
-       [--watch-s 10] [--dir DIR] [--keep]
+       [--watch-s 10] [--tail-records 10] [--dir DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -50,6 +53,12 @@ function ready() {
 (function poll() { if (ready()) done(performance.now()); else requestAnimationFrame(poll); })();
 """
 ROW_SELECTOR = '[data-testid^="partition-row-"], [id^="partition-row-"]'
+WAIT_ROW_JS = """
+const [selector, done] = arguments;
+(function poll() {
+  if (document.querySelector(selector)) done(true); else requestAnimationFrame(poll);
+})();
+"""
 API_ENTRIES_JS = """
 return performance.getEntriesByType('resource')
   .filter(e => new URL(e.name).pathname.startsWith('/v1/')).length;
@@ -97,6 +106,36 @@ def api_ms(cluster: Cluster, path: str, runs: int) -> list[float]:
     return took
 
 
+def live_tail_ms(cluster: Cluster, d: Any, records: int) -> list[float]:
+    """Produce-call start to row shown, per record, on the messages page with live tail on."""
+    node = cluster.nodes[0]
+    status, body = node.http("POST", "/v1/topics", {"name": "tail", "partitions": 1}, timeout=60)
+    if status != 201:
+        raise SystemExit(f"create tail: HTTP {status} {body}")
+    # Produce at the partition's leader (another node would answer 307), once its replica is open.
+    leader = cluster.node(int(body["partitions"][0]["leader"]))
+    path = "/v1/topics/tail/partitions/0/records"
+    deadline = time.monotonic() + 60
+    while leader.http("POST", path, {"records": [{"value": "first"}]}, timeout=30)[0] != 200:
+        if time.monotonic() > deadline:
+            raise SystemExit("the tail topic's leader did not take a record within 60 s")
+        time.sleep(0.2)
+    d.get(node.url + "/ui/topics/tail/messages?partition=0&offset=latest")
+    d.execute_async_script(WAIT_LOADED_JS, "#page-messages", ROW_SELECTOR, 0)
+    d.find_element("id", "live-tail").click()
+    time.sleep(2)  # the stream opens (a 307 to the leader first)
+    took = []
+    for _ in range(records):
+        start = time.monotonic()
+        status, body = leader.http("POST", path, {"records": [{"value": "tick"}]}, timeout=30)
+        if status != 200:
+            raise SystemExit(f"produce: HTTP {status} {body}")
+        offset = body["offsets"][0]["offset"]
+        d.execute_async_script(WAIT_ROW_JS, f'[data-testid="message-row-0-{offset}"]')
+        took.append((time.monotonic() - start) * 1000)
+    return took
+
+
 def summary(values: list[float]) -> str:
     return (
         f"median {statistics.median(values):7.1f}  min {min(values):7.1f}  max {max(values):7.1f}"
@@ -124,6 +163,7 @@ def main() -> None:
     parser.add_argument("--rf", type=int, default=3)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--watch-s", type=float, default=10.0)
+    parser.add_argument("--tail-records", type=int, default=10)
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the cluster's directory")
     args = parser.parse_args()
@@ -167,6 +207,8 @@ def main() -> None:
             times = [load_ms(d, base + path, root, rows) for _ in range(args.runs)]
             rate = requests_per_s(d, args.watch_s)
             print(f"  {name:30} {summary(times)}   API requests/s while open: {rate:.2f}")
+        tail = live_tail_ms(cluster, d, args.tail_records)
+        print(f"live tail, produce call to row shown, ms: {summary(tail)}")
     finally:
         if d is not None:
             d.quit()
