@@ -322,11 +322,14 @@ class NodeProcess(NodeFiles):
         raise AssertionError(f"node not ready after {deadline_s} s:\n{self.log_tail()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int | None:
-        """Stops the process by its pid; SIGKILL if it does not exit in time. Returns its code."""
+        """Stops the process by its pid; SIGKILL if it does not exit in time. Returns its code.
+        A node a test paused (SIGSTOP) is resumed after the signal, so it acts on it."""
         if self.process is None:
             return None
         if self.process.poll() is None:
             os.kill(self.process.pid, sig)
+            if sig != signal.SIGKILL:
+                os.kill(self.process.pid, signal.SIGCONT)
             try:
                 self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:

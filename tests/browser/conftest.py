@@ -15,9 +15,7 @@ a test provokes, which Chromium logs as a failed resource load).
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -73,15 +71,12 @@ def _require_browser() -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A started three-node cluster shared by a module's tests (``FAST_NODE_SETTINGS``),
-    stopped by pid at the module's end (paused nodes are resumed first)."""
+    stopped by pid at the module's end."""
     handle = Cluster.create(tmp_path_factory.mktemp("cluster"), **FAST_NODE_SETTINGS)
     try:
         handle.start()
         yield handle
     finally:
-        for node in handle.running():
-            assert node.pid is not None
-            os.kill(node.pid, signal.SIGCONT)
         handle.stop()
 
 

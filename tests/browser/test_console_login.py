@@ -5,8 +5,6 @@ credentials are in no URL, cookie or browser storage; "log out" forgets them."""
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,9 +30,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         handle.start()
         yield handle
     finally:
-        for node in handle.running():
-            assert node.pid is not None
-            os.kill(node.pid, signal.SIGCONT)
         handle.stop()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,15 +41,12 @@ def make_node(tmp_path: Path) -> Iterator[type[NodeProcess] | object]:
 @contextmanager
 def running_cluster(directory: Path, **properties: str) -> Iterator[Cluster]:
     """A started three-node cluster with ``min.insync.replicas=2`` (and ``properties``), stopped
-    after; nodes a test paused are resumed first, as a stopped process would not act on SIGTERM."""
+    after (a node a test paused is resumed by its stop)."""
     handle = Cluster.create(directory, **{"min.insync.replicas": "2", **properties})
     try:
         handle.start()
         yield handle
     finally:
-        for node in handle.running():
-            assert node.pid is not None
-            os.kill(node.pid, signal.SIGCONT)
         handle.stop()
 
 
