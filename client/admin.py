@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from client import limits
 from client.client import KraftClient, TransportError
-from client.protocol import ApiError
+from client.protocol import ERROR_KINDS, UNKNOWN_SERVER_ERROR, ApiError, ErrorKind
 from client.security import ClientSecurity
 from client.sync import LoopThread
 
@@ -59,6 +59,14 @@ class TopicPartition:
     def __str__(self) -> str:
         # Kafka's TopicPartition.toString, which its tools print in messages.
         return f"{self.topic}-{self.partition}"
+
+
+def _entry_error(name: str, message: str) -> ApiError:
+    """The ApiError of one entry of a batch answer, which carries a name and no code."""
+    for kind in ERROR_KINDS.values():
+        if kind.name == name:
+            return ApiError(kind, message)
+    return ApiError(ErrorKind(UNKNOWN_SERVER_ERROR.code, name), message)
 
 
 def _group_path(group: str, *rest: str) -> str:
@@ -245,6 +253,52 @@ class AsyncAdmin:
     async def create_partitions(self, topic: str, total_count: int) -> dict[str, Any]:
         """Grows ``topic`` to ``total_count`` partitions (Kafka's createPartitions)."""
         return await self._retrying(lambda c: c.add_partitions(topic, total_count))
+
+    # -- partition reassignments (Kafka's KIP-455) -----------------------------------------------
+
+    async def alter_partition_reassignments(
+        self, moves: Mapping[tuple[str, int], Sequence[int] | None]
+    ) -> dict[tuple[str, int], ApiError | None]:
+        """Kafka's alterPartitionReassignments: each ``(topic, partition)`` moves to its new
+        replica list (the first is the preferred leader), or None cancels its move. The whole
+        request is checked first: a bad entry (unknown topic or partition, an empty list, a
+        repeated or unregistered broker) raises its ApiError and nothing changes. Otherwise
+        each partition maps to None (done) or its own error (NO_REASSIGNMENT_IN_PROGRESS: a
+        cancel of a partition that is not moving; a cancel tried again after a lost answer
+        reports it too)."""
+        if not moves:
+            raise ValueError("no partitions to reassign")
+        body = {
+            "partitions": [
+                {
+                    "topic": topic,
+                    "partition": partition,
+                    "replicas": None if replicas is None else [int(r) for r in replicas],
+                }
+                for (topic, partition), replicas in moves.items()
+            ]
+        }
+
+        async def call(c: KraftClient) -> dict[str, Any]:
+            return await c._dict("POST", "/v1/reassignments", json=body)
+
+        answer = await self._retrying(call)
+        out: dict[tuple[str, int], ApiError | None] = {key: None for key in moves}
+        for item in answer.get("partitions") or []:
+            if not isinstance(item, dict) or not isinstance(item.get("error"), str):
+                continue
+            key = (str(item.get("topic")), int(item.get("partition", -1)))
+            out[key] = _entry_error(item["error"], str(item.get("message", "")))
+        return out
+
+    async def list_partition_reassignments(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """Kafka's listPartitionReassignments: the partitions that are moving (of ``topic``
+        only, if given), sorted by topic and partition: ``[{"topic", "partition",
+        "replicas", "adding_replicas", "removing_replicas"}]`` where ``replicas`` is the
+        merged list (the target, then the replicas being removed)."""
+        body = await self._get("/v1/reassignments", {"topic": topic} if topic else None)
+        found = body.get("reassignments", [])
+        return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
     # -- configs --------------------------------------------------------------------------------
 
@@ -439,6 +493,14 @@ class Admin:
 
     def create_partitions(self, topic: str, total_count: int) -> dict[str, Any]:
         return self._run(self._admin.create_partitions(topic, total_count))
+
+    def alter_partition_reassignments(
+        self, moves: Mapping[tuple[str, int], Sequence[int] | None]
+    ) -> dict[tuple[str, int], ApiError | None]:
+        return self._run(self._admin.alter_partition_reassignments(moves))
+
+    def list_partition_reassignments(self, topic: str | None = None) -> list[dict[str, Any]]:
+        return self._run(self._admin.list_partition_reassignments(topic))
 
     def describe_topic_configs(self, topic: str) -> dict[str, Any]:
         return self._run(self._admin.describe_topic_configs(topic))

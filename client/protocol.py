@@ -97,6 +97,9 @@ FENCED_MEMBER_EPOCH = ErrorKind(40909, "FENCED_MEMBER_EPOCH")
 STALE_MEMBER_EPOCH = ErrorKind(40910, "STALE_MEMBER_EPOCH")
 # Deleting a group, or resetting its offsets, while it has active members.
 NON_EMPTY_GROUP = ErrorKind(40911, "NON_EMPTY_GROUP")
+# A reassignment's replica list that is empty, repeats a broker, or names one that is not
+# registered (Kafka's INVALID_REPLICA_ASSIGNMENT, 39).
+INVALID_REPLICA_ASSIGNMENT = ErrorKind(40013, "INVALID_REPLICA_ASSIGNMENT")
 # A binary record batch whose CRC, lengths or record framing do not add up (Kafka's
 # CORRUPT_MESSAGE): nothing of it is stored.
 CORRUPT_MESSAGE = ErrorKind(40011, "CORRUPT_MESSAGE")
@@ -107,6 +110,9 @@ UNSUPPORTED_COMPRESSION_TYPE = ErrorKind(40012, "UNSUPPORTED_COMPRESSION_TYPE")
 # answer (a 200), never as an HTTP status.
 FETCH_SESSION_ID_NOT_FOUND = ErrorKind(40912, "FETCH_SESSION_ID_NOT_FOUND", retriable=True)
 INVALID_FETCH_SESSION_EPOCH = ErrorKind(40913, "INVALID_FETCH_SESSION_EPOCH", retriable=True)
+# A reassignment cancelled for a partition that is not moving (Kafka's
+# NO_REASSIGNMENT_IN_PROGRESS, 85): only ever a per-partition outcome of a 200 answer.
+NO_REASSIGNMENT_IN_PROGRESS = ErrorKind(40914, "NO_REASSIGNMENT_IN_PROGRESS")
 RECORD_TOO_LARGE = ErrorKind(41301, "RECORD_TOO_LARGE")
 # Above socket.request.max.bytes, or a URL or header line too long to read.
 REQUEST_TOO_LARGE = ErrorKind(41302, "REQUEST_TOO_LARGE")
