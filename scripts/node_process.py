@@ -13,6 +13,13 @@ client reaches it (``cafile``, ``auth``): its :attr:`NodeProcess.url` is https, 
 :meth:`NodeProcess.http`, the readiness wait and :meth:`NodeProcess.client_properties` (a
 ``--command-config`` file for the tools) use them. The module's :func:`http` takes them as
 keyword arguments.
+
+Roles (Kafka's ``process.roles``): a node is combined (``broker,controller``, the default),
+``controller`` (a Raft voter that holds no partitions) or ``broker`` (no Raft port of its own:
+it finds the quorum through ``controller.quorum.bootstrap.servers``).
+``Cluster.create(directory, controllers=3, brokers=2)`` makes the dedicated layout (ids 1..3
+controllers, 4..5 brokers); :meth:`Cluster.add_node` formats one more broker with the
+cluster's id and secret, as ``scripts/cluster add --roles broker`` does.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 READY_DEADLINE_S = 60.0
 TLS_PROTOCOLS = ("SSL", "SASL_SSL")
 SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+COMBINED, CONTROLLER, BROKER = "broker,controller", "controller", "broker"
+ROLES = (COMBINED, CONTROLLER, BROKER)
 
 
 # Ports handed out by this process: never twice, even when the first taker has not bound yet.
@@ -217,10 +226,26 @@ class NodeProcess(NodeFiles):
     # chains to, and a user's (name, password) sent as HTTP basic.
     cafile: Path | None = None
     auth: tuple[str, str] | None = None
+    # process.roles: COMBINED, CONTROLLER or BROKER.
+    roles: str = COMBINED
+    # controller.quorum.bootstrap.servers of a broker-only node: the controllers' Raft
+    # host:port list (a broker-only node has no Raft port; its raft_port stays unused).
+    bootstrap_servers: str | None = None
 
     def __post_init__(self) -> None:
+        assert self.roles in ROLES, f"roles must be one of {ROLES}, not {self.roles!r}"
         if not self.http_port:
             self.http_port, self.raft_port = free_ports(2)
+
+    @property
+    def is_broker(self) -> bool:
+        """True when the node holds partitions (combined or broker-only)."""
+        return self.roles != CONTROLLER
+
+    @property
+    def is_controller(self) -> bool:
+        """True when the node is a Raft voter (combined or controller-only)."""
+        return self.roles != BROKER
 
     @property
     def security_protocol(self) -> str:
@@ -262,14 +287,19 @@ class NodeProcess(NodeFiles):
 
     def format(self, cluster_id: str | None = None, secret: Path | None = None) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        props = {
-            "node.id": str(self.node_id),
-            "process.roles": "broker,controller",
-            "controller.quorum.voters": self.voters or f"{self.node_id}@127.0.0.1:{self.raft_port}",
-            "listeners": f"HTTP://127.0.0.1:{self.http_port},CONTROLLER://127.0.0.1:{self.raft_port}",
-            "log.dirs": str(self.log_dir),
-            **self.extra_properties,
-        }
+        props = {"node.id": str(self.node_id), "process.roles": self.roles}
+        if self.roles == BROKER:
+            assert self.bootstrap_servers, "a broker-only node needs bootstrap_servers"
+            props["controller.quorum.bootstrap.servers"] = self.bootstrap_servers
+            props["listeners"] = f"HTTP://127.0.0.1:{self.http_port}"
+        else:
+            voters = self.voters or f"{self.node_id}@127.0.0.1:{self.raft_port}"
+            props["controller.quorum.voters"] = voters
+            props["listeners"] = (
+                f"HTTP://127.0.0.1:{self.http_port},CONTROLLER://127.0.0.1:{self.raft_port}"
+            )
+        props["log.dirs"] = str(self.log_dir)
+        props.update(self.extra_properties)
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         if secret is None:
             secret = self.directory / "secret"
@@ -352,6 +382,11 @@ class Cluster:
     """Real node processes forming one cluster: one cluster id, one secret, shared voters."""
 
     nodes: list[NodeProcess]
+    # What add_node needs to make one more node of the same cluster (set by create).
+    directory: Path | None = None
+    cluster_id: str = ""
+    secret: Path | None = None
+    properties: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -359,15 +394,29 @@ class Cluster:
         directory: Path,
         count: int = 3,
         *,
+        controllers: int = 0,
+        brokers: int = 0,
         security: str = "PLAINTEXT",
         users: Mapping[str, str] | None = None,
         **properties: str,
     ) -> Cluster:
-        """``count`` formatted nodes (not started). ``security`` is the HTTP listener's
-        protocol: with SSL or SASL_SSL a CA and node keystores are made in
-        ``directory/certs``; with SASL ``users`` ({name: password}, at least one) go into a
-        users file, and the first is the nodes' own ``auth``. ``properties`` go to every node
-        (after the security ones, so a test may override them)."""
+        """``count`` formatted combined nodes (not started); or, with ``controllers`` and
+        ``brokers``, the dedicated layout: nodes 1..C are controller-only voters, C+1..C+B
+        broker-only nodes that bootstrap from them (``count`` is then not used).
+        ``security`` is the HTTP listener's protocol: with SSL or SASL_SSL a CA and node
+        keystores are made in ``directory/certs``; with SASL ``users`` ({name: password}, at
+        least one) go into a users file, and the first is the nodes' own ``auth``.
+        ``properties`` go to every node (after the security ones, so a test may override
+        them)."""
+        assert controllers >= 0 and brokers >= 0
+        roles = (
+            [CONTROLLER] * controllers + [BROKER] * brokers
+            if controllers or brokers
+            else [COMBINED] * count
+        )
+        assert CONTROLLER not in roles or BROKER in roles, "a dedicated layout needs brokers"
+        assert BROKER not in roles or CONTROLLER in roles, "brokers need controllers"
+        count = len(roles)
         ports = free_ports(2 * count)
         directory.mkdir(parents=True, exist_ok=True)
         secure, cafile, auth = _security_setup(directory, count, security, users or {})
@@ -380,18 +429,62 @@ class Cluster:
                 extra_properties={**secure[i], **properties},
                 cafile=cafile,
                 auth=auth,
+                roles=roles[i],
             )
             for i in range(count)
         ]
-        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.raft_port}" for n in nodes)
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.raft_port}" for n in nodes if n.is_controller)
         secret = directory / "cluster.secret"
         secret.write_text(secrets.token_urlsafe(32))
         out = run_tool("storage.storage_tool", "random-uuid")
         assert out.returncode == 0, out.stderr
+        cluster_id = out.stdout.strip()
         for node in nodes:
             node.voters = voters
-            node.format(out.stdout.strip(), secret)
-        return cls(nodes)
+            node.bootstrap_servers = _bootstrap_servers(voters)
+            node.format(cluster_id, secret)
+        return cls(nodes, directory, cluster_id, secret, dict(properties))
+
+    def add_node(self, roles: str = BROKER, *, start: bool = True) -> NodeProcess:
+        """Formats one more broker-only node (id max+1, the cluster's id and secret, the
+        first node's security settings with a keystore of its own) and starts it unless
+        ``start`` is False; it joins the running cluster through the voters' addresses.
+        Only brokers can be added: a controller needs the dynamic quorum."""
+        assert roles == BROKER, "only a broker can join a running cluster (no dynamic quorum)"
+        assert self.directory is not None and self.secret is not None, "made by Cluster.create"
+        first = self.nodes[0]
+        assert first.voters is not None
+        node_id = max(n.node_id for n in self.nodes) + 1
+        extra = dict(first.extra_properties)
+        if "ssl.keystore.location" in extra:
+            store = self.directory / "certs"
+            keystore = certs.write_keystore(store, certs.ensure_ca(store), f"node-{node_id}")
+            extra["ssl.keystore.location"] = str(keystore)
+        node = NodeProcess(
+            self.directory / f"node-{node_id}",
+            node_id=node_id,
+            extra_properties=extra,
+            voters=first.voters,
+            cafile=first.cafile,
+            auth=first.auth,
+            roles=roles,
+            bootstrap_servers=_bootstrap_servers(first.voters),
+        )
+        node.format(self.cluster_id, self.secret)
+        self.nodes.append(node)
+        if start:
+            node.start()
+        return node
+
+    @property
+    def brokers(self) -> list[NodeProcess]:
+        """The nodes that hold partitions (combined or broker-only)."""
+        return [n for n in self.nodes if n.is_broker]
+
+    @property
+    def controllers(self) -> list[NodeProcess]:
+        """The quorum's voters (combined or controller-only)."""
+        return [n for n in self.nodes if n.is_controller]
 
     def node(self, node_id: int) -> NodeProcess:
         return next(n for n in self.nodes if n.node_id == node_id)
@@ -419,6 +512,11 @@ class Cluster:
             if status == 200 and body.get("controller_id") is not None:
                 return int(body["controller_id"])
         return None
+
+
+def _bootstrap_servers(voters: str) -> str:
+    """``controller.quorum.bootstrap.servers`` (host:port,...) from the voters (id@host:port)."""
+    return ",".join(item.partition("@")[2] for item in voters.split(","))
 
 
 def _security_setup(
