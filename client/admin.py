@@ -338,6 +338,28 @@ class AsyncAdmin:
         configs = body.get("configs", [])
         return [c for c in configs if isinstance(c, dict)] if isinstance(configs, list) else []
 
+    async def incremental_alter_broker_configs(
+        self,
+        broker_id: int,
+        set_configs: dict[str, str],
+        delete_configs: list[str] | tuple[str, ...],
+    ) -> dict[str, Any]:
+        """Kafka's incrementalAlterConfigs on a broker's dynamic configs (only the two
+        replication throttle rates are alterable): SET each of ``set_configs``, DELETE each of
+        ``delete_configs``, in one metadata write; returns the broker's dynamic configs
+        afterwards (``{"configs": {name: value}}``)."""
+        body: dict[str, str | None] = dict(set_configs)
+        body.update({name: None for name in delete_configs})
+        if not body:
+            raise ValueError("nothing to alter: give configs to set or to delete")
+
+        async def call(c: KraftClient) -> dict[str, Any]:
+            return await c._dict(
+                "PUT", f"/v1/brokers/{int(broker_id)}/configs", json={"configs": body}
+            )
+
+        return await self._retrying(call)
+
     # -- offsets --------------------------------------------------------------------------------
 
     async def list_offsets(self, topic: str, partition: int, spec: str | int) -> int | None:
@@ -517,6 +539,16 @@ class Admin:
 
     def describe_broker_configs(self, broker_id: int) -> list[dict[str, Any]]:
         return self._run(self._admin.describe_broker_configs(broker_id))
+
+    def incremental_alter_broker_configs(
+        self,
+        broker_id: int,
+        set_configs: dict[str, str],
+        delete_configs: list[str] | tuple[str, ...],
+    ) -> dict[str, Any]:
+        return self._run(
+            self._admin.incremental_alter_broker_configs(broker_id, set_configs, delete_configs)
+        )
 
     def list_offsets(self, topic: str, partition: int, spec: str | int) -> int | None:
         return self._run(self._admin.list_offsets(topic, partition, spec))
