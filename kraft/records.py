@@ -38,6 +38,8 @@ Tuples are JSON arrays; None is null. Type names and their fields (all versions 
                       permission ("ALLOW" | "DENY")   (Kafka's AccessControlEntryRecord)
     remove_acl        acl_id                          (Kafka's RemoveAccessControlEntryRecord)
     leader_change     leader_id                       (Kafka's LeaderChangeMessage)
+    register_controller  controller_id, incarnation_id, http_url, raft_address
+                                                      (Kafka's RegisterControllerRecord)
     no_op             (no fields)
 
 :func:`decode` raises one error, :class:`MetadataRecordError`, for every byte string it
@@ -90,6 +92,7 @@ __all__ = [
     "ProducerIdsRecord",
     "RECORD_TYPES",
     "RegisterBrokerRecord",
+    "RegisterControllerRecord",
     "RemoveTopicRecord",
     "TopicRecord",
     "UnfenceBrokerRecord",
@@ -526,6 +529,28 @@ class LeaderChangeRecord(MetadataRecord):
 
 
 @dataclass(frozen=True)
+class RegisterControllerRecord(MetadataRecord):
+    """A controller (a voter of the metadata quorum) says where it serves HTTP (Kafka's
+    RegisterControllerRecord): any node, a broker-only one too, finds the active controller's
+    URL here, even when that controller holds no partitions and so has no broker
+    registration. The latest record of a controller id replaces the one before."""
+
+    TYPE: ClassVar[str] = "register_controller"
+    controller_id: int
+    incarnation_id: str
+    http_url: str
+    raft_address: str
+
+    def _validate(self) -> None:
+        self._check_range("controller_id", 0, INT32_MAX)
+        self._check_string("incarnation_id", INCARNATION_ID_LENGTH_MAX)
+        self._check_string("http_url", URL_LENGTH_MAX)
+        if not self.http_url.startswith(("http://", "https://")):
+            self._fail(f"http_url must start with http:// or https://, got {self.http_url!r}")
+        _check_host_port(self, "raft_address")
+
+
+@dataclass(frozen=True)
 class NoOpRecord(MetadataRecord):
     """Changes nothing; a controller writes it to learn that its term still commits."""
 
@@ -547,6 +572,7 @@ RECORD_TYPES: dict[str, type[MetadataRecord]] = {
         AclRecord,
         RemoveAclRecord,
         LeaderChangeRecord,
+        RegisterControllerRecord,
         NoOpRecord,
     )
 }

@@ -52,6 +52,8 @@ ACLs
   acl               the acl id is unused and no ACL says the same (Kafka skips duplicates);
                     ACLs outlive their topic, as Kafka's do
   remove_acl        the ACL exists
+register_controller always legal; it replaces the controller's previous registration (Kafka
+                    keeps the latest one of each controller id too)
 leader_change       always legal; changes nothing (it records who took over the quorum, for
                     the readers of the log: not part of the state, the snapshot or the digest)
 no_op               always legal
@@ -82,6 +84,7 @@ from kraft.records import (
     PartitionRecord,
     ProducerIdsRecord,
     RegisterBrokerRecord,
+    RegisterControllerRecord,
     RemoveAclRecord,
     RemoveTopicRecord,
     TopicRecord,
@@ -90,6 +93,7 @@ from kraft.records import (
 
 __all__ = [
     "BrokerState",
+    "ControllerState",
     "IllegalRecordError",
     "MetadataState",
     "PartitionKey",
@@ -151,6 +155,16 @@ class BrokerState:
         return f"broker {self.id} (epoch {self.epoch}, {fenced})"
 
 
+@dataclass(frozen=True)
+class ControllerState:
+    """A controller's latest registration: where it serves HTTP and its Raft address."""
+
+    id: int
+    incarnation_id: str
+    http_url: str
+    raft_address: str
+
+
 class MetadataState:
     """The applied metadata; see the module's docstring for the rules."""
 
@@ -158,6 +172,7 @@ class MetadataState:
         self._topics: CowMap[str, TopicState] = CowMap()
         self._topic_names: CowMap[str, str] = CowMap()  # topic id -> name
         self._brokers: dict[int, BrokerState] = {}
+        self._controllers: dict[int, ControllerState] = {}
         self._broker_configs: dict[str, Mapping[str, str]] = {}
         self._next_producer_id = 0
         self._acls: CowMap[str, AclRecord] = CowMap()  # acl id -> the ACL
@@ -186,6 +201,11 @@ class MetadataState:
     def brokers(self) -> Mapping[int, BrokerState]:
         """Registered brokers by id."""
         return MappingProxyType(self._brokers)
+
+    @property
+    def controllers(self) -> Mapping[int, ControllerState]:
+        """Registered controllers (RegisterControllerRecord) by id."""
+        return MappingProxyType(self._controllers)
 
     @property
     def broker_configs(self) -> Mapping[str, Mapping[str, str]]:
@@ -275,6 +295,7 @@ class MetadataState:
         draft._led_elsewhere = self._led_elsewhere.fork()
         # ... and copies of what grows with the brokers only.
         draft._brokers = dict(self._brokers)
+        draft._controllers = dict(self._controllers)
         draft._broker_configs = dict(self._broker_configs)
         draft._preferred_counts = dict(self._preferred_counts)
         draft._next_producer_id = self._next_producer_id
@@ -287,6 +308,7 @@ class MetadataState:
         self._topics = other._topics
         self._topic_names = other._topic_names
         self._brokers = other._brokers
+        self._controllers = other._controllers
         self._broker_configs = other._broker_configs
         self._next_producer_id = other._next_producer_id
         self._acls = other._acls
@@ -521,6 +543,11 @@ class MetadataState:
         if self._acls.pop(r.acl_id, None) is None:
             raise IllegalRecordError(r, "the metadata state", f"no ACL has the id {r.acl_id}")
 
+    def _register_controller(self, r: RegisterControllerRecord) -> None:
+        self._controllers[r.controller_id] = ControllerState(
+            r.controller_id, r.incarnation_id, r.http_url, r.raft_address
+        )
+
     def _no_op(self, r: NoOpRecord | LeaderChangeRecord) -> None:
         pass
 
@@ -577,6 +604,17 @@ class MetadataState:
                 {k: v for k, v in a.to_json_dict().items() if k not in ("type", "v")}
                 for _, a in sorted(self._acls.items())
             ]
+        if self._controllers:
+            # Only once a controller registered, as the ACLs above.
+            top["controllers"] = [
+                {
+                    "id": c.id,
+                    "incarnation_id": c.incarnation_id,
+                    "http_url": c.http_url,
+                    "raft_address": c.raft_address,
+                }
+                for c in sorted(self._controllers.values(), key=lambda c: c.id)
+            ]
         return orjson.dumps(top, option=orjson.OPT_SORT_KEYS)
 
     def digest(self) -> str:
@@ -623,6 +661,7 @@ _HANDLERS: dict[type, Callable[[MetadataState, Any], None]] = {
     AclRecord: MetadataState._acl,
     RemoveAclRecord: MetadataState._remove_acl,
     LeaderChangeRecord: MetadataState._no_op,
+    RegisterControllerRecord: MetadataState._register_controller,
     NoOpRecord: MetadataState._no_op,
 }
 
@@ -653,6 +692,7 @@ def _configs(
 
 def _state_from_json(obj: Any) -> MetadataState:
     acls = obj.pop("acls", None) if type(obj) is dict else None
+    controllers = obj.pop("controllers", None) if type(obj) is dict else None
     top = _keys(
         obj, "v", "applied_index", "next_producer_id", "brokers", "topics", "broker_configs"
     )
@@ -730,4 +770,15 @@ def _state_from_json(obj: Any) -> MetadataState:
             if type(a) is not dict:
                 raise ValueError(f"an acl must be an object, got {a!r:.200}")
             state._acl(AclRecord(**a))
+    if controllers is not None:
+        if type(controllers) is not list or not controllers:
+            raise ValueError(f"controllers must be a non-empty list, got {controllers!r:.200}")
+        for c in controllers:
+            c = _keys(c, "id", "incarnation_id", "http_url", "raft_address")
+            rc = RegisterControllerRecord(
+                c["id"], c["incarnation_id"], c["http_url"], c["raft_address"]
+            )
+            if rc.controller_id in state._controllers:
+                raise ValueError(f"controller {rc.controller_id} appears twice")
+            state._register_controller(rc)
     return state
