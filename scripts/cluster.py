@@ -2,15 +2,29 @@
 
 Usage::
 
-    scripts/cluster start [--nodes N] [--dir DIR] [--base-port P] [--timeout S] [--secure]
+    scripts/cluster start [--nodes N | --controllers C --brokers B] [--dir DIR]
+                          [--base-port P] [--timeout S] [--secure]
+    scripts/cluster add --roles broker [--dir DIR] [--timeout S]
     scripts/cluster stop [--dir DIR]
     scripts/cluster status [--dir DIR]
 
 ``start`` (defaults: 3 nodes, the checkout's ``.cluster``, base port 9092, 60 s) makes what is
 missing, starts every node of DIR that is not running and returns once all answer 200 on
 ``/v1/health/ready``, printing ``node <id> http://127.0.0.1:<port> pid <pid>`` per node. Run it
-again after a node died and it restarts just that node. ``stop`` sends SIGTERM (then SIGKILL)
+again after a node died and it restarts just that node, whatever the layout: an existing
+directory's layout is read from its node directories. ``stop`` sends SIGTERM (then SIGKILL)
 to each running node by its pid; ``status`` prints the running nodes' lines.
+
+``start --controllers C --brokers B`` makes KRaft's dedicated layout instead of N combined
+nodes: nodes 1..C are controller-only Raft voters, C+1..C+B broker-only nodes (see
+``cluster_nodes``); their lines end with the role (``node 4 http://127.0.0.1:9098 pid 1234
+broker``), a combined node's line has none. ``add --roles broker`` formats node max+1 as a
+broker of the running cluster (its id and secret), starts it, waits until it is ready and
+prints its line; ``--roles controller`` is refused (the controller quorum is fixed when the
+cluster is formatted).
+
+Topic defaults: ``default.replication.factor`` min(3, brokers) and ``min.insync.replicas`` 2
+once there are three brokers; an added broker takes the cluster's (node 1's) values.
 
 What DIR holds::
 
@@ -44,6 +58,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,7 +70,10 @@ import certs
 from cluster_nodes import (
     ADMIN_CONFIG_NAME,
     ADMIN_USER,
+    BROKER,
     CERTS_DIR_NAME,
+    COMBINED,
+    CONTROLLER,
     START_MARK,
     USERS_FILE_NAME,
     LauncherError,
@@ -65,18 +83,20 @@ from cluster_nodes import (
     log_tail,
     node_line,
     node_properties,
+    plan_node,
     plan_nodes,
     port_problem,
     probe_ready,
     properties_text,
     remove_file,
     running_pid,
+    topic_defaults,
 )
 
 from client.security import ClientSecurity, SecurityConfigError
 from storage.durable import atomic_write
 from storage.ids import is_valid_uuid, random_uuid
-from storage.properties import MetaProperties, parse_properties
+from storage.properties import MetaProperties, load_properties, parse_properties
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = ROOT / ".cluster"
@@ -87,6 +107,8 @@ DEFAULT_TIMEOUT_S = 60.0
 # Every node is a Raft voter and a Python process: more voters make each metadata write wait
 # for more acknowledgements and crowd a laptop's cores. Nine is plenty for a local cluster.
 NODES_MAX = 9
+# Brokers are not voters, but each is a Python process on the same laptop.
+BROKERS_MAX = 16
 # A node stops within its 2 s HTTP shutdown grace plus its final fsyncs; 30 s leaves room for
 # a slow disk before SIGKILL, whose acknowledged data survives anyway (fsynced on commit).
 STOP_GRACE_S = 30.0
@@ -282,18 +304,61 @@ def _secure_usage(directory: Path, node: NodeLayout, auth: tuple[str, str]) -> l
 # ---------------------------------------------------------------------------------------------
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
+
+
+def _layout_text(nodes: list[NodeLayout]) -> str:
+    """What a directory holds, in the flags' terms: "a 3-node cluster", "3 controllers and 2
+    brokers", "a 3-node cluster and 1 broker" (brokers added to a combined cluster)."""
+    combined = sum(1 for n in nodes if n.roles == COMBINED)
+    controllers = sum(1 for n in nodes if n.roles == CONTROLLER)
+    brokers = sum(1 for n in nodes if n.roles == BROKER)
+    parts = [f"a {combined}-node cluster"] if combined else []
+    if controllers:
+        parts.append(_count(controllers, "controller"))
+    if brokers:
+        parts.append(_count(brokers, "broker"))
+    return " and ".join(parts)
+
+
 def _shape(
     args: argparse.Namespace, directory: Path, existing: list[NodeLayout]
 ) -> tuple[int, int]:
     """(node count, base port): the existing cluster's, which the flags may only repeat."""
+    if (args.controllers is None) != (args.brokers is None):
+        raise LauncherError(
+            "--controllers and --brokers go together (the dedicated layout: "
+            "--controllers 3 --brokers 3); for combined nodes use --nodes"
+        )
+    if args.nodes is not None and args.controllers is not None:
+        raise LauncherError(
+            "--nodes (combined nodes, each a controller and a broker) and --controllers/"
+            "--brokers (the dedicated layout) do not mix: choose one"
+        )
     if not existing:
-        return args.nodes or DEFAULT_NODES, args.base_port or DEFAULT_BASE_PORT
+        count = args.controllers + args.brokers if args.controllers else args.nodes
+        return count or DEFAULT_NODES, args.base_port or DEFAULT_BASE_PORT
     count, base = len(existing), existing[0].http_port
     advice = "leave the flag out to start it as it is, or use another --dir"
-    if args.nodes is not None and args.nodes != count:
+    combined = sum(1 for n in existing if n.roles == COMBINED)
+    controllers = sum(1 for n in existing if n.roles == CONTROLLER)
+    brokers = sum(1 for n in existing if n.roles == BROKER)
+    # Brokers added later (scripts/cluster add) do not change what --nodes means.
+    if args.nodes is not None and (combined, controllers) != (args.nodes, 0):
         raise LauncherError(
-            f"{directory} holds a {count}-node cluster, not {args.nodes}; {advice} "
+            f"{directory} holds {_layout_text(existing)}, not {args.nodes}; {advice} "
             f"(or stop it and delete {directory} to begin again)"
+        )
+    if args.controllers is not None and (combined, controllers, brokers) != (
+        0,
+        args.controllers,
+        args.brokers,
+    ):
+        raise LauncherError(
+            f"{directory} holds {_layout_text(existing)}, not "
+            f"{_count(args.controllers, 'controller')} and {_count(args.brokers, 'broker')}; "
+            f"{advice} (or stop it and delete {directory} to begin again)"
         )
     if args.base_port is not None and args.base_port != base:
         raise LauncherError(
@@ -302,9 +367,8 @@ def _shape(
     return count, base
 
 
-def _write_properties(node: NodeLayout, nodes: list[NodeLayout]) -> None:
-    props = node_properties(node, nodes)
-    text = properties_text(props, node.node_id, len(nodes))
+def _write_properties(node: NodeLayout, props: dict[str, str], count: int) -> None:
+    text = properties_text(props, node.node_id, count)
     if parse_properties(text) != props:
         raise LauncherError(
             f"{node.directory} holds characters a properties file would read differently "
@@ -350,6 +414,21 @@ def _wait_ready(
     return True
 
 
+def _port_problems(nodes: list[NodeLayout]) -> None:
+    """Refuses (naming them) the ports of ``nodes`` that another program holds."""
+    busy = [
+        f"port {port} ({kind} of node {node.node_id}) is {problem}"
+        for node in nodes
+        for port, kind in ((node.http_port, "HTTP"), (node.raft_port, "Raft"))
+        if (kind == "HTTP" or node.is_controller) and (problem := port_problem(port)) is not None
+    ]
+    if busy:
+        raise LauncherError(
+            "; ".join(busy) + ". Stop what holds it, or choose another --base-port "
+            "(with another --dir if this one already holds a cluster)"
+        )
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     directory = args.dir.resolve()
     existing = existing_nodes(directory)
@@ -361,21 +440,13 @@ def cmd_start(args: argparse.Namespace) -> int:
             f"{directory} holds a plain cluster; it stays plain (leave --secure out), or stop "
             f"it and delete {directory}, or use another --dir for a secure one"
         )
-    nodes = existing or plan_nodes(directory, count, base, secure=args.secure)
+    nodes = existing or plan_nodes(
+        directory, count, base, secure=args.secure, controllers=args.controllers or 0
+    )
     secure = nodes[0].secure
     pids = {node.node_id: running_pid(node) for node in nodes}
     to_start = [node for node in nodes if pids[node.node_id] is None]
-    busy = [
-        f"port {port} ({kind} of node {node.node_id}) is {problem}"
-        for node in to_start
-        for port, kind in ((node.http_port, "HTTP"), (node.raft_port, "Raft"))
-        if (problem := port_problem(port)) is not None
-    ]
-    if busy:
-        raise LauncherError(
-            "; ".join(busy) + ". Stop what holds it, or choose another --base-port "
-            "(with another --dir if this one already holds a cluster)"
-        )
+    _port_problems(to_start)
     directory.mkdir(parents=True, exist_ok=True)
     secret = _ensure_secret(directory)
     auth: tuple[str, str] | None = None
@@ -385,7 +456,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     for node in nodes:
         node.directory.mkdir(exist_ok=True)
         if not node.properties.exists():
-            _write_properties(node, nodes)
+            _write_properties(node, node_properties(node, nodes), len(nodes))
     cluster_id = _ensure_cluster_id(directory, nodes)
     for node in to_start:
         if not MetaProperties.path_in(node.log_dir).exists():
@@ -405,6 +476,65 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(node_line(node, pids[node.node_id] or 0), flush=True)
     if auth is not None:
         print("\n".join(_secure_usage(directory, nodes[0], auth)), flush=True)
+    return EXIT_OK
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    directory = args.dir.resolve()
+    if args.roles != BROKER:
+        raise LauncherError(
+            f"--roles {args.roles}: a node that is a controller joins the Raft quorum, whose "
+            "voters are fixed when the cluster is formatted (there is no dynamic controller "
+            "quorum yet); only a broker can be added (--roles broker)"
+        )
+    nodes = existing_nodes(directory)
+    if not nodes:
+        raise LauncherError(f"no cluster in {directory} ('scripts/cluster start' makes one)")
+    if not any(n.is_controller and running_pid(n) is not None for n in nodes):
+        raise LauncherError(
+            f"no controller of {directory} is running, so a new broker cannot join; "
+            f"'scripts/cluster start --dir {directory}' starts the cluster"
+        )
+    node_id = nodes[-1].node_id + 1
+    node = plan_node(directory, node_id, nodes[0].http_port, nodes[0].secure, BROKER)
+    if node.http_port > 65535:
+        raise LauncherError(f"node {node_id}'s HTTP port {node.http_port} is not a TCP port")
+    _port_problems([node])
+    secret = _ensure_secret(directory)
+    cluster_id = _ensure_cluster_id(directory, nodes)
+    auth: tuple[str, str] | None = None
+    if node.secure:
+        auth = _ensure_admin(directory, node.cafile)
+    try:
+        node.directory.mkdir()
+    except FileExistsError:
+        raise LauncherError(
+            f"{node.directory} exists but holds no node.properties; delete it and add again"
+        ) from None
+    try:
+        if node.secure:
+            _ensure_certs(directory, [node])
+        # The cluster's topic defaults, not ones counted for this node: every node that
+        # takes a create request must agree.
+        first = load_properties(nodes[0].properties)
+        props = node_properties(node, [*nodes, node])
+        props.update({k: first[k] for k in topic_defaults(1) if k in first})
+        _write_properties(node, props, len(nodes) + 1)
+        _format(node, cluster_id, secret)
+    except BaseException:
+        # A half-made node directory would be taken for a node by every later command.
+        shutil.rmtree(node.directory, ignore_errors=True)
+        raise
+    process = _launch(node)
+    if not _wait_ready([node], {node_id: process}, args.timeout, auth):
+        print(
+            f"cluster: node {node_id} stays in {directory}: 'scripts/cluster start --dir "
+            f"{directory}' starts it again, 'scripts/cluster stop --dir {directory}' stops "
+            "every node",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    print(node_line(node, process.pid), flush=True)
     return EXIT_OK
 
 
@@ -500,6 +630,13 @@ def _node_count(text: str) -> int:
     return value
 
 
+def _broker_count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= BROKERS_MAX:
+        raise argparse.ArgumentTypeError(f"must be 1 to {BROKERS_MAX}, not {value}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
@@ -520,7 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start, stop and check a local cluster of nodes on 127.0.0.1.",
         allow_abbrev=False,
     )
-    commands = parser.add_subparsers(dest="command", metavar="{start,stop,status}")
+    commands = parser.add_subparsers(dest="command", metavar="{start,add,stop,status}")
     commands.required = True
     dir_help = f"the cluster's directory (default {DEFAULT_DIR})"
     start = commands.add_parser(
@@ -532,7 +669,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--nodes",
         type=_node_count,
         metavar="N",
-        help=f"how many nodes (default {DEFAULT_NODES}; an existing cluster keeps its count)",
+        help=f"how many combined nodes, each a controller and a broker (default "
+        f"{DEFAULT_NODES}; an existing cluster keeps its layout)",
+    )
+    start.add_argument(
+        "--controllers",
+        type=_node_count,
+        metavar="C",
+        help="the dedicated layout: nodes 1..C are controllers (Raft voters only); with --brokers",
+    )
+    start.add_argument(
+        "--brokers",
+        type=_broker_count,
+        metavar="B",
+        help="the dedicated layout: nodes C+1..C+B are brokers (no Raft port); with --controllers",
     )
     start.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=dir_help)
     start.add_argument(
@@ -554,6 +704,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="a new cluster serves HTTP:SASL_SSL with ACLs on: a CA and node certificates, "
         f"a users file with {ADMIN_USER}, and DIR/{ADMIN_CONFIG_NAME} for the tools",
     )
+    add = commands.add_parser(
+        "add",
+        help="format and start one more node (id max+1) that joins the running cluster",
+        allow_abbrev=False,
+    )
+    add.add_argument(
+        "--roles",
+        required=True,
+        choices=(BROKER, CONTROLLER),
+        help="broker: a broker-only node; controller: refused, as the quorum's voters are "
+        "fixed when the cluster is formatted",
+    )
+    add.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=dir_help)
+    add.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds to wait for the node to be ready (default {DEFAULT_TIMEOUT_S:g})",
+    )
     for name, text in (
         ("stop", "stop the running nodes (SIGTERM, then SIGKILL after 30 s)"),
         ("status", "show the running nodes; exit 3 if one is not running"),
@@ -565,7 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status}[args.command]
+    commands = {"start": cmd_start, "add": cmd_add, "stop": cmd_stop, "status": cmd_status}
+    command = commands[args.command]
     try:
         return command(args)
     except LauncherError as e:

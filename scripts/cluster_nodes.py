@@ -16,6 +16,13 @@ are on with ``admin`` as super user. Its files::
     DIR/admin.properties                Kafka client properties of the admin user (0600), for
                                         the tools' --command-config
 
+Roles (Kafka's ``process.roles``): every node of the default layout is combined (a Raft voter
+and a broker). ``scripts/cluster start --controllers C --brokers B`` makes the dedicated
+layout: nodes 1..C are controller-only voters, C+1..C+B broker-only nodes, which have no Raft
+listener and find the quorum through ``controller.quorum.bootstrap.servers``. A node's role
+is read back from its own ``process.roles``, so the layout of a directory is what its node
+directories say, and ``scripts/cluster add --roles broker`` appends node max+1.
+
 The layout functions are pure; the rest reads ``/proc``, the node's files and its HTTP port.
 """
 
@@ -48,6 +55,8 @@ ADMIN_CONFIG_NAME = "admin.properties"
 ADMIN_USER = "admin"
 SECURE_PROTOCOL = "SASL_SSL"
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+COMBINED, CONTROLLER, BROKER = "broker,controller", "controller", "broker"
 
 _NODE_DIR = re.compile(r"node-([1-9][0-9]*)")
 _LISTENER = re.compile(r"(HTTP|CONTROLLER)://([^,:]*):([0-9]+)", re.IGNORECASE)
@@ -101,13 +110,26 @@ class NodeLayout(NodeFiles):
 
     node_id: int
     http_port: int
+    # The port scheme's Raft port; a broker-only node does not listen on it.
     raft_port: int
     directory: Path
     secure: bool = False
+    # process.roles: COMBINED, CONTROLLER or BROKER.
+    roles: str = COMBINED
 
     @property
     def url(self) -> str:
         return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.http_port}"
+
+    @property
+    def is_controller(self) -> bool:
+        """True when the node is a Raft voter (combined or controller-only)."""
+        return self.roles != BROKER
+
+    @property
+    def is_broker(self) -> bool:
+        """True when the node holds partitions (combined or broker-only)."""
+        return self.roles != CONTROLLER
 
     @property
     def cluster_dir(self) -> Path:
@@ -123,37 +145,80 @@ class NodeLayout(NodeFiles):
         return self.cluster_dir / CERTS_DIR_NAME / f"node-{self.node_id}.keystore.pem"
 
 
+def plan_node(
+    directory: Path, node_id: int, base_port: int, secure: bool, roles: str
+) -> NodeLayout:
+    """Node ``node_id`` of the cluster in ``directory`` whose node 1 serves HTTP on
+    ``base_port`` (DESIGN.md's port rule: HTTP on P + 2(i-1), Raft on the next port)."""
+    http_port = base_port + 2 * (node_id - 1)
+    return NodeLayout(
+        node_id, http_port, http_port + 1, directory / f"node-{node_id}", secure, roles
+    )
+
+
 def plan_nodes(
-    directory: Path, count: int, base_port: int, secure: bool = False
+    directory: Path,
+    count: int,
+    base_port: int,
+    secure: bool = False,
+    *,
+    controllers: int = 0,
 ) -> list[NodeLayout]:
     """The nodes of a cluster of ``count`` in ``directory`` with HTTP on ``base_port`` for
-    node 1 (DESIGN.md's port rule)."""
+    node 1: all combined, or with ``controllers`` the first that many controller-only and the
+    rest broker-only."""
     return [
-        NodeLayout(
+        plan_node(
+            directory,
             i,
-            base_port + 2 * (i - 1),
-            base_port + 2 * (i - 1) + 1,
-            directory / f"node-{i}",
+            base_port,
             secure,
+            COMBINED if not controllers else CONTROLLER if i <= controllers else BROKER,
         )
         for i in range(1, count + 1)
     ]
 
 
+def voters_of(nodes: list[NodeLayout]) -> str:
+    """``controller.quorum.voters``: the controllers' id@host:port."""
+    return ",".join(f"{n.node_id}@127.0.0.1:{n.raft_port}" for n in nodes if n.is_controller)
+
+
+def topic_defaults(brokers: int) -> dict[str, str]:
+    """The topic defaults DESIGN.md gives for a cluster of ``brokers`` brokers: replication
+    factor min(3, brokers), min.insync.replicas 2 once there are three."""
+    return {
+        "default.replication.factor": str(max(1, min(3, brokers))),
+        "min.insync.replicas": "2" if brokers >= 3 else "1",
+    }
+
+
 def node_properties(node: NodeLayout, nodes: list[NodeLayout]) -> dict[str, str]:
-    """The node's settings, Kafka's names, with the topic defaults DESIGN.md gives for N nodes."""
-    count = len(nodes)
-    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.raft_port}" for n in nodes)
+    """The node's settings, Kafka's names, with the topic defaults for the brokers of
+    ``nodes``. A broker-only node has no Raft listener: it finds the quorum through
+    ``controller.quorum.bootstrap.servers`` (the controllers' Raft addresses)."""
+    voters = voters_of(nodes)
+    if node.roles == BROKER:
+        quorum = {
+            "controller.quorum.bootstrap.servers": ",".join(
+                item.partition("@")[2] for item in voters.split(",")
+            ),
+            "listeners": f"HTTP://127.0.0.1:{node.http_port}",
+        }
+    else:
+        quorum = {
+            "controller.quorum.voters": voters,
+            "listeners": f"HTTP://127.0.0.1:{node.http_port},"
+            f"CONTROLLER://127.0.0.1:{node.raft_port}",
+        }
     return {
         "node.id": str(node.node_id),
-        "process.roles": "broker,controller",
-        "controller.quorum.voters": voters,
-        "listeners": f"HTTP://127.0.0.1:{node.http_port},CONTROLLER://127.0.0.1:{node.raft_port}",
+        "process.roles": node.roles,
+        **quorum,
         "advertised.listeners": f"HTTP://127.0.0.1:{node.http_port}",
         "log.dirs": str(node.log_dir),
         "num.partitions": "1",
-        "default.replication.factor": str(min(3, count)),
-        "min.insync.replicas": "2" if count >= 3 else "1",
+        **topic_defaults(sum(1 for n in nodes if n.is_broker)),
         # The lab's cleaner looks for dirty logs every second (Kafka's: 15 s), so that a
         # compacted topic shows its clean while the user watches.
         "log.cleaner.backoff.ms": "1000",
@@ -198,23 +263,43 @@ def is_secure(props: dict[str, str]) -> bool:
     return False
 
 
+_ROLE_TEXT = {
+    COMBINED: "A combined-mode node: a Raft voter of the metadata quorum and a broker.",
+    CONTROLLER: "A controller: a Raft voter of the metadata quorum; it holds no partitions.",
+    BROKER: "A broker: it holds partitions and follows the metadata quorum, never a voter.",
+}
+
+
 def properties_text(props: dict[str, str], node_id: int, count: int) -> str:
     # Plain key=value lines, as Kafka's sample configs are: our values hold no character the
     # properties format would need escaped, and the caller checks the round trip.
+    role = _ROLE_TEXT.get(roles_of(props), "")
     header = (
-        f"# Node {node_id} of a {count}-node local cluster, written by scripts/cluster.\n"
-        "# A combined-mode node: a Raft voter of the metadata quorum and a broker.\n"
+        f"# Node {node_id} of a {count}-node local cluster, written by scripts/cluster.\n# {role}\n"
     )
     return header + "".join(f"{key}={value}\n" for key, value in props.items())
 
 
+def roles_of(props: dict[str, str]) -> str:
+    """COMBINED, CONTROLLER or BROKER from ``process.roles`` (any order, spaces); the value
+    as written when it is none of them."""
+    value = props.get("process.roles", COMBINED)
+    names = {part.strip() for part in value.split(",") if part.strip()}
+    if names == {"broker", "controller"}:
+        return COMBINED
+    return value.strip() if len(names) != 1 else names.pop()
+
+
 def ports_of(props: dict[str, str]) -> tuple[int, int] | None:
-    """(HTTP port, Raft port) named by a properties file's ``listeners``, or None."""
+    """(HTTP port, Raft port) named by a properties file's ``listeners``, or None. A
+    broker-only node has no Raft listener: its Raft port is the port scheme's, HTTP + 1."""
     found = {
         m.group(1).upper(): int(m.group(3)) for m in _LISTENER.finditer(props.get("listeners", ""))
     }
-    if "HTTP" not in found or "CONTROLLER" not in found:
+    if "HTTP" not in found:
         return None
+    if "CONTROLLER" not in found:
+        return (found["HTTP"], found["HTTP"] + 1) if roles_of(props) == BROKER else None
     return found["HTTP"], found["CONTROLLER"]
 
 
@@ -234,7 +319,10 @@ def is_node_command(argv: list[str], properties: Path) -> bool:
 
 
 def node_line(node: NodeLayout, pid: int) -> str:
-    return f"node {node.node_id} {node.url} pid {pid}"
+    """``node <id> <url> pid <pid>``, then the role of a node that is not combined (the
+    combined layout's lines stay as they always were: scripts parse them)."""
+    line = f"node {node.node_id} {node.url} pid {pid}"
+    return line if node.roles == COMBINED else f"{line} {node.roles}"
 
 
 def _proc_view(pid: int) -> tuple[str, list[str]] | None:
@@ -284,13 +372,19 @@ def existing_nodes(directory: Path) -> list[NodeLayout]:
             props = load_properties(entry / "node.properties")
         except (OSError, PropertiesError) as e:
             raise LauncherError(f"cannot read {entry / 'node.properties'}: {e}") from None
+        roles = roles_of(props)
+        if roles not in (COMBINED, CONTROLLER, BROKER):
+            raise LauncherError(
+                f"{entry / 'node.properties'}: process.roles must be broker, controller or "
+                f"broker,controller, not {roles!r}"
+            )
         ports = ports_of(props)
         if ports is None:
-            raise LauncherError(
-                f"{entry / 'node.properties'}: listeners must name an HTTP and a CONTROLLER "
-                "listener"
-            )
-        nodes.append(NodeLayout(int(match.group(1)), ports[0], ports[1], entry, is_secure(props)))
+            need = "an HTTP" if roles == BROKER else "an HTTP and a CONTROLLER"
+            raise LauncherError(f"{entry / 'node.properties'}: listeners must name {need} listener")
+        nodes.append(
+            NodeLayout(int(match.group(1)), ports[0], ports[1], entry, is_secure(props), roles)
+        )
     nodes.sort(key=lambda n: n.node_id)
     ids = [n.node_id for n in nodes]
     if ids != list(range(1, len(ids) + 1)):
@@ -299,6 +393,8 @@ def existing_nodes(directory: Path) -> list[NodeLayout]:
         raise LauncherError(
             f"{directory} holds secure and plain nodes; a cluster's nodes speak one protocol"
         )
+    if nodes and not any(n.is_controller for n in nodes):
+        raise LauncherError(f"{directory} holds brokers but no controller; it cannot run")
     return nodes
 
 
