@@ -16,9 +16,20 @@ log), STATIC_BROKER_CONFIG (the node's properties file, where the value differs 
 default: the node keeps values, not which lines were written), DEFAULT_CONFIG.
 
 A broker's static configs are known only to that broker, so a node asked about another broker
-answers 307 to it (as Kafka sends DescribeConfigs of a broker to that broker). Broker configs
-are read-only here: nothing applies a changed broker config to a running node yet, so the
-tools refuse ``--alter`` of a broker rather than store a value that would not take effect.
+answers 307 to it (as Kafka sends DescribeConfigs of a broker to that broker).
+
+Two broker configs are dynamic, the replication throttle rates (``server/replication_quota.py``)::
+
+    PUT /v1/brokers/{broker}/configs
+    {"configs": {"leader.replication.throttled.rate": "1000000",
+                 "follower.replication.throttled.rate": null}}      # null: back to the default
+    -> {"configs": {the broker's dynamic configs, by name}}
+
+It is a metadata write (a broker ConfigRecord), so any node takes it (forwarded to the
+controller); every broker applies the new rate when it applies the record. Every other broker
+config is read-only here (nothing applies a changed one to a running node): a request naming
+one is refused whole, in Kafka's words ("Cannot update these configs dynamically: ...",
+"Unknown config name: ...").
 """
 
 from __future__ import annotations
@@ -29,11 +40,21 @@ from typing import Any
 
 from aiohttp import web
 
-from client.protocol import INVALID_REQUEST, NOT_FOUND, ApiError
+from client.protocol import INVALID_CONFIG, INVALID_REQUEST, NOT_FOUND, ApiError
+from kraft.records import ConfigRecord, MetadataRecord
+from kraft.state import MetadataState
 from server.config import DEFAULT_LOG_DIR, NodeConfig
 from server.http_records import node_of
 from server.http_util import json_response
 from server.node import Node
+from server.replication_quota import (
+    FOLLOWER_REPLICAS,
+    LEADER_REPLICAS,
+    LONG_MAX,
+    RATES,
+    REPLICA_LISTS,
+    rate_problem,
+)
 from server.topic_configs import TOPIC_CONFIGS
 
 # A topic config's broker-wide synonym (Kafka's LogConfig synonyms, in the unit we store).
@@ -54,6 +75,9 @@ TOPIC_BROKER_SYNONYMS = {
     "delete.retention.ms": "log.cleaner.delete.retention.ms",
     "min.compaction.lag.ms": "log.cleaner.min.compaction.lag.ms",
     "max.compaction.lag.ms": "log.cleaner.max.compaction.lag.ms",
+    # Topic-only in Kafka (no broker-wide synonym): they name themselves.
+    LEADER_REPLICAS: LEADER_REPLICAS,
+    FOLLOWER_REPLICAS: FOLLOWER_REPLICAS,
 }
 
 # Kafka's password-type settings: described with a null value, as Kafka does.
@@ -169,7 +193,11 @@ def broker_config_entries(
         if name not in ("node.id", "advertised.listeners"):
             synonyms.append({"name": name, "value": default, "source": "DEFAULT_CONFIG"})
         by_name[name] = synonyms
+    for name in RATES:  # dynamic only: no static value, Long.MAX_VALUE (no throttle) by default
+        by_name[name] = [{"name": name, "value": str(LONG_MAX), "source": "DEFAULT_CONFIG"}]
     for topic_name, name in TOPIC_BROKER_SYNONYMS.items():
+        if name in REPLICA_LISTS:
+            continue  # a topic's config only
         synonyms = []
         if topic_name in config.topic_defaults:
             synonyms.append(
@@ -192,7 +220,10 @@ def broker_config_entries(
                 {"name": name, "value": value, "source": source},
                 *by_name.get(name, []),
             ]
-    return [_entry(name, by_name[name]) for name in sorted(by_name)]
+    entries = [_entry(name, by_name[name]) for name in sorted(by_name)]
+    for entry in entries:
+        entry["read_only"] = entry["name"] not in RATES
+    return entries
 
 
 def topic_config_entries(
@@ -279,6 +310,68 @@ async def describe_broker_configs(request: web.Request) -> web.Response:
     )
 
 
+# Every broker config name this node knows (the rest are unknown, in Kafka's words).
+_KNOWN_BROKER_CONFIGS = frozenset(_BROKER_FIELDS) | {
+    name for name in TOPIC_BROKER_SYNONYMS.values() if name not in REPLICA_LISTS
+}
+
+
+def plan_alter_broker_configs(
+    state: MetadataState, broker_id: int, configs: object
+) -> list[MetadataRecord]:
+    """Sets (a value) or removes (null) a registered broker's dynamic configs, only the two
+    throttle rates; the whole request is refused when any entry is bad. Removing a config
+    that is not set writes nothing for it, as Kafka's incremental DELETE does."""
+    if not isinstance(configs, dict) or not configs:
+        raise ApiError(INVALID_REQUEST, 'give "configs": {name: value, ...} with at least one')
+    if broker_id not in state.brokers:
+        raise ApiError(NOT_FOUND, f"broker {broker_id} is not registered in the cluster")
+    others = [name for name in configs if name not in RATES]
+    unknown = [name for name in others if name not in _KNOWN_BROKER_CONFIGS]
+    if unknown:
+        raise ApiError(INVALID_CONFIG, f"Unknown config name: {str(unknown[0])[:64]}")
+    if others:
+        raise ApiError(
+            INVALID_CONFIG,
+            f"Cannot update these configs dynamically: Set({', '.join(sorted(others))}) "
+            f"(only {' and '.join(RATES)} are dynamic here)",
+        )
+    current = state.broker_configs.get(str(broker_id), {})
+    records: list[MetadataRecord] = []
+    for name, value in sorted(configs.items()):
+        if value is None:
+            if name in current:
+                records.append(ConfigRecord("broker", str(broker_id), name, None))
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ApiError(
+                INVALID_CONFIG, f"config {name}: the value must be a string or an integer"
+            )
+        problem = rate_problem(name, str(value))
+        if problem:
+            raise ApiError(INVALID_CONFIG, problem)
+        records.append(ConfigRecord("broker", str(broker_id), name, str(int(str(value)))))
+    return records
+
+
+async def alter_broker_configs(request: web.Request) -> web.Response:
+    """Kafka's IncrementalAlterConfigs of a broker (the throttle rates): a metadata write."""
+    # http_api imports the modules that import this one: import it when first called.
+    from server.http_api import _admin, _json_object
+
+    node = node_of(request)
+    broker_id = requested_broker(request)
+    body = await _json_object(request, {"configs"}, {"configs"})
+    forwarded = await _admin(
+        request, body, lambda s: plan_alter_broker_configs(s, broker_id, body["configs"])
+    )
+    if forwarded is not None:
+        return forwarded
+    configs = node.quorum.snapshot_state().broker_configs.get(str(broker_id), {})
+    return json_response({"configs": dict(sorted(configs.items()))})
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v1/topics/{topic}/configs/entries", describe_topic_configs)
     router.add_get("/v1/brokers/{broker}/configs", describe_broker_configs)
+    router.add_put("/v1/brokers/{broker}/configs", alter_broker_configs)

@@ -18,6 +18,12 @@ from dataclasses import dataclass
 
 from client.protocol import INVALID_CONFIG, ApiError
 from server import limits
+from server.replication_quota import (
+    FOLLOWER_REPLICAS,
+    LEADER_REPLICAS,
+    normal_replica_list,
+    replica_list_problem,
+)
 from storage.log_config import (
     CLEANUP_POLICY,
     LONG_MAX,
@@ -159,6 +165,20 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
     ),
     "unclean.leader.election.enable": TopicConfigDef(
         "false", _one_of("false"), "only ISR members become leaders"
+    ),
+    LEADER_REPLICAS: TopicConfigDef(
+        "",
+        lambda value: replica_list_problem(LEADER_REPLICAS, value),
+        "replicas (partition:broker, or *) whose leader throttles followers out of the ISR "
+        "to the broker's leader.replication.throttled.rate",
+        normal_replica_list,
+    ),
+    FOLLOWER_REPLICAS: TopicConfigDef(
+        "",
+        lambda value: replica_list_problem(FOLLOWER_REPLICAS, value),
+        "replicas (partition:broker, or *) whose follower fetches at most the broker's "
+        "follower.replication.throttled.rate while it catches up",
+        normal_replica_list,
     ),
 }
 assert TOPIC_CONFIG_NAMES <= TOPIC_CONFIGS.keys(), "every log setting is a topic config"
