@@ -20,14 +20,20 @@ and each record is an object with its type name, its version and its fields by n
 
 Tuples are JSON arrays; None is null. Type names and their fields (all versions are 1):
 
-    register_broker   broker_id, incarnation_id, broker_epoch, http_url, raft_address, fenced
+    register_broker   broker_id, incarnation_id, broker_epoch, http_url, raft_address ("" for
+                      a broker-only node), fenced
+                      [rack: the broker's broker.rack, left out when it has none]
     fence_broker      broker_id, broker_epoch
     unfence_broker    broker_id, broker_epoch
+    unregister_broker broker_id, broker_epoch
     topic             name, topic_id
     partition         topic_id, partition, replicas, isr, leader, leader_epoch,
                       partition_epoch
+                      [adding_replicas, removing_replicas: a move in progress, left out
+                      when empty]
     partition_change  topic_id, partition, leader (null = unchanged, -1 = no leader),
-                      isr (null = unchanged), replicas (null = unchanged)
+                      isr (null = unchanged), replicas (null = unchanged),
+                      [adding_replicas, removing_replicas: null or left out = unchanged]
     remove_topic      topic_id
     config            resource_type ("topic" | "broker"), resource_name, name,
                       value (null = delete)
@@ -96,6 +102,7 @@ __all__ = [
     "RemoveTopicRecord",
     "TopicRecord",
     "UnfenceBrokerRecord",
+    "UnregisterBrokerRecord",
     "NO_LEADER",
     "decode",
     "encode",
@@ -243,6 +250,8 @@ class RegisterBrokerRecord(MetadataRecord):
     http_url: str
     raft_address: str
     fenced: bool = True
+    # Kafka's broker.rack (None: the broker has none); rack-aware placement reads it.
+    rack: str | None = None
 
     def _validate(self) -> None:
         self._check_range("broker_id", 0, INT32_MAX)
@@ -251,7 +260,18 @@ class RegisterBrokerRecord(MetadataRecord):
         self._check_string("http_url", URL_LENGTH_MAX)
         if not self.http_url.startswith(("http://", "https://")):
             self._fail(f"http_url must start with http:// or https://, got {self.http_url!r}")
-        _check_host_port(self, "raft_address")
+        if self.raft_address:  # "": a broker-only node, which has no Raft port
+            _check_host_port(self, "raft_address")
+        if self.rack is not None:
+            self._check_string("rack", CONFIG_VALUE_LENGTH_MAX)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        # The rack only when there is one, so a registration without one keeps the bytes it
+        # had before racks existed.
+        out = super().to_json_dict()
+        if out["rack"] is None:
+            del out["rack"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -272,6 +292,21 @@ class UnfenceBrokerRecord(MetadataRecord):
     """The broker caught up and heartbeats: it may lead partitions again."""
 
     TYPE: ClassVar[str] = "unfence_broker"
+    broker_id: int
+    broker_epoch: int
+
+    def _validate(self) -> None:
+        self._check_range("broker_id", 0, INT32_MAX)
+        self._check_range("broker_epoch", 0, INT64_MAX)
+
+
+@dataclass(frozen=True)
+class UnregisterBrokerRecord(MetadataRecord):
+    """The broker's registration is removed (Kafka's UnregisterBrokerRecord): it leaves the
+    cluster's brokers. Legal only while no partition lists it among its replicas. A broker
+    process still running registers again on its next heartbeat, as Kafka's does."""
+
+    TYPE: ClassVar[str] = "unregister_broker"
     broker_id: int
     broker_epoch: int
 
@@ -307,6 +342,10 @@ class PartitionRecord(MetadataRecord):
     leader: int
     leader_epoch: int
     partition_epoch: int
+    # A move in progress (Kafka's KIP-455): the replicas being added and removed, both within
+    # `replicas`, which is then the target followed by the removed ones.
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
 
     def _validate(self) -> None:
         self._check_topic_id()
@@ -319,6 +358,12 @@ class PartitionRecord(MetadataRecord):
             self._fail(f"leader {self.leader} is neither -1 nor in the isr {list(self.isr)}")
         self._check_range("leader_epoch", 0, INT32_MAX)
         self._check_range("partition_epoch", 0, INT32_MAX)
+        _check_move(self, self.replicas, self.adding_replicas, self.removing_replicas)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        # The move fields only while a move is on, so a partition that never moves keeps the
+        # bytes it had before moves existed.
+        return _without_empty_move(super().to_json_dict())
 
 
 @dataclass(frozen=True)
@@ -331,18 +376,75 @@ class PartitionChangeRecord(MetadataRecord):
     leader: int | None = None
     isr: tuple[int, ...] | None = None
     replicas: tuple[int, ...] | None = None
+    # A move's replicas being added / removed (None = unchanged, () = no longer any).
+    adding_replicas: tuple[int, ...] | None = None
+    removing_replicas: tuple[int, ...] | None = None
 
     def _validate(self) -> None:
         self._check_topic_id()
         self._check_range("partition", 0, INT32_MAX)
-        if self.leader is None and self.isr is None and self.replicas is None:
-            self._fail("changes nothing (leader, isr and replicas are all null)")
+        if (
+            self.leader is None
+            and self.isr is None
+            and self.replicas is None
+            and self.adding_replicas is None
+            and self.removing_replicas is None
+        ):
+            self._fail("changes nothing (leader, isr, replicas and the move are all null)")
         if self.leader is not None:
             self._check_range("leader", NO_LEADER, INT32_MAX)
         if self.isr is not None:
             self._check_ids("isr", self.isr, allow_empty=True)
         if self.replicas is not None:
             self._check_ids("replicas", self.replicas, allow_empty=False)
+        if self.replicas is not None and (
+            self.adding_replicas is not None or self.removing_replicas is not None
+        ):
+            # Checkable here only when the record carries the replicas; the state checks the
+            # rest against the partition's replicas.
+            _check_move(
+                self, self.replicas, self.adding_replicas or (), self.removing_replicas or ()
+            )
+        else:
+            for name in ("adding_replicas", "removing_replicas"):
+                ids = getattr(self, name)
+                if ids is not None:
+                    self._check_ids(name, ids, allow_empty=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        # Unchanged move fields are left out: a node from before moves reads every other change.
+        out = super().to_json_dict()
+        for name in ("adding_replicas", "removing_replicas"):
+            if out[name] is None:
+                del out[name]
+        return out
+
+
+def _check_move(
+    record: MetadataRecord,
+    replicas: tuple[int, ...],
+    adding: tuple[int, ...],
+    removing: tuple[int, ...],
+) -> None:
+    """Kafka's PartitionRecord rule for a move: adding and removing replicas are distinct
+    broker ids within the replicas, and no broker is both added and removed."""
+    record._check_ids("adding_replicas", adding, allow_empty=True)
+    record._check_ids("removing_replicas", removing, allow_empty=True)
+    for name, ids in (("adding_replicas", adding), ("removing_replicas", removing)):
+        if not set(ids) <= set(replicas):
+            record._fail(f"{name} {list(ids)} is not within replicas {list(replicas)}")
+    both = sorted(set(adding) & set(removing))
+    if both:
+        record._fail(f"brokers {both} are both adding and removing replicas")
+    if removing and len(removing) == len(replicas):
+        record._fail(f"removing_replicas {list(removing)} would leave no replica")
+
+
+def _without_empty_move(out: dict[str, Any]) -> dict[str, Any]:
+    for name in ("adding_replicas", "removing_replicas"):
+        if not out[name]:
+            del out[name]
+    return out
 
 
 @dataclass(frozen=True)
@@ -563,6 +665,7 @@ RECORD_TYPES: dict[str, type[MetadataRecord]] = {
         RegisterBrokerRecord,
         FenceBrokerRecord,
         UnfenceBrokerRecord,
+        UnregisterBrokerRecord,
         TopicRecord,
         PartitionRecord,
         PartitionChangeRecord,

@@ -25,7 +25,9 @@ The controller's index
     leader (:meth:`MetadataState.leaderless`, which the controller elects leaders for), the
     partitions led by another replica than their preferred one
     (:meth:`MetadataState.led_elsewhere`) and how many partitions prefer each broker
-    (:meth:`MetadataState.preferred_counts`), which the leader balance reads. The index is
+    (:meth:`MetadataState.preferred_counts`), which the leader balance reads, and how many
+    replicas each broker holds (:meth:`MetadataState.replica_counts`), which the placement of
+    new partitions reads to prefer the emptiest brokers. The index is
     derived data: it is not in the snapshot, and a state loaded from one rebuilds it.
 
 Rules (the `rule` of an IllegalRecordError says which one broke)
@@ -34,6 +36,8 @@ Brokers
   register_broker   a new broker id, or a re-registration with a larger broker epoch
   fence_broker      the broker is registered at that epoch and not fenced
   unfence_broker    the broker is registered at that epoch and fenced
+  unregister_broker the broker is registered at that epoch and no partition lists it among
+                    its replicas (its dynamic configs stay, as Kafka's do)
 Topics and partitions
   topic             the name and the topic id are both unused
   partition         the topic exists; its number is the topic's partition count (partition
@@ -41,8 +45,10 @@ Topics and partitions
                     is an unfenced broker
   partition_change  the partition exists; afterwards the ISR is within the replicas and the
                     leader is in the ISR or -1; new replicas are registered brokers; a new
-                    leader is an unfenced broker. A leader change bumps the leader epoch by
-                    one; every change bumps the partition epoch by one
+                    leader is an unfenced broker; the adding and removing replicas (a move)
+                    are within the replicas, disjoint, and leave a target replica. A leader
+                    change bumps the leader epoch by one; every change bumps the partition
+                    epoch by one
   remove_topic      the topic exists; its partitions and configs go with it
 Configs
   config            a topic config needs the topic; deleting an absent config is a no-op
@@ -89,6 +95,7 @@ from kraft.records import (
     RemoveTopicRecord,
     TopicRecord,
     UnfenceBrokerRecord,
+    UnregisterBrokerRecord,
 )
 
 __all__ = [
@@ -120,12 +127,24 @@ class PartitionState:
     leader: int
     leader_epoch: int
     partition_epoch: int
+    # A move in progress (Kafka's KIP-455; docs/design.md, "Reassignment"): `replicas` is then
+    # the target followed by the removing replicas; both empty when nothing moves.
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
+
+    @property
+    def moving(self) -> bool:
+        """True while a reassignment of this partition is in progress."""
+        return bool(self.adding_replicas or self.removing_replicas)
 
     def describe(self, topic_name: str) -> str:
+        move = ""
+        if self.moving:
+            move = f", adding {list(self.adding_replicas)}, removing {list(self.removing_replicas)}"
         return (
             f"partition {topic_name}-{self.partition} (replicas {list(self.replicas)}, "
             f"isr {list(self.isr)}, leader {self.leader}, leader epoch {self.leader_epoch}, "
-            f"partition epoch {self.partition_epoch})"
+            f"partition epoch {self.partition_epoch}{move})"
         )
 
 
@@ -149,6 +168,7 @@ class BrokerState:
     http_url: str
     raft_address: str
     fenced: bool
+    rack: str | None = None  # Kafka's broker.rack, from the latest registration
 
     def describe(self) -> str:
         fenced = "fenced" if self.fenced else "unfenced"
@@ -182,6 +202,7 @@ class MetadataState:
         self._leaderless: CowSet[PartitionKey] = CowSet()
         self._led_elsewhere: CowSet[PartitionKey] = CowSet()
         self._preferred_counts: dict[int, int] = {}  # broker id -> partitions preferring it
+        self._replica_counts: dict[int, int] = {}  # broker id -> replicas it holds
         # A draft's own partitions dictionaries (topic name -> dict), filled in place; empty
         # in an adopted state, whose dictionaries are never changed again.
         self._owned_partitions: dict[str, dict[int, PartitionState]] = {}
@@ -235,6 +256,11 @@ class MetadataState:
         """By broker id: how many partitions prefer it (list it first among their replicas);
         brokers no partition prefers are absent."""
         return MappingProxyType(self._preferred_counts)
+
+    def replica_counts(self) -> Mapping[int, int]:
+        """By broker id: how many partitions list it among their replicas (a moving
+        partition's merged list counts); brokers that hold no replica are absent."""
+        return MappingProxyType(self._replica_counts)
 
     def partition(self, key: PartitionKey) -> PartitionState | None:
         """The partition at (topic id, partition), if it exists."""
@@ -298,6 +324,7 @@ class MetadataState:
         draft._controllers = dict(self._controllers)
         draft._broker_configs = dict(self._broker_configs)
         draft._preferred_counts = dict(self._preferred_counts)
+        draft._replica_counts = dict(self._replica_counts)
         draft._next_producer_id = self._next_producer_id
         draft._applied_index = self._applied_index
         draft._digest = None
@@ -316,6 +343,7 @@ class MetadataState:
         self._leaderless = other._leaderless
         self._led_elsewhere = other._led_elsewhere
         self._preferred_counts = other._preferred_counts
+        self._replica_counts = other._replica_counts
         self._owned_partitions = {}  # the draft's dictionaries are frozen from now on
         # A draft has no digest yet; a copy shares its source's.
         self._digest = other._digest
@@ -335,7 +363,13 @@ class MetadataState:
                 r, old.describe(), "a re-registration needs a larger broker epoch"
             )
         self._brokers[r.broker_id] = BrokerState(
-            r.broker_id, r.incarnation_id, r.broker_epoch, r.http_url, r.raft_address, r.fenced
+            r.broker_id,
+            r.incarnation_id,
+            r.broker_epoch,
+            r.http_url,
+            r.raft_address,
+            r.fenced,
+            r.rack,
         )
 
     def _broker_at_epoch(self, r: Any, broker_id: int, epoch: int) -> BrokerState:
@@ -360,6 +394,7 @@ class MetadataState:
             broker.http_url,
             broker.raft_address,
             fenced,
+            broker.rack,
         )
 
     def _fence_broker(self, r: FenceBrokerRecord) -> None:
@@ -367,6 +402,18 @@ class MetadataState:
 
     def _unfence_broker(self, r: UnfenceBrokerRecord) -> None:
         self._set_fenced(r, False)
+
+    def _unregister_broker(self, r: UnregisterBrokerRecord) -> None:
+        broker = self._broker_at_epoch(r, r.broker_id, r.broker_epoch)
+        # A scan of every partition: unregistering is rare, and a partition naming an
+        # unregistered replica would break the replicas-are-registered rule.
+        for topic in self._topics.values():
+            for p in topic.partitions.values():
+                if r.broker_id in p.replicas:
+                    raise IllegalRecordError(
+                        r, broker.describe(), f"{p.describe(topic.name)} lists the broker"
+                    )
+        del self._brokers[r.broker_id]
 
     # --- Topics and partitions -----------------------------------------------------------------
 
@@ -414,6 +461,8 @@ class MetadataState:
             r.leader,
             r.leader_epoch,
             r.partition_epoch,
+            r.adding_replicas,
+            r.removing_replicas,
         )
         self._replace_partition(topic, partition)
 
@@ -440,6 +489,22 @@ class MetadataState:
             raise IllegalRecordError(
                 r, state, f"the leader {leader} would be neither -1 nor in the isr {list(isr)}"
             )
+        adding = old.adding_replicas if r.adding_replicas is None else r.adding_replicas
+        removing = old.removing_replicas if r.removing_replicas is None else r.removing_replicas
+        if not set(adding) <= set(replicas) or not set(removing) <= set(replicas):
+            raise IllegalRecordError(
+                r,
+                state,
+                f"the adding {list(adding)} and removing {list(removing)} replicas would not "
+                f"be within the replicas {list(replicas)}",
+            )
+        if set(adding) & set(removing) or (removing and len(removing) == len(replicas)):
+            raise IllegalRecordError(
+                r,
+                state,
+                f"the adding {list(adding)} and removing {list(removing)} replicas would "
+                "overlap or leave no target replica",
+            )
         leader_epoch = old.leader_epoch
         if leader != old.leader:
             if leader != NO_LEADER:
@@ -453,6 +518,8 @@ class MetadataState:
             leader,
             leader_epoch,
             old.partition_epoch + 1,
+            adding,
+            removing,
         )
         self._replace_partition(topic, partition)
 
@@ -474,6 +541,8 @@ class MetadataState:
         key = (p.topic_id, p.partition)
         preferred = p.replicas[0]
         self._preferred_counts[preferred] = self._preferred_counts.get(preferred, 0) + 1
+        for broker in p.replicas:
+            self._replica_counts[broker] = self._replica_counts.get(broker, 0) + 1
         if p.leader == NO_LEADER:
             self._leaderless.add(key)
         elif p.leader != preferred:
@@ -487,6 +556,12 @@ class MetadataState:
             self._preferred_counts[preferred] = count
         else:
             del self._preferred_counts[preferred]
+        for broker in p.replicas:
+            held = self._replica_counts[broker] - 1
+            if held:
+                self._replica_counts[broker] = held
+            else:
+                del self._replica_counts[broker]
         self._leaderless.discard(key)
         self._led_elsewhere.discard(key)
 
@@ -555,33 +630,13 @@ class MetadataState:
 
     def to_snapshot(self) -> bytes:
         """A canonical encoding of the whole state (orjson, sorted keys and lists)."""
-        brokers = [
-            {
-                "id": b.id,
-                "incarnation_id": b.incarnation_id,
-                "epoch": b.epoch,
-                "http_url": b.http_url,
-                "raft_address": b.raft_address,
-                "fenced": b.fenced,
-            }
-            for b in sorted(self._brokers.values(), key=lambda b: b.id)
-        ]
+        brokers = [_broker_json(b) for b in sorted(self._brokers.values(), key=lambda b: b.id)]
         topics = [
             {
                 "name": t.name,
                 "topic_id": t.topic_id,
                 "configs": dict(t.configs),
-                "partitions": [
-                    {
-                        "partition": p.partition,
-                        "replicas": p.replicas,
-                        "isr": p.isr,
-                        "leader": p.leader,
-                        "leader_epoch": p.leader_epoch,
-                        "partition_epoch": p.partition_epoch,
-                    }
-                    for _, p in sorted(t.partitions.items())
-                ],
+                "partitions": [_partition_json(p) for _, p in sorted(t.partitions.items())],
             }
             for _, t in sorted(self._topics.items())
         ]
@@ -639,6 +694,37 @@ class MetadataState:
             raise MetadataSnapshotError(f"the snapshot is malformed: {e!r}") from None
 
 
+def _broker_json(b: BrokerState) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": b.id,
+        "incarnation_id": b.incarnation_id,
+        "epoch": b.epoch,
+        "http_url": b.http_url,
+        "raft_address": b.raft_address,
+        "fenced": b.fenced,
+    }
+    if b.rack is not None:
+        # Only for a broker with a rack, so a cluster without racks keeps its snapshot bytes.
+        out["rack"] = b.rack
+    return out
+
+
+def _partition_json(p: PartitionState) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "partition": p.partition,
+        "replicas": p.replicas,
+        "isr": p.isr,
+        "leader": p.leader,
+        "leader_epoch": p.leader_epoch,
+        "partition_epoch": p.partition_epoch,
+    }
+    if p.moving:
+        # Only while a move is on, so a cluster that never moves keeps its snapshot and digest.
+        out["adding_replicas"] = p.adding_replicas
+        out["removing_replicas"] = p.removing_replicas
+    return out
+
+
 def _with_config(configs: Mapping[str, str], name: str, value: str | None) -> Mapping[str, str]:
     updated = dict(configs)
     if value is None:
@@ -652,6 +738,7 @@ _HANDLERS: dict[type, Callable[[MetadataState, Any], None]] = {
     RegisterBrokerRecord: MetadataState._register_broker,
     FenceBrokerRecord: MetadataState._fence_broker,
     UnfenceBrokerRecord: MetadataState._unfence_broker,
+    UnregisterBrokerRecord: MetadataState._unregister_broker,
     TopicRecord: MetadataState._topic_record,
     PartitionRecord: MetadataState._partition_record,
     PartitionChangeRecord: MetadataState._partition_change,
@@ -702,6 +789,10 @@ def _state_from_json(obj: Any) -> MetadataState:
     state._applied_index = _int(top["applied_index"], "applied_index")
     state._next_producer_id = _int(top["next_producer_id"], "next_producer_id")
     for b in top["brokers"]:
+        rack = None
+        if type(b) is dict and "rack" in b:
+            b = dict(b)
+            rack = b.pop("rack")
         b = _keys(b, "id", "incarnation_id", "epoch", "http_url", "raft_address", "fenced")
         r = RegisterBrokerRecord(
             b["id"],
@@ -710,11 +801,18 @@ def _state_from_json(obj: Any) -> MetadataState:
             b["http_url"],
             b["raft_address"],
             b["fenced"],
+            rack,
         )
         if r.broker_id in state._brokers:
             raise ValueError(f"broker {r.broker_id} appears twice")
         state._brokers[r.broker_id] = BrokerState(
-            r.broker_id, r.incarnation_id, r.broker_epoch, r.http_url, r.raft_address, r.fenced
+            r.broker_id,
+            r.incarnation_id,
+            r.broker_epoch,
+            r.http_url,
+            r.raft_address,
+            r.fenced,
+            r.rack,
         )
     for t in top["topics"]:
         t = _keys(t, "name", "topic_id", "configs", "partitions")
@@ -723,6 +821,13 @@ def _state_from_json(obj: Any) -> MetadataState:
             raise ValueError(f"topic {topic.name} ({topic.topic_id}) appears twice")
         partitions: dict[int, PartitionState] = {}
         for number, p in enumerate(t["partitions"]):
+            move: dict[str, tuple[int, ...]] = {}
+            if type(p) is dict and ("adding_replicas" in p or "removing_replicas" in p):
+                p = dict(p)
+                move = {
+                    "adding_replicas": tuple(p.pop("adding_replicas")),
+                    "removing_replicas": tuple(p.pop("removing_replicas")),
+                }
             p = _keys(
                 p, "partition", "replicas", "isr", "leader", "leader_epoch", "partition_epoch"
             )
@@ -734,6 +839,7 @@ def _state_from_json(obj: Any) -> MetadataState:
                 p["leader"],
                 p["leader_epoch"],
                 p["partition_epoch"],
+                **move,
             )
             if pr.partition != number:
                 raise ValueError(f"topic {topic.name}: partition {pr.partition} is not {number}")
@@ -746,6 +852,8 @@ def _state_from_json(obj: Any) -> MetadataState:
                 pr.leader,
                 pr.leader_epoch,
                 pr.partition_epoch,
+                pr.adding_replicas,
+                pr.removing_replicas,
             )
         state._topics[topic.name] = TopicState(
             topic.name,

@@ -20,6 +20,7 @@ from client.protocol import (
     INVALID_REPLICATION_FACTOR,
     INVALID_REQUEST,
     INVALID_UPDATE_VERSION,
+    NO_REASSIGNMENT_IN_PROGRESS,
     STALE_BROKER_EPOCH,
     TOPIC_ALREADY_EXISTS,
     TOPIC_NAME_LENGTH_MAX,
@@ -29,6 +30,8 @@ from client.protocol import (
     ErrorKind,
     topic_name_problem,
 )
+from client.replica_assignment import PlacementError, balanced_assignment
+from kraft.errors import MetadataRecordError
 from kraft.records import (
     NO_LEADER,
     ConfigRecord,
@@ -43,39 +46,37 @@ from kraft.records import (
     UnfenceBrokerRecord,
 )
 from kraft.state import MetadataState, PartitionState, TopicState
-from server import limits
+from server import limits, reassignment
 from server.topic_configs import normalize_configs
 from storage.ids import random_uuid
 
 
-def assign_replicas(
-    brokers: Sequence[int],
+def place_replicas(
+    state: MetadataState,
     partitions: int,
     replication_factor: int,
     *,
     first_partition: int = 0,
     rng: random.Random,
 ) -> dict[int, tuple[int, ...]]:
-    """Kafka's rack-unaware placement (``AdminUtils.assignReplicasToBrokersRackUnaware``).
-
-    Leaders go round-robin over the sorted brokers from a random start; the other replicas
-    follow at a shift that changes every full round, so replica sets spread evenly.
-    """
-    ids = sorted(brokers)
-    count = len(ids)
-    assert 0 < replication_factor <= count, "checked by the caller"
-    start = rng.randrange(count)
-    shift = rng.randrange(count)
-    out: dict[int, tuple[int, ...]] = {}
-    for partition in range(first_partition, first_partition + partitions):
-        if partition > 0 and partition % count == 0:
-            shift += 1
-        first = (partition + start) % count
-        replicas = [ids[first]]
-        for j in range(replication_factor - 1):
-            replicas.append(ids[(first + 1 + (shift + j) % (count - 1)) % count])
-        out[partition] = tuple(replicas)
-    return out
+    """Where new partitions go: Kafka's placement over the live brokers, rack-aware when
+    brokers have a ``broker.rack``, preferring the brokers that hold the fewest replicas
+    (:func:`client.replica_assignment.balanced_assignment`; docs/design.md, "Replica
+    placement"). The caller has checked the factor against the live brokers."""
+    brokers = live_brokers(state)
+    racks = {b: state.brokers[b].rack for b in brokers}
+    try:
+        return balanced_assignment(
+            brokers,
+            racks,
+            state.replica_counts(),
+            partitions,
+            replication_factor,
+            first_partition=first_partition,
+            rng=rng,
+        )
+    except PlacementError as e:  # only for counts the callers already refuse
+        raise ApiError(INVALID_REPLICATION_FACTOR, e.message) from None
 
 
 def live_brokers(state: MetadataState) -> list[int]:
@@ -155,7 +156,7 @@ def plan_create_topic(
         )
     topic_id = random_uuid()
     records: list[MetadataRecord] = [TopicRecord(name=name, topic_id=topic_id)]
-    records += _partition_records(topic_id, assign_replicas(brokers, count, factor, rng=rng))
+    records += _partition_records(topic_id, place_replicas(state, count, factor, rng=rng))
     records += [ConfigRecord("topic", name, k, v) for k, v in sorted(topic_configs.items())]
     return records
 
@@ -201,7 +202,7 @@ def plan_add_partitions(
             INVALID_REPLICATION_FACTOR,
             f"Replication factor: {factor} larger than available brokers: {len(brokers)}.",
         )
-    assignment = assign_replicas(brokers, count - current, factor, first_partition=current, rng=rng)
+    assignment = place_replicas(state, count - current, factor, first_partition=current, rng=rng)
     return _partition_records(topic.topic_id, assignment)
 
 
@@ -243,8 +244,10 @@ def plan_register_broker(
     raft_address: str,
     *,
     session_alive: bool,
+    rack: str | None = None,
 ) -> list[MetadataRecord]:
-    """A (re)registration, fenced until the broker has caught up on metadata.
+    """A (re)registration, fenced until the broker has caught up on metadata; ``rack`` is
+    the broker's broker.rack (None: none), which a re-registration may change.
 
     A live broker of the same id but another incarnation (another process started with the
     same ``node.id``) is refused, as Kafka refuses a duplicate registration.
@@ -262,16 +265,19 @@ def plan_register_broker(
             f"(at {previous.http_url}); every node needs its own node.id",
         )
     epoch = 0 if previous is None else previous.epoch + 1
-    return [
-        RegisterBrokerRecord(
+    try:
+        record = RegisterBrokerRecord(
             broker_id=broker_id,
             incarnation_id=incarnation_id,
             broker_epoch=epoch,
             http_url=http_url,
             raft_address=raft_address,
             fenced=True,
+            rack=rack,
         )
-    ]
+    except MetadataRecordError as e:  # an empty or overlong rack, a URL that is no URL
+        raise ApiError(INVALID_REQUEST, f"registration of broker {broker_id}: {e}") from None
+    return [record]
 
 
 def _elect(p: PartitionState, isr: tuple[int, ...], live: set[int]) -> int:
@@ -511,9 +517,10 @@ def plan_alter_isr(
     joining = set(isr) - set(p.isr)
     if not joining <= live:
         raise ApiError(INVALID_REQUEST, f"brokers {sorted(joining - live)} are fenced")
-    if tuple(isr) == p.isr:
-        return []
-    return [PartitionChangeRecord(topic_id, partition, isr=tuple(isr))]
+    # The ISR change that brings the last adding replica in completes a move in the same
+    # record (server/reassignment.py), as Kafka's PartitionChangeBuilder does.
+    record = reassignment.build_change(p, live, isr=tuple(isr))
+    return [] if record is None else [record]
 
 
 def plan_alter_isrs(
@@ -533,3 +540,65 @@ def plan_alter_isrs(
         except ApiError as e:
             refused[n] = e
     return records, refused
+
+
+# -- partition reassignment (Kafka's KIP-455; the rules are in server/reassignment.py) ----------
+
+
+@dataclass(frozen=True)
+class ReassignmentOutcome:
+    """One partition's answer to ``POST /v1/reassignments``: ``error`` is None on success."""
+
+    topic: str
+    partition: int
+    error: ApiError | None = None
+
+
+def plan_alter_reassignments(
+    state: MetadataState, requests: Sequence[reassignment.ReassignmentRequest]
+) -> tuple[list[MetadataRecord], list[ReassignmentOutcome]]:
+    """Kafka's alterPartitionReassignments: starts, replaces or cancels (replicas None) the
+    move of each partition. Every entry is checked first (an unknown topic or partition, an
+    empty replica list, a repeated or unregistered broker, a cancel or replace that needs an
+    unclean election) and any failure raises before a record exists. A cancel of a partition
+    that is not moving is the one per-partition failure (NO_REASSIGNMENT_IN_PROGRESS). A
+    target equal to the replicas of a partition that is not moving writes nothing."""
+    live = _live(state)
+    for r in requests:
+        if r.partition not in existing_topic(state, r.topic).partitions:
+            raise ApiError(
+                UNKNOWN_PARTITION, f"Partition {r.partition} of topic '{r.topic}' does not exist."
+            )
+        if r.replicas is not None:
+            reassignment.check_target(state, r.topic, r.partition, r.replicas)
+    records: list[MetadataRecord] = []
+    outcomes: list[ReassignmentOutcome] = []
+    for r in requests:
+        p = state.topics[r.topic].partitions[r.partition]
+        if r.replicas is None:
+            if not p.moving:
+                error = ApiError(
+                    NO_REASSIGNMENT_IN_PROGRESS,
+                    f"no reassignment of {r.topic}-{r.partition} is in progress",
+                )
+                outcomes.append(ReassignmentOutcome(r.topic, r.partition, error))
+                continue
+            record = reassignment.plan_cancel(r.topic, p, live)
+        else:
+            record = reassignment.plan_move(r.topic, p, r.replicas, live)
+        if record is not None:
+            records.append(record)
+        outcomes.append(ReassignmentOutcome(r.topic, r.partition))
+    return records, outcomes
+
+
+def list_reassignments(state: MetadataState, topic: str | None = None) -> list[dict[str, object]]:
+    """Kafka's listPartitionReassignments: the moving partitions (of ``topic`` only, if
+    given; an unknown topic has none), by topic name and partition."""
+    names = sorted(state.topics) if topic is None else [topic] if topic in state.topics else []
+    return [
+        reassignment.describe(name, p)
+        for name in names
+        for _, p in sorted(state.topics[name].partitions.items())
+        if p.moving
+    ]
