@@ -32,6 +32,14 @@ short pause, before the next. A session error (the leader restarted or evicted t
 or a request was lost) starts a full session at once; a leader that does not answer is
 retried after a short pause, with a full session too, as what it took of the failed request
 is unknown. Every fetch carries proof of the cluster secret (``server/internal_auth.py``).
+
+Replication throttles (Kafka's ``shouldFollowerThrottle``; the quota is
+``server/replication_quota.py``): while the follower quota is exceeded, a partition the topic's
+``follower.replication.throttled.replicas`` names on this broker, and of which this broker is
+not in the ISR, is left out of the request; in a session that means forgotten, and named again
+once the rate is under the bound (Kafka's fetch session does the same). Every byte received of
+a throttled partition counts. While no topic throttles anything here a round pays one
+attribute read.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ from server.internal_auth_http import Signer
 from server.log_manager import LogManager
 from server.partition import Partition
 from server.replication import FetchPartition, FetchRequest, decode_fetch_response
+from server.replication_quota import ReplicationQuota
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +98,11 @@ class ReplicaFetcher:
         leader_url: Callable[[int], str | None],
         http: Callable[[], aiohttp.ClientSession],
         sign: Signer,
+        quota: ReplicationQuota | None = None,
     ) -> None:
         self.node_id = node_id
+        # The follower side's replication throttle (never active when not given).
+        self.quota = ReplicationQuota() if quota is None else quota
         self._logs = logs
         self._leader_url = leader_url
         self._http = http
@@ -238,15 +250,22 @@ class ReplicaFetcher:
         """Step 1: the full request of a new session, or what changed; None if this node
         follows nothing there any more."""
         session = fetch.session
+        quota = self.quota
+        exceeded = quota.active and quota.exceeded(_now_ms())
         if session.full:
             fetch.dirty, fetch.all_dirty = set(), False
             partitions = self._following(leader)
             if not partitions:
                 return None
-            asking = session.full_request([fetch_state(p) for p in partitions])
+            asking = session.full_request(
+                [fetch_state(p) for p in partitions if not (exceeded and self._held_back(p))]
+            )
             fetch.recheck_due_s = time.monotonic() + limits.REPLICA_FETCH_RECHECK_S
         else:
             announced = fetch.dirty | session.resend
+            if quota.active:
+                # Throttled partitions come and go with the quota: looked at every round.
+                announced |= {k for k in self._assigned.get(leader, ()) if quota.is_throttled(*k)}
             keys = set(announced)
             # Now and then every partition is looked at, as Kafka's fetcher does each round:
             # a change no event announced would otherwise never reach the leader, and its
@@ -261,7 +280,8 @@ class ReplicaFetcher:
             touched: dict[Key, FetchPartition | None] = {}
             for key in keys:
                 p = self._followed(leader, key)
-                touched[key] = None if p is None else fetch_state(p)
+                held_back = p is not None and exceeded and self._held_back(p)
+                touched[key] = None if p is None or held_back else fetch_state(p)
             asking = session.incremental_request(touched)
             unannounced = [
                 f"{w.topic}-{w.partition}"
@@ -284,6 +304,19 @@ class ReplicaFetcher:
             session_epoch=asking.session_epoch,
             forgotten=tuple(asking.forgotten),
         )
+
+    def _held_back(self, p: Partition) -> bool:
+        """Whether ``p`` waits while the follower quota is exceeded: it is throttled here and
+        this broker is not in its ISR (an in-sync follower is never held back)."""
+        return self.node_id not in p.state.isr and self.quota.is_throttled(p.topic, p.index)
+
+    def _count_throttled(self, answers: list[tuple[dict[str, Any], bytes]]) -> None:
+        """Counts the bytes received of throttled partitions against the follower quota."""
+        quota = self.quota
+        now = _now_ms()
+        for entry, data in answers:
+            if data and quota.is_throttled(str(entry.get("topic")), int(entry["partition"])):
+                quota.record(len(data), now)
 
     async def _post(
         self, leader: int, url: str, request: FetchRequest, timeout: aiohttp.ClientTimeout
@@ -328,6 +361,8 @@ class ReplicaFetcher:
             return True
         session.answered(answer.session_id)
         answers = answer.partitions
+        if self.quota.active:
+            self._count_throttled(answers)
         appended = apply_session_response(leader, self._logs.partitions.get, session, answers)
         durable = [p for p in appended if p.flushes_every_record]
         if durable:
@@ -348,6 +383,10 @@ class ReplicaFetcher:
             ]
             await _any_change(refused, limits.REPLICA_FETCH_ERROR_BACKOFF_S)
         return True
+
+
+def _now_ms() -> int:
+    return int(time.monotonic() * 1000)
 
 
 async def _any_change(partitions: list[Partition], timeout_s: float) -> None:

@@ -49,6 +49,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 from prometheus_client.registry import Collector
 
 from server import limits
+from server.clock import SYSTEM_CLOCK
 from server.http_util import FOLLOW_VALUES
 from server.topic_metrics import TopicTraffic
 from storage import durable
@@ -243,6 +244,18 @@ class NodeFacts:
     traffic: dict[str, TopicTraffic] = field(default_factory=dict)
     loop_lag_max_s: float = 0.0
     cleaner: CleanerFacts | None = None  # None: the node runs no cleaner thread
+    # Replication throttles, by side ("leader", "follower"): what each quota counted.
+    throttles: list[ThrottleFacts] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ThrottleFacts:
+    """One side's replication quota as /metrics reads it (server/replication_quota.py)."""
+
+    side: str  # leader | follower
+    bytes_total: int  # throttled bytes counted since the node started
+    byte_rate: float  # the measured rate over the quota's window, bytes/s
+    bound: int  # the throttle rate in force, bytes/s (Long.MAX_VALUE: none)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
@@ -372,9 +385,39 @@ def families(facts: NodeFacts) -> list[Metric]:
         for topic, counts in sorted(facts.traffic.items()):
             family.add_metric([topic], getattr(counts, attribute))
         out.append(family)
+    out += throttle_families(facts.throttles)
     if facts.cleaner is not None:
         out += cleaner_families(facts.cleaner)
     return out
+
+
+def throttle_families(throttles: list[ThrottleFacts]) -> list[Metric]:
+    """Kafka's LeaderReplication / FollowerReplication quota metrics, labelled by side."""
+    counted = CounterMetricFamily(
+        "kraft_replication_throttled_bytes",
+        "Bytes of replication-throttled partitions (the topics' leader/follower."
+        "replication.throttled.replicas) sent as leader or received as follower, in-sync "
+        "replicas' traffic included, as Kafka counts them.",
+        labels=["side"],
+    )
+    rate = GaugeMetricFamily(
+        "kraft_replication_throttled_byte_rate",
+        "The rate of those bytes over the quota's window (11 s), bytes per second: what the "
+        "throttle compares with its bound (Kafka's byte-rate of LeaderReplication and "
+        "FollowerReplication).",
+        labels=["side"],
+    )
+    bound = GaugeMetricFamily(
+        "kraft_replication_throttle_rate_bytes_per_second",
+        "The throttle in force on this broker (leader/follower.replication.throttled.rate); "
+        "9223372036854775807 when none.",
+        labels=["side"],
+    )
+    for t in throttles:
+        counted.add_metric([t.side], t.bytes_total)
+        rate.add_metric([t.side], t.byte_rate)
+        bound.add_metric([t.side], t.bound)
+    return [counted, rate, bound]
 
 
 def cleaner_families(facts: CleanerFacts) -> list[Metric]:
@@ -508,6 +551,7 @@ def gather(node: Node) -> NodeFacts:
     # which Prometheus reads as a counter reset).
     rm.traffic.keep_only(state.topics)
     monitor = node.loop_monitor
+    now_ms = int(SYSTEM_CLOCK.monotonic_s() * 1000)  # the quotas' clock (replication, fetcher)
     return NodeFacts(
         replicas=replicas,
         offline_partitions=offline,
@@ -524,6 +568,10 @@ def gather(node: Node) -> NodeFacts:
         traffic={topic: counts.copy() for topic, counts in rm.traffic.topics.items()},
         loop_lag_max_s=0.0 if monitor is None else monitor.max_lag_ms / 1000,
         cleaner=gather_cleaner(rm.logs.cleaner),
+        throttles=[
+            ThrottleFacts(side, q.bytes_total, q.rate(now_ms), q.bound)
+            for side, q in (("leader", rm.quotas.leader), ("follower", rm.quotas.follower))
+        ],
     )
 
 

@@ -76,6 +76,7 @@ from server.reconcile import (
     plan_reconcile,
 )
 from server.replication import ReplicaFetchHandler, isr_check
+from server.replication_quota import RATES, REPLICA_LISTS, ReplicationQuotas
 from server.tasks import supervised
 from server.topic_metrics import TrafficTable
 from storage.batch import NewRecord
@@ -118,8 +119,15 @@ class ReplicaManager:
         self._call_controller = call_controller
         self._clock = clock
         self.logs = LogManager(log_dir, node_id, clock, cleaner)
+        # Replication throttles (server/replication_quota.py), kept in step by on_metadata.
+        self.quotas = ReplicationQuotas(node_id)
         self.fetcher = ReplicaFetcher(
-            node_id, self.logs, lambda leader: broker_url(leader, True), http, sign
+            node_id,
+            self.logs,
+            lambda leader: broker_url(leader, True),
+            http,
+            sign,
+            quota=self.quotas.follower,
         )
         self.fetch_handler = ReplicaFetchHandler(
             node_id,
@@ -128,6 +136,7 @@ class ReplicaManager:
             clock,
             watch_isr=self.watch_isr,
             lag_max_ms=replica_lag_time_max_ms,
+            quota=self.quotas.leader,
         )
         # Led partitions whose ISR to look at, by when (see the module's docstring).
         self._isr_due: Deadlines[Key] = Deadlines()
@@ -381,8 +390,15 @@ class ReplicaManager:
         it names for the reconcile task. Costs what the entry has, not what the node hosts."""
         if records is None:
             self._pending_all = True
+            state = self._metadata()
+            self.quotas.reload(
+                {name: topic.configs for name, topic in state.topics.items()},
+                state.broker_configs,
+            )
         else:
             for record in records:
+                if isinstance(record, ConfigRecord):
+                    self._config_applied(record)
                 if isinstance(record, TopicRecord):
                     self._topic_names[record.topic_id] = record.name
                     self._pending_names.add(record.name)
@@ -396,7 +412,21 @@ class ReplicaManager:
                         self._pending_names.add(name)
                     if isinstance(record, RemoveTopicRecord):
                         self._topic_names.pop(record.topic_id, None)
+                        if name is not None:
+                            self._topic_throttles(name)
         self._reconcile_wakeup.set()
+
+    def _config_applied(self, record: ConfigRecord) -> None:
+        """A throttle setting changed: the quotas read it from the newest state."""
+        if record.resource_type == "topic":
+            if record.name in REPLICA_LISTS:
+                self._topic_throttles(record.resource_name)
+        elif record.name in RATES:
+            self.quotas.update_rates(self._metadata().broker_configs)
+
+    def _topic_throttles(self, name: str) -> None:
+        topic = self._metadata().topics.get(name)
+        self.quotas.update_topic(name, None if topic is None else topic.configs)
 
     def _topic_name(self, topic_id: str) -> str | None:
         # A removed topic is gone from the state: its name is the one it was created with,

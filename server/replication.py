@@ -34,6 +34,14 @@ times out or fails once the metadata arrives, and is truncated away by leader ep
 A follower whose last epoch ends earlier here than its fetch offset gets the ``diverging``
 epoch and end offset, truncates there, and fetches again: followers truncate by leader epoch,
 never by the high watermark alone.
+
+Replication throttles (Kafka's ``ReplicaManager.shouldLeaderThrottle``; the quota is
+``server/replication_quota.py``): a partition the topic's ``leader.replication.throttled.replicas``
+names on this broker is left out of an answer to a follower that is not in the ISR while the
+leader quota is exceeded (the answer still carries its high watermark; the partition is looked
+at again in the session's next round), and such a read takes at most one quota window of the
+bound. Every byte of a throttled partition sent counts, to in-sync followers too, as in Kafka.
+While no topic throttles anything here the cost is one attribute read per partition answered.
 """
 
 from __future__ import annotations
@@ -72,6 +80,7 @@ from server.replica_fetch_wire import (
     encode_response,
     error_entry,
 )
+from server.replication_quota import ReplicationQuota
 from storage.errors import KafkaStorageError
 
 # The wire's names, for the modules that import them from here.
@@ -117,8 +126,11 @@ class ReplicaFetchHandler:
         *,
         watch_isr: WatchIsr | None = None,
         lag_max_ms: int = limits.REPLICA_LAG_TIME_MAX_MS,
+        quota: ReplicationQuota | None = None,
     ) -> None:
         self.node_id = node_id
+        # The leader side's replication throttle (never active when not given).
+        self.quota = ReplicationQuota() if quota is None else quota
         self._lookup = lookup
         self._request_isr_change = request_isr_change
         self._clock = clock
@@ -183,14 +195,26 @@ class ReplicaFetchHandler:
         entry["high_watermark"] = log_.high_watermark
         if budget <= 0 or want.fetch_offset == log_.log_end_offset:
             return entry, b""
+        quota = self.quota
+        throttled = quota.active and quota.is_throttled(p.topic, p.index)
+        if throttled and replica_id not in p.state.isr:
+            now = self._quota_now_ms()
+            if quota.exceeded(now):
+                return entry, b""  # looked at again next round, as a partition with no news
+            budget = quota.read_cap(budget)
         try:
             data = log_.read(want.fetch_offset, budget)
         except KafkaStorageError:
             p.notify()
             entry["error"] = error_entry(KAFKA_STORAGE_ERROR, str(log_.offline))
             return entry, b""
+        if throttled:
+            quota.record(len(data), self._quota_now_ms())
         entry["size"] = len(data)
         return entry, data
+
+    def _quota_now_ms(self) -> int:
+        return int(self._clock.monotonic_s() * 1000)
 
     def _record_progress(
         self, p: Partition, replica: int, want: FetchPartition, now_ms: int, sessionless: bool
