@@ -1,9 +1,9 @@
-"""Replica placement: Kafka's ``AdminUtils.assignReplicasToBrokers``, and the controller's
-balanced use of it.
+"""Replica placement: Kafka's ``AdminUtils.assignReplicasToBrokers`` (what
+``kraft-reassign-partitions --generate`` proposes, as Kafka's tool does), and the controller's
+balanced placement of new topics and partitions, which follows the same goals.
 
 Pure functions, no I/O, importing nothing of ours (like :mod:`client.protocol`), so that the
-controller (topic creation, new partitions) and ``kraft-reassign-partitions --generate`` place
-replicas the same way.
+tool and the controller share them.
 
 Kafka's placement has three goals: spread the replicas evenly over the brokers; spread the
 other replicas of the partitions a broker leads over the other brokers; and, when every broker
@@ -25,13 +25,27 @@ Rack-aware (every broker has a rack)
 Some brokers with a rack and some without is an error (:class:`PlacementError`), as in Kafka.
 
 Balance (issue 16 §6: new topics prefer the brokers with the fewest replicas)
-    :func:`balanced_assignment` is the controller's use: it orders the brokers by how many
-    replicas they hold (fewest first; ties in an order drawn from the caller's ``rng``), and
-    runs the placement above on that order with start index 0 and shift 0, numbering the new
-    partitions from ``first_partition``. So the first new partition's replicas go to the
-    emptiest brokers, the next ones round robin down the list, and a full round still gives
-    every broker the same share. With racks, the racks are ordered by their emptiest broker
-    (then the rng), and each rack's brokers by their count (then the rng).
+    :func:`balanced_assignment` is the controller's placement. Kafka's round robin over a
+    broker list ordered by load would still put the second partition's follower on the third
+    broker, however full; so the controller fills greedily instead, one partition at a time,
+    counting the replicas it has placed so far:
+
+    - the leader (first replica) is, among the brokers within one replica of the emptiest,
+      the one that is the preferred leader of the fewest partitions, then the one with the
+      fewest replicas, then the first in a rotating order;
+    - each other replica is the broker with the fewest replicas among those that are not yet
+      a replica of the partition and, while some rack has no replica of it, on such a rack,
+      then the first in a rotating order that starts after the leader.
+
+    The rotating order is a permutation of the brokers drawn from the caller's ``rng`` (one
+    shuffle of the sorted ids, so a plan is deterministic given the rng's state), turned by
+    one for each partition; the followers' order turns once more every full round, as
+    Kafka's replica shift does. On a balanced cluster this gives Kafka's even spread: every
+    broker the same share of replicas and of leaders, and a broker's partitions' followers
+    spread over the others. On an unbalanced one, new replicas go to the emptiest brokers
+    until they catch up. Brokers without a rack, when others have one, count as one more
+    rack: unlike Kafka's tool (AdminUtils) and like Kafka's controller (StripedReplicaPlacer),
+    that is no error, so adding a broker without ``broker.rack`` never stops topic creation.
 """
 
 from __future__ import annotations
@@ -172,9 +186,14 @@ def rack_alternated_brokers(
         for members in by_rack.values():
             members.sort()
     assert sorted(rack_order) == sorted(by_rack), "rack_order names every rack once"
-    queues = [list(reversed(by_rack[rack])) for rack in rack_order]
+    return _interleave([by_rack[rack] for rack in rack_order])
+
+
+def _interleave(groups: Sequence[Sequence[int]]) -> list[int]:
+    """The first of each group in turn, then the second of each, and so on."""
+    queues = [list(reversed(group)) for group in groups]
     out: list[int] = []
-    while len(out) < len(racks):
+    while any(queues):
         for queue in queues:
             if queue:
                 out.append(queue.pop())
@@ -221,26 +240,54 @@ def balanced_assignment(
     partitions: int,
     replication_factor: int,
     *,
+    leader_counts: Mapping[int, int] | None = None,
     first_partition: int = 0,
     rng: random.Random,
 ) -> dict[int, tuple[int, ...]]:
     """The controller's placement of new partitions (see the module's docstring, Balance):
-    Kafka's placement over ``brokers`` ordered by ``replica_counts`` (a broker not in it
-    holds none), fewest first, ties in an order drawn from ``rng``; start index and shift 0;
-    partitions numbered from ``first_partition``. Deterministic given the rng's state.
-    Raises PlacementError as :func:`assign_replicas` does."""
+    partition -> replicas for ``partitions`` partitions numbered from ``first_partition``,
+    filling the brokers with the fewest replicas (``replica_counts``; a broker not in it holds
+    none) and, among those, the fewest preferred leaderships (``leader_counts``) first, over
+    racks where brokers have one. Deterministic given the rng's state. Raises PlacementError
+    as :func:`assign_replicas` does for a count or factor out of range."""
     _check(brokers, partitions, replication_factor)
-    aware = _rack_aware(racks, brokers)
-    # One draw per broker, in id order, so the result depends on the rng and the counts only.
-    tie = {b: rng.random() for b in sorted(brokers)}
-    by_load = sorted(brokers, key=lambda b: (replica_counts.get(b, 0), tie[b]))
-    if aware:
-        emptiest: dict[str, tuple[int, float]] = {}
-        for b in by_load:  # the first broker seen of a rack is its emptiest
-            emptiest.setdefault(str(racks[b]), (replica_counts.get(b, 0), tie[b]))
-        rack_order = sorted(emptiest, key=lambda r: emptiest[r])
-        ordered = rack_alternated_brokers({b: racks[b] for b in by_load}, rack_order)
-        placed = _aware(ordered, racks, partitions, replication_factor, 0, 0, 0)
-    else:
-        placed = _unaware(by_load, partitions, replication_factor, 0, 0, 0)
-    return {first_partition + p: replicas for p, replicas in placed.items()}
+    ids = sorted(brokers)
+    count = len(ids)
+    order = list(ids)
+    rng.shuffle(order)
+    position = {b: n for n, b in enumerate(order)}
+    held = {b: replica_counts.get(b, 0) for b in ids}
+    leading = {b: (leader_counts or {}).get(b, 0) for b in ids}
+    rack_of = {b: racks.get(b) for b in ids}  # None: no rack, one more rack here
+    rack_count = len(set(rack_of.values()))
+    out: dict[int, tuple[int, ...]] = {}
+    for n in range(partitions):
+        # The leader: among the brokers within one replica of the emptiest, the one leading
+        # the fewest, then the fewest replicas, then the rotating order.
+        low = min(held.values())
+        leader = min(
+            (b for b in ids if held[b] <= low + 1),
+            key=lambda b: (leading[b], held[b], (position[b] - n) % count),
+        )
+        replicas = [leader]
+        racks_used = {rack_of[leader]}
+        # The followers' order starts after the leader and turns once more every full round
+        # (Kafka's replica shift), so a broker's partitions vary their followers.
+        origin = position[leader] + 1 + n // count
+        for _ in range(replication_factor - 1):
+            fresh_rack = len(racks_used) < rack_count
+            follower = min(
+                (
+                    b
+                    for b in ids
+                    if b not in replicas and not (fresh_rack and rack_of[b] in racks_used)
+                ),
+                key=lambda b: (held[b], (position[b] - origin) % count),
+            )
+            replicas.append(follower)
+            racks_used.add(rack_of[follower])
+        for b in replicas:
+            held[b] += 1
+        leading[leader] += 1
+        out[first_partition + n] = tuple(replicas)
+    return out

@@ -10,6 +10,8 @@ Recognised settings (Kafka's names where Kafka has one)::
     controller.quorum.voters     1@127.0.0.1:9093,2@127.0.0.1:9095,... (must name node.id)
     listeners                    HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
     advertised.listeners         HTTP://host:port (default: the HTTP listener)
+    broker.rack                  the broker's rack (any text; default none): rack-aware
+                                 placement spreads a partition's replicas over racks
     log.dirs / log.dir           the log directory (default /tmp/kraft-combined-logs; one only)
     num.partitions               topic default (1)
     default.replication.factor   topic default (1)
@@ -80,6 +82,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kraft.limits import CONFIG_VALUE_LENGTH_MAX
 from server import limits, logs
 from server.topic_configs import TOPIC_CONFIGS, conflict_problem, effective_configs
 from storage.clean_map import ENTRY_OVERHEAD_BYTES
@@ -130,6 +133,7 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})
 
 _KNOWN = {
     "node.id",
+    "broker.rack",
     "broker.id",
     "process.roles",
     "controller.quorum.voters",
@@ -297,6 +301,7 @@ class NodeConfig:
     groups: GroupSettings = field(default_factory=lambda: GroupSettings())
     cleaner: CleanerSettings = field(default_factory=lambda: CleanerSettings())
     log_level: int = logs.DEFAULT_LEVEL  # a logging level (logging.INFO...)
+    rack: str | None = None  # broker.rack (None: no rack)
 
     @property
     def tls(self) -> bool:
@@ -487,7 +492,22 @@ class NodeConfig:
             groups=_group_settings(props),
             cleaner=_cleaner_settings(props),
             log_level=_log_level(props),
+            rack=_rack(props),
         )
+
+
+def _rack(props: dict[str, str]) -> str | None:
+    """Kafka's broker.rack: any text, or none. An empty value is none (a properties file's
+    ``broker.rack=`` leaves it unset)."""
+    rack = props.get("broker.rack", "").strip()
+    if not rack:
+        return None
+    # The registration record holds it as a config value, with that value's limit.
+    if len(rack) > CONFIG_VALUE_LENGTH_MAX or not rack.isprintable():
+        raise ConfigError(
+            f"broker.rack: must be printable text of at most {CONFIG_VALUE_LENGTH_MAX} characters"
+        )
+    return rack
 
 
 def _topic_defaults(props: dict[str, str]) -> dict[str, str]:

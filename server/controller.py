@@ -72,6 +72,7 @@ def place_replicas(
             state.replica_counts(),
             partitions,
             replication_factor,
+            leader_counts=state.preferred_counts(),
             first_partition=first_partition,
             rng=rng,
         )

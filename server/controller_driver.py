@@ -176,11 +176,14 @@ class ControllerDriver:
             http_url = str(body["http_url"])
             raft_address = str(body["raft_address"])
             cluster_id = str(body["cluster_id"])
+            rack = body.get("rack")  # broker.rack, absent or null for none
+            if rack is not None and not isinstance(rack, str):
+                raise TypeError("rack")
         except (KeyError, TypeError, ValueError):
             raise ApiError(
                 INVALID_REQUEST,
                 "a registration needs broker_id, incarnation_id, "
-                "http_url, raft_address and cluster_id",
+                "http_url, raft_address and cluster_id (and a rack: a string or null)",
             ) from None
         if cluster_id != self.cluster_id:
             raise ApiError(
@@ -195,7 +198,13 @@ class ControllerDriver:
 
         def plan(state: MetadataState) -> list[MetadataRecord]:
             return controller.plan_register_broker(
-                state, broker_id, incarnation_id, http_url, raft_address, session_alive=alive
+                state,
+                broker_id,
+                incarnation_id,
+                http_url,
+                raft_address,
+                session_alive=alive,
+                rack=rack,
             )
 
         index = await self._write(plan, term)

@@ -115,6 +115,8 @@ class Node:
                 "incarnation_id": self.incarnation_id,
                 "http_url": config.advertised_http_url,
                 "raft_address": config.raft_address,
+                # Only when set: a controller from before racks refuses a field it does not know.
+                **({} if config.rack is None else {"rack": config.rack}),
             },
             lambda: self.quorum.snapshot_state().applied_index,
             self._on_unfenced,
@@ -423,7 +425,13 @@ class Node:
             "cluster_id": self.meta.cluster_id,
             "controller_id": self.quorum.leader_id(),
             "brokers": [
-                {"id": b.id, "url": b.http_url, "fenced": b.fenced, "alive": not b.fenced}
+                {
+                    "id": b.id,
+                    "url": b.http_url,
+                    "fenced": b.fenced,
+                    "alive": not b.fenced,
+                    "rack": b.rack,
+                }
                 for b in brokers
             ],
         }

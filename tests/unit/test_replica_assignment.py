@@ -218,18 +218,47 @@ def test_balanced_placement_fills_the_emptiest_brokers_first() -> None:
     for seed in range(5):
         placed = balanced_assignment([1, 2, 3, 4], racks, counts, 1, 2, rng=random.Random(seed))
         assert placed == {0: (3, 4)}
-        placed = balanced_assignment([1, 2, 3, 4], racks, counts, 2, 1, rng=random.Random(seed))
-        assert placed == {0: (3,), 1: (4,)}
+        placed = balanced_assignment([1, 2, 3, 4], racks, counts, 2, 2, rng=random.Random(seed))
+        assert {b for replicas in placed.values() for b in replicas} == {3, 4}
+        placed = balanced_assignment(
+            [1, 2, 3, 4], racks, counts, 7, 1, leader_counts=counts, rng=random.Random(seed)
+        )
+        leaders = [r[0] for r in placed.values()]
+        assert leaders[:5] == [3] * 5 and set(leaders) == {3, 4}
+        assert abs(leaders.count(3) - (5 + leaders.count(4))) <= 1
 
 
-def test_balanced_placement_of_a_full_round_stays_even() -> None:
-    racks: dict[int, str | None] = {b: None for b in range(1, 6)}
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("brokers", "partitions", "factor"), [(5, 10, 3), (4, 8, 2), (6, 6, 3)])
+def test_balanced_placement_on_a_balanced_cluster_spreads_as_kafkas(
+    seed: int, brokers: int, partitions: int, factor: int
+) -> None:
+    racks: dict[int, str | None] = {b: None for b in range(1, brokers + 1)}
     placed = balanced_assignment(
-        list(racks), racks, {1: 9, 3: 2}, 10, 3, first_partition=4, rng=random.Random(1)
+        list(racks), racks, {}, partitions, factor, rng=random.Random(seed)
+    )
+    assert all(len(set(replicas)) == factor for replicas in placed.values())
+    leaders = Counter(replicas[0] for replicas in placed.values())
+    assert sorted(leaders.values()) == [partitions // brokers] * brokers
+    counts = Counter(b for replicas in placed.values() for b in replicas)
+    assert sorted(counts.values()) == [partitions * factor // brokers] * brokers
+    # Goal 2: a broker's partitions do not all share the same followers.
+    if partitions // brokers > 1:
+        for leader in racks:
+            sets = {frozenset(r[1:]) for r in placed.values() if r[0] == leader}
+            assert len(sets) > 1, (leader, placed)
+
+
+def test_balanced_placement_evens_out_an_imbalance() -> None:
+    racks: dict[int, str | None] = {b: None for b in range(1, 6)}
+    counts = {1: 9, 3: 2}
+    placed = balanced_assignment(
+        list(racks), racks, counts, 10, 3, first_partition=4, rng=random.Random(1)
     )
     assert sorted(placed) == list(range(4, 14))
-    counts = Counter(b for replicas in placed.values() for b in replicas)
-    assert sorted(counts.values()) == [6] * 5
+    total = Counter(counts)
+    total.update(b for replicas in placed.values() for b in replicas)
+    assert max(total.values()) - min(total.values()) <= 1
     assert all(len(set(replicas)) == 3 for replicas in placed.values())
 
 
@@ -255,7 +284,37 @@ def test_balanced_placement_with_racks_spans_racks_from_the_emptiest() -> None:
             assert sorted(str(racks[b]) for b in replicas) == ["a", "b", "c"]
 
 
-def test_balanced_placement_refuses_partial_rack_information() -> None:
-    with pytest.raises(PlacementError) as caught:
-        balanced_assignment([1, 2], {1: "a", 2: None}, {}, 1, 1, rng=random.Random(0))
-    assert caught.value.message == NO_RACK_INFORMATION
+def test_balanced_placement_counts_brokers_without_a_rack_as_one_more_rack() -> None:
+    # Kafka's controller (StripedReplicaPlacer) does the same: a broker added without
+    # broker.rack must not stop topic creation, as AdminUtils' error would.
+    racks: dict[int, str | None] = {1: "a", 2: "a", 3: "b", 4: None, 5: None}
+    for seed in range(5):
+        placed = balanced_assignment(list(racks), racks, {}, 6, 3, rng=random.Random(seed))
+        for replicas in placed.values():
+            assert len({racks[b] for b in replicas}) == 3
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_balanced_placement_keeps_its_rules_on_random_clusters(seed: int) -> None:
+    rng = random.Random(seed)
+    brokers = rng.sample(range(1, 40), rng.randint(1, 9))
+    names = ["a", "b", "c", None][: rng.randint(1, 4)]
+    racks = {b: rng.choice(names) for b in brokers}
+    counts = {b: rng.randint(0, 20) for b in brokers if rng.random() < 0.7}
+    if rng.random() < 0.4:
+        counts = {}
+    factor = rng.randint(1, len(brokers))
+    partitions = rng.randint(1, 30)
+    placed = balanced_assignment(brokers, racks, counts, partitions, factor, rng=random.Random(1))
+    again = balanced_assignment(brokers, racks, counts, partitions, factor, rng=random.Random(1))
+    assert placed == again
+    rack_count = len(set(racks.values()))
+    total = Counter(counts)
+    for replicas in placed.values():
+        assert len(set(replicas)) == len(replicas) == factor
+        assert set(replicas) <= set(brokers)
+        assert len({racks[b] for b in replicas}) == min(factor, rack_count)
+        total.update(replicas)
+    if rack_count == 1 and not counts:
+        # From an even start the brokers stay even: their totals end within one.
+        assert max(total[b] for b in brokers) - min(total[b] for b in brokers) <= 1
