@@ -13,10 +13,13 @@ Same flags and the same lines as Kafka's tool::
 
 Topics: describe (their own configs, or ``--all``), alter with ``--add-config`` /
 ``--add-config-file`` / ``--delete-config`` (Kafka's incrementalAlterConfigs: one metadata
-write). Brokers: describe only; a broker's configs come from its properties file at start and
-nothing applies a changed one to a running node, so ``--alter`` of a broker is refused by name
-rather than stored without effect. The other entity types (users, clients, ips, groups...) are
-refused by name too.
+write). Brokers: describe, and alter of the two dynamic broker configs, the replication
+throttle rates (``--entity-type brokers --entity-name 1 --alter --add-config
+leader.replication.throttled.rate=1000000``); the server refuses any other broker config in
+Kafka's words (a broker's other configs come from its properties file at start and nothing
+applies a changed one to a running node). The brokers' default entity (``--entity-default``)
+cannot be altered here: set the rates per broker. The other entity types (users, clients,
+ips, groups...) are refused by name.
 """
 
 from __future__ import annotations
@@ -56,10 +59,10 @@ _REFUSED = {
     "--client-defaults": _NO_OTHER,
     "--ip-defaults": _NO_OTHER,
 }
-_BROKER_ALTER = (
-    "--alter of brokers is not supported: a broker's configs are read from its properties "
-    "file at start and nothing applies a changed one to a running node; edit the file and "
-    "restart the node"
+_BROKER_DEFAULT_ALTER = (
+    "--alter of the brokers' default entity is not supported: set "
+    "leader.replication.throttled.rate and follower.replication.throttled.rate per broker, "
+    "with --entity-name (the other broker configs are read from the properties file at start)"
 )
 # Kafka splits --add-config at commas and '=' outside square brackets.
 _OUTSIDE_BRACKETS = r"(?=[^\]]*(?:\[|$))"
@@ -255,7 +258,8 @@ def parse_command(argv: list[str]) -> ConfigsCommand:
                     "An entity-name or default entity must be specified with --alter of users, "
                     "clients, brokers or ips"
                 )
-            raise common.UsageError(_BROKER_ALTER)
+            if entity_name == "":
+                raise common.UsageError(_BROKER_DEFAULT_ALTER)
         if not entity_name:
             raise common.UsageError(
                 f"An entity name must be specified with --alter of {entity_type}"
@@ -365,14 +369,21 @@ async def execute(cmd: ConfigsCommand, admin: AsyncAdmin) -> list[str]:
             out += describe_lines(cmd.entity_type, entity, entries, cmd.describe_all)
         return out
     name = cmd.entity_name or ""
+    brokers = cmd.entity_type == "brokers"
+    entries = await (
+        admin.describe_broker_configs(int(name))
+        if brokers
+        else admin.describe_topic_config_entries(name)
+    )
     current = {
-        str(e.get("name"))
-        for e in await admin.describe_topic_config_entries(name)
-        if e.get("source") == "DYNAMIC_TOPIC_CONFIG"
+        str(e.get("name")) for e in entries if e.get("source") == _DEFAULT_SOURCE[cmd.entity_type]
     }
     invalid = [k for k in cmd.delete if k not in current]
     if invalid:
         raise common.UsageError("Invalid config(s): " + ",".join(invalid))
+    if brokers:
+        await admin.incremental_alter_broker_configs(int(name), dict(cmd.add), list(cmd.delete))
+        return [f"Completed updating config for broker {name}."]
     await admin.incremental_alter_topic_configs(name, dict(cmd.add), list(cmd.delete))
     return [f"Completed updating config for topic {name}."]
 

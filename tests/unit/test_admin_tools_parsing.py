@@ -131,15 +131,39 @@ def test_kafkas_checks_of_the_command_line() -> None:
     )
 
 
-def test_other_entity_types_and_broker_alter_are_refused_by_name() -> None:
+def test_other_entity_types_and_the_broker_default_alter_are_refused_by_name() -> None:
     assert "users is not supported" in usage_error([*B, "--entity-type", "users", "--describe"])
     assert "Invalid entity type widgets" in usage_error(
         [*B, "--entity-type", "widgets", "--describe"]
     )
     assert "--user is not supported" in usage_error([*B, "--user", "u", "--describe"])
-    assert usage_error([*B, "--broker", "1", "--alter", "--add-config", "a=1"]).startswith(
-        "--alter of brokers is not supported"
+    assert usage_error([*B, "--broker-defaults", "--alter", "--add-config", "a=1"]).startswith(
+        "--alter of the brokers' default entity is not supported"
     )
+
+
+def test_a_brokers_throttle_rates_are_altered_by_name() -> None:
+    """The server decides which broker configs are dynamic; the tool sends what it is given."""
+    cmd = cfg.parse_command(
+        [
+            *B,
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "2",
+            "--alter",
+            "--add-config",
+            "leader.replication.throttled.rate=1000,follower.replication.throttled.rate=2000",
+            "--delete-config",
+            "a",
+        ]
+    )
+    assert (cmd.entity_type, cmd.entity_name, cmd.action) == ("brokers", "2", "alter")
+    assert dict(cmd.add) == {
+        "leader.replication.throttled.rate": "1000",
+        "follower.replication.throttled.rate": "2000",
+    }
+    assert cmd.delete == ("a",)
 
 
 def test_entry_line_is_kafkas() -> None:
