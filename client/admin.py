@@ -216,6 +216,18 @@ class AsyncAdmin:
         """``{"cluster_id", "controller_id", "brokers": [{"id", "url", "fenced", "alive"}]}``."""
         return await self._retrying(lambda c: c.cluster())
 
+    async def unregister_broker(self, broker_id: int) -> None:
+        """Kafka's unregisterBroker: removes broker ``broker_id``'s registration.
+        BROKER_ID_NOT_REGISTERED when no broker has that id (also when a lost answer made
+        this call try again after it had succeeded); INVALID_REQUEST while a partition lists
+        the broker among its replicas (move them first). A broker process still running
+        registers again on its next heartbeat: stop it first."""
+
+        async def call(c: KraftClient) -> None:
+            await c._request("DELETE", f"/v1/brokers/{int(broker_id)}")
+
+        await self._retrying(call)
+
     async def list_topics(self, *, include_internal: bool = True) -> list[str]:
         """Topic names, sorted; ``__consumer_offsets`` left out unless ``include_internal``."""
         topics = await self._retrying(lambda c: c.list_topics())
@@ -491,6 +503,9 @@ class Admin:
 
     def describe_cluster(self) -> dict[str, Any]:
         return self._run(self._admin.describe_cluster())
+
+    def unregister_broker(self, broker_id: int) -> None:
+        self._run(self._admin.unregister_broker(broker_id))
 
     def list_topics(self, *, include_internal: bool = True) -> list[str]:
         return self._run(self._admin.list_topics(include_internal=include_internal))

@@ -452,6 +452,7 @@ def make_app(node: Node) -> web.Application:
     # Client authentication and ACLs run after the internal-auth check, which marks the
     # cluster's own calls. (http_acls imports this module, hence the import here.)
     from server.http_acls import add_routes as add_acl_routes
+    from server.http_brokers import add_routes as add_broker_routes
     from server.http_cluster_views import add_routes as add_cluster_view_routes
     from server.http_configs import add_routes as add_config_routes
     from server.http_console import add_routes as add_console_routes
@@ -489,6 +490,7 @@ def make_app(node: Node) -> web.Application:
     r.add_post("/v1/elections", elect_leaders)
     r.add_get("/metrics", get_metrics)
     add_acl_routes(r)
+    add_broker_routes(r)
     add_group_routes(r)
     add_config_routes(r)
     add_log_dir_routes(r)

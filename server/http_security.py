@@ -119,6 +119,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/topics/{topic}/configs/entries"): _topic("DESCRIBE_CONFIGS"),
     ("GET", "/v1/brokers/{broker}/configs"): _cluster("DESCRIBE_CONFIGS"),  # DescribeConfigs
     ("GET", "/v1/brokers/{broker}/log-dirs"): _cluster("DESCRIBE"),  # DescribeLogDirs
+    ("DELETE", "/v1/brokers/{broker}"): _cluster("ALTER"),  # UnregisterBroker
     # Replica figures (the console): a broker's own as DescribeLogDirs shows them; a topic's
     # from every broker holding one, as describing the topic does.
     ("GET", "/v1/brokers/{broker}/replicas"): _cluster("DESCRIBE"),
