@@ -128,6 +128,8 @@ def _describe(node: Node, name: str) -> dict[str, Any]:
                 "leader_epoch": p.leader_epoch,
                 "replicas": list(p.replicas),
                 "isr": list(p.isr),
+                "adding_replicas": list(p.adding_replicas),
+                "removing_replicas": list(p.removing_replicas),
                 "log_start_offset": None if local is None else local.log.log_start_offset,
                 "high_watermark": None if local is None else local.high_watermark,
                 "offline": None if local is None else local.log.offline is not None,
@@ -164,7 +166,11 @@ async def list_topics(request: web.Request) -> web.Response:
 
 
 def _replication_factor(topic: TopicState) -> int:
-    return len(topic.partitions[0].replicas) if topic.partitions else 0
+    # Kafka's TopicCommand: while partition 0 moves, its replicas less the adding ones.
+    if not topic.partitions:
+        return 0
+    first = topic.partitions[0]
+    return len(first.replicas) - len(first.adding_replicas)
 
 
 async def _admin(
@@ -459,6 +465,7 @@ def make_app(node: Node) -> web.Application:
     from server.http_disk import add_routes as add_disk_routes
     from server.http_groups import add_routes as add_group_routes
     from server.http_log_dirs import add_routes as add_log_dir_routes
+    from server.http_reassignments import add_routes as add_reassignment_routes
     from server.http_replicas import add_routes as add_replica_routes
 
     client_security = security_middleware(node.config, SYSTEM_CLOCK.monotonic_s)
@@ -495,6 +502,7 @@ def make_app(node: Node) -> web.Application:
     add_config_routes(r)
     add_log_dir_routes(r)
     add_replica_routes(r)
+    add_reassignment_routes(r)
     add_disk_routes(r)
     add_console_routes(r)
     r.add_post("/v1/internal/brokers", register_broker)

@@ -135,6 +135,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/topics/{topic}/partitions/{partition}/offsets"): _topic("DESCRIBE"),
     ("POST", "/v1/producers"): Rule("CLUSTER", "IDEMPOTENT_WRITE", kind="idempotent"),
     ("POST", "/v1/elections"): _cluster("ALTER"),  # ElectLeaders
+    ("POST", "/v1/reassignments"): _cluster("ALTER"),  # AlterPartitionReassignments
+    ("GET", "/v1/reassignments"): _cluster("DESCRIBE"),  # ListPartitionReassignments
     ("GET", "/v1/acls"): _cluster("DESCRIBE"),  # DescribeAcls
     ("POST", "/v1/acls"): _cluster("ALTER"),  # CreateAcls
     ("DELETE", "/v1/acls"): _cluster("ALTER"),  # DeleteAcls

@@ -330,15 +330,23 @@ def topic_line(desc: dict[str, Any]) -> str:
 
 def partition_line(topic: str, part: dict[str, Any]) -> str:
     leader = part.get("leader")
-    return (
+    line = (
         f"\tTopic: {topic}\tPartition: {part.get('partition')}"
         f"\tLeader: {'none' if leader is None else leader}"
         f"\tReplicas: {_ids(part.get('replicas'))}\tIsr: {_ids(part.get('isr'))}"
     )
+    adding, removing = part.get("adding_replicas"), part.get("removing_replicas")
+    if adding or removing:
+        # Kafka 4.4's TopicCommand prints both while the partition is being reassigned.
+        line += f"\tAdding Replicas: {_ids(adding)}\tRemoving Replicas: {_ids(removing)}"
+    return line
 
 
 def is_under_replicated(part: dict[str, Any]) -> bool:
-    return len(part.get("isr") or []) < len(part.get("replicas") or [])
+    """Kafka's isUnderReplicated: fewer ISR members than the replication factor, which for
+    a partition being reassigned is its replicas less the adding ones."""
+    factor = len(part.get("replicas") or []) - len(part.get("adding_replicas") or [])
+    return len(part.get("isr") or []) < factor
 
 
 def is_unavailable(part: dict[str, Any], live_brokers: set[int]) -> bool:

@@ -106,6 +106,7 @@ QUERY: dict[str, tuple[str, ...]] = {
     "/v1/topics/{topic}/partitions/{partition}/offsets": ("timestamp",),
     "/v1/acls": BINDING_FIELDS,
     "/v1/groups/{group}/offsets": ("topic",),
+    "/v1/reassignments": ("topic",),
     "/v1/topics": ("detail",),
     "/v1/brokers/{broker}/replicas": ("topics",),
     "/v1/brokers/{broker}/log-dirs": ("topics",),
@@ -179,6 +180,11 @@ BODIES: dict[tuple[str, str], Callable[[Context], Any]] = {
     ("POST", "/v1/elections"): lambda ctx: {
         "election_type": "PREFERRED",
         "partitions": [{"topic": MAIN_TOPIC, "partition": 0}],
+    },
+    # A cancel (writes nothing: the partition is not moving); a mutated list moves only the
+    # topic meant for changes.
+    ("POST", "/v1/reassignments"): lambda ctx: {
+        "partitions": [{"topic": CONFIG_TOPIC, "partition": 0, "replicas": None}]
     },
     ("POST", "/v1/acls"): lambda ctx: {
         "acls": [

@@ -387,3 +387,40 @@ def test_the_list_names_only_moving_partitions_in_order() -> None:
     assert controller.list_reassignments(state) == [expected]
     assert controller.list_reassignments(state, "t") == [expected]
     assert controller.list_reassignments(state, "other") == []
+
+
+# -- kraft-topics --describe ---------------------------------------------------------------------
+
+
+def test_kraft_topics_describe_prints_kafkas_reassignment_columns_while_moving() -> None:
+    from client.tools import topics
+
+    still = {"partition": 0, "leader": 1, "replicas": [1, 2, 3], "isr": [1, 2, 3]}
+    moving = {
+        "partition": 1,
+        "leader": 1,
+        "replicas": [1, 2, 4, 3],
+        "isr": [1, 2, 3],
+        "adding_replicas": [4],
+        "removing_replicas": [3],
+    }
+    growing = {
+        "partition": 2,
+        "leader": 1,
+        "replicas": [1, 2, 3],
+        "isr": [1, 2],
+        "adding_replicas": [3],
+        "removing_replicas": [],
+    }
+    desc = {"name": "t", "replication_factor": 3, "partitions": [still, moving, growing]}
+    assert topics.describe_lines([desc])[1:] == [
+        "\tTopic: t\tPartition: 0\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2,3",
+        "\tTopic: t\tPartition: 1\tLeader: 1\tReplicas: 1,2,4,3\tIsr: 1,2,3"
+        "\tAdding Replicas: 4\tRemoving Replicas: 3",
+        "\tTopic: t\tPartition: 2\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2"
+        "\tAdding Replicas: 3\tRemoving Replicas: ",
+    ]
+    # Kafka's replication factor of a moving partition leaves the adding replicas out: neither
+    # move counts as under-replicated while its original replicas are all in the ISR.
+    assert not any(topics.is_under_replicated(p) for p in (still, moving, growing))
+    assert topics.is_under_replicated(moving | {"isr": [1, 2]})

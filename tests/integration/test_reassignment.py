@@ -1,0 +1,269 @@
+"""Partition reassignment with real nodes (issue 16, item 2; Kafka's KIP-455): a partition
+moved onto another broker while an acks=all idempotent writer goes on, the replication factor
+raised and lowered by the same path, a move that outlives kill -9 of its destination and of
+the controller, and bad requests refused whole.
+
+One four-node combined cluster serves the module: each test makes its own topic.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from client.admin import Admin
+from scripts.node_process import Cluster, NodeProcess, http, wait_until
+from tests.integration.test_cluster import create_topic
+from tests.integration.test_failover import partition_view, read_records
+from tests.integration.test_replication import produce, wait_identical_replicas
+from tests.integration.writer import IdempotentWriter
+
+NODES = 4
+# Generous: a restarted node rejoins, or a move completes, within seconds.
+DEADLINE_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    handle = Cluster.create(
+        tmp_path_factory.mktemp("reassignment"), NODES, **{"min.insync.replicas": "2"}
+    )
+    try:
+        handle.start()
+        yield handle
+    finally:
+        handle.stop()
+
+
+def reassign(node: NodeProcess, moves: dict[int, list[int] | None], topic: str) -> Any:
+    body = {
+        "partitions": [
+            {"topic": topic, "partition": p, "replicas": replicas} for p, replicas in moves.items()
+        ]
+    }
+    status, answer = node.http("POST", "/v1/reassignments", body)
+    assert status == 200, answer
+    return answer
+
+
+def moving(node: NodeProcess, topic: str) -> list[dict[str, Any]] | None:
+    """The topic's moves as ``node`` sees them, or None while it cannot answer."""
+    try:
+        status, body = node.http("GET", f"/v1/reassignments?topic={topic}", timeout=5)
+    except OSError:
+        return None
+    return body["reassignments"] if status == 200 else None
+
+
+def wait_moved(cluster: Cluster, topic: str, target: list[int]) -> dict[str, Any]:
+    """Waits until every running node sees the partition settled on ``target`` with all of it
+    in the ISR; returns the view."""
+
+    def settled() -> dict[str, Any] | None:
+        views = [partition_view(n, topic) for n in cluster.running()]
+        if any(
+            v is None
+            or v["replicas"] != target
+            or v["adding_replicas"]
+            or sorted(v["isr"]) != sorted(target)
+            for v in views
+        ):
+            return None
+        return views[0]
+
+    view: dict[str, Any] = wait_until(f"{topic} moved to {target}", settled, DEADLINE_S)
+    return view
+
+
+def placed(cluster: Cluster, topic: str, factor: int) -> dict[str, Any]:
+    """Creates a one-partition topic and waits until every node knows its leader."""
+    create_topic(cluster.nodes[0], topic, partitions=1, replication_factor=factor)
+
+    def agreed() -> dict[str, Any] | None:
+        views = [partition_view(n, topic) for n in cluster.nodes]
+        known = [v for v in views if v is not None]
+        if len(known) < len(views) or len({v["leader"] for v in known}) != 1:
+            return None
+        return known[0] if known[0]["leader"] is not None else None
+
+    view: dict[str, Any] = wait_until(f"{topic} has a leader everywhere", agreed)
+    return view
+
+
+def log_bytes(node: NodeProcess, topic: str) -> list[tuple[str, bytes]]:
+    directory = node.log_dir / f"{topic}-0"
+    return [(f.name, f.read_bytes()) for f in sorted(directory.glob("*.log"))]
+
+
+def test_a_partition_moves_to_a_new_broker_under_an_acks_all_writer(cluster: Cluster) -> None:
+    topic = "moved"
+    view = placed(cluster, topic, 3)
+    original, leader = view["replicas"], view["leader"]
+    newcomer = next(n.node_id for n in cluster.nodes if n.node_id not in original)
+    # The newcomer leads once the move is done, and the current leader is the one removed.
+    target = [newcomer] + [r for r in original if r != leader]
+    produce(cluster.node(leader), topic, ["x" * 1000] * 500)  # something to catch up on
+    writer = IdempotentWriter(cluster, topic, total=1_000_000, batch_size=20)
+    writer.start()
+    try:
+        wait_until("the writer is under way", lambda: writer.acknowledged_records() >= 200)
+        started = time.monotonic()
+        answer = reassign(cluster.nodes[0], {0: target}, topic)
+        assert answer == {"partitions": [{"topic": topic, "partition": 0}]}
+        wait_moved(cluster, topic, target)
+        wait_until(
+            f"node {newcomer} acknowledges writes as the new leader: {writer.status()}",
+            lambda: writer.error is not None or writer.acks_since(started, newcomer),
+            DEADLINE_S,
+        )
+    finally:
+        writer.stop()
+    assert writer.error is None, writer.error
+    acknowledged = [v for a in writer.acks for v in a.values]
+    stored = Counter(
+        value for _, value in read_records(cluster.node(newcomer), topic) if value[0] != "x"
+    )
+    assert [v for v in acknowledged if stored[v] != 1] == []
+    assert all(count == 1 for count in stored.values())
+    targets = [cluster.node(r) for r in target]
+    wait_identical_replicas(targets, topic)
+    files = [log_bytes(n, topic) for n in targets]
+    assert files[0] and all(f == files[0] for f in files[1:])
+    removed = cluster.node(leader)
+    wait_until(
+        f"node {leader} deleted its replica",
+        lambda: not (removed.log_dir / f"{topic}-0").exists(),
+        DEADLINE_S,
+    )
+    assert moving(cluster.nodes[0], topic) == []
+
+
+def test_the_replication_factor_goes_from_2_to_3_and_back(cluster: Cluster) -> None:
+    topic = "factor"
+    original = placed(cluster, topic, 2)["replicas"]
+    produce(cluster.node(original[0]), topic, [f"v{i}" for i in range(100)])
+    extra = next(n.node_id for n in cluster.nodes if n.node_id not in original)
+    with Admin(cluster.nodes[1].bootstrap) as admin:
+        assert admin.alter_partition_reassignments({(topic, 0): [*original, extra]}) == {
+            (topic, 0): None
+        }
+        view = wait_moved(cluster, topic, [*original, extra])
+        assert view["replicas"] == [*original, extra]
+        assert admin.describe_topic(topic)["replication_factor"] == 3
+        assert read_records(cluster.node(extra), topic)[-1] == (99, "v99")
+        assert admin.alter_partition_reassignments({(topic, 0): original}) == {(topic, 0): None}
+        wait_moved(cluster, topic, original)
+        assert admin.describe_topic(topic)["replication_factor"] == 2
+        assert admin.list_partition_reassignments(topic) == []
+    dropped = cluster.node(extra)
+    wait_until(
+        f"node {extra} deleted its replica",
+        lambda: not (dropped.log_dir / f"{topic}-0").exists(),
+        DEADLINE_S,
+    )
+
+
+def test_a_move_outlives_kill_9_of_its_destination_and_of_the_controller(
+    cluster: Cluster,
+) -> None:
+    topic = "outlives"
+    original = placed(cluster, topic, 2)["replicas"]
+    produce(cluster.node(original[0]), topic, [f"v{i}" for i in range(200)])
+    controller_id = cluster.controller_id()
+    assert controller_id is not None
+    destination = cluster.node(
+        next(n.node_id for n in cluster.nodes if n.node_id not in [*original, controller_id])
+    )
+    target = [original[0], destination.node_id]
+    # Paused, the destination cannot catch up: the move stays pending until it is back.
+    assert destination.process is not None
+    destination.process.send_signal(signal.SIGSTOP)
+    controller = cluster.node(controller_id)
+    reassign(controller, {0: target}, topic)
+    pending = [
+        {
+            "topic": topic,
+            "partition": 0,
+            "replicas": [*target, original[1]],
+            "adding_replicas": [destination.node_id],
+            "removing_replicas": [original[1]],
+        }
+    ]
+    assert moving(controller, topic) == pending
+    destination.kill()
+    controller.kill()  # two of four voters gone: no quorum until one is back
+    controller.start()
+    survivor = next(n for n in cluster.nodes if n.node_id not in (destination.node_id,))
+    assert wait_until("the move is still listed", lambda: moving(survivor, topic), DEADLINE_S) == (
+        pending
+    )
+    destination.start()
+    wait_moved(cluster, topic, target)
+    records = read_records(destination, topic)
+    assert [v for _, v in records] == [f"v{i}" for i in range(200)]
+    wait_identical_replicas([cluster.node(r) for r in target], topic)
+    gone = cluster.node(original[1])
+    wait_until(
+        f"node {original[1]} deleted its replica",
+        lambda: not (gone.log_dir / f"{topic}-0").exists(),
+        DEADLINE_S,
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "status", "error", "message"),
+    [
+        (
+            {"topic": "kept", "partition": 0, "replicas": [1, 9]},
+            400,
+            "INVALID_REPLICA_ASSIGNMENT",
+            "replica assignment [1, 9] of kept-0 names brokers [9] that are not registered",
+        ),
+        (
+            {"topic": "kept", "partition": 0, "replicas": [2, 2]},
+            400,
+            "INVALID_REPLICA_ASSIGNMENT",
+            "replica assignment [2, 2] of kept-0 has duplicate replicas [2]",
+        ),
+        (
+            {"topic": "kept", "partition": 0, "replicas": []},
+            400,
+            "INVALID_REPLICA_ASSIGNMENT",
+            "replica assignment [] of kept-0 is empty",
+        ),
+        (
+            {"topic": "missing", "partition": 0, "replicas": [1]},
+            404,
+            "UNKNOWN_TOPIC_OR_PARTITION",
+            "Topic 'missing' does not exist.",
+        ),
+        (
+            {"topic": "kept", "partition": 5, "replicas": [1]},
+            404,
+            "UNKNOWN_TOPIC_OR_PARTITION",
+            "Partition 5 of topic 'kept' does not exist.",
+        ),
+    ],
+)
+def test_bad_input_is_refused_whole_and_changes_nothing(
+    cluster: Cluster, entry: dict[str, Any], status: int, error: str, message: str
+) -> None:
+    if partition_view(cluster.nodes[0], "kept") is None:
+        placed(cluster, "kept", 2)
+    before = partition_view(cluster.nodes[0], "kept")
+    assert before is not None
+    free = next(n.node_id for n in cluster.nodes if n.node_id not in before["replicas"])
+    good = {"topic": "kept", "partition": 0, "replicas": [free]}
+    # A good entry beside the bad one: the whole request is refused, the good one too.
+    same = (entry["topic"], entry["partition"]) == ("kept", 0)
+    body = {"partitions": [entry] if same else [good, entry]}
+    answer = http("POST", f"{cluster.nodes[2].url}/v1/reassignments", body)
+    assert answer[0] == status and answer[1]["error"] == error, answer
+    assert answer[1]["message"] == message
+    assert partition_view(cluster.nodes[0], "kept") == before
+    assert moving(cluster.nodes[0], "kept") == []
