@@ -30,9 +30,8 @@ DEADLINE_S = 60.0
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    handle = Cluster.create(
-        tmp_path_factory.mktemp("reassignment"), NODES, **{"min.insync.replicas": "2"}
-    )
+    directory = tmp_path_factory.mktemp("reassignment")
+    handle = Cluster.create(directory, NODES, **{"min.insync.replicas": "2"})  # type: ignore[arg-type]
     try:
         handle.start()
         yield handle
