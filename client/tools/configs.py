@@ -370,17 +370,19 @@ async def execute(cmd: ConfigsCommand, admin: AsyncAdmin) -> list[str]:
         return out
     name = cmd.entity_name or ""
     brokers = cmd.entity_type == "brokers"
-    entries = await (
-        admin.describe_broker_configs(int(name))
-        if brokers
-        else admin.describe_topic_config_entries(name)
-    )
-    current = {
-        str(e.get("name")) for e in entries if e.get("source") == _DEFAULT_SOURCE[cmd.entity_type]
-    }
-    invalid = [k for k in cmd.delete if k not in current]
-    if invalid:
-        raise common.UsageError("Invalid config(s): " + ",".join(invalid))
+    if cmd.delete or not brokers:
+        # Kafka's check that what is deleted is set. A broker describes itself, so it is
+        # asked only for a delete: the rates of a broker that is down can still be set.
+        entries = await (
+            admin.describe_broker_configs(int(name))
+            if brokers
+            else admin.describe_topic_config_entries(name)
+        )
+        source = _DEFAULT_SOURCE[cmd.entity_type]
+        current = {str(e.get("name")) for e in entries if e.get("source") == source}
+        invalid = [k for k in cmd.delete if k not in current]
+        if invalid:
+            raise common.UsageError("Invalid config(s): " + ",".join(invalid))
     if brokers:
         await admin.incremental_alter_broker_configs(int(name), dict(cmd.add), list(cmd.delete))
         return [f"Completed updating config for broker {name}."]
