@@ -76,7 +76,7 @@ from kraft.journal import DurableJournal
 from kraft.pysyncobj_hooks import DUMP_PATHS, JOURNALS, JOURNALS_LOCK
 from kraft.records import MetadataRecord, decode, encode
 from kraft.state import MetadataState
-from kraft.transport import DialNode, KraftTransport, LinkReporter, TransportHooks
+from kraft.transport import DialNode, KraftTransport, LinkReporter, TransportHooks, observer_key
 from storage.durable import fsync_dir, fsync_file
 
 __all__ = [
@@ -342,22 +342,25 @@ class MetadataQuorum:
     def __init__(
         self,
         node_id: int,
-        self_address: str,
+        self_address: str | None,
         peers: Mapping[int, str],
         data_dir: Path,
         secret: str,
         *,
         dial_overrides: Mapping[int, str] | None = None,
     ) -> None:
+        # self_address None: an observer (kraft/observer.py), which has no Raft address.
         dial_overrides = dict(dial_overrides or {})
-        _check_address("self_address", self_address)
+        if self_address is not None:
+            _check_address("self_address", self_address)
         for peer_id, address in peers.items():
             _check_address(f"the address of voter {peer_id}", address)
         for peer_id, address in dial_overrides.items():
             _check_address(f"the dial address of voter {peer_id}", address)
         if node_id in peers:
             raise ValueError(f"node {node_id} is listed among its own peers")
-        if len({self_address, *peers.values()}) != len(peers) + 1:
+        own = {self_address} if self_address is not None else set()
+        if len({*own, *peers.values()}) != len(peers) + len(own):
             raise ValueError("the voters' Raft addresses must be distinct")
         if not set(dial_overrides) <= set(peers):
             raise ValueError(f"dial overrides for non-voters {set(dial_overrides) - set(peers)}")
@@ -369,7 +372,9 @@ class MetadataQuorum:
         self.data_dir = Path(data_dir)
         self._secret = secret
         self._dial_overrides = dial_overrides
-        self._ids_by_address = {self_address: node_id, **{a: i for i, a in peers.items()}}
+        self._ids_by_address = {a: i for i, a in peers.items()}
+        if self_address is not None:
+            self._ids_by_address[self_address] = node_id
         self._lock = threading.Lock()
         self._state = MetadataState()
         self._listeners: tuple[Listener, ...] = ()
@@ -422,23 +427,24 @@ class MetadataQuorum:
         self._journal = DurableJournal(journal_path, self.data_dir / META_FILE)
         with JOURNALS_LOCK:
             JOURNALS[str(journal_path)] = self._journal
-        others = [
-            DialNode(address, self._dial_overrides[peer_id])
-            if peer_id in self._dial_overrides
-            else TCPNode(address)
-            for peer_id, address in sorted(self.peers.items())
-        ]
+        others = self._remote_nodes()
+        observer = self.self_address is None
         hooks = TransportHooks(
             links=self._links,
             before_send=self._before_send,
             on_tick=self._on_tick,
             last_heard=self._last_heard,
+            observer_id=self.node_id if observer else None,
         )
         dump_path = str(self.data_dir / DUMP_FILE)
         DUMP_PATHS.add(dump_path)
         try:
             self._sync = _MetadataSyncObj(
-                self, hooks, TCPNode(self.self_address), others, self._conf()
+                self,
+                hooks,
+                None if observer else TCPNode(self.self_address),  # None: a read-only node
+                others,
+                self._conf(),
             )
         except BaseException:
             DUMP_PATHS.discard(dump_path)
@@ -447,11 +453,22 @@ class MetadataQuorum:
         finally:
             with JOURNALS_LOCK:
                 JOURNALS.pop(str(journal_path), None)
+        if observer:
+            return  # nothing to bind (pysyncobj never signals a read-only node's bind)
         try:
             self._sync.waitBinded()
         except SyncObjException:
             self.stop()
             raise QuorumError(f"cannot bind the Raft address {self.self_address}") from None
+
+    def _remote_nodes(self) -> list[Any]:
+        """The nodes this one links with: the other voters, dialled at their override."""
+        return [
+            DialNode(address, self._dial_overrides[peer_id])
+            if peer_id in self._dial_overrides
+            else TCPNode(address)
+            for peer_id, address in sorted(self.peers.items())
+        ]
 
     def _conf(self) -> Any:
         return SyncObjConf(
@@ -720,6 +737,11 @@ class MetadataQuorum:
         if sync is None or now < self._next_unreachable_log:
             return
         self._next_unreachable_log = now + limits.RAFT_UNREACHABLE_LOG_INTERVAL_S
+        self._log_unreachable(sync)
+
+    def _log_unreachable(self, sync: Any) -> None:
+        """Says which voters this node cannot reach (every RAFT_UNREACHABLE_LOG_INTERVAL_S),
+        and when they are all reachable again."""
         peers = sorted(self.peers.items())
         lost = [(i, a) for i, a in peers if not sync.isNodeConnected(TCPNode(a))]
         if lost:
@@ -879,10 +901,11 @@ class MetadataQuorum:
         return self._sync is not None and bool(self._sync._isLeader())
 
     def last_heard(self, node_id: int) -> float | None:
-        """When (``time.monotonic()``) a Raft message last came from voter ``node_id``; None
-        for this node, a non-voter, or a voter not heard from since this node started."""
+        """When (``time.monotonic()``) a Raft message last came from voter or observer
+        ``node_id``; None for this node, another node, or one not heard from since this node
+        started."""
         address = self.peers.get(node_id)
-        return None if address is None else self._last_heard.get(address)
+        return self._last_heard.get(observer_key(node_id) if address is None else address)
 
     def current_term(self) -> int:
         """This node's Raft term (0 before start)."""
@@ -946,4 +969,27 @@ class MetadataQuorum:
             # counts it first (under the lock). pysyncobj's also counts its own no-op entries.
             "applied_index": max(status.get("last_applied", 0), snapshot.applied_index),
             "voters": voters,
+            "observers": self._observers(sync, is_leader, now),
         }
+
+    def _observers(self, sync: Any, is_leader: bool, now: float) -> list[dict[str, Any]]:
+        """The observers (broker-only nodes) the leader sends the log to, with how far each
+        has it; empty on another voter (as Kafka's, only the leader knows its observers)."""
+        transport = getattr(sync, "_SyncObj__transport", None)  # None: a test's stand-in
+        if not is_leader or transport is None:
+            return []
+        match: dict[Any, int] = sync._SyncObj__raftMatchIndex
+        out: list[dict[str, Any]] = []
+        for node, observer_id in list(transport.kraft_observers.items()):
+            heard = self._last_heard.get(observer_key(observer_id))
+            entry: dict[str, Any] = {
+                "id": observer_id,
+                "status": "Observer",
+                "connected": True,
+                "last_contact_ms": None if heard is None else int((now - heard) * 1000),
+                "match_index": match.get(node),
+            }
+            out.append(entry)
+        out.sort(key=lambda o: (o["id"], -(o.get("match_index") or 0)))
+        # One line per observer: a reconnect may leave the old link for a moment.
+        return [o for n, o in enumerate(out) if n == 0 or out[n - 1]["id"] != o["id"]]

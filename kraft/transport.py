@@ -18,8 +18,12 @@ without a word. :class:`KraftTransport` and its connections keep pysyncobj's pro
   pysyncobj's handshake (key exchange, then the dialer names itself) within
   RAFT_HANDSHAKE_TIMEOUT_S is dropped, and at most RAFT_HANDSHAKING_CONNECTIONS_COUNT_MAX
   incoming connections may be in the handshake at once (a new one evicts the oldest).
-- **Peers are voters.** An incoming connection must name one of the voters; pysyncobj's
-  read-only nodes and admin ("utility") commands are refused.
+- **Peers are voters or observers.** An incoming connection must name one of the voters, or
+  say ``observer <node id>``: a broker-only node, which follows the log as one of pysyncobj's
+  read-only nodes (it has no address of its own, dials every voter, and is sent the leader's
+  appends but never votes or counts for a majority). pysyncobj's anonymous ``readonly`` and
+  its admin ("utility") commands are refused. An observer dials with the same handshake and
+  cluster secret as a voter.
 - **Clear, rate-limited reports** (:class:`LinkReporter`): a link that fails authentication
   is logged as an error naming ``cluster.secret``; garbage, oversized or silent connections
   as warnings; each kind at most once per RAFT_LINK_LOG_INTERVAL_S per peer, with a count.
@@ -67,6 +71,8 @@ REPLAYED = "replayed"
 HANDSHAKE_TIMEOUT = "handshake-timeout"
 HANDSHAKE_CLOSED = "handshake-closed"
 NOT_A_VOTER = "not-a-voter"
+# What an observer (a pysyncobj read-only node) names itself as, followed by its node id.
+OBSERVER_PREFIX = "observer "
 EVICTED = "evicted"
 _LEVELS = {AUTH: logging.ERROR, NOT_A_VOTER: logging.ERROR}
 _REPORT_KEYS_MAX = 1024  # forget old rate-limit entries beyond this many peers
@@ -145,13 +151,30 @@ class TransportHooks:
 
     `before_send` runs before every message and returns False to hold it back (the quorum
     syncs its journal there); `on_tick` runs at the end of every tick; `last_heard` maps a
-    voter's address to the monotonic time of its last message.
+    voter's address, or an observer's :func:`observer_key`, to the monotonic time of its last
+    message. `observer_id` is this node's id when it is an observer (no address of its own).
     """
 
     links: LinkReporter
     before_send: Callable[[], bool]
     on_tick: Callable[[], None]
     last_heard: dict[str, float] = field(default_factory=dict)
+    observer_id: int | None = None
+
+
+def observer_key(node_id: int) -> str:
+    """The key of observer ``node_id`` in ``TransportHooks.last_heard``."""
+    return f"{OBSERVER_PREFIX}{node_id}"
+
+
+def observer_id_of(message: Any) -> int | None:
+    """The node id an ``observer <id>`` handshake names, else None."""
+    if type(message) is not str or not message.startswith(OBSERVER_PREFIX):
+        return None
+    digits = message[len(OBSERVER_PREFIX) :]
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 10:
+        return None
+    return int(digits)
 
 
 class KraftConnection(TcpConnection):  # type: ignore[misc]
@@ -343,6 +366,8 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         # tens of milliseconds, and a peer that stays down costs one dial a second.
         self._kraft_dial_failures: dict[Any, int] = {}
         self._kraft_next_dial: dict[Any, float] = {}
+        # The observers connected to this voter: pysyncobj's read-only node -> its node id.
+        self.kraft_observers: dict[Any, int] = {}
         super().__init__(syncObj, selfNode, otherNodes)
         syncObj.addOnTickCallback(self._kraft_tick)
 
@@ -363,6 +388,7 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         if node is not None:
             self.kraft_unanswered.pop(node, None)  # what was in flight is lost with the link
             self.kraft_told_commit.pop(node, None)
+            self.kraft_observers.pop(node, None)
         super()._onDisconnected(conn)
 
     def destroy(self) -> None:
@@ -370,7 +396,9 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         super().destroy()
 
     def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
-        self._hooks.last_heard[node.id] = time.monotonic()
+        observer = self.kraft_observers.get(node)
+        key = node.id if observer is None else observer_key(observer)
+        self._hooks.last_heard[key] = time.monotonic()
         next_index: dict[Any, int] = self._syncObj._SyncObj__raftNextIndex
         sent_from: int | None = None
         if type(message) is dict and message.get("type") == "next_node_idx":
@@ -410,6 +438,10 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         super()._onNewIncomingConnection(conn)
 
     def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802
+        observer = observer_id_of(message) if conn.sendRandKey else None
+        if observer is not None:
+            self._kraft_observer_connected(conn, message, observer)
+            return
         if conn.sendRandKey and not (type(message) is str and message in self._nodeAddrToNode):
             # Past the key exchange the dialer names itself; pysyncobj would also take
             # "readonly" and admin commands (lists), which we never use.
@@ -423,6 +455,30 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         if conn.sendRandKey and conn not in self._unknownConnections:
             conn.kraft_identified(message)
             self._hooks.links.handshake_done(message)
+
+    def _kraft_observer_connected(self, conn: Any, name: str, observer: int) -> None:
+        """An observer finished the handshake: pysyncobj takes it as a read-only node (a new
+        Node per connection), which the leader sends its appends to; we remember its id."""
+        if self._selfIsReadonlyNode:
+            conn.kraft_drop(NOT_A_VOTER, f"refused the Raft link {conn.kraft_name()}: observer")
+            return
+        super()._onIncomingMessageReceived(conn, "readonly")
+        node = self._connToNode(conn)
+        if node is None:  # pysyncobj dropped it
+            return
+        self.kraft_observers[node] = observer
+        conn.kraft_identified(name)
+        self._hooks.links.handshake_done(name)
+        self._hooks.last_heard[observer_key(observer)] = time.monotonic()
+
+    def _sendSelfAddress(self, conn: Any) -> None:  # noqa: N802
+        if self._selfIsReadonlyNode:
+            # pysyncobj's read-only nodes say "readonly"; ours names itself for the voters'
+            # view of the quorum (GET /v1/cluster/quorum's observers) and broker sessions.
+            assert self._hooks.observer_id is not None, "an observer has an id"
+            conn.send(observer_key(self._hooks.observer_id))
+        else:
+            super()._sendSelfAddress(conn)
 
     def _onOutgoingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802
         super()._onOutgoingMessageReceived(conn, message)

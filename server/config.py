@@ -6,9 +6,15 @@ before the node touches its log directory or opens a port.
 Recognised settings (Kafka's names where Kafka has one)::
 
     node.id                      this node's id (required)
-    process.roles                broker,controller (the combined mode is the only one we run)
-    controller.quorum.voters     1@127.0.0.1:9093,2@127.0.0.1:9095,... (must name node.id)
-    listeners                    HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
+    process.roles                broker,controller (default: combined), controller (a voter
+                                 that holds no partitions) or broker (no Raft port: it follows
+                                 the metadata log as an observer)
+    controller.quorum.voters     1@127.0.0.1:9093,2@127.0.0.1:9095,... (a controller's must
+                                 name node.id; a broker's must not)
+    controller.quorum.bootstrap.servers  127.0.0.1:9093,127.0.0.1:9095,... a broker-only
+                                 node's way to the voters, in place of controller.quorum.voters
+    listeners                    HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093 (a
+                                 broker-only node has no CONTROLLER listener)
     advertised.listeners         HTTP://host:port (default: the HTTP listener)
     broker.rack                  the broker's rack (any text; default none): rack-aware
                                  placement spreads a partition's replicas over racks
@@ -137,6 +143,7 @@ _KNOWN = {
     "broker.id",
     "process.roles",
     "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
     "controller.listener.names",
     "listeners",
     "advertised.listeners",
@@ -191,6 +198,9 @@ _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>
 
 
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+BROKER_ROLE = "broker"
+CONTROLLER_ROLE = "controller"
+COMBINED_ROLES = frozenset({BROKER_ROLE, CONTROLLER_ROLE})
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 
@@ -301,6 +311,11 @@ class NodeConfig:
     groups: GroupSettings = field(default_factory=lambda: GroupSettings())
     cleaner: CleanerSettings = field(default_factory=lambda: CleanerSettings())
     log_level: int = logs.DEFAULT_LEVEL  # a logging level (logging.INFO...)
+    # process.roles: {"broker"}, {"controller"} or both (the combined mode, the default).
+    roles: frozenset[str] = COMBINED_ROLES
+    # controller.quorum.bootstrap.servers of a broker-only node: the voters' Raft addresses
+    # when controller.quorum.voters is not given (then `voters` is empty).
+    bootstrap_servers: tuple[tuple[str, int], ...] = ()
     rack: str | None = None  # broker.rack (None: no rack)
 
     @property
@@ -313,7 +328,27 @@ class NodeConfig:
 
     @property
     def raft_address(self) -> str:
-        return f"{self.raft_host}:{self.raft_port}"
+        """This node's Raft address (its CONTROLLER listener); "" on a broker-only node,
+        which has none."""
+        return f"{self.raft_host}:{self.raft_port}" if self.is_controller else ""
+
+    @property
+    def is_broker(self) -> bool:
+        """The node holds partitions: process.roles has broker."""
+        return BROKER_ROLE in self.roles
+
+    @property
+    def is_controller(self) -> bool:
+        """The node is a voter of the metadata quorum: process.roles has controller."""
+        return CONTROLLER_ROLE in self.roles
+
+    @property
+    def quorum_addresses(self) -> list[str]:
+        """The voters' Raft addresses (host:port): controller.quorum.voters' in id order,
+        else controller.quorum.bootstrap.servers' as given."""
+        if self.voters:
+            return [f"{h}:{p}" for _, (h, p) in sorted(self.voters.items())]
+        return [f"{h}:{p}" for h, p in self.bootstrap_servers]
 
     @classmethod
     def load(cls, path: Path, overrides: dict[str, str] | None = None) -> NodeConfig:
@@ -338,22 +373,30 @@ class NodeConfig:
             raise ConfigError("node.id: required, and missing")
         node_id = _int(props, "node.id" if "node.id" in props else "broker.id", 0, 0)
 
-        roles = {r.strip() for r in props.get("process.roles", "broker,controller").split(",")}
-        if roles != {"broker", "controller"}:
-            raise ConfigError(
-                "process.roles: only the combined mode 'broker,controller' is supported, "
-                f"got {props['process.roles']!r}"
-            )
+        roles = _roles(props)
+        controller_role = CONTROLLER_ROLE in roles
 
         listeners = _listeners("listeners", props.get("listeners", ""))
-        for required in ("HTTP", "CONTROLLER"):
+        for required in ("HTTP", "CONTROLLER") if controller_role else ("HTTP",):
             if required not in listeners:
                 raise ConfigError(
                     f"listeners: needs a {required}:// listener, e.g. "
-                    "HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+                    + (
+                        "HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+                        if controller_role
+                        else "HTTP://127.0.0.1:9092"
+                    )
                 )
+        if not controller_role and "CONTROLLER" in listeners:
+            # Kafka's words; here a broker-only node has no Raft port at all.
+            raise ConfigError(
+                "listeners: controller.listener.names must not contain a value appearing in "
+                "the 'listeners' configuration when running KRaft with just the broker role "
+                "(remove the CONTROLLER:// listener: a broker-only node has no Raft port and "
+                "follows the metadata log through controller.quorum.bootstrap.servers)"
+            )
         http_host, http_port = listeners["HTTP"]
-        raft_host, raft_port = listeners["CONTROLLER"]
+        raft_host, raft_port = listeners.get("CONTROLLER", ("", 0))
         if raft_host in ("0.0.0.0", "::", "[::]"):
             raise ConfigError(
                 "listeners: the CONTROLLER listener must name an address, not 0.0.0.0: its "
@@ -367,32 +410,12 @@ class NodeConfig:
                 "advertised.listeners: clients cannot dial 0.0.0.0; name the host they use"
             )
 
-        voters_text = props.get("controller.quorum.voters")
-        if not voters_text:
-            raise ConfigError(
-                "controller.quorum.voters: required, e.g. controller.quorum.voters=1@127.0.0.1:9093"
-            )
-        voters: dict[int, tuple[str, int]] = {}
-        for item in filter(None, (part.strip() for part in voters_text.split(","))):
-            vid, sep, address = item.partition("@")
-            if not sep or not vid.isdigit():
-                raise ConfigError(f"controller.quorum.voters: expected id@host:port, got {item!r}")
-            if int(vid) in voters:
-                raise ConfigError(f"controller.quorum.voters: node id {vid} is listed twice")
-            voters[int(vid)] = _host_port("controller.quorum.voters", address)
-        if node_id not in voters:
-            raise ConfigError(
-                f"controller.quorum.voters: does not name this node (node.id={node_id}); "
-                "every node is a controller"
-            )
-        if voters[node_id] != (raft_host, raft_port):
+        voters, bootstrap = _quorum(props, node_id, roles)
+        if controller_role and voters[node_id] != (raft_host, raft_port):
             raise ConfigError(
                 f"controller.quorum.voters: names {voters[node_id][0]}:{voters[node_id][1]} for "
                 f"node {node_id}, but listeners has CONTROLLER://{raft_host}:{raft_port}"
             )
-        addresses = [f"{h}:{p}" for h, p in voters.values()]
-        if len(set(addresses)) != len(addresses):
-            raise ConfigError("controller.quorum.voters: two voters share one address")
 
         dirs = [
             d.strip()
@@ -411,6 +434,13 @@ class NodeConfig:
             if match:
                 target = raft_dial if match[2] == "controller" else http_dial
                 target[int(match[1])] = _host_port(key, text)
+        if not set(raft_dial) <= set(voters):
+            # A dial override is by voter id: a broker that knows the voters only by their
+            # bootstrap addresses cannot tell which one it is for.
+            raise ConfigError(
+                f"peer.{min(set(raft_dial) - set(voters))}.controller.dial: names no voter of "
+                "controller.quorum.voters"
+            )
 
         percentage = _int(
             props,
@@ -492,6 +522,8 @@ class NodeConfig:
             groups=_group_settings(props),
             cleaner=_cleaner_settings(props),
             log_level=_log_level(props),
+            roles=roles,
+            bootstrap_servers=bootstrap,
             rack=_rack(props),
         )
 
@@ -508,6 +540,92 @@ def _rack(props: dict[str, str]) -> str | None:
             f"broker.rack: must be printable text of at most {CONFIG_VALUE_LENGTH_MAX} characters"
         )
     return rack
+
+
+def _roles(props: dict[str, str]) -> frozenset[str]:
+    """process.roles: broker, controller or both (default), with Kafka's messages."""
+    raw = props.get("process.roles", "broker,controller")
+    names = [r.strip() for r in raw.split(",") if r.strip()]
+    if not names:
+        raise ConfigError(
+            "process.roles: name at least one role: broker, controller or broker,controller"
+        )
+    for name in names:
+        if name not in (BROKER_ROLE, CONTROLLER_ROLE):
+            raise ConfigError(
+                f"process.roles: Unknown process role '{name}' (only 'broker' and "
+                "'controller' are allowed roles)"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"process.roles: Duplicate role names found in `process.roles`: {raw}")
+    return frozenset(names)
+
+
+def _quorum(
+    props: dict[str, str], node_id: int, roles: frozenset[str]
+) -> tuple[dict[int, tuple[str, int]], tuple[tuple[str, int], ...]]:
+    """controller.quorum.voters and controller.quorum.bootstrap.servers, checked against the
+    roles with Kafka's messages: a controller is one of the voters; a broker-only node is not,
+    and reaches them through either setting (one of the two)."""
+    voters_text = props.get("controller.quorum.voters", "").strip()
+    bootstrap_text = props.get("controller.quorum.bootstrap.servers", "").strip()
+    voters: dict[int, tuple[str, int]] = {}
+    for item in filter(None, (part.strip() for part in voters_text.split(","))):
+        vid, sep, address = item.partition("@")
+        if not sep or not vid.isdigit():
+            raise ConfigError(f"controller.quorum.voters: expected id@host:port, got {item!r}")
+        if int(vid) in voters:
+            raise ConfigError(f"controller.quorum.voters: node id {vid} is listed twice")
+        voters[int(vid)] = _host_port("controller.quorum.voters", address)
+    addresses = [f"{h}:{p}" for h, p in voters.values()]
+    if len(set(addresses)) != len(addresses):
+        raise ConfigError("controller.quorum.voters: two voters share one address")
+    bootstrap: list[tuple[str, int]] = []
+    for item in filter(None, (part.strip() for part in bootstrap_text.split(","))):
+        server = _host_port("controller.quorum.bootstrap.servers", item)
+        if server in bootstrap:
+            raise ConfigError(f"controller.quorum.bootstrap.servers: {item} is listed twice")
+        bootstrap.append(server)
+    voter_ids = "{" + ", ".join(str(v) for v in sorted(voters)) + "}"
+    if CONTROLLER_ROLE in roles:
+        if not voters:
+            # Kafka can also form a quorum from bootstrap servers (KIP-853); ours is fixed when
+            # the cluster is formatted, so a controller needs the voters.
+            raise ConfigError(
+                "controller.quorum.voters: required when process.roles contains 'controller' "
+                "(the voters are fixed when the cluster is formatted), e.g. "
+                "controller.quorum.voters=1@127.0.0.1:9093"
+            )
+        if bootstrap:
+            raise ConfigError(
+                "controller.quorum.bootstrap.servers: only a broker-only node "
+                "(process.roles=broker) takes it; a controller is one of "
+                "controller.quorum.voters"
+            )
+        if node_id not in voters:
+            raise ConfigError(
+                "controller.quorum.voters: If process.roles contains the 'controller' role, the "
+                f"node id {node_id} must be included in the set of voters "
+                f"controller.quorum.voters={voter_ids}"
+            )
+        return voters, ()
+    if not voters and not bootstrap:
+        raise ConfigError(
+            "controller.quorum.bootstrap.servers: If using process.roles, either "
+            "controller.quorum.bootstrap.servers must contain the set of bootstrap controllers "
+            "or controller.quorum.voters must contain a parseable set of controllers."
+        )
+    if voters and bootstrap:
+        raise ConfigError(
+            "controller.quorum.bootstrap.servers: give it or controller.quorum.voters, not both"
+        )
+    if node_id in voters:
+        raise ConfigError(
+            "controller.quorum.voters: If process.roles contains just the 'broker' role, the "
+            f"node id {node_id} must not be included in the set of voters "
+            f"controller.quorum.voters={voter_ids}"
+        )
+    return voters, tuple(bootstrap)
 
 
 def _topic_defaults(props: dict[str, str]) -> dict[str, str]:

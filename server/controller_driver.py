@@ -27,7 +27,11 @@ Kafka's KRaft controller in miniature:
   :meth:`ControllerDriver.lead` first): the election is then in the metadata log, in order
   with the fences and elections around it (``GET /v1/cluster/events`` reads it there). A
   LeaderChangeRecord whose write timed out may still commit after the one written again, so
-  a term can hold two; ``server/metadata_events.py`` tells of one.
+  a term can hold two; ``server/metadata_events.py`` tells of one. In the same entry comes
+  the controller's RegisterControllerRecord (where it serves HTTP) unless the metadata holds
+  it already: a node that forwards to the new controller finds its URL there, a broker-only
+  node and a controller that holds no partitions too. Other controllers register through
+  the leader (``register_controller``, ``POST /v1/internal/controllers``).
 
 Sessions live in memory on the leader only, as in Kafka.
 """
@@ -52,8 +56,14 @@ from client.protocol import (
     ApiError,
     json_int,
 )
+from kraft.errors import MetadataRecordError
 from kraft.quorum import MetadataQuorum
-from kraft.records import LeaderChangeRecord, MetadataRecord, ProducerIdsRecord
+from kraft.records import (
+    LeaderChangeRecord,
+    MetadataRecord,
+    ProducerIdsRecord,
+    RegisterControllerRecord,
+)
 from kraft.state import MetadataState
 from server import controller, limits
 from server.clock import SYSTEM_CLOCK, Clock
@@ -85,8 +95,10 @@ class ControllerDriver:
         write: Write,
         clock: Clock = SYSTEM_CLOCK,
         balance: LeaderBalance | None = None,
+        registration: RegisterControllerRecord | None = None,
     ) -> None:
         self.quorum = quorum
+        self.registration = registration  # this controller's, written when it takes over
         self.balance = balance or LeaderBalance()
         # The term the balancing schedule belongs to, and when it next checks (monotonic).
         self._balance_term: int | None = None
@@ -348,8 +360,53 @@ class ControllerDriver:
             if self._announced_term == term:  # another caller wrote it meanwhile
                 return
             leader = self.quorum.node_id
-            await self._write(lambda _state: [LeaderChangeRecord(leader)], term)
+            await self._write(lambda state: self._takeover_records(state, leader), term)
             self._announced_term = term
+
+    def _takeover_records(self, state: MetadataState, leader: int) -> list[MetadataRecord]:
+        """A new controller's first entry: its LeaderChangeRecord, and its registration
+        unless the metadata holds that one already."""
+        records: list[MetadataRecord] = [LeaderChangeRecord(leader)]
+        mine = self.registration
+        if mine is not None:
+            current = state.controllers.get(mine.controller_id)
+            if current is None or current.incarnation_id != mine.incarnation_id:
+                records.append(mine)
+        return records
+
+    async def register_controller(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Writes another controller's RegisterControllerRecord (``POST
+        /v1/internal/controllers``): only a voter of this quorum, of this cluster."""
+        term = await self._lead()
+        try:
+            record = RegisterControllerRecord(
+                json_int(body["controller_id"], "controller_id", 0, JAVA_INT_MAX),
+                str(body["incarnation_id"]),
+                str(body["http_url"]),
+                str(body["raft_address"]),
+            )
+            cluster_id = str(body["cluster_id"])
+        except (KeyError, TypeError, ValueError, MetadataRecordError) as e:
+            raise ApiError(
+                INVALID_REQUEST,
+                "a controller registration needs cluster_id, controller_id, incarnation_id, "
+                f"http_url and raft_address ({e})",
+            ) from None
+        if cluster_id != self.cluster_id:
+            raise ApiError(
+                INCONSISTENT_CLUSTER_ID,
+                f"cluster.id: controller {record.controller_id} was formatted for cluster "
+                f"{cluster_id}, but this cluster is {self.cluster_id}",
+            )
+        if self.quorum.peers.get(record.controller_id) != record.raft_address:
+            raise ApiError(
+                INVALID_REQUEST,
+                f"controller {record.controller_id} at {record.raft_address} is not a voter of "
+                "this quorum (check controller.quorum.voters)",
+            )
+        index = await self._write(lambda _state: [record], term)
+        assert index is not None, "a registration always writes a record"
+        return {"controller_id": record.controller_id, "registered_index": index}
 
     def _cut_off_from_brokers(self, state: MetadataState, now: float) -> list[int]:
         """The brokers that are silent on HTTP but alive on Raft, if they are most of the

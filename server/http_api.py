@@ -66,23 +66,28 @@ async def get_quorum(request: web.Request) -> web.Response:
         (v.get("log_end_index") or v.get("match_index") or 0 for v in status["voters"]),
         default=0,
     )
-    voters = []
-    for v in status["voters"]:
+    if status.get("observer"):  # a broker-only node knows only its own end
+        leader_end = status.get("commit_index") or 0
+
+    def member(v: dict[str, Any]) -> dict[str, Any]:
         end = v["log_end_index"] if v["id"] == node.node_id else v.get("match_index")
         contact = v.get("last_contact_ms")
         last_fetch = None if contact is None else now - contact
         lag = None if end is None else max(leader_end - end, 0)
-        voters.append(
-            {
-                "id": v["id"],
-                "status": v["status"],
-                "connected": v.get("connected"),
-                "log_end_offset": end,
-                "lag": lag,
-                "last_fetch_ms": last_fetch,
-                "last_caught_up_ms": last_fetch if lag == 0 else None,
-            }
-        )
+        return {
+            "id": v["id"],
+            "status": v["status"],
+            "connected": v.get("connected"),
+            "log_end_offset": end,
+            "lag": lag,
+            "last_fetch_ms": last_fetch,
+            "last_caught_up_ms": last_fetch if lag == 0 else None,
+        }
+
+    voters = [member(v) for v in status["voters"]]
+    # Broker-only nodes that follow the log without voting (Kafka's observers): the leader
+    # lists those linked with it, an observer itself.
+    observers = [member(o) for o in status.get("observers", [])]
     return json_response(
         {
             "cluster_id": node.meta.cluster_id,
@@ -95,19 +100,16 @@ async def get_quorum(request: web.Request) -> web.Response:
                 "metadata_digest": status["metadata_digest"],
             },
             "voters": voters,
+            "observers": observers,
         }
     )
 
 
 async def get_ready(request: web.Request) -> web.Response:
     node = node_of(request)
-    if node.ready:
+    reason = node.not_ready_reason()
+    if reason is None:
         return json_response({"ready": True, "node_id": node.node_id})
-    reason = (
-        "not registered with the controller yet"
-        if not node.registered.is_set()
-        else ("catching up on metadata")
-    )
     return json_response(
         {"ready": False, "node_id": node.node_id, "reason": reason}, 503, {"Retry-After": "1"}
     )
@@ -420,6 +422,13 @@ async def broker_heartbeat(request: web.Request) -> web.Response:
     return json_response(await node_of(request).controller.heartbeat(broker_id, body))
 
 
+async def register_controller(request: web.Request) -> web.Response:
+    require_internal_peer(request)
+    fields = {"cluster_id", "controller_id", "incarnation_id", "http_url", "raft_address"}
+    body = await _json_object(request, fields, fields)
+    return json_response(await node_of(request).controller.register_controller(body))
+
+
 async def allocate_producer_ids(request: web.Request) -> web.Response:
     require_internal_peer(request)
     body = await _json_object(request, {"broker_id", "broker_epoch"}, {"broker_id", "broker_epoch"})
@@ -507,6 +516,7 @@ def make_app(node: Node) -> web.Application:
     add_console_routes(r)
     r.add_post("/v1/internal/brokers", register_broker)
     r.add_post("/v1/internal/brokers/{broker}/heartbeat", broker_heartbeat)
+    r.add_post("/v1/internal/controllers", register_controller)
     r.add_post("/v1/internal/producer-ids", allocate_producer_ids)
     r.add_post("/v1/internal/alter-isr", alter_isr)
     r.add_post("/v1/internal/replica-fetch", replica_fetch)

@@ -151,6 +151,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/groups/{group}/offsets"): _group("DESCRIBE"),
     ("POST", "/v1/internal/brokers"): Rule(kind="internal"),
     ("POST", "/v1/internal/brokers/{broker}/heartbeat"): Rule(kind="internal"),
+    ("POST", "/v1/internal/controllers"): Rule(kind="internal"),
     ("POST", "/v1/internal/producer-ids"): Rule(kind="internal"),
     ("POST", "/v1/internal/alter-isr"): Rule(kind="internal"),
     ("POST", "/v1/internal/replica-fetch"): Rule(kind="internal"),

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kraft.observer import MetadataObserver
 from kraft.quorum import MetadataQuorum, QuorumError
 from server import logs
 from server.config import ConfigError, NodeConfig
@@ -39,7 +40,8 @@ class StartupError(Exception):
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="kraft-server-start",
-        description="Start one node (a Raft controller and a broker) from a properties file.",
+        description="Start one node (a controller, a broker or both, as its process.roles "
+        "says) from a properties file.",
     )
     parser.add_argument("properties", type=Path, help="the node's properties file")
     parser.add_argument(
@@ -127,14 +129,26 @@ def start_quorum(
         for vid, (host, port) in config.voters.items()
         if vid != config.node_id
     }
-    quorum = MetadataQuorum(
-        config.node_id,
-        config.raft_address,
-        peers,
-        config.log_dir / "__cluster_metadata-0",
-        secret,
-        dial_overrides={vid: f"{h}:{p}" for vid, (h, p) in config.raft_dial.items()},
-    )
+    dial_overrides = {vid: f"{h}:{p}" for vid, (h, p) in config.raft_dial.items()}
+    quorum: MetadataQuorum
+    if config.is_controller:
+        quorum = MetadataQuorum(
+            config.node_id,
+            config.raft_address,
+            peers,
+            config.log_dir / "__cluster_metadata-0",
+            secret,
+            dial_overrides=dial_overrides,
+        )
+    else:  # a broker-only node follows the log as an observer, with no Raft port
+        quorum = MetadataObserver(
+            config.node_id,
+            peers,
+            config.quorum_addresses,
+            config.log_dir / "__cluster_metadata-0",
+            secret,
+            dial_overrides=dial_overrides,
+        )
     try:
         quorum.start(loop)
     except QuorumError as e:
@@ -213,11 +227,12 @@ async def _serve(
     gc.enable()
     lag_task = supervised("loop-monitor", monitor.run(), node.fail)
     log.info(
-        "node %d (cluster %s) serving HTTP on %s, Raft on %s, log dir %s",
+        "node %d (cluster %s, process.roles=%s) serving HTTP on %s, Raft on %s, log dir %s",
         config.node_id,
         meta.cluster_id,
+        ",".join(sorted(config.roles)),
         config.advertised_http_url,
-        config.raft_address,
+        config.raft_address or "none (an observer of the metadata quorum)",
         config.log_dir,
     )
     stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())

@@ -1,16 +1,22 @@
-"""The node: one process that is a controller (a Raft voter) and a broker (it stores replicas).
+"""The node: one process with Kafka's roles (``process.roles``): a controller (a Raft voter
+that can lead the quorum), a broker (it stores replicas), or both (the default).
 
 Wiring, in start order:
 
-1. the metadata quorum (``kraft/quorum.py``) over ``__cluster_metadata-0/``, started by
-   ``server/main.py`` before this module is even imported (the election overlaps the imports);
+1. the metadata quorum over ``__cluster_metadata-0/``, started by ``server/main.py`` before
+   this module is even imported (the election overlaps the imports): a voter
+   (``kraft/quorum.py``) on a controller, an observer (``kraft/observer.py``) that follows the
+   log without voting on a broker-only node;
 2. the replica manager (``server/replica_manager.py``): the partition logs with their group
    commit, checkpoints and retention, the replica fetcher, the ISR, reconciliation;
-3. the controller driver (active while this node leads the quorum) and the broker lifecycle
-   (registration and heartbeats to whichever node is the controller);
+3. on a controller, the controller driver (active while this node leads the quorum) and its
+   RegisterControllerRecord (where its HTTP is, for the nodes that forward to it); on a
+   broker, the broker lifecycle (registration and heartbeats to whichever node is the
+   controller);
 4. once the controller has unfenced this broker, the replica manager reconciles the
    directories with the metadata (opens what this node hosts, deletes what was deleted while
-   it was away), and only then does ``/v1/health/ready`` answer 200.
+   it was away), and only then does ``/v1/health/ready`` answer 200. A controller-only node
+   holds no partitions and is ready once it has the quorum and has applied the log.
 
 Metadata flows one way: the quorum applies records on its own thread and notifies the event
 loop, which hands them to the replica manager. Admin requests become records through the pure
@@ -47,6 +53,7 @@ from kraft.quorum import (
 )
 from kraft.records import (
     MetadataRecord,
+    RegisterControllerRecord,
 )
 from kraft.state import IllegalRecordError, MetadataState, TopicState
 from server import limits
@@ -97,6 +104,17 @@ class Node:
         # The metadata log's recent events (GET /v1/cluster/events), the start's replay too.
         self.metadata_events = MetadataEvents()
         self.quorum.add_entry_listener(self.metadata_events)
+        # A controller's registration: the URL nodes forward to when it leads.
+        self.controller_registration = (
+            RegisterControllerRecord(
+                config.node_id,
+                self.incarnation_id,
+                config.advertised_http_url,
+                config.raft_address,
+            )
+            if config.is_controller
+            else None
+        )
         self.controller = ControllerDriver(
             self.quorum,
             meta.cluster_id,
@@ -106,6 +124,7 @@ class Node:
                 config.leader_imbalance_check_interval_s,
                 config.leader_imbalance_per_broker_percentage,
             ),
+            registration=self.controller_registration,
         )
         self.lifecycle = BrokerLifecycle(
             self.call_controller,
@@ -168,10 +187,15 @@ class Node:
         self.metrics.install()
         self._tasks = [
             supervised("quorum-watch", self._watch_quorum(), self.fail),
-            supervised("controller", self.controller.run(), self.fail),
-            supervised("broker-lifecycle", self.lifecycle.run(), self.fail),
             supervised("group-coordinator", self.groups.run(), self.fail),
         ]
+        if self.config.is_controller:
+            self._tasks.append(supervised("controller", self.controller.run(), self.fail))
+            self._tasks.append(
+                supervised("controller-registration", self._register_controller(), self.fail)
+            )
+        if self.config.is_broker:
+            self._tasks.append(supervised("broker-lifecycle", self.lifecycle.run(), self.fail))
 
     def fail(self, reason: str) -> None:
         log.critical("node %d cannot go on: %s", self.node_id, reason)
@@ -202,6 +226,39 @@ class Node:
                 log.warning("metadata quorum not ready yet: %s", e)
                 await asyncio.sleep(1.0)
 
+    async def _register_controller(self) -> None:
+        """Makes this controller's registration (RegisterControllerRecord) the metadata's:
+        the leader writes its own with the first record of its term (controller_driver.py);
+        another controller asks the leader, at start and after every change of leader until
+        the log holds it."""
+        registration = self.controller_registration
+        assert registration is not None, "a controller"
+        pause_s = limits.BROKER_STARTING_POLL_S
+        while True:
+            await asyncio.sleep(pause_s)
+            current = self.quorum.snapshot_state().controllers.get(self.node_id)
+            if current is not None and current.incarnation_id == registration.incarnation_id:
+                return
+            if not self.quorum.is_ready() or self.quorum.is_leader():
+                pause_s = limits.BROKER_STARTING_POLL_S  # the leader writes its own
+                continue
+            try:
+                answer = await self.call_controller(
+                    "/v1/internal/controllers",
+                    {
+                        "cluster_id": self.meta.cluster_id,
+                        "controller_id": registration.controller_id,
+                        "incarnation_id": registration.incarnation_id,
+                        "http_url": registration.http_url,
+                        "raft_address": registration.raft_address,
+                    },
+                )
+                await self.wait_applied(int(answer["registered_index"]))
+                pause_s = limits.BROKER_STARTING_POLL_S
+            except ApiError as e:
+                log.info("controller registration not written yet: %s", e.message)
+                pause_s = min(2 * pause_s, limits.BROKER_HEARTBEAT_INTERVAL_S)
+
     def _on_unfenced(self) -> None:
         if not self._serving_started:
             self._serving_started = True
@@ -210,11 +267,21 @@ class Node:
 
     @property
     def ready(self) -> bool:
-        """Registered, unfenced, and caught up on metadata."""
-        if not (self.registered.is_set() and self.quorum.is_ready()):
-            return False
+        """Caught up on metadata; a broker also registered and unfenced."""
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        """Why this node is not ready (GET /v1/health/ready), or None when it is."""
+        if not self.config.is_broker:  # a controller-only node holds no partitions
+            return None if self.quorum.is_ready() else "catching up on metadata"
+        if not self.registered.is_set():
+            return "not registered with the controller yet"
+        if not self.quorum.is_ready():
+            return "catching up on metadata"
         broker = self.quorum.snapshot_state().brokers.get(self.node_id)
-        return broker is not None and not broker.fenced
+        if broker is None or broker.fenced:
+            return "catching up on metadata"
+        return None
 
     def require_ready(self) -> None:
         if not self.ready:
@@ -268,8 +335,8 @@ class Node:
         raise AssertionError("unreachable")
 
     def controller_address(self) -> tuple[int, str]:
-        """The controller (the quorum leader): its id and HTTP address, dial override
-        applied."""
+        """The controller (the quorum leader): its id and HTTP address (its controller
+        registration's, else its broker registration's), dial override applied."""
         leader = self.quorum.leader_id()
         url = None if leader is None else self.broker_url(leader, dial=True)
         if leader is None or url is None:
@@ -289,6 +356,8 @@ class Node:
         if self.quorum.is_leader():
             if path == "/v1/internal/brokers":
                 return await self.controller.register(body)
+            if path == "/v1/internal/controllers":
+                return await self.controller.register_controller(body)
             if path == "/v1/internal/alter-isr":
                 return await self.controller.alter_isr(body)
             if path == "/v1/internal/producer-ids":
@@ -396,12 +465,17 @@ class Node:
         return effective_configs(self.config.topic_defaults, topic.configs)
 
     def broker_url(self, broker_id: int, dial: bool = False) -> str | None:
-        """A broker's advertised URL; with ``dial``, the address this node dials it at."""
+        """A node's advertised URL: its broker registration's, else (a controller-only node)
+        its controller registration's; with ``dial``, the address this node dials it at."""
         if dial and broker_id in self.config.http_dial:
             host, port = self.config.http_dial[broker_id]
             return f"{'https' if self.config.tls else 'http'}://{host}:{port}"
-        broker = self.quorum.snapshot_state().brokers.get(broker_id)
-        return None if broker is None else broker.http_url
+        state = self.quorum.snapshot_state()
+        broker = state.brokers.get(broker_id)
+        if broker is not None:
+            return broker.http_url
+        controller = state.controllers.get(broker_id)
+        return None if controller is None else controller.http_url
 
     def next_round_robin(self, topic: str) -> int:
         value = self._round_robin.get(topic, self.rng.randrange(1 << 16))
@@ -420,10 +494,20 @@ class Node:
     # -- status --------------------------------------------------------------------------------
 
     def cluster_view(self) -> dict[str, Any]:
-        brokers = sorted(self.quorum.snapshot_state().brokers.values(), key=lambda b: b.id)
+        state = self.quorum.snapshot_state()
+        brokers = sorted(state.brokers.values(), key=lambda b: b.id)
+        # The voters: those this node knows by id (a controller's controller.quorum.voters)
+        # and those registered (RegisterControllerRecord); every controller is a voter here.
+        voter_ids = sorted({*self.config.voters, *state.controllers})
+        controllers = []
+        for voter in voter_ids:
+            registered = state.controllers.get(voter)
+            url = None if registered is None else registered.http_url
+            controllers.append({"id": voter, "url": url, "voter": True})
         return {
             "cluster_id": self.meta.cluster_id,
             "controller_id": self.quorum.leader_id(),
+            "controllers": controllers,
             "brokers": [
                 {
                     "id": b.id,

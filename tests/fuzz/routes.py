@@ -222,6 +222,13 @@ BODIES: dict[tuple[str, str], Callable[[Context], Any]] = {
         "incarnation_id": "fuzz-incarnation",
         "applied_index": 0,
     },
+    ("POST", "/v1/internal/controllers"): lambda ctx: {
+        "cluster_id": ctx.cluster_id,
+        "controller_id": ctx.node_ids[0],
+        "incarnation_id": "fuzz-incarnation",
+        "http_url": ctx.urls[0],
+        "raft_address": "127.0.0.1:1",
+    },
     ("POST", "/v1/internal/producer-ids"): lambda ctx: {
         "broker_id": ctx.node_ids[0],
         "broker_epoch": 0,

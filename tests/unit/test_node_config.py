@@ -71,7 +71,7 @@ def test_broker_topic_defaults_become_topic_configs() -> None:
     [
         (with_(node_id=None), "node.id"),
         (with_(node_id="one"), "node.id"),
-        (with_(process_roles="broker"), "process.roles"),
+        (with_(process_roles="broker,zookeeper"), "process.roles"),
         ({**GOOD, "controller.quorum.voters": "2@127.0.0.1:9095"}, "controller.quorum.voters"),
         ({**GOOD, "controller.quorum.voters": "1@127.0.0.1:9999"}, "controller.quorum.voters"),
         (

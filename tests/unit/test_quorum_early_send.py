@@ -27,6 +27,7 @@ def transport(monkeypatch: pytest.MonkeyPatch) -> KraftTransport:
     made._hooks = SimpleNamespace(before_send=lambda: True, last_heard={})  # type: ignore[assignment]
     made.kraft_unanswered = {}
     made.kraft_told_commit = {}
+    made.kraft_observers = {}
     made._syncObj = SimpleNamespace(_SyncObj__raftNextIndex={})
     return made
 

@@ -1,0 +1,193 @@
+"""A broker-only node's view of the metadata quorum: an observer of the Raft log.
+
+Kafka's broker-only nodes fetch the metadata log from the quorum's leader as *observers*: they
+apply every committed record but never vote, never count for a majority and never lead. Ours
+are pysyncobj *read-only nodes* (``SyncObj(None, voters)``):
+
+- The observer has no Raft address: it dials every voter it knows (from
+  ``controller.quorum.bootstrap.servers`` or ``controller.quorum.voters``) with the voters'
+  handshake and cluster secret, and names itself ``observer <node id>``
+  (``kraft/transport.py``). The leader sends it the same appends, commit index and dump as a
+  follower, and counts none of its answers toward a commit; it starts no election (pysyncobj
+  elects only with an address of its own).
+- It applies what the leader says is committed, in order, through the very code path a voter
+  uses (:meth:`MetadataQuorum._apply`, the same fencing by term, the same listeners and
+  entry listeners): at the same applied index its state equals the voters' (the
+  ``metadata_digest`` of ``GET /v1/cluster/quorum``).
+- It keeps its own journal, term and dump in ``__cluster_metadata-0``, fsynced as a voter's
+  are: a restart replays them and catches up from there (or receives the leader's dump when
+  the leader has cut its journal past the observer's end).
+- Writes on it raise :class:`~kraft.errors.NotControllerError` naming the leader it knows, the
+  path that makes a node forward an admin request to the controller.
+- Only the leader sends appends, so the observer's leader is whichever voter sent the latest
+  one; with only bootstrap addresses it learns the voters' ids from their
+  ``RegisterControllerRecord`` (``state.controllers``), which a controller writes when it
+  takes over, before anything else of its term.
+
+Limits: a voter that is not among the addresses it dials is never heard (list every voter).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pysyncobj.node import TCPNode
+
+from kraft import limits
+from kraft.quorum import MetadataQuorum
+from kraft.transport import DialNode
+
+__all__ = ["MetadataObserver"]
+
+logger = logging.getLogger(__name__)
+
+
+class MetadataObserver(MetadataQuorum):
+    """A read-only member of the metadata quorum, with the interface of MetadataQuorum.
+
+    ``voters`` are the voters by node id when known (controller.quorum.voters), else empty;
+    ``bootstrap`` their Raft addresses (host:port) when only those are known.
+    """
+
+    def __init__(
+        self,
+        node_id: int,
+        voters: Mapping[int, str],
+        bootstrap: Sequence[str],
+        data_dir: Path,
+        secret: str,
+        *,
+        dial_overrides: Mapping[int, str] | None = None,
+    ) -> None:
+        if node_id in voters:
+            raise ValueError(f"observer {node_id} is listed among the voters")
+        if not voters and not bootstrap:
+            raise ValueError("an observer needs the voters or their bootstrap addresses")
+        super().__init__(node_id, None, voters, data_dir, secret, dial_overrides=dial_overrides)
+        addresses = list(voters.values()) or list(bootstrap)
+        if len(set(addresses)) != len(addresses):
+            raise ValueError("the voters' Raft addresses must be distinct")
+        self.addresses: tuple[str, ...] = tuple(addresses)
+
+    def _remote_nodes(self) -> list[Any]:
+        if self.peers:
+            return super()._remote_nodes()
+        return [TCPNode(address) for address in self.addresses]
+
+    def voter_id(self, address: str) -> int | None:
+        """The node id of the voter at Raft ``address``: from controller.quorum.voters, else
+        from the controllers' registrations in the metadata."""
+        known = self._ids_by_address.get(address)
+        if known is not None:
+            return known
+        return self.read(
+            lambda state: next(
+                (c.id for c in state.controllers.values() if c.raft_address == address), None
+            )
+        )
+
+    def leader_id(self) -> int | None:
+        sync = self._sync
+        leader = sync._getLeader() if sync is not None else None
+        return None if leader is None else self.voter_id(leader.id)
+
+    def is_leader(self) -> bool:
+        return False  # an observer never leads (pysyncobj starts no election without an address)
+
+    def last_heard(self, node_id: int) -> float | None:
+        """When a Raft message last came from voter ``node_id`` (an observer hears only the
+        voters, and mostly the leader)."""
+        for address in self.addresses:
+            if self.voter_id(address) == node_id:
+                return self._last_heard.get(address)
+        return None
+
+    def _log_unreachable(self, sync: Any) -> None:
+        lost = [a for a in self.addresses if not sync.isNodeConnected(self._node_of(a))]
+        if len(lost) == len(self.addresses):
+            self._unreachable_logged = True
+            logger.warning(
+                "observer %d reaches no voter of %s; it keeps retrying every %s s and is not "
+                "ready until it hears the leader",
+                self.node_id,
+                ", ".join(self.addresses),
+                limits.RAFT_CONNECTION_RETRY_S,
+            )
+        elif lost:
+            self._unreachable_logged = True
+            logger.warning(
+                "observer %d cannot reach voters at %s; it keeps retrying (it follows the "
+                "log from the leader, when that is one it reaches)",
+                self.node_id,
+                ", ".join(lost),
+            )
+        elif self._unreachable_logged:
+            self._unreachable_logged = False
+            logger.info("observer %d reaches every voter again", self.node_id)
+
+    def _node_of(self, address: str) -> Any:
+        for peer_id, peer_address in self.peers.items():
+            if peer_address == address and peer_id in self._dial_overrides:
+                return DialNode(address, self._dial_overrides[peer_id])
+        return TCPNode(address)
+
+    def status(self) -> dict[str, Any]:
+        """This observer's view of the quorum, for /v1/cluster/quorum: the voters it links
+        with (the leader as it knows it) and itself among the observers."""
+        sync = self._sync
+        snapshot = self.snapshot_state()
+        if snapshot.applied_index != self._digest_cache[0]:
+            self._digest_cache = (snapshot.applied_index, snapshot.digest())
+        base: dict[str, Any] = {
+            "node_id": self.node_id,
+            "metadata_applied_index": snapshot.applied_index,
+            "metadata_digest": self._digest_cache[1],
+            "observer": True,
+        }
+        if sync is None:
+            return {**base, "running": False, "leader_id": None, "voters": [], "observers": []}
+        status: dict[str, Any] = {}
+        for _attempt in range(3):  # the tick thread may resize a dict while we read it
+            try:
+                status = sync.getStatus()
+                break
+            except RuntimeError:
+                continue
+        leader = sync._getLeader()
+        leader_address = None if leader is None else leader.id
+        now = time.monotonic()
+        voters: list[dict[str, Any]] = []
+        for address in self.addresses:
+            heard = self._last_heard.get(address)
+            voters.append(
+                {
+                    "id": self.voter_id(address),
+                    "address": address,
+                    "status": "Leader" if address == leader_address else "Follower",
+                    "connected": sync.isNodeConnected(self._node_of(address)),
+                    "last_contact_ms": None if heard is None else int((now - heard) * 1000),
+                }
+            )
+        voters.sort(key=lambda v: (v["id"] is None, v["id"] or 0, v["address"]))
+        return {
+            **base,
+            "running": True,
+            "leader_id": self.leader_id(),
+            "term": status.get("raft_term"),
+            "commit_index": status.get("commit_idx"),
+            "applied_index": max(status.get("last_applied", 0), snapshot.applied_index),
+            "voters": voters,
+            "observers": [
+                {
+                    "id": self.node_id,
+                    "status": "Observer",
+                    "connected": True,
+                    "log_end_index": self._journal.last_index,
+                    "last_contact_ms": 0,
+                }
+            ],
+        }
