@@ -21,7 +21,9 @@ nodes: nodes 1..C are controller-only Raft voters, C+1..C+B broker-only nodes (s
 broker``), a combined node's line has none. ``add --roles broker`` formats node max+1 as a
 broker of the running cluster (its id and secret), starts it, waits until it is ready and
 prints its line; ``--roles controller`` is refused (the controller quorum is fixed when the
-cluster is formatted).
+cluster is formatted). A broker leaves for good by ``kraft-cluster unregister`` once it holds
+no replica and is stopped, and then by deleting its DIR/node-<id> (else the next ``start``
+starts it again and it registers again); ``add`` takes the id after the highest one left.
 
 Topic defaults: ``default.replication.factor`` min(3, brokers) and ``min.insync.replicas`` 2
 once there are three brokers; an added broker takes the cluster's (node 1's) values.
@@ -45,7 +47,8 @@ What DIR holds::
 reach it. A cluster keeps the security it was made with: ``start`` without the flag starts a
 secure cluster as secure, and ``--secure`` on a plain one is refused.
 
-Ports: node i (from 1) serves HTTP on P + 2(i-1) and Raft on P + 2(i-1) + 1.
+Ports: node i (from 1) serves HTTP on P + 2(i-1) and Raft on P + 2(i-1) + 1 (a broker-only
+node has no Raft listener: its port stays unused).
 
 Whether a node runs is judged by more than its pid file (see ``cluster_nodes``).
 

@@ -364,6 +364,7 @@ def existing_nodes(directory: Path) -> list[NodeLayout]:
     if not directory.is_dir():
         return []
     nodes = []
+    voter_ids: set[int] = set()
     for entry in directory.iterdir():
         match = _NODE_DIR.fullmatch(entry.name)
         if match is None or not (entry / "node.properties").is_file():
@@ -385,10 +386,17 @@ def existing_nodes(directory: Path) -> list[NodeLayout]:
         nodes.append(
             NodeLayout(int(match.group(1)), ports[0], ports[1], entry, is_secure(props), roles)
         )
+        voter_ids.update(_voter_ids(props.get("controller.quorum.voters", "")))
     nodes.sort(key=lambda n: n.node_id)
-    ids = [n.node_id for n in nodes]
-    if ids != list(range(1, len(ids) + 1)):
-        raise LauncherError(f"{directory} holds nodes {ids}; a cluster's nodes are 1..N")
+    # Brokers may leave gaps (a broker unregistered and its directory deleted); a voter may
+    # not go: the quorum's voters are fixed when the cluster is formatted.
+    present = {n.node_id for n in nodes}
+    missing = sorted(voter_ids - present)
+    if missing:
+        raise LauncherError(
+            f"{directory} has no node directory for voters {missing} of its quorum "
+            "(controller.quorum.voters); a controller cannot be removed, its voters are fixed"
+        )
     if len({n.secure for n in nodes}) > 1:
         raise LauncherError(
             f"{directory} holds secure and plain nodes; a cluster's nodes speak one protocol"
@@ -396,6 +404,13 @@ def existing_nodes(directory: Path) -> list[NodeLayout]:
     if nodes and not any(n.is_controller for n in nodes):
         raise LauncherError(f"{directory} holds brokers but no controller; it cannot run")
     return nodes
+
+
+def _voter_ids(voters: str) -> set[int]:
+    """The ids of ``controller.quorum.voters`` (id@host:port,...); what is not a number is
+    left to the node, which refuses it with a clear message."""
+    ids = (item.partition("@")[0].strip() for item in voters.split(","))
+    return {int(i) for i in ids if i.isdigit()}
 
 
 def log_tail(node: NodeLayout, lines: int = LOG_TAIL_LINES) -> str:

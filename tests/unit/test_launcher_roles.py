@@ -119,3 +119,16 @@ def test_node_lines_name_the_role_unless_the_node_is_combined() -> None:
     dedicated = cn.plan_nodes(Path("/c"), 4, 9092, controllers=3)
     assert cn.node_line(dedicated[0], 42) == "node 1 http://127.0.0.1:9092 pid 42 controller"
     assert cn.node_line(dedicated[3], 43) == "node 4 http://127.0.0.1:9098 pid 43 broker"
+
+
+def test_a_removed_broker_leaves_a_gap_but_a_removed_controller_is_refused(
+    tmp_path: Path,
+) -> None:
+    nodes = cn.plan_nodes(tmp_path, 5, 9092, controllers=2)
+    for node in nodes:
+        if node.node_id != 4:
+            _write(tmp_path, node, nodes)
+    assert [n.node_id for n in cn.existing_nodes(tmp_path)] == [1, 2, 3, 5]
+    (tmp_path / "node-2" / "node.properties").unlink()
+    with pytest.raises(cn.LauncherError, match=r"no node directory for voters \[2\]"):
+        cn.existing_nodes(tmp_path)
