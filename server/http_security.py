@@ -118,6 +118,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/v1/topics/{topic}/configs"): _topic("ALTER_CONFIGS"),  # IncrementalAlterConfigs
     ("GET", "/v1/topics/{topic}/configs/entries"): _topic("DESCRIBE_CONFIGS"),
     ("GET", "/v1/brokers/{broker}/configs"): _cluster("DESCRIBE_CONFIGS"),  # DescribeConfigs
+    ("PUT", "/v1/brokers/{broker}/configs"): _cluster("ALTER_CONFIGS"),  # IncrementalAlterConfigs
     ("GET", "/v1/brokers/{broker}/log-dirs"): _cluster("DESCRIBE"),  # DescribeLogDirs
     ("DELETE", "/v1/brokers/{broker}"): _cluster("ALTER"),  # UnregisterBroker
     # Replica figures (the console): a broker's own as DescribeLogDirs shows them; a topic's

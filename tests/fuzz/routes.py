@@ -172,6 +172,11 @@ BODIES: dict[tuple[str, str], Callable[[Context], Any]] = {
     ("PUT", "/v1/topics/{topic}/configs"): lambda ctx: {
         "configs": {"retention.ms": "604800000", "max.message.bytes": "1048588"}
     },
+    # The rate that means no throttle: a mutation that keeps it valid changes nothing here,
+    # as no topic of the fuzz names throttled replicas.
+    ("PUT", "/v1/brokers/{broker}/configs"): lambda ctx: {
+        "configs": {"leader.replication.throttled.rate": "9223372036854775807"}
+    },
     ("POST", "/v1/topics/{topic}/records"): lambda ctx: _record_list(ctx, True),
     ("POST", "/v1/topics/{topic}/partitions/{partition}/records"): lambda ctx: _record_list(
         ctx, False
