@@ -25,10 +25,11 @@ Rack-aware (every broker has a rack)
 Some brokers with a rack and some without is an error (:class:`PlacementError`), as in Kafka.
 
 Balance (issue 16 §6: new topics prefer the brokers with the fewest replicas)
-    :func:`balanced_assignment` is the controller's placement. Kafka's round robin over a
-    broker list ordered by load would still put the second partition's follower on the third
-    broker, however full; so the controller fills greedily instead, one partition at a time,
-    counting the replicas it has placed so far:
+    :func:`balanced_assignment` is the controller's placement. On brokers that all hold the
+    same number of replicas (a new cluster, say) it is Kafka's placement above, its random
+    start and shift drawn from the caller's ``rng``: Kafka's even spread of replicas and
+    leaders. Otherwise Kafka's round robin would ignore the imbalance, so the controller
+    fills greedily, one partition at a time, counting the replicas it has placed so far:
 
     - the leader (first replica) is, among the brokers within one replica of the emptiest,
       the one that is the preferred leader of the fewest partitions, then the one with the
@@ -37,15 +38,14 @@ Balance (issue 16 §6: new topics prefer the brokers with the fewest replicas)
       a replica of the partition and, while some rack has no replica of it, on such a rack,
       then the first in a rotating order that starts after the leader.
 
-    The rotating order is a permutation of the brokers drawn from the caller's ``rng`` (one
-    shuffle of the sorted ids, so a plan is deterministic given the rng's state), turned by
-    one for each partition; the followers' order turns once more every full round, as
-    Kafka's replica shift does. On a balanced cluster this gives Kafka's even spread: every
-    broker the same share of replicas and of leaders, and a broker's partitions' followers
-    spread over the others. On an unbalanced one, new replicas go to the emptiest brokers
-    until they catch up. Brokers without a rack, when others have one, count as one more
-    rack: unlike Kafka's tool (AdminUtils) and like Kafka's controller (StripedReplicaPlacer),
-    that is no error, so adding a broker without ``broker.rack`` never stops topic creation.
+    The rotating order is a permutation of the brokers drawn from the ``rng`` (one shuffle of
+    the sorted ids), turned by one for each partition; the followers' order turns once more
+    every full round, as Kafka's replica shift does. So new replicas go to the emptiest
+    brokers until they catch up, leaders stay spread, and a plan is deterministic given the
+    rng's state. Brokers without a rack, when others have one, count as one more rack (and
+    the greedy fill is used): unlike Kafka's tool (AdminUtils) and like Kafka's controller
+    (StripedReplicaPlacer), that is no error, so adding a broker without ``broker.rack``
+    never stops topic creation.
 """
 
 from __future__ import annotations
@@ -246,12 +246,19 @@ def balanced_assignment(
 ) -> dict[int, tuple[int, ...]]:
     """The controller's placement of new partitions (see the module's docstring, Balance):
     partition -> replicas for ``partitions`` partitions numbered from ``first_partition``,
-    filling the brokers with the fewest replicas (``replica_counts``; a broker not in it holds
-    none) and, among those, the fewest preferred leaderships (``leader_counts``) first, over
-    racks where brokers have one. Deterministic given the rng's state. Raises PlacementError
+    Kafka's placement when every broker holds as many replicas (``replica_counts``; a broker
+    not in it holds none), else filling the brokers with the fewest replicas and, among
+    those, the fewest preferred leaderships (``leader_counts``) first, over racks where
+    brokers have one. Deterministic given the rng's state. Raises PlacementError
     as :func:`assign_replicas` does for a count or factor out of range."""
     _check(brokers, partitions, replication_factor)
     ids = sorted(brokers)
+    with_rack = sum(1 for b in ids if racks.get(b) is not None)
+    if len({replica_counts.get(b, 0) for b in ids}) == 1 and with_rack in (0, len(ids)):
+        # Even brokers: Kafka's own placement keeps them even, leaders too.
+        return assign_replicas(
+            ids, racks, partitions, replication_factor, first_partition=first_partition, rng=rng
+        )
     count = len(ids)
     order = list(ids)
     rng.shuffle(order)
