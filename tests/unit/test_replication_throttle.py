@@ -197,3 +197,31 @@ def test_the_follower_counts_the_bytes_it_receives_of_throttled_partitions() -> 
         [({"topic": "t", "partition": 0}, b"x" * 50), ({"topic": "t", "partition": 1}, b"y" * 7)]
     )
     assert quota.bytes_total == 7
+
+
+# -- /metrics -------------------------------------------------------------------------------------
+
+
+def test_metrics_show_each_sides_throttled_bytes_rate_and_bound() -> None:
+    from server.metrics import NodeFacts, ThrottleFacts, families
+
+    facts = NodeFacts(
+        throttles=[
+            ThrottleFacts("leader", 5_000, 450.5, 1_000),
+            ThrottleFacts("follower", 0, 0.0, (1 << 63) - 1),
+        ]
+    )
+    samples = {
+        (s.name, s.labels.get("side")): s.value
+        for family in families(facts)
+        for s in family.samples
+        if "replication_thrott" in s.name
+    }
+    assert samples == {
+        ("kraft_replication_throttled_bytes_total", "leader"): 5_000,
+        ("kraft_replication_throttled_bytes_total", "follower"): 0,
+        ("kraft_replication_throttled_byte_rate", "leader"): 450.5,
+        ("kraft_replication_throttled_byte_rate", "follower"): 0.0,
+        ("kraft_replication_throttle_rate_bytes_per_second", "leader"): 1_000,
+        ("kraft_replication_throttle_rate_bytes_per_second", "follower"): (1 << 63) - 1,
+    }
