@@ -1,9 +1,10 @@
 """Growing and shrinking a cluster with the launcher and kraft-cluster, on real nodes: the
 dedicated layout (``scripts/cluster start --controllers 3 --brokers 2``), a broker added to
 the running cluster (``scripts/cluster add --roles broker``), a broker unregistered
-(``kraft-cluster unregister``: refused while it holds replicas, done once it holds none and is
-stopped), and the layout read back from the directory by a plain ``start``, which brings the
-unregistered broker back as a registered one (Kafka's behaviour).
+(``kraft-cluster unregister``: refused while it holds replicas, done once its replicas were
+moved to the new broker and it is stopped), and the layout read back from the directory by a
+plain ``start``, which brings the unregistered broker back as a registered one (Kafka's
+behaviour).
 
 The cluster lives in a temporary --dir on a free run of ports and is stopped by
 ``scripts/cluster stop``, then, as a safety net, by pid (only a pid whose command line names
@@ -53,6 +54,10 @@ class Launcher:
         matches = [LINE.fullmatch(line) for line in out.stdout.splitlines()]
         assert matches and all(matches), out.stdout
         return [(int(m.group(1)), int(m.group(2)), m.group(4)) for m in matches if m]
+
+    def pids_of(self, out: subprocess.CompletedProcess[str]) -> dict[int, int]:
+        """{node id: pid} of the node lines."""
+        return {int(m.group(1)): int(m.group(3)) for m in LINE.finditer(out.stdout)}
 
     def url(self, node_id: int) -> str:
         return f"http://127.0.0.1:{self.base_port + 2 * (node_id - 1)}"
@@ -156,6 +161,7 @@ def test_dedicated_layout_grows_by_a_broker_and_shrinks_by_unregistering_it(
     # Node 6 joins the running cluster as a broker, with its line as start prints it.
     added = launcher("add", "--roles", "broker")
     assert launcher.lines(added) == [(6, p + 10, "broker")]
+    first_pids = {**launcher.pids_of(start), **launcher.pids_of(added)}
     assert brokers(launcher) == [4, 5, 6]
     refused = launcher("add", "--roles", "controller")
     assert refused.returncode == 1 and "only a broker can be added" in refused.stderr
@@ -180,22 +186,41 @@ def test_dedicated_layout_grows_by_a_broker_and_shrinks_by_unregistering_it(
     assert "node 2 is a controller, which holds no partitions" in controller.stderr
     assert brokers(launcher) == [4, 5, 6]
 
-    # Node 6 holds nothing: stopped, then unregistered through a controller-only node.
-    pid = int((launcher.directory / "node-6" / "node.pid").read_text())
+    # Drained (its replicas moved to broker 6), stopped, then unregistered through a
+    # controller-only node.
+    status, body = http("GET", launcher.url(5) + "/v1/topics/held")
+    assert status == 200, body
+    moves = [
+        {
+            "topic": "held",
+            "partition": p["partition"],
+            "replicas": [6 if r == 4 else r for r in p["replicas"]],
+        }
+        for p in body["partitions"]
+    ]
+    status, body = http("POST", launcher.url(5) + "/v1/reassignments", {"partitions": moves})
+    assert status == 200, body
+
+    def drained() -> bool:
+        status, body = http("GET", launcher.url(1) + "/v1/topics/held")
+        return status == 200 and all(4 not in p["replicas"] for p in body["partitions"])
+
+    wait_until("broker 4 drained", drained)
+    pid = int((launcher.directory / "node-4" / "node.pid").read_text())
     os.kill(pid, signal.SIGTERM)
-    wait_until("node 6 exited", lambda: not is_our_pid(pid, launcher.directory))
-    done = kraft_cluster("unregister", "--bootstrap-server", launcher.bootstrap(1), "--id", "6")
+    wait_until("node 4 exited", lambda: not is_our_pid(pid, launcher.directory))
+    done = kraft_cluster("unregister", "--bootstrap-server", launcher.bootstrap(1), "--id", "4")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "Broker 6 is no longer registered.\n"
-    wait_until("broker 6 gone", lambda: brokers(launcher, 1) == [4, 5])
-    wait_until("broker 5 applied the unregistration", lambda: brokers(launcher, 5) == [4, 5])
+    assert done.stdout == "Broker 4 is no longer registered.\n"
+    wait_until("broker 4 gone", lambda: brokers(launcher, 1) == [5, 6])
+    wait_until("broker 5 applied the unregistration", lambda: brokers(launcher, 5) == [5, 6])
     cluster_id = kraft_cluster("cluster-id", "-b", launcher.bootstrap(3))
     assert cluster_id.returncode == 0, cluster_id.stderr
     assert cluster_id.stdout == (
         f"Cluster ID: {(launcher.directory / 'cluster.id').read_text().strip()}\n"
     )
 
-    # A plain start reads the layout from the directory and restarts only node 6, which
+    # A plain start reads the layout from the directory and restarts only node 4, which
     # registers again (Kafka's behaviour for an unregistered broker that comes back).
     again = launcher("start")
     lines = launcher.lines(again)
@@ -207,7 +232,9 @@ def test_dedicated_layout_grows_by_a_broker_and_shrinks_by_unregistering_it(
         (5, "broker"),
         (6, "broker"),
     ]
-    wait_until("broker 6 registered again", lambda: brokers(launcher) == [4, 5, 6])
+    restarted = {i for i, pid in launcher.pids_of(again).items() if pid != first_pids.get(i)}
+    assert restarted == {4}
+    wait_until("broker 4 registered again", lambda: brokers(launcher) == [4, 5, 6])
 
     stop = launcher("stop")
     assert stop.returncode == 0, stop.stderr
