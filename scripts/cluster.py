@@ -5,7 +5,7 @@ Usage::
     scripts/cluster start [--nodes N | --controllers C --brokers B] [--dir DIR]
                           [--base-port P] [--timeout S] [--secure]
     scripts/cluster add --roles broker [--dir DIR] [--timeout S]
-    scripts/cluster stop [--dir DIR]
+    scripts/cluster stop [--dir DIR] [--node-id N]...
     scripts/cluster status [--dir DIR]
 
 ``start`` (defaults: 3 nodes, the checkout's ``.cluster``, base port 9092, 60 s) makes what is
@@ -13,7 +13,9 @@ missing, starts every node of DIR that is not running and returns once all answe
 ``/v1/health/ready``, printing ``node <id> http://127.0.0.1:<port> pid <pid>`` per node. Run it
 again after a node died and it restarts just that node, whatever the layout: an existing
 directory's layout is read from its node directories. ``stop`` sends SIGTERM (then SIGKILL)
-to each running node by its pid; ``status`` prints the running nodes' lines.
+to each running node by its pid (``--node-id N``: node N only, as Kafka's
+``kafka-server-stop.sh --node-id``) and returns once they have exited; ``status`` prints the
+running nodes' lines.
 
 ``start --controllers C --brokers B`` makes KRaft's dedicated layout instead of N combined
 nodes: nodes 1..C are controller-only Raft voters, C+1..C+B broker-only nodes (see
@@ -565,6 +567,13 @@ def _signal(pid: int, sig: int) -> None:
 def cmd_stop(args: argparse.Namespace) -> int:
     directory = args.dir.resolve()
     nodes = existing_nodes(directory)
+    if args.node_id is not None:
+        # Kafka's kafka-server-stop.sh --node-id: that node only, and back once it has exited
+        # (a broker about to be unregistered must send no more heartbeats).
+        unknown = sorted(set(args.node_id) - {n.node_id for n in nodes})
+        if unknown:
+            raise LauncherError(f"{directory} holds no node {', '.join(map(str, unknown))}")
+        nodes = [n for n in nodes if n.node_id in args.node_id]
     targets = [(node, pid) for node in nodes if (pid := running_pid(node)) is not None]
     for _node, pid in targets:
         _signal(pid, signal.SIGTERM)
@@ -588,7 +597,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
     if stuck:
         raise LauncherError(f"still running after SIGKILL: node(s) {sorted(stuck)}")
     if not targets:
-        print(f"no node of {directory} is running", flush=True)
+        which = "" if args.node_id is None else f" ({', '.join(map(str, sorted(args.node_id)))})"
+        print(f"no node of {directory}{which} is running", flush=True)
     return EXIT_OK
 
 
@@ -733,6 +743,14 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = commands.add_parser(name, help=text, allow_abbrev=False)
         sub.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=dir_help)
+        if name == "stop":
+            sub.add_argument(
+                "--node-id",
+                type=int,
+                action="append",
+                metavar="N",
+                help="stop only node N (again for more), as kafka-server-stop.sh --node-id",
+            )
     return parser
 
 

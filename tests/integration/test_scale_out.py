@@ -186,7 +186,7 @@ def test_dedicated_layout_grows_by_a_broker_and_shrinks_by_unregistering_it(
     assert "node 2 is a controller, which holds no partitions" in controller.stderr
     assert brokers(launcher) == [4, 5, 6]
 
-    # Drained (its replicas moved to broker 6), stopped, then unregistered through a
+    # Drained (its replicas moved to broker 6), stopped alone, then unregistered through a
     # controller-only node.
     status, body = http("GET", launcher.url(5) + "/v1/topics/held")
     assert status == 200, body
@@ -207,8 +207,10 @@ def test_dedicated_layout_grows_by_a_broker_and_shrinks_by_unregistering_it(
 
     wait_until("broker 4 drained", drained)
     pid = int((launcher.directory / "node-4" / "node.pid").read_text())
-    os.kill(pid, signal.SIGTERM)
-    wait_until("node 4 exited", lambda: not is_our_pid(pid, launcher.directory))
+    stopped = launcher("stop", "--node-id", "4")  # back once it has exited
+    assert stopped.stdout == f"stopped node 4 (pid {pid})\n", stopped.stderr
+    assert not is_our_pid(pid, launcher.directory)
+    assert is_our_pid(first_pids[5], launcher.directory)
     done = kraft_cluster("unregister", "--bootstrap-server", launcher.bootstrap(1), "--id", "4")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "Broker 4 is no longer registered.\n"
