@@ -97,12 +97,17 @@ def test_topics_live_on_brokers_and_records_flow_through_every_role(cluster: Clu
         "POST", "/v1/topics/roles/partitions/0/records", {"records": [{"value": "no"}]}
     )
     assert status == 307 and redirect["leader_id"] == leader, redirect
+    # A produce to the topic on a controller is carried to each partition's leader.
+    status, answer = controller.http(
+        "POST", "/v1/topics/roles/records?acks=all", {"records": [{"value": "v-c"}]}
+    )
+    assert status == 200, answer
     values = []
     for partition in topic["partitions"]:
         owner = cluster.node(partition["leader"])
         body = get(owner, f"/v1/topics/roles/partitions/{partition['partition']}/records?offset=0")
         values += [r["value"] for r in body["records"]]
-    assert sorted(values) == ["v0", "v1"]
+    assert sorted(values) == ["v-c", "v0", "v1"]
     wait_until("the metadata digests to agree", lambda: digests_agree(cluster), WAIT_S)
 
 
