@@ -96,6 +96,13 @@ def brokers(launcher: Launcher, via: int = 1) -> list[int]:
     return sorted(b["id"] for b in body["brokers"])
 
 
+def controller_urls(launcher: Launcher) -> dict[int, str]:
+    """The registered controllers' URLs by id, as node 1 sees them."""
+    status, body = http("GET", launcher.url(1) + "/v1/cluster", timeout=10)
+    assert status == 200, body
+    return {c["id"]: c["url"] for c in body["controllers"] if c["url"]}
+
+
 def kraft_cluster(*args: str) -> subprocess.CompletedProcess[str]:
     return run_tool("client.tools.cluster", *args, timeout=60)
 
@@ -148,7 +155,8 @@ def test_dedicated_layout_grows_by_a_broker_and_shrinks_by_unregistering_it(
         f"127.0.0.1:{p + 1},127.0.0.1:{p + 3},127.0.0.1:{p + 5}"
     )
     assert "controller.quorum.voters" not in broker_props
-    assert brokers(launcher) == [4, 5]
+    # Node 1's metadata may trail the quorum's commit by a moment: each view is waited for.
+    wait_until("brokers 4 and 5 registered", lambda: brokers(launcher) == [4, 5])
 
     # A topic on brokers 4 and 5 only, before node 6 exists.
     status, body = http(
@@ -162,7 +170,7 @@ def test_dedicated_layout_grows_by_a_broker_and_shrinks_by_unregistering_it(
     added = launcher("add", "--roles", "broker")
     assert launcher.lines(added) == [(6, p + 10, "broker")]
     first_pids = {**launcher.pids_of(start), **launcher.pids_of(added)}
-    assert brokers(launcher) == [4, 5, 6]
+    wait_until("broker 6 registered", lambda: brokers(launcher) == [4, 5, 6])
     refused = launcher("add", "--roles", "controller")
     assert refused.returncode == 1 and "only a broker can be added" in refused.stderr
     assert not (launcher.directory / "node-7").exists()
@@ -181,6 +189,8 @@ def test_dedicated_layout_grows_by_a_broker_and_shrinks_by_unregistering_it(
     unknown = kraft_cluster("unregister", "-b", launcher.bootstrap(5), "--id", "9")
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == "Broker ID 9 is not currently registered"
+    # A controller-only node is ready once caught up; its registration may come after.
+    wait_until("controller 2 registered", lambda: 2 in controller_urls(launcher))
     controller = kraft_cluster("unregister", "-b", launcher.bootstrap(2), "--id", "2")
     assert controller.returncode == 1
     assert "node 2 is a controller, which holds no partitions" in controller.stderr
