@@ -144,7 +144,8 @@ def parse_heartbeat(body: Any, client_host: str) -> Heartbeat:
         {"member_epoch"},
     )
     epoch = _int(body, "member_epoch", -1, INT_MAX)
-    assert epoch is not None
+    if epoch is None:  # present (checked above) but null
+        raise ApiError(INVALID_REQUEST, f'"member_epoch" must be an integer in [-1, {INT_MAX}]')
     topics = body.get("topics")
     if topics is not None:
         if not isinstance(topics, list) or len(topics) > _TOPICS_MAX:
