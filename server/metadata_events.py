@@ -12,6 +12,7 @@ applied it), a ``type``, the fields of its type, and a ``text``:
     broker_registered  broker                 a broker (re)registered (it starts fenced)
     broker_fenced      broker                 its session ended
     broker_unfenced    broker                 it is back
+    broker_unregistered broker                it left the cluster (kraft-cluster unregister)
     topic_created      topic, partitions      the count the entry created
     topic_deleted      topic
     partitions_added   topic, partitions      the new count
@@ -19,14 +20,17 @@ applied it), a ``type``, the fields of its type, and a ``text``:
                                               (leader null: the partition went offline)
     isr_shrink         topic, partition, isr, previous_isr
     isr_expand         topic, partition, isr, previous_isr
+    replicas_change    topic, partition, replicas, previous_replicas, adding_replicas,
+                       removing_replicas      a reassignment started, was replaced, completed
+                                              or was cancelled (Kafka's KIP-455 records)
 
-Within an entry the events follow its records; a record that changes both the leader and the
-ISR of a partition gives the leader change first. An ISR that lost members and gained none
-shrank; one that gained members and lost none grew; one that did both (a reassignment) is
-called by its size (smaller: a shrink, else a growth). Records nobody watches (configs,
-producer ids, ACLs, no-ops) give none. A LeaderChangeRecord naming the leader and term of the
-previous ``quorum_leader`` event gives none: a controller whose record's write timed out
-writes it again, and the first may commit too.
+Within an entry the events follow its records; a record that changes the replicas, the leader
+and the ISR of a partition gives the replicas change, then the leader change, then the ISR's.
+An ISR that lost members and gained none shrank; one that gained members and lost none grew;
+one that did both is called by its size (smaller: a shrink, else a growth). Records nobody
+watches (configs, producer ids, ACLs, no-ops) give none. A LeaderChangeRecord naming the
+leader and term of the previous ``quorum_leader`` event gives none: a controller whose
+record's write timed out writes it again, and the first may commit too.
 
 To say what a change changed (the previous leader and ISR), the tracker keeps each
 partition's leader, leader epoch and ISR, and each topic's name and partition count, from the
@@ -55,6 +59,7 @@ from kraft.records import (
     RemoveTopicRecord,
     TopicRecord,
     UnfenceBrokerRecord,
+    UnregisterBrokerRecord,
 )
 from kraft.state import MetadataState
 
@@ -69,12 +74,14 @@ EVENT_TYPES = (
     "broker_registered",
     "broker_fenced",
     "broker_unfenced",
+    "broker_unregistered",
     "topic_created",
     "topic_deleted",
     "partitions_added",
     "leader_change",
     "isr_shrink",
     "isr_expand",
+    "replicas_change",
 )
 
 Event = dict[str, Any]
@@ -85,6 +92,9 @@ class _Partition:
     leader: int
     leader_epoch: int
     isr: tuple[int, ...]
+    replicas: tuple[int, ...]
+    adding: tuple[int, ...]
+    removing: tuple[int, ...]
 
 
 @dataclass
@@ -95,6 +105,16 @@ class _Topic:
 
 def _ids(ids: Iterable[int]) -> str:
     return "[" + ",".join(str(i) for i in ids) + "]"
+
+
+def _moving(adding: tuple[int, ...], removing: tuple[int, ...]) -> str:
+    """What a move still does, as Kafka's describe names it; nothing once it is over."""
+    parts = []
+    if adding:
+        parts.append(f"adding {_ids(adding)}")
+    if removing:
+        parts.append(f"removing {_ids(removing)}")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _leader(leader: int) -> int | None:
@@ -123,7 +143,14 @@ class MetadataEvents:
             topic.topic_id: _Topic(
                 topic.name,
                 {
-                    number: _Partition(p.leader, p.leader_epoch, p.isr)
+                    number: _Partition(
+                        p.leader,
+                        p.leader_epoch,
+                        p.isr,
+                        p.replicas,
+                        p.adding_replicas,
+                        p.removing_replicas,
+                    )
                     for number, p in topic.partitions.items()
                 },
             )
@@ -243,6 +270,9 @@ class _EntryReader:
     def _broker_unfenced(self, r: UnfenceBrokerRecord) -> None:
         self._event("broker_unfenced", f"broker {r.broker_id} unfenced", broker=r.broker_id)
 
+    def _broker_unregistered(self, r: UnregisterBrokerRecord) -> None:
+        self._event("broker_unregistered", f"broker {r.broker_id} unregistered", broker=r.broker_id)
+
     def _topic_created(self, r: TopicRecord) -> None:
         self._topics[r.topic_id] = _Topic(r.name, {})
         self._counted[r.topic_id] = self._event(
@@ -258,7 +288,9 @@ class _EntryReader:
         topic = self._topics.get(r.topic_id)
         if topic is None:
             return  # the state refused such a record: it was never applied
-        topic.partitions[r.partition] = _Partition(r.leader, r.leader_epoch, r.isr)
+        topic.partitions[r.partition] = _Partition(
+            r.leader, r.leader_epoch, r.isr, r.replicas, r.adding_replicas, r.removing_replicas
+        )
         count = len(topic.partitions)
         event = self._counted.get(r.topic_id)
         if event is None:
@@ -276,6 +308,21 @@ class _EntryReader:
         if topic is None or old is None:
             return  # refused by the state, never applied
         name = f"{topic.name}-{r.partition}"
+        replicas = old.replicas if r.replicas is None else r.replicas
+        adding = old.adding if r.adding_replicas is None else r.adding_replicas
+        removing = old.removing if r.removing_replicas is None else r.removing_replicas
+        if (replicas, adding, removing) != (old.replicas, old.adding, old.removing):
+            self._event(
+                "replicas_change",
+                f"{name}: replicas {_ids(old.replicas)} -> {_ids(replicas)}"
+                + _moving(adding, removing),
+                topic=topic.name,
+                partition=r.partition,
+                replicas=list(replicas),
+                previous_replicas=list(old.replicas),
+                adding_replicas=list(adding),
+                removing_replicas=list(removing),
+            )
         leader, epoch = old.leader, old.leader_epoch
         if r.leader is not None and r.leader != old.leader:
             leader, epoch = r.leader, old.leader_epoch + 1  # as the state bumps it
@@ -303,7 +350,7 @@ class _EntryReader:
                 isr=list(isr),
                 previous_isr=list(old.isr),
             )
-        topic.partitions[r.partition] = _Partition(leader, epoch, isr)
+        topic.partitions[r.partition] = _Partition(leader, epoch, isr, replicas, adding, removing)
 
 
 _HANDLERS: dict[type[MetadataRecord], Callable[[_EntryReader, Any], None]] = {
@@ -311,6 +358,7 @@ _HANDLERS: dict[type[MetadataRecord], Callable[[_EntryReader, Any], None]] = {
     RegisterBrokerRecord: _EntryReader._broker_registered,
     FenceBrokerRecord: _EntryReader._broker_fenced,
     UnfenceBrokerRecord: _EntryReader._broker_unfenced,
+    UnregisterBrokerRecord: _EntryReader._broker_unregistered,
     TopicRecord: _EntryReader._topic_created,
     RemoveTopicRecord: _EntryReader._topic_deleted,
     PartitionRecord: _EntryReader._partition,

@@ -20,6 +20,7 @@ from kraft.records import (
     RemoveTopicRecord,
     TopicRecord,
     UnfenceBrokerRecord,
+    UnregisterBrokerRecord,
 )
 from kraft.state import MetadataState
 from server.metadata_events import EVENT_TYPES, MetadataEvents
@@ -224,8 +225,61 @@ def test_every_event_type_is_one_the_tracker_makes() -> None:
     log.entry(UnfenceBrokerRecord(1, 10))
     log.entry(PartitionChangeRecord(NEWS, 0, isr=(2, 3, 1)))
     log.entry(PartitionRecord(NEWS, 2, (1, 2, 3), (1, 2, 3), 1, 0, 0))
+    log.entry(register(4))
+    log.entry(
+        PartitionChangeRecord(
+            NEWS, 1, replicas=(1, 2, 4, 3), adding_replicas=(4,), removing_replicas=(3,)
+        )
+    )
     log.entry(RemoveTopicRecord(NEWS))
+    log.entry(UnregisterBrokerRecord(4, 10))
     assert {e["type"] for e in log.new(0)} == set(EVENT_TYPES)
+
+
+def test_a_move_gives_its_start_then_its_end_with_the_leader_and_isr_changes_of_that_entry() -> (
+    None
+):
+    log = Log()
+    log.cluster()
+    log.entry(register(4))
+    start = log.entry(
+        PartitionChangeRecord(
+            NEWS, 0, replicas=(4, 2, 3, 1), adding_replicas=(4,), removing_replicas=(1,)
+        )
+    )
+    end = log.entry(
+        PartitionChangeRecord(
+            NEWS,
+            0,
+            replicas=(4, 2, 3),
+            isr=(2, 3, 4),
+            leader=2,
+            adding_replicas=(),
+            removing_replicas=(),
+        )
+    )
+    assert [(e["index"], e["type"], e["text"]) for e in log.new(start - 1)] == [
+        (
+            start,
+            "replicas_change",
+            "news-0: replicas [1,2,3] -> [4,2,3,1] (adding [4], removing [1])",
+        ),
+        (end, "replicas_change", "news-0: replicas [4,2,3,1] -> [4,2,3]"),
+        (end, "leader_change", "news-0: leader 1 -> 2 (epoch 1)"),
+        (end, "isr_expand", "news-0: ISR [1,2,3] -> [2,3,4]"),
+    ]
+    first = log.new(start - 1)[0]
+    assert (first["replicas"], first["previous_replicas"]) == ([4, 2, 3, 1], [1, 2, 3])
+    assert (first["adding_replicas"], first["removing_replicas"]) == ([4], [1])
+
+
+def test_an_unregistered_broker_gives_its_event() -> None:
+    log = Log()
+    log.entry(register(1), register(4))
+    index = log.entry(UnregisterBrokerRecord(4, 10))
+    assert [(e["type"], e["broker"], e["text"]) for e in log.new(index - 1)] == [
+        ("broker_unregistered", 4, "broker 4 unregistered")
+    ]
 
 
 def test_the_newest_events_are_kept_and_first_index_says_from_where_they_are_whole() -> None:

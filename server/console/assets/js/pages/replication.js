@@ -21,12 +21,14 @@ const EVENT_LABELS = {
   broker_registered: "broker registered",
   broker_fenced: "broker fenced",
   broker_unfenced: "broker unfenced",
+  broker_unregistered: "broker unregistered",
   topic_created: "topic created",
   topic_deleted: "topic deleted",
   partitions_added: "partitions added",
   leader_change: "leader change",
   isr_shrink: "ISR shrink",
   isr_expand: "ISR expand",
+  replicas_change: "replicas change",
 };
 
 function isNumber(v) {
