@@ -17,13 +17,17 @@ started is stopped by its pid at the end and the directory removed), then for ea
   (polled every ``POLL_S``), which is when the new replica joined the ISR and the controller
   completed the move in that same metadata write.
 
-Each row: the size, the time to in-sync, MB/s (size / time). The throttle column (task T):
-``--throttle BYTES_PER_S`` is meant to set ``leader.`` / ``follower.replication.throttled.rate``
-on the brokers and the topic's throttled replica lists as ``kraft-reassign-partitions
---execute --throttle`` does, and print the same row for the throttled move beside the
-unthrottled one; :func:`timed_move` is the measurement both use.
+Each row: the size, the time to in-sync, MB/s (size / time). With ``--throttle BYTES_PER_S``
+each size is moved a second time, on a topic of its own, throttled as
+``kraft-reassign-partitions --execute --throttle`` throttles it (the tool's own functions
+compute the lists: the topic's ``leader.replication.throttled.replicas`` names the current
+replicas, ``follower.replication.throttled.replicas`` the new one, and both
+``*.replication.throttled.rate`` are set on every broker of the move), and the row gets the
+throttled time and MB/s beside the unthrottled ones; the throttles are removed after, as
+``--verify`` does. :func:`timed_move` is the measurement both use.
 
-Usage: .venv/bin/python scripts/bench_reassignment.py [--mb 10,100] [--dir DIR]
+Usage: .venv/bin/python scripts/bench_reassignment.py [--mb 10,100] [--throttle 5000000]
+       [--dir DIR]
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # The checkout, so that the scripts package imports (run as a file, only scripts/ is on the path).
 sys.path.insert(0, str(ROOT))
 
+from client.admin import TopicPartition  # noqa: E402
 from client.producer import Producer  # noqa: E402
+from client.tools import reassignment_files  # noqa: E402
 from scripts.node_process import Cluster, NodeProcess, wait_until  # noqa: E402
 
 NODES = 4
@@ -83,8 +89,44 @@ def timed_move(node: NodeProcess, topic: str, target: list[int]) -> float | None
     return None
 
 
-def bench_size(cluster: Cluster, megabytes: int) -> tuple[int, float | None]:
-    topic = f"move-{megabytes}mb"
+RATES = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
+LISTS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
+
+
+def put_configs(node: NodeProcess, path: str, configs: dict[str, str | None]) -> None:
+    status, answer = node.http("PUT", path, {"configs": configs})
+    if status != 200:
+        raise SystemExit(f"PUT {path} was refused: {status} {answer}")
+
+
+def set_throttle(
+    node: NodeProcess, topic: str, replicas: list[int], target: list[int], rate: int
+) -> list[int]:
+    """The throttles kraft-reassign-partitions --execute --throttle sets for this move;
+    returns the brokers whose rates it set."""
+    tp = TopicPartition(topic, 0)
+    moves = reassignment_files.move_map([], {tp: target}, {tp: replicas})
+    leaders = reassignment_files.leader_throttles(moves)[topic]
+    followers = reassignment_files.follower_throttles(moves)[topic]
+    put_configs(
+        node, f"/v1/topics/{topic}/configs", dict(zip(LISTS, (leaders, followers), strict=True))
+    )
+    brokers = reassignment_files.reassigning_brokers(moves)
+    for broker in brokers:
+        put_configs(node, f"/v1/brokers/{broker}/configs", dict.fromkeys(RATES, str(rate)))
+    return brokers
+
+
+def clear_throttle(node: NodeProcess, topic: str, brokers: list[int]) -> None:
+    put_configs(node, f"/v1/topics/{topic}/configs", dict.fromkeys(LISTS))
+    for broker in brokers:
+        put_configs(node, f"/v1/brokers/{broker}/configs", dict.fromkeys(RATES))
+
+
+def bench_size(
+    cluster: Cluster, megabytes: int, throttle: int | None = None
+) -> tuple[int, float | None]:
+    topic = f"move-{megabytes}mb" + ("" if throttle is None else f"-throttled-{throttle}")
     first = cluster.nodes[0]
     status, answer = first.http(
         "POST", "/v1/topics", {"name": topic, "partitions": 1, "replication_factor": 3}
@@ -96,12 +138,30 @@ def bench_size(cluster: Cluster, megabytes: int) -> tuple[int, float | None]:
     newcomer = next(n.node_id for n in cluster.nodes if n.node_id not in replicas)
     follower = next(r for r in replicas if r != leader)
     target = [newcomer if r == follower else r for r in replicas]
-    return megabytes, timed_move(first, topic, target)
+    if throttle is None:
+        return megabytes, timed_move(first, topic, target)
+    brokers = set_throttle(first, topic, replicas, target, throttle)
+    try:
+        return megabytes, timed_move(first, topic, target)
+    finally:
+        clear_throttle(first, topic, brokers)
+
+
+def figures(megabytes: int, seconds: float | None) -> str:
+    if seconds is None:
+        return f"{'not done':>13} {'-':>8}"
+    return f"{seconds:>13.2f} {megabytes / seconds:>8.1f}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", default="10,100", help="sizes to move, in MB (comma-separated)")
+    parser.add_argument(
+        "--throttle",
+        type=int,
+        metavar="BYTES_PER_S",
+        help="also move each size throttled to this rate (as kraft-reassign-partitions does)",
+    )
     parser.add_argument("--dir", type=Path, help="where the nodes live (default: a temp dir)")
     args = parser.parse_args()
     sizes = [int(x) for x in args.mb.split(",") if x.strip()]
@@ -109,13 +169,17 @@ def main() -> int:
     cluster = Cluster.create(directory, NODES, **{"min.insync.replicas": "2"})  # type: ignore[arg-type]
     try:
         cluster.start()
-        print(f"{'MB':>6} {'to in-sync s':>13} {'MB/s':>8}")
+        header = f"{'MB':>6} {'to in-sync s':>13} {'MB/s':>8}"
+        if args.throttle is not None:
+            header += f" {'throttled s':>13} {'MB/s':>8}  (throttle {args.throttle} B/s)"
+        print(header, flush=True)
         for megabytes in sizes:
             size, seconds = bench_size(cluster, megabytes)
-            if seconds is None:
-                print(f"{size:>6} {'not done':>13} {'-':>8}")
-            else:
-                print(f"{size:>6} {seconds:>13.2f} {size / seconds:>8.1f}", flush=True)
+            row = f"{size:>6} {figures(size, seconds)}"
+            if args.throttle is not None:
+                _, throttled = bench_size(cluster, megabytes, args.throttle)
+                row += f" {figures(size, throttled)}"
+            print(row, flush=True)
     finally:
         cluster.stop()
         if args.dir is None:
