@@ -48,7 +48,10 @@ REFUSED_FLAGS: dict[str, dict[str, str]] = {
         ),
         "--topic-id": "{flag} is not supported yet; use --topic",
         "--partition-size-limit-per-response": "{flag} is not supported",
-        "--disable-rack-aware": "{flag} is not supported: this cluster has no racks",
+        "--disable-rack-aware": (
+            "{flag} is not supported (Kafka 4 removed it too): the controller places a new "
+            "topic's replicas over the brokers' broker.rack whenever they have one"
+        ),
     },
     "kraft-console-producer": {
         "--zookeeper": _ZOOKEEPER,
