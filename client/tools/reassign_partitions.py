@@ -39,6 +39,7 @@ cluster.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,16 +98,18 @@ def _out(*lines: str) -> None:
 
 
 async def _describe(admin: AsyncAdmin, topics: set[str]) -> dict[str, dict[str, Any]]:
-    """Kafka's describeTopics, its words for a topic that does not exist."""
-    found: dict[str, dict[str, Any]] = {}
-    for topic in sorted(topics):
-        try:
-            found[topic] = await admin.describe_topic(topic)
-        except ApiError as exc:
-            if exc.name == "UNKNOWN_TOPIC_OR_PARTITION":
-                raise ReassignmentFileError(f"Topic {topic} not found.") from None
-            raise
-    return found
+    """Kafka's describeTopics (the topics asked at once), its words for a topic that does not
+    exist (the first by name)."""
+    names = sorted(topics)
+    found = await asyncio.gather(*(admin.describe_topic(t) for t in names), return_exceptions=True)
+    described: dict[str, dict[str, Any]] = {}
+    for topic, answer in zip(names, found, strict=True):
+        if isinstance(answer, ApiError) and answer.name == "UNKNOWN_TOPIC_OR_PARTITION":
+            raise ReassignmentFileError(f"Topic {topic} not found.")
+        if isinstance(answer, BaseException):
+            raise answer
+        described[topic] = answer
+    return described
 
 
 def _replicas_of(description: dict[str, Any]) -> dict[int, list[int]]:
@@ -260,14 +263,16 @@ async def _states(
         for r in ongoing
     }
     states: dict[TopicPartition, PartitionState] = {}
+    names = sorted({tp.topic for tp, _ in targets if tp not in moving})
+    found = await asyncio.gather(*(admin.describe_topic(t) for t in names), return_exceptions=True)
     described: dict[str, dict[int, list[int]]] = {}
-    for topic in sorted({tp.topic for tp, _ in targets if tp not in moving}):
-        try:
-            described[topic] = _replicas_of(await admin.describe_topic(topic))
-        except ApiError as exc:
-            if exc.name != "UNKNOWN_TOPIC_OR_PARTITION":
-                raise
-            described[topic] = {}
+    for topic, answer in zip(names, found, strict=True):
+        if isinstance(answer, ApiError) and answer.name == "UNKNOWN_TOPIC_OR_PARTITION":
+            described[topic] = {}  # Kafka: done, with no replicas
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            described[topic] = _replicas_of(answer)
     for tp, target in targets:
         if tp in moving:
             states[tp] = PartitionState(moving[tp], target, False)
@@ -360,8 +365,8 @@ async def cancel(cmd: ReassignCommand, admin: AsyncAdmin) -> None:
 
 
 async def run_command(cmd: ReassignCommand, admin: AsyncAdmin) -> int:
-    """Runs one action; the exit code (1 when --verify finds a partition still moving is not
-    an error in Kafka: 0)."""
+    """Runs one action and returns its exit code: 0, also when --verify finds a partition
+    still moving (as Kafka's tool); a refusal raises instead."""
     if cmd.action == "generate":
         await generate(cmd, admin)
     elif cmd.action == "execute":
