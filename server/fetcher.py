@@ -55,6 +55,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from client.protocol import OFFSET_OUT_OF_RANGE
 from server import limits
 from server.fetch_sessions import FollowerSession
 from server.internal_auth_http import Signer
@@ -474,6 +475,24 @@ def _apply(p: Partition, entry: dict[str, Any], data: bytes) -> bool:
     """Applies one partition's answer; returns whether bytes were appended."""
     error = entry.get("error")
     if error is not None:
+        leader_start = entry.get("log_start_offset")
+        if (
+            error.get("error") == OFFSET_OUT_OF_RANGE.name
+            and isinstance(leader_start, int)
+            and p.log.log_end_offset < leader_start
+        ):
+            # Kafka's handleOutOfRangeError: the records this replica lacks are gone from the
+            # leader too (retention, deleted records): start over at the leader's log start.
+            # (A new replica of a moved partition meets this whenever the leader's log no
+            # longer starts at 0.)
+            log.info(
+                "%s: log end %d is below the leader's log start %d: restarting the log there",
+                p.name,
+                p.log.log_end_offset,
+                leader_start,
+            )
+            p.truncate_fully_and_start_at(leader_start)
+            return False
         log.debug("%s: fetch error %s: %s", p.name, error.get("error"), error.get("message"))
         return False
     # The leader's log end as of this answer: the follower's lag in /metrics, until the next.

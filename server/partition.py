@@ -706,6 +706,16 @@ class Partition:
                 self.flusher.schedule_flush(self)
         return appended
 
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """A follower behind its leader's log start: the log restarts there, empty (see
+        ``Log.truncate_fully_and_start_at``), and the producer state and its snapshots, which
+        described the records that went, start over with it."""
+        self.log.truncate_fully_and_start_at(offset)
+        self._segment_base = self.log.active_segment_base_offset
+        if self.snapshots is not None:
+            self.snapshots.delete_all()
+        self.producers.rebuild((), offset)
+
     def truncate_to(self, offset: int) -> None:
         """Follower truncation: the log, its epochs, and the producer state that described it
         (snapshots above the new log end go too)."""

@@ -685,6 +685,31 @@ class Log:
                 self._truncations.append((self._truncation_count, new_end))
             self.epoch_cache.truncate_from_end(new_end)
 
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Empties the log and restarts it at ``offset`` (Kafka's truncateFullyAndStartAt):
+        a follower whose log ends before its leader's log start cannot fetch the records in
+        between, which the leader no longer has, so it starts over where the leader's log
+        starts. Every segment and epoch cache entry goes; the log start, log end, recovery
+        point and high watermark all become ``offset``."""
+        if offset < 0:
+            raise ValueError(f"cannot start a log at a negative offset ({offset})")
+        with self._lock:
+            self._check_usable()
+            try:
+                for segment in self._segments:
+                    self._retire(segment)
+                self._segments = [Segment.create(self.directory, offset)]
+                self._bases = [offset]
+            except (KafkaStorageError, OSError) as e:
+                raise self._fail(e) from e
+            log.info("%s: emptied and restarted at offset %d", self.directory, offset)
+            self._leo = self._log_start = self._recovery_point = self._high_watermark = offset
+            self._offsets_changed()
+            self._truncation_count += 1
+            if self._flushing:
+                self._truncations.append((self._truncation_count, offset))
+            self.epoch_cache.clear()
+
     def delete_retained_segments(self, now_ms: int) -> int:
         """Deletes whole old segments as ``retention.ms`` and ``retention.bytes`` ask (only
         segments wholly below the high watermark); moves the log start offset; returns how

@@ -346,6 +346,15 @@ class MemoryLog:
         self._high_watermark = min(self._high_watermark, new_end)
         self.epoch_cache.truncate_from_end(new_end)
 
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """As :meth:`storage.log.Log.truncate_fully_and_start_at`."""
+        if offset < 0:
+            raise ValueError(f"cannot start a log at a negative offset ({offset})")
+        self._check_usable()
+        self._segments = [MemorySegment(offset)]
+        self._log_start = self._recovery_point = self._high_watermark = offset
+        self.epoch_cache.clear()
+
     def delete_retained_segments(self, now_ms: int) -> int:
         """As :meth:`storage.log.Log.delete_retained_segments`."""
         self._check_usable()

@@ -171,6 +171,12 @@ class PartitionLog(Protocol):
         down to the new log end."""
         ...
 
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Empties the log and restarts it at ``offset``, which may be past the log end (a
+        follower behind its leader's log start): the log start, log end, recovery point and
+        high watermark become ``offset``, and the epoch cache is cleared."""
+        ...
+
     def delete_retained_segments(self, now_ms: int) -> int:
         """Deletes the old segments retention lets go (only those wholly below the high
         watermark; by ``retention.ms`` and ``retention.bytes`` only when ``cleanup.policy``

@@ -31,7 +31,8 @@ DEADLINE_S = 60.0
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     directory = tmp_path_factory.mktemp("reassignment")
-    handle = Cluster.create(directory, NODES, **{"min.insync.replicas": "2"})  # type: ignore[arg-type]
+    properties = {"min.insync.replicas": "2", "log.retention.check.interval.ms": "200"}
+    handle = Cluster.create(directory, NODES, **properties)  # type: ignore[arg-type]
     try:
         handle.start()
         yield handle
@@ -79,9 +80,13 @@ def wait_moved(cluster: Cluster, topic: str, target: list[int]) -> dict[str, Any
     return view
 
 
-def placed(cluster: Cluster, topic: str, factor: int) -> dict[str, Any]:
+def placed(
+    cluster: Cluster, topic: str, factor: int, configs: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Creates a one-partition topic and waits until every node knows its leader."""
-    create_topic(cluster.nodes[0], topic, partitions=1, replication_factor=factor)
+    create_topic(
+        cluster.nodes[0], topic, partitions=1, replication_factor=factor, configs=configs or {}
+    )
 
     def agreed() -> dict[str, Any] | None:
         views = [partition_view(n, topic) for n in cluster.nodes]
@@ -212,6 +217,30 @@ def test_a_move_outlives_kill_9_of_its_destination_and_of_the_controller(
         lambda: not (gone.log_dir / f"{topic}-0").exists(),
         DEADLINE_S,
     )
+
+
+def test_a_new_replica_starts_at_the_leaders_log_start_when_retention_moved_it(
+    cluster: Cluster,
+) -> None:
+    topic = "retained"
+    # Small segments that retention deletes; one replica to start from (min.insync.replicas
+    # 1 lets it take acks=all alone).
+    configs = {"segment.bytes": "20000", "retention.bytes": "40000", "min.insync.replicas": "1"}
+    leader = cluster.node(placed(cluster, topic, 1, configs)["leader"])
+    for n in range(10):
+        produce(leader, topic, [f"{n:02d}{i:02d}" + "x" * 996 for i in range(20)])
+    start = wait_until(
+        f"retention moved {topic}'s log start",
+        lambda: (v := partition_view(leader, topic)) is not None and v["log_start_offset"],
+        DEADLINE_S,
+    )
+    newcomer = next(n for n in cluster.nodes if n is not leader)
+    reassign(cluster.nodes[0], {0: [leader.node_id, newcomer.node_id]}, topic)
+    wait_moved(cluster, topic, [leader.node_id, newcomer.node_id])
+    wait_identical_replicas([leader, newcomer], topic)
+    moved = partition_view(newcomer, topic)
+    assert moved is not None and moved["log_start_offset"] >= start
+    assert moved["high_watermark"] == 200
 
 
 @pytest.mark.parametrize(

@@ -463,6 +463,25 @@ def test_truncating_below_the_first_segment_restarts_the_log_there(make_log: Mak
     assert offsets(log, 5) == [5]
 
 
+def test_a_log_restarts_empty_at_an_offset_past_its_end(make_log: MakeLog) -> None:
+    # A follower whose log ends below its leader's log start (Kafka's truncateFullyAndStartAt).
+    log = make_log(LogConfig(segment_bytes=400))
+    for i in range(6):
+        log.append_as_leader(recs(2, value_bytes=50), i // 3)
+    log.update_high_watermark(10)
+    log.flush()
+    log.truncate_fully_and_start_at(40)
+    assert (log.log_start_offset, log.log_end_offset) == (40, 40)
+    assert (log.high_watermark, log.recovery_point) == (40, 40)
+    assert [s.base_offset for s in log.segments] == [40]
+    assert log.size_bytes == 0 and log.epoch_cache.entries == []
+    with pytest.raises(OffsetOutOfRangeError):
+        log.read_records(0, 1 << 20)
+    log.append_batches(build_batch(recs(2), base_offset=40, partition_leader_epoch=3))
+    assert all_offsets(log, 40) == [40, 41]
+    assert log.epoch_cache.entries == [(3, 40)]
+
+
 def test_the_high_watermark_is_clamped_to_the_log(make_log: MakeLog) -> None:
     log = make_log()
     log.append_as_leader(recs(3), 0)
