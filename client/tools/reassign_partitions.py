@@ -196,7 +196,9 @@ async def _set_throttles(
     _out(f"The inter-broker throttle limit was set to {throttle} B/s")
 
 
-def _rf_changes(proposed: Assignment, current: Assignment, ongoing: list[dict[str, Any]]) -> str:
+def replication_factor_changes(
+    proposed: Assignment, current: Assignment, ongoing: list[dict[str, Any]]
+) -> str:
     """The --disallow-replication-factor-change refusals: Kafka's controller's words."""
     adding = {
         TopicPartition(str(r["topic"]), int(r["partition"])): len(r.get("adding_replicas") or [])
@@ -224,7 +226,7 @@ async def execute(cmd: ReassignCommand, admin: AsyncAdmin) -> None:
         raise ReassignmentFileError(f"Unknown broker id {unknown[0]}")
     current = await _current_of_partitions(admin, set(proposed))
     if cmd.disallow_rf_change:
-        changes = _rf_changes(proposed, current, ongoing)
+        changes = replication_factor_changes(proposed, current, ongoing)
         if changes:
             raise TerseError(f"Error reassigning partition(s):\n{changes}")
     _out(

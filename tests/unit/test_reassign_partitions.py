@@ -12,6 +12,7 @@ from client.replica_assignment import PlacementError
 from client.tools import common
 from client.tools import reassignment_files as files
 from client.tools.reassign_options import parse_command
+from client.tools.reassign_partitions import replication_factor_changes
 from client.tools.reassignment_files import PartitionMove, PartitionState, ReassignmentFileError
 
 
@@ -321,3 +322,21 @@ def test_generated_json_is_valid_json_of_kafkas_shape() -> None:
         "version": 1,
         "partitions": [{"topic": "t", "partition": 0, "replicas": [1], "log_dirs": ["any"]}],
     }
+
+
+def test_a_replication_factor_change_is_named_when_disallowed() -> None:
+    proposed = {tp("foo", 0): [1, 2], tp("foo", 1): [1, 2, 3], tp("bar", 0): [4, 5]}
+    current = {tp("foo", 0): [1, 3], tp("foo", 1): [1, 2], tp("bar", 0): [4, 6, 5]}
+    # bar-0 is moving: its merged list holds the adding replica 6, so its factor is 2.
+    ongoing = [
+        {
+            "topic": "bar",
+            "partition": 0,
+            "replicas": [4, 6, 5],
+            "adding_replicas": [6],
+            "removing_replicas": [5],
+        }
+    ]
+    assert replication_factor_changes(proposed, current, ongoing) == (
+        "foo-1: The replication factor is changed from 2 to 3"
+    )
