@@ -140,9 +140,14 @@ async def _current_of_partitions(admin: AsyncAdmin, partitions: set[TopicPartiti
     return {tp: every[tp] for tp in partitions}
 
 
-async def _brokers(admin: AsyncAdmin) -> list[dict[str, Any]]:
+async def _brokers(admin: AsyncAdmin, *, live: bool) -> list[dict[str, Any]]:
+    """The registered brokers by id; with ``live``, only the unfenced ones, which are what
+    Kafka's describeCluster answers (so a fenced broker is an unknown one to the tool)."""
     brokers = (await admin.describe_cluster()).get("brokers", [])
-    return sorted((b for b in brokers if isinstance(b, dict)), key=lambda b: int(b["id"]))
+    return sorted(
+        (b for b in brokers if isinstance(b, dict) and not (live and b.get("fenced"))),
+        key=lambda b: int(b["id"]),
+    )
 
 
 # -- the actions --------------------------------------------------------------------------------
@@ -154,7 +159,7 @@ async def generate(cmd: ReassignCommand, admin: AsyncAdmin) -> None:
     topics = files.check_topics_to_move(files.parse_topics_to_move(_read(cmd.topics_file)))
     current = await _current_assignment(admin, topics)
     # Kafka's getBrokerMetadata: the listed brokers the cluster knows (others are left out).
-    found = [b for b in await _brokers(admin) if int(b["id"]) in wanted]
+    found = [b for b in await _brokers(admin, live=True) if int(b["id"]) in wanted]
     racks: dict[int, str | None] = {
         int(b["id"]): (b.get("rack") if cmd.rack_aware else None) for b in found
     }
@@ -220,7 +225,7 @@ async def execute(cmd: ReassignCommand, admin: AsyncAdmin) -> None:
     ongoing = await admin.list_partition_reassignments()
     if not cmd.additional and ongoing:
         raise TerseError(CANNOT_EXECUTE_BECAUSE_OF_EXISTING)
-    known = {int(b["id"]) for b in await _brokers(admin)}
+    known = {int(b["id"]) for b in await _brokers(admin, live=True)}
     unknown = [b for replicas in proposed.values() for b in replicas if b not in known]
     if unknown:
         raise ReassignmentFileError(f"Unknown broker id {unknown[0]}")
@@ -286,7 +291,9 @@ async def _states(
 async def _clear_throttles(admin: AsyncAdmin, targets: files.Reassignment) -> None:
     """Kafka's clearAllThrottles: the rates on every broker of the cluster and of the file,
     the replica lists on every topic of the file."""
-    brokers = {int(b["id"]) for b in await _brokers(admin)}
+    # Every registered broker, fenced ones too (Kafka's tool clears the live ones only): one
+    # that comes back must not keep a throttle nobody will remove.
+    brokers = {int(b["id"]) for b in await _brokers(admin, live=False)}
     brokers |= {b for _, replicas in targets for b in replicas}
     _out(
         f"Clearing broker-level throttles on broker{plural(len(brokers))} "
