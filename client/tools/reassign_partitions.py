@@ -28,6 +28,10 @@ and ``--cancel`` at once (neither with ``--preserve-throttles``). Moves between 
 directories do not exist here (one log directory per node): ``log_dirs`` other than "any" and
 ``--replica-alter-log-dirs-throttle`` are refused.
 
+As in Kafka, the brokers the tool knows are the live ones (Kafka's describeCluster): a
+fenced broker in ``--broker-list`` is left out of ``--generate``'s plan, and one in an
+``--execute`` plan is an "Unknown broker id".
+
 ``--disallow-replication-factor-change`` (Kafka 4.1's KIP-860) is checked by the tool before
 anything is sent: a partition whose new replica count differs from its current one refuses
 the whole ``--execute`` (Kafka's controller refuses such partitions one by one).
