@@ -115,6 +115,10 @@ INVALID_FETCH_SESSION_EPOCH = ErrorKind(40913, "INVALID_FETCH_SESSION_EPOCH", re
 # A reassignment cancelled for a partition that is not moving (Kafka's
 # NO_REASSIGNMENT_IN_PROGRESS, 85): only ever a per-partition outcome of a 200 answer.
 NO_REASSIGNMENT_IN_PROGRESS = ErrorKind(40914, "NO_REASSIGNMENT_IN_PROGRESS")
+# The dynamic controller quorum (Kafka's AddRaftVoter / RemoveRaftVoter): a node that is a voter
+# already, and a voter id (or id and directory id) that is not one.
+DUPLICATE_VOTER = ErrorKind(40915, "DUPLICATE_VOTER")
+VOTER_NOT_FOUND = ErrorKind(40407, "VOTER_NOT_FOUND")
 RECORD_TOO_LARGE = ErrorKind(41301, "RECORD_TOO_LARGE")
 # Above socket.request.max.bytes, or a URL or header line too long to read.
 REQUEST_TOO_LARGE = ErrorKind(41302, "REQUEST_TOO_LARGE")

@@ -126,8 +126,9 @@ def write_dump_file(path: Path, dump: Dump) -> int:
 
 
 def voters_of(nodes: Sequence[Any]) -> tuple[str, ...]:
-    """The addresses of pysyncobj's node objects (or strings), sorted."""
-    return tuple(sorted(str(getattr(n, "id", n)) for n in nodes))
+    """The addresses of pysyncobj's node objects (or strings), sorted. An observer's own
+    node (None: it has no address) is not a voter and is left out."""
+    return tuple(sorted(str(getattr(n, "id", n)) for n in nodes if n is not None))
 
 
 def _entry_to_json(entry: Entry) -> list[Any]:

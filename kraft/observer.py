@@ -24,7 +24,15 @@ are pysyncobj *read-only nodes* (``SyncObj(None, voters)``):
   ``RegisterControllerRecord`` (``state.controllers``), which a controller writes when it
   takes over, before anything else of its term.
 
-Limits: a voter that is not among the addresses it dials is never heard (list every voter).
+The voter set changes (kraft/voters.py): the membership entries reach an observer with the
+log, and pysyncobj makes it dial a new voter and drop a removed one as it appends them; a
+restart dials the voters its own log names (its dump and journal), not the bootstrap list,
+which may name none of them any more.
+
+A controller being added to the quorum (``raft_address`` given: process.roles=controller with
+only controller.quorum.bootstrap.servers) starts as an observer too, so that it catches up
+first; once its log makes it a voter, it becomes one in place (``MetadataQuorum._promote``)
+and from then on behaves as a voter in every method here.
 """
 
 from __future__ import annotations
@@ -39,7 +47,6 @@ from pysyncobj.node import TCPNode
 
 from kraft import limits
 from kraft.quorum import MetadataQuorum
-from kraft.transport import DialNode
 
 __all__ = ["MetadataObserver"]
 
@@ -62,6 +69,7 @@ class MetadataObserver(MetadataQuorum):
         secret: str,
         *,
         dial_overrides: Mapping[int, str] | None = None,
+        raft_address: str | None = None,
     ) -> None:
         if node_id in voters:
             raise ValueError(f"observer {node_id} is listed among the voters")
@@ -71,42 +79,52 @@ class MetadataObserver(MetadataQuorum):
         addresses = list(voters.values()) or list(bootstrap)
         if len(set(addresses)) != len(addresses):
             raise ValueError("the voters' Raft addresses must be distinct")
-        self.addresses: tuple[str, ...] = tuple(addresses)
+        self.bootstrap: tuple[str, ...] = tuple(addresses)
+        if raft_address is not None and raft_address in addresses:
+            raise ValueError(f"observer {node_id}'s own Raft address {raft_address} is a voter's")
+        self.promote_address = raft_address
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The voters' Raft addresses this observer links with now."""
+        return self.voter_addresses()
+
+    @property
+    def voting(self) -> bool:
+        """The log made this node a voter (a controller that was added): it is one now."""
+        return self.self_address is not None
+
+    def voter_addresses(self) -> tuple[str, ...]:
+        if self._sync is None and not self.voting and self.start_voters is None:
+            return tuple(sorted(self.bootstrap))
+        return super().voter_addresses()
+
+    def _formatted_voters(self) -> tuple[str, ...]:
+        return self.bootstrap  # the configured voters' addresses, else the bootstrap servers
 
     def _remote_nodes(self) -> list[Any]:
-        if self.peers:
+        if self.voting or self.start_voters is not None or self.configured_peers:
             return super()._remote_nodes()
-        return [TCPNode(address) for address in self.addresses]
-
-    def voter_id(self, address: str) -> int | None:
-        """The node id of the voter at Raft ``address``: from controller.quorum.voters, else
-        from the controllers' registrations in the metadata."""
-        known = self._ids_by_address.get(address)
-        if known is not None:
-            return known
-        return self.read(
-            lambda state: next(
-                (c.id for c in state.controllers.values() if c.raft_address == address), None
-            )
-        )
-
-    def leader_id(self) -> int | None:
-        sync = self._sync
-        leader = sync._getLeader() if sync is not None else None
-        return None if leader is None else self.voter_id(leader.id)
+        return [TCPNode(address) for address in self.bootstrap]
 
     def is_leader(self) -> bool:
-        return False  # an observer never leads (pysyncobj starts no election without an address)
+        # An observer never leads (pysyncobj starts no election without an address).
+        return self.voting and super().is_leader()
 
     def last_heard(self, node_id: int) -> float | None:
         """When a Raft message last came from voter ``node_id`` (an observer hears only the
         voters, and mostly the leader)."""
+        if self.voting:
+            return super().last_heard(node_id)
         for address in self.addresses:
             if self.voter_id(address) == node_id:
                 return self._last_heard.get(address)
         return None
 
     def _log_unreachable(self, sync: Any) -> None:
+        if self.voting:
+            super()._log_unreachable(sync)
+            return
         lost = [a for a in self.addresses if not sync.isNodeConnected(self._node_of(a))]
         if len(lost) == len(self.addresses):
             self._unreachable_logged = True
@@ -129,15 +147,11 @@ class MetadataObserver(MetadataQuorum):
             self._unreachable_logged = False
             logger.info("observer %d reaches every voter again", self.node_id)
 
-    def _node_of(self, address: str) -> Any:
-        for peer_id, peer_address in self.peers.items():
-            if peer_address == address and peer_id in self._dial_overrides:
-                return DialNode(address, self._dial_overrides[peer_id])
-        return TCPNode(address)
-
     def status(self) -> dict[str, Any]:
         """This observer's view of the quorum, for /v1/cluster/quorum: the voters it links
         with (the leader as it knows it) and itself among the observers."""
+        if self.voting:
+            return super().status()
         sync = self._sync
         snapshot = self.snapshot_state()
         if snapshot.applied_index != self._digest_cache[0]:

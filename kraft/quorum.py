@@ -77,6 +77,7 @@ from kraft.pysyncobj_hooks import DUMP_PATHS, JOURNALS, JOURNALS_LOCK
 from kraft.records import MetadataRecord, decode, encode
 from kraft.state import MetadataState
 from kraft.transport import DialNode, KraftTransport, LinkReporter, TransportHooks, observer_key
+from kraft.voters import Observed, VoterChangeError, check_add, check_remove, log_voters
 from storage.durable import fsync_dir, fsync_file
 
 __all__ = [
@@ -368,7 +369,8 @@ class MetadataQuorum:
             raise ValueError("the cluster secret must not be empty")
         self.node_id = node_id
         self.self_address = self_address
-        self.peers: Mapping[int, str] = dict(peers)
+        # The voters as configured (controller.quorum.voters); `peers` is the live set.
+        self.configured_peers: Mapping[int, str] = dict(peers)
         self.data_dir = Path(data_dir)
         self._secret = secret
         self._dial_overrides = dial_overrides
@@ -405,6 +407,15 @@ class MetadataQuorum:
         self.leader_changes = 0
         self._leader_term = -1  # the term of the last leader counted
         self._started_at = 0.0
+        # The voters' Raft addresses as this node's log had them at start (kraft/voters.py),
+        # None when the log says nothing (the configured voters are the set).
+        self.start_voters: tuple[str, ...] | None = None
+        # The voter change this leader has in flight (a description), None when none is.
+        self._voter_change: str | None = None
+        # A node that follows the log before it is a voter (a controller being added): the
+        # Raft address it takes once the log makes it a voter (kraft/observer.py).
+        self.promote_address: str | None = None
+        self._promoting = False
 
     # --- Life cycle ----------------------------------------------------------------------------
 
@@ -423,6 +434,20 @@ class MetadataQuorum:
         if not self.data_dir.is_dir():
             self.data_dir.mkdir(parents=True)
             fsync_dir(self.data_dir.parent)
+        self.start_voters = log_voters(
+            self.data_dir, DUMP_FILE, JOURNAL_FILE, self._formatted_voters()
+        )
+        self._start_sync()
+
+    def _formatted_voters(self) -> tuple[str, ...]:
+        """The voters the log started with, as this node knows them (kraft/voters.py)."""
+        own = () if self.self_address is None else (self.self_address,)
+        return (*own, *self.configured_peers.values())
+
+    def _start_sync(self) -> None:
+        """Build the SyncObj over this node's files (a voter's when ``self_address`` is set,
+        else a read-only one) and, for a voter, wait until its Raft address is bound."""
+        self._links = LinkReporter(self.node_id)
         journal_path = self.data_dir / JOURNAL_FILE
         self._journal = DurableJournal(journal_path, self.data_dir / META_FILE)
         with JOURNALS_LOCK:
@@ -462,13 +487,20 @@ class MetadataQuorum:
             raise QuorumError(f"cannot bind the Raft address {self.self_address}") from None
 
     def _remote_nodes(self) -> list[Any]:
-        """The nodes this one links with: the other voters, dialled at their override."""
-        return [
-            DialNode(address, self._dial_overrides[peer_id])
-            if peer_id in self._dial_overrides
-            else TCPNode(address)
-            for peer_id, address in sorted(self.peers.items())
-        ]
+        """The nodes this one links with: the other voters (the log's set when it names one,
+        else the configured), dialled at their override."""
+        if self.start_voters is not None:
+            addresses = [a for a in self.start_voters if a != self.self_address]
+        else:
+            addresses = [a for _i, a in sorted(self.configured_peers.items())]
+        return [self._node_of(address) for address in addresses]
+
+    def _node_of(self, address: str) -> Any:
+        """The pysyncobj node of the voter at Raft ``address`` (dialled at its override)."""
+        for peer_id, peer_address in self.configured_peers.items():
+            if peer_address == address and peer_id in self._dial_overrides:
+                return DialNode(address, self._dial_overrides[peer_id])
+        return TCPNode(address)
 
     def _conf(self) -> Any:
         return SyncObjConf(
@@ -487,7 +519,8 @@ class MetadataQuorum:
             bindAddress=self.self_address,  # never pysyncobj's default of 0.0.0.0
             maxBindRetries=limits.RAFT_BIND_RETRIES_COUNT,
             bindRetryTime=limits.RAFT_BIND_RETRY_S,
-            dynamicMembershipChange=False,
+            # The voter set changes by pysyncobj's membership entries (kraft/voters.py).
+            dynamicMembershipChange=True,
             journalFile=str(self.data_dir / JOURNAL_FILE),
             fullDumpFile=str(self.data_dir / DUMP_FILE),
             serializer=self._serialize,
@@ -642,6 +675,11 @@ class MetadataQuorum:
         Never raises (an exception would wedge pysyncobj's apply loop)."""
         if self._journal.failed is not None:
             return QuorumStoppedError("this node's metadata journal failed; it applies nothing")
+        if index <= self._state.applied_index:
+            # Applied before this SyncObj replaced the one that applied it (an observer that
+            # became a voter, _promote): the state has it already. At a start the state is
+            # empty, so a replay applies everything.
+            return index
         entry_term = self._journal.term_of(index)
         if entry_term != expected_term:
             return NotControllerError(
@@ -730,6 +768,17 @@ class MetadataQuorum:
                         sync.raftCurrentTerm,
                         now - self._started_at,
                     )
+        if (
+            sync is not None
+            and self.promote_address is not None
+            and self.self_address is None
+            and not self._promoting
+            and TCPNode(self.promote_address) in sync.otherNodes
+        ):
+            self._promoting = True  # the log made this node a voter: take its place
+            loop = self._loop
+            if loop is not None:
+                loop.call_soon_threadsafe(self._promote)
         if self._transfer_requested and sync is not None:
             self._transfer_requested = False
             if sync._isLeader():
@@ -827,6 +876,10 @@ class MetadataQuorum:
             logger.critical("%s", self._fatal)
             raise
         index = dump.last_entry[1]
+        voters = [self._node_of(a) for a in dump.voters if a != "None"]
+        if index <= self._state.applied_index:
+            # A promotion's new SyncObj loading the dump the observer had: the state is ahead.
+            return dump.last_entry, dump.prev_entry, voters
         with self._lock:
             self._state = state
             copy = state.copy()  # the listeners' own: the live state changes with each entry
@@ -834,7 +887,7 @@ class MetadataQuorum:
             if self._early is not None:
                 self._early.replaced(index, copy)
         self._notify(index, None, entry_listeners, copy)
-        return dump.last_entry, dump.prev_entry, list(dump.voters)
+        return dump.last_entry, dump.prev_entry, voters
 
     # --- Reads ---------------------------------------------------------------------------------
 
@@ -895,7 +948,211 @@ class MetadataQuorum:
         """The node id of the leader this node knows of, or None."""
         sync = self._sync
         leader = sync._getLeader() if sync is not None else None
-        return None if leader is None else self._ids_by_address.get(leader.id)
+        return None if leader is None else self.voter_id(leader.id)
+
+    # --- The voter set (kraft/voters.py) -------------------------------------------------------
+
+    def voter_addresses(self) -> tuple[str, ...]:
+        """The voters' Raft addresses as this node's log has them now, sorted (this node's
+        own among them when it is a voter)."""
+        sync = self._sync
+        nodes = getattr(sync, "otherNodes", None)  # None: not running, or a test's stand-in
+        if nodes is None:
+            if self.start_voters is not None:
+                return self.start_voters
+            own = () if self.self_address is None else (self.self_address,)
+            return tuple(sorted((*own, *self.configured_peers.values())))
+        others = {str(n.id) for n in nodes}  # pysyncobj's property copies the set atomically
+        if self.self_address is not None:
+            others.add(self.self_address)
+        return tuple(sorted(others))
+
+    def voter_id(self, address: str) -> int | None:
+        """The node id of the voter at Raft ``address``: from controller.quorum.voters, else
+        from the controllers' registrations in the metadata (None: not registered yet)."""
+        known = self._ids_by_address.get(address)
+        if known is not None:
+            return known
+        return self.read(
+            lambda state: next(
+                (c.id for c in state.controllers.values() if c.raft_address == address), None
+            )
+        )
+
+    @property
+    def peers(self) -> Mapping[int, str]:
+        """The other voters now, by node id (a voter whose id is not known yet is left out)."""
+        out: dict[int, str] = {}
+        for address in self.voter_addresses():
+            if address == self.self_address:
+                continue
+            voter = self.voter_id(address)
+            if voter is not None and voter != self.node_id:
+                out[voter] = address
+        return out
+
+    def is_voter_address(self, address: str) -> bool:
+        """Whether ``address`` is a voter's Raft address in this node's log now."""
+        return address in self.voter_addresses()
+
+    def voter_change_in_progress(self) -> str | None:
+        """The voter change this leader has in flight (a description), else None."""
+        return self._voter_change
+
+    async def add_voter(self, voter_id: int, address: str, timeout_s: float = 10.0) -> int:
+        """Make observer ``voter_id``, whose Raft address will be ``address``, a voter (Kafka's
+        AddRaftVoter) and return once the change is committed: its commit index.
+
+        Leader only (NotControllerError otherwise). Raises VoterChangeError when the rules of
+        kraft/voters.py refuse it (nothing written)."""
+        sync = self._require_leader()
+        voters = {a: self.voter_id(a) for a in self.voter_addresses()}
+        status = self._status_dict(sync)
+        check_add(
+            voter_id,
+            address,
+            voters,
+            self._observed(sync),
+            int(status.get("commit_idx", 0)),
+            self._voter_change,
+        )
+        self._ids_by_address[address] = voter_id
+        return await self._change_voters(
+            sync, "add", address, f"adding node {voter_id} at {address}", timeout_s
+        )
+
+    async def remove_voter(
+        self, voter_id: int, directory_id: str | None, timeout_s: float = 10.0
+    ) -> int:
+        """Remove voter ``voter_id`` (Kafka's RemoveRaftVoter); return once committed.
+
+        Leader only; the leader itself cannot be removed by itself (pysyncobj cannot): the
+        caller hands the leadership over first (:meth:`transfer_leadership`). Raises
+        VoterChangeError when refused (nothing written)."""
+        sync = self._require_leader()
+        voters = {a: self.voter_id(a) for a in self.voter_addresses()}
+        directories = self.read(
+            lambda state: {i: c.directory_id for i, c in state.controllers.items()}
+        )
+        address = check_remove(voter_id, directory_id, voters, directories, self._voter_change)
+        if address == self.self_address:
+            raise NotControllerError(
+                self.leader_id(), f"node {voter_id} leads the quorum: it hands over first"
+            )
+        return await self._change_voters(
+            sync, "rem", address, f"removing node {voter_id} at {address}", timeout_s
+        )
+
+    def _require_leader(self) -> _MetadataSyncObj:
+        sync = self._sync
+        if sync is None or self._loop is None:
+            raise QuorumStoppedError("the metadata quorum is not running")
+        if not sync._isLeader():
+            raise NotControllerError(self.leader_id())
+        return sync
+
+    async def _change_voters(
+        self, sync: _MetadataSyncObj, kind: str, address: str, what: str, timeout_s: float
+    ) -> int:
+        loop = self._loop
+        assert loop is not None
+        future: asyncio.Future[int] = loop.create_future()
+        self._pending.add(future)
+
+        def on_result(result: Any, error: int) -> None:  # on the tick thread
+            index = int(sync.raftCommitIndex)
+            try:
+                loop.call_soon_threadsafe(self._voter_change_done, future, index, error)
+            except RuntimeError:
+                pass
+
+        self._voter_change = what
+        node = TCPNode(address)  # plain: a dial override is this node's business only
+        if kind == "add":
+            sync.addNodeToCluster(node, callback=on_result)
+        else:
+            sync.removeNodeFromCluster(node, callback=on_result)
+        sync.kraft_wake()
+        logger.warning("node %d: %s (a voter change)", self.node_id, what)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            raise QuorumTimeoutError(
+                f"{what}: no commit within {timeout_s} s; the change may still commit"
+            ) from None
+        finally:
+            self._pending.discard(future)
+            if self._voter_change == what:
+                self._voter_change = None
+
+    def _voter_change_done(self, future: asyncio.Future[int], index: int, error: int) -> None:
+        if future.done():
+            return
+        if error == FAIL_REASON.SUCCESS:
+            future.set_result(index)
+        elif error == FAIL_REASON.REQUEST_DENIED:
+            # pysyncobj's own refusals: the leader's first entry of its term not applied yet.
+            future.set_exception(
+                VoterChangeError(
+                    "REQUEST_TIMED_OUT",
+                    "the leader has not committed an entry of its term yet; retry shortly",
+                )
+            )
+        elif error in _NOT_WRITTEN:
+            future.set_exception(NotControllerError(self.leader_id()))
+        else:
+            future.set_exception(OutcomeUnknownError(f"voter change outcome unknown ({error})"))
+
+    def _observed(self, sync: Any) -> list[Observed]:
+        transport = getattr(sync, "_SyncObj__transport", None)
+        if transport is None:
+            return []
+        match: dict[Any, int] = sync._SyncObj__raftMatchIndex
+        return [
+            Observed(observer_id, match.get(node))
+            for node, observer_id in list(transport.kraft_observers.items())
+        ]
+
+    def _status_dict(self, sync: Any) -> dict[str, Any]:
+        for _attempt in range(3):  # the tick thread may resize a dict while we read it
+            try:
+                status: dict[str, Any] = sync.getStatus()
+                return status
+            except RuntimeError:
+                continue
+        return {}
+
+    def _promote(self) -> None:
+        """On the loop: the log made this observer a voter. Its read-only SyncObj gives way
+        to a voter's over the same files, bound at its Raft address; what was applied stays
+        (the new SyncObj's replay skips it, see _apply)."""
+        address = self.promote_address
+        old = self._sync
+        if old is None or address is None or self.self_address is not None:
+            return
+        self._sync = None
+        old.destroy_synchronous()
+        DUMP_PATHS.discard(str(self.data_dir / DUMP_FILE))
+        self._journal.close()
+        self.start_voters = log_voters(
+            self.data_dir, DUMP_FILE, JOURNAL_FILE, self._formatted_voters()
+        )
+        self.self_address = address
+        self._ids_by_address[address] = self.node_id
+        self._caught_up_with = None
+        try:
+            self._start_sync()
+        except Exception as e:
+            self._fatal = QuorumStoppedError(
+                f"node {self.node_id} was made a voter but cannot take part: {e}"
+            )
+            logger.critical("%s", self._fatal)
+            return
+        logger.warning(
+            "node %d is a voter of the metadata quorum now (Raft address %s)",
+            self.node_id,
+            address,
+        )
 
     def is_leader(self) -> bool:
         return self._sync is not None and bool(self._sync._isLeader())
@@ -944,12 +1201,15 @@ class MetadataQuorum:
                 "last_contact_ms": 0,
             }
         ]
-        for peer_id, address in sorted(self.peers.items()):
+        leader = sync._getLeader()
+        for address in self.voter_addresses():
+            if address == self.self_address:
+                continue
             heard = self._last_heard.get(address)
             voter: dict[str, Any] = {
-                "id": peer_id,
+                "id": self.voter_id(address),  # None: a voter that has not registered yet
                 "address": address,
-                "status": "Leader" if peer_id == leader_id else "Follower",
+                "status": "Leader" if leader is not None and leader.id == address else "Follower",
                 "connected": status.get(f"partner_node_status_server_{address}") == 2,
                 "last_contact_ms": None if heard is None else int((now - heard) * 1000),
             }
@@ -957,11 +1217,13 @@ class MetadataQuorum:
                 voter["match_index"] = status.get(f"match_idx_server_{address}")
                 voter["next_index"] = status.get(f"next_node_idx_server_{address}")
             voters.append(voter)
-        voters.sort(key=lambda v: int(v["id"]))
+        voters.sort(key=lambda v: (v["id"] is None, v["id"] or 0, v["address"]))
+        change = self._voter_change if is_leader else None
         return {
             **base,
             "running": True,
             "leader_id": leader_id,
+            "voter_change_in_progress": change,
             "term": status.get("raft_term"),
             "commit_index": status.get("commit_idx"),
             # pysyncobj counts an entry applied only after its write's callback ran, so a

@@ -642,6 +642,9 @@ class RegisterControllerRecord(MetadataRecord):
     incarnation_id: str
     http_url: str
     raft_address: str
+    # The controller's metadata log directory id (meta.properties directory.id, Kafka's voter
+    # directory id): kraft-metadata-quorum remove-controller names a voter by id and this.
+    directory_id: str | None = None
 
     def _validate(self) -> None:
         self._check_range("controller_id", 0, INT32_MAX)
@@ -650,6 +653,15 @@ class RegisterControllerRecord(MetadataRecord):
         if not self.http_url.startswith(("http://", "https://")):
             self._fail(f"http_url must start with http:// or https://, got {self.http_url!r}")
         _check_host_port(self, "raft_address")
+        if self.directory_id is not None:
+            self._check_string("directory_id", INCARNATION_ID_LENGTH_MAX)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        # The directory id only when known, so registrations without one keep their bytes.
+        out = super().to_json_dict()
+        if out["directory_id"] is None:
+            del out["directory_id"]
+        return out
 
 
 @dataclass(frozen=True)

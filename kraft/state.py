@@ -183,6 +183,7 @@ class ControllerState:
     incarnation_id: str
     http_url: str
     raft_address: str
+    directory_id: str | None = None  # its metadata log directory's id, when it said
 
 
 class MetadataState:
@@ -620,7 +621,7 @@ class MetadataState:
 
     def _register_controller(self, r: RegisterControllerRecord) -> None:
         self._controllers[r.controller_id] = ControllerState(
-            r.controller_id, r.incarnation_id, r.http_url, r.raft_address
+            r.controller_id, r.incarnation_id, r.http_url, r.raft_address, r.directory_id
         )
 
     def _no_op(self, r: NoOpRecord | LeaderChangeRecord) -> None:
@@ -667,6 +668,8 @@ class MetadataState:
                     "incarnation_id": c.incarnation_id,
                     "http_url": c.http_url,
                     "raft_address": c.raft_address,
+                    # Only when known, so snapshots without directory ids keep their bytes.
+                    **({} if c.directory_id is None else {"directory_id": c.directory_id}),
                 }
                 for c in sorted(self._controllers.values(), key=lambda c: c.id)
             ]
@@ -882,9 +885,10 @@ def _state_from_json(obj: Any) -> MetadataState:
         if type(controllers) is not list or not controllers:
             raise ValueError(f"controllers must be a non-empty list, got {controllers!r:.200}")
         for c in controllers:
+            directory_id = c.pop("directory_id", None) if type(c) is dict else None
             c = _keys(c, "id", "incarnation_id", "http_url", "raft_address")
             rc = RegisterControllerRecord(
-                c["id"], c["incarnation_id"], c["http_url"], c["raft_address"]
+                c["id"], c["incarnation_id"], c["http_url"], c["raft_address"], directory_id
             )
             if rc.controller_id in state._controllers:
                 raise ValueError(f"controller {rc.controller_id} appears twice")

@@ -4,7 +4,8 @@ Usage::
 
     scripts/cluster start [--nodes N | --controllers C --brokers B] [--dir DIR]
                           [--base-port P] [--timeout S] [--secure]
-    scripts/cluster add --roles broker [--dir DIR] [--timeout S]
+    scripts/cluster add --roles broker|controller [--dir DIR] [--timeout S]
+    scripts/cluster remove-controller --node-id N [--dir DIR]
     scripts/cluster stop [--dir DIR] [--node-id N]...
     scripts/cluster status [--dir DIR]
 
@@ -22,8 +23,15 @@ nodes: nodes 1..C are controller-only Raft voters, C+1..C+B broker-only nodes (s
 ``cluster_nodes``); their lines end with the role (``node 4 http://127.0.0.1:9098 pid 1234
 broker``), a combined node's line has none. ``add --roles broker`` formats node max+1 as a
 broker of the running cluster (its id and secret), starts it, waits until it is ready and
-prints its line; ``--roles controller`` is refused (the controller quorum is fixed when the
-cluster is formatted). A broker leaves for good by ``kraft-cluster unregister`` once it holds
+prints its line. ``add --roles controller`` does the same for a controller (Kafka's KIP-853
+way): the node has ``controller.quorum.bootstrap.servers`` (the running controllers' Raft
+addresses), follows the metadata log as an observer until it is caught up, and is then added
+as a voter with ``kraft-metadata-quorum add-controller`` (retried while the quorum says it is
+not caught up yet); its line comes once it is a voter. ``remove-controller --node-id N``
+removes voter N with ``kraft-metadata-quorum remove-controller`` (its directory id read from
+its meta.properties; asked of another running controller) and then stops it; its directory
+stays, and a later ``start`` starts it again as an observer (the log says it is no voter).
+A broker leaves for good by ``kraft-cluster unregister`` once it holds
 no replica and is stopped, and then by deleting its DIR/node-<id> (else the next ``start``
 starts it again and it registers again); ``add`` takes the id after the highest one left.
 
@@ -448,6 +456,9 @@ def cmd_start(args: argparse.Namespace) -> int:
     nodes = existing or plan_nodes(
         directory, count, base, secure=args.secure, controllers=args.controllers or 0
     )
+    nodes = _skip_removed(nodes)
+    if not nodes:
+        raise LauncherError(f"every node of {directory} was removed from the quorum")
     secure = nodes[0].secure
     pids = {node.node_id: running_pid(node) for node in nodes}
     to_start = [node for node in nodes if pids[node.node_id] is None]
@@ -486,12 +497,6 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     directory = args.dir.resolve()
-    if args.roles != BROKER:
-        raise LauncherError(
-            f"--roles {args.roles}: a node that is a controller joins the Raft quorum, whose "
-            "voters are fixed when the cluster is formatted (there is no dynamic controller "
-            "quorum yet); only a broker can be added (--roles broker)"
-        )
     nodes = existing_nodes(directory)
     if not nodes:
         raise LauncherError(f"no cluster in {directory} ('scripts/cluster start' makes one)")
@@ -501,7 +506,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             f"'scripts/cluster start --dir {directory}' starts the cluster"
         )
     node_id = nodes[-1].node_id + 1
-    node = plan_node(directory, node_id, nodes[0].http_port, nodes[0].secure, BROKER)
+    node = plan_node(directory, node_id, nodes[0].http_port, nodes[0].secure, args.roles)
     if node.http_port > 65535:
         raise LauncherError(f"node {node_id}'s HTTP port {node.http_port} is not a TCP port")
     _port_problems([node])
@@ -524,14 +529,27 @@ def cmd_add(args: argparse.Namespace) -> int:
         first = load_properties(nodes[0].properties)
         props = node_properties(node, [*nodes, node])
         props.update({k: first[k] for k in topic_defaults(1) if k in first})
+        if node.roles == CONTROLLER:
+            # KIP-853: a controller joining a running quorum knows where the voters are, not
+            # who they are; its log tells it, and makes it a voter once it is added.
+            del props["controller.quorum.voters"]
+            props["controller.quorum.bootstrap.servers"] = ",".join(
+                f"127.0.0.1:{n.raft_port}"
+                for n in nodes
+                if n.is_controller and running_pid(n) is not None
+            )
         _write_properties(node, props, len(nodes) + 1)
         _format(node, cluster_id, secret)
     except BaseException:
         # A half-made node directory would be taken for a node by every later command.
         shutil.rmtree(node.directory, ignore_errors=True)
         raise
+    started = time.monotonic()
     process = _launch(node)
-    if not _wait_ready([node], {node_id: process}, args.timeout, auth):
+    if not _wait_ready([node], {node_id: process}, args.timeout, auth) or (
+        node.roles == CONTROLLER
+        and not _add_voter(directory, nodes, node, started + args.timeout, auth)
+    ):
         print(
             f"cluster: node {node_id} stays in {directory}: 'scripts/cluster start --dir "
             f"{directory}' starts it again, 'scripts/cluster stop --dir {directory}' stops "
@@ -539,8 +557,127 @@ def cmd_add(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+    if node.roles == CONTROLLER:
+        print(
+            f"cluster: node {node_id} caught up and became a voter in "
+            f"{time.monotonic() - started:.1f} s",
+            file=sys.stderr,
+        )
     print(node_line(node, process.pid), flush=True)
     return EXIT_OK
+
+
+# What kraft-metadata-quorum add-controller answers while the new controller is not ready to
+# be a voter yet (it is catching up, or another change is finishing): worth another try.
+_ADD_VOTER_RETRY = ("not caught up", "does not follow", "in progress", "retry")
+_ADD_VOTER_PAUSE_S = 0.2
+
+
+def _quorum_tool(
+    directory: Path, via: NodeLayout, auth: tuple[str, str] | None, *command: str
+) -> subprocess.CompletedProcess[str]:
+    """kraft-metadata-quorum ``command`` against node ``via``; a secure cluster's admin
+    properties join the command config (add-controller's also names the controller's)."""
+    argv = [
+        *_bin("kraft-metadata-quorum", "client.tools.metadata_quorum"),
+        "--bootstrap-controller",
+        via.url.partition("://")[2],
+    ]
+    if auth is not None and "--command-config" not in command:
+        argv += ["--command-config", str(directory / ADMIN_CONFIG_NAME)]
+    return subprocess.run([*argv, *command], capture_output=True, text=True, check=False)
+
+
+def _command_config(directory: Path, node: NodeLayout, auth: tuple[str, str] | None) -> Path:
+    """The add-controller config: the controller's properties (plus, on a secure cluster,
+    the admin's client settings, which its own properties do not hold)."""
+    if auth is None:
+        return node.properties
+    merged = node.directory / "add-controller.properties"
+    text = node.properties.read_text(encoding="utf-8")
+    admin = (directory / ADMIN_CONFIG_NAME).read_text(encoding="utf-8")
+    atomic_write(merged, (text + "\n" + admin).encode(), mode=0o600)
+    return merged
+
+
+def _add_voter(
+    directory: Path,
+    nodes: list[NodeLayout],
+    node: NodeLayout,
+    deadline: float,
+    auth: tuple[str, str] | None,
+) -> bool:
+    """Adds the running controller ``node`` to the quorum's voters through a running
+    controller, retrying while it is catching up; False (after saying why) on a refusal or
+    at the deadline."""
+    via = next((n for n in nodes if n.is_controller and running_pid(n) is not None), None)
+    if via is None:
+        _report_failure(node, "cannot be added: no other controller is running")
+        return False
+    config = _command_config(directory, node, auth)
+    while True:
+        out = _quorum_tool(directory, via, auth, "--command-config", str(config), "add-controller")
+        if out.returncode == 0:
+            print(out.stdout.strip(), file=sys.stderr)
+            return True
+        error = out.stderr.strip()
+        if not any(word in error for word in _ADD_VOTER_RETRY) or time.monotonic() > deadline:
+            _report_failure(node, f"was not added as a voter: {error}")
+            return False
+        time.sleep(_ADD_VOTER_PAUSE_S)
+
+
+def cmd_remove_controller(args: argparse.Namespace) -> int:
+    directory = args.dir.resolve()
+    nodes = existing_nodes(directory)
+    node = next((n for n in nodes if n.node_id == args.node_id), None)
+    if node is None or not node.is_controller:
+        raise LauncherError(f"{directory} holds no controller {args.node_id}")
+    meta = MetaProperties.read(node.log_dir)
+    if meta is None or meta.directory_id is None:
+        raise LauncherError(f"{node.log_dir} has no meta.properties with a directory.id")
+    via = next(
+        (
+            n
+            for n in nodes
+            if n.is_controller and n.node_id != node.node_id and running_pid(n) is not None
+        ),
+        None,
+    )
+    if via is None:
+        raise LauncherError("no other controller is running to remove it through")
+    auth = _ensure_admin(directory, node.cafile) if node.secure else None
+    command = ["remove-controller", "--controller-id", str(node.node_id)]
+    command += ["--controller-directory-id", meta.directory_id]
+    out = _quorum_tool(directory, via, auth, *command)
+    if out.returncode != 0:
+        raise LauncherError(out.stderr.strip())
+    print(out.stdout.strip(), flush=True)
+    code = cmd_stop(argparse.Namespace(dir=args.dir, node_id=[node.node_id]))
+    # Its log may not hold its own removal (the leader stops sending to it at once): started
+    # again it would take itself for a voter that the others refuse. So it stays stopped.
+    atomic_write(
+        node.directory / REMOVED_MARK,
+        f"node {node.node_id} was removed from the metadata quorum's voters; scripts/cluster "
+        "start skips it (delete this directory to forget it)\n".encode(),
+    )
+    return code
+
+
+REMOVED_MARK = "removed-controller"
+
+
+def _skip_removed(nodes: list[NodeLayout]) -> list[NodeLayout]:
+    """The nodes less the controllers ``remove-controller`` removed (said on stderr)."""
+    kept = [n for n in nodes if not (n.directory / REMOVED_MARK).exists()]
+    gone = sorted(n.node_id for n in nodes if n not in kept)
+    if gone:
+        print(
+            f"cluster: skipping node(s) {', '.join(map(str, gone))}: removed from the "
+            "controller quorum (scripts/cluster remove-controller)",
+            file=sys.stderr,
+        )
+    return kept
 
 
 def _wait_gone(
@@ -620,7 +757,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         return EXIT_NOT_RUNNING
     down = []
-    for node in nodes:
+    for node in _skip_removed(nodes):
         pid = running_pid(node)
         if pid is None:
             down.append(node)
@@ -726,8 +863,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--roles",
         required=True,
         choices=(BROKER, CONTROLLER),
-        help="broker: a broker-only node; controller: refused, as the quorum's voters are "
-        "fixed when the cluster is formatted",
+        help="broker: a broker-only node; controller: a controller that catches up as an "
+        "observer and is then added to the quorum's voters",
     )
     add.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=dir_help)
     add.add_argument(
@@ -751,12 +888,26 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="N",
                 help="stop only node N (again for more), as kafka-server-stop.sh --node-id",
             )
+    remove = commands.add_parser(
+        "remove-controller",
+        help="remove a controller from the quorum's voters (kraft-metadata-quorum "
+        "remove-controller), then stop it",
+        allow_abbrev=False,
+    )
+    remove.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=dir_help)
+    remove.add_argument("--node-id", type=int, required=True, metavar="N", help="the voter")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"start": cmd_start, "add": cmd_add, "stop": cmd_stop, "status": cmd_status}
+    commands = {
+        "start": cmd_start,
+        "add": cmd_add,
+        "stop": cmd_stop,
+        "status": cmd_status,
+        "remove-controller": cmd_remove_controller,
+    }
     command = commands[args.command]
     try:
         return command(args)

@@ -12,7 +12,9 @@ Recognised settings (Kafka's names where Kafka has one)::
     controller.quorum.voters     1@127.0.0.1:9093,2@127.0.0.1:9095,... (a controller's must
                                  name node.id; a broker's must not)
     controller.quorum.bootstrap.servers  127.0.0.1:9093,127.0.0.1:9095,... a broker-only
-                                 node's way to the voters, in place of controller.quorum.voters
+                                 node's way to the voters, in place of controller.quorum.voters;
+                                 also a controller's that joins a running quorum (it follows
+                                 the log until kraft-metadata-quorum add-controller adds it)
     listeners                    HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093 (a
                                  broker-only node has no CONTROLLER listener)
     advertised.listeners         HTTP://host:port (default: the HTTP listener)
@@ -411,7 +413,7 @@ class NodeConfig:
             )
 
         voters, bootstrap = _quorum(props, node_id, roles)
-        if controller_role and voters[node_id] != (raft_host, raft_port):
+        if controller_role and voters and voters[node_id] != (raft_host, raft_port):
             raise ConfigError(
                 f"controller.quorum.voters: names {voters[node_id][0]}:{voters[node_id][1]} for "
                 f"node {node_id}, but listeners has CONTROLLER://{raft_host}:{raft_port}"
@@ -588,20 +590,23 @@ def _quorum(
         bootstrap.append(server)
     voter_ids = "{" + ", ".join(str(v) for v in sorted(voters)) + "}"
     if CONTROLLER_ROLE in roles:
-        if not voters:
-            # Kafka can also form a quorum from bootstrap servers (KIP-853); ours is fixed when
-            # the cluster is formatted, so a controller needs the voters.
+        if not voters and not bootstrap:
             raise ConfigError(
-                "controller.quorum.voters: required when process.roles contains 'controller' "
-                "(the voters are fixed when the cluster is formatted), e.g. "
-                "controller.quorum.voters=1@127.0.0.1:9093"
+                "controller.quorum.voters: a controller needs controller.quorum.voters (the "
+                "voters the cluster was formatted with, e.g. "
+                "controller.quorum.voters=1@127.0.0.1:9093) or "
+                "controller.quorum.bootstrap.servers (a controller joining a running quorum: "
+                "it follows the log as an observer until kraft-metadata-quorum add-controller "
+                "makes it a voter)"
+            )
+        if voters and bootstrap:
+            raise ConfigError(
+                "controller.quorum.bootstrap.servers: give it or controller.quorum.voters, not both"
             )
         if bootstrap:
-            raise ConfigError(
-                "controller.quorum.bootstrap.servers: only a broker-only node "
-                "(process.roles=broker) takes it; a controller is one of "
-                "controller.quorum.voters"
-            )
+            # KIP-853: a controller that joins a running quorum knows only where the voters
+            # are; its log tells it the voter set, itself included once it is added.
+            return {}, tuple(bootstrap)
         if node_id not in voters:
             raise ConfigError(
                 "controller.quorum.voters: If process.roles contains the 'controller' role, the "

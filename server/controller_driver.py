@@ -384,6 +384,7 @@ class ControllerDriver:
                 str(body["incarnation_id"]),
                 str(body["http_url"]),
                 str(body["raft_address"]),
+                None if body.get("directory_id") is None else str(body["directory_id"]),
             )
             cluster_id = str(body["cluster_id"])
         except (KeyError, TypeError, ValueError, MetadataRecordError) as e:
@@ -398,11 +399,21 @@ class ControllerDriver:
                 f"cluster.id: controller {record.controller_id} was formatted for cluster "
                 f"{cluster_id}, but this cluster is {self.cluster_id}",
             )
-        if self.quorum.peers.get(record.controller_id) != record.raft_address:
+        # The voter set is the log's (kraft/voters.py): a voter added at run time is known
+        # here by its Raft address until this registration names its id.
+        peers = self.quorum.peers
+        known = peers.get(record.controller_id)
+        owner = next((i for i, a in peers.items() if a == record.raft_address), None)
+        if (
+            not self.quorum.is_voter_address(record.raft_address)
+            or known not in (None, record.raft_address)
+            or owner not in (None, record.controller_id)
+        ):
             raise ApiError(
                 INVALID_REQUEST,
                 f"controller {record.controller_id} at {record.raft_address} is not a voter of "
-                "this quorum (check controller.quorum.voters)",
+                "this quorum (check controller.quorum.voters, or add it with "
+                "kraft-metadata-quorum add-controller)",
             )
         index = await self._write(lambda _state: [record], term)
         assert index is not None, "a registration always writes a record"

@@ -425,7 +425,7 @@ async def broker_heartbeat(request: web.Request) -> web.Response:
 async def register_controller(request: web.Request) -> web.Response:
     require_internal_peer(request)
     fields = {"cluster_id", "controller_id", "incarnation_id", "http_url", "raft_address"}
-    body = await _json_object(request, fields, fields)
+    body = await _json_object(request, fields | {"directory_id"}, fields)
     return json_response(await node_of(request).controller.register_controller(body))
 
 
@@ -474,6 +474,7 @@ def make_app(node: Node) -> web.Application:
     from server.http_disk import add_routes as add_disk_routes
     from server.http_groups import add_routes as add_group_routes
     from server.http_log_dirs import add_routes as add_log_dir_routes
+    from server.http_quorum import add_routes as add_quorum_routes
     from server.http_reassignments import add_routes as add_reassignment_routes
     from server.http_replicas import add_routes as add_replica_routes
 
@@ -489,6 +490,7 @@ def make_app(node: Node) -> web.Application:
     r = app.router
     r.add_get("/v1/cluster", get_cluster)
     r.add_get("/v1/cluster/quorum", get_quorum)
+    add_quorum_routes(r)
     add_cluster_view_routes(r)
     r.add_get("/v1/health/ready", get_ready)
     r.add_get("/v1/topics", list_topics)

@@ -105,6 +105,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/metrics"): _cluster("DESCRIBE"),
     ("GET", "/v1/cluster"): _cluster("DESCRIBE"),  # DescribeCluster
     ("GET", "/v1/cluster/quorum"): _cluster("DESCRIBE"),  # DescribeQuorum
+    ("POST", "/v1/cluster/quorum/voters"): _cluster("ALTER"),  # AddRaftVoter
+    ("DELETE", "/v1/cluster/quorum/voters/{voter}"): _cluster("ALTER"),  # RemoveRaftVoter
     # The console's overview and the metadata log's events: what DescribeCluster and
     # DescribeQuorum show, read together.
     ("GET", "/v1/cluster/overview"): _cluster("DESCRIBE"),

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from kraft.observer import MetadataObserver
-from kraft.quorum import MetadataQuorum, QuorumError
+from kraft.quorum import DUMP_FILE, JOURNAL_FILE, MetadataQuorum, QuorumError
+from kraft.voters import log_voters
 from server import logs
 from server.config import ConfigError, NodeConfig
 from server.tls import server_ssl_context
@@ -131,7 +132,16 @@ def start_quorum(
     }
     dial_overrides = {vid: f"{h}:{p}" for vid, (h, p) in config.raft_dial.items()}
     quorum: MetadataQuorum
-    if config.is_controller:
+    data_dir = config.log_dir / "__cluster_metadata-0"
+    # The voter set is the log's once it names one (kraft/voters.py): a controller that the
+    # log does not list (one joining with controller.quorum.bootstrap.servers, or one that was
+    # removed) follows the log as an observer, and becomes a voter when the log makes it one.
+    in_log = log_voters(data_dir, DUMP_FILE, JOURNAL_FILE, config.quorum_addresses)
+    if in_log is None:
+        voter = config.is_controller and config.node_id in config.voters
+    else:
+        voter = config.is_controller and config.raft_address in in_log
+    if voter:
         quorum = MetadataQuorum(
             config.node_id,
             config.raft_address,
@@ -140,14 +150,15 @@ def start_quorum(
             secret,
             dial_overrides=dial_overrides,
         )
-    else:  # a broker-only node follows the log as an observer, with no Raft port
+    else:  # a broker-only node (or a controller not a voter yet) follows the log
         quorum = MetadataObserver(
             config.node_id,
             peers,
-            config.quorum_addresses,
-            config.log_dir / "__cluster_metadata-0",
+            [a for a in config.quorum_addresses if a != config.raft_address],
+            data_dir,
             secret,
             dial_overrides=dial_overrides,
+            raft_address=config.raft_address if config.is_controller else None,
         )
     try:
         quorum.start(loop)

@@ -111,6 +111,7 @@ class Node:
                 self.incarnation_id,
                 config.advertised_http_url,
                 config.raft_address,
+                meta.directory_id,
             )
             if config.is_controller
             else None
@@ -251,6 +252,7 @@ class Node:
                         "incarnation_id": registration.incarnation_id,
                         "http_url": registration.http_url,
                         "raft_address": registration.raft_address,
+                        "directory_id": registration.directory_id,
                     },
                 )
                 await self.wait_applied(int(answer["registered_index"]))

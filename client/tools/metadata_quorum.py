@@ -15,11 +15,20 @@ Same commands and lines as Kafka's tool::
     kraft-metadata-quorum --bootstrap-server localhost:9092 describe --replication
     NodeId  LogEndOffset  Lag  LastFetchTimestamp  LastCaughtUpTimestamp  Status  (tab separated)
 
+    kraft-metadata-quorum --bootstrap-controller localhost:9102 add-controller \
+        --command-config node-6/node.properties
+    Added controller 6 with directory id ... and endpoints: CONTROLLER://127.0.0.1:9103
+
+    kraft-metadata-quorum --bootstrap-controller localhost:9102 remove-controller \
+        --controller-id 1 --controller-directory-id ...
+    Removed KRaft controller 1 with directory id ...
+
 How our quorum maps onto Kafka's fields: the metadata log is pysyncobj's Raft log, so
 LeaderEpoch is the Raft term, HighWatermark the commit index, and a voter's LogEndOffset its
 last log index (the leader's match index for a follower). Lag is the leader's LogEndOffset less
 the voter's. Timestamps are milliseconds since the epoch. What is unknown prints as -1, as Kafka
-prints an unknown timestamp. Every node is a voter, so there are no observers.
+prints an unknown timestamp. Observers (broker-only nodes, and a controller that is not a voter
+yet) are the nodes the leader sends the log to without counting them for a majority.
 
 Only the quorum leader knows how far each follower's log reaches, so the tool asks the bootstrap
 node who the controller (the quorum leader) is (``GET /v1/cluster``) and reads
@@ -43,6 +52,13 @@ from client.client import KraftClient, TransportError
 from client.protocol import ApiError
 from client.security import ClientSecurity
 from client.tools import common
+from client.tools.quorum_changes import (
+    NewController,
+    added_line,
+    check_removal,
+    new_controller,
+    removed_line,
+)
 
 TOOL = "kraft-metadata-quorum"
 DESCRIPTION = "This tool describes kraft metadata quorum status."
@@ -59,19 +75,7 @@ REPLICATION_HEADERS = (
 
 # Kafka's flags and commands this tool parses but refuses, with the reason ("{flag}" is the
 # flag's name). Refused by name so nobody thinks the flag was honoured.
-REFUSED_FLAGS: dict[str, str] = {
-    "--bootstrap-controller": (
-        "{flag} is not supported: the controller listener speaks Raft only; give any node's "
-        "HTTP address with --bootstrap-server"
-    ),
-}
-REFUSED_COMMANDS: dict[str, str] = {
-    name: (
-        f"{name} is not supported: the voters are fixed by controller.quorum.voters in every "
-        "node's properties (no dynamic quorum membership)"
-    )
-    for name in ("add-controller", "remove-controller")
-}
+REFUSED_FLAGS: dict[str, str] = {}
 
 
 class QuorumError(Exception):
@@ -81,9 +85,13 @@ class QuorumError(Exception):
 @dataclass(frozen=True)
 class QuorumCommand:
     bootstrap: str
-    report: str  # "status" or "replication"
+    report: str  # "status", "replication", "add-controller" or "remove-controller"
     human_readable: bool = False
     security: ClientSecurity | None = None  # --command-config
+    controller: NewController | None = None  # add-controller: from --command-config
+    voter_id: int | None = None  # remove-controller --controller-id
+    directory_id: str | None = None  # remove-controller --controller-directory-id
+    dry_run: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,19 +100,49 @@ class QuorumCommand:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = common.new_parser(
-        TOOL,
-        DESCRIPTION,
-        REFUSED_FLAGS,
-        epilog="add-controller and remove-controller are not supported: the voters are fixed.",
-    )
+    parser = common.new_parser(TOOL, DESCRIPTION, REFUSED_FLAGS)
     parser.add_argument(
         "--bootstrap-server",
         metavar="HOST:PORT",
-        help="REQUIRED: the node to connect to (host:port[,host:port])",
+        help="A list of host/port pairs to use for establishing the connection to the Kafka "
+        "cluster (any node's HTTP address).",
+    )
+    parser.add_argument(
+        "--bootstrap-controller",
+        metavar="HOST:PORT",
+        help="A list of host/port pairs to use for establishing the connection to the KRaft "
+        "controllers (a controller's HTTP address: our controllers answer the admin calls "
+        "over HTTP, as every node).",
     )
     common.add_config_flags(parser, "--command-config", what="Admin Client")
-    commands = parser.add_subparsers(dest="command", metavar="{describe}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="{describe,add-controller,remove-controller}"
+    )
+    add = commands.add_parser(
+        "add-controller", help="Add a controller to the KRaft controller cluster"
+    )
+    add.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="True if we should print what would be done, but not do it.",
+    )
+    remove = commands.add_parser(
+        "remove-controller", help="Remove a controller from the KRaft controller cluster"
+    )
+    remove.add_argument(
+        "--controller-id", "-i", type=int, required=True, help="The id of the controller to remove."
+    )
+    remove.add_argument(
+        "--controller-directory-id",
+        "-d",
+        required=True,
+        help="The directory ID of the controller to remove.",
+    )
+    remove.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="True if we should print what would be done, but not do it.",
+    )
     describe = commands.add_parser(
         "describe", help="Describe the metadata quorum info", allow_abbrev=False
     )
@@ -137,17 +175,44 @@ def parse_command(argv: list[str]) -> QuorumCommand:
     parser = build_parser()
     if not argv:
         raise common.UsageError(parser.format_usage() + DESCRIPTION)
-    for name, message in REFUSED_COMMANDS.items():
-        if name in argv:
-            raise common.UsageError(message)
     args = parser.parse_args(argv)
     common.check_refused(TOOL, args, REFUSED_FLAGS)
-    bootstrap = args.bootstrap_server or getattr(args, "late_bootstrap", None)
-    if not bootstrap:
+    late = getattr(args, "late_bootstrap", None)
+    given = [b for b in (args.bootstrap_server or late, args.bootstrap_controller) if b]
+    if not given:
         raise common.UsageError(
             "one of the arguments --bootstrap-server --bootstrap-controller is required"
         )
+    if len(given) > 1:
+        raise common.UsageError(
+            "argument --bootstrap-controller: not allowed with argument --bootstrap-server"
+        )
+    bootstrap = given[0]
     common.check_bootstrap(bootstrap)
+    if args.command == "add-controller":
+        if args.command_config is None:
+            raise common.UsageError(
+                "You must supply the configuration file of the controller you are adding when "
+                "using add-controller."
+            )
+        security, props = common.load_client_config(args.command_config)
+        return QuorumCommand(
+            bootstrap=bootstrap,
+            report="add-controller",
+            security=security,
+            controller=new_controller(props),
+            dry_run=args.dry_run,
+        )
+    if args.command == "remove-controller":
+        check_removal(args.controller_id, args.controller_directory_id)
+        return QuorumCommand(
+            bootstrap=bootstrap,
+            report="remove-controller",
+            security=common.load_security(args.command_config),
+            voter_id=args.controller_id,
+            directory_id=args.controller_directory_id,
+            dry_run=args.dry_run,
+        )
     if args.command != "describe":
         raise common.UsageError(parser.format_usage() + f"{TOOL}: error: too few arguments")
     if args.status and args.replication:
@@ -191,6 +256,14 @@ def voters_of(quorum: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(voters, list):
         return []
     return [v for v in voters if isinstance(v, dict) and _int(v.get("id")) is not None]
+
+
+def observers_of(quorum: dict[str, Any]) -> list[dict[str, Any]]:
+    """The observers of a quorum answer (nodes that follow the log without voting)."""
+    observers = quorum.get("observers")
+    if not isinstance(observers, list):
+        return []
+    return [o for o in observers if isinstance(o, dict) and _int(o.get("id")) is not None]
 
 
 def leader_of(quorum: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +310,7 @@ def status_lines(quorum: dict[str, Any], cluster_id: str | None) -> list[str]:
     leader = leader_of(quorum)
     lag, lag_time_ms = max_follower_lag(quorum)
     voter_ids = ",".join(str(v["id"]) for v in voters_of(quorum))
+    observer_ids = ",".join(str(o["id"]) for o in observers_of(quorum))
     return [
         f"ClusterId:              {cluster_id or quorum.get('cluster_id')}",
         f"LeaderId:               {leader['id']}",
@@ -245,7 +319,7 @@ def status_lines(quorum: dict[str, Any], cluster_id: str | None) -> list[str]:
         f"MaxFollowerLag:         {lag}",
         f"MaxFollowerLagTimeMs:   {lag_time_ms}",
         f"CurrentVoters:          [{voter_ids}]",
-        "CurrentObservers:       []",
+        f"CurrentObservers:       [{observer_ids}]",
     ]
 
 
@@ -269,11 +343,14 @@ def _timestamp(value: Any, human_readable: bool, now_ms: int, what: str) -> str:
 def replication_rows(
     quorum: dict[str, Any], *, human_readable: bool = False, now_ms: int = 0
 ) -> list[list[str]]:
-    """One row per voter, the leader first, then the followers in the answer's order."""
+    """One row per voter, the leader first, then the followers in the answer's order, then
+    one per observer (Kafka's order)."""
     leader = leader_of(quorum)
-    ordered = [(leader, "Leader")] + [
-        (v, "Follower") for v in voters_of(quorum) if v["id"] != leader["id"]
-    ]
+    ordered = (
+        [(leader, "Leader")]
+        + [(v, "Follower") for v in voters_of(quorum) if v["id"] != leader["id"]]
+        + [(o, "Observer") for o in observers_of(quorum)]
+    )
     return [
         [
             str(voter["id"]),
@@ -307,7 +384,8 @@ def replication_lines(
 def controller_url(cluster: dict[str, Any]) -> str | None:
     """The HTTP URL of the controller (the quorum leader) named by ``GET /v1/cluster``."""
     controller = _int(cluster.get("controller_id"))
-    for broker in cluster.get("brokers") or []:
+    # A controller-only leader is listed among the controllers, a combined one in both.
+    for broker in [*(cluster.get("controllers") or []), *(cluster.get("brokers") or [])]:
         if isinstance(broker, dict) and broker.get("id") == controller and controller is not None:
             url = broker.get("url")
             return url if isinstance(url, str) and url else None
@@ -332,6 +410,18 @@ class QuorumClient(KraftClient):
     async def quorum(self) -> dict[str, Any]:
         """``GET /v1/cluster/quorum``: the Raft status from the answering node's view."""
         return await self._dict("GET", "/v1/cluster/quorum")
+
+    async def add_voter(self, controller: NewController) -> dict[str, Any]:
+        """``POST /v1/cluster/quorum/voters`` (Kafka's AddRaftVoter); returns once committed."""
+        return await self._dict("POST", "/v1/cluster/quorum/voters", json=controller.body())
+
+    async def remove_voter(self, voter_id: int, directory_id: str) -> None:
+        """``DELETE /v1/cluster/quorum/voters/{id}`` (Kafka's RemoveRaftVoter)."""
+        await self._request(
+            "DELETE",
+            f"/v1/cluster/quorum/voters/{voter_id}",
+            params={"directory_id": directory_id},
+        )
 
 
 async def fetch_quorum(
@@ -363,6 +453,18 @@ async def execute(
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
 ) -> None:
     """Carries out one command, printing Kafka's lines; raises on failure."""
+    if cmd.report == "add-controller":
+        assert cmd.controller is not None, "parse_command reads it"
+        if not cmd.dry_run:
+            await client.add_voter(cmd.controller)
+        print(added_line(cmd.controller, cmd.dry_run), flush=True)
+        return
+    if cmd.report == "remove-controller":
+        assert cmd.voter_id is not None and cmd.directory_id is not None
+        if not cmd.dry_run:
+            await client.remove_voter(cmd.voter_id, cmd.directory_id)
+        print(removed_line(cmd.voter_id, cmd.directory_id, cmd.dry_run), flush=True)
+        return
     cluster, quorum = await fetch_quorum(client, connect)
     if cmd.report == "status":
         cluster_id = cluster.get("cluster_id")

@@ -41,6 +41,9 @@ class LeadingQuorum:
     def last_heard(self, node_id: int) -> float | None:
         return None
 
+    def is_voter_address(self, address: str) -> bool:
+        return address in ("127.0.0.1:9095", *self.peers.values())
+
 
 class Writes:
     """The driver's write: applies each plan's records to the quorum's state."""

@@ -151,21 +151,13 @@ def test_missing_command_is_an_error() -> None:
     assert "too few arguments" in usage_error(BS)
 
 
-@pytest.mark.parametrize("flag", sorted(mq.REFUSED_FLAGS))
-def test_kafka_flag_we_lack_is_refused_by_name_with_exit_1(
-    flag: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert mq.main([*BS, flag, "value", "describe", "--status"]) == common.EXIT_ERROR
-    err = capsys.readouterr().err
-    assert err.startswith(f"{flag} is not supported")
-
-
-@pytest.mark.parametrize("command", sorted(mq.REFUSED_COMMANDS))
-def test_controller_membership_commands_are_refused_by_name(
-    command: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert mq.main([*BS, command, "--controller-id", "4"]) == common.EXIT_ERROR
-    assert capsys.readouterr().err.startswith(f"{command} is not supported")
+def test_bootstrap_controller_is_a_nodes_address_too_but_not_with_bootstrap_server() -> None:
+    cmd = mq.parse_command(["--bootstrap-controller", "127.0.0.1:9102", "describe", "--status"])
+    assert cmd.bootstrap == "127.0.0.1:9102" and cmd.report == "status"
+    both = [*BS, "--bootstrap-controller", "127.0.0.1:9102", "describe", "--status"]
+    assert usage_error(both) == (
+        "argument --bootstrap-controller: not allowed with argument --bootstrap-server"
+    )
 
 
 def test_unknown_flag_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

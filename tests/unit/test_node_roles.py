@@ -90,13 +90,27 @@ def test_a_controller_must_be_one_of_the_voters() -> None:
     )
 
 
-def test_a_controller_needs_the_voters_and_not_bootstrap_servers() -> None:
+def test_a_controller_needs_the_voters_or_bootstrap_servers_not_both() -> None:
     assert refused(changed(CONTROLLER, controller_quorum_voters=None)).startswith(
-        "controller.quorum.voters: required when process.roles contains 'controller'"
+        "controller.quorum.voters: a controller needs controller.quorum.voters (the voters the "
+        "cluster was formatted with"
     )
     props = changed(CONTROLLER)
     props["controller.quorum.bootstrap.servers"] = "127.0.0.1:9093"
-    assert refused(props).startswith("controller.quorum.bootstrap.servers: only a broker-only node")
+    assert refused(props) == (
+        "controller.quorum.bootstrap.servers: give it or controller.quorum.voters, not both"
+    )
+
+
+def test_a_controller_joining_a_running_quorum_takes_the_bootstrap_servers() -> None:
+    # KIP-853: it follows the log as an observer until add-controller makes it a voter.
+    props = changed(CONTROLLER, node_id="6", controller_quorum_voters=None)
+    props["controller.quorum.bootstrap.servers"] = "127.0.0.1:9093,127.0.0.1:9095"
+    props["listeners"] = "HTTP://127.0.0.1:9102,CONTROLLER://127.0.0.1:9103"
+    config = NodeConfig.from_properties(props)
+    assert config.is_controller and not config.is_broker and config.voters == {}
+    assert config.raft_address == "127.0.0.1:9103"
+    assert config.quorum_addresses == ["127.0.0.1:9093", "127.0.0.1:9095"]
 
 
 def test_a_controller_needs_a_controller_listener() -> None:

@@ -1,0 +1,219 @@
+"""The metadata quorum's voter set (Kafka's KIP-853, a dynamic controller quorum): pure rules.
+
+The voter set lives in the Raft log itself, as pysyncobj's membership entries (``add`` or
+``rem`` one voter's Raft address; Raft's single-server change). Like every Raft, a node uses
+the latest voter set *in its log*, committed or not, from the moment the entry is appended:
+a leader counts a new voter toward its majority at once, and a follower that drops the entry
+(a new leader overwrote it) goes back to the set before it. The dump a node writes at log
+compaction carries the voter set at its index (``kraft/dump.py``).
+
+So a node learns the current voters at start from its own files (:func:`log_voters`): the
+dump's voters, then every membership entry of the journal after the dump. That set wins over
+``controller.quorum.voters`` of the node's properties, which stays as formatted (Kafka keeps
+its static voters' config too, and its log's VotersRecord wins).
+
+Rules of a change (:func:`check_add`, :func:`check_remove`), Kafka's AddRaftVoter and
+RemoveRaftVoter: one change at a time; a new voter is a controller that follows the log as an
+observer and is caught up (its log within :data:`CATCH_UP_LAG_ENTRIES` entries of the
+leader's commit index); a voter is named by id and directory id; the last voter stays.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kraft.dump import decode_dump
+from kraft.errors import MetadataSnapshotError
+from kraft.journal import FILE_HEADER, Entry, parse_entries
+
+__all__ = [
+    "CATCH_UP_LAG_ENTRIES",
+    "MEMBERSHIP",
+    "VoterChangeError",
+    "apply_changes",
+    "check_add",
+    "check_remove",
+    "log_voters",
+    "membership_change",
+]
+
+# pysyncobj's command type byte of a membership entry (syncobj._COMMAND_TYPE.MEMBERSHIP).
+MEMBERSHIP = 2
+# How far behind the leader's commit index a new voter's log may end when it is added. Kafka
+# adds a voter only once its fetch offset reached the leader's high watermark at the time of
+# the check; entries committed meanwhile are a few at most (one append round).
+CATCH_UP_LAG_ENTRIES = 16
+
+
+class VoterChangeError(Exception):
+    """A voter change refused: ``kind`` is the API error name, the message says why."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def membership_change(command: bytes) -> tuple[str, str] | None:
+    """``("add" | "rem", address)`` of a pysyncobj membership entry's command, else None."""
+    if not command or command[0] != MEMBERSHIP:
+        return None
+    try:
+        # Only entries from our own quorum's log (authenticated, CRC-checked) reach here.
+        request = pickle.loads(command[1:])  # noqa: S301
+    except Exception:
+        return None
+    if (
+        type(request) is not list
+        or len(request) < 2
+        or request[0] not in ("add", "rem")
+        or type(request[1]) is not str
+    ):
+        return None
+    return str(request[0]), str(request[1])
+
+
+def apply_changes(voters: Iterable[str], entries: Iterable[Entry]) -> tuple[str, ...]:
+    """The voter set after the membership entries among ``entries``, in order (an add of a
+    voter already there or a removal of one not there changes nothing, as pysyncobj)."""
+    current = list(voters)
+    for command, _index, _term in entries:
+        change = membership_change(command)
+        if change is None:
+            continue
+        kind, address = change
+        if kind == "add" and address not in current:
+            current.append(address)
+        elif kind == "rem" and address in current:
+            current.remove(address)
+    return tuple(sorted(current))
+
+
+def log_voters(
+    data_dir: Path, dump_file: str, journal_file: str, base: Sequence[str]
+) -> tuple[str, ...] | None:
+    """The voters (Raft addresses) of the metadata log in ``data_dir`` as its files hold
+    them: the dump's set, changed by the journal's membership entries after the dump. None
+    when the files say nothing of the voters (no dump and no membership entry): then the
+    configured voters are the set (a cluster as formatted).
+
+    Without a dump the journal starts at the log's first entry, whose voters are the
+    formatted ones: ``base`` stands for them (controller.quorum.voters; a node that knows only
+    controller.quorum.bootstrap.servers gives those, the voters when it joined: every
+    original voter not removed since is among them, and the journal's changes say the rest).
+
+    Reads the files only; a torn journal tail or a bad dump counts as absent here (the
+    quorum's own start reports them)."""
+    dump_voters: tuple[str, ...] | None = None
+    dump_index = 0
+    try:
+        dump = decode_dump((data_dir / dump_file).read_bytes())
+        dump_voters = tuple(v for v in dump.voters if _is_address(v))
+        dump_index = dump.last_entry[1]
+    except (OSError, MetadataSnapshotError):
+        pass
+    try:
+        entries, _offsets, _end = parse_entries(
+            (data_dir / journal_file).read_bytes(), FILE_HEADER.size
+        )
+    except OSError:
+        entries = []
+    later = [e for e in entries if e[1] > dump_index]
+    if dump_voters is None and not any(membership_change(e[0]) for e in later):
+        return None
+    return apply_changes(base if dump_voters is None else dump_voters, later)
+
+
+def _is_address(text: str) -> bool:
+    host, sep, port = text.rpartition(":")
+    return bool(sep and host and port.isdigit())
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the leader knows of an observer: its node id and the end of its log it acked."""
+
+    node_id: int
+    match_index: int | None
+
+
+def check_add(
+    voter_id: int,
+    address: str,
+    voters: Mapping[str, int | None],
+    observers: Sequence[Observed],
+    commit_index: int,
+    pending: str | None,
+) -> None:
+    """Raises VoterChangeError unless ``voter_id`` at Raft ``address`` may become a voter now.
+
+    ``voters`` are the current voters' addresses with their ids (None: not known yet),
+    ``observers`` the observers linked to the leader, ``pending`` the change in flight."""
+    if pending is not None:
+        raise VoterChangeError(
+            "REQUEST_TIMED_OUT",
+            f"a voter change is in progress ({pending}); one change at a time: retry once "
+            "it is done",
+        )
+    if address in voters:
+        raise VoterChangeError(
+            "DUPLICATE_VOTER",
+            f"the Raft address {address} is already a voter's (node {voters[address]})",
+        )
+    if voter_id in voters.values():
+        raise VoterChangeError("DUPLICATE_VOTER", f"node {voter_id} is already a voter")
+    matched = [o.match_index for o in observers if o.node_id == voter_id]
+    if not matched:
+        raise VoterChangeError(
+            "REQUEST_TIMED_OUT",
+            f"node {voter_id} does not follow the metadata log as an observer of the leader: "
+            "start it first (process.roles=controller with "
+            "controller.quorum.bootstrap.servers), then add it",
+        )
+    best = max((m for m in matched if m is not None), default=None)
+    if best is None or best < commit_index - CATCH_UP_LAG_ENTRIES:
+        raise VoterChangeError(
+            "REQUEST_TIMED_OUT",
+            f"node {voter_id} is not caught up: its log ends at {best}, the leader's commit "
+            f"index is {commit_index}; retry once it has caught up",
+        )
+
+
+def check_remove(
+    voter_id: int,
+    directory_id: str | None,
+    voters: Mapping[str, int | None],
+    directories: Mapping[int, str | None],
+    pending: str | None,
+) -> str:
+    """The Raft address of the voter to remove, or raises VoterChangeError.
+
+    ``directories`` are the voters' directory ids as their registrations say (None: a
+    registration that did not say, which any directory id given matches)."""
+    if pending is not None:
+        raise VoterChangeError(
+            "REQUEST_TIMED_OUT",
+            f"a voter change is in progress ({pending}); one change at a time: retry once "
+            "it is done",
+        )
+    address = next((a for a, i in voters.items() if i == voter_id), None)
+    if address is None:
+        raise VoterChangeError(
+            "VOTER_NOT_FOUND",
+            f"node {voter_id} is not a voter (the voters are "
+            f"{sorted(i for i in voters.values() if i is not None)})",
+        )
+    known = directories.get(voter_id)
+    if directory_id is not None and known is not None and directory_id != known:
+        raise VoterChangeError(
+            "VOTER_NOT_FOUND",
+            f"voter {voter_id} has directory id {known}, not {directory_id}",
+        )
+    if len(voters) == 1:
+        raise VoterChangeError(
+            "INVALID_REQUEST", f"node {voter_id} is the last voter: a quorum needs one"
+        )
+    return address

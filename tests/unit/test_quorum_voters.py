@@ -1,0 +1,317 @@
+"""The dynamic quorum's pure parts: the voter set read from a log's files, the rules of a
+voter change (kraft/voters.py), and kraft-metadata-quorum add-controller / remove-controller
+(flags, the controller's properties, Kafka 4.4's lines and messages). No sockets."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from pysyncobj.node import TCPNode
+
+from client.tools import common
+from client.tools import metadata_quorum as mq
+from client.tools import quorum_changes as qc
+from kraft.dump import Dump, write_dump_file
+from kraft.journal import FILE_HEADER, MAGIC, encode_entry
+from kraft.journal import FORMAT_VERSION as JOURNAL_VERSION
+from kraft.state import MetadataState
+from kraft.voters import (
+    CATCH_UP_LAG_ENTRIES,
+    Observed,
+    VoterChangeError,
+    apply_changes,
+    check_add,
+    check_remove,
+    log_voters,
+    membership_change,
+)
+from storage.properties import MetaProperties
+
+A1, A2, A3, A6 = (f"127.0.0.1:{p}" for p in (9093, 9095, 9097, 9103))
+DIR = "J8kcWq2NT9ycFZ2Hvr5bOA"
+CLUSTER = "MkU3OEVBNTcwNTJENDM2Qg"
+
+
+def membership(kind: str, address: str) -> bytes:
+    # As pysyncobj appends one: the MEMBERSHIP type byte, then its pickled request.
+    return bytes([2]) + pickle.dumps([kind, address, TCPNode(address)])
+
+
+def write_journal(path: Path, commands: list[bytes], first_index: int = 1) -> None:
+    data = FILE_HEADER.pack(MAGIC, JOURNAL_VERSION, 0)
+    for offset, command in enumerate(commands):
+        data += encode_entry(command, first_index + offset, 1)
+    path.write_bytes(data)
+
+
+# -- the voter set in the log -------------------------------------------------------------------
+
+
+def test_a_membership_entry_is_read_and_any_other_entry_is_not() -> None:
+    assert membership_change(membership("add", A6)) == ("add", A6)
+    assert membership_change(membership("rem", A1)) == ("rem", A1)
+    assert membership_change(b"\x00" + pickle.dumps(("apply_records", b"x"))) is None
+    assert membership_change(b"\x02not a pickle") is None
+    assert membership_change(b"") is None
+
+
+def test_changes_apply_in_order_and_a_repeat_changes_nothing() -> None:
+    entries = [
+        (membership("add", A6), 5, 1),
+        (b"\x01", 6, 1),
+        (membership("rem", A1), 7, 1),
+        (membership("add", A6), 8, 1),  # already there
+        (membership("rem", A1), 9, 1),  # already gone
+    ]
+    assert apply_changes((A1, A2, A3), entries) == (A2, A3, A6)
+
+
+def test_a_log_without_voter_news_leaves_the_configured_voters(tmp_path: Path) -> None:
+    assert log_voters(tmp_path, "metadata.dump", "raft-journal.log", (A1, A2, A3)) is None
+    write_journal(tmp_path / "raft-journal.log", [b"\x01", b"\x00x"])
+    assert log_voters(tmp_path, "metadata.dump", "raft-journal.log", (A1, A2, A3)) is None
+
+
+def test_without_a_dump_the_journal_changes_the_voters_the_log_started_with(
+    tmp_path: Path,
+) -> None:
+    # A controller that joined (its journal from entry 1, no dump yet) and was added: the
+    # voters are the formatted ones plus itself, never itself alone (a quorum of one would
+    # elect itself beside the real leader).
+    write_journal(tmp_path / "raft-journal.log", [b"\x01", membership("add", A6)])
+    assert log_voters(tmp_path, "metadata.dump", "raft-journal.log", (A1, A2, A3)) == (
+        A1,
+        A2,
+        A3,
+        A6,
+    )
+
+
+def test_the_dump_then_the_journal_after_it_give_the_voters(tmp_path: Path) -> None:
+    state = MetadataState().to_snapshot()
+    dump = Dump((b"\x01", 10, 1), (b"\x01", 9, 1), (A1, A2, A3, "None"), state)
+    write_dump_file(tmp_path / "metadata.dump", dump)
+    # Entry 9 (a removal of node 2) is at or before the dump's index: the dump's set already
+    # holds its outcome, so it does not count again; entries 11 and 12 do.
+    write_journal(
+        tmp_path / "raft-journal.log",
+        [membership("rem", A2), b"\x01", membership("add", A6), membership("rem", A1)],
+        first_index=9,
+    )
+    # An observer's dump names no address for itself ("None"): it is no voter.
+    voters = log_voters(tmp_path, "metadata.dump", "raft-journal.log", ("127.0.0.1:1",))
+    assert voters == (A2, A3, A6)  # the dump's set, not the base
+
+
+# -- the rules of a change ----------------------------------------------------------------------
+
+VOTERS = {A1: 1, A2: 2, A3: 3}
+
+
+def refused_add(**changes: object) -> VoterChangeError:
+    args: dict[str, object] = {
+        "voter_id": 6,
+        "address": A6,
+        "voters": VOTERS,
+        "observers": [Observed(4, 100), Observed(6, 100)],
+        "commit_index": 100,
+        "pending": None,
+    }
+    args.update(changes)
+    with pytest.raises(VoterChangeError) as caught:
+        check_add(**args)  # type: ignore[arg-type]
+    return caught.value
+
+
+def test_a_caught_up_observer_may_be_added() -> None:
+    check_add(6, A6, VOTERS, [Observed(6, 100 - CATCH_UP_LAG_ENTRIES)], 100, None)
+
+
+@pytest.mark.parametrize(
+    "changes, kind, message",
+    [
+        ({"voter_id": 2}, "DUPLICATE_VOTER", "node 2 is already a voter"),
+        ({"address": A3}, "DUPLICATE_VOTER", "the Raft address 127.0.0.1:9097 is already a"),
+        ({"observers": [Observed(4, 100)]}, "REQUEST_TIMED_OUT", "node 6 does not follow"),
+        (
+            {"observers": [Observed(6, 100 - CATCH_UP_LAG_ENTRIES - 1)]},
+            "REQUEST_TIMED_OUT",
+            "node 6 is not caught up: its log ends at 83, the leader's commit index is 100",
+        ),
+        ({"observers": [Observed(6, None)]}, "REQUEST_TIMED_OUT", "node 6 is not caught up"),
+        (
+            {"pending": "removing node 1 at 127.0.0.1:9093"},
+            "REQUEST_TIMED_OUT",
+            "a voter change is in progress (removing node 1 at 127.0.0.1:9093); one change at",
+        ),
+    ],
+)
+def test_an_add_is_refused_with_a_clear_message(
+    changes: dict[str, object], kind: str, message: str
+) -> None:
+    error = refused_add(**changes)
+    assert error.kind == kind and error.message.startswith(message)
+
+
+def test_a_voter_is_removed_by_id_and_its_directory_id() -> None:
+    directories = {1: DIR, 2: None, 3: "other"}
+    assert check_remove(1, DIR, VOTERS, directories, None) == A1
+    # A registration that never said its directory id: any id given matches.
+    assert check_remove(2, DIR, VOTERS, directories, None) == A2
+
+
+@pytest.mark.parametrize(
+    "voter_id, directory_id, voters, pending, kind, message",
+    [
+        (
+            7,
+            DIR,
+            VOTERS,
+            None,
+            "VOTER_NOT_FOUND",
+            "node 7 is not a voter (the voters are [1, 2, 3])",
+        ),
+        (3, DIR, VOTERS, None, "VOTER_NOT_FOUND", f"voter 3 has directory id other, not {DIR}"),
+        (1, DIR, {A1: 1}, None, "INVALID_REQUEST", "node 1 is the last voter"),
+        (1, DIR, VOTERS, "adding node 6", "REQUEST_TIMED_OUT", "a voter change is in progress"),
+    ],
+)
+def test_a_removal_is_refused_with_a_clear_message(
+    voter_id: int,
+    directory_id: str,
+    voters: dict[str, int],
+    pending: str | None,
+    kind: str,
+    message: str,
+) -> None:
+    with pytest.raises(VoterChangeError) as caught:
+        check_remove(voter_id, directory_id, voters, {1: DIR, 3: "other"}, pending)
+    assert caught.value.kind == kind and caught.value.message.startswith(message)
+
+
+# -- kraft-metadata-quorum add-controller / remove-controller -----------------------------------
+
+
+def controller_properties(tmp_path: Path, **changes: str | None) -> Path:
+    log_dir = tmp_path / "node-6"
+    log_dir.mkdir(exist_ok=True)
+    MetaProperties(cluster_id=CLUSTER, node_id=6, directory_id=DIR).write(log_dir)
+    props = {
+        "node.id": "6",
+        "process.roles": "controller",
+        "controller.quorum.bootstrap.servers": f"{A1},{A2},{A3}",
+        "listeners": "HTTP://127.0.0.1:9102,CONTROLLER://127.0.0.1:9103",
+        "log.dirs": str(log_dir),
+    }
+    for key, value in changes.items():
+        key = key.replace("_", ".")
+        if value is None:
+            props.pop(key, None)
+        else:
+            props[key] = value
+    path = tmp_path / "node.properties"
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()), encoding="utf-8")
+    return path
+
+
+BC = ["--bootstrap-controller", "127.0.0.1:9092"]
+
+
+def test_add_controller_reads_the_controllers_properties_and_prints_kafkas_line(
+    tmp_path: Path,
+) -> None:
+    config = controller_properties(tmp_path)
+    cmd = mq.parse_command([*BC, "--command-config", str(config), "add-controller"])
+    assert cmd.report == "add-controller" and cmd.controller is not None
+    assert cmd.controller.body() == {
+        "voter_id": 6,
+        "directory_id": DIR,
+        "raft_address": "127.0.0.1:9103",
+    }
+    assert qc.added_line(cmd.controller, False) == (
+        f"Added controller 6 with directory id {DIR} and endpoints: CONTROLLER://127.0.0.1:9103"
+    )
+    assert qc.added_line(cmd.controller, True).startswith("DRY RUN of adding controller 6 ")
+
+
+def test_add_controller_prefers_the_advertised_controller_listener(tmp_path: Path) -> None:
+    config = controller_properties(
+        tmp_path, advertised_listeners="CONTROLLER://ctl-6.example:19103"
+    )
+    cmd = mq.parse_command([*BC, "--command-config", str(config), "add-controller"])
+    assert cmd.controller is not None and cmd.controller.raft_address == "ctl-6.example:19103"
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"node_id": None}, "node.id not found in configuration file. Is this a valid controller"),
+        ({"node_id": "-1"}, "node.id was negative in configuration file. Is this a valid"),
+        ({"process_roles": "broker"}, "process.roles did not contain 'controller' in"),
+        ({"log_dirs": None}, "Neither metadata.log.dir nor log.dirs were found. Is this a valid"),
+        ({"log_dirs": "/nonexistent/dir"}, "Unable to read meta.properties from /nonexistent/dir"),
+        (
+            {"listeners": "HTTP://127.0.0.1:9102"},
+            "Cannot find information about controller listener name: CONTROLLER",
+        ),
+    ],
+)
+def test_add_controller_refuses_a_bad_controller_configuration_in_kafkas_words(
+    tmp_path: Path, changes: dict[str, str | None], message: str
+) -> None:
+    config = controller_properties(tmp_path, **changes)
+    with pytest.raises(common.UsageError) as caught:
+        mq.parse_command([*BC, "--command-config", str(config), "add-controller"])
+    assert str(caught.value).startswith(message)
+
+
+def test_add_controller_needs_the_controllers_configuration() -> None:
+    with pytest.raises(common.UsageError) as caught:
+        mq.parse_command([*BC, "add-controller"])
+    assert str(caught.value) == (
+        "You must supply the configuration file of the controller you are adding when using "
+        "add-controller."
+    )
+
+
+def test_remove_controller_parses_its_flags_and_prints_kafkas_line() -> None:
+    cmd = mq.parse_command([*BC, "remove-controller", "-i", "1", "-d", DIR])
+    assert (cmd.report, cmd.voter_id, cmd.directory_id) == ("remove-controller", 1, DIR)
+    assert qc.removed_line(1, DIR, False) == f"Removed KRaft controller 1 with directory id {DIR}"
+    assert qc.removed_line(1, DIR, True) == (
+        f"DRY RUN of removing KRaft controller 1 with directory id {DIR}"
+    )
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["-i", "-1", "-d", DIR], "Invalid negative --controller-id: -1"),
+        (["-i", "1", "-d", "nope"], "Failed to parse --controller-directory-id: Invalid UUID"),
+    ],
+)
+def test_remove_controller_refuses_bad_flags_in_kafkas_words(
+    flags: list[str], message: str
+) -> None:
+    with pytest.raises(common.UsageError) as caught:
+        mq.parse_command([*BC, "remove-controller", *flags])
+    assert str(caught.value).startswith(message)
+
+
+def test_observers_are_listed_in_status_and_as_rows_of_replication() -> None:
+    voter = {"id": 1, "status": "Leader", "log_end_offset": 50, "last_fetch_ms": None}
+    observer = {"id": 4, "status": "Observer", "log_end_offset": 48, "last_fetch_ms": None}
+    quorum = {"leader_id": 1, "term": 3, "commit_index": 50, "voters": [voter]}
+    quorum["observers"] = [observer, {**observer, "id": 6, "log_end_offset": 50}]
+    assert mq.status_lines(quorum, CLUSTER)[-2:] == [
+        "CurrentVoters:          [1]",
+        "CurrentObservers:       [4,6]",
+    ]
+    rows = mq.replication_rows(quorum)
+    assert [(r[0], r[2], r[-1]) for r in rows] == [
+        ("1", "0", "Leader"),
+        ("4", "2", "Observer"),
+        ("6", "0", "Observer"),
+    ]
