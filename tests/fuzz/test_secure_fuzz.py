@@ -88,7 +88,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         1,
         security="SASL_SSL",
         users=dict((ADMIN, ALICE)),
-        **properties,
+        **properties,  # type: ignore[arg-type]  # str values; mypy weighs them against the ints too
     )
     try:
         cluster.start()
