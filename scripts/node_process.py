@@ -293,8 +293,13 @@ class NodeProcess(NodeFiles):
             props["controller.quorum.bootstrap.servers"] = self.bootstrap_servers
             props["listeners"] = f"HTTP://127.0.0.1:{self.http_port}"
         else:
-            voters = self.voters or f"{self.node_id}@127.0.0.1:{self.raft_port}"
-            props["controller.quorum.voters"] = voters
+            if self.voters is None and self.bootstrap_servers:
+                # A controller joining a running quorum (KIP-853): it follows the log until
+                # kraft-metadata-quorum add-controller makes it a voter.
+                props["controller.quorum.bootstrap.servers"] = self.bootstrap_servers
+            else:
+                voters = self.voters or f"{self.node_id}@127.0.0.1:{self.raft_port}"
+                props["controller.quorum.voters"] = voters
             props["listeners"] = (
                 f"HTTP://127.0.0.1:{self.http_port},CONTROLLER://127.0.0.1:{self.raft_port}"
             )
@@ -446,11 +451,13 @@ class Cluster:
         return cls(nodes, directory, cluster_id, secret, dict(properties))
 
     def add_node(self, roles: str = BROKER, *, start: bool = True) -> NodeProcess:
-        """Formats one more broker-only node (id max+1, the cluster's id and secret, the
-        first node's security settings with a keystore of its own) and starts it unless
-        ``start`` is False; it joins the running cluster through the voters' addresses.
-        Only brokers can be added: a controller needs the dynamic quorum."""
-        assert roles == BROKER, "only a broker can join a running cluster (no dynamic quorum)"
+        """Formats one more node (id max+1, the cluster's id and secret, the first node's
+        security settings with a keystore of its own) and starts it unless ``start`` is False;
+        it joins the running cluster through the voters' addresses. A broker-only node, or a
+        controller-only one (``roles=CONTROLLER``): that one has the running controllers'
+        Raft addresses as controller.quorum.bootstrap.servers and follows the log as an
+        observer until kraft-metadata-quorum add-controller makes it a voter."""
+        assert roles in (BROKER, CONTROLLER), "a broker or a controller joins a running cluster"
         assert self.directory is not None and self.secret is not None, "made by Cluster.create"
         first = self.nodes[0]
         assert first.voters is not None
@@ -460,15 +467,19 @@ class Cluster:
             store = self.directory / "certs"
             keystore = certs.write_keystore(store, certs.ensure_ca(store), f"node-{node_id}")
             extra["ssl.keystore.location"] = str(keystore)
+        bootstrap = _bootstrap_servers(first.voters)
+        if roles == CONTROLLER:
+            running = [n for n in self.running() if n.is_controller]
+            bootstrap = ",".join(f"127.0.0.1:{n.raft_port}" for n in running) or bootstrap
         node = NodeProcess(
             self.directory / f"node-{node_id}",
             node_id=node_id,
             extra_properties=extra,
-            voters=first.voters,
+            voters=None if roles == CONTROLLER else first.voters,
             cafile=first.cafile,
             auth=first.auth,
             roles=roles,
-            bootstrap_servers=_bootstrap_servers(first.voters),
+            bootstrap_servers=bootstrap,
         )
         node.format(self.cluster_id, self.secret)
         self.nodes.append(node)

@@ -108,7 +108,10 @@ async def controller_quorum(
     elif controller != node.node_id:
         url = node.broker_url(controller, dial=True)
         if url is None:
-            error = f"the controller, node {controller}, is not a registered broker"
+            error = (
+                f"the controller, node {controller}, has no registered HTTP address (neither "
+                "a controller nor a broker registration names one yet)"
+            )
         else:
             try:
                 status, answer, _ = await node.http_call(

@@ -4,9 +4,9 @@ The web console (``server/http_console.py``) is served by every node and calls t
 own origin; a 307 to another node (a partition leader, a group coordinator, the broker a
 ``/v1/brokers/{broker}/...`` call names) takes the browser to that node's origin, which must
 then allow the console's origin. So the nodes trust exactly one set of origins: each
-registered broker's advertised ``url`` as ``scheme://host:port`` (lower-case scheme and host,
-explicit port), read from the metadata at answer time, plus this node's own advertised URL
-(it may answer before its registration is applied).
+registered broker's and controller's advertised ``url`` as ``scheme://host:port`` (lower-case
+scheme and host, explicit port), read from the metadata at answer time, plus this node's own
+advertised URL (it may answer before its registration is applied).
 
 - A request whose ``Origin`` is a cluster origin gets ``Access-Control-Allow-Origin`` (its
   ``Origin`` echoed), ``Vary: Origin`` and ``Access-Control-Expose-Headers`` (the headers the
@@ -167,10 +167,12 @@ class ClusterOrigins:
         self._origins: frozenset[str] = frozenset()
 
     def current(self, node: Node) -> frozenset[str]:
-        """Each registered broker's origin and this node's own (see the module doc)."""
+        """Each registered broker's and controller's origin and this node's own (see the
+        module doc): a console served by a controller-only node is a cluster origin too."""
         state = node.quorum.snapshot_state()
         if state.applied_index != self._index:
             urls = [broker.http_url for broker in state.brokers.values()]
+            urls += [controller.http_url for controller in state.controllers.values()]
             urls.append(node.config.advertised_http_url)
             self._origins = origins_of(urls)
             self._index = state.applied_index

@@ -498,14 +498,19 @@ class Node:
     def cluster_view(self) -> dict[str, Any]:
         state = self.quorum.snapshot_state()
         brokers = sorted(state.brokers.values(), key=lambda b: b.id)
-        # The voters: those this node knows by id (a controller's controller.quorum.voters)
-        # and those registered (RegisterControllerRecord); every controller is a voter here.
-        voter_ids = sorted({*self.config.voters, *state.controllers})
+        # The voters as the log has them now (kraft/voters.py: a voter added at run time is
+        # named once it registered), and the registered controllers (RegisterControllerRecord)
+        # that are voters no more (removed with kraft-metadata-quorum remove-controller).
+        voter_ids = {
+            voter
+            for address in self.quorum.voter_addresses()
+            if (voter := self.quorum.voter_id(address)) is not None
+        }
         controllers = []
-        for voter in voter_ids:
-            registered = state.controllers.get(voter)
+        for controller in sorted(voter_ids | set(state.controllers)):
+            registered = state.controllers.get(controller)
             url = None if registered is None else registered.http_url
-            controllers.append({"id": voter, "url": url, "voter": True})
+            controllers.append({"id": controller, "url": url, "voter": controller in voter_ids})
         return {
             "cluster_id": self.meta.cluster_id,
             "controller_id": self.quorum.leader_id(),

@@ -197,7 +197,12 @@ def test_the_controller_shows_its_own_view_without_a_call() -> None:
         ),
         (1, (200, ["not", "an", "object"]), "the controller, node 1, answered 200: None"),
         (None, (200, CONTROLLERS), "no controller is known to this node"),
-        (7, (200, CONTROLLERS), "the controller, node 7, is not a registered broker"),
+        (
+            7,
+            (200, CONTROLLERS),
+            "the controller, node 7, has no registered HTTP address (neither a controller nor "
+            "a broker registration names one yet)",
+        ),
     ],
 )
 def test_when_the_controller_cannot_be_asked_the_answer_is_this_nodes_view_and_says_why(

@@ -132,7 +132,7 @@ class _Quorum:
 
     def snapshot_state(self) -> Any:
         self.snapshots += 1
-        return SimpleNamespace(applied_index=self.index, brokers=dict(self.brokers))
+        return SimpleNamespace(applied_index=self.index, brokers=dict(self.brokers), controllers={})
 
 
 def test_the_cluster_origins_are_the_brokers_and_the_nodes_own_rebuilt_on_new_metadata() -> None:
