@@ -444,7 +444,10 @@ def _port_problems(nodes: list[NodeLayout]) -> None:
 
 def cmd_start(args: argparse.Namespace) -> int:
     directory = args.dir.resolve()
-    existing = existing_nodes(directory)
+    every = existing_nodes(directory)
+    existing = _skip_removed(every)
+    if every and not existing:
+        raise LauncherError(f"every node of {directory} was removed from the quorum")
     count, base = _shape(args, directory, existing)
     if base < 1 or base + 2 * count - 1 > 65535:
         raise LauncherError(f"ports {base}..{base + 2 * count - 1} are not all valid TCP ports")
@@ -456,9 +459,6 @@ def cmd_start(args: argparse.Namespace) -> int:
     nodes = existing or plan_nodes(
         directory, count, base, secure=args.secure, controllers=args.controllers or 0
     )
-    nodes = _skip_removed(nodes)
-    if not nodes:
-        raise LauncherError(f"every node of {directory} was removed from the quorum")
     secure = nodes[0].secure
     pids = {node.node_id: running_pid(node) for node in nodes}
     to_start = [node for node in nodes if pids[node.node_id] is None]

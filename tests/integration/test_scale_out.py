@@ -171,9 +171,15 @@ def test_dedicated_layout_grows_by_a_broker_and_shrinks_by_unregistering_it(
     assert launcher.lines(added) == [(6, p + 10, "broker")]
     first_pids = {**launcher.pids_of(start), **launcher.pids_of(added)}
     wait_until("broker 6 registered", lambda: brokers(launcher) == [4, 5, 6])
-    refused = launcher("add", "--roles", "controller")
-    assert refused.returncode == 1 and "only a broker can be added" in refused.stderr
-    assert not (launcher.directory / "node-7").exists()
+    # Node 7 joins as a controller: it catches up as an observer, then becomes a voter
+    # (KIP-853); removed again, it is stopped and later starts skip it.
+    joined = launcher("add", "--roles", "controller")
+    assert launcher.lines(joined) == [(7, p + 12, "controller")], joined.stderr
+    assert "caught up and became a voter" in joined.stderr
+    removed = launcher("remove-controller", "--node-id", "7")
+    assert removed.returncode == 0, removed.stderr
+    assert "Removed KRaft controller 7 with directory id " in removed.stdout
+    assert "stopped node 7" in removed.stdout
     # The layout is the directory's: --nodes does not describe it.
     wrong = launcher("start", "--nodes", "3")
     assert wrong.returncode == 1
