@@ -1218,12 +1218,10 @@ class MetadataQuorum:
                 voter["next_index"] = status.get(f"next_node_idx_server_{address}")
             voters.append(voter)
         voters.sort(key=lambda v: (v["id"] is None, v["id"] or 0, v["address"]))
-        change = self._voter_change if is_leader else None
         return {
             **base,
             "running": True,
             "leader_id": leader_id,
-            "voter_change_in_progress": change,
             "term": status.get("raft_term"),
             "commit_index": status.get("commit_idx"),
             # pysyncobj counts an entry applied only after its write's callback ran, so a

@@ -535,7 +535,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             del props["controller.quorum.voters"]
             props["controller.quorum.bootstrap.servers"] = ",".join(
                 f"127.0.0.1:{n.raft_port}"
-                for n in nodes
+                for n in _skip_removed(nodes, quiet=True)
                 if n.is_controller and running_pid(n) is not None
             )
         _write_properties(node, props, len(nodes) + 1)
@@ -610,9 +610,9 @@ def _add_voter(
     """Adds the running controller ``node`` to the quorum's voters through a running
     controller, retrying while it is catching up; False (after saying why) on a refusal or
     at the deadline."""
-    via = next((n for n in nodes if n.is_controller and running_pid(n) is not None), None)
+    via = _ready_controller(nodes, auth, node)
     if via is None:
-        _report_failure(node, "cannot be added: no other controller is running")
+        _report_failure(node, "cannot be added: no other controller is running and ready")
         return False
     config = _command_config(directory, node, auth)
     while True:
@@ -636,17 +636,10 @@ def cmd_remove_controller(args: argparse.Namespace) -> int:
     meta = MetaProperties.read(node.log_dir)
     if meta is None or meta.directory_id is None:
         raise LauncherError(f"{node.log_dir} has no meta.properties with a directory.id")
-    via = next(
-        (
-            n
-            for n in nodes
-            if n.is_controller and n.node_id != node.node_id and running_pid(n) is not None
-        ),
-        None,
-    )
-    if via is None:
-        raise LauncherError("no other controller is running to remove it through")
     auth = _ensure_admin(directory, node.cafile) if node.secure else None
+    via = _ready_controller(nodes, auth, node)
+    if via is None:
+        raise LauncherError("no other controller is running and ready to remove it through")
     command = ["remove-controller", "--controller-id", str(node.node_id)]
     command += ["--controller-directory-id", meta.directory_id]
     out = _quorum_tool(directory, via, auth, *command)
@@ -667,11 +660,23 @@ def cmd_remove_controller(args: argparse.Namespace) -> int:
 REMOVED_MARK = "removed-controller"
 
 
-def _skip_removed(nodes: list[NodeLayout]) -> list[NodeLayout]:
+def _ready_controller(
+    nodes: list[NodeLayout], auth: tuple[str, str] | None, besides: NodeLayout
+) -> NodeLayout | None:
+    """A controller other than ``besides`` that runs and answers ready (one removed from the
+    quorum but still running is not: it has no quorum), to send a voter change through."""
+    for node in _skip_removed(nodes, quiet=True):
+        if node.is_controller and node.node_id != besides.node_id and running_pid(node):
+            if probe_ready(node, auth)[0]:
+                return node
+    return None
+
+
+def _skip_removed(nodes: list[NodeLayout], *, quiet: bool = False) -> list[NodeLayout]:
     """The nodes less the controllers ``remove-controller`` removed (said on stderr)."""
     kept = [n for n in nodes if not (n.directory / REMOVED_MARK).exists()]
     gone = sorted(n.node_id for n in nodes if n not in kept)
-    if gone:
+    if gone and not quiet:
         print(
             f"cluster: skipping node(s) {', '.join(map(str, gone))}: removed from the "
             "controller quorum (scripts/cluster remove-controller)",

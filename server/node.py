@@ -243,6 +243,11 @@ class Node:
             if not self.quorum.is_ready() or self.quorum.is_leader():
                 pause_s = limits.BROKER_STARTING_POLL_S  # the leader writes its own
                 continue
+            if not self.quorum.is_voter_address(registration.raft_address):
+                # A controller that follows the log until it is added as a voter
+                # (kraft-metadata-quorum add-controller): the leader registers voters only.
+                pause_s = limits.BROKER_STARTING_POLL_S
+                continue
             try:
                 answer = await self.call_controller(
                     "/v1/internal/controllers",
