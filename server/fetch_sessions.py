@@ -92,6 +92,9 @@ class Cached(Generic[W]):
     what the follower was last told (an answer repeats nothing the follower knows)."""
 
     want: W
+    # When the follower named it (wall ms): a state named before the follower (re)joined
+    # the partition's replicas may describe a log it has deleted since.
+    named_ms: int = 0
     high_watermark_sent: int = -1
     log_start_sent: int = -1
 
@@ -195,7 +198,7 @@ class SessionTable(Generic[W]):
                 self._unindex(session.session_id, key)
             session.dirty.discard(key)
         for want in partitions:
-            self._hold(session, want)
+            self._hold(session, want, now_ms)
         session.epoch = next_epoch(session.epoch)
         session.last_fetch_ms = now_ms
         self._sessions[session.session_id] = self._sessions.pop(session.session_id)  # newest
@@ -229,16 +232,16 @@ class SessionTable(Generic[W]):
         self._sessions[session_id] = session
         self._by_replica[replica_id] = session_id
         for want in partitions:
-            self._hold(session, want)
+            self._hold(session, want, now_ms)
         return session
 
-    def _hold(self, session: LeaderSession[W], want: W) -> None:
+    def _hold(self, session: LeaderSession[W], want: W, now_ms: int) -> None:
         # What was told is forgotten too: a partition the follower names is answered whole
         # (it may have skipped the last answer, its metadata having moved meanwhile).
         key = key_of(want)
         if key not in session.partitions:
             self._by_key.setdefault(key, set()).add(session.session_id)
-        session.partitions[key] = Cached(want)
+        session.partitions[key] = Cached(want, now_ms)
         session.dirty.add(key)
 
     def _unindex(self, session_id: int, key: Key) -> None:

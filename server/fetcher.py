@@ -37,7 +37,8 @@ Replication throttles (Kafka's ``shouldFollowerThrottle``; the quota is
 ``server/replication_quota.py``): while the follower quota is exceeded, a partition the topic's
 ``follower.replication.throttled.replicas`` names on this broker, and of which this broker is
 not in the ISR, is left out of the request; in a session that means forgotten, and named again
-once the rate is under the bound (Kafka's fetch session does the same). Every byte received of
+once the rate is under the bound, or the partition is no longer throttled (Kafka's fetch
+session does the same). Every byte received of
 a throttled partition counts. While no topic throttles anything here a round pays one
 attribute read.
 """
@@ -55,7 +56,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from client.protocol import OFFSET_OUT_OF_RANGE
+from client.protocol import NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE
 from server import limits
 from server.fetch_sessions import FollowerSession
 from server.internal_auth_http import Signer
@@ -80,6 +81,10 @@ class _LeaderFetch:
     # The incremental request in flight (session id, epoch), while its answer is awaited.
     held: tuple[int, int] | None = None
     end_poll_sent: tuple[int, int] | None = None  # the held request asked to answer now
+    # Partitions left out of the session by the follower throttle: named again once their
+    # throttle goes, however it goes (the rate raised, or the topic's list emptied, after
+    # which nothing announces them as throttled any more).
+    held_back: set[Key] = field(default_factory=set)
 
 
 class ReplicaFetcher:
@@ -258,12 +263,14 @@ class ReplicaFetcher:
             partitions = self._following(leader)
             if not partitions:
                 return None
+            held = {(p.topic, p.index) for p in partitions if exceeded and self._held_back(p)}
+            fetch.held_back = held
             asking = session.full_request(
-                [fetch_state(p) for p in partitions if not (exceeded and self._held_back(p))]
+                [fetch_state(p) for p in partitions if (p.topic, p.index) not in held]
             )
             fetch.recheck_due_s = time.monotonic() + limits.REPLICA_FETCH_RECHECK_S
         else:
-            announced = fetch.dirty | session.resend
+            announced = fetch.dirty | session.resend | fetch.held_back
             if quota.active:
                 # Throttled partitions come and go with the quota: looked at every round.
                 announced |= {k for k in self._assigned.get(leader, ()) if quota.is_throttled(*k)}
@@ -283,6 +290,10 @@ class ReplicaFetcher:
                 p = self._followed(leader, key)
                 held_back = p is not None and exceeded and self._held_back(p)
                 touched[key] = None if p is None or held_back else fetch_state(p)
+                if held_back:
+                    fetch.held_back.add(key)
+                else:
+                    fetch.held_back.discard(key)
             asking = session.incremental_request(touched)
             unannounced = [
                 f"{w.topic}-{w.partition}"
@@ -433,23 +444,36 @@ def apply_session_response(
 ) -> list[Partition]:
     """Step 2 in a session: the answer covers some of the partitions, each checked against
     the fetch state the leader holds of it; returns the partitions that appended bytes. A
-    partition whose bytes the log refused, or that was told to truncate, is named in the
-    next request even if its state did not change, so the leader looks at it again."""
+    partition whose bytes the log refused, that was told to truncate or restarted its log,
+    or that the leader asks to be named again, is named in the next request even if its
+    state did not change (or changed with no event), so the leader looks at it again. An
+    answer for a partition this node no longer holds (deleted while the fetch was out: a
+    move took it away) is skipped."""
     appended: list[Partition] = []
     for entry, data in answers:
         key = (str(entry.get("topic")), int(entry.get("partition", -1)))
-        p = lookup(key)
         want = session.sent.get(key)
-        if p is None or want is None:
+        if want is None:
             raise ValueError(f"the leader answered for {key}, which this session does not hold")
+        p = lookup(key)
+        if p is None:
+            continue  # gone here meanwhile: the next request forgets it
         if p.closed or p.state.leader != leader or p.state.leader_epoch != want.leader_epoch:
             continue  # the metadata changed during the fetch: the next request says so
         end = p.log.log_end_offset
         if _apply(p, entry, data):
             appended.append(p)
-        if (data and p.log.log_end_offset == end) or "diverging" in entry:
-            session.resend.add((p.topic, p.index))
+        elif data or "diverging" in entry or p.log.log_end_offset != end or _name_again(entry):
+            session.resend.add(key)
     return appended
+
+
+def _name_again(entry: dict[str, Any]) -> bool:
+    """Whether the leader asks for the partition's fetch state again: it does not count the
+    one it holds (``server/replication.py``: this broker rejoined the replicas after naming
+    it), and this node, which still follows it there, would not name an unchanged state."""
+    error = entry.get("error")
+    return error is not None and error.get("error") == NOT_LEADER_OR_FOLLOWER.name
 
 
 def apply_response(

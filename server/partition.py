@@ -162,6 +162,11 @@ class Partition:
     followers: dict[int, FollowerProgress] = field(default_factory=dict)
     # When this node last became the partition's leader (ms), for the ISR lag rule.
     leader_since_ms: int = 0
+    # When this leader saw each follower (re)join the replicas within its leader epoch (ms):
+    # a fetch state the follower named at or before that time may describe a log it has
+    # deleted since (a replica removed and added back), so it counts for nothing (Kafka
+    # drops a removed replica's state: Partition.updateAssignmentAndIsr).
+    replica_since_ms: dict[int, int] = field(default_factory=dict)
     # Followers this leader asked the controller to add to the ISR, or to keep in it, whose
     # answer has not come back in the metadata yet. The HW counts them (Kafka's maximal ISR):
     # the controller may have added one already, and a record committed without it could be
@@ -281,14 +286,61 @@ class Partition:
             self.follower_offsets.clear()
             self.follower_flushed.clear()
             self.followers.clear()
+            self.replica_since_ms.clear()
             self.leader_since_ms = now_ms
             self.leader_log_end_offset = -1
+        else:
+            self._renew_followers(state, now_ms)
         self.state = state
         if new_epoch and self.is_leader and not self.log.offline:
             self._start_epoch()
         self.advance_high_watermark()  # the ISR may have changed, and the HW with it
         self.notify()
         return new_epoch
+
+    def _renew_followers(self, state: LeaderState, now_ms: int) -> None:
+        """Within a leader epoch: forgets what this leader knew of the followers that left
+        the replicas, and of those that (may have) joined them again, whose logs may be new.
+
+        A removed replica's broker deletes its log; added back, it starts from an empty one,
+        while its last report here (and the fetch state its session holds) still says it is
+        caught up. So a joining follower counts from its first fetch state named after this
+        leader saw it join (``replica_since_ms``). When the partition epoch jumped (changes
+        applied together, say a removal and the re-adding), the followers outside the ISR
+        are treated as joining: one of them may have left and come back unseen."""
+        old = self.state
+        if state.replicas == old.replicas and state.partition_epoch <= old.partition_epoch + 1:
+            return
+        renewed = {r for r in state.replicas if r not in old.replicas}
+        if state.partition_epoch > old.partition_epoch + 1:
+            renewed |= {r for r in state.replicas if r not in state.isr}
+        renewed.discard(self.node_id)
+        for r in renewed:
+            self.replica_since_ms[r] = now_ms
+        gone = {
+            r
+            for r in (*self.followers, *self.follower_offsets, *self.replica_since_ms)
+            if r not in state.replicas
+        }
+        for r in renewed | gone:
+            self.followers.pop(r, None)
+            self.follower_offsets.pop(r, None)
+            self.follower_flushed.pop(r, None)
+        for r in gone:
+            self.replica_since_ms.pop(r, None)
+
+    def counts_fetch_state(self, replica: int, named_ms: int) -> bool:
+        """Whether a fetch state ``replica`` named at ``named_ms`` describes its log as it is
+        now: the follower is a replica and named it after this leader saw it join."""
+        if replica not in self.state.replicas:
+            return False
+        since = self.replica_since_ms.get(replica)
+        return since is None or named_ms > since
+
+    def follower_since_ms(self, replica: int) -> int:
+        """Since when ``replica`` has had to keep up here, for the ISR lag rule when it has
+        not fetched yet: since this node led, or since it joined the replicas, if later."""
+        return max(self.leader_since_ms, self.replica_since_ms.get(replica, self.leader_since_ms))
 
     def isr_change_requested(self, isr: tuple[int, ...]) -> None:
         """This leader asked the controller for ``isr``: its members count in the HW from
@@ -304,7 +356,11 @@ class Partition:
     @property
     def maximal_isr(self) -> tuple[int, ...]:
         """The ISR the HW counts: the metadata's, and the members of changes in flight."""
-        extra = sorted(self.isr_requested - set(self.state.isr))
+        if not self.isr_requested:
+            return self.state.isr
+        # Never a broker that is no longer a replica (its request predates its removal).
+        replicas = self.state.replicas
+        extra = sorted(r for r in self.isr_requested if r not in self.state.isr and r in replicas)
         return self.state.isr + tuple(extra)
 
     def leader_epoch_start_offset(self) -> int:

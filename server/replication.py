@@ -35,13 +35,22 @@ A follower whose last epoch ends earlier here than its fetch offset gets the ``d
 epoch and end offset, truncates there, and fetches again: followers truncate by leader epoch,
 never by the high watermark alone.
 
+Only a replica's fetch counts (Kafka's ``Partition.followerReplicaOrThrow``): a broker that
+is not one gets UNKNOWN_LEADER_EPOCH (a new replica ahead of this leader's metadata is held
+until it comes) and nothing of it is recorded. A replica removed and added back within one
+leader epoch starts afresh: its broker deleted its log when it left, so what the leader knew
+of it is dropped (``Partition.update_state``), and a fetch state its session named before
+the leader saw it join again is answered NOT_LEADER_OR_FOLLOWER ("name it again"), never
+counted for the high watermark or the ISR.
+
 Replication throttles (Kafka's ``ReplicaManager.shouldLeaderThrottle``; the quota is
 ``server/replication_quota.py``): a partition the topic's ``leader.replication.throttled.replicas``
-names on this broker is left out of an answer to a follower that is not in the ISR while the
-leader quota is exceeded (the answer still carries its high watermark; the partition is looked
-at again in the session's next round), and such a read takes at most one quota window of the
-bound. Every byte of a throttled partition sent counts, to in-sync followers too, as in Kafka.
-While no topic throttles anything here the cost is one attribute read per partition answered.
+names on this broker is left out of an answer to a follower that is not in the maximal ISR
+(the one the HW counts) while the leader quota is exceeded (the answer still carries its high
+watermark; the partition is looked at again in the session's next round), and such a read
+takes at most one quota window of the bound. Every byte of a throttled partition sent
+counts, to in-sync followers too, as in Kafka. While no topic throttles anything here the
+cost is one attribute read per partition answered.
 """
 
 from __future__ import annotations
@@ -142,7 +151,13 @@ class ReplicaFetchHandler:
         self._wakeups: dict[int, asyncio.Event] = {}
 
     def _one(
-        self, replica_id: int, want: FetchPartition, now_ms: int, budget: int, sessionless: bool
+        self,
+        replica_id: int,
+        want: FetchPartition,
+        now_ms: int,
+        budget: int,
+        sessionless: bool,
+        named_ms: int,
     ) -> tuple[dict[str, Any], bytes]:
         entry: dict[str, Any] = {"topic": want.topic, "partition": want.partition, "size": 0}
         p: Partition | None = self._lookup(want.topic, want.partition)
@@ -171,6 +186,9 @@ class ReplicaFetchHandler:
                 NOT_LEADER_OR_FOLLOWER, f"node {self.node_id} does not lead"
             )
             return entry, b""
+        if not p.counts_fetch_state(replica_id, named_ms):
+            entry["error"] = _not_counted(p, replica_id)
+            return entry, b""
         log_ = p.log
         entry.update(
             high_watermark=log_.high_watermark,
@@ -197,7 +215,9 @@ class ReplicaFetchHandler:
             return entry, b""
         quota = self.quota
         throttled = quota.active and quota.is_throttled(p.topic, p.index)
-        if throttled and replica_id not in p.state.isr:
+        # The maximal ISR, as the HW counts it: a follower the leader asked to add must not
+        # be slowed, or the HW (and every acks=all write) would wait on the throttle.
+        if throttled and replica_id not in p.maximal_isr:
             now = self._quota_now_ms()
             if quota.exceeded(now):
                 return entry, b""  # looked at again next round, as a partition with no news
@@ -256,7 +276,7 @@ class ReplicaFetchHandler:
         budget = request.max_bytes
         entries, chunks = [], []
         for want in request.partitions:
-            entry, data = self._one(request.replica_id, want, now_ms, budget, True)
+            entry, data = self._one(request.replica_id, want, now_ms, budget, True, now_ms)
             budget -= len(data)
             entries.append(entry)
             chunks.append(data)
@@ -350,7 +370,9 @@ class ReplicaFetchHandler:
             now_ms = self._clock.wall_ms()
             for key in session.take_dirty():
                 cached = session.partitions[key]
-                entry, data = self._one(session.replica_id, cached.want, now_ms, budget, False)
+                entry, data = self._one(
+                    session.replica_id, cached.want, now_ms, budget, False, cached.named_ms
+                )
                 budget -= len(data)
                 if not data and "error" not in entry and "diverging" not in entry:
                     if cached.want.fetch_offset < entry["log_end_offset"]:
@@ -422,7 +444,7 @@ class ReplicaFetchHandler:
         long as its session lives (it holds all of ``p`` and asked within ``quiet_ms``):
         then only an event (an append, its session going quiet) can make it lag."""
         progress = p.followers.get(replica)
-        since = p.leader_since_ms if progress is None else progress.last_caught_up_ms
+        since = p.follower_since_ms(replica) if progress is None else progress.last_caught_up_ms
         session = self.sessions.of_replica(replica)
         cached = None if session is None else session.partitions.get((p.topic, p.index))
         if (
@@ -438,15 +460,41 @@ class ReplicaFetchHandler:
     def expand_isr_if_caught_up(self, p: Partition, now_ms: int, quiet_ms: int) -> None:
         """Asks again to add the followers of ``p`` whose live sessions (a request within
         ``quiet_ms``) show them caught up: an earlier request was refused, or the follower
-        came back from a pause, and an idle follower reports nothing new."""
+        came back from a pause, and an idle follower reports nothing new. Only a fetch state
+        named, and recorded here, since the follower last joined the replicas counts: one
+        named before may describe a log its broker deleted when it was removed."""
         for session in self.sessions.holding((p.topic, p.index)):
             cached = session.partitions[(p.topic, p.index)]
+            replica = session.replica_id
             if (
                 now_ms - session.last_fetch_ms <= quiet_ms
                 and cached.want.topic_id == p.topic_id
                 and cached.want.leader_epoch == p.state.leader_epoch
+                and replica in p.followers
+                and p.counts_fetch_state(replica, cached.named_ms)
             ):
-                self._maybe_expand(p, session.replica_id, cached.want.fetch_offset)
+                self._maybe_expand(p, replica, cached.want.fetch_offset)
+
+
+def _not_counted(p: Partition, replica: int) -> dict[str, Any]:
+    """The answer to a fetch state of ``p`` that ``replica`` may not count for (see
+    ``Partition.counts_fetch_state``); nothing of it is recorded."""
+    if replica not in p.state.replicas:
+        # Kafka's answer (Partition.followerReplicaOrThrow): (replica, epoch) is not known
+        # yet; a new replica whose fetch is ahead of this leader's metadata is held until
+        # the metadata comes, like any epoch this node has not applied.
+        return error_entry(
+            UNKNOWN_LEADER_EPOCH,
+            f"broker {replica} is not a replica of {p.name} at leader epoch "
+            f"{p.state.leader_epoch} on node {p.node_id}",
+        )
+    # It joined the replicas after it named this state: its log may be a new one. The
+    # follower names the partition again (``server/fetcher.py``) with what it has now.
+    return error_entry(
+        NOT_LEADER_OR_FOLLOWER,
+        f"broker {replica} joined the replicas of {p.name} after it named this fetch state: "
+        "name it again",
+    )
 
 
 def _answer_now(entry: dict[str, Any]) -> bool:
@@ -489,8 +537,9 @@ def isr_check(
 
 def _reported_caught_up(p: Partition, replica: int) -> tuple[int, bool]:
     progress = p.followers.get(replica)
-    # A follower not heard from since this node became leader has had that long.
-    return (p.leader_since_ms if progress is None else progress.last_caught_up_ms), False
+    # A follower not heard from since this node became leader (or since it joined the
+    # replicas) has had that long.
+    return (p.follower_since_ms(replica) if progress is None else progress.last_caught_up_ms), False
 
 
 def isr_to_shrink(p: Partition, now_ms: int, lag_max_ms: int) -> tuple[int, ...] | None:

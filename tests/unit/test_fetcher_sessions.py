@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from server.fetcher import ReplicaFetcher, _LeaderFetch
+from server.fetcher import ReplicaFetcher, _LeaderFetch, apply_session_response
 from server.log_manager import LogManager
 from server.partition import LeaderState, Partition
 from storage.batch import NewRecord, build_batch
@@ -121,3 +121,54 @@ def test_a_change_no_event_announced_is_named_once_the_recheck_is_due() -> None:
     fetch.recheck_due_s = 0.0  # the recheck is due
     assert named(fetcher, fetch) == ([1], [])
     assert named(fetcher, fetch) == ([], []), "and the next recheck is a while away"
+
+
+def answer_entry(index: int, **fields: Any) -> dict[str, Any]:
+    return {"topic": "t", "partition": index, "size": 0, **fields}
+
+
+def test_a_log_restarted_at_the_leaders_log_start_is_named_at_once() -> None:
+    logs = Logs(2)
+    fetcher, fetch = fetcher_of(logs)
+    assert named(fetcher, fetch) == ([0, 1], [])
+    out_of_range = answer_entry(
+        0,
+        error={"error_code": 1, "error": "OFFSET_OUT_OF_RANGE", "message": "below the start"},
+        log_start_offset=40,
+        high_watermark=50,
+        log_end_offset=50,
+    )
+    appended = apply_session_response(
+        LEADER, logs.partitions.get, fetch.session, [(out_of_range, b"")]
+    )
+    assert appended == [] and logs.partitions[("t", 0)].log.log_end_offset == 40
+    request = fetcher._next_request(LEADER, fetch)
+    assert request is not None
+    assert [(w.partition, w.fetch_offset) for w in request.partitions] == [(0, 40)], (
+        "the new fetch offset goes out with the next request, not at the next recheck"
+    )
+
+
+def test_an_answer_for_a_partition_deleted_meanwhile_is_skipped() -> None:
+    logs = Logs(2)
+    fetcher, fetch = fetcher_of(logs)
+    named(fetcher, fetch)
+    del logs.partitions[("t", 0)]  # a move's completion removed it here during the fetch
+    entry = answer_entry(1, high_watermark=1, log_start_offset=0, log_end_offset=1)
+    data = build_batch([NewRecord(None, b"v", 1)], base_offset=0)
+    gone = answer_entry(0, high_watermark=0, log_start_offset=0, log_end_offset=0)
+    appended = apply_session_response(
+        LEADER, logs.partitions.get, fetch.session, [(gone, b""), (entry, data)]
+    )
+    assert appended == [logs.partitions[("t", 1)]], "the other partitions are applied as usual"
+
+
+def test_a_partition_the_leader_asks_for_again_is_named_though_unchanged() -> None:
+    logs = Logs(2)
+    fetcher, fetch = fetcher_of(logs)
+    named(fetcher, fetch)
+    again = answer_entry(
+        1, error={"error_code": 6, "error": "NOT_LEADER_OR_FOLLOWER", "message": "name it again"}
+    )
+    apply_session_response(LEADER, logs.partitions.get, fetch.session, [(again, b"")])
+    assert named(fetcher, fetch) == ([1], [])

@@ -101,6 +101,16 @@ def test_under_the_bound_a_throttled_read_takes_one_window_of_it_and_is_counted(
     assert quota.bytes_total == len(data)
 
 
+def test_a_follower_the_leader_asked_to_add_to_the_isr_is_not_held_back() -> None:
+    quota = Quota()
+    quota.set_bound(1_000)
+    quota.set_topic("t", frozenset({0}))
+    quota.over = True
+    p = led(0, isr=(1, 3))
+    p.isr_change_requested((1, 3, 2))  # the HW counts 2 now (the maximal ISR)
+    assert answer([p], quota)[0][1] == p.log.read(0, 1 << 20), "else the HW waits on it"
+
+
 def test_a_bound_below_one_batch_still_moves_a_batch() -> None:
     quota = Quota()
     quota.set_bound(0)
@@ -177,6 +187,19 @@ def test_a_follower_out_of_the_isr_leaves_throttled_partitions_out_while_exceede
     assert named(fetcher, fetch) == ([1], []), "under the bound: named again"
     quota.over = True
     assert named(fetcher, fetch) == ([], [1]), "over it: forgotten in the session"
+
+
+def test_a_partition_held_back_is_named_again_once_its_topic_is_no_longer_throttled() -> None:
+    quota = Quota()
+    quota.set_bound(1_000)
+    quota.set_topic("t", frozenset({1}))
+    quota.over = True
+    fetcher, fetch = follower(Logs(isr=(1, 3)), quota)
+    assert named(fetcher, fetch) == ([0, 2], [])
+    quota.set_topic("t", frozenset())  # the list emptied: nothing throttled any more
+    assert not quota.active
+    assert named(fetcher, fetch) == ([1], []), "at once, not at the next recheck"
+    assert named(fetcher, fetch) == ([], [])
 
 
 def test_an_in_sync_follower_never_leaves_a_partition_out() -> None:
