@@ -45,7 +45,7 @@ from kraft.records import ConfigRecord, MetadataRecord
 from kraft.state import MetadataState
 from server.config import DEFAULT_LOG_DIR, NodeConfig
 from server.http_records import node_of
-from server.http_util import json_response
+from server.http_util import json_response, path_int
 from server.node import Node
 from server.replication_quota import (
     FOLLOWER_REPLICAS,
@@ -270,13 +270,10 @@ async def describe_topic_configs(request: web.Request) -> web.Response:
 
 
 def requested_broker(request: web.Request) -> int:
-    """The ``{broker}`` of a ``/v1/brokers/{broker}/...`` path, checked."""
-    raw = request.match_info["broker"]
-    if not raw.isascii() or not raw.isdigit() or int(raw) >= 2**31:
-        raise ApiError(
-            INVALID_REQUEST, f"the broker must be a valid integer broker id, found: {raw[:24]}"
-        )
-    return int(raw)
+    """The ``{broker}`` of a ``/v1/brokers/{broker}/...`` path, checked: a Java int, not
+    negative, else INVALID_REQUEST (a path of thousands of digits too, which ``int()`` would
+    refuse with a ValueError, a 500)."""
+    return path_int(request, "broker")
 
 
 def redirect_to_broker(node: Node, broker_id: int, request: web.Request) -> web.Response:
