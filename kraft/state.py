@@ -37,7 +37,8 @@ Brokers
   fence_broker      the broker is registered at that epoch and not fenced
   unfence_broker    the broker is registered at that epoch and fenced
   unregister_broker the broker is registered at that epoch and no partition lists it among
-                    its replicas (its dynamic configs stay, as Kafka's do)
+                    its replicas (its dynamic configs stay, as Kafka's do; its last broker
+                    epoch is remembered, so the controller registers the id again above it)
 Topics and partitions
   topic             the name and the topic id are both unused
   partition         the topic exists; its number is the topic's partition count (partition
@@ -194,6 +195,9 @@ class MetadataState:
         self._topic_names: CowMap[str, str] = CowMap()  # topic id -> name
         self._brokers: dict[int, BrokerState] = {}
         self._controllers: dict[int, ControllerState] = {}
+        # The broker epoch of each unregistered broker id's last registration: its next
+        # registration takes a larger one (Kafka's broker epochs only grow).
+        self._unregistered_epochs: dict[int, int] = {}
         self._broker_configs: dict[str, Mapping[str, str]] = {}
         self._next_producer_id = 0
         self._acls: CowMap[str, AclRecord] = CowMap()  # acl id -> the ACL
@@ -228,6 +232,25 @@ class MetadataState:
     def controllers(self) -> Mapping[int, ControllerState]:
         """Registered controllers (RegisterControllerRecord) by id."""
         return MappingProxyType(self._controllers)
+
+    @property
+    def unregistered_epochs(self) -> Mapping[int, int]:
+        """By broker id, of the ids unregistered and not registered again: the broker epoch
+        of the id's last registration."""
+        return MappingProxyType(self._unregistered_epochs)
+
+    def partitions_listing(self, broker_id: int) -> list[tuple[str, int]]:
+        """Every (topic name, partition) whose replicas list ``broker_id`` (a moving
+        partition's adding and removing replicas included), sorted. Costs nothing for a
+        broker that holds no replica (the replica-count index says so), a scan otherwise."""
+        if not self._replica_counts.get(broker_id):
+            return []
+        return sorted(
+            (topic.name, p.partition)
+            for topic in self._topics.values()
+            for p in topic.partitions.values()
+            if broker_id in p.replicas
+        )
 
     @property
     def broker_configs(self) -> Mapping[str, Mapping[str, str]]:
@@ -323,6 +346,7 @@ class MetadataState:
         # ... and copies of what grows with the brokers only.
         draft._brokers = dict(self._brokers)
         draft._controllers = dict(self._controllers)
+        draft._unregistered_epochs = dict(self._unregistered_epochs)
         draft._broker_configs = dict(self._broker_configs)
         draft._preferred_counts = dict(self._preferred_counts)
         draft._replica_counts = dict(self._replica_counts)
@@ -337,6 +361,7 @@ class MetadataState:
         self._topic_names = other._topic_names
         self._brokers = other._brokers
         self._controllers = other._controllers
+        self._unregistered_epochs = other._unregistered_epochs
         self._broker_configs = other._broker_configs
         self._next_producer_id = other._next_producer_id
         self._acls = other._acls
@@ -372,6 +397,9 @@ class MetadataState:
             r.fenced,
             r.rack,
         )
+        # Not a rule on the epoch (journals written before this memory existed reuse epochs
+        # after an unregistration, and must load): the controller's plan picks a larger one.
+        self._unregistered_epochs.pop(r.broker_id, None)
 
     def _broker_at_epoch(self, r: Any, broker_id: int, epoch: int) -> BrokerState:
         broker = self._brokers.get(broker_id)
@@ -406,15 +434,15 @@ class MetadataState:
 
     def _unregister_broker(self, r: UnregisterBrokerRecord) -> None:
         broker = self._broker_at_epoch(r, r.broker_id, r.broker_epoch)
-        # A scan of every partition: unregistering is rare, and a partition naming an
-        # unregistered replica would break the replicas-are-registered rule.
-        for topic in self._topics.values():
-            for p in topic.partitions.values():
-                if r.broker_id in p.replicas:
-                    raise IllegalRecordError(
-                        r, broker.describe(), f"{p.describe(topic.name)} lists the broker"
-                    )
+        # A partition naming an unregistered replica would break the replicas-are-registered
+        # rule.
+        held = self.partitions_listing(r.broker_id)
+        if held:
+            name, index = held[0]
+            p = self._topics[name].partitions[index]
+            raise IllegalRecordError(r, broker.describe(), f"{p.describe(name)} lists the broker")
         del self._brokers[r.broker_id]
+        self._unregistered_epochs[r.broker_id] = broker.epoch
 
     # --- Topics and partitions -----------------------------------------------------------------
 
@@ -673,6 +701,11 @@ class MetadataState:
                 }
                 for c in sorted(self._controllers.values(), key=lambda c: c.id)
             ]
+        if self._unregistered_epochs:
+            # Only once a broker was unregistered, as the ACLs above.
+            top["unregistered_broker_epochs"] = [
+                {"id": b, "epoch": e} for b, e in sorted(self._unregistered_epochs.items())
+            ]
         return orjson.dumps(top, option=orjson.OPT_SORT_KEYS)
 
     def digest(self) -> str:
@@ -783,6 +816,7 @@ def _configs(
 def _state_from_json(obj: Any) -> MetadataState:
     acls = obj.pop("acls", None) if type(obj) is dict else None
     controllers = obj.pop("controllers", None) if type(obj) is dict else None
+    unregistered = obj.pop("unregistered_broker_epochs", None) if type(obj) is dict else None
     top = _keys(
         obj, "v", "applied_index", "next_producer_id", "brokers", "topics", "broker_configs"
     )
@@ -893,4 +927,15 @@ def _state_from_json(obj: Any) -> MetadataState:
             if rc.controller_id in state._controllers:
                 raise ValueError(f"controller {rc.controller_id} appears twice")
             state._register_controller(rc)
+    if unregistered is not None:
+        if type(unregistered) is not list or not unregistered:
+            raise ValueError(
+                f"unregistered_broker_epochs must be a non-empty list, got {unregistered!r:.200}"
+            )
+        for u in unregistered:
+            u = _keys(u, "id", "epoch")
+            broker_id, epoch = _int(u["id"], "a broker id"), _int(u["epoch"], "a broker epoch")
+            if broker_id in state._brokers or broker_id in state._unregistered_epochs:
+                raise ValueError(f"broker {broker_id} is registered or appears twice")
+            state._unregistered_epochs[broker_id] = epoch
     return state

@@ -21,17 +21,6 @@ from kraft.state import MetadataState
 NAMED_PARTITIONS_MAX = 5
 
 
-def partitions_on(state: MetadataState, broker_id: int) -> list[tuple[str, int]]:
-    """Every (topic, partition) whose replicas list ``broker_id`` (a moving partition's
-    adding and removing replicas included, as they are in its replicas), sorted."""
-    return sorted(
-        (topic.name, p.partition)
-        for topic in state.topics.values()
-        for p in topic.partitions.values()
-        if broker_id in p.replicas
-    )
-
-
 def plan_unregister_broker(state: MetadataState, broker_id: int) -> list[MetadataRecord]:
     """The record that removes broker ``broker_id``'s registration.
 
@@ -48,7 +37,7 @@ def plan_unregister_broker(state: MetadataState, broker_id: int) -> list[Metadat
         raise ApiError(
             BROKER_ID_NOT_REGISTERED, f"Broker ID {broker_id} is not currently registered{why}"
         )
-    held = partitions_on(state, broker_id)
+    held = state.partitions_listing(broker_id)  # the state's own check when it applies
     if held:
         shown = ", ".join(f"{t}-{p}" for t, p in held[:NAMED_PARTITIONS_MAX])
         more = ", ..." if len(held) > NAMED_PARTITIONS_MAX else ""

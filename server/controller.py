@@ -252,6 +252,11 @@ def plan_register_broker(
 
     A live broker of the same id but another incarnation (another process started with the
     same ``node.id``) is refused, as Kafka refuses a duplicate registration.
+
+    Broker epochs only grow, per id (Kafka's are the registration record's offset): the
+    first registration of an id takes 0, each later one the previous epoch plus one, also
+    after the id was unregistered (the state remembers its last epoch), so a request made
+    under an earlier registration never matches a later one.
     """
     previous = state.brokers.get(broker_id)
     if (
@@ -265,7 +270,8 @@ def plan_register_broker(
             f"node.id: another node with id {broker_id} is registered and alive "
             f"(at {previous.http_url}); every node needs its own node.id",
         )
-    epoch = 0 if previous is None else previous.epoch + 1
+    last = state.unregistered_epochs.get(broker_id) if previous is None else previous.epoch
+    epoch = 0 if last is None else last + 1
     try:
         record = RegisterBrokerRecord(
             broker_id=broker_id,

@@ -62,6 +62,7 @@ from kraft.records import (
     LeaderChangeRecord,
     MetadataRecord,
     ProducerIdsRecord,
+    RegisterBrokerRecord,
     RegisterControllerRecord,
 )
 from kraft.state import MetadataState
@@ -85,6 +86,13 @@ class LeaderBalance:
 
     def __post_init__(self) -> None:
         assert self.check_interval_s > 0 and 0 <= self.per_broker_percentage <= 100, self
+
+
+def _stale(broker_id: int, epoch: int) -> ApiError:
+    """Kafka's answer to a heartbeat of a registration that is not the current one."""
+    return ApiError(
+        STALE_BROKER_EPOCH, f"broker {broker_id} at epoch {epoch} is not registered; register again"
+    )
 
 
 class ControllerDriver:
@@ -208,8 +216,10 @@ class ControllerDriver:
             and self._deadlines.get(broker_id, 0.0) > self._clock.monotonic_s()
         )
 
+        written: list[MetadataRecord] = []
+
         def plan(state: MetadataState) -> list[MetadataRecord]:
-            return controller.plan_register_broker(
+            written[:] = controller.plan_register_broker(
                 state,
                 broker_id,
                 incarnation_id,
@@ -218,14 +228,23 @@ class ControllerDriver:
                 session_alive=alive,
                 rack=rack,
             )
+            return written
 
         index = await self._write(plan, term)
         assert index is not None, "a registration always writes a record"
         self._registered_at[broker_id] = index
         self._deadlines[broker_id] = self._clock.monotonic_s() + limits.BROKER_SESSION_TIMEOUT_S
         self._heard.add(broker_id)
-        epoch = self.quorum.snapshot_state().brokers[broker_id].epoch
-        return {"broker_id": broker_id, "broker_epoch": epoch, "registered_index": index}
+        # The epoch of the record written, not read back from the state: an unregistration
+        # (or another registration) may have applied since, and the broker's next heartbeat
+        # finds that out (STALE_BROKER_EPOCH).
+        (record,) = written
+        assert isinstance(record, RegisterBrokerRecord)
+        return {
+            "broker_id": broker_id,
+            "broker_epoch": record.broker_epoch,
+            "registered_index": index,
+        }
 
     async def heartbeat(self, broker_id: int, body: dict[str, Any]) -> dict[str, Any]:
         # Not _lead(): a heartbeat that writes nothing never waits for a write (its session
@@ -238,10 +257,7 @@ class ControllerDriver:
             or broker.epoch != epoch
             or broker.incarnation_id != body.get("incarnation_id")
         ):
-            raise ApiError(
-                STALE_BROKER_EPOCH,
-                f"broker {broker_id} at epoch {epoch} is not registered; register again",
-            )
+            raise _stale(broker_id, epoch)
         self._deadlines[broker_id] = self._clock.monotonic_s() + limits.BROKER_SESSION_TIMEOUT_S
         self._heard.add(broker_id)
         applied = body.get("applied_index")
@@ -250,8 +266,13 @@ class ControllerDriver:
             await self._announce(term)
             await self._write(lambda s: controller.plan_unfence_broker(s, broker_id), term)
             log.info("unfenced broker %d (epoch %d)", broker_id, broker.epoch)
-        fenced = self.quorum.snapshot_state().brokers[broker_id].fenced
-        return {"broker_id": broker_id, "broker_epoch": broker.epoch, "fenced": fenced}
+            # Read again after the writes: the broker may have been unregistered (or
+            # registered anew) meanwhile, and then this registration is over.
+            now = self.quorum.snapshot_state().brokers.get(broker_id)
+            if now is None or now.epoch != epoch:
+                raise _stale(broker_id, epoch)
+            broker = now
+        return {"broker_id": broker_id, "broker_epoch": broker.epoch, "fenced": broker.fenced}
 
     async def allocate_producer_ids(self, body: dict[str, Any]) -> dict[str, Any]:
         """The next block of producer ids for a broker, committed before it is handed out."""

@@ -23,7 +23,7 @@ from kraft.records import (
 )
 from kraft.state import MetadataState
 from server import controller
-from server.broker_admin import NAMED_PARTITIONS_MAX, partitions_on, plan_unregister_broker
+from server.broker_admin import NAMED_PARTITIONS_MAX, plan_unregister_broker
 
 
 def _state(*broker_ids: int) -> MetadataState:
@@ -81,7 +81,7 @@ def test_a_broker_holding_replicas_is_refused_naming_a_few_and_the_tool() -> Non
     state = _state(1, 2, 3, 4)
     _topic(state, "b", *[(4, 1)] * 4)
     _topic(state, "a", (1, 2), (2, 4), (2, 1))
-    assert partitions_on(state, 4) == [("a", 1), ("b", 0), ("b", 1), ("b", 2), ("b", 3)]
+    assert state.partitions_listing(4) == [("a", 1), ("b", 0), ("b", 1), ("b", 2), ("b", 3)]
     _topic(state, "c", (3, 4))
     with pytest.raises(ApiError) as refused:
         plan_unregister_broker(state, 4)
@@ -137,6 +137,40 @@ def test_an_unregistered_broker_registers_again_as_a_new_one() -> None:
     )
     state.apply_entry(state.applied_index + 1, again)
     assert state.brokers[2].incarnation_id == "inc2b" and state.brokers[2].fenced
+
+
+def test_broker_epochs_only_grow_across_an_unregistration_and_a_snapshot() -> None:
+    state = _state(1, 2)
+    for _ in range(2):  # epochs 1 and 2
+        state.apply_entry(
+            state.applied_index + 1,
+            controller.plan_register_broker(
+                state, 2, "inc2", "http://127.0.0.1:9002", "h:9102", session_alive=False
+            ),
+        )
+    state.apply_entry(state.applied_index + 1, plan_unregister_broker(state, 2))
+    assert state.unregistered_epochs == {2: 2}
+    loaded = MetadataState.from_snapshot(state.to_snapshot())
+    assert loaded.unregistered_epochs == {2: 2} and loaded.digest() == state.digest()
+    (again,) = controller.plan_register_broker(
+        loaded, 2, "inc2b", "http://127.0.0.1:9002", "h:9102", session_alive=False
+    )
+    assert isinstance(again, RegisterBrokerRecord) and again.broker_epoch == 3, (
+        "a request of the old registration (epoch 0, 1 or 2) matches nothing"
+    )
+    loaded.apply_entry(loaded.applied_index + 1, [again])
+    assert loaded.unregistered_epochs == {} and loaded.brokers[2].epoch == 3
+    # A snapshot of a cluster that never unregistered anything keeps its bytes.
+    assert b"unregistered" not in _state(1, 2).to_snapshot()
+
+
+def test_a_journal_that_reused_an_epoch_after_an_unregistration_still_loads() -> None:
+    # Written before the state remembered unregistered epochs: the id registered again at 0.
+    state = _state(1, 2)
+    state.apply_entry(state.applied_index + 1, [UnregisterBrokerRecord(2, 0)])
+    reused = RegisterBrokerRecord(2, "inc2b", 0, "http://127.0.0.1:9002", "h:9102")
+    state.apply_entry(state.applied_index + 1, [reused])
+    assert state.brokers[2].epoch == 0
 
 
 def test_the_record_checks_its_fields_and_round_trips() -> None:
