@@ -119,6 +119,9 @@ NO_REASSIGNMENT_IN_PROGRESS = ErrorKind(40914, "NO_REASSIGNMENT_IN_PROGRESS")
 # already, and a voter id (or id and directory id) that is not one.
 DUPLICATE_VOTER = ErrorKind(40915, "DUPLICATE_VOTER")
 VOTER_NOT_FOUND = ErrorKind(40407, "VOTER_NOT_FOUND")
+# A voter change that cannot happen yet (the new controller is not caught up, another change
+# is in progress): Kafka answers REQUEST_TIMED_OUT; a conflict with the quorum's state here.
+VOTER_CHANGE_NOT_READY = ErrorKind(40916, "REQUEST_TIMED_OUT", retriable=True)
 RECORD_TOO_LARGE = ErrorKind(41301, "RECORD_TOO_LARGE")
 # Above socket.request.max.bytes, or a URL or header line too long to read.
 REQUEST_TOO_LARGE = ErrorKind(41302, "REQUEST_TOO_LARGE")

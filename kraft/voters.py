@@ -49,7 +49,8 @@ CATCH_UP_LAG_ENTRIES = 16
 
 
 class VoterChangeError(Exception):
-    """A voter change refused: ``kind`` is the API error name, the message says why."""
+    """A voter change refused: ``kind`` names the API error (REQUEST_TIMED_OUT: not yet,
+    retriable; DUPLICATE_VOTER; VOTER_NOT_FOUND; INVALID_REQUEST), the message says why."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)

@@ -27,6 +27,7 @@ from client.protocol import (
     JAVA_INT_MAX,
     LEADER_NOT_AVAILABLE,
     REQUEST_TIMED_OUT,
+    VOTER_CHANGE_NOT_READY,
     VOTER_NOT_FOUND,
     ApiError,
     ErrorKind,
@@ -46,7 +47,7 @@ _VOTER_CHANGE_TIMEOUT_S = 10.0
 _KINDS: dict[str, ErrorKind] = {
     "DUPLICATE_VOTER": DUPLICATE_VOTER,
     "VOTER_NOT_FOUND": VOTER_NOT_FOUND,
-    "REQUEST_TIMED_OUT": REQUEST_TIMED_OUT,
+    "REQUEST_TIMED_OUT": VOTER_CHANGE_NOT_READY,
     "INVALID_REQUEST": INVALID_REQUEST,
 }
 
@@ -75,8 +76,8 @@ def parse_add_voter(body: dict[str, Any]) -> tuple[int, str, str]:
 
 async def add_voter(request: web.Request) -> web.Response:
     """200 ``{"voter_id", "directory_id", "raft_address", "voters"}`` once the new voter is
-    committed; 409 DUPLICATE_VOTER; 503 REQUEST_TIMED_OUT while the node does not follow the
-    log, is not caught up, or another change is in progress."""
+    committed; 409 DUPLICATE_VOTER; 409 REQUEST_TIMED_OUT (retriable) while the node does not
+    follow the log, is not caught up, or another change is in progress."""
     node = node_of(request)
     fields = {"voter_id", "directory_id", "raft_address"}
     body = await _json_object(request, fields, fields)
@@ -108,6 +109,9 @@ async def remove_voter(request: web.Request) -> web.Response:
     node = node_of(request)
     voter_id = path_int(request, "voter", JAVA_INT_MAX)
     directory_id = query_value(request, "directory_id")
+    if directory_id is None:
+        # Kafka's RemoveRaftVoter names the voter by id and directory id, both.
+        raise ApiError(INVALID_REQUEST, "directory_id is required: the voter's directory id")
     node.require_ready()
     if not node.quorum.is_leader():
         return await node.forward(request, None)
@@ -127,7 +131,7 @@ async def remove_voter(request: web.Request) -> web.Response:
 
 
 async def _hand_over_then_forward(
-    request: web.Request, voter_id: int, directory_id: str | None
+    request: web.Request, voter_id: int, directory_id: str
 ) -> web.Response:
     """This leader is the voter to remove: check the request first (nothing moves for a bad
     one), hand the leadership over, and forward the call to the new leader."""
@@ -136,7 +140,7 @@ async def _hand_over_then_forward(
         lambda state: {i: c.directory_id for i, c in state.controllers.items()}
     )
     known = directories.get(voter_id)
-    if directory_id is not None and known is not None and directory_id != known:
+    if known is not None and directory_id != known:
         raise ApiError(
             VOTER_NOT_FOUND, f"voter {voter_id} has directory id {known}, not {directory_id}"
         )
@@ -154,7 +158,7 @@ async def _hand_over_then_forward(
         if leader is not None and leader != node.node_id and node.quorum.is_ready():
             return await node.forward(request, None)
     raise ApiError(
-        REQUEST_TIMED_OUT,
+        VOTER_CHANGE_NOT_READY,
         f"node {voter_id} leads the quorum and could not hand the leadership to another voter "
         f"within {_HANDOVER_WAIT_S} s (none caught up and connected?); retry",
     )

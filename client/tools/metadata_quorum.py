@@ -42,14 +42,15 @@ Parsing and formatting are pure (:func:`parse_command`, :func:`status_lines`,
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from client.client import KraftClient, TransportError
-from client.protocol import ApiError
+from client.protocol import LEADER_NOT_AVAILABLE, ApiError
 from client.security import ClientSecurity
 from client.tools import common
 from client.tools.quorum_changes import (
@@ -413,15 +414,41 @@ class QuorumClient(KraftClient):
 
     async def add_voter(self, controller: NewController) -> dict[str, Any]:
         """``POST /v1/cluster/quorum/voters`` (Kafka's AddRaftVoter); returns once committed."""
-        return await self._dict("POST", "/v1/cluster/quorum/voters", json=controller.body())
+        body = controller.body()
+        return await _through_elections(
+            lambda: self._dict("POST", "/v1/cluster/quorum/voters", json=body)
+        )
 
     async def remove_voter(self, voter_id: int, directory_id: str) -> None:
         """``DELETE /v1/cluster/quorum/voters/{id}`` (Kafka's RemoveRaftVoter)."""
-        await self._request(
-            "DELETE",
-            f"/v1/cluster/quorum/voters/{voter_id}",
-            params={"directory_id": directory_id},
+        await _through_elections(
+            lambda: self._request(
+                "DELETE",
+                f"/v1/cluster/quorum/voters/{voter_id}",
+                params={"directory_id": directory_id},
+            )
         )
+
+
+# How long add-controller and remove-controller retry a cluster that has no leader at the
+# moment (an election, a leader that just handed over), as Kafka's admin client retries.
+ELECTION_WAIT_S = 15.0
+_ELECTION_POLL_S = 0.2
+T = TypeVar("T")
+
+
+async def _through_elections(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, again while the answer is LEADER_NOT_AVAILABLE (no leader known right now)
+    for up to ELECTION_WAIT_S. Other refusals, REQUEST_TIMED_OUT's "not caught up" too, come
+    back at once: they say what to wait for."""
+    deadline = time.monotonic() + ELECTION_WAIT_S
+    while True:
+        try:
+            return await call()
+        except ApiError as e:
+            if e.kind != LEADER_NOT_AVAILABLE or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(_ELECTION_POLL_S)
 
 
 async def fetch_quorum(

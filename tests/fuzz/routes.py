@@ -111,6 +111,7 @@ QUERY: dict[str, tuple[str, ...]] = {
     "/v1/brokers/{broker}/replicas": ("topics",),
     "/v1/brokers/{broker}/log-dirs": ("topics",),
     "/v1/cluster/events": ("after", "limit"),
+    "/v1/cluster/quorum/voters/{voter}": ("directory_id",),
     "/v1/brokers/{broker}/partitions/{topic}/{partition}/files/{name}": (
         "max_bytes",
         "print_data",
@@ -190,6 +191,13 @@ BODIES: dict[tuple[str, str], Callable[[Context], Any]] = {
     # topic meant for changes.
     ("POST", "/v1/reassignments"): lambda ctx: {
         "partitions": [{"topic": CONFIG_TOPIC, "partition": 0, "replicas": None}]
+    },
+    # A controller that does not follow the log: refused (409), the voters unchanged; a
+    # removal needs the voter's directory id, which no mutation guesses.
+    ("POST", "/v1/cluster/quorum/voters"): lambda ctx: {
+        "voter_id": 99,
+        "directory_id": "AAAAAAAAAAAAAAAAAAAAAA",
+        "raft_address": "127.0.0.1:1",
     },
     ("POST", "/v1/acls"): lambda ctx: {
         "acls": [

@@ -139,7 +139,10 @@ def add_controller(cluster: Cluster) -> tuple[NodeProcess, float]:
                 f"endpoints: CONTROLLER://127.0.0.1:{node.raft_port}"
             )
             return True
-        assert "not caught up" in out.stderr or "in progress" in out.stderr, out.stderr
+        # Not yet: catching up, the previous change finishing, or a leader that took over a
+        # moment ago and has not heard the observer yet.
+        waits = ("not caught up", "in progress", "does not follow")
+        assert any(word in out.stderr for word in waits), out.stderr
         return False
 
     wait_until(f"node {node.node_id} to be added", added, WAIT_S)

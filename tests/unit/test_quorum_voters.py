@@ -4,12 +4,14 @@ voter change (kraft/voters.py), and kraft-metadata-quorum add-controller / remov
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 from pathlib import Path
 
 import pytest
 from pysyncobj.node import TCPNode
 
+from client.protocol import LEADER_NOT_AVAILABLE, VOTER_CHANGE_NOT_READY, ApiError
 from client.tools import common
 from client.tools import metadata_quorum as mq
 from client.tools import quorum_changes as qc
@@ -298,6 +300,30 @@ def test_remove_controller_refuses_bad_flags_in_kafkas_words(
     with pytest.raises(common.UsageError) as caught:
         mq.parse_command([*BC, "remove-controller", *flags])
     assert str(caught.value).startswith(message)
+
+
+def test_a_voter_change_is_retried_through_an_election_but_not_through_a_refusal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mq, "_ELECTION_POLL_S", 0.0)
+    answers: list[Exception | str] = [
+        ApiError(LEADER_NOT_AVAILABLE, "node 3 is starting or has lost the metadata quorum"),
+        ApiError(LEADER_NOT_AVAILABLE, "no controller is known"),
+        "done",
+    ]
+
+    async def call() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert asyncio.run(mq._through_elections(call)) == "done"
+    refused = ApiError(VOTER_CHANGE_NOT_READY, "node 6 is not caught up")
+    answers[:] = [refused, "never asked"]
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(mq._through_elections(call))
+    assert caught.value is refused and answers == ["never asked"]
 
 
 def test_observers_are_listed_in_status_and_as_rows_of_replication() -> None:
