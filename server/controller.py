@@ -287,11 +287,6 @@ def plan_register_broker(
     return [record]
 
 
-def _elect(p: PartitionState, isr: tuple[int, ...], live: set[int]) -> int:
-    """Kafka's clean election: the first replica, in replica order, that is live and in the ISR."""
-    return next((r for r in p.replicas if r in isr and r in live), NO_LEADER)
-
-
 def _live(state: MetadataState) -> set[int]:
     return {b.id for b in state.brokers.values() if not b.fenced}
 
@@ -314,15 +309,10 @@ def plan_fence_broker(state: MetadataState, broker_id: int) -> list[MetadataReco
             if broker_id not in p.isr and p.leader != broker_id:
                 continue
             isr = tuple(r for r in p.isr if r != broker_id) or p.isr
-            leader = p.leader if p.leader != broker_id else _elect(p, isr, live)
-            records.append(
-                PartitionChangeRecord(
-                    topic_id=p.topic_id,
-                    partition=p.partition,
-                    leader=None if leader == p.leader else leader,
-                    isr=None if isr == p.isr else isr,
-                )
-            )
+            # The fenced leader is not live: the builder elects another, or none.
+            record = reassignment.build_change(p, live, isr=isr)
+            if record is not None:
+                records.append(record)
     return records
 
 
@@ -356,7 +346,7 @@ def plan_elect_leaderless(state: MetadataState) -> list[MetadataRecord]:
     live = _live(state)
     records: list[MetadataRecord] = []
     for p in leaderless:
-        leader = _elect(p, p.isr, live)
+        leader = reassignment.elect_leader(p.replicas, p.isr, live)
         if leader != NO_LEADER:
             records.append(PartitionChangeRecord(p.topic_id, p.partition, leader=leader))
     return records

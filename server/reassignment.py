@@ -175,6 +175,12 @@ def completed(
     return target, new_isr
 
 
+def elect_leader(replicas: Sequence[int], isr: Sequence[int], live: set[int]) -> int:
+    """Kafka's clean election: the first replica, in replica order, that is in the ISR and
+    live (an unfenced broker); NO_LEADER when none is (an unclean election is off)."""
+    return next((r for r in replicas if r in isr and r in live), NO_LEADER)
+
+
 def build_change(
     p: PartitionState,
     live: set[int],
@@ -184,10 +190,12 @@ def build_change(
     adding: tuple[int, ...] | None = None,
     removing: tuple[int, ...] | None = None,
 ) -> PartitionChangeRecord | None:
-    """Kafka's PartitionChangeBuilder, for what moves need: the record that gives ``p`` the
-    new lists (None = unchanged), completing its move when the ISR allows it and electing a
-    leader (the first replica in the new ISR that is live, else none) when the leader would
-    leave the ISR. None when nothing would change."""
+    """Kafka's PartitionChangeBuilder: the record that gives ``p`` the new lists (None =
+    unchanged), completing its move when the ISR allows it and electing a leader
+    (:func:`elect_leader` over the new replicas and ISR) when the leader would leave the ISR
+    or is not live (fenced). A partition with no leader keeps none (the controller's
+    leaderless election gives it one). None when nothing would change. The ISR changes of
+    moves, of AlterPartition and of a fenced broker all go through it."""
     replicas = p.replicas if replicas is None else replicas
     isr = p.isr if isr is None else isr
     adding = p.adding_replicas if adding is None else adding
@@ -197,8 +205,8 @@ def build_change(
         replicas, isr = done
         adding = removing = ()
     leader = p.leader
-    if leader != NO_LEADER and leader not in isr:
-        leader = next((r for r in replicas if r in isr and r in live), NO_LEADER)
+    if leader != NO_LEADER and (leader not in isr or leader not in live):
+        leader = elect_leader(replicas, isr, live)
     if (replicas, isr, adding, removing, leader) == (
         p.replicas,
         p.isr,
