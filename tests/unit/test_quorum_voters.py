@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from pysyncobj.node import TCPNode
 
-from client.protocol import LEADER_NOT_AVAILABLE, VOTER_CHANGE_NOT_READY, ApiError
+from client.protocol import (
+    INVALID_REQUEST,
+    LEADER_NOT_AVAILABLE,
+    VOTER_CHANGE_NOT_READY,
+    ApiError,
+)
 from client.tools import common
 from client.tools import metadata_quorum as mq
 from client.tools import quorum_changes as qc
@@ -29,6 +34,7 @@ from kraft.voters import (
     log_voters,
     membership_change,
 )
+from server.http_quorum import parse_add_voter
 from storage.properties import MetaProperties
 
 A1, A2, A3, A6 = (f"127.0.0.1:{p}" for p in (9093, 9095, 9097, 9103))
@@ -324,6 +330,27 @@ def test_a_voter_change_is_retried_through_an_election_but_not_through_a_refusal
     with pytest.raises(ApiError) as caught:
         asyncio.run(mq._through_elections(call))
     assert caught.value is refused and answers == ["never asked"]
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"voter_id": -1}, "voter_id must be a node id, got -1"),
+        ({"voter_id": "6"}, "voter_id must be a node id, got '6'"),
+        ({"voter_id": True}, "voter_id must be a node id, got True"),
+        ({"directory_id": ""}, "directory_id must be a Kafka uuid, got ''"),
+        ({"raft_address": "127.0.0.1"}, "raft_address must be host:port, got '127.0.0.1'"),
+        ({"raft_address": 9103}, "raft_address must be host:port, got 9103"),
+    ],
+)
+def test_an_add_body_with_a_malformed_field_is_refused(
+    changes: dict[str, object], message: str
+) -> None:
+    body: dict[str, object] = {"voter_id": 6, "directory_id": DIR, "raft_address": A6}
+    assert parse_add_voter(body) == (6, DIR, A6)
+    with pytest.raises(ApiError) as caught:
+        parse_add_voter({**body, **changes})
+    assert caught.value.kind == INVALID_REQUEST and caught.value.message == message
 
 
 def test_observers_are_listed_in_status_and_as_rows_of_replication() -> None:
