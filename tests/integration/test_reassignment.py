@@ -278,6 +278,76 @@ def test_a_new_replica_starts_at_the_leaders_log_start_when_retention_moved_it(
         ),
     ],
 )
+def throttle(node: NodeProcess, topic: str, followers: str, brokers: dict[int, str | None]) -> None:
+    """Sets the topic's follower throttle list ("" removes it) and brokers' follower rates
+    (None removes one)."""
+    value = followers or None
+    status, body = node.http(
+        "PUT",
+        f"/v1/topics/{topic}/configs",
+        {"configs": {"follower.replication.throttled.replicas": value}},
+    )
+    assert status == 200 or (value is None and status == 400), body
+    for broker, rate in brokers.items():
+        status, body = node.http(
+            "PUT",
+            f"/v1/brokers/{broker}/configs",
+            {"configs": {"follower.replication.throttled.rate": rate}},
+        )
+        assert status == 200 or (rate is None and status == 400), body
+
+
+def test_a_replica_cancelled_and_added_back_rejoins_the_isr_only_once_caught_up(
+    cluster: Cluster,
+) -> None:
+    # The second reader's case: a move's new replica joins the ISR, the move is cancelled
+    # (it deletes its log) and started again at once. Its leader must not put it back in the
+    # ISR from what it reported before: with its new, empty log, it could then lead once the
+    # other new replica catches up, and acknowledged records would be lost.
+    topic = "rejoined"
+    view = placed(cluster, topic, 2)
+    original, leader = view["replicas"], view["leader"]
+    back, slow = [n.node_id for n in cluster.nodes if n.node_id not in original]
+    target = [back, slow]  # both original replicas leave, the leader too
+    values = [f"{i:04d}" + "x" * 10_000 for i in range(1000)]  # 10 MB: 4 MB a fetch answer
+    for start in range(0, len(values), 50):
+        produce(cluster.node(leader), topic, values[start : start + 50])
+    admin = cluster.nodes[0]
+    # The slow one takes one answer, then waits for its 1 KB/s follower throttle.
+    throttle(admin, topic, f"0:{slow}", {slow: "1000"})
+    try:
+        reassign(admin, {0: target}, topic)
+        wait_until(
+            f"node {back} in the ISR of {topic}-0",
+            lambda: (
+                (v := partition_view(cluster.node(leader), topic)) is not None and back in v["isr"]
+            ),
+            DEADLINE_S,
+        )
+        reassign(admin, {0: None}, topic)
+        directory = cluster.node(back).log_dir / f"{topic}-0"
+        wait_until(f"node {back} deleted its replica", lambda: not directory.exists(), DEADLINE_S)
+        # Added back with a new log that now fills at 1 KB/s, within the leader's 5 s of
+        # trusting a quiet fetch session; then the slow one is let go and catches up.
+        throttle(admin, topic, f"0:{back},0:{slow}", {back: "1000"})
+        reassign(admin, {0: target}, topic)
+        throttle(admin, topic, f"0:{back}", {})
+
+        def slow_in_sync() -> dict[str, Any] | None:
+            v = partition_view(cluster.node(leader), topic)
+            return v if v is not None and (slow in v["isr"] or not v["adding_replicas"]) else None
+
+        settled = wait_until(f"node {slow} in the ISR of {topic}-0", slow_in_sync, DEADLINE_S)
+        assert back not in settled["isr"] and back in settled["adding_replicas"], settled
+        assert settled["leader"] == leader, "the move waits for the replica added back"
+    finally:
+        throttle(admin, topic, "", {back: None, slow: None})
+    view = wait_moved(cluster, topic, target)
+    assert view["leader"] == back
+    assert [value for _, value in read_records(cluster.node(back), topic)] == values
+    wait_identical_replicas([cluster.node(r) for r in target], topic)
+
+
 def test_bad_input_is_refused_whole_and_changes_nothing(
     cluster: Cluster, entry: dict[str, Any], status: int, error: str, message: str
 ) -> None:
