@@ -57,6 +57,7 @@ from client.tools.quorum_changes import (
     NewController,
     added_line,
     check_removal,
+    load_controller_config,
     new_controller,
     removed_line,
 )
@@ -196,7 +197,7 @@ def parse_command(argv: list[str]) -> QuorumCommand:
                 "You must supply the configuration file of the controller you are adding when "
                 "using add-controller."
             )
-        security, props = common.load_client_config(args.command_config)
+        security, props = load_controller_config(args.command_config)
         return QuorumCommand(
             bootstrap=bootstrap,
             report="add-controller",

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from client.security import ClientSecurity, SecurityConfigError
 from client.tools.common import UsageError
 from storage.ids import is_valid_uuid
-from storage.properties import MetaProperties, PropertiesError
+from storage.properties import MetaProperties, PropertiesError, parse_properties
 
 CONTROLLER_LISTENER = "CONTROLLER"
 _LISTENER = re.compile(r"^([A-Za-z0-9_]+)://(\[[^\]]*\]|[^:/]*):(\d+)$")
@@ -47,6 +49,32 @@ class NewController:
             "directory_id": self.directory_id,
             "raft_address": self.raft_address,
         }
+
+
+# Settings of a controller's own properties that only its server side reads (its keystore and
+# key): add-controller's client leaves them out, as Kafka's admin client ignores the configs it
+# does not know; the client settings of the same file (security.protocol, the truststore, SASL)
+# are the tool's.
+_SERVER_ONLY = ("ssl.keystore.", "ssl.key.")
+
+
+def load_controller_config(path: str) -> tuple[ClientSecurity | None, dict[str, str]]:
+    """add-controller's ``--command-config``: the controller's properties (all of them) and
+    the client security its client settings give; UsageError for a file that cannot be read
+    or a wrong client setting."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"cannot read {path}: {why}") from None
+    try:
+        props = parse_properties(text, source=path)
+        client = {k: v for k, v in props.items() if not k.startswith(_SERVER_ONLY)}
+        security = ClientSecurity.from_properties(client, path)
+        security.ssl_context()  # a truststore that cannot be loaded fails here, not mid-run
+    except (PropertiesError, SecurityConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    return security, props
 
 
 def controller_id(props: dict[str, str]) -> int:

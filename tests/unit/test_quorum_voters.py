@@ -244,6 +244,23 @@ def test_add_controller_reads_the_controllers_properties_and_prints_kafkas_line(
     assert qc.added_line(cmd.controller, True).startswith("DRY RUN of adding controller 6 ")
 
 
+def test_add_controller_reads_a_secure_controllers_own_properties(tmp_path: Path) -> None:
+    # Its server-side settings (its keystore) are the node's, not the tool's client's.
+    config = controller_properties(
+        tmp_path,
+        ssl_keystore_type="PEM",
+        ssl_keystore_location=str(tmp_path / "node-6.keystore.pem"),
+        listener_security_protocol_map="HTTP:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="admin",
+        sasl_password="secret",
+    )
+    cmd = mq.parse_command([*BC, "--command-config", str(config), "add-controller"])
+    assert cmd.controller is not None and cmd.controller.node_id == 6
+    assert cmd.security is not None and cmd.security.protocol == "SASL_PLAINTEXT"
+
+
 def test_add_controller_prefers_the_advertised_controller_listener(tmp_path: Path) -> None:
     config = controller_properties(
         tmp_path, advertised_listeners="CONTROLLER://ctl-6.example:19103"
