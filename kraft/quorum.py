@@ -38,6 +38,12 @@ Fencing
 Transport
     `kraft.transport`: bound to the configured address only, encrypted and authenticated with
     the cluster secret, with capped buffers, handshake deadlines and rate-limited reports.
+
+Voters
+    The voter set changes one voter at a time through pysyncobj's membership entries
+    (:meth:`MetadataQuorum.add_voter`, :meth:`MetadataQuorum.remove_voter`; the rules are
+    `kraft.voters`'); a node starts from the set its own files hold, and an observer that the
+    log makes a voter turns voter in place (:meth:`MetadataQuorum._promote`).
 """
 
 from __future__ import annotations
