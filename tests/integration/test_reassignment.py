@@ -243,41 +243,6 @@ def test_a_new_replica_starts_at_the_leaders_log_start_when_retention_moved_it(
     assert moved["high_watermark"] == 200
 
 
-@pytest.mark.parametrize(
-    ("entry", "status", "error", "message"),
-    [
-        (
-            {"topic": "kept", "partition": 0, "replicas": [1, 9]},
-            400,
-            "INVALID_REPLICA_ASSIGNMENT",
-            "replica assignment [1, 9] of kept-0 names brokers [9] that are not registered",
-        ),
-        (
-            {"topic": "kept", "partition": 0, "replicas": [2, 2]},
-            400,
-            "INVALID_REPLICA_ASSIGNMENT",
-            "replica assignment [2, 2] of kept-0 has duplicate replicas [2]",
-        ),
-        (
-            {"topic": "kept", "partition": 0, "replicas": []},
-            400,
-            "INVALID_REPLICA_ASSIGNMENT",
-            "replica assignment [] of kept-0 is empty",
-        ),
-        (
-            {"topic": "missing", "partition": 0, "replicas": [1]},
-            404,
-            "UNKNOWN_TOPIC_OR_PARTITION",
-            "Topic 'missing' does not exist.",
-        ),
-        (
-            {"topic": "kept", "partition": 5, "replicas": [1]},
-            404,
-            "UNKNOWN_TOPIC_OR_PARTITION",
-            "Partition 5 of topic 'kept' does not exist.",
-        ),
-    ],
-)
 def throttle(node: NodeProcess, topic: str, followers: str, brokers: dict[int, str | None]) -> None:
     """Sets the topic's follower throttle list ("" removes it) and brokers' follower rates
     (None removes one)."""
@@ -348,6 +313,41 @@ def test_a_replica_cancelled_and_added_back_rejoins_the_isr_only_once_caught_up(
     wait_identical_replicas([cluster.node(r) for r in target], topic)
 
 
+@pytest.mark.parametrize(
+    ("entry", "status", "error", "message"),
+    [
+        (
+            {"topic": "kept", "partition": 0, "replicas": [1, 9]},
+            400,
+            "INVALID_REPLICA_ASSIGNMENT",
+            "replica assignment [1, 9] of kept-0 names brokers [9] that are not registered",
+        ),
+        (
+            {"topic": "kept", "partition": 0, "replicas": [2, 2]},
+            400,
+            "INVALID_REPLICA_ASSIGNMENT",
+            "replica assignment [2, 2] of kept-0 has duplicate replicas [2]",
+        ),
+        (
+            {"topic": "kept", "partition": 0, "replicas": []},
+            400,
+            "INVALID_REPLICA_ASSIGNMENT",
+            "replica assignment [] of kept-0 is empty",
+        ),
+        (
+            {"topic": "missing", "partition": 0, "replicas": [1]},
+            404,
+            "UNKNOWN_TOPIC_OR_PARTITION",
+            "Topic 'missing' does not exist.",
+        ),
+        (
+            {"topic": "kept", "partition": 5, "replicas": [1]},
+            404,
+            "UNKNOWN_TOPIC_OR_PARTITION",
+            "Partition 5 of topic 'kept' does not exist.",
+        ),
+    ],
+)
 def test_bad_input_is_refused_whole_and_changes_nothing(
     cluster: Cluster, entry: dict[str, Any], status: int, error: str, message: str
 ) -> None:
