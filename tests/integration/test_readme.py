@@ -36,7 +36,7 @@ README_TIMEOUT_S = 1200
 INTERRUPT_WAIT_S = 60.0
 # How long a step marked "eventually" may take to show what the README shows.
 EVENTUALLY_S = 60.0
-_CLUSTER = re.compile(r"(?<![\w/.-])scripts/cluster (start|add|stop|status)\b")
+_CLUSTER = re.compile(r"(?<![\w/.-])scripts/cluster (start|add|remove-controller|stop|status)\b")
 _CHECKOUT_PATH = re.compile(r"(?<![\w/.-])(scripts|\.venv|docs|compose)/")
 
 
