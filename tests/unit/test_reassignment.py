@@ -424,3 +424,37 @@ def test_kraft_topics_describe_prints_kafkas_reassignment_columns_while_moving()
     # move counts as under-replicated while its original replicas are all in the ISR.
     assert not any(topics.is_under_replicated(p) for p in (still, moving, growing))
     assert topics.is_under_replicated(moving | {"isr": [1, 2]})
+
+
+def test_a_cancel_restores_the_original_set_of_replicas_in_the_merged_order() -> None:
+    state = cluster((1, 2, 3))
+    apply(state, alter(state, (0, (3, 1, 4)))[0])
+    assert part(state).replicas == (3, 1, 4, 2)
+    apply(state, alter(state, (0, None))[0])
+    # Kafka's revert reads the original replicas from the merged list: the set comes back,
+    # not the order (docs/design.md, Reassignment).
+    assert part(state).replicas == (3, 1, 2) and not part(state).moving
+
+
+def test_a_move_hands_over_from_a_leader_that_is_fenced() -> None:
+    state = cluster((1, 2, 3))
+    # Broker 1 restarted: registered again (fenced) before its old session ended, so it
+    # still leads; the builder, as Kafka's isAcceptableLeader, elects a live replica.
+    apply(state, [RegisterBrokerRecord(1, "inc1b", 1, "http://h:9001", "h:1")])
+    records, _ = alter(state, (0, (1, 2, 3, 4)))
+    apply(state, records)
+    assert part(state).leader == 2 and part(state).adding_replicas == (4,)
+
+
+def test_fencing_a_leader_goes_through_the_change_builder() -> None:
+    state = cluster((1, 2, 3))
+    records = controller.plan_fence_broker(state, 1)
+    assert records == [
+        FenceBrokerRecord(1, 0),
+        PartitionChangeRecord(TOPIC_ID, 0, leader=2, isr=(2, 3)),
+    ]
+    lonely = cluster((1, 2), isr=(1,))
+    records = controller.plan_fence_broker(lonely, 1)
+    assert records[1:] == [PartitionChangeRecord(TOPIC_ID, 0, leader=-1)], (
+        "the last ISR member stays in it, and the partition has no leader (KIP-841)"
+    )
