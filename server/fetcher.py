@@ -56,7 +56,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from client.protocol import NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE
+from client.protocol import OFFSET_OUT_OF_RANGE
 from server import limits
 from server.fetch_sessions import FollowerSession
 from server.internal_auth_http import Signer
@@ -444,9 +444,9 @@ def apply_session_response(
 ) -> list[Partition]:
     """Step 2 in a session: the answer covers some of the partitions, each checked against
     the fetch state the leader holds of it; returns the partitions that appended bytes. A
-    partition whose bytes the log refused, that was told to truncate or restarted its log,
-    or that the leader asks to be named again, is named in the next request even if its
-    state did not change (or changed with no event), so the leader looks at it again. An
+    partition whose bytes the log refused, or that was told to truncate or restarted its
+    log, is named in the next request even if its state did not change (or changed with no
+    event), so the leader looks at it again. An
     answer for a partition this node no longer holds (deleted while the fetch was out: a
     move took it away) is skipped."""
     appended: list[Partition] = []
@@ -463,17 +463,9 @@ def apply_session_response(
         end = p.log.log_end_offset
         if _apply(p, entry, data):
             appended.append(p)
-        elif data or "diverging" in entry or p.log.log_end_offset != end or _name_again(entry):
+        elif data or "diverging" in entry or p.log.log_end_offset != end:
             session.resend.add(key)
     return appended
-
-
-def _name_again(entry: dict[str, Any]) -> bool:
-    """Whether the leader asks for the partition's fetch state again: it does not count the
-    one it holds (``server/replication.py``: this broker rejoined the replicas after naming
-    it), and this node, which still follows it there, would not name an unchanged state."""
-    error = entry.get("error")
-    return error is not None and error.get("error") == NOT_LEADER_OR_FOLLOWER.name
 
 
 def apply_response(

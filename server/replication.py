@@ -40,8 +40,8 @@ is not one gets UNKNOWN_LEADER_EPOCH (a new replica ahead of this leader's metad
 until it comes) and nothing of it is recorded. A replica removed and added back within one
 leader epoch starts afresh: its broker deleted its log when it left, so what the leader knew
 of it is dropped (``Partition.update_state``), and a fetch state its session named before
-the leader saw it join again is answered NOT_LEADER_OR_FOLLOWER ("name it again"), never
-counted for the high watermark or the ISR.
+the leader saw it join again is never counted for the high watermark or the ISR: the session
+ends (FETCH_SESSION_ID_NOT_FOUND) and the follower's full request names what it has now.
 
 Replication throttles (Kafka's ``ReplicaManager.shouldLeaderThrottle``; the quota is
 ``server/replication_quota.py``): a partition the topic's ``leader.replication.throttled.replicas``
@@ -63,6 +63,7 @@ from typing import Any
 
 from client.protocol import (
     FENCED_LEADER_EPOCH,
+    FETCH_SESSION_ID_NOT_FOUND,
     KAFKA_STORAGE_ERROR,
     NOT_LEADER_OR_FOLLOWER,
     OFFSET_OUT_OF_RANGE,
@@ -157,8 +158,11 @@ class ReplicaFetchHandler:
         now_ms: int,
         budget: int,
         sessionless: bool,
-        named_ms: int,
+        named_ms: int | None,
     ) -> tuple[dict[str, Any], bytes]:
+        """One partition's answer to ``replica_id``'s fetch state ``want``, named at
+        ``named_ms`` (None: by the request being answered). Raises _NamedBeforeJoining for a
+        state named before the follower (re)joined the replicas."""
         entry: dict[str, Any] = {"topic": want.topic, "partition": want.partition, "size": 0}
         p: Partition | None = self._lookup(want.topic, want.partition)
         if p is None or p.topic_id != want.topic_id:
@@ -186,9 +190,18 @@ class ReplicaFetchHandler:
                 NOT_LEADER_OR_FOLLOWER, f"node {self.node_id} does not lead"
             )
             return entry, b""
-        if not p.counts_fetch_state(replica_id, named_ms):
-            entry["error"] = _not_counted(p, replica_id)
+        if replica_id not in p.state.replicas:
+            # Kafka's answer (Partition.followerReplicaOrThrow): (replica, epoch) is not
+            # known yet; a new replica whose fetch is ahead of this leader's metadata is held
+            # until the metadata comes, like any epoch this node has not applied.
+            entry["error"] = error_entry(
+                UNKNOWN_LEADER_EPOCH,
+                f"broker {replica_id} is not a replica of {p.name} at leader epoch {epoch} "
+                f"on node {self.node_id}",
+            )
             return entry, b""
+        if named_ms is not None and not p.counts_fetch_state(replica_id, named_ms):
+            raise _NamedBeforeJoining(p.name)
         log_ = p.log
         entry.update(
             high_watermark=log_.high_watermark,
@@ -276,7 +289,7 @@ class ReplicaFetchHandler:
         budget = request.max_bytes
         entries, chunks = [], []
         for want in request.partitions:
-            entry, data = self._one(request.replica_id, want, now_ms, budget, True, now_ms)
+            entry, data = self._one(request.replica_id, want, now_ms, budget, True, None)
             budget -= len(data)
             entries.append(entry)
             chunks.append(data)
@@ -370,9 +383,12 @@ class ReplicaFetchHandler:
             now_ms = self._clock.wall_ms()
             for key in session.take_dirty():
                 cached = session.partitions[key]
-                entry, data = self._one(
-                    session.replica_id, cached.want, now_ms, budget, False, cached.named_ms
-                )
+                try:
+                    entry, data = self._one(
+                        session.replica_id, cached.want, now_ms, budget, False, cached.named_ms
+                    )
+                except _NamedBeforeJoining as e:
+                    return self._end_session(session, e.partition, now_ms)
                 budget -= len(data)
                 if not data and "error" not in entry and "diverging" not in entry:
                     if cached.want.fetch_offset < entry["log_end_offset"]:
@@ -409,6 +425,29 @@ class ReplicaFetchHandler:
         entries = [entry for entry, _ in answers.values()]
         chunks = [data for _, data in answers.values()]
         return encode_response(entries, chunks, session.session_id)
+
+    def _end_session(
+        self, session: LeaderSession[FetchPartition], partition: str, now_ms: int
+    ) -> bytes:
+        """Closes a session holding a fetch state of ``partition`` named before its follower
+        (re)joined the replicas: that state may describe a log the follower's broker has
+        deleted since, and an unchanged one would not be named again. The follower starts a
+        full session, naming every partition with what it has now."""
+        self.sessions.close(session)
+        self._session_closed(session, now_ms)
+        log.info(
+            "fetch session %d of node %d ended: it named %s before it joined the replicas",
+            session.session_id,
+            session.replica_id,
+            partition,
+        )
+        error = error_entry(
+            FETCH_SESSION_ID_NOT_FOUND,
+            f"fetch session {session.session_id} of replica {session.replica_id} ended: it "
+            f"named its fetch state of {partition} before it joined the replicas (its log may "
+            "be new): start a full session",
+        )
+        return encode_response([], [], error=error)
 
     def partition_changed(self, p: Partition) -> None:
         """A partition has news (``Partition.notify``): the sessions holding it wake."""
@@ -476,25 +515,13 @@ class ReplicaFetchHandler:
                 self._maybe_expand(p, replica, cached.want.fetch_offset)
 
 
-def _not_counted(p: Partition, replica: int) -> dict[str, Any]:
-    """The answer to a fetch state of ``p`` that ``replica`` may not count for (see
-    ``Partition.counts_fetch_state``); nothing of it is recorded."""
-    if replica not in p.state.replicas:
-        # Kafka's answer (Partition.followerReplicaOrThrow): (replica, epoch) is not known
-        # yet; a new replica whose fetch is ahead of this leader's metadata is held until
-        # the metadata comes, like any epoch this node has not applied.
-        return error_entry(
-            UNKNOWN_LEADER_EPOCH,
-            f"broker {replica} is not a replica of {p.name} at leader epoch "
-            f"{p.state.leader_epoch} on node {p.node_id}",
-        )
-    # It joined the replicas after it named this state: its log may be a new one. The
-    # follower names the partition again (``server/fetcher.py``) with what it has now.
-    return error_entry(
-        NOT_LEADER_OR_FOLLOWER,
-        f"broker {replica} joined the replicas of {p.name} after it named this fetch state: "
-        "name it again",
-    )
+class _NamedBeforeJoining(Exception):
+    """A session's fetch state of ``partition`` was named before its follower (re)joined
+    the replicas (``Partition.counts_fetch_state``): the session ends."""
+
+    def __init__(self, partition: str) -> None:
+        super().__init__(partition)
+        self.partition = partition
 
 
 def _answer_now(entry: dict[str, Any]) -> bool:

@@ -161,14 +161,3 @@ def test_an_answer_for_a_partition_deleted_meanwhile_is_skipped() -> None:
         LEADER, logs.partitions.get, fetch.session, [(gone, b""), (entry, data)]
     )
     assert appended == [logs.partitions[("t", 1)]], "the other partitions are applied as usual"
-
-
-def test_a_partition_the_leader_asks_for_again_is_named_though_unchanged() -> None:
-    logs = Logs(2)
-    fetcher, fetch = fetcher_of(logs)
-    named(fetcher, fetch)
-    again = answer_entry(
-        1, error={"error_code": 6, "error": "NOT_LEADER_OR_FOLLOWER", "message": "name it again"}
-    )
-    apply_session_response(LEADER, logs.partitions.get, fetch.session, [(again, b"")])
-    assert named(fetcher, fetch) == ([1], [])

@@ -16,7 +16,7 @@ from server.replication import (
     FetchPartition,
     FetchRequest,
     ReplicaFetchHandler,
-    decode_response,
+    decode_fetch_response,
 )
 from storage.batch import NewRecord
 from storage.memory_log import MemoryLog
@@ -56,8 +56,9 @@ class Leader:
         self.p.log.flush()
 
     def fetch(self, replica: int, fetch_offset: int | None, at_ms: int) -> dict[str, Any] | None:
-        """A request of ``replica``'s session at ``at_ms`` (full the first time), naming t-0
-        only when ``fetch_offset`` is given; the answer's entry for t-0, if any."""
+        """A request of ``replica``'s session at ``at_ms`` (full the first time, and after a
+        session error), naming t-0 only when ``fetch_offset`` is given; the answer's entry
+        for t-0, if any, or the session error (the next request is then full)."""
         self.now_ms = at_ms
         wants: tuple[FetchPartition, ...] = ()
         if fetch_offset is not None:
@@ -65,11 +66,14 @@ class Leader:
             wants = (FetchPartition("t", 0, TOPIC_ID, 0, fetch_offset, fetch_offset, last_epoch),)
         session_id, epoch = self.sessions.get(replica, (0, FULL_EPOCH))
         request = FetchRequest(replica, 0, 1 << 20, wants, session_id, epoch)
-        answer = decode_response(asyncio.run(self.handler.fetch(request)))
+        answer = decode_fetch_response(asyncio.run(self.handler.fetch(request)))
+        if answer.error is not None:
+            del self.sessions[replica]
+            return answer.error
         session = self.handler.sessions.of_replica(replica)
         assert session is not None
         self.sessions[replica] = (session.session_id, session.epoch)
-        return next((entry for entry, _ in answer if entry["partition"] == 0), None)
+        return next((entry for entry, _ in answer.partitions if entry["partition"] == 0), None)
 
     def metadata(self, replicas: tuple[int, ...], isr: tuple[int, ...], at_ms: int) -> None:
         """The metadata's next partition epoch, same leader and leader epoch."""
@@ -107,13 +111,15 @@ def test_a_removed_replica_added_back_is_not_put_in_the_isr_from_what_it_said_be
     leader.metadata((1, 2, 3), (1, 2), at_ms=1_200)  # added back within the quiet time
     leader.expand()
     assert leader.isr_changes == [], "its session's fetch state predates its new, empty log"
-    # Its session names nothing new (an idle round, or it lost the race): still nothing.
-    entry = leader.fetch(3, None, at_ms=1_300)
-    assert entry is not None and entry["error"]["error"] == "NOT_LEADER_OR_FOLLOWER"
-    assert "name it again" in entry["error"]["message"]
+    # Its session names nothing new (an idle round, or it lost the race): the session ends.
+    error = leader.fetch(3, None, at_ms=1_300)
+    assert error is not None and error["error"] == "FETCH_SESSION_ID_NOT_FOUND"
+    assert "named its fetch state of t-0 before it joined the replicas" in error["message"]
     leader.expand()
     assert leader.isr_changes == [] and 3 not in leader.p.follower_offsets
-    # Its new log's first fetch: behind the HW, not in the ISR; caught up, it joins.
+    assert leader.handler.sessions.of_replica(3) is None
+    # Its new log's first fetch (a full session): behind the HW, not in the ISR; caught up,
+    # it joins.
     entry = leader.fetch(3, 0, at_ms=1_400)
     assert entry is not None and "error" not in entry and entry["size"] > 0
     assert leader.isr_changes == [] and leader.p.follower_offsets[3] == 0
@@ -136,8 +142,8 @@ def test_a_removal_and_its_undoing_applied_together_still_distrust_the_follower(
     assert 3 not in leader.p.follower_offsets
     leader.expand()
     assert leader.isr_changes == []
-    entry = leader.fetch(3, None, at_ms=1_300)
-    assert entry is not None and entry["error"]["error"] == "NOT_LEADER_OR_FOLLOWER"
+    error = leader.fetch(3, None, at_ms=1_300)
+    assert error is not None and error["error"] == "FETCH_SESSION_ID_NOT_FOUND"
     assert leader.isr_changes == []
 
 
@@ -151,14 +157,14 @@ def test_a_fetch_from_a_broker_that_is_not_a_replica_is_held_and_records_nothing
     assert leader.isr_changes == []
 
 
-def test_a_new_replica_whose_fetch_came_before_the_metadata_names_it_again() -> None:
+def test_a_new_replica_whose_fetch_came_before_the_metadata_starts_a_full_session() -> None:
     leader = Leader()
     leader.metadata((1, 2), (1, 2), at_ms=100)
     leader.fetch(4, 0, at_ms=1_000)  # ahead of this leader's metadata: held, not counted
     leader.metadata((1, 2, 4), (1, 2), at_ms=1_100)
-    entry = leader.fetch(4, None, at_ms=1_200)
-    assert entry is not None and entry["error"]["error"] == "NOT_LEADER_OR_FOLLOWER"
-    entry = leader.fetch(4, 0, at_ms=1_300)  # named again (the follower's resend)
+    error = leader.fetch(4, None, at_ms=1_200)
+    assert error is not None and error["error"] == "FETCH_SESSION_ID_NOT_FOUND"
+    entry = leader.fetch(4, 0, at_ms=1_300)  # the follower's full request
     assert entry is not None and "error" not in entry and entry["size"] > 0
     assert leader.p.follower_offsets[4] == 0
 
