@@ -48,8 +48,9 @@ Topics and partitions
                     leader is in the ISR or -1; new replicas are registered brokers; a new
                     leader is an unfenced broker; the adding and removing replicas (a move)
                     are within the replicas, disjoint, and leave a target replica. A leader
-                    change bumps the leader epoch by one; every change bumps the partition
-                    epoch by one
+                    change, or new replicas that drop one while the leader stays (a move's
+                    end or cancel), bump the leader epoch by one; every change bumps the
+                    partition epoch by one
   remove_topic      the topic exists; its partitions and configs go with it
 Configs
   config            a topic config needs the topic; deleting an absent config is a no-op
@@ -539,6 +540,11 @@ class MetadataState:
             if leader != NO_LEADER:
                 self._check_leader_eligible(r, state, leader)
             leader_epoch += 1
+        elif leader != NO_LEADER and replicas_removed(old.replicas, r.replicas):
+            # Kafka's bump when a reassignment removes replicas: a removed replica's fetches,
+            # sent on the old epoch by a broker that has not applied its removal yet, are then
+            # refused, so a log it is about to delete can never count toward the ISR or the HW.
+            leader_epoch += 1
         partition = PartitionState(
             old.topic_id,
             old.partition,
@@ -759,6 +765,12 @@ def _partition_json(p: PartitionState) -> dict[str, Any]:
         out["adding_replicas"] = p.adding_replicas
         out["removing_replicas"] = p.removing_replicas
     return out
+
+
+def replicas_removed(old: Sequence[int], new: Sequence[int] | None) -> bool:
+    """Whether a partition change that sets ``new`` replicas drops any of ``old`` (the
+    leader epoch then moves on, as on a leader change)."""
+    return new is not None and not set(old) <= set(new)
 
 
 def _with_config(configs: Mapping[str, str], name: str, value: str | None) -> Mapping[str, str]:

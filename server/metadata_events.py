@@ -61,7 +61,7 @@ from kraft.records import (
     UnfenceBrokerRecord,
     UnregisterBrokerRecord,
 )
-from kraft.state import MetadataState
+from kraft.state import MetadataState, replicas_removed
 
 __all__ = ["EVENTS_COUNT_MAX", "EVENT_TYPES", "MetadataEvents"]
 
@@ -324,6 +324,9 @@ class _EntryReader:
                 removing_replicas=list(removing),
             )
         leader, epoch = old.leader, old.leader_epoch
+        if (r.leader is None or r.leader == old.leader) and leader != NO_LEADER:
+            if replicas_removed(old.replicas, r.replicas):
+                epoch += 1  # as the state bumps it (a move that removed replicas)
         if r.leader is not None and r.leader != old.leader:
             leader, epoch = r.leader, old.leader_epoch + 1  # as the state bumps it
             before = "none" if old.leader == NO_LEADER else str(old.leader)

@@ -273,6 +273,27 @@ def test_a_move_gives_its_start_then_its_end_with_the_leader_and_isr_changes_of_
     assert (first["adding_replicas"], first["removing_replicas"]) == ([4], [1])
 
 
+def test_the_leader_epoch_shown_counts_the_bump_of_a_move_that_dropped_replicas() -> None:
+    log = Log()
+    log.cluster()
+    log.entry(register(4))
+    log.entry(
+        PartitionChangeRecord(
+            NEWS, 0, replicas=(1, 2, 4, 3), adding_replicas=(4,), removing_replicas=(3,)
+        )
+    )
+    log.entry(
+        PartitionChangeRecord(
+            NEWS, 0, replicas=(1, 2, 4), isr=(1, 2, 4), adding_replicas=(), removing_replicas=()
+        )
+    )  # epoch 1
+    index = log.entry(PartitionChangeRecord(NEWS, 0, leader=2, isr=(2, 4)))
+    assert log.state.topics["news"].partitions[0].leader_epoch == 2
+    assert [e["text"] for e in log.new(index - 1) if e["type"] == "leader_change"] == [
+        "news-0: leader 1 -> 2 (epoch 2)"
+    ]
+
+
 def test_an_unregistered_broker_gives_its_event() -> None:
     log = Log()
     log.entry(register(1), register(4))

@@ -158,6 +158,29 @@ def test_a_move_starts_with_the_merged_list_and_completes_with_the_isr_change() 
     assert (p.replicas, p.isr, p.leader, p.moving) == ((1, 2, 4), (1, 2, 4), 1, False)
 
 
+def test_the_leader_epoch_moves_on_when_replicas_go_and_stays_when_they_only_come() -> None:
+    # Kafka's rule: a removed replica's fetches on the old epoch are refused from then on.
+    state = cluster((1, 2, 3))
+    epoch = part(state).leader_epoch
+    apply(state, alter(state, (0, (1, 2, 4)))[0])  # the start adds 4, removes nothing yet
+    assert part(state).leader_epoch == epoch
+    apply(state, isr_change(state, (1, 2, 3, 4)))  # completion drops 3, leader 1 stays
+    assert (part(state).leader, part(state).leader_epoch) == (1, epoch + 1)
+    apply(state, alter(state, (0, (1, 2)))[0])  # the replication factor lowered: 4 goes
+    assert (part(state).leader, part(state).leader_epoch) == (1, epoch + 2)
+    apply(state, alter(state, (0, (2, 1)))[0])  # a reorder drops none
+    assert part(state).leader_epoch == epoch + 2
+
+
+def test_a_cancel_that_drops_the_adding_replicas_moves_the_leader_epoch_on() -> None:
+    state = cluster((1, 2, 3))
+    apply(state, alter(state, (0, (1, 2, 4)))[0])
+    epoch = part(state).leader_epoch
+    apply(state, alter(state, (0, None))[0])
+    p = part(state)
+    assert (p.replicas, p.leader, p.leader_epoch) == ((1, 2, 3), 1, epoch + 1)
+
+
 def test_an_isr_change_that_leaves_an_adding_replica_out_does_not_complete() -> None:
     state = cluster((1, 2, 3))
     apply(state, alter(state, (0, (2, 4, 5)))[0])
