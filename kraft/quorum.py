@@ -355,8 +355,12 @@ class MetadataQuorum:
         secret: str,
         *,
         dial_overrides: Mapping[int, str] | None = None,
+        formatted_voters: Sequence[str] | None = None,
     ) -> None:
         # self_address None: an observer (kraft/observer.py), which has no Raft address.
+        # formatted_voters: the Raft addresses of the voters the log started with, when they
+        # are not this node and `peers` (a controller that joined the quorum later: its
+        # controller.quorum.bootstrap.servers). Its files' membership entries say the rest.
         dial_overrides = dict(dial_overrides or {})
         if self_address is not None:
             _check_address("self_address", self_address)
@@ -380,6 +384,7 @@ class MetadataQuorum:
         self.data_dir = Path(data_dir)
         self._secret = secret
         self._dial_overrides = dial_overrides
+        self._formatted = None if formatted_voters is None else tuple(formatted_voters)
         self._ids_by_address = {a: i for i, a in peers.items()}
         if self_address is not None:
             self._ids_by_address[self_address] = node_id
@@ -433,6 +438,20 @@ class MetadataQuorum:
         """
         if self._sync is not None or self._loop is not None:
             raise RuntimeError("a MetadataQuorum starts once")
+        self.start_voters = log_voters(
+            self.data_dir, DUMP_FILE, JOURNAL_FILE, self._formatted_voters()
+        )
+        if self.self_address is not None:
+            voters = self.start_voters or self._formatted_voters()
+            if self.self_address not in voters:
+                # Started as a voter, its own files and configuration name it none: as one it
+                # would elect itself alone (a second leader). main.py makes such a node an
+                # observer; this is the last guard.
+                raise ValueError(
+                    f"node {self.node_id} is not a voter of the metadata log in "
+                    f"{self.data_dir} (voters {', '.join(voters) or 'none'}); it cannot start "
+                    "as one"
+                )
         self._loop = loop
         self._started_at = time.monotonic()
         # Give the peers a grace period to connect before we complain about them.
@@ -440,13 +459,16 @@ class MetadataQuorum:
         if not self.data_dir.is_dir():
             self.data_dir.mkdir(parents=True)
             fsync_dir(self.data_dir.parent)
-        self.start_voters = log_voters(
-            self.data_dir, DUMP_FILE, JOURNAL_FILE, self._formatted_voters()
-        )
         self._start_sync()
 
     def _formatted_voters(self) -> tuple[str, ...]:
-        """The voters the log started with, as this node knows them (kraft/voters.py)."""
+        """The voters the log started with, as this node knows them (kraft/voters.py).
+
+        Never just this node unless it was formatted so: a controller that joined a quorum
+        starts from the voters it joined (its bootstrap servers), or it would count itself
+        as the whole quorum and elect itself (a second leader beside the real quorum's)."""
+        if self._formatted is not None:
+            return self._formatted
         own = () if self.self_address is None else (self.self_address,)
         return (*own, *self.configured_peers.values())
 
@@ -497,6 +519,8 @@ class MetadataQuorum:
         else the configured), dialled at their override."""
         if self.start_voters is not None:
             addresses = [a for a in self.start_voters if a != self.self_address]
+        elif self._formatted is not None:
+            addresses = [a for a in self._formatted if a != self.self_address]
         else:
             addresses = [a for _i, a in sorted(self.configured_peers.items())]
         return [self._node_of(address) for address in addresses]

@@ -149,6 +149,9 @@ def start_quorum(
             config.log_dir / "__cluster_metadata-0",
             secret,
             dial_overrides=dial_overrides,
+            # The base its files' voter changes apply to: the same one `in_log` used (for a
+            # controller that joined, its bootstrap servers, never itself alone).
+            formatted_voters=None if config.voters else config.quorum_addresses,
         )
     else:  # a broker-only node (or a controller not a voter yet) follows the log
         quorum = MetadataObserver(
