@@ -83,7 +83,15 @@ from kraft.pysyncobj_hooks import DUMP_PATHS, JOURNALS, JOURNALS_LOCK
 from kraft.records import MetadataRecord, decode, encode
 from kraft.state import MetadataState
 from kraft.transport import DialNode, KraftTransport, LinkReporter, TransportHooks, observer_key
-from kraft.voters import Observed, VoterChangeError, check_add, check_remove, log_voters
+from kraft.voters import (
+    MEMBERSHIP,
+    Observed,
+    VoterChangeError,
+    apply_changes,
+    check_add,
+    check_remove,
+    log_voters,
+)
 from storage.durable import fsync_dir, fsync_file
 
 __all__ = [
@@ -121,6 +129,9 @@ _NOT_WRITTEN = {
     FAIL_REASON.DISCARDED,
     FAIL_REASON.REQUEST_DENIED,
 }
+
+
+_MEMBERSHIP_BYTE = bytes([MEMBERSHIP])
 
 
 class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
@@ -298,6 +309,16 @@ class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
             unsent = unsent or index <= last or told.get(node, 0) < commit
         return unsent
 
+    def _SyncObj__doApplyCommand(self, command: bytes) -> Any:  # noqa: N802 (pysyncobj's)
+        # pysyncobj changes the voter set when a membership entry is appended (undone if it
+        # is truncated), and again when it is applied: at a start it replays the committed
+        # ones over the set it was given, which already holds every change of the files (the
+        # log's latest set, kraft/voters.py), so "add X" replayed after a later "rem X" would
+        # bring X back until the commit index reached the removal. Applying changes nothing.
+        if command[:1] == _MEMBERSHIP_BYTE:
+            return None
+        return super()._SyncObj__doApplyCommand(command)
+
     @replicated  # type: ignore[untyped-decorator]
     def apply_records(self, data: bytes, term: int) -> Any:
         # Entries apply one by one, in order: this one is the next after the last applied.
@@ -427,6 +448,7 @@ class MetadataQuorum:
         # Raft address it takes once the log makes it a voter (kraft/observer.py).
         self.promote_address: str | None = None
         self._promoting = False
+        self._loading_own_dump = False  # set while the SyncObj has not loaded its dump yet
 
     # --- Life cycle ----------------------------------------------------------------------------
 
@@ -491,6 +513,9 @@ class MetadataQuorum:
         )
         dump_path = str(self.data_dir / DUMP_FILE)
         DUMP_PATHS.add(dump_path)
+        # The first dump pysyncobj loads is this node's own (at its first tick, before any
+        # message from the leader); see _deserialize.
+        self._loading_own_dump = True
         try:
             self._sync = _MetadataSyncObj(
                 self,
@@ -892,7 +917,7 @@ class MetadataQuorum:
             return int(SERIALIZER_STATE.FAILED)
         return int(SERIALIZER_STATE.SUCCESS)
 
-    def _deserialize(self, file_name: str) -> tuple[Any, Any, list[str]]:
+    def _deserialize(self, file_name: str) -> tuple[Any, Any, list[Any]]:
         path = Path(file_name)
         try:
             dump = decode_dump(path.read_bytes())
@@ -906,7 +931,23 @@ class MetadataQuorum:
             logger.critical("%s", self._fatal)
             raise
         index = dump.last_entry[1]
-        voters = [self._node_of(a) for a in dump.voters if a != "None"]
+        addresses = [a for a in dump.voters if a != "None"]
+        if self._loading_own_dump:
+            # This node's own dump, loaded at start. pysyncobj replaces the voters it was
+            # built with by the ones this returns, and does not apply the journal's membership
+            # entries after the dump again (they apply when appended; _MetadataSyncObj skips
+            # them at apply): so the set is the dump's changed by those entries, as this
+            # node's log holds it. A journal that does not continue the dump is cleared by
+            # pysyncobj, and then the dump's set is the log's.
+            self._loading_own_dump = False
+            entries = self._journal[:]
+            if (
+                len(entries) >= 2
+                and tuple(entries[0]) == tuple(dump.prev_entry)
+                and tuple(entries[1]) == tuple(dump.last_entry)
+            ):
+                addresses = list(apply_changes(addresses, [e for e in entries if e[1] > index]))
+        voters = [self._node_of(a) for a in addresses]
         if index <= self._state.applied_index:
             # A promotion's new SyncObj loading the dump the observer had: the state is ahead.
             return dump.last_entry, dump.prev_entry, voters

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pysyncobj.node import TCPNode
@@ -385,3 +386,49 @@ def test_observers_are_listed_in_status_and_as_rows_of_replication() -> None:
         ("4", "2", "Observer"),
         ("6", "0", "Observer"),
     ]
+
+
+# -- a restart's voter set: the files', whatever pysyncobj replays -------------------------------
+
+
+def test_a_restart_from_its_own_dump_keeps_the_journals_voter_changes(tmp_path: Path) -> None:
+    # Two changes committed after the dump (add node 6, remove node 1) and a restart before
+    # the commit index was saved: pysyncobj takes the voters from what the dump load returns
+    # and replays membership entries only up to the saved commit index, so the load must
+    # return the log's set, not the dump's.
+    from kraft.journal import DurableJournal
+    from kraft.quorum import DUMP_FILE, JOURNAL_FILE, META_FILE, MetadataQuorum
+
+    last, prev = (b"\x01", 10, 1), (b"\x01", 9, 1)
+    write_dump_file(
+        tmp_path / DUMP_FILE, Dump(last, prev, (A1, A2, A3), MetadataState().to_snapshot())
+    )
+    write_journal(
+        tmp_path / JOURNAL_FILE,
+        [b"\x01", b"\x01", membership("add", A6), membership("rem", A1)],
+        first_index=9,
+    )
+    quorum = MetadataQuorum(2, A2, {1: A1, 3: A3}, tmp_path, "secret")
+    quorum._journal = DurableJournal(tmp_path / JOURNAL_FILE, tmp_path / META_FILE)
+    try:
+        quorum._loading_own_dump = True
+        _last, _prev, voters = quorum._deserialize(str(tmp_path / DUMP_FILE))
+        assert sorted(node.id for node in voters) == [A2, A3, A6]
+        # A dump sent by the leader later (the journal is cleared after it) is taken whole.
+        _last, _prev, voters = quorum._deserialize(str(tmp_path / DUMP_FILE))
+        assert sorted(node.id for node in voters) == [A1, A2, A3]
+    finally:
+        quorum._journal.close()
+
+
+def test_applying_a_membership_entry_changes_no_voter() -> None:
+    # The set changed when the entry was appended; re-doing it at apply (a restart's replay)
+    # would undo a later change: "add 6" replayed after "rem 6" brought 6 back.
+    from kraft.quorum import _MetadataSyncObj
+
+    class NoSyncObj:
+        pass  # any use of SyncObj's state would fail
+
+    apply: Any = _MetadataSyncObj._SyncObj__doApplyCommand
+    assert apply(NoSyncObj(), membership("add", A6)) is None
+    assert apply(NoSyncObj(), membership("rem", A1)) is None
