@@ -70,6 +70,7 @@ class MetadataObserver(MetadataQuorum):
         *,
         dial_overrides: Mapping[int, str] | None = None,
         raft_address: str | None = None,
+        directory_id: str | None = None,
     ) -> None:
         if node_id in voters:
             raise ValueError(f"observer {node_id} is listed among the voters")
@@ -83,6 +84,7 @@ class MetadataObserver(MetadataQuorum):
         if raft_address is not None and raft_address in addresses:
             raise ValueError(f"observer {node_id}'s own Raft address {raft_address} is a voter's")
         self.promote_address = raft_address
+        self.directory_id = directory_id
 
     @property
     def addresses(self) -> tuple[str, ...]:

@@ -448,6 +448,9 @@ class MetadataQuorum:
         # Raft address it takes once the log makes it a voter (kraft/observer.py).
         self.promote_address: str | None = None
         self._promoting = False
+        # This node's directory id (meta.properties), said in its handshake while it waits to
+        # be added as a voter.
+        self.directory_id: str | None = None
         self._loading_own_dump = False  # set while the SyncObj has not loaded its dump yet
 
     # --- Life cycle ----------------------------------------------------------------------------
@@ -510,6 +513,11 @@ class MetadataQuorum:
             on_tick=self._on_tick,
             last_heard=self._last_heard,
             observer_id=self.node_id if observer else None,
+            observer_controller=(
+                (self.promote_address, self.directory_id)
+                if observer and self.promote_address is not None and self.directory_id
+                else None
+            ),
         )
         dump_path = str(self.data_dir / DUMP_FILE)
         DUMP_PATHS.add(dump_path)
@@ -1070,8 +1078,11 @@ class MetadataQuorum:
         """The voter change this leader has in flight (a description), else None."""
         return self._voter_change
 
-    async def add_voter(self, voter_id: int, address: str, timeout_s: float = 10.0) -> int:
-        """Make observer ``voter_id``, whose Raft address will be ``address``, a voter (Kafka's
+    async def add_voter(
+        self, voter_id: int, address: str, directory_id: str, timeout_s: float = 10.0
+    ) -> int:
+        """Make observer ``voter_id``, whose Raft address will be ``address`` and whose
+        directory id is ``directory_id`` (as its handshake says), a voter (Kafka's
         AddRaftVoter) and return once the change is committed: its commit index.
 
         Leader only (NotControllerError otherwise). Raises VoterChangeError when the rules of
@@ -1086,6 +1097,7 @@ class MetadataQuorum:
             self._observed(sync),
             int(status.get("commit_idx", 0)),
             self._voter_change,
+            directory_id,
         )
         self._ids_by_address[address] = voter_id
         return await self._change_voters(
@@ -1179,10 +1191,12 @@ class MetadataQuorum:
         if transport is None:
             return []
         match: dict[Any, int] = sync._SyncObj__raftMatchIndex
-        return [
-            Observed(observer_id, match.get(node))
-            for node, observer_id in list(transport.kraft_observers.items())
-        ]
+        controllers: dict[Any, tuple[str, str]] = dict(transport.kraft_observer_controllers)
+        out: list[Observed] = []
+        for node, observer_id in list(transport.kraft_observers.items()):
+            address, directory_id = controllers.get(node, (None, None))
+            out.append(Observed(observer_id, match.get(node), address, directory_id))
+        return out
 
     def _status_dict(self, sync: Any) -> dict[str, Any]:
         for _attempt in range(3):  # the tick thread may resize a dict while we read it

@@ -19,7 +19,8 @@ without a word. :class:`KraftTransport` and its connections keep pysyncobj's pro
   RAFT_HANDSHAKE_TIMEOUT_S is dropped, and at most RAFT_HANDSHAKING_CONNECTIONS_COUNT_MAX
   incoming connections may be in the handshake at once (a new one evicts the oldest).
 - **Peers are voters or observers.** An incoming connection must name one of the voters, or
-  say ``observer <node id>``: a broker-only node, which follows the log as one of pysyncobj's
+  say ``observer <node id>`` (a controller waiting to be added adds its Raft address and
+  directory id): a broker-only node, which follows the log as one of pysyncobj's
   read-only nodes (it has no address of its own, dials every voter, and is sent the leader's
   appends but never votes or counts for a majority). pysyncobj's anonymous ``readonly`` and
   its admin ("utility") commands are refused. An observer dials with the same handshake and
@@ -160,6 +161,9 @@ class TransportHooks:
     on_tick: Callable[[], None]
     last_heard: dict[str, float] = field(default_factory=dict)
     observer_id: int | None = None
+    # An observer that is a controller waiting to be added: the Raft address it takes as a
+    # voter and its directory id, said in its handshake (observer_hello).
+    observer_controller: tuple[str, str] | None = None
 
 
 def observer_key(node_id: int) -> str:
@@ -167,14 +171,41 @@ def observer_key(node_id: int) -> str:
     return f"{OBSERVER_PREFIX}{node_id}"
 
 
-def observer_id_of(message: Any) -> int | None:
-    """The node id an ``observer <id>`` handshake names, else None."""
+def observer_hello(node_id: int, controller: tuple[str, str] | None) -> str:
+    """What an observer names itself as: ``observer <id>``, and for a controller waiting to
+    be added ``observer <id> <raft address> <directory id>`` (the leader adds it only at that
+    address and directory id, see kraft/voters.check_add)."""
+    if controller is None:
+        return observer_key(node_id)
+    return f"{observer_key(node_id)} {controller[0]} {controller[1]}"
+
+
+def parse_observer_hello(message: Any) -> tuple[int, tuple[str, str] | None] | None:
+    """(node id, (raft address, directory id) or None) of an observer's handshake, else
+    None (not an observer's, or malformed)."""
     if type(message) is not str or not message.startswith(OBSERVER_PREFIX):
         return None
-    digits = message[len(OBSERVER_PREFIX) :]
-    if not digits.isascii() or not digits.isdigit() or len(digits) > 10:
+    if len(message) > 200 or not message.isascii():
         return None
-    return int(digits)
+    parts = message[len(OBSERVER_PREFIX) :].split(" ")
+    digits = parts[0]
+    if not digits.isdigit() or len(digits) > 10:
+        return None
+    if len(parts) == 1:
+        return int(digits), None
+    if len(parts) != 3:
+        return None
+    address, directory_id = parts[1], parts[2]
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not directory_id:
+        return None
+    return int(digits), (address, directory_id)
+
+
+def observer_id_of(message: Any) -> int | None:
+    """The node id an observer's handshake names, else None."""
+    hello = parse_observer_hello(message)
+    return None if hello is None else hello[0]
 
 
 class KraftConnection(TcpConnection):  # type: ignore[misc]
@@ -368,6 +399,8 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         self._kraft_next_dial: dict[Any, float] = {}
         # The observers connected to this voter: pysyncobj's read-only node -> its node id.
         self.kraft_observers: dict[Any, int] = {}
+        # Those that are controllers waiting to be added: node -> (raft address, directory id).
+        self.kraft_observer_controllers: dict[Any, tuple[str, str]] = {}
         super().__init__(syncObj, selfNode, otherNodes)
         syncObj.addOnTickCallback(self._kraft_tick)
 
@@ -389,6 +422,7 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
             self.kraft_unanswered.pop(node, None)  # what was in flight is lost with the link
             self.kraft_told_commit.pop(node, None)
             self.kraft_observers.pop(node, None)
+            self.kraft_observer_controllers.pop(node, None)
         super()._onDisconnected(conn)
 
     def destroy(self) -> None:
@@ -438,9 +472,9 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         super()._onNewIncomingConnection(conn)
 
     def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802
-        observer = observer_id_of(message) if conn.sendRandKey else None
-        if observer is not None:
-            self._kraft_observer_connected(conn, message, observer)
+        hello = parse_observer_hello(message) if conn.sendRandKey else None
+        if hello is not None:
+            self._kraft_observer_connected(conn, message, hello[0], hello[1])
             return
         if conn.sendRandKey and not (type(message) is str and message in self._nodeAddrToNode):
             # Past the key exchange the dialer names itself; pysyncobj would also take
@@ -456,7 +490,9 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
             conn.kraft_identified(message)
             self._hooks.links.handshake_done(message)
 
-    def _kraft_observer_connected(self, conn: Any, name: str, observer: int) -> None:
+    def _kraft_observer_connected(
+        self, conn: Any, name: str, observer: int, controller: tuple[str, str] | None
+    ) -> None:
         """An observer finished the handshake: pysyncobj takes it as a read-only node (a new
         Node per connection), which the leader sends its appends to; we remember its id."""
         if self._selfIsReadonlyNode:
@@ -467,6 +503,8 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         if node is None:  # pysyncobj dropped it
             return
         self.kraft_observers[node] = observer
+        if controller is not None:
+            self.kraft_observer_controllers[node] = controller
         conn.kraft_identified(name)
         self._hooks.links.handshake_done(name)
         self._hooks.last_heard[observer_key(observer)] = time.monotonic()
@@ -476,7 +514,7 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
             # pysyncobj's read-only nodes say "readonly"; ours names itself for the voters'
             # view of the quorum (GET /v1/cluster/quorum's observers) and broker sessions.
             assert self._hooks.observer_id is not None, "an observer has an id"
-            conn.send(observer_key(self._hooks.observer_id))
+            conn.send(observer_hello(self._hooks.observer_id, self._hooks.observer_controller))
         else:
             super()._sendSelfAddress(conn)
 

@@ -135,10 +135,14 @@ def _is_address(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Observed:
-    """What the leader knows of an observer: its node id and the end of its log it acked."""
+    """What the leader knows of an observer: its node id, the end of its log it acked, and
+    for a controller waiting to be added the Raft address and directory id its handshake
+    said (None for a broker-only node, which has no Raft listener)."""
 
     node_id: int
     match_index: int | None
+    raft_address: str | None = None
+    directory_id: str | None = None
 
 
 def check_add(
@@ -148,11 +152,17 @@ def check_add(
     observers: Sequence[Observed],
     commit_index: int,
     pending: str | None,
+    directory_id: str | None = None,
 ) -> None:
-    """Raises VoterChangeError unless ``voter_id`` at Raft ``address`` may become a voter now.
+    """Raises VoterChangeError unless ``voter_id`` at Raft ``address`` with ``directory_id``
+    may become a voter now.
 
     ``voters`` are the current voters' addresses with their ids (None: not known yet),
-    ``observers`` the observers linked to the leader, ``pending`` the change in flight."""
+    ``observers`` the observers linked to the leader, ``pending`` the change in flight. The
+    new voter must be a linked observer that is a controller whose handshake names this very
+    address and directory id: a voter at an address nobody serves (or that the node does not
+    take: pysyncobj names a voter by its listener address) would count toward every majority
+    and never answer."""
     if pending is not None:
         raise VoterChangeError(
             "REQUEST_TIMED_OUT",
@@ -174,6 +184,32 @@ def check_add(
             "start it first (process.roles=controller with "
             "controller.quorum.bootstrap.servers), then add it",
         )
+    controllers = [o for o in observers if o.node_id == voter_id and o.raft_address]
+    if not controllers:
+        raise VoterChangeError(
+            "INVALID_REQUEST",
+            f"node {voter_id} follows the metadata log as a broker-only node: only a controller "
+            "(process.roles=controller with controller.quorum.bootstrap.servers) can be added",
+        )
+    if not any(o.raft_address == address for o in controllers):
+        said = ", ".join(sorted({str(o.raft_address) for o in controllers}))
+        raise VoterChangeError(
+            "INVALID_REQUEST",
+            f"node {voter_id}'s Raft address (its CONTROLLER listener in `listeners`) is "
+            f"{said}, not {address}",
+        )
+    if directory_id is not None and not any(
+        o.raft_address == address and o.directory_id == directory_id for o in controllers
+    ):
+        said = ", ".join(sorted({str(o.directory_id) for o in controllers}))
+        raise VoterChangeError(
+            "INVALID_REQUEST", f"node {voter_id} has directory id {said}, not {directory_id}"
+        )
+    matched = [
+        o.match_index
+        for o in controllers
+        if o.raft_address == address and directory_id in (None, o.directory_id)
+    ]
     best = max((m for m in matched if m is not None), default=None)
     if best is None or best < commit_index - CATCH_UP_LAG_ENTRIES:
         raise VoterChangeError(

@@ -86,7 +86,7 @@ async def add_voter(request: web.Request) -> web.Response:
     if not node.quorum.is_leader():
         return await node.forward(request, body)
     try:
-        await node.quorum.add_voter(voter_id, address, _VOTER_CHANGE_TIMEOUT_S)
+        await node.quorum.add_voter(voter_id, address, directory_id, _VOTER_CHANGE_TIMEOUT_S)
     except VoterChangeError as e:
         raise _refused(e) from None
     except NotControllerError as e:

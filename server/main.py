@@ -120,11 +120,15 @@ def load(args: argparse.Namespace, config: NodeConfig) -> tuple[MetaProperties, 
 
 
 def start_quorum(
-    config: NodeConfig, secret: str, loop: asyncio.AbstractEventLoop
+    config: NodeConfig,
+    secret: str,
+    loop: asyncio.AbstractEventLoop,
+    directory_id: str | None = None,
 ) -> MetadataQuorum:
     """The node's metadata quorum, started (bound, dialing its peers, its election timer
-    running). Raises StartupError when its listener cannot start or its files cannot be
-    opened."""
+    running). ``directory_id`` is the node's (meta.properties): a controller waiting to be
+    added says it to the leader. Raises StartupError when its listener cannot start or its
+    files cannot be opened."""
     peers = {
         vid: f"{host}:{port}"
         for vid, (host, port) in config.voters.items()
@@ -162,6 +166,7 @@ def start_quorum(
             secret,
             dial_overrides=dial_overrides,
             raft_address=config.raft_address if config.is_controller else None,
+            directory_id=directory_id,
         )
     try:
         quorum.start(loop)
@@ -181,7 +186,7 @@ async def serve(config: NodeConfig, meta: MetaProperties, secret: str) -> str | 
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    quorum = start_quorum(config, secret, loop)
+    quorum = start_quorum(config, secret, loop, meta.directory_id)
     try:
         return await _serve(config, meta, secret, ssl_context, quorum, stop)
     finally:

@@ -120,10 +120,14 @@ def directory_id_of(directory: str) -> str:
 
 
 def controller_endpoint(props: dict[str, str]) -> tuple[str, int]:
-    """The controller listener's (host, port): advertised.listeners' CONTROLLER entry over
-    listeners', as Kafka's getControllerAdvertisedListeners merges them."""
+    """The controller listener's (host, port) in ``listeners``.
+
+    Kafka takes advertised.listeners' entry over it; our quorum names a voter by the address
+    its CONTROLLER listener binds (pysyncobj's node identity, which the other voters dial or
+    reach through raft dial overrides), and the node turns voter only when the log adds that
+    address: an advertised one would make a voter nobody answers for (the leader refuses it)."""
     found: dict[str, tuple[str, int]] = {}
-    for key in ("listeners", "advertised.listeners"):
+    for key in ("listeners",):
         for item in filter(None, (p.strip() for p in props.get(key, "").split(","))):
             match = _LISTENER.match(item)
             if match is None:

@@ -289,4 +289,16 @@ def test_bad_changes_are_refused_with_a_clear_message_and_change_nothing(
     one = cluster.node(1)
     gone = metadata_quorum(via, "--command-config", str(one.properties), "add-controller")
     assert gone.returncode == 1 and "node 1 does not follow the metadata log" in gone.stderr
+    # A broker follows the log too, caught up: it is no controller to add, at any address.
+    status, answer = via.http(
+        "POST",
+        "/v1/cluster/quorum/voters",
+        {
+            "voter_id": BROKER,
+            "directory_id": directory_id(cluster.node(BROKER)),
+            "raft_address": "10.9.9.9:1",
+        },
+    )
+    assert status == 400, answer
+    assert f"node {BROKER} follows the metadata log as a broker-only node" in str(answer)
     assert voters_seen_by(via) == before == [5, 6, 7]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kraft.transport import observer_id_of, observer_key
+from kraft.transport import observer_hello, observer_id_of, observer_key, parse_observer_hello
 
 
 def test_an_observer_names_itself_with_its_node_id() -> None:
@@ -29,3 +29,19 @@ def test_an_observer_names_itself_with_its_node_id() -> None:
 )
 def test_anything_else_is_no_observer(message: object) -> None:
     assert observer_id_of(message) is None
+
+
+def test_a_controller_waiting_to_be_added_says_its_raft_address_and_directory_id() -> None:
+    hello = observer_hello(6, ("127.0.0.1:9103", "J8kcWq2NT9ycFZ2Hvr5bOA"))
+    assert hello == "observer 6 127.0.0.1:9103 J8kcWq2NT9ycFZ2Hvr5bOA"
+    assert parse_observer_hello(hello) == (6, ("127.0.0.1:9103", "J8kcWq2NT9ycFZ2Hvr5bOA"))
+    assert observer_id_of(hello) == 6
+    assert parse_observer_hello(observer_hello(4, None)) == (4, None)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["observer 6 127.0.0.1:9103", "observer 6 nohost D", "observer 6 h:1 D extra", "observer 6  "],
+)
+def test_a_malformed_controller_hello_is_no_observer(message: str) -> None:
+    assert parse_observer_hello(message) is None

@@ -124,9 +124,10 @@ def refused_add(**changes: object) -> VoterChangeError:
         "voter_id": 6,
         "address": A6,
         "voters": VOTERS,
-        "observers": [Observed(4, 100), Observed(6, 100)],
+        "observers": [Observed(4, 100), controller(6, 100)],
         "commit_index": 100,
         "pending": None,
+        "directory_id": DIR,
     }
     args.update(changes)
     with pytest.raises(VoterChangeError) as caught:
@@ -134,8 +135,13 @@ def refused_add(**changes: object) -> VoterChangeError:
     return caught.value
 
 
+def controller(node_id: int, match_index: int | None, address: str = A6) -> Observed:
+    """An observer that is a controller waiting to be added, as its handshake says."""
+    return Observed(node_id, match_index, address, DIR)
+
+
 def test_a_caught_up_observer_may_be_added() -> None:
-    check_add(6, A6, VOTERS, [Observed(6, 100 - CATCH_UP_LAG_ENTRIES)], 100, None)
+    check_add(6, A6, VOTERS, [controller(6, 100 - CATCH_UP_LAG_ENTRIES)], 100, None, DIR)
 
 
 @pytest.mark.parametrize(
@@ -145,11 +151,29 @@ def test_a_caught_up_observer_may_be_added() -> None:
         ({"address": A3}, "DUPLICATE_VOTER", "the Raft address 127.0.0.1:9097 is already a"),
         ({"observers": [Observed(4, 100)]}, "REQUEST_TIMED_OUT", "node 6 does not follow"),
         (
-            {"observers": [Observed(6, 100 - CATCH_UP_LAG_ENTRIES - 1)]},
+            {"observers": [controller(6, 100 - CATCH_UP_LAG_ENTRIES - 1)]},
             "REQUEST_TIMED_OUT",
             "node 6 is not caught up: its log ends at 83, the leader's commit index is 100",
         ),
-        ({"observers": [Observed(6, None)]}, "REQUEST_TIMED_OUT", "node 6 is not caught up"),
+        ({"observers": [controller(6, None)]}, "REQUEST_TIMED_OUT", "node 6 is not caught up"),
+        # Any caught-up broker is an observer: it has no Raft listener to become a voter at.
+        (
+            {"observers": [Observed(6, 100)]},
+            "INVALID_REQUEST",
+            "node 6 follows the metadata log as a broker-only node: only a controller",
+        ),
+        # An address nobody serves (or not the one the node takes) would be a phantom voter.
+        (
+            {"address": "10.9.9.9:1"},
+            "INVALID_REQUEST",
+            "node 6's Raft address (its CONTROLLER listener in `listeners`) is 127.0.0.1:9103, "
+            "not 10.9.9.9:1",
+        ),
+        (
+            {"directory_id": "x"},
+            "INVALID_REQUEST",
+            f"node 6 has directory id {DIR}, not x",
+        ),
         (
             {"pending": "removing node 1 at 127.0.0.1:9093"},
             "REQUEST_TIMED_OUT",
@@ -262,12 +286,14 @@ def test_add_controller_reads_a_secure_controllers_own_properties(tmp_path: Path
     assert cmd.security is not None and cmd.security.protocol == "SASL_PLAINTEXT"
 
 
-def test_add_controller_prefers_the_advertised_controller_listener(tmp_path: Path) -> None:
+def test_add_controller_names_the_address_the_controller_listener_binds(tmp_path: Path) -> None:
+    # Our voters are named by the CONTROLLER listener's own address (the node turns voter
+    # only when the log adds that one), not by an advertised one.
     config = controller_properties(
         tmp_path, advertised_listeners="CONTROLLER://ctl-6.example:19103"
     )
     cmd = mq.parse_command([*BC, "--command-config", str(config), "add-controller"])
-    assert cmd.controller is not None and cmd.controller.raft_address == "ctl-6.example:19103"
+    assert cmd.controller is not None and cmd.controller.raft_address == A6
 
 
 @pytest.mark.parametrize(
