@@ -91,6 +91,7 @@ from kraft.voters import (
     check_add,
     check_remove,
     log_voters,
+    pending_change,
 )
 from storage.durable import fsync_dir, fsync_file
 
@@ -308,6 +309,30 @@ class _MetadataSyncObj(SyncObj):  # type: ignore[misc]
                 return False  # a message in flight to it, or it needs the dump
             unsent = unsent or index <= last or told.get(node, 0) < commit
         return unsent
+
+    def _applyCommand(  # noqa: N802 (pysyncobj's)
+        self,
+        command: bytes,
+        callback: Any,
+        commandType: int | None = None,  # noqa: N803
+    ) -> None:
+        # A membership command forwarded by another node (pysyncobj forwards a command queued
+        # on a node that lost the leadership before its tick) would skip the leader's checks
+        # (kraft/voters.py) and its one-change-at-a-time: refused. Ours come from
+        # add/removeNodeFromCluster on this node, with their type apart.
+        if commandType is None and command[:1] == _MEMBERSHIP_BYTE:
+            if isinstance(callback, tuple):
+                node, request_id = callback
+                self._SyncObj__transport.send(
+                    node,
+                    {
+                        "type": "apply_command_response",
+                        "request_id": request_id,
+                        "error": FAIL_REASON.REQUEST_DENIED,
+                    },
+                )
+            return
+        super()._applyCommand(command, callback, commandType)
 
     def _SyncObj__doApplyCommand(self, command: bytes) -> Any:  # noqa: N802 (pysyncobj's)
         # pysyncobj changes the voter set when a membership entry is appended (undone if it
@@ -1076,7 +1101,16 @@ class MetadataQuorum:
 
     def voter_change_in_progress(self) -> str | None:
         """The voter change this leader has in flight (a description), else None."""
-        return self._voter_change
+        sync = self._sync
+        return self._voter_change if sync is None else self._pending_voter_change(sync)
+
+    def _pending_voter_change(self, sync: _MetadataSyncObj) -> str | None:
+        """The change this leader is writing, else one its log holds above the commit index
+        (a request that timed out, or a change an earlier leader wrote)."""
+        if self._voter_change is not None:
+            return self._voter_change
+        commit = int(sync.raftCommitIndex)
+        return pending_change(self._journal[:], commit)  # a list copy: the tick thread appends
 
     async def add_voter(
         self, voter_id: int, address: str, directory_id: str, timeout_s: float = 10.0
@@ -1096,7 +1130,7 @@ class MetadataQuorum:
             voters,
             self._observed(sync),
             int(status.get("commit_idx", 0)),
-            self._voter_change,
+            self._pending_voter_change(sync),
             directory_id,
         )
         self._ids_by_address[address] = voter_id
@@ -1117,7 +1151,9 @@ class MetadataQuorum:
         directories = self.read(
             lambda state: {i: c.directory_id for i, c in state.controllers.items()}
         )
-        address = check_remove(voter_id, directory_id, voters, directories, self._voter_change)
+        address = check_remove(
+            voter_id, directory_id, voters, directories, self._pending_voter_change(sync)
+        )
         if address == self.self_address:
             raise NotControllerError(
                 self.leader_id(), f"node {voter_id} leads the quorum: it hands over first"
@@ -1174,11 +1210,13 @@ class MetadataQuorum:
         if error == FAIL_REASON.SUCCESS:
             future.set_result(index)
         elif error == FAIL_REASON.REQUEST_DENIED:
-            # pysyncobj's own refusals: the leader's first entry of its term not applied yet.
+            # pysyncobj's own refusals (the leader's first entry of its term not applied
+            # yet), or a new leader refusing it forwarded (this node lost the leadership).
             future.set_exception(
                 VoterChangeError(
                     "REQUEST_TIMED_OUT",
-                    "the leader has not committed an entry of its term yet; retry shortly",
+                    "the voter change was not written: the leader has not committed an entry "
+                    "of its term yet, or the leadership moved; retry shortly",
                 )
             )
         elif error in _NOT_WRITTEN:

@@ -38,6 +38,7 @@ __all__ = [
     "check_remove",
     "log_voters",
     "membership_change",
+    "pending_change",
 ]
 
 # pysyncobj's command type byte of a membership entry (syncobj._COMMAND_TYPE.MEMBERSHIP).
@@ -91,6 +92,21 @@ def apply_changes(voters: Iterable[str], entries: Iterable[Entry]) -> tuple[str,
         elif kind == "rem" and address in current:
             current.remove(address)
     return tuple(sorted(current))
+
+
+def pending_change(entries: Sequence[Entry], commit_index: int) -> str | None:
+    """The voter change among the log's ``entries`` that is not committed yet (its index
+    above ``commit_index``), described, else None: one change at a time counts the log's,
+    whatever became of the request that wrote it (timed out, or written by an earlier
+    leader)."""
+    for command, index, _term in reversed(entries):
+        if index <= commit_index:
+            return None
+        change = membership_change(command)
+        if change is not None:
+            verb = "adding" if change[0] == "add" else "removing"
+            return f"{verb} the voter at {change[1]}, entry {index}, not committed yet"
+    return None
 
 
 def log_voters(

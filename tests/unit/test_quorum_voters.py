@@ -458,3 +458,50 @@ def test_applying_a_membership_entry_changes_no_voter() -> None:
     apply: Any = _MetadataSyncObj._SyncObj__doApplyCommand
     assert apply(NoSyncObj(), membership("add", A6)) is None
     assert apply(NoSyncObj(), membership("rem", A1)) is None
+
+
+# -- one change at a time, as the log says --------------------------------------------------------
+
+
+def test_a_change_in_the_log_above_the_commit_index_is_in_progress() -> None:
+    from kraft.voters import pending_change
+
+    entries = [(b"\x01", 5, 1), (membership("add", A6), 6, 1), (b"\x01", 7, 1)]
+    # Whatever became of its request (timed out, or an earlier leader's): still pending.
+    assert pending_change(entries, 5) == (f"adding the voter at {A6}, entry 6, not committed yet")
+    assert pending_change(entries, 6) is None
+    assert pending_change([(membership("rem", A1), 9, 2)], 8) == (
+        f"removing the voter at {A1}, entry 9, not committed yet"
+    )
+    assert pending_change([], 0) is None
+
+
+def test_a_membership_command_forwarded_by_another_node_is_refused() -> None:
+    # pysyncobj forwards a command queued on a node that lost the leadership: a voter change
+    # would then skip the new leader's checks. The leader answers REQUEST_DENIED instead.
+    from pysyncobj.config import FAIL_REASON
+
+    from kraft.quorum import _MetadataSyncObj
+
+    sent: list[tuple[object, dict[str, object]]] = []
+
+    class Transport:
+        def send(self, node: object, message: dict[str, object]) -> None:
+            sent.append((node, message))
+
+    class Leader:
+        _SyncObj__transport = Transport()
+
+    apply: Any = _MetadataSyncObj._applyCommand
+    apply(Leader(), membership("add", A6), ("node-2", 7))
+    apply(Leader(), membership("rem", A1), None)  # no answer wanted: dropped
+    assert sent == [
+        (
+            "node-2",
+            {
+                "type": "apply_command_response",
+                "request_id": 7,
+                "error": FAIL_REASON.REQUEST_DENIED,
+            },
+        )
+    ]
