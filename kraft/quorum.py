@@ -92,6 +92,7 @@ from kraft.voters import (
     check_remove,
     log_voters,
     pending_change,
+    uncommitted_add,
 )
 from storage.durable import fsync_dir, fsync_file
 
@@ -862,6 +863,7 @@ class MetadataQuorum:
             and self.self_address is None
             and not self._promoting
             and TCPNode(self.promote_address) in sync.otherNodes
+            and self._add_settled(sync)
         ):
             self._promoting = True  # the log made this node a voter: take its place
             loop = self._loop
@@ -875,6 +877,17 @@ class MetadataQuorum:
             return
         self._next_unreachable_log = now + limits.RAFT_UNREACHABLE_LOG_INTERVAL_S
         self._log_unreachable(sync)
+
+    def _add_settled(self, sync: _MetadataSyncObj) -> bool:
+        """Whether this observer, which the log names a voter, may turn voter: once its add is
+        committed (a new leader may overwrite an uncommitted one, and a voter is told nothing
+        by the others while they do not count it one). Except when the log's voters would be
+        two with it: then the add commits only with its vote, so it turns voter at once."""
+        address = self.promote_address
+        assert address is not None
+        if len(sync.otherNodes) <= 2:  # an observer's otherNodes are all the voters
+            return True
+        return uncommitted_add(self._journal[:], address, sync.raftCommitIndex) is None
 
     def _log_unreachable(self, sync: Any) -> None:
         """Says which voters this node cannot reach (every RAFT_UNREACHABLE_LOG_INTERVAL_S),

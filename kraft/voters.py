@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from kraft.dump import decode_dump
 from kraft.errors import MetadataSnapshotError
 from kraft.journal import FILE_HEADER, Entry, parse_entries
@@ -35,10 +37,13 @@ __all__ = [
     "VoterChangeError",
     "apply_changes",
     "check_add",
+    "journal_entries",
+    "saved_commit_index",
     "check_remove",
     "log_voters",
     "membership_change",
     "pending_change",
+    "uncommitted_add",
 ]
 
 # pysyncobj's command type byte of a membership entry (syncobj._COMMAND_TYPE.MEMBERSHIP).
@@ -107,6 +112,43 @@ def pending_change(entries: Sequence[Entry], commit_index: int) -> str | None:
             verb = "adding" if change[0] == "add" else "removing"
             return f"{verb} the voter at {change[1]}, entry {index}, not committed yet"
     return None
+
+
+def uncommitted_add(entries: Sequence[Entry], address: str, commit_index: int) -> int | None:
+    """The index of the latest change of ``address`` among ``entries`` when it is an add
+    above ``commit_index`` (not known to be committed), else None.
+
+    A controller that was added turns voter only once its add is committed: until then a new
+    leader may overwrite the entry, and a node that took itself for a voter would get no
+    append to learn so (the voters refuse a non-voter's link) and stay an isolated voter."""
+    for command, index, _term in reversed(entries):
+        change = membership_change(command)
+        if change is None or change[1] != address:
+            continue
+        return index if change[0] == "add" and index > commit_index else None
+    return None
+
+
+def saved_commit_index(data_dir: Path, meta_file: str) -> int:
+    """The commit index the quorum state file in ``data_dir`` saved (saved lazily, so it may
+    trail the log's); 0 when it cannot be read (nothing is known committed)."""
+    try:
+        stored = orjson.loads((data_dir / meta_file).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return 0
+    index = stored.get("commit_index") if type(stored) is dict else None
+    return index if type(index) is int else 0
+
+
+def journal_entries(data_dir: Path, journal_file: str) -> list[Entry]:
+    """The entries of the journal in ``data_dir`` (none when it cannot be read)."""
+    try:
+        entries, _offsets, _end = parse_entries(
+            (data_dir / journal_file).read_bytes(), FILE_HEADER.size
+        )
+    except OSError:
+        return []
+    return entries
 
 
 def log_voters(

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from kraft.observer import MetadataObserver
-from kraft.quorum import DUMP_FILE, JOURNAL_FILE, MetadataQuorum, QuorumError
-from kraft.voters import log_voters
+from kraft.quorum import DUMP_FILE, JOURNAL_FILE, META_FILE, MetadataQuorum, QuorumError
+from kraft.voters import journal_entries, log_voters, saved_commit_index, uncommitted_add
 from server import logs
 from server.config import ConfigError, NodeConfig
 from server.tls import server_ssl_context
@@ -145,6 +145,15 @@ def start_quorum(
         voter = config.is_controller and config.node_id in config.voters
     else:
         voter = config.is_controller and config.raft_address in in_log
+        # Added by an entry not known to be committed: a new leader may have overwritten it,
+        # and as a voter this node would never hear so. It follows the log as an observer and
+        # turns voter once it sees the add committed.
+        if voter and uncommitted_add(
+            journal_entries(data_dir, JOURNAL_FILE),
+            config.raft_address,
+            saved_commit_index(data_dir, META_FILE),
+        ):
+            voter = False
     if voter:
         quorum = MetadataQuorum(
             config.node_id,

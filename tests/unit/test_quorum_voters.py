@@ -505,3 +505,55 @@ def test_a_membership_command_forwarded_by_another_node_is_refused() -> None:
             },
         )
     ]
+
+
+# -- a new voter turns voter only once its add is committed --------------------------------------
+
+
+def test_an_add_above_the_commit_index_is_not_settled() -> None:
+    from kraft.voters import uncommitted_add
+
+    entries = [(b"\x01", 5, 1), (membership("add", A6), 6, 1), (b"\x01", 7, 1)]
+    assert uncommitted_add(entries, A6, 5) == 6
+    assert uncommitted_add(entries, A6, 6) is None  # committed
+    assert uncommitted_add(entries, A1, 5) is None  # no change of that address
+    # The latest change of the address counts: removed again, it is no pending add.
+    assert uncommitted_add([*entries, (membership("rem", A6), 8, 1)], A6, 5) is None
+    # An add in the dump (before the journal) is committed: the dump holds applied entries.
+    assert uncommitted_add([(b"\x01", 9, 1)], A6, 0) is None
+
+
+def test_the_saved_commit_index_is_read_or_taken_as_none(tmp_path: Path) -> None:
+    from kraft.voters import saved_commit_index
+
+    assert saved_commit_index(tmp_path, "quorum-state") == 0
+    (tmp_path / "quorum-state").write_bytes(b'{"version": 1, "commit_index": 42}')
+    assert saved_commit_index(tmp_path, "quorum-state") == 42
+    (tmp_path / "quorum-state").write_bytes(b"garbage")
+    assert saved_commit_index(tmp_path, "quorum-state") == 0
+
+
+def test_an_observer_turns_voter_once_its_add_is_committed(tmp_path: Path) -> None:
+    from kraft.journal import DurableJournal
+    from kraft.observer import MetadataObserver
+    from kraft.quorum import JOURNAL_FILE, META_FILE
+
+    write_journal(tmp_path / JOURNAL_FILE, [b"\x01", membership("add", A6)])
+    observer = MetadataObserver(6, {}, (A1, A2, A3), tmp_path, "secret", raft_address=A6)
+    observer._journal = DurableJournal(tmp_path / JOURNAL_FILE, tmp_path / META_FILE)
+
+    class Sync:
+        otherNodes = {TCPNode(a) for a in (A1, A2, A3, A6)}  # noqa: N815 (pysyncobj's)
+        raftCommitIndex = 1  # noqa: N815
+
+    sync: Any = Sync()
+    try:
+        assert not observer._add_settled(sync)  # a new leader may still overwrite it
+        sync.raftCommitIndex = 2
+        assert observer._add_settled(sync)
+        # One voter before it: the add commits only with its vote, so it turns voter at once.
+        sync.raftCommitIndex = 1
+        sync.otherNodes = {TCPNode(A1), TCPNode(A6)}
+        assert observer._add_settled(sync)
+    finally:
+        observer._journal.close()
