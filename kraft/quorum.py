@@ -84,11 +84,13 @@ from kraft.records import MetadataRecord, decode, encode
 from kraft.state import MetadataState
 from kraft.transport import DialNode, KraftTransport, LinkReporter, TransportHooks, observer_key
 from kraft.voters import (
+    CATCH_UP_LAG_ENTRIES,
     MEMBERSHIP,
     Observed,
     VoterChangeError,
     apply_changes,
     check_add,
+    check_live_majority,
     check_remove,
     log_voters,
     pending_change,
@@ -1146,6 +1148,12 @@ class MetadataQuorum:
             self._pending_voter_change(sync),
             directory_id,
         )
+        check_live_majority(
+            (*voters, address),
+            (*self._live_voters(sync), address),  # caught up as an observer: checked above
+            {**voters, address: voter_id},
+            f"adding node {voter_id}",
+        )
         self._ids_by_address[address] = voter_id
         return await self._change_voters(
             sync, "add", address, f"adding node {voter_id} at {address}", timeout_s
@@ -1171,6 +1179,12 @@ class MetadataQuorum:
             raise NotControllerError(
                 self.leader_id(), f"node {voter_id} leads the quorum: it hands over first"
             )
+        check_live_majority(
+            [a for a in voters if a != address],
+            self._live_voters(sync),
+            voters,
+            f"removing node {voter_id}",
+        )
         return await self._change_voters(
             sync, "rem", address, f"removing node {voter_id} at {address}", timeout_s
         )
@@ -1236,6 +1250,24 @@ class MetadataQuorum:
             future.set_exception(NotControllerError(self.leader_id()))
         else:
             future.set_exception(OutcomeUnknownError(f"voter change outcome unknown ({error})"))
+
+    def _live_voters(self, sync: Any) -> list[str]:
+        """This leader and the voters that answered it within the leader's fallback timeout
+        with a log near its commit index (pysyncobj's own view, on its clock)."""
+        now = pysyncobj_clock()
+        answered: dict[Any, float] = dict(sync._SyncObj__lastResponseTime)
+        match: dict[Any, int] = dict(sync._SyncObj__raftMatchIndex)
+        commit = int(sync.raftCommitIndex)
+        live = [] if self.self_address is None else [self.self_address]
+        for node in list(sync.otherNodes):
+            heard = answered.get(node)
+            if (
+                heard is not None
+                and now - heard <= limits.RAFT_LEADER_FALLBACK_TIMEOUT_S
+                and match.get(node, 0) >= commit - CATCH_UP_LAG_ENTRIES
+            ):
+                live.append(str(node.id))
+        return live
 
     def _observed(self, sync: Any) -> list[Observed]:
         transport = getattr(sync, "_SyncObj__transport", None)

@@ -37,6 +37,7 @@ __all__ = [
     "VoterChangeError",
     "apply_changes",
     "check_add",
+    "check_live_majority",
     "journal_entries",
     "saved_commit_index",
     "check_remove",
@@ -275,6 +276,32 @@ def check_add(
             f"node {voter_id} is not caught up: its log ends at {best}, the leader's commit "
             f"index is {commit_index}; retry once it has caught up",
         )
+
+
+def check_live_majority(
+    new_voters: Iterable[str], live: Iterable[str], ids: Mapping[str, int | None], what: str
+) -> None:
+    """Raises VoterChangeError unless a majority of ``new_voters`` (the set after the change)
+    is ``live``: answering the leader lately with a log near its end (the leader itself, and
+    for an add the new voter, caught up as an observer). Otherwise the change could never
+    commit: the leader would step down, and every journal holding the change would count
+    the new set, which has no majority, until the absent voters come back."""
+    voters = sorted(set(new_voters))
+    alive = set(live)
+    majority = len(voters) // 2 + 1
+    up = [a for a in voters if a in alive]
+    if len(up) >= majority:
+        return
+    down = ", ".join(
+        f"node {ids.get(a)} ({a})" if ids.get(a) is not None else a
+        for a in voters
+        if a not in alive
+    )
+    raise VoterChangeError(
+        "REQUEST_TIMED_OUT",
+        f"{what} would leave {len(up)} of {len(voters)} voters live, and a quorum needs "
+        f"{majority}: {down} not answering or behind; retry once they are back",
+    )
 
 
 def check_remove(

@@ -557,3 +557,27 @@ def test_an_observer_turns_voter_once_its_add_is_committed(tmp_path: Path) -> No
         assert observer._add_settled(sync)
     finally:
         observer._journal.close()
+
+
+# -- a change keeps a live majority ---------------------------------------------------------------
+
+
+def test_a_change_is_refused_when_the_new_set_has_no_live_majority() -> None:
+    from kraft.voters import check_live_majority
+
+    ids = {A1: 1, A2: 2, A3: 3, A6: 6}
+    # Voters 1, 2, 3 with 3 dead for good: removing 2 by mistake leaves {1, 3}, which needs
+    # both; it could never commit.
+    with pytest.raises(VoterChangeError) as caught:
+        check_live_majority((A1, A3), (A1, A2), ids, "removing node 2")
+    assert caught.value.kind == "REQUEST_TIMED_OUT"
+    assert caught.value.message == (
+        "removing node 2 would leave 1 of 2 voters live, and a quorum needs 2: node 3 "
+        f"({A3}) not answering or behind; retry once they are back"
+    )
+    # Removing the dead one is what the operator meant: {1, 2} are both live.
+    check_live_majority((A1, A2), (A1, A2), ids, "removing node 3")
+    # An add while a voter is down: {1, 2, 3, 6} needs 3 live; 1, 2 and the new 6 are.
+    check_live_majority((A1, A2, A3, A6), (A1, A2, A6), ids, "adding node 6")
+    with pytest.raises(VoterChangeError):
+        check_live_majority((A1, A2, A3, A6), (A1, A6), ids, "adding node 6")
