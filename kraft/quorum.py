@@ -434,9 +434,9 @@ class MetadataQuorum:
         self._secret = secret
         self._dial_overrides = dial_overrides
         self._formatted = None if formatted_voters is None else tuple(formatted_voters)
+        # controller.quorum.voters' ids by address; a registration outranks it (voter_id).
         self._ids_by_address = {a: i for i, a in peers.items()}
-        if self_address is not None:
-            self._ids_by_address[self_address] = node_id
+        self._added_ids: dict[str, int] = {}  # ids of voters this leader added (voter_id)
         self._lock = threading.Lock()
         self._state = MetadataState()
         self._listeners: tuple[Listener, ...] = ()
@@ -855,7 +855,9 @@ class MetadataQuorum:
                     logger.info(
                         "node %s leads the metadata quorum in term %d (%.2f s after "
                         "this node's quorum started)",
-                        self._ids_by_address.get(leader.id, leader.id),
+                        self._ids_by_address.get(leader.id, leader.id)
+                        if leader.id != self.self_address
+                        else self.node_id,
                         sync.raftCurrentTerm,
                         now - self._started_at,
                     )
@@ -1087,16 +1089,27 @@ class MetadataQuorum:
         return tuple(sorted(others))
 
     def voter_id(self, address: str) -> int | None:
-        """The node id of the voter at Raft ``address``: from controller.quorum.voters, else
-        from the controllers' registrations in the metadata (None: not registered yet)."""
-        known = self._ids_by_address.get(address)
-        if known is not None:
-            return known
-        return self.read(
-            lambda state: next(
-                (c.id for c in state.controllers.values() if c.raft_address == address), None
+        """The node id of the voter at Raft ``address`` (None: not known yet).
+
+        This node's own; else the controllers' registrations in the metadata, which outrank
+        controller.quorum.voters (a voter removed and replaced at the same address by another
+        node id registers under the new id; of two registrations at one address, the one not
+        configured there is the newer); else the configured id; else the id a committed add
+        on this leader named (before the new voter registers)."""
+        if address == self.self_address:
+            return self.node_id
+        configured = self._ids_by_address.get(address)
+        registered = self.read(
+            lambda state: sorted(
+                c.id for c in state.controllers.values() if c.raft_address == address
             )
         )
+        if registered:
+            newer = [i for i in registered if i != configured]
+            return newer[-1] if newer else registered[0]
+        if configured is not None:
+            return configured
+        return self._added_ids.get(address)
 
     @property
     def peers(self) -> Mapping[int, str]:
@@ -1154,10 +1167,11 @@ class MetadataQuorum:
             {**voters, address: voter_id},
             f"adding node {voter_id}",
         )
-        self._ids_by_address[address] = voter_id
-        return await self._change_voters(
+        index = await self._change_voters(
             sync, "add", address, f"adding node {voter_id} at {address}", timeout_s
         )
+        self._added_ids[address] = voter_id  # committed: its name until it registers
+        return index
 
     async def remove_voter(
         self, voter_id: int, directory_id: str | None, timeout_s: float = 10.0
@@ -1306,7 +1320,6 @@ class MetadataQuorum:
             self.data_dir, DUMP_FILE, JOURNAL_FILE, self._formatted_voters()
         )
         self.self_address = address
-        self._ids_by_address[address] = self.node_id
         self._caught_up_with = None
         try:
             self._start_sync()

@@ -581,3 +581,27 @@ def test_a_change_is_refused_when_the_new_set_has_no_live_majority() -> None:
     check_live_majority((A1, A2, A3, A6), (A1, A2, A6), ids, "adding node 6")
     with pytest.raises(VoterChangeError):
         check_live_majority((A1, A2, A3, A6), (A1, A6), ids, "adding node 6")
+
+
+# -- a voter's id: its registration outranks the formatted voters ---------------------------------
+
+
+def test_a_voter_replaced_at_the_same_address_is_named_by_its_registration(
+    tmp_path: Path,
+) -> None:
+    from kraft.quorum import MetadataQuorum
+    from kraft.records import RegisterControllerRecord
+
+    # Formatted with voters 1, 2, 3; 2 was removed and node 8 added at 2's old address.
+    quorum = MetadataQuorum(1, A1, {2: A2, 3: A3}, tmp_path, "secret")
+    assert quorum.voter_id(A2) == 2 and quorum.voter_id(A1) == 1
+    quorum._state.apply_entry(
+        2,
+        (
+            RegisterControllerRecord(2, "inc-2", "http://127.0.0.1:9094", A2),
+            RegisterControllerRecord(8, "inc-8", "http://127.0.0.1:9120", A2),
+        ),
+    )
+    assert quorum.voter_id(A2) == 8
+    assert quorum.voter_id(A3) == 3  # configured, not registered yet
+    assert quorum.voter_id(A6) is None
