@@ -26,8 +26,10 @@ are pysyncobj *read-only nodes* (``SyncObj(None, voters)``):
 
 The voter set changes (kraft/voters.py): the membership entries reach an observer with the
 log, and pysyncobj makes it dial a new voter and drop a removed one as it appends them; a
-restart dials the voters its own log names (its dump and journal), not the bootstrap list,
-which may name none of them any more.
+restart dials the voters its own log names (its dump and journal) and the configured
+addresses besides: either may be stale (the log's voters all replaced while the node was
+down; a bootstrap list naming removed controllers), and the leader found among them sends
+the log whose changes name the voters.
 
 A controller being added to the quorum (``raft_address`` given: process.roles=controller with
 only controller.quorum.bootstrap.servers) starts as an observer too, so that it catches up
@@ -37,6 +39,7 @@ and from then on behaves as a voter in every method here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -48,9 +51,23 @@ from pysyncobj.node import TCPNode
 from kraft import limits
 from kraft.quorum import MetadataQuorum
 
-__all__ = ["MetadataObserver"]
+__all__ = ["MetadataObserver", "extra_dial"]
 
 logger = logging.getLogger(__name__)
+
+
+def extra_dial(
+    configured: Sequence[str], log_voters: Sequence[str] | None, own: str | None
+) -> tuple[str, ...]:
+    """The configured voter addresses an observer dials besides the voters its log names
+    (none when the log names none: then it dials the configured ones alone).
+
+    The configured ones may name newer voters than its log (all of the log's replaced while
+    the node was down): dialled beside the log's, the leader among them sends the log, whose
+    changes then name the voters."""
+    if log_voters is None:
+        return ()
+    return tuple(a for a in configured if a not in log_voters and a != own)
 
 
 class MetadataObserver(MetadataQuorum):
@@ -85,6 +102,21 @@ class MetadataObserver(MetadataQuorum):
             raise ValueError(f"observer {node_id}'s own Raft address {raft_address} is a voter's")
         self.promote_address = raft_address
         self.directory_id = directory_id
+        # Configured addresses its log does not name as voters, dialled too (see _on_tick).
+        self._extra_dial: tuple[str, ...] = ()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().start(loop)
+        self._extra_dial = extra_dial(self.bootstrap, self.start_voters, self.promote_address)
+
+    def _on_tick(self) -> None:
+        super()._on_tick()
+        extra, sync = self._extra_dial, self._sync
+        if extra and sync is not None and not self.voting:
+            self._extra_dial = ()  # the transport redials them from now on
+            transport = sync._SyncObj__transport
+            for address in extra:
+                transport.addNode(self._node_of(address))
 
     @property
     def addresses(self) -> tuple[str, ...]:

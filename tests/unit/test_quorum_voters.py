@@ -605,3 +605,15 @@ def test_a_voter_replaced_at_the_same_address_is_named_by_its_registration(
     assert quorum.voter_id(A2) == 8
     assert quorum.voter_id(A3) == 3  # configured, not registered yet
     assert quorum.voter_id(A6) is None
+
+
+def test_an_observer_dials_the_configured_voters_beside_its_logs() -> None:
+    from kraft.observer import extra_dial
+
+    # Its log names 1, 2, 3, all replaced by 5, 6, 7 while it was down; the bootstrap servers
+    # were updated to name the new ones: it dials those too.
+    new = ("127.0.0.1:9105", "127.0.0.1:9107", A6)
+    assert extra_dial(new, (A1, A2, A3), None) == new
+    assert extra_dial((A1, A6), (A1, A2, A3), None) == (A6,)
+    assert extra_dial((A1, A6), (A1, A2, A3), A6) == ()  # its own address, as a controller
+    assert extra_dial((A1, A6), None, None) == ()  # no log voters: the configured are all
