@@ -107,6 +107,7 @@ from cluster_nodes import (
 )
 
 from client.security import ClientSecurity, SecurityConfigError
+from client.tools.quorum_changes import removed_line
 from storage.durable import atomic_write
 from storage.ids import is_valid_uuid, random_uuid
 from storage.properties import MetaProperties, load_properties, parse_properties
@@ -644,17 +645,65 @@ def cmd_remove_controller(args: argparse.Namespace) -> int:
     command += ["--controller-directory-id", meta.directory_id]
     out = _quorum_tool(directory, via, auth, *command)
     if out.returncode != 0:
-        raise LauncherError(out.stderr.strip())
-    print(out.stdout.strip(), flush=True)
-    code = cmd_stop(argparse.Namespace(dir=args.dir, node_id=[node.node_id]))
+        error = out.stderr.strip()
+        if _UNKNOWN_OUTCOME not in error:
+            raise LauncherError(error)
+        # The removal may still commit: the quorum says whether it did.
+        if not _removed_in_time(directory, nodes, node, auth, time.monotonic() + _REMOVAL_WAIT_S):
+            raise LauncherError(
+                f"{error}\nnode {node.node_id} is still a voter after {_REMOVAL_WAIT_S:g} s; it "
+                "was left running. See kraft-metadata-quorum describe --status, and run "
+                "remove-controller again"
+            )
+        print(removed_line(node.node_id, meta.directory_id, False), flush=True)
+    else:
+        print(out.stdout.strip(), flush=True)
     # Its log may not hold its own removal (the leader stops sending to it at once): started
-    # again it would take itself for a voter that the others refuse. So it stays stopped.
+    # again it would take itself for a voter that the others refuse. So it stays stopped,
+    # marked before it is stopped: an interrupted stop leaves it marked all the same.
     atomic_write(
         node.directory / REMOVED_MARK,
         f"node {node.node_id} was removed from the metadata quorum's voters; scripts/cluster "
         "start skips it (delete this directory to forget it)\n".encode(),
     )
-    return code
+    return cmd_stop(argparse.Namespace(dir=args.dir, node_id=[node.node_id]))
+
+
+# What the quorum answers when a voter change was written but not seen committed in time.
+_UNKNOWN_OUTCOME = "did not commit in time"
+_REMOVAL_POLL_S = 0.5
+_REMOVAL_WAIT_S = 30.0
+
+
+def _removed_in_time(
+    directory: Path,
+    nodes: list[NodeLayout],
+    node: NodeLayout,
+    auth: tuple[str, str] | None,
+    deadline: float,
+) -> bool:
+    """Whether the quorum's voters (kraft-metadata-quorum describe --status through a ready
+    controller) leave ``node`` out before ``deadline``."""
+    while True:
+        via = _ready_controller(nodes, auth, node)
+        if via is not None:
+            out = _quorum_tool(directory, via, auth, "describe", "--status")
+            voters = voter_ids_of(out.stdout) if out.returncode == 0 else None
+            if voters is not None and node.node_id not in voters:
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_REMOVAL_POLL_S)
+
+
+def voter_ids_of(status: str) -> set[int] | None:
+    """The voter ids of kraft-metadata-quorum describe --status' CurrentVoters line."""
+    for line in status.splitlines():
+        name, _sep, value = line.partition(":")
+        if name.strip() == "CurrentVoters":
+            items = value.strip().strip("[]").split(",")
+            return {int(i) for i in items if i.strip().isdigit()}
+    return None
 
 
 REMOVED_MARK = "removed-controller"
