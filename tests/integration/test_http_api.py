@@ -219,7 +219,10 @@ def test_topic_admin_describe_configs_partitions_and_delete(node: NodeProcess, u
 def test_cluster_health_and_quorum(url: str) -> None:
     status, cluster = curl(f"{url}/v1/cluster")
     assert status == 200 and cluster["controller_id"] == 1
-    assert cluster["brokers"] == [{"id": 1, "url": url, "fenced": False, "alive": True}]
+    assert cluster["brokers"] == [
+        {"id": 1, "url": url, "fenced": False, "alive": True, "rack": None}
+    ]
+    assert cluster["controllers"] == [{"id": 1, "url": url, "voter": True}]
     assert curl(f"{url}/v1/health/ready")[0] == 200
     status, quorum = curl(f"{url}/v1/cluster/quorum")
     assert status == 200 and quorum["leader_id"] == 1
