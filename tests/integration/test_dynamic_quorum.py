@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from scripts.node_process import CONTROLLER, Cluster, NodeProcess, run_tool, wait_until
@@ -193,6 +194,26 @@ def restart_joined_voter(cluster: Cluster, node: NodeProcess) -> None:
         lambda: any(v["id"] == node.node_id and v["connected"] for v in quorum(leader)["voters"]),
         WAIT_S,
     )
+    # Again with its saved commit index from before its add (it is saved lazily: a restart
+    # right after the add): the add may have been overwritten, for all its files say, so it
+    # starts as an observer and turns voter once the leader shows the add committed.
+    node.stop()
+    state_file = node.log_dir / "__cluster_metadata-0" / "quorum-state"
+    saved = orjson.loads(state_file.read_bytes())
+    state_file.write_bytes(orjson.dumps({**saved, "commit_index": 1}))
+    turned = f"node {node.node_id} is a voter of the metadata quorum now"
+    log = node.directory / "node.log"
+    before_turns = log.read_text(encoding="utf-8").count(turned)
+    node.start()
+    wait_until(
+        f"node {node.node_id} to turn voter again",
+        lambda: (
+            log.read_text(encoding="utf-8").count(turned) == before_turns + 1
+            and any(v["id"] == node.node_id and v["connected"] for v in quorum(leader)["voters"])
+        ),
+        WAIT_S,
+    )
+    assert quorum(node)["leader_id"] == leader.node_id
 
 
 def test_every_voter_is_replaced_one_by_one_while_writes_go_on(cluster: Cluster) -> None:
