@@ -549,9 +549,10 @@ class MetadataQuorum:
         )
         dump_path = str(self.data_dir / DUMP_FILE)
         DUMP_PATHS.add(dump_path)
-        # The first dump pysyncobj loads is this node's own (at its first tick, before any
-        # message from the leader); see _deserialize.
-        self._loading_own_dump = True
+        # pysyncobj loads this node's own dump, if it has one, at its first tick, before any
+        # message from the leader: that load is the own one (_deserialize). Without one, the
+        # first dump loaded is the leader's.
+        self._loading_own_dump = (self.data_dir / DUMP_FILE).is_file()
         try:
             self._sync = _MetadataSyncObj(
                 self,
