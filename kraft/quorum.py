@@ -1150,6 +1150,7 @@ class MetadataQuorum:
 
         Leader only (NotControllerError otherwise). Raises VoterChangeError when the rules of
         kraft/voters.py refuse it (nothing written)."""
+        await self._await_live_majority(lambda: (*self.voter_addresses(), address), address)
         sync = self._require_leader()
         voters = {a: self.voter_id(a) for a in self.voter_addresses()}
         status = self._status_dict(sync)
@@ -1182,6 +1183,9 @@ class MetadataQuorum:
         Leader only; the leader itself cannot be removed by itself (pysyncobj cannot): the
         caller hands the leadership over first (:meth:`transfer_leadership`). Raises
         VoterChangeError when refused (nothing written)."""
+        await self._await_live_majority(
+            lambda: tuple(a for a in self.voter_addresses() if self.voter_id(a) != voter_id)
+        )
         sync = self._require_leader()
         voters = {a: self.voter_id(a) for a in self.voter_addresses()}
         directories = self.read(
@@ -1203,6 +1207,22 @@ class MetadataQuorum:
         return await self._change_voters(
             sync, "rem", address, f"removing node {voter_id} at {address}", timeout_s
         )
+
+    async def _await_live_majority(
+        self, new_voters: Callable[[], Sequence[str]], also_live: str | None = None
+    ) -> None:
+        """Wait, up to the leader's fallback timeout, until a majority of ``new_voters()`` is
+        live (see _live_voters): a leader elected a moment ago has not heard every voter yet.
+        The checks that decide come after, with no wait between them and the write."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.RAFT_LEADER_FALLBACK_TIMEOUT_S
+        while loop.time() < deadline:
+            sync = self._require_leader()
+            voters = set(new_voters())
+            live = {*self._live_voters(sync), *((also_live,) if also_live else ())}
+            if len(voters & live) >= len(voters) // 2 + 1:
+                return
+            await asyncio.sleep(_READY_POLL_S)
 
     def _require_leader(self) -> _MetadataSyncObj:
         sync = self._sync
