@@ -13,9 +13,11 @@ log's voter set, not the formatted one; bad changes are refused with nothing cha
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,6 +27,7 @@ from scripts.node_process import CONTROLLER, Cluster, NodeProcess, run_tool, wai
 from storage.properties import MetaProperties
 
 WAIT_S = 60.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BROKER = 4
 # Answers a client retries (a leader change, a node catching up): not failures.
 RETRIABLE = {"LEADER_NOT_AVAILABLE", "NOT_LEADER_OR_FOLLOWER", "REQUEST_TIMED_OUT"}
@@ -323,3 +326,46 @@ def test_bad_changes_are_refused_with_a_clear_message_and_change_nothing(
     assert status == 400, answer
     assert f"node {BROKER} follows the metadata log as a broker-only node" in str(answer)
     assert voters_seen_by(via) == before == [5, 6, 7]
+
+
+def test_a_broker_down_while_every_voter_it_knew_was_replaced_comes_back(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # The broker's log names voters 5, 6, 7 in a dump of its own; all three are replaced
+    # while it is down, and its bootstrap servers are updated to the new ones: it dials those
+    # besides its log's (all stopped), and follows the log again.
+    broker = cluster.node(BROKER)
+    broker.stop()
+    broker.env = compaction_shim(tmp_path)  # a dump within a second, not five minutes
+    broker.start()
+    dump = broker.log_dir / "__cluster_metadata-0" / "metadata.dump"
+    wait_until(f"broker {BROKER} to write a dump", dump.exists, WAIT_S)
+    broker.stop()
+    for old in (5, 6, 7):
+        add_controller(cluster)
+        remove_controller(cluster, cluster.node(old))
+    new = sorted(n.node_id for n in cluster.running() if n.is_controller)
+    assert len(new) == 3 and not {5, 6, 7} & set(new)
+    bootstrap = ",".join(f"127.0.0.1:{cluster.node(n).raft_port}" for n in new)
+    lines = broker.properties.read_text(encoding="utf-8").splitlines()
+    key = "controller.quorum.bootstrap.servers="
+    lines = [f"{key}{bootstrap}" if line.startswith(key) else line for line in lines]
+    broker.properties.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    broker.start()  # waits until ready: it hears the new leader
+    wait_until(
+        f"broker {BROKER} to follow the voters {new}",
+        lambda: voters_seen_by(broker) == new,
+        WAIT_S,
+    )
+
+
+def compaction_shim(directory: Path) -> dict[str, str]:
+    """A node environment whose metadata quorum compacts its log every second."""
+    (directory / "sitecustomize.py").write_text(
+        "import kraft.limits\nkraft.limits.RAFT_COMPACTION_INTERVAL_S = 1.0\n",
+        encoding="utf-8",
+    )
+    env = dict(os.environ)
+    paths = [str(directory), str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
