@@ -248,7 +248,8 @@ def check_add(
         raise VoterChangeError(
             "INVALID_REQUEST",
             f"node {voter_id} follows the metadata log as a broker-only node: only a controller "
-            "(process.roles=controller with controller.quorum.bootstrap.servers) can be added",
+            "(process.roles=controller with controller.quorum.bootstrap.servers, and a "
+            "directory.id in its meta.properties) can be added",
         )
     if not any(o.raft_address == address for o in controllers):
         said = ", ".join(sorted({str(o.raft_address) for o in controllers}))
