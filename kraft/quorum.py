@@ -92,6 +92,7 @@ from kraft.voters import (
     check_add,
     check_live_majority,
     check_remove,
+    continues_dump,
     log_voters,
     pending_change,
     uncommitted_add,
@@ -992,11 +993,7 @@ class MetadataQuorum:
             # pysyncobj, and then the dump's set is the log's.
             self._loading_own_dump = False
             entries = self._journal[:]
-            if (
-                len(entries) >= 2
-                and tuple(entries[0]) == tuple(dump.prev_entry)
-                and tuple(entries[1]) == tuple(dump.last_entry)
-            ):
+            if continues_dump(entries, dump.prev_entry, dump.last_entry):
                 addresses = list(apply_changes(addresses, [e for e in entries if e[1] > index]))
         voters = [self._node_of(a) for a in addresses]
         if index <= self._state.applied_index:

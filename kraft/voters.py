@@ -41,6 +41,7 @@ __all__ = [
     "journal_entries",
     "saved_commit_index",
     "check_remove",
+    "continues_dump",
     "log_voters",
     "membership_change",
     "pending_change",
@@ -141,6 +142,16 @@ def saved_commit_index(data_dir: Path, meta_file: str) -> int:
     return index if type(index) is int else 0
 
 
+def continues_dump(entries: Sequence[Entry], prev_entry: Entry, last_entry: Entry) -> bool:
+    """Whether a journal starts with the dump's last two entries, as one cut after that dump
+    does; pysyncobj keeps only such a journal when it loads the dump (it clears any other)."""
+    return (
+        len(entries) >= 2
+        and tuple(entries[0]) == tuple(prev_entry)
+        and tuple(entries[1]) == tuple(last_entry)
+    )
+
+
 def journal_entries(data_dir: Path, journal_file: str) -> list[Entry]:
     """The entries of the journal in ``data_dir`` (none when it cannot be read)."""
     try:
@@ -169,18 +180,15 @@ def log_voters(
     quorum's own start reports them)."""
     dump_voters: tuple[str, ...] | None = None
     dump_index = 0
+    entries = journal_entries(data_dir, journal_file)
     try:
         dump = decode_dump((data_dir / dump_file).read_bytes())
         dump_voters = tuple(v for v in dump.voters if _is_address(v))
         dump_index = dump.last_entry[1]
+        if not continues_dump(entries, dump.prev_entry, dump.last_entry):
+            entries = []  # pysyncobj clears such a journal when it loads the dump
     except (OSError, MetadataSnapshotError):
         pass
-    try:
-        entries, _offsets, _end = parse_entries(
-            (data_dir / journal_file).read_bytes(), FILE_HEADER.size
-        )
-    except OSError:
-        entries = []
     later = [e for e in entries if e[1] > dump_index]
     if dump_voters is None and not any(membership_change(e[0]) for e in later):
         return None

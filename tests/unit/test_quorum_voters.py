@@ -100,10 +100,11 @@ def test_without_a_dump_the_journal_changes_the_voters_the_log_started_with(
 
 def test_the_dump_then_the_journal_after_it_give_the_voters(tmp_path: Path) -> None:
     state = MetadataState().to_snapshot()
-    dump = Dump((b"\x01", 10, 1), (b"\x01", 9, 1), (A1, A2, A3, "None"), state)
+    dump = Dump((b"\x01", 10, 1), (membership("rem", A2), 9, 1), (A1, A2, A3, "None"), state)
     write_dump_file(tmp_path / "metadata.dump", dump)
     # Entry 9 (a removal of node 2) is at or before the dump's index: the dump's set already
-    # holds its outcome, so it does not count again; entries 11 and 12 do.
+    # holds its outcome, so it does not count again; entries 11 and 12 do. (The journal was
+    # cut after the dump: it starts with the dump's last two entries.)
     write_journal(
         tmp_path / "raft-journal.log",
         [membership("rem", A2), b"\x01", membership("add", A6), membership("rem", A1)],
@@ -617,3 +618,17 @@ def test_an_observer_dials_the_configured_voters_beside_its_logs() -> None:
     assert extra_dial((A1, A6), (A1, A2, A3), None) == (A6,)
     assert extra_dial((A1, A6), (A1, A2, A3), A6) == ()  # its own address, as a controller
     assert extra_dial((A1, A6), None, None) == ()  # no log voters: the configured are all
+
+
+def test_a_journal_that_does_not_continue_the_dump_counts_for_nothing(tmp_path: Path) -> None:
+    # pysyncobj clears a journal that does not start with the dump's last two entries when it
+    # loads the dump: its membership entries are no part of the log any more.
+    state = MetadataState().to_snapshot()
+    dump = Dump((b"\x01", 10, 1), (b"\x01", 9, 1), (A1, A2, A3), state)
+    write_dump_file(tmp_path / "metadata.dump", dump)
+    write_journal(
+        tmp_path / "raft-journal.log",
+        [membership("rem", A3), b"\x01", membership("add", A6)],  # its entry 9 is another
+        first_index=9,
+    )
+    assert log_voters(tmp_path, "metadata.dump", "raft-journal.log", ()) == (A1, A2, A3)
