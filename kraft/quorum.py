@@ -93,6 +93,7 @@ from kraft.voters import (
     check_live_majority,
     check_remove,
     continues_dump,
+    counted_live,
     log_voters,
     pending_change,
     uncommitted_add,
@@ -1147,7 +1148,7 @@ class MetadataQuorum:
 
         Leader only (NotControllerError otherwise). Raises VoterChangeError when the rules of
         kraft/voters.py refuse it (nothing written)."""
-        await self._await_live_majority(lambda: (*self.voter_addresses(), address), address)
+        await self._await_live_majority(lambda: (*self.voter_addresses(), address), adding=address)
         sync = self._require_leader()
         voters = {a: self.voter_id(a) for a in self.voter_addresses()}
         status = self._status_dict(sync)
@@ -1162,9 +1163,10 @@ class MetadataQuorum:
         )
         check_live_majority(
             (*voters, address),
-            (*self._live_voters(sync), address),  # caught up as an observer: checked above
+            self._live_voters(sync),
             {**voters, address: voter_id},
             f"adding node {voter_id}",
+            adding=address,  # caught up as an observer (checked above); counted in a set of 2
         )
         index = await self._change_voters(
             sync, "add", address, f"adding node {voter_id} at {address}", timeout_s
@@ -1206,7 +1208,7 @@ class MetadataQuorum:
         )
 
     async def _await_live_majority(
-        self, new_voters: Callable[[], Sequence[str]], also_live: str | None = None
+        self, new_voters: Callable[[], Sequence[str]], adding: str | None = None
     ) -> None:
         """Wait, up to the leader's fallback timeout, until a majority of ``new_voters()`` is
         live (see _live_voters): a leader elected a moment ago has not heard every voter yet.
@@ -1216,7 +1218,7 @@ class MetadataQuorum:
         while loop.time() < deadline:
             sync = self._require_leader()
             voters = set(new_voters())
-            live = {*self._live_voters(sync), *((also_live,) if also_live else ())}
+            live = counted_live(voters, self._live_voters(sync), adding)
             if len(voters & live) >= len(voters) // 2 + 1:
                 return
             await asyncio.sleep(_READY_POLL_S)

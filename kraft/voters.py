@@ -38,6 +38,7 @@ __all__ = [
     "apply_changes",
     "check_add",
     "check_live_majority",
+    "counted_live",
     "journal_entries",
     "saved_commit_index",
     "check_remove",
@@ -287,16 +288,42 @@ def check_add(
         )
 
 
+def counted_live(
+    new_voters: Iterable[str], live: Iterable[str], adding: str | None = None
+) -> set[str]:
+    """The addresses that count toward the majority of ``new_voters`` (the set after the
+    change): the ``live`` old voters, and for an add (the new voter's Raft address
+    ``adding``) the new voter only when the new set has at most two voters.
+
+    pysyncobj's leader commits on its followers' match indexes, and a new voter sends none
+    while it is an observer: it turns voter only once its add is committed (kraft/quorum.py
+    _add_settled), except in a set of two, where the add commits only with its vote and it
+    turns voter at once. Counting it in a larger set would let an add through that the old
+    voters cannot commit alone; no election could then win either (it never votes)."""
+    voters = set(new_voters)
+    alive = set(live)
+    if adding is not None:
+        if len(voters) <= 2:
+            alive.add(adding)
+        else:
+            alive.discard(adding)
+    return alive
+
+
 def check_live_majority(
-    new_voters: Iterable[str], live: Iterable[str], ids: Mapping[str, int | None], what: str
+    new_voters: Iterable[str],
+    live: Iterable[str],
+    ids: Mapping[str, int | None],
+    what: str,
+    adding: str | None = None,
 ) -> None:
     """Raises VoterChangeError unless a majority of ``new_voters`` (the set after the change)
-    is ``live``: answering the leader lately with a log near its end (the leader itself, and
-    for an add the new voter, caught up as an observer). Otherwise the change could never
+    is live: answering the leader lately with a log near its end (the leader itself, and
+    the new voter ``adding`` as :func:`counted_live` says). Otherwise the change could never
     commit: the leader would step down, and every journal holding the change would count
     the new set, which has no majority, until the absent voters come back."""
     voters = sorted(set(new_voters))
-    alive = set(live)
+    alive = counted_live(voters, live, adding)
     majority = len(voters) // 2 + 1
     up = [a for a in voters if a in alive]
     if len(up) >= majority:
@@ -304,12 +331,20 @@ def check_live_majority(
     down = ", ".join(
         f"node {ids.get(a)} ({a})" if ids.get(a) is not None else a
         for a in voters
-        if a not in alive
+        if a not in alive and a != adding
     )
+    if adding is None:
+        raise VoterChangeError(
+            "REQUEST_TIMED_OUT",
+            f"{what} would leave {len(up)} of {len(voters)} voters live, and a quorum needs "
+            f"{majority}: {down} not answering or behind; retry once they are back",
+        )
     raise VoterChangeError(
         "REQUEST_TIMED_OUT",
         f"{what} would leave {len(up)} of {len(voters)} voters live, and a quorum needs "
-        f"{majority}: {down} not answering or behind; retry once they are back",
+        f"{majority} (the new voter counts only once its add is committed): {down} not "
+        "answering or behind; remove a voter that is gone for good first, or retry once "
+        "they are back",
     )
 
 

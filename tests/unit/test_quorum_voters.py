@@ -578,10 +578,24 @@ def test_a_change_is_refused_when_the_new_set_has_no_live_majority() -> None:
     )
     # Removing the dead one is what the operator meant: {1, 2} are both live.
     check_live_majority((A1, A2), (A1, A2), ids, "removing node 3")
-    # An add while a voter is down: {1, 2, 3, 6} needs 3 live; 1, 2 and the new 6 are.
-    check_live_majority((A1, A2, A3, A6), (A1, A2, A6), ids, "adding node 6")
+    # An add while a voter is down: {1, 2, 3, 6} needs 3 acks, and the new 6 gives none
+    # while it is an observer (it turns voter only once the add is committed): only 1 and 2
+    # would ack, the add would never commit and no election could win (6 never votes).
+    with pytest.raises(VoterChangeError) as caught:
+        check_live_majority((A1, A2, A3, A6), (A1, A2, A6), ids, "adding node 6", adding=A6)
+    assert caught.value.kind == "REQUEST_TIMED_OUT"
+    assert caught.value.message == (
+        "adding node 6 would leave 2 of 4 voters live, and a quorum needs 3 (the new voter "
+        f"counts only once its add is committed): node 3 ({A3}) not answering or behind; "
+        "remove a voter that is gone for good first, or retry once they are back"
+    )
+    # With every voter live the add commits on the old voters' acks alone.
+    check_live_majority((A1, A2, A3, A6), (A1, A2, A3), ids, "adding node 6", adding=A6)
+    # 1 -> 2 voters: the new voter turns voter at once (the add commits only with its vote).
+    check_live_majority((A1, A6), (A1,), ids, "adding node 6", adding=A6)
+    # 2 -> 3 with one of the two down: 1 alone cannot commit {1, 2, 6}.
     with pytest.raises(VoterChangeError):
-        check_live_majority((A1, A2, A3, A6), (A1, A6), ids, "adding node 6")
+        check_live_majority((A1, A2, A6), (A1, A6), ids, "adding node 6", adding=A6)
 
 
 # -- a voter's id: its registration outranks the formatted voters ---------------------------------
