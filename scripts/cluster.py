@@ -534,11 +534,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             # KIP-853: a controller joining a running quorum knows where the voters are, not
             # who they are; its log tells it, and makes it a voter once it is added.
             del props["controller.quorum.voters"]
-            props["controller.quorum.bootstrap.servers"] = ",".join(
-                f"127.0.0.1:{n.raft_port}"
-                for n in _skip_removed(nodes, quiet=True)
-                if n.is_controller and running_pid(n) is not None
-            )
+            props["controller.quorum.bootstrap.servers"] = bootstrap_servers(nodes)
         _write_properties(node, props, len(nodes) + 1)
         _format(node, cluster_id, secret)
     except BaseException:
@@ -719,6 +715,16 @@ def _ready_controller(
             if probe_ready(node, auth)[0]:
                 return node
     return None
+
+
+def bootstrap_servers(nodes: list[NodeLayout]) -> str:
+    """controller.quorum.bootstrap.servers of a controller joining the quorum: every
+    controller not removed, running or not. Until it gets a dump, the joiner counts its voters
+    as this list changed by the log's membership entries, so a voter left out (one stopped a
+    moment) would be missing from the set it turns voter with: a minority that elects it."""
+    return ",".join(
+        f"127.0.0.1:{n.raft_port}" for n in _skip_removed(nodes, quiet=True) if n.is_controller
+    )
 
 
 def _skip_removed(nodes: list[NodeLayout], *, quiet: bool = False) -> list[NodeLayout]:
