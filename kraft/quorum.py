@@ -82,7 +82,14 @@ from kraft.journal import DurableJournal
 from kraft.pysyncobj_hooks import DUMP_PATHS, JOURNALS, JOURNALS_LOCK
 from kraft.records import MetadataRecord, decode, encode
 from kraft.state import MetadataState
-from kraft.transport import DialNode, KraftTransport, LinkReporter, TransportHooks, observer_key
+from kraft.transport import (
+    DialNode,
+    KraftTransport,
+    LinkReporter,
+    ObserverController,
+    TransportHooks,
+    observer_key,
+)
 from kraft.voters import (
     CATCH_UP_LAG_ENTRIES,
     MEMBERSHIP,
@@ -90,6 +97,7 @@ from kraft.voters import (
     VoterChangeError,
     apply_changes,
     check_add,
+    check_base,
     check_live_majority,
     check_remove,
     continues_dump,
@@ -544,7 +552,7 @@ class MetadataQuorum:
             last_heard=self._last_heard,
             observer_id=self.node_id if observer else None,
             observer_controller=(
-                (self.promote_address, self.directory_id)
+                (self.promote_address, self.directory_id, self._formatted_voters())
                 if observer and self.promote_address is not None and self.directory_id
                 else None
             ),
@@ -1152,15 +1160,20 @@ class MetadataQuorum:
         sync = self._require_leader()
         voters = {a: self.voter_id(a) for a in self.voter_addresses()}
         status = self._status_dict(sync)
+        observed = self._observed(sync)
         check_add(
             voter_id,
             address,
             voters,
-            self._observed(sync),
+            observed,
             int(status.get("commit_idx", 0)),
             self._pending_voter_change(sync),
             directory_id,
         )
+        base = next(
+            (o.base for o in observed if o.node_id == voter_id and o.raft_address == address), ()
+        )
+        check_base(voter_id, base, self._journal[:], voters)  # a list copy: the tick appends
         check_live_majority(
             (*voters, address),
             self._live_voters(sync),
@@ -1308,11 +1321,15 @@ class MetadataQuorum:
         if transport is None:
             return []
         match: dict[Any, int] = sync._SyncObj__raftMatchIndex
-        controllers: dict[Any, tuple[str, str]] = dict(transport.kraft_observer_controllers)
+        controllers: dict[Any, ObserverController] = dict(transport.kraft_observer_controllers)
         out: list[Observed] = []
         for node, observer_id in list(transport.kraft_observers.items()):
-            address, directory_id = controllers.get(node, (None, None))
-            out.append(Observed(observer_id, match.get(node), address, directory_id))
+            controller = controllers.get(node)
+            if controller is None:
+                out.append(Observed(observer_id, match.get(node)))
+            else:
+                address, directory_id, base = controller
+                out.append(Observed(observer_id, match.get(node), address, directory_id, base))
         return out
 
     def _status_dict(self, sync: Any) -> dict[str, Any]:

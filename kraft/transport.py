@@ -72,6 +72,10 @@ REPLAYED = "replayed"
 HANDSHAKE_TIMEOUT = "handshake-timeout"
 HANDSHAKE_CLOSED = "handshake-closed"
 NOT_A_VOTER = "not-a-voter"
+# A controller observer's Raft address, directory id, and base voters: the addresses it
+# counts its voters from, changed by the log's membership entries, until it has a dump.
+ObserverController = tuple[str, str, tuple[str, ...]]
+
 # What an observer (a pysyncobj read-only node) names itself as, followed by its node id.
 OBSERVER_PREFIX = "observer "
 EVICTED = "evicted"
@@ -162,8 +166,8 @@ class TransportHooks:
     last_heard: dict[str, float] = field(default_factory=dict)
     observer_id: int | None = None
     # An observer that is a controller waiting to be added: the Raft address it takes as a
-    # voter and its directory id, said in its handshake (observer_hello).
-    observer_controller: tuple[str, str] | None = None
+    # voter, its directory id and its base voters, said in its handshake (observer_hello).
+    observer_controller: ObserverController | None = None
 
 
 def observer_key(node_id: int) -> str:
@@ -171,21 +175,25 @@ def observer_key(node_id: int) -> str:
     return f"{OBSERVER_PREFIX}{node_id}"
 
 
-def observer_hello(node_id: int, controller: tuple[str, str] | None) -> str:
+def observer_hello(node_id: int, controller: ObserverController | None) -> str:
     """What an observer names itself as: ``observer <id>``, and for a controller waiting to
-    be added ``observer <id> <raft address> <directory id>`` (the leader adds it only at that
-    address and directory id, see kraft/voters.check_add)."""
+    be added ``observer <id> <raft address> <directory id> <base voters, comma-separated>``
+    (the leader adds it only at that address and directory id, and only when its base
+    voters changed by the log give the leader's voters: see kraft/voters.check_add and
+    check_base)."""
     if controller is None:
         return observer_key(node_id)
-    return f"{observer_key(node_id)} {controller[0]} {controller[1]}"
+    address, directory_id, base = controller
+    return f"{observer_key(node_id)} {address} {directory_id} {','.join(base)}"
 
 
-def parse_observer_hello(message: Any) -> tuple[int, tuple[str, str] | None] | None:
-    """(node id, (raft address, directory id) or None) of an observer's handshake, else
-    None (not an observer's, or malformed)."""
+def parse_observer_hello(message: Any) -> tuple[int, ObserverController | None] | None:
+    """(node id, (raft address, directory id, base voters) or None) of an observer's
+    handshake, else None (not an observer's, or malformed). A controller's hello without
+    base voters (an older node) gives an empty base, which the leader refuses to add."""
     if type(message) is not str or not message.startswith(OBSERVER_PREFIX):
         return None
-    if len(message) > 200 or not message.isascii():
+    if len(message) > 4000 or not message.isascii():
         return None
     parts = message[len(OBSERVER_PREFIX) :].split(" ")
     digits = parts[0]
@@ -193,13 +201,20 @@ def parse_observer_hello(message: Any) -> tuple[int, tuple[str, str] | None] | N
         return None
     if len(parts) == 1:
         return int(digits), None
-    if len(parts) != 3:
+    if len(parts) not in (3, 4):
         return None
     address, directory_id = parts[1], parts[2]
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not directory_id:
+    if not _is_host_port(address) or not directory_id:
         return None
-    return int(digits), (address, directory_id)
+    base = tuple(parts[3].split(",")) if len(parts) == 4 else ()
+    if not all(_is_host_port(a) for a in base):
+        return None
+    return int(digits), (address, directory_id, base)
+
+
+def _is_host_port(address: str) -> bool:
+    host, sep, port = address.rpartition(":")
+    return bool(sep and host and port.isdigit())
 
 
 def observer_id_of(message: Any) -> int | None:
@@ -399,8 +414,9 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
         self._kraft_next_dial: dict[Any, float] = {}
         # The observers connected to this voter: pysyncobj's read-only node -> its node id.
         self.kraft_observers: dict[Any, int] = {}
-        # Those that are controllers waiting to be added: node -> (raft address, directory id).
-        self.kraft_observer_controllers: dict[Any, tuple[str, str]] = {}
+        # Those that are controllers waiting to be added: node -> (raft address, directory id,
+        # base voters).
+        self.kraft_observer_controllers: dict[Any, ObserverController] = {}
         super().__init__(syncObj, selfNode, otherNodes)
         syncObj.addOnTickCallback(self._kraft_tick)
 
@@ -491,7 +507,7 @@ class KraftTransport(TCPTransport):  # type: ignore[misc]
             self._hooks.links.handshake_done(message)
 
     def _kraft_observer_connected(
-        self, conn: Any, name: str, observer: int, controller: tuple[str, str] | None
+        self, conn: Any, name: str, observer: int, controller: ObserverController | None
     ) -> None:
         """An observer finished the handshake: pysyncobj takes it as a read-only node (a new
         Node per connection), which the leader sends its appends to; we remember its id."""

@@ -37,6 +37,7 @@ __all__ = [
     "VoterChangeError",
     "apply_changes",
     "check_add",
+    "check_base",
     "check_live_majority",
     "counted_live",
     "journal_entries",
@@ -211,6 +212,8 @@ class Observed:
     match_index: int | None
     raft_address: str | None = None
     directory_id: str | None = None
+    # The addresses it counts its voters from, changed by the log (see check_base).
+    base: tuple[str, ...] = ()
 
 
 def check_add(
@@ -286,6 +289,33 @@ def check_add(
             f"node {voter_id} is not caught up: its log ends at {best}, the leader's commit "
             f"index is {commit_index}; retry once it has caught up",
         )
+
+
+def check_base(
+    voter_id: int, base: Sequence[str], entries: Sequence[Entry], voters: Mapping[str, int | None]
+) -> None:
+    """Raises VoterChangeError unless observer ``voter_id``, counting its voters from
+    ``base`` (its handshake's base voters: controller.quorum.bootstrap.servers) changed by
+    the log's membership entries, counts the leader's ``voters``; ``entries`` are the
+    leader's journal (the log after its dump, if any).
+
+    Until it has a dump, a joined controller counts its voters that way (kraft/voters
+    log_voters): a base that leaves a voter out would make it turn voter, or restart, with a
+    minority that can elect it beside the real quorum. Checked on the leader's entries after
+    its dump, the answer is exact when they start at 1 and never wrong otherwise: a voter the
+    compacted entries changed that the later ones do not counts the same either way only
+    when the base already agrees with the leader's set on it (else refused)."""
+    counted = apply_changes(base, entries)
+    actual = tuple(sorted(voters))
+    if base and counted == actual:
+        return
+    raise VoterChangeError(
+        "INVALID_REQUEST",
+        f"node {voter_id} counts the voters from its controller.quorum.bootstrap.servers "
+        f"({', '.join(base) or 'not said: an older version'}) and the log as "
+        f"{', '.join(counted)}, but they are {', '.join(actual)}: restart it with bootstrap "
+        "servers naming every voter, then add it",
+    )
 
 
 def counted_live(

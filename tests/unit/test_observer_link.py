@@ -32,16 +32,30 @@ def test_anything_else_is_no_observer(message: object) -> None:
 
 
 def test_a_controller_waiting_to_be_added_says_its_raft_address_and_directory_id() -> None:
-    hello = observer_hello(6, ("127.0.0.1:9103", "J8kcWq2NT9ycFZ2Hvr5bOA"))
-    assert hello == "observer 6 127.0.0.1:9103 J8kcWq2NT9ycFZ2Hvr5bOA"
-    assert parse_observer_hello(hello) == (6, ("127.0.0.1:9103", "J8kcWq2NT9ycFZ2Hvr5bOA"))
+    base = ("127.0.0.1:9093", "127.0.0.1:9095")
+    hello = observer_hello(6, ("127.0.0.1:9103", "J8kcWq2NT9ycFZ2Hvr5bOA", base))
+    assert hello == (
+        "observer 6 127.0.0.1:9103 J8kcWq2NT9ycFZ2Hvr5bOA 127.0.0.1:9093,127.0.0.1:9095"
+    )
+    assert parse_observer_hello(hello) == (
+        6,
+        ("127.0.0.1:9103", "J8kcWq2NT9ycFZ2Hvr5bOA", base),
+    )
     assert observer_id_of(hello) == 6
     assert parse_observer_hello(observer_hello(4, None)) == (4, None)
+    # A hello without the base voters (an older node): the leader refuses to add it.
+    assert parse_observer_hello("observer 6 127.0.0.1:9103 D") == (6, ("127.0.0.1:9103", "D", ()))
 
 
 @pytest.mark.parametrize(
     "message",
-    ["observer 6 127.0.0.1:9103", "observer 6 nohost D", "observer 6 h:1 D extra", "observer 6  "],
+    [
+        "observer 6 127.0.0.1:9103",
+        "observer 6 nohost D",
+        "observer 6 h:1 D extra",
+        "observer 6 h:1 D h:2 extra",
+        "observer 6  ",
+    ],
 )
 def test_a_malformed_controller_hello_is_no_observer(message: str) -> None:
     assert parse_observer_hello(message) is None

@@ -560,6 +560,34 @@ def test_an_observer_turns_voter_once_its_add_is_committed(tmp_path: Path) -> No
         observer._journal.close()
 
 
+# -- a new voter counts its voters as the leader does -------------------------------------------
+
+
+def test_an_add_is_refused_when_the_new_voter_would_count_other_voters() -> None:
+    from kraft.voters import check_base
+
+    a4, a5 = "127.0.0.1:9099", "127.0.0.1:9101"
+    voters = {A1: 1, A2: 2, A3: 3, a4: 4, a5: 5}
+    # Formatted with 1, 2, 3; the log added 4 and 5. Until it has a dump, node 6 counts its
+    # voters as its base changed by the log: with base {1} that is {1, 4, 5}, and {1, 4, 5, 6}
+    # after its add (3 of 6 real voters): a minority that could elect it.
+    entries = [(b"\x01", 1, 1), (membership("add", a4), 2, 1), (membership("add", a5), 3, 1)]
+    with pytest.raises(VoterChangeError) as caught:
+        check_base(6, (A1,), entries, voters)
+    assert caught.value.kind == "INVALID_REQUEST"
+    assert caught.value.message == (
+        f"node 6 counts the voters from its controller.quorum.bootstrap.servers ({A1}) and "
+        f"the log as {A1}, {a4}, {a5}, but they are {A1}, {A2}, {A3}, {a4}, {a5}: restart it "
+        "with bootstrap servers naming every voter, then add it"
+    )
+    # The formatted voters, or the voters now, count the same as the leader.
+    check_base(6, (A1, A2, A3), entries, voters)
+    check_base(6, (A1, A2, A3, a4, a5), entries, voters)
+    # A hello naming no base (an older node) cannot be vouched for.
+    with pytest.raises(VoterChangeError):
+        check_base(6, (), entries, voters)
+
+
 # -- a change keeps a live majority ---------------------------------------------------------------
 
 
