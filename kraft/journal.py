@@ -72,6 +72,10 @@ _INDEX_TERM = struct.Struct(">QQ")
 
 META_VERSION = 1
 
+# The first byte of a pysyncobj membership entry's command (syncobj._COMMAND_TYPE.MEMBERSHIP;
+# kraft/voters.py MEMBERSHIP).
+MEMBERSHIP_COMMAND = b"\x02"
+
 Entry = tuple[bytes, int, int]  # (command, index, term): pysyncobj's entry shape
 
 
@@ -227,8 +231,28 @@ class DurableJournal:
             except OSError:
                 pass  # `failed` is set: the quorum applies nothing more and stops
         if self._meta["commit_index"] != raftCommitIndex:
+            passes_change = self._has_membership(self._meta["commit_index"], raftCommitIndex)
             self._meta["commit_index"] = raftCommitIndex
             self._meta_saved = False
+            if passes_change and self.failed is None:
+                # A start decides voter or observer by whether its "add self" is known
+                # committed (server/main.py): a voter change's commit is saved at once, the
+                # rest lazily (onOneSecondTimer).
+                try:
+                    self._store_meta()
+                except OSError:
+                    pass  # `failed` is set: the quorum applies nothing more and stops
+
+    def _has_membership(self, after: int, through: int) -> bool:
+        """Whether an entry with an index in (``after``, ``through``] is a voter change."""
+        if not self._entries or through <= after:
+            return False
+        first = self._entries[0][1]
+        start = max(after + 1 - first, 0)
+        stop = min(through + 1 - first, len(self._entries))
+        return any(
+            command[:1] == MEMBERSHIP_COMMAND for command, _i, _t in self._entries[start:stop]
+        )
 
     def getRaftCommitIndex(self) -> int:  # noqa: N802
         return int(self._meta["commit_index"])

@@ -29,7 +29,7 @@ import orjson
 
 from kraft.dump import decode_dump
 from kraft.errors import MetadataSnapshotError
-from kraft.journal import FILE_HEADER, Entry, parse_entries
+from kraft.journal import FILE_HEADER, MEMBERSHIP_COMMAND, Entry, parse_entries
 
 __all__ = [
     "CATCH_UP_LAG_ENTRIES",
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 # pysyncobj's command type byte of a membership entry (syncobj._COMMAND_TYPE.MEMBERSHIP).
-MEMBERSHIP = 2
+MEMBERSHIP = MEMBERSHIP_COMMAND[0]
 # How far behind the leader's commit index a new voter's log may end when it is added. Kafka
 # adds a voter only once its fetch offset reached the leader's high watermark at the time of
 # the check; entries committed meanwhile are a few at most (one append round).
