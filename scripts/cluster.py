@@ -678,18 +678,67 @@ def _removed_in_time(
     auth: tuple[str, str] | None,
     deadline: float,
 ) -> bool:
-    """Whether the quorum's voters (kraft-metadata-quorum describe --status through a ready
-    controller) leave ``node`` out before ``deadline``."""
+    """Whether the quorum's voters (kraft-metadata-quorum describe through a ready
+    controller) leave ``node`` out, committed, before ``deadline``.
+
+    The voters it shows count an uncommitted removal already (the log's latest set), which a
+    new leader may still overwrite: the removal is in the leader's log at or below its log
+    end once the set leaves the node out, so it is committed once the high watermark reaches
+    that log end with the node still out."""
+    target: int | None = None
     while True:
         via = _ready_controller(nodes, auth, node)
         if via is not None:
             out = _quorum_tool(directory, via, auth, "describe", "--status")
-            voters = voter_ids_of(out.stdout) if out.returncode == 0 else None
-            if voters is not None and node.node_id not in voters:
+            status = out.stdout if out.returncode == 0 else ""
+            voters = voter_ids_of(status)
+            if voters is None or node.node_id in voters:
+                target = None  # not out (again: a new leader overwrote the removal)
+            elif target is None:
+                table = _quorum_tool(directory, via, auth, "describe", "--replication")
+                target = leader_log_end_of(table.stdout) if table.returncode == 0 else None
+            elif removal_committed(node.node_id, status, target):
                 return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(_REMOVAL_POLL_S)
+
+
+def removal_committed(node_id: int, status: str, target: int) -> bool:
+    """Whether describe --status' ``status`` shows voter ``node_id`` out with the high
+    watermark at or past ``target``: the leader's log end read once the set left it out."""
+    voters = voter_ids_of(status)
+    watermark = _status_int(status, "HighWatermark")
+    return (
+        voters is not None
+        and node_id not in voters
+        and watermark is not None
+        and watermark >= target
+    )
+
+
+def leader_log_end_of(table: str) -> int | None:
+    """The Leader row's LogEndOffset in kraft-metadata-quorum describe --replication."""
+    lines = [line.split("\t") for line in table.splitlines()]
+    if not lines:
+        return None
+    header = [cell.strip() for cell in lines[0]]
+    if "LogEndOffset" not in header or "Status" not in header:
+        return None
+    end, state = header.index("LogEndOffset"), header.index("Status")
+    for cells in lines[1:]:
+        cells = [cell.strip() for cell in cells]
+        if len(cells) > max(end, state) and cells[state] == "Leader":
+            return int(cells[end]) if cells[end].isdigit() else None
+    return None
+
+
+def _status_int(status: str, field: str) -> int | None:
+    for line in status.splitlines():
+        name, _sep, value = line.partition(":")
+        if name.strip() == field:
+            return int(value.strip()) if value.strip().isdigit() else None
+    return None
 
 
 def voter_ids_of(status: str) -> set[int] | None:
