@@ -1353,12 +1353,12 @@ class MetadataQuorum:
         old.destroy_synchronous()
         DUMP_PATHS.discard(str(self.data_dir / DUMP_FILE))
         self._journal.close()
-        self.start_voters = log_voters(
-            self.data_dir, DUMP_FILE, JOURNAL_FILE, self._formatted_voters()
-        )
-        self.self_address = address
-        self._caught_up_with = None
         try:
+            self.start_voters = log_voters(
+                self.data_dir, DUMP_FILE, JOURNAL_FILE, self._formatted_voters()
+            )
+            self.self_address = address
+            self._caught_up_with = None
             self._start_sync()
         except Exception as e:
             self._fatal = QuorumStoppedError(

@@ -178,19 +178,31 @@ def log_voters(
     controller.quorum.bootstrap.servers gives those, the voters when it joined: every
     original voter not removed since is among them, and the journal's changes say the rest).
 
-    Reads the files only; a torn journal tail or a bad dump counts as absent here (the
-    quorum's own start reports them)."""
+    Reads the files only; a torn journal tail counts as absent here (the journal cuts it
+    when it opens). A dump that exists but does not decode raises MetadataSnapshotError
+    naming the file (OSError when it cannot be read): pysyncobj would skip it and go on with
+    the voters of ``base``, which may not be the log's, so the node must not start."""
     dump_voters: tuple[str, ...] | None = None
     dump_index = 0
     entries = journal_entries(data_dir, journal_file)
+    path = data_dir / dump_file
     try:
-        dump = decode_dump((data_dir / dump_file).read_bytes())
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = None
+    if data is not None:
+        try:
+            dump = decode_dump(data)
+        except MetadataSnapshotError as e:
+            raise MetadataSnapshotError(
+                f"the metadata dump {path} does not decode ({e}): this node cannot tell the "
+                "quorum's voters; restore the file, or move the metadata directory aside to "
+                "follow the log afresh"
+            ) from None
         dump_voters = tuple(v for v in dump.voters if _is_address(v))
         dump_index = dump.last_entry[1]
         if not continues_dump(entries, dump.prev_entry, dump.last_entry):
             entries = []  # pysyncobj clears such a journal when it loads the dump
-    except (OSError, MetadataSnapshotError):
-        pass
     later = [e for e in entries if e[1] > dump_index]
     if dump_voters is None and not any(membership_change(e[0]) for e in later):
         return None

@@ -140,7 +140,12 @@ def start_quorum(
     # The voter set is the log's once it names one (kraft/voters.py): a controller that the
     # log does not list (one joining with controller.quorum.bootstrap.servers, or one that was
     # removed) follows the log as an observer, and becomes a voter when the log makes it one.
-    in_log = log_voters(data_dir, DUMP_FILE, JOURNAL_FILE, config.quorum_addresses)
+    try:
+        in_log = log_voters(data_dir, DUMP_FILE, JOURNAL_FILE, config.quorum_addresses)
+    except ValueError as e:  # a dump that does not decode: the message names the file
+        raise StartupError(str(e)) from None
+    except OSError as e:
+        raise StartupError(f"cannot read {data_dir}: {e}") from None
     if in_log is None:
         voter = config.is_controller and config.node_id in config.voters
     else:

@@ -674,3 +674,15 @@ def test_a_journal_that_does_not_continue_the_dump_counts_for_nothing(tmp_path: 
         first_index=9,
     )
     assert log_voters(tmp_path, "metadata.dump", "raft-journal.log", ()) == (A1, A2, A3)
+
+
+def test_a_dump_that_does_not_decode_stops_the_start(tmp_path: Path) -> None:
+    from kraft.errors import MetadataSnapshotError
+    from kraft.quorum import DUMP_FILE, JOURNAL_FILE
+
+    # pysyncobj would skip it and go on with the base's voters, which need not be the log's.
+    (tmp_path / DUMP_FILE).write_bytes(b"not a dump")
+    with pytest.raises(MetadataSnapshotError, match="does not decode"):
+        log_voters(tmp_path, DUMP_FILE, JOURNAL_FILE, (A1, A2, A3))
+    (tmp_path / DUMP_FILE).unlink()
+    assert log_voters(tmp_path, DUMP_FILE, JOURNAL_FILE, (A1, A2, A3)) is None  # no dump
