@@ -105,6 +105,7 @@ from kraft.voters import (
     log_voters,
     pending_change,
     uncommitted_add,
+    undo_changes,
 )
 from storage.durable import fsync_dir, fsync_file
 
@@ -954,7 +955,12 @@ class MetadataQuorum:
         try:
             with self._lock:
                 state = self._state.to_snapshot()
-            dump = Dump(tuple(last), tuple(prev), voters_of(list(cluster)), state)
+            # pysyncobj hands over its voters now, changed by membership entries appended
+            # after the dump's last one (not committed, perhaps: a new leader may overwrite
+            # them, and a restart from this dump would bring such a change back): the dump
+            # holds the set at its own index.
+            voters = undo_changes(voters_of(list(cluster)), self._journal[:], int(last[1]))
+            dump = Dump(tuple(last), tuple(prev), voters, state)
             self._dump_written_inode = write_dump_file(Path(file_name), dump)
         except Exception:
             logger.exception("writing the metadata dump %s failed", file_name)

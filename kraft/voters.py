@@ -48,6 +48,7 @@ __all__ = [
     "membership_change",
     "pending_change",
     "uncommitted_add",
+    "undo_changes",
 ]
 
 # pysyncobj's command type byte of a membership entry (syncobj._COMMAND_TYPE.MEMBERSHIP).
@@ -100,6 +101,26 @@ def apply_changes(voters: Iterable[str], entries: Iterable[Entry]) -> tuple[str,
             current.append(address)
         elif kind == "rem" and address in current:
             current.remove(address)
+    return tuple(sorted(current))
+
+
+def undo_changes(voters: Iterable[str], entries: Sequence[Entry], after: int) -> tuple[str, ...]:
+    """The voter set as it was at index ``after``, given ``voters`` (the set now, changed by
+    every membership entry appended) and the log's ``entries``: the membership entries above
+    ``after`` undone, latest first. Exact under the rules of a change (an add only of a
+    non-voter, a removal only of a voter)."""
+    current = set(voters)
+    for command, index, _term in reversed(entries):
+        if index <= after:
+            break
+        change = membership_change(command)
+        if change is None:
+            continue
+        kind, address = change
+        if kind == "add":
+            current.discard(address)
+        else:
+            current.add(address)
     return tuple(sorted(current))
 
 

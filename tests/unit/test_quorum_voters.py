@@ -686,3 +686,33 @@ def test_a_dump_that_does_not_decode_stops_the_start(tmp_path: Path) -> None:
         log_voters(tmp_path, DUMP_FILE, JOURNAL_FILE, (A1, A2, A3))
     (tmp_path / DUMP_FILE).unlink()
     assert log_voters(tmp_path, DUMP_FILE, JOURNAL_FILE, (A1, A2, A3)) is None  # no dump
+
+
+def test_a_dump_holds_the_voters_at_its_index_not_a_later_uncommitted_change(
+    tmp_path: Path,
+) -> None:
+    from kraft.dump import decode_dump
+    from kraft.journal import DurableJournal
+    from kraft.quorum import JOURNAL_FILE, META_FILE, MetadataQuorum
+
+    # The dump is cut at entry 2 (the last applied); entry 3 adds 6 and is not committed.
+    # pysyncobj hands _serialize its voters now, 6 among them: a new leader may overwrite
+    # entry 3, and a restart from the dump would bring 6 back.
+    write_journal(tmp_path / JOURNAL_FILE, [b"\x01", b"\x01", membership("add", A6), b"\x01"])
+    quorum = MetadataQuorum(1, A1, {2: A2, 3: A3}, tmp_path, "secret")
+    quorum._journal = DurableJournal(tmp_path / JOURNAL_FILE, tmp_path / META_FILE)
+    try:
+        dump_path = tmp_path / "dump.tmp"
+        cluster = [TCPNode(a) for a in (A1, A2, A3, A6)]
+        quorum._serialize(str(dump_path), ((b"\x01", 2, 1), (b"\x01", 1, 1), cluster))
+        assert decode_dump(dump_path.read_bytes()).voters == (A1, A2, A3)
+        # A removal above the dump's index is undone the same way.
+        cluster = [TCPNode(a) for a in (A1, A2)]
+        write_journal(tmp_path / "j2", [b"\x01", b"\x01", membership("rem", A3)])
+        quorum._journal.close()
+        (tmp_path / "j2").replace(tmp_path / JOURNAL_FILE)
+        quorum._journal = DurableJournal(tmp_path / JOURNAL_FILE, tmp_path / META_FILE)
+        quorum._serialize(str(dump_path), ((b"\x01", 2, 1), (b"\x01", 1, 1), cluster))
+        assert decode_dump(dump_path.read_bytes()).voters == (A1, A2, A3)
+    finally:
+        quorum._journal.close()
