@@ -187,24 +187,10 @@ class MetadataObserver(MetadataQuorum):
         if self.voting:
             return super().status()
         sync = self._sync
-        snapshot = self.snapshot_state()
-        if snapshot.applied_index != self._digest_cache[0]:
-            self._digest_cache = (snapshot.applied_index, snapshot.digest())
-        base: dict[str, Any] = {
-            "node_id": self.node_id,
-            "metadata_applied_index": snapshot.applied_index,
-            "metadata_digest": self._digest_cache[1],
-            "observer": True,
-        }
+        base = {**self._status_head(), "observer": True}
         if sync is None:
             return {**base, "running": False, "leader_id": None, "voters": [], "observers": []}
-        status: dict[str, Any] = {}
-        for _attempt in range(3):  # the tick thread may resize a dict while we read it
-            try:
-                status = sync.getStatus()
-                break
-            except RuntimeError:
-                continue
+        status = self._sync_status(sync)
         leader = sync._getLeader()
         leader_address = None if leader is None else leader.id
         now = time.monotonic()
@@ -227,7 +213,7 @@ class MetadataObserver(MetadataQuorum):
             "leader_id": self.leader_id(),
             "term": status.get("raft_term"),
             "commit_index": status.get("commit_idx"),
-            "applied_index": max(status.get("last_applied", 0), snapshot.applied_index),
+            "applied_index": max(status.get("last_applied", 0), base["metadata_applied_index"]),
             "voters": voters,
             "observers": [
                 {

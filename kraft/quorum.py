@@ -1392,26 +1392,36 @@ class MetadataQuorum:
         """This node's Raft term (0 before start)."""
         return int(self._sync.raftCurrentTerm) if self._sync is not None else 0
 
-    def status(self) -> dict[str, Any]:
-        """This node's view of the quorum, for /v1/cluster/quorum."""
-        sync = self._sync
+    def _status_head(self) -> dict[str, Any]:
+        """What every quorum view starts with: this node and its applied metadata (the digest
+        computed once per applied index)."""
         snapshot = self.snapshot_state()
         if snapshot.applied_index != self._digest_cache[0]:
             self._digest_cache = (snapshot.applied_index, snapshot.digest())
-        base: dict[str, Any] = {
+        return {
             "node_id": self.node_id,
             "metadata_applied_index": snapshot.applied_index,
             "metadata_digest": self._digest_cache[1],
         }
-        if sync is None:
-            return {**base, "running": False, "leader_id": None, "voters": []}
-        status: dict[str, Any] = {}
-        for _attempt in range(3):  # the tick thread may resize a dict while we read it
+
+    @staticmethod
+    def _sync_status(sync: Any) -> dict[str, Any]:
+        """pysyncobj's status, read from the event loop: the tick thread may resize a dict
+        while it is read, so a failed read is tried again (at most three times)."""
+        for _attempt in range(3):
             try:
-                status = sync.getStatus()
-                break
+                return dict(sync.getStatus())
             except RuntimeError:
                 continue
+        return {}
+
+    def status(self) -> dict[str, Any]:
+        """This node's view of the quorum, for /v1/cluster/quorum."""
+        sync = self._sync
+        base = self._status_head()
+        if sync is None:
+            return {**base, "running": False, "leader_id": None, "voters": []}
+        status = self._sync_status(sync)
         is_leader = status.get("state") == 2
         leader_id = self.leader_id()
         now = time.monotonic()
@@ -1451,7 +1461,7 @@ class MetadataQuorum:
             # pysyncobj counts an entry applied only after its write's callback ran, so a
             # writer woken by that callback could read one less than its own index; our state
             # counts it first (under the lock). pysyncobj's also counts its own no-op entries.
-            "applied_index": max(status.get("last_applied", 0), snapshot.applied_index),
+            "applied_index": max(status.get("last_applied", 0), base["metadata_applied_index"]),
             "voters": voters,
             "observers": self._observers(sync, is_leader, now),
         }

@@ -19,6 +19,7 @@ import pytest
 from scripts.node_process import Cluster, run_tool, wait_until
 from tests.integration.test_cluster import create_topic
 from tests.integration.test_failover import partition_view, read_records
+from tests.integration.test_reassignment import log_bytes
 from tests.integration.test_replication import produce, wait_identical_replicas
 from tests.integration.writer import IdempotentWriter
 
@@ -107,10 +108,7 @@ def test_a_broker_added_under_load_takes_over_a_partition_and_loses_no_record(
     assert all(count == 1 for count in stored.values())
     replicas = [cluster.node(r) for r in target]
     wait_identical_replicas(replicas, TOPIC)
-    files = [
-        sorted((f.name, f.read_bytes()) for f in (n.log_dir / f"{TOPIC}-0").glob("*.log"))
-        for n in replicas
-    ]
+    files = [log_bytes(n, TOPIC) for n in replicas]
     assert files[0] and all(f == files[0] for f in files[1:])
     dropped = cluster.node(leader)
     wait_until(
