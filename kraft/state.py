@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -171,6 +171,19 @@ class BrokerState:
     raft_address: str
     fenced: bool
     rack: str | None = None  # Kafka's broker.rack, from the latest registration
+
+    @classmethod
+    def registered(cls, r: RegisterBrokerRecord) -> BrokerState:
+        """The broker as its registration record describes it."""
+        return cls(
+            r.broker_id,
+            r.incarnation_id,
+            r.broker_epoch,
+            r.http_url,
+            r.raft_address,
+            r.fenced,
+            r.rack,
+        )
 
     def describe(self) -> str:
         fenced = "fenced" if self.fenced else "unfenced"
@@ -389,15 +402,7 @@ class MetadataState:
             raise IllegalRecordError(
                 r, old.describe(), "a re-registration needs a larger broker epoch"
             )
-        self._brokers[r.broker_id] = BrokerState(
-            r.broker_id,
-            r.incarnation_id,
-            r.broker_epoch,
-            r.http_url,
-            r.raft_address,
-            r.fenced,
-            r.rack,
-        )
+        self._brokers[r.broker_id] = BrokerState.registered(r)
         # Not a rule on the epoch (journals written before this memory existed reuse epochs
         # after an unregistration, and must load): the controller's plan picks a larger one.
         self._unregistered_epochs.pop(r.broker_id, None)
@@ -417,15 +422,7 @@ class MetadataState:
         if broker.fenced == fenced:
             state = "fenced" if fenced else "unfenced"
             raise IllegalRecordError(r, broker.describe(), f"the broker is already {state}")
-        self._brokers[r.broker_id] = BrokerState(
-            broker.id,
-            broker.incarnation_id,
-            broker.epoch,
-            broker.http_url,
-            broker.raft_address,
-            fenced,
-            broker.rack,
-        )
+        self._brokers[r.broker_id] = replace(broker, fenced=fenced)
 
     def _fence_broker(self, r: FenceBrokerRecord) -> None:
         self._set_fenced(r, True)
@@ -854,15 +851,7 @@ def _state_from_json(obj: Any) -> MetadataState:
         )
         if r.broker_id in state._brokers:
             raise ValueError(f"broker {r.broker_id} appears twice")
-        state._brokers[r.broker_id] = BrokerState(
-            r.broker_id,
-            r.incarnation_id,
-            r.broker_epoch,
-            r.http_url,
-            r.raft_address,
-            r.fenced,
-            r.rack,
-        )
+        state._brokers[r.broker_id] = BrokerState.registered(r)
     for t in top["topics"]:
         t = _keys(t, "name", "topic_id", "configs", "partitions")
         topic = TopicRecord(t["name"], t["topic_id"])
