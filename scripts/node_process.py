@@ -37,7 +37,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,8 @@ ROLES = (COMBINED, CONTROLLER, BROKER)
 _HANDED_OUT: set[int] = set()
 # Listening ports are chosen from here up to the kernel's ephemeral range (below).
 _LISTEN_PORT_LOW = 20000
+# Below this many ports to choose from, bind(0) is left to pick (a random draw would collide).
+_LISTEN_PORTS_MIN = 1000
 
 
 def _ephemeral_low() -> int:
@@ -67,6 +69,24 @@ def _ephemeral_low() -> int:
             return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return 32768
+
+
+def listen_port_range() -> range:
+    """The ports :func:`free_ports` draws from: [20000, the ephemeral range's start), and under
+    pytest-xdist only this worker's slice of it (``PYTEST_XDIST_WORKER`` gwN of
+    ``PYTEST_XDIST_WORKER_COUNT``, inherited by the processes a test starts).
+
+    _HANDED_OUT keeps one process from handing a port out twice, but two workers are two
+    processes: each could check the same port free and give it to a node before the other's
+    node binds it. Disjoint slices make that impossible."""
+    low, high = _LISTEN_PORT_LOW, _ephemeral_low()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 1:
+        index, workers = int(worker[2:]), int(count)
+        size = (high - low) // workers
+        low, high = low + index * size, low + (index + 1) * size
+    return range(low, high)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -82,24 +102,19 @@ def free_ports(count: int) -> list[int]:
     They are taken below the kernel's ephemeral range: a port from bind(0) is an ephemeral
     one, which the kernel may give an outgoing connection (the nodes, clients and Toxiproxy
     make many) between this call and the bind, and the node then fails with "address already
-    in use" (seen once in the chaos tier). Below the range only an explicit bind competes."""
-    high = _ephemeral_low() - 1
+    in use" (seen once in the chaos tier). Below the range only an explicit bind competes,
+    and under pytest-xdist each worker draws from its own slice (:func:`listen_port_range`)."""
+    ports = listen_port_range()
     rng = random.SystemRandom()
-    ports: list[int] = []
+    chosen: list[int] = []
     for _ in range(100 * count):
-        if len(ports) == count:
-            return ports
-        port = rng.randint(_LISTEN_PORT_LOW, high) if high > _LISTEN_PORT_LOW + 1000 else 0
-        if port in _HANDED_OUT:
+        if len(chosen) == count:
+            return chosen
+        port = rng.choice(ports) if len(ports) > _LISTEN_PORTS_MIN else _kernel_port()
+        if port in _HANDED_OUT or not _bindable(port):
             continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            port = s.getsockname()[1]
         _HANDED_OUT.add(port)
-        ports.append(port)
+        chosen.append(port)
     raise RuntimeError(f"no {count} free ports found")
 
 
@@ -107,24 +122,56 @@ PORT_RUN_ATTEMPTS = 50
 
 
 def free_port_run(length: int) -> int:
-    """A base port P with P..P+length-1 all free right now (retrying other candidates)."""
-    for _ in range(PORT_RUN_ATTEMPTS):
-        base = free_ports(1)[0]
-        if base + length - 1 > 65535:
+    """A base port P with P..P+length-1 all free right now, inside this process's range
+    (:func:`listen_port_range`) and handed out as a whole: no later :func:`free_ports` or
+    :func:`free_port_run` of this process answers one of them."""
+    ports = listen_port_range()
+    bases: Iterable[int]
+    if len(ports) > _LISTEN_PORTS_MIN:
+        # Every base in turn from a random one, not random draws: the ports handed out fill
+        # the range as a session goes on (hundreds of clusters), and a random run of ten then
+        # meets one of them more often than not.
+        start = random.SystemRandom().randrange(len(ports))
+        bases = (ports[(start + i) % len(ports)] for i in range(len(ports)))
+    else:
+        bases = (_kernel_port() for _ in range(PORT_RUN_ATTEMPTS))
+    for base in bases:
+        run = range(base, base + length)
+        if run[-1] > 65535 or (len(ports) > _LISTEN_PORTS_MIN and run[-1] not in ports):
+            continue
+        if any(port in _HANDED_OUT for port in run):
             continue
         held: list[socket.socket] = []
         try:
-            for port in range(base, base + length):
+            for port in run:
                 s = socket.socket()
                 held.append(s)
                 s.bind(("127.0.0.1", port))
-            return base
         except OSError:
             continue
         finally:
             for s in held:
                 s.close()
+        _HANDED_OUT.update(run)
+        return base
     raise AssertionError(f"no run of {length} free ports found")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _kernel_port() -> int:
+    """A port bind(0) picks (an ephemeral one): only when the range is too small to draw from."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
 
 
 def run_tool(
