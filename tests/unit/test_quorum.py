@@ -31,6 +31,7 @@ from kraft.records import (
     TopicRecord,
 )
 from kraft.state import MetadataState
+from scripts.node_process import free_ports
 from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
@@ -44,10 +45,10 @@ UNTIL_S = 15
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port below the ephemeral range, this xdist worker's own (free_ports): a bind(0) port
+    is one the kernel may give an outgoing connection before the quorum binds it."""
+    (port,) = free_ports(1)
+    return port
 
 
 def broker(node_id: int = 1) -> RegisterBrokerRecord:
