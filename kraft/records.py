@@ -23,6 +23,8 @@ Tuples are JSON arrays; None is null. Type names and their fields (all versions 
     register_broker   broker_id, incarnation_id, broker_epoch, http_url, raft_address ("" for
                       a broker-only node), fenced
                       [rack: the broker's broker.rack, left out when it has none]
+                      [kafka_address: host:port of its advertised KAFKA listener (Kafka's
+                      protocol), left out when it has none]
     fence_broker      broker_id, broker_epoch
     unfence_broker    broker_id, broker_epoch
     unregister_broker broker_id, broker_epoch
@@ -252,6 +254,9 @@ class RegisterBrokerRecord(MetadataRecord):
     fenced: bool = True
     # Kafka's broker.rack (None: the broker has none); rack-aware placement reads it.
     rack: str | None = None
+    # The advertised KAFKA listener (host:port) that Kafka's clients reach this broker at
+    # (Metadata, DescribeCluster); None: the broker serves no Kafka listener.
+    kafka_address: str | None = None
 
     def _validate(self) -> None:
         self._check_range("broker_id", 0, INT32_MAX)
@@ -264,13 +269,16 @@ class RegisterBrokerRecord(MetadataRecord):
             _check_host_port(self, "raft_address")
         if self.rack is not None:
             self._check_string("rack", CONFIG_VALUE_LENGTH_MAX)
+        if self.kafka_address is not None:
+            _check_host_port(self, "kafka_address")
 
     def to_json_dict(self) -> dict[str, Any]:
-        # The rack only when there is one, so a registration without one keeps the bytes it
-        # had before racks existed.
+        # The rack and the Kafka address only when there is one, so a registration without
+        # them keeps the bytes it had before they existed.
         out = super().to_json_dict()
-        if out["rack"] is None:
-            del out["rack"]
+        for name in ("rack", "kafka_address"):
+            if out[name] is None:
+                del out[name]
         return out
 
 

@@ -171,6 +171,8 @@ class BrokerState:
     raft_address: str
     fenced: bool
     rack: str | None = None  # Kafka's broker.rack, from the latest registration
+    # host:port of its advertised KAFKA listener, from the latest registration (None: none).
+    kafka_address: str | None = None
 
     @classmethod
     def registered(cls, r: RegisterBrokerRecord) -> BrokerState:
@@ -183,6 +185,7 @@ class BrokerState:
             r.raft_address,
             r.fenced,
             r.rack,
+            r.kafka_address,
         )
 
     def describe(self) -> str:
@@ -745,6 +748,9 @@ def _broker_json(b: BrokerState) -> dict[str, Any]:
     if b.rack is not None:
         # Only for a broker with a rack, so a cluster without racks keeps its snapshot bytes.
         out["rack"] = b.rack
+    if b.kafka_address is not None:
+        # Likewise: a cluster without Kafka listeners keeps its snapshot bytes and digest.
+        out["kafka_address"] = b.kafka_address
     return out
 
 
@@ -835,10 +841,11 @@ def _state_from_json(obj: Any) -> MetadataState:
     state._applied_index = _int(top["applied_index"], "applied_index")
     state._next_producer_id = _int(top["next_producer_id"], "next_producer_id")
     for b in top["brokers"]:
-        rack = None
-        if type(b) is dict and "rack" in b:
+        rack = kafka_address = None
+        if type(b) is dict and ("rack" in b or "kafka_address" in b):
             b = dict(b)
-            rack = b.pop("rack")
+            rack = b.pop("rack", None)
+            kafka_address = b.pop("kafka_address", None)
         b = _keys(b, "id", "incarnation_id", "epoch", "http_url", "raft_address", "fenced")
         r = RegisterBrokerRecord(
             b["id"],
@@ -848,6 +855,7 @@ def _state_from_json(obj: Any) -> MetadataState:
             b["raft_address"],
             b["fenced"],
             rack,
+            kafka_address,
         )
         if r.broker_id in state._brokers:
             raise ValueError(f"broker {r.broker_id} appears twice")

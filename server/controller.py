@@ -246,9 +246,11 @@ def plan_register_broker(
     *,
     session_alive: bool,
     rack: str | None = None,
+    kafka_address: str | None = None,
 ) -> list[MetadataRecord]:
     """A (re)registration, fenced until the broker has caught up on metadata; ``rack`` is
-    the broker's broker.rack (None: none), which a re-registration may change.
+    the broker's broker.rack (None: none) and ``kafka_address`` the host:port of its
+    advertised KAFKA listener (None: none), which a re-registration may change.
 
     A live broker of the same id but another incarnation (another process started with the
     same ``node.id``) is refused, as Kafka refuses a duplicate registration.
@@ -281,6 +283,7 @@ def plan_register_broker(
             raft_address=raft_address,
             fenced=True,
             rack=rack,
+            kafka_address=kafka_address,
         )
     except MetadataRecordError as e:  # an empty or overlong rack, a URL that is no URL
         raise ApiError(INVALID_REQUEST, f"registration of broker {broker_id}: {e}") from None

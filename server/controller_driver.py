@@ -199,11 +199,16 @@ class ControllerDriver:
             rack = body.get("rack")  # broker.rack, absent or null for none
             if rack is not None and not isinstance(rack, str):
                 raise TypeError("rack")
+            # host:port of the advertised KAFKA listener, absent or null for none
+            kafka_address = body.get("kafka_address")
+            if kafka_address is not None and not isinstance(kafka_address, str):
+                raise TypeError("kafka_address")
         except (KeyError, TypeError, ValueError):
             raise ApiError(
                 INVALID_REQUEST,
                 "a registration needs broker_id, incarnation_id, "
-                "http_url, raft_address and cluster_id (and a rack: a string or null)",
+                "http_url, raft_address and cluster_id (and a rack and a kafka_address: "
+                "strings or null)",
             ) from None
         if cluster_id != self.cluster_id:
             raise ApiError(
@@ -227,6 +232,7 @@ class ControllerDriver:
                 raft_address,
                 session_alive=alive,
                 rack=rack,
+                kafka_address=kafka_address,
             )
             return written
 

@@ -407,7 +407,15 @@ async def register_broker(request: web.Request) -> web.Response:
     require_internal_peer(request)
     body = await _json_object(
         request,
-        {"cluster_id", "broker_id", "incarnation_id", "http_url", "raft_address", "rack"},
+        {
+            "cluster_id",
+            "broker_id",
+            "incarnation_id",
+            "http_url",
+            "raft_address",
+            "rack",
+            "kafka_address",
+        },
         {"cluster_id", "broker_id", "incarnation_id", "http_url", "raft_address"},
     )
     return json_response(await node_of(request).controller.register(body))

@@ -137,6 +137,12 @@ class Node:
                 "raft_address": config.raft_address,
                 # Only when set: a controller from before racks refuses a field it does not know.
                 **({} if config.rack is None else {"rack": config.rack}),
+                # Likewise the advertised KAFKA listener (Kafka's clients learn it in Metadata).
+                **(
+                    {}
+                    if config.advertised_kafka_address is None
+                    else {"kafka_address": config.advertised_kafka_address}
+                ),
             },
             lambda: self.quorum.snapshot_state().applied_index,
             self._on_unfenced,
