@@ -16,8 +16,12 @@ Recognised settings (Kafka's names where Kafka has one)::
                                  also a controller's that joins a running quorum (it follows
                                  the log until kraft-metadata-quorum add-controller adds it)
     listeners                    HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093 (a
-                                 broker-only node has no CONTROLLER listener)
-    advertised.listeners         HTTP://host:port (default: the HTTP listener)
+                                 broker-only node has no CONTROLLER listener), and optionally
+                                 KAFKA://127.0.0.1:19092: Kafka's binary protocol for Kafka's
+                                 own clients (a node with a broker role only)
+    advertised.listeners         HTTP://host:port (default: the HTTP listener), and
+                                 KAFKA://host:port (default: the KAFKA listener): what Kafka's
+                                 clients are told to dial (Metadata)
     broker.rack                  the broker's rack (any text; default none): rack-aware
                                  placement spreads a partition's replicas over racks
     log.dirs / log.dir           the log directory (default /tmp/kraft-combined-logs; one only)
@@ -55,7 +59,8 @@ Recognised settings (Kafka's names where Kafka has one)::
                                  within this (30000); else 408 and the connection closes
     listener.security.protocol.map  HTTP:PLAINTEXT (default), HTTP:SSL, HTTP:SASL_PLAINTEXT or
                                  HTTP:SASL_SSL, as Kafka's (SASL here is HTTP basic against
-                                 http.users.file); CONTROLLER: must stay PLAINTEXT
+                                 http.users.file); CONTROLLER: must stay PLAINTEXT; KAFKA:
+                                 PLAINTEXT (the default; SSL and SASL are not built yet)
     ssl.keystore.type / ssl.keystore.location / ssl.key.password
                                  PEM only: one file with the certificate chain and private key
     ssl.truststore.type / ssl.truststore.location
@@ -319,6 +324,16 @@ class NodeConfig:
     # when controller.quorum.voters is not given (then `voters` is empty).
     bootstrap_servers: tuple[tuple[str, int], ...] = ()
     rack: str | None = None  # broker.rack (None: no rack)
+    # The KAFKA listener (Kafka's binary protocol): where it binds, and the host:port Kafka's
+    # clients are told (advertised.listeners); port 0 and None: the node has none.
+    kafka_host: str = ""
+    kafka_port: int = 0
+    advertised_kafka_address: str | None = None
+
+    @property
+    def has_kafka_listener(self) -> bool:
+        """Whether the node serves Kafka's protocol (a KAFKA:// listener)."""
+        return self.advertised_kafka_address is not None
 
     @property
     def tls(self) -> bool:
@@ -411,6 +426,7 @@ class NodeConfig:
             raise ConfigError(
                 "advertised.listeners: clients cannot dial 0.0.0.0; name the host they use"
             )
+        kafka = _kafka_listener(listeners, advertised, roles)
 
         voters, bootstrap = _quorum(props, node_id, roles)
         if controller_role and voters and voters[node_id] != (raft_host, raft_port):
@@ -527,7 +543,56 @@ class NodeConfig:
             roles=roles,
             bootstrap_servers=bootstrap,
             rack=_rack(props),
+            **kafka,
         )
+
+
+_NONROUTABLE = ("0.0.0.0", "::", "[::]")
+
+
+def _kafka_listener(
+    listeners: dict[str, tuple[str, int]],
+    advertised: dict[str, tuple[str, int]],
+    roles: frozenset[str],
+) -> dict[str, Any]:
+    """The KAFKA listener's fields of NodeConfig, checked with Kafka's messages: optional;
+    advertised only if it listens; never 0.0.0.0 as advertised; a port of its own; a node
+    with the broker role only (a controller-only node holds no partitions to serve)."""
+    if "KAFKA" not in listeners:
+        if "KAFKA" in advertised:
+            raise ConfigError(
+                "advertised.listeners: advertised.listeners listener names must be equal to or "
+                f"a subset of the ones defined in listeners. Found {','.join(advertised)}. The "
+                "valid options based on the current configuration are "
+                f"{','.join(listeners)}"
+            )
+        return {}
+    if BROKER_ROLE not in roles:
+        raise ConfigError(
+            "listeners: The listeners config must only contain KRaft controller listeners from "
+            "controller.listener.names when process.roles=controller (a controller-only node "
+            "holds no partitions: give KAFKA:// listeners to the brokers)"
+        )
+    host, port = listeners["KAFKA"]
+    others = {name: address for name, address in listeners.items() if name != "KAFKA"}
+    if any(p == port for _, p in others.values()):
+        shown = ",".join(f"{name}://{h}:{p}" for name, (h, p) in listeners.items())
+        raise ConfigError(
+            f"listeners: Each listener must have a different port, listeners: {shown}"
+        )
+    adv_host, adv_port = advertised.get("KAFKA", (host, port))
+    if adv_host in _NONROUTABLE:
+        raise ConfigError(
+            "advertised.listeners: advertised.listeners cannot use the nonroutable "
+            "meta-address 0.0.0.0. Use a routable IP address. (the KAFKA listener binds "
+            f"{host}: name the host clients dial in advertised.listeners, e.g. "
+            f"KAFKA://my-host:{port})"
+        )
+    return {
+        "kafka_host": host,
+        "kafka_port": port,
+        "advertised_kafka_address": f"{adv_host}:{adv_port}",
+    }
 
 
 def _rack(props: dict[str, str]) -> str | None:
@@ -826,6 +891,11 @@ def _security(props: dict[str, str]) -> dict[str, Any]:
             raise ConfigError(
                 "listener.security.protocol.map: the CONTROLLER listener speaks pysyncobj's "
                 "protocol, protected by the cluster secret; it must stay PLAINTEXT"
+            )
+        elif name == "KAFKA" and value != "PLAINTEXT":
+            raise ConfigError(
+                f"listener.security.protocol.map: KAFKA:{value} is not built yet; the KAFKA "
+                "listener (Kafka's protocol) speaks PLAINTEXT only for now"
             )
     for name in ("ssl.keystore.type", "ssl.truststore.type"):
         if props.get(name, "PEM").strip().upper() != "PEM":

@@ -42,7 +42,7 @@ from server import limits
 from server.auto_topics import INTERNAL_TOPICS
 from server.http_util import json_response, read_body
 from server.node import Node
-from server.partition import Partition
+from server.partition import LeaderAppend, Partition
 from server.produce import keyless_refused
 from storage.batch import batches_within, iter_batches
 from storage.batch_check import (
@@ -110,7 +110,7 @@ def _read(partition: Partition, offset: int, max_bytes: int, high_watermark: int
 
 
 async def read_batches(
-    partition: Partition, offset: int, max_bytes: int
+    partition: Partition, offset: int, max_bytes: int, *, whole_first: bool = True
 ) -> tuple[list[bytes], int]:
     """The stored batches a binary fetch at ``offset`` answers, and the offset to fetch from
     next: after the last batch in them; the high watermark when no batch lies between that
@@ -120,7 +120,8 @@ async def read_batches(
 
     Read ``STREAM_READ_BYTES`` at a time with a yield between (a 64 MiB answer must not hold
     the event loop), across segments; the first read returns its first batch whole whatever
-    its size, later ones only batches that fit in what is left of ``max_bytes``."""
+    its size (KIP-74; unless ``whole_first`` is False: a Kafka fetch's later partitions),
+    later ones only batches that fit in what is left of ``max_bytes``."""
     parts: list[bytes] = []
     size = 0
     next_offset = offset
@@ -137,7 +138,8 @@ async def read_batches(
             # A log read returns at least one batch when any lies in [next_offset, HW).
             next_offset = max(next_offset, high_watermark)
             break
-        end, after = batches_within(data, len(data) if not parts else max_bytes - size)
+        whole = whole_first and not parts
+        end, after = batches_within(data, len(data) if whole else max_bytes - size)
         if end == 0:
             break  # the next batch does not fit: it is the next fetch's first
         parts.append(data if end == len(data) else data[:end])
@@ -188,6 +190,31 @@ async def _check(body: bytes) -> CheckedBatch:
         raise ApiError(INVALID_RECORD, str(e)) from None
 
 
+async def append_producer_batch(
+    node: Node, topic: str, index: int, body: bytes, acks: str, timeout_s: float
+) -> tuple[Partition, LeaderAppend]:
+    """One batch a producer built, to partition ``index`` of ``topic`` (which exists): checked
+    whole, appended as leader and waited for as ``acks`` says; the partition and what the
+    append did (its ``commit_error`` is the caller's to raise or report). Raises ApiError when
+    nothing was appended: a batch that does not check, a partition unknown or led elsewhere,
+    an internal topic, a keyless record for a compacted topic, the append's own refusals.
+    The binary HTTP produce and the Kafka listener's Produce both append through here."""
+    batch = await _check(body)
+    await node.replica_manager.await_opening(topic, index)
+    node.replica_manager.partition(topic, index)  # an unknown partition: 404
+    if topic in INTERNAL_TOPICS:
+        raise ApiError(
+            INVALID_TOPIC_EXCEPTION,
+            f"Cannot append to internal topic {topic}: only the cluster writes it",
+        )
+    partition = node.replica_manager.leader_partition(topic, index)
+    # The leader's log config, as Kafka's LogValidator reads it (an attribute, not the topic's
+    # configs merged again: a keyless batch to a topic that is not compacted pays nothing).
+    if batch.null_key and partition.log.config.compact:
+        raise keyless_refused(topic, index)
+    return partition, await partition.append_batch_as_leader(batch, acks, timeout_s)
+
+
 async def produce_batch(
     request: web.Request, node: Node, topic: str, index: int, acks: str, timeout_s: float
 ) -> web.Response:
@@ -206,20 +233,7 @@ async def produce_batch(
         )
     # A body above socket.request.max.bytes is REQUEST_TOO_LARGE (read_body's rule).
     body = await read_body(request, max_message_bytes, RECORD_TOO_LARGE)
-    batch = await _check(body)
-    await node.replica_manager.await_opening(topic, index)
-    node.replica_manager.partition(topic, index)  # an unknown partition: 404
-    if topic in INTERNAL_TOPICS:
-        raise ApiError(
-            INVALID_TOPIC_EXCEPTION,
-            f"Cannot append to internal topic {topic}: only the cluster writes it",
-        )
-    partition = node.replica_manager.leader_partition(topic, index)
-    # The leader's log config, as Kafka's LogValidator reads it (an attribute, not the topic's
-    # configs merged again: a keyless batch to a topic that is not compacted pays nothing).
-    if batch.null_key and partition.log.config.compact:
-        raise keyless_refused(topic, index)
-    result = await partition.append_batch_as_leader(batch, acks, timeout_s)
+    partition, result = await append_producer_batch(node, topic, index, body, acks, timeout_s)
     if result.commit_error is not None:
         raise result.commit_error
     if acks == "0":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -48,7 +49,7 @@ from server.http_util import (
 from server.node import Node
 from server.partition import Partition, ProducerBatch
 from server.produce import PartitionPlan, plan_produce
-from storage.batch import Record
+from storage.batch import Record, decode_batch
 from storage.errors import KafkaStorageError, OffsetOutOfRangeError
 from storage.record_reads import RecordsRead
 
@@ -299,10 +300,17 @@ def _start_offset(request: web.Request, partition: Partition) -> int:
         return partition.high_watermark
     # Any long, so a negative one is out of range (416) as in Kafka, not malformed.
     offset = parse_int(raw, "offset (or earliest, latest)", LONG_MIN, LONG_MAX)
+    check_fetch_offset(partition, offset)
+    return offset
+
+
+def check_fetch_offset(partition: Partition, offset: int) -> None:
+    """Kafka's rule for a consumer's fetch offset: OFFSET_OUT_OF_RANGE outside [log start
+    offset, log end offset]; between the high watermark and the log end the fetch is empty.
+    The HTTP fetch and the Kafka listener's Fetch share it."""
     log = partition.log
     if not log.log_start_offset <= offset <= log.log_end_offset:
         raise partition.out_of_range_error(offset)
-    return offset
 
 
 def _read(partition: Partition, offset: int, max_bytes: int, max_records: int) -> RecordsRead:
@@ -497,7 +505,7 @@ async def _follow(
 
 async def get_offsets(request: web.Request) -> web.Response:
     partition = await _fetch_partition(request)
-    timestamp = query_int(request, "timestamp", None, -2, LONG_MAX)
+    timestamp = query_int(request, "timestamp", None, EARLIEST_TIMESTAMP, LONG_MAX)
     body: dict[str, Any] = {
         "topic": partition.topic,
         "partition": partition.index,
@@ -505,17 +513,94 @@ async def get_offsets(request: web.Request) -> web.Response:
         "latest": partition.high_watermark,
     }
     if timestamp is not None:
-        if timestamp == -2:  # Kafka's EARLIEST_TIMESTAMP
-            found: int | None = partition.log.log_start_offset
-        elif timestamp == -1:  # Kafka's LATEST_TIMESTAMP
-            found = partition.high_watermark
-        else:
-            try:
-                found = partition.log.offset_for_timestamp(timestamp)
-            except KafkaStorageError:
-                partition.raise_storage_error()
-            if found is not None and found >= partition.high_watermark:
-                found = None
+        found = find_offset(partition, timestamp)
         body["timestamp"] = timestamp
-        body["offset"] = found
+        body["offset"] = None if found is None else found.offset
     return json_response(body)
+
+
+# Kafka's special timestamps of ListOffsets (ListOffsetsRequest).
+LATEST_TIMESTAMP = -1
+EARLIEST_TIMESTAMP = -2
+MAX_TIMESTAMP = -3  # KIP-734: the record with the largest timestamp
+
+
+@dataclass(frozen=True)
+class FoundOffset:
+    """An offset lookup's answer (Kafka's TimestampAndOffset)."""
+
+    offset: int
+    timestamp: int  # the record's timestamp; -1 for the earliest and latest lookups
+    leader_epoch: int  # the leader epoch of the batch holding it; -1 when unknown
+
+
+def find_offset(partition: Partition, timestamp: int) -> FoundOffset | None:
+    """Kafka's offset lookup for a consumer (Partition.fetchOffsetForTimestamp at
+    read_uncommitted; GET .../offsets and the Kafka listener's ListOffsets share it):
+
+    - ``EARLIEST_TIMESTAMP``: the log start offset;
+    - ``LATEST_TIMESTAMP``: the high watermark, with this leader's epoch;
+    - ``MAX_TIMESTAMP``: the first record with the largest timestamp in the log;
+    - any other (>= 0): the first record whose timestamp is at or after it;
+
+    the last two only below the high watermark (None otherwise, or when no record matches).
+    """
+    log = partition.log
+    try:
+        if timestamp == EARLIEST_TIMESTAMP:
+            entries = log.epoch_cache.entries
+            epoch = entries[0][0] if entries and entries[0][1] <= log.log_start_offset else -1
+            return FoundOffset(log.log_start_offset, -1, epoch)
+        if timestamp == LATEST_TIMESTAMP:
+            return FoundOffset(partition.high_watermark, -1, partition.state.leader_epoch)
+        if timestamp == MAX_TIMESTAMP:
+            return _max_timestamp_offset(partition)
+        offset = log.offset_for_timestamp(timestamp)
+        if offset is None or offset >= partition.high_watermark:
+            return None
+        return _record_at(partition, offset, lambda r: r.offset >= offset)
+    except KafkaStorageError:
+        partition.raise_storage_error()
+
+
+def _record_at(
+    partition: Partition, offset: int, matches: Callable[[Record], bool]
+) -> FoundOffset | None:
+    """The first record of the batch holding ``offset`` that ``matches`` (below the high
+    watermark), with its timestamp and its batch's leader epoch."""
+    high_watermark = partition.high_watermark
+    data = partition.log.read(offset, 1, high_watermark)  # the batch holding it, whole
+    if not data:
+        return None
+    header, records = decode_batch(data)
+    for record in records:
+        if matches(record) and record.offset < high_watermark:
+            epoch = header.partition_leader_epoch
+            return FoundOffset(record.offset, record.timestamp, epoch if epoch >= 0 else -1)
+    return None
+
+
+def _max_timestamp_offset(partition: Partition) -> FoundOffset | None:
+    """The first record with the log's largest timestamp (Kafka's MAX_TIMESTAMP lookup: the
+    segment with the largest one, the first batch there whose max timestamp it is, the first
+    record of that batch that has it); None when that record is not below the HW."""
+    log = partition.log
+    segments = [s for s in log.segments if s.next_offset > log.log_start_offset]
+    if not segments:
+        return None
+    segment = max(segments, key=lambda s: s.max_timestamp)  # the first of equals, as Kafka's
+    largest = segment.max_timestamp
+    if largest < 0:
+        return None
+    start = max(segment.base_offset, log.log_start_offset)
+    if start >= log.log_end_offset:
+        return None
+    for header in log.batch_headers(start):
+        if (
+            header.base_offset >= segment.next_offset
+            or header.base_offset >= partition.high_watermark
+        ):
+            return None
+        if header.max_timestamp == largest:
+            return _record_at(partition, header.base_offset, lambda r: r.timestamp == largest)
+    return None

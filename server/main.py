@@ -219,6 +219,7 @@ async def _serve(
     from server.clock import SYSTEM_CLOCK
     from server.http_api import make_app
     from server.http_server import start_http
+    from server.kafka.listener import KafkaListener
     from server.loop_monitor import LOOP_MONITOR, LoopMonitor
     from server.node import Node
     from server.tasks import supervised
@@ -244,9 +245,23 @@ async def _serve(
         )
     except OSError as e:
         raise StartupError(f"{cannot_listen}: {e.strerror}") from None
+    # Kafka's protocol (KAFKA://), when configured: a port of its own beside HTTP's.
+    kafka: KafkaListener | None = None
+    if config.has_kafka_listener:
+        kafka = KafkaListener(node, config)
+        try:
+            await kafka.start()
+        except OSError as e:
+            await listener.close()
+            raise StartupError(
+                f"listeners: cannot listen on KAFKA://{config.kafka_host}:{config.kafka_port}: "
+                f"{e.strerror}"
+            ) from None
     try:
         await node.start()
     except (OSError, ValueError) as e:
+        if kafka is not None:
+            await kafka.close()
         await listener.close()
         raise StartupError(
             f"{cannot_listen}: {e.strerror}" if isinstance(e, OSError) else str(e)
@@ -260,11 +275,13 @@ async def _serve(
     gc.enable()
     lag_task = supervised("loop-monitor", monitor.run(), node.fail)
     log.info(
-        "node %d (cluster %s, process.roles=%s) serving HTTP on %s, Raft on %s, log dir %s",
+        "node %d (cluster %s, process.roles=%s) serving HTTP on %s, Kafka's protocol on %s, "
+        "Raft on %s, log dir %s",
         config.node_id,
         meta.cluster_id,
         ",".join(sorted(config.roles)),
         config.advertised_http_url,
+        config.advertised_kafka_address or "none (no KAFKA listener)",
         config.raft_address or "none (an observer of the metadata quorum)",
         config.log_dir,
     )
@@ -274,7 +291,9 @@ async def _serve(
     stopping.cancel()
     lag_task.cancel()
     log.info("shutting down")
-    # HTTP first, so no request reaches logs or a quorum that are closing.
+    # The listeners first, so no request reaches logs or a quorum that are closing.
+    if kafka is not None:
+        await kafka.close()
     await listener.close()
     await node.stop()
     log.info("node %d stopped", config.node_id)

@@ -177,6 +177,79 @@ class RequestMetrics:
 REQUEST_METRICS = web.AppKey("request_metrics", RequestMetrics)
 
 
+class KafkaRequestMetrics:
+    """The Kafka listener's requests (Kafka's RequestMetrics: RequestsPerSec, ErrorsPerSec,
+    TotalTimeMs), by API (Kafka's name, snake case; ``unknown`` for a key Kafka lacks) and
+    version, the errors their responses carry by Kafka's error name, and the connections
+    closed for what the peer sent, by a reason from a fixed set (a frame too large, one that
+    does not parse, an API or version not served)."""
+
+    CLOSE_REASONS = ("too_large", "garbage", "unsupported", "timeout")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._requests = Counter(
+            "kraft_kafka_requests",
+            "Requests answered on the Kafka listener, by API and version (a Produce with "
+            "acks=0 counts though it gets no answer).",
+            ["api", "version"],
+            registry=registry,
+        )
+        self._errors = Counter(
+            "kraft_kafka_request_errors",
+            "Error codes in the Kafka listener's answers, by API and Kafka's error name (one "
+            "per error_code field that is not NONE: a Fetch of three partitions that are "
+            "not led here counts three NOT_LEADER_OR_FOLLOWER).",
+            ["api", "error"],
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "kraft_kafka_request_duration_seconds",
+            "Time from a Kafka request's frame read to its answer written, by API; "
+            "long_poll='true' for a Fetch that may wait for records (max_wait_ms above 0).",
+            ["api", "long_poll"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self._closed = Counter(
+            "kraft_kafka_connections_closed",
+            "Kafka listener connections closed for what the peer sent or did not send: "
+            "too_large (above socket.request.max.bytes), garbage (a frame that does not "
+            "parse), unsupported (an API or version not served), timeout (a frame cut off).",
+            ["reason"],
+            registry=registry,
+        )
+        self._connections = prometheus_client.Gauge(
+            "kraft_kafka_connections",
+            "Open connections on the Kafka listener.",
+            registry=registry,
+        )
+
+    def observe(
+        self,
+        api: str,
+        version: int,
+        seconds: float,
+        long_poll: bool,
+        errors: dict[str, int],
+    ) -> None:
+        """One request answered (or taken, for acks=0), with its response's error counts."""
+        self._requests.labels(api, str(version)).inc()
+        self._latency.labels(api, _bool_label(long_poll)).observe(seconds)
+        for name, count in errors.items():
+            if name != "none":
+                self._errors.labels(api, name.upper()).inc(count)
+
+    def closed(self, reason: str) -> None:
+        assert reason in self.CLOSE_REASONS, reason
+        self._closed.labels(reason).inc()
+
+    def connection_opened(self) -> None:
+        self._connections.inc()
+
+    def connection_ended(self) -> None:
+        self._connections.dec()
+
+
 # -- computed when scraped -----------------------------------------------------------------------
 
 
@@ -609,6 +682,7 @@ class NodeMetrics:
         self._node = node
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = RequestMetrics(self.registry)
+        self.kafka = KafkaRequestMetrics(self.registry)
         self.fsync = Histogram(
             "kraft_log_fsync_duration_seconds",
             "Time of each fsync of a partition log's files (segments, indexes, directories) "
