@@ -1,12 +1,12 @@
 """Kafka's records of the internal topic ``__consumer_offsets``, byte for byte (Kafka 4.4).
 
-The group coordinator stores committed offsets and consumer-group state (KIP-848) as records of
-``__consumer_offsets``; a record's key says what it is about and its value the latest state (a
-null value, a tombstone, deletes it). The bytes are Kafka's own, so Kafka's
-``kafka-dump-log --offsets-decoder`` decodes our segments (as does ours, ``kraft-dump-log
---offsets-decoder``: :mod:`storage.offsets_decoder`). Source of truth: Kafka's message
-schemas (``group-coordinator/src/main/resources/common/message/*.json``) and its serde
-(``CoordinatorRecordSerde``), checked against the 4.4.0 jars.
+The group coordinator stores committed offsets, consumer-group state (KIP-848) and classic
+groups (JoinGroup/SyncGroup) as records of ``__consumer_offsets``; a record's key says what
+it is about and its value the latest state (a null value, a tombstone, deletes it). The bytes
+are Kafka's own, so Kafka's ``kafka-dump-log --offsets-decoder`` decodes our segments (as
+does ours, ``kraft-dump-log --offsets-decoder``: :mod:`storage.offsets_decoder`). Source of
+truth: Kafka's message schemas (``group-coordinator/src/main/resources/common/message/*.json``)
+and its serde (``CoordinatorRecordSerde``), checked against the 4.4.0 jars.
 
 Every record, all integers big-endian::
 
@@ -25,6 +25,15 @@ The records this module knows (record type: key fields -> value version: value f
         v3: offset int64, leader_epoch int32, metadata string, commit_timestamp int64
         v1: offset int64, metadata string, commit_timestamp int64, expire_timestamp int64
         v0, v2: offset int64, metadata string, commit_timestamp int64
+    2 GroupMetadata (a classic group)     group string
+        value v3 (written, as Kafka 4.4 writes it; v0-v2 and v4 read):
+            protocol_type string, generation int32, protocol string|null,
+            leader string|null, current_state_timestamp int64 (v2+; -1 = none),
+            members array of {member_id string, group_instance_id string|null (v3+),
+                client_id string, client_host string, rebalance_timeout int32 (v1+),
+                session_timeout int32, subscription bytes, assignment bytes}
+        v4 is v3 in the flexible encoding: compact strings, bytes and arrays, and a tagged-field
+        section after each member and after the value.
     3 ConsumerGroupMetadata     group string
         value v0: epoch int32, tags {0: metadata_hash int64, omitted when 0}
     5 ConsumerGroupMemberMetadata     group string, member_id string
@@ -49,10 +58,9 @@ The records this module knows (record type: key fields -> value version: value f
 
 Every flexible value ends with its own tagged-field section (empty: one byte 0x00).
 
-The other record types (0 legacy offset commit, 2 classic group metadata, 4 the deprecated
-partition metadata, share and streams groups, regular expressions) are not this module's:
-:func:`decode` returns None for them and the coordinator skips them, as Kafka's loader skips
-the types it does not know.
+The other record types (0 legacy offset commit, 4 the deprecated partition metadata, share
+and streams groups, regular expressions) are not this module's: :func:`decode` returns None
+for them and the coordinator skips them, as Kafka's loader skips the types it does not know.
 
 The writer (:func:`encode_key`, :func:`encode_value`) and the reader (:func:`decode`) are
 separate; the reader raises one error, :class:`GroupRecordError`, for any bytes it cannot
@@ -73,8 +81,10 @@ from storage.group_wire import (
     STRING_BYTES_MAX,
     GroupRecordError,
     Reader,
+    byte_string,
     compact_string,
     guarded,
+    nullable_string,
     string,
     tagged_fields,
     uvarint,
@@ -84,6 +94,9 @@ from storage.ids import UUID_BYTES, ZERO_UUID, is_valid_uuid, uuid_from_string, 
 # GroupRecordError is the reader's error (storage.group_wire); it is part of this interface.
 __all__ = [
     "Assignment",
+    "ClassicGroupKey",
+    "ClassicGroupValue",
+    "ClassicMemberMetadata",
     "CurrentAssignmentKey",
     "CurrentAssignmentValue",
     "GroupKey",
@@ -107,6 +120,7 @@ __all__ = [
 
 # Record types: the int16 that starts a key (Kafka's CoordinatorRecordType).
 OFFSET_COMMIT = 1
+CLASSIC_GROUP_METADATA = 2
 CONSUMER_GROUP_METADATA = 3
 CONSUMER_GROUP_MEMBER_METADATA = 5
 CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA = 6
@@ -115,6 +129,7 @@ CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT = 8
 KNOWN_RECORD_TYPES = frozenset(
     {
         OFFSET_COMMIT,
+        CLASSIC_GROUP_METADATA,
         CONSUMER_GROUP_METADATA,
         CONSUMER_GROUP_MEMBER_METADATA,
         CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA,
@@ -130,6 +145,17 @@ OFFSET_COMMIT_VALUE_VERSION = 4
 CONSUMER_GROUP_VALUE_VERSION = 0
 # Offset commit value versions Kafka's loader still reads, from older brokers' logs.
 OFFSET_COMMIT_VALUE_VERSIONS = range(0, 5)
+# A classic group's value: Kafka 4.4 writes v3 (MetadataVersion.groupMetadataValueVersion, "the
+# highest non-flexible version until a tagged field is introduced") and reads v0-v4.
+CLASSIC_GROUP_VALUE_VERSION = 3
+CLASSIC_GROUP_VALUE_VERSIONS = range(0, 5)
+CLASSIC_GROUP_FLEXIBLE_FROM = 4
+# Kafka's default for fields a version lacks: no rebalance timeout (v0), no state timestamp (v0-1).
+NO_TIMEOUT = -1
+NO_TIMESTAMP = -1
+# A classic member at its smallest (flexible v4: four empty compact strings or nulls, two
+# int32s, two empty compact byte strings, an empty tag section); the older versions are longer.
+_CLASSIC_MEMBER_BYTES_MIN = 4 + 4 + 4 + 2 + 1
 
 # Kafka's tags.
 OFFSET_COMMIT_TOPIC_ID_TAG = 0
@@ -230,6 +256,17 @@ class OffsetCommitKey:
 
 
 @dataclass(frozen=True)
+class ClassicGroupKey:
+    """A classic group: its generation, members and assignment (Kafka's GroupMetadataKey,
+    record type 2)."""
+
+    group: str
+
+    def __post_init__(self) -> None:
+        _check_string("group", self.group)
+
+
+@dataclass(frozen=True)
 class GroupMetadataKey:
     """A consumer group's epoch (Kafka's ConsumerGroupMetadataKey, record type 3)."""
 
@@ -308,6 +345,59 @@ class OffsetCommitValue:
             _check_topic_id("topic_id", self.topic_id)
             if self.topic_id == ZERO_UUID:
                 raise ValueError("topic_id: the zero uuid means none; pass None")
+
+
+@dataclass(frozen=True)
+class ClassicMemberMetadata:
+    """One member of a classic group as stored (GroupMetadataValue.MemberMetadata):
+    ``subscription`` is its metadata for the group's protocol, ``assignment`` what the leader
+    gave it, both opaque bytes (the embedded consumer protocol when the protocol type is
+    "consumer"). ``rebalance_timeout_ms`` NO_TIMEOUT: not recorded (v0)."""
+
+    member_id: str
+    client_id: str
+    client_host: str
+    rebalance_timeout_ms: int
+    session_timeout_ms: int
+    subscription: bytes
+    assignment: bytes
+    group_instance_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_string("member_id", self.member_id)
+        _check_string("client_id", self.client_id)
+        _check_string("client_host", self.client_host)
+        _check_int("rebalance_timeout_ms", self.rebalance_timeout_ms, 32)
+        _check_int("session_timeout_ms", self.session_timeout_ms, 32)
+        for name, raw in (("subscription", self.subscription), ("assignment", self.assignment)):
+            if not isinstance(raw, bytes):
+                raise ValueError(f"{name} must be bytes, got {type(raw).__name__}")
+        _check_string("group_instance_id", self.group_instance_id, nullable=True)
+
+
+@dataclass(frozen=True)
+class ClassicGroupValue:
+    """A classic group as Kafka persists it: once a generation's assignment is stored, and
+    when the group becomes empty. ``protocol`` and ``leader`` are None in an empty group;
+    ``current_state_timestamp_ms`` is wall-clock ms of the last state change (NO_TIMESTAMP:
+    not recorded)."""
+
+    protocol_type: str
+    generation: int
+    protocol: str | None
+    leader: str | None
+    current_state_timestamp_ms: int
+    members: tuple[ClassicMemberMetadata, ...]
+
+    def __post_init__(self) -> None:
+        _check_string("protocol_type", self.protocol_type)
+        _check_int("generation", self.generation, 32)
+        _check_string("protocol", self.protocol, nullable=True)
+        _check_string("leader", self.leader, nullable=True)
+        _check_int("current_state_timestamp_ms", self.current_state_timestamp_ms, 64)
+        # A member id twice is not refused: Kafka's loader keeps the last, and so does ours.
+        if not isinstance(self.members, tuple):
+            raise ValueError(f"members must be a tuple, got {self.members!r}")
 
 
 @dataclass(frozen=True)
@@ -400,6 +490,7 @@ class CurrentAssignmentValue:
 
 GroupKey = (
     OffsetCommitKey
+    | ClassicGroupKey
     | GroupMetadataKey
     | MemberMetadataKey
     | TargetAssignmentMetadataKey
@@ -408,6 +499,7 @@ GroupKey = (
 )
 GroupValue = (
     OffsetCommitValue
+    | ClassicGroupValue
     | GroupMetadataValue
     | MemberMetadataValue
     | TargetAssignmentMetadataValue
@@ -428,6 +520,26 @@ def _topic_partitions(assignment: Assignment) -> bytes:
     return bytes(out)
 
 
+def _classic_group_v3(value: ClassicGroupValue) -> bytes:
+    out = bytearray()
+    out += string(value.protocol_type)
+    out += INT32.pack(value.generation)
+    out += nullable_string(value.protocol)
+    out += nullable_string(value.leader)
+    out += INT64.pack(value.current_state_timestamp_ms)
+    out += INT32.pack(len(value.members))
+    for m in value.members:
+        out += string(m.member_id)
+        out += nullable_string(m.group_instance_id)
+        out += string(m.client_id)
+        out += string(m.client_host)
+        out += INT32.pack(m.rebalance_timeout_ms)
+        out += INT32.pack(m.session_timeout_ms)
+        out += byte_string(m.subscription)
+        out += byte_string(m.assignment)
+    return bytes(out)
+
+
 def encode_key(key: GroupKey) -> bytes:
     """The key bytes of ``key``: its int16 record type, then its fields."""
     match key:
@@ -438,6 +550,8 @@ def encode_key(key: GroupKey) -> bytes:
                 + string(key.topic)
                 + INT32.pack(key.partition)
             )
+        case ClassicGroupKey():
+            return INT16.pack(CLASSIC_GROUP_METADATA) + string(key.group)
         case GroupMetadataKey():
             return INT16.pack(CONSUMER_GROUP_METADATA) + string(key.group)
         case MemberMetadataKey():
@@ -481,6 +595,8 @@ def encode_value(value: GroupValue | None) -> bytes | None:
                 + INT64.pack(value.commit_timestamp_ms)
                 + tagged_fields(tags)
             )
+        case ClassicGroupValue():
+            return INT16.pack(CLASSIC_GROUP_VALUE_VERSION) + _classic_group_v3(value)
         case GroupMetadataValue():
             tags = []
             if value.metadata_hash != 0:
@@ -569,6 +685,8 @@ def _read_key(r: Reader, record_type: int) -> GroupKey:
         group = r.string("group")
         topic = r.string("topic")
         return OffsetCommitKey(group, topic, r.fixed(INT32, "partition"))
+    if record_type == CLASSIC_GROUP_METADATA:
+        return ClassicGroupKey(r.string("group"))
     if record_type == CONSUMER_GROUP_METADATA:
         return GroupMetadataKey(r.string("group"))
     if record_type == CONSUMER_GROUP_MEMBER_METADATA:
@@ -614,8 +732,9 @@ def _read_member_metadata(r: Reader) -> MemberMetadataValue:
     regex = r.compact_nullable_string("subscribed topic regex")
     rebalance_timeout_ms = r.fixed(INT32, "rebalance timeout")
     server_assignor = r.compact_nullable_string("server assignor")
-    # Kafka's classic_member_metadata (tag 0) describes members of the classic protocol, which
-    # this coordinator does not have: skipped like any tag not ours.
+    # Kafka's classic_member_metadata (tag 0) describes classic-protocol members of a consumer
+    # group (Kafka's mixed groups), which this coordinator does not have: skipped like any tag
+    # not ours.
     tags = r.tagged("the member metadata")
     session_timeout_ms = r.tag_int(
         tags, SESSION_TIMEOUT_TAG, INT32, "session timeout", NO_SESSION_TIMEOUT
@@ -653,6 +772,56 @@ def _read_current_assignment(r: Reader) -> CurrentAssignmentValue:
     return CurrentAssignmentValue(member_epoch, previous, state, assigned, pending)
 
 
+def _read_classic_group(r: Reader, version: int) -> ClassicGroupValue:
+    flexible = version >= CLASSIC_GROUP_FLEXIBLE_FROM
+
+    def text(what: str) -> str:
+        return r.compact_string(what) if flexible else r.string(what)
+
+    def nullable(what: str) -> str | None:
+        return r.compact_nullable_string(what) if flexible else r.nullable_string(what)
+
+    def raw(what: str) -> bytes:
+        return r.compact_bytes(what) if flexible else r.byte_string(what)
+
+    protocol_type = text("protocol type")
+    generation = r.fixed(INT32, "generation")
+    protocol = nullable("protocol")
+    leader = nullable("leader")
+    stamp = r.fixed(INT64, "current state timestamp") if version >= 2 else NO_TIMESTAMP
+    if flexible:
+        count = r.compact_count("members", _CLASSIC_MEMBER_BYTES_MIN)
+    else:
+        count = r.array_count("members", _CLASSIC_MEMBER_BYTES_MIN)
+    members = []
+    for _ in range(count):
+        member_id = text("member id")
+        instance_id = nullable("group instance id") if version >= 3 else None
+        client_id = text("client id")
+        client_host = text("client host")
+        rebalance = r.fixed(INT32, "rebalance timeout") if version >= 1 else NO_TIMEOUT
+        session = r.fixed(INT32, "session timeout")
+        subscription = raw("subscription")
+        assignment = raw("assignment")
+        if flexible:
+            r.tagged("a member")
+        members.append(
+            ClassicMemberMetadata(
+                member_id=member_id,
+                client_id=client_id,
+                client_host=client_host,
+                rebalance_timeout_ms=rebalance,
+                session_timeout_ms=session,
+                subscription=subscription,
+                assignment=assignment,
+                group_instance_id=instance_id,
+            )
+        )
+    if flexible:
+        r.tagged("the group metadata")
+    return ClassicGroupValue(protocol_type, generation, protocol, leader, stamp, tuple(members))
+
+
 def _read_value(r: Reader, record_type: int) -> GroupValue:
     at = r.pos
     version = r.fixed(INT16, "the value version")
@@ -660,6 +829,10 @@ def _read_value(r: Reader, record_type: int) -> GroupValue:
         if version not in OFFSET_COMMIT_VALUE_VERSIONS:
             raise r.fail("an offset commit value version 0..4", str(version), at)
         return _read_offset_commit(r, version)
+    if record_type == CLASSIC_GROUP_METADATA:
+        if version not in CLASSIC_GROUP_VALUE_VERSIONS:
+            raise r.fail("a group metadata value version 0..4", str(version), at)
+        return _read_classic_group(r, version)
     if version != CONSUMER_GROUP_VALUE_VERSION:
         raise r.fail(
             f"value version {CONSUMER_GROUP_VALUE_VERSION} of record type {record_type}",
@@ -688,7 +861,7 @@ def _read_value(r: Reader, record_type: int) -> GroupValue:
 
 def decode(key: bytes, value: bytes | None) -> tuple[GroupKey, GroupValue | None] | None:
     """The record ``key``/``value`` (value None: a tombstone), or None for a record type this
-    module does not know (Kafka's classic groups, share and streams groups...), which the
+    module does not know (Kafka's legacy offset commits, share and streams groups...), which the
     coordinator skips as Kafka's loader does. Raises GroupRecordError, and nothing else, for
     bytes that do not parse."""
     key_reader = Reader(key, "key")

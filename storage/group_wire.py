@@ -6,6 +6,9 @@ Kinds of field, all integers big-endian (Kafka's ``protocol.types``)::
     int8/16/32/64     fixed size, signed
     string            int16 length, then UTF-8 bytes (at most 32767; -1 = null)
     compact string    unsigned varint length + 1, then UTF-8 bytes; 0 = null
+    bytes             int32 length, then the bytes (-1 = null)
+    compact bytes     unsigned varint length + 1, then the bytes; 0 = null
+    array             int32 count, then the elements (-1 = null)
     compact array     unsigned varint count + 1, then the elements; 0 = null
     uuid              16 bytes (Kafka's Uuid; our 22-character base64url id, storage/ids.py)
     tagged fields     unsigned varint count, then per field: unsigned varint tag, unsigned
@@ -71,6 +74,21 @@ def string(value: str) -> bytes:
     """A non-flexible string: int16 length, UTF-8 bytes (the caller checked the length)."""
     raw = value.encode("utf-8")
     return INT16.pack(len(raw)) + raw
+
+
+def nullable_string(value: str | None) -> bytes:
+    """A non-flexible string; None as null (length -1)."""
+    return INT16.pack(-1) if value is None else string(value)
+
+
+def byte_string(value: bytes) -> bytes:
+    """Non-flexible bytes: int32 length, the bytes."""
+    return INT32.pack(len(value)) + value
+
+
+def compact_bytes(value: bytes) -> bytes:
+    """Compact bytes (never null here)."""
+    return uvarint(len(value) + 1) + value
 
 
 def compact_string(value: str | None) -> bytes:
@@ -160,6 +178,47 @@ class Reader:
         if size < 0:
             raise self.fail(f"the length of {what} (never null)", str(size), start)
         return self.utf8(size, what)
+
+    def nullable_string(self, what: str) -> str | None:
+        """A non-flexible string or None (length -1)."""
+        start = self.pos
+        size = self.fixed(INT16, f"the length of {what}")
+        if size == -1:
+            return None
+        if size < 0:
+            raise self.fail(f"the length of {what} (-1 for null, else >= 0)", str(size), start)
+        return self.utf8(size, what)
+
+    def byte_string(self, what: str) -> bytes:
+        """Non-flexible bytes, never null: int32 length, the bytes."""
+        start = self.pos
+        size = self.fixed(INT32, f"the length of {what}")
+        if size < 0:
+            raise self.fail(f"the length of {what} (never null)", str(size), start)
+        return self.take(size, what)
+
+    def compact_bytes(self, what: str) -> bytes:
+        """Compact bytes, never null."""
+        start = self.pos
+        size = self.uvarint(f"the length of {what}") - 1
+        if size < 0:
+            raise self.fail(f"{what} (never null)", "null", start)
+        return self.take(size, what)
+
+    def array_count(self, what: str, element_bytes_min: int) -> int:
+        """The count of a non-null non-flexible array (int32); its elements must fit in the
+        bytes left."""
+        start = self.pos
+        count = self.fixed(INT32, f"the count of {what}")
+        if count < 0:
+            raise self.fail(f"{what} (never null)", str(count), start)
+        if count * element_bytes_min > self.left():
+            raise self.fail(
+                f"{count} elements of {what} (at least {element_bytes_min} bytes each)",
+                f"{self.left()} bytes left",
+                start,
+            )
+        return count
 
     def compact_string(self, what: str) -> str:
         """A compact string, never null."""

@@ -20,6 +20,14 @@ Theory of operation:
   already sees this one's effect, as Kafka's coordinator does with its uncommitted state.
   When the wait fails (the ISR shrank, leadership moved, a timeout), the caller gets a
   retriable error: its retry is safe, commits and heartbeats being idempotent.
+- Classic groups (JoinGroup, SyncGroup, Heartbeat, LeaveGroup: ``classic.py``) are driven as
+  Kafka drives them: an operation changes the group at once and returns records to append and
+  answers; a JoinGroup or SyncGroup that must wait is parked on a future here, answered when
+  the group says (the last member joins, the leader's assignment is stored, a timer fires);
+  each group's next deadline is one timer of the event loop. The leader's assignment is handed
+  out only once its record is committed; Heartbeat and LeaveGroup answer once what this
+  coordinator wrote is committed. When the partition is no longer led here, every parked
+  request is answered NOT_COORDINATOR.
 """
 
 from __future__ import annotations
@@ -42,7 +50,23 @@ from client.protocol import (
 )
 from server import limits
 from server.auto_topics import OFFSETS_TOPIC, ensure_offsets_topic
-from server.groups.shard import GroupShard, Planned, Topics
+from server.groups import classic_shard
+from server.groups.classic_messages import (
+    DescribedGroup,
+    HeartbeatRequest,
+    JoinRequest,
+    JoinResponse,
+    KafkaError,
+    LeaveRequest,
+    LeaveResponse,
+    Now,
+    Reply,
+    Step,
+    StoreAssignment,
+    SyncRequest,
+    SyncResponse,
+)
+from server.groups.shard import CommitOffset, GroupRecord, GroupShard, Planned, Topics
 from server.partition import Partition
 from storage.batch import NewRecord
 from storage.errors import KafkaStorageError
@@ -140,11 +164,20 @@ class Loaded:
     last_written: int = -1
 
 
+# A parked classic request: (group id, member id, "join" or "sync").
+ParkedKey = tuple[str, str, str]
+
+
 class GroupCoordinator:
     def __init__(self, node: Node) -> None:
         self.node = node
         self._loaded: dict[int, Loaded] = {}
         self._loading: dict[int, asyncio.Task[Loaded]] = {}
+        # Classic groups: the futures of parked JoinGroup/SyncGroup requests, each group's
+        # timer, and the tasks waiting for a leader's assignment to commit.
+        self._parked: dict[ParkedKey, tuple[Loaded, asyncio.Future[Any]]] = {}
+        self._timers: dict[str, tuple[Loaded, asyncio.TimerHandle]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- finding the coordinator ---------------------------------------------------------------
 
@@ -242,9 +275,15 @@ class GroupCoordinator:
             count, skipped = await replay_log(partition.log, shard, index, check_leadership)
         except KafkaStorageError:
             partition.raise_storage_error()
-        shard.rearm_sessions(int(time.monotonic() * 1000))
+        now = _now()
+        shard.rearm_sessions(now.ms, now.wall_ms)
         loaded = Loaded(index, partition, epoch, shard)
+        previous = self._loaded.get(index)
+        if previous is not None:
+            self._unload(previous)
         self._loaded[index] = loaded
+        for group_id in shard.classic:
+            self._arm(loaded, group_id)
         log.info(
             "coordinator of %s-%d (leader epoch %d): loaded %d record(s) (%d skipped), %d "
             "group(s), in %.0f ms",
@@ -267,8 +306,21 @@ class GroupCoordinator:
             loaded.shard.apply(planned)
             await self.settled(loaded)
             return planned.answer
+        last = self._append(loaded, planned.records)
+        loaded.shard.apply(planned)
+        await self.settled(loaded)
+        # Committed is not enough when the ISR shrank below min.insync.replicas meanwhile (as
+        # for a produce: Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+        error = loaded.partition.acks_all_error(last)
+        if error is not None:
+            raise error
+        return planned.answer
+
+    def _append(self, loaded: Loaded, records: list[GroupRecord]) -> int:
+        """Appends ``records`` as one batch through the leader append (no await); returns the
+        last offset, which the coordinator's next answers wait to see committed."""
         now = int(time.time() * 1000)
-        batch = [NewRecord(encode_key(k), encode_value(v), now) for k, v in planned.records]
+        batch = [NewRecord(encode_key(k), encode_value(v), now) for k, v in records]
         size = sum(len(r.key or b"") + len(r.value or b"") + 32 for r in batch)
         limit = int(self.node.topic_configs(self.node.topic(OFFSETS_TOPIC))["max.message.bytes"])
         if size > limit:
@@ -277,17 +329,10 @@ class GroupCoordinator:
                 f"the group's records ({size} bytes) would exceed max.message.bytes of "
                 f"{OFFSETS_TOPIC} ({limit}): commit fewer offsets at once",
             )
-        partition = loaded.partition
-        appended = partition.append_now([batch], "all")
-        loaded.shard.apply(planned)
-        last = loaded.last_written = appended.infos[-1].last_offset
-        await self.settled(loaded)
-        # Committed is not enough when the ISR shrank below min.insync.replicas meanwhile (as
-        # for a produce: Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND).
-        error = partition.acks_all_error(last)
-        if error is not None:
-            raise error
-        return planned.answer
+        appended = loaded.partition.append_now([batch], "all")
+        last: int = appended.infos[-1].last_offset
+        loaded.last_written = last
+        return last
 
     async def settled(self, loaded: Loaded) -> None:
         """Waits until everything this coordinator wrote is committed; raises the retriable
@@ -335,7 +380,23 @@ class GroupCoordinator:
         for index, loaded in list(self._loaded.items()):
             if self._current(index) is not loaded:
                 del self._loaded[index]
+                self._unload(loaded)
                 log.info("no longer the coordinator of %s-%d", OFFSETS_TOPIC, index)
+
+    def _unload(self, loaded: Loaded) -> None:
+        """Lets a shard's classic groups go: their parked requests are answered
+        NOT_COORDINATOR (Kafka's onUnloaded), their timers stopped."""
+        for group_id, group in loaded.shard.classic.items():
+            self._deliver(group_id, group.unload())
+        for key, (owner, future) in list(self._parked.items()):
+            if owner is loaded:
+                del self._parked[key]
+                if not future.done():
+                    future.set_result(_refusal(key[2], key[1], KafkaError.NOT_COORDINATOR))
+        for group_id, (owner, handle) in list(self._timers.items()):
+            if owner is loaded:
+                handle.cancel()
+                del self._timers[group_id]
 
     def _load_led(self) -> None:
         topic = self.node.quorum.snapshot_state().topics.get(OFFSETS_TOPIC)
@@ -351,6 +412,204 @@ class GroupCoordinator:
             ):
                 task = self._start_load(index, partition)
                 task.add_done_callback(_log_load_failure)
+
+    # -- the classic protocol: the Kafka listener's entry points -------------------------------
+
+    async def join_group(self, group_id: str, request: JoinRequest) -> JoinResponse:
+        """Kafka's JoinGroup. Answers when the group's join phase ends for this member (at
+        most its rebalance timeout, or the initial delay of a new group's first rebalance),
+        or at once (MEMBER_ID_REQUIRED, an error, a member of the current generation). Never
+        raises for the coordinator's errors: they are the answer's (NOT_COORDINATOR...)."""
+        try:
+            loaded = await self.shard_for(group_id)
+        except ApiError as e:
+            return JoinResponse(_kafka_error(e), request.member_id)
+        step = classic_shard.join(loaded.shard, group_id, request, _now())
+        answer = await self._answer(loaded, group_id, step, "join")
+        assert isinstance(answer, JoinResponse), answer
+        return answer
+
+    async def sync_group(self, group_id: str, request: SyncRequest) -> SyncResponse:
+        """Kafka's SyncGroup: answers with the member's assignment once the leader's is stored
+        (at once in a Stable group), or an error."""
+        try:
+            loaded = await self.shard_for(group_id)
+        except ApiError as e:
+            return SyncResponse(_kafka_error(e))
+        step = classic_shard.sync(loaded.shard, group_id, request, _now())
+        answer = await self._answer(loaded, group_id, step, "sync")
+        assert isinstance(answer, SyncResponse), answer
+        return answer
+
+    async def heartbeat(self, group_id: str, request: HeartbeatRequest) -> KafkaError | None:
+        """Kafka's Heartbeat: its error (REBALANCE_IN_PROGRESS: join again), None for none."""
+        try:
+            loaded = await self.shard_for(group_id)
+            step = classic_shard.heartbeat(loaded.shard, group_id, request, _now())
+            self._carry_out(loaded, group_id, step)
+            await self.settled(loaded)
+        except ApiError as e:
+            return _kafka_error(e)
+        assert step.answer is None or isinstance(step.answer, KafkaError), step.answer
+        return step.answer
+
+    async def leave_group(self, group_id: str, request: LeaveRequest) -> LeaveResponse:
+        """Kafka's LeaveGroup (v3+: several members; each has its own error)."""
+        try:
+            loaded = await self.shard_for(group_id)
+            step = classic_shard.leave(loaded.shard, group_id, request, _now())
+            self._carry_out(loaded, group_id, step)
+            await self.settled(loaded)
+        except ApiError as e:
+            return LeaveResponse(_kafka_error(e))
+        assert isinstance(step.answer, LeaveResponse), step.answer
+        return step.answer
+
+    async def describe_classic(self, group_id: str) -> DescribedGroup:
+        """Kafka's DescribeGroups for one group (Dead: not a classic group here). Raises the
+        coordinator's errors (NOT_COORDINATOR...) as ApiError."""
+        loaded = await self.shard_for(group_id)
+        described = classic_shard.describe_group(loaded.shard, group_id)
+        await self.settled(loaded)
+        return described
+
+    async def commit_offsets(
+        self,
+        group_id: str,
+        member_id: str | None,
+        generation_or_epoch: int | None,
+        offsets: list[CommitOffset],
+        *,
+        group_instance_id: str | None = None,
+        api_version: int | None = None,
+    ) -> Any:
+        """An offset commit to either kind of group (``GroupShard.plan_commit``): for a classic
+        group ``generation_or_epoch`` is the generation (-1 or None with no member: a commit
+        of an admin or of a consumer that assigns itself, only to an empty group). Answers
+        once the commit is stored; raises ApiError (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+        REBALANCE_IN_PROGRESS, GROUP_ID_NOT_FOUND, UNKNOWN_TOPIC_OR_PARTITION, the
+        coordinator's), which Kafka's OffsetCommit gives every partition of the request."""
+        loaded = await self.shard_for(group_id)
+        now = _now()
+        planned = loaded.shard.plan_commit(
+            group_id,
+            member_id,
+            generation_or_epoch,
+            offsets,
+            self.topics(),
+            now.wall_ms,
+            group_instance_id=group_instance_id,
+            now_ms=now.ms,
+            api_version=api_version,
+        )
+        return await self.write(loaded, planned)
+
+    # -- the classic protocol: carrying out the groups' steps ----------------------------------
+
+    async def _answer(self, loaded: Loaded, group_id: str, step: Step, kind: str) -> Any:
+        """Carries ``step`` out and returns the caller's answer: at once, or when its parked
+        request is answered."""
+        future = None
+        if step.parked is not None:
+            key = (group_id, step.parked, kind)
+            previous = self._parked.get(key)
+            if previous is not None and not previous[1].done():
+                # The member asked again (its client gave up on the first request): the first
+                # is answered as a rebalance, which its client would retry anyway.
+                previous[1].set_result(
+                    _refusal(kind, step.parked, KafkaError.REBALANCE_IN_PROGRESS)
+                )
+            future = asyncio.get_running_loop().create_future()
+            self._parked[key] = (loaded, future)
+        self._carry_out(loaded, group_id, step)
+        if future is None:
+            return step.answer
+        try:
+            return await future
+        finally:
+            entry = self._parked.get(key)
+            if entry is not None and entry[1] is future:
+                del self._parked[key]
+
+    def _carry_out(self, loaded: Loaded, group_id: str, step: Step) -> None:
+        """Appends the step's records, answers the parked requests it answers, and sets the
+        group's timer. No await: the next operation on the shard sees all of it."""
+        if step.records:
+            try:
+                last = self._append(loaded, step.records)
+            except ApiError as e:
+                log.warning("group %s: records not written: %s", group_id, e)
+                if step.stored is not None:
+                    failed = classic_shard.assignment_stored(
+                        loaded.shard, group_id, step.stored, _append_error(e), _now()
+                    )
+                    self._deliver(group_id, step.replies)
+                    self._carry_out(loaded, group_id, failed)
+                    return
+            else:
+                if step.stored is not None:
+                    task = asyncio.ensure_future(
+                        self._when_stored(loaded, group_id, step.stored, last)
+                    )
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+        self._deliver(group_id, step.replies)
+        self._arm(loaded, group_id)
+
+    async def _when_stored(
+        self, loaded: Loaded, group_id: str, stored: StoreAssignment, last: int
+    ) -> None:
+        """Hands a leader's assignment out once its record is committed (Kafka answers the
+        SyncGroups from the append's future), or reports why it is not."""
+        error: KafkaError | None = None
+        partition = loaded.partition
+        try:
+            if partition.high_watermark <= last:
+                timeout_s = limits.PRODUCE_TIMEOUT_MS_DEFAULT / 1000
+                await partition.wait_for_high_watermark_above(last, timeout_s)
+                if partition.high_watermark <= last:
+                    raise partition.not_committed_error()
+            refusal = partition.acks_all_error(last)
+            if refusal is not None:
+                raise refusal
+        except ApiError as e:
+            error = _append_error(e)
+        if self._current(loaded.index) is not loaded:
+            return  # unloaded meanwhile: its parked requests were answered NOT_COORDINATOR
+        step = classic_shard.assignment_stored(loaded.shard, group_id, stored, error, _now())
+        self._carry_out(loaded, group_id, step)
+
+    def _deliver(self, group_id: str, replies: list[Reply]) -> None:
+        for reply in replies:
+            kind = "join" if isinstance(reply.response, JoinResponse) else "sync"
+            entry = self._parked.pop((group_id, reply.member_id, kind), None)
+            if entry is not None and not entry[1].done():
+                entry[1].set_result(reply.response)
+
+    def _arm(self, loaded: Loaded, group_id: str) -> None:
+        """Sets the group's one timer to its next deadline (none when it has none)."""
+        previous = self._timers.pop(group_id, None)
+        if previous is not None:
+            previous[1].cancel()
+        group = loaded.shard.classic.get(group_id)
+        deadline = group.next_deadline_ms() if group is not None else None
+        if deadline is None:
+            return
+        delay_s = max(deadline - _now().ms, 0) / 1000
+        handle = asyncio.get_running_loop().call_later(delay_s, self._fire, loaded, group_id)
+        self._timers[group_id] = (loaded, handle)
+
+    def _fire(self, loaded: Loaded, group_id: str) -> None:
+        entry = self._timers.get(group_id)
+        if entry is not None and entry[0] is loaded:
+            del self._timers[group_id]
+        if self._current(loaded.index) is not loaded:
+            return
+        try:
+            step = classic_shard.tick(loaded.shard, group_id, _now())
+            self._carry_out(loaded, group_id, step)
+        except Exception:
+            log.exception("group %s: its timers failed", group_id)
 
     # -- views across shards -------------------------------------------------------------------
 
@@ -377,6 +636,40 @@ class GroupCoordinator:
     def topics(self) -> Topics:
         state = self.node.quorum.snapshot_state()
         return Topics({name: (t.topic_id, len(t.partitions)) for name, t in state.topics.items()})
+
+
+def _now() -> Now:
+    return Now(int(time.monotonic() * 1000), int(time.time() * 1000))
+
+
+def _refusal(kind: str, member_id: str, error: KafkaError) -> JoinResponse | SyncResponse:
+    return JoinResponse(error, member_id) if kind == "join" else SyncResponse(error)
+
+
+# Kafka's answers to a coordinator's failures (GroupCoordinatorService.handleOperationException
+# and GroupMetadataManager.appendGroupMetadataErrorToResponseError): a client finds the
+# coordinator again, or retries.
+_APPEND_ERRORS = {
+    "UNKNOWN_TOPIC_OR_PARTITION": KafkaError.COORDINATOR_NOT_AVAILABLE,
+    "NOT_ENOUGH_REPLICAS": KafkaError.COORDINATOR_NOT_AVAILABLE,
+    "NOT_ENOUGH_REPLICAS_AFTER_APPEND": KafkaError.COORDINATOR_NOT_AVAILABLE,
+    "REQUEST_TIMED_OUT": KafkaError.COORDINATOR_NOT_AVAILABLE,
+    "LEADER_NOT_AVAILABLE": KafkaError.COORDINATOR_NOT_AVAILABLE,
+    "NOT_LEADER_OR_FOLLOWER": KafkaError.NOT_COORDINATOR,
+    "KAFKA_STORAGE_ERROR": KafkaError.NOT_COORDINATOR,
+}
+
+
+def _append_error(e: ApiError) -> KafkaError:
+    return _APPEND_ERRORS.get(e.name, KafkaError.UNKNOWN_SERVER_ERROR)
+
+
+def _kafka_error(e: ApiError) -> KafkaError:
+    """The answer a classic request gets for an ApiError of the coordinator."""
+    try:
+        return KafkaError(e.name)
+    except ValueError:
+        return _append_error(e)
 
 
 def _log_load_failure(task: asyncio.Task[Loaded]) -> None:

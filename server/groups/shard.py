@@ -8,10 +8,18 @@ always the fold of its partition's log (see ``server/groups/group.py``).
 
 Time comes in as arguments: ``now_ms`` is a monotonic clock for sessions, ``wall_ms`` the
 wall clock for commit timestamps.
+
+Classic groups (JoinGroup/SyncGroup, ``classic.py``) live beside the consumer groups in
+:attr:`GroupShard.classic`; their operations are in ``classic_shard.py``. A group id is one or
+the other (Kafka's rule): an empty group of one kind is replaced by the other kind's first
+join, a non-empty one refuses the other protocol (GROUP_ID_NOT_FOUND to a consumer heartbeat,
+INCONSISTENT_GROUP_PROTOCOL to a JoinGroup). A group that has only committed offsets is of
+neither kind yet.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +40,10 @@ from client.protocol import (
 from server import limits
 from server.config import GroupSettings
 from server.groups import assignors
+from server.groups.classic import ClassicGroup, ClassicSettings
+from server.groups.classic_messages import UNKNOWN_MEMBER, KafkaError, Now, api_error
+from server.groups.classic_views import describe as describe_classic
+from server.groups.classic_views import load as load_classic
 from server.groups.group import (
     ConsumerGroup,
     TopicPartition,
@@ -41,6 +53,8 @@ from server.groups.group import (
     topics_snapshot,
 )
 from storage.group_records import (
+    ClassicGroupKey,
+    ClassicGroupValue,
     CurrentAssignmentKey,
     GroupKey,
     GroupMetadataKey,
@@ -97,6 +111,7 @@ class CommitOffset:
     partition: int
     offset: int
     metadata: str = ""
+    leader_epoch: int = -1  # the committer's leader epoch of the partition, -1 = none
 
 
 @dataclass
@@ -133,10 +148,20 @@ class _Change:
 
 
 class GroupShard:
-    def __init__(self, settings: GroupSettings, new_member_id: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        settings: GroupSettings,
+        new_member_id: Callable[[], str],
+        classic_settings: ClassicSettings | None = None,
+        new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
         self.settings = settings
+        self.classic_settings = classic_settings or ClassicSettings()
         self._new_member_id = new_member_id
+        # A classic member's id is Kafka's: its client id, "-", a random UUID.
+        self.new_uuid = new_uuid
         self.groups: dict[str, ConsumerGroup] = {}
+        self.classic: dict[str, ClassicGroup] = {}
         self.offsets: dict[str, dict[tuple[str, int], OffsetCommitValue]] = {}
 
     # -- the fold ------------------------------------------------------------------------------
@@ -154,6 +179,14 @@ class GroupShard:
                 assert isinstance(value, OffsetCommitValue), value
                 offsets[(key.topic, key.partition)] = value
             return
+        if isinstance(key, ClassicGroupKey):
+            # Kafka's replay: the group is rebuilt from its latest record, or gone.
+            if value is None:
+                self.classic.pop(group_id, None)
+            else:
+                assert isinstance(value, ClassicGroupValue), value
+                self.classic[group_id] = load_classic(group_id, value, self.classic_settings)
+            return
         group = self.groups.get(group_id)
         if group is None:
             group = self.groups[group_id] = ConsumerGroup(group_id)
@@ -166,23 +199,33 @@ class GroupShard:
         for key, value in planned.records:
             if isinstance(key, OffsetCommitKey):
                 self.replay(key, value)
+            elif isinstance(key, ClassicGroupKey):
+                # Only a classic group's removal is planned here (a delete, or a consumer
+                # group's first member taking the id over); its other records are written
+                # from the live group, which is never rebuilt from them while loaded.
+                assert value is None, value
+                self.classic.pop(key.group, None)
         if planned.group is not None:
             if planned.group.is_empty:
                 self.groups.pop(planned.group_id, None)
             else:
                 self.groups[planned.group_id] = planned.group
 
-    def rearm_sessions(self, now_ms: int) -> None:
+    def rearm_sessions(self, now_ms: int, wall_ms: int = 0) -> None:
         """After a load: every member gets a whole session from now (deadlines are not
-        records); a member revoking partitions gets a whole rebalance timeout."""
+        records); a member revoking partitions gets a whole rebalance timeout; a classic group
+        over its size limit rebalances."""
         for group in self.groups.values():
             for member_id, member in group.members.items():
                 group.session_deadline_ms[member_id] = now_ms + self._session_ms(member)
                 if group.assignment(member_id).state == MemberState.UNREVOKED_PARTITIONS:
                     group.revocation_deadline_ms[member_id] = now_ms + member.rebalance_timeout_ms
+        for classic in self.classic.values():
+            step = classic.rearm(Now(now_ms, wall_ms))
+            assert not step.records and not step.replies, step  # nobody waits after a load
 
     def exists(self, group_id: str) -> bool:
-        return group_id in self.groups or group_id in self.offsets
+        return group_id in self.groups or group_id in self.classic or group_id in self.offsets
 
     def _session_ms(self, member: MemberMetadataValue) -> int:
         session = member.session_timeout_ms
@@ -192,6 +235,23 @@ class GroupShard:
 
     def plan_heartbeat(self, group_id: str, hb: Heartbeat, topics: Topics, now_ms: int) -> Planned:
         """KIP-848's ConsumerGroupHeartbeat: join (epoch 0), heartbeat, or leave (-1)."""
+        classic = self.classic.get(group_id)
+        taken_over: list[GroupRecord] = []
+        if classic is not None:
+            if hb.member_epoch != 0 or not classic.is_empty:
+                raise ApiError(
+                    GROUP_ID_NOT_FOUND,
+                    f"Group {group_id} is not a consumer group: it is a classic group "
+                    f"({classic.state}, {len(classic.members)} member(s)) of Kafka's "
+                    f"JoinGroup/SyncGroup protocol",
+                )
+            # An empty classic group makes way (Kafka's maybeDeleteEmptyClassicGroup).
+            taken_over.append((ClassicGroupKey(group_id), None))
+        planned = self._plan_heartbeat(group_id, hb, topics, now_ms)
+        planned.records[:0] = taken_over
+        return planned
+
+    def _plan_heartbeat(self, group_id: str, hb: Heartbeat, topics: Topics, now_ms: int) -> Planned:
         existing = self.groups.get(group_id)
         change = _Change(existing.copy() if existing is not None else ConsumerGroup(group_id))
         group = change.group
@@ -420,9 +480,18 @@ class GroupShard:
         offsets: list[CommitOffset],
         topics: Topics,
         wall_ms: int,
+        *,
+        group_instance_id: str | None = None,
+        now_ms: int | None = None,
+        api_version: int | None = None,
     ) -> Planned:
-        """KIP-848's offset commit: by a member at its epoch, or without member when the group
-        has none (an admin reset, a consumer that assigns partitions itself)."""
+        """An offset commit: by a member at its epoch (a consumer group) or generation (a
+        classic group: ``member_epoch`` is the generation, as in Kafka's OffsetCommit v9+), or
+        without member when the group has none (an admin reset, a consumer that assigns
+        partitions itself). ``api_version``: the Kafka OffsetCommit version, for Kafka's answer
+        to a member's commit to a group that does not exist (GROUP_ID_NOT_FOUND from v9,
+        ILLEGAL_GENERATION before); None for HTTP (UNKNOWN_MEMBER_ID). ``now_ms``: a classic
+        member's commit keeps its session, as Kafka's does."""
         for o in offsets:
             if o.topic not in topics.by_name:
                 raise ApiError(UNKNOWN_TOPIC, f"Topic '{o.topic}' does not exist.")
@@ -439,38 +508,27 @@ class GroupShard:
                     f"offset.metadata.max.bytes ({self.settings.offset_metadata_max_bytes}) "
                     f"(Kafka's OFFSET_METADATA_TOO_LARGE)",
                 )
-        group = self.groups.get(group_id)
-        members = group.members if group is not None else {}
-        if member_id is None:
-            if members:
-                raise ApiError(
-                    UNKNOWN_MEMBER_ID,
-                    f"group {group_id} has active members: only a member may commit "
-                    f"(give member_id and member_epoch)",
-                )
+        classic = self.classic.get(group_id)
+        if classic is not None:
+            generation = -1 if member_epoch is None else member_epoch
+            error = classic.validate_offset_commit(
+                member_id or UNKNOWN_MEMBER, group_instance_id, generation
+            )
+            if error is not None:
+                raise api_error(error, _commit_refusal(group_id, member_id, generation, error))
+            if member_id is not None and now_ms is not None:
+                classic.committed_by(member_id, Now(now_ms, wall_ms))
         else:
-            if member_id not in members:
-                raise _unknown_member(group_id, member_id)
-            assert group is not None
-            epoch = group.assignment(member_id).member_epoch
-            if member_epoch is None or member_epoch > epoch:
-                raise ApiError(
-                    FENCED_MEMBER_EPOCH,
-                    f"member {member_id} committed with epoch {member_epoch}, its epoch is {epoch}",
-                    {"member_epoch": epoch},
-                )
-            if member_epoch < epoch:
-                raise ApiError(
-                    STALE_MEMBER_EPOCH,
-                    f"member {member_id} committed with epoch {member_epoch}, its epoch is "
-                    f"{epoch}: commit again with the current epoch",
-                    {"member_epoch": epoch},
-                )
+            self._check_committer(group_id, member_id, member_epoch, api_version)
         records: list[GroupRecord] = [
             (
                 OffsetCommitKey(group_id, o.topic, o.partition),
                 OffsetCommitValue(
-                    o.offset, -1, o.metadata, wall_ms, topic_id=topics.by_name[o.topic][0]
+                    o.offset,
+                    o.leader_epoch,
+                    o.metadata,
+                    wall_ms,
+                    topic_id=topics.by_name[o.topic][0],
                 ),
             )
             for o in offsets
@@ -482,6 +540,50 @@ class GroupShard:
             ],
         }
         return Planned(group_id, records, None, answer)
+
+    def _check_committer(
+        self,
+        group_id: str,
+        member_id: str | None,
+        member_epoch: int | None,
+        api_version: int | None,
+    ) -> None:
+        """Raises unless a commit to a group that is not classic may go ahead."""
+        group = self.groups.get(group_id)
+        members = group.members if group is not None else {}
+        by_member = member_id is not None or (member_epoch is not None and member_epoch >= 0)
+        if by_member and api_version is not None and not self.exists(group_id):
+            if api_version >= 9:
+                raise ApiError(GROUP_ID_NOT_FOUND, f"Group {group_id} does not exist.")
+            raise api_error(
+                KafkaError.ILLEGAL_GENERATION,
+                f"group {group_id} does not exist (Kafka's answer before OffsetCommit v9)",
+            )
+        if member_id is None:
+            if members:
+                raise ApiError(
+                    UNKNOWN_MEMBER_ID,
+                    f"group {group_id} has active members: only a member may commit "
+                    f"(give member_id and member_epoch)",
+                )
+            return
+        if member_id not in members:
+            raise _unknown_member(group_id, member_id)
+        assert group is not None
+        epoch = group.assignment(member_id).member_epoch
+        if member_epoch is None or member_epoch > epoch:
+            raise ApiError(
+                FENCED_MEMBER_EPOCH,
+                f"member {member_id} committed with epoch {member_epoch}, its epoch is {epoch}",
+                {"member_epoch": epoch},
+            )
+        if member_epoch < epoch:
+            raise ApiError(
+                STALE_MEMBER_EPOCH,
+                f"member {member_id} committed with epoch {member_epoch}, its epoch is "
+                f"{epoch}: commit again with the current epoch",
+                {"member_epoch": epoch},
+            )
 
     def committed(self, group_id: str, topic: str | None = None) -> list[dict[str, Any]]:
         """The group's committed offsets, sorted (empty for a group without any)."""
@@ -503,6 +605,19 @@ class GroupShard:
         """Kafka's DeleteGroups: the group's offsets and metadata go; refused with members."""
         if not self.exists(group_id):
             raise ApiError(GROUP_ID_NOT_FOUND, f"Consumer group '{group_id}' does not exist.")
+        offsets: list[GroupRecord] = [
+            (OffsetCommitKey(group_id, t, p), None)
+            for (t, p) in sorted(self.offsets.get(group_id, {}))
+        ]
+        classic = self.classic.get(group_id)
+        if classic is not None:
+            if not classic.is_empty:
+                raise ApiError(
+                    NON_EMPTY_GROUP,
+                    f"The group '{group_id}' is not empty: it is {classic.state} with "
+                    f"{len(classic.members)} member(s)",
+                )
+            return Planned(group_id, [*offsets, (ClassicGroupKey(group_id), None)], None, None)
         existing = self.groups.get(group_id)
         change = _Change(existing.copy() if existing is not None else ConsumerGroup(group_id))
         group = change.group
@@ -512,21 +627,19 @@ class GroupShard:
                 f"The group '{group_id}' is not empty: it has {len(group.members)} active "
                 f"member(s)",
             )
-        records: list[GroupRecord] = [
-            (OffsetCommitKey(group_id, t, p), None)
-            for (t, p) in sorted(self.offsets.get(group_id, {}))
-        ]
-        for member_id in sorted(group.target):
-            change.emit(TargetAssignmentMemberKey(group_id, member_id), None)
-        for member_id in sorted(group.current):
-            change.emit(CurrentAssignmentKey(group_id, member_id), None)
-        if group.assignment_epoch:
-            change.emit(TargetAssignmentMetadataKey(group_id), None)
-        if group.has_metadata:
-            change.emit(GroupMetadataKey(group_id), None)
-        return Planned(group_id, records + change.records, group, None)
+        consumer_tombstones(change)
+        return Planned(group_id, offsets + change.records, group, None)
 
     def summary(self, group_id: str) -> dict[str, Any]:
+        classic = self.classic.get(group_id)
+        if classic is not None:
+            return {
+                "group": group_id,
+                "state": classic.state,
+                "type": "classic",
+                "protocol_type": classic.protocol_type or "",
+                "members": len(classic.members),
+            }
         group = self.groups.get(group_id)
         return {
             "group": group_id,
@@ -536,12 +649,22 @@ class GroupShard:
         }
 
     def group_ids(self) -> list[str]:
-        return sorted(set(self.groups) | set(self.offsets))
+        return sorted(set(self.groups) | set(self.classic) | set(self.offsets))
 
     def describe(self, group_id: str, topics: Topics) -> dict[str, Any]:
         """The group's members and offsets (without log end offsets: the driver adds them)."""
         if not self.exists(group_id):
             raise ApiError(GROUP_ID_NOT_FOUND, f"Consumer group '{group_id}' does not exist.")
+        classic = self.classic.get(group_id)
+        if classic is not None:
+            body = describe_classic(classic)
+            owners = {
+                (a["topic"], a["partition"]): m["member_id"]
+                for m in body["members"]
+                for a in m["assignment"]
+            }
+            body["offsets"] = self._offsets_json(group_id, owners)
+            return body
         group = self.groups.get(group_id) or ConsumerGroup(group_id)
         members = []
         names = topics.names
@@ -562,6 +685,21 @@ class GroupShard:
                 }
             )
         owners = {(names[t], p): m for (t, p), m in group.owner_of().items() if t in names}
+        return {
+            "group": group_id,
+            "type": "consumer",
+            "state": group.state,
+            "group_epoch": group.epoch,
+            "assignment_epoch": group.assignment_epoch,
+            "assignor": self._assignor(group),
+            "members": members,
+            "offsets": self._offsets_json(group_id, owners),
+        }
+
+    def _offsets_json(
+        self, group_id: str, owners: Mapping[tuple[str, int], str]
+    ) -> list[dict[str, Any]]:
+        """Every partition with a committed offset or an owner, sorted."""
         committed = self.offsets.get(group_id, {})
         offsets = []
         for topic, partition in sorted(set(committed) | set(owners)):
@@ -575,15 +713,46 @@ class GroupShard:
                     "member_id": owners.get((topic, partition)),
                 }
             )
-        return {
-            "group": group_id,
-            "state": group.state,
-            "group_epoch": group.epoch,
-            "assignment_epoch": group.assignment_epoch,
-            "assignor": self._assignor(group),
-            "members": members,
-            "offsets": offsets,
-        }
+        return offsets
+
+
+def tombstones_of_empty(group: ConsumerGroup) -> list[GroupRecord]:
+    """The records that delete a consumer group without members (not its offsets)."""
+    change = _Change(group.copy())
+    consumer_tombstones(change)
+    return change.records
+
+
+def consumer_tombstones(change: _Change) -> None:
+    """Emits the tombstones of a consumer group without members: its target and current
+    assignments, their epoch and the group's (Kafka's ConsumerGroup.createGroupTombstoneRecords
+    less the members, which it has none of)."""
+    group = change.group
+    assert not group.members, group.members
+    for member_id in sorted(group.target):
+        change.emit(TargetAssignmentMemberKey(group.group_id, member_id), None)
+    for member_id in sorted(group.current):
+        change.emit(CurrentAssignmentKey(group.group_id, member_id), None)
+    if group.assignment_epoch:
+        change.emit(TargetAssignmentMetadataKey(group.group_id), None)
+    if group.has_metadata:
+        change.emit(GroupMetadataKey(group.group_id), None)
+
+
+def _commit_refusal(
+    group_id: str, member_id: str | None, generation: int, error: KafkaError
+) -> str:
+    who = f"member {member_id}" if member_id else "a commit without member"
+    if error == KafkaError.ILLEGAL_GENERATION:
+        return (
+            f"{who} of classic group {group_id} committed at generation {generation}, which is "
+            f"not the group's: join the group again"
+        )
+    if error == KafkaError.REBALANCE_IN_PROGRESS:
+        return f"classic group {group_id} is rebalancing: commit again once it is stable"
+    if error == KafkaError.UNKNOWN_MEMBER_ID and not member_id:
+        return f"classic group {group_id} has active members: only a member may commit"
+    return f"{who} may not commit to classic group {group_id} ({error})"
 
 
 def _unknown_member(group_id: str, member_id: str | None) -> ApiError:

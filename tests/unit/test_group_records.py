@@ -249,7 +249,6 @@ def test_assignment_written_by_kafka_in_any_order_reads_sorted() -> None:
     "key_hex",
     [
         "0000 0001 67 0001 74 00000003",  # legacy offset commit
-        "0002 0001 67",  # classic group metadata
         "0004 0001 67",  # deprecated partition metadata
         "000b 0001 67",  # share group metadata
         "0011 0001 67",  # streams group metadata
