@@ -17,6 +17,7 @@ from client.protocol import (
     DUPLICATE_BROKER_REGISTRATION,
     FENCED_LEADER_EPOCH,
     INVALID_PARTITIONS,
+    INVALID_REPLICA_ASSIGNMENT,
     INVALID_REPLICATION_FACTOR,
     INVALID_REQUEST,
     INVALID_UPDATE_VERSION,
@@ -85,20 +86,71 @@ def live_brokers(state: MetadataState) -> list[int]:
 
 
 def _partition_records(
-    topic_id: str, assignment: Mapping[int, tuple[int, ...]]
+    topic_id: str, assignment: Mapping[int, tuple[int, ...]], live: Iterable[int]
 ) -> list[MetadataRecord]:
-    return [
-        PartitionRecord(
-            topic_id=topic_id,
-            partition=p,
-            replicas=replicas,
-            isr=replicas,
-            leader=replicas[0],
-            leader_epoch=0,
-            partition_epoch=0,
+    """New partitions: as Kafka's buildPartitionRegistration, the ISR is the live replicas (all
+    of them when placed by us; a manual assignment may name a fenced broker), led by the first."""
+    records: list[MetadataRecord] = []
+    live = set(live)
+    for p, replicas in sorted(assignment.items()):
+        isr = tuple(r for r in replicas if r in live)
+        assert isr, f"partition {p}: the plan checked that a replica of {replicas} is live"
+        records.append(
+            PartitionRecord(
+                topic_id=topic_id,
+                partition=p,
+                replicas=replicas,
+                isr=isr,
+                leader=isr[0],
+                leader_epoch=0,
+                partition_epoch=0,
+            )
         )
-        for p, replicas in sorted(assignment.items())
-    ]
+    return records
+
+
+def manual_assignment(
+    state: MetadataState, name: str, raw: object, first_partition: int, factor: int | None
+) -> dict[int, tuple[int, ...]]:
+    """A replica assignment given by the requester (Kafka's manual partition assignment): a
+    list of broker-id lists, the first for partition ``first_partition``, the next for the one
+    after. Kafka's checks (validateManualPartitionAssignment), INVALID_REPLICA_ASSIGNMENT: each
+    list not empty, no broker twice, only registered brokers, every list as long as ``factor``
+    (None: as the first), and some broker of each list live (a fenced one may be named)."""
+    problem = "assignments must be a list of replica lists (broker ids), one per new partition"
+    if not isinstance(raw, list) or not raw:
+        raise ApiError(INVALID_REQUEST, problem)
+    if len(raw) > limits.PARTITIONS_PER_TOPIC_MAX:
+        raise ApiError(
+            INVALID_PARTITIONS,
+            f"partitions must be at most {limits.PARTITIONS_PER_TOPIC_MAX}, got {len(raw)}",
+        )
+    live = set(live_brokers(state))
+    out: dict[int, tuple[int, ...]] = {}
+    for offset, replicas in enumerate(raw):
+        if not isinstance(replicas, list) or not all(
+            isinstance(r, int) and not isinstance(r, bool) for r in replicas
+        ):
+            raise ApiError(INVALID_REQUEST, problem)
+        partition = first_partition + offset
+        reassignment.check_target(state, name, partition, replicas)
+        if factor is None:
+            factor = len(replicas)
+        elif len(replicas) != factor:
+            raise ApiError(
+                INVALID_REPLICA_ASSIGNMENT,
+                f"The manual partition assignment includes a partition with {len(replicas)} "
+                f"replica(s), but this is not consistent with previous partitions, which have "
+                f"{factor} replica(s).",
+            )
+        if not any(r in live for r in replicas):
+            raise ApiError(
+                INVALID_REPLICA_ASSIGNMENT,
+                "All brokers specified in the manual partition assignment for partition "
+                f"{partition} are fenced or in controlled shutdown.",
+            )
+        out[partition] = tuple(replicas)
+    return out
 
 
 def _count(raw: object, what: str, default: int, kind_if_bad: ErrorKind) -> int:
@@ -126,9 +178,13 @@ def plan_create_topic(
     default_replication_factor: int,
     rng: random.Random,
     socket_request_max_bytes: int = limits.SOCKET_REQUEST_MAX_BYTES,
+    assignments: object = None,
 ) -> list[MetadataRecord]:
     """The records that create a topic, or an ApiError saying why it cannot be created.
-    ``socket_request_max_bytes`` is the node's: ``max.message.bytes`` may not pass it."""
+    ``socket_request_max_bytes`` is the node's: ``max.message.bytes`` may not pass it.
+    ``assignments`` (None: placed by us) is a manual replica assignment, partition 0 first
+    (:func:`manual_assignment`); the count and factor are then left unset (or -1), as Kafka
+    requires."""
     if not isinstance(name, str):
         raise ApiError(INVALID_REQUEST, "the topic name must be a string")
     problem = topic_name_problem(name)
@@ -136,6 +192,25 @@ def plan_create_topic(
         raise ApiError(INVALID_REQUEST, problem)
     if name in state.topics:
         raise ApiError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+    if assignments is not None:
+        # Kafka's words; its checks come in this order (ReplicationControlManager.createTopic).
+        if replication_factor not in (None, -1):
+            raise ApiError(
+                INVALID_REQUEST,
+                "A manual partition assignment was specified, but replication factor was not "
+                "set to -1.",
+            )
+        if partitions not in (None, -1):
+            raise ApiError(
+                INVALID_REQUEST,
+                "A manual partition assignment was specified, but numPartitions was not set "
+                "to -1.",
+            )
+        manual = manual_assignment(state, name, assignments, 0, None)
+        topic_configs = normalize_configs(
+            configs, socket_request_max_bytes=socket_request_max_bytes
+        )
+        return _topic_records(state, name, manual, topic_configs)
     count = _count(partitions, "partitions", default_partitions, INVALID_PARTITIONS)
     if count > limits.PARTITIONS_PER_TOPIC_MAX:
         raise ApiError(
@@ -155,9 +230,20 @@ def plan_create_topic(
             INVALID_REPLICATION_FACTOR,
             f"Replication factor: {factor} larger than available brokers: {len(brokers)}.",
         )
+    return _topic_records(
+        state, name, place_replicas(state, count, factor, rng=rng), topic_configs
+    )
+
+
+def _topic_records(
+    state: MetadataState,
+    name: str,
+    assignment: Mapping[int, tuple[int, ...]],
+    topic_configs: Mapping[str, str],
+) -> list[MetadataRecord]:
     topic_id = random_uuid()
     records: list[MetadataRecord] = [TopicRecord(name=name, topic_id=topic_id)]
-    records += _partition_records(topic_id, place_replicas(state, count, factor, rng=rng))
+    records += _partition_records(topic_id, assignment, live_brokers(state))
     records += [ConfigRecord("topic", name, k, v) for k, v in sorted(topic_configs.items())]
     return records
 
@@ -178,9 +264,16 @@ def plan_delete_topic(state: MetadataState, name: str) -> list[MetadataRecord]:
 
 
 def plan_add_partitions(
-    state: MetadataState, name: str, count: object, *, rng: random.Random
+    state: MetadataState,
+    name: str,
+    count: object,
+    *,
+    rng: random.Random,
+    assignments: object = None,
 ) -> list[MetadataRecord]:
-    """Grows a topic to ``count`` partitions (Kafka's ``--alter --partitions``)."""
+    """Grows a topic to ``count`` partitions (Kafka's ``--alter --partitions``), placed by us
+    or, with ``assignments``, by the requester: one replica list per new partition
+    (:func:`manual_assignment`, at the topic's replication factor)."""
     topic = existing_topic(state, name)
     current = len(topic.partitions)
     if isinstance(count, bool) or not isinstance(count, int):
@@ -198,13 +291,22 @@ def plan_add_partitions(
         )
     factor = len(topic.partitions[0].replicas)
     brokers = live_brokers(state)
+    if assignments is not None:
+        if isinstance(assignments, list) and len(assignments) != count - current:
+            raise ApiError(
+                INVALID_REPLICA_ASSIGNMENT,
+                f"Attempted to add {count - current} additional partition(s), but only "
+                f"{len(assignments)} assignment(s) were specified.",
+            )
+        manual = manual_assignment(state, name, assignments, current, factor)
+        return _partition_records(topic.topic_id, manual, brokers)
     if factor > len(brokers):
         raise ApiError(
             INVALID_REPLICATION_FACTOR,
             f"Replication factor: {factor} larger than available brokers: {len(brokers)}.",
         )
     assignment = place_replicas(state, count - current, factor, first_partition=current, rng=rng)
-    return _partition_records(topic.topic_id, assignment)
+    return _partition_records(topic.topic_id, assignment, brokers)
 
 
 def plan_alter_configs(

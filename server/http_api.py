@@ -7,8 +7,8 @@ Handlers are thin: parse and check the request, call the node or a pure plan, sh
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -48,6 +48,8 @@ from server.replication import FetchRequest
 METADATA_INDEX = "metadata_index"
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 # -- cluster -------------------------------------------------------------------------------------
@@ -175,21 +177,37 @@ def _replication_factor(topic: TopicState) -> int:
     return len(first.replicas) - len(first.adding_replicas)
 
 
-async def _admin(
-    request: web.Request, body: Any, plan: Callable[[MetadataState], list[MetadataRecord]]
-) -> web.Response | None:
-    """Writes an admin plan on the controller; on another node, forwards the request there.
+Plan = Callable[[MetadataState], list[MetadataRecord]]
 
-    Returns the controller's answer when it was forwarded, None when written here. As Kafka's
-    controller does, the answer comes once the records are committed and applied here: the
-    replicas they name open afterwards, on every node, from the applied metadata (a produce at
-    once may meet LEADER_NOT_AVAILABLE and retry, as Kafka's producer does)."""
-    node = node_of(request)
+
+async def write_or_forward(
+    node: Node, plan: Plan, forward: Callable[[], Awaitable[T]]
+) -> tuple[int | None, T | None]:
+    """The one way an admin request is carried out, over HTTP and over Kafka's protocol
+    (server/kafka/admin_apis.py): on the controller the plan is written, elsewhere
+    ``forward()`` sends the request to the controller, which plans it there.
+
+    Returns (the applied metadata index or None when the plan wrote nothing, None) when written
+    here, (None, the forwarded answer) when forwarded. As Kafka's controller does, the answer
+    comes once the records are committed and applied here: the replicas they name open
+    afterwards, on every node, from the applied metadata (a produce at once may meet
+    LEADER_NOT_AVAILABLE and retry, as Kafka's producer does)."""
     node.require_ready()
     if not node.quorum.is_leader():
-        return await node.forward(request, body)
+        return None, await forward()
     # The write returns once the entry is applied on this node: its metadata holds the change.
-    request[METADATA_INDEX] = await node.write_metadata(plan)
+    return await node.write_metadata(plan), None
+
+
+async def _admin(request: web.Request, body: Any, plan: Plan) -> web.Response | None:
+    """Writes an admin plan on the controller; on another node, forwards the request there
+    (:func:`write_or_forward`). Returns the controller's answer when it was forwarded, None
+    when written here."""
+    node = node_of(request)
+    index, forwarded = await write_or_forward(node, plan, lambda: node.forward(request, body))
+    if forwarded is not None:
+        return forwarded
+    request[METADATA_INDEX] = index
     return None
 
 
@@ -217,7 +235,7 @@ async def _json_object(request: web.Request, fields: set[str], required: set[str
 async def create_topic(request: web.Request) -> web.Response:
     node = node_of(request)
     body = await _json_object(
-        request, {"name", "partitions", "replication_factor", "configs"}, {"name"}
+        request, {"name", "partitions", "replication_factor", "configs", "assignments"}, {"name"}
     )
 
     def plan(state: MetadataState) -> list[MetadataRecord]:
@@ -231,6 +249,7 @@ async def create_topic(request: web.Request) -> web.Response:
             default_replication_factor=node.config.default_replication_factor,
             rng=node.rng,
             socket_request_max_bytes=node.config.socket_request_max_bytes,
+            assignments=body.get("assignments"),
         )
 
     forwarded = await _admin(request, body, plan)
@@ -261,11 +280,13 @@ async def delete_topic(request: web.Request) -> web.Response:
 async def add_partitions(request: web.Request) -> web.Response:
     node = node_of(request)
     name = request.match_info["topic"]
-    body = await _json_object(request, {"count"}, {"count"})
+    body = await _json_object(request, {"count", "assignments"}, {"count"})
     forwarded = await _admin(
         request,
         body,
-        lambda s: controller.plan_add_partitions(s, name, body["count"], rng=node.rng),
+        lambda s: controller.plan_add_partitions(
+            s, name, body["count"], rng=node.rng, assignments=body.get("assignments")
+        ),
     )
     return forwarded or json_response(_describe(node, name))
 
@@ -308,6 +329,13 @@ _ELECTION_ERRORS = {
 }
 
 
+# Why an UNCLEAN election is refused (over HTTP and Kafka's ElectLeaders).
+UNCLEAN_ELECTION_REFUSAL = (
+    "election type UNCLEAN is not supported: unclean leader election is off in this "
+    "cluster (a replica outside the ISR may lack acknowledged records)"
+)
+
+
 def _election_partitions(raw: object) -> list[tuple[str, int]] | None:
     if raw is None:
         return None
@@ -339,11 +367,7 @@ async def elect_leaders(request: web.Request) -> web.Response:
     ):
         raise ApiError(INVALID_REQUEST, 'election_type must be "PREFERRED"')
     if election_type.upper() == "UNCLEAN":
-        raise ApiError(
-            INVALID_REQUEST,
-            "election type UNCLEAN is not supported: unclean leader election is off in this "
-            "cluster (a replica outside the ISR may lack acknowledged records)",
-        )
+        raise ApiError(INVALID_REQUEST, UNCLEAN_ELECTION_REFUSAL)
     partitions = _election_partitions(body.get("partitions"))
     outcomes: list[controller.ElectionOutcome] = []
 

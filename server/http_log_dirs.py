@@ -160,10 +160,15 @@ async def describe_log_dirs(request: web.Request) -> web.Response:
     if broker_id != node.node_id:
         return redirect_to_broker(node, broker_id, request)
     topics = parse_topics(query_value(request, "topics"))
+    return json_response({"broker_id": broker_id, "log_dirs": own_log_dirs(node, topics)})
+
+
+def own_log_dirs(node: Node, topics: frozenset[str] | None) -> list[dict[str, Any]]:
+    """This broker's log directories (one: its log.dirs), each as :func:`log_dir_answer`
+    describes it, over HTTP and over Kafka's DescribeLogDirs (server/kafka/admin_apis.py)."""
     log_dir = node.replica_manager.logs.log_dir.absolute()
     replicas, failed = _replica_sizes(node)
-    entry = log_dir_answer(str(log_dir), replicas, failed, topics, _disk(log_dir))
-    return json_response({"broker_id": broker_id, "log_dirs": [entry]})
+    return [log_dir_answer(str(log_dir), replicas, failed, topics, _disk(log_dir))]
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
