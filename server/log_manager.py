@@ -24,7 +24,18 @@
   losing a recovery point would make the next start re-read, and cut, data below it. Each log
   says when one of its three offsets moved (``Log.on_offsets_changed``), so the periodic check
   reads only those partitions: a node holding 10,000 idle partitions does no per-partition
-  work to find that nothing changed.
+  work to find that nothing changed. ``log-start-offset-checkpoint`` names a log only when its
+  log start offset is above its first segment's base offset (Kafka's
+  ``LogManager.checkpointLogStartOffsetsInDir``: otherwise the segments say it). The four
+  checkpoint files (the cleaner's too) are created empty at start when missing, as Kafka's
+  ``CheckpointFile`` does.
+- Clean shutdown (Kafka's ``CleanShutdownFileHandler`` and ``LogManager.loadLogs``/``shutdown``):
+  a start that finds ``.kafka_cleanshutdown`` removes it (durably, before any log is touched)
+  and opens every log of this run without re-reading it, trusting its recovery point and
+  index files; a start without it recovers each log from its recovery point. :meth:`close`
+  writes the file last, after every log was flushed, sealed and closed and the checkpoints
+  written, and only when every partition directory it may vouch for was opened (recovered)
+  in this run or was clean at start, none failed, and no log went offline.
 - Retention: old segments are deleted every ``log.retention.check.interval.ms``.
 - Compaction: the log cleaner (:mod:`server.log_cleaner`) cleans the compacted logs in its own
   threads and keeps ``cleaner-offset-checkpoint``.
@@ -56,7 +67,8 @@ from server.log_cleaner import LogCleaner
 from server.partition import LeaderState, Partition, restore_producers
 from server.producer_state import ProducerStateTable
 from server.tasks import supervised
-from storage.checkpoints import OffsetCheckpointFile, PartitionMetadataFile
+from storage.checkpoints import CleanShutdownFile, OffsetCheckpointFile, PartitionMetadataFile
+from storage.cleaner import CLEANER_CHECKPOINT_FILE
 from storage.durable import fsync_dir, fsync_file
 from storage.errors import CorruptCheckpointError, KafkaStorageError
 from storage.log import Log
@@ -118,6 +130,25 @@ class LogManager:
             OffsetCheckpointFile(log_dir / LOG_START_FILE),
             OffsetCheckpointFile(log_dir / HW_FILE),
         )
+        # Before anything of a log is touched: whether the last run ended cleanly. The file
+        # goes at once, so a crash of this run is never taken for a clean shutdown.
+        self._clean_shutdown_file = CleanShutdownFile(log_dir)
+        self.had_clean_shutdown = log_dir.is_dir() and self._clean_shutdown_file.exists()
+        if self.had_clean_shutdown:
+            epoch = self._clean_shutdown_file.read_broker_epoch()
+            self._clean_shutdown_file.delete()
+            log.info(
+                "%s: clean shutdown file found (broker epoch %s): logs open without recovery",
+                log_dir,
+                epoch,
+            )
+        if log_dir.is_dir():
+            for file in (*self._files, OffsetCheckpointFile(log_dir / CLEANER_CHECKPOINT_FILE)):
+                file.create_if_missing()
+        # The partition directories this run found unclean and has not opened (recovered)
+        # yet: a clean shutdown file may vouch for a directory only once it has been.
+        self._unrecovered: set[Key] = set() if self.had_clean_shutdown else set(self.on_disk())
+        self._unrecovered_lock = threading.Lock()  # load_replica runs in a worker thread
         self._saved: Offsets = (
             self._files[0].read(),
             self._files[1].read(),
@@ -158,7 +189,9 @@ class LogManager:
         ]
         self.cleaner.start(on_fatal)
 
-    async def close(self) -> None:
+    async def close(self, broker_epoch: int = -1) -> None:
+        """Flushes and closes every log, writes the checkpoints, and last the clean shutdown
+        file (holding ``broker_epoch``, -1 when unknown, as Kafka's) when it may."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -179,6 +212,29 @@ class LogManager:
             partition.log.close()
         self._flush_executor.shutdown(wait=True)
         self._checkpoint_executor.shutdown(wait=True)
+        why_not = self._unclean_reason(partitions)
+        if why_not is not None:
+            log.warning("no clean shutdown file: %s (the next start recovers)", why_not)
+            return
+        try:
+            self._clean_shutdown_file.write(broker_epoch)
+        except OSError as e:
+            log.error("writing %s failed: %s", self._clean_shutdown_file.path, e)
+
+    def _unclean_reason(self, partitions: list[Partition]) -> str | None:
+        """Why this close may not leave a clean shutdown file (Kafka writes it for a log
+        directory whose logs were all loaded and closed without an error), or None."""
+        with self._unrecovered_lock:
+            unrecovered = sorted(self._unrecovered)
+        if unrecovered:
+            names = ", ".join(f"{t}-{i}" for t, i in unrecovered[:3])
+            return f"{len(unrecovered)} partition(s) found unclean were never opened ({names})"
+        if self.failed:
+            return f"{len(self.failed)} partition(s) failed to open"
+        offline = [p.name for p in partitions if p.log.offline is not None]
+        if offline:
+            return f"{len(offline)} partition(s) are offline ({', '.join(offline[:3])})"
+        return None
 
     # -- partitions ----------------------------------------------------------------------------
 
@@ -265,7 +321,11 @@ class LogManager:
             recovery_point=0 if namesake else recovery.get(key, 0),
             log_start_offset=0 if namesake else starts.get(key, 0),
             cleaned=not namesake and self.cleaner.checkpoint(key) is not None,
+            clean_shutdown=self.had_clean_shutdown and not namesake,
         )
+        if partition_log.offline is None:
+            with self._unrecovered_lock:
+                self._unrecovered.discard(key)
         metadata_synced = False
         if (
             partition_log.recovery_point < partition_log.log_end_offset
@@ -383,6 +443,8 @@ class LogManager:
         self.failed.pop(key, None)
         self._unindex(key)
         self._forget(key)
+        with self._unrecovered_lock:
+            self._unrecovered.discard(key)  # its directory goes
         directory = self.log_dir / f"{topic}-{index}"
         if partition is not None:
             if not self.local_keys(topic):
@@ -540,9 +602,17 @@ class LogManager:
             if partition is None or partition.log.offline:
                 continue
             log_ = partition.log
-            values = (log_.recovery_point, log_.log_start_offset, log_.high_watermark)
+            # Kafka's rule: a log start offset its first segment's base offset says is no entry.
+            start: int | None = log_.log_start_offset
+            if start is not None and start <= log_.first_segment_base_offset:
+                start = None
+            values = (log_.recovery_point, start, log_.high_watermark)
             if values != (recovery.get(key), starts.get(key), hws.get(key)):
-                recovery[key], starts[key], hws[key] = values
+                recovery[key], hws[key] = log_.recovery_point, log_.high_watermark
+                if start is None:
+                    starts.pop(key, None)
+                else:
+                    starts[key] = start
                 self._unwritten = True
         if not (self._unwritten or every_partition):
             return None

@@ -17,12 +17,22 @@ Offset checkpoints, one per log directory (``recovery-point-offset-checkpoint``,
     <count>
     <epoch> <start offset>          one line per epoch, ascending
 
-``partition.metadata``, one per partition directory::
+``partition.metadata``, one per partition directory, with no line end after the id (Kafka's
+``PartitionMetadata.encode``: 43 bytes; a file written before we matched it has one, and reads
+the same)::
 
     version: 0
     topic_id: <22-character Kafka uuid>
 
-A file that is missing reads as empty (Kafka creates them lazily). A file that is present but
+``.kafka_cleanshutdown``, one per log directory, written last at a clean shutdown and removed
+at start (Kafka's ``CleanShutdownFileHandler``): JSON, no line end, the broker epoch of the
+node that wrote it (-1 when it had none)::
+
+    {"version":0,"brokerEpoch":<epoch>}
+
+A file that is missing reads as empty (Kafka creates them lazily), and so does an empty one:
+Kafka's ``CheckpointFile`` creates the file empty when it is first opened, and
+``cleaner-offset-checkpoint`` stays so until a log is cleaned. A file that is present but
 does not parse raises :class:`~storage.errors.CorruptCheckpointError` naming the file and line:
 the caller decides whether to rebuild it (a recovery point can be recomputed by scanning) or to
 take the partition offline.
@@ -34,12 +44,15 @@ or the new one, never a mixture, even after a power cut.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from storage.durable import PathLike, atomic_write
+from storage.durable import PathLike, atomic_write, fsync_dir
 from storage.errors import CorruptCheckpointError
 from storage.ids import ZERO_UUID, is_valid_uuid
 
@@ -106,8 +119,8 @@ def _read_checkpoint(
 ) -> list[T]:
     """Entries of a "version, count, entries" file; [] if it is missing."""
     text = _read_text(path)
-    if text is None:
-        return []
+    if not text:
+        return []  # missing, or created empty (Kafka's CheckpointFile reads that as no entry)
     lines = _split_lines(text)
     if len(lines) < 2:
         raise CorruptCheckpointError(
@@ -192,6 +205,12 @@ class OffsetCheckpointFile:
 
         return dict(_read_checkpoint(self.path, "<topic> <partition> <offset>", 3, parse))
 
+    def create_if_missing(self) -> None:
+        """Creates the file empty if it does not exist, as Kafka's ``CheckpointFile`` does
+        when a broker opens it (not fsynced: an empty file and no file read the same)."""
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+
 
 class LeaderEpochCheckpointFile:
     """A partition's ``leader-epoch-checkpoint``: (epoch, start offset) pairs, ascending."""
@@ -240,7 +259,8 @@ class PartitionMetadataFile:
         With ``durable=False`` the caller fsyncs it (and its directory) later."""
         if not is_valid_uuid(topic_id) or topic_id == ZERO_UUID:
             raise ValueError(f"{topic_id!r} is not a Kafka topic id")
-        text = f"version: {PARTITION_METADATA_VERSION}\ntopic_id: {topic_id}\n"
+        # No line end after the id: Kafka's PartitionMetadata.encode.
+        text = f"version: {PARTITION_METADATA_VERSION}\ntopic_id: {topic_id}"
         atomic_write(self.path, text.encode("utf-8"), durable=durable)
 
     def read(self) -> str | None:
@@ -272,3 +292,45 @@ class PartitionMetadataFile:
         if len(lines) > 2:
             raise CorruptCheckpointError(f"unexpected line {lines[2]!r}", where, 3)
         return topic_id
+
+
+class CleanShutdownFile:
+    """A log directory's ``.kafka_cleanshutdown`` (Kafka's ``CleanShutdownFileHandler``): its
+    presence at start says every log in the directory was flushed and closed cleanly, so
+    their recovery points and index files are trusted and nothing is re-read."""
+
+    NAME = ".kafka_cleanshutdown"
+    VERSION = 0
+
+    def __init__(self, log_dir: PathLike) -> None:
+        self.path = Path(log_dir) / self.NAME
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def write(self, broker_epoch: int) -> None:
+        """Writes the file durably (the last thing a clean shutdown does)."""
+        text = json.dumps(
+            {"version": self.VERSION, "brokerEpoch": broker_epoch}, separators=(",", ":")
+        )
+        atomic_write(self.path, text.encode("utf-8"))
+
+    def read_broker_epoch(self) -> int | None:
+        """The broker epoch it holds; None if it is missing or does not parse (Kafka's
+        ``read`` treats both alike: only the file's presence decides anything)."""
+        try:
+            content = json.loads(self.path.read_bytes())
+            epoch = content["brokerEpoch"]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+
+    def delete(self) -> bool:
+        """Removes the file, durably (fsync of the directory: a power cut must not bring back
+        a clean shutdown file for a run that went on writing); says whether it was there."""
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            return False
+        fsync_dir(self.path.parent)
+        return True

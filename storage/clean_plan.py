@@ -40,13 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.index import OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE
-from storage.limits import RELATIVE_OFFSET_MAX
+from storage.limits import INDEX_PREALLOCATE_BYTES, RELATIVE_OFFSET_MAX
 from storage.log_config import LogConfig
 
 # Kafka's segment.index.bytes default (10 MiB): the largest index file a cleaned segment may
-# need. Kafka preallocates index files to this size, so it bounds a group; our index files
-# hold only their entries, and a group is bounded by the same sum of entries.
-INDEX_BYTES_MAX = 10 * 1024 * 1024
+# need. Kafka preallocates index files to this size (so do we, storage.limits), so it bounds a
+# group's entries; a cleaned segment's files hold only their entries.
+INDEX_BYTES_MAX = INDEX_PREALLOCATE_BYTES
 
 _LONG_MAX = 2**63 - 1
 

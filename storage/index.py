@@ -34,18 +34,32 @@ Lookups:
   holding its offset has timestamps <= that entry's, so the first batch with a timestamp >= t
   is at or after it.
 
-Choice: Kafka preallocates index files (10 MiB) and trims them on roll; we write them at their
-real length (appending entries with each flush), which is simpler and gives the same bytes.
-Index files are not fsynced with the log: :meth:`parse` checks a file and anything suspicious
-(length not a multiple of the entry size, entries not increasing, positions or offsets past
-the end of the log) makes the segment rebuild it from the log.
+File length (Kafka's ``AbstractIndex``): an active segment's two files are preallocated to
+``segment.index.bytes`` (:data:`~storage.limits.INDEX_PREALLOCATE_BYTES`, rounded down to whole
+entries: 10485760 and 10485756 bytes), zero-filled after the entries, and trimmed to exactly
+their entries when the segment stops being active (a roll, or the log's close at a clean
+shutdown: Kafka's ``trimToValidSize``). So the file's length says nothing of how many entries
+it holds while the segment is active: Kafka counts a new index's entries from 0 and rebuilds an
+active segment's indexes by recovery after an unclean stop. We read a file up to its first
+unused entry, an all-zero one (:func:`read_used_entries`; no real entry is all zeros: an
+offset-index entry's position is never 0, as no entry is made for a segment's first batch,
+and a time-index entry of timestamp 0 at the base offset could only come first, where
+dropping it only makes the index sparser), so a node opening many partitions after a crash
+does not read 10 MiB of zeros for each.
+
+Index files are not fsynced with the log (only when a segment is sealed): :meth:`parse` checks
+what was read, and anything suspicious (a cut entry, entries not increasing, positions or
+offsets past the end of the log) makes the segment rebuild the index from the log.
 """
 
 from __future__ import annotations
 
 import bisect
+import os
 import struct
 from array import array
+
+from storage.limits import INDEX_READ_BYTES_MIN
 
 OFFSET_ENTRY = struct.Struct(">ii")
 TIME_ENTRY = struct.Struct(">qi")
@@ -55,6 +69,31 @@ TIME_ENTRY_SIZE = TIME_ENTRY.size  # 12
 
 class IndexDamagedError(ValueError):
     """An index file that cannot be trusted; the segment rebuilds it from its log."""
+
+
+def read_used_entries(fd: int, entry_size: int, file_bytes: int) -> bytes:
+    """The bytes of an index file (open as ``fd``, ``file_bytes`` long) up to its first unused
+    entry, an all-zero one, or its end (a cut entry at the end included, for :meth:`parse` to
+    refuse). Reads start small and double, so a preallocated file costs about as much as its
+    entries, not its length."""
+    zero = bytes(entry_size)
+    parts: list[bytes] = []
+    position = 0
+    chunk = INDEX_READ_BYTES_MIN
+    while position < file_bytes:
+        data = os.pread(fd, min(chunk, file_bytes - position), position)
+        if not data:
+            break  # the file shrank meanwhile: what was read is all there is
+        at = data.find(zero)
+        while at >= 0 and at % entry_size:
+            at = data.find(zero, at + 1)
+        if at >= 0:
+            parts.append(data[:at])
+            break
+        parts.append(data)
+        position += len(data)
+        chunk *= 2
+    return b"".join(parts)
 
 
 class _Index:
@@ -68,10 +107,13 @@ class _Index:
         self.base_offset = base_offset
         self._keys: array[int] = array(self.key_type)
         self._values: array[int] = array(self.value_type)
-        # Entries [0, _written) are in the file; the file may be longer when entries were
-        # truncated after being written, so the writer cuts it to _written entries first.
+        # Entries [0, _written) are in the file. With _cut_file the file may hold stale bytes
+        # after them (entries truncated after being written, or a crash's leftovers), so the
+        # writer cuts it to _written entries first.
         self._written = 0
         self._cut_file = False
+        # The file's length as last written or read (None: not known, or no file yet).
+        self._file_bytes: int | None = None
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -107,9 +149,27 @@ class _Index:
         """Drops every entry (the file is emptied on the next write)."""
         self._truncate_entries(0)
 
+    def cut_stale_tail(self) -> None:
+        """Makes the next write cut the file after the entries it holds (anything there is
+        stale: a crash's leftovers, or a preallocated tail to make again)."""
+        self._cut_file = True
+
+    def file_bytes_for(self, preallocate_bytes: int) -> int:
+        """The length the file should have: its entries, or ``preallocate_bytes`` rounded down
+        to whole entries when that is more (an active segment's; 0 for a sealed one). An index
+        that outgrew its preallocation (a tiny ``index.interval.bytes``) just grows: Kafka
+        would roll the segment instead, a rule we do not have."""
+        size = self.entry.size
+        return max(len(self._keys) * size, preallocate_bytes // size * size)
+
+    def needs_write(self, file_bytes: int) -> bool:
+        """Whether the file differs from the entries (new entries, entries dropped, a stale
+        tail) or its length is not ``file_bytes``."""
+        return self._cut_file or len(self._keys) > self._written or self._file_bytes != file_bytes
+
     @property
     def has_pending(self) -> bool:
-        """Whether the file differs from the entries (new entries, or entries dropped)."""
+        """Whether entries are not in the file as they are in memory (new or dropped ones)."""
         return self._cut_file or len(self._keys) > self._written
 
     @property
@@ -118,7 +178,8 @@ class _Index:
 
     def take_pending(self) -> tuple[int, bytes, bool]:
         """What the file needs to match the entries: (byte position, bytes to write there,
-        whether the file must first be cut to that position), and counts it as done."""
+        whether the file must first be cut to that position), and counts it as done; the
+        writer then calls :meth:`wrote` with the file's new length."""
         start = self._written
         pack = self.entry.pack
         data = b"".join(pack(self._keys[i], self._values[i]) for i in range(start, len(self._keys)))
@@ -127,13 +188,18 @@ class _Index:
         self._cut_file = False
         return start * self.entry.size, data, cut
 
+    def wrote(self, file_bytes: int) -> None:
+        """The file is now ``file_bytes`` long, holding the entries and zeros after them."""
+        self._file_bytes = file_bytes
+
     def to_bytes(self) -> bytes:
         """The whole file's content."""
         pack = self.entry.pack
         return b"".join(pack(k, v) for k, v in zip(self._keys, self._values, strict=True))
 
-    def _load(self, data: bytes, what: str) -> None:
+    def _load(self, data: bytes, what: str, file_bytes: int | None) -> None:
         size = self.entry.size
+        self._file_bytes = file_bytes
         if len(data) % size:
             raise IndexDamagedError(
                 f"{what} of {len(data)} bytes is not made of {size}-byte entries"
@@ -158,13 +224,21 @@ class OffsetIndex(_Index):
 
     @classmethod
     def parse(
-        cls, base_offset: int, data: bytes, *, log_size: int, end_offset: int | None = None
+        cls,
+        base_offset: int,
+        data: bytes,
+        *,
+        log_size: int,
+        end_offset: int | None = None,
+        file_bytes: int | None = None,
     ) -> OffsetIndex:
-        """The index in ``data``; raises :class:`IndexDamagedError` if it cannot be trusted:
-        not whole entries, entries not increasing, a position at or past ``log_size`` or an
-        offset at or past ``end_offset`` (the segment's next offset, when known)."""
+        """The index in ``data`` (a file's used entries, :func:`read_used_entries`; the file is
+        ``file_bytes`` long, when known); raises :class:`IndexDamagedError` if it cannot be
+        trusted: not whole entries, entries not increasing, a position at or past
+        ``log_size`` or an offset at or past ``end_offset`` (the segment's next offset, when
+        known)."""
         index = cls(base_offset)
-        index._load(data, ".index")
+        index._load(data, ".index", file_bytes)
         if index._keys:
             if index._keys[0] < 0 or index._values[0] < 0:
                 raise IndexDamagedError(".index has a negative offset or position")
@@ -226,12 +300,20 @@ class TimeIndex(_Index):
     value_type = "i"
 
     @classmethod
-    def parse(cls, base_offset: int, data: bytes, *, end_offset: int | None = None) -> TimeIndex:
-        """The index in ``data``; raises :class:`IndexDamagedError` if it cannot be trusted:
-        not whole entries, entries not increasing, an offset below the base offset or at or
-        past ``end_offset`` (the segment's next offset, when known)."""
+    def parse(
+        cls,
+        base_offset: int,
+        data: bytes,
+        *,
+        end_offset: int | None = None,
+        file_bytes: int | None = None,
+    ) -> TimeIndex:
+        """The index in ``data`` (as :meth:`OffsetIndex.parse`); raises
+        :class:`IndexDamagedError` if it cannot be trusted: not whole entries, entries not
+        increasing, an offset below the base offset or at or past ``end_offset`` (the
+        segment's next offset, when known)."""
         index = cls(base_offset)
-        index._load(data, ".timeindex")
+        index._load(data, ".timeindex", file_bytes)
         if index._keys:
             if index._values[0] < 0:
                 raise IndexDamagedError(".timeindex has a negative relative offset")

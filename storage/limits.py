@@ -31,6 +31,19 @@ BATCH_HEADERS_READ_BYTES = 1024 * 1024
 # entries (256 KiB of index) they are written at once, bounding memory between flushes.
 INDEX_PENDING_ENTRIES_MAX = 32 * 1024
 
+# An active segment's .index and .timeindex are preallocated to this many bytes (rounded down
+# to whole entries), zero-filled, and trimmed to their entries when the segment rolls or the
+# log closes: Kafka's segment.index.bytes default (10 MiB; we have no such topic config), so
+# a running node's files are the size Kafka's are. ftruncate makes the zeros sparse on ext4
+# and xfs: an unused preallocated file takes no disk blocks.
+INDEX_PREALLOCATE_BYTES = 10 * 1024 * 1024
+
+# Opening a segment reads its index files only up to their first unused (all-zero) entry, in
+# reads that start at this size and double: a preallocated file left by a crash is 10 MiB of
+# mostly zeros, and a node opening thousands of partitions must not read them all. A multiple
+# of both entry sizes (8 and 12 bytes), so no read ends inside an entry.
+INDEX_READ_BYTES_MIN = 24 * 512
+
 # Relative offsets in the index files are int32 (Kafka's format): a segment rolls before a
 # batch whose last offset is further than this from the segment's base offset.
 RELATIVE_OFFSET_MAX = 2**31 - 1

@@ -25,7 +25,11 @@ Theory of operation:
 - ``open()`` recovers: segments wholly below the recovery point are trusted (their indexes are
   only sanity-checked); from the segment holding the recovery point on, batches are re-read
   and checked, and the log is cut at the first bad byte (WARNING with what was dropped).
-  Corruption below the recovery point is never cut: reaching it takes the log offline.
+  Corruption below the recovery point is never cut: reaching it takes the log offline. After
+  a clean shutdown (the caller found Kafka's ``.kafka_cleanshutdown``) nothing is re-read.
+- ``close()`` at a clean shutdown seals the active segment's indexes as a roll does (a final
+  time-index entry, the files trimmed to their entries and fsynced: Kafka's
+  ``LogSegment.close``); the next open makes them active (preallocated) again.
 - Any read or write failure (corruption, I/O error) sets ``offline`` to a
   :class:`KafkaStorageError` naming file and position; every later call raises it.
 
@@ -138,11 +142,14 @@ class Log:
         log_start_offset: int = 0,
         fsync: Fsync = timed_fsync,
         cleaned: bool = False,
+        clean_shutdown: bool = False,
     ) -> Log:
         """Opens (creating it if missing) the log in ``directory`` and recovers it.
 
         ``cleaned``: the log cleaner has worked on this log (it has a cleaner checkpoint), so
         its gaps are compaction's even if its topic compacts no more: recovery keeps them.
+        ``clean_shutdown``: the log was closed by :meth:`close` and nothing wrote to it since
+        (Kafka's clean shutdown file): nothing is re-read, the recovery point is the log end.
 
         Everything at or after ``recovery_point`` is re-read and checked; a torn or corrupt
         tail is cut off (logged at WARNING). Corruption below the recovery point found while
@@ -166,7 +173,12 @@ class Log:
         if swapped:
             log.warning("%s: %s", directory, swapped.describe())
         loaded = load_segments(
-            directory, config, recovery_point, log_start_offset, gaps=config.compact or cleaned
+            directory,
+            config,
+            recovery_point,
+            log_start_offset,
+            gaps=config.compact or cleaned,
+            clean_shutdown=clean_shutdown,
         )
         segments = loaded.segments
         offline = offline or loaded.offline
@@ -283,6 +295,11 @@ class Log:
     def active_segment_base_offset(self) -> int:
         """The base offset of the segment appends go to (it changes when the log rolls)."""
         return self._bases[-1]
+
+    @property
+    def first_segment_base_offset(self) -> int:
+        """The base offset of the oldest segment (the log start offset is at or above it)."""
+        return self._bases[0]
 
     @property
     def segments(self) -> list[Segment]:
@@ -671,6 +688,9 @@ class Log:
                     del self._segments[i + 1 :]
                     del self._bases[i + 1 :]
                     self._segments[i].truncate_to(offset)
+                    # The last segment again, appends go to it (Kafka's LogSegment.truncateTo
+                    # preallocates its indexes again): written with the next flush.
+                    self._segments[i].activate()
             except (KafkaStorageError, OSError) as e:
                 raise self._fail(e) from e
             new_end = self._segments[-1].next_offset
@@ -820,11 +840,20 @@ class Log:
     # -- closing ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Flushes (unless offline) and closes the files. Later calls raise."""
+        """Flushes (unless offline) and closes the files. Later calls raise. The active
+        segment's indexes are sealed first (a final time-index entry, trimmed, fsynced with
+        the flush: Kafka's ``LogSegment.close``), so a clean shutdown leaves every index file
+        at its entries; a close that fails leaves the log offline (the caller's clean
+        shutdown file must not vouch for it)."""
         if self._closed:
             return
         if self._offline is None:
             try:
+                with self._lock:
+                    try:
+                        self._segments[-1].seal()
+                    except OSError as e:
+                        raise self._fail(e, self._segments[-1].index_path) from e
                 self.flush()
             except KafkaStorageError as e:
                 log.error("%s: flush at close failed: %s", self.directory, e)

@@ -167,6 +167,11 @@ class MemoryLog:
         return self._segments[-1].base_offset
 
     @property
+    def first_segment_base_offset(self) -> int:
+        """The base offset of the oldest segment (the log start offset is at or above it)."""
+        return self._segments[0].base_offset
+
+    @property
     def segments(self) -> list[MemorySegment]:
         return list(self._segments)
 

@@ -102,6 +102,12 @@ class PartitionLog(Protocol):
         """The base offset of the segment appends go to (it changes when the log rolls)."""
         ...
 
+    @property
+    def first_segment_base_offset(self) -> int:
+        """The base offset of the oldest segment: the log start offset is at or above it, and
+        ``log-start-offset-checkpoint`` names the log only when it is above (Kafka's rule)."""
+        ...
+
     def append_as_leader(
         self,
         records: Sequence[NewRecord],

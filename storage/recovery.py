@@ -25,6 +25,15 @@ The rules (Kafka's ``LogLoader``, with two differences noted):
   accepts, and a replica would never fetch it again; a base offset changed by a bit flip
   (it lies outside the CRC) looks like a gap too. The log is cut at the hole instead, and a
   follower fetches the rest again.
+- After a clean shutdown (the log directory's ``.kafka_cleanshutdown``, which the caller
+  passes as ``clean_shutdown``) nothing is re-read, as Kafka's ``LogLoader.recoverLog`` skips
+  recovery then: every segment is loaded as one below the recovery point is, and the active
+  one's end is found from its offset index's last entry by reading the batch headers after it
+  (Kafka's ``LogSegment.readNextOffset``), its largest timestamp from its time index (whose
+  final entry the clean close appended). The recovery point becomes the log end. Should the
+  active segment's indexes not match its batches after all, it is recovered as after a crash.
+- The segment that ends up active gets its index files preallocated again at once (Kafka's
+  ``LogLoader.load``: ``resizeIndexes(maxIndexSize)``), when it has them.
 """
 
 from __future__ import annotations
@@ -221,9 +230,11 @@ def load_segments(
     log_start_offset: int,
     *,
     gaps: bool | None = None,
+    clean_shutdown: bool = False,
 ) -> LoadedLog:
-    """Opens the segments of ``directory`` and recovers them (the module's rules). An empty
-    directory gets one empty segment at ``log_start_offset``."""
+    """Opens the segments of ``directory`` and recovers them (the module's rules; with
+    ``clean_shutdown`` they are trusted instead). An empty directory gets one empty segment
+    at ``log_start_offset``."""
     bases: set[int] = set()
     index_only: list[Path] = []
     for child in directory.iterdir():
@@ -255,9 +266,20 @@ def load_segments(
         for segment in segments:
             segment.close()
         raise
+    interval = config.index_interval_bytes
     recovery_point = max(recovery_point, segments[0].base_offset)
     first_recovered = bisect.bisect_right(ordered, recovery_point) - 1
-    interval = config.index_interval_bytes
+    if clean_shutdown:
+        why = _load_trusted_tail(segments[-1], interval)
+        if why is None:
+            first_recovered = len(segments)  # nothing to re-read
+            recovery_point = segments[-1].next_offset
+        else:
+            log.warning(
+                "%s: clean shutdown, but the active segment cannot be trusted (%s): recovering",
+                segments[-1].log_path,
+                why,
+            )
     for segment in segments[:first_recovered]:
         _check_flushed_segment(segment, interval)
     error: KafkaStorageError | None = None
@@ -314,6 +336,12 @@ def load_segments(
         # A sealed segment covers the offsets up to the next one's base: a gap at its end
         # (or all of it, left empty by the cleaner) is part of it.
         segment.next_offset = following.base_offset
+    active = segments[-1]
+    active.activate()
+    if active.index_files_exist and error is None:
+        # Preallocated again now, as Kafka does at load; a segment still without index files
+        # (empty, its first flush never came) gets them, preallocated, from its first flush.
+        active.write_indexes()
     log_end = segments[-1].next_offset
     if recovery_point > log_end and error is None:
         log.warning(
@@ -324,6 +352,52 @@ def load_segments(
         )
         recovery_point = log_end
     return LoadedLog(segments, recovery_point, error, changed)
+
+
+def _load_trusted_tail(segment: Segment, index_interval_bytes: int) -> str | None:
+    """After a clean shutdown: the active segment's next offset, largest timestamp, first
+    batch timestamp and bytes since its last index entry, from its indexes and the batch
+    headers after its offset index's last entry (Kafka's ``readNextOffset``), nothing else
+    read. Returns why the segment cannot be trusted (damaged indexes, a header that does not
+    parse or does not follow, entries missing where the append rule makes them), or None."""
+    if segment.index_damage is not None:
+        return segment.index_damage
+    end = segment.size_bytes
+    window = FileWindow(segment.fd, end)
+    last = segment.offset_index.last_entry()
+    start = position = last[1] if last is not None else 0
+    max_ts, offset_of_max = segment.time_index.last_entry() or (NO_TIMESTAMP, -1)
+    next_offset = segment.base_offset
+    first_ts: int | None = None
+    since = 0
+    try:
+        while position < end:
+            header = header_at(window, position, end)
+            if last is not None and position == start and header.last_offset != last[0]:
+                return f".index says the batch at {position} ends at offset {last[0]}"
+            if header.base_offset < next_offset:
+                return f"the batch at {position} starts at offset {header.base_offset}"
+            if since > index_interval_bytes:
+                return "the .index lacks entries for the end of the log"
+            if position == 0:
+                first_ts = header.max_timestamp
+            if header.max_timestamp > max_ts:
+                max_ts, offset_of_max = header.max_timestamp, header.last_offset
+            since += header.size
+            position += header.size
+            next_offset = header.next_offset
+        if first_ts is None and end > 0:
+            first_ts = header_at(window, 0, end).max_timestamp
+    except CorruptRecordError as e:
+        return f"a batch header does not parse: {e}"
+    except OSError as e:
+        raise KafkaStorageError(f"cannot read the log: {e}", str(segment.log_path)) from e
+    segment.next_offset = next_offset
+    segment.max_timestamp = max_ts
+    segment.offset_of_max_timestamp = offset_of_max
+    segment.first_batch_timestamp = first_ts
+    segment.bytes_since_index_entry = since
+    return None
 
 
 def _check_flushed_segment(segment: Segment, index_interval_bytes: int) -> None:

@@ -18,6 +18,14 @@ entries are kept in memory and written with each flush (and when a segment is se
 index files are fsynced only when a segment is sealed: an active segment's indexes are checked
 at open and rebuilt from the log when they look damaged.
 
+The active segment's index files are preallocated (zero-filled to ``segment.index.bytes``) and
+a sealed segment's trimmed to their entries, as Kafka's ``LogSegment`` and ``AbstractIndex``
+do (:mod:`storage.index` has the layout and how a file's entries are counted): a roll seals the
+old segment (Kafka's ``onBecomeInactiveSegment``: a final time-index entry for its largest
+timestamp, the files trimmed), the log's close at a clean shutdown does the same to the active
+one (Kafka's ``LogSegment.close``), and the segment that is active after an open or a
+truncation has its files preallocated again (Kafka's ``resizeIndexes(maxIndexSize)``).
+
 A new segment's index files are created by its first flush, not with its ``.log``: creating a
 file is the costliest step of opening a new partition (about 0.35 ms of kernel time each on
 the machines we measured), and a node creating thousands of partitions, most of them empty for
@@ -55,8 +63,15 @@ from storage.batch import (
     decode_batch,
 )
 from storage.errors import CorruptRecordError, KafkaStorageError
-from storage.index import IndexDamagedError, OffsetIndex, TimeIndex
-from storage.limits import INDEX_PENDING_ENTRIES_MAX
+from storage.index import (
+    OFFSET_ENTRY_SIZE,
+    TIME_ENTRY_SIZE,
+    IndexDamagedError,
+    OffsetIndex,
+    TimeIndex,
+    read_used_entries,
+)
+from storage.limits import INDEX_PENDING_ENTRIES_MAX, INDEX_PREALLOCATE_BYTES
 from storage.scan import iter_headers, pread_exactly
 
 NO_TIMESTAMP = -1
@@ -68,6 +83,16 @@ TIME_INDEX_SUFFIX = ".timeindex"
 # batches without building a BatchHeader for each (base_offset, batch_length, epoch, magic,
 # crc, attributes, last_offset_delta).
 _PREFIX = struct.Struct(">qiibIhi")
+
+
+def _read_index_file(path: Path, entry_size: int) -> tuple[bytes, int]:
+    """An index file's used entries (:func:`storage.index.read_used_entries`) and its length."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        length = os.fstat(fd).st_size
+        return read_used_entries(fd, entry_size, length), length
+    finally:
+        os.close(fd)
 
 
 def segment_name(base_offset: int) -> str:
@@ -106,6 +131,8 @@ class Segment:
         # then): a partition that is created and never written costs no file.
         self.file_pending = False
         self.bytes_since_index_entry = 0
+        # The segment appends go to: its index files are preallocated, a sealed one's trimmed.
+        self.active = False
 
     def __repr__(self) -> str:
         return (
@@ -125,6 +152,7 @@ class Segment:
         segment = cls(directory, base_offset, fd, 0)
         segment._index_files_pending()
         segment.dirty = True
+        segment.active = True
         return segment
 
     @classmethod
@@ -135,6 +163,7 @@ class Segment:
         segment = cls(directory, base_offset, -1, 0)
         segment.file_pending = True
         segment._index_files_pending()
+        segment.active = True
         return segment
 
     def _create_pending_file(self) -> None:
@@ -156,7 +185,8 @@ class Segment:
 
         ``end_offset`` is the next segment's base offset when there is one (the index sanity
         check uses it). Damaged or missing index files are not fatal: ``index_damage`` says
-        why, and :meth:`recover` or :meth:`rebuild_indexes` rebuilds them.
+        why, and :meth:`recover` or :meth:`rebuild_indexes` rebuilds them. The segment is not
+        active until :meth:`activate` says so.
         """
         stem = directory / segment_name(base_offset)
         fd = os.open(stem.with_suffix(LOG_SUFFIX), os.O_RDWR)
@@ -173,14 +203,18 @@ class Segment:
 
     def _load_indexes(self, end_offset: int | None) -> None:
         try:
-            with open(self.index_path, "rb") as f:
-                offset_data = f.read()
-            with open(self.time_index_path, "rb") as f:
-                time_data = f.read()
+            offset_data, offset_bytes = _read_index_file(self.index_path, OFFSET_ENTRY_SIZE)
+            time_data, time_bytes = _read_index_file(self.time_index_path, TIME_ENTRY_SIZE)
             self.offset_index = OffsetIndex.parse(
-                self.base_offset, offset_data, log_size=self.size_bytes, end_offset=end_offset
+                self.base_offset,
+                offset_data,
+                log_size=self.size_bytes,
+                end_offset=end_offset,
+                file_bytes=offset_bytes,
             )
-            self.time_index = TimeIndex.parse(self.base_offset, time_data, end_offset=end_offset)
+            self.time_index = TimeIndex.parse(
+                self.base_offset, time_data, end_offset=end_offset, file_bytes=time_bytes
+            )
         except FileNotFoundError as e:
             if self.size_bytes == 0:
                 # An empty segment whose first flush did not come: nothing to index.
@@ -261,37 +295,60 @@ class Segment:
             self.write_indexes()
 
     def write_indexes(self) -> bool:
-        """Brings the index files up to date with the entries in memory (no fsync). Returns
-        whether it created them (their names need an fsync of the directory)."""
+        """Brings the index files up to date with the entries in memory (no fsync): new
+        entries written, a stale tail cut, the length an active segment's preallocation or a
+        sealed one's entries. Returns whether it created them (their names need an fsync of
+        the directory)."""
         if self.file_pending:
             return False  # created with the .log, at the first flush after its first append
         created = not self.index_files_exist
+        preallocate = INDEX_PREALLOCATE_BYTES if self.active else 0
         for index, path in (
             (self.offset_index, self.index_path),
             (self.time_index, self.time_index_path),
         ):
-            if not index.has_pending:
+            length = index.file_bytes_for(preallocate)
+            if not index.needs_write(length):
                 continue
             start, data, cut = index.take_pending()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
             try:
                 if cut:
-                    os.ftruncate(fd, start)
+                    os.ftruncate(fd, start)  # the stale bytes go; what follows reads as zeros
                 if data:
                     os.pwrite(fd, data, start)
+                # Kafka's RandomAccessFile.setLength: growing makes the zeros (sparse: no
+                # blocks until written), shrinking trims to the entries.
+                os.ftruncate(fd, length)
             finally:
                 os.close(fd)
+            index.wrote(length)
         self.index_files_exist = True
         return created
 
     def seal(self) -> None:
-        """The segment stops being the active one: its time index gets a final entry for its
-        largest timestamp (Kafka's onBecomeInactiveSegment), and the index files are written
-        and marked for an fsync with the next flush."""
+        """The segment stops being the active one (a roll, or the log's close): its time
+        index gets a final entry for its largest timestamp, and the index files are written,
+        trimmed to their entries and marked for an fsync with the next flush (Kafka's
+        ``LogSegment.onBecomeInactiveSegment``; its ``close`` appends the same entry)."""
+        self.active = False
         self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
-        if self.offset_index.has_pending or self.time_index.has_pending:
+        if self.offset_index.needs_write(self.offset_index.file_bytes_for(0)) or (
+            self.time_index.needs_write(self.time_index.file_bytes_for(0))
+        ):
             self.write_indexes()
-            self.indexes_need_fsync = True
+            # (A segment whose files are not created yet, never written, has none to fsync.)
+            self.indexes_need_fsync = self.index_files_exist
+
+    def activate(self) -> None:
+        """The segment is the one appends go to (the last after an open or a truncation):
+        its index files are preallocated again, anything after their entries cut, by the
+        next :meth:`write_indexes` (Kafka's ``resizeIndexes(maxIndexSize)`` at load and in
+        ``truncateTo``)."""
+        self.active = True
+        self.offset_index.cut_stale_tail()
+        self.time_index.cut_stale_tail()
+        self.indexes_need_fsync = False
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from storage.batch import NewRecord, iter_batches
 from storage.errors import KafkaStorageError
+from storage.index import OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE
+from storage.limits import INDEX_PREALLOCATE_BYTES
 from storage.log import Log
 from storage.log_config import LogConfig
 
@@ -228,3 +230,37 @@ def test_any_damage_anywhere_opens_or_goes_offline_and_reads_raise_only_storage_
         except KafkaStorageError:
             assert log.offline is not None
         log.close()
+
+
+@SETTINGS
+@given(data=st.data())
+def test_an_unclean_stop_with_any_entries_of_a_preallocated_index_lost_recovers_the_same_indexes(
+    template: Template, data: st.DataObject
+) -> None:
+    """What ``kill -9`` (or a power cut) may leave of the active segment's preallocated index
+    files: the first entries, then zeros where a page never reached the disk, then whatever
+    was there (entries of a longer log this one was truncated from), zeros to the file's
+    preallocated length. Recovery reads up to the first zero entry only, and the log and its
+    indexes come out as the clean template's."""
+    active = template.files[-1].removesuffix(".log")
+    recovery_point = data.draw(st.sampled_from([0, *(b.base_offset for b in template.batches)]))
+    with Scratch(template) as scratch:
+        for suffix, size in ((".index", OFFSET_ENTRY_SIZE), (".timeindex", TIME_ENTRY_SIZE)):
+            path = scratch.path(active + suffix)
+            entries = path.read_bytes()
+            count = len(entries) // size
+            kept = data.draw(st.integers(0, count), label=f"{suffix} entries kept")
+            hole = data.draw(st.integers(0, 3), label=f"{suffix} zero entries")
+            stale = data.draw(st.binary(max_size=3 * size), label=f"{suffix} after the hole")
+            with open(path, "r+b") as f:
+                f.truncate(kept * size)
+                f.seek((kept + hole) * size)
+                f.write(stale if hole else b"")
+                f.truncate(INDEX_PREALLOCATE_BYTES // size * size)
+        log = Log.open(scratch.directory, CONFIG, recovery_point=recovery_point)
+        assert log.offline is None
+        assert log.log_end_offset == template.batches[-1].next_offset
+        assert read_everything(log) == b"".join(b.data for b in template.batches)
+        log.close()
+        for path in sorted(template.directory.glob("*index")):
+            assert scratch.path(path.name).read_bytes() == path.read_bytes(), path.name

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage.checkpoints import (
+    CleanShutdownFile,
     LeaderEpochCheckpointFile,
     OffsetCheckpointFile,
     PartitionMetadataFile,
@@ -46,6 +47,23 @@ def test_offset_checkpoint_reads_kafkas_whitespace_runs(tmp_path: Path) -> None:
     assert OffsetCheckpointFile(path).read() == {("news", 0): 5}
 
 
+def test_an_empty_offset_checkpoint_reads_as_empty_as_kafkas_does(tmp_path: Path) -> None:
+    # Kafka's CheckpointFile creates the file empty; cleaner-offset-checkpoint stays so until
+    # a log is cleaned (what a Kafka 4.4.0 broker leaves: 0 bytes).
+    path = tmp_path / "cleaner-offset-checkpoint"
+    path.write_bytes(b"")
+    assert OffsetCheckpointFile(path).read() == {}
+
+
+def test_create_if_missing_makes_an_empty_file_and_keeps_an_existing_one(tmp_path: Path) -> None:
+    f = OffsetCheckpointFile(tmp_path / "cp")
+    f.create_if_missing()
+    assert f.path.read_bytes() == b""
+    f.write({("news", 0): 3})
+    f.create_if_missing()
+    assert f.read() == {("news", 0): 3}
+
+
 def test_offset_checkpoint_write_refuses_a_name_with_a_space(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         OffsetCheckpointFile(tmp_path / "cp").write({("bad name", 0): 1})
@@ -57,7 +75,7 @@ def test_offset_checkpoint_write_refuses_a_name_with_a_space(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
-        ("", 1, "version line"),
+        ("\n", 2, "version line"),
         ("0\n", 2, "version line"),
         ("1\n0\n", 1, "version 0"),
         ("x\n0\n", 1, "version"),
@@ -135,8 +153,16 @@ def test_leader_epoch_checkpoint_write_refuses_negative_values(tmp_path: Path) -
 def test_partition_metadata_layout_and_round_trip(tmp_path: Path) -> None:
     f = PartitionMetadataFile(tmp_path / "partition.metadata")
     f.write(TOPIC_ID)
-    assert f.path.read_text() == f"version: 0\ntopic_id: {TOPIC_ID}\n"
+    # Kafka's PartitionMetadata.encode: no line end after the id, 43 bytes.
+    assert f.path.read_bytes() == f"version: 0\ntopic_id: {TOPIC_ID}".encode()
+    assert f.path.stat().st_size == 43
     assert f.read() == TOPIC_ID
+
+
+def test_partition_metadata_with_a_final_newline_reads_too(tmp_path: Path) -> None:
+    path = tmp_path / "partition.metadata"
+    path.write_text(f"version: 0\ntopic_id: {TOPIC_ID}\n")  # as we wrote it before
+    assert PartitionMetadataFile(path).read() == TOPIC_ID
 
 
 def test_missing_partition_metadata_reads_as_none(tmp_path: Path) -> None:
@@ -184,3 +210,26 @@ def test_unreadable_checkpoint_raises_os_error(tmp_path: Path) -> None:
     os.mkdir(path)  # a directory where the file should be
     with pytest.raises(OSError):
         OffsetCheckpointFile(path).read()
+
+
+# -- .kafka_cleanshutdown ----------------------------------------------------------------------
+
+
+def test_clean_shutdown_file_is_kafkas_json_without_a_line_end(tmp_path: Path) -> None:
+    f = CleanShutdownFile(tmp_path)
+    assert not f.exists() and f.read_broker_epoch() is None
+    f.write(11)
+    # What a Kafka 4.4.0 broker writes (CleanShutdownFileHandler): 30 bytes.
+    assert (tmp_path / ".kafka_cleanshutdown").read_bytes() == b'{"version":0,"brokerEpoch":11}'
+    assert f.exists() and f.read_broker_epoch() == 11
+    assert f.delete() is True
+    assert not f.exists() and f.delete() is False
+
+
+@pytest.mark.parametrize("text", [b"", b"{", b'{"version":0}', b'{"brokerEpoch":"x"}', b"[]"])
+def test_a_clean_shutdown_file_that_does_not_parse_has_no_epoch(
+    tmp_path: Path, text: bytes
+) -> None:
+    (tmp_path / ".kafka_cleanshutdown").write_bytes(text)
+    f = CleanShutdownFile(tmp_path)
+    assert f.exists() and f.read_broker_epoch() is None

@@ -13,8 +13,8 @@ import pytest
 
 from storage.batch import NewRecord, build_batch, iter_batches
 from storage.errors import KafkaStorageError, OffsetOutOfRangeError
-from storage.index import OffsetIndex
-from storage.limits import SCAN_WINDOW_BYTES
+from storage.index import OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE, OffsetIndex, read_used_entries
+from storage.limits import INDEX_PREALLOCATE_BYTES, SCAN_WINDOW_BYTES
 from storage.log import Log
 from storage.log_config import LogConfig
 from storage.segment import Segment
@@ -56,8 +56,20 @@ def flip(path: Path, position: int) -> None:
         f.write(bytes([byte[0] ^ 0x5A]))
 
 
+def used(path: Path) -> bytes:
+    """An index file's entries: its bytes before the first unused (all-zero) entry."""
+    size = OFFSET_ENTRY_SIZE if path.suffix == ".index" else TIME_ENTRY_SIZE
+    with open(path, "rb") as f:
+        return read_used_entries(f.fileno(), size, os.fstat(f.fileno()).st_size)
+
+
 def file_sizes(directory: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_size for p in sorted(directory.iterdir())}
+    """Each file's size; an index file's counts its entries only (an open log's active
+    segment has them preallocated)."""
+    return {
+        p.name: len(used(p)) if p.suffix in (".index", ".timeindex") else p.stat().st_size
+        for p in sorted(directory.iterdir())
+    }
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -93,7 +105,9 @@ def test_the_offset_index_follows_kafkas_rule_and_layout(tmp_path: Path) -> None
             since = 0
         since += header.size
     assert len(expected) > 3
-    assert segment.index_path.read_bytes() == expected.to_bytes()
+    assert used(segment.index_path) == expected.to_bytes()
+    # The active segment's index is preallocated (Kafka's segment.index.bytes), zeros after.
+    assert segment.index_path.stat().st_size == INDEX_PREALLOCATE_BYTES
     time_entries = segment.time_index.entries()
     assert time_entries and all(a < b for (a, _), (b, _) in pairwise(time_entries))
 
@@ -327,8 +341,9 @@ def test_damaged_index_files_are_rebuilt_and_reads_still_find_every_offset(
     for offset in range(0, 180, 7):
         assert reopened.read_records(offset, 1)[0].offset == offset
     assert reopened.offset_for_timestamp(T0 + 301) == 91
-    reopened.flush()
-    # Kafka's rule is deterministic: a rebuilt index is the index that was written.
+    reopened.close()
+    # Kafka's rule is deterministic: a rebuilt index is the index that was written (the
+    # active segment's with the final entry a clean close appends).
     assert {p.name: p.read_bytes() for p in directory.glob("*index")} == originals
 
 

@@ -3,6 +3,7 @@ the index, truncation removes whole batches, and sealing finishes the time index
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 from storage.batch import NewRecord, build_batch, read_header
 from storage.errors import KafkaStorageError
+from storage.index import OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE, read_used_entries
+from storage.limits import INDEX_PREALLOCATE_BYTES
 from storage.recovery import recover_segment
 from storage.segment import Segment, segment_name
 
@@ -24,6 +27,32 @@ def batch(base: int, count: int, ts: int = T0, value_bytes: int = 50) -> bytes:
 
 def append(segment: Segment, data: bytes, interval: int = 200) -> None:
     segment.append(data, [read_header(data)], interval)
+
+
+def used(path: Path) -> bytes:
+    """An index file's entries: its bytes before the first unused (all-zero) entry."""
+    size = OFFSET_ENTRY_SIZE if path.suffix == ".index" else TIME_ENTRY_SIZE
+    with open(path, "rb") as f:
+        return read_used_entries(f.fileno(), size, path.stat().st_size)
+
+
+# Kafka's preallocated lengths: segment.index.bytes rounded down to whole entries.
+OFFSET_INDEX_FILE_BYTES = INDEX_PREALLOCATE_BYTES // OFFSET_ENTRY_SIZE * OFFSET_ENTRY_SIZE
+TIME_INDEX_FILE_BYTES = INDEX_PREALLOCATE_BYTES // TIME_ENTRY_SIZE * TIME_ENTRY_SIZE
+
+
+def assert_preallocated(segment: Segment) -> None:
+    """The active segment's index files: Kafka's preallocated length, its entries first."""
+    assert segment.index_path.stat().st_size == OFFSET_INDEX_FILE_BYTES == 10485760
+    assert segment.time_index_path.stat().st_size == TIME_INDEX_FILE_BYTES == 10485756
+    assert used(segment.index_path) == segment.offset_index.to_bytes()
+    assert used(segment.time_index_path) == segment.time_index.to_bytes()
+
+
+def assert_trimmed(segment: Segment) -> None:
+    """A sealed segment's index files: exactly its entries (Kafka's trimToValidSize)."""
+    assert segment.index_path.read_bytes() == segment.offset_index.to_bytes()
+    assert segment.time_index_path.read_bytes() == segment.time_index.to_bytes()
 
 
 @pytest.fixture
@@ -58,7 +87,8 @@ def test_create_makes_the_log_and_the_first_index_write_makes_the_index_files(
     assert segment.write_indexes() is True  # created: the directory needs an fsync
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [f"{100:020d}.index", f"{100:020d}.log", f"{100:020d}.timeindex"]
-    assert segment.index_path.read_bytes() == segment.time_index_path.read_bytes() == b""
+    assert_preallocated(segment)
+    assert used(segment.index_path) == used(segment.time_index_path) == b""
     assert segment.write_indexes() is False
 
 
@@ -69,11 +99,12 @@ def test_create_empties_stale_index_files_of_the_same_name(tmp_path: Path) -> No
     append(old, batch(103, 3), interval=0)
     old.write_indexes()
     old.close()
-    assert old.index_path.read_bytes() != b""
+    assert used(old.index_path) != b""
     made = Segment.create(tmp_path, 100)
     try:
         made.write_indexes()
-        assert made.index_path.read_bytes() == made.time_index_path.read_bytes() == b""
+        assert used(made.index_path) == used(made.time_index_path) == b""
+        assert_preallocated(made)
     finally:
         made.close()
 
@@ -114,8 +145,7 @@ def test_index_entries_reach_the_file_only_when_written(segment: Segment) -> Non
     assert len(segment.offset_index) > 2
     assert not segment.index_path.exists()
     segment.write_indexes()
-    assert segment.index_path.read_bytes() == segment.offset_index.to_bytes()
-    assert segment.time_index_path.read_bytes() == segment.time_index.to_bytes()
+    assert_preallocated(segment)
 
 
 def test_locate_finds_the_batch_holding_each_offset(segment: Segment) -> None:
@@ -152,7 +182,7 @@ def test_truncate_to_removes_the_batch_holding_the_offset_and_all_after(segment:
     assert all(o < header.base_offset for _, o in segment.time_index.entries())
     assert segment.max_timestamp == T0 + 900  # batch 9 holds one record
     segment.write_indexes()
-    assert segment.index_path.read_bytes() == segment.offset_index.to_bytes()
+    assert_preallocated(segment)  # the entries dropped are zeros now, not stale entries
 
 
 def test_seal_adds_the_largest_timestamp_to_the_time_index(segment: Segment) -> None:
@@ -161,7 +191,63 @@ def test_seal_adds_the_largest_timestamp_to_the_time_index(segment: Segment) -> 
     segment.seal()
     assert segment.time_index.entries() == [(T0 + 1, 101)]
     assert segment.indexes_need_fsync
-    assert segment.time_index_path.read_bytes() == segment.time_index.to_bytes()
+    assert_trimmed(segment)
+
+
+def test_seal_trims_preallocated_index_files_to_their_entries(segment: Segment) -> None:
+    filled(segment)
+    segment.write_indexes()
+    assert_preallocated(segment)
+    segment.seal()
+    assert not segment.active
+    assert_trimmed(segment)
+    assert segment.index_path.stat().st_size == 8 * len(segment.offset_index) > 0
+
+
+def test_activate_preallocates_again_and_zeroes_what_follows_the_entries(
+    tmp_path: Path, segment: Segment
+) -> None:
+    filled(segment)
+    segment.seal()
+    segment.close()
+    # After the entries, an unused (zero) entry and then leftovers of an older index (a crash
+    # may leave a hole in a file): the entries end at the zero one, the rest must not survive.
+    with open(segment.index_path, "ab") as f:
+        f.write(bytes(8) + b"\x00\x00\x7f\x00\x00\x00\x7f\x00" * 3)
+    reopened = Segment.open_existing(tmp_path, 100)
+    try:
+        assert reopened.index_damage is None
+        reopened.activate()
+        reopened.write_indexes()
+        assert_preallocated(reopened)
+        assert used(reopened.index_path) == segment.offset_index.to_bytes()
+    finally:
+        reopened.close()
+
+
+def test_a_preallocated_index_opens_with_its_entries_without_reading_its_zeros(
+    tmp_path: Path, segment: Segment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filled(segment)
+    segment.write_indexes()  # preallocated, as an unclean stop leaves an active segment's
+    entries = segment.offset_index.entries()
+    read: list[int] = []
+    real_pread = os.pread
+
+    def counting_pread(fd: int, length: int, offset: int) -> bytes:
+        data = real_pread(fd, length, offset)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr("storage.index.os.pread", counting_pread)
+    reopened = Segment.open_existing(tmp_path, 100)
+    try:
+        assert reopened.index_damage is None
+        assert reopened.offset_index.entries() == entries
+        assert reopened.time_index.entries() == segment.time_index.entries()
+        assert sum(read) < 64 * 1024  # not 20 MiB: the reads stop at the first zero entry
+    finally:
+        reopened.close()
 
 
 def test_find_offset_by_timestamp_decodes_the_batch_it_lands_in(segment: Segment) -> None:
