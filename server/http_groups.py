@@ -1,6 +1,7 @@
 """The consumer-group half of the HTTP API (docs/api.md, ``/v1/groups``; docs/groups.md has the
 whole contract): membership by Kafka 4's consumer protocol (KIP-848), committed offsets, and
-the admin calls (list, describe, delete).
+the admin calls (list, describe, delete), which show and delete classic groups too (the groups
+of Kafka's JoinGroup/SyncGroup protocol, which only the Kafka listener speaks).
 
 Handlers are thin: parse and check the request, find the group's coordinator
 (``server/groups/runtime.py``: a 307 to it from any other node), plan the operation on its
@@ -189,6 +190,7 @@ def parse_commit(body: Any) -> tuple[str | None, int | None, list[CommitOffset]]
         )
         partition = _int(item, "partition", 0, INT_MAX)
         offset = _int(item, "offset", 0, LONG_MAX)
+        leader_epoch = _int(item, "leader_epoch", -1, INT_MAX)
         metadata = item.get("metadata")
         if metadata is not None and not isinstance(metadata, str):
             raise ApiError(INVALID_REQUEST, '"metadata" must be a string')
@@ -197,7 +199,15 @@ def parse_commit(body: Any) -> tuple[str | None, int | None, list[CommitOffset]]
         if (topic, partition) in seen:
             raise ApiError(INVALID_REQUEST, f"{topic}-{partition} is named twice")
         seen.add((topic, partition))
-        offsets.append(CommitOffset(topic, partition, offset, metadata or ""))
+        offsets.append(
+            CommitOffset(
+                topic,
+                partition,
+                offset,
+                metadata or "",
+                -1 if leader_epoch is None else leader_epoch,
+            )
+        )
     member_id = _string(body, "member_id") or None
     epoch = _int(body, "member_epoch", -1, INT_MAX)
     if member_id is None and epoch not in (None, -1):
@@ -262,12 +272,10 @@ async def commit_offsets(request: web.Request) -> web.Response:
         await read_json(request, node.config.max_request_bytes)
     )
     require_topics(request, "READ", (o.topic for o in offsets))
-    coordinator = _coordinator(request)
-    loaded = await coordinator.shard_for(group_id)
-    planned = loaded.shard.plan_commit(
-        group_id, member_id, epoch, offsets, coordinator.topics(), int(time.time() * 1000)
-    )
-    return json_response(await coordinator.write(loaded, planned))
+    # To a classic group, member_epoch is the member's generation (Kafka's OffsetCommit v9+
+    # has one field for both).
+    answer = await _coordinator(request).commit_offsets(group_id, member_id, epoch, offsets)
+    return json_response(answer)
 
 
 async def fetch_offsets(request: web.Request) -> web.Response:

@@ -31,6 +31,8 @@ GROUP_STATES = (
     "Reconciling",
 )
 GROUP_TYPES = ("consumer", "classic")
+# How Kafka's tool prints a group's type (GroupType.toString).
+_TYPE_NAMES = {"consumer": "Consumer", "classic": "Classic", "share": "Share"}
 REBALANCING_STATES = frozenset(
     {"PreparingRebalance", "CompletingRebalance", "Assigning", "Reconciling"}
 )
@@ -212,7 +214,10 @@ def list_lines(groups: list[dict[str, Any]], include_type: bool, include_state: 
         if flag:
             header.append(" " + jpad(name, 20))
             for row, g in zip(rows, groups, strict=True):
-                row.append(" " + jpad(g.get(key) or "Unknown", 20))
+                value = g.get(key) or "Unknown"
+                if key == "type":
+                    value = _TYPE_NAMES.get(str(value).lower(), "Unknown")
+                row.append(" " + jpad(value, 20))
     return ["".join(header), *("".join(r) for r in rows)]
 
 

@@ -278,6 +278,18 @@ def test_state_table() -> None:
     )
 
 
+def test_list_with_type_prints_kafkas_type_names() -> None:
+    groups = [
+        {"group": "classic-group", "state": "Stable", "type": "classic"},
+        {"group": "g", "state": "Empty", "type": "consumer"},
+    ]
+    assert lines.list_lines(groups, include_type=True, include_state=True) == [
+        "GROUP                     TYPE                 STATE               ",
+        "classic-group             Classic              Stable              ",
+        "g                         Consumer             Empty               ",
+    ]
+
+
 def test_list_with_state_pads_as_kafka() -> None:
     groups = [{"group": "g", "state": "Empty", "type": "consumer"}]
     assert lines.list_lines(groups, include_type=False, include_state=False) == ["g"]
