@@ -51,6 +51,7 @@ from client.protocol import (
 from server import limits
 from server.auto_topics import OFFSETS_TOPIC, ensure_offsets_topic
 from server.groups import classic_shard
+from server.groups.classic import ClassicSettings
 from server.groups.classic_messages import (
     DescribedGroup,
     HeartbeatRequest,
@@ -169,8 +170,11 @@ ParkedKey = tuple[str, str, str]
 
 
 class GroupCoordinator:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, classic_settings: ClassicSettings | None = None) -> None:
         self.node = node
+        # Kafka's group.initial.rebalance.delay.ms and the classic session limits: Kafka's
+        # defaults until the node's configuration has them.
+        self.classic_settings = classic_settings or ClassicSettings()
         self._loaded: dict[int, Loaded] = {}
         self._loading: dict[int, asyncio.Task[Loaded]] = {}
         # Classic groups: the futures of parked JoinGroup/SyncGroup requests, each group's
@@ -260,7 +264,7 @@ class GroupCoordinator:
 
     async def _load(self, index: int, partition: Partition) -> Loaded:
         epoch = partition.state.leader_epoch
-        shard = GroupShard(self.node.config.groups, new_member_id)
+        shard = GroupShard(self.node.config.groups, new_member_id, self.classic_settings)
         started = time.monotonic()
 
         def check_leadership() -> None:
