@@ -825,14 +825,22 @@ def topic_config_changes(
     return changes
 
 
-def broker_config_changes(ops: Sequence[tuple[str, int, str | None]]) -> dict[str, str | None]:
-    """Kafka's incremental operations on a broker's dynamic configs as the body of
-    ``PUT /v1/brokers/{broker}/configs``: SET and DELETE (no broker config here is a LIST)."""
+def broker_config_changes(
+    ops: Sequence[tuple[str, int, str | None]], dynamic: Mapping[str, str]
+) -> dict[str, str | None]:
+    """Kafka's incremental operations on a broker's dynamic configs (``dynamic``, those set)
+    as the body of ``PUT /v1/brokers/{broker}/configs``: SET a value; DELETE one that is set
+    (one that is not, whatever its name, is nothing to do, as in Kafka: kafka-reassign-
+    partitions clears every throttle a Kafka broker has this way); no broker config here is
+    a LIST."""
     changes: dict[str, str | None] = {}
     for name, op, value in ops:
         if op in (APPEND, SUBTRACT):
             raise _not_a_list(op, name)
-        changes[name] = value if op == SET else None
+        if op == SET:
+            changes[name] = value
+        elif name in dynamic:
+            changes[name] = None
     return changes
 
 
@@ -875,16 +883,23 @@ async def _alter_resource(ctx: RequestContext, resource: Any, validate_only: boo
             )
         broker_id = broker_id_of(name, node.node_id, allow_default=False)
         assert broker_id is not None
-        changes = broker_config_changes(ops)
-        if changes:
-            await admin_write(
-                node,
-                lambda state: plan_alter_broker_configs(state, broker_id, changes),
-                validate_only,
-                lambda: forward_json(
-                    node, "PUT", f"/v1/brokers/{broker_id}/configs", {"configs": changes}
-                ),
-            )
+
+        def broker_changes(state: MetadataState) -> dict[str, str | None]:
+            return broker_config_changes(ops, state.broker_configs.get(str(broker_id), {}))
+
+        def broker_plan(state: MetadataState) -> list[MetadataRecord]:
+            changes = broker_changes(state)
+            return plan_alter_broker_configs(state, broker_id, changes) if changes else []
+
+        def forward_broker() -> Awaitable[Any]:
+            # Worked out from this node's metadata (the HTTP route sets values).
+            changes = broker_changes(node.quorum.snapshot_state())
+            if not changes:
+                return _nothing()
+            path = f"/v1/brokers/{broker_id}/configs"
+            return forward_json(node, "PUT", path, {"configs": changes})
+
+        await admin_write(node, broker_plan, validate_only, forward_broker)
     else:
         raise ApiError(INVALID_REQUEST, f"Unknown resource type {resource.resource_type}")
     return OK
