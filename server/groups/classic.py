@@ -45,9 +45,11 @@ loads the partition (``classic_views.load``), which gives a Stable group (or an 
 one) of the stored generation: members keep their generation and assignment across a
 coordinator move.
 
-Static membership (``group.instance.id``) is refused: a join naming one gets
-UNSUPPORTED_VERSION, the answer Kafka's clients take for "this broker has no static membership"
-(Java's consumer says to unset group.instance.id).
+Static membership (``group.instance.id``) is refused: a join naming an instance id this group
+does not know gets UNSUPPORTED_VERSION, the answer Kafka's clients take for "this broker has no
+static membership" (Java's consumer says to unset group.instance.id). Static members of a
+loaded record (a Kafka broker's files) are checked as Kafka checks them (FENCED_INSTANCE_ID),
+and kept when they do not join again, but a static member is never replaced by a new id.
 """
 
 from __future__ import annotations
@@ -398,6 +400,10 @@ class ClassicGroup:
                 step.answer = JoinResponse(KafkaError.UNSUPPORTED_VERSION, member_id)
             else:
                 self._add_member(req, member_id, now, step)
+            return
+        if req.group_instance_id is not None and req.group_instance_id not in self.static_members:
+            # A new static member (only those of a loaded record are known).
+            step.answer = JoinResponse(KafkaError.UNSUPPORTED_VERSION, member_id)
             return
         error = self.validate_member(member_id, req.group_instance_id)
         if error is not None:
