@@ -51,6 +51,9 @@ from server import limits, reassignment
 from server.topic_configs import normalize_configs
 from storage.ids import random_uuid
 
+# Kafka's metadata log (ours too: __cluster_metadata-0 in every node's log directory).
+CLUSTER_METADATA_TOPIC = "__cluster_metadata"
+
 
 def place_replicas(
     state: MetadataState,
@@ -190,6 +193,12 @@ def plan_create_topic(
     problem = topic_name_problem(name)
     if problem:
         raise ApiError(INVALID_REQUEST, problem)
+    if name == CLUSTER_METADATA_TOPIC:
+        # Its partition 0 would be the metadata log's own directory (which the replica
+        # manager removes as a stray replica of another topic): Kafka refuses it by name.
+        raise ApiError(
+            INVALID_REQUEST, f"Creation of internal topic {CLUSTER_METADATA_TOPIC} is prohibited."
+        )
     if name in state.topics:
         raise ApiError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
     if assignments is not None:
@@ -203,8 +212,7 @@ def plan_create_topic(
         if partitions not in (None, -1):
             raise ApiError(
                 INVALID_REQUEST,
-                "A manual partition assignment was specified, but numPartitions was not set "
-                "to -1.",
+                "A manual partition assignment was specified, but numPartitions was not set to -1.",
             )
         manual = manual_assignment(state, name, assignments, 0, None)
         topic_configs = normalize_configs(
@@ -230,9 +238,7 @@ def plan_create_topic(
             INVALID_REPLICATION_FACTOR,
             f"Replication factor: {factor} larger than available brokers: {len(brokers)}.",
         )
-    return _topic_records(
-        state, name, place_replicas(state, count, factor, rng=rng), topic_configs
-    )
+    return _topic_records(state, name, place_replicas(state, count, factor, rng=rng), topic_configs)
 
 
 def _topic_records(

@@ -180,9 +180,6 @@ AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 # DescribeCluster's endpoint types (KIP-919): a broker answers for brokers only.
 BROKER_ENDPOINT = 1
 
-# Kafka's metadata log: never a user topic (ControllerApis refuses it by name).
-CLUSTER_METADATA_TOPIC = "__cluster_metadata"
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -346,16 +343,10 @@ def creation_configs(configs: Iterable[Any]) -> dict[str, str]:
 
 
 def creation_name_problem(name: str) -> ApiError | None:
-    """Kafka's refusals of a new topic's name before its controller plans it: an illegal name
-    (INVALID_TOPIC_EXCEPTION, Topic.validate's words) and the metadata log's own."""
+    """An illegal topic name as Kafka's CreateTopics answers it: INVALID_TOPIC_EXCEPTION (the
+    plan's check, which HTTP answers INVALID_REQUEST), Topic.validate's words."""
     problem = topic_name_problem(name)
-    if problem:
-        return ApiError(INVALID_TOPIC_EXCEPTION, problem)
-    if name == CLUSTER_METADATA_TOPIC:
-        return ApiError(
-            INVALID_REQUEST, f"Creation of internal topic {CLUSTER_METADATA_TOPIC} is prohibited."
-        )
-    return None
+    return None if problem is None else ApiError(INVALID_TOPIC_EXCEPTION, problem)
 
 
 def _config_entry(entry: Mapping[str, Any], config_type: int, doc: str | None) -> dict[str, Any]:

@@ -211,6 +211,13 @@ def test_confluent_creates_topics_with_kafkas_errors(admin_cluster: Cluster) -> 
     checked = admin.create_topics([NewTopic("ck-checked", 1, 3)], validate_only=True)
     assert checked["ck-checked"].result(timeout=DEADLINE_S) is None
     assert topic_over_http(node, "ck-checked") is None
+    # The metadata log's name, over Kafka's protocol and over HTTP (the same plan refuses it):
+    # its partition 0 would be the metadata log's own directory.
+    (metadata,) = admin.create_topics([NewTopic("__cluster_metadata", 1, 1)]).values()
+    assert error_of(metadata).code() == KafkaError.INVALID_REQUEST
+    status, body = http("POST", f"{node.url}/v1/topics", {"name": "__cluster_metadata"})
+    assert (status, body["error"]) == (400, "INVALID_REQUEST"), body
+    assert [http("GET", f"{n.url}/v1/health/ready")[0] for n in admin_cluster.nodes] == [200] * 3
 
 
 def test_confluent_describes_and_alters_configs_incrementally(admin_cluster: Cluster) -> None:

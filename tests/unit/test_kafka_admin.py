@@ -998,3 +998,19 @@ def test_log_dirs_answer_the_partitions_asked_and_a_directory_error() -> None:
     }
     (failed,) = admin.described_log_dirs([broken], None)
     assert (failed["error_code"], failed["topics"]) == (ErrorCode.kafka_storage_error, [])
+
+
+def test_no_topic_may_take_the_metadata_logs_name() -> None:
+    # Its partition 0 would be __cluster_metadata-0, the metadata log's own directory: the
+    # plan (HTTP's, auto-creation's and Kafka's CreateTopics') refuses it as Kafka does.
+    with pytest.raises(ApiError, match="Creation of internal topic __cluster_metadata"):
+        controller.plan_create_topic(
+            state_with_brokers(1),
+            "__cluster_metadata",
+            1,
+            1,
+            None,
+            default_partitions=1,
+            default_replication_factor=1,
+            rng=random.Random(1),
+        )
