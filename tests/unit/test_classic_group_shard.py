@@ -16,6 +16,7 @@ from client.protocol import (
     UNKNOWN_MEMBER_ID,
     ApiError,
 )
+from client.tools import group_lines as lines
 from server.groups import classic_shard
 from server.groups.classic import COMPLETING_REBALANCE, EMPTY, PREPARING_REBALANCE, STABLE
 from server.groups.classic_messages import (
@@ -424,3 +425,33 @@ def test_a_rebalancing_group_is_not_empty_for_delete() -> None:
     with pytest.raises(ApiError) as caught:
         c.shard.plan_delete(GROUP)
     assert caught.value.kind == NON_EMPTY_GROUP
+
+
+def test_kafkas_tables_of_a_classic_group() -> None:
+    # kraft-consumer-groups --describe prints a classic group from the same JSON: members with
+    # their decoded assignment, the chosen protocol as the assignment strategy, the offsets.
+    c = Coordinator()
+    a, b = c.member(client_id="a"), c.member(client_id="b")
+    c.join(a, (("range", subscription("t")),), client_id="a")
+    c.join(b, (("range", subscription("t")),), client_id="b")
+    c.end_initial_join()
+    c.sync(a, 1, {a: assignment("t", 0, 1), b: assignment("t", 2)})
+    c.store()
+    commit(c, a, 1)
+    desc = c.shard.describe(GROUP, TOPICS)
+    for o in desc["offsets"]:
+        o["log_end_offset"] = 20
+    assert lines.members_table(desc, verbose=True)[1:] == [
+        "GROUP           CONSUMER-ID     HOST            CLIENT-ID       #PARTITIONS     "
+        "ASSIGNMENT",
+        "g               a-uuid1         /127.0.0.1      a               2               t(0,1)",
+        "g               b-uuid2         /127.0.0.1      b               1               t(2)",
+    ]
+    assert lines.state_table(desc, "localhost:9094  (2)")[2] == (
+        "g                         localhost:9094  (2)       range                Stable          2"
+    )
+    assert [(r.topic, r.partition, r.offset, r.consumer_id) for r in lines.offset_rows(desc)] == [
+        ("t", 0, 10, a),
+        ("t", 1, None, a),
+        ("t", 2, None, b),
+    ]
