@@ -109,6 +109,10 @@ class KafkaListener:
             log.info("Kafka listener: closing the connection from %s: %s", host, e)
         except TimeoutError:
             pass  # idle for connections.max.idle.ms
+        except asyncio.CancelledError:
+            # The listener is closing (close() cancels each connection's task): the task ends
+            # here, so asyncio's stream callback does not report the cancellation as an error.
+            pass
         finally:
             del self._connections[connection_id]
             self._metrics.connection_ended()
