@@ -19,14 +19,17 @@ from urllib.parse import quote
 from aiohttp import web
 
 from client.protocol import (
+    COORDINATOR_NOT_AVAILABLE,
     INVALID_GROUP_ID,
     INVALID_REQUEST,
+    UNKNOWN_MEMBER_ID,
     UNKNOWN_SERVER_ERROR,
     ApiError,
     topic_name_problem,
 )
 from server import limits
 from server.auto_topics import INTERNAL_TOPICS, OFFSETS_TOPIC, ensure_topic
+from server.groups.classic_messages import KafkaError, LeaveRequest, LeavingMember
 from server.groups.runtime import GroupCoordinator
 from server.groups.shard import CommitOffset, Heartbeat
 from server.http_records import node_of
@@ -257,6 +260,22 @@ async def leave(request: web.Request) -> web.Response:
     member_id = request.match_info["member"]
     coordinator = _coordinator(request)
     loaded = await coordinator.shard_for(group_id)
+    if group_id in loaded.shard.classic:
+        # A classic group's member is removed as Kafka's LeaveGroup removes it (an admin's
+        # kafka-consumer-groups --delete-members does the same).
+        answer = await coordinator.leave_group(group_id, LeaveRequest((LeavingMember(member_id),)))
+        error = answer.error or answer.members[0].error
+        if error == KafkaError.UNKNOWN_MEMBER_ID:
+            raise ApiError(
+                UNKNOWN_MEMBER_ID, f"member {member_id} is not a member of group {group_id}"
+            )
+        if error is not None:
+            raise ApiError(
+                COORDINATOR_NOT_AVAILABLE,
+                f"member {member_id} of group {group_id} was not removed ({error}); retry",
+                {"retry_after_s": 1},
+            )
+        return web.Response(status=204)
     await coordinator.write(loaded, loaded.shard.plan_leave(group_id, member_id))
     return web.Response(status=204)
 
