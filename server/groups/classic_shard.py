@@ -39,11 +39,8 @@ def join(shard: GroupShard, group_id: str, req: JoinRequest, now: Now) -> Step:
     settings = shard.classic_settings
     if not group_id:
         return Step(answer=JoinResponse(KafkaError.INVALID_GROUP_ID, req.member_id))
-    if (
-        not settings.min_session_timeout_ms
-        <= req.session_timeout_ms
-        <= (settings.max_session_timeout_ms)
-    ):
+    low, high = settings.min_session_timeout_ms, settings.max_session_timeout_ms
+    if not low <= req.session_timeout_ms <= high:
         return Step(answer=JoinResponse(KafkaError.INVALID_SESSION_TIMEOUT, req.member_id))
     group = shard.classic.get(group_id)
     step = Step()
