@@ -101,7 +101,7 @@ def parse_header(frame: bytes, header_version: int) -> RequestHead:
     assert cls is not None, f"request header version {header_version}"
     try:
         header, size = _reader(cls)(frame, 0)
-    except SerialError as e:
+    except (SerialError, KeyError) as e:  # KeyError: kio meets a tag it does not know
         raise FrameError(f"the request header does not parse: {e}") from None
     return RequestHead(
         int(header.request_api_key),
@@ -114,10 +114,14 @@ def parse_header(frame: bytes, header_version: int) -> RequestHead:
 
 def decode(cls: type[Any], frame: bytes, offset: int) -> Any:
     """The kio entity ``cls`` read from ``frame`` at ``offset``; it must end the frame.
-    FrameError otherwise."""
+    FrameError otherwise. Its lengths are checked against the frame first
+    (``server/kafka/bounds.py``: kio would reserve memory for whatever an array's length says)."""
+    from server.kafka import bounds  # it imports FrameError from here
+
+    bounds.check(cls, frame, offset)
     try:
         value, size = _reader(cls)(frame, offset)
-    except SerialError as e:
+    except (SerialError, KeyError, ValueError) as e:  # ValueError: a negative array length
         raise FrameError(f"the request body does not parse: {e}") from None
     if offset + size != len(frame):
         raise FrameError(

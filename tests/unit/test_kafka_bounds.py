@@ -1,0 +1,110 @@
+"""The length walk before kio decodes a request (server/kafka/bounds.py): any bytes either
+decode or raise FrameError, and no length can make kio reserve more than the frame holds."""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kio.index import load_request_schema
+from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic, ForgottenTopic
+from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
+from kio.serial import entity_writer
+
+from server.kafka import frames
+from server.kafka.frames import FrameError
+
+# (API key, versions) of the APIs the listener serves itself, flexible and not.
+SERVED = [(0, (3, 9, 13)), (1, (4, 7, 12, 13, 18)), (2, (1, 6, 10)), (3, (0, 9, 12, 13)),
+          (18, (0, 3, 4)), (22, (0, 2, 6))]  # fmt: skip
+SCHEMAS = [load_request_schema(k, v) for k, versions in SERVED for v in versions]
+
+
+def _encode(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    entity_writer(type(value))(buffer, value)
+    return buffer.getvalue()
+
+
+def test_a_compact_array_announcing_billions_of_elements_is_refused_before_kio_reads_it() -> None:
+    # Metadata v12: topics is a compact array; 0xFFFFFFFF (varint) elements, then nothing.
+    # kio alone would reserve ~34 GB and abort the process.
+    frame = b"\xf0\xff\xff\xff\x0f" + b"\x00" * 8
+    with pytest.raises(FrameError, match="topics: an array of 4294967279 elements in 8 bytes"):
+        frames.decode(MetadataRequest, frame, 0)
+
+
+def test_strings_and_bytes_longer_than_the_frame_are_refused() -> None:
+    # Metadata v4 (legacy): one topic whose name claims 0x7fff bytes.
+    schema = load_request_schema(3, 4)
+    with pytest.raises(FrameError, match="string of 32767 bytes"):
+        frames.decode(schema, struct.pack(">ih", 1, 0x7FFF) + b"ab\x00", 0)
+
+
+def test_real_requests_pass_the_walk_and_decode_whole() -> None:
+    topics = tuple(MetadataRequestTopic(topic_id=None, name=f"t{i}") for i in range(300))
+    metadata = MetadataRequest(
+        topics=topics, allow_auto_topic_creation=True, include_topic_authorized_operations=True
+    )
+    assert frames.decode(MetadataRequest, _encode(metadata), 0) == metadata
+    import datetime
+
+    fetch = FetchRequest(
+        max_wait=datetime.timedelta(milliseconds=500),
+        min_bytes=1,
+        max_bytes=1 << 20,
+        isolation_level=0,
+        session_id=0,
+        session_epoch=-1,
+        topics=(
+            FetchTopic(
+                topic="t",
+                partitions=tuple(
+                    FetchPartition(
+                        partition=i, current_leader_epoch=0, fetch_offset=i,
+                        last_fetched_epoch=-1, log_start_offset=-1, partition_max_bytes=1024,
+                    )
+                    for i in range(50)
+                ),
+            ),
+        ),
+        forgotten_topics_data=(ForgottenTopic(topic="gone", partitions=(1, 2, 3)),),
+        rack_id="r",
+    )  # fmt: skip
+    assert frames.decode(FetchRequest, _encode(fetch), 0) == fetch
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(SCHEMAS), st.binary(max_size=120))
+def test_any_bytes_decode_or_raise_the_one_frame_error(schema: Any, data: bytes) -> None:
+    try:
+        frames.decode(schema, data, 0)
+    except FrameError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_real_request_with_any_byte_changed_decodes_or_raises_the_one_frame_error(
+    data: st.DataObject,
+) -> None:
+    topics = tuple(MetadataRequestTopic(topic_id=None, name=f"t{i}") for i in range(3))
+    frame = bytearray(
+        _encode(
+            MetadataRequest(
+                topics=topics,
+                allow_auto_topic_creation=True,
+                include_topic_authorized_operations=False,
+            )
+        )
+    )
+    position = data.draw(st.integers(0, len(frame) - 1))
+    frame[position] = data.draw(st.integers(0, 255))
+    try:
+        frames.decode(MetadataRequest, bytes(frame), 0)
+    except FrameError:
+        pass
