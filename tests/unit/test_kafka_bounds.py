@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kio.index import load_request_schema
-from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic, ForgottenTopic
-from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
+from kio.schema.fetch.v12.request import FetchRequest
+from kio.schema.metadata.v12.request import MetadataRequest
 from kio.serial import entity_writer
 
 from server.kafka import frames
+from server.kafka.entities import build
 from server.kafka.frames import FrameError
 
 # (API key, versions) of the APIs the listener serves itself, flexible and not.
@@ -45,35 +46,39 @@ def test_strings_and_bytes_longer_than_the_frame_are_refused() -> None:
         frames.decode(schema, struct.pack(">ih", 1, 0x7FFF) + b"ab\x00", 0)
 
 
-def test_real_requests_pass_the_walk_and_decode_whole() -> None:
-    topics = tuple(MetadataRequestTopic(topic_id=None, name=f"t{i}") for i in range(300))
-    metadata = MetadataRequest(
-        topics=topics, allow_auto_topic_creation=True, include_topic_authorized_operations=True
+def _metadata(topics: int) -> Any:
+    return build(
+        MetadataRequest,
+        {
+            "topics": [{"topic_id": None, "name": f"t{i}"} for i in range(topics)],
+            "allow_auto_topic_creation": True,
+            "include_topic_authorized_operations": True,
+        },
     )
-    assert frames.decode(MetadataRequest, _encode(metadata), 0) == metadata
-    import datetime
 
-    fetch = FetchRequest(
-        max_wait=datetime.timedelta(milliseconds=500),
-        min_bytes=1,
-        max_bytes=1 << 20,
-        isolation_level=0,
-        session_id=0,
-        session_epoch=-1,
-        topics=(
-            FetchTopic(
-                topic="t",
-                partitions=tuple(
-                    FetchPartition(
-                        partition=i, current_leader_epoch=0, fetch_offset=i,
-                        last_fetched_epoch=-1, log_start_offset=-1, partition_max_bytes=1024,
-                    )
-                    for i in range(50)
-                ),
-            ),
-        ),
-        forgotten_topics_data=(ForgottenTopic(topic="gone", partitions=(1, 2, 3)),),
-        rack_id="r",
+
+def test_real_requests_pass_the_walk_and_decode_whole() -> None:
+    metadata = _metadata(300)
+    assert frames.decode(MetadataRequest, _encode(metadata), 0) == metadata
+    fetch = build(
+        FetchRequest,
+        {
+            "max_wait": 500, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
+            "session_id": 0, "session_epoch": -1,
+            "topics": [
+                {
+                    "topic": "t",
+                    "partitions": [
+                        {"partition": i, "current_leader_epoch": 0, "fetch_offset": i,
+                         "last_fetched_epoch": -1, "log_start_offset": -1,
+                         "partition_max_bytes": 1024}
+                        for i in range(50)
+                    ],
+                }
+            ],
+            "forgotten_topics_data": [{"topic": "gone", "partitions": [1, 2, 3]}],
+            "rack_id": "r",
+        },
     )  # fmt: skip
     assert frames.decode(FetchRequest, _encode(fetch), 0) == fetch
 
@@ -92,16 +97,7 @@ def test_any_bytes_decode_or_raise_the_one_frame_error(schema: Any, data: bytes)
 def test_a_real_request_with_any_byte_changed_decodes_or_raises_the_one_frame_error(
     data: st.DataObject,
 ) -> None:
-    topics = tuple(MetadataRequestTopic(topic_id=None, name=f"t{i}") for i in range(3))
-    frame = bytearray(
-        _encode(
-            MetadataRequest(
-                topics=topics,
-                allow_auto_topic_creation=True,
-                include_topic_authorized_operations=False,
-            )
-        )
-    )
+    frame = bytearray(_encode(_metadata(3)))
     position = data.draw(st.integers(0, len(frame) - 1))
     frame[position] = data.draw(st.integers(0, 255))
     try:

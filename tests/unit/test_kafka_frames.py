@@ -126,6 +126,7 @@ def test_api_versions_lists_every_api_of_the_table_with_its_range() -> None:
 def test_a_too_new_api_versions_gets_a_v0_answer_with_unsupported_version_and_our_ranges() -> None:
     answered = _run(_api_versions_frame(5))
     assert answered.frame[4:8] == struct.pack(">i", 42)
+    value: Any
     value, size = entity_reader(load_response_schema(18, 0))(answered.frame, 8)
     assert 8 + size == len(answered.frame)
     assert value.error_code.name == "unsupported_version"

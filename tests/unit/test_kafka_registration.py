@@ -23,7 +23,7 @@ def test_an_old_registration_decodes_and_encodes_to_the_same_bytes() -> None:
     assert records == [
         RegisterBrokerRecord(1, "abc", 0, "http://127.0.0.1:9092", "127.0.0.1:9093", True)
     ]
-    assert records[0].kafka_address is None
+    assert isinstance(records[0], RegisterBrokerRecord) and records[0].kafka_address is None
     assert encode(records) == OLD_ENTRY
 
 
