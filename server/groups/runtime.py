@@ -52,6 +52,7 @@ from server import limits
 from server.auto_topics import OFFSETS_TOPIC, ensure_offsets_topic
 from server.groups import classic_shard
 from server.groups.classic import ClassicSettings
+from server.groups.classic_driver import ClassicDriver, clock_now, kafka_error
 from server.groups.classic_messages import (
     DescribedGroup,
     HeartbeatRequest,
@@ -60,10 +61,6 @@ from server.groups.classic_messages import (
     KafkaError,
     LeaveRequest,
     LeaveResponse,
-    Now,
-    Reply,
-    Step,
-    StoreAssignment,
     SyncRequest,
     SyncResponse,
 )
@@ -165,10 +162,6 @@ class Loaded:
     last_written: int = -1
 
 
-# A parked classic request: (group id, member id, "join" or "sync").
-ParkedKey = tuple[str, str, str]
-
-
 class GroupCoordinator:
     def __init__(self, node: Node, classic_settings: ClassicSettings | None = None) -> None:
         self.node = node
@@ -177,11 +170,10 @@ class GroupCoordinator:
         self.classic_settings = classic_settings or ClassicSettings()
         self._loaded: dict[int, Loaded] = {}
         self._loading: dict[int, asyncio.Task[Loaded]] = {}
-        # Classic groups: the futures of parked JoinGroup/SyncGroup requests, each group's
-        # timer, and the tasks waiting for a leader's assignment to commit.
-        self._parked: dict[ParkedKey, tuple[Loaded, asyncio.Future[Any]]] = {}
-        self._timers: dict[str, tuple[Loaded, asyncio.TimerHandle]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Classic groups' parked requests, timers and commit waits.
+        self.classic = ClassicDriver(
+            self._append, lambda loaded: self._current(loaded.index) is loaded
+        )
 
     # -- finding the coordinator ---------------------------------------------------------------
 
@@ -279,15 +271,15 @@ class GroupCoordinator:
             count, skipped = await replay_log(partition.log, shard, index, check_leadership)
         except KafkaStorageError:
             partition.raise_storage_error()
-        now = _now()
+        now = clock_now()
         shard.rearm_sessions(now.ms, now.wall_ms)
         loaded = Loaded(index, partition, epoch, shard)
         previous = self._loaded.get(index)
         if previous is not None:
-            self._unload(previous)
+            self.classic.unload(previous)
         self._loaded[index] = loaded
         for group_id in shard.classic:
-            self._arm(loaded, group_id)
+            self.classic.arm(loaded, group_id)
         log.info(
             "coordinator of %s-%d (leader epoch %d): loaded %d record(s) (%d skipped), %d "
             "group(s), in %.0f ms",
@@ -384,23 +376,8 @@ class GroupCoordinator:
         for index, loaded in list(self._loaded.items()):
             if self._current(index) is not loaded:
                 del self._loaded[index]
-                self._unload(loaded)
+                self.classic.unload(loaded)
                 log.info("no longer the coordinator of %s-%d", OFFSETS_TOPIC, index)
-
-    def _unload(self, loaded: Loaded) -> None:
-        """Lets a shard's classic groups go: their parked requests are answered
-        NOT_COORDINATOR (Kafka's onUnloaded), their timers stopped."""
-        for group_id, group in loaded.shard.classic.items():
-            self._deliver(group_id, group.unload())
-        for key, (owner, future) in list(self._parked.items()):
-            if owner is loaded:
-                del self._parked[key]
-                if not future.done():
-                    future.set_result(_refusal(key[2], key[1], KafkaError.NOT_COORDINATOR))
-        for group_id, (owner, handle) in list(self._timers.items()):
-            if owner is loaded:
-                handle.cancel()
-                del self._timers[group_id]
 
     def _load_led(self) -> None:
         topic = self.node.quorum.snapshot_state().topics.get(OFFSETS_TOPIC)
@@ -427,9 +404,9 @@ class GroupCoordinator:
         try:
             loaded = await self.shard_for(group_id)
         except ApiError as e:
-            return JoinResponse(_kafka_error(e), request.member_id)
-        step = classic_shard.join(loaded.shard, group_id, request, _now())
-        answer = await self._answer(loaded, group_id, step, "join")
+            return JoinResponse(kafka_error(e), request.member_id)
+        step = classic_shard.join(loaded.shard, group_id, request, clock_now())
+        answer = await self.classic.answer(loaded, group_id, step, "join")
         assert isinstance(answer, JoinResponse), answer
         return answer
 
@@ -439,9 +416,9 @@ class GroupCoordinator:
         try:
             loaded = await self.shard_for(group_id)
         except ApiError as e:
-            return SyncResponse(_kafka_error(e))
-        step = classic_shard.sync(loaded.shard, group_id, request, _now())
-        answer = await self._answer(loaded, group_id, step, "sync")
+            return SyncResponse(kafka_error(e))
+        step = classic_shard.sync(loaded.shard, group_id, request, clock_now())
+        answer = await self.classic.answer(loaded, group_id, step, "sync")
         assert isinstance(answer, SyncResponse), answer
         return answer
 
@@ -449,11 +426,11 @@ class GroupCoordinator:
         """Kafka's Heartbeat: its error (REBALANCE_IN_PROGRESS: join again), None for none."""
         try:
             loaded = await self.shard_for(group_id)
-            step = classic_shard.heartbeat(loaded.shard, group_id, request, _now())
-            self._carry_out(loaded, group_id, step)
+            step = classic_shard.heartbeat(loaded.shard, group_id, request, clock_now())
+            self.classic.carry_out(loaded, group_id, step)
             await self.settled(loaded)
         except ApiError as e:
-            return _kafka_error(e)
+            return kafka_error(e)
         assert step.answer is None or isinstance(step.answer, KafkaError), step.answer
         return step.answer
 
@@ -461,11 +438,11 @@ class GroupCoordinator:
         """Kafka's LeaveGroup (v3+: several members; each has its own error)."""
         try:
             loaded = await self.shard_for(group_id)
-            step = classic_shard.leave(loaded.shard, group_id, request, _now())
-            self._carry_out(loaded, group_id, step)
+            step = classic_shard.leave(loaded.shard, group_id, request, clock_now())
+            self.classic.carry_out(loaded, group_id, step)
             await self.settled(loaded)
         except ApiError as e:
-            return LeaveResponse(_kafka_error(e))
+            return LeaveResponse(kafka_error(e))
         assert isinstance(step.answer, LeaveResponse), step.answer
         return step.answer
 
@@ -494,7 +471,7 @@ class GroupCoordinator:
         REBALANCE_IN_PROGRESS, GROUP_ID_NOT_FOUND, UNKNOWN_TOPIC_OR_PARTITION, the
         coordinator's), which Kafka's OffsetCommit gives every partition of the request."""
         loaded = await self.shard_for(group_id)
-        now = _now()
+        now = clock_now()
         planned = loaded.shard.plan_commit(
             group_id,
             member_id,
@@ -507,113 +484,6 @@ class GroupCoordinator:
             api_version=api_version,
         )
         return await self.write(loaded, planned)
-
-    # -- the classic protocol: carrying out the groups' steps ----------------------------------
-
-    async def _answer(self, loaded: Loaded, group_id: str, step: Step, kind: str) -> Any:
-        """Carries ``step`` out and returns the caller's answer: at once, or when its parked
-        request is answered."""
-        future = None
-        if step.parked is not None:
-            key = (group_id, step.parked, kind)
-            previous = self._parked.get(key)
-            if previous is not None and not previous[1].done():
-                # The member asked again (its client gave up on the first request): the first
-                # is answered as a rebalance, which its client would retry anyway.
-                previous[1].set_result(
-                    _refusal(kind, step.parked, KafkaError.REBALANCE_IN_PROGRESS)
-                )
-            future = asyncio.get_running_loop().create_future()
-            self._parked[key] = (loaded, future)
-        self._carry_out(loaded, group_id, step)
-        if future is None:
-            return step.answer
-        try:
-            return await future
-        finally:
-            entry = self._parked.get(key)
-            if entry is not None and entry[1] is future:
-                del self._parked[key]
-
-    def _carry_out(self, loaded: Loaded, group_id: str, step: Step) -> None:
-        """Appends the step's records, answers the parked requests it answers, and sets the
-        group's timer. No await: the next operation on the shard sees all of it."""
-        if step.records:
-            try:
-                last = self._append(loaded, step.records)
-            except ApiError as e:
-                log.warning("group %s: records not written: %s", group_id, e)
-                if step.stored is not None:
-                    failed = classic_shard.assignment_stored(
-                        loaded.shard, group_id, step.stored, _append_error(e), _now()
-                    )
-                    self._deliver(group_id, step.replies)
-                    self._carry_out(loaded, group_id, failed)
-                    return
-            else:
-                if step.stored is not None:
-                    task = asyncio.ensure_future(
-                        self._when_stored(loaded, group_id, step.stored, last)
-                    )
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-        self._deliver(group_id, step.replies)
-        self._arm(loaded, group_id)
-
-    async def _when_stored(
-        self, loaded: Loaded, group_id: str, stored: StoreAssignment, last: int
-    ) -> None:
-        """Hands a leader's assignment out once its record is committed (Kafka answers the
-        SyncGroups from the append's future), or reports why it is not."""
-        error: KafkaError | None = None
-        partition = loaded.partition
-        try:
-            if partition.high_watermark <= last:
-                timeout_s = limits.PRODUCE_TIMEOUT_MS_DEFAULT / 1000
-                await partition.wait_for_high_watermark_above(last, timeout_s)
-                if partition.high_watermark <= last:
-                    raise partition.not_committed_error()
-            refusal = partition.acks_all_error(last)
-            if refusal is not None:
-                raise refusal
-        except ApiError as e:
-            error = _append_error(e)
-        if self._current(loaded.index) is not loaded:
-            return  # unloaded meanwhile: its parked requests were answered NOT_COORDINATOR
-        step = classic_shard.assignment_stored(loaded.shard, group_id, stored, error, _now())
-        self._carry_out(loaded, group_id, step)
-
-    def _deliver(self, group_id: str, replies: list[Reply]) -> None:
-        for reply in replies:
-            kind = "join" if isinstance(reply.response, JoinResponse) else "sync"
-            entry = self._parked.pop((group_id, reply.member_id, kind), None)
-            if entry is not None and not entry[1].done():
-                entry[1].set_result(reply.response)
-
-    def _arm(self, loaded: Loaded, group_id: str) -> None:
-        """Sets the group's one timer to its next deadline (none when it has none)."""
-        previous = self._timers.pop(group_id, None)
-        if previous is not None:
-            previous[1].cancel()
-        group = loaded.shard.classic.get(group_id)
-        deadline = group.next_deadline_ms() if group is not None else None
-        if deadline is None:
-            return
-        delay_s = max(deadline - _now().ms, 0) / 1000
-        handle = asyncio.get_running_loop().call_later(delay_s, self._fire, loaded, group_id)
-        self._timers[group_id] = (loaded, handle)
-
-    def _fire(self, loaded: Loaded, group_id: str) -> None:
-        entry = self._timers.get(group_id)
-        if entry is not None and entry[0] is loaded:
-            del self._timers[group_id]
-        if self._current(loaded.index) is not loaded:
-            return
-        try:
-            step = classic_shard.tick(loaded.shard, group_id, _now())
-            self._carry_out(loaded, group_id, step)
-        except Exception:
-            log.exception("group %s: its timers failed", group_id)
 
     # -- views across shards -------------------------------------------------------------------
 
@@ -640,40 +510,6 @@ class GroupCoordinator:
     def topics(self) -> Topics:
         state = self.node.quorum.snapshot_state()
         return Topics({name: (t.topic_id, len(t.partitions)) for name, t in state.topics.items()})
-
-
-def _now() -> Now:
-    return Now(int(time.monotonic() * 1000), int(time.time() * 1000))
-
-
-def _refusal(kind: str, member_id: str, error: KafkaError) -> JoinResponse | SyncResponse:
-    return JoinResponse(error, member_id) if kind == "join" else SyncResponse(error)
-
-
-# Kafka's answers to a coordinator's failures (GroupCoordinatorService.handleOperationException
-# and GroupMetadataManager.appendGroupMetadataErrorToResponseError): a client finds the
-# coordinator again, or retries.
-_APPEND_ERRORS = {
-    "UNKNOWN_TOPIC_OR_PARTITION": KafkaError.COORDINATOR_NOT_AVAILABLE,
-    "NOT_ENOUGH_REPLICAS": KafkaError.COORDINATOR_NOT_AVAILABLE,
-    "NOT_ENOUGH_REPLICAS_AFTER_APPEND": KafkaError.COORDINATOR_NOT_AVAILABLE,
-    "REQUEST_TIMED_OUT": KafkaError.COORDINATOR_NOT_AVAILABLE,
-    "LEADER_NOT_AVAILABLE": KafkaError.COORDINATOR_NOT_AVAILABLE,
-    "NOT_LEADER_OR_FOLLOWER": KafkaError.NOT_COORDINATOR,
-    "KAFKA_STORAGE_ERROR": KafkaError.NOT_COORDINATOR,
-}
-
-
-def _append_error(e: ApiError) -> KafkaError:
-    return _APPEND_ERRORS.get(e.name, KafkaError.UNKNOWN_SERVER_ERROR)
-
-
-def _kafka_error(e: ApiError) -> KafkaError:
-    """The answer a classic request gets for an ApiError of the coordinator."""
-    try:
-        return KafkaError(e.name)
-    except ValueError:
-        return _append_error(e)
 
 
 def _log_load_failure(task: asyncio.Task[Loaded]) -> None:

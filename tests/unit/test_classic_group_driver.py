@@ -227,7 +227,7 @@ def test_leadership_moving_answers_parked_requests_not_coordinator() -> None:
         node.partition.is_leader = False
         c._unload_stale()  # what the coordinator's background duty does every half second
         assert await parked == JoinResponse(KafkaError.NOT_COORDINATOR, a)
-        assert not c._parked
+        assert c.classic.parked_count == 0
 
     run(test)
 
@@ -263,6 +263,6 @@ def test_a_join_asked_again_answers_the_first_request_as_a_rebalance() -> None:
         assert await first == JoinResponse(KafkaError.REBALANCE_IN_PROGRESS, a)
         second.cancel()  # the client went away: its future is forgotten, not leaked
         await asyncio.gather(second, return_exceptions=True)
-        assert not c._parked
+        assert c.classic.parked_count == 0
 
     run(test)
