@@ -3,7 +3,7 @@
 Usage::
 
     scripts/cluster start [--nodes N | --controllers C --brokers B] [--dir DIR]
-                          [--base-port P] [--timeout S] [--secure]
+                          [--base-port P] [--kafka-base-port K] [--timeout S] [--secure]
     scripts/cluster add --roles broker|controller [--dir DIR] [--timeout S]
     scripts/cluster remove-controller --node-id N [--dir DIR]
     scripts/cluster stop [--dir DIR] [--node-id N]...
@@ -58,7 +58,12 @@ reach it. A cluster keeps the security it was made with: ``start`` without the f
 secure cluster as secure, and ``--secure`` on a plain one is refused.
 
 Ports: node i (from 1) serves HTTP on P + 2(i-1) and Raft on P + 2(i-1) + 1 (a broker-only
-node has no Raft listener: its port stays unused).
+node has no Raft listener: its port stays unused), and Kafka's binary protocol (a KAFKA
+listener, for Kafka's own clients) on K + 2(i-1), K = P + 10000 unless ``--kafka-base-port``
+says (19092, 19094, 19096 by default): every node with the broker role, but on a secure
+cluster (SASL on the Kafka listener is not built yet); its line ends with
+``kafka 127.0.0.1:<port>``. A cluster made before the Kafka listener keeps the properties it
+was made with (no KAFKA listener) until its directory is deleted.
 
 Whether a node runs is judged by more than its pid file (see ``cluster_nodes``).
 
@@ -69,6 +74,7 @@ not running (or no cluster); 130 interrupted by Ctrl+C.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import secrets
 import shutil
@@ -87,12 +93,14 @@ from cluster_nodes import (
     CERTS_DIR_NAME,
     COMBINED,
     CONTROLLER,
+    KAFKA_BASE_PORT_OFFSET,
     START_MARK,
     USERS_FILE_NAME,
     LauncherError,
     NodeLayout,
     admin_properties_text,
     existing_nodes,
+    kafka_base_of,
     log_tail,
     node_line,
     node_properties,
@@ -378,6 +386,12 @@ def _shape(
         raise LauncherError(
             f"{directory} holds a cluster whose base port is {base}, not {args.base_port}; {advice}"
         )
+    kafka_base = kafka_base_of(existing)
+    if args.kafka_base_port is not None and args.kafka_base_port != kafka_base:
+        held = "no KAFKA listeners" if kafka_base is None else f"Kafka base port {kafka_base}"
+        raise LauncherError(
+            f"{directory} holds a cluster with {held}, not {args.kafka_base_port}; {advice}"
+        )
     return count, base
 
 
@@ -433,13 +447,18 @@ def _port_problems(nodes: list[NodeLayout]) -> None:
     busy = [
         f"port {port} ({kind} of node {node.node_id}) is {problem}"
         for node in nodes
-        for port, kind in ((node.http_port, "HTTP"), (node.raft_port, "Raft"))
-        if (kind == "HTTP" or node.is_controller) and (problem := port_problem(port)) is not None
+        for port, kind in (
+            (node.http_port, "HTTP"),
+            (node.raft_port, "Raft"),
+            (node.kafka_port, "KAFKA"),
+        )
+        if (kind == "HTTP" or (kind == "Raft" and node.is_controller) or (kind == "KAFKA" and port))
+        and (problem := port_problem(port)) is not None
     ]
     if busy:
         raise LauncherError(
-            "; ".join(busy) + ". Stop what holds it, or choose another --base-port "
-            "(with another --dir if this one already holds a cluster)"
+            "; ".join(busy) + ". Stop what holds it, or choose another --base-port or "
+            "--kafka-base-port (with another --dir if this one already holds a cluster)"
         )
 
 
@@ -452,13 +471,24 @@ def cmd_start(args: argparse.Namespace) -> int:
     count, base = _shape(args, directory, existing)
     if base < 1 or base + 2 * count - 1 > 65535:
         raise LauncherError(f"ports {base}..{base + 2 * count - 1} are not all valid TCP ports")
+    kafka_base = args.kafka_base_port or base + KAFKA_BASE_PORT_OFFSET
+    if not existing and not args.secure and kafka_base + 2 * (count - 1) > 65535:
+        raise LauncherError(
+            f"Kafka ports {kafka_base}..{kafka_base + 2 * (count - 1)} are not all valid TCP "
+            "ports; choose a lower --kafka-base-port (or --base-port)"
+        )
     if existing and args.secure and not existing[0].secure:
         raise LauncherError(
             f"{directory} holds a plain cluster; it stays plain (leave --secure out), or stop "
             f"it and delete {directory}, or use another --dir for a secure one"
         )
     nodes = existing or plan_nodes(
-        directory, count, base, secure=args.secure, controllers=args.controllers or 0
+        directory,
+        count,
+        base,
+        secure=args.secure,
+        controllers=args.controllers or 0,
+        kafka_base_port=kafka_base,
     )
     secure = nodes[0].secure
     pids = {node.node_id: running_pid(node) for node in nodes}
@@ -507,9 +537,16 @@ def cmd_add(args: argparse.Namespace) -> int:
             f"'scripts/cluster start --dir {directory}' starts the cluster"
         )
     node_id = nodes[-1].node_id + 1
-    node = plan_node(directory, node_id, nodes[0].http_port, nodes[0].secure, args.roles)
-    if node.http_port > 65535:
-        raise LauncherError(f"node {node_id}'s HTTP port {node.http_port} is not a TCP port")
+    kafka_base = kafka_base_of(nodes)
+    node = plan_node(
+        directory, node_id, nodes[0].http_port, nodes[0].secure, args.roles, kafka_base
+    )
+    if kafka_base is None and node.kafka_port:
+        node = dataclasses.replace(node, kafka_port=0)  # the cluster has no Kafka listeners
+    if node.http_port > 65535 or node.kafka_port > 65535:
+        raise LauncherError(
+            f"node {node_id}'s ports ({node.http_port}, {node.kafka_port}) are not all TCP ports"
+        )
     _port_problems([node])
     secret = _ensure_secret(directory)
     cluster_id = _ensure_cluster_id(directory, nodes)
@@ -949,6 +986,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         metavar="P",
         help=f"node i serves HTTP on P+2(i-1), Raft on P+2(i-1)+1 (default {DEFAULT_BASE_PORT})",
+    )
+    start.add_argument(
+        "--kafka-base-port",
+        type=_port,
+        metavar="K",
+        help="node i serves Kafka's protocol (a KAFKA listener) on K+2(i-1) (default P+10000)",
     )
     start.add_argument(
         "--timeout",

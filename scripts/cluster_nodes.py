@@ -59,7 +59,10 @@ STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 COMBINED, CONTROLLER, BROKER = "broker,controller", "controller", "broker"
 
 _NODE_DIR = re.compile(r"node-([1-9][0-9]*)")
-_LISTENER = re.compile(r"(HTTP|CONTROLLER)://([^,:]*):([0-9]+)", re.IGNORECASE)
+_LISTENER = re.compile(r"(HTTP|CONTROLLER|KAFKA)://([^,:]*):([0-9]+)", re.IGNORECASE)
+# Kafka's protocol (KAFKA://) on node i: K + 2(i-1), K the Kafka base port, by default the
+# HTTP base port + KAFKA_BASE_PORT_OFFSET (19092, 19094, ... with the default 9092).
+KAFKA_BASE_PORT_OFFSET = 10_000
 
 # No proxy for 127.0.0.1, whatever http_proxy says.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -116,10 +119,18 @@ class NodeLayout(NodeFiles):
     secure: bool = False
     # process.roles: COMBINED, CONTROLLER or BROKER.
     roles: str = COMBINED
+    # Its KAFKA listener's port (Kafka's binary protocol); 0: none (a controller-only node,
+    # a secure cluster's node, or one made before the Kafka listener existed).
+    kafka_port: int = 0
 
     @property
     def url(self) -> str:
         return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.http_port}"
+
+    @property
+    def kafka_address(self) -> str | None:
+        """host:port of its KAFKA listener, or None."""
+        return f"127.0.0.1:{self.kafka_port}" if self.kafka_port else None
 
     @property
     def is_controller(self) -> bool:
@@ -146,13 +157,23 @@ class NodeLayout(NodeFiles):
 
 
 def plan_node(
-    directory: Path, node_id: int, base_port: int, secure: bool, roles: str
+    directory: Path,
+    node_id: int,
+    base_port: int,
+    secure: bool,
+    roles: str,
+    kafka_base_port: int | None = None,
 ) -> NodeLayout:
     """Node ``node_id`` of the cluster in ``directory`` whose node 1 serves HTTP on
-    ``base_port`` (DESIGN.md's port rule: HTTP on P + 2(i-1), Raft on the next port)."""
+    ``base_port`` (DESIGN.md's port rule: HTTP on P + 2(i-1), Raft on the next port), and
+    a node with the broker role Kafka's protocol on K + 2(i-1), K ``kafka_base_port`` (default
+    P + KAFKA_BASE_PORT_OFFSET). A secure cluster's nodes have no KAFKA listener: it would be
+    PLAINTEXT beside their SASL_SSL (SASL on the Kafka listener is not built yet)."""
     http_port = base_port + 2 * (node_id - 1)
+    kafka_base = base_port + KAFKA_BASE_PORT_OFFSET if kafka_base_port is None else kafka_base_port
+    kafka_port = 0 if secure or roles == CONTROLLER else kafka_base + 2 * (node_id - 1)
     return NodeLayout(
-        node_id, http_port, http_port + 1, directory / f"node-{node_id}", secure, roles
+        node_id, http_port, http_port + 1, directory / f"node-{node_id}", secure, roles, kafka_port
     )
 
 
@@ -163,10 +184,11 @@ def plan_nodes(
     secure: bool = False,
     *,
     controllers: int = 0,
+    kafka_base_port: int | None = None,
 ) -> list[NodeLayout]:
     """The nodes of a cluster of ``count`` in ``directory`` with HTTP on ``base_port`` for
     node 1: all combined, or with ``controllers`` the first that many controller-only and the
-    rest broker-only."""
+    rest broker-only; Kafka's protocol as :func:`plan_node` says."""
     return [
         plan_node(
             directory,
@@ -174,9 +196,20 @@ def plan_nodes(
             base_port,
             secure,
             COMBINED if not controllers else CONTROLLER if i <= controllers else BROKER,
+            kafka_base_port,
         )
         for i in range(1, count + 1)
     ]
+
+
+def kafka_base_of(nodes: list[NodeLayout]) -> int | None:
+    """The Kafka base port K of an existing cluster (from a node with a KAFKA listener), or
+    None when none has one (a cluster made before the Kafka listener: nodes added to it
+    get none either)."""
+    for node in nodes:
+        if node.kafka_port:
+            return node.kafka_port - 2 * (node.node_id - 1)
+    return None
 
 
 def voters_of(nodes: list[NodeLayout]) -> str:
@@ -198,24 +231,25 @@ def node_properties(node: NodeLayout, nodes: list[NodeLayout]) -> dict[str, str]
     ``nodes``. A broker-only node has no Raft listener: it finds the quorum through
     ``controller.quorum.bootstrap.servers`` (the controllers' Raft addresses)."""
     voters = voters_of(nodes)
+    kafka = f",KAFKA://127.0.0.1:{node.kafka_port}" if node.kafka_port else ""
     if node.roles == BROKER:
         quorum = {
             "controller.quorum.bootstrap.servers": ",".join(
                 item.partition("@")[2] for item in voters.split(",")
             ),
-            "listeners": f"HTTP://127.0.0.1:{node.http_port}",
+            "listeners": f"HTTP://127.0.0.1:{node.http_port}{kafka}",
         }
     else:
         quorum = {
             "controller.quorum.voters": voters,
             "listeners": f"HTTP://127.0.0.1:{node.http_port},"
-            f"CONTROLLER://127.0.0.1:{node.raft_port}",
+            f"CONTROLLER://127.0.0.1:{node.raft_port}{kafka}",
         }
     return {
         "node.id": str(node.node_id),
         "process.roles": node.roles,
         **quorum,
-        "advertised.listeners": f"HTTP://127.0.0.1:{node.http_port}",
+        "advertised.listeners": f"HTTP://127.0.0.1:{node.http_port}{kafka}",
         "log.dirs": str(node.log_dir),
         "num.partitions": "1",
         **topic_defaults(sum(1 for n in nodes if n.is_broker)),
@@ -303,6 +337,14 @@ def ports_of(props: dict[str, str]) -> tuple[int, int] | None:
     return found["HTTP"], found["CONTROLLER"]
 
 
+def kafka_port_of(props: dict[str, str]) -> int:
+    """The KAFKA listener's port a properties file's ``listeners`` names; 0 for none."""
+    for m in _LISTENER.finditer(props.get("listeners", "")):
+        if m.group(1).upper() == "KAFKA":
+            return int(m.group(3))
+    return 0
+
+
 def process_state(stat_text: str) -> str:
     """The state letter of a ``/proc/<pid>/stat`` line (after the command name, which may hold
     spaces and parentheses, so it is found from the last ')')."""
@@ -319,10 +361,12 @@ def is_node_command(argv: list[str], properties: Path) -> bool:
 
 
 def node_line(node: NodeLayout, pid: int) -> str:
-    """``node <id> <url> pid <pid>``, then the role of a node that is not combined (the
-    combined layout's lines stay as they always were: scripts parse them)."""
+    """``node <id> <url> pid <pid>``, then the role of a node that is not combined, then
+    ``kafka <host:port>`` for a node with a KAFKA listener (Kafka's clients' bootstrap)."""
     line = f"node {node.node_id} {node.url} pid {pid}"
-    return line if node.roles == COMBINED else f"{line} {node.roles}"
+    if node.roles != COMBINED:
+        line += f" {node.roles}"
+    return line if not node.kafka_port else f"{line} kafka {node.kafka_address}"
 
 
 def _proc_view(pid: int) -> tuple[str, list[str]] | None:
@@ -384,7 +428,15 @@ def existing_nodes(directory: Path) -> list[NodeLayout]:
             need = "an HTTP" if roles == BROKER else "an HTTP and a CONTROLLER"
             raise LauncherError(f"{entry / 'node.properties'}: listeners must name {need} listener")
         nodes.append(
-            NodeLayout(int(match.group(1)), ports[0], ports[1], entry, is_secure(props), roles)
+            NodeLayout(
+                int(match.group(1)),
+                ports[0],
+                ports[1],
+                entry,
+                is_secure(props),
+                roles,
+                kafka_port_of(props),
+            )
         )
         voter_ids.update(_voter_ids(props.get("controller.quorum.voters", "")))
     nodes.sort(key=lambda n: n.node_id)
