@@ -79,6 +79,13 @@ def admin_specs() -> tuple[ApiSpec, ...]:
     return ADMIN_APIS
 
 
+def group_specs() -> tuple[ApiSpec, ...]:
+    """The group APIs (server/kafka/group_apis.py), imported at first use for the same reason."""
+    from server.kafka.group_apis import GROUP_APIS
+
+    return GROUP_APIS
+
+
 def api_name(api_key: int) -> str:
     """Kafka's name of an API in snake case (``fetch``, ``api_versions``); ``unknown`` for a
     key Kafka does not have (a metrics label: bounded)."""
@@ -109,12 +116,12 @@ _TABLE: ApiTable | None = None
 
 
 def api_table() -> ApiTable:
-    """The node's API table: ApiVersions, the data APIs and the admin APIs (built once)."""
+    """The node's API table: ApiVersions, the data, admin and group APIs (built once)."""
     global _TABLE
     if _TABLE is None:
         from server.kafka.data_apis import DATA_APIS
 
-        _TABLE = ApiTable((API_VERSIONS, *DATA_APIS, *admin_specs()))
+        _TABLE = ApiTable((API_VERSIONS, *DATA_APIS, *admin_specs(), *group_specs()))
     return _TABLE
 
 
