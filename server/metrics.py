@@ -6,8 +6,9 @@ run several nodes in one process). Two kinds of metric live in it:
 - counted at the event, once per request, batch or fsync (never per record): HTTP requests
   and their latency (:class:`RequestMetrics`, fed by ``server/http_server.py``, the one place
   that sees every answer), the Kafka listener's requests, error codes, latency and connections
-  (:class:`KafkaRequestMetrics`, fed by ``server/kafka/listener.py``), the fsync latency of partition logs (``storage.durable``'s
-  observer), the event-loop lag (``server/loop_monitor.py``'s observer);
+  (:class:`KafkaRequestMetrics`, fed by ``server/kafka/listener.py``), the fsync latency of
+  partition logs (``storage.durable``'s observer), the event-loop lag
+  (``server/loop_monitor.py``'s observer);
 - computed when scraped: gauges of partitions, quorum and groups read from the node's state,
   and the counters the node keeps as plain integers (per-topic traffic, ISR changes, leader
   elections, quorum leader changes), so the produce path adds to an integer instead of taking
