@@ -316,6 +316,7 @@ def test_a_record_produced_over_http_reads_the_same_over_kafka_and_back(
 def test_an_idempotent_producer_writes_through_the_kill_of_the_partition_leader_exactly_once(
     kafka_cluster: Cluster,
 ) -> None:
+    RECORDS_MAX = 3000
     create_topic(kafka_cluster.nodes[0], "survive")
     leader = leader_of(kafka_cluster, "survive")
     producer = Producer(
@@ -337,7 +338,8 @@ def test_an_idempotent_producer_writes_through_the_kill_of_the_partition_leader_
 
     def produce_all() -> None:
         i = 0
-        while not stop.is_set():
+        # At most RECORDS_MAX, so the check's one read of the partition sees all of them.
+        while not stop.is_set() and i < RECORDS_MAX:
             try:
                 producer.produce("survive", value=b"r%06d" % i, on_delivery=report)
                 i += 1
