@@ -27,8 +27,8 @@ def test_three_node_properties_use_kafkas_names_and_the_three_node_topic_default
         "node.id": "2",
         "process.roles": "broker,controller",
         "controller.quorum.voters": "1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097",
-        "listeners": "HTTP://127.0.0.1:9094,CONTROLLER://127.0.0.1:9095",
-        "advertised.listeners": "HTTP://127.0.0.1:9094",
+        "listeners": "HTTP://127.0.0.1:9094,CONTROLLER://127.0.0.1:9095,KAFKA://127.0.0.1:19094",
+        "advertised.listeners": "HTTP://127.0.0.1:9094,KAFKA://127.0.0.1:19094",
         "log.dirs": "/c/node-2/kraft-combined-logs",
         "num.partitions": "1",
         "default.replication.factor": "3",
@@ -80,4 +80,4 @@ def test_only_kraft_server_start_with_this_properties_file_is_our_node() -> None
 
 def test_node_line_is_the_documented_format() -> None:
     node = cn.plan_nodes(Path("/c"), 1, 9092)[0]
-    assert cn.node_line(node, 4242) == "node 1 http://127.0.0.1:9092 pid 4242"
+    assert cn.node_line(node, 4242) == "node 1 http://127.0.0.1:9092 pid 4242 kafka 127.0.0.1:19092"

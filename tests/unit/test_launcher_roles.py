@@ -56,7 +56,7 @@ def test_a_broker_has_no_raft_listener_and_bootstraps_from_the_controllers() -> 
         "127.0.0.1:9093,127.0.0.1:9095,127.0.0.1:9097"
     )
     assert "controller.quorum.voters" not in props
-    assert props["listeners"] == "HTTP://127.0.0.1:9100"
+    assert props["listeners"] == "HTTP://127.0.0.1:9100,KAFKA://127.0.0.1:19100"
     assert (props["default.replication.factor"], props["min.insync.replicas"]) == ("3", "2")
     text = cn.properties_text(props, 5, 6)
     assert "# A broker: it holds partitions" in text
@@ -115,10 +115,12 @@ def test_a_broker_needs_only_an_http_listener_a_controller_both() -> None:
 
 def test_node_lines_name_the_role_unless_the_node_is_combined() -> None:
     combined = cn.plan_nodes(Path("/c"), 1, 9092)[0]
-    assert cn.node_line(combined, 42) == "node 1 http://127.0.0.1:9092 pid 42"
+    assert cn.node_line(combined, 42) == "node 1 http://127.0.0.1:9092 pid 42 kafka 127.0.0.1:19092"
     dedicated = cn.plan_nodes(Path("/c"), 4, 9092, controllers=3)
     assert cn.node_line(dedicated[0], 42) == "node 1 http://127.0.0.1:9092 pid 42 controller"
-    assert cn.node_line(dedicated[3], 43) == "node 4 http://127.0.0.1:9098 pid 43 broker"
+    assert cn.node_line(dedicated[3], 43) == (
+        "node 4 http://127.0.0.1:9098 pid 43 broker kafka 127.0.0.1:19098"
+    )
 
 
 def test_a_removed_broker_leaves_a_gap_but_a_removed_controller_is_refused(
