@@ -216,11 +216,21 @@ def steps(block: Block) -> list[Step]:
 DOCUMENTED_BASE_PORT = 9092
 CLUSTER_PORTS = 6  # three nodes, HTTP and Raft each
 _PORT = re.compile(r"(?<![\d.])(909[2-7])(?!\d)")
+# The Kafka listeners the launcher gives nodes 1-5: 19092, 19094, ... 19100.
+DOCUMENTED_KAFKA_BASE_PORT = 19092
+KAFKA_PORTS = 10
+_KAFKA_PORT = re.compile(r"(?<![\d.])(19(?:09[2-9]|10[01]))(?!\d)")
 
 
-def rewrite_ports(text: str, base_port: int) -> str:
-    """The documented ports 9092-9097 (nodes 1-3, HTTP and Raft) as ``base_port`` on."""
-    return _PORT.sub(lambda m: str(base_port + int(m.group(1)) - DOCUMENTED_BASE_PORT), text)
+def rewrite_ports(text: str, base_port: int, kafka_base_port: int | None = None) -> str:
+    """The documented ports 9092-9097 (nodes 1-3, HTTP and Raft) as ``base_port`` on, and the
+    Kafka listeners' 19092-19101 as ``kafka_base_port`` on (when given)."""
+    text = _PORT.sub(lambda m: str(base_port + int(m.group(1)) - DOCUMENTED_BASE_PORT), text)
+    if kafka_base_port is None:
+        return text
+    return _KAFKA_PORT.sub(
+        lambda m: str(kafka_base_port + int(m.group(1)) - DOCUMENTED_KAFKA_BASE_PORT), text
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ CLUSTER = ROOT / "scripts" / "cluster"
 QUORUM_TOOL = ROOT / ".venv" / "bin" / "kraft-metadata-quorum"
 # Generous: a start waits for every node to be ready, which takes seconds on a loaded machine.
 START_TIMEOUT_S = 120
-LINE = re.compile(r"node (\d+) http://127\.0\.0\.1:(\d+) pid (\d+)")
+LINE = re.compile(r"node (\d+) http://127\.0\.0\.1:(\d+) pid (\d+) kafka 127\.0\.0\.1:(\d+)")
 
 
 def run(argv: list[str], timeout: float = START_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
@@ -57,12 +57,14 @@ class Cluster:
     directory: Path
     nodes: int
     base_port: int
+    kafka_base_port: int
     seen_pids: set[int] = field(default_factory=set)
 
     def cluster(self, command: str, *extra: str) -> subprocess.CompletedProcess[str]:
         argv = [str(CLUSTER), command, "--dir", str(self.directory), *extra]
         if command == "start":
             argv += ["--nodes", str(self.nodes), "--base-port", str(self.base_port)]
+            argv += ["--kafka-base-port", str(self.kafka_base_port)]
             argv += ["--timeout", str(START_TIMEOUT_S - 20)]
         out = run(argv)
         self.seen_pids.update(int(m.group(3)) for m in LINE.finditer(out.stdout))
@@ -79,8 +81,9 @@ class Cluster:
         lines = stdout.splitlines()
         matches = [LINE.fullmatch(line) for line in lines]
         assert all(matches), stdout
-        assert [(int(m.group(1)), int(m.group(2))) for m in matches if m] == [
-            (i, self.base_port + 2 * (i - 1)) for i in range(1, self.nodes + 1)
+        assert [(int(m.group(1)), int(m.group(2)), int(m.group(4))) for m in matches if m] == [
+            (i, self.base_port + 2 * (i - 1), self.kafka_base_port + 2 * (i - 1))
+            for i in range(1, self.nodes + 1)
         ]
         return {int(m.group(1)): int(m.group(3)) for m in matches if m}
 
@@ -113,7 +116,12 @@ def make_cluster(tmp_path: Path) -> Iterator[MakeCluster]:
     made: list[Cluster] = []
 
     def factory(nodes: int) -> Cluster:
-        cluster = Cluster(tmp_path / f"cluster{len(made)}", nodes, free_port_run(2 * nodes))
+        cluster = Cluster(
+            tmp_path / f"cluster{len(made)}",
+            nodes,
+            free_port_run(2 * nodes),
+            free_port_run(2 * nodes),
+        )
         made.append(cluster)
         return cluster
 
@@ -148,13 +156,13 @@ def test_start_one_node_writes_kafka_properties_formats_and_reports_it(
     cluster = make_cluster(1)
     pids = cluster.start()
     node = cluster.node_dir(1)
-    p = cluster.base_port
+    p, k = cluster.base_port, cluster.kafka_base_port
     assert load_properties(node / "node.properties") == {
         "node.id": "1",
         "process.roles": "broker,controller",
         "controller.quorum.voters": f"1@127.0.0.1:{p + 1}",
-        "listeners": f"HTTP://127.0.0.1:{p},CONTROLLER://127.0.0.1:{p + 1}",
-        "advertised.listeners": f"HTTP://127.0.0.1:{p}",
+        "listeners": f"HTTP://127.0.0.1:{p},CONTROLLER://127.0.0.1:{p + 1},KAFKA://127.0.0.1:{k}",
+        "advertised.listeners": f"HTTP://127.0.0.1:{p},KAFKA://127.0.0.1:{k}",
         "log.dirs": str(node / "kraft-combined-logs"),
         "num.partitions": "1",
         "default.replication.factor": "1",
@@ -273,7 +281,10 @@ def test_three_nodes_start_form_one_quorum_and_a_killed_follower_is_restarted(
     assert props["controller.quorum.voters"] == (
         f"1@127.0.0.1:{p + 1},2@127.0.0.1:{p + 3},3@127.0.0.1:{p + 5}"
     )
-    assert props["listeners"] == f"HTTP://127.0.0.1:{p + 2},CONTROLLER://127.0.0.1:{p + 3}"
+    assert props["listeners"] == (
+        f"HTTP://127.0.0.1:{p + 2},CONTROLLER://127.0.0.1:{p + 3},"
+        f"KAFKA://127.0.0.1:{cluster.kafka_base_port + 2}"
+    )
     assert props["default.replication.factor"] == "3"
     assert props["min.insync.replicas"] == "2"
     cluster_id = (cluster.directory / "cluster.id").read_text().strip()

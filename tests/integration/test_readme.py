@@ -46,16 +46,19 @@ class Lab:
 
     work: Path
     base_port: int
+    kafka_base_port: int
 
     def rewrite(self, command: str) -> str:
         """``command`` as the test runs it (the three rewrites of the module docstring)."""
-        command = readme_lab.rewrite_ports(command, self.base_port)
+        command = readme_lab.rewrite_ports(command, self.base_port, self.kafka_base_port)
 
         def cluster(match: re.Match[str]) -> str:
             verb = match.group(1)
             extra = "" if "--dir" in command else " --dir .cluster"
             if verb == "start" and "--base-port" not in command:
                 extra += f" --base-port {self.base_port}"
+            if verb == "start" and "--kafka-base-port" not in command:
+                extra += f" --kafka-base-port {self.kafka_base_port}"
             return f"scripts/cluster {verb}{extra}"
 
         command = _CLUSTER.sub(cluster, command)
@@ -74,7 +77,9 @@ class Lab:
         as a terminal shows them)."""
         if step.python:
             script = self.work / f"readme_line_{step.line_no}.py"
-            script.write_text(readme_lab.rewrite_ports(step.command, self.base_port))
+            script.write_text(
+                readme_lab.rewrite_ports(step.command, self.base_port, self.kafka_base_port)
+            )
             argv = [str(ROOT / ".venv" / "bin" / "python"), str(script)]
         else:
             argv = ["bash", "-c", self.rewrite(step.command)]
@@ -163,7 +168,11 @@ def _printed_lines(printed: list[bytes]) -> Counter[str]:
 def lab(tmp_path: Path) -> Iterator[Lab]:
     work = tmp_path / "work"
     work.mkdir()
-    handle = Lab(work, free_port_run(readme_lab.CLUSTER_PORTS))
+    handle = Lab(
+        work,
+        free_port_run(readme_lab.CLUSTER_PORTS),
+        free_port_run(readme_lab.KAFKA_PORTS),
+    )
     try:
         yield handle
     finally:
@@ -185,7 +194,9 @@ def _check_step(lab: Lab, step: readme_lab.Step, where: str) -> str | None:
         return f"{where}\n  exit status {status}; printed:\n{printed}"
     if step.expected is None:
         return None
-    shown = [readme_lab.rewrite_ports(line, lab.base_port) for line in step.expected]
+    shown = [
+        readme_lab.rewrite_ports(line, lab.base_port, lab.kafka_base_port) for line in step.expected
+    ]
     difference = readme_lab.output_difference(replace(step, expected=shown), printed)
     return f"{where}\n{difference}" if difference else None
 

@@ -29,15 +29,19 @@ from tests.integration.test_launcher import CLUSTER, START_TIMEOUT_S, is_our_pid
 pytestmark = pytest.mark.timeout(300)
 
 CONTROLLERS, BROKERS = 3, 2
-LINE = re.compile(r"node (\d+) http://127\.0\.0\.1:(\d+) pid (\d+) (controller|broker)")
+LINE = re.compile(
+    r"node (\d+) http://127\.0\.0\.1:(\d+) pid (\d+) (controller|broker)"
+    r"(?: kafka 127\.0\.0\.1:\d+)?"
+)
 
 
 class Launcher:
     """scripts/cluster on one directory; remembers every pid it printed, for the tear-down."""
 
-    def __init__(self, directory: Path, base_port: int) -> None:
+    def __init__(self, directory: Path, base_port: int, kafka_base_port: int) -> None:
         self.directory = directory
         self.base_port = base_port
+        self.kafka_base_port = kafka_base_port
         self.pids: set[int] = set()
 
     def __call__(self, command: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -83,7 +87,11 @@ class Launcher:
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[Launcher]:
     # Room for the added node 6 and a refused node 7 in the port run.
-    handle = Launcher(tmp_path / "cluster", free_port_run(2 * (CONTROLLERS + BROKERS + 2)))
+    handle = Launcher(
+        tmp_path / "cluster",
+        free_port_run(2 * (CONTROLLERS + BROKERS + 2)),
+        free_port_run(2 * (CONTROLLERS + BROKERS + 2)),
+    )
     try:
         yield handle
     finally:
@@ -135,6 +143,8 @@ def test_dedicated_layout_grows_by_a_broker_and_shrinks_by_unregistering_it(
         str(BROKERS),
         "--base-port",
         str(launcher.base_port),
+        "--kafka-base-port",
+        str(launcher.kafka_base_port),
     )
     started = launcher.lines(start)
     assert launcher.lines(launcher("status")) == started

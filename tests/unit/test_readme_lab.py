@@ -81,6 +81,10 @@ def test_ports_of_the_three_documented_nodes_are_rewritten() -> None:
     assert readme_lab.rewrite_ports(text, 30000) == (
         "localhost:30000 127.0.0.1:30002,node:30004 30001 19092 90920"
     )
+    kafka = "127.0.0.1:19092,127.0.0.1:19094 19100 119092 9092"
+    assert readme_lab.rewrite_ports(kafka, 30000, 31000) == (
+        "127.0.0.1:31000,127.0.0.1:31002 31008 119092 30000"
+    )
 
 
 def step(command: str, expected: list[str], **kwargs: object) -> Step:
