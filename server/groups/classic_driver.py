@@ -197,7 +197,16 @@ _APPEND_ERRORS = {
     "LEADER_NOT_AVAILABLE": KafkaError.COORDINATOR_NOT_AVAILABLE,
     "NOT_LEADER_OR_FOLLOWER": KafkaError.NOT_COORDINATOR,
     "KAFKA_STORAGE_ERROR": KafkaError.NOT_COORDINATOR,
+    # Kafka's MESSAGE_TOO_LARGE of a batch of group records (too many offsets at once).
+    "RECORD_TOO_LARGE": KafkaError.UNKNOWN_SERVER_ERROR,
 }
+
+
+def coordinator_failure(e: ApiError) -> KafkaError | None:
+    """Kafka's answer when the coordinator failed to carry a request out (its records not
+    written or not committed, leadership moving), for any group API; None when ``e`` is an
+    answer of the group's own (UNKNOWN_MEMBER_ID, GROUP_ID_NOT_FOUND...)."""
+    return _APPEND_ERRORS.get(e.name)
 
 
 def _append_error(e: ApiError) -> KafkaError:

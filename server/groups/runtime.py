@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from client.protocol import (
     COORDINATOR_LOAD_IN_PROGRESS,
     COORDINATOR_NOT_AVAILABLE,
+    GROUP_ID_NOT_FOUND,
     NOT_COORDINATOR,
     RECORD_TOO_LARGE,
     ApiError,
@@ -51,7 +52,7 @@ from client.protocol import (
 from server import limits
 from server.auto_topics import OFFSETS_TOPIC, ensure_offsets_topic
 from server.groups import classic_shard
-from server.groups.classic import ClassicSettings
+from server.groups.classic import EMPTY, ClassicSettings
 from server.groups.classic_driver import ClassicDriver, clock_now, kafka_error
 from server.groups.classic_messages import (
     DescribedGroup,
@@ -64,11 +65,18 @@ from server.groups.classic_messages import (
     SyncRequest,
     SyncResponse,
 )
-from server.groups.shard import CommitOffset, GroupRecord, GroupShard, Planned, Topics
+from server.groups.group import partitions_of
+from server.groups.shard import CommitOffset, GroupRecord, GroupShard, Heartbeat, Planned, Topics
 from server.partition import Partition
 from storage.batch import NewRecord
 from storage.errors import KafkaStorageError
-from storage.group_records import GroupRecordError, decode, encode_key, encode_value
+from storage.group_records import (
+    GroupRecordError,
+    OffsetCommitValue,
+    decode,
+    encode_key,
+    encode_value,
+)
 from storage.partition_log import PartitionLog
 
 if TYPE_CHECKING:
@@ -447,12 +455,79 @@ class GroupCoordinator:
         return step.answer
 
     async def describe_classic(self, group_id: str) -> DescribedGroup:
-        """Kafka's DescribeGroups for one group (Dead: not a classic group here). Raises the
+        """Kafka's DescribeGroups for one group: a classic group as described, and a group
+        with only committed offsets as the Empty classic group Kafka has for it. Raises
+        GROUP_ID_NOT_FOUND, with Kafka 4.4's words, for a group that does not exist or is not
+        classic (DescribeGroups v6 answers so; before v6, state Dead and no error), and the
         coordinator's errors (NOT_COORDINATOR...) as ApiError."""
         loaded = await self.shard_for(group_id)
+        kind = loaded.shard.kind(group_id)
         described = classic_shard.describe_group(loaded.shard, group_id)
         await self.settled(loaded)
+        if kind is None:
+            raise ApiError(GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
+        if kind != "classic":
+            raise ApiError(GROUP_ID_NOT_FOUND, f"Group {group_id} is not a classic group.")
+        if group_id not in loaded.shard.classic:
+            return DescribedGroup(group_id, EMPTY)
         return described
+
+    async def describe_consumer(self, group_id: str) -> dict[str, Any]:
+        """Kafka's ConsumerGroupDescribe of one group, as ``GroupShard.describe`` shapes it
+        (topics by name). Raises GROUP_ID_NOT_FOUND, with Kafka's words, for a group that does
+        not exist or is not a consumer group, and the coordinator's errors."""
+        loaded = await self.shard_for(group_id)
+        kind = loaded.shard.kind(group_id)
+        body = loaded.shard.describe(group_id, self.topics()) if kind == "consumer" else None
+        await self.settled(loaded)
+        if kind is None:
+            raise ApiError(GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
+        if body is None:
+            raise ApiError(GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
+        return body
+
+    async def consumer_heartbeat(self, group_id: str, hb: Heartbeat) -> tuple[dict[str, Any], bool]:
+        """KIP-848's ConsumerGroupHeartbeat (``GroupShard.plan_heartbeat``): its answer, and
+        whether the member's assigned partitions changed with it (Kafka sends the assignment
+        only then, or to a full request). Raises the shard's and the coordinator's errors."""
+        loaded = await self.shard_for(group_id)
+        topics = self.topics()
+        group = loaded.shard.groups.get(group_id)
+        before: set[tuple[str, int]] | None = None
+        if group is not None and hb.member_id in group.members:
+            assigned = partitions_of(group.assignment(hb.member_id).assigned)
+            before = set(topics.to_names(assigned))
+        planned = loaded.shard.plan_heartbeat(group_id, hb, topics, clock_now().ms)
+        answer: dict[str, Any] = await self.write(loaded, planned)
+        after = {(a["topic"], a["partition"]) for a in answer["assignment"]}
+        return answer, before != after
+
+    async def fetch_offsets(
+        self, group_id: str, member_id: str | None = None, member_epoch: int = -1
+    ) -> dict[tuple[str, int], OffsetCommitValue]:
+        """Kafka's OffsetFetch of one group: its committed offsets by (topic, partition), none
+        for a group that does not exist, answered once what this coordinator wrote is
+        committed. A consumer group's member is checked (``GroupShard.check_offset_fetch``).
+        Raises those checks' errors and the coordinator's."""
+        loaded = await self.shard_for(group_id)
+        loaded.shard.check_offset_fetch(group_id, member_id, member_epoch)
+        offsets = dict(loaded.shard.offsets.get(group_id, {}))
+        await self.settled(loaded)
+        return offsets
+
+    async def delete_offsets(self, group_id: str, partitions: list[tuple[str, int]]) -> list[str]:
+        """Kafka's OffsetDelete (``GroupShard.plan_offset_delete``): the topics left alone
+        because the group subscribes to them."""
+        loaded = await self.shard_for(group_id)
+        subscribed: list[str] = await self.write(
+            loaded, loaded.shard.plan_offset_delete(group_id, partitions)
+        )
+        return subscribed
+
+    async def delete_group(self, group_id: str) -> None:
+        """Kafka's DeleteGroups for one group (``GroupShard.plan_delete``)."""
+        loaded = await self.shard_for(group_id)
+        await self.write(loaded, loaded.shard.plan_delete(group_id))
 
     async def commit_offsets(
         self,
@@ -494,6 +569,25 @@ class GroupCoordinator:
             loaded = self._current(index)
             if loaded is not None:
                 out += [loaded.shard.summary(g) for g in loaded.shard.group_ids()]
+        return out
+
+    def kafka_groups(self) -> list[tuple[str, str, str, str]]:
+        """(group, type, protocol type, state) of every group this node coordinates, as Kafka's
+        ListGroups lists them (``GroupShard.kafka_listing``). Raises COORDINATOR_LOAD_IN_PROGRESS
+        while a partition led here is still loading, as Kafka does, rather than leave its
+        groups out."""
+        self._load_led()
+        if any(not task.done() for task in self._loading.values()):
+            raise ApiError(
+                COORDINATOR_LOAD_IN_PROGRESS,
+                f"node {self.node.node_id} is loading groups from {OFFSETS_TOPIC}; retry shortly",
+                {"retry_after_s": 1},
+            )
+        out = []
+        for index in sorted(self._loaded):
+            loaded = self._current(index)
+            if loaded is not None:
+                out += [(g, *loaded.shard.kafka_listing(g)) for g in loaded.shard.group_ids()]
         return out
 
     def committed_offsets(self) -> Iterator[tuple[str, str, int, int]]:

@@ -599,6 +599,53 @@ class GroupShard:
             if topic is None or t == topic
         ]
 
+    def check_offset_fetch(self, group_id: str, member_id: str | None, member_epoch: int) -> None:
+        """Kafka's check of an OffsetFetch (v9+) naming a member of a consumer group
+        (``ConsumerGroup.validateOffsetFetch``): it must be a member, at its current epoch.
+        Nothing is checked without a member (an admin, a classic consumer) or for a group that
+        is not a consumer group. Raises UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH."""
+        group = self.groups.get(group_id)
+        if group is None or (not member_id and member_epoch < 0):
+            return
+        if not member_id or member_id not in group.members:
+            raise _unknown_member(group_id, member_id)
+        epoch = group.assignment(member_id).member_epoch
+        if member_epoch != epoch:
+            raise ApiError(
+                STALE_MEMBER_EPOCH,
+                f"The received member epoch {member_epoch} does not match the expected member "
+                f"epoch {epoch}.",
+                {"member_epoch": epoch},
+            )
+
+    def plan_offset_delete(self, group_id: str, partitions: Iterable[tuple[str, int]]) -> Planned:
+        """Kafka's OffsetDelete: tombstones for the committed offsets of ``partitions`` (those
+        without one need none), except on topics a member of the group subscribes to; the
+        answer is those topics, sorted, whose partitions Kafka answers GROUP_SUBSCRIBED_TO_TOPIC.
+        Raises GROUP_ID_NOT_FOUND for a group that does not exist and NON_EMPTY_GROUP for a
+        classic group with members (Kafka's ``validateOffsetDelete``)."""
+        if not self.exists(group_id):
+            raise ApiError(GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
+        wanted = list(dict.fromkeys(partitions))
+        subscribed: set[str] = set()
+        classic = self.classic.get(group_id)
+        if classic is not None and not classic.is_empty:
+            raise ApiError(
+                NON_EMPTY_GROUP,
+                f"The group '{group_id}' is not empty: it is {classic.state} with "
+                f"{len(classic.members)} member(s)",
+            )
+        group = self.groups.get(group_id)
+        if group is not None:
+            subscribed = {t for m in group.members.values() for t in m.subscribed_topic_names}
+        committed = self.offsets.get(group_id, {})
+        records: list[GroupRecord] = [
+            (OffsetCommitKey(group_id, t, p), None)
+            for t, p in wanted
+            if t not in subscribed and (t, p) in committed
+        ]
+        return Planned(group_id, records, None, sorted(subscribed & {t for t, _ in wanted}))
+
     # -- admin ---------------------------------------------------------------------------------
 
     def plan_delete(self, group_id: str) -> Planned:
@@ -647,6 +694,26 @@ class GroupShard:
             "type": "consumer",
             "members": len(group.members) if group is not None else 0,
         }
+
+    def kind(self, group_id: str) -> str | None:
+        """The group's type as Kafka names it: "consumer" (KIP-848's protocol), "classic" (the
+        JoinGroup protocol's, or a group that only has committed offsets: Kafka's "simple"
+        group, an Empty classic group made by a commit without member), None for none."""
+        if group_id in self.classic:
+            return "classic"
+        if group_id in self.groups:
+            return "consumer"
+        return "classic" if group_id in self.offsets else None
+
+    def kafka_listing(self, group_id: str) -> tuple[str, str, str]:
+        """(type, protocol type, state) of the group as Kafka's ListGroups shows it."""
+        classic = self.classic.get(group_id)
+        if classic is not None:
+            return "classic", classic.protocol_type or "", classic.state
+        group = self.groups.get(group_id)
+        if group is not None:
+            return "consumer", "consumer", group.state
+        return "classic", "", "Empty"
 
     def group_ids(self) -> list[str]:
         return sorted(set(self.groups) | set(self.classic) | set(self.offsets))
