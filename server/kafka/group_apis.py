@@ -83,7 +83,7 @@ CONSUMER_GROUP_DESCRIBE_KEY = 69
 # FindCoordinator's key types (Kafka's CoordinatorType).
 GROUP_KEY_TYPE, TRANSACTION_KEY_TYPE, SHARE_KEY_TYPE = 0, 1, 2
 # Kafka's Node.noNode(), the coordinator of a FindCoordinator error.
-NO_NODE: dict[str, Any] = {"node_id": -1, "host": "", "port": -1}
+NO_NODE: dict[str, Any] = {"node_id": -1, "host": "", "port": -1, "error_message": None}
 # Kafka's AclOperation codes a group supports (its authorized-operations bit field).
 GROUP_OPERATIONS = {"READ": 3, "DELETE": 6, "DESCRIBE": 8}
 # ConsumerGroupDescribe v1's member type (KIP-1099): every member here uses the consumer
