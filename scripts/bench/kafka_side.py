@@ -1,5 +1,6 @@
 """A KRaft Kafka 4.4.0 on 127.0.0.1 for scripts/bench/vs-kafka (three nodes) and
-scripts/bench_cleaner.py (one), and its tools.
+scripts/bench_cleaner.py (one), and its tools (:class:`KafkaTools`, which vs-kafka also points
+at our nodes' KAFKA listeners: scripts/bench/ours_kafka_side.py).
 
 Each node is combined (``process.roles=broker,controller``, as ours), with a static quorum of
 all of them (``controller.quorum.voters``), free ports, its own directory under the run's
@@ -99,44 +100,26 @@ def server_properties(
     }
 
 
-class KafkaSide:
-    """Kafka nodes (three unless told; formatted by :meth:`prepare`, started by
-    :meth:`launch`) and the commands of Kafka's tools against them. Topics get
-    ``min(count, 3)`` replicas; ``extra`` settings go into every node's properties."""
+class KafkaTools:
+    """Kafka 4.4.0's tools (topics, configs, the perf tools, KafkaProbe) against the nodes at
+    :attr:`bootstrap`, run as Kafka's bin/ scripts run them, their log4j config under
+    ``directory``. :class:`KafkaSide` points them at Kafka's nodes,
+    scripts/bench/ours_kafka_side.py at the KAFKA listeners of ours. Topics get
+    ``replication_factor`` replicas and ``min.insync.replicas`` ``min_insync``."""
 
-    name = "Kafka 4.4.0"
+    name = "Kafka's tools"
+    replication_factor = 3
+    min_insync = 2
 
-    def __init__(
-        self,
-        dist: KafkaDist,
-        directory: Path,
-        count: int = 3,
-        extra: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, dist: KafkaDist, directory: Path) -> None:
         self.dist = dist
         self.directory = directory
-        self.replication_factor = min(count, 3)
-        self.min_insync = 2 if self.replication_factor >= 3 else 1
-        self.extra = dict(extra or {})
-        ports = free_ports(2 * count)
-        self.ports = {i + 1: (ports[2 * i], ports[2 * i + 1]) for i in range(count)}
-        self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self.tools_log4j = directory / "tools-log4j2.properties"
 
     @property
     def bootstrap(self) -> str:
-        return ",".join(f"127.0.0.1:{port}" for port, _ in self.ports.values())
-
-    def _node_dir(self, node_id: int) -> Path:
-        return self.directory / f"kafka-{node_id}"
-
-    def data_dir(self, node_id: int) -> Path:
-        """The node's ``log.dirs``: its partition directories and checkpoints."""
-        return self._node_dir(node_id) / "data"
-
-    def server_log(self, node_id: int) -> Path:
-        """The node's log4j file (every logger at INFO, the cleaner's stats included)."""
-        return self._node_dir(node_id) / "server.log"
+        """host:port,... of the nodes the tools talk to."""
+        raise NotImplementedError
 
     def java(self, main: str, *args: str, heap: tuple[str, ...] = TOOL_HEAP) -> list[str]:
         """The command running ``main`` of Kafka's jars as its bin/ script would."""
@@ -166,6 +149,94 @@ class KafkaSide:
         for tools that run without nodes (DumpLogSegments)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.tools_log4j.write_text(TOOLS_LOG4J)
+
+    def alter_topic(self, topic: str, configs: dict[str, str]) -> None:
+        """Sets topic configs (Kafka's ConfigCommand, as kafka-configs.sh runs it)."""
+        self.run_tool(
+            "org.apache.kafka.tools.ConfigCommand",
+            "--bootstrap-server", self.bootstrap, "--alter", "--entity-type", "topics",
+            "--entity-name", topic,
+            "--add-config", ",".join(f"{k}={v}" for k, v in configs.items()),
+        )  # fmt: skip
+
+    def create_topic(self, topic: str, partitions: int, configs: dict[str, str]) -> None:
+        args = [
+            "--bootstrap-server", self.bootstrap, "--create", "--topic", topic,
+            "--partitions", str(partitions),
+            "--replication-factor", str(self.replication_factor),
+        ]  # fmt: skip
+        for k, v in {"min.insync.replicas": str(self.min_insync), **configs}.items():
+            args += ["--config", f"{k}={v}"]
+        self.run_tool("org.apache.kafka.tools.TopicCommand", *args)
+
+    def describe(self, topic: str) -> str:
+        return self.run_tool(
+            "org.apache.kafka.tools.TopicCommand",
+            "--bootstrap-server", self.bootstrap, "--describe", "--topic", topic,
+        )  # fmt: skip
+
+    def producer_perf(self, topic: str, records: int, size: int, props: dict[str, str]) -> str:
+        pairs = [f"{k}={v}" for k, v in {"acks": "all", **props}.items()]
+        return self.run_tool(
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--bootstrap-server", self.bootstrap, "--topic", topic,
+            "--num-records", str(records), "--record-size", str(size), "--throughput", "-1",
+            "--producer-props", *pairs,
+            heap=PERF_TOOL_HEAP, timeout_s=tool_timeout_s(records),
+        )  # fmt: skip
+
+    def consumer_perf(self, topic: str, records: int, group: str) -> str:
+        return self.run_tool(
+            "org.apache.kafka.tools.ConsumerPerformance",
+            "--bootstrap-server", self.bootstrap, "--topic", topic,
+            "--num-records", str(records), "--group", group, "--timeout", "30000",
+            heap=PERF_TOOL_HEAP, timeout_s=tool_timeout_s(records),
+        )  # fmt: skip
+
+    def probe(self, *args: str) -> list[str]:
+        """The command of a probe (scripts/bench/KafkaProbe.java): mode, bootstrap, ..."""
+        return self.java("KafkaProbe", args[0], self.bootstrap, *args[1:], heap=PERF_TOOL_HEAP)
+
+    def leader(self, topic: str, partition: int) -> int | None:
+        return parse.partition_leader(self.describe(topic), partition)
+
+
+class KafkaSide(KafkaTools):
+    """Kafka nodes (three unless told; formatted by :meth:`prepare`, started by
+    :meth:`launch`) and Kafka's tools against them. Topics get ``min(count, 3)`` replicas;
+    ``extra`` settings go into every node's properties."""
+
+    name = "Kafka 4.4.0"
+
+    def __init__(
+        self,
+        dist: KafkaDist,
+        directory: Path,
+        count: int = 3,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(dist, directory)
+        self.replication_factor = min(count, 3)
+        self.min_insync = 2 if self.replication_factor >= 3 else 1
+        self.extra = dict(extra or {})
+        ports = free_ports(2 * count)
+        self.ports = {i + 1: (ports[2 * i], ports[2 * i + 1]) for i in range(count)}
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{port}" for port, _ in self.ports.values())
+
+    def _node_dir(self, node_id: int) -> Path:
+        return self.directory / f"kafka-{node_id}"
+
+    def data_dir(self, node_id: int) -> Path:
+        """The node's ``log.dirs``: its partition directories and checkpoints."""
+        return self._node_dir(node_id) / "data"
+
+    def server_log(self, node_id: int) -> Path:
+        """The node's log4j file (every logger at INFO, the cleaner's stats included)."""
+        return self._node_dir(node_id) / "server.log"
 
     def prepare(self) -> None:
         """Writes each node's properties and formats its log directory (one cluster id)."""
@@ -240,58 +311,8 @@ class KafkaSide:
                     ) from exc
                 time.sleep(0.5)
 
-    def alter_topic(self, topic: str, configs: dict[str, str]) -> None:
-        """Sets topic configs (Kafka's ConfigCommand, as kafka-configs.sh runs it)."""
-        self.run_tool(
-            "org.apache.kafka.tools.ConfigCommand",
-            "--bootstrap-server", self.bootstrap, "--alter", "--entity-type", "topics",
-            "--entity-name", topic,
-            "--add-config", ",".join(f"{k}={v}" for k, v in configs.items()),
-        )  # fmt: skip
-
     def node_pids(self) -> list[int]:
         return [p.pid for p in self.processes.values() if p.poll() is None]
-
-    def create_topic(self, topic: str, partitions: int, configs: dict[str, str]) -> None:
-        args = [
-            "--bootstrap-server", self.bootstrap, "--create", "--topic", topic,
-            "--partitions", str(partitions),
-            "--replication-factor", str(self.replication_factor),
-        ]  # fmt: skip
-        for k, v in {"min.insync.replicas": str(self.min_insync), **configs}.items():
-            args += ["--config", f"{k}={v}"]
-        self.run_tool("org.apache.kafka.tools.TopicCommand", *args)
-
-    def describe(self, topic: str) -> str:
-        return self.run_tool(
-            "org.apache.kafka.tools.TopicCommand",
-            "--bootstrap-server", self.bootstrap, "--describe", "--topic", topic,
-        )  # fmt: skip
-
-    def producer_perf(self, topic: str, records: int, size: int, props: dict[str, str]) -> str:
-        pairs = [f"{k}={v}" for k, v in {"acks": "all", **props}.items()]
-        return self.run_tool(
-            "org.apache.kafka.tools.ProducerPerformance",
-            "--bootstrap-server", self.bootstrap, "--topic", topic,
-            "--num-records", str(records), "--record-size", str(size), "--throughput", "-1",
-            "--producer-props", *pairs,
-            heap=PERF_TOOL_HEAP, timeout_s=tool_timeout_s(records),
-        )  # fmt: skip
-
-    def consumer_perf(self, topic: str, records: int, group: str) -> str:
-        return self.run_tool(
-            "org.apache.kafka.tools.ConsumerPerformance",
-            "--bootstrap-server", self.bootstrap, "--topic", topic,
-            "--num-records", str(records), "--group", group, "--timeout", "30000",
-            heap=PERF_TOOL_HEAP, timeout_s=tool_timeout_s(records),
-        )  # fmt: skip
-
-    def probe(self, *args: str) -> list[str]:
-        """The command of a probe (scripts/bench/KafkaProbe.java): mode, bootstrap, ..."""
-        return self.java("KafkaProbe", args[0], self.bootstrap, *args[1:], heap=PERF_TOOL_HEAP)
-
-    def leader(self, topic: str, partition: int) -> int | None:
-        return parse.partition_leader(self.describe(topic), partition)
 
     def kill(self, node_id: int) -> None:
         process = self.processes[node_id]

@@ -1,6 +1,6 @@
-"""One system's measurements for scripts/bench/vs-kafka, in the same order for Kafka and for
-ours (the I/O: processes, clocks, /proc); the figures go into a dict per way
-(scripts/bench/plan.py) under the keys scripts/bench/table.py shows.
+"""One system's measurements for scripts/bench/vs-kafka, in the same order for Kafka, for ours
+and for ours measured with Kafka's tools (the I/O: processes, clocks, /proc); the figures go
+into a dict per way (scripts/bench/plan.py) under the keys scripts/bench/table.py shows.
 
 The order, on one cluster started once:
 
@@ -10,7 +10,7 @@ The order, on one cluster started once:
 2. resident memory idle: VmRSS of the three node processes (and any children), summed, after
    ``idle_settle_s``
 3. per record size: produce (each way's topic and producer settings, from the perf tool's
-   closing line), consume the default way's topic (with a group, as Kafka's tool always
+   closing line), consume the main way's topic (with a group, as Kafka's tool always
    joins one; its line also gives the rate without the join), end-to-end latency at a fixed
    rate on a new topic
 4. resident memory after load
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Protocol
 
 from scripts.bench import parse
-from scripts.bench.plan import KAFKA_WAYS, OURS, Plan
+from scripts.bench.plan import Plan, ProduceRun, System, way_topic
 from scripts.bench.table import size_label
 from scripts.node_process import ROOT
 
@@ -114,11 +114,11 @@ def run_probe(command: list[str], timeout_s: float = PROBE_TIMEOUT_S) -> str:
     return run_command(command, f"probe {command[-6:]}", timeout_s, ROOT)
 
 
-def measure(side: Side, plan: Plan, kafka: bool, report: Reporter) -> Figures:
-    """Every figure of ``side`` (Kafka's three ways, or ours), the cluster stopped after."""
-    main = "kafka-default" if kafka else OURS
-    figures: Figures = {w: {} for w in (KAFKA_WAYS if kafka else (OURS,))}
-    tag = "kafka" if kafka else "ours"
+def measure(side: Side, plan: Plan, system: System, report: Reporter) -> Figures:
+    """Every figure of ``side`` (each way of ``system``), the cluster stopped after."""
+    main = system.main
+    figures: Figures = {w: {} for w in system.ways}
+    tag = system.name
 
     def step(label: str, action: Callable[[], None]) -> None:
         started = time.monotonic()
@@ -142,14 +142,12 @@ def measure(side: Side, plan: Plan, kafka: bool, report: Reporter) -> Figures:
 
         step("idle memory", idle)
         for size in plan.record_sizes:
-            for way, topic, configs, props in _produce_runs(plan, size, kafka):
+            for run in plan.produce_runs(system, size):
                 step(
-                    f"produce {size_label(size)} {way}",
-                    partial(
-                        _produce, side, plan, size, way, topic, configs, props, figures, report, tag
-                    ),
+                    f"produce {size_label(size)} {run.way}",
+                    partial(_produce, side, plan, size, run, figures, report, tag),
                 )
-            consume_topic = f"p{size}-{'default' if kafka else 'ours'}"
+            consume_topic = way_topic(main, size)
             if f"produce_rps/{size}" in figures[main]:
                 step(
                     f"consume {size_label(size)}",
@@ -177,20 +175,6 @@ def measure(side: Side, plan: Plan, kafka: bool, report: Reporter) -> Figures:
     return figures
 
 
-def _produce_runs(
-    plan: Plan, size: int, kafka: bool
-) -> list[tuple[str, str, dict[str, str], dict[str, str]]]:
-    """(way, topic, topic configs, producer props) of each produce run of ``size``."""
-    tuned = plan.tuned_producer_props(size)
-    if not kafka:
-        return [(OURS, f"p{size}-ours", {}, tuned)]
-    return [
-        ("kafka-default", f"p{size}-default", {}, {}),
-        ("kafka-flush", f"p{size}-flush", {"flush.messages": "1"}, {}),
-        ("kafka-tuned", f"p{size}-tuned", {}, tuned),
-    ]
-
-
 def _cold_start(side: Side, out: dict[str, float], report: Reporter, tag: str) -> None:
     start_ms = int(time.time() * 1000)
     side.launch()
@@ -205,25 +189,25 @@ def _produce(
     side: Side,
     plan: Plan,
     size: int,
-    way: str,
-    topic: str,
-    configs: dict[str, str],
-    props: dict[str, str],
+    run: ProduceRun,
     figures: Figures,
     report: Reporter,
     tag: str,
 ) -> None:
-    side.create_topic(topic, plan.partitions, configs)
-    text = side.producer_perf(topic, plan.records_for(size), size, props)
+    side.create_topic(run.topic, plan.partitions, dict(run.topic_configs))
+    text = side.producer_perf(run.topic, plan.records_for(size), size, dict(run.producer_props))
     report.detail(text)
     result = parse.producer_performance(text)
-    out = figures[way]
+    out = figures[run.way]
     out[f"produce_rps/{size}"] = result.records_per_s
     out[f"produce_mbs/{size}"] = result.mb_per_s
     out[f"produce_p99/{size}"] = result.p99_ms
-    settings = " ".join(f"{k}={v}" for k, v in {**configs, **props}.items()) or "defaults"
+    settings = (
+        " ".join(f"{k}={v}" for k, v in {**run.topic_configs, **run.producer_props}.items())
+        or "defaults"
+    )
     report.say(
-        f"[{tag}] produce {size_label(size)} {way} ({settings}): {result.records:,} records, "
+        f"[{tag}] produce {size_label(size)} {run.way} ({settings}): {result.records:,} records, "
         f"{result.records_per_s:,.0f} records/s, {result.mb_per_s:.2f} MB/s, p99 {result.p99_ms} ms"
     )
 

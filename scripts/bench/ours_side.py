@@ -4,7 +4,10 @@ The nodes are scripts/node_process.py's (real ``python -m server.main`` processe
 with ``kraft-storage format``, free ports), with the launcher's topic defaults for three nodes
 (replication factor 3, ``min.insync.replicas=2``). The tools are called through their command
 lines only (``python -m client.tools.producer_perf_test`` is ``kraft-producer-perf-test``),
-with the flags Kafka's take, so a change inside the client cannot break the harness.
+with the flags Kafka's take, so a change inside the client cannot break the harness. With
+``kafka_listeners`` every node also has a KAFKA listener (Kafka's binary protocol) on
+K + 2(i-1), as the launcher gives them (K from ``free_port_run``): :attr:`OursSide.kafka_bootstrap`
+is where Kafka's own tools reach them (scripts/bench/ours_kafka_side.py).
 
 Before the nodes start, our packages' bytecode is written (:func:`compile_bytecode`), as
 ``pip install`` writes it for an installed package and as Kafka ships compiled classes: a
@@ -25,7 +28,7 @@ from typing import Any
 from scripts.bench import parse
 from scripts.bench.measure import run_command
 from scripts.bench.plan import tool_timeout_s
-from scripts.node_process import ROOT, Cluster
+from scripts.node_process import ROOT, Cluster, free_port_run
 
 # Other tools (topics, the storage tool) answer in seconds; perf tools get plan.tool_timeout_s.
 TOOL_TIMEOUT_S = 180.0
@@ -46,13 +49,15 @@ def compile_bytecode(root: Path = ROOT) -> None:
 
 class OursSide:
     """Three of our nodes (formatted by :meth:`prepare`, started by :meth:`launch`) and the
-    commands of our tools against them."""
+    commands of our tools against them; with ``kafka_listeners``, a KAFKA listener on each."""
 
     name = "ours"
 
-    def __init__(self, directory: Path, count: int = 3) -> None:
+    def __init__(self, directory: Path, count: int = 3, kafka_listeners: bool = False) -> None:
         self.directory = directory
         self.count = count
+        self.kafka_listeners = kafka_listeners
+        self.kafka_ports: list[int] = []
         self.cluster: Cluster | None = None
 
     def _cluster(self) -> Cluster:
@@ -62,6 +67,12 @@ class OursSide:
     @property
     def bootstrap(self) -> str:
         return ",".join(n.bootstrap for n in self._cluster().nodes)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """host:port,... of the nodes' KAFKA listeners."""
+        assert self.kafka_ports, "prepare() with kafka_listeners first"
+        return ",".join(f"127.0.0.1:{port}" for port in self.kafka_ports)
 
     def run_tool(self, module: str, *args: str, timeout_s: float = TOOL_TIMEOUT_S) -> str:
         """Runs one of our tools to completion; its stdout (raises on a failure)."""
@@ -73,6 +84,17 @@ class OursSide:
         # Node properties go through **: Kafka's dotted names are not identifiers.
         properties: Any = NODE_PROPERTIES
         self.cluster = Cluster.create(self.directory, self.count, **properties)
+        if self.kafka_listeners:
+            base = free_port_run(2 * self.count - 1)
+            self.kafka_ports = [base + 2 * i for i in range(self.count)]
+            for node, port in zip(self.cluster.nodes, self.kafka_ports, strict=True):
+                # The last listeners line of a properties file wins.
+                listeners = (
+                    f"HTTP://127.0.0.1:{node.http_port},CONTROLLER://127.0.0.1:{node.raft_port},"
+                    f"KAFKA://127.0.0.1:{port}"
+                )
+                with node.properties.open("a") as f:
+                    f.write(f"listeners={listeners}\n")
 
     def launch(self) -> None:
         for node in self._cluster().nodes:

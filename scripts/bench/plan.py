@@ -12,18 +12,91 @@ The ways a system is measured (one column of the table each):
   ``batch_records`` records) on a topic like ``kafka-default``'s
 - ``ours``: our three nodes and tools, our producer with ``batch.size`` for ``batch_records``
   records (it fsyncs before acknowledging, always)
+- ``ours-kt-default``: our three nodes, measured with Kafka's tools (ProducerPerformance,
+  ConsumerPerformance, KafkaProbe on Kafka's Java client) through their KAFKA listeners, the
+  producer with Kafka's defaults, as ``kafka-default``'s
+- ``ours-kt-tuned``: the same, the producer's ``batch.size`` as ``kafka-tuned``'s
 
 The three Kafka ways share one Kafka cluster (``flush.messages`` is a topic setting, the
-batch size a producer one), so Kafka starts once per run.
+batch size a producer one), so Kafka starts once per run; the two ``ours-kt`` ways share one
+cluster of ours (a fresh one, not ``ours``'s, so each system's figures come from the same
+order of steps on new nodes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 KAFKA_WAYS = ("kafka-default", "kafka-flush", "kafka-tuned")
 OURS = "ours"
-WAYS = (*KAFKA_WAYS, OURS)
+KT_WAYS = ("ours-kt-default", "ours-kt-tuned")
+WAYS = (*KAFKA_WAYS, OURS, *KT_WAYS)
+# The way of ours measured with Kafka's tools that compares with each Kafka way: the same
+# producer settings (``kafka-flush`` differs from ``kafka-default`` by a topic setting that
+# gives Kafka the fsync our nodes always do, so it compares with Kafka's defaults on ours).
+KT_PAIR = {
+    "kafka-default": "ours-kt-default",
+    "kafka-flush": "ours-kt-default",
+    "kafka-tuned": "ours-kt-tuned",
+}
+# Each way's topic configs (besides the replication factor and min.insync.replicas every
+# topic has) and whether its producer gets our batch size (else the producer's defaults).
+_TOPIC_CONFIGS: dict[str, dict[str, str]] = {"kafka-flush": {"flush.messages": "1"}}
+_TUNED = frozenset({"kafka-tuned", OURS, "ours-kt-tuned"})
+
+
+@dataclass(frozen=True)
+class System:
+    """Nodes and the tools that measure them: one cluster started per run. ``name`` is what
+    ``--only`` takes, ``ways`` the table's columns it fills, ``main`` the way that holds the
+    figures other than producing (consume, end-to-end, memory, cold start, failover) and
+    whose produce topic the consumer reads."""
+
+    name: str
+    ways: tuple[str, ...]
+    main: str
+    tools: str  # whose tools measure it: "kafka" or "ours"
+
+    def __post_init__(self) -> None:
+        assert self.main in self.ways and self.tools in ("kafka", "ours"), self
+
+
+KAFKA = System("kafka", KAFKA_WAYS, "kafka-default", "kafka")
+OURS_OWN = System(OURS, (OURS,), OURS, "ours")
+OURS_KAFKA_TOOLS = System("ours-kafka-tools", KT_WAYS, "ours-kt-default", "kafka")
+SYSTEMS = (KAFKA, OURS_OWN, OURS_KAFKA_TOOLS)
+SYSTEM_NAMES = tuple(s.name for s in SYSTEMS)
+
+
+def systems_named(text: str) -> tuple[System, ...]:
+    """The systems of a comma-separated ``--only`` value, in the table's order (raises
+    ValueError naming the choices for an unknown or empty one)."""
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    unknown = names - set(SYSTEM_NAMES)
+    if not names or unknown:
+        raise ValueError(
+            f"--only takes some of {', '.join(SYSTEM_NAMES)} (comma-separated), got {text!r}"
+        )
+    return tuple(s for s in SYSTEMS if s.name in names)
+
+
+@dataclass(frozen=True)
+class ProduceRun:
+    """One produce run: the way it fills, its new topic, the topic's configs and the
+    producer's properties (``acks=all`` is added by the tool's command)."""
+
+    way: str
+    topic: str
+    topic_configs: Mapping[str, str] = field(default_factory=dict)
+    producer_props: Mapping[str, str] = field(default_factory=dict)
+
+
+def way_topic(way: str, size: int) -> str:
+    """The topic a way's produce run of ``size``-byte records fills (``p100-default``,
+    ``p100-ours``, ``p100-kt-tuned``)."""
+    return f"p{size}-{way.removeprefix('kafka-').removeprefix('ours-')}"
+
 
 # Kafka's v2 batch: a 61-byte header, then per record at most 21 bytes besides its value for a
 # keyless, headerless record (length varint <= 5, attributes 1, timestamp delta varint <= 5
@@ -87,6 +160,18 @@ class Plan:
     def tuned_producer_props(self, size: int) -> dict[str, str]:
         """Our producer's and Kafka's tuned producer's batch size for ``size``-byte records."""
         return {"batch.size": str(batch_bytes(self.batch_records, size))}
+
+    def produce_runs(self, system: System, size: int) -> list[ProduceRun]:
+        """The produce runs of ``system`` for ``size``-byte records, one per way, in order."""
+        return [
+            ProduceRun(
+                way,
+                way_topic(way, size),
+                dict(_TOPIC_CONFIGS.get(way, {})),
+                self.tuned_producer_props(size) if way in _TUNED else {},
+            )
+            for way in system.ways
+        ]
 
 
 def full_plan(records: int | None = None) -> Plan:

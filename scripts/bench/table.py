@@ -1,10 +1,14 @@
 """The table scripts/bench/vs-kafka prints: pure (figures in, Markdown out).
 
 Figures are kept per way (scripts/bench/plan.py: ``kafka-default``, ``kafka-flush``,
-``kafka-tuned``, ``ours``) under keys such as ``produce_rps/100`` (a figure of 100-byte
-records) or ``cold_start_s``. Each row shows every Kafka way that applies to it, ours, and the
-ratio ours/Kafka for each of those ways, in the same order: whatever the values are. A figure
-that was measured but failed shows ``n/a``; a way that does not apply shows ``-``.
+``kafka-tuned``, ``ours``, ``ours-kt-default``, ``ours-kt-tuned``) under keys such as
+``produce_rps/100`` (a figure of 100-byte records) or ``cold_start_s``. The columns are the
+ways of the systems measured, in that order, then the ratios: ``ours/Kafka`` (ours on our
+tools over each Kafka way that applies to the row) and, when ours was also measured with
+Kafka's tools, ``Kafka's tools: ours/Kafka`` (each Kafka way against the way of ours with the
+same producer settings, plan.KT_PAIR), whatever the values are. The first row says whose tools
+made each column's figures. A figure that was measured but failed shows ``n/a``; a way that
+does not apply to the row shows ``-``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.bench.plan import KAFKA_WAYS, OURS
+from scripts.bench.plan import (
+    KAFKA,
+    KAFKA_WAYS,
+    KT_PAIR,
+    OURS,
+    OURS_KAFKA_TOOLS,
+    OURS_OWN,
+    SYSTEMS,
+    System,
+)
 
 Figures = Mapping[str, Mapping[str, float]]  # way -> key -> value
 
@@ -23,6 +36,25 @@ WAY_TITLES = {
     "kafka-flush": "Kafka, flush.messages=1",
     "kafka-tuned": "Kafka, producer tuned",
     OURS: "ours",
+    "ours-kt-default": "ours, Kafka's tools, defaults",
+    "ours-kt-tuned": "ours, Kafka's tools, producer tuned",
+}
+TOOLS_TITLES = {"kafka": "Kafka's", "ours": "ours"}
+RATIO_OURS = "ours/Kafka"
+RATIO_KT = "Kafka's tools: ours/Kafka"
+# Under the table: what each "made by" cell means.
+TOOLS_LEGEND = {
+    "kafka": (
+        "Kafka's = Kafka 4.4.0's ProducerPerformance and ConsumerPerformance "
+        "(kafka-producer-perf-test, kafka-consumer-perf-test), TopicCommand, and "
+        "scripts/bench/KafkaProbe.java on Kafka's Java client (end-to-end, cold start, "
+        "failover); in the \"ours, Kafka's tools\" columns pointed at our nodes' KAFKA "
+        "listeners (Kafka's binary protocol)"
+    ),
+    "ours": (
+        "ours = kraft-producer-perf-test, kraft-consumer-perf-test, kraft-topics and "
+        "scripts/bench/probe.py on our Python client, over HTTP"
+    ),
 }
 
 
@@ -87,25 +119,64 @@ def ratio(ours: float | None, kafka: float | None) -> str:
     return f"{ours / kafka:.2f}"
 
 
-def render(figures: Figures, sizes: tuple[int, ...], e2e_rate: float) -> str:
-    """The Markdown table of ``figures``: figure | each Kafka way | ours | ours/Kafka."""
-    header = ["figure", *(WAY_TITLES[w] for w in KAFKA_WAYS), WAY_TITLES[OURS], "ours/Kafka"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def columns(systems: tuple[System, ...]) -> tuple[list[str], list[str]]:
+    """The ways shown (in the systems' order) and the ratio columns (those whose two sides
+    were both measured)."""
+    ways = [w for s in SYSTEMS if s in systems for w in s.ways]
+    ratios = []
+    if KAFKA in systems and OURS_OWN in systems:
+        ratios.append(RATIO_OURS)
+    if KAFKA in systems and OURS_KAFKA_TOOLS in systems:
+        ratios.append(RATIO_KT)
+    return ways, ratios
+
+
+def _applies(row: Row, way: str) -> bool:
+    if way in KAFKA_WAYS:
+        return way in row.kafka_ways
+    if way == OURS:
+        return True
+    return way in {KT_PAIR[w] for w in row.kafka_ways}
+
+
+def render(
+    figures: Figures, sizes: tuple[int, ...], e2e_rate: float, systems: tuple[System, ...] = SYSTEMS
+) -> str:
+    """The Markdown table of ``figures``: figure | each way of ``systems`` | the ratios."""
+    ways, ratio_columns = columns(systems)
+    header = ["figure", *(WAY_TITLES[w] for w in ways), *ratio_columns]
+    tool_of = {w: s.tools for s in SYSTEMS for w in s.ways}
+    made_by = ["made by", *(TOOLS_TITLES[tool_of[w]] for w in ways), *[""] * len(ratio_columns)]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        "| " + " | ".join(made_by) + " |",
+    ]
+
+    def get(way: str, key: str) -> float | None:
+        return figures.get(way, {}).get(key)
+
     for row in rows(sizes, e2e_rate):
-        ours = figures.get(OURS, {}).get(row.key)
         cells = [row.label]
-        ratios: list[str] = []
-        for way in KAFKA_WAYS:
-            if way not in row.kafka_ways:
+        for way in ways:
+            if not _applies(row, way):
                 cells.append("-")
                 continue
-            kafka = figures.get(way, {}).get(row.key)
-            cells.append("n/a" if kafka is None else row.show(kafka))
-            ratios.append(ratio(ours, kafka))
-        cells.append("n/a" if ours is None else row.show(ours))
-        cells.append(" / ".join(ratios))
+            value = get(way, row.key)
+            cells.append("n/a" if value is None else row.show(value))
+        for column in ratio_columns:
+            pair = {w: OURS for w in KAFKA_WAYS} if column == RATIO_OURS else KT_PAIR
+            cells.append(
+                " / ".join(ratio(get(pair[w], row.key), get(w, row.key)) for w in row.kafka_ways)
+            )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def tools_legend(systems: tuple[System, ...] = SYSTEMS) -> str:
+    """The line under the table that says what each "made by" cell means."""
+    used = [t for t in ("kafka", "ours") if any(s.tools == t for s in systems)]
+    return "made by: " + "; ".join(TOOLS_LEGEND[t] for t in used)
 
 
 def machine_line(cpuinfo: str, meminfo: str, cores: int | None) -> str:

@@ -2,12 +2,13 @@
 
 Fetches Kafka 4.4.0 into a cache (scripts/bench/kafka_dist.py), runs three Kafka nodes
 (scripts/bench/kafka_side.py) and measures them three ways, then our three nodes
-(scripts/bench/ours_side.py), each with its own tools, in the same order
-(scripts/bench/measure.py), and prints one table (scripts/bench/table.py) with the machine
-and the command. Progress goes to stderr, the table to stdout; the run's details (every perf
-tool's output, failures with the nodes' log tails) to ``vs-kafka.log`` in the run's temporary
-directory, which is kept only when ``--keep`` is given. Every process started is stopped by its
-pid, on Ctrl+C too. See docs/benchmarks.md.
+(scripts/bench/ours_side.py), each with its own tools, then three fresh nodes of ours measured
+with Kafka's tools through their KAFKA listeners (scripts/bench/ours_kafka_side.py), all in
+the same order (scripts/bench/measure.py), and prints one table (scripts/bench/table.py) with
+the machine and the command; ``--only`` picks the systems. Progress goes to stderr, the table
+to stdout; the run's details (every perf tool's output, failures with the nodes' log tails) to
+``vs-kafka.log`` in the run's temporary directory, which is kept only when ``--keep`` is
+given. Every process started is stopped by its pid, on Ctrl+C too. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -27,11 +28,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from scripts.bench import kafka_dist, measure  # noqa: E402
 from scripts.bench.kafka_side import KafkaSide  # noqa: E402
+from scripts.bench.ours_kafka_side import OursKafkaToolsSide  # noqa: E402
 from scripts.bench.ours_side import OursSide  # noqa: E402
-from scripts.bench.plan import Plan, full_plan, quick_plan  # noqa: E402
-from scripts.bench.table import render, this_machine  # noqa: E402
-
-SYSTEMS = ("kafka", "ours")
+from scripts.bench.plan import (  # noqa: E402
+    KAFKA,
+    OURS_KAFKA_TOOLS,
+    OURS_OWN,
+    SYSTEM_NAMES,
+    Plan,
+    System,
+    full_plan,
+    quick_plan,
+    systems_named,
+)
+from scripts.bench.table import render, this_machine, tools_legend  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="a short run: 200,000 records, 5 s end-to-end"
     )
     parser.add_argument(
-        "--only", default=",".join(SYSTEMS), help="kafka, ours or both (default kafka,ours)"
+        "--only",
+        default=",".join(SYSTEM_NAMES),
+        help="the systems to measure, comma-separated: kafka (Kafka with its tools), ours (ours "
+        "with our tools), ours-kafka-tools (ours with Kafka's tools, through the nodes' KAFKA "
+        f"listeners); default {','.join(SYSTEM_NAMES)}",
     )
     parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (3)")
     parser.add_argument(
@@ -91,11 +105,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    systems = [s.strip() for s in args.only.split(",") if s.strip()]
-    if not systems or any(s not in SYSTEMS for s in systems):
-        print(f"vs-kafka: --only takes {' or '.join(SYSTEMS)}, got {args.only!r}", file=sys.stderr)
-        return 2
     try:
+        systems = systems_named(args.only)
         plan = make_plan(args)
     except ValueError as exc:
         print(f"vs-kafka: {exc}", file=sys.stderr)
@@ -116,13 +127,22 @@ def main(argv: list[str] | None = None) -> int:
     figures: measure.Figures = {}
     started = time.monotonic()
     try:
-        if "kafka" in systems:
+        dist = None
+        if any(s.tools == "kafka" for s in systems):
             cache = args.cache or kafka_dist.default_cache()
-            report.say(f"[kafka] Kafka {kafka_dist.KAFKA_VERSION} in {cache}")
+            report.say(f"vs-kafka: Kafka {kafka_dist.KAFKA_VERSION}'s jars in {cache}")
             dist = kafka_dist.ensure(cache, run_dir / "fetch.log")
-            figures |= _measure(KafkaSide(dist, run_dir / "kafka"), plan, True, report)
-        if "ours" in systems:
-            figures |= _measure(OursSide(run_dir / "ours"), plan, False, report)
+        for system in systems:
+            side: measure.Side
+            if system == KAFKA:
+                assert dist is not None
+                side = KafkaSide(dist, run_dir / "kafka")
+            elif system == OURS_OWN:
+                side = OursSide(run_dir / "ours")
+            else:
+                assert system == OURS_KAFKA_TOOLS and dist is not None
+                side = OursKafkaToolsSide(dist, run_dir / "ours-kafka-tools")
+            figures |= _measure(side, plan, system, report)
     except kafka_dist.FetchError as exc:
         report.say(f"vs-kafka: {exc}")
         return 1
@@ -134,14 +154,15 @@ def main(argv: list[str] | None = None) -> int:
             report.say(f"vs-kafka: kept {run_dir}")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
-    print(render(figures, plan.record_sizes, plan.e2e_rate))
+    print(render(figures, plan.record_sizes, plan.e2e_rate, systems))
     print()
+    print(tools_legend(systems))
     print(this_machine())
     print(f"command: {command}")
     print(
         f"settings: {plan.records:,} records of 100 B, {plan.records_1k:,} of 1 KiB per produce "
         f"run; {plan.partitions} partitions, replication factor 3, min.insync.replicas=2, "
-        f"acks=all; batch of {plan.batch_records} records for ours and Kafka tuned; "
+        f"acks=all; batch of {plan.batch_records} records for ours and the producers tuned; "
         f"end-to-end {plan.e2e_records():,} records at {plan.e2e_rate:,.0f}/s; "
         f"{time.monotonic() - started:.0f} s in all"
     )
@@ -149,12 +170,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _measure(
-    side: measure.Side, plan: Plan, kafka: bool, report: measure.Reporter
+    side: measure.Side, plan: Plan, system: System, report: measure.Reporter
 ) -> measure.Figures:
     """One system's figures; a system that cannot even be set up (formatting failed) is
-    reported and left out, so the other one is still measured."""
+    reported and left out, so the others are still measured."""
     try:
-        return measure.measure(side, plan, kafka, report)
+        return measure.measure(side, plan, system, report)
     except (OSError, RuntimeError, AssertionError, subprocess.SubprocessError) as exc:
         report.say(f"[{side.name}] FAILED: {type(exc).__name__}: {str(exc)[:500]}")
         return {}

@@ -1,5 +1,6 @@
-"""The pure parts of scripts/bench/vs-kafka: reading the tools' lines, the plan, the table,
-Kafka's fetch plan and node settings."""
+"""The pure parts of scripts/bench/vs-kafka: reading the tools' lines, the plan (systems, ways,
+produce runs), the table, Kafka's fetch plan and node settings, and the commands of Kafka's
+tools pointed at our nodes."""
 
 from __future__ import annotations
 
@@ -9,17 +10,36 @@ import pytest
 
 from scripts.bench import kafka_dist, parse
 from scripts.bench.kafka_side import server_properties
+from scripts.bench.ours_kafka_side import OursKafkaToolsSide
 from scripts.bench.plan import (
     BATCH_HEADER_BYTES,
+    KAFKA,
     KAFKA_WAYS,
+    KT_PAIR,
+    KT_WAYS,
     OURS,
+    OURS_KAFKA_TOOLS,
+    OURS_OWN,
+    SYSTEMS,
     Plan,
+    ProduceRun,
     batch_bytes,
     full_plan,
     quick_plan,
+    systems_named,
     tool_timeout_s,
+    way_topic,
 )
-from scripts.bench.table import machine_line, ratio, render, rows, size_label
+from scripts.bench.table import (
+    RATIO_KT,
+    RATIO_OURS,
+    machine_line,
+    ratio,
+    render,
+    rows,
+    size_label,
+    tools_legend,
+)
 
 # Lines as Kafka 4.4.0's tools printed them in a run of the harness.
 KAFKA_PRODUCER_OUTPUT = """\
@@ -150,6 +170,44 @@ def test_a_perf_tool_gets_time_in_proportion_to_its_records() -> None:
     assert tool_timeout_s(1_000_000) == 300.0 + 2000.0
 
 
+def test_only_names_systems_and_keeps_the_tables_order() -> None:
+    assert systems_named("ours-kafka-tools,kafka") == (KAFKA, OURS_KAFKA_TOOLS)
+    assert systems_named(" ours ") == (OURS_OWN,)
+    for bad in ("", ",", "kafka,theirs"):
+        with pytest.raises(ValueError, match="ours-kafka-tools"):
+            systems_named(bad)
+
+
+def test_every_way_belongs_to_one_system_and_pairs_with_a_kafka_way() -> None:
+    ways = [w for s in SYSTEMS for w in s.ways]
+    assert sorted(ways) == sorted({*KAFKA_WAYS, OURS, *KT_WAYS})
+    assert set(KT_PAIR) == set(KAFKA_WAYS) and set(KT_PAIR.values()) == set(KT_WAYS)
+    assert OURS_KAFKA_TOOLS.tools == KAFKA.tools == "kafka" and OURS_OWN.tools == "ours"
+
+
+def test_produce_runs_give_each_way_its_topic_and_settings() -> None:
+    plan = Plan(batch_records=10)
+    tuned = plan.tuned_producer_props(100)
+    assert plan.produce_runs(KAFKA, 100) == [
+        ProduceRun("kafka-default", "p100-default", {}, {}),
+        ProduceRun("kafka-flush", "p100-flush", {"flush.messages": "1"}, {}),
+        ProduceRun("kafka-tuned", "p100-tuned", {}, tuned),
+    ]
+    assert plan.produce_runs(OURS_OWN, 100) == [ProduceRun(OURS, "p100-ours", {}, tuned)]
+    # Kafka's producer on ours: as Kafka's defaults and as its tuned producer, never the
+    # flush topic (our nodes fsync every append anyway).
+    assert plan.produce_runs(OURS_KAFKA_TOOLS, 1024) == [
+        ProduceRun("ours-kt-default", "p1024-kt-default", {}, {}),
+        ProduceRun("ours-kt-tuned", "p1024-kt-tuned", {}, plan.tuned_producer_props(1024)),
+    ]
+
+
+def test_the_consumer_reads_the_main_ways_topic() -> None:
+    assert way_topic(KAFKA.main, 100) == "p100-default"
+    assert way_topic(OURS_OWN.main, 100) == "p100-ours"
+    assert way_topic(OURS_KAFKA_TOOLS.main, 100) == "p100-kt-default"
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -181,18 +239,24 @@ def test_size_label() -> None:
     assert size_label(1500) == "1500 B"
 
 
+FIGURES = {
+    "kafka-default": {"produce_rps/100": 77509.0, "cold_start_s": 8.5},
+    "kafka-flush": {"produce_rps/100": 40000.0},
+    "kafka-tuned": {"produce_rps/100": 200000.0},
+    OURS: {"produce_rps/100": 134454.0, "cold_start_s": 2.1},
+    "ours-kt-default": {"produce_rps/100": 50000.0, "cold_start_s": 4.25},
+    "ours-kt-tuned": {"produce_rps/100": 100000.0},
+}
+
+
 def test_render_shows_each_kafka_way_ours_and_the_ratios_in_order() -> None:
-    figures = {
-        "kafka-default": {"produce_rps/100": 77509.0, "cold_start_s": 8.5},
-        "kafka-flush": {"produce_rps/100": 40000.0},
-        "kafka-tuned": {"produce_rps/100": 200000.0},
-        OURS: {"produce_rps/100": 134454.0, "cold_start_s": 2.1},
-    }
-    table = render(figures, (100,), 1000.0).splitlines()
+    figures = {w: FIGURES[w] for w in (*KAFKA_WAYS, OURS)}
+    table = render(figures, (100,), 1000.0, (KAFKA, OURS_OWN)).splitlines()
     assert table[0] == (
         "| figure | Kafka, defaults | Kafka, flush.messages=1 | Kafka, producer tuned | ours "
         "| ours/Kafka |"
     )
+    assert table[2] == "| made by | Kafka's | Kafka's | Kafka's | ours |  |"
     produce = next(line for line in table if "100 B: produce, records/s" in line)
     assert produce == (
         "| 100 B: produce, records/s | 77,509 | 40,000 | 200,000 | 134,454 | 1.73 / 3.36 / 0.67 |"
@@ -201,6 +265,48 @@ def test_render_shows_each_kafka_way_ours_and_the_ratios_in_order() -> None:
     assert cold == "| cold start to first acked produce, s | 8.50 | - | - | 2.10 | 0.25 |"
     consume = next(line for line in table if "100 B: consume, records/s" in line)
     assert consume == "| 100 B: consume, records/s | n/a | - | - | n/a | n/a |"
+
+
+def test_kafkas_tools_on_ours_compare_with_kafka_at_the_same_producer_settings() -> None:
+    table = render(FIGURES, (100,), 1000.0).splitlines()
+    assert table[0] == (
+        "| figure | Kafka, defaults | Kafka, flush.messages=1 | Kafka, producer tuned | ours "
+        "| ours, Kafka's tools, defaults | ours, Kafka's tools, producer tuned | ours/Kafka "
+        "| Kafka's tools: ours/Kafka |"
+    )
+    assert table[2] == (
+        "| made by | Kafka's | Kafka's | Kafka's | ours | Kafka's | Kafka's |  |  |"
+    )
+    # Kafka's producer with its defaults on ours against Kafka's defaults and Kafka with
+    # flush.messages=1 (a topic setting); the tuned producer against the tuned one.
+    produce = next(line for line in table if "100 B: produce, records/s" in line)
+    assert produce == (
+        "| 100 B: produce, records/s | 77,509 | 40,000 | 200,000 | 134,454 | 50,000 | 100,000 "
+        "| 1.73 / 3.36 / 0.67 | 0.65 / 1.25 / 0.50 |"
+    )
+    cold = next(line for line in table if line.startswith("| cold start"))
+    assert cold == (
+        "| cold start to first acked produce, s | 8.50 | - | - | 2.10 | 4.25 | - | 0.25 | 0.50 |"
+    )
+
+
+def test_render_shows_only_the_systems_measured_and_ratios_with_both_sides() -> None:
+    table = render(FIGURES, (100,), 1000.0, (KAFKA, OURS_KAFKA_TOOLS)).splitlines()
+    header = table[0].split(" | ")
+    assert RATIO_KT + " |" in header and RATIO_OURS not in header and "ours" not in header
+    alone = render(FIGURES, (100,), 1000.0, (OURS_KAFKA_TOOLS,)).splitlines()
+    assert alone[0] == (
+        "| figure | ours, Kafka's tools, defaults | ours, Kafka's tools, producer tuned |"
+    )
+    cold = next(line for line in alone if line.startswith("| cold start"))
+    assert cold == "| cold start to first acked produce, s | 4.25 | - |"
+
+
+def test_tools_legend_names_the_tools_of_the_systems_measured() -> None:
+    assert "ProducerPerformance" in tools_legend((KAFKA,))
+    assert "kraft-producer-perf-test" not in tools_legend((KAFKA, OURS_KAFKA_TOOLS))
+    both = tools_legend(SYSTEMS)
+    assert "KAFKA listeners" in both and "kraft-producer-perf-test" in both
 
 
 def test_rows_cover_every_figure_the_issue_asks_for_each_size() -> None:
@@ -257,3 +363,21 @@ def test_kafka_nodes_are_combined_with_a_static_quorum_and_our_topic_defaults() 
     assert props["listeners"] == "PLAINTEXT://127.0.0.1:9001,CONTROLLER://127.0.0.1:9002"
     assert props["default.replication.factor"] == "3"
     assert props["min.insync.replicas"] == "2"
+
+
+# -- Kafka's tools pointed at our nodes --------------------------------------------------------
+
+DIST = kafka_dist.KafkaDist(Path("/c"))
+
+
+def test_kafkas_tools_on_ours_talk_to_our_nodes_kafka_listeners(tmp_path: Path) -> None:
+    side = OursKafkaToolsSide(DIST, tmp_path)
+    side.ours.kafka_ports = [19092, 19094, 19096]
+    assert side.bootstrap == "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
+    assert (side.replication_factor, side.min_insync) == (3, 2)
+    probe = side.probe("e2e", "t", "10", "1000", "100")
+    assert probe[0] == "java" and "-Xmx512M" in probe
+    assert probe[probe.index("-cp") + 1] == "/c/libs/*:/c/classes"
+    assert probe[probe.index("KafkaProbe") :] == [
+        "KafkaProbe", "e2e", side.bootstrap, "t", "10", "1000", "100"
+    ]  # fmt: skip
