@@ -19,6 +19,11 @@ scripts/bench_cleaner.py's ``--check-with-kafka``, usable from anywhere with a K
    with what the running broker has (an active segment's index may have been grown by Kafka
    for appends: equal up to our length and zeros after it counts as unchanged).
 
+The same machinery checks a whole node (tests/compat/test_kafka_reads_our_files.py):
+:func:`dump_log_dirs` runs DumpLogSegments once over every file of many partition
+directories, and :func:`transplant` and :func:`set_checkpoint_entries` put a node's partition
+directories in place of a stopped Kafka node's, for topics that node created.
+
 From the command line, on any partition directory (a node's, stopped, or a copy)::
 
     .venv/bin/python -m scripts.bench.kafka_check DIR [--topic T] [--config k=v ...]
@@ -36,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,9 +163,19 @@ def _run_dump(side: KafkaSide, files: list[Path], *flags: str) -> DumpFindings:
 
 def dump_log_segments(side: KafkaSide, directory: Path) -> DumpFindings:
     """Kafka's DumpLogSegments over a partition directory (see the module's docstring)."""
+    return dump_log_dirs(side, [directory])
+
+
+def dump_log_dirs(side: KafkaSide, directories: Iterable[Path]) -> DumpFindings:
+    """Kafka's DumpLogSegments over every segment and index file of ``directories``, three
+    runs in all (the batches, the index sanity check, the index entries), whatever their
+    number: a JVM's start costs more than a small directory's files."""
     side.write_tools_config()
-    logs = segment_files(directory, ".log")
-    indexes = segment_files(directory, ".index", ".timeindex")
+    logs: list[Path] = []
+    indexes: list[Path] = []
+    for directory in directories:
+        logs += segment_files(directory, ".log")
+        indexes += segment_files(directory, ".index", ".timeindex")
     found = _run_dump(side, logs, "--deep-iteration", "--print-data-log")
     sanity = _run_dump(side, indexes, "--index-sanity-check")
     # An offset index with no entry is reported as empty instead of checked (Kafka's tool).
@@ -201,12 +216,39 @@ def file_unchanged(ours: Path, theirs: Path, grown_ok: bool) -> bool:
     return grown_ok and b[: len(a)] == a and not b[len(a) :].strip(b"\0")
 
 
-def _wait_for(path: Path, deadline_s: float) -> None:
+def wait_for_file(path: Path, deadline_s: float) -> None:
+    """Waits until ``path`` exists (a Kafka node creating a partition's directory)."""
     deadline = time.monotonic() + deadline_s
     while not path.exists():
         if time.monotonic() > deadline:
             raise RuntimeError(f"{path} did not appear within {deadline_s:.0f} s")
         time.sleep(0.2)
+
+
+def transplant(source: Path, target: Path) -> list[Path]:
+    """Puts the segment files (with their indexes and producer snapshots) and the leader
+    epoch checkpoint of our partition directory ``source`` in place of those of a stopped
+    Kafka node's directory ``target`` for the same partition (its ``partition.metadata``
+    stays: the topic id is that node's). Returns the files of ``source`` copied."""
+    for path in segment_files(target, *SEGMENT_SUFFIXES):
+        path.unlink()
+    copied = [*segment_files(source, *SEGMENT_SUFFIXES)]
+    if (source / EPOCH_CHECKPOINT).exists():
+        copied.append(source / EPOCH_CHECKPOINT)
+    for path in copied:
+        shutil.copyfile(path, target / path.name)
+    return copied
+
+
+def set_checkpoint_entries(data: Path, name: str, entries: Mapping[tuple[str, int], int]) -> None:
+    """Sets ``topic partition offset`` entries in the offset checkpoint ``name`` of a stopped
+    Kafka node's log directory ``data`` (other entries kept; an empty or missing file is
+    taken as one without entries, as Kafka reads it)."""
+    path = data / name
+    text = path.read_text() if path.exists() else ""
+    for (topic, partition), offset in entries.items():
+        text = with_checkpoint_entry(text or "0\n0\n", topic, partition, offset)
+    path.write_text(text or "0\n0\n")
 
 
 def serve_unchanged(
@@ -231,23 +273,16 @@ def serve_unchanged(
         )
         data = side.data_dir(1)
         target = data / f"{topic}-0"
-        _wait_for(target / "partition.metadata", PARTITION_DIR_DEADLINE_S)
+        wait_for_file(target / "partition.metadata", PARTITION_DIR_DEADLINE_S)
         side.stop()
-        for path in segment_files(target, *SEGMENT_SUFFIXES):
-            path.unlink()
-        copied = [*segment_files(source, *SEGMENT_SUFFIXES)]
-        if (source / EPOCH_CHECKPOINT).exists():
-            copied.append(source / EPOCH_CHECKPOINT)
-        for path in copied:
-            shutil.copyfile(path, target / path.name)
+        copied = transplant(source, target)
         extent = log_extent(source)
         for name, offset in (
             (RECOVERY_CHECKPOINT, extent.end_offset),
             (HW_CHECKPOINT, extent.end_offset),
             (LOG_START_CHECKPOINT, extent.start_offset),
         ):
-            checkpoint = data / name
-            checkpoint.write_text(with_checkpoint_entry(checkpoint.read_text(), topic, 0, offset))
+            set_checkpoint_entries(data, name, {(topic, 0): offset})
         side.processes.clear()
         side.launch()
         side.wait_ready()
