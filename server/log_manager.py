@@ -26,9 +26,9 @@
   reads only those partitions: a node holding 10,000 idle partitions does no per-partition
   work to find that nothing changed. ``log-start-offset-checkpoint`` names a log only when its
   log start offset is above its first segment's base offset (Kafka's
-  ``LogManager.checkpointLogStartOffsetsInDir``: otherwise the segments say it). The four
-  checkpoint files (the cleaner's too) are created empty at start when missing, as Kafka's
-  ``CheckpointFile`` does.
+  ``LogManager.checkpointLogStartOffsetsInDir``: otherwise the segments say it).
+  ``cleaner-offset-checkpoint`` is created empty at start when missing, as Kafka's
+  ``CheckpointFile`` does (the log cleaner writes it after a clean).
 - Clean shutdown (Kafka's ``CleanShutdownFileHandler`` and ``LogManager.loadLogs``/``shutdown``):
   a start that finds ``.kafka_cleanshutdown`` removes it (durably, before any log is touched)
   and opens every log of this run without re-reading it, trusting its recovery point and
@@ -143,8 +143,9 @@ class LogManager:
                 epoch,
             )
         if log_dir.is_dir():
-            for file in (*self._files, OffsetCheckpointFile(log_dir / CLEANER_CHECKPOINT_FILE)):
-                file.create_if_missing()
+            # Kafka's LogCleanerManager creates it empty at start, and it stays so until a log
+            # is cleaned. (The other three are written by the first checkpoint, or at close.)
+            OffsetCheckpointFile(log_dir / CLEANER_CHECKPOINT_FILE).create_if_missing()
         # The partition directories this run found unclean and has not opened (recovered)
         # yet: a clean shutdown file may vouch for a directory only once it has been.
         self._unrecovered: set[Key] = set() if self.had_clean_shutdown else set(self.on_disk())

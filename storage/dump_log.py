@@ -390,11 +390,14 @@ def dump_log(path: Path, options: DumpOptions, report: Report) -> None:
 
 def _index_entries(data: bytes, entry: struct.Struct, relative_at: int) -> list[tuple[int, int]]:
     """The raw entries up to Kafka's stop rule: the first entry after the first whose relative
-    offset is 0 is the zero-filled, preallocated tail."""
+    offset is 0 is the zero-filled, preallocated tail. One departure: an all-zero FIRST entry
+    ends the entries too (Kafka's tool prints it, and its check then reports a mismatch, for
+    the preallocated index of an active segment that has no entry yet: a running broker's
+    healthy file; ours says it is empty). No real entry is all zeros (storage.index)."""
     whole = len(data) - len(data) % entry.size
     out: list[tuple[int, int]] = []
     for i, fields in enumerate(entry.iter_unpack(data[:whole])):
-        if i > 0 and fields[relative_at] == 0:
+        if fields[relative_at] == 0 and (i > 0 or fields == (0, 0)):
             break
         out.append((fields[0], fields[1]))
     return out

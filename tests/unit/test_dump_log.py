@@ -439,6 +439,16 @@ def test_index_dump_stops_at_the_preallocated_zero_tail(
     assert out == [f"Dumping {index}", "offset: 2 position: 0"]
 
 
+def test_a_preallocated_index_without_entries_says_it_is_empty(
+    segment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A running node's active segment before its first index entry: 10 MiB of zeros.
+    index, timeindex = write_indexes(segment, bytes(8 * 64), bytes(12 * 64))
+    code, out, err = dump(capsys, "--files", f"{index},{timeindex}")
+    assert (code, err) == (0, [])
+    assert out == [f"Dumping {index}", f"{index} is empty.", f"Dumping {timeindex}"]
+
+
 def test_an_empty_index_says_so(segment: Path, capsys: pytest.CaptureFixture[str]) -> None:
     index, _ = write_indexes(segment, b"", b"")
     assert dump(capsys, "--files", str(index))[1] == [f"Dumping {index}", f"{index} is empty."]

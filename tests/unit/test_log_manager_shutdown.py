@@ -23,12 +23,6 @@ from tests.waiting import until
 DEADLINE_S = 60.0
 TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAQ"
 STATE = LeaderState(leader=1, leader_epoch=0, replicas=(1,), isr=(1,))
-CHECKPOINTS = (
-    "cleaner-offset-checkpoint",
-    "log-start-offset-checkpoint",
-    "recovery-point-offset-checkpoint",
-    "replication-offset-checkpoint",
-)
 MARKER = ".kafka_cleanshutdown"
 
 
@@ -50,12 +44,11 @@ def produce(log_dir: Path, topic: str, count: int, broker_epoch: int = -1) -> No
     asyncio.run(run())
 
 
-def test_a_start_creates_the_checkpoint_files_empty_as_kafkas_checkpoint_file_does(
+def test_a_start_creates_the_cleaner_checkpoint_empty_as_kafkas_checkpoint_file_does(
     tmp_path: Path,
 ) -> None:
     LogManager(tmp_path, node_id=1)
-    for name in CHECKPOINTS:
-        assert (tmp_path / name).read_bytes() == b"", name
+    assert (tmp_path / "cleaner-offset-checkpoint").read_bytes() == b""
     assert not (tmp_path / MARKER).exists()
 
 
