@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from scripts.node_process import Cluster
+from scripts.node_process import Cluster, free_ports
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -92,7 +92,10 @@ def new_driver(width: int = WINDOW[0], height: int = WINDOW[1]) -> Any:
         options.add_argument(arg)
     options.add_argument(f"--window-size={width},{height}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    # chromedriver's port from free_ports, as a node's: Selenium's own pick is a bind(0) port,
+    # which the kernel may give an outgoing connection before chromedriver binds it.
+    (port,) = free_ports(1)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER), port=port), options=options)
     driver.set_page_load_timeout(DEADLINE_S)
     driver.set_script_timeout(DEADLINE_S)
     return driver

@@ -1,6 +1,8 @@
 """The fuzz tier's live cluster: three real nodes (so forwarding to the controller, 307s to
 partition leaders and the internal endpoints are all in reach), with topics holding records.
-Every process started here is stopped here, by pid.
+Every process started here is stopped here, by pid. Under pytest-xdist each worker has its
+own (each module starts its own anyway), and sends its tally and findings to the controller,
+which prints the tier's summary and fails the run on a finding.
 """
 
 from __future__ import annotations
@@ -88,6 +90,26 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         cluster.stop()
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if FOUND and exitstatus == 0:
+        session.exitstatus = 1  # the survey found broken rules: the run fails
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints and decides
+        workeroutput["fuzz_tally"] = dict(TALLY)
+        workeroutput["fuzz_found"] = [[*key, size, text] for key, (size, text) in FOUND.items()]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the xdist controller: adds a finished worker's tally and findings to this process's."""
+    output = getattr(node, "workeroutput", {})
+    TALLY.update(output.get("fuzz_tally", {}))
+    for rule, route, got, name, size, text in output.get("fuzz_found", []):
+        key = (rule, route, got, name)
+        if key not in FOUND or size < FOUND[key][0]:
+            FOUND[key] = (size, text)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The tier's short summary: requests sent, by status; in survey mode, what broke."""
     if TALLY:
@@ -102,8 +124,3 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"fuzz survey: {len(FOUND)} kind(s) of broken rule")
         for (rule, route, got, name), (_, text) in sorted(FOUND.items()):
             terminalreporter.write_line(f"- {rule} on {route}: {got} {name}\n  {text}")
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if FOUND and exitstatus == 0:
-        session.exitstatus = 1  # the survey found broken rules: the run fails
