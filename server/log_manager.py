@@ -215,7 +215,7 @@ class LogManager:
         self._checkpoint_executor.shutdown(wait=True)
         why_not = self._unclean_reason(partitions)
         if why_not is not None:
-            log.warning("no clean shutdown file: %s (the next start recovers)", why_not)
+            log.info("no clean shutdown file: %s (the next start recovers)", why_not)
             return
         try:
             self._clean_shutdown_file.write(broker_epoch)
