@@ -205,9 +205,12 @@ class LogManager:
             partition.close()
         self.write_checkpoints()
         for partition in partitions:
-            # Kafka's clean-shutdown snapshot: the next open replays nothing.
+            # Kafka's clean-shutdown snapshot: the next open replays nothing. Not of a log
+            # without a batch (Kafka's ProducerStateManager.takeSnapshot writes one only past
+            # its latest: an empty partition's directory gets none).
             try:
-                partition.snapshot_producers()
+                if partition.log.log_end_offset > partition.log.log_start_offset:
+                    partition.snapshot_producers()
             except (KafkaStorageError, OSError) as e:
                 log.warning("no producer snapshot for %s: %s", partition.name, e)
             partition.log.close()

@@ -163,3 +163,18 @@ def test_no_clean_shutdown_file_when_a_log_went_offline(
         asyncio.run(reopen())
     assert "1 partition(s) are offline (t-0)" in caplog.text
     assert not (tmp_path / MARKER).exists()
+
+
+def test_a_clean_stop_snapshots_producers_only_of_a_log_with_batches(tmp_path: Path) -> None:
+    produce(tmp_path, "t", 2)
+
+    async def with_an_empty_one() -> None:
+        logs = LogManager(tmp_path, node_id=1)
+        logs.open_partition("t", TOPIC_ID, 0, STATE, LogConfig(), 1)
+        logs.open_partition("empty", TOPIC_ID, 0, STATE, LogConfig(), 1)
+        await logs.close()
+
+    asyncio.run(with_an_empty_one())
+    # As Kafka's ProducerStateManager.takeSnapshot: only past the latest (none for no batch).
+    assert (tmp_path / "t-0" / "00000000000000000002.snapshot").exists()
+    assert not list((tmp_path / "empty-0").glob("*.snapshot"))
