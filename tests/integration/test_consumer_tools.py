@@ -1,8 +1,10 @@
 """kraft-console-consumer --group and kraft-consumer-perf-test --group against real nodes, and
 the console consumer riding out kill -9 of the only node it was given.
 
-Each test has its own three-node cluster (``min.insync.replicas=2``), stopped by pid after it;
-every tool process is stopped by pid. Deadlines are generous; nothing asserts a duration.
+The kill -9 test has its own three-node cluster (``min.insync.replicas=2``); the others, which
+stop tools but never a node and each use their own topic and group, share one for the module.
+Every cluster and tool process is stopped by pid. Deadlines are generous; nothing asserts a
+duration.
 """
 
 from __future__ import annotations
@@ -28,15 +30,24 @@ DEADLINE_S = 90.0
 CONSUMER = "client.tools.console_consumer"
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The module's cluster, for the tests that never stop a node."""
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as handle:
+        yield handle
+
+
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+def own_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """A cluster of one test, for a test that kills a node."""
     with running_cluster(tmp_path) as handle:
         yield handle
 
 
 def test_console_consumer_keeps_every_line_through_kill_9_of_its_only_node(
-    cluster: Cluster,
+    own_cluster: Cluster,
 ) -> None:
+    cluster = own_cluster
     given = cluster.nodes[0]
     create_topic(given, "survive", partitions=3, replication_factor=3)
     for p in range(3):

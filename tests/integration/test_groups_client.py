@@ -3,9 +3,11 @@
 Members that are killed run in their own process (``python -c MEMBER``), printing one JSON
 line per assignment change and per record; members that only join and leave run in this
 process, each a sync Consumer polled in turn from the test's thread (a rebalance runs inside
-``poll``, as in Kafka). Every cluster is three nodes (``min.insync.replicas=2``), stopped by pid
-after its test; every member process is killed by pid. Deadlines are generous (60 s) and
-nothing asserts how long something took: the rebalance time is printed, for the report.
+``poll``, as in Kafka). Every cluster is three nodes (``min.insync.replicas=2``), stopped by pid:
+the tests that kill members but never a node (each with its own topic and group) share the
+module's; the coordinator's kill -9 has its own. Every member process is killed by pid.
+Deadlines are generous (60 s) and nothing asserts how long something took: the rebalance time
+is printed, for the report.
 """
 
 from __future__ import annotations
@@ -57,8 +59,16 @@ while True:
 """
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The module's cluster, for the tests that never stop a node."""
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as handle:
+        yield handle
+
+
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+def own_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """A cluster of one test, for a test that kills a node."""
     with running_cluster(tmp_path) as handle:
         yield handle
 
@@ -351,7 +361,8 @@ def test_a_restarted_member_process_resumes_after_its_last_commit_with_nothing_s
         assert [o for q, o in rest if q == p] == list(range(start, 30))
 
 
-def test_committed_offsets_survive_kill_9_of_the_coordinator(cluster: Cluster) -> None:
+def test_committed_offsets_survive_kill_9_of_the_coordinator(own_cluster: Cluster) -> None:
+    cluster = own_cluster
     node = cluster.nodes[0]
     create_topic(node, "kept", partitions=2, replication_factor=3)
     produce(cluster, "kept", 0, [{"value": "x"} for _ in range(5)])
