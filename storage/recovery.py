@@ -82,7 +82,16 @@ def recover_segment(
     index entries of the part it reads and the segment's next offset, largest timestamp and
     first timestamp; stops at the first bad batch and says where. The caller cuts there.
     ``gaps``: whether batches may start above the end of the one before (a compacted log);
-    when not, they must follow each other densely."""
+    when not, they must follow each other densely. The time index ends with the largest
+    timestamp of what was kept, as Kafka's ``LogSegment.recover`` leaves it."""
+    result = _recover_entries(segment, recovery_point, index_interval_bytes, gaps)
+    segment.time_index.maybe_append(segment.max_timestamp, segment.offset_of_max_timestamp)
+    return result
+
+
+def _recover_entries(
+    segment: Segment, recovery_point: int, index_interval_bytes: int, gaps: bool
+) -> ScanResult:
     if recovery_point > segment.base_offset and segment.index_damage is None:
         segment.time_index.truncate_from_offset(recovery_point)
         last_time = segment.time_index.last_entry()
@@ -108,12 +117,14 @@ def recover_segment(
 
 def rebuild_indexes(segment: Segment, index_interval_bytes: int) -> ScanResult:
     """Rebuilds both indexes from the batch headers of the whole segment (no CRC: this is for
-    segments below the recovery point, whose next offset is already known)."""
+    segments below the recovery point, whose next offset is already known), the time index
+    ending with the largest timestamp (Kafka's ``LogSegment.recover``)."""
     end_offset = segment.next_offset
     segment.offset_index.clear()
     segment.time_index.clear()
     result = _scan(segment, 0, None, _INT64_MAX, None, index_interval_bytes, True)
     segment.next_offset = max(segment.next_offset, end_offset)
+    segment.time_index.maybe_append(segment.max_timestamp, segment.offset_of_max_timestamp)
     return result
 
 

@@ -170,6 +170,11 @@ def test_an_unclean_stop_with_preallocated_indexes_recovers_the_same_log_and_ind
     reopened = Log.open(tmp_path / "t-0", SMALL, recovery_point=recovery_point)
     assert reopened.offline is None
     assert reopened.log_end_offset == 90
+    recovered = reopened.segments[-1]  # ending with its largest timestamp, as Kafka's recover
+    assert recovered.time_index.last_entry() == (
+        recovered.max_timestamp,
+        recovered.offset_of_max_timestamp,
+    )
     assert [r.offset for r in reopened.read_records(0, 10**6)][:3] == [0, 1, 2]
     assert reopened.offset_for_timestamp(T0 + 600) == 39
     assert_active_preallocated(reopened.segments[-1])
