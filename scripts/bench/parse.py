@@ -14,6 +14,7 @@ Both systems' perf tools print Kafka's lines (ours copy them), so one parser rea
 - kafka-topics --describe (Kafka's TopicCommand and our kraft-topics print the same):
   ``Topic: T\tPartition: 0\tLeader: 2\tReplicas: ...``
 - /proc/PID/status: ``VmRSS:\t  123456 kB``
+- a node's /metrics (Prometheus' text format): ``name{label="value",...} 1.5``
 """
 
 from __future__ import annotations
@@ -185,3 +186,21 @@ def vm_rss_kib(status: str) -> int:
     if found is None:
         raise _fail("VmRSS line", status)
     return int(found.group(1))
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)\s*$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """The sum of every sample of ``name`` in a Prometheus text exposition whose labels
+    include ``labels`` (0 when there is none: a counter not yet touched is absent)."""
+    total = 0.0
+    for line in text.splitlines():
+        found = _SAMPLE.match(line)
+        if found is None or found.group(1) != name:
+            continue
+        have = dict(_LABEL.findall(found.group(2) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(found.group(3))
+    return total

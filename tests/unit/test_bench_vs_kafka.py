@@ -141,6 +141,29 @@ def test_vm_rss_kib_from_proc_status() -> None:
         parse.vm_rss_kib("Name:\tzombie\n")
 
 
+METRICS = """\
+# HELP kraft_kafka_request_duration_seconds Time from a Kafka request's frame read to its answer.
+# TYPE kraft_kafka_request_duration_seconds histogram
+kraft_kafka_request_duration_seconds_bucket{api="produce",le="0.005",long_poll="false"} 3.0
+kraft_kafka_request_duration_seconds_sum{api="produce",long_poll="false"} 2.5
+kraft_kafka_request_duration_seconds_sum{api="fetch",long_poll="true"} 1.25
+kraft_http_request_duration_seconds_sum{endpoint="/v1/topics/{topic}",method="POST"} 4.0
+kraft_http_request_duration_seconds_sum{endpoint="/v1/topics/{topic}",method="GET"} 1e-3
+"""
+
+
+def test_metric_total_sums_the_samples_whose_labels_match() -> None:
+    name = "kraft_kafka_request_duration_seconds_sum"
+    assert parse.metric_total(METRICS, name, api="produce") == 2.5
+    assert parse.metric_total(METRICS, name) == 3.75
+    assert parse.metric_total(METRICS, name, api="produce", long_poll="true") == 0.0
+    http = "kraft_http_request_duration_seconds_sum"
+    assert parse.metric_total(METRICS, http, endpoint="/v1/topics/{topic}") == pytest.approx(4.001)
+    # A counter not touched yet is absent from the text: 0, and a prefix is another name.
+    assert parse.metric_total(METRICS, "kraft_kafka_requests_total") == 0.0
+    assert parse.metric_total(METRICS, "kraft_kafka_request_duration_seconds") == 0.0
+
+
 # -- plan ------------------------------------------------------------------------------------
 
 
