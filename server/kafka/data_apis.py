@@ -45,7 +45,7 @@ from server.kafka.metadata import (
     topic_entry,
     topic_error,
 )
-from server.kafka.replicas import error_fields, node_endpoints, serving_leader
+from server.kafka.replicas import error_fields, node_endpoints, partition_code, serving_leader
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ async def _produce_partition(
     answer["log_start_offset"] = partition.log.log_start_offset
     error = result.commit_error
     if error is not None:
-        code = kafka_error_code(error)
+        code = partition_code(error)
         if error.kind is NOT_ENOUGH_REPLICAS:
             # Appended, then the ISR shrank below min.insync.replicas (Kafka's distinct code).
             code = ErrorCode.not_enough_replicas_after_append

@@ -9,9 +9,10 @@ batches from the one holding the fetch offset up to the high watermark
 (``http_batches.read_batches``, the binary HTTP fetch's read), the high watermark, the last
 stable offset (the high watermark: no transactions) and the log start offset, or an error:
 UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID, TOPIC_AUTHORIZATION_FAILED, NOT_LEADER_OR_FOLLOWER
-(with the current leader), FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH against the request's
-current leader epoch, OFFSET_OUT_OF_RANGE outside [log start, log end]
-(``http_records.check_fetch_offset``, the HTTP fetch's rule).
+(with the current leader; also while this node is not ready or the replica is still opening:
+never LEADER_NOT_AVAILABLE, which the Java consumer cannot take), FENCED_LEADER_EPOCH /
+UNKNOWN_LEADER_EPOCH against the request's current leader epoch, OFFSET_OUT_OF_RANGE outside
+[log start, log end] (``http_records.check_fetch_offset``, the HTTP fetch's rule).
 
 Sizes (KIP-74): partitions are read in order, each up to min(partition_max_bytes, what is left
 of max_bytes); the first batch of the first partition with data goes whole even above both,
@@ -57,7 +58,12 @@ from server.kafka.apis import ApiSpec, RequestContext, authorize
 from server.kafka.entities import build, topic_id_text
 from server.kafka.errors import error_code_of
 from server.kafka.frames import NotServedError
-from server.kafka.replicas import error_fields, node_endpoints, serving_leader
+from server.kafka.replicas import (
+    FETCH_PARTITION_CODES,
+    error_fields,
+    node_endpoints,
+    serving_leader,
+)
 from server.node import Node
 from server.partition import Partition
 
@@ -302,9 +308,8 @@ async def _read_all(
                     partition, want.fetch_offset, max(limit, 1), whole_first=size == 0
                 )
         except ApiError as e:
-            answer.update(
-                error_fields(ctx.node.quorum.snapshot_state(), want.topic, want.partition, e)
-            )
+            state = ctx.node.quorum.snapshot_state()
+            answer.update(error_fields(state, want.topic, want.partition, e, FETCH_PARTITION_CODES))
             answer.setdefault("high_watermark", -1)
             errors = True
             continue

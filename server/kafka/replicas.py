@@ -10,6 +10,15 @@ UNKNOWN_LEADER_EPOCH when newer), and this node leads it (NOT_LEADER_OR_FOLLOWER
 A NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH answer names the current leader and its
 epoch, and the leader's Kafka endpoint (KIP-951), where the version has those fields, so the
 client goes there without a Metadata round trip.
+
+Codes: a partition answer carries only codes Kafka's broker sends for that API, because
+Kafka's clients act on the code and some treat any other as fatal (the Java consumer's
+FetchCollector throws "Unexpected error code 5 while fetching" and the console consumer dies).
+Our LEADER_NOT_AVAILABLE ("no leader here now": the node is not ready while the metadata
+quorum changes leader, the replica is still opening, the partition has no leader) is
+Metadata's code in Kafka; wherever Kafka's broker cannot serve a partition as its leader
+(ReplicaManager.getPartitionOrError, Partition.leaderLogIfLocal) it answers
+NOT_LEADER_OR_FOLLOWER, on which every client refreshes its metadata and retries.
 """
 
 from __future__ import annotations
@@ -83,9 +92,52 @@ def node_endpoints(state: MetadataState, answers: list[dict[str, Any]]) -> list[
     return [e for i in ids if (e := endpoint_of(state, i)) is not None]
 
 
-def error_fields(state: MetadataState, topic: str, index: int, error: ApiError) -> dict[str, Any]:
-    """A partition's error answer: error_code, error_message, and the current leader."""
+# The codes the Java consumer accepts in a Fetch partition answer (FetchCollector.
+# handleInitializeErrors; any other is an IllegalStateException that ends the poll).
+FETCH_PARTITION_CODES = frozenset(
+    {
+        ErrorCode.none,
+        ErrorCode.not_leader_or_follower,
+        ErrorCode.replica_not_available,
+        ErrorCode.kafka_storage_error,
+        ErrorCode.fenced_leader_epoch,
+        ErrorCode.offset_not_available,
+        ErrorCode.unknown_topic_or_partition,
+        ErrorCode.unknown_topic_id,
+        ErrorCode.inconsistent_topic_id,
+        ErrorCode.offset_out_of_range,
+        ErrorCode.topic_authorization_failed,
+        ErrorCode.unknown_leader_epoch,
+        ErrorCode.unknown_server_error,
+        ErrorCode.corrupt_message,
+    }
+)
+
+
+def partition_code(error: ApiError, accepted: frozenset[ErrorCode] | None = None) -> ErrorCode:
+    """Kafka's code for a partition of a Produce, Fetch or ListOffsets that could not be
+    served (module docstring): LEADER_NOT_AVAILABLE is NOT_LEADER_OR_FOLLOWER; a code outside
+    ``accepted`` (the API's clients' list, when it has one) is NOT_LEADER_OR_FOLLOWER when
+    retriable (the client refreshes its metadata and retries) and UNKNOWN_SERVER_ERROR
+    otherwise."""
     code = kafka_error_code(error)
+    if code is ErrorCode.leader_not_available:
+        return ErrorCode.not_leader_or_follower
+    if accepted is None or code in accepted:
+        return code
+    return ErrorCode.not_leader_or_follower if error.retriable else ErrorCode.unknown_server_error
+
+
+def error_fields(
+    state: MetadataState,
+    topic: str,
+    index: int,
+    error: ApiError,
+    accepted: frozenset[ErrorCode] | None = None,
+) -> dict[str, Any]:
+    """A partition's error answer: error_code (:func:`partition_code`), error_message, and the
+    current leader."""
+    code = partition_code(error, accepted)
     return {
         "error_code": code,
         "error_message": error_message(error),

@@ -1,0 +1,202 @@
+"""The data APIs of the Kafka listener (server/kafka/data_apis.py, fetch.py, replicas.py) with
+a node whose metadata is a real MetadataState and whose readiness is Node.require_ready's own:
+the per-partition codes Kafka's clients can take while the node is not ready. No sockets.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, cast
+
+from kio.schema.errors import ErrorCode
+
+from client.protocol import (
+    INVALID_REQUEST,
+    LEADER_NOT_AVAILABLE,
+    NOT_LEADER_OR_FOLLOWER,
+    OFFSET_OUT_OF_RANGE,
+    REQUEST_TIMED_OUT,
+    ApiError,
+)
+from server.kafka.replicas import FETCH_PARTITION_CODES, partition_code
+from server.node import Node
+from storage.batch import NewRecord, build_batch
+from tests.unit.test_kafka_groups import FakeNode, call, metadata
+
+ORDERS = "orders"
+
+
+class NotReadyNode(FakeNode):
+    """A node between metadata quorum leaders: Node.require_ready's own refusal."""
+
+    def __init__(self) -> None:
+        super().__init__(metadata())
+        self.ready = False
+
+    def require_ready(self) -> None:
+        Node.require_ready(cast(Node, self))
+
+
+def _partition(response: Any) -> Any:
+    [topic] = response.responses
+    [partition] = getattr(topic, "partitions", None) or topic.partition_responses
+    return partition
+
+
+def test_the_refusal_of_a_node_that_is_not_ready_is_leader_not_available() -> None:
+    """The guard for the tests below: what they turn into Kafka's codes."""
+    node = NotReadyNode()
+    try:
+        node.require_ready()
+    except ApiError as e:
+        assert e.kind is LEADER_NOT_AVAILABLE
+    else:
+        raise AssertionError("a node that is not ready refuses")
+
+
+def test_a_fetch_on_a_node_that_is_not_ready_answers_not_leader_or_follower() -> None:
+    # Kafka's Java consumer treats LEADER_NOT_AVAILABLE in a Fetch as fatal ("Unexpected
+    # error code 5 while fetching"); NOT_LEADER_OR_FOLLOWER makes it refresh and retry.
+    node = NotReadyNode()
+    response = call(
+        node,
+        1,
+        12,
+        {
+            "max_wait": datetime.timedelta(milliseconds=500),
+            "min_bytes": 1,
+            "topics": [
+                {
+                    "topic": ORDERS,
+                    "partitions": [
+                        {
+                            "partition": 0,
+                            "current_leader_epoch": -1,
+                            "fetch_offset": 0,
+                            "log_start_offset": -1,
+                            "partition_max_bytes": 1 << 20,
+                        }
+                    ],
+                }
+            ],
+            "forgotten_topics_data": [],
+        },
+    )
+    assert response.error_code is ErrorCode.none
+    partition = _partition(response)
+    assert partition.error_code is ErrorCode.not_leader_or_follower
+    # The current leader (broker 1, epoch 0) goes with it, as for any NOT_LEADER_OR_FOLLOWER.
+    assert (partition.current_leader.leader_id, partition.current_leader.leader_epoch) == (1, 0)
+    assert partition.records is None or partition.records == b""
+
+
+def test_a_produce_on_a_node_that_is_not_ready_answers_not_leader_or_follower() -> None:
+    node = NotReadyNode()
+    response = call(
+        node,
+        0,
+        10,
+        {
+            "acks": -1,
+            "timeout": datetime.timedelta(seconds=5),
+            "topic_data": [
+                {
+                    "name": ORDERS,
+                    "partition_data": [
+                        {"index": 0, "records": build_batch([NewRecord(b"k", b"v", 1)])}
+                    ],
+                }
+            ],
+        },
+    )
+    partition = _partition(response)
+    assert partition.error_code is ErrorCode.not_leader_or_follower
+    assert partition.base_offset == -1
+    assert partition.current_leader.leader_id == 1
+    assert [(e.node_id, e.host, e.port) for e in response.node_endpoints] == [(1, "k1", 9001)]
+
+
+def test_a_list_offsets_on_a_node_that_is_not_ready_answers_not_leader_or_follower() -> None:
+    node = NotReadyNode()
+    response = call(
+        node,
+        2,
+        7,
+        {
+            "replica_id": -1,
+            "isolation_level": 0,
+            "topics": [
+                {
+                    "name": ORDERS,
+                    "partitions": [
+                        {"partition_index": 0, "current_leader_epoch": -1, "timestamp": -1}
+                    ],
+                }
+            ],
+        },
+    )
+    [topic] = response.topics
+    [partition] = topic.partitions
+    assert partition.error_code is ErrorCode.not_leader_or_follower
+    assert partition.offset == -1
+
+
+def test_an_offset_commit_on_a_node_that_is_not_ready_answers_coordinator_not_available() -> None:
+    # The Java consumer retries COORDINATOR_NOT_AVAILABLE (it finds the coordinator again);
+    # LEADER_NOT_AVAILABLE would fail the commit ("Unexpected error in commit").
+    node = NotReadyNode()
+    response = call(
+        node,
+        8,
+        8,
+        {
+            "group_id": "g",
+            "generation_id_or_member_epoch": 1,
+            "member_id": "m1",
+            "topics": [
+                {
+                    "name": ORDERS,
+                    "partitions": [
+                        {
+                            "partition_index": 0,
+                            "committed_offset": 5,
+                            "committed_leader_epoch": -1,
+                            "committed_metadata": "",
+                        }
+                    ],
+                }
+            ],
+        },
+    )
+    [topic] = response.topics
+    [partition] = topic.partitions
+    assert partition.error_code is ErrorCode.coordinator_not_available
+    assert node.groups.calls == []
+
+
+def test_a_partition_code_is_one_kafka_sends_for_the_api() -> None:
+    def error(kind: Any) -> ApiError:
+        return ApiError(kind, "why")
+
+    # Kafka's broker never answers LEADER_NOT_AVAILABLE for a partition of Produce, Fetch or
+    # ListOffsets: NOT_LEADER_OR_FOLLOWER, whatever the API.
+    assert partition_code(error(LEADER_NOT_AVAILABLE)) is ErrorCode.not_leader_or_follower
+    assert (
+        partition_code(error(LEADER_NOT_AVAILABLE), FETCH_PARTITION_CODES)
+        is ErrorCode.not_leader_or_follower
+    )
+    # A code the API's clients take goes as it is.
+    assert partition_code(error(NOT_LEADER_OR_FOLLOWER), FETCH_PARTITION_CODES) is (
+        ErrorCode.not_leader_or_follower
+    )
+    assert partition_code(error(OFFSET_OUT_OF_RANGE), FETCH_PARTITION_CODES) is (
+        ErrorCode.offset_out_of_range
+    )
+    # Outside the consumer's list: retriable ones refresh and retry, the rest are the server's.
+    assert partition_code(error(REQUEST_TIMED_OUT)) is ErrorCode.request_timed_out
+    assert partition_code(error(REQUEST_TIMED_OUT), FETCH_PARTITION_CODES) is (
+        ErrorCode.not_leader_or_follower
+    )
+    assert partition_code(error(INVALID_REQUEST), FETCH_PARTITION_CODES) is (
+        ErrorCode.unknown_server_error
+    )
