@@ -453,9 +453,9 @@ def test_garbage_oversized_unknown_and_unsupported_requests_close_only_their_con
     unknown = bytearray(_request(3, 12, metadata))
     unknown[4:6] = struct.pack(">h", 999)
     assert _exchange(port, bytes(unknown)) is None
-    find_coordinator = bytearray(_request(3, 12, metadata))
-    find_coordinator[4:6] = struct.pack(">h", 10)
-    assert _exchange(port, bytes(find_coordinator)) is None
+    add_partitions_to_txn = bytearray(_request(3, 12, metadata))  # no transactions here
+    add_partitions_to_txn[4:6] = struct.pack(">h", 24)
+    assert _exchange(port, bytes(add_partitions_to_txn)) is None
     # A Metadata version above the served range closes the connection ...
     too_new = bytearray(_request(3, 12, metadata))
     too_new[6:8] = struct.pack(">h", 99)
@@ -471,7 +471,7 @@ def test_garbage_oversized_unknown_and_unsupported_requests_close_only_their_con
     fallback, _ = entity_reader(load_response_schema(18, 0))(answer, 4)
     assert fallback.error_code.name == "unsupported_version"
     ranges = {k.api_key: (k.min_version, k.max_version) for k in fallback.api_keys}
-    assert ranges[18] == (0, 4) and ranges[1][0] == 4 and 10 not in ranges
+    assert ranges[18] == (0, 4) and ranges[1][0] == 4 and 24 not in ranges
 
     # The node goes on serving: ApiVersions, and a client's whole round trip.
     served = _api_versions(port)

@@ -119,8 +119,11 @@ def test_api_versions_lists_every_api_of_the_table_with_its_range() -> None:
     # The data APIs with their versions (Kafka 4's minimums).
     assert ranges[0] == (3, 13) and ranges[1] == (4, 18) and ranges[2] == (1, 10)
     assert ranges[3] == (0, 13) and ranges[18] == (0, 4) and ranges[22] == (0, 6)
-    for group_api in (10, 11, 12, 13, 14, 68):  # FindCoordinator ... ConsumerGroupHeartbeat
-        assert group_api not in ranges, "group APIs come with the group coordinator"
+    # The group APIs, FindCoordinator to ConsumerGroupDescribe.
+    assert {10, 11, 12, 13, 14, 68, 69} <= set(ranges)
+    # No transactional API: InitProducerId refuses a transactional id, so none is advertised.
+    for txn_api in (24, 25, 26, 28):  # AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit
+        assert txn_api not in ranges
 
 
 def test_a_too_new_api_versions_gets_a_v0_answer_with_unsupported_version_and_our_ranges() -> None:
@@ -146,8 +149,8 @@ def test_an_api_versions_naming_bad_software_is_invalid_request_with_no_apis() -
 def test_an_unknown_api_or_a_version_out_of_range_closes_the_connection() -> None:
     with pytest.raises(NotServedError, match="API key 999"):
         _run(_header(999, 0, None))
-    with pytest.raises(NotServedError, match="find_coordinator"):
-        _run(_header(10, 4, None))
+    with pytest.raises(NotServedError, match="add_partitions_to_txn"):
+        _run(_header(24, 4, None))
     with pytest.raises(NotServedError, match=r"metadata v14"):
         _run(_header(3, 14, None))
     with pytest.raises(NotServedError, match=r"produce v2"):
