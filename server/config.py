@@ -80,6 +80,13 @@ Recognised settings (Kafka's names where Kafka has one)::
                                           the range a member may ask for (6000 / 300000)
     group.consumer.heartbeat.interval.ms  how often members heartbeat (5000)
     group.consumer.assignors              uniform,range (the first is the default)
+    group.initial.rebalance.delay.ms      a new classic group waits this long for more members
+                                          before its first rebalance (3000)
+    group.min.session.timeout.ms / group.max.session.timeout.ms
+                                          the range a classic member may ask for (6000 /
+                                          1800000)
+    group.max.size                        members of a classic group (1000, at most 1000;
+                                          Kafka: unbounded)
     offset.metadata.max.bytes             the largest metadata string of a commit (4096)
     log.level                    the node log's level: ERROR, WARN (or WARNING), INFO (default),
                                  DEBUG, any case; kraft-server-start --log-level overrides it
@@ -138,6 +145,12 @@ CLEANER_BACKOFF_MS = 15_000
 # than a topic's 1 GiB so that the cleaner, which never touches the active segment, gets to
 # committed offsets sooner.
 OFFSETS_TOPIC_SEGMENT_BYTES = 100 * 1024 * 1024
+# The classic group protocol's settings, Kafka's defaults (GroupCoordinatorConfig): a new
+# group waits this long for more members before its first rebalance; the session timeouts a
+# JoinGroup may ask for.
+CLASSIC_INITIAL_REBALANCE_DELAY_MS = 3000
+CLASSIC_MIN_SESSION_TIMEOUT_MS = 6000
+CLASSIC_MAX_SESSION_TIMEOUT_MS = 1_800_000
 _INT_MAX = 2**31 - 1  # Kafka's INT settings
 _LONG_MAX = 2**63 - 1
 # A decimal as Java's Double.parseDouble reads one, in ASCII (Python's float() also takes
@@ -189,6 +202,10 @@ _KNOWN = {
     "group.consumer.max.session.timeout.ms",
     "group.consumer.heartbeat.interval.ms",
     "group.consumer.assignors",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "group.max.size",
     "offset.metadata.max.bytes",
     "log.level",
     "log.cleaner.enable",
@@ -795,7 +812,8 @@ ASSIGNORS = ("uniform", "range")
 
 @dataclass(frozen=True)
 class GroupSettings:
-    """The group coordinator's settings (Kafka's names and defaults, but the minimum session)."""
+    """The group coordinator's settings (Kafka's names and defaults, but the consumer
+    protocol's session range and group.max.size)."""
 
     offsets_topic_partitions: int = limits.OFFSETS_TOPIC_PARTITIONS
     offsets_topic_replication_factor: int = limits.OFFSETS_TOPIC_REPLICATION_FACTOR
@@ -806,6 +824,29 @@ class GroupSettings:
     heartbeat_interval_ms: int = limits.GROUP_HEARTBEAT_INTERVAL_MS
     assignors: tuple[str, ...] = ASSIGNORS
     offset_metadata_max_bytes: int = limits.OFFSET_METADATA_BYTES_MAX
+    # The classic protocol's (JoinGroup, SyncGroup: Kafka's group.* settings, its defaults).
+    initial_rebalance_delay_ms: int = CLASSIC_INITIAL_REBALANCE_DELAY_MS
+    classic_min_session_timeout_ms: int = CLASSIC_MIN_SESSION_TIMEOUT_MS
+    classic_max_session_timeout_ms: int = CLASSIC_MAX_SESSION_TIMEOUT_MS
+    max_size: int = limits.GROUP_MEMBERS_MAX  # group.max.size (Kafka: Int.MaxValue)
+
+
+def _classic_group_settings(props: dict[str, str]) -> dict[str, int]:
+    """The classic protocol's group.* settings, as GroupSettings' fields."""
+    minimum = _int(props, "group.min.session.timeout.ms", CLASSIC_MIN_SESSION_TIMEOUT_MS, 1)
+    return {
+        "initial_rebalance_delay_ms": _int(
+            props, "group.initial.rebalance.delay.ms", CLASSIC_INITIAL_REBALANCE_DELAY_MS, 0
+        ),
+        "classic_min_session_timeout_ms": minimum,
+        "classic_max_session_timeout_ms": _int(
+            props, "group.max.session.timeout.ms", CLASSIC_MAX_SESSION_TIMEOUT_MS, minimum
+        ),
+        # Kafka's is unbounded (Int.MaxValue); ours stays within the coordinator's limit.
+        "max_size": _int(
+            props, "group.max.size", limits.GROUP_MEMBERS_MAX, 1, limits.GROUP_MEMBERS_MAX
+        ),
+    }
 
 
 def _group_settings(props: dict[str, str]) -> GroupSettings:
@@ -858,6 +899,7 @@ def _group_settings(props: dict[str, str]) -> GroupSettings:
         offset_metadata_max_bytes=_int(
             props, "offset.metadata.max.bytes", limits.OFFSET_METADATA_BYTES_MAX, 0
         ),
+        **_classic_group_settings(props),
     )
 
 

@@ -59,10 +59,11 @@ from kraft.state import IllegalRecordError, MetadataState, TopicState
 from server import limits
 from server.broker_lifecycle import BrokerLifecycle
 from server.clock import SYSTEM_CLOCK
-from server.config import NodeConfig
+from server.config import GroupSettings, NodeConfig
 from server.controller import existing_topic
 from server.controller_driver import ControllerDriver, LeaderBalance
 from server.failpoints import Failpoints
+from server.groups.classic import ClassicSettings
 from server.groups.runtime import GroupCoordinator
 from server.internal_auth import InternalAuth
 from server.internal_auth_http import signer
@@ -160,7 +161,7 @@ class Node:
             call_controller=self.call_controller,
             cleaner=config.cleaner,
         )
-        self.groups = GroupCoordinator(self)
+        self.groups = GroupCoordinator(self, classic_settings(config.groups))
         # Set once this broker is unfenced and its replicas match the metadata.
         self.registered = self.replica_manager.serving
         self._serving_started = False
@@ -537,6 +538,16 @@ class Node:
                 for b in brokers
             ],
         }
+
+
+def classic_settings(groups: GroupSettings) -> ClassicSettings:
+    """The classic group protocol's settings of the node's configuration (Kafka's group.*)."""
+    return ClassicSettings(
+        initial_rebalance_delay_ms=groups.initial_rebalance_delay_ms,
+        min_session_timeout_ms=groups.classic_min_session_timeout_ms,
+        max_session_timeout_ms=groups.classic_max_session_timeout_ms,
+        max_size=groups.max_size,
+    )
 
 
 def why_unanswered(error: BaseException, timeout_s: float) -> str:

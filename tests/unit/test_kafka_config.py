@@ -1,10 +1,13 @@
-"""The KAFKA listener's settings (server/config.py), with Kafka's messages for bad values."""
+"""The KAFKA listener's settings (server/config.py), with Kafka's messages for bad values, and
+the classic group protocol's (Kafka's group.*), as the node gives them to its coordinator."""
 
 from __future__ import annotations
 
 import pytest
 
 from server.config import ConfigError, NodeConfig
+from server.groups.classic import ClassicSettings
+from server.node import classic_settings
 
 BASE = {
     "node.id": "1",
@@ -93,3 +96,58 @@ def test_kafka_plaintext_is_the_default_and_may_be_named() -> None:
         }
     )
     assert config.has_kafka_listener
+
+
+# -- the classic group protocol's settings (Kafka's group.*) ------------------------------------
+
+
+def test_the_classic_group_settings_default_to_kafka_s_but_the_group_size() -> None:
+    groups = load().groups
+    assert groups.initial_rebalance_delay_ms == 3000
+    assert (groups.classic_min_session_timeout_ms, groups.classic_max_session_timeout_ms) == (
+        6000,
+        1_800_000,
+    )
+    assert groups.max_size == 1000  # Kafka's is Int.MaxValue: ours is the coordinator's limit
+    assert classic_settings(groups) == ClassicSettings()
+
+
+def test_the_classic_group_settings_reach_the_group_coordinator() -> None:
+    config = NodeConfig.from_properties(
+        {
+            **BASE,
+            "group.initial.rebalance.delay.ms": "0",
+            "group.min.session.timeout.ms": "2000",
+            "group.max.session.timeout.ms": "60000",
+            "group.max.size": "10",
+        }
+    )
+    assert classic_settings(config.groups) == ClassicSettings(
+        initial_rebalance_delay_ms=0,
+        min_session_timeout_ms=2000,
+        max_session_timeout_ms=60000,
+        max_size=10,
+    )
+    # The consumer protocol's own range is another setting (group.consumer.*).
+    assert config.groups.min_session_timeout_ms == 6000
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"group.initial.rebalance.delay.ms": "-1"}, "must be at least 0"),
+        ({"group.min.session.timeout.ms": "0"}, "must be at least 1"),
+        (
+            {"group.min.session.timeout.ms": "7000", "group.max.session.timeout.ms": "6500"},
+            "group.max.session.timeout.ms: must be at least 7000",
+        ),
+        ({"group.max.size": "0"}, "must be at least 1"),
+        ({"group.max.size": "2147483647"}, "group.max.size: must be at most 1000"),
+        ({"group.initial.rebalance.delay.ms": "3s"}, "expected an integer"),
+    ],
+)
+def test_a_bad_classic_group_setting_is_refused_by_name(
+    props: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        NodeConfig.from_properties({**BASE, **props})
