@@ -353,6 +353,26 @@ class NodeConfig:
         return self.advertised_kafka_address is not None
 
     @property
+    def listeners(self) -> str:
+        """``listeners`` as Kafka describes it (DescribeConfigs, a broker's configs): every
+        listener the node opens, NAME://host:port, comma-separated."""
+        items = [f"HTTP://{self.http_host}:{self.http_port}"]
+        if self.is_controller:
+            items.append(f"CONTROLLER://{self.raft_address}")
+        if self.has_kafka_listener:
+            items.append(f"KAFKA://{self.kafka_host}:{self.kafka_port}")
+        return ",".join(items)
+
+    @property
+    def advertised_listeners(self) -> str:
+        """``advertised.listeners`` as Kafka describes it: what clients are told to dial, the
+        HTTP listener's address and the KAFKA one's when the node has it."""
+        items = ["HTTP://" + self.advertised_http_url.split("://", 1)[-1]]
+        if self.advertised_kafka_address is not None:
+            items.append(f"KAFKA://{self.advertised_kafka_address}")
+        return ",".join(items)
+
+    @property
     def tls(self) -> bool:
         return self.security_protocol in ("SSL", "SASL_SSL")
 

@@ -151,3 +151,36 @@ def test_a_bad_classic_group_setting_is_refused_by_name(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         NodeConfig.from_properties({**BASE, **props})
+
+
+# -- the listeners as a broker's configs describe them ------------------------------------------
+
+
+def test_the_described_listeners_include_the_kafka_listener_when_there_is_one() -> None:
+    plain = load()
+    assert plain.listeners == "HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+    assert plain.advertised_listeners == "HTTP://127.0.0.1:9092"
+    config = NodeConfig.from_properties(
+        {
+            **BASE,
+            "listeners": BASE["listeners"] + ",KAFKA://0.0.0.0:19092",
+            "advertised.listeners": "HTTP://node-1.lan:9092,KAFKA://kafka-1.lan:19092",
+        }
+    )
+    assert config.listeners == (
+        "HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,KAFKA://0.0.0.0:19092"
+    )
+    assert config.advertised_listeners == "HTTP://node-1.lan:9092,KAFKA://kafka-1.lan:19092"
+
+
+def test_a_broker_only_node_describes_no_controller_listener() -> None:
+    config = NodeConfig.from_properties(
+        {
+            "node.id": "4",
+            "process.roles": "broker",
+            "controller.quorum.bootstrap.servers": "127.0.0.1:9093",
+            "listeners": "HTTP://127.0.0.1:9100,KAFKA://127.0.0.1:19100",
+        }
+    )
+    assert config.listeners == "HTTP://127.0.0.1:9100,KAFKA://127.0.0.1:19100"
+    assert config.advertised_listeners == "HTTP://127.0.0.1:9100,KAFKA://127.0.0.1:19100"
