@@ -122,6 +122,14 @@ VOTER_NOT_FOUND = ErrorKind(40407, "VOTER_NOT_FOUND")
 # A voter change that cannot happen yet (the new controller is not caught up, another change
 # is in progress): Kafka answers REQUEST_TIMED_OUT; a conflict with the quorum's state here.
 VOTER_CHANGE_NOT_READY = ErrorKind(40916, "REQUEST_TIMED_OUT", retriable=True)
+# The classic group protocol's (Kafka's JoinGroup, SyncGroup, OffsetCommit): an offset commit or
+# heartbeat with a generation that is not the group's (the member must join again), and a
+# static member (group.instance.id) whose member id is not the one the group holds for it.
+ILLEGAL_GENERATION = ErrorKind(40920, "ILLEGAL_GENERATION")
+FENCED_INSTANCE_ID = ErrorKind(40921, "FENCED_INSTANCE_ID")
+# A member joining a group that has its maximum number of members (group.max.size for a
+# classic group; the coordinator's limit for a KIP-848 one).
+GROUP_MAX_SIZE_REACHED = ErrorKind(40922, "GROUP_MAX_SIZE_REACHED")
 RECORD_TOO_LARGE = ErrorKind(41301, "RECORD_TOO_LARGE")
 # Above socket.request.max.bytes, or a URL or header line too long to read.
 REQUEST_TOO_LARGE = ErrorKind(41302, "REQUEST_TOO_LARGE")

@@ -50,8 +50,12 @@ from client.protocol import (
     REBALANCE_IN_PROGRESS,
     UNKNOWN_MEMBER_ID,
     ApiError,
-    ErrorKind,
 )
+
+# The offset commit's errors of the classic protocol are the wire contract's (client/protocol.py);
+# named here too, where the coordinator's tests import them from.
+from client.protocol import FENCED_INSTANCE_ID as FENCED_INSTANCE_ID
+from client.protocol import ILLEGAL_GENERATION as ILLEGAL_GENERATION
 from storage.group_records import GroupKey, GroupValue
 
 # Kafka's JoinGroupRequest.UNKNOWN_MEMBER_ID: the member id of a member that has none yet.
@@ -79,12 +83,6 @@ class KafkaError(enum.StrEnum):
     NOT_COORDINATOR = "NOT_COORDINATOR"
     UNKNOWN_SERVER_ERROR = "UNKNOWN_SERVER_ERROR"
 
-
-# The classic protocol's errors that an offset commit raises, which docs/api.md's codes lack:
-# 409 like the other membership conflicts (client/protocol.py should list them; see the report
-# of session s19's helper D).
-ILLEGAL_GENERATION = ErrorKind(40920, "ILLEGAL_GENERATION")
-FENCED_INSTANCE_ID = ErrorKind(40921, "FENCED_INSTANCE_ID")
 
 _KINDS = {
     KafkaError.UNKNOWN_MEMBER_ID: UNKNOWN_MEMBER_ID,

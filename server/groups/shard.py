@@ -28,6 +28,7 @@ from typing import Any
 from client.protocol import (
     FENCED_MEMBER_EPOCH,
     GROUP_ID_NOT_FOUND,
+    GROUP_MAX_SIZE_REACHED,
     INVALID_REQUEST,
     NON_EMPTY_GROUP,
     STALE_MEMBER_EPOCH,
@@ -312,9 +313,9 @@ class GroupShard:
             self._remove(change, member_id)
         elif len(group.members) >= limits.GROUP_MEMBERS_MAX:
             raise ApiError(
-                INVALID_REQUEST,
+                GROUP_MAX_SIZE_REACHED,
                 f"group {group.group_id} has reached its maximum size "
-                f"({limits.GROUP_MEMBERS_MAX} members) (Kafka's GROUP_MAX_SIZE_REACHED)",
+                f"({limits.GROUP_MEMBERS_MAX} members)",
             )
         session = hb.session_timeout_ms or self.settings.session_timeout_ms
         if not (

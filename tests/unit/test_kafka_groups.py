@@ -27,6 +27,8 @@ from client.protocol import (
     COORDINATOR_LOAD_IN_PROGRESS,
     FENCED_MEMBER_EPOCH,
     GROUP_ID_NOT_FOUND,
+    GROUP_MAX_SIZE_REACHED,
+    ILLEGAL_GENERATION,
     NON_EMPTY_GROUP,
     NOT_COORDINATOR,
     NOT_ENOUGH_REPLICAS,
@@ -45,10 +47,10 @@ from kraft.records import (
     UnfenceBrokerRecord,
 )
 from kraft.state import MetadataState
+from server import limits
 from server.auto_topics import OFFSETS_TOPIC
 from server.config import GroupSettings
 from server.groups.classic_messages import (
-    ILLEGAL_GENERATION,
     DescribedGroup,
     DescribedMember,
     JoinMember,
@@ -1109,3 +1111,21 @@ def test_offset_fetch_checks_a_consumer_group_member_and_its_epoch() -> None:
     with pytest.raises(ApiError) as caught:
         shard.check_offset_fetch(GROUP, "m9", epoch)
     assert caught.value.kind == UNKNOWN_MEMBER_ID
+
+
+def test_a_full_consumer_group_refuses_a_new_member_with_kafka_s_group_max_size_reached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(limits, "GROUP_MEMBERS_MAX", 2)
+    shard = _shard()
+    for _ in range(2):
+        _write(shard, shard.plan_heartbeat(GROUP, Heartbeat(None, 0, ("orders",)), TOPICS, 0))
+    with pytest.raises(ApiError) as caught:
+        shard.plan_heartbeat(GROUP, Heartbeat(None, 0, ("orders",)), TOPICS, 0)
+    assert caught.value.kind is GROUP_MAX_SIZE_REACHED
+    assert caught.value.kind.status == 409
+    # On the Kafka listener, Kafka's code (81), not INVALID_REQUEST.
+    node = FakeNode(metadata())
+    node.groups.errors["consumer_heartbeat"] = caught.value
+    answer = call(node, 68, 1, _heartbeat())
+    assert (answer.error_code, answer.member_id) == (ErrorCode.group_max_size_reached, None)
