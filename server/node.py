@@ -215,7 +215,8 @@ class Node:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.replica_manager.stop()
+        epoch = self.lifecycle.broker_epoch
+        await self.replica_manager.stop(-1 if epoch is None else epoch)
         self.metrics.uninstall()
         self.quorum.stop()
         if self._http is not None:

@@ -178,7 +178,9 @@ class ReplicaManager:
         self._reconcile_wakeup.set()
         self._tasks.append(supervised("reconcile", self._reconcile_loop(), on_fatal))
 
-    async def stop(self) -> None:
+    async def stop(self, broker_epoch: int = -1) -> None:
+        """Stops the replicas' tasks and closes the logs; ``broker_epoch`` (-1: none) goes into
+        the clean shutdown file, as Kafka's LogManager.shutdown writes it."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -186,7 +188,7 @@ class ReplicaManager:
         # added, and holds nothing unflushed).
         self._open_executor.shutdown(wait=True)
         await self.fetcher.close()
-        await self.logs.close()
+        await self.logs.close(broker_epoch)
 
     # -- lookups -------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ command line names that directory).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -320,3 +321,8 @@ def test_three_nodes_start_form_one_quorum_and_a_killed_follower_is_restarted(
     assert stop.returncode == 0, stop.stderr
     assert stop.stdout.splitlines() == [f"stopped node {i} (pid {again[i]})" for i in (1, 2, 3)]
     assert not any(is_our_pid(pid, cluster.directory) for pid in again.values())
+    # A clean stop leaves Kafka's clean shutdown file, naming the broker epoch the node had.
+    for node_id in (1, 2, 3):
+        marker = cluster.node_dir(node_id) / "kraft-combined-logs" / ".kafka_cleanshutdown"
+        content = json.loads(marker.read_text())
+        assert content["version"] == 0 and content["brokerEpoch"] >= 0, content
