@@ -58,10 +58,10 @@ from server.http_configs import (
     topic_config_entries,
 )
 from server.http_log_dirs import own_log_dirs
-from server.kafka.apis import ApiSpec, RequestContext, authorize
+from server.kafka.apis import ApiSpec, RequestContext, authorize, cluster_authorized_operations
 from server.kafka.entities import build, topic_id_text
 from server.kafka.errors import error_message, kafka_error_code
-from server.kafka.metadata import host_port, kafka_brokers
+from server.kafka.metadata import AUTHORIZED_OPERATIONS_OMITTED, controller_id, host_port
 from server.node import METADATA_INDEX_HEADER, Node
 from server.replication_quota import RATES
 from server.topic_configs import TOPIC_CONFIGS
@@ -152,31 +152,6 @@ BROKER_CONFIG_TYPES: dict[str, int] = {
 }
 _BROKER_SYNONYM_OF = {broker: topic for topic, broker in TOPIC_BROKER_SYNONYMS.items()}
 
-# Kafka's AclOperation codes, and the operations a cluster resource supports (its bit field in
-# DescribeCluster's cluster_authorized_operations).
-ACL_OPERATION_CODES = {
-    "READ": 3,
-    "WRITE": 4,
-    "CREATE": 5,
-    "DELETE": 6,
-    "ALTER": 7,
-    "DESCRIBE": 8,
-    "CLUSTER_ACTION": 9,
-    "DESCRIBE_CONFIGS": 10,
-    "ALTER_CONFIGS": 11,
-    "IDEMPOTENT_WRITE": 12,
-}
-CLUSTER_OPERATIONS = (
-    "CREATE",
-    "CLUSTER_ACTION",
-    "DESCRIBE_CONFIGS",
-    "ALTER_CONFIGS",
-    "IDEMPOTENT_WRITE",
-    "ALTER",
-    "DESCRIBE",
-)
-# Kafka's "not asked for" value of an authorized-operations field (Integer.MIN_VALUE).
-AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 # DescribeCluster's endpoint types (KIP-919): a broker answers for brokers only.
 BROKER_ENDPOINT = 1
 
@@ -946,30 +921,6 @@ def cluster_brokers(state: MetadataState, include_fenced: bool) -> list[dict[str
     return out
 
 
-def kafka_controller_id(state: MetadataState, leader: int | None, node_id: int) -> int:
-    """The controller id Kafka's clients are given (as Metadata gives it): the quorum leader
-    when it is a broker they can reach on its Kafka listener, else this node, else some such
-    broker (KRaft brokers forward admin requests to the controller, so any broker serves);
-    -1 when there is none."""
-    brokers = kafka_brokers(state)
-    if leader in brokers:
-        assert leader is not None
-        return leader
-    if node_id in brokers:
-        return node_id
-    return next(iter(brokers), -1)
-
-
-def cluster_operations(allowed: Callable[[str], bool]) -> int:
-    """DescribeCluster's cluster_authorized_operations: a bit per cluster operation the
-    requester may do (Kafka's AclOperation codes)."""
-    bits = 0
-    for operation in CLUSTER_OPERATIONS:
-        if allowed(operation):
-            bits |= 1 << ACL_OPERATION_CODES[operation]
-    return bits
-
-
 async def describe_cluster(ctx: RequestContext, request: Any) -> Any:
     """DescribeCluster (key 60): the cluster id, a controller id clients can reach, the
     brokers at their Kafka addresses."""
@@ -994,12 +945,7 @@ async def describe_cluster(ctx: RequestContext, request: Any) -> Any:
     state = node.quorum.snapshot_state()
     operations = AUTHORIZED_OPERATIONS_OMITTED
     if request.include_cluster_authorized_operations:
-        if authorize(ctx, "DESCRIBE", "CLUSTER", CLUSTER_RESOURCE_NAME):
-            operations = cluster_operations(
-                lambda op: authorize(ctx, op, "CLUSTER", CLUSTER_RESOURCE_NAME)
-            )
-        else:
-            operations = 0
+        operations = cluster_authorized_operations(ctx)
     return _answer(
         ctx,
         {
@@ -1007,7 +953,7 @@ async def describe_cluster(ctx: RequestContext, request: Any) -> Any:
             "error_message": None,
             "endpoint_type": BROKER_ENDPOINT,
             "cluster_id": node.meta.cluster_id,
-            "controller_id": kafka_controller_id(state, node.quorum.leader_id(), node.node_id),
+            "controller_id": controller_id(state, node.quorum.leader_id(), node.node_id),
             "brokers": cluster_brokers(
                 state, bool(getattr(request, "include_fenced_brokers", False))
             ),

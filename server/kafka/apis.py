@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +29,12 @@ from kio.schema.api_versions.v0.response import ApiVersionsResponse as ApiVersio
 from kio.schema.errors import ErrorCode
 from kio.schema.index import api_key_map
 
+from kraft.records import CLUSTER_RESOURCE_NAME
 from server.authorizer import ANONYMOUS, Authorizer
 from server.kafka import frames
 from server.kafka.entities import build
 from server.kafka.frames import NotServedError
+from server.kafka.metadata import CLUSTER_OPERATIONS, operations_bitfield
 
 if TYPE_CHECKING:
     from server.node import Node
@@ -237,6 +239,24 @@ def authorize(ctx: RequestContext, operation: str, resource_type: str, name: str
         )
         _authorizers[ctx.node] = cached = (state.applied_index, authorizer)
     return bool(cached[1].authorize(ctx.principal, operation, resource_type, name))
+
+
+def authorized_operations(
+    ctx: RequestContext, resource_type: str, name: str, operations: Iterable[str]
+) -> int:
+    """The resource's authorized-operations bit field for the request's principal: a bit per
+    operation of ``operations`` (the type's supported ones) it may do."""
+    return operations_bitfield(
+        operations, lambda operation: authorize(ctx, operation, resource_type, name)
+    )
+
+
+def cluster_authorized_operations(ctx: RequestContext) -> int:
+    """The cluster's authorized operations when a request asks for them (Metadata v8-v10,
+    DescribeCluster), as Kafka answers: none (0) without DESCRIBE on the cluster."""
+    if not authorize(ctx, "DESCRIBE", "CLUSTER", CLUSTER_RESOURCE_NAME):
+        return 0
+    return authorized_operations(ctx, "CLUSTER", CLUSTER_RESOURCE_NAME, CLUSTER_OPERATIONS)
 
 
 # -- ApiVersions -----------------------------------------------------------------------------

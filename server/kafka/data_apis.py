@@ -28,11 +28,18 @@ from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
 from client.protocol import NOT_ENOUGH_REPLICAS, ApiError
+from kraft.records import CLUSTER_RESOURCE_NAME
 from server.auto_topics import INTERNAL_TOPICS, ensure_topic
 from server.http_batches import append_producer_batch
 from server.http_records import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, find_offset
 from server.kafka import limits
-from server.kafka.apis import ApiSpec, RequestContext, authorize
+from server.kafka.apis import (
+    ApiSpec,
+    RequestContext,
+    authorize,
+    authorized_operations,
+    cluster_authorized_operations,
+)
 from server.kafka.entities import build, topic_id_text
 from server.kafka.errors import error_message, kafka_error_code
 from server.kafka.fetch import FETCH
@@ -40,8 +47,8 @@ from server.kafka.metadata import (
     AUTHORIZED_OPERATIONS_OMITTED,
     TOPIC_OPERATIONS,
     broker_entries,
+    controller_id,
     kafka_brokers,
-    operations_bitfield,
     topic_entry,
     topic_error,
 )
@@ -54,8 +61,6 @@ PRODUCE_KEY = 0
 LIST_OFFSETS_KEY = 2
 INIT_PRODUCER_ID_KEY = 22
 
-CLUSTER_RESOURCE = "kafka-cluster"  # Kafka's name of the one CLUSTER resource
-
 
 def _response(ctx: RequestContext, values: dict[str, Any]) -> Any:
     return build(load_response_schema(ctx.api_key, ctx.api_version), {"throttle_time": 0, **values})
@@ -65,7 +70,7 @@ def _response(ctx: RequestContext, values: dict[str, Any]) -> Any:
 
 
 def _may_create(ctx: RequestContext, name: str) -> bool:
-    return authorize(ctx, "CREATE", "CLUSTER", CLUSTER_RESOURCE) or authorize(
+    return authorize(ctx, "CREATE", "CLUSTER", CLUSTER_RESOURCE_NAME) or authorize(
         ctx, "CREATE", "TOPIC", name
     )
 
@@ -129,9 +134,7 @@ async def metadata(ctx: RequestContext, request: Any) -> Any:
             continue
         operations = AUTHORIZED_OPERATIONS_OMITTED
         if want_operations:
-            operations = operations_bitfield(
-                {op for op in TOPIC_OPERATIONS if authorize(ctx, op, "TOPIC", name)}
-            )
+            operations = authorized_operations(ctx, "TOPIC", name, TOPIC_OPERATIONS)
         answers.append(
             topic_entry(
                 state,
@@ -141,19 +144,17 @@ async def metadata(ctx: RequestContext, request: Any) -> Any:
                 filter_replicas=version == 0,
             )
         )
-    # Kafka's KRaft brokers name a live broker as the controller (clients cannot reach the
-    # quorum); the quorum's leader when it is one that Kafka's clients can dial, else this one.
-    leader = node.quorum.leader_id()
-    controller_id = leader if leader in brokers else node.node_id if node.node_id in brokers else -1
-    if controller_id == -1 and brokers:
-        controller_id = next(iter(brokers))
+    cluster_operations = AUTHORIZED_OPERATIONS_OMITTED
+    if getattr(request, "include_cluster_authorized_operations", False):  # v8-v10
+        cluster_operations = cluster_authorized_operations(ctx)
     return _response(
         ctx,
         {
             "brokers": broker_entries(brokers),
             "cluster_id": node.meta.cluster_id,
-            "controller_id": controller_id,
+            "controller_id": controller_id(state, node.quorum.leader_id(), node.node_id),
             "topics": answers,
+            "cluster_authorized_operations": cluster_operations,
             "error_code": ErrorCode.none,
         },
     )
@@ -323,7 +324,7 @@ async def init_producer_id(ctx: RequestContext, request: Any) -> Any:
         )
         return _init_answer(ctx, ErrorCode.invalid_request)
     state = node.quorum.snapshot_state()
-    allowed = authorize(ctx, "IDEMPOTENT_WRITE", "CLUSTER", CLUSTER_RESOURCE) or any(
+    allowed = authorize(ctx, "IDEMPOTENT_WRITE", "CLUSTER", CLUSTER_RESOURCE_NAME) or any(
         authorize(ctx, "WRITE", "TOPIC", name) for name in state.topics
     )
     if not allowed:

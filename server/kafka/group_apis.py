@@ -61,10 +61,15 @@ from server.groups.classic_messages import (
 )
 from server.groups.runtime import partition_for_group
 from server.groups.shard import CommitOffset, Heartbeat, Topics
-from server.kafka.apis import ApiSpec, RequestContext, authorize
+from server.kafka.apis import ApiSpec, RequestContext, authorize, authorized_operations
 from server.kafka.entities import build, topic_id_text
 from server.kafka.errors import error_message, kafka_error_code
-from server.kafka.metadata import AUTHORIZED_OPERATIONS_OMITTED, host_port, kafka_brokers
+from server.kafka.metadata import (
+    AUTHORIZED_OPERATIONS_OMITTED,
+    GROUP_OPERATIONS,
+    host_port,
+    kafka_brokers,
+)
 
 OFFSET_COMMIT_KEY = 8
 OFFSET_FETCH_KEY = 9
@@ -84,8 +89,6 @@ CONSUMER_GROUP_DESCRIBE_KEY = 69
 GROUP_KEY_TYPE, TRANSACTION_KEY_TYPE, SHARE_KEY_TYPE = 0, 1, 2
 # Kafka's Node.noNode(), the coordinator of a FindCoordinator error.
 NO_NODE: dict[str, Any] = {"node_id": -1, "host": "", "port": -1, "error_message": None}
-# Kafka's AclOperation codes a group supports (its authorized-operations bit field).
-GROUP_OPERATIONS = {"READ": 3, "DELETE": 6, "DESCRIBE": 8}
 # ConsumerGroupDescribe v1's member type (KIP-1099): every member here uses the consumer
 # protocol (a classic member of a consumer group would be 0).
 CONSUMER_MEMBER_TYPE = 1
@@ -112,15 +115,6 @@ def group_error(e: ApiError) -> ErrorCode:
     (UNKNOWN_MEMBER_ID, GROUP_ID_NOT_FOUND...) by their name."""
     failure = coordinator_failure(e)
     return code_of(failure) if failure is not None else kafka_error_code(e)
-
-
-def _operations(ctx: RequestContext, group_id: str) -> int:
-    """The group's authorized-operations bit field for the request's principal."""
-    value = 0
-    for name, bit in GROUP_OPERATIONS.items():
-        if authorize(ctx, name, "GROUP", group_id):
-            value |= 1 << bit
-    return value
 
 
 def _topic_name(state: MetadataState, topic: Any) -> str | None:
@@ -746,7 +740,7 @@ async def _describe_consumer(ctx: RequestContext, group_id: str, want: bool) -> 
             }
             for m in members
         ],
-        "authorized_operations": _operations(ctx, group_id)
+        "authorized_operations": authorized_operations(ctx, "GROUP", group_id, GROUP_OPERATIONS)
         if want
         else AUTHORIZED_OPERATIONS_OMITTED,
     }
@@ -799,7 +793,7 @@ async def _describe_classic(ctx: RequestContext, group_id: str, want: bool) -> d
             }
             for m in described.members
         ],
-        "authorized_operations": _operations(ctx, group_id)
+        "authorized_operations": authorized_operations(ctx, "GROUP", group_id, GROUP_OPERATIONS)
         if want
         else AUTHORIZED_OPERATIONS_OMITTED,
     }

@@ -17,6 +17,7 @@ the request's version from them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -26,18 +27,42 @@ from server.auto_topics import INTERNAL_TOPICS
 
 # Kafka's "authorized operations not asked for" (MetadataResponse: Integer.MIN_VALUE).
 AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
-# Kafka's AclOperation codes that a topic's authorized operations count (Kafka's
-# AclEntry.supportedOperations(TOPIC)).
-TOPIC_OPERATIONS: dict[str, int] = {
+# Kafka's AclOperation codes: an authorized-operations field has bit ``code`` set for each
+# operation the requester may do.
+ACL_OPERATION_CODES: dict[str, int] = {
     "READ": 3,
     "WRITE": 4,
     "CREATE": 5,
     "DELETE": 6,
     "ALTER": 7,
     "DESCRIBE": 8,
+    "CLUSTER_ACTION": 9,
     "DESCRIBE_CONFIGS": 10,
     "ALTER_CONFIGS": 11,
+    "IDEMPOTENT_WRITE": 12,
 }
+# The operations each resource type supports (Kafka's AclEntry.supportedOperations): the
+# bits its authorized operations can have.
+TOPIC_OPERATIONS = (
+    "READ",
+    "WRITE",
+    "CREATE",
+    "DELETE",
+    "ALTER",
+    "DESCRIBE",
+    "DESCRIBE_CONFIGS",
+    "ALTER_CONFIGS",
+)
+CLUSTER_OPERATIONS = (
+    "CREATE",
+    "CLUSTER_ACTION",
+    "DESCRIBE_CONFIGS",
+    "ALTER_CONFIGS",
+    "IDEMPOTENT_WRITE",
+    "ALTER",
+    "DESCRIBE",
+)
+GROUP_OPERATIONS = ("READ", "DELETE", "DESCRIBE")
 
 
 def host_port(address: str) -> tuple[str, int]:
@@ -148,9 +173,25 @@ def topic_error(error: ErrorCode, name: str | None, topic_id: str | None = None)
     }
 
 
-def operations_bitfield(allowed: set[str]) -> int:
-    """Kafka's authorized-operations bit field: bit ``code`` set for each operation allowed."""
+def operations_bitfield(operations: Iterable[str], allowed: Callable[[str], bool]) -> int:
+    """Kafka's authorized-operations bit field: bit ``code`` set for each of ``operations``
+    (a resource type's supported ones) that is ``allowed``."""
     value = 0
-    for name in allowed:
-        value |= 1 << TOPIC_OPERATIONS[name]
+    for name in operations:
+        if allowed(name):
+            value |= 1 << ACL_OPERATION_CODES[name]
     return value
+
+
+def controller_id(state: MetadataState, leader: int | None, node_id: int) -> int:
+    """The controller id Kafka's clients are given (Metadata, DescribeCluster). Kafka's KRaft
+    brokers name a live broker (clients cannot reach the quorum; a broker forwards admin
+    requests to the controller, so any serves): the quorum ``leader`` when it is a broker they
+    can reach on its KAFKA listener, else this node, else the first such broker; -1 when there
+    is none."""
+    brokers = kafka_brokers(state)
+    if leader is not None and leader in brokers:
+        return leader
+    if node_id in brokers:
+        return node_id
+    return next(iter(brokers), -1)

@@ -319,6 +319,18 @@ def test_confluent_describes_the_cluster(admin_cluster: Cluster) -> None:
     assert sorted((n.id, n.host, n.port) for n in described.nodes) == [
         (n.node_id, "127.0.0.1", kafka_port(admin_cluster, n)) for n in admin_cluster.nodes
     ]
+    assert described.authorized_operations is None  # not asked for
+    # Asked for, Metadata v10's cluster_authorized_operations: no authorizer, all of them.
+    asked = admin.describe_cluster(include_authorized_operations=True).result(timeout=DEADLINE_S)
+    assert {op.name for op in asked.authorized_operations or []} == {
+        "CREATE",
+        "CLUSTER_ACTION",
+        "DESCRIBE_CONFIGS",
+        "ALTER_CONFIGS",
+        "IDEMPOTENT_WRITE",
+        "ALTER",
+        "DESCRIBE",
+    }
 
 
 # -- kafka-python ---------------------------------------------------------------------------------

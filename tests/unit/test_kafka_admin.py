@@ -35,6 +35,12 @@ from server.config import NodeConfig
 from server.kafka import admin_apis as admin
 from server.kafka.apis import RequestContext
 from server.kafka.entities import build, topic_uuid
+from server.kafka.metadata import (
+    ACL_OPERATION_CODES,
+    AUTHORIZED_OPERATIONS_OMITTED,
+    CLUSTER_OPERATIONS,
+    controller_id,
+)
 from server.topic_configs import TOPIC_CONFIGS
 
 CLUSTER_ID = "MkU3OEVBNTcwNTJENDM2Qk"
@@ -774,7 +780,7 @@ def test_describe_cluster_in_every_version(version: int) -> None:
         expected.append((3, "127.0.0.1", 19003, "rack3"))
         assert [b.is_fenced for b in response.brokers] == [False, False, True]
     assert brokers == expected
-    assert response.cluster_authorized_operations == admin.AUTHORIZED_OPERATIONS_OMITTED
+    assert response.cluster_authorized_operations == AUTHORIZED_OPERATIONS_OMITTED
 
 
 def test_describe_cluster_authorized_operations_and_the_controller_endpoint() -> None:
@@ -785,7 +791,7 @@ def test_describe_cluster_authorized_operations_and_the_controller_endpoint() ->
         2,
         {"include_cluster_authorized_operations": True, "include_fenced_brokers": False},
     )
-    every = sum(1 << admin.ACL_OPERATION_CODES[op] for op in admin.CLUSTER_OPERATIONS)
+    every = sum(1 << ACL_OPERATION_CODES[op] for op in CLUSTER_OPERATIONS)
     assert response.cluster_authorized_operations == every
     refused = call(
         node, 60, 1, {"include_cluster_authorized_operations": False, "endpoint_type": 2}
@@ -795,12 +801,12 @@ def test_describe_cluster_authorized_operations_and_the_controller_endpoint() ->
 
 def test_the_controller_clients_are_given_is_a_broker_they_can_reach() -> None:
     state = state_with_brokers(1, 2, 3)
-    assert admin.kafka_controller_id(state, 2, node_id=1) == 2
+    assert controller_id(state, 2, node_id=1) == 2
     # A controller-only leader (not a broker) or none: this node, else the first such broker.
-    assert admin.kafka_controller_id(state, 9, node_id=3) == 3
-    assert admin.kafka_controller_id(state, None, node_id=9) == 1
+    assert controller_id(state, 9, node_id=3) == 3
+    assert controller_id(state, None, node_id=9) == 1
     state.apply_entry(2, [FenceBrokerRecord(b, 0) for b in (1, 2, 3)])
-    assert admin.kafka_controller_id(state, 1, node_id=1) == -1
+    assert controller_id(state, 1, node_id=1) == -1
 
 
 def test_every_created_partition_record_applies() -> None:

@@ -1,11 +1,13 @@
 """The data APIs of the Kafka listener (server/kafka/data_apis.py, fetch.py, replicas.py) with
-a node whose metadata is a real MetadataState and whose readiness is Node.require_ready's own:
-the per-partition codes Kafka's clients can take while the node is not ready. No sockets.
+a node whose metadata is a real MetadataState: the per-partition codes Kafka's clients can take
+while the node is not ready (Node.require_ready's own refusal), and Metadata's controller id
+and cluster authorized operations. No sockets.
 """
 
 from __future__ import annotations
 
 import datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 from kio.schema.errors import ErrorCode
@@ -17,6 +19,12 @@ from client.protocol import (
     OFFSET_OUT_OF_RANGE,
     REQUEST_TIMED_OUT,
     ApiError,
+)
+from kraft.records import CLUSTER_RESOURCE_NAME, AclOperation, AclRecord
+from server.kafka.metadata import (
+    ACL_OPERATION_CODES,
+    AUTHORIZED_OPERATIONS_OMITTED,
+    CLUSTER_OPERATIONS,
 )
 from server.kafka.replicas import FETCH_PARTITION_CODES, partition_code
 from server.node import Node
@@ -200,3 +208,60 @@ def test_a_partition_code_is_one_kafka_sends_for_the_api() -> None:
     assert partition_code(error(INVALID_REQUEST), FETCH_PARTITION_CODES) is (
         ErrorCode.unknown_server_error
     )
+
+
+# -- Metadata: the controller id and the cluster's authorized operations ------------------------
+
+
+def _metadata_node(acls: tuple[AclRecord, ...] = (), leader: int | None = 2) -> FakeNode:
+    node = FakeNode(metadata(acls), authorizer=bool(acls))
+    node.quorum.leader_id = lambda: leader
+    node.meta = SimpleNamespace(cluster_id="c")  # type: ignore[attr-defined]
+    return node
+
+
+def _metadata(node: FakeNode, version: int, include_cluster: bool) -> Any:
+    values: dict[str, Any] = {"topics": None, "include_topic_authorized_operations": False}
+    if 8 <= version <= 10:
+        values["include_cluster_authorized_operations"] = include_cluster
+    return call(node, 3, version, values)
+
+
+def test_metadata_names_the_controller_as_describe_cluster_does() -> None:
+    assert _metadata(_metadata_node(leader=2), 12, False).controller_id == 2
+    # A leader that is no broker Kafka's clients can reach (a controller-only node): this one.
+    assert _metadata(_metadata_node(leader=9), 12, False).controller_id == 1
+    assert _metadata(_metadata_node(leader=None), 1, False).controller_id == 1
+
+
+def test_metadata_v8_to_v10_answer_the_cluster_s_authorized_operations_when_asked() -> None:
+    every = sum(1 << ACL_OPERATION_CODES[op] for op in CLUSTER_OPERATIONS)
+    for version in (8, 9, 10):
+        node = _metadata_node()
+        omitted = _metadata(node, version, False)
+        assert omitted.cluster_authorized_operations == AUTHORIZED_OPERATIONS_OMITTED
+        # No authorizer: every cluster operation is allowed.
+        assert _metadata(node, version, True).cluster_authorized_operations == every
+
+
+def test_the_cluster_s_authorized_operations_are_the_principal_s() -> None:
+    def acl(acl_id: str, operation: AclOperation) -> AclRecord:
+        return AclRecord(
+            acl_id,
+            "CLUSTER",
+            CLUSTER_RESOURCE_NAME,
+            "LITERAL",
+            "User:alice",
+            "*",
+            operation,
+            "ALLOW",
+        )
+
+    describe = acl("AQIDBAUGBwgJCgsMDQ4PEQ", "DESCRIBE")
+    create = acl("AQIDBAUGBwgJCgsMDQ4PEg", "CREATE")
+    answer = _metadata(_metadata_node((describe, create)), 10, True)
+    assert answer.cluster_authorized_operations == (
+        1 << ACL_OPERATION_CODES["DESCRIBE"] | 1 << ACL_OPERATION_CODES["CREATE"]
+    )
+    # Without DESCRIBE on the cluster (CREATE does not imply it), Kafka answers none at all.
+    assert _metadata(_metadata_node((create,)), 10, True).cluster_authorized_operations == 0

@@ -26,6 +26,8 @@ from server.kafka.entities import build, has_field, topic_id_text, topic_uuid
 from server.kafka.errors import error_code_of, error_message, kafka_error_code
 from server.kafka.metadata import (
     AUTHORIZED_OPERATIONS_OMITTED,
+    GROUP_OPERATIONS,
+    TOPIC_OPERATIONS,
     broker_entries,
     endpoint_of,
     kafka_brokers,
@@ -127,8 +129,11 @@ def test_a_topic_entry_builds_every_metadata_version() -> None:
 
 
 def test_authorized_operations_are_kafkas_bit_field() -> None:
-    assert operations_bitfield(set()) == 0
-    assert operations_bitfield({"READ", "DESCRIBE"}) == (1 << 3) | (1 << 8)
+    assert operations_bitfield(TOPIC_OPERATIONS, lambda op: False) == 0
+    allowed = {"READ", "DESCRIBE"}
+    assert operations_bitfield(TOPIC_OPERATIONS, allowed.__contains__) == (1 << 3) | (1 << 8)
+    # Only the resource type's supported operations count (a group has no WRITE).
+    assert operations_bitfield(GROUP_OPERATIONS, lambda op: True) == (1 << 3) | (1 << 6) | (1 << 8)
 
 
 def test_topic_ids_are_kafkas_uuid_text_both_ways() -> None:
