@@ -1,4 +1,4 @@
-"""The Kafka listener's admin APIs (server/kafka/admin_apis.py): Kafka's reading of each request,
+"""The Kafka listener's admin APIs (server/kafka/admin_*.py): Kafka's reading of each request,
 its per-topic and per-resource errors, and every version's answer, over the plans of our HTTP
 admin API. The handlers run against an in-memory controller (plans applied to a
 MetadataState, as the quorum would); every answer is encoded with kio, so a field a version
@@ -32,7 +32,7 @@ from kraft.records import (
 from kraft.state import MetadataState
 from server import controller
 from server.config import NodeConfig
-from server.kafka import admin_apis as admin
+from server.kafka import admin_apis, admin_cluster, admin_configs, admin_moves, admin_topics
 from server.kafka.apis import RequestContext
 from server.kafka.entities import build, topic_uuid
 from server.kafka.metadata import (
@@ -125,7 +125,7 @@ def call(
 ) -> Any:
     """The handler's answer to a request of ``version`` built from ``body``, checked to encode."""
     request = build(load_request_schema(api_key, version), body)
-    spec = next(s for s in admin.ADMIN_APIS if s.api_key == api_key)
+    spec = next(s for s in admin_apis.ADMIN_APIS if s.api_key == api_key)
     assert spec.min_version <= version <= spec.max_version
     ctx = RequestContext(node, api_key, version, 7, "test", principal, "127.0.0.1")  # type: ignore[arg-type]
 
@@ -439,10 +439,10 @@ def test_a_delete_by_id_never_deletes_a_new_topic_of_the_same_name() -> None:
     node = Controller(state)
     create(node, new_topic("a", 1, 1))
     old_id = state.topics["a"].topic_id
-    plan = admin._delete_plan("a", old_id)
+    plan = admin_topics._delete_plan("a", old_id)
     state.apply_entry(state.applied_index + 1, controller.plan_delete_topic(state, "a"))
     create(node, new_topic("a", 1, 1))
-    with pytest.raises(admin._UnknownTopicId):
+    with pytest.raises(admin_topics._UnknownTopicId):
         plan(state)
     assert "a" in state.topics
 
@@ -536,7 +536,7 @@ def describe(
 def test_describe_configs_of_a_topic_with_sources_in_every_version(version: int) -> None:
     node = Controller(state_with_brokers(1), **{"log.retention.ms": "7200000"})
     create(node, new_topic("a", 1, 1, {"cleanup.policy": "compact"}))
-    (result,) = describe(node, version, (admin.TOPIC_RESOURCE, "a", None), synonyms=True)
+    (result,) = describe(node, version, (admin_configs.TOPIC_RESOURCE, "a", None), synonyms=True)
     assert result.error_code == ErrorCode.none
     configs = {c.name: c for c in result.configs}
     assert set(configs) == set(TOPIC_CONFIGS)
@@ -549,19 +549,26 @@ def test_describe_configs_of_a_topic_with_sources_in_every_version(version: int)
     retention = configs["retention.ms"]
     assert (retention.value, retention.config_source) == ("7200000", 4)  # STATIC_BROKER_CONFIG
     if version >= 3:
-        assert (retention.config_type, policy.config_type) == (admin.LONG, admin.LIST)
+        assert (retention.config_type, policy.config_type) == (
+            admin_configs.LONG,
+            admin_configs.LIST,
+        )
         assert retention.documentation is None  # not asked for
 
 
 def test_describe_configs_filters_keys_and_gives_synonyms_and_docs_only_when_asked() -> None:
     node = Controller(state_with_brokers(1))
     create(node, new_topic("a", 1, 1))
-    (plain,) = describe(node, 4, (admin.TOPIC_RESOURCE, "a", ["retention.ms", "no.such"]))
+    (plain,) = describe(node, 4, (admin_configs.TOPIC_RESOURCE, "a", ["retention.ms", "no.such"]))
     assert [(c.name, c.synonyms, c.documentation) for c in plain.configs] == [
         ("retention.ms", (), None)
     ]
     (full,) = describe(
-        node, 4, (admin.TOPIC_RESOURCE, "a", ["retention.ms"]), synonyms=True, documentation=True
+        node,
+        4,
+        (admin_configs.TOPIC_RESOURCE, "a", ["retention.ms"]),
+        synonyms=True,
+        documentation=True,
     )
     (entry,) = full.configs
     assert entry.documentation == TOPIC_CONFIGS["retention.ms"].doc
@@ -580,12 +587,12 @@ def test_describe_configs_of_this_broker_the_defaults_and_others() -> None:
     mine, default, other, bad, unsupported, gone = describe(
         node,
         4,
-        (admin.BROKER_RESOURCE, "1", None),
-        (admin.BROKER_RESOURCE, "", None),
-        (admin.BROKER_RESOURCE, "2", None),
-        (admin.BROKER_RESOURCE, "one", None),
+        (admin_configs.BROKER_RESOURCE, "1", None),
+        (admin_configs.BROKER_RESOURCE, "", None),
+        (admin_configs.BROKER_RESOURCE, "2", None),
+        (admin_configs.BROKER_RESOURCE, "one", None),
         (32, "group", None),
-        (admin.TOPIC_RESOURCE, "gone", None),
+        (admin_configs.TOPIC_RESOURCE, "gone", None),
         synonyms=True,
     )
     configs = {c.name: c for c in mine.configs}
@@ -597,7 +604,7 @@ def test_describe_configs_of_this_broker_the_defaults_and_others() -> None:
     assert (password.value, password.is_sensitive, password.config_type) == (
         None,
         True,
-        admin.PASSWORD,
+        admin_configs.PASSWORD,
     )
     assert [(c.name, c.value, c.config_source) for c in default.configs] == [
         ("follower.replication.throttled.rate", "500", 3)
@@ -613,9 +620,9 @@ def test_describe_configs_of_this_broker_the_defaults_and_others() -> None:
 
 def test_every_described_config_has_its_kafka_type() -> None:
     node = Controller(state_with_brokers(1))
-    (broker,) = describe(node, 4, (admin.BROKER_RESOURCE, "1", None))
+    (broker,) = describe(node, 4, (admin_configs.BROKER_RESOURCE, "1", None))
     assert [c.name for c in broker.configs if c.config_type == 0] == []
-    assert set(TOPIC_CONFIGS) == set(admin.TOPIC_CONFIG_TYPES)
+    assert set(TOPIC_CONFIGS) == set(admin_configs.TOPIC_CONFIG_TYPES)
 
 
 # -- IncrementalAlterConfigs -----------------------------------------------------------------
@@ -649,13 +656,13 @@ def test_incremental_alter_configs_of_a_topic(version: int) -> None:
         node,
         [
             (
-                admin.TOPIC_RESOURCE,
+                admin_configs.TOPIC_RESOURCE,
                 "a",
                 [
-                    ("retention.ms", admin.SET, "2000"),
-                    ("segment.ms", admin.DELETE, None),
-                    ("flush.ms", admin.DELETE, None),  # not set: nothing to do, no error
-                    ("cleanup.policy", admin.APPEND, "compact"),
+                    ("retention.ms", admin_configs.SET, "2000"),
+                    ("segment.ms", admin_configs.DELETE, None),
+                    ("flush.ms", admin_configs.DELETE, None),  # not set: nothing to do, no error
+                    ("cleanup.policy", admin_configs.APPEND, "compact"),
                 ],
             )
         ],
@@ -666,7 +673,16 @@ def test_incremental_alter_configs_of_a_topic(version: int) -> None:
         "retention.ms": "2000",
         "cleanup.policy": "compact,delete",
     }
-    alter(node, [(admin.TOPIC_RESOURCE, "a", [("cleanup.policy", admin.SUBTRACT, "delete")])])
+    alter(
+        node,
+        [
+            (
+                admin_configs.TOPIC_RESOURCE,
+                "a",
+                [("cleanup.policy", admin_configs.SUBTRACT, "delete")],
+            )
+        ],
+    )
     assert node.state.topics["a"].configs["cleanup.policy"] == "compact"
 
 
@@ -676,15 +692,23 @@ def test_incremental_alter_configs_refusals_and_validate_only() -> None:
     results = alter(
         node,
         [
-            (admin.TOPIC_RESOURCE, "a", [("retention.ms", admin.APPEND, "5")]),
-            (admin.TOPIC_RESOURCE, "b", [("retention.ms", admin.SET, "x")]),
-            (admin.TOPIC_RESOURCE, "gone", [("retention.ms", admin.SET, "5")]),
-            (admin.TOPIC_RESOURCE, "c", []),
-            (admin.TOPIC_RESOURCE, "c", []),
-            (admin.BROKER_RESOURCE, "2", [("leader.replication.throttled.rate", admin.SET, "9")]),
-            (admin.BROKER_RESOURCE, "1", [("num.partitions", admin.SET, "9")]),
-            (admin.BROKER_RESOURCE, "", [("leader.replication.throttled.rate", admin.SET, "9")]),
-            (admin.BROKER_LOGGER_RESOURCE, "1", [("kafka", admin.SET, "DEBUG")]),
+            (admin_configs.TOPIC_RESOURCE, "a", [("retention.ms", admin_configs.APPEND, "5")]),
+            (admin_configs.TOPIC_RESOURCE, "b", [("retention.ms", admin_configs.SET, "x")]),
+            (admin_configs.TOPIC_RESOURCE, "gone", [("retention.ms", admin_configs.SET, "5")]),
+            (admin_configs.TOPIC_RESOURCE, "c", []),
+            (admin_configs.TOPIC_RESOURCE, "c", []),
+            (
+                admin_configs.BROKER_RESOURCE,
+                "2",
+                [("leader.replication.throttled.rate", admin_configs.SET, "9")],
+            ),
+            (admin_configs.BROKER_RESOURCE, "1", [("num.partitions", admin_configs.SET, "9")]),
+            (
+                admin_configs.BROKER_RESOURCE,
+                "",
+                [("leader.replication.throttled.rate", admin_configs.SET, "9")],
+            ),
+            (admin_configs.BROKER_LOGGER_RESOURCE, "1", [("kafka", admin_configs.SET, "DEBUG")]),
         ],
     )
     got = [(r.resource_name, r.error_code) for r in results]
@@ -704,7 +728,9 @@ def test_incremental_alter_configs_refusals_and_validate_only() -> None:
     )
     assert results[3].error_message == "Each resource must appear at most once."
     (checked,) = alter(
-        node, [(admin.TOPIC_RESOURCE, "a", [("retention.ms", admin.SET, "5")])], validate_only=True
+        node,
+        [(admin_configs.TOPIC_RESOURCE, "a", [("retention.ms", admin_configs.SET, "5")])],
+        validate_only=True,
     )
     assert checked.error_code == ErrorCode.none
     assert node.state.topics["a"].configs == {}
@@ -713,41 +739,57 @@ def test_incremental_alter_configs_refusals_and_validate_only() -> None:
 def test_incremental_alter_configs_sets_and_deletes_this_brokers_throttle_rate() -> None:
     node = Controller(state_with_brokers(1))
     rate = "leader.replication.throttled.rate"
-    (result,) = alter(node, [(admin.BROKER_RESOURCE, "1", [(rate, admin.SET, "1048576")])])
+    (result,) = alter(
+        node, [(admin_configs.BROKER_RESOURCE, "1", [(rate, admin_configs.SET, "1048576")])]
+    )
     assert result.error_code == ErrorCode.none
     assert node.state.broker_configs["1"] == {rate: "1048576"}
-    (bad,) = alter(node, [(admin.BROKER_RESOURCE, "1", [(rate, admin.SET, "-5")])])
+    (bad,) = alter(node, [(admin_configs.BROKER_RESOURCE, "1", [(rate, admin_configs.SET, "-5")])])
     assert bad.error_code == ErrorCode.invalid_config
-    (listed,) = alter(node, [(admin.BROKER_RESOURCE, "1", [(rate, admin.APPEND, "5")])])
+    (listed,) = alter(
+        node, [(admin_configs.BROKER_RESOURCE, "1", [(rate, admin_configs.APPEND, "5")])]
+    )
     assert listed.error_code == ErrorCode.invalid_config
     # kafka-reassign-partitions clears every throttle a Kafka broker has, ours or not: a
     # DELETE of a config that is not set is nothing to do, whatever its name.
     other = "replica.alter.log.dirs.io.max.bytes.per.second"
     (cleared,) = alter(
         node,
-        [(admin.BROKER_RESOURCE, "1", [(rate, admin.DELETE, None), (other, admin.DELETE, None)])],
+        [
+            (
+                admin_configs.BROKER_RESOURCE,
+                "1",
+                [(rate, admin_configs.DELETE, None), (other, admin_configs.DELETE, None)],
+            )
+        ],
     )
     assert cleared.error_code == ErrorCode.none
     assert "1" not in node.state.broker_configs
-    (again,) = alter(node, [(admin.BROKER_RESOURCE, "1", [(rate, admin.DELETE, None)])])
+    (again,) = alter(
+        node, [(admin_configs.BROKER_RESOURCE, "1", [(rate, admin_configs.DELETE, None)])]
+    )
     assert again.error_code == ErrorCode.none
 
 
 def test_operation_checks_are_kafkas() -> None:
     with pytest.raises(ApiError, match="duplicate config keys"):
-        admin.check_operations([("a", admin.SET, "1"), ("a", admin.DELETE, None)])
+        admin_configs.check_operations(
+            [("a", admin_configs.SET, "1"), ("a", admin_configs.DELETE, None)]
+        )
     with pytest.raises(ApiError, match="Null value not supported for : a, b"):
-        admin.check_operations([("a", admin.SET, None), ("b", admin.APPEND, None)])
+        admin_configs.check_operations(
+            [("a", admin_configs.SET, None), ("b", admin_configs.APPEND, None)]
+        )
     with pytest.raises(ApiError, match="Unknown operations type 9"):
-        admin.check_operations([("a", 9, "1")])
-    admin.check_operations([("a", admin.DELETE, None)])
+        admin_configs.check_operations([("a", 9, "1")])
+    admin_configs.check_operations([("a", admin_configs.DELETE, None)])
 
 
 def test_append_and_subtract_work_on_list_items_of_the_override_or_default() -> None:
-    changes = admin.topic_config_changes(
+    changes = admin_configs.topic_config_changes(
         [
-            ("cleanup.policy", admin.APPEND, "compact,delete"),
-            ("leader.replication.throttled.replicas", admin.SUBTRACT, "0:2"),
+            ("cleanup.policy", admin_configs.APPEND, "compact,delete"),
+            ("leader.replication.throttled.replicas", admin_configs.SUBTRACT, "0:2"),
         ],
         {"leader.replication.throttled.replicas": "0:1,0:2,1:1"},
     )
@@ -887,7 +929,7 @@ def test_unclean_elections_are_needed_by_no_led_partition_and_refused_otherwise(
     create(node, new_topic("a", assignments=[(0, [1]), (1, [2])]))
     # Broker 2 goes: partition 1's last ISR member stays, with no leader.
     state.apply_entry(state.applied_index + 1, controller.plan_fence_broker(state, 2))
-    response = elect(node, 1, {"a": [0, 1]}, kind=admin.UNCLEAN_ELECTION)
+    response = elect(node, 1, {"a": [0, 1]}, kind=admin_moves.UNCLEAN_ELECTION)
     assert election_results(response) == {
         ("a", 0): ErrorCode.election_not_needed,
         ("a", 1): ErrorCode.eligible_leaders_not_available,
@@ -976,14 +1018,14 @@ def test_log_dirs_answer_the_partitions_asked_and_a_directory_error() -> None:
             {"topic": "b", "partition": 0, "size": 30, "offset_lag": 0, "is_future": False},
         ],
     }
-    (everything,) = admin.described_log_dirs([healthy], None)
+    (everything,) = admin_cluster.described_log_dirs([healthy], None)
     assert [
         (t["name"], [p["partition_index"] for p in t["partitions"]]) for t in everything["topics"]
     ] == [
         ("a", [0, 1]),
         ("b", [0]),
     ]
-    (some,) = admin.described_log_dirs([healthy], {"a": {1}})
+    (some,) = admin_cluster.described_log_dirs([healthy], {"a": {1}})
     assert some["topics"] == [
         {
             "name": "a",
@@ -1002,7 +1044,7 @@ def test_log_dirs_answer_the_partitions_asked_and_a_directory_error() -> None:
         "error": {"error_code": 50001, "error": "KAFKA_STORAGE_ERROR", "message": "offline"},
         "partitions": [],
     }
-    (failed,) = admin.described_log_dirs([broken], None)
+    (failed,) = admin_cluster.described_log_dirs([broken], None)
     assert (failed["error_code"], failed["topics"]) == (ErrorCode.kafka_storage_error, [])
 
 
