@@ -394,10 +394,22 @@ class Node:
 
     async def forward(self, request: web.Request, body: Any) -> web.Response:
         """Relays an admin request to the controller and its answer back (Kafka forwards too)."""
+        status, answer = await self.forward_to_controller(request.method, request.path_qs, body)
+        if status == 204:
+            return web.Response(status=204)
+        return web.Response(
+            body=orjson.dumps(answer) + b"\n", status=status, content_type="application/json"
+        )
+
+    async def forward_to_controller(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """Sends an admin request (``path`` with its query) to the controller, signed as the
+        cluster's own, and waits until this node applied the metadata entry its answer names,
+        so that what the request wrote is seen here next; (status, JSON answer). The HTTP
+        API's forward and the Kafka listener's admin writes both go this way."""
         controller, url = self.controller_address()
         status, answer, headers = await self.http_call(
-            request.method,
-            url + request.path_qs,
+            method,
+            url + path,
             body,
             limits.FORWARD_TIMEOUT_S,
             target_id=controller,
@@ -406,11 +418,7 @@ class Node:
         index = headers.get(METADATA_INDEX_HEADER, "")
         if index.isascii() and index.isdigit():
             await self.wait_applied(int(index))
-        if status == 204:
-            return web.Response(status=204)
-        return web.Response(
-            body=orjson.dumps(answer) + b"\n", status=status, content_type="application/json"
-        )
+        return status, answer
 
     async def http_call(
         self, method: str, url: str, body: Any, timeout_s: float, *, target_id: int, role: str

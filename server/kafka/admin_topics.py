@@ -45,6 +45,7 @@ from server.kafka.admin_writes import (
     admin_write,
     duplicates,
     forward_json,
+    named_once,
     response_of,
     topic_path,
 )
@@ -195,17 +196,12 @@ async def _create_topic(ctx: RequestContext, topic: Any, validate_only: bool) ->
 
 async def create_topics(ctx: RequestContext, request: Any) -> Any:
     """CreateTopics (key 19): each topic planned and written on its own, in request order."""
-    twice = duplicates(t.name for t in request.topics)
     may_create_any = authorize(ctx, "CREATE", "CLUSTER", CLUSTER_RESOURCE_NAME)
     validate_only = bool(getattr(request, "validate_only", False))
     results: list[dict[str, Any]] = []
-    answered: set[str] = set()
-    for topic in request.topics:
-        name = topic.name
-        if name in twice:
-            if name not in answered:
-                results.append(failed_creation(name, DUPLICATE_TOPIC))
-                answered.add(name)
+    for name, topic in named_once(request.topics):
+        if topic is None:
+            results.append(failed_creation(name, DUPLICATE_TOPIC))
             continue
         if not (may_create_any or authorize(ctx, "CREATE", "TOPIC", name)):
             results.append(failed_creation(name, TOPIC_DENIED))
@@ -364,15 +360,10 @@ async def _grow_topic(node: Node, name: str, topic: Any, validate_only: bool) ->
 
 async def create_partitions(ctx: RequestContext, request: Any) -> Any:
     """CreatePartitions (key 37): grows topics, placed by us or by the requester."""
-    twice = duplicates(t.name for t in request.topics)
     results: list[dict[str, Any]] = []
-    answered: set[str] = set()
-    for topic in request.topics:
-        name = topic.name
-        if name in twice:
-            if name not in answered:
-                results.append({"name": name, **DUPLICATE_TOPIC.fields})
-                answered.add(name)
+    for name, topic in named_once(request.topics):
+        if topic is None:
+            results.append({"name": name, **DUPLICATE_TOPIC.fields})
             continue
         if not authorize(ctx, "ALTER", "TOPIC", name):
             results.append({"name": name, **TOPIC_DENIED.fields})

@@ -10,7 +10,7 @@ its controller; a topic created a moment ago elsewhere may not be known here yet
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -21,12 +21,11 @@ from kio.schema.errors import ErrorCode
 from client.protocol import ApiError
 from kraft.records import MetadataRecord
 from kraft.state import MetadataState
-from server import limits
 from server.http_api import write_or_forward
 from server.kafka.apis import RequestContext
 from server.kafka.entities import build
 from server.kafka.errors import error_message, kafka_error_code
-from server.node import METADATA_INDEX_HEADER, Node
+from server.node import Node
 
 
 @dataclass(frozen=True)
@@ -61,25 +60,30 @@ def duplicates(names: Iterable[str | None]) -> set[str]:
     return {n for n, count in Counter(names).items() if count > 1 and n is not None}
 
 
+def named_once(items: Sequence[Any]) -> Iterator[tuple[str, Any]]:
+    """A request's items (each with a ``name``) in order, as Kafka reads a topic list
+    (CreateTopics, CreatePartitions): an item whose name no other has, with itself; a name
+    given more than once, once, at its first place, with None (answered INVALID_REQUEST, none
+    of its items carried out)."""
+    twice = duplicates(item.name for item in items)
+    answered: set[str] = set()
+    for item in items:
+        name: str = item.name
+        if name not in twice:
+            yield name, item
+        elif name not in answered:
+            answered.add(name)
+            yield name, None
+
+
 # -- the write, here or on the controller -----------------------------------------------------
 
 
 async def forward_json(node: Node, method: str, path: str, body: Any) -> Any:
-    """Sends an HTTP admin request to the controller, as ``Node.forward`` relays an HTTP
-    client's: signed as the cluster's own, then waits until this node applied the metadata
-    entry it names. Returns the controller's JSON answer; raises its error as an ApiError."""
-    controller_id, url = node.controller_address()
-    status, answer, headers = await node.http_call(
-        method,
-        url + path,
-        body,
-        limits.FORWARD_TIMEOUT_S,
-        target_id=controller_id,
-        role="controller",
-    )
-    index = headers.get(METADATA_INDEX_HEADER, "")
-    if index.isascii() and index.isdigit():
-        await node.wait_applied(int(index))
+    """Sends an HTTP admin request to the controller as ``Node.forward`` relays an HTTP
+    client's (``Node.forward_to_controller``). Returns the controller's JSON answer; raises its
+    error as an ApiError."""
+    status, answer = await node.forward_to_controller(method, path, body)
     if status >= 300:
         raise ApiError.from_json(answer if isinstance(answer, dict) else {}, status)
     return answer

@@ -117,6 +117,13 @@ def group_error(e: ApiError) -> ErrorCode:
     return code_of(failure) if failure is not None else kafka_error_code(e)
 
 
+def _group_operations(ctx: RequestContext, group_id: str, want: bool) -> int:
+    """A described group's authorized operations: the principal's, when the request asks."""
+    if not want:
+        return AUTHORIZED_OPERATIONS_OMITTED
+    return authorized_operations(ctx, "GROUP", group_id, GROUP_OPERATIONS)
+
+
 def _topic_name(state: MetadataState, topic: Any) -> str | None:
     """The topic a request names, by name or (v10 of the offset APIs) by id; None for an id
     the metadata does not have."""
@@ -740,9 +747,7 @@ async def _describe_consumer(ctx: RequestContext, group_id: str, want: bool) -> 
             }
             for m in members
         ],
-        "authorized_operations": authorized_operations(ctx, "GROUP", group_id, GROUP_OPERATIONS)
-        if want
-        else AUTHORIZED_OPERATIONS_OMITTED,
+        "authorized_operations": _group_operations(ctx, group_id, want),
     }
 
 
@@ -793,9 +798,7 @@ async def _describe_classic(ctx: RequestContext, group_id: str, want: bool) -> d
             }
             for m in described.members
         ],
-        "authorized_operations": authorized_operations(ctx, "GROUP", group_id, GROUP_OPERATIONS)
-        if want
-        else AUTHORIZED_OPERATIONS_OMITTED,
+        "authorized_operations": _group_operations(ctx, group_id, want),
     }
 
 

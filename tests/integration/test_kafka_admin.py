@@ -48,6 +48,17 @@ from scripts.node_process import Cluster, NodeProcess, free_port_run, http, wait
 from server.kafka.entities import build
 
 DEADLINE_S = 60.0
+# Every operation on the cluster resource (Kafka's AclEntry.supportedOperations(CLUSTER)), by
+# the clients' names: all allowed without an authorizer.
+CLUSTER_OPERATIONS = {
+    "CREATE",
+    "CLUSTER_ACTION",
+    "DESCRIBE_CONFIGS",
+    "ALTER_CONFIGS",
+    "IDEMPOTENT_WRITE",
+    "ALTER",
+    "DESCRIBE",
+}
 
 
 def _give_kafka_listener(node: NodeProcess, kafka_port: int) -> None:
@@ -322,15 +333,7 @@ def test_confluent_describes_the_cluster(admin_cluster: Cluster) -> None:
     assert described.authorized_operations is None  # not asked for
     # Asked for, Metadata v10's cluster_authorized_operations: no authorizer, all of them.
     asked = admin.describe_cluster(include_authorized_operations=True).result(timeout=DEADLINE_S)
-    assert {op.name for op in asked.authorized_operations or []} == {
-        "CREATE",
-        "CLUSTER_ACTION",
-        "DESCRIBE_CONFIGS",
-        "ALTER_CONFIGS",
-        "IDEMPOTENT_WRITE",
-        "ALTER",
-        "DESCRIBE",
-    }
+    assert {op.name for op in asked.authorized_operations or []} == CLUSTER_OPERATIONS
 
 
 # -- kafka-python ---------------------------------------------------------------------------------
@@ -377,15 +380,7 @@ def test_kafka_python_admin_round_trip(admin_cluster: Cluster) -> None:
         ]
         assert cluster["controller_id"] == admin_cluster.controller_id()
         # No authorizer: every operation on the cluster is allowed.
-        assert set(cluster["authorized_operations"]) == {
-            "CREATE",
-            "CLUSTER_ACTION",
-            "DESCRIBE_CONFIGS",
-            "ALTER_CONFIGS",
-            "IDEMPOTENT_WRITE",
-            "ALTER",
-            "DESCRIBE",
-        }
+        assert set(cluster["authorized_operations"]) == CLUSTER_OPERATIONS
         admin.delete_topics(["kp-admin"])
         assert wait_until("kp-admin deleted", lambda: topic_over_http(node, "kp-admin") is None)
     finally:
