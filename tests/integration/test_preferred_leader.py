@@ -45,7 +45,12 @@ def automatic(tmp_path: Path) -> Iterator[Cluster]:
 
 def fail_over_and_rejoin(cluster: Cluster, writer: IdempotentWriter) -> tuple[NodeProcess, int]:
     """kill -9 of partition 0's preferred leader under the writer, a new leader taking writes,
-    then the node restarted and back in the ISR; returns it and the leader epoch then."""
+    then the node restarted and back in the ISR; returns it and the new leader's epoch, which
+    the rejoin leaves as it is (only a leader change moves it on).
+
+    The epoch is read while the preferred node is down: once it is back in the ISR, a balancer
+    checking every second may hand leadership back before the rejoin is seen, and the epoch
+    read then would already be the one after the move back."""
     preferred = create_everywhere(cluster, TOPIC)
     view = partition_view(preferred, TOPIC)
     assert view is not None and view["replicas"][0] == preferred.node_id
@@ -59,22 +64,28 @@ def fail_over_and_rejoin(cluster: Cluster, writer: IdempotentWriter) -> tuple[No
     survivor = next(n for n in cluster.nodes if n is not preferred)
     new = wait_new_leader(survivor, TOPIC, preferred, cluster)
     moved_at = time.monotonic()
+    failover = wait_until(
+        f"node {survivor.node_id} sees node {new.node_id} lead",
+        lambda: (
+            v
+            if (v := partition_view(survivor, TOPIC)) is not None and v["leader"] == new.node_id
+            else None
+        ),
+    )
     wait_until(
         f"node {new.node_id} acknowledges writes: {writer.status()}",
         lambda: writer.error is not None or writer.acks_since(moved_at, new.node_id),
         WRITER_DEADLINE_S,
     )
     preferred.start()
-    rejoined = wait_until(
+    wait_until(
         f"node {preferred.node_id} back in the ISR",
         lambda: (
-            v
-            if (v := partition_view(survivor, TOPIC)) is not None and preferred.node_id in v["isr"]
-            else None
+            (v := partition_view(survivor, TOPIC)) is not None and preferred.node_id in v["isr"]
         ),
         WRITER_DEADLINE_S,
     )
-    return preferred, int(rejoined["leader_epoch"])
+    return preferred, int(failover["leader_epoch"])
 
 
 def wait_led_by(cluster: Cluster, node: NodeProcess, deadline_s: float = 30.0) -> None:
