@@ -150,6 +150,12 @@ class LogManager:
         # yet: a clean shutdown file may vouch for a directory only once it has been.
         self._unrecovered: set[Key] = set() if self.had_clean_shutdown else set(self.on_disk())
         self._unrecovered_lock = threading.Lock()  # load_replica runs in a worker thread
+        # Logs load_replica opened that add_replica has not taken yet (under the same lock):
+        # a stop while the open thread runs drops them, and close must still seal them, and
+        # keep the clean shutdown file from vouching for what their opening wrote unsynced.
+        self._loaded: dict[Key, Log] = {}
+        # Set by stopping(): load_replicas opens no further replica of its batch.
+        self._stopping = False
         self._saved: Offsets = (
             self._files[0].read(),
             self._files[1].read(),
@@ -197,8 +203,12 @@ class LogManager:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.cleaner.stop()  # no clean touches a log once they close
+        self._stopping = True
         loop = asyncio.get_running_loop()
         partitions = list(self.partitions.values())
+        with self._unrecovered_lock:
+            dropped = list(self._loaded.items())
+            self._loaded.clear()
         await loop.run_in_executor(self._flush_executor, self._flush_all, partitions)
         for partition in partitions:
             partition.advance_high_watermark()
@@ -214,9 +224,14 @@ class LogManager:
             except (KafkaStorageError, OSError) as e:
                 log.warning("no producer snapshot for %s: %s", partition.name, e)
             partition.log.close()
+        for _key, dropped_log in dropped:
+            # Opened (perhaps recovered) but never added: sealed, trimmed and fsynced like
+            # the others, yet its recovery point was never checkpointed, and the key stays
+            # unrecovered, so the next start recovers it.
+            dropped_log.close()
         self._flush_executor.shutdown(wait=True)
         self._checkpoint_executor.shutdown(wait=True)
-        why_not = self._unclean_reason(partitions)
+        why_not = self._unclean_reason(partitions, [key for key, _ in dropped])
         if why_not is not None:
             log.info("no clean shutdown file: %s (the next start recovers)", why_not)
             return
@@ -225,9 +240,18 @@ class LogManager:
         except OSError as e:
             log.error("writing %s failed: %s", self._clean_shutdown_file.path, e)
 
-    def _unclean_reason(self, partitions: list[Partition]) -> str | None:
+    def stopping(self) -> None:
+        """The node stops: a :meth:`load_replicas` still running opens no further replica
+        (called before the open thread is waited for; :meth:`close` sets it too)."""
+        self._stopping = True
+
+    def _unclean_reason(self, partitions: list[Partition], dropped: list[Key]) -> str | None:
         """Why this close may not leave a clean shutdown file (Kafka writes it for a log
-        directory whose logs were all loaded and closed without an error), or None."""
+        directory whose logs were all loaded and closed without an error), or None.
+        ``dropped``: the replicas opened but never added (a stop during their open)."""
+        if dropped:
+            names = ", ".join(f"{t}-{i}" for t, i in sorted(dropped)[:3])
+            return f"{len(dropped)} partition(s) were opened but never added ({names})"
         with self._unrecovered_lock:
             unrecovered = sorted(self._unrecovered)
         if unrecovered:
@@ -295,6 +319,8 @@ class LogManager:
             except FileExistsError:
                 pass  # a directory is there: open it and check whose it is
             else:
+                with self._unrecovered_lock:
+                    self._loaded[key] = new_log
                 snapshots = ProducerSnapshots(directory)
                 return LoadedReplica(
                     topic, topic_id, index, new_log, ProducerStateTable(), snapshots, None, False
@@ -327,9 +353,10 @@ class LogManager:
             cleaned=not namesake and self.cleaner.checkpoint(key) is not None,
             clean_shutdown=self.had_clean_shutdown and not namesake,
         )
-        if partition_log.offline is None:
-            with self._unrecovered_lock:
-                self._unrecovered.discard(key)
+        with self._unrecovered_lock:
+            # Recovered or not, it counts as opened only once add_replica takes it (a stop
+            # may drop it before: see close).
+            self._loaded[key] = partition_log
         metadata_synced = False
         if (
             partition_log.recovery_point < partition_log.log_end_offset
@@ -376,6 +403,10 @@ class LogManager:
         the others."""
         results: list[LoadedReplica | Exception] = []
         for topic, topic_id, index, config in replicas:
+            if self._stopping:
+                # The node stops: the rest stay unopened (the next start opens them).
+                results.append(OSError(f"{topic}-{index} not opened: the node is stopping"))
+                continue
             try:
                 results.append(self.load_replica(topic, topic_id, index, config))
             except Exception as e:  # reported per replica, as the caller retries each
@@ -387,6 +418,10 @@ class LogManager:
     ) -> Partition:
         """The event-loop half of opening: the partition joins this node's replicas."""
         key = (loaded.topic, loaded.index)
+        with self._unrecovered_lock:
+            self._loaded.pop(key, None)
+            if loaded.log.offline is None:
+                self._unrecovered.discard(key)  # opened (recovered if it had to be), and kept
         if loaded.replaced_namesake:
             # The checkpoints' offsets were the namesake's (deleted while this node was down),
             # the cleaner's too: kept, the new log would count as cleaned up to there.

@@ -181,11 +181,12 @@ class ReplicaManager:
     async def stop(self, broker_epoch: int = -1) -> None:
         """Stops the replicas' tasks and closes the logs; ``broker_epoch`` (-1: none) goes into
         the clean shutdown file, as Kafka's LogManager.shutdown writes it."""
+        self.logs.stopping()  # an open batch in the thread stops at its next replica
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        # An open still running in the thread ends before the logs close (its log is never
-        # added, and holds nothing unflushed).
+        # An open still running in the thread ends before the logs close; the log it opened
+        # is never added, and the logs' close seals it and writes no clean shutdown file.
         self._open_executor.shutdown(wait=True)
         await self.fetcher.close()
         await self.logs.close(broker_epoch)

@@ -178,3 +178,66 @@ def test_a_clean_stop_snapshots_producers_only_of_a_log_with_batches(tmp_path: P
     # As Kafka's ProducerStateManager.takeSnapshot: only past the latest (none for no batch).
     assert (tmp_path / "t-0" / "00000000000000000002.snapshot").exists()
     assert not list((tmp_path / "empty-0").glob("*.snapshot"))
+
+
+def test_a_stop_during_an_open_leaves_no_file_vouching_for_the_log_it_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    produce(tmp_path, "t", 50)
+    CleanShutdownFile(tmp_path).delete()  # the last run crashed ...
+    segment = tmp_path / "t-0" / "00000000000000000000.log"
+    good = segment.stat().st_size
+    with open(segment, "ab") as f:  # ... tearing a batch it never flushed
+        f.write(segment.read_bytes()[-70:-10])
+    torn = segment.read_bytes()
+
+    async def stopped_while_opening() -> None:
+        logs = LogManager(tmp_path, node_id=1)
+        # What the replica manager's open thread does for a batch whose reconcile task a
+        # stop cancels: the log opens (its recovery cuts the torn batch), add_replica never
+        # comes.
+        logs.load_replica("t", TOPIC_ID, 0, LogConfig())
+        assert segment.stat().st_size == good
+        await logs.close(5)
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(stopped_while_opening())
+    assert "opened but never added (t-0)" in caplog.text
+    assert not (tmp_path / MARKER).exists()
+    # A power cut undoes the cut the close did not vouch for: the next start recovers again.
+    segment.write_bytes(torn)
+
+    async def reopen() -> None:
+        logs = LogManager(tmp_path, node_id=1)
+        assert not logs.had_clean_shutdown
+        p = logs.open_partition("t", TOPIC_ID, 0, STATE, LogConfig(), 1)
+        assert p.log.log_end_offset == 50
+        await logs.close()
+
+    asyncio.run(reopen())
+    assert (tmp_path / MARKER).exists()
+
+
+def test_a_trusted_log_opened_but_never_added_keeps_the_next_start_from_trusting(
+    tmp_path: Path,
+) -> None:
+    produce(tmp_path, "t", 3)
+
+    async def stopped_while_opening() -> None:
+        logs = LogManager(tmp_path, node_id=1)
+        assert logs.had_clean_shutdown
+        loaded = logs.load_replica("t", TOPIC_ID, 0, LogConfig())
+        await logs.close()
+        with pytest.raises(KafkaStorageError):  # the close closed it
+            loaded.log.read(0, 1 << 20)
+
+    asyncio.run(stopped_while_opening())
+    assert not (tmp_path / MARKER).exists()
+
+
+def test_a_stopping_log_manager_opens_no_further_replica_of_a_batch(tmp_path: Path) -> None:
+    logs = LogManager(tmp_path, node_id=1)
+    logs.stopping()
+    results = logs.load_replicas([("t", TOPIC_ID, 0, LogConfig()), ("t", TOPIC_ID, 1, LogConfig())])
+    assert [type(r) for r in results] == [OSError, OSError]
+    assert not (tmp_path / "t-0").exists() and not (tmp_path / "t-1").exists()
