@@ -88,6 +88,7 @@ TOPIC_CONFIG_TYPES: dict[str, int] = {
 # KafkaConfig types them (ours, http.*, as the nearest Kafka setting).
 BROKER_CONFIG_TYPES: dict[str, int] = {
     "node.id": INT,
+    "listeners": STRING,
     "advertised.listeners": STRING,
     "log.dirs": STRING,
     "num.partitions": INT,
@@ -114,6 +115,10 @@ BROKER_CONFIG_TYPES: dict[str, int] = {
     "group.consumer.min.session.timeout.ms": INT,
     "group.consumer.max.session.timeout.ms": INT,
     "group.consumer.heartbeat.interval.ms": INT,
+    "group.initial.rebalance.delay.ms": INT,
+    "group.min.session.timeout.ms": INT,
+    "group.max.session.timeout.ms": INT,
+    "group.max.size": INT,
     "offsets.topic.segment.bytes": INT,
     "log.cleaner.enable": BOOLEAN,
     "log.cleaner.threads": INT,
