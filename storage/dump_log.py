@@ -71,6 +71,7 @@ from storage.index import (
     IndexDamagedError,
     OffsetIndex,
     TimeIndex,
+    read_used_entries,
 )
 from storage.java_order import hash_map_order, string_hash
 from storage.limits import PRODUCER_SNAPSHOT_BYTES_MAX
@@ -388,16 +389,28 @@ def dump_log(path: Path, options: DumpOptions, report: Report) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _read_index(path: Path, entry_size: int) -> bytes:
+    """An index file's entries (:func:`storage.index.read_used_entries`): not the zeros after
+    them in an active segment's 10 MiB preallocated file, which a disk view or kraft-dump-log
+    call would otherwise read whole."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return read_used_entries(fd, entry_size, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
 def _index_entries(data: bytes, entry: struct.Struct, relative_at: int) -> list[tuple[int, int]]:
-    """The raw entries up to Kafka's stop rule: the first entry after the first whose relative
-    offset is 0 is the zero-filled, preallocated tail. One departure: an all-zero FIRST entry
-    ends the entries too (Kafka's tool prints it, and its check then reports a mismatch, for
-    the preallocated index of an active segment that has no entry yet: a running broker's
-    healthy file; ours says it is empty). No real entry is all zeros (storage.index)."""
+    """The raw entries of ``data`` (:func:`_read_index`) up to Kafka's stop rule: the first
+    entry after the first whose relative offset is 0 is the zero-filled, preallocated tail.
+    One departure: a preallocated index with no entry yet (an active segment's, a running
+    broker's healthy file) reads as empty, where Kafka's tool prints its all-zero first entry
+    and then reports a mismatch for it. A time index's real first entry (timestamp 0, the
+    base offset) is printed (storage.index says when it reads as one)."""
     whole = len(data) - len(data) % entry.size
     out: list[tuple[int, int]] = []
     for i, fields in enumerate(entry.iter_unpack(data[:whole])):
-        if fields[relative_at] == 0 and (i > 0 or fields == (0, 0)):
+        if fields[relative_at] == 0 and i > 0:
             break
         out.append((fields[0], fields[1]))
     return out
@@ -409,7 +422,7 @@ def dump_index(path: Path, options: DumpOptions, report: Report) -> None:
     if base is None:
         report.problem(f"Cannot dump {path}: its name does not start with a base offset")
         return
-    data = path.read_bytes()
+    data = _read_index(path, OFFSET_ENTRY.size)
     entries = _index_entries(data, OFFSET_ENTRY, 0)
     if not entries:
         report.line(f"{path} is empty.")
@@ -460,7 +473,7 @@ def dump_time_index(path: Path, options: DumpOptions, report: Report) -> None:
     if base is None:
         report.problem(f"Cannot dump {path}: its name does not start with a base offset")
         return
-    data = path.read_bytes()
+    data = _read_index(path, TIME_ENTRY.size)
     entries = _index_entries(data, TIME_ENTRY, 1)
     try:
         TimeIndex.parse(base, data[: len(entries) * TIME_ENTRY.size])

@@ -38,14 +38,17 @@ File length (Kafka's ``AbstractIndex``): an active segment's two files are preal
 ``segment.index.bytes`` (:data:`~storage.limits.INDEX_PREALLOCATE_BYTES`, rounded down to whole
 entries: 10485760 and 10485756 bytes), zero-filled after the entries, and trimmed to exactly
 their entries when the segment stops being active (a roll, or the log's close at a clean
-shutdown: Kafka's ``trimToValidSize``). So the file's length says nothing of how many entries
-it holds while the segment is active: Kafka counts a new index's entries from 0 and rebuilds an
-active segment's indexes by recovery after an unclean stop. We read a file up to its first
-unused entry, an all-zero one (:func:`read_used_entries`; no real entry is all zeros: an
-offset-index entry's position is never 0, as no entry is made for a segment's first batch,
-and a time-index entry of timestamp 0 at the base offset could only come first, where
-dropping it only makes the index sparser), so a node opening many partitions after a crash
-does not read 10 MiB of zeros for each.
+shutdown: Kafka's ``trimToValidSize``). So an active segment's file length says nothing of how
+many entries it holds: Kafka counts a new index's entries from 0 and rebuilds an active
+segment's indexes by recovery after an unclean stop. A file at the preallocated length is read
+up to its first unused entry, an all-zero one (:func:`read_used_entries`), so a node opening
+many partitions after a crash does not read 10 MiB of zeros for each; a file of any other
+length was trimmed, and all of it is entries. One real entry can be all zeros: a time index's
+first, (timestamp 0, the base offset), as Kafka's ``TimeIndex.maybeAppend`` takes any timestamp
+above -1 (an offset-index entry's position is never 0: no entry is made for a segment's first
+batch). It is read as an entry when the one after it is not all zeros, or when the file was
+trimmed; alone in an active segment's preallocated file it reads as no entry, which only makes
+that index sparser until the segment's seal appends its final entry.
 
 Index files are not fsynced with the log (only when a segment is sealed): :meth:`parse` checks
 what was read, and anything suspicious (a cut entry, entries not increasing, positions or
@@ -59,7 +62,7 @@ import os
 import struct
 from array import array
 
-from storage.limits import INDEX_READ_BYTES_MIN
+from storage.limits import INDEX_PREALLOCATE_BYTES, INDEX_READ_BYTES_MIN
 
 OFFSET_ENTRY = struct.Struct(">ii")
 TIME_ENTRY = struct.Struct(">qi")
@@ -71,11 +74,21 @@ class IndexDamagedError(ValueError):
     """An index file that cannot be trusted; the segment rebuilds it from its log."""
 
 
+def preallocated_bytes(entry_size: int) -> int:
+    """The length of an active segment's index file: :data:`INDEX_PREALLOCATE_BYTES` rounded
+    down to whole entries (Kafka's 10485760 and 10485756 bytes)."""
+    return INDEX_PREALLOCATE_BYTES // entry_size * entry_size
+
+
 def read_used_entries(fd: int, entry_size: int, file_bytes: int) -> bytes:
-    """The bytes of an index file (open as ``fd``, ``file_bytes`` long) up to its first unused
-    entry, an all-zero one, or its end (a cut entry at the end included, for :meth:`parse` to
-    refuse). Reads start small and double, so a preallocated file costs about as much as its
-    entries, not its length."""
+    """The bytes of an index file (open as ``fd``, ``file_bytes`` long) holding entries: all
+    of a file trimmed to its entries (any length but the preallocated one, as Kafka assumes),
+    and of a preallocated file those before its first unused entry, an all-zero one (entry 0
+    excepted when entry 1 is not: a time index's (timestamp 0, base offset)). A cut entry at
+    the end is included, for :meth:`parse` to refuse. Reads of a preallocated file start small
+    and double, so it costs about as much as its entries, not its length."""
+    if file_bytes != preallocated_bytes(entry_size):
+        return os.pread(fd, file_bytes, 0)
     zero = bytes(entry_size)
     parts: list[bytes] = []
     position = 0
@@ -84,7 +97,9 @@ def read_used_entries(fd: int, entry_size: int, file_bytes: int) -> bytes:
         data = os.pread(fd, min(chunk, file_bytes - position), position)
         if not data:
             break  # the file shrank meanwhile: what was read is all there is
-        at = data.find(zero)
+        # Entry 0 may be all zeros: not unused if entry 1 is not (chunks hold several entries).
+        start = entry_size if position == 0 and data[entry_size : 2 * entry_size] != zero else 0
+        at = data.find(zero, start)
         while at >= 0 and at % entry_size:
             at = data.find(zero, at + 1)
         if at >= 0:

@@ -20,6 +20,7 @@ from storage.batch import (
     encode_varint,
 )
 from storage.dump_log import main
+from storage.index import OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE, preallocated_bytes
 from storage.producer_snapshot import ProducerSnapshotEntry, ProducerSnapshots
 from tests.processes import default_sigint, interrupt_when_blocked, stop
 
@@ -402,11 +403,18 @@ def test_an_empty_log_prints_only_its_header(
 # -- .index and .timeindex ---------------------------------------------------------------------
 
 
-def write_indexes(segment: Path, offset_entries: bytes, time_entries: bytes) -> tuple[Path, Path]:
+def write_indexes(
+    segment: Path, offset_entries: bytes, time_entries: bytes, preallocated: bool = False
+) -> tuple[Path, Path]:
+    """The segment's index files holding these bytes; ``preallocated``: zero-filled to an
+    active segment's length (sparse), as a running node's are."""
     index = segment.with_suffix(".index")
     timeindex = segment.with_suffix(".timeindex")
     index.write_bytes(offset_entries)
     timeindex.write_bytes(time_entries)
+    if preallocated:
+        os.truncate(index, preallocated_bytes(OFFSET_ENTRY_SIZE))
+        os.truncate(timeindex, preallocated_bytes(TIME_ENTRY_SIZE))
     return index, timeindex
 
 
@@ -443,10 +451,44 @@ def test_a_preallocated_index_without_entries_says_it_is_empty(
     segment: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A running node's active segment before its first index entry: 10 MiB of zeros.
-    index, timeindex = write_indexes(segment, bytes(8 * 64), bytes(12 * 64))
+    index, timeindex = write_indexes(segment, b"", b"", preallocated=True)
     code, out, err = dump(capsys, "--files", f"{index},{timeindex}")
     assert (code, err) == (0, [])
     assert out == [f"Dumping {index}", f"{index} is empty.", f"Dumping {timeindex}"]
+
+
+@pytest.mark.parametrize("preallocated", [False, True])
+def test_a_time_index_whose_first_entry_is_timestamp_0_at_the_base_offset_is_printed(
+    segment: Path, capsys: pytest.CaptureFixture[str], preallocated: bool
+) -> None:
+    # Kafka's TimeIndex.maybeAppend takes any timestamp above -1: a segment whose first
+    # records carry timestamp 0 gets this all-zero first entry, sealed (trimmed) or active.
+    _, timeindex = write_indexes(
+        segment, b"", struct.pack(">qi", 0, 0) + struct.pack(">qi", 5, 1), preallocated
+    )
+    code, out, err = dump(capsys, "--files", str(timeindex))
+    assert (code, err) == (0, [])
+    assert out == [f"Dumping {timeindex}", "timestamp: 0 offset: 0", "timestamp: 5 offset: 1"]
+
+
+def test_an_index_dump_reads_a_preallocated_file_only_up_to_its_entries(
+    segment: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, timeindex = write_indexes(
+        segment, struct.pack(">ii", 2, 0), struct.pack(">qi", 5, 2), preallocated=True
+    )
+    read: list[int] = []
+    pread = os.pread
+
+    def counting_pread(fd: int, length: int, offset: int) -> bytes:
+        read.append(length)
+        return pread(fd, length, offset)
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    code, out, err = dump(capsys, "--files", f"{index},{timeindex}")
+    assert (code, err) == (0, [])
+    assert out[1] == "offset: 2 position: 0" and out[3] == "timestamp: 5 offset: 2"
+    assert 0 < sum(read) < 1 << 20  # the 10 MiB files are not read whole
 
 
 def test_an_empty_index_says_so(segment: Path, capsys: pytest.CaptureFixture[str]) -> None:

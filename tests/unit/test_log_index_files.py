@@ -219,3 +219,46 @@ def test_a_truncation_into_a_sealed_segment_makes_it_active_again(tmp_path: Path
     assert log.segments == [first]
     assert_active_preallocated(first)  # Kafka's truncateTo: resize(maxIndexSize)
     log.close()
+
+
+def test_a_time_index_whose_first_entry_is_timestamp_0_at_the_base_offset_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kafka's TimeIndex.maybeAppend takes any timestamp above -1: records of timestamp 0 at a
+    # segment's start give its time index the all-zero first entry (timestamp 0, base offset).
+    log = Log.open(tmp_path / "t-0", SMALL)
+    for _ in range(10):
+        log.append_as_leader([NewRecord(None, b"x" * 50, 0)], 1)
+    for i in range(60):
+        log.append_as_leader([NewRecord(None, b"y" * 50, 1000 + i)], 1)
+    sealed = log.segments[0]
+    entries = sealed.time_index.entries()
+    assert entries[0] == (0, 0) and len(entries) > 3
+    active = log.segments[-1]
+    log.flush()
+    assert used(sealed.time_index_path) == sealed.time_index.to_bytes()  # trimmed: read whole
+    end = log.log_end_offset
+    log.close()
+
+    def no_rebuild(segment: Segment, index_interval_bytes: int) -> None:
+        raise AssertionError(f"{segment.log_path}: indexes rebuilt")
+
+    monkeypatch.setattr("storage.recovery.rebuild_indexes", no_rebuild)
+    reopened = Log.open(tmp_path / "t-0", SMALL, recovery_point=end, clean_shutdown=True)
+    assert reopened.segments[0].time_index.entries() == entries
+    monkeypatch.undo()
+    # A cleaned segment swapped in, then written at the next flush: its file keeps them.
+    swapped = Segment.open_existing(tmp_path / "t-0", 0, reopened.segments[1].base_offset)
+    swapped.write_indexes()
+    assert swapped.time_index_path.stat().st_size == len(entries) * TIME_ENTRY_SIZE
+    swapped.close()
+    reopened.close()
+    # In an active segment's preallocated file the all-zero first entry counts as one when the
+    # next is not all zeros.
+    with open(active.time_index_path, "wb") as f:
+        f.write(bytes(TIME_ENTRY_SIZE) + (7).to_bytes(8, "big") + (3).to_bytes(4, "big"))
+        f.truncate(TIME_INDEX_FILE_BYTES)
+    assert used(active.time_index_path) == bytes(12) + (7).to_bytes(8, "big") + bytes([0, 0, 0, 3])
+    with open(active.time_index_path, "wb") as f:
+        f.truncate(TIME_INDEX_FILE_BYTES)
+    assert used(active.time_index_path) == b""

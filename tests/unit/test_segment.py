@@ -211,9 +211,11 @@ def test_activate_preallocates_again_and_zeroes_what_follows_the_entries(
     segment.seal()
     segment.close()
     # After the entries, an unused (zero) entry and then leftovers of an older index (a crash
-    # may leave a hole in a file): the entries end at the zero one, the rest must not survive.
+    # may leave a hole in an active segment's preallocated file): the entries end at the zero
+    # one, the rest must not survive. (A file of any other length was trimmed to its entries.)
     with open(segment.index_path, "ab") as f:
         f.write(bytes(8) + b"\x00\x00\x7f\x00\x00\x00\x7f\x00" * 3)
+        f.truncate(OFFSET_INDEX_FILE_BYTES)
     reopened = Segment.open_existing(tmp_path, 100)
     try:
         assert reopened.index_damage is None
