@@ -110,7 +110,8 @@ def java_double(value: float) -> str:
 # A broker config's Kafka name and how to read it from the node's config.
 _BROKER_FIELDS: dict[str, Callable[[NodeConfig], object]] = {
     "node.id": lambda c: c.node_id,
-    "advertised.listeners": lambda c: "HTTP://" + c.advertised_http_url.split("://", 1)[-1],
+    "listeners": lambda c: c.listeners,
+    "advertised.listeners": lambda c: c.advertised_listeners,
     "log.dirs": lambda c: c.log_dir,
     "num.partitions": lambda c: c.num_partitions,
     "default.replication.factor": lambda c: c.default_replication_factor,
@@ -138,6 +139,10 @@ _BROKER_FIELDS: dict[str, Callable[[NodeConfig], object]] = {
     "group.consumer.min.session.timeout.ms": lambda c: c.groups.min_session_timeout_ms,
     "group.consumer.max.session.timeout.ms": lambda c: c.groups.max_session_timeout_ms,
     "group.consumer.heartbeat.interval.ms": lambda c: c.groups.heartbeat_interval_ms,
+    "group.initial.rebalance.delay.ms": lambda c: c.groups.initial_rebalance_delay_ms,
+    "group.min.session.timeout.ms": lambda c: c.groups.classic_min_session_timeout_ms,
+    "group.max.session.timeout.ms": lambda c: c.groups.classic_max_session_timeout_ms,
+    "group.max.size": lambda c: c.groups.max_size,
     "offsets.topic.segment.bytes": lambda c: c.groups.offsets_topic_segment_bytes,
     "log.cleaner.enable": lambda c: c.cleaner.enable,
     "log.cleaner.threads": lambda c: c.cleaner.threads,
@@ -146,6 +151,10 @@ _BROKER_FIELDS: dict[str, Callable[[NodeConfig], object]] = {
     "log.cleaner.io.buffer.size": lambda c: c.cleaner.io_buffer_size,
     "log.cleaner.backoff.ms": lambda c: c.cleaner.backoff_ms,
 }
+
+
+# Settings every node has its own value of (no Kafka default to show beside it).
+_ALWAYS_STATIC = ("node.id", "listeners", "advertised.listeners")
 
 
 def _default_config(config: NodeConfig) -> NodeConfig:
@@ -188,9 +197,9 @@ def broker_config_entries(
     for name, read in _BROKER_FIELDS.items():
         value, default = _text(read(config)), _text(read(defaults))
         synonyms: list[dict[str, str | None]] = []
-        if name in ("node.id", "advertised.listeners") or value != default:
+        if name in _ALWAYS_STATIC or value != default:
             synonyms.append({"name": name, "value": value, "source": "STATIC_BROKER_CONFIG"})
-        if name not in ("node.id", "advertised.listeners"):
+        if name not in _ALWAYS_STATIC:
             synonyms.append({"name": name, "value": default, "source": "DEFAULT_CONFIG"})
         by_name[name] = synonyms
     for name in RATES:  # dynamic only: no static value, Long.MAX_VALUE (no throttle) by default

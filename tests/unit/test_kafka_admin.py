@@ -1062,3 +1062,20 @@ def test_no_topic_may_take_the_metadata_logs_name() -> None:
             default_replication_factor=1,
             rng=random.Random(1),
         )
+
+
+def test_a_broker_describes_its_listeners_the_kafka_one_included() -> None:
+    node = Controller(
+        state_with_brokers(1),
+        listeners="HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,KAFKA://127.0.0.1:19092",
+    )
+    (broker,) = describe(node, 4, (admin_configs.BROKER_RESOURCE, "1", None), synonyms=True)
+    configs = {c.name: c for c in broker.configs}
+    assert configs["listeners"].value == (
+        "HTTP://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,KAFKA://127.0.0.1:19092"
+    )
+    advertised = configs["advertised.listeners"]
+    assert advertised.value == "HTTP://127.0.0.1:9092,KAFKA://127.0.0.1:19092"
+    assert [(s.value, s.source) for s in advertised.synonyms] == [(advertised.value, 4)]
+    assert configs["group.initial.rebalance.delay.ms"].value == "3000"
+    assert configs["group.max.size"].value == "1000"
