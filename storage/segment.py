@@ -512,7 +512,11 @@ class Segment:
         self.next_offset = new_next
         self.offset_index.truncate_from_position(position)
         self.time_index.truncate_from_offset(new_next)
-        self.bytes_since_index_entry = 0
+        # As if the cut batches were never appended (Kafka's truncateTo counts from 0): the
+        # next entry comes where it would have, as on the leader, and a trusted reopen finds
+        # the entries its append rule expects.
+        last = self.offset_index.last_entry()
+        self.bytes_since_index_entry = position - (last[1] if last is not None else 0)
         self._recompute_max_timestamp()
         if position == 0:
             self.first_batch_timestamp = None

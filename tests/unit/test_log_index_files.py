@@ -262,3 +262,37 @@ def test_a_time_index_whose_first_entry_is_timestamp_0_at_the_base_offset_is_rea
     with open(active.time_index_path, "wb") as f:
         f.truncate(TIME_INDEX_FILE_BYTES)
     assert used(active.time_index_path) == b""
+
+
+def test_after_a_follower_truncation_the_index_goes_on_as_the_leaders_and_a_clean_start_trusts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = LogConfig(index_interval_bytes=300)
+    leader = Log.open(tmp_path / "leader-0", config)
+    follower = Log.open(tmp_path / "follower-0", config)
+    for i in range(38):
+        for log in (leader, follower):
+            log.append_as_leader([NewRecord(None, b"y" * 50, T0 + i)], 1)
+    for i in range(2):  # the follower's diverging tail, which the new leader never had
+        follower.append_as_leader([NewRecord(None, b"y" * 50, T0 + 38 + i)], 1)
+    follower.flush()
+    follower.truncate_to(38)
+    for i in range(4):
+        for log in (leader, follower):
+            log.append_as_leader([NewRecord(None, b"z" * 50, T0 + 100 + i)], 2)
+    assert (
+        follower.segments[-1].offset_index.entries() == leader.segments[-1].offset_index.entries()
+    )
+    end = follower.log_end_offset
+    follower.close()
+    leader.close()
+    assert (tmp_path / "follower-0" / "00000000000000000000.index").read_bytes() == (
+        tmp_path / "leader-0" / "00000000000000000000.index"
+    ).read_bytes()
+    with caplog.at_level(logging.INFO):
+        reopened = Log.open(
+            tmp_path / "follower-0", config, recovery_point=end, clean_shutdown=True
+        )
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert reopened.log_end_offset == end
+    reopened.close()
