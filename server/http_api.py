@@ -184,7 +184,7 @@ async def write_or_forward(
     node: Node, plan: Plan, forward: Callable[[], Awaitable[T]]
 ) -> tuple[int | None, T | None]:
     """The one way an admin request is carried out, over HTTP and over Kafka's protocol
-    (server/kafka/admin_apis.py): on the controller the plan is written, elsewhere
+    (server/kafka/admin_writes.py): on the controller the plan is written, elsewhere
     ``forward()`` sends the request to the controller, which plans it there.
 
     Returns (the applied metadata index or None when the plan wrote nothing, None) when written

@@ -165,7 +165,7 @@ async def describe_log_dirs(request: web.Request) -> web.Response:
 
 def own_log_dirs(node: Node, topics: frozenset[str] | None) -> list[dict[str, Any]]:
     """This broker's log directories (one: its log.dirs), each as :func:`log_dir_answer`
-    describes it, over HTTP and over Kafka's DescribeLogDirs (server/kafka/admin_apis.py)."""
+    describes it, over HTTP and over Kafka's DescribeLogDirs (server/kafka/admin_cluster.py)."""
     log_dir = node.replica_manager.logs.log_dir.absolute()
     replicas, failed = _replica_sizes(node)
     return [log_dir_answer(str(log_dir), replicas, failed, topics, _disk(log_dir))]

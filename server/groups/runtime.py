@@ -173,8 +173,8 @@ class Loaded:
 class GroupCoordinator:
     def __init__(self, node: Node, classic_settings: ClassicSettings | None = None) -> None:
         self.node = node
-        # Kafka's group.initial.rebalance.delay.ms and the classic session limits: Kafka's
-        # defaults until the node's configuration has them.
+        # Kafka's group.initial.rebalance.delay.ms, the classic session limits and
+        # group.max.size, from the node's configuration (server/node.py builds them).
         self.classic_settings = classic_settings or ClassicSettings()
         self._loaded: dict[int, Loaded] = {}
         self._loading: dict[int, asyncio.Task[Loaded]] = {}
