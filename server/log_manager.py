@@ -693,9 +693,16 @@ class LogManager:
             if partition.log.offline:
                 continue
             try:
-                deleted += partition.delete_retained_segments(at_ms)
+                count = partition.delete_retained_segments(at_ms)
             except OSError as e:  # that partition is offline now; the others go on
                 log.error("retention of %s failed: %s", partition.name, e)
+                continue
+            if count:
+                # The deletions are durable once the directory is fsynced: the group commit
+                # does it now, rather than at the next append's flush. Until then the log
+                # start checkpoint keeps naming the log (Log.first_segment_base_offset).
+                self.mark_dirty(partition)
+                deleted += count
         return deleted
 
     async def _retention_loop(self, interval_ms: int) -> None:

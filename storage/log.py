@@ -125,6 +125,11 @@ class Log:
         self._deferred_close: list[Segment] = []
         self._truncation_count = 0
         self._truncations: list[tuple[int, int]] = []
+        # Segments deleted since the last flush that fsynced the directory: (deletion number,
+        # base offset). A power cut may bring them back, so until then the oldest segment a
+        # restart could find is the oldest of these (first_segment_base_offset).
+        self._deletion_count = 0
+        self._unsynced_deletions: list[tuple[int, int]] = []
         # Called (with the log's lock held: it must be quick and take no lock of the log's)
         # when the recovery point, the log start offset or the high watermark moved: the
         # owner's checkpoints then rewrite only what changed, not every partition's offsets.
@@ -298,8 +303,11 @@ class Log:
 
     @property
     def first_segment_base_offset(self) -> int:
-        """The base offset of the oldest segment (the log start offset is at or above it)."""
-        return self._bases[0]
+        """The base offset of the oldest segment a restart could find (the log start offset is
+        at or above it): a deleted one counts until a flush has fsynced the directory, as a
+        power cut before then brings it back."""
+        with self._lock:
+            return min([self._bases[0], *(base for _, base in self._unsynced_deletions)])
 
     @property
     def segments(self) -> list[Segment]:
@@ -489,6 +497,7 @@ class Log:
             self._dirty_dirs.clear()
             self._flushing += 1
             truncation_mark = self._truncation_count
+            deletion_mark = self._deletion_count
         failure: KafkaStorageError | None = None
         try:
             for fd, path in files:
@@ -512,8 +521,11 @@ class Log:
                 if lows:
                     target = min(target, *lows)
                 point = min(max(self._recovery_point, target), self._leo)
-                if point != self._recovery_point:
+                unsynced = [d for d in self._unsynced_deletions if d[0] > deletion_mark]
+                if point != self._recovery_point or unsynced != self._unsynced_deletions:
+                    # (Deletions now durable: the first segment's base offset may have moved.)
                     self._recovery_point = point
+                    self._unsynced_deletions = unsynced
                     self._offsets_changed()
             if self._flushing == 0:
                 for segment in self._deferred_close:
@@ -646,6 +658,8 @@ class Log:
 
     def _retire(self, segment: Segment) -> None:
         segment.delete_files()
+        self._deletion_count += 1
+        self._unsynced_deletions.append((self._deletion_count, segment.base_offset))
         if self._flushing:
             self._deferred_close.append(segment)
         else:

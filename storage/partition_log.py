@@ -104,8 +104,9 @@ class PartitionLog(Protocol):
 
     @property
     def first_segment_base_offset(self) -> int:
-        """The base offset of the oldest segment: the log start offset is at or above it, and
-        ``log-start-offset-checkpoint`` names the log only when it is above (Kafka's rule)."""
+        """The base offset of the oldest segment (one deleted counts until its deletion is
+        durable): the log start offset is at or above it, and ``log-start-offset-checkpoint``
+        names the log only when it is above (Kafka's rule)."""
         ...
 
     def append_as_leader(

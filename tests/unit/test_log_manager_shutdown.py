@@ -241,3 +241,38 @@ def test_a_stopping_log_manager_opens_no_further_replica_of_a_batch(tmp_path: Pa
     results = logs.load_replicas([("t", TOPIC_ID, 0, LogConfig()), ("t", TOPIC_ID, 1, LogConfig())])
     assert [type(r) for r in results] == [OSError, OSError]
     assert not (tmp_path / "t-0").exists() and not (tmp_path / "t-1").exists()
+
+
+def test_retention_keeps_the_log_start_entry_until_its_deletions_are_fsynced(
+    tmp_path: Path,
+) -> None:
+    starts = OffsetCheckpointFile(tmp_path / "log-start-offset-checkpoint")
+
+    async def run() -> None:
+        logs = LogManager(tmp_path, node_id=1)
+        logs.start(retention_check_interval_ms=300_000, on_fatal=lambda why: None)
+        try:
+            config = LogConfig(segment_bytes=300, retention_ms=1)
+            p = logs.open_partition("t", TOPIC_ID, 0, STATE, config, 1)
+            for i in range(12):  # timestamps from 1970: every segment is past retention.ms
+                p.append_now([[NewRecord(None, b"v" * 40, 1000 + i)]], "all")
+            await until(lambda: p.high_watermark == p.log.log_end_offset, "the flush", DEADLINE_S)
+            assert logs.delete_old_segments(at_ms=10_000_000) > 0
+            start = p.log.log_start_offset
+            assert start == p.log.segments[0].base_offset > 0
+            # The unlinks are not durable yet: a power cut would bring the segments back, and
+            # without the entry the log would start at the first of them again.
+            logs.write_checkpoints()
+            assert starts.read() == {("t", 0): start}
+
+            def entry_dropped() -> bool:
+                logs.write_checkpoints()
+                return starts.read() == {}
+
+            # Retention had the group commit fsync the directory; then Kafka's rule applies.
+            await until(entry_dropped, "the directory's fsync", DEADLINE_S)
+        finally:
+            await logs.close()
+
+    asyncio.run(run())
+    assert starts.read() == {}
