@@ -54,6 +54,8 @@ Recognised settings (Kafka's names where Kafka has one)::
                                  http.max.request.bytes and max.message.bytes stay below it
     queued.max.request.bytes     request body bytes held at once over all requests (200 MiB)
     max.connections              open client connections; more are answered 503 and closed (1000)
+    max.connections.per.ip       open KAFKA-listener connections from one address; more are
+                                 closed at once (200)
     connections.max.idle.ms      a connection with no request for this long is closed (600000)
     http.request.read.timeout.ms a request's headers, and each part of its body, must arrive
                                  within this (30000); else 408 and the connection closes
@@ -179,6 +181,7 @@ _KNOWN = {
     "socket.request.max.bytes",
     "queued.max.request.bytes",
     "max.connections",
+    "max.connections.per.ip",
     "connections.max.idle.ms",
     "http.request.read.timeout.ms",
     "ssl.keystore.type",
@@ -320,6 +323,7 @@ class NodeConfig:
     socket_request_max_bytes: int = limits.SOCKET_REQUEST_MAX_BYTES
     queued_max_request_bytes: int = limits.QUEUED_MAX_REQUEST_BYTES
     max_connections: int = limits.MAX_CONNECTIONS
+    max_connections_per_ip: int = limits.MAX_CONNECTIONS_PER_IP
     connections_max_idle_ms: int = limits.CONNECTIONS_MAX_IDLE_MS
     request_read_timeout_ms: int = limits.REQUEST_READ_TIMEOUT_MS
     # The HTTP listener's security protocol, as Kafka's listener.security.protocol.map names it.
@@ -559,6 +563,9 @@ class NodeConfig:
                 socket_max,
             ),
             max_connections=_int(props, "max.connections", limits.MAX_CONNECTIONS, 1),
+            max_connections_per_ip=_int(
+                props, "max.connections.per.ip", limits.MAX_CONNECTIONS_PER_IP, 1
+            ),
             connections_max_idle_ms=_int(
                 props, "connections.max.idle.ms", limits.CONNECTIONS_MAX_IDLE_MS, 1000
             ),

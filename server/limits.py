@@ -14,6 +14,9 @@ SOCKET_REQUEST_MAX_BYTES = 100 * 1024 * 1024
 QUEUED_MAX_REQUEST_BYTES = 200 * 1024 * 1024
 # Open client connections (Kafka's max.connections is unbounded; a node's file handles are not).
 MAX_CONNECTIONS = 1000
+# Open connections from one IP address on the KAFKA listener (Kafka's max.connections.per.ip,
+# unbounded by default): one peer cannot take every slot of max.connections.
+MAX_CONNECTIONS_PER_IP = 200
 # A connection without a request for this long is closed (Kafka's connections.max.idle.ms).
 CONNECTIONS_MAX_IDLE_MS = 600_000
 # A request's headers, and each part of its body, must arrive within this, so a client that

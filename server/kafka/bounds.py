@@ -16,7 +16,9 @@ nothing. Rules checked, as Kafka's readers check them:
   byte: a flexible entity its tag buffer, a primitive its width);
 - tagged fields: each one's size fits; a tag the message does not define is refused (kio
   cannot skip one; Kafka's readers would);
-- the walk ends inside the frame.
+- the walk ends inside the frame;
+- at most REQUEST_ARRAY_ELEMENTS_MAX array elements over the whole request (ours: each
+  element costs Python time to walk, decode and answer, in the event loop).
 
 Only flexible versions hold compact (varint-counted) arrays, the ones kio over-reserves; a
 non-flexible message is walked too (its legacy lengths), which costs little and keeps one rule.
@@ -33,6 +35,7 @@ from kio.serial.errors import SerialError
 from kio.serial.readers import read_unsigned_varint
 
 from server.kafka.frames import FrameError
+from server.kafka.limits import REQUEST_ARRAY_ELEMENTS_MAX
 
 _WIDTH: dict[str, int] = {
     "bool": 1,
@@ -56,9 +59,11 @@ _INT32 = struct.Struct(">i")
 
 
 class _Walk:
-    def __init__(self, buf: bytes, end: int) -> None:
+    def __init__(self, buf: bytes, end: int, elements: list[int] | None = None) -> None:
         self.buf = buf
         self.end = end
+        # Array elements walked so far, shared with the walks of tagged fields.
+        self.elements = elements if elements is not None else [0]
 
     def need(self, pos: int, size: int, what: str) -> int:
         if size < 0 or pos + size > self.end:
@@ -125,6 +130,11 @@ class _Walk:
                 raise FrameError(
                     f"{f.name}: an array of {count} elements in {self.end - pos} bytes"
                 )
+            self.elements[0] += max(count, 0)
+            if self.elements[0] > REQUEST_ARRAY_ELEMENTS_MAX:
+                raise FrameError(
+                    f"more than {REQUEST_ARRAY_ELEMENTS_MAX} array elements in one request"
+                )
             for _ in range(max(count, 0)):
                 if dataclasses.is_dataclass(item):
                     pos = self.entity(item, pos)
@@ -146,7 +156,7 @@ class _Walk:
             f = tagged.get(tag)
             if f is None:
                 raise FrameError(f"tagged field {tag} is not one this version defines")
-            inner = _Walk(self.buf, end)
+            inner = _Walk(self.buf, end, self.elements)
             if inner.field(f, pos, True) != end:
                 raise FrameError(f"tagged field {tag} does not fill its {size} bytes")
             pos = end

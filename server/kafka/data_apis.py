@@ -43,6 +43,7 @@ from server.kafka.apis import (
 from server.kafka.entities import build, topic_id_text
 from server.kafka.errors import error_message, kafka_error_code
 from server.kafka.fetch import FETCH
+from server.kafka.frames import CloseConnection
 from server.kafka.metadata import (
     AUTHORIZED_OPERATIONS_OMITTED,
     TOPIC_OPERATIONS,
@@ -208,7 +209,20 @@ async def produce(ctx: RequestContext, request: Any) -> Any:
                 )
     await asyncio.gather(*work)
     if acks == "0":
-        return None  # Kafka sends nothing back to acks=0
+        # Kafka sends nothing back to acks=0, but closes the connection when any partition
+        # failed (a leader moved, a topic gone): the client's only way to learn of it.
+        failed = [
+            a
+            for _, answers in topics
+            for a in answers
+            if a.get("error_code", ErrorCode.none) != ErrorCode.none
+        ]
+        if failed:
+            raise CloseConnection(
+                f"an acks=0 Produce failed on {len(failed)} partition(s), the first with "
+                f"{ErrorCode(failed[0]['error_code']).name}"
+            )
+        return None
     all_answers = [a for _, answers in topics for a in answers]
     for answer in all_answers:
         answer.setdefault("error_code", ErrorCode.none)

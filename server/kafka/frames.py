@@ -61,6 +61,12 @@ class NotServedError(FrameError):
     closes, as Kafka's broker closes it for an API key it does not have."""
 
 
+class CloseConnection(Exception):  # noqa: N818 (an instruction to the listener, not an error)
+    """A request answered by closing its connection: an acks=0 Produce with a partition
+    error (Kafka's KafkaApis closes it, so the client learns of the error and refreshes its
+    metadata; it gets no answer to read one from)."""
+
+
 def frame_size(prefix: bytes, max_bytes: int) -> int:
     """The size a frame's 4-byte prefix announces, checked before its body is read: at least
     a header's fixed part, at most ``max_bytes`` (socket.request.max.bytes; Kafka's

@@ -29,3 +29,22 @@ PRODUCE_TIMEOUT_MS_MAX = 300_000
 
 # A request error's message (error_message fields) is cut to this many characters.
 ERROR_MESSAGE_CHARS_MAX = 500
+
+# A request of any API but Produce is at most this large; a larger one closes the connection
+# from its header, before the rest of its body is read. Kafka has no such cap (only
+# socket.request.max.bytes, for every API), but Kafka's parsing is fast: ours walks and decodes
+# a request in Python, in the event loop, at about half a second per MiB, so a 10 MiB Fetch
+# naming 650k partitions stopped the node for 15 s. Produce alone carries records (its size
+# is socket.request.max.bytes'); no real client sends any other request near this large.
+NON_PRODUCE_REQUEST_BYTES_MAX = 4 * 1024 * 1024
+# The array elements of one request, over all its arrays (bounds.py counts them before kio
+# decodes): above it the connection closes. Each element costs the walk, kio's decode and the
+# handler's answer (a partition named in a Fetch gets one in the response); 100k partitions is
+# far beyond what a client names in one request.
+REQUEST_ARRAY_ELEMENTS_MAX = 100_000
+
+# A frame's body arrives at least this fast on average, on top of one
+# http.request.read.timeout.ms: a client that trickles a big frame one part at a time does not
+# hold its connection for ever. The same bound is given to writing an answer out, so a client
+# that stops reading does not pin its answer in memory (Kafka has neither; ours is stricter).
+FRAME_TRANSFER_MIN_BYTES_PER_S = 256 * 1024

@@ -7,14 +7,21 @@ a request of it is in flight). A Produce with acks=0 gets no answer, as in Kafka
 Limits, Kafka's (the settings are the node's, shared with the HTTP listener's):
 
 - ``socket.request.max.bytes``: a frame whose size prefix says more is refused before a byte
-  of its body is read, and the connection closes (Kafka's InvalidReceiveException);
-- ``queued.max.request.bytes``: request bytes held at once over all connections; a frame that
-  does not fit waits for room before its body is read (Kafka's memory pool: the socket is not
-  read meanwhile);
-- ``max.connections``: a connection beyond it is closed at once;
+  of its body is read, and the connection closes (Kafka's InvalidReceiveException); a
+  request of any API but Produce is refused above NON_PRODUCE_REQUEST_BYTES_MAX from its
+  header (ours: Python parses slowly, limits.py), and above REQUEST_ARRAY_ELEMENTS_MAX array
+  elements before it is decoded (bounds.py);
+- ``queued.max.request.bytes``: request bytes held at once over all connections, taken part
+  by part as a frame's bytes arrive (a big announcement with nothing behind it holds nothing);
+  a part that does not fit waits for room up to http.request.read.timeout.ms, then the
+  connection closes (Kafka's memory pool waits for ever: a slow sender could lock others out);
+- ``max.connections.per.ip`` then ``max.connections``: a connection beyond either is closed
+  at once;
 - ``connections.max.idle.ms``: a connection with no request for this long is closed;
-- ``http.request.read.timeout.ms``: each part of a frame's body must arrive within it (a
-  frame cut off mid-way does not hold its buffer for ever);
+- ``http.request.read.timeout.ms``: each part of a frame's body must arrive within it, and
+  the whole frame within it plus FRAME_TRANSFER_MIN_BYTES_PER_S (a frame cut off or trickled
+  does not hold its buffer for ever); an answer must be read by the client in the same time,
+  or the connection closes (a client that stops reading does not pin its answer);
 - anything that is not a request (a frame that does not parse, an API or version not served,
   a follower's fetch) closes the connection: the node goes on serving the others.
 """
@@ -24,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import struct
 import time
 from typing import Any
 
@@ -31,13 +39,21 @@ from server.byte_budget import ByteBudget
 from server.config import NodeConfig
 from server.kafka import frames
 from server.kafka.apis import ApiTable, api_name, api_table, dispatch, error_counts
+from server.kafka.data_apis import PRODUCE_KEY
 from server.kafka.fetch import FETCH_KEY, sessions_of
-from server.kafka.frames import FrameError, NotServedError
-from server.kafka.limits import FRAME_READ_CHUNK_BYTES
+from server.kafka.frames import CloseConnection, FrameError, NotServedError
+from server.kafka.limits import (
+    FRAME_READ_CHUNK_BYTES,
+    FRAME_TRANSFER_MIN_BYTES_PER_S,
+    NON_PRODUCE_REQUEST_BYTES_MAX,
+    REQUEST_HEADER_PREFIX_BYTES,
+)
 from server.metrics import KafkaRequestMetrics
 from server.node import Node
 
 log = logging.getLogger(__name__)
+
+_API_KEY = struct.Struct(">h")
 
 
 class FrameTimeout(Exception):
@@ -54,6 +70,7 @@ class KafkaListener:
         self._room = asyncio.Event()  # set whenever bytes are given back
         self._server: asyncio.Server | None = None
         self._connections: dict[int, asyncio.Task[Any]] = {}
+        self._per_host: dict[str, int] = {}  # open connections by peer address
         self._ids = itertools.count(1)
 
     @property
@@ -86,6 +103,17 @@ class KafkaListener:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        peer = writer.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) else "unknown"
+        if self._per_host.get(host, 0) >= self._config.max_connections_per_ip:
+            log.warning(
+                "Kafka listener: max.connections.per.ip (%d) reached for %s, closing a new "
+                "connection",
+                self._config.max_connections_per_ip,
+                host,
+            )
+            writer.close()
+            return
         if len(self._connections) >= self._config.max_connections:
             log.warning(
                 "Kafka listener: max.connections (%d) reached, closing a new connection",
@@ -95,14 +123,15 @@ class KafkaListener:
             return
         connection_id = next(self._ids)
         self._connections[connection_id] = task
+        self._per_host[host] = self._per_host.get(host, 0) + 1
         self._metrics.connection_opened()
-        peer = writer.get_extra_info("peername")
-        host = peer[0] if isinstance(peer, tuple) else "unknown"
         try:
             await self._serve(connection_id, host, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away
         except FrameError as e:
+            log.info("Kafka listener: closing the connection from %s: %s", host, e)
+        except CloseConnection as e:
             log.info("Kafka listener: closing the connection from %s: %s", host, e)
         except FrameTimeout as e:
             self._metrics.closed("timeout")
@@ -115,6 +144,9 @@ class KafkaListener:
             pass
         finally:
             del self._connections[connection_id]
+            self._per_host[host] -= 1
+            if not self._per_host[host]:
+                del self._per_host[host]
             self._metrics.connection_ended()
             sessions_of(self._node).connection_closed(connection_id)
             writer.close()
@@ -137,14 +169,16 @@ class KafkaListener:
                     "too_large" if frames.SIZE.unpack(prefix)[0] > max_bytes else "garbage"
                 )
                 raise
-            await self._take(size)
+            taken = _Taken()
             try:
-                frame = await self._read_body(reader, size)
+                frame = await self._read_body(reader, size, taken)
                 started = time.monotonic()
                 try:
                     answered = await dispatch(self._table, self._node, frame, host, connection_id)
                 except NotServedError:
                     self._metrics.closed("unsupported")
+                    raise
+                except CloseConnection:
                     raise
                 except FrameError:
                     self._metrics.closed("garbage")
@@ -159,10 +193,15 @@ class KafkaListener:
                     )
                     return
             finally:
-                self._give_back(size)
+                self._give_back(taken.bytes)
             if answered.frame is not None:
                 writer.write(answered.frame)
-                await writer.drain()
+                try:
+                    await asyncio.wait_for(writer.drain(), self._transfer_s(len(answered.frame)))
+                except TimeoutError:
+                    raise FrameTimeout(
+                        f"an answer of {len(answered.frame)} bytes was not read in time"
+                    ) from None
             request = answered.request
             long_poll = answered.api_key == FETCH_KEY and request.max_wait.total_seconds() > 0
             self._metrics.observe(
@@ -173,32 +212,68 @@ class KafkaListener:
                 error_counts(answered.response) if answered.response is not None else {},
             )
 
-    async def _read_body(self, reader: asyncio.StreamReader, size: int) -> bytes:
+    def _transfer_s(self, size: int) -> float:
+        """How long a frame of ``size`` bytes may take to arrive or to be read by the client:
+        one http.request.read.timeout.ms plus FRAME_TRANSFER_MIN_BYTES_PER_S."""
+        return self._config.request_read_timeout_ms / 1000 + size / FRAME_TRANSFER_MIN_BYTES_PER_S
+
+    async def _read_body(self, reader: asyncio.StreamReader, size: int, taken: _Taken) -> bytes:
+        """The frame's ``size`` bytes. Budget is taken part by part, as the bytes come (a
+        client announcing 100 MiB and sending nothing holds nothing); each part must arrive
+        within http.request.read.timeout.ms and the whole within ``_transfer_s``. A request
+        of any API but Produce larger than NON_PRODUCE_REQUEST_BYTES_MAX is refused from its
+        api key (FrameError)."""
         timeout_s = self._config.request_read_timeout_ms / 1000
-        if size <= FRAME_READ_CHUNK_BYTES:
-            try:
-                return await asyncio.wait_for(reader.readexactly(size), timeout_s)
-            except TimeoutError:
-                raise FrameTimeout(f"a frame of {size} bytes did not arrive in time") from None
+        deadline = time.monotonic() + self._transfer_s(size)
         body = bytearray()
         while len(body) < size:
             part = min(FRAME_READ_CHUNK_BYTES, size - len(body))
+            if not body:
+                part = min(part, REQUEST_HEADER_PREFIX_BYTES)
+            await self._take(part, taken)
+            wait_s = min(timeout_s, deadline - time.monotonic())
             try:
-                body += await asyncio.wait_for(reader.readexactly(part), timeout_s)
+                body += await asyncio.wait_for(reader.readexactly(part), max(wait_s, 0.0))
             except TimeoutError:
                 raise FrameTimeout(
-                    f"{len(body)} of a frame's {size} bytes arrived, then nothing for "
-                    f"{timeout_s:g} s"
+                    f"{len(body)} of a frame's {size} bytes arrived, then nothing in time"
                 ) from None
+            if len(body) == REQUEST_HEADER_PREFIX_BYTES:  # the api key is known
+                (api_key,) = _API_KEY.unpack_from(body)
+                if api_key != PRODUCE_KEY and size > NON_PRODUCE_REQUEST_BYTES_MAX:
+                    self._metrics.closed("too_large")
+                    raise FrameError(
+                        f"a {api_name(api_key)} request of {size} bytes is larger than "
+                        f"{NON_PRODUCE_REQUEST_BYTES_MAX} (only Produce may be larger)"
+                    )
         return bytes(body)
 
-    async def _take(self, size: int) -> None:
-        """Takes ``size`` bytes of queued.max.request.bytes, waiting for room (the config
-        keeps it at least socket.request.max.bytes: an empty budget fits any frame)."""
+    async def _take(self, size: int, taken: _Taken) -> None:
+        """Takes ``size`` more bytes of queued.max.request.bytes for the frame being read,
+        waiting for room up to http.request.read.timeout.ms (FrameTimeout: the connection
+        closes and gives back what it held, so frames read part by part never wait on each
+        other for ever)."""
+        timeout_s = self._config.request_read_timeout_ms / 1000
+        deadline = time.monotonic() + timeout_s
         while not self._budget.try_take(size):
             self._room.clear()
-            await self._room.wait()
+            left_s = deadline - time.monotonic()
+            try:
+                await asyncio.wait_for(self._room.wait(), max(left_s, 0.0))
+            except TimeoutError:
+                raise FrameTimeout(
+                    f"no room in queued.max.request.bytes for {size} more bytes in {timeout_s:g} s"
+                ) from None
+        taken.bytes += size
 
     def _give_back(self, size: int) -> None:
-        self._budget.give_back(size)
-        self._room.set()
+        if size:
+            self._budget.give_back(size)
+            self._room.set()
+
+
+class _Taken:
+    """The budget bytes one frame holds (given back once, when its request is done)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0

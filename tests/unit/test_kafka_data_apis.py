@@ -10,6 +10,7 @@ import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from kio.schema.errors import ErrorCode
 
 from client.protocol import (
@@ -21,6 +22,7 @@ from client.protocol import (
     ApiError,
 )
 from kraft.records import CLUSTER_RESOURCE_NAME, AclOperation, AclRecord
+from server.kafka.frames import CloseConnection
 from server.kafka.metadata import (
     ACL_OPERATION_CODES,
     AUTHORIZED_OPERATIONS_OMITTED,
@@ -122,6 +124,26 @@ def test_a_produce_on_a_node_that_is_not_ready_answers_not_leader_or_follower() 
     assert partition.base_offset == -1
     assert partition.current_leader.leader_id == 1
     assert [(e.node_id, e.host, e.port) for e in response.node_endpoints] == [(1, "k1", 9001)]
+
+
+def test_an_acks_0_produce_that_fails_on_a_partition_closes_its_connection() -> None:
+    # Kafka's KafkaApis closes the connection: an acks=0 client gets no answer to learn of the
+    # error from, and refreshes its metadata on the disconnect instead of writing into the void.
+    node = NotReadyNode()
+    request = {
+        "acks": 0,
+        "timeout": datetime.timedelta(seconds=5),
+        "topic_data": [
+            {
+                "name": ORDERS,
+                "partition_data": [
+                    {"index": 0, "records": build_batch([NewRecord(b"k", b"v", 1)])}
+                ],
+            }
+        ],
+    }
+    with pytest.raises(CloseConnection, match="1 partition.*not_leader_or_follower"):
+        call(node, 0, 10, request)
 
 
 def test_a_list_offsets_on_a_node_that_is_not_ready_answers_not_leader_or_follower() -> None:
