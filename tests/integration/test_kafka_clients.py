@@ -523,3 +523,152 @@ def test_a_produce_to_a_follower_is_refused_with_the_current_leader(
     assert [(e.node_id, e.port) for e in response.node_endpoints] == [
         (leader.node_id, kafka_port(kafka_cluster, leader))
     ]
+
+
+def _connect(port: int, source: str = "127.0.0.1") -> socket.socket:
+    """A connection to the node from ``source`` (any 127.x address is this host's loopback:
+    a test's own peer address, so no other test's connections count with it)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(DEADLINE_S)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def _closed(s: socket.socket) -> bool:
+    """Whether the node closed the connection (read to its end; a reset counts)."""
+    try:
+        while True:
+            if not s.recv(65536):
+                return True
+    except ConnectionResetError:
+        return True
+
+
+def _answer(s: socket.socket) -> bytes | None:
+    """The next response frame's bytes after its size, or None when the node closed."""
+    prefix = _read(s, 4)
+    return None if prefix is None else _read(s, struct.unpack(">i", prefix)[0])
+
+
+def _fetch_v4_naming(partitions: int) -> bytes:
+    """A Fetch v4 frame naming ``partitions`` partitions of topic "x" (16 bytes each)."""
+    head = struct.pack(">hhih", 1, 4, 99, 3) + b"raw"
+    body = struct.pack(">iiiib", -1, 0, 1, 1_000_000, 0)
+    body += struct.pack(">ih", 1, 1) + b"x" + struct.pack(">i", partitions)
+    body += b"".join(struct.pack(">iqi", i, 0, 1 << 20) for i in range(partitions))
+    return struct.pack(">i", len(head) + len(body)) + head + body
+
+
+def test_requests_other_than_produce_are_refused_above_4_mib_or_100k_array_elements(
+    kafka_cluster: Cluster,
+) -> None:
+    # Our parsing is Python in the event loop (a 10 MiB Fetch of 650k partitions stopped a
+    # node for 15 s): only Produce may be larger than 4 MiB, and no request names more than
+    # 100k elements.
+    from kio.schema.produce.v10.request import (
+        PartitionProduceData,
+        ProduceRequest,
+        TopicProduceData,
+    )
+
+    create_topic(kafka_cluster.nodes[0], "big")
+    leader = leader_of(kafka_cluster, "big")
+    port = kafka_port(kafka_cluster, leader)
+    # A 5 MiB Fetch is refused from its header: the node reads no more of it.
+    with _connect(port) as s:
+        s.sendall(struct.pack(">ihhih", 5 * 1024 * 1024, 1, 4, 99, 3) + b"raw")
+        assert _closed(s)
+    # A Fetch of 100,001 partitions (1.6 MiB) is refused before it is decoded; 1,000 are
+    # answered (the topic does not exist: each partition's error).
+    assert _exchange(port, _fetch_v4_naming(100_001)) is None
+    answer = _exchange(port, _fetch_v4_naming(1_000))
+    assert answer is not None
+    fetched, _ = entity_reader(load_response_schema(1, 4))(answer, 4)
+    assert len(fetched.responses[0].partitions) == 1_000
+    # A 5 MiB Produce is read and answered (its batch is above max.message.bytes).
+    records = build_batch([NewRecord(b"k", b"v" * (5 * 1024 * 1024), 1)])
+    request = ProduceRequest(
+        transactional_id=None,
+        acks=-1,
+        timeout=datetime.timedelta(seconds=10),
+        topic_data=(
+            TopicProduceData(
+                name="big", partition_data=(PartitionProduceData(index=0, records=records),)
+            ),
+        ),
+    )
+    answer = _exchange(port, _request(0, 10, request))
+    assert answer is not None
+    response, _ = entity_reader(load_response_schema(0, 10))(answer, 5)
+    [partition] = response.responses[0].partition_responses
+    assert partition.error_code.name in ("message_too_large", "record_list_too_large")
+    assert _api_versions(port).error_code.name == "none"
+
+
+def test_slow_senders_of_big_frames_hold_only_the_bytes_they_sent(
+    kafka_cluster: Cluster,
+) -> None:
+    # Two frames announcing 100 MiB each would take all of queued.max.request.bytes (200 MiB)
+    # if the budget were reserved from the size prefix: while they trickle in, another
+    # client's ApiVersions must still be answered.
+    from kio.schema.api_versions.v3.request import ApiVersionsRequest
+
+    port = kafka_port(kafka_cluster, kafka_cluster.nodes[2])
+    hogs = [_connect(port, "127.0.0.3") for _ in range(2)]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        for h in hogs:
+            h.sendall(struct.pack(">ihhih", 100 * 1024 * 1024, 0, 10, 1, 3) + b"raw")
+        while not stop.wait(2.0):
+            for h in hogs:
+                h.sendall(b"\0" * 65536)
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    sender.start()
+    try:
+        time.sleep(1.0)  # the announcements are in before the victim asks
+        request = _request(
+            18, 3, ApiVersionsRequest(client_software_name="raw", client_software_version="1")
+        )
+        answer = _exchange(port, request)  # times out (DEADLINE_S) if locked out
+        assert answer is not None and struct.unpack(">i", answer[:4]) == (7,)
+        # The hogs are still being read (slow, not refused).
+        for h in hogs:
+            h.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                h.recv(1)
+    finally:
+        stop.set()
+        sender.join()
+        for h in hogs:
+            h.close()
+
+
+def test_one_address_cannot_take_every_connection(kafka_cluster: Cluster) -> None:
+    # max.connections.per.ip (200 by default): the 201st connection from one address is
+    # closed at once; another address is still served.
+    from kio.schema.api_versions.v3.request import ApiVersionsRequest
+
+    port = kafka_port(kafka_cluster, kafka_cluster.nodes[0])
+    request = _request(
+        18, 3, ApiVersionsRequest(client_software_name="raw", client_software_version="1")
+    )
+    held: list[socket.socket] = []
+    try:
+        for _ in range(200):
+            s = _connect(port, "127.0.0.5")
+            held.append(s)
+            s.sendall(request)
+            assert _answer(s) is not None  # answered: the connection was let in
+        one_more = _connect(port, "127.0.0.5")
+        held.append(one_more)
+        assert _closed(one_more)
+        other = _connect(port, "127.0.0.6")
+        held.append(other)
+        other.sendall(request)
+        assert _answer(other) is not None
+    finally:
+        for s in held:
+            s.close()
