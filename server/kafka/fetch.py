@@ -146,6 +146,12 @@ def _wants(ctx: RequestContext, request: Any) -> tuple[list[Slot], list[tuple[st
                 )
                 slots.append(Slot(None, name, by_id, p.partition, {"error_code": code}))
                 continue
+            if int(p.partition) not in topic.partitions:
+                # Answered as an error only, never kept in a fetch session: a client naming
+                # 100k partitions that do not exist must not grow the node's memory.
+                code = ErrorCode.unknown_topic_or_partition
+                slots.append(Slot(None, name, topic.topic_id, p.partition, {"error_code": code}))
+                continue
             want = FetchWant(
                 topic.name,
                 int(p.partition),
