@@ -290,7 +290,9 @@ async def _read_all(
     goes unseen."""
     size = 0
     errors = False
-    for slot in slots:
+    for i, slot in enumerate(slots):
+        if i and not i % limits.YIELD_EVERY_PARTITIONS:
+            await asyncio.sleep(0)  # a fetch of many partitions lets the other connections in
         want = slot.want
         if want is None:
             errors = True

@@ -48,3 +48,7 @@ REQUEST_ARRAY_ELEMENTS_MAX = 100_000
 # hold its connection for ever. The same bound is given to writing an answer out, so a client
 # that stops reading does not pin its answer in memory (Kafka has neither; ours is stricter).
 FRAME_TRANSFER_MIN_BYTES_PER_S = 256 * 1024
+
+# A handler walking a request's partitions gives the event loop to the others every this many
+# (a Fetch of 100k partitions is otherwise one slice of Python time).
+YIELD_EVERY_PARTITIONS = 1000
