@@ -75,7 +75,7 @@ def test_a_header_that_does_not_parse_is_a_frame_error(frame: bytes) -> None:
         frames.parse_header(frame, 2)
 
 
-def test_a_body_must_end_the_frame() -> None:
+def test_bytes_after_the_body_are_ignored_as_kafka_ignores_them() -> None:
     body = io.BytesIO()
     request = MetadataRequest(
         topics=None, allow_auto_topic_creation=False, include_topic_authorized_operations=False
@@ -83,8 +83,8 @@ def test_a_body_must_end_the_frame() -> None:
     entity_writer(MetadataRequest)(body, request)
     frame = b"HEAD" + body.getvalue()
     assert frames.decode(MetadataRequest, frame, 4) == request
-    with pytest.raises(FrameError, match="bytes follow the request body"):
-        frames.decode(MetadataRequest, frame + b"x", 4)
+    # librdkafka 2.16's Metadata v13 for all topics (AdminClient.list_topics), as sent.
+    assert frames.decode(MetadataRequest, frame + b"\x01\x00\x00", 4) == request
     with pytest.raises(FrameError, match="reaches past the request's end"):
         frames.decode(MetadataRequest, frame[:-2], 4)
 
