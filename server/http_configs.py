@@ -121,6 +121,7 @@ _BROKER_FIELDS: dict[str, Callable[[NodeConfig], object]] = {
     "socket.request.max.bytes": lambda c: c.socket_request_max_bytes,
     "queued.max.request.bytes": lambda c: c.queued_max_request_bytes,
     "max.connections": lambda c: c.max_connections,
+    "max.connections.per.ip": lambda c: c.max_connections_per_ip,
     "connections.max.idle.ms": lambda c: c.connections_max_idle_ms,
     "http.request.read.timeout.ms": lambda c: c.request_read_timeout_ms,
     "auto.leader.rebalance.enable": lambda c: c.auto_leader_rebalance_enable,

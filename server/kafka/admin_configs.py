@@ -99,6 +99,7 @@ BROKER_CONFIG_TYPES: dict[str, int] = {
     "socket.request.max.bytes": INT,
     "queued.max.request.bytes": LONG,
     "max.connections": INT,
+    "max.connections.per.ip": INT,
     "connections.max.idle.ms": LONG,
     "http.request.read.timeout.ms": INT,
     "auto.leader.rebalance.enable": BOOLEAN,
