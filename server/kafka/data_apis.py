@@ -27,7 +27,7 @@ from typing import Any
 from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
-from client.protocol import NOT_ENOUGH_REPLICAS, ApiError
+from client.protocol import NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, ApiError
 from kraft.records import CLUSTER_RESOURCE_NAME
 from server.auto_topics import INTERNAL_TOPICS, ensure_topic
 from server.http_batches import append_producer_batch
@@ -261,6 +261,11 @@ async def _produce_partition(
         if error.kind is NOT_ENOUGH_REPLICAS:
             # Appended, then the ISR shrank below min.insync.replicas (Kafka's distinct code).
             code = ErrorCode.not_enough_replicas_after_append
+        elif error.kind is REQUEST_TIMED_OUT and not partition.is_leader:
+            # Leadership moved while the records waited (Kafka's DelayedProduce answers this,
+            # retriable: the producer refreshes its metadata and sends again to the new leader,
+            # where an idempotent producer's batch is a duplicate or appended once).
+            code = ErrorCode.not_leader_or_follower
         answer.update(error_code=code, error_message=error_message(error))
 
 

@@ -326,3 +326,39 @@ def test_a_fetch_session_keeps_only_partitions_that_exist() -> None:
     }
     session = sessions_of(cast(Node, node)).table.get(response.session_id)
     assert session is not None and list(session.partitions) == [(ORDERS, 0)]
+
+
+def test_an_acks_all_produce_whose_leader_moved_while_it_waited_is_not_leader_or_follower(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Kafka's DelayedProduce answers NOT_LEADER_OR_FOLLOWER (retriable: the producer refreshes
+    # its metadata and sends again), not a timeout, when leadership moves during the wait.
+    from server.kafka import data_apis
+
+    def appended(leading: bool) -> Any:
+        async def append(*_args: Any) -> Any:
+            partition = SimpleNamespace(is_leader=leading, log=SimpleNamespace(log_start_offset=0))
+            error = ApiError(REQUEST_TIMED_OUT, "appended but not committed; outcome unknown")
+            info = SimpleNamespace(first_offset=7)
+            return partition, SimpleNamespace(infos=[info], commit_error=error)
+
+        return append
+
+    request = {
+        "acks": -1,
+        "timeout": datetime.timedelta(seconds=5),
+        "topic_data": [
+            {
+                "name": ORDERS,
+                "partition_data": [
+                    {"index": 0, "records": build_batch([NewRecord(b"k", b"v", 1)])}
+                ],
+            }
+        ],
+    }
+    monkeypatch.setattr(data_apis, "append_producer_batch", appended(False))
+    moved = _partition(call(FakeNode(metadata()), 0, 10, request))
+    assert moved.error_code is ErrorCode.not_leader_or_follower
+    monkeypatch.setattr(data_apis, "append_producer_batch", appended(True))
+    late = _partition(call(FakeNode(metadata()), 0, 10, request))
+    assert late.error_code is ErrorCode.request_timed_out
