@@ -52,3 +52,11 @@ FRAME_TRANSFER_MIN_BYTES_PER_S = 256 * 1024
 # A handler walking a request's partitions gives the event loop to the others every this many
 # (a Fetch of 100k partitions is otherwise one slice of Python time).
 YIELD_EVERY_PARTITIONS = 1000
+
+# The partitions one consumer fetch session holds (Kafka has no such bound, only its cache's
+# slots): with FETCH_SESSIONS_MAX sessions, a session per connection naming every partition
+# of a big cluster would hold sessions x partitions entries (~0.5 KB each). 10,000 is the
+# partitions of the largest topic a node takes (server/limits.PARTITIONS_PER_TOPIC_MAX): a
+# consumer reading all of one topic from one node still gets a session. A full request naming
+# more is answered sessionless (session id 0), as Kafka answers when it cannot cache a session.
+FETCH_SESSION_PARTITIONS_MAX = 10_000
