@@ -29,7 +29,9 @@ full session again (:meth:`FollowerSession.reset`); so it does after any failed 
 whose effect on the leader it cannot know.
 
 Limits: a leader keeps one session per follower (a new one replaces the follower's previous
-one) and at most ``sessions_max`` in all, evicting the least recently used.
+one) and at most ``sessions_max`` in all, evicting the least recently used; a session holds at
+most ``partitions_max`` partitions, and a request that would take it above gets none: it is
+answered sessionless (session id 0, Kafka's answer when it cannot cache a session).
 
 Epochs count 1, 2, ... up to 2^31 - 1 and wrap to 1, as Kafka's FetchMetadata.nextEpoch.
 """
@@ -116,6 +118,12 @@ class LeaderSession(Generic[W]):
     # follows new partitions here); 0, no epoch of an incremental request, for none.
     end_poll_epoch: int = 0
 
+    def move_to_end(self, key: Key) -> None:
+        """Puts a held partition last in the session's order (the order answers read in)."""
+        cached = self.partitions.pop(key, None)
+        if cached is not None:
+            self.partitions[key] = cached
+
     def take_dirty(self) -> list[Key]:
         """The dirty partitions, now clean: all of them in the request's order for the first
         answer, else sorted (an answer's order does not depend on hashing)."""
@@ -134,6 +142,9 @@ class SessionTable(Generic[W]):
 
     sessions_max: int
     new_session_id: Callable[[], int]  # random, nonzero: ids do not survive a restart
+    # Partitions one session may hold (None: no bound, a follower's sessions hold what it
+    # follows here). A request that would take a session above it gets no session (below).
+    partitions_max: int | None = None
     _sessions: dict[int, LeaderSession[W]] = field(default_factory=dict)  # oldest use first
     _by_replica: dict[int, int] = field(default_factory=dict)
     _by_key: dict[Key, set[int]] = field(default_factory=dict)
@@ -165,8 +176,10 @@ class SessionTable(Generic[W]):
         now_ms: int,
     ) -> tuple[LeaderSession[W] | None, list[LeaderSession[W]]]:
         """Takes a request's session fields: returns the session to answer from (None for a
-        sessionless request) and the sessions closed on the way (their partitions lose a
-        follower's fetch state). Raises SessionError for an unknown session or wrong epoch."""
+        sessionless request, and for one that would hold more than ``partitions_max``
+        partitions: its session, if any, is closed) and the sessions closed on the way (their
+        partitions lose a follower's fetch state). Raises SessionError for an unknown session
+        or wrong epoch."""
         closed: list[LeaderSession[W]] = []
         if session_epoch <= FULL_EPOCH:
             mine = self._sessions.get(session_id)
@@ -177,6 +190,10 @@ class SessionTable(Generic[W]):
             previous = self.of_replica(replica_id)
             if previous is not None:
                 closed.append(self.close(previous))
+            if self._too_many(len({key_of(w) for w in partitions})):
+                # Kafka's answer when its cache cannot take a session: none (session id 0),
+                # the request answered sessionless; the client's next request is full again.
+                return None, closed
             while len(self._sessions) >= self.sessions_max:
                 closed.append(self.close(next(iter(self._sessions.values()))))
             return self._open(replica_id, partitions, now_ms), closed
@@ -199,10 +216,19 @@ class SessionTable(Generic[W]):
             session.dirty.discard(key)
         for want in partitions:
             self._hold(session, want, now_ms)
+        if self._too_many(len(session.partitions)):
+            # The session ends and the request is answered sessionless (session id 0), as
+            # Kafka ends a session an incremental request leaves empty: the client's next
+            # request is full, and gets no session while it names too many partitions.
+            closed.append(self.close(session))
+            return None, closed
         session.epoch = next_epoch(session.epoch)
         session.last_fetch_ms = now_ms
         self._sessions[session.session_id] = self._sessions.pop(session.session_id)  # newest
         return session, closed
+
+    def _too_many(self, partitions: int) -> bool:
+        return self.partitions_max is not None and partitions > self.partitions_max
 
     def changed(self, key: Key) -> list[LeaderSession[W]]:
         """A partition has news (or may have): it is dirty in every session holding it;

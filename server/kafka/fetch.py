@@ -7,8 +7,12 @@ A request names partitions with a fetch offset and a partition_max_bytes each, a
 whole answer max_bytes, min_bytes and max_wait_ms. The answer holds, per partition, the
 batches from the one holding the fetch offset up to the high watermark
 (``http_batches.read_batches``, the binary HTTP fetch's read), the high watermark, the last
-stable offset (the high watermark: no transactions) and the log start offset, or an error:
-UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID, TOPIC_AUTHORIZATION_FAILED, NOT_LEADER_OR_FOLLOWER
+stable offset (the high watermark: no transactions) and the log start offset, or an error, in
+Kafka's order (KafkaApis.handleFetchRequest): UNKNOWN_TOPIC_ID for an id the node does not
+know; TOPIC_AUTHORIZATION_FAILED without READ on the topic, whether or not it or the partition
+exists (existence is not told); UNKNOWN_TOPIC_OR_PARTITION; INCONSISTENT_TOPIC_ID for a
+session's partition named by a topic id (v13+) whose name is now another topic's (deleted and
+recreated: the new log is not served from the old one's offset); NOT_LEADER_OR_FOLLOWER
 (with the current leader; also while this node is not ready or the replica is still opening:
 never LEADER_NOT_AVAILABLE, which the Java consumer cannot take), FENCED_LEADER_EPOCH /
 UNKNOWN_LEADER_EPOCH against the request's current leader epoch, OFFSET_OUT_OF_RANGE outside
@@ -28,9 +32,15 @@ session's id and next epoch) names only partitions whose fetch state changed, pl
 ones; the answer then holds only partitions with news (records, a new high watermark or log
 start offset, an error), the first answer every one. A sessionless request (epoch -1) is the
 old full fetch. An unknown session or a wrong epoch is a top-level FETCH_SESSION_ID_NOT_FOUND
-or INVALID_FETCH_SESSION_EPOCH; the client then starts a full session. Here a session belongs
-to its connection and ends with it (Kafka's outlive their connection; a client that reconnects
-starts a full one, which the protocol allows at any time).
+or INVALID_FETCH_SESSION_EPOCH; the client then starts a full session. An incremental answer
+moves the partitions that returned records to the end of the session (Kafka's rule), so under
+max_bytes the next answer serves the others first and none is starved. A session holds at most
+FETCH_SESSION_PARTITIONS_MAX partitions: a full request naming more gets no session (session
+id 0, answered sessionless: Kafka's answer when it cannot cache one); an incremental one that
+would take it above ends the session and is answered sessionless, as Kafka ends a session an
+incremental request empties. Here a session belongs to its connection and ends with it
+(Kafka's outlive their connection; a client that reconnects starts a full one, which the
+protocol allows at any time).
 
 Follower fetches (a replica id) are Kafka's replication, which this listener does not serve:
 the connection closes, as for an API it does not have.
@@ -49,8 +59,16 @@ from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
 from client.protocol import ApiError
+from kraft.state import MetadataState
 from server.clock import SYSTEM_CLOCK
-from server.fetch_sessions import FULL_EPOCH, SESSIONLESS_EPOCH, Cached, SessionError, SessionTable
+from server.fetch_sessions import (
+    FULL_EPOCH,
+    SESSIONLESS_EPOCH,
+    Cached,
+    LeaderSession,
+    SessionError,
+    SessionTable,
+)
 from server.http_batches import read_batches, records_in
 from server.http_records import check_fetch_offset
 from server.kafka import limits
@@ -81,15 +99,22 @@ class FetchWant:
     fetch_offset: int
     current_leader_epoch: int
     partition_max_bytes: int
+    # Named by topic id (Fetch v13+): the id is the partition's identity, and a session's
+    # partition whose topic was deleted and recreated under its name is not the new one.
+    by_id: bool = False
 
 
 class ConsumerSessions:
     """A node's consumer fetch sessions, each owned by the connection that opened it."""
 
-    def __init__(self, sessions_max: int = limits.FETCH_SESSIONS_MAX) -> None:
+    def __init__(
+        self,
+        sessions_max: int = limits.FETCH_SESSIONS_MAX,
+        partitions_max: int = limits.FETCH_SESSION_PARTITIONS_MAX,
+    ) -> None:
         rng = random.Random()
         self.table: SessionTable[FetchWant] = SessionTable(
-            sessions_max, lambda: rng.randrange(1, 2**31)
+            sessions_max, lambda: rng.randrange(1, 2**31), partitions_max
         )
 
     def connection_closed(self, connection_id: int) -> None:
@@ -125,11 +150,21 @@ class Slot:
     named: bool = True  # named in this request (an incremental answer names it if it changed)
 
 
-def _wants(ctx: RequestContext, request: Any) -> tuple[list[Slot], list[tuple[str, int]]]:
-    """The partitions the request names (slots in order; unknown topics answer an error) and
-    the partitions it forgets (incremental requests)."""
+def _wants(
+    ctx: RequestContext, request: Any
+) -> tuple[list[Slot], list[tuple[str, int]], set[tuple[str, int]]]:
+    """The partitions the request names (slots in order; unknown topics and partitions answer
+    an error), the partitions it forgets (incremental requests), and the forgotten ones named
+    by a topic id the metadata no longer has (id, partition): a session may hold them."""
     state = ctx.node.quorum.snapshot_state()
     slots: list[Slot] = []
+    readable: dict[str, bool] = {}
+
+    def may_read(topic: str) -> bool:
+        if topic not in readable:
+            readable[topic] = authorize(ctx, "READ", "TOPIC", topic)
+        return readable[topic]
+
     for t in request.topics:
         by_id = topic_id_text(getattr(t, "topic_id", None))
         name: str | None = getattr(t, "topic", None)
@@ -138,19 +173,26 @@ def _wants(ctx: RequestContext, request: Any) -> tuple[list[Slot], list[tuple[st
             name = None if found is None else found.name
         topic = None if name is None else state.topics.get(name)
         for p in t.partitions:
-            if topic is None:
+            if name is None:  # an unknown id names no topic to authorize: Kafka's order
                 code = (
                     ErrorCode.unknown_topic_id
                     if by_id is not None
                     else ErrorCode.unknown_topic_or_partition
                 )
-                slots.append(Slot(None, name, by_id, p.partition, {"error_code": code}))
+                slots.append(Slot(None, None, by_id, p.partition, {"error_code": code}))
                 continue
-            if int(p.partition) not in topic.partitions:
+            if topic is None or int(p.partition) not in topic.partitions:
+                # READ first, as Kafka's KafkaApis.handleFetchRequest: a principal that may not
+                # read the topic learns nothing of whether it (or the partition) exists.
                 # Answered as an error only, never kept in a fetch session: a client naming
                 # 100k partitions that do not exist must not grow the node's memory.
-                code = ErrorCode.unknown_topic_or_partition
-                slots.append(Slot(None, name, topic.topic_id, p.partition, {"error_code": code}))
+                code = (
+                    ErrorCode.unknown_topic_or_partition
+                    if may_read(name)
+                    else ErrorCode.topic_authorization_failed
+                )
+                topic_id = by_id if topic is None else topic.topic_id
+                slots.append(Slot(None, name, topic_id, p.partition, {"error_code": code}))
                 continue
             want = FetchWant(
                 topic.name,
@@ -159,18 +201,33 @@ def _wants(ctx: RequestContext, request: Any) -> tuple[list[Slot], list[tuple[st
                 int(p.fetch_offset),
                 int(getattr(p, "current_leader_epoch", -1)),
                 max(int(p.partition_max_bytes), 0),
+                by_id is not None,
             )
             slots.append(Slot(want, topic.name, topic.topic_id, want.partition, {}))
     forgotten: list[tuple[str, int]] = []
+    forgotten_ids: set[tuple[str, int]] = set()
     for f in getattr(request, "forgotten_topics_data", ()):
         by_id = topic_id_text(getattr(f, "topic_id", None))
         name = getattr(f, "topic", None)
         if by_id is not None:
             found = state.topic_by_id(by_id)
             name = None if found is None else found.name
+            if found is None:
+                forgotten_ids.update((by_id, int(i)) for i in f.partitions)
         if name is not None:
             forgotten.extend((name, int(i)) for i in f.partitions)
-    return slots, forgotten
+    return slots, forgotten, forgotten_ids
+
+
+def _forgotten_by_old_id(
+    session: LeaderSession[FetchWant] | None, ids: set[tuple[str, int]]
+) -> list[tuple[str, int]]:
+    """The session's partitions that ``ids`` (topic id, partition) forget: a client forgets a
+    partition by the id it fetched it under, which the metadata may not know any more (the
+    topic was deleted, perhaps recreated under its name)."""
+    if session is None or not ids:
+        return []
+    return [key for key, c in session.partitions.items() if (c.want.topic_id, key[1]) in ids]
 
 
 def _replica_id(request: Any) -> int:
@@ -187,13 +244,17 @@ async def fetch(ctx: RequestContext, request: Any) -> Any:
             f"a fetch from replica {replica}: Kafka's replication is not served on this listener"
         )
     node = ctx.node
-    slots, forgotten = _wants(ctx, request)
+    slots, forgotten, forgotten_ids = _wants(ctx, request)
     session_id = int(getattr(request, "session_id", 0))
     session_epoch = int(getattr(request, "session_epoch", SESSIONLESS_EPOCH))
     incremental = session_epoch > FULL_EPOCH
     session = None
     if session_epoch != SESSIONLESS_EPOCH or session_id != 0:
         sessions = sessions_of(node).table
+        if incremental and forgotten_ids:
+            held = sessions.get(session_id)
+            if held is not None and held.replica_id == ctx.connection_id:
+                forgotten += _forgotten_by_old_id(held, forgotten_ids)
         try:
             session, _closed = sessions.begin(
                 ctx.connection_id,
@@ -238,6 +299,12 @@ async def fetch(ctx: RequestContext, request: Any) -> Any:
             slot.answer["aborted_transactions"] = []  # no transactions: none was aborted
     if session is not None and incremental:
         slots = [s for s in slots if _has_news(s, session.partitions)]
+        for s in slots:
+            if s.want is not None and s.answer.get("records"):
+                # Kafka's rule (FetchSession's incremental PartitionIterator): a partition that
+                # returned records goes to the end of the session, so that the next answer's
+                # max_bytes goes first to the others and none is starved.
+                session.move_to_end((s.want.topic, s.want.partition))
     if session is not None:
         for s in slots:
             cached = (
@@ -290,6 +357,8 @@ async def _read_all(
     goes unseen."""
     size = 0
     errors = False
+    state = ctx.node.quorum.snapshot_state()
+    readable: dict[str, bool] = {}
     for i, slot in enumerate(slots):
         if i and not i % limits.YIELD_EVERY_PARTITIONS:
             await asyncio.sleep(0)  # a fetch of many partitions lets the other connections in
@@ -300,8 +369,17 @@ async def _read_all(
         answer: dict[str, Any] = {}
         slot.answer = answer
         try:
-            if not authorize(ctx, "READ", "TOPIC", want.topic):
+            if want.topic not in readable:
+                readable[want.topic] = authorize(ctx, "READ", "TOPIC", want.topic)
+            if not readable[want.topic]:
                 answer["error_code"] = ErrorCode.topic_authorization_failed
+                errors = True
+                continue
+            if want.by_id and _recreated(state, want):
+                # Kafka's ReplicaManager.readFromLog: the session's topic id is not the log's
+                # (the topic was deleted and recreated under its name). The new log is never
+                # served from the old one's offset; the client refreshes its metadata.
+                answer["error_code"] = ErrorCode.inconsistent_topic_id
                 errors = True
                 continue
             partition = await serving_leader(
@@ -325,6 +403,16 @@ async def _read_all(
         size += len(data)
         answer.update(_partition_fields(partition, data, parts))
     return size, errors
+
+
+def _recreated(state: MetadataState, want: FetchWant) -> bool:
+    """Whether the want's topic name now belongs to another topic id that has its partition
+    (a deleted topic with no successor is the partition lookup's UNKNOWN_TOPIC_OR_PARTITION,
+    as Kafka answers a session's partition whose topic it no longer has)."""
+    topic = state.topics.get(want.topic)
+    return (
+        topic is not None and topic.topic_id != want.topic_id and want.partition in topic.partitions
+    )
 
 
 def _partition_fields(partition: Partition, data: bytes, parts: list[bytes]) -> dict[str, Any]:
