@@ -14,6 +14,11 @@ Dispatch, Kafka's rules (``RequestContext.parseRequest`` and ``KafkaApis`` in Ka
   newer than us sends its newest ApiVersions first, and gets a v0 answer with
   UNSUPPORTED_VERSION and our ranges, from which it picks a version both know (KIP-511);
 - a body that does not parse, or leaves bytes after it, closes the connection.
+
+A handler's "ordered part" is what must run before the connection's next request starts
+(server/kafka/listener.py pipelines a connection's requests): all of it, unless the handler
+calls ``ctx.release_order()`` earlier. Only Produce does, once its batches are appended and
+only its acks=all wait for the high watermark is left.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kio.index import load_request_schema, load_response_schema
@@ -42,6 +47,10 @@ if TYPE_CHECKING:
 API_VERSIONS_KEY = 18
 
 
+def _nothing() -> None:
+    """A request's ordered part ended outside a listener: nothing waits for it."""
+
+
 @dataclass(frozen=True)
 class RequestContext:
     """What a handler knows of the request besides its body."""
@@ -56,6 +65,9 @@ class RequestContext:
     # The listener's number for the connection the request came on (its fetch sessions
     # live as long as it does); 0 for a request made outside a listener (tests).
     connection_id: int = 0
+    # Ends the request's ordered part early: the connection's next request may start while
+    # this one finishes (module docstring). Without a listener, nothing waits on it.
+    release_order: Callable[[], None] = field(default=_nothing)
 
 
 # A kio request dataclass in, the kio response dataclass of the same version out.
@@ -147,9 +159,11 @@ async def dispatch(
     client_host: str,
     connection_id: int = 0,
     principal: str = ANONYMOUS,
+    release_order: Callable[[], None] | None = None,
 ) -> Dispatched:
     """Answers one request frame (the bytes after its size prefix). Raises FrameError when the
-    connection must close (module docstring)."""
+    connection must close (module docstring). ``release_order`` is called when the request's
+    ordered part is over, if the handler ends it before its answer (``ctx.release_order``)."""
     api_key, api_version, correlation_id = frames.peek(frame)
     spec = table.specs.get(api_key)
     if spec is None:
@@ -183,6 +197,7 @@ async def dispatch(
         principal,
         client_host,
         connection_id,
+        release_order or _nothing,
     )
     response = await spec.handler(ctx, request)
     if response is None:

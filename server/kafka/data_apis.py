@@ -9,7 +9,9 @@ describes its answer as plain values for :func:`server.kafka.entities.build`.
   HTTP produce does); with an authorizer, DESCRIBE filters the topics (CREATE for creation).
 - Produce: each partition's batch through ``http_batches.append_producer_batch`` (the binary
   HTTP produce's path: Kafka's checks, the idempotent producer's sequence rules, acks), the
-  partitions concurrently; acks=0 gets no response at all, as in Kafka.
+  partitions concurrently; acks=0 gets no response at all, as in Kafka. An acks=all Produce
+  ends its ordered part (``RequestContext.release_order``) once every batch is appended, and
+  waits for the high watermark while the connection's next request starts.
 - ListOffsets: ``http_records.find_offset`` (the HTTP offsets lookup) for earliest, latest,
   a timestamp and the max timestamp; Kafka's answers for the tiered-storage lookups of a log
   that has no tiered storage.
@@ -22,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
@@ -54,6 +57,9 @@ from server.kafka.metadata import (
     topic_error,
 )
 from server.kafka.replicas import error_fields, node_endpoints, partition_code, serving_leader
+
+if TYPE_CHECKING:
+    from server.partition import Partition
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +213,13 @@ async def produce(ctx: RequestContext, request: Any) -> Any:
                 work.append(
                     _produce_partition(ctx, name, p.index, p.records, acks, timeout_ms, answer)
                 )
-    await asyncio.gather(*work)
+    appended = await asyncio.gather(*work)
+    if acks == "all":
+        # Every batch is appended (or refused): the connection's next request may start while
+        # these wait for the high watermark, and appends after them on the connection land
+        # after them (the listener starts requests in order).
+        ctx.release_order()
+        await asyncio.gather(*(wait() for wait in appended if wait is not None))
     if acks == "0":
         # Kafka sends nothing back to acks=0, but closes the connection when any partition
         # failed (a leader moved, a topic gone): the client's only way to learn of it.
@@ -243,19 +255,38 @@ async def _produce_partition(
     acks: str,
     timeout_ms: int,
     answer: dict[str, Any],
-) -> None:
+) -> Callable[[], Awaitable[None]] | None:
+    """Appends one partition's batch and fills ``answer``; for acks=all, returns the wait for
+    the high watermark to pass it (which completes ``answer``), so the request's ordered part
+    ends at the append (RequestContext.release_order). None when there is nothing to wait for."""
     node = ctx.node
     try:
         node.require_ready()
+        # acks=all with no time: append_producer_batch returns once appended (its wait, with
+        # no time, ends at once); the real wait is the returned one.
         partition, result = await append_producer_batch(
-            node, topic, index, records or b"", acks, timeout_ms / 1000
+            node, topic, index, records or b"", acks, 0.0 if acks == "all" else timeout_ms / 1000
         )
     except ApiError as e:
         answer.update(error_fields(node.quorum.snapshot_state(), topic, index, e))
-        return
+        return None
     answer["base_offset"] = result.infos[0].first_offset
+    if acks != "all":
+        _answer_appended(answer, partition, result.commit_error)
+        return None
+
+    async def wait() -> None:
+        last = result.infos[-1].last_offset
+        await partition.wait_for_high_watermark_above(last, timeout_ms / 1000)
+        _answer_appended(answer, partition, partition.acks_all_error(last))
+
+    return wait
+
+
+def _answer_appended(answer: dict[str, Any], partition: Partition, error: ApiError | None) -> None:
+    """Fills the answer of a partition's appended batch: its log start, and why it is not
+    acknowledged if it is not (``error``: what the acks wait ended with)."""
     answer["log_start_offset"] = partition.log.log_start_offset
-    error = result.commit_error
     if error is not None:
         code = partition_code(error)
         if error.kind is NOT_ENOUGH_REPLICAS:

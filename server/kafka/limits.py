@@ -30,6 +30,15 @@ PRODUCE_TIMEOUT_MS_MAX = 300_000
 # A request error's message (error_message fields) is cut to this many characters.
 ERROR_MESSAGE_CHARS_MAX = 500
 
+# Requests of one connection in flight at once (read and started, not yet answered): the
+# listener reads no further frame of the connection until one is answered, so TCP holds the
+# rest back. Kafka's broker serves one at a time; its clients pipeline (Java's producer 5,
+# librdkafka up to 1,000,000). Our acks=all produce waits 10-18 ms for the followers' fsync, so
+# a producer's next requests start meanwhile; 16 covers librdkafka's one request per
+# linger.ms=5 through an 80 ms wait. The bytes they hold count in queued.max.request.bytes, as
+# every frame's do; this bound keeps one connection from taking all of it with waiting requests.
+REQUESTS_IN_FLIGHT_MAX = 16
+
 # A request of any API but Produce is at most this large; a larger one closes the connection
 # from its header, before the rest of its body is read. Kafka has no such cap (only
 # socket.request.max.bytes, for every API), but Kafka's parsing is fast: ours walks and decodes

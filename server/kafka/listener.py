@@ -1,8 +1,17 @@
 """The KAFKA listener: Kafka's binary protocol over TCP, in the node's event loop.
 
-One task per connection reads a frame, answers it, and only then reads the next: requests
-on a connection are answered one at a time, in order (Kafka's broker mutes a connection while
-a request of it is in flight). A Produce with acks=0 gets no answer, as in Kafka.
+A connection's requests are pipelined, keeping Kafka's order. Its reader reads the next frame
+while earlier requests are in flight, and starts each request once the one before it has done
+its "ordered part" (server/kafka/apis.py): all of its handler, but for an acks=all Produce,
+whose ordered part ends when its batches are appended, so its wait for the high watermark
+(the followers' fetch and fsync) overlaps the next requests. Appends of one connection thus
+happen in its order (an idempotent producer's sequences arrive in order), and a Fetch or a
+group join runs alone as in Kafka (whose broker mutes a connection while a request of it is in
+flight). Its writer writes the answers in request order, whatever order they finish in. At
+most REQUESTS_IN_FLIGHT_MAX requests are in flight. A request that fails (the connection must
+close), or bad input, stops the reader, and the connection closes once the answers before it
+are written; a client that goes away cancels its requests in flight (an append done stays: the
+producer's retry of it is a duplicate). A Produce with acks=0 gets no answer, as in Kafka.
 
 Limits, Kafka's (the settings are the node's, shared with the HTTP listener's):
 
@@ -17,7 +26,8 @@ Limits, Kafka's (the settings are the node's, shared with the HTTP listener's):
   connection closes (Kafka's memory pool waits for ever: a slow sender could lock others out);
 - ``max.connections.per.ip`` then ``max.connections``: a connection beyond either is closed
   at once;
-- ``connections.max.idle.ms``: a connection with no request for this long is closed;
+- ``connections.max.idle.ms``: a connection with no request for this long, and none in
+  flight, is closed;
 - ``http.request.read.timeout.ms``: each part of a frame's body must arrive within it, and
   the whole frame within it plus FRAME_TRANSFER_MIN_BYTES_PER_S (a frame cut off or trickled
   does not hold its buffer for ever); an answer must be read by the client in the same time,
@@ -29,16 +39,25 @@ Limits, Kafka's (the settings are the node's, shared with the HTTP listener's):
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 from server.byte_budget import ByteBudget
 from server.config import NodeConfig
 from server.kafka import frames
-from server.kafka.apis import ApiTable, api_name, api_table, dispatch, error_counts
+from server.kafka.apis import (
+    ApiTable,
+    Dispatched,
+    api_name,
+    api_table,
+    dispatch,
+    error_counts,
+)
 from server.kafka.data_apis import PRODUCE_KEY
 from server.kafka.fetch import FETCH_KEY, sessions_of
 from server.kafka.frames import CloseConnection, FrameError, NotServedError
@@ -47,6 +66,7 @@ from server.kafka.limits import (
     FRAME_TRANSFER_MIN_BYTES_PER_S,
     NON_PRODUCE_REQUEST_BYTES_MAX,
     REQUEST_HEADER_PREFIX_BYTES,
+    REQUESTS_IN_FLIGHT_MAX,
 )
 from server.metrics import KafkaRequestMetrics
 from server.node import Node
@@ -58,6 +78,10 @@ _API_KEY = struct.Struct(">h")
 
 class FrameTimeout(Exception):
     """A frame's body did not arrive in time."""
+
+
+class _HandlerFailed(Exception):
+    """A handler raised (logged where it did): the connection closes."""
 
 
 class KafkaListener:
@@ -138,6 +162,8 @@ class KafkaListener:
             log.info("Kafka listener: closing the connection from %s: %s", host, e)
         except TimeoutError:
             pass  # idle for connections.max.idle.ms
+        except _HandlerFailed:
+            pass
         except asyncio.CancelledError:
             # The listener is closing (close() cancels each connection's task): the task ends
             # here, so asyncio's stream callback does not report the cancellation as an error.
@@ -158,10 +184,43 @@ class KafkaListener:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        idle_s = self._config.connections_max_idle_ms / 1000
+        """Serves the connection until it closes: its reader and writer (module docstring) as
+        two tasks. Once the client is gone, or the writer fails, every request in flight is
+        cancelled; after bad input, the answers before it are written first."""
+        pipeline = _Pipeline()
+        reading = asyncio.create_task(self._read_requests(connection_id, host, reader, pipeline))
+        writing = asyncio.create_task(self._write_answers(writer, pipeline))
+        try:
+            await asyncio.wait((reading, writing), return_when=asyncio.FIRST_COMPLETED)
+            if not writing.done():
+                error = reading.exception()
+                if isinstance(error, ConnectionError | asyncio.IncompleteReadError):
+                    reading.result()  # the client went away: what is in flight is dropped
+                # Bad input, a timeout, or a request that failed: the answers before it are
+                # written first, as Kafka's broker (which reads a connection's next request
+                # only once it has answered) writes them. The writer raises a request's error.
+                pipeline.queue.put_nowait(None)
+                await writing
+                reading.result()
+            writing.result()
+        finally:
+            tasks = [reading, writing, *pipeline.tasks]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _read_requests(
+        self, connection_id: int, host: str, reader: asyncio.StreamReader, pipeline: _Pipeline
+    ) -> None:
+        """Reads the connection's frames and starts their requests in order, each once the
+        one before it has done its ordered part; returns when that one failed instead (the
+        connection will close)."""
         max_bytes = self._config.socket_request_max_bytes
+        previous: _InFlight | None = None
         while True:
-            prefix = await asyncio.wait_for(reader.readexactly(frames.SIZE.size), idle_s)
+            # A slot before reading: at REQUESTS_IN_FLIGHT_MAX, the next frames wait in TCP.
+            await pipeline.slots.acquire()
+            prefix = await self._next_prefix(reader, pipeline)
             try:
                 size = frames.frame_size(prefix, max_bytes)
             except FrameError:
@@ -172,28 +231,82 @@ class KafkaListener:
             taken = _Taken()
             try:
                 frame = await self._read_body(reader, size, taken)
-                started = time.monotonic()
-                try:
-                    answered = await dispatch(self._table, self._node, frame, host, connection_id)
-                except NotServedError:
-                    self._metrics.closed("unsupported")
-                    raise
-                except CloseConnection:
-                    raise
-                except FrameError:
-                    self._metrics.closed("garbage")
-                    raise
-                except Exception:
-                    api_key, version, _ = frames.peek(frame)
-                    log.exception(
-                        "Kafka listener: %s v%d from %s failed; closing the connection",
-                        api_name(api_key),
-                        version,
-                        host,
-                    )
-                    return
-            finally:
+                read = time.monotonic()
+                if previous is not None:
+                    await previous.ordered.wait()
+                    if previous.failed():
+                        self._give_back(taken.bytes)
+                        return
+            except BaseException:
                 self._give_back(taken.bytes)
+                raise
+            ordered = asyncio.Event()
+            task = asyncio.create_task(
+                self._answer(frame, host, connection_id, ordered.set),
+                name=f"kafka-request-{connection_id}",
+            )
+            task.add_done_callback(functools.partial(self._request_done, ordered, taken))
+            previous = _InFlight(task, ordered, read)
+            pipeline.started(previous)
+
+    def _request_done(self, ordered: asyncio.Event, taken: _Taken, _: object) -> None:
+        ordered.set()  # a request that ended has ended its ordered part
+        self._give_back(taken.bytes)
+
+    async def _next_prefix(self, reader: asyncio.StreamReader, pipeline: _Pipeline) -> bytes:
+        """The next frame's size prefix; TimeoutError once the connection has had no request
+        in flight and sent nothing for connections.max.idle.ms."""
+        idle_s = self._config.connections_max_idle_ms / 1000
+        while True:
+            wait_s = idle_s
+            if not pipeline.in_flight:
+                wait_s = pipeline.idle_since + idle_s - time.monotonic()
+            if wait_s <= 0:
+                raise TimeoutError
+            try:
+                # A cancelled readexactly takes nothing from the stream: the wait can go on.
+                return await asyncio.wait_for(reader.readexactly(frames.SIZE.size), wait_s)
+            except TimeoutError:
+                continue
+
+    async def _answer(
+        self, frame: bytes, host: str, connection_id: int, release_order: Callable[[], None]
+    ) -> Dispatched:
+        """One request's answer; _HandlerFailed (logged) when its handler raised what is not
+        one of the frame errors that close a connection."""
+        try:
+            return await dispatch(
+                self._table, self._node, frame, host, connection_id, release_order=release_order
+            )
+        except (FrameError, CloseConnection):  # NotServedError is a FrameError
+            raise
+        except Exception:
+            api_key, version, _ = frames.peek(frame)
+            log.exception(
+                "Kafka listener: %s v%d from %s failed; closing the connection",
+                api_name(api_key),
+                version,
+                host,
+            )
+            raise _HandlerFailed from None
+
+    async def _write_answers(self, writer: asyncio.StreamWriter, pipeline: _Pipeline) -> None:
+        """Writes the answers of the requests in flight in the order they came; raises what
+        a request raised when it reaches it (the connection closes)."""
+        while True:
+            request = await pipeline.queue.get()
+            if request is None:  # the reader stopped: every answer is written
+                return
+            try:
+                answered = await request.task
+            except NotServedError:
+                self._metrics.closed("unsupported")
+                raise
+            except CloseConnection:
+                raise
+            except FrameError:
+                self._metrics.closed("garbage")
+                raise
             if answered.frame is not None:
                 writer.write(answered.frame)
                 try:
@@ -202,12 +315,14 @@ class KafkaListener:
                     raise FrameTimeout(
                         f"an answer of {len(answered.frame)} bytes was not read in time"
                     ) from None
-            request = answered.request
-            long_poll = answered.api_key == FETCH_KEY and request.max_wait.total_seconds() > 0
+            pipeline.answered(request)
+            long_poll = (
+                answered.api_key == FETCH_KEY and answered.request.max_wait.total_seconds() > 0
+            )
             self._metrics.observe(
                 api_name(answered.api_key),
                 answered.api_version,
-                time.monotonic() - started,
+                time.monotonic() - request.read,
                 long_poll,
                 error_counts(answered.response) if answered.response is not None else {},
             )
@@ -277,3 +392,44 @@ class _Taken:
 
     def __init__(self) -> None:
         self.bytes = 0
+
+
+class _InFlight:
+    """A request of a connection, started: its task, the end of its ordered part (set when
+    the task ends, if not before), and when its frame was read."""
+
+    def __init__(self, task: asyncio.Task[Dispatched], ordered: asyncio.Event, read: float):
+        self.task = task
+        self.ordered = ordered
+        self.read = read
+
+    def failed(self) -> bool:
+        """Whether it ended without an answer (its error closes the connection)."""
+        return self.task.done() and (self.task.cancelled() or self.task.exception() is not None)
+
+
+class _Pipeline:
+    """A connection's requests in flight, oldest first, at most REQUESTS_IN_FLIGHT_MAX: the
+    reader takes a slot before reading a frame, the writer gives it back once the answer is
+    written."""
+
+    def __init__(self) -> None:
+        self.slots = asyncio.Semaphore(REQUESTS_IN_FLIGHT_MAX)
+        # Bounded by the slots; None after the last request, once the reader stopped.
+        self.queue: asyncio.Queue[_InFlight | None] = asyncio.Queue()
+        self.tasks: set[asyncio.Task[Dispatched]] = set()  # started, not yet answered
+        self.idle_since = time.monotonic()  # when the last request in flight was answered
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.tasks)
+
+    def started(self, request: _InFlight) -> None:
+        self.tasks.add(request.task)
+        self.queue.put_nowait(request)
+
+    def answered(self, request: _InFlight) -> None:
+        self.tasks.discard(request.task)
+        self.slots.release()
+        if not self.tasks:
+            self.idle_since = time.monotonic()
