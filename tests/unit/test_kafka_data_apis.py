@@ -336,11 +336,20 @@ def test_an_acks_all_produce_whose_leader_moved_while_it_waited_is_not_leader_or
     from server.kafka import data_apis
 
     def appended(leading: bool) -> Any:
+        error = ApiError(REQUEST_TIMED_OUT, "appended but not committed; outcome unknown")
+
+        async def no_commit(_last: int, _timeout_s: float) -> None:
+            return None  # the wait ends without the high watermark passing the batch
+
         async def append(*_args: Any) -> Any:
-            partition = SimpleNamespace(is_leader=leading, log=SimpleNamespace(log_start_offset=0))
-            error = ApiError(REQUEST_TIMED_OUT, "appended but not committed; outcome unknown")
-            info = SimpleNamespace(first_offset=7)
-            return partition, SimpleNamespace(infos=[info], commit_error=error)
+            partition = SimpleNamespace(
+                is_leader=leading,
+                log=SimpleNamespace(log_start_offset=0),
+                wait_for_high_watermark_above=no_commit,
+                acks_all_error=lambda _last: error,
+            )
+            info = SimpleNamespace(first_offset=7, last_offset=7)
+            return partition, SimpleNamespace(infos=[info], commit_error=None)
 
         return append
 
