@@ -160,6 +160,9 @@ class KafkaListener:
         except FrameTimeout as e:
             self._metrics.closed("timeout")
             log.info("Kafka listener: closing the connection from %s: %s", host, e)
+            # Dropped, not flushed: close() would keep an unread answer in the transport's
+            # buffer until the client reads it, which a client that stopped reading never does.
+            writer.transport.abort()
         except TimeoutError:
             pass  # idle for connections.max.idle.ms
         except _HandlerFailed:

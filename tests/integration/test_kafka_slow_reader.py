@@ -108,13 +108,6 @@ def _fetch_everything() -> bytes:
     return _request(1, 12, request)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/kafka/listener.py counts the timeout but ends the connection with "
-    "writer.close(), which keeps the unsent answer in the transport's buffer to flush it "
-    "(asyncio's close is graceful): the whole answer stays pinned until the client reads it. "
-    "An answer not read in time must end with writer.transport.abort().",
-)
 def test_a_client_that_stops_reading_an_answer_is_closed_and_its_answer_dropped(
     node: tuple[NodeProcess, int],
 ) -> None:
