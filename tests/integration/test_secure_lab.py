@@ -31,7 +31,8 @@ SECURE_LINE = re.compile(r"node (\d+) https://127\.0\.0\.1:(\d+) pid (\d+)")
 
 @pytest.fixture
 def secure_cluster(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path / "lab", NODES, free_port_run(2 * NODES))
+    # A secure cluster gets no Kafka listener (SASL on it is not built): its ports go unused.
+    cluster = Cluster(tmp_path / "lab", NODES, free_port_run(2 * NODES), free_port_run(2 * NODES))
     try:
         yield cluster
     finally:
