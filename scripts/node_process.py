@@ -294,6 +294,13 @@ class NodeProcess(NodeFiles):
         """True when the node is a Raft voter (combined or controller-only)."""
         return self.roles != BROKER
 
+    def give_kafka_listener(self, kafka_port: int) -> None:
+        """A KAFKA listener on ``kafka_port`` (the last ``listeners`` line of the properties
+        file wins), for tests of Kafka's protocol on a node made before it starts."""
+        listeners = f"HTTP://127.0.0.1:{self.http_port},CONTROLLER://127.0.0.1:{self.raft_port}"
+        with self.properties.open("a") as f:
+            f.write(f"listeners={listeners},KAFKA://127.0.0.1:{kafka_port}\n")
+
     @property
     def security_protocol(self) -> str:
         """The HTTP listener's protocol, from its listener.security.protocol.map."""

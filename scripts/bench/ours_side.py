@@ -88,13 +88,7 @@ class OursSide:
             base = free_port_run(2 * self.count - 1)
             self.kafka_ports = [base + 2 * i for i in range(self.count)]
             for node, port in zip(self.cluster.nodes, self.kafka_ports, strict=True):
-                # The last listeners line of a properties file wins.
-                listeners = (
-                    f"HTTP://127.0.0.1:{node.http_port},CONTROLLER://127.0.0.1:{node.raft_port},"
-                    f"KAFKA://127.0.0.1:{port}"
-                )
-                with node.properties.open("a") as f:
-                    f.write(f"listeners={listeners}\n")
+                node.give_kafka_listener(port)
 
     def launch(self) -> None:
         for node in self._cluster().nodes:

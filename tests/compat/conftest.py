@@ -67,13 +67,6 @@ class KafkaNodes:
         return ",".join(self.address(n) for n in self.cluster.running())
 
 
-def give_kafka_listener(node: NodeProcess, port: int) -> None:
-    """A KAFKA listener for the node (the last ``listeners`` line of its properties wins)."""
-    listeners = f"HTTP://127.0.0.1:{node.http_port},CONTROLLER://127.0.0.1:{node.raft_port}"
-    with node.properties.open("a") as f:
-        f.write(f"listeners={listeners},KAFKA://127.0.0.1:{port}\n")
-
-
 @pytest.fixture(scope="module")
 def kafka_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaNodes]:
     """Three combined nodes as ``scripts/cluster start`` makes them (topics of three replicas,
@@ -90,7 +83,7 @@ def kafka_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaNodes
     base = free_port_run(5)
     ports = {n.node_id: base + 2 * i for i, n in enumerate(cluster.nodes)}
     for node in cluster.nodes:
-        give_kafka_listener(node, ports[node.node_id])
+        node.give_kafka_listener(ports[node.node_id])
     try:
         cluster.start()
         yield KafkaNodes(cluster, ports)

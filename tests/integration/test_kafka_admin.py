@@ -61,20 +61,13 @@ CLUSTER_OPERATIONS = {
 }
 
 
-def _give_kafka_listener(node: NodeProcess, kafka_port: int) -> None:
-    """A KAFKA listener for the node (the last ``listeners`` line of its properties wins)."""
-    listeners = f"HTTP://127.0.0.1:{node.http_port},CONTROLLER://127.0.0.1:{node.raft_port}"
-    with node.properties.open("a") as f:
-        f.write(f"listeners={listeners},KAFKA://127.0.0.1:{kafka_port}\n")
-
-
 @pytest.fixture(scope="module")
 def admin_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three combined nodes, each with a KAFKA listener on K + 2(i-1)."""
     handle = Cluster.create(tmp_path_factory.mktemp("kafka-admin"), **{"num.partitions": "2"})
     base = free_port_run(5)
     for i, node in enumerate(handle.nodes):
-        _give_kafka_listener(node, base + 2 * i)
+        node.give_kafka_listener(base + 2 * i)
     handle.kafka_ports = {n.node_id: base + 2 * i for i, n in enumerate(handle.nodes)}  # type: ignore[attr-defined]
     try:
         handle.start()

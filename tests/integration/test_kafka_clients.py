@@ -41,13 +41,6 @@ DEADLINE_S = 60.0
 _KAFKA_PORTS: dict[int, int] = {}
 
 
-def _append_kafka_listener(node: NodeProcess, kafka_port: int) -> None:
-    """Gives the node a KAFKA listener (the last ``listeners`` line of a properties file wins)."""
-    listeners = f"HTTP://127.0.0.1:{node.http_port},CONTROLLER://127.0.0.1:{node.raft_port}"
-    with node.properties.open("a") as f:
-        f.write(f"listeners={listeners},KAFKA://127.0.0.1:{kafka_port}\n")
-
-
 @pytest.fixture(scope="module")
 def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three combined nodes, topics of three replicas with min.insync.replicas=2 (the lab's
@@ -58,7 +51,7 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
     )
     base = free_port_run(5)
     for i, node in enumerate(handle.nodes):
-        _append_kafka_listener(node, base + 2 * i)
+        node.give_kafka_listener(base + 2 * i)
     _KAFKA_PORTS.clear()
     _KAFKA_PORTS.update({n.node_id: base + 2 * i for i, n in enumerate(handle.nodes)})
     try:

@@ -53,13 +53,6 @@ ROOT = __file__.rsplit("/tests/", 1)[0]
 PROTOCOLS = ["classic", "consumer"]
 
 
-def _give_kafka_listener(node: NodeProcess, kafka_port: int) -> None:
-    """A KAFKA listener for the node (the last ``listeners`` line of its properties wins)."""
-    listeners = f"HTTP://127.0.0.1:{node.http_port},CONTROLLER://127.0.0.1:{node.raft_port}"
-    with node.properties.open("a") as f:
-        f.write(f"listeners={listeners},KAFKA://127.0.0.1:{kafka_port}\n")
-
-
 @pytest.fixture(scope="module")
 def group_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three combined nodes, each with a KAFKA listener on K + 2(i-1); topics of three
@@ -77,7 +70,7 @@ def group_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
     )
     base = free_port_run(5)
     for i, node in enumerate(handle.nodes):
-        _give_kafka_listener(node, base + 2 * i)
+        node.give_kafka_listener(base + 2 * i)
     handle.kafka_ports = {n.node_id: base + 2 * i for i, n in enumerate(handle.nodes)}  # type: ignore[attr-defined]
     try:
         handle.start()

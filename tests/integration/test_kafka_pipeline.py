@@ -25,7 +25,6 @@ from server.kafka.entities import build
 from storage.batch import NewRecord, build_batch
 from tests.integration.test_cluster import create_topic
 from tests.integration.test_kafka_clients import (
-    _append_kafka_listener,
     _read,
     _request,
     http_records,
@@ -47,7 +46,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     )
     base = free_port_run(5)
     for i, node in enumerate(handle.nodes):
-        _append_kafka_listener(node, base + 2 * i)
+        node.give_kafka_listener(base + 2 * i)
     _KAFKA_PORTS.clear()
     _KAFKA_PORTS.update({n.node_id: base + 2 * i for i, n in enumerate(handle.nodes)})
     try:

@@ -24,7 +24,7 @@ from scripts.node_process import Cluster, NodeProcess, free_port_run, http, wait
 from server.kafka.entities import build
 from server.kafka.limits import FRAME_TRANSFER_MIN_BYTES_PER_S
 from tests.integration.test_cluster import create_topic
-from tests.integration.test_kafka_clients import _append_kafka_listener, _request
+from tests.integration.test_kafka_clients import _request
 
 DEADLINE_S = 60.0
 READ_TIMEOUT_MS = 1000
@@ -56,7 +56,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess
     handle = Cluster.create(tmp_path_factory.mktemp("slow-reader"), 1, **properties)
     [only] = handle.nodes
     kafka_port = free_port_run(1)
-    _append_kafka_listener(only, kafka_port)
+    only.give_kafka_listener(kafka_port)
     try:
         handle.start()
         yield only, kafka_port
