@@ -62,7 +62,12 @@ Recognised settings (Kafka's names where Kafka has one)::
     listener.security.protocol.map  HTTP:PLAINTEXT (default), HTTP:SSL, HTTP:SASL_PLAINTEXT or
                                  HTTP:SASL_SSL, as Kafka's (SASL here is HTTP basic against
                                  http.users.file); CONTROLLER: must stay PLAINTEXT; KAFKA:
-                                 PLAINTEXT (the default; SSL and SASL are not built yet)
+                                 PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL (Kafka's
+                                 SaslHandshake/SaslAuthenticate against http.users.file)
+    sasl.enabled.mechanisms      the KAFKA listener's SASL mechanisms: PLAIN, SCRAM-SHA-256
+                                 (default: both; Kafka's default GSSAPI is not built)
+    connection.failed.authentication.delay.ms  a failed KAFKA-listener authentication is
+                                 answered, and the connection closed, this much later (100)
     ssl.keystore.type / ssl.keystore.location / ssl.key.password
                                  PEM only: one file with the certificate chain and private key
     ssl.truststore.type / ssl.truststore.location
@@ -190,6 +195,8 @@ _KNOWN = {
     "ssl.truststore.type",
     "ssl.truststore.location",
     "http.users.file",
+    "sasl.enabled.mechanisms",
+    "connection.failed.authentication.delay.ms",
     "authorizer.class.name",
     "super.users",
     "allow.everyone.if.no.acl.found",
@@ -229,6 +236,10 @@ BROKER_ROLE = "broker"
 CONTROLLER_ROLE = "controller"
 COMBINED_ROLES = frozenset({BROKER_ROLE, CONTROLLER_ROLE})
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# The SASL mechanisms the KAFKA listener has (server/kafka/sasl.py); Kafka's others are
+# refused by name.
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256")
+_SASL_NOT_BUILT = ("GSSAPI", "SCRAM-SHA-512", "OAUTHBEARER")
 
 
 class ConfigError(ValueError):
@@ -332,6 +343,11 @@ class NodeConfig:
     ssl_key_password: str | None = None
     ssl_truststore_location: Path | None = None  # PEM CA certificates
     users_file: Path | None = None
+    # The KAFKA listener's security protocol (listener.security.protocol.map's KAFKA entry),
+    # its SASL mechanisms, and the delay before a failed authentication's answer and close.
+    kafka_security_protocol: str = "PLAINTEXT"
+    sasl_enabled_mechanisms: tuple[str, ...] = SASL_MECHANISMS
+    failed_authentication_delay_ms: int = limits.FAILED_AUTHENTICATION_DELAY_MS
     authorizer_enabled: bool = False
     super_users: frozenset[str] = frozenset()
     allow_everyone_if_no_acl_found: bool = False
@@ -383,6 +399,19 @@ class NodeConfig:
     @property
     def sasl(self) -> bool:
         return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @property
+    def kafka_tls(self) -> bool:
+        """Whether the KAFKA listener speaks TLS (KAFKA:SSL or KAFKA:SASL_SSL)."""
+        return self.has_kafka_listener and self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def kafka_sasl(self) -> bool:
+        """Whether the KAFKA listener authenticates with SASL (SASL_PLAINTEXT or SASL_SSL)."""
+        return self.has_kafka_listener and self.kafka_security_protocol in (
+            "SASL_PLAINTEXT",
+            "SASL_SSL",
+        )
 
     @property
     def raft_address(self) -> str:
@@ -468,6 +497,8 @@ class NodeConfig:
                 "advertised.listeners: clients cannot dial 0.0.0.0; name the host they use"
             )
         kafka = _kafka_listener(listeners, advertised, roles)
+        if not kafka:
+            security["kafka_protocol"] = "PLAINTEXT"  # a map entry for a listener not opened
 
         voters, bootstrap = _quorum(props, node_id, roles)
         if controller_role and voters and voters[node_id] != (raft_host, raft_port):
@@ -577,6 +608,15 @@ class NodeConfig:
             ssl_key_password=props.get("ssl.key.password") or None,
             ssl_truststore_location=security["truststore"],
             users_file=security["users"],
+            kafka_security_protocol=security["kafka_protocol"],
+            sasl_enabled_mechanisms=security["mechanisms"],
+            failed_authentication_delay_ms=_int(
+                props,
+                "connection.failed.authentication.delay.ms",
+                limits.FAILED_AUTHENTICATION_DELAY_MS,
+                0,
+                limits.FAILED_AUTHENTICATION_DELAY_MS_MAX,
+            ),
             authorizer_enabled=security["authorizer"],
             super_users=security["super_users"],
             allow_everyone_if_no_acl_found=_bool(props, "allow.everyone.if.no.acl.found", False),
@@ -942,8 +982,9 @@ def _offsets_segment_bytes(props: dict[str, str]) -> int:
 
 
 def _security(props: dict[str, str]) -> dict[str, Any]:
-    """The HTTP listener's security settings, checked together (Kafka's names)."""
+    """The HTTP and KAFKA listeners' security settings, checked together (Kafka's names)."""
     protocol = "PLAINTEXT"
+    kafka_protocol = "PLAINTEXT"
     for item in filter(
         None, (p.strip() for p in props.get("listener.security.protocol.map", "").split(","))
     ):
@@ -961,27 +1002,26 @@ def _security(props: dict[str, str]) -> dict[str, Any]:
                 "listener.security.protocol.map: the CONTROLLER listener speaks pysyncobj's "
                 "protocol, protected by the cluster secret; it must stay PLAINTEXT"
             )
-        elif name == "KAFKA" and value != "PLAINTEXT":
-            raise ConfigError(
-                f"listener.security.protocol.map: KAFKA:{value} is not built yet; the KAFKA "
-                "listener (Kafka's protocol) speaks PLAINTEXT only for now"
-            )
+        elif name == "KAFKA":
+            kafka_protocol = value
     for name in ("ssl.keystore.type", "ssl.truststore.type"):
         if props.get(name, "PEM").strip().upper() != "PEM":
             raise ConfigError(f"{name}: only PEM is supported, got {props[name]!r}")
     keystore = _path(props, "ssl.keystore.location")
     truststore = _path(props, "ssl.truststore.location")
     tls = protocol in ("SSL", "SASL_SSL")
-    if tls and keystore is None:
-        raise ConfigError(
-            f"ssl.keystore.location: required with HTTP:{protocol} (a PEM file holding the "
-            "node's certificate chain and private key)"
-        )
     users = _path(props, "http.users.file")
-    if protocol in ("SASL_PLAINTEXT", "SASL_SSL") and users is None:
-        raise ConfigError(
-            f"http.users.file: required with HTTP:{protocol} (make one with kraft-users)"
-        )
+    # One keystore and one users file serve both listeners.
+    for listener, value in (("HTTP", protocol), ("KAFKA", kafka_protocol)):
+        if value in ("SSL", "SASL_SSL") and keystore is None:
+            raise ConfigError(
+                f"ssl.keystore.location: required with {listener}:{value} (a PEM file holding "
+                "the node's certificate chain and private key)"
+            )
+        if value in ("SASL_PLAINTEXT", "SASL_SSL") and users is None:
+            raise ConfigError(
+                f"http.users.file: required with {listener}:{value} (make one with kraft-users)"
+            )
     authorizer = props.get("authorizer.class.name", "").strip()
     if authorizer not in ("", STANDARD_AUTHORIZER):
         raise ConfigError(
@@ -995,6 +1035,8 @@ def _security(props: dict[str, str]) -> dict[str, Any]:
         super_users.add(item)
     return {
         "protocol": protocol,
+        "kafka_protocol": kafka_protocol,
+        "mechanisms": _sasl_mechanisms(props),
         "tls": tls,
         "keystore": keystore,
         "truststore": truststore,
@@ -1002,6 +1044,31 @@ def _security(props: dict[str, str]) -> dict[str, Any]:
         "authorizer": bool(authorizer),
         "super_users": frozenset(super_users),
     }
+
+
+def _sasl_mechanisms(props: dict[str, str]) -> tuple[str, ...]:
+    """sasl.enabled.mechanisms: PLAIN and/or SCRAM-SHA-256, in the order given (the order
+    SaslHandshake's answer lists them)."""
+    raw = props.get("sasl.enabled.mechanisms")
+    if raw is None:
+        return SASL_MECHANISMS
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    for name in names:
+        if name in _SASL_NOT_BUILT:
+            raise ConfigError(
+                f"sasl.enabled.mechanisms: {name} is not built; the KAFKA listener has "
+                f"{', '.join(SASL_MECHANISMS)}"
+            )
+        if name not in SASL_MECHANISMS:
+            raise ConfigError(
+                f"sasl.enabled.mechanisms: unknown mechanism {name!r} (known: "
+                f"{', '.join(SASL_MECHANISMS)}; mechanism names are upper case)"
+            )
+    if not names:
+        raise ConfigError(
+            f"sasl.enabled.mechanisms: name at least one of {', '.join(SASL_MECHANISMS)}"
+        )
+    return tuple(dict.fromkeys(names))
 
 
 def _path(props: dict[str, str], name: str) -> Path | None:

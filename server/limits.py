@@ -22,6 +22,12 @@ CONNECTIONS_MAX_IDLE_MS = 600_000
 # A request's headers, and each part of its body, must arrive within this, so a client that
 # stops mid-request does not hold a connection and its buffers for ever.
 REQUEST_READ_TIMEOUT_MS = 30_000
+# A failed authentication on the KAFKA listener is answered, and its connection closed, this
+# much later (Kafka's connection.failed.authentication.delay.ms): a client guessing passwords
+# gets at most one guess per delay per connection. At most a minute, so a closing connection
+# does not linger for ever (and the request read timeout outlasts it).
+FAILED_AUTHENTICATION_DELAY_MS = 100
+FAILED_AUTHENTICATION_DELAY_MS_MAX = 60_000
 
 # Records in one produce request: bounds the event-loop time one request takes (100,000
 # records of 48 bytes took 0.8 s to parse and plan, longer than a Raft election timeout).

@@ -69,3 +69,17 @@ YIELD_EVERY_PARTITIONS = 1000
 # consumer reading all of one topic from one node still gets a session. A full request naming
 # more is answered sessionless (session id 0), as Kafka answers when it cannot cache a session.
 FETCH_SESSION_PARTITIONS_MAX = 10_000
+
+# The SASL tokens of one authentication (SaslAuthenticate's auth_bytes) are at most this large:
+# a PLAIN token holds a user name and a password (1 KiB each at most, server/users.py), SCRAM's
+# messages hold a name, nonces and a proof. Kafka's SaslServerAuthenticator bounds the frames
+# before authentication to 512 KiB (saslAuthRequestMaxReceiveSize); ours are smaller still.
+SASL_TOKEN_BYTES_MAX = 8 * 1024
+# Frames before a SASL connection is authenticated are at most this large (Kafka's
+# sasl.server.max.receive.size, 524288): an unauthenticated peer cannot make the node read
+# and hold the 100 MiB socket.request.max.bytes allows.
+SASL_UNAUTHENTICATED_FRAME_BYTES_MAX = 512 * 1024
+# The TLS handshake of a new connection must end within this, so a peer that opens TCP and
+# says nothing does not hold a connection slot (Kafka's selector counts the handshake in
+# connections.max.idle.ms; ours is shorter: no client takes 10 s to say hello).
+TLS_HANDSHAKE_TIMEOUT_S = 10.0

@@ -67,12 +67,30 @@ def test_a_kafka_listener_is_advertised_as_it_listens_unless_told_otherwise() ->
         (
             {"listeners": BASE["listeners"] + ",KAFKA://127.0.0.1:19092",
              "listener.security.protocol.map": "KAFKA:SASL_PLAINTEXT"},
-            "KAFKA:SASL_PLAINTEXT is not built yet",
+            "http.users.file: required with KAFKA:SASL_PLAINTEXT",
         ),
         (
             {"listeners": BASE["listeners"] + ",KAFKA://127.0.0.1:19092",
              "listener.security.protocol.map": "KAFKA:SSL"},
-            "KAFKA:SSL is not built yet",
+            "ssl.keystore.location: required with KAFKA:SSL",
+        ),
+        (
+            {"listeners": BASE["listeners"] + ",KAFKA://127.0.0.1:19092",
+             "listener.security.protocol.map": "KAFKA:SASL_SSL",
+             "http.users.file": "/tmp/users"},
+            "ssl.keystore.location: required with KAFKA:SASL_SSL",
+        ),
+        ({"sasl.enabled.mechanisms": "GSSAPI"}, "sasl.enabled.mechanisms: GSSAPI is not built"),
+        (
+            {"sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512"},
+            "sasl.enabled.mechanisms: SCRAM-SHA-512 is not built",
+        ),
+        ({"sasl.enabled.mechanisms": "OAUTHBEARER"}, "OAUTHBEARER is not built"),
+        ({"sasl.enabled.mechanisms": "plain"}, "unknown mechanism 'plain'"),
+        ({"sasl.enabled.mechanisms": " , "}, "name at least one of PLAIN, SCRAM-SHA-256"),
+        (
+            {"connection.failed.authentication.delay.ms": "-1"},
+            "connection.failed.authentication.delay.ms: must be at least 0",
         ),
         (
             {"listeners": BASE["listeners"] + ",KAFKA://127.0.0.1:0"},
@@ -96,6 +114,30 @@ def test_kafka_plaintext_is_the_default_and_may_be_named() -> None:
         }
     )
     assert config.has_kafka_listener
+
+
+def test_kafka_sasl_and_tls_settings_are_read_with_their_defaults() -> None:
+    kafka = BASE["listeners"] + ",KAFKA://127.0.0.1:19092"
+    config = load(listeners=kafka)
+    assert config.kafka_security_protocol == "PLAINTEXT"
+    assert config.sasl_enabled_mechanisms == ("PLAIN", "SCRAM-SHA-256")
+    assert config.failed_authentication_delay_ms == 100
+    assert not config.kafka_tls and not config.kafka_sasl
+    config = NodeConfig.from_properties(
+        {
+            **BASE,
+            "listeners": kafka,
+            "listener.security.protocol.map": "HTTP:PLAINTEXT,KAFKA:SASL_SSL",
+            "ssl.keystore.location": "/tmp/keystore.pem",
+            "http.users.file": "/tmp/users",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256",
+            "connection.failed.authentication.delay.ms": "0",
+        }
+    )
+    assert config.kafka_security_protocol == "SASL_SSL" and config.security_protocol == "PLAINTEXT"
+    assert config.kafka_tls and config.kafka_sasl and not config.tls and not config.sasl
+    assert config.sasl_enabled_mechanisms == ("SCRAM-SHA-256",)
+    assert config.failed_authentication_delay_ms == 0
 
 
 # -- the classic group protocol's settings (Kafka's group.*) ------------------------------------
