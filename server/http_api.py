@@ -61,50 +61,14 @@ async def get_cluster(request: web.Request) -> web.Response:
 
 async def get_quorum(request: web.Request) -> web.Response:
     """API.md's quorum shape, from this node's view of pysyncobj's status."""
+    # Imported here as add_routes imports http_quorum's routes: that module imports this one.
+    from server.http_quorum import quorum_view
+
     node = node_of(request)
-    status = node.quorum.status()
-    now = SYSTEM_CLOCK.wall_ms()
-    leader_end = max(
-        (v.get("log_end_index") or v.get("match_index") or 0 for v in status["voters"]),
-        default=0,
+    view = quorum_view(
+        node.quorum.status(), node.node_id, node.meta.cluster_id, SYSTEM_CLOCK.wall_ms()
     )
-    if status.get("observer"):  # a broker-only node knows only its own end
-        leader_end = status.get("commit_index") or 0
-
-    def member(v: dict[str, Any]) -> dict[str, Any]:
-        end = v["log_end_index"] if v["id"] == node.node_id else v.get("match_index")
-        contact = v.get("last_contact_ms")
-        last_fetch = None if contact is None else now - contact
-        lag = None if end is None else max(leader_end - end, 0)
-        return {
-            "id": v["id"],
-            "status": v["status"],
-            "connected": v.get("connected"),
-            "log_end_offset": end,
-            "lag": lag,
-            "last_fetch_ms": last_fetch,
-            "last_caught_up_ms": last_fetch if lag == 0 else None,
-        }
-
-    voters = [member(v) for v in status["voters"]]
-    # Broker-only nodes that follow the log without voting (Kafka's observers): the leader
-    # lists those linked with it, an observer itself.
-    observers = [member(o) for o in status.get("observers", [])]
-    return json_response(
-        {
-            "cluster_id": node.meta.cluster_id,
-            "leader_id": status.get("leader_id"),
-            "term": status.get("term"),
-            "commit_index": status.get("commit_index"),
-            "node": {
-                "id": node.node_id,
-                "applied_index": status["metadata_applied_index"],
-                "metadata_digest": status["metadata_digest"],
-            },
-            "voters": voters,
-            "observers": observers,
-        }
-    )
+    return json_response(view)
 
 
 async def get_ready(request: web.Request) -> web.Response:

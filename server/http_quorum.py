@@ -17,6 +17,7 @@ commits; the outcome is the same: the removed node leads no more).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -50,6 +51,52 @@ _KINDS: dict[str, ErrorKind] = {
     "REQUEST_TIMED_OUT": VOTER_CHANGE_NOT_READY,
     "INVALID_REQUEST": INVALID_REQUEST,
 }
+
+
+def quorum_view(
+    status: Mapping[str, Any], node_id: int, cluster_id: str, now_ms: int
+) -> dict[str, Any]:
+    """``GET /v1/cluster/quorum``'s answer (API.md's quorum shape) from this node's view of
+    pysyncobj's status (``MetadataQuorum.status()``) at wall time ``now_ms``; pure, so the
+    Kafka listener's DescribeQuorum reads the same figures. Only the leader knows how far each
+    follower's log reaches (match_index); what is unknown is None."""
+    leader_end = max(
+        (v.get("log_end_index") or v.get("match_index") or 0 for v in status["voters"]),
+        default=0,
+    )
+    if status.get("observer"):  # a broker-only node knows only its own end
+        leader_end = status.get("commit_index") or 0
+
+    def member(v: Mapping[str, Any]) -> dict[str, Any]:
+        end = v["log_end_index"] if v["id"] == node_id else v.get("match_index")
+        contact = v.get("last_contact_ms")
+        last_fetch = None if contact is None else now_ms - contact
+        lag = None if end is None else max(leader_end - end, 0)
+        return {
+            "id": v["id"],
+            "status": v["status"],
+            "connected": v.get("connected"),
+            "log_end_offset": end,
+            "lag": lag,
+            "last_fetch_ms": last_fetch,
+            "last_caught_up_ms": last_fetch if lag == 0 else None,
+        }
+
+    return {
+        "cluster_id": cluster_id,
+        "leader_id": status.get("leader_id"),
+        "term": status.get("term"),
+        "commit_index": status.get("commit_index"),
+        "node": {
+            "id": node_id,
+            "applied_index": status["metadata_applied_index"],
+            "metadata_digest": status["metadata_digest"],
+        },
+        "voters": [member(v) for v in status["voters"]],
+        # Broker-only nodes that follow the log without voting (Kafka's observers): the leader
+        # lists those linked with it, an observer itself.
+        "observers": [member(o) for o in status.get("observers", [])],
+    }
 
 
 def _refused(e: VoterChangeError) -> ApiError:

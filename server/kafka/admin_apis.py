@@ -20,6 +20,7 @@ By concept, each module with its APIs:
 - ``admin_topics.py``: CreateTopics, DeleteTopics, CreatePartitions;
 - ``admin_configs.py``: DescribeConfigs, IncrementalAlterConfigs;
 - ``admin_cluster.py``: DescribeCluster, DescribeLogDirs;
+- ``admin_quorum.py``: DescribeQuorum (the metadata quorum, as the quorum leader sees it);
 - ``admin_moves.py``: ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments.
 
 Authorization is Kafka's, per topic or resource, with Kafka's TOPIC_/CLUSTER_AUTHORIZATION_
@@ -35,6 +36,7 @@ from server.kafka.admin_moves import (
     elect_leaders,
     list_partition_reassignments,
 )
+from server.kafka.admin_quorum import describe_quorum
 from server.kafka.admin_topics import create_partitions, create_topics, delete_topics
 from server.kafka.apis import ApiSpec
 
@@ -49,5 +51,6 @@ ADMIN_APIS: tuple[ApiSpec, ...] = (
     ApiSpec(44, 0, 1, incremental_alter_configs),
     ApiSpec(45, 0, 1, alter_partition_reassignments),
     ApiSpec(46, 0, 0, list_partition_reassignments),
+    ApiSpec(55, 0, 2, describe_quorum),
     ApiSpec(60, 0, 2, describe_cluster),
 )

@@ -16,7 +16,7 @@ from client.protocol import ApiError
 from kraft.records import CLUSTER_RESOURCE_NAME
 from kraft.state import MetadataState
 from server.http_log_dirs import own_log_dirs
-from server.kafka.admin_writes import CLUSTER_DENIED, OK, response_of
+from server.kafka.admin_writes import CLUSTER_DENIED, OK, readiness, response_of
 from server.kafka.apis import RequestContext, authorize, cluster_authorized_operations
 from server.kafka.errors import kafka_error_code
 from server.kafka.metadata import AUTHORIZED_OPERATIONS_OMITTED, controller_id, host_port
@@ -134,9 +134,12 @@ def described_log_dirs(
 async def describe_log_dirs(ctx: RequestContext, request: Any) -> Any:
     """DescribeLogDirs (key 35): this broker's log directory and its replicas' sizes, as
     GET /v1/brokers/{broker}/log-dirs answers (clients send it to each broker)."""
+    # Readiness first: before the metadata is loaded, the ACLs are not. v1-v2 have no
+    # top-level error: their answer is then no directory at all.
+    if (unready := readiness(ctx.node)) is not OK:
+        return response_of(ctx, {**unready.fields, "results": []})
     if not authorize(ctx, "DESCRIBE", "CLUSTER", CLUSTER_RESOURCE_NAME):
         return response_of(ctx, {**CLUSTER_DENIED.fields, "results": []})
-    ctx.node.require_ready()
     wanted: dict[str, set[int]] | None = None
     if request.topics is not None:
         wanted = {}

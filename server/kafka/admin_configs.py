@@ -34,6 +34,7 @@ from server.kafka.admin_writes import (
     admin_write,
     duplicates,
     forward_json,
+    readiness,
     response_of,
     topic_path,
 )
@@ -275,11 +276,21 @@ def _describe_resource(ctx: RequestContext, request: Any, resource: Any) -> dict
 async def describe_configs(ctx: RequestContext, request: Any) -> Any:
     """DescribeConfigs (key 32): a topic's configs, this broker's, or the cluster-wide broker
     defaults (name ""), each with its source and synonyms (http_configs' entries)."""
-    ctx.node.require_ready()
+    unready = readiness(ctx.node)
     results = []
     for resource in request.resources:
         try:
-            results.append(_describe_resource(ctx, request, resource))
+            if unready is not OK:
+                results.append(
+                    {
+                        "resource_type": resource.resource_type,
+                        "resource_name": resource.resource_name,
+                        **unready.fields,
+                        "configs": [],
+                    }
+                )
+            else:
+                results.append(_describe_resource(ctx, request, resource))
         except ApiError as e:
             results.append(
                 {
@@ -432,10 +443,14 @@ async def incremental_alter_configs(ctx: RequestContext, request: Any) -> Any:
     """IncrementalAlterConfigs (key 44): SET, DELETE, APPEND, SUBTRACT on a topic's configs;
     SET and DELETE on this broker's throttle rates (its only dynamic configs)."""
     twice = duplicates(f"{r.resource_type}:{r.resource_name}" for r in request.resources)
+    # Readiness before authorization: until the metadata is loaded, the ACLs are not.
+    unready = readiness(ctx.node)
     responses = []
     for resource in request.resources:
         if f"{resource.resource_type}:{resource.resource_name}" in twice:
             outcome = Outcome(ErrorCode.invalid_request, "Each resource must appear at most once.")
+        elif unready is not OK:
+            outcome = unready
         else:
             try:
                 outcome = await _alter_resource(ctx, resource, bool(request.validate_only))

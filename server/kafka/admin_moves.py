@@ -23,6 +23,7 @@ from server.kafka.admin_writes import (
     Outcome,
     admin_write,
     forward_json,
+    readiness,
     response_of,
 )
 from server.kafka.apis import RequestContext, authorize
@@ -107,16 +108,17 @@ async def elect_leaders(ctx: RequestContext, request: Any) -> Any:
         if request.topic_partitions is None
         else [(t.topic, int(p)) for t in request.topic_partitions for p in t.partitions]
     )
-    top = OK
     outcomes: dict[tuple[str, int], Outcome] = {}
-    if not authorize(ctx, "ALTER", "CLUSTER", CLUSTER_RESOURCE_NAME):
+    # Readiness first: before the metadata is loaded, neither the ACLs nor the topics are.
+    if (top := readiness(node)) is not OK:
+        outcomes = {key: top for key in asked or []}
+    elif not authorize(ctx, "ALTER", "CLUSTER", CLUSTER_RESOURCE_NAME):
         top = CLUSTER_DENIED
         outcomes = {key: CLUSTER_DENIED for key in asked or []}
     elif election_type not in (PREFERRED_ELECTION, UNCLEAN_ELECTION):
         top = Outcome(ErrorCode.invalid_request, f"Unknown election type {election_type}")
         outcomes = {key: top for key in asked or []}
     else:
-        node.require_ready()
         state = node.quorum.snapshot_state()
         if election_type == UNCLEAN_ELECTION:
             everything = [
@@ -224,12 +226,13 @@ async def alter_partition_reassignments(ctx: RequestContext, request: Any) -> An
         (t.name, int(p.partition_index), p.replicas) for t in request.topics for p in t.partitions
     ]
     outcomes: dict[tuple[str, int], Outcome] = {}
-    top = OK
-    if not authorize(ctx, "ALTER", "CLUSTER", CLUSTER_RESOURCE_NAME):
+    # Readiness first: before the metadata is loaded, neither the ACLs nor the topics are.
+    if (top := readiness(node)) is not OK:
+        outcomes = {(t, p): top for t, p, _ in entries}
+    elif not authorize(ctx, "ALTER", "CLUSTER", CLUSTER_RESOURCE_NAME):
         top = CLUSTER_DENIED
         outcomes = {(t, p): CLUSTER_DENIED for t, p, _ in entries}
     else:
-        node.require_ready()
         state = node.quorum.snapshot_state()
         allow_change = bool(getattr(request, "allow_replication_factor_change", True))
         good: list[reassignment.ReassignmentRequest] = []
@@ -275,9 +278,11 @@ async def list_partition_reassignments(ctx: RequestContext, request: Any) -> Any
     """ListPartitionReassignments (key 46): the moving partitions (controller.
     list_reassignments, as GET /v1/reassignments), of the topics and partitions asked."""
     node = ctx.node
+    # Readiness first: before the metadata is loaded, the ACLs are not.
+    if (unready := readiness(node)) is not OK:
+        return response_of(ctx, {**unready.fields, "topics": []})
     if not authorize(ctx, "DESCRIBE", "CLUSTER", CLUSTER_RESOURCE_NAME):
         return response_of(ctx, {**CLUSTER_DENIED.fields, "topics": []})
-    node.require_ready()
     state = node.quorum.snapshot_state()
     if request.topics is None:
         moving = controller.list_reassignments(state)

@@ -46,6 +46,7 @@ from server.kafka.admin_writes import (
     duplicates,
     forward_json,
     named_once,
+    readiness,
     response_of,
     topic_path,
 )
@@ -196,12 +197,17 @@ async def _create_topic(ctx: RequestContext, topic: Any, validate_only: bool) ->
 
 async def create_topics(ctx: RequestContext, request: Any) -> Any:
     """CreateTopics (key 19): each topic planned and written on its own, in request order."""
+    # Readiness before authorization: until the metadata is loaded, the ACLs are not.
+    unready = readiness(ctx.node)
     may_create_any = authorize(ctx, "CREATE", "CLUSTER", CLUSTER_RESOURCE_NAME)
     validate_only = bool(getattr(request, "validate_only", False))
     results: list[dict[str, Any]] = []
     for name, topic in named_once(request.topics):
         if topic is None:
             results.append(failed_creation(name, DUPLICATE_TOPIC))
+            continue
+        if unready is not OK:
+            results.append(failed_creation(name, unready))
             continue
         if not (may_create_any or authorize(ctx, "CREATE", "TOPIC", name)):
             results.append(failed_creation(name, TOPIC_DENIED))
@@ -299,6 +305,10 @@ async def delete_topics(ctx: RequestContext, request: Any) -> Any:
         entries = [(t.name, topic_id_text(t.topic_id)) for t in request.topics]
     else:
         entries = [(name, None) for name in request.topic_names]
+    if (unready := readiness(node)) is not OK:
+        # Neither the topics (an id's name) nor the ACLs are known before the metadata is.
+        failed = [{"name": n, "topic_id": i, **unready.fields} for n, i in entries]
+        return response_of(ctx, {"responses": failed})
     results: list[dict[str, Any]] = []
     for d in plan_deletions(entries, node.quorum.snapshot_state()):
         outcome = d.outcome
@@ -360,10 +370,15 @@ async def _grow_topic(node: Node, name: str, topic: Any, validate_only: bool) ->
 
 async def create_partitions(ctx: RequestContext, request: Any) -> Any:
     """CreatePartitions (key 37): grows topics, placed by us or by the requester."""
+    # Readiness before authorization: until the metadata is loaded, the ACLs are not.
+    unready = readiness(ctx.node)
     results: list[dict[str, Any]] = []
     for name, topic in named_once(request.topics):
         if topic is None:
             results.append({"name": name, **DUPLICATE_TOPIC.fields})
+            continue
+        if unready is not OK:
+            results.append({"name": name, **unready.fields})
             continue
         if not authorize(ctx, "ALTER", "TOPIC", name):
             results.append({"name": name, **TOPIC_DENIED.fields})

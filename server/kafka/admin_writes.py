@@ -50,6 +50,18 @@ TOPIC_DENIED = Outcome(ErrorCode.topic_authorization_failed, "Authorization fail
 CLUSTER_DENIED = Outcome(ErrorCode.cluster_authorization_failed, "Authorization failed.")
 
 
+def readiness(node: Node) -> Outcome:
+    """OK when ``node`` is ready (registered, its metadata caught up); else what each entry of
+    an admin request is answered meanwhile: ``Node.require_ready``'s retriable error, the one
+    the writes answer when their plan meets it. Never a raise: a handler that raises closes the
+    client's connection, and a client retrying a node that is starting would see only that."""
+    try:
+        node.require_ready()
+    except ApiError as e:
+        return Outcome.of(e)
+    return OK
+
+
 def response_of(ctx: RequestContext, values: Mapping[str, Any]) -> Any:
     """The response of the request's version from ``values`` (throttle time 0)."""
     return build(load_response_schema(ctx.api_key, ctx.api_version), {"throttle_time": 0, **values})
