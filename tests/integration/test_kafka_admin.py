@@ -45,7 +45,8 @@ from kio.schema.errors import ErrorCode
 from kio.serial import entity_reader, entity_writer
 
 from scripts.node_process import Cluster, NodeProcess, free_port_run, http, wait_until
-from server.kafka.entities import build
+from server.kafka.entities import build, topic_uuid
+from storage.properties import MetaProperties
 
 DEADLINE_S = 60.0
 # Every operation on the cluster resource (Kafka's AclEntry.supportedOperations(CLUSTER)), by
@@ -564,3 +565,65 @@ def test_validate_only_on_a_follower_checks_and_writes_nothing(admin_cluster: Cl
     ]
     # Nothing was written (a write is applied here, and on the controller, before the answer).
     assert [topic_over_http(n, "vo-fine") for n in admin_cluster.nodes] == [None] * 3
+
+
+# -- DescribeQuorum -------------------------------------------------------------------------------
+
+
+def test_describe_quorum_answers_the_leaders_view_at_every_node(admin_cluster: Cluster) -> None:
+    """DescribeQuorum (v2, Kafka's Admin describeMetadataQuorum) at the controller and at a
+    follower, which asks the controller over HTTP: GET /v1/cluster/quorum's figures, the
+    voters' directory ids (meta.properties) and Raft addresses."""
+    controller, follower = controller_and_follower(admin_cluster)
+    metadata = [{"topic_name": "__cluster_metadata", "partitions": [{"partition_index": 0}]}]
+
+    def quorum_over_http() -> dict[str, Any]:
+        status, body = http("GET", f"{controller.url}/v1/cluster/quorum")
+        assert status == 200, body
+        view: dict[str, Any] = body
+        return view
+
+    for node in (controller, follower):
+        before = quorum_over_http()
+        response = kafka_call(admin_cluster, node, 55, 2, {"topics": metadata})
+        after = quorum_over_http()
+        assert (response.error_code, response.error_message) == (ErrorCode.none, None)
+        (topic,) = response.topics
+        (partition,) = topic.partitions
+        assert (topic.topic_name, partition.partition_index, partition.error_code) == (
+            "__cluster_metadata",
+            0,
+            ErrorCode.none,
+        )
+        assert partition.leader_id == before["leader_id"] == after["leader_id"]
+        assert partition.leader_epoch == before["term"] == after["term"]
+        assert before["commit_index"] <= partition.high_watermark <= after["commit_index"]
+        ends_before = {v["id"]: v["log_end_offset"] for v in before["voters"]}
+        ends_after = {v["id"]: v["log_end_offset"] for v in after["voters"]}
+        voters = {v.replica_id: v for v in partition.current_voters}
+        assert sorted(voters) == [n.node_id for n in admin_cluster.nodes]
+        for i, v in voters.items():
+            assert ends_before[i] <= v.log_end_offset <= ends_after[i], (i, v, before, after)
+            meta = MetaProperties.read(admin_cluster.node(i).log_dir)
+            assert meta is not None and meta.directory_id is not None
+            assert v.replica_directory_id == topic_uuid(meta.directory_id)
+            # The leader heard from every voter (itself: now, as Kafka reports its own).
+            assert v.last_fetch_timestamp > 0
+        assert partition.observers == ()
+        endpoints = {
+            n.node_id: [(e.name, e.host, e.port) for e in n.listeners] for n in response.nodes
+        }
+        assert endpoints == {
+            n.node_id: [("CONTROLLER", "127.0.0.1", n.raft_port)] for n in admin_cluster.nodes
+        }
+
+    # Kafka's answer to any other partition.
+    other = kafka_call(
+        admin_cluster,
+        follower,
+        55,
+        0,
+        {"topics": [{"topic_name": "orders", "partitions": [{"partition_index": 0}]}]},
+    )
+    (partition,) = other.topics[0].partitions
+    assert partition.error_code == ErrorCode.unknown_topic_or_partition
