@@ -167,13 +167,13 @@ def test_the_launcher_runs_kafka_s_tool_and_refuses_what_we_do_not_serve(
     )
     assert ok(done) == [f"Cluster ID: {kafka_nodes.cluster.cluster_id}"]
     refused = subprocess.run(
-        [launcher, "kafka-metadata-quorum", "--bootstrap-server", kafka_nodes.bootstrap],
+        [launcher, "kafka-delete-records", "--bootstrap-server", kafka_nodes.bootstrap],
         capture_output=True,
         text=True,
         timeout=DEADLINE_S,
     )
     assert refused.returncode == 2
-    assert "our nodes do not serve DescribeQuorum (55)" in refused.stderr
+    assert "our nodes do not serve DeleteRecords (21)" in refused.stderr
 
 
 # -- the lab's lines -----------------------------------------------------------------------------
