@@ -67,6 +67,8 @@ TOOLS: dict[str, Tool] = {
     "kafka-leader-election": Tool("org.apache.kafka.tools.LeaderElectionCommand"),
     "kafka-reassign-partitions": Tool("org.apache.kafka.tools.reassign.ReassignPartitionsCommand"),
     "kafka-log-dirs": Tool("org.apache.kafka.tools.LogDirsCommand"),
+    "kafka-acls": Tool("org.apache.kafka.tools.AclCommand"),
+    "kafka-metadata-quorum": Tool("org.apache.kafka.tools.MetadataQuorumCommand"),
     # Reads segment and index files, no node involved: our files are Kafka's.
     "kafka-dump-log": Tool("org.apache.kafka.tools.DumpLogSegments"),
 }
@@ -74,8 +76,6 @@ TOOLS: dict[str, Tool] = {
 # Kafka's tools that need a request our nodes do not serve (left out of ApiVersions): the tool
 # would only fail with "The node does not support ...".
 NOT_SERVED: dict[str, str] = {
-    "kafka-metadata-quorum": "DescribeQuorum (55)",
-    "kafka-acls": "DescribeAcls, CreateAcls, DeleteAcls (29-31)",
     "kafka-delete-records": "DeleteRecords (21)",
     "kafka-transactions": "the transaction APIs (DescribeTransactions 65, ListTransactions 66)",
     "kafka-share-groups": "the share group APIs (76-79, 90-92)",

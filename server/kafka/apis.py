@@ -100,6 +100,13 @@ def group_specs() -> tuple[ApiSpec, ...]:
     return GROUP_APIS
 
 
+def acl_specs() -> tuple[ApiSpec, ...]:
+    """The ACL APIs (server/kafka/acl_apis.py), imported at first use for the same reason."""
+    from server.kafka.acl_apis import ACL_APIS
+
+    return ACL_APIS
+
+
 def api_name(api_key: int) -> str:
     """Kafka's name of an API in snake case (``fetch``, ``api_versions``); ``unknown`` for a
     key Kafka does not have (a metrics label: bounded)."""
@@ -130,12 +137,12 @@ _TABLE: ApiTable | None = None
 
 
 def api_table() -> ApiTable:
-    """The node's API table: ApiVersions, the data, admin and group APIs (built once)."""
+    """The node's API table: ApiVersions, the data, admin, group and ACL APIs (built once)."""
     global _TABLE
     if _TABLE is None:
         from server.kafka.data_apis import DATA_APIS
 
-        _TABLE = ApiTable((API_VERSIONS, *DATA_APIS, *admin_specs(), *group_specs()))
+        _TABLE = ApiTable((API_VERSIONS, *DATA_APIS, *admin_specs(), *group_specs(), *acl_specs()))
     return _TABLE
 
 

@@ -33,6 +33,8 @@ def test_the_lab_s_tools_run_the_classes_kafka_s_scripts_run() -> None:
         "kafka-leader-election": "org.apache.kafka.tools.LeaderElectionCommand",
         "kafka-reassign-partitions": "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
         "kafka-log-dirs": "org.apache.kafka.tools.LogDirsCommand",
+        "kafka-metadata-quorum": "org.apache.kafka.tools.MetadataQuorumCommand",
+        "kafka-acls": "org.apache.kafka.tools.AclCommand",
         "kafka-dump-log": "org.apache.kafka.tools.DumpLogSegments",
     }
 
@@ -63,8 +65,8 @@ def test_an_unknown_name_is_refused_with_every_tool_offered() -> None:
 
 
 def test_a_tool_whose_api_we_do_not_serve_is_refused_naming_the_api() -> None:
-    with pytest.raises(kt.Refused, match=r"kafka-metadata-quorum is not offered: .*DescribeQuorum"):
-        kt.tool_of("kafka-metadata-quorum.sh")
+    with pytest.raises(kt.Refused, match=r"kafka-delete-records is not offered: .*DeleteRecords"):
+        kt.tool_of("kafka-delete-records.sh")
     assert not set(kt.NOT_SERVED) & set(kt.TOOLS)
 
 
@@ -171,8 +173,8 @@ def test_main_execs_java_with_the_tool_and_its_arguments(
 def test_main_refuses_a_name_with_exit_2_and_lists_with_exit_0(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert kt.main(["kafka-acls", "--list"]) == 2
-    assert "DescribeAcls" in capsys.readouterr().err
+    assert kt.main(["kafka-delete-records", "--list"]) == 2
+    assert "DeleteRecords" in capsys.readouterr().err
     assert kt.main([]) == 2
     assert kt.main(["--list"]) == 0
     assert "kafka-topics" in capsys.readouterr().out
