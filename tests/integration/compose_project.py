@@ -47,6 +47,7 @@ ENTRYPOINT = ROOT / "scripts" / "container_entrypoint.py"
 NODES = ("node1", "node2", "node3")
 # What `scripts/cluster start` serves node i on: the compose file publishes the same ports.
 HOST_HTTP_PORTS = {"node1": 9092, "node2": 9094, "node3": 9096}
+HOST_KAFKA_PORTS = {"node1": 19092, "node2": 19094, "node3": 19096}
 # The variables compose/.env supplies (the README's one-liner writes the secret).
 DOTENV = {"KRAFT_CLUSTER_SECRET": "a-test-secret-of-more-than-16-bytes"}
 IMAGE_ROOT = "/var/lib/kraft"
@@ -169,7 +170,7 @@ class Listener:
 
 
 def listener(env: Mapping[str, str], name: str) -> Listener:
-    """A listener (HTTP or CONTROLLER) of a service's KRAFT_LISTENERS."""
+    """A listener (HTTP, CONTROLLER or KAFKA) of a service's KRAFT_LISTENERS."""
     for item in env["KRAFT_LISTENERS"].split(","):
         kind, _, address = item.partition("://")
         if kind == name:
@@ -260,12 +261,14 @@ def localize(
 
 def publish(where: Localizer) -> dict[str, PublishedPort]:
     """Starts the forwarders of the nodes' published ports (Docker's port publishing): each
-    host-side port to its container port. Keyed by service; :func:`unpublish_all` stops them."""
+    host-side port to its container port. Keyed by service and host port as the compose file
+    names them (``node2:9094``, ``node2:19094``); :func:`unpublish_all` stops them."""
     made: dict[str, PublishedPort] = {}
     try:
         for host, (service, container) in where.published.items():
-            made[service] = PublishedPort(
-                where.host_ports[host], where.ports[(service, container)], f"{service}:{host}"
+            name = f"{service}:{host}"
+            made[name] = PublishedPort(
+                where.host_ports[host], where.ports[(service, container)], name
             )
     except BaseException:
         unpublish_all(made)
@@ -408,6 +411,7 @@ def node_containers(
             workdir=Path(where.value(image.workdir, name)),
             health=[test[0], *(where.value(part, name) for part in test[1:])],
             url=where.value(f"http://127.0.0.1:{HOST_HTTP_PORTS[name]}", name, host_view=True),
+            kafka=where.value(f"127.0.0.1:{HOST_KAFKA_PORTS[name]}", name, host_view=True),
             inside=where.value(f"http://{name}:{port}", "client"),
         )
     return made
@@ -422,6 +426,7 @@ class Container:
     workdir: Path
     health: list[str]
     url: str  # how a host client reaches it (its published port)
+    kafka: str  # host:port where a host's Kafka client reaches it (its published KAFKA port)
     inside: str  # how another container reaches it (its service name and HTTP port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from scripts.container_entrypoint import EntrypointError, prepare, settings_from_env
 from scripts.node_process import http, run_tool, wait_until
@@ -32,6 +34,7 @@ from tests.integration.compose_project import (
     DOTENV,
     ENTRYPOINT,
     HOST_HTTP_PORTS,
+    HOST_KAFKA_PORTS,
     IMAGE_ROOT,
     NODES,
     ROOT,
@@ -55,6 +58,8 @@ pytestmark = pytest.mark.timeout(300)
 # The chaos tier's Toxiproxy servers (scripts/setup builds the one of the compose file's image).
 TOXIPROXY_BINARIES = ROOT / ".venv" / "toxiproxy" / "bin"
 TOXIPROXY_API_PORT = 8474
+# How long a Kafka client's calls may take (a topic's leaders elected, a group formed).
+KAFKA_DEADLINE_S = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +87,11 @@ def test_three_node_services_publish_the_launchers_ports(project: dict[str, Any]
         assert service["environment"]["KRAFT_NODE_ID"] == str(i)
         assert "profiles" not in service, f"{name} must start with a plain `up`"
         http_port = listener(service["environment"], "HTTP").port
-        assert published(service) == {HOST_HTTP_PORTS[name]: http_port}, (
-            f"{name} publishes {published(service)}, expected {{{HOST_HTTP_PORTS[name]}: "
-            f"{http_port}}} (its HTTP listener on the launcher's port; Raft never published)"
+        kafka_port = listener(service["environment"], "KAFKA").port
+        expected = {HOST_HTTP_PORTS[name]: http_port, HOST_KAFKA_PORTS[name]: kafka_port}
+        assert published(service) == expected, (
+            f"{name} publishes {published(service)}, expected {expected} (its HTTP and KAFKA "
+            "listeners on the launcher's ports; Raft never published)"
         )
     images = {(services[n]["image"], json.dumps(services[n]["build"])) for n in NODES}
     assert len(images) == 1, f"the nodes run different images: {images}"
@@ -133,8 +140,10 @@ def test_every_kraft_variable_is_a_setting_the_node_accepts(
         assert config.voters[i] == (name, config.raft_port) == (config.raft_host, config.raft_port)
         assert config.log_dir == Path(image.env["KRAFT_LOG_DIRS"])
         assert config.http_port in image.expose and config.raft_port in image.expose
+        assert config.kafka_port in image.expose and config.kafka_host == "0.0.0.0"
         # A host client is sent to the address it can dial: the port published for this node.
         assert config.advertised_http_url == f"http://127.0.0.1:{HOST_HTTP_PORTS[name]}"
+        assert config.advertised_kafka_address == f"127.0.0.1:{HOST_KAFKA_PORTS[name]}"
         # Peers dial each other by service name (127.0.0.1 in a container is the container).
         peers = {j: (other, configs[other].http_port) for j, other in enumerate(NODES, start=1)}
         del peers[i]
@@ -360,6 +369,8 @@ def test_the_compose_nodes_form_a_cluster_and_a_restart_keeps_the_data(
     for container in containers.values():
         assert _read_all(container.url, topic, 40) == first
 
+    _kafka_clients_produce_and_consume(containers)
+
     status, described = http("GET", f"{node1.url}/v1/topics/{topic}")
     assert status == 200 and sorted(described["partitions"][0]["replicas"]) == [1, 2, 3]
     leader = described["partitions"][0]["leader"]
@@ -411,6 +422,55 @@ def test_the_compose_nodes_form_a_cluster_and_a_restart_keeps_the_data(
     )
     assert other.returncode == 1 and "belongs to cluster" in other.stderr, other.stderr
     assert MetaProperties.read(follower.log_dir) == meta_before
+
+
+def _kafka_clients_produce_and_consume(containers: Mapping[str, Container]) -> None:
+    """A host's Kafka client (confluent-kafka, librdkafka) on the published KAFKA ports:
+    Metadata names each broker at its advertised address, the host's published port, so the
+    client that bootstraps at one node then produces to and fetches from every leader."""
+    bootstrap = ",".join(c.kafka for c in containers.values())
+    topic = "compose-kafka"
+    admin = AdminClient({"bootstrap.servers": containers["node2"].kafka})
+    brokers = admin.list_topics(timeout=KAFKA_DEADLINE_S).brokers
+    assert {i: f"{b.host}:{b.port}" for i, b in brokers.items()} == {
+        i: containers[n].kafka for i, n in enumerate(NODES, start=1)
+    }
+    admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(timeout=KAFKA_DEADLINE_S)
+    sent = {f"kafka-{i}" for i in range(30)}
+    delivered: list[str] = []
+    failed: list[str] = []
+
+    def on_delivery(error: Any, message: Any) -> None:
+        (failed if error is not None else delivered).append(str(error or message.value()))
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    for i, value in enumerate(sorted(sent)):
+        producer.produce(topic, value.encode(), key=f"k{i % 5}".encode(), on_delivery=on_delivery)
+    assert producer.flush(KAFKA_DEADLINE_S) == 0, "records still unsent"
+    assert not failed and len(delivered) == len(sent), failed
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "compose-readers",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    received: list[str] = []
+    try:
+        consumer.subscribe([topic])
+
+        def all_read() -> bool:
+            message = consumer.poll(1.0)
+            if message is not None:
+                assert message.error() is None, message.error()
+                received.append((message.value() or b"").decode())
+            return len(received) >= len(sent)
+
+        wait_until("the Kafka consumer has read every record", all_read)
+    finally:
+        consumer.close()
+    assert sorted(received) == sorted(sent)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
