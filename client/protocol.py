@@ -105,7 +105,7 @@ INVALID_REPLICA_ASSIGNMENT = ErrorKind(40013, "INVALID_REPLICA_ASSIGNMENT")
 # A binary record batch whose CRC, lengths or record framing do not add up (Kafka's
 # CORRUPT_MESSAGE): nothing of it is stored.
 CORRUPT_MESSAGE = ErrorKind(40011, "CORRUPT_MESSAGE")
-# A binary record batch compressed with a codec this platform does not store (only "none").
+# A binary record batch whose attributes name a codec id Kafka has none for (5, 6, 7).
 UNSUPPORTED_COMPRESSION_TYPE = ErrorKind(40012, "UNSUPPORTED_COMPRESSION_TYPE")
 # Kafka's FETCH_SESSION_ID_NOT_FOUND (70) and INVALID_FETCH_SESSION_EPOCH (71), of the
 # node-to-node replica fetch sessions: they travel only in the header of a replica fetch's

@@ -50,6 +50,7 @@ from storage.batch_check import (
     InvalidBatchError,
     UnsupportedCompressionError,
     check_produce_batch,
+    is_compressed,
 )
 from storage.errors import CorruptRecordError, KafkaStorageError, OffsetOutOfRangeError
 
@@ -179,7 +180,8 @@ async def fetch_batches(partition: Partition, offset: int, max_bytes: int) -> we
 async def _check(body: bytes) -> CheckedBatch:
     """:func:`check_produce_batch`, its errors as the API's kinds (nothing is stored)."""
     try:
-        if len(body) >= limits.CHECK_IN_THREAD_BYTES_MIN:
+        # A compressed batch too: a few bytes may decompress to many (bounded, but not small).
+        if len(body) >= limits.CHECK_IN_THREAD_BYTES_MIN or is_compressed(body):
             return await asyncio.to_thread(check_produce_batch, body)
         return check_produce_batch(body)
     except CorruptRecordError as e:
@@ -212,6 +214,14 @@ async def append_producer_batch(
     # configs merged again: a keyless batch to a topic that is not compacted pays nothing).
     if batch.null_key and partition.log.config.compact:
         raise keyless_refused(topic, index)
+    # The topic's compression.type (LogValidator): the batch rewritten in another codec, or
+    # kept as it came ("producer", or the batch's own codec).
+    config = partition.log.config
+    if config.codec is not None and config.codec != batch.compression:
+        if batch.size >= limits.CHECK_IN_THREAD_BYTES_MIN:
+            batch = await asyncio.to_thread(batch.recompressed, config.codec, config.level)
+        else:
+            batch = batch.recompressed(config.codec, config.level)
     return partition, await partition.append_batch_as_leader(batch, acks, timeout_s)
 
 

@@ -75,6 +75,11 @@ TOPIC_BROKER_SYNONYMS = {
     "delete.retention.ms": "log.cleaner.delete.retention.ms",
     "min.compaction.lag.ms": "log.cleaner.min.compaction.lag.ms",
     "max.compaction.lag.ms": "log.cleaner.max.compaction.lag.ms",
+    # Kafka's broker settings of these have the topic's names.
+    "compression.type": "compression.type",
+    "compression.gzip.level": "compression.gzip.level",
+    "compression.lz4.level": "compression.lz4.level",
+    "compression.zstd.level": "compression.zstd.level",
     # Topic-only in Kafka (no broker-wide synonym): they name themselves.
     LEADER_REPLICAS: LEADER_REPLICAS,
     FOLLOWER_REPLICAS: FOLLOWER_REPLICAS,

@@ -26,12 +26,15 @@ from server.replication_quota import (
 )
 from storage.log_config import (
     CLEANUP_POLICY,
+    COMPRESSION_TYPE,
+    COMPRESSION_TYPES,
     LONG_MAX,
     MIN_CLEANABLE_DIRTY_RATIO,
     TOPIC_CONFIG_NAMES,
     LogConfig,
     default_setting,
     parse_cleanup_policy,
+    parse_compression_type,
     parse_ratio,
     parse_setting,
 )
@@ -109,6 +112,14 @@ def _policy(value: str) -> str | None:
     return None
 
 
+def _compression_type(value: str) -> str | None:
+    try:
+        parse_compression_type(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def _ratio(value: str) -> str | None:
     if len(value) > _DECIMAL_CHARS_MAX or not _DECIMAL.fullmatch(value):
         return f"expected a number between 0 and 1, got {_shown(value)}"
@@ -159,6 +170,22 @@ TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
     ),
     "max.compaction.lag.ms": _log_setting(
         "max.compaction.lag.ms", "a record older than this is cleanable whatever the ratio"
+    ),
+    COMPRESSION_TYPE: TopicConfigDef(
+        LogConfig().compression_type,
+        _compression_type,
+        f"{', '.join(COMPRESSION_TYPES)}: the codec batches are stored in; producer keeps "
+        "each producer's own",
+        parse_compression_type,
+    ),
+    "compression.gzip.level": _log_setting(
+        "compression.gzip.level", "gzip level the leader compresses with: -1 (6) or 1..9"
+    ),
+    "compression.lz4.level": _log_setting(
+        "compression.lz4.level", "lz4 level the leader compresses with: 1..17"
+    ),
+    "compression.zstd.level": _log_setting(
+        "compression.zstd.level", "zstd level the leader compresses with: -131072..22"
     ),
     "message.timestamp.type": TopicConfigDef(
         "CreateTime", _one_of("CreateTime"), "the producer's timestamp is kept"

@@ -36,6 +36,11 @@ zigzag LEB128 as in protobuf::
     headers          header_count x (key_length varint, key utf-8, value_length varint,
                      value bytes; -1 = null value)
 
+A compressed batch (a codec id in attributes bits 0-2: 1 gzip, 2 snappy, 3 lz4, 4 zstd) holds
+the same records, back to back, compressed as one stream after the header
+(:mod:`storage.compression`); the header, its record count and the CRC (over the compressed
+bytes) are as above. The reader decompresses them, bounded.
+
 The builder (:func:`build_batch`) and the reader (:func:`read_header`, :func:`check_batch`,
 :func:`decode_batch`) are separate. The reader raises one error, :class:`CorruptRecordError`,
 for every byte string it cannot parse, saying what it expected and what it found.
@@ -50,6 +55,7 @@ from typing import Protocol
 
 import crc32c as _crc32c
 
+from storage.compression import compress, decompress
 from storage.errors import CorruptRecordError
 
 # One struct for the whole header: base_offset, batch_length, partition_leader_epoch, magic,
@@ -275,8 +281,12 @@ def build_batch(
     producer_epoch: int = NO_PRODUCER_EPOCH,
     base_sequence: int = NO_SEQUENCE,
     is_transactional: bool = False,
+    compression: int = 0,
+    level: int | None = None,
 ) -> bytes:
-    """One uncompressed v2 batch holding ``records`` at offsets ``base_offset``, ``+1``, ...
+    """One v2 batch holding ``records`` at offsets ``base_offset``, ``+1``, ..., its records
+    section compressed with codec ``compression`` at ``level`` (:mod:`storage.compression`;
+    0: uncompressed, None: Kafka's default level).
 
     The base timestamp is the first record's, as Kafka's producer writes it.
     """
@@ -284,6 +294,8 @@ def build_batch(
     base_timestamp = records[0].timestamp
     max_timestamp = max(r.timestamp for r in records)
     body = b"".join([encode_record(r, delta, base_timestamp) for delta, r in enumerate(records)])
+    if compression:
+        body = compress(compression, body, level)
     return assemble_batch(
         body,
         base_offset=base_offset,
@@ -291,7 +303,7 @@ def build_batch(
         record_count=len(records),
         base_timestamp=base_timestamp,
         max_timestamp=max_timestamp,
-        attributes=TRANSACTIONAL_MASK if is_transactional else 0,
+        attributes=(TRANSACTIONAL_MASK if is_transactional else 0) | compression,
         partition_leader_epoch=partition_leader_epoch,
         producer_id=producer_id,
         producer_epoch=producer_epoch,
@@ -417,16 +429,67 @@ def _read_bytes(
 def decode_batch(
     buf: bytes | bytearray | memoryview, pos: int = 0
 ) -> tuple[BatchHeader, list[Record]]:
-    """Checks and decodes the batch at ``pos`` into its header and records."""
+    """Checks and decodes the batch at ``pos`` into its header and records; a compressed
+    batch's records are decompressed (bounded: :func:`storage.compression.decompress`), and
+    positions in the errors about them are positions in the decompressed records."""
     header = check_batch(buf, pos)
-    if header.compression != 0:
-        raise CorruptRecordError(
-            f"expected compression codec 0 (none), found {header.compression}: "
-            "compressed batches are not supported",
-            pos,
-        )
-    end = pos + header.size
-    cursor = pos + HEADER_SIZE
+    if header.compression:
+        body = records_of(buf, pos, header)
+        return header, _decode_records(header, body, 0, len(body))
+    return header, _decode_records(header, buf, pos + HEADER_SIZE, pos + header.size)
+
+
+def records_of(buf: bytes | bytearray | memoryview, pos: int, header: BatchHeader) -> bytes:
+    """The records section of the (checked) batch at ``pos``, decompressed if its codec says
+    so: the records back to back, as an uncompressed batch holds them after its header."""
+    with memoryview(buf) as view:
+        section = view[pos + HEADER_SIZE : pos + header.size]
+        if header.compression:
+            return decompress(header.compression, section)
+        return bytes(section)
+
+
+def decompressed_batch(buf: bytes | bytearray | memoryview, pos: int = 0) -> bytes:
+    """The (checked) batch at ``pos`` as an uncompressed batch: the same header fields, its
+    codec bits cleared, its records decompressed, a new length and CRC. A batch that is not
+    compressed comes back as its bytes."""
+    header = read_header(buf, pos)
+    if not header.compression:
+        return bytes(buf[pos : pos + header.size])
+    return _reassembled(header, records_of(buf, pos, header), header.attributes & ~COMPRESSION_MASK)
+
+
+def compressed_batch(batch: bytes, codec: int, level: int | None = None) -> bytes:
+    """The uncompressed batch ``batch`` with its records compressed with ``codec`` at
+    ``level`` (Kafka's default when None); codec 0 returns it as it is."""
+    header = read_header(batch)
+    assert not header.compression, "compressed_batch takes an uncompressed batch"
+    if not codec:
+        return batch
+    body = compress(codec, memoryview(batch)[HEADER_SIZE : header.size], level)
+    return _reassembled(header, body, header.attributes | codec)
+
+
+def _reassembled(header: BatchHeader, body: bytes, attributes: int) -> bytes:
+    return assemble_batch(
+        body,
+        base_offset=header.base_offset,
+        last_offset_delta=header.last_offset_delta,
+        record_count=header.record_count,
+        base_timestamp=header.base_timestamp,
+        max_timestamp=header.max_timestamp,
+        attributes=attributes,
+        partition_leader_epoch=header.partition_leader_epoch,
+        producer_id=header.producer_id,
+        producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence,
+    )
+
+
+def _decode_records(
+    header: BatchHeader, buf: bytes | bytearray | memoryview, cursor: int, end: int
+) -> list[Record]:
+    """The ``header.record_count`` records in ``buf[cursor:end]``, which they must fill."""
     records: list[Record] = []
     log_append_time = header.is_log_append_time
     for _ in range(header.record_count):
@@ -471,7 +534,7 @@ def decode_batch(
             f"they end at {cursor}",
             cursor,
         )
-    return header, records
+    return records
 
 
 def iter_batches(

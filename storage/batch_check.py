@@ -16,7 +16,16 @@ What is refused, and as what (the handler maps each error class to an API error 
   order, a record whose varint lengths do not add up to its length, bytes after the last
   record, a header name that is null or not UTF-8 (our reader, like Kafka's consumers, reads
   header names as text).
-- :class:`UnsupportedCompressionError` (UNSUPPORTED_COMPRESSION_TYPE): any codec but none.
+- :class:`UnsupportedCompressionError` (UNSUPPORTED_COMPRESSION_TYPE): a codec id Kafka has
+  none for (5, 6, 7).
+
+A compressed batch (gzip, snappy, lz4, zstd) is checked as Kafka's LogValidator checks one: its
+records are decompressed (bounded: :func:`storage.compression.decompress`; bytes that do not
+decompress, or decompress past the bound, are CORRUPT_MESSAGE naming the codec) and walked with
+the same rules as an uncompressed batch's. The batch is kept compressed as it came;
+:meth:`CheckedBatch.recompressed` rewrites it with the topic's ``compression.type`` when that
+names another codec (LogValidator's recompression), the records unchanged (their offset deltas
+are already 0..n-1, as a rebuilt batch's are).
 - :class:`InvalidBatchError` (INVALID_RECORD): a control or transactional batch, the
   LogAppendTime bit (topics here keep CreateTime), a producer id below -1, an idempotent
   batch (producer id >= 0) without a sequence or epoch, a record timestamp outside
@@ -45,16 +54,20 @@ from dataclasses import dataclass
 from storage.batch import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER,
+    COMPRESSION_MASK,
     HEADER_SIZE,
     MAGIC,
     MIN_BATCH_LENGTH,
     NO_PRODUCER_ID,
     TIMESTAMP_TYPE_MASK,
     BatchHeader,
+    assemble_batch,
     crc32c,
+    read_header,
     stamp,
 )
 from storage.batch_runs import extend
+from storage.compression import CODEC_NAMES, compress, decompress
 from storage.errors import CorruptRecordError
 
 # A record timestamp is a Java long, and the JSON produce takes none below zero.
@@ -71,12 +84,9 @@ _CRC_OFFSET = struct.calcsize(">qiib")  # 17
 # value length and header count, one byte each.
 _RECORD_BYTES_MIN = 7
 
-# Kafka's codec ids (CompressionType).
-_CODECS = {1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
-
 
 class UnsupportedCompressionError(ValueError):
-    """A batch compressed with a codec this platform does not store (only none is)."""
+    """A batch whose attributes name a codec id Kafka has none for."""
 
 
 class InvalidBatchError(ValueError):
@@ -91,6 +101,9 @@ class CheckedBatch:
     header: BatchHeader  # as the producer sent it
     max_timestamp: int  # the records' largest timestamp
     null_key: bool = False  # a record has no key (a compacted topic refuses the batch)
+    # A compressed batch's records, decompressed (kept for a recompression); None when the
+    # batch is not compressed (its records are data[HEADER_SIZE:]).
+    records: bytes | None = None
 
     @property
     def record_count(self) -> int:
@@ -99,6 +112,40 @@ class CheckedBatch:
     @property
     def size(self) -> int:
         return len(self.data)
+
+    @property
+    def compression(self) -> int:
+        return self.header.compression
+
+    def recompressed(self, codec: int | None, level: int | None = None) -> CheckedBatch:
+        """The batch as a leader whose topic's ``compression.type`` is ``codec`` stores it
+        (Kafka's LogValidator): itself when ``codec`` is None (``producer``) or the batch's
+        own codec (the producer's bytes are kept, whatever their level); else the same records
+        compressed with ``codec`` at ``level`` (0: uncompressed), the header's fields kept,
+        the max timestamp the records' largest, a new length and CRC."""
+        if codec is None or codec == self.compression:
+            return self
+        if self.records is not None:
+            body = self.records
+        else:
+            body = self.data[HEADER_SIZE:]
+        header = self.header
+        data = assemble_batch(
+            compress(codec, body, level) if codec else body,
+            base_offset=header.base_offset,
+            last_offset_delta=header.last_offset_delta,
+            record_count=header.record_count,
+            base_timestamp=header.base_timestamp,
+            max_timestamp=self.max_timestamp,
+            attributes=(header.attributes & ~COMPRESSION_MASK) | codec,
+            partition_leader_epoch=header.partition_leader_epoch,
+            producer_id=header.producer_id,
+            producer_epoch=header.producer_epoch,
+            base_sequence=header.base_sequence,
+        )
+        return CheckedBatch(
+            data, read_header(data), self.max_timestamp, self.null_key, body if codec else None
+        )
 
     def stamped(self, base_offset: int, partition_leader_epoch: int) -> bytes:
         """A copy of the batch as the leader appends it: its base offset and leader epoch set
@@ -118,9 +165,17 @@ class CheckedBatch:
         return bytes(batch)
 
 
+def is_compressed(data: bytes) -> bool:
+    """Whether a produce body's attributes name a codec (nothing else is checked)."""
+    return len(data) > ATTRIBUTES_OFFSET + 1 and bool(
+        data[ATTRIBUTES_OFFSET + 1] & COMPRESSION_MASK
+    )
+
+
 def check_produce_batch(data: bytes) -> CheckedBatch:
-    """Checks a produce request's body: exactly one uncompressed v2 batch a producer may write,
-    its CRC, its counts and every record's framing (see the module's list). Pure; raises
+    """Checks a produce request's body: exactly one v2 batch a producer may write, its CRC,
+    its counts and every record's framing, decompressed if the batch is compressed (see the
+    module's list). Pure; raises
     :class:`~storage.errors.CorruptRecordError`, :class:`UnsupportedCompressionError` or
     :class:`InvalidBatchError` with a message naming what is wrong."""
     size = len(data)
@@ -152,11 +207,10 @@ def check_produce_batch(data: bytes) -> CheckedBatch:
             f"expected CRC-32C {header.crc:#010x}, computed {actual:#010x}", _CRC_OFFSET
         )
     codec = header.compression
-    if codec:
-        name = _CODECS.get(codec, "unknown")
+    if codec not in CODEC_NAMES:
         raise UnsupportedCompressionError(
-            f"compression codec {codec} ({name}) is not supported: send uncompressed batches "
-            "(compression.type=none)"
+            f"compression codec {codec} is unknown: Kafka's are 0 none, 1 gzip, 2 snappy, "
+            "3 lz4, 4 zstd"
         )
     if header.is_control:
         raise InvalidBatchError("Clients are not allowed to write control records")
@@ -180,14 +234,19 @@ def check_produce_batch(data: bytes) -> CheckedBatch:
             23,
         )
     _check_producer_fields(header)
-    low, high, null_key = _walk_records(data, header.record_count)
+    records = None
+    if codec:
+        records = decompress(codec, memoryview(data)[HEADER_SIZE:])
+        low, high, null_key = _walk_records(records, header.record_count, start=0)
+    else:
+        low, high, null_key = _walk_records(data, header.record_count)
     first, last = header.base_timestamp + low, header.base_timestamp + high
     if first < TIMESTAMP_MIN or last > TIMESTAMP_MAX:
         bad = first if first < TIMESTAMP_MIN else last
         raise InvalidBatchError(
             f"a record's timestamp {bad} is outside [{TIMESTAMP_MIN}, {TIMESTAMP_MAX}]"
         )
-    return CheckedBatch(data, header, last, null_key)
+    return CheckedBatch(data, header, last, null_key, records)
 
 
 def _check_producer_fields(header: BatchHeader) -> None:
@@ -208,8 +267,11 @@ def _check_producer_fields(header: BatchHeader) -> None:
         )
 
 
-def _walk_records(data: bytes, count: int, runs: bool = True) -> tuple[int, int, bool]:
-    """Walks the ``count`` records after the header, checking each one's framing exactly;
+def _walk_records(
+    data: bytes, count: int, runs: bool = True, *, start: int = HEADER_SIZE
+) -> tuple[int, int, bool]:
+    """Walks the ``count`` records from ``start`` (after the header, or 0 in a compressed
+    batch's decompressed records) to the end of ``data``, checking each one's framing exactly;
     returns the smallest and largest timestamp delta, and whether a record has a null key (a
     run's records repeat their template's key length, so the walk sees every null key's first
     record of a run). Every length is checked only by where
@@ -217,7 +279,7 @@ def _walk_records(data: bytes, count: int, runs: bool = True) -> tuple[int, int,
     past the record's end, which the end check catches (and a read past the whole body raises
     IndexError, caught below)."""
     end = len(data)
-    pos = HEADER_SIZE
+    pos = start
     # Start past any delta a varlong holds, so the first record sets both.
     low, high = 1 << 64, -(1 << 64)
     null_key = False

@@ -24,12 +24,13 @@ What becomes of the batch (Kafka's ``checkBatchRetention`` and ``MemoryRecords.f
 
 A rebuilt batch (Kafka's ``buildRetainedRecordsInto`` through ``MemoryRecordsBuilder``) has the
 original base offset, last offset delta, partition leader epoch, producer id, epoch and base
-sequence; attributes are recomputed: compression none, the timestamp type and transactional
-and control bits kept, bit 6 (0x40) set when it carries a delete horizon. The delete horizon
-is ``now + delete.retention.ms`` the first time the cleaner keeps a tombstone of a batch that
-has none; a batch that has one keeps it. With a horizon, the base timestamp IS the horizon
-and each record's timestamp delta is relative to it; without, the base timestamp is the first
-kept record's. The max timestamp is the largest kept record's (-1 if none has one), or the
+sequence; attributes are recomputed: the original's codec (Kafka's ``filterTo`` builds with
+the batch's own compression type, at the codec's default level), the timestamp type and
+transactional and control bits kept, bit 6 (0x40) set when it carries a delete horizon. The
+delete horizon is ``now + delete.retention.ms`` the first time the cleaner keeps a tombstone of
+a batch that has none; a batch that has one keeps it. With a horizon, the base timestamp IS the
+horizon and each record's timestamp delta is relative to it; without, the base timestamp is the
+first kept record's. The max timestamp is the largest kept record's (-1 if none has one), or the
 original's for a LogAppendTime batch (whose records all read as it). Each kept record keeps
 its offset (its delta from the base offset), timestamp, key, value and headers, re-encoded with
 record attributes 0, as Kafka's ``DefaultRecord.writeTo``. The CRC-32C covers attributes..end.
@@ -39,7 +40,10 @@ are walked once for their offsets, keys and null marks, without decoding values 
 a rebuilt batch is made from its kept records' own bytes (the fields after the timestamp
 delta copied, the length and timestamp delta written anew), which is the encoding above
 whenever every varint of the record is as short as it can be; a record that is not, or that
-does not parse, sends the batch through ``decode_batch`` and the encoder instead.
+does not parse, sends the batch through ``decode_batch`` and the encoder instead. A compressed
+batch is filtered as its decompressed twin (:func:`storage.batch.decompressed_batch`, bounded):
+copied whole, its original bytes are kept; rebuilt, its kept records are compressed again
+with its codec; emptied, it becomes the uncompressed empty header Kafka writes.
 """
 
 from __future__ import annotations
@@ -58,8 +62,10 @@ from storage.batch import (
     Record,
     assemble_batch,
     check_batch,
+    compressed_batch,
     decode_batch,
     decode_varint,
+    decompressed_batch,
     encode_record,
     encode_varint,
 )
@@ -305,17 +311,36 @@ def filter_batch(
     upper_bound_offset: int,
 ) -> tuple[BatchHeader, FilterResult]:
     """The cleaner's verdict on the batch at ``pos`` of ``buf`` (module docstring): its
-    header and what to write in its place. Checks the CRC; refuses a compressed batch.
+    header and what to write in its place. Checks the CRC; a compressed batch is filtered
+    decompressed and rebuilt with its codec (module docstring).
     Raises :class:`CorruptRecordError` for a batch that does not parse: each record is read up
     to its value's null mark, and a kept one whole when the batch is rebuilt."""
     if not isinstance(buf, bytes):
         buf = bytes(buf)  # the kept records' bytes are slices of it
     header = check_batch(buf, pos)
-    if header.compression != 0:
-        raise CorruptRecordError(
-            f"expected compression codec 0 (none), found {header.compression}: the cleaner "
-            "cannot read compressed batches",
-            pos,
+    if header.compression and not header.is_control:
+        plain = decompressed_batch(buf, pos)
+        _plain_header, result = filter_batch(
+            plain,
+            0,
+            offset_map=offset_map,
+            now_ms=now_ms,
+            delete_retention_ms=delete_retention_ms,
+            last_data_offsets=last_data_offsets,
+            upper_bound_offset=upper_bound_offset,
+        )
+        if result.copied:
+            kept_data = buf[pos : pos + header.size]
+        elif result.records_kept:
+            kept_data = compressed_batch(result.data, header.compression)
+        else:
+            kept_data = result.data  # gone, or Kafka's empty header (uncompressed)
+        return header, FilterResult(
+            kept_data,
+            result.records_read,
+            result.records_kept,
+            result.keyless_dropped,
+            result.copied,
         )
     size = header.size
     if header.is_control:

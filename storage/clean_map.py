@@ -33,7 +33,14 @@ from collections.abc import Callable, Sequence
 from itertools import islice, repeat
 from typing import NamedTuple
 
-from storage.batch import HEADER_SIZE, BatchHeader, check_batch, decode_varint
+from storage.batch import (
+    HEADER_SIZE,
+    BatchHeader,
+    check_batch,
+    decode_varint,
+    decompressed_batch,
+    read_header,
+)
 from storage.errors import CorruptRecordError
 
 # CPython's cost of one map entry beyond its key's bytes (module docstring: measured 106-129).
@@ -290,20 +297,19 @@ def map_batch(
     """Puts the keys of the batch at ``pos`` (records at or after ``start_offset``) into
     ``offset_map`` and moves its latest offset to the batch's last; returns (the batch's
     header, whether the map became full, in which case ``latest_offset`` did not move).
-    Checks the batch's CRC; refuses a compressed batch (:class:`CorruptRecordError`)."""
+    Checks the batch's CRC; a compressed batch's records are read decompressed (bounded).
+    Raises :class:`CorruptRecordError` for a batch that does not parse."""
     header = check_batch(buf, pos)
-    if header.compression != 0:
-        raise CorruptRecordError(
-            f"expected compression codec 0 (none), found {header.compression}: the cleaner "
-            "cannot read compressed batches",
-            pos,
-        )
     if header.last_offset < start_offset:
         return header, False
     if not header.is_control:
         # Before the map covers any batch, this one is mapped whole (progress: docstring).
         force = offset_map.latest_offset < start_offset
-        walk = walk_records(buf, pos, header)
+        if header.compression:
+            plain = decompressed_batch(buf, pos)
+            walk = walk_records(plain, 0, read_header(plain))
+        else:
+            walk = walk_records(buf, pos, header)
         # The common case in one step: every record is at or after the start and keyed, and the
         # batch's new keys fit: the map ends as the puts one by one would leave it (the last
         # offset of each key wins). Otherwise the puts go one by one, to stop where they would.

@@ -93,7 +93,7 @@ class CleanAbortedError(Exception):
 
 
 class UncleanableLogError(Exception):
-    """A segment the cleaner cannot read (a corrupt or compressed batch). Kafka marks such a
+    """A segment the cleaner cannot read (a corrupt batch). Kafka marks such a
     partition uncleanable and goes on with the other logs; the caller should do the same."""
 
 

@@ -58,3 +58,16 @@ SEGMENT_BYTES_MAX = 2**31 - 1
 # reads. Past this the file is taken as corrupt, so a damaged or foreign file cannot make a
 # node allocate without bound.
 PRODUCER_SNAPSHOT_BYTES_MAX = 64 * 1024 * 1024
+
+# A compressed batch's records are never decompressed past this many bytes (storage.compression):
+# a batch of a few KiB can hold gigabytes of zeros (a decompression bomb). Producers bound a
+# batch's uncompressed records by their batch.size (Java 16 KiB, librdkafka 1 MB by default),
+# so 64 MiB leaves wide room for a raised batch.size, while one batch can make a node allocate
+# no more than one read of uncompressed batches already may (READ_BYTES_MAX). A batch past it
+# is refused at produce as corrupt, and a reader of a stored one reports it as corrupt.
+DECOMPRESSED_BATCH_BYTES_MAX = 64 * 1024 * 1024
+
+# lz4 and zstd decompress into a buffer that starts at 8 times the compressed size, at least
+# this, and doubles while the codec fills it (storage.compression): a typical batch takes one
+# pass, a bomb at most log2(DECOMPRESSED_BATCH_BYTES_MAX / this) = 10 passes before refusal.
+DECOMPRESS_START_BYTES = 64 * 1024

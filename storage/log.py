@@ -368,6 +368,10 @@ class Log:
             producer_id=producer_id,
             producer_epoch=producer_epoch,
             base_sequence=base_sequence,
+            # The topic's compression.type: "producer" (this leader is the producer) and
+            # "uncompressed" store the records uncompressed.
+            compression=self._config.codec or 0,
+            level=self._config.level,
         )
         limit = self._config.max_message_bytes
         if len(batch) > limit:

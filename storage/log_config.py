@@ -10,6 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from storage.compression import (
+    CODEC_IDS,
+    GZIP,
+    GZIP_LEVEL_DEFAULT,
+    GZIP_LEVEL_MAX,
+    LZ4,
+    LZ4_LEVEL_DEFAULT,
+    LZ4_LEVEL_MAX,
+    LZ4_LEVEL_MIN,
+    NONE,
+    ZSTD,
+    ZSTD_LEVEL_DEFAULT,
+    ZSTD_LEVEL_MAX,
+    ZSTD_LEVEL_MIN,
+    check_level,
+)
 from storage.limits import SEGMENT_BYTES_MAX
 
 _DAY_MS = 24 * 60 * 60 * 1000
@@ -33,12 +49,31 @@ _TOPIC_KEYS: dict[str, tuple[str, int, int]] = {
     "delete.retention.ms": ("delete_retention_ms", 0, LONG_MAX),
     "min.compaction.lag.ms": ("min_compaction_lag_ms", 0, LONG_MAX),
     "max.compaction.lag.ms": ("max_compaction_lag_ms", 1, LONG_MAX),
+    # Kafka's levels (storage.compression); gzip's range has a hole at 0, checked below.
+    "compression.gzip.level": ("compression_gzip_level", GZIP_LEVEL_DEFAULT, GZIP_LEVEL_MAX),
+    "compression.lz4.level": ("compression_lz4_level", LZ4_LEVEL_MIN, LZ4_LEVEL_MAX),
+    "compression.zstd.level": ("compression_zstd_level", ZSTD_LEVEL_MIN, ZSTD_LEVEL_MAX),
 }
-# The two settings that are not integers, each with its own parser below.
+_LEVEL_CODECS = {
+    "compression.gzip.level": GZIP,
+    "compression.lz4.level": LZ4,
+    "compression.zstd.level": ZSTD,
+}
+# The settings that are not integers, each with its own parser below.
 CLEANUP_POLICY = "cleanup.policy"
 MIN_CLEANABLE_DIRTY_RATIO = "min.cleanable.dirty.ratio"
+COMPRESSION_TYPE = "compression.type"
 INTEGER_CONFIG_NAMES = frozenset(_TOPIC_KEYS)
-TOPIC_CONFIG_NAMES = INTEGER_CONFIG_NAMES | {CLEANUP_POLICY, MIN_CLEANABLE_DIRTY_RATIO}
+TOPIC_CONFIG_NAMES = INTEGER_CONFIG_NAMES | {
+    CLEANUP_POLICY,
+    MIN_CLEANABLE_DIRTY_RATIO,
+    COMPRESSION_TYPE,
+}
+# Kafka's compression.type values (BrokerCompressionType): "producer" keeps the producer's
+# codec, "uncompressed" stores none, a codec's name stores that codec.
+PRODUCER = "producer"
+UNCOMPRESSED = "uncompressed"
+COMPRESSION_TYPES = (UNCOMPRESSED, "zstd", "lz4", "snappy", "gzip", PRODUCER)
 _POLICIES = ("compact", "delete")
 
 
@@ -56,6 +91,10 @@ def parse_setting(name: str, raw: str | int) -> int:
         raise ValueError(f"must be at least {minimum}, got {value}")
     if value > maximum:
         raise ValueError(f"must be at most {maximum}, got {value}")
+    codec = _LEVEL_CODECS.get(name)
+    problem = None if codec is None else check_level(codec, value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -74,6 +113,15 @@ def parse_cleanup_policy(raw: str) -> str:
     if unknown or not parts:
         raise ValueError(f"expected delete, compact or compact,delete, got {str(raw)!r}")
     return ",".join(p for p in _POLICIES if p in parts)
+
+
+def parse_compression_type(raw: str) -> str:
+    """``compression.type`` as Kafka takes it (any case), in lower case; raises
+    ``ValueError`` naming the values it takes."""
+    value = str(raw).strip().lower()
+    if value not in COMPRESSION_TYPES:
+        raise ValueError(f"expected one of {', '.join(COMPRESSION_TYPES)}, got {str(raw)!r}")
+    return value
 
 
 def parse_ratio(raw: str | float) -> float:
@@ -123,6 +171,13 @@ class LogConfig:
     max_compaction_lag_ms: int = LONG_MAX
     # A tombstone (a null value) is kept this long after the cleaner first saw it (Kafka: 1 day).
     delete_retention_ms: int = _DAY_MS
+    # The codec a leader stores batches with: "producer" keeps each producer batch's own
+    # (Kafka's default), "uncompressed" or a codec's name rewrites a batch in another codec.
+    compression_type: str = PRODUCER
+    # The level of each codec when the leader compresses (Kafka's defaults).
+    compression_gzip_level: int = GZIP_LEVEL_DEFAULT
+    compression_lz4_level: int = LZ4_LEVEL_DEFAULT
+    compression_zstd_level: int = ZSTD_LEVEL_DEFAULT
 
     @property
     def compact(self) -> bool:
@@ -144,6 +199,25 @@ class LogConfig:
         return self.segment_ms
 
     @property
+    def codec(self) -> int | None:
+        """The codec id the leader stores batches with: None for ``producer`` (each batch's
+        own), 0 for ``uncompressed``."""
+        if self.compression_type == PRODUCER:
+            return None
+        if self.compression_type == UNCOMPRESSED:
+            return NONE
+        return CODEC_IDS[self.compression_type]
+
+    @property
+    def level(self) -> int | None:
+        """The level for :attr:`codec` (None for a codec without levels)."""
+        return {
+            GZIP: self.compression_gzip_level,
+            LZ4: self.compression_lz4_level,
+            ZSTD: self.compression_zstd_level,
+        }.get(self.codec or NONE)
+
+    @property
     def flushes_every_record(self) -> bool:
         """Whether a record counts as replicated only once it is fsynced (flush.messages=1)."""
         return self.flush_messages == 1
@@ -160,6 +234,8 @@ class LogConfig:
         if parse_cleanup_policy(self.cleanup_policy) != self.cleanup_policy:
             raise ValueError(f"cleanup.policy: not normalized: {self.cleanup_policy!r}")
         parse_ratio(self.min_cleanable_dirty_ratio)
+        if parse_compression_type(self.compression_type) != self.compression_type:
+            raise ValueError(f"compression.type: not normalized: {self.compression_type!r}")
 
     @classmethod
     def from_topic_configs(
@@ -180,6 +256,8 @@ class LogConfig:
                     values["cleanup_policy"] = parse_cleanup_policy(str(raw))
                 elif key == MIN_CLEANABLE_DIRTY_RATIO:
                     values["min_cleanable_dirty_ratio"] = parse_ratio(raw)
+                elif key == COMPRESSION_TYPE:
+                    values["compression_type"] = parse_compression_type(str(raw))
                 elif key in _TOPIC_KEYS:
                     values[_TOPIC_KEYS[key][0]] = parse_setting(key, raw)
             except ValueError as e:

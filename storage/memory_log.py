@@ -203,6 +203,10 @@ class MemoryLog:
             producer_id=producer_id,
             producer_epoch=producer_epoch,
             base_sequence=base_sequence,
+            # The topic's compression.type: "producer" (this leader is the producer) and
+            # "uncompressed" store the records uncompressed.
+            compression=self._config.codec or 0,
+            level=self._config.level,
         )
         if len(batch) > self._config.max_message_bytes:
             raise RecordTooLargeError(len(batch), self._config.max_message_bytes)

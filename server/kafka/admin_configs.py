@@ -81,6 +81,10 @@ TOPIC_CONFIG_TYPES: dict[str, int] = {
     "max.compaction.lag.ms": LONG,
     "message.timestamp.type": STRING,
     "unclean.leader.election.enable": BOOLEAN,
+    "compression.type": STRING,
+    "compression.gzip.level": INT,
+    "compression.lz4.level": INT,
+    "compression.zstd.level": INT,
     "leader.replication.throttled.replicas": LIST,
     "follower.replication.throttled.replicas": LIST,
 }

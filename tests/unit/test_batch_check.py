@@ -171,9 +171,15 @@ def test_a_wrong_crc_is_corrupt() -> None:
     refused(bytes(data), CorruptRecordError, "expected CRC-32C")
 
 
-@pytest.mark.parametrize("codec", [1, 2, 3, 4, 5])
-def test_a_compressed_batch_is_an_unsupported_compression(codec: int) -> None:
+@pytest.mark.parametrize("codec", [5, 6, 7])
+def test_a_codec_id_kafka_has_none_for_is_an_unsupported_compression(codec: int) -> None:
     refused(simple(attributes=codec), UnsupportedCompressionError, f"compression codec {codec}")
+
+
+@pytest.mark.parametrize("codec", [1, 2, 3, 4])
+def test_records_that_do_not_decompress_with_the_named_codec_are_corrupt(codec: int) -> None:
+    name = ["gzip", "snappy", "lz4", "zstd"][codec - 1]
+    refused(simple(attributes=codec), CorruptRecordError, f"{name} records:")
 
 
 def test_control_transactional_and_log_append_time_batches_are_invalid() -> None:
