@@ -8,7 +8,8 @@ Kafka's rules (``AclApis``, ``AclControlManager``, the requests' own checks), an
 - Without an authorizer every call answers SECURITY_DISABLED: DescribeAcls in its top-level
   error, the others in every creation's or filter's result.
 - DescribeAcls needs DESCRIBE on the cluster, CreateAcls and DeleteAcls ALTER on it (else
-  CLUSTER_AUTHORIZATION_FAILED, in the same places).
+  CLUSTER_AUTHORIZATION_FAILED, in the same places). A node not ready yet answers its
+  retriable error there instead, before any authorization: its ACLs are not loaded yet.
 - The request carries Kafka's enum codes (the tables below). A code Kafka does not know reads
   as UNKNOWN, as Kafka's ``fromCode`` reads it; a request holding the code of UNKNOWN itself
   (0) closes the connection, as Kafka's request parser refuses it.
@@ -67,6 +68,7 @@ from server.kafka.admin_writes import (
     Outcome,
     admin_write,
     forward_json,
+    readiness,
     response_of,
 )
 from server.kafka.apis import ApiSpec, RequestContext, authorize
@@ -327,10 +329,15 @@ def plan_delete_filters(
 
 
 def _refusal(ctx: RequestContext, operation: str, disabled: Outcome) -> Outcome | None:
-    """SECURITY_DISABLED without an authorizer, CLUSTER_AUTHORIZATION_FAILED without
-    ``operation`` on the cluster, else None."""
+    """SECURITY_DISABLED without an authorizer; the retriable error of a node that is not
+    ready (its ACLs are not loaded yet: an authorization now would refuse wrongly, and no
+    client retries CLUSTER_AUTHORIZATION_FAILED); CLUSTER_AUTHORIZATION_FAILED without
+    ``operation`` on the cluster; else None."""
     if not ctx.node.config.authorizer_enabled:
         return disabled
+    ready = readiness(ctx.node)
+    if ready != OK:
+        return ready
     if not authorize(ctx, operation, "CLUSTER", CLUSTER_RESOURCE_NAME):
         return CLUSTER_DENIED
     return None
@@ -358,10 +365,6 @@ async def describe_acls(ctx: RequestContext, request: Any) -> Any:
     if isinstance(acl_filter, Outcome):
         # Kafka's broker asks its authorizer, which matches nothing with such a filter.
         return response_of(ctx, {**OK.fields, "resources": []})
-    try:
-        ctx.node.require_ready()
-    except ApiError as e:
-        return response_of(ctx, {**Outcome.of(e).fields, "resources": []})
     found = acls.list_acls(ctx.node.quorum.snapshot_state(), acl_filter)
     return response_of(ctx, {**OK.fields, "resources": describe_resources(found)})
 
