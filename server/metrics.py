@@ -220,6 +220,14 @@ class KafkaRequestMetrics:
             ["reason"],
             registry=registry,
         )
+        self._authentications = Counter(
+            "kraft_kafka_authentications",
+            "SASL authentications on the Kafka listener, by mechanism (PLAIN, SCRAM-SHA-256; "
+            "none for a handshake refused before one was chosen) and result (success, "
+            "failure).",
+            ["mechanism", "result"],
+            registry=registry,
+        )
         self._connections = prometheus_client.Gauge(
             "kraft_kafka_connections",
             "Open connections on the Kafka listener.",
@@ -244,6 +252,10 @@ class KafkaRequestMetrics:
     def closed(self, reason: str) -> None:
         assert reason in self.CLOSE_REASONS, reason
         self._closed.labels(reason).inc()
+
+    def authenticated(self, mechanism: str, ok: bool) -> None:
+        """A SASL authentication that succeeded or was refused."""
+        self._authentications.labels(mechanism, "success" if ok else "failure").inc()
 
     def connection_opened(self) -> None:
         self._connections.inc()

@@ -1,4 +1,4 @@
-"""TLS for the HTTP listener and for the node's own calls to other nodes.
+"""TLS for the HTTP and KAFKA listeners and for the node's own calls to other nodes.
 
 With ``listener.security.protocol.map=HTTP:SSL`` (or ``HTTP:SASL_SSL``) the node serves https
 only, with the certificate chain and private key of ``ssl.keystore.location`` (one PEM file, as
@@ -8,7 +8,9 @@ redirects clients follow) go to their advertised https URLs and check each peer'
 and host name against ``ssl.truststore.location`` (a PEM file of CA certificates; without it,
 the system's CAs).
 
-Both contexts are built once at start. A file that is missing, unreadable, or does not hold
+``KAFKA:SSL`` or ``KAFKA:SASL_SSL`` serves Kafka's protocol over TLS with the same keystore.
+
+The contexts are built once at start. A file that is missing, unreadable, or does not hold
 what it should is a :class:`~server.config.ConfigError` naming the setting, before the node
 opens a port: a node that would start and then fail every handshake is worse than none.
 """
@@ -32,17 +34,33 @@ _KEY_BLOCK = re.compile(
 
 
 def server_ssl_context(config: NodeConfig) -> ssl.SSLContext | None:
-    """The listener's context (TLS 1.2 or newer, the keystore's chain and key), or None
-    when the HTTP listener is not TLS. Raises ConfigError naming the setting at fault."""
+    """The HTTP listener's context (TLS 1.2 or newer, the keystore's chain and key), or None
+    when the HTTP listener is not TLS. Raises ConfigError naming the setting at fault. The
+    keystore is checked here too when only the KAFKA listener is TLS: the node calls this
+    before it opens a port."""
+    if config.kafka_tls and not config.tls:
+        kafka_ssl_context(config)
     if not config.tls:
         return None
-    path = config.ssl_keystore_location
-    if path is None:  # config.py requires it with TLS; kept for a config built by hand
-        raise ConfigError(f"ssl.keystore.location: required with HTTP:{config.security_protocol}")
-    check_keystore(path, config.ssl_key_password)
     # The node's calls to its peers use the truststore (Node.start builds that context once
     # the quorum is up): checked here too, so a bad one stops the node before it opens a port.
     client_ssl_context(config)
+    return _listener_context(config, f"HTTP:{config.security_protocol}")
+
+
+def kafka_ssl_context(config: NodeConfig) -> ssl.SSLContext | None:
+    """The KAFKA listener's context (the same keystore as HTTP's; no client certificates
+    asked for: the client is ANONYMOUS, or who SASL says), or None when it is not TLS."""
+    if not config.kafka_tls:
+        return None
+    return _listener_context(config, f"KAFKA:{config.kafka_security_protocol}")
+
+
+def _listener_context(config: NodeConfig, listener: str) -> ssl.SSLContext:
+    path = config.ssl_keystore_location
+    if path is None:  # config.py requires it with TLS; kept for a config built by hand
+        raise ConfigError(f"ssl.keystore.location: required with {listener}")
+    check_keystore(path, config.ssl_key_password)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = MINIMUM_VERSION
     password = config.ssl_key_password

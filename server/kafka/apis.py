@@ -107,6 +107,14 @@ def acl_specs() -> tuple[ApiSpec, ...]:
     return ACL_APIS
 
 
+def sasl_specs() -> tuple[ApiSpec, ...]:
+    """SaslHandshake and SaslAuthenticate (server/kafka/sasl_apis.py), imported at first use
+    for the same reason."""
+    from server.kafka.sasl_apis import SASL_APIS
+
+    return SASL_APIS
+
+
 def api_name(api_key: int) -> str:
     """Kafka's name of an API in snake case (``fetch``, ``api_versions``); ``unknown`` for a
     key Kafka does not have (a metrics label: bounded)."""
@@ -137,12 +145,22 @@ _TABLE: ApiTable | None = None
 
 
 def api_table() -> ApiTable:
-    """The node's API table: ApiVersions, the data, admin, group and ACL APIs (built once)."""
+    """The node's API table: ApiVersions, the data, admin, group, ACL and SASL APIs (built
+    once). Every listener answers the same ApiVersions, SASL or not, as Kafka's broker does."""
     global _TABLE
     if _TABLE is None:
         from server.kafka.data_apis import DATA_APIS
 
-        _TABLE = ApiTable((API_VERSIONS, *DATA_APIS, *admin_specs(), *group_specs(), *acl_specs()))
+        _TABLE = ApiTable(
+            (
+                API_VERSIONS,
+                *DATA_APIS,
+                *admin_specs(),
+                *group_specs(),
+                *acl_specs(),
+                *sasl_specs(),
+            )
+        )
     return _TABLE
 
 

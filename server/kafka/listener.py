@@ -34,6 +34,19 @@ Limits, Kafka's (the settings are the node's, shared with the HTTP listener's):
   or the connection closes (a client that stops reading does not pin its answer);
 - anything that is not a request (a frame that does not parse, an API or version not served,
   a follower's fetch) closes the connection: the node goes on serving the others.
+
+Security (``listener.security.protocol.map``'s KAFKA entry, Kafka's):
+
+- ``SSL`` and ``SASL_SSL``: TLS with the node's keystore (server/tls.py). The connection
+  limits apply before the handshake, which must end within TLS_HANDSHAKE_TIMEOUT_S; a
+  handshake that fails closes the connection. No client certificate is asked for.
+- ``SASL_PLAINTEXT`` and ``SASL_SSL``: a connection starts unauthenticated (Kafka's
+  SaslServerAuthenticator): its frames are at most SASL_UNAUTHENTICATED_FRAME_BYTES_MAX;
+  ApiVersions (once, before the handshake), SaslHandshake and SaslAuthenticate are served
+  (server/kafka/sasl_apis.py); any other request closes the connection without an answer. A
+  refused authentication is answered after connection.failed.authentication.delay.ms, then the
+  connection closes. Once authenticated, its requests run as ``User:<name>``, the principal
+  the authorizer judges; without SASL every client is ``User:ANONYMOUS``.
 """
 
 from __future__ import annotations
@@ -42,15 +55,18 @@ import asyncio
 import functools
 import itertools
 import logging
+import ssl
 import struct
 import time
 from collections.abc import Callable
 from typing import Any
 
+from server.authorizer import ANONYMOUS
 from server.byte_budget import ByteBudget
 from server.config import NodeConfig
 from server.kafka import frames
 from server.kafka.apis import (
+    API_VERSIONS_KEY,
     ApiTable,
     Dispatched,
     api_name,
@@ -67,13 +83,46 @@ from server.kafka.limits import (
     NON_PRODUCE_REQUEST_BYTES_MAX,
     REQUEST_HEADER_PREFIX_BYTES,
     REQUESTS_IN_FLIGHT_MAX,
+    SASL_UNAUTHENTICATED_FRAME_BYTES_MAX,
+    TLS_HANDSHAKE_TIMEOUT_S,
+)
+from server.kafka.sasl import Authenticator, IllegalSaslState, State
+from server.kafka.sasl_apis import (
+    SASL_AUTHENTICATE_KEY,
+    SASL_HANDSHAKE_KEY,
+    SaslNode,
+    register,
 )
 from server.metrics import KafkaRequestMetrics
 from server.node import Node
+from server.tls import kafka_ssl_context
 
 log = logging.getLogger(__name__)
 
 _API_KEY = struct.Struct(">h")
+
+
+class _AcceptProtocol(asyncio.StreamReaderProtocol):
+    """A stream protocol that, for TLS, pauses reading until the handshake starts."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        accept: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
+        tls: bool,
+    ) -> None:
+        super().__init__(reader, accept)
+        self._tls = tls
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._tls:
+            assert isinstance(transport, asyncio.ReadTransport)
+            transport.pause_reading()  # start_tls resumes it
+        super().connection_made(transport)
+
+
+class _TlsFailed(Exception):
+    """The TLS handshake failed (logged): the connection closes."""
 
 
 class FrameTimeout(Exception):
@@ -82,6 +131,14 @@ class FrameTimeout(Exception):
 
 class _HandlerFailed(Exception):
     """A handler raised (logged where it did): the connection closes."""
+
+
+class _AnswerThenClose(Exception):  # noqa: N818 (an instruction to the writer)
+    """A refused authentication's answer: written, then the connection closes."""
+
+    def __init__(self, answered: Dispatched) -> None:
+        super().__init__("authentication failed")
+        self.answered = answered
 
 
 class KafkaListener:
@@ -96,6 +153,12 @@ class KafkaListener:
         self._connections: dict[int, asyncio.Task[Any]] = {}
         self._per_host: dict[str, int] = {}  # open connections by peer address
         self._ids = itertools.count(1)
+        # ConfigError (a bad keystore or users file) before the listener binds.
+        self._ssl = kafka_ssl_context(config)
+        self._sasl: SaslNode | None = None
+        if config.kafka_sasl:
+            self._sasl = SaslNode(config)
+            register(node, self._sasl)
 
     @property
     def port(self) -> int:
@@ -106,11 +169,17 @@ class KafkaListener:
 
     async def start(self) -> None:
         """Binds the listener; OSError when it cannot."""
-        self._server = await asyncio.start_server(
-            self._accept,
-            self._config.kafka_host,
-            self._config.kafka_port,
-            reuse_address=True,
+        loop = asyncio.get_running_loop()
+        tls = self._ssl is not None
+
+        def protocol() -> asyncio.StreamReaderProtocol:
+            # asyncio.start_server's protocol, but on a TLS listener nothing is read before
+            # _accept starts the handshake: a ClientHello read into the plain stream would
+            # be lost to TLS, and the handshake would hang.
+            return _AcceptProtocol(asyncio.StreamReader(loop=loop), self._accept, tls)
+
+        self._server = await loop.create_server(
+            protocol, self._config.kafka_host, self._config.kafka_port, reuse_address=True
         )
 
     async def close(self) -> None:
@@ -149,10 +218,15 @@ class KafkaListener:
         self._connections[connection_id] = task
         self._per_host[host] = self._per_host.get(host, 0) + 1
         self._metrics.connection_opened()
+        authenticator = self._sasl.open(connection_id) if self._sasl is not None else None
         try:
-            await self._serve(connection_id, host, reader, writer)
+            if self._ssl is not None:
+                await self._tls_handshake(writer, host)
+            await self._serve(connection_id, host, reader, writer, authenticator)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away
+        except _TlsFailed:
+            pass
         except FrameError as e:
             log.info("Kafka listener: closing the connection from %s: %s", host, e)
         except CloseConnection as e:
@@ -178,7 +252,25 @@ class KafkaListener:
                 del self._per_host[host]
             self._metrics.connection_ended()
             sessions_of(self._node).connection_closed(connection_id)
+            if self._sasl is not None:
+                self._sasl.closed(connection_id)
             writer.close()
+
+    async def _tls_handshake(self, writer: asyncio.StreamWriter, host: str) -> None:
+        """The server side of the TLS handshake, within TLS_HANDSHAKE_TIMEOUT_S; _TlsFailed
+        (logged) when it fails."""
+        assert self._ssl is not None
+        try:
+            await asyncio.wait_for(
+                writer.start_tls(self._ssl, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S),
+                TLS_HANDSHAKE_TIMEOUT_S,
+            )
+        except (ssl.SSLError, OSError, TimeoutError) as e:
+            # A plaintext client, a client that does not trust our CA, or one that said
+            # nothing: the connection closes, the node goes on.
+            log.info("Kafka listener: TLS handshake with %s failed: %s", host, e or "timed out")
+            writer.transport.abort()
+            raise _TlsFailed from None
 
     async def _serve(
         self,
@@ -186,12 +278,15 @@ class KafkaListener:
         host: str,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        authenticator: Authenticator | None = None,
     ) -> None:
         """Serves the connection until it closes: its reader and writer (module docstring) as
         two tasks. Once the client is gone, or the writer fails, every request in flight is
         cancelled; after bad input, the answers before it are written first."""
         pipeline = _Pipeline()
-        reading = asyncio.create_task(self._read_requests(connection_id, host, reader, pipeline))
+        reading = asyncio.create_task(
+            self._read_requests(connection_id, host, reader, pipeline, authenticator)
+        )
         writing = asyncio.create_task(self._write_answers(writer, pipeline))
         try:
             await asyncio.wait((reading, writing), return_when=asyncio.FIRST_COMPLETED)
@@ -213,17 +308,24 @@ class KafkaListener:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _read_requests(
-        self, connection_id: int, host: str, reader: asyncio.StreamReader, pipeline: _Pipeline
+        self,
+        connection_id: int,
+        host: str,
+        reader: asyncio.StreamReader,
+        pipeline: _Pipeline,
+        authenticator: Authenticator | None,
     ) -> None:
         """Reads the connection's frames and starts their requests in order, each once the
         one before it has done its ordered part; returns when that one failed instead (the
         connection will close)."""
-        max_bytes = self._config.socket_request_max_bytes
         previous: _InFlight | None = None
         while True:
             # A slot before reading: at REQUESTS_IN_FLIGHT_MAX, the next frames wait in TCP.
             await pipeline.slots.acquire()
             prefix = await self._next_prefix(reader, pipeline)
+            max_bytes = self._config.socket_request_max_bytes
+            if authenticator is not None and not authenticator.complete:
+                max_bytes = min(max_bytes, SASL_UNAUTHENTICATED_FRAME_BYTES_MAX)
             try:
                 size = frames.frame_size(prefix, max_bytes)
             except FrameError:
@@ -245,7 +347,7 @@ class KafkaListener:
                 raise
             ordered = asyncio.Event()
             task = asyncio.create_task(
-                self._answer(frame, host, connection_id, ordered.set),
+                self._answer(frame, host, connection_id, ordered.set, authenticator),
                 name=f"kafka-request-{connection_id}",
             )
             task.add_done_callback(functools.partial(self._request_done, ordered, taken))
@@ -273,13 +375,30 @@ class KafkaListener:
                 continue
 
     async def _answer(
-        self, frame: bytes, host: str, connection_id: int, release_order: Callable[[], None]
+        self,
+        frame: bytes,
+        host: str,
+        connection_id: int,
+        release_order: Callable[[], None],
+        authenticator: Authenticator | None,
     ) -> Dispatched:
         """One request's answer; _HandlerFailed (logged) when its handler raised what is not
-        one of the frame errors that close a connection."""
+        one of the frame errors that close a connection; _AnswerThenClose after a refused
+        authentication."""
+        principal = ANONYMOUS
+        if authenticator is not None:
+            if not authenticator.complete:
+                self._gate(frame, authenticator)
+            principal = authenticator.principal or ANONYMOUS
         try:
-            return await dispatch(
-                self._table, self._node, frame, host, connection_id, release_order=release_order
+            answered = await dispatch(
+                self._table,
+                self._node,
+                frame,
+                host,
+                connection_id,
+                principal=principal,
+                release_order=release_order,
             )
         except (FrameError, CloseConnection):  # NotServedError is a FrameError
             raise
@@ -292,6 +411,26 @@ class KafkaListener:
                 host,
             )
             raise _HandlerFailed from None
+        if authenticator is not None and authenticator.state is State.FAILED:
+            raise _AnswerThenClose(answered)
+        return answered
+
+    def _gate(self, frame: bytes, authenticator: Authenticator) -> None:
+        """Before authentication: only ApiVersions (once, before the handshake), SaslHandshake
+        and SaslAuthenticate; CloseConnection for anything else, with Kafka's words."""
+        api_key, version, _ = frames.peek(frame)
+        try:
+            if api_key == API_VERSIONS_KEY:
+                # A version too new gets the v0 error answer and may be retried (KIP-511).
+                if version <= self._table.specs[API_VERSIONS_KEY].max_version:
+                    authenticator.api_versions()
+            elif api_key not in (SASL_HANDSHAKE_KEY, SASL_AUTHENTICATE_KEY):
+                authenticator.state = State.FAILED
+                raise IllegalSaslState(
+                    f"Unexpected Kafka request of type {api_name(api_key)} during SASL handshake"
+                )
+        except IllegalSaslState as e:
+            raise CloseConnection(str(e)) from None
 
     async def _write_answers(self, writer: asyncio.StreamWriter, pipeline: _Pipeline) -> None:
         """Writes the answers of the requests in flight in the order they came; raises what
@@ -302,6 +441,13 @@ class KafkaListener:
                 return
             try:
                 answered = await request.task
+            except _AnswerThenClose as e:
+                # The refusal's answer is written (the delay was spent before it), then the
+                # connection closes.
+                if e.answered.frame is not None:
+                    writer.write(e.answered.frame)
+                    await asyncio.wait_for(writer.drain(), self._transfer_s(len(e.answered.frame)))
+                raise CloseConnection("authentication failed") from None
             except NotServedError:
                 self._metrics.closed("unsupported")
                 raise

@@ -129,6 +129,8 @@ class Connection:
             socket_request_max_bytes=1 << 20,
             connections_max_idle_ms=600_000,
             request_read_timeout_ms=30_000,
+            kafka_tls=False,
+            kafka_sasl=False,
         )
         node = SimpleNamespace(
             metrics=SimpleNamespace(kafka=KafkaRequestMetrics(CollectorRegistry()))

@@ -1,0 +1,215 @@
+"""SaslHandshake (17) and SaslAuthenticate (36): the driver of server/kafka/sasl.py's core on
+the KAFKA listener.
+
+The listener (server/kafka/listener.py) gives each connection of a SASL listener an
+:class:`~server.kafka.sasl.Authenticator` (``SaslNode.open``) and lets through, until it is
+complete, only ApiVersions, SaslHandshake and SaslAuthenticate (Kafka's
+SaslServerAuthenticator). These handlers drive it:
+
+- a refusal (a wrong password, an unknown mechanism) is answered with its error after
+  connection.failed.authentication.delay.ms, and the listener then closes the connection;
+- a request the state does not allow (SaslAuthenticate before SaslHandshake) closes the
+  connection without an answer;
+- on a connection that is not SASL, or is authenticated already, both answer
+  ILLEGAL_SASL_STATE, as Kafka's KafkaApis does (the connection stays open).
+
+Versions: SaslHandshake v1 only. Kafka 4 still serves v0, after which the SASL tokens travel
+as bare size-prefixed frames instead of SaslAuthenticate requests; every client since Kafka
+1.0 (and librdkafka, kafka-python, aiokafka) uses v1 when ApiVersions offers it, so v0 closes
+the connection here. SaslAuthenticate v0 to v2; its session_lifetime_ms is 0: no
+re-authentication (Kafka's default connections.max.reauth.ms=0).
+
+PLAIN's password check is PBKDF2 (milliseconds by design): it runs in a worker thread,
+PASSWORD_CHECKS_AT_ONCE_MAX at once over the node, and an unknown user costs as much as a
+wrong password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from kio.index import load_response_schema
+from kio.schema.errors import ErrorCode
+
+from server import limits
+from server.config import NodeConfig
+from server.kafka.apis import ApiSpec, RequestContext
+from server.kafka.entities import build
+from server.kafka.frames import CloseConnection
+from server.kafka.limits import ERROR_MESSAGE_CHARS_MAX
+from server.kafka.sasl import (
+    AuthenticationFailed,
+    Authenticator,
+    IllegalSaslState,
+    PasswordCheck,
+    Step,
+)
+from server.log_text import LOGGED_NAME_CHARS_MAX, printable
+from server.users import Credential, UserStore
+
+if TYPE_CHECKING:
+    from server.node import Node
+
+log = logging.getLogger(__name__)
+
+SASL_HANDSHAKE_KEY = 17
+SASL_AUTHENTICATE_KEY = 36
+
+
+class SaslNode:
+    """The node's SASL side of the KAFKA listener: its users, the connections authenticating,
+    and the password checks' turn."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        assert config.users_file is not None, "config.py requires http.users.file with SASL"
+        self.config = config
+        self.users = UserStore(config.users_file, time.monotonic)  # UsersFileError: bad file
+        self._connections: dict[int, Authenticator] = {}
+        self._verifying = asyncio.Semaphore(limits.PASSWORD_CHECKS_AT_ONCE_MAX)
+        self._decoy: Credential | None = None
+        self._reported_reload_error: str | None = None
+
+    def open(self, connection_id: int) -> Authenticator:
+        """A new connection's authenticator (its state lives until :meth:`closed`)."""
+        authenticator = Authenticator(self.config.sasl_enabled_mechanisms, self._credential)
+        self._connections[connection_id] = authenticator
+        return authenticator
+
+    def closed(self, connection_id: int) -> None:
+        self._connections.pop(connection_id, None)
+
+    def authenticator(self, connection_id: int) -> Authenticator | None:
+        return self._connections.get(connection_id)
+
+    def _credential(self, name: str) -> Credential | None:
+        return self.users.credential(name)
+
+    def reload_users(self) -> None:
+        """Re-reads the users file if it changed (at most once a second)."""
+        self.users.maybe_reload()
+        error = self.users.reload_error
+        if error != self._reported_reload_error:
+            self._reported_reload_error = error
+            if error is not None:
+                log.warning("users file not reloaded, keeping the users read before: %s", error)
+
+    async def check_password(self, check: PasswordCheck) -> bool:
+        """PBKDF2 off the event loop, a few at a time; a decoy for an unknown user."""
+        async with self._verifying:
+            credential = check.credential
+            if credential is None:
+                iterations = self.users.iterations_max()
+                if self._decoy is None or self._decoy.iterations != iterations:
+                    self._decoy = await asyncio.to_thread(
+                        Credential.derive, "decoy", iterations=iterations
+                    )
+                await asyncio.to_thread(self._decoy.verify, check.password)
+                return False
+            return await asyncio.to_thread(credential.verify, check.password)
+
+
+_nodes: weakref.WeakKeyDictionary[Node, SaslNode] = weakref.WeakKeyDictionary()
+
+
+def register(node: Node, sasl: SaslNode) -> None:
+    """The listener's SaslNode, for the handlers to find."""
+    _nodes[node] = sasl
+
+
+def _authenticator(ctx: RequestContext) -> Authenticator | None:
+    """The connection's authenticator while it is authenticating; None on a connection that
+    is not SASL or is authenticated already."""
+    sasl = _nodes.get(ctx.node)
+    authenticator = sasl.authenticator(ctx.connection_id) if sasl is not None else None
+    if authenticator is None or authenticator.complete:
+        return None
+    return authenticator
+
+
+async def _refused(ctx: RequestContext, mechanism: str | None, e: AuthenticationFailed) -> None:
+    """Counts and logs a refusal, then waits connection.failed.authentication.delay.ms."""
+    ctx.node.metrics.kafka.authenticated(mechanism or "none", ok=False)
+    log.info(
+        "Kafka listener: authentication failed for %s (%s): %s",
+        ctx.client_host,
+        mechanism or "no mechanism",
+        printable(e.reason, ERROR_MESSAGE_CHARS_MAX),
+    )
+    await asyncio.sleep(ctx.node.config.failed_authentication_delay_ms / 1000)
+
+
+async def sasl_handshake(ctx: RequestContext, request: Any) -> Any:
+    """SaslHandshake: the mechanism the client will use, and the enabled ones."""
+    response_cls = load_response_schema(ctx.api_key, ctx.api_version)
+    authenticator = _authenticator(ctx)
+    if authenticator is None:
+        return build(response_cls, {"error_code": ErrorCode.illegal_sasl_state, "mechanisms": []})
+    mechanisms = list(authenticator.mechanisms)
+    sasl = _nodes[ctx.node]
+    sasl.reload_users()
+    try:
+        authenticator.handshake(request.mechanism)
+    except IllegalSaslState as e:
+        raise CloseConnection(str(e)) from None
+    except AuthenticationFailed as e:
+        await _refused(ctx, None, e)
+        return build(response_cls, {"error_code": e.error_code, "mechanisms": mechanisms})
+    return build(response_cls, {"error_code": ErrorCode.none, "mechanisms": mechanisms})
+
+
+async def sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
+    """SaslAuthenticate: one step of the mechanism's exchange."""
+    response_cls = load_response_schema(ctx.api_key, ctx.api_version)
+    authenticator = _authenticator(ctx)
+    if authenticator is None:
+        return build(
+            response_cls,
+            {
+                "error_code": ErrorCode.illegal_sasl_state,
+                "error_message": "SaslAuthenticate request received after successful "
+                "authentication",
+                "auth_bytes": b"",
+            },
+        )
+    mechanism = authenticator.mechanism
+    try:
+        step = authenticator.authenticate(request.auth_bytes)
+        if isinstance(step, PasswordCheck):
+            ok = await _nodes[ctx.node].check_password(step)
+            step = authenticator.password_checked(ok)
+    except IllegalSaslState as e:
+        raise CloseConnection(str(e)) from None
+    except AuthenticationFailed as e:
+        await _refused(ctx, mechanism, e)
+        return build(
+            response_cls,
+            {
+                "error_code": e.error_code,
+                "error_message": e.message[:ERROR_MESSAGE_CHARS_MAX],
+                "auth_bytes": b"",
+            },
+        )
+    assert isinstance(step, Step)
+    if step.principal is not None:
+        ctx.node.metrics.kafka.authenticated(mechanism or "none", ok=True)
+        log.debug(
+            "Kafka listener: %s authenticated as %s with %s",
+            ctx.client_host,
+            printable(step.principal, LOGGED_NAME_CHARS_MAX),
+            mechanism,
+        )
+    # session_lifetime_ms keeps its default 0: no re-authentication.
+    return build(
+        response_cls,
+        {"error_code": ErrorCode.none, "error_message": None, "auth_bytes": step.response},
+    )
+
+
+SASL_APIS = (
+    ApiSpec(SASL_HANDSHAKE_KEY, 1, 1, sasl_handshake),
+    ApiSpec(SASL_AUTHENTICATE_KEY, 0, 2, sasl_authenticate),
+)
