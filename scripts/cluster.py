@@ -88,6 +88,7 @@ from pathlib import Path
 import certs
 from cluster_nodes import (
     ADMIN_CONFIG_NAME,
+    ADMIN_SCRAM_CONFIG_NAME,
     ADMIN_USER,
     BROKER,
     CERTS_DIR_NAME,
@@ -99,6 +100,7 @@ from cluster_nodes import (
     LauncherError,
     NodeLayout,
     admin_properties_text,
+    admin_scram_properties_text,
     existing_nodes,
     kafka_base_of,
     log_tail,
@@ -301,6 +303,10 @@ def _ensure_admin(directory: Path, cafile: Path) -> tuple[str, str]:
     if out.returncode != 0:
         raise LauncherError(f"kraft-users could not add {ADMIN_USER}: {out.stderr.strip()}")
     certs.write_private(config, admin_properties_text(cafile, password).encode())
+    certs.write_private(
+        directory / ADMIN_SCRAM_CONFIG_NAME,
+        admin_scram_properties_text(cafile, password).encode(),
+    )
     return ADMIN_USER, password
 
 
@@ -309,7 +315,7 @@ def _secure_usage(directory: Path, node: NodeLayout, auth: tuple[str, str]) -> l
     config = directory / ADMIN_CONFIG_NAME
     users = directory / USERS_FILE_NAME
     bootstrap = f"127.0.0.1:{node.http_port}"
-    return [
+    lines = [
         "",
         f"secure cluster: TLS (CA {node.cafile}), SASL users in {users}, ACLs on; "
         f"user {auth[0]} is a super user, its client properties are in {config}",
@@ -319,6 +325,15 @@ def _secure_usage(directory: Path, node: NodeLayout, auth: tuple[str, str]) -> l
         f"  kraft-acls --bootstrap-server {bootstrap} --command-config {config} --add "
         "--allow-principal User:alice --operation Write --topic news",
     ]
+    if node.kafka_address is not None:
+        scram = directory / ADMIN_SCRAM_CONFIG_NAME
+        lines += [
+            f"Kafka's clients: KAFKA:SASL_SSL on the kafka addresses above (PLAIN or "
+            f"SCRAM-SHA-256, the CA as truststore); admin's SCRAM properties are in {scram}",
+            f"  scripts/kafka-tool kafka-topics --bootstrap-server {node.kafka_address} "
+            f"--command-config {scram} --list",
+        ]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,7 +487,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     if base < 1 or base + 2 * count - 1 > 65535:
         raise LauncherError(f"ports {base}..{base + 2 * count - 1} are not all valid TCP ports")
     kafka_base = args.kafka_base_port or base + KAFKA_BASE_PORT_OFFSET
-    if not existing and not args.secure and kafka_base + 2 * (count - 1) > 65535:
+    if not existing and kafka_base + 2 * (count - 1) > 65535:
         raise LauncherError(
             f"Kafka ports {kafka_base}..{kafka_base + 2 * (count - 1)} are not all valid TCP "
             "ports; choose a lower --kafka-base-port (or --base-port)"

@@ -14,7 +14,10 @@ are on with ``admin`` as super user. Its files::
     DIR/certs/node-<id>.keystore.pem    node <id>'s certificate chain and key (0600)
     DIR/users                           the users file (kraft-users): admin, and any you add
     DIR/admin.properties                Kafka client properties of the admin user (0600), for
-                                        the tools' --command-config
+                                        the tools' --command-config (SASL PLAIN): ours over
+                                        HTTP, Kafka's own over the KAFKA listener
+    DIR/admin-scram.properties          the same with SASL SCRAM-SHA-256, for Kafka's own
+                                        clients on the KAFKA listener (KAFKA:SASL_SSL)
 
 Roles (Kafka's ``process.roles``): every node of the default layout is combined (a Raft voter
 and a broker). ``scripts/cluster start --controllers C --brokers B`` makes the dedicated
@@ -52,6 +55,7 @@ LOG_TAIL_LINES = 40
 CERTS_DIR_NAME = "certs"
 USERS_FILE_NAME = "users"
 ADMIN_CONFIG_NAME = "admin.properties"
+ADMIN_SCRAM_CONFIG_NAME = "admin-scram.properties"
 ADMIN_USER = "admin"
 SECURE_PROTOCOL = "SASL_SSL"
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -167,11 +171,10 @@ def plan_node(
     """Node ``node_id`` of the cluster in ``directory`` whose node 1 serves HTTP on
     ``base_port`` (DESIGN.md's port rule: HTTP on P + 2(i-1), Raft on the next port), and
     a node with the broker role Kafka's protocol on K + 2(i-1), K ``kafka_base_port`` (default
-    P + KAFKA_BASE_PORT_OFFSET). A secure cluster's nodes have no KAFKA listener: it would be
-    PLAINTEXT beside their SASL_SSL (SASL on the Kafka listener is not built yet)."""
+    P + KAFKA_BASE_PORT_OFFSET); on a secure cluster it is KAFKA:SASL_SSL, as HTTP is."""
     http_port = base_port + 2 * (node_id - 1)
     kafka_base = base_port + KAFKA_BASE_PORT_OFFSET if kafka_base_port is None else kafka_base_port
-    kafka_port = 0 if secure or roles == CONTROLLER else kafka_base + 2 * (node_id - 1)
+    kafka_port = 0 if roles == CONTROLLER else kafka_base + 2 * (node_id - 1)
     return NodeLayout(
         node_id, http_port, http_port + 1, directory / f"node-{node_id}", secure, roles, kafka_port
     )
@@ -264,7 +267,9 @@ def security_properties(node: NodeLayout) -> dict[str, str]:
     """A secure node's settings (Kafka's names): TLS with its keystore and the cluster's CA,
     SASL against the users file, the StandardAuthorizer with admin as super user."""
     return {
-        "listener.security.protocol.map": f"HTTP:{SECURE_PROTOCOL},CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": (
+            f"HTTP:{SECURE_PROTOCOL},CONTROLLER:PLAINTEXT,KAFKA:{SECURE_PROTOCOL}"
+        ),
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": str(node.keystore),
         "ssl.truststore.type": "PEM",
@@ -284,6 +289,21 @@ def admin_properties_text(cafile: Path, password: str) -> str:
         f"ssl.truststore.location={cafile}\n"
         "sasl.mechanism=PLAIN\n"
         "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{ADMIN_USER}" password="{password}";\n'
+    )
+
+
+def admin_scram_properties_text(cafile: Path, password: str) -> str:
+    """Kafka client properties of the admin user with SCRAM-SHA-256, for Kafka's own tools
+    and clients on a secure cluster's KAFKA listener (our tools speak HTTP: PLAIN)."""
+    return (
+        "# The secure lab's admin user for Kafka's clients on the KAFKA listener (SASL_SSL,\n"
+        "# SCRAM-SHA-256), written by scripts/cluster start --secure.\n"
+        f"security.protocol={SECURE_PROTOCOL}\n"
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={cafile}\n"
+        "sasl.mechanism=SCRAM-SHA-256\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
         f'username="{ADMIN_USER}" password="{password}";\n'
     )
 

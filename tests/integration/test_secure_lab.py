@@ -14,10 +14,12 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer
 
 from scripts import cluster_nodes as cn
 from scripts.node_process import http, run_tool, wait_until
@@ -26,12 +28,14 @@ from tests.integration.test_launcher import ROOT, Cluster, free_port_run, is_our
 pytestmark = pytest.mark.timeout(300)
 
 NODES = 3
-SECURE_LINE = re.compile(r"node (\d+) https://127\.0\.0\.1:(\d+) pid (\d+)")
+SECURE_LINE = re.compile(
+    r"node (\d+) https://127\.0\.0\.1:(\d+) pid (\d+) kafka 127\.0\.0\.1:(\d+)"
+)
 
 
 @pytest.fixture
 def secure_cluster(tmp_path: Path) -> Iterator[Cluster]:
-    # A secure cluster gets no Kafka listener (SASL on it is not built): its ports go unused.
+    # Each node has a KAFKA:SASL_SSL listener on the Kafka base port's scheme.
     cluster = Cluster(tmp_path / "lab", NODES, free_port_run(2 * NODES), free_port_run(2 * NODES))
     try:
         yield cluster
@@ -60,8 +64,9 @@ def test_the_lab_runs_on_a_secure_cluster_with_an_admin_and_a_user_limited_by_ac
     lines = out.stdout.splitlines()
     matches = [SECURE_LINE.fullmatch(line) for line in lines[:NODES]]
     assert all(matches), out.stdout
-    assert [(int(m.group(1)), int(m.group(2))) for m in matches if m] == [
-        (i, cluster.base_port + 2 * (i - 1)) for i in range(1, NODES + 1)
+    assert [(int(m.group(1)), int(m.group(2)), int(m.group(4))) for m in matches if m] == [
+        (i, cluster.base_port + 2 * (i - 1), cluster.kafka_base_port + 2 * (i - 1))
+        for i in range(1, NODES + 1)
     ]
     pids = [int(m.group(3)) for m in matches if m]
     cluster.seen_pids.update(pids)
@@ -92,6 +97,38 @@ def test_the_lab_runs_on_a_secure_cluster_with_an_admin_and_a_user_limited_by_ac
     out = tool("client.tools.console_consumer", *as_admin, *consume)
     assert out.returncode == 0, out.stderr
     assert out.stdout == lab_lines
+
+    # Kafka's own clients over KAFKA:SASL_SSL with admin's SCRAM-SHA-256 properties.
+    scram = directory / "admin-scram.properties"
+    assert stat.S_IMODE(scram.stat().st_mode) == 0o600
+    assert f"--command-config {scram}" in usage
+    props = dict(line.split("=", 1) for line in scram.read_text().splitlines() if "=" in line[:30])
+    assert props["sasl.mechanism"] == "SCRAM-SHA-256"
+    password = props["sasl.jaas.config"].split('password="')[1].split('"')[0]
+    consumer = Consumer(
+        {
+            "bootstrap.servers": f"127.0.0.1:{cluster.kafka_base_port}",
+            "security.protocol": "SASL_SSL",
+            "ssl.ca.location": str(cafile),
+            "sasl.mechanism": "SCRAM-SHA-256",
+            "sasl.username": "admin",
+            "sasl.password": password,
+            "group.id": "lab-kafka",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        consumer.subscribe(["news"])
+        got: list[bytes] = []
+        deadline = time.monotonic() + 60
+        while len(got) < 3 and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is not None:
+                assert message.error() is None, message.error()
+                got.append(message.value())
+    finally:
+        consumer.close()
+    assert got == [line.encode() for line in lab_lines.splitlines()]
 
     # curl as the launcher printed it.
     curl = shutil.which("curl")

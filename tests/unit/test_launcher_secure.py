@@ -20,16 +20,13 @@ def test_a_secure_node_serves_https_with_its_keystore_sasl_and_the_standard_auth
     props = cn.node_properties(node, nodes)
     plain_nodes = cn.plan_nodes(Path("/c"), 3, 9092)
     plain = cn.node_properties(plain_nodes[1], plain_nodes)
-    # The same settings but the listeners: a secure node has no Kafka listener yet (SASL on it
-    # is not built), so its HTTP and CONTROLLER listeners are all it has.
-    listeners = ("listeners", "advertised.listeners")
-    assert {k: v for k, v in props.items() if k in plain and k not in listeners} == {
-        k: v for k, v in plain.items() if k not in listeners
-    }
-    assert props["listeners"] == "HTTP://127.0.0.1:9094,CONTROLLER://127.0.0.1:9095"
-    assert props["advertised.listeners"] == "HTTP://127.0.0.1:9094"
+    # The same settings and listeners (a KAFKA one too, KAFKA:SASL_SSL as HTTP), plus security.
+    assert {k: v for k, v in props.items() if k in plain} == plain
+    assert props["listeners"] == (
+        "HTTP://127.0.0.1:9094,CONTROLLER://127.0.0.1:9095,KAFKA://127.0.0.1:19094"
+    )
     assert {k: v for k, v in props.items() if k not in plain} == {
-        "listener.security.protocol.map": "HTTP:SASL_SSL,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": "HTTP:SASL_SSL,CONTROLLER:PLAINTEXT,KAFKA:SASL_SSL",
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": "/c/certs/node-2.keystore.pem",
         "ssl.truststore.type": "PEM",
@@ -43,6 +40,7 @@ def test_a_secure_node_serves_https_with_its_keystore_sasl_and_the_standard_auth
         parse_properties(cn.properties_text(props, node.node_id, len(nodes)))
     )
     assert config.security_protocol == "SASL_SSL" and config.tls and config.sasl
+    assert config.kafka_security_protocol == "SASL_SSL" and config.kafka_tls and config.kafka_sasl
     assert config.advertised_http_url == node.url
     assert config.authorizer_enabled and config.super_users == frozenset({"User:admin"})
     assert config.ssl_keystore_location == node.keystore
