@@ -13,6 +13,7 @@ import cramjam
 import pytest
 from kafka.record.default_records import DefaultRecordBatchBuilder  # type: ignore[import-untyped]
 
+from client.batches import read_all
 from storage.batch import (
     ATTRIBUTES_OFFSET,
     HEADER_SIZE,
@@ -310,3 +311,13 @@ def test_the_cleaner_reports_a_compressed_batch_that_does_not_decompress() -> No
     batch = with_body(build_batch(records(3), compression=GZIP), zlib.compress(b"not gzip"))
     with pytest.raises(CorruptRecordError, match="gzip records"):
         map_batch(OffsetMap(), batch, 0, start_offset=0)
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=[CODEC_NAMES[c] for c in CODECS])
+def test_our_python_consumer_reads_compressed_batches(codec: int) -> None:
+    # client/batches.py reads a binary fetch with aiokafka's record layer (cramjam's codecs).
+    batch = build_batch(records(5), base_offset=40, compression=codec)
+    read = read_all("t", 0, batch, 41)
+    assert [(r.offset, r.key, r.value) for r in read] == [
+        (41 + i, r.key, r.value) for i, r in enumerate(records(5)[1:])
+    ]
