@@ -43,10 +43,14 @@ Security (``listener.security.protocol.map``'s KAFKA entry, Kafka's):
 - ``SASL_PLAINTEXT`` and ``SASL_SSL``: a connection starts unauthenticated (Kafka's
   SaslServerAuthenticator): its frames are at most SASL_UNAUTHENTICATED_FRAME_BYTES_MAX;
   ApiVersions (once, before the handshake), SaslHandshake and SaslAuthenticate are served
-  (server/kafka/sasl_apis.py); any other request closes the connection without an answer. A
-  refused authentication is answered after connection.failed.authentication.delay.ms, then the
-  connection closes. Once authenticated, its requests run as ``User:<name>``, the principal
-  the authorizer judges; without SASL every client is ``User:ANONYMOUS``.
+  (server/kafka/sasl_apis.py); any other request closes the connection without an answer,
+  after connection.failed.authentication.delay.ms (Kafka closes it after the delay too; after
+  the handshake, it first answers the request with that API's own error response carrying
+  ILLEGAL_SASL_STATE: not done here, no client sends one). After SaslHandshake v0 the tokens
+  come as bare frames (sasl_apis.sasl_token). A refused authentication is answered after
+  connection.failed.authentication.delay.ms, then the connection closes. Once authenticated,
+  its requests run as ``User:<name>``, the principal the authorizer judges; without SASL every
+  client is ``User:ANONYMOUS``.
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ from server.kafka.sasl_apis import (
     SASL_HANDSHAKE_KEY,
     SaslNode,
     register,
+    sasl_token,
 )
 from server.metrics import KafkaRequestMetrics
 from server.node import Node
@@ -100,6 +105,8 @@ from server.tls import kafka_ssl_context
 log = logging.getLogger(__name__)
 
 _API_KEY = struct.Struct(">h")
+# Dispatched.api_key of a bare SASL token's answer (after SaslHandshake v0): no API's.
+BARE_SASL_TOKEN = -1
 
 
 class _AcceptProtocol(asyncio.StreamReaderProtocol):
@@ -386,11 +393,18 @@ class KafkaListener:
         one of the frame errors that close a connection; _AnswerThenClose after a refused
         authentication."""
         principal = ANONYMOUS
+        bare_token = False
         if authenticator is not None:
+            assert self._sasl is not None
             if not authenticator.complete:
-                self._gate(frame, authenticator)
+                bare_token = self._sasl.bare_tokens(connection_id)
+                if not bare_token:
+                    await self._gate(frame, authenticator, host)
             principal = authenticator.principal or ANONYMOUS
         try:
+            if bare_token:
+                token_answer = await sasl_token(self._node, connection_id, host, frame)
+                return Dispatched(BARE_SASL_TOKEN, 0, token_answer, None, None)
             answered = await dispatch(
                 self._table,
                 self._node,
@@ -403,6 +417,9 @@ class KafkaListener:
         except (FrameError, CloseConnection):  # NotServedError is a FrameError
             raise
         except Exception:
+            if bare_token:
+                log.exception("Kafka listener: a SASL token from %s failed; closing", host)
+                raise _HandlerFailed from None
             api_key, version, _ = frames.peek(frame)
             log.exception(
                 "Kafka listener: %s v%d from %s failed; closing the connection",
@@ -415,9 +432,11 @@ class KafkaListener:
             raise _AnswerThenClose(answered)
         return answered
 
-    def _gate(self, frame: bytes, authenticator: Authenticator) -> None:
+    async def _gate(self, frame: bytes, authenticator: Authenticator, host: str) -> None:
         """Before authentication: only ApiVersions (once, before the handshake), SaslHandshake
-        and SaslAuthenticate; CloseConnection for anything else, with Kafka's words."""
+        and SaslAuthenticate; CloseConnection for anything else, with Kafka's words, after
+        connection.failed.authentication.delay.ms (counted as a failed authentication, as
+        Kafka's selector counts it)."""
         api_key, version, _ = frames.peek(frame)
         try:
             if api_key == API_VERSIONS_KEY:
@@ -430,6 +449,9 @@ class KafkaListener:
                     f"Unexpected Kafka request of type {api_name(api_key)} during SASL handshake"
                 )
         except IllegalSaslState as e:
+            self._metrics.authenticated(authenticator.mechanism or "none", ok=False)
+            log.info("Kafka listener: authentication failed for %s: %s", host, e)
+            await asyncio.sleep(self._config.failed_authentication_delay_ms / 1000)
             raise CloseConnection(str(e)) from None
 
     async def _write_answers(self, writer: asyncio.StreamWriter, pipeline: _Pipeline) -> None:
@@ -465,6 +487,8 @@ class KafkaListener:
                         f"an answer of {len(answered.frame)} bytes was not read in time"
                     ) from None
             pipeline.answered(request)
+            if answered.api_key == BARE_SASL_TOKEN:
+                continue  # not a request: Kafka's request metrics do not count it either
             long_poll = (
                 answered.api_key == FETCH_KEY and answered.request.max_wait.total_seconds() > 0
             )

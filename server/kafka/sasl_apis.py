@@ -10,14 +10,17 @@ SaslServerAuthenticator). These handlers drive it:
   connection.failed.authentication.delay.ms, and the listener then closes the connection;
 - a request the state does not allow (SaslAuthenticate before SaslHandshake) closes the
   connection without an answer;
+- after SaslHandshake v0 the tokens come as bare size-prefixed frames, no request header
+  (Kafka before 1.0): :func:`sasl_token` answers each with the response token, size-prefixed
+  (PLAIN's is empty, as Kafka sends it); a refusal has no error field to carry it, so the
+  connection closes after the delay without an answer, as in Kafka;
 - on a connection that is not SASL, or is authenticated already, both answer
   ILLEGAL_SASL_STATE, as Kafka's KafkaApis does (the connection stays open).
 
-Versions: SaslHandshake v1 only. Kafka 4 still serves v0, after which the SASL tokens travel
-as bare size-prefixed frames instead of SaslAuthenticate requests; every client since Kafka
-1.0 (and librdkafka, kafka-python, aiokafka) uses v1 when ApiVersions offers it, so v0 closes
-the connection here. SaslAuthenticate v0 to v2; its session_lifetime_ms is 0: no
-re-authentication (Kafka's default connections.max.reauth.ms=0).
+Versions: SaslHandshake v0 and v1, as Kafka 4 serves them. Every client since Kafka 1.0 uses
+v1 when ApiVersions offers it, but librdkafka before 2.x (Debian's kcat 1.7: librdkafka 2.0.2
+still) enables SASL only when the range offered includes v0. SaslAuthenticate v0 to v2; its
+session_lifetime_ms is 0: no re-authentication (Kafka's default connections.max.reauth.ms=0).
 
 PLAIN's password check is PBKDF2 (milliseconds by design): it runs in a worker thread,
 PASSWORD_CHECKS_AT_ONCE_MAX at once over the node, and an unknown user costs as much as a
@@ -39,7 +42,7 @@ from server import limits
 from server.config import NodeConfig
 from server.kafka.apis import ApiSpec, RequestContext
 from server.kafka.entities import build
-from server.kafka.frames import CloseConnection
+from server.kafka.frames import SIZE, CloseConnection
 from server.kafka.limits import ERROR_MESSAGE_CHARS_MAX
 from server.kafka.sasl import (
     AuthenticationFailed,
@@ -69,6 +72,8 @@ class SaslNode:
         self.config = config
         self.users = UserStore(config.users_file, time.monotonic)  # UsersFileError: bad file
         self._connections: dict[int, Authenticator] = {}
+        # Connections whose SaslHandshake was v0: their tokens come as bare frames.
+        self._bare_tokens: set[int] = set()
         self._verifying = asyncio.Semaphore(limits.PASSWORD_CHECKS_AT_ONCE_MAX)
         self._decoy: Credential | None = None
         self._reported_reload_error: str | None = None
@@ -81,6 +86,16 @@ class SaslNode:
 
     def closed(self, connection_id: int) -> None:
         self._connections.pop(connection_id, None)
+        self._bare_tokens.discard(connection_id)
+
+    def expect_bare_tokens(self, connection_id: int) -> None:
+        """After SaslHandshake v0: the connection's tokens come as bare frames."""
+        self._bare_tokens.add(connection_id)
+
+    def bare_tokens(self, connection_id: int) -> bool:
+        """Whether the connection's next frame is a bare SASL token (after SaslHandshake v0,
+        until it is authenticated)."""
+        return connection_id in self._bare_tokens
 
     def authenticator(self, connection_id: int) -> Authenticator | None:
         return self._connections.get(connection_id)
@@ -130,16 +145,41 @@ def _authenticator(ctx: RequestContext) -> Authenticator | None:
     return authenticator
 
 
-async def _refused(ctx: RequestContext, mechanism: str | None, e: AuthenticationFailed) -> None:
+async def _refused(node: Node, host: str, mechanism: str | None, e: AuthenticationFailed) -> None:
     """Counts and logs a refusal, then waits connection.failed.authentication.delay.ms."""
-    ctx.node.metrics.kafka.authenticated(mechanism or "none", ok=False)
+    node.metrics.kafka.authenticated(mechanism or "none", ok=False)
     log.info(
         "Kafka listener: authentication failed for %s (%s): %s",
-        ctx.client_host,
+        host,
         mechanism or "no mechanism",
         printable(e.reason, ERROR_MESSAGE_CHARS_MAX),
     )
-    await asyncio.sleep(ctx.node.config.failed_authentication_delay_ms / 1000)
+    await asyncio.sleep(node.config.failed_authentication_delay_ms / 1000)
+
+
+async def _step(node: Node, host: str, authenticator: Authenticator, token: bytes) -> Step:
+    """One token of the mechanism's exchange: the next step (counted and logged once it
+    authenticates); AuthenticationFailed once refused (counted, logged, and after the delay);
+    IllegalSaslState out of turn."""
+    mechanism = authenticator.mechanism
+    try:
+        step = authenticator.authenticate(token)
+        if isinstance(step, PasswordCheck):
+            ok = await _nodes[node].check_password(step)
+            step = authenticator.password_checked(ok)
+    except AuthenticationFailed as e:
+        await _refused(node, host, mechanism, e)
+        raise
+    assert isinstance(step, Step)
+    if step.principal is not None:
+        node.metrics.kafka.authenticated(mechanism or "none", ok=True)
+        log.debug(
+            "Kafka listener: %s authenticated as %s with %s",
+            host,
+            printable(step.principal, LOGGED_NAME_CHARS_MAX),
+            mechanism,
+        )
+    return step
 
 
 async def sasl_handshake(ctx: RequestContext, request: Any) -> Any:
@@ -156,8 +196,10 @@ async def sasl_handshake(ctx: RequestContext, request: Any) -> Any:
     except IllegalSaslState as e:
         raise CloseConnection(str(e)) from None
     except AuthenticationFailed as e:
-        await _refused(ctx, None, e)
+        await _refused(ctx.node, ctx.client_host, None, e)
         return build(response_cls, {"error_code": e.error_code, "mechanisms": mechanisms})
+    if ctx.api_version == 0:
+        sasl.expect_bare_tokens(ctx.connection_id)
     return build(response_cls, {"error_code": ErrorCode.none, "mechanisms": mechanisms})
 
 
@@ -175,16 +217,11 @@ async def sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
                 "auth_bytes": b"",
             },
         )
-    mechanism = authenticator.mechanism
     try:
-        step = authenticator.authenticate(request.auth_bytes)
-        if isinstance(step, PasswordCheck):
-            ok = await _nodes[ctx.node].check_password(step)
-            step = authenticator.password_checked(ok)
+        step = await _step(ctx.node, ctx.client_host, authenticator, request.auth_bytes)
     except IllegalSaslState as e:
         raise CloseConnection(str(e)) from None
     except AuthenticationFailed as e:
-        await _refused(ctx, mechanism, e)
         return build(
             response_cls,
             {
@@ -193,15 +230,6 @@ async def sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
                 "auth_bytes": b"",
             },
         )
-    assert isinstance(step, Step)
-    if step.principal is not None:
-        ctx.node.metrics.kafka.authenticated(mechanism or "none", ok=True)
-        log.debug(
-            "Kafka listener: %s authenticated as %s with %s",
-            ctx.client_host,
-            printable(step.principal, LOGGED_NAME_CHARS_MAX),
-            mechanism,
-        )
     # session_lifetime_ms keeps its default 0: no re-authentication.
     return build(
         response_cls,
@@ -209,7 +237,22 @@ async def sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
     )
 
 
+async def sasl_token(node: Node, connection_id: int, host: str, token: bytes) -> bytes:
+    """A bare SASL token after SaslHandshake v0 (a frame with no request header): the
+    response token as a size-prefixed frame. CloseConnection when refused (after the delay:
+    v0 has no error field, so Kafka answers nothing and closes) or out of turn."""
+    authenticator = _nodes[node].authenticator(connection_id)
+    assert authenticator is not None and not authenticator.complete, "bare_tokens() first"
+    try:
+        step = await _step(node, host, authenticator, token)
+    except IllegalSaslState as e:
+        raise CloseConnection(str(e)) from None
+    except AuthenticationFailed:
+        raise CloseConnection("SASL authentication failed (SaslHandshake v0: no answer)") from None
+    return SIZE.pack(len(step.response)) + step.response
+
+
 SASL_APIS = (
-    ApiSpec(SASL_HANDSHAKE_KEY, 1, 1, sasl_handshake),
+    ApiSpec(SASL_HANDSHAKE_KEY, 0, 1, sasl_handshake),
     ApiSpec(SASL_AUTHENTICATE_KEY, 0, 2, sasl_authenticate),
 )

@@ -322,7 +322,7 @@ def test_a_metadata_request_before_authentication_closes_the_connection(cluster:
     with _tls(cluster) as s:
         versions = _ask(s, 18, 3, {"client_software_name": "raw", "client_software_version": "1"})
         served = {k.api_key: (k.min_version, k.max_version) for k in versions.api_keys}
-        assert served[17] == (1, 1) and served[36] == (0, 2)
+        assert served[17] == (0, 1) and served[36] == (0, 2)
         assert _ask(s, 3, 12, METADATA_ALL) is None
     # After authentication, the same request is answered, and a second handshake is
     # ILLEGAL_SASL_STATE (the connection stays open).
@@ -334,6 +334,30 @@ def test_a_metadata_request_before_authentication_closes_the_connection(cluster:
         assert metadata is not None and metadata.brokers
         again = _ask(s, 17, 1, {"mechanism": "PLAIN"})
         assert again.error_code == ErrorCode.illegal_sasl_state
+
+
+def test_sasl_handshake_v0_takes_bare_tokens_and_a_refused_one_closes_unanswered(
+    cluster: Cluster,
+) -> None:
+    # Kafka before 1.0's framing: after SaslHandshake v0 the tokens are bare size-prefixed
+    # frames; PLAIN's answer is an empty token, then requests are served.
+    with _tls(cluster) as s:
+        assert _ask(s, 17, 0, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        token = b"\0admin\0" + USERS["admin"].encode()
+        s.sendall(struct.pack(">i", len(token)) + token)
+        assert _recv(s, 4) == struct.pack(">i", 0)
+        metadata = _ask(s, 3, 12, METADATA_ALL)
+        assert metadata is not None and metadata.brokers
+    # A wrong password: v0 has no error field, so no answer; the connection closes.
+    with _tls(cluster) as s:
+        assert _ask(s, 17, 0, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        token = b"\0admin\0wrong"
+        s.sendall(struct.pack(">i", len(token)) + token)
+        assert _recv(s, 1) is None
+    # A request other than SaslAuthenticate after a v1 handshake closes the connection.
+    with _tls(cluster) as s:
+        assert _ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        assert _ask(s, 3, 12, METADATA_ALL) is None
 
 
 def test_a_plaintext_client_on_the_tls_port_is_closed_not_answered(cluster: Cluster) -> None:
