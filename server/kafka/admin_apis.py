@@ -21,7 +21,8 @@ By concept, each module with its APIs:
 - ``admin_configs.py``: DescribeConfigs, IncrementalAlterConfigs;
 - ``admin_cluster.py``: DescribeCluster, DescribeLogDirs;
 - ``admin_quorum.py``: DescribeQuorum (the metadata quorum, as the quorum leader sees it);
-- ``admin_moves.py``: ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments.
+- ``admin_moves.py``: ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments;
+- ``describe_partitions.py``: DescribeTopicPartitions (``describeTopics`` by name, paged).
 
 Authorization is Kafka's, per topic or resource, with Kafka's TOPIC_/CLUSTER_AUTHORIZATION_
 FAILED in its result (each module says which operation its APIs need).
@@ -39,6 +40,7 @@ from server.kafka.admin_moves import (
 from server.kafka.admin_quorum import describe_quorum
 from server.kafka.admin_topics import create_partitions, create_topics, delete_topics
 from server.kafka.apis import ApiSpec
+from server.kafka.describe_partitions import DESCRIBE_TOPIC_PARTITIONS
 
 # The admin APIs with the versions we answer: kio's whole range of each, which is Kafka 4.4's.
 ADMIN_APIS: tuple[ApiSpec, ...] = (
@@ -53,4 +55,5 @@ ADMIN_APIS: tuple[ApiSpec, ...] = (
     ApiSpec(46, 0, 0, list_partition_reassignments),
     ApiSpec(55, 0, 2, describe_quorum),
     ApiSpec(60, 0, 2, describe_cluster),
+    DESCRIBE_TOPIC_PARTITIONS,
 )

@@ -58,6 +58,12 @@ REQUEST_ARRAY_ELEMENTS_MAX = 100_000
 # that stops reading does not pin its answer in memory (Kafka has neither; ours is stricter).
 FRAME_TRANSFER_MIN_BYTES_PER_S = 256 * 1024
 
+# A DescribeTopicPartitions answer holds at most this many partitions, whatever the request's
+# response_partition_limit asks (Kafka's max.request.partition.size.limit, default 2000): the
+# client asks again from the answer's next_cursor, so describing a cluster of 100k partitions
+# never builds one huge answer in the event loop.
+DESCRIBE_PARTITIONS_PER_RESPONSE_MAX = 2000
+
 # A handler walking a request's partitions gives the event loop to the others every this many
 # (a Fetch of 100k partitions is otherwise one slice of Python time).
 YIELD_EVERY_PARTITIONS = 1000
