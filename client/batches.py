@@ -31,6 +31,12 @@ The bytes (Kafka's ``DefaultRecordBatch``, magic 2; all integers big-endian)::
                        (likewise), header count varint, headers (name: varint length,
                        UTF-8; value: varint length, -1 null, bytes); varints zigzag
 
+A compressed batch (the producer's ``compression.type``) is built uncompressed, then its records
+section, every byte after the 61-byte header, is replaced by that section compressed; the
+attributes take the codec id in bits 0-2, the length and the CRC-32C are computed again. The
+header's other fields (counts, timestamps, producer fields) describe the records, not their
+bytes, and stay as they were.
+
 A produce request carries exactly one batch (Kafka's rule since produce v3); a fetch answer
 carries whole stored batches as they lie on the leader's disk, the first of which may start
 below the offset asked for (the reader skips those records, as Kafka's consumer does).
@@ -42,6 +48,8 @@ import struct
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import crc32c as _crc32c
+
 # aiokafka ships .pyi files but no py.typed marker, so mypy cannot use them.
 from aiokafka.errors import CorruptRecordException, UnsupportedCodecError  # type: ignore[import-untyped]
 from aiokafka.record.default_records import (  # type: ignore[import-untyped]
@@ -50,6 +58,7 @@ from aiokafka.record.default_records import (  # type: ignore[import-untyped]
 )
 
 from client.protocol import CORRUPT_MESSAGE, UNSUPPORTED_COMPRESSION_TYPE, ApiError
+from storage import compression
 
 # True when aiokafka's Cython classes are the ones in use (the fast path).
 CYTHON = DefaultRecordBatchBuilder.__module__.startswith("aiokafka.record._crecords") and (
@@ -65,6 +74,12 @@ _LENGTH = struct.Struct(">i")
 _LENGTH_OFFSET = struct.calcsize(">q")
 LOG_OVERHEAD = _LENGTH_OFFSET + _LENGTH.size
 _MAGIC_OFFSET = struct.calcsize(">qii")
+# The CRC, then the attributes: the CRC covers the attributes to the end of the batch.
+_CRC = struct.Struct(">I")
+_CRC_OFFSET = _MAGIC_OFFSET + struct.calcsize(">b")
+_ATTRIBUTES = struct.Struct(">h")
+_ATTRIBUTES_OFFSET = _CRC_OFFSET + _CRC.size
+_CODEC_MASK = 0x07
 # Where the producer id, epoch and base sequence start (">qhi" from there).
 PRODUCER_ID_AT = struct.calcsize(">qiibIhiqq")
 NO_PRODUCER_ID = -1
@@ -101,13 +116,16 @@ def build(
     value: int = 1,
     headers: int = 2,
     timestamp: int = 3,
+    codec: int = compression.NONE,
+    level: int | None = None,
 ) -> bytes:
-    """One uncompressed v2 batch of ``records`` (offset deltas 0..n-1, base offset 0, leader
-    epoch -1), with the idempotent producer's id, epoch and first sequence in its header.
-    Each record is a tuple; ``key``, ``value``, ``headers`` and ``timestamp`` name the
-    positions of its key and value (bytes or None), its headers (a list of (str, bytes or
-    None)) and its timestamp (ms). Raises ValueError for no records, TypeError for a field of
-    the wrong type."""
+    """One v2 batch of ``records`` (offset deltas 0..n-1, base offset 0, leader epoch -1),
+    with the idempotent producer's id, epoch and first sequence in its header, its records
+    compressed with ``codec`` at ``level`` (storage/compression.py's ids and Kafka's levels;
+    None: the codec's default) unless ``codec`` is 0. Each record is a tuple; ``key``,
+    ``value``, ``headers`` and ``timestamp`` name the positions of its key and value (bytes
+    or None), its headers (a list of (str, bytes or None)) and its timestamp (ms). Raises
+    ValueError for no records, TypeError for a field of the wrong type."""
     if not records:
         raise ValueError("a record batch holds at least one record")
     builder = DefaultRecordBatchBuilder(
@@ -116,7 +134,24 @@ def build(
     append = builder.append
     for offset, record in enumerate(records):
         append(offset, record[timestamp], record[key], record[value], record[headers])
-    return bytes(builder.build())
+    batch = bytes(builder.build())
+    return batch if codec == compression.NONE else compressed(batch, codec, level)
+
+
+def compressed(batch: bytes, codec: int, level: int | None = None) -> bytes:
+    """The uncompressed batch ``batch`` (one, as :func:`build` makes it) with its records
+    section compressed with ``codec`` at ``level`` (module text): the codec in the
+    attributes, a new length and CRC-32C. A programmer's error for a batch that is compressed
+    already, or for codec 0 or an unknown one."""
+    (attributes,) = _ATTRIBUTES.unpack_from(batch, _ATTRIBUTES_OFFSET)
+    assert not attributes & _CODEC_MASK, "compressed() takes an uncompressed batch"
+    body = compression.compress(codec, memoryview(batch)[RECORD_BATCH_OVERHEAD:], level)
+    out = bytearray(batch[:RECORD_BATCH_OVERHEAD])
+    out += body
+    _LENGTH.pack_into(out, _LENGTH_OFFSET, len(out) - LOG_OVERHEAD)
+    _ATTRIBUTES.pack_into(out, _ATTRIBUTES_OFFSET, attributes | codec)
+    _CRC.pack_into(out, _CRC_OFFSET, _crc32c.crc32c(memoryview(out)[_ATTRIBUTES_OFFSET:]))
+    return bytes(out)
 
 
 class BatchReader:

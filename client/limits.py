@@ -98,3 +98,10 @@ PRODUCER_WAKE_MIN_S = 0.001
 # ends (Kafka's closes its producer without a limit; a user who presses Ctrl+C while the
 # cluster is down should not wait delivery.timeout.ms for the prompt).
 CONSOLE_CLOSE_ON_INTERRUPT_S = 5.0
+
+# A compressed batch of this many bytes or more (uncompressed) is built in a worker thread:
+# lz4 at Kafka's default level 9 (high compression) takes about 30 ms a MiB on the development
+# machine and gzip about 10, which would hold every other partition's sends and answers; the
+# codecs release the GIL, so the thread also uses the second core. Below it the loop is held
+# for at most about 2 ms, and the thread hand-off would cost more than it saves.
+COMPRESS_IN_THREAD_BYTES_MIN = 64 * 1024

@@ -7,6 +7,12 @@ combinations Kafka refuses (an explicit ``enable.idempotence=true`` with ``acks`
 ``all``, ``retries=0`` or more than 5 requests in flight). As in Kafka since 3.2, idempotence
 that was *not* asked for explicitly is turned off quietly by such settings instead.
 
+``compression.type`` is one of Kafka's names (none, gzip, snappy, lz4, zstd; case matters, as
+Kafka's ``ValidString`` checks it), with Kafka's levels ``compression.gzip.level`` (-1 or
+1..9), ``compression.lz4.level`` (1..17) and ``compression.zstd.level`` (-131072..22) and
+their defaults; the ranges and codec ids are storage/compression.py's, the code that also
+writes the batches (client/batches.py).
+
 Pure: no I/O (the security properties are checked by ClientSecurity, which reads no file
 either).
 """
@@ -19,6 +25,7 @@ from typing import Any
 
 from client.client import parse_bootstrap
 from client.security import ClientSecurity, SecurityConfigError
+from storage import compression
 
 JAVA_INT_MAX = 2**31 - 1
 JAVA_LONG_MAX = 2**63 - 1
@@ -31,6 +38,11 @@ _SERIALIZERS = frozenset(
         "org.apache.kafka.common.serialization.ByteArraySerializer",
     }
 )
+
+
+# Kafka's CompressionType names, in its order (the order its message lists them in).
+COMPRESSION_TYPES = ("none", "gzip", "snappy", "lz4", "zstd")
+assert set(COMPRESSION_TYPES) == set(compression.CODEC_IDS)
 
 
 class ConfigException(ValueError):
@@ -64,6 +76,10 @@ class ProducerConfig:
     metadata_max_age_ms: int = 300_000
     partitioner_ignore_keys: bool = False
     partitioner_adaptive_partitioning_enable: bool = True
+    compression_type: str = "none"
+    compression_gzip_level: int = compression.GZIP_LEVEL_DEFAULT
+    compression_lz4_level: int = compression.LZ4_LEVEL_DEFAULT
+    compression_zstd_level: int = compression.ZSTD_LEVEL_DEFAULT
     security: ClientSecurity = field(default_factory=ClientSecurity)
 
     @classmethod
@@ -81,13 +97,6 @@ class ProducerConfig:
                     raise ConfigException(
                         f"Invalid value {raw} for configuration {name}: only StringSerializer "
                         "and ByteArraySerializer are supported (values are str or bytes)"
-                    )
-                continue
-            if name == "compression.type":
-                if str(raw).strip().lower() != "none":
-                    raise ConfigException(
-                        f"Invalid value {raw} for configuration compression.type: "
-                        "batches are stored uncompressed (only none is supported)"
                     )
                 continue
             parse = _PARSERS.get(name)
@@ -113,6 +122,20 @@ class ProducerConfig:
         config = cls(**values)
         return config._checked(explicit_idempotence)
 
+    @property
+    def codec(self) -> int:
+        """The codec id of ``compression.type`` (storage/compression.py; 0: none)."""
+        return compression.CODEC_IDS[self.compression_type]
+
+    @property
+    def compression_level(self) -> int | None:
+        """The level of ``compression.type``'s codec (None: snappy and none have none)."""
+        return {
+            compression.GZIP: self.compression_gzip_level,
+            compression.LZ4: self.compression_lz4_level,
+            compression.ZSTD: self.compression_zstd_level,
+        }.get(self.codec)
+
     def _checked(self, explicit_idempotence: bool) -> ProducerConfig:
         try:
             parse_bootstrap(self.bootstrap_servers)
@@ -125,6 +148,14 @@ class ProducerConfig:
                 f"Invalid value {self.acks} for configuration acks: "
                 "String must be one of: all, -1, 0, 1"
             )
+        # Checked here too: a field given by name (an override) skips the property parsers.
+        _compression_type("compression.type", self.compression_type)
+        _gzip_level("compression.gzip.level", self.compression_gzip_level)
+        for name, level, (low, high) in (
+            ("compression.lz4.level", self.compression_lz4_level, _LZ4_RANGE),
+            ("compression.zstd.level", self.compression_zstd_level, _ZSTD_RANGE),
+        ):
+            _int(low, high, "INT")(name, level)
         config = self
         conflicts = []
         if self.acks != "all":
@@ -154,7 +185,10 @@ class ProducerConfig:
         return config
 
 
-def _int(low: int, high: int) -> Any:
+def _int(low: int, high: int, kind: str | None = None) -> Any:
+    # Kafka's type in its "Not a number" message: LONG for a range beyond an int, unless said.
+    kind = kind or ("INT" if high == JAVA_INT_MAX else "LONG")
+
     def parse(name: str, raw: Any) -> int:
         if isinstance(raw, bool):
             raise ConfigException(f"Invalid value {raw} for configuration {name}: Not a number")
@@ -162,8 +196,7 @@ def _int(low: int, high: int) -> Any:
             value = int(str(raw).strip())
         except ValueError:
             raise ConfigException(
-                f"Invalid value {raw} for configuration {name}: Not a number of type "
-                f"{'INT' if high == JAVA_INT_MAX else 'LONG'}"
+                f"Invalid value {raw} for configuration {name}: Not a number of type {kind}"
             ) from None
         if value < low:
             raise ConfigException(
@@ -205,6 +238,33 @@ def _string(name: str, raw: Any) -> str:
     return str(raw).strip()
 
 
+def _compression_type(name: str, raw: Any) -> str:
+    # Kafka's ValidString: trimmed (as every STRING config is), then compared as it is.
+    text = str(raw).strip()
+    if text not in COMPRESSION_TYPES:
+        raise ConfigException(
+            f"Invalid value {raw} for configuration {name}: String must be one of: "
+            + ", ".join(COMPRESSION_TYPES)
+        )
+    return text
+
+
+def _gzip_level(name: str, raw: Any) -> int:
+    # Kafka's CompressionType.GZIP.levelValidator: 1..9, or -1 (zlib's default, 6).
+    level: int = _int(-(2**31), JAVA_INT_MAX)(name, raw)
+    if compression.check_level(compression.GZIP, level) is not None:
+        raise ConfigException(
+            f"Invalid value {level} for configuration {name}: Value must be between "
+            f"{compression.GZIP_LEVEL_MIN} and {compression.GZIP_LEVEL_MAX} or equal to "
+            f"{compression.GZIP_LEVEL_DEFAULT}"
+        )
+    return level
+
+
+_LZ4_RANGE = (compression.LZ4_LEVEL_MIN, compression.LZ4_LEVEL_MAX)
+_ZSTD_RANGE = (compression.ZSTD_LEVEL_MIN, compression.ZSTD_LEVEL_MAX)
+
+
 _PARSERS: dict[str, Any] = {
     "bootstrap.servers": _string,
     "client.id": _string,
@@ -224,11 +284,13 @@ _PARSERS: dict[str, Any] = {
     "metadata.max.age.ms": _int(0, JAVA_LONG_MAX),
     "partitioner.ignore.keys": _bool,
     "partitioner.adaptive.partitioning.enable": _bool,
+    "compression.type": _compression_type,
+    "compression.gzip.level": _gzip_level,
+    "compression.lz4.level": _int(*_LZ4_RANGE, "INT"),
+    "compression.zstd.level": _int(*_ZSTD_RANGE, "INT"),
 }
 _FIELDS = frozenset(f.name for f in fields(ProducerConfig))
 assert {name.replace(".", "_") for name in _PARSERS} <= _FIELDS
 
 # The Kafka property names this producer takes (for tools that list them).
-PROPERTY_NAMES = tuple(
-    sorted([*_PARSERS, "compression.type", "key.serializer", "value.serializer"])
-)
+PROPERTY_NAMES = tuple(sorted([*_PARSERS, "key.serializer", "value.serializer"]))

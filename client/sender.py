@@ -12,7 +12,14 @@ Theory of operation:
   known leader the sender reads the topic again and looks back after ``retry.backoff.ms``.
 - A request is one Kafka v2 record batch (``Content-Type: application/vnd.kafka.batch``),
   built from the drained records when the batch is first sent (client/batches.py) and kept
-  for its retries; the answer gives the base offset the leader assigned.
+  for its retries; the answer gives the base offset the leader assigned. With
+  ``compression.type`` its records are compressed (storage/compression.py, in a worker thread
+  from ``COMPRESS_IN_THREAD_BYTES_MIN`` bytes). Batches are sized before compression (Kafka
+  estimates the compressed size instead), so a compressed request is within
+  ``max.request.size`` unless the codec made incompressible records larger: such a batch is
+  split and its parts sent in its place, as a batch the leader refused RECORD_TOO_LARGE is,
+  and a single record that no longer fits fails with RECORD_TOO_LARGE; nothing is sent over
+  the limit.
 - Idempotence: the first request of a batch fixes its producer id, epoch and first sequence
   (the partition's next), written in the batch's header; a retry sends the same bytes.
   ``unacked`` holds the first sequences of a partition's sent, unfinished batches: an
@@ -64,6 +71,7 @@ from client.protocol import (
 )
 from client.record_results import RecordMetadata
 from client.transport import Answer, NodeUnreachable, Transport
+from storage.compression import codec_name
 
 log = logging.getLogger(__name__)
 
@@ -350,12 +358,15 @@ class Sender:
         try:
             if batch.body is None:
                 try:
-                    batch.body = self._build(batch)
+                    batch.body = await self._build(batch)
                 except Exception as exc:
                     # Never sent: the records' futures carry the error rather than waiting
                     # for ever on a batch no request will finish.
                     batch.attempts -= 1
                     self.fail(batch, exc, state)
+                    return
+                if len(batch.body) > self.config.max_request_size:
+                    self._compressed_too_large(state, batch)
                     return
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
@@ -385,17 +396,82 @@ class Sender:
             self.in_flight.discard(batch)
             self.poke()
 
-    @staticmethod
-    def _build(batch: Batch) -> bytes:
-        """The batch's request body: one v2 record batch with its producer fields."""
+    async def _build(self, batch: Batch) -> bytes:
+        """The batch's request body: one v2 record batch with its producer fields, its
+        records compressed as ``compression.type`` says."""
         if batch.base_sequence is None:
             producer = (NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE)
         else:
             assert batch.producer_id is not None
             producer = (batch.producer_id, batch.producer_epoch, batch.base_sequence)
+        codec, level = self.config.codec, self.config.compression_level
+        if codec and batch.wire_size >= limits.COMPRESS_IN_THREAD_BYTES_MIN:
+            # The records of a batch in flight are never changed (it is out of the queue).
+            return await asyncio.to_thread(
+                build,
+                batch.records,
+                *producer,
+                key=KEY,
+                value=VALUE,
+                headers=HEADERS,
+                timestamp=TIMESTAMP,
+                codec=codec,
+                level=level,
+            )
         return build(
-            batch.records, *producer, key=KEY, value=VALUE, headers=HEADERS, timestamp=TIMESTAMP
+            batch.records,
+            *producer,
+            key=KEY,
+            value=VALUE,
+            headers=HEADERS,
+            timestamp=TIMESTAMP,
+            codec=codec,
+            level=level,
         )
+
+    def _compressed_too_large(self, state: _PartitionState, batch: Batch) -> None:
+        """A batch that compression made larger than ``max.request.size`` (incompressible
+        records; it was within the limit before): never sent. Split in two halves or smaller,
+        as a batch the leader refused RECORD_TOO_LARGE is; one record alone fails with
+        RECORD_TOO_LARGE."""
+        assert batch.body is not None
+        size, batch.body = len(batch.body), None
+        batch.attempts -= 1
+        codec = codec_name(self.config.codec)
+        limit = self.config.max_request_size
+        if len(batch.records) > 1:
+            error = ApiError(
+                RECORD_TOO_LARGE,
+                f"The batch of {len(batch.records)} records is {size} bytes when compressed "
+                f"with {codec}, which is larger than {limit}, the value of the "
+                "max.request.size configuration; it is split and sent again.",
+            )
+            self._split(state, batch, error)
+            return
+        if batch.base_sequence is not None:
+            # Its sequence was taken and will never be stored: the partition's next batches
+            # would leave a gap the node refuses, so they move to a new producer id.
+            state.reset = True
+        self.fail(
+            batch,
+            ApiError(
+                RECORD_TOO_LARGE,
+                f"The message is {size} bytes when serialized and compressed with {codec} "
+                f"which is larger than {limit}, which is the value of the max.request.size "
+                "configuration.",
+            ),
+            state,
+        )
+
+    def _split(self, state: _PartitionState, batch: Batch, error: ApiError) -> None:
+        """Puts the batch's records back as smaller batches (Accumulator.split), first in
+        the queue, with the sequences that follow its base sequence."""
+        if batch.base_sequence is not None:
+            state.unacked.discard(batch.base_sequence)
+        batch.last_error = error
+        for part in self._acc.split(batch, time.monotonic()):
+            if part.base_sequence is not None:
+                state.unacked.add(part.base_sequence)
 
     def _handle(
         self, state: _PartitionState, batch: Batch, answer: Answer, leader_epoch: int | None
@@ -447,12 +523,7 @@ class Sender:
         if kind is RECORD_TOO_LARGE and len(batch.records) > 1:
             # Over the topic's max.message.bytes (smaller than what a request may carry):
             # split and sent again as smaller batches, as Kafka's producer does.
-            if batch.base_sequence is not None:
-                state.unacked.discard(batch.base_sequence)
-            batch.last_error = error
-            for part in self._acc.split(batch, time.monotonic()):
-                if part.base_sequence is not None:
-                    state.unacked.add(part.base_sequence)
+            self._split(state, batch, error)
             return
         if kind in (UNKNOWN_TOPIC, UNKNOWN_PARTITION) or kind.retriable:
             self.metadata.invalidate(batch.topic)

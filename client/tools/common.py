@@ -57,7 +57,6 @@ REFUSED_FLAGS: dict[str, dict[str, str]] = {
         "--zookeeper": _ZOOKEEPER,
         "--reader-config": "{flag} is not supported; give the reader's settings with --property",
         "--line-reader": "{flag} is not supported: lines are read by the built-in line reader",
-        "--compression-codec": ("{flag} is not supported: batches are stored uncompressed"),
         "--socket-buffer-size": "{flag} is not supported",
         "--command-property": "{flag} is not supported; use --producer-property acks=...",
     },

@@ -14,7 +14,11 @@ Records go through :class:`client.producer.AsyncProducer` with Kafka's console s
 ``--max-partition-memory-bytes`` (batch.size, 16384), ``--max-memory-bytes`` (buffer.memory),
 ``--max-block-ms`` (60000), ``--metadata-expiry-ms`` (300000); a flag given on the command
 line wins over ``--producer-property`` and the ``--producer.config`` file, whose settings win
-over the flags' defaults. So the tool survives the death of the node it was given, as Kafka's
+over the flags' defaults. ``--compression-codec [CODEC]`` sets ``compression.type`` (none,
+gzip, snappy, lz4, zstd; the flag without a value means gzip, as in Kafka). Without the flag,
+``compression.type`` from ``--producer-property`` or the file applies (default none): Kafka
+4.4's ConsoleProducer puts its flag's default ``none`` over them, so there only the flag
+compresses. So the tool survives the death of the node it was given, as Kafka's
 does: the producer knows every node once it has met the cluster, and follows leaders.
 
 A record that cannot be sent prints Kafka's ErrorLoggingCallback line and the tool goes on
@@ -164,6 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
         suffix = f" Default: {default[1]}." if default else ""
         parser.add_argument(flag, metavar=metavar, help=text + suffix)
     parser.add_argument(
+        "--compression-codec",
+        nargs="?",
+        const="",
+        metavar="CODEC",
+        help="The compression codec: either 'none', 'gzip', 'snappy', 'lz4', or 'zstd'. If "
+        "specified without value, then it defaults to 'gzip'. Without the flag, "
+        "compression.type from --producer-property or --producer.config applies (default "
+        "none).",
+    )
+    parser.add_argument(
         "--sync",
         action="store_true",
         help="Send each line and wait for its acknowledgement before reading the next.",
@@ -179,6 +193,9 @@ def _producer_properties(args: argparse.Namespace, file_props: dict[str, str]) -
     props = {k: v for k, v in file_props.items() if k in PROPERTY_NAMES}
     props.pop("bootstrap.servers", None)
     props |= common.parse_key_values(args.producer_property)
+    if args.compression_codec is not None:
+        # Kafka's ConsoleProducer.compressionCodec: no value (or an empty one) means gzip.
+        props["compression.type"] = args.compression_codec or "gzip"
     if args.max_partition_memory_bytes is not None:
         # Kafka: max-partition-memory-bytes replaces batch-size when both are given.
         args.batch_size = args.max_partition_memory_bytes

@@ -10,7 +10,8 @@ As in Kafka, the records have no key, so the producer's sticky partitioner sprea
 (``batch.size`` bytes to a partition, then another), and ``--producer-props`` (or the
 ``--producer.config`` file) takes any of the producer's Kafka properties (``acks``,
 ``linger.ms``, ``batch.size`` in bytes, ``max.in.flight.requests.per.connection``,
-``enable.idempotence``, ``retries``, ``delivery.timeout.ms`` ...). A record's latency is its
+``enable.idempotence``, ``retries``, ``delivery.timeout.ms``, ``compression.type`` and its
+levels ...). A record's latency is its
 acknowledgement time minus the time it was handed to ``send`` (Kafka's callback measures the
 same), so time spent waiting for buffer room counts in it. A record that fails for good is
 reported on stderr (each distinct error once), is not counted as sent, and the tool exits 1.

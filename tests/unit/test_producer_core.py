@@ -340,7 +340,11 @@ def test_keywords_override_properties_and_security_properties_become_client_secu
             {"delivery.timeout.ms": "1000", "request.timeout.ms": "30000"},
             "delivery.timeout.ms should be equal to or larger than linger.ms + request.timeout.ms",
         ),
-        ({"compression.type": "gzip"}, "batches are stored uncompressed"),
+        (
+            {"compression.type": "GZIP"},
+            "Invalid value GZIP for configuration compression.type: String must be one of: "
+            "none, gzip, snappy, lz4, zstd",
+        ),
         ({"value.serializer": "com.example.Avro"}, "only StringSerializer and ByteArraySerializer"),
         ({"ssl.keystore.location": "/k"}, "ssl.keystore.location is not supported"),
     ],
