@@ -119,8 +119,10 @@ class _Walk:
 
     def field(self, f: dataclasses.Field[Any], pos: int, flexible: bool) -> int:
         hint: Any = f.type
+        nullable = False
         if typing.get_origin(hint) in (typing.Union, typing.get_origin(int | None)):
             hint = next(a for a in typing.get_args(hint) if a is not type(None))
+            nullable = True
         if typing.get_origin(hint) is tuple:
             item = typing.get_args(hint)[0]
             count, pos = self.count(pos, flexible)
@@ -142,6 +144,13 @@ class _Walk:
                     pos = self.primitive(f.metadata["kafka_type"], pos, flexible)
             return pos
         if dataclasses.is_dataclass(hint):
+            if nullable:
+                # A nullable struct (DescribeTopicPartitions' cursor) opens with an int8:
+                # negative for null, as Kafka's generated readers read it.
+                marker = self.need(pos, 1, "a nullable struct's marker")
+                if self.buf[pos] >= 0x80:
+                    return marker
+                pos = marker
             return self.entity(hint, pos)
         return self.primitive(f.metadata["kafka_type"], pos, flexible)
 

@@ -4,12 +4,14 @@ cursor, and the answer as kio's response class."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from kio.index import load_response_schema
+from kio.index import load_request_schema, load_response_schema
 from kio.schema.errors import ErrorCode
+from kio.serial import entity_reader, entity_writer
 
 from kraft.records import (
     MetadataRecord,
@@ -19,7 +21,7 @@ from kraft.records import (
     UnfenceBrokerRecord,
 )
 from kraft.state import MetadataState
-from server.kafka import frames
+from server.kafka import bounds, frames
 from server.kafka.describe_partitions import (
     Cursor,
     InvalidCursorError,
@@ -29,6 +31,7 @@ from server.kafka.describe_partitions import (
     refused_answer,
 )
 from server.kafka.entities import ZERO_UUID, build, topic_uuid
+from server.kafka.frames import FrameError
 from server.kafka.limits import DESCRIBE_PARTITIONS_PER_RESPONSE_MAX
 from server.kafka.metadata import AUTHORIZED_OPERATIONS_OMITTED
 from storage.ids import random_uuid
@@ -245,3 +248,24 @@ def test_the_page_builds_kios_response_and_encodes() -> None:
     assert response.topics[1].topic_id == ZERO_UUID
     assert response.topics[0].partitions[0].eligible_leader_replicas == ()
     assert frames.encode(response)
+
+
+@pytest.mark.parametrize("cursor", [None, {"topic_name": "alpha", "partition_index": 2}])
+def test_a_request_with_or_without_its_cursor_passes_the_walk_and_decodes(
+    cursor: dict[str, Any] | None,
+) -> None:
+    # The cursor is a nullable struct: an int8 marker (-1: null) before its fields, which the
+    # walk over a request's lengths (server/kafka/bounds.py) must step over.
+    cls = load_request_schema(75, 0)
+    request = build(
+        cls, {"topics": [{"name": "alpha"}], "response_partition_limit": 5, "cursor": cursor}
+    )
+    out = io.BytesIO()
+    entity_writer(cls)(out, request)
+    body = out.getvalue()
+    bounds.check(cls, body, 0)
+    assert entity_reader(cls)(body, 0) == (request, len(body))
+    # A cursor cut short reaches past the end.
+    if cursor is not None:
+        with pytest.raises(FrameError, match="reaches past the request's end"):
+            bounds.check(cls, body[:-6], 0)
