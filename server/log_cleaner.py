@@ -20,8 +20,10 @@ and which log, runs it off the event loop, and keeps the cleaner's position.
 - The position: ``cleaner-offset-checkpoint`` (Kafka's file and format) holds each compacted
   partition's first dirty offset, written after each clean; a checkpoint the log no longer
   covers (below its start, past its end) is reset to the log start, as Kafka does.
-- A log the cleaner cannot read (a corrupt or compressed batch), or whose clean raised an
-  unexpected error, is marked uncleanable until the node restarts (Kafka's
+- A log the cleaner cannot read (a corrupt batch, or a compressed one whose records do not
+  decompress within ``DECOMPRESSED_BATCH_BYTES_MAX``; compressed batches are cleaned as
+  Kafka cleans them, see :mod:`storage.clean_filter`), or whose clean raised an unexpected
+  error, is marked uncleanable until the node restarts (Kafka's
   ``uncleanablePartitions``); the other logs go on, and the node with them. Stopping, a
   deleted partition or a log gone offline abort a clean quietly: the groups already swapped
   in stay (each is a whole clean), the rest is untouched.
