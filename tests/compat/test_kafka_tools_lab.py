@@ -140,6 +140,21 @@ def produce(nodes: KafkaNodes, topic: str, values: list[str], partitions: int = 
     assert errors == [None] * len(values)
 
 
+def describe_requests(nodes: KafkaNodes) -> float:
+    """DescribeTopicPartitions requests answered so far, over every node (the Admin client
+    sends each to the node it picks)."""
+    total = 0.0
+    for node in nodes.cluster.nodes:
+        status, text = http("GET", f"{node.url}/metrics")
+        assert status == 200, text
+        total += sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith('kraft_kafka_requests_total{api="describe_topic_partitions"')
+        )
+    return total
+
+
 def wait_for(what: str, check: Callable[[], Any]) -> Any:
     return wait_until(what, check, DEADLINE_S)
 
@@ -202,17 +217,29 @@ def test_lab_topics_create_list_describe_delete(
             and v
         ),
     )
+    asked = describe_requests(kafka_nodes)
     described = ok(kafka_tool.run("kafka-topics", *bootstrap, "--describe", "--topic", "log_topic"))
-    assert described == [
+    # The tool asks DescribeTopicPartitions (KIP-966) and prints the ELR lists as a Kafka 4.4
+    # broker without the ELR feature answers them: empty (over Metadata it printed N/A).
+    expected = [
         f"Topic: log_topic\tTopicId: {view['topic_id']}\tPartitionCount: 2\t"
         "ReplicationFactor: 2\tConfigs: min.insync.replicas=2",
         *(
             f"\tTopic: log_topic\tPartition: {p['partition']}\tLeader: {p['leader']}\t"
             f"Replicas: {','.join(map(str, p['replicas']))}\t"
-            f"Isr: {','.join(map(str, p['isr']))}\tElr: N/A\tLastKnownElr: N/A"
+            f"Isr: {','.join(map(str, p['isr']))}\tElr: \tLastKnownElr: "
             for p in view["partitions"]
         ),
     ]
+    assert described == expected
+    assert describe_requests(kafka_nodes) == asked + 1
+    # A page of one partition: the Admin client follows the cursor to the second one.
+    paged = kafka_tool.run(
+        "kafka-topics", *bootstrap, "--describe", "--topic", "log_topic",
+        "--partition-size-limit-per-response", "1",
+    )  # fmt: skip
+    assert ok(paged) == expected
+    assert describe_requests(kafka_nodes) == asked + 3
     assert len({p["leader"] for p in view["partitions"]}) == 2  # spread over the brokers
 
     assert ok(kafka_tool.run("kafka-topics", *bootstrap, "--topic", "log_topic", "--delete")) == []
