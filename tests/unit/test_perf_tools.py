@@ -65,11 +65,14 @@ def test_producer_refuses_kafka_flags_it_does_not_honour_by_name(flag: str) -> N
         pperf.parse_command(BASE + [flag])
 
 
-def test_producer_refuses_an_unsupported_producer_property_by_name() -> None:
+def test_producer_refuses_a_compression_type_kafka_has_not_with_kafkas_message() -> None:
     with pytest.raises(
-        common.UsageError, match="compression.type: batches are stored uncompressed"
+        common.UsageError,
+        match="Invalid value LZ4 for configuration compression.type: String must be one of: "
+        "none, gzip, snappy, lz4, zstd",
     ):
-        pperf.parse_command(BASE + ["compression.type=lz4"])
+        pperf.parse_command(BASE + ["compression.type=LZ4"])
+    assert pperf.parse_command(BASE + ["compression.type=lz4"]).config.compression_type == "lz4"
 
 
 @pytest.mark.parametrize(
