@@ -288,6 +288,7 @@ REQUESTS: dict[int, dict[str, Any]] = {
     46: {"timeout": 5000, "topics": None},
     55: {"topics": METADATA},
     60: {"include_cluster_authorized_operations": False, "include_fenced_brokers": False},
+    75: {"topics": [{"name": "t"}], "response_partition_limit": 2000, "cursor": None},
 }
 
 
