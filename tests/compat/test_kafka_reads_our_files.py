@@ -4,9 +4,11 @@ One workload runs twice, once on a three-node cluster of ours and once on a one-
 4.4.0, each through its own console producer (Kafka's LineMessageReader properties: keys and
 headers parsed from the lines): ``plain`` (three partitions, keyed records with headers from
 three producer runs), ``rolled`` (one record a batch, ``--sync``, rolled every 20,000 bytes on
-ours: several segments; Kafka refuses a ``segment.bytes`` under 1 MiB, so its copy has one)
-and ``table`` (compacted; a second write rolls its segment, and the cleaner cleans the first).
-Both stop cleanly. Then:
+ours: several segments; Kafka refuses a ``segment.bytes`` under 1 MiB, so its copy has one),
+``table`` (compacted; a second write rolls its segment, and the cleaner cleans the first) and
+``packed`` (one partition, four writes with ``--compression-codec`` gzip, snappy, lz4 and zstd:
+on ours our Python producer compresses them with storage/compression.py, on Kafka's Java's
+codecs). Both stop cleanly. Then:
 
 (a) Kafka's DumpLogSegments reads every segment and index file of every node of ours (every
     batch's CRC, every record, the index sanity check a broker makes at start, every index
@@ -24,7 +26,8 @@ Both stop cleanly. Then:
     the segment's largest timestamp last in its time index, ``partition.metadata`` of 43
     bytes, the same recovery points and high watermarks, ``log-start-offset-checkpoint``
     without entries, ``cleaner-offset-checkpoint`` naming the cleaned partition, and
-    ``.kafka_cleanshutdown`` in Kafka's JSON.
+    ``.kafka_cleanshutdown`` in Kafka's JSON. ``packed-0`` holds batches of the four codecs in
+    the same order on every node of ours and on Kafka's.
 (d) An unclean stop: node 3 killed (SIGKILL) while its active segments' index files are
     preallocated, written to while it is down, and started again, recovers, and after a clean
     stop its files are node 1's, byte for byte (but for the time-index entry its recovery
@@ -54,6 +57,7 @@ from scripts.bench.kafka_side import KafkaSide
 from scripts.node_process import Cluster, NodeProcess, http, run_tool, wait_until
 from storage.batch import iter_batches
 from storage.checkpoints import OffsetCheckpointFile
+from storage.compression import codec_name
 from storage.index import OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE, TimeIndex, read_used_entries
 from storage.limits import INDEX_PREALLOCATE_BYTES
 
@@ -73,7 +77,9 @@ TOPICS: dict[str, tuple[int, dict[str, str]]] = {
         1,
         {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01"},
     ),
+    "packed": (1, {}),
 }
+CODECS = ("gzip", "snappy", "lz4", "zstd")
 PARTITIONS = [(t, p) for t, (count, _) in TOPICS.items() for p in range(count)]
 READER = ["--property", "parse.key=true", "--property", "parse.headers=true"]
 FORMATTER = [
@@ -94,6 +100,7 @@ class Write:
     lines: tuple[str, ...]
     sync: bool = False
     pause_s: float = 0.0
+    codec: str | None = None  # --compression-codec
 
 
 def workload(round_: int = 0) -> list[Write]:
@@ -129,15 +136,31 @@ def workload(round_: int = 0) -> list[Write]:
             ),
             Write("table", tuple(f"v:2\tkey-{i % 10}\tlater {i}" for i in range(10))),
         ]
+        writes += [
+            Write(
+                "packed",
+                tuple(
+                    f"codec:{codec}\tk{i % 13}\t{codec} record {i} " + "of compressible text " * 3
+                    for i in range(50)
+                ),
+                codec=codec,
+            )
+            for codec in CODECS
+        ]
     return writes
 
 
-def produce_ours(node: NodeProcess, write: Write) -> None:
+def flags(write: Write) -> list[str]:
+    """The console producer flags of a write, the same for both producers."""
     # --timeout is linger.ms: a record that waits for its answer is sent at once.
     sync = ["--sync", "--timeout", "0"] if write.sync else []
+    return sync + ([] if write.codec is None else ["--compression-codec", write.codec])
+
+
+def produce_ours(node: NodeProcess, write: Write) -> None:
     out = run_tool(
         "client.tools.console_producer",
-        "--bootstrap-server", node.bootstrap, "--topic", write.topic, *READER, *sync,
+        "--bootstrap-server", node.bootstrap, "--topic", write.topic, *READER, *flags(write),
         input="".join(f"{line}\n" for line in write.lines),
         timeout=TOOL_TIMEOUT_S,
     )  # fmt: skip
@@ -146,11 +169,10 @@ def produce_ours(node: NodeProcess, write: Write) -> None:
 
 
 def produce_kafka(side: KafkaSide, write: Write) -> None:
-    # --timeout is linger.ms: a record that waits for its answer is sent at once.
-    sync = ["--sync", "--timeout", "0"] if write.sync else []
     command = side.java(
-        KAFKA_PRODUCER, "--bootstrap-server", side.bootstrap, "--topic", write.topic, *READER, *sync
-    )
+        KAFKA_PRODUCER,
+        "--bootstrap-server", side.bootstrap, "--topic", write.topic, *READER, *flags(write),
+    )  # fmt: skip
     lines = "".join(f"{line}\n" for line in write.lines)
     out = subprocess.run(
         command, input=lines, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False
@@ -360,6 +382,25 @@ def test_a_log_directory_of_ours_holds_what_kafka_writes_for_the_same_workload(r
             assert index_findings(directory) == [], directory
 
 
+def codec_runs(directory: Path) -> list[str]:
+    """The codec names of a partition's batches, oldest first, a run of one codec once."""
+    runs: list[str] = []
+    for base in segment_bases(directory):
+        for _pos, header in iter_batches((directory / f"{base}.log").read_bytes()):
+            name = codec_name(header.compression)
+            if not runs or runs[-1] != name:
+                runs.append(name)
+    return runs
+
+
+def test_compressed_batches_are_stored_in_each_producers_codec_as_kafka_stores_them(
+    run: Run,
+) -> None:
+    for log_dir in [n.log_dir for n in run.ours.nodes] + [run.kafka_files]:
+        assert codec_runs(log_dir / "packed-0") == list(CODECS), log_dir
+        assert record_count(log_dir / "packed-0") == 50 * len(CODECS), log_dir
+
+
 # -- (b) -------------------------------------------------------------------------------------
 
 
@@ -470,7 +511,7 @@ def test_a_kafka_broker_serves_our_files_as_kraft_console_consumer_reads_them(
         # Every field printed: timestamp, partition, offset, headers, key (and value).
         first = lines.splitlines()[0].split("\t")
         assert first[0].startswith("CreateTime:") and first[2].startswith("Offset:"), first
-        assert first[3].startswith(("source:", "n:", "v:")), first
+        assert first[3].startswith(("source:", "n:", "v:", "codec:")), first
         assert kafka_lines[key] == lines, key
         assert recovered_lines[key] == lines, key
 
