@@ -6,7 +6,7 @@ after the 61-byte header, is compressed; the header stays readable and the CRC c
 compressed bytes. The formats, as Kafka's Java client writes and reads them:
 
 - gzip: one RFC 1952 gzip stream (``GzipOutputStream``); read as Java's ``GZIPInputStream``
-  reads, members back to back.
+  reads, members back to back, at most ``GZIP_MEMBERS_MAX`` of them (:mod:`storage.limits`).
 - snappy: xerial's ``SnappyOutputStream`` framing, which Java writes::
 
       magic              8 bytes  0x82 'S' 'N' 'A' 'P' 'P' 'Y' 0x00
@@ -42,7 +42,7 @@ import zlib
 import cramjam
 
 from storage.errors import CorruptRecordError
-from storage.limits import DECOMPRESS_START_BYTES, DECOMPRESSED_BATCH_BYTES_MAX
+from storage.limits import DECOMPRESS_START_BYTES, DECOMPRESSED_BATCH_BYTES_MAX, GZIP_MEMBERS_MAX
 
 NONE = 0
 GZIP = 1
@@ -70,6 +70,24 @@ _XERIAL_BLOCK_LENGTH = struct.Struct(">i")
 _XERIAL_BLOCK_BYTES = 32 * 1024
 # gzip wrapping for zlib (RFC 1952 header and trailer).
 _GZIP_WBITS = 31
+# The LZ4 frame format's header, as Kafka's Lz4BlockInputStream reads it: a little-endian
+# magic, then the FLG byte (bits 0-1 reserved, 2 content checksum, 3 content size, 4 block
+# checksum, 5 block independence, 6-7 version) and the BD byte (bits 0-3 and 7 reserved, 4-6 the
+# block size id: 4..7 for 64 KiB..4 MiB), then an optional 8-byte content size and a one-byte
+# descriptor checksum. Blocks: a little-endian int32 size (bit 31: stored uncompressed; 0: the
+# end mark) and that many bytes, each followed by a 4-byte checksum if FLG says so; after the
+# end mark a 4-byte content checksum if FLG says so.
+_LZ4_INT = struct.Struct("<I")
+_LZ4_MAGIC = 0x184D2204
+_LZ4_DESCRIPTOR_END = 7  # magic, FLG, BD, descriptor checksum
+_LZ4_VERSION = 1
+_LZ4_FLG_RESERVED = 0x03
+_LZ4_FLG_CONTENT_CHECKSUM = 0x04
+_LZ4_FLG_CONTENT_SIZE = 0x08
+_LZ4_FLG_BLOCK_CHECKSUM = 0x10
+_LZ4_FLG_INDEPENDENT = 0x20
+_LZ4_BD_RESERVED = 0x8F
+_LZ4_UNCOMPRESSED_BLOCK = 0x80000000
 # cramjam's message when the output buffer is full before the codec is done.
 _BUFFER_FULL = "failed to write whole buffer"
 
@@ -154,6 +172,7 @@ def decompress(
     if codec == SNAPPY:
         return _unsnappy(data, limit_bytes)
     if codec == LZ4:
+        _check_lz4_frame(data)
         return _into(codec, cramjam.lz4.decompress_into, data, limit_bytes)
     if codec == ZSTD:
         return _into(codec, cramjam.zstd.decompress_into, data, limit_bytes)
@@ -171,7 +190,7 @@ def _gunzip(data: bytes | bytearray | memoryview, limit_bytes: int) -> bytes:
     left = limit_bytes
     rest = bytes(data)
     try:
-        while True:
+        for _member in range(GZIP_MEMBERS_MAX):
             unpacker = zlib.decompressobj(_GZIP_WBITS)
             # One byte past the bound tells "more than the bound" from "exactly the bound".
             out.append(unpacker.decompress(rest, left + 1))
@@ -185,6 +204,53 @@ def _gunzip(data: bytes | bytearray | memoryview, limit_bytes: int) -> bytes:
                 return b"".join(out)
     except zlib.error as e:
         raise CompressionError(GZIP, f"not a valid gzip stream ({e})") from None
+    raise CompressionError(
+        GZIP, f"more than {GZIP_MEMBERS_MAX} gzip members back to back (Kafka writes one)"
+    )
+
+
+def _check_lz4_frame(data: bytes | bytearray | memoryview) -> None:
+    """Refuses the LZ4 frames Kafka's reader (``Lz4BlockInputStream``) refuses or reads
+    otherwise than the frame format does: a magic other than the frame's, a descriptor with
+    reserved bits set, a version other than 1, linked blocks ("Dependent block stream is
+    unsupported"), a block size id outside 4..7 or a block larger than it; and anything after
+    the first frame's end mark (Kafka stops reading there, so a second frame's records would
+    be records no Java client sees). The descriptor's checksum is cramjam's to check."""
+    size = len(data)
+    if size < _LZ4_DESCRIPTOR_END or _LZ4_INT.unpack_from(data, 0)[0] != _LZ4_MAGIC:
+        raise CompressionError(LZ4, "not an LZ4 frame (Kafka's reader: no LZ4 frame magic)")
+    flg, bd = data[4], data[5]
+    if flg & _LZ4_FLG_RESERVED or bd & _LZ4_BD_RESERVED:
+        raise CompressionError(LZ4, "the frame descriptor's reserved bits are not 0")
+    if flg >> 6 != _LZ4_VERSION:
+        raise CompressionError(LZ4, f"frame version {flg >> 6} is unsupported (Kafka reads 1)")
+    if not flg & _LZ4_FLG_INDEPENDENT:
+        raise CompressionError(LZ4, "Dependent block stream is unsupported (Kafka's words)")
+    block_id = (bd >> 4) & 7
+    if not 4 <= block_id <= 7:
+        raise CompressionError(LZ4, f"block size id {block_id} is not 4..7")
+    max_block = 1 << (2 * block_id + 8)
+    pos = _LZ4_DESCRIPTOR_END + (8 if flg & _LZ4_FLG_CONTENT_SIZE else 0)
+    block_checksum = 4 if flg & _LZ4_FLG_BLOCK_CHECKSUM else 0
+    while True:
+        if pos + 4 > size:
+            raise CompressionError(LZ4, "the frame is cut short before its end mark")
+        (block,) = _LZ4_INT.unpack_from(data, pos)
+        block &= ~_LZ4_UNCOMPRESSED_BLOCK
+        pos += 4
+        if block == 0:
+            break
+        if block > max_block:
+            raise CompressionError(LZ4, f"a block of {block} bytes exceeds its max {max_block}")
+        pos += block + block_checksum
+    pos += 4 if flg & _LZ4_FLG_CONTENT_CHECKSUM else 0
+    if pos > size:
+        raise CompressionError(LZ4, "the frame's content checksum is cut short")
+    if pos < size:
+        raise CompressionError(
+            LZ4,
+            f"{size - pos} bytes follow the frame's end mark (Kafka reads one frame, not these)",
+        )
 
 
 def _into(

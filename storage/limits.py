@@ -71,3 +71,9 @@ DECOMPRESSED_BATCH_BYTES_MAX = 64 * 1024 * 1024
 # this, and doubles while the codec fills it (storage.compression): a typical batch takes one
 # pass, a bomb at most log2(DECOMPRESSED_BATCH_BYTES_MAX / this) = 10 passes before refusal.
 DECOMPRESS_START_BYTES = 64 * 1024
+
+# A gzip records section may hold at most this many gzip members back to back (Java's
+# GZIPInputStream reads concatenated members, so we do too). Kafka's clients and librdkafka
+# write one; each member costs a copy of everything after it (zlib's unused_data), so without a
+# bound a batch of thousands of empty 20-byte members took seconds to decompress.
+GZIP_MEMBERS_MAX = 64

@@ -10,6 +10,7 @@ import tracemalloc
 import zlib
 
 import cramjam
+import lz4.frame  # type: ignore[import-untyped]
 import pytest
 from kafka.record.default_records import DefaultRecordBatchBuilder  # type: ignore[import-untyped]
 
@@ -40,6 +41,7 @@ from storage.compression import (
     decompress,
 )
 from storage.errors import CorruptRecordError
+from storage.limits import GZIP_MEMBERS_MAX
 from storage.log_config import LogConfig
 from storage.memory_log import MemoryLog
 
@@ -110,6 +112,65 @@ def test_snappy_is_written_in_xerial_framing_and_raw_snappy_is_read() -> None:
 
 def test_gzip_members_back_to_back_are_read_as_javas_gzip_stream_reads_them() -> None:
     assert decompress(GZIP, compress(GZIP, b"one ") + compress(GZIP, b"two")) == b"one two"
+
+
+def test_gzip_members_are_read_up_to_the_limit_and_refused_past_it() -> None:
+    # Thousands of empty members cost a copy of the rest each (quadratic): a bound, not a hang.
+    empty = compress(GZIP, b"")
+    assert decompress(GZIP, empty * (GZIP_MEMBERS_MAX - 1) + compress(GZIP, b"x")) == b"x"
+    with pytest.raises(CompressionError, match=f"more than {GZIP_MEMBERS_MAX} gzip members"):
+        decompress(GZIP, empty * GZIP_MEMBERS_MAX + compress(GZIP, b"x"))
+    with pytest.raises(CompressionError, match="gzip members"):
+        decompress(GZIP, empty * 50_000)
+
+
+def lz4_frame(data: bytes, **options: bool) -> bytes:
+    """An LZ4 frame by python-lz4 (kafka-python's codec) with ``options`` (block_linked,
+    checksums, store_size)."""
+    frame: bytes = lz4.frame.compress(data, **options)
+    return frame
+
+
+def test_lz4_frames_kafkas_reader_refuses_are_refused() -> None:
+    data = b"value %d " * 50 * 3000
+    # Linked blocks: Kafka's Lz4BlockInputStream throws "Dependent block stream is unsupported".
+    with pytest.raises(CompressionError, match="lz4 records: Dependent block stream"):
+        decompress(LZ4, lz4_frame(data, block_linked=True, store_size=False))
+    good = compress(LZ4, data)
+    # Two frames: Kafka stops at the first's end mark, so the second's records are unseen.
+    with pytest.raises(CompressionError, match="bytes follow the frame's end mark"):
+        decompress(LZ4, good + compress(LZ4, b"more"))
+    with pytest.raises(CompressionError, match="follow the frame's end mark"):
+        decompress(LZ4, good + b"\0")
+    for byte, value, why in (
+        (4, good[4] | 0x01, "reserved bits"),
+        (5, good[5] | 0x01, "reserved bits"),
+        (4, (good[4] & 0x3F) | 0x80, "version 2 is unsupported"),
+        (5, (good[5] & 0x8F) | 0x30, "block size id 3"),
+    ):
+        bad = bytearray(good)
+        bad[byte] = value
+        with pytest.raises(CompressionError, match=why):
+            decompress(LZ4, bytes(bad))
+    with pytest.raises(CompressionError, match="not an LZ4 frame"):
+        decompress(LZ4, b"\x05\x22\x4d\x18" + good[4:])
+    with pytest.raises(CompressionError, match="cut short before its end mark"):
+        decompress(LZ4, good[:-4])
+
+
+def test_lz4_frames_kafka_reads_are_read() -> None:
+    data = os.urandom(100) * 2000
+    # Block and content checksums.
+    for options in (
+        {"block_checksum": True},
+        {"content_checksum": True},
+        {"block_checksum": True, "content_checksum": True},
+    ):
+        assert decompress(LZ4, lz4_frame(data, block_linked=False, **options)) == data
+    # A content size after the descriptor: python-lz4's default, so kafka-python's frames.
+    sized = lz4_frame(data, block_linked=False, store_size=True)
+    assert sized[4] & 0x08
+    assert decompress(LZ4, sized) == data
 
 
 @pytest.mark.parametrize("codec", CODECS, ids=[CODEC_NAMES[c] for c in CODECS])
