@@ -460,6 +460,14 @@ async def delete_acls(ctx: RequestContext, request: Any) -> Any:
     filters = request.filters
     refuse_unknown_codes("a DeleteAcls request", [_codes_of_filter(f) for f in filters])
     refusal = _refusal(ctx, "ALTER", CHANGE_DISABLED)
+    if refusal is None and len(filters) > limits.ACLS_PER_REQUEST_MAX:
+        # As CreateAcls: each filter is matched against every ACL on the event loop, and one
+        # from a follower is a forwarded DELETE of its own.
+        refusal = Outcome(
+            ErrorCode.invalid_request,
+            f"a request deletes with at most {limits.ACLS_PER_REQUEST_MAX} filters, "
+            f"got {len(filters)}",
+        )
     if refusal is not None:
         failed = {**refusal.fields, "matching_acls": []}
         return response_of(ctx, {"filter_results": [failed] * len(filters)})

@@ -48,6 +48,7 @@ from kio.schema.errors import ErrorCode
 from kio.serial import entity_reader, entity_writer
 
 from scripts.node_process import Cluster, NodeProcess, free_port_run, free_ports, wait_until
+from server import limits
 from server.kafka.entities import build
 
 pytestmark = pytest.mark.timeout(300)
@@ -569,6 +570,53 @@ def test_a_follower_forwards_acl_writes_to_the_controller(acl_cluster: Cluster) 
         ["fw-b"],
     ]
     assert acls_over_http(controller, principal=frank) == []
+
+
+def test_a_delete_with_more_filters_than_the_limit_is_refused_for_each(
+    acl_cluster: Cluster,
+) -> None:
+    """DeleteAcls holds at most ACLS_PER_REQUEST_MAX filters, as CreateAcls holds at most that
+    many creations: one more and every filter is INVALID_REQUEST, nothing deleted; at the
+    limit the request is served."""
+    controller, follower = controller_and_follower(acl_cluster)
+    gina = "User:gina"
+    created = kafka_call(
+        kafka_port(acl_cluster, controller),
+        CREATE_ACLS,
+        3,
+        {"creations": [raw_creation(gina, "cap-a")]},
+    )
+    assert [r.error_code for r in created.results] == [ErrorCode.none]
+    wait_until("the follower has gina's ACL", lambda: acls_over_http(follower, principal=gina))
+    gina_filter = {**RAW_ANY_FILTER, "principal_filter": gina}
+    for node in (controller, follower):
+        refused = kafka_call(
+            kafka_port(acl_cluster, node),
+            DELETE_ACLS,
+            3,
+            {"filters": [gina_filter] * (limits.ACLS_PER_REQUEST_MAX + 1)},
+        )
+        results = refused.filter_results
+        assert len(results) == limits.ACLS_PER_REQUEST_MAX + 1
+        assert {(r.error_code, r.error_message, len(r.matching_acls)) for r in results} == {
+            (
+                ErrorCode.invalid_request,
+                f"a request deletes with at most {limits.ACLS_PER_REQUEST_MAX} filters, "
+                f"got {limits.ACLS_PER_REQUEST_MAX + 1}",
+                0,
+            )
+        }
+        assert len(acls_over_http(controller, principal=gina)) == 1
+    # At the limit: served (on the controller, one state for every filter).
+    served = kafka_call(
+        kafka_port(acl_cluster, controller),
+        DELETE_ACLS,
+        3,
+        {"filters": [gina_filter] * limits.ACLS_PER_REQUEST_MAX},
+    )
+    assert {r.error_code for r in served.filter_results} == {ErrorCode.none}
+    assert [m.resource_name for m in served.filter_results[-1].matching_acls] == ["cap-a"]
+    assert acls_over_http(controller, principal=gina) == []
 
 
 def test_a_request_holding_the_unknown_code_closes_the_connection(acl_cluster: Cluster) -> None:
