@@ -217,12 +217,20 @@ async def append_producer_batch(
     # The topic's compression.type (LogValidator): the batch rewritten in another codec, or
     # kept as it came ("producer", or the batch's own codec).
     config = partition.log.config
-    if config.codec is not None and config.codec != batch.compression:
-        if batch.size >= limits.CHECK_IN_THREAD_BYTES_MIN:
-            batch = await asyncio.to_thread(batch.recompressed, config.codec, config.level)
-        else:
-            batch = batch.recompressed(config.codec, config.level)
+    batch = await recompressed(batch, config.codec, config.level)
     return partition, await partition.append_batch_as_leader(batch, acks, timeout_s)
+
+
+async def recompressed(batch: CheckedBatch, codec: int | None, level: int | None) -> CheckedBatch:
+    """``batch.recompressed(codec, level)``, in a worker thread when the records to compress
+    are large: their decompressed size, not the batch's (a 100 KiB zstd batch may hold 64 MiB
+    of records, seconds of gzip-9 that must not hold the event loop)."""
+    if codec is None or codec == batch.compression:
+        return batch
+    records_bytes = batch.size if batch.records is None else len(batch.records)
+    if records_bytes >= limits.CHECK_IN_THREAD_BYTES_MIN:
+        return await asyncio.to_thread(batch.recompressed, codec, level)
+    return batch.recompressed(codec, level)
 
 
 async def produce_batch(
