@@ -49,7 +49,7 @@ from server.http_util import (
 from server.node import Node
 from server.partition import Partition, ProducerBatch
 from server.produce import PartitionPlan, plan_produce
-from storage.batch import Record, decode_batch
+from storage.batch import Record, batch_records, read_header
 from storage.errors import KafkaStorageError, OffsetOutOfRangeError
 from storage.record_reads import RecordsRead
 
@@ -313,14 +313,31 @@ def check_fetch_offset(partition: Partition, offset: int) -> None:
         raise partition.out_of_range_error(offset)
 
 
-def _read(partition: Partition, offset: int, max_bytes: int, max_records: int) -> RecordsRead:
-    """Committed records from ``offset`` and the offset to read from next (past gaps and
-    empty batches of a compacted log: :func:`storage.record_reads.records_in`); storage
-    trouble becomes the API's errors."""
+async def _read(
+    partition: Partition,
+    offset: int,
+    max_bytes: int,
+    max_records: int,
+    max_decoded_bytes: int | None = None,
+) -> RecordsRead:
+    """Committed records from ``offset`` (a log read of ``max_bytes``) and the offset to read
+    from next (past gaps and empty batches of a compacted log:
+    :func:`storage.record_reads.records_in`); storage trouble becomes the API's errors.
+
+    The batches are read under the log's lock. A read holding a compressed batch is decoded in
+    a worker thread, outside the lock (a batch of a few KiB may hold a million records:
+    seconds of decoding that must hold neither the event loop nor appends), and stops once the
+    records it took reach ``max_decoded_bytes`` (default ``max_bytes``), counted decompressed;
+    a read of uncompressed batches is decoded here (``max_bytes`` bounds it already)."""
     if offset >= partition.high_watermark:
         return RecordsRead([], offset)
+    log = partition.log
     try:
-        return partition.log.fetch_records(offset, max_bytes, partition.high_watermark, max_records)
+        read = log.read_for_records(offset, max_bytes, partition.high_watermark)
+        if read.compressed:
+            decoded = max_bytes if max_decoded_bytes is None else max_decoded_bytes
+            return await asyncio.to_thread(log.records_of, read, max_records, decoded)
+        return log.records_of(read, max_records, max_bytes)
     except OffsetOutOfRangeError:
         raise partition.out_of_range_error(offset) from None
     except KafkaStorageError:
@@ -330,29 +347,33 @@ def _read(partition: Partition, offset: int, max_bytes: int, max_records: int) -
 async def _read_in_steps(
     partition: Partition, offset: int, max_bytes: int, max_records: int
 ) -> RecordsRead:
-    """:func:`_read` of up to ``max_bytes``, done ``STREAM_READ_BYTES`` at a time with a yield
-    between: a 64 MiB fetch of small records decodes for a long while, and the event loop
-    (heartbeats, every other request) must not wait for all of it. A step that finds no
-    record (a compacted log's gap or empty batches) still moves the next offset on."""
-    read = _read(partition, offset, min(max_bytes, limits.STREAM_READ_BYTES), max_records)
-    records = read.records
-    next_offset = read.next_offset
-    remaining = max_bytes - limits.STREAM_READ_BYTES
-    while remaining > 0 and len(records) < max_records and next_offset > offset:
-        await asyncio.sleep(0)
-        if partition.closed:
-            break  # removed meanwhile: what was read is still an answer
-        step = _read(
+    """:func:`_read` of up to ``max_bytes`` (records' bytes, decompressed), done
+    ``STREAM_READ_BYTES`` of log at a time with a yield between: a 64 MiB fetch of small
+    records decodes for a long while, and the event loop (heartbeats, every other request)
+    must not wait for all of it. A step that decodes in a worker thread (compressed batches)
+    may take the rest of ``max_bytes`` at once: it holds no loop, and a compressed batch is
+    decompressed once, not again at each 256 KiB of its records. A step that finds no record
+    (a compacted log's gap or empty batches) still moves the next offset on."""
+    records: list[Record] = []
+    next_offset = offset
+    remaining = max_bytes
+    while remaining > 0 and len(records) < max_records:
+        if records or next_offset > offset:
+            await asyncio.sleep(0)
+            if partition.closed:
+                break  # removed meanwhile: what was read is still an answer
+        step = await _read(
             partition,
             next_offset,
             min(remaining, limits.STREAM_READ_BYTES),
             max_records - len(records),
+            remaining,
         )
         if step.next_offset == next_offset:
             break  # nothing more below the high watermark
         records += step.records
         next_offset = step.next_offset
-        remaining -= limits.STREAM_READ_BYTES
+        remaining -= max(limits.STREAM_READ_BYTES, step.decoded_bytes)
     return RecordsRead(records, next_offset)
 
 
@@ -463,7 +484,7 @@ async def _follow(
         while True:
             try:
                 partition = await _fetch_partition(request)
-                read = _read(
+                read = await _read(
                     partition, offset, limits.STREAM_READ_BYTES, limits.FETCH_MAX_RECORDS_MAX
                 )
             except ApiError as e:
@@ -572,9 +593,13 @@ def _record_at(
     data = partition.log.read(offset, 1, high_watermark)  # the batch holding it, whole
     if not data:
         return None
-    header, records = decode_batch(data)
-    for record in records:
-        if matches(record) and record.offset < high_watermark:
+    header = read_header(data)
+    # Lazily, from ``offset``: a compressed batch of a million records is not decoded whole
+    # for its first match (the records below ``offset`` are stepped over by length).
+    for record, _size, _more in batch_records(data, 0, header, offset):
+        if record.offset >= high_watermark:
+            break
+        if matches(record):
             epoch = header.partition_leader_epoch
             return FoundOffset(record.offset, record.timestamp, epoch if epoch >= 0 else -1)
     return None

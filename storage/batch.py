@@ -486,13 +486,54 @@ def _reassembled(header: BatchHeader, body: bytes, attributes: int) -> bytes:
     )
 
 
+def batch_records(
+    buf: bytes | bytearray | memoryview, pos: int, header: BatchHeader, from_offset: int
+) -> Iterator[tuple[Record, int, bool]]:
+    """The records of the (checked) batch at ``pos`` with offsets at or after ``from_offset``,
+    decoded one at a time as the caller takes them: (record, its bytes in the records section,
+    decompressed for a compressed batch, whether more records follow it in the batch). A
+    reader that stops early decodes no more than it took; a compressed batch is decompressed
+    first (bounded). The records below ``from_offset`` are stepped over by their lengths alone
+    in a batch whose offsets are dense (a producer's: deltas 0..n-1), so a read that resumes
+    inside a large compressed batch does not decode what it already read. Raises
+    :class:`CorruptRecordError` as :func:`decode_batch` does, for what it reaches."""
+    if header.compression:
+        body = records_of(buf, pos, header)
+        return _iter_records(header, body, 0, len(body), from_offset)
+    return _iter_records(header, buf, pos + HEADER_SIZE, pos + header.size, from_offset)
+
+
 def _decode_records(
     header: BatchHeader, buf: bytes | bytearray | memoryview, cursor: int, end: int
 ) -> list[Record]:
     """The ``header.record_count`` records in ``buf[cursor:end]``, which they must fill."""
-    records: list[Record] = []
+    return [r for r, _size, _more in _iter_records(header, buf, cursor, end, header.base_offset)]
+
+
+def _iter_records(
+    header: BatchHeader,
+    buf: bytes | bytearray | memoryview,
+    cursor: int,
+    end: int,
+    from_offset: int,
+) -> Iterator[tuple[Record, int, bool]]:
+    """:func:`batch_records` over ``buf[cursor:end]``, which the records must fill."""
     log_append_time = header.is_log_append_time
-    for _ in range(header.record_count):
+    count = header.record_count
+    first = 0
+    skip = from_offset - header.base_offset
+    if skip > 0 and count == header.last_offset_delta + 1:
+        # Dense: record i has offset delta i (checked below at the first record decoded).
+        first = min(skip, count)
+        for _ in range(first):
+            length, cursor = decode_varint(buf, cursor, end)
+            if length < 1 or cursor + length > end:
+                raise CorruptRecordError(
+                    f"a record of {length} bytes does not fit the batch", cursor
+                )
+            cursor += length
+    for index in range(first, count):
+        start = cursor
         length, cursor = decode_varint(buf, cursor, end)
         record_end = cursor + length
         if length < 1 or record_end > end:
@@ -500,6 +541,20 @@ def _decode_records(
         cursor += 1  # attributes
         ts_delta, cursor = decode_varint(buf, cursor, record_end)
         offset_delta, cursor = decode_varint(buf, cursor, record_end)
+        if index == first and first and offset_delta != first:
+            raise CorruptRecordError(
+                f"expected offset delta {first} after {first} records of a batch of "
+                f"{count} records and last offset delta {header.last_offset_delta}, "
+                f"found {offset_delta}",
+                cursor,
+            )
+        if offset_delta < 0 or offset_delta > header.last_offset_delta:
+            raise CorruptRecordError(
+                f"offset delta {offset_delta} is outside [0, {header.last_offset_delta}]", cursor
+            )
+        if header.base_offset + offset_delta < from_offset:
+            cursor = record_end  # a compacted batch's record below the reader's offset
+            continue
         key, cursor = _read_bytes(buf, cursor, record_end, "a key")
         value, cursor = _read_bytes(buf, cursor, record_end, "a value")
         header_count, cursor = decode_varint(buf, cursor, record_end)
@@ -520,21 +575,15 @@ def _decode_records(
             raise CorruptRecordError(
                 f"expected a record to end at byte {record_end}, it ends at {cursor}", cursor
             )
-        if offset_delta < 0 or offset_delta > header.last_offset_delta:
-            raise CorruptRecordError(
-                f"offset delta {offset_delta} is outside [0, {header.last_offset_delta}]", cursor
-            )
         timestamp = header.max_timestamp if log_append_time else header.base_timestamp + ts_delta
-        records.append(
-            Record(header.base_offset + offset_delta, timestamp, key, value, tuple(headers))
-        )
+        record = Record(header.base_offset + offset_delta, timestamp, key, value, tuple(headers))
+        yield record, record_end - start, index < count - 1
     if cursor != end:
         raise CorruptRecordError(
             f"expected {header.record_count} records to fill the batch to byte {end}, "
             f"they end at {cursor}",
             cursor,
         )
-    return records
 
 
 def iter_batches(

@@ -69,7 +69,7 @@ from storage.log_policy import (
     retained_segment_count,
     should_roll,
 )
-from storage.record_reads import RecordsRead, records_in
+from storage.record_reads import LogRead, RecordsRead, records_in
 from storage.recovery import load_segments
 from storage.segment import Segment
 
@@ -601,20 +601,46 @@ class Log:
         max_offset: int | None = None,
         max_records: int | None = None,
     ) -> RecordsRead:
-        """:meth:`read_records` (at most ``max_records``) with the offset a reader goes on
-        from: past the batches read, gaps and empty ones included (see
-        :func:`storage.record_reads.records_in`)."""
+        """:meth:`read_records` (at most ``max_records``, and records of at most about
+        ``max_bytes`` decompressed) with the offset a reader goes on from: past the batches
+        read, gaps and empty ones included (see :func:`storage.record_reads.records_in`)."""
+        read = self.read_for_records(offset, max_bytes, max_offset)
+        return self.records_of(read, max_records, max_bytes)
+
+    def read_for_records(
+        self, offset: int, max_bytes: int, max_offset: int | None = None
+    ) -> LogRead:
+        """The first half of :meth:`fetch_records`: :meth:`read`'s batches, not decoded, with
+        the offsets a reader takes from them. Decoding them (:meth:`records_of`) needs no lock,
+        so a reader of compressed batches decodes them in a worker thread while appends go
+        on."""
         with self._lock:
             segment, position, data = self._read_locked(offset, max_bytes, max_offset)
             low = max(offset, self._log_start)
             high = self._leo if max_offset is None else min(max_offset, self._leo)
-            try:
-                return records_in(data, offset=offset, low=low, high=high, max_records=max_records)
-            except CorruptRecordError as e:
-                where = str(segment.log_path) if segment is not None else str(self.directory)
+        where = str(segment.log_path) if segment is not None else str(self.directory)
+        return LogRead(data, offset, low, high, where, position)
+
+    def records_of(
+        self, read: LogRead, max_records: int | None = None, max_bytes: int | None = None
+    ) -> RecordsRead:
+        """The second half of :meth:`fetch_records`: the records of ``read`` (at most
+        ``max_records``, their decoded bytes bounded by ``max_bytes`` if given), without the log's
+        lock; a batch that does not decode takes the log offline."""
+        try:
+            return records_in(
+                read.data,
+                offset=read.offset,
+                low=read.low,
+                high=read.high,
+                max_records=max_records,
+                max_bytes=max_bytes,
+            )
+        except CorruptRecordError as e:
+            with self._lock:
                 raise self._fail(
                     KafkaStorageError(
-                        f"cannot decode the log: {e}", where, position + (e.position or 0)
+                        f"cannot decode the log: {e}", read.where, read.position + (e.position or 0)
                     )
                 ) from e
 

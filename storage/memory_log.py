@@ -32,7 +32,7 @@ from storage.log_policy import (
     retained_segment_count,
     should_roll,
 )
-from storage.record_reads import RecordsRead, records_in
+from storage.record_reads import LogRead, RecordsRead, records_in
 from storage.segment import NO_TIMESTAMP
 
 
@@ -304,10 +304,30 @@ class MemoryLog:
         max_records: int | None = None,
     ) -> RecordsRead:
         """As :meth:`storage.log.Log.fetch_records`."""
+        read = self.read_for_records(offset, max_bytes, max_offset)
+        return self.records_of(read, max_records, max_bytes)
+
+    def read_for_records(
+        self, offset: int, max_bytes: int, max_offset: int | None = None
+    ) -> LogRead:
+        """As :meth:`storage.log.Log.read_for_records`."""
         data = self.read(offset, max_bytes, max_offset)
         low = max(offset, self._log_start)
         high = self.log_end_offset if max_offset is None else min(max_offset, self.log_end_offset)
-        return records_in(data, offset=offset, low=low, high=high, max_records=max_records)
+        return LogRead(data, offset, low, high, "memory", 0)
+
+    def records_of(
+        self, read: LogRead, max_records: int | None = None, max_bytes: int | None = None
+    ) -> RecordsRead:
+        """As :meth:`storage.log.Log.records_of` (a batch that does not decode raises)."""
+        return records_in(
+            read.data,
+            offset=read.offset,
+            low=read.low,
+            high=read.high,
+            max_records=max_records,
+            max_bytes=max_bytes,
+        )
 
     def batch_headers(self, from_offset: int) -> Iterator[BatchHeader]:
         """As :meth:`storage.log.Log.batch_headers` (the headers are in memory already)."""

@@ -26,7 +26,7 @@ from storage.epoch_cache import LeaderEpochCache
 from storage.errors import KafkaStorageError
 from storage.log import AppendInfo
 from storage.log_config import LogConfig
-from storage.record_reads import RecordsRead
+from storage.record_reads import LogRead, RecordsRead
 
 
 class SegmentSummary(Protocol):
@@ -158,6 +158,19 @@ class PartitionLog(Protocol):
         """:meth:`read_records` (at most ``max_records``) and the offset to read from next:
         past the batches read (gaps and empty batches included), or ``max_offset`` (the log
         end when None) when nothing is left below it; never below ``offset``."""
+        ...
+
+    def read_for_records(
+        self, offset: int, max_bytes: int, max_offset: int | None = None
+    ) -> LogRead:
+        """:meth:`fetch_records`' read, not decoded (under the log's lock)."""
+        ...
+
+    def records_of(
+        self, read: LogRead, max_records: int | None = None, max_bytes: int | None = None
+    ) -> RecordsRead:
+        """:meth:`fetch_records`' decoding of ``read`` (no lock: a worker thread may do it),
+        the records' decompressed bytes bounded by ``max_bytes`` if given."""
         ...
 
     def batch_headers(self, from_offset: int) -> Iterator[BatchHeader]:

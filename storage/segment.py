@@ -60,7 +60,8 @@ from storage.batch import (
     MAGIC,
     MIN_BATCH_LENGTH,
     BatchHeader,
-    decode_batch,
+    batch_records,
+    check_batch,
 )
 from storage.errors import CorruptRecordError, KafkaStorageError
 from storage.index import (
@@ -470,12 +471,15 @@ class Segment:
                     continue
                 batch = self._pread(pos, header.size)
                 try:
-                    _, records = decode_batch(batch)
+                    # Lazily: the first match ends the walk (a compressed batch of a million
+                    # records is not decoded whole for its first records).
+                    for record, _size, _more in batch_records(
+                        batch, 0, check_batch(batch), starting_offset
+                    ):
+                        if record.timestamp >= timestamp:
+                            return record.offset
                 except CorruptRecordError as e:
                     raise CorruptRecordError(str(e), pos) from e
-                for record in records:
-                    if record.offset >= starting_offset and record.timestamp >= timestamp:
-                        return record.offset
         except (CorruptRecordError, OSError) as e:
             raise self._storage_error(e) from e
         return None
