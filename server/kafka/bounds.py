@@ -17,6 +17,10 @@ nothing. Rules checked, as Kafka's readers check them:
 - tagged fields: each one's size fits; a tag the message does not define is refused (kio
   cannot skip one; Kafka's readers would);
 - the walk ends inside the frame;
+- null (length -1) only where the field is nullable at this version: kio would decode a null
+  array the schema says is always there as None, and a handler iterating it would fail (a
+  Produce of zeros had ``topic_data=None``). Kafka's generated readers refuse it ("non-nullable
+  field ... was serialized as null") and the broker closes the connection; so does this walk;
 - at most REQUEST_ARRAY_ELEMENTS_MAX array elements over the whole request (ours: each
   element costs Python time to walk, decode and answer, in the event loop).
 
@@ -89,7 +93,9 @@ class _Walk:
             return n - 1, pos
         return self.fixed(_INT32, pos)
 
-    def primitive(self, kafka_type: str, pos: int, flexible: bool) -> int:
+    def primitive(
+        self, kafka_type: str, pos: int, flexible: bool, name: str, nullable: bool = False
+    ) -> int:
         width = _WIDTH.get(kafka_type)
         if width is not None:
             return self.need(pos, width, kafka_type)
@@ -101,6 +107,8 @@ class _Walk:
                 length, pos = self.fixed(_INT16 if kafka_type == "string" else _INT32, pos)
             if length < -1:
                 raise FrameError(f"a {kafka_type} of {length} bytes")
+            if length == -1 and not nullable:
+                raise FrameError(f"non-nullable field {name} was serialized as null")
             return pos if length == -1 else self.need(pos, length, kafka_type)
         raise AssertionError(f"a kafka type this walk does not know: {kafka_type}")
 
@@ -128,6 +136,8 @@ class _Walk:
             count, pos = self.count(pos, flexible)
             if count < -1:
                 raise FrameError(f"{f.name}: an array of {count} elements")
+            if count == -1 and not nullable:
+                raise FrameError(f"non-nullable field {f.name} was serialized as null")
             if count > self.end - pos:
                 raise FrameError(
                     f"{f.name}: an array of {count} elements in {self.end - pos} bytes"
@@ -141,7 +151,7 @@ class _Walk:
                 if dataclasses.is_dataclass(item):
                     pos = self.entity(item, pos)
                 else:
-                    pos = self.primitive(f.metadata["kafka_type"], pos, flexible)
+                    pos = self.primitive(f.metadata["kafka_type"], pos, flexible, f.name)
             return pos
         if dataclasses.is_dataclass(hint):
             if nullable:
@@ -152,7 +162,7 @@ class _Walk:
                     return marker
                 pos = marker
             return self.entity(hint, pos)
-        return self.primitive(f.metadata["kafka_type"], pos, flexible)
+        return self.primitive(f.metadata["kafka_type"], pos, flexible, f.name, nullable)
 
     def tags(self, tagged: dict[int, dataclasses.Field[Any]], pos: int) -> int:
         count, pos = self.uvarint(pos)

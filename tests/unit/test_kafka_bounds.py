@@ -126,3 +126,24 @@ def test_a_request_of_more_array_elements_than_the_cap_is_refused_before_kio_dec
     assert decoded.topics is not None and len(decoded.topics) == REQUEST_ARRAY_ELEMENTS_MAX
     with pytest.raises(FrameError, match=f"more than {REQUEST_ARRAY_ELEMENTS_MAX} array elements"):
         frames.decode(MetadataRequest, _metadata_v12_naming(REQUEST_ARRAY_ELEMENTS_MAX + 1), 0)
+
+
+def test_null_where_the_schema_does_not_allow_it_is_refused_as_kafkas_reader_refuses_it() -> None:
+    produce_v9 = load_request_schema(0, 9)
+    # A Produce v9 body of zeros: null transactional_id (nullable), acks 0, timeout 0, then
+    # topic_data's compact length 0, which is null: kio would decode topic_data=None.
+    with pytest.raises(FrameError, match="non-nullable field topic_data was serialized as null"):
+        frames.decode(produce_v9, b"\x00" * 9, 0)
+    # Produce v3: the same with legacy lengths (int16 -1 for the null string, int32 -1 array).
+    produce_v3 = load_request_schema(0, 3)
+    body = b"\xff\xff" + b"\x00\x01" + b"\x00\x00\x00\x00" + b"\xff\xff\xff\xff"
+    with pytest.raises(FrameError, match="non-nullable field topic_data"):
+        frames.decode(produce_v3, body, 0)
+    # A non-nullable string: CreateTopics v2's topic name as int16 -1.
+    create_v2 = load_request_schema(19, 2)
+    body = struct.pack(">i", 1) + b"\xff\xff" + b"\x00" * 20
+    with pytest.raises(FrameError, match="non-nullable field name was serialized as null"):
+        frames.decode(create_v2, body, 0)
+    # Null where it is allowed still decodes: Metadata v12's topics (all topics).
+    value = frames.decode(MetadataRequest, b"\x00\x00\x00\x00", 0)
+    assert value.topics is None
