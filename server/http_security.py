@@ -23,7 +23,6 @@ leak topic names). ``GET /v1/topics`` lists only the topics the principal may DE
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from client.protocol import (
     ApiError,
 )
 from kraft.records import CLUSTER_RESOURCE_NAME
-from server import limits
+from server import password_checks
 from server.authorizer import ANONYMOUS, Authorizer, Decision
 from server.config import NodeConfig
 from server.http_cors import from_console
@@ -186,7 +185,6 @@ class Security:
         self._reported_reload_error: str | None = None
         # Verified against an unknown user, so a wrong name takes as long as a wrong password.
         self._decoy: Credential | None = None
-        self._verifying = asyncio.Semaphore(limits.PASSWORD_CHECKS_AT_ONCE_MAX)
 
     def authorizer(self, request: web.Request) -> Authorizer:
         """The authorizer on the node's current metadata (rebuilt after each new entry)."""
@@ -230,19 +228,19 @@ class Security:
             )
         user, password = parsed
         credential = store.credential(user)
-        async with self._verifying:
-            if credential is None:
-                # An unknown name costs as much as a wrong password, so timing does not say
-                # which names exist.
-                iterations = store.iterations_max()
-                if self._decoy is None or self._decoy.iterations != iterations:
-                    self._decoy = await asyncio.to_thread(
-                        Credential.derive, "decoy", iterations=iterations
-                    )
-                credential, user = self._decoy, ""
-            # PBKDF2 takes milliseconds by design: off the event loop, a few at a time, so a
-            # flood of wrong passwords cannot take every core.
-            ok = await asyncio.to_thread(credential.verify, password)
+        if credential is None:
+            # An unknown name costs as much as a wrong password, so timing does not say
+            # which names exist.
+            iterations = store.iterations_max()
+            if self._decoy is None or self._decoy.iterations != iterations:
+                self._decoy = await password_checks.run(
+                    Credential.derive, "decoy", iterations=iterations
+                )
+            credential, user = self._decoy, ""
+        # PBKDF2 takes milliseconds by design: off the event loop, in the node's pool of
+        # PASSWORD_CHECKS_AT_ONCE_MAX threads, so a flood of wrong passwords cannot take every
+        # core (server/password_checks.py).
+        ok = await password_checks.run(credential.verify, password)
         if not ok or not user:
             # The listener's client-error line (INFO) says a 401 came from this address; the
             # name tried is for debugging only, and it is the client's text: made printable.

@@ -231,8 +231,9 @@ USERS_FILE_CHECK_INTERVAL_S = 1.0
 # effect at the next reload, which forgets them all.
 LOGIN_CACHE_TTL_S = 60.0
 LOGIN_CACHE_ENTRIES_MAX = 4096
-# Password checks (PBKDF2, a few ms each by design) run in worker threads at most this many at
-# once; more wait their turn: a flood of wrong passwords takes one core, not all of them.
+# Password checks (PBKDF2, a few ms each by design) run in a pool of this many worker threads
+# (server/password_checks.py, HTTP and KAFKA alike); more wait their turn: a flood of wrong
+# passwords takes one core, not all of them.
 PASSWORD_CHECKS_AT_ONCE_MAX = 1
 # One request creates at most this many ACLs: one metadata entry, well under its size limit.
 ACLS_PER_REQUEST_MAX = 1000
