@@ -67,12 +67,16 @@ class CloseConnection(Exception):  # noqa: N818 (an instruction to the listener,
     metadata; it gets no answer to read one from)."""
 
 
-def frame_size(prefix: bytes, max_bytes: int) -> int:
+def frame_size(prefix: bytes, max_bytes: int, bare_token: bool = False) -> int:
     """The size a frame's 4-byte prefix announces, checked before its body is read: at least
     a header's fixed part, at most ``max_bytes`` (socket.request.max.bytes; Kafka's
-    InvalidReceiveException)."""
+    InvalidReceiveException). A ``bare_token`` (a SASL token after SaslHandshake v0) has no
+    header: any size from 0 to ``max_bytes``."""
     size: int = SIZE.unpack(prefix)[0]
-    if size < HEADER_PREFIX.size:
+    if bare_token:
+        if size < 0:
+            raise FrameError(f"a SASL token frame of {size} bytes")
+    elif size < HEADER_PREFIX.size:
         raise FrameError(f"a frame of {size} bytes cannot hold a request header")
     if size > max_bytes:
         raise FrameError(

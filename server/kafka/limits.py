@@ -81,11 +81,26 @@ FETCH_SESSION_PARTITIONS_MAX = 10_000
 # messages hold a name, nonces and a proof. Kafka's SaslServerAuthenticator bounds the frames
 # before authentication to 512 KiB (saslAuthRequestMaxReceiveSize); ours are smaller still.
 SASL_TOKEN_BYTES_MAX = 8 * 1024
-# Frames before a SASL connection is authenticated are at most this large (Kafka's
-# sasl.server.max.receive.size, 524288): an unauthenticated peer cannot make the node read
-# and hold the 100 MiB socket.request.max.bytes allows.
-SASL_UNAUTHENTICATED_FRAME_BYTES_MAX = 512 * 1024
+# Frames before a SASL connection is authenticated are at most this large: the largest token
+# plus room for a request header (a client id of a few hundred bytes) and SaslAuthenticate's
+# own fields. Kafka's sasl.server.max.receive.size is 524288, but a stranger's frames must
+# stay cheap: they are read outside queued.max.request.bytes (which then stays for the
+# authenticated clients' requests), so max.connections of them hold at most this much each.
+SASL_UNAUTHENTICATED_FRAME_BYTES_MAX = SASL_TOKEN_BYTES_MAX + 8 * 1024
+# A SASL connection must be authenticated within this long after it was accepted, or it
+# closes. Kafka has no such deadline (a stranger may idle for connections.max.idle.ms, 10 min,
+# holding one of max.connections.per.ip, and requests that do not change the state, as an
+# ApiVersions of a version too new, reset even that): a few addresses could hold every
+# connection slot. A client authenticates in a few round trips and one password check.
+SASL_AUTHENTICATION_TIMEOUT_S = 30.0
 # The TLS handshake of a new connection must end within this, so a peer that opens TCP and
 # says nothing does not hold a connection slot (Kafka's selector counts the handshake in
 # connections.max.idle.ms; ours is shorter: no client takes 10 s to say hello).
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
+# A connection the node closes gets this long to close cleanly (its unsent answer flushed,
+# TLS's close_notify sent and the peer's awaited), then its socket is dropped. asyncio waits
+# 30 s for a TLS peer's close_notify (ssl_shutdown_timeout), so a peer that never reads held
+# a file descriptor that long after each close; Kafka's SslTransportLayer sends close_notify
+# and does not wait for the answer. The connection still counts in max.connections and
+# max.connections.per.ip until its socket is closed.
+CONNECTION_CLOSE_TIMEOUT_S = 1.0

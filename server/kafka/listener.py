@@ -25,7 +25,9 @@ Limits, Kafka's (the settings are the node's, shared with the HTTP listener's):
   a part that does not fit waits for room up to http.request.read.timeout.ms, then the
   connection closes (Kafka's memory pool waits for ever: a slow sender could lock others out);
 - ``max.connections.per.ip`` then ``max.connections``: a connection beyond either is closed
-  at once;
+  at once. A connection counts until its socket is closed: a close gets
+  CONNECTION_CLOSE_TIMEOUT_S to flush and, on TLS, to exchange close_notify, then the socket
+  is dropped (a peer that never reads does not keep it open);
 - ``connections.max.idle.ms``: a connection with no request for this long, and none in
   flight, is closed;
 - ``http.request.read.timeout.ms``: each part of a frame's body must arrive within it, and
@@ -41,7 +43,10 @@ Security (``listener.security.protocol.map``'s KAFKA entry, Kafka's):
   limits apply before the handshake, which must end within TLS_HANDSHAKE_TIMEOUT_S; a
   handshake that fails closes the connection. No client certificate is asked for.
 - ``SASL_PLAINTEXT`` and ``SASL_SSL``: a connection starts unauthenticated (Kafka's
-  SaslServerAuthenticator): its frames are at most SASL_UNAUTHENTICATED_FRAME_BYTES_MAX;
+  SaslServerAuthenticator): its frames are at most SASL_UNAUTHENTICATED_FRAME_BYTES_MAX and
+  are not taken from queued.max.request.bytes (a stranger's bytes do not hold back the
+  authenticated clients' requests); it must be authenticated within
+  SASL_AUTHENTICATION_TIMEOUT_S of its accept, or it closes;
   ApiVersions (once, before the handshake), SaslHandshake and SaslAuthenticate are served
   (server/kafka/sasl_apis.py); any other request closes the connection without an answer,
   after connection.failed.authentication.delay.ms (Kafka closes it after the delay too; after
@@ -82,11 +87,13 @@ from server.kafka.data_apis import PRODUCE_KEY
 from server.kafka.fetch import FETCH_KEY, sessions_of
 from server.kafka.frames import CloseConnection, FrameError, NotServedError
 from server.kafka.limits import (
+    CONNECTION_CLOSE_TIMEOUT_S,
     FRAME_READ_CHUNK_BYTES,
     FRAME_TRANSFER_MIN_BYTES_PER_S,
     NON_PRODUCE_REQUEST_BYTES_MAX,
     REQUEST_HEADER_PREFIX_BYTES,
     REQUESTS_IN_FLIGHT_MAX,
+    SASL_AUTHENTICATION_TIMEOUT_S,
     SASL_UNAUTHENTICATED_FRAME_BYTES_MAX,
     TLS_HANDSHAKE_TIMEOUT_S,
 )
@@ -134,6 +141,10 @@ class _TlsFailed(Exception):
 
 class FrameTimeout(Exception):
     """A frame's body did not arrive in time."""
+
+
+class _NotAuthenticated(Exception):  # noqa: N818 (a reason to close, not an error of ours)
+    """A SASL connection not authenticated within SASL_AUTHENTICATION_TIMEOUT_S."""
 
 
 class _HandlerFailed(Exception):
@@ -226,10 +237,11 @@ class KafkaListener:
         self._per_host[host] = self._per_host.get(host, 0) + 1
         self._metrics.connection_opened()
         authenticator = self._sasl.open(connection_id) if self._sasl is not None else None
+        authenticate_by = time.monotonic() + SASL_AUTHENTICATION_TIMEOUT_S
         try:
             if self._ssl is not None:
                 await self._tls_handshake(writer, host)
-            await self._serve(connection_id, host, reader, writer, authenticator)
+            await self._serve(connection_id, host, reader, writer, authenticator, authenticate_by)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away
         except _TlsFailed:
@@ -246,6 +258,13 @@ class KafkaListener:
             writer.transport.abort()
         except TimeoutError:
             pass  # idle for connections.max.idle.ms
+        except _NotAuthenticated:
+            self._metrics.closed("timeout")
+            log.info(
+                "Kafka listener: closing the connection from %s: not authenticated within %g s",
+                host,
+                SASL_AUTHENTICATION_TIMEOUT_S,
+            )
         except _HandlerFailed:
             pass
         except asyncio.CancelledError:
@@ -253,15 +272,39 @@ class KafkaListener:
             # here, so asyncio's stream callback does not report the cancellation as an error.
             pass
         finally:
-            del self._connections[connection_id]
-            self._per_host[host] -= 1
-            if not self._per_host[host]:
-                del self._per_host[host]
-            self._metrics.connection_ended()
-            sessions_of(self._node).connection_closed(connection_id)
-            if self._sasl is not None:
-                self._sasl.closed(connection_id)
-            writer.close()
+            try:
+                await self._close(writer)
+            finally:
+                # Only now: a socket still open counts in the connection limits.
+                del self._connections[connection_id]
+                self._per_host[host] -= 1
+                if not self._per_host[host]:
+                    del self._per_host[host]
+                self._metrics.connection_ended()
+                sessions_of(self._node).connection_closed(connection_id)
+                if self._sasl is not None:
+                    self._sasl.closed(connection_id)
+
+    @staticmethod
+    async def _close(writer: asyncio.StreamWriter) -> None:
+        """Closes the connection: its buffered answer flushed and, on TLS, close_notify sent
+        and the peer's awaited, for CONNECTION_CLOSE_TIMEOUT_S at most; then the socket is
+        dropped (asyncio would wait 30 s for a TLS peer's close_notify, and for ever for a
+        peer that does not read the unsent bytes). Returns once the socket is closed."""
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), CONNECTION_CLOSE_TIMEOUT_S)
+            return
+        except (TimeoutError, OSError):  # OSError: the peer reset the connection meanwhile
+            pass
+        except asyncio.CancelledError:
+            pass  # the listener is closing: the socket is dropped at once
+        writer.transport.abort()
+        try:
+            # abort() closes the socket at the loop's next turn.
+            await asyncio.wait_for(writer.wait_closed(), CONNECTION_CLOSE_TIMEOUT_S)
+        except (TimeoutError, OSError, asyncio.CancelledError):
+            pass
 
     async def _tls_handshake(self, writer: asyncio.StreamWriter, host: str) -> None:
         """The server side of the TLS handshake, within TLS_HANDSHAKE_TIMEOUT_S; _TlsFailed
@@ -275,7 +318,12 @@ class KafkaListener:
         except (ssl.SSLError, OSError, TimeoutError) as e:
             # A plaintext client, a client that does not trust our CA, or one that said
             # nothing: the connection closes, the node goes on.
-            log.info("Kafka listener: TLS handshake with %s failed: %s", host, e or "timed out")
+            reason = (
+                f"timed out after {TLS_HANDSHAKE_TIMEOUT_S:g} s"
+                if isinstance(e, TimeoutError)
+                else str(e) or type(e).__name__
+            )
+            log.info("Kafka listener: TLS handshake with %s failed: %s", host, reason)
             writer.transport.abort()
             raise _TlsFailed from None
 
@@ -286,13 +334,17 @@ class KafkaListener:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         authenticator: Authenticator | None = None,
+        authenticate_by: float = 0.0,
     ) -> None:
         """Serves the connection until it closes: its reader and writer (module docstring) as
         two tasks. Once the client is gone, or the writer fails, every request in flight is
-        cancelled; after bad input, the answers before it are written first."""
+        cancelled; after bad input, the answers before it are written first. A SASL
+        connection not authenticated by ``authenticate_by`` (monotonic) closes."""
         pipeline = _Pipeline()
         reading = asyncio.create_task(
-            self._read_requests(connection_id, host, reader, pipeline, authenticator)
+            self._read_requests(
+                connection_id, host, reader, pipeline, authenticator, authenticate_by
+            )
         )
         writing = asyncio.create_task(self._write_answers(writer, pipeline))
         try:
@@ -321,6 +373,7 @@ class KafkaListener:
         reader: asyncio.StreamReader,
         pipeline: _Pipeline,
         authenticator: Authenticator | None,
+        authenticate_by: float,
     ) -> None:
         """Reads the connection's frames and starts their requests in order, each once the
         one before it has done its ordered part; returns when that one failed instead (the
@@ -329,12 +382,17 @@ class KafkaListener:
         while True:
             # A slot before reading: at REQUESTS_IN_FLIGHT_MAX, the next frames wait in TCP.
             await pipeline.slots.acquire()
-            prefix = await self._next_prefix(reader, pipeline)
+            prefix = await self._next_prefix(reader, pipeline, authenticator, authenticate_by)
             max_bytes = self._config.socket_request_max_bytes
-            if authenticator is not None and not authenticator.complete:
+            # Before authentication: small frames, outside queued.max.request.bytes.
+            stranger = authenticator is not None and not authenticator.complete
+            bare_token = False
+            if stranger:
+                assert self._sasl is not None
                 max_bytes = min(max_bytes, SASL_UNAUTHENTICATED_FRAME_BYTES_MAX)
+                bare_token = self._sasl.bare_tokens(connection_id)
             try:
-                size = frames.frame_size(prefix, max_bytes)
+                size = frames.frame_size(prefix, max_bytes, bare_token)
             except FrameError:
                 self._metrics.closed(
                     "too_large" if frames.SIZE.unpack(prefix)[0] > max_bytes else "garbage"
@@ -342,7 +400,7 @@ class KafkaListener:
                 raise
             taken = _Taken()
             try:
-                frame = await self._read_body(reader, size, taken)
+                frame = await self._read_body(reader, size, taken, budgeted=not stranger)
                 read = time.monotonic()
                 if previous is not None:
                     await previous.ordered.wait()
@@ -365,9 +423,17 @@ class KafkaListener:
         ordered.set()  # a request that ended has ended its ordered part
         self._give_back(taken.bytes)
 
-    async def _next_prefix(self, reader: asyncio.StreamReader, pipeline: _Pipeline) -> bytes:
+    async def _next_prefix(
+        self,
+        reader: asyncio.StreamReader,
+        pipeline: _Pipeline,
+        authenticator: Authenticator | None = None,
+        authenticate_by: float = 0.0,
+    ) -> bytes:
         """The next frame's size prefix; TimeoutError once the connection has had no request
-        in flight and sent nothing for connections.max.idle.ms."""
+        in flight and sent nothing for connections.max.idle.ms; _NotAuthenticated once a SASL
+        connection is still not authenticated at ``authenticate_by`` (its requests do not
+        put that off)."""
         idle_s = self._config.connections_max_idle_ms / 1000
         while True:
             wait_s = idle_s
@@ -375,6 +441,11 @@ class KafkaListener:
                 wait_s = pipeline.idle_since + idle_s - time.monotonic()
             if wait_s <= 0:
                 raise TimeoutError
+            if authenticator is not None and not authenticator.complete:
+                left_s = authenticate_by - time.monotonic()
+                if left_s <= 0:
+                    raise _NotAuthenticated
+                wait_s = min(wait_s, left_s)
             try:
                 # A cancelled readexactly takes nothing from the stream: the wait can go on.
                 return await asyncio.wait_for(reader.readexactly(frames.SIZE.size), wait_s)
@@ -505,12 +576,15 @@ class KafkaListener:
         one http.request.read.timeout.ms plus FRAME_TRANSFER_MIN_BYTES_PER_S."""
         return self._config.request_read_timeout_ms / 1000 + size / FRAME_TRANSFER_MIN_BYTES_PER_S
 
-    async def _read_body(self, reader: asyncio.StreamReader, size: int, taken: _Taken) -> bytes:
+    async def _read_body(
+        self, reader: asyncio.StreamReader, size: int, taken: _Taken, budgeted: bool = True
+    ) -> bytes:
         """The frame's ``size`` bytes. Budget is taken part by part, as the bytes come (a
-        client announcing 100 MiB and sending nothing holds nothing); each part must arrive
-        within http.request.read.timeout.ms and the whole within ``_transfer_s``. A request
-        of any API but Produce larger than NON_PRODUCE_REQUEST_BYTES_MAX is refused from its
-        api key (FrameError)."""
+        client announcing 100 MiB and sending nothing holds nothing), unless not ``budgeted``
+        (a frame before SASL authentication: small, and not the budget's to hold); each part
+        must arrive within http.request.read.timeout.ms and the whole within ``_transfer_s``.
+        A request of any API but Produce larger than NON_PRODUCE_REQUEST_BYTES_MAX is refused
+        from its api key (FrameError)."""
         timeout_s = self._config.request_read_timeout_ms / 1000
         deadline = time.monotonic() + self._transfer_s(size)
         body = bytearray()
@@ -518,7 +592,8 @@ class KafkaListener:
             part = min(FRAME_READ_CHUNK_BYTES, size - len(body))
             if not body:
                 part = min(part, REQUEST_HEADER_PREFIX_BYTES)
-            await self._take(part, taken)
+            if budgeted:
+                await self._take(part, taken)
             wait_s = min(timeout_s, deadline - time.monotonic())
             try:
                 body += await asyncio.wait_for(reader.readexactly(part), max(wait_s, 0.0))

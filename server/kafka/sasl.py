@@ -12,10 +12,11 @@ handshake"). The states, and the one event each takes::
     AUTHENTICATE --authenticate (token)--> AUTHENTICATE (SCRAM's first message) | COMPLETE
     any state --a refusal--> FAILED
 
-An event not in the table raises :class:`IllegalSaslState` (the listener closes the
-connection). A refusal raises :class:`AuthenticationFailed` carrying the error code and
-message the client gets (the listener answers it after connection.failed.authentication.delay.ms
-and closes); the state is then FAILED. COMPLETE gives the principal ``User:<name>``.
+An event not in the table raises :class:`IllegalSaslState` (a failed authentication: the
+listener closes the connection after connection.failed.authentication.delay.ms). A refusal
+raises :class:`AuthenticationFailed` carrying the error code and message the client gets
+(the listener answers it after connection.failed.authentication.delay.ms and closes); the
+state is then FAILED. COMPLETE gives the principal ``User:<name>``.
 
 The tokens (SaslAuthenticate's auth_bytes), UTF-8:
 
@@ -37,6 +38,12 @@ The tokens (SaslAuthenticate's auth_bytes), UTF-8:
   Extensions are ignored as Kafka ignores those it does not support, but ``tokenauth=true``
   (delegation tokens, which this node does not have) is refused.
 
+  A name that is not a user gets a server-first message too, with a made-up salt
+  (HMAC-SHA256 of the node's ``salt_key`` and the name: the same on every try, as a real
+  user's is) and ITERATIONS_MIN, and is refused at the final message with the sentence a wrong
+  password gets, so the exchange does not say which names exist (Kafka refuses an unknown name
+  at the first message).
+
 Never a password is kept: PLAIN's is handed to the check and dropped, SCRAM never sees it.
 """
 
@@ -55,7 +62,7 @@ from dataclasses import dataclass
 from kio.schema.errors import ErrorCode
 
 from server.kafka.limits import SASL_TOKEN_BYTES_MAX
-from server.users import Credential
+from server.users import ITERATIONS_MIN, Credential
 
 PLAIN = "PLAIN"
 SCRAM_SHA_256 = "SCRAM-SHA-256"
@@ -156,18 +163,24 @@ class Authenticator:
     """One connection's SASL server state (module docstring).
 
     ``users`` finds a user's credential (None: no such user); ``nonce`` makes SCRAM's server
-    nonce (tests pass RFC 7677's)."""
+    nonce (tests pass RFC 7677's); ``salt_key`` keys SCRAM's made-up salts for unknown names
+    (the node's, the same for all its connections, so a name's salt does not change between
+    tries)."""
 
     def __init__(
         self,
         mechanisms: tuple[str, ...],
         users: Callable[[str], Credential | None],
         nonce: Callable[[], str] = server_nonce,
+        *,
+        salt_key: bytes,
     ) -> None:
         assert mechanisms and set(mechanisms) <= set(MECHANISMS), mechanisms
+        assert salt_key, "a made-up salt needs a secret key"
         self.mechanisms = mechanisms
         self._users = users
         self._nonce = nonce
+        self._salt_key = salt_key
         self.state = State.VERSIONS_OR_HANDSHAKE
         self.mechanism: str | None = None
         self.principal: str | None = None
@@ -282,8 +295,9 @@ class Authenticator:
         except ValueError as e:
             raise self._refusal(str(e)) from None
         credential = self._users(user)
+        known = credential is not None
         if credential is None:
-            raise self._refusal("Authentication failed: Invalid user credentials")
+            credential = self._made_up(user)
         if authzid and authzid != user:
             raise self._refusal(AUTHZID_DIFFERS, shown=True)
         nonce = match["nonce"] + self._nonce()
@@ -292,7 +306,7 @@ class Authenticator:
         )
         gs2_header = text[: match.start("bare")]
         self._scram = _ScramExchange(
-            user, credential, gs2_header, match["bare"], server_first, nonce
+            user, credential, known, gs2_header, match["bare"], server_first, nonce
         )
         return Step(server_first.encode())
 
@@ -318,12 +332,26 @@ class Authenticator:
         if len(proof) != len(client_signature):
             raise self._refusal("Invalid client credentials")
         client_key = bytes(a ^ b for a, b in zip(proof, client_signature, strict=True))
-        if not hmac.compare_digest(hashlib.sha256(client_key).digest(), credential.stored_key):
+        matches = hmac.compare_digest(hashlib.sha256(client_key).digest(), credential.stored_key)
+        if not exchange.known:  # a made-up credential's random keys match no proof anyway
+            raise self._refusal("Authentication failed: Invalid user credentials (no such user)")
+        if not matches:
             raise self._refusal("Invalid client credentials")
         server_signature = hmac.digest(credential.server_key, auth_message, "sha256")
         self.principal = f"User:{exchange.user}"
         self.state = State.COMPLETE
         return Step(b"v=" + base64.b64encode(server_signature), self.principal)
+
+    def _made_up(self, user: str) -> Credential:
+        """The credential an unknown name is answered with: its salt HMAC(salt_key, name), the
+        same on every try; random keys, which no proof matches."""
+        salt = hmac.digest(self._salt_key, user.encode(), "sha256")
+        return Credential(
+            iterations=ITERATIONS_MIN,
+            salt=salt,
+            stored_key=secrets.token_bytes(32),
+            server_key=secrets.token_bytes(32),
+        )
 
     def _refusal(self, reason: str, shown: bool = False) -> AuthenticationFailed:
         """SASL_AUTHENTICATION_FAILED. SCRAM's client learns Kafka's one sentence unless
@@ -341,7 +369,8 @@ class _ScramExchange:
     """A SCRAM authentication between its first and final client messages."""
 
     user: str
-    credential: Credential
+    credential: Credential  # a made-up one when the name is not a user's
+    known: bool  # whether the name is a user's
     gs2_header: str
     client_first_bare: str
     server_first: str

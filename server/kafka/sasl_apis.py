@@ -8,8 +8,9 @@ SaslServerAuthenticator). These handlers drive it:
 
 - a refusal (a wrong password, an unknown mechanism) is answered with its error after
   connection.failed.authentication.delay.ms, and the listener then closes the connection;
-- a request the state does not allow (SaslAuthenticate before SaslHandshake) closes the
-  connection without an answer;
+- a request the state does not allow (SaslAuthenticate before SaslHandshake, a second
+  SaslHandshake) is a failed authentication too, as in Kafka: counted and logged, and the
+  connection closes without an answer after connection.failed.authentication.delay.ms;
 - after SaslHandshake v0 the tokens come as bare size-prefixed frames, no request header
   (Kafka before 1.0): :func:`sasl_token` answers each with the response token, size-prefixed
   (PLAIN's is empty, as Kafka sends it); a refusal has no error field to carry it, so the
@@ -22,15 +23,17 @@ v1 when ApiVersions offers it, but librdkafka before 2.x (Debian's kcat 1.7: lib
 still) enables SASL only when the range offered includes v0. SaslAuthenticate v0 to v2; its
 session_lifetime_ms is 0: no re-authentication (Kafka's default connections.max.reauth.ms=0).
 
-PLAIN's password check is PBKDF2 (milliseconds by design): it runs in a worker thread,
-PASSWORD_CHECKS_AT_ONCE_MAX at once over the node, and an unknown user costs as much as a
-wrong password.
+PLAIN's password check is PBKDF2 (milliseconds by design): it runs in the node's pool of
+PASSWORD_CHECKS_AT_ONCE_MAX threads (server/password_checks.py), and an unknown user costs as
+much as a wrong password. SCRAM's server does no PBKDF2; an unknown user gets a made-up salt
+(sasl.py), keyed by a secret this node draws at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -38,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from kio.index import load_response_schema
 from kio.schema.errors import ErrorCode
 
-from server import limits
+from server import password_checks
 from server.config import NodeConfig
 from server.kafka.apis import ApiSpec, RequestContext
 from server.kafka.entities import build
@@ -74,13 +77,16 @@ class SaslNode:
         self._connections: dict[int, Authenticator] = {}
         # Connections whose SaslHandshake was v0: their tokens come as bare frames.
         self._bare_tokens: set[int] = set()
-        self._verifying = asyncio.Semaphore(limits.PASSWORD_CHECKS_AT_ONCE_MAX)
         self._decoy: Credential | None = None
+        # SCRAM's made-up salts for unknown users (sasl.py): stable while the node runs.
+        self._salt_key = secrets.token_bytes(32)
         self._reported_reload_error: str | None = None
 
     def open(self, connection_id: int) -> Authenticator:
         """A new connection's authenticator (its state lives until :meth:`closed`)."""
-        authenticator = Authenticator(self.config.sasl_enabled_mechanisms, self._credential)
+        authenticator = Authenticator(
+            self.config.sasl_enabled_mechanisms, self._credential, salt_key=self._salt_key
+        )
         self._connections[connection_id] = authenticator
         return authenticator
 
@@ -113,18 +119,17 @@ class SaslNode:
                 log.warning("users file not reloaded, keeping the users read before: %s", error)
 
     async def check_password(self, check: PasswordCheck) -> bool:
-        """PBKDF2 off the event loop, a few at a time; a decoy for an unknown user."""
-        async with self._verifying:
-            credential = check.credential
-            if credential is None:
-                iterations = self.users.iterations_max()
-                if self._decoy is None or self._decoy.iterations != iterations:
-                    self._decoy = await asyncio.to_thread(
-                        Credential.derive, "decoy", iterations=iterations
-                    )
-                await asyncio.to_thread(self._decoy.verify, check.password)
-                return False
-            return await asyncio.to_thread(credential.verify, check.password)
+        """PBKDF2 in the node's password check threads; a decoy for an unknown user."""
+        credential = check.credential
+        if credential is None:
+            iterations = self.users.iterations_max()
+            if self._decoy is None or self._decoy.iterations != iterations:
+                self._decoy = await password_checks.run(
+                    Credential.derive, "decoy", iterations=iterations
+                )
+            await password_checks.run(self._decoy.verify, check.password)
+            return False
+        return await password_checks.run(credential.verify, check.password)
 
 
 _nodes: weakref.WeakKeyDictionary[Node, SaslNode] = weakref.WeakKeyDictionary()
@@ -145,16 +150,28 @@ def _authenticator(ctx: RequestContext) -> Authenticator | None:
     return authenticator
 
 
-async def _refused(node: Node, host: str, mechanism: str | None, e: AuthenticationFailed) -> None:
+async def _refused(
+    node: Node, host: str, mechanism: str | None, e: AuthenticationFailed | IllegalSaslState
+) -> None:
     """Counts and logs a refusal, then waits connection.failed.authentication.delay.ms."""
     node.metrics.kafka.authenticated(mechanism or "none", ok=False)
+    reason = e.reason if isinstance(e, AuthenticationFailed) else str(e)
     log.info(
         "Kafka listener: authentication failed for %s (%s): %s",
         host,
         mechanism or "no mechanism",
-        printable(e.reason, ERROR_MESSAGE_CHARS_MAX),
+        printable(reason, ERROR_MESSAGE_CHARS_MAX),
     )
     await asyncio.sleep(node.config.failed_authentication_delay_ms / 1000)
+
+
+async def _out_of_turn(
+    node: Node, host: str, authenticator: Authenticator, e: IllegalSaslState
+) -> CloseConnection:
+    """A SASL request the state does not allow: a failed authentication (Kafka's selector
+    counts and delays it as any other), then the connection closes unanswered."""
+    await _refused(node, host, authenticator.mechanism, e)
+    return CloseConnection(str(e))
 
 
 async def _step(node: Node, host: str, authenticator: Authenticator, token: bytes) -> Step:
@@ -194,7 +211,7 @@ async def sasl_handshake(ctx: RequestContext, request: Any) -> Any:
     try:
         authenticator.handshake(request.mechanism)
     except IllegalSaslState as e:
-        raise CloseConnection(str(e)) from None
+        raise await _out_of_turn(ctx.node, ctx.client_host, authenticator, e) from None
     except AuthenticationFailed as e:
         await _refused(ctx.node, ctx.client_host, None, e)
         return build(response_cls, {"error_code": e.error_code, "mechanisms": mechanisms})
@@ -220,7 +237,7 @@ async def sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
     try:
         step = await _step(ctx.node, ctx.client_host, authenticator, request.auth_bytes)
     except IllegalSaslState as e:
-        raise CloseConnection(str(e)) from None
+        raise await _out_of_turn(ctx.node, ctx.client_host, authenticator, e) from None
     except AuthenticationFailed as e:
         return build(
             response_cls,
@@ -246,7 +263,7 @@ async def sasl_token(node: Node, connection_id: int, host: str, token: bytes) ->
     try:
         step = await _step(node, host, authenticator, token)
     except IllegalSaslState as e:
-        raise CloseConnection(str(e)) from None
+        raise await _out_of_turn(node, host, authenticator, e) from None
     except AuthenticationFailed:
         raise CloseConnection("SASL authentication failed (SaslHandshake v0: no answer)") from None
     return SIZE.pack(len(step.response)) + step.response

@@ -188,3 +188,15 @@ def test_error_counts_walk_every_error_code_of_a_response() -> None:
         },
     )  # fmt: skip
     assert error_counts(response) == {"none": 2, "not_leader_or_follower": 2}
+
+
+def test_a_bare_sasl_token_has_no_header_minimum_but_keeps_the_maximum() -> None:
+    # After SaslHandshake v0, PLAIN's "\0ab\0cd" is a 6-byte frame with no request header.
+    assert frames.frame_size(struct.pack(">i", 6), 100, bare_token=True) == 6
+    assert frames.frame_size(struct.pack(">i", 0), 100, bare_token=True) == 0
+    with pytest.raises(FrameError, match="cannot hold a request header"):
+        frames.frame_size(struct.pack(">i", 6), 100)
+    with pytest.raises(FrameError, match="socket.request.max.bytes"):
+        frames.frame_size(struct.pack(">i", 101), 100, bare_token=True)
+    with pytest.raises(FrameError, match="-1 bytes"):
+        frames.frame_size(struct.pack(">i", -1), 100, bare_token=True)

@@ -24,7 +24,7 @@ from server.kafka.sasl import (
     sasl_name_to_user,
     scram_refusal,
 )
-from server.users import Credential
+from server.users import ITERATIONS_MIN, Credential
 
 # RFC 7677 section 3: user "user", password "pencil".
 RFC_SALT = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
@@ -42,6 +42,7 @@ RFC_CLIENT_FINAL = (
 # below recomputes it from the password too).
 RFC_SERVER_FINAL = b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 
+SALT_KEY = secrets.token_bytes(32)  # the node's key of made-up SCRAM salts
 USERS = {
     "user": Credential.derive("pencil", salt=RFC_SALT),
     "alice": Credential.derive("alice-secret"),
@@ -53,8 +54,8 @@ def authenticator(
     mechanisms: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256"), nonce: str | None = None
 ) -> Authenticator:
     if nonce is None:
-        return Authenticator(mechanisms, USERS.get)
-    return Authenticator(mechanisms, USERS.get, lambda: nonce)
+        return Authenticator(mechanisms, USERS.get, salt_key=SALT_KEY)
+    return Authenticator(mechanisms, USERS.get, lambda: nonce, salt_key=SALT_KEY)
 
 
 def scram(server: Authenticator, user: str, password: str, authzid: str = "") -> Step:
@@ -140,13 +141,37 @@ def test_scram_wrong_password_is_refused_with_kafkas_sentence() -> None:
     assert server.state is State.FAILED and server.principal is None
 
 
-def test_scram_unknown_user_is_refused_at_the_first_message() -> None:
+def _server_first(server: Authenticator, name: str) -> dict[str, str]:
+    server.handshake("SCRAM-SHA-256")
+    first = server.authenticate(f"n,,n={name},r=abcdef".encode())
+    assert isinstance(first, Step) and first.principal is None
+    return dict(part.split("=", 1) for part in first.response.decode().split(","))
+
+
+def test_scram_unknown_user_gets_a_stable_made_up_salt_and_is_refused_at_the_final_message() -> (
+    None
+):
+    # An unknown name is answered as a user is: a salt of a user's size and ITERATIONS_MIN;
+    # the same salt on every try (a changing one would say the name is not a user's), and
+    # another for another name.
+    fields = _server_first(authenticator(), "mallory")
+    assert fields["i"] == str(ITERATIONS_MIN)
+    assert len(base64.b64decode(fields["s"])) == len(USERS["alice"].salt)
+    assert _server_first(authenticator(), "mallory")["s"] == fields["s"]
+    assert _server_first(authenticator(), "trudy")["s"] != fields["s"]
+    real = _server_first(authenticator(), "alice")
+    assert real["s"] == base64.b64encode(USERS["alice"].salt).decode()
+    # A node with another key makes up other salts.
+    other = Authenticator(("SCRAM-SHA-256",), USERS.get, salt_key=b"another key")
+    assert _server_first(other, "mallory")["s"] != fields["s"]
+    # The refusal comes at the final message, with the sentence a wrong password gets.
     server = authenticator()
     server.handshake("SCRAM-SHA-256")
     with pytest.raises(AuthenticationFailed) as e:
-        server.authenticate(b"n,,n=mallory,r=abcdef")
+        scram(server, "mallory", "any password")
     assert e.value.message == scram_refusal("SCRAM-SHA-256")
-    assert "Invalid user credentials" in e.value.reason
+    assert "no such user" in e.value.reason  # for the node's log only
+    assert server.state is State.FAILED and server.principal is None
 
 
 def test_scram_authzid_of_another_user_is_refused_with_kafkas_words() -> None:
