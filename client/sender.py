@@ -35,6 +35,7 @@ Theory of operation:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -404,21 +405,9 @@ class Sender:
         else:
             assert batch.producer_id is not None
             producer = (batch.producer_id, batch.producer_epoch, batch.base_sequence)
-        codec, level = self.config.codec, self.config.compression_level
-        if codec and batch.wire_size >= limits.COMPRESS_IN_THREAD_BYTES_MIN:
-            # The records of a batch in flight are never changed (it is out of the queue).
-            return await asyncio.to_thread(
-                build,
-                batch.records,
-                *producer,
-                key=KEY,
-                value=VALUE,
-                headers=HEADERS,
-                timestamp=TIMESTAMP,
-                codec=codec,
-                level=level,
-            )
-        return build(
+        codec = self.config.codec
+        encode = functools.partial(
+            build,
             batch.records,
             *producer,
             key=KEY,
@@ -426,8 +415,12 @@ class Sender:
             headers=HEADERS,
             timestamp=TIMESTAMP,
             codec=codec,
-            level=level,
+            level=self.config.compression_level,
         )
+        if codec and batch.wire_size >= limits.COMPRESS_IN_THREAD_BYTES_MIN:
+            # The records of a batch in flight are never changed (it is out of the queue).
+            return await asyncio.to_thread(encode)
+        return encode()
 
     def _compressed_too_large(self, state: _PartitionState, batch: Batch) -> None:
         """A batch that compression made larger than ``max.request.size`` (incompressible
