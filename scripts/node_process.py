@@ -20,6 +20,11 @@ it finds the quorum through ``controller.quorum.bootstrap.servers``).
 ``Cluster.create(directory, controllers=3, brokers=2)`` makes the dedicated layout (ids 1..3
 controllers, 4..5 brokers); :meth:`Cluster.add_node` formats one more broker with the
 cluster's id and secret, as ``scripts/cluster add --roles broker`` does.
+
+KAFKA listeners (Kafka's binary protocol): ``cluster.give_kafka_listeners()`` between
+``Cluster.create`` and ``start`` gives node i one on a free base port + 2i, as the launcher lays
+them out; then :attr:`NodeProcess.kafka_port` and :meth:`Cluster.kafka_bootstrap` (the running
+nodes' host:port list) are what a Kafka client is given.
 """
 
 from __future__ import annotations
@@ -278,6 +283,8 @@ class NodeProcess(NodeFiles):
     # controller.quorum.bootstrap.servers of a broker-only node: the controllers' Raft
     # host:port list (a broker-only node has no Raft port; its raft_port stays unused).
     bootstrap_servers: str | None = None
+    # The KAFKA listener's port, set by give_kafka_listener; None: the node has none.
+    _kafka_port: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         assert self.roles in ROLES, f"roles must be one of {ROLES}, not {self.roles!r}"
@@ -296,10 +303,31 @@ class NodeProcess(NodeFiles):
 
     def give_kafka_listener(self, kafka_port: int) -> None:
         """A KAFKA listener on ``kafka_port`` (the last ``listeners`` line of the properties
-        file wins), for tests of Kafka's protocol on a node made before it starts."""
+        file wins), for tests of Kafka's protocol on a node formatted but not started; the
+        port is then :attr:`kafka_port`."""
+        # format() writes the properties file anew: a line added before it would be lost.
+        assert self.properties.exists(), f"node {self.node_id}: format() before a KAFKA listener"
         listeners = f"HTTP://127.0.0.1:{self.http_port},CONTROLLER://127.0.0.1:{self.raft_port}"
         with self.properties.open("a") as f:
             f.write(f"listeners={listeners},KAFKA://127.0.0.1:{kafka_port}\n")
+        self._kafka_port = kafka_port
+
+    @property
+    def has_kafka_listener(self) -> bool:
+        """True once :meth:`give_kafka_listener` gave the node one."""
+        return self._kafka_port is not None
+
+    @property
+    def kafka_port(self) -> int:
+        """The KAFKA listener's port (:meth:`give_kafka_listener`); fails naming the node when
+        it has none."""
+        assert self._kafka_port is not None, f"node {self.node_id} has no KAFKA listener"
+        return self._kafka_port
+
+    @property
+    def kafka_address(self) -> str:
+        """host:port of the KAFKA listener, as a Kafka client's bootstrap server."""
+        return f"127.0.0.1:{self.kafka_port}"
 
     @property
     def security_protocol(self) -> str:
@@ -553,6 +581,23 @@ class Cluster:
 
     def node(self, node_id: int) -> NodeProcess:
         return next(n for n in self.nodes if n.node_id == node_id)
+
+    def give_kafka_listeners(self, base_port: int | None = None) -> None:
+        """A KAFKA listener on every node, the i-th (from 0) on ``base_port + 2i`` as the
+        launcher lays them out (``scripts/cluster``: 19092, 19094, ...); ``base_port`` None: a
+        run of ports free now. Before :meth:`start`; each port is then the node's
+        :attr:`NodeProcess.kafka_port`."""
+        if base_port is None:
+            base_port = free_port_run(2 * len(self.nodes) - 1)
+        for i, node in enumerate(self.nodes):
+            node.give_kafka_listener(base_port + 2 * i)
+
+    def kafka_bootstrap(self) -> str:
+        """host:port of the KAFKA listener of every running node that has one, as a Kafka
+        client's ``bootstrap.servers``."""
+        addresses = [n.kafka_address for n in self.running() if n.has_kafka_listener]
+        assert addresses, "no running node has a KAFKA listener (give_kafka_listeners)"
+        return ",".join(addresses)
 
     def start(self) -> None:
         for node in self.nodes:

@@ -28,7 +28,7 @@ from typing import Any
 from scripts.bench import parse
 from scripts.bench.measure import run_command
 from scripts.bench.plan import tool_timeout_s
-from scripts.node_process import ROOT, Cluster, free_port_run
+from scripts.node_process import ROOT, Cluster
 
 # Other tools (topics, the storage tool) answer in seconds; perf tools get plan.tool_timeout_s.
 TOOL_TIMEOUT_S = 180.0
@@ -85,10 +85,8 @@ class OursSide:
         properties: Any = NODE_PROPERTIES
         self.cluster = Cluster.create(self.directory, self.count, **properties)
         if self.kafka_listeners:
-            base = free_port_run(2 * self.count - 1)
-            self.kafka_ports = [base + 2 * i for i in range(self.count)]
-            for node, port in zip(self.cluster.nodes, self.kafka_ports, strict=True):
-                node.give_kafka_listener(port)
+            self.cluster.give_kafka_listeners()
+            self.kafka_ports = [n.kafka_port for n in self.cluster.nodes]
 
     def launch(self) -> None:
         for node in self._cluster().nodes:

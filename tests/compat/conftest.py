@@ -25,7 +25,7 @@ import pytest
 
 from scripts.bench import kafka_dist
 from scripts.bench.kafka_dist import KafkaDist
-from scripts.node_process import ROOT, Cluster, NodeProcess, free_port_run
+from scripts.node_process import ROOT, Cluster, NodeProcess
 
 # One of Kafka's tools (a JVM starting, a request or two) answers in seconds: a generous bound.
 TOOL_TIMEOUT_S = 120.0
@@ -56,15 +56,14 @@ class KafkaNodes:
     """A running cluster of ours whose nodes each have a KAFKA listener (:func:`kafka_nodes`)."""
 
     cluster: Cluster
-    ports: dict[int, int]  # node id -> its KAFKA port
 
     def address(self, node: NodeProcess) -> str:
-        return f"127.0.0.1:{self.ports[node.node_id]}"
+        return node.kafka_address
 
     @property
     def bootstrap(self) -> str:
         """host:port of every running node, as a client's bootstrap list."""
-        return ",".join(self.address(n) for n in self.cluster.running())
+        return self.cluster.kafka_bootstrap()
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +79,10 @@ def kafka_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaNodes
             "offsets.topic.num.partitions": "5",
         },
     )
-    base = free_port_run(5)
-    ports = {n.node_id: base + 2 * i for i, n in enumerate(cluster.nodes)}
-    for node in cluster.nodes:
-        node.give_kafka_listener(ports[node.node_id])
+    cluster.give_kafka_listeners()
     try:
         cluster.start()
-        yield KafkaNodes(cluster, ports)
+        yield KafkaNodes(cluster)
     finally:
         cluster.stop()
 

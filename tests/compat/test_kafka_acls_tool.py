@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from scripts.node_process import Cluster, NodeProcess, free_port_run, wait_until
+from scripts.node_process import Cluster, NodeProcess, wait_until
 from tests.compat.conftest import KafkaNodes, KafkaToolRunner
 
 # AclCommand's lines: a resource's heading, then one line per ACL of it.
@@ -40,13 +40,10 @@ def acl_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaNodes]:
             "super.users": "User:ANONYMOUS",
         },
     )
-    base = free_port_run(5)
-    ports = {n.node_id: base + 2 * i for i, n in enumerate(cluster.nodes)}
-    for node in cluster.nodes:
-        node.give_kafka_listener(ports[node.node_id])
+    cluster.give_kafka_listeners()
     try:
         cluster.start()
-        yield KafkaNodes(cluster, ports)
+        yield KafkaNodes(cluster)
     finally:
         cluster.stop()
 

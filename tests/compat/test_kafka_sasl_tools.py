@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from scripts.cluster_nodes import ADMIN_USER, admin_scram_properties_text
-from scripts.node_process import Cluster, client_properties_text, free_port_run, wait_until
+from scripts.node_process import Cluster, client_properties_text, wait_until
 from tests.compat.conftest import KafkaToolRunner
 
 pytestmark = pytest.mark.timeout(600)
@@ -49,7 +49,6 @@ class SecureNodes:
     files for Kafka's tools."""
 
     cluster: Cluster
-    ports: dict[int, int]  # node id -> its KAFKA port
     cafile: Path
     scram: Path  # admin, SCRAM-SHA-256: the launcher's admin-scram.properties
     plain: Path  # admin, PLAIN
@@ -57,7 +56,7 @@ class SecureNodes:
 
     @property
     def bootstrap(self) -> str:
-        return ",".join(f"127.0.0.1:{port}" for port in self.ports.values())
+        return self.cluster.kafka_bootstrap()
 
     def http(self, method: str, path: str, body: Any = None) -> Any:
         status, answer = self.cluster.nodes[0].http(method, path, body)
@@ -82,10 +81,7 @@ def secure_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureNod
             "offsets.topic.num.partitions": "5",
         },
     )
-    base = free_port_run(5)
-    ports = {n.node_id: base + 2 * i for i, n in enumerate(cluster.nodes)}
-    for node in cluster.nodes:
-        node.give_kafka_listener(ports[node.node_id])
+    cluster.give_kafka_listeners()
     cafile = cluster.nodes[0].cafile
     assert cafile is not None
     scram = directory / "admin-scram.properties"
@@ -96,7 +92,7 @@ def secure_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureNod
     wrong.write_text(admin_scram_properties_text(cafile, ADMIN_PASSWORD + "-not"))
     try:
         cluster.start()
-        yield SecureNodes(cluster, ports, cafile, scram, plain, wrong)
+        yield SecureNodes(cluster, cafile, scram, plain, wrong)
     finally:
         cluster.stop()
 

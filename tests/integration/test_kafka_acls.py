@@ -14,14 +14,11 @@ One cluster serves the module; each test uses principals or topics of its own.
 
 from __future__ import annotations
 
-import io
-import socket
-import struct
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -43,13 +40,11 @@ from kafka.admin import (
 )
 from kafka.admin import ResourceType as KpResourceType
 from kafka.errors import SecurityDisabledError
-from kio.index import load_request_schema, load_response_schema
 from kio.schema.errors import ErrorCode
-from kio.serial import entity_reader, entity_writer
 
-from scripts.node_process import Cluster, NodeProcess, free_port_run, free_ports, wait_until
+from scripts.node_process import Cluster, NodeProcess, free_ports, wait_until
 from server import limits
-from server.kafka.entities import build
+from tests.integration.kafka_helpers import controller_and_follower, error_of, kafka_call
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -113,10 +108,7 @@ def acl_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         users=dict([ADMIN]),
         **AUTHORIZER,
     )
-    base = free_port_run(5)
-    for i, node in enumerate(handle.nodes):
-        node.give_kafka_listener(base + 2 * i)
-    handle.kafka_ports = {n.node_id: base + 2 * i for i, n in enumerate(handle.nodes)}  # type: ignore[attr-defined]
+    handle.give_kafka_listeners()
     try:
         handle.start()
         status, body = handle.nodes[0].http("POST", "/v1/acls", {"acls": GRANTS})
@@ -138,21 +130,11 @@ def open_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]
     handle.format()
     (port,) = free_ports(1)
     handle.give_kafka_listener(port)
-    handle.kafka_port = port  # type: ignore[attr-defined]
     try:
         handle.start()
         yield handle
     finally:
         handle.stop()
-
-
-def kafka_port(cluster: Cluster, node: NodeProcess) -> int:
-    port: int = cluster.kafka_ports[node.node_id]  # type: ignore[attr-defined]
-    return port
-
-
-def bootstrap(cluster: Cluster) -> str:
-    return ",".join(f"127.0.0.1:{kafka_port(cluster, n)}" for n in cluster.nodes)
 
 
 def confluent_admin(servers: str) -> AdminClient:
@@ -184,55 +166,6 @@ def bindings_of(found: list[dict[str, Any]]) -> set[tuple[str, ...]]:
     }
 
 
-def error_of(future: Any) -> KafkaError:
-    with pytest.raises(KafkaException) as raised:
-        future.result(timeout=DEADLINE_S)
-    error: KafkaError = raised.value.args[0]
-    return error
-
-
-def controller_and_follower(cluster: Cluster) -> tuple[NodeProcess, NodeProcess]:
-    leader = wait_until("a controller", lambda: cluster.controller_id())
-    controller = cluster.node(leader)
-    follower = next(n for n in cluster.nodes if n.node_id != leader)
-    return controller, follower
-
-
-def kafka_call(port: int, api_key: int, version: int, body: dict[str, Any]) -> Any:
-    """One request to the KAFKA listener on ``port``, by hand: its answer, decoded."""
-    request = build(load_request_schema(api_key, version), body)
-    header_cls = type(request).__header_schema__
-    out = io.BytesIO()
-    header = {
-        "request_api_key": api_key,
-        "request_api_version": version,
-        "correlation_id": 42,
-        "client_id": "test-kafka-acls",
-    }
-    entity_writer(header_cls)(out, build(header_cls, header))
-    entity_writer(type(request))(out, request)
-    payload = out.getvalue()
-    response_cls = load_response_schema(api_key, version)
-    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) as s:
-        s.sendall(struct.pack(">i", len(payload)) + payload)
-        size = struct.unpack(">i", _read(s, 4))[0]
-        frame = _read(s, size)
-    header_read, offset = entity_reader(response_cls.__header_schema__)(frame, 0)
-    assert header_read.correlation_id == 42
-    response, used = entity_reader(response_cls)(frame, offset)
-    assert offset + used == len(frame)
-    return response
-
-
-def _read(s: socket.socket, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = s.recv(count - len(data))
-        assert chunk, "the node closed the connection"
-        data += chunk
-    return data
-
-
 def produce_error(servers: str, topic: str) -> KafkaError | None:
     """The error of one record produced to ``topic`` over Kafka's protocol (None: written)."""
     outcome: list[KafkaError | None] = []
@@ -249,7 +182,7 @@ def produce_error(servers: str, topic: str) -> KafkaError | None:
 def test_without_an_authorizer_every_acl_call_answers_security_disabled(
     open_node: NodeProcess,
 ) -> None:
-    port: int = open_node.kafka_port  # type: ignore[attr-defined]
+    port = open_node.kafka_port
     servers = f"127.0.0.1:{port}"
     admin = confluent_admin(servers)
     binding = AclBinding(
@@ -325,7 +258,7 @@ def http_sees(cluster: Cluster, principal: str, count: int) -> list[dict[str, An
 
 
 def test_confluent_creates_describes_and_deletes_acls_http_sees(acl_cluster: Cluster) -> None:
-    admin = confluent_admin(bootstrap(acl_cluster))
+    admin = confluent_admin(acl_cluster.kafka_bootstrap())
     carol = "User:carol"
     wanted = [
         binding(carol, "ck-news", AclOperation.READ),
@@ -387,7 +320,7 @@ def done(futures: dict[Any, Any]) -> dict[Any, Any]:
 
 
 def test_a_creation_our_acls_cannot_hold_fails_alone(acl_cluster: Cluster) -> None:
-    admin = confluent_admin(bootstrap(acl_cluster))
+    admin = confluent_admin(acl_cluster.kafka_bootstrap())
     dave = "User:dave"
     good = binding(dave, "dv-news", AclOperation.READ)
     transactional = binding(dave, "tx-1", AclOperation.WRITE, restype=ResourceType.TRANSACTIONAL_ID)
@@ -400,7 +333,7 @@ def test_a_creation_our_acls_cannot_hold_fails_alone(acl_cluster: Cluster) -> No
     refused = error_of(futures[from_a_host])
     assert refused.code() == KafkaError.INVALID_REQUEST and "only *" in refused.str()
     # kafka-python's: a principal that is not User:name, and the cluster by another name.
-    kp = KafkaAdminClient(bootstrap_servers=bootstrap(acl_cluster))
+    kp = KafkaAdminClient(bootstrap_servers=acl_cluster.kafka_bootstrap())
     try:
         result = kp.create_acls(
             [
@@ -459,7 +392,7 @@ def test_kafka_python_creates_describes_and_deletes_acls(acl_cluster: Cluster) -
             KpResourceType.ANY, None, ACLResourcePatternType.ANY
         ),
     )
-    kp = KafkaAdminClient(bootstrap_servers=bootstrap(acl_cluster))
+    kp = KafkaAdminClient(bootstrap_servers=acl_cluster.kafka_bootstrap())
     try:
         result = kp.create_acls(wanted)
         assert result["failed"] == [] and len(result["succeeded"]) == 2
@@ -505,7 +438,7 @@ def raw_creation(principal: str, name: str, **changes: Any) -> dict[str, Any]:
 def test_a_follower_forwards_acl_writes_to_the_controller(acl_cluster: Cluster) -> None:
     controller, follower = controller_and_follower(acl_cluster)
     frank = "User:frank"
-    port = kafka_port(acl_cluster, follower)
+    port = follower.kafka_port
     created = kafka_call(
         port,
         CREATE_ACLS,
@@ -560,7 +493,7 @@ def test_a_follower_forwards_acl_writes_to_the_controller(acl_cluster: Cluster) 
     # On the controller, the filters of one request are planned on one state: an ACL two
     # filters match is listed by both.
     both = kafka_call(
-        kafka_port(acl_cluster, controller),
+        controller.kafka_port,
         DELETE_ACLS,
         2,
         {"filters": [frank_filter, {**frank_filter, "resource_name_filter": "fw-b"}]},
@@ -581,7 +514,7 @@ def test_a_delete_with_more_filters_than_the_limit_is_refused_for_each(
     controller, follower = controller_and_follower(acl_cluster)
     gina = "User:gina"
     created = kafka_call(
-        kafka_port(acl_cluster, controller),
+        controller.kafka_port,
         CREATE_ACLS,
         3,
         {"creations": [raw_creation(gina, "cap-a")]},
@@ -591,7 +524,7 @@ def test_a_delete_with_more_filters_than_the_limit_is_refused_for_each(
     gina_filter = {**RAW_ANY_FILTER, "principal_filter": gina}
     for node in (controller, follower):
         refused = kafka_call(
-            kafka_port(acl_cluster, node),
+            node.kafka_port,
             DELETE_ACLS,
             3,
             {"filters": [gina_filter] * (limits.ACLS_PER_REQUEST_MAX + 1)},
@@ -609,7 +542,7 @@ def test_a_delete_with_more_filters_than_the_limit_is_refused_for_each(
         assert len(acls_over_http(controller, principal=gina)) == 1
     # At the limit: served (on the controller, one state for every filter).
     served = kafka_call(
-        kafka_port(acl_cluster, controller),
+        controller.kafka_port,
         DELETE_ACLS,
         3,
         {"filters": [gina_filter] * limits.ACLS_PER_REQUEST_MAX},
@@ -623,7 +556,7 @@ def test_a_request_holding_the_unknown_code_closes_the_connection(acl_cluster: C
     node = acl_cluster.nodes[0]
     with pytest.raises(AssertionError, match="closed the connection"):
         kafka_call(
-            kafka_port(acl_cluster, node),
+            node.kafka_port,
             DESCRIBE_ACLS,
             3,
             {**RAW_ANY_FILTER, "operation": 0},
@@ -639,7 +572,7 @@ def test_a_deny_created_over_kafka_is_enforced_and_its_delete_lifts_it(
             "POST", "/v1/topics", {"name": name, "partitions": 1, "replication_factor": 3}
         )
         assert status == 201, body
-    servers = bootstrap(acl_cluster)
+    servers = acl_cluster.kafka_bootstrap()
     wait_until("a write to guarded", lambda: produce_error(servers, "guarded") is None)
     admin = confluent_admin(servers)
     deny = binding(ANONYMOUS, "guarded", AclOperation.WRITE, AclPermissionType.DENY)
@@ -685,7 +618,7 @@ def test_acl_calls_need_describe_or_alter_on_the_cluster(acl_cluster: Cluster) -
     try:
         set_cluster_grant("DESCRIBE")
         for n in acl_cluster.nodes:
-            port = kafka_port(acl_cluster, n)
+            port = n.kafka_port
             created = kafka_call(port, CREATE_ACLS, 3, creation)
             assert [r.error_code for r in created.results] == [
                 ErrorCode.cluster_authorization_failed
@@ -698,7 +631,7 @@ def test_acl_calls_need_describe_or_alter_on_the_cluster(acl_cluster: Cluster) -
         assert acls_over_http(node, principal="User:gina") == []
         set_cluster_grant(None)
         for n in acl_cluster.nodes:
-            answer = kafka_call(kafka_port(acl_cluster, n), DESCRIBE_ACLS, 1, RAW_ANY_FILTER)
+            answer = kafka_call(n.kafka_port, DESCRIBE_ACLS, 1, RAW_ANY_FILTER)
             assert answer.error_code == ErrorCode.cluster_authorization_failed
             assert answer.resources == ()
     finally:

@@ -12,14 +12,11 @@ One cluster serves the module; each test uses topics of its own.
 
 from __future__ import annotations
 
-import io
-import socket
-import struct
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -40,13 +37,12 @@ from kafka.errors import (
     InvalidReplicationFactorError,
     TopicAlreadyExistsError,
 )
-from kio.index import load_request_schema, load_response_schema
 from kio.schema.errors import ErrorCode
-from kio.serial import entity_reader, entity_writer
 
-from scripts.node_process import Cluster, NodeProcess, free_port_run, http, wait_until
-from server.kafka.entities import build, topic_uuid
+from scripts.node_process import Cluster, NodeProcess, http, wait_until
+from server.kafka.entities import topic_uuid
 from storage.properties import MetaProperties
+from tests.integration.kafka_helpers import controller_and_follower, error_of, kafka_call
 
 DEADLINE_S = 60.0
 # Every operation on the cluster resource (Kafka's AclEntry.supportedOperations(CLUSTER)), by
@@ -66,10 +62,7 @@ CLUSTER_OPERATIONS = {
 def admin_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three combined nodes, each with a KAFKA listener on K + 2(i-1)."""
     handle = Cluster.create(tmp_path_factory.mktemp("kafka-admin"), **{"num.partitions": "2"})
-    base = free_port_run(5)
-    for i, node in enumerate(handle.nodes):
-        node.give_kafka_listener(base + 2 * i)
-    handle.kafka_ports = {n.node_id: base + 2 * i for i, n in enumerate(handle.nodes)}  # type: ignore[attr-defined]
+    handle.give_kafka_listeners()
     try:
         handle.start()
         yield handle
@@ -77,29 +70,13 @@ def admin_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
         handle.stop()
 
 
-def kafka_port(cluster: Cluster, node: NodeProcess) -> int:
-    port: int = cluster.kafka_ports[node.node_id]  # type: ignore[attr-defined]
-    return port
-
-
-def bootstrap(cluster: Cluster) -> str:
-    return ",".join(f"127.0.0.1:{kafka_port(cluster, n)}" for n in cluster.nodes)
-
-
 def confluent_admin(cluster: Cluster) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap(cluster)})
+    return AdminClient({"bootstrap.servers": cluster.kafka_bootstrap()})
 
 
 def done(futures: dict[Any, Any]) -> dict[Any, Any]:
     """Every future's result (None for a success without one)."""
     return {key: f.result(timeout=DEADLINE_S) for key, f in futures.items()}
-
-
-def error_of(future: Any) -> KafkaError:
-    with pytest.raises(KafkaException) as raised:
-        future.result(timeout=DEADLINE_S)
-    error: KafkaError = raised.value.args[0]
-    return error
 
 
 def topic_over_http(node: NodeProcess, name: str) -> dict[str, Any] | None:
@@ -124,57 +101,6 @@ def topic_when(
 
     wait_until(f"topic {name} as expected on node {node.node_id}", check)
     return found[0]
-
-
-def controller_and_follower(cluster: Cluster) -> tuple[NodeProcess, NodeProcess]:
-    leader = wait_until("a controller", lambda: cluster.controller_id())
-    controller = cluster.node(leader)
-    follower = next(n for n in cluster.nodes if n.node_id != leader)
-    return controller, follower
-
-
-def kafka_call(
-    cluster: Cluster, node: NodeProcess, api_key: int, version: int, body: dict[str, Any]
-) -> Any:
-    """One request to ``node``'s KAFKA listener, by hand: its answer, decoded."""
-    request = build(load_request_schema(api_key, version), body)
-    header_cls = type(request).__header_schema__
-    out = io.BytesIO()
-    entity_writer(header_cls)(
-        out,
-        build(
-            header_cls,
-            {
-                "request_api_key": api_key,
-                "request_api_version": version,
-                "correlation_id": 42,
-                "client_id": "test-kafka-admin",
-            },
-        ),
-    )
-    entity_writer(type(request))(out, request)
-    payload = out.getvalue()
-    response_cls = load_response_schema(api_key, version)
-    with socket.create_connection(
-        ("127.0.0.1", kafka_port(cluster, node)), timeout=DEADLINE_S
-    ) as s:
-        s.sendall(struct.pack(">i", len(payload)) + payload)
-        size = struct.unpack(">i", _read(s, 4))[0]
-        frame = _read(s, size)
-    header, offset = entity_reader(response_cls.__header_schema__)(frame, 0)
-    assert header.correlation_id == 42
-    response, used = entity_reader(response_cls)(frame, offset)
-    assert offset + used == len(frame)
-    return response
-
-
-def _read(s: socket.socket, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = s.recv(count - len(data))
-        assert chunk, "the node closed the connection"
-        data += chunk
-    return data
 
 
 # -- confluent-kafka (librdkafka) ---------------------------------------------------------------
@@ -322,7 +248,7 @@ def test_confluent_describes_the_cluster(admin_cluster: Cluster) -> None:
     assert described.cluster_id == cluster["cluster_id"]
     assert described.controller.id == cluster["controller_id"]
     assert sorted((n.id, n.host, n.port) for n in described.nodes) == [
-        (n.node_id, "127.0.0.1", kafka_port(admin_cluster, n)) for n in admin_cluster.nodes
+        (n.node_id, "127.0.0.1", n.kafka_port) for n in admin_cluster.nodes
     ]
     assert described.authorized_operations is None  # not asked for
     # Asked for, Metadata v10's cluster_authorized_operations: no authorizer, all of them.
@@ -334,7 +260,9 @@ def test_confluent_describes_the_cluster(admin_cluster: Cluster) -> None:
 
 
 def test_kafka_python_admin_round_trip(admin_cluster: Cluster) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap(admin_cluster), request_timeout_ms=30000)
+    admin = KafkaAdminClient(
+        bootstrap_servers=admin_cluster.kafka_bootstrap(), request_timeout_ms=30000
+    )
     node = admin_cluster.nodes[0]
     try:
         admin.create_topics(
@@ -370,7 +298,7 @@ def test_kafka_python_admin_round_trip(admin_cluster: Cluster) -> None:
         topic_when(node, "kp-admin", lambda t: t["partition_count"] == 3)
         cluster = admin.describe_cluster()
         assert sorted((b["broker_id"], b["port"]) for b in cluster["brokers"]) == [
-            (n.node_id, kafka_port(admin_cluster, n)) for n in admin_cluster.nodes
+            (n.node_id, n.kafka_port) for n in admin_cluster.nodes
         ]
         assert cluster["controller_id"] == admin_cluster.controller_id()
         # No authorizer: every operation on the cluster is allowed.
@@ -382,7 +310,9 @@ def test_kafka_python_admin_round_trip(admin_cluster: Cluster) -> None:
 
 
 def test_kafka_python_moves_elects_and_reads_log_dirs(admin_cluster: Cluster) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap(admin_cluster), request_timeout_ms=30000)
+    admin = KafkaAdminClient(
+        bootstrap_servers=admin_cluster.kafka_bootstrap(), request_timeout_ms=30000
+    )
     node = admin_cluster.nodes[1]
     try:
         admin.create_topics([KpNewTopic("kp-move", replica_assignments={0: [1, 2], 1: [2, 3]})])
@@ -426,8 +356,7 @@ def test_kafka_python_moves_elects_and_reads_log_dirs(admin_cluster: Cluster) ->
 def test_a_follower_forwards_admin_writes_to_the_controller(admin_cluster: Cluster) -> None:
     _, follower = controller_and_follower(admin_cluster)
     created = kafka_call(
-        admin_cluster,
-        follower,
+        follower.kafka_port,
         19,
         7,
         {
@@ -468,8 +397,7 @@ def test_a_follower_forwards_admin_writes_to_the_controller(admin_cluster: Clust
     assert results["fw-placed"].topic_id is not None
 
     grown = kafka_call(
-        admin_cluster,
-        follower,
+        follower.kafka_port,
         37,
         3,
         {
@@ -484,8 +412,7 @@ def test_a_follower_forwards_admin_writes_to_the_controller(admin_cluster: Clust
     assert placed["partitions"][2]["replicas"] == [2, 3]
 
     altered = kafka_call(
-        admin_cluster,
-        follower,
+        follower.kafka_port,
         44,
         1,
         {
@@ -509,8 +436,7 @@ def test_a_follower_forwards_admin_writes_to_the_controller(admin_cluster: Clust
 
     plain_id = results["fw-plain"].topic_id
     deleted = kafka_call(
-        admin_cluster,
-        follower,
+        follower.kafka_port,
         20,
         6,
         {
@@ -534,8 +460,7 @@ def test_a_follower_forwards_admin_writes_to_the_controller(admin_cluster: Clust
 def test_validate_only_on_a_follower_checks_and_writes_nothing(admin_cluster: Cluster) -> None:
     _, follower = controller_and_follower(admin_cluster)
     checked = kafka_call(
-        admin_cluster,
-        follower,
+        follower.kafka_port,
         19,
         5,
         {
@@ -585,7 +510,7 @@ def test_describe_quorum_answers_the_leaders_view_at_every_node(admin_cluster: C
 
     for node in (controller, follower):
         before = quorum_over_http()
-        response = kafka_call(admin_cluster, node, 55, 2, {"topics": metadata})
+        response = kafka_call(node.kafka_port, 55, 2, {"topics": metadata})
         after = quorum_over_http()
         assert (response.error_code, response.error_message) == (ErrorCode.none, None)
         (topic,) = response.topics
@@ -619,8 +544,7 @@ def test_describe_quorum_answers_the_leaders_view_at_every_node(admin_cluster: C
 
     # Kafka's answer to any other partition.
     other = kafka_call(
-        admin_cluster,
-        follower,
+        follower.kafka_port,
         55,
         0,
         {"topics": [{"topic_name": "orders", "partitions": [{"partition_index": 0}]}]},

@@ -31,14 +31,12 @@ from kafka import TopicPartition as KpPartition
 from kio.index import load_response_schema
 from kio.serial import entity_reader, entity_writer
 
-from scripts.node_process import Cluster, NodeProcess, free_port_run, http, wait_until
+from scripts.node_process import Cluster, NodeProcess, http, wait_until
 from storage.batch import NewRecord, build_batch
 from tests.integration.test_cluster import create_topic
 from tests.integration.test_replication import leader_of
 
 DEADLINE_S = 60.0
-# The KAFKA port of each node of the module's cluster, by node id (set by its fixture).
-_KAFKA_PORTS: dict[int, int] = {}
 
 
 @pytest.fixture(scope="module")
@@ -49,26 +47,12 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
         tmp_path_factory.mktemp("kafka"),
         **{"min.insync.replicas": "2", "default.replication.factor": "3"},
     )
-    base = free_port_run(5)
-    for i, node in enumerate(handle.nodes):
-        node.give_kafka_listener(base + 2 * i)
-    _KAFKA_PORTS.clear()
-    _KAFKA_PORTS.update({n.node_id: base + 2 * i for i, n in enumerate(handle.nodes)})
+    handle.give_kafka_listeners()
     try:
         handle.start()
         yield handle
     finally:
         handle.stop()
-
-
-def kafka_port(cluster: Cluster, node: NodeProcess) -> int:
-    """The node's KAFKA port (the module's one cluster)."""
-    assert node in cluster.nodes
-    return _KAFKA_PORTS[node.node_id]
-
-
-def bootstrap(cluster: Cluster) -> str:
-    return ",".join(f"127.0.0.1:{kafka_port(cluster, n)}" for n in cluster.running())
 
 
 def http_records(node: NodeProcess, topic: str, partition: int = 0) -> list[dict[str, Any]]:
@@ -90,7 +74,7 @@ def test_kafka_python_produces_idempotently_and_reads_back_with_assign(
 ) -> None:
     create_topic(kafka_cluster.nodes[0], "kp", partitions=2)
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap(kafka_cluster), acks="all", enable_idempotence=True
+        bootstrap_servers=kafka_cluster.kafka_bootstrap(), acks="all", enable_idempotence=True
     )
     try:
         sent = [
@@ -101,7 +85,9 @@ def test_kafka_python_produces_idempotently_and_reads_back_with_assign(
         acked = [f.get(timeout=DEADLINE_S) for f in sent]
     finally:
         producer.close()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap(kafka_cluster), enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka_cluster.kafka_bootstrap(), enable_auto_commit=False
+    )
     try:
         partitions = [KpPartition("kp", 0), KpPartition("kp", 1)]
         consumer.assign(partitions)
@@ -132,7 +118,11 @@ def test_confluent_kafka_produces_idempotently_and_reads_back_with_assign(
 ) -> None:
     create_topic(kafka_cluster.nodes[0], "ck")
     producer = Producer(
-        {"bootstrap.servers": bootstrap(kafka_cluster), "acks": "all", "enable.idempotence": True}
+        {
+            "bootstrap.servers": kafka_cluster.kafka_bootstrap(),
+            "acks": "all",
+            "enable.idempotence": True,
+        }
     )
     reports: list[tuple[Any, Any]] = []
     for i in range(30):
@@ -149,7 +139,7 @@ def test_confluent_kafka_produces_idempotently_and_reads_back_with_assign(
     assert [m.offset() for _, m in reports] == list(range(30))
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap(kafka_cluster),
+            "bootstrap.servers": kafka_cluster.kafka_bootstrap(),
             "group.id": "assign-only",
             "enable.auto.commit": False,
         }
@@ -186,7 +176,7 @@ def test_aiokafka_produces_idempotently_and_reads_back_with_assign(
 
     async def run() -> tuple[list[Any], list[Any], int]:
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap(kafka_cluster), acks="all", enable_idempotence=True
+            bootstrap_servers=kafka_cluster.kafka_bootstrap(), acks="all", enable_idempotence=True
         )
         await producer.start()
         try:
@@ -197,7 +187,7 @@ def test_aiokafka_produces_idempotently_and_reads_back_with_assign(
         finally:
             await producer.stop()
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap(kafka_cluster), enable_auto_commit=False
+            bootstrap_servers=kafka_cluster.kafka_bootstrap(), enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -226,13 +216,13 @@ def test_metadata_names_every_broker_at_its_kafka_port_and_each_partitions_leade
     kafka_cluster: Cluster,
 ) -> None:
     create_topic(kafka_cluster.nodes[0], "meta", partitions=3)
-    consumer = Consumer({"bootstrap.servers": bootstrap(kafka_cluster), "group.id": "m"})
+    consumer = Consumer({"bootstrap.servers": kafka_cluster.kafka_bootstrap(), "group.id": "m"})
     try:
         metadata = consumer.list_topics("meta", timeout=10)
     finally:
         consumer.close()
     assert {b.id: (b.host, b.port) for b in metadata.brokers.values()} == {
-        n.node_id: ("127.0.0.1", kafka_port(kafka_cluster, n)) for n in kafka_cluster.nodes
+        n.node_id: ("127.0.0.1", n.kafka_port) for n in kafka_cluster.nodes
     }
     status, described = http("GET", f"{kafka_cluster.nodes[0].url}/v1/topics/meta")
     assert status == 200, described
@@ -266,12 +256,12 @@ def test_a_record_produced_over_http_reads_the_same_over_kafka_and_back(
         },
     )
     assert status == 200, body
-    producer = Producer({"bootstrap.servers": bootstrap(kafka_cluster), "acks": "all"})
+    producer = Producer({"bootstrap.servers": kafka_cluster.kafka_bootstrap(), "acks": "all"})
     producer.produce("both", key=b"b", value=b"three", headers=[("h", b"y")], timestamp=3_000)
     assert producer.flush(DEADLINE_S) == 0
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap(kafka_cluster),
+            "bootstrap.servers": kafka_cluster.kafka_bootstrap(),
             "group.id": "b",
             "enable.auto.commit": False,
         }
@@ -314,7 +304,7 @@ def test_an_idempotent_producer_writes_through_the_kill_of_the_partition_leader_
     leader = leader_of(kafka_cluster, "survive")
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap(kafka_cluster),
+            "bootstrap.servers": kafka_cluster.kafka_bootstrap(),
             "acks": "all",
             "enable.idempotence": True,
             "message.timeout.ms": 60_000,
@@ -423,7 +413,7 @@ def test_garbage_oversized_unknown_and_unsupported_requests_close_only_their_con
     from kio.schema.metadata.v12.request import MetadataRequest
 
     node = kafka_cluster.nodes[1]
-    port = kafka_port(kafka_cluster, node)
+    port = node.kafka_port
     create_topic(node, "untouched")
     leader = leader_of(kafka_cluster, "untouched")
     status, body = http(
@@ -507,14 +497,14 @@ def test_a_produce_to_a_follower_is_refused_with_the_current_leader(
             ),
         ),
     )
-    answer = _exchange(kafka_port(kafka_cluster, follower), _request(0, 10, request))
+    answer = _exchange(follower.kafka_port, _request(0, 10, request))
     assert answer is not None
     response, _ = entity_reader(load_response_schema(0, 10))(answer, 5)  # header v1: id, tags
     [partition] = response.responses[0].partition_responses
     assert partition.error_code.name == "not_leader_or_follower"
     assert partition.current_leader.leader_id == leader.node_id
     assert [(e.node_id, e.port) for e in response.node_endpoints] == [
-        (leader.node_id, kafka_port(kafka_cluster, leader))
+        (leader.node_id, leader.kafka_port)
     ]
 
 
@@ -567,7 +557,7 @@ def test_requests_other_than_produce_are_refused_above_4_mib_or_100k_array_eleme
 
     create_topic(kafka_cluster.nodes[0], "big")
     leader = leader_of(kafka_cluster, "big")
-    port = kafka_port(kafka_cluster, leader)
+    port = leader.kafka_port
     # A 5 MiB Fetch is refused from its header: the node reads no more of it.
     with _connect(port) as s:
         s.sendall(struct.pack(">ihhih", 5 * 1024 * 1024, 1, 4, 99, 3) + b"raw")
@@ -607,7 +597,7 @@ def test_slow_senders_of_big_frames_hold_only_the_bytes_they_sent(
     # client's ApiVersions must still be answered.
     from kio.schema.api_versions.v3.request import ApiVersionsRequest
 
-    port = kafka_port(kafka_cluster, kafka_cluster.nodes[2])
+    port = kafka_cluster.nodes[2].kafka_port
     hogs = [_connect(port, "127.0.0.3") for _ in range(2)]
     stop = threading.Event()
 
@@ -644,7 +634,7 @@ def test_one_address_cannot_take_every_connection(kafka_cluster: Cluster) -> Non
     # closed at once; another address is still served.
     from kio.schema.api_versions.v3.request import ApiVersionsRequest
 
-    port = kafka_port(kafka_cluster, kafka_cluster.nodes[0])
+    port = kafka_cluster.nodes[0].kafka_port
     request = _request(
         18, 3, ApiVersionsRequest(client_software_name="raw", client_software_version="1")
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KpPartition
 
@@ -23,11 +23,16 @@ from scripts.node_process import NodeProcess, free_port_run, http, wait_until
 from storage.batch import NewRecord, build_batch, decode_batch, iter_batches
 from storage.compression import CODEC_IDS
 from tests.integration.compaction_helpers import active_base, wait_cleaned_up_to_active
+from tests.integration.kafka_helpers import (
+    Record,
+    consume_assigned,
+    records_over_http,
+    stored_codecs,
+)
 from tests.integration.test_cluster import create_topic
 
 DEADLINE_S = 60.0
 CODECS = ["gzip", "snappy", "lz4", "zstd"]
-_KAFKA_PORT: list[int] = []
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +41,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         tmp_path_factory.mktemp("compression"), extra_properties={"log.cleaner.backoff.ms": "200"}
     )
     handle.format()  # writes the properties file the listener line is added to
-    port = free_port_run(1)
-    handle.give_kafka_listener(port)
-    _KAFKA_PORT[:] = [port]
+    handle.give_kafka_listener(free_port_run(1))
     try:
         handle.start()
         yield handle
@@ -46,18 +49,14 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         handle.stop()
 
 
-def bootstrap() -> str:
-    return f"127.0.0.1:{_KAFKA_PORT[0]}"
-
-
 def produce(
-    topic: str, codec: str, records: list[tuple[bytes, bytes]], rounds: int = 1
+    node: NodeProcess, topic: str, codec: str, records: list[tuple[bytes, bytes]], rounds: int = 1
 ) -> list[int]:
     """librdkafka sends ``records`` with compression.type ``codec`` (in ``rounds`` flushes, a
     batch or more each); returns the offsets the broker gave, in order."""
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap(),
+            "bootstrap.servers": node.kafka_address,
             "compression.type": codec,
             "linger.ms": 20,
             "acks": "all",
@@ -82,28 +81,9 @@ def produce(
     return offsets
 
 
-def consume_confluent(topic: str, count: int) -> list[tuple[int, bytes | None, bytes | None]]:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap(), "group.id": f"g-{topic}", "enable.auto.commit": False}
-    )
-    got: list[tuple[int, bytes | None, bytes | None]] = []
-    try:
-        consumer.assign([TopicPartition(topic, 0, 0)])
-        deadline = time.monotonic() + DEADLINE_S
-        while len(got) < count and time.monotonic() < deadline:
-            msg = consumer.poll(1.0)
-            if msg is None:
-                continue
-            assert msg.error() is None, msg.error()
-            got.append((msg.offset(), msg.key(), msg.value()))
-    finally:
-        consumer.close()
-    return got
-
-
-def consume_kafka_python(topic: str, count: int) -> list[tuple[int, bytes | None, bytes | None]]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap(), enable_auto_commit=False)
-    got: list[tuple[int, bytes | None, bytes | None]] = []
+def consume_kafka_python(node: NodeProcess, topic: str, count: int) -> list[Record]:
+    consumer = KafkaConsumer(bootstrap_servers=node.kafka_address, enable_auto_commit=False)
+    got: list[Record] = []
     try:
         partition = KpPartition(topic, 0)
         consumer.assign([partition])
@@ -115,31 +95,6 @@ def consume_kafka_python(topic: str, count: int) -> list[tuple[int, bytes | None
     finally:
         consumer.close()
     return got
-
-
-def consume_http(node: NodeProcess, topic: str) -> list[tuple[int, bytes | None, bytes | None]]:
-    status, body = http(
-        "GET", f"{node.url}/v1/topics/{topic}/partitions/0/records?offset=0&max_records=10000"
-    )
-    assert status == 200, body
-    return [
-        (
-            r["offset"],
-            None if r["key"] is None else r["key"].encode(),
-            None if r["value"] is None else r["value"].encode(),
-        )
-        for r in body["records"]
-    ]
-
-
-def stored_codecs(node: NodeProcess, topic: str) -> list[int]:
-    """The codec of every batch in the partition's segment files, oldest first."""
-    directory = node.log_dir / f"{topic}-0"
-    codecs = []
-    for path in sorted(directory.glob("*.log")):
-        data = path.read_bytes()
-        codecs += [header.compression for _pos, header in iter_batches(data)]
-    return codecs
 
 
 def keyed(count: int, keys: int = 10) -> list[tuple[bytes, bytes]]:
@@ -157,35 +112,35 @@ def test_librdkafka_compressed_batches_read_back_in_every_client(
     topic = f"comp-{codec}"
     create_topic(node, topic, partitions=1)
     sent = keyed(300)
-    offsets = produce(topic, codec, sent, rounds=3)
+    offsets = produce(node, topic, codec, sent, rounds=3)
     expected = [(o, k, v) for o, (k, v) in zip(offsets, sent, strict=True)]
     # Stored as the producer sent them (compression.type=producer, the default).
     codecs = stored_codecs(node, topic)
     assert codecs and set(codecs) == {CODEC_IDS[codec]}
-    assert consume_confluent(topic, 300) == expected
-    assert consume_kafka_python(topic, 300) == expected
-    assert consume_http(node, topic) == expected
+    assert consume_assigned(node.kafka_address, topic, 300) == expected
+    assert consume_kafka_python(node, topic, 300) == expected
+    assert records_over_http(node, topic) == expected
 
 
 def test_a_zstd_topic_stores_a_gzip_producers_batches_as_zstd(node: NodeProcess) -> None:
     topic = "comp-to-zstd"
     create_topic(node, topic, partitions=1, configs={"compression.type": "zstd"})
     sent = keyed(200)
-    offsets = produce(topic, "gzip", sent, rounds=2)
+    offsets = produce(node, topic, "gzip", sent, rounds=2)
     codecs = stored_codecs(node, topic)
     assert codecs and set(codecs) == {CODEC_IDS["zstd"]}
     expected = [(o, k, v) for o, (k, v) in zip(offsets, sent, strict=True)]
-    assert consume_confluent(topic, 200) == expected
-    assert consume_kafka_python(topic, 200) == expected
+    assert consume_assigned(node.kafka_address, topic, 200) == expected
+    assert consume_kafka_python(node, topic, 200) == expected
 
 
 def test_an_uncompressed_topic_stores_compressed_batches_uncompressed(node: NodeProcess) -> None:
     topic = "comp-to-none"
     create_topic(node, topic, partitions=1, configs={"compression.type": "uncompressed"})
     sent = keyed(50)
-    offsets = produce(topic, "lz4", sent)
+    offsets = produce(node, topic, "lz4", sent)
     assert set(stored_codecs(node, topic)) == {0}
-    assert consume_confluent(topic, 50) == [
+    assert consume_assigned(node.kafka_address, topic, 50) == [
         (o, k, v) for o, (k, v) in zip(offsets, sent, strict=True)
     ]
 
@@ -197,7 +152,7 @@ def test_json_produce_to_a_snappy_topic_is_stored_as_snappy(node: NodeProcess) -
     status, body = http("POST", f"{node.url}/v1/topics/{topic}/records", {"records": records})
     assert status == 200, body
     assert set(stored_codecs(node, topic)) == {CODEC_IDS["snappy"]}
-    got = consume_kafka_python(topic, 20)
+    got = consume_kafka_python(node, topic, 20)
     assert [(k, v) for _o, k, v in got] == [
         (r["key"].encode(), r["value"].encode()) for r in records
     ]
@@ -218,13 +173,14 @@ def test_a_compacted_topic_of_compressed_batches_keeps_each_keys_latest(
         },
     )
     sent = keyed(600, keys=12)
-    offsets = produce(topic, "lz4", sent, rounds=20)
+    offsets = produce(node, topic, "lz4", sent, rounds=20)
     written = {o: (k, v) for o, (k, v) in zip(offsets, sent, strict=True)}
     cleaned_to = wait_cleaned_up_to_active(node, topic, above=0)
     assert cleaned_to == active_base(node, topic)
-    got = consume_confluent(topic, 1)  # a first read, to know the partition answers
+    # A first read, to know the partition answers.
+    got = consume_assigned(node.kafka_address, topic, 1)
     assert got
-    got = consume_kafka_python(topic, len(written))
+    got = consume_kafka_python(node, topic, len(written))
     # Every record read is one that was written, at its offset.
     assert all(written[o] == (k, v) for o, k, v in got)
     # Below the cleaned point each key appears once: its latest record up to there.

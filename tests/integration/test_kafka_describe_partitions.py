@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from kio.schema.errors import ErrorCode
 
-from scripts.node_process import Cluster, NodeProcess, free_port_run, http, wait_until
+from scripts.node_process import Cluster, NodeProcess, http, wait_until
 from server.kafka.entities import topic_uuid
 from server.kafka.metadata import TOPIC_OPERATIONS, operations_bitfield
-from tests.integration.test_kafka_admin import kafka_call, topic_over_http
+from tests.integration.kafka_helpers import kafka_call
+from tests.integration.test_kafka_admin import topic_over_http
 
 DESCRIBE_TOPIC_PARTITIONS = 75
 DEADLINE_S = 60.0
@@ -29,10 +30,7 @@ ALL_TOPIC_OPERATIONS = operations_bitfield(TOPIC_OPERATIONS, lambda _: True)
 def dtp_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three combined nodes, each with a KAFKA listener on K + 2(i-1)."""
     handle = Cluster.create(tmp_path_factory.mktemp("kafka-dtp"))
-    base = free_port_run(5)
-    for i, node in enumerate(handle.nodes):
-        node.give_kafka_listener(base + 2 * i)
-    handle.kafka_ports = {n.node_id: base + 2 * i for i, n in enumerate(handle.nodes)}  # type: ignore[attr-defined]
+    handle.give_kafka_listeners()
     try:
         handle.start()
         yield handle
@@ -57,7 +55,6 @@ def create_topic(cluster: Cluster, name: str, partitions: int) -> None:
 
 
 def describe(
-    cluster: Cluster,
     node: NodeProcess,
     names: list[str],
     limit: int = 2000,
@@ -70,7 +67,7 @@ def describe(
         if cursor is None
         else {"topic_name": cursor[0], "partition_index": cursor[1]},
     }
-    return kafka_call(cluster, node, DESCRIBE_TOPIC_PARTITIONS, 0, body)
+    return kafka_call(node.kafka_port, DESCRIBE_TOPIC_PARTITIONS, 0, body)
 
 
 def as_http(topic: Any) -> dict[str, Any]:
@@ -106,7 +103,7 @@ def test_each_node_answers_the_partitions_its_http_api_shows(dtp_cluster: Cluste
 
         def agrees(node: NodeProcess = node) -> Any:
             view = topic_over_http(node, "dtp-orders")
-            answer = describe(dtp_cluster, node, ["dtp-orders", "dtp-missing"])
+            answer = describe(node, ["dtp-orders", "dtp-missing"])
             topics = {t.name: t for t in answer.topics}
             return view is not None and as_http(topics["dtp-orders"]) == http_terms(view) and answer
 
@@ -139,7 +136,7 @@ def test_pages_follow_the_cursor_across_topics(dtp_cluster: Cluster) -> None:
     cursors: list[tuple[str, int] | None] = []
     cursor: tuple[str, int] | None = None
     for _ in range(10):
-        answer = describe(dtp_cluster, node, ["dtp-page-b", "dtp-page-a"], 2, cursor)
+        answer = describe(node, ["dtp-page-b", "dtp-page-a"], 2, cursor)
         seen += [(t.name, p.partition_index) for t in answer.topics for p in t.partitions]
         c = answer.next_cursor
         cursor = None if c is None else (c.topic_name, c.partition_index)
@@ -157,7 +154,7 @@ def test_pages_follow_the_cursor_across_topics(dtp_cluster: Cluster) -> None:
     every: list[tuple[str, int]] = []
     cursor = None
     for _ in range(1000):
-        answer = describe(dtp_cluster, node, [], 1, cursor)
+        answer = describe(node, [], 1, cursor)
         assert all(t.error_code is ErrorCode.none for t in answer.topics)
         every += [(t.name, p.partition_index) for t in answer.topics for p in t.partitions]
         c = answer.next_cursor
@@ -172,12 +169,12 @@ def test_a_cursor_whose_topic_is_not_named_is_invalid_for_every_topic(
 ) -> None:
     create_topic(dtp_cluster, "dtp-cursor", 1)
     node = dtp_cluster.nodes[2]
-    answer = describe(dtp_cluster, node, ["dtp-cursor", "dtp-cursor"], cursor=("dtp-other", 0))
+    answer = describe(node, ["dtp-cursor", "dtp-cursor"], cursor=("dtp-other", 0))
     assert [(t.name, t.error_code) for t in answer.topics] == [
         ("dtp-cursor", ErrorCode.invalid_request),
         ("dtp-cursor", ErrorCode.invalid_request),
     ]
     assert answer.next_cursor is None
     # The connection's node goes on answering.
-    answer = describe(dtp_cluster, node, ["dtp-cursor"], cursor=("dtp-cursor", 0))
+    answer = describe(node, ["dtp-cursor"], cursor=("dtp-cursor", 0))
     assert [len(t.partitions) for t in answer.topics] == [1]

@@ -44,7 +44,7 @@ from confluent_kafka.admin import AdminClient
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KpPartition
 
-from scripts.node_process import Cluster, NodeProcess, free_port_run, http, run_tool, wait_until
+from scripts.node_process import Cluster, NodeProcess, http, run_tool, wait_until
 from tests.integration.test_cluster import create_topic
 
 DEADLINE_S = 60.0
@@ -68,10 +68,7 @@ def group_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
             "group.consumer.heartbeat.interval.ms": "1000",
         },
     )
-    base = free_port_run(5)
-    for i, node in enumerate(handle.nodes):
-        node.give_kafka_listener(base + 2 * i)
-    handle.kafka_ports = {n.node_id: base + 2 * i for i, n in enumerate(handle.nodes)}  # type: ignore[attr-defined]
+    handle.give_kafka_listeners()
     try:
         handle.start()
         yield handle
@@ -79,16 +76,11 @@ def group_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
         handle.stop()
 
 
-def bootstrap(cluster: Cluster) -> str:
-    ports: dict[int, int] = cluster.kafka_ports  # type: ignore[attr-defined]
-    return ",".join(f"127.0.0.1:{ports[n.node_id]}" for n in cluster.running())
-
-
 def consumer_config(
     cluster: Cluster, group: str, protocol: str = "classic", **extra: Any
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap(cluster),
+        "bootstrap.servers": cluster.kafka_bootstrap(),
         "group.id": group,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
@@ -106,7 +98,7 @@ def produce(cluster: Cluster, topic: str, keys: list[str]) -> dict[str, tuple[in
     """Each key as one record (key and value alike), acks=all; where each went
     (partition, offset), by key."""
     producer = Producer(
-        {"bootstrap.servers": bootstrap(cluster), "acks": "all", "enable.idempotence": True}
+        {"bootstrap.servers": cluster.kafka_bootstrap(), "acks": "all", "enable.idempotence": True}
     )
     placed: dict[str, tuple[int, int]] = {}
     errors: list[Any] = []
@@ -332,7 +324,7 @@ def test_kafka_python_and_aiokafka_consume_as_a_group_and_commit(group_cluster: 
 
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap(group_cluster),
+        bootstrap_servers=group_cluster.kafka_bootstrap(),
         group_id="kafka-python",
         client_id="kp-member",
         auto_offset_reset="earliest",
@@ -367,7 +359,7 @@ def test_kafka_python_and_aiokafka_consume_as_a_group_and_commit(group_cluster: 
     async def aiokafka_group() -> tuple[list[Any], dict[int, int | None]]:
         aio = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=bootstrap(group_cluster),
+            bootstrap_servers=group_cluster.kafka_bootstrap(),
             group_id="aiokafka",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -403,7 +395,7 @@ def test_the_admin_client_lists_describes_reads_offsets_of_and_deletes_groups(
     topic = "admin-groups"
     create_topic(group_cluster.nodes[0], topic, partitions=2)
     placed = produce(group_cluster, topic, [f"q{i}" for i in range(10)])
-    admin = AdminClient({"bootstrap.servers": bootstrap(group_cluster)})
+    admin = AdminClient({"bootstrap.servers": group_cluster.kafka_bootstrap()})
     members = {
         "adm-classic": KafkaConsumerClient(
             consumer_config(group_cluster, "adm-classic", **{"client.id": "adm"})
@@ -521,7 +513,7 @@ def test_offsets_committed_over_kafka_show_over_http_and_in_the_tool_and_back(
         return True if status == 200 else None
 
     wait_until("offsets committed over HTTP", commit)
-    admin = AdminClient({"bootstrap.servers": bootstrap(group_cluster)})
+    admin = AdminClient({"bootstrap.servers": group_cluster.kafka_bootstrap()})
     (future,) = admin.list_consumer_group_offsets(
         [ConsumerGroupTopicPartitions("from-http")]
     ).values()

@@ -20,7 +20,7 @@ from confluent_kafka import Producer
 from kio.index import load_request_schema, load_response_schema
 from kio.serial import entity_reader
 
-from scripts.node_process import Cluster, free_port_run, wait_until
+from scripts.node_process import Cluster, wait_until
 from server.kafka.entities import build
 from storage.batch import NewRecord, build_batch
 from tests.integration.test_cluster import create_topic
@@ -33,7 +33,6 @@ from tests.integration.test_replication import leader_of
 
 DEADLINE_S = 60.0
 PARTITIONS = 3
-_KAFKA_PORTS: dict[int, int] = {}  # the module cluster's KAFKA port by node id
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +43,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         tmp_path_factory.mktemp("kafka-pipeline"),
         **{"min.insync.replicas": "2", "default.replication.factor": "3"},
     )
-    base = free_port_run(5)
-    for i, node in enumerate(handle.nodes):
-        node.give_kafka_listener(base + 2 * i)
-    _KAFKA_PORTS.clear()
-    _KAFKA_PORTS.update({n.node_id: base + 2 * i for i, n in enumerate(handle.nodes)})
+    handle.give_kafka_listeners()
     try:
         handle.start()
         yield handle
     finally:
         handle.stop()
-
-
-def bootstrap(cluster: Cluster) -> str:
-    return ",".join(f"127.0.0.1:{_KAFKA_PORTS[n.node_id]}" for n in cluster.running())
 
 
 def stored_values(cluster: Cluster, topic: str, partition: int) -> list[bytes]:
@@ -71,7 +62,9 @@ def test_librdkafka_at_its_defaults_has_every_record_acknowledged_once_in_send_o
     records, rate = 5000, 1000.0
     create_topic(cluster.nodes[0], "steady", partitions=PARTITIONS)
     # Idempotence is the one setting changed: its sequences are what ordering breaks first.
-    producer = Producer({"bootstrap.servers": bootstrap(cluster), "enable.idempotence": True})
+    producer = Producer(
+        {"bootstrap.servers": cluster.kafka_bootstrap(), "enable.idempotence": True}
+    )
     reports: list[tuple[int, Any, int, int]] = []  # (record, error, partition, offset)
 
     def report(error: Any, message: Any) -> None:
@@ -138,7 +131,7 @@ def test_produce_requests_sent_back_to_back_are_appended_and_answered_in_order(
             frames += _request(0, 9, _produce_request("raw-pipeline", b"%d" % cid), cid)
             sent.append((0, cid))
     answers: list[tuple[int, Any]] = []
-    with socket.create_connection(("127.0.0.1", _KAFKA_PORTS[leader.node_id]), DEADLINE_S) as s:
+    with socket.create_connection(("127.0.0.1", leader.kafka_port), DEADLINE_S) as s:
         s.sendall(frames)  # all at once: the node reads ahead of its answers
         for api_key, _ in sent:
             prefix = _read(s, 4)
@@ -170,7 +163,7 @@ def test_every_record_acknowledged_through_a_leader_kill_during_pipelined_produc
     leader = leader_of(cluster, "pipeline-kill")
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap(cluster),
+            "bootstrap.servers": cluster.kafka_bootstrap(),
             "enable.idempotence": True,
             "message.timeout.ms": 60_000,
         }

@@ -7,31 +7,33 @@ record produced over HTTP (basic authentication) reads the same over Kafka and b
 from __future__ import annotations
 
 import asyncio
-import io
 import socket
 import ssl
 import struct
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.helpers import create_ssl_context
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import KafkaError, Producer
 from kafka import KafkaConsumer, KafkaProducer
-from kio.index import load_request_schema, load_response_schema
 from kio.schema.errors import ErrorCode
-from kio.serial import entity_reader, entity_writer
 
-from scripts.node_process import Cluster, free_port_run, http, wait_until
+from scripts.node_process import Cluster, http, wait_until
+from tests.integration.kafka_helpers import (
+    ask,
+    confluent_config,
+    consume_subscribed,
+    recv_or_none,
+    request_frame,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
 DEADLINE_S = 60.0
 USERS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
 
-_KAFKA_PORT: list[int] = []
 METADATA_ALL = {
     "topics": None,
     "allow_auto_topic_creation": False,
@@ -54,18 +56,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "connection.failed.authentication.delay.ms": "50",
         },
     )
-    port = free_port_run(1)
-    handle.nodes[0].give_kafka_listener(port)
-    _KAFKA_PORT[:] = [port]
+    handle.give_kafka_listeners()
     try:
         handle.start()
         yield handle
     finally:
         handle.stop()
-
-
-def bootstrap() -> str:
-    return f"127.0.0.1:{_KAFKA_PORT[0]}"
 
 
 def cafile(cluster: Cluster) -> str:
@@ -74,35 +70,19 @@ def cafile(cluster: Cluster) -> str:
 
 
 def confluent(cluster: Cluster, user: str, password: str, mechanism: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap(),
-        "security.protocol": "SASL_SSL",
-        "ssl.ca.location": cafile(cluster),
-        "sasl.mechanism": mechanism,
-        "sasl.username": user,
-        "sasl.password": password,
-    }
+    return confluent_config(
+        cluster.kafka_bootstrap(),
+        "SASL_SSL",
+        cafile=cluster.nodes[0].cafile,
+        mechanism=mechanism,
+        username=user,
+        password=password,
+    )
 
 
 def create_topic(cluster: Cluster, name: str) -> None:
     status, body = cluster.nodes[0].http("POST", "/v1/topics", {"name": name, "partitions": 1})
     assert status in (200, 201), body
-
-
-def consume_confluent(config: dict[str, Any], topic: str, count: int) -> list[bytes]:
-    consumer = Consumer({**config, "group.id": f"g-{topic}", "auto.offset.reset": "earliest"})
-    got: list[bytes] = []
-    try:
-        consumer.subscribe([topic])
-        deadline = time.monotonic() + DEADLINE_S
-        while len(got) < count and time.monotonic() < deadline:
-            message = consumer.poll(1.0)
-            if message is not None:
-                assert message.error() is None, message.error()
-                got.append(message.value())
-    finally:
-        consumer.close()
-    return got
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
@@ -116,13 +96,13 @@ def test_confluent_kafka_authenticates_produces_and_consumes(
     for i in range(5):
         producer.produce(topic, value=f"v{i}".encode())
     assert producer.flush(DEADLINE_S) == 0
-    assert consume_confluent(config, topic, 5) == [f"v{i}".encode() for i in range(5)]
+    assert consume_subscribed(config, topic, 5) == [f"v{i}".encode() for i in range(5)]
 
 
 def test_kafka_python_authenticates_with_scram_sha_256(cluster: Cluster) -> None:
     create_topic(cluster, "kafka-python")
     common: dict[str, Any] = {
-        "bootstrap_servers": bootstrap(),
+        "bootstrap_servers": cluster.kafka_bootstrap(),
         "security_protocol": "SASL_SSL",
         "ssl_cafile": cafile(cluster),
         "sasl_mechanism": "SCRAM-SHA-256",
@@ -148,7 +128,7 @@ def test_aiokafka_authenticates_with_plain(cluster: Cluster) -> None:
 
     async def run() -> bytes:
         common: dict[str, Any] = {
-            "bootstrap_servers": bootstrap(),
+            "bootstrap_servers": cluster.kafka_bootstrap(),
             "security_protocol": "SASL_SSL",
             "ssl_context": create_ssl_context(cafile=cafile(cluster)),
             "sasl_mechanism": "PLAIN",
@@ -239,7 +219,7 @@ def test_http_and_kafka_sasl_read_each_others_records(cluster: Cluster) -> None:
     producer = Producer({**config, "acks": "all"})
     producer.produce("both", value=b"from-kafka")
     assert producer.flush(DEADLINE_S) == 0
-    assert consume_confluent(config, "both", 2) == [b"from-http", b"from-kafka"]
+    assert consume_subscribed(config, "both", 2) == [b"from-http", b"from-kafka"]
     status, body = node.http("GET", "/v1/topics/both/partitions/0/records?offset=0")
     assert status == 200, body
     assert [r["value"] for r in body["records"]] == ["from-http", "from-kafka"]
@@ -254,62 +234,21 @@ def test_an_unauthenticated_connection_gets_http_401_not_records(cluster: Cluste
 # -- raw requests: Kafka's refusals ---------------------------------------------------------------
 
 
-def _frame(api_key: int, version: int, values: dict[str, Any]) -> bytes:
-    request_cls = load_request_schema(api_key, version)
-    body = request_cls(**values)
-    header_cls = request_cls.__header_schema__
-    header = header_cls(
-        request_api_key=api_key, request_api_version=version, correlation_id=9, client_id="raw"
-    )
-    buffer = io.BytesIO()
-    entity_writer(header_cls)(buffer, header)
-    entity_writer(request_cls)(buffer, body)
-    data = buffer.getvalue()
-    return struct.pack(">i", len(data)) + data
-
-
 def _tls(cluster: Cluster) -> ssl.SSLSocket:
     context = ssl.create_default_context(cafile=cafile(cluster))
-    raw = socket.create_connection(("127.0.0.1", _KAFKA_PORT[0]), timeout=DEADLINE_S)
+    raw = socket.create_connection(("127.0.0.1", cluster.nodes[0].kafka_port), timeout=DEADLINE_S)
     return context.wrap_socket(raw, server_hostname="127.0.0.1")
-
-
-def _recv(s: ssl.SSLSocket, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        try:
-            part = s.recv(size - len(data))
-        except (ConnectionResetError, ssl.SSLEOFError):
-            return None
-        if not part:
-            return None
-        data += part
-    return data
-
-
-def _ask(s: ssl.SSLSocket, api_key: int, version: int, values: dict[str, Any]) -> Any:
-    """One request; its decoded answer, or None when the node closed the connection."""
-    s.sendall(_frame(api_key, version, values))
-    prefix = _recv(s, 4)
-    if prefix is None:
-        return None
-    answer = _recv(s, struct.unpack(">i", prefix)[0])
-    assert answer is not None
-    response_cls = load_response_schema(api_key, version)
-    header_bytes = 4 if response_cls.__header_schema__.__version__ == 0 else 5
-    value, _ = entity_reader(response_cls)(answer, header_bytes)
-    return value
 
 
 def test_a_wrong_plain_password_is_answered_then_the_connection_closes(cluster: Cluster) -> None:
     with _tls(cluster) as s:
-        handshake = _ask(s, 17, 1, {"mechanism": "PLAIN"})
+        handshake = ask(s, 17, 1, {"mechanism": "PLAIN"})
         assert handshake.error_code == ErrorCode.none
         assert list(handshake.mechanisms) == ["PLAIN", "SCRAM-SHA-256"]
-        refused = _ask(s, 36, 2, {"auth_bytes": b"\0admin\0wrong"})
+        refused = ask(s, 36, 2, {"auth_bytes": b"\0admin\0wrong"})
         assert refused.error_code == ErrorCode.sasl_authentication_failed
         assert refused.error_message == "Authentication failed: Invalid username or password"
-        assert _recv(s, 1) is None, "the connection closes after the refusal"
+        assert recv_or_none(s, 1) is None, "the connection closes after the refusal"
     status, text = cluster.nodes[0].http("GET", "/metrics")
     assert status == 200
     assert 'kraft_kafka_authentications_total{mechanism="PLAIN",result="failure"}' in str(text)
@@ -317,27 +256,27 @@ def test_a_wrong_plain_password_is_answered_then_the_connection_closes(cluster: 
 
 def test_an_unknown_mechanism_is_refused_with_the_enabled_ones(cluster: Cluster) -> None:
     with _tls(cluster) as s:
-        refused = _ask(s, 17, 1, {"mechanism": "GSSAPI"})
+        refused = ask(s, 17, 1, {"mechanism": "GSSAPI"})
         assert refused.error_code == ErrorCode.unsupported_sasl_mechanism
         assert list(refused.mechanisms) == ["PLAIN", "SCRAM-SHA-256"]
-        assert _recv(s, 1) is None
+        assert recv_or_none(s, 1) is None
 
 
 def test_a_metadata_request_before_authentication_closes_the_connection(cluster: Cluster) -> None:
     with _tls(cluster) as s:
-        versions = _ask(s, 18, 3, {"client_software_name": "raw", "client_software_version": "1"})
+        versions = ask(s, 18, 3, {"client_software_name": "raw", "client_software_version": "1"})
         served = {k.api_key: (k.min_version, k.max_version) for k in versions.api_keys}
         assert served[17] == (0, 1) and served[36] == (0, 2)
-        assert _ask(s, 3, 12, METADATA_ALL) is None
+        assert ask(s, 3, 12, METADATA_ALL) is None
     # After authentication, the same request is answered, and a second handshake is
     # ILLEGAL_SASL_STATE (the connection stays open).
     with _tls(cluster) as s:
-        assert _ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
-        done = _ask(s, 36, 1, {"auth_bytes": b"\0admin\0" + USERS["admin"].encode()})
+        assert ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        done = ask(s, 36, 1, {"auth_bytes": b"\0admin\0" + USERS["admin"].encode()})
         assert done.error_code == ErrorCode.none and done.session_lifetime.total_seconds() == 0
-        metadata = _ask(s, 3, 12, METADATA_ALL)
+        metadata = ask(s, 3, 12, METADATA_ALL)
         assert metadata is not None and metadata.brokers
-        again = _ask(s, 17, 1, {"mechanism": "PLAIN"})
+        again = ask(s, 17, 1, {"mechanism": "PLAIN"})
         assert again.error_code == ErrorCode.illegal_sasl_state
 
 
@@ -347,27 +286,29 @@ def test_sasl_handshake_v0_takes_bare_tokens_and_a_refused_one_closes_unanswered
     # Kafka before 1.0's framing: after SaslHandshake v0 the tokens are bare size-prefixed
     # frames; PLAIN's answer is an empty token, then requests are served.
     with _tls(cluster) as s:
-        assert _ask(s, 17, 0, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        assert ask(s, 17, 0, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
         token = b"\0admin\0" + USERS["admin"].encode()
         s.sendall(struct.pack(">i", len(token)) + token)
-        assert _recv(s, 4) == struct.pack(">i", 0)
-        metadata = _ask(s, 3, 12, METADATA_ALL)
+        assert recv_or_none(s, 4) == struct.pack(">i", 0)
+        metadata = ask(s, 3, 12, METADATA_ALL)
         assert metadata is not None and metadata.brokers
     # A wrong password: v0 has no error field, so no answer; the connection closes.
     with _tls(cluster) as s:
-        assert _ask(s, 17, 0, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        assert ask(s, 17, 0, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
         token = b"\0admin\0wrong"
         s.sendall(struct.pack(">i", len(token)) + token)
-        assert _recv(s, 1) is None
+        assert recv_or_none(s, 1) is None
     # A request other than SaslAuthenticate after a v1 handshake closes the connection.
     with _tls(cluster) as s:
-        assert _ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
-        assert _ask(s, 3, 12, METADATA_ALL) is None
+        assert ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        assert ask(s, 3, 12, METADATA_ALL) is None
 
 
 def test_a_plaintext_client_on_the_tls_port_is_closed_not_answered(cluster: Cluster) -> None:
-    frame = _frame(18, 3, {"client_software_name": "raw", "client_software_version": "1"})
-    with socket.create_connection(("127.0.0.1", _KAFKA_PORT[0]), timeout=DEADLINE_S) as s:
+    frame = request_frame(18, 3, {"client_software_name": "raw", "client_software_version": "1"})
+    with socket.create_connection(
+        ("127.0.0.1", cluster.nodes[0].kafka_port), timeout=DEADLINE_S
+    ) as s:
         s.sendall(frame)
         received = b""
         try:

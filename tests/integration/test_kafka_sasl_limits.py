@@ -20,19 +20,27 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
-from kio.index import load_request_schema, load_response_schema
+from confluent_kafka import Producer
+from kio.index import load_request_schema
 from kio.schema.errors import ErrorCode
 from kio.schema.metadata.v12.request import MetadataRequestTopic
 from kio.schema.types import TopicName
-from kio.serial import entity_reader, entity_writer
+from kio.serial import entity_writer
 
-from scripts.node_process import Cluster, NodeProcess, free_port_run, wait_until
+from scripts.node_process import Cluster, NodeProcess, wait_until
 from server.kafka.limits import (
     CONNECTION_CLOSE_TIMEOUT_S,
     SASL_AUTHENTICATION_TIMEOUT_S,
     SASL_UNAUTHENTICATED_FRAME_BYTES_MAX,
     TLS_HANDSHAKE_TIMEOUT_S,
+)
+from tests.integration.kafka_helpers import (
+    ask,
+    confluent_config,
+    consume_subscribed,
+    read_answer,
+    recv_or_none,
+    request_frame,
 )
 
 pytestmark = pytest.mark.timeout(300)
@@ -48,7 +56,7 @@ BUDGET_BYTES = 64 * 1024
 READ_TIMEOUT_MS = 1000
 
 
-def _kafka_node(directory: Any, protocol: str, **properties: str) -> tuple[Cluster, int]:
+def _kafka_node(directory: Any, protocol: str, **properties: str) -> Cluster:
     handle = Cluster.create(
         directory,
         1,
@@ -56,24 +64,23 @@ def _kafka_node(directory: Any, protocol: str, **properties: str) -> tuple[Clust
         users=USERS if "SASL" in protocol else None,
         **{"listener.security.protocol.map": f"HTTP:{protocol},KAFKA:{protocol}", **properties},
     )
-    port = free_port_run(1)
-    handle.nodes[0].give_kafka_listener(port)
-    return handle, port
+    handle.give_kafka_listeners()
+    return handle
 
 
 @pytest.fixture(scope="module")
-def tls_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess, int]]:
-    handle, port = _kafka_node(tmp_path_factory.mktemp("kafka-ssl"), "SSL")
+def tls_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    handle = _kafka_node(tmp_path_factory.mktemp("kafka-ssl"), "SSL")
     try:
         handle.start()
-        yield handle.nodes[0], port
+        yield handle.nodes[0]
     finally:
         handle.stop()
 
 
 @pytest.fixture(scope="module")
-def sasl_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess, int]]:
-    handle, port = _kafka_node(
+def sasl_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    handle = _kafka_node(
         tmp_path_factory.mktemp("kafka-sasl-plaintext"),
         "SASL_PLAINTEXT",
         **{
@@ -86,57 +93,12 @@ def sasl_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodePr
     )
     try:
         handle.start()
-        yield handle.nodes[0], port
+        yield handle.nodes[0]
     finally:
         handle.stop()
 
 
 # -- raw requests ---------------------------------------------------------------------------------
-
-
-def _frame(api_key: int, version: int, values: dict[str, Any]) -> bytes:
-    request_cls = load_request_schema(api_key, version)
-    header_cls = request_cls.__header_schema__
-    header = header_cls(
-        request_api_key=api_key, request_api_version=version, correlation_id=9, client_id="raw"
-    )
-    buffer = io.BytesIO()
-    entity_writer(header_cls)(buffer, header)
-    entity_writer(request_cls)(buffer, request_cls(**values))
-    data = buffer.getvalue()
-    return struct.pack(">i", len(data)) + data
-
-
-def _recv(s: socket.socket, size: int) -> bytes | None:
-    """``size`` bytes, or None once the node closed the connection."""
-    data = b""
-    while len(data) < size:
-        try:
-            part = s.recv(size - len(data))
-        except (ConnectionResetError, ssl.SSLEOFError):
-            return None
-        if not part:
-            return None
-        data += part
-    return data
-
-
-def _answer(s: socket.socket, api_key: int, version: int) -> Any:
-    prefix = _recv(s, 4)
-    if prefix is None:
-        return None
-    answer = _recv(s, struct.unpack(">i", prefix)[0])
-    assert answer is not None
-    response_cls = load_response_schema(api_key, version)
-    header_bytes = 4 if response_cls.__header_schema__.__version__ == 0 else 5
-    value, _ = entity_reader(response_cls)(answer, header_bytes)
-    return value
-
-
-def _ask(s: socket.socket, api_key: int, version: int, values: dict[str, Any]) -> Any:
-    """One request; its decoded answer, or None when the node closed the connection."""
-    s.sendall(_frame(api_key, version, values))
-    return _answer(s, api_key, version)
 
 
 def _plain(port: int) -> socket.socket:
@@ -150,8 +112,8 @@ def _tls(node: NodeProcess, port: int) -> ssl.SSLSocket:
 
 def _authenticated(port: int) -> socket.socket:
     s = _plain(port)
-    assert _ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
-    done = _ask(s, 36, 2, {"auth_bytes": b"\0admin\0" + USERS["admin"].encode()})
+    assert ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+    done = ask(s, 36, 2, {"auth_bytes": b"\0admin\0" + USERS["admin"].encode()})
     assert done.error_code == ErrorCode.none
     return s
 
@@ -185,41 +147,26 @@ def _produce_and_consume(config: dict[str, Any], node: NodeProcess, topic: str) 
     for i in range(3):
         producer.produce(topic, value=f"v{i}".encode())
     assert producer.flush(DEADLINE_S) == 0
-    consumer = Consumer({**config, "group.id": f"g-{topic}", "auto.offset.reset": "earliest"})
-    got: list[bytes] = []
-    try:
-        consumer.subscribe([topic])
-        deadline = time.monotonic() + DEADLINE_S
-        while len(got) < 3 and time.monotonic() < deadline:
-            message = consumer.poll(1.0)
-            if message is not None:
-                assert message.error() is None, message.error()
-                got.append(message.value())
-    finally:
-        consumer.close()
-    assert got == [b"v0", b"v1", b"v2"]
+    assert consume_subscribed(config, topic, 3) == [b"v0", b"v1", b"v2"]
 
 
 # -- KAFKA:SSL ------------------------------------------------------------------------------------
 
 
-def test_kafka_ssl_without_sasl_serves_confluent_kafka(tls_node: tuple[NodeProcess, int]) -> None:
-    node, port = tls_node
-    config = {
-        "bootstrap.servers": f"127.0.0.1:{port}",
-        "security.protocol": "SSL",
-        "ssl.ca.location": str(node.cafile),
-    }
+def test_kafka_ssl_without_sasl_serves_confluent_kafka(tls_node: NodeProcess) -> None:
+    node = tls_node
+    config = confluent_config(node.kafka_address, "SSL", cafile=node.cafile)
     _produce_and_consume(config, node, "over-ssl")
 
 
 def test_a_silent_client_is_closed_at_the_tls_handshake_deadline(
-    tls_node: tuple[NodeProcess, int],
+    tls_node: NodeProcess,
 ) -> None:
-    node, port = tls_node
+    node = tls_node
+    port = node.kafka_port
     with _plain(port) as s:
         started = time.monotonic()
-        assert _recv(s, 1) is None  # the node closes it; nothing was said
+        assert recv_or_none(s, 1) is None  # the node closes it; nothing was said
         assert time.monotonic() - started >= TLS_HANDSHAKE_TIMEOUT_S - 0.5
     wait_until(
         "the node logs why",
@@ -231,12 +178,13 @@ def test_a_silent_client_is_closed_at_the_tls_handshake_deadline(
 
 
 def test_a_produce_with_a_null_topic_data_closes_the_connection_as_bad_input(
-    tls_node: tuple[NodeProcess, int],
+    tls_node: NodeProcess,
 ) -> None:
     # A Produce v9 whose body is all zeros: topic_data's compact length 0 means null, which
     # the schema does not allow. Kafka's reader refuses it and closes; so does the node,
     # without a handler failing on it.
-    node, port = tls_node
+    node = tls_node
+    port = node.kafka_port
     header = io.BytesIO()
     header_cls = load_request_schema(0, 9).__header_schema__
     entity_writer(header_cls)(
@@ -247,7 +195,7 @@ def test_a_produce_with_a_null_topic_data_closes_the_connection_as_bad_input(
     garbage = _metric(node, "kraft_kafka_connections_closed_total", reason="garbage")
     with _tls(node, port) as s:
         s.sendall(struct.pack(">i", len(data)) + data)
-        assert _recv(s, 1) is None
+        assert recv_or_none(s, 1) is None
     # Counted as garbage (a frame that does not parse), not a handler's failure. (The log line
     # saying why may be dropped by the log's repeat limit after the other tests' closes.)
     wait_until(
@@ -260,16 +208,17 @@ def test_a_produce_with_a_null_topic_data_closes_the_connection_as_bad_input(
     assert "Traceback" not in text and "TypeError" not in text, text[-3000:]
     # The node goes on serving.
     with _tls(node, port) as s:
-        versions = _ask(s, 18, 3, {"client_software_name": "raw", "client_software_version": "1"})
+        versions = ask(s, 18, 3, {"client_software_name": "raw", "client_software_version": "1"})
         assert versions is not None and versions.error_code == ErrorCode.none
 
 
 def test_closed_tls_connections_give_their_descriptors_back_though_the_peer_never_answers(
-    tls_node: tuple[NodeProcess, int],
+    tls_node: NodeProcess,
 ) -> None:
     # Each client finishes the handshake, sends a frame too short for a header (the node
     # closes the connection) and never reads again: the node's close_notify is not answered.
-    node, port = tls_node
+    node = tls_node
+    port = node.kafka_port
     before = _fds(node)
     held: list[socket.socket] = []
     try:
@@ -299,41 +248,42 @@ def test_closed_tls_connections_give_their_descriptors_back_though_the_peer_neve
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
 def test_kafka_sasl_plaintext_serves_confluent_kafka(
-    sasl_node: tuple[NodeProcess, int], mechanism: str
+    sasl_node: NodeProcess, mechanism: str
 ) -> None:
-    node, port = sasl_node
-    config = {
-        "bootstrap.servers": f"127.0.0.1:{port}",
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": mechanism,
-        "sasl.username": "admin",
-        "sasl.password": USERS["admin"],
-    }
+    node = sasl_node
+    config = confluent_config(
+        node.kafka_address,
+        "SASL_PLAINTEXT",
+        mechanism=mechanism,
+        username="admin",
+        password=USERS["admin"],
+    )
     _produce_and_consume(config, node, f"sasl-plaintext-{mechanism.lower()}")
 
 
 def test_a_refused_password_is_answered_after_the_failed_authentication_delay(
-    sasl_node: tuple[NodeProcess, int],
+    sasl_node: NodeProcess,
 ) -> None:
-    _, port = sasl_node
+    port = sasl_node.kafka_port
     with _plain(port) as s:
-        assert _ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        assert ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
         started = time.monotonic()
-        refused = _ask(s, 36, 2, {"auth_bytes": b"\0admin\0wrong"})
+        refused = ask(s, 36, 2, {"auth_bytes": b"\0admin\0wrong"})
         assert time.monotonic() - started >= DELAY_MS / 1000 - 0.1
         assert refused.error_code == ErrorCode.sasl_authentication_failed
-        assert _recv(s, 1) is None
+        assert recv_or_none(s, 1) is None
 
 
 def test_a_frame_above_the_unauthenticated_limit_closes_the_connection_unanswered(
-    sasl_node: tuple[NodeProcess, int],
+    sasl_node: NodeProcess,
 ) -> None:
-    node, port = sasl_node
+    node = sasl_node
+    port = node.kafka_port
     too_large = _metric(node, "kraft_kafka_connections_closed_total", reason="too_large")
     with _plain(port) as s:
-        assert _ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        assert ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
         token = b"\0admin\0" + b"x" * SASL_UNAUTHENTICATED_FRAME_BYTES_MAX
-        assert _ask(s, 36, 2, {"auth_bytes": token}) is None
+        assert ask(s, 36, 2, {"auth_bytes": token}) is None
     assert _metric(node, "kraft_kafka_connections_closed_total", reason="too_large") == (
         too_large + 1
     )
@@ -341,8 +291,8 @@ def test_a_frame_above_the_unauthenticated_limit_closes_the_connection_unanswere
     # socket.request.max.bytes: a Metadata request naming topics of that size is answered.
     with _authenticated(port) as s:
         names = [f"missing-{i:05d}-" + "n" * 40 for i in range(400)]
-        assert len(_frame(3, 12, _metadata(names))) > SASL_UNAUTHENTICATED_FRAME_BYTES_MAX
-        answer = _ask(s, 3, 12, _metadata(names))
+        assert len(request_frame(3, 12, _metadata(names))) > SASL_UNAUTHENTICATED_FRAME_BYTES_MAX
+        answer = ask(s, 3, 12, _metadata(names))
         assert answer is not None and len(answer.topics) == len(names)
 
 
@@ -356,27 +306,27 @@ def _metadata(names: list[str]) -> dict[str, Any]:
 
 
 def test_strangers_frames_do_not_take_the_authenticated_clients_budget(
-    sasl_node: tuple[NodeProcess, int],
+    sasl_node: NodeProcess,
 ) -> None:
     # Six strangers each send a refused SaslAuthenticate of 12 KiB: it is held while its
     # refusal waits DELAY_MS. Together more than BUDGET_BYTES; an authenticated client's
     # request of 23 KiB, which waits at most READ_TIMEOUT_MS for room, is still answered.
-    _, port = sasl_node
+    port = sasl_node.kafka_port
     with _authenticated(port) as client:
         strangers = [_plain(port) for _ in range(6)]
         try:
             for s in strangers:
-                assert _ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+                assert ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
             token = b"\0admin\0" + b"x" * (12 * 1024)
             for s in strangers:
-                s.sendall(_frame(36, 2, {"auth_bytes": token}))
+                s.sendall(request_frame(36, 2, {"auth_bytes": token}))
             assert 6 * len(token) > BUDGET_BYTES
             time.sleep(0.5)  # the node reads them (the check below holds either way)
             names = [f"missing-{i:05d}-" + "n" * 40 for i in range(400)]
-            answer = _ask(client, 3, 12, _metadata(names))
+            answer = ask(client, 3, 12, _metadata(names))
             assert answer is not None and len(answer.topics) == len(names)
             for s in strangers:
-                refused = _answer(s, 36, 2)
+                refused = read_answer(s, 36, 2)
                 assert refused.error_code == ErrorCode.sasl_authentication_failed
         finally:
             for s in strangers:
@@ -384,20 +334,21 @@ def test_strangers_frames_do_not_take_the_authenticated_clients_budget(
 
 
 def test_an_unauthenticated_connection_closes_at_the_deadline_whatever_it_sends(
-    sasl_node: tuple[NodeProcess, int],
+    sasl_node: NodeProcess,
 ) -> None:
     # ApiVersions of a version newer than served is answered (KIP-511) without a state
     # change, and each would reset connections.max.idle.ms: the deadline holds regardless.
-    node, port = sasl_node
+    node = sasl_node
+    port = node.kafka_port
     timeouts = _metric(node, "kraft_kafka_connections_closed_total", reason="timeout")
-    versions = _frame(18, 3, {"client_software_name": "raw", "client_software_version": "1"})
+    versions = request_frame(18, 3, {"client_software_name": "raw", "client_software_version": "1"})
     too_new = versions[:6] + struct.pack(">h", 99) + versions[8:]  # api_version after size, key
     with _plain(port) as s:
         started = time.monotonic()
         closed_after: float | None = None
         while time.monotonic() - started < SASL_AUTHENTICATION_TIMEOUT_S + DEADLINE_S:
             s.sendall(too_new)
-            if _answer(s, 18, 0) is None:
+            if read_answer(s, 18, 0) is None:
                 closed_after = time.monotonic() - started
                 break
             time.sleep(1.0)
@@ -408,16 +359,17 @@ def test_an_unauthenticated_connection_closes_at_the_deadline_whatever_it_sends(
 
 
 def test_sasl_requests_out_of_turn_are_failed_authentications(
-    sasl_node: tuple[NodeProcess, int],
+    sasl_node: NodeProcess,
 ) -> None:
-    node, port = sasl_node
+    node = sasl_node
+    port = node.kafka_port
     failures = _metric(
         node, "kraft_kafka_authentications_total", mechanism="none", result="failure"
     )
     # SaslAuthenticate before SaslHandshake.
     with _plain(port) as s:
         started = time.monotonic()
-        assert _ask(s, 36, 2, {"auth_bytes": b"\0admin\0admin-secret"}) is None
+        assert ask(s, 36, 2, {"auth_bytes": b"\0admin\0admin-secret"}) is None
         assert time.monotonic() - started >= DELAY_MS / 1000 - 0.1
     assert (
         _metric(node, "kraft_kafka_authentications_total", mechanism="none", result="failure")
@@ -428,9 +380,9 @@ def test_sasl_requests_out_of_turn_are_failed_authentications(
         node, "kraft_kafka_authentications_total", mechanism="PLAIN", result="failure"
     )
     with _plain(port) as s:
-        assert _ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        assert ask(s, 17, 1, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
         started = time.monotonic()
-        assert _ask(s, 17, 1, {"mechanism": "PLAIN"}) is None
+        assert ask(s, 17, 1, {"mechanism": "PLAIN"}) is None
         assert time.monotonic() - started >= DELAY_MS / 1000 - 0.1
     assert (
         _metric(node, "kraft_kafka_authentications_total", mechanism="PLAIN", result="failure")
@@ -439,13 +391,13 @@ def test_sasl_requests_out_of_turn_are_failed_authentications(
 
 
 def test_a_plain_token_shorter_than_a_request_header_is_read_after_handshake_v0(
-    sasl_node: tuple[NodeProcess, int],
+    sasl_node: NodeProcess,
 ) -> None:
     # User "ab", password "cd": the bare token \0ab\0cd is 6 bytes, under a header's 8.
-    _, port = sasl_node
+    port = sasl_node.kafka_port
     with _plain(port) as s:
-        assert _ask(s, 17, 0, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
+        assert ask(s, 17, 0, {"mechanism": "PLAIN"}).error_code == ErrorCode.none
         s.sendall(struct.pack(">i", 6) + b"\0ab\0cd")
-        assert _recv(s, 4) == struct.pack(">i", 0)  # PLAIN's empty answer: authenticated
-        versions = _ask(s, 18, 3, {"client_software_name": "raw", "client_software_version": "1"})
+        assert recv_or_none(s, 4) == struct.pack(">i", 0)  # PLAIN's empty answer: authenticated
+        versions = ask(s, 18, 3, {"client_software_name": "raw", "client_software_version": "1"})
         assert versions is not None and versions.error_code == ErrorCode.none

@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka import Producer
 from kio.index import load_request_schema
 
-from scripts.node_process import Cluster, NodeProcess, free_port_run, http, wait_until
+from scripts.node_process import Cluster, NodeProcess, http, wait_until
 from server.kafka.entities import build
 from server.kafka.limits import FRAME_TRANSFER_MIN_BYTES_PER_S
 from tests.integration.test_cluster import create_topic
@@ -49,17 +49,15 @@ assert READ_TIMEOUT_MS / 1000 + VALUES * VALUE_BYTES / FRAME_TRANSFER_MIN_BYTES_
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess, int]]:
-    """One combined node with a KAFKA listener and a 1 s http.request.read.timeout.ms; the
-    node and its KAFKA port."""
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    """One combined node with a KAFKA listener and a 1 s http.request.read.timeout.ms."""
     properties: dict[str, Any] = {"http.request.read.timeout.ms": str(READ_TIMEOUT_MS)}
     handle = Cluster.create(tmp_path_factory.mktemp("slow-reader"), 1, **properties)
     [only] = handle.nodes
-    kafka_port = free_port_run(1)
-    only.give_kafka_listener(kafka_port)
+    handle.give_kafka_listeners()
     try:
         handle.start()
-        yield only, kafka_port
+        yield only
     finally:
         handle.stop()
 
@@ -109,9 +107,9 @@ def _fetch_everything() -> bytes:
 
 
 def test_a_client_that_stops_reading_an_answer_is_closed_and_its_answer_dropped(
-    node: tuple[NodeProcess, int],
+    node: NodeProcess,
 ) -> None:
-    process, port = node
+    process, port = node, node.kafka_port
     create_topic(process, TOPIC, partitions=1, replication_factor=1)
     producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "acks": "all"})
     for i in range(VALUES):

@@ -9,85 +9,34 @@ One node with a KAFKA listener serves the module; each test uses topics of its o
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from client.producer import Producer
-from scripts.node_process import NodeProcess, free_port_run, http, run_tool
-from storage.batch import iter_batches
+from scripts.node_process import NodeProcess, free_port_run, run_tool
 from storage.compression import CODEC_IDS
+from tests.integration.kafka_helpers import (
+    consume_assigned,
+    records_over_http,
+    stored_codecs,
+)
 from tests.integration.test_cluster import create_topic
 
 DEADLINE_S = 60.0
 CODECS = ["gzip", "snappy", "lz4", "zstd"]
-_KAFKA_PORT: list[int] = []
-
-Record = tuple[int, bytes | None, bytes | None]
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     handle = NodeProcess(tmp_path_factory.mktemp("producer-compression"))
     handle.format()  # writes the properties file the listener line is added to
-    port = free_port_run(1)
-    handle.give_kafka_listener(port)
-    _KAFKA_PORT[:] = [port]
+    handle.give_kafka_listener(free_port_run(1))
     try:
         handle.start()
         yield handle
     finally:
         handle.stop()
-
-
-def stored_codecs(node: NodeProcess, topic: str) -> list[int]:
-    """The codec of every batch in the partition's segment files, oldest first."""
-    codecs = []
-    for path in sorted((node.log_dir / f"{topic}-0").glob("*.log")):
-        codecs += [header.compression for _pos, header in iter_batches(path.read_bytes())]
-    return codecs
-
-
-def consume_http(node: NodeProcess, topic: str) -> list[Record]:
-    status, body = http(
-        "GET", f"{node.url}/v1/topics/{topic}/partitions/0/records?offset=0&max_records=10000"
-    )
-    assert status == 200, body
-    return [
-        (
-            r["offset"],
-            None if r["key"] is None else r["key"].encode(),
-            None if r["value"] is None else r["value"].encode(),
-        )
-        for r in body["records"]
-    ]
-
-
-def consume_confluent(topic: str, count: int) -> list[Record]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": f"127.0.0.1:{_KAFKA_PORT[0]}",
-            "group.id": f"g-{topic}",
-            "enable.auto.commit": False,
-        }
-    )
-    got: list[Record] = []
-    try:
-        consumer.assign([TopicPartition(topic, 0, 0)])
-        deadline = time.monotonic() + DEADLINE_S
-        while len(got) < count and time.monotonic() < deadline:
-            msg = consumer.poll(1.0)
-            if msg is None:
-                continue
-            assert msg.error() is None, msg.error()
-            offset = msg.offset()
-            assert offset is not None
-            got.append((offset, msg.key(), msg.value()))
-    finally:
-        consumer.close()
-    return got
 
 
 def keyed(count: int) -> list[tuple[bytes | None, bytes]]:
@@ -117,8 +66,8 @@ def test_our_producers_batches_are_stored_in_its_codec_and_read_back_by_every_cl
     assert len(codecs) > 1, "several batches (batch.size 8192)"
     assert set(codecs) == {CODEC_IDS[codec]}
     expected = [(o, k, v) for o, (k, v) in zip(offsets, sent, strict=True)]
-    assert consume_http(node, topic) == expected
-    assert consume_confluent(topic, 400) == expected
+    assert records_over_http(node, topic) == expected
+    assert consume_assigned(node.kafka_address, topic, 400) == expected
 
 
 @pytest.mark.parametrize(
@@ -147,4 +96,6 @@ def test_the_console_producer_compresses_as_its_flags_say(
     )
     assert out.returncode == 0, out.stderr
     assert set(stored_codecs(node, topic)) == {CODEC_IDS[codec]}
-    assert consume_http(node, topic) == [(i, None, line.encode()) for i, line in enumerate(lines)]
+    assert records_over_http(node, topic) == [
+        (i, None, line.encode()) for i, line in enumerate(lines)
+    ]

@@ -14,15 +14,14 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
 from scripts import cluster_nodes as cn
 from scripts.node_process import http, run_tool, wait_until
+from tests.integration.kafka_helpers import confluent_config, consume_subscribed
 from tests.integration.test_launcher import ROOT, Cluster, free_port_run, is_our_pid
 
 pytestmark = pytest.mark.timeout(300)
@@ -105,29 +104,15 @@ def test_the_lab_runs_on_a_secure_cluster_with_an_admin_and_a_user_limited_by_ac
     props = dict(line.split("=", 1) for line in scram.read_text().splitlines() if "=" in line[:30])
     assert props["sasl.mechanism"] == "SCRAM-SHA-256"
     password = props["sasl.jaas.config"].split('password="')[1].split('"')[0]
-    consumer = Consumer(
-        {
-            "bootstrap.servers": f"127.0.0.1:{cluster.kafka_base_port}",
-            "security.protocol": "SASL_SSL",
-            "ssl.ca.location": str(cafile),
-            "sasl.mechanism": "SCRAM-SHA-256",
-            "sasl.username": "admin",
-            "sasl.password": password,
-            "group.id": "lab-kafka",
-            "auto.offset.reset": "earliest",
-        }
+    config = confluent_config(
+        f"127.0.0.1:{cluster.kafka_base_port}",
+        "SASL_SSL",
+        cafile=cafile,
+        mechanism="SCRAM-SHA-256",
+        username="admin",
+        password=password,
     )
-    try:
-        consumer.subscribe(["news"])
-        got: list[bytes] = []
-        deadline = time.monotonic() + 60
-        while len(got) < 3 and time.monotonic() < deadline:
-            message = consumer.poll(1.0)
-            if message is not None:
-                assert message.error() is None, message.error()
-                got.append(message.value())
-    finally:
-        consumer.close()
+    got = consume_subscribed(config, "news", 3, group="lab-kafka")
     assert got == [line.encode() for line in lab_lines.splitlines()]
 
     # curl as the launcher printed it.
