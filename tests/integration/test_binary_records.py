@@ -238,9 +238,14 @@ def test_refused_bodies_store_nothing(cluster: Cluster) -> None:
     assert produce(leader, "bin-refused", good).status == 200
     torn = bytearray(good)
     torn[-1] ^= 0xFF
+    # Records marked gzip that are not a gzip stream, and a codec id Kafka has not (5): the
+    # codec bits changed, the CRC fixed up.
     gzip = bytearray(batch([b"z"]))
-    gzip[22] |= 1  # the codec bits (the CRC no longer matches, so fix it up)
+    gzip[22] |= 1
     gzip[17:21] = crc32c(bytes(gzip[ATTRIBUTES_OFFSET:])).to_bytes(4, "big")
+    codec5 = bytearray(batch([b"5"]))
+    codec5[22] |= 5
+    codec5[17:21] = crc32c(bytes(codec5[ATTRIBUTES_OFFSET:])).to_bytes(4, "big")
     control = bytearray(batch([b"c"]))
     control[22] |= 0x20
     control[17:21] = crc32c(bytes(control[ATTRIBUTES_OFFSET:])).to_bytes(4, "big")
@@ -248,7 +253,8 @@ def test_refused_bodies_store_nothing(cluster: Cluster) -> None:
         (bytes(torn), 400, "CORRUPT_MESSAGE"),
         (good + good, 400, "CORRUPT_MESSAGE"),
         (b"", 400, "CORRUPT_MESSAGE"),
-        (bytes(gzip), 400, "UNSUPPORTED_COMPRESSION_TYPE"),
+        (bytes(gzip), 400, "CORRUPT_MESSAGE"),
+        (bytes(codec5), 400, "UNSUPPORTED_COMPRESSION_TYPE"),
         (bytes(control), 422, "INVALID_RECORD"),
         (batch([b"x" * 3000]), 413, "RECORD_TOO_LARGE"),
     ]
