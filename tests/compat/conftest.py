@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,16 +68,21 @@ class KafkaNodes:
 
 
 @pytest.fixture(scope="module")
-def kafka_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaNodes]:
+def kafka_nodes(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KafkaNodes]:
     """Three combined nodes as ``scripts/cluster start`` makes them (topics of three replicas,
     min.insync.replicas=2), node i with a KAFKA listener on K + 2(i-1); five offsets
-    partitions (Kafka's 50 take longer to create, the rule is the same). One per module."""
+    partitions (Kafka's 50 take longer to create, the rule is the same). One per module; a
+    module's ``KAFKA_NODES_PROPERTIES`` (a dict, optional) adds or overrides node properties."""
+    extra: dict[str, Any] = getattr(request.module, "KAFKA_NODES_PROPERTIES", {})
     cluster = Cluster.create(
         tmp_path_factory.mktemp("compat"),
         **{
             "min.insync.replicas": "2",
             "default.replication.factor": "3",
             "offsets.topic.num.partitions": "5",
+            **extra,
         },
     )
     cluster.give_kafka_listeners()
