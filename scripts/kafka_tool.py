@@ -63,7 +63,6 @@ TOOLS: dict[str, Tool] = {
     "kafka-get-offsets": Tool("org.apache.kafka.tools.GetOffsetShell"),
     "kafka-broker-api-versions": Tool("org.apache.kafka.tools.BrokerApiVersionsCommand"),
     "kafka-cluster": Tool("org.apache.kafka.tools.ClusterTool"),
-    "kafka-features": Tool("org.apache.kafka.tools.FeatureCommand"),
     "kafka-leader-election": Tool("org.apache.kafka.tools.LeaderElectionCommand"),
     "kafka-reassign-partitions": Tool("org.apache.kafka.tools.reassign.ReassignPartitionsCommand"),
     "kafka-log-dirs": Tool("org.apache.kafka.tools.LogDirsCommand"),
@@ -77,6 +76,7 @@ TOOLS: dict[str, Tool] = {
 # would only fail with "The node does not support ...".
 NOT_SERVED: dict[str, str] = {
     "kafka-delete-records": "DeleteRecords (21)",
+    "kafka-features": "ApiVersions' feature levels and UpdateFeatures (57): nothing is versioned",
     "kafka-transactions": "the transaction APIs (DescribeTransactions 65, ListTransactions 66)",
     "kafka-share-groups": "the share group APIs (76-79, 90-92)",
     "kafka-streams-groups": "the streams group APIs (88, 89)",

@@ -1,9 +1,9 @@
 """Kafka 4.4.0's admin tools, through ``scripts/kafka-tool``, against the KAFKA listeners of
 three of our nodes (issue 18): kafka-configs, kafka-get-offsets, kafka-reassign-partitions,
-kafka-leader-election, kafka-log-dirs, kafka-broker-api-versions, kafka-features and
-kafka-groups, each run as a Kafka user runs it. What a tool prints, and what it changes, is
-checked against our HTTP API (configs and their sources, offsets, replicas, throttles, log
-directories, groups) or against the node's own API table, never against numbers written here.
+kafka-leader-election, kafka-log-dirs, kafka-broker-api-versions and kafka-groups, each run as
+a Kafka user runs it. What a tool prints, and what it changes, is checked against our HTTP
+API (configs and their sources, offsets, replicas, throttles, log directories, groups) or
+against the node's own API table, never against numbers written here.
 
 Each run starts a JVM (seconds): the tools run once or twice each, about fifteen runs in all.
 Skipped, with the reason, only when Java or Kafka's jars (``scripts/setup``) are missing.
@@ -22,7 +22,7 @@ from typing import Any
 from scripts.node_process import NodeProcess, http, wait_until
 from server.kafka.apis import api_table
 from tests.compat.conftest import KafkaNodes, KafkaToolRunner
-from tests.integration.kafka_helpers import consume_subscribed, kafka_call
+from tests.integration.kafka_helpers import consume_subscribed
 
 # The controller's preferred-leader balancing would move a leader back on its own (every
 # leader.imbalance.check.interval.seconds): the leader election below must find the leader
@@ -30,7 +30,6 @@ from tests.integration.kafka_helpers import consume_subscribed, kafka_call
 KAFKA_NODES_PROPERTIES = {"auto.leader.rebalance.enable": "false"}
 
 DEADLINE_S = 60.0
-API_VERSIONS_KEY = 18
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> list[str]:
@@ -505,29 +504,6 @@ def test_broker_api_versions_lists_every_node_with_our_api_table(
         assert served == table
         # Every API the client knows and we leave out is said to be unsupported.
         assert {k for k, t in apis.items() if t == "UNSUPPORTED"} == set(apis) - set(table)
-
-
-# -- kafka-features ---------------------------------------------------------------------------
-
-
-def test_features_describe_prints_the_features_our_api_versions_carries(
-    kafka_tool: KafkaToolRunner, kafka_nodes: KafkaNodes
-) -> None:
-    """The Admin client's describeFeatures reads ApiVersions' feature fields (v3 and on); the
-    tool prints a line per supported feature. Our nodes' ApiVersions carries none today, so
-    the tool prints none, and exits 0: the check follows what the node answers."""
-    node = kafka_nodes.cluster.nodes[0]
-    answer = kafka_call(
-        node.kafka_port,
-        API_VERSIONS_KEY,
-        3,
-        {"client_software_name": "compat-test", "client_software_version": "1"},
-    )
-    supported = sorted(f.name for f in answer.supported_features)
-    lines = ok(
-        kafka_tool.run("kafka-features", "--bootstrap-server", node.kafka_address, "describe")
-    )
-    assert [line.split("\t")[0] for line in lines] == [f"Feature: {n}" for n in supported]
 
 
 # -- kafka-groups -----------------------------------------------------------------------------

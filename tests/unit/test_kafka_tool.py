@@ -29,7 +29,6 @@ def test_the_lab_s_tools_run_the_classes_kafka_s_scripts_run() -> None:
         "kafka-get-offsets": "org.apache.kafka.tools.GetOffsetShell",
         "kafka-broker-api-versions": "org.apache.kafka.tools.BrokerApiVersionsCommand",
         "kafka-cluster": "org.apache.kafka.tools.ClusterTool",
-        "kafka-features": "org.apache.kafka.tools.FeatureCommand",
         "kafka-leader-election": "org.apache.kafka.tools.LeaderElectionCommand",
         "kafka-reassign-partitions": "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
         "kafka-log-dirs": "org.apache.kafka.tools.LogDirsCommand",
