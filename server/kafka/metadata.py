@@ -22,6 +22,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from kraft.records import ACL_RESOURCE_OPERATIONS
 from kraft.state import BrokerState, MetadataState, PartitionState, TopicState
 from server.auto_topics import INTERNAL_TOPICS
 
@@ -42,27 +43,11 @@ ACL_OPERATION_CODES: dict[str, int] = {
     "IDEMPOTENT_WRITE": 12,
 }
 # The operations each resource type supports (Kafka's AclEntry.supportedOperations): the
-# bits its authorized operations can have.
-TOPIC_OPERATIONS = (
-    "READ",
-    "WRITE",
-    "CREATE",
-    "DELETE",
-    "ALTER",
-    "DESCRIBE",
-    "DESCRIBE_CONFIGS",
-    "ALTER_CONFIGS",
-)
-CLUSTER_OPERATIONS = (
-    "CREATE",
-    "CLUSTER_ACTION",
-    "DESCRIBE_CONFIGS",
-    "ALTER_CONFIGS",
-    "IDEMPOTENT_WRITE",
-    "ALTER",
-    "DESCRIBE",
-)
-GROUP_OPERATIONS = ("READ", "DELETE", "DESCRIBE")
+# bits its authorized operations can have. They are the ACL model's, plus CLUSTER_ACTION on the
+# cluster, which no ACL of ours grants (only super users, as brokers are in Kafka, have it).
+TOPIC_OPERATIONS = ACL_RESOURCE_OPERATIONS["TOPIC"]
+CLUSTER_OPERATIONS = ACL_RESOURCE_OPERATIONS["CLUSTER"] | {"CLUSTER_ACTION"}
+GROUP_OPERATIONS = ACL_RESOURCE_OPERATIONS["GROUP"]
 
 
 def host_port(address: str) -> tuple[str, int]:
