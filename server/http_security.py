@@ -47,7 +47,7 @@ from server.http_records import node_of
 from server.http_util import error_response, read_body, replay_body
 from server.internal_auth_http import INTERNAL_PEER
 from server.log_text import LOGGED_MESSAGE_CHARS_MAX, LOGGED_NAME_CHARS_MAX, printable
-from server.users import Credential, UserStore, parse_basic
+from server.users import UserStore, parse_basic
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +182,6 @@ class Security:
             self.users = UserStore(config.users_file, monotonic)  # UsersFileError: bad file
         self._authorizer: Authorizer | None = None
         self._authorizer_index = -1
-        self._reported_reload_error: str | None = None
-        # Verified against an unknown user, so a wrong name takes as long as a wrong password.
-        self._decoy: Credential | None = None
 
     def authorizer(self, request: web.Request) -> Authorizer:
         """The authorizer on the node's current metadata (rebuilt after each new entry)."""
@@ -204,12 +201,6 @@ class Security:
         if store is None:
             return ANONYMOUS
         store.maybe_reload()
-        if store.reload_error != self._reported_reload_error:
-            self._reported_reload_error = store.reload_error
-            if store.reload_error is not None:
-                log.warning(
-                    "users file not reloaded, keeping the users read before: %s", store.reload_error
-                )
         header = request.headers.get("Authorization")
         if header is None:
             raise ApiError(
@@ -228,20 +219,11 @@ class Security:
             )
         user, password = parsed
         credential = store.credential(user)
-        if credential is None:
-            # An unknown name costs as much as a wrong password, so timing does not say
-            # which names exist.
-            iterations = store.iterations_max()
-            if self._decoy is None or self._decoy.iterations != iterations:
-                self._decoy = await password_checks.run(
-                    Credential.derive, "decoy", iterations=iterations
-                )
-            credential, user = self._decoy, ""
         # PBKDF2 takes milliseconds by design: off the event loop, in the node's pool of
         # PASSWORD_CHECKS_AT_ONCE_MAX threads, so a flood of wrong passwords cannot take every
-        # core (server/password_checks.py).
-        ok = await password_checks.run(credential.verify, password)
-        if not ok or not user:
+        # core; an unknown name costs as much as a wrong password (server/password_checks.py).
+        ok = await password_checks.verify(credential, password, store.iterations_max())
+        if not ok or credential is None:
             # The listener's client-error line (INFO) says a 401 came from this address; the
             # name tried is for debugging only, and it is the client's text: made printable.
             log.debug(

@@ -34,6 +34,7 @@ import fcntl
 import getpass
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import sys
@@ -45,6 +46,8 @@ from pathlib import Path
 from server import limits
 from server.config import ConfigError
 from storage.durable import atomic_write
+
+log = logging.getLogger(__name__)
 
 MECHANISM = "SCRAM-SHA-256"
 # Kafka's minimum (and default) for SCRAM-SHA-256; more is allowed, up to Kafka's maximum.
@@ -235,7 +238,7 @@ class UserStore:
     def maybe_reload(self) -> bool:
         """Re-reads the file if it changed since the last look (at most once a second).
         Returns True when the users were replaced. A file that became unreadable or bad keeps
-        the previous users; ``reload_error`` says why (for the node to log once)."""
+        the previous users; ``reload_error`` says why, logged once for each new error."""
         now = self._monotonic()
         if now - self._checked_at < limits.USERS_FILE_CHECK_INTERVAL_S:
             return False
@@ -246,6 +249,8 @@ class UserStore:
         try:
             users = read_users_file(self.path)
         except UsersFileError as e:
+            if str(e) != self.reload_error:
+                log.warning("users file not reloaded, keeping the users read before: %s", e)
             self.reload_error = str(e)  # the stamp stays: read again at the next look
             return False
         self._stamp = stamp

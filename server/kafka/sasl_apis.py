@@ -77,10 +77,8 @@ class SaslNode:
         self._connections: dict[int, Authenticator] = {}
         # Connections whose SaslHandshake was v0: their tokens come as bare frames.
         self._bare_tokens: set[int] = set()
-        self._decoy: Credential | None = None
         # SCRAM's made-up salts for unknown users (sasl.py): stable while the node runs.
         self._salt_key = secrets.token_bytes(32)
-        self._reported_reload_error: str | None = None
 
     def open(self, connection_id: int) -> Authenticator:
         """A new connection's authenticator (its state lives until :meth:`closed`)."""
@@ -109,27 +107,11 @@ class SaslNode:
     def _credential(self, name: str) -> Credential | None:
         return self.users.credential(name)
 
-    def reload_users(self) -> None:
-        """Re-reads the users file if it changed (at most once a second)."""
-        self.users.maybe_reload()
-        error = self.users.reload_error
-        if error != self._reported_reload_error:
-            self._reported_reload_error = error
-            if error is not None:
-                log.warning("users file not reloaded, keeping the users read before: %s", error)
-
     async def check_password(self, check: PasswordCheck) -> bool:
         """PBKDF2 in the node's password check threads; a decoy for an unknown user."""
-        credential = check.credential
-        if credential is None:
-            iterations = self.users.iterations_max()
-            if self._decoy is None or self._decoy.iterations != iterations:
-                self._decoy = await password_checks.run(
-                    Credential.derive, "decoy", iterations=iterations
-                )
-            await password_checks.run(self._decoy.verify, check.password)
-            return False
-        return await password_checks.run(credential.verify, check.password)
+        return await password_checks.verify(
+            check.credential, check.password, self.users.iterations_max()
+        )
 
 
 _nodes: weakref.WeakKeyDictionary[Node, SaslNode] = weakref.WeakKeyDictionary()
@@ -207,7 +189,7 @@ async def sasl_handshake(ctx: RequestContext, request: Any) -> Any:
         return build(response_cls, {"error_code": ErrorCode.illegal_sasl_state, "mechanisms": []})
     mechanisms = list(authenticator.mechanisms)
     sasl = _nodes[ctx.node]
-    sasl.reload_users()
+    sasl.users.maybe_reload()
     try:
         authenticator.handshake(request.mechanism)
     except IllegalSaslState as e:
