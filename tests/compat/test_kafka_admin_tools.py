@@ -47,12 +47,20 @@ def get(node: NodeProcess, path: str) -> Any:
 
 
 def create_topic(nodes: KafkaNodes, topic: str, partitions: int, replication: int) -> None:
+    """Creates the topic at node 1 and returns once every node has applied it (the 201 says
+    the controller committed it; the other nodes learn it a moment later)."""
     status, body = http(
         "POST",
         f"{nodes.cluster.nodes[0].url}/v1/topics",
         {"name": topic, "partitions": partitions, "replication_factor": replication},
     )
     assert status == 201, body
+    for node in nodes.cluster.nodes:
+        wait_until(
+            f"node {node.node_id} knows topic {topic}",
+            lambda node=node: http("GET", f"{node.url}/v1/topics/{topic}")[0] == 200,
+            DEADLINE_S,
+        )
 
 
 def produce(node: NodeProcess, topic: str, counts: dict[int, int]) -> None:
