@@ -103,7 +103,14 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def topic_view(nodes: SecureNodes, topic: str) -> dict[str, Any]:
-    """GET /v1/topics/{topic} once every partition has a leader and its whole ISR."""
+    """GET /v1/topics/{topic} once every node knows the topic (a tool may ask any of them)
+    and every partition has a leader and its whole ISR."""
+    for node in nodes.cluster.nodes[1:]:
+        wait_until(
+            f"node {node.node_id} knows {topic}",
+            lambda node=node: node.http("GET", f"/v1/topics/{topic}")[0] == 200,
+            DEADLINE_S,
+        )
     return wait_until(  # type: ignore[no-any-return]
         f"{topic}'s ISR whole",
         lambda: (
@@ -204,6 +211,7 @@ def test_kafka_topics_lists_with_plain(
 ) -> None:
     nodes = secure_nodes
     nodes.http("POST", "/v1/topics", {"name": "plain-listed", "partitions": 1})
+    topic_view(nodes, "plain-listed")
     out = ok(
         kafka_tool.run(
             "kafka-topics",
