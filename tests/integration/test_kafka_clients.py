@@ -484,6 +484,17 @@ def test_a_produce_to_a_follower_is_refused_with_the_current_leader(
     create_topic(kafka_cluster.nodes[0], "lead")
     leader = leader_of(kafka_cluster, "lead")
     follower = next(n for n in kafka_cluster.running() if n is not leader)
+    # The follower learns the topic and its leader a moment after the controller commits it:
+    # before that it answers UNKNOWN_TOPIC_OR_PARTITION, which is not what this test asks.
+    wait_until(
+        f"node {follower.node_id} knows partition lead-0's leader",
+        lambda: (
+            (view := http("GET", f"{follower.url}/v1/topics/lead"))[0] == 200
+            and {q["partition"]: q["leader"] for q in view[1]["partitions"]}.get(0)
+            == leader.node_id
+        ),
+        DEADLINE_S,
+    )
     request = ProduceRequest(
         transactional_id=None,
         acks=-1,
